@@ -1,0 +1,98 @@
+/* settings.h: server settings, parsed once into typed structs; the settings file and overrides. */
+#ifndef STARLING_CORE_SETTINGS_H
+#define STARLING_CORE_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define SETTINGS_MAX_SOCKETS 16
+#define SETTINGS_MAX_ROUTES 32
+
+/* One socket of a listener: `[address:]port[/tls]`; address "" means all addresses. IPv6
+ * addresses are written in brackets: `[::1]:5222`. */
+struct listen_socket {
+    char address[64];
+    uint16_t port;
+    bool tls;
+};
+
+struct listener_cfg {
+    struct listen_socket sockets[SETTINGS_MAX_SOCKETS];
+    int count;
+};
+
+/* A static route for outgoing s2s: domain -> host:port. */
+struct s2s_route {
+    char domain[256];
+    char host[256];
+    uint16_t port;
+};
+
+/* The whole configuration. A value is immutable once published: a change makes a new copy
+ * (settings_dup + settings_set) that the workers switch to. */
+struct settings {
+    struct {
+        int workers;              /* server.workers: 0 = one per core */
+        char main_domain[256];    /* server.main_domain: created with postmaster on first start */
+        int log_level;            /* server.log_level: SYSTEM and ADMIN records */
+    } server;
+    struct {
+        int keep_days;            /* log.keep_days */
+        long max_file_size;       /* log.max_file_size (bytes) */
+    } log;
+    struct {
+        struct listener_cfg listener;    /* xmpp.listener: "5222, 5269, 5223/tls" */
+        struct {
+            int log_level;               /* xmpp.receiving.log_level */
+            int channels;                /* xmpp.receiving.channels: 0 = no listener */
+            int per_address_limit;       /* xmpp.receiving.per_address_limit: 0 = none */
+            long max_stanza_size;        /* xmpp.receiving.max_stanza_size (bytes) */
+            int max_depth;               /* xmpp.receiving.max_depth (element nesting) */
+            bool require_tls;            /* xmpp.receiving.require_tls: before authentication */
+            int auth_timeout;            /* xmpp.receiving.auth_timeout: seconds to log in */
+            int auth_failure_delay_ms;   /* xmpp.receiving.auth_failure_delay: base of the back-off */
+            int max_auth_failures;       /* xmpp.receiving.max_auth_failures: per stream, then close */
+            long send_queue_limit;       /* xmpp.receiving.send_queue_limit (bytes per connection) */
+            int ping_interval;           /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
+        } receiving;
+        struct {
+            int log_level;               /* xmpp.sending.log_level */
+            int max_connections;         /* xmpp.sending.max_connections */
+            int idle_timeout;            /* xmpp.sending.idle_timeout (seconds) */
+            int connect_timeout;         /* xmpp.sending.connect_timeout (seconds) */
+            int response_timeout;        /* xmpp.sending.response_timeout (seconds) */
+            struct s2s_route routes[SETTINGS_MAX_ROUTES]; /* xmpp.sending.routes: "a.example=host:5269, …" */
+            int route_count;
+        } sending;
+    } xmpp;
+    struct {
+        char client_ca_file[512];        /* tls.client_ca_file: CAs for EXTERNAL client certificates */
+    } tls;
+};
+
+/* Fills `s` with the defaults. */
+void settings_defaults(struct settings *s);
+
+/* Sets one key from its text form. On failure returns ERR_NOTFOUND (unknown key) or ERR_INVAL
+ * and writes a one-line reason into `err`. */
+int settings_set(struct settings *s, const char *key, const char *value, char *err, size_t errlen);
+/* Writes the text form of one key's value into `out`; ERR_NOTFOUND if unknown. */
+int settings_get(const struct settings *s, const char *key, struct buf *out);
+
+/* Calls fn for each key in table order with its text value and one-line description. */
+typedef void settings_each_fn(void *ud, const char *key, const char *value, const char *description);
+void settings_foreach(const struct settings *s, settings_each_fn *fn, void *ud);
+
+/* Loads a settings file ("key = value" lines, '#' comments) over what `s` holds. A missing file
+ * is not an error. On a bad line returns ERR_INVAL with "file:line: reason" in `err`. */
+int settings_load(struct settings *s, const char *path, char *err, size_t errlen);
+/* Writes every key (with its description as a comment) atomically: temp file, fsync, rename. */
+int settings_save(const struct settings *s, const char *path);
+
+/* Parses a listener text ("5222, 5269, 5223/tls", "127.0.0.1:5222", "[::1]:5223/tls"). */
+int settings_parse_listener(const char *text, struct listener_cfg *out, char *err, size_t errlen);
+
+#endif
