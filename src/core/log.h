@@ -58,6 +58,15 @@ int log_format(struct buf *out, const struct timespec *when, int level, enum log
                unsigned long conn_id, const char *peer, struct strv text);
 
 const char *log_tag_name(enum log_tag tag);
+
+/* A record, its newline included, is at most this many bytes: a longer text is cut (never inside
+ * a UTF-8 sequence) and ends with "…". */
+#define LOG_RECORD_MAX 4096
+
+/* For tests: replaces the clock that dates records and names files (NULL: the real clock). Call
+ * it before log_open; a change of the returned day starts a new file like midnight does. */
+typedef void log_clock_fn(struct timespec *now);
+void log_set_clock(log_clock_fn *fn);
 /* Parses a level by name ("All Info", "Low-Level", "Problems", "Major", "Failures", "Crash",
  * "None", case- and separator-insensitive: "allinfo", "low_level"…) or digit. ERR_INVAL if unknown. */
 int log_level_parse(const char *s, int *level);

@@ -75,6 +75,9 @@ struct settings {
 
 /* Fills `s` with the defaults. */
 void settings_defaults(struct settings *s);
+/* Returns a heap copy of `s` (the struct holds no pointers); release it with settings_free. */
+struct settings *settings_dup(const struct settings *s);
+void settings_free(struct settings *s);
 
 /* Sets one key from its text form. On failure returns ERR_NOTFOUND (unknown key) or ERR_INVAL
  * and writes a one-line reason into `err`. */

@@ -1,0 +1,113 @@
+/* sasl.h: the SASL mechanism table (SCRAM family, PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, EXTERNAL). */
+#ifndef STARLING_AUTH_SASL_H
+#define STARLING_AUTH_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/creds.h"
+#include "core/buf.h"
+
+/* Channel-binding data of the TLS link, borrowed. len 0 = not available. */
+struct sasl_cb_data {
+    const unsigned char *data;
+    size_t len;
+};
+
+enum sasl_cb_type {
+    SASL_CB_TLS_UNIQUE,
+    SASL_CB_TLS_EXPORTER,
+    SASL_CB_TLS_SERVER_END_POINT,
+    SASL_CB_COUNT
+};
+
+/* Looks a user up for a mechanism. `username` is as the client sent it (authcid, any "@domain"
+ * already removed); the callee prepares it (nodeprep). Returns 0 and fills `out` (the session
+ * cleans it up), ERR_NOTFOUND if no such account, or another negative code for a temporary
+ * failure ("temporary-auth-failure"). Called on the thread that calls sasl_step(). */
+typedef int sasl_creds_fn(void *ud, const char *username, struct auth_creds *out);
+
+/* What the stream layer knows about the link. Everything is borrowed and must outlive the
+ * sessions started with it. */
+struct sasl_params {
+    const char *domain;                       /* the stream's domain: realm / hostname */
+    bool tls;                                 /* the link is encrypted */
+    struct sasl_cb_data cb[SASL_CB_COUNT];    /* given only when -PLUS is advertised: the SCRAM
+                                               * "y" flag fails when TLS is on and any is given */
+    const char *const *cert_ids;              /* EXTERNAL: NULL-terminated bare JIDs of a verified
+                                               * client certificate, or NULL */
+    sasl_creds_fn *get_creds;
+    void *ud;
+};
+
+/* The domain's policy. */
+struct sasl_policy {
+    const char *const *allowed;   /* NULL-terminated enabled Login Methods (case-insensitive), e.g.
+                                   * {"SCRAM-SHA-256","PLAIN",NULL}; a SCRAM base name also enables
+                                   * its -PLUS; NULL = all */
+    bool clear_stored;            /* password storage "clear": CRAM-MD5 / DIGEST-MD5 can succeed */
+};
+
+struct sasl_mech;   /* opaque, static table entry */
+struct sasl_session;
+
+/* The table entry of a mechanism name (exact, upper case as in RFC 4422), NULL if unknown. */
+const struct sasl_mech *sasl_mech_find(const char *name);
+const char *sasl_mech_name(const struct sasl_mech *m);
+/* PLAIN and LOGIN: refused with "encryption-required" without TLS when the account has
+ * secure_required. */
+bool sasl_mech_is_plaintext(const struct sasl_mech *m);
+
+/* Fills `out` with the (static) names of the mechanisms that can succeed under the policy and
+ * params, strongest first: SCRAM-SHA-512-PLUS, -256-PLUS, -1-PLUS (only with TLS and some cb
+ * data), SCRAM-SHA-512, -256, -1, DIGEST-MD5, CRAM-MD5 (only with clear_stored and GNU SASL
+ * support), PLAIN, LOGIN, EXTERNAL (only when cert_ids is given and not empty). Returns the count
+ * written (at most `max`). */
+size_t sasl_mechs_offered(const struct sasl_policy *pol, const struct sasl_params *p,
+                          const char **out, size_t max);
+/* Whether `name` is one of the mechanisms sasl_mechs_offered() lists. */
+bool sasl_mech_allowed(const struct sasl_policy *pol, const struct sasl_params *p,
+                       const char *name);
+
+enum { SASL_DONE = 0, SASL_CONTINUE = 1 };
+
+/* Starts a server session of mechanism `m`. `p` and what it points to must outlive the session.
+ * Never NULL. */
+struct sasl_session *sasl_session_new(const struct sasl_mech *m, const struct sasl_params *p);
+/* One step. `in` is the decoded client data (initial response or response to a challenge;
+ * has_data false only when the client sent no initial response). Appends to `out` and returns
+ * SASL_CONTINUE with a challenge (may be empty), SASL_DONE with optional additional data for
+ * <success/> (SCRAM's "v=…"), or a negative code: ERR_AUTH (authentication refused), ERR_PROTO
+ * (malformed data, or a step after the end), ERR_LIMIT (`out` too small), or the code of a
+ * failed sasl_creds_fn. After a negative code sasl_session_failure() names the RFC 6120
+ * condition and the session only fails. Challenges of DIGEST-MD5: the digest challenge, then
+ * "rspauth=…" to which the client answers with an empty response. */
+int sasl_step(struct sasl_session *s, const unsigned char *in, size_t inlen, bool has_data,
+              struct buf *out);
+/* NULL while no step failed, else "not-authorized", "malformed-request", "invalid-authzid",
+ * "encryption-required", "account-disabled" or "temporary-auth-failure" (the stream layer itself
+ * uses "incorrect-encoding", "invalid-mechanism" and "aborted"). */
+const char *sasl_session_failure(const struct sasl_session *s);
+/* The authenticated authcid (as given, minus any @domain; for EXTERNAL the local part of the
+ * certificate JID), valid after SASL_DONE, else NULL. */
+const char *sasl_session_username(const struct sasl_session *s);
+/* The authorization identity the client asked for (PLAIN, SCRAM's a=, DIGEST-MD5, EXTERNAL),
+ * NULL if none. The caller decides whether the user may act as it ("invalid-authzid"). */
+const char *sasl_session_authzid(const struct sasl_session *s);
+void sasl_session_free(struct sasl_session *s);
+
+/* Process-wide setup, once before any session (not thread-safe): the GNU SASL context and a
+ * random secret for the fake salts given to unknown users. ERR_INTERNAL on failure. */
+int sasl_global_init(void);
+void sasl_global_cleanup(void);
+/* Replaces the fake-salt secret (e.g. with one kept in the store, so unknown users keep the same
+ * salt across restarts). Call after sasl_global_init(), before sessions start. */
+void sasl_set_fake_salt_secret(const unsigned char *key, size_t len);
+
+/* Base64 (RFC 4648, with padding) for the stream layer. Decoding is strict: no whitespace, no
+ * missing or extra padding, no non-zero trailing bits; ERR_INVAL on bad input. XMPP's lone "="
+ * (empty data) is the caller's to recognise. ERR_LIMIT past out's maximum. */
+int sasl_b64_encode(const unsigned char *in, size_t len, struct buf *out);
+int sasl_b64_decode(struct strv in, struct buf *out);
+
+#endif

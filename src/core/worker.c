@@ -1,0 +1,181 @@
+/* worker.c: worker threads, inboxes (mutex + eventfd), home-worker hashing. */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+static struct worker *g_workers[WORKERS_MAX];
+static int g_count;
+static worker_hook_fn *g_start;
+static worker_hook_fn *g_stop;
+static void *g_ud;
+static pthread_barrier_t g_barrier;
+static __thread struct worker *t_self;
+
+static void drain_inbox(void *ud, uint32_t events)
+{
+    struct worker *w = ud;
+    (void)events;
+    uint64_t v;
+    while (read(w->inbox_fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+    }
+    pthread_mutex_lock(&w->inbox_lock);
+    struct worker_msg *m = w->inbox_head;
+    w->inbox_head = NULL;
+    w->inbox_tail = NULL;
+    pthread_mutex_unlock(&w->inbox_lock);
+    while (m) {
+        struct worker_msg *next = m->next;
+        m->fn(w, m->arg);
+        free(m);
+        m = next;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    t_self = w;
+    if (g_start) {
+        g_start(w, g_ud);
+    }
+    pthread_barrier_wait(&g_barrier);
+    loop_run(w->loop);
+    /* Messages posted after the stop request are delivered so their arguments are freed. */
+    drain_inbox(w, 0);
+    if (g_stop) {
+        g_stop(w, g_ud);
+    }
+    drain_inbox(w, 0);
+    return NULL;
+}
+
+static struct worker *worker_new(int id)
+{
+    struct worker *w = xcalloc(1, sizeof(*w));
+    w->id = id;
+    w->loop = loop_new();
+    pthread_mutex_init(&w->inbox_lock, NULL);
+    w->inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->loop == NULL || w->inbox_fd < 0) {
+        abort();
+    }
+    loop_io_add(w->loop, &w->inbox_io, w->inbox_fd, EPOLLIN, drain_inbox, w);
+    return w;
+}
+
+static void worker_free(struct worker *w)
+{
+    loop_io_del(w->loop, &w->inbox_io);
+    close(w->inbox_fd);
+    loop_free(w->loop);
+    pthread_mutex_destroy(&w->inbox_lock);
+    free(w);
+}
+
+int workers_start(int n, worker_hook_fn *start, worker_hook_fn *stop, void *ud)
+{
+    if (n < 1 || n > WORKERS_MAX) {
+        return ERR_INVAL;
+    }
+    g_start = start;
+    g_stop = stop;
+    g_ud = ud;
+    g_count = n;
+    for (int i = 0; i < n; i++) {
+        g_workers[i] = worker_new(i);
+    }
+    pthread_barrier_init(&g_barrier, NULL, (unsigned)n + 1);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&g_workers[i]->thread, NULL, worker_main, g_workers[i]) != 0) {
+            abort();
+        }
+    }
+    /* Returns once every worker ran its start hook. */
+    pthread_barrier_wait(&g_barrier);
+    pthread_barrier_destroy(&g_barrier);
+    return 0;
+}
+
+static void stop_msg(struct worker *w, void *arg)
+{
+    (void)arg;
+    loop_stop(w->loop);
+}
+
+void workers_stop(void)
+{
+    for (int i = 0; i < g_count; i++) {
+        worker_post(i, stop_msg, NULL);
+    }
+    for (int i = 0; i < g_count; i++) {
+        pthread_join(g_workers[i]->thread, NULL);
+    }
+    for (int i = 0; i < g_count; i++) {
+        worker_free(g_workers[i]);
+        g_workers[i] = NULL;
+    }
+    g_count = 0;
+}
+
+int workers_count(void)
+{
+    return g_count;
+}
+
+struct worker *worker_get(int id)
+{
+    return (id >= 0 && id < g_count) ? g_workers[id] : NULL;
+}
+
+struct worker *worker_self(void)
+{
+    return t_self;
+}
+
+/* FNV-1a: stable and cheap; the key is already a prepared (case-folded) address. */
+int worker_home(struct strv key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < key.len; i++) {
+        h ^= (unsigned char)key.p[i];
+        h *= 1099511628211ull;
+    }
+    return g_count > 0 ? (int)(h % (uint64_t)g_count) : 0;
+}
+
+void worker_post(int id, worker_msg_fn *fn, void *arg)
+{
+    struct worker *w = g_workers[id];
+    struct worker_msg *m = xmalloc(sizeof(*m));
+    m->next = NULL;
+    m->fn = fn;
+    m->arg = arg;
+    pthread_mutex_lock(&w->inbox_lock);
+    bool was_empty = w->inbox_head == NULL;
+    if (w->inbox_tail) {
+        w->inbox_tail->next = m;
+    } else {
+        w->inbox_head = m;
+    }
+    w->inbox_tail = m;
+    pthread_mutex_unlock(&w->inbox_lock);
+    if (was_empty) {
+        uint64_t one = 1;
+        while (write(w->inbox_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+void worker_broadcast(worker_msg_fn *fn, void *arg)
+{
+    for (int i = 0; i < g_count; i++) {
+        worker_post(i, fn, arg);
+    }
+}

@@ -1,0 +1,55 @@
+/* worker.h: worker threads, each with its own loop, and the inboxes through which they talk. */
+#ifndef STARLING_CORE_WORKER_H
+#define STARLING_CORE_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+
+#define WORKERS_MAX 64
+
+struct worker;
+/* A message run on the receiving worker's thread; `arg` is owned by the handler. */
+typedef void worker_msg_fn(struct worker *w, void *arg);
+/* Called on each worker's own thread when it starts and just before it stops. */
+typedef void worker_hook_fn(struct worker *w, void *ud);
+
+struct worker_msg {
+    struct worker_msg *next;
+    worker_msg_fn *fn;
+    void *arg;
+};
+
+struct worker {
+    int id;
+    struct loop *loop;
+    pthread_t thread;
+    /* Inbox: a mutex-guarded singly linked list that the owner swaps out whole. A writer wakes
+     * the owner through the eventfd only when the list was empty, so a burst costs one wake-up. */
+    pthread_mutex_t inbox_lock;
+    struct worker_msg *inbox_head;
+    struct worker_msg *inbox_tail;
+    int inbox_fd;
+    struct loop_io inbox_io;
+    /* Per-worker state of the modules (owned by them). */
+    void *ctx;
+};
+
+/* Starts n workers (1..WORKERS_MAX); `start` runs on each thread before its loop, `stop` after. */
+int workers_start(int n, worker_hook_fn *start, worker_hook_fn *stop, void *ud);
+/* Asks every worker to stop and joins the threads. */
+void workers_stop(void);
+int workers_count(void);
+struct worker *worker_get(int id);
+/* The worker running the calling thread, or NULL on other threads. */
+struct worker *worker_self(void);
+/* The home worker of an address (a bare JID, a room, a queue key). */
+int worker_home(struct strv key);
+/* Posts a message to worker `id`; callable from any thread, including the target itself. */
+void worker_post(int id, worker_msg_fn *fn, void *arg);
+/* Posts the same function to every worker (arg shared: the handler must not free it). */
+void worker_broadcast(worker_msg_fn *fn, void *arg);
+
+#endif

@@ -1,0 +1,564 @@
+/* main.c: starlingd: settings, first start, workers, the admin socket, signals, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "accounts/accounts.h"
+#include "auth/sasl.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/settings.h"
+#include "core/version.h"
+#include "signal/router.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "webadmin/admin.h"
+#include "xmpp/xmpp.h"
+
+#define MAX_OVERRIDES 64
+
+struct server g_server;
+
+/* Settings: the file's values, the -o overrides of this run, and the live result. */
+static struct {
+    pthread_mutex_t lock;
+    struct settings file;
+    char *override_keys[MAX_OVERRIDES];
+    char *override_values[MAX_OVERRIDES];
+    int noverrides;
+    struct settings *live;
+    /* Published snapshots stay valid until exit: workers may still read an older one. */
+    struct settings *history[1024];
+    int nhistory;
+    char path[1200];
+} g_cfg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static struct store *g_hook_store; /* used by admin hooks, on the admin thread only */
+static atomic_int g_start_failed;
+static char g_start_error[512];
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: starlingd [-d DATADIR] [-o key=value]...\n"
+               "  -d DATADIR   data directory (default ./var)\n"
+               "  -o key=value override a setting for this run (see docs/settings.md)\n");
+}
+
+static void apply_log_levels(const struct settings *s)
+{
+    log_set_level(LOG_TAG_SYSTEM, s->server.log_level);
+    log_set_level(LOG_TAG_ADMIN, s->server.log_level);
+    log_set_level(LOG_TAG_XMPPI, s->xmpp.receiving.log_level);
+    log_set_level(LOG_TAG_XMPPS, s->xmpp.receiving.log_level);
+    log_set_level(LOG_TAG_XMPPO, s->xmpp.sending.log_level);
+}
+
+/* live = file + overrides (except a key just set by the administrator). */
+static int build_live(struct settings *out, char *err, size_t errlen)
+{
+    *out = g_cfg.file;
+    for (int i = 0; i < g_cfg.noverrides; i++) {
+        int rc = settings_set(out, g_cfg.override_keys[i], g_cfg.override_values[i], err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void publish(struct settings *next)
+{
+    if (g_cfg.nhistory < (int)(sizeof(g_cfg.history) / sizeof(g_cfg.history[0]))) {
+        g_cfg.history[g_cfg.nhistory++] = next;
+    }
+    g_cfg.live = next;
+    apply_log_levels(next);
+}
+
+/* Runs on each worker: switch to the new settings and reconcile the listener. */
+static void worker_apply_settings(struct worker *w, void *arg)
+{
+    struct worker_ctx *wc = w->ctx;
+    wc->cfg = arg;
+    char err[256] = "";
+    if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0 && w->id == 0) {
+        log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "%s", err);
+    }
+}
+
+static int hook_settings_set(void *ud, const char *key, const char *value, char *err,
+                             size_t errlen)
+{
+    (void)ud;
+    pthread_mutex_lock(&g_cfg.lock);
+    struct settings file = g_cfg.file;
+    int rc = settings_set(&file, key, value, err, errlen);
+    if (rc == 0) {
+        /* An administrator's change wins over this run's override of the same key. */
+        for (int i = 0; i < g_cfg.noverrides; i++) {
+            if (strcmp(g_cfg.override_keys[i], key) == 0) {
+                free(g_cfg.override_keys[i]);
+                free(g_cfg.override_values[i]);
+                g_cfg.override_keys[i] = g_cfg.override_keys[g_cfg.noverrides - 1];
+                g_cfg.override_values[i] = g_cfg.override_values[g_cfg.noverrides - 1];
+                g_cfg.noverrides--;
+                break;
+            }
+        }
+        struct settings saved = g_cfg.file;
+        g_cfg.file = file;
+        struct settings *next = settings_dup(&file);
+        rc = build_live(next, err, errlen);
+        if (rc == 0 && settings_save(&g_cfg.file, g_cfg.path) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", g_cfg.path, strerror(errno));
+            rc = ERR_IO;
+        }
+        if (rc != 0) {
+            g_cfg.file = saved;
+            settings_free(next);
+        } else {
+            publish(next);
+            worker_broadcast(worker_apply_settings, next);
+            log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "setting %s changed", key);
+        }
+    }
+    pthread_mutex_unlock(&g_cfg.lock);
+    return rc;
+}
+
+static void add_setting_json(void *ud, const char *key, const char *value, const char *desc)
+{
+    (void)desc;
+    json_object_set_new(ud, key, json_string(value));
+}
+
+static json_t *hook_settings_get(void *ud)
+{
+    (void)ud;
+    json_t *o = json_object();
+    pthread_mutex_lock(&g_cfg.lock);
+    settings_foreach(g_cfg.live, add_setting_json, o);
+    pthread_mutex_unlock(&g_cfg.lock);
+    return o;
+}
+
+/* Monitoring: every worker appends its connections; the caller waits for all of them. */
+struct conn_query {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int pending;
+    json_t *array;
+};
+
+static void worker_list_connections(struct worker *w, void *arg)
+{
+    struct conn_query *q = arg;
+    struct worker_ctx *wc = w->ctx;
+    json_t *mine = json_array();
+    xmpp_connections_json(wc->xmpp, mine);
+    pthread_mutex_lock(&q->lock);
+    json_array_extend(q->array, mine);
+    q->pending--;
+    pthread_cond_signal(&q->done);
+    pthread_mutex_unlock(&q->lock);
+    json_decref(mine);
+}
+
+static json_t *hook_connections(void *ud)
+{
+    (void)ud;
+    struct conn_query q = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                            .done = PTHREAD_COND_INITIALIZER,
+                            .pending = workers_count(),
+                            .array = json_array() };
+    worker_broadcast(worker_list_connections, &q);
+    pthread_mutex_lock(&q.lock);
+    while (q.pending > 0) {
+        pthread_cond_wait(&q.done, &q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+    pthread_mutex_destroy(&q.lock);
+    pthread_cond_destroy(&q.done);
+    return q.array;
+}
+
+static void ensure_certificate(const char *domain)
+{
+    bool generated = false;
+    char err[256];
+    if (tls_store_add_domain(g_server.tls, domain, &generated, err, sizeof(err)) != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "certificate for %s: %s", domain, err);
+    } else if (generated) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "generated a self-signed certificate for %s",
+                domain);
+    }
+}
+
+static void hook_domain_changed(void *ud, const char *domain)
+{
+    (void)ud;
+    atomic_fetch_add(&g_server.domains_gen, 1);
+    if (store_domain_exists(g_hook_store, domain) == 1) {
+        if (!tls_store_has(g_server.tls, domain)) {
+            ensure_certificate(domain);
+        }
+    } else if (tls_store_has(g_server.tls, domain)) {
+        tls_store_remove_domain(g_server.tls, domain);
+    }
+}
+
+struct kick {
+    char bare[2048];
+};
+
+static void worker_kick(struct worker *w, void *arg)
+{
+    struct kick *k = arg;
+    struct worker_ctx *wc = w->ctx;
+    xmpp_kick_account(wc->xmpp, k->bare, "not-authorized");
+    free(k);
+}
+
+static void hook_account_changed(void *ud, const char *jid)
+{
+    (void)ud;
+    const char *at = strchr(jid, '@');
+    if (at == NULL) {
+        return;
+    }
+    char local[1024], domain[1024];
+    snprintf(local, sizeof(local), "%.*s", (int)(at - jid), jid);
+    snprintf(domain, sizeof(domain), "%s", at + 1);
+    struct account_cfg acc;
+    bool gone = store_account_exists(g_hook_store, domain, local) != 1;
+    if (!gone && accounts_account_get(g_hook_store, jid, &acc) == 0 && acc.disabled) {
+        gone = true;
+    }
+    if (gone) {
+        struct kick *k = xcalloc(1, sizeof(*k));
+        snprintf(k->bare, sizeof(k->bare), "%s", jid);
+        worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
+    }
+}
+
+static void worker_started(struct worker *w, void *ud)
+{
+    (void)ud;
+    struct worker_ctx *wc = xcalloc(1, sizeof(*wc));
+    w->ctx = wc;
+    wc->worker = w;
+    wc->cfg = g_cfg.live;
+    char err[512] = "";
+    wc->store = store_open(g_server.db_path, err, sizeof(err));
+    if (wc->store == NULL) {
+        snprintf(g_start_error, sizeof(g_start_error), "cannot open the store: %s", err);
+        atomic_store(&g_start_failed, 1);
+        return;
+    }
+    wc->router = router_worker_new();
+    wc->xmpp = xmpp_worker_start(w);
+    if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0) {
+        snprintf(g_start_error, sizeof(g_start_error), "%s", err);
+        atomic_store(&g_start_failed, 1);
+    }
+}
+
+static void worker_stopped(struct worker *w, void *ud)
+{
+    (void)ud;
+    struct worker_ctx *wc = w->ctx;
+    if (wc == NULL) {
+        return;
+    }
+    if (wc->xmpp) {
+        xmpp_worker_stop(wc->xmpp);
+    }
+    router_worker_free(wc->router);
+    if (wc->store) {
+        store_close(wc->store);
+    }
+    free(wc);
+    w->ctx = NULL;
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "starlingd: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A secret kept in the data directory so unknown users get the same fake SCRAM salt across
+ * restarts (no user enumeration by salt changes). */
+static void load_secret(void)
+{
+    char path[1200];
+    unsigned char key[32];
+    snprintf(path, sizeof(path), "%s/secret", g_server.datadir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && read(fd, key, sizeof(key)) == (ssize_t)sizeof(key)) {
+        close(fd);
+        sasl_set_fake_salt_secret(key, sizeof(key));
+        return;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    RAND_bytes(key, sizeof(key));
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ssize_t w = write(fd, key, sizeof(key));
+        (void)w;
+        fsync(fd);
+        close(fd);
+    }
+    sasl_set_fake_salt_secret(key, sizeof(key));
+}
+
+static int count_row(void *ud, const char *a, const char *b)
+{
+    (void)a;
+    (void)b;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* First start: the main domain and its postmaster, whose password is printed once. */
+static int first_start(struct store *st, const struct settings *cfg)
+{
+    int n = 0;
+    store_domain_list(st, count_row, &n);
+    if (n > 0) {
+        return 0;
+    }
+    char err[256];
+    const char *domain = cfg->server.main_domain;
+    if (accounts_domain_add(st, domain, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: cannot create domain %s: %s\n", domain, err);
+        return -1;
+    }
+    unsigned char rnd[12];
+    RAND_bytes(rnd, sizeof(rnd));
+    static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    char password[sizeof(rnd) + 1];
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        password[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+    }
+    password[sizeof(rnd)] = '\0';
+    char jid[512];
+    snprintf(jid, sizeof(jid), "postmaster@%s", domain);
+    if (accounts_account_add(st, jid, password, err, sizeof(err)) != 0 ||
+        accounts_account_set(st, jid, "admin", "yes", err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: cannot create %s: %s\n", jid, err);
+        return -1;
+    }
+    printf("%s password: %s\n", jid, password);
+    fflush(stdout);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "first start: created domain %s and %s", domain,
+            jid);
+    return 0;
+}
+
+static int load_domain_cert(void *ud, const char *a, const char *b)
+{
+    (void)ud;
+    (void)b;
+    ensure_certificate(a);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
+    int opt;
+    while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
+        if (opt == 'd') {
+            snprintf(g_server.datadir, sizeof(g_server.datadir), "%s", optarg);
+        } else if (opt == 'o') {
+            const char *eq = strchr(optarg, '=');
+            if (eq == NULL || g_cfg.noverrides == MAX_OVERRIDES) {
+                fprintf(stderr, "starlingd: -o needs key=value\n");
+                return 2;
+            }
+            g_cfg.override_keys[g_cfg.noverrides] = strv_dup((struct strv){ optarg,
+                                                                            (size_t)(eq - optarg) });
+            g_cfg.override_values[g_cfg.noverrides] = xstrdup(eq + 1);
+            g_cfg.noverrides++;
+        } else if (opt == 'h') {
+            usage(stdout);
+            exit(0);
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static int load_settings(void)
+{
+    char err[512];
+    snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
+    settings_defaults(&g_cfg.file);
+    bool exists = access(g_cfg.path, F_OK) == 0;
+    if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        return -1;
+    }
+    if (!exists && settings_save(&g_cfg.file, g_cfg.path) != 0) {
+        fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
+        return -1;
+    }
+    struct settings *live = settings_dup(&g_cfg.file);
+    if (build_live(live, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: -o %s\n", err);
+        settings_free(live);
+        return -1;
+    }
+    publish(live);
+    return 0;
+}
+
+static void cleanup_settings(void)
+{
+    for (int i = 0; i < g_cfg.nhistory; i++) {
+        settings_free(g_cfg.history[i]);
+    }
+    for (int i = 0; i < g_cfg.noverrides; i++) {
+        free(g_cfg.override_keys[i]);
+        free(g_cfg.override_values[i]);
+    }
+}
+
+static int open_log(void)
+{
+    char dir[1200];
+    snprintf(dir, sizeof(dir), "%s/SystemLogs", g_server.datadir);
+    struct log_options lo = {
+        .dir = dir,
+        .to_stderr = true,
+        .max_file_size = g_cfg.live->log.max_file_size,
+        .keep_days = g_cfg.live->log.keep_days,
+    };
+    return log_open(&lo);
+}
+
+static int run(void)
+{
+    char err[512];
+    if (make_dir(g_server.datadir) != 0 || load_settings() != 0 || open_log() != 0) {
+        return 1;
+    }
+    const struct settings *cfg = g_cfg.live;
+    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    g_server.started = time(NULL);
+    sasl_global_init();
+    load_secret();
+    g_hook_store = store_open(g_server.db_path, err, sizeof(err));
+    if (g_hook_store == NULL) {
+        fprintf(stderr, "starlingd: cannot open %s: %s\n", g_server.db_path, err);
+        return 1;
+    }
+    int rc = 1;
+    struct admin *admin = NULL;
+    char certs[1200];
+    snprintf(certs, sizeof(certs), "%s/certs", g_server.datadir);
+    g_server.tls = tls_store_new(certs, err, sizeof(err));
+    if (g_server.tls == NULL) {
+        fprintf(stderr, "starlingd: TLS: %s\n", err);
+        goto out;
+    }
+    if (first_start(g_hook_store, cfg) != 0) {
+        goto out;
+    }
+    store_domain_list(g_hook_store, load_domain_cert, NULL);
+    tls_store_set_default(g_server.tls, cfg->server.main_domain);
+    if (cfg->tls.client_ca_file[0] &&
+        tls_store_set_client_ca(g_server.tls, cfg->tls.client_ca_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: tls.client_ca_file: %s\n", err);
+        goto out;
+    }
+    int n = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
+    workers_start(n, worker_started, worker_stopped, NULL);
+    if (atomic_load(&g_start_failed)) {
+        fprintf(stderr, "starlingd: %s\n", g_start_error);
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "%s", g_start_error);
+        workers_stop();
+        goto out;
+    }
+    struct admin_hooks hooks = {
+        .settings_set = hook_settings_set,
+        .settings_get = hook_settings_get,
+        .connections = hook_connections,
+        .domain_changed = hook_domain_changed,
+        .account_changed = hook_account_changed,
+    };
+    char sock[1200];
+    snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);
+    admin = admin_new(g_server.db_path, &hooks, err, sizeof(err));
+    if (admin == NULL || admin_socket_start(admin, sock, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: admin socket: %s\n", err);
+        workers_stop();
+        goto out;
+    }
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s %s ready, %d workers, data in %s",
+            "starlingd", STARLING_VERSION, n, g_server.datadir);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
+    admin_socket_stop(admin);
+    workers_stop();
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
+    rc = 0;
+out:
+    if (admin) {
+        admin_free(admin);
+    }
+    if (g_server.tls) {
+        tls_store_free(g_server.tls);
+    }
+    store_close(g_hook_store);
+    xmpp_addr_table_free();
+    sasl_global_cleanup();
+    log_close();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = parse_args(argc, argv);
+    if (rc != 0) {
+        return rc;
+    }
+    /* Every thread inherits this mask; the main thread takes the signals with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    rc = run();
+    cleanup_settings();
+    return rc;
+}

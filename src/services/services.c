@@ -1,0 +1,140 @@
+/* services.c: the table of server services and the iq dispatch to them. */
+#include "services/services.h"
+
+#include <string.h>
+
+#include "core/log.h"
+#include "signal/router.h"
+
+/* Features of the stream and of modules that are not iq services but are real (disco lists
+ * exactly what is implemented). */
+static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
+
+static const struct service *const services[] = {
+    &service_disco,
+    &service_ping,
+    &service_version,
+    NULL,
+};
+
+static bool type_is(const struct signal *sig, const char *t)
+{
+    return sig->type && strcmp(sig->type, t) == 0;
+}
+
+static const struct service_iq *find_iq(const struct xml_node *q, enum service_scope scope,
+                                        bool *ns_known)
+{
+    *ns_known = false;
+    for (size_t i = 0; services[i]; i++) {
+        for (const struct service_iq *h = services[i]->iq; h && h->ns; h++) {
+            if (strcmp(h->ns, q->ns ? q->ns : "") != 0) {
+                continue;
+            }
+            *ns_known = true;
+            if (strcmp(h->name, q->name) == 0 && (h->scopes & scope)) {
+                return h;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int handle_iq(struct signal *sig, enum service_scope scope)
+{
+    if (!type_is(sig, "get") && !type_is(sig, "set")) {
+        /* Results and errors addressed to the server end here. */
+        return ROUTER_OK;
+    }
+    const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;
+    struct service_ctx ctx = { .req = sig, .query = q, .scope = scope };
+    if (q == NULL || xml_node_next_element(q) != NULL) {
+        /* RFC 6120 §8.2.3: a get or set has exactly one payload element. */
+        return service_reply_error(&ctx, "modify", "bad-request");
+    }
+    bool ns_known;
+    const struct service_iq *h = find_iq(q, scope, &ns_known);
+    if (h == NULL) {
+        return service_reply_error(&ctx, "cancel", "service-unavailable");
+    }
+    service_iq_fn *fn = type_is(sig, "get") ? h->get : h->set;
+    if (fn == NULL) {
+        return service_reply_error(&ctx, "cancel",
+                                   type_is(sig, "set") ? "not-allowed" : "feature-not-implemented");
+    }
+    return fn(&ctx);
+}
+
+int services_handle(struct signal *sig, enum service_scope scope)
+{
+    int code = ROUTER_OK;
+    switch (sig->method) {
+    case SIGNAL_INFO:
+        code = handle_iq(sig, scope);
+        break;
+    case SIGNAL_MESSAGE:
+        /* The server takes no messages yet; chat and normal ones bounce (RFC 6120 §10.3). */
+        if (!type_is(sig, "error") && !type_is(sig, "headline") && !type_is(sig, "groupchat")) {
+            router_reply_error(sig, "cancel", "service-unavailable");
+        }
+        code = ROUTER_NOT_FOUND;
+        break;
+    case SIGNAL_SUBSCRIBE:
+    case SIGNAL_NOTIFY:
+        /* Presence to the server itself is accepted and has no effect. */
+        break;
+    }
+    signal_free(sig);
+    return code;
+}
+
+static struct signal *reply_base(const struct service_ctx *ctx, const char *type)
+{
+    struct signal *r = signal_new(SIGNAL_INFO);
+    jid_copy(&r->from, &ctx->req->to);
+    jid_copy(&r->to, &ctx->req->from);
+    r->type = xstrdup(type);
+    r->id = ctx->req->id ? xstrdup(ctx->req->id) : NULL;
+    return r;
+}
+
+int service_reply_result(struct service_ctx *ctx, struct xml_node *payload)
+{
+    struct signal *r = reply_base(ctx, "result");
+    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
+    xml_node_set_attr(iq, "type", "result");
+    if (ctx->req->id) {
+        xml_node_set_attr(iq, "id", ctx->req->id);
+    }
+    if (payload) {
+        xml_node_append_copy(iq, payload);
+        xml_node_unref(payload);
+    }
+    r->xmpp_data = iq;
+    router_submit(r);
+    return ROUTER_OK;
+}
+
+int service_reply_error(struct service_ctx *ctx, const char *type, const char *condition)
+{
+    router_reply_error(ctx->req, type, condition);
+    return strcmp(condition, "service-unavailable") == 0 ? ROUTER_UNAVAILABLE : ROUTER_BAD_REQUEST;
+}
+
+void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, void *ud)
+{
+    if (scope == SERVICE_SCOPE_SERVER) {
+        for (size_t i = 0; stream_features[i]; i++) {
+            fn(ud, stream_features[i]);
+        }
+    }
+    for (size_t i = 0; services[i]; i++) {
+        bool in_scope = false;
+        for (const struct service_iq *h = services[i]->iq; h && h->ns; h++) {
+            in_scope = in_scope || (h->scopes & scope);
+        }
+        for (size_t j = 0; in_scope && services[i]->features && services[i]->features[j]; j++) {
+            fn(ud, services[i]->features[j]);
+        }
+    }
+}

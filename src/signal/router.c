@@ -1,0 +1,463 @@
+/* router.c: the routing core: who owns the `to` address, and handing the signal to it. */
+#include "signal/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/server.h"
+#include "services/services.h"
+#include "store/store.h"
+
+#define ROUTER_BUCKETS 1024
+
+/* One account with sessions on this (its home) worker. */
+struct account_entry {
+    struct account_entry *next;
+    struct router_session *sessions;
+    char bare[];
+};
+
+struct domain_alias {
+    char *name;
+    char *canonical;
+};
+
+struct router_worker {
+    struct account_entry *buckets[ROUTER_BUCKETS];
+    struct domain_alias *domains;
+    size_t ndomains;
+    size_t domains_cap;
+    unsigned domains_gen;
+    bool domains_loaded;
+};
+
+struct router_worker *router_worker_new(void)
+{
+    return xcalloc(1, sizeof(struct router_worker));
+}
+
+static void clear_domains(struct router_worker *rw)
+{
+    for (size_t i = 0; i < rw->ndomains; i++) {
+        free(rw->domains[i].name);
+        free(rw->domains[i].canonical);
+    }
+    rw->ndomains = 0;
+}
+
+void router_worker_free(struct router_worker *rw)
+{
+    if (rw == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < ROUTER_BUCKETS; i++) {
+        struct account_entry *e = rw->buckets[i];
+        while (e) {
+            struct account_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    clear_domains(rw);
+    free(rw->domains);
+    free(rw);
+}
+
+static struct router_worker *self_rw(void)
+{
+    struct worker_ctx *wc = worker_ctx();
+    return wc ? wc->router : NULL;
+}
+
+static size_t bucket_of(const char *bare)
+{
+    size_t h = 5381;
+    for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
+        h = h * 33 + *p;
+    }
+    return h % ROUTER_BUCKETS;
+}
+
+static struct account_entry **find_entry(struct router_worker *rw, const char *bare)
+{
+    struct account_entry **pp = &rw->buckets[bucket_of(bare)];
+    while (*pp && strcmp((*pp)->bare, bare) != 0) {
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
+void router_session_add(struct router_session *s, struct router_session **replaced)
+{
+    struct router_worker *rw = self_rw();
+    struct account_entry **pp = find_entry(rw, s->bare);
+    *replaced = NULL;
+    if (*pp == NULL) {
+        size_t n = strlen(s->bare);
+        struct account_entry *e = xcalloc(1, sizeof(*e) + n + 1);
+        memcpy(e->bare, s->bare, n + 1);
+        *pp = e;
+    }
+    struct router_session **sp = &(*pp)->sessions;
+    while (*sp) {
+        if (strcmp((*sp)->resource, s->resource) == 0) {
+            *replaced = *sp;
+            *sp = (*sp)->next;
+            (*replaced)->next = NULL;
+            break;
+        }
+        sp = &(*sp)->next;
+    }
+    s->next = (*pp)->sessions;
+    (*pp)->sessions = s;
+}
+
+void router_session_remove(struct router_session *s)
+{
+    struct router_worker *rw = self_rw();
+    struct account_entry **pp = find_entry(rw, s->bare);
+    if (*pp == NULL) {
+        return;
+    }
+    for (struct router_session **sp = &(*pp)->sessions; *sp; sp = &(*sp)->next) {
+        if (*sp == s) {
+            *sp = s->next;
+            s->next = NULL;
+            break;
+        }
+    }
+    if ((*pp)->sessions == NULL) {
+        struct account_entry *e = *pp;
+        *pp = e->next;
+        free(e);
+    }
+}
+
+int router_session_count(const char *bare)
+{
+    struct account_entry **pp = find_entry(self_rw(), bare);
+    int n = 0;
+    for (struct router_session *s = *pp ? (*pp)->sessions : NULL; s; s = s->next) {
+        n++;
+    }
+    return n;
+}
+
+/* Local domains and aliases, cached per worker and reloaded when an admin change bumps the
+ * generation counter. */
+static int add_domain_row(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    struct router_worker *rw = ud;
+    if (rw->ndomains == rw->domains_cap) {
+        rw->domains_cap = rw->domains_cap ? rw->domains_cap * 2 : 16;
+        rw->domains = xrealloc(rw->domains, rw->domains_cap * sizeof(*rw->domains));
+    }
+    rw->domains[rw->ndomains].name = xstrdup(a);
+    rw->domains[rw->ndomains].canonical = xstrdup(a);
+    rw->ndomains++;
+    return 0;
+}
+
+struct alias_ctx {
+    struct router_worker *rw;
+    const char *domain;
+};
+
+static int add_alias_row(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    struct alias_ctx *ac = ud;
+    add_domain_row(ac->rw, a, NULL);
+    free(ac->rw->domains[ac->rw->ndomains - 1].canonical);
+    ac->rw->domains[ac->rw->ndomains - 1].canonical = xstrdup(ac->domain);
+    return 0;
+}
+
+static void reload_domains(struct router_worker *rw, struct store *st)
+{
+    clear_domains(rw);
+    store_domain_list(st, add_domain_row, rw);
+    size_t n = rw->ndomains;
+    for (size_t i = 0; i < n; i++) {
+        struct alias_ctx ac = { rw, rw->domains[i].name };
+        store_alias_list(st, ac.domain, add_alias_row, &ac);
+    }
+}
+
+bool router_is_local_domain(const char *domain, struct buf *out)
+{
+    struct worker_ctx *wc = worker_ctx();
+    struct router_worker *rw = wc->router;
+    unsigned gen = atomic_load(&g_server.domains_gen);
+    if (!rw->domains_loaded || gen != rw->domains_gen) {
+        rw->domains_gen = gen;
+        rw->domains_loaded = true;
+        reload_domains(rw, wc->store);
+    }
+    for (size_t i = 0; i < rw->ndomains; i++) {
+        if (strcmp(rw->domains[i].name, domain) == 0) {
+            if (out) {
+                buf_reset(out);
+                buf_append_c(out, rw->domains[i].canonical);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+void router_reply_error(const struct signal *req, const char *type, const char *condition)
+{
+    if (req->type && strcmp(req->type, "error") == 0) {
+        return;
+    }
+    if (req->method == SIGNAL_INFO && req->type &&
+        (strcmp(req->type, "result") == 0)) {
+        return;
+    }
+    if (req->from.domain == NULL) {
+        return;
+    }
+    struct signal *err = signal_error_new(req, type, condition);
+    if (err) {
+        router_submit(err);
+    }
+}
+
+/* RFC 6121 §8.5.2.1: a message to the bare JID goes to the available resources with the
+ * highest non-negative priority (all of them for headline). */
+static int deliver_to_bare(struct account_entry *e, struct signal *sig)
+{
+    int best = -1;
+    for (struct router_session *s = e ? e->sessions : NULL; s; s = s->next) {
+        if (s->available && s->priority >= 0 && s->priority > best) {
+            best = s->priority;
+        }
+    }
+    if (best < 0) {
+        return ROUTER_UNAVAILABLE;
+    }
+    bool headline = sig->type && strcmp(sig->type, "headline") == 0;
+    struct router_session *targets[64];
+    size_t n = 0;
+    for (struct router_session *s = e->sessions; s && n < 64; s = s->next) {
+        if (s->available && s->priority >= 0 && (headline || s->priority == best)) {
+            targets[n++] = s;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct signal *copy = (i + 1 == n) ? sig : signal_dup(sig);
+        targets[i]->deliver(targets[i]->ud, copy);
+    }
+    return ROUTER_OK;
+}
+
+static struct router_session *find_resource(struct account_entry *e, const char *resource)
+{
+    for (struct router_session *s = e ? e->sessions : NULL; s; s = s->next) {
+        if (strcmp(s->resource, resource) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static bool type_is(const struct signal *sig, const char *t)
+{
+    return sig->type && strcmp(sig->type, t) == 0;
+}
+
+static int account_exists(const struct signal *sig)
+{
+    struct worker_ctx *wc = worker_ctx();
+    return store_account_exists(wc->store, sig->to.domain, sig->to.local) == 1;
+}
+
+static int deliver_message(struct account_entry *e, struct signal *sig)
+{
+    if (sig->to.resource) {
+        struct router_session *s = find_resource(e, sig->to.resource);
+        if (s) {
+            s->deliver(s->ud, sig);
+            return ROUTER_OK;
+        }
+        /* RFC 6121 §8.5.3.2.1: no such resource. */
+        if (type_is(sig, "groupchat")) {
+            router_reply_error(sig, "cancel", "service-unavailable");
+            signal_free(sig);
+            return ROUTER_NOT_FOUND;
+        }
+        if (type_is(sig, "headline") || type_is(sig, "error")) {
+            signal_free(sig);
+            return ROUTER_OK;
+        }
+    }
+    if (type_is(sig, "error")) {
+        signal_free(sig);
+        return ROUTER_OK;
+    }
+    if (type_is(sig, "groupchat")) {
+        router_reply_error(sig, "cancel", "service-unavailable");
+        signal_free(sig);
+        return ROUTER_NOT_FOUND;
+    }
+    int code = deliver_to_bare(e, sig);
+    if (code == ROUTER_OK) {
+        return code;
+    }
+    if (!type_is(sig, "headline")) {
+        router_reply_error(sig, "cancel", "service-unavailable");
+    }
+    signal_free(sig);
+    return code;
+}
+
+static int deliver_info(struct account_entry *e, struct signal *sig)
+{
+    if (sig->to.resource) {
+        struct router_session *s = find_resource(e, sig->to.resource);
+        if (s) {
+            s->deliver(s->ud, sig);
+            return ROUTER_OK;
+        }
+        router_reply_error(sig, "cancel", "service-unavailable");
+        signal_free(sig);
+        return ROUTER_NOT_FOUND;
+    }
+    /* An iq to the bare JID is answered by the server on the account's behalf. */
+    return services_handle(sig, SERVICE_SCOPE_ACCOUNT);
+}
+
+static int deliver_presence(struct account_entry *e, struct signal *sig)
+{
+    if (sig->to.resource) {
+        struct router_session *s = find_resource(e, sig->to.resource);
+        if (s) {
+            s->deliver(s->ud, sig);
+            return ROUTER_OK;
+        }
+        signal_free(sig);
+        return ROUTER_NOT_FOUND;
+    }
+    /* Directed presence to the bare JID reaches the available resources. */
+    struct router_session *targets[64];
+    size_t n = 0;
+    for (struct router_session *s = e ? e->sessions : NULL; s && n < 64; s = s->next) {
+        if (s->available) {
+            targets[n++] = s;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        targets[i]->deliver(targets[i]->ud, signal_dup(sig));
+    }
+    signal_free(sig);
+    return n ? ROUTER_OK : ROUTER_UNAVAILABLE;
+}
+
+/* Runs on the account's home worker. */
+static void deliver_home(struct worker *w, void *arg)
+{
+    (void)w;
+    struct signal *sig = arg;
+    struct router_worker *rw = self_rw();
+    char bare[3072];
+    struct buf b;
+    buf_init(&b, sizeof(bare) - 1);
+    jid_bare(&sig->to, &b);
+    struct account_entry *e = *find_entry(rw, buf_cstr(&b));
+    buf_cleanup(&b);
+    if (e == NULL && !account_exists(sig)) {
+        if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
+            router_reply_error(sig, "cancel", "service-unavailable");
+        }
+        signal_free(sig);
+        return;
+    }
+    switch (sig->method) {
+    case SIGNAL_MESSAGE:
+        deliver_message(e, sig);
+        break;
+    case SIGNAL_INFO:
+        deliver_info(e, sig);
+        break;
+    case SIGNAL_SUBSCRIBE:
+    case SIGNAL_NOTIFY:
+        deliver_presence(e, sig);
+        break;
+    }
+}
+
+static void log_route(const struct signal *sig, const char *what)
+{
+    if (!log_enabled(LOG_TAG_XMPPS, LOG_ALLINFO)) {
+        return;
+    }
+    struct buf from, to;
+    buf_init(&from, 4096);
+    buf_init(&to, 4096);
+    jid_full(&sig->from, &from);
+    jid_full(&sig->to, &to);
+    log_rec(LOG_TAG_XMPPS, LOG_ALLINFO, 0, NULL, "%s %s -> %s: %s", signal_method_name(sig->method),
+            buf_cstr(&from), buf_cstr(&to), what);
+    buf_cleanup(&from);
+    buf_cleanup(&to);
+}
+
+int router_submit(struct signal *sig)
+{
+    if (sig->to.domain == NULL) {
+        signal_free(sig);
+        return ROUTER_BAD_REQUEST;
+    }
+    struct buf canonical;
+    buf_init(&canonical, 1024);
+    if (!router_is_local_domain(sig->to.domain, &canonical)) {
+        buf_cleanup(&canonical);
+        log_route(sig, "remote domain, no server-to-server route");
+        if (sig->method != SIGNAL_NOTIFY && sig->method != SIGNAL_SUBSCRIBE) {
+            router_reply_error(sig, "cancel", "remote-server-not-found");
+        }
+        signal_free(sig);
+        return ROUTER_REMOTE_NOT_FOUND;
+    }
+    /* Aliases resolve to their domain before delivery. */
+    if (strcmp(buf_cstr(&canonical), sig->to.domain) != 0) {
+        struct jid moved;
+        struct buf text;
+        buf_init(&text, 4096);
+        buf_printf(&text, "%s%s%s%s%s", sig->to.local ? sig->to.local : "", sig->to.local ? "@" : "",
+                   buf_cstr(&canonical), sig->to.resource ? "/" : "",
+                   sig->to.resource ? sig->to.resource : "");
+        if (jid_parse(&moved, buf_strv(&text)) == 0) {
+            jid_cleanup(&sig->to);
+            sig->to = moved;
+        }
+        buf_cleanup(&text);
+    }
+    buf_cleanup(&canonical);
+    if (sig->to.local == NULL) {
+        if (sig->to.resource != NULL) {
+            log_route(sig, "server resource");
+            router_reply_error(sig, "cancel", "service-unavailable");
+            signal_free(sig);
+            return ROUTER_NOT_FOUND;
+        }
+        log_route(sig, "server");
+        return services_handle(sig, SERVICE_SCOPE_SERVER);
+    }
+    struct buf bare;
+    buf_init(&bare, 4096);
+    jid_bare(&sig->to, &bare);
+    int home = worker_home(buf_strv(&bare));
+    buf_cleanup(&bare);
+    log_route(sig, "account");
+    struct worker *self = worker_self();
+    if (self && self->id == home) {
+        deliver_home(self, sig);
+    } else {
+        worker_post(home, deliver_home, sig);
+    }
+    return ROUTER_OK;
+}

@@ -1,0 +1,62 @@
+/* router.h: delivers signals to account sessions, server services, named tasks or remote domains. */
+#ifndef STARLING_SIGNAL_ROUTER_H
+#define STARLING_SIGNAL_ROUTER_H
+
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "signal/signal.h"
+
+/* Final response codes of a signal, SIP style (CommuniGate's Real-Time model). */
+enum router_code {
+    ROUTER_OK = 200,
+    ROUTER_FORBIDDEN = 403,
+    ROUTER_NOT_FOUND = 404,
+    ROUTER_TIMEOUT = 408,
+    ROUTER_UNAVAILABLE = 480,
+    ROUTER_BAD_REQUEST = 400,
+    ROUTER_NOT_IMPLEMENTED = 501,
+    ROUTER_REMOTE_NOT_FOUND = 502,
+};
+
+/* Takes ownership of the signal. Called on the delivering module's callback: the signal is
+ * the router's to give away, so the callee frees it (signal_free) when done. */
+typedef void router_deliver_fn(void *ud, struct signal *sig);
+
+/* A client session as the router knows it: registered on the account's home worker by the
+ * protocol module that owns it (caller-owned storage, valid until router_session_remove). */
+struct router_session {
+    char bare[3072];             /* "local@domain" */
+    char resource[1024];
+    int priority;
+    bool available;              /* sent initial presence */
+    router_deliver_fn *deliver;
+    void *ud;
+    struct router_session *next; /* internal: the account's other sessions */
+};
+
+struct router_worker;
+struct router_worker *router_worker_new(void);
+void router_worker_free(struct router_worker *rw);
+
+/* Registers a session on the current worker, which must be the account's home worker. When a
+ * session with the same resource exists it is unregistered and returned in *replaced, and the
+ * caller ends it (stream error <conflict/>). */
+void router_session_add(struct router_session *s, struct router_session **replaced);
+void router_session_remove(struct router_session *s);
+/* Number of sessions of an account on this worker. */
+int router_session_count(const char *bare);
+
+/* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
+ * sender as an error signal (never for an error stanza). Returns the response code known at
+ * once (ROUTER_OK when handed on to another worker). */
+int router_submit(struct signal *sig);
+
+/* Builds and routes the error answer to `req` (from/to swapped, original payload kept). */
+void router_reply_error(const struct signal *req, const char *type, const char *condition);
+
+/* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
+ * per-worker cache refreshed when g_server.domains_gen changes. */
+bool router_is_local_domain(const char *domain, struct buf *out);
+
+#endif

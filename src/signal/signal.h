@@ -1,0 +1,49 @@
+/* signal.h: protocol-neutral Real-Time signals (MESSAGE, SUBSCRIBE, NOTIFY, INFO). */
+#ifndef STARLING_SIGNAL_SIGNAL_H
+#define STARLING_SIGNAL_SIGNAL_H
+
+#include <stdbool.h>
+
+#include "jid/jid.h"
+#include "xml/xml.h"
+#include "xmpp/ns.h"
+
+enum signal_method {
+    SIGNAL_MESSAGE,   /* <message/> */
+    SIGNAL_SUBSCRIBE, /* <presence type='subscribe|subscribed|unsubscribe|unsubscribed'/> */
+    SIGNAL_NOTIFY,    /* availability <presence/>, probes, errors */
+    SIGNAL_INFO,      /* <iq/> */
+};
+
+/* A signal owns its strings and holds one reference on its P-XMPP-Data. Fields a non-XMPP
+ * producer fills: method, from, to, type and body; the XMPP writer builds the stanza from them
+ * when xmpp_data is NULL. */
+struct signal {
+    enum signal_method method;
+    struct jid from;
+    struct jid to;
+    const char *event;          /* "presence" for SUBSCRIBE and NOTIFY, else NULL */
+    char *type;                 /* the stanza's type attribute, NULL when absent */
+    char *id;                   /* the stanza's id, NULL when absent */
+    char *body;                 /* MESSAGE text from a non-XMPP producer */
+    struct xml_node *xmpp_data; /* P-XMPP-Data: the original stanza, shared read-only */
+};
+
+struct signal *signal_new(enum signal_method method);
+void signal_free(struct signal *sig);
+const char *signal_method_name(enum signal_method m);
+/* The stanza name that carries a method ("message", "presence", "iq"). */
+const char *signal_stanza_name(enum signal_method m);
+
+/* A copy sharing the same P-XMPP-Data (one more reference). */
+struct signal *signal_dup(const struct signal *sig);
+
+/* The error answer to `req`: from/to swapped, same method, type "error", same id; its
+ * P-XMPP-Data is the original stanza's children plus <error type=TYPE><CONDITION/></error>
+ * (RFC 6120 §8.3). NULL when `req` has no sender. */
+struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition);
+
+/* Builds the P-XMPP-Data of a signal made by a non-XMPP producer (from its basic fields). */
+struct xml_node *signal_to_stanza(const struct signal *sig);
+
+#endif

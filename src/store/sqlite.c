@@ -1,0 +1,605 @@
+/* sqlite.c: the SQLite (WAL) backend of store.h, with its schema migrations. */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+
+/* Schema migrations, applied in order; migration i brings the schema to version i + 1
+ * (PRAGMA user_version). Never edit a released entry: append a new one. */
+static const char *const migrations[] = {
+    /* v1: domains, aliases, accounts and their settings. */
+    "CREATE TABLE domains ("
+    "  name TEXT PRIMARY KEY NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE domain_aliases ("
+    "  alias TEXT PRIMARY KEY NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX domain_aliases_domain ON domain_aliases(domain);"
+    "CREATE TABLE domain_settings ("
+    "  domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (domain, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE accounts ("
+    "  domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  credentials TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (domain, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE account_settings ("
+    "  domain TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (domain, name, key),"
+    "  FOREIGN KEY (domain, name) REFERENCES accounts(domain, name) ON DELETE CASCADE"
+    ") WITHOUT ROWID;",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Every statement the store runs, prepared once per handle on first use. */
+#define STMT_TABLE(X)                                                                              \
+    X(DOMAIN_ADD, "INSERT INTO domains(name) SELECT ?1"                                            \
+                  " WHERE NOT EXISTS (SELECT 1 FROM domain_aliases WHERE alias = ?1)")             \
+    X(DOMAIN_REMOVE, "DELETE FROM domains WHERE name = ?1")                                        \
+    X(DOMAIN_EXISTS, "SELECT 1 FROM domains WHERE name = ?1")                                      \
+    X(DOMAIN_LIST, "SELECT name FROM domains ORDER BY name")                                       \
+    X(ALIAS_ADD, "INSERT INTO domain_aliases(alias, domain) SELECT ?2, ?1"                         \
+                 " WHERE NOT EXISTS (SELECT 1 FROM domains WHERE name = ?2)")                      \
+    X(ALIAS_REMOVE, "DELETE FROM domain_aliases WHERE alias = ?1")                                 \
+    X(ALIAS_LIST, "SELECT alias FROM domain_aliases WHERE domain = ?1 ORDER BY alias")             \
+    X(DOMAIN_RESOLVE, "SELECT name FROM domains WHERE name = ?1"                                   \
+                      " UNION ALL SELECT domain FROM domain_aliases WHERE alias = ?1 LIMIT 1")     \
+    X(DSET_GET, "SELECT value FROM domain_settings WHERE domain = ?1 AND key = ?2")                \
+    X(DSET_SET, "INSERT INTO domain_settings(domain, key, value) VALUES (?1, ?2, ?3)"              \
+                " ON CONFLICT(domain, key) DO UPDATE SET value = excluded.value")                  \
+    X(DSET_DEL, "DELETE FROM domain_settings WHERE domain = ?1 AND key = ?2")                      \
+    X(DSET_LIST, "SELECT key, value FROM domain_settings WHERE domain = ?1 ORDER BY key")          \
+    X(ACC_ADD, "INSERT INTO accounts(domain, name, credentials, created)"                          \
+               " VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER))")                                        \
+    X(ACC_REMOVE, "DELETE FROM accounts WHERE domain = ?1 AND name = ?2")                          \
+    X(ACC_EXISTS, "SELECT 1 FROM accounts WHERE domain = ?1 AND name = ?2")                        \
+    X(ACC_CREDS, "SELECT credentials FROM accounts WHERE domain = ?1 AND name = ?2")               \
+    X(ACC_SET_CREDS, "UPDATE accounts SET credentials = ?3 WHERE domain = ?1 AND name = ?2")       \
+    X(ACC_CREATED, "SELECT created FROM accounts WHERE domain = ?1 AND name = ?2")                 \
+    X(ACC_LIST, "SELECT name FROM accounts WHERE domain = ?1 ORDER BY name")                       \
+    X(ACC_COUNT, "SELECT count(*) FROM accounts WHERE domain = ?1")                                \
+    X(ASET_GET, "SELECT value FROM account_settings WHERE domain = ?1 AND name = ?2 AND key = ?3") \
+    X(ASET_SET, "INSERT INTO account_settings(domain, name, key, value) VALUES (?1, ?2, ?3, ?4)"   \
+                " ON CONFLICT(domain, name, key) DO UPDATE SET value = excluded.value")            \
+    X(ASET_DEL, "DELETE FROM account_settings WHERE domain = ?1 AND name = ?2 AND key = ?3")       \
+    X(ASET_LIST, "SELECT key, value FROM account_settings WHERE domain = ?1 AND name = ?2"         \
+                 " ORDER BY key")
+
+enum stmt_id {
+#define STMT_ENUM(name, sql) S_##name,
+    STMT_TABLE(STMT_ENUM)
+#undef STMT_ENUM
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+#define STMT_SQL(name, sql) [S_##name] = sql,
+    STMT_TABLE(STMT_SQL)
+#undef STMT_SQL
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+    char err[256];
+};
+
+/* Arguments of a statement: a compound literal and its length. */
+#define ARGS(...)                                                                                  \
+    (const char *const[]){ __VA_ARGS__ },                                                          \
+        (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
+static void set_err(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(struct store *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof(st->err), fmt, ap);
+    va_end(ap);
+}
+
+static int db_fail(struct store *st, const char *what)
+{
+    set_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
+    return ERR_STORE;
+}
+
+/* Returns the cached statement `id` with `args` bound as text, or NULL (error set). */
+static sqlite3_stmt *prepare(struct store *st, enum stmt_id id, const char *const *args, int n)
+{
+    sqlite3_stmt *s = st->stmt[id];
+    if (s == NULL) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+            SQLITE_OK) {
+            db_fail(st, "prepare");
+            return NULL;
+        }
+        st->stmt[id] = s;
+    }
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC) != SQLITE_OK) {
+            db_fail(st, "bind");
+            sqlite3_clear_bindings(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static void finish(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no rows. Constraint failures become ERR_EXISTS (key taken) or
+ * ERR_NOTFOUND (the parent row is missing); `changes` (may be NULL) gets the changed row count. */
+static int run(struct store *st, enum stmt_id id, const char *const *args, int n, int *changes)
+{
+    sqlite3_stmt *s = prepare(st, id, args, n);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int rc = sqlite3_step(s);
+    int ext = sqlite3_extended_errcode(st->db);
+    int ret = 0;
+    if (rc != SQLITE_DONE) {
+        if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) {
+            set_err(st, "already exists");
+            ret = ERR_EXISTS;
+        } else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            set_err(st, "not found");
+            ret = ERR_NOTFOUND;
+        } else {
+            ret = db_fail(st, "write");
+        }
+    } else if (changes != NULL) {
+        *changes = sqlite3_changes(st->db);
+    }
+    finish(s);
+    return ret;
+}
+
+/* Runs a query of one row; its first column goes into `out` (text) and/or `num` (integer).
+ * ERR_NOTFOUND when there is no row. */
+static int query_one(struct store *st, enum stmt_id id, const char *const *args, int n,
+                     struct buf *out, long long *num)
+{
+    sqlite3_stmt *s = prepare(st, id, args, n);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int ret = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (num != NULL) {
+            *num = sqlite3_column_int64(s, 0);
+        }
+        if (out != NULL) {
+            const unsigned char *t = sqlite3_column_text(s, 0);
+            int len = sqlite3_column_bytes(s, 0);
+            buf_reset(out);
+            if (t != NULL && buf_append(out, t, (size_t)len) != 0) {
+                set_err(st, "value longer than the buffer");
+                ret = ERR_LIMIT;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        set_err(st, "not found");
+        ret = ERR_NOTFOUND;
+    } else {
+        ret = db_fail(st, "read");
+    }
+    finish(s);
+    return ret;
+}
+
+/* 1 if the query returns a row, 0 if not, or ERR_STORE. */
+static int query_exists(struct store *st, enum stmt_id id, const char *const *args, int n)
+{
+    int rc = query_one(st, id, args, n, NULL, NULL);
+    if (rc == ERR_NOTFOUND) {
+        return 0;
+    }
+    return rc == 0 ? 1 : rc;
+}
+
+/* Reads all rows (one or two text columns) first, then calls `fn` for each, so that `fn` may use
+ * the store (and this very statement) again. */
+static int query_list(struct store *st, enum stmt_id id, const char *const *args, int n,
+                      store_row_fn *fn, void *ud)
+{
+    sqlite3_stmt *s = prepare(st, id, args, n);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int cols = sqlite3_column_count(s) > 1 ? 2 : 1;
+    char **rows = NULL;
+    size_t count = 0;
+    size_t cap = 0;
+    int ret = 0;
+    int rc = sqlite3_step(s);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        if (count + 2 > cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = xrealloc(rows, cap * sizeof(*rows));
+        }
+        for (int c = 0; c < 2; c++) {
+            const char *t = c < cols ? (const char *)sqlite3_column_text(s, c) : NULL;
+            rows[count++] = t != NULL ? xstrdup(t) : NULL;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_fail(st, "read");
+    }
+    finish(s);
+    for (size_t i = 0; ret == 0 && i < count; i += 2) {
+        ret = fn(ud, rows[i], rows[i + 1]);
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(rows[i]);
+    }
+    free(rows);
+    return ret;
+}
+
+static int exec_sql(struct store *st, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(st, "%s: %s", what, msg != NULL ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return ERR_STORE;
+    }
+    return 0;
+}
+
+static int read_user_version(struct store *st, int *version)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
+        return db_fail(st, "schema version");
+    }
+    int ret = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *version = sqlite3_column_int(s, 0);
+    } else {
+        ret = db_fail(st, "schema version");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* Switches to WAL. Changing the journal mode needs a moment of exclusive access, which another
+ * handle opening the same new file at the same time may hold, so retry while busy. */
+static int set_wal(struct store *st)
+{
+    for (int attempt = 0; attempt < 500; attempt++) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(s);
+        }
+        if (rc == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(s, 0);
+            bool ok = mode != NULL && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0);
+            sqlite3_finalize(s);
+            if (!ok) {
+                set_err(st, "cannot enable WAL (journal mode %s)", mode ? mode : "?");
+                return ERR_STORE;
+            }
+            return 0;
+        }
+        int code = sqlite3_errcode(st->db) & 0xff;
+        sqlite3_finalize(s);
+        if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
+            return db_fail(st, "journal_mode");
+        }
+        sqlite3_sleep(10);
+    }
+    return db_fail(st, "journal_mode");
+}
+
+/* Applies the missing migrations in one write transaction: a second handle opening at the same
+ * moment waits on BEGIN IMMEDIATE and then finds the schema current. */
+static int migrate(struct store *st)
+{
+    int version = 0;
+    if (exec_sql(st, "BEGIN IMMEDIATE", "migration") != 0) {
+        return ERR_STORE;
+    }
+    if (read_user_version(st, &version) != 0) {
+        goto fail;
+    }
+    if (version > MIGRATION_COUNT) {
+        set_err(st, "database schema version %d is newer than this server's (%d)", version,
+                MIGRATION_COUNT);
+        goto fail;
+    }
+    for (int v = version; v < MIGRATION_COUNT; v++) {
+        char what[64];
+        char pragma[64];
+        snprintf(what, sizeof(what), "migration to schema version %d", v + 1);
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        if (exec_sql(st, migrations[v], what) != 0 || exec_sql(st, pragma, what) != 0) {
+            goto fail;
+        }
+    }
+    if (exec_sql(st, "COMMIT", "migration") != 0) {
+        goto fail;
+    }
+    return 0;
+
+fail:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return ERR_STORE;
+}
+
+static void copy_err(char *err, size_t errlen, const char *msg)
+{
+    if (errlen > 0) {
+        snprintf(err, errlen, "%s", msg);
+    }
+}
+
+struct store *store_open(const char *path, char *err, size_t errlen)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        if (st->db != NULL) {
+            db_fail(st, path);
+        } else {
+            set_err(st, "%s: cannot open database", path);
+        }
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    if (set_wal(st) != 0 || exec_sql(st, "PRAGMA synchronous=NORMAL", "synchronous") != 0 ||
+        exec_sql(st, "PRAGMA foreign_keys=ON", "foreign_keys") != 0 || migrate(st) != 0) {
+        goto fail;
+    }
+    return st;
+
+fail:
+    copy_err(err, errlen, st->err);
+    store_close(st);
+    return NULL;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        sqlite3_finalize(st->stmt[i]);
+    }
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    int version = 0;
+    int rc = read_user_version(st, &version);
+    return rc != 0 ? rc : version;
+}
+
+const char *store_last_error(struct store *st)
+{
+    return st->err;
+}
+
+int store_begin(struct store *st)
+{
+    return exec_sql(st, "BEGIN IMMEDIATE", "begin");
+}
+
+int store_commit(struct store *st)
+{
+    return exec_sql(st, "COMMIT", "commit");
+}
+
+int store_rollback(struct store *st)
+{
+    return exec_sql(st, "ROLLBACK", "rollback");
+}
+
+/* Turns "0 rows changed" into `code` with a message. */
+static int changed_or(struct store *st, int rc, int changes, int code, const char *msg)
+{
+    if (rc == 0 && changes == 0) {
+        set_err(st, "%s", msg);
+        return code;
+    }
+    return rc;
+}
+
+/* ERR_NOTFOUND unless `domain` exists (for calls whose statement would not notice). */
+static int need_domain(struct store *st, const char *domain)
+{
+    int rc = query_exists(st, S_DOMAIN_EXISTS, ARGS(domain));
+    if (rc == 0) {
+        set_err(st, "no domain %s", domain);
+        return ERR_NOTFOUND;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int need_account(struct store *st, const char *domain, const char *name)
+{
+    int rc = query_exists(st, S_ACC_EXISTS, ARGS(domain, name));
+    if (rc == 0) {
+        set_err(st, "no account %s@%s", name, domain);
+        return ERR_NOTFOUND;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int store_domain_add(struct store *st, const char *domain)
+{
+    int changes = 0;
+    int rc = run(st, S_DOMAIN_ADD, ARGS(domain), &changes);
+    return changed_or(st, rc, changes, ERR_EXISTS, "name taken by an alias");
+}
+
+int store_domain_remove(struct store *st, const char *domain)
+{
+    int changes = 0;
+    int rc = run(st, S_DOMAIN_REMOVE, ARGS(domain), &changes);
+    return changed_or(st, rc, changes, ERR_NOTFOUND, "no such domain");
+}
+
+int store_domain_exists(struct store *st, const char *domain)
+{
+    return query_exists(st, S_DOMAIN_EXISTS, ARGS(domain));
+}
+
+int store_domain_list(struct store *st, store_row_fn *fn, void *ud)
+{
+    return query_list(st, S_DOMAIN_LIST, NULL, 0, fn, ud);
+}
+
+int store_alias_add(struct store *st, const char *domain, const char *alias)
+{
+    int changes = 0;
+    int rc = run(st, S_ALIAS_ADD, ARGS(domain, alias), &changes);
+    return changed_or(st, rc, changes, ERR_EXISTS, "name taken by a domain");
+}
+
+int store_alias_remove(struct store *st, const char *alias)
+{
+    int changes = 0;
+    int rc = run(st, S_ALIAS_REMOVE, ARGS(alias), &changes);
+    return changed_or(st, rc, changes, ERR_NOTFOUND, "no such alias");
+}
+
+int store_alias_list(struct store *st, const char *domain, store_row_fn *fn, void *ud)
+{
+    int rc = need_domain(st, domain);
+    return rc != 0 ? rc : query_list(st, S_ALIAS_LIST, ARGS(domain), fn, ud);
+}
+
+int store_domain_resolve(struct store *st, const char *name, struct buf *domain)
+{
+    return query_one(st, S_DOMAIN_RESOLVE, ARGS(name), domain, NULL);
+}
+
+int store_domain_setting_get(struct store *st, const char *domain, const char *key,
+                             struct buf *value)
+{
+    return query_one(st, S_DSET_GET, ARGS(domain, key), value, NULL);
+}
+
+int store_domain_setting_set(struct store *st, const char *domain, const char *key,
+                             const char *value)
+{
+    if (value != NULL) {
+        return run(st, S_DSET_SET, ARGS(domain, key, value), NULL);
+    }
+    int rc = need_domain(st, domain);
+    return rc != 0 ? rc : run(st, S_DSET_DEL, ARGS(domain, key), NULL);
+}
+
+int store_domain_settings_list(struct store *st, const char *domain, store_row_fn *fn, void *ud)
+{
+    int rc = need_domain(st, domain);
+    return rc != 0 ? rc : query_list(st, S_DSET_LIST, ARGS(domain), fn, ud);
+}
+
+int store_account_add(struct store *st, const char *domain, const char *name,
+                      const char *credentials)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+    return run(st, S_ACC_ADD, ARGS(domain, name, credentials, now), NULL);
+}
+
+int store_account_remove(struct store *st, const char *domain, const char *name)
+{
+    int changes = 0;
+    int rc = run(st, S_ACC_REMOVE, ARGS(domain, name), &changes);
+    return changed_or(st, rc, changes, ERR_NOTFOUND, "no such account");
+}
+
+int store_account_exists(struct store *st, const char *domain, const char *name)
+{
+    return query_exists(st, S_ACC_EXISTS, ARGS(domain, name));
+}
+
+int store_account_credentials(struct store *st, const char *domain, const char *name,
+                              struct buf *out)
+{
+    return query_one(st, S_ACC_CREDS, ARGS(domain, name), out, NULL);
+}
+
+int store_account_set_credentials(struct store *st, const char *domain, const char *name,
+                                  const char *credentials)
+{
+    int changes = 0;
+    int rc = run(st, S_ACC_SET_CREDS, ARGS(domain, name, credentials), &changes);
+    return changed_or(st, rc, changes, ERR_NOTFOUND, "no such account");
+}
+
+int store_account_created(struct store *st, const char *domain, const char *name, long long *out)
+{
+    return query_one(st, S_ACC_CREATED, ARGS(domain, name), NULL, out);
+}
+
+int store_account_list(struct store *st, const char *domain, store_row_fn *fn, void *ud)
+{
+    int rc = need_domain(st, domain);
+    return rc != 0 ? rc : query_list(st, S_ACC_LIST, ARGS(domain), fn, ud);
+}
+
+int store_account_count(struct store *st, const char *domain)
+{
+    long long n = 0;
+    int rc = need_domain(st, domain);
+    if (rc == 0) {
+        rc = query_one(st, S_ACC_COUNT, ARGS(domain), NULL, &n);
+    }
+    return rc != 0 ? rc : (int)n;
+}
+
+int store_account_setting_get(struct store *st, const char *domain, const char *name,
+                              const char *key, struct buf *value)
+{
+    return query_one(st, S_ASET_GET, ARGS(domain, name, key), value, NULL);
+}
+
+int store_account_setting_set(struct store *st, const char *domain, const char *name,
+                              const char *key, const char *value)
+{
+    if (value != NULL) {
+        return run(st, S_ASET_SET, ARGS(domain, name, key, value), NULL);
+    }
+    int rc = need_account(st, domain, name);
+    return rc != 0 ? rc : run(st, S_ASET_DEL, ARGS(domain, name, key), NULL);
+}
+
+int store_account_settings_list(struct store *st, const char *domain, const char *name,
+                                store_row_fn *fn, void *ud)
+{
+    int rc = need_account(st, domain, name);
+    return rc != 0 ? rc : query_list(st, S_ASET_LIST, ARGS(domain, name), fn, ud);
+}

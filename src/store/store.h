@@ -1,0 +1,96 @@
+/* store.h: the only door to persistent data (domains, aliases, accounts and their settings). */
+#ifndef STARLING_STORE_STORE_H
+#define STARLING_STORE_STORE_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+/* One handle per worker thread; each opens its own connection to the same database file, and a
+ * handle must only be used by one thread at a time. Names (domains, aliases, account names)
+ * are stored exactly as given: callers pass them already prepared (jid_nameprep/jid_nodeprep).
+ *
+ * Every int-returning call gives 0 (or a count / 1 / 0 where stated) on success, ERR_NOTFOUND
+ * or ERR_EXISTS where stated, and ERR_STORE for a database failure, whose text
+ * store_last_error() returns. Nothing is logged here. Calls that fill a `struct buf` replace its
+ * content and fail with ERR_LIMIT when the value exceeds its maximum. */
+struct store;
+
+/* Opens (creating if needed) the database at `path`, sets WAL mode, synchronous=NORMAL, a busy
+ * timeout and foreign keys, and applies pending schema migrations in one BEGIN IMMEDIATE
+ * transaction, so that several threads may open the same file at once. On failure returns NULL
+ * with a one-line reason in `err` (when errlen > 0). */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *st);
+/* The schema version of the open database (the number of applied migrations). */
+int store_schema_version(struct store *st);
+/* The message of the last failure on this handle ("" if none). Valid until the next call. */
+const char *store_last_error(struct store *st);
+
+/* An explicit write transaction (BEGIN IMMEDIATE) around several calls; not nestable. Calls made
+ * inside it join it: a failed call does not roll it back, the caller decides. */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+int store_rollback(struct store *st);
+
+/* Row callback of the list calls. Name lists: `a` is the name and `b` NULL; key/value lists:
+ * `a` is the key and `b` the value. A non-zero return stops the listing and is returned by it.
+ * The rows are read before the first callback, so the callback may call the store itself. */
+typedef int store_row_fn(void *ud, const char *a, const char *b);
+
+/* ERR_EXISTS if a domain or an alias has that name. */
+int store_domain_add(struct store *st, const char *domain);
+/* Removes the domain with its aliases, settings, accounts and account settings; ERR_NOTFOUND. */
+int store_domain_remove(struct store *st, const char *domain);
+/* 1 if `domain` is a domain (not an alias), 0 if not, or negative. */
+int store_domain_exists(struct store *st, const char *domain);
+/* Every domain, ordered by name. */
+int store_domain_list(struct store *st, store_row_fn *fn, void *ud);
+
+/* ERR_EXISTS if `alias` is taken by a domain or an alias; ERR_NOTFOUND if no such domain. */
+int store_alias_add(struct store *st, const char *domain, const char *alias);
+/* ERR_NOTFOUND if no such alias. */
+int store_alias_remove(struct store *st, const char *alias);
+/* The aliases of `domain`, ordered by name; ERR_NOTFOUND if no such domain. */
+int store_alias_list(struct store *st, const char *domain, store_row_fn *fn, void *ud);
+/* `name` is a domain or an alias: its canonical domain into `domain`; ERR_NOTFOUND. */
+int store_domain_resolve(struct store *st, const char *name, struct buf *domain);
+
+/* ERR_NOTFOUND if unset (or no such domain). */
+int store_domain_setting_get(struct store *st, const char *domain, const char *key,
+                             struct buf *value);
+/* Sets, or with `value` NULL deletes (unset is not an error), a setting; ERR_NOTFOUND if no
+ * such domain. */
+int store_domain_setting_set(struct store *st, const char *domain, const char *key,
+                             const char *value);
+/* Ordered by key; ERR_NOTFOUND if no such domain. */
+int store_domain_settings_list(struct store *st, const char *domain, store_row_fn *fn, void *ud);
+
+/* `credentials` is an opaque text (see auth_creds_encode). ERR_EXISTS; ERR_NOTFOUND (domain). */
+int store_account_add(struct store *st, const char *domain, const char *name,
+                      const char *credentials);
+/* Removes the account and its settings; ERR_NOTFOUND. */
+int store_account_remove(struct store *st, const char *domain, const char *name);
+/* 1, 0, or negative. */
+int store_account_exists(struct store *st, const char *domain, const char *name);
+/* ERR_NOTFOUND if no such account. */
+int store_account_credentials(struct store *st, const char *domain, const char *name,
+                              struct buf *out);
+int store_account_set_credentials(struct store *st, const char *domain, const char *name,
+                                  const char *credentials);
+/* Creation time (seconds since the epoch); ERR_NOTFOUND. */
+int store_account_created(struct store *st, const char *domain, const char *name, long long *out);
+/* Account names of `domain`, ordered by name; ERR_NOTFOUND if no such domain. */
+int store_account_list(struct store *st, const char *domain, store_row_fn *fn, void *ud);
+/* The number of accounts of `domain`, or ERR_NOTFOUND if no such domain. */
+int store_account_count(struct store *st, const char *domain);
+
+/* Same contracts as the domain settings, for the account domain+name. */
+int store_account_setting_get(struct store *st, const char *domain, const char *name,
+                              const char *key, struct buf *value);
+int store_account_setting_set(struct store *st, const char *domain, const char *name,
+                              const char *key, const char *value);
+int store_account_settings_list(struct store *st, const char *domain, const char *name,
+                                store_row_fn *fn, void *ud);
+
+#endif

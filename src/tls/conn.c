@@ -1,0 +1,590 @@
+/* conn.c: one server-side TLS session over in-memory buffers; channel binding; client ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "tls/internal.h"
+
+#define IN_MAX (1024 * 1024)
+#define OUT_MAX (4 * 1024 * 1024)
+#define EARLY_MAX (256 * 1024)
+#define READ_CHUNK 16384
+/* Upper bound of the bytes a TLS record adds to at most 16 KiB of plaintext. */
+#define RECORD_OVERHEAD 256
+#define EXPORTER_LABEL "EXPORTER-Channel-Binding"
+#define JID_MAX 3071
+
+struct tls_conn {
+    struct tls_store *ts;
+    SSL *ssl;
+    struct buf in; /* ciphertext fed, not yet read by OpenSSL from in_off on */
+    size_t in_off;
+    struct buf out;   /* ciphertext produced, not yet taken */
+    struct buf early; /* plaintext written before the handshake completed */
+    char *sni;
+    bool done; /* handshake completed and its bookkeeping done */
+    bool failed;
+    bool closed; /* close_notify received */
+    bool shut;   /* our close_notify queued */
+    bool out_overflow;
+    char err[160];
+};
+
+/* The BIO between OpenSSL and the connection's buffers: reads consume `in`, writes append to
+ * `out`. Unlike BIO_s_mem, whose memory only grows, the buffers are released once drained. */
+
+static void drained_in(struct tls_conn *c)
+{
+    c->in_off = 0;
+    if (c->done) {
+        buf_release(&c->in);
+    } else {
+        buf_reset(&c->in);
+    }
+}
+
+static int bio_read(BIO *b, char *data, int len)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    size_t avail = c->in.len - c->in_off;
+    if (avail == 0) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    size_t n = len > 0 && (size_t)len < avail ? (size_t)len : avail;
+    memcpy(data, c->in.p + c->in_off, n);
+    c->in_off += n;
+    if (c->in_off == c->in.len) {
+        drained_in(c);
+    }
+    return (int)n;
+}
+
+static int bio_write(BIO *b, const char *data, int len)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0) {
+        return 0;
+    }
+    if (buf_append(&c->out, data, (size_t)len) != 0) {
+        c->out_overflow = true;
+        return -1;
+    }
+    return len;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return (long)(c->in.len - c->in_off);
+    case BIO_CTRL_WPENDING:
+        return (long)c->out.len;
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int bio_destroy(BIO *b)
+{
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+BIO_METHOD *tls__bio_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "starling-tls");
+    if (m == NULL) {
+        return NULL;
+    }
+    if (!BIO_meth_set_read(m, bio_read) || !BIO_meth_set_write(m, bio_write) ||
+        !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create) ||
+        !BIO_meth_set_destroy(m, bio_destroy)) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int tls__servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    (void)alert;
+    (void)arg;
+    if (c == NULL || name == NULL) {
+        return SSL_TLSEXT_ERR_OK;
+    }
+    free(c->sni);
+    c->sni = xstrdup(name);
+    /* An unknown name keeps the default certificate; the handshake goes on. */
+    return tls__store_switch(c->ts, ssl, name) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+}
+
+struct tls_conn *tls_conn_new(struct tls_store *ts)
+{
+    struct tls_conn *c = xcalloc(1, sizeof(*c));
+    c->ts = ts;
+    buf_init(&c->in, IN_MAX);
+    buf_init(&c->out, OUT_MAX);
+    buf_init(&c->early, EARLY_MAX);
+    c->ssl = tls__store_new_ssl(ts);
+    BIO *bio = c->ssl != NULL ? BIO_new(tls__store_bio_method(ts)) : NULL;
+    if (bio == NULL) {
+        ERR_clear_error();
+        tls_conn_free(c);
+        return NULL;
+    }
+    BIO_set_data(bio, c);
+    SSL_set_bio(c->ssl, bio, bio);
+    SSL_set_app_data(c->ssl, c);
+    return c;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    SSL_free(c->ssl);
+    buf_cleanup(&c->in);
+    buf_cleanup(&c->out);
+    buf_cleanup(&c->early);
+    free(c->sni);
+    free(c);
+}
+
+int tls_conn_feed(struct tls_conn *c, const void *data, size_t len)
+{
+    if (c->in_off > 0) {
+        buf_consume(&c->in, c->in_off);
+        c->in_off = 0;
+    }
+    return buf_append(&c->in, data, len);
+}
+
+/* Turns the outcome of an OpenSSL call into our return code; 0 when it only needs more input. */
+static int ssl_result(struct tls_conn *c, int ret)
+{
+    int e = SSL_get_error(c->ssl, ret);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        ERR_clear_error();
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        c->closed = true;
+        ERR_clear_error();
+        return ERR_CLOSED;
+    case SSL_ERROR_SSL:
+        tls__ossl_error(c->err, sizeof(c->err), NULL, "TLS protocol error");
+        break;
+    case SSL_ERROR_SYSCALL:
+        tls__ossl_error(c->err, sizeof(c->err), NULL,
+                        c->out_overflow ? "output buffer limit exceeded" : "I/O error");
+        break;
+    default:
+        tls__ossl_error(c->err, sizeof(c->err), NULL, "unexpected TLS state");
+        break;
+    }
+    c->failed = true;
+    return ERR_TLS;
+}
+
+static int seal(struct tls_conn *c, const void *data, size_t len)
+{
+    size_t overhead = (len / READ_CHUNK + 1) * RECORD_OVERHEAD;
+    if (len > OUT_MAX || c->out.len > OUT_MAX - len || OUT_MAX - len - c->out.len < overhead) {
+        return ERR_LIMIT;
+    }
+    size_t written = 0;
+    ERR_clear_error();
+    if (SSL_write_ex(c->ssl, data, len, &written) != 1) {
+        int rc = ssl_result(c, 0);
+        if (rc == 0) {
+            /* Cannot happen with our BIO (writes never block); never report a silent loss. */
+            snprintf(c->err, sizeof(c->err), "TLS write did not complete");
+            c->failed = true;
+            rc = ERR_TLS;
+        }
+        return rc;
+    }
+    return 0;
+}
+
+/* Bookkeeping once the handshake completes: small idle footprint, held plaintext sent. */
+static int handshake_finished(struct tls_conn *c)
+{
+    c->done = true;
+    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+    if (c->in_off == c->in.len) {
+        drained_in(c);
+    }
+    int rc = 0;
+    if (c->early.len > 0) {
+        rc = seal(c, c->early.p, c->early.len);
+        if (rc == ERR_LIMIT) {
+            snprintf(c->err, sizeof(c->err), "output buffer limit exceeded");
+            c->failed = true;
+            rc = ERR_TLS;
+        }
+    }
+    buf_cleanup(&c->early);
+    return rc;
+}
+
+int tls_conn_read(struct tls_conn *c, struct buf *plain)
+{
+    if (c->failed) {
+        return ERR_TLS;
+    }
+    if (c->closed) {
+        return ERR_CLOSED;
+    }
+    if (!c->done) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            return ssl_result(c, r);
+        }
+        int rc = handshake_finished(c);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    for (;;) {
+        size_t room = plain->max > plain->len ? plain->max - plain->len : 0;
+        if (room == 0) {
+            return 0;
+        }
+        size_t chunk = room < READ_CHUNK ? room : READ_CHUNK;
+        char *p = buf_reserve(plain, chunk);
+        size_t n = 0;
+        ERR_clear_error();
+        if (SSL_read_ex(c->ssl, p, chunk, &n) != 1) {
+            return ssl_result(c, 0);
+        }
+        buf_commit(plain, n);
+    }
+}
+
+bool tls_conn_read_pending(const struct tls_conn *c)
+{
+    if (c->failed || c->closed) {
+        return false;
+    }
+    return c->in.len > c->in_off || SSL_has_pending(c->ssl);
+}
+
+int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
+{
+    if (c->failed) {
+        return ERR_TLS;
+    }
+    if (c->shut) {
+        return ERR_CLOSED;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (!c->done) {
+        return buf_append(&c->early, data, len);
+    }
+    return seal(c, data, len);
+}
+
+int tls_conn_take_output(struct tls_conn *c, struct buf *out)
+{
+    if (c->out.len == 0) {
+        return 0;
+    }
+    if (out->len == 0 && c->out.len <= out->max && c->out.cap <= out->max + 1) {
+        /* Hand the storage over instead of copying it. */
+        struct buf t = *out;
+        out->p = c->out.p;
+        out->len = c->out.len;
+        out->cap = c->out.cap;
+        c->out.p = t.p;
+        c->out.cap = t.cap;
+        buf_reset(&c->out);
+    } else {
+        size_t room = out->max > out->len ? out->max - out->len : 0;
+        size_t n = c->out.len < room ? c->out.len : room;
+        if (n > 0 && buf_append(out, c->out.p, n) != 0) {
+            return ERR_AGAIN;
+        }
+        buf_consume(&c->out, n);
+    }
+    if (c->out.len > 0) {
+        return ERR_AGAIN;
+    }
+    if (c->done) {
+        buf_release(&c->out);
+    } else {
+        buf_reset(&c->out);
+    }
+    return 0;
+}
+
+size_t tls_conn_output_pending(const struct tls_conn *c)
+{
+    return c->out.len;
+}
+
+int tls_conn_shutdown(struct tls_conn *c)
+{
+    if (c->shut || c->failed || !c->done) {
+        c->shut = true;
+        return 0;
+    }
+    c->shut = true;
+    ERR_clear_error();
+    (void)SSL_shutdown(c->ssl);
+    ERR_clear_error();
+    return 0;
+}
+
+bool tls_conn_handshake_done(const struct tls_conn *c)
+{
+    return c->done;
+}
+
+const char *tls_conn_error(const struct tls_conn *c)
+{
+    return c->err;
+}
+
+const char *tls_conn_sni(const struct tls_conn *c)
+{
+    return c->sni;
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+    return SSL_get_version(c->ssl);
+}
+
+const char *tls_conn_cipher(const struct tls_conn *c)
+{
+    return SSL_get_cipher_name(c->ssl);
+}
+
+static int cb_unique(struct tls_conn *c, struct buf *out)
+{
+    unsigned char fin[EVP_MAX_MD_SIZE];
+    if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
+        return ERR_NOTFOUND;
+    }
+    /* The first Finished of the handshake: the client's on a full handshake, the server's
+     * (ours) on an abbreviated one. */
+    size_t n = SSL_session_reused(c->ssl) ? SSL_get_finished(c->ssl, fin, sizeof(fin))
+                                          : SSL_get_peer_finished(c->ssl, fin, sizeof(fin));
+    if (n == 0 || n > sizeof(fin)) {
+        return ERR_NOTFOUND;
+    }
+    return buf_append(out, fin, n);
+}
+
+static int cb_exporter(struct tls_conn *c, struct buf *out)
+{
+    unsigned char key[32];
+    if (SSL_version(c->ssl) != TLS1_3_VERSION) {
+        return ERR_NOTFOUND;
+    }
+    if (SSL_export_keying_material(c->ssl, key, sizeof(key), EXPORTER_LABEL,
+                                   sizeof(EXPORTER_LABEL) - 1, NULL, 0, 0) != 1) {
+        ERR_clear_error();
+        return ERR_NOTFOUND;
+    }
+    return buf_append(out, key, sizeof(key));
+}
+
+static int cb_server_end_point(struct tls_conn *c, struct buf *out)
+{
+    unsigned char hash[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    int mdnid = NID_undef;
+    X509 *x = SSL_get_certificate(c->ssl);
+    if (x == NULL || !X509_get_signature_info(x, &mdnid, NULL, NULL, NULL)) {
+        ERR_clear_error();
+        return ERR_NOTFOUND;
+    }
+    if (mdnid == NID_md5 || mdnid == NID_sha1) {
+        mdnid = NID_sha256;
+    }
+    /* NID_undef: a signature without a separate hash (Ed25519), which RFC 5929 leaves out. */
+    const EVP_MD *md = mdnid != NID_undef ? EVP_get_digestbynid(mdnid) : NULL;
+    if (md == NULL || !X509_digest(x, md, hash, &n)) {
+        ERR_clear_error();
+        return ERR_NOTFOUND;
+    }
+    return buf_append(out, hash, n);
+}
+
+int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out)
+{
+    if (!c->done || c->failed || type == NULL) {
+        return ERR_NOTFOUND;
+    }
+    if (strcmp(type, "tls-unique") == 0) {
+        return cb_unique(c, out);
+    }
+    if (strcmp(type, "tls-exporter") == 0) {
+        return cb_exporter(c, out);
+    }
+    if (strcmp(type, "tls-server-end-point") == 0) {
+        return cb_server_end_point(c, out);
+    }
+    return ERR_NOTFOUND;
+}
+
+struct idlist {
+    char **v;
+    size_t n, cap;
+};
+
+static void ids_add(struct idlist *l, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (strlen(l->v[i]) == len && memcmp(l->v[i], s, len) == 0) {
+            return;
+        }
+    }
+    if (l->n + 1 >= l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = strv_dup((struct strv){(const char *)s, len});
+}
+
+/* A UTF-8 string without NUL or control characters, of a JID's size. */
+static bool plain_text(const unsigned char *s, size_t len)
+{
+    if (len == 0 || len > JID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* local@domain with no resource and no white space. */
+static bool looks_like_jid(const unsigned char *s, size_t len)
+{
+    if (!plain_text(s, len)) {
+        return false;
+    }
+    const unsigned char *at = memchr(s, '@', len);
+    if (at == NULL || at == s || at == s + len - 1) {
+        return false;
+    }
+    size_t rest = len - (size_t)(at + 1 - s);
+    if (memchr(at + 1, '@', rest) != NULL) {
+        return false;
+    }
+    return memchr(s, '/', len) == NULL && memchr(s, ' ', len) == NULL;
+}
+
+static void add_emails(struct idlist *l, const GENERAL_NAMES *gens, X509 *x)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_EMAIL) {
+            const unsigned char *s = ASN1_STRING_get0_data(g->d.rfc822Name);
+            size_t len = (size_t)ASN1_STRING_length(g->d.rfc822Name);
+            if (looks_like_jid(s, len)) {
+                ids_add(l, s, len);
+            }
+        }
+    }
+    const X509_NAME *subject = X509_get_subject_name(x);
+    int pos = -1;
+    for (;;) {
+        pos = X509_NAME_get_index_by_NID(subject, NID_pkcs9_emailAddress, pos);
+        if (pos < 0) {
+            break;
+        }
+        unsigned char *utf8 = NULL;
+        X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, pos);
+        int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+        if (len > 0 && looks_like_jid(utf8, (size_t)len)) {
+            ids_add(l, utf8, (size_t)len);
+        }
+        OPENSSL_free(utf8);
+    }
+}
+
+int tls_conn_peer_ids(struct tls_conn *c, char ***ids)
+{
+    struct idlist l = {NULL, 0, 0};
+    *ids = NULL;
+    if (!c->done || c->failed || !(SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER)) {
+        return 0;
+    }
+    X509 *x = SSL_get0_peer_certificate(c->ssl);
+    if (x == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK) {
+        return 0;
+    }
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type != GEN_OTHERNAME || OBJ_obj2nid(g->d.otherName->type_id) != NID_XmppAddr) {
+            continue;
+        }
+        const ASN1_TYPE *v = g->d.otherName->value;
+        if (v == NULL || v->type != V_ASN1_UTF8STRING) {
+            continue;
+        }
+        const unsigned char *s = ASN1_STRING_get0_data(v->value.utf8string);
+        size_t len = (size_t)ASN1_STRING_length(v->value.utf8string);
+        if (plain_text(s, len)) {
+            ids_add(&l, s, len);
+        }
+    }
+    if (l.n == 0) {
+        add_emails(&l, gens, x);
+    }
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+    if (l.n == 0) {
+        return 0;
+    }
+    l.v[l.n] = NULL;
+    *ids = l.v;
+    return (int)l.n;
+}
+
+void tls_ids_free(char **ids)
+{
+    if (ids == NULL) {
+        return;
+    }
+    for (size_t i = 0; ids[i] != NULL; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}

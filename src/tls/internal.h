@@ -1,0 +1,35 @@
+/* internal.h: declarations shared by the files of the tls module only (not a public API). */
+#ifndef STARLING_TLS_INTERNAL_H
+#define STARLING_TLS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+
+#include "tls/tls.h"
+
+/* cert.c: generates a self-signed certificate for `domain` and writes DIR/<domain>.key (0600)
+ * and DIR/<domain>.crt, each through a temporary file and rename. Returns 0, ERR_IO or ERR_TLS
+ * with a reason in err. */
+int tls__cert_generate(const char *dir, const char *domain, char *err, size_t errlen);
+/* cert.c: writes the one-line reason of the oldest OpenSSL error of this thread (or `fallback`)
+ * to err, prefixed by `what`, and clears the thread's error queue. */
+void tls__ossl_error(char *err, size_t errlen, const char *what, const char *fallback);
+
+/* store.c: a new SSL object in accept state on the default domain's context, with client
+ * certificate verification set up when a client CA is configured. NULL on failure. */
+SSL *tls__store_new_ssl(struct tls_store *ts);
+/* store.c: switches `ssl` to the context of `name` (exact, else parent domain); keeps the
+ * current one and returns false when no domain matches. Called from the SNI callback. */
+bool tls__store_switch(struct tls_store *ts, SSL *ssl, const char *name);
+/* store.c: the BIO method connecting an SSL to a tls_conn's buffers (read-only after start). */
+const BIO_METHOD *tls__store_bio_method(const struct tls_store *ts);
+
+/* conn.c: the servername (SNI) callback installed on every context of the store. */
+int tls__servername_cb(SSL *ssl, int *alert, void *arg);
+/* conn.c: creates the BIO method used by tls_conn (called once per store). */
+BIO_METHOD *tls__bio_method_new(void);
+
+#endif

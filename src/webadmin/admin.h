@@ -1,0 +1,62 @@
+/* admin.h: the JSON admin API (domains, accounts, settings, connections) and its Unix socket. */
+#ifndef STARLING_WEBADMIN_ADMIN_H
+#define STARLING_WEBADMIN_ADMIN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* A request line is at most this many bytes (its newline not counted). */
+#define ADMIN_LINE_MAX (1024 * 1024)
+/* At most this many clients are connected to the admin socket at once; one more is sent an
+ * error line and closed. */
+#define ADMIN_MAX_CLIENTS 16
+
+/* Supplied by the server core. Every hook may be NULL: the ops that need it then fail with
+ * "… not available", and notifications are skipped. Hooks are called on the thread that called
+ * admin_handle, with the admin's lock held: they must not call admin_handle themselves. */
+struct admin_hooks {
+    /* Sets one setting live and persists it; 0, or ERR_NOTFOUND/ERR_INVAL with a reason. */
+    int (*settings_set)(void *ud, const char *key, const char *value, char *err, size_t errlen);
+    /* Current live settings as a JSON object {key: value-text, ...} in table order (new
+     * reference). */
+    json_t *(*settings_get)(void *ud);
+    /* JSON array of connections, objects {"id","kind","state","peer","jid","tls","since"} (new
+     * reference). */
+    json_t *(*connections)(void *ud);
+    /* Notifications after a successful change (prepared names: "example.com",
+     * "alice@example.com"), so the server refreshes caches/certificates or ends sessions. */
+    void (*domain_changed)(void *ud, const char *domain);
+    void (*account_changed)(void *ud, const char *jid);
+    void *ud;
+};
+
+struct admin;
+
+/* Opens its own store handle on `db_path` and copies `hooks` (NULL: no hooks). Returns NULL
+ * with a one-line reason in `err` when the store cannot be opened. */
+struct admin *admin_new(const char *db_path, const struct admin_hooks *hooks, char *err,
+                        size_t errlen);
+/* Stops the socket if it runs, closes the store and frees `a` (NULL is accepted). */
+void admin_free(struct admin *a);
+
+/* Executes one request {"op":"domain.add","args":{...}} and returns (new reference, never NULL)
+ * {"ok":true,"result":...} or {"ok":false,"error":"one line","code":"notfound"}. The ops and their
+ * arguments are listed in docs/starlingctl.md. Thread-safe: calls are serialized by a lock. */
+json_t *admin_handle(struct admin *a, const json_t *request);
+
+/* Serves admin_handle on a Unix socket at `path` (mode 0600) from a thread of its own: one JSON
+ * request per line, one JSON response per line, requests of one client answered in order. A stale
+ * socket file is removed; a live one (another server answers on it) gives ERR_EXISTS, as does a
+ * second start. Other failures: ERR_INVAL (path too long), ERR_IO. A reason goes into `err`. */
+int admin_socket_start(struct admin *a, const char *path, char *err, size_t errlen);
+/* Stops the thread (joining it), closes every client and unlinks the socket. No-op when not
+ * started. */
+void admin_socket_stop(struct admin *a);
+
+/* Internal to src/webadmin (api.c <-> ctlsock.c), not for other modules: the socket server's
+ * state, owned by the admin. */
+struct admin_sock;
+struct admin_sock **admin__sock_slot(struct admin *a);
+
+#endif

@@ -1,0 +1,746 @@
+/* api.c: the admin JSON API: one request object in, one response object out. */
+#include "webadmin/admin.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts/accounts.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "jid/jid.h"
+#include "store/store.h"
+
+#define ADMIN_ERR_MAX 512
+/* Longest prepared name handled here: a bare JID is local@domain. */
+#define ADMIN_NAME_MAX (2 * JID_PART_MAX + 1)
+
+struct admin {
+    pthread_mutex_t lock;
+    struct store *st;
+    struct admin_hooks hooks;
+    struct admin_sock *sock;
+};
+
+/* The state of one request while its op runs. */
+struct op_ctx {
+    struct admin *a;
+    const json_t *args;
+    json_t *result;             /* set by the op on success; NULL gives JSON null */
+    char err[ADMIN_ERR_MAX];    /* the reason on failure; empty gives err_str(code) */
+};
+
+typedef int op_fn(struct op_ctx *c);
+
+struct op {
+    const char *name;
+    op_fn *fn;
+    const char *const *args;    /* accepted argument names, NULL-terminated */
+};
+
+struct admin_sock **admin__sock_slot(struct admin *a)
+{
+    return &a->sock;
+}
+
+/* ---- small helpers ---- */
+
+static int fail(struct op_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct op_ctx *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* A required string argument. */
+static int arg_str(struct op_ctx *c, const char *name, const char **out)
+{
+    json_t *v = json_object_get(c->args, name);
+    if (v == NULL) {
+        return fail(c, ERR_INVAL, "missing argument: %s", name);
+    }
+    if (!json_is_string(v)) {
+        return fail(c, ERR_INVAL, "argument %s must be a string", name);
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* The text form of a setting value: a string, true/false ("yes"/"no") or an integer. */
+static int value_text(struct op_ctx *c, const char *key, const json_t *v, struct buf *out)
+{
+    buf_reset(out);
+    if (json_is_string(v)) {
+        return buf_append_c(out, json_string_value(v));
+    }
+    if (json_is_boolean(v)) {
+        return buf_append_c(out, json_is_true(v) ? "yes" : "no");
+    }
+    if (json_is_integer(v)) {
+        return buf_printf(out, "%lld", (long long)json_integer_value(v));
+    }
+    return fail(c, ERR_INVAL, "value of %s must be a string, a boolean or an integer", key);
+}
+
+/* The text of a store failure: the database's message for ERR_STORE. */
+static const char *store_reason(struct admin *a, int rc)
+{
+    const char *msg = rc == ERR_STORE ? store_last_error(a->st) : "";
+    return msg[0] != '\0' ? msg : err_str(rc);
+}
+
+/* The canonical domain of `name` (a prepared domain or alias) into `out`; ERR_NOTFOUND. */
+static int resolve_domain(struct op_ctx *c, const char *name, struct buf *out)
+{
+    int rc = store_domain_resolve(c->a->st, name, out);
+    if (rc == ERR_NOTFOUND) {
+        return fail(c, rc, "unknown domain: %s", name);
+    }
+    if (rc != 0) {
+        return fail(c, rc, "%s: %s", name, store_reason(c->a, rc));
+    }
+    return 0;
+}
+
+/* Reads the domain argument `argname`, nameprep'd into `out`; with `resolve`, an alias gives its
+ * domain and an unknown name ERR_NOTFOUND. */
+static int domain_arg(struct op_ctx *c, const char *argname, bool resolve, struct buf *out)
+{
+    const char *name;
+    struct buf prepped;
+    int rc = arg_str(c, argname, &name);
+    if (rc != 0) {
+        return rc;
+    }
+    buf_init(&prepped, ADMIN_NAME_MAX);
+    if (name[0] == '\0' || jid_nameprep(strv_c(name), &prepped) != 0) {
+        rc = fail(c, ERR_INVAL, "invalid domain name: %s", name);
+    } else if (resolve) {
+        rc = resolve_domain(c, buf_cstr(&prepped), out);
+    } else {
+        buf_reset(out);
+        rc = buf_append_strv(out, buf_strv(&prepped));
+    }
+    buf_cleanup(&prepped);
+    return rc;
+}
+
+/* Reads the "jid" argument into its prepared bare form "local@domain", the domain resolved when
+ * it is an alias (so hooks see the canonical address). */
+static int account_arg(struct op_ctx *c, struct buf *out)
+{
+    const char *text;
+    struct jid j = { 0 };
+    struct buf dom;
+    int rc = arg_str(c, "jid", &text);
+    if (rc != 0) {
+        return rc;
+    }
+    if (jid_parse(&j, strv_c(text)) != 0) {
+        return fail(c, ERR_INVAL, "invalid JID: %s", text);
+    }
+    buf_init(&dom, ADMIN_NAME_MAX);
+    buf_reset(out);
+    if (j.local == NULL || j.resource != NULL) {
+        rc = fail(c, ERR_INVAL, "not an account address (local@domain): %s", text);
+    } else if (store_domain_resolve(c->a->st, j.domain, &dom) == 0) {
+        rc = buf_printf(out, "%s@%s", j.local, buf_cstr(&dom));
+    } else {
+        /* Unknown domain: the accounts module says so with its own reason. */
+        rc = buf_printf(out, "%s@%s", j.local, j.domain);
+    }
+    if (rc == ERR_LIMIT) {
+        rc = fail(c, ERR_INVAL, "JID too long: %s", text);
+    }
+    buf_cleanup(&dom);
+    jid_cleanup(&j);
+    return rc;
+}
+
+/* Copies a module's reason into the context; keeps ours when it gave none. */
+static int from_module(struct op_ctx *c, int rc, const char *reason, const char *fallback_fmt,
+                       const char *subject)
+{
+    if (reason[0] != '\0') {
+        snprintf(c->err, sizeof(c->err), "%s", reason);
+    } else if (fallback_fmt != NULL && rc == ERR_NOTFOUND) {
+        snprintf(c->err, sizeof(c->err), fallback_fmt, subject);
+    } else {
+        snprintf(c->err, sizeof(c->err), "%s: %s", subject, err_str(rc));
+    }
+    return rc;
+}
+
+static bool secret_key(const char *key)
+{
+    return strstr(key, "pass") != NULL && strcmp(key, "password_storage") != 0;
+}
+
+static void notify_domain(struct admin *a, const char *domain)
+{
+    if (a->hooks.domain_changed != NULL) {
+        a->hooks.domain_changed(a->hooks.ud, domain);
+    }
+}
+
+static void notify_account(struct admin *a, const char *jid)
+{
+    if (a->hooks.account_changed != NULL) {
+        a->hooks.account_changed(a->hooks.ud, jid);
+    }
+}
+
+/* store_row_fn collectors. */
+static int collect_name(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    json_array_append_new(ud, json_string(a));
+    return 0;
+}
+
+static int collect_kv(void *ud, const char *a, const char *b)
+{
+    json_object_set_new(ud, a, b != NULL ? json_string(b) : json_null());
+    return 0;
+}
+
+struct account_collect {
+    json_t *list;
+    const char *domain;
+    struct buf jid;
+};
+
+static int collect_account(void *ud, const char *a, const char *b)
+{
+    struct account_collect *ac = ud;
+    (void)b;
+    buf_reset(&ac->jid);
+    if (buf_printf(&ac->jid, "%s@%s", a, ac->domain) == 0) {
+        json_array_append_new(ac->list, json_string(buf_cstr(&ac->jid)));
+    }
+    return 0;
+}
+
+/* ---- domains ---- */
+
+/* domain.add and domain.remove: one name, no alias resolution. */
+typedef int domain_fn(struct store *st, const char *name, char *err, size_t errlen);
+
+static int domain_change(struct op_ctx *c, domain_fn *fn, const char *what)
+{
+    struct buf dom;
+    char reason[ADMIN_ERR_MAX] = "";
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", false, &dom);
+    if (rc == 0) {
+        rc = fn(c->a->st, buf_cstr(&dom), reason, sizeof(reason));
+        if (rc != 0) {
+            from_module(c, rc, reason, "unknown domain: %s", buf_cstr(&dom));
+        } else {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "domain %s: %s", what, buf_cstr(&dom));
+            notify_domain(c->a, buf_cstr(&dom));
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static int op_domain_add(struct op_ctx *c)
+{
+    return domain_change(c, accounts_domain_add, "added");
+}
+
+static int op_domain_remove(struct op_ctx *c)
+{
+    return domain_change(c, accounts_domain_remove, "removed");
+}
+
+static int op_domain_list(struct op_ctx *c)
+{
+    json_t *list = json_array();
+    int rc = store_domain_list(c->a->st, collect_name, list);
+    if (rc != 0) {
+        json_decref(list);
+        return fail(c, rc, "cannot list domains: %s", store_reason(c->a, rc));
+    }
+    c->result = list;
+    return 0;
+}
+
+static int op_domain_show(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", true, &dom);
+    if (rc == 0) {
+        json_t *obj = json_object();
+        rc = accounts_domain_show(c->a->st, buf_cstr(&dom), collect_kv, obj);
+        if (rc != 0) {
+            from_module(c, rc, "", "unknown domain: %s", buf_cstr(&dom));
+            json_decref(obj);
+        } else {
+            c->result = obj;
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* Applies the "settings" argument with `set` in order, stopping at the first error. Returns the
+ * number applied in *applied so the caller notifies even after a partial change. */
+typedef int set_fn(struct store *st, const char *name, const char *key, const char *value,
+                   char *err, size_t errlen);
+
+static int apply_settings(struct op_ctx *c, const char *what, const char *name, set_fn *set,
+                          int *applied)
+{
+    json_t *settings = json_object_get(c->args, "settings");
+    const char *key;
+    json_t *v;
+    struct buf val;
+    int rc = 0;
+    *applied = 0;
+    if (settings == NULL) {
+        return fail(c, ERR_INVAL, "missing argument: settings");
+    }
+    if (!json_is_object(settings)) {
+        return fail(c, ERR_INVAL, "argument settings must be an object");
+    }
+    if (json_object_size(settings) == 0) {
+        return fail(c, ERR_INVAL, "no settings given");
+    }
+    buf_init(&val, ADMIN_LINE_MAX);
+    json_object_foreach(settings, key, v) {
+        char reason[ADMIN_ERR_MAX] = "";
+        rc = value_text(c, key, v, &val);
+        if (rc != 0) {
+            break;
+        }
+        rc = set(c->a->st, name, key, buf_cstr(&val), reason, sizeof(reason));
+        if (rc != 0) {
+            if (reason[0] != '\0') {
+                fail(c, rc, "%s: %s", key, reason);
+            } else {
+                fail(c, rc, "%s: %s", key, err_str(rc));
+            }
+            break;
+        }
+        (*applied)++;
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "%s %s set: %s=%s", what, name, key,
+                secret_key(key) ? "***" : buf_cstr(&val));
+    }
+    buf_cleanup(&val);
+    return rc;
+}
+
+static int op_domain_set(struct op_ctx *c)
+{
+    struct buf dom;
+    int applied = 0;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", true, &dom);
+    if (rc == 0) {
+        rc = apply_settings(c, "domain", buf_cstr(&dom), accounts_domain_set, &applied);
+    }
+    if (applied > 0) {
+        notify_domain(c->a, buf_cstr(&dom));
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* ---- accounts ---- */
+
+/* Finishes a change of one account: the reason on failure, else a log record and the hook. */
+static int account_done(struct op_ctx *c, int rc, const char *reason, const char *jid,
+                        const char *what)
+{
+    if (rc != 0) {
+        return from_module(c, rc, reason, "unknown account: %s", jid);
+    }
+    log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "account %s: %s", what, jid);
+    notify_account(c->a, jid);
+    return 0;
+}
+
+static int op_account_add(struct op_ctx *c)
+{
+    const char *password;
+    char reason[ADMIN_ERR_MAX] = "";
+    struct buf jid;
+    int rc = arg_str(c, "password", &password);
+    if (rc != 0) {
+        return rc;
+    }
+    buf_init(&jid, ADMIN_NAME_MAX);
+    rc = account_arg(c, &jid);
+    if (rc == 0) {
+        rc = accounts_account_add(c->a->st, buf_cstr(&jid), password, reason, sizeof(reason));
+        rc = account_done(c, rc, reason, buf_cstr(&jid), "added");
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+static int op_account_remove(struct op_ctx *c)
+{
+    char reason[ADMIN_ERR_MAX] = "";
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0) {
+        rc = accounts_account_remove(c->a->st, buf_cstr(&jid), reason, sizeof(reason));
+        rc = account_done(c, rc, reason, buf_cstr(&jid), "removed");
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+static int op_account_passwd(struct op_ctx *c)
+{
+    const char *password;
+    char reason[ADMIN_ERR_MAX] = "";
+    struct buf jid;
+    int rc = arg_str(c, "password", &password);
+    if (rc != 0) {
+        return rc;
+    }
+    buf_init(&jid, ADMIN_NAME_MAX);
+    rc = account_arg(c, &jid);
+    if (rc == 0) {
+        rc = accounts_account_passwd(c->a->st, buf_cstr(&jid), password, reason,
+                                     sizeof(reason));
+        rc = account_done(c, rc, reason, buf_cstr(&jid), "password changed");
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+static int op_account_list(struct op_ctx *c)
+{
+    struct account_collect ac;
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc != 0) {
+        buf_cleanup(&dom);
+        return rc;
+    }
+    ac.list = json_array();
+    ac.domain = buf_cstr(&dom);
+    buf_init(&ac.jid, ADMIN_NAME_MAX);
+    rc = store_account_list(c->a->st, buf_cstr(&dom), collect_account, &ac);
+    if (rc != 0) {
+        fail(c, rc, "cannot list accounts of %s: %s", buf_cstr(&dom), store_reason(c->a, rc));
+        json_decref(ac.list);
+    } else {
+        c->result = ac.list;
+    }
+    buf_cleanup(&ac.jid);
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static int op_account_show(struct op_ctx *c)
+{
+    struct buf jid;
+    json_t *obj;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc != 0) {
+        goto fail;
+    }
+    obj = json_object();
+    rc = accounts_account_show(c->a->st, buf_cstr(&jid), collect_kv, obj);
+    if (rc != 0) {
+        from_module(c, rc, "", "unknown account: %s", buf_cstr(&jid));
+        json_decref(obj);
+        goto fail;
+    }
+    c->result = obj;
+fail:
+    buf_cleanup(&jid);
+    return rc;
+}
+
+static int op_account_set(struct op_ctx *c)
+{
+    struct buf jid;
+    int applied = 0;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0) {
+        rc = apply_settings(c, "account", buf_cstr(&jid), accounts_account_set, &applied);
+    }
+    if (applied > 0) {
+        notify_account(c->a, buf_cstr(&jid));
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* ---- server settings and connections ---- */
+
+static int op_settings_get(struct op_ctx *c)
+{
+    json_t *key = json_object_get(c->args, "key");
+    json_t *all;
+    if (key != NULL && !json_is_string(key)) {
+        return fail(c, ERR_INVAL, "argument key must be a string");
+    }
+    if (c->a->hooks.settings_get == NULL) {
+        return fail(c, ERR_INTERNAL, "settings are not available");
+    }
+    all = c->a->hooks.settings_get(c->a->hooks.ud);
+    if (!json_is_object(all)) {
+        json_decref(all);
+        return fail(c, ERR_INTERNAL, "settings are not available");
+    }
+    if (key == NULL) {
+        c->result = all;
+        return 0;
+    }
+    json_t *v = json_object_get(all, json_string_value(key));
+    if (v == NULL) {
+        json_decref(all);
+        return fail(c, ERR_NOTFOUND, "unknown setting: %s", json_string_value(key));
+    }
+    c->result = json_incref(v);
+    json_decref(all);
+    return 0;
+}
+
+static int op_settings_set(struct op_ctx *c)
+{
+    const char *key;
+    json_t *value;
+    struct buf val;
+    char reason[ADMIN_ERR_MAX] = "";
+    int rc = arg_str(c, "key", &key);
+    if (rc != 0) {
+        return rc;
+    }
+    value = json_object_get(c->args, "value");
+    if (value == NULL) {
+        return fail(c, ERR_INVAL, "missing argument: value");
+    }
+    if (c->a->hooks.settings_set == NULL) {
+        return fail(c, ERR_INTERNAL, "settings cannot be changed here");
+    }
+    buf_init(&val, ADMIN_LINE_MAX);
+    rc = value_text(c, key, value, &val);
+    if (rc == 0) {
+        rc = c->a->hooks.settings_set(c->a->hooks.ud, key, buf_cstr(&val), reason, sizeof(reason));
+        if (rc != 0) {
+            from_module(c, rc, reason, "unknown setting: %s", key);
+        } else {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "setting changed: %s=%s", key,
+                    secret_key(key) ? "***" : buf_cstr(&val));
+        }
+    }
+    buf_cleanup(&val);
+    return rc;
+}
+
+static int op_connections(struct op_ctx *c)
+{
+    json_t *list;
+    if (c->a->hooks.connections == NULL) {
+        return fail(c, ERR_INTERNAL, "connections are not available");
+    }
+    list = c->a->hooks.connections(c->a->hooks.ud);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        return fail(c, ERR_INTERNAL, "connections are not available");
+    }
+    c->result = list;
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const char *const args_none[] = { NULL };
+static const char *const args_name[] = { "name", NULL };
+static const char *const args_name_settings[] = { "name", "settings", NULL };
+static const char *const args_jid[] = { "jid", NULL };
+static const char *const args_jid_password[] = { "jid", "password", NULL };
+static const char *const args_jid_settings[] = { "jid", "settings", NULL };
+static const char *const args_domain[] = { "domain", NULL };
+static const char *const args_key[] = { "key", NULL };
+static const char *const args_key_value[] = { "key", "value", NULL };
+
+static const struct op ops[] = {
+    { "domain.add", op_domain_add, args_name },
+    { "domain.remove", op_domain_remove, args_name },
+    { "domain.list", op_domain_list, args_none },
+    { "domain.show", op_domain_show, args_name },
+    { "domain.set", op_domain_set, args_name_settings },
+    { "account.add", op_account_add, args_jid_password },
+    { "account.remove", op_account_remove, args_jid },
+    { "account.passwd", op_account_passwd, args_jid_password },
+    { "account.list", op_account_list, args_domain },
+    { "account.show", op_account_show, args_jid },
+    { "account.set", op_account_set, args_jid_settings },
+    { "settings.get", op_settings_get, args_key },
+    { "settings.set", op_settings_set, args_key_value },
+    { "connections", op_connections, args_none },
+    { NULL, NULL, NULL },
+};
+
+/* "notfound" for ERR_NOTFOUND: a stable word a client (the WebAdmin) can map to a status. */
+static const char *code_word(int code)
+{
+    switch (code) {
+#define ERR_WORD(name, value, text)                                                                \
+    case value:                                                                                    \
+        return #name + 4;
+        ERR_TABLE(ERR_WORD)
+#undef ERR_WORD
+    default:
+        return "INTERNAL";
+    }
+}
+
+/* Cuts a UTF-8 sequence left incomplete at the end of `s` (our reasons are cut to a fixed size). */
+static void utf8_trim_end(char *s)
+{
+    size_t len = strlen(s);
+    size_t i = len;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+    }
+    if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0) {
+        return;
+    }
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (i - 1) < need) {
+        s[i - 1] = '\0';
+    }
+}
+
+static json_t *reply_error(int code, const char *msg)
+{
+    char text[ADMIN_ERR_MAX];
+    char word[32];
+    const char *w = code_word(code);
+    size_t i = 0;
+    for (; w[i] != '\0' && i + 1 < sizeof(word); i++) {
+        word[i] = (char)tolower((unsigned char)w[i]);
+    }
+    word[i] = '\0';
+    snprintf(text, sizeof(text), "%s", msg);
+    utf8_trim_end(text);
+    json_t *r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", text, "code", word);
+    if (r == NULL) {
+        /* Not valid UTF-8 after all (a module's reason): fall back to the table's text. */
+        r = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", err_str(code), "code", word);
+    }
+    return r;
+}
+
+static int check_args(struct op_ctx *c, const struct op *op)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)c->args, key, v) {
+        bool known = false;
+        for (const char *const *n = op->args; *n != NULL; n++) {
+            if (strcmp(*n, key) == 0) {
+                known = true;
+            }
+        }
+        if (!known) {
+            return fail(c, ERR_INVAL, "unknown argument for %s: %s", op->name, key);
+        }
+    }
+    return 0;
+}
+
+json_t *admin_handle(struct admin *a, const json_t *request)
+{
+    struct op_ctx c = { .a = a };
+    const struct op *op = NULL;
+    json_t *opv;
+    int rc;
+    if (!json_is_object(request)) {
+        return reply_error(ERR_INVAL, "request must be a JSON object");
+    }
+    opv = json_object_get(request, "op");
+    if (!json_is_string(opv)) {
+        return reply_error(ERR_INVAL, "missing op (a string)");
+    }
+    for (const struct op *o = ops; o->name != NULL; o++) {
+        if (strcmp(o->name, json_string_value(opv)) == 0) {
+            op = o;
+        }
+    }
+    if (op == NULL) {
+        json_t *r;
+        struct buf msg;
+        buf_init(&msg, 256);
+        if (buf_printf(&msg, "unknown op: %s", json_string_value(opv)) != 0) {
+            buf_reset(&msg);
+            buf_append_c(&msg, "unknown op");
+        }
+        r = reply_error(ERR_NOTFOUND, buf_cstr(&msg));
+        buf_cleanup(&msg);
+        return r;
+    }
+    c.args = json_object_get(request, "args");
+    if (c.args == NULL || json_is_null(c.args)) {
+        c.args = json_object();
+    } else if (!json_is_object(c.args)) {
+        return reply_error(ERR_INVAL, "args must be an object");
+    } else {
+        json_incref((json_t *)c.args);
+    }
+    rc = check_args(&c, op);
+    if (rc == 0) {
+        pthread_mutex_lock(&a->lock);
+        rc = op->fn(&c);
+        pthread_mutex_unlock(&a->lock);
+    }
+    json_decref((json_t *)c.args);
+    if (rc != 0) {
+        json_decref(c.result);
+        return reply_error(rc, c.err[0] != '\0' ? c.err : err_str(rc));
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "result", c.result != NULL ? c.result : json_null());
+}
+
+struct admin *admin_new(const char *db_path, const struct admin_hooks *hooks, char *err,
+                        size_t errlen)
+{
+    struct store *st = store_open(db_path, err, errlen);
+    if (st == NULL) {
+        return NULL;
+    }
+    struct admin *a = xcalloc(1, sizeof(*a));
+    pthread_mutex_init(&a->lock, NULL);
+    a->st = st;
+    if (hooks != NULL) {
+        a->hooks = *hooks;
+    }
+    return a;
+}
+
+void admin_free(struct admin *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    admin_socket_stop(a);
+    store_close(a->st);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}

@@ -1,0 +1,300 @@
+/* serialize.c: element trees to XML text; the one place where XML text is escaped. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "xml/xml.h"
+
+static const char replacement[] = "\xEF\xBF\xBD";
+
+/* Length of the valid UTF-8 sequence at p (a byte >= 0x80) that XML can carry, or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        } else if (c == 0xED) {
+            hi = 0x9F; /* no surrogates */
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        } else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    } else {
+        return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF) {
+            return 0;
+        }
+    }
+    /* U+FFFE and U+FFFF are not XML characters. */
+    if (n == 3 && c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE) {
+        return 0;
+    }
+    return n;
+}
+
+/* The replacement for an ASCII byte, or NULL when it is written as is. */
+static const char *escape_ascii(unsigned char c, bool in_attr)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '\'':
+        return in_attr ? "&apos;" : NULL;
+    case '"':
+        return in_attr ? "&quot;" : NULL;
+    case '\t':
+        return in_attr ? "&#9;" : NULL;
+    case '\n':
+        return in_attr ? "&#10;" : NULL;
+    case '\r':
+        return "&#13;"; /* a raw CR would be normalized away by the reader */
+    default:
+        return c < 0x20 ? replacement : NULL;
+    }
+}
+
+int xml_escape_append(struct buf *out, struct strv text, bool in_attr)
+{
+    const unsigned char *p = (const unsigned char *)text.p;
+    size_t run = 0; /* start of the bytes not yet written */
+    size_t i = 0;
+    while (i < text.len) {
+        const char *rep;
+        size_t skip;
+        if (p[i] < 0x80) {
+            rep = escape_ascii(p[i], in_attr);
+            skip = 1;
+        } else {
+            skip = utf8_seq(p + i, text.len - i);
+            rep = skip == 0 ? replacement : NULL;
+            if (skip == 0) {
+                skip = 1;
+            }
+        }
+        if (rep == NULL) {
+            i += skip;
+            continue;
+        }
+        if (buf_append(out, p + run, i - run) != 0 || buf_append_c(out, rep) != 0) {
+            return ERR_LIMIT;
+        }
+        i += skip;
+        run = i;
+    }
+    return buf_append(out, p + run, i - run);
+}
+
+static bool is_stanza_ns(const char *ns)
+{
+    return ns != NULL && (strcmp(ns, XML_NS_CLIENT) == 0 || strcmp(ns, XML_NS_SERVER) == 0);
+}
+
+static bool ns_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+    return a == b || strcmp(a, b) == 0;
+}
+
+static int put(struct buf *out, const char *s)
+{
+    return buf_append_c(out, s);
+}
+
+/* Writes ` prefix:name='value'` (no prefix when NULL). */
+static int put_attr(struct buf *out, const char *prefix, const char *name, const char *value)
+{
+    int rc = put(out, " ");
+    if (rc == 0 && prefix != NULL) {
+        rc = put(out, prefix);
+        if (rc == 0) {
+            rc = put(out, ":");
+        }
+    }
+    if (rc == 0) {
+        rc = put(out, name);
+    }
+    if (rc == 0) {
+        rc = put(out, "='");
+    }
+    if (rc == 0) {
+        rc = xml_escape_append(out, strv_c(value), true);
+    }
+    if (rc == 0) {
+        rc = put(out, "'");
+    }
+    return rc;
+}
+
+/* Index of the first attribute of n with the namespace of attribute i: its prefix number. */
+static size_t prefix_index(const struct xml_node *n, size_t i)
+{
+    size_t j = 0;
+    while (n->attrs[j].ns == NULL || strcmp(n->attrs[j].ns, n->attrs[i].ns) != 0) {
+        j++;
+    }
+    return j;
+}
+
+/* Other namespaced attributes get a prefix "ns<k>" declared on their own element. */
+static int write_one_attr(struct buf *out, const struct xml_node *n, size_t i)
+{
+    const struct xml_attr *at = &n->attrs[i];
+    if (at->ns == NULL) {
+        return put_attr(out, NULL, at->name, at->value);
+    }
+    if (strcmp(at->ns, XML_NS_XML) == 0) {
+        return put_attr(out, "xml", at->name, at->value);
+    }
+    char prefix[32];
+    size_t idx = prefix_index(n, i);
+    snprintf(prefix, sizeof(prefix), "ns%zu", idx);
+    if (idx == i) {
+        int rc = put_attr(out, "xmlns", prefix, at->ns);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return put_attr(out, prefix, at->name, at->value);
+}
+
+static int write_attrs(struct buf *out, const struct xml_node *n, const struct xml_ser_opts *o)
+{
+    bool to_done = o == NULL || o->to == NULL;
+    bool from_done = o == NULL || o->from == NULL;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n->nattrs; i++) {
+        const struct xml_attr *at = &n->attrs[i];
+        if (at->ns == NULL && !to_done && strcmp(at->name, "to") == 0) {
+            rc = put_attr(out, NULL, "to", o->to);
+            to_done = true;
+        } else if (at->ns == NULL && !from_done && strcmp(at->name, "from") == 0) {
+            rc = put_attr(out, NULL, "from", o->from);
+            from_done = true;
+        } else {
+            rc = write_one_attr(out, n, i);
+        }
+    }
+    if (rc == 0 && !to_done) {
+        rc = put_attr(out, NULL, "to", o->to);
+    }
+    if (rc == 0 && !from_done) {
+        rc = put_attr(out, NULL, "from", o->from);
+    }
+    return rc;
+}
+
+/* Writes the start tag of element n (self-closed when it has no children). `in_scope` is the
+ * default namespace where it is written; `o` is non-NULL for the root only. */
+static int write_start(struct buf *out, const struct xml_node *n, const char *in_scope,
+                       const struct xml_ser_opts *o)
+{
+    int rc = put(out, "<");
+    if (rc == 0) {
+        rc = put(out, n->name);
+    }
+    bool same = ns_eq(n->ns, in_scope) || (o != NULL && is_stanza_ns(n->ns) &&
+                                           is_stanza_ns(in_scope));
+    if (rc == 0 && !same) {
+        rc = put(out, " xmlns='");
+        if (rc == 0 && n->ns != NULL) {
+            rc = xml_escape_append(out, strv_c(n->ns), true);
+        }
+        if (rc == 0) {
+            rc = put(out, "'");
+        }
+    }
+    if (rc == 0) {
+        rc = write_attrs(out, n, o);
+    }
+    if (rc == 0) {
+        rc = put(out, n->first_child != NULL ? ">" : "/>");
+    }
+    return rc;
+}
+
+static int write_end(struct buf *out, const struct xml_node *n)
+{
+    int rc = put(out, "</");
+    if (rc == 0) {
+        rc = put(out, n->name);
+    }
+    if (rc == 0) {
+        rc = put(out, ">");
+    }
+    return rc;
+}
+
+static int write_enter(struct buf *out, const struct xml_node *n, const struct xml_node *top,
+                       const struct xml_ser_opts *opts)
+{
+    if (n->name == NULL) {
+        return xml_escape_append(out, (struct strv){ n->text, n->text_len }, false);
+    }
+    if (n == top) {
+        return write_start(out, n, opts->parent_ns, opts);
+    }
+    return write_start(out, n, n->parent->ns, NULL);
+}
+
+int xml_serialize(struct buf *out, const struct xml_node *n, const struct xml_ser_opts *opts)
+{
+    static const struct xml_ser_opts none = { NULL, NULL, NULL };
+    if (opts == NULL) {
+        opts = &none;
+    }
+    size_t start = out->len;
+    const struct xml_node *cur = n;
+    int rc = 0;
+    /* Pre-order walk along parent links: depth costs no stack. */
+    for (;;) {
+        rc = write_enter(out, cur, n, opts);
+        if (rc != 0) {
+            goto fail;
+        }
+        if (cur->name != NULL && cur->first_child != NULL) {
+            cur = cur->first_child;
+            continue;
+        }
+        while (cur != n && cur->next == NULL) {
+            cur = cur->parent;
+            rc = write_end(out, cur);
+            if (rc != 0) {
+                goto fail;
+            }
+        }
+        if (cur == n) {
+            break;
+        }
+        cur = cur->next;
+    }
+    return 0;
+fail:
+    out->len = start;
+    if (out->p != NULL) {
+        out->p[start] = '\0';
+    }
+    return ERR_LIMIT;
+}

@@ -1,0 +1,460 @@
+/* auth.c: the stream's authentication: SASL (one table of mechanisms in auth/) and legacy
+ * jabber:iq:auth (XEP-0078). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "auth/legacy.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "jid/jid.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "xmpp/ns.h"
+#include "xmpp/stream_internal.h"
+#include "xmpp/xmpp.h"
+
+#define MAX_MECHS 16
+#define MAX_FAILURE_DELAY_MS 8000
+
+static const char *const cb_names[SASL_CB_COUNT] = {
+    [SASL_CB_TLS_UNIQUE] = "tls-unique",
+    [SASL_CB_TLS_EXPORTER] = "tls-exporter",
+    [SASL_CB_TLS_SERVER_END_POINT] = "tls-server-end-point",
+};
+
+static int get_creds(void *ud, const char *username, struct auth_creds *out)
+{
+    struct xstream *st = ud;
+    return accounts_lookup_creds(worker_ctx()->store, st->domain, username, out);
+}
+
+/* The domain's Login Methods as the SASL table's policy. */
+static void policy_of(const struct xstream *st, struct sasl_policy *pol, const char **names)
+{
+    int n = st->dom.n_login_methods;
+    for (int i = 0; i < n && i < ACCOUNTS_MAX_METHODS; i++) {
+        names[i] = st->dom.login_methods[i];
+    }
+    names[n] = NULL;
+    pol->allowed = names;
+    pol->clear_stored = st->dom.password_storage == PW_STORAGE_CLEAR;
+}
+
+/* Fills the SASL parameters from the link: TLS, channel bindings, client certificate. */
+static void prepare_params(struct xstream *st)
+{
+    struct sasl_params *p = &st->sp;
+    memset(p, 0, sizeof(*p));
+    p->domain = st->domain;
+    p->get_creds = get_creds;
+    p->ud = st;
+    struct tls_conn *tls = st->c->tls;
+    p->tls = tls != NULL;
+    if (tls == NULL) {
+        return;
+    }
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        buf_reset(&st->cb[i]);
+        if (tls_conn_channel_binding(tls, cb_names[i], &st->cb[i]) == 0 && st->cb[i].len > 0) {
+            p->cb[i].data = (const unsigned char *)st->cb[i].p;
+            p->cb[i].len = st->cb[i].len;
+        }
+    }
+    if (st->cert_ids == NULL) {
+        char **ids = NULL;
+        if (tls_conn_peer_ids(tls, &ids) > 0) {
+            st->cert_ids = ids;
+        } else if (ids) {
+            tls_ids_free(ids);
+        }
+    }
+    p->cert_ids = (const char *const *)st->cert_ids;
+}
+
+static bool tls_required_missing(const struct xstream *st)
+{
+    return xstream__cfg()->xmpp.receiving.require_tls && !conn_is_tls(st->c);
+}
+
+static bool legacy_digest_allowed(const struct xstream *st)
+{
+    return accounts_login_method_enabled(&st->dom, "CRAM-MD5") &&
+           st->dom.password_storage == PW_STORAGE_CLEAR;
+}
+
+void xstream__features_auth(struct xstream *st, struct buf *out)
+{
+    if (!conn_is_tls(st->c)) {
+        buf_printf(out, "<starttls xmlns='%s'>%s</starttls>", NS_TLS,
+                   xstream__cfg()->xmpp.receiving.require_tls ? "<required/>" : "");
+        if (tls_required_missing(st)) {
+            return;
+        }
+    }
+    prepare_params(st);
+    struct sasl_policy pol;
+    const char *allowed[ACCOUNTS_MAX_METHODS + 1];
+    policy_of(st, &pol, allowed);
+    const char *mechs[MAX_MECHS];
+    size_t n = sasl_mechs_offered(&pol, &st->sp, mechs, MAX_MECHS);
+    buf_printf(out, "<mechanisms xmlns='%s'>", NS_SASL);
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(out, "<mechanism>%s</mechanism>", mechs[i]);
+    }
+    buf_append_c(out, "</mechanisms>");
+    bool any_cb = false;
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        any_cb = any_cb || st->sp.cb[i].len > 0;
+    }
+    if (any_cb) {
+        /* XEP-0440: the channel-binding types this server supports on this link. */
+        buf_printf(out, "<sasl-channel-binding xmlns='%s'>", NS_SASL_CB);
+        for (int i = 0; i < SASL_CB_COUNT; i++) {
+            if (st->sp.cb[i].len > 0) {
+                buf_printf(out, "<channel-binding type='%s'/>", cb_names[i]);
+            }
+        }
+        buf_append_c(out, "</sasl-channel-binding>");
+    }
+    buf_printf(out, "<auth xmlns='%s'/>", NS_IQ_AUTH_FEATURE);
+}
+
+static void send_sasl(struct xstream *st, const char *what, const struct buf *data)
+{
+    struct buf b;
+    buf_init(&b, 65536);
+    if (data == NULL) {
+        buf_printf(&b, "<%s xmlns='%s'/>", what, NS_SASL);
+    } else if (data->len == 0) {
+        buf_printf(&b, "<%s xmlns='%s'>=</%s>", what, NS_SASL, what);
+    } else {
+        buf_printf(&b, "<%s xmlns='%s'>", what, NS_SASL);
+        sasl_b64_encode((const unsigned char *)data->p, data->len, &b);
+        buf_printf(&b, "</%s>", what);
+    }
+    xstream__write(st, b.p, b.len);
+    buf_cleanup(&b);
+}
+
+void xstream__flush_delayed(struct xstream *st)
+{
+    loop_timer_stop(st->c->loop, &st->delay_timer);
+    if (st->delayed.len == 0) {
+        return;
+    }
+    xstream__write(st, st->delayed.p, st->delayed.len);
+    buf_reset(&st->delayed);
+    if (st->close_after_delayed) {
+        st->close_after_delayed = false;
+        xstream_error(st, "policy-violation", "too many authentication failures");
+    }
+}
+
+static void delayed_fire(void *ud)
+{
+    xstream__flush_delayed(ud);
+}
+
+void xstream__auth_cleanup(struct xstream *st)
+{
+    if (st->sasl) {
+        sasl_session_free(st->sasl);
+        st->sasl = NULL;
+    }
+    if (st->cert_ids) {
+        tls_ids_free(st->cert_ids);
+        st->cert_ids = NULL;
+    }
+    if (st->c && st->c->loop) {
+        loop_timer_stop(st->c->loop, &st->delay_timer);
+    }
+    jid_cleanup(&st->jid);
+}
+
+/* A failed attempt: the answer is held back longer with each failure from the address. */
+static void sasl_failure(struct xstream *st, const char *condition, const char *who)
+{
+    const struct settings *cfg = xstream__cfg();
+    if (st->sasl) {
+        sasl_session_free(st->sasl);
+        st->sasl = NULL;
+    }
+    st->state = XS_NEGOTIATE;
+    st->auth_failures++;
+    int recent = xmpp_addr_auth_failed(st->c->addr);
+    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "SASL failure (%s)%s%s", condition,
+            who ? " for " : "", who ? who : "");
+    buf_reset(&st->delayed);
+    buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
+    st->close_after_delayed = st->auth_failures >= cfg->xmpp.receiving.max_auth_failures;
+    long delay = cfg->xmpp.receiving.auth_failure_delay_ms;
+    for (int i = 1; i < recent && delay < MAX_FAILURE_DELAY_MS; i++) {
+        delay *= 2;
+    }
+    if (delay > MAX_FAILURE_DELAY_MS) {
+        delay = MAX_FAILURE_DELAY_MS;
+    }
+    if (delay <= 0) {
+        xstream__flush_delayed(st);
+        return;
+    }
+    loop_timer_start(st->c->loop, &st->delay_timer, (uint64_t)delay, delayed_fire, st);
+}
+
+/* The account is known: the stream restarts, and the connection moves to its home worker. */
+static void authenticated(struct xstream *st, const char *user, const char *how)
+{
+    snprintf(st->user, sizeof(st->user), "%s", user);
+    snprintf(st->bare, sizeof(st->bare), "%s@%s", user, st->domain);
+    st->state = XS_AUTHED;
+    xmpp_addr_auth_succeeded(st->c->addr);
+    log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "%s logged in with %s", st->bare,
+            how);
+    int home = worker_home(strv_c(st->bare));
+    if (home != worker_self()->id) {
+        st->move_to = home;
+    }
+}
+
+/* Prepares the authenticated authcid into a local part and checks the authzid. */
+static const char *finish_sasl(struct xstream *st, struct buf *user)
+{
+    const char *name = sasl_session_username(st->sasl);
+    if (name == NULL || jid_nodeprep(strv_c(name), user) != 0) {
+        return "not-authorized";
+    }
+    if (store_account_exists(worker_ctx()->store, st->domain, buf_cstr(user)) != 1) {
+        return "not-authorized";
+    }
+    const char *authzid = sasl_session_authzid(st->sasl);
+    if (authzid && authzid[0]) {
+        struct jid z;
+        if (jid_parse(&z, strv_c(authzid)) != 0) {
+            return "invalid-authzid";
+        }
+        bool same = z.local && strcmp(z.local, buf_cstr(user)) == 0 && z.resource == NULL &&
+                    strcmp(z.domain, st->domain) == 0;
+        jid_cleanup(&z);
+        if (!same) {
+            /* Acting for another account is not offered. */
+            return "invalid-authzid";
+        }
+    }
+    return NULL;
+}
+
+static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial)
+{
+    struct buf text, in, out;
+    buf_init(&text, 65536);
+    buf_init(&in, 65536);
+    buf_init(&out, 65536);
+    xml_node_text(el, &text);
+    bool has_data = text.len > 0 || !initial;
+    int rc = 0;
+    if (text.len == 1 && text.p[0] == '=') {
+        buf_reset(&text);
+    } else if (text.len > 0 && sasl_b64_decode(buf_strv(&text), &in) != 0) {
+        rc = ERR_INVAL;
+    }
+    if (rc != 0) {
+        sasl_failure(st, "incorrect-encoding", NULL);
+        goto done;
+    }
+    rc = sasl_step(st->sasl, (const unsigned char *)in.p, in.len, has_data, &out);
+    if (rc == SASL_CONTINUE) {
+        st->state = XS_SASL;
+        send_sasl(st, "challenge", out.len ? &out : NULL);
+        goto done;
+    }
+    if (rc != SASL_DONE) {
+        const char *who = sasl_session_username(st->sasl);
+        char name[256];
+        snprintf(name, sizeof(name), "%s", who ? who : "");
+        sasl_failure(st, sasl_session_failure(st->sasl), name[0] ? name : NULL);
+        goto done;
+    }
+    struct buf user;
+    buf_init(&user, 1024);
+    const char *bad = finish_sasl(st, &user);
+    if (bad) {
+        sasl_failure(st, bad, buf_cstr(&user));
+        buf_cleanup(&user);
+        goto done;
+    }
+    send_sasl(st, "success", out.len ? &out : NULL);
+    char how[64];
+    snprintf(how, sizeof(how), "SASL %s", sasl_mech_name(st->sasl_mech));
+    sasl_session_free(st->sasl);
+    st->sasl = NULL;
+    authenticated(st, buf_cstr(&user), how);
+    buf_cleanup(&user);
+    xstream__restart(st);
+done:
+    buf_cleanup(&text);
+    buf_cleanup(&in);
+    buf_cleanup(&out);
+}
+
+void xstream__sasl_auth(struct xstream *st, struct xml_node *el)
+{
+    if (tls_required_missing(st)) {
+        sasl_failure(st, "encryption-required", NULL);
+        return;
+    }
+    const char *name = xml_node_attr(el, "mechanism");
+    prepare_params(st);
+    struct sasl_policy pol;
+    const char *allowed[ACCOUNTS_MAX_METHODS + 1];
+    policy_of(st, &pol, allowed);
+    const struct sasl_mech *m = name ? sasl_mech_find(name) : NULL;
+    if (m == NULL || !sasl_mech_allowed(&pol, &st->sp, name)) {
+        sasl_failure(st, "invalid-mechanism", NULL);
+        return;
+    }
+    if (st->sasl) {
+        sasl_session_free(st->sasl);
+    }
+    st->sasl = sasl_session_new(m, &st->sp);
+    st->sasl_mech = m;
+    sasl_run(st, el, true);
+}
+
+void xstream__sasl_response(struct xstream *st, struct xml_node *el)
+{
+    sasl_run(st, el, false);
+}
+
+void xstream__sasl_abort(struct xstream *st)
+{
+    sasl_failure(st, "aborted", NULL);
+}
+
+/* XEP-0078 */
+static void legacy_fields(struct xstream *st, const struct xml_node *iq, const struct xml_node *q)
+{
+    struct xml_node *r = xml_node_new(NS_IQ_AUTH, "query");
+    struct xml_node *u = xml_node_add_child(r, NULL, "username");
+    struct buf given;
+    buf_init(&given, 1024);
+    const struct xml_node *gu = xml_node_child(q, NS_IQ_AUTH, "username");
+    if (gu && xml_node_text(gu, &given) == 0 && given.len) {
+        xml_node_add_text(u, given.p, given.len);
+    }
+    buf_cleanup(&given);
+    if (accounts_login_method_enabled(&st->dom, "PLAIN")) {
+        xml_node_add_child(r, NULL, "password");
+    }
+    if (legacy_digest_allowed(st)) {
+        xml_node_add_child(r, NULL, "digest");
+    }
+    xml_node_add_child(r, NULL, "resource");
+    xstream__iq_result(st, iq, r);
+}
+
+static void child_text(const struct xml_node *q, const char *name, struct buf *out)
+{
+    const struct xml_node *n = xml_node_child(q, NS_IQ_AUTH, name);
+    if (n) {
+        xml_node_text(n, out);
+    }
+}
+
+static const char *legacy_verify(struct xstream *st, const struct buf *user,
+                                 const struct buf *password, const struct buf *digest)
+{
+    struct auth_creds creds;
+    memset(&creds, 0, sizeof(creds));
+    int rc = accounts_lookup_creds(worker_ctx()->store, st->domain, buf_cstr(user), &creds);
+    if (rc != 0) {
+        return "not-authorized";
+    }
+    const char *bad = NULL;
+    if (creds.disabled) {
+        bad = "not-allowed";
+    } else if (digest->len) {
+        if (!legacy_digest_allowed(st) ||
+            auth_legacy_digest_verify(&creds, st->id, buf_cstr(digest)) != 0) {
+            bad = "not-authorized";
+        }
+    } else if (!accounts_login_method_enabled(&st->dom, "PLAIN")) {
+        bad = "not-acceptable";
+    } else if (creds.secure_required && !conn_is_tls(st->c)) {
+        bad = "policy-violation";
+    } else if (auth_creds_verify_password(&creds, buf_cstr(password)) != 0) {
+        bad = "not-authorized";
+    }
+    auth_creds_cleanup(&creds);
+    return bad;
+}
+
+void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
+{
+    const struct xml_node *q = xml_node_first_element(iq);
+    const char *type = xml_node_attr(iq, "type");
+    if (type && strcmp(type, "get") == 0) {
+        legacy_fields(st, iq, q);
+        return;
+    }
+    if (type == NULL || strcmp(type, "set") != 0) {
+        xstream__iq_error(st, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    if (tls_required_missing(st)) {
+        xstream__iq_error(st, iq, "cancel", "policy-violation", "TLS is required first");
+        return;
+    }
+    struct buf user_raw, user, resource_raw, resource, password, digest;
+    buf_init(&user_raw, 2048);
+    buf_init(&user, 2048);
+    buf_init(&resource_raw, 2048);
+    buf_init(&resource, 2048);
+    buf_init(&password, 4096);
+    buf_init(&digest, 256);
+    child_text(q, "username", &user_raw);
+    child_text(q, "resource", &resource_raw);
+    child_text(q, "password", &password);
+    child_text(q, "digest", &digest);
+    const char *bad = NULL;
+    if (user_raw.len == 0 || resource_raw.len == 0 || (password.len == 0 && digest.len == 0)) {
+        bad = "not-acceptable";
+    } else if (jid_nodeprep(buf_strv(&user_raw), &user) != 0 ||
+               jid_resourceprep(buf_strv(&resource_raw), &resource) != 0) {
+        bad = "not-acceptable";
+    } else {
+        bad = legacy_verify(st, &user, &password, &digest);
+    }
+    if (bad) {
+        const char *etype = strcmp(bad, "not-authorized") == 0 ? "auth"
+                            : strcmp(bad, "not-acceptable") == 0 ? "modify" : "cancel";
+        xstream__iq_error(st, iq, etype, bad, NULL);
+        st->auth_failures++;
+        xmpp_addr_auth_failed(st->c->addr);
+        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
+                "legacy authentication failed (%s) for %s", bad, buf_cstr(&user_raw));
+        if (st->auth_failures >= xstream__cfg()->xmpp.receiving.max_auth_failures) {
+            xstream_error(st, "policy-violation", "too many authentication failures");
+        }
+    } else {
+        const char *id = xml_node_attr(iq, "id");
+        snprintf(st->pending_iq_id, sizeof(st->pending_iq_id), "%s", id ? id : "");
+        snprintf(st->pending_resource, sizeof(st->pending_resource), "%s", buf_cstr(&resource));
+        authenticated(st, buf_cstr(&user), digest.len ? "legacy digest" : "legacy password");
+        if (st->move_to >= 0) {
+            st->pending_legacy_bind = true;
+        } else {
+            c2s__bind_resource(st, st->pending_resource, NULL, true);
+        }
+    }
+    buf_cleanup(&user_raw);
+    buf_cleanup(&user);
+    buf_cleanup(&resource_raw);
+    buf_cleanup(&resource);
+    OPENSSL_cleanse(password.p ? password.p : "", password.len);
+    buf_cleanup(&password);
+    buf_cleanup(&digest);
+}

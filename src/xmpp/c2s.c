@@ -1,0 +1,212 @@
+/* c2s.c: the client session: resource binding, stanzas to signals, signals to the client. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "jid/jid.h"
+#include "xmpp/convert.h"
+#include "xmpp/ns.h"
+#include "xmpp/stream_internal.h"
+
+/* The router hands a signal for this session. */
+static void deliver(void *ud, struct signal *sig)
+{
+    struct xstream *st = ud;
+    if (st->state == XS_BOUND) {
+        struct buf out;
+        buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
+        if (convert_signal_xml(sig, &out) == 0) {
+            xstream__write(st, out.p, out.len);
+        }
+        buf_cleanup(&out);
+    }
+    signal_free(sig);
+}
+
+static void generated_resource(char *out, size_t len)
+{
+    unsigned char rnd[8];
+    RAND_bytes(rnd, sizeof(rnd));
+    int n = snprintf(out, len, "starling-");
+    for (size_t i = 0; i < sizeof(rnd) && (size_t)n + 2 < len; i++) {
+        n += snprintf(out + n, len - (size_t)n, "%02x", rnd[i]);
+    }
+}
+
+void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
+                        bool legacy)
+{
+    snprintf(st->full, sizeof(st->full), "%s/%s", st->bare, resource);
+    if (jid_parse(&st->jid, strv_c(st->full)) != 0) {
+        if (iq) {
+            xstream__iq_error(st, iq, "modify", "bad-request", "invalid resource");
+        }
+        return;
+    }
+    snprintf(st->rs.bare, sizeof(st->rs.bare), "%s", st->bare);
+    snprintf(st->rs.resource, sizeof(st->rs.resource), "%s", resource);
+    st->rs.deliver = deliver;
+    st->rs.ud = st;
+    st->rs.priority = 0;
+    st->rs.available = false;
+    struct router_session *replaced = NULL;
+    router_session_add(&st->rs, &replaced);
+    st->registered = true;
+    st->state = XS_BOUND;
+    loop_timer_stop(st->c->loop, &st->c->timer);
+    if (replaced) {
+        /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
+        struct xstream *old = replaced->ud;
+        old->registered = false;
+        xstream_error(old, "conflict", "replaced by a new session with the same resource");
+    }
+    if (legacy) {
+        struct buf b;
+        buf_init(&b, 1024);
+        buf_append_c(&b, "<iq type='result' id='");
+        xml_escape_append(&b, strv_c(st->pending_iq_id), true);
+        buf_append_c(&b, "'/>");
+        xstream__write(st, b.p, b.len);
+        buf_cleanup(&b);
+    } else {
+        struct xml_node *bind = xml_node_new(NS_BIND, "bind");
+        struct xml_node *jid = xml_node_add_child(bind, NULL, "jid");
+        xml_node_add_text(jid, st->full, strlen(st->full));
+        xstream__iq_result(st, iq, bind);
+    }
+    log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session started for %s", st->full);
+}
+
+void c2s__bind(struct xstream *st, struct xml_node *iq)
+{
+    const char *type = xml_node_attr(iq, "type");
+    if (type == NULL || strcmp(type, "set") != 0) {
+        xstream__iq_error(st, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    const struct xml_node *bind = xml_node_first_element(iq);
+    const struct xml_node *r = xml_node_child(bind, NS_BIND, "resource");
+    struct buf raw, prepped;
+    buf_init(&raw, 4096);
+    buf_init(&prepped, 4096);
+    if (r) {
+        xml_node_text(r, &raw);
+    }
+    if (raw.len == 0) {
+        char gen[64];
+        generated_resource(gen, sizeof(gen));
+        buf_append_c(&prepped, gen);
+    } else if (jid_resourceprep(buf_strv(&raw), &prepped) != 0 || prepped.len == 0) {
+        xstream__iq_error(st, iq, "modify", "bad-request", "the resource is not valid");
+        goto done;
+    }
+    c2s__bind_resource(st, buf_cstr(&prepped), iq, false);
+done:
+    buf_cleanup(&raw);
+    buf_cleanup(&prepped);
+}
+
+/* Availability presence without 'to' updates the session as the router sees it. */
+static void own_presence(struct xstream *st, const struct xml_node *el)
+{
+    const char *type = xml_node_attr(el, "type");
+    if (type == NULL) {
+        st->rs.available = true;
+        const struct xml_node *p = xml_node_child(el, NS_CLIENT, "priority");
+        st->rs.priority = 0;
+        if (p) {
+            struct buf b;
+            buf_init(&b, 32);
+            xml_node_text(p, &b);
+            char *end = NULL;
+            long v = strtol(buf_cstr(&b), &end, 10);
+            if (end && *end == '\0' && b.len > 0 && v >= -128 && v <= 127) {
+                st->rs.priority = (int)v;
+            }
+            buf_cleanup(&b);
+        }
+    } else if (strcmp(type, "unavailable") == 0) {
+        st->rs.available = false;
+    }
+}
+
+/* Answers what a bound client asks of its own stream. Returns true when handled. */
+static bool stream_iq(struct xstream *st, const struct xml_node *el)
+{
+    if (strcmp(el->name, "iq") != 0) {
+        return false;
+    }
+    const struct xml_node *q = xml_node_first_element(el);
+    if (q == NULL || q->ns == NULL) {
+        return false;
+    }
+    if (strcmp(q->ns, NS_SESSION) == 0) {
+        xstream__iq_result(st, el, NULL);
+        return true;
+    }
+    if (strcmp(q->ns, NS_BIND) == 0) {
+        xstream__iq_error(st, el, "cancel", "not-allowed", "a resource is already bound");
+        return true;
+    }
+    return false;
+}
+
+static void stanza_error(struct xstream *st, const struct xml_node *el, const char *condition)
+{
+    const char *type = xml_node_attr(el, "type");
+    if (type && strcmp(type, "error") == 0) {
+        return;
+    }
+    struct xml_node *r = xml_node_new(NS_CLIENT, el->name);
+    xml_node_set_attr(r, "type", "error");
+    const char *id = xml_node_attr(el, "id");
+    if (id) {
+        xml_node_set_attr(r, "id", id);
+    }
+    struct xml_node *e = xml_node_add_child(r, NULL, "error");
+    xml_node_set_attr(e, "type", "modify");
+    xml_node_add_child(e, NS_STANZAS, condition);
+    xstream__write_node(st, r);
+    xml_node_unref(r);
+}
+
+void c2s__stanza(struct xstream *st, struct xml_node *el)
+{
+    if (el->ns == NULL || strcmp(el->ns, NS_CLIENT) != 0 ||
+        (strcmp(el->name, "message") != 0 && strcmp(el->name, "presence") != 0 &&
+         strcmp(el->name, "iq") != 0)) {
+        xstream_error(st, "unsupported-stanza-type", NULL);
+        return;
+    }
+    if (xml_node_attr(el, "to") == NULL) {
+        if (strcmp(el->name, "presence") == 0) {
+            own_presence(st, el);
+            return;
+        }
+        if (stream_iq(st, el)) {
+            return;
+        }
+    }
+    struct signal *sig = NULL;
+    const char *condition = NULL;
+    if (convert_stanza(el, &st->jid, &sig, &condition) != 0) {
+        stanza_error(st, el, condition);
+        return;
+    }
+    router_submit(sig);
+}
+
+void c2s__closed(struct xstream *st)
+{
+    if (st->registered) {
+        st->registered = false;
+        router_session_remove(&st->rs);
+        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s",
+                st->full);
+    }
+}

@@ -1,0 +1,406 @@
+/* conn.c: socket I/O, TLS over memory BIOs, bounded output, deferred close. */
+#include "xmpp/conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "tls/tls.h"
+#include "xmpp/stream.h"
+#include "xmpp/xmpp.h"
+
+#define CONN_READ_CHUNK 16384
+#define CONN_CLOSE_GRACE_MS 2000
+
+static void on_io(void *ud, uint32_t events);
+
+static enum log_tag conn_tag(const struct conn *c)
+{
+    return c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
+}
+
+static void link_conn(struct xmpp_worker *xw, struct conn *c)
+{
+    c->xw = xw;
+    c->prev = NULL;
+    c->next = xw->conns;
+    if (xw->conns) {
+        xw->conns->prev = c;
+    }
+    xw->conns = c;
+    xw->nconns++;
+}
+
+static void unlink_conn(struct conn *c)
+{
+    struct xmpp_worker *xw = c->xw;
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        xw->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
+    xw->nconns--;
+}
+
+struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const char *peer,
+                      const char *addr)
+{
+    const struct settings *cfg = worker_ctx()->cfg;
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->id = atomic_fetch_add(&g_server.next_conn_id, 1) + 1;
+    c->fd = fd;
+    c->worker_id = xw->worker->id;
+    c->loop = xw->worker->loop;
+    c->tls_direct = tls_direct;
+    c->since = time(NULL);
+    buf_init(&c->out, (size_t)cfg->xmpp.receiving.send_queue_limit);
+    buf_init(&c->pending, (size_t)cfg->xmpp.receiving.max_stanza_size * 2);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    loop_timer_init(&c->timer);
+    loop_timer_init(&c->close_timer);
+    link_conn(xw, c);
+    if (tls_direct) {
+        c->tls = tls_conn_new(g_server.tls);
+    }
+    loop_io_add(c->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_io, c);
+    return c;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+    return c->tls != NULL;
+}
+
+static void update_events(struct conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    uint32_t ev = EPOLLRDHUP;
+    if (!c->closing) {
+        ev |= EPOLLIN;
+    }
+    if (c->out.len > 0) {
+        ev |= EPOLLOUT;
+    }
+    loop_io_mod(c->loop, &c->io, ev);
+}
+
+static void free_deferred(void *ud)
+{
+    struct conn *c = ud;
+    conn_free_now(c);
+}
+
+/* Drops the socket now; the memory goes in a deferred call. */
+static void hard_close(struct conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    c->closed = true;
+    loop_io_del(c->loop, &c->io);
+    loop_timer_stop(c->loop, &c->timer);
+    loop_timer_stop(c->loop, &c->close_timer);
+    close(c->fd);
+    c->fd = -1;
+    if (c->st) {
+        xstream_on_closed(c->st);
+    }
+    loop_defer(c->loop, &c->defer, free_deferred, c);
+}
+
+void conn_free_now(struct conn *c)
+{
+    if (!c->closed) {
+        c->closed = true;
+        loop_io_del(c->loop, &c->io);
+        loop_timer_stop(c->loop, &c->timer);
+        loop_timer_stop(c->loop, &c->close_timer);
+        close(c->fd);
+        if (c->st) {
+            xstream_on_closed(c->st);
+        }
+    }
+    if (c->counted) {
+        atomic_fetch_sub(&g_server.connections, 1);
+        xmpp_addr_release(c->addr);
+    }
+    unlink_conn(c);
+    if (c->st) {
+        xstream_free(c->st);
+    }
+    if (c->tls) {
+        tls_conn_free(c->tls);
+    }
+    buf_cleanup(&c->out);
+    buf_cleanup(&c->pending);
+    free(c);
+}
+
+/* Writes what is queued; returns ERR_CLOSED when the socket failed. */
+static int flush_out(struct conn *c)
+{
+    if (c->tls) {
+        if (tls_conn_take_output(c->tls, &c->out) != 0) {
+            return ERR_LIMIT;
+        }
+    }
+    while (c->out.len > 0) {
+        ssize_t n = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            return ERR_CLOSED;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+    if (c->out.len == 0 && c->out.cap > 16384) {
+        /* Idle connections keep no big buffers. */
+        buf_release(&c->out);
+    }
+    return 0;
+}
+
+static void after_io(struct conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    int rc = flush_out(c);
+    if (rc == ERR_CLOSED) {
+        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "write failed: %s", strerror(errno));
+        hard_close(c);
+        return;
+    }
+    if (rc == ERR_LIMIT) {
+        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
+        hard_close(c);
+        return;
+    }
+    if (c->closing && c->out.len == 0) {
+        shutdown(c->fd, SHUT_WR);
+        hard_close(c);
+        return;
+    }
+    update_events(c);
+}
+
+int conn_write(struct conn *c, const char *data, size_t len)
+{
+    if (c->closed) {
+        return ERR_CLOSED;
+    }
+    int rc;
+    if (c->tls) {
+        rc = tls_conn_write(c->tls, data, len);
+        if (rc == 0 && tls_conn_take_output(c->tls, &c->out) != 0) {
+            rc = ERR_LIMIT;
+        }
+    } else {
+        rc = buf_append(&c->out, data, len);
+    }
+    if (rc != 0) {
+        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
+        c->closing = true;
+        buf_reset(&c->out);
+        hard_close(c);
+        return ERR_LIMIT;
+    }
+    update_events(c);
+    return 0;
+}
+
+int conn_start_tls(struct conn *c)
+{
+    if (c->tls) {
+        return ERR_PROTO;
+    }
+    c->tls = tls_conn_new(g_server.tls);
+    return c->tls ? 0 : ERR_TLS;
+}
+
+static void close_timeout(void *ud)
+{
+    struct conn *c = ud;
+    hard_close(c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    if (c->closing || c->closed) {
+        return;
+    }
+    c->closing = true;
+    if (reason) {
+        log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closing: %s", reason);
+    }
+    if (c->tls) {
+        tls_conn_shutdown(c->tls);
+    }
+    loop_timer_start(c->loop, &c->close_timer, CONN_CLOSE_GRACE_MS, close_timeout, c);
+    after_io(c);
+}
+
+/* Feeds plaintext to the stream; the stream may ask to stop early (STARTTLS, a move). */
+static void feed_stream(struct conn *c, const char *data, size_t len)
+{
+    while (len > 0 && !c->closing && !c->closed) {
+        size_t used = xstream_feed(c->st, data, len);
+        data += used;
+        len -= used;
+        if (len == 0 || c->closing || c->closed) {
+            return;
+        }
+        if (xstream_wants_move(c->st) >= 0) {
+            /* Kept for the new worker. */
+            if (buf_append(&c->pending, data, len) != 0) {
+                conn_close(c, "too much pipelined data");
+            }
+            return;
+        }
+        if (c->tls && !tls_conn_handshake_done(c->tls)) {
+            /* STARTTLS was just accepted: the rest is the TLS handshake. */
+            tls_conn_feed(c->tls, data, len);
+            return;
+        }
+    }
+}
+
+static int read_tls(struct conn *c, const char *data, size_t len)
+{
+    if (tls_conn_feed(c->tls, data, len) != 0) {
+        return ERR_TLS;
+    }
+    struct buf plain;
+    buf_init(&plain, CONN_READ_CHUNK * 4);
+    for (;;) {
+        int rc = tls_conn_read(c->tls, &plain);
+        if (plain.len > 0) {
+            feed_stream(c, plain.p, plain.len);
+            buf_reset(&plain);
+        }
+        if (rc != 0) {
+            buf_cleanup(&plain);
+            return rc;
+        }
+        if (c->closed || c->closing || !tls_conn_read_pending(c->tls)) {
+            break;
+        }
+    }
+    buf_cleanup(&plain);
+    return 0;
+}
+
+static void on_readable(struct conn *c)
+{
+    char data[CONN_READ_CHUNK];
+    for (int round = 0; round < 4 && !c->closed && !c->closing; round++) {
+        ssize_t n = recv(c->fd, data, sizeof(data), 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "read failed: %s", strerror(errno));
+            hard_close(c);
+            return;
+        }
+        if (n == 0) {
+            log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closed by peer");
+            hard_close(c);
+            return;
+        }
+        if (c->tls) {
+            int rc = read_tls(c, data, (size_t)n);
+            if (rc == ERR_CLOSED) {
+                log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "TLS closed by peer");
+                conn_close(c, NULL);
+                return;
+            }
+            if (rc != 0) {
+                log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "TLS failed: %s",
+                        tls_conn_error(c->tls));
+                hard_close(c);
+                return;
+            }
+        } else {
+            feed_stream(c, data, (size_t)n);
+        }
+        if (c->st && xstream_wants_move(c->st) >= 0) {
+            return;
+        }
+    }
+}
+
+static void on_io(void *ud, uint32_t events)
+{
+    struct conn *c = ud;
+    if (c->closed) {
+        return;
+    }
+    if (events & EPOLLIN) {
+        on_readable(c);
+    } else if (events & (EPOLLERR | EPOLLHUP)) {
+        hard_close(c);
+        return;
+    }
+    if (c->closed) {
+        return;
+    }
+    int target = c->st ? xstream_wants_move(c->st) : -1;
+    if (target >= 0 && !c->closing) {
+        after_io(c);
+        if (!c->closed) {
+            conn_move(c, target);
+        }
+        return;
+    }
+    after_io(c);
+}
+
+/* The move: the old worker forgets the conn, the new one adopts it. Nothing else touches it in
+ * between, so no lock is needed. */
+static void adopt(struct worker *w, void *arg)
+{
+    struct conn *c = arg;
+    struct worker_ctx *wc = w->ctx;
+    c->worker_id = w->id;
+    c->loop = w->loop;
+    link_conn(wc->xmpp, c);
+    loop_io_add(c->loop, &c->io, c->fd, EPOLLIN | EPOLLRDHUP, on_io, c);
+    xstream_moved(c->st);
+    if (c->pending.len > 0 && !c->closed && !c->closing) {
+        struct buf rest = c->pending;
+        buf_init(&c->pending, rest.max);
+        feed_stream(c, rest.p, rest.len);
+        buf_cleanup(&rest);
+    }
+    after_io(c);
+}
+
+void conn_move(struct conn *c, int worker_id)
+{
+    loop_io_del(c->loop, &c->io);
+    loop_timer_stop(c->loop, &c->timer);
+    loop_timer_stop(c->loop, &c->close_timer);
+    unlink_conn(c);
+    worker_post(worker_id, adopt, c);
+}

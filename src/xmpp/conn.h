@@ -1,0 +1,67 @@
+/* conn.h: a TCP connection with optional TLS over memory BIOs: the transport under an XMPP stream.
+ *
+ * Ownership: a conn is created by the listener and owned by its worker's list. It is freed only
+ * from a deferred call after conn_close() (never inside one of its own callbacks). The stream on
+ * top (struct xstream) is owned by the conn and freed with it. */
+#ifndef STARLING_XMPP_CONN_H
+#define STARLING_XMPP_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+
+struct xstream;
+struct xmpp_worker;
+struct tls_conn;
+
+enum conn_kind {
+    CONN_UNKNOWN,
+    CONN_C2S,
+    CONN_S2S_IN,
+};
+
+struct conn {
+    unsigned long id;
+    int fd;
+    int worker_id;
+    struct loop *loop;
+    struct loop_io io;
+    struct loop_timer timer;      /* owned by the stream: auth timeout, keepalive */
+    struct loop_timer close_timer; /* bounds how long a closing conn waits to flush */
+    struct loop_defer defer;
+    struct tls_conn *tls;
+    bool tls_direct;              /* accepted on a /tls socket */
+    bool closing;                 /* flush what is queued, then close */
+    bool closed;                  /* the socket is gone; waiting for the deferred free */
+    bool counted;                 /* counted in the Channels and per-address limits */
+    struct buf out;               /* bytes ready for the socket */
+    struct buf pending;           /* plaintext received but not yet fed (e.g. across a move) */
+    char peer[64];                /* "[ip]:port" */
+    char addr[48];                /* "ip", the per-address limit's key */
+    time_t since;
+    enum conn_kind kind;
+    struct xstream *st;
+    struct xmpp_worker *xw;
+    struct conn *prev, *next;     /* the worker's list */
+};
+
+/* Takes an accepted socket; the stream is created by the caller. */
+struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const char *peer,
+                      const char *addr);
+/* Plaintext to the peer (encrypted when TLS is on). Fails with ERR_LIMIT past the send queue
+ * limit, in which case the connection is closed. */
+int conn_write(struct conn *c, const char *data, size_t len);
+/* Turns TLS on now: what was queued before goes in clear, what follows is encrypted. */
+int conn_start_tls(struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* Flushes, then closes. Idempotent. `reason` goes to the log. */
+void conn_close(struct conn *c, const char *reason);
+/* Moves the connection to another worker (after authentication: the account's home worker). */
+void conn_move(struct conn *c, int worker_id);
+/* Frees every connection of a worker (shutdown). */
+void conn_free_now(struct conn *c);
+
+#endif

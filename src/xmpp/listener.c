@@ -1,0 +1,349 @@
+/* listener.c: the XMPP listener: one set of sockets, opened in every worker with SO_REUSEPORT;
+ * Channels and per-address limits at accept time. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "xmpp/conn.h"
+#include "xmpp/stream.h"
+#include "xmpp/xmpp.h"
+
+struct listen_entry {
+    struct listen_entry *next;
+    struct listen_socket cfg;
+    int fd;
+    struct loop_io io;
+    struct xmpp_worker *xw;
+};
+
+/* Per-address accounting: connections and recent authentication failures. A small table under
+ * one mutex: touched only at accept, close and login, never per stanza. */
+struct addr_entry {
+    struct addr_entry *next;
+    int conns;
+    int failures;
+    uint64_t failures_at;
+    char addr[48];
+};
+
+#define ADDR_BUCKETS 1024
+#define FAILURE_MEMORY_MS 60000
+
+static pthread_mutex_t addr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct addr_entry *addr_table[ADDR_BUCKETS];
+
+static struct addr_entry **addr_find(const char *addr)
+{
+    size_t h = 5381;
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++) {
+        h = h * 33 + *p;
+    }
+    struct addr_entry **pp = &addr_table[h % ADDR_BUCKETS];
+    while (*pp && strcmp((*pp)->addr, addr) != 0) {
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
+static struct addr_entry *addr_get(const char *addr)
+{
+    struct addr_entry **pp = addr_find(addr);
+    if (*pp == NULL) {
+        *pp = xcalloc(1, sizeof(**pp));
+        snprintf((*pp)->addr, sizeof((*pp)->addr), "%s", addr);
+    }
+    return *pp;
+}
+
+static void addr_maybe_drop(struct addr_entry **pp, uint64_t now)
+{
+    struct addr_entry *e = *pp;
+    if (e->failures > 0 && now - e->failures_at > FAILURE_MEMORY_MS) {
+        e->failures = 0;
+    }
+    if (e->conns == 0 && e->failures == 0) {
+        *pp = e->next;
+        free(e);
+    }
+}
+
+bool xmpp_addr_acquire(const char *addr, int limit)
+{
+    pthread_mutex_lock(&addr_lock);
+    struct addr_entry *e = addr_get(addr);
+    bool ok = limit <= 0 || e->conns < limit;
+    if (ok) {
+        e->conns++;
+    }
+    struct addr_entry **pp = addr_find(addr);
+    addr_maybe_drop(pp, loop_clock_ms());
+    pthread_mutex_unlock(&addr_lock);
+    return ok;
+}
+
+void xmpp_addr_release(const char *addr)
+{
+    pthread_mutex_lock(&addr_lock);
+    struct addr_entry **pp = addr_find(addr);
+    if (*pp) {
+        if ((*pp)->conns > 0) {
+            (*pp)->conns--;
+        }
+        addr_maybe_drop(pp, loop_clock_ms());
+    }
+    pthread_mutex_unlock(&addr_lock);
+}
+
+int xmpp_addr_auth_failed(const char *addr)
+{
+    pthread_mutex_lock(&addr_lock);
+    struct addr_entry *e = addr_get(addr);
+    uint64_t now = loop_clock_ms();
+    if (now - e->failures_at > FAILURE_MEMORY_MS) {
+        e->failures = 0;
+    }
+    e->failures++;
+    e->failures_at = now;
+    int n = e->failures;
+    pthread_mutex_unlock(&addr_lock);
+    return n;
+}
+
+void xmpp_addr_auth_succeeded(const char *addr)
+{
+    pthread_mutex_lock(&addr_lock);
+    struct addr_entry **pp = addr_find(addr);
+    if (*pp) {
+        (*pp)->failures = 0;
+        addr_maybe_drop(pp, loop_clock_ms());
+    }
+    pthread_mutex_unlock(&addr_lock);
+}
+
+void xmpp_addr_table_free(void)
+{
+    pthread_mutex_lock(&addr_lock);
+    for (size_t i = 0; i < ADDR_BUCKETS; i++) {
+        while (addr_table[i]) {
+            struct addr_entry *e = addr_table[i];
+            addr_table[i] = e->next;
+            free(e);
+        }
+    }
+    pthread_mutex_unlock(&addr_lock);
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t plen, char *addr,
+                        size_t alen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(peer, plen, "[%s]:%u", ip, port);
+    snprintf(addr, alen, "%s", ip);
+}
+
+/* Over a limit: the peer gets a stream error it can read, then the socket closes. */
+static void refuse(int fd, bool tls, const char *condition, const char *text)
+{
+    if (!tls) {
+        char msg[512];
+        int n = snprintf(msg, sizeof(msg),
+                         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                         "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+                         "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                         "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>%s</text>"
+                         "</stream:error></stream:stream>",
+                         condition, text);
+        ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+}
+
+static void on_accept(void *ud, uint32_t events)
+{
+    (void)events;
+    struct listen_entry *le = ud;
+    const struct settings *cfg = worker_ctx()->cfg;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(le->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "accept failed: %s",
+                        strerror(errno));
+            }
+            return;
+        }
+        char peer[64], addr[48];
+        format_peer(&ss, peer, sizeof(peer), addr, sizeof(addr));
+        int limit = cfg->xmpp.receiving.channels;
+        if (atomic_fetch_add(&g_server.connections, 1) >= limit) {
+            atomic_fetch_sub(&g_server.connections, 1);
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
+                    "connection refused: Channels limit (%d) reached", limit);
+            refuse(fd, le->cfg.tls, "resource-constraint", "too many connections, retry later");
+            continue;
+        }
+        if (!xmpp_addr_acquire(addr, cfg->xmpp.receiving.per_address_limit)) {
+            atomic_fetch_sub(&g_server.connections, 1);
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
+                    "connection refused: per-address limit (%d) reached",
+                    cfg->xmpp.receiving.per_address_limit);
+            refuse(fd, le->cfg.tls, "policy-violation", "too many connections from your address");
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct conn *c = conn_new(le->xw, fd, le->cfg.tls, peer, addr);
+        c->counted = true;
+        c->st = xstream_new(c);
+        log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
+                le->cfg.port, le->cfg.tls ? " (TLS)" : "");
+    }
+}
+
+static int open_socket(const struct listen_socket *ls, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    int family = AF_INET6;
+    if (ls->address[0] == '\0') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_addr = in6addr_any;
+        in6->sin6_port = htons(ls->port);
+        sl = sizeof(*in6);
+    } else if (strchr(ls->address, ':')) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, ls->address, &in6->sin6_addr);
+        in6->sin6_port = htons(ls->port);
+        sl = sizeof(*in6);
+    } else {
+        family = AF_INET;
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        inet_pton(AF_INET, ls->address, &in->sin_addr);
+        in->sin_port = htons(ls->port);
+        sl = sizeof(*in);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return ERR_IO;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (family == AF_INET6 && ls->address[0] == '\0') {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "cannot listen on %s%s%s%u: %s",
+                 ls->address[0] && family == AF_INET6 ? "[" : "", ls->address,
+                 ls->address[0] ? (family == AF_INET6 ? "]:" : ":") : "", ls->port,
+                 strerror(errno));
+        close(fd);
+        return ERR_IO;
+    }
+    return fd;
+}
+
+static bool same_socket(const struct listen_socket *a, const struct listen_socket *b)
+{
+    return a->port == b->port && a->tls == b->tls && strcmp(a->address, b->address) == 0;
+}
+
+static void close_entry(struct xmpp_worker *xw, struct listen_entry *le)
+{
+    loop_io_del(xw->worker->loop, &le->io);
+    close(le->fd);
+    free(le);
+}
+
+int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
+{
+    const struct settings *cfg = worker_ctx()->cfg;
+    const struct listener_cfg *lc = &cfg->xmpp.listener;
+    bool enabled = cfg->xmpp.receiving.channels > 0 && !xw->stopping;
+    /* Close what is gone. */
+    for (struct listen_entry **pp = &xw->listeners; *pp;) {
+        bool keep = false;
+        for (int i = 0; enabled && i < lc->count; i++) {
+            keep = keep || same_socket(&(*pp)->cfg, &lc->sockets[i]);
+        }
+        if (keep) {
+            pp = &(*pp)->next;
+            continue;
+        }
+        struct listen_entry *le = *pp;
+        *pp = le->next;
+        if (xw->worker->id == 0) {
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listener socket on port %u closed",
+                    le->cfg.port);
+        }
+        close_entry(xw, le);
+    }
+    /* Open what is new. */
+    int rc = 0;
+    for (int i = 0; enabled && i < lc->count; i++) {
+        bool have = false;
+        for (struct listen_entry *le = xw->listeners; le; le = le->next) {
+            have = have || same_socket(&le->cfg, &lc->sockets[i]);
+        }
+        if (have) {
+            continue;
+        }
+        int fd = open_socket(&lc->sockets[i], err, errlen);
+        if (fd < 0) {
+            rc = fd;
+            continue;
+        }
+        struct listen_entry *le = xcalloc(1, sizeof(*le));
+        le->cfg = lc->sockets[i];
+        le->fd = fd;
+        le->xw = xw;
+        loop_io_add(xw->worker->loop, &le->io, fd, EPOLLIN, on_accept, le);
+        le->next = xw->listeners;
+        xw->listeners = le;
+        if (xw->worker->id == 0) {
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listening on %s%s%u%s",
+                    le->cfg.address, le->cfg.address[0] ? ":" : "port ", le->cfg.port,
+                    le->cfg.tls ? " (TLS)" : "");
+        }
+    }
+    return rc;
+}
+
+void xmpp_listeners_close(struct xmpp_worker *xw)
+{
+    while (xw->listeners) {
+        struct listen_entry *le = xw->listeners;
+        xw->listeners = le->next;
+        close_entry(xw, le);
+    }
+}

@@ -1,0 +1,509 @@
+/* stream.c: the stream's life: header, features, STARTTLS, errors, element dispatch by state. */
+#include "xmpp/stream_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "xmpp/ns.h"
+
+static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns);
+static int on_element(void *ud, struct xml_node *el);
+static int on_stream_close(void *ud);
+
+static const struct xml_stream_cbs parser_cbs = {
+    .stream_open = on_stream_open,
+    .element = on_element,
+    .stream_close = on_stream_close,
+};
+
+const struct settings *xstream__cfg(void)
+{
+    return worker_ctx()->cfg;
+}
+
+static enum log_tag stream_tag(const struct xstream *st)
+{
+    return st->c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
+}
+
+static void auth_timeout(void *ud)
+{
+    struct xstream *st = ud;
+    if (st->state != XS_BOUND) {
+        xstream_error(st, "connection-timeout", "authentication took too long");
+    }
+}
+
+static void new_parser(struct xstream *st)
+{
+    const struct settings *cfg = xstream__cfg();
+    struct xml_limits lim = {
+        .max_stanza_size = (size_t)cfg->xmpp.receiving.max_stanza_size,
+        .max_depth = cfg->xmpp.receiving.max_depth,
+        .max_attrs = XML_DEFAULT_MAX_ATTRS,
+    };
+    st->parser = xml_stream_new(&lim, &parser_cbs, st);
+}
+
+struct xstream *xstream_new(struct conn *c)
+{
+    struct xstream *st = xcalloc(1, sizeof(*st));
+    st->c = c;
+    st->move_to = -1;
+    new_parser(st);
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        buf_init(&st->cb[i], 256);
+    }
+    buf_init(&st->delayed, 4096);
+    loop_timer_init(&st->delay_timer);
+    unsigned char rnd[16];
+    RAND_bytes(rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        snprintf(st->id + 2 * i, 3, "%02x", rnd[i]);
+    }
+    int timeout = xstream__cfg()->xmpp.receiving.auth_timeout;
+    loop_timer_start(c->loop, &c->timer, (uint64_t)timeout * 1000u, auth_timeout, st);
+    return st;
+}
+
+void xstream_free(struct xstream *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    xstream__auth_cleanup(st);
+    xml_stream_free(st->parser);
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        buf_cleanup(&st->cb[i]);
+    }
+    buf_cleanup(&st->delayed);
+    free(st);
+}
+
+int xstream__write(struct xstream *st, const char *data, size_t len)
+{
+    if (log_enabled(stream_tag(st), LOG_ALLINFO)) {
+        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "out: %.*s", (int)len, data);
+    }
+    return conn_write(st->c, data, len);
+}
+
+int xstream__write_node(struct xstream *st, const struct xml_node *n)
+{
+    struct buf out;
+    buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
+    struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
+    int rc = xml_serialize(&out, n, &o);
+    if (rc == 0) {
+        rc = xstream__write(st, out.p, out.len);
+    }
+    buf_cleanup(&out);
+    return rc;
+}
+
+static void append_attr(struct buf *b, const char *name, const char *value)
+{
+    buf_printf(b, " %s='", name);
+    xml_escape_append(b, strv_c(value), true);
+    buf_append_c(b, "'");
+}
+
+/* Our stream header; `from` is the name the client asked for when it is ours. */
+static void send_header(struct xstream *st, const char *ns)
+{
+    if (st->header_sent) {
+        return;
+    }
+    st->header_sent = true;
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_append_c(&b, "<?xml version='1.0'?><stream:stream");
+    append_attr(&b, "xmlns", ns);
+    append_attr(&b, "xmlns:stream", NS_STREAM);
+    append_attr(&b, "id", st->id);
+    const char *from = st->to_name[0] ? st->to_name : xstream__cfg()->server.main_domain;
+    append_attr(&b, "from", from);
+    if (!st->legacy) {
+        append_attr(&b, "version", "1.0");
+    }
+    append_attr(&b, "xml:lang", "en");
+    buf_append_c(&b, ">");
+    xstream__write(st, b.p, b.len);
+    buf_cleanup(&b);
+}
+
+void xstream_error(struct xstream *st, const char *condition, const char *text)
+{
+    if (st->state == XS_CLOSED) {
+        return;
+    }
+    send_header(st, NS_CLIENT);
+    xstream__flush_delayed(st);
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_printf(&b, "<stream:error><%s xmlns='%s'/>", condition, NS_STREAMS);
+    if (text) {
+        buf_printf(&b, "<text xmlns='%s' xml:lang='en'>", NS_STREAMS);
+        xml_escape_append(&b, strv_c(text), false);
+        buf_append_c(&b, "</text>");
+    }
+    buf_append_c(&b, "</stream:error></stream:stream>");
+    xstream__write(st, b.p, b.len);
+    buf_cleanup(&b);
+    log_rec(stream_tag(st), LOG_PROBLEMS, st->c->id, st->c->peer, "stream error %s%s%s", condition,
+            text ? ": " : "", text ? text : "");
+    st->state = XS_CLOSED;
+    st->stop = true;
+    conn_close(st->c, NULL);
+}
+
+void xstream_shutdown(struct xstream *st)
+{
+    if (st->state == XS_CLOSED) {
+        return;
+    }
+    xstream_error(st, "system-shutdown", NULL);
+}
+
+static void features(struct xstream *st)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    buf_append_c(&b, "<stream:features>");
+    if (st->state == XS_AUTHED) {
+        buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>", NS_BIND,
+                   NS_SESSION);
+    } else {
+        xstream__features_auth(st, &b);
+    }
+    buf_append_c(&b, "</stream:features>");
+    xstream__write(st, b.p, b.len);
+    buf_cleanup(&b);
+}
+
+/* Checks the client's header (RFC 6120 §4.7) and answers with ours and the features. */
+static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns)
+{
+    struct xstream *st = ud;
+    const char *to = xml_node_attr(header, "to");
+    const char *version = xml_node_attr(header, "version");
+    bool server_ns = default_ns && strcmp(default_ns, NS_SERVER) == 0;
+    st->legacy = version == NULL;
+    if (to && st->to_name[0] == '\0') {
+        struct buf canonical;
+        buf_init(&canonical, sizeof(st->domain) - 1);
+        if (router_is_local_domain(to, &canonical)) {
+            snprintf(st->to_name, sizeof(st->to_name), "%s", to);
+            snprintf(st->domain, sizeof(st->domain), "%s", buf_cstr(&canonical));
+        }
+        buf_cleanup(&canonical);
+    }
+    if (default_ns == NULL || (!server_ns && strcmp(default_ns, NS_CLIENT) != 0)) {
+        xstream_error(st, "invalid-namespace", "the content namespace must be jabber:client");
+        return 1;
+    }
+    if (version && (version[0] < '1' || version[1] != '.') && strcmp(version, "1") != 0) {
+        if (strtol(version, NULL, 10) > 1) {
+            xstream_error(st, "unsupported-version", "this server speaks XMPP 1.0");
+            return 1;
+        }
+    }
+    if (server_ns) {
+        st->c->kind = CONN_S2S_IN;
+        send_header(st, NS_SERVER);
+        xstream_error(st, "policy-violation", "server-to-server connections are not enabled");
+        return 1;
+    }
+    if (to == NULL || st->domain[0] == '\0' ||
+        (st->to_name[0] && strcmp(st->to_name, to) != 0 && st->state < XS_AUTHED)) {
+        xstream_error(st, "host-unknown", to ? "this server does not serve that domain"
+                                             : "the stream header has no 'to' address");
+        return 1;
+    }
+    st->c->kind = CONN_C2S;
+    if (accounts_domain_get(worker_ctx()->store, st->domain, &st->dom) != 0) {
+        xstream_error(st, "internal-server-error", "domain settings unavailable");
+        return 1;
+    }
+    if (!st->dom.xmpp_enabled) {
+        xstream_error(st, "host-unknown", "XMPP is disabled for this domain");
+        return 1;
+    }
+    send_header(st, NS_CLIENT);
+    if (st->state == XS_HEADER) {
+        st->state = XS_NEGOTIATE;
+    }
+    if (!st->legacy) {
+        features(st);
+    }
+    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "stream opened to %s%s",
+            st->to_name, conn_is_tls(st->c) ? " over TLS" : "");
+    return 0;
+}
+
+static int on_stream_close(void *ud)
+{
+    struct xstream *st = ud;
+    if (st->state != XS_CLOSED) {
+        xstream__flush_delayed(st);
+        xstream__write(st, "</stream:stream>", 16);
+        st->state = XS_CLOSED;
+        conn_close(st->c, "stream closed by peer");
+    }
+    return 1;
+}
+
+void xstream__restart(struct xstream *st)
+{
+    /* A new document follows: the parser restarts after the current element. */
+    st->header_sent = false;
+    st->stop = true;
+}
+
+static void starttls(struct xstream *st, struct xml_node *el)
+{
+    (void)el;
+    if (conn_is_tls(st->c) || st->state != XS_NEGOTIATE) {
+        xstream__write(st, "<failure xmlns='" NS_TLS "'/></stream:stream>", 55);
+        st->state = XS_CLOSED;
+        conn_close(st->c, "STARTTLS not possible now");
+        return;
+    }
+    xstream__write(st, "<proceed xmlns='" NS_TLS "'/>", 51);
+    if (conn_start_tls(st->c) != 0) {
+        st->state = XS_CLOSED;
+        conn_close(st->c, "TLS unavailable");
+        return;
+    }
+    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "STARTTLS");
+    xstream__restart(st);
+}
+
+static bool is(const struct xml_node *el, const char *ns, const char *name)
+{
+    return el->ns && strcmp(el->ns, ns) == 0 && strcmp(el->name, name) == 0;
+}
+
+static bool is_stanza(const struct xml_node *el)
+{
+    return el->ns && strcmp(el->ns, NS_CLIENT) == 0 &&
+           (strcmp(el->name, "message") == 0 || strcmp(el->name, "presence") == 0 ||
+            strcmp(el->name, "iq") == 0);
+}
+
+static bool is_legacy_auth(const struct xml_node *el)
+{
+    if (!is(el, NS_CLIENT, "iq")) {
+        return false;
+    }
+    const struct xml_node *q = xml_node_first_element(el);
+    return q && q->ns && strcmp(q->ns, NS_IQ_AUTH) == 0;
+}
+
+static bool is_iq_child(const struct xml_node *el, const char *ns, const char *name)
+{
+    if (!is(el, NS_CLIENT, "iq")) {
+        return false;
+    }
+    const struct xml_node *q = xml_node_first_element(el);
+    return q && is(q, ns, name);
+}
+
+static void element_negotiate(struct xstream *st, struct xml_node *el)
+{
+    if (is(el, NS_TLS, "starttls")) {
+        starttls(st, el);
+    } else if (is(el, NS_SASL, "auth")) {
+        xstream__sasl_auth(st, el);
+    } else if (is_legacy_auth(el)) {
+        xstream__legacy_auth(st, el);
+    } else if (is_stanza(el)) {
+        xstream_error(st, "not-authorized", "authenticate first");
+    } else if (is(el, NS_SASL, "response") || is(el, NS_SASL, "abort")) {
+        xstream__write(st, "<failure xmlns='" NS_SASL "'><malformed-request/></failure>", 78);
+    } else {
+        xstream_error(st, "unsupported-stanza-type", NULL);
+    }
+}
+
+static void element_sasl(struct xstream *st, struct xml_node *el)
+{
+    if (is(el, NS_SASL, "response")) {
+        xstream__sasl_response(st, el);
+    } else if (is(el, NS_SASL, "abort")) {
+        xstream__sasl_abort(st);
+    } else if (is_stanza(el)) {
+        xstream_error(st, "not-authorized", "authenticate first");
+    } else {
+        xstream_error(st, "unsupported-stanza-type", NULL);
+    }
+}
+
+static void element_authed(struct xstream *st, struct xml_node *el)
+{
+    if (is_iq_child(el, NS_BIND, "bind")) {
+        c2s__bind(st, el);
+    } else if (is_stanza(el)) {
+        xstream_error(st, "not-authorized", "bind a resource first");
+    } else {
+        xstream_error(st, "unsupported-stanza-type", NULL);
+    }
+}
+
+static int on_element(void *ud, struct xml_node *el)
+{
+    struct xstream *st = ud;
+    if (log_enabled(stream_tag(st), LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
+        !is(el, NS_SASL, "response") && !is_legacy_auth(el)) {
+        struct buf b;
+        buf_init(&b, 65536);
+        struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
+        xml_serialize(&b, el, &o);
+        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %s", buf_cstr(&b));
+        buf_cleanup(&b);
+    }
+    xstream__flush_delayed(st);
+    switch (st->state) {
+    case XS_NEGOTIATE:
+        element_negotiate(st, el);
+        break;
+    case XS_SASL:
+        element_sasl(st, el);
+        break;
+    case XS_AUTHED:
+        element_authed(st, el);
+        break;
+    case XS_BOUND:
+        c2s__stanza(st, el);
+        break;
+    case XS_HEADER:
+    case XS_CLOSED:
+        break;
+    }
+    xml_node_unref(el);
+    return st->stop || st->move_to >= 0 || st->state == XS_CLOSED;
+}
+
+size_t xstream_feed(struct xstream *st, const char *data, size_t len)
+{
+    if (st->state == XS_CLOSED) {
+        return len;
+    }
+    if (log_enabled(stream_tag(st), LOG_ALLINFO) && st->state == XS_HEADER) {
+        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %.*s",
+                (int)(len > 512 ? 512 : len), data);
+    }
+    size_t used = 0;
+    while (used < len && st->state != XS_CLOSED) {
+        size_t consumed = 0;
+        st->stop = false;
+        int rc = xml_stream_feed(st->parser, data + used, len - used, &consumed);
+        if (rc < 0) {
+            xstream_error(st, xml_stream_error(st->parser), NULL);
+            return len;
+        }
+        if (rc == 0) {
+            return len;
+        }
+        used += consumed;
+        if (st->state == XS_CLOSED) {
+            return len;
+        }
+        if (!st->header_sent) {
+            /* Restart (STARTTLS or SASL success): the next bytes are a new document. */
+            xml_stream_reset(st->parser);
+        }
+        if (st->move_to >= 0 || st->stop) {
+            /* The transport changes or the connection moves: the caller feeds the rest. */
+            return used;
+        }
+    }
+    return len;
+}
+
+int xstream_wants_move(const struct xstream *st)
+{
+    return st->move_to;
+}
+
+void xstream_moved(struct xstream *st)
+{
+    st->move_to = -1;
+    struct conn *c = st->c;
+    if (st->state != XS_BOUND) {
+        int timeout = xstream__cfg()->xmpp.receiving.auth_timeout;
+        loop_timer_start(c->loop, &c->timer, (uint64_t)timeout * 1000u, auth_timeout, st);
+    }
+    if (st->pending_legacy_bind) {
+        st->pending_legacy_bind = false;
+        c2s__bind_resource(st, st->pending_resource, NULL, true);
+    }
+}
+
+void xstream_on_closed(struct xstream *st)
+{
+    c2s__closed(st);
+    if (st->state != XS_CLOSED) {
+        st->state = XS_CLOSED;
+    }
+}
+
+void xstream__iq_result(struct xstream *st, const struct xml_node *iq, struct xml_node *payload)
+{
+    struct xml_node *r = xml_node_new(NS_CLIENT, "iq");
+    xml_node_set_attr(r, "type", "result");
+    const char *id = xml_node_attr(iq, "id");
+    if (id) {
+        xml_node_set_attr(r, "id", id);
+    }
+    if (payload) {
+        xml_node_append_copy(r, payload);
+        xml_node_unref(payload);
+    }
+    xstream__write_node(st, r);
+    xml_node_unref(r);
+}
+
+void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char *type,
+                       const char *condition, const char *text)
+{
+    struct xml_node *r = xml_node_new(NS_CLIENT, "iq");
+    xml_node_set_attr(r, "type", "error");
+    const char *id = xml_node_attr(iq, "id");
+    if (id) {
+        xml_node_set_attr(r, "id", id);
+    }
+    struct xml_node *e = xml_node_add_child(r, NULL, "error");
+    xml_node_set_attr(e, "type", type);
+    xml_node_add_child(e, NS_STANZAS, condition);
+    if (text) {
+        struct xml_node *t = xml_node_add_child(e, NS_STANZAS, "text");
+        xml_node_add_text(t, text, strlen(text));
+    }
+    xstream__write_node(st, r);
+    xml_node_unref(r);
+}
+
+const char *xstream_state_name(const struct xstream *st)
+{
+    static const char *const names[] = { "header", "negotiating", "sasl", "authenticated",
+                                         "bound", "closed" };
+    return names[st->state];
+}
+
+const char *xstream_jid(const struct xstream *st)
+{
+    if (st->state == XS_BOUND) {
+        return st->full;
+    }
+    if (st->state == XS_AUTHED) {
+        return st->bare;
+    }
+    return NULL;
+}

@@ -1,0 +1,36 @@
+/* stream.h: one XMPP stream over a transport: header, features, STARTTLS, SASL, legacy auth,
+ * resource binding, then stanzas for the c2s session. */
+#ifndef STARLING_XMPP_STREAM_H
+#define STARLING_XMPP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct xstream;
+
+/* Creates the stream of a fresh connection and arms its authentication timeout. */
+struct xstream *xstream_new(struct conn *c);
+void xstream_free(struct xstream *st);
+
+/* Plaintext from the peer. Returns how many bytes were used: fewer than `len` when the
+ * transport must change first (TLS starts) or the connection must move to another worker
+ * (xstream_wants_move() >= 0); the caller keeps the rest. */
+size_t xstream_feed(struct xstream *st, const char *data, size_t len);
+/* The worker the connection must move to, or -1. */
+int xstream_wants_move(const struct xstream *st);
+/* Called on the new worker after a move. */
+void xstream_moved(struct xstream *st);
+/* The transport is gone (peer closed, error, or our close completed). */
+void xstream_on_closed(struct xstream *st);
+/* Ends the stream with a stream error (condition of RFC 6120 §4.9.3) and closes. */
+void xstream_error(struct xstream *st, const char *condition, const char *text);
+/* Server shutdown. */
+void xstream_shutdown(struct xstream *st);
+
+/* Monitoring. */
+const char *xstream_state_name(const struct xstream *st);
+/* The bound full JID, the authenticated bare JID, or NULL. */
+const char *xstream_jid(const struct xstream *st);
+
+#endif

@@ -1,0 +1,82 @@
+/* stream_internal.h: the stream's state, shared by stream.c, auth.c and c2s.c of the XMPP module. */
+#ifndef STARLING_XMPP_STREAM_INTERNAL_H
+#define STARLING_XMPP_STREAM_INTERNAL_H
+
+#include "accounts/accounts.h"
+#include "auth/sasl.h"
+#include "core/buf.h"
+#include "signal/router.h"
+#include "jid/jid.h"
+#include "xml/xml.h"
+#include "xmpp/conn.h"
+#include "xmpp/stream.h"
+
+enum xstream_state {
+    XS_HEADER,        /* waiting for the client's stream header */
+    XS_NEGOTIATE,     /* features sent: STARTTLS, SASL, legacy auth */
+    XS_SASL,          /* a SASL exchange is under way */
+    XS_AUTHED,        /* authenticated, waiting for the restarted stream and bind */
+    XS_BOUND,         /* a resource is bound: stanzas flow */
+    XS_CLOSED,
+};
+
+struct xstream {
+    struct conn *c;
+    struct xml_stream *parser;
+    enum xstream_state state;
+    bool header_sent;
+    bool stop;                   /* the current feed must return: transport change or move */
+    bool legacy;                 /* stream without version='1.0' */
+    int move_to;                 /* worker to move to, or -1 */
+    char id[33];
+    char domain[1024];           /* canonical local domain of the stream */
+    char to_name[1024];          /* the name the client asked for (maybe an alias) */
+    struct domain_cfg dom;
+    /* SASL */
+    struct sasl_session *sasl;
+    const struct sasl_mech *sasl_mech;
+    struct sasl_params sp;
+    struct buf cb[SASL_CB_COUNT];
+    char **cert_ids;
+    int auth_failures;
+    struct buf delayed;          /* a SASL failure held back to slow down guessing */
+    struct loop_timer delay_timer;
+    bool close_after_delayed;    /* too many failures: the stream ends after the failure */
+    /* Identity */
+    char user[1024];             /* authenticated local part */
+    char bare[2100];
+    char full[3200];
+    char pending_resource[1024]; /* legacy auth: the resource to bind after the move */
+    char pending_iq_id[256];
+    bool pending_legacy_bind;
+    struct router_session rs;
+    struct jid jid;              /* the bound full JID */
+    bool registered;
+};
+
+/* stream.c */
+int xstream__write(struct xstream *st, const char *data, size_t len);
+int xstream__write_node(struct xstream *st, const struct xml_node *n);
+void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char *type,
+                       const char *condition, const char *text);
+void xstream__iq_result(struct xstream *st, const struct xml_node *iq, struct xml_node *payload);
+void xstream__restart(struct xstream *st);
+const struct settings *xstream__cfg(void);
+
+/* auth.c: SASL and legacy authentication. */
+void xstream__features_auth(struct xstream *st, struct buf *out);
+void xstream__sasl_auth(struct xstream *st, struct xml_node *el);
+void xstream__sasl_response(struct xstream *st, struct xml_node *el);
+void xstream__sasl_abort(struct xstream *st);
+void xstream__legacy_auth(struct xstream *st, struct xml_node *iq);
+void xstream__auth_cleanup(struct xstream *st);
+void xstream__flush_delayed(struct xstream *st);
+
+/* c2s.c: binding and the bound session. */
+void c2s__bind(struct xstream *st, struct xml_node *iq);
+void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
+                        bool legacy);
+void c2s__stanza(struct xstream *st, struct xml_node *el);
+void c2s__closed(struct xstream *st);
+
+#endif

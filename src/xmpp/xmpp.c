@@ -1,0 +1,82 @@
+/* xmpp.c: the XMPP module on each worker: start, stop, monitoring, ending sessions. */
+#include "xmpp/xmpp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/server.h"
+#include "tls/tls.h"
+#include "xmpp/conn.h"
+#include "xmpp/stream.h"
+
+struct xmpp_worker *xmpp_worker_start(struct worker *w)
+{
+    struct xmpp_worker *xw = xcalloc(1, sizeof(*xw));
+    xw->worker = w;
+    return xw;
+}
+
+void xmpp_worker_stop(struct xmpp_worker *xw)
+{
+    xw->stopping = true;
+    xmpp_listeners_close(xw);
+    /* Streams end with a stream error and their closing tag; what cannot be flushed at once
+     * is dropped with the socket. */
+    for (struct conn *c = xw->conns; c; c = c->next) {
+        if (c->st && !c->closed) {
+            xstream_shutdown(c->st);
+        }
+    }
+    while (xw->conns) {
+        conn_free_now(xw->conns);
+    }
+    free(xw);
+}
+
+static const char *kind_name(enum conn_kind k)
+{
+    switch (k) {
+    case CONN_C2S:
+        return "c2s";
+    case CONN_S2S_IN:
+        return "s2s";
+    case CONN_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
+{
+    for (struct conn *c = xw->conns; c; c = c->next) {
+        if (c->closed) {
+            continue;
+        }
+        const char *jid = c->st ? xstream_jid(c->st) : NULL;
+        const char *tls = c->tls && tls_conn_handshake_done(c->tls) ? tls_conn_version(c->tls)
+                                                                      : NULL;
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:i}", "id",
+                              (json_int_t)c->id, "kind", kind_name(c->kind), "state",
+                              c->st ? xstream_state_name(c->st) : "new", "peer", c->peer, "jid",
+                              jid, "tls", tls, "since", (json_int_t)c->since, "worker",
+                              c->worker_id);
+        if (o) {
+            json_array_append_new(array, o);
+        }
+    }
+}
+
+void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)
+{
+    for (struct conn *c = xw->conns; c; c = c->next) {
+        const char *jid = c->st ? xstream_jid(c->st) : NULL;
+        if (jid == NULL || c->closed) {
+            continue;
+        }
+        size_t n = strlen(bare);
+        if (strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/')) {
+            xstream_error(c->st, condition, "the account was changed by an administrator");
+        }
+    }
+}

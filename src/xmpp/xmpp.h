@@ -1,0 +1,51 @@
+/* xmpp.h: the XMPP module's interface to the server core: per-worker start/stop, settings,
+ * monitoring. */
+#ifndef STARLING_XMPP_XMPP_H
+#define STARLING_XMPP_XMPP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/settings.h"
+#include "core/worker.h"
+
+struct conn;
+struct listen_entry;
+
+/* The XMPP module's state on one worker. */
+struct xmpp_worker {
+    struct worker *worker;
+    struct conn *conns;           /* every connection homed on this worker */
+    int nconns;
+    struct listen_entry *listeners;
+    bool stopping;
+};
+
+/* On each worker's thread. */
+struct xmpp_worker *xmpp_worker_start(struct worker *w);
+void xmpp_worker_stop(struct xmpp_worker *xw);
+
+/* Re-reads the listener part of the worker's settings: opens new sockets, closes removed
+ * ones, honours Channels = 0. Returns 0 or ERR_IO (with a reason in err) when a socket cannot
+ * be opened. */
+int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen);
+
+/* Closes every listening socket of the worker. */
+void xmpp_listeners_close(struct xmpp_worker *xw);
+/* Frees the per-address table at exit. */
+void xmpp_addr_table_free(void);
+
+/* Appends this worker's connections to a JSON array (monitoring). */
+void xmpp_connections_json(struct xmpp_worker *xw, json_t *array);
+
+/* Ends every session of the account (it was removed or disabled). On its home worker. */
+void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition);
+
+/* Per-remote-address accounting (process-wide, guarded by a mutex). */
+bool xmpp_addr_acquire(const char *addr, int limit);
+void xmpp_addr_release(const char *addr);
+/* Counts a failed login from the address; returns the failures seen recently (decaying). */
+int xmpp_addr_auth_failed(const char *addr);
+void xmpp_addr_auth_succeeded(const char *addr);
+
+#endif

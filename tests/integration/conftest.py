@@ -1,0 +1,56 @@
+"""conftest.py: fixtures that start starlingd on free loopback ports and always stop it."""
+
+import pytest
+
+from starling import Server, StartError
+
+
+def _start(options):
+    srv = Server(options)
+    try:
+        srv.start()
+    except StartError as e:
+        srv.cleanup()
+        pytest.fail(str(e), pytrace=False)
+    return srv
+
+
+def _finish(srv):
+    """Stops the server; fails (in teardown) on a bad exit code or a sanitizer report."""
+    try:
+        problems = srv.stop()
+    finally:
+        srv.cleanup()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    """One server for the whole test module. A module may set SERVER_OPTIONS = {key: value}
+    (extra -o overrides) at its top level."""
+    srv = _start(getattr(request.module, "SERVER_OPTIONS", {}))
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture
+def make_server():
+    """Factory for function-scoped servers: make_server({key: value}) -> started Server.
+    Every server it made is stopped (and checked) at the end of the test, also on failure."""
+    made = []
+
+    def factory(options=None):
+        srv = _start(options or {})
+        made.append(srv)
+        return srv
+
+    yield factory
+    errors = []
+    for srv in made:
+        try:
+            _finish(srv)
+        except pytest.fail.Exception as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)

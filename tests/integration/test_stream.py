@@ -1,0 +1,236 @@
+"""test_stream.py: stream features, bind, session, server iqs, message routing, s2s refusal."""
+
+import asyncio
+import signal
+
+import pytest
+
+import rawxmpp
+import slix
+from rawxmpp import (NS_BIND, NS_CLIENT, NS_IQAUTH_FEATURE, NS_SASL, NS_SASL_CB, NS_SESSION,
+                     NS_STANZAS, NS_STREAM, NS_TLS, RawClient, dump, q)
+
+PASSWORD = "Str3am-pass"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def accounts(server):
+    for user in ("alice", "bob"):
+        server.add_account("%s@localhost" % user, PASSWORD)
+
+
+def tags(features):
+    return {c.tag for c in features}
+
+
+def test_stream_header_and_features_before_tls(server):
+    c = RawClient(server.port)
+    feats = c.open()
+    h = c.header_attrs
+    assert c.header_tag == q(NS_STREAM, "stream")
+    assert h.get("from") == "localhost", h
+    assert h.get("version") == "1.0", h
+    assert h.get("id"), "no stream id: %r" % h
+    assert tags(feats) == {q(NS_TLS, "starttls")}, dump(feats)
+    starttls = feats.find(q(NS_TLS, "starttls"))
+    assert starttls.find(q(NS_TLS, "required")) is not None, dump(feats)
+    c.close()
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["starttls", "direct_tls"])
+def test_features_after_tls(server, direct):
+    c, feats = rawxmpp.connect(server, direct_tls=direct)
+    assert c.tls_version == "TLSv1.3"
+    t = tags(feats)
+    assert q(NS_TLS, "starttls") not in t, dump(feats)
+    assert q(NS_SASL, "mechanisms") in t, dump(feats)
+    assert q(NS_IQAUTH_FEATURE, "auth") in t, dump(feats)
+    assert q(NS_SASL_CB, "sasl-channel-binding") in t, dump(feats)
+    assert q(NS_BIND, "bind") not in t, dump(feats)
+    assert "PLAIN" in rawxmpp.mechanisms(feats)
+    assert "EXTERNAL" not in rawxmpp.mechanisms(feats)
+    c.close()
+
+
+def test_features_after_sasl(server):
+    c, _ = rawxmpp.connect(server)
+    assert c.plain("alice", PASSWORD)[0] == "success"
+    feats = c.restart()
+    t = tags(feats)
+    assert q(NS_BIND, "bind") in t, dump(feats)
+    assert q(NS_SASL, "mechanisms") not in t, dump(feats)
+    assert q(NS_TLS, "starttls") not in t, dump(feats)
+    c.close()
+
+
+def test_bind_with_resource(server):
+    c = rawxmpp.login(server, "alice", PASSWORD, resource="Desk")
+    assert c.jid == "alice@localhost/Desk"
+    c.close()
+
+
+def test_bind_without_resource(server):
+    c = rawxmpp.login(server, "alice", PASSWORD, resource=None)
+    bare, _, res = c.jid.partition("/")
+    assert bare == "alice@localhost", c.jid
+    assert res, "server did not generate a resource: %s" % c.jid
+    c2 = rawxmpp.login(server, "alice", PASSWORD, resource=None)
+    assert c2.jid != c.jid, "two generated resources are equal: %s" % c.jid
+    c.close()
+    c2.close()
+
+
+def test_resource_conflict_replaces_old_session(server):
+    old = rawxmpp.login(server, "alice", PASSWORD, resource="dup")
+    new = rawxmpp.login(server, "alice", PASSWORD, resource="dup")
+    assert new.jid == "alice@localhost/dup"
+    old.expect_stream_error("conflict")
+    r = new.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    assert r.get("type") == "result", dump(r)
+    old.close()
+    new.close()
+
+
+def test_session_establishment(server):
+    c, _ = rawxmpp.connect(server)
+    assert c.plain("alice", PASSWORD)[0] == "success"
+    feats = c.restart()
+    c.bind("sess")
+    sess = feats.find(q(NS_SESSION, "session"))
+    assert sess is not None, "no session feature: %s" % dump(feats)
+    r = c.iq("set", "<session xmlns='%s'/>" % NS_SESSION)
+    assert r.get("type") == "result", dump(r)
+    assert len(list(r)) == 0, "session result not empty: %s" % dump(r)
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def alice(server, accounts):
+    c = rawxmpp.login(server, "alice", PASSWORD, resource="iqs")
+    yield c
+    c.close()
+
+
+def test_disco_info(alice):
+    ns = "http://jabber.org/protocol/disco#info"
+    r = alice.iq("get", "<query xmlns='%s'/>" % ns, to="localhost")
+    assert r.get("type") == "result", dump(r)
+    assert r.get("from") == "localhost", dump(r)
+    query = r.find(q(ns, "query"))
+    assert query is not None, dump(r)
+    ids = [(i.get("category"), i.get("type")) for i in query.findall(q(ns, "identity"))]
+    assert ("server", "im") in ids, dump(r)
+    feats = {f.get("var") for f in query.findall(q(ns, "feature"))}
+    for var in (ns, "urn:xmpp:ping", "jabber:iq:version"):
+        assert var in feats, "%s missing: %s" % (var, dump(r))
+
+
+def test_disco_items(alice):
+    ns = "http://jabber.org/protocol/disco#items"
+    r = alice.iq("get", "<query xmlns='%s'/>" % ns, to="localhost")
+    assert r.get("type") == "result", dump(r)
+    query = r.find(q(ns, "query"))
+    assert query is not None, dump(r)
+    assert query.findall(q(ns, "item")) == [], dump(r)
+
+
+def test_ping(alice):
+    r = alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    assert r.get("type") == "result", dump(r)
+    assert len(list(r)) == 0, dump(r)
+
+
+def test_version(alice):
+    ns = "jabber:iq:version"
+    r = alice.iq("get", "<query xmlns='%s'/>" % ns, to="localhost")
+    assert r.get("type") == "result", dump(r)
+    query = r.find(q(ns, "query"))
+    assert query is not None, dump(r)
+    assert query.findtext(q(ns, "name")) == "Starling", dump(r)
+    assert (query.findtext(q(ns, "version")) or "").strip(), dump(r)
+    assert (query.findtext(q(ns, "os")) or "").strip(), dump(r)
+
+
+def test_unknown_iq_is_service_unavailable(alice):
+    r = alice.iq("get", "<query xmlns='urn:example:nothing-here'/>", to="localhost")
+    assert r.get("type") == "error", dump(r)
+    etype, cond = rawxmpp.stanza_error(r)
+    assert cond == "service-unavailable", dump(r)
+    assert etype == "cancel", dump(r)
+
+
+def test_iq_ids_and_addresses_preserved(alice):
+    r = alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost", id_="x&apos;&quot;&lt;1")
+    assert r.get("id") == "x'\"<1", dump(r)
+    assert r.get("to") in (None, alice.jid), dump(r)
+
+
+def test_message_reaches_bob_bare_and_full(server):
+    async def go():
+        bob = await slix.login(server, "bob@localhost/phone", PASSWORD, mech="PLAIN")
+        alice = await slix.login(server, "alice@localhost/x", PASSWORD, mech="SCRAM-SHA-256")
+        try:
+            assert bob.outcome == "session", bob.outcome
+            assert alice.outcome == "session", alice.outcome
+            bob.xmpp.send_presence()
+            await asyncio.sleep(0.2)
+            got = {}
+            for to, body in (("bob@localhost", "hello bare"), ("bob@localhost/phone",
+                                                                 "hello full")):
+                alice.xmpp.send_message(mto=to, mbody=body, mtype="chat")
+                m = await bob.wait_message(lambda m, b=body: m["body"] == b, 5)
+                got[body] = m
+            return {b: (str(m["from"]), m["type"], str(m["to"])) if m else None
+                    for b, m in got.items()}
+        finally:
+            await alice.close()
+            await bob.close()
+
+    res = slix.run(go(), 40)
+    for body in ("hello bare", "hello full"):
+        assert res[body] is not None, "bob did not receive %r" % body
+        frm, mtype, to = res[body]
+        assert frm == "alice@localhost/x", res
+        assert mtype == "chat", res
+
+
+def test_message_to_offline_full_jid_does_not_break_sender(alice):
+    alice.send("<message to='bob@localhost/nowhere' type='chat' id='m1'><body>x</body></message>")
+    r = alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    assert r.get("type") == "result", dump(r)
+
+
+def test_s2s_stream_is_policy_violation(server):
+    c = RawClient(server.port)
+    c.send(rawxmpp.header(xmlns="jabber:server", extra=" from='remote.example'"))
+    c.expect_stream_error("policy-violation")
+    c.close()
+
+
+def test_end_of_stream_is_answered(server):
+    c = rawxmpp.login(server, "alice", PASSWORD, resource="bye")
+    c.end()
+    c.wait_header()
+    deadline_ok = c.wait_closed(5)
+    assert c.stream_ended, "server did not close its stream: %r" % bytes(c.raw)[-300:]
+    assert deadline_ok, "connection not closed after </stream:stream>"
+    assert b"stream:error" not in bytes(c.raw)
+    c.close()
+
+
+def test_sigterm_closes_streams_and_exits_zero(make_server):
+    srv = make_server()
+    srv.add_account("carol@localhost", PASSWORD)
+    c = rawxmpp.login(srv, "carol", PASSWORD, resource="term")
+    pre = RawClient(srv.port)
+    pre.open()
+    srv.proc.send_signal(signal.SIGTERM)
+    for conn in (c, pre):
+        assert conn.wait_closed(10), "connection still open after SIGTERM"
+        assert conn.stream_ended, "no </stream:stream> on SIGTERM: %r" % bytes(conn.raw)[-300:]
+        conn.close()
+    srv.proc.wait(10)
+    problems = srv.stop()
+    assert problems == [], "\n".join(problems)
+    assert srv.exit_code == 0
+    assert srv.postmaster_password, "no 'postmaster@localhost password:' line on stdout"

@@ -1,0 +1,508 @@
+/* test_store.c: the SQLite store: migrations, every call, cascades, several handles. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct store *st;
+};
+
+static void remove_db(struct fixture *f)
+{
+    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
+    char p[160];
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/starling-store-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/starling.db", f->dir);
+    char err[256] = "";
+    f->st = store_open(f->path, err, sizeof(err));
+    if (f->st == NULL) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->st);
+    remove_db(f);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Collects list rows as "a" or "a=b", comma-separated. */
+struct collect {
+    char text[1024];
+    int rows;
+    int stop_after;
+};
+
+static int collect_row(void *ud, const char *a, const char *b)
+{
+    struct collect *c = ud;
+    size_t len = strlen(c->text);
+    snprintf(c->text + len, sizeof(c->text) - len, "%s%s%s%s", len ? "," : "", a, b ? "=" : "",
+             b ? b : "");
+    c->rows++;
+    return c->stop_after != 0 && c->rows >= c->stop_after ? 42 : 0;
+}
+
+/* A count from a raw connection to the file, to see what the store really holds. */
+static int raw_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int n = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        n = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static const char *raw_text(const char *path, const char *sql, char *out, size_t outlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+static void test_migrate_new(void **state)
+{
+    struct fixture *f = *state;
+    char text[64];
+    assert_int_equal(store_schema_version(f->st), 1);
+    assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 1);
+    assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", text, sizeof(text)), "wal");
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                        " AND name IN ('domains', 'domain_aliases', "
+                                        "'domain_settings', 'accounts', 'account_settings')"),
+                     5);
+    assert_string_equal(store_last_error(f->st), "");
+}
+
+static void test_migrate_existing(void **state)
+{
+    struct fixture *f = *state;
+    char err[256] = "";
+    assert_int_equal(store_domain_add(f->st, "example.com"), 0);
+    store_close(f->st);
+    /* Reopening an up-to-date file keeps the data and the version. */
+    f->st = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->st);
+    assert_int_equal(store_schema_version(f->st), 1);
+    assert_int_equal(store_domain_exists(f->st, "example.com"), 1);
+    store_close(f->st);
+
+    /* A file from a newer server is refused, with a reason. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    f->st = store_open(f->path, err, sizeof(err));
+    assert_null(f->st);
+    assert_non_null(strstr(err, "99"));
+
+    /* An existing SQLite file at version 0 (another table in it) is migrated. */
+    remove_db(f);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TABLE other(x); INSERT INTO other VALUES (7)", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->st = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->st);
+    assert_int_equal(store_schema_version(f->st), 1);
+    assert_int_equal(store_domain_add(f->st, "example.com"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT x FROM other"), 7);
+
+    /* A path that cannot be created. */
+    err[0] = '\0';
+    assert_null(store_open("/nonexistent-dir/x/starling.db", err, sizeof(err)));
+    assert_true(strlen(err) > 0);
+}
+
+static void test_domains(void **state)
+{
+    struct fixture *f = *state;
+    struct collect c = { 0 };
+    assert_int_equal(store_domain_add(f->st, "b.example"), 0);
+    assert_int_equal(store_domain_add(f->st, "a.example"), 0);
+    assert_int_equal(store_domain_add(f->st, "a.example"), ERR_EXISTS);
+    assert_true(strlen(store_last_error(f->st)) > 0);
+    assert_int_equal(store_domain_exists(f->st, "a.example"), 1);
+    assert_int_equal(store_domain_exists(f->st, "c.example"), 0);
+    assert_int_equal(store_domain_list(f->st, collect_row, &c), 0);
+    assert_string_equal(c.text, "a.example,b.example");
+    assert_int_equal(store_domain_remove(f->st, "a.example"), 0);
+    assert_int_equal(store_domain_remove(f->st, "a.example"), ERR_NOTFOUND);
+    assert_int_equal(store_domain_exists(f->st, "a.example"), 0);
+    /* Names are stored as given: the store does not prepare them. */
+    assert_int_equal(store_domain_add(f->st, "B.example"), 0);
+    assert_int_equal(store_domain_exists(f->st, "B.example"), 1);
+
+    /* A callback's non-zero return stops the list and is returned. */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(store_domain_list(f->st, collect_row, &c), 42);
+    assert_int_equal(c.rows, 1);
+}
+
+static void test_aliases(void **state)
+{
+    struct fixture *f = *state;
+    struct buf b;
+    struct collect c = { 0 };
+    buf_init(&b, 1024);
+    assert_int_equal(store_domain_add(f->st, "example.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "other.com"), 0);
+    assert_int_equal(store_alias_add(f->st, "example.com", "www.example.com"), 0);
+    assert_int_equal(store_alias_add(f->st, "example.com", "chat.example.com"), 0);
+    /* Taken by an alias, by a domain, missing domain. */
+    assert_int_equal(store_alias_add(f->st, "other.com", "www.example.com"), ERR_EXISTS);
+    assert_int_equal(store_alias_add(f->st, "example.com", "other.com"), ERR_EXISTS);
+    assert_int_equal(store_alias_add(f->st, "example.com", "example.com"), ERR_EXISTS);
+    assert_int_equal(store_alias_add(f->st, "missing.com", "x.com"), ERR_NOTFOUND);
+    assert_int_equal(store_domain_add(f->st, "www.example.com"), ERR_EXISTS);
+    /* An alias is not a domain. */
+    assert_int_equal(store_domain_exists(f->st, "www.example.com"), 0);
+
+    assert_int_equal(store_domain_resolve(f->st, "www.example.com", &b), 0);
+    assert_string_equal(buf_cstr(&b), "example.com");
+    assert_int_equal(store_domain_resolve(f->st, "other.com", &b), 0);
+    assert_string_equal(buf_cstr(&b), "other.com");
+    assert_int_equal(store_domain_resolve(f->st, "nope.com", &b), ERR_NOTFOUND);
+
+    assert_int_equal(store_alias_list(f->st, "example.com", collect_row, &c), 0);
+    assert_string_equal(c.text, "chat.example.com,www.example.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_alias_list(f->st, "other.com", collect_row, &c), 0);
+    assert_int_equal(c.rows, 0);
+    assert_int_equal(store_alias_list(f->st, "nope.com", collect_row, &c), ERR_NOTFOUND);
+
+    assert_int_equal(store_alias_remove(f->st, "www.example.com"), 0);
+    assert_int_equal(store_alias_remove(f->st, "www.example.com"), ERR_NOTFOUND);
+    assert_int_equal(store_domain_resolve(f->st, "www.example.com", &b), ERR_NOTFOUND);
+    /* Once free, the name can become a domain. */
+    assert_int_equal(store_domain_add(f->st, "www.example.com"), 0);
+
+    /* A too small buffer. */
+    struct buf small;
+    buf_init(&small, 4);
+    assert_int_equal(store_domain_resolve(f->st, "chat.example.com", &small), ERR_LIMIT);
+    buf_cleanup(&small);
+    buf_cleanup(&b);
+}
+
+static void test_domain_settings(void **state)
+{
+    struct fixture *f = *state;
+    struct buf b;
+    struct collect c = { 0 };
+    buf_init(&b, 1024);
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "xmpp", &b), ERR_NOTFOUND);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "xmpp", "no"), 0);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "auto_signup", "yes"), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "xmpp", &b), 0);
+    assert_string_equal(buf_cstr(&b), "no");
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "xmpp", "yes"), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "xmpp", &b), 0);
+    assert_string_equal(buf_cstr(&b), "yes");
+    /* The empty string is a value, not a deletion. */
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "empty", ""), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "empty", &b), 0);
+    assert_string_equal(buf_cstr(&b), "");
+    assert_int_equal(store_domain_settings_list(f->st, "d.com", collect_row, &c), 0);
+    assert_string_equal(c.text, "auto_signup=yes,empty=,xmpp=yes");
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "xmpp", NULL), 0);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "xmpp", NULL), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "xmpp", &b), ERR_NOTFOUND);
+
+    assert_int_equal(store_domain_setting_set(f->st, "x.com", "xmpp", "no"), ERR_NOTFOUND);
+    assert_int_equal(store_domain_setting_set(f->st, "x.com", "xmpp", NULL), ERR_NOTFOUND);
+    assert_int_equal(store_domain_setting_get(f->st, "x.com", "xmpp", &b), ERR_NOTFOUND);
+    assert_int_equal(store_domain_settings_list(f->st, "x.com", collect_row, &c), ERR_NOTFOUND);
+    buf_cleanup(&b);
+}
+
+static void test_accounts(void **state)
+{
+    struct fixture *f = *state;
+    struct buf b;
+    struct collect c = { 0 };
+    long long created = 0;
+    buf_init(&b, 1024);
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "e.com"), 0);
+    assert_int_equal(store_account_count(f->st, "d.com"), 0);
+    time_t before = time(NULL);
+    assert_int_equal(store_account_add(f->st, "d.com", "bob", "creds-bob"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "alice", "creds-alice"), 0);
+    assert_int_equal(store_account_add(f->st, "e.com", "alice", "creds-e"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "alice", "x"), ERR_EXISTS);
+    assert_int_equal(store_account_add(f->st, "nope.com", "alice", "x"), ERR_NOTFOUND);
+    assert_int_equal(store_account_exists(f->st, "d.com", "alice"), 1);
+    assert_int_equal(store_account_exists(f->st, "d.com", "carol"), 0);
+    assert_int_equal(store_account_count(f->st, "d.com"), 2);
+    assert_int_equal(store_account_count(f->st, "nope.com"), ERR_NOTFOUND);
+
+    assert_int_equal(store_account_created(f->st, "d.com", "alice", &created), 0);
+    assert_true(created >= (long long)before && created <= (long long)time(NULL));
+    assert_int_equal(store_account_created(f->st, "d.com", "carol", &created), ERR_NOTFOUND);
+
+    assert_int_equal(store_account_credentials(f->st, "d.com", "alice", &b), 0);
+    assert_string_equal(buf_cstr(&b), "creds-alice");
+    assert_int_equal(store_account_credentials(f->st, "e.com", "alice", &b), 0);
+    assert_string_equal(buf_cstr(&b), "creds-e");
+    assert_int_equal(store_account_credentials(f->st, "d.com", "carol", &b), ERR_NOTFOUND);
+    assert_int_equal(store_account_set_credentials(f->st, "d.com", "alice", "new"), 0);
+    assert_int_equal(store_account_credentials(f->st, "d.com", "alice", &b), 0);
+    assert_string_equal(buf_cstr(&b), "new");
+    assert_int_equal(store_account_set_credentials(f->st, "d.com", "carol", "x"), ERR_NOTFOUND);
+
+    assert_int_equal(store_account_list(f->st, "d.com", collect_row, &c), 0);
+    assert_string_equal(c.text, "alice,bob");
+    assert_int_equal(store_account_list(f->st, "nope.com", collect_row, &c), ERR_NOTFOUND);
+
+    assert_int_equal(store_account_remove(f->st, "d.com", "bob"), 0);
+    assert_int_equal(store_account_remove(f->st, "d.com", "bob"), ERR_NOTFOUND);
+    assert_int_equal(store_account_count(f->st, "d.com"), 1);
+    assert_int_equal(store_account_exists(f->st, "e.com", "alice"), 1);
+    buf_cleanup(&b);
+}
+
+static void test_account_settings(void **state)
+{
+    struct fixture *f = *state;
+    struct buf b;
+    struct collect c = { 0 };
+    buf_init(&b, 1024);
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "alice", "c"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "bob", "c"), 0);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "alice", "admin", "yes"), 0);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "alice", "real_name", "Alice"), 0);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "bob", "admin", "no"), 0);
+    assert_int_equal(store_account_setting_get(f->st, "d.com", "alice", "admin", &b), 0);
+    assert_string_equal(buf_cstr(&b), "yes");
+    assert_int_equal(store_account_setting_get(f->st, "d.com", "bob", "admin", &b), 0);
+    assert_string_equal(buf_cstr(&b), "no");
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "alice", "admin", "no"), 0);
+    assert_int_equal(store_account_setting_get(f->st, "d.com", "alice", "admin", &b), 0);
+    assert_string_equal(buf_cstr(&b), "no");
+    assert_int_equal(store_account_settings_list(f->st, "d.com", "alice", collect_row, &c), 0);
+    assert_string_equal(c.text, "admin=no,real_name=Alice");
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "alice", "admin", NULL), 0);
+    assert_int_equal(store_account_setting_get(f->st, "d.com", "alice", "admin", &b), ERR_NOTFOUND);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "carol", "admin", "yes"),
+                     ERR_NOTFOUND);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "carol", "admin", NULL),
+                     ERR_NOTFOUND);
+    assert_int_equal(store_account_settings_list(f->st, "d.com", "carol", collect_row, &c),
+                     ERR_NOTFOUND);
+
+    /* Removing an account removes its settings; a new account of that name starts clean. */
+    assert_int_equal(store_account_remove(f->st, "d.com", "alice"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "alice", "c"), 0);
+    assert_int_equal(store_account_setting_get(f->st, "d.com", "alice", "real_name", &b),
+                     ERR_NOTFOUND);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM account_settings"), 1);
+    buf_cleanup(&b);
+}
+
+static void test_cascade(void **state)
+{
+    struct fixture *f = *state;
+    struct collect c = { 0 };
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "keep.com"), 0);
+    assert_int_equal(store_alias_add(f->st, "d.com", "alias.d.com"), 0);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "xmpp", "no"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "alice", "c"), 0);
+    assert_int_equal(store_account_setting_set(f->st, "d.com", "alice", "admin", "yes"), 0);
+    assert_int_equal(store_account_add(f->st, "keep.com", "alice", "c"), 0);
+    assert_int_equal(store_account_setting_set(f->st, "keep.com", "alice", "admin", "yes"), 0);
+
+    assert_int_equal(store_domain_remove(f->st, "d.com"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM domain_aliases"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM domain_settings"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM accounts"), 1);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM account_settings"), 1);
+
+    /* The alias name is free again, and a re-created domain starts empty. */
+    assert_int_equal(store_domain_add(f->st, "alias.d.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_account_count(f->st, "d.com"), 0);
+    assert_int_equal(store_domain_settings_list(f->st, "d.com", collect_row, &c), 0);
+    assert_int_equal(store_alias_list(f->st, "d.com", collect_row, &c), 0);
+    assert_int_equal(c.rows, 0);
+}
+
+static void test_transactions(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct store *other = store_open(f->path, err, sizeof(err));
+    assert_non_null(other);
+
+    /* A write through one handle is seen by the other. */
+    assert_int_equal(store_domain_add(f->st, "one.com"), 0);
+    assert_int_equal(store_domain_exists(other, "one.com"), 1);
+    assert_int_equal(store_account_add(other, "one.com", "u", "c"), 0);
+    assert_int_equal(store_account_exists(f->st, "one.com", "u"), 1);
+
+    /* Uncommitted writes are invisible to the other handle; rollback discards them. */
+    assert_int_equal(store_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "two.com"), 0);
+    assert_int_equal(store_domain_exists(f->st, "two.com"), 1);
+    assert_int_equal(store_domain_exists(other, "two.com"), 0);
+    /* A failed call inside the transaction does not end it. */
+    assert_int_equal(store_domain_add(f->st, "one.com"), ERR_EXISTS);
+    assert_int_equal(store_rollback(f->st), 0);
+    assert_int_equal(store_domain_exists(f->st, "two.com"), 0);
+
+    assert_int_equal(store_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "two.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "three.com"), 0);
+    assert_int_equal(store_commit(f->st), 0);
+    assert_int_equal(store_domain_exists(other, "two.com"), 1);
+    assert_int_equal(store_domain_exists(other, "three.com"), 1);
+
+    /* Commit without a transaction is a store error with a message. */
+    assert_int_equal(store_commit(f->st), ERR_STORE);
+    assert_true(strlen(store_last_error(f->st)) > 0);
+    store_close(other);
+}
+
+/* A callback that uses the store while a listing runs. */
+static int add_alias_row(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    struct store *st = ud;
+    char alias[300];
+    snprintf(alias, sizeof(alias), "www.%s", a);
+    return store_alias_add(st, a, alias);
+}
+
+static void test_reentrant_list(void **state)
+{
+    struct fixture *f = *state;
+    struct collect c = { 0 };
+    assert_int_equal(store_domain_add(f->st, "a.com"), 0);
+    assert_int_equal(store_domain_add(f->st, "b.com"), 0);
+    assert_int_equal(store_domain_list(f->st, add_alias_row, f->st), 0);
+    assert_int_equal(store_alias_list(f->st, "b.com", collect_row, &c), 0);
+    assert_string_equal(c.text, "www.b.com");
+}
+
+struct opener {
+    const char *path;
+    int index;
+    int rc;
+};
+
+static void *open_thread(void *arg)
+{
+    struct opener *o = arg;
+    char err[256];
+    char name[32];
+    struct store *st = store_open(o->path, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "thread %d: %s\n", o->index, err);
+        o->rc = -100;
+        return NULL;
+    }
+    snprintf(name, sizeof(name), "t%d.com", o->index);
+    o->rc = store_domain_add(st, name);
+    if (o->rc == 0) {
+        o->rc = store_schema_version(st) == 1 ? 0 : -101;
+    }
+    store_close(st);
+    return NULL;
+}
+
+static void test_concurrent_open(void **state)
+{
+    struct fixture *f = *state;
+    enum { THREADS = 8, ROUNDS = 5 };
+    char path[128];
+    snprintf(path, sizeof(path), "%s/concurrent.db", f->dir);
+    for (int round = 0; round < ROUNDS; round++) {
+        pthread_t th[THREADS];
+        struct opener o[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            o[i] = (struct opener){ path, i, -1 };
+            assert_int_equal(pthread_create(&th[i], NULL, open_thread, &o[i]), 0);
+        }
+        for (int i = 0; i < THREADS; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(o[i].rc, 0);
+        }
+        assert_int_equal(raw_count(path, "SELECT count(*) FROM domains"), THREADS);
+        assert_int_equal(raw_count(path, "PRAGMA user_version"), 1);
+        struct fixture tmp;
+        snprintf(tmp.path, sizeof(tmp.path), "%s", path);
+        remove_db(&tmp);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_existing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cascade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reentrant_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

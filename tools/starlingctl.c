@@ -1,0 +1,563 @@
+/* starlingctl.c: the admin command line; talks to a running starlingd over DATADIR/admin.sock. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+/* The server may hold a response back while it answers another client; wait this long. */
+#define REPLY_TIMEOUT_MS (120 * 1000)
+#define REPLY_MAX (256u * 1024 * 1024)
+
+static const char usage_text[] =
+    "usage: starlingctl [-d DATADIR] <command>\n"
+    "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: ./var).\n"
+    "\n"
+    "  domain add NAME\n"
+    "  domain remove NAME\n"
+    "  domain list\n"
+    "  domain show NAME\n"
+    "  domain set NAME key=value [key=value...]\n"
+    "      keys: login_methods, password_storage (scram|clear), auto_signup,\n"
+    "            allow_modify_password, xmpp, aliases\n"
+    "  account add JID --password PW\n"
+    "  account remove JID\n"
+    "  account passwd JID PW\n"
+    "  account list DOMAIN\n"
+    "  account show JID\n"
+    "  account set JID key=value [key=value...]\n"
+    "      keys: admin, secure_method_required, disabled (yes|no), real_name\n"
+    "  settings get [KEY]\n"
+    "  settings set KEY VALUE\n"
+    "  connections [--json]\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+/* How a successful result is printed. */
+enum out_kind {
+    OUT_NONE,       /* nothing */
+    OUT_LINES,      /* an array: one element per line */
+    OUT_KV,         /* an object: "key = value" lines */
+    OUT_VALUE,      /* one value on its own line */
+    OUT_CONN,       /* the connection table */
+    OUT_JSON,       /* the result as JSON */
+};
+
+struct command {
+    json_t *req;    /* {"op":…, "args":{…}} */
+    enum out_kind out;
+};
+
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void complain(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("starlingctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* A usage error: the reason, then a hint. Returns EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("starlingctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'starlingctl --help'.\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Builds the request; `args` is stolen. A string that is not UTF-8 makes json_pack fail. */
+static int make_request(struct command *cmd, const char *op, json_t *args, enum out_kind out)
+{
+    if (args == NULL) {
+        return usage_error("arguments must be valid UTF-8");
+    }
+    cmd->req = json_pack("{s:s, s:o}", "op", op, "args", args);
+    cmd->out = out;
+    return cmd->req != NULL ? 0 : usage_error("arguments must be valid UTF-8");
+}
+
+/* "key=value" words into an object, in order. */
+static int parse_pairs(int argc, char **argv, json_t **out)
+{
+    json_t *obj = json_object();
+    for (int i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (eq == NULL || eq == argv[i]) {
+            json_decref(obj);
+            return usage_error("expected key=value, got '%s'", argv[i]);
+        }
+        char *key = strv_dup((struct strv){ argv[i], (size_t)(eq - argv[i]) });
+        json_t *val = json_string(eq + 1);
+        int rc = val != NULL ? json_object_set_new(obj, key, val) : -1;
+        free(key);
+        if (rc != 0) {
+            json_decref(obj);
+            return usage_error("arguments must be valid UTF-8");
+        }
+    }
+    *out = obj;
+    return 0;
+}
+
+static int want_args(const char *what, int argc, int min, int max)
+{
+    if (argc < min) {
+        return usage_error("%s: missing argument", what);
+    }
+    if (max >= 0 && argc > max) {
+        return usage_error("%s: too many arguments", what);
+    }
+    return 0;
+}
+
+/* account add JID --password PW (the option may also come first, or be --password=PW). */
+static int parse_account_add(int argc, char **argv, struct command *cmd)
+{
+    const char *jid = NULL;
+    const char *password = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--password") == 0) {
+            if (i + 1 >= argc) {
+                return usage_error("account add: --password needs a value");
+            }
+            password = argv[++i];
+        } else if (strncmp(argv[i], "--password=", 11) == 0) {
+            password = argv[i] + 11;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return usage_error("account add: unknown option '%s'", argv[i]);
+        } else if (jid == NULL) {
+            jid = argv[i];
+        } else {
+            return usage_error("account add: too many arguments");
+        }
+    }
+    if (jid == NULL) {
+        return usage_error("account add: missing JID");
+    }
+    if (password == NULL) {
+        return usage_error("account add: missing --password PW");
+    }
+    return make_request(cmd, "account.add",
+                        json_pack("{s:s, s:s}", "jid", jid, "password", password), OUT_NONE);
+}
+
+static int parse_domain(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    int rc;
+    argc--;
+    argv++;
+    if (strcmp(sub, "list") == 0) {
+        rc = want_args("domain list", argc, 0, 0);
+        return rc ? rc : make_request(cmd, "domain.list", json_object(), OUT_LINES);
+    }
+    if (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0 || strcmp(sub, "show") == 0) {
+        char op[32];
+        snprintf(op, sizeof(op), "domain.%s", sub);
+        rc = want_args(op, argc, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, op, json_pack("{s:s}", "name", argv[0]),
+                                 strcmp(sub, "show") == 0 ? OUT_KV : OUT_NONE);
+    }
+    if (strcmp(sub, "set") == 0) {
+        json_t *pairs;
+        rc = want_args("domain set", argc, 2, -1);
+        if (rc == 0) {
+            rc = parse_pairs(argc - 1, argv + 1, &pairs);
+        }
+        return rc ? rc
+                  : make_request(cmd, "domain.set",
+                                 json_pack("{s:s, s:o}", "name", argv[0], "settings", pairs),
+                                 OUT_NONE);
+    }
+    return usage_error("unknown domain command '%s' (add, remove, list, show, set)", sub);
+}
+
+static int parse_account(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    int rc;
+    argc--;
+    argv++;
+    if (strcmp(sub, "add") == 0) {
+        return parse_account_add(argc, argv, cmd);
+    }
+    if (strcmp(sub, "remove") == 0 || strcmp(sub, "show") == 0) {
+        char op[32];
+        snprintf(op, sizeof(op), "account.%s", sub);
+        rc = want_args(op, argc, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, op, json_pack("{s:s}", "jid", argv[0]),
+                                 strcmp(sub, "show") == 0 ? OUT_KV : OUT_NONE);
+    }
+    if (strcmp(sub, "passwd") == 0) {
+        rc = want_args("account passwd", argc, 2, 2);
+        return rc ? rc
+                  : make_request(cmd, "account.passwd",
+                                 json_pack("{s:s, s:s}", "jid", argv[0], "password", argv[1]),
+                                 OUT_NONE);
+    }
+    if (strcmp(sub, "list") == 0) {
+        rc = want_args("account list", argc, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, "account.list", json_pack("{s:s}", "domain", argv[0]),
+                                 OUT_LINES);
+    }
+    if (strcmp(sub, "set") == 0) {
+        json_t *pairs;
+        rc = want_args("account set", argc, 2, -1);
+        if (rc == 0) {
+            rc = parse_pairs(argc - 1, argv + 1, &pairs);
+        }
+        return rc ? rc
+                  : make_request(cmd, "account.set",
+                                 json_pack("{s:s, s:o}", "jid", argv[0], "settings", pairs),
+                                 OUT_NONE);
+    }
+    return usage_error("unknown account command '%s' (add, remove, passwd, list, show, set)",
+                       sub);
+}
+
+static int parse_settings(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    int rc;
+    argc--;
+    argv++;
+    if (strcmp(sub, "get") == 0) {
+        rc = want_args("settings get", argc, 0, 1);
+        if (rc != 0) {
+            return rc;
+        }
+        if (argc == 0) {
+            return make_request(cmd, "settings.get", json_object(), OUT_KV);
+        }
+        return make_request(cmd, "settings.get", json_pack("{s:s}", "key", argv[0]), OUT_VALUE);
+    }
+    if (strcmp(sub, "set") == 0) {
+        rc = want_args("settings set", argc, 2, 2);
+        return rc ? rc
+                  : make_request(cmd, "settings.set",
+                                 json_pack("{s:s, s:s}", "key", argv[0], "value", argv[1]),
+                                 OUT_NONE);
+    }
+    return usage_error("unknown settings command '%s' (get, set)", sub);
+}
+
+static int parse_command(int argc, char **argv, struct command *cmd)
+{
+    const char *what = argv[0];
+    if (strcmp(what, "domain") == 0) {
+        return parse_domain(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(what, "account") == 0) {
+        return parse_account(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(what, "settings") == 0) {
+        return parse_settings(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(what, "connections") == 0) {
+        bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+        if (argc > 2 || (argc == 2 && !json)) {
+            return usage_error("usage: connections [--json]");
+        }
+        return make_request(cmd, "connections", json_object(), json ? OUT_JSON : OUT_CONN);
+    }
+    return usage_error("unknown command '%s'", what);
+}
+
+/* ---- transport ---- */
+
+static int connect_server(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        complain("socket path too long: %s", path);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, len + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        complain("socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        complain("cannot connect to %s: %s (is starlingd running?)", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            complain("cannot send the request: %s", strerror(errno));
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads one response line into `line` (without its newline). */
+static int read_line(int fd, struct buf *line)
+{
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int pr = poll(&pfd, 1, REPLY_TIMEOUT_MS);
+        if (pr < 0 && errno == EINTR) {
+            continue;
+        }
+        if (pr == 0) {
+            complain("no response from starlingd within %d seconds", REPLY_TIMEOUT_MS / 1000);
+            return -1;
+        }
+        if (pr < 0) {
+            complain("poll: %s", strerror(errno));
+            return -1;
+        }
+        char *dst = buf_reserve(line, 65536);
+        if (dst == NULL) {
+            complain("response too large");
+            return -1;
+        }
+        ssize_t n = recv(fd, dst, 65536, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            complain("cannot read the response: %s", strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            complain("starlingd closed the connection without a response");
+            return -1;
+        }
+        char *nl = memchr(dst, '\n', (size_t)n);
+        buf_commit(line, (size_t)n);
+        if (nl != NULL) {
+            line->len = (size_t)(nl - line->p);
+            line->p[line->len] = '\0';
+            return 0;
+        }
+    }
+}
+
+/* Sends the request and returns the parsed response, or NULL after saying why. */
+static json_t *roundtrip(const char *sock_path, const json_t *req)
+{
+    struct buf line;
+    json_t *resp = NULL;
+    json_error_t jerr;
+    char *text = json_dumps(req, JSON_COMPACT);
+    int fd = connect_server(sock_path);
+    buf_init(&line, REPLY_MAX);
+    if (fd < 0 || text == NULL) {
+        goto fail;
+    }
+    if (send_all(fd, text, strlen(text)) != 0 || send_all(fd, "\n", 1) != 0) {
+        goto fail;
+    }
+    if (read_line(fd, &line) != 0) {
+        goto fail;
+    }
+    resp = json_loadb(line.p, line.len, 0, &jerr);
+    if (!json_is_object(resp)) {
+        complain("bad response from starlingd: %s", resp == NULL ? jerr.text : "not an object");
+        json_decref(resp);
+        resp = NULL;
+    }
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(text);
+    buf_cleanup(&line);
+    return resp;
+}
+
+/* ---- output ---- */
+
+/* Prints a value as text: strings bare, null empty, anything else as JSON. */
+static void print_value(const json_t *v)
+{
+    if (json_is_string(v)) {
+        fputs(json_string_value(v), stdout);
+    } else if (!json_is_null(v)) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s != NULL) {
+            fputs(s, stdout);
+        }
+        free(s);
+    }
+}
+
+/* A connection field, or "-" when null or absent. */
+static void print_field(const json_t *conn, const char *key)
+{
+    const json_t *v = json_object_get(conn, key);
+    if (v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        fputc('-', stdout);
+    } else {
+        print_value(v);
+    }
+}
+
+static void print_connections(const json_t *list)
+{
+    time_t now = time(NULL);
+    size_t i;
+    const json_t *conn;
+    json_array_foreach(list, i, conn) {
+        const json_t *since = json_object_get(conn, "since");
+        long long secs = 0;
+        print_field(conn, "id");
+        fputc(' ', stdout);
+        print_field(conn, "kind");
+        fputc(' ', stdout);
+        print_field(conn, "state");
+        fputc(' ', stdout);
+        print_field(conn, "peer");
+        fputc(' ', stdout);
+        print_field(conn, "jid");
+        fputc(' ', stdout);
+        print_field(conn, "tls");
+        if (json_is_number(since)) {
+            secs = (long long)now - (long long)json_number_value(since);
+            if (secs < 0) {
+                secs = 0;
+            }
+        }
+        printf(" %lld\n", secs);
+    }
+}
+
+static int print_result(enum out_kind out, const json_t *result)
+{
+    size_t i;
+    const char *key;
+    const json_t *v;
+    switch (out) {
+    case OUT_NONE:
+        break;
+    case OUT_LINES:
+        json_array_foreach(result, i, v) {
+            print_value(v);
+            fputc('\n', stdout);
+        }
+        break;
+    case OUT_KV:
+        json_object_foreach((json_t *)result, key, v) {
+            printf("%s = ", key);
+            print_value(v);
+            fputc('\n', stdout);
+        }
+        break;
+    case OUT_VALUE:
+        print_value(result);
+        fputc('\n', stdout);
+        break;
+    case OUT_CONN:
+        print_connections(result);
+        break;
+    case OUT_JSON: {
+        char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        if (s != NULL) {
+            puts(s);
+        }
+        free(s);
+        break;
+    }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        complain("cannot write the output: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *datadir = "./var";
+    struct command cmd = { 0 };
+    struct buf sock_path;
+    json_t *resp;
+    int i = 1;
+    int rc;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-d") == 0) {
+            if (i + 1 >= argc) {
+                return usage_error("-d needs a DATADIR");
+            }
+            datadir = argv[++i];
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else {
+            return usage_error("unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    rc = parse_command(argc - i, argv + i, &cmd);
+    if (rc != 0) {
+        return rc;
+    }
+    buf_init(&sock_path, 4096);
+    if (buf_printf(&sock_path, "%s/admin.sock", datadir) != 0) {
+        complain("DATADIR too long");
+        json_decref(cmd.req);
+        buf_cleanup(&sock_path);
+        return EXIT_FAIL;
+    }
+    resp = roundtrip(buf_cstr(&sock_path), cmd.req);
+    json_decref(cmd.req);
+    buf_cleanup(&sock_path);
+    if (resp == NULL) {
+        return EXIT_FAIL;
+    }
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        const json_t *e = json_object_get(resp, "error");
+        complain("%s", json_is_string(e) ? json_string_value(e) : "request failed");
+        json_decref(resp);
+        return EXIT_FAIL;
+    }
+    rc = print_result(cmd.out, json_object_get(resp, "result"));
+    json_decref(resp);
+    return rc;
+}
