@@ -38,6 +38,7 @@ TEST_MODS_sasl := core auth tls
 TEST_MODS_tls := core tls
 TEST_MODS_store := core store
 TEST_MODS_accounts := core store accounts auth jid tls
+TEST_MODS_admin := core store accounts auth jid tls webadmin
 
 DATADIR ?= ./var
 

@@ -94,6 +94,11 @@ int xstream__write(struct xstream *st, const char *data, size_t len)
     return conn_write(st->c, data, len);
 }
 
+int xstream__write_c(struct xstream *st, const char *text)
+{
+    return xstream__write(st, text, strlen(text));
+}
+
 int xstream__write_node(struct xstream *st, const struct xml_node *n)
 {
     struct buf out;
@@ -252,7 +257,7 @@ static int on_stream_close(void *ud)
     struct xstream *st = ud;
     if (st->state != XS_CLOSED) {
         xstream__flush_delayed(st);
-        xstream__write(st, "</stream:stream>", 16);
+        xstream__write_c(st, "</stream:stream>");
         st->state = XS_CLOSED;
         conn_close(st->c, "stream closed by peer");
     }
@@ -270,12 +275,12 @@ static void starttls(struct xstream *st, struct xml_node *el)
 {
     (void)el;
     if (conn_is_tls(st->c) || st->state != XS_NEGOTIATE) {
-        xstream__write(st, "<failure xmlns='" NS_TLS "'/></stream:stream>", 55);
+        xstream__write_c(st, "<failure xmlns='" NS_TLS "'/></stream:stream>");
         st->state = XS_CLOSED;
         conn_close(st->c, "STARTTLS not possible now");
         return;
     }
-    xstream__write(st, "<proceed xmlns='" NS_TLS "'/>", 51);
+    xstream__write_c(st, "<proceed xmlns='" NS_TLS "'/>");
     if (conn_start_tls(st->c) != 0) {
         st->state = XS_CLOSED;
         conn_close(st->c, "TLS unavailable");
@@ -326,7 +331,7 @@ static void element_negotiate(struct xstream *st, struct xml_node *el)
     } else if (is_stanza(el)) {
         xstream_error(st, "not-authorized", "authenticate first");
     } else if (is(el, NS_SASL, "response") || is(el, NS_SASL, "abort")) {
-        xstream__write(st, "<failure xmlns='" NS_SASL "'><malformed-request/></failure>", 78);
+        xstream__write_c(st, "<failure xmlns='" NS_SASL "'><malformed-request/></failure>");
     } else {
         xstream_error(st, "unsupported-stanza-type", NULL);
     }

@@ -56,6 +56,7 @@ struct xstream {
 
 /* stream.c */
 int xstream__write(struct xstream *st, const char *data, size_t len);
+int xstream__write_c(struct xstream *st, const char *text);
 int xstream__write_node(struct xstream *st, const struct xml_node *n);
 void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char *type,
                        const char *condition, const char *text);
