@@ -41,6 +41,8 @@ TEST_MODS_accounts := core store accounts auth jid tls
 TEST_MODS_admin := core store accounts auth jid tls webadmin
 
 DATADIR ?= ./var
+# Debian's interpreter: python3-pytest and python3-slixmpp are installed for it.
+PYTHON ?= /usr/bin/python3
 
 .PHONY: all run test unit unit-asan integration deps test-deps clean style
 all: $(BUILD)/starlingd $(BUILD)/starlingctl
@@ -86,12 +88,12 @@ unit-asan:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 unit all
 
 integration: all
-	STARLING_BUILD=$(abspath $(BUILD)) python3 -m pytest -q tests/integration
+	STARLING_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
 
 test: test-deps
 	$(MAKE) all unit
 	$(MAKE) unit-asan
-	STARLING_BUILD=$(abspath build-asan) python3 -m pytest -q -p no:cacheprovider tests/integration
+	STARLING_BUILD=$(abspath build-asan) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 style:
 	@! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|strncpy)\(' src/*/*.c src/*.c tools/*.c || \

@@ -45,7 +45,7 @@ static struct {
 
 static struct store *g_hook_store; /* used by admin hooks, on the admin thread only */
 static atomic_int g_start_failed;
-static char g_start_error[512];
+static char g_start_error[1024];
 
 static void usage(FILE *f)
 {

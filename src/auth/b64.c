@@ -87,8 +87,8 @@ int sasl_b64_decode(struct strv in, struct buf *out)
                 return ERR_INVAL;
             }
         }
-        uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 |
-                     (uint32_t)d[3];
+        uint32_t v =
+            (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
         size_t n = last ? 3 - pad : 3;
         /* Strict: the bits dropped by the padding must be zero (one encoding per value). */
         if (last && pad == 1 && (v & 0xff) != 0) {
@@ -97,8 +97,8 @@ int sasl_b64_decode(struct strv in, struct buf *out)
         if (last && pad == 2 && (v & 0xffff) != 0) {
             return ERR_INVAL;
         }
-        unsigned char bytes[3] = { (unsigned char)(v >> 16), (unsigned char)(v >> 8),
-                                   (unsigned char)v };
+        unsigned char bytes[3] = {(unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                                  (unsigned char)v};
         for (size_t k = 0; k < n; k++) {
             w[j++] = (char)bytes[k];
         }

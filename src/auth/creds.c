@@ -1,4 +1,4 @@
-/* creds.c: password storage: SCRAM key derivation (PBKDF2), verification and the store text form. */
+/* creds.c: password storage: SCRAM keys (PBKDF2), verification and the store text form. */
 #include "auth/creds.h"
 
 #include <stdint.h>
@@ -18,13 +18,13 @@
 #define SALT_LEN 16
 
 static const struct {
-    const char *name;      /* as in the mechanism name */
-    const char *field;     /* as in the store text form */
+    const char *name;  /* as in the mechanism name */
+    const char *field; /* as in the store text form */
     size_t len;
 } hashes[SCRAM_HASH_COUNT] = {
-    [SCRAM_SHA1] = { "SHA-1", "scram-sha-1", 20 },
-    [SCRAM_SHA256] = { "SHA-256", "scram-sha-256", 32 },
-    [SCRAM_SHA512] = { "SHA-512", "scram-sha-512", 64 },
+    [SCRAM_SHA1] = {"SHA-1", "scram-sha-1", 20},
+    [SCRAM_SHA256] = {"SHA-256", "scram-sha-256", 32},
+    [SCRAM_SHA512] = {"SHA-512", "scram-sha-512", 64},
 };
 
 static const EVP_MD *scram_md(enum scram_hash h)
@@ -152,8 +152,8 @@ int auth_creds_from_password(const char *password, bool keep_clear, unsigned ite
     for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
         unsigned char salt[SALT_LEN];
         if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-            auth__scram_keys_compute((enum scram_hash)h, password, salt, sizeof(salt),
-                                     iterations, &out->scram[h]) != 0) {
+            auth__scram_keys_compute((enum scram_hash)h, password, salt, sizeof(salt), iterations,
+                                     &out->scram[h]) != 0) {
             auth_creds_cleanup(out);
             return ERR_INTERNAL;
         }
@@ -271,7 +271,7 @@ int auth_creds_encode(const struct auth_creds *c, struct buf *out)
 static struct strv cut(struct strv *s, char sep)
 {
     const char *e = memchr(s->p, sep, s->len);
-    struct strv head = { s->p, e ? (size_t)(e - s->p) : s->len };
+    struct strv head = {s->p, e ? (size_t)(e - s->p) : s->len};
     if (e != NULL) {
         s->len -= head.len + 1;
         s->p = e + 1;
@@ -340,6 +340,9 @@ static int decode_keys(enum scram_hash h, struct strv v, struct scram_keys *k)
 
 static int decode_field(struct strv field, struct auth_creds *out)
 {
+    if (field.len == 0 || memchr(field.p, '=', field.len) == NULL) {
+        return ERR_INVAL;
+    }
     struct strv name = cut(&field, '=');
     if (strv_eq_c(name, "clear")) {
         if (out->clear != NULL) {

@@ -28,12 +28,12 @@ struct scram_keys {
 };
 
 struct auth_creds {
-    char *clear;                              /* clear password, or NULL when the policy keeps SCRAM
-                                               * keys only; owned (heap) */
+    char *clear; /* clear password, or NULL when the policy keeps SCRAM
+                  * keys only; owned (heap) */
     struct scram_keys scram[SCRAM_HASH_COUNT];
-    bool secure_required;                     /* account option "Secure Method Required": no
-                                               * clear-text password mechanisms without TLS */
-    bool disabled;                            /* account disabled -> "account-disabled" */
+    bool secure_required; /* account option "Secure Method Required": no
+                           * clear-text password mechanisms without TLS */
+    bool disabled;        /* account disabled -> "account-disabled" */
 };
 
 /* Fills `out` (overwritten, caller's storage) from a password: the clear copy when keep_clear,

@@ -16,9 +16,9 @@ static bool have_digest;
 
 struct gs_state {
     Gsasl_session *gs;
-    char *username;          /* as looked up, minus @domain */
+    char *username; /* as looked up, minus @domain */
     bool disabled;
-    int lookup_rc;           /* a temporary failure of the creds lookup */
+    int lookup_rc; /* a temporary failure of the creds lookup */
 };
 
 enum { GS_START, GS_RESPONSE, GS_RSPAUTH_SENT };
@@ -158,7 +158,7 @@ static int gs_run(struct sasl_session *s, struct strv in, struct buf *out, bool 
             rc = sasl__fail(s, "temporary-auth-failure", rc);
         }
     } else if (s->failure != NULL) {
-        rc = st->lookup_rc ? st->lookup_rc : ERR_INTERNAL;  /* recorded by sasl__lookup() */
+        rc = st->lookup_rc ? st->lookup_rc : ERR_INTERNAL; /* recorded by sasl__lookup() */
     } else if (grc == GSASL_MECHANISM_PARSE_ERROR) {
         rc = malformed(s);
     } else if (grc == GSASL_AUTHENTICATION_ERROR || grc == GSASL_NO_PASSWORD ||
@@ -231,11 +231,10 @@ static bool digest_uri_ok(const struct sasl_session *s, struct strv in)
         strncasecmp(uri.p, "xmpp/", 5) != 0) {
         return false;
     }
-    struct strv rest = { uri.p + 5, uri.len - 5 };
+    struct strv rest = {uri.p + 5, uri.len - 5};
     const char *slash = memchr(rest.p, '/', rest.len);
-    struct strv host = { rest.p, slash ? (size_t)(slash - rest.p) : rest.len };
-    struct strv serv = { slash ? slash + 1 : rest.p + rest.len,
-                         slash ? rest.len - host.len - 1 : 0 };
+    struct strv host = {rest.p, slash ? (size_t)(slash - rest.p) : rest.len};
+    struct strv serv = {slash ? slash + 1 : rest.p + rest.len, slash ? rest.len - host.len - 1 : 0};
     return strv_case_eq(host, domain) || (slash != NULL && strv_case_eq(serv, domain));
 }
 
@@ -319,5 +318,5 @@ static void gs_cleanup(struct sasl_session *s)
     s->data = NULL;
 }
 
-const struct sasl_mech_ops sasl__cram_md5_ops = { gs_step, gs_cleanup };
-const struct sasl_mech_ops sasl__digest_md5_ops = { gs_step, gs_cleanup };
+const struct sasl_mech_ops sasl__cram_md5_ops = {gs_step, gs_cleanup};
+const struct sasl_mech_ops sasl__digest_md5_ops = {gs_step, gs_cleanup};

@@ -9,8 +9,8 @@
 #include "auth/sasl.h"
 #include "core/buf.h"
 
-#define AUTH__MAX_NAME 1023      /* longest authcid, authzid or password accepted from a client */
-#define SASL__MAX_INPUT 16384    /* longest client message accepted by sasl_step() */
+#define AUTH__MAX_NAME 1023   /* longest authcid, authzid or password accepted from a client */
+#define SASL__MAX_INPUT 16384 /* longest client message accepted by sasl_step() */
 
 /* ---- crypto helpers (creds.c) ---- */
 
@@ -53,20 +53,20 @@ struct sasl_mech_ops {
 struct sasl_mech {
     const char *name;
     enum sasl__family family;
-    enum scram_hash hash;     /* SCRAM only */
-    bool plus;                /* SCRAM only: the -PLUS variant */
+    enum scram_hash hash; /* SCRAM only */
+    bool plus;            /* SCRAM only: the -PLUS variant */
     const struct sasl_mech_ops *ops;
 };
 
 struct sasl_session {
     const struct sasl_mech *mech;
     const struct sasl_params *params;
-    const char *failure;      /* static condition name, set once */
+    const char *failure; /* static condition name, set once */
     bool done;
     char *username;
     char *authzid;
-    int stage;                /* mechanism-specific step counter */
-    void *data;               /* mechanism-specific state */
+    int stage;  /* mechanism-specific step counter */
+    void *data; /* mechanism-specific state */
 };
 
 /* Records the failure condition and returns `code`. */

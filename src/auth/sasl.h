@@ -30,25 +30,25 @@ typedef int sasl_creds_fn(void *ud, const char *username, struct auth_creds *out
 /* What the stream layer knows about the link. Everything is borrowed and must outlive the
  * sessions started with it. */
 struct sasl_params {
-    const char *domain;                       /* the stream's domain: realm / hostname */
-    bool tls;                                 /* the link is encrypted */
-    struct sasl_cb_data cb[SASL_CB_COUNT];    /* given only when -PLUS is advertised: the SCRAM
-                                               * "y" flag fails when TLS is on and any is given */
-    const char *const *cert_ids;              /* EXTERNAL: NULL-terminated bare JIDs of a verified
-                                               * client certificate, or NULL */
+    const char *domain;                    /* the stream's domain: realm / hostname */
+    bool tls;                              /* the link is encrypted */
+    struct sasl_cb_data cb[SASL_CB_COUNT]; /* given only when -PLUS is advertised: the SCRAM
+                                            * "y" flag fails when TLS is on and any is given */
+    const char *const *cert_ids;           /* EXTERNAL: NULL-terminated bare JIDs of a verified
+                                            * client certificate, or NULL */
     sasl_creds_fn *get_creds;
     void *ud;
 };
 
 /* The domain's policy. */
 struct sasl_policy {
-    const char *const *allowed;   /* NULL-terminated enabled Login Methods (case-insensitive), e.g.
-                                   * {"SCRAM-SHA-256","PLAIN",NULL}; a SCRAM base name also enables
-                                   * its -PLUS; NULL = all */
-    bool clear_stored;            /* password storage "clear": CRAM-MD5 / DIGEST-MD5 can succeed */
+    const char *const *allowed; /* NULL-terminated enabled Login Methods (case-insensitive), e.g.
+                                 * {"SCRAM-SHA-256","PLAIN",NULL}; a SCRAM base name also enables
+                                 * its -PLUS; NULL = all */
+    bool clear_stored;          /* password storage "clear": CRAM-MD5 / DIGEST-MD5 can succeed */
 };
 
-struct sasl_mech;   /* opaque, static table entry */
+struct sasl_mech; /* opaque, static table entry */
 struct sasl_session;
 
 /* The table entry of a mechanism name (exact, upper case as in RFC 4422), NULL if unknown. */

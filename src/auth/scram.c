@@ -1,4 +1,4 @@
-/* scram.c: SCRAM-SHA-1/256/512 and their -PLUS variants (RFC 5802, RFC 7677), one implementation. */
+/* scram.c: SCRAM-SHA-1/256/512 and their -PLUS variants (RFC 5802, RFC 7677), one code path. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,22 +8,22 @@
 #include "auth/internal.h"
 #include "core/err.h"
 
-#define NONCE_BYTES 18           /* 24 base64 characters */
+#define NONCE_BYTES 18 /* 24 base64 characters */
 #define FAKE_SALT_LEN 16
 
 enum cb_flag { CB_N, CB_Y, CB_P };
 
 struct scram_state {
-    char *gs2_header;            /* "n,," / "y,a=x," / "p=tls-exporter,," exactly as sent */
+    char *gs2_header; /* "n,," / "y,a=x," / "p=tls-exporter,," exactly as sent */
     enum cb_flag flag;
-    enum sasl_cb_type cb_type;   /* CB_P only */
+    enum sasl_cb_type cb_type; /* CB_P only */
     char *client_first_bare;
     char *server_first;
-    char *nonce;                 /* client nonce + server nonce */
-    char *username;              /* decoded, minus @domain */
-    char *authzid;               /* decoded a=, or NULL */
+    char *nonce;    /* client nonce + server nonce */
+    char *username; /* decoded, minus @domain */
+    char *authzid;  /* decoded a=, or NULL */
     struct scram_keys keys;
-    bool fake;                   /* no usable verifier: fail after the proof */
+    bool fake; /* no usable verifier: fail after the proof */
     bool disabled;
 };
 
@@ -199,7 +199,7 @@ static int parse_gs2(struct sasl_session *s, struct scram_state *st, struct fiel
             return malformed(s);
         }
     }
-    st->gs2_header = strv_dup((struct strv){ start, (size_t)(f->rest.p - start) });
+    st->gs2_header = strv_dup((struct strv){start, (size_t)(f->rest.p - start)});
     return 0;
 }
 
@@ -260,10 +260,11 @@ static int load_keys(struct sasl_session *s, struct scram_state *st)
                 st->keys = creds.scram[h];
                 st->fake = false;
             } else if (creds.clear != NULL) {
-                /* Clear-only storage: derive a verifier for this exchange with a fresh salt. */
+                /* Clear-only storage: derive a verifier for this exchange. Its salt is the one an
+                 * unknown user would get, stable across attempts, so it reveals nothing. */
                 unsigned char salt[FAKE_SALT_LEN];
-                if (RAND_bytes(salt, sizeof(salt)) == 1 &&
-                    auth__scram_keys_compute(h, creds.clear, salt, sizeof(salt),
+                fake_salt(s, st->username, salt);
+                if (auth__scram_keys_compute(h, creds.clear, salt, sizeof(salt),
                                              AUTH_SCRAM_ITERATIONS, &st->keys) == 0) {
                     st->fake = false;
                 }
@@ -331,7 +332,7 @@ static int server_first(struct sasl_session *s, struct scram_state *st, struct s
 static int client_first(struct sasl_session *s, struct scram_state *st, struct strv msg,
                         struct buf *out)
 {
-    struct fields f = { msg, true };
+    struct fields f = {msg, true};
     struct strv field;
     struct strv v;
     struct strv cnonce;
@@ -428,7 +429,7 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
                         struct buf *out)
 {
     size_t hl = auth__scram_hash_len(s->mech->hash);
-    struct fields f = { msg, true };
+    struct fields f = {msg, true};
     struct strv field;
     struct strv cbind;
     struct strv nonce;
@@ -453,7 +454,7 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
     if (!have_proof) {
         return malformed(s);
     }
-    struct strv without_proof = { msg.p, (size_t)(p.p - 3 - msg.p) };
+    struct strv without_proof = {msg.p, (size_t)(p.p - 3 - msg.p)};
 
     unsigned char proof[64];
     struct buf pb;
@@ -526,4 +527,4 @@ static void scram_cleanup(struct sasl_session *s)
     s->data = NULL;
 }
 
-const struct sasl_mech_ops sasl__scram_ops = { scram_step, scram_cleanup };
+const struct sasl_mech_ops sasl__scram_ops = {scram_step, scram_cleanup};

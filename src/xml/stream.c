@@ -34,6 +34,7 @@ struct xml_stream {
     const char *err;      /* the stream error condition, NULL while healthy */
     int err_code;         /* what xml_stream_feed returns once err is set */
     bool stopped;         /* a callback asked to stop; waiting for reset */
+    bool suspended;       /* a callback asked to pause; waiting for xml_stream_resume */
     bool halted;          /* inside XML_Parse: ignore events after a stop or an error */
     int level;            /* open elements: 0 before the stream, 1 between stanzas, ... */
     struct xml_node *cur; /* innermost open element of the stanza being built */
@@ -69,6 +70,11 @@ static XML_Index event_end(const struct xml_stream *s)
 /* Applies a callback's answer: non-zero stops the parse right after the current event. */
 static void answer(struct xml_stream *s, int rc)
 {
+    if (rc == XML_SUSPENDED && !s->halted) {
+        s->suspended = true;
+        XML_StopParser(s->p, XML_TRUE);
+        return;
+    }
     if (rc != 0 && !s->halted) {
         s->stopped = true;
         s->stop_at = event_end(s);
@@ -339,6 +345,7 @@ static void clear_state(struct xml_stream *s)
     s->err = NULL;
     s->err_code = 0;
     s->stopped = false;
+    s->suspended = false;
     s->halted = false;
     s->level = 0;
     s->fed = 0;
@@ -449,7 +456,7 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
     if (s->err != NULL) {
         return s->err_code;
     }
-    if (s->stopped) {
+    if (s->stopped || s->suspended) {
         return ERR_INVAL;
     }
     if (len > 0 && s->fed == 0 && foreign_encoding(data)) {
@@ -469,6 +476,13 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
         }
         s->fed += (XML_Index)n;
         enum XML_Status st = XML_Parse(s->p, data + off, (int)n, XML_FALSE);
+        if (st == XML_STATUS_SUSPENDED && s->suspended) {
+            /* expat keeps the rest of this slice for xml_stream_resume. */
+            if (consumed != NULL) {
+                *consumed = off + n;
+            }
+            return XML_SUSPENDED;
+        }
         if (s->stopped) {
             if (consumed != NULL) {
                 *consumed = (size_t)(s->stop_at - start);
@@ -492,4 +506,31 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
         *consumed = len;
     }
     return 0;
+}
+
+int xml_stream_resume(struct xml_stream *s)
+{
+    if (s->err != NULL) {
+        return s->err_code;
+    }
+    if (!s->suspended) {
+        return 0;
+    }
+    s->suspended = false;
+    enum XML_Status st = XML_ResumeParser(s->p);
+    if (st == XML_STATUS_SUSPENDED && s->suspended) {
+        return XML_SUSPENDED;
+    }
+    if (s->stopped) {
+        return XML_STOPPED;
+    }
+    if (s->err == NULL && st != XML_STATUS_OK) {
+        s->halted = true;
+        map_expat_error(s);
+    }
+    if (s->err == NULL && s->fed - s->mark > (XML_Index)s->lim.max_stanza_size) {
+        s->halted = true;
+        fail(s, "policy-violation", ERR_LIMIT);
+    }
+    return s->err != NULL ? s->err_code : 0;
 }

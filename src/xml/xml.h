@@ -79,6 +79,7 @@ int xml_node_text(const struct xml_node *n, struct buf *out);
 
 /* Returned (positive) by xml_stream_feed when a callback asked to stop. */
 #define XML_STOPPED 1
+#define XML_SUSPENDED 2
 
 #define XML_DEFAULT_MAX_STANZA_SIZE 262144
 #define XML_DEFAULT_MAX_DEPTH 64
@@ -96,8 +97,10 @@ struct xml_limits {
     int max_attrs;
 };
 
-/* Callbacks, all optional. Each returns 0 to go on or non-zero to stop parsing right after
- * this event (xml_stream_feed then returns XML_STOPPED). Callbacks must not call
+/* Callbacks, all optional. Each returns 0 to go on, XML_SUSPENDED to pause the document after
+ * this event (xml_stream_feed then returns XML_SUSPENDED; the bytes it was given are kept and
+ * parsed by xml_stream_resume, e.g. on another thread), or any other non-zero value to stop
+ * parsing right after this event for a restart (xml_stream_feed then returns XML_STOPPED). Callbacks must not call
  * xml_stream_feed, xml_stream_reset or xml_stream_free on their own stream. */
 struct xml_stream_cbs {
     /* The <stream:stream> start tag: an element (attributes, no children) borrowed for the call;
@@ -131,6 +134,10 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
 const char *xml_stream_error(const struct xml_stream *s);
 /* Starts a fresh document (after STARTTLS or SASL success); clears a stop and an error. */
 void xml_stream_reset(struct xml_stream *s);
+/* Continues a document paused with XML_SUSPENDED: parses the bytes already given. Returns like
+ * xml_stream_feed (0 when all of them were parsed); after XML_STOPPED here the rest of the kept
+ * bytes is dropped. */
+int xml_stream_resume(struct xml_stream *s);
 
 /* ---- Serializer --------------------------------------------------------------------------- */
 

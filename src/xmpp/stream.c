@@ -392,7 +392,11 @@ static int on_element(void *ud, struct xml_node *el)
         break;
     }
     xml_node_unref(el);
-    return st->stop || st->move_to >= 0 || st->state == XS_CLOSED;
+    if (st->stop || st->state == XS_CLOSED) {
+        return 1;
+    }
+    /* A move without a restart: the document goes on, on the account's worker. */
+    return st->move_to >= 0 ? XML_SUSPENDED : 0;
 }
 
 size_t xstream_feed(struct xstream *st, const char *data, size_t len)
@@ -417,6 +421,9 @@ size_t xstream_feed(struct xstream *st, const char *data, size_t len)
             return len;
         }
         used += consumed;
+        if (rc == XML_SUSPENDED) {
+            return used;
+        }
         if (st->state == XS_CLOSED) {
             return len;
         }
@@ -448,6 +455,14 @@ void xstream_moved(struct xstream *st)
     if (st->pending_legacy_bind) {
         st->pending_legacy_bind = false;
         c2s__bind_resource(st, st->pending_resource, NULL, true);
+    }
+    /* What the client sent after the element that caused the move is parsed here, on the
+     * account's worker. */
+    int rc = xml_stream_resume(st->parser);
+    if (rc < 0) {
+        xstream_error(st, xml_stream_error(st->parser), NULL);
+    } else if (rc == XML_STOPPED && !st->header_sent && st->state != XS_CLOSED) {
+        xml_stream_reset(st->parser);
     }
 }
 

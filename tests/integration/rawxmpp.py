@@ -142,6 +142,21 @@ class RawClient:
             self.send_failed = True
             return False
 
+    def send_flood(self, data, chunk=1 << 16):
+        """Sends a large payload chunk by chunk, reading between chunks, and stops as soon as
+        the server ends the stream or stops reading. Returns the number of bytes sent."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        sent = 0
+        for i in range(0, len(data), chunk):
+            if self.eof or self.stream_ended:
+                break
+            if not self.send(data[i:i + chunk]):
+                break
+            sent += min(chunk, len(data) - i)
+            self.poll()
+        return sent
+
     def _recv_some(self, timeout):
         """Reads once (waiting up to timeout s); returns the bytes read (b"" on nothing/EOF)."""
         if self.eof:

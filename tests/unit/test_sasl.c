@@ -1,8 +1,9 @@
-/* test_sasl.c: unit tests of the auth module: password storage, every SASL mechanism, legacy digest. */
+/* test_sasl.c: auth module tests: password storage, every SASL mechanism, legacy digest. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+/* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -90,14 +91,14 @@ static int group_setup(void **state)
     buf_cleanup(&s256);
 
     add_password_account("alice", "secret", true);
-    add_password_account("bob", "hunter2", false);            /* SCRAM keys only */
-    add_account("carol")->clear = xstrdup("pw-carol");         /* clear only */
+    add_password_account("bob", "hunter2", false);     /* SCRAM keys only */
+    add_account("carol")->clear = xstrdup("pw-carol"); /* clear only */
     add_password_account("dave", "dave-pw", true);
     accounts[naccounts - 1].creds.disabled = true;
     add_password_account("erin", "erin-pw", true);
     accounts[naccounts - 1].creds.secure_required = true;
     add_account("tim")->clear = xstrdup("tanstaaftanstaaf");
-    add_account("nopass");                                     /* no password at all */
+    add_account("nopass"); /* no password at all */
     return 0;
 }
 
@@ -114,7 +115,7 @@ static int group_teardown(void **state)
 
 static struct sasl_params params_plain(void)
 {
-    struct sasl_params p = { 0 };
+    struct sasl_params p = {0};
     p.domain = DOMAIN;
     p.tls = true;
     p.get_creds = get_creds;
@@ -148,10 +149,13 @@ static struct sasl_session *start(const char *mech, const struct sasl_params *p)
 static void test_b64(void **state)
 {
     (void)state;
-    static const char *const vec[][2] = { { "", "" },         { "f", "Zg==" },
-                                          { "fo", "Zm8=" },   { "foo", "Zm9v" },
-                                          { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
-                                          { "foobar", "Zm9vYmFy" } };
+    static const char *const vec[][2] = {{"", ""},
+                                         {"f", "Zg=="},
+                                         {"fo", "Zm8="},
+                                         {"foo", "Zm9v"},
+                                         {"foob", "Zm9vYg=="},
+                                         {"fooba", "Zm9vYmE="},
+                                         {"foobar", "Zm9vYmFy"}};
     struct buf b;
     buf_init(&b, 64);
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
@@ -164,8 +168,8 @@ static void test_b64(void **state)
         assert_int_equal(b.len, strlen(vec[i][0]));
         assert_memory_equal(buf_cstr(&b), vec[i][0], b.len);
     }
-    static const char *const bad[] = { "Zg=",  "Zg",   "Zh==", "Zm9=", "Zg==Zg==", "Z===",
-                                       "====", "Zm 9", " Zm9v", "Zm9v\n", "Zm9*",   "Zm=v" };
+    static const char *const bad[] = {"Zg=",  "Zg",   "Zh==",  "Zm9=",   "Zg==Zg==", "Z===",
+                                      "====", "Zm 9", " Zm9v", "Zm9v\n", "Zm9*",     "Zm=v"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_reset(&b);
         assert_int_equal(sasl_b64_decode(strv_c(bad[i]), &b), ERR_INVAL);
@@ -264,7 +268,7 @@ static void test_creds_decode_junk(void **state)
         "clear",
         "clear=!!!!",
         "clear=cHc=;clear=cHc=",
-        "clear=AA==",                                /* NUL in the password */
+        "clear=AA==", /* NUL in the password */
         "colour=cHc=",
         ";",
         "clear=cHc=;;",
@@ -355,8 +359,8 @@ struct scram_client {
     size_t hl;
     char gs2[128];
     char first_bare[512];
-    char final[1024];
-    char expect_v[256];
+    char final[4096];
+    char expect_v[512];
 };
 
 static const EVP_MD *md_of(const char *mech)
@@ -370,8 +374,7 @@ static const EVP_MD *md_of(const char *mech)
     return EVP_sha1();
 }
 
-static void client_init(struct scram_client *c, const char *mech, const char *gs2,
-                        const char *user)
+static void client_init(struct scram_client *c, const char *mech, const char *gs2, const char *user)
 {
     memset(c, 0, sizeof(*c));
     c->md = md_of(mech);
@@ -402,8 +405,7 @@ static const char *client_final_msg(struct scram_client *c, const char *server_f
     char nonce[256];
     char salt_b64[256];
     unsigned iter = 0;
-    assert_int_equal(sscanf(server_first, "r=%255[^,],s=%255[^,],i=%u", nonce, salt_b64, &iter),
-                     3);
+    assert_int_equal(sscanf(server_first, "r=%255[^,],s=%255[^,],i=%u", nonce, salt_b64, &iter), 3);
     struct buf salt = b64(salt_b64);
 
     unsigned char cbind[512];
@@ -415,9 +417,9 @@ static const char *client_final_msg(struct scram_client *c, const char *server_f
     char cbind_b64[1024];
     b64_into(cbind, gl + cblen, cbind_b64, sizeof(cbind_b64));
 
-    char without_proof[1024];
+    char without_proof[2048];
     snprintf(without_proof, sizeof(without_proof), "c=%s,r=%s", cbind_b64, nonce);
-    char auth_msg[4096];
+    char auth_msg[8192];
     snprintf(auth_msg, sizeof(auth_msg), "%s,%s,%s", c->first_bare, server_first, without_proof);
 
     unsigned char salted[64], ckey[64], skey[64], stored[64], csig[64], ssig[64], proof[64];
@@ -445,8 +447,8 @@ static const char *client_final_msg(struct scram_client *c, const char *server_f
 
 /* A whole exchange; returns the code of the last step and leaves the session to the caller. */
 static int scram_run(const char *mech, const struct sasl_params *p, const char *gs2,
-                     const char *user, const char *password, const unsigned char *cb,
-                     size_t cblen, struct sasl_session **sp)
+                     const char *user, const char *password, const unsigned char *cb, size_t cblen,
+                     struct sasl_session **sp)
 {
     struct scram_client c;
     struct buf out;
@@ -503,8 +505,7 @@ static void test_scram_sha512_exchange(void **state)
     expect_scram("SCRAM-SHA-1", &p, "n,,", "alice", "secret", NULL, 0, SASL_DONE, NULL);
     expect_scram("SCRAM-SHA-256", &p, "n,,", "alice", "secret", NULL, 0, SASL_DONE, NULL);
     /* Wrong password. */
-    expect_scram("SCRAM-SHA-512", &p, "n,,", "bob", "hunter3", NULL, 0, ERR_AUTH,
-                 "not-authorized");
+    expect_scram("SCRAM-SHA-512", &p, "n,,", "bob", "hunter3", NULL, 0, ERR_AUTH, "not-authorized");
     /* user@domain is the same user; another domain is not. */
     assert_int_equal(
         scram_run("SCRAM-SHA-512", &p, "n,,", "bob@EXAMPLE.org", "hunter2", NULL, 0, &s),
@@ -516,23 +517,21 @@ static void test_scram_sha512_exchange(void **state)
     /* Disabled account: the right password gives account-disabled, a wrong one does not. */
     expect_scram("SCRAM-SHA-256", &p, "n,,", "dave", "dave-pw", NULL, 0, ERR_AUTH,
                  "account-disabled");
-    expect_scram("SCRAM-SHA-256", &p, "n,,", "dave", "nope", NULL, 0, ERR_AUTH,
-                 "not-authorized");
+    expect_scram("SCRAM-SHA-256", &p, "n,,", "dave", "nope", NULL, 0, ERR_AUTH, "not-authorized");
     /* Temporary failure of the account store. */
     expect_scram("SCRAM-SHA-256", &p, "n,,", "tempfail", "x", NULL, 0, ERR_STORE,
                  "temporary-auth-failure");
     /* A username with escaped ',' and '=' reaches the store decoded (and is unknown). */
-    expect_scram("SCRAM-SHA-256", &p, "n,,", "a=2Cb=3Dc", "x", NULL, 0, ERR_AUTH,
-                 "not-authorized");
+    expect_scram("SCRAM-SHA-256", &p, "n,,", "a=2Cb=3Dc", "x", NULL, 0, ERR_AUTH, "not-authorized");
     /* The GS2 authzid is reported. */
-    assert_int_equal(scram_run("SCRAM-SHA-256", &p, "n,a=admin=40example.org=2C,", "bob",
+    assert_int_equal(scram_run("SCRAM-SHA-256", &p, "n,a=admin@example.org=2C=3D,", "bob",
                                "hunter2", NULL, 0, &s),
                      SASL_DONE);
-    assert_string_equal(sasl_session_authzid(s), "admin@example.org,");
+    assert_string_equal(sasl_session_authzid(s), "admin@example.org,=");
     sasl_session_free(s);
-    assert_int_equal(scram_run("SCRAM-SHA-256", &p, "n,a=juliet@example.org,", "bob", "hunter2",
-                               NULL, 0, &s),
-                     SASL_DONE);
+    assert_int_equal(
+        scram_run("SCRAM-SHA-256", &p, "n,a=juliet@example.org,", "bob", "hunter2", NULL, 0, &s),
+        SASL_DONE);
     assert_string_equal(sasl_session_authzid(s), "juliet@example.org");
     sasl_session_free(s);
 }
@@ -543,7 +542,7 @@ static void test_scram_no_initial_response(void **state)
     struct sasl_params p = params_plain();
     struct scram_client c;
     struct buf out;
-    char first[512];
+    char first[1024];
     buf_init(&out, 4096);
     client_init(&c, "SCRAM-SHA-1", "n,,", "bob");
     struct sasl_session *s = start("SCRAM-SHA-1", &p);
@@ -560,16 +559,15 @@ static void test_scram_no_initial_response(void **state)
 /* ---- SCRAM -PLUS ---- */
 
 static const unsigned char cb_unique[] = "unique-finished-message";
-static const unsigned char cb_exporter[] = { 0x01, 0x02, 0x00, 0xff, 0x7f, 0x80, 0x03, 0x04 };
+static const unsigned char cb_exporter[] = {0x01, 0x02, 0x00, 0xff, 0x7f, 0x80, 0x03, 0x04};
 static const unsigned char cb_endpoint[] = "sha256-of-server-certificate-32b";
 
 static struct sasl_params params_cb(void)
 {
     struct sasl_params p = params_plain();
-    p.cb[SASL_CB_TLS_UNIQUE] = (struct sasl_cb_data){ cb_unique, sizeof(cb_unique) };
-    p.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
-    p.cb[SASL_CB_TLS_SERVER_END_POINT] =
-        (struct sasl_cb_data){ cb_endpoint, sizeof(cb_endpoint) };
+    p.cb[SASL_CB_TLS_UNIQUE] = (struct sasl_cb_data){cb_unique, sizeof(cb_unique)};
+    p.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){cb_exporter, sizeof(cb_exporter)};
+    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){cb_endpoint, sizeof(cb_endpoint)};
     return p;
 }
 
@@ -582,16 +580,16 @@ static void test_scram_plus(void **state)
         const unsigned char *data;
         size_t len;
     } types[] = {
-        { "p=tls-unique,,", cb_unique, sizeof(cb_unique) },
-        { "p=tls-exporter,,", cb_exporter, sizeof(cb_exporter) },
-        { "p=tls-server-end-point,,", cb_endpoint, sizeof(cb_endpoint) },
+        {"p=tls-unique,,", cb_unique, sizeof(cb_unique)},
+        {"p=tls-exporter,,", cb_exporter, sizeof(cb_exporter)},
+        {"p=tls-server-end-point,,", cb_endpoint, sizeof(cb_endpoint)},
     };
-    static const char *const mechs[] = { "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
-                                         "SCRAM-SHA-512-PLUS" };
+    static const char *const mechs[] = {"SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
+                                        "SCRAM-SHA-512-PLUS"};
     for (size_t m = 0; m < 3; m++) {
         for (size_t t = 0; t < 3; t++) {
-            expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", types[t].data,
-                         types[t].len, SASL_DONE, NULL);
+            expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", types[t].data, types[t].len,
+                         SASL_DONE, NULL);
             /* Data of another type, or altered data: a man in the middle. */
             const struct sasl_cb_data *other = &p.cb[(t + 1) % 3];
             expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", other->data, other->len,
@@ -599,8 +597,8 @@ static void test_scram_plus(void **state)
             unsigned char bad[64];
             memcpy(bad, types[t].data, types[t].len);
             bad[0] ^= 1;
-            expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", bad, types[t].len,
-                         ERR_AUTH, "not-authorized");
+            expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", bad, types[t].len, ERR_AUTH,
+                         "not-authorized");
             /* Without the data in c= at all. */
             expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", NULL, 0, ERR_AUTH,
                          "not-authorized");
@@ -613,8 +611,8 @@ static void test_scram_plus(void **state)
                      "not-authorized");
         struct sasl_params q = params_cb();
         q.cb[SASL_CB_TLS_UNIQUE].len = 0;
-        expect_scram(mechs[m], &q, "p=tls-unique,,", "bob", "hunter2", cb_unique,
-                     sizeof(cb_unique), ERR_AUTH, "not-authorized");
+        expect_scram(mechs[m], &q, "p=tls-unique,,", "bob", "hunter2", cb_unique, sizeof(cb_unique),
+                     ERR_AUTH, "not-authorized");
         expect_scram(mechs[m], &q, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
                      sizeof(cb_exporter), SASL_DONE, NULL);
     }
@@ -622,8 +620,7 @@ static void test_scram_plus(void **state)
     expect_scram("SCRAM-SHA-256", &p, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
                  sizeof(cb_exporter), ERR_AUTH, "not-authorized");
     /* "y": downgrade when we advertised -PLUS, fine when we could not. */
-    expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, ERR_AUTH,
-                 "not-authorized");
+    expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, ERR_AUTH, "not-authorized");
     struct sasl_params plain = params_plain();
     expect_scram("SCRAM-SHA-256", &plain, "y,,", "bob", "hunter2", NULL, 0, SASL_DONE, NULL);
     struct sasl_params notls = params_cb();
@@ -635,8 +632,8 @@ static void test_scram_plus(void **state)
     expect_scram("SCRAM-SHA-256", &p, "n,,", "bob", "hunter2", cb_exporter, sizeof(cb_exporter),
                  ERR_AUTH, "not-authorized");
     /* Binding with an authzid in the header. */
-    expect_scram("SCRAM-SHA-512-PLUS", &p, "p=tls-exporter,a=bob@example.org,", "bob",
-                 "hunter2", cb_exporter, sizeof(cb_exporter), SASL_DONE, NULL);
+    expect_scram("SCRAM-SHA-512-PLUS", &p, "p=tls-exporter,a=bob@example.org,", "bob", "hunter2",
+                 cb_exporter, sizeof(cb_exporter), SASL_DONE, NULL);
 }
 
 /* ---- SCRAM: malformed messages and unknown users ---- */
@@ -799,6 +796,13 @@ static void test_scram_unknown_user(void **state)
     assert_int_equal(i_a1, i_real);
     /* The server nonces differ between sessions. */
     assert_string_not_equal(a1, a2);
+    /* A clear-only account's per-exchange salt is as stable as an unknown user's. */
+    char k1[512], k2[512], salt_k1[128], salt_k2[128];
+    server_first_of("SCRAM-SHA-256", "carol", k1, sizeof(k1));
+    server_first_of("SCRAM-SHA-256", "carol", k2, sizeof(k2));
+    assert_int_equal(sscanf(k1, "r=%*[^,],s=%127[^,]", salt_k1), 1);
+    assert_int_equal(sscanf(k2, "r=%*[^,],s=%127[^,]", salt_k2), 1);
+    assert_string_equal(salt_k1, salt_k2);
 
     /* The exchange completes and fails like a wrong password. */
     struct sasl_params p = params_plain();
@@ -822,8 +826,7 @@ static void test_scram_unknown_user(void **state)
 
 /* ---- PLAIN ---- */
 
-static int plain(const struct sasl_params *p, const char *msg, size_t len,
-                 struct sasl_session **sp)
+static int plain(const struct sasl_params *p, const char *msg, size_t len, struct sasl_session **sp)
 {
     struct buf out;
     buf_init(&out, 64);
@@ -988,12 +991,12 @@ static int external(const char *const *ids, const char *authzid, struct sasl_ses
 static void test_external(void **state)
 {
     (void)state;
-    static const char *const one[] = { "alice@example.org", NULL };
-    static const char *const two[] = { "bob@example.org", "alice@example.org", NULL };
-    static const char *const none[] = { NULL };
-    static const char *const unknown[] = { "nobody@example.org", NULL };
-    static const char *const disabled[] = { "dave@example.org", NULL };
-    static const char *const domain_only[] = { "example.org", NULL };
+    static const char *const one[] = {"alice@example.org", NULL};
+    static const char *const two[] = {"bob@example.org", "alice@example.org", NULL};
+    static const char *const none[] = {NULL};
+    static const char *const unknown[] = {"nobody@example.org", NULL};
+    static const char *const disabled[] = {"dave@example.org", NULL};
+    static const char *const domain_only[] = {"example.org", NULL};
     struct sasl_session *s;
 
     assert_int_equal(external(one, "", &s), SASL_DONE);
@@ -1017,14 +1020,14 @@ static void test_external(void **state)
         int rc;
         const char *failure;
     } bad[] = {
-        { two, "", ERR_AUTH, "invalid-authzid" },
-        { one, "bob@example.org", ERR_AUTH, "invalid-authzid" },
-        { one, "alice@example.org/res", ERR_AUTH, "invalid-authzid" },
-        { none, "", ERR_AUTH, "not-authorized" },
-        { NULL, "", ERR_AUTH, "not-authorized" },
-        { unknown, "", ERR_AUTH, "not-authorized" },
-        { disabled, "", ERR_AUTH, "account-disabled" },
-        { domain_only, "", ERR_AUTH, "not-authorized" },
+        {two, "", ERR_AUTH, "invalid-authzid"},
+        {one, "bob@example.org", ERR_AUTH, "invalid-authzid"},
+        {one, "alice@example.org/res", ERR_AUTH, "invalid-authzid"},
+        {none, "", ERR_AUTH, "not-authorized"},
+        {NULL, "", ERR_AUTH, "not-authorized"},
+        {unknown, "", ERR_AUTH, "not-authorized"},
+        {disabled, "", ERR_AUTH, "account-disabled"},
+        {domain_only, "", ERR_AUTH, "not-authorized"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(external(bad[i].ids, bad[i].authzid, &s), bad[i].rc);
@@ -1044,8 +1047,8 @@ static void hex(const unsigned char *in, size_t len, char *out)
 }
 
 /* The client's answer: "user " + hex(HMAC-MD5(password, challenge)). */
-static void cram_response(const char *user, const char *password, const char *challenge,
-                          char *out, size_t len)
+static void cram_response(const char *user, const char *password, const char *challenge, char *out,
+                          size_t len)
 {
     unsigned char mac[16];
     unsigned int n = 0;
@@ -1100,12 +1103,12 @@ static void test_cram_md5(void **state)
         int rc;
         const char *failure;
     } bad[] = {
-        { "tim", "tanstaaftanstaag", ERR_AUTH, "not-authorized" },
-        { "tim@example.net", "tanstaaftanstaaf", ERR_AUTH, "not-authorized" },
-        { "nobody", "x", ERR_AUTH, "not-authorized" },
-        { "bob", "hunter2", ERR_AUTH, "not-authorized" },   /* no clear password */
-        { "dave", "dave-pw", ERR_AUTH, "account-disabled" },
-        { "tempfail", "x", ERR_STORE, "temporary-auth-failure" },
+        {"tim", "tanstaaftanstaag", ERR_AUTH, "not-authorized"},
+        {"tim@example.net", "tanstaaftanstaaf", ERR_AUTH, "not-authorized"},
+        {"nobody", "x", ERR_AUTH, "not-authorized"},
+        {"bob", "hunter2", ERR_AUTH, "not-authorized"}, /* no clear password */
+        {"dave", "dave-pw", ERR_AUTH, "account-disabled"},
+        {"tempfail", "x", ERR_STORE, "temporary-auth-failure"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(cram(&p, bad[i].user, bad[i].pw, &s), bad[i].rc);
@@ -1121,8 +1124,8 @@ static void test_cram_md5(void **state)
     assert_int_equal(step(s, "tim", &out), ERR_PROTO);
     assert_string_equal(sasl_session_failure(s), "malformed-request");
     sasl_session_free(s);
-    static const char *const junk[] = { "tim", "tim b913a602c7eda7a495b4e6e7334d389",
-                                        "timb913a602c7eda7a495b4e6e7334d3890x", "" };
+    static const char *const junk[] = {"tim", "tim b913a602c7eda7a495b4e6e7334d389",
+                                       "timb913a602c7eda7a495b4e6e7334d3890x", ""};
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
         s = start("CRAM-MD5", &p);
         assert_int_equal(step(s, NULL, &out), SASL_CONTINUE);
@@ -1132,8 +1135,7 @@ static void test_cram_md5(void **state)
     }
     s = start("CRAM-MD5", &p);
     assert_int_equal(step(s, NULL, &out), SASL_CONTINUE);
-    assert_int_equal(step_bytes(s, "t\0m b913a602c7eda7a495b4e6e7334d3890", 36, &out),
-                     ERR_PROTO);
+    assert_int_equal(step_bytes(s, "t\0m b913a602c7eda7a495b4e6e7334d3890", 36, &out), ERR_PROTO);
     sasl_session_free(s);
     buf_cleanup(&out);
 }
@@ -1220,12 +1222,12 @@ static void test_digest_md5_rfc2831(void **state)
         const char *realm;
         int rc;
     } cases[] = {
-        { "xmpp/example.org", "secret", "example.org", SASL_CONTINUE },
-        { "xmpp/example.org", "Secret", "example.org", ERR_AUTH },
-        { "imap/example.org", "secret", "example.org", ERR_AUTH },
-        { "xmpp/example.net", "secret", "example.org", ERR_AUTH },
-        { "xmpp/host.example.org/example.org", "secret", "example.org", SASL_CONTINUE },
-        { "xmpp/example.org", "secret", "example.net", ERR_AUTH },
+        {"xmpp/example.org", "secret", "example.org", SASL_CONTINUE},
+        {"xmpp/example.org", "Secret", "example.org", ERR_AUTH},
+        {"imap/example.org", "secret", "example.org", ERR_AUTH},
+        {"xmpp/example.net", "secret", "example.org", ERR_AUTH},
+        {"xmpp/host.example.org/example.org", "secret", "example.org", SASL_CONTINUE},
+        {"xmpp/example.org", "secret", "example.net", ERR_AUTH},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sasl_session *s = start("DIGEST-MD5", &p);
@@ -1302,9 +1304,10 @@ static int gclient_cb(Gsasl *ctx, Gsasl_session *gs, Gsasl_property prop)
 /* Drives GNU SASL's client against our server; returns the server's last code. */
 static int digest_exchange(struct gclient *gc, struct sasl_session **sp)
 {
+    static struct sasl_params params; /* outlives the session, as sasl_session_new() asks */
+    struct sasl_params *p = &params;
     Gsasl *ctx = NULL;
     Gsasl_session *cs = NULL;
-    struct sasl_params *p = xmalloc(sizeof(*p));
     struct buf out;
     char *cout = NULL;
     size_t clen = 0;
@@ -1333,8 +1336,6 @@ static int digest_exchange(struct gclient *gc, struct sasl_session **sp)
     gsasl_finish(cs);
     gsasl_done(ctx);
     buf_cleanup(&out);
-    /* The params must outlive the session: freed by the caller through the hook below. */
-    free(p);
     return rc;
 }
 
@@ -1342,23 +1343,23 @@ static void test_digest_md5_gsasl_client(void **state)
 {
     (void)state;
     struct sasl_session *s;
-    struct gclient ok = { "alice", "secret", DOMAIN, NULL };
+    struct gclient ok = {"alice", "secret", DOMAIN, NULL};
     assert_int_equal(digest_exchange(&ok, &s), SASL_DONE);
     assert_string_equal(sasl_session_username(s), "alice");
     assert_null(sasl_session_authzid(s));
     sasl_session_free(s);
 
-    struct gclient authz = { "carol@example.org", "pw-carol", DOMAIN, "boss@example.org" };
+    struct gclient authz = {"carol@example.org", "pw-carol", DOMAIN, "boss@example.org"};
     assert_int_equal(digest_exchange(&authz, &s), SASL_DONE);
     assert_string_equal(sasl_session_username(s), "carol");
     assert_string_equal(sasl_session_authzid(s), "boss@example.org");
     sasl_session_free(s);
 
     static const struct gclient bad[] = {
-        { "alice", "wrong", DOMAIN, NULL },
-        { "alice", "secret", "evil.example", NULL },
-        { "nobody", "secret", DOMAIN, NULL },
-        { "bob", "hunter2", DOMAIN, NULL },   /* SCRAM keys only: no DIGEST-MD5 */
+        {"alice", "wrong", DOMAIN, NULL},
+        {"alice", "secret", "evil.example", NULL},
+        {"nobody", "secret", DOMAIN, NULL},
+        {"bob", "hunter2", DOMAIN, NULL}, /* SCRAM keys only: no DIGEST-MD5 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct gclient c = bad[i];
@@ -1367,7 +1368,7 @@ static void test_digest_md5_gsasl_client(void **state)
         assert_null(sasl_session_username(s));
         sasl_session_free(s);
     }
-    struct gclient dis = { "dave", "dave-pw", DOMAIN, NULL };
+    struct gclient dis = {"dave", "dave-pw", DOMAIN, NULL};
     assert_int_equal(digest_exchange(&dis, &s), ERR_AUTH);
     assert_string_equal(sasl_session_failure(s), "account-disabled");
     sasl_session_free(s);
@@ -1421,9 +1422,9 @@ static void test_offered(void **state)
 {
     (void)state;
     char got[1024];
-    struct sasl_policy all = { NULL, true };
+    struct sasl_policy all = {NULL, true};
     struct sasl_params p = params_cb();
-    static const char *const certs[] = { "alice@example.org", NULL };
+    static const char *const certs[] = {"alice@example.org", NULL};
     p.cert_ids = certs;
     assert_int_equal(offered(&all, &p, got, sizeof(got)), 11);
     assert_string_equal(got, "SCRAM-SHA-512-PLUS SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS "
@@ -1434,33 +1435,33 @@ static void test_offered(void **state)
     assert_string_equal(few[2], "SCRAM-SHA-1-PLUS");
 
     /* No TLS / no cb data: no -PLUS; no certificate: no EXTERNAL; keys only: no MD5s. */
-    struct sasl_policy hashed = { NULL, false };
+    struct sasl_policy hashed = {NULL, false};
     struct sasl_params q = params_plain();
     q.tls = false;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
-    q.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
+    q.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){cb_exporter, sizeof(cb_exporter)};
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
     q.tls = true;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512-PLUS SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS "
                              "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
-    static const char *const empty[] = { NULL };
+    static const char *const empty[] = {NULL};
     q.cert_ids = empty;
     offered(&hashed, &q, got, sizeof(got));
     assert_null(strstr(got, "EXTERNAL"));
 
     /* The domain's list; a SCRAM base name enables its -PLUS; names are case-insensitive. */
-    static const char *const list[] = { "scram-sha-256", "PLAIN", "CRAM-MD5", "EXTERNAL", NULL };
-    struct sasl_policy some = { list, false };
+    static const char *const list[] = {"scram-sha-256", "PLAIN", "CRAM-MD5", "EXTERNAL", NULL};
+    struct sasl_policy some = {list, false};
     offered(&some, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN EXTERNAL");
     some.clear_stored = true;
     offered(&some, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-256-PLUS SCRAM-SHA-256 CRAM-MD5 PLAIN EXTERNAL");
-    static const char *const plus_only[] = { "SCRAM-SHA-1-PLUS", NULL };
-    struct sasl_policy po = { plus_only, false };
+    static const char *const plus_only[] = {"SCRAM-SHA-1-PLUS", NULL};
+    struct sasl_policy po = {plus_only, false};
     offered(&po, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-1-PLUS");
 
@@ -1477,7 +1478,7 @@ static void test_offered(void **state)
 static void test_legacy_digest(void **state)
 {
     (void)state;
-    struct auth_creds c = { 0 };
+    struct auth_creds c = {0};
     c.clear = xstrdup("Calli0pe");
     /* XEP-0078 example 4. */
     assert_int_equal(

@@ -47,6 +47,7 @@ struct rec {
     char *lang;
     char *default_ns;
     int stop_at_element; /* 1-based element number whose callback asks to stop; 0 = never */
+    int suspend_at_element; /* 1-based element number whose callback asks to pause */
     bool stop_at_open;
 };
 
@@ -93,6 +94,9 @@ static int rec_element(void *ud, struct xml_node *el)
     assert_int_equal(xml_serialize(&r->log, el, &o), 0);
     assert_int_equal(buf_append_c(&r->log, "\n"), 0);
     xml_node_unref(el);
+    if (r->elements == r->suspend_at_element) {
+        return XML_SUSPENDED;
+    }
     return r->elements == r->stop_at_element ? 1 : 0;
 }
 
@@ -709,6 +713,32 @@ static void test_stream_stop_and_reset(void **state)
     free(all);
 }
 
+/* A pause keeps the document: what followed the pausing element is parsed by resume (the
+ * connection moved to another worker after legacy authentication). */
+static void test_stream_suspend_resume(void **state)
+{
+    (void)state;
+    struct rec r;
+    rec_init(&r);
+    r.suspend_at_element = 1;
+    struct xml_stream *s = xml_stream_new(NULL, &rec_cbs, &r);
+    const char *text = HDR_C "<a/><b/>";
+    size_t used = 0;
+    assert_int_equal(xml_stream_feed(s, text, strlen(text), &used), XML_SUSPENDED);
+    assert_int_equal(used, strlen(text));
+    assert_int_equal(r.elements, 1);
+    assert_int_equal(xml_stream_feed(s, "<c/>", 4, &used), ERR_INVAL);
+    assert_int_equal(xml_stream_resume(s), 0);
+    assert_int_equal(r.elements, 2);
+    assert_int_equal(xml_stream_resume(s), 0);
+    assert_int_equal(xml_stream_feed(s, "<c/></stream:stream>", 20, &used), 0);
+    assert_int_equal(r.elements, 3);
+    assert_int_equal(r.closes, 1);
+    assert_string_equal(buf_cstr(&r.log), "OPEN\n<a/>\n<b/>\n<c/>\nCLOSE\n");
+    xml_stream_free(s);
+    rec_cleanup(&r);
+}
+
 static void test_stream_reset_clears_error(void **state)
 {
     (void)state;
@@ -1031,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_stream_byte_at_a_time),
         cmocka_unit_test(test_stream_prompt_large),
         cmocka_unit_test(test_stream_stop_and_reset),
+        cmocka_unit_test(test_stream_suspend_resume),
         cmocka_unit_test(test_stream_reset_clears_error),
         cmocka_unit_test(test_stream_restricted),
         cmocka_unit_test(test_stream_encoding),
