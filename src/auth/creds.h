@@ -28,12 +28,13 @@ struct scram_keys {
 };
 
 struct auth_creds {
-    char *clear; /* clear password, or NULL when the policy keeps SCRAM
-                  * keys only; owned (heap) */
+    /* Clear password (heap, owned), or NULL when the policy keeps SCRAM keys only. */
+    char *clear;
     struct scram_keys scram[SCRAM_HASH_COUNT];
-    bool secure_required; /* account option "Secure Method Required": no
-                           * clear-text password mechanisms without TLS */
-    bool disabled;        /* account disabled -> "account-disabled" */
+    /* Account option "Secure Method Required": no clear-text password mechanisms without TLS. */
+    bool secure_required;
+    /* Account disabled -> "account-disabled". */
+    bool disabled;
 };
 
 /* Fills `out` (overwritten, caller's storage) from a password: the clear copy when keep_clear,

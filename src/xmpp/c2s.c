@@ -58,7 +58,7 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
     router_session_add(&st->rs, &replaced);
     st->registered = true;
     st->state = XS_BOUND;
-    loop_timer_stop(st->c->loop, &st->c->timer);
+    c2s__keepalive_start(st);
     if (replaced) {
         /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
         struct xstream *old = replaced->ud;
@@ -199,6 +199,54 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         return;
     }
     router_submit(sig);
+}
+
+/* A silent client is pinged after ping_interval; if nothing at all arrives within another
+ * interval the connection is dead and the session ends. */
+static void keepalive(void *ud)
+{
+    struct xstream *st = ud;
+    struct conn *c = st->c;
+    int interval = xstream__cfg()->xmpp.receiving.ping_interval;
+    if (st->state != XS_BOUND || interval <= 0) {
+        return;
+    }
+    uint64_t now = loop_clock_ms();
+    uint64_t idle = now - c->last_read_ms;
+    uint64_t period = (uint64_t)interval * 1000u;
+    if (idle < period) {
+        st->ping_outstanding = false;
+        loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
+        return;
+    }
+    if (st->ping_outstanding) {
+        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, c->id, c->peer, "no answer to ping, closing");
+        xstream_error(st, "connection-timeout", "no answer to ping");
+        return;
+    }
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_printf(&b, "<iq type='get' id='starling-ping-%u' from='", ++st->ping_seq);
+    xml_escape_append(&b, strv_c(st->domain), true);
+    buf_append_c(&b, "' to='");
+    xml_escape_append(&b, strv_c(st->full), true);
+    buf_printf(&b, "'><ping xmlns='%s'/></iq>", NS_PING);
+    xstream__write(st, b.p, b.len);
+    buf_cleanup(&b);
+    st->ping_outstanding = true;
+    loop_timer_start(c->loop, &c->timer, period, keepalive, st);
+}
+
+void c2s__keepalive_start(struct xstream *st)
+{
+    struct conn *c = st->c;
+    loop_timer_stop(c->loop, &c->timer);
+    int interval = xstream__cfg()->xmpp.receiving.ping_interval;
+    st->ping_outstanding = false;
+    if (interval > 0) {
+        c->last_read_ms = loop_clock_ms();
+        loop_timer_start(c->loop, &c->timer, (uint64_t)interval * 1000u, keepalive, st);
+    }
 }
 
 void c2s__closed(struct xstream *st)

@@ -328,6 +328,7 @@ static void on_readable(struct conn *c)
             hard_close(c);
             return;
         }
+        c->last_read_ms = loop_now_ms(c->loop);
         if (c->tls) {
             int rc = read_tls(c, data, (size_t)n);
             if (rc == ERR_CLOSED) {

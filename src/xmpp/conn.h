@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -42,6 +43,7 @@ struct conn {
     char peer[64];                /* "[ip]:port" */
     char addr[48];                /* "ip", the per-address limit's key */
     time_t since;
+    uint64_t last_read_ms;        /* monotonic time of the last bytes from the peer */
     enum conn_kind kind;
     struct xstream *st;
     struct xmpp_worker *xw;

@@ -451,6 +451,8 @@ void xstream_moved(struct xstream *st)
     if (st->state != XS_BOUND) {
         int timeout = xstream__cfg()->xmpp.receiving.auth_timeout;
         loop_timer_start(c->loop, &c->timer, (uint64_t)timeout * 1000u, auth_timeout, st);
+    } else {
+        c2s__keepalive_start(st);
     }
     if (st->pending_legacy_bind) {
         st->pending_legacy_bind = false;

@@ -52,6 +52,8 @@ struct xstream {
     struct router_session rs;
     struct jid jid;              /* the bound full JID */
     bool registered;
+    bool ping_outstanding;       /* keepalive: a ping was sent, no bytes came since */
+    unsigned ping_seq;
 };
 
 /* stream.c */
@@ -79,5 +81,7 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
                         bool legacy);
 void c2s__stanza(struct xstream *st, struct xml_node *el);
 void c2s__closed(struct xstream *st);
+/* Arms the keepalive of a bound session (XEP-0199 from the server). */
+void c2s__keepalive_start(struct xstream *st);
 
 #endif

@@ -5,6 +5,10 @@ import pytest
 from starling import Server, StartError
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "own_server: the test starts its own server(s)")
+
+
 def _start(options):
     srv = Server(options)
     try:
