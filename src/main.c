@@ -41,7 +41,7 @@ static struct {
     struct settings *history[1024];
     int nhistory;
     char path[1200];
-} g_cfg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} g_cfg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static struct store *g_hook_store; /* used by admin hooks, on the admin thread only */
 static atomic_int g_start_failed;
@@ -96,8 +96,7 @@ static void worker_apply_settings(struct worker *w, void *arg)
     }
 }
 
-static int hook_settings_set(void *ud, const char *key, const char *value, char *err,
-                             size_t errlen)
+static int hook_settings_set(void *ud, const char *key, const char *value, char *err, size_t errlen)
 {
     (void)ud;
     pthread_mutex_lock(&g_cfg.lock);
@@ -177,10 +176,10 @@ static void worker_list_connections(struct worker *w, void *arg)
 static json_t *hook_connections(void *ud)
 {
     (void)ud;
-    struct conn_query q = { .lock = PTHREAD_MUTEX_INITIALIZER,
-                            .done = PTHREAD_COND_INITIALIZER,
-                            .pending = workers_count(),
-                            .array = json_array() };
+    struct conn_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                           .done = PTHREAD_COND_INITIALIZER,
+                           .pending = workers_count(),
+                           .array = json_array()};
     worker_broadcast(worker_list_connections, &q);
     pthread_mutex_lock(&q.lock);
     while (q.pending > 0) {
@@ -392,8 +391,8 @@ static int parse_args(int argc, char **argv)
                 fprintf(stderr, "starlingd: -o needs key=value\n");
                 return 2;
             }
-            g_cfg.override_keys[g_cfg.noverrides] = strv_dup((struct strv){ optarg,
-                                                                            (size_t)(eq - optarg) });
+            g_cfg.override_keys[g_cfg.noverrides] =
+                strv_dup((struct strv){optarg, (size_t)(eq - optarg)});
             g_cfg.override_values[g_cfg.noverrides] = xstrdup(eq + 1);
             g_cfg.noverrides++;
         } else if (opt == 'h') {
@@ -518,8 +517,8 @@ static int run(void)
         workers_stop();
         goto out;
     }
-    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s %s ready, %d workers, data in %s",
-            "starlingd", STARLING_VERSION, n, g_server.datadir);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s %s ready, %d workers, data in %s", "starlingd",
+            STARLING_VERSION, n, g_server.datadir);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -62,13 +62,14 @@ uint64_t loop_now_ms(const struct loop *l)
     return l->now_ms;
 }
 
-int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn, void *ud)
+int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn,
+                void *ud)
 {
     io->fd = fd;
     io->events = events;
     io->fn = fn;
     io->ud = ud;
-    struct epoll_event ev = { .events = events, .data.ptr = io };
+    struct epoll_event ev = {.events = events, .data.ptr = io};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         return ERR_IO;
     }
@@ -81,7 +82,7 @@ int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events)
         return 0;
     }
     io->events = events;
-    struct epoll_event ev = { .events = events, .data.ptr = io };
+    struct epoll_event ev = {.events = events, .data.ptr = io};
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev) != 0) {
         return ERR_IO;
     }
@@ -167,7 +168,8 @@ void loop_timer_stop(struct loop *l, struct loop_timer *t)
     t->heap_index = SIZE_MAX;
 }
 
-void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn, void *ud)
+void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn,
+                      void *ud)
 {
     loop_timer_stop(l, t);
     t->when_ms = loop_clock_ms() + ms;

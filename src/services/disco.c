@@ -39,11 +39,10 @@ static int items_get(struct service_ctx *ctx)
 
 const struct service service_disco = {
     .name = "disco",
-    .iq = (const struct service_iq[]){
-        { NS_DISCO_INFO, "query", .get = info_get,
-          .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
-        { NS_DISCO_ITEMS, "query", .get = items_get,
-          .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
-        { 0 } },
-    .features = (const char *[]){ NS_DISCO_INFO, NS_DISCO_ITEMS, NULL },
+    .iq = (const struct service_iq[]){{NS_DISCO_INFO, "query", .get = info_get,
+                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
+                                      {NS_DISCO_ITEMS, "query", .get = items_get,
+                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
+                                      {0}},
+    .features = (const char *[]){NS_DISCO_INFO, NS_DISCO_ITEMS, NULL},
 };

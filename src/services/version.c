@@ -25,8 +25,8 @@ static int version_get(struct service_ctx *ctx)
 
 const struct service service_version = {
     .name = "version",
-    .iq = (const struct service_iq[]){
-        { NS_VERSION, "query", .get = version_get, .scopes = SERVICE_SCOPE_SERVER },
-        { 0 } },
-    .features = (const char *[]){ NS_VERSION, NULL },
+    .iq =
+        (const struct service_iq[]){
+            {NS_VERSION, "query", .get = version_get, .scopes = SERVICE_SCOPE_SERVER}, {0}},
+    .features = (const char *[]){NS_VERSION, NULL},
 };

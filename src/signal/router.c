@@ -181,7 +181,7 @@ static void reload_domains(struct router_worker *rw, struct store *st)
     store_domain_list(st, add_domain_row, rw);
     size_t n = rw->ndomains;
     for (size_t i = 0; i < n; i++) {
-        struct alias_ctx ac = { rw, rw->domains[i].name };
+        struct alias_ctx ac = {rw, rw->domains[i].name};
         store_alias_list(st, ac.domain, add_alias_row, &ac);
     }
 }
@@ -213,8 +213,7 @@ void router_reply_error(const struct signal *req, const char *type, const char *
     if (req->type && strcmp(req->type, "error") == 0) {
         return;
     }
-    if (req->method == SIGNAL_INFO && req->type &&
-        (strcmp(req->type, "result") == 0)) {
+    if (req->method == SIGNAL_INFO && req->type && (strcmp(req->type, "result") == 0)) {
         return;
     }
     if (req->from.domain == NULL) {
@@ -427,8 +426,8 @@ int router_submit(struct signal *sig)
         struct jid moved;
         struct buf text;
         buf_init(&text, 4096);
-        buf_printf(&text, "%s%s%s%s%s", sig->to.local ? sig->to.local : "", sig->to.local ? "@" : "",
-                   buf_cstr(&canonical), sig->to.resource ? "/" : "",
+        buf_printf(&text, "%s%s%s%s%s", sig->to.local ? sig->to.local : "",
+                   sig->to.local ? "@" : "", buf_cstr(&canonical), sig->to.resource ? "/" : "",
                    sig->to.resource ? sig->to.resource : "");
         if (jid_parse(&moved, buf_strv(&text)) == 0) {
             jid_cleanup(&sig->to);

@@ -294,7 +294,7 @@ bool tls_conn_read_pending(const struct tls_conn *c)
     if (c->failed || c->closed) {
         return false;
     }
-    return c->in.len > c->in_off || SSL_has_pending(c->ssl);
+    return c->in.len > c->in_off || SSL_pending(c->ssl) > 0;
 }
 
 int tls_conn_write(struct tls_conn *c, const void *data, size_t len)

@@ -430,8 +430,9 @@ void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
         bad = legacy_verify(st, &user, &password, &digest);
     }
     if (bad) {
-        const char *etype = strcmp(bad, "not-authorized") == 0 ? "auth"
-                            : strcmp(bad, "not-acceptable") == 0 ? "modify" : "cancel";
+        const char *etype = strcmp(bad, "not-authorized") == 0   ? "auth"
+                            : strcmp(bad, "not-acceptable") == 0 ? "modify"
+                                                                 : "cancel";
         xstream__iq_error(st, iq, etype, bad, NULL);
         st->auth_failures++;
         xmpp_addr_auth_failed(st->c->addr);

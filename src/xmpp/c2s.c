@@ -254,7 +254,6 @@ void c2s__closed(struct xstream *st)
     if (st->registered) {
         st->registered = false;
         router_session_remove(&st->rs);
-        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s",
-                st->full);
+        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s", st->full);
     }
 }

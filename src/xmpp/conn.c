@@ -261,20 +261,20 @@ void conn_close(struct conn *c, const char *reason)
 static void feed_stream(struct conn *c, const char *data, size_t len)
 {
     while (len > 0 && !c->closing && !c->closed) {
+        if (xstream_wants_move(c->st) >= 0) {
+            /* Kept for the account's worker, which parses it after the move. */
+            if (buf_append(&c->pending, data, len) != 0) {
+                conn_close(c, "too much pipelined data");
+            }
+            return;
+        }
         size_t used = xstream_feed(c->st, data, len);
         data += used;
         len -= used;
         if (len == 0 || c->closing || c->closed) {
             return;
         }
-        if (xstream_wants_move(c->st) >= 0) {
-            /* Kept for the new worker. */
-            if (buf_append(&c->pending, data, len) != 0) {
-                conn_close(c, "too much pipelined data");
-            }
-            return;
-        }
-        if (c->tls && !tls_conn_handshake_done(c->tls)) {
+        if (c->tls && !tls_conn_handshake_done(c->tls) && xstream_wants_move(c->st) < 0) {
             /* STARTTLS was just accepted: the rest is the TLS handshake. */
             tls_conn_feed(c->tls, data, len);
             return;
@@ -291,6 +291,9 @@ static int read_tls(struct conn *c, const char *data, size_t len)
     buf_init(&plain, CONN_READ_CHUNK * 4);
     for (;;) {
         int rc = tls_conn_read(c->tls, &plain);
+        /* A full buffer means more may be waiting inside TLS; otherwise TLS needs more bytes
+         * from the socket (a partial record is not a reason to loop). */
+        bool full = plain.len >= plain.max;
         if (plain.len > 0) {
             feed_stream(c, plain.p, plain.len);
             buf_reset(&plain);
@@ -299,7 +302,7 @@ static int read_tls(struct conn *c, const char *data, size_t len)
             buf_cleanup(&plain);
             return rc;
         }
-        if (c->closed || c->closing || !tls_conn_read_pending(c->tls)) {
+        if (c->closed || c->closing || !full) {
             break;
         }
     }

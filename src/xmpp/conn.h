@@ -30,24 +30,24 @@ struct conn {
     int worker_id;
     struct loop *loop;
     struct loop_io io;
-    struct loop_timer timer;      /* owned by the stream: auth timeout, keepalive */
+    struct loop_timer timer;       /* owned by the stream: auth timeout, keepalive */
     struct loop_timer close_timer; /* bounds how long a closing conn waits to flush */
     struct loop_defer defer;
     struct tls_conn *tls;
-    bool tls_direct;              /* accepted on a /tls socket */
-    bool closing;                 /* flush what is queued, then close */
-    bool closed;                  /* the socket is gone; waiting for the deferred free */
-    bool counted;                 /* counted in the Channels and per-address limits */
-    struct buf out;               /* bytes ready for the socket */
-    struct buf pending;           /* plaintext received but not yet fed (e.g. across a move) */
-    char peer[64];                /* "[ip]:port" */
-    char addr[48];                /* "ip", the per-address limit's key */
+    bool tls_direct;    /* accepted on a /tls socket */
+    bool closing;       /* flush what is queued, then close */
+    bool closed;        /* the socket is gone; waiting for the deferred free */
+    bool counted;       /* counted in the Channels and per-address limits */
+    struct buf out;     /* bytes ready for the socket */
+    struct buf pending; /* plaintext received but not yet fed (e.g. across a move) */
+    char peer[64];      /* "[ip]:port" */
+    char addr[48];      /* "ip", the per-address limit's key */
     time_t since;
-    uint64_t last_read_ms;        /* monotonic time of the last bytes from the peer */
+    uint64_t last_read_ms; /* monotonic time of the last bytes from the peer */
     enum conn_kind kind;
     struct xstream *st;
     struct xmpp_worker *xw;
-    struct conn *prev, *next;     /* the worker's list */
+    struct conn *prev, *next; /* the worker's list */
 };
 
 /* Takes an accepted socket; the stream is created by the caller. */

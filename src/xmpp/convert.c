@@ -17,8 +17,7 @@ static int method_of(const struct xml_node *el, const char *type, enum signal_me
     if (strcmp(el->name, "message") == 0) {
         *m = SIGNAL_MESSAGE;
         return type == NULL || streq(type, "normal") || streq(type, "chat") ||
-                       streq(type, "groupchat") || streq(type, "headline") ||
-                       streq(type, "error")
+                       streq(type, "groupchat") || streq(type, "headline") || streq(type, "error")
                    ? 0
                    : ERR_PROTO;
     }
@@ -61,7 +60,7 @@ int convert_stanza(struct xml_node *el, const struct jid *from, struct signal **
             return ERR_INVAL;
         }
     } else {
-        struct jid bare = { 0 };
+        struct jid bare = {0};
         jid_copy(&bare, from);
         free(bare.resource);
         bare.resource = NULL;

@@ -192,8 +192,7 @@ static void on_accept(void *ud, uint32_t events)
         int fd = accept4(le->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
-                log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "accept failed: %s",
-                        strerror(errno));
+                log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "accept failed: %s", strerror(errno));
             }
             return;
         }
@@ -331,9 +330,8 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         le->next = xw->listeners;
         xw->listeners = le;
         if (xw->worker->id == 0) {
-            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listening on %s%s%u%s",
-                    le->cfg.address, le->cfg.address[0] ? ":" : "port ", le->cfg.port,
-                    le->cfg.tls ? " (TLS)" : "");
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listening on %s%s%u%s", le->cfg.address,
+                    le->cfg.address[0] ? ":" : "port ", le->cfg.port, le->cfg.tls ? " (TLS)" : "");
         }
     }
     return rc;

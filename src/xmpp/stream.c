@@ -103,7 +103,7 @@ int xstream__write_node(struct xstream *st, const struct xml_node *n)
 {
     struct buf out;
     buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
-    struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
+    struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
     int rc = xml_serialize(&out, n, &o);
     if (rc == 0) {
         rc = xstream__write(st, out.p, out.len);
@@ -213,11 +213,15 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         xstream_error(st, "invalid-namespace", "the content namespace must be jabber:client");
         return 1;
     }
-    if (version && (version[0] < '1' || version[1] != '.') && strcmp(version, "1") != 0) {
-        if (strtol(version, NULL, 10) > 1) {
+    if (version) {
+        /* RFC 6120 §4.7.5: major.minor; a higher major version than 1 is not spoken here. */
+        char *end = NULL;
+        long major = strtol(version, &end, 10);
+        if (end == version || (*end != '.' && *end != '\0') || major > 1) {
             xstream_error(st, "unsupported-version", "this server speaks XMPP 1.0");
             return 1;
         }
+        st->legacy = major < 1;
     }
     if (server_ns) {
         st->c->kind = CONN_S2S_IN;
@@ -227,8 +231,9 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
     }
     if (to == NULL || st->domain[0] == '\0' ||
         (st->to_name[0] && strcmp(st->to_name, to) != 0 && st->state < XS_AUTHED)) {
-        xstream_error(st, "host-unknown", to ? "this server does not serve that domain"
-                                             : "the stream header has no 'to' address");
+        xstream_error(st, "host-unknown",
+                      to ? "this server does not serve that domain"
+                         : "the stream header has no 'to' address");
         return 1;
     }
     st->c->kind = CONN_C2S;
@@ -368,7 +373,7 @@ static int on_element(void *ud, struct xml_node *el)
         !is(el, NS_SASL, "response") && !is_legacy_auth(el)) {
         struct buf b;
         buf_init(&b, 65536);
-        struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
+        struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
         xml_serialize(&b, el, &o);
         log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
@@ -414,7 +419,8 @@ size_t xstream_feed(struct xstream *st, const char *data, size_t len)
         st->stop = false;
         int rc = xml_stream_feed(st->parser, data + used, len - used, &consumed);
         if (rc < 0) {
-            xstream_error(st, xml_stream_error(st->parser), NULL);
+            const char *cond = xml_stream_error(st->parser);
+            xstream_error(st, cond ? cond : "internal-server-error", NULL);
             return len;
         }
         if (rc == 0) {
@@ -514,8 +520,8 @@ void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char
 
 const char *xstream_state_name(const struct xstream *st)
 {
-    static const char *const names[] = { "header", "negotiating", "sasl", "authenticated",
-                                         "bound", "closed" };
+    static const char *const names[] = {"header",        "negotiating", "sasl",
+                                        "authenticated", "bound",       "closed"};
     return names[st->state];
 }
 

@@ -1,22 +1,23 @@
-/* stream_internal.h: the stream's state, shared by stream.c, auth.c and c2s.c of the XMPP module. */
+/* stream_internal.h: the stream's state, shared by stream.c, auth.c and c2s.c of the XMPP module.
+ */
 #ifndef STARLING_XMPP_STREAM_INTERNAL_H
 #define STARLING_XMPP_STREAM_INTERNAL_H
 
 #include "accounts/accounts.h"
 #include "auth/sasl.h"
 #include "core/buf.h"
-#include "signal/router.h"
 #include "jid/jid.h"
+#include "signal/router.h"
 #include "xml/xml.h"
 #include "xmpp/conn.h"
 #include "xmpp/stream.h"
 
 enum xstream_state {
-    XS_HEADER,        /* waiting for the client's stream header */
-    XS_NEGOTIATE,     /* features sent: STARTTLS, SASL, legacy auth */
-    XS_SASL,          /* a SASL exchange is under way */
-    XS_AUTHED,        /* authenticated, waiting for the restarted stream and bind */
-    XS_BOUND,         /* a resource is bound: stanzas flow */
+    XS_HEADER,    /* waiting for the client's stream header */
+    XS_NEGOTIATE, /* features sent: STARTTLS, SASL, legacy auth */
+    XS_SASL,      /* a SASL exchange is under way */
+    XS_AUTHED,    /* authenticated, waiting for the restarted stream and bind */
+    XS_BOUND,     /* a resource is bound: stanzas flow */
     XS_CLOSED,
 };
 
@@ -25,12 +26,12 @@ struct xstream {
     struct xml_stream *parser;
     enum xstream_state state;
     bool header_sent;
-    bool stop;                   /* the current feed must return: transport change or move */
-    bool legacy;                 /* stream without version='1.0' */
-    int move_to;                 /* worker to move to, or -1 */
+    bool stop;   /* the current feed must return: transport change or move */
+    bool legacy; /* stream without version='1.0' */
+    int move_to; /* worker to move to, or -1 */
     char id[33];
-    char domain[1024];           /* canonical local domain of the stream */
-    char to_name[1024];          /* the name the client asked for (maybe an alias) */
+    char domain[1024];  /* canonical local domain of the stream */
+    char to_name[1024]; /* the name the client asked for (maybe an alias) */
     struct domain_cfg dom;
     /* SASL */
     struct sasl_session *sasl;
@@ -39,20 +40,20 @@ struct xstream {
     struct buf cb[SASL_CB_COUNT];
     char **cert_ids;
     int auth_failures;
-    struct buf delayed;          /* a SASL failure held back to slow down guessing */
+    struct buf delayed; /* a SASL failure held back to slow down guessing */
     struct loop_timer delay_timer;
-    bool close_after_delayed;    /* too many failures: the stream ends after the failure */
+    bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
-    char user[1024];             /* authenticated local part */
+    char user[1024]; /* authenticated local part */
     char bare[2100];
     char full[3200];
     char pending_resource[1024]; /* legacy auth: the resource to bind after the move */
     char pending_iq_id[256];
     bool pending_legacy_bind;
     struct router_session rs;
-    struct jid jid;              /* the bound full JID */
+    struct jid jid; /* the bound full JID */
     bool registered;
-    bool ping_outstanding;       /* keepalive: a ping was sent, no bytes came since */
+    bool ping_outstanding; /* keepalive: a ping was sent, no bytes came since */
     unsigned ping_seq;
 };
 

@@ -54,13 +54,12 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
             continue;
         }
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
-        const char *tls = c->tls && tls_conn_handshake_done(c->tls) ? tls_conn_version(c->tls)
-                                                                      : NULL;
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:i}", "id",
-                              (json_int_t)c->id, "kind", kind_name(c->kind), "state",
-                              c->st ? xstream_state_name(c->st) : "new", "peer", c->peer, "jid",
-                              jid, "tls", tls, "since", (json_int_t)c->since, "worker",
-                              c->worker_id);
+        const char *tls =
+            c->tls && tls_conn_handshake_done(c->tls) ? tls_conn_version(c->tls) : NULL;
+        json_t *o = json_pack(
+            "{s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:i}", "id", (json_int_t)c->id, "kind",
+            kind_name(c->kind), "state", c->st ? xstream_state_name(c->st) : "new", "peer", c->peer,
+            "jid", jid, "tls", tls, "since", (json_int_t)c->since, "worker", c->worker_id);
         if (o) {
             json_array_append_new(array, o);
         }

@@ -15,7 +15,7 @@ struct listen_entry;
 /* The XMPP module's state on one worker. */
 struct xmpp_worker {
     struct worker *worker;
-    struct conn *conns;           /* every connection homed on this worker */
+    struct conn *conns; /* every connection homed on this worker */
     int nconns;
     struct listen_entry *listeners;
     bool stopping;

@@ -15,7 +15,7 @@
 #include "xml/xml.h"
 
 #define HDR_C                                                                                      \
-    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "       \
+    "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
     "to='example.com' version='1.0' xml:lang='en'>"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -46,7 +46,7 @@ struct rec {
     char *to;
     char *lang;
     char *default_ns;
-    int stop_at_element; /* 1-based element number whose callback asks to stop; 0 = never */
+    int stop_at_element;    /* 1-based element number whose callback asks to stop; 0 = never */
     int suspend_at_element; /* 1-based element number whose callback asks to pause */
     bool stop_at_open;
 };
@@ -90,7 +90,7 @@ static int rec_element(void *ud, struct xml_node *el)
     struct rec *r = ud;
     r->elements++;
     assert_null(el->parent);
-    struct xml_ser_opts o = { .parent_ns = r->default_ns };
+    struct xml_ser_opts o = {.parent_ns = r->default_ns};
     assert_int_equal(xml_serialize(&r->log, el, &o), 0);
     assert_int_equal(buf_append_c(&r->log, "\n"), 0);
     xml_node_unref(el);
@@ -108,7 +108,7 @@ static int rec_close(void *ud)
     return 0;
 }
 
-static const struct xml_stream_cbs rec_cbs = { rec_open, rec_element, rec_close };
+static const struct xml_stream_cbs rec_cbs = {rec_open, rec_element, rec_close};
 
 /* Feeds `text` whole to a fresh stream with limits `lim`; returns the feed result. */
 static int feed_all(const struct xml_limits *lim, const char *text, struct rec *r,
@@ -340,15 +340,16 @@ static void test_escape(void **state)
     buf_reset(&b);
     /* Valid UTF-8 passes unchanged; controls, invalid sequences, surrogates, U+FFFE become
      * U+FFFD. */
-    assert_int_equal(xml_escape_append(&b, STRV("\xC3\xA9\xE2\x98\xBA\xF0\x9F\x98\x80"), false),
-                     0);
+    assert_int_equal(xml_escape_append(&b, STRV("\xC3\xA9\xE2\x98\xBA\xF0\x9F\x98\x80"), false), 0);
     assert_string_equal(buf_cstr(&b), "\xC3\xA9\xE2\x98\xBA\xF0\x9F\x98\x80");
     buf_reset(&b);
-    assert_int_equal(
-        xml_escape_append(&b, STRV("a\x01" "b\xC3(\xED\xA0\x80\xEF\xBF\xBE\xC0\xAF\xF5z\xE2\x98"),
-                          false),
-        0);
-    assert_string_equal(buf_cstr(&b), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD("
+    assert_int_equal(xml_escape_append(&b,
+                                       STRV("a\x01"
+                                            "b\xC3(\xED\xA0\x80\xEF\xBF\xBE\xC0\xAF\xF5z\xE2\x98"),
+                                       false),
+                     0);
+    assert_string_equal(buf_cstr(&b), "a\xEF\xBF\xBD"
+                                      "b\xEF\xBF\xBD("
                                       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
                                       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
                                       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
@@ -374,8 +375,8 @@ static void test_serialize_ns(void **state)
                        "<active xmlns='http://jabber.org/protocol/chatstates'/></message>";
     char want[512];
     /* Stanza namespaces are interchangeable at the root. */
-    struct xml_ser_opts c2s = { .parent_ns = XML_NS_CLIENT };
-    struct xml_ser_opts s2s = { .parent_ns = XML_NS_SERVER };
+    struct xml_ser_opts c2s = {.parent_ns = XML_NS_CLIENT};
+    struct xml_ser_opts s2s = {.parent_ns = XML_NS_SERVER};
     snprintf(want, sizeof(want),
              "<message from='romeo@example.net/orchard' to='juliet@example.com'>%s", body);
     assert_ser(m, &c2s, want);
@@ -385,16 +386,15 @@ static void test_serialize_ns(void **state)
              "to='juliet@example.com'>%s",
              body);
     assert_ser(m, NULL, want);
-    struct xml_ser_opts other = { .parent_ns = "urn:other" };
+    struct xml_ser_opts other = {.parent_ns = "urn:other"};
     assert_ser(m, &other, want);
 
     /* to/from overrides replace the attributes in place. */
-    struct xml_ser_opts ov = { .parent_ns = XML_NS_SERVER, .to = "j@x/r", .from = "r&o@y" };
+    struct xml_ser_opts ov = {.parent_ns = XML_NS_SERVER, .to = "j@x/r", .from = "r&o@y"};
     snprintf(want, sizeof(want), "<message from='r&amp;o@y' to='j@x/r'>%s", body);
     assert_ser(m, &ov, want);
-    struct xml_ser_opts ov_to = { .parent_ns = XML_NS_SERVER, .to = "j@x/r" };
-    snprintf(want, sizeof(want),
-             "<message from='romeo@example.net/orchard' to='j@x/r'>%s", body);
+    struct xml_ser_opts ov_to = {.parent_ns = XML_NS_SERVER, .to = "j@x/r"};
+    snprintf(want, sizeof(want), "<message from='romeo@example.net/orchard' to='j@x/r'>%s", body);
     assert_ser(m, &ov_to, want);
     xml_node_unref(m);
 
@@ -411,14 +411,14 @@ static void test_serialize_ns(void **state)
     xml_node_set_attr(item, "jid", "a'b");
     struct xml_node *plain = xml_node_add_child(q, "", "plain");
     xml_node_add_child(plain, "jabber:iq:roster", "back");
-    struct xml_ser_opts ov2 = { .parent_ns = XML_NS_CLIENT, .to = "t", .from = "f" };
+    struct xml_ser_opts ov2 = {.parent_ns = XML_NS_CLIENT, .to = "t", .from = "f"};
     assert_ser(iq, &ov2,
                "<iq type='get' to='t' from='f'><query xmlns='jabber:iq:roster' to='inner'>"
                "<item xmlns:ns0='urn:a' ns0:x='1' xmlns:ns1='urn:b' ns1:y='2' ns0:z='3' "
                "xml:lang='fr' jid='a&apos;b'/><plain xmlns=''>"
                "<back xmlns='jabber:iq:roster'/></plain></query></iq>");
     /* A subtree serialized alone. */
-    assert_ser(q->first_child, &(struct xml_ser_opts){ .parent_ns = "jabber:iq:roster" },
+    assert_ser(q->first_child, &(struct xml_ser_opts){.parent_ns = "jabber:iq:roster"},
                "<item xmlns:ns0='urn:a' ns0:x='1' xmlns:ns1='urn:b' ns1:y='2' ns0:z='3' "
                "xml:lang='fr' jid='a&apos;b'/>");
     assert_ser(plain, NULL, "<plain><back xmlns='jabber:iq:roster'/></plain>");
@@ -510,7 +510,7 @@ static void test_stream_tree(void **state)
 {
     (void)state;
     struct xml_node *el = NULL;
-    struct xml_stream_cbs cbs = { .element = keep_element };
+    struct xml_stream_cbs cbs = {.element = keep_element};
     struct xml_stream *s = xml_stream_new(NULL, &cbs, &el);
     const char *in = HDR_C "<message xml:lang='fr' a='1&amp;2'>x<b>y</b>z&#10;</message>";
     assert_int_equal(xml_stream_feed(s, in, strlen(in), NULL), 0);
@@ -823,8 +823,8 @@ static void test_stream_not_well_formed(void **state)
         HDR_C "<a><b></a>",
         HDR_C "<a x='1' x='2'/>",
         HDR_C "<a x=1/>",
-        HDR_C "<message><body>\xC3\x28</body></message>",      /* invalid UTF-8 */
-        HDR_C "<message><body>\xED\xA0\x80</body></message>",  /* surrogate */
+        HDR_C "<message><body>\xC3\x28</body></message>",     /* invalid UTF-8 */
+        HDR_C "<message><body>\xED\xA0\x80</body></message>", /* surrogate */
         HDR_C "<message><body>\xF8\x88\x80\x80\x80</body></message>",
         HDR_C "<message to='\xC0\xAF'/>",
         HDR_C "<message><body>&#0;</body></message>",
@@ -862,7 +862,7 @@ static void test_stream_namespaces(void **state)
 static void test_limit_size(void **state)
 {
     (void)state;
-    struct xml_limits lim = { .max_stanza_size = 200 };
+    struct xml_limits lim = {.max_stanza_size = 200};
     /* Exactly at the limit passes, one byte more fails, counted from the header's end. */
     char stanza[300];
     size_t hl = strlen(HDR_C);
@@ -891,7 +891,7 @@ static void test_limit_size(void **state)
         rec_cleanup(&r);
     }
     /* The header itself is limited too. */
-    struct xml_limits tiny = { .max_stanza_size = strlen(HDR_C) - 1 };
+    struct xml_limits tiny = {.max_stanza_size = strlen(HDR_C) - 1};
     assert_stream_error(&tiny, HDR_C, "policy-violation");
     struct rec r;
     rec_init(&r);
@@ -922,9 +922,9 @@ static void test_limit_huge(void **state)
     const size_t chunk = 65536;
     const size_t total = 10u << 20;
     char *buf = xmalloc(chunk);
-    static const char *openers[] = { "<message><body>", "<message a='", "<message " };
+    static const char *openers[] = {"<message><body>", "<message a='", "<message "};
     for (size_t k = 0; k < 3; k++) {
-        struct xml_limits lim = { .max_stanza_size = 100000 };
+        struct xml_limits lim = {.max_stanza_size = 100000};
         struct rec r;
         rec_init(&r);
         struct xml_stream *s = xml_stream_new(&lim, &rec_cbs, &r);
@@ -961,7 +961,7 @@ static void test_limit_depth(void **state)
         assert_int_equal(buf_append_c(&b, "</a>"), 0);
     }
     assert_stream_error(NULL, buf_cstr(&b), "policy-violation");
-    struct xml_limits big = { .max_depth = 20000, .max_stanza_size = 1 << 20 };
+    struct xml_limits big = {.max_depth = 20000, .max_stanza_size = 1 << 20};
     struct rec r;
     rec_init(&r);
     /* Allowed by the limits, it parses and frees without recursion. */
@@ -971,7 +971,7 @@ static void test_limit_depth(void **state)
     buf_cleanup(&b);
 
     /* max_depth 3: the stanza is depth 1, so three levels pass and four fail. */
-    struct xml_limits lim = { .max_depth = 3 };
+    struct xml_limits lim = {.max_depth = 3};
     rec_init(&r);
     assert_int_equal(feed_all(&lim, HDR_C "<a><b><c/></b></a>", &r, NULL), 0);
     assert_int_equal(r.elements, 1);
@@ -1001,15 +1001,30 @@ static void test_limit_attrs(void **state)
         }
         buf_cleanup(&b);
     }
-    /* The stream header has three attributes, so three are allowed here. */
-    struct xml_limits lim = { .max_attrs = 3 };
-    assert_stream_error(&lim, HDR_C "<m a='1' b='2' c='3' xml:lang='en'/>", "policy-violation");
+    /* Namespace declarations count as attributes: the stream header has two declarations and
+     * three attributes, so five are allowed here. */
+    struct xml_limits lim = {.max_attrs = 5};
+    assert_stream_error(&lim, HDR_C "<m a='1' b='2' c='3' d='4' e='5' xml:lang='en'/>",
+                        "policy-violation");
+    assert_stream_error(
+        &lim, HDR_C "<m xmlns:p='urn:p' xmlns:q='urn:q' xmlns:r='urn:r' a='1' b='2' c='3'/>",
+        "policy-violation");
     struct rec r;
     rec_init(&r);
     const char *ok = HDR_C "<m xmlns:x='urn:x' xmlns:y='urn:y' a='1' x:b='2' y:c='3'/>";
     assert_int_equal(feed_all(&lim, ok, &r, NULL), 0);
     assert_int_equal(r.elements, 1);
     rec_cleanup(&r);
+    /* Thousands of declarations on one element are refused, not bound one by one. */
+    struct buf many;
+    buf_init(&many, 1 << 20);
+    buf_append_c(&many, HDR_C "<message ");
+    for (int i = 0; i < 5000; i++) {
+        buf_printf(&many, "xmlns:p%d='urn:x:%d' ", i, i);
+    }
+    buf_append_c(&many, "/>");
+    assert_stream_error(NULL, buf_cstr(&many), "policy-violation");
+    buf_cleanup(&many);
 }
 
 static void test_stream_keepalive(void **state)
