@@ -165,15 +165,19 @@ static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t pl
 /* Over a limit: the peer gets a stream error it can read, then the socket closes. */
 static void refuse(int fd, bool tls, const char *condition, const char *text)
 {
+    /* On a TLS socket nothing readable can be sent before a handshake, which an over-limit
+     * connection does not get: it is closed at once. */
     if (!tls) {
-        char msg[512];
+        const char *from = worker_ctx()->cfg->server.main_domain;
+        char msg[1024];
         int n = snprintf(msg, sizeof(msg),
                          "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                         "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+                         "xmlns:stream='http://etherx.jabber.org/streams' id='refused' "
+                         "from='%s' version='1.0'>"
                          "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
                          "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>%s</text>"
                          "</stream:error></stream:stream>",
-                         condition, text);
+                         from, condition, text);
         ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
     }

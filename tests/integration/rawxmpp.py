@@ -1,8 +1,7 @@
-"""rawxmpp.py: a tiny hand-driven XMPP client (socket, optional TLS) for protocol and bad-input tests."""
+"""rawxmpp.py: a tiny hand-driven XMPP client (socket, optional TLS) for protocol tests."""
 
 import base64
 import hashlib
-import re
 import select
 import socket
 import ssl
@@ -460,12 +459,3 @@ def stanza_error(el):
     if err is None:
         return None, None
     return err.get("type"), condition(err, NS_STANZAS)
-
-
-def features_summary(features):
-    return sorted({local(c.tag) + "@" + ns_of(c.tag) for c in features})
-
-
-def contains_re(data, pattern):
-    return re.search(pattern, data if isinstance(data, str) else bytes(data).decode("utf-8",
-                                                                                       "replace"))

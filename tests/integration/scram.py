@@ -1,4 +1,4 @@
-"""scram.py: a small SCRAM client (RFC 5802 / 7677, SHA-1/256/512, -PLUS) and TLS channel-binding data."""
+"""scram.py: a small SCRAM client (RFC 5802/7677, SHA-1/256/512, -PLUS) and channel bindings."""
 
 import base64
 import ctypes
@@ -6,7 +6,6 @@ import ctypes.util
 import hashlib
 import hmac
 import os
-import ssl
 import sys
 
 HASHES = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
@@ -181,7 +180,7 @@ _libssl = None
 def _load_libssl():
     global _libssl
     if _libssl is None:
-        import _ssl
+        import _ssl  # noqa: F401  (makes sure libssl is loaded in this process)
         name = None
         try:
             with open("/proc/self/maps") as f:
@@ -206,7 +205,6 @@ def _load_libssl():
         lib.SSL_version.restype = ctypes.c_int
         lib.SSL_version.argtypes = [ctypes.c_void_p]
         _libssl = lib
-        del _ssl
     return _libssl
 
 

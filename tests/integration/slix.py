@@ -1,4 +1,4 @@
-"""slix.py: slixmpp (1.8) clients against the test server: one forced SASL mechanism, no cert checks."""
+"""slix.py: slixmpp 1.8 clients for the test server: one forced SASL mechanism, no cert checks."""
 
 import asyncio
 import logging

@@ -102,7 +102,11 @@ class Server:
             raise StartError("%s does not exist or is not executable (set STARLING_BUILD)"
                              % STARLINGD)
         last = None
-        for _attempt in range(3):
+        for attempt in range(3):
+            if attempt and self.own_datadir:
+                # A failed first start may already have initialised the folder: start afresh.
+                shutil.rmtree(self.datadir, ignore_errors=True)
+                self.datadir = tempfile.mkdtemp(prefix="starling-it-")
             self.port, self.tls_port = free_ports(2)
             try:
                 self._start_once()
@@ -118,7 +122,10 @@ class Server:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+        for path in (self.stdout_path, self.stderr_path):
+            open(path, "wb").close()
+        # O_APPEND: our own appends (tests) and the server's writes never overwrite each other.
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, cwd=self.logdir)
         _LIVE.add(self)

@@ -3,7 +3,9 @@
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -168,9 +170,13 @@ def test_usage_errors_exit_2(server):
     assert_fails(server.ctl("account", "add", "x@localhost"), code=2)   # no --password
 
 
-def test_no_server_running_exit_1(tmp_path):
-    r = subprocess.run([STARLINGCTL, "-d", str(tmp_path), "domain", "list"],
-                       capture_output=True, text=True, timeout=20)
+def test_no_server_running_exit_1():
+    tmp = tempfile.mkdtemp(prefix="starling-it-")
+    try:
+        r = subprocess.run([STARLINGCTL, "-d", tmp, "domain", "list"],
+                           capture_output=True, text=True, timeout=20)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     assert_fails(r)
 
 
@@ -190,7 +196,7 @@ def test_connections_lists_logged_in_client(server):
         assert len(f) == 7, mine[0]
         cid, kind, _state, peer, jid, tls, secs = f
         assert kind == "c2s"
-        assert peer == "127.0.0.1:%d" % c.local_port, mine[0]
+        assert peer == "[127.0.0.1]:%d" % c.local_port, mine[0]
         assert jid == "frank@localhost/ctl"
         assert tls.startswith("TLSv1."), mine[0]
         assert int(secs) >= 0 and cid
@@ -206,10 +212,10 @@ def test_connections_lists_logged_in_client(server):
         e = entry[0]
         assert set(e) >= {"id", "kind", "state", "peer", "jid", "tls", "since"}, e
         assert e["kind"] == "c2s"
-        assert e["peer"] == "127.0.0.1:%d" % c.local_port
+        assert e["peer"] == "[127.0.0.1]:%d" % c.local_port
         assert e["tls"] in ("TLSv1.3", "TLSv1.2")
         assert abs(e["since"] - time.time()) < 120
-        other = [x for x in data if x.get("peer") == "127.0.0.1:%d" % pre.local_port]
+        other = [x for x in data if x.get("peer") == "[127.0.0.1]:%d" % pre.local_port]
         assert len(other) == 1 and other[0]["jid"] is None and other[0]["tls"] is None, data
     finally:
         c.close()

@@ -1,5 +1,5 @@
-"""test_harness.py: checks of the test tooling itself (SCRAM client, channel binding, raw and slixmpp
-clients against a scripted dummy server); needs no starlingd."""
+"""test_harness.py: checks of the test tooling itself (SCRAM client, channel binding, raw and
+slixmpp clients against a scripted dummy server); needs no starlingd."""
 
 import base64
 import os

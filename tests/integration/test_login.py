@@ -1,4 +1,4 @@
-"""test_login.py: every SASL mechanism (slixmpp and by hand), channel bindings, legacy auth, policies."""
+"""test_login.py: every SASL mechanism (slixmpp and by hand), channel binding, legacy auth."""
 
 import ssl
 import time

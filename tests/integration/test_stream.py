@@ -1,14 +1,22 @@
 """test_stream.py: stream features, bind, session, server iqs, message routing, s2s refusal."""
 
 import asyncio
+import glob
+import os
+import re
+import shutil
 import signal
+import socket
+import subprocess
+import tempfile
 
 import pytest
 
 import rawxmpp
 import slix
-from rawxmpp import (NS_BIND, NS_CLIENT, NS_IQAUTH_FEATURE, NS_SASL, NS_SASL_CB, NS_SESSION,
-                     NS_STANZAS, NS_STREAM, NS_TLS, RawClient, dump, q)
+import starling
+from rawxmpp import (NS_BIND, NS_IQAUTH_FEATURE, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAM,
+                     NS_TLS, RawClient, dump, q)
 
 PASSWORD = "Str3am-pass"
 
@@ -218,19 +226,55 @@ def test_end_of_stream_is_answered(server):
     c.close()
 
 
-def test_sigterm_closes_streams_and_exits_zero(make_server):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_closes_streams_and_exits_zero(make_server, sig):
     srv = make_server()
     srv.add_account("carol@localhost", PASSWORD)
     c = rawxmpp.login(srv, "carol", PASSWORD, resource="term")
     pre = RawClient(srv.port)
     pre.open()
-    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.send_signal(sig)
     for conn in (c, pre):
-        assert conn.wait_closed(10), "connection still open after SIGTERM"
-        assert conn.stream_ended, "no </stream:stream> on SIGTERM: %r" % bytes(conn.raw)[-300:]
+        assert conn.wait_closed(10), "connection still open after the signal"
+        assert conn.stream_ended, "no </stream:stream> on signal: %r" % bytes(conn.raw)[-300:]
         conn.close()
     srv.proc.wait(10)
     problems = srv.stop()
     assert problems == [], "\n".join(problems)
     assert srv.exit_code == 0
-    assert srv.postmaster_password, "no 'postmaster@localhost password:' line on stdout"
+
+
+def test_first_start_creates_data_folder(make_server):
+    srv = make_server()
+    d = srv.datadir
+    for rel in ("starling.conf", "starling.db", "certs/localhost.crt", "certs/localhost.key",
+                "admin.sock"):
+        assert os.path.exists(os.path.join(d, rel)), "%s missing in %s" % (rel, os.listdir(d))
+    logs = glob.glob(os.path.join(d, "SystemLogs", "*.log"))
+    assert any(re.search(r"/\d{4}-\d{2}-\d{2}[^/]*\.log$", p) for p in logs), logs
+    assert any("ready" in open(p, errors="replace").read() for p in logs), logs
+    lines = [ln for ln in srv.stdout_text().splitlines() if "password:" in ln]
+    assert len(lines) == 1, srv.stdout_text()
+    assert re.fullmatch(r"postmaster@localhost password: \S{8,}", lines[0].strip()), lines[0]
+    assert srv.ctl_ok("account", "list", "localhost").split() == ["postmaster@localhost"]
+
+
+def test_port_in_use_exits_1_with_one_line():
+    tmp = tempfile.mkdtemp(prefix="starling-it-")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    free = starling.free_ports(1)[0]
+    try:
+        r = subprocess.run([starling.STARLINGD, "-d", tmp, "-o",
+                            "xmpp.listener=127.0.0.1:%d, 127.0.0.1:%d/tls" % (free, port),
+                            "-o", "server.workers=2"],
+                           capture_output=True, text=True, timeout=20)
+    finally:
+        busy.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert r.stderr.strip(), "no message on stderr"
+    last = r.stderr.strip().splitlines()[-1]
+    assert str(port) in last or "in use" in last.lower(), r.stderr[-2000:]

@@ -1,0 +1,14 @@
+/work/main/build-fuzz/obj/auth/gsasl_mechs.o: \
+  /work/main/src/auth/gsasl_mechs.c /work/main/src/auth/internal.h \
+  /work/main/src/auth/creds.h /work/main/src/core/buf.h \
+  /work/main/src/auth/sasl.h /work/main/src/core/err.h
+
+/work/main/src/auth/internal.h:
+
+/work/main/src/auth/creds.h:
+
+/work/main/src/core/buf.h:
+
+/work/main/src/auth/sasl.h:
+
+/work/main/src/core/err.h:

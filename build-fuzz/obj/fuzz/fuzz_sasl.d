@@ -1,0 +1,17 @@
+/work/main/build-fuzz/obj/fuzz/fuzz_sasl.o: \
+  /work/main/tests/fuzz/fuzz_sasl.c /work/main/src/auth/creds.h \
+  /work/main/src/core/buf.h /work/main/src/auth/internal.h \
+  /work/main/src/auth/sasl.h /work/main/src/core/err.h \
+  /work/main/tests/fuzz/fuzz_check.h
+
+/work/main/src/auth/creds.h:
+
+/work/main/src/core/buf.h:
+
+/work/main/src/auth/internal.h:
+
+/work/main/src/auth/sasl.h:
+
+/work/main/src/core/err.h:
+
+/work/main/tests/fuzz/fuzz_check.h:
