@@ -102,6 +102,15 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
     pthread_mutex_lock(&g_cfg.lock);
     struct settings file = g_cfg.file;
     int rc = settings_set(&file, key, value, err, errlen);
+    if (rc == 0 && strcmp(key, "tls.client_ca_file") == 0) {
+        /* Applied first: a CA file that does not load is refused, and nothing changes. */
+        char why[256];
+        if (tls_store_set_client_ca(g_server.tls, file.tls.client_ca_file, why, sizeof(why)) !=
+            0) {
+            snprintf(err, errlen, "tls.client_ca_file: %s", why);
+            rc = ERR_INVAL;
+        }
+    }
     if (rc == 0) {
         /* An administrator's change wins over this run's override of the same key. */
         for (int i = 0; i < g_cfg.noverrides; i++) {
