@@ -39,6 +39,7 @@ enum {
 #define FUZZ_SERVER_NONCE "fuzzserverNONCE"
 
 static struct auth_creds base_creds;
+static bool trace; /* FUZZ_SASL_TRACE set: each step's result on stderr */
 static unsigned char cb_bytes[SASL_CB_COUNT][32];
 
 struct lookup {
@@ -144,6 +145,10 @@ static void run_mech(const char *name, const struct sasl_params *p, struct looku
         buf_reset(&out);
         rc = sasl_step(s, msg[i], mlen[i], true, &out);
         FUZZ_CHECK(rc != SASL_CONTINUE || sasl_session_username(s) == NULL);
+        if (trace) {
+            fprintf(stderr, "%s step %zu: %d %s [%s]\n", name, i, rc,
+                    sasl_session_failure(s) ? sasl_session_failure(s) : "", buf_cstr(&out));
+        }
     }
     if (rc == SASL_DONE) {
         check_done(m, p, lk, s);
@@ -212,6 +217,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const unsigned char secret[] = "fuzz-fake-salt-secret";
     sasl_set_fake_salt_secret(secret, sizeof(secret) - 1);
     sasl__scram_test_set_nonce(FUZZ_SERVER_NONCE);
+    trace = getenv("FUZZ_SASL_TRACE") != NULL;
     if (auth_creds_from_password(FUZZ_PASSWORD, true, FUZZ_ITERATIONS, &base_creds) != 0) {
         fprintf(stderr, "auth_creds_from_password failed\n");
         abort();
