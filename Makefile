@@ -90,9 +90,16 @@ unit-asan:
 integration: all
 	STARLING_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
 
+# Areas add their own build and test steps in mk/<area>.mk: TEST_EXTRA lists targets that
+# `make test` runs after the unit tests (the integration suite runs last, so its summary ends
+# the output).
+TEST_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))
+
 test: test-deps
 	$(MAKE) all unit
 	$(MAKE) unit-asan
+	$(if $(strip $(TEST_EXTRA)),$(MAKE) $(TEST_EXTRA))
 	STARLING_BUILD=$(abspath build-asan) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 style:

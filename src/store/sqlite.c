@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "store/store_int.h"
+
+#include <stdint.h>
 
 /* Schema migrations, applied in order; migration i brings the schema to version i + 1
  * (PRAGMA user_version). Never edit a released entry: append a new one. */
@@ -43,7 +46,19 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (domain, name, key),"
     "  FOREIGN KEY (domain, name) REFERENCES accounts(domain, name) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
+    /* v2: schema versions of the store's areas (sqlite_<area>.c), each migrated on its own. */
+    "CREATE TABLE store_schema ("
+    "  area TEXT PRIMARY KEY NOT NULL,"
+    "  version INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
+
+/* The areas beyond the core tables, each in its own file with its own migrations. */
+static const struct store_area *const areas[] = {
+    &store_area_im,
+    &store_area_services,
+};
+#define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -94,9 +109,16 @@ static const char *const stmt_sql[S_COUNT] = {
 #undef STMT_SQL
 };
 
+#define STORE_CACHE_SLOTS 512
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    /* Statements of the area files, keyed by the address of their SQL text. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *s;
+    } cache[STORE_CACHE_SLOTS];
     char err[256];
 };
 
@@ -317,6 +339,36 @@ static int set_wal(struct store *st)
     return db_fail(st, "journal_mode");
 }
 
+static const char SQL_AREA_VERSION[] = "SELECT version FROM store_schema WHERE area = ?1";
+static const char SQL_AREA_SET[] = "INSERT INTO store_schema(area, version) VALUES (?1, ?2)"
+                                   " ON CONFLICT(area) DO UPDATE SET version = excluded.version";
+
+/* Brings one area to its newest schema (inside migrate's transaction). */
+static int migrate_area(struct store *st, const struct store_area *area)
+{
+    long long version = 0;
+    int rc = store__query_one(st, SQL_AREA_VERSION, STORE_ARGS(area->name), NULL, &version);
+    if (rc != 0 && rc != ERR_NOTFOUND) {
+        return rc;
+    }
+    if (version > area->count) {
+        set_err(st, "store area %s has schema version %lld, newer than this server's (%d)",
+                area->name, version, area->count);
+        return ERR_STORE;
+    }
+    for (int v = (int)version; v < area->count; v++) {
+        char what[96];
+        char num[16];
+        snprintf(what, sizeof(what), "migration of %s to version %d", area->name, v + 1);
+        snprintf(num, sizeof(num), "%d", v + 1);
+        if (exec_sql(st, area->migrations[v], what) != 0 ||
+            store__run(st, SQL_AREA_SET, STORE_ARGS(area->name, num), NULL) != 0) {
+            return ERR_STORE;
+        }
+    }
+    return 0;
+}
+
 /* Applies the missing migrations in one write transaction: a second handle opening at the same
  * moment waits on BEGIN IMMEDIATE and then finds the schema current. */
 static int migrate(struct store *st)
@@ -339,6 +391,11 @@ static int migrate(struct store *st)
         snprintf(what, sizeof(what), "migration to schema version %d", v + 1);
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
         if (exec_sql(st, migrations[v], what) != 0 || exec_sql(st, pragma, what) != 0) {
+            goto fail;
+        }
+    }
+    for (int a = 0; a < AREA_COUNT; a++) {
+        if (migrate_area(st, areas[a]) != 0) {
             goto fail;
         }
     }
@@ -377,6 +434,7 @@ struct store *store_open(const char *path, char *err, size_t errlen)
         exec_sql(st, "PRAGMA foreign_keys=ON", "foreign_keys") != 0 || migrate(st) != 0) {
         goto fail;
     }
+    st->err[0] = '\0';
     return st;
 
 fail:
@@ -392,6 +450,9 @@ void store_close(struct store *st)
     }
     for (int i = 0; i < S_COUNT; i++) {
         sqlite3_finalize(st->stmt[i]);
+    }
+    for (int i = 0; i < STORE_CACHE_SLOTS; i++) {
+        sqlite3_finalize(st->cache[i].s);
     }
     sqlite3_close(st->db);
     free(st);
@@ -602,4 +663,155 @@ int store_account_settings_list(struct store *st, const char *domain, const char
 {
     int rc = need_account(st, domain, name);
     return rc != 0 ? rc : query_list(st, S_ASET_LIST, ARGS(domain, name), fn, ud);
+}
+
+/* ---- the area files' door (store_int.h) ------------------------------------------------- */
+
+sqlite3 *store__db(struct store *st)
+{
+    return st->db;
+}
+
+int store__fail(struct store *st, const char *what)
+{
+    return db_fail(st, what);
+}
+
+sqlite3_stmt *store__prepare(struct store *st, const char *sql, const char *const *args, int n)
+{
+    size_t h = ((uintptr_t)sql >> 3) % STORE_CACHE_SLOTS;
+    for (size_t probe = 0; probe < STORE_CACHE_SLOTS; probe++) {
+        size_t i = (h + probe) % STORE_CACHE_SLOTS;
+        if (st->cache[i].sql == sql || st->cache[i].sql == NULL) {
+            if (st->cache[i].sql == NULL) {
+                sqlite3_stmt *s = NULL;
+                if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+                    SQLITE_OK) {
+                    db_fail(st, "prepare");
+                    return NULL;
+                }
+                st->cache[i].sql = sql;
+                st->cache[i].s = s;
+            }
+            sqlite3_stmt *s = st->cache[i].s;
+            for (int a = 0; a < n; a++) {
+                if (sqlite3_bind_text(s, a + 1, args[a], -1, SQLITE_STATIC) != SQLITE_OK) {
+                    db_fail(st, "bind");
+                    sqlite3_clear_bindings(s);
+                    return NULL;
+                }
+            }
+            return s;
+        }
+    }
+    set_err(st, "statement cache full");
+    return NULL;
+}
+
+void store__finish(sqlite3_stmt *s)
+{
+    finish(s);
+}
+
+static int step_write(struct store *st, sqlite3_stmt *s, int *changes)
+{
+    int rc = sqlite3_step(s);
+    int ext = sqlite3_extended_errcode(st->db);
+    int ret = 0;
+    if (rc != SQLITE_DONE) {
+        if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) {
+            set_err(st, "already exists");
+            ret = ERR_EXISTS;
+        } else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            set_err(st, "not found");
+            ret = ERR_NOTFOUND;
+        } else {
+            ret = db_fail(st, "write");
+        }
+    } else if (changes != NULL) {
+        *changes = sqlite3_changes(st->db);
+    }
+    finish(s);
+    return ret;
+}
+
+int store__run(struct store *st, const char *sql, const char *const *args, int n, int *changes)
+{
+    sqlite3_stmt *s = store__prepare(st, sql, args, n);
+    return s ? step_write(st, s, changes) : ERR_STORE;
+}
+
+int store__query_one(struct store *st, const char *sql, const char *const *args, int n,
+                     struct buf *out, long long *num)
+{
+    sqlite3_stmt *s = store__prepare(st, sql, args, n);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int ret = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (num != NULL) {
+            *num = sqlite3_column_int64(s, 0);
+        }
+        if (out != NULL) {
+            const unsigned char *t = sqlite3_column_text(s, 0);
+            int len = sqlite3_column_bytes(s, 0);
+            buf_reset(out);
+            if (t != NULL && buf_append(out, t, (size_t)len) != 0) {
+                set_err(st, "value longer than the buffer");
+                ret = ERR_LIMIT;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        set_err(st, "not found");
+        ret = ERR_NOTFOUND;
+    } else {
+        ret = db_fail(st, "read");
+    }
+    finish(s);
+    return ret;
+}
+
+int store__query_rows(struct store *st, const char *sql, const char *const *args, int n,
+                      store_rows_fn *fn, void *ud)
+{
+    sqlite3_stmt *s = store__prepare(st, sql, args, n);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int cols = sqlite3_column_count(s);
+    if (cols > STORE_MAX_COLUMNS) {
+        cols = STORE_MAX_COLUMNS;
+    }
+    /* Rows are copied out first so that `fn` may use the store (even this statement). */
+    char **cells = NULL;
+    size_t count = 0, cap = 0;
+    int ret = 0;
+    int rc;
+    for (rc = sqlite3_step(s); rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        if (count + (size_t)cols > cap) {
+            cap = cap ? cap * 2 : 64;
+            while (cap < count + (size_t)cols) {
+                cap *= 2;
+            }
+            cells = xrealloc(cells, cap * sizeof(*cells));
+        }
+        for (int c = 0; c < cols; c++) {
+            const char *t = (const char *)sqlite3_column_text(s, c);
+            cells[count++] = t != NULL ? xstrdup(t) : NULL;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_fail(st, "read");
+    }
+    finish(s);
+    for (size_t i = 0; ret == 0 && cols > 0 && i < count; i += (size_t)cols) {
+        ret = fn(ud, (const char *const *)&cells[i], cols);
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(cells[i]);
+    }
+    free(cells);
+    return ret;
 }

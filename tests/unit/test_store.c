@@ -113,8 +113,11 @@ static void test_migrate_new(void **state)
 {
     struct fixture *f = *state;
     char text[64];
-    assert_int_equal(store_schema_version(f->st), 1);
-    assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(store_schema_version(f->st), 2);
+    assert_int_equal(raw_count(f->path, "PRAGMA user_version"), 2);
+    /* Every area records its own version (0 for an area with no tables yet). */
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM store_schema"),
+                     raw_count(f->path, "SELECT count(*) FROM store_schema WHERE version >= 0"));
     assert_string_equal(raw_text(f->path, "PRAGMA journal_mode", text, sizeof(text)), "wal");
     assert_int_equal(raw_count(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                         " AND name IN ('domains', 'domain_aliases', "
@@ -132,7 +135,7 @@ static void test_migrate_existing(void **state)
     /* Reopening an up-to-date file keeps the data and the version. */
     f->st = store_open(f->path, err, sizeof(err));
     assert_non_null(f->st);
-    assert_int_equal(store_schema_version(f->st), 1);
+    assert_int_equal(store_schema_version(f->st), 2);
     assert_int_equal(store_domain_exists(f->st, "example.com"), 1);
     store_close(f->st);
 
@@ -154,7 +157,7 @@ static void test_migrate_existing(void **state)
     sqlite3_close(db);
     f->st = store_open(f->path, err, sizeof(err));
     assert_non_null(f->st);
-    assert_int_equal(store_schema_version(f->st), 1);
+    assert_int_equal(store_schema_version(f->st), 2);
     assert_int_equal(store_domain_add(f->st, "example.com"), 0);
     assert_int_equal(raw_count(f->path, "SELECT x FROM other"), 7);
 
@@ -458,7 +461,7 @@ static void *open_thread(void *arg)
     snprintf(name, sizeof(name), "t%d.com", o->index);
     o->rc = store_domain_add(st, name);
     if (o->rc == 0) {
-        o->rc = store_schema_version(st) == 1 ? 0 : -101;
+        o->rc = store_schema_version(st) == 2 ? 0 : -101;
     }
     store_close(st);
     return NULL;
@@ -482,7 +485,7 @@ static void test_concurrent_open(void **state)
             assert_int_equal(o[i].rc, 0);
         }
         assert_int_equal(raw_count(path, "SELECT count(*) FROM domains"), THREADS);
-        assert_int_equal(raw_count(path, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_count(path, "PRAGMA user_version"), 2);
         struct fixture tmp;
         snprintf(tmp.path, sizeof(tmp.path), "%s", path);
         remove_db(&tmp);

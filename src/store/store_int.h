@@ -1,0 +1,49 @@
+/* store_int.h: the door of the store's area files (sqlite_<area>.c) into the SQLite backend.
+ * Not for use outside src/store/. */
+#ifndef STARLING_STORE_STORE_INT_H
+#define STARLING_STORE_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* An area's tables: its migrations, applied in order (migration i brings the area to version
+ * i + 1, recorded in the store_schema table). Never edit a released entry: append a new one. */
+struct store_area {
+    const char *name;
+    const char *const *migrations;
+    int count;
+};
+
+/* Every area, defined in its own file. */
+extern const struct store_area store_area_im;       /* sqlite_im.c: rosters, offline, blocking */
+extern const struct store_area store_area_services; /* sqlite_services.c: vCards, private XML, … */
+
+/* Arguments of a statement as text: a compound literal and its length. */
+#define STORE_ARGS(...)                                                                            \
+    (const char *const[]){ __VA_ARGS__ },                                                          \
+        (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+#define STORE_NO_ARGS NULL, 0
+
+#define STORE_MAX_COLUMNS 16
+
+/* The statement for `sql` (a string with static storage: its address is the cache key),
+ * prepared once per handle, with `args` bound as text. NULL on error (store_last_error). */
+sqlite3_stmt *store__prepare(struct store *st, const char *sql, const char *const *args, int n);
+/* Resets a statement from store__prepare after a hand-made step loop. */
+void store__finish(sqlite3_stmt *s);
+/* A statement without rows. Constraint failures: ERR_EXISTS (key taken) or ERR_NOTFOUND (parent
+ * row missing). `changes` (may be NULL) gets the number of changed rows. */
+int store__run(struct store *st, const char *sql, const char *const *args, int n, int *changes);
+/* One row: its first column into `out` (text) and/or `num`. ERR_NOTFOUND when no row. */
+int store__query_one(struct store *st, const char *sql, const char *const *args, int n,
+                     struct buf *out, long long *num);
+/* Every row (up to STORE_MAX_COLUMNS text columns, NULL for SQL NULL), copied out before `fn`
+ * runs, so `fn` may use the store again. A non-zero return from `fn` stops and is returned. */
+typedef int store_rows_fn(void *ud, const char *const *cols, int ncols);
+int store__query_rows(struct store *st, const char *sql, const char *const *args, int n,
+                      store_rows_fn *fn, void *ud);
+sqlite3 *store__db(struct store *st);
+int store__fail(struct store *st, const char *what);
+
+#endif
