@@ -186,6 +186,7 @@ static void sasl_failure(struct xstream *st, const char *condition, const char *
     }
     st->state = XS_NEGOTIATE;
     st->auth_failures++;
+    atomic_fetch_add(&g_xmpp_stats.auth_failures, 1);
     int recent = xmpp_addr_auth_failed(st->c->addr);
     log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "SASL failure (%s)%s%s", condition,
             who ? " for " : "", who ? who : "");
@@ -210,6 +211,8 @@ static void sasl_failure(struct xstream *st, const char *condition, const char *
 static void authenticated(struct xstream *st, const char *user, const char *how)
 {
     snprintf(st->user, sizeof(st->user), "%s", user);
+    snprintf(st->mechanism, sizeof(st->mechanism), "%s", how);
+    atomic_fetch_add(&g_xmpp_stats.logins, 1);
     snprintf(st->bare, sizeof(st->bare), "%s@%s", user, st->domain);
     st->state = XS_AUTHED;
     xmpp_addr_auth_succeeded(st->c->addr);
@@ -289,7 +292,7 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
     }
     send_sasl(st, "success", out.len ? &out : NULL);
     char how[64];
-    snprintf(how, sizeof(how), "SASL %s", sasl_mech_name(st->sasl_mech));
+    snprintf(how, sizeof(how), "%s", sasl_mech_name(st->sasl_mech));
     sasl_session_free(st->sasl);
     st->sasl = NULL;
     authenticated(st, buf_cstr(&user), how);

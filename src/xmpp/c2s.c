@@ -12,6 +12,7 @@
 #include "xmpp/convert.h"
 #include "xmpp/ns.h"
 #include "xmpp/stream_internal.h"
+#include "xmpp/xmpp.h"
 
 /* The router hands a signal for this session. */
 static void deliver(void *ud, struct signal *sig)
@@ -22,6 +23,8 @@ static void deliver(void *ud, struct signal *sig)
         buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
         if (convert_signal_xml(sig, &out) == 0) {
             xstream__write(st, out.p, out.len);
+            st->c->stanzas_out++;
+            atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
         }
         buf_cleanup(&out);
     }

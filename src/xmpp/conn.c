@@ -169,6 +169,7 @@ static int flush_out(struct conn *c)
             return ERR_CLOSED;
         }
         buf_consume(&c->out, (size_t)n);
+        c->bytes_out += (unsigned long long)n;
     }
     if (c->out.len == 0 && c->out.cap > 16384) {
         /* Idle connections keep no big buffers. */
@@ -332,6 +333,7 @@ static void on_readable(struct conn *c)
             return;
         }
         c->last_read_ms = loop_now_ms(c->loop);
+        c->bytes_in += (unsigned long long)n;
         if (c->tls) {
             int rc = read_tls(c, data, (size_t)n);
             if (rc == ERR_CLOSED) {

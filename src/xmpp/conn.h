@@ -44,6 +44,11 @@ struct conn {
     char addr[48];      /* "ip", the per-address limit's key */
     time_t since;
     uint64_t last_read_ms; /* monotonic time of the last bytes from the peer */
+    /* Monitoring. */
+    unsigned long stanzas_in;
+    unsigned long stanzas_out;
+    unsigned long long bytes_in;
+    unsigned long long bytes_out;
     enum conn_kind kind;
     struct xstream *st;
     struct xmpp_worker *xw;

@@ -165,6 +165,7 @@ static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t pl
 /* Over a limit: the peer gets a stream error it can read, then the socket closes. */
 static void refuse(int fd, bool tls, const char *condition, const char *text)
 {
+    atomic_fetch_add(&g_xmpp_stats.refused, 1);
     /* On a TLS socket nothing readable can be sent before a handshake, which an over-limit
      * connection does not get: it is closed at once. */
     if (!tls) {
@@ -218,6 +219,7 @@ static void on_accept(void *ud, uint32_t events)
             refuse(fd, le->cfg.tls, "policy-violation", "too many connections from your address");
             continue;
         }
+        atomic_fetch_add(&g_xmpp_stats.accepted, 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct conn *c = conn_new(le->xw, fd, le->cfg.tls, peer, addr);

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "xmpp/ns.h"
+#include "xmpp/xmpp.h"
 
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns);
 static int on_element(void *ud, struct xml_node *el);
@@ -161,6 +162,7 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     buf_append_c(&b, "</stream:error></stream:stream>");
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
+    atomic_fetch_add(&g_xmpp_stats.stream_errors, 1);
     log_rec(stream_tag(st), LOG_PROBLEMS, st->c->id, st->c->peer, "stream error %s%s%s", condition,
             text ? ": " : "", text ? text : "");
     st->state = XS_CLOSED;
@@ -379,6 +381,10 @@ static int on_element(void *ud, struct xml_node *el)
         buf_cleanup(&b);
     }
     xstream__flush_delayed(st);
+    if (st->state == XS_BOUND) {
+        st->c->stanzas_in++;
+        atomic_fetch_add(&g_xmpp_stats.stanzas_in, 1);
+    }
     switch (st->state) {
     case XS_NEGOTIATE:
         element_negotiate(st, el);
@@ -523,6 +529,11 @@ const char *xstream_state_name(const struct xstream *st)
     static const char *const names[] = {"header",        "negotiating", "sasl",
                                         "authenticated", "bound",       "closed"};
     return names[st->state];
+}
+
+const char *xstream_mechanism(const struct xstream *st)
+{
+    return st->mechanism[0] ? st->mechanism : NULL;
 }
 
 const char *xstream_jid(const struct xstream *st)

@@ -32,5 +32,7 @@ void xstream_shutdown(struct xstream *st);
 const char *xstream_state_name(const struct xstream *st);
 /* The bound full JID, the authenticated bare JID, or NULL. */
 const char *xstream_jid(const struct xstream *st);
+/* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
+const char *xstream_mechanism(const struct xstream *st);
 
 #endif

@@ -44,7 +44,8 @@ struct xstream {
     struct loop_timer delay_timer;
     bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
-    char user[1024]; /* authenticated local part */
+    char mechanism[48]; /* how it authenticated, for monitoring */
+    char user[1024];    /* authenticated local part */
     char bare[2100];
     char full[3200];
     char pending_resource[1024]; /* legacy auth: the resource to bind after the move */

@@ -10,6 +10,25 @@
 #include "xmpp/conn.h"
 #include "xmpp/stream.h"
 
+struct xmpp_stats g_xmpp_stats;
+
+static void set_counter(json_t *obj, const char *name, unsigned long value)
+{
+    json_object_set_new(obj, name, json_integer((json_int_t)value));
+}
+
+void xmpp_stats_json(json_t *obj)
+{
+    set_counter(obj, "connections_accepted", atomic_load(&g_xmpp_stats.accepted));
+    set_counter(obj, "connections_refused", atomic_load(&g_xmpp_stats.refused));
+    set_counter(obj, "logins", atomic_load(&g_xmpp_stats.logins));
+    set_counter(obj, "auth_failures", atomic_load(&g_xmpp_stats.auth_failures));
+    set_counter(obj, "stanzas_in", atomic_load(&g_xmpp_stats.stanzas_in));
+    set_counter(obj, "stanzas_out", atomic_load(&g_xmpp_stats.stanzas_out));
+    set_counter(obj, "stream_errors", atomic_load(&g_xmpp_stats.stream_errors));
+    set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
+}
+
 struct xmpp_worker *xmpp_worker_start(struct worker *w)
 {
     struct xmpp_worker *xw = xcalloc(1, sizeof(*xw));
@@ -54,12 +73,17 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
             continue;
         }
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
-        const char *tls =
-            c->tls && tls_conn_handshake_done(c->tls) ? tls_conn_version(c->tls) : NULL;
-        json_t *o = json_pack(
-            "{s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:i}", "id", (json_int_t)c->id, "kind",
-            kind_name(c->kind), "state", c->st ? xstream_state_name(c->st) : "new", "peer", c->peer,
-            "jid", jid, "tls", tls, "since", (json_int_t)c->since, "worker", c->worker_id);
+        bool tls_on = c->tls && tls_conn_handshake_done(c->tls);
+        json_t *o =
+            json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:i, s:I, s:I, s:I, s:I}",
+                      "id", (json_int_t)c->id, "kind", kind_name(c->kind), "state",
+                      c->st ? xstream_state_name(c->st) : "new", "peer", c->peer, "jid", jid, "tls",
+                      tls_on ? tls_conn_version(c->tls) : NULL, "cipher",
+                      tls_on ? tls_conn_cipher(c->tls) : NULL, "mechanism",
+                      c->st ? xstream_mechanism(c->st) : NULL, "since", (json_int_t)c->since,
+                      "worker", c->worker_id, "stanzas_in", (json_int_t)c->stanzas_in,
+                      "stanzas_out", (json_int_t)c->stanzas_out, "bytes_in",
+                      (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out);
         if (o) {
             json_array_append_new(array, o);
         }

@@ -4,6 +4,7 @@
 #define STARLING_XMPP_XMPP_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "core/settings.h"
@@ -40,6 +41,20 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array);
 
 /* Ends every session of the account (it was removed or disabled). On its home worker. */
 void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition);
+
+/* Process-wide counters (monitoring, metrics). */
+struct xmpp_stats {
+    atomic_ulong accepted;      /* connections accepted */
+    atomic_ulong refused;       /* connections refused by Channels or the per-address limit */
+    atomic_ulong logins;        /* successful authentications */
+    atomic_ulong auth_failures; /* failed authentications */
+    atomic_ulong stanzas_in;    /* elements received on authenticated streams */
+    atomic_ulong stanzas_out;   /* stanzas delivered to clients */
+    atomic_ulong stream_errors; /* streams ended with a stream error */
+};
+extern struct xmpp_stats g_xmpp_stats;
+/* Adds the counters to a JSON object (name: value). */
+void xmpp_stats_json(json_t *obj);
 
 /* Per-remote-address accounting (process-wide, guarded by a mutex). */
 bool xmpp_addr_acquire(const char *addr, int limit);
