@@ -45,6 +45,15 @@ DATADIR ?= ./var
 PYTHON ?= /usr/bin/python3
 
 .PHONY: all run test unit unit-asan integration deps test-deps clean style
+
+# Areas add their own build and test steps in mk/<area>.mk, included here before the rules:
+# EXTRA_OBJ (objects linked into starlingd, e.g. generated sources), TEST_EXTRA (targets that
+# `make test` runs after the unit tests; the integration suite runs last so its summary ends
+# the output).
+EXTRA_OBJ :=
+TEST_EXTRA :=
+-include $(sort $(wildcard mk/*.mk))
+
 all: $(BUILD)/starlingd $(BUILD)/starlingctl
 
 $(BUILD)/obj/%.o: src/%.c
@@ -55,7 +64,7 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
-$(BUILD)/starlingd: $(BUILD)/obj/main.o $(LIB_OBJ)
+$(BUILD)/starlingd: $(BUILD)/obj/main.o $(LIB_OBJ) $(EXTRA_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(BUILD)/starlingctl: $(BUILD)/obj/tools/starlingctl.o $(call modobjs,core)
@@ -89,12 +98,6 @@ unit-asan:
 
 integration: all
 	STARLING_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
-
-# Areas add their own build and test steps in mk/<area>.mk: TEST_EXTRA lists targets that
-# `make test` runs after the unit tests (the integration suite runs last, so its summary ends
-# the output).
-TEST_EXTRA :=
--include $(sort $(wildcard mk/*.mk))
 
 test: test-deps
 	$(MAKE) all unit

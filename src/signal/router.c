@@ -404,22 +404,70 @@ static void log_route(const struct signal *sig, const char *what)
     buf_cleanup(&to);
 }
 
+static const struct router_component *g_components[ROUTER_MAX_COMPONENTS];
+static int g_ncomponents;
+static router_remote_fn *g_remote;
+
+void router_register_component(const struct router_component *c)
+{
+    if (g_ncomponents < ROUTER_MAX_COMPONENTS) {
+        g_components[g_ncomponents++] = c;
+    }
+}
+
+void router_set_remote(router_remote_fn *fn)
+{
+    g_remote = fn;
+}
+
+static void submit_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    router_submit(arg);
+}
+
+/* Neither a local domain nor a component's: a remote server's, or nobody's. */
+static int route_elsewhere(struct signal *sig)
+{
+    for (int i = 0; i < g_ncomponents; i++) {
+        if (g_components[i]->owns(sig->to.domain)) {
+            log_route(sig, g_components[i]->name);
+            return g_components[i]->deliver(sig);
+        }
+    }
+    if (g_remote) {
+        log_route(sig, "remote domain");
+        return g_remote(sig);
+    }
+    log_route(sig, "remote domain, no server-to-server route");
+    if (sig->method != SIGNAL_NOTIFY && sig->method != SIGNAL_SUBSCRIBE) {
+        router_reply_error(sig, "cancel", "remote-server-not-found");
+    }
+    signal_free(sig);
+    return ROUTER_REMOTE_NOT_FOUND;
+}
+
 int router_submit(struct signal *sig)
 {
     if (sig->to.domain == NULL) {
         signal_free(sig);
         return ROUTER_BAD_REQUEST;
     }
+    if (worker_self() == NULL) {
+        /* From a thread that is no worker (the admin socket): routing needs a worker's caches
+         * and store, so the signal starts on the home worker of its destination. */
+        struct buf key;
+        buf_init(&key, 4096);
+        jid_bare(&sig->to, &key);
+        worker_post(worker_home(buf_strv(&key)), submit_on_worker, sig);
+        buf_cleanup(&key);
+        return ROUTER_OK;
+    }
     struct buf canonical;
     buf_init(&canonical, 1024);
     if (!router_is_local_domain(sig->to.domain, &canonical)) {
         buf_cleanup(&canonical);
-        log_route(sig, "remote domain, no server-to-server route");
-        if (sig->method != SIGNAL_NOTIFY && sig->method != SIGNAL_SUBSCRIBE) {
-            router_reply_error(sig, "cancel", "remote-server-not-found");
-        }
-        signal_free(sig);
-        return ROUTER_REMOTE_NOT_FOUND;
+        return route_elsewhere(sig);
     }
     /* Aliases resolve to their domain before delivery. */
     if (strcmp(buf_cstr(&canonical), sig->to.domain) != 0) {

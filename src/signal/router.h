@@ -55,6 +55,24 @@ int router_submit(struct signal *sig);
 /* Builds and routes the error answer to `req` (from/to swapped, original payload kept). */
 void router_reply_error(const struct signal *req, const char *type, const char *condition);
 
+/* A component owns the addresses of domains that are not account domains (e.g. a chat service
+ * on conference.example.com). It is asked in registration order after the local domains. */
+struct router_component {
+    const char *name;
+    /* Does the component serve this (prepared) domain? Called on any worker. */
+    bool (*owns)(const char *domain);
+    /* Takes ownership of the signal; runs on the calling worker (post to a home worker
+     * inside when the component's entities live elsewhere). */
+    int (*deliver)(struct signal *sig);
+};
+/* At start-up, before the workers run. At most ROUTER_MAX_COMPONENTS. */
+#define ROUTER_MAX_COMPONENTS 16
+void router_register_component(const struct router_component *c);
+/* Signals for domains that are neither local nor a component's go here (server-to-server);
+ * without it they bounce with remote-server-not-found. Set at start-up. */
+typedef int router_remote_fn(struct signal *sig);
+void router_set_remote(router_remote_fn *fn);
+
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
 bool router_is_local_domain(const char *domain, struct buf *out);

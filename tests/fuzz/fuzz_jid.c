@@ -23,7 +23,8 @@ static void check_prepared(const struct jid *j)
     FUZZ_CHECK(j->resource == NULL || part_ok(j->resource));
     /* The separators cannot survive preparation of the parts that would make them ambiguous. */
     FUZZ_CHECK(strchr(j->domain, '@') == NULL && strchr(j->domain, '/') == NULL);
-    FUZZ_CHECK(j->local == NULL || (strchr(j->local, '@') == NULL && strchr(j->local, '/') == NULL));
+    FUZZ_CHECK(j->local == NULL ||
+               (strchr(j->local, '@') == NULL && strchr(j->local, '/') == NULL));
 }
 
 static void print_jid(const char *what, const struct jid *j)

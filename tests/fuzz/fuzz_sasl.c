@@ -73,9 +73,9 @@ static int get_creds(void *ud, const char *username, struct auth_creds *out)
 
 static bool known_failure(const char *cond)
 {
-    static const char *const conds[] = {"not-authorized",      "malformed-request",
-                                        "invalid-authzid",     "encryption-required",
-                                        "account-disabled",    "temporary-auth-failure"};
+    static const char *const conds[] = {"not-authorized",   "malformed-request",
+                                        "invalid-authzid",  "encryption-required",
+                                        "account-disabled", "temporary-auth-failure"};
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
         if (strcmp(cond, conds[i]) == 0) {
             return true;
