@@ -258,11 +258,12 @@ int auth_creds_encode(const struct auth_creds *c, struct buf *out)
         }
     }
     if (rc != 0) {
-        OPENSSL_cleanse(out->p + start, out->len - start);
-        out->len = start;
+        /* A buffer that never allocated has nothing to wipe (and no pointer to offset). */
         if (out->p != NULL) {
+            OPENSSL_cleanse(out->p + start, out->len - start);
             out->p[start] = '\0';
         }
+        out->len = start;
     }
     return rc;
 }
