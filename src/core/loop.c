@@ -201,6 +201,30 @@ void loop_defer(struct loop *l, struct loop_defer *d, loop_defer_fn *fn, void *u
     l->defer_tail = d;
 }
 
+void loop_defer_cancel(struct loop *l, struct loop_defer *d)
+{
+    if (!d->queued) {
+        return;
+    }
+    struct loop_defer *prev = NULL;
+    for (struct loop_defer *it = l->defer_head; it; prev = it, it = it->next) {
+        if (it != d) {
+            continue;
+        }
+        if (prev) {
+            prev->next = it->next;
+        } else {
+            l->defer_head = it->next;
+        }
+        if (l->defer_tail == it) {
+            l->defer_tail = prev;
+        }
+        break;
+    }
+    d->queued = false;
+    d->next = NULL;
+}
+
 static void run_deferred(struct loop *l)
 {
     while (l->defer_head) {

@@ -123,6 +123,7 @@ static void hard_close(struct conn *c)
 
 void conn_free_now(struct conn *c)
 {
+    loop_defer_cancel(c->loop, &c->flush_defer);
     if (!c->closed) {
         c->closed = true;
         loop_io_del(c->loop, &c->io);
@@ -202,6 +203,11 @@ static void after_io(struct conn *c)
     update_events(c);
 }
 
+static void deferred_flush(void *ud)
+{
+    after_io(ud);
+}
+
 int conn_write(struct conn *c, const char *data, size_t len)
 {
     if (c->closed) {
@@ -223,7 +229,9 @@ int conn_write(struct conn *c, const char *data, size_t len)
         hard_close(c);
         return ERR_LIMIT;
     }
-    update_events(c);
+    /* Everything written during this loop iteration goes out in one send at its end; EPOLLOUT
+     * is armed only if the socket cannot take it all. */
+    loop_defer(c->loop, &c->flush_defer, deferred_flush, c);
     return 0;
 }
 
@@ -404,6 +412,8 @@ static void adopt(struct worker *w, void *arg)
 
 void conn_move(struct conn *c, int worker_id)
 {
+    /* Nothing of this connection may run on the old worker once it is posted. */
+    loop_defer_cancel(c->loop, &c->flush_defer);
     loop_io_del(c->loop, &c->io);
     loop_timer_stop(c->loop, &c->timer);
     loop_timer_stop(c->loop, &c->close_timer);

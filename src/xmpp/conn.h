@@ -32,7 +32,8 @@ struct conn {
     struct loop_io io;
     struct loop_timer timer;       /* owned by the stream: auth timeout, keepalive */
     struct loop_timer close_timer; /* bounds how long a closing conn waits to flush */
-    struct loop_defer defer;
+    struct loop_defer defer;       /* the deferred free */
+    struct loop_defer flush_defer; /* writes of one loop iteration leave in one send */
     struct tls_conn *tls;
     bool tls_direct;    /* accepted on a /tls socket */
     bool closing;       /* flush what is queued, then close */
