@@ -12,6 +12,8 @@
 
 #define LOOP_MAX_EVENTS 256
 
+static void run_deferred(struct loop *l);
+
 struct loop {
     int epfd;
     bool stopping;
@@ -223,6 +225,11 @@ void loop_defer_cancel(struct loop *l, struct loop_defer *d)
     }
     d->queued = false;
     d->next = NULL;
+}
+
+void loop_run_deferred(struct loop *l)
+{
+    run_deferred(l);
 }
 
 static void run_deferred(struct loop *l)

@@ -56,6 +56,8 @@ void loop_timer_stop(struct loop *l, struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 
 void loop_defer(struct loop *l, struct loop_defer *d, loop_defer_fn *fn, void *ud);
+/* Runs the queued deferred calls now (used at shutdown, after the loop stopped). */
+void loop_run_deferred(struct loop *l);
 /* Takes a queued deferred call back (no-op when not queued). */
 void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 

@@ -124,6 +124,7 @@ static void hard_close(struct conn *c)
 void conn_free_now(struct conn *c)
 {
     loop_defer_cancel(c->loop, &c->flush_defer);
+    loop_defer_cancel(c->loop, &c->defer);
     if (!c->closed) {
         c->closed = true;
         loop_io_del(c->loop, &c->io);

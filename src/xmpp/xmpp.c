@@ -47,6 +47,9 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
             xstream_shutdown(c->st);
         }
     }
+    /* The loop has stopped: run what the closes queued (flushes, frees) before freeing the
+     * connections that are left. */
+    loop_run_deferred(xw->worker->loop);
     while (xw->conns) {
         conn_free_now(xw->conns);
     }
