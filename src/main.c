@@ -13,16 +13,21 @@
 #include <openssl/rand.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
+#include "chatroom/chatroom.h"
 #include "auth/sasl.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "core/settings.h"
 #include "core/version.h"
+#include "signal/im.h"
 #include "signal/router.h"
 #include "store/store.h"
 #include "tls/tls.h"
 #include "webadmin/admin.h"
+#include "webadmin/http.h"
+#include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
 
 #define MAX_OVERRIDES 64
@@ -44,6 +49,7 @@ static struct {
 } g_cfg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static struct store *g_hook_store; /* used by admin hooks, on the admin thread only */
+static struct webadmin *g_webadmin; /* NULL until started */
 static atomic_int g_start_failed;
 static char g_start_error[1024];
 
@@ -137,6 +143,9 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
         } else {
             publish(next);
             worker_broadcast(worker_apply_settings, next);
+            if (g_webadmin != NULL) {
+                webadmin_reconfigure(g_webadmin, next);
+            }
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "setting %s changed", key);
         }
     }
@@ -200,6 +209,39 @@ static json_t *hook_connections(void *ud)
     return q.array;
 }
 
+/* Monitoring: the outgoing s2s queues of every worker, gathered like the connections. */
+static void worker_list_queues(struct worker *w, void *arg)
+{
+    struct conn_query *q = arg;
+    struct worker_ctx *wc = w->ctx;
+    json_t *mine = json_array();
+    s2s_queues_json(wc->xmpp, mine);
+    pthread_mutex_lock(&q->lock);
+    json_array_extend(q->array, mine);
+    q->pending--;
+    pthread_cond_signal(&q->done);
+    pthread_mutex_unlock(&q->lock);
+    json_decref(mine);
+}
+
+static json_t *hook_queues(void *ud)
+{
+    (void)ud;
+    struct conn_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                           .done = PTHREAD_COND_INITIALIZER,
+                           .pending = workers_count(),
+                           .array = json_array()};
+    worker_broadcast(worker_list_queues, &q);
+    pthread_mutex_lock(&q.lock);
+    while (q.pending > 0) {
+        pthread_cond_wait(&q.done, &q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+    pthread_mutex_destroy(&q.lock);
+    pthread_cond_destroy(&q.done);
+    return q.array;
+}
+
 static void ensure_certificate(const char *domain)
 {
     bool generated = false;
@@ -227,13 +269,14 @@ static void hook_domain_changed(void *ud, const char *domain)
 
 struct kick {
     char bare[2048];
+    char condition[32]; /* the stream error; "" = not-authorized */
 };
 
 static void worker_kick(struct worker *w, void *arg)
 {
     struct kick *k = arg;
     struct worker_ctx *wc = w->ctx;
-    xmpp_kick_account(wc->xmpp, k->bare, "not-authorized");
+    xmpp_kick_account(wc->xmpp, k->bare, k->condition[0] ? k->condition : "not-authorized");
     free(k);
 }
 
@@ -259,6 +302,83 @@ static void hook_account_changed(void *ud, const char *jid)
     }
 }
 
+/* starlingctl send: a MESSAGE signal no XMPP stream produced (no P-XMPP-Data: the writer builds
+ * the stanza from its fields); the router starts it on the destination's home worker. */
+static int hook_send_message(void *ud, const char *from, const char *to, const char *text,
+                             char *err, size_t errlen)
+{
+    (void)ud;
+    struct signal *sig = signal_new(SIGNAL_MESSAGE);
+    if (jid_parse(&sig->from, strv_c(from)) != 0 || jid_parse(&sig->to, strv_c(to)) != 0) {
+        signal_free(sig);
+        snprintf(err, errlen, "invalid JID");
+        return ERR_INVAL;
+    }
+    sig->type = xstrdup("chat");
+    sig->body = xstrdup(text);
+    router_submit(sig);
+    return 0;
+}
+
+/* starlingctl presence: computed on the account's home worker, where its sessions live; the
+ * admin thread waits for the answer. */
+struct presence_query {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    bool finished;
+    char bare[2100];
+    json_t *result;
+};
+
+static void worker_presence(struct worker *w, void *arg)
+{
+    (void)w;
+    struct presence_query *q = arg;
+    json_t *r = im_presence_json(q->bare);
+    pthread_mutex_lock(&q->lock);
+    q->result = r;
+    q->finished = true;
+    pthread_cond_signal(&q->done);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static json_t *hook_presence(void *ud, const char *jid)
+{
+    (void)ud;
+    struct presence_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                               .done = PTHREAD_COND_INITIALIZER};
+    snprintf(q.bare, sizeof(q.bare), "%s", jid);
+    worker_post(worker_home(strv_c(q.bare)), worker_presence, &q);
+    pthread_mutex_lock(&q.lock);
+    while (!q.finished) {
+        pthread_cond_wait(&q.done, &q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+    pthread_mutex_destroy(&q.lock);
+    pthread_cond_destroy(&q.done);
+    return q.result;
+}
+
+static json_t *hook_stats(void *ud)
+{
+    (void)ud;
+    json_t *o = json_object();
+    xmpp_stats_json(o);
+    json_object_set_new(o, "uptime_seconds",
+                        json_integer((json_int_t)(time(NULL) - g_server.started)));
+    return o;
+}
+
+/* An administrator ends the account's sessions (WebAdmin "disconnect", starlingctl). */
+static void hook_disconnect(void *ud, const char *jid)
+{
+    (void)ud;
+    struct kick *k = xcalloc(1, sizeof(*k));
+    snprintf(k->bare, sizeof(k->bare), "%s", jid);
+    snprintf(k->condition, sizeof(k->condition), "policy-violation");
+    worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
+}
+
 static void worker_started(struct worker *w, void *ud)
 {
     (void)ud;
@@ -275,9 +395,19 @@ static void worker_started(struct worker *w, void *ud)
     }
     wc->router = router_worker_new();
     wc->xmpp = xmpp_worker_start(w);
+    s2s_worker_start(wc->xmpp);
     if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0) {
         snprintf(g_start_error, sizeof(g_start_error), "%s", err);
         atomic_store(&g_start_failed, 1);
+    }
+}
+
+static void worker_quiesce(struct worker *w, void *ud)
+{
+    (void)ud;
+    struct worker_ctx *wc = w->ctx;
+    if (wc && wc->xmpp) {
+        xmpp_worker_quiesce(wc->xmpp);
     }
 }
 
@@ -289,8 +419,10 @@ static void worker_stopped(struct worker *w, void *ud)
         return;
     }
     if (wc->xmpp) {
+        s2s_worker_stop(wc->xmpp);
         xmpp_worker_stop(wc->xmpp);
     }
+    chatroom_worker_stop();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);
@@ -467,6 +599,35 @@ static int open_log(void)
     return log_open(&lo);
 }
 
+/* The WebAdmin is started and stopped under the settings lock, so a concurrent settings change
+ * sees it either absent or whole. */
+static int start_webadmin(struct admin *admin)
+{
+    char err[512];
+    struct webadmin *w = webadmin_new(admin, g_server.datadir);
+    pthread_mutex_lock(&g_cfg.lock);
+    int rc = webadmin_start(w, g_cfg.live, err, sizeof(err));
+    if (rc == 0) {
+        g_webadmin = w;
+    }
+    pthread_mutex_unlock(&g_cfg.lock);
+    if (rc != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "%s", err);
+        webadmin_free(w);
+    }
+    return rc;
+}
+
+static void stop_webadmin(void)
+{
+    pthread_mutex_lock(&g_cfg.lock);
+    struct webadmin *w = g_webadmin;
+    g_webadmin = NULL;
+    pthread_mutex_unlock(&g_cfg.lock);
+    webadmin_free(w);
+}
+
 static int run(void)
 {
     char err[512];
@@ -502,8 +663,14 @@ static int run(void)
         fprintf(stderr, "starlingd: tls.client_ca_file: %s\n", err);
         goto out;
     }
+    if (s2s_global_init(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        goto out;
+    }
     int n = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
+    router_register_component(&chatroom_component);
+    workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     if (atomic_load(&g_start_failed)) {
         fprintf(stderr, "starlingd: %s\n", g_start_error);
@@ -515,14 +682,24 @@ static int run(void)
         .settings_set = hook_settings_set,
         .settings_get = hook_settings_get,
         .connections = hook_connections,
+        .queues = hook_queues,
         .domain_changed = hook_domain_changed,
         .account_changed = hook_account_changed,
+        .stats = hook_stats,
+        .disconnect = hook_disconnect,
+        .send_message = hook_send_message,
+        .presence = hook_presence,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);
     admin = admin_new(g_server.db_path, &hooks, err, sizeof(err));
     if (admin == NULL || admin_socket_start(admin, sock, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: admin socket: %s\n", err);
+        workers_stop();
+        goto out;
+    }
+    if (start_webadmin(admin) != 0) {
+        admin_socket_stop(admin);
         workers_stop();
         goto out;
     }
@@ -535,6 +712,7 @@ static int run(void)
     int sig = 0;
     sigwait(&set, &sig);
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
+    stop_webadmin();
     admin_socket_stop(admin);
     workers_stop();
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
@@ -548,6 +726,7 @@ out:
     }
     store_close(g_hook_store);
     xmpp_addr_table_free();
+    signup_shutdown();
     sasl_global_cleanup();
     log_close();
     return rc;

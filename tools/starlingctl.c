@@ -31,7 +31,8 @@ static const char usage_text[] =
     "  domain show NAME\n"
     "  domain set NAME key=value [key=value...]\n"
     "      keys: login_methods, password_storage (scram|clear), auto_signup,\n"
-    "            allow_modify_password, xmpp, aliases\n"
+    "            allow_modify_password, xmpp, chat_service, allow_cancel,\n"
+    "            signup_invite_only, aliases\n"
     "  account add JID --password PW\n"
     "  account remove JID\n"
     "  account passwd JID PW\n"
@@ -42,6 +43,10 @@ static const char usage_text[] =
     "  settings get [KEY]\n"
     "  settings set KEY VALUE\n"
     "  connections [--json]\n"
+    "  queues [--json]                  outgoing server-to-server queues\n"
+    "  send FROM TO TEXT\n"
+    "  presence JID [--json]\n"
+    "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -53,6 +58,8 @@ enum out_kind {
     OUT_VALUE,      /* one value on its own line */
     OUT_CONN,       /* the connection table */
     OUT_JSON,       /* the result as JSON */
+    OUT_PRESENCE,   /* an account's presence */
+    OUT_QUEUES,     /* the s2s queue table */
 };
 
 struct command {
@@ -265,6 +272,37 @@ static int parse_settings(int argc, char **argv, struct command *cmd)
     return usage_error("unknown settings command '%s' (get, set)", sub);
 }
 
+/* invite DOMAIN [--lifetime SECONDS] [--json]: an invitation token for in-band registration. */
+static int parse_invite(int argc, char **argv, struct command *cmd)
+{
+    const char *domain = NULL;
+    long long lifetime = 0;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--lifetime") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            lifetime = strtoll(argv[++i], &end, 10);
+            if (end == argv[i] || *end != '\0' || lifetime <= 0) {
+                return usage_error("--lifetime needs a number of seconds");
+            }
+        } else if (domain == NULL && argv[i][0] != '-') {
+            domain = argv[i];
+        } else {
+            return usage_error("usage: invite DOMAIN [--lifetime SECONDS] [--json]");
+        }
+    }
+    if (domain == NULL) {
+        return usage_error("usage: invite DOMAIN [--lifetime SECONDS] [--json]");
+    }
+    json_t *args = json_pack("{s:s}", "domain", domain);
+    if (lifetime > 0) {
+        json_object_set_new(args, "lifetime", json_integer(lifetime));
+    }
+    return make_request(cmd, "invite", args, json ? OUT_JSON : OUT_KV);
+}
+
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
     const char *what = argv[0];
@@ -277,12 +315,38 @@ static int parse_command(int argc, char **argv, struct command *cmd)
     if (strcmp(what, "settings") == 0) {
         return parse_settings(argc - 1, argv + 1, cmd);
     }
+    if (strcmp(what, "invite") == 0) {
+        return parse_invite(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(what, "send") == 0) {
+        int rc = want_args("send", argc - 1, 3, 3);
+        return rc ? rc
+                  : make_request(cmd, "send",
+                                 json_pack("{s:s, s:s, s:s}", "from", argv[1], "to", argv[2],
+                                           "text", argv[3]),
+                                 OUT_NONE);
+    }
+    if (strcmp(what, "presence") == 0) {
+        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+        if (argc < 2 || argc > 3 || (argc == 3 && !json)) {
+            return usage_error("usage: presence JID [--json]");
+        }
+        return make_request(cmd, "presence", json_pack("{s:s}", "jid", argv[1]),
+                            json ? OUT_JSON : OUT_PRESENCE);
+    }
     if (strcmp(what, "connections") == 0) {
         bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
         if (argc > 2 || (argc == 2 && !json)) {
             return usage_error("usage: connections [--json]");
         }
         return make_request(cmd, "connections", json_object(), json ? OUT_JSON : OUT_CONN);
+    }
+    if (strcmp(what, "queues") == 0) {
+        bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+        if (argc > 2 || (argc == 2 && !json)) {
+            return usage_error("usage: queues [--json]");
+        }
+        return make_request(cmd, "queues", json_object(), json ? OUT_JSON : OUT_QUEUES);
     }
     return usage_error("unknown command '%s'", what);
 }
@@ -461,6 +525,64 @@ static void print_connections(const json_t *list)
     }
 }
 
+/* "alice@example.com available" and one line per resource, or "unavailable" with the last
+ * time the account was seen. */
+static void print_presence(const json_t *p)
+{
+    const char *jid = json_string_value(json_object_get(p, "jid"));
+    bool available = json_is_true(json_object_get(p, "available"));
+    printf("%s %s", jid ? jid : "?", available ? "available" : "unavailable");
+    const char *seen = json_string_value(json_object_get(p, "last_seen"));
+    const char *status = json_string_value(json_object_get(p, "last_status"));
+    if (!available && seen) {
+        printf(" (last seen %s", seen);
+        if (status && status[0]) {
+            printf(": %s", status);
+        }
+        fputc(')', stdout);
+    }
+    fputc('\n', stdout);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(p, "resources"), i, r) {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        printf("  %s show=%s priority=%lld", json_string_value(json_object_get(r, "resource")),
+               json_string_value(json_object_get(r, "show")),
+               (long long)json_integer_value(json_object_get(r, "priority")));
+        if (st && st[0]) {
+            printf(" status=%s", st);
+        }
+        fputc('\n', stdout);
+    }
+}
+
+/* One line per queue: target source state stanzas bytes oldest-age connection [error]. */
+static void print_queues(const json_t *list)
+{
+    size_t i;
+    const json_t *q;
+    json_array_foreach(list, i, q) {
+        print_field(q, "target");
+        fputc(' ', stdout);
+        print_field(q, "source");
+        printf(" \"");
+        print_field(q, "state");
+        printf("\" stanzas=");
+        print_field(q, "stanzas");
+        printf(" bytes=");
+        print_field(q, "bytes");
+        printf(" oldest=");
+        print_field(q, "oldest");
+        printf("s connection=");
+        print_field(q, "connection");
+        const json_t *e = json_object_get(q, "error");
+        if (json_is_string(e)) {
+            printf(" error=\"%s\"", json_string_value(e));
+        }
+        fputc('\n', stdout);
+    }
+}
+
 static int print_result(enum out_kind out, const json_t *result)
 {
     size_t i;
@@ -488,6 +610,12 @@ static int print_result(enum out_kind out, const json_t *result)
         break;
     case OUT_CONN:
         print_connections(result);
+        break;
+    case OUT_PRESENCE:
+        print_presence(result);
+        break;
+    case OUT_QUEUES:
+        print_queues(result);
         break;
     case OUT_JSON: {
         char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);

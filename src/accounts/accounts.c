@@ -256,6 +256,9 @@ static void domain_defaults(struct domain_cfg *d, const char *name)
     d->n_login_methods = KNOWN_METHOD_COUNT;
     d->password_storage = PW_STORAGE_SCRAM;
     d->xmpp_enabled = true;
+    snprintf(d->chat_service, sizeof(d->chat_service), "conference.%.*s",
+             (int)(sizeof(d->chat_service) - sizeof("conference.")), name);
+    d->allow_cancel = true;
 }
 
 /* Applies one stored domain setting; a value that does not parse (the store was edited by hand)
@@ -280,6 +283,13 @@ static int apply_domain_row(void *ud, const char *key, const char *value)
         parse_yes_no(value, &d->allow_modify_password);
     } else if (strcmp(key, "xmpp") == 0) {
         parse_yes_no(value, &d->xmpp_enabled);
+    } else if (strcmp(key, "chat_service") == 0) {
+        snprintf(d->chat_service, sizeof(d->chat_service), "%s",
+                 strcmp(value, "none") == 0 ? "" : value);
+    } else if (strcmp(key, "allow_cancel") == 0) {
+        parse_yes_no(value, &d->allow_cancel);
+    } else if (strcmp(key, "signup_invite_only") == 0) {
+        parse_yes_no(value, &d->signup_invite_only);
     }
     return 0;
 }
@@ -550,8 +560,25 @@ static int domain_value(const char *key, const char *value, const char **norm, c
         set_err(err, errlen, "password_storage must be scram or clear");
         return ERR_INVAL;
     }
+    if (strcmp(key, "chat_service") == 0) {
+        struct buf prepped;
+        buf_init(&prepped, ACCOUNTS_NAME_MAX);
+        int rc = 0;
+        if (strcasecmp(value, "none") == 0) {
+            *norm = "none";
+        } else if (jid_nameprep(strv_c(value), &prepped) != 0) {
+            set_err(err, errlen, "chat_service must be a domain name or none");
+            rc = ERR_INVAL;
+        } else {
+            snprintf(methods, methods_len, "%s", buf_cstr(&prepped));
+            *norm = methods;
+        }
+        buf_cleanup(&prepped);
+        return rc;
+    }
     if (strcmp(key, "auto_signup") == 0 || strcmp(key, "allow_modify_password") == 0 ||
-        strcmp(key, "xmpp") == 0) {
+        strcmp(key, "xmpp") == 0 || strcmp(key, "allow_cancel") == 0 ||
+        strcmp(key, "signup_invite_only") == 0) {
         if (parse_yes_no(value, &b)) {
             *norm = yes_no(b);
             return 0;
@@ -566,7 +593,8 @@ static int domain_value(const char *key, const char *value, const char **norm, c
 static bool domain_key_known(const char *key)
 {
     static const char *const keys[] = { "login_methods", "password_storage", "auto_signup",
-                                        "allow_modify_password", "xmpp" };
+                                        "allow_modify_password", "xmpp", "chat_service",
+                                        "allow_cancel", "signup_invite_only" };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(key, keys[i]) == 0) {
             return true;
@@ -645,6 +673,9 @@ int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, v
         { "auto_signup", yes_no(d.auto_signup) },
         { "allow_modify_password", yes_no(d.allow_modify_password) },
         { "xmpp", yes_no(d.xmpp_enabled) },
+        { "chat_service", d.chat_service[0] ? d.chat_service : "none" },
+        { "allow_cancel", yes_no(d.allow_cancel) },
+        { "signup_invite_only", yes_no(d.signup_invite_only) },
         { "aliases", buf_cstr(&aliases) },
     };
     for (size_t i = 0; rc == 0 && i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -804,6 +835,8 @@ static int apply_account_row(void *ud, const char *key, const char *value)
     struct account_cfg *a = ud;
     if (strcmp(key, "admin") == 0) {
         parse_yes_no(value, &a->admin);
+    } else if (strcmp(key, "domain_admin") == 0) {
+        parse_yes_no(value, &a->domain_admin);
     } else if (strcmp(key, "secure_method_required") == 0) {
         parse_yes_no(value, &a->secure_method_required);
     } else if (strcmp(key, "disabled") == 0) {
@@ -847,7 +880,8 @@ static int account_value(const char *key, const char *value, const char **norm, 
 {
     bool b;
     int t;
-    if (strcmp(key, "admin") == 0 || strcmp(key, "secure_method_required") == 0 ||
+    if (strcmp(key, "admin") == 0 || strcmp(key, "domain_admin") == 0 ||
+        strcmp(key, "secure_method_required") == 0 ||
         strcmp(key, "disabled") == 0) {
         if (parse_yes_no(value, &b)) {
             *norm = yes_no(b);
@@ -929,6 +963,7 @@ int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, v
         }
         const char *rows[][2] = {
             { "admin", yes_no(a.admin) },
+            { "domain_admin", yes_no(a.domain_admin) },
             { "secure_method_required", yes_no(a.secure_method_required) },
             { "disabled", yes_no(a.disabled) },
             { "auto_signup", tri_str(a.auto_signup) },

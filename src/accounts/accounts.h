@@ -32,10 +32,16 @@ struct domain_cfg {
     bool auto_signup;                 /* key auto_signup = yes|no, default no (XEP-0077) */
     bool allow_modify_password;       /* key allow_modify_password = yes|no, default no */
     bool xmpp_enabled;                /* key xmpp = yes|no, default yes */
+    /* key chat_service = a domain name or "none", default conference.<domain> (XEP-0045);
+     * empty when none */
+    char chat_service[ACCOUNTS_NAME_MAX + 1];
+    bool allow_cancel;       /* key allow_cancel = yes|no, default yes (XEP-0077 <remove/>) */
+    bool signup_invite_only; /* key signup_invite_only = yes|no, default no: a token is needed */
 };
 
 struct account_cfg {
     bool admin;                            /* key admin = yes|no, default no */
+    bool domain_admin; /* key domain_admin = yes|no, default no: administers its own domain */
     bool secure_method_required;           /* key secure_method_required = yes|no, default no */
     bool disabled;                         /* key disabled = yes|no, default no */
     int auto_signup;                       /* yes|no|default: 1, 0, or -1 = the domain's setting */
@@ -55,7 +61,8 @@ int accounts_domain_remove(struct store *st, const char *name, char *err, size_t
  * ERR_NOTFOUND, ERR_INVAL (bad name), ERR_STORE. */
 int accounts_domain_get(struct store *st, const char *name, struct domain_cfg *out);
 /* Validates and stores one domain setting: login_methods, password_storage, auto_signup,
- * allow_modify_password, xmpp (the value "default" unsets any of these), or aliases (a comma list
+ * allow_modify_password, xmpp, chat_service, allow_cancel, signup_invite_only (the value
+ * "default" unsets any of these), or aliases (a comma list
  * that replaces all aliases; empty removes them). Switching password_storage to scram strips the
  * clear passwords of every account of the domain in the same transaction. */
 int accounts_domain_set(struct store *st, const char *name, const char *key, const char *value,
@@ -77,13 +84,14 @@ int accounts_account_passwd(struct store *st, const char *jid, const char *passw
                             size_t errlen);
 /* ERR_NOTFOUND (also for an invalid jid), ERR_STORE. */
 int accounts_account_get(struct store *st, const char *jid, struct account_cfg *out);
-/* Keys admin, secure_method_required, disabled = yes|no; auto_signup, allow_modify_password =
- * yes|no|default; real_name = text (empty unsets); password = like accounts_account_passwd. */
+/* Keys admin, domain_admin, secure_method_required, disabled = yes|no; auto_signup,
+ * allow_modify_password = yes|no|default; real_name = text (empty unsets); password = like
+ * accounts_account_passwd. */
 int accounts_account_set(struct store *st, const char *jid, const char *key, const char *value,
                          char *err, size_t errlen);
-/* Calls fn(ud, key, value) for admin, secure_method_required, disabled, auto_signup,
- * allow_modify_password (yes|no|default), real_name and created (UTC, ISO 8601); never the
- * credentials. */
+/* Calls fn(ud, key, value) for admin, domain_admin, secure_method_required, disabled,
+ * auto_signup, allow_modify_password (yes|no|default), real_name and created (UTC, ISO 8601);
+ * never the credentials. */
 int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, void *ud);
 
 /* For SASL: `domain` is the domain the client connected to (a domain or an alias), `username`

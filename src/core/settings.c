@@ -30,6 +30,7 @@ enum setting_type {
     T_LEVEL,    /* int, a log level name or digit */
     T_LISTENER, /* struct listener_cfg */
     T_ROUTES,   /* struct s2s_route[SETTINGS_MAX_ROUTES] at offset, int count at aux */
+    T_CHOICE,   /* int, the index of one of `choices` (case-insensitive) */
 };
 
 struct setting {
@@ -42,6 +43,7 @@ struct setting {
     const char *def;    /* the default, in text form (parsed by settings_defaults) */
     const char *desc;   /* one line: what it means */
     const char *values; /* what may be written, when not derived from the type */
+    const char *const *choices; /* T_CHOICE: the words, NULL-terminated */
 };
 
 #define FIELD(f)                                                                                   \
@@ -56,6 +58,27 @@ static const struct setting table[] = {
       .values = "a domain name" },
     { .key = "server.log_level", .type = T_LEVEL, FIELD(server.log_level), .def = "Major",
       .desc = "Log level of the SYSTEM and ADMIN records" },
+    { .key = "server.contact.abuse", .type = T_STRING, FIELD(server.contact.abuse), .def = "",
+      .desc = "Addresses for abuse reports, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.admin", .type = T_STRING, FIELD(server.contact.admin), .def = "",
+      .desc = "Addresses for the administrators, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.feedback", .type = T_STRING, FIELD(server.contact.feedback), .def = "",
+      .desc = "Addresses for feedback, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.sales", .type = T_STRING, FIELD(server.contact.sales), .def = "",
+      .desc = "Addresses for sales, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.security", .type = T_STRING, FIELD(server.contact.security), .def = "",
+      .desc = "Addresses for security reports, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.status", .type = T_STRING, FIELD(server.contact.status), .def = "",
+      .desc = "Addresses for service status information, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.contact.support", .type = T_STRING, FIELD(server.contact.support), .def = "",
+      .desc = "Addresses for support, published by service discovery (XEP-0157)",
+      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
     { .key = "log.keep_days", .type = T_INT, FIELD(log.keep_days), .min = 0, .max = 36500,
       .def = "30", .desc = "Days a System Log file is kept before it is deleted; 0 = keep all" },
     { .key = "log.max_file_size", .type = T_LONG, FIELD(log.max_file_size), .min = 4096,
@@ -99,6 +122,10 @@ static const struct setting table[] = {
     { .key = "xmpp.receiving.ping_interval", .type = T_INT, FIELD(xmpp.receiving.ping_interval),
       .min = 0, .max = 86400, .def = "300",
       .desc = "Seconds of silence after which the server pings a connection; 0 = never" },
+    { .key = "xmpp.receiving.dialback", .type = T_BOOL, FIELD(xmpp.receiving.dialback),
+      .def = "yes",
+      .desc = "Accept Server Dialback (XEP-0220) from remote servers whose certificate does "
+              "not validate; no = SASL EXTERNAL only" },
     { .key = "xmpp.sending.log_level", .type = T_LEVEL, FIELD(xmpp.sending.log_level),
       .def = "Major", .desc = "Log level of outgoing server connections (XMPPO records)" },
     { .key = "xmpp.sending.max_connections", .type = T_INT, FIELD(xmpp.sending.max_connections),
@@ -117,11 +144,90 @@ static const struct setting table[] = {
     { .key = "xmpp.sending.routes", .type = T_ROUTES, FIELD(xmpp.sending.routes),
       .aux = offsetof(struct settings, xmpp.sending.route_count), .def = "",
       .desc = "Static routes for outgoing server connections, used instead of DNS SRV records",
-      .values = "a comma list of domain=host:port (port 5269 when left out), e.g. "
-                "\"example.net=10.0.0.5:5269\"; empty = none" },
+      .values = "a comma list of domain=host:port[/tls] (port 5269 when left out; /tls = TLS "
+                "from the first byte), e.g. \"example.net=10.0.0.5:5269\"; empty = none" },
+    { .key = "xmpp.sending.queue_timeout", .type = T_INT, FIELD(xmpp.sending.queue_timeout),
+      .min = 1, .max = 604800, .def = "600",
+      .desc = "Seconds a stanza may wait for a remote server before it is bounced to its "
+              "sender" },
+    { .key = "xmpp.sending.dns_servers", .type = T_STRING, FIELD(xmpp.sending.dns_servers),
+      .def = "", .desc = "DNS servers asked for SRV and address records of remote domains",
+      .values = "a comma list of ip[:port] ([ipv6]:port); empty = the system's resolver" },
+    { .key = "xmpp.sending.dialback", .type = T_BOOL, FIELD(xmpp.sending.dialback),
+      .def = "yes",
+      .desc = "Authenticate to remote servers by Server Dialback when SASL EXTERNAL is not "
+              "possible" },
     { .key = "tls.client_ca_file", .type = T_STRING, FIELD(tls.client_ca_file), .def = "",
       .desc = "File of CA certificates (PEM) trusted for client certificates (SASL EXTERNAL)",
       .values = "a file path; empty = client certificates are not checked" },
+    { .key = "tls.s2s_ca_file", .type = T_STRING, FIELD(tls.s2s_ca_file), .def = "",
+      .desc = "File of CA certificates (PEM) trusted for remote servers' certificates (SASL "
+              "EXTERNAL between servers, XEP-0178)",
+      .values = "a file path, or \"system\" for the system's CAs; empty = none (dialback)" },
+    { .key = "im.max_roster_items", .type = T_INT, FIELD(im.max_roster_items), .min = 1,
+      .max = 100000, .def = "1000",
+      .desc = "Most items in one account's roster; a roster set past it is refused (not-allowed)" },
+    { .key = "im.max_roster_item_length", .type = T_INT, FIELD(im.max_item_length), .min = 16,
+      .max = 65536, .def = "1023",
+      .desc = "Longest roster item name or group name, in bytes (not-acceptable beyond)" },
+    { .key = "im.offline_quota", .type = T_INT, FIELD(im.offline_quota), .min = 0,
+      .max = 1000000, .def = "1000",
+      .desc = "Offline messages stored per account; past it senders get service-unavailable; "
+              "0 = messages are never stored" },
+    { .key = "im.max_blocklist_items", .type = T_INT, FIELD(im.max_blocklist_items), .min = 1,
+      .max = 100000, .def = "1000",
+      .desc = "Most JIDs in one account's blocklist (XEP-0191)" },
+    { .key = "webadmin.listener", .type = T_LISTENER, FIELD(webadmin.listener),
+      .def = "8010, 9010/tls",
+      .desc = "Sockets of the WebAdmin (HTTP); /tls = HTTPS with the main domain's certificate; "
+              "empty = no WebAdmin",
+      .values = "a comma list of [address:]port[/tls], IPv6 addresses in brackets: [::1]:8010" },
+    { .key = "webadmin.metrics", .type = T_CHOICE, FIELD(webadmin.metrics), .def = "off",
+      .choices = (const char *const[]){ "off", "on", "local", NULL },
+      .desc = "Who may read the OpenMetrics counters at /metrics of the WebAdmin sockets",
+      .values = "off (nobody), on (anyone who reaches a WebAdmin socket), local (loopback "
+                "addresses only)" },
+    { .key = "webadmin.session_timeout", .type = T_INT, FIELD(webadmin.session_timeout),
+      .min = 60, .max = 604800, .def = "1800",
+      .desc = "Seconds a WebAdmin login stays valid without a request" },
+    { .key = "services.vcard.max_size", .type = T_LONG, FIELD(services.vcard_max_size),
+      .min = 256, .max = 16777216, .def = "65536",
+      .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },
+    { .key = "services.private.max_size", .type = T_LONG, FIELD(services.private_max_size),
+      .min = 256, .max = 16777216, .def = "65536",
+      .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "register.rate_limit", .type = T_INT, FIELD(reg.rate_limit), .min = 0,
+      .max = 1000000, .def = "5",
+      .desc = "In-band registrations (XEP-0077) allowed from one remote address per "
+              "register.rate_period; 0 = no limit" },
+    { .key = "register.rate_period", .type = T_INT, FIELD(reg.rate_period), .min = 1,
+      .max = 2592000, .def = "3600", .desc = "Seconds over which register.rate_limit counts" },
+    { .key = "register.reserved_names", .type = T_STRING, FIELD(reg.reserved_names),
+      .def = "admin*, root, postmaster, hostmaster, webmaster, abuse, security, support, "
+             "noreply, no-reply",
+      .desc = "User names that in-band registration refuses (compared after nodeprep)",
+      .values = "a comma list of names; * matches any run of characters; empty = none" },
+    { .key = "register.tombstone_time", .type = T_INT, FIELD(reg.tombstone_time), .min = 0,
+      .max = 315360000, .def = "2592000",
+      .desc = "Seconds the name of a deleted account cannot be registered again; 0 = at once" },
+    { .key = "register.min_password_length", .type = T_INT, FIELD(reg.min_password_length),
+      .min = 1, .max = 1024, .def = "8",
+      .desc = "Shortest password accepted by in-band registration and password change, in "
+              "bytes" },
+    { .key = "register.invite_lifetime", .type = T_INT, FIELD(reg.invite_lifetime), .min = 60,
+      .max = 315360000, .def = "604800",
+      .desc = "Seconds an invitation token (starlingctl invite) stays valid" },
+    { .key = "muc.max_rooms", .type = T_INT, FIELD(muc.max_rooms), .min = 1, .max = 10000000,
+      .def = "10000", .desc = "Rooms one chat service (XEP-0045) may hold" },
+    { .key = "muc.max_occupants", .type = T_INT, FIELD(muc.max_occupants), .min = 1,
+      .max = 100000, .def = "500",
+      .desc = "Occupants one room may hold (the room's own maximum cannot exceed it)" },
+    { .key = "muc.history_length", .type = T_INT, FIELD(muc.history_length), .min = 0,
+      .max = 10000, .def = "50",
+      .desc = "Messages a room keeps for the discussion history sent to joining occupants" },
+    { .key = "muc.message_rate", .type = T_INT, FIELD(muc.message_rate), .min = 0,
+      .max = 1000000, .def = "120",
+      .desc = "Messages one occupant may send to a room per minute; 0 = no limit" },
 };
 
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))
@@ -517,6 +623,10 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
     }
     struct strv dom = trim((struct strv){ item.p, (size_t)(eq - item.p) });
     struct strv dest = trim((struct strv){ eq + 1, (size_t)(item.p + item.len - eq - 1) });
+    if (dest.len > 4 && strncasecmp(dest.p + dest.len - 4, "/tls", 4) == 0) {
+        r.tls = true;
+        dest.len -= 4;
+    }
     if (!valid_domain(dom) || !copy_strv(r.domain, sizeof(r.domain), dom)) {
         seterr(err, errlen, "\"%.*s\": not a domain name before \"=\"", shown, item.p);
         return ERR_INVAL;
@@ -568,8 +678,9 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
 static void append_routes(struct buf *out, const struct s2s_route *r, int count)
 {
     for (int i = 0; i < count; i++) {
-        const char *fmt = strchr(r[i].host, ':') ? "%s%s=[%s]:%u" : "%s%s=%s:%u";
-        buf_printf(out, fmt, i > 0 ? ", " : "", r[i].domain, r[i].host, (unsigned)r[i].port);
+        const char *fmt = strchr(r[i].host, ':') ? "%s%s=[%s]:%u%s" : "%s%s=%s:%u%s";
+        buf_printf(out, fmt, i > 0 ? ", " : "", r[i].domain, r[i].host, (unsigned)r[i].port,
+                   r[i].tls ? "/tls" : "");
     }
 }
 
@@ -611,6 +722,15 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
     }
     case T_LISTENER:
         return settings_parse_listener(text, (struct listener_cfg *)f, err, errlen);
+    case T_CHOICE:
+        for (int i = 0; d->choices[i] != NULL; i++) {
+            if (strv_case_eq(trim(strv_c(text)), strv_c(d->choices[i]))) {
+                *(int *)f = i;
+                return 0;
+            }
+        }
+        seterr(err, errlen, "\"%s\" is not one of: %s", text, d->values);
+        return ERR_INVAL;
     case T_ROUTES: {
         struct routes *rs = xcalloc(1, sizeof(*rs));
         rc = each_item(text, route_item, rs, err, errlen);
@@ -647,6 +767,9 @@ static void append_value(const struct settings *s, const struct setting *d, stru
         break;
     case T_LISTENER:
         append_listener(out, (const struct listener_cfg *)f);
+        break;
+    case T_CHOICE:
+        buf_append_c(out, d->choices[*(const int *)f]);
         break;
     case T_ROUTES:
         append_routes(out, (const struct s2s_route *)f, *(const int *)((const char *)s + d->aux));

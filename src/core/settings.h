@@ -24,12 +24,16 @@ struct listener_cfg {
     int count;
 };
 
-/* A static route for outgoing s2s: domain -> host:port. */
+/* A static route for outgoing s2s: domain -> host:port, `/tls` = TLS from the first byte. */
 struct s2s_route {
     char domain[256];
     char host[256];
     uint16_t port;
+    bool tls;
 };
+
+/* webadmin.metrics: who may read /metrics. */
+enum settings_metrics { SETTINGS_METRICS_OFF, SETTINGS_METRICS_ON, SETTINGS_METRICS_LOCAL };
 
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
@@ -38,6 +42,15 @@ struct settings {
         int workers;              /* server.workers: 0 = one per core */
         char main_domain[256];    /* server.main_domain: created with postmaster on first start */
         int log_level;            /* server.log_level: SYSTEM and ADMIN records */
+        struct {                  /* server.contact.*: XEP-0157 addresses, comma lists of URIs */
+            char abuse[512];
+            char admin[512];
+            char feedback[512];
+            char sales[512];
+            char security[512];
+            char status[512];
+            char support[512];
+        } contact;
     } server;
     struct {
         int keep_days;            /* log.keep_days */
@@ -57,6 +70,7 @@ struct settings {
             int max_auth_failures;       /* xmpp.receiving.max_auth_failures: per stream, then close */
             long send_queue_limit;       /* xmpp.receiving.send_queue_limit (bytes per connection) */
             int ping_interval;           /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
+            bool dialback;               /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
         } receiving;
         struct {
             int log_level;               /* xmpp.sending.log_level */
@@ -66,11 +80,44 @@ struct settings {
             int response_timeout;        /* xmpp.sending.response_timeout (seconds) */
             struct s2s_route routes[SETTINGS_MAX_ROUTES]; /* xmpp.sending.routes: "a.example=host:5269, …" */
             int route_count;
+            int queue_timeout;           /* xmpp.sending.queue_timeout (seconds) */
+            char dns_servers[256];       /* xmpp.sending.dns_servers: "" = the system's */
+            bool dialback;               /* xmpp.sending.dialback: authenticate by dialback */
         } sending;
     } xmpp;
     struct {
         char client_ca_file[512];        /* tls.client_ca_file: CAs for EXTERNAL client certificates */
+        char s2s_ca_file[512];           /* tls.s2s_ca_file: CAs for remote servers' certificates */
     } tls;
+    struct {                             /* instant messaging core (RFC 6121, XEP-0160/0191) */
+        int max_roster_items;            /* im.max_roster_items: per account */
+        int max_item_length;             /* im.max_roster_item_length: bytes of a name or group */
+        int offline_quota;               /* im.offline_quota: stored messages per account; 0 = off */
+        int max_blocklist_items;         /* im.max_blocklist_items: per account */
+    } im;
+    struct {
+        struct listener_cfg listener;    /* webadmin.listener: "8010, 9010/tls" */
+        int metrics;                     /* webadmin.metrics: enum settings_metrics */
+        int session_timeout;             /* webadmin.session_timeout: idle seconds of a login */
+    } webadmin;
+    struct {
+        long vcard_max_size;             /* services.vcard.max_size: bytes of one vCard */
+        long private_max_size;           /* services.private.max_size: bytes per account */
+    } services;
+    struct {                             /* in-band registration (XEP-0077) */
+        int rate_limit;                  /* register.rate_limit: per address and period; 0 = none */
+        int rate_period;                 /* register.rate_period: seconds */
+        char reserved_names[512];        /* register.reserved_names: names and * patterns */
+        int tombstone_time;              /* register.tombstone_time: seconds a deleted name rests */
+        int min_password_length;         /* register.min_password_length: bytes */
+        int invite_lifetime;             /* register.invite_lifetime: seconds a token lives */
+    } reg;
+    struct {                             /* multi-user chat (XEP-0045) */
+        int max_rooms;                   /* muc.max_rooms: per chat service */
+        int max_occupants;               /* muc.max_occupants: per room */
+        int history_length;              /* muc.history_length: messages kept per room */
+        int message_rate;                /* muc.message_rate: per occupant per minute; 0 = none */
+    } muc;
 };
 
 /* Fills `s` with the defaults. */

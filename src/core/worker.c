@@ -2,6 +2,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -15,7 +16,12 @@ static int g_count;
 static worker_hook_fn *g_start;
 static worker_hook_fn *g_stop;
 static void *g_ud;
+static worker_hook_fn *g_quiesce;
 static pthread_barrier_t g_barrier;
+/* Messages posted and not yet handled, and workers whose loop has ended: shutdown waits for
+ * both so that no message is left in an inbox nobody drains. */
+static atomic_long g_inflight;
+static atomic_int g_loops_ended;
 static __thread struct worker *t_self;
 
 static void drain_inbox(void *ud, uint32_t events)
@@ -34,6 +40,7 @@ static void drain_inbox(void *ud, uint32_t events)
         struct worker_msg *next = m->next;
         m->fn(w, m->arg);
         free(m);
+        atomic_fetch_sub(&g_inflight, 1);
         m = next;
     }
 }
@@ -47,12 +54,20 @@ static void *worker_main(void *arg)
     }
     pthread_barrier_wait(&g_barrier);
     loop_run(w->loop);
-    /* Messages posted after the stop request are delivered so their arguments are freed. */
-    drain_inbox(w, 0);
+    /* Messages posted after the stop request are still handled, here, on their worker, with its
+     * state intact, until every loop has ended and nothing is in flight. */
+    atomic_fetch_add(&g_loops_ended, 1);
+    for (;;) {
+        drain_inbox(w, 0);
+        loop_run_deferred(w->loop);
+        if (atomic_load(&g_loops_ended) == g_count && atomic_load(&g_inflight) == 0) {
+            break;
+        }
+        usleep(200);
+    }
     if (g_stop) {
         g_stop(w, g_ud);
     }
-    drain_inbox(w, 0);
     return NULL;
 }
 
@@ -109,8 +124,42 @@ static void stop_msg(struct worker *w, void *arg)
     loop_stop(w->loop);
 }
 
+void workers_set_quiesce(worker_hook_fn *fn)
+{
+    g_quiesce = fn;
+}
+
+struct quiesce_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int pending;
+};
+
+static void quiesce_msg(struct worker *w, void *arg)
+{
+    struct quiesce_wait *q = arg;
+    g_quiesce(w, g_ud);
+    pthread_mutex_lock(&q->lock);
+    q->pending--;
+    pthread_cond_signal(&q->done);
+    pthread_mutex_unlock(&q->lock);
+}
+
 void workers_stop(void)
 {
+    if (g_quiesce && g_count > 0) {
+        struct quiesce_wait q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, g_count };
+        for (int i = 0; i < g_count; i++) {
+            worker_post(i, quiesce_msg, &q);
+        }
+        pthread_mutex_lock(&q.lock);
+        while (q.pending > 0) {
+            pthread_cond_wait(&q.done, &q.lock);
+        }
+        pthread_mutex_unlock(&q.lock);
+        pthread_mutex_destroy(&q.lock);
+        pthread_cond_destroy(&q.done);
+    }
     for (int i = 0; i < g_count; i++) {
         worker_post(i, stop_msg, NULL);
     }
@@ -122,6 +171,7 @@ void workers_stop(void)
         g_workers[i] = NULL;
     }
     g_count = 0;
+    atomic_store(&g_loops_ended, 0);
 }
 
 int workers_count(void)
@@ -154,6 +204,7 @@ void worker_post(int id, worker_msg_fn *fn, void *arg)
 {
     struct worker *w = g_workers[id];
     struct worker_msg *m = xmalloc(sizeof(*m));
+    atomic_fetch_add(&g_inflight, 1);
     m->next = NULL;
     m->fn = fn;
     m->arg = arg;

@@ -39,8 +39,13 @@ struct worker {
 
 /* Starts n workers (1..WORKERS_MAX); `start` runs on each thread before its loop, `stop` after. */
 int workers_start(int n, worker_hook_fn *start, worker_hook_fn *stop, void *ud);
-/* Asks every worker to stop and joins the threads. */
+/* Asks every worker to stop and joins the threads, in three steps: the quiesce hook runs on
+ * every worker while all loops still run (close listeners and streams: what that posts is still
+ * delivered); then the loops stop and each worker keeps draining its inbox until every worker
+ * has stopped and no message is in flight; only then do the stop hooks run (free state). */
 void workers_stop(void);
+/* Sets the quiesce hook (before workers_stop). */
+void workers_set_quiesce(worker_hook_fn *fn);
 int workers_count(void);
 struct worker *worker_get(int id);
 /* The worker running the calling thread, or NULL on other threads. */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+
 static void add_feature(void *ud, const char *feature)
 {
     struct xml_node *q = ud;
@@ -10,14 +11,18 @@ static void add_feature(void *ud, const char *feature)
     xml_node_set_attr(f, "var", feature);
 }
 
-static int info_get(struct service_ctx *ctx)
+static void add_forms(void *ud, const struct service *s)
 {
-    if (xml_node_attr(ctx->query, "node") != NULL) {
-        return service_reply_error(ctx, "cancel", "item-not-found");
+    if (s->info_forms) {
+        s->info_forms(ud);
     }
+}
+
+struct xml_node *services_disco_info_new(enum service_scope scope)
+{
     struct xml_node *q = xml_node_new(NS_DISCO_INFO, "query");
     struct xml_node *id = xml_node_add_child(q, NULL, "identity");
-    if (ctx->scope == SERVICE_SCOPE_SERVER) {
+    if (scope == SERVICE_SCOPE_SERVER) {
         xml_node_set_attr(id, "category", "server");
         xml_node_set_attr(id, "type", "im");
         xml_node_set_attr(id, "name", "Starling");
@@ -25,16 +30,123 @@ static int info_get(struct service_ctx *ctx)
         xml_node_set_attr(id, "category", "account");
         xml_node_set_attr(id, "type", "registered");
     }
-    services_foreach_feature(ctx->scope, add_feature, q);
-    return service_reply_result(ctx, q);
+    services_foreach_feature(scope, add_feature, q);
+    if (scope == SERVICE_SCOPE_SERVER) {
+        services_foreach(add_forms, q);
+    }
+    return q;
+}
+
+/* Is `node` the server's capabilities node with the current verification string? */
+static bool is_caps_node(const char *node)
+{
+    size_t n = strlen(SERVICES_CAPS_NODE);
+    if (strncmp(node, SERVICES_CAPS_NODE, n) != 0 || node[n] != '#') {
+        return false;
+    }
+    struct xml_node *info = services_disco_info_new(SERVICE_SCOPE_SERVER);
+    struct buf ver;
+    buf_init(&ver, 64);
+    bool same = services_caps_ver(info, &ver) == 0 && strcmp(node + n + 1, buf_cstr(&ver)) == 0;
+    buf_cleanup(&ver);
+    xml_node_unref(info);
+    return same;
+}
+
+/* XEP-0115 §6.3: the server's capabilities in its stream features. */
+void services_caps_append(struct buf *out)
+{
+    struct xml_node *info = services_disco_info_new(SERVICE_SCOPE_SERVER);
+    struct buf ver;
+    buf_init(&ver, 64);
+    if (services_caps_ver(info, &ver) == 0) {
+        buf_printf(out, "<c xmlns='%s' hash='sha-1' node='%s' ver='", NS_CAPS, SERVICES_CAPS_NODE);
+        xml_escape_append(out, buf_strv(&ver), true);
+        buf_append_c(out, "'/>");
+    }
+    buf_cleanup(&ver);
+    xml_node_unref(info);
+}
+
+struct node_ask {
+    struct service_ctx *ctx;
+    bool items;
+    int code;
+};
+
+static void ask_node(void *ud, const struct service *s)
+{
+    struct node_ask *a = ud;
+    service_iq_fn *fn = a->items ? s->node_items : s->node_info;
+    if (a->code == SERVICE_DECLINED && fn) {
+        a->code = fn(a->ctx);
+    }
+}
+
+/* A node of a service (ad-hoc commands, …), or item-not-found. */
+static int node_request(struct service_ctx *ctx, bool items)
+{
+    struct node_ask a = {.ctx = ctx, .items = items, .code = SERVICE_DECLINED};
+    services_foreach(ask_node, &a);
+    if (a.code == SERVICE_DECLINED) {
+        return service_reply_error(ctx, "cancel", "item-not-found");
+    }
+    return a.code;
+}
+
+static int info_get(struct service_ctx *ctx)
+{
+    const char *node = xml_node_attr(ctx->query, "node");
+    if (node != NULL) {
+        if (ctx->scope == SERVICE_SCOPE_SERVER && is_caps_node(node)) {
+            /* XEP-0115 §6.2: the same info, answered on the node node#ver. */
+            struct xml_node *q = services_disco_info_new(SERVICE_SCOPE_SERVER);
+            xml_node_set_attr(q, "node", node);
+            return service_reply_result(ctx, q);
+        }
+        return node_request(ctx, false);
+    }
+    return service_reply_result(ctx, services_disco_info_new(ctx->scope));
+}
+
+struct items_out {
+    const struct service_ctx *ctx;
+    struct xml_node *query;
+};
+
+static void add_item(void *ud, const char *jid, const char *node, const char *name)
+{
+    struct items_out *o = ud;
+    struct xml_node *it = xml_node_add_child(o->query, NULL, "item");
+    xml_node_set_attr(it, "jid", jid);
+    if (node) {
+        xml_node_set_attr(it, "node", node);
+    }
+    if (name) {
+        xml_node_set_attr(it, "name", name);
+    }
+}
+
+static void service_items(void *ud, const struct service *s)
+{
+    struct items_out *o = ud;
+    if (s->items) {
+        s->items(o->ctx, add_item, o);
+    }
 }
 
 static int items_get(struct service_ctx *ctx)
 {
     if (xml_node_attr(ctx->query, "node") != NULL) {
-        return service_reply_error(ctx, "cancel", "item-not-found");
+        return node_request(ctx, true);
     }
-    return service_reply_result(ctx, xml_node_new(NS_DISCO_ITEMS, "query"));
+    struct items_out o = {.ctx = ctx, .query = xml_node_new(NS_DISCO_ITEMS, "query")};
+    if (ctx->scope == SERVICE_SCOPE_SERVER) {
+        /* The server's services (a conference domain, …); an account publishes no items
+         * until personal eventing exists. */
+        services_foreach(service_items, &o);
+    }
+    return service_reply_result(ctx, o.query);
 }
 
 const struct service service_disco = {

@@ -14,8 +14,26 @@ static const struct service *const services[] = {
     &service_disco,
     &service_ping,
     &service_version,
+    &service_roster,
+    &service_blocking,
+    &service_carbons,
+    &service_time,
+    &service_last,
+    &service_vcard,
+    &service_private,
+    &service_contact,
+    &service_adhoc,
+    &service_register,
+    &service_muc,
     NULL,
 };
+
+void services_foreach(service_each_fn *fn, void *ud)
+{
+    for (size_t i = 0; services[i]; i++) {
+        fn(ud, services[i]);
+    }
+}
 
 static bool type_is(const struct signal *sig, const char *t)
 {
@@ -132,6 +150,9 @@ void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, 
         bool in_scope = false;
         for (const struct service_iq *h = services[i]->iq; h && h->ns; h++) {
             in_scope = in_scope || (h->scopes & scope);
+        }
+        if (services[i]->feature_scopes) {
+            in_scope = (services[i]->feature_scopes & scope) != 0;
         }
         for (size_t j = 0; in_scope && services[i]->features && services[i]->features[j]; j++) {
             fn(ud, services[i]->features[j]);

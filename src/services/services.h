@@ -30,10 +30,28 @@ struct service_iq {
     unsigned scopes; /* mask of enum service_scope */
 };
 
+/* Returned by a disco node handler for a node that is not its own: nothing was sent. */
+#define SERVICE_DECLINED 0
+
+/* One disco#items entry: an address with an optional node and name. */
+typedef void service_item_fn(void *ud, const char *jid, const char *node, const char *name);
+
 struct service {
     const char *name;
     const struct service_iq *iq; /* terminated by an entry with ns NULL */
     const char *const *features; /* disco#info features, NULL-terminated */
+    /* Optional XEP-0030 parts beyond features. `items`: what the server's disco#items lists
+     * without a node (e.g. a conference domain), for the requester of `ctx`. `node_info` and
+     * `node_items`: disco#info/#items with a node (xml_node_attr(ctx->query, "node")); each
+     * answers and returns its code, or returns SERVICE_DECLINED for a node not its own.
+     * `info_forms`: XEP-0128 data forms appended to the server's disco#info. */
+    void (*items)(const struct service_ctx *ctx, service_item_fn *fn, void *ud);
+    service_iq_fn *node_info;
+    service_iq_fn *node_items;
+    void (*info_forms)(struct xml_node *query);
+    /* Where the features are listed; 0: the scopes of the iq handlers. A server lists e.g.
+     * vcard-temp, which it answers for its accounts (XEP-0054 §5). */
+    unsigned feature_scopes;
 };
 
 /* Handles a signal addressed to the server or to an account's bare JID; takes ownership. */
@@ -47,8 +65,46 @@ int service_reply_error(struct service_ctx *ctx, const char *type, const char *c
 typedef void service_feature_fn(void *ud, const char *feature);
 void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, void *ud);
 
+/* Calls fn for each service of the table, in order. */
+typedef void service_each_fn(void *ud, const struct service *s);
+void services_foreach(service_each_fn *fn, void *ud);
+
+/* The disco#info <query/> of the server (identity, features, XEP-0128 forms from the current
+ * settings) or of an account; the caller holds the reference. */
+struct xml_node *services_disco_info_new(enum service_scope scope);
+
+/* XEP-0115: the node of the server's capabilities, the verification string (§5.1: SHA-1,
+ * base64) of a disco#info <query/>, and the <c/> element for the stream features appended to
+ * `out` (computed from the current disco#info). services_caps_ver fails with ERR_LIMIT past
+ * out's maximum. */
+#define SERVICES_CAPS_NODE "https://starling.example/"
+int services_caps_ver(const struct xml_node *info, struct buf *out);
+void services_caps_append(struct buf *out);
+
+/* XEP-0012: called on the account's home worker when one of its sessions ended; records the
+ * logout time when it was the last one. */
+void services_last_session_ended(const char *local, const char *domain);
+
+/* XEP-0153, for the presence path (on a worker): the hex SHA-1 of the account's vCard photo
+ * (ERR_NOTFOUND when it has none), and <x xmlns='vcard-temp:x:update'><photo>HASH</photo></x>
+ * (an empty <photo/> when none) to add to an available presence that carries no such element;
+ * NULL on a store failure. */
+int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out);
+struct xml_node *services_vcard_update_new(const char *local, const char *domain);
+
 extern const struct service service_disco;
 extern const struct service service_ping;
 extern const struct service service_version;
+extern const struct service service_roster;   /* RFC 6121 §2 (IM core) */
+extern const struct service service_blocking; /* XEP-0191 (IM core) */
+extern const struct service service_carbons;  /* XEP-0280 (IM core) */
+extern const struct service service_time;
+extern const struct service service_last;
+extern const struct service service_vcard;
+extern const struct service service_private;
+extern const struct service service_contact;
+extern const struct service service_adhoc;
+extern const struct service service_register;
+extern const struct service service_muc;
 
 #endif

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "services/services.h"
+#include "signal/im.h"
 #include "store/store.h"
 
 #define ROUTER_BUCKETS 1024
@@ -144,6 +145,25 @@ int router_session_count(const char *bare)
     return n;
 }
 
+void router_sessions_foreach(router_session_fn *fn, void *ud)
+{
+    struct router_worker *rw = self_rw();
+    for (size_t i = 0; rw && i < ROUTER_BUCKETS; i++) {
+        for (struct account_entry *e = rw->buckets[i]; e; e = e->next) {
+            for (struct router_session *s = e->sessions; s; s = s->next) {
+                fn(ud, s);
+            }
+        }
+    }
+}
+
+struct router_session *router_sessions(const char *bare)
+{
+    struct router_worker *rw = self_rw();
+    struct account_entry *e = rw ? *find_entry(rw, bare) : NULL;
+    return e ? e->sessions : NULL;
+}
+
 /* Local domains and aliases, cached per worker and reloaded when an admin change bumps the
  * generation counter. */
 static int add_domain_row(void *ud, const char *a, const char *b)
@@ -226,7 +246,8 @@ void router_reply_error(const struct signal *req, const char *type, const char *
 }
 
 /* RFC 6121 §8.5.2.1: a message to the bare JID goes to the available resources with the
- * highest non-negative priority (all of them for headline). */
+ * highest non-negative priority (all of them for headline); the other carbons-enabled
+ * resources get a copy (XEP-0280). */
 static int deliver_to_bare(struct account_entry *e, struct signal *sig)
 {
     int best = -1;
@@ -239,13 +260,14 @@ static int deliver_to_bare(struct account_entry *e, struct signal *sig)
         return ROUTER_UNAVAILABLE;
     }
     bool headline = sig->type && strcmp(sig->type, "headline") == 0;
-    struct router_session *targets[64];
+    struct router_session *targets[64] = {NULL};
     size_t n = 0;
     for (struct router_session *s = e->sessions; s && n < 64; s = s->next) {
         if (s->available && s->priority >= 0 && (headline || s->priority == best)) {
             targets[n++] = s;
         }
     }
+    im_carbons_received(e->sessions, sig, targets, n);
     for (size_t i = 0; i < n; i++) {
         struct signal *copy = (i + 1 == n) ? sig : signal_dup(sig);
         targets[i]->deliver(targets[i]->ud, copy);
@@ -279,6 +301,9 @@ static int deliver_message(struct account_entry *e, struct signal *sig)
     if (sig->to.resource) {
         struct router_session *s = find_resource(e, sig->to.resource);
         if (s) {
+            if (!type_is(sig, "error") && !type_is(sig, "groupchat")) {
+                im_carbons_received(e->sessions, sig, &s, 1);
+            }
             s->deliver(s->ud, sig);
             return ROUTER_OK;
         }
@@ -306,11 +331,8 @@ static int deliver_message(struct account_entry *e, struct signal *sig)
     if (code == ROUTER_OK) {
         return code;
     }
-    if (!type_is(sig, "headline")) {
-        router_reply_error(sig, "cancel", "service-unavailable");
-    }
-    signal_free(sig);
-    return code;
+    /* No resource takes it: offline storage, or dropped or refused by type (§8.5.2.2). */
+    return im_offline_message(sig);
 }
 
 static int deliver_info(struct account_entry *e, struct signal *sig)
@@ -329,30 +351,11 @@ static int deliver_info(struct account_entry *e, struct signal *sig)
     return services_handle(sig, SERVICE_SCOPE_ACCOUNT);
 }
 
+/* Subscriptions, probes and availability: the IM core's presence logic (signal/presence.c). */
 static int deliver_presence(struct account_entry *e, struct signal *sig)
 {
-    if (sig->to.resource) {
-        struct router_session *s = find_resource(e, sig->to.resource);
-        if (s) {
-            s->deliver(s->ud, sig);
-            return ROUTER_OK;
-        }
-        signal_free(sig);
-        return ROUTER_NOT_FOUND;
-    }
-    /* Directed presence to the bare JID reaches the available resources. */
-    struct router_session *targets[64];
-    size_t n = 0;
-    for (struct router_session *s = e ? e->sessions : NULL; s && n < 64; s = s->next) {
-        if (s->available) {
-            targets[n++] = s;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        targets[i]->deliver(targets[i]->ud, signal_dup(sig));
-    }
-    signal_free(sig);
-    return n ? ROUTER_OK : ROUTER_UNAVAILABLE;
+    im_inbound_presence(e ? e->sessions : NULL, sig, true);
+    return ROUTER_OK;
 }
 
 /* Runs on the account's home worker. */
@@ -368,10 +371,17 @@ static void deliver_home(struct worker *w, void *arg)
     struct account_entry *e = *find_entry(rw, buf_cstr(&b));
     buf_cleanup(&b);
     if (e == NULL && !account_exists(sig)) {
+        if (sig->method == SIGNAL_SUBSCRIBE || sig->method == SIGNAL_NOTIFY) {
+            im_inbound_presence(NULL, sig, false);
+            return;
+        }
         if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
             router_reply_error(sig, "cancel", "service-unavailable");
         }
         signal_free(sig);
+        return;
+    }
+    if (im_inbound_blocked(sig)) {
         return;
     }
     switch (sig->method) {

@@ -23,6 +23,8 @@ enum router_code {
  * the router's to give away, so the callee frees it (signal_free) when done. */
 typedef void router_deliver_fn(void *ud, struct signal *sig);
 
+struct im_session;
+
 /* A client session as the router knows it: registered on the account's home worker by the
  * protocol module that owns it (caller-owned storage, valid until router_session_remove). */
 struct router_session {
@@ -32,6 +34,7 @@ struct router_session {
     bool available;              /* sent initial presence */
     router_deliver_fn *deliver;
     void *ud;
+    struct im_session *im;       /* the IM core's state (signal/im.h), NULL until used */
     struct router_session *next; /* internal: the account's other sessions */
 };
 
@@ -46,6 +49,13 @@ void router_session_add(struct router_session *s, struct router_session **replac
 void router_session_remove(struct router_session *s);
 /* Number of sessions of an account on this worker. */
 int router_session_count(const char *bare);
+/* The sessions of an account (bare JID) on this worker, its home worker; NULL when none. The
+ * list is walked through ->next and is valid until the next session is added or removed. */
+struct router_session *router_sessions(const char *bare);
+/* Calls fn for every session registered on the calling worker (e.g. to list online users
+ * across workers: post to each one). fn must not add or remove sessions. */
+typedef void router_session_fn(void *ud, const struct router_session *s);
+void router_sessions_foreach(router_session_fn *fn, void *ud);
 
 /* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
  * sender as an error signal (never for an error stanza). Returns the response code known at

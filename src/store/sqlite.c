@@ -57,6 +57,8 @@ static const char *const migrations[] = {
 static const struct store_area *const areas[] = {
     &store_area_im,
     &store_area_services,
+    &store_area_register,
+    &store_area_muc,
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

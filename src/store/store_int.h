@@ -18,6 +18,8 @@ struct store_area {
 /* Every area, defined in its own file. */
 extern const struct store_area store_area_im;       /* sqlite_im.c: rosters, offline, blocking */
 extern const struct store_area store_area_services; /* sqlite_services.c: vCards, private XML, … */
+extern const struct store_area store_area_register; /* sqlite_register.c: tombstones, invites */
+extern const struct store_area store_area_muc;      /* sqlite_muc.c: chat rooms */
 
 /* Arguments of a statement as text: a compound literal and its length. */
 #define STORE_ARGS(...)                                                                            \

@@ -588,3 +588,55 @@ void tls_ids_free(char **ids)
     }
     free(ids);
 }
+
+/* ---- Server-to-server ---- */
+
+struct tls_conn *tls_conn_new_client(struct tls_store *ts, const char *local, const char *remote)
+{
+    struct tls_conn *c = xcalloc(1, sizeof(*c));
+    c->ts = ts;
+    buf_init(&c->in, IN_MAX);
+    buf_init(&c->out, OUT_MAX);
+    buf_init(&c->early, EARLY_MAX);
+    c->ssl = tls__store_new_client_ssl(ts, local, remote);
+    BIO *bio = c->ssl != NULL ? BIO_new(tls__store_bio_method(ts)) : NULL;
+    if (bio == NULL) {
+        ERR_clear_error();
+        tls_conn_free(c);
+        return NULL;
+    }
+    BIO_set_data(bio, c);
+    SSL_set_bio(c->ssl, bio, bio);
+    SSL_set_app_data(c->ssl, c);
+    /* The ClientHello goes to the output at once. */
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1 && ssl_result(c, r) != 0) {
+        tls_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+bool tls_conn_peer_verify_domain(struct tls_conn *c, const char *domain)
+{
+    if (!c->done || c->failed) {
+        return false;
+    }
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    X509_STORE *store = leaf ? tls__store_s2s_ref(c->ts) : NULL;
+    if (store == NULL) {
+        return false;
+    }
+    bool ok = false;
+    X509_STORE_CTX *x = X509_STORE_CTX_new();
+    if (x != NULL && X509_STORE_CTX_init(x, store, leaf, SSL_get_peer_cert_chain(c->ssl)) == 1) {
+        X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(x);
+        X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = X509_VERIFY_PARAM_set1_host(p, domain, 0) == 1 && X509_verify_cert(x) == 1;
+    }
+    X509_STORE_CTX_free(x);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return ok;
+}

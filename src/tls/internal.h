@@ -27,6 +27,13 @@ bool tls__store_switch(struct tls_store *ts, SSL *ssl, const char *name);
 /* store.c: the BIO method connecting an SSL to a tls_conn's buffers (read-only after start). */
 const BIO_METHOD *tls__store_bio_method(const struct tls_store *ts);
 
+/* store.c: a new SSL object in connect state for an outgoing s2s session from `local` (its
+ * certificate is presented) to `remote` (SNI and host name checked), verifying against the s2s
+ * CAs. NULL on failure. */
+SSL *tls__store_new_client_ssl(struct tls_store *ts, const char *local, const char *remote);
+/* store.c: the s2s CA store with one more reference (X509_STORE_free it), or NULL. */
+X509_STORE *tls__store_s2s_ref(struct tls_store *ts);
+
 /* conn.c: the servername (SNI) callback installed on every context of the store. */
 int tls__servername_cb(SSL *ssl, int *alert, void *arg);
 /* conn.c: creates the BIO method used by tls_conn (called once per store). */

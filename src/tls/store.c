@@ -39,6 +39,8 @@ struct tls_store {
     X509_STORE *ca_store;          /* NULL: no client certificates requested */
     STACK_OF(X509_NAME) *ca_names; /* sent in CertificateRequest */
     SSL_CTX *base;                 /* no certificate: used while no domain exists */
+    X509_STORE *s2s_store;         /* CAs trusted for server certificates (s2s); NULL: none */
+    SSL_CTX *client;               /* outgoing (client-side) sessions, made on first use */
     BIO_METHOD *bio;
 };
 
@@ -188,6 +190,8 @@ void tls_store_free(struct tls_store *ts)
     free(ts->def);
     X509_STORE_free(ts->ca_store);
     sk_X509_NAME_pop_free(ts->ca_names, X509_NAME_free);
+    X509_STORE_free(ts->s2s_store);
+    SSL_CTX_free(ts->client);
     SSL_CTX_free(ts->base);
     BIO_meth_free(ts->bio);
     pthread_rwlock_destroy(&ts->lock);
@@ -387,6 +391,10 @@ SSL *tls__store_new_ssl(struct tls_store *ts)
             SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, accept_client_cert);
             apply_client_ca(ts, ssl);
         }
+    } else if (ssl != NULL && ts->s2s_store != NULL) {
+        /* Remote servers present their certificate (XEP-0178); it is checked against the s2s
+         * CAs after the handshake (tls_conn_peer_verify_domain), never by the handshake. */
+        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, accept_client_cert);
     }
     pthread_rwlock_unlock(&ts->lock);
     if (ssl != NULL) {
@@ -421,4 +429,103 @@ bool tls__store_switch(struct tls_store *ts, SSL *ssl, const char *sni)
 const BIO_METHOD *tls__store_bio_method(const struct tls_store *ts)
 {
     return ts->bio;
+}
+
+/* ---- Server-to-server: trusted CAs and client-side sessions ---- */
+
+int tls_store_set_s2s_ca(struct tls_store *ts, const char *ca_file, char *err, size_t errlen)
+{
+    X509_STORE *store = NULL;
+    if (ca_file != NULL && ca_file[0] != '\0') {
+        store = X509_STORE_new();
+        int ok = store != NULL && (strcmp(ca_file, "system") == 0
+                                       ? X509_STORE_set_default_paths(store)
+                                       : X509_STORE_load_file(store, ca_file));
+        if (ok != 1) {
+            tls__ossl_error(err, errlen, ca_file, "cannot load CA certificates");
+            X509_STORE_free(store);
+            return strcmp(ca_file, "system") != 0 && access(ca_file, R_OK) != 0 ? ERR_IO
+                                                                                 : ERR_TLS;
+        }
+    }
+    pthread_mutex_lock(&ts->write_lock);
+    pthread_rwlock_wrlock(&ts->lock);
+    X509_STORE *old = ts->s2s_store;
+    ts->s2s_store = store;
+    pthread_rwlock_unlock(&ts->lock);
+    pthread_mutex_unlock(&ts->write_lock);
+    X509_STORE_free(old);
+    return 0;
+}
+
+X509_STORE *tls__store_s2s_ref(struct tls_store *ts)
+{
+    pthread_rwlock_rdlock(&ts->lock);
+    X509_STORE *st = ts->s2s_store;
+    if (st != NULL) {
+        X509_STORE_up_ref(st);
+    }
+    pthread_rwlock_unlock(&ts->lock);
+    return st;
+}
+
+static SSL_CTX *client_ctx_new(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* The result is read after the handshake: an unverified peer may still be authenticated
+     * by dialback. */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_client_cert);
+    return ctx;
+}
+
+SSL *tls__store_new_client_ssl(struct tls_store *ts, const char *local, const char *remote)
+{
+    pthread_mutex_lock(&ts->write_lock);
+    if (ts->client == NULL) {
+        SSL_CTX *ctx = client_ctx_new();
+        pthread_rwlock_wrlock(&ts->lock);
+        ts->client = ctx;
+        pthread_rwlock_unlock(&ts->lock);
+    }
+    pthread_mutex_unlock(&ts->write_lock);
+    char name[DOMAIN_MAX + 1];
+    pthread_rwlock_rdlock(&ts->lock);
+    SSL *ssl = ts->client != NULL ? SSL_new(ts->client) : NULL;
+    SSL_CTX *mine = normalize(local, name) == 0 ? lookup(ts, name) : NULL;
+    if (ssl != NULL && mine != NULL) {
+        /* Our domain's certificate, for SASL EXTERNAL at the remote server. */
+        X509 *crt = SSL_CTX_get0_certificate(mine);
+        EVP_PKEY *key = SSL_CTX_get0_privatekey(mine);
+        STACK_OF(X509) *chain = NULL;
+        SSL_CTX_get0_chain_certs(mine, &chain);
+        if (crt == NULL || key == NULL || SSL_use_certificate(ssl, crt) != 1 ||
+            SSL_use_PrivateKey(ssl, key) != 1 || (chain && SSL_set1_chain(ssl, chain) != 1)) {
+            SSL_free(ssl);
+            ssl = NULL;
+        }
+    }
+    if (ssl != NULL && ts->s2s_store != NULL) {
+        SSL_set1_verify_cert_store(ssl, ts->s2s_store);
+    }
+    pthread_rwlock_unlock(&ts->lock);
+    if (ssl != NULL && (SSL_set_tlsext_host_name(ssl, remote) != 1 ||
+                        SSL_set1_host(ssl, remote) != 1)) {
+        SSL_free(ssl);
+        ssl = NULL;
+    }
+    if (ssl != NULL) {
+        SSL_set_connect_state(ssl);
+    }
+    ERR_clear_error();
+    return ssl;
 }

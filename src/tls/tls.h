@@ -108,4 +108,17 @@ int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *o
 int tls_conn_peer_ids(struct tls_conn *c, char ***ids);
 void tls_ids_free(char **ids);
 
+/* Server-to-server (XEP-0178). CAs trusted for remote servers' certificates: a PEM file, or
+ * "system" for the system's default CA paths; "" or NULL: none (no certificate validates, so
+ * remote servers authenticate by dialback). While set, incoming sessions ask the peer for a
+ * certificate (optional). Applies to checks made afterwards. Returns 0, ERR_IO or ERR_TLS. */
+int tls_store_set_s2s_ca(struct tls_store *ts, const char *ca_file, char *err, size_t errlen);
+/* An outgoing (client-side) session from our domain `local`, whose certificate it presents,
+ * to `remote` (sent as SNI). The ClientHello is waiting in the output on return. NULL when
+ * OpenSSL fails. Otherwise used like a server-side session. */
+struct tls_conn *tls_conn_new_client(struct tls_store *ts, const char *local, const char *remote);
+/* True when the handshake is done and the peer's certificate chains to an s2s CA and names
+ * `domain` (subjectAltName DNS, wildcards per RFC 6125). Either side of a session. */
+bool tls_conn_peer_verify_domain(struct tls_conn *c, const char *domain);
+
 #endif

@@ -24,10 +24,25 @@ struct admin_hooks {
     /* JSON array of connections, objects {"id","kind","state","peer","jid","tls","since"} (new
      * reference). */
     json_t *(*connections)(void *ud);
+    /* JSON array of outgoing s2s queues, objects {"target","source","state","stanzas","bytes",
+     * "oldest","connection","error","worker"} (new reference). */
+    json_t *(*queues)(void *ud);
     /* Notifications after a successful change (prepared names: "example.com",
      * "alice@example.com"), so the server refreshes caches/certificates or ends sessions. */
     void (*domain_changed)(void *ud, const char *domain);
     void (*account_changed)(void *ud, const char *jid);
+    /* Routes a chat message with body `text` from `from` to `to` (valid JIDs, checked by the
+     * caller) as a signal born outside XMPP; 0, or a negative code with a reason. */
+    int (*send_message)(void *ud, const char *from, const char *to, const char *text, char *err,
+                        size_t errlen);
+    /* Process-wide counters as a JSON object {name: number} (new reference). */
+    json_t *(*stats)(void *ud);
+    /* The aggregated presence of an account (prepared bare JID, canonical domain), computed on
+     * its home worker: {"jid","available","resources":[...],"last_seen","last_status"} (new
+     * reference; NULL when not available). */
+    json_t *(*presence)(void *ud, const char *jid);
+    /* Ends every session of the account (prepared bare JID) at the administrator's request. */
+    void (*disconnect)(void *ud, const char *jid);
     void *ud;
 };
 
@@ -58,5 +73,10 @@ void admin_socket_stop(struct admin *a);
  * state, owned by the admin. */
 struct admin_sock;
 struct admin_sock **admin__sock_slot(struct admin *a);
+
+/* Internal to src/webadmin: takes the admin's lock and returns its store handle, for the
+ * WebAdmin's login checks; release with admin__unlock. */
+struct store *admin__lock(struct admin *a);
+void admin__unlock(struct admin *a);
 
 #endif

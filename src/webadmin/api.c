@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -45,6 +47,17 @@ struct op {
 struct admin_sock **admin__sock_slot(struct admin *a)
 {
     return &a->sock;
+}
+
+struct store *admin__lock(struct admin *a)
+{
+    pthread_mutex_lock(&a->lock);
+    return a->st;
+}
+
+void admin__unlock(struct admin *a)
+{
+    pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- small helpers ---- */
@@ -566,6 +579,172 @@ static int op_connections(struct op_ctx *c)
     return 0;
 }
 
+static int op_queues(struct op_ctx *c)
+{
+    json_t *list = c->a->hooks.queues ? c->a->hooks.queues(c->a->hooks.ud) : NULL;
+    if (!json_is_array(list)) {
+        json_decref(list);
+        return fail(c, ERR_INTERNAL, "queues are not available");
+    }
+    c->result = list;
+    return 0;
+}
+
+static int op_stats(struct op_ctx *c)
+{
+    json_t *obj;
+    if (c->a->hooks.stats == NULL) {
+        return fail(c, ERR_INTERNAL, "counters are not available");
+    }
+    obj = c->a->hooks.stats(c->a->hooks.ud);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return fail(c, ERR_INTERNAL, "counters are not available");
+    }
+    c->result = obj;
+    return 0;
+}
+
+/* 1 when the account "local@domain" (prepared, canonical domain) exists, 0 when not, or an
+ * error code. */
+static int store_account_exists_jid(struct op_ctx *c, const char *bare)
+{
+    const char *at = strchr(bare, '@');
+    char *local;
+    int rc;
+    if (at == NULL) {
+        return 0;
+    }
+    local = strv_dup((struct strv){ bare, (size_t)(at - bare) });
+    rc = store_account_exists(c->a->st, at + 1, local);
+    free(local);
+    return rc;
+}
+
+/* True when the connection's "jid" (full or bare) belongs to the account `bare`. */
+static bool conn_of_account(json_t *conn, const char *bare)
+{
+    const char *jid = json_string_value(json_object_get(conn, "jid"));
+    size_t n = strlen(bare);
+    return jid != NULL && strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/');
+}
+
+/* account.sessions: the account's connections, in the form of the connections op. */
+static int op_account_sessions(struct op_ctx *c)
+{
+    struct buf jid;
+    json_t *all, *mine, *conn;
+    size_t i;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(&jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(&jid));
+    }
+    if (rc == 0 && c->a->hooks.connections == NULL) {
+        rc = fail(c, ERR_INTERNAL, "connections are not available");
+    }
+    if (rc == 0) {
+        all = c->a->hooks.connections(c->a->hooks.ud);
+        mine = json_array();
+        json_array_foreach(all, i, conn) {
+            if (conn_of_account(conn, buf_cstr(&jid))) {
+                json_array_append(mine, conn);
+            }
+        }
+        json_decref(all);
+        c->result = mine;
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* account.disconnect: ends every session of the account (its streams get a stream error). */
+static int op_account_disconnect(struct op_ctx *c)
+{
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(&jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(&jid));
+    }
+    if (rc == 0 && c->a->hooks.disconnect == NULL) {
+        rc = fail(c, ERR_INTERNAL, "sessions cannot be ended here");
+    }
+    if (rc == 0) {
+        c->a->hooks.disconnect(c->a->hooks.ud, buf_cstr(&jid));
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "account disconnected: %s", buf_cstr(&jid));
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* ---- presence ---- */
+
+/* {"jid"}: the account's online resources with show/status/priority, or its last seen time. */
+static int op_presence(struct op_ctx *c)
+{
+    struct buf jid;
+    json_t *obj;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(&jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(&jid));
+    }
+    if (rc == 0 && c->a->hooks.presence == NULL) {
+        rc = fail(c, ERR_INTERNAL, "presence is not available");
+    }
+    if (rc == 0) {
+        obj = c->a->hooks.presence(c->a->hooks.ud, buf_cstr(&jid));
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            rc = fail(c, ERR_INTERNAL, "presence is not available");
+        } else {
+            c->result = obj;
+        }
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* ---- messages ---- */
+
+/* Longest text `send` takes, in bytes. */
+#define ADMIN_SEND_MAX 65536
+
+/* {"from","to","text"}: a chat message routed like any other, born outside XMPP. */
+static int op_send(struct op_ctx *c)
+{
+    const char *from, *to, *text;
+    int rc = arg_str(c, "from", &from);
+    if (rc == 0) {
+        rc = arg_str(c, "to", &to);
+    }
+    if (rc == 0) {
+        rc = arg_str(c, "text", &text);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    struct jid jf = { 0 }, jt = { 0 };
+    if (jid_parse(&jf, strv_c(from)) != 0) {
+        rc = fail(c, ERR_INVAL, "invalid JID: %s", from);
+    } else if (jid_parse(&jt, strv_c(to)) != 0) {
+        rc = fail(c, ERR_INVAL, "invalid JID: %s", to);
+    } else if (text[0] == '\0' || strlen(text) > ADMIN_SEND_MAX) {
+        rc = fail(c, ERR_INVAL, "the text must be 1..%d bytes", ADMIN_SEND_MAX);
+    } else if (c->a->hooks.send_message == NULL) {
+        rc = fail(c, ERR_INTERNAL, "sending is not available");
+    } else {
+        rc = c->a->hooks.send_message(c->a->hooks.ud, from, to, text, c->err, sizeof(c->err));
+        if (rc == 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "message sent from %s to %s", from, to);
+        }
+    }
+    jid_cleanup(&jf);
+    jid_cleanup(&jt);
+    return rc;
+}
+
 /* ---- dispatch ---- */
 
 static const char *const args_none[] = { NULL };
@@ -577,6 +756,62 @@ static const char *const args_jid_settings[] = { "jid", "settings", NULL };
 static const char *const args_domain[] = { "domain", NULL };
 static const char *const args_key[] = { "key", NULL };
 static const char *const args_key_value[] = { "key", "value", NULL };
+
+/* The default lifetime of an invitation: the live register.invite_lifetime setting. */
+static long invite_lifetime(struct op_ctx *c)
+{
+    long lifetime = 604800;
+    if (c->a->hooks.settings_get) {
+        json_t *all = c->a->hooks.settings_get(c->a->hooks.ud);
+        const char *v = json_string_value(json_object_get(all, "register.invite_lifetime"));
+        char *end = NULL;
+        long n = v ? strtol(v, &end, 10) : 0;
+        if (v && end && *end == '\0' && n > 0) {
+            lifetime = n;
+        }
+        json_decref(all);
+    }
+    return lifetime;
+}
+
+/* invite: an invitation token for in-band registration on a domain (XEP-0401 style). */
+static int op_invite(struct op_ctx *c)
+{
+    struct buf dom, token;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    buf_init(&token, 256);
+    int rc = domain_arg(c, "domain", true, &dom);
+    long lifetime = 0;
+    json_t *lt = json_object_get(c->args, "lifetime");
+    if (rc == 0 && lt != NULL) {
+        if (!json_is_integer(lt) || json_integer_value(lt) < 60 ||
+            json_integer_value(lt) > 315360000) {
+            rc = fail(c, ERR_INVAL, "lifetime must be an integer of 60..315360000 seconds");
+        }
+        lifetime = rc == 0 ? (long)json_integer_value(lt) : 0;
+    }
+    if (rc == 0) {
+        if (lifetime == 0) {
+            lifetime = invite_lifetime(c);
+        }
+        rc = signup_invite_create(c->a->st, buf_cstr(&dom), lifetime, &token);
+        if (rc != 0) {
+            fail(c, rc, "cannot create an invitation: %s", store_reason(c->a, rc));
+        }
+    }
+    if (rc == 0) {
+        char uri[1024];
+        snprintf(uri, sizeof(uri), "xmpp:%s?register;preauth=%s", buf_cstr(&dom),
+                 buf_cstr(&token));
+        c->result = json_pack("{s:s, s:s, s:I, s:s}", "token", buf_cstr(&token), "domain",
+                              buf_cstr(&dom), "expires", (json_int_t)(time(NULL) + lifetime),
+                              "uri", uri);
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "invitation created for %s", buf_cstr(&dom));
+    }
+    buf_cleanup(&dom);
+    buf_cleanup(&token);
+    return rc;
+}
 
 static const struct op ops[] = {
     { "domain.add", op_domain_add, args_name },
@@ -593,6 +828,13 @@ static const struct op ops[] = {
     { "settings.get", op_settings_get, args_key },
     { "settings.set", op_settings_set, args_key_value },
     { "connections", op_connections, args_none },
+    { "queues", op_queues, args_none },
+    { "send", op_send, (const char *const[]){ "from", "to", "text", NULL } },
+    { "presence", op_presence, args_jid },
+    { "invite", op_invite, (const char *const[]){ "domain", "lifetime", NULL } },
+    { "stats", op_stats, args_none },
+    { "account.sessions", op_account_sessions, args_jid },
+    { "account.disconnect", op_account_disconnect, args_jid },
     { NULL, NULL, NULL },
 };
 

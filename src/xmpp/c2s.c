@@ -9,6 +9,8 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "jid/jid.h"
+#include "services/services.h"
+#include "signal/im.h"
 #include "xmpp/convert.h"
 #include "xmpp/ns.h"
 #include "xmpp/stream_internal.h"
@@ -114,30 +116,6 @@ done:
     buf_cleanup(&prepped);
 }
 
-/* Availability presence without 'to' updates the session as the router sees it. */
-static void own_presence(struct xstream *st, const struct xml_node *el)
-{
-    const char *type = xml_node_attr(el, "type");
-    if (type == NULL) {
-        st->rs.available = true;
-        const struct xml_node *p = xml_node_child(el, NS_CLIENT, "priority");
-        st->rs.priority = 0;
-        if (p) {
-            struct buf b;
-            buf_init(&b, 32);
-            xml_node_text(p, &b);
-            char *end = NULL;
-            long v = strtol(buf_cstr(&b), &end, 10);
-            if (end && *end == '\0' && b.len > 0 && v >= -128 && v <= 127) {
-                st->rs.priority = (int)v;
-            }
-            buf_cleanup(&b);
-        }
-    } else if (strcmp(type, "unavailable") == 0) {
-        st->rs.available = false;
-    }
-}
-
 /* Answers what a bound client asks of its own stream. Returns true when handled. */
 static bool stream_iq(struct xstream *st, const struct xml_node *el)
 {
@@ -186,14 +164,8 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         xstream_error(st, "unsupported-stanza-type", NULL);
         return;
     }
-    if (xml_node_attr(el, "to") == NULL) {
-        if (strcmp(el->name, "presence") == 0) {
-            own_presence(st, el);
-            return;
-        }
-        if (stream_iq(st, el)) {
-            return;
-        }
+    if (xml_node_attr(el, "to") == NULL && stream_iq(st, el)) {
+        return;
     }
     struct signal *sig = NULL;
     const char *condition = NULL;
@@ -201,7 +173,8 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         stanza_error(st, el, condition);
         return;
     }
-    router_submit(sig);
+    /* Presence, subscriptions, blocking and carbons first (signal/im.h), then the router. */
+    im_client_stanza(&st->rs, sig);
 }
 
 /* A silent client is pinged after ping_interval; if nothing at all arrives within another
@@ -254,9 +227,14 @@ void c2s__keepalive_start(struct xstream *st)
 
 void c2s__closed(struct xstream *st)
 {
+    if (st->rs.im) {
+        /* Unavailable presence for whoever had this session's, also after an abrupt loss. */
+        im_session_ended(&st->rs, st->c->xw && st->c->xw->stopping);
+    }
     if (st->registered) {
         st->registered = false;
         router_session_remove(&st->rs);
+        services_last_session_ended(st->jid.local, st->jid.domain);
         log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s", st->full);
     }
 }

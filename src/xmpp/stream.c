@@ -10,7 +10,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "services/services.h"
 #include "xmpp/ns.h"
+#include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
 
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns);
@@ -79,6 +81,7 @@ void xstream_free(struct xstream *st)
         return;
     }
     xstream__auth_cleanup(st);
+    s2s_in_free(st);
     xml_stream_free(st->parser);
     for (int i = 0; i < SASL_CB_COUNT; i++) {
         buf_cleanup(&st->cb[i]);
@@ -186,8 +189,15 @@ static void features(struct xstream *st)
     if (st->state == XS_AUTHED) {
         buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>", NS_BIND,
                    NS_SESSION);
+        /* XEP-0237 roster versioning (signal/roster.c). */
+        buf_append_c(&b, "<ver xmlns='urn:xmpp:features:rosterver'/>");
     } else {
         xstream__features_auth(st, &b);
+        xstream__register_feature(st, &b);
+    }
+    if (conn_is_tls(st->c) || !xstream__cfg()->xmpp.receiving.require_tls) {
+        /* XEP-0115; before a required STARTTLS, <starttls/> stays the only feature. */
+        services_caps_append(&b);
     }
     buf_append_c(&b, "</stream:features>");
     xstream__write(st, b.p, b.len);
@@ -227,9 +237,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
     }
     if (server_ns) {
         st->c->kind = CONN_S2S_IN;
-        send_header(st, NS_SERVER);
-        xstream_error(st, "policy-violation", "server-to-server connections are not enabled");
-        return 1;
+        return s2s_in_stream_open(st, header);
     }
     if (to == NULL || st->domain[0] == '\0' ||
         (st->to_name[0] && strcmp(st->to_name, to) != 0 && st->state < XS_AUTHED)) {
@@ -335,6 +343,10 @@ static void element_negotiate(struct xstream *st, struct xml_node *el)
         xstream__sasl_auth(st, el);
     } else if (is_legacy_auth(el)) {
         xstream__legacy_auth(st, el);
+    } else if (is_iq_child(el, "jabber:iq:register", "query")) {
+        xstream__register(st, el);
+    } else if (is_iq_child(el, "urn:xmpp:pars:0", "preauth")) {
+        xstream__register_preauth(st, el);
     } else if (is_stanza(el)) {
         xstream_error(st, "not-authorized", "authenticate first");
     } else if (is(el, NS_SASL, "response") || is(el, NS_SASL, "abort")) {
@@ -371,8 +383,12 @@ static void element_authed(struct xstream *st, struct xml_node *el)
 static int on_element(void *ud, struct xml_node *el)
 {
     struct xstream *st = ud;
+    if (st->c->kind == CONN_S2S_IN) {
+        return s2s_in_element(st, el);
+    }
     if (log_enabled(stream_tag(st), LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
-        !is(el, NS_SASL, "response") && !is_legacy_auth(el)) {
+        !is(el, NS_SASL, "response") && !is_legacy_auth(el) &&
+        !is_iq_child(el, "jabber:iq:register", "query")) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = {.parent_ns = NS_CLIENT};

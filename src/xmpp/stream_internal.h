@@ -21,8 +21,11 @@ enum xstream_state {
     XS_CLOSED,
 };
 
+struct s2s_in;
+
 struct xstream {
     struct conn *c;
+    struct s2s_in *s2s; /* server-to-server state (s2s_in.c), NULL on client streams */
     struct xml_stream *parser;
     enum xstream_state state;
     bool header_sent;
@@ -54,6 +57,7 @@ struct xstream {
     struct router_session rs;
     struct jid jid; /* the bound full JID */
     bool registered;
+    char reg_token[128];   /* XEP-0401: a checked invitation token for registration */
     bool ping_outstanding; /* keepalive: a ping was sent, no bytes came since */
     unsigned ping_seq;
 };
@@ -76,6 +80,11 @@ void xstream__sasl_abort(struct xstream *st);
 void xstream__legacy_auth(struct xstream *st, struct xml_node *iq);
 void xstream__auth_cleanup(struct xstream *st);
 void xstream__flush_delayed(struct xstream *st);
+
+/* register.c: XEP-0077 in-band registration before authentication (XEP-0401 pre-auth). */
+void xstream__register_feature(struct xstream *st, struct buf *out);
+void xstream__register(struct xstream *st, struct xml_node *iq);
+void xstream__register_preauth(struct xstream *st, struct xml_node *iq);
 
 /* c2s.c: binding and the bound session. */
 void c2s__bind(struct xstream *st, struct xml_node *iq);

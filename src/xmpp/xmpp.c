@@ -8,6 +8,7 @@
 #include "core/server.h"
 #include "tls/tls.h"
 #include "xmpp/conn.h"
+#include "xmpp/s2s.h"
 #include "xmpp/stream.h"
 
 struct xmpp_stats g_xmpp_stats;
@@ -36,17 +37,23 @@ struct xmpp_worker *xmpp_worker_start(struct worker *w)
     return xw;
 }
 
-void xmpp_worker_stop(struct xmpp_worker *xw)
+void xmpp_worker_quiesce(struct xmpp_worker *xw)
 {
     xw->stopping = true;
     xmpp_listeners_close(xw);
     /* Streams end with a stream error and their closing tag; what cannot be flushed at once
-     * is dropped with the socket. */
+     * is dropped with the socket. Session ends (presence to contacts) are posted while every
+     * loop still runs. */
     for (struct conn *c = xw->conns; c; c = c->next) {
         if (c->st && !c->closed) {
             xstream_shutdown(c->st);
         }
     }
+}
+
+void xmpp_worker_stop(struct xmpp_worker *xw)
+{
+    xmpp_worker_quiesce(xw);
     /* The loop has stopped: run what the closes queued (flushes, frees) before freeing the
      * connections that are left. */
     loop_run_deferred(xw->worker->loop);
@@ -91,6 +98,7 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
             json_array_append_new(array, o);
         }
     }
+    s2s_out_connections_json(xw, array);
 }
 
 void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)

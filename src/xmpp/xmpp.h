@@ -19,11 +19,14 @@ struct xmpp_worker {
     struct conn *conns; /* every connection homed on this worker */
     int nconns;
     struct listen_entry *listeners;
+    struct s2s_worker *s2s; /* outgoing server-to-server queues (s2s_out.c) */
     bool stopping;
 };
 
 /* On each worker's thread. */
 struct xmpp_worker *xmpp_worker_start(struct worker *w);
+/* Shutdown, first step (loops still running): listeners closed, every stream ended. */
+void xmpp_worker_quiesce(struct xmpp_worker *xw);
 void xmpp_worker_stop(struct xmpp_worker *xw);
 
 /* Re-reads the listener part of the worker's settings: opens new sockets, closes removed

@@ -9,8 +9,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "own_server: the test starts its own server(s)")
 
 
-def _start(options):
-    srv = Server(options)
+def _start(options, **kwargs):
+    srv = Server(options, **kwargs)
     try:
         srv.start()
     except StartError as e:
@@ -44,8 +44,9 @@ def make_server():
     Every server it made is stopped (and checked) at the end of the test, also on failure."""
     made = []
 
-    def factory(options=None):
-        srv = _start(options or {})
+    def factory(options=None, **kwargs):
+        # kwargs go to starling.Server (e.g. host="127.0.0.2", prepare=fn).
+        srv = _start(options or {}, **kwargs)
         made.append(srv)
         return srv
 

@@ -65,10 +65,20 @@ class Server:
 
     Attributes: port (clear-text / STARTTLS socket), tls_port (direct TLS socket), datadir,
     domain ("localhost"), options (the -o overrides), proc.
+    With webadmin=True the WebAdmin listens on web_port (HTTP) and web_tls_port (HTTPS), both
+    on 127.0.0.1; otherwise it opens no socket (webadmin.listener is empty).
     """
 
-    def __init__(self, options=None, datadir=None):
+    def __init__(self, options=None, datadir=None, webadmin=False, host="127.0.0.1",
+                 prepare=None):
+        # host: the loopback address the XMPP sockets bind (s2s tests use 127.0.0.2, …);
+        # prepare: called with the data folder before each start attempt (e.g. certificates).
         self.options = dict(options or {})
+        self.host = host
+        self.prepare = prepare
+        self.webadmin = webadmin
+        self.web_port = None
+        self.web_tls_port = None
         self.own_datadir = datadir is None
         self.datadir = datadir or tempfile.mkdtemp(prefix="starling-it-")
         self.logdir = tempfile.mkdtemp(prefix="starling-it-out-")
@@ -86,11 +96,16 @@ class Server:
 
     def argv(self):
         opts = {
-            "xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port),
+            "xmpp.listener": "%s:%d, %s:%d/tls" % (self.host, self.port, self.host,
+                                                    self.tls_port),
             "server.workers": "2",
             "xmpp.receiving.auth_failure_delay": "0",
             "xmpp.receiving.log_level": "All Info",
+            "webadmin.listener": "",
         }
+        if self.webadmin:
+            opts["webadmin.listener"] = "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.web_port,
+                                                                          self.web_tls_port)
         opts.update(self.options)
         argv = [STARLINGD, "-d", self.datadir]
         for key, value in opts.items():
@@ -107,7 +122,12 @@ class Server:
                 # A failed first start may already have initialised the folder: start afresh.
                 shutil.rmtree(self.datadir, ignore_errors=True)
                 self.datadir = tempfile.mkdtemp(prefix="starling-it-")
-            self.port, self.tls_port = free_ports(2)
+            if self.webadmin:
+                self.port, self.tls_port, self.web_port, self.web_tls_port = free_ports(4)
+            else:
+                self.port, self.tls_port = free_ports(2)
+            if self.prepare is not None:
+                self.prepare(self.datadir)
             try:
                 self._start_once()
                 return self
@@ -140,7 +160,10 @@ class Server:
                                  % (rc, _tail(self.stderr_path)))
             if not ready:
                 ready = re.search(r"\bready\b", self.stderr_text()) is not None
-            if ready and self._port_accepts(self.port) and self._port_accepts(self.tls_port):
+            web_ready = not self.webadmin or "webadmin.listener" in self.options or (
+                self._port_accepts(self.web_port) and self._port_accepts(self.web_tls_port))
+            if (ready and self._port_accepts(self.port, self.host)
+                    and self._port_accepts(self.tls_port, self.host) and web_ready):
                 return
             time.sleep(0.05)
         self.kill()
@@ -148,9 +171,9 @@ class Server:
                          % (START_TIMEOUT, ready, _tail(self.stderr_path)))
 
     @staticmethod
-    def _port_accepts(port):
+    def _port_accepts(port, host="127.0.0.1"):
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1.0)
+            s = socket.create_connection((host, port), timeout=1.0)
         except OSError:
             return False
         s.close()

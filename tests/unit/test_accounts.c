@@ -285,7 +285,7 @@ static void test_domain_show(void **state)
     assert_string_equal(c.text,
                         "login_methods=SCRAM-SHA-1,SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,LOGIN,"
                         "CRAM-MD5,DIGEST-MD5,EXTERNAL;password_storage=scram;auto_signup=no;"
-                        "allow_modify_password=no;xmpp=yes;aliases=;");
+                        "allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_cancel=yes;signup_invite_only=no;aliases=;");
     assert_int_equal(accounts_domain_set(f->st, "d.com", "login_methods", "SCRAM-SHA-512", f->err,
                                          sizeof(f->err)),
                      0);
@@ -297,7 +297,7 @@ static void test_domain_show(void **state)
     memset(&c, 0, sizeof(c));
     assert_int_equal(accounts_domain_show(f->st, "e.com", collect_row, &c), 0);
     assert_string_equal(c.text, "login_methods=SCRAM-SHA-512;password_storage=clear;"
-                                "auto_signup=no;allow_modify_password=no;xmpp=yes;aliases=e.com;");
+                                "auto_signup=no;allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;");
     assert_int_equal(accounts_domain_show(f->st, "x.com", collect_row, &c), ERR_NOTFOUND);
 }
 

@@ -1,0 +1,304 @@
+"""compare.py: runs one scenario against Starling, Prosody and ejabberd, one server at a time, and
+prints one table (medians of the runs, Starling's advantage over each peer); see bench/compare.sh."""
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+# Per scenario: loadgen arguments (defaults, overridable), accounts needed, the figures shown as
+# (RESULT key, label, True when higher is better).
+SCENARIOS = {
+    "login": {
+        "args": lambda a: ["-s", "login", "-n", str(a.n or 500), "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 500,
+        "metrics": [("logins_per_s", "logins/s", True), ("login_p50_ms", "login p50 ms", False),
+                    ("login_p99_ms", "login p99 ms", False),
+                    ("cpu_us_per_login", "server CPU µs/login", False),
+                    ("login_failures", "failures", None)],
+        "note": "STARTTLS + SCRAM-SHA-1 + bind + initial presence, then </stream:stream>",
+    },
+    "login-direct": {
+        "args": lambda a: ["-s", "login", "--tls", "direct", "-n", str(a.n or 500),
+                           "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 500,
+        "metrics": None,  # same as login
+        "note": "direct TLS (XEP-0368 port) + SCRAM-SHA-1",
+        "port": "tls",
+    },
+    "login-plain": {
+        "args": lambda a: ["-s", "login", "--plain", "-n", str(a.n or 500),
+                           "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 500,
+        "metrics": None,
+        "note": "STARTTLS + SASL PLAIN (the server checks the password against its SCRAM keys)",
+    },
+    "login-tcp": {
+        "args": lambda a: ["-s", "login", "--tls", "none", "-n", str(a.n or 500),
+                           "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 500,
+        "metrics": None,
+        "note": "plain TCP (TLS not required by the server) + SCRAM-SHA-1",
+        "server_extra": {"require_tls": "no"},
+    },
+    "idle": {
+        "args": lambda a: ["-s", "idle", "-n", str(a.n or 10000), "-c", str(a.c or 200),
+                           "--hold", str(a.hold)],
+        "accounts": lambda a: a.n or 10000,
+        "metrics": [("kb_per_session", "server RSS KB/session", False),
+                    ("rss_before_kb", "RSS before (KB)", None),
+                    ("rss_loaded_kb", "RSS loaded (KB)", None),
+                    ("rss_after_kb", "RSS after all closed (KB)", None),
+                    ("churn_ratio", "RSS after / before", False),
+                    ("logins_per_s", "logins/s while loading", True)],
+        "note": "N authenticated STARTTLS sessions held, then all closed",
+    },
+    "msg": {
+        "args": lambda a: ["-s", "msg", "-n", str(a.n or 100), "-w", str(a.w or 10)] +
+        (["-r", str(a.rate)] if a.rate else []),
+        "accounts": lambda a: 2 * (a.n or 100),
+        "metrics": [("delivered_per_s", "delivered/s", True), ("lat_p50_ms", "p50 ms", False),
+                    ("lat_p99_ms", "p99 ms", False), ("lat_p999_ms", "p99.9 ms", False),
+                    ("cpu_us_per_delivery", "server CPU µs/message", False)],
+        "note": "N pairs, each client keeps W chat messages in flight to its partner",
+    },
+    "presence": {
+        "args": lambda a: ["-s", "presence", "-n", str(a.n or 1000), "-c", str(a.c or 100),
+                           "--contacts", "20"],
+        "accounts": lambda a: a.n or 1000,
+        "setup": lambda a: ["-s", "roster-setup", "-n", str(a.n or 1000), "-c",
+                            str(a.c or 100), "--contacts", "20"],
+        "metrics": [("logins_per_s", "logins/s", True), ("presences_per_s", "presences/s", True),
+                    ("login_p99_ms", "login p99 ms", False),
+                    ("cpu_us_per_login", "server CPU µs/login", False)],
+        "note": "N users with 20 mutual contacts log in (roster get + initial presence)",
+    },
+    "muc": {
+        "args": lambda a: ["-s", "muc", "-n", str(a.n or 100), "--senders", str(a.senders),
+                           "-w", str(a.w or 1), "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 100,
+        "metrics": [("delivered_per_s", "deliveries/s", True), ("lat_p50_ms", "p50 ms", False),
+                    ("lat_p99_ms", "p99 ms", False),
+                    ("cpu_us_per_delivery", "server CPU µs/delivery", False)],
+        "note": "one room, N occupants, S senders with W groupchat messages in flight each",
+        "room": True,
+        # Starling limits each occupant to 120 messages a minute by default (the peers have no
+        # such limit), and keeps 50 messages of history (the peers are set to none).
+        "starling_extra": {"muc.message_rate": "0", "muc.history_length": "0"},
+    },
+}
+for _s in SCENARIOS.values():
+    if _s["metrics"] is None:
+        _s["metrics"] = SCENARIOS["login"]["metrics"]
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    model = sh("lscpu | sed -n 's/^Model name: *//p' | head -1") or platform.processor()
+    mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": model,
+        "memory": mem,
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "openssl": sh("openssl version"),
+    }
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Starling vs Prosody vs ejabberd, one scenario")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS) + ["s2s"])
+    ap.add_argument("-n", type=int, help="size (accounts/sessions/pairs/occupants)")
+    ap.add_argument("-c", type=int, help="concurrent logins")
+    ap.add_argument("-w", type=int, help="messages in flight per sender")
+    ap.add_argument("-t", type=float, default=20, help="measured seconds per run (20)")
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--hold", type=float, default=5)
+    ap.add_argument("--rate", type=float, help="msg: cap the total rate (messages/s)")
+    ap.add_argument("--senders", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--servers", default="starling,prosody,ejabberd")
+    ap.add_argument("--build", default=os.path.join(benchlib.REPO, "build"))
+    ap.add_argument("--workers", type=int, help="Starling server.workers (default: its default)")
+    ap.add_argument("--out", default=os.path.join(benchlib.BENCH, "results"))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+
+    if a.scenario == "s2s":
+        print("s2s: n/a for all three here: Starling has no s2s yet, and Prosody 0.12 and "
+              "ejabberd 23.01 cannot be pointed at a federation peer on a non-default loopback "
+              "port without DNS (run `loadgen -s s2s` by hand against two federated servers).")
+        return 0
+    sc = SCENARIOS[a.scenario]
+    loadgen = os.path.join(a.build, "loadgen")
+    subprocess.run(["make", "-s", "-C", benchlib.REPO, "BUILD=" + os.path.relpath(a.build,
+                    benchlib.REPO), os.path.relpath(loadgen, benchlib.REPO)], check=True)
+    work = tempfile.mkdtemp(prefix="starling-bench-")
+    cert = benchlib.bench_cert(work)
+    results = {}
+    versions = {}
+    notes = []
+    servers = [s.strip() for s in a.servers.split(",") if s.strip()]
+    try:
+        for name in servers:
+            srv = benchlib.make_server(name, os.path.join(work, name), a.build)
+            versions[srv.name] = srv.version
+            runs = []
+            results[srv.name] = runs
+            extra = dict(sc.get("server_extra", {}))
+            if isinstance(srv, benchlib.Starling):
+                if a.workers:
+                    srv.options["server.workers"] = str(a.workers)
+                if extra.get("require_tls") == "no":
+                    extra = {"xmpp.receiving.require_tls": "no"}
+                else:
+                    extra = {}
+                for k, v in sc.get("starling_extra", {}).items():
+                    extra[k] = v
+                    notes.append("Starling: %s=%s for this scenario" % (k, v))
+                n = a.n or 0
+                if a.scenario == "idle" and (a.n or 10000) + 200 > 10000:
+                    # The default channel limit is 10000 connections.
+                    extra["xmpp.receiving.channels"] = str((a.n or 10000) + 1000)
+                    notes.append("Starling: xmpp.receiving.channels=%s (default 10000) to "
+                                 "hold %d sessions" % (extra["xmpp.receiving.channels"],
+                                                       a.n or 10000))
+                del n
+            print("== %s %s: starting" % (srv.name, srv.version), file=sys.stderr, flush=True)
+            try:
+                srv.start(cert, extra)
+                t = time.monotonic()
+                srv.provision(sc["accounts"](a))
+                print("   %d accounts in %.1f s" % (sc["accounts"](a), time.monotonic() - t),
+                      file=sys.stderr, flush=True)
+                port = srv.tls_port if sc.get("port") == "tls" else srv.port
+                common = ["-t", str(a.t), "--warmup", str(a.warmup)]
+                if "setup" in sc:
+                    rc, res, err = benchlib.run_loadgen(loadgen, srv, sc["setup"](a) + common,
+                                                        300)
+                    if rc != 0:
+                        raise benchlib.BenchError("setup failed: %s %s" % (
+                            res.get("first_error", ""), err.strip()[-300:]))
+                for i in range(a.runs):
+                    args = sc["args"](a) + common
+                    if sc.get("room"):
+                        args += ["--room", "bench%d-%d@conference.%s" % (os.getpid(), i,
+                                                                        benchlib.DOMAIN)]
+                    saved = srv.port
+                    srv.port = port
+                    try:
+                        rc, res, err = benchlib.run_loadgen(loadgen, srv, args,
+                                                            int(a.t + a.warmup + 240))
+                    finally:
+                        srv.port = saved
+                    line = " ".join("%s=%s" % kv for kv in res.items())
+                    print("   run %d: rc=%d %s" % (i + 1, rc, line), file=sys.stderr, flush=True)
+                    if not res:
+                        raise benchlib.BenchError("loadgen printed no result: %s"
+                                                  % err.strip()[-300:])
+                    if rc != 0:
+                        notes.append("%s run %d incomplete: %s" % (
+                            srv.name, i + 1, res.get("first_error", "see the figures")))
+                    runs.append(res)
+                    time.sleep(1)
+            except benchlib.BenchError as e:
+                notes.append("%s: n/a (%s)" % (srv.name, str(e).splitlines()[0][:200]))
+                print("   n/a: %s" % e, file=sys.stderr, flush=True)
+                results[srv.name] = []
+            finally:
+                srv.stop()
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    table = render(a, sc, results, versions, notes)
+    print(table)
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, "%s-%s.md" % (datetime.date.today().isoformat(), a.scenario))
+    with open(path, "w") as f:
+        f.write(table)
+    print("written to %s" % os.path.relpath(path, os.getcwd()), file=sys.stderr)
+    return 0
+
+
+def median_of(runs, key):
+    vals = []
+    for r in runs:
+        try:
+            vals.append(float(r[key]))
+        except (KeyError, ValueError):
+            pass
+    return statistics.median(vals) if vals else None
+
+
+def render(a, sc, results, versions, notes):
+    names = list(results)
+    peers = [n for n in names if n != "Starling"]
+    m = machine()
+    out = []
+    out.append("# %s — %s\n" % (a.scenario, datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
+    out.append("%s. Medians of %d runs of %g s each (after %g s warm-up).\n"
+               % (sc["note"], a.runs, a.t, a.warmup))
+    out.append("Command: `bench/compare.sh %s`\n" % " ".join(sys.argv[1:]))
+    head = "| figure | " + " | ".join(names)
+    if "Starling" in names:
+        head += "".join(" | Starling vs %s" % p for p in peers)
+    out.append(head + " |")
+    out.append("|---" * (1 + len(names) + (len(peers) if "Starling" in names else 0)) + "|")
+    for key, label, higher in sc["metrics"]:
+        vals = {n: median_of(results[n], key) for n in names}
+        row = "| %s | " % label + " | ".join(fmt(vals[n]) for n in names)
+        if "Starling" in names:
+            for p in peers:
+                s, v = vals.get("Starling"), vals.get(p)
+                if higher is None or s is None or v is None or s == 0 or v == 0:
+                    row += " | –"
+                else:
+                    row += " | %.2f×" % (s / v if higher else v / s)
+        out.append(row + " |")
+    out.append("")
+    out.append("“Starling vs X” is Starling's advantage: X's figure divided into Starling's where "
+               "more is better, Starling's divided into X's where less is better (>1 = Starling "
+               "ahead).\n")
+    out.append("Machine: %s CPUs (%s), %s RAM, kernel %s, %s, %s.\n"
+               % (m["cpus"], m["cpu"], m["memory"], m["kernel"], m["os"], m["openssl"]))
+    out.append("Versions: " + ", ".join("%s %s" % kv for kv in versions.items()) + ".\n")
+    if notes:
+        out.append("Notes:\n")
+        for n in notes:
+            out.append("- " + n)
+        out.append("")
+    out.append("<details><summary>all runs</summary>\n")
+    for n in names:
+        for i, r in enumerate(results[n]):
+            out.append("- %s run %d: `%s`" % (n, i + 1, " ".join("%s=%s" % kv for kv in r.items())))
+    out.append("\n</details>\n")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""smoke.py: CI smoke of the harness: each scenario Starling supports, once, at tiny size, against a
+freshly started starlingd (free loopback ports, temporary data folder, removed afterwards).
+Fails on harness errors (no result, a failed login, lost sessions), never on speed."""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+# (name, loadgen arguments, which port, extra settings)
+RUNS = [
+    ("login", ["-s", "login", "-n", "10", "-c", "5"], "port"),
+    ("login-direct", ["-s", "login", "--tls", "direct", "-n", "10", "-c", "5"], "tls"),
+    ("login-plain", ["-s", "login", "--plain", "-n", "10", "-c", "5"], "port"),
+    ("idle", ["-s", "idle", "-n", "20", "-c", "10", "--hold", "0.5", "--per-addr", "7"], "port"),
+    ("msg", ["-s", "msg", "-n", "5", "-w", "4"], "port"),
+    ("msg-rate", ["-s", "msg", "-n", "5", "-w", "4", "-r", "500"], "port"),
+    ("roster-setup", ["-s", "roster-setup", "-n", "12", "-c", "12", "--contacts", "4"], "port"),
+    ("presence", ["-s", "presence", "-n", "12", "-c", "12", "--contacts", "4"], "port"),
+    ("muc", ["-s", "muc", "-n", "6", "--senders", "2", "--room", "smoke@conference.localhost"],
+     "port"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(benchlib.REPO, "build"))
+    a = ap.parse_args()
+    loadgen = os.path.join(a.build, "loadgen")
+    work = tempfile.mkdtemp(prefix="starling-bench-smoke-")
+    srv = None
+    failures = []
+    t0 = time.monotonic()
+    try:
+        srv = benchlib.Starling(work, a.build)
+        srv.start(benchlib.bench_cert(work), {"server.workers": "2", "muc.message_rate": "0"})
+        srv.provision(20)
+        for name, args, which in RUNS:
+            port = srv.tls_port if which == "tls" else srv.port
+            saved = srv.port
+            srv.port = port
+            try:
+                rc, res, err = benchlib.run_loadgen(loadgen, srv,
+                                                    args + ["-t", "1", "--warmup", "0.3"], 30)
+            finally:
+                srv.port = saved
+            ok = (rc == 0 and res.get("scenario") and res.get("login_failures") == "0"
+                  and res.get("bounced") == "0")
+            print("bench-smoke %-13s %s %s" % (name, "ok  " if ok else "FAIL",
+                                               " ".join("%s=%s" % kv for kv in res.items())))
+            if not ok:
+                failures.append("%s: rc=%d %s" % (name, rc, err.strip()[-400:]))
+            if srv.proc.poll() is not None:
+                failures.append("starlingd exited (%s)%s" % (srv.proc.returncode,
+                                                             benchlib.tail(srv.log_path)))
+                break
+    except benchlib.BenchError as e:
+        failures.append(str(e))
+    finally:
+        if srv is not None:
+            srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    for f in failures:
+        print("bench-smoke: " + f, file=sys.stderr)
+    print("bench-smoke: %d scenarios, %s in %.1f s" % (len(RUNS), "FAILED" if failures else "ok",
+                                                       time.monotonic() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

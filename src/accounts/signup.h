@@ -1,0 +1,50 @@
+/* signup.h: in-band registration policy (XEP-0077): names, passwords, rate, tombstones, invites. */
+#ifndef STARLING_ACCOUNTS_SIGNUP_H
+#define STARLING_ACCOUNTS_SIGNUP_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/settings.h"
+#include "store/store.h"
+
+/* Does `name` (prepared) match one of the comma-separated names or '*' patterns of `list`?
+ * Comparison is case-insensitive. */
+bool signup_name_reserved(const char *list, const char *name);
+
+/* Why a registration or password change is refused: an XMPP stanza error condition and a
+ * one-line text for the user. */
+struct signup_refusal {
+    const char *type;      /* "cancel", "modify", "wait", "auth" */
+    const char *condition; /* "conflict", "not-acceptable", "not-allowed", "resource-constraint" */
+    char text[160];
+};
+
+/* Checks a new account name on `domain` (prepared local part): reserved, an existing account
+ * or a tombstone. 0 when acceptable, else ERR_DENIED with *why filled (ERR_STORE on a store
+ * failure, also with *why). */
+int signup_check_name(struct store *st, const struct settings *cfg, const char *domain,
+                      const char *name, struct signup_refusal *why);
+/* The password rules (register.min_password_length, at most AUTH_PASSWORD_MAX bytes). */
+int signup_check_password(const struct settings *cfg, const char *password,
+                          struct signup_refusal *why);
+
+/* Per-address registration rate (process-wide): true when `addr` may register one more
+ * account now under register.rate_limit / register.rate_period. signup_rate_note records a
+ * registration that was made. */
+bool signup_rate_allowed(const struct settings *cfg, const char *addr, time_t now);
+void signup_rate_note(const struct settings *cfg, const char *addr, time_t now);
+
+/* Keeps a deleted account's name from registration for register.tombstone_time. */
+int signup_tombstone(struct store *st, const struct settings *cfg, const char *domain,
+                     const char *name, time_t now);
+
+/* Creates an invitation token for `domain` (prepared, existing) valid for `lifetime` seconds;
+ * the token (URL-safe text) replaces the content of `token`. */
+int signup_invite_create(struct store *st, const char *domain, long lifetime, struct buf *token);
+
+/* Frees the process-wide rate table (at exit). */
+void signup_shutdown(void);
+
+#endif

@@ -1,0 +1,24 @@
+/* services/carbons.c: XEP-0280 message carbons enable/disable for the requesting session (the
+ * copies are made by the IM core, signal/carbons.c). */
+#include "services/services.h"
+#include "signal/im.h"
+
+static int enable_set(struct service_ctx *ctx)
+{
+    return im_carbons_set(ctx, true);
+}
+
+static int disable_set(struct service_ctx *ctx)
+{
+    return im_carbons_set(ctx, false);
+}
+
+const struct service service_carbons = {
+    .name = "carbons",
+    .iq = (const struct service_iq[]){{NS_CARBONS, "enable", .set = enable_set,
+                                       .scopes = SERVICE_SCOPE_ACCOUNT},
+                                      {NS_CARBONS, "disable", .set = disable_set,
+                                       .scopes = SERVICE_SCOPE_ACCOUNT},
+                                      {0}},
+    .features = (const char *[]){NS_CARBONS, NULL},
+};

@@ -1,0 +1,128 @@
+/* last.c: XEP-0012 last activity: the server's uptime, and for an account the time since its
+ * last session ended (0 while it has one). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "signal/router.h"
+#include "store/store_im.h"
+#include "store/store_services.h"
+
+#include "services/services.h"
+
+#define NS_LAST "jabber:iq:last"
+
+static struct xml_node *last_query(long long seconds, const char *status)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", seconds < 0 ? 0 : seconds);
+    struct xml_node *q = xml_node_new(NS_LAST, "query");
+    xml_node_set_attr(q, "seconds", num);
+    if (status && status[0]) {
+        xml_node_add_text(q, status, strlen(status));
+    }
+    return q;
+}
+
+static int server_last(struct service_ctx *ctx)
+{
+    return service_reply_result(ctx, last_query((long long)(time(NULL) - g_server.started), NULL));
+}
+
+/* §4: only the account itself and contacts subscribed to its presence may know. */
+struct sub_check {
+    bool from;
+};
+
+static int sub_row(void *ud, const struct store_roster_item *it)
+{
+    struct sub_check *c = ud;
+    c->from = (it->sub & STORE_SUB_FROM) != 0;
+    return 0;
+}
+
+static bool may_know(struct store *st, const struct signal *req)
+{
+    const struct jid *f = &req->from, *t = &req->to;
+    if (f->local && strcmp(f->local, t->local) == 0 && strcmp(f->domain, t->domain) == 0) {
+        return true;
+    }
+    struct buf bare;
+    buf_init(&bare, 4096);
+    jid_bare(f, &bare);
+    struct sub_check c = {false};
+    int rc = store_im_roster_get(st, t->domain, t->local, buf_cstr(&bare), sub_row, &c);
+    buf_cleanup(&bare);
+    return rc == 0 && c.from;
+}
+
+static int account_last(struct service_ctx *ctx)
+{
+    struct worker_ctx *wc = worker_ctx();
+    const struct jid *t = &ctx->req->to;
+    if (!may_know(wc->store, ctx->req)) {
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    struct buf bare;
+    buf_init(&bare, 4096);
+    jid_bare(t, &bare);
+    int online = router_session_count(buf_cstr(&bare));
+    buf_cleanup(&bare);
+    if (online > 0) {
+        return service_reply_result(ctx, last_query(0, NULL));
+    }
+    long long when = 0, seen = 0;
+    struct buf status;
+    buf_init(&status, 4096);
+    int rc = store_last_get(wc->store, t->domain, t->local, &when, NULL);
+    if (rc == ERR_NOTFOUND) {
+        buf_cleanup(&status);
+        /* Never logged in: nothing to tell (§4, "the user has never logged in"). */
+        return service_reply_error(ctx, "cancel", "item-not-found");
+    }
+    if (rc != 0) {
+        buf_cleanup(&status);
+        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last activity of %s@%s: %s", t->local,
+                t->domain, store_last_error(wc->store));
+        return service_reply_error(ctx, "wait", "internal-server-error");
+    }
+    /* The status of the last unavailable presence, when the presence core kept one. */
+    if (store_im_last_get(wc->store, t->domain, t->local, &seen, &status) != 0) {
+        buf_reset(&status);
+    }
+    int code = service_reply_result(ctx, last_query((long long)time(NULL) - when,
+                                                    buf_cstr(&status)));
+    buf_cleanup(&status);
+    return code;
+}
+
+void services_last_session_ended(const char *local, const char *domain)
+{
+    struct worker_ctx *wc = worker_ctx();
+    struct buf bare;
+    buf_init(&bare, 4096);
+    buf_printf(&bare, "%s@%s", local, domain);
+    int left = router_session_count(buf_cstr(&bare));
+    buf_cleanup(&bare);
+    if (wc == NULL || left > 0) {
+        return;
+    }
+    int rc = store_last_set(wc->store, domain, local, (long long)time(NULL), "");
+    if (rc != 0 && rc != ERR_NOTFOUND) {
+        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last activity of %s@%s not saved: %s",
+                local, domain, store_last_error(wc->store));
+    }
+}
+
+const struct service service_last = {
+    .name = "last",
+    .iq = (const struct service_iq[]){{NS_LAST, "query", .get = server_last,
+                                       .scopes = SERVICE_SCOPE_SERVER},
+                                      {NS_LAST, "query", .get = account_last,
+                                       .scopes = SERVICE_SCOPE_ACCOUNT},
+                                      {0}},
+    .features = (const char *[]){NS_LAST, NULL},
+};

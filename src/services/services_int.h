@@ -1,0 +1,36 @@
+/* services_int.h: helpers shared by the service files (not for other modules). */
+#ifndef STARLING_SERVICES_SERVICES_INT_H
+#define STARLING_SERVICES_SERVICES_INT_H
+
+#include <stdbool.h>
+
+#include "services/services.h"
+
+#define NS_DATA_FORMS "jabber:x:data"
+/* Largest stored element read back (the ceiling of the services.*.max_size settings). */
+#define SERVICES_STORED_MAX (16u * 1024 * 1024 + 4096)
+
+/* The element serialized in `text` (as stored by services__serialize) as a new tree; NULL when
+ * it does not parse. */
+struct xml_node *services__parse(const char *text, size_t len);
+/* The XML text of `n` with its own namespace declared, for storage; ERR_LIMIT past `max`. */
+int services__serialize(const struct xml_node *n, size_t max, struct buf *out);
+
+/* Is the requester of `req` the account it is addressed to (same bare JID)? */
+bool services__is_self(const struct signal *req);
+
+/* Answers with an error that carries an application condition (XEP-0050 <bad-sessionid/>…)
+ * beside the stanza condition. `app_ns` NULL: none. */
+int services__reply_error_app(struct service_ctx *ctx, const char *type, const char *condition,
+                              const char *app_ns, const char *app_condition);
+
+/* XEP-0004 helpers: the first value of field `var` of a form (NULL when absent), and the
+ * building of forms. */
+const char *services__form_value(const struct xml_node *form, const char *var, struct buf *out);
+struct xml_node *services__form_add(struct xml_node *parent, const char *type,
+                                    const char *form_type);
+struct xml_node *services__field_add(struct xml_node *form, const char *var, const char *type,
+                                     const char *label, const char *value);
+void services__field_value(struct xml_node *field, const char *value);
+
+#endif

@@ -1,0 +1,151 @@
+/* vcard.c: XEP-0054 vcard-temp (set one's own, get anyone's) and the XEP-0153 photo hash the
+ * server keeps for each vCard. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "auth/sasl.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "services/services_int.h"
+#include "store/store_services.h"
+
+#define NS_VCARD "vcard-temp"
+#define NS_VCARD_UPDATE "vcard-temp:x:update"
+
+/* XEP-0153 §3: the hex SHA-1 of the decoded PHOTO/BINVAL, "" when the vCard has no photo (or
+ * its BINVAL is not base64). Line breaks and spaces inside BINVAL are allowed and ignored. */
+static void photo_hash(const struct xml_node *vcard, size_t max, char out[41])
+{
+    out[0] = '\0';
+    const struct xml_node *photo = xml_node_child(vcard, NS_VCARD, "PHOTO");
+    const struct xml_node *binval = photo ? xml_node_child(photo, NS_VCARD, "BINVAL") : NULL;
+    if (binval == NULL) {
+        return;
+    }
+    struct buf text, packed, bin;
+    buf_init(&text, max);
+    buf_init(&packed, max);
+    buf_init(&bin, max);
+    if (xml_node_text(binval, &text) == 0) {
+        for (size_t i = 0; i < text.len; i++) {
+            if (!isspace((unsigned char)text.p[i])) {
+                buf_append_char(&packed, text.p[i]);
+            }
+        }
+        if (packed.len > 0 && sasl_b64_decode(buf_strv(&packed), &bin) == 0) {
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned int n = 0;
+            EVP_Digest(bin.p ? bin.p : "", bin.len, md, &n, EVP_sha1(), NULL);
+            for (unsigned int i = 0; i < n && i < 20; i++) {
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+            }
+        }
+    }
+    buf_cleanup(&text);
+    buf_cleanup(&packed);
+    buf_cleanup(&bin);
+}
+
+static int store_failed(struct service_ctx *ctx, struct store *st, const char *what)
+{
+    log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "vCard of %s@%s: %s: %s", ctx->req->to.local,
+            ctx->req->to.domain, what, store_last_error(st));
+    return service_reply_error(ctx, "wait", "internal-server-error");
+}
+
+static int vcard_get(struct service_ctx *ctx)
+{
+    struct worker_ctx *wc = worker_ctx();
+    const struct jid *t = &ctx->req->to;
+    struct buf xml;
+    /* The ceiling of the setting, not its value: a vCard stored before the limit was lowered
+     * is still served. */
+    buf_init(&xml, SERVICES_STORED_MAX);
+    int rc = store_vcard_get(wc->store, t->domain, t->local, &xml);
+    if (rc == ERR_NOTFOUND) {
+        buf_cleanup(&xml);
+        /* XEP-0054 §3.1: no vCard is an empty one. */
+        return service_reply_result(ctx, xml_node_new(NS_VCARD, "vCard"));
+    }
+    if (rc != 0) {
+        buf_cleanup(&xml);
+        return store_failed(ctx, wc->store, "read");
+    }
+    struct xml_node *v = services__parse(xml.p, xml.len);
+    buf_cleanup(&xml);
+    if (v == NULL) {
+        return service_reply_error(ctx, "wait", "internal-server-error");
+    }
+    return service_reply_result(ctx, v);
+}
+
+static int vcard_set(struct service_ctx *ctx)
+{
+    if (!services__is_self(ctx->req)) {
+        /* §3.2: only the owner publishes a vCard. */
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    struct worker_ctx *wc = worker_ctx();
+    const struct jid *t = &ctx->req->to;
+    size_t max = (size_t)wc->cfg->services.vcard_max_size;
+    struct buf xml;
+    buf_init(&xml, max);
+    if (services__serialize(ctx->query, max, &xml) != 0) {
+        buf_cleanup(&xml);
+        return service_reply_error(ctx, "modify", "not-acceptable");
+    }
+    char hash[41];
+    photo_hash(ctx->query, max, hash);
+    int rc = store_vcard_set(wc->store, t->domain, t->local, buf_cstr(&xml), hash);
+    buf_cleanup(&xml);
+    if (rc == ERR_NOTFOUND) {
+        return service_reply_error(ctx, "cancel", "item-not-found");
+    }
+    if (rc != 0) {
+        return store_failed(ctx, wc->store, "write");
+    }
+    return service_reply_result(ctx, NULL);
+}
+
+int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out)
+{
+    struct worker_ctx *wc = worker_ctx();
+    if (wc == NULL) {
+        return ERR_INTERNAL;
+    }
+    int rc = store_vcard_photo_hash(wc->store, domain, local, out);
+    if (rc == 0 && out->len == 0) {
+        rc = ERR_NOTFOUND;
+    }
+    return rc;
+}
+
+struct xml_node *services_vcard_update_new(const char *local, const char *domain)
+{
+    struct buf hash;
+    buf_init(&hash, 64);
+    struct xml_node *x = NULL;
+    int rc = services_vcard_photo_hash(local, domain, &hash);
+    if (rc == 0 || rc == ERR_NOTFOUND) {
+        x = xml_node_new(NS_VCARD_UPDATE, "x");
+        struct xml_node *photo = xml_node_add_child(x, NULL, "photo");
+        if (rc == 0) {
+            xml_node_add_text(photo, hash.p, hash.len);
+        }
+    }
+    buf_cleanup(&hash);
+    return x;
+}
+
+const struct service service_vcard = {
+    .name = "vcard",
+    .iq = (const struct service_iq[]){{NS_VCARD, "vCard", .get = vcard_get, .set = vcard_set,
+                                       .scopes = SERVICE_SCOPE_ACCOUNT},
+                                      {0}},
+    .features = (const char *[]){NS_VCARD, NULL},
+    .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
+};

@@ -1,0 +1,354 @@
+/* blocking.c: XEP-0191 blocking command: the blocklist, its pushes, and its effect on presence
+ * and on stanzas in both directions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/server.h"
+#include "services/services.h"
+#include "signal/im_int.h"
+#include "xmpp/ns.h"
+
+static unsigned g_push_seq;
+
+static int add_jid(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    struct im_blocklist *bl = ud;
+    bl->jids = xrealloc(bl->jids, (bl->n + 1) * sizeof(*bl->jids));
+    bl->jids[bl->n++] = xstrdup(a);
+    return 0;
+}
+
+void im__blocklist_load(const struct jid *user, struct im_blocklist *bl)
+{
+    memset(bl, 0, sizeof(*bl));
+    if (user->local) {
+        store_im_block_list(im__store(), user->domain, user->local, add_jid, bl);
+    }
+}
+
+void im__blocklist_free(struct im_blocklist *bl)
+{
+    for (size_t i = 0; i < bl->n; i++) {
+        free(bl->jids[i]);
+    }
+    free(bl->jids);
+    memset(bl, 0, sizeof(*bl));
+}
+
+static bool eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* XEP-0191 §3.3 with the JID matching of XEP-0016 §2.1: a full JID matches itself, a bare JID
+ * its resources, a domain every address at it, domain/resource that address only. */
+static bool entry_matches(const struct jid *e, const struct jid *j)
+{
+    if (!eq(e->domain, j->domain)) {
+        return false;
+    }
+    if (e->local) {
+        return eq(e->local, j->local) && (e->resource == NULL || eq(e->resource, j->resource));
+    }
+    if (e->resource) {
+        return j->local == NULL && eq(e->resource, j->resource);
+    }
+    return true;
+}
+
+bool im__blocklist_match(const struct im_blocklist *bl, const struct jid *j)
+{
+    for (size_t i = 0; i < bl->n; i++) {
+        struct jid e;
+        if (jid_parse(&e, strv_c(bl->jids[i])) == 0) {
+            bool m = entry_matches(&e, j);
+            jid_cleanup(&e);
+            if (m) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool im__blocked(const struct jid *user, const struct jid *other)
+{
+    struct im_blocklist bl;
+    im__blocklist_load(user, &bl);
+    bool m = bl.n > 0 && im__blocklist_match(&bl, other);
+    im__blocklist_free(&bl);
+    return m;
+}
+
+void im__refuse_blocked(struct router_session *rs, const struct signal *sig)
+{
+    struct signal *err = signal_error_new(sig, "cancel", "not-acceptable");
+    if (err == NULL) {
+        return;
+    }
+    struct xml_node *e = NULL;
+    for (struct xml_node *c = xml_node_first_element(err->xmpp_data); c;
+         c = xml_node_next_element(c)) {
+        if (strcmp(c->name, "error") == 0) {
+            e = c;
+        }
+    }
+    if (e) {
+        xml_node_add_child(e, NS_BLOCKING_ERRORS, "blocked");
+    }
+    rs->deliver(rs->ud, err);
+}
+
+bool im_inbound_blocked(struct signal *sig)
+{
+    if (sig->to.local == NULL || sig->from.domain == NULL) {
+        return false;
+    }
+    struct jid user;
+    im__bare(&sig->to, &user);
+    /* The user's own server (its domain as a whole) always gets through. */
+    bool own_server = sig->from.local == NULL && strcmp(sig->from.domain, user.domain) == 0;
+    bool blocked = !own_server && !jid_bare_eq(&user, &sig->from) &&
+                   im__blocked(&user, &sig->from);
+    jid_cleanup(&user);
+    if (!blocked) {
+        return false;
+    }
+    /* XEP-0191 §3.4: presence is dropped; messages and requests get <service-unavailable/>. */
+    bool answer = (sig->method == SIGNAL_MESSAGE && !(sig->type && strcmp(sig->type, "error") == 0)
+                   && !(sig->type && strcmp(sig->type, "groupchat") == 0)) ||
+                  (sig->method == SIGNAL_INFO && sig->type &&
+                   (strcmp(sig->type, "get") == 0 || strcmp(sig->type, "set") == 0));
+    if (answer) {
+        router_reply_error(sig, "cancel", "service-unavailable");
+    }
+    signal_free(sig);
+    return true;
+}
+
+/* ---- urn:xmpp:blocking ---- */
+
+static bool from_owner(const struct service_ctx *ctx)
+{
+    return jid_bare_eq(&ctx->req->from, &ctx->req->to) && ctx->req->from.resource != NULL;
+}
+
+static struct im_session *requester(const struct service_ctx *ctx)
+{
+    for (struct router_session *s = im__sessions(&ctx->req->to); s; s = s->next) {
+        if (strcmp(s->resource, ctx->req->from.resource) == 0) {
+            return im__session(s);
+        }
+    }
+    return NULL;
+}
+
+static int list_item(void *ud, const char *a, const char *b)
+{
+    (void)b;
+    struct xml_node *item = xml_node_add_child(ud, NULL, "item");
+    xml_node_set_attr(item, "jid", a);
+    return 0;
+}
+
+int im_blocklist_get(struct service_ctx *ctx)
+{
+    if (!from_owner(ctx)) {
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    struct im_session *is = requester(ctx);
+    if (is) {
+        is->blocklist_requested = true;
+    }
+    struct xml_node *q = xml_node_new(NS_BLOCKING, "blocklist");
+    const struct jid *u = &ctx->req->to;
+    if (store_im_block_list(im__store(), u->domain, u->local, list_item, q) != 0) {
+        xml_node_unref(q);
+        return service_reply_error(ctx, "wait", "internal-server-error");
+    }
+    return service_reply_result(ctx, q);
+}
+
+/* The JIDs of a block/unblock request, prepared, in `out` (NULL-terminated); a stanza error
+ * condition when one is not a JID. */
+static const char *read_items(const struct xml_node *q, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (const struct xml_node *c = xml_node_first_element(q); c; c = xml_node_next_element(c)) {
+        if (strcmp(c->name, "item") != 0) {
+            continue;
+        }
+        const char *j = xml_node_attr(c, "jid");
+        struct jid parsed;
+        if (j == NULL || jid_parse(&parsed, strv_c(j)) != 0) {
+            return "jid-malformed";
+        }
+        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[(*n)++] = im__full_str(&parsed);
+        jid_cleanup(&parsed);
+    }
+    return NULL;
+}
+
+static void free_items(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i]);
+    }
+    free(items);
+}
+
+/* XEP-0191 §3.3, §3.4: the change, to every resource that asked for the blocklist. */
+static void push_change(const struct jid *user, const char *what, char **items, size_t n)
+{
+    struct jid bare;
+    im__bare(user, &bare);
+    char id[48];
+    snprintf(id, sizeof(id), "block-push-%u", ++g_push_seq);
+    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
+    xml_node_set_attr(iq, "type", "set");
+    xml_node_set_attr(iq, "id", id);
+    struct xml_node *q = xml_node_add_child(iq, NS_BLOCKING, what);
+    for (size_t i = 0; i < n; i++) {
+        struct xml_node *item = xml_node_add_child(q, NULL, "item");
+        xml_node_set_attr(item, "jid", items[i]);
+    }
+    for (struct router_session *s = im__sessions(user); s; s = s->next) {
+        if (s->im && s->im->blocklist_requested) {
+            s->deliver(s->ud, im__signal(SIGNAL_INFO, &bare, &s->im->full, "set", iq));
+        }
+    }
+    xml_node_unref(iq);
+    jid_cleanup(&bare);
+}
+
+/* Presence across a new block (unavailable both ways) or a lifted one (presence and a probe),
+ * for a contact in the roster. */
+static void presence_effect(const struct jid *user, const char *jid_text, bool blocked)
+{
+    struct jid j, cbare;
+    if (jid_parse(&j, strv_c(jid_text)) != 0) {
+        return;
+    }
+    if (j.local == NULL) {
+        jid_cleanup(&j);
+        return;
+    }
+    im__bare(&j, &cbare);
+    char *cb = im__bare_str(&cbare);
+    struct im_item it;
+    if (im__item_load(user, cb, &it) == 0) {
+        if (it.exists && (it.sub & SUB_FROM)) {
+            im__send_presence_to(user, &j, !blocked);
+        }
+        if (it.exists && (it.sub & SUB_TO)) {
+            if (blocked) {
+                struct jid ubare;
+                im__bare(user, &ubare);
+                struct signal *u = im__signal(SIGNAL_NOTIFY, &j, &ubare, "unavailable", NULL);
+                for (struct router_session *s = im__sessions(user); s; s = s->next) {
+                    if (s->available) {
+                        s->deliver(s->ud, signal_dup(u));
+                    }
+                }
+                signal_free(u);
+                jid_cleanup(&ubare);
+            } else {
+                struct jid ubare;
+                im__bare(user, &ubare);
+                im__send_probe(&ubare, &cbare);
+                jid_cleanup(&ubare);
+            }
+        }
+        im__item_free(&it);
+    }
+    free(cb);
+    jid_cleanup(&cbare);
+    jid_cleanup(&j);
+}
+
+int im_block_set(struct service_ctx *ctx)
+{
+    if (!from_owner(ctx)) {
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    const struct jid *u = &ctx->req->to;
+    char **items;
+    size_t n;
+    const char *cond = read_items(ctx->query, &items, &n);
+    if (cond == NULL && n == 0) {
+        cond = "bad-request";
+    }
+    if (cond) {
+        free_items(items, n);
+        return service_reply_error(ctx, "modify", cond);
+    }
+    struct store *st = im__store();
+    int have = store_im_block_count(st, u->domain, u->local);
+    if (have < 0 || (size_t)have + n > (size_t)im__cfg()->im.max_blocklist_items) {
+        free_items(items, n);
+        return service_reply_error(ctx, "cancel", have < 0 ? "internal-server-error"
+                                                          : "not-allowed");
+    }
+    struct im_blocklist before;
+    im__blocklist_load(u, &before);
+    for (size_t i = 0; i < n; i++) {
+        store_im_block_add(st, u->domain, u->local, items[i]);
+    }
+    int rc = service_reply_result(ctx, NULL);
+    push_change(u, "block", items, n);
+    for (size_t i = 0; i < n; i++) {
+        bool was = false;
+        for (size_t k = 0; k < before.n && !was; k++) {
+            was = strcmp(before.jids[k], items[i]) == 0;
+        }
+        if (!was) {
+            presence_effect(u, items[i], true);
+        }
+    }
+    im__blocklist_free(&before);
+    free_items(items, n);
+    return rc;
+}
+
+int im_unblock_set(struct service_ctx *ctx)
+{
+    if (!from_owner(ctx)) {
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    const struct jid *u = &ctx->req->to;
+    char **items;
+    size_t n;
+    const char *cond = read_items(ctx->query, &items, &n);
+    if (cond) {
+        free_items(items, n);
+        return service_reply_error(ctx, "modify", cond);
+    }
+    struct store *st = im__store();
+    struct im_blocklist before;
+    im__blocklist_load(u, &before);
+    if (n == 0) {
+        store_im_block_clear(st, u->domain, u->local);
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_im_block_remove(st, u->domain, u->local, items[i]);
+    }
+    int rc = service_reply_result(ctx, NULL);
+    push_change(u, "unblock", items, n);
+    for (size_t k = 0; k < before.n; k++) {
+        bool lifted = n == 0;
+        for (size_t i = 0; i < n && !lifted; i++) {
+            lifted = strcmp(before.jids[k], items[i]) == 0;
+        }
+        if (lifted) {
+            presence_effect(u, before.jids[k], false);
+        }
+    }
+    im__blocklist_free(&before);
+    free_items(items, n);
+    return rc;
+}

@@ -1,0 +1,124 @@
+/* carbons.c: XEP-0280 message carbons: sent and received copies for a user's other
+ * carbons-enabled resources. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/services.h"
+#include "signal/im_int.h"
+#include "xmpp/ns.h"
+
+static bool type_is(const struct signal *sig, const char *t)
+{
+    return sig->type && strcmp(sig->type, t) == 0;
+}
+
+/* XEP-0280 §6: chat messages, and normal ones with a body, unless marked private or no-copy,
+ * and never a carbon itself. */
+static bool eligible(const struct signal *sig)
+{
+    if (sig->method != SIGNAL_MESSAGE) {
+        return false;
+    }
+    const struct xml_node *m = sig->xmpp_data;
+    bool chat = type_is(sig, "chat");
+    bool normal = sig->type == NULL || type_is(sig, "normal");
+    if (!chat && !normal) {
+        return false;
+    }
+    if (m == NULL) {
+        return chat || (sig->body != NULL);
+    }
+    bool body = false;
+    for (const struct xml_node *c = xml_node_first_element(m); c; c = xml_node_next_element(c)) {
+        const char *ns = c->ns ? c->ns : "";
+        if (strcmp(ns, NS_CARBONS) == 0) {
+            return false; /* <private/>, or a <sent/>/<received/> wrapper */
+        }
+        if (strcmp(ns, NS_HINTS) == 0 && strcmp(c->name, "no-copy") == 0) {
+            return false;
+        }
+        if (strcmp(ns, NS_CLIENT) == 0 && strcmp(c->name, "body") == 0) {
+            body = true;
+        }
+    }
+    return chat || body;
+}
+
+/* <message from=bare to=full><KIND xmlns=carbons><forwarded><message …/></forwarded></KIND> */
+static struct signal *wrap(const char *kind, const struct jid *bare, const struct jid *to,
+                           const struct signal *sig)
+{
+    struct xml_node *outer = xml_node_new(NS_CLIENT, "message");
+    if (sig->type) {
+        xml_node_set_attr(outer, "type", sig->type);
+    }
+    struct xml_node *k = xml_node_add_child(outer, NS_CARBONS, kind);
+    struct xml_node *fwd = xml_node_add_child(k, NS_FORWARD, "forwarded");
+    struct xml_node *inner;
+    if (sig->xmpp_data) {
+        inner = xml_node_append_copy(fwd, sig->xmpp_data);
+    } else {
+        struct xml_node *built = signal_to_stanza(sig);
+        inner = xml_node_append_copy(fwd, built);
+        xml_node_unref(built);
+    }
+    char *from = im__full_str(&sig->from);
+    char *dest = im__full_str(&sig->to);
+    xml_node_set_attr(inner, "from", from);
+    xml_node_set_attr(inner, "to", dest);
+    free(from);
+    free(dest);
+    struct signal *c = im__signal(SIGNAL_MESSAGE, bare, to, sig->type, outer);
+    xml_node_unref(outer);
+    return c;
+}
+
+void im__carbons_sent(struct router_session *rs, const struct signal *sig)
+{
+    if (!eligible(sig)) {
+        return;
+    }
+    struct im_session *self = im__session(rs);
+    struct jid bare;
+    im__bare(&self->full, &bare);
+    for (struct router_session *s = im__sessions(&self->full); s; s = s->next) {
+        if (s != rs && s->im && s->im->carbons) {
+            s->deliver(s->ud, wrap("sent", &bare, &s->im->full, sig));
+        }
+    }
+    jid_cleanup(&bare);
+}
+
+void im_carbons_received(struct router_session *sessions, const struct signal *sig,
+                         struct router_session *const *to, size_t nto)
+{
+    if (!eligible(sig)) {
+        return;
+    }
+    struct jid bare;
+    im__bare(&sig->to, &bare);
+    for (struct router_session *s = sessions; s; s = s->next) {
+        bool got = false;
+        for (size_t i = 0; i < nto && !got; i++) {
+            got = to[i] == s;
+        }
+        if (!got && s->im && s->im->carbons) {
+            s->deliver(s->ud, wrap("received", &bare, &s->im->full, sig));
+        }
+    }
+    jid_cleanup(&bare);
+}
+
+int im_carbons_set(struct service_ctx *ctx, bool enable)
+{
+    if (!jid_bare_eq(&ctx->req->from, &ctx->req->to) || ctx->req->from.resource == NULL) {
+        return service_reply_error(ctx, "auth", "forbidden");
+    }
+    for (struct router_session *s = im__sessions(&ctx->req->to); s; s = s->next) {
+        if (strcmp(s->resource, ctx->req->from.resource) == 0) {
+            im__session(s)->carbons = enable;
+            return service_reply_result(ctx, NULL);
+        }
+    }
+    return service_reply_error(ctx, "cancel", "item-not-found");
+}

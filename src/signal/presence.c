@@ -1,0 +1,699 @@
+/* presence.c: RFC 6121 §3-4 on the account's home worker: sessions' presence, broadcasts,
+ * probes, directed presence, and the subscription stanzas of both directions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "signal/im_int.h"
+#include "xmpp/ns.h"
+
+/* ---- helpers shared by the IM files ---- */
+
+struct store *im__store(void)
+{
+    return worker_ctx()->store;
+}
+
+const struct settings *im__cfg(void)
+{
+    return worker_ctx()->cfg;
+}
+
+struct im_session *im__session(struct router_session *rs)
+{
+    if (rs->im == NULL) {
+        struct im_session *is = xcalloc(1, sizeof(*is));
+        struct buf full;
+        buf_init(&full, sizeof(rs->bare) + sizeof(rs->resource) + 2);
+        buf_printf(&full, "%s/%s", rs->bare, rs->resource);
+        if (jid_parse(&is->full, buf_strv(&full)) != 0) {
+            memset(&is->full, 0, sizeof(is->full));
+        }
+        buf_cleanup(&full);
+        is->rs = rs;
+        rs->im = is;
+    }
+    return rs->im;
+}
+
+char *im__bare_str(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    jid_bare(j, &b);
+    char *s = xstrdup(buf_cstr(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+char *im__full_str(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    jid_full(j, &b);
+    char *s = xstrdup(buf_cstr(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+struct router_session *im__sessions(const struct jid *account)
+{
+    char *bare = im__bare_str(account);
+    struct router_session *s = router_sessions(bare);
+    free(bare);
+    return s;
+}
+
+void im__bare(const struct jid *j, struct jid *out)
+{
+    memset(out, 0, sizeof(*out));
+    jid_copy(out, j);
+    free(out->resource);
+    out->resource = NULL;
+}
+
+struct signal *im__signal(enum signal_method m, const struct jid *from, const struct jid *to,
+                          const char *type, struct xml_node *data)
+{
+    struct signal *sig = signal_new(m);
+    jid_copy(&sig->from, from);
+    jid_copy(&sig->to, to);
+    sig->type = type ? xstrdup(type) : NULL;
+    if (data) {
+        sig->xmpp_data = xml_node_ref(data);
+        const char *id = xml_node_attr(data, "id");
+        sig->id = id ? xstrdup(id) : NULL;
+    }
+    return sig;
+}
+
+struct parse_ctx {
+    struct xml_node *el;
+};
+
+static int parsed_element(void *ud, struct xml_node *el)
+{
+    struct parse_ctx *pc = ud;
+    if (pc->el == NULL) {
+        pc->el = el;
+    } else {
+        xml_node_unref(el);
+    }
+    return 0;
+}
+
+struct xml_node *im__parse(const char *text)
+{
+    static const char open[] = "<stream:stream xmlns='jabber:client' "
+                               "xmlns:stream='http://etherx.jabber.org/streams'>";
+    struct parse_ctx pc = {NULL};
+    struct xml_stream_cbs cbs = {.element = parsed_element};
+    struct xml_limits lim = {.max_stanza_size = strlen(text) + 1024};
+    struct xml_stream *xs = xml_stream_new(&lim, &cbs, &pc);
+    if (xml_stream_feed(xs, open, sizeof(open) - 1, NULL) != 0 ||
+        xml_stream_feed(xs, text, strlen(text), NULL) != 0) {
+        if (pc.el) {
+            xml_node_unref(pc.el);
+            pc.el = NULL;
+        }
+    }
+    xml_stream_free(xs);
+    return pc.el;
+}
+
+int im__serialize(const struct signal *sig, struct buf *out)
+{
+    struct buf to, from;
+    buf_init(&to, 4096);
+    buf_init(&from, 4096);
+    jid_full(&sig->to, &to);
+    jid_full(&sig->from, &from);
+    struct xml_ser_opts o = {
+        .parent_ns = NS_CLIENT,
+        .to = to.len ? buf_cstr(&to) : NULL,
+        .from = from.len ? buf_cstr(&from) : NULL,
+    };
+    int rc;
+    if (sig->xmpp_data) {
+        rc = xml_serialize(out, sig->xmpp_data, &o);
+    } else {
+        struct xml_node *st = signal_to_stanza(sig);
+        rc = xml_serialize(out, st, &o);
+        xml_node_unref(st);
+    }
+    buf_cleanup(&to);
+    buf_cleanup(&from);
+    return rc;
+}
+
+static bool type_is(const char *type, const char *t)
+{
+    return type && strcmp(type, t) == 0;
+}
+
+static int parse_priority(const struct xml_node *el)
+{
+    const struct xml_node *p = xml_node_child(el, NS_CLIENT, "priority");
+    int prio = 0;
+    if (p) {
+        struct buf b;
+        buf_init(&b, 32);
+        xml_node_text(p, &b);
+        char *end = NULL;
+        long v = strtol(buf_cstr(&b), &end, 10);
+        if (end && *end == '\0' && b.len > 0 && v >= -128 && v <= 127) {
+            prio = (int)v;
+        }
+        buf_cleanup(&b);
+    }
+    return prio;
+}
+
+static bool any_available(const struct jid *user)
+{
+    for (struct router_session *s = im__sessions(user); s; s = s->next) {
+        if (s->available) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- the user's presence to others ---- */
+
+struct bcast_ctx {
+    const struct im_session *is;
+    struct xml_node *stanza;
+    const char *type;
+    struct im_blocklist bl;
+    bool probe;
+};
+
+static int bcast_item(void *ud, const struct store_roster_item *it)
+{
+    struct bcast_ctx *bc = ud;
+    struct jid contact;
+    if (jid_parse(&contact, strv_c(it->contact)) != 0) {
+        return 0;
+    }
+    if (!im__blocklist_match(&bc->bl, &contact)) {
+        if (bc->probe) {
+            if (it->sub & STORE_SUB_TO) {
+                struct jid bare;
+                im__bare(&bc->is->full, &bare);
+                router_submit(im__signal(SIGNAL_NOTIFY, &bare, &contact, "probe", NULL));
+                jid_cleanup(&bare);
+            }
+        } else if (it->sub & STORE_SUB_FROM) {
+            router_submit(
+                im__signal(SIGNAL_NOTIFY, &bc->is->full, &contact, bc->type, bc->stanza));
+        }
+    }
+    jid_cleanup(&contact);
+    return 0;
+}
+
+/* To the subscribers (From, Both) and to the user's own available resources (RFC 6121 §4.2.2,
+ * §4.4.2, §4.5.2); with `probe`, probes to the contacts the user is subscribed to instead. */
+static void broadcast(struct im_session *is, struct xml_node *stanza, const char *type,
+                      bool probe)
+{
+    struct bcast_ctx bc = {.is = is, .stanza = stanza, .type = type, .probe = probe};
+    im__blocklist_load(&is->full, &bc.bl);
+    store_im_roster_list(im__store(), is->full.domain, is->full.local, -1, bcast_item, &bc);
+    im__blocklist_free(&bc.bl);
+    if (probe) {
+        return;
+    }
+    for (struct router_session *s = im__sessions(&is->full); s; s = s->next) {
+        if (s->available || s == is->rs) {
+            struct im_session *other = im__session(s);
+            s->deliver(s->ud, im__signal(SIGNAL_NOTIFY, &is->full, &other->full, type, stanza));
+        }
+    }
+}
+
+/* The presence of the user's other available resources, to a resource that just became
+ * available. */
+static void own_resources_to(struct im_session *is)
+{
+    for (struct router_session *s = im__sessions(&is->full); s; s = s->next) {
+        if (s != is->rs && s->available && s->im && s->im->presence) {
+            is->rs->deliver(is->rs->ud, im__signal(SIGNAL_NOTIFY, &s->im->full, &is->full, NULL,
+                                                   s->im->presence));
+        }
+    }
+}
+
+static void directed_clear(struct im_session *is, bool send_unavailable)
+{
+    while (is->directed) {
+        struct im_directed *d = is->directed;
+        is->directed = d->next;
+        if (send_unavailable) {
+            router_submit(im__signal(SIGNAL_NOTIFY, &is->full, &d->to, "unavailable", NULL));
+        }
+        jid_cleanup(&d->to);
+        free(d);
+    }
+}
+
+static void note_last_seen(struct im_session *is, const struct xml_node *stanza)
+{
+    if (any_available(&is->full)) {
+        return;
+    }
+    struct buf status;
+    buf_init(&status, 4096);
+    const struct xml_node *st = stanza ? xml_node_child(stanza, NS_CLIENT, "status") : NULL;
+    if (st) {
+        xml_node_text(st, &status);
+    }
+    store_im_last_set(im__store(), is->full.domain, is->full.local, (long long)time(NULL),
+                      buf_cstr(&status));
+    buf_cleanup(&status);
+}
+
+static void become_unavailable(struct im_session *is, struct xml_node *stanza, bool notify)
+{
+    struct router_session *rs = is->rs;
+    rs->available = false;
+    if (notify) {
+        struct xml_node *own = stanza;
+        if (own == NULL) {
+            own = xml_node_new(NS_CLIENT, "presence");
+            xml_node_set_attr(own, "type", "unavailable");
+        }
+        broadcast(is, own, "unavailable", false);
+        for (struct im_directed *d = is->directed; d; d = d->next) {
+            router_submit(im__signal(SIGNAL_NOTIFY, &is->full, &d->to, "unavailable", own));
+        }
+        if (own != stanza) {
+            xml_node_unref(own);
+        }
+    }
+    directed_clear(is, false);
+    if (is->presence) {
+        xml_node_unref(is->presence);
+        is->presence = NULL;
+    }
+    note_last_seen(is, stanza);
+}
+
+/* Presence without 'to' from the client (RFC 6121 §4.2, §4.4, §4.5). */
+static void own_presence(struct im_session *is, struct signal *sig)
+{
+    struct router_session *rs = is->rs;
+    struct xml_node *el = sig->xmpp_data;
+    if (sig->type == NULL && el) {
+        bool initial = !rs->available;
+        rs->available = true;
+        rs->priority = parse_priority(el);
+        if (is->presence) {
+            xml_node_unref(is->presence);
+        }
+        is->presence = xml_node_ref(el);
+        broadcast(is, el, NULL, false);
+        if (initial) {
+            broadcast(is, NULL, "probe", true);
+            own_resources_to(is);
+            im__pending_deliver(rs);
+        }
+        if (rs->priority >= 0) {
+            im__offline_deliver(rs);
+        }
+    } else if (type_is(sig->type, "unavailable") && rs->available) {
+        become_unavailable(is, el, true);
+    }
+    signal_free(sig);
+}
+
+/* Directed presence (RFC 6121 §4.6): remembered so that the recipient learns when the session
+ * goes away. */
+static void directed_presence(struct im_session *is, const struct signal *sig)
+{
+    if (sig->type && !type_is(sig->type, "unavailable")) {
+        return;
+    }
+    struct im_directed **pp = &is->directed;
+    while (*pp && !jid_eq(&(*pp)->to, &sig->to)) {
+        pp = &(*pp)->next;
+    }
+    if (sig->type == NULL && *pp == NULL && is->rs->available) {
+        struct im_directed *d = xcalloc(1, sizeof(*d));
+        jid_copy(&d->to, &sig->to);
+        *pp = d;
+    } else if (sig->type != NULL && *pp != NULL) {
+        struct im_directed *d = *pp;
+        *pp = d->next;
+        jid_cleanup(&d->to);
+        free(d);
+    }
+}
+
+static bool to_own_server(const struct im_session *is, const struct signal *sig)
+{
+    return sig->to.domain && strcmp(sig->to.domain, is->full.domain) == 0 &&
+           (sig->to.local == NULL ||
+            (is->full.local && strcmp(sig->to.local, is->full.local) == 0));
+}
+
+void im_client_stanza(struct router_session *rs, struct signal *sig)
+{
+    struct im_session *is = im__session(rs);
+    const char *to_attr = sig->xmpp_data ? xml_node_attr(sig->xmpp_data, "to") : NULL;
+    if (sig->method == SIGNAL_NOTIFY && to_attr == NULL) {
+        own_presence(is, sig);
+        return;
+    }
+    if (sig->method == SIGNAL_SUBSCRIBE && to_attr == NULL) {
+        /* A subscription with oneself is meaningless: nothing to do. */
+        signal_free(sig);
+        return;
+    }
+    if (!type_is(sig->type, "error") && !to_own_server(is, sig) &&
+        im__blocked(&is->full, &sig->to)) {
+        im__refuse_blocked(rs, sig);
+        signal_free(sig);
+        return;
+    }
+    switch (sig->method) {
+    case SIGNAL_SUBSCRIBE: {
+        enum sub_event ev;
+        struct jid user, contact;
+        im__bare(&is->full, &user);
+        im__bare(&sig->to, &contact);
+        if (sub_event_of(sig->type, true, &ev)) {
+            im__subscription(&user, &contact, ev, sig->xmpp_data);
+        }
+        jid_cleanup(&user);
+        jid_cleanup(&contact);
+        signal_free(sig);
+        return;
+    }
+    case SIGNAL_NOTIFY:
+        directed_presence(is, sig);
+        break;
+    case SIGNAL_MESSAGE:
+        im__carbons_sent(rs, sig);
+        break;
+    case SIGNAL_INFO:
+        break;
+    }
+    router_submit(sig);
+}
+
+void im_session_ended(struct router_session *rs, bool server_stopping)
+{
+    struct im_session *is = rs->im;
+    if (is == NULL) {
+        return;
+    }
+    if (rs->available) {
+        become_unavailable(is, NULL, !server_stopping);
+    }
+    directed_clear(is, false);
+    if (is->presence) {
+        xml_node_unref(is->presence);
+    }
+    jid_cleanup(&is->full);
+    free(is);
+    rs->im = NULL;
+}
+
+/* ---- presence for the account ---- */
+
+void im__send_presence_to(const struct jid *user, const struct jid *to, bool available)
+{
+    for (struct router_session *s = im__sessions(user); s; s = s->next) {
+        if (s->available) {
+            struct im_session *is = im__session(s);
+            router_submit(im__signal(SIGNAL_NOTIFY, &is->full, to,
+                                     available ? NULL : "unavailable",
+                                     available ? is->presence : NULL));
+        }
+    }
+}
+
+void im__send_probe(const struct jid *user, const struct jid *to)
+{
+    router_submit(im__signal(SIGNAL_NOTIFY, user, to, "probe", NULL));
+}
+
+static void deliver_available(struct router_session *sessions, const struct signal *sig)
+{
+    for (struct router_session *s = sessions; s; s = s->next) {
+        if (s->available) {
+            s->deliver(s->ud, signal_dup(sig));
+        }
+    }
+}
+
+/* RFC 6121 §4.3.2: the contact's server answers a probe with the last presence of each
+ * available resource, or the last unavailable presence, only to a subscriber. */
+static void answer_probe(struct router_session *sessions, struct signal *sig)
+{
+    struct jid user, prober;
+    im__bare(&sig->to, &user);
+    im__bare(&sig->from, &prober);
+    struct im_item it;
+    bool allowed = jid_bare_eq(&user, &prober);
+    char *pb = im__bare_str(&prober);
+    if (!allowed && im__item_load(&user, pb, &it) == 0) {
+        allowed = it.exists && (it.sub & SUB_FROM);
+        im__item_free(&it);
+    }
+    free(pb);
+    if (!allowed) {
+        if (!jid_bare_eq(&user, &prober)) {
+            router_submit(im__signal(SIGNAL_SUBSCRIBE, &user, &prober, "unsubscribed", NULL));
+        }
+    } else {
+        bool sent = false;
+        for (struct router_session *s = sessions; s; s = s->next) {
+            if (s->available && s->im && s->im->presence &&
+                (sig->to.resource == NULL || strcmp(sig->to.resource, s->resource) == 0)) {
+                router_submit(
+                    im__signal(SIGNAL_NOTIFY, &s->im->full, &sig->from, NULL, s->im->presence));
+                sent = true;
+            }
+        }
+        if (!sent) {
+            struct xml_node *p = xml_node_new(NS_CLIENT, "presence");
+            xml_node_set_attr(p, "type", "unavailable");
+            long long stamp = 0;
+            struct buf status;
+            buf_init(&status, 4096);
+            if (store_im_last_get(im__store(), user.domain, user.local, &stamp, &status) == 0) {
+                if (status.len) {
+                    struct xml_node *st = xml_node_add_child(p, NULL, "status");
+                    xml_node_add_text(st, status.p, status.len);
+                }
+                char ts[32];
+                time_t t = (time_t)stamp;
+                struct tm tm;
+                gmtime_r(&t, &tm);
+                strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                struct xml_node *d = xml_node_add_child(p, NS_DELAY, "delay");
+                xml_node_set_attr(d, "from", user.domain);
+                xml_node_set_attr(d, "stamp", ts);
+            }
+            buf_cleanup(&status);
+            router_submit(im__signal(SIGNAL_NOTIFY, &user, &sig->from, "unavailable", p));
+            xml_node_unref(p);
+        }
+    }
+    jid_cleanup(&user);
+    jid_cleanup(&prober);
+}
+
+void im_inbound_presence(struct router_session *sessions, struct signal *sig, bool exists)
+{
+    if (!exists) {
+        /* RFC 6121 §3.1.3, §4.3.2: no such user. */
+        if (type_is(sig->type, "subscribe") || type_is(sig->type, "probe")) {
+            struct jid user, prober;
+            im__bare(&sig->to, &user);
+            im__bare(&sig->from, &prober);
+            router_submit(im__signal(SIGNAL_SUBSCRIBE, &user, &prober, "unsubscribed", NULL));
+            jid_cleanup(&user);
+            jid_cleanup(&prober);
+        }
+        signal_free(sig);
+        return;
+    }
+    if (sig->method == SIGNAL_SUBSCRIBE) {
+        enum sub_event ev;
+        struct jid user, contact;
+        im__bare(&sig->to, &user);
+        im__bare(&sig->from, &contact);
+        if (sub_event_of(sig->type, false, &ev) && !jid_bare_eq(&user, &contact)) {
+            im__subscription(&user, &contact, ev, sig->xmpp_data);
+        }
+        jid_cleanup(&user);
+        jid_cleanup(&contact);
+        signal_free(sig);
+        return;
+    }
+    if (type_is(sig->type, "probe")) {
+        answer_probe(sessions, sig);
+        signal_free(sig);
+        return;
+    }
+    if (sig->to.resource) {
+        /* RFC 6121 §8.5.3: to a full JID: that resource, or nobody. */
+        for (struct router_session *s = sessions; s; s = s->next) {
+            if (strcmp(s->resource, sig->to.resource) == 0) {
+                s->deliver(s->ud, sig);
+                return;
+            }
+        }
+        signal_free(sig);
+        return;
+    }
+    deliver_available(sessions, sig);
+    signal_free(sig);
+}
+
+/* ---- subscriptions ---- */
+
+static void store_pending(const struct jid *user, const struct jid *contact,
+                          struct xml_node *stanza)
+{
+    struct signal *copy = im__signal(SIGNAL_SUBSCRIBE, contact, user, "subscribe", stanza);
+    struct buf text;
+    buf_init(&text, 1 << 20);
+    char *cb = im__bare_str(contact);
+    if (im__serialize(copy, &text) == 0) {
+        store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
+    }
+    free(cb);
+    buf_cleanup(&text);
+    signal_free(copy);
+}
+
+void im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,
+                      struct xml_node *stanza)
+{
+    static const char *const types[] = {"subscribe", "subscribed", "unsubscribe",
+                                        "unsubscribed"};
+    const char *type = types[(ev - SUB_OUT_SUBSCRIBE) % 4];
+    bool out = ev < SUB_IN_SUBSCRIBE;
+    struct store *st = im__store();
+    char *cb = im__bare_str(contact);
+    struct im_item it;
+    if (im__item_load(user, cb, &it) != 0) {
+        free(cb);
+        return;
+    }
+    struct buf pend;
+    buf_init(&pend, 1 << 20);
+    struct sub_state cur = {
+        .sub = it.sub,
+        .pending_out = it.ask,
+        .approved = it.approved,
+        .pending_in = store_im_pending_get(st, user->domain, user->local, cb, &pend) == 0,
+    };
+    buf_cleanup(&pend);
+    unsigned act = 0;
+    struct sub_state next = sub_step(cur, ev, &act);
+    if (log_enabled(LOG_TAG_XMPPS, LOG_ALLINFO)) {
+        log_rec(LOG_TAG_XMPPS, LOG_ALLINFO, 0, NULL, "%s@%s: %s %s %s: %s -> %s", user->local,
+                user->domain, out ? "sends" : "receives", type, cb, sub_state_name(cur),
+                sub_state_name(next));
+    }
+    if (act & SUB_PUSH) {
+        it.sub = next.sub;
+        it.ask = next.pending_out;
+        it.approved = next.approved;
+        im__item_save(user, &it, false);
+    }
+    if (act & SUB_DROP_PENDING) {
+        store_im_pending_remove(st, user->domain, user->local, cb, NULL);
+    }
+    if (act & SUB_STORE_PENDING) {
+        store_pending(user, contact, stanza);
+    }
+    if (act & SUB_ROUTE) {
+        router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, type, stanza));
+    }
+    if (act & SUB_DELIVER) {
+        struct signal *sig = im__signal(SIGNAL_SUBSCRIBE, contact, user, type, stanza);
+        deliver_available(im__sessions(user), sig);
+        signal_free(sig);
+    }
+    if (act & SUB_AUTO_SUBSCRIBED) {
+        router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, "subscribed", NULL));
+    }
+    if (act & SUB_SEND_PRESENCE) {
+        im__send_presence_to(user, contact, true);
+    }
+    if (act & SUB_SEND_UNAVAILABLE) {
+        im__send_presence_to(user, contact, false);
+    }
+    im__item_free(&it);
+    free(cb);
+}
+
+/* ---- administration ---- */
+
+static json_t *session_json(const struct router_session *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "resource", json_string(s->resource));
+    json_object_set_new(o, "available", json_boolean(s->available));
+    json_object_set_new(o, "priority", json_integer(s->priority));
+    const struct xml_node *p = s->available && s->im ? s->im->presence : NULL;
+    struct buf t;
+    buf_init(&t, 4096);
+    const struct xml_node *show = p ? xml_node_child(p, NS_CLIENT, "show") : NULL;
+    if (show) {
+        xml_node_text(show, &t);
+    }
+    json_object_set_new(o, "show", json_string(s->available ? (t.len ? buf_cstr(&t) : "online")
+                                                            : "unavailable"));
+    buf_reset(&t);
+    const struct xml_node *status = p ? xml_node_child(p, NS_CLIENT, "status") : NULL;
+    if (status) {
+        xml_node_text(status, &t);
+    }
+    json_object_set_new(o, "status", json_string(buf_cstr(&t)));
+    buf_cleanup(&t);
+    return o;
+}
+
+json_t *im_presence_json(const char *bare)
+{
+    json_t *o = json_object();
+    json_t *list = json_array();
+    bool available = false;
+    json_object_set_new(o, "jid", json_string(bare));
+    for (struct router_session *s = router_sessions(bare); s; s = s->next) {
+        available = available || s->available;
+        json_array_append_new(list, session_json(s));
+    }
+    json_object_set_new(o, "available", json_boolean(available));
+    json_object_set_new(o, "resources", list);
+    struct jid j;
+    if (!available && jid_parse(&j, strv_c(bare)) == 0) {
+        long long stamp = 0;
+        struct buf status;
+        buf_init(&status, 4096);
+        if (j.local && store_im_last_get(im__store(), j.domain, j.local, &stamp, &status) == 0) {
+            char ts[32];
+            time_t t = (time_t)stamp;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            json_object_set_new(o, "last_seen", json_string(ts));
+            json_object_set_new(o, "last_status", json_string(buf_cstr(&status)));
+        }
+        buf_cleanup(&status);
+        jid_cleanup(&j);
+    }
+    return o;
+}

@@ -1,0 +1,111 @@
+/* sqlite_register.c: the store's "register" area (see store_int.h): tombstones of deleted
+ * accounts and invitation tokens for in-band registration (XEP-0077, XEP-0401 style). */
+#include <stdio.h>
+
+#include "core/err.h"
+#include "store/store_int.h"
+#include "store/store_register.h"
+
+static const char *const migrations[] = {
+    /* v1: a tombstone keeps a deleted account's name from being registered again until a time;
+     * an invitation lets one registration happen on a domain until it expires. */
+    "CREATE TABLE register_tombstones ("
+    "  domain TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  until INTEGER NOT NULL,"
+    "  PRIMARY KEY (domain, name),"
+    "  FOREIGN KEY (domain) REFERENCES domains(name) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE register_invites ("
+    "  token TEXT NOT NULL PRIMARY KEY,"
+    "  domain TEXT NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  FOREIGN KEY (domain) REFERENCES domains(name) ON DELETE CASCADE"
+    ") WITHOUT ROWID;",
+};
+
+const struct store_area store_area_register = {
+    .name = "register",
+    .migrations = migrations,
+    .count = (int)(sizeof(migrations) / sizeof(migrations[0])),
+};
+
+static const char SQL_TOMB_ADD[] =
+    "INSERT INTO register_tombstones(domain, name, until) VALUES (?1, ?2, CAST(?3 AS INTEGER))"
+    " ON CONFLICT(domain, name) DO UPDATE SET until = excluded.until";
+static const char SQL_TOMB_GET[] =
+    "SELECT until FROM register_tombstones WHERE domain = ?1 AND name = ?2";
+static const char SQL_TOMB_DEL[] =
+    "DELETE FROM register_tombstones WHERE domain = ?1 AND name = ?2";
+static const char SQL_INVITE_ADD[] =
+    "INSERT INTO register_invites(token, domain, expires) VALUES (?1, ?2, CAST(?3 AS INTEGER))";
+static const char SQL_INVITE_GET[] =
+    "SELECT expires FROM register_invites WHERE token = ?1 AND domain = ?2";
+static const char SQL_INVITE_DEL[] = "DELETE FROM register_invites WHERE token = ?1";
+static const char SQL_INVITE_PURGE[] =
+    "DELETE FROM register_invites WHERE expires <= CAST(?1 AS INTEGER)";
+
+int store_tombstone_add(struct store *st, const char *domain, const char *name, long long until)
+{
+    char u[32];
+    snprintf(u, sizeof(u), "%lld", until);
+    return store__run(st, SQL_TOMB_ADD, STORE_ARGS(domain, name, u), NULL);
+}
+
+int store_tombstone_active(struct store *st, const char *domain, const char *name, long long now)
+{
+    long long until = 0;
+    int rc = store__query_one(st, SQL_TOMB_GET, STORE_ARGS(domain, name), NULL, &until);
+    if (rc == ERR_NOTFOUND) {
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (until > now) {
+        return 1;
+    }
+    rc = store__run(st, SQL_TOMB_DEL, STORE_ARGS(domain, name), NULL);
+    return rc < 0 ? rc : 0;
+}
+
+int store_invite_add(struct store *st, const char *token, const char *domain, long long expires)
+{
+    char e[32];
+    snprintf(e, sizeof(e), "%lld", expires);
+    return store__run(st, SQL_INVITE_ADD, STORE_ARGS(token, domain, e), NULL);
+}
+
+int store_invite_valid(struct store *st, const char *token, const char *domain, long long now)
+{
+    long long expires = 0;
+    int rc = store__query_one(st, SQL_INVITE_GET, STORE_ARGS(token, domain), NULL, &expires);
+    if (rc == ERR_NOTFOUND) {
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    return expires > now ? 1 : 0;
+}
+
+int store_invite_take(struct store *st, const char *token, const char *domain, long long now)
+{
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", now);
+    store__run(st, SQL_INVITE_PURGE, STORE_ARGS(n), NULL);
+    int rc = store_invite_valid(st, token, domain, now);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 0) {
+        return ERR_NOTFOUND;
+    }
+    int changes = 0;
+    rc = store__run(st, SQL_INVITE_DEL, STORE_ARGS(token), &changes);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Another worker may have used it in between: only the one that deleted the row wins. */
+    return changes == 1 ? 0 : ERR_NOTFOUND;
+}

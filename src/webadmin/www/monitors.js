@@ -1,0 +1,191 @@
+/* monitors.js: Monitors realm: live XMPP connections, queues and counters; the System Log. */
+'use strict';
+
+/* A small area chart of values (oldest first) in an SVG of 200 x 46. */
+function sparkline(values) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 200 46');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  if (values.length < 2) return svg;
+  const max = Math.max(1, ...values);
+  const step = 200 / (values.length - 1);
+  const pts = values.map((v, i) => [i * step, 44 - (v / max) * 40]);
+  const line = pts.map((p, i) => (i ? 'L' : 'M') + p[0].toFixed(1) + ' ' + p[1].toFixed(1)).join(' ');
+  const area = document.createElementNS(NS, 'path');
+  area.setAttribute('d', line + ' L200 46 L0 46 Z');
+  area.setAttribute('class', 'area');
+  const path = document.createElementNS(NS, 'path');
+  path.setAttribute('d', line);
+  path.setAttribute('class', 'line');
+  svg.append(area, path);
+  return svg;
+}
+
+/* Per-second rates of a counter between successive samples. */
+function rates(samples, key) {
+  const out = [];
+  for (let i = 1; i < samples.length; i++) {
+    const dt = samples[i].t - samples[i - 1].t || 1;
+    out.push(Math.max(0, ((samples[i][key] || 0) - (samples[i - 1][key] || 0)) / dt));
+  }
+  return out;
+}
+
+function card(id, label, value, sub, values) {
+  return el('div', { class: 'card', id }, el('div', { class: 'label' }, label),
+            el('div', { class: 'value' }, value), el('div', { class: 'sub' }, sub), sparkline(values));
+}
+
+function fmtRate(r) {
+  return r >= 10 ? r.toFixed(0) : r.toFixed(2).replace(/\.?0+$/, '') || '0';
+}
+
+async function renderCards(box) {
+  const h = await api('stats.history');
+  const s = h.samples;
+  if (!s.length) { box.replaceChildren(el('p', { class: 'muted' }, 'Collecting counters…')); return; }
+  const last = s[s.length - 1];
+  const lastRate = (key) => { const r = rates(s.slice(-2), key); return r.length ? r[0] : 0; };
+  const minutes = Math.round((s[s.length - 1].t - s[0].t) / 60);
+  const span = 'last ' + (minutes || 1) + ' min';
+  const stanzas = rates(s, 'stanzas_in').map((v, i) => v + rates(s, 'stanzas_out')[i]);
+  const errors = rates(s, 'stream_errors').map((v, i) => v + rates(s, 'auth_failures')[i]);
+  box.replaceChildren(
+    card('card-connections', 'Connections', last.connections_open,
+         (last.connections_accepted || 0) + ' accepted, ' + (last.connections_refused || 0) + ' refused',
+         s.map(x => x.connections_open)),
+    card('card-logins', 'Logins / s', fmtRate(lastRate('logins')), (last.logins || 0) + ' in all · ' + span,
+         rates(s, 'logins')),
+    card('card-stanzas', 'Stanzas / s', fmtRate(lastRate('stanzas_in') + lastRate('stanzas_out')),
+         (last.stanzas_in || 0) + ' in, ' + (last.stanzas_out || 0) + ' out · ' + span, stanzas),
+    card('card-errors', 'Errors / s', fmtRate(lastRate('stream_errors') + lastRate('auth_failures')),
+         (last.stream_errors || 0) + ' stream errors, ' + (last.auth_failures || 0) + ' failed logins', errors));
+}
+
+function connectionsTable(rows) {
+  const body = el('tbody', { id: 'conn-rows' });
+  rows.sort((a, b) => a.id - b.id);
+  for (const c of rows) {
+    const kind = c.kind === 's2s' ? 's2s-in' : c.kind;
+    body.append(el('tr', { 'data-id': c.id, 'data-jid': c.jid || '' },
+      el('td', { class: 'num' }, c.id),
+      el('td', {}, el('span', { class: 'tag' }, kind)),
+      el('td', { class: 'mono' }, c.peer),
+      el('td', {}, c.jid ? (c.kind === 'c2s' ? el('a', { href: accountHash(c.jid.split('/')[0]) }, c.jid) : c.jid)
+                         : el('span', { class: 'muted' }, '—')),
+      el('td', {}, c.tls ? el('span', { class: 'tag tls', title: c.cipher || '' }, c.tls) : el('span', { class: 'tag warn' }, 'clear')),
+      el('td', { class: 'mono' }, c.cipher || ''),
+      el('td', {}, c.mechanism || ''),
+      el('td', {}, c.state),
+      el('td', {}, fmtAge(c.since)),
+      el('td', { class: 'num' }, c.stanzas_in + ' / ' + c.stanzas_out),
+      el('td', { class: 'num' }, fmtBytes(c.bytes_in) + ' / ' + fmtBytes(c.bytes_out))));
+  }
+  if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 11, class: 'empty' }, 'No connections')));
+  return el('div', { class: 'table-scroll' }, el('table', { id: 'connections-table' },
+    el('thead', {}, el('tr', {}, ['ID', 'Kind', 'Remote address', 'Account / domain', 'TLS', 'Cipher', 'Login',
+      'State', 'Since', 'Stanzas in / out', 'Bytes in / out'].map(h => el('th', {}, h)))), body));
+}
+
+function queuesTable(q) {
+  const list = Array.isArray(q) ? q : (q.queues || []);
+  const body = el('tbody', {}, list.map(x => el('tr', {},
+    el('td', {}, x.target || x.to || x.domain || ''), el('td', {}, x.source || x.from || ''),
+    el('td', {}, x.state || ''), el('td', { class: 'num' }, x.queued !== undefined ? x.queued : (x.length || 0)),
+    el('td', {}, x.error || x.last_error || ''))));
+  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No queues')));
+  return el('table', { id: 'queues-table' }, el('thead', {}, el('tr', {},
+    ['Target domain', 'Source domain', 'State', 'Queued', 'Last error'].map(h => el('th', {}, h)))), body);
+}
+
+register('monitors/xmpp', 'monitors', async main => {
+  const cards = el('div', { class: 'cards', id: 'cards' });
+  const conns = el('div', { id: 'connections' });
+  const queues = el('div', { id: 'queues' });
+  const status = el('span', { class: 'live', id: 'live' }, 'Live');
+  const count = el('span', { class: 'muted', id: 'conn-count' });
+  let paused = false;
+  const pause = el('button', { type: 'button', id: 'pause' }, 'Pause');
+  pause.addEventListener('click', () => {
+    paused = !paused;
+    pause.textContent = paused ? 'Resume' : 'Pause';
+    status.classList.toggle('paused', paused);
+    status.textContent = paused ? 'Paused' : 'Live';
+  });
+  const queuesPanel = el('section', { class: 'panel', hidden: true },
+    el('h2', {}, 'Server-to-server queues'), queues);
+  main.replaceChildren(
+    pageHead('XMPP', 'Connections, queues and counters, refreshed every 2 seconds.', status, pause),
+    isServerAdmin() ? cards : null,
+    el('section', { class: 'panel flush' },
+      el('div', { class: 'panel-head' }, el('h2', {}, 'Connections'), count), conns),
+    queuesPanel);
+  async function refresh() {
+    if (paused) return;
+    const rows = await api('connections');
+    count.textContent = rows.length + (rows.length === 1 ? ' connection' : ' connections');
+    conns.replaceChildren(connectionsTable(rows));
+    if (isServerAdmin()) {
+      await renderCards(cards);
+      const q = await apiOptional('queues');
+      queuesPanel.hidden = q === null;
+      if (q !== null) queues.replaceChildren(queuesTable(q));
+    }
+  }
+  await refresh();
+  every(2000, () => refresh().catch(e => { status.textContent = e.message; }));
+});
+
+const LOG_TAGS = ['SYSTEM', 'ADMIN', 'XMPPI', 'XMPPS', 'XMPPO'];
+
+register('monitors/logs', 'monitors', async main => {
+  const files = await api('logs.list');
+  const file = el('select', { id: 'log-file' }, files.map(f =>
+    el('option', { value: f.name }, f.name + ' (' + fmtBytes(f.size) + ')')));
+  const tags = el('div', { class: 'checks', id: 'log-tags' }, LOG_TAGS.map(t =>
+    el('label', {}, el('input', { type: 'checkbox', value: t, checked: true }), t)));
+  const level = el('select', { id: 'log-level' }, LOG_LEVELS.slice(1).map((n, i) => el('option', { value: i }, n)));
+  level.value = '5';
+  const from = el('input', { id: 'log-from', placeholder: 'HH:MM', size: 8 });
+  const to = el('input', { id: 'log-to', placeholder: 'HH:MM', size: 8 });
+  const text = el('input', { id: 'log-text', placeholder: 'contains…' });
+  const limit = el('select', { id: 'log-limit' }, [100, 500, 2000, 5000].map(n => el('option', { value: n }, 'last ' + n)));
+  limit.value = '500';
+  const follow = el('input', { type: 'checkbox', id: 'log-follow' });
+  const apply = el('button', { class: 'primary', type: 'submit', id: 'log-apply' }, 'Show');
+  const result = el('div', { id: 'log-result' });
+  const summary = el('span', { class: 'muted', id: 'log-summary' });
+  const form = el('form', { class: 'filters' },
+    el('label', {}, 'File', file), el('label', {}, 'Tags', tags), el('label', {}, 'Up to level', level),
+    el('label', {}, 'From', from), el('label', {}, 'To', to), el('label', {}, 'Text', text),
+    el('label', {}, 'Records', limit),
+    el('label', {}, 'Follow', el('span', {}, follow)), apply);
+  async function load() {
+    const args = {
+      file: file.value || null, level: Number(level.value), limit: Number(limit.value),
+      tags: [...tags.querySelectorAll('input:checked')].map(i => i.value),
+    };
+    if (from.value.trim()) args.from = from.value.trim();
+    if (to.value.trim()) args.to = to.value.trim();
+    if (text.value.trim()) args.text = text.value.trim();
+    if (!args.tags.length) args.tags = ['NONE'];
+    const r = await api('logs.read', args);
+    summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '');
+    const body = el('tbody', { id: 'log-rows' }, r.records.map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
+      el('td', {}, x.time), el('td', {}, x.level), el('td', {}, x.tag),
+      el('td', {}, x.conn !== null ? String(x.conn).padStart(6, '0') : ''),
+      el('td', {}, x.peer || ''), el('td', { class: 'text' }, x.text))));
+    if (!r.records.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No records match')));
+    result.replaceChildren(el('div', { class: 'table-scroll' }, el('table', { class: 'log', id: 'log-table' },
+      el('thead', {}, el('tr', {}, ['Time', 'Lvl', 'Tag', 'Conn', 'Peer', 'Text'].map(h => el('th', {}, h)))), body)));
+  }
+  form.addEventListener('submit', ev => { ev.preventDefault(); attempt(load); });
+  main.replaceChildren(
+    pageHead('Logs', 'The System Log: one file a day in SystemLogs/.'),
+    el('section', { class: 'panel' }, form),
+    el('section', { class: 'panel flush' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Records'), summary), result));
+  if (files.length) await load();
+  else result.replaceChildren(el('p', { class: 'empty' }, 'No log files yet'));
+  every(2000, () => { if (follow.checked) load().catch(() => {}); });
+});

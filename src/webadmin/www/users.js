@@ -1,0 +1,232 @@
+/* users.js: Users realm: domains, a domain's settings and accounts, an account. */
+'use strict';
+
+const LOGIN_METHODS = ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN', 'LOGIN',
+                       'CRAM-MD5', 'DIGEST-MD5', 'EXTERNAL'];
+
+function domainHash(d) { return '#/users/domain/' + encodeURIComponent(d); }
+function accountHash(j) { return '#/users/account/' + encodeURIComponent(j); }
+
+function yesNoSelect(name, value, withDefault) {
+  const opts = withDefault ? ['default', 'yes', 'no'] : ['yes', 'no'];
+  const s = el('select', { name, id: 'f-' + name },
+    opts.map(o => el('option', { value: o }, o === 'default' ? 'Default (domain)' : o === 'yes' ? 'Yes' : 'No')));
+  s.value = value;
+  return s;
+}
+
+register('users/domains', 'users', async main => {
+  const domains = await api('domain.list');
+  const body = el('tbody', { id: 'domain-rows' });
+  for (const d of domains) {
+    const info = await api('domain.show', { name: d });
+    const remove = el('button', { class: 'danger', type: 'button' }, 'Remove');
+    remove.addEventListener('click', async () => {
+      if (!confirm('Remove the domain ' + d + ' with all its accounts?')) return;
+      if (await attempt(() => api('domain.remove', { name: d }), 'Domain ' + d + ' removed') !== undefined) route();
+    });
+    body.append(el('tr', { 'data-domain': d },
+      el('td', {}, el('a', { href: domainHash(d) }, d)),
+      el('td', {}, info.aliases || el('span', { class: 'muted' }, '—')),
+      el('td', {}, info.xmpp === 'yes' ? el('span', { class: 'tag ok' }, 'enabled') : el('span', { class: 'tag bad' }, 'disabled')),
+      el('td', {}, info.auto_signup === 'yes' ? 'yes' : 'no'),
+      el('td', {}, info.chat_service || ''),
+      el('td', {}, isServerAdmin() ? remove : null)));
+  }
+  if (!domains.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No domains')));
+  const name = el('input', { id: 'new-domain', placeholder: 'example.com', 'aria-label': 'New domain name' });
+  const create = el('button', { class: 'primary', type: 'submit', id: 'create-domain' }, 'Create Domain');
+  const form = el('form', { class: 'inline-form' }, name, create);
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const n = name.value.trim();
+    if (await attempt(() => api('domain.add', { name: n }), 'Domain ' + n + ' created') !== undefined) {
+      location.hash = domainHash(n);
+    }
+  });
+  main.replaceChildren(
+    pageHead('Domains', 'Each domain has its accounts, login methods and policies.',
+             isServerAdmin() ? form : null),
+    el('section', { class: 'panel flush' }, el('table', { id: 'domains-table' },
+      el('thead', {}, el('tr', {}, ['Domain', 'Aliases', 'XMPP', 'Auto Signup', 'Chat service', ''].map(h => el('th', {}, h)))),
+      body)));
+});
+
+register('users/domain', 'users', async (main, params) => {
+  const d = params[0];
+  const info = await api('domain.show', { name: d });
+  const accounts = await api('account.list', { domain: d });
+  document.getElementById('subnav').append(el('span', { class: 'crumb' }, '›'),
+    el('a', { href: domainHash(d), class: 'active' }, d));
+
+  /* Settings */
+  const methods = (info.login_methods || '').split(',').map(s => s.trim().toUpperCase());
+  const checks = el('div', { class: 'checks', id: 'login-methods' }, LOGIN_METHODS.map(m =>
+    el('label', {}, el('input', { type: 'checkbox', value: m, checked: methods.includes(m) }), m)));
+  const fields = {
+    password_storage: el('select', { id: 'f-password_storage' },
+      el('option', { value: 'scram' }, 'SCRAM keys only (recommended)'),
+      el('option', { value: 'clear' }, 'Clear text and SCRAM keys')),
+    auto_signup: yesNoSelect('auto_signup', info.auto_signup),
+    allow_modify_password: yesNoSelect('allow_modify_password', info.allow_modify_password),
+    xmpp: yesNoSelect('xmpp', info.xmpp),
+    chat_service: el('input', { id: 'f-chat_service', value: info.chat_service || '' }),
+  };
+  fields.password_storage.value = info.password_storage;
+  const aliases = el('input', { id: 'f-aliases', value: info.aliases || '', placeholder: 'alias.example.com, …',
+                                disabled: !isServerAdmin() });
+  const extra = Object.keys(info).filter(k => !['login_methods', 'password_storage', 'auto_signup',
+    'allow_modify_password', 'xmpp', 'chat_service', 'aliases'].includes(k));
+  for (const k of extra) {
+    fields[k] = ['yes', 'no'].includes(info[k]) ? yesNoSelect(k, info[k]) : el('input', { id: 'f-' + k, value: info[k] });
+  }
+  const labels = { password_storage: 'Password storage', auto_signup: 'Auto Signup',
+                   allow_modify_password: 'Allow to Modify Password', xmpp: 'XMPP service',
+                   chat_service: 'Chat service' };
+  const form = el('div', { class: 'form' }, el('label', {}, 'Login Methods'),
+                  el('div', { class: 'wide' }, checks));
+  for (const [k, input] of Object.entries(fields)) {
+    form.append(el('label', { for: input.id }, labels[k] || k.replace(/_/g, ' ')), input, el('span'));
+  }
+  form.append(el('label', { for: 'f-aliases' }, 'Aliases'), aliases,
+              el('span', { class: 'hint' }, 'Other names of this domain, comma separated'));
+  form.append(el('label', {}, 'Certificate'), el('code', { class: 'wide muted' }, 'certs/' + d + '.crt (generated self-signed when missing)'));
+  const save = el('button', { class: 'primary', type: 'button', id: 'save-domain' }, 'Update');
+  save.addEventListener('click', async () => {
+    const settings = {};
+    const m = [...checks.querySelectorAll('input:checked')].map(i => i.value).join(',');
+    if (m !== info.login_methods) settings.login_methods = m;
+    for (const [k, input] of Object.entries(fields)) if (input.value !== (info[k] || '')) settings[k] = input.value;
+    if (isServerAdmin() && aliases.value.trim() !== (info.aliases || '')) settings.aliases = aliases.value.trim();
+    if (!Object.keys(settings).length) { toast('Nothing to update'); return; }
+    if (await attempt(() => api('domain.set', { name: d, settings }), 'Domain updated') !== undefined) route();
+  });
+
+  /* Accounts */
+  const body = el('tbody', { id: 'account-rows' });
+  for (const j of accounts) {
+    const remove = el('button', { class: 'danger', type: 'button' }, 'Remove');
+    remove.addEventListener('click', async () => {
+      if (!confirm('Remove the account ' + j + '?')) return;
+      if (await attempt(() => api('account.remove', { jid: j }), j + ' removed') !== undefined) route();
+    });
+    body.append(el('tr', { 'data-jid': j }, el('td', {}, el('a', { href: accountHash(j) }, j)), el('td', {}, remove)));
+  }
+  if (!accounts.length) body.append(el('tr', {}, el('td', { colspan: 2, class: 'empty' }, 'No accounts yet')));
+  const uname = el('input', { id: 'new-account', placeholder: 'name', 'aria-label': 'Account name' });
+  const upass = el('input', { id: 'new-password', type: 'password', placeholder: 'password', 'aria-label': 'Password',
+                              autocomplete: 'new-password' });
+  const addForm = el('form', { class: 'inline-form' }, uname, el('span', { class: 'muted' }, '@' + d), upass,
+                     el('button', { class: 'primary', type: 'submit', id: 'create-account' }, 'Create Account'));
+  addForm.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const jid = uname.value.trim() + '@' + d;
+    if (await attempt(() => api('account.add', { jid, password: upass.value }), jid + ' created') !== undefined) route();
+  });
+
+  main.replaceChildren(
+    pageHead(d, 'Domain settings and accounts.'),
+    el('div', { class: 'grid2' },
+      el('section', { class: 'panel' }, el('h2', {}, 'Domain Settings'), form,
+         el('div', { class: 'form-actions' }, save)),
+      el('section', { class: 'panel' },
+         el('div', { class: 'panel-head' }, el('h2', {}, 'Accounts (' + accounts.length + ')')),
+         addForm, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Account'), el('th', {}, ''))), body))));
+});
+
+function sessionsTable(rows) {
+  const body = el('tbody', { id: 'session-rows' });
+  for (const c of rows) {
+    body.append(el('tr', {},
+      el('td', {}, c.jid || ''), el('td', {}, c.peer), el('td', {}, c.tls ? el('span', { class: 'tag tls' }, c.tls) : 'clear'),
+      el('td', {}, c.mechanism || ''), el('td', {}, fmtAge(c.since)),
+      el('td', { class: 'num' }, c.stanzas_in + ' / ' + c.stanzas_out)));
+  }
+  if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Not connected')));
+  return el('table', { id: 'sessions-table' }, el('thead', {}, el('tr', {},
+    ['Resource', 'Address', 'TLS', 'Login', 'Connected', 'Stanzas in / out'].map(h => el('th', {}, h)))), body);
+}
+
+/* The roster, if the server has a roster op (another part of the server provides it). */
+async function rosterPanel(jid) {
+  for (const op of ['roster.get', 'roster.list', 'roster']) {
+    let items;
+    try {
+      items = await apiOptional(op, { jid });
+    } catch (e) {
+      return el('section', { class: 'panel' }, el('h2', {}, 'Roster'), el('p', { class: 'error' }, e.message));
+    }
+    if (items === null) continue;
+    const list = Array.isArray(items) ? items : (items.items || []);
+    const body = el('tbody', {}, list.map(i => el('tr', {}, el('td', {}, i.jid), el('td', {}, i.name || ''),
+      el('td', {}, i.subscription || ''), el('td', {}, (i.groups || []).join(', ')))));
+    if (!list.length) body.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No contacts')));
+    return el('section', { class: 'panel', id: 'roster' }, el('h2', {}, 'Roster (' + list.length + ')'),
+      el('table', {}, el('thead', {}, el('tr', {}, ['Contact', 'Name', 'Subscription', 'Groups'].map(h => el('th', {}, h)))), body));
+  }
+  return null;
+}
+
+register('users/account', 'users', async (main, params) => {
+  const jid = params[0];
+  const domain = jid.split('@')[1];
+  const info = await api('account.show', { jid });
+  document.getElementById('subnav').append(el('span', { class: 'crumb' }, '›'),
+    el('a', { href: domainHash(domain) }, domain), el('span', { class: 'crumb' }, '›'),
+    el('a', { href: accountHash(jid), class: 'active' }, jid.split('@')[0]));
+  const fields = {
+    real_name: el('input', { id: 'f-real_name', value: info.real_name || '' }),
+    disabled: yesNoSelect('disabled', info.disabled),
+    secure_method_required: yesNoSelect('secure_method_required', info.secure_method_required),
+    auto_signup: yesNoSelect('auto_signup', info.auto_signup, true),
+    allow_modify_password: yesNoSelect('allow_modify_password', info.allow_modify_password, true),
+    domain_admin: yesNoSelect('domain_admin', info.domain_admin || 'no'),
+  };
+  if (isServerAdmin()) fields.admin = yesNoSelect('admin', info.admin);
+  const labels = { real_name: 'Real name', disabled: 'Account disabled', secure_method_required: 'Secure login required',
+                   auto_signup: 'Auto Signup', allow_modify_password: 'Allow to Modify Password',
+                   domain_admin: 'Domain administrator', admin: 'Server administrator' };
+  const form = el('div', { class: 'form' });
+  for (const [k, input] of Object.entries(fields)) form.append(el('label', { for: input.id }, labels[k]), input, el('span'));
+  form.append(el('label', {}, 'Created'), el('span', { class: 'muted' }, info.created || ''), el('span'));
+  const save = el('button', { class: 'primary', type: 'button', id: 'save-account' }, 'Update');
+  save.addEventListener('click', async () => {
+    const settings = {};
+    for (const [k, input] of Object.entries(fields)) if (input.value !== (info[k] || (k === 'domain_admin' ? 'no' : ''))) settings[k] = input.value;
+    if (!Object.keys(settings).length) { toast('Nothing to update'); return; }
+    if (await attempt(() => api('account.set', { jid, settings }), 'Account updated') !== undefined) route();
+  });
+  const pw = el('input', { type: 'password', id: 'reset-password', placeholder: 'new password', autocomplete: 'new-password',
+                           'aria-label': 'New password' });
+  const pwForm = el('form', { class: 'inline-form' }, pw, el('button', { type: 'submit', id: 'reset-submit' }, 'Reset Password'));
+  pwForm.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    if (await attempt(() => api('account.passwd', { jid, password: pw.value }), 'Password changed') !== undefined) pw.value = '';
+  });
+
+  const sessionsBox = el('div', { id: 'sessions' });
+  const disconnect = el('button', { class: 'danger', type: 'button', id: 'disconnect' }, 'Disconnect');
+  disconnect.addEventListener('click', async () => {
+    if (await attempt(() => api('account.disconnect', { jid }), 'Sessions of ' + jid + ' ended') !== undefined) {
+      setTimeout(refreshSessions, 500);
+    }
+  });
+  async function refreshSessions() {
+    const rows = await api('account.sessions', { jid });
+    sessionsBox.replaceChildren(sessionsTable(rows));
+    disconnect.disabled = !rows.length;
+  }
+  await refreshSessions();
+  every(3000, () => refreshSessions().catch(() => {}));
+
+  const roster = await rosterPanel(jid);
+  main.replaceChildren(
+    pageHead(jid, info.real_name || 'Account'),
+    el('div', { class: 'grid2' },
+      el('section', { class: 'panel' }, el('h2', {}, 'Settings'), form, el('div', { class: 'form-actions' }, save)),
+      el('div', {},
+        el('section', { class: 'panel' }, el('h2', {}, 'Password'), pwForm),
+        el('section', { class: 'panel' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Sessions'),
+                                                   el('div', { class: 'actions' }, disconnect)), sessionsBox))),
+    roster);
+});

@@ -1,0 +1,237 @@
+/* register.c: XEP-0077 in-band registration before authentication, and XEP-0401 pre-auth tokens. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "accounts/signup.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "store/store_register.h"
+#include "xmpp/ns.h"
+#include "xmpp/stream_internal.h"
+
+#define NS_REGISTER "jabber:iq:register"
+#define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
+#define NS_XDATA "jabber:x:data"
+
+static bool tls_missing(const struct xstream *st)
+{
+    return xstream__cfg()->xmpp.receiving.require_tls && !conn_is_tls(st->c);
+}
+
+static bool open_for_signup(const struct xstream *st)
+{
+    return st->dom.auto_signup && !tls_missing(st);
+}
+
+void xstream__register_feature(struct xstream *st, struct buf *out)
+{
+    if (open_for_signup(st)) {
+        buf_printf(out, "<register xmlns='%s'/>", NS_REGISTER_FEATURE);
+    }
+}
+
+/* A field's value from the traditional child element or from a submitted data form. */
+static void field(const struct xml_node *q, const char *name, struct buf *out)
+{
+    buf_reset(out);
+    const struct xml_node *n = xml_node_child(q, NS_REGISTER, name);
+    if (n) {
+        xml_node_text(n, out);
+        return;
+    }
+    const struct xml_node *x = xml_node_child(q, NS_XDATA, "x");
+    for (const struct xml_node *f = x ? xml_node_first_element(x) : NULL; f;
+         f = xml_node_next_element(f)) {
+        const char *var = xml_node_attr(f, "var");
+        if (strcmp(f->name, "field") == 0 && var && strcmp(var, name) == 0) {
+            const struct xml_node *v = xml_node_child(f, NS_XDATA, "value");
+            if (v) {
+                xml_node_text(v, out);
+            }
+            return;
+        }
+    }
+}
+
+static void add_form_field(struct xml_node *x, const char *type, const char *var,
+                           const char *label, bool required)
+{
+    struct xml_node *f = xml_node_add_child(x, NULL, "field");
+    xml_node_set_attr(f, "type", type);
+    xml_node_set_attr(f, "var", var);
+    if (label) {
+        xml_node_set_attr(f, "label", label);
+    }
+    if (required) {
+        xml_node_add_child(f, NULL, "required");
+    }
+}
+
+static void add_text(struct xml_node *parent, const char *name, const char *text)
+{
+    struct xml_node *n = xml_node_add_child(parent, NULL, name);
+    if (text) {
+        xml_node_add_text(n, text, strlen(text));
+    }
+}
+
+static void register_get(struct xstream *st, const struct xml_node *iq)
+{
+    struct xml_node *q = xml_node_new(NS_REGISTER, "query");
+    bool token = st->dom.signup_invite_only && st->reg_token[0] == '\0';
+    const char *instr = token ? "Choose a user name and password; an invitation token is needed."
+                              : "Choose a user name and password for your new account.";
+    add_text(q, "instructions", instr);
+    xml_node_add_child(q, NULL, "username");
+    xml_node_add_child(q, NULL, "password");
+    struct xml_node *x = xml_node_add_child(q, NS_XDATA, "x");
+    xml_node_set_attr(x, "type", "form");
+    add_text(x, "title", "Account registration");
+    add_text(x, "instructions", instr);
+    struct xml_node *ft = xml_node_add_child(x, NULL, "field");
+    xml_node_set_attr(ft, "type", "hidden");
+    xml_node_set_attr(ft, "var", "FORM_TYPE");
+    add_text(ft, "value", NS_REGISTER);
+    add_form_field(x, "text-single", "username", "User name", true);
+    add_form_field(x, "text-private", "password", "Password", true);
+    if (token) {
+        add_form_field(x, "text-single", "token", "Invitation token", true);
+    }
+    xstream__iq_result(st, iq, q);
+}
+
+/* XEP-0401: <iq type='set'><preauth xmlns='urn:xmpp:pars:0' token='…'/></iq> before
+ * registration; the token is checked now and used by the registration that follows. */
+void xstream__register_preauth(struct xstream *st, struct xml_node *iq)
+{
+    const char *type = xml_node_attr(iq, "type");
+    const struct xml_node *p = xml_node_first_element(iq);
+    const char *token = xml_node_attr(p, "token");
+    if (type == NULL || strcmp(type, "set") != 0 || token == NULL || token[0] == '\0' ||
+        strlen(token) >= sizeof(st->reg_token)) {
+        xstream__iq_error(st, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    if (!open_for_signup(st)) {
+        xstream__iq_error(st, iq, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    int rc = store_invite_valid(worker_ctx()->store, token, st->domain, (long long)time(NULL));
+    if (rc != 1) {
+        xstream__iq_error(st, iq, "cancel", "item-not-found", "unknown or expired token");
+        return;
+    }
+    snprintf(st->reg_token, sizeof(st->reg_token), "%s", token);
+    xstream__iq_result(st, iq, NULL);
+}
+
+static void refused(struct xstream *st, const struct xml_node *iq, const char *user,
+                    const struct signup_refusal *why)
+{
+    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
+            "registration of %s@%s refused: %s", user, st->domain, why->text);
+    xstream__iq_error(st, iq, why->type, why->condition, why->text);
+}
+
+static void register_set(struct xstream *st, const struct xml_node *iq, const struct xml_node *q)
+{
+    const struct settings *cfg = xstream__cfg();
+    struct store *store = worker_ctx()->store;
+    struct buf user_raw, user, password, token;
+    buf_init(&user_raw, 2048);
+    buf_init(&user, 2048);
+    buf_init(&password, 4096);
+    buf_init(&token, 256);
+    struct signup_refusal why = {0};
+    time_t now = time(NULL);
+    if (xml_node_child(q, NS_REGISTER, "remove")) {
+        xstream__iq_error(st, iq, "cancel", "not-allowed", "log in to cancel a registration");
+        goto done;
+    }
+    field(q, "username", &user_raw);
+    field(q, "password", &password);
+    field(q, "token", &token);
+    if (token.len == 0 && st->reg_token[0]) {
+        buf_append_c(&token, st->reg_token);
+    }
+    if (user_raw.len == 0 || password.len == 0) {
+        xstream__iq_error(st, iq, "modify", "not-acceptable", "a user name and password are needed");
+        goto done;
+    }
+    if (jid_nodeprep(buf_strv(&user_raw), &user) != 0 || user.len > ACCOUNTS_NAME_MAX) {
+        xstream__iq_error(st, iq, "modify", "jid-malformed", "the user name is not valid");
+        goto done;
+    }
+    if (!signup_rate_allowed(cfg, st->c->addr, now)) {
+        why = (struct signup_refusal){"wait", "resource-constraint", ""};
+        snprintf(why.text, sizeof(why.text), "too many registrations from your address");
+        refused(st, iq, buf_cstr(&user), &why);
+        goto done;
+    }
+    if (signup_check_name(store, cfg, st->domain, buf_cstr(&user), &why) != 0 ||
+        signup_check_password(cfg, buf_cstr(&password), &why) != 0) {
+        refused(st, iq, buf_cstr(&user), &why);
+        goto done;
+    }
+    if (st->dom.signup_invite_only) {
+        if (token.len == 0 || store_invite_take(store, buf_cstr(&token), st->domain,
+                                                (long long)now) != 0) {
+            why = (struct signup_refusal){"cancel", "not-allowed", ""};
+            snprintf(why.text, sizeof(why.text), "registration needs a valid invitation token");
+            refused(st, iq, buf_cstr(&user), &why);
+            goto done;
+        }
+        st->reg_token[0] = '\0';
+    }
+    char jid[2400];
+    char err[256] = "";
+    snprintf(jid, sizeof(jid), "%s@%s", buf_cstr(&user), st->domain);
+    int rc = accounts_account_add(store, jid, buf_cstr(&password), err, sizeof(err));
+    if (rc == ERR_EXISTS) {
+        xstream__iq_error(st, iq, "cancel", "conflict", "this user name is taken");
+        goto done;
+    }
+    if (rc != 0) {
+        log_rec(LOG_TAG_XMPPI, LOG_FAILURES, st->c->id, st->c->peer, "registration of %s: %s",
+                jid, err);
+        xstream__iq_error(st, iq, "wait", "internal-server-error", NULL);
+        goto done;
+    }
+    signup_rate_note(cfg, st->c->addr, now);
+    log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "account %s registered in-band", jid);
+    xstream__iq_result(st, iq, NULL);
+
+done:
+    buf_cleanup(&user_raw);
+    buf_cleanup(&user);
+    buf_cleanup(&password);
+    buf_cleanup(&token);
+}
+
+void xstream__register(struct xstream *st, struct xml_node *iq)
+{
+    const char *type = xml_node_attr(iq, "type");
+    const struct xml_node *q = xml_node_first_element(iq);
+    bool get = type && strcmp(type, "get") == 0;
+    bool set = type && strcmp(type, "set") == 0;
+    if (!get && !set) {
+        xstream__iq_error(st, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    if (tls_missing(st) && st->dom.auto_signup) {
+        xstream__iq_error(st, iq, "cancel", "policy-violation", "TLS is required first");
+        return;
+    }
+    if (!st->dom.auto_signup) {
+        xstream__iq_error(st, iq, "cancel", "service-unavailable",
+                          "in-band registration is not available on this domain");
+        return;
+    }
+    if (get) {
+        register_get(st, iq);
+    } else {
+        register_set(st, iq, q);
+    }
+}

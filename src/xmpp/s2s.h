@@ -1,0 +1,38 @@
+/* s2s.h: server-to-server federation: incoming s2s streams, outgoing queues per (target domain,
+ * source domain), dialback, and their monitoring. */
+#ifndef STARLING_XMPP_S2S_H
+#define STARLING_XMPP_S2S_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct settings;
+struct xml_node;
+struct xmpp_worker;
+struct xstream;
+
+/* At start-up, before the workers run: loads (or creates) DATADIR/dialback.secret, applies
+ * tls.s2s_ca_file and installs the router's remote hook. Returns 0 or a negative code with a
+ * reason in err. */
+int s2s_global_init(const struct settings *cfg, char *err, size_t errlen);
+
+/* On each worker's thread, after xmpp_worker_start / before xmpp_worker_stop. Stopping closes
+ * the worker's outgoing connections and drops what their queues still hold. */
+void s2s_worker_start(struct xmpp_worker *xw);
+void s2s_worker_stop(struct xmpp_worker *xw);
+
+/* Monitoring, on the worker's thread: its queues ({"target","source","state","stanzas",
+ * "bytes","oldest","connection","error"}) and its outgoing connections (kind "s2s-out", the
+ * fields of xmpp_connections_json). */
+void s2s_queues_json(struct xmpp_worker *xw, json_t *array);
+void s2s_out_connections_json(struct xmpp_worker *xw, json_t *array);
+
+/* Incoming s2s, called by stream.c for a jabber:server stream. The header is borrowed.
+ * Both return like the parser callbacks: 0 to go on, non-zero to stop this feed. */
+int s2s_in_stream_open(struct xstream *st, const struct xml_node *header);
+/* Takes the reference on `el`. */
+int s2s_in_element(struct xstream *st, struct xml_node *el);
+/* Frees the s2s part of a stream (NULL-safe on streams that never were s2s). */
+void s2s_in_free(struct xstream *st);
+
+#endif

@@ -1,0 +1,34 @@
+"""xmpp_client.py: a slixmpp client for the browser test: logs in, says "online <jid>", stays
+connected until a line arrives on stdin (or stdin closes), then disconnects and says "offline"."""
+
+import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+
+import slix  # noqa: E402
+
+
+class Target:
+    def __init__(self, port):
+        self.port = port
+        self.tls_port = port
+
+
+async def main(port, jid, password):
+    c = await slix.login(Target(port), jid, password, mech="SCRAM-SHA-256")
+    if c.outcome != "session":
+        print("failed", c.outcome, flush=True)
+        await c.close()
+        return 1
+    print("online", c.jid, flush=True)
+    loop = asyncio.get_event_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)
+    await c.close()
+    print("offline", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(slix.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]), timeout=300))
