@@ -161,7 +161,8 @@ class Starling(Server):
         if cert is not None:
             shutil.copy2(cert[0], os.path.join(self.datadir, "certs", DOMAIN + ".crt"))
             shutil.copy2(cert[1], os.path.join(self.datadir, "certs", DOMAIN + ".key"))
-        opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port)}
+        opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port),
+                "webadmin.listener": ""}
         opts.update(self.options)
         opts.update(extra or {})
         argv = [os.path.join(self.bindir, "starlingd"), "-d", self.datadir]

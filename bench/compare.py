@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,9 @@ SCENARIOS = {
                     ("rss_after_kb", "RSS after all closed (KB)", None),
                     ("churn_ratio", "RSS after / before", False),
                     ("logins_per_s", "logins/s while loading", True)],
-        "note": "N authenticated STARTTLS sessions held, then all closed",
+        "note": "N authenticated STARTTLS sessions held, then all closed; a fresh server "
+                "process for every run (RSS is measured from its start)",
+        "fresh": True,
     },
     "msg": {
         "args": lambda a: ["-s", "msg", "-n", str(a.n or 100), "-w", str(a.w or 10)] +
@@ -129,7 +132,13 @@ def fmt(v):
     return "%.2f" % v
 
 
+def on_term(signum, frame):
+    # finally: blocks stop the servers (they run in their own sessions).
+    raise SystemExit(128 + signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description="Starling vs Prosody vs ejabberd, one scenario")
     ap.add_argument("scenario", choices=sorted(SCENARIOS) + ["s2s"])
     ap.add_argument("-n", type=int, help="size (accounts/sessions/pairs/occupants)")
@@ -195,7 +204,6 @@ def main():
                 srv.provision(sc["accounts"](a))
                 print("   %d accounts in %.1f s" % (sc["accounts"](a), time.monotonic() - t),
                       file=sys.stderr, flush=True)
-                port = srv.tls_port if sc.get("port") == "tls" else srv.port
                 common = ["-t", str(a.t), "--warmup", str(a.warmup)]
                 if "setup" in sc:
                     rc, res, err = benchlib.run_loadgen(loadgen, srv, sc["setup"](a) + common,
@@ -204,7 +212,12 @@ def main():
                         raise benchlib.BenchError("setup failed: %s %s" % (
                             res.get("first_error", ""), err.strip()[-300:]))
                 for i in range(a.runs):
+                    if sc.get("fresh") and i > 0:
+                        srv.stop()
+                        srv.start(cert, extra)
+                        time.sleep(2)
                     args = sc["args"](a) + common
+                    port = srv.tls_port if sc.get("port") == "tls" else srv.port
                     if sc.get("room"):
                         args += ["--room", "bench%d-%d@conference.%s" % (os.getpid(), i,
                                                                         benchlib.DOMAIN)]

@@ -58,6 +58,7 @@ struct options {
     int body_size;
     int per_addr;    /* connections per source address 127.0.0.x */
     double timeout;  /* hard limit for the whole run */
+    double login_timeout;
     int pids[2][MAX_PIDS];
     int npids[2];
     bool verbose;
@@ -81,6 +82,7 @@ static struct options o = {
     .body_size = 40,
     .per_addr = 90,
     .timeout = 120,
+    .login_timeout = 30,
 };
 
 enum cstate {
@@ -1003,12 +1005,33 @@ static void refill_tokens(void)
     }
 }
 
+/* Fails logins that take longer than --login-timeout (checked once a second). */
+static void expire_logins(uint64_t now)
+{
+    static uint64_t last;
+    if (now - last < 1000000000ull) {
+        return;
+    }
+    last = now;
+    uint64_t limit = (uint64_t)(o.login_timeout * 1e9);
+    for (int i = 0; i < g_ncl; i++) {
+        struct client *c = &g_cl[i];
+        if (c->fd >= 0 && c->state != CS_READY && now - c->t_start > limit) {
+            if (g_fail_reason == NULL) {
+                g_fail_reason = "login timed out";
+            }
+            client_close(c, true);
+        }
+    }
+}
+
 /* Runs the event loop until `done` says so or `until_ns` passes. */
 static void run_loop(bool (*done)(void), uint64_t until_ns)
 {
     struct epoll_event evs[512];
     while (!g_stop) {
         uint64_t now = lg_now_ns();
+        expire_logins(now);
         if (now >= until_ns || now >= g_deadline || (done != NULL && done())) {
             return;
         }
@@ -1335,6 +1358,7 @@ static void usage(void)
             "  --pid PID[,PID]  server processes for CPU and RSS   --pid2 for the second server\n"
             "  --per-addr N  connections per source address 127.0.0.x (90)\n"
             "  --timeout SECS  hard limit of the whole run (120)   -v  verbose\n"
+            "  --login-timeout SECS  a login taking longer fails (30)\n"
             "Prints one line 'RESULT key=value ...'; exit 0 ok, 1 the run failed, 2 usage.\n");
 }
 
@@ -1349,6 +1373,7 @@ static void parse_args(int argc, char **argv)
         { "room", required_argument, NULL, 11 },   { "body", required_argument, NULL, 12 },
         { "pid", required_argument, NULL, 13 },    { "pid2", required_argument, NULL, 14 },
         { "per-addr", required_argument, NULL, 15 }, { "timeout", required_argument, NULL, 16 },
+        { "login-timeout", required_argument, NULL, 17 },
         { "help", no_argument, NULL, 'h' },        { 0, 0, 0, 0 },
     };
     int ch;
@@ -1403,6 +1428,7 @@ static void parse_args(int argc, char **argv)
         case 14: parse_pids(optarg, 1); break;
         case 15: o.per_addr = (int)strtol(optarg, NULL, 10); break;
         case 16: o.timeout = strtod(optarg, NULL); break;
+        case 17: o.login_timeout = strtod(optarg, NULL); break;
         case 'v': o.verbose = true; break;
         case 'h': usage(); exit(0);
         default: usage(); exit(2);

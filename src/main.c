@@ -169,77 +169,44 @@ static json_t *hook_settings_get(void *ud)
     return o;
 }
 
-/* Monitoring: every worker appends its connections; the caller waits for all of them. */
-struct conn_query {
+/* Monitoring: every worker appends its part to one JSON array; the admin thread waits. */
+struct gather {
     pthread_mutex_t lock;
-    pthread_cond_t done;
-    int pending;
     json_t *array;
+    void (*fill)(struct xmpp_worker *xw, json_t *array);
 };
 
-static void worker_list_connections(struct worker *w, void *arg)
+static void worker_gather(struct worker *w, void *arg)
 {
-    struct conn_query *q = arg;
+    struct gather *g = arg;
     struct worker_ctx *wc = w->ctx;
     json_t *mine = json_array();
-    xmpp_connections_json(wc->xmpp, mine);
-    pthread_mutex_lock(&q->lock);
-    json_array_extend(q->array, mine);
-    q->pending--;
-    pthread_cond_signal(&q->done);
-    pthread_mutex_unlock(&q->lock);
+    g->fill(wc->xmpp, mine);
+    pthread_mutex_lock(&g->lock);
+    json_array_extend(g->array, mine);
+    pthread_mutex_unlock(&g->lock);
     json_decref(mine);
+}
+
+static json_t *gather_all(void (*fill)(struct xmpp_worker *xw, json_t *array))
+{
+    struct gather g = {PTHREAD_MUTEX_INITIALIZER, json_array(), fill};
+    workers_call_all(worker_gather, &g);
+    pthread_mutex_destroy(&g.lock);
+    return g.array;
 }
 
 static json_t *hook_connections(void *ud)
 {
     (void)ud;
-    struct conn_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                           .done = PTHREAD_COND_INITIALIZER,
-                           .pending = workers_count(),
-                           .array = json_array()};
-    worker_broadcast(worker_list_connections, &q);
-    pthread_mutex_lock(&q.lock);
-    while (q.pending > 0) {
-        pthread_cond_wait(&q.done, &q.lock);
-    }
-    pthread_mutex_unlock(&q.lock);
-    pthread_mutex_destroy(&q.lock);
-    pthread_cond_destroy(&q.done);
-    return q.array;
+    return gather_all(xmpp_connections_json);
 }
 
-/* Monitoring: the outgoing s2s queues of every worker, gathered like the connections. */
-static void worker_list_queues(struct worker *w, void *arg)
-{
-    struct conn_query *q = arg;
-    struct worker_ctx *wc = w->ctx;
-    json_t *mine = json_array();
-    s2s_queues_json(wc->xmpp, mine);
-    pthread_mutex_lock(&q->lock);
-    json_array_extend(q->array, mine);
-    q->pending--;
-    pthread_cond_signal(&q->done);
-    pthread_mutex_unlock(&q->lock);
-    json_decref(mine);
-}
-
+/* The outgoing s2s queues of every worker. */
 static json_t *hook_queues(void *ud)
 {
     (void)ud;
-    struct conn_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                           .done = PTHREAD_COND_INITIALIZER,
-                           .pending = workers_count(),
-                           .array = json_array()};
-    worker_broadcast(worker_list_queues, &q);
-    pthread_mutex_lock(&q.lock);
-    while (q.pending > 0) {
-        pthread_cond_wait(&q.done, &q.lock);
-    }
-    pthread_mutex_unlock(&q.lock);
-    pthread_mutex_destroy(&q.lock);
-    pthread_cond_destroy(&q.done);
-    return q.array;
+    return gather_all(s2s_queues_json);
 }
 
 static void ensure_certificate(const char *domain)
@@ -323,9 +290,6 @@ static int hook_send_message(void *ud, const char *from, const char *to, const c
 /* starlingctl presence: computed on the account's home worker, where its sessions live; the
  * admin thread waits for the answer. */
 struct presence_query {
-    pthread_mutex_t lock;
-    pthread_cond_t done;
-    bool finished;
     char bare[2100];
     json_t *result;
 };
@@ -334,28 +298,15 @@ static void worker_presence(struct worker *w, void *arg)
 {
     (void)w;
     struct presence_query *q = arg;
-    json_t *r = im_presence_json(q->bare);
-    pthread_mutex_lock(&q->lock);
-    q->result = r;
-    q->finished = true;
-    pthread_cond_signal(&q->done);
-    pthread_mutex_unlock(&q->lock);
+    q->result = im_presence_json(q->bare);
 }
 
 static json_t *hook_presence(void *ud, const char *jid)
 {
     (void)ud;
-    struct presence_query q = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                               .done = PTHREAD_COND_INITIALIZER};
+    struct presence_query q = {.result = NULL};
     snprintf(q.bare, sizeof(q.bare), "%s", jid);
-    worker_post(worker_home(strv_c(q.bare)), worker_presence, &q);
-    pthread_mutex_lock(&q.lock);
-    while (!q.finished) {
-        pthread_cond_wait(&q.done, &q.lock);
-    }
-    pthread_mutex_unlock(&q.lock);
-    pthread_mutex_destroy(&q.lock);
-    pthread_cond_destroy(&q.done);
+    worker_call(worker_home(strv_c(q.bare)), worker_presence, &q);
     return q.result;
 }
 

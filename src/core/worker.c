@@ -129,36 +129,63 @@ void workers_set_quiesce(worker_hook_fn *fn)
     g_quiesce = fn;
 }
 
-struct quiesce_wait {
+/* A synchronous call: the caller waits until every target worker ran fn. */
+struct call_wait {
     pthread_mutex_t lock;
     pthread_cond_t done;
     int pending;
+    worker_msg_fn *fn;
+    void *arg;
 };
+
+static void call_msg(struct worker *w, void *arg)
+{
+    struct call_wait *c = arg;
+    c->fn(w, c->arg);
+    pthread_mutex_lock(&c->lock);
+    c->pending--;
+    pthread_cond_signal(&c->done);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void call_workers(int id, worker_msg_fn *fn, void *arg)
+{
+    struct call_wait c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                           id < 0 ? g_count : 1, fn, arg };
+    for (int i = 0; i < g_count; i++) {
+        if (id < 0 || i == id) {
+            worker_post(i, call_msg, &c);
+        }
+    }
+    pthread_mutex_lock(&c.lock);
+    while (c.pending > 0) {
+        pthread_cond_wait(&c.done, &c.lock);
+    }
+    pthread_mutex_unlock(&c.lock);
+    pthread_mutex_destroy(&c.lock);
+    pthread_cond_destroy(&c.done);
+}
+
+void worker_call(int id, worker_msg_fn *fn, void *arg)
+{
+    call_workers(id, fn, arg);
+}
+
+void workers_call_all(worker_msg_fn *fn, void *arg)
+{
+    call_workers(-1, fn, arg);
+}
 
 static void quiesce_msg(struct worker *w, void *arg)
 {
-    struct quiesce_wait *q = arg;
+    (void)arg;
     g_quiesce(w, g_ud);
-    pthread_mutex_lock(&q->lock);
-    q->pending--;
-    pthread_cond_signal(&q->done);
-    pthread_mutex_unlock(&q->lock);
 }
 
 void workers_stop(void)
 {
     if (g_quiesce && g_count > 0) {
-        struct quiesce_wait q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, g_count };
-        for (int i = 0; i < g_count; i++) {
-            worker_post(i, quiesce_msg, &q);
-        }
-        pthread_mutex_lock(&q.lock);
-        while (q.pending > 0) {
-            pthread_cond_wait(&q.done, &q.lock);
-        }
-        pthread_mutex_unlock(&q.lock);
-        pthread_mutex_destroy(&q.lock);
-        pthread_cond_destroy(&q.done);
+        workers_call_all(quiesce_msg, NULL);
     }
     for (int i = 0; i < g_count; i++) {
         worker_post(i, stop_msg, NULL);

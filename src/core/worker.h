@@ -56,5 +56,10 @@ int worker_home(struct strv key);
 void worker_post(int id, worker_msg_fn *fn, void *arg);
 /* Posts the same function to every worker (arg shared: the handler must not free it). */
 void worker_broadcast(worker_msg_fn *fn, void *arg);
+/* From a thread that is no worker: runs fn(w, arg) on worker `id` (or, with _all, on every
+ * worker, concurrently) and returns when it has run. `arg` stays the caller's; handlers that
+ * share it across workers synchronise themselves. */
+void worker_call(int id, worker_msg_fn *fn, void *arg);
+void workers_call_all(worker_msg_fn *fn, void *arg);
 
 #endif

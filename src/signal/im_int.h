@@ -38,7 +38,6 @@ char *im__full_str(const struct jid *j);
 /* Parses one stanza from its XML text; NULL when it is not well-formed. */
 struct xml_node *im__parse(const char *text);
 /* The XML text of a stanza with the given to/from. */
-int im__serialize(const struct signal *sig, struct buf *out);
 /* Processes one subscription event between the account `user` and `contact` (bare JIDs);
  * `stanza` (may be NULL) is the stanza to route, deliver or store. */
 void im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,

@@ -125,31 +125,6 @@ struct xml_node *im__parse(const char *text)
     return pc.el;
 }
 
-int im__serialize(const struct signal *sig, struct buf *out)
-{
-    struct buf to, from;
-    buf_init(&to, 4096);
-    buf_init(&from, 4096);
-    jid_full(&sig->to, &to);
-    jid_full(&sig->from, &from);
-    struct xml_ser_opts o = {
-        .parent_ns = NS_CLIENT,
-        .to = to.len ? buf_cstr(&to) : NULL,
-        .from = from.len ? buf_cstr(&from) : NULL,
-    };
-    int rc;
-    if (sig->xmpp_data) {
-        rc = xml_serialize(out, sig->xmpp_data, &o);
-    } else {
-        struct xml_node *st = signal_to_stanza(sig);
-        rc = xml_serialize(out, st, &o);
-        xml_node_unref(st);
-    }
-    buf_cleanup(&to);
-    buf_cleanup(&from);
-    return rc;
-}
-
 static bool type_is(const char *type, const char *t)
 {
     return type && strcmp(type, t) == 0;
@@ -568,7 +543,7 @@ static void store_pending(const struct jid *user, const struct jid *contact,
     struct buf text;
     buf_init(&text, 1 << 20);
     char *cb = im__bare_str(contact);
-    if (im__serialize(copy, &text) == 0) {
+    if (signal_serialize(copy, &text) == 0) {
         store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
     }
     free(cb);

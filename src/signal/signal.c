@@ -126,3 +126,28 @@ struct signal *signal_error_new(const struct signal *req, const char *type, cons
     err->xmpp_data = st;
     return err;
 }
+
+int signal_serialize(const struct signal *sig, struct buf *out)
+{
+    struct buf to, from;
+    buf_init(&to, 4096);
+    buf_init(&from, 4096);
+    jid_full(&sig->to, &to);
+    jid_full(&sig->from, &from);
+    struct xml_ser_opts o = {
+        .parent_ns = NS_CLIENT,
+        .to = to.len ? buf_cstr(&to) : NULL,
+        .from = from.len ? buf_cstr(&from) : NULL,
+    };
+    int rc;
+    if (sig->xmpp_data) {
+        rc = xml_serialize(out, sig->xmpp_data, &o);
+    } else {
+        struct xml_node *st = signal_to_stanza(sig);
+        rc = xml_serialize(out, st, &o);
+        xml_node_unref(st);
+    }
+    buf_cleanup(&to);
+    buf_cleanup(&from);
+    return rc;
+}

@@ -43,6 +43,11 @@ struct signal *signal_dup(const struct signal *sig);
  * (RFC 6120 §8.3). NULL when `req` has no sender. */
 struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition);
 
+/* The stanza text of a signal for a jabber:client or jabber:server stream: its P-XMPP-Data (or
+ * a stanza built from the basic fields) with the signal's from/to written over the original's,
+ * so a shared stanza is never copied. Appends to `out`; ERR_LIMIT past its maximum. */
+int signal_serialize(const struct signal *sig, struct buf *out);
+
 /* Builds the P-XMPP-Data of a signal made by a non-XMPP producer (from its basic fields). */
 struct xml_node *signal_to_stanza(const struct signal *sig);
 

@@ -115,8 +115,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct store {
     sqlite3 *db;
-    sqlite3_stmt *stmt[S_COUNT];
-    /* Statements of the area files, keyed by the address of their SQL text. */
+    /* Every statement, prepared once per handle, keyed by the address of its SQL text. */
     struct {
         const char *sql;
         sqlite3_stmt *s;
@@ -148,23 +147,7 @@ static int db_fail(struct store *st, const char *what)
 /* Returns the cached statement `id` with `args` bound as text, or NULL (error set). */
 static sqlite3_stmt *prepare(struct store *st, enum stmt_id id, const char *const *args, int n)
 {
-    sqlite3_stmt *s = st->stmt[id];
-    if (s == NULL) {
-        if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
-            SQLITE_OK) {
-            db_fail(st, "prepare");
-            return NULL;
-        }
-        st->stmt[id] = s;
-    }
-    for (int i = 0; i < n; i++) {
-        if (sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_STATIC) != SQLITE_OK) {
-            db_fail(st, "bind");
-            sqlite3_clear_bindings(s);
-            return NULL;
-        }
-    }
-    return s;
+    return store__prepare(st, stmt_sql[id], args, n);
 }
 
 static void finish(sqlite3_stmt *s)
@@ -173,66 +156,17 @@ static void finish(sqlite3_stmt *s)
     sqlite3_clear_bindings(s);
 }
 
-/* Runs a statement that returns no rows. Constraint failures become ERR_EXISTS (key taken) or
- * ERR_NOTFOUND (the parent row is missing); `changes` (may be NULL) gets the changed row count. */
+/* Runs a statement that returns no rows (see store__run for the error codes). */
 static int run(struct store *st, enum stmt_id id, const char *const *args, int n, int *changes)
 {
-    sqlite3_stmt *s = prepare(st, id, args, n);
-    if (s == NULL) {
-        return ERR_STORE;
-    }
-    int rc = sqlite3_step(s);
-    int ext = sqlite3_extended_errcode(st->db);
-    int ret = 0;
-    if (rc != SQLITE_DONE) {
-        if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) {
-            set_err(st, "already exists");
-            ret = ERR_EXISTS;
-        } else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
-            set_err(st, "not found");
-            ret = ERR_NOTFOUND;
-        } else {
-            ret = db_fail(st, "write");
-        }
-    } else if (changes != NULL) {
-        *changes = sqlite3_changes(st->db);
-    }
-    finish(s);
-    return ret;
+    return store__run(st, stmt_sql[id], args, n, changes);
 }
 
-/* Runs a query of one row; its first column goes into `out` (text) and/or `num` (integer).
- * ERR_NOTFOUND when there is no row. */
+/* Runs a query of one row (see store__query_one). */
 static int query_one(struct store *st, enum stmt_id id, const char *const *args, int n,
                      struct buf *out, long long *num)
 {
-    sqlite3_stmt *s = prepare(st, id, args, n);
-    if (s == NULL) {
-        return ERR_STORE;
-    }
-    int ret = 0;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        if (num != NULL) {
-            *num = sqlite3_column_int64(s, 0);
-        }
-        if (out != NULL) {
-            const unsigned char *t = sqlite3_column_text(s, 0);
-            int len = sqlite3_column_bytes(s, 0);
-            buf_reset(out);
-            if (t != NULL && buf_append(out, t, (size_t)len) != 0) {
-                set_err(st, "value longer than the buffer");
-                ret = ERR_LIMIT;
-            }
-        }
-    } else if (rc == SQLITE_DONE) {
-        set_err(st, "not found");
-        ret = ERR_NOTFOUND;
-    } else {
-        ret = db_fail(st, "read");
-    }
-    finish(s);
-    return ret;
+    return store__query_one(st, stmt_sql[id], args, n, out, num);
 }
 
 /* 1 if the query returns a row, 0 if not, or ERR_STORE. */
@@ -449,9 +383,6 @@ void store_close(struct store *st)
 {
     if (st == NULL) {
         return;
-    }
-    for (int i = 0; i < S_COUNT; i++) {
-        sqlite3_finalize(st->stmt[i]);
     }
     for (int i = 0; i < STORE_CACHE_SLOTS; i++) {
         sqlite3_finalize(st->cache[i].s);

@@ -1,8 +1,8 @@
 """test_s2s_prosody.py: interop with Debian's Prosody in both directions.
 
 Prosody runs as the test's own process on 127.0.0.5 with a configuration, data folder and
-certificates the test writes. It has no static routes: it finds Starling's domain (s.test) through
-dnsmasq on 127.0.0.6:53 (SRV _xmpp-server._tcp.s.test -> 127.0.0.2:<port>), which it is told to
+certificates the test writes. It has no static routes: it finds Starling's domain (s.interop) through
+dnsmasq on 127.0.0.6:53 (SRV _xmpp-server._tcp.s.interop -> 127.0.0.2:<port>), which it is told to
 ask by a resolv.conf bind-mounted over /etc/resolv.conf inside a private mount namespace
 (`unshare -m`): the machine's real resolver configuration is never touched. Starling reaches
 Prosody by a static route.
@@ -31,8 +31,10 @@ from starling import free_ports
 
 pytestmark = pytest.mark.own_server
 
-DOM_S, HOST_S = "s.test", "127.0.0.2"
-DOM_P, HOST_P = "p.test", "127.0.0.5"
+# Not under .test: libunbound (Prosody's resolver) answers NXDOMAIN for the RFC 6761 names
+# itself, without asking any server.
+DOM_S, HOST_S = "s.interop", "127.0.0.2"
+DOM_P, HOST_P = "p.interop", "127.0.0.5"
 DNS_HOST = "127.0.0.6"
 
 need = [b for b in ("prosody", "unshare", "mount") if shutil.which(b) is None]
@@ -61,7 +63,7 @@ class Prosody:
             ca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
                      os.path.join(certs, DOM_P + ".key"))
         else:
-            rawca = S2SCA(os.path.join(folder))  # a CA nobody trusts: self-signed in effect
+            rawca = S2SCA(folder)  # a CA nobody trusts: self-signed in effect
             rawca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
                         os.path.join(certs, DOM_P + ".key"))
         with open(self.resolv, "w") as f:
@@ -86,6 +88,7 @@ modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping" }}
 modules_disabled = {{ "s2s_bidi" }}
 authentication = "internal_plain"
 storage = "internal"
+unbound = {{ resolvconf = true }}
 c2s_require_encryption = true
 s2s_require_encryption = true
 s2s_secure_auth = {secure}
@@ -214,27 +217,39 @@ def pat_login(prosody):
 def exchange(s, prosody):
     alice = login(s, "alice")
     pat = pat_login(prosody)
-    alice.send("<message to='pat@p.test' type='chat' id='a1'><body>hi-pat</body></message>")
+    alice.send("<message to='pat@p.interop' type='chat' id='a1'><body>hi-pat</body></message>")
     m = wait_message(pat, "hi-pat", timeout=30)
-    assert m.get("from") == "alice@s.test/r1"
-    pat.send("<message to='alice@s.test/r1' type='chat' id='p1'><body>hi-alice</body></message>")
+    assert m.get("from") == "alice@s.interop/r1"
+    pat.send("<message to='alice@s.interop/r1' type='chat' id='p1'><body>hi-alice</body></message>")
     m = wait_message(alice, "hi-alice", timeout=30)
-    assert m.get("from") == "pat@p.test/p1"
+    assert m.get("from") == "pat@p.interop/p1"
     return alice, pat
 
 
 def subscribe_both_ways(alice, pat):
     from test_s2s import is_presence
-    alice.send("<presence to='pat@p.test' type='subscribe'/>")
-    pat.wait_for(is_presence("alice@s.test", "subscribe"), 30, "subscribe at prosody")
-    pat.send("<presence to='alice@s.test' type='subscribed'/>")
-    alice.wait_for(is_presence("pat@p.test", "subscribed"), 30, "subscribed from prosody")
-    alice.wait_for(is_presence("pat@p.test/p1", None), 30, "pat's presence")
-    pat.send("<presence to='alice@s.test' type='subscribe'/>")
-    alice.wait_for(is_presence("pat@p.test", "subscribe"), 30, "subscribe from prosody")
-    alice.send("<presence to='pat@p.test' type='subscribed'/>")
-    pat.wait_for(is_presence("alice@s.test", "subscribed"), 30, "subscribed at prosody")
-    pat.wait_for(is_presence("alice@s.test/r1", None), 30, "alice's presence at prosody")
+    alice.send("<presence to='pat@p.interop' type='subscribe'/>")
+    pat.wait_for(is_presence("alice@s.interop", "subscribe"), 30, "subscribe at prosody")
+    pat.send("<presence to='alice@s.interop' type='subscribed'/>")
+    alice.wait_for(is_presence("pat@p.interop", "subscribed"), 30, "subscribed from prosody")
+    alice.wait_for(is_presence("pat@p.interop/p1", None), 30, "pat's presence")
+    pat.send("<presence to='alice@s.interop' type='subscribe'/>")
+    alice.wait_for(is_presence("pat@p.interop", "subscribe"), 30, "subscribe from prosody")
+    alice.send("<presence to='pat@p.interop' type='subscribed'/>")
+    pat.wait_for(is_presence("alice@s.interop/r1", None), 30, "alice's presence at prosody")
+
+    # Prosody records the approval in pat's roster (it pushes the roster change rather than
+    # forwarding <subscribed/> to a client that did not fetch its roster).
+    def pat_sees_both():
+        r = pat.iq("get", "<query xmlns='jabber:iq:roster'/>", timeout=10)
+        items = r.findall("{jabber:iq:roster}query/{jabber:iq:roster}item")
+        return [i for i in items if i.get("jid") == "alice@s.interop"
+                and i.get("subscription") == "both"]
+    wait_until(pat_sees_both, 30, "a mutual subscription in pat's roster")
+    # And on Starling's side, alice's roster says both as well.
+    r = alice.iq("get", "<query xmlns='jabber:iq:roster'/>", timeout=10)
+    items = r.findall("{jabber:iq:roster}query/{jabber:iq:roster}item")
+    assert [i.get("subscription") for i in items if i.get("jid") == "pat@p.interop"] == ["both"]
 
 
 def auth_paths(s):
@@ -251,6 +266,7 @@ def test_prosody_dialback(interop):
         subscribe_both_ways(alice, pat)
     except AssertionError:
         print(prosody.tail())
+        print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-6000:])
         raise
     out, inc = wait_until(lambda: (lambda o, i: (o, i) if o and i else None)(*auth_paths(s)),
                           10, "connections both ways")
@@ -261,6 +277,7 @@ def test_prosody_dialback(interop):
 
 
 def test_prosody_external(interop, tmp_path):
+    os.makedirs(str(tmp_path / "ca"))
     ca = S2SCA(str(tmp_path / "ca"))
     s, prosody = interop(secure=True, ca=ca)
     try:
@@ -268,6 +285,7 @@ def test_prosody_external(interop, tmp_path):
         subscribe_both_ways(alice, pat)
     except AssertionError:
         print(prosody.tail())
+        print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-6000:])
         raise
     out, inc = wait_until(lambda: (lambda o, i: (o, i) if o and i else None)(*auth_paths(s)),
                           10, "connections both ways")

@@ -209,10 +209,15 @@ def test_message_to_offline_full_jid_does_not_break_sender(alice):
     assert r.get("type") == "result", dump(r)
 
 
-def test_s2s_stream_is_policy_violation(server):
+def test_s2s_stream_is_handed_to_s2s(server):
+    """A jabber:server stream is an incoming server connection (tests/integration/test_s2s.py
+    covers it in depth): it gets STARTTLS, and a stanza before authentication is refused."""
     c = RawClient(server.port)
     c.send(rawxmpp.header(xmlns="jabber:server", extra=" from='remote.example'"))
-    c.expect_stream_error("policy-violation")
+    feats = c.expect(rawxmpp.q(rawxmpp.NS_STREAM, "features"))
+    assert feats.find(rawxmpp.q(rawxmpp.NS_TLS, "starttls")) is not None
+    c.send("<message from='x@remote.example' to='alice@localhost'><body>x</body></message>")
+    c.expect_stream_error("not-authorized")
     c.close()
 
 
