@@ -374,6 +374,7 @@ static void worker_stopped(struct worker *w, void *ud)
         xmpp_worker_stop(wc->xmpp);
     }
     chatroom_worker_stop();
+    im_worker_stop();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);

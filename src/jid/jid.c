@@ -60,10 +60,48 @@ static bool utf8_valid(struct strv s)
 /* Runs one stringprep profile over `in` into `tmp` (PREP_BUF bytes); returns the prepared
  * length or ERR_INVAL. Unassigned code points are allowed (query semantics), as most servers do,
  * so that newer characters (emoji in resources) are accepted. */
+/* Printable ASCII, the common case, prepared without libidn. In these profiles (RFC 3920
+ * App. A and B, RFC 3491) such a string maps only by case folding (B.2, in nodeprep and
+ * nameprep; resourceprep maps nothing), has no bidirectional characters, and is prohibited only
+ * for ASCII space (C.1.1, not in resourceprep) and, in nodeprep, " & ' / : < > @. Returns the
+ * length, ERR_INVAL, or 0 when the string is not printable ASCII (libidn decides then). */
+static int prep_ascii(struct strv in, const Stringprep_profile *profile, char *tmp)
+{
+    bool node = profile == stringprep_xmpp_nodeprep;
+    bool resource = profile == stringprep_xmpp_resourceprep;
+    if (!node && !resource && profile != stringprep_nameprep) {
+        return 0;
+    }
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c < 0x20 || c > 0x7e) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.p[i];
+        if (c == ' ' && !resource) {
+            return ERR_INVAL;
+        }
+        if (node && strchr("\"&'/:<>@", c) != NULL) {
+            return ERR_INVAL;
+        }
+        tmp[i] = (!resource && c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    tmp[in.len] = '\0';
+    return (int)in.len;
+}
+
 static int prep(struct strv in, const Stringprep_profile *profile, char *tmp)
 {
     if (in.len == 0 || in.len >= PREP_BUF || !utf8_valid(in)) {
         return ERR_INVAL;
+    }
+    if (in.len <= JID_PART_MAX) {
+        int fast = prep_ascii(in, profile, tmp);
+        if (fast != 0) {
+            return fast;
+        }
     }
     memcpy(tmp, in.p, in.len);
     tmp[in.len] = '\0';

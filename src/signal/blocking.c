@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/loop.h"
 #include "core/server.h"
 #include "services/services.h"
 #include "signal/im_int.h"
@@ -74,13 +75,114 @@ bool im__blocklist_match(const struct im_blocklist *bl, const struct jid *j)
     return false;
 }
 
+/* Each worker keeps the parsed blocklists of the accounts homed on it: every stanza to or from
+ * an account is checked, and most lists are empty. Entries are dropped when the owner changes
+ * the list (on this, its home worker) and after BL_CACHE_TTL_MS, which bounds how long a
+ * change made elsewhere (an account removed and made again by an administrator) goes unseen. */
+#define BL_CACHE_BUCKETS 1024
+#define BL_CACHE_TTL_MS 60000
+
+struct bl_cache {
+    struct bl_cache *next;
+    uint64_t loaded_ms;
+    struct jid *entries;
+    size_t n;
+    char bare[];
+};
+
+static __thread struct bl_cache *t_bl_cache[BL_CACHE_BUCKETS];
+
+static struct bl_cache **bl_slot(const char *bare)
+{
+    size_t h = 5381;
+    for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
+        h = h * 33 + *p;
+    }
+    struct bl_cache **pp = &t_bl_cache[h % BL_CACHE_BUCKETS];
+    while (*pp && strcmp((*pp)->bare, bare) != 0) {
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
+static void bl_entry_free(struct bl_cache *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        jid_cleanup(&e->entries[i]);
+    }
+    free(e->entries);
+    free(e);
+}
+
+static void bl_invalidate(const struct jid *user)
+{
+    if (user->local == NULL) {
+        return;
+    }
+    char *bare = im__bare_str(user);
+    struct bl_cache **pp = bl_slot(bare);
+    if (*pp) {
+        struct bl_cache *e = *pp;
+        *pp = e->next;
+        bl_entry_free(e);
+    }
+    free(bare);
+}
+
+static const struct bl_cache *bl_get(const struct jid *user)
+{
+    char *bare = im__bare_str(user);
+    struct bl_cache **pp = bl_slot(bare);
+    uint64_t now = loop_clock_ms();
+    if (*pp && now - (*pp)->loaded_ms > BL_CACHE_TTL_MS) {
+        struct bl_cache *old = *pp;
+        *pp = old->next;
+        bl_entry_free(old);
+    }
+    if (*pp == NULL) {
+        struct im_blocklist bl;
+        im__blocklist_load(user, &bl);
+        size_t len = strlen(bare);
+        struct bl_cache *e = xcalloc(1, sizeof(*e) + len + 1);
+        memcpy(e->bare, bare, len + 1);
+        e->loaded_ms = now;
+        e->entries = xcalloc(bl.n ? bl.n : 1, sizeof(*e->entries));
+        for (size_t i = 0; i < bl.n; i++) {
+            if (jid_parse(&e->entries[e->n], strv_c(bl.jids[i])) == 0) {
+                e->n++;
+            }
+        }
+        im__blocklist_free(&bl);
+        e->next = NULL;
+        *pp = e;
+    }
+    free(bare);
+    return *pp;
+}
+
 bool im__blocked(const struct jid *user, const struct jid *other)
 {
-    struct im_blocklist bl;
-    im__blocklist_load(user, &bl);
-    bool m = bl.n > 0 && im__blocklist_match(&bl, other);
-    im__blocklist_free(&bl);
-    return m;
+    if (user->local == NULL) {
+        return false;
+    }
+    const struct bl_cache *e = bl_get(user);
+    for (size_t i = 0; i < e->n; i++) {
+        if (entry_matches(&e->entries[i], other)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void im_worker_stop(void)
+{
+    for (size_t i = 0; i < BL_CACHE_BUCKETS; i++) {
+        while (t_bl_cache[i]) {
+            struct bl_cache *e = t_bl_cache[i];
+            t_bl_cache[i] = e->next;
+            bl_entry_free(e);
+        }
+    }
 }
 
 void im__refuse_blocked(struct router_session *rs, const struct signal *sig)
@@ -299,6 +401,7 @@ int im_block_set(struct service_ctx *ctx)
     for (size_t i = 0; i < n; i++) {
         store_im_block_add(st, u->domain, u->local, items[i]);
     }
+    bl_invalidate(u);
     int rc = service_reply_result(ctx, NULL);
     push_change(u, "block", items, n);
     for (size_t i = 0; i < n; i++) {
@@ -337,6 +440,7 @@ int im_unblock_set(struct service_ctx *ctx)
     for (size_t i = 0; i < n; i++) {
         store_im_block_remove(st, u->domain, u->local, items[i]);
     }
+    bl_invalidate(u);
     int rc = service_reply_result(ctx, NULL);
     push_change(u, "unblock", items, n);
     for (size_t k = 0; k < before.n; k++) {

@@ -37,6 +37,8 @@ void im_session_ended(struct router_session *rs, bool server_stopping);
 
 /* Drops or refuses (XEP-0191) a stanza from a JID the recipient blocked; true when it did. */
 bool im_inbound_blocked(struct signal *sig);
+/* Frees this worker's caches (at worker stop). */
+void im_worker_stop(void);
 /* Presence (SUBSCRIBE or NOTIFY) for a local account; `sessions` is its session list (NULL
  * when none) and `exists` tells whether the account exists. */
 void im_inbound_presence(struct router_session *sessions, struct signal *sig, bool exists);

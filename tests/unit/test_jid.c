@@ -10,6 +10,10 @@
 #include "core/err.h"
 #include "jid/jid.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <stringprep.h>
+
 /* Parses `in` and checks that its full form is `want`. */
 static void expect_full(const char *in, const char *want)
 {
@@ -300,13 +304,56 @@ static void test_copy_bare(void **state)
     buf_cleanup(&b);
 }
 
+/* The ASCII fast path of jid.c must prepare exactly as libidn does: every printable character
+ * alone and many random strings, for the three profiles. */
+static void check_profile(const char *in, const Stringprep_profile *profile,
+                          int (*fn)(struct strv, struct buf *))
+{
+    char ref[1024];
+    snprintf(ref, sizeof(ref), "%s", in);
+    bool ref_ok = stringprep(ref, sizeof(ref), 0, profile) == STRINGPREP_OK && ref[0] != '\0';
+    struct buf out;
+    buf_init(&out, 4096);
+    int rc = fn(strv_c(in), &out);
+    if (ref_ok != (rc == 0) || (ref_ok && strcmp(ref, buf_cstr(&out)) != 0)) {
+        fail_msg("\"%s\": libidn %s \"%s\", jid.c %s \"%s\"", in, ref_ok ? "ok" : "refuses",
+                 ref_ok ? ref : "", rc == 0 ? "ok" : "refuses", buf_cstr(&out));
+    }
+    buf_cleanup(&out);
+}
+
+static void check_all_profiles(const char *s)
+{
+    check_profile(s, stringprep_xmpp_nodeprep, jid_nodeprep);
+    check_profile(s, stringprep_xmpp_resourceprep, jid_resourceprep);
+}
+
+static void test_ascii_matches_libidn(void **state)
+{
+    (void)state;
+    char s[64];
+    for (int c = 0x20; c <= 0x7e; c++) {
+        snprintf(s, sizeof(s), "a%cB", c);
+        check_all_profiles(s);
+    }
+    srand(7);
+    for (int n = 0; n < 20000; n++) {
+        int len = 1 + rand() % 24;
+        for (int i = 0; i < len; i++) {
+            s[i] = (char)(0x20 + rand() % 95);
+        }
+        s[len] = '\0';
+        check_all_profiles(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parts),     cmocka_unit_test(test_valid),
         cmocka_unit_test(test_case),      cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_lengths),   cmocka_unit_test(test_prep_functions),
-        cmocka_unit_test(test_copy_bare),
+        cmocka_unit_test(test_copy_bare), cmocka_unit_test(test_ascii_matches_libidn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
