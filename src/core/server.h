@@ -25,6 +25,8 @@ struct server {
     atomic_uint domains_gen;
     /* Connections open right now, for the Channels limit. */
     atomic_int connections;
+    /* Highest value of `connections` since the last memory trim (xmpp.c). */
+    atomic_int connections_peak;
     atomic_ulong next_conn_id;
 };
 

@@ -28,7 +28,7 @@ struct im_session *im__session(struct router_session *rs)
     if (rs->im == NULL) {
         struct im_session *is = xcalloc(1, sizeof(*is));
         struct buf full;
-        buf_init(&full, sizeof(rs->bare) + sizeof(rs->resource) + 2);
+        buf_init(&full, strlen(rs->bare) + strlen(rs->resource) + 2);
         buf_printf(&full, "%s/%s", rs->bare, rs->resource);
         if (jid_parse(&is->full, buf_strv(&full)) != 0) {
             memset(&is->full, 0, sizeof(is->full));

@@ -28,8 +28,8 @@ struct im_session;
 /* A client session as the router knows it: registered on the account's home worker by the
  * protocol module that owns it (caller-owned storage, valid until router_session_remove). */
 struct router_session {
-    char bare[3072];             /* "local@domain" */
-    char resource[1024];
+    const char *bare;            /* "local@domain", owned by the registering module */
+    const char *resource;
     int priority;
     bool available;              /* sent initial presence */
     router_deliver_fn *deliver;

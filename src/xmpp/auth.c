@@ -210,10 +210,10 @@ static void sasl_failure(struct xstream *st, const char *condition, const char *
 /* The account is known: the stream restarts, and the connection moves to its home worker. */
 static void authenticated(struct xstream *st, const char *user, const char *how)
 {
-    snprintf(st->user, sizeof(st->user), "%s", user);
+    xstream__set(&st->user, "%s", user);
     snprintf(st->mechanism, sizeof(st->mechanism), "%s", how);
     atomic_fetch_add(&g_xmpp_stats.logins, 1);
-    snprintf(st->bare, sizeof(st->bare), "%s@%s", user, st->domain);
+    xstream__set(&st->bare, "%s@%s", user, st->domain);
     st->state = XS_AUTHED;
     xmpp_addr_auth_succeeded(st->c->addr);
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "%s logged in with %s", st->bare,
@@ -446,8 +446,8 @@ void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
         }
     } else {
         const char *id = xml_node_attr(iq, "id");
-        snprintf(st->pending_iq_id, sizeof(st->pending_iq_id), "%s", id ? id : "");
-        snprintf(st->pending_resource, sizeof(st->pending_resource), "%s", buf_cstr(&resource));
+        xstream__set(&st->pending_iq_id, "%s", id ? id : "");
+        xstream__set(&st->pending_resource, "%s", buf_cstr(&resource));
         authenticated(st, buf_cstr(&user), digest.len ? "legacy digest" : "legacy password");
         if (st->move_to >= 0) {
             st->pending_legacy_bind = true;

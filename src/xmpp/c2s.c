@@ -46,15 +46,16 @@ static void generated_resource(char *out, size_t len)
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy)
 {
-    snprintf(st->full, sizeof(st->full), "%s/%s", st->bare, resource);
+    xstream__set(&st->full, "%s/%s", st->bare, resource);
+    xstream__set(&st->resource, "%s", resource);
     if (jid_parse(&st->jid, strv_c(st->full)) != 0) {
         if (iq) {
             xstream__iq_error(st, iq, "modify", "bad-request", "invalid resource");
         }
         return;
     }
-    snprintf(st->rs.bare, sizeof(st->rs.bare), "%s", st->bare);
-    snprintf(st->rs.resource, sizeof(st->rs.resource), "%s", resource);
+    st->rs.bare = st->bare;
+    st->rs.resource = st->resource;
     st->rs.deliver = deliver;
     st->rs.ud = st;
     st->rs.priority = 0;

@@ -204,7 +204,8 @@ static void on_accept(void *ud, uint32_t events)
         char peer[64], addr[48];
         format_peer(&ss, peer, sizeof(peer), addr, sizeof(addr));
         int limit = cfg->xmpp.receiving.channels;
-        if (atomic_fetch_add(&g_server.connections, 1) >= limit) {
+        int open_now = atomic_fetch_add(&g_server.connections, 1);
+        if (open_now >= limit) {
             atomic_fetch_sub(&g_server.connections, 1);
             log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
                     "connection refused: Channels limit (%d) reached", limit);
@@ -218,6 +219,10 @@ static void on_accept(void *ud, uint32_t events)
                     cfg->xmpp.receiving.per_address_limit);
             refuse(fd, le->cfg.tls, "policy-violation", "too many connections from your address");
             continue;
+        }
+        int peak = atomic_load(&g_server.connections_peak);
+        while (open_now + 1 > peak &&
+               !atomic_compare_exchange_weak(&g_server.connections_peak, &peak, open_now + 1)) {
         }
         atomic_fetch_add(&g_xmpp_stats.accepted, 1);
         int one = 1;

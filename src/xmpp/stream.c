@@ -1,6 +1,7 @@
 /* stream.c: the stream's life: header, features, STARTTLS, errors, element dispatch by state. */
 #include "xmpp/stream_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,12 @@ void xstream_free(struct xstream *st)
         buf_cleanup(&st->cb[i]);
     }
     buf_cleanup(&st->delayed);
+    free(st->user);
+    free(st->bare);
+    free(st->full);
+    free(st->resource);
+    free(st->pending_resource);
+    free(st->pending_iq_id);
     free(st);
 }
 
@@ -96,6 +103,19 @@ int xstream__write(struct xstream *st, const char *data, size_t len)
         log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "out: %.*s", (int)len, data);
     }
     return conn_write(st->c, data, len);
+}
+
+void xstream__set(char **dst, const char *fmt, ...)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    free(*dst);
+    *dst = strv_dup(buf_strv(&b));
+    buf_cleanup(&b);
 }
 
 int xstream__write_c(struct xstream *st, const char *text)

@@ -33,8 +33,9 @@ struct xstream {
     bool legacy; /* stream without version='1.0' */
     int move_to; /* worker to move to, or -1 */
     char id[33];
-    char domain[1024];  /* canonical local domain of the stream */
-    char to_name[1024]; /* the name the client asked for (maybe an alias) */
+    /* Local domains are at most 255 bytes (accounts.h): a longer name is never ours. */
+    char domain[256];  /* canonical local domain of the stream */
+    char to_name[256]; /* the name the client asked for (maybe an alias) */
     struct domain_cfg dom;
     /* SASL */
     struct sasl_session *sasl;
@@ -48,11 +49,14 @@ struct xstream {
     bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
     char mechanism[48]; /* how it authenticated, for monitoring */
-    char user[1024];    /* authenticated local part */
-    char bare[2100];
-    char full[3200];
-    char pending_resource[1024]; /* legacy auth: the resource to bind after the move */
-    char pending_iq_id[256];
+    /* Identity strings live on the heap (NULL until known): an idle session keeps only what it
+     * uses. */
+    char *user;             /* authenticated local part */
+    char *bare;
+    char *full;
+    char *resource;         /* the bound resource (router_session points at it) */
+    char *pending_resource; /* legacy auth: the resource to bind after the move */
+    char *pending_iq_id;
     bool pending_legacy_bind;
     struct router_session rs;
     struct jid jid; /* the bound full JID */
@@ -64,6 +68,8 @@ struct xstream {
 
 /* stream.c */
 int xstream__write(struct xstream *st, const char *data, size_t len);
+/* Replaces a heap string of the stream with a formatted one. */
+void xstream__set(char **dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int xstream__write_c(struct xstream *st, const char *text);
 int xstream__write_node(struct xstream *st, const struct xml_node *n);
 void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char *type,

@@ -1,6 +1,7 @@
 /* xmpp.c: the XMPP module on each worker: start, stop, monitoring, ending sessions. */
 #include "xmpp/xmpp.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,34 @@ void xmpp_stats_json(json_t *obj)
     set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
 }
 
+#define TRIM_PERIOD_MS 30000
+#define TRIM_MIN_DROP 256
+
+/* After many connections have come and gone, the allocator keeps their memory for reuse; once
+ * the count has fallen to half its recent peak (and by a fair number), it is given back. The
+ * check runs on worker 0 only: malloc_trim covers the whole process. */
+static void trim_check(void *ud)
+{
+    struct xmpp_worker *xw = ud;
+    int now = atomic_load(&g_server.connections);
+    int peak = atomic_load(&g_server.connections_peak);
+    if (peak - now >= TRIM_MIN_DROP && now <= peak / 2) {
+        malloc_trim(0);
+        log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL,
+                "connections fell from %d to %d: freed memory returned to the system", peak, now);
+        atomic_store(&g_server.connections_peak, now);
+    }
+    loop_timer_start(xw->worker->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
+}
+
 struct xmpp_worker *xmpp_worker_start(struct worker *w)
 {
     struct xmpp_worker *xw = xcalloc(1, sizeof(*xw));
     xw->worker = w;
+    loop_timer_init(&xw->trim_timer);
+    if (w->id == 0) {
+        loop_timer_start(w->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
+    }
     return xw;
 }
 
@@ -60,6 +85,7 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
     while (xw->conns) {
         conn_free_now(xw->conns);
     }
+    loop_timer_stop(xw->worker->loop, &xw->trim_timer);
     free(xw);
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/settings.h"
+#include "core/loop.h"
 #include "core/worker.h"
 
 struct conn;
@@ -20,6 +21,7 @@ struct xmpp_worker {
     int nconns;
     struct listen_entry *listeners;
     struct s2s_worker *s2s; /* outgoing server-to-server queues (s2s_out.c) */
+    struct loop_timer trim_timer; /* worker 0: memory back to the system after churn */
     bool stopping;
 };
 
