@@ -31,7 +31,7 @@ void xmpp_stats_json(json_t *obj)
     set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
 }
 
-#define TRIM_PERIOD_MS 30000
+#define TRIM_PERIOD_MS 1000
 #define TRIM_MIN_DROP 256
 
 /* After many connections have come and gone, the allocator keeps their memory for reuse; once
