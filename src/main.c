@@ -310,6 +310,21 @@ static json_t *hook_presence(void *ud, const char *jid)
     return q.result;
 }
 
+static json_t *hook_certificate(void *ud, const char *domain)
+{
+    (void)ud;
+    char path[1400];
+    snprintf(path, sizeof(path), "%s/certs/%s.crt", g_server.datadir, domain);
+    struct tls_cert_info ci;
+    if (tls_cert_describe(path, &ci) != 0) {
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s}", "subject", ci.subject, "issuer",
+                     ci.issuer, "names", ci.names, "fingerprint_sha256", ci.fingerprint,
+                     "not_before", (json_int_t)ci.not_before, "not_after",
+                     (json_int_t)ci.not_after, "self_signed", ci.self_signed, "file", path);
+}
+
 static json_t *hook_stats(void *ud)
 {
     (void)ud;
@@ -638,6 +653,7 @@ static int run(void)
         .domain_changed = hook_domain_changed,
         .account_changed = hook_account_changed,
         .stats = hook_stats,
+        .certificate = hook_certificate,
         .disconnect = hook_disconnect,
         .send_message = hook_send_message,
         .presence = hook_presence,

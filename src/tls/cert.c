@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -212,4 +214,64 @@ fail:
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
+}
+
+static long long asn1_unix_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return 0;
+    }
+    return (long long)timegm(&tm);
+}
+
+int tls_cert_describe(const char *path, struct tls_cert_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return ERR_NOTFOUND;
+    }
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL) {
+        ERR_clear_error();
+        return ERR_TLS;
+    }
+    X509_NAME_oneline(X509_get_subject_name(x), out->subject, sizeof(out->subject));
+    X509_NAME_oneline(X509_get_issuer_name(x), out->issuer, sizeof(out->issuer));
+    out->not_before = asn1_unix_time(X509_get0_notBefore(x));
+    out->not_after = asn1_unix_time(X509_get0_notAfter(x));
+    /* Self-signed: issued by itself and signed with its own key (X509_check_issued would also
+     * demand the keyCertSign usage that a server certificate does not carry). */
+    EVP_PKEY *own = X509_get0_pubkey(x);
+    out->self_signed = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
+                       own != NULL && X509_verify(x, own) == 1;
+    ERR_clear_error();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
+        size_t pos = 0;
+        for (unsigned int i = 0; i < mdlen && pos + 3 < sizeof(out->fingerprint); i++) {
+            pos += (size_t)snprintf(out->fingerprint + pos, sizeof(out->fingerprint) - pos,
+                                    i ? ":%02X" : "%02X", md[i]);
+        }
+    }
+    GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    size_t pos = 0;
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type != GEN_DNS) {
+            continue;
+        }
+        const char *dns = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+        int n = snprintf(out->names + pos, sizeof(out->names) - pos, "%s%s", pos ? ", " : "", dns);
+        if (n < 0 || (size_t)n >= sizeof(out->names) - pos) {
+            break;
+        }
+        pos += (size_t)n;
+    }
+    GENERAL_NAMES_free(sans);
+    X509_free(x);
+    return 0;
 }

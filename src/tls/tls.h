@@ -112,6 +112,19 @@ void tls_ids_free(char **ids);
  * "system" for the system's default CA paths; "" or NULL: none (no certificate validates, so
  * remote servers authenticate by dialback). While set, incoming sessions ask the peer for a
  * certificate (optional). Applies to checks made afterwards. Returns 0, ERR_IO or ERR_TLS. */
+/* What an administrator wants to know of a certificate file (PEM; the first certificate). */
+struct tls_cert_info {
+    char subject[256];   /* one line, e.g. "CN=example.com" */
+    char issuer[256];
+    char names[512];     /* subjectAltName DNS names, comma-separated */
+    char fingerprint[100]; /* SHA-256: 32 hex pairs joined by ":" (95 bytes) */
+    long long not_before; /* Unix time */
+    long long not_after;
+    bool self_signed;
+};
+/* 0, ERR_NOTFOUND (no file) or ERR_TLS (not a certificate). */
+int tls_cert_describe(const char *path, struct tls_cert_info *out);
+
 int tls_store_set_s2s_ca(struct tls_store *ts, const char *ca_file, char *err, size_t errlen);
 /* An outgoing (client-side) session from our domain `local`, whose certificate it presents,
  * to `remote` (sent as SNI). The ClientHello is waiting in the output on return. NULL when

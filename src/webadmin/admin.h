@@ -37,6 +37,9 @@ struct admin_hooks {
                         size_t errlen);
     /* Process-wide counters as a JSON object {name: number} (new reference). */
     json_t *(*stats)(void *ud);
+    /* The domain's certificate as an object (subject, issuer, names, fingerprint, validity),
+     * or NULL when it has none. */
+    json_t *(*certificate)(void *ud, const char *domain);
     /* The aggregated presence of an account (prepared bare JID, canonical domain), computed on
      * its home worker: {"jid","available","resources":[...],"last_seen","last_status"} (new
      * reference; NULL when not available). */

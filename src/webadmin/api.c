@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "jid/jid.h"
 #include "store/store.h"
+#include "store/store_im.h"
 
 #define ADMIN_ERR_MAX 512
 /* Longest prepared name handled here: a bare JID is local@domain. */
@@ -629,6 +630,66 @@ static bool conn_of_account(json_t *conn, const char *bare)
     return jid != NULL && strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/');
 }
 
+static int roster_item_json(void *ud, const struct store_roster_item *it)
+{
+    static const char *const subs[] = { "none", "to", "from", "both" };
+    json_t *groups = json_array();
+    for (const char *g = it->groups; g && *g;) {
+        const char *nl = strchr(g, '\n');
+        size_t len = nl ? (size_t)(nl - g) : strlen(g);
+        json_array_append_new(groups, json_stringn(g, len));
+        g += len + (nl ? 1 : 0);
+    }
+    json_array_append_new(ud, json_pack("{s:s, s:s?, s:s, s:b, s:b, s:o}", "jid", it->contact,
+                                        "name", it->name, "subscription", subs[it->sub & 3], "ask",
+                                        it->ask, "approved", it->approved, "groups", groups));
+    return 0;
+}
+
+/* account.roster: the account's contacts, as the roster store keeps them. */
+static int op_account_roster(struct op_ctx *c)
+{
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(&jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(&jid));
+    }
+    if (rc == 0) {
+        char *at = strchr(jid.p, '@');
+        *at = '\0';
+        json_t *items = json_array();
+        rc = store_im_roster_list(c->a->st, at + 1, jid.p, -1, roster_item_json, items);
+        if (rc != 0) {
+            json_decref(items);
+            rc = fail(c, rc, "cannot read the roster: %s", store_last_error(c->a->st));
+        } else {
+            c->result = items;
+        }
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* domain.certificate: what the domain's certificate says (the server reads the file). */
+static int op_domain_certificate(struct op_ctx *c)
+{
+    struct buf name;
+    buf_init(&name, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", true, &name);
+    if (rc == 0 && c->a->hooks.certificate == NULL) {
+        rc = fail(c, ERR_INTERNAL, "certificates are not available");
+    }
+    if (rc == 0) {
+        c->result = c->a->hooks.certificate(c->a->hooks.ud, buf_cstr(&name));
+        if (c->result == NULL) {
+            rc = fail(c, ERR_NOTFOUND, "no certificate for %s", buf_cstr(&name));
+        }
+    }
+    buf_cleanup(&name);
+    return rc;
+}
+
 /* account.sessions: the account's connections, in the form of the connections op. */
 static int op_account_sessions(struct op_ctx *c)
 {
@@ -834,6 +895,8 @@ static const struct op ops[] = {
     { "invite", op_invite, (const char *const[]){ "domain", "lifetime", NULL } },
     { "stats", op_stats, args_none },
     { "account.sessions", op_account_sessions, args_jid },
+    { "account.roster", op_account_roster, args_jid },
+    { "domain.certificate", op_domain_certificate, args_name },
     { "account.disconnect", op_account_disconnect, args_jid },
     { NULL, NULL, NULL },
 };

@@ -237,6 +237,8 @@ static const struct scoped_op domain_admin_ops[] = {
     { "account.show", "jid", true, NULL },
     { "account.set", "jid", true, "admin" },
     { "account.sessions", "jid", true, NULL },
+    { "account.roster", "jid", true, NULL },
+    { "domain.certificate", "name", false, NULL },
     { "account.disconnect", "jid", true, NULL },
     { "presence", "jid", true, NULL },
     { "invite", "domain", false, NULL },

@@ -82,7 +82,8 @@ register('users/domain', 'users', async (main, params) => {
   }
   const labels = { password_storage: 'Password storage', auto_signup: 'Auto Signup',
                    allow_modify_password: 'Allow to Modify Password', xmpp: 'XMPP service',
-                   chat_service: 'Chat service' };
+                   chat_service: 'Chat service', allow_cancel: 'Allow to Cancel Account',
+                   signup_invite_only: 'Signup by Invitation Only' };
   const form = el('div', { class: 'form' }, el('label', {}, 'Login Methods'),
                   el('div', { class: 'wide' }, checks));
   for (const [k, input] of Object.entries(fields)) {
@@ -90,7 +91,7 @@ register('users/domain', 'users', async (main, params) => {
   }
   form.append(el('label', { for: 'f-aliases' }, 'Aliases'), aliases,
               el('span', { class: 'hint' }, 'Other names of this domain, comma separated'));
-  form.append(el('label', {}, 'Certificate'), el('code', { class: 'wide muted' }, 'certs/' + d + '.crt (generated self-signed when missing)'));
+  form.append(el('label', {}, 'Certificate'), await certificateInfo(d));
   const save = el('button', { class: 'primary', type: 'button', id: 'save-domain' }, 'Update');
   save.addEventListener('click', async () => {
     const settings = {};
@@ -147,9 +148,26 @@ function sessionsTable(rows) {
     ['Resource', 'Address', 'TLS', 'Login', 'Connected', 'Stanzas in / out'].map(h => el('th', {}, h)))), body);
 }
 
-/* The roster, if the server has a roster op (another part of the server provides it). */
+/* The domain's certificate: who it names, who issued it, until when, and its fingerprint. */
+async function certificateInfo(domain) {
+  let c = null;
+  try {
+    c = await apiOptional('domain.certificate', { name: domain });
+  } catch (e) {
+    return el('span', { class: 'wide error', id: 'cert-info' }, e.message);
+  }
+  if (!c) return el('span', { class: 'wide muted', id: 'cert-info' }, 'No certificate (one is generated at the next start)');
+  const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
+  return el('div', { class: 'wide', id: 'cert-info' },
+    el('div', {}, c.subject, c.self_signed ? el('span', { class: 'tag' }, 'self-signed') : ' — issued by ' + c.issuer),
+    el('div', { class: 'muted' }, 'Names: ' + (c.names || '—') + ' · valid until ' + fmtTime(c.not_after) +
+       (days < 30 ? ' (' + days + ' days left!)' : '')),
+    el('code', { class: 'muted' }, 'SHA-256 ' + c.fingerprint_sha256));
+}
+
+/* The account's roster (contacts, subscription states, groups). */
 async function rosterPanel(jid) {
-  for (const op of ['roster.get', 'roster.list', 'roster']) {
+  for (const op of ['account.roster']) {
     let items;
     try {
       items = await apiOptional(op, { jid });
