@@ -224,6 +224,40 @@ static void features(struct xstream *st)
     buf_cleanup(&b);
 }
 
+/* Each worker keeps the settings of the domains it recently served: every login opens three
+ * streams (plain, TLS, authenticated) and each needs them. An entry is good while the domain
+ * generation is unchanged (bumped by every administrative change of domains). */
+#define DOMAIN_CACHE_SIZE 8
+
+struct domain_cache_entry {
+    bool used;
+    unsigned gen;
+    struct domain_cfg cfg;
+};
+
+static __thread struct domain_cache_entry t_domain_cache[DOMAIN_CACHE_SIZE];
+static __thread unsigned t_domain_cache_next;
+
+static int domain_cfg_get(const char *name, struct domain_cfg *out)
+{
+    unsigned gen = atomic_load(&g_server.domains_gen);
+    for (int i = 0; i < DOMAIN_CACHE_SIZE; i++) {
+        struct domain_cache_entry *e = &t_domain_cache[i];
+        if (e->used && e->gen == gen && strcmp(e->cfg.name, name) == 0) {
+            *out = e->cfg;
+            return 0;
+        }
+    }
+    int rc = accounts_domain_get(worker_ctx()->store, name, out);
+    if (rc == 0 && strcmp(out->name, name) == 0) {
+        struct domain_cache_entry *e = &t_domain_cache[t_domain_cache_next++ % DOMAIN_CACHE_SIZE];
+        e->used = true;
+        e->gen = gen;
+        e->cfg = *out;
+    }
+    return rc;
+}
+
 /* Checks the client's header (RFC 6120 §4.7) and answers with ours and the features. */
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns)
 {
@@ -267,7 +301,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         return 1;
     }
     st->c->kind = CONN_C2S;
-    if (accounts_domain_get(worker_ctx()->store, st->domain, &st->dom) != 0) {
+    if (domain_cfg_get(st->domain, &st->dom) != 0) {
         xstream_error(st, "internal-server-error", "domain settings unavailable");
         return 1;
     }
