@@ -26,28 +26,6 @@ static int requester(struct service_ctx *ctx, struct buf *bare)
     return jid_bare(&req->from, bare);
 }
 
-static void field(const struct xml_node *q, const char *name, struct buf *out)
-{
-    buf_reset(out);
-    const struct xml_node *n = xml_node_child(q, NS_REGISTER, name);
-    if (n) {
-        xml_node_text(n, out);
-        return;
-    }
-    const struct xml_node *x = xml_node_child(q, NS_XDATA, "x");
-    for (const struct xml_node *f = x ? xml_node_first_element(x) : NULL; f;
-         f = xml_node_next_element(f)) {
-        const char *var = xml_node_attr(f, "var");
-        if (strcmp(f->name, "field") == 0 && var && strcmp(var, name) == 0) {
-            const struct xml_node *v = xml_node_child(f, NS_XDATA, "value");
-            if (v) {
-                xml_node_text(v, out);
-            }
-            return;
-        }
-    }
-}
-
 static int register_get(struct service_ctx *ctx)
 {
     struct buf bare;
@@ -81,8 +59,8 @@ static int change_password(struct service_ctx *ctx, const char *bare)
     buf_init(&user, 2048);
     buf_init(&password, 4096);
     int rc;
-    field(ctx->query, "username", &user);
-    field(ctx->query, "password", &password);
+    xmpp_register_field(ctx->query, "username", &user);
+    xmpp_register_field(ctx->query, "password", &password);
     if (accounts_domain_get(st, ctx->req->from.domain, &d) != 0 ||
         accounts_account_get(st, bare, &a) != 0) {
         rc = service_reply_error(ctx, "wait", "internal-server-error");

@@ -565,45 +565,34 @@ static int op_settings_set(struct op_ctx *c)
     return rc;
 }
 
+/* The result of an op that only asks the server core (a hook): taken when it has the expected
+ * JSON type (an array, or else an object); a missing hook or a wrong answer is an error. */
+static int hook_result(struct op_ctx *c, json_t *value, bool array, const char *what)
+{
+    if (array ? !json_is_array(value) : !json_is_object(value)) {
+        json_decref(value);
+        return fail(c, ERR_INTERNAL, "%s are not available", what);
+    }
+    c->result = value;
+    return 0;
+}
+
 static int op_connections(struct op_ctx *c)
 {
-    json_t *list;
-    if (c->a->hooks.connections == NULL) {
-        return fail(c, ERR_INTERNAL, "connections are not available");
-    }
-    list = c->a->hooks.connections(c->a->hooks.ud);
-    if (!json_is_array(list)) {
-        json_decref(list);
-        return fail(c, ERR_INTERNAL, "connections are not available");
-    }
-    c->result = list;
-    return 0;
+    struct admin_hooks *h = &c->a->hooks;
+    return hook_result(c, h->connections ? h->connections(h->ud) : NULL, true, "connections");
 }
 
 static int op_queues(struct op_ctx *c)
 {
-    json_t *list = c->a->hooks.queues ? c->a->hooks.queues(c->a->hooks.ud) : NULL;
-    if (!json_is_array(list)) {
-        json_decref(list);
-        return fail(c, ERR_INTERNAL, "queues are not available");
-    }
-    c->result = list;
-    return 0;
+    struct admin_hooks *h = &c->a->hooks;
+    return hook_result(c, h->queues ? h->queues(h->ud) : NULL, true, "queues");
 }
 
 static int op_stats(struct op_ctx *c)
 {
-    json_t *obj;
-    if (c->a->hooks.stats == NULL) {
-        return fail(c, ERR_INTERNAL, "counters are not available");
-    }
-    obj = c->a->hooks.stats(c->a->hooks.ud);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        return fail(c, ERR_INTERNAL, "counters are not available");
-    }
-    c->result = obj;
-    return 0;
+    struct admin_hooks *h = &c->a->hooks;
+    return hook_result(c, h->stats ? h->stats(h->ud) : NULL, false, "counters");
 }
 
 /* 1 when the account "local@domain" (prepared, canonical domain) exists, 0 when not, or an

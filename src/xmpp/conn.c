@@ -151,16 +151,10 @@ void conn_free_now(struct conn *c)
     free(c);
 }
 
-/* Writes what is queued; returns ERR_CLOSED when the socket failed. */
-static int flush_out(struct conn *c)
+int conn_send_buf(int fd, struct buf *out, unsigned long long *sent)
 {
-    if (c->tls) {
-        if (tls_conn_take_output(c->tls, &c->out) != 0) {
-            return ERR_LIMIT;
-        }
-    }
-    while (c->out.len > 0) {
-        ssize_t n = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+    while (out->len > 0) {
+        ssize_t n = send(fd, out->p, out->len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -170,12 +164,27 @@ static int flush_out(struct conn *c)
             }
             return ERR_CLOSED;
         }
-        buf_consume(&c->out, (size_t)n);
-        c->bytes_out += (unsigned long long)n;
+        buf_consume(out, (size_t)n);
+        *sent += (unsigned long long)n;
     }
-    if (c->out.len == 0 && c->out.cap > 16384) {
+    if (out->len == 0 && out->cap > 16384) {
         /* Idle connections keep no big buffers. */
-        buf_release(&c->out);
+        buf_release(out);
+    }
+    return 0;
+}
+
+/* Writes what is queued; returns ERR_CLOSED when the socket failed. */
+static int flush_out(struct conn *c)
+{
+    if (c->tls) {
+        if (tls_conn_take_output(c->tls, &c->out) != 0) {
+            return ERR_LIMIT;
+        }
+    }
+    int rc = conn_send_buf(c->fd, &c->out, &c->bytes_out);
+    if (rc != 0) {
+        return rc;
     }
     return 0;
 }

@@ -62,6 +62,10 @@ struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const cha
 /* Plaintext to the peer (encrypted when TLS is on). Fails with ERR_LIMIT past the send queue
  * limit, in which case the connection is closed. */
 int conn_write(struct conn *c, const char *data, size_t len);
+/* Sends what `out` holds on a non-blocking socket until it is empty or the socket is full,
+ * adding the bytes sent to *sent; an emptied buffer above 16 KB gives its memory back.
+ * Returns 0, or ERR_CLOSED when the socket failed. Shared by incoming and outgoing streams. */
+int conn_send_buf(int fd, struct buf *out, unsigned long long *sent);
 /* Turns TLS on now: what was queued before goes in clear, what follows is encrypted. */
 int conn_start_tls(struct conn *c);
 bool conn_is_tls(const struct conn *c);

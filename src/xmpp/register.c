@@ -33,7 +33,7 @@ void xstream__register_feature(struct xstream *st, struct buf *out)
 }
 
 /* A field's value from the traditional child element or from a submitted data form. */
-static void field(const struct xml_node *q, const char *name, struct buf *out)
+void xmpp_register_field(const struct xml_node *q, const char *name, struct buf *out)
 {
     buf_reset(out);
     const struct xml_node *n = xml_node_child(q, NS_REGISTER, name);
@@ -150,9 +150,9 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         xstream__iq_error(st, iq, "cancel", "not-allowed", "log in to cancel a registration");
         goto done;
     }
-    field(q, "username", &user_raw);
-    field(q, "password", &password);
-    field(q, "token", &token);
+    xmpp_register_field(q, "username", &user_raw);
+    xmpp_register_field(q, "password", &password);
+    xmpp_register_field(q, "token", &token);
     if (token.len == 0 && st->reg_token[0]) {
         buf_append_c(&token, st->reg_token);
     }

@@ -21,6 +21,7 @@
 #include "signal/router.h"
 #include "tls/tls.h"
 #include "xml/xml.h"
+#include "xmpp/conn.h"
 #include "xmpp/convert.h"
 #include "xmpp/ns.h"
 #include "xmpp/s2s_int.h"
@@ -520,28 +521,22 @@ static const char *ostate_name(enum ostate s)
 
 static int out_flush(struct s2s_out *o)
 {
-    if (o->tls && tls_conn_take_output(o->tls, &o->out) == ERR_AGAIN) {
-        /* out is full: sent below, the rest next time. */
-    }
-    while (o->out.len > 0) {
-        ssize_t n = send(o->fd, o->out.p, o->out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break;
-            }
-            return ERR_CLOSED;
-        }
-        buf_consume(&o->out, (size_t)n);
-        o->bytes_out += (unsigned long long)n;
-        if (o->out.len == 0 && o->tls) {
+    /* TLS output may exceed what `out` takes at once (ERR_AGAIN): send, then take the rest,
+     * until the socket is full or nothing is left. */
+    for (;;) {
+        if (o->tls) {
             tls_conn_take_output(o->tls, &o->out);
         }
-    }
-    if (o->out.len == 0 && o->out.cap > 16384) {
-        buf_release(&o->out);
+        if (o->out.len == 0) {
+            break;
+        }
+        int rc = conn_send_buf(o->fd, &o->out, &o->bytes_out);
+        if (rc != 0) {
+            return rc;
+        }
+        if (o->out.len > 0 || o->tls == NULL) {
+            break;
+        }
     }
     if (o->io_added) {
         loop_io_mod(o->sw->loop, &o->io, EPOLLIN | EPOLLRDHUP | (o->out.len ? EPOLLOUT : 0));
