@@ -98,10 +98,30 @@ SCENARIOS = {
         # such limit), and keeps 50 messages of history (the peers are set to none).
         "starling_extra": {"muc.message_rate": "0", "muc.history_length": "0"},
     },
+    "s2s": {
+        "args": lambda a: ["-s", "s2s", "-n", str(a.n or 50), "-w", str(a.w or 10)] +
+        (["-r", str(a.rate)] if a.rate else []),
+        # Clients 2i log in on the first instance, 2i+1 on the second, with their own index.
+        "accounts": lambda a: 2 * (a.n or 50),
+        "metrics": [("delivered_per_s", "delivered/s", True), ("lat_p50_ms", "p50 ms", False),
+                    ("lat_p99_ms", "p99 ms", False), ("lat_p999_ms", "p99.9 ms", False),
+                    ("cpu_us_per_delivery", "server CPU µs/message (both instances)", False),
+                    ("failures", "failures", None)],
+        "note": "two instances of each server (a.bench.interop, b.bench.interop) federated "
+                "with each other on loopback, each finding the other through a dnsmasq of the "
+                "harness (SRV records); N pairs, one client of each pair on each instance, each "
+                "keeping W chat messages in flight to its partner over s2s; server CPU is the "
+                "sum of both instances'",
+        "federated": True,
+    },
 }
 for _s in SCENARIOS.values():
     if _s["metrics"] is None:
         _s["metrics"] = SCENARIOS["login"]["metrics"]
+
+
+# Counted as failures in a run (loadgen's RESULT keys).
+FAILURE_KEYS = ("login_failures", "conn_failures", "protocol_errors", "bounced", "lost")
 
 
 def machine():
@@ -122,9 +142,11 @@ def machine():
     }
 
 
-def fmt(v):
+def fmt(v, integer=False):
     if v is None:
         return "n/a"
+    if integer:
+        return "%d" % round(v)
     if abs(v) >= 100:
         return "%.0f" % v
     if abs(v) >= 10:
@@ -140,7 +162,7 @@ def on_term(signum, frame):
 def main():
     signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser(description="Starling vs Prosody vs ejabberd, one scenario")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS) + ["s2s"])
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("-n", type=int, help="size (accounts/sessions/pairs/occupants)")
     ap.add_argument("-c", type=int, help="concurrent logins")
     ap.add_argument("-w", type=int, help="messages in flight per sender")
@@ -157,11 +179,6 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
 
-    if a.scenario == "s2s":
-        print("s2s: n/a for all three here: Starling has no s2s yet, and Prosody 0.12 and "
-              "ejabberd 23.01 cannot be pointed at a federation peer on a non-default loopback "
-              "port without DNS (run `loadgen -s s2s` by hand against two federated servers).")
-        return 0
     sc = SCENARIOS[a.scenario]
     loadgen = os.path.join(a.build, "loadgen")
     subprocess.run(["make", "-s", "-C", benchlib.REPO, "BUILD=" + os.path.relpath(a.build,
@@ -174,12 +191,15 @@ def main():
     servers = [s.strip() for s in a.servers.split(",") if s.strip()]
     try:
         for name in servers:
-            srv = benchlib.make_server(name, os.path.join(work, name), a.build)
+            if sc.get("federated"):
+                srv = benchlib.Federation(name, os.path.join(work, name), a.build)
+            else:
+                srv = benchlib.make_server(name, os.path.join(work, name), a.build)
             versions[srv.name] = srv.version
             runs = []
             results[srv.name] = runs
             extra = dict(sc.get("server_extra", {}))
-            if isinstance(srv, benchlib.Starling):
+            if srv.name == "Starling":
                 if a.workers:
                     srv.options["server.workers"] = str(a.workers)
                 if extra.get("require_tls") == "no":
@@ -189,14 +209,12 @@ def main():
                 for k, v in sc.get("starling_extra", {}).items():
                     extra[k] = v
                     notes.append("Starling: %s=%s for this scenario" % (k, v))
-                n = a.n or 0
                 if a.scenario == "idle" and (a.n or 10000) + 200 > 10000:
                     # The default channel limit is 10000 connections.
                     extra["xmpp.receiving.channels"] = str((a.n or 10000) + 1000)
                     notes.append("Starling: xmpp.receiving.channels=%s (default 10000) to "
                                  "hold %d sessions" % (extra["xmpp.receiving.channels"],
                                                        a.n or 10000))
-                del n
             print("== %s %s: starting" % (srv.name, srv.version), file=sys.stderr, flush=True)
             try:
                 srv.start(cert, extra)
@@ -217,17 +235,14 @@ def main():
                         srv.start(cert, extra)
                         time.sleep(2)
                     args = sc["args"](a) + common
-                    port = srv.tls_port if sc.get("port") == "tls" else srv.port
+                    port = srv.tls_port if sc.get("port") == "tls" else None
                     if sc.get("room"):
                         args += ["--room", "bench%d-%d@conference.%s" % (os.getpid(), i,
                                                                         benchlib.DOMAIN)]
-                    saved = srv.port
-                    srv.port = port
-                    try:
-                        rc, res, err = benchlib.run_loadgen(loadgen, srv, args,
-                                                            int(a.t + a.warmup + 240))
-                    finally:
-                        srv.port = saved
+                    rc, res, err = benchlib.run_loadgen(loadgen, srv, args,
+                                                        int(a.t + a.warmup + 240), port)
+                    if res:
+                        res["failures"] = str(sum(int(res.get(k, 0)) for k in FAILURE_KEYS))
                     line = " ".join("%s=%s" % kv for kv in res.items())
                     print("   run %d: rc=%d %s" % (i + 1, rc, line), file=sys.stderr, flush=True)
                     if not res:
@@ -237,6 +252,9 @@ def main():
                         notes.append("%s run %d incomplete: %s" % (
                             srv.name, i + 1, res.get("first_error", "see the figures")))
                     runs.append(res)
+                    if sc.get("federated") and i == 0:
+                        notes.append("%s s2s streams (after run 1): %s" % (srv.name,
+                                                                         srv.s2s_summary()))
                     time.sleep(1)
             except benchlib.BenchError as e:
                 notes.append("%s: n/a (%s)" % (srv.name, str(e).splitlines()[0][:200]))
@@ -284,7 +302,8 @@ def render(a, sc, results, versions, notes):
     out.append("|---" * (1 + len(names) + (len(peers) if "Starling" in names else 0)) + "|")
     for key, label, higher in sc["metrics"]:
         vals = {n: median_of(results[n], key) for n in names}
-        row = "| %s | " % label + " | ".join(fmt(vals[n]) for n in names)
+        row = "| %s | " % label + " | ".join(fmt(vals[n], key.endswith("failures"))
+                                              for n in names)
         if "Starling" in names:
             for p in peers:
                 s, v = vals.get("Starling"), vals.get(p)

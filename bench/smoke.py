@@ -1,5 +1,6 @@
 """smoke.py: CI smoke of the harness: each scenario Starling supports, once, at tiny size, against a
-freshly started starlingd (free loopback ports, temporary data folder, removed afterwards).
+freshly started starlingd (free loopback ports, temporary data folder, removed afterwards), and s2s
+between two of them found through the harness's dnsmasq (skipped when dnsmasq is not installed).
 Fails on harness errors (no result, a failed login, lost sessions), never on speed."""
 
 import argparse
@@ -36,29 +37,30 @@ def main():
     srv = None
     failures = []
     t0 = time.monotonic()
+    done = 0
     try:
         srv = benchlib.Starling(work, a.build)
         srv.start(benchlib.bench_cert(work), {"server.workers": "2", "muc.message_rate": "0"})
         srv.provision(20)
         for name, args, which in RUNS:
-            port = srv.tls_port if which == "tls" else srv.port
-            saved = srv.port
-            srv.port = port
-            try:
-                rc, res, err = benchlib.run_loadgen(loadgen, srv,
-                                                    args + ["-t", "1", "--warmup", "0.3"], 30)
-            finally:
-                srv.port = saved
-            ok = (rc == 0 and res.get("scenario") and res.get("login_failures") == "0"
-                  and res.get("bounced") == "0")
-            print("bench-smoke %-13s %s %s" % (name, "ok  " if ok else "FAIL",
-                                               " ".join("%s=%s" % kv for kv in res.items())))
-            if not ok:
-                failures.append("%s: rc=%d %s" % (name, rc, err.strip()[-400:]))
-            if srv.proc.poll() is not None:
-                failures.append("starlingd exited (%s)%s" % (srv.proc.returncode,
-                                                             benchlib.tail(srv.log_path)))
-                break
+            port = srv.tls_port if which == "tls" else None
+            if not one(loadgen, srv, name, args, port, failures):
+                if srv.proc.poll() is not None:
+                    failures.append("starlingd exited (%s)%s" % (srv.proc.returncode,
+                                                                 benchlib.tail(srv.log_path)))
+                    break
+        srv.stop()
+        srv = None
+        done = len(RUNS)
+        if shutil.which("dnsmasq") or os.access("/usr/sbin/dnsmasq", os.X_OK):
+            srv = benchlib.Federation("starling", os.path.join(work, "s2s"), a.build)
+            srv.options["server.workers"] = "2"
+            srv.start(benchlib.bench_cert(work))
+            srv.provision(10)
+            one(loadgen, srv, "s2s", ["-s", "s2s", "-n", "5", "-w", "4"], None, failures)
+            done += 1
+        else:
+            print("bench-smoke s2s           skipped: dnsmasq is not installed")
     except benchlib.BenchError as e:
         failures.append(str(e))
     finally:
@@ -67,9 +69,22 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     for f in failures:
         print("bench-smoke: " + f, file=sys.stderr)
-    print("bench-smoke: %d scenarios, %s in %.1f s" % (len(RUNS), "FAILED" if failures else "ok",
+    print("bench-smoke: %d scenarios, %s in %.1f s" % (done, "FAILED" if failures else "ok",
                                                        time.monotonic() - t0))
     return 1 if failures else 0
+
+
+def one(loadgen, srv, name, args, port, failures):
+    """One tiny loadgen run; appends to failures and returns False when it went wrong."""
+    rc, res, err = benchlib.run_loadgen(loadgen, srv, args + ["-t", "1", "--warmup", "0.3"], 30,
+                                        port)
+    ok = bool(rc == 0 and res.get("scenario") and res.get("login_failures") == "0"
+              and res.get("bounced") == "0")
+    print("bench-smoke %-13s %s %s" % (name, "ok  " if ok else "FAIL",
+                                       " ".join("%s=%s" % kv for kv in res.items())))
+    if not ok:
+        failures.append("%s: rc=%d %s" % (name, rc, err.strip()[-400:]))
+    return ok
 
 
 if __name__ == "__main__":

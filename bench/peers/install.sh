@@ -1,9 +1,11 @@
 #!/bin/sh
-# bench/peers/install.sh: installs Prosody and ejabberd from Debian for side-by-side benchmarks and
-# makes sure neither runs as a system service (the harness starts its own instances on loopback).
+# bench/peers/install.sh: installs Prosody, ejabberd and dnsmasq from Debian for side-by-side
+# benchmarks and makes sure neither server runs as a system service (the harness starts its own
+# instances on loopback).
 set -eu
 
-PKGS="prosody lua-event lua-unbound ejabberd"
+# dnsmasq-base: the s2s scenario's resolver (SRV records for the two federated instances).
+PKGS="prosody lua-event lua-unbound ejabberd dnsmasq-base"
 need=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
@@ -29,12 +31,14 @@ if [ -n "$need" ]; then
     apt-get install -y -qq --no-install-recommends $need
 fi
 
-# Stop and disable the system services if they are running anyway.
+# Stop and disable the system services if they are running anyway. Without systemd, only when a
+# process of the service's user exists: `service ejabberd stop` runs ejabberdctl, which would
+# leave a system-wide epmd daemon behind.
 for svc in prosody ejabberd; do
     if [ -d /run/systemd/system ]; then
         systemctl stop "$svc" 2>/dev/null || true
         systemctl disable "$svc" 2>/dev/null || true
-    elif command -v service >/dev/null 2>&1; then
+    elif command -v service >/dev/null 2>&1 && pgrep -u "$svc" >/dev/null 2>&1; then
         service "$svc" stop >/dev/null 2>&1 || true
     fi
     if command -v update-rc.d >/dev/null 2>&1; then
