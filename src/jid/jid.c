@@ -299,17 +299,25 @@ int jid_copy(struct jid *dst, const struct jid *src)
 int jid_bare(const struct jid *j, struct buf *out)
 {
     buf_reset(out);
-    if (j->local != NULL) {
-        return buf_printf(out, "%s@%s", j->local, j->domain);
+    if (j->local != NULL &&
+        (buf_append_c(out, j->local) != 0 || buf_append_char(out, '@') != 0)) {
+        buf_reset(out);
+        return ERR_LIMIT;
     }
-    return buf_append_c(out, j->domain);
+    if (buf_append_c(out, j->domain) != 0) {
+        buf_reset(out);
+        return ERR_LIMIT;
+    }
+    return 0;
 }
 
 int jid_full(const struct jid *j, struct buf *out)
 {
     int rc = jid_bare(j, out);
-    if (rc == 0 && j->resource != NULL) {
-        rc = buf_printf(out, "/%s", j->resource);
+    if (rc == 0 && j->resource != NULL &&
+        (buf_append_char(out, '/') != 0 || buf_append_c(out, j->resource) != 0)) {
+        buf_reset(out);
+        rc = ERR_LIMIT;
     }
     return rc;
 }

@@ -92,14 +92,28 @@ struct bl_cache {
 
 static __thread struct bl_cache *t_bl_cache[BL_CACHE_BUCKETS];
 
-static struct bl_cache **bl_slot(const char *bare)
+static size_t hash_part(size_t h, const char *s)
 {
-    size_t h = 5381;
-    for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         h = h * 33 + *p;
     }
+    return h;
+}
+
+/* Whether `bare` is "local@domain" of `user` (an account: it has a local part). */
+static bool bare_is(const char *bare, const struct jid *user)
+{
+    size_t ll = strlen(user->local);
+    return strncmp(bare, user->local, ll) == 0 && bare[ll] == '@' &&
+           strcmp(bare + ll + 1, user->domain) == 0;
+}
+
+/* The cache slot of an account, found without building its bare JID. */
+static struct bl_cache **bl_slot(const struct jid *user)
+{
+    size_t h = hash_part(hash_part(5381, user->local) * 33 + '@', user->domain);
     struct bl_cache **pp = &t_bl_cache[h % BL_CACHE_BUCKETS];
-    while (*pp && strcmp((*pp)->bare, bare) != 0) {
+    while (*pp && !bare_is((*pp)->bare, user)) {
         pp = &(*pp)->next;
     }
     return pp;
@@ -119,20 +133,17 @@ static void bl_invalidate(const struct jid *user)
     if (user->local == NULL) {
         return;
     }
-    char *bare = im__bare_str(user);
-    struct bl_cache **pp = bl_slot(bare);
+    struct bl_cache **pp = bl_slot(user);
     if (*pp) {
         struct bl_cache *e = *pp;
         *pp = e->next;
         bl_entry_free(e);
     }
-    free(bare);
 }
 
 static const struct bl_cache *bl_get(const struct jid *user)
 {
-    char *bare = im__bare_str(user);
-    struct bl_cache **pp = bl_slot(bare);
+    struct bl_cache **pp = bl_slot(user);
     uint64_t now = loop_clock_ms();
     if (*pp && now - (*pp)->loaded_ms > BL_CACHE_TTL_MS) {
         struct bl_cache *old = *pp;
@@ -142,6 +153,7 @@ static const struct bl_cache *bl_get(const struct jid *user)
     if (*pp == NULL) {
         struct im_blocklist bl;
         im__blocklist_load(user, &bl);
+        char *bare = im__bare_str(user);
         size_t len = strlen(bare);
         struct bl_cache *e = xcalloc(1, sizeof(*e) + len + 1);
         memcpy(e->bare, bare, len + 1);
@@ -153,10 +165,10 @@ static const struct bl_cache *bl_get(const struct jid *user)
             }
         }
         im__blocklist_free(&bl);
+        free(bare);
         e->next = NULL;
         *pp = e;
     }
-    free(bare);
     return *pp;
 }
 
@@ -174,7 +186,7 @@ bool im__blocked(const struct jid *user, const struct jid *other)
     return false;
 }
 
-void im_worker_stop(void)
+void im_release_memory(void)
 {
     for (size_t i = 0; i < BL_CACHE_BUCKETS; i++) {
         while (t_bl_cache[i]) {
@@ -183,6 +195,11 @@ void im_worker_stop(void)
             bl_entry_free(e);
         }
     }
+}
+
+void im_worker_stop(void)
+{
+    im_release_memory();
 }
 
 void im__refuse_blocked(struct router_session *rs, const struct signal *sig)

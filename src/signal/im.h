@@ -39,6 +39,9 @@ void im_session_ended(struct router_session *rs, bool server_stopping);
 bool im_inbound_blocked(struct signal *sig);
 /* Frees this worker's caches (at worker stop). */
 void im_worker_stop(void);
+/* Empties this worker's per-account caches (they refill on demand): after a load peak, so the
+ * small entries of accounts gone offline do not pin the memory freed around them. */
+void im_release_memory(void);
 /* Presence (SUBSCRIBE or NOTIFY) for a local account; `sessions` is its session list (NULL
  * when none) and `exists` tells whether the account exists. */
 void im_inbound_presence(struct router_session *sessions, struct signal *sig, bool exists);

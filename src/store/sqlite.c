@@ -391,6 +391,11 @@ void store_close(struct store *st)
     free(st);
 }
 
+void store_release_memory(struct store *st)
+{
+    sqlite3_db_release_memory(st->db);
+}
+
 int store_schema_version(struct store *st)
 {
     int version = 0;

@@ -22,6 +22,9 @@ struct store;
  * with a one-line reason in `err` (when errlen > 0). */
 struct store *store_open(const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
+/* Gives back the handle's cached pages that no statement is using (they are re-read on demand);
+ * for after a load peak. */
+void store_release_memory(struct store *st);
 /* The schema version of the open database (the number of applied migrations). */
 int store_schema_version(struct store *st);
 /* The message of the last failure on this handle ("" if none). Valid until the next call. */

@@ -39,16 +39,13 @@ struct tls_conn {
 };
 
 /* The BIO between OpenSSL and the connection's buffers: reads consume `in`, writes append to
- * `out`. Unlike BIO_s_mem, whose memory only grows, the buffers are released once drained. */
+ * `out`. While the connection is busy the buffers (ours and OpenSSL's record buffers) are kept,
+ * so a stanza costs no allocation; tls_conn_release_idle gives them back once it is quiet. */
 
 static void drained_in(struct tls_conn *c)
 {
     c->in_off = 0;
-    if (c->done) {
-        buf_release(&c->in);
-    } else {
-        buf_reset(&c->in);
-    }
+    buf_reset(&c->in);
 }
 
 static int bio_read(BIO *b, char *data, int len)
@@ -233,11 +230,10 @@ static int seal(struct tls_conn *c, const void *data, size_t len)
     return 0;
 }
 
-/* Bookkeeping once the handshake completes: small idle footprint, held plaintext sent. */
+/* Bookkeeping once the handshake completes: held plaintext sent. */
 static int handshake_finished(struct tls_conn *c)
 {
     c->done = true;
-    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
     if (c->in_off == c->in.len) {
         drained_in(c);
     }
@@ -339,12 +335,24 @@ int tls_conn_take_output(struct tls_conn *c, struct buf *out)
     if (c->out.len > 0) {
         return ERR_AGAIN;
     }
-    if (c->done) {
-        buf_release(&c->out);
-    } else {
-        buf_reset(&c->out);
-    }
+    buf_reset(&c->out);
     return 0;
+}
+
+void tls_conn_release_idle(struct tls_conn *c)
+{
+    if (!c->done || c->failed) {
+        return;
+    }
+    if (c->in_off == c->in.len) {
+        c->in_off = 0;
+        buf_release(&c->in);
+    }
+    if (c->out.len == 0) {
+        buf_release(&c->out);
+    }
+    /* OpenSSL's record buffers, made anew by the next read or write. */
+    (void)SSL_free_buffers(c->ssl);
 }
 
 size_t tls_conn_output_pending(const struct tls_conn *c)

@@ -79,6 +79,9 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len);
 int tls_conn_take_output(struct tls_conn *c, struct buf *out);
 /* Bytes of ciphertext waiting to be taken. */
 size_t tls_conn_output_pending(const struct tls_conn *c);
+/* Frees the buffers of a quiet connection (ours and OpenSSL's record buffers: about 35 KB while
+ * busy); the next read or write makes them again. */
+void tls_conn_release_idle(struct tls_conn *c);
 /* Queues our close_notify (a no-op before the handshake completes or after a fatal error).
  * Returns 0. */
 int tls_conn_shutdown(struct tls_conn *c);

@@ -19,6 +19,8 @@
 #define MAX_STANZA_CEILING ((size_t)1 << 30)
 /* The pending-text buffer is released after a stanza when it grew past this. */
 #define TEXT_KEEP 4096
+/* Room for the stream header's namespace declarations (replayed when a parser wakes). */
+#define DECLS_MAX 4096
 
 /* Expat >= 2.6 (and distributions that backported it) may defer re-parsing an unfinished
  * token until more data arrives, which would hold back a complete stanza; it is switched off
@@ -27,7 +29,7 @@
 XMLPARSEAPI(XML_Bool) XML_SetReparseDeferralEnabled(XML_Parser parser, XML_Bool enabled);
 
 struct xml_stream {
-    XML_Parser p;
+    XML_Parser p;         /* NULL while asleep (xml_stream_sleep) */
     struct xml_limits lim;
     struct xml_stream_cbs cbs;
     void *ud;
@@ -44,6 +46,11 @@ struct xml_stream {
     XML_Index mark;       /* where the bytes counted against max_stanza_size begin */
     XML_Index stop_at;    /* end of the event that asked to stop */
     char *default_ns;     /* xmlns='...' of the stream header, until stream_open */
+    struct buf decls;     /* the header's namespace declarations as attribute text, then (once
+                           * the header is parsed) its start tag without '>', for a wake-up */
+    XML_Index shift;      /* added to expat's byte indexes: a woken parser saw a replayed header */
+    XML_Index last_end;   /* end of the last event between stanzas (header, stanza, whitespace) */
+    bool replay;          /* a woken parser is reading the replayed header */
 };
 
 static void fail(struct xml_stream *s, const char *cond, int code)
@@ -65,7 +72,7 @@ static void restricted(struct xml_stream *s)
 
 static XML_Index event_end(const struct xml_stream *s)
 {
-    return XML_GetCurrentByteIndex(s->p) + XML_GetCurrentByteCount(s->p);
+    return XML_GetCurrentByteIndex(s->p) + XML_GetCurrentByteCount(s->p) + s->shift;
 }
 
 /* Applies a callback's answer: non-zero stops the parse right after the current event. */
@@ -144,6 +151,36 @@ static void flush_text(struct xml_stream *s)
     }
 }
 
+/* Keeps "<qname xmlns...='...'" of the header being parsed (its qualified name as written, which
+ * the closing tag must match) so a woken parser can be put back inside the stream element. When
+ * the raw bytes are not available the stream simply never sleeps (decls stays empty). */
+static void keep_head(struct xml_stream *s)
+{
+    int offset = 0;
+    int size = 0;
+    const char *ctx = XML_GetInputContext(s->p, &offset, &size);
+    struct buf head;
+    buf_init(&head, DECLS_MAX + 1024);
+    size_t qlen = 0;
+    if (ctx != NULL && offset >= 0 && offset < size && ctx[offset] == '<') {
+        const char *q = ctx + offset + 1;
+        size_t room = (size_t)(size - offset - 1);
+        while (qlen < room && strchr(" \t\r\n/>", q[qlen]) == NULL) {
+            qlen++;
+        }
+        if (qlen == room || buf_append_c(&head, "<") != 0 || buf_append(&head, q, qlen) != 0 ||
+            buf_append(&head, s->decls.p, s->decls.len) != 0) {
+            qlen = 0;
+        }
+    }
+    buf_release(&s->decls);
+    if (qlen > 0) {
+        s->decls = head;
+    } else {
+        buf_release(&head);
+    }
+}
+
 static void open_stream(struct xml_stream *s, const char *raw, const char **atts, size_t n)
 {
     struct strv ns;
@@ -156,6 +193,8 @@ static void open_stream(struct xml_stream *s, const char *raw, const char **atts
     struct xml_node *header = build_element(NULL, raw, atts, n);
     s->level = 1;
     s->mark = event_end(s);
+    s->last_end = s->mark;
+    keep_head(s);
     int rc = 0;
     if (s->cbs.stream_open != NULL) {
         rc = s->cbs.stream_open(s->ud, header, s->default_ns);
@@ -169,6 +208,13 @@ static void open_stream(struct xml_stream *s, const char *raw, const char **atts
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     struct xml_stream *s = ud;
+    if (s->replay) {
+        /* The replayed header of a woken parser: the stream is open already. */
+        s->replay = false;
+        s->ns_decls = 0;
+        s->level = 1;
+        return;
+    }
     if (s->halted || !size_ok(s)) {
         return;
     }
@@ -201,6 +247,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 static void deliver(struct xml_stream *s, struct xml_node *el)
 {
     s->mark = event_end(s);
+    s->last_end = s->mark;
     if (s->text.cap > TEXT_KEEP) {
         buf_release(&s->text);
     }
@@ -254,6 +301,7 @@ static void XMLCALL on_text(void *ud, const XML_Char *p, int len)
         if (!all_space(p, len)) {
             fail(s, "not-well-formed", ERR_PROTO);
         }
+        s->last_end = event_end(s);
         return;
     }
     if (buf_append(&s->text, p, (size_t)len) != 0) {
@@ -264,11 +312,24 @@ static void XMLCALL on_text(void *ud, const XML_Char *p, int len)
 static void XMLCALL on_ns_start(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     struct xml_stream *s = ud;
-    if (s->halted) {
+    if (s->halted || s->replay) {
         return;
     }
     s->ns_decls++;
-    if (s->level != 0 || prefix != NULL) {
+    if (s->level != 0) {
+        return;
+    }
+    /* Kept to replay the header's namespace context when a sleeping parser wakes. */
+    bool ok = buf_append_c(&s->decls, prefix != NULL ? " xmlns:" : " xmlns") == 0 &&
+              (prefix == NULL || buf_append_c(&s->decls, prefix) == 0) &&
+              buf_append_c(&s->decls, "='") == 0 &&
+              xml_escape_append(&s->decls, strv_c(uri != NULL ? uri : ""), true) == 0 &&
+              buf_append_c(&s->decls, "'") == 0;
+    if (!ok) {
+        fail(s, "policy-violation", ERR_LIMIT);
+        return;
+    }
+    if (prefix != NULL) {
         return;
     }
     free(s->default_ns);
@@ -343,11 +404,22 @@ static void setup_parser(struct xml_stream *s)
     }
 }
 
+static void create_parser(struct xml_stream *s)
+{
+    /* Forcing UTF-8 makes expat ignore a declared encoding (checked in on_xml_decl). */
+    s->p = XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (s->p == NULL) {
+        abort();
+    }
+    setup_parser(s);
+}
+
 static void clear_state(struct xml_stream *s)
 {
     xml_node_unref(s->cur);
     s->cur = NULL;
     buf_release(&s->text);
+    buf_release(&s->decls);
     free(s->default_ns);
     s->default_ns = NULL;
     s->err = NULL;
@@ -360,6 +432,9 @@ static void clear_state(struct xml_stream *s)
     s->fed = 0;
     s->mark = 0;
     s->stop_at = 0;
+    s->shift = 0;
+    s->last_end = 0;
+    s->replay = false;
 }
 
 struct xml_stream *xml_stream_new(const struct xml_limits *lim, const struct xml_stream_cbs *cbs,
@@ -386,12 +461,8 @@ struct xml_stream *xml_stream_new(const struct xml_limits *lim, const struct xml
     }
     s->ud = ud;
     buf_init(&s->text, s->lim.max_stanza_size);
-    /* Forcing UTF-8 makes expat ignore a declared encoding (checked in on_xml_decl). */
-    s->p = XML_ParserCreateNS("UTF-8", NS_SEP);
-    if (s->p == NULL) {
-        abort();
-    }
-    setup_parser(s);
+    buf_init(&s->decls, DECLS_MAX);
+    create_parser(s);
     return s;
 }
 
@@ -408,10 +479,56 @@ void xml_stream_free(struct xml_stream *s)
 void xml_stream_reset(struct xml_stream *s)
 {
     clear_state(s);
+    if (s->p == NULL) {
+        create_parser(s);
+        return;
+    }
     if (XML_ParserReset(s->p, "UTF-8") != XML_TRUE) {
         abort();
     }
     setup_parser(s);
+}
+
+int xml_stream_sleep(struct xml_stream *s)
+{
+    if (s->p == NULL) {
+        return 0;
+    }
+    if (s->err != NULL || s->stopped || s->suspended || s->level != 1 || s->cur != NULL ||
+        s->last_end != s->fed || s->decls.len == 0) {
+        return ERR_AGAIN;
+    }
+    XML_ParserFree(s->p);
+    s->p = NULL;
+    buf_release(&s->text);
+    return 0;
+}
+
+bool xml_stream_asleep(const struct xml_stream *s)
+{
+    return s->p == NULL;
+}
+
+/* A new parser in the state the old one slept in: inside the stream element, with the header's
+ * namespace declarations, its byte indexes continuing where the old one stopped. */
+static int wake(struct xml_stream *s)
+{
+    create_parser(s);
+    struct buf head;
+    buf_init(&head, s->decls.len + 1);
+    if (buf_append(&head, s->decls.p, s->decls.len) != 0 || buf_append_c(&head, ">") != 0) {
+        abort();
+    }
+    s->replay = true;
+    s->shift = s->fed - (XML_Index)head.len;
+    enum XML_Status st = XML_Parse(s->p, head.p, (int)head.len, XML_FALSE);
+    buf_release(&head);
+    if (st != XML_STATUS_OK || s->replay || s->level != 1) {
+        s->halted = true;
+        fail(s, "internal-server-error", ERR_INTERNAL);
+        return s->err_code;
+    }
+    return 0;
 }
 
 const char *xml_stream_error(const struct xml_stream *s)
@@ -467,6 +584,9 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
     }
     if (s->stopped || s->suspended) {
         return ERR_INVAL;
+    }
+    if (s->p == NULL && len > 0 && wake(s) != 0) {
+        return s->err_code;
     }
     if (len > 0 && s->fed == 0 && foreign_encoding(data)) {
         s->halted = true;

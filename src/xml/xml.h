@@ -138,6 +138,14 @@ void xml_stream_reset(struct xml_stream *s);
  * xml_stream_feed (0 when all of them were parsed); after XML_STOPPED here the rest of the kept
  * bytes is dropped. */
 int xml_stream_resume(struct xml_stream *s);
+/* Frees the parser of a stream that sits between stanzas with nothing pending (an idle
+ * session keeps none of expat's ≈ 9 KB); the next xml_stream_feed makes a new one, in the same
+ * namespace context and with the same byte accounting, so nothing is observable. Returns 0, or
+ * ERR_AGAIN when the stream is inside the header or a stanza, has bytes pending in the parser,
+ * or is stopped, suspended or failed. */
+int xml_stream_sleep(struct xml_stream *s);
+/* True while the stream's parser is freed by xml_stream_sleep. */
+bool xml_stream_asleep(const struct xml_stream *s);
 
 /* ---- Serializer --------------------------------------------------------------------------- */
 

@@ -167,11 +167,27 @@ int conn_send_buf(int fd, struct buf *out, unsigned long long *sent)
         buf_consume(out, (size_t)n);
         *sent += (unsigned long long)n;
     }
-    if (out->len == 0 && out->cap > 16384) {
-        /* Idle connections keep no big buffers. */
+    if (out->len == 0 && out->cap > 65536) {
+        /* A burst's big buffer is not kept; the usual size is, until the connection is idle. */
         buf_release(out);
     }
     return 0;
+}
+
+void conn_release_idle(struct conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    if (c->out.len == 0) {
+        buf_release(&c->out);
+    }
+    if (c->pending.len == 0) {
+        buf_release(&c->pending);
+    }
+    if (c->tls != NULL) {
+        tls_conn_release_idle(c->tls);
+    }
 }
 
 /* Writes what is queued; returns ERR_CLOSED when the socket failed. */
@@ -301,31 +317,41 @@ static void feed_stream(struct conn *c, const char *data, size_t len)
     }
 }
 
+/* Decrypted bytes, one buffer per worker thread (feeding the stream never reads another
+ * connection on this thread, so it is never in use twice). */
+static __thread struct buf t_plain;
+
+void conn_worker_cleanup(void)
+{
+    buf_cleanup(&t_plain);
+}
+
 static int read_tls(struct conn *c, const char *data, size_t len)
 {
     if (tls_conn_feed(c->tls, data, len) != 0) {
         return ERR_TLS;
     }
-    struct buf plain;
-    buf_init(&plain, CONN_READ_CHUNK * 4);
+    struct buf *plain = &t_plain;
+    if (plain->max == 0) {
+        buf_init(plain, CONN_READ_CHUNK * 4);
+    }
     for (;;) {
-        int rc = tls_conn_read(c->tls, &plain);
+        buf_reset(plain);
+        int rc = tls_conn_read(c->tls, plain);
         /* A full buffer means more may be waiting inside TLS; otherwise TLS needs more bytes
          * from the socket (a partial record is not a reason to loop). */
-        bool full = plain.len >= plain.max;
-        if (plain.len > 0) {
-            feed_stream(c, plain.p, plain.len);
-            buf_reset(&plain);
+        bool full = plain->len >= plain->max;
+        if (plain->len > 0) {
+            feed_stream(c, plain->p, plain->len);
+            buf_reset(plain);
         }
         if (rc != 0) {
-            buf_cleanup(&plain);
             return rc;
         }
         if (c->closed || c->closing || !full) {
             break;
         }
     }
-    buf_cleanup(&plain);
     return 0;
 }
 

@@ -68,6 +68,11 @@ int conn_write(struct conn *c, const char *data, size_t len);
 int conn_send_buf(int fd, struct buf *out, unsigned long long *sent);
 /* Turns TLS on now: what was queued before goes in clear, what follows is encrypted. */
 int conn_start_tls(struct conn *c);
+/* Frees the buffers of a connection that has been quiet (output, pending input, TLS); busy
+ * connections keep theirs so that a stanza costs no allocation. */
+void conn_release_idle(struct conn *c);
+/* Frees this worker thread's read buffer (at worker stop). */
+void conn_worker_cleanup(void);
 bool conn_is_tls(const struct conn *c);
 /* Flushes, then closes. Idempotent. `reason` goes to the log. */
 void conn_close(struct conn *c, const char *reason);

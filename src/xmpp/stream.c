@@ -550,6 +550,14 @@ void xstream_moved(struct xstream *st)
     }
 }
 
+bool xstream_sleep(struct xstream *st)
+{
+    if (st->state == XS_CLOSED || st->move_to >= 0 || xml_stream_asleep(st->parser)) {
+        return false;
+    }
+    return xml_stream_sleep(st->parser) == 0;
+}
+
 void xstream_on_closed(struct xstream *st)
 {
     c2s__closed(st);

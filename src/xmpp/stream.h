@@ -23,6 +23,9 @@ int xstream_wants_move(const struct xstream *st);
 void xstream_moved(struct xstream *st);
 /* The transport is gone (peer closed, error, or our close completed). */
 void xstream_on_closed(struct xstream *st);
+/* Frees the XML parser of a stream idle between stanzas (it is re-made on the next bytes).
+ * Returns true when a parser was freed now. */
+bool xstream_sleep(struct xstream *st);
 /* Ends the stream with a stream error (condition of RFC 6120 §4.9.3) and closes. */
 void xstream_error(struct xstream *st, const char *condition, const char *text);
 /* Server shutdown. */

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "signal/im.h"
+#include "store/store.h"
 #include "tls/tls.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
@@ -28,27 +31,70 @@ void xmpp_stats_json(json_t *obj)
     set_counter(obj, "stanzas_in", atomic_load(&g_xmpp_stats.stanzas_in));
     set_counter(obj, "stanzas_out", atomic_load(&g_xmpp_stats.stanzas_out));
     set_counter(obj, "stream_errors", atomic_load(&g_xmpp_stats.stream_errors));
+    set_counter(obj, "idle_parsers_freed", atomic_load(&g_xmpp_stats.parsers_freed));
     set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
 }
 
 #define TRIM_PERIOD_MS 1000
 #define TRIM_MIN_DROP 256
+#define TRIM_FOLLOW_UPS 2
 
-/* After many connections have come and gone, the allocator keeps their memory for reuse; once
- * the count has fallen to half its recent peak (and by a fair number), it is given back. The
- * check runs on worker 0 only: malloc_trim covers the whole process. */
+/* On each worker: its store handle's page cache (filled by the logins of the peak), then the
+ * allocator's free memory, go back to the system. */
+static void release_memory(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    im_release_memory();
+    store_release_memory(worker_ctx()->store);
+    malloc_trim(0);
+}
+
+/* After many connections have come and gone, the allocator keeps their memory for reuse and
+ * SQLite the pages their logins read; once the count has fallen to half its recent peak (and by
+ * a fair number) and has stopped falling fast, or has fallen to a quarter, both are given back.
+ * The check runs on worker 0 only. */
 static void trim_check(void *ud)
 {
     struct xmpp_worker *xw = ud;
     int now = atomic_load(&g_server.connections);
     int peak = atomic_load(&g_server.connections_peak);
-    if (peak - now >= TRIM_MIN_DROP && now <= peak / 2) {
-        malloc_trim(0);
+    bool settled = xw->trim_prev - now < TRIM_MIN_DROP / 4;
+    xw->trim_prev = now;
+    if (peak - now >= TRIM_MIN_DROP && ((now <= peak / 2 && settled) || now <= peak / 4)) {
+        worker_broadcast(release_memory, NULL);
         log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL,
                 "connections fell from %d to %d: freed memory returned to the system", peak, now);
         atomic_store(&g_server.connections_peak, now);
+        /* Ended sessions are still being wound up (presence, last-seen records): what they
+         * free in the next seconds is released too. */
+        xw->trim_again = TRIM_FOLLOW_UPS;
+    } else if (xw->trim_again > 0) {
+        xw->trim_again--;
+        worker_broadcast(release_memory, NULL);
     }
     loop_timer_start(xw->worker->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
+}
+
+#define IDLE_SWEEP_MS 1000
+
+/* A connection that has read nothing for a sweep period frees its buffers (TLS records, about
+ * 35 KB) and its stream's XML parser (about 9 KB); the next bytes make them again. Sessions
+ * spend most of their life idle, while a busy one keeps all so a stanza costs no allocation. */
+static void idle_sweep(void *ud)
+{
+    struct xmpp_worker *xw = ud;
+    uint64_t now = loop_now_ms(xw->worker->loop);
+    for (struct conn *c = xw->conns; c; c = c->next) {
+        if (c->closed || now - c->last_read_ms < IDLE_SWEEP_MS) {
+            continue;
+        }
+        conn_release_idle(c);
+        if (c->st != NULL && xstream_sleep(c->st)) {
+            atomic_fetch_add(&g_xmpp_stats.parsers_freed, 1);
+        }
+    }
+    loop_timer_start(xw->worker->loop, &xw->idle_timer, IDLE_SWEEP_MS, idle_sweep, xw);
 }
 
 struct xmpp_worker *xmpp_worker_start(struct worker *w)
@@ -56,6 +102,8 @@ struct xmpp_worker *xmpp_worker_start(struct worker *w)
     struct xmpp_worker *xw = xcalloc(1, sizeof(*xw));
     xw->worker = w;
     loop_timer_init(&xw->trim_timer);
+    loop_timer_init(&xw->idle_timer);
+    loop_timer_start(w->loop, &xw->idle_timer, IDLE_SWEEP_MS, idle_sweep, xw);
     if (w->id == 0) {
         loop_timer_start(w->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
     }
@@ -86,6 +134,8 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
         conn_free_now(xw->conns);
     }
     loop_timer_stop(xw->worker->loop, &xw->trim_timer);
+    loop_timer_stop(xw->worker->loop, &xw->idle_timer);
+    conn_worker_cleanup();
     free(xw);
 }
 

@@ -22,6 +22,9 @@ struct xmpp_worker {
     struct listen_entry *listeners;
     struct s2s_worker *s2s; /* outgoing server-to-server queues (s2s_out.c) */
     struct loop_timer trim_timer; /* worker 0: memory back to the system after churn */
+    int trim_prev;                /* worker 0: the connection count at the previous check */
+    int trim_again;               /* worker 0: follow-up releases still to run after one */
+    struct loop_timer idle_timer; /* quiet streams give their parser back */
     bool stopping;
 };
 
@@ -56,6 +59,7 @@ struct xmpp_stats {
     atomic_ulong stanzas_in;    /* elements received on authenticated streams */
     atomic_ulong stanzas_out;   /* stanzas delivered to clients */
     atomic_ulong stream_errors; /* streams ended with a stream error */
+    atomic_ulong parsers_freed; /* idle streams whose XML parser was freed (made anew on input) */
 };
 extern struct xmpp_stats g_xmpp_stats;
 /* Adds the counters to a JSON object (name: value). */

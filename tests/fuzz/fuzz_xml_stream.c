@@ -237,6 +237,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(rc == 0);
             FUZZ_CHECK(xml_stream_error(s) == NULL);
             off += used;
+            /* Every other slice, an idle stream frees its parser: parsing must go on the same. */
+            if ((rounds & 1) != 0) {
+                int sl = xml_stream_sleep(s);
+                FUZZ_CHECK(sl == 0 || sl == ERR_AGAIN);
+                FUZZ_CHECK(xml_stream_asleep(s) == (sl == 0));
+            }
         }
     }
 

@@ -1045,6 +1045,100 @@ static void test_stream_keepalive(void **state)
     rec_cleanup(&r);
 }
 
+/* Feeds `in` and then puts the stream to sleep; asserts the sleep's result. */
+static void feed_then_sleep(struct xml_stream *s, const char *in, int want)
+{
+    assert_int_equal(xml_stream_feed(s, in, strlen(in), NULL), 0);
+    assert_int_equal(xml_stream_sleep(s), want);
+    assert_int_equal(xml_stream_asleep(s), want == 0);
+}
+
+/* An idle stream frees its parser; the next bytes are parsed as if it had never slept: same
+ * namespace context (default, the stream prefix as written, extra prefixes), same close tag,
+ * same size accounting, same stop offsets. */
+static void test_stream_sleep(void **state)
+{
+    (void)state;
+    const char *hdr = "<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams' "
+                      "xmlns:db='jabber:server:dialback' to='example.com' version='1.0'>";
+    struct rec r;
+    rec_init(&r);
+    struct xml_stream *s = xml_stream_new(NULL, &rec_cbs, &r);
+    assert_int_equal(xml_stream_sleep(s), ERR_AGAIN); /* before the header */
+    feed_then_sleep(s, hdr, 0);
+    assert_int_equal(xml_stream_sleep(s), 0); /* asleep already */
+    feed_then_sleep(s, "<db:result from='a.example' to='example.com'>k</db:result>", 0);
+    feed_then_sleep(s, "<message><bo", ERR_AGAIN); /* inside a stanza */
+    feed_then_sleep(s, "dy>x</body></message> \n", 0);
+    feed_then_sleep(s, "<iq/><", ERR_AGAIN); /* a token begun */
+    feed_then_sleep(s, "presence/>", 0);
+    assert_int_equal(xml_stream_feed(s, "</s:stream>", 11, NULL), 0);
+    assert_null(xml_stream_error(s));
+    assert_string_equal(buf_cstr(&r.log),
+                        "OPEN\n<result xmlns='jabber:server:dialback' from='a.example' "
+                        "to='example.com'>k</result>\n<message><body>x</body></message>\n"
+                        "<iq/>\n<presence/>\nCLOSE\n");
+    xml_stream_free(s);
+    rec_cleanup(&r);
+
+    /* The close tag must still match the header's name: a wrong one is not well-formed. */
+    rec_init(&r);
+    s = xml_stream_new(NULL, &rec_cbs, &r);
+    feed_then_sleep(s, HDR_C, 0);
+    assert_int_equal(xml_stream_feed(s, "</s:stream>", 11, NULL), ERR_PROTO);
+    assert_string_equal(xml_stream_error(s), "not-well-formed");
+    xml_stream_free(s);
+    rec_cleanup(&r);
+
+    /* Size accounting goes on across sleeps: whitespace since the last stanza still counts. */
+    struct xml_limits lim = {.max_stanza_size = 200};
+    char ws[300];
+    memset(ws, ' ', sizeof(ws));
+    rec_init(&r);
+    s = xml_stream_new(&lim, &rec_cbs, &r);
+    feed_then_sleep(s, HDR_C, 0);
+    assert_int_equal(xml_stream_feed(s, ws, 196, NULL), 0);
+    assert_int_equal(xml_stream_sleep(s), 0);
+    feed_then_sleep(s, "<a/>", 0);
+    assert_int_equal(xml_stream_feed(s, ws, 150, NULL), 0);
+    assert_int_equal(xml_stream_sleep(s), 0);
+    assert_int_equal(xml_stream_feed(s, ws, 50, NULL), 0);
+    assert_int_equal(xml_stream_sleep(s), 0);
+    assert_int_equal(xml_stream_feed(s, ws, 1, NULL), ERR_LIMIT);
+    assert_int_equal(xml_stream_sleep(s), ERR_AGAIN);
+    assert_int_equal(r.elements, 1);
+    xml_stream_free(s);
+    rec_cleanup(&r);
+
+    /* A stop right after waking reports the bytes used of this feed; reset works after. */
+    rec_init(&r);
+    r.stop_at_element = 1;
+    s = xml_stream_new(NULL, &rec_cbs, &r);
+    feed_then_sleep(s, HDR_C, 0);
+    const char *in = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><junk";
+    size_t used = 0;
+    assert_int_equal(xml_stream_feed(s, in, strlen(in), &used), XML_STOPPED);
+    assert_int_equal(used, strlen(in) - 5);
+    assert_int_equal(xml_stream_sleep(s), ERR_AGAIN);
+    xml_stream_reset(s);
+    assert_int_equal(xml_stream_feed(s, HDR_C "<a/>", strlen(HDR_C "<a/>"), NULL), 0);
+    assert_int_equal(r.opens, 2);
+    xml_stream_free(s);
+    rec_cleanup(&r);
+
+    /* A sleeping stream can be reset (a restart) and freed. */
+    rec_init(&r);
+    s = xml_stream_new(NULL, &rec_cbs, &r);
+    feed_then_sleep(s, HDR_C, 0);
+    xml_stream_reset(s);
+    assert_false(xml_stream_asleep(s));
+    assert_int_equal(xml_stream_feed(s, HDR_C, strlen(HDR_C), NULL), 0);
+    assert_int_equal(xml_stream_sleep(s), 0);
+    xml_stream_free(s);
+    assert_int_equal(r.opens, 2);
+    rec_cleanup(&r);
+}
+
 static int null_cbs_feed(const char *in)
 {
     struct xml_stream *s = xml_stream_new(NULL, NULL, NULL);
@@ -1082,6 +1176,7 @@ int main(void)
         cmocka_unit_test(test_stream_encoding),
         cmocka_unit_test(test_stream_not_well_formed),
         cmocka_unit_test(test_stream_namespaces),
+        cmocka_unit_test(test_stream_sleep),
         cmocka_unit_test(test_limit_size),
         cmocka_unit_test(test_limit_huge),
         cmocka_unit_test(test_limit_depth),
