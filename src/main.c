@@ -21,6 +21,7 @@
 #include "core/server.h"
 #include "core/settings.h"
 #include "core/version.h"
+#include "signal/homestate.h"
 #include "signal/im.h"
 #include "signal/router.h"
 #include "store/store.h"
@@ -390,6 +391,7 @@ static void worker_stopped(struct worker *w, void *ud)
     }
     chatroom_worker_stop();
     im_worker_stop();
+    im_home_state_stop();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "accounts/accounts_int.h"
 #include "core/err.h"
 #include "jid/jid.h"
 
@@ -322,6 +323,7 @@ int accounts_domain_add(struct store *st, const char *name, char *err, size_t er
         goto done;
     }
     rc = store_domain_add(st, buf_cstr(&prepped));
+    accounts__changed_all();
     if (rc == ERR_EXISTS) {
         set_err(err, errlen, "%s already exists as a domain or an alias", buf_cstr(&prepped));
     } else if (rc != 0) {
@@ -345,6 +347,7 @@ int accounts_domain_remove(struct store *st, const char *name, char *err, size_t
         goto done;
     }
     rc = store_domain_remove(st, buf_cstr(&prepped));
+    accounts__changed_all();
     if (rc == ERR_NOTFOUND) {
         /* Say so when the name is an alias, rather than removing the domain behind it. */
         if (store_domain_resolve(st, buf_cstr(&prepped), &canon) == 0) {
@@ -646,6 +649,8 @@ int accounts_domain_set(struct store *st, const char *name, const char *key, con
     }
 
 done:
+    /* Aliases and password_storage (which rewrites every account's credentials) included. */
+    accounts__changed_all();
     buf_cleanup(&canon);
     return rc;
 }
@@ -766,6 +771,7 @@ int accounts_account_add(struct store *st, const char *jid, const char *password
     }
     if (rc == 0) {
         rc = store_account_add(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+        accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_EXISTS) {
             set_err(err, errlen, "account %s@%s already exists", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
@@ -783,6 +789,7 @@ int accounts_account_remove(struct store *st, const char *jid, char *err, size_t
     int rc = ref_parse(st, jid, &r, err, errlen);
     if (rc == 0) {
         rc = store_account_remove(st, buf_cstr(&r.domain), r.jid.local);
+        accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
@@ -805,6 +812,7 @@ int accounts_account_passwd(struct store *st, const char *jid, const char *passw
     }
     if (rc == 0) {
         rc = store_account_set_credentials(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+        accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
@@ -929,6 +937,7 @@ int accounts_account_set(struct store *st, const char *jid, const char *key, con
     }
     if (rc == 0) {
         rc = store_account_setting_set(st, buf_cstr(&r.domain), r.jid.local, key, norm);
+        accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
@@ -981,6 +990,20 @@ int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, v
 
 /* ---- SASL lookup ---- */
 
+/* resolve_domain through this thread's cache (a login resolves the same domain every time). */
+static int resolve_domain_cached(struct store *st, const char *name, struct buf *out)
+{
+    unsigned gen = accounts__gen_all();
+    if (accounts__cache_domain_get(name, gen, out)) {
+        return 0;
+    }
+    int rc = resolve_domain(st, name, out);
+    if (rc == 0) {
+        accounts__cache_domain_put(name, gen, buf_cstr(out));
+    }
+    return rc;
+}
+
 /* Splits the authcid into the nodeprep'd name and checks its domain part, if any, against
  * `canon`. ERR_NOTFOUND for anything invalid. */
 static int lookup_name(struct store *st, const char *canon, const char *username, struct buf *name)
@@ -992,7 +1015,7 @@ static int lookup_name(struct store *st, const char *canon, const char *username
         struct buf dom;
         buf_init(&dom, NAME_BUF_MAX);
         char *given = xstrdup(at + 1);
-        rc = resolve_domain(st, given, &dom);
+        rc = resolve_domain_cached(st, given, &dom);
         if (rc == 0 && strcmp(buf_cstr(&dom), canon) != 0) {
             rc = ERR_NOTFOUND;
         }
@@ -1013,12 +1036,13 @@ int accounts_lookup_creds(struct store *st, const char *domain, const char *user
     struct buf name;
     struct buf text;
     struct account_cfg a;
+    unsigned gen = 0;
     buf_init(&canon, NAME_BUF_MAX);
     buf_init(&name, NAME_BUF_MAX);
     buf_init(&text, CREDS_BUF_MAX);
     memset(out, 0, sizeof(*out));
 
-    int rc = resolve_domain(st, domain, &canon);
+    int rc = resolve_domain_cached(st, domain, &canon);
     if (rc == ERR_INVAL) {
         rc = ERR_NOTFOUND;
     }
@@ -1026,6 +1050,11 @@ int accounts_lookup_creds(struct store *st, const char *domain, const char *user
         rc = lookup_name(st, buf_cstr(&canon), username, &name);
     }
     if (rc == 0) {
+        /* Taken before the store is read: a change made meanwhile makes the entry stale. */
+        gen = accounts__gen(buf_cstr(&canon), buf_cstr(&name));
+        if (accounts__cache_get(buf_cstr(&canon), buf_cstr(&name), gen, out)) {
+            goto done;
+        }
         rc = store_account_credentials(st, buf_cstr(&canon), buf_cstr(&name), &text);
     }
     if (rc == 0) {
@@ -1037,9 +1066,30 @@ int accounts_lookup_creds(struct store *st, const char *domain, const char *user
     if (rc == 0) {
         out->secure_required = a.secure_method_required;
         out->disabled = a.disabled;
+        accounts__cache_put(buf_cstr(&canon), buf_cstr(&name), gen, out);
     }
+
+done:
     buf_cleanup(&canon);
     buf_cleanup(&name);
     buf_cleanup(&text);
     return rc;
+}
+
+int accounts_account_exists(struct store *st, const char *domain, const char *name)
+{
+    unsigned gen = accounts__gen(domain, name);
+    if (accounts__cache_get(domain, name, gen, NULL)) {
+        return 1;
+    }
+    int rc = store_account_exists(st, domain, name);
+    if (rc == 1) {
+        accounts__cache_put(domain, name, gen, NULL);
+    }
+    return rc;
+}
+
+unsigned accounts_generation(const char *domain, const char *name)
+{
+    return accounts__gen(domain, name);
 }

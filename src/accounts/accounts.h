@@ -99,8 +99,19 @@ int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, v
  * aliases. Fills `out` (caller's storage, released with auth_creds_cleanup) with the stored
  * credentials and the account's secure_required/disabled flags. ERR_NOTFOUND if there is no such
  * account or a name is invalid; ERR_STORE (also for unreadable credentials). Whether the domain
- * accepts XMPP (xmpp_enabled) is for the caller to check. */
+ * accepts XMPP (xmpp_enabled) is for the caller to check. Answered from the calling thread's
+ * cache when the account was looked up there before and nothing changed it since (every change
+ * made through this module is seen by the next lookup on every thread). */
 int accounts_lookup_creds(struct store *st, const char *domain, const char *username,
                           struct auth_creds *out);
+/* store_account_exists (the canonical domain and the prepared name, as stored) through the same
+ * cache: 1, 0, or negative. */
+int accounts_account_exists(struct store *st, const char *domain, const char *name);
+/* A number that changes whenever the account (canonical domain, prepared name) is changed
+ * through this module, and now and then for other changes: for callers that keep something
+ * about an account and must notice that it was removed or replaced. */
+unsigned accounts_generation(const char *domain, const char *name);
+/* Empties the calling thread's cache of accounts (it refills on demand): after a load peak. */
+void accounts_cache_release(void);
 
 #endif

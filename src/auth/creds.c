@@ -1,13 +1,13 @@
 /* creds.c: password storage: SCRAM keys (PBKDF2), verification and the store text form. */
 #include "auth/creds.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stringprep.h>
 
@@ -27,8 +27,25 @@ static const struct {
     [SCRAM_SHA512] = {"SHA-512", "scram-sha-512", 64},
 };
 
+/* The digests, fetched from the provider once: OpenSSL 3 otherwise looks each one up by name
+ * (locks, property queries) on every use, which cost more than hashing a SCRAM message. Kept
+ * for the life of the process. */
+static EVP_MD *g_md[SCRAM_HASH_COUNT];
+static pthread_once_t g_md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    g_md[SCRAM_SHA1] = EVP_MD_fetch(NULL, "SHA1", NULL);
+    g_md[SCRAM_SHA256] = EVP_MD_fetch(NULL, "SHA256", NULL);
+    g_md[SCRAM_SHA512] = EVP_MD_fetch(NULL, "SHA512", NULL);
+}
+
 static const EVP_MD *scram_md(enum scram_hash h)
 {
+    pthread_once(&g_md_once, md_fetch);
+    if ((unsigned)h < SCRAM_HASH_COUNT && g_md[h] != NULL) {
+        return g_md[h];
+    }
     switch (h) {
     case SCRAM_SHA1:
         return EVP_sha1();
@@ -51,18 +68,57 @@ const char *auth__scram_hash_name(enum scram_hash h)
     return hashes[h].name;
 }
 
+#define HMAC_BLOCK_MAX 128 /* SHA-512's block; SHA-1 and SHA-256 have 64 bytes */
+
+/* HMAC (RFC 2104) over the fetched digest: H((K ^ opad) || H((K ^ ipad) || data)). */
 int auth__hmac(enum scram_hash h, const void *key, size_t key_len, const void *data, size_t len,
                unsigned char *out)
 {
+    const EVP_MD *md = scram_md(h);
+    int block = md ? EVP_MD_get_block_size(md) : 0;
+    size_t hl = hashes[h].len;
+    unsigned char k[HMAC_BLOCK_MAX] = {0};
+    unsigned char pad[HMAC_BLOCK_MAX];
+    unsigned char inner[EVP_MAX_MD_SIZE];
     unsigned int olen = 0;
-    if (key_len > INT32_MAX) {
-        return ERR_INVAL;
-    }
-    if (HMAC(scram_md(h), key, (int)key_len, data, len, out, &olen) == NULL ||
-        olen != hashes[h].len) {
+    int rc = ERR_INTERNAL;
+    if (block <= 0 || block > HMAC_BLOCK_MAX || (size_t)EVP_MD_get_size(md) != hl) {
         return ERR_INTERNAL;
     }
-    return 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return ERR_INTERNAL;
+    }
+    if (key_len > (size_t)block) {
+        if (EVP_Digest(key, key_len, k, &olen, md, NULL) != 1) {
+            goto done;
+        }
+    } else if (key_len > 0) {
+        memcpy(k, key, key_len);
+    }
+    for (int i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, (size_t)block) != 1 ||
+        EVP_DigestUpdate(ctx, data, len) != 1 || EVP_DigestFinal_ex(ctx, inner, &olen) != 1) {
+        goto done;
+    }
+    for (int i = 0; i < block; i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, (size_t)block) != 1 ||
+        EVP_DigestUpdate(ctx, inner, hl) != 1 || EVP_DigestFinal_ex(ctx, out, &olen) != 1 ||
+        olen != hl) {
+        goto done;
+    }
+    rc = 0;
+
+done:
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    return rc;
 }
 
 int auth__hash(enum scram_hash h, const void *data, size_t len, unsigned char *out)

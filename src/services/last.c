@@ -7,9 +7,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "signal/homestate.h"
 #include "signal/router.h"
 #include "store/store_im.h"
-#include "store/store_services.h"
 
 #include "services/services.h"
 
@@ -77,21 +77,19 @@ static int account_last(struct service_ctx *ctx)
     long long when = 0, seen = 0;
     struct buf status;
     buf_init(&status, 4096);
-    int rc = store_last_get(wc->store, t->domain, t->local, &when, NULL);
-    if (rc == ERR_NOTFOUND) {
-        buf_cleanup(&status);
-        /* Never logged in: nothing to tell (§4, "the user has never logged in"). */
-        return service_reply_error(ctx, "cancel", "item-not-found");
-    }
+    /* The logout time, with the status of the last unavailable presence when the presence core
+     * kept one (both kept by the IM core on this, the account's home worker). */
+    int rc = im_last_seen_get(t->domain, t->local, &seen, &status, &when);
     if (rc != 0) {
         buf_cleanup(&status);
         log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last activity of %s@%s: %s", t->local,
                 t->domain, store_last_error(wc->store));
         return service_reply_error(ctx, "wait", "internal-server-error");
     }
-    /* The status of the last unavailable presence, when the presence core kept one. */
-    if (store_im_last_get(wc->store, t->domain, t->local, &seen, &status) != 0) {
-        buf_reset(&status);
+    if (when == 0) {
+        buf_cleanup(&status);
+        /* Never logged in: nothing to tell (§4, "the user has never logged in"). */
+        return service_reply_error(ctx, "cancel", "item-not-found");
     }
     int code = service_reply_result(ctx, last_query((long long)time(NULL) - when,
                                                     buf_cstr(&status)));
@@ -110,11 +108,8 @@ void services_last_session_ended(const char *local, const char *domain)
     if (wc == NULL || left > 0) {
         return;
     }
-    int rc = store_last_set(wc->store, domain, local, (long long)time(NULL), "");
-    if (rc != 0 && rc != ERR_NOTFOUND) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last activity of %s@%s not saved: %s",
-                local, domain, store_last_error(wc->store));
-    }
+    /* Written behind, with the IM core's last unavailable presence of the same moment. */
+    im_last_seen_logout(domain, local);
 }
 
 const struct service service_last = {

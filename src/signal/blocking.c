@@ -8,6 +8,7 @@
 #include "core/loop.h"
 #include "core/server.h"
 #include "services/services.h"
+#include "signal/homestate.h"
 #include "signal/im_int.h"
 #include "xmpp/ns.h"
 
@@ -195,6 +196,7 @@ void im_release_memory(void)
             bl_entry_free(e);
         }
     }
+    im_home_state_release();
 }
 
 void im_worker_stop(void)

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "signal/homestate.h"
 #include "signal/im_int.h"
 #include "xmpp/ns.h"
 
@@ -77,6 +78,7 @@ int im_offline_message(struct signal *sig)
     jid_full(&sig->from, &from);
     int rc = ERR_LIMIT;
     if (quota > 0 && signal_serialize(sig, &text) == 0) {
+        im_note_filled(sig->to.domain, sig->to.local, IM_HINT_OFFLINE);
         rc = store_im_offline_add(im__store(), sig->to.domain, sig->to.local, buf_cstr(&from),
                                   (long long)time(NULL), buf_cstr(&text), quota);
     }
@@ -115,6 +117,7 @@ static struct signal *stored_signal(struct xml_node *el, enum signal_method m)
 struct deliver_ctx {
     struct router_session *rs;
     const char *domain;
+    bool kept; /* a message could not be removed */
 };
 
 static int deliver_stored(void *ud, long long id, long long stamp, const char *stanza)
@@ -138,21 +141,38 @@ static int deliver_stored(void *ud, long long id, long long stamp, const char *s
         }
     }
     /* Delivered (or unreadable): it goes either way, so that it never blocks the queue. */
-    store_im_offline_remove(im__store(), id);
+    if (store_im_offline_remove(im__store(), id) != 0) {
+        dc->kept = true;
+    }
     return 0;
 }
 
+/* Each login delivers both stores, and most of the time both are empty: once a reading found
+ * one empty (or emptied it), the home worker knows it until something is stored there. */
 void im__offline_deliver(struct router_session *rs)
 {
     struct im_session *is = im__session(rs);
-    struct deliver_ctx dc = {rs, is->full.domain};
-    store_im_offline_list(im__store(), is->full.domain, is->full.local, deliver_stored, &dc);
+    const char *domain = is->full.domain, *local = is->full.local;
+    if (local == NULL || im_known_empty(domain, local, IM_HINT_OFFLINE)) {
+        return;
+    }
+    struct deliver_ctx dc = {rs, domain, false};
+    if (store_im_offline_list(im__store(), domain, local, deliver_stored, &dc) == 0 && !dc.kept) {
+        im_note_empty(domain, local, IM_HINT_OFFLINE);
+    }
 }
+
+struct pending_ctx {
+    struct router_session *rs;
+    int rows;
+};
 
 static int deliver_pending(void *ud, const char *contact, const char *stanza)
 {
     (void)contact;
-    struct router_session *rs = ud;
+    struct pending_ctx *pc = ud;
+    struct router_session *rs = pc->rs;
+    pc->rows++;
     struct xml_node *el = im__parse(stanza);
     if (el) {
         struct signal *sig = stored_signal(el, SIGNAL_SUBSCRIBE);
@@ -167,5 +187,13 @@ static int deliver_pending(void *ud, const char *contact, const char *stanza)
 void im__pending_deliver(struct router_session *rs)
 {
     struct im_session *is = im__session(rs);
-    store_im_pending_list(im__store(), is->full.domain, is->full.local, deliver_pending, rs);
+    const char *domain = is->full.domain, *local = is->full.local;
+    if (local == NULL || im_known_empty(domain, local, IM_HINT_PENDING)) {
+        return;
+    }
+    struct pending_ctx pc = {rs, 0};
+    if (store_im_pending_list(im__store(), domain, local, deliver_pending, &pc) == 0 &&
+        pc.rows == 0) {
+        im_note_empty(domain, local, IM_HINT_PENDING);
+    }
 }

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "signal/homestate.h"
 #include "signal/im_int.h"
 #include "xmpp/ns.h"
 
@@ -164,28 +165,31 @@ struct bcast_ctx {
     const struct im_session *is;
     struct xml_node *stanza;
     const char *type;
-    struct im_blocklist bl;
     bool probe;
+    int rows;
+    struct jid *to_probe; /* probed once the user's own resources have the presence */
+    size_t n_probe;
 };
 
 static int bcast_item(void *ud, const struct store_roster_item *it)
 {
     struct bcast_ctx *bc = ud;
+    bc->rows++;
+    bool from = (it->sub & STORE_SUB_FROM) != 0;
+    bool to = bc->probe && (it->sub & STORE_SUB_TO);
     struct jid contact;
-    if (jid_parse(&contact, strv_c(it->contact)) != 0) {
+    if ((!from && !to) || jid_parse(&contact, strv_c(it->contact)) != 0) {
         return 0;
     }
-    if (!im__blocklist_match(&bc->bl, &contact)) {
-        if (bc->probe) {
-            if (it->sub & STORE_SUB_TO) {
-                struct jid bare;
-                im__bare(&bc->is->full, &bare);
-                router_submit(im__signal(SIGNAL_NOTIFY, &bare, &contact, "probe", NULL));
-                jid_cleanup(&bare);
-            }
-        } else if (it->sub & STORE_SUB_FROM) {
+    if (!im__blocked(&bc->is->full, &contact)) {
+        if (from) {
             router_submit(
                 im__signal(SIGNAL_NOTIFY, &bc->is->full, &contact, bc->type, bc->stanza));
+        }
+        if (to) {
+            bc->to_probe = xrealloc(bc->to_probe, (bc->n_probe + 1) * sizeof(*bc->to_probe));
+            bc->to_probe[bc->n_probe++] = contact; /* moved: cleaned up once probed */
+            return 0;
         }
     }
     jid_cleanup(&contact);
@@ -193,16 +197,18 @@ static int bcast_item(void *ud, const struct store_roster_item *it)
 }
 
 /* To the subscribers (From, Both) and to the user's own available resources (RFC 6121 §4.2.2,
- * §4.4.2, §4.5.2); with `probe`, probes to the contacts the user is subscribed to instead. */
+ * §4.4.2, §4.5.2); with `probe` (initial presence), also probes to the contacts the user is
+ * subscribed to (§4.3.1), from the same reading of the roster. */
 static void broadcast(struct im_session *is, struct xml_node *stanza, const char *type,
                       bool probe)
 {
     struct bcast_ctx bc = {.is = is, .stanza = stanza, .type = type, .probe = probe};
-    im__blocklist_load(&is->full, &bc.bl);
-    store_im_roster_list(im__store(), is->full.domain, is->full.local, -1, bcast_item, &bc);
-    im__blocklist_free(&bc.bl);
-    if (probe) {
-        return;
+    const char *domain = is->full.domain, *local = is->full.local;
+    if (local != NULL && !im_known_empty(domain, local, IM_HINT_ROSTER)) {
+        int rc = store_im_roster_list(im__store(), domain, local, -1, bcast_item, &bc);
+        if (rc == 0 && bc.rows == 0) {
+            im_note_empty(domain, local, IM_HINT_ROSTER);
+        }
     }
     for (struct router_session *s = im__sessions(&is->full); s; s = s->next) {
         if (s->available || s == is->rs) {
@@ -210,6 +216,16 @@ static void broadcast(struct im_session *is, struct xml_node *stanza, const char
             s->deliver(s->ud, im__signal(SIGNAL_NOTIFY, &is->full, &other->full, type, stanza));
         }
     }
+    if (bc.n_probe > 0) {
+        struct jid bare;
+        im__bare(&is->full, &bare);
+        for (size_t i = 0; i < bc.n_probe; i++) {
+            router_submit(im__signal(SIGNAL_NOTIFY, &bare, &bc.to_probe[i], "probe", NULL));
+            jid_cleanup(&bc.to_probe[i]);
+        }
+        jid_cleanup(&bare);
+    }
+    free(bc.to_probe);
 }
 
 /* The presence of the user's other available resources, to a resource that just became
@@ -248,8 +264,9 @@ static void note_last_seen(struct im_session *is, const struct xml_node *stanza)
     if (st) {
         xml_node_text(st, &status);
     }
-    store_im_last_set(im__store(), is->full.domain, is->full.local, (long long)time(NULL),
-                      buf_cstr(&status));
+    if (is->full.local) {
+        im_last_seen_unavailable(is->full.domain, is->full.local, buf_cstr(&status));
+    }
     buf_cleanup(&status);
 }
 
@@ -292,9 +309,8 @@ static void own_presence(struct im_session *is, struct signal *sig)
             xml_node_unref(is->presence);
         }
         is->presence = xml_node_ref(el);
-        broadcast(is, el, NULL, false);
+        broadcast(is, el, NULL, initial);
         if (initial) {
-            broadcast(is, NULL, "probe", true);
             own_resources_to(is);
             im__pending_deliver(rs);
         }
@@ -460,10 +476,11 @@ static void answer_probe(struct router_session *sessions, struct signal *sig)
         if (!sent) {
             struct xml_node *p = xml_node_new(NS_CLIENT, "presence");
             xml_node_set_attr(p, "type", "unavailable");
-            long long stamp = 0;
+            long long stamp = 0, logout = 0;
             struct buf status;
             buf_init(&status, 4096);
-            if (store_im_last_get(im__store(), user.domain, user.local, &stamp, &status) == 0) {
+            if (im_last_seen_get(user.domain, user.local, &stamp, &status, &logout) == 0 &&
+                stamp != 0) {
                 if (status.len) {
                     struct xml_node *st = xml_node_add_child(p, NULL, "status");
                     xml_node_add_text(st, status.p, status.len);
@@ -544,6 +561,7 @@ static void store_pending(const struct jid *user, const struct jid *contact,
     buf_init(&text, 1 << 20);
     char *cb = im__bare_str(contact);
     if (signal_serialize(copy, &text) == 0) {
+        im_note_filled(user->domain, user->local, IM_HINT_PENDING);
         store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
     }
     free(cb);
@@ -655,10 +673,11 @@ json_t *im_presence_json(const char *bare)
     json_object_set_new(o, "resources", list);
     struct jid j;
     if (!available && jid_parse(&j, strv_c(bare)) == 0) {
-        long long stamp = 0;
+        long long stamp = 0, logout = 0;
         struct buf status;
         buf_init(&status, 4096);
-        if (j.local && store_im_last_get(im__store(), j.domain, j.local, &stamp, &status) == 0) {
+        if (j.local && im_last_seen_get(j.domain, j.local, &stamp, &status, &logout) == 0 &&
+            stamp != 0) {
             char ts[32];
             time_t t = (time_t)stamp;
             struct tm tm;

@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/server.h"
 #include "services/services.h"
+#include "signal/homestate.h"
 #include "signal/im_int.h"
 #include "xmpp/ns.h"
 
@@ -127,6 +128,7 @@ int im__item_save(const struct jid *user, struct im_item *it, bool remove)
         .approved = it->approved,
         .removed = remove,
     };
+    im_note_filled(user->domain, user->local, IM_HINT_ROSTER);
     int rc = remove ? store_im_roster_remove(st, user->domain, user->local, it->contact, &ver)
                     : store_im_roster_put(st, user->domain, user->local, &row, &ver);
     if (rc == 0) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "services/services.h"
@@ -293,7 +294,7 @@ static bool type_is(const struct signal *sig, const char *t)
 static int account_exists(const struct signal *sig)
 {
     struct worker_ctx *wc = worker_ctx();
-    return store_account_exists(wc->store, sig->to.domain, sig->to.local) == 1;
+    return accounts_account_exists(wc->store, sig->to.domain, sig->to.local) == 1;
 }
 
 static int deliver_message(struct account_entry *e, struct signal *sig)

@@ -57,9 +57,20 @@ static void prepare_params(struct xstream *st)
     if (tls == NULL) {
         return;
     }
+    /* The link's bindings do not change once TLS is up: the features and the <auth/> of a
+     * login share one computation (the tls-exporter and the certificate hash cost a little). */
+    bool known = false;
     for (int i = 0; i < SASL_CB_COUNT; i++) {
-        buf_reset(&st->cb[i]);
-        if (tls_conn_channel_binding(tls, cb_names[i], &st->cb[i]) == 0 && st->cb[i].len > 0) {
+        known = known || st->cb[i].len > 0;
+    }
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        if (!known) {
+            buf_reset(&st->cb[i]);
+            if (tls_conn_channel_binding(tls, cb_names[i], &st->cb[i]) != 0) {
+                buf_reset(&st->cb[i]);
+            }
+        }
+        if (st->cb[i].len > 0) {
             p->cb[i].data = (const unsigned char *)st->cb[i].p;
             p->cb[i].len = st->cb[i].len;
         }
@@ -231,7 +242,7 @@ static const char *finish_sasl(struct xstream *st, struct buf *user)
     if (name == NULL || jid_nodeprep(strv_c(name), user) != 0) {
         return "not-authorized";
     }
-    if (store_account_exists(worker_ctx()->store, st->domain, buf_cstr(user)) != 1) {
+    if (accounts_account_exists(worker_ctx()->store, st->domain, buf_cstr(user)) != 1) {
         return "not-authorized";
     }
     const char *authzid = sasl_session_authzid(st->sasl);

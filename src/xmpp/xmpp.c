@@ -46,6 +46,7 @@ static void release_memory(struct worker *w, void *arg)
     (void)w;
     (void)arg;
     im_release_memory();
+    accounts_cache_release();
     store_release_memory(worker_ctx()->store);
     malloc_trim(0);
 }

@@ -144,6 +144,35 @@ static struct sasl_session *start(const char *mech, const struct sasl_params *p)
     return sasl_session_new(m, p);
 }
 
+/* ---- HMAC over the fetched digests, against OpenSSL's HMAC() ---- */
+
+static void test_hmac_matches_openssl(void **state)
+{
+    (void)state;
+    static const size_t key_lens[] = {0, 1, 20, 63, 64, 65, 127, 128, 129, 131, 300};
+    const EVP_MD *mds[SCRAM_HASH_COUNT] = {EVP_sha1(), EVP_sha256(), EVP_sha512()};
+    unsigned char key[300], data[500];
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key[i] = (unsigned char)(i * 7 + 3);
+    }
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = (unsigned char)(i * 13 + 1);
+    }
+    for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
+        for (size_t k = 0; k < sizeof(key_lens) / sizeof(key_lens[0]); k++) {
+            for (size_t dlen = 0; dlen <= sizeof(data); dlen += 250) {
+                unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
+                unsigned int wlen = 0;
+                assert_non_null(HMAC(mds[h], key, (int)key_lens[k], data, dlen, want, &wlen));
+                assert_int_equal(auth__hmac((enum scram_hash)h, key, key_lens[k], data, dlen, got),
+                                 0);
+                assert_int_equal(wlen, auth__scram_hash_len((enum scram_hash)h));
+                assert_memory_equal(got, want, wlen);
+            }
+        }
+    }
+}
+
 /* ---- base64 ---- */
 
 static void test_b64(void **state)
@@ -1510,6 +1539,7 @@ static void test_legacy_digest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hmac_matches_openssl),
         cmocka_unit_test(test_b64),
         cmocka_unit_test(test_creds_round_trip),
         cmocka_unit_test(test_creds_decode_junk),
