@@ -250,8 +250,8 @@ class Starling(Server):
             argv += ["-o", "%s=%s" % (k, v)]
         self.log_path = os.path.join(self.workdir, "starlingd.err")
         with open(self.log_path, "ab") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(pinned(argv, "server"), stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err, start_new_session=True)
         wait_ports(self.proc, [self.port, self.tls_port], 20, "starlingd", self.log_path)
 
     def provision(self, n):
@@ -602,13 +602,21 @@ class Federation:
 
 RESULT_RE = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
+# CPU lists (taskset -c) for Starling and for the load generator; None = not pinned.
+PIN = {"server": None, "loadgen": None}
+
+
+def pinned(argv, what):
+    return (["taskset", "-c", PIN[what]] if PIN[what] else []) + argv
+
 
 def run_loadgen(loadgen, server, args, timeout, port=None):
     """Runs one loadgen against server (its c2s port unless `port`); returns (exit code, dict of
     the RESULT line, stderr text)."""
     argv = ([loadgen] + server.loadgen_target(port) +
             ["-u", USER_FMT, "-P", PASSWORD, "--timeout", str(timeout)] + args)
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60)
+    p = subprocess.run(pinned(argv, "loadgen"), capture_output=True, text=True,
+                       timeout=timeout + 60)
     res = {}
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):

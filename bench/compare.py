@@ -3,6 +3,7 @@ prints one table (medians of the runs, Starling's advantage over each peer); see
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -177,7 +178,12 @@ def main():
     ap.add_argument("--workers", type=int, help="Starling server.workers (default: its default)")
     ap.add_argument("--out", default=os.path.join(benchlib.BENCH, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--tag", help="results file name (default: the scenario)")
+    ap.add_argument("--server-cpus", help="pin Starling to these CPUs (taskset -c list)")
+    ap.add_argument("--loadgen-cpus", help="pin the load generator to these CPUs")
     a = ap.parse_args()
+    benchlib.PIN["server"] = a.server_cpus
+    benchlib.PIN["loadgen"] = a.loadgen_cpus
 
     sc = SCENARIOS[a.scenario]
     loadgen = os.path.join(a.build, "loadgen")
@@ -266,12 +272,23 @@ def main():
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
+    if a.server_cpus or a.loadgen_cpus:
+        notes.append("Starling pinned to CPUs %s, the load generator to CPUs %s (taskset)"
+                     % (a.server_cpus or "all", a.loadgen_cpus or "all"))
     table = render(a, sc, results, versions, notes)
     print(table)
     os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, "%s-%s.md" % (datetime.date.today().isoformat(), a.scenario))
+    base = os.path.join(a.out, "%s-%s" % (datetime.date.today().isoformat(),
+                                          a.tag or a.scenario))
+    path = base + ".md"
     with open(path, "w") as f:
         f.write(table)
+    # The medians, for scripts (compare.sh all derives the half-peak msg rate from them).
+    medians = {n: {key: median_of(results[n], key) for key, _, _ in sc["metrics"]}
+               for n in results}
+    with open(base + ".json", "w") as f:
+        json.dump({"scenario": a.scenario, "argv": sys.argv[1:], "medians": medians,
+                   "runs": results, "notes": notes}, f, indent=1)
     print("written to %s" % os.path.relpath(path, os.getcwd()), file=sys.stderr)
     return 0
 
