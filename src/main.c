@@ -23,6 +23,7 @@
 #include "core/version.h"
 #include "signal/homestate.h"
 #include "signal/im.h"
+#include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -392,6 +393,7 @@ static void worker_stopped(struct worker *w, void *ud)
     chatroom_worker_stop();
     im_worker_stop();
     im_home_state_stop();
+    signal_thread_cleanup();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);

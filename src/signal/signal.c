@@ -127,17 +127,28 @@ struct signal *signal_error_new(const struct signal *req, const char *type, cons
     return err;
 }
 
+/* The addresses of the stanza being written, one pair per thread, kept between calls (a
+ * delivery costs no allocation for them); nothing called from signal_serialize re-enters it. */
+static __thread struct buf t_to, t_from;
+
+void signal_thread_cleanup(void)
+{
+    buf_cleanup(&t_to);
+    buf_cleanup(&t_from);
+}
+
 int signal_serialize(const struct signal *sig, struct buf *out)
 {
-    struct buf to, from;
-    buf_init(&to, 4096);
-    buf_init(&from, 4096);
-    jid_full(&sig->to, &to);
-    jid_full(&sig->from, &from);
+    if (t_to.max == 0) {
+        buf_init(&t_to, 4096);
+        buf_init(&t_from, 4096);
+    }
+    jid_full(&sig->to, &t_to);
+    jid_full(&sig->from, &t_from);
     struct xml_ser_opts o = {
         .parent_ns = NS_CLIENT,
-        .to = to.len ? buf_cstr(&to) : NULL,
-        .from = from.len ? buf_cstr(&from) : NULL,
+        .to = t_to.len ? buf_cstr(&t_to) : NULL,
+        .from = t_from.len ? buf_cstr(&t_from) : NULL,
     };
     int rc;
     if (sig->xmpp_data) {
@@ -147,7 +158,5 @@ int signal_serialize(const struct signal *sig, struct buf *out)
         rc = xml_serialize(out, st, &o);
         xml_node_unref(st);
     }
-    buf_cleanup(&to);
-    buf_cleanup(&from);
     return rc;
 }

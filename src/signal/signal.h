@@ -47,6 +47,8 @@ struct signal *signal_error_new(const struct signal *req, const char *type, cons
  * a stanza built from the basic fields) with the signal's from/to written over the original's,
  * so a shared stanza is never copied. Appends to `out`; ERR_LIMIT past its maximum. */
 int signal_serialize(const struct signal *sig, struct buf *out);
+/* Frees the calling thread's serializer scratch buffers (at thread end). */
+void signal_thread_cleanup(void);
 
 /* Builds the P-XMPP-Data of a signal made by a non-XMPP producer (from its basic fields). */
 struct xml_node *signal_to_stanza(const struct signal *sig);

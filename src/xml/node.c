@@ -28,6 +28,7 @@ static struct xml__arena *arena_new(void)
 {
     struct xml__arena *a = xmalloc(sizeof(*a) + ARENA_FIRST);
     atomic_init(&a->refs, 1);
+    atomic_init(&a->ser, NULL);
     a->chunks = NULL;
     a->cur = (char *)a->first;
     a->left = ARENA_FIRST;
@@ -36,8 +37,16 @@ static struct xml__arena *arena_new(void)
     return a;
 }
 
+void xml__changed(struct xml__arena *a)
+{
+    /* A tree is changed only while one holder has it, so no reader can be using the cache. */
+    struct xml__ser_cache *old = atomic_exchange(&a->ser, NULL);
+    free(old);
+}
+
 static void arena_free(struct xml__arena *a)
 {
+    free(atomic_load(&a->ser));
     struct xml__chunk *c = a->chunks;
     while (c != NULL) {
         struct xml__chunk *next = c->next;
@@ -120,6 +129,7 @@ static struct xml_node *node_alloc(struct xml__arena *a, struct xml_node *parent
     struct xml_node *n = arena_alloc(a, sizeof(*n), alignof(struct xml_node));
     memset(n, 0, sizeof(*n));
     n->arena = a;
+    xml__changed(a);
     if (parent != NULL) {
         n->parent = parent;
         if (parent->last_child != NULL) {
@@ -204,6 +214,7 @@ void xml_node_set_attr_ns(struct xml_node *n, const char *ns, const char *name, 
     if (ns != NULL && ns[0] == '\0') {
         ns = NULL;
     }
+    xml__changed(n->arena);
     struct xml_attr *at = find_attr(n, ns, name);
     if (value == NULL) {
         if (at != NULL) {
@@ -235,6 +246,7 @@ void xml_node_add_text(struct xml_node *n, const char *text, size_t len)
     if (len == 0) {
         return;
     }
+    xml__changed(n->arena);
     struct xml_node *last = n->last_child;
     if (last == NULL || last->name != NULL) {
         xml__text_new(n, (struct strv){ text, len });

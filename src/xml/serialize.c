@@ -1,10 +1,16 @@
 /* serialize.c: element trees to XML text; the one place where XML text is escaped. */
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "xml/xml.h"
+#include "xml/xml_int.h"
+
+/* A shared tree larger than this as text is not cached (it is written each time). */
+#define SER_CACHE_MAX ((size_t)1 << 24)
 
 static const char replacement[] = "\xEF\xBF\xBD";
 
@@ -180,8 +186,32 @@ static int write_one_attr(struct buf *out, const struct xml_node *n, size_t i)
     return put_attr(out, prefix, at->name, at->value);
 }
 
-static int write_attrs(struct buf *out, const struct xml_node *n, const struct xml_ser_opts *o)
+/* How the root is written: its addresses replaced (opts), or left out with the place where the
+ * attributes end noted (for the cache of a shared tree). */
+struct root_mode {
+    const struct xml_ser_opts *o;
+    bool omit_addr;
+    size_t head_end;
+};
+
+static bool is_addr(const struct xml_attr *at)
 {
+    return at->ns == NULL && (strcmp(at->name, "to") == 0 || strcmp(at->name, "from") == 0);
+}
+
+static int write_attrs(struct buf *out, const struct xml_node *n, struct root_mode *m)
+{
+    const struct xml_ser_opts *o = m != NULL ? m->o : NULL;
+    if (m != NULL && m->omit_addr) {
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < n->nattrs; i++) {
+            if (!is_addr(&n->attrs[i])) {
+                rc = write_one_attr(out, n, i);
+            }
+        }
+        m->head_end = out->len;
+        return rc;
+    }
     bool to_done = o == NULL || o->to == NULL;
     bool from_done = o == NULL || o->from == NULL;
     int rc = 0;
@@ -207,15 +237,15 @@ static int write_attrs(struct buf *out, const struct xml_node *n, const struct x
 }
 
 /* Writes the start tag of element n (self-closed when it has no children). `in_scope` is the
- * default namespace where it is written; `o` is non-NULL for the root only. */
+ * default namespace where it is written; `m` is non-NULL for the root only. */
 static int write_start(struct buf *out, const struct xml_node *n, const char *in_scope,
-                       const struct xml_ser_opts *o)
+                       struct root_mode *m)
 {
     int rc = put(out, "<");
     if (rc == 0) {
         rc = put(out, n->name);
     }
-    bool same = ns_eq(n->ns, in_scope) || (o != NULL && is_stanza_ns(n->ns) &&
+    bool same = ns_eq(n->ns, in_scope) || (m != NULL && is_stanza_ns(n->ns) &&
                                            is_stanza_ns(in_scope));
     if (rc == 0 && !same) {
         rc = put(out, " xmlns='");
@@ -227,7 +257,7 @@ static int write_start(struct buf *out, const struct xml_node *n, const char *in
         }
     }
     if (rc == 0) {
-        rc = write_attrs(out, n, o);
+        rc = write_attrs(out, n, m);
     }
     if (rc == 0) {
         rc = put(out, n->first_child != NULL ? ">" : "/>");
@@ -248,29 +278,25 @@ static int write_end(struct buf *out, const struct xml_node *n)
 }
 
 static int write_enter(struct buf *out, const struct xml_node *n, const struct xml_node *top,
-                       const struct xml_ser_opts *opts)
+                       struct root_mode *m)
 {
     if (n->name == NULL) {
         return xml_escape_append(out, (struct strv){ n->text, n->text_len }, false);
     }
     if (n == top) {
-        return write_start(out, n, opts->parent_ns, opts);
+        return write_start(out, n, m->o->parent_ns, m);
     }
     return write_start(out, n, n->parent->ns, NULL);
 }
 
-int xml_serialize(struct buf *out, const struct xml_node *n, const struct xml_ser_opts *opts)
+static int write_tree(struct buf *out, const struct xml_node *n, struct root_mode *m)
 {
-    static const struct xml_ser_opts none = { NULL, NULL, NULL };
-    if (opts == NULL) {
-        opts = &none;
-    }
     size_t start = out->len;
     const struct xml_node *cur = n;
     int rc = 0;
     /* Pre-order walk along parent links: depth costs no stack. */
     for (;;) {
-        rc = write_enter(out, cur, n, opts);
+        rc = write_enter(out, cur, n, m);
         if (rc != 0) {
             goto fail;
         }
@@ -297,4 +323,73 @@ fail:
         out->p[start] = '\0';
     }
     return ERR_LIMIT;
+}
+
+/* The cache of a shared root for `parent_ns`, made on first use (NULL when it cannot be). */
+static const struct xml__ser_cache *shared_text(const struct xml_node *n, const char *parent_ns)
+{
+    struct xml__arena *a = n->arena;
+    struct xml__ser_cache *c = atomic_load_explicit(&a->ser, memory_order_acquire);
+    if (c != NULL) {
+        return ns_eq(c->parent_ns, parent_ns) ? c : NULL;
+    }
+    const struct xml_ser_opts plain = { parent_ns, NULL, NULL };
+    struct root_mode m = { &plain, true, 0 };
+    struct buf tmp;
+    buf_init(&tmp, SER_CACHE_MAX);
+    if (write_tree(&tmp, n, &m) != 0) {
+        buf_cleanup(&tmp);
+        return NULL;
+    }
+    c = xmalloc(sizeof(*c) + tmp.len + 1);
+    c->parent_ns = parent_ns;
+    c->head = m.head_end;
+    c->len = tmp.len;
+    memcpy(c->text, tmp.p, tmp.len + 1);
+    buf_cleanup(&tmp);
+    struct xml__ser_cache *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&a->ser, &expected, c, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(c); /* another writer was first */
+        c = expected;
+    }
+    return ns_eq(c->parent_ns, parent_ns) ? c : NULL;
+}
+
+int xml_serialize(struct buf *out, const struct xml_node *n, const struct xml_ser_opts *opts)
+{
+    static const struct xml_ser_opts none = { NULL, NULL, NULL };
+    if (opts == NULL) {
+        opts = &none;
+    }
+    /* A tree held by several signals (a room's message to each occupant) is written once; each
+     * copy only adds its own addresses. Parent namespaces are compared as given: the common
+     * callers pass the same static strings. */
+    if (n->name != NULL && n->parent == NULL && opts->to != NULL && opts->from != NULL &&
+        atomic_load_explicit(&n->arena->refs, memory_order_relaxed) > 1) {
+        const struct xml__ser_cache *c = shared_text(n, opts->parent_ns);
+        if (c != NULL) {
+            size_t start = out->len;
+            int rc = buf_append(out, c->text, c->head);
+            if (rc == 0) {
+                rc = put_attr(out, NULL, "to", opts->to);
+            }
+            if (rc == 0) {
+                rc = put_attr(out, NULL, "from", opts->from);
+            }
+            if (rc == 0) {
+                rc = buf_append(out, c->text + c->head, c->len - c->head);
+            }
+            if (rc != 0) {
+                out->len = start;
+                if (out->p != NULL) {
+                    out->p[start] = '\0';
+                }
+                return ERR_LIMIT;
+            }
+            return 0;
+        }
+    }
+    struct root_mode m = { opts, false, 0 };
+    return write_tree(out, n, &m);
 }

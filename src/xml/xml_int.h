@@ -10,9 +10,20 @@
 
 struct xml__chunk;
 
+/* The text of a shared tree's root without its to/from attributes, kept for the next writer:
+ * a stanza sent to many recipients (a room's message) is serialized once. `head` ends where the
+ * root's attributes end; the rest follows the addresses. */
+struct xml__ser_cache {
+    const char *parent_ns; /* the in-scope namespace it was written for (NULL = none) */
+    size_t head;
+    size_t len;
+    char text[];
+};
+
 /* One tree's memory: the arena header and a first region in one allocation, then chunks. */
 struct xml__arena {
     atomic_uint refs;
+    struct xml__ser_cache *_Atomic ser; /* set once while shared; dropped on any change */
     struct xml__chunk *chunks;
     char *cur;
     size_t left;
@@ -34,5 +45,7 @@ struct xml_node *xml__elem_new(struct xml_node *parent, const char *ns, struct s
 void xml__attrs_reserve(struct xml_node *n, size_t count);
 /* Appends a text node holding a copy of `text` (never merged). */
 void xml__text_new(struct xml_node *parent, struct strv text);
+/* Drops the tree's serialization cache: called by everything that changes a tree. */
+void xml__changed(struct xml__arena *a);
 
 #endif

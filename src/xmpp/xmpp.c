@@ -78,6 +78,7 @@ static void trim_check(void *ud)
 }
 
 #define IDLE_SWEEP_MS 1000
+#define IDLE_TRIM_MIN 64
 
 /* A connection that has read nothing for a sweep period frees its buffers (TLS records, about
  * 35 KB) and its stream's XML parser (about 9 KB); the next bytes make them again. Sessions
@@ -86,14 +87,23 @@ static void idle_sweep(void *ud)
 {
     struct xmpp_worker *xw = ud;
     uint64_t now = loop_now_ms(xw->worker->loop);
+    int newly_idle = 0;
     for (struct conn *c = xw->conns; c; c = c->next) {
         if (c->closed || now - c->last_read_ms < IDLE_SWEEP_MS) {
             continue;
+        }
+        if (now - c->last_read_ms < 2 * IDLE_SWEEP_MS) {
+            newly_idle++;
         }
         conn_release_idle(c);
         if (c->st != NULL && xstream_sleep(c->st)) {
             atomic_fetch_add(&g_xmpp_stats.parsers_freed, 1);
         }
+    }
+    if (newly_idle >= IDLE_TRIM_MIN) {
+        /* Many buffers freed at once leave holes the allocator keeps; give those pages back
+         * (a few milliseconds, at most once a sweep, only when that many went quiet). */
+        malloc_trim(0);
     }
     loop_timer_start(xw->worker->loop, &xw->idle_timer, IDLE_SWEEP_MS, idle_sweep, xw);
 }

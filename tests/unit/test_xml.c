@@ -362,6 +362,61 @@ static void test_escape(void **state)
     buf_cleanup(&b);
 }
 
+/* A tree held twice (a room's message to each occupant) is written from a cache: the same text
+ * with its own addresses each time; a change made once it is held alone is seen. */
+static void test_serialize_shared(void **state)
+{
+    (void)state;
+    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    xml_node_set_attr(m, "to", "old@example.com");
+    xml_node_set_attr(m, "type", "groupchat");
+    xml_node_set_attr(m, "from", "old@example.net");
+    xml_node_set_attr(m, "id", "a&b");
+    struct xml_node *body = xml_node_add_child(m, NULL, "body");
+    xml_node_add_text(body, "hi <3", 5);
+    xml_node_ref(m);
+    const struct xml_ser_opts o1 = {XML_NS_CLIENT, "r@x/1", "room@conf/nick"};
+    const struct xml_ser_opts o2 = {XML_NS_CLIENT, "s@x/2", "room@conf/nick"};
+    const char *want1 = "<message type='groupchat' id='a&amp;b' to='r@x/1' from='room@conf/nick'>"
+                        "<body>hi &lt;3</body></message>";
+    const char *want2 = "<message type='groupchat' id='a&amp;b' to='s@x/2' from='room@conf/nick'>"
+                        "<body>hi &lt;3</body></message>";
+    for (int i = 0; i < 2; i++) {
+        struct buf b;
+        buf_init(&b, 4096);
+        assert_int_equal(xml_serialize(&b, m, &o1), 0);
+        assert_string_equal(buf_cstr(&b), want1);
+        buf_reset(&b);
+        assert_int_equal(buf_append_c(&b, "<x>"), 0);
+        assert_int_equal(xml_serialize(&b, m, &o2), 0);
+        assert_string_equal(buf_cstr(&b) + 3, want2);
+        buf_cleanup(&b);
+    }
+    /* Another namespace in scope is written afresh (the element keeps no xmlns either way). */
+    struct buf b;
+    buf_init(&b, 4096);
+    const struct xml_ser_opts none = {NULL, "r@x/1", "room@conf/nick"};
+    assert_int_equal(xml_serialize(&b, m, &none), 0);
+    assert_non_null(strstr(buf_cstr(&b), "xmlns='jabber:client'"));
+    /* Too small a buffer fails and leaves it as it was. */
+    struct buf small;
+    buf_init(&small, 20);
+    assert_int_equal(buf_append_c(&small, "<y>"), 0);
+    assert_int_equal(xml_serialize(&small, m, &o1), ERR_LIMIT);
+    assert_string_equal(buf_cstr(&small), "<y>");
+    buf_cleanup(&small);
+    /* Held alone again and changed: the change shows. */
+    xml_node_unref(m);
+    xml_node_add_text(body, "!", 1);
+    xml_node_ref(m);
+    buf_reset(&b);
+    assert_int_equal(xml_serialize(&b, m, &o1), 0);
+    assert_non_null(strstr(buf_cstr(&b), "<body>hi &lt;3!</body>"));
+    buf_cleanup(&b);
+    xml_node_unref(m);
+    xml_node_unref(m);
+}
+
 static void test_serialize_ns(void **state)
 {
     (void)state;
@@ -1163,6 +1218,7 @@ int main(void)
         cmocka_unit_test(test_node_deep_iterative),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_serialize_ns),
+        cmocka_unit_test(test_serialize_shared),
         cmocka_unit_test(test_stream_whole),
         cmocka_unit_test(test_stream_tree),
         cmocka_unit_test(test_stream_no_decl_and_options),
