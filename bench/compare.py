@@ -3,6 +3,7 @@ prints one table (medians of the runs, Starling's advantage over each peer); see
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -221,7 +222,11 @@ def main():
                     notes.append("Starling: xmpp.receiving.channels=%s (default 10000) to "
                                  "hold %d sessions" % (extra["xmpp.receiving.channels"],
                                                        a.n or 10000))
-            print("== %s %s: starting" % (srv.name, srv.version), file=sys.stderr, flush=True)
+            probe = cpu_probe()
+            notes.append("machine probe before %s: %.0f MB/s SHA-256 on one core" % (srv.name,
+                                                                                   probe))
+            print("== %s %s: starting (probe %.0f MB/s)" % (srv.name, srv.version, probe),
+                  file=sys.stderr, flush=True)
             try:
                 srv.start(cert, extra)
                 t = time.monotonic()
@@ -291,6 +296,21 @@ def main():
                    "runs": results, "notes": notes}, f, indent=1)
     print("written to %s" % os.path.relpath(path, os.getcwd()), file=sys.stderr)
     return 0
+
+
+def cpu_probe():
+    """MB/s of SHA-256 on one core: the machine's speed right now. On a shared host the same
+    binary's CPU per message has been seen to double from one quarter of an hour to the next,
+    so each server's figures carry the probe taken just before them."""
+    data = b"\x5a" * (1 << 20)
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        h = hashlib.sha256()
+        for _ in range(64):
+            h.update(data)
+        best = max(best, 64 / (time.perf_counter() - t))
+    return best
 
 
 def median_of(runs, key):
