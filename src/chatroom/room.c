@@ -637,6 +637,27 @@ static void private_message(struct muc_room *r, const struct signal *sig)
     muc__send(r, o->nick, &t->real, SIGNAL_MESSAGE, m);
 }
 
+/* XEP-0045 §7.8: the <message><x xmlns=muc#user><WHAT from='sender'/></x></message> relayed for
+ * an invitation or a decline to the JID in `el`'s `to`. Returns the WHAT element (its tree is a
+ * new message; *to and *from, the sender's bare JID, are the caller's to clean up), or NULL after
+ * answering jid-malformed. */
+static struct xml_node *user_notice(const struct signal *sig, const struct xml_node *el,
+                                    const char *what, struct jid *to, struct buf *from)
+{
+    const char *to_text = xml_node_attr(el, "to");
+    if (to_text == NULL || jid_parse(to, strv_c(to_text)) != 0) {
+        muc__reply_error(sig, "modify", "jid-malformed");
+        return NULL;
+    }
+    buf_init(from, 4096);
+    jid_bare(&sig->from, from);
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
+    struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
+    struct xml_node *item = xml_node_add_child(x, NULL, what);
+    xml_node_set_attr(item, "from", buf_cstr(from));
+    return item;
+}
+
 /* XEP-0045 §7.8.2: a mediated invitation, sent on by the room; §7.8.3? declines go back. */
 static void invite(struct muc_room *r, const struct signal *sig, const struct xml_node *inv)
 {
@@ -651,18 +672,13 @@ static void invite(struct muc_room *r, const struct signal *sig, const struct xm
         return;
     }
     struct jid to;
-    const char *to_text = xml_node_attr(inv, "to");
-    if (to_text == NULL || jid_parse(&to, strv_c(to_text)) != 0) {
-        muc__reply_error(sig, "modify", "jid-malformed");
+    struct buf from;
+    struct xml_node *i = user_notice(sig, inv, "invite", &to, &from);
+    if (i == NULL) {
         return;
     }
-    struct buf from;
-    buf_init(&from, 4096);
-    jid_bare(&sig->from, &from);
-    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
-    struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
-    struct xml_node *i = xml_node_add_child(x, NULL, "invite");
-    xml_node_set_attr(i, "from", buf_cstr(&from));
+    struct xml_node *x = i->parent;
+    struct xml_node *m = x->parent;
     const struct xml_node *reason = xml_node_child(inv, NS_MUC_USER, "reason");
     struct buf rtext;
     buf_init(&rtext, 4096);
@@ -695,18 +711,12 @@ static void invite(struct muc_room *r, const struct signal *sig, const struct xm
 static void decline(struct muc_room *r, const struct signal *sig, const struct xml_node *dec)
 {
     struct jid to;
-    const char *to_text = xml_node_attr(dec, "to");
-    if (to_text == NULL || jid_parse(&to, strv_c(to_text)) != 0) {
-        muc__reply_error(sig, "modify", "jid-malformed");
+    struct buf from;
+    struct xml_node *d = user_notice(sig, dec, "decline", &to, &from);
+    if (d == NULL) {
         return;
     }
-    struct buf from;
-    buf_init(&from, 4096);
-    jid_bare(&sig->from, &from);
-    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
-    struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
-    struct xml_node *d = xml_node_add_child(x, NULL, "decline");
-    xml_node_set_attr(d, "from", buf_cstr(&from));
+    struct xml_node *m = d->parent->parent;
     const struct xml_node *reason = xml_node_child(dec, NS_MUC_USER, "reason");
     if (reason) {
         xml_node_append_copy(d, reason);

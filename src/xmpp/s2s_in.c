@@ -175,24 +175,6 @@ static void pair_add(struct s2s_in *in, const char *remote, const char *local)
     }
 }
 
-static void starttls(struct xstream *st)
-{
-    if (conn_is_tls(st->c)) {
-        xstream__write_c(st, "<failure xmlns='" NS_TLS "'/></stream:stream>");
-        st->state = XS_CLOSED;
-        conn_close(st->c, "STARTTLS not possible now");
-        return;
-    }
-    xstream__write_c(st, "<proceed xmlns='" NS_TLS "'/>");
-    if (conn_start_tls(st->c) != 0) {
-        st->state = XS_CLOSED;
-        conn_close(st->c, "TLS unavailable");
-        return;
-    }
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, st->c->id, st->c->peer, "STARTTLS");
-    xstream__restart(st);
-}
-
 /* SASL EXTERNAL (XEP-0178): the certificate must validate for the authorization identity. */
 static void sasl_auth(struct xstream *st, const struct xml_node *el)
 {
@@ -423,7 +405,7 @@ static void element(struct xstream *st, struct xml_node *el)
     } else if (is(el, NS_DIALBACK, "verify")) {
         db_verify(st, el);
     } else if (is(el, NS_TLS, "starttls")) {
-        starttls(st);
+        xstream__starttls(st, true);
     } else if (is(el, NS_SASL, "auth")) {
         sasl_auth(st, el);
     } else if (is(el, NS_STREAM, "error")) {

@@ -340,10 +340,9 @@ void xstream__restart(struct xstream *st)
     st->stop = true;
 }
 
-static void starttls(struct xstream *st, struct xml_node *el)
+void xstream__starttls(struct xstream *st, bool allowed)
 {
-    (void)el;
-    if (conn_is_tls(st->c) || st->state != XS_NEGOTIATE) {
+    if (!allowed || conn_is_tls(st->c)) {
         xstream__write_c(st, "<failure xmlns='" NS_TLS "'/></stream:stream>");
         st->state = XS_CLOSED;
         conn_close(st->c, "STARTTLS not possible now");
@@ -392,7 +391,7 @@ static bool is_iq_child(const struct xml_node *el, const char *ns, const char *n
 static void element_negotiate(struct xstream *st, struct xml_node *el)
 {
     if (is(el, NS_TLS, "starttls")) {
-        starttls(st, el);
+        xstream__starttls(st, st->state == XS_NEGOTIATE);
     } else if (is(el, NS_SASL, "auth")) {
         xstream__sasl_auth(st, el);
     } else if (is_legacy_auth(el)) {

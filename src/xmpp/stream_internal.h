@@ -76,6 +76,9 @@ void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char
                        const char *condition, const char *text);
 void xstream__iq_result(struct xstream *st, const struct xml_node *iq, struct xml_node *payload);
 void xstream__restart(struct xstream *st);
+/* Answers <starttls/> (c2s and s2s): <proceed/> and the TLS handshake when `allowed` and the
+ * stream is not encrypted yet, else <failure/> and the end of the stream. */
+void xstream__starttls(struct xstream *st, bool allowed);
 const struct settings *xstream__cfg(void);
 
 /* auth.c: SASL and legacy authentication. */
