@@ -50,6 +50,8 @@ PYTHON ?= /usr/bin/python3
 # EXTRA_OBJ (objects linked into starlingd, e.g. generated sources), TEST_EXTRA (targets that
 # `make test` runs after the unit tests; the integration suite runs last so its summary ends
 # the output).
+# `make` with no target builds the server and its admin tool, whatever the fragments define first.
+.DEFAULT_GOAL := all
 EXTRA_OBJ :=
 TEST_EXTRA :=
 -include $(sort $(wildcard mk/*.mk))
