@@ -285,3 +285,28 @@ def test_failure_log_names_unknown_user_and_malformed(server):
     assert c.sasl_next() == ("failure", "malformed-request")
     c.close()
     server.wait_log(r"SASL failure \(malformed-request\): malformed request")
+
+
+# ---- the same on an incoming server-to-server stream ------------------------------------------
+
+def s2s_header(to="localhost"):
+    return header(to=to, xmlns="jabber:server", decl=False,
+                  extra=" from='remote.example' xmlns:db='jabber:server:dialback'")
+
+
+def test_s2s_whitespace_after_starttls_and_before_restart(server):
+    c = RawClient(server.port, timeout=T)
+    c.send(s2s_header())
+    c.wait_header()
+    feats = c.expect(q(NS_STREAM, "features"))
+    assert feats.find(q(NS_TLS, "starttls")) is not None, rawxmpp.dump(feats)
+    c.send("<starttls xmlns='%s'/>\n" % NS_TLS)
+    c.expect(q(NS_TLS, "proceed"))
+    c._wrap_tls()
+    c._reset_parser()
+    c.send("\n<?xml version='1.0'?>\n" + s2s_header())
+    c.wait_header()
+    feats = c.expect(q(NS_STREAM, "features"))
+    assert feats.find(q(NS_TLS, "starttls")) is None, rawxmpp.dump(feats)
+    assert c.header_attrs.get("from") == "localhost", c.header_attrs
+    c.close()
