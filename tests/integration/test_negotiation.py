@@ -310,3 +310,62 @@ def test_s2s_whitespace_after_starttls_and_before_restart(server):
     assert feats.find(q(NS_TLS, "starttls")) is None, rawxmpp.dump(feats)
     assert c.header_attrs.get("from") == "localhost", c.header_attrs
     c.close()
+
+
+def _fake_peer_cert(tmp):
+    import subprocess
+    key, crt = tmp + "/peer.key", tmp + "/peer.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=fake.test", "-days", "1",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True)
+    return key, crt
+
+
+def _recv_until(sock, marker, timeout=15):
+    got = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.5)
+    while marker not in got and time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        if not data:
+            break
+        got += data
+    return got
+
+
+def test_s2s_out_whitespace_after_proceed(server, tmp_path):
+    # Our outgoing stream to a peer that writes "<proceed/>\n": the newline is not TLS input.
+    key, crt = _fake_peer_cert(str(tmp_path))
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(15)
+    port = lsock.getsockname()[1]
+    server.ctl_ok("settings", "set", "xmpp.sending.routes", "fake.test=127.0.0.1:%d" % port)
+    alice = rawxmpp.login(server, "alice", PW, timeout=T)
+    alice.send("<message to='x@fake.test' type='chat'><body>hi</body></message>")
+    conn, _ = lsock.accept()
+    try:
+        head = _recv_until(conn, b">")
+        assert b"jabber:server" in head, head
+        conn.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                     b"xmlns:stream='http://etherx.jabber.org/streams' id='f1' from='fake.test' "
+                     b"version='1.0'><stream:features><starttls xmlns='%s'><required/></starttls>"
+                     b"</stream:features>" % NS_TLS.encode())
+        assert b"<starttls" in _recv_until(conn, b"<starttls")
+        conn.sendall(b"<proceed xmlns='%s'/>\n" % NS_TLS.encode())
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        conn.settimeout(15)
+        tls = ctx.wrap_socket(conn, server_side=True)
+        # The handshake completed and the restarted stream header came over TLS.
+        assert b"<stream:stream" in _recv_until(tls, b"<stream:stream")
+        tls.close()
+    finally:
+        conn.close()
+        lsock.close()
+        alice.close()
+        server.ctl_ok("settings", "set", "xmpp.sending.routes", "")
