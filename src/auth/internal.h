@@ -62,6 +62,9 @@ struct sasl_session {
     const struct sasl_mech *mech;
     const struct sasl_params *params;
     const char *failure; /* static condition name, set once */
+    enum sasl_fail_kind fail_kind;
+    bool cb_type_unoffered; /* the failure: a binding type the link does not offer */
+    char fail_reason[160];
     bool done;
     char *username;
     char *authzid;
@@ -69,8 +72,12 @@ struct sasl_session {
     void *data; /* mechanism-specific state */
 };
 
-/* Records the failure condition and returns `code`. */
+/* Records the failure condition and returns `code`. The kind follows from the condition
+ * ("not-authorized": credentials, "malformed-request": malformed, else other). */
 int sasl__fail(struct sasl_session *s, const char *condition, int code);
+/* The same with the kind and a reason for the log (copied; may be NULL). */
+int sasl__fail_why(struct sasl_session *s, const char *condition, int code,
+                   enum sasl_fail_kind kind, const char *why);
 /* Removes "@<params->domain>" (case-insensitive) from `name` in place. Returns false when the
  * name has an '@' with another domain. */
 bool sasl__strip_domain(const struct sasl_session *s, char *name);

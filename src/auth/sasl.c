@@ -2,6 +2,7 @@
 #include "auth/sasl.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -173,13 +174,60 @@ void sasl_session_free(struct sasl_session *s)
     free(s);
 }
 
-int sasl__fail(struct sasl_session *s, const char *condition, int code)
+enum sasl_fail_kind sasl_session_failure_kind(const struct sasl_session *s)
+{
+    return s->failure != NULL ? s->fail_kind : SASL_FAIL_NONE;
+}
+
+const char *sasl_fail_kind_name(enum sasl_fail_kind kind)
+{
+    switch (kind) {
+    case SASL_FAIL_CREDENTIALS:
+        return "wrong password";
+    case SASL_FAIL_UNKNOWN_USER:
+        return "unknown user";
+    case SASL_FAIL_CHANNEL_BINDING:
+        return "channel binding";
+    case SASL_FAIL_MALFORMED:
+        return "malformed request";
+    case SASL_FAIL_NONE:
+    case SASL_FAIL_OTHER:
+        break;
+    }
+    return "refused";
+}
+
+const char *sasl_session_failure_reason(const struct sasl_session *s)
+{
+    return s->fail_reason;
+}
+
+bool sasl_session_cb_type_unoffered(const struct sasl_session *s)
+{
+    return s->cb_type_unoffered;
+}
+
+int sasl__fail_why(struct sasl_session *s, const char *condition, int code,
+                   enum sasl_fail_kind kind, const char *why)
 {
     assert(code < 0);
     if (s->failure == NULL) {
         s->failure = condition;
+        s->fail_kind = kind;
+        snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", why ? why : "");
     }
     return code;
+}
+
+int sasl__fail(struct sasl_session *s, const char *condition, int code)
+{
+    enum sasl_fail_kind kind = SASL_FAIL_OTHER;
+    if (strcmp(condition, "not-authorized") == 0) {
+        kind = SASL_FAIL_CREDENTIALS;
+    } else if (strcmp(condition, "malformed-request") == 0) {
+        kind = SASL_FAIL_MALFORMED;
+    }
+    return sasl__fail_why(s, condition, code, kind, NULL);
 }
 
 bool sasl__strip_domain(const struct sasl_session *s, char *name)
@@ -217,12 +265,13 @@ int sasl__verify_plaintext(struct sasl_session *s, const char *authcid, const ch
     int rc;
 
     if (!sasl__strip_domain(s, name)) {
-        rc = sasl__fail(s, "not-authorized", ERR_AUTH);
+        rc = sasl__fail_why(s, "not-authorized", ERR_AUTH, SASL_FAIL_UNKNOWN_USER,
+                            "a name in another domain");
         goto fail;
     }
     rc = sasl__lookup(s, name, &creds);
     if (rc == ERR_NOTFOUND) {
-        rc = sasl__fail(s, "not-authorized", ERR_AUTH);
+        rc = sasl__fail_why(s, "not-authorized", ERR_AUTH, SASL_FAIL_UNKNOWN_USER, NULL);
         goto fail;
     }
     if (rc != 0) {

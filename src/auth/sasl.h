@@ -36,6 +36,11 @@ struct sasl_params {
                                             * "y" flag fails when TLS is on and any is given */
     const char *const *cert_ids;           /* EXTERNAL: NULL-terminated bare JIDs of a verified
                                             * client certificate, or NULL */
+    const char *tls_version;               /* "TLSv1.3"…, for failure reasons; may be NULL */
+    bool cb_none_mutual;                   /* the client asked earlier on this stream for a
+                                            * binding type the link does not offer: it supports
+                                            * none of ours, so its "y" is accepted (XEP-0440;
+                                            * docs/internals/sasl.md) */
     sasl_creds_fn *get_creds;
     void *ud;
 };
@@ -88,6 +93,27 @@ int sasl_step(struct sasl_session *s, const unsigned char *in, size_t inlen, boo
  * "encryption-required", "account-disabled" or "temporary-auth-failure" (the stream layer itself
  * uses "incorrect-encoding", "invalid-mechanism" and "aborted"). */
 const char *sasl_session_failure(const struct sasl_session *s);
+/* Why a step failed, for the caller's accounting and log (the condition sent is separate). */
+enum sasl_fail_kind {
+    SASL_FAIL_NONE,
+    SASL_FAIL_CREDENTIALS,     /* wrong password or proof for an existing account */
+    SASL_FAIL_UNKNOWN_USER,    /* no such account (the client cannot tell it from the above) */
+    SASL_FAIL_CHANNEL_BINDING, /* channel-binding negotiation: a type not offered or unavailable,
+                                * "y" while -PLUS is offered, "n" with -PLUS, c= mismatch; no
+                                * password or proof was checked, so it is no guess */
+    SASL_FAIL_MALFORMED,       /* the client's data does not parse */
+    SASL_FAIL_OTHER,           /* disabled account, authzid, temporary failure, TLS required */
+};
+/* SASL_FAIL_NONE while no step failed. */
+enum sasl_fail_kind sasl_session_failure_kind(const struct sasl_session *s);
+/* "wrong password", "unknown user", "channel binding", "malformed request" or "refused". */
+const char *sasl_fail_kind_name(enum sasl_fail_kind kind);
+/* A sentence for the log saying why, e.g. "client asked for tls-unique, not available under
+ * TLS 1.3"; "" when the kind says it all. */
+const char *sasl_session_failure_reason(const struct sasl_session *s);
+/* Whether the failure was a request for a channel-binding type this link does not offer (the
+ * caller sets sasl_params.cb_none_mutual for the stream's later attempts). */
+bool sasl_session_cb_type_unoffered(const struct sasl_session *s);
 /* The authenticated authcid (as given, minus any @domain; for EXTERNAL the local part of the
  * certificate JID), valid after SASL_DONE, else NULL. */
 const char *sasl_session_username(const struct sasl_session *s);

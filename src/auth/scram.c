@@ -1,4 +1,5 @@
 /* scram.c: SCRAM-SHA-1/256/512 and their -PLUS variants (RFC 5802, RFC 7677), one code path. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ struct scram_state {
     char *gs2_header; /* "n,," / "y,a=x," / "p=tls-exporter,," exactly as sent */
     enum cb_flag flag;
     enum sasl_cb_type cb_type; /* CB_P only */
+    char cb_name[40];          /* CB_P only: the type as the client named it (for the log) */
     char *client_first_bare;
     char *server_first;
     char *nonce;    /* client nonce + server nonce */
@@ -183,6 +185,7 @@ static int parse_gs2(struct sasl_session *s, struct scram_state *st, struct fiel
         st->flag = CB_Y;
     } else if (attr(flag, 'p', &v) && v.len > 0) {
         st->flag = CB_P;
+        snprintf(st->cb_name, sizeof(st->cb_name), "%.*s", (int)(v.len < 32 ? v.len : 32), v.p);
         if (!cb_name_ok(v, &st->cb_type)) {
             /* An unknown type is well-formed (cb-name is open); it just is not ours. */
             st->cb_type = SASL_CB_COUNT;
@@ -203,23 +206,51 @@ static int parse_gs2(struct sasl_session *s, struct scram_state *st, struct fiel
     return 0;
 }
 
-/* The rules of RFC 5802 section 6 on the channel-binding flag. */
+static int cb_fail(struct sasl_session *s, const char *why)
+{
+    return sasl__fail_why(s, "not-authorized", ERR_AUTH, SASL_FAIL_CHANNEL_BINDING, why);
+}
+
+/* "p=<type>" for a type the link does not offer: the reason names it. */
+static int cb_type_unoffered(struct sasl_session *s, const struct scram_state *st)
+{
+    const char *ver = s->params->tls_version;
+    char why[160];
+    if (st->cb_type == SASL_CB_TLS_UNIQUE && ver != NULL && strcmp(ver, "TLSv1.3") == 0) {
+        snprintf(why, sizeof(why), "client asked for tls-unique, not available under TLS 1.3");
+    } else {
+        snprintf(why, sizeof(why), "client asked for %s, not offered on this link", st->cb_name);
+    }
+    s->cb_type_unoffered = true;
+    return cb_fail(s, why);
+}
+
+/* The rules of RFC 5802 section 6 on the channel-binding flag, with XEP-0440's case of a client
+ * that supports none of the offered types (docs/internals/sasl.md). Every refusal here comes
+ * before any password check. */
 static int check_cb_flag(struct sasl_session *s, struct scram_state *st)
 {
     const struct sasl_params *p = s->params;
     switch (st->flag) {
     case CB_N:
-        return s->mech->plus ? sasl__fail(s, "not-authorized", ERR_AUTH) : 0;
+        return s->mech->plus ? cb_fail(s, "a -PLUS mechanism without channel binding (n)") : 0;
     case CB_Y:
-        /* The client could bind but thinks we cannot: a downgrade if we advertised -PLUS. */
-        if (s->mech->plus || plus_advertised(p)) {
-            return sasl__fail(s, "not-authorized", ERR_AUTH);
+        if (s->mech->plus) {
+            return cb_fail(s, "a -PLUS mechanism without channel binding (y)");
+        }
+        /* The client could bind but thinks we cannot: a downgrade if we advertised -PLUS,
+         * unless it showed that it supports none of the types we offer. */
+        if (plus_advertised(p) && !p->cb_none_mutual) {
+            return cb_fail(s, "client says no channel binding was offered (y), but -PLUS was "
+                              "(possible downgrade)");
         }
         return 0;
     case CB_P:
-        if (!s->mech->plus || !p->tls || st->cb_type == SASL_CB_COUNT ||
-            p->cb[st->cb_type].len == 0) {
-            return sasl__fail(s, "not-authorized", ERR_AUTH);
+        if (!s->mech->plus) {
+            return cb_fail(s, "channel binding asked with a mechanism without -PLUS");
+        }
+        if (!p->tls || st->cb_type == SASL_CB_COUNT || p->cb[st->cb_type].len == 0) {
+            return cb_type_unoffered(s, st);
         }
         return 0;
     }
@@ -420,7 +451,8 @@ static int check_proof(struct sasl_session *s, struct scram_state *st, struct st
     bool ok = rc == 0 && !st->fake && CRYPTO_memcmp(stored, st->keys.stored_key, hl) == 0;
     OPENSSL_cleanse(client_key, sizeof(client_key));
     if (!ok) {
-        return sasl__fail(s, "not-authorized", ERR_AUTH);
+        return sasl__fail_why(s, "not-authorized", ERR_AUTH,
+                              st->fake ? SASL_FAIL_UNKNOWN_USER : SASL_FAIL_CREDENTIALS, NULL);
     }
     return 0;
 }
@@ -468,7 +500,7 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
         return malformed(s);
     }
     if (!cb_matches(s, st, cbind)) {
-        return sasl__fail(s, "not-authorized", ERR_AUTH);
+        return cb_fail(s, "the channel-binding data (c=) does not match this link");
     }
     unsigned char sig[64];
     int rc = check_proof(s, st, without_proof, proof, sig);

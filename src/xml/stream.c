@@ -340,9 +340,17 @@ static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Cha
                                 int standalone)
 {
     struct xml_stream *s = ud;
-    (void)version;
     (void)standalone;
-    if (!s->halted && encoding != NULL && strcasecmp(encoding, "UTF-8") != 0) {
+    if (s->halted) {
+        return;
+    }
+    /* XMPP is defined over XML 1.0 only (RFC 6120 section 11); expat reads a 1.1 document with
+     * 1.0 rules, so it is refused rather than misread. */
+    if (version != NULL && strcmp(version, "1.0") != 0) {
+        fail(s, "unsupported-version", ERR_PROTO);
+        return;
+    }
+    if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0) {
         fail(s, "unsupported-encoding", ERR_PROTO);
     }
 }
@@ -574,7 +582,34 @@ static bool foreign_encoding(const char *data)
     return c == 0xFE || c == 0xFF || c == 0x00;
 }
 
+size_t xml_space_prefix(const char *data, size_t len)
+{
+    size_t n = 0;
+    while (n < len && (data[n] == ' ' || data[n] == '\t' || data[n] == '\r' || data[n] == '\n')) {
+        n++;
+    }
+    return n;
+}
+
+static int feed(struct xml_stream *s, const char *data, size_t len, size_t *consumed);
+
 int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *consumed)
+{
+    /* Whitespace before a document (a restarted stream after "</auth>\n" or "<starttls/>\n")
+     * is whitespace between top-level elements of the connection, not content before the XML
+     * declaration: it is dropped, not given to expat. */
+    size_t skip = 0;
+    if (s->p != NULL && s->fed == 0 && s->err == NULL && !s->stopped && !s->suspended) {
+        skip = xml_space_prefix(data, len);
+    }
+    int rc = feed(s, data + skip, len - skip, consumed);
+    if (consumed != NULL) {
+        *consumed += skip;
+    }
+    return rc;
+}
+
+static int feed(struct xml_stream *s, const char *data, size_t len, size_t *consumed)
 {
     if (consumed != NULL) {
         *consumed = 0;

@@ -77,6 +77,10 @@ int xml_node_text(const struct xml_node *n, struct buf *out);
 
 /* ---- Streaming parser --------------------------------------------------------------------- */
 
+/* How many bytes of XML whitespace (space, tab, CR, LF) open `p`: what may separate top-level
+ * elements of a connection (before a restarted stream, after <starttls/>). */
+size_t xml_space_prefix(const char *p, size_t len);
+
 /* Returned (positive) by xml_stream_feed when a callback asked to stop. */
 #define XML_STOPPED 1
 #define XML_SUSPENDED 2

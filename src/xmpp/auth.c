@@ -52,11 +52,13 @@ static void prepare_params(struct xstream *st)
     p->domain = st->domain;
     p->get_creds = get_creds;
     p->ud = st;
+    p->cb_none_mutual = st->cb_none_mutual;
     struct tls_conn *tls = st->c->tls;
     p->tls = tls != NULL;
     if (tls == NULL) {
         return;
     }
+    p->tls_version = tls_conn_version(tls);
     /* The link's bindings do not change once TLS is up: the features and the <auth/> of a
      * login share one computation (the tls-exporter and the certificate hash cost a little). */
     bool known = false;
@@ -187,8 +189,19 @@ void xstream__auth_cleanup(struct xstream *st)
     jid_cleanup(&st->jid);
 }
 
-/* A failed attempt: the answer is held back longer with each failure from the address. */
-static void sasl_failure(struct xstream *st, const char *condition, const char *who)
+/* Whether a failure of this kind counts as a password guess (per stream and per address, with
+ * back-off). A channel-binding refusal comes before any password check: it is answered at once
+ * and costs nothing, so a client negotiating its way to a binding it shares with us (or to "y",
+ * see docs/internals/sasl.md) is not slowed down. */
+static bool failure_is_guess(enum sasl_fail_kind kind)
+{
+    return kind != SASL_FAIL_CHANNEL_BINDING;
+}
+
+/* A failed attempt: the answer to a guess is held back longer with each failure from the
+ * address; the log record names the reason. */
+static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fail_kind kind,
+                         const char *why, const char *who)
 {
     const struct settings *cfg = xstream__cfg();
     if (st->sasl) {
@@ -196,13 +209,18 @@ static void sasl_failure(struct xstream *st, const char *condition, const char *
         st->sasl = NULL;
     }
     st->state = XS_NEGOTIATE;
-    st->auth_failures++;
     atomic_fetch_add(&g_xmpp_stats.auth_failures, 1);
-    int recent = xmpp_addr_auth_failed(st->c->addr);
-    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "SASL failure (%s)%s%s", condition,
+    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "SASL failure (%s): %s%s%s%s%s",
+            condition, sasl_fail_kind_name(kind), why && why[0] ? ": " : "", why ? why : "",
             who ? " for " : "", who ? who : "");
     buf_reset(&st->delayed);
     buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
+    if (!failure_is_guess(kind)) {
+        xstream__flush_delayed(st);
+        return;
+    }
+    st->auth_failures++;
+    int recent = xmpp_addr_auth_failed(st->c->addr);
     st->close_after_delayed = st->auth_failures >= cfg->xmpp.receiving.max_auth_failures;
     long delay = cfg->xmpp.receiving.auth_failure_delay_ms;
     for (int i = 1; i < recent && delay < MAX_FAILURE_DELAY_MS; i++) {
@@ -216,6 +234,21 @@ static void sasl_failure(struct xstream *st, const char *condition, const char *
         return;
     }
     loop_timer_start(st->c->loop, &st->delay_timer, (uint64_t)delay, delayed_fire, st);
+}
+
+/* The failure of the current SASL session, classified by the mechanism. */
+static void session_failure(struct xstream *st)
+{
+    const char *who = sasl_session_username(st->sasl);
+    char name[256];
+    char why[192];
+    snprintf(name, sizeof(name), "%s", who ? who : "");
+    snprintf(why, sizeof(why), "%s", sasl_session_failure_reason(st->sasl));
+    if (sasl_session_cb_type_unoffered(st->sasl)) {
+        st->cb_none_mutual = true;
+    }
+    sasl_failure(st, sasl_session_failure(st->sasl), sasl_session_failure_kind(st->sasl), why,
+                 name[0] ? name : NULL);
 }
 
 /* The account is known: the stream restarts, and the connection moves to its home worker. */
@@ -268,7 +301,12 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
     buf_init(&text, 65536);
     buf_init(&in, 65536);
     buf_init(&out, 65536);
-    xml_node_text(el, &text);
+    if (xml_node_text(el, &text) != 0) {
+        /* Over the size limit: never treated as a shorter (or empty) response. */
+        sasl_failure(st, "malformed-request", SASL_FAIL_MALFORMED, "SASL data over the size limit",
+                     NULL);
+        goto done;
+    }
     bool has_data = text.len > 0 || !initial;
     int rc = 0;
     if (text.len == 1 && text.p[0] == '=') {
@@ -277,7 +315,7 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
         rc = ERR_INVAL;
     }
     if (rc != 0) {
-        sasl_failure(st, "incorrect-encoding", NULL);
+        sasl_failure(st, "incorrect-encoding", SASL_FAIL_MALFORMED, "bad base64", NULL);
         goto done;
     }
     rc = sasl_step(st->sasl, (const unsigned char *)in.p, in.len, has_data, &out);
@@ -287,17 +325,16 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
         goto done;
     }
     if (rc != SASL_DONE) {
-        const char *who = sasl_session_username(st->sasl);
-        char name[256];
-        snprintf(name, sizeof(name), "%s", who ? who : "");
-        sasl_failure(st, sasl_session_failure(st->sasl), name[0] ? name : NULL);
+        session_failure(st);
         goto done;
     }
     struct buf user;
     buf_init(&user, 1024);
     const char *bad = finish_sasl(st, &user);
     if (bad) {
-        sasl_failure(st, bad, buf_cstr(&user));
+        bool unknown = strcmp(bad, "not-authorized") == 0;
+        sasl_failure(st, bad, unknown ? SASL_FAIL_UNKNOWN_USER : SASL_FAIL_OTHER,
+                     unknown ? NULL : "another authorization identity", buf_cstr(&user));
         buf_cleanup(&user);
         goto done;
     }
@@ -318,7 +355,7 @@ done:
 void xstream__sasl_auth(struct xstream *st, struct xml_node *el)
 {
     if (tls_required_missing(st)) {
-        sasl_failure(st, "encryption-required", NULL);
+        sasl_failure(st, "encryption-required", SASL_FAIL_OTHER, "TLS is required first", NULL);
         return;
     }
     const char *name = xml_node_attr(el, "mechanism");
@@ -328,7 +365,8 @@ void xstream__sasl_auth(struct xstream *st, struct xml_node *el)
     policy_of(st, &pol, allowed);
     const struct sasl_mech *m = name ? sasl_mech_find(name) : NULL;
     if (m == NULL || !sasl_mech_allowed(&pol, &st->sp, name)) {
-        sasl_failure(st, "invalid-mechanism", NULL);
+        sasl_failure(st, "invalid-mechanism", SASL_FAIL_OTHER, "a mechanism not offered here",
+                     NULL);
         return;
     }
     if (st->sasl) {
@@ -346,7 +384,7 @@ void xstream__sasl_response(struct xstream *st, struct xml_node *el)
 
 void xstream__sasl_abort(struct xstream *st)
 {
-    sasl_failure(st, "aborted", NULL);
+    sasl_failure(st, "aborted", SASL_FAIL_OTHER, "the client aborted", NULL);
 }
 
 /* XEP-0078 */

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "tls/tls.h"
+#include "xml/xml.h"
 #include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
 
@@ -267,7 +268,20 @@ int conn_start_tls(struct conn *c)
         return ERR_PROTO;
     }
     c->tls = tls_conn_new(g_server.tls);
+    c->tls_wait_hello = c->tls != NULL;
     return c->tls ? 0 : ERR_TLS;
+}
+
+/* Drops the whitespace that may follow <starttls/> (whitespace between top-level elements, e.g.
+ * go-sendxmpp's newline) until the first handshake byte; a TLS record never starts with it.
+ * Returns how many bytes of `data` to skip. */
+static size_t skip_before_hello(struct conn *c, const char *data, size_t len)
+{
+    size_t n = c->tls_wait_hello ? xml_space_prefix(data, len) : 0;
+    if (n < len) {
+        c->tls_wait_hello = false;
+    }
+    return n;
 }
 
 static void close_timeout(void *ud)
@@ -310,8 +324,15 @@ static void feed_stream(struct conn *c, const char *data, size_t len)
             return;
         }
         if (c->tls && !tls_conn_handshake_done(c->tls) && xstream_wants_move(c->st) < 0) {
-            /* STARTTLS was just accepted: the rest is the TLS handshake. */
-            tls_conn_feed(c->tls, data, len);
+            /* STARTTLS was just accepted: what came with <starttls/> was sent before our
+             * <proceed/>, so it cannot be the handshake (RFC 6120 section 5.4.3.3). Only
+             * whitespace is allowed there. */
+            size_t skip = skip_before_hello(c, data, len);
+            if (skip < len) {
+                tls_conn_free(c->tls);
+                c->tls = NULL;
+                xstream_error_before_tls(c->st);
+            }
             return;
         }
     }
@@ -378,8 +399,12 @@ static void on_readable(struct conn *c)
         }
         c->last_read_ms = loop_now_ms(c->loop);
         c->bytes_in += (unsigned long long)n;
+        size_t skip = skip_before_hello(c, data, (size_t)n);
+        if (skip == (size_t)n) {
+            continue;
+        }
         if (c->tls) {
-            int rc = read_tls(c, data, (size_t)n);
+            int rc = read_tls(c, data + skip, (size_t)n - skip);
             if (rc == ERR_CLOSED) {
                 log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "TLS closed by peer");
                 conn_close(c, NULL);

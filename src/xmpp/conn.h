@@ -36,6 +36,7 @@ struct conn {
     struct loop_defer flush_defer; /* writes of one loop iteration leave in one send */
     struct tls_conn *tls;
     bool tls_direct;    /* accepted on a /tls socket */
+    bool tls_wait_hello; /* STARTTLS accepted, no handshake byte yet: whitespace is dropped */
     bool closing;       /* flush what is queued, then close */
     bool closed;        /* the socket is gone; waiting for the deferred free */
     bool counted;       /* counted in the Channels and per-address limits */

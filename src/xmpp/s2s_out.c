@@ -105,6 +105,7 @@ struct s2s_out {
     struct xml_stream *parser;
     bool sasl_done;
     bool verified;      /* the remote's certificate validated for the target */
+    bool tls_wait_hello; /* <proceed/> read, no handshake byte yet: whitespace is dropped */
     bool offers_db;     /* the remote offered dialback */
     bool can_verify;    /* db:verify may be sent (after TLS features) */
     bool legacy;        /* the remote's header had no version */
@@ -821,6 +822,7 @@ static int element(struct s2s_out *o, struct xml_node *el)
             out_close(o, "TLS unavailable", "remote-server-not-found", false);
             return 1;
         }
+        o->tls_wait_hello = true;
         send_header(o);
         return 1; /* the rest is TLS: a new document */
     }
@@ -914,6 +916,17 @@ static const struct xml_stream_cbs out_cbs = {
     .stream_close = cb_close,
 };
 
+/* Whitespace may follow <proceed/> (between top-level elements) until the first handshake byte;
+ * a TLS record never starts with it. Returns how many bytes of `data` to skip. */
+static size_t skip_before_hello(struct s2s_out *o, const char *data, size_t len)
+{
+    size_t n = o->tls_wait_hello ? xml_space_prefix(data, len) : 0;
+    if (n < len) {
+        o->tls_wait_hello = false;
+    }
+    return n;
+}
+
 static void feed(struct s2s_out *o, const char *data, size_t len)
 {
     while (len > 0 && o->state != O_CLOSED) {
@@ -935,7 +948,8 @@ static void feed(struct s2s_out *o, const char *data, size_t len)
         data += used;
         len -= used;
         if (o->tls && !tls_conn_handshake_done(o->tls) && len > 0) {
-            tls_conn_feed(o->tls, data, len);
+            size_t skip = skip_before_hello(o, data, len);
+            tls_conn_feed(o->tls, data + skip, len - skip);
             return;
         }
     }
@@ -963,7 +977,8 @@ static void on_readable(struct s2s_out *o)
             feed(o, data, (size_t)n);
             continue;
         }
-        if (tls_conn_feed(o->tls, data, (size_t)n) != 0) {
+        size_t skip = skip_before_hello(o, data, (size_t)n);
+        if (tls_conn_feed(o->tls, data + skip, (size_t)n - skip) != 0) {
             out_close(o, "TLS input limit", "remote-server-timeout", false);
             return;
         }

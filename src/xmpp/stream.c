@@ -193,6 +193,13 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     conn_close(st->c, NULL);
 }
 
+void xstream_error_before_tls(struct xstream *st)
+{
+    /* Our header of the first document was sent already: the error continues that stream. */
+    st->header_sent = true;
+    xstream_error(st, "policy-violation", "data after <starttls/> before the TLS handshake");
+}
+
 void xstream_shutdown(struct xstream *st)
 {
     if (st->state == XS_CLOSED) {
@@ -258,11 +265,27 @@ static int domain_cfg_get(const char *name, struct domain_cfg *out)
     return rc;
 }
 
+/* Whether `to` of a restarted stream names the host of the first one (the same name, or a name
+ * of the same local domain). */
+static bool same_host(const struct xstream *st, const char *to)
+{
+    if (strcmp(st->to_name, to) == 0) {
+        return true;
+    }
+    struct buf canonical;
+    buf_init(&canonical, sizeof(st->domain) - 1);
+    bool same =
+        router_is_local_domain(to, &canonical) && strcmp(buf_cstr(&canonical), st->domain) == 0;
+    buf_cleanup(&canonical);
+    return same;
+}
+
 /* Checks the client's header (RFC 6120 §4.7) and answers with ours and the features. */
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns)
 {
     struct xstream *st = ud;
     const char *to = xml_node_attr(header, "to");
+    bool restarted = st->to_name[0] != '\0';
     const char *version = xml_node_attr(header, "version");
     bool server_ns = default_ns && strcmp(default_ns, NS_SERVER) == 0;
     st->legacy = version == NULL;
@@ -293,11 +316,16 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         st->c->kind = CONN_S2S_IN;
         return s2s_in_stream_open(st, header);
     }
-    if (to == NULL || st->domain[0] == '\0' ||
-        (st->to_name[0] && strcmp(st->to_name, to) != 0 && st->state < XS_AUTHED)) {
+    if (to == NULL || st->domain[0] == '\0') {
         xstream_error(st, "host-unknown",
                       to ? "this server does not serve that domain"
                          : "the stream header has no 'to' address");
+        return 1;
+    }
+    if (restarted && !same_host(st, to)) {
+        /* RFC 6120 section 4.3.3 / 6.4.6: a restarted stream (after STARTTLS or SASL) is to the
+         * same host; the authentication belongs to the first one. */
+        xstream_error(st, "host-unknown", "a restarted stream must name the host of the first");
         return 1;
     }
     st->c->kind = CONN_C2S;

@@ -28,6 +28,10 @@ void xstream_on_closed(struct xstream *st);
 bool xstream_sleep(struct xstream *st);
 /* Ends the stream with a stream error (condition of RFC 6120 §4.9.3) and closes. */
 void xstream_error(struct xstream *st, const char *condition, const char *text);
+/* Bytes other than whitespace came with <starttls/>, before our <proceed/>: they are neither
+ * stream nor handshake (RFC 6120 section 5.4.3.3). The transport is plain again; this ends the
+ * stream with a stream error. */
+void xstream_error_before_tls(struct xstream *st);
 /* Server shutdown. */
 void xstream_shutdown(struct xstream *st);
 

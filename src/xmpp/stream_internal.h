@@ -44,6 +44,7 @@ struct xstream {
     struct buf cb[SASL_CB_COUNT];
     char **cert_ids;
     int auth_failures;
+    bool cb_none_mutual; /* the client asked for a binding type this link does not offer */
     struct buf delayed; /* a SASL failure held back to slow down guessing */
     struct loop_timer delay_timer;
     bool close_after_delayed; /* too many failures: the stream ends after the failure */

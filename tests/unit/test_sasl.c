@@ -665,6 +665,75 @@ static void test_scram_plus(void **state)
                  cb_exporter, sizeof(cb_exporter), SASL_DONE, NULL);
 }
 
+/* The failure kind (and reason) of one SCRAM run. */
+static void expect_kind(const char *mech, const struct sasl_params *p, const char *gs2,
+                        const char *user, const char *password, const unsigned char *cb,
+                        size_t cblen, enum sasl_fail_kind kind, const char *reason_part)
+{
+    struct sasl_session *s = NULL;
+    int rc = scram_run(mech, p, gs2, user, password, cb, cblen, &s);
+    assert_true(rc < 0);
+    assert_int_equal(sasl_session_failure_kind(s), kind);
+    if (reason_part != NULL) {
+        assert_non_null(strstr(sasl_session_failure_reason(s), reason_part));
+    }
+    assert_int_equal(sasl_session_cb_type_unoffered(s),
+                     reason_part != NULL && strstr(reason_part, "client asked for") != NULL);
+    sasl_session_free(s);
+}
+
+static void test_scram_failure_kinds(void **state)
+{
+    (void)state;
+    struct sasl_params p = params_cb();
+    /* Credentials and accounts. */
+    expect_kind("SCRAM-SHA-256", &p, "n,,", "bob", "wrong", NULL, 0, SASL_FAIL_CREDENTIALS, NULL);
+    expect_kind("SCRAM-SHA-256", &p, "n,,", "nobody", "x", NULL, 0, SASL_FAIL_UNKNOWN_USER, NULL);
+    expect_kind("SCRAM-SHA-256", &p, "n,,", "bob@example.net", "hunter2", NULL, 0,
+                SASL_FAIL_UNKNOWN_USER, NULL);
+    /* Channel-binding negotiation: no password is checked. */
+    struct sasl_params tls13 = params_cb();
+    tls13.cb[SASL_CB_TLS_UNIQUE].len = 0;
+    tls13.tls_version = "TLSv1.3";
+    expect_kind("SCRAM-SHA-512-PLUS", &tls13, "p=tls-unique,,", "bob", "hunter2", cb_unique,
+                sizeof(cb_unique), SASL_FAIL_CHANNEL_BINDING,
+                "client asked for tls-unique, not available under TLS 1.3");
+    expect_kind("SCRAM-SHA-512-PLUS", &p, "p=tls-other,,", "bob", "hunter2", NULL, 0,
+                SASL_FAIL_CHANNEL_BINDING, "client asked for tls-other, not offered");
+    expect_kind("SCRAM-SHA-256-PLUS", &p, "n,,", "bob", "hunter2", NULL, 0,
+                SASL_FAIL_CHANNEL_BINDING, "without channel binding");
+    expect_kind("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, SASL_FAIL_CHANNEL_BINDING,
+                "possible downgrade");
+    expect_kind("SCRAM-SHA-256-PLUS", &p, "p=tls-exporter,,", "bob", "hunter2", cb_endpoint,
+                sizeof(cb_endpoint), SASL_FAIL_CHANNEL_BINDING, "does not match");
+    /* Malformed. */
+    struct sasl_session *s = start("SCRAM-SHA-256", &p);
+    struct buf out;
+    buf_init(&out, 4096);
+    assert_true(step(s, "garbage", &out) < 0);
+    assert_int_equal(sasl_session_failure_kind(s), SASL_FAIL_MALFORMED);
+    assert_string_equal(sasl_fail_kind_name(sasl_session_failure_kind(s)), "malformed request");
+    sasl_session_free(s);
+    buf_cleanup(&out);
+}
+
+/* XEP-0440: once the client asked for a type the link does not offer, its "y" means "no mutual
+ * binding type" and is accepted; before that it stays a downgrade. The -PLUS rules are kept. */
+static void test_scram_y_after_no_mutual_type(void **state)
+{
+    (void)state;
+    struct sasl_params p = params_cb();
+    p.cb[SASL_CB_TLS_UNIQUE].len = 0;
+    expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, ERR_AUTH, "not-authorized");
+    p.cb_none_mutual = true;
+    expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, SASL_DONE, NULL);
+    expect_scram("SCRAM-SHA-512", &p, "y,,", "bob", "wrong", NULL, 0, ERR_AUTH, "not-authorized");
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "y,,", "bob", "hunter2", NULL, 0, ERR_AUTH,
+                 "not-authorized");
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
+                 sizeof(cb_exporter), SASL_DONE, NULL);
+}
+
 /* ---- SCRAM: malformed messages and unknown users ---- */
 
 static void expect_first_fails(const char *mech, const char *msg, size_t len, const char *failure)
@@ -1548,6 +1617,8 @@ int main(void)
         cmocka_unit_test(test_scram_sha512_exchange),
         cmocka_unit_test(test_scram_no_initial_response),
         cmocka_unit_test(test_scram_plus),
+        cmocka_unit_test(test_scram_failure_kinds),
+        cmocka_unit_test(test_scram_y_after_no_mutual_type),
         cmocka_unit_test(test_scram_malformed_first),
         cmocka_unit_test(test_scram_malformed_final),
         cmocka_unit_test(test_scram_unknown_user),

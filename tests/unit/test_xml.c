@@ -845,11 +845,59 @@ static void test_stream_restricted(void **state)
         HDR_C "<message a='&ext;'/>",
         HDR_C "<message><body>&nbsp;</body></message>",
         "<?xml version='1.0'?><?xml version='1.0'?>" HDR_C,
-        "\n<?xml version='1.0'?>" HDR_C,
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_stream_error(NULL, cases[i], "restricted-xml");
     }
+}
+
+/* Whitespace before a document (after "</auth>\n" or "<starttls/>\n") is dropped and counted as
+ * consumed, whether it comes alone, with the declaration, or one byte at a time; anything else
+ * before the declaration is still refused. */
+static void test_stream_space_before_document(void **state)
+{
+    (void)state;
+    const char *doc = "\n\r\t <?xml version='1.0'?>\n" HDR_C "<a/>";
+    struct rec r;
+    rec_init(&r);
+    assert_int_equal(feed_all(NULL, doc, &r, NULL), 0);
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(r.elements, 1);
+    rec_cleanup(&r);
+
+    rec_init(&r);
+    struct xml_stream *s = xml_stream_new(NULL, &rec_cbs, &r);
+    size_t used = 0;
+    for (size_t i = 0; doc[i] != '\0'; i++) {
+        assert_int_equal(xml_stream_feed(s, doc + i, 1, &used), 0);
+        assert_int_equal(used, 1);
+    }
+    assert_int_equal(r.elements, 1);
+    /* After a restart, the same again. */
+    xml_stream_reset(s);
+    assert_int_equal(xml_stream_feed(s, doc, strlen(doc), &used), 0);
+    assert_int_equal(used, strlen(doc));
+    assert_int_equal(r.opens, 2);
+    xml_stream_free(s);
+    rec_cleanup(&r);
+
+    assert_stream_error(NULL, "\nx<?xml version='1.0'?>" HDR_C, "not-well-formed");
+    assert_int_equal(xml_space_prefix(" \t\r\nx ", 6), 4);
+    assert_int_equal(xml_space_prefix("\v", 1), 0);
+}
+
+/* XMPP is XML 1.0 only. */
+static void test_stream_xml_version(void **state)
+{
+    (void)state;
+    assert_stream_error(NULL, "<?xml version='1.1'?>" HDR_C, "unsupported-version");
+    assert_stream_error(NULL, "<?xml version=\"1.1\" encoding='UTF-8'?>" HDR_C,
+                        "unsupported-version");
+    struct rec r;
+    rec_init(&r);
+    assert_int_equal(feed_all(NULL, "<?xml version='1.0'?>" HDR_C "<a/>", &r, NULL), 0);
+    assert_int_equal(r.elements, 1);
+    rec_cleanup(&r);
 }
 
 static void test_stream_encoding(void **state)
@@ -1230,6 +1278,8 @@ int main(void)
         cmocka_unit_test(test_stream_reset_clears_error),
         cmocka_unit_test(test_stream_restricted),
         cmocka_unit_test(test_stream_encoding),
+        cmocka_unit_test(test_stream_space_before_document),
+        cmocka_unit_test(test_stream_xml_version),
         cmocka_unit_test(test_stream_not_well_formed),
         cmocka_unit_test(test_stream_namespaces),
         cmocka_unit_test(test_stream_sleep),
