@@ -196,3 +196,25 @@ def test_invalid_values_refused(server, n):
     # Nothing of a refused form is applied.
     assert config_values(o, room) == before
     o.close()
+
+
+def test_slixmpp_creator_join_completes(server):
+    """Debian's slixmpp 1.8 join_muc_wait() returns only once the subject arrived: the creator
+    of a new room must get it (it timed out before)."""
+    import slix
+    server.ctl("account", "add", "slixcreator@localhost", "--password", "password1")
+
+    async def go():
+        c = slix.Client(server, "slixcreator@localhost/s", "password1", mech="PLAIN")
+        c.xmpp.register_plugin("xep_0045")
+        assert await c.connect() == "session"
+        try:
+            c.xmpp.send_presence()
+            presence, subject, _, _ = await c.xmpp.plugin["xep_0045"].join_muc_wait(
+                room_jid("slixroom"), "Creator", maxstanzas=0, timeout=5)
+            return ({int(s) for s in presence["muc"]["status_codes"]}, subject["subject"],
+                    str(subject["from"]))
+        finally:
+            await c.close()
+    codes_, subject, frm = slix.run(go())
+    assert 201 in codes_ and subject == "" and frm == room_jid("slixroom")
