@@ -71,17 +71,22 @@ def test_session_without_presence_leaves_open_room(server):
 
 
 def test_unavailable_session_leaves_rooms_on_logout(server):
-    """Available, joined, unavailable again (the room membership stays: it is directed
-    presence), then the session ends: the room learns it."""
+    """Available and joined; unavailable (which leaves the room); joined again while
+    unavailable; then the session ends: the room learns it."""
     o = owned_room(server, "ghostwatch", "ghostly")
     g = user(server, "ghostflip")
     join(g, "ghostly", "Flip")
+    flip = room_jid("ghostly") + "/Flip"
+    o.wait_for(lambda e: is_presence_from(e, flip))
+    # Unavailable to everyone: that leaves the room too (the room had directed presence).
     g.send("<presence type='unavailable'/>")
-    g.send("<presence to='%s/Flip'/>" % room_jid("ghostly"))
-    time.sleep(0.2)
+    o.wait_for(lambda e: is_presence_from(e, flip, "unavailable"))
+    # Back in the room while unavailable, then the session ends.
+    g.send("<presence to='%s'/>" % flip)
+    o.wait_for(lambda e: is_presence_from(e, flip))
     g.close()
-    o.wait_for(lambda e: is_presence_from(e, room_jid("ghostly") + "/Flip", "unavailable"),
-               timeout=5)
+    p = o.wait_for(lambda e: is_presence_from(e, flip, "unavailable"), timeout=5)
+    assert 333 not in codes(p), rawxmpp.dump(p)
     o.close()
 
 
