@@ -896,7 +896,7 @@ static void iq_to_occupant(struct muc_room *r, const struct signal *sig)
         return;
     }
     struct muc_occupant *t = muc__occ_by_nick(r, sig->to.resource);
-    if (request && t == o && ns_is(q, NS_PING)) {
+    if (request && t && muc__same_nick(t, o) && ns_is(q, NS_PING)) {
         muc__reply_result(sig, NULL);
         return;
     }

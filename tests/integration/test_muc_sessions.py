@@ -114,6 +114,10 @@ def test_two_sessions_share_a_nick(server):
     r = o.iq("get", "<query xmlns='%s'><item role='participant'/></query>" % NS_ADMIN,
              to=room_jid("multi"))
     assert [i.get("nick") for i in r.iter(q(NS_ADMIN, "item"))] == ["Bob"]
+    # A self-ping (XEP-0410) from either session is answered by the room itself.
+    for c in (b1, b2):
+        r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=bob)
+        assert r.get("type") == "result" and r.get("from") == bob, rawxmpp.dump(r)
     # Both sessions get the room's messages and private messages to the nick.
     say(o, "multi", "to both")
     wait_groupchat(b1, "to both")
