@@ -1,6 +1,5 @@
 /* config.c: room configuration (muc#roomconfig, XEP-0045 §10.1–§10.2), the owner's iq (config,
  * instant rooms, destruction), disco#info with muc#roominfo, and persistence in the store. */
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,21 +437,21 @@ static int pm_of(const struct buf *v)
 static bool apply_field(const char *var, const struct buf *v, struct muc_config *c,
                         struct form_seen *seen)
 {
-    static const struct {
+    const struct {
         const char *var;
-        size_t off;
+        bool *dst;
     } bools[] = {
-        {"muc#roomconfig_persistentroom", offsetof(struct muc_config, persistent)},
-        {"muc#roomconfig_publicroom", offsetof(struct muc_config, public_room)},
-        {"muc#roomconfig_membersonly", offsetof(struct muc_config, members_only)},
-        {"muc#roomconfig_moderatedroom", offsetof(struct muc_config, moderated)},
-        {"muc#roomconfig_changesubject", offsetof(struct muc_config, change_subject)},
-        {"muc#roomconfig_allowinvites", offsetof(struct muc_config, allow_invites)},
-        {"muc#roomconfig_enablelogging", offsetof(struct muc_config, logging)},
+        {"muc#roomconfig_persistentroom", &c->persistent},
+        {"muc#roomconfig_publicroom", &c->public_room},
+        {"muc#roomconfig_membersonly", &c->members_only},
+        {"muc#roomconfig_moderatedroom", &c->moderated},
+        {"muc#roomconfig_changesubject", &c->change_subject},
+        {"muc#roomconfig_allowinvites", &c->allow_invites},
+        {"muc#roomconfig_enablelogging", &c->logging},
     };
     for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
         if (strcmp(var, bools[i].var) == 0) {
-            return boolean_of(v, (bool *)((char *)c + bools[i].off));
+            return boolean_of(v, bools[i].dst);
         }
     }
     if (strcmp(var, "muc#roomconfig_roomname") == 0) {
@@ -488,7 +487,7 @@ static bool apply_field(const char *var, const struct buf *v, struct muc_config 
         strcmp(var, "muc#roomconfig_historylength") == 0) {
         return number_of(v, 0, 10000, &c->history);
     }
-    return true; /* fields this service does not offer are ignored (XEP-0004 §3.2) */
+    return true; /* fields this service does not offer are ignored */
 }
 
 /* The room secret and the flag agree (as Prosody does, a secret alone protects the room);
@@ -548,9 +547,6 @@ static const char *apply_form(struct muc_room *r, const struct xml_node *x, stru
 
 /* After a configuration change: status codes to the occupants (§10.2.1), members-only kicks,
  * roles in a (no longer) moderated room. */
-/* §10.2.1 and the status code registry: 170/171 logging on/off, 172/173 now non-anonymous /
- * semi-anonymous (174, fully anonymous, is not a mode of this service), and 104 only when
- * something else changed too. No message when nothing changed. */
 static bool same_except_privacy(const struct muc_config *a, const struct muc_config *b)
 {
     return strcmp(a->name, b->name) == 0 && strcmp(a->desc, b->desc) == 0 &&
@@ -561,6 +557,9 @@ static bool same_except_privacy(const struct muc_config *a, const struct muc_con
            a->allow_pm == b->allow_pm && a->max_users == b->max_users && a->history == b->history;
 }
 
+/* §10.2.1 and the status code registry: 170/171 logging on/off, 172/173 now non-anonymous /
+ * semi-anonymous (174, fully anonymous, is not a mode of this service), and 104 only when
+ * something else changed too. No message when nothing changed. */
 static int change_codes(const struct muc_config *old, const struct muc_config *now, int *codes)
 {
     int n = 0;
