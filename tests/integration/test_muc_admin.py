@@ -244,7 +244,8 @@ def test_starlingctl_send_to_room(server):
 def test_persistent_room_survives_restart(make_server):
     srv = make_server()
     o = user(srv, "powner")
-    create(o, "keep", "Owner", persistentroom="1", roomname="Kept", membersonly="1")
+    create(o, "keep", "Owner", persistentroom="1", roomname="Kept", membersonly="1",
+           enablelogging="1")
     admin(o, "keep", "<item jid='pmember@localhost' affiliation='member'/>")
     o.send("<message type='groupchat' to='%s'><subject>Stays</subject></message>"
            % room_jid("keep"))
@@ -260,7 +261,8 @@ def test_persistent_room_survives_restart(make_server):
     feats = [f.get("var") for f in r.iter(q("http://jabber.org/protocol/disco#info", "feature"))]
     assert "muc_persistent" in feats and "muc_membersonly" in feats
     assert join_error(x, "keep", "X") == ("auth", "registration-required")
-    join(m, "keep", "Mem")
+    # The logging statement is kept too: status 170 in the self-presence.
+    assert 170 in codes(join(m, "keep", "Mem"))
     s = m.wait_for(lambda e: e.tag == q(NS_CLIENT, "message") and
                    e.find(q(NS_CLIENT, "subject")) is not None)
     assert s.findtext(q(NS_CLIENT, "subject")) == "Stays"
