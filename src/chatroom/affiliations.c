@@ -253,10 +253,10 @@ static void tell_absent_user(struct muc_room *r, const char *bare, enum muc_aff 
     jid_cleanup(&to);
 }
 
-/* XEP-0045 (1.31+) §9.1, §9.4 examples: the occupants learn of an affiliation change of
- * someone not in the room by a message from the room with the item (its JID, so only where
- * they may see JIDs: moderators of a semi-anonymous room), with 301 for a ban and 321 for
- * someone who may no longer enter a members-only room. */
+/* XEP-0045 (1.34.7, "Notifications of Changes"): the occupants may learn of an affiliation
+ * change of someone not in the room by a message from the room with the item; as in Prosody,
+ * with 301 for a ban and 321 for someone who may no longer enter a members-only room. The item
+ * names a JID, so in a semi-anonymous room only moderators get it. */
 static void tell_occupants(struct muc_room *r, const char *bare, enum muc_aff aff,
                            const char *reason)
 {

@@ -743,7 +743,7 @@ void muc__disco_info(struct muc_room *r, const struct signal *sig)
     field(x, "hidden", "FORM_TYPE", NULL, "http://jabber.org/protocol/muc#roominfo");
     field(x, "text-single", "muc#roominfo_description", "Description", c->desc);
     char n[32];
-    snprintf(n, sizeof(n), "%d", r->noccupants);
+    snprintf(n, sizeof(n), "%d", muc__nick_count(r));
     field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
     field(x, "text-single", "muc#roominfo_subject", "Subject", r->subject ? r->subject : "");
     field(x, "boolean", "muc#roominfo_subjectmod", "Subject may be changed by participants",
