@@ -109,7 +109,7 @@ void muc__send_presence_to(struct muc_room *r, struct muc_occupant *subject,
                            struct muc_occupant *to, bool unavailable, const int *codes,
                            int ncodes, const char *actor, const char *reason);
 void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o);
-/* Multi-session nicknames (§7.2.10): the occupant records sharing o's nick are one occupant. */
+/* Multi-session nicknames (XEP-0045): the occupant records sharing o's nick are one occupant. */
 bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b);
 struct muc_occupant *muc__occ_other_session(struct muc_room *r, const struct muc_occupant *o);
 /* Is o the first record of its nick in the list (to act once per nick)? */

@@ -237,7 +237,7 @@ static struct muc_occupant *occ_by_bare(struct muc_room *r, const struct jid *wh
     return NULL;
 }
 
-/* XEP-0045 §7.2.10 multi-session nicknames: the sessions of one bare JID may share a nick.
+/* XEP-0045 multi-session nicknames: the sessions of one bare JID may share a nick.
  * Each session is an occupant record; the records with one nick form that nick's group. */
 bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b)
 {
@@ -502,8 +502,9 @@ static void join(struct muc_room *r, const struct signal *sig)
     }
     muc__broadcast_presence(r, o, false, NULL, 0, NULL, NULL, o);
     muc__send_presence_to(r, o, o, false, codes, n, NULL, NULL);
-    /* §7.2.16: presences, then the history, then the subject, which clients take as the end
-     * of the join; the creator of a locked room gets its (empty) subject too. */
+    /* XEP-0045 ("Entering a Room"): presences, then the history, then the subject, which
+     * clients take as the end of the join; the creator of a locked room gets its (empty)
+     * subject too. */
     muc__hist_send(r, o, x ? xml_node_child(x, NS_MUC, "history") : NULL);
     send_subject(r, o);
     muc__directory_update(r);

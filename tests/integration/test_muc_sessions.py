@@ -1,6 +1,6 @@
 """test_muc_sessions.py: a room and the sessions behind its occupants: a session that ends
 leaves every room it joined whatever its presence state (no ghost occupants), and the sessions
-of one account sharing a nickname (XEP-0045 §7.2.10)."""
+of one account sharing a nickname (XEP-0045 multi-session nicks)."""
 
 import time
 
