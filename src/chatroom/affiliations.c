@@ -1,5 +1,6 @@
 /* affiliations.c: affiliations and roles (XEP-0045 §8–§10): the muc#admin lists and changes,
  * kicks, bans, voice, moderators, and room registration of reserved nicknames (§7.10). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,7 +184,7 @@ static void admin_get(struct muc_room *r, const struct signal *sig, const struct
             return;
         }
         for (struct muc_occupant *o = r->occupants; o; o = o->next) {
-            if ((int)o->role != role) {
+            if ((int)o->role != role || !muc__occ_first_of_nick(r, o)) {
                 continue;
             }
             struct xml_node *it = xml_node_add_child(q, NULL, "item");
@@ -225,45 +226,97 @@ static int owners_count(const struct muc_room *r)
     return n;
 }
 
-/* The presence change of every occupant of `bare` after an affiliation change. */
+static bool occ_is(const struct muc_occupant *o, const char *bare)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    jid_bare(&o->real, &b);
+    bool match = strcmp(buf_cstr(&b), bare) == 0;
+    buf_cleanup(&b);
+    return match;
+}
+
+/* §9: an affiliation change of a user not in the room is told to that user (101). */
+static void tell_absent_user(struct muc_room *r, const char *bare, enum muc_aff aff)
+{
+    struct jid to;
+    if (!strchr(bare, '@') || jid_parse(&to, strv_c(bare)) != 0) {
+        return;
+    }
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
+    struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
+    struct xml_node *it = xml_node_add_child(x, NULL, "item");
+    xml_node_set_attr(it, "affiliation", aff_names[aff]);
+    xml_node_set_attr(it, "jid", bare);
+    xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", "101");
+    muc__send(r, NULL, &to, SIGNAL_MESSAGE, m);
+    jid_cleanup(&to);
+}
+
+/* XEP-0045 (1.34.7, "Notifications of Changes"): the occupants may learn of an affiliation
+ * change of someone not in the room by a message from the room with the item; as in Prosody,
+ * with 301 for a ban and 321 for someone who may no longer enter a members-only room. The item
+ * names a JID, so in a semi-anonymous room only moderators get it. */
+static void tell_occupants(struct muc_room *r, const char *bare, enum muc_aff aff,
+                           const char *reason)
+{
+    int code = 0;
+    if (aff == AFF_OUTCAST) {
+        code = 301;
+    } else if (r->cfg.members_only && aff < AFF_MEMBER) {
+        code = 321;
+    }
+    for (struct muc_occupant *to = r->occupants; to; to = to->next) {
+        if (!r->cfg.non_anonymous && to->role != ROLE_MODERATOR) {
+            continue;
+        }
+        struct xml_node *m = xml_node_new(NS_CLIENT, "message");
+        struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
+        struct xml_node *it = xml_node_add_child(x, NULL, "item");
+        xml_node_set_attr(it, "affiliation", aff_names[aff]);
+        xml_node_set_attr(it, "role", "none");
+        xml_node_set_attr(it, "jid", bare);
+        if (reason && reason[0]) {
+            struct xml_node *rs = xml_node_add_child(it, NULL, "reason");
+            xml_node_add_text(rs, reason, strlen(reason));
+        }
+        if (code) {
+            char c[8];
+            snprintf(c, sizeof(c), "%d", code);
+            xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", c);
+        }
+        muc__send(r, NULL, &to->real, SIGNAL_MESSAGE, m);
+    }
+}
+
+/* The presence change of every occupant of `bare` after an affiliation change (each nick
+ * once, whatever number of sessions share it), or the notices when `bare` is not in the room. */
 static void apply_aff(struct muc_room *r, const char *bare, enum muc_aff aff, const char *actor,
                       const char *reason)
 {
-    struct muc_occupant *o = r->occupants;
     bool present = false;
+    bool out = aff == AFF_OUTCAST || (r->cfg.members_only && aff < AFF_MEMBER);
+    struct muc_occupant *o = r->occupants;
     while (o) {
-        struct muc_occupant *next = o->next;
-        struct buf b;
-        buf_init(&b, 4096);
-        jid_bare(&o->real, &b);
-        bool match = strcmp(buf_cstr(&b), bare) == 0;
-        buf_cleanup(&b);
-        if (match) {
-            present = true;
-            if (aff == AFF_OUTCAST || (r->cfg.members_only && aff < AFF_MEMBER)) {
-                int code = aff == AFF_OUTCAST ? 301 : 321;
-                muc__broadcast_presence(r, o, true, &code, 1, actor, reason, NULL);
-                muc__remove_occupant(r, o);
-            } else {
-                o->role = muc__default_role(r, aff);
-                muc__broadcast_presence(r, o, false, NULL, 0, actor, reason, NULL);
-            }
+        if (!occ_is(o, bare)) {
+            o = o->next;
+            continue;
         }
-        o = next;
+        present = true;
+        if (out) {
+            muc__kick_nick(r, o, aff == AFF_OUTCAST ? 301 : 321, actor, reason);
+            o = r->occupants; /* the list changed: start over */
+            continue;
+        }
+        if (muc__occ_first_of_nick(r, o)) {
+            muc__set_nick_role(r, o, muc__default_role(r, aff));
+            muc__broadcast_presence(r, o, false, NULL, 0, actor, reason, NULL);
+        }
+        o = o->next;
     }
-    if (!present && strchr(bare, '@')) {
-        /* §9: an affiliation change of a user not in the room is told to that user (101). */
-        struct jid to;
-        if (jid_parse(&to, strv_c(bare)) == 0) {
-            struct xml_node *m = xml_node_new(NS_CLIENT, "message");
-            struct xml_node *x = xml_node_add_child(m, NS_MUC_USER, "x");
-            struct xml_node *it = xml_node_add_child(x, NULL, "item");
-            xml_node_set_attr(it, "affiliation", aff_names[aff]);
-            xml_node_set_attr(it, "jid", bare);
-            xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", "101");
-            muc__send(r, NULL, &to, SIGNAL_MESSAGE, m);
-            jid_cleanup(&to);
-        }
+    if (!present) {
+        tell_occupants(r, bare, aff, reason);
+        tell_absent_user(r, bare, aff);
     }
 }
 
@@ -331,11 +384,9 @@ static const char *set_role_item(struct muc_room *r, const struct signal *sig,
     buf_init(&reason, 4096);
     text_of(item, "reason", &reason);
     if (role == ROLE_NONE) {
-        int code = 307;
-        muc__broadcast_presence(r, t, true, &code, 1, actor->nick, buf_cstr(&reason), NULL);
-        muc__remove_occupant(r, t);
+        muc__kick_nick(r, t, 307, actor->nick, buf_cstr(&reason));
     } else {
-        t->role = role;
+        muc__set_nick_role(r, t, role);
         muc__broadcast_presence(r, t, false, NULL, 0, actor->nick, buf_cstr(&reason), NULL);
     }
     buf_cleanup(&reason);
@@ -383,7 +434,8 @@ static void admin_set(struct muc_room *r, const struct signal *sig, const struct
 
 void muc__admin_iq(struct muc_room *r, const struct signal *sig, const struct xml_node *q)
 {
-    if (r->locked) {
+    /* The lock keeps others out; the owner prepares the lists before opening the room. */
+    if (r->locked && muc__aff_of(r, &sig->from) != AFF_OWNER) {
         muc__reply_error(sig, "cancel", "item-not-found");
         return;
     }

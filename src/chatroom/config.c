@@ -65,6 +65,7 @@ void muc__config_text(const struct muc_room *r, struct buf *out)
     put_int(out, "moderated", c->moderated);
     put_int(out, "password_protected", c->password_protected);
     put_int(out, "non_anonymous", c->non_anonymous);
+    put_int(out, "logging", c->logging);
     put_int(out, "change_subject", c->change_subject);
     put_int(out, "allow_invites", c->allow_invites);
     put_line(out, "allow_pm", pm_names[c->allow_pm]);
@@ -135,6 +136,7 @@ void muc__config_parse(struct muc_room *r, const char *text)
     peek_bool(text, "moderated", &c->moderated);
     peek_bool(text, "password_protected", &c->password_protected);
     peek_bool(text, "non_anonymous", &c->non_anonymous);
+    peek_bool(text, "logging", &c->logging);
     peek_bool(text, "change_subject", &c->change_subject);
     peek_bool(text, "allow_invites", &c->allow_invites);
     char pm[32] = "";
@@ -305,7 +307,8 @@ static struct xml_node *config_form(const struct muc_room *r)
     }
     snprintf(n, sizeof(n), "%d", c->history);
     field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join", n);
-    field(x, "boolean", "muc#roomconfig_enablelogging", "Public logging (not offered)", "0");
+    field(x, "boolean", "muc#roomconfig_enablelogging", "The room is logged (occupants are told)",
+          b01(c->logging));
     jid_multi(x, r, "muc#roomconfig_roomowners", "Owners", AFF_OWNER);
     jid_multi(x, r, "muc#roomconfig_roomadmins", "Admins", AFF_ADMIN);
     return q;
@@ -320,9 +323,46 @@ static void values(const struct xml_node *f, struct buf *out)
     }
 }
 
-static bool truthy(const struct buf *v)
+/* A boolean field's value (XEP-0004 §3.3: "0", "1", "false", "true"); false when it is none
+ * of them. */
+static bool boolean_of(const struct buf *v, bool *out)
 {
-    return strcmp(buf_cstr(v), "1") == 0 || strcmp(buf_cstr(v), "true") == 0;
+    const char *t = buf_cstr(v);
+    if (strcmp(t, "1") == 0 || strcmp(t, "true") == 0) {
+        *out = true;
+    } else if (strcmp(t, "0") == 0 || strcmp(t, "false") == 0) {
+        *out = false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* A whole decimal number in [min, max]; false for anything else ("-5abc", "", "1e3"). */
+static bool number_of(const struct buf *v, long min, long max, int *out)
+{
+    const char *t = buf_cstr(v);
+    if (t[0] < '0' || t[0] > '9' || v->len > 9) {
+        return false;
+    }
+    char *end = NULL;
+    long n = strtol(t, &end, 10);
+    if (end == NULL || *end != '\0' || n < min || n > max) {
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+/* Copies a text value into a fixed field; false when it does not fit (never truncated). */
+static bool text_into(const struct buf *v, char *dst, size_t size)
+{
+    if (v->len >= size || memchr(v->p, '\0', v->len) != NULL) {
+        return false;
+    }
+    memcpy(dst, v->p, v->len);
+    dst[v->len] = '\0';
+    return true;
 }
 
 /* Applies a jid-multi list of owners or admins: listed ones get `aff`, unlisted ones with it go
@@ -376,62 +416,130 @@ static const char *apply_list(struct muc_room *r, const struct xml_node *f, enum
     return NULL;
 }
 
-/* Reads a submitted form into `c`; owner/admin lists apply to the room at once. */
+/* Which of the password fields a form carried (they are checked together). */
+struct form_seen {
+    bool protect; /* muc#roomconfig_passwordprotectedroom */
+    bool protect_value;
+    bool secret; /* muc#roomconfig_roomsecret */
+};
+
+static int pm_of(const struct buf *v)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(buf_cstr(v), pm_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* One field of a submitted form into `c`; false when its value is not acceptable. */
+static bool apply_field(const char *var, const struct buf *v, struct muc_config *c,
+                        struct form_seen *seen)
+{
+    const struct {
+        const char *var;
+        bool *dst;
+    } bools[] = {
+        {"muc#roomconfig_persistentroom", &c->persistent},
+        {"muc#roomconfig_publicroom", &c->public_room},
+        {"muc#roomconfig_membersonly", &c->members_only},
+        {"muc#roomconfig_moderatedroom", &c->moderated},
+        {"muc#roomconfig_changesubject", &c->change_subject},
+        {"muc#roomconfig_allowinvites", &c->allow_invites},
+        {"muc#roomconfig_enablelogging", &c->logging},
+    };
+    for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+        if (strcmp(var, bools[i].var) == 0) {
+            return boolean_of(v, bools[i].dst);
+        }
+    }
+    if (strcmp(var, "muc#roomconfig_roomname") == 0) {
+        return text_into(v, c->name, sizeof(c->name));
+    }
+    if (strcmp(var, "muc#roomconfig_roomdesc") == 0) {
+        return text_into(v, c->desc, sizeof(c->desc));
+    }
+    if (strcmp(var, "muc#roomconfig_passwordprotectedroom") == 0) {
+        seen->protect = true;
+        return boolean_of(v, &seen->protect_value);
+    }
+    if (strcmp(var, "muc#roomconfig_roomsecret") == 0) {
+        seen->secret = true;
+        return text_into(v, c->password, sizeof(c->password));
+    }
+    if (strcmp(var, "muc#roomconfig_whois") == 0) {
+        bool anyone = strcmp(buf_cstr(v), "anyone") == 0;
+        c->non_anonymous = anyone;
+        return anyone || strcmp(buf_cstr(v), "moderators") == 0;
+    }
+    if (strcmp(var, "muc#roomconfig_maxusers") == 0) {
+        /* "none" or a number of occupants; 0 says "none" too. */
+        c->max_users = 0;
+        return strcmp(buf_cstr(v), "none") == 0 || number_of(v, 0, 1000000, &c->max_users);
+    }
+    if (strcmp(var, "muc#roomconfig_allowpm") == 0) {
+        int pm = pm_of(v);
+        c->allow_pm = pm < 0 ? c->allow_pm : (enum muc_pm)pm;
+        return pm >= 0;
+    }
+    if (strcmp(var, "muc#maxhistoryfetch") == 0 ||
+        strcmp(var, "muc#roomconfig_historylength") == 0) {
+        return number_of(v, 0, 10000, &c->history);
+    }
+    return true; /* fields this service does not offer are ignored */
+}
+
+/* The room secret and the flag agree (as Prosody does, a secret alone protects the room);
+ * a contradiction is refused rather than half applied. */
+static const char *password_rule(struct muc_config *c, const struct form_seen *seen)
+{
+    if (seen->protect) {
+        if (seen->protect_value && c->password[0] == '\0') {
+            return "not-acceptable"; /* protected by no password */
+        }
+        if (!seen->protect_value && seen->secret && c->password[0] != '\0') {
+            return "not-acceptable"; /* a secret for a room said to be unprotected */
+        }
+        if (!seen->protect_value) {
+            c->password[0] = '\0';
+        }
+    }
+    c->password_protected = c->password[0] != '\0';
+    return NULL;
+}
+
+/* Reads a submitted form into `c`; owner/admin lists apply to the room at once. A value that
+ * is not acceptable refuses the whole form: nothing is coerced or truncated. */
 static const char *apply_form(struct muc_room *r, const struct xml_node *x, struct muc_config *c)
 {
     struct buf v;
     buf_init(&v, 65536);
     const char *err = NULL;
+    struct form_seen seen = {0};
+    /* Values first, so that a refused form changes no owner or admin list. */
+    for (const struct xml_node *f = xml_node_first_element(x); f && !err;
+         f = xml_node_next_element(f)) {
+        const char *var = xml_node_attr(f, "var");
+        if (strcmp(f->name, "field") == 0 && var != NULL) {
+            values(f, &v);
+            err = apply_field(var, &v, c, &seen) ? NULL : "not-acceptable";
+        }
+    }
+    if (!err) {
+        err = password_rule(c, &seen);
+    }
     for (const struct xml_node *f = xml_node_first_element(x); f && !err;
          f = xml_node_next_element(f)) {
         const char *var = xml_node_attr(f, "var");
         if (strcmp(f->name, "field") != 0 || var == NULL) {
             continue;
         }
-        values(f, &v);
-        if (strcmp(var, "muc#roomconfig_roomname") == 0) {
-            snprintf(c->name, sizeof(c->name), "%s", buf_cstr(&v));
-        } else if (strcmp(var, "muc#roomconfig_roomdesc") == 0) {
-            snprintf(c->desc, sizeof(c->desc), "%s", buf_cstr(&v));
-        } else if (strcmp(var, "muc#roomconfig_persistentroom") == 0) {
-            c->persistent = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_publicroom") == 0) {
-            c->public_room = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_membersonly") == 0) {
-            c->members_only = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_moderatedroom") == 0) {
-            c->moderated = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_passwordprotectedroom") == 0) {
-            c->password_protected = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_roomsecret") == 0) {
-            snprintf(c->password, sizeof(c->password), "%s", buf_cstr(&v));
-        } else if (strcmp(var, "muc#roomconfig_whois") == 0) {
-            c->non_anonymous = strcmp(buf_cstr(&v), "anyone") == 0;
-        } else if (strcmp(var, "muc#roomconfig_maxusers") == 0) {
-            c->max_users = strcmp(buf_cstr(&v), "none") == 0 ? 0 : (int)strtol(v.p, NULL, 10);
-            c->max_users = c->max_users < 0 ? 0 : c->max_users;
-        } else if (strcmp(var, "muc#roomconfig_changesubject") == 0) {
-            c->change_subject = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_allowinvites") == 0) {
-            c->allow_invites = truthy(&v);
-        } else if (strcmp(var, "muc#roomconfig_allowpm") == 0) {
-            for (int i = 0; i < 4; i++) {
-                if (strcmp(buf_cstr(&v), pm_names[i]) == 0) {
-                    c->allow_pm = (enum muc_pm)i;
-                }
-            }
-        } else if (strcmp(var, "muc#maxhistoryfetch") == 0 ||
-                   strcmp(var, "muc#roomconfig_historylength") == 0) {
-            long h = strtol(buf_cstr(&v), NULL, 10);
-            c->history = h < 0 ? 0 : (h > 10000 ? 10000 : (int)h);
-        } else if (strcmp(var, "muc#roomconfig_roomowners") == 0) {
+        if (strcmp(var, "muc#roomconfig_roomowners") == 0) {
             err = apply_list(r, f, AFF_OWNER);
         } else if (strcmp(var, "muc#roomconfig_roomadmins") == 0) {
             err = apply_list(r, f, AFF_ADMIN);
         }
-    }
-    if (!err && c->password_protected && c->password[0] == '\0') {
-        err = "not-acceptable";
     }
     buf_cleanup(&v);
     return err;
@@ -439,30 +547,57 @@ static const char *apply_form(struct muc_room *r, const struct xml_node *x, stru
 
 /* After a configuration change: status codes to the occupants (§10.2.1), members-only kicks,
  * roles in a (no longer) moderated room. */
+static bool same_except_privacy(const struct muc_config *a, const struct muc_config *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->desc, b->desc) == 0 &&
+           strcmp(a->password, b->password) == 0 && a->persistent == b->persistent &&
+           a->public_room == b->public_room && a->members_only == b->members_only &&
+           a->moderated == b->moderated && a->password_protected == b->password_protected &&
+           a->change_subject == b->change_subject && a->allow_invites == b->allow_invites &&
+           a->allow_pm == b->allow_pm && a->max_users == b->max_users && a->history == b->history;
+}
+
+/* §10.2.1 and the status code registry: 170/171 logging on/off, 172/173 now non-anonymous /
+ * semi-anonymous (174, fully anonymous, is not a mode of this service), and 104 only when
+ * something else changed too. No message when nothing changed. */
+static int change_codes(const struct muc_config *old, const struct muc_config *now, int *codes)
+{
+    int n = 0;
+    if (old->logging != now->logging) {
+        codes[n++] = now->logging ? 170 : 171;
+    }
+    if (old->non_anonymous != now->non_anonymous) {
+        codes[n++] = now->non_anonymous ? 172 : 173;
+    }
+    if (!same_except_privacy(old, now)) {
+        codes[n++] = 104;
+    }
+    return n;
+}
+
 static void config_changed(struct muc_room *r, const struct muc_config *old)
 {
     int codes[4];
-    int n = 0;
-    codes[n++] = 104;
-    if (old->non_anonymous != r->cfg.non_anonymous) {
-        codes[n++] = r->cfg.non_anonymous ? 172 : 173;
+    int n = change_codes(old, &r->cfg, codes);
+    if (n > 0) {
+        muc__status_message(r, codes, n);
     }
-    muc__status_message(r, codes, n);
     for (struct muc_occupant *o = r->occupants; o;) {
-        struct muc_occupant *next = o->next;
         enum muc_aff aff = muc__aff_of(r, &o->real);
         if (r->cfg.members_only && aff < AFF_MEMBER) {
-            int code = 322;
-            muc__broadcast_presence(r, o, true, &code, 1, NULL, NULL, NULL);
-            muc__remove_occupant(r, o);
-        } else if (old->moderated != r->cfg.moderated && o->role != ROLE_MODERATOR) {
+            muc__kick_nick(r, o, 322, NULL, NULL);
+            o = r->occupants; /* the list changed: start over */
+            continue;
+        }
+        if (old->moderated != r->cfg.moderated && o->role != ROLE_MODERATOR &&
+            muc__occ_first_of_nick(r, o)) {
             enum muc_role role = muc__default_role(r, aff);
             if (role != o->role) {
-                o->role = role;
+                muc__set_nick_role(r, o, role);
                 muc__broadcast_presence(r, o, false, NULL, 0, NULL, NULL, NULL);
             }
         }
-        o = next;
+        o = o->next;
     }
 }
 
@@ -514,7 +649,6 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
         muc__reply_error(sig, "modify", err);
         return;
     }
-    bool was_locked = r->locked;
     r->cfg = next;
     muc__hist_resize(r, r->cfg.history);
     if (old.persistent && !r->cfg.persistent) {
@@ -523,9 +657,8 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
     r->locked = false;
     muc__save(r);
     muc__reply_result(sig, NULL);
-    if (!was_locked) {
-        config_changed(r, &old);
-    }
+    /* The first configuration (unlocking the room) is a change from the defaults too. */
+    config_changed(r, &old);
     muc__directory_update(r);
 }
 
@@ -610,7 +743,7 @@ void muc__disco_info(struct muc_room *r, const struct signal *sig)
     field(x, "hidden", "FORM_TYPE", NULL, "http://jabber.org/protocol/muc#roominfo");
     field(x, "text-single", "muc#roominfo_description", "Description", c->desc);
     char n[32];
-    snprintf(n, sizeof(n), "%d", r->noccupants);
+    snprintf(n, sizeof(n), "%d", muc__nick_count(r));
     field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
     field(x, "text-single", "muc#roominfo_subject", "Subject", r->subject ? r->subject : "");
     field(x, "boolean", "muc#roominfo_subjectmod", "Subject may be changed by participants",

@@ -35,6 +35,7 @@ struct muc_config {
     bool moderated;
     bool password_protected;
     bool non_anonymous;     /* whois = anyone */
+    bool logging;           /* the owner says the room is logged (status 170) */
     bool change_subject;    /* participants may change the subject */
     bool allow_invites;     /* participants may invite to a members-only room */
     enum muc_pm allow_pm;
@@ -108,6 +109,17 @@ void muc__send_presence_to(struct muc_room *r, struct muc_occupant *subject,
                            struct muc_occupant *to, bool unavailable, const int *codes,
                            int ncodes, const char *actor, const char *reason);
 void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o);
+/* Multi-session nicknames (XEP-0045): the occupant records sharing o's nick are one occupant. */
+bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b);
+struct muc_occupant *muc__occ_other_session(struct muc_room *r, const struct muc_occupant *o);
+/* Is o the first record of its nick in the list (to act once per nick)? */
+bool muc__occ_first_of_nick(const struct muc_room *r, const struct muc_occupant *o);
+int muc__nick_count(const struct muc_room *r);
+void muc__remove_nick(struct muc_room *r, const char *nick);
+/* Removes every session of o's nick, telling everyone with status `code`. */
+void muc__kick_nick(struct muc_room *r, struct muc_occupant *o, int code, const char *actor,
+                    const char *reason);
+void muc__set_nick_role(struct muc_room *r, struct muc_occupant *o, enum muc_role role);
 void muc__status_message(struct muc_room *r, const int *codes, int ncodes);
 void muc__occupant_id(const struct muc_room *r, const struct jid *real, char out[64]);
 bool muc__maybe_stop(struct muc_room *r);

@@ -237,6 +237,42 @@ static struct muc_occupant *occ_by_bare(struct muc_room *r, const struct jid *wh
     return NULL;
 }
 
+/* XEP-0045 multi-session nicknames: the sessions of one bare JID may share a nick.
+ * Each session is an occupant record; the records with one nick form that nick's group. */
+bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b)
+{
+    return strcmp(a->nick, b->nick) == 0;
+}
+
+struct muc_occupant *muc__occ_other_session(struct muc_room *r, const struct muc_occupant *o)
+{
+    for (struct muc_occupant *p = r->occupants; p; p = p->next) {
+        if (p != o && muc__same_nick(p, o)) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+bool muc__occ_first_of_nick(const struct muc_room *r, const struct muc_occupant *o)
+{
+    for (const struct muc_occupant *p = r->occupants; p && p != o; p = p->next) {
+        if (muc__same_nick(p, o)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int muc__nick_count(const struct muc_room *r)
+{
+    int n = 0;
+    for (const struct muc_occupant *o = r->occupants; o; o = o->next) {
+        n += muc__occ_first_of_nick(r, o);
+    }
+    return n;
+}
+
 void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o)
 {
     for (struct muc_occupant **pp = &r->occupants; *pp; pp = &(*pp)->next) {
@@ -245,6 +281,33 @@ void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o)
             r->noccupants--;
             occupant_free(o);
             return;
+        }
+    }
+}
+
+void muc__remove_nick(struct muc_room *r, const char *nick)
+{
+    struct muc_occupant *o = muc__occ_by_nick(r, nick);
+    while (o) {
+        muc__remove_occupant(r, o);
+        o = muc__occ_by_nick(r, nick);
+    }
+}
+
+void muc__kick_nick(struct muc_room *r, struct muc_occupant *o, int code, const char *actor,
+                    const char *reason)
+{
+    char *nick = xstrdup(o->nick);
+    muc__broadcast_presence(r, o, true, &code, 1, actor, reason, NULL);
+    muc__remove_nick(r, nick);
+    free(nick);
+}
+
+void muc__set_nick_role(struct muc_room *r, struct muc_occupant *o, enum muc_role role)
+{
+    for (struct muc_occupant *p = r->occupants; p; p = p->next) {
+        if (muc__same_nick(p, o)) {
+            p->role = role;
         }
     }
 }
@@ -263,7 +326,8 @@ static struct xml_node *presence_of(struct muc_room *r, struct muc_occupant *s,
     xml_node_set_attr(item, "affiliation", muc__aff_name(muc__aff_of(r, &s->real)));
     xml_node_set_attr(item, "role", muc__role_name(unavailable && !new_nick ? ROLE_NONE
                                                                            : s->role));
-    if (r->cfg.non_anonymous || to->role == ROLE_MODERATOR || to == s) {
+    bool self = muc__same_nick(to, s); /* every session of a shared nick is that occupant */
+    if (r->cfg.non_anonymous || to->role == ROLE_MODERATOR || self) {
         struct buf full;
         buf_init(&full, 4096);
         jid_full(&s->real, &full);
@@ -282,7 +346,7 @@ static struct xml_node *presence_of(struct muc_room *r, struct muc_occupant *s,
     for (int i = 0; i < ncodes; i++) {
         add_status(x, codes[i]);
     }
-    if (to == s) {
+    if (self) {
         add_status(x, 110);
     }
     add_occupant_id(r, p, &s->real);
@@ -345,7 +409,8 @@ static int join_check(struct muc_room *r, const struct signal *sig, const struct
                       enum muc_aff aff)
 {
     const char *nick = sig->to.resource;
-    if (r->locked) {
+    /* A lock keeps out everyone but the owners until the room is configured (§10.1.1). */
+    if (r->locked && aff != AFF_OWNER) {
         muc__reply_error(sig, "cancel", "item-not-found");
         return -1;
     }
@@ -361,16 +426,18 @@ static int join_check(struct muc_room *r, const struct signal *sig, const struct
         muc__reply_error(sig, "auth", "not-authorized");
         return -1;
     }
+    struct muc_occupant *holder_occ = muc__occ_by_nick(r, nick);
+    if (holder_occ && !jid_bare_eq(&holder_occ->real, &sig->from)) {
+        muc__reply_error(sig, "cancel", "conflict");
+        return -1;
+    }
     int limit = muc__cfg()->muc.max_occupants;
     if (r->cfg.max_users > 0 && r->cfg.max_users < limit) {
         limit = r->cfg.max_users;
     }
-    if (r->noccupants >= limit && aff < AFF_ADMIN) {
+    /* Another session joining a nick already there takes no new place. */
+    if (holder_occ == NULL && muc__nick_count(r) >= limit && aff < AFF_ADMIN) {
         muc__reply_error(sig, "wait", "service-unavailable");
-        return -1;
-    }
-    if (muc__occ_by_nick(r, nick)) {
-        muc__reply_error(sig, "cancel", "conflict");
         return -1;
     }
     const char *holder = muc__reserved_nick_owner(r, nick);
@@ -412,9 +479,12 @@ static void join(struct muc_room *r, const struct signal *sig)
     jid_copy(&o->real, &sig->from);
     o->role = muc__default_role(r, aff);
     o->presence = xml_node_ref(sig->xmpp_data);
-    /* Existing occupants to the newcomer, then the newcomer to everyone, itself last. */
+    /* Existing occupants to the newcomer (each nick once, its own nick's other sessions
+     * not: its self-presence stands for them), then the newcomer to everyone, itself last. */
     for (struct muc_occupant *e = r->occupants; e; e = e->next) {
-        muc__send_presence_to(r, e, o, false, NULL, 0, NULL, NULL);
+        if (muc__occ_first_of_nick(r, e) && !muc__same_nick(e, o)) {
+            muc__send_presence_to(r, e, o, false, NULL, 0, NULL, NULL);
+        }
     }
     o->next = r->occupants;
     r->occupants = o;
@@ -424,15 +494,19 @@ static void join(struct muc_room *r, const struct signal *sig)
     if (r->cfg.non_anonymous) {
         codes[n++] = 100;
     }
+    if (r->cfg.logging) {
+        codes[n++] = 170;
+    }
     if (created) {
         codes[n++] = 201;
     }
     muc__broadcast_presence(r, o, false, NULL, 0, NULL, NULL, o);
     muc__send_presence_to(r, o, o, false, codes, n, NULL, NULL);
-    if (!r->locked) {
-        muc__hist_send(r, o, x ? xml_node_child(x, NS_MUC, "history") : NULL);
-        send_subject(r, o);
-    }
+    /* XEP-0045 ("Entering a Room"): presences, then the history, then the subject, which
+     * clients take as the end of the join; the creator of a locked room gets its (empty)
+     * subject too. */
+    muc__hist_send(r, o, x ? xml_node_child(x, NS_MUC, "history") : NULL);
+    send_subject(r, o);
     muc__directory_update(r);
     log_rec(LOG_TAG_XMPPS, LOG_LOWLEVEL, 0, r->jid, "%s joined%s", o->nick,
             created ? " (room created)" : "");
@@ -451,6 +525,11 @@ static void change_nick(struct muc_room *r, struct muc_occupant *o, const struct
         muc__reply_error(sig, "cancel", "conflict");
         return;
     }
+    if (muc__occ_other_session(r, o)) {
+        /* One session cannot rename a nick its other sessions share. */
+        muc__reply_error(sig, "modify", "not-acceptable");
+        return;
+    }
     int code303 = 303;
     for (struct muc_occupant *to = r->occupants; to; to = to->next) {
         struct xml_node *p = presence_of(r, o, to, true, &code303, 1, NULL, NULL, nick);
@@ -465,9 +544,20 @@ static void change_nick(struct muc_room *r, struct muc_occupant *o, const struct
 
 static void leave(struct muc_room *r, struct muc_occupant *o, const struct signal *sig, int code)
 {
-    if (sig && sig->xmpp_data) {
+    if (sig) {
+        /* Its unavailable presence as sent, or none (a session that ended): never the show
+         * and status of its last available one. */
         xml_node_unref(o->presence);
-        o->presence = xml_node_ref(sig->xmpp_data);
+        o->presence = sig->xmpp_data ? xml_node_ref(sig->xmpp_data) : NULL;
+    }
+    struct muc_occupant *peer = muc__occ_other_session(r, o);
+    if (peer) {
+        /* The nick stays while another session holds it: this session alone is told it
+         * left, and everyone sees the nick's presence as the remaining session has it. */
+        muc__send_presence_to(r, o, o, true, code ? &code : NULL, code ? 1 : 0, NULL, NULL);
+        muc__remove_occupant(r, o);
+        muc__broadcast_presence(r, peer, false, NULL, 0, NULL, NULL, NULL);
+        return;
     }
     muc__broadcast_presence(r, o, true, code ? &code : NULL, code ? 1 : 0, NULL, NULL, NULL);
     muc__remove_occupant(r, o);
@@ -634,7 +724,12 @@ static void private_message(struct muc_room *r, const struct signal *sig)
     struct xml_node *m = clean_copy(sig->xmpp_data, "message");
     xml_node_add_child(m, NS_MUC_USER, "x");
     add_occupant_id(r, m, &o->real);
-    muc__send(r, o->nick, &t->real, SIGNAL_MESSAGE, m);
+    for (struct muc_occupant *s = r->occupants; s; s = s->next) {
+        if (muc__same_nick(s, t)) {
+            muc__send(r, o->nick, &s->real, SIGNAL_MESSAGE, xml_node_ref(m));
+        }
+    }
+    xml_node_unref(m);
 }
 
 /* XEP-0045 §7.8: the <message><x xmlns=muc#user><WHAT from='sender'/></x></message> relayed for
@@ -774,6 +869,9 @@ static void disco_items(struct muc_room *r, const struct signal *sig)
     struct muc_occupant *asker = muc__occ_by_real(r, &sig->from);
     if (asker && !r->locked) {
         for (struct muc_occupant *o = r->occupants; o; o = o->next) {
+            if (!muc__occ_first_of_nick(r, o)) {
+                continue;
+            }
             struct xml_node *it = xml_node_add_child(q, NULL, "item");
             struct buf j;
             buf_init(&j, 4096);
@@ -799,7 +897,7 @@ static void iq_to_occupant(struct muc_room *r, const struct signal *sig)
         return;
     }
     struct muc_occupant *t = muc__occ_by_nick(r, sig->to.resource);
-    if (request && t == o && ns_is(q, NS_PING)) {
+    if (request && t && muc__same_nick(t, o) && ns_is(q, NS_PING)) {
         muc__reply_result(sig, NULL);
         return;
     }
@@ -850,7 +948,9 @@ void muc__room_signal(struct muc_room *r, struct signal *sig)
     switch (sig->method) {
     case SIGNAL_NOTIFY:
     case SIGNAL_SUBSCRIBE:
-        if (sig->xmpp_data) {
+        /* An unavailable presence may come without XML: the IM core's notice that a session
+         * ended (signal/presence.c) is protocol-neutral. */
+        if (sig->xmpp_data || type_is(sig, "unavailable")) {
             presence(r, sig);
         }
         break;

@@ -1,5 +1,6 @@
 /* adhoc.c: XEP-0050 ad-hoc commands of the server, with the XEP-0133 service administration
- * commands (add user, delete user, change password, online users, announce) for admins. */
+ * commands (add user, delete user, change password, online users, announce) for admins, and a
+ * ping command for every user. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct command {
     /* The form of the first stage; NULL: the command runs at once. */
     void (*form)(struct xml_node *x);
     int (*run)(struct run *r);
+    bool anyone; /* any requester may run it, not only admins */
 };
 
 /* ---- replies ---- */
@@ -599,17 +601,31 @@ static int run_announce(struct run *r)
     return online_start(r, q);
 }
 
+/* The ping command (as Prosody's): any user can check that the server answers commands. */
+static int run_ping(struct run *r)
+{
+    char note[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(note, sizeof(note), "Pong\n%Y-%m-%dT%H:%M:%SZ", &tm);
+    return completed_note(r, note);
+}
+
 /* ---- the table and the protocol ---- */
 
 static const struct command commands[] = {
-    {ADMIN_NODE("add-user"), "Add a User", form_add_user, run_add_user},
-    {ADMIN_NODE("delete-user"), "Delete a User", form_delete_user, run_delete_user},
+    {ADMIN_NODE("add-user"), "Add a User", form_add_user, run_add_user, false},
+    {ADMIN_NODE("delete-user"), "Delete a User", form_delete_user, run_delete_user, false},
     {ADMIN_NODE("change-user-password"), "Change User Password", form_change_password,
-     run_change_password},
-    {ADMIN_NODE("get-online-users-num"), "Get Number of Online Users", NULL, run_online_num},
+     run_change_password, false},
+    {ADMIN_NODE("get-online-users-num"), "Get Number of Online Users", NULL, run_online_num,
+     false},
     {ADMIN_NODE("get-online-users-list"), "Get List of Online Users", form_online_list,
-     run_online_list},
-    {ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce},
+     run_online_list, false},
+    {ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce,
+     false},
+    {"ping", "Ping", NULL, run_ping, true},
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
@@ -621,6 +637,11 @@ static const struct command *find_command(const char *node)
         }
     }
     return NULL;
+}
+
+static bool may_run(const struct signal *req, const struct command *cmd)
+{
+    return cmd->anyone || is_admin(req);
 }
 
 /* First stage: a new session and the command's form. */
@@ -676,7 +697,7 @@ static int command_set(struct service_ctx *ctx)
     if (cmd == NULL) {
         return service_reply_error(ctx, "cancel", "item-not-found");
     }
-    if (!is_admin(ctx->req)) {
+    if (!may_run(ctx->req, cmd)) {
         return service_reply_error(ctx, "cancel", "forbidden");
     }
     const char *action = xml_node_attr(ctx->query, "action");
@@ -712,13 +733,15 @@ static int node_items(struct service_ctx *ctx)
     struct xml_node *q = xml_node_new(NS_DISCO_ITEMS, "query");
     xml_node_set_attr(q, "node", NS_COMMANDS);
     /* Only the commands the requester may run are listed. */
-    if (is_admin(ctx->req)) {
-        for (size_t i = 0; i < COMMAND_COUNT; i++) {
-            struct xml_node *it = xml_node_add_child(q, NULL, "item");
-            xml_node_set_attr(it, "jid", ctx->req->to.domain);
-            xml_node_set_attr(it, "node", commands[i].node);
-            xml_node_set_attr(it, "name", commands[i].name);
+    bool admin = is_admin(ctx->req);
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        if (!admin && !commands[i].anyone) {
+            continue;
         }
+        struct xml_node *it = xml_node_add_child(q, NULL, "item");
+        xml_node_set_attr(it, "jid", ctx->req->to.domain);
+        xml_node_set_attr(it, "node", commands[i].node);
+        xml_node_set_attr(it, "name", commands[i].name);
     }
     return service_reply_result(ctx, q);
 }

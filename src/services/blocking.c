@@ -27,5 +27,7 @@ const struct service service_blocking = {
                                       {NS_BLOCKING, "unblock", .set = unblock_set,
                                        .scopes = SERVICE_SCOPE_ACCOUNT},
                                       {0}},
+    /* Clients look for these in the server's disco#info (the account's lists them too). */
+    .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
     .features = (const char *[]){NS_BLOCKING, NULL},
 };

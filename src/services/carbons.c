@@ -20,5 +20,7 @@ const struct service service_carbons = {
                                       {NS_CARBONS, "disable", .set = disable_set,
                                        .scopes = SERVICE_SCOPE_ACCOUNT},
                                       {0}},
+    /* Clients look for these in the server's disco#info (the account's lists them too). */
+    .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
     .features = (const char *[]){NS_CARBONS, NULL},
 };

@@ -60,7 +60,8 @@ static void contact_form(struct xml_node *query)
     struct xml_node *x = services__form_add(query, "result", NS_SERVERINFO);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i].list[0] != '\0') {
-            struct xml_node *f = services__field_add(x, fields[i].var, NULL, NULL, NULL);
+            /* XEP-0157 §3: every address field is typed list-multi. */
+            struct xml_node *f = services__field_add(x, fields[i].var, "list-multi", NULL, NULL);
             add_uris(f, fields[i].list);
         }
     }

@@ -1,5 +1,5 @@
 /* last.c: XEP-0012 last activity: the server's uptime, and for an account the time since its
- * last session ended (0 while it has one). */
+ * last unavailable presence or logout (0 while it has an available resource). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +59,18 @@ static bool may_know(struct store *st, const struct signal *req)
     return rc == 0 && c.from;
 }
 
+/* Does the account have an available resource on this, its home worker? A connected session
+ * that sent no presence (or went unavailable) is not "online" for XEP-0012. */
+static bool any_available(const char *bare)
+{
+    for (struct router_session *s = router_sessions(bare); s; s = s->next) {
+        if (s->available) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int account_last(struct service_ctx *ctx)
 {
     struct worker_ctx *wc = worker_ctx();
@@ -69,16 +81,17 @@ static int account_last(struct service_ctx *ctx)
     struct buf bare;
     buf_init(&bare, 4096);
     jid_bare(t, &bare);
-    int online = router_session_count(buf_cstr(&bare));
+    bool available = any_available(buf_cstr(&bare));
+    bool connected = router_session_count(buf_cstr(&bare)) > 0;
     buf_cleanup(&bare);
-    if (online > 0) {
+    if (available) {
         return service_reply_result(ctx, last_query(0, NULL));
     }
     long long when = 0, seen = 0;
     struct buf status;
     buf_init(&status, 4096);
-    /* The logout time, with the status of the last unavailable presence when the presence core
-     * kept one (both kept by the IM core on this, the account's home worker). */
+    /* The last unavailable presence (its time and status) and the logout time, both kept by
+     * the IM core on this, the account's home worker. */
     int rc = im_last_seen_get(t->domain, t->local, &seen, &status, &when);
     if (rc != 0) {
         buf_cleanup(&status);
@@ -86,13 +99,19 @@ static int account_last(struct service_ctx *ctx)
                 t->domain, store_last_error(wc->store));
         return service_reply_error(ctx, "wait", "internal-server-error");
     }
-    if (when == 0) {
+    if (seen >= when) {
+        /* Connected but unavailable, or logged out: the last unavailable presence tells. */
+        when = seen;
+    } else {
+        buf_reset(&status);
+    }
+    if (when == 0 && !connected) {
         buf_cleanup(&status);
         /* Never logged in: nothing to tell (§4, "the user has never logged in"). */
         return service_reply_error(ctx, "cancel", "item-not-found");
     }
-    int code = service_reply_result(ctx, last_query((long long)time(NULL) - when,
-                                                    buf_cstr(&status)));
+    long long seconds = when == 0 ? 0 : (long long)time(NULL) - when;
+    int code = service_reply_result(ctx, last_query(seconds, buf_cstr(&status)));
     buf_cleanup(&status);
     return code;
 }

@@ -334,7 +334,9 @@ static void directed_presence(struct im_session *is, const struct signal *sig)
     while (*pp && !jid_eq(&(*pp)->to, &sig->to)) {
         pp = &(*pp)->next;
     }
-    if (sig->type == NULL && *pp == NULL && is->rs->available) {
+    /* Kept whatever the session's own availability: a client may join a room before its
+     * initial presence, and the room must still learn when the session ends. */
+    if (sig->type == NULL && *pp == NULL) {
         struct im_directed *d = xcalloc(1, sizeof(*d));
         jid_copy(&d->to, &sig->to);
         *pp = d;
@@ -407,7 +409,9 @@ void im_session_ended(struct router_session *rs, bool server_stopping)
     if (rs->available) {
         become_unavailable(is, NULL, !server_stopping);
     }
-    directed_clear(is, false);
+    /* What is left was sent while unavailable (rooms joined before initial presence): those
+     * recipients learn of the end too, or the session stays a ghost occupant. */
+    directed_clear(is, !server_stopping);
     if (is->presence) {
         xml_node_unref(is->presence);
     }

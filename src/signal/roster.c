@@ -214,12 +214,12 @@ int im_roster_get(struct service_ctx *ctx)
         }
         return rc;
     }
+    /* The stream advertises versioning, so every full result carries the version (RFC 6121
+     * §2.6.3), whether or not this request had one. */
     struct xml_node *q = xml_node_new(NS_ROSTER, "query");
-    if (ver_attr) {
-        char v[32];
-        snprintf(v, sizeof(v), "%lld", current);
-        xml_node_set_attr(q, "ver", v);
-    }
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", current);
+    xml_node_set_attr(q, "ver", v);
     if (store_im_roster_list(im__store(), user->domain, user->local, -1, add_row, q) != 0) {
         xml_node_unref(q);
         return service_reply_error(ctx, "wait", "internal-server-error");

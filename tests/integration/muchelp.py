@@ -74,15 +74,28 @@ def instant(c, room):
     assert r.get("type") == "result", rawxmpp.dump(r)
 
 
-def create(c, room, nick, **config):
-    """Creates a room and submits a configuration (muc#roomconfig_* short names)."""
-    join(c, room, nick)
+def configure(c, room, **config):
+    """Submits a room configuration (muc#roomconfig_* short names); returns the answer."""
     fields = "".join("<field var='%s'><value>%s</value></field>"
                      % (k if k.startswith("muc#") else "muc#roomconfig_" + k, v)
                      for k, v in config.items())
-    r = c.iq("set", "<query xmlns='%s'><x xmlns='%s' type='submit'>"
-             "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value>"
-             "</field>%s</x></query>" % (NS_OWNER, NS_XDATA, fields), to=room_jid(room))
+    return c.iq("set", "<query xmlns='%s'><x xmlns='%s' type='submit'>"
+                "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value>"
+                "</field>%s</x></query>" % (NS_OWNER, NS_XDATA, fields), to=room_jid(room))
+
+
+def owned_room(server, owner, room, nick="Owner"):
+    """A new user `owner` who creates `room` as an instant room; returns its client."""
+    o = user(server, owner)
+    join(o, room, nick)
+    instant(o, room)
+    return o
+
+
+def create(c, room, nick, **config):
+    """Creates a room and submits a configuration (muc#roomconfig_* short names)."""
+    join(c, room, nick)
+    r = configure(c, room, **config)
     assert r.get("type") == "result", rawxmpp.dump(r)
 
 

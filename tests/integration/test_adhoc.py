@@ -1,5 +1,6 @@
 """test_adhoc.py: XEP-0050 ad-hoc commands and the XEP-0133 administration commands (add user,
-delete user, change password, online users count and list, announce); admins only."""
+delete user, change password, online users count and list, announce) for admins only, and the
+ping command for every user."""
 
 import time
 import xml.sax.saxutils
@@ -114,7 +115,7 @@ def test_commands_listed_for_admins_only(srv):
     r = boss.iq("get", "<query xmlns='%s' node='%s'/>" % (NS_DISCO_ITEMS, NS_COMMANDS),
                 to="localhost")
     items = r.find(q(NS_DISCO_ITEMS, "query")).findall(q(NS_DISCO_ITEMS, "item"))
-    assert sorted(i.get("node") for i in items) == sorted(ADMIN + n for n in NODES)
+    assert sorted(i.get("node") for i in items) == sorted([ADMIN + n for n in NODES] + ["ping"])
     assert all(i.get("jid") == "localhost" and i.get("name") for i in items)
     r = boss.iq("get", "<query xmlns='%s' node='%sadd-user'/>" % (NS_DISCO_INFO, ADMIN),
                 to="localhost")
@@ -127,8 +128,25 @@ def test_commands_listed_for_admins_only(srv):
     r = joe.iq("get", "<query xmlns='%s' node='%s'/>" % (NS_DISCO_ITEMS, NS_COMMANDS),
                to="localhost")
     assert r.get("type") == "result"
-    assert r.find(q(NS_DISCO_ITEMS, "query")).findall(q(NS_DISCO_ITEMS, "item")) == []
+    # An ordinary user sees the commands it may run: the ping command, no admin command.
+    items = r.find(q(NS_DISCO_ITEMS, "query")).findall(q(NS_DISCO_ITEMS, "item"))
+    assert [(i.get("node"), i.get("jid")) for i in items] == [("ping", "localhost")]
     boss.close()
+    joe.close()
+
+
+def test_ping_command_for_every_user(srv):
+    """XEP-0050: the ping command runs for an ordinary user and answers at once."""
+    joe = login(srv, "joe")
+    r = joe.iq("get", "<query xmlns='%s' node='ping'/>" % NS_DISCO_INFO, to="localhost")
+    ident = r.find(q(NS_DISCO_INFO, "query")).find(q(NS_DISCO_INFO, "identity"))
+    assert (ident.get("category"), ident.get("type")) == ("automation", "command-node")
+    r = joe.iq("set", "<command xmlns='%s' node='ping' action='execute'/>" % NS_COMMANDS,
+               to="localhost")
+    el = completed(r)
+    assert el.get("node") == "ping"
+    note = el.find(q(NS_COMMANDS, "note"))
+    assert note is not None and note.text.startswith("Pong"), rawxmpp.dump(el)
     joe.close()
 
 

@@ -134,3 +134,18 @@ def test_roster_versioning_stream_feature(server):
     feats = c.restart()
     assert feats.find(q("urn:xmpp:features:rosterver", "ver")) is not None, dump(feats)
     c.close()
+
+
+def test_roster_result_without_ver_carries_ver(server):
+    """The stream advertises versioning, so a full result carries 'ver' even when the request
+    had none (the pushes always did); it is the version the pushes continue from."""
+    u = fresh(server, "rn")
+    a = login(server, u, "a", roster=True)
+    rset(a, "<item jid='n1@example.net'/>")
+    _, versioned = roster(a, ver="")
+    current = versioned.find(q(NS_ROSTER, "query")).get("ver")
+    r = a.iq("get", "<query xmlns='%s'/>" % NS_ROSTER)
+    query = r.find(q(NS_ROSTER, "query"))
+    assert query is not None and query.get("ver") == current and current, dump(r)
+    assert [i.get("jid") for i in query] == ["n1@example.net"]
+    a.close()

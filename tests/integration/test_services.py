@@ -109,6 +109,9 @@ def test_server_disco_info(accounts):
     for f in (NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_VERSION, NS_TIME, NS_LAST, NS_VCARD,
               NS_PRIVATE, NS_COMMANDS):
         assert f in feats, (f, feats)
+    # Clients look for blocking and carbons on the server, not on their account.
+    for f in ("urn:xmpp:blocking", "urn:xmpp:carbons:2"):
+        assert f in feats, (f, feats)
     c.close()
 
 
@@ -162,6 +165,11 @@ def test_contact_addresses(accounts):
     assert form is not None, rawxmpp.dump(query)
     assert query.find(q(NS_DATA, "x")).get("type") == "result"
     assert form["abuse-addresses"] == ["mailto:abuse@localhost", "xmpp:abuse@localhost"]
+    # XEP-0157 §3: every address field is typed list-multi.
+    x = query.find(q(NS_DATA, "x"))
+    types = {f.get("var"): f.get("type") for f in x.findall(q(NS_DATA, "field"))}
+    assert types.pop("FORM_TYPE") == "hidden"
+    assert set(types.values()) == {"list-multi"}, types
     assert form["admin-addresses"] == ["xmpp:postmaster@localhost"]
     assert "support-addresses" not in form
     # A live change shows at once, and changes the capabilities hash.
@@ -275,7 +283,8 @@ def test_last_server_uptime(accounts):
 
 def test_last_account_self_and_forbidden(accounts):
     c = login(accounts, "carol", "one")
-    # Online: 0 seconds, asked by the account itself.
+    c.send("<presence/>")
+    # Online (an available resource): 0 seconds, asked by the account itself.
     assert last_seconds(c.iq("get", "<query xmlns='%s'/>" % NS_LAST)) == 0
     assert last_seconds(c.iq("get", "<query xmlns='%s'/>" % NS_LAST, to="carol@localhost")) == 0
     # §4: someone without a subscription to carol's presence may not know.
@@ -324,21 +333,51 @@ def subscribe(a, b, a_user, b_user):
     a.wait_for(lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("type") == "subscribed")
 
 
+def subscribed_pair(server, a_user, b_user, resource):
+    """Two available sessions, a_user subscribed to b_user; b_user online for a_user (0 s)."""
+    a = login(server, a_user, resource)
+    b = login(server, b_user, resource)
+    a.send("<presence/>")
+    b.send("<presence/>")
+    subscribe(a, b, a_user, b_user)
+    assert last_seconds(a.iq("get", "<query xmlns='%s'/>" % NS_LAST,
+                             to="%s@localhost" % b_user)) == 0
+    return a, b
+
+
 def test_last_logout_for_subscriber(accounts):
     """A contact subscribed to the account's presence learns the time since its logout (needs
     the roster and subscriptions of the IM core)."""
-    a = login(accounts, "alice", "last")
-    b = login(accounts, "bob", "last")
-    a.send("<presence/>")
-    b.send("<presence/>")
-    subscribe(a, b, "alice", "bob")
-    assert last_seconds(a.iq("get", "<query xmlns='%s'/>" % NS_LAST, to="bob@localhost")) == 0
+    a, b = subscribed_pair(accounts, "alice", "bob", "last")
     b.end()
     b.wait_closed(5)
     time.sleep(2.2)
     s = last_seconds(a.iq("get", "<query xmlns='%s'/>" % NS_LAST, to="bob@localhost"))
     assert 2 <= s < 60, s
     a.close()
+
+
+def test_last_connected_but_unavailable(accounts):
+    """"Online" is an available resource, not a session: a connected account that went
+    unavailable answers with the time and status of that unavailable presence."""
+    for u in ("gina", "hank"):
+        accounts.add_account("%s@localhost" % u, PASSWORD)
+    a, b = subscribed_pair(accounts, "gina", "hank", "lastu")
+    b.send("<presence type='unavailable'><status>gone fishing</status></presence>")
+    time.sleep(2.2)
+    r = ok(a.iq("get", "<query xmlns='%s'/>" % NS_LAST, to="hank@localhost"))
+    query = r.find(q(NS_LAST, "query"))
+    assert 2 <= int(query.get("seconds")) < 60, rawxmpp.dump(r)
+    assert query.text == "gone fishing"
+    # Available again: 0 seconds, no status.
+    b.send("<presence/>")
+    b.wait_for(lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("from") == b.jid
+               and e.get("type") is None)
+    r = ok(a.iq("get", "<query xmlns='%s'/>" % NS_LAST, to="hank@localhost"))
+    query = r.find(q(NS_LAST, "query"))
+    assert query.get("seconds") == "0" and not query.text
+    a.close()
+    b.close()
 
 
 # ---- XEP-0054 / XEP-0153 ------------------------------------------------------------------------
