@@ -194,3 +194,54 @@ def test_room_message_to_unreachable_domain_bounces(make_server):
     assert r.get("type") == "error"
     assert r.find("{jabber:client}error/{%s}remote-server-not-found" % NS_STANZAS) is not None
     alice.close()
+
+
+def presences(c, frm, seconds):
+    """Every presence from `frm` (full JID) that reaches `c` within `seconds`."""
+    import time
+    got = []
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return got
+        try:
+            el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "presence")
+                            and e.get("from") == frm, left, "presence")
+        except AssertionError:
+            return got
+        got.append(el.get("type"))
+
+
+def test_one_presence_each_at_logout_and_login(make_server):
+    """A remote contact gets exactly one unavailable presence when the user logs out (with or
+    without an unavailable presence of its own before the stream closes) and one available
+    presence when the user logs in again."""
+    from test_s2s import is_presence
+    a, b = servers(make_server)
+    alice = login(a, "alice")
+    bob = login(b, "bob")
+    alice.send("<presence to='bob@b.test' type='subscribe'/>")
+    bob.wait_for(is_presence("alice@a.test", "subscribe"), 30, "subscribe from alice")
+    bob.send("<presence to='alice@a.test' type='subscribed'/>")
+    alice.wait_for(is_presence("bob@b.test/r1", None), 30, "bob's presence")
+    bob.send("<presence to='alice@a.test' type='subscribe'/>")
+    alice.wait_for(is_presence("bob@b.test", "subscribe"), 30, "subscribe from bob")
+    alice.send("<presence to='bob@b.test' type='subscribed'/>")
+    bob.wait_for(is_presence("alice@a.test/r1", None), 30, "alice's presence")
+    presences(alice, "bob@b.test/r1", 2)  # whatever the subscription flow still sends
+    # Logout with an explicit unavailable presence, then the stream's end.
+    bob.send("<presence type='unavailable'/>")
+    bob.close()
+    assert presences(alice, "bob@b.test/r1", 4) == ["unavailable"]
+    # Login: one available presence.
+    bob = login(b, "bob", resource="r2")
+    assert presences(alice, "bob@b.test/r2", 4) == [None]
+    # A client that also sends its presence directly to a contact who is a subscriber (some
+    # do after an approval) still causes one unavailable presence at logout.
+    bob.send("<presence to='alice@a.test'/>")
+    assert presences(alice, "bob@b.test/r2", 3) == [None]
+    # Logout by closing the stream only.
+    bob.close()
+    assert presences(alice, "bob@b.test/r2", 4) == ["unavailable"]
+    alice.close()
