@@ -71,9 +71,14 @@ def wait_invite(c, room, reason, timeout=30):
     return inv
 
 
-def servers(make_server):
-    a = start(make_server, DOM_A, HOST_A)
-    b = start(make_server, DOM_B, HOST_B)
+def servers(make_server, ca=None, options=None):
+    kw_a, kw_b = {}, {}
+    if ca is not None:
+        # Certificates naming the chat services too (DNS:*.<domain>, as generated ones do).
+        kw_a["prepare"] = ca.certs_for(DOM_A, ("*." + DOM_A,))
+        kw_b["prepare"] = ca.certs_for(DOM_B, ("*." + DOM_B,))
+    a = start(make_server, DOM_A, HOST_A, ca=ca, options=options, **kw_a)
+    b = start(make_server, DOM_B, HOST_B, ca=ca, options=options, **kw_b)
     link_with_services(a, b)
     for user in ("alice", "carol"):
         a.add_account("%s@%s" % (user, DOM_A), PASSWORD)
@@ -116,6 +121,28 @@ def test_remote_user_joins_talks_and_is_invited(make_server):
     assert "%s -> %s" % (DOM_A, MUC_B) in text, text
     for c in (alice, bob, carol):
         c.close()
+
+
+def test_room_over_sasl_external(make_server, tmp_path):
+    """With CA-issued certificates and dialback off on both sides, the chat service of b.test
+    authenticates its own stream to a.test by SASL EXTERNAL: it presents its parent domain's
+    certificate, which names it."""
+    from s2s_helpers import S2SCA
+    ca = S2SCA(str(tmp_path))
+    no_db = {"xmpp.receiving.dialback": "no", "xmpp.sending.dialback": "no"}
+    a, b = servers(make_server, ca, no_db)
+    room = "secure@" + MUC_B
+    bob = login(b, "bob")
+    create(bob, room, "bob")
+    alice = login(a, "alice")
+    join(alice, room, "alice")
+    say(bob, room, "over-external")
+    wait_groupchat(alice, room, "bob", "over-external")
+    outs = [c for c in out_conns(b) if c["jid"] == MUC_B + " -> " + DOM_A]
+    assert outs and outs[0]["mechanism"] == "SASL EXTERNAL", out_conns(b)
+    assert b.wait_log(r"conference\.b\.test -> a\.test: authenticated \(SASL EXTERNAL\)")
+    alice.close()
+    bob.close()
 
 
 def test_local_user_joins_remote_room(make_server):

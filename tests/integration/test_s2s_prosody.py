@@ -36,6 +36,7 @@ pytestmark = pytest.mark.own_server
 DOM_S, HOST_S = "s.interop", "127.0.0.2"
 DOM_P, HOST_P = "p.interop", "127.0.0.5"
 DNS_HOST = "127.0.0.6"
+MUC_S, MUC_P = "conference." + DOM_S, "rooms." + DOM_P  # Starling's and Prosody's chat services
 
 need = [b for b in ("prosody", "unshare", "mount") if shutil.which(b) is None]
 if shutil.which("dnsmasq") is None and not os.path.exists("/usr/sbin/dnsmasq"):
@@ -59,13 +60,10 @@ class Prosody:
         certs = os.path.join(folder, "certs")
         os.makedirs(data, mode=0o750)
         os.makedirs(certs, mode=0o750)
-        if ca is not None:
-            ca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
-                     os.path.join(certs, DOM_P + ".key"))
-        else:
-            rawca = S2SCA(folder)  # a CA nobody trusts: self-signed in effect
-            rawca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
-                        os.path.join(certs, DOM_P + ".key"))
+        issuer = ca if ca is not None else S2SCA(folder)  # else a CA nobody trusts
+        for name in (DOM_P, MUC_P):
+            issuer.issue(name, os.path.join(certs, name + ".crt"),
+                         os.path.join(certs, name + ".key"))
         with open(self.resolv, "w") as f:
             f.write("nameserver %s\n" % DNS_HOST)
         ssl = 'ssl = { cafile = "%s" }\n' % ca.crt if ca is not None else ""
@@ -94,9 +92,11 @@ s2s_require_encryption = true
 s2s_secure_auth = {secure}
 {ssl}
 VirtualHost "{dom}"
+
+Component "{muc}" "muc"
 """.format(folder=folder, data=data, certs=certs, log=self.log, host=HOST_P,
                        c2s=self.c2s_port, s2s=self.s2s_port, secure="true" if secure else "false",
-                       ssl=ssl, dom=DOM_P))
+                       ssl=ssl, dom=DOM_P, muc=MUC_P))
         self.proc = None
 
     def add_user(self, user, password):
@@ -161,6 +161,7 @@ class Dnsmasq:
              "--user=root", "--pid-file=" + os.path.join(folder, "dnsmasq.pid"),
              "--log-facility=" + os.path.join(folder, "dnsmasq.log"), "--log-queries",
              "--srv-host=_xmpp-server._tcp.%s,%s,%d,0,0" % (DOM_S, DOM_S, starling_port),
+             "--srv-host=_xmpp-server._tcp.%s,%s,%d,0,0" % (MUC_S, DOM_S, starling_port),
              "--host-record=%s,%s" % (DOM_S, HOST_S)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.3)
@@ -189,7 +190,8 @@ def interop(make_server, tmp_path):
             opts["tls.s2s_ca_file"] = ""
         s = start(make_server, DOM_S, HOST_S, ca=ca, options=opts)
         s.ctl_ok("settings", "set", "xmpp.sending.routes",
-                 "%s=%s:%d" % (DOM_P, HOST_P, prosody.s2s_port))
+                 "%s=%s:%d, %s=%s:%d" % (DOM_P, HOST_P, prosody.s2s_port, MUC_P, HOST_P,
+                                         prosody.s2s_port))
         s.add_account("alice@" + DOM_S, PASSWORD)
         dns = Dnsmasq(str(tmp_path), s.port)
         made.append(dns)
@@ -291,5 +293,86 @@ def test_prosody_external(interop, tmp_path):
                           10, "connections both ways")
     assert out == ["SASL EXTERNAL"]
     assert inc and inc[0] in ("SASL EXTERNAL", "dialback, certificate valid"), inc
+    alice.close()
+    pat.close()
+
+
+# ---- Rooms across Starling and Prosody (XEP-0045) ----
+
+NS_MUC = "http://jabber.org/protocol/muc"
+NS_USER = "http://jabber.org/protocol/muc#user"
+NS_OWNER = "http://jabber.org/protocol/muc#owner"
+
+
+def muc_codes(el):
+    x = el.find("{%s}x" % NS_USER)
+    return set() if x is None else {int(c.get("code")) for c in x.findall("{%s}status" % NS_USER)}
+
+
+def muc_join(c, room, nick, timeout=30):
+    c.send("<presence to='%s/%s'><x xmlns='%s'/></presence>" % (room, nick, NS_MUC))
+    return c.wait_for(lambda e: e.tag == "{jabber:client}presence"
+                      and e.get("from") == "%s/%s" % (room, nick) and 110 in muc_codes(e),
+                      timeout, "self-presence in %s" % room)
+
+
+def muc_instant(c, room):
+    r = c.iq("set", "<query xmlns='%s'><x xmlns='jabber:x:data' type='submit'/></query>"
+             % NS_OWNER, to=room, timeout=30)
+    assert r.get("type") == "result", rawxmpp.dump(r)
+
+
+def muc_say(c, room, text):
+    c.send("<message type='groupchat' to='%s' id='g-%s'><body>%s</body></message>"
+           % (room, text, text))
+
+
+def muc_heard(c, room, nick, body, timeout=30):
+    return c.wait_for(lambda e: e.tag == "{jabber:client}message"
+                      and e.get("type") == "groupchat" and e.get("from") == room + "/" + nick
+                      and e.findtext("{jabber:client}body") == body, timeout,
+                      "groupchat %r in %s" % (body, room))
+
+
+def test_prosody_rooms(interop):
+    """pat@p.interop joins a room of Starling's chat service, pat and alice talk, and the room
+    relays alice's invitation to pat; then alice joins a room of Prosody's muc component and
+    they talk there."""
+    s, prosody = interop(secure=False)
+    alice = login(s, "alice")
+    pat = pat_login(prosody)
+    try:
+        room = "lounge@" + MUC_S
+        muc_join(alice, room, "alice")
+        muc_instant(alice, room)
+        muc_join(pat, room, "pat", timeout=40)
+        muc_say(pat, room, "pat-here")
+        muc_heard(alice, room, "pat", "pat-here")
+        muc_say(alice, room, "alice-here")
+        muc_heard(pat, room, "alice", "alice-here")
+        alice.send("<message to='%s'><x xmlns='%s'><invite to='pat@%s'><reason>join-us</reason>"
+                   "</invite></x></message>" % (room, NS_USER, DOM_P))
+        inv = pat.wait_for(lambda e: e.tag == "{jabber:client}message"
+                           and e.get("from") == room
+                           and e.find("{%s}x/{%s}invite" % (NS_USER, NS_USER)) is not None,
+                           30, "mediated invitation at prosody")
+        assert inv.findtext("{%s}x/{%s}invite/{%s}reason" % (NS_USER, NS_USER, NS_USER)) \
+            == "join-us"
+        # The chat service authenticated its own stream to Prosody.
+        assert wait_until(lambda: [c for c in out_conns(s) if c["jid"] == MUC_S + " -> " + DOM_P],
+                          15, "conference.s.interop -> p.interop")
+        # A room of Prosody's muc component, created by pat; alice joins.
+        proom = "den@" + MUC_P
+        muc_join(pat, proom, "pat")
+        muc_instant(pat, proom)
+        muc_join(alice, proom, "alice", timeout=40)
+        muc_say(alice, proom, "alice-at-prosody")
+        muc_heard(pat, proom, "alice", "alice-at-prosody")
+        muc_say(pat, proom, "pat-at-prosody")
+        muc_heard(alice, proom, "pat", "pat-at-prosody")
+    except AssertionError:
+        print(prosody.tail())
+        print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-8000:])
+        raise
     alice.close()
     pat.close()
