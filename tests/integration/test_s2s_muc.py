@@ -57,6 +57,16 @@ def wait_groupchat(c, room, nick, body, timeout=30):
                       "groupchat %r" % body)
 
 
+def meet(owner, owner_nick, guest, guest_nick, room, timeout=30):
+    """`owner` creates `room`, `guest` joins it, and each hears what the other says."""
+    create(owner, room, owner_nick)
+    join(guest, room, guest_nick, timeout)
+    say(guest, room, "from-" + guest_nick)
+    wait_groupchat(owner, room, guest_nick, "from-" + guest_nick)
+    say(owner, room, "from-" + owner_nick)
+    wait_groupchat(guest, room, owner_nick, "from-" + owner_nick)
+
+
 def invite(c, room, to, reason):
     c.send("<message to='%s'><x xmlns='%s'><invite to='%s'><reason>%s</reason></invite></x>"
            "</message>" % (room, NS_USER, to, reason))
@@ -131,13 +141,9 @@ def test_room_over_sasl_external(make_server, tmp_path):
     ca = S2SCA(str(tmp_path))
     no_db = {"xmpp.receiving.dialback": "no", "xmpp.sending.dialback": "no"}
     a, b = servers(make_server, ca, no_db)
-    room = "secure@" + MUC_B
     bob = login(b, "bob")
-    create(bob, room, "bob")
     alice = login(a, "alice")
-    join(alice, room, "alice")
-    say(bob, room, "over-external")
-    wait_groupchat(alice, room, "bob", "over-external")
+    meet(bob, "bob", alice, "alice", "secure@" + MUC_B)
     outs = [c for c in out_conns(b) if c["jid"] == MUC_B + " -> " + DOM_A]
     assert outs and outs[0]["mechanism"] == "SASL EXTERNAL", out_conns(b)
     assert b.wait_log(r"conference\.b\.test -> a\.test: authenticated \(SASL EXTERNAL\)")
@@ -148,15 +154,9 @@ def test_room_over_sasl_external(make_server, tmp_path):
 def test_local_user_joins_remote_room(make_server):
     """The mirror image: bob@b.test joins a room on conference.a.test."""
     a, b = servers(make_server)
-    room = "hall@" + MUC_A
     alice = login(a, "alice")
-    create(alice, room, "alice")
     bob = login(b, "bob")
-    join(bob, room, "bob")
-    say(bob, room, "bob-speaks")
-    wait_groupchat(alice, room, "bob", "bob-speaks")
-    say(alice, room, "alice-answers")
-    wait_groupchat(bob, room, "alice", "alice-answers")
+    meet(alice, "alice", bob, "bob", "hall@" + MUC_A)
     alice.close()
     bob.close()
 

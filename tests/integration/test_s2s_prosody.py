@@ -28,6 +28,7 @@ import rawxmpp
 from s2s_helpers import (PASSWORD, S2SCA, in_conns, login, out_conns, start, wait_message,
                          wait_until)
 from starling import free_ports
+from test_s2s_muc import invite, meet, wait_invite
 
 pytestmark = pytest.mark.own_server
 
@@ -299,41 +300,6 @@ def test_prosody_external(interop, tmp_path):
 
 # ---- Rooms across Starling and Prosody (XEP-0045) ----
 
-NS_MUC = "http://jabber.org/protocol/muc"
-NS_USER = "http://jabber.org/protocol/muc#user"
-NS_OWNER = "http://jabber.org/protocol/muc#owner"
-
-
-def muc_codes(el):
-    x = el.find("{%s}x" % NS_USER)
-    return set() if x is None else {int(c.get("code")) for c in x.findall("{%s}status" % NS_USER)}
-
-
-def muc_join(c, room, nick, timeout=30):
-    c.send("<presence to='%s/%s'><x xmlns='%s'/></presence>" % (room, nick, NS_MUC))
-    return c.wait_for(lambda e: e.tag == "{jabber:client}presence"
-                      and e.get("from") == "%s/%s" % (room, nick) and 110 in muc_codes(e),
-                      timeout, "self-presence in %s" % room)
-
-
-def muc_instant(c, room):
-    r = c.iq("set", "<query xmlns='%s'><x xmlns='jabber:x:data' type='submit'/></query>"
-             % NS_OWNER, to=room, timeout=30)
-    assert r.get("type") == "result", rawxmpp.dump(r)
-
-
-def muc_say(c, room, text):
-    c.send("<message type='groupchat' to='%s' id='g-%s'><body>%s</body></message>"
-           % (room, text, text))
-
-
-def muc_heard(c, room, nick, body, timeout=30):
-    return c.wait_for(lambda e: e.tag == "{jabber:client}message"
-                      and e.get("type") == "groupchat" and e.get("from") == room + "/" + nick
-                      and e.findtext("{jabber:client}body") == body, timeout,
-                      "groupchat %r in %s" % (body, room))
-
-
 def test_prosody_rooms(interop):
     """pat@p.interop joins a room of Starling's chat service, pat and alice talk, and the room
     relays alice's invitation to pat; then alice joins a room of Prosody's muc component and
@@ -343,33 +309,14 @@ def test_prosody_rooms(interop):
     pat = pat_login(prosody)
     try:
         room = "lounge@" + MUC_S
-        muc_join(alice, room, "alice")
-        muc_instant(alice, room)
-        muc_join(pat, room, "pat", timeout=40)
-        muc_say(pat, room, "pat-here")
-        muc_heard(alice, room, "pat", "pat-here")
-        muc_say(alice, room, "alice-here")
-        muc_heard(pat, room, "alice", "alice-here")
-        alice.send("<message to='%s'><x xmlns='%s'><invite to='pat@%s'><reason>join-us</reason>"
-                   "</invite></x></message>" % (room, NS_USER, DOM_P))
-        inv = pat.wait_for(lambda e: e.tag == "{jabber:client}message"
-                           and e.get("from") == room
-                           and e.find("{%s}x/{%s}invite" % (NS_USER, NS_USER)) is not None,
-                           30, "mediated invitation at prosody")
-        assert inv.findtext("{%s}x/{%s}invite/{%s}reason" % (NS_USER, NS_USER, NS_USER)) \
-            == "join-us"
+        meet(alice, "alice", pat, "pat", room, timeout=40)
+        invite(alice, room, "pat@" + DOM_P, "join-us")
+        assert wait_invite(pat, room, "join-us").get("from", "").startswith("alice@" + DOM_S)
         # The chat service authenticated its own stream to Prosody.
         assert wait_until(lambda: [c for c in out_conns(s) if c["jid"] == MUC_S + " -> " + DOM_P],
                           15, "conference.s.interop -> p.interop")
         # A room of Prosody's muc component, created by pat; alice joins.
-        proom = "den@" + MUC_P
-        muc_join(pat, proom, "pat")
-        muc_instant(pat, proom)
-        muc_join(alice, proom, "alice", timeout=40)
-        muc_say(alice, proom, "alice-at-prosody")
-        muc_heard(pat, proom, "alice", "alice-at-prosody")
-        muc_say(pat, proom, "pat-at-prosody")
-        muc_heard(alice, proom, "pat", "pat-at-prosody")
+        meet(pat, "pat", alice, "alice", "den@" + MUC_P, timeout=40)
     except AssertionError:
         print(prosody.tail())
         print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-8000:])
