@@ -272,3 +272,25 @@ def test_one_presence_each_at_logout_and_login(make_server):
     bob.close()
     assert presences(alice, "bob@b.test/r2", 4) == ["unavailable"]
     alice.close()
+
+
+def test_service_outside_its_domain_gets_a_certificate(make_server):
+    """A chat service that DNS:*.<domain> does not cover gets a certificate of its own, and a
+    remote server may open a stream to it."""
+    import os
+    import subprocess
+    b = start(make_server, DOM_B, HOST_B)
+    service = "rooms.elsewhere.test"
+    b.ctl_ok("domain", "set", DOM_B, "chat_service=" + service)
+    assert b.wait_log(r"generated a self-signed certificate for rooms\.elsewhere\.test")
+    crt = os.path.join(b.datadir, "certs", service + ".crt")
+    text = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-ext", "subjectAltName"],
+                          check=True, capture_output=True, text=True).stdout
+    assert "DNS:" + service in text, text
+    # The default service's name is covered by b.test's own certificate: no file of its own.
+    assert not os.path.exists(os.path.join(b.datadir, "certs", MUC_B + ".crt"))
+    c = S2SRaw(b.port, host=HOST_B, sni=service)
+    feats = c.open_s2s(DOM_A, service)
+    assert c.header_attrs.get("from") == service
+    assert feats.find(q(rawxmpp.NS_TLS, "starttls")) is not None
+    c.close()
