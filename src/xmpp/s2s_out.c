@@ -376,9 +376,12 @@ static void enqueue_msg(struct worker *w, void *arg)
     (void)w;
     struct s2s_worker *sw = self_sw();
     if (sw == NULL || sw->stopping) {
-        /* The worker is stopping: nothing will be sent any more. */
-        bounce(arg, "remote-server-timeout");
-        signal_free(arg);
+        /* The server is stopping: like the stanzas still queued, dropped with a record (the
+         * other workers may no longer take a bounce). */
+        struct signal *sig = arg;
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: stanza dropped at shutdown",
+                sig->from.domain ? sig->from.domain : "", sig->to.domain);
+        signal_free(sig);
         return;
     }
     enqueue(sw, arg);
