@@ -295,6 +295,15 @@ def external_stream(srv, ca, folder, name="evil.test"):
     return c, c.open_s2s(name, srv.domain)
 
 
+def external_session(srv, ca, folder, name="evil.test"):
+    """external_stream() authenticated by SASL EXTERNAL as `name`, its stream restarted."""
+    c, _ = external_stream(srv, ca, folder, name)
+    c.sasl_auth("EXTERNAL", b"")
+    assert c.sasl_next()[0] == "success"
+    c.open_s2s(name, srv.domain)
+    return c
+
+
 def test_spoofed_from_refused_after_external(make_server, ca, tmp_path):
     """A peer authenticated as evil.test (valid certificate) may not send as a.test, and may not
     claim a.test as its SASL identity."""
@@ -307,10 +316,7 @@ def test_spoofed_from_refused_after_external(make_server, ca, tmp_path):
     kind, cond = c.sasl_next()
     assert (kind, cond) == ("failure", "not-authorized")
     c.close()
-    c, feats = external_stream(b, ca, str(tmp_path))
-    c.sasl_auth("EXTERNAL", b"")
-    assert c.sasl_next()[0] == "success"
-    c.open_s2s("evil.test", DOM_B)
+    c = external_session(b, ca, str(tmp_path))
     c.send("<message from='bob2@evil.test' to='bob@b.test' type='chat'><body>legit</body>"
            "</message>")
     wait_message(bob, "legit")
@@ -326,10 +332,7 @@ def test_bad_stanza_from_remote_answered(make_server, ca, tmp_path):
     b = start(make_server, DOM_B, HOST_B, ca=ca, options={"xmpp.sending.queue_timeout": "2"})
     set_route(b, "evil.test=127.0.0.9:9")
     b.add_account("bob@" + DOM_B, PASSWORD)
-    c, _ = external_stream(b, ca, str(tmp_path))
-    c.sasl_auth("EXTERNAL", b"")
-    assert c.sasl_next()[0] == "success"
-    c.open_s2s("evil.test", DOM_B)
+    c = external_session(b, ca, str(tmp_path))
     c.send("<message from='x@evil.test/r' to='bob@b.test' type='bogus' id='bad1'>"
            "<body>?</body></message>")
     assert b.wait_log(r"XMPPI.*stanza refused: bad-request")
