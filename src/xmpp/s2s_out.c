@@ -218,13 +218,17 @@ static void key_of(const char *target, const char *source, struct buf *key)
 /* Bounces one stanza to its sender (RFC 6120 §8.3.3.18, .19, §10.4.3): messages and iqs get
  * the error; errors and iq results never do (router_reply_error), and presence is not bounced
  * (docs/s2s.md says why). */
-static void bounce(struct signal *sig, const char *cond)
+static bool bounce(struct signal *sig, const char *cond)
 {
-    if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
+    bool answered = (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) &&
+                    !(sig->type && strcmp(sig->type, "error") == 0) &&
+                    !(sig->method == SIGNAL_INFO && sig->type && strcmp(sig->type, "result") == 0);
+    if (answered) {
         bool wait = strcmp(cond, "remote-server-timeout") == 0 ||
                     strcmp(cond, "resource-constraint") == 0;
         router_reply_error(sig, wait ? "wait" : "cancel", cond);
     }
+    return answered;
 }
 
 /* Bounces the stanzas older than the queue timeout (all of them when `all`). */
@@ -232,7 +236,7 @@ static void q_expire(struct queue *q, const char *cond, bool all)
 {
     uint64_t now = loop_now_ms(q->sw->loop);
     uint64_t limit = (uint64_t)cfg()->xmpp.sending.queue_timeout * 1000u;
-    int n = 0;
+    int n = 0, dropped = 0;
     while (q->head && (all || now - q->head->since_ms >= limit)) {
         struct item *it = q->head;
         q->head = it->next;
@@ -241,13 +245,17 @@ static void q_expire(struct queue *q, const char *cond, bool all)
         }
         q->count--;
         q->bytes -= (long)it->len;
-        bounce(it->sig, cond);
+        if (bounce(it->sig, cond)) {
+            n++;
+        } else {
+            dropped++;
+        }
         item_free(it);
-        n++;
     }
-    if (n > 0) {
-        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: %d stanza(s) bounced (%s)%s%s",
-                q->source, q->target, n, cond, q->error[0] ? ": " : "", q->error);
+    if (n + dropped > 0) {
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
+                "%s -> %s: %d stanza(s) bounced (%s), %d presence or error stanza(s) dropped%s%s",
+                q->source, q->target, n, cond, dropped, q->error[0] ? ": " : "", q->error);
     }
     uint64_t vlimit = (uint64_t)cfg()->xmpp.sending.response_timeout * 1000u;
     for (struct verify **pp = &q->verifies; *pp;) {

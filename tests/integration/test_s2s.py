@@ -337,6 +337,9 @@ def test_bad_stanza_from_remote_answered(make_server, ca, tmp_path):
            "<body>?</body></message>")
     assert b.wait_log(r"XMPPI.*stanza refused: bad-request")
     assert b.wait_log(r"b\.test -> evil\.test: opening a connection", 10)
+    # evil.test cannot be reached: the queued answer is an error, so it is not answered again.
+    assert b.wait_log(r"b\.test -> evil\.test: 0 stanza\(s\) bounced \([a-z-]+\), 1 presence or "
+                      r"error stanza\(s\) dropped", 15)
     c.close()
 
 
