@@ -189,7 +189,8 @@ def interop(make_server, tmp_path):
         opts = {"xmpp.sending.queue_timeout": "30"}
         if ca is None:
             opts["tls.s2s_ca_file"] = ""
-        s = start(make_server, DOM_S, HOST_S, ca=ca, options=opts)
+        kw = {"prepare": ca.certs_for(DOM_S, ("*." + DOM_S,))} if ca is not None else {}
+        s = start(make_server, DOM_S, HOST_S, ca=ca, options=opts, **kw)
         s.ctl_ok("settings", "set", "xmpp.sending.routes",
                  "%s=%s:%d, %s=%s:%d" % (DOM_P, HOST_P, prosody.s2s_port, MUC_P, HOST_P,
                                          prosody.s2s_port))
@@ -300,11 +301,17 @@ def test_prosody_external(interop, tmp_path):
 
 # ---- Rooms across Starling and Prosody (XEP-0045) ----
 
-def test_prosody_rooms(interop):
+@pytest.mark.parametrize("secure", [False, True], ids=["dialback", "external"])
+def test_prosody_rooms(interop, tmp_path, secure):
     """pat@p.interop joins a room of Starling's chat service, pat and alice talk, and the room
     relays alice's invitation to pat; then alice joins a room of Prosody's muc component and
-    they talk there."""
-    s, prosody = interop(secure=False)
+    they talk there. Secure: both trust a test CA whose certificates name the chat services,
+    and Prosody requires authenticated certificates (s2s_secure_auth)."""
+    ca = None
+    if secure:
+        os.makedirs(str(tmp_path / "ca"))
+        ca = S2SCA(str(tmp_path / "ca"))
+    s, prosody = interop(secure=secure, ca=ca)
     alice = login(s, "alice")
     pat = pat_login(prosody)
     try:
@@ -313,8 +320,9 @@ def test_prosody_rooms(interop):
         invite(alice, room, "pat@" + DOM_P, "join-us")
         assert wait_invite(pat, room, "join-us").get("from", "").startswith("alice@" + DOM_S)
         # The chat service authenticated its own stream to Prosody.
-        assert wait_until(lambda: [c for c in out_conns(s) if c["jid"] == MUC_S + " -> " + DOM_P],
+        outs = wait_until(lambda: [c for c in out_conns(s) if c["jid"] == MUC_S + " -> " + DOM_P],
                           15, "conference.s.interop -> p.interop")
+        assert outs[0]["mechanism"] == ("SASL EXTERNAL" if secure else "dialback"), outs
         # A room of Prosody's muc component, created by pat; alice joins.
         meet(pat, "pat", alice, "alice", "den@" + MUC_P, timeout=40)
     except AssertionError:
