@@ -223,6 +223,21 @@ static void ensure_certificate(const char *domain)
     }
 }
 
+/* A chat service is local for s2s and needs a certificate naming it: its domain's generated
+ * one covers conference.<domain> (DNS:*.<domain>); a service elsewhere gets its own. */
+static void ensure_service_certificate(struct store *st, const char *domain)
+{
+    struct domain_cfg d;
+    if (accounts_domain_get(st, domain, &d) != 0 || d.chat_service[0] == '\0') {
+        return;
+    }
+    const char *dot = strchr(d.chat_service, '.');
+    bool covered = dot != NULL && strcmp(dot + 1, domain) == 0;
+    if (!covered && !tls_store_has(g_server.tls, d.chat_service)) {
+        ensure_certificate(d.chat_service);
+    }
+}
+
 static void hook_domain_changed(void *ud, const char *domain)
 {
     (void)ud;
@@ -231,6 +246,7 @@ static void hook_domain_changed(void *ud, const char *domain)
         if (!tls_store_has(g_server.tls, domain)) {
             ensure_certificate(domain);
         }
+        ensure_service_certificate(g_hook_store, domain);
     } else if (tls_store_has(g_server.tls, domain)) {
         tls_store_remove_domain(g_server.tls, domain);
     }
@@ -484,9 +500,9 @@ static int first_start(struct store *st, const struct settings *cfg)
 
 static int load_domain_cert(void *ud, const char *a, const char *b)
 {
-    (void)ud;
     (void)b;
     ensure_certificate(a);
+    ensure_service_certificate(ud, a);
     return 0;
 }
 
@@ -627,7 +643,7 @@ static int run(void)
     if (first_start(g_hook_store, cfg) != 0) {
         goto out;
     }
-    store_domain_list(g_hook_store, load_domain_cert, NULL);
+    store_domain_list(g_hook_store, load_domain_cert, g_hook_store);
     tls_store_set_default(g_server.tls, cfg->server.main_domain);
     if (cfg->tls.client_ca_file[0] &&
         tls_store_set_client_ca(g_server.tls, cfg->tls.client_ca_file, err, sizeof(err)) != 0) {

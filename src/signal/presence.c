@@ -169,7 +169,24 @@ struct bcast_ctx {
     int rows;
     struct jid *to_probe; /* probed once the user's own resources have the presence */
     size_t n_probe;
+    struct im_directed **directed; /* final unavailable: recipients the broadcast covers */
 };
+
+/* A subscriber got the broadcast: directed presence it was sent needs no second unavailable
+ * (one per contact at logout, RFC 6121 §4.6.3 with §4.5.2). */
+static void directed_drop_covered(struct im_directed **pp, const struct jid *contact)
+{
+    while (*pp) {
+        struct im_directed *d = *pp;
+        if (jid_bare_eq(&d->to, contact)) {
+            *pp = d->next;
+            jid_cleanup(&d->to);
+            free(d);
+        } else {
+            pp = &d->next;
+        }
+    }
+}
 
 static int bcast_item(void *ud, const struct store_roster_item *it)
 {
@@ -185,6 +202,9 @@ static int bcast_item(void *ud, const struct store_roster_item *it)
         if (from) {
             router_submit(
                 im__signal(SIGNAL_NOTIFY, &bc->is->full, &contact, bc->type, bc->stanza));
+            if (bc->directed) {
+                directed_drop_covered(bc->directed, &contact);
+            }
         }
         if (to) {
             bc->to_probe = xrealloc(bc->to_probe, (bc->n_probe + 1) * sizeof(*bc->to_probe));
@@ -203,6 +223,9 @@ static void broadcast(struct im_session *is, struct xml_node *stanza, const char
                       bool probe)
 {
     struct bcast_ctx bc = {.is = is, .stanza = stanza, .type = type, .probe = probe};
+    if (type_is(type, "unavailable")) {
+        bc.directed = &is->directed;
+    }
     const char *domain = is->full.domain, *local = is->full.local;
     if (local != NULL && !im_known_empty(domain, local, IM_HINT_ROSTER)) {
         int rc = store_im_roster_list(im__store(), domain, local, -1, bcast_item, &bc);

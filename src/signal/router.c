@@ -431,6 +431,22 @@ void router_set_remote(router_remote_fn *fn)
     g_remote = fn;
 }
 
+bool router_is_hosted_domain(const char *domain)
+{
+    if (domain == NULL || worker_ctx() == NULL) {
+        return false;
+    }
+    if (router_is_local_domain(domain, NULL)) {
+        return true;
+    }
+    for (int i = 0; i < g_ncomponents; i++) {
+        if (g_components[i]->owns(domain)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void submit_on_worker(struct worker *w, void *arg)
 {
     (void)w;

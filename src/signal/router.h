@@ -86,5 +86,9 @@ void router_set_remote(router_remote_fn *fn);
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
 bool router_is_local_domain(const char *domain, struct buf *out);
+/* Is `domain` served by this server at all: a local domain, an alias, or a component's service
+ * domain (the chat service, …)? Such a domain is local for server-to-server: remote servers may
+ * open streams to it and its stanzas leave through their own queues. On a worker thread. */
+bool router_is_hosted_domain(const char *domain);
 
 #endif

@@ -96,6 +96,18 @@ static SSL_CTX *lookup(const struct tls_store *ts, const char *name)
     return found ? ts->doms[i].ctx : NULL;
 }
 
+/* The context for a name: its own, else its parent domain's, whose generated certificate covers
+ * it with DNS:*.<parent> (a service domain such as conference.<domain>). */
+static SSL_CTX *lookup_covering(const struct tls_store *ts, const char *name)
+{
+    SSL_CTX *ctx = lookup(ts, name);
+    const char *dot = strchr(name, '.');
+    if (ctx == NULL && dot != NULL) {
+        ctx = lookup(ts, dot + 1);
+    }
+    return ctx;
+}
+
 static SSL_CTX *ctx_new(char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -410,11 +422,7 @@ bool tls__store_switch(struct tls_store *ts, SSL *ssl, const char *sni)
         return false;
     }
     pthread_rwlock_rdlock(&ts->lock);
-    SSL_CTX *ctx = lookup(ts, name);
-    const char *dot = strchr(name, '.');
-    if (ctx == NULL && dot != NULL) {
-        ctx = lookup(ts, dot + 1);
-    }
+    SSL_CTX *ctx = lookup_covering(ts, name);
     if (ctx != NULL && ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, ctx);
         /* The verify store lives in the certificate settings SSL_set_SSL_CTX replaces. */
@@ -501,7 +509,7 @@ SSL *tls__store_new_client_ssl(struct tls_store *ts, const char *local, const ch
     char name[DOMAIN_MAX + 1];
     pthread_rwlock_rdlock(&ts->lock);
     SSL *ssl = ts->client != NULL ? SSL_new(ts->client) : NULL;
-    SSL_CTX *mine = normalize(local, name) == 0 ? lookup(ts, name) : NULL;
+    SSL_CTX *mine = normalize(local, name) == 0 ? lookup_covering(ts, name) : NULL;
     if (ssl != NULL && mine != NULL) {
         /* Our domain's certificate, for SASL EXTERNAL at the remote server. */
         X509 *crt = SSL_CTX_get0_certificate(mine);

@@ -245,8 +245,10 @@ static int write_start(struct buf *out, const struct xml_node *n, const char *in
     if (rc == 0) {
         rc = put(out, n->name);
     }
-    bool same = ns_eq(n->ns, in_scope) || (m != NULL && is_stanza_ns(n->ns) &&
-                                           is_stanza_ns(in_scope));
+    /* jabber:client and jabber:server are one namespace seen from two streams (RFC 6120
+     * §4.8.3): a child copied from a stanza of the other stream kind (a room relaying a remote
+     * occupant's <body/>) inherits the scope instead of declaring the other one. */
+    bool same = ns_eq(n->ns, in_scope) || (is_stanza_ns(n->ns) && is_stanza_ns(in_scope));
     if (rc == 0 && !same) {
         rc = put(out, " xmlns='");
         if (rc == 0 && n->ns != NULL) {

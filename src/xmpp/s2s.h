@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+struct buf;
 struct settings;
 struct xml_node;
 struct xmpp_worker;
@@ -32,6 +33,10 @@ void s2s_out_connections_json(struct xmpp_worker *xw, json_t *array);
 int s2s_in_stream_open(struct xstream *st, const struct xml_node *header);
 /* Takes the reference on `el`. */
 int s2s_in_element(struct xstream *st, struct xml_node *el);
+/* Monitoring of an incoming stream: appends its authenticated domain pairs ("remote -> local",
+ * comma-separated; SASL EXTERNAL names the header's domain) to `pairs` and returns its state:
+ * "authenticated" once a pair is, else NULL (the stream's own state applies). */
+const char *s2s_in_describe(const struct xstream *st, struct buf *pairs);
 /* Frees the s2s part of a stream (NULL-safe on streams that never were s2s). */
 void s2s_in_free(struct xstream *st);
 

@@ -44,9 +44,10 @@ static void lower_copy(char *out, size_t size, const char *in)
     out[i] = '\0';
 }
 
+/* Every domain the server hosts, service domains included, is local for s2s. */
 static bool is_local(const char *domain)
 {
-    return domain && router_is_local_domain(domain, NULL);
+    return domain && router_is_hosted_domain(domain);
 }
 
 static void write_attr(struct buf *b, const char *name, const char *value)
@@ -117,7 +118,8 @@ int s2s_in_stream_open(struct xstream *st, const struct xml_node *header)
         lower_copy(from_l, sizeof(from_l), from);
     }
     bool local = is_local(to_l);
-    send_header(st, local ? to_l : xstream__cfg()->server.main_domain, from_l);
+    /* A refusal names the domain that was asked for (RFC 6120 §4.9.1.3), not another one. */
+    send_header(st, s2s__valid_domain(to_l) ? to_l : xstream__cfg()->server.main_domain, from_l);
     if (!local) {
         xstream_error(st, "host-unknown", "this server does not serve that domain");
         return 1;
@@ -338,6 +340,28 @@ static bool is_stanza(const struct xml_node *el)
             strcmp(el->name, "iq") == 0);
 }
 
+/* A stanza that cannot become a signal: its sender gets the stanza error through the router
+ * (our outgoing queue to its domain), unless it is an error itself. */
+static void refuse_stanza(const struct xml_node *el, const struct jid *from, const struct jid *to,
+                          const char *condition)
+{
+    enum signal_method m = strcmp(el->name, "message") == 0 ? SIGNAL_MESSAGE
+                           : strcmp(el->name, "iq") == 0    ? SIGNAL_INFO
+                                                            : SIGNAL_NOTIFY;
+    if (m == SIGNAL_NOTIFY) {
+        return; /* presence is not bounced */
+    }
+    struct signal *req = signal_new(m);
+    jid_copy(&req->from, from);
+    jid_copy(&req->to, to);
+    const char *type = xml_node_attr(el, "type");
+    const char *id = xml_node_attr(el, "id");
+    req->type = type ? xstrdup(type) : NULL;
+    req->id = id ? xstrdup(id) : NULL;
+    router_reply_error(req, "modify", condition ? condition : "bad-request");
+    signal_free(req);
+}
+
 static void stanza(struct xstream *st, struct xml_node *el)
 {
     struct s2s_in *in = st->s2s;
@@ -368,16 +392,18 @@ static void stanza(struct xstream *st, struct xml_node *el)
         xstream_error(st, "host-unknown", "the stanza is not for a domain of this server");
         return;
     }
-    jid_cleanup(&to);
     struct signal *sig = NULL;
     const char *condition = NULL;
     if (convert_stanza(el, &from, &sig, &condition) != 0) {
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "stanza dropped: %s",
+        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "stanza refused: %s",
                 condition);
+        refuse_stanza(el, &from, &to, condition);
         jid_cleanup(&from);
+        jid_cleanup(&to);
         return;
     }
     jid_cleanup(&from);
+    jid_cleanup(&to);
     st->c->stanzas_in++;
     atomic_fetch_add(&g_xmpp_stats.stanzas_in, 1);
     router_submit(sig);
@@ -434,8 +460,37 @@ int s2s_in_element(struct xstream *st, struct xml_node *el)
     return st->stop || st->state == XS_CLOSED ? 1 : 0;
 }
 
+const char *s2s_in_describe(const struct xstream *st, struct buf *pairs)
+{
+    const struct s2s_in *in = st->s2s;
+    if (in == NULL || !authed(in)) {
+        return NULL;
+    }
+    if (in->sasl[0]) {
+        buf_printf(pairs, "%s -> %s", in->sasl, in->local);
+    }
+    for (int i = 0; i < in->npairs; i++) {
+        if (in->sasl[0] && strcmp(in->pairs[i].remote, in->sasl) == 0 &&
+            strcmp(in->pairs[i].local, in->local) == 0) {
+            continue;
+        }
+        buf_printf(pairs, "%s%s -> %s", pairs->len ? ", " : "", in->pairs[i].remote,
+                   in->pairs[i].local);
+    }
+    return "authenticated";
+}
+
 void s2s_in_free(struct xstream *st)
 {
+    if (st->s2s && authed(st->s2s)) {
+        /* The last record of the stream names what it carried (shutdown included). */
+        struct buf pairs;
+        buf_init(&pairs, 4096);
+        s2s_in_describe(st, &pairs);
+        log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "server stream closed: %s",
+                buf_cstr(&pairs));
+        buf_cleanup(&pairs);
+    }
     free(st->s2s);
     st->s2s = NULL;
 }

@@ -123,6 +123,7 @@ struct s2s_worker {
     struct s2s_dns *dns;
     struct queue *queues;
     struct s2s_out *outs;
+    bool stopping; /* closes no longer reconnect or bounce */
 };
 
 static atomic_int g_out_count;
@@ -215,13 +216,20 @@ static void key_of(const char *target, const char *source, struct buf *key)
     buf_printf(key, "%s|%s", target, source);
 }
 
-/* Bounces one stanza to its sender (RFC 6120 §8.3.3.18, .19); presence and errors are not. */
-static void bounce(struct signal *sig, const char *cond)
+/* Bounces one stanza to its sender (RFC 6120 §8.3.3.18, .19, §10.4.3): messages and iqs get
+ * the error; errors and iq results never do (router_reply_error), and presence is not bounced
+ * (docs/s2s.md says why). */
+static bool bounce(struct signal *sig, const char *cond)
 {
-    if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
-        bool timeout = strcmp(cond, "remote-server-timeout") == 0;
-        router_reply_error(sig, timeout ? "wait" : "cancel", cond);
+    bool answered = (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) &&
+                    !(sig->type && strcmp(sig->type, "error") == 0) &&
+                    !(sig->method == SIGNAL_INFO && sig->type && strcmp(sig->type, "result") == 0);
+    if (answered) {
+        bool wait = strcmp(cond, "remote-server-timeout") == 0 ||
+                    strcmp(cond, "resource-constraint") == 0;
+        router_reply_error(sig, wait ? "wait" : "cancel", cond);
     }
+    return answered;
 }
 
 /* Bounces the stanzas older than the queue timeout (all of them when `all`). */
@@ -229,7 +237,7 @@ static void q_expire(struct queue *q, const char *cond, bool all)
 {
     uint64_t now = loop_now_ms(q->sw->loop);
     uint64_t limit = (uint64_t)cfg()->xmpp.sending.queue_timeout * 1000u;
-    int n = 0;
+    int n = 0, dropped = 0;
     while (q->head && (all || now - q->head->since_ms >= limit)) {
         struct item *it = q->head;
         q->head = it->next;
@@ -238,13 +246,17 @@ static void q_expire(struct queue *q, const char *cond, bool all)
         }
         q->count--;
         q->bytes -= (long)it->len;
-        bounce(it->sig, cond);
+        if (bounce(it->sig, cond)) {
+            n++;
+        } else {
+            dropped++;
+        }
         item_free(it);
-        n++;
     }
-    if (n > 0) {
-        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: %d stanza(s) bounced (%s)%s%s",
-                q->source, q->target, n, cond, q->error[0] ? ": " : "", q->error);
+    if (n + dropped > 0) {
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
+                "%s -> %s: %d stanza(s) bounced (%s), %d presence or error stanza(s) dropped%s%s",
+                q->source, q->target, n, cond, dropped, q->error[0] ? ": " : "", q->error);
     }
     uint64_t vlimit = (uint64_t)cfg()->xmpp.sending.response_timeout * 1000u;
     for (struct verify **pp = &q->verifies; *pp;) {
@@ -290,6 +302,10 @@ static void q_retry(void *ud)
 
 static void q_after_close(struct queue *q, const char *cond, bool not_found)
 {
+    if (q->sw->stopping) {
+        q->state = Q_IDLE;
+        return;
+    }
     if (cond == NULL) {
         /* A clean close: what is left waits for a new connection. */
         q->backoff_ms = BACKOFF_FIRST_MS;
@@ -326,6 +342,8 @@ static void enqueue(struct s2s_worker *sw, struct signal *sig)
     struct buf text;
     buf_init(&text, (size_t)cfg()->xmpp.receiving.max_stanza_size * 4);
     if (convert_signal_xml(sig, &text) != 0) {
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: stanza too large, bounced",
+                sig->from.domain, sig->to.domain);
         bounce(sig, "resource-constraint");
         signal_free(sig);
         buf_cleanup(&text);
@@ -335,7 +353,7 @@ static void enqueue(struct s2s_worker *sw, struct signal *sig)
     if (q->count >= QUEUE_MAX_STANZAS || q->bytes + (long)text.len > QUEUE_MAX_BYTES) {
         log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: queue full, stanza bounced",
                 q->source, q->target);
-        router_reply_error(sig, "wait", "resource-constraint");
+        bounce(sig, "resource-constraint");
         signal_free(sig);
         buf_cleanup(&text);
         return;
@@ -366,27 +384,30 @@ static void enqueue_msg(struct worker *w, void *arg)
 {
     (void)w;
     struct s2s_worker *sw = self_sw();
-    if (sw == NULL) {
-        signal_free(arg);
+    if (sw == NULL || sw->stopping) {
+        /* The server is stopping: like the stanzas still queued, dropped with a record (the
+         * other workers may no longer take a bounce). */
+        struct signal *sig = arg;
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: stanza dropped at shutdown",
+                sig->from.domain ? sig->from.domain : "", sig->to.domain);
+        signal_free(sig);
         return;
     }
     enqueue(sw, arg);
 }
 
-/* The router's hook: a signal for a domain that is neither local nor a component's. */
+/* The router's hook: a signal for a domain that is neither local nor a component's. Every
+ * domain the server hosts (service domains too) sends through its own queue per (target,
+ * source). */
 static int route_remote(struct signal *sig)
 {
-    struct buf canon;
-    buf_init(&canon, S2S_DOMAIN_MAX);
-    bool ours = sig->from.domain && router_is_local_domain(sig->from.domain, &canon);
-    buf_cleanup(&canon);
+    bool ours = router_is_hosted_domain(sig->from.domain);
     if (!ours || !s2s__valid_domain(sig->to.domain)) {
-        /* Only stanzas of our own domains leave; anything else is a routing loop or a bug. */
-        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "not sent to %s: the sender's domain %s is "
-                "not local", sig->to.domain, sig->from.domain ? sig->from.domain : "(none)");
-        if (ours) {
-            bounce(sig, "remote-server-not-found");
-        }
+        /* Only stanzas of our own domains leave; anything else is a routing loop or a bug. The
+         * sender still learns of it (never an error in reply to an error). */
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "not sent to %s: %s", sig->to.domain,
+                ours ? "not a valid domain name" : "the sender's domain is not hosted here");
+        bounce(sig, ours ? "remote-server-not-found" : "not-allowed");
         signal_free(sig);
         return ROUTER_REMOTE_NOT_FOUND;
     }
@@ -1188,13 +1209,12 @@ void s2s_worker_stop(struct xmpp_worker *xw)
     if (sw == NULL) {
         return;
     }
+    /* The queues stay attached while their connections close, so the log record names the
+     * domain pair; `stopping` keeps them from reconnecting. */
+    sw->stopping = true;
     for (struct s2s_out *o = sw->outs; o; o = o->next) {
         if (o->state == O_READY) {
             out_write(o, "</stream:stream>", 16);
-        }
-        if (o->q) {
-            o->q->out = NULL;
-            o->q = NULL;
         }
         out_close(o, "server shutdown", NULL, false);
     }

@@ -170,17 +170,27 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
             continue;
         }
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
+        const char *state = c->st ? xstream_state_name(c->st) : "new";
+        struct buf pairs;
+        buf_init(&pairs, 4096);
+        if (c->st && c->kind == CONN_S2S_IN && strcmp(state, "closed") != 0 &&
+            s2s_in_describe(c->st, &pairs) != NULL) {
+            /* An incoming s2s stream shows its authenticated domain pairs. */
+            state = "authenticated";
+            jid = buf_cstr(&pairs);
+        }
         bool tls_on = c->tls && tls_conn_handshake_done(c->tls);
         json_t *o =
             json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:i, s:I, s:I, s:I, s:I}",
                       "id", (json_int_t)c->id, "kind", kind_name(c->kind), "state",
-                      c->st ? xstream_state_name(c->st) : "new", "peer", c->peer, "jid", jid, "tls",
+                      state, "peer", c->peer, "jid", jid, "tls",
                       tls_on ? tls_conn_version(c->tls) : NULL, "cipher",
                       tls_on ? tls_conn_cipher(c->tls) : NULL, "mechanism",
                       c->st ? xstream_mechanism(c->st) : NULL, "since", (json_int_t)c->since,
                       "worker", c->worker_id, "stanzas_in", (json_int_t)c->stanzas_in,
                       "stanzas_out", (json_int_t)c->stanzas_out, "bytes_in",
                       (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out);
+        buf_cleanup(&pairs);
         if (o) {
             json_array_append_new(array, o);
         }

@@ -27,13 +27,14 @@ class S2SCA:
                 "-nodes", "-keyout", self.key, "-out", self.crt, "-days", "2",
                 "-subj", "/CN=Starling s2s test CA")
 
-    def issue(self, domain, crt_path, key_path):
-        """A certificate for `domain` (SAN DNS), serverAuth + clientAuth."""
+    def issue(self, domain, crt_path, key_path, extra_names=()):
+        """A certificate for `domain` (SAN DNS, plus `extra_names`), serverAuth + clientAuth."""
         csr = crt_path + ".csr"
         ext = crt_path + ".ext"
+        san = ",".join("DNS:" + n for n in (domain,) + tuple(extra_names))
         with open(ext, "w") as f:
-            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n"
-                    "basicConstraints=CA:FALSE\n" % domain)
+            f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n"
+                    "basicConstraints=CA:FALSE\n" % san)
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", key_path, "-out", csr, "-subj", "/CN=%s" % domain)
         openssl("x509", "-req", "-in", csr, "-CA", self.crt, "-CAkey", self.key,
@@ -42,7 +43,7 @@ class S2SCA:
         os.unlink(csr)
         os.unlink(ext)
 
-    def certs_for(self, domain):
+    def certs_for(self, domain, extra_names=()):
         """A `prepare` function for starling.Server: puts the domain's certificate in
         DATADIR/certs before the server starts (tls_store loads existing files)."""
         def prepare(datadir):
@@ -50,7 +51,7 @@ class S2SCA:
             os.makedirs(certs, mode=0o700, exist_ok=True)
             crt = os.path.join(certs, domain + ".crt")
             if not os.path.exists(crt):
-                self.issue(domain, crt, os.path.join(certs, domain + ".key"))
+                self.issue(domain, crt, os.path.join(certs, domain + ".key"), extra_names)
         return prepare
 
 

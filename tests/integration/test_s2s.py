@@ -10,7 +10,7 @@ import pytest
 import rawxmpp
 from rawxmpp import NS_CLIENT, NS_STANZAS, q
 from s2s_helpers import (DOM_A, DOM_B, HOST_A, HOST_B, PASSWORD, S2SCA, in_conns, link, login,
-                         out_conns, queues, start, wait_message, wait_until)
+                         out_conns, queues, set_route, start, wait_message, wait_until)
 
 pytestmark = pytest.mark.own_server
 
@@ -274,40 +274,49 @@ def test_forged_dialback_key_refused(make_server):
     bob.close()
 
 
+def external_stream(srv, ca, folder, name="evil.test"):
+    """A raw s2s stream to `srv` from `name` over TLS with a certificate `ca` issued for it;
+    returns it at the stream features after TLS (SASL not done yet) and the features."""
+    import ssl
+    crt, key = os.path.join(folder, name + ".crt"), os.path.join(folder, name + ".key")
+    if not os.path.exists(crt):
+        ca.issue(name, crt, key)
+    c = S2SRaw(srv.port, host=srv.host, sni=srv.domain)
+    c.open_s2s(name, srv.domain)
+    c.send("<starttls xmlns='%s'/>" % rawxmpp.NS_TLS)
+    c.expect(q(rawxmpp.NS_TLS, "proceed"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(crt, key)
+    c.sock = ctx.wrap_socket(c.sock, server_hostname=srv.domain)
+    c.tls = True
+    c._reset_parser()
+    return c, c.open_s2s(name, srv.domain)
+
+
+def external_session(srv, ca, folder, name="evil.test"):
+    """external_stream() authenticated by SASL EXTERNAL as `name`, its stream restarted."""
+    c, _ = external_stream(srv, ca, folder, name)
+    c.sasl_auth("EXTERNAL", b"")
+    assert c.sasl_next()[0] == "success"
+    c.open_s2s(name, srv.domain)
+    return c
+
+
 def test_spoofed_from_refused_after_external(make_server, ca, tmp_path):
     """A peer authenticated as evil.test (valid certificate) may not send as a.test, and may not
     claim a.test as its SASL identity."""
-    import ssl
     b = start(make_server, DOM_B, HOST_B, ca=ca)
     b.add_account("bob@" + DOM_B, PASSWORD)
     bob = login(b, "bob")
-    crt, key = str(tmp_path / "evil.crt"), str(tmp_path / "evil.key")
-    ca.issue("evil.test", crt, key)
-
-    def connect():
-        c = S2SRaw(b.port, host=HOST_B, sni=DOM_B)
-        c.open_s2s("evil.test", DOM_B)
-        c.send("<starttls xmlns='%s'/>" % rawxmpp.NS_TLS)
-        c.expect(q(rawxmpp.NS_TLS, "proceed"))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.load_cert_chain(crt, key)
-        c.sock = ctx.wrap_socket(c.sock, server_hostname=DOM_B)
-        c.tls = True
-        c._reset_parser()
-        return c, c.open_s2s("evil.test", DOM_B)
-
-    c, feats = connect()
+    c, feats = external_stream(b, ca, str(tmp_path))
     assert "EXTERNAL" in rawxmpp.mechanisms(feats)
     c.sasl_auth("EXTERNAL", b"a.test")
     kind, cond = c.sasl_next()
     assert (kind, cond) == ("failure", "not-authorized")
     c.close()
-    c, feats = connect()
-    c.sasl_auth("EXTERNAL", b"")
-    assert c.sasl_next()[0] == "success"
-    c.open_s2s("evil.test", DOM_B)
+    c = external_session(b, ca, str(tmp_path))
     c.send("<message from='bob2@evil.test' to='bob@b.test' type='chat'><body>legit</body>"
            "</message>")
     wait_message(bob, "legit")
@@ -315,6 +324,23 @@ def test_spoofed_from_refused_after_external(make_server, ca, tmp_path):
            "</message>")
     assert c.stream_error() == "invalid-from"
     bob.close()
+
+
+def test_bad_stanza_from_remote_answered(make_server, ca, tmp_path):
+    """A message from a remote server that cannot become a signal (an unknown type) is answered
+    with bad-request through the queue to the sender's domain, not dropped."""
+    b = start(make_server, DOM_B, HOST_B, ca=ca, options={"xmpp.sending.queue_timeout": "2"})
+    set_route(b, "evil.test=127.0.0.9:9")
+    b.add_account("bob@" + DOM_B, PASSWORD)
+    c = external_session(b, ca, str(tmp_path))
+    c.send("<message from='x@evil.test/r' to='bob@b.test' type='bogus' id='bad1'>"
+           "<body>?</body></message>")
+    assert b.wait_log(r"XMPPI.*stanza refused: bad-request")
+    assert b.wait_log(r"b\.test -> evil\.test: opening a connection", 10)
+    # evil.test cannot be reached: the queued answer is an error, so it is not answered again.
+    assert b.wait_log(r"b\.test -> evil\.test: 0 stanza\(s\) bounced \([a-z-]+\), 1 presence or "
+                      r"error stanza\(s\) dropped", 15)
+    c.close()
 
 
 # ---- Presence across servers. These depend on the IM core (roster and presence, issue of the

@@ -28,6 +28,7 @@ import rawxmpp
 from s2s_helpers import (PASSWORD, S2SCA, in_conns, login, out_conns, start, wait_message,
                          wait_until)
 from starling import free_ports
+from test_s2s_muc import invite, meet, wait_invite
 
 pytestmark = pytest.mark.own_server
 
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.own_server
 DOM_S, HOST_S = "s.interop", "127.0.0.2"
 DOM_P, HOST_P = "p.interop", "127.0.0.5"
 DNS_HOST = "127.0.0.6"
+MUC_S, MUC_P = "conference." + DOM_S, "rooms." + DOM_P  # Starling's and Prosody's chat services
 
 need = [b for b in ("prosody", "unshare", "mount") if shutil.which(b) is None]
 if shutil.which("dnsmasq") is None and not os.path.exists("/usr/sbin/dnsmasq"):
@@ -59,13 +61,10 @@ class Prosody:
         certs = os.path.join(folder, "certs")
         os.makedirs(data, mode=0o750)
         os.makedirs(certs, mode=0o750)
-        if ca is not None:
-            ca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
-                     os.path.join(certs, DOM_P + ".key"))
-        else:
-            rawca = S2SCA(folder)  # a CA nobody trusts: self-signed in effect
-            rawca.issue(DOM_P, os.path.join(certs, DOM_P + ".crt"),
-                        os.path.join(certs, DOM_P + ".key"))
+        issuer = ca if ca is not None else S2SCA(folder)  # else a CA nobody trusts
+        for name in (DOM_P, MUC_P):
+            issuer.issue(name, os.path.join(certs, name + ".crt"),
+                         os.path.join(certs, name + ".key"))
         with open(self.resolv, "w") as f:
             f.write("nameserver %s\n" % DNS_HOST)
         ssl = 'ssl = { cafile = "%s" }\n' % ca.crt if ca is not None else ""
@@ -94,9 +93,11 @@ s2s_require_encryption = true
 s2s_secure_auth = {secure}
 {ssl}
 VirtualHost "{dom}"
+
+Component "{muc}" "muc"
 """.format(folder=folder, data=data, certs=certs, log=self.log, host=HOST_P,
                        c2s=self.c2s_port, s2s=self.s2s_port, secure="true" if secure else "false",
-                       ssl=ssl, dom=DOM_P))
+                       ssl=ssl, dom=DOM_P, muc=MUC_P))
         self.proc = None
 
     def add_user(self, user, password):
@@ -161,6 +162,7 @@ class Dnsmasq:
              "--user=root", "--pid-file=" + os.path.join(folder, "dnsmasq.pid"),
              "--log-facility=" + os.path.join(folder, "dnsmasq.log"), "--log-queries",
              "--srv-host=_xmpp-server._tcp.%s,%s,%d,0,0" % (DOM_S, DOM_S, starling_port),
+             "--srv-host=_xmpp-server._tcp.%s,%s,%d,0,0" % (MUC_S, DOM_S, starling_port),
              "--host-record=%s,%s" % (DOM_S, HOST_S)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.3)
@@ -187,9 +189,11 @@ def interop(make_server, tmp_path):
         opts = {"xmpp.sending.queue_timeout": "30"}
         if ca is None:
             opts["tls.s2s_ca_file"] = ""
-        s = start(make_server, DOM_S, HOST_S, ca=ca, options=opts)
+        kw = {"prepare": ca.certs_for(DOM_S, ("*." + DOM_S,))} if ca is not None else {}
+        s = start(make_server, DOM_S, HOST_S, ca=ca, options=opts, **kw)
         s.ctl_ok("settings", "set", "xmpp.sending.routes",
-                 "%s=%s:%d" % (DOM_P, HOST_P, prosody.s2s_port))
+                 "%s=%s:%d, %s=%s:%d" % (DOM_P, HOST_P, prosody.s2s_port, MUC_P, HOST_P,
+                                         prosody.s2s_port))
         s.add_account("alice@" + DOM_S, PASSWORD)
         dns = Dnsmasq(str(tmp_path), s.port)
         made.append(dns)
@@ -291,5 +295,39 @@ def test_prosody_external(interop, tmp_path):
                           10, "connections both ways")
     assert out == ["SASL EXTERNAL"]
     assert inc and inc[0] in ("SASL EXTERNAL", "dialback, certificate valid"), inc
+    alice.close()
+    pat.close()
+
+
+# ---- Rooms across Starling and Prosody (XEP-0045) ----
+
+@pytest.mark.parametrize("secure", [False, True], ids=["dialback", "external"])
+def test_prosody_rooms(interop, tmp_path, secure):
+    """pat@p.interop joins a room of Starling's chat service, pat and alice talk, and the room
+    relays alice's invitation to pat; then alice joins a room of Prosody's muc component and
+    they talk there. Secure: both trust a test CA whose certificates name the chat services,
+    and Prosody requires authenticated certificates (s2s_secure_auth)."""
+    ca = None
+    if secure:
+        os.makedirs(str(tmp_path / "ca"))
+        ca = S2SCA(str(tmp_path / "ca"))
+    s, prosody = interop(secure=secure, ca=ca)
+    alice = login(s, "alice")
+    pat = pat_login(prosody)
+    try:
+        room = "lounge@" + MUC_S
+        meet(alice, "alice", pat, "pat", room, timeout=40)
+        invite(alice, room, "pat@" + DOM_P, "join-us")
+        assert wait_invite(pat, room, "join-us").get("from", "").startswith("alice@" + DOM_S)
+        # The chat service authenticated its own stream to Prosody.
+        outs = wait_until(lambda: [c for c in out_conns(s) if c["jid"] == MUC_S + " -> " + DOM_P],
+                          15, "conference.s.interop -> p.interop")
+        assert outs[0]["mechanism"] == ("SASL EXTERNAL" if secure else "dialback"), outs
+        # A room of Prosody's muc component, created by pat; alice joins.
+        meet(pat, "pat", alice, "alice", "den@" + MUC_P, timeout=40)
+    except AssertionError:
+        print(prosody.tail())
+        print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-8000:])
+        raise
     alice.close()
     pat.close()

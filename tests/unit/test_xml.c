@@ -364,6 +364,21 @@ static void test_escape(void **state)
 
 /* A tree held twice (a room's message to each occupant) is written from a cache: the same text
  * with its own addresses each time; a change made once it is held alone is seen. */
+/* A child copied from a jabber:server stanza into a jabber:client one (a room relaying a remote
+ * occupant's body) does not declare jabber:server on a client stream. */
+static void test_serialize_mixed_stanza_ns(void **state)
+{
+    (void)state;
+    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    xml_node_add_text(xml_node_add_child(m, XML_NS_SERVER, "body"), "hi", 2);
+    struct xml_node *x = xml_node_add_child(m, "urn:x", "x");
+    xml_node_add_child(x, XML_NS_SERVER, "inner");
+    struct xml_ser_opts c2s = {.parent_ns = XML_NS_CLIENT};
+    assert_ser(m, &c2s, "<message><body>hi</body><x xmlns='urn:x'>"
+                        "<inner xmlns='jabber:server'/></x></message>");
+    xml_node_unref(m);
+}
+
 static void test_serialize_shared(void **state)
 {
     (void)state;
@@ -1267,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_serialize_ns),
         cmocka_unit_test(test_serialize_shared),
+        cmocka_unit_test(test_serialize_mixed_stanza_ns),
         cmocka_unit_test(test_stream_whole),
         cmocka_unit_test(test_stream_tree),
         cmocka_unit_test(test_stream_no_decl_and_options),
