@@ -62,6 +62,12 @@ static struct signal *wrap(const char *kind, const struct jid *bare, const struc
         inner = xml_node_append_copy(fwd, built);
         xml_node_unref(built);
     }
+    /* A message that came over s2s is a jabber:server element; the client reads the forwarded
+     * copy in its own stream's namespace (XEP-0297), and the serializer lets the children
+     * inherit it (RFC 6120 §4.8.3). */
+    if (inner->ns != NULL && strcmp(inner->ns, NS_SERVER) == 0) {
+        inner->ns = NS_CLIENT;
+    }
     char *from = im__full_str(&sig->from);
     char *dest = im__full_str(&sig->to);
     xml_node_set_attr(inner, "from", from);

@@ -400,3 +400,30 @@ def test_direct_tls_route(make_server):
     assert b.wait_log(r"connection accepted on port %d \(TLS\)" % b.tls_port)
     alice.close()
     bob.close()
+
+
+def test_carbon_of_remote_message_in_client_namespace(make_server):
+    """A message from another server, carbon-copied to the recipient's other resource, is
+    forwarded as a jabber:client <message/> (XEP-0297): no jabber:server on the client stream."""
+    ns_carbons, ns_forward = "urn:xmpp:carbons:2", "urn:xmpp:forward:0"
+    a, b = pair(make_server)
+    alice = login(a, "alice")
+    bob1 = login(b, "bob", "r1")
+    bob2 = login(b, "bob", "r2")
+    for c in (bob1, bob2):
+        r = c.iq("set", "<enable xmlns='%s'/>" % ns_carbons)
+        assert r.get("type") == "result", rawxmpp.dump(r)
+    chat(alice, "bob@b.test/r1", "carbon-over-s2s")
+    wait_message(bob1, "carbon-over-s2s")
+
+    def is_carbon(e):
+        return e.tag == q(NS_CLIENT, "message") and e.find(q(ns_carbons, "received")) is not None
+    el = bob2.wait_for(is_carbon, 15, "the received carbon")
+    inner = el.find("%s/%s/%s" % (q(ns_carbons, "received"), q(ns_forward, "forwarded"),
+                                  q(NS_CLIENT, "message")))
+    assert inner is not None, rawxmpp.dump(el)
+    assert inner.findtext(q(NS_CLIENT, "body")) == "carbon-over-s2s"
+    assert inner.get("from") == "alice@a.test/r1"
+    assert b"jabber:server" not in bytes(bob2.raw)
+    for c in (alice, bob1, bob2):
+        c.close()
