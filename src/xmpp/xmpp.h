@@ -53,7 +53,9 @@ void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *con
 /* Process-wide counters (monitoring, metrics). */
 struct xmpp_stats {
     atomic_ulong accepted;      /* connections accepted */
-    atomic_ulong refused;       /* connections refused by Channels or the per-address limit */
+    atomic_ulong refused;       /* connections refused by Channels or the per-address limits */
+    atomic_ulong preauth_timeouts; /* connections closed by a pre-authentication deadline */
+    atomic_ulong throttled;     /* times a stream was paused by its byte rate (shaping) */
     atomic_ulong logins;        /* successful authentications */
     atomic_ulong auth_failures; /* failed authentications */
     atomic_ulong stanzas_in;    /* elements received on authenticated streams */
@@ -73,6 +75,9 @@ void xmpp_register_field(const struct xml_node *q, const char *name, struct buf 
 /* Per-remote-address accounting (process-wide, guarded by a mutex). */
 bool xmpp_addr_acquire(const char *addr, int limit);
 void xmpp_addr_release(const char *addr);
+/* The address's not yet authenticated connections, under their own (smaller) limit. */
+bool xmpp_addr_acquire_unauth(const char *addr, int limit);
+void xmpp_addr_release_unauth(const char *addr);
 /* Counts a failed login from the address; returns the failures seen recently (decaying). */
 int xmpp_addr_auth_failed(const char *addr);
 void xmpp_addr_auth_succeeded(const char *addr);
