@@ -747,6 +747,14 @@ static int run(void)
         goto out;
     }
     store_domain_list(g_hook_store, load_domain_cert, NULL);
+    if (store_domain_exists(g_hook_store, cfg->server.main_domain) == 1 &&
+        !tls_store_has(g_server.tls, cfg->server.main_domain)) {
+        /* Without it no client of the main domain could start TLS: a start failure, not a
+         * server that runs and refuses everyone. The reason is in the record above. */
+        fprintf(stderr, "starlingd: no usable certificate for the main domain %s in %s\n",
+                cfg->server.main_domain, certs);
+        goto out;
+    }
     tls_store_set_default(g_server.tls, cfg->server.main_domain);
     if (cfg->tls.client_ca_file[0] &&
         tls_store_set_client_ca(g_server.tls, cfg->tls.client_ca_file, err, sizeof(err)) != 0) {

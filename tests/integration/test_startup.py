@@ -245,3 +245,12 @@ def test_backup_of_stopped_server_and_errors(make_server, tmp_path):
     r = subprocess.run([starling.STARLINGCTL, "-d", d, "backup"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2, r.stderr
+
+
+def test_broken_main_domain_certificate_refused(make_server, tmp_path):
+    # Before: the server started, and no client could start TLS (one log record, exit 0 later).
+    d, _name = stopped_copy(make_server, tmp_path)
+    with open(os.path.join(d, "certs", "localhost.crt"), "w") as f:
+        f.write("not a certificate\n")
+    r = run_starlingd(d)
+    refused(r, "certificate", "localhost")
