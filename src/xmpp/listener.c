@@ -211,13 +211,46 @@ static void refuse(int fd, bool tls, const char *condition, const char *text)
     close(fd);
 }
 
+/* An accepted socket on its way to the worker that runs it; counted in the limits already. */
+struct accepted {
+    int fd;
+    bool tls;
+    unsigned port;
+    char peer[64];
+    char addr[48];
+};
+
+static atomic_uint accept_rr;
+
+static void start_accepted(struct worker *w, void *arg)
+{
+    struct accepted *a = arg;
+    struct xmpp_worker *xw = ((struct worker_ctx *)w->ctx)->xmpp;
+    if (xw->stopping) {
+        /* Shutting down: the connection never starts. */
+        close(a->fd);
+        atomic_fetch_sub(&g_server.connections, 1);
+        xmpp_addr_release_unauth(a->addr);
+        xmpp_addr_release(a->addr);
+        free(a);
+        return;
+    }
+    struct conn *c = conn_new(xw, a->fd, a->tls, a->peer, a->addr);
+    c->counted = true;
+    c->unauth_counted = true;
+    c->st = xstream_new(c);
+    conn_stage_update(c);
+    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
+            a->port, a->tls ? " (TLS)" : "");
+    free(a);
+}
+
 static void on_accept(void *ud, uint32_t events)
 {
     (void)events;
     struct listen_entry *le = ud;
     const struct settings *cfg = worker_ctx()->cfg;
-    /* A few per wake-up: with the socket shared, idle workers take the rest of a burst (the
-     * TLS handshake and SASL run on the accepting worker). */
+    /* A few per wake-up, so that one worker does not sit in accept() through a whole burst. */
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -264,13 +297,19 @@ static void on_accept(void *ud, uint32_t events)
         atomic_fetch_add(&g_xmpp_stats.accepted, 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct conn *c = conn_new(le->xw, fd, le->cfg.tls, peer, addr);
-        c->counted = true;
-        c->unauth_counted = true;
-        c->st = xstream_new(c);
-        conn_stage_update(c);
-        log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
-                le->cfg.port, le->cfg.tls ? " (TLS)" : "");
+        struct accepted *a = xcalloc(1, sizeof(*a));
+        a->fd = fd;
+        a->tls = le->cfg.tls;
+        a->port = le->cfg.port;
+        snprintf(a->peer, sizeof(a->peer), "%s", peer);
+        snprintf(a->addr, sizeof(a->addr), "%s", addr);
+        /* Round robin over the workers, as SO_REUSEPORT's hash spread them: the TLS handshake
+         * and SASL run where the connection starts, and EPOLLEXCLUSIVE alone would wake the
+         * same idle worker for every accept. */
+        int n = workers_count();
+        int target = n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n)
+                           : le->xw->worker->id;
+        worker_post(target, start_accepted, a);
     }
 }
 
