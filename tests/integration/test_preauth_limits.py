@@ -175,3 +175,38 @@ def test_no_shaping_when_rate_is_zero(make_server):
     srv = make_server({"xmpp.receiving.c2s_rate": "0", "xmpp.receiving.c2s_burst": "8192"})
     took, total = flood(srv, 0, 120, 1000)
     assert took < (total - 8192) / 40000, "unshaped flood of %d bytes took %.2f s" % (total, took)
+
+
+def test_incoming_server_stream_is_shaped_and_nothing_is_lost(make_server):
+    import s2s_helpers as s2s
+    rate, burst = 30000, 8192
+    a = s2s.start(make_server, s2s.DOM_A, s2s.HOST_A)
+    b = s2s.start(make_server, s2s.DOM_B, s2s.HOST_B,
+                  options={"xmpp.receiving.s2s_rate": str(rate),
+                           "xmpp.receiving.s2s_burst": str(burst)})
+    s2s.link(a, b)
+    a.add_account("alice@" + s2s.DOM_A, s2s.PASSWORD)
+    b.add_account("bob@" + s2s.DOM_B, s2s.PASSWORD)
+    alice = s2s.login(a, "alice")
+    bob = s2s.login(b, "bob")
+    alice.send("<message to='bob@b.test' type='chat'><body>warm-up</body></message>")
+    s2s.wait_message(bob, "warm-up", timeout=30)
+    time.sleep(burst / rate + 0.3)  # the bucket is full again
+    count, body = 100, "y" * 1000
+    data = "".join("<message to='bob@b.test' type='chat' id='s%d'><body>%d %s</body></message>"
+                   % (i, i, body) for i in range(count))
+    t0 = time.monotonic()
+    assert alice.send_flood(data) == len(data)
+    got = []
+    while len(got) < count:
+        el = bob.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), 60, "message %d" % len(got))
+        got.append(el.get("id"))
+    took = time.monotonic() - t0
+    assert got == ["s%d" % i for i in range(count)], got[:10]
+    # What b reads is a's re-serialisation (a little longer than what alice sent).
+    expected = (len(data) - burst) / rate
+    assert took >= expected * 0.85, "%d bytes over s2s in %.2f s: faster than %d B/s" % (
+        len(data), took, rate)
+    assert took <= expected * 2 + 3, took
+    alice.close()
+    bob.close()
