@@ -417,8 +417,8 @@ static int make_dir(const char *path)
 static int check_datadir(void)
 {
     if (access(g_server.datadir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "starlingd: the data directory %s is not writable: %s\n",
-                g_server.datadir, strerror(errno));
+        fprintf(stderr, "starlingd: the data directory %s is not writable: %s\n", g_server.datadir,
+                strerror(errno));
         return -1;
     }
     return 0;
@@ -441,7 +441,8 @@ static int lock_datadir(void)
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         if (errno == EWOULDBLOCK || errno == EAGAIN) {
-            fprintf(stderr, "starlingd: the data directory %s is in use by another starlingd%s%s%s\n",
+            fprintf(stderr,
+                    "starlingd: the data directory %s is in use by another starlingd%s%s%s\n",
                     g_server.datadir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
         } else {
             fprintf(stderr, "starlingd: cannot lock %s: %s\n", path, strerror(errno));
@@ -496,13 +497,15 @@ static int check_database(const struct settings *cfg)
     if (rc == ERR_AGAIN) {
         log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
                 "%s: quick_check did not finish in %d s (server.db_check_timeout); starting "
-                "without a complete check", g_server.db_path, cfg->server.db_check_timeout);
+                "without a complete check",
+                g_server.db_path, cfg->server.db_check_timeout);
         return 0;
     }
     if (rc != 0) {
         fprintf(stderr,
                 "starlingd: %s is damaged (%s): refusing to start; restore it from a backup "
-                "(docs/backup.md)\n", g_server.db_path, err);
+                "(docs/backup.md)\n",
+                g_server.db_path, err);
         return -1;
     }
     return 0;

@@ -42,10 +42,10 @@ struct conn {
     bool closed;        /* the socket is gone; waiting for the deferred free */
     bool counted;       /* counted in the Channels and per-address limits */
     bool unauth_counted; /* counted among its address's unauthenticated connections */
-    bool throttled;     /* over its byte rate: not read until shape_timer fires */
-    int stage;          /* the pre-authentication stage whose deadline runs (conn.c) */
-    long long tokens;   /* byte bucket of the rate limit; negative after a large read */
-    uint64_t tokens_at; /* when the bucket was last refilled (loop time, ms) */
+    bool throttled;      /* over its byte rate: not read until shape_timer fires */
+    int stage;           /* the pre-authentication stage whose deadline runs (conn.c) */
+    long long tokens;    /* byte bucket of the rate limit; negative after a large read */
+    uint64_t tokens_at;  /* when the bucket was last refilled (loop time, ms) */
     struct buf out;     /* bytes ready for the socket */
     struct buf pending; /* plaintext received but not yet fed (e.g. across a move) */
     char peer[64];      /* "[ip]:port" */

@@ -285,7 +285,8 @@ static void on_accept(void *ud, uint32_t events)
             xmpp_addr_release(addr);
             log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
                     "connection refused: limit of unauthenticated connections per address (%d) "
-                    "reached", cfg->xmpp.receiving.unauth_per_address);
+                    "reached",
+                    cfg->xmpp.receiving.unauth_per_address);
             refuse(fd, le->cfg.tls, "policy-violation",
                    "too many unauthenticated connections from your address");
             continue;
@@ -307,8 +308,8 @@ static void on_accept(void *ud, uint32_t events)
          * and SASL run where the connection starts, and EPOLLEXCLUSIVE alone would wake the
          * same idle worker for every accept. */
         int n = workers_count();
-        int target = n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n)
-                           : le->xw->worker->id;
+        int target =
+            n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n) : le->xw->worker->id;
         worker_post(target, start_accepted, a);
     }
 }

@@ -55,7 +55,7 @@ struct xmpp_stats {
     atomic_ulong accepted;      /* connections accepted */
     atomic_ulong refused;       /* connections refused by Channels or the per-address limits */
     atomic_ulong preauth_timeouts; /* connections closed by a pre-authentication deadline */
-    atomic_ulong throttled;     /* times a stream was paused by its byte rate (shaping) */
+    atomic_ulong throttled;        /* times a stream was paused by its byte rate (shaping) */
     atomic_ulong logins;        /* successful authentications */
     atomic_ulong auth_failures; /* failed authentications */
     atomic_ulong stanzas_in;    /* elements received on authenticated streams */
