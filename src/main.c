@@ -719,13 +719,21 @@ static int run(void)
     if (load_settings() != 0) {
         return 1;
     }
+    const struct settings *cfg = g_cfg.live;
+    /* The XMPP sockets first: an address already served fails the start before anything is
+     * written (no first start, no new password); the workers then share these sockets. */
+    if (xmpp_listeners_hold(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        return 1;
+    }
     if (open_log() != 0) {
         fprintf(stderr, "starlingd: cannot open the System Log in %s/SystemLogs: %s\n",
                 g_server.datadir, strerror(errno));
+        xmpp_listeners_unhold();
         return 1;
     }
-    const struct settings *cfg = g_cfg.live;
     if (check_database(cfg) != 0) {
+        xmpp_listeners_unhold();
         log_close();
         return 1;
     }
@@ -735,6 +743,7 @@ static int run(void)
     g_hook_store = store_open(g_server.db_path, err, sizeof(err));
     if (g_hook_store == NULL) {
         fprintf(stderr, "starlingd: cannot open %s: %s\n", g_server.db_path, err);
+        xmpp_listeners_unhold();
         return 1;
     }
     int rc = 1;
@@ -773,6 +782,7 @@ static int run(void)
     router_register_component(&chatroom_component);
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
+    xmpp_listeners_unhold(); /* each worker holds its own reference now */
     if (atomic_load(&g_start_failed)) {
         /* The log record first: the plain line is the last one on the terminal. */
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "%s", g_start_error);
@@ -821,6 +831,7 @@ static int run(void)
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
     rc = 0;
 out:
+    xmpp_listeners_unhold();
     if (admin) {
         admin_free(admin);
     }

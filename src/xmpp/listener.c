@@ -487,6 +487,30 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
     return rc;
 }
 
+static int held_fds[SETTINGS_MAX_SOCKETS];
+static int held_count;
+
+int xmpp_listeners_hold(const struct settings *cfg, char *err, size_t errlen)
+{
+    const struct listener_cfg *lc = &cfg->xmpp.listener;
+    for (int i = 0; cfg->xmpp.receiving.channels > 0 && i < lc->count; i++) {
+        int fd = shared_acquire(&lc->sockets[i], err, errlen);
+        if (fd < 0) {
+            xmpp_listeners_unhold();
+            return fd;
+        }
+        held_fds[held_count++] = fd;
+    }
+    return 0;
+}
+
+void xmpp_listeners_unhold(void)
+{
+    while (held_count > 0) {
+        shared_release(held_fds[--held_count]);
+    }
+}
+
 void xmpp_listeners_close(struct xmpp_worker *xw)
 {
     while (xw->listeners) {

@@ -41,6 +41,11 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen);
 
 /* Closes every listening socket of the worker. */
 void xmpp_listeners_close(struct xmpp_worker *xw);
+/* At start-up, before anything is written: binds every socket of `cfg`'s listener for the
+ * workers to share, so that an address already in use fails the start first. The main thread
+ * holds these until xmpp_listeners_unhold (after the workers took theirs, or on failure). */
+int xmpp_listeners_hold(const struct settings *cfg, char *err, size_t errlen);
+void xmpp_listeners_unhold(void);
 /* Frees the per-address table at exit. */
 void xmpp_addr_table_free(void);
 

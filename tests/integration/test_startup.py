@@ -38,6 +38,8 @@ def refused(r, *words, first_start=False):
     """Exit 1, no postmaster password (unless the directory was new), and the last stderr line
     names every word."""
     assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    bad = [ln for ln in r.stderr.splitlines() if any(m in ln for m in starling.SANITIZER_MARKERS)]
+    assert not bad, r.stderr[-4000:]
     if not first_start:
         assert "password:" not in r.stdout, "a new postmaster password was printed: %r" % r.stdout
     lines = r.stderr.strip().splitlines()
@@ -156,7 +158,10 @@ def test_second_instance_same_port_refused(make_server, tmp_path, tls):
     free = starling.free_ports(1)[0]
     listener = "127.0.0.1:%d, 127.0.0.1:%d/tls" % ((free, port) if tls else (port, free))
     r = run_starlingd(str(other), {"xmpp.listener": listener})
-    refused(r, str(port), "in use", first_start=True)
+    refused(r, str(port), "in use")
+    # Refused before anything was written: no first start happened in the other directory.
+    for rel in ("starling.conf", "starling.db", "certs"):
+        assert not os.path.exists(other / rel), rel
     name = fresh(srv, "still")
     for _ in range(8):
         c = login(srv, name)
