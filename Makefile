@@ -69,7 +69,8 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 $(BUILD)/starlingd: $(BUILD)/obj/main.o $(LIB_OBJ) $(EXTRA_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/starlingctl: $(BUILD)/obj/tools/starlingctl.o $(call modobjs,core)
+$(BUILD)/starlingctl: $(BUILD)/obj/tools/starlingctl.o $(call modobjs,core) \
+                     $(BUILD)/obj/store/sqlite_maint.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c

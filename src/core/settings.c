@@ -79,6 +79,10 @@ static const struct setting table[] = {
     { .key = "server.contact.support", .type = T_STRING, FIELD(server.contact.support), .def = "",
       .desc = "Addresses for support, published by service discovery (XEP-0157)",
       .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.db_check_timeout", .type = T_INT, FIELD(server.db_check_timeout), .min = 0,
+      .max = 86400, .def = "30",
+      .desc = "Seconds the start-up check of the database (quick_check) may take; past it the "
+              "server starts unchecked and says so in the log; 0 = no check" },
     { .key = "log.keep_days", .type = T_INT, FIELD(log.keep_days), .min = 0, .max = 36500,
       .def = "30", .desc = "Days a System Log file is kept before it is deleted; 0 = keep all" },
     { .key = "log.max_file_size", .type = T_LONG, FIELD(log.max_file_size), .min = 4096,
@@ -126,6 +130,37 @@ static const struct setting table[] = {
       .def = "yes",
       .desc = "Accept Server Dialback (XEP-0220) from remote servers whose certificate does "
               "not validate; no = SASL EXTERNAL only" },
+    { .key = "xmpp.receiving.header_timeout", .type = T_INT,
+      FIELD(xmpp.receiving.header_timeout), .min = 1, .max = 3600, .def = "10",
+      .desc = "Seconds a connection has to send a whole stream header (after the accept, "
+              "after TLS, after a restart) before it is closed (connection-timeout)" },
+    { .key = "xmpp.receiving.tls_timeout", .type = T_INT, FIELD(xmpp.receiving.tls_timeout),
+      .min = 1, .max = 3600, .def = "10",
+      .desc = "Seconds a TLS handshake (direct TLS or after STARTTLS) may take before the "
+              "connection is closed" },
+    { .key = "xmpp.receiving.sasl_timeout", .type = T_INT, FIELD(xmpp.receiving.sasl_timeout),
+      .min = 1, .max = 3600, .def = "30",
+      .desc = "Seconds from a stream header to the end of authentication on that stream "
+              "before it is closed (connection-timeout); auth_timeout bounds all stages "
+              "together" },
+    { .key = "xmpp.receiving.unauth_per_address", .type = T_INT,
+      FIELD(xmpp.receiving.unauth_per_address), .min = 0, .max = 1000000, .def = "32",
+      .desc = "Maximum number of simultaneous not yet authenticated connections from one "
+              "remote address; 0 = no limit" },
+    { .key = "xmpp.receiving.c2s_rate", .type = T_LONG, FIELD(xmpp.receiving.c2s_rate),
+      .min = 0, .max = 1073741824, .def = "51200",
+      .desc = "Bytes per second read from one client stream (token bucket); past it the server "
+              "stops reading that stream until the bucket refills, nothing is dropped; "
+              "0 = no limit" },
+    { .key = "xmpp.receiving.c2s_burst", .type = T_LONG, FIELD(xmpp.receiving.c2s_burst),
+      .min = 1024, .max = 1073741824, .def = "524288",
+      .desc = "Bytes a client stream may send at once above c2s_rate (the bucket's size)" },
+    { .key = "xmpp.receiving.s2s_rate", .type = T_LONG, FIELD(xmpp.receiving.s2s_rate),
+      .min = 0, .max = 1073741824, .def = "1048576",
+      .desc = "Bytes per second read from one incoming server stream; 0 = no limit" },
+    { .key = "xmpp.receiving.s2s_burst", .type = T_LONG, FIELD(xmpp.receiving.s2s_burst),
+      .min = 1024, .max = 1073741824, .def = "4194304",
+      .desc = "Bytes an incoming server stream may send at once above s2s_rate" },
     { .key = "xmpp.sending.log_level", .type = T_LEVEL, FIELD(xmpp.sending.log_level),
       .def = "Major", .desc = "Log level of outgoing server connections (XMPPO records)" },
     { .key = "xmpp.sending.max_connections", .type = T_INT, FIELD(xmpp.sending.max_connections),

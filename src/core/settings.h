@@ -51,6 +51,7 @@ struct settings {
             char status[512];
             char support[512];
         } contact;
+        int db_check_timeout;     /* server.db_check_timeout: seconds of quick_check, 0 = none */
     } server;
     struct {
         int keep_days;            /* log.keep_days */
@@ -71,6 +72,14 @@ struct settings {
             long send_queue_limit;       /* xmpp.receiving.send_queue_limit (bytes per connection) */
             int ping_interval;           /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
             bool dialback;               /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
+            int header_timeout;          /* xmpp.receiving.header_timeout: seconds per stream header */
+            int tls_timeout;             /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
+            int sasl_timeout;            /* xmpp.receiving.sasl_timeout: header to authenticated */
+            int unauth_per_address;      /* xmpp.receiving.unauth_per_address: 0 = none */
+            long c2s_rate;               /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
+            long c2s_burst;              /* xmpp.receiving.c2s_burst: bucket size (bytes) */
+            long s2s_rate;               /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
+            long s2s_burst;              /* xmpp.receiving.s2s_burst: bucket size (bytes) */
         } receiving;
         struct {
             int log_level;               /* xmpp.sending.log_level */

@@ -22,6 +22,20 @@ struct store;
  * with a one-line reason in `err` (when errlen > 0). */
 struct store *store_open(const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/* The database file itself (sqlite_maint.c; no handle needed, usable from starlingctl).
+ * store_file_prepare creates `path` if missing and narrows it and its -wal, -shm and -journal
+ * files to mode 0600 whatever the umask (SQLite gives the side files the database's mode); call
+ * it before the first store_open. ERR_IO with a reason in `err`. */
+int store_file_prepare(const char *path, char *err, size_t errlen);
+/* Runs PRAGMA quick_check on `path`, interrupted after `timeout_ms` (0: no limit). 0 when the
+ * file is sound (an empty file is), ERR_STORE with SQLite's first complaint in `err` when it is
+ * damaged or not a database, ERR_AGAIN when the time ran out before the end. */
+int store_check(const char *path, int timeout_ms, char *err, size_t errlen);
+/* An online, consistent copy of the database at `path` into the new file `dest` (SQLite backup
+ * API over a read-only connection, in one read transaction; safe while starlingd runs). The copy
+ * is written to `dest`.partial, checked, synced and renamed, and has mode 0600. */
+int store_backup(const char *path, const char *dest, char *err, size_t errlen);
 /* Gives back the handle's cached pages that no statement is using (they are re-read on demand);
  * for after a load peak. */
 void store_release_memory(struct store *st);
