@@ -196,7 +196,9 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     if (rc != 0) {
         log_rec(LOG_TAG_XMPPI, LOG_FAILURES, st->c->id, st->c->peer, "registration of %s: %s",
                 jid, err);
-        xstream__iq_error(st, iq, "wait", "internal-server-error", NULL);
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        xstream__iq_error(st, iq, type, cond, NULL);
         goto done;
     }
     signup_rate_note(cfg, st->c->addr, now);
