@@ -90,9 +90,9 @@ static int aff_store(struct muc_room *r, const char *bare, enum muc_aff aff, con
     struct store *st = worker_ctx()->store;
     const char *keep_nick = nick ? (nick[0] ? nick : NULL) : (cur ? cur->nick : NULL);
     bool none = aff == AFF_NONE;
-    int rc = store_muc_aff_set(st, r->jid, bare, none ? NULL : aff_names[aff],
-                               none ? NULL : keep_nick,
-                               none || reason == NULL || reason[0] == '\0' ? NULL : reason);
+    int rc =
+        store_muc_aff_set(st, r->jid, bare, none ? NULL : aff_names[aff], none ? NULL : keep_nick,
+                          none || reason == NULL || reason[0] == '\0' ? NULL : reason);
     if (rc != 0) {
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, r->jid, "affiliation of %s not stored: %s", bare,
                 store_last_error(st));

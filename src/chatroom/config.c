@@ -161,8 +161,7 @@ int muc__save(struct muc_room *r)
         muc__config_text(r, &text);
         rc = store_muc_room_put(st, r->jid, buf_cstr(&text), r->subject, r->subject_from);
         for (struct muc_aff_entry *a = r->affs; rc == 0 && a; a = a->next) {
-            rc = store_muc_aff_set(st, r->jid, a->jid, muc__aff_name(a->aff), a->nick,
-                                   a->reason);
+            rc = store_muc_aff_set(st, r->jid, a->jid, muc__aff_name(a->aff), a->nick, a->reason);
         }
         rc = store_group_end(st, rc);
         buf_cleanup(&text);

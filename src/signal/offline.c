@@ -94,8 +94,8 @@ int im_offline_message(struct signal *sig)
         const char *type;
         const char *cond = signal_store_condition(rc, &type);
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
-                "offline message for %s@%s from %s not stored: %s", sig->to.local,
-                sig->to.domain, buf_cstr(&from), store_last_error(im__store()));
+                "offline message for %s@%s from %s not stored: %s", sig->to.local, sig->to.domain,
+                buf_cstr(&from), store_last_error(im__store()));
         router_reply_error(sig, type, cond);
     }
     buf_cleanup(&text);

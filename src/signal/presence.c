@@ -537,6 +537,13 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
         signal_free(sig);
         return;
     }
+    if (sig->method == SIGNAL_SUBSCRIBE && type_is(sig->type, "error")) {
+        /* The answer to one of the user's subscription stanzas (e.g. the contact's side could
+         * not store it): presence to the bare JID, for the available resources (§8.5.2.1.1). */
+        deliver_available(sessions, sig);
+        signal_free(sig);
+        return;
+    }
     if (sig->method == SIGNAL_SUBSCRIBE) {
         enum sub_event ev;
         struct jid user, contact;
@@ -575,8 +582,7 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
 
 /* ---- subscriptions ---- */
 
-static int store_pending(const struct jid *user, const struct jid *contact,
-                         struct xml_node *stanza)
+static int store_pending(const struct jid *user, const struct jid *contact, struct xml_node *stanza)
 {
     struct signal *copy = im__signal(SIGNAL_SUBSCRIBE, contact, user, "subscribe", stanza);
     struct buf text;

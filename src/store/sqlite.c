@@ -122,7 +122,7 @@ struct store {
         sqlite3_stmt *s;
     } cache[STORE_CACHE_SLOTS];
     char err[256];
-    int group_depth;   /* open store_group_begin() calls */
+    int group_depth;    /* open store_group_begin() calls */
     bool group_owns_tx; /* the outermost group began the transaction (BEGIN IMMEDIATE) */
     bool migrating;     /* the fault hook leaves the schema migrations alone */
 };
