@@ -490,9 +490,19 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
         if (pw) {
             xml_node_text(pw, &password);
         }
-        muc__reply_result(sig, NULL);
-        muc__destroy(r, xml_node_attr(destroy, "jid"), buf_cstr(&reason),
-                     pw ? buf_cstr(&password) : NULL);
+        /* Removed from the store first: a room that stays stored is not destroyed. */
+        int rc = store_muc_room_delete(worker_ctx()->store, r->jid);
+        if (rc != 0) {
+            log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, r->jid, "cannot remove the room: %s",
+                    store_last_error(worker_ctx()->store));
+            const char *type;
+            const char *cond = signal_store_condition(rc, &type);
+            muc__reply_error(sig, type, cond);
+        } else {
+            muc__reply_result(sig, NULL);
+            muc__destroy(r, xml_node_attr(destroy, "jid"), buf_cstr(&reason),
+                         pw ? buf_cstr(&password) : NULL);
+        }
         buf_cleanup(&reason);
         buf_cleanup(&password);
         return;

@@ -19,6 +19,7 @@ from starling import Server, StartError
 from imclient import (NS_BLOCKING, NS_ROSTER, fresh, login, is_push, is_presence, is_message,
                       nothing, settle, roster, item_state, push_item, PASSWORD)
 import muchelp
+from test_register import can_login
 
 FULL = ("wait", "resource-constraint")
 GENERIC = ("wait", "internal-server-error")
@@ -328,15 +329,6 @@ def test_private_xml_all_or_nothing(fsrv):
 # ---- registration (XEP-0077) ---------------------------------------------------------------
 
 
-def can_login(srv, user, password):
-    c, _ = rawxmpp.connect(srv)
-    try:
-        kind, _data = c.plain(user, password)
-        return kind == "success"
-    finally:
-        c.close()
-
-
 def test_password_change_and_cancel_not_stored(fsrv):
     name = fresh(fsrv, "pw")
     c = rawxmpp.login(fsrv, name, PASSWORD)
@@ -370,6 +362,30 @@ def test_inband_registration_not_stored(fsrv):
         c.close()
     assert not can_login(fsrv, "ibr1", "password1")
     assert fsrv.ctl("account", "show", "ibr1@localhost").returncode != 0
+
+
+def test_invitation_kept_when_account_not_stored(fsrv):
+    fsrv.ctl_ok("domain", "set", "localhost", "signup_invite_only=yes")
+    try:
+        token = re.search(r"^token = (\S+)$", fsrv.ctl_ok("invite", "localhost"),
+                          re.M).group(1)
+        form = ("<x xmlns='jabber:x:data' type='submit'><field var='token'><value>%s</value>"
+                "</field></x>" % token)
+        query = ("<query xmlns='%s'><username>%%s</username><password>password1</password>%s"
+                 "</query>" % (NS_REG, form))
+        c, _feats = rawxmpp.connect(fsrv)
+        with faulty(fsrv, "table=accounts,error=generic"):
+            r = c.iq("set", query % "inv1")
+            assert stanza_error(r) == GENERIC, dump(r)
+        c.close()
+        # The token was not used up by the registration that failed.
+        c, _feats = rawxmpp.connect(fsrv)
+        r = c.iq("set", query % "inv1")
+        assert r.get("type") == "result", dump(r)
+        c.close()
+        assert can_login(fsrv, "inv1", "password1")
+    finally:
+        fsrv.ctl_ok("domain", "set", "localhost", "signup_invite_only=no")
 
 
 # ---- MUC configuration and affiliations ----------------------------------------------------
@@ -421,6 +437,22 @@ def test_muc_config_and_affiliations_not_stored(fsrv):
     finally:
         o.close()
         m.close()
+
+
+def test_muc_destroy_not_stored(fsrv):
+    o = muchelp.user(fsrv, "downer2")
+    try:
+        muchelp.create(o, "stays", "Owner", persistentroom="1", roomname="Stays")
+        with faulty(fsrv, "table=muc_rooms,error=full"):
+            r = o.iq("set", "<query xmlns='%s'><destroy/></query>" % muchelp.NS_OWNER,
+                     to=muchelp.room_jid("stays"))
+            assert stanza_error(r) == FULL, dump(r)
+        nothing(o, lambda e: muchelp.is_presence_from(e, muchelp.room_jid("stays") + "/Owner",
+                                                      "unavailable"))
+        assert room_name(o, "stays") == "Stays"
+        assert failures_logged(fsrv, "cannot remove the room")
+    finally:
+        o.close()
 
 
 # ---- administration ------------------------------------------------------------------------
