@@ -605,6 +605,9 @@ static int store_step(const struct jid *user, const struct jid *contact, const c
                       struct im_item *it, unsigned act, struct xml_node *stanza, long long *ver)
 {
     struct store *st = im__store();
+    if ((act & (SUB_PUSH | SUB_DROP_PENDING | SUB_STORE_PENDING)) == 0) {
+        return 0;
+    }
     int rc = store_group_begin(st);
     if (rc != 0) {
         return rc;
