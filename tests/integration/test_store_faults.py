@@ -281,6 +281,28 @@ def test_offline_message_not_stored(fsrv, kind, expected):
         a.close()
 
 
+def test_offline_message_not_removed_is_delivered_again(fsrv):
+    a = login(fsrv, fresh(fsrv, "ora"), "r")
+    b_name = fresh(fsrv, "orb")
+    try:
+        a.send("<message to='%s' type='chat'><body>twice</body></message>" % J % b_name)
+        nothing(a, lambda e: e.get("type") == "error")
+        # Delivered, but its removal fails: it is kept (logged) and comes again, never lost.
+        with faulty(fsrv, "table=im_offline,error=generic"):
+            b = login(fsrv, b_name, "one", presence="")
+            b.wait_for(lambda e: is_message(e, body="twice"), what="offline message")
+            b.close()
+            assert failures_logged(fsrv, "not removed (delivered again later)")
+        b = login(fsrv, b_name, "two", presence="")
+        b.wait_for(lambda e: is_message(e, body="twice"), what="offline message again")
+        b.close()
+        b = login(fsrv, b_name, "three", presence="")
+        nothing(b, is_message)
+        b.close()
+    finally:
+        a.close()
+
+
 # ---- vCard and private XML -----------------------------------------------------------------
 
 
@@ -386,6 +408,28 @@ def test_invitation_kept_when_account_not_stored(fsrv):
         assert can_login(fsrv, "inv1", "password1")
     finally:
         fsrv.ctl_ok("domain", "set", "localhost", "signup_invite_only=no")
+
+
+def test_adhoc_account_commands_not_stored(fsrv):
+    from test_adhoc import run
+    fsrv.add_account("fboss@localhost", PASSWORD)
+    fsrv.ctl_ok("account", "set", "fboss@localhost", "admin=yes")
+    victim = J % fresh(fsrv, "adv")
+    boss = rawxmpp.login(fsrv, "fboss", PASSWORD)
+    try:
+        with faulty(fsrv, "table=accounts,error=full"):
+            r = run(boss, "add-user", {"accountjid": "adnew@localhost", "password": "pw123456",
+                                       "password-verify": "pw123456"})
+            assert stanza_error(r) == FULL, dump(r)
+            r = run(boss, "change-user-password", {"accountjid": victim, "password": "other123"})
+            assert stanza_error(r) == FULL, dump(r)
+            r = run(boss, "delete-user", {"accountjids": victim})
+            assert stanza_error(r) == FULL, dump(r)
+    finally:
+        boss.close()
+    assert can_login(fsrv, victim.split("@")[0], PASSWORD)
+    assert not can_login(fsrv, "adnew", "pw123456")
+    assert failures_logged(fsrv, "account removal not stored")
 
 
 # ---- MUC configuration and affiliations ----------------------------------------------------
