@@ -40,7 +40,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 /* Reports a store failure of `what` in `err` and returns `rc`. */
 static int store_fail(struct store *st, int rc, const char *what, char *err, size_t errlen)
 {
-    if (rc == ERR_STORE) {
+    if (rc == ERR_STORE || rc == ERR_NOSPACE) {
         set_err(err, errlen, "%s: %s", what, store_last_error(st));
     } else {
         set_err(err, errlen, "%s: %s", what, err_str(rc));

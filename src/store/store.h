@@ -11,7 +11,8 @@
  * are stored exactly as given: callers pass them already prepared (jid_nameprep/jid_nodeprep).
  *
  * Every int-returning call gives 0 (or a count / 1 / 0 where stated) on success, ERR_NOTFOUND
- * or ERR_EXISTS where stated, and ERR_STORE for a database failure, whose text
+ * or ERR_EXISTS where stated, ERR_NOSPACE when the database or its disk is full (SQLITE_FULL), and
+ * ERR_STORE for another database failure, whose text
  * store_last_error() returns. Nothing is logged here. Calls that fill a `struct buf` replace its
  * content and fail with ERR_LIMIT when the value exceeds its maximum. */
 struct store;
@@ -49,6 +50,24 @@ const char *store_last_error(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
+
+/* A group of calls that takes effect entirely or not at all, also inside store_begin() or
+ * another group (a savepoint there; its own BEGIN IMMEDIATE ... COMMIT otherwise). Pass the
+ * group's result to store_group_end(): 0 commits (releases), anything else rolls back; returns
+ * that result, or the commit's error (the group is then rolled back too). */
+int store_group_begin(struct store *st);
+int store_group_end(struct store *st, int rc);
+
+/* Fault injection for tests (docs/internals/store.md): fails chosen writes of every handle of
+ * the process as if the database failed. `spec` is comma-separated key=value items:
+ * table=NAME[|NAME...] (writes to those tables, a trailing '*' matching a prefix; "commit" names
+ * the commit of a transaction; default every write), error=full (ERR_NOSPACE, as SQLITE_FULL) or
+ * error=generic (ERR_STORE, the default), after=N (let N matching writes through first), count=N
+ * (fail N then; default all), nth=N (fail only the Nth matching write). NULL, "" or "off"
+ * disarms. ERR_INVAL for a bad spec (the previous one stays). Counters restart at each call.
+ * The environment variable STARLING_STORE_FAIL, read at the first store_open(), sets a spec, or
+ * with "@FILE" a file holding it, re-read whenever it changes (removed: disarmed). */
+int store_fault_set(const char *spec);
 
 /* Row callback of the list calls. Name lists: `a` is the name and `b` NULL; key/value lists:
  * `a` is the key and `b` the value. A non-zero return stops the listing and is returned by it.

@@ -108,7 +108,7 @@ static int value_text(struct op_ctx *c, const char *key, const json_t *v, struct
 /* The text of a store failure: the database's message for ERR_STORE. */
 static const char *store_reason(struct admin *a, int rc)
 {
-    const char *msg = rc == ERR_STORE ? store_last_error(a->st) : "";
+    const char *msg = rc == ERR_STORE || rc == ERR_NOSPACE ? store_last_error(a->st) : "";
     return msg[0] != '\0' ? msg : err_str(rc);
 }
 
@@ -1005,6 +1005,11 @@ json_t *admin_handle(struct admin *a, const json_t *request)
         pthread_mutex_unlock(&a->lock);
     }
     json_decref((json_t *)c.args);
+    if (rc == ERR_STORE || rc == ERR_NOSPACE) {
+        /* Nothing was changed: the store refused the write (issue 12, store first). */
+        log_rec(LOG_TAG_ADMIN, LOG_FAILURES, 0, NULL, "%s not stored: %s", op->name,
+                c.err[0] != '\0' ? c.err : err_str(rc));
+    }
     if (rc != 0) {
         json_decref(c.result);
         return reply_error(rc, c.err[0] != '\0' ? c.err : err_str(rc));

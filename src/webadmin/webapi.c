@@ -49,6 +49,7 @@ static unsigned status_of(const char *code)
     } map[] = {
         { "inval", 400 }, { "notfound", 404 }, { "exists", 409 }, { "denied", 403 },
         { "auth", 401 },  { "limit", 413 },    { "again", 503 },
+        { "nospace", 507 },
     };
     for (size_t i = 0; code != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].code, code) == 0) {
