@@ -667,6 +667,7 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
         muc__reply_error(sig, muc__store_condition(err) ? "wait" : "modify", err);
         return;
     }
+    bool was_locked = r->locked;
     r->cfg = next;
     r->locked = false;
     /* Stored first (or removed from the store when no longer persistent): a configuration that
