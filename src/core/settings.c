@@ -196,6 +196,18 @@ static const struct setting table[] = {
     { .key = "services.private.max_size", .type = T_LONG, FIELD(services.private_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "auth.lock_after", .type = T_INT, FIELD(auth.lock_after), .min = 0, .max = 1000,
+      .def = "5",
+      .desc = "Failed logins of one account (XMPP and WebAdmin, from any address) after which "
+              "it is locked for auth.lock_time; 0 = never locked" },
+    { .key = "auth.lock_time", .type = T_INT, FIELD(auth.lock_time), .min = 1, .max = 86400,
+      .def = "60",
+      .desc = "Seconds of an account's first lock; each further failure doubles it" },
+    { .key = "auth.lock_max", .type = T_INT, FIELD(auth.lock_max), .min = 1, .max = 604800,
+      .def = "900", .desc = "Longest lock of an account, in seconds" },
+    { .key = "auth.lock_window", .type = T_INT, FIELD(auth.lock_window), .min = 1,
+      .max = 604800, .def = "900",
+      .desc = "Seconds an account's failed logins are remembered after its last one" },
     { .key = "register.rate_limit", .type = T_INT, FIELD(reg.rate_limit), .min = 0,
       .max = 1000000, .def = "5",
       .desc = "In-band registrations (XEP-0077) allowed from one remote address per "

@@ -35,6 +35,14 @@ struct s2s_route {
 /* webadmin.metrics: who may read /metrics. */
 enum settings_metrics { SETTINGS_METRICS_OFF, SETTINGS_METRICS_ON, SETTINGS_METRICS_LOCAL };
 
+/* auth.*: the per-account lock-out after failed logins (auth/lockout.h). */
+struct settings_auth {
+    int lock_after;                      /* auth.lock_after: failures, then locked; 0 = off */
+    int lock_time;                       /* auth.lock_time: seconds of the first lock */
+    int lock_max;                        /* auth.lock_max: longest lock, seconds */
+    int lock_window;                     /* auth.lock_window: seconds a failure is remembered */
+};
+
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
 struct settings {
@@ -104,6 +112,7 @@ struct settings {
         long vcard_max_size;             /* services.vcard.max_size: bytes of one vCard */
         long private_max_size;           /* services.private.max_size: bytes per account */
     } services;
+    struct settings_auth auth;           /* per-account lock-out after failed logins */
     struct {                             /* in-band registration (XEP-0077) */
         int rate_limit;                  /* register.rate_limit: per address and period; 0 = none */
         int rate_period;                 /* register.rate_period: seconds */

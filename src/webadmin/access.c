@@ -207,7 +207,7 @@ void admin__filter_result(const struct admin_actor *who, const char *name, json_
         bool keep = false;
         if (strcmp(name, "domain.list") == 0) {
             keep = json_is_string(item) && strcmp(json_string_value(item), who->domain) == 0;
-        } else if (strcmp(name, "connections") == 0) {
+        } else if (strcmp(name, "connections") == 0 || strcmp(name, "logins.failed") == 0) {
             keep = jid_in_domain(json_string_value(json_object_get(item, "jid")), who->domain);
         }
         if (keep) {

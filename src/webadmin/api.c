@@ -11,6 +11,7 @@
 
 #include "accounts/accounts.h"
 #include "accounts/signup.h"
+#include "auth/lockout.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -798,6 +799,26 @@ static int op_send(struct op_ctx *c)
     return rc;
 }
 
+/* ---- failed logins ---- */
+
+static void lockout_json(void *ud, const char *key, int failures, long locked_s,
+                         long last_failure_s)
+{
+    json_array_append_new(ud, json_pack("{s:s, s:i, s:I, s:I}", "jid", key, "failures",
+                                        failures, "locked", (json_int_t)locked_s,
+                                        "last_failure", (json_int_t)last_failure_s));
+}
+
+/* logins.failed: accounts with failed logins still remembered, and how long each is locked
+ * (auth/lockout.h); a domain administrator sees its domain's. */
+static int op_logins_failed(struct op_ctx *c)
+{
+    json_t *list = json_array();
+    lockout_foreach(lockout_json, list);
+    c->result = list;
+    return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const char *const args_none[] = { NULL };
@@ -896,6 +917,7 @@ static const struct op ops[] = {
     { "account.roster", op_account_roster, args_jid, ACCOUNT },
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
+    { "logins.failed", op_logins_failed, args_none, LIST },
     { NULL, NULL, NULL, ADMIN_SCOPE_SERVER, NULL },
 };
 

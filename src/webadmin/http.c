@@ -43,6 +43,7 @@ struct web_cfg {
     int metrics;
     int session_timeout;
     char main_domain[256];
+    struct settings_auth auth;      /* the per-account lock-out of logins */
 };
 
 struct webadmin {
@@ -94,6 +95,13 @@ void web_main_domain(struct webadmin *w, char *out, size_t outlen)
     pthread_mutex_unlock(&w->lock);
 }
 
+void web_auth_policy(struct webadmin *w, struct settings_auth *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->cfg.auth;
+    pthread_mutex_unlock(&w->lock);
+}
+
 json_t *web_stats_history(struct webadmin *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -107,6 +115,7 @@ static void cfg_from_settings(struct web_cfg *c, const struct settings *s)
     c->listener = s->webadmin.listener;
     c->metrics = s->webadmin.metrics;
     c->session_timeout = s->webadmin.session_timeout;
+    c->auth = s->auth;
     snprintf(c->main_domain, sizeof(c->main_domain), "%s", s->server.main_domain);
 }
 

@@ -100,16 +100,48 @@ static int load_role(struct store *st, struct web_identity *who)
     return acc.admin || acc.domain_admin ? 0 : ERR_DENIED;
 }
 
-/* Checks a password; fills `who`. ERR_AUTH (unknown user, wrong password, disabled) or
- * ERR_DENIED (not an administrator). */
-static int verify_login(struct webadmin *w, const char *user, const char *password,
-                        struct web_identity *who)
+/* Checks the password of the resolved account local@domain; ERR_AUTH, or ERR_LIMIT while the
+ * account is locked after failed logins (then the password is not even looked at). Under the
+ * lock. */
+static int check_password(struct webadmin *w, struct store *st, const char *local,
+                          const char *domain, const char *password, struct web_request *rq)
+{
+    struct settings_auth policy;
+    struct auth_creds creds;
+    int rc;
+    web_auth_policy(w, &policy);
+    if (accounts_login_locked(&policy, local, domain) > 0) {
+        return ERR_LIMIT;
+    }
+    memset(&creds, 0, sizeof(creds));
+    rc = accounts_lookup_creds(st, domain, local, &creds);
+    if (rc == 0 && auth_creds_verify_password(&creds, password) != 0) {
+        rc = ERR_AUTH;
+    }
+    if (rc == 0) {
+        accounts_login_succeeded(local, domain);
+        rc = creds.disabled ? ERR_AUTH : 0;
+    } else {
+        int lock = accounts_login_failed(&policy, local, domain);
+        if (lock > 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer,
+                    "account %s@%s locked for %d s after repeated failed logins", local, domain,
+                    lock);
+        }
+        rc = ERR_AUTH;
+    }
+    auth_creds_cleanup(&creds);
+    return rc;
+}
+
+/* Checks a password; fills `who`. ERR_AUTH (unknown user, wrong password, disabled), ERR_LIMIT
+ * (the account is locked) or ERR_DENIED (not an administrator). */
+static int verify_login(struct webadmin *w, struct web_request *rq, const char *user,
+                        const char *password, struct web_identity *who)
 {
     char main_domain[256];
     struct buf local, domain;
-    struct auth_creds creds;
     int rc;
-    memset(&creds, 0, sizeof(creds));
     memset(who, 0, sizeof(*who));
     web_main_domain(w, main_domain, sizeof(main_domain));
     buf_init(&local, NAME_MAX_LEN);
@@ -117,19 +149,15 @@ static int verify_login(struct webadmin *w, const char *user, const char *passwo
     struct store *st = admin__lock(web_admin(w));
     rc = resolve_user(st, user, main_domain, &local, &domain);
     if (rc == 0) {
-        rc = accounts_lookup_creds(st, buf_cstr(&domain), buf_cstr(&local), &creds);
-    }
-    if (rc == 0 && (creds.disabled || auth_creds_verify_password(&creds, password) != 0)) {
+        rc = check_password(w, st, buf_cstr(&local), buf_cstr(&domain), password, rq);
+    } else {
         rc = ERR_AUTH;
     }
     if (rc == 0) {
         snprintf(who->jid, sizeof(who->jid), "%s@%s", buf_cstr(&local), buf_cstr(&domain));
         rc = load_role(st, who);
-    } else {
-        rc = ERR_AUTH;
     }
     admin__unlock(web_admin(w));
-    auth_creds_cleanup(&creds);
     buf_cleanup(&local);
     buf_cleanup(&domain);
     return rc;
@@ -162,7 +190,14 @@ static json_t *do_login(struct webadmin *w, struct web_request *rq, json_t *args
     if (user == NULL || password == NULL || user[0] == '\0') {
         return reply_error(rq, 400, "inval", "user and password are required");
     }
-    int rc = verify_login(w, user, password, &who);
+    int rc = verify_login(w, rq, user, password, &who);
+    if (rc == ERR_LIMIT) {
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer,
+                "WebAdmin login refused for %.200s: the account is locked after failed logins",
+                user);
+        return reply_error(rq, 429, "limit",
+                           "too many failed logins for this account; try again later");
+    }
     if (rc != 0) {
         web_login_failed(rq->peer);
         log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer, "WebAdmin login failed for %.200s: %s",

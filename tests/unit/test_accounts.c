@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "auth/lockout.h"
 #include "core/err.h"
 
 struct fixture {
@@ -621,6 +622,83 @@ static void test_domain_remove_cascades(void **state)
     assert_int_equal(store_account_count(f->st, "d.com"), 0);
 }
 
+/* ---- per-account lock-out after failed logins (auth/lockout.h through accounts_login_*) ---- */
+
+static void count_one(void *ud, const char *key, int failures, long locked_s, long last_s)
+{
+    (void)key, (void)failures, (void)locked_s, (void)last_s;
+    (*(int *)ud)++;
+}
+
+static int count_entries(void)
+{
+    int n = 0;
+    lockout_foreach(count_one, &n);
+    return n;
+}
+
+static void test_login_lockout(void **state)
+{
+    (void)state;
+    struct settings_auth p = { .lock_after = 3, .lock_time = 60, .lock_max = 200,
+                               .lock_window = 900 };
+    lockout_reset();
+    /* Failures of one account from anywhere add up; another account's success does not reset
+     * them (the attack that alternated with its own account). */
+    assert_int_equal(accounts_login_failed(&p, "Victim", "example.com"), 0);
+    accounts_login_succeeded("mallory", "example.com");
+    assert_int_equal(accounts_login_failed(&p, "victim@example.com", "example.com"), 0);
+    accounts_login_succeeded("mallory", "example.com");
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    assert_int_equal(accounts_login_failed(&p, "VICTIM", "example.com"), 60);
+    long left = accounts_login_locked(&p, "victim", "example.com");
+    assert_true(left > 58 && left <= 60);
+    /* Each further failure doubles the lock up to lock_max. */
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 120);
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 200);
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 200);
+    /* Other accounts, and the same name on another domain, are not locked. */
+    assert_int_equal(accounts_login_locked(&p, "mallory", "example.com"), 0);
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.org"), 0);
+    assert_int_equal(count_entries(), 1);
+    /* The account's own success clears it. */
+    accounts_login_succeeded("victim", "example.com");
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    assert_int_equal(count_entries(), 0);
+    /* lock_after = 0: nothing is counted. */
+    p.lock_after = 0;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 0);
+    }
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    /* A name that does not prepare is not counted (and nothing crashes). */
+    p.lock_after = 3;
+    assert_int_equal(accounts_login_failed(&p, "bad\x01name", "example.com"), 0);
+    lockout_reset();
+}
+
+/* The table is bounded: past LOCKOUT_MAX names the oldest give way, and a locked account among
+ * recent failures stays locked. */
+static void test_login_lockout_bounded(void **state)
+{
+    (void)state;
+    struct settings_auth p = { .lock_after = 2, .lock_time = 60, .lock_max = 60,
+                               .lock_window = 900 };
+    char name[32];
+    lockout_reset();
+    for (int i = 0; i < LOCKOUT_MAX + 100; i++) {
+        snprintf(name, sizeof(name), "u%d", i);
+        accounts_login_failed(&p, name, "example.com");
+    }
+    assert_int_equal(count_entries(), LOCKOUT_MAX);
+    accounts_login_failed(&p, "victim", "example.com");
+    accounts_login_failed(&p, "victim", "example.com");
+    assert_true(accounts_login_locked(&p, "victim", "example.com") > 0);
+    assert_int_equal(count_entries(), LOCKOUT_MAX);
+    lockout_reset();
+    assert_int_equal(count_entries(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +712,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_domain_remove_cascades, setup, teardown),
+        cmocka_unit_test(test_login_lockout),
+        cmocka_unit_test(test_login_lockout_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
