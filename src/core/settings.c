@@ -213,11 +213,23 @@ static const struct setting table[] = {
       .desc = "In-band registrations (XEP-0077) allowed from one remote address per "
               "register.rate_period; 0 = no limit" },
     { .key = "register.rate_period", .type = T_INT, FIELD(reg.rate_period), .min = 1,
-      .max = 2592000, .def = "3600", .desc = "Seconds over which register.rate_limit counts" },
+      .max = 2592000, .def = "3600",
+      .desc = "Seconds over which the register.*rate_limit settings count" },
+    { .key = "register.domain_rate_limit", .type = T_INT, FIELD(reg.domain_rate_limit),
+      .min = 0, .max = 1000000, .def = "100",
+      .desc = "In-band registrations allowed on one domain per register.rate_period, from all "
+              "addresses together; 0 = no limit" },
+    { .key = "register.global_rate_limit", .type = T_INT, FIELD(reg.global_rate_limit),
+      .min = 0, .max = 1000000, .def = "300",
+      .desc = "In-band registrations allowed on the whole server per register.rate_period; "
+              "0 = no limit" },
     { .key = "register.reserved_names", .type = T_STRING, FIELD(reg.reserved_names),
-      .def = "admin*, root, postmaster, hostmaster, webmaster, abuse, security, support, "
-             "noreply, no-reply",
-      .desc = "User names that in-band registration refuses (compared after nodeprep)",
+      .def = "admin*, *admin, root, postmaster, hostmaster, webmaster, abuse, security, "
+             "support, noc, info, sales, marketing, help, helpdesk, noreply, no-reply, nobody, "
+             "mailer-daemon, system, sysop, operator, moderator, staff, server, xmpp, jabber, "
+             "www, ftp, mail",
+      .desc = "User names that in-band registration refuses (compared after nodeprep, and by "
+              "their UTS #39 skeletons so look-alikes are refused too)",
       .values = "a comma list of names; * matches any run of characters; empty = none" },
     { .key = "register.tombstone_time", .type = T_INT, FIELD(reg.tombstone_time), .min = 0,
       .max = 315360000, .def = "2592000",

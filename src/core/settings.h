@@ -116,6 +116,8 @@ struct settings {
     struct {                             /* in-band registration (XEP-0077) */
         int rate_limit;                  /* register.rate_limit: per address and period; 0 = none */
         int rate_period;                 /* register.rate_period: seconds */
+        int domain_rate_limit;           /* register.domain_rate_limit: per domain; 0 = none */
+        int global_rate_limit;           /* register.global_rate_limit: whole server; 0 = none */
         char reserved_names[512];        /* register.reserved_names: names and * patterns */
         int tombstone_time;              /* register.tombstone_time: seconds a deleted name rests */
         int min_password_length;         /* register.min_password_length: bytes */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
 #include "auth/lockout.h"
 #include "core/err.h"
 
@@ -699,6 +700,103 @@ static void test_login_lockout_bounded(void **state)
     assert_int_equal(count_entries(), 0);
 }
 
+/* ---- in-band registration: look-alike names and rates (issue 12) ---- */
+
+static void test_signup_skeleton(void **state)
+{
+    (void)state;
+    struct buf a, b;
+    buf_init(&a, 1024);
+    buf_init(&b, 1024);
+    /* A Greek omicron, a Cyrillic a and "rn" for "m" look like the Latin letters. */
+    assert_int_equal(signup_skeleton("p\xce\xbfstmaster", &a), 0);
+    assert_int_equal(signup_skeleton("postmaster", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("\xd0\xb0lice", &a), 0);
+    assert_int_equal(signup_skeleton("alice", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("adrnin", &a), 0);
+    assert_int_equal(signup_skeleton("admin", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("bob", &a), 0);
+    assert_string_not_equal(buf_cstr(&a), buf_cstr(&b));
+    buf_cleanup(&a);
+    buf_cleanup(&b);
+}
+
+static void test_signup_lookalikes_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct settings cfg;
+    struct signup_refusal why;
+    settings_defaults(&cfg);
+    assert_int_equal(accounts_domain_add(f->st, "example.com", f->err, sizeof(f->err)), 0);
+    assert_int_equal(accounts_account_add(f->st, "alice@example.com", "Secret-123", f->err,
+                                          sizeof(f->err)), 0);
+    /* Reserved names, and names that only look like one. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "postmaster", &why),
+                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "p\xce\xbfstmaster", &why),
+                     ERR_DENIED);
+    assert_string_equal(why.condition, "not-acceptable");
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "adrninistrator", &why),
+                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "webadmin", &why),
+                     ERR_DENIED);
+    /* An existing account, and a name that looks like it. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "alice", &why), ERR_DENIED);
+    assert_string_equal(why.condition, "conflict");
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "\xd0\xb0lice", &why),
+                     ERR_DENIED);
+    assert_string_equal(why.condition, "conflict");
+    assert_non_null(strstr(why.text, "looks like"));
+    /* Other names pass; a look-alike on another domain is no conflict. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "bob", &why), 0);
+    assert_int_equal(accounts_domain_add(f->st, "example.org", f->err, sizeof(f->err)), 0);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.org", "\xd0\xb0lice", &why), 0);
+}
+
+static void test_signup_rates(void **state)
+{
+    (void)state;
+    struct settings cfg;
+    struct signup_refusal why;
+    char addr[32];
+    time_t now = 1700000000;
+    settings_defaults(&cfg);
+    cfg.reg.rate_limit = 2;
+    cfg.reg.domain_rate_limit = 5;
+    cfg.reg.global_rate_limit = 8;
+    signup_shutdown();
+    /* Five registrations from five addresses fill the domain's rate... */
+    for (int i = 0; i < 5; i++) {
+        snprintf(addr, sizeof(addr), "192.0.2.%d", i);
+        assert_true(signup_rate_allowed(&cfg, addr, "a.example", now + i, &why));
+        signup_rate_note(&cfg, addr, "a.example", now + i);
+    }
+    assert_false(signup_rate_allowed(&cfg, "192.0.2.99", "a.example", now + 5, &why));
+    assert_string_equal(why.condition, "resource-constraint");
+    assert_non_null(strstr(why.text, "domain"));
+    /* ... another domain still has room until the server's rate is reached. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(addr, sizeof(addr), "198.51.100.%d", i);
+        assert_true(signup_rate_allowed(&cfg, addr, "b.example", now + 6, &why));
+        signup_rate_note(&cfg, addr, "b.example", now + 6);
+    }
+    assert_false(signup_rate_allowed(&cfg, "203.0.113.1", "b.example", now + 7, &why));
+    assert_non_null(strstr(why.text, "server"));
+    /* The per-address rate still counts. */
+    signup_shutdown();
+    signup_rate_note(&cfg, "192.0.2.1", "a.example", now);
+    signup_rate_note(&cfg, "192.0.2.1", "a.example", now);
+    assert_false(signup_rate_allowed(&cfg, "192.0.2.1", "a.example", now, &why));
+    assert_non_null(strstr(why.text, "address"));
+    /* After the period everything is allowed again. */
+    assert_true(signup_rate_allowed(&cfg, "192.0.2.1", "a.example",
+                                    now + cfg.reg.rate_period + 1, &why));
+    signup_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -714,6 +812,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_domain_remove_cascades, setup, teardown),
         cmocka_unit_test(test_login_lockout),
         cmocka_unit_test(test_login_lockout_bounded),
+        cmocka_unit_test(test_signup_skeleton),
+        cmocka_unit_test_setup_teardown(test_signup_lookalikes_refused, setup, teardown),
+        cmocka_unit_test(test_signup_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
