@@ -190,6 +190,25 @@ static const struct setting table[] = {
     { .key = "webadmin.session_timeout", .type = T_INT, FIELD(webadmin.session_timeout),
       .min = 60, .max = 604800, .def = "1800",
       .desc = "Seconds a WebAdmin login stays valid without a request" },
+    { .key = "webadmin.max_connections", .type = T_INT, FIELD(webadmin.max_connections),
+      .min = 16, .max = 100000, .def = "1024",
+      .desc = "Simultaneous HTTP connections one WebAdmin socket accepts" },
+    { .key = "webadmin.per_address_limit", .type = T_INT, FIELD(webadmin.per_address_limit),
+      .min = 0, .max = 100000, .def = "16",
+      .desc = "Simultaneous HTTP connections from one address to one WebAdmin socket; "
+              "0 = no cap" },
+    { .key = "webadmin.idle_timeout", .type = T_INT, FIELD(webadmin.idle_timeout), .min = 1,
+      .max = 3600, .def = "30",
+      .desc = "Seconds a WebAdmin connection may stay silent before it is closed" },
+    { .key = "webadmin.request_timeout", .type = T_INT, FIELD(webadmin.request_timeout),
+      .min = 2, .max = 3600, .def = "60",
+      .desc = "Seconds a WebAdmin connection may take for one whole request, from its start "
+              "(or the end of its previous request) to the end of the answer, however "
+              "steadily it sends" },
+    { .key = "webadmin.threads", .type = T_INT, FIELD(webadmin.threads), .min = 1, .max = 64,
+      .def = "4",
+      .desc = "Threads serving each WebAdmin socket (an event loop each; a slow client holds a "
+              "socket, not a thread)" },
     { .key = "services.vcard.max_size", .type = T_LONG, FIELD(services.vcard_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },

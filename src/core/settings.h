@@ -107,6 +107,11 @@ struct settings {
         struct listener_cfg listener;    /* webadmin.listener: "8010, 9010/tls" */
         int metrics;                     /* webadmin.metrics: enum settings_metrics */
         int session_timeout;             /* webadmin.session_timeout: idle seconds of a login */
+        int max_connections;             /* webadmin.max_connections: per socket */
+        int per_address_limit;           /* webadmin.per_address_limit: 0 = none */
+        int idle_timeout;                /* webadmin.idle_timeout: seconds without a byte */
+        int request_timeout;             /* webadmin.request_timeout: seconds for a request */
+        int threads;                     /* webadmin.threads: per socket */
     } webadmin;
     struct {
         long vcard_max_size;             /* services.vcard.max_size: bytes of one vCard */

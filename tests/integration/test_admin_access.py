@@ -8,8 +8,7 @@ import socket
 
 import pytest
 
-from conftest import _finish
-from starling import Server, StartError
+from conftest import _finish, _start
 from test_webadmin_api import Web
 
 PW = "Access-secret-1"
@@ -121,13 +120,8 @@ def build_world(ctl):
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server({"webadmin.session_timeout": "1800", "server.log_level": "All Info"},
+    s = _start({"webadmin.session_timeout": "1800", "server.log_level": "All Info"},
                webadmin=True)
-    try:
-        s.start()
-    except StartError as e:
-        s.cleanup()
-        pytest.fail(str(e), pytrace=False)
     yield s
     _finish(s)
 

@@ -2,15 +2,13 @@
 legacy authentication and the WebAdmin, across addresses and accounts (issue 12)."""
 
 import http.client
-import json
 import time
 
 import pytest
 
 import rawxmpp
-from conftest import _finish
+from conftest import _finish, _start
 from rawxmpp import NS_IQAUTH
-from starling import Server, StartError
 from test_admin_access import Ctl
 from test_webadmin_api import Web
 
@@ -20,13 +18,8 @@ LOCK_TIME = 3
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server({"auth.lock_after": "3", "auth.lock_time": str(LOCK_TIME), "auth.lock_max": "60",
+    s = _start({"auth.lock_after": "3", "auth.lock_time": str(LOCK_TIME), "auth.lock_max": "60",
                 "server.log_level": "All Info"}, webadmin=True)
-    try:
-        s.start()
-    except StartError as e:
-        s.cleanup()
-        pytest.fail(str(e), pytrace=False)
     for name in ("victim", "mallory", "legacy-victim", "webvictim", "webhelper"):
         s.add_account(name + "@localhost", PW)
     s.ctl_ok("account", "set", "webvictim@localhost", "admin=yes")
