@@ -20,7 +20,8 @@ ACCOUNTS = ["root@a.test", "boss@a.test", "deputy@a.test", "plain@a.test", "joe@
             "chief@b.test", "other@b.test"]
 READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list", "account.show",
              "account.sessions", "account.roster", "presence", "settings.get", "connections",
-             "queues", "stats", "logs.list", "logs.read", "stats.history", "account.disconnect",
+             "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
+             "account.disconnect",
              "send", "invite"}
 
 
@@ -70,6 +71,7 @@ ROWS = [
     ("settings.get", {}, {SRV}),
     ("settings.set", {"key": "webadmin.session_timeout", "value": "1800"}, {SRV}),
     ("connections", {}, {SRV, DA, OTHER}),
+    ("logins.failed", {}, {SRV, DA, OTHER}),
     ("queues", {}, {SRV}),
     ("stats", {}, {SRV}),
     ("send", {"from": "plain@a.test", "to": "joe@a.test", "text": "hi"}, {SRV}),

@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "auth/lockout.h"
 #include "webadmin/admin.h"
 
 #define SECRET "S3cret-Passw0rd"
@@ -842,6 +843,7 @@ static const struct access_row access_rows[] = {
     { "settings.get", "{}", SRV },
     { "settings.set", "{\"key\":\"server.workers\",\"value\":\"2\"}", SRV },
     { "connections", "{}", SRV | DA | OTHER_DA },
+    { "logins.failed", "{}", SRV | DA | OTHER_DA },
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
@@ -899,6 +901,23 @@ static void test_access_lists_are_filtered(void **state)
     assert_int_equal(json_array_size(list), 1);
     assert_string_equal(json_string_value(json_array_get(list, 0)), "a.test");
     json_decref(resp);
+    /* Failed logins: a domain administrator sees those of its domain's accounts. */
+    struct settings_auth policy = { .lock_after = 5, .lock_time = 60, .lock_max = 60,
+                                    .lock_window = 900 };
+    lockout_reset();
+    lockout_failure(&policy, "plain@a.test");
+    lockout_failure(&policy, "other@b.test");
+    json_t *lreq = json_pack("{s:s}", "op", "logins.failed");
+    resp = admin_handle_as(fx->a, "boss@a.test", lreq);
+    list = json_object_get(resp, "result");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(str(json_array_get(list, 0), "jid"), "plain@a.test");
+    json_decref(resp);
+    resp = admin_handle_as(fx->a, NULL, lreq);
+    assert_int_equal(json_array_size(json_object_get(resp, "result")), 2);
+    json_decref(resp);
+    json_decref(lreq);
+    lockout_reset();
     /* The owner (no "as") and a server administrator see every domain. */
     resp = admin_handle_as(fx->a, "root@a.test", req);
     assert_int_equal(json_array_size(json_object_get(resp, "result")), 2);
