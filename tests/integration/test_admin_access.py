@@ -237,3 +237,18 @@ def test_domain_admin_of_the_main_domain_cannot_take_over_postmaster(srv):
         ctl.ok("account.remove", {"jid": "helper@localhost"})
     finally:
         ctl.close()
+
+
+def test_starlingctl_as(srv):
+    ctl = Ctl(srv)
+    try:
+        build_world(ctl)
+    finally:
+        ctl.close()
+    r = srv.ctl("--as", "boss@a.test", "account", "passwd", "root@a.test", "Other-pass-9")
+    assert r.returncode == 1 and "is an administrator" in r.stderr, (r.stdout, r.stderr)
+    assert srv.ctl("--as", "boss@a.test", "account", "passwd", "plain@a.test",
+                   "Other-pass-9").returncode == 0
+    r = srv.ctl("--as", "boss@a.test", "domain", "list")
+    assert r.returncode == 0 and r.stdout.split() == ["a.test"], r.stdout
+    assert srv.ctl("--as", "joe@a.test", "domain", "list").returncode == 1
