@@ -24,8 +24,9 @@
 #define REPLY_MAX (256u * 1024 * 1024)
 
 static const char usage_text[] =
-    "usage: starlingctl [-d DATADIR] <command>\n"
+    "usage: starlingctl [-d DATADIR] [--as JID] <command>\n"
     "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: ./var).\n"
+    "--as JID runs the command with that account's rights (a domain administrator's).\n"
     "\n"
     "  domain add NAME\n"
     "  domain remove NAME\n"
@@ -661,6 +662,7 @@ static int do_backup(const char *datadir, int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *datadir = "./var";
+    const char *as = NULL;
     struct command cmd = { 0 };
     struct buf sock_path;
     json_t *resp;
@@ -676,6 +678,11 @@ int main(int argc, char **argv)
                 return usage_error("-d needs a DATADIR");
             }
             datadir = argv[++i];
+        } else if (strcmp(argv[i], "--as") == 0) {
+            if (i + 1 >= argc) {
+                return usage_error("--as needs a JID");
+            }
+            as = argv[++i];
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
@@ -693,6 +700,10 @@ int main(int argc, char **argv)
     rc = parse_command(argc - i, argv + i, &cmd);
     if (rc != 0) {
         return rc;
+    }
+    if (as != NULL && json_object_set_new(cmd.req, "as", json_string(as)) != 0) {
+        json_decref(cmd.req);
+        return usage_error("--as: not a JID");
     }
     buf_init(&sock_path, 4096);
     if (buf_printf(&sock_path, "%s/admin.sock", datadir) != 0) {

@@ -1093,3 +1093,14 @@ unsigned accounts_generation(const char *domain, const char *name)
 {
     return accounts__gen(domain, name);
 }
+
+int accounts_login_key(struct buf *out, const char *raw_user, const char *domain)
+{
+    const char *at = strchr(raw_user, '@');
+    size_t n = at != NULL ? (size_t)(at - raw_user) : strlen(raw_user);
+    int rc = jid_nodeprep((struct strv){ raw_user, n }, out);
+    if (rc == 0) {
+        rc = buf_printf(out, "@%s", domain);
+    }
+    return rc == 0 ? 0 : ERR_INVAL;
+}

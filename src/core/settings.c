@@ -225,22 +225,65 @@ static const struct setting table[] = {
     { .key = "webadmin.session_timeout", .type = T_INT, FIELD(webadmin.session_timeout),
       .min = 60, .max = 604800, .def = "1800",
       .desc = "Seconds a WebAdmin login stays valid without a request" },
+    { .key = "webadmin.max_connections", .type = T_INT, FIELD(webadmin.max_connections),
+      .min = 16, .max = 100000, .def = "1024",
+      .desc = "Simultaneous HTTP connections one WebAdmin socket accepts" },
+    { .key = "webadmin.per_address_limit", .type = T_INT, FIELD(webadmin.per_address_limit),
+      .min = 0, .max = 100000, .def = "16",
+      .desc = "Simultaneous HTTP connections from one address to one WebAdmin socket; "
+              "0 = no cap" },
+    { .key = "webadmin.idle_timeout", .type = T_INT, FIELD(webadmin.idle_timeout), .min = 1,
+      .max = 3600, .def = "30",
+      .desc = "Seconds a WebAdmin connection may stay silent before it is closed" },
+    { .key = "webadmin.request_timeout", .type = T_INT, FIELD(webadmin.request_timeout),
+      .min = 2, .max = 3600, .def = "60",
+      .desc = "Seconds a WebAdmin connection may take for one whole request, from its start "
+              "(or the end of its previous request) to the end of the answer, however "
+              "steadily it sends" },
+    { .key = "webadmin.threads", .type = T_INT, FIELD(webadmin.threads), .min = 1, .max = 64,
+      .def = "4",
+      .desc = "Threads serving each WebAdmin socket (an event loop each; a slow client holds a "
+              "socket, not a thread)" },
     { .key = "services.vcard.max_size", .type = T_LONG, FIELD(services.vcard_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },
     { .key = "services.private.max_size", .type = T_LONG, FIELD(services.private_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "auth.lock_after", .type = T_INT, FIELD(auth.lock_after), .min = 0, .max = 1000,
+      .def = "5",
+      .desc = "Failed logins of one account (XMPP and WebAdmin, from any address) after which "
+              "it is locked for auth.lock_time; 0 = never locked" },
+    { .key = "auth.lock_time", .type = T_INT, FIELD(auth.lock_time), .min = 1, .max = 86400,
+      .def = "60",
+      .desc = "Seconds of an account's first lock; each further failure doubles it" },
+    { .key = "auth.lock_max", .type = T_INT, FIELD(auth.lock_max), .min = 1, .max = 604800,
+      .def = "900", .desc = "Longest lock of an account, in seconds" },
+    { .key = "auth.lock_window", .type = T_INT, FIELD(auth.lock_window), .min = 1,
+      .max = 604800, .def = "900",
+      .desc = "Seconds an account's failed logins are remembered after its last one" },
     { .key = "register.rate_limit", .type = T_INT, FIELD(reg.rate_limit), .min = 0,
       .max = 1000000, .def = "5",
       .desc = "In-band registrations (XEP-0077) allowed from one remote address per "
               "register.rate_period; 0 = no limit" },
     { .key = "register.rate_period", .type = T_INT, FIELD(reg.rate_period), .min = 1,
-      .max = 2592000, .def = "3600", .desc = "Seconds over which register.rate_limit counts" },
+      .max = 2592000, .def = "3600",
+      .desc = "Seconds over which the register.*rate_limit settings count" },
+    { .key = "register.domain_rate_limit", .type = T_INT, FIELD(reg.domain_rate_limit),
+      .min = 0, .max = 1000000, .def = "100",
+      .desc = "In-band registrations allowed on one domain per register.rate_period, from all "
+              "addresses together; 0 = no limit" },
+    { .key = "register.global_rate_limit", .type = T_INT, FIELD(reg.global_rate_limit),
+      .min = 0, .max = 1000000, .def = "300",
+      .desc = "In-band registrations allowed on the whole server per register.rate_period; "
+              "0 = no limit" },
     { .key = "register.reserved_names", .type = T_STRING, FIELD(reg.reserved_names),
-      .def = "admin*, root, postmaster, hostmaster, webmaster, abuse, security, support, "
-             "noreply, no-reply",
-      .desc = "User names that in-band registration refuses (compared after nodeprep)",
+      .def = "admin*, *admin, root, postmaster, hostmaster, webmaster, abuse, security, "
+             "support, noc, info, sales, marketing, help, helpdesk, noreply, no-reply, nobody, "
+             "mailer-daemon, system, sysop, operator, moderator, staff, server, xmpp, jabber, "
+             "www, ftp, mail",
+      .desc = "User names that in-band registration refuses (compared after nodeprep, and by "
+              "their UTS #39 skeletons so look-alikes are refused too)",
       .values = "a comma list of names; * matches any run of characters; empty = none" },
     { .key = "register.tombstone_time", .type = T_INT, FIELD(reg.tombstone_time), .min = 0,
       .max = 315360000, .def = "2592000",

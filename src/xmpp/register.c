@@ -164,9 +164,7 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         xstream__iq_error(st, iq, "modify", "jid-malformed", "the user name is not valid");
         goto done;
     }
-    if (!signup_rate_allowed(cfg, st->c->addr, now)) {
-        why = (struct signup_refusal){"wait", "resource-constraint", ""};
-        snprintf(why.text, sizeof(why.text), "too many registrations from your address");
+    if (!signup_rate_allowed(cfg, st->c->addr, st->domain, now, &why)) {
         refused(st, iq, buf_cstr(&user), &why);
         goto done;
     }
@@ -217,7 +215,7 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         xstream__iq_error(st, iq, type, cond, NULL);
         goto done;
     }
-    signup_rate_note(cfg, st->c->addr, now);
+    signup_rate_note(cfg, st->c->addr, st->domain, now);
     log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "account %s registered in-band", jid);
     xstream__iq_result(st, iq, NULL);
 
