@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -224,6 +225,7 @@ modules:
   mod_ping: {{}}
   mod_version: {{}}
   mod_last: {{}}
+  mod_offline: {{}}
   mod_s2s_dialback: {{}}
   mod_roster:
     versioning: true
@@ -286,13 +288,19 @@ class Ejabberd:
                                 ("127.0.0.1", self.api_port)], START_TIMEOUT, "ejabberd",
                     self.tail)
 
-    def register(self, user, password):
-        """An account, through mod_http_api (what `ejabberdctl register` calls)."""
-        body = json.dumps({"user": user, "host": DOM_E, "password": password}).encode()
-        req = urllib.request.Request("http://127.0.0.1:%d/api/register" % self.api_port,
-                                     data=body, headers={"Content-Type": "application/json"})
+    def api(self, command, **args):
+        """An ejabberdctl command through mod_http_api; returns its decoded JSON answer."""
+        req = urllib.request.Request("http://127.0.0.1:%d/api/%s" % (self.api_port, command),
+                                     data=json.dumps(args).encode(),
+                                     headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:
-            r.read()
+            return json.loads(r.read() or b"null")
+
+    def register(self, user, password):
+        self.api("register", user=user, host=DOM_E, password=password)
+
+    def offline_count(self, user):
+        return self.api("get_offline_count", user=user, host=DOM_E)["value"]
 
     def tail(self, n=60):
         return _tail(self.out, self.log, n=n)
@@ -356,7 +364,7 @@ def world(make_module_server, tmp_path_factory):
     s = start(make_module_server, DOM_S, HOST_S, ca=ca,
               prepare=ca.certs_for(DOM_S, ("*." + DOM_S,)))
     d = start(make_module_server, DOM_D, HOST_D, options={"tls.s2s_ca_file": ""})
-    for user in ("alice", "amy", "carol"):
+    for user in ("alice", "amy", "carol", "sam"):
         s.add_account("%s@%s" % (user, DOM_S), PASSWORD)
     d.add_account("dave@" + DOM_D, PASSWORD)
     os.makedirs(os.path.join(folder, "ejabberd"))
@@ -368,7 +376,7 @@ def world(make_module_server, tmp_path_factory):
     try:
         dns = Dnsmasq(folder, {DOM_S: s.port, MUC_S: s.port, DOM_D: d.port, MUC_D: d.port})
         ejabberd.start(dns.port)
-        for user in ("eve", "ed", "erin", "emil", "fay", "gus", "hal"):
+        for user in ("eve", "ed", "erin", "emil", "fay", "gus", "hal", "ivy"):
             ejabberd.register(user, PASSWORD)
         yield World(ejabberd, s, d)
     finally:
@@ -440,6 +448,33 @@ def test_undeliverable_messages_come_back(w):
         assert rawxmpp.stanza_error(e)[1] == "service-unavailable", rawxmpp.dump(e)
 
 
+def offline_count(srv, domain, user):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.datadir, "starling.db"), uri=True)
+    try:
+        return db.execute("SELECT COUNT(*) FROM im_offline WHERE domain = ? AND name = ?",
+                          (domain, user)).fetchone()[0]
+    finally:
+        db.close()
+
+
+@diagnosed
+def test_offline_messages_both_ways(w):
+    """A message to an offline account of the other server is stored there and delivered,
+    with its delay stamp, when the account logs in."""
+    sam = w.starling(w.s, "sam")
+    chat(sam, "ivy@" + DOM_E, "for-later-ivy")
+    sam.end()
+    wait_until(lambda: w.ejabberd.offline_count("ivy"), 30, "the message stored by ejabberd")
+    ivy = w.ejabberd_user("ivy")
+    m = wait_message(ivy, "for-later-ivy", timeout=30)
+    assert m.get("from") == "sam@s.interop/r1" and m.find(q(NS_DELAY, "delay")) is not None
+    chat(ivy, "sam@" + DOM_S, "for-later-sam")
+    wait_until(lambda: offline_count(w.s, DOM_S, "sam"), 30, "the message stored by Starling")
+    sam = w.starling(w.s, "sam")
+    m = wait_message(sam, "for-later-sam", timeout=30)
+    assert m.get("from") == "ivy@e.interop/e1" and m.find(q(NS_DELAY, "delay")) is not None
+
+
 def subscription(c, jid):
     """The subscription state of `jid` in c's roster (None: no item)."""
     r = c.iq("get", "<query xmlns='jabber:iq:roster'/>", timeout=15)
@@ -472,9 +507,15 @@ def test_presence_subscription_both_ways(w):
     ed.wait_for(is_presence("amy@s.interop/r1", "unavailable"), 30, "amy unavailable")
     amy.send("<presence/>")
     ed.wait_for(is_presence("amy@s.interop/r1", None), 30, "amy available again")
+    # New sessions: each server answers the other's presence probe.
+    amy2 = w.starling(w.s, "amy")  # r1 again: replaces the first session
+    amy2.wait_for(is_presence("ed@e.interop/e1", None), 30, "ed's presence for a new session")
+    ed2 = w.ejabberd_user("ed", "e2")
+    ed2.wait_for(is_presence("amy@s.interop/r1", None), 30, "amy's presence for a new session")
 
 
 NS_PING, NS_VERSION = "urn:xmpp:ping", "jabber:iq:version"
+NS_DELAY = "urn:xmpp:delay"
 NS_INFO = "http://jabber.org/protocol/disco#info"
 NS_ITEMS = "http://jabber.org/protocol/disco#items"
 
@@ -582,8 +623,21 @@ def test_ejabberd_user_in_starling_room(w, secure):
     outs = wait_until(lambda: [c for c in out_conns(srv) if c["jid"] == service + " -> " + DOM_E],
                       15, "%s -> e.interop" % service)
     assert outs[0]["mechanism"] == ("SASL EXTERNAL" if secure else "dialback"), outs
+    # The invitee accepts: the discussion history comes with its delay stamps, then the subject.
+    join(inv, room, invitee, timeout=40)
+    for nick in (guest, owner):
+        m = wait_groupchat(inv, room, nick, "from-" + nick)
+        assert m.find(q(NS_DELAY, "delay")) is not None, rawxmpp.dump(m)
+    inv.wait_for(lambda e: e.tag == q(NS_CLIENT, "message") and e.get("from") == room
+                 and e.find(q(NS_CLIENT, "subject")) is not None, 30, "the subject")
+    # A private message between occupants, through the room (XEP-0045 §7.5).
+    g.send("<message type='chat' to='%s/%s' id='pm'><body>psst</body></message>"
+           % (room, owner))
+    pm = wait_message(o, "psst", timeout=30)
+    assert pm.get("from") == "%s/%s" % (room, guest), rawxmpp.dump(pm)
     g.end()
-    wait_left(o, room, guest)
+    for c in (o, inv):
+        wait_left(c, room, guest)
 
 
 @diagnosed
