@@ -28,7 +28,7 @@
 #include "signal/router.h"
 #include "store/store.h"
 #include "tls/tls.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 #include "webadmin/http.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "core/settings.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 struct webadmin;
 

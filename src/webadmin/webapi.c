@@ -12,7 +12,7 @@
 #include "core/version.h"
 #include "jid/jid.h"
 #include "store/store.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 #include "webadmin/web_int.h"
 
 #define NAME_MAX_LEN 1024

@@ -21,7 +21,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "auth/lockout.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 #define SECRET "S3cret-Passw0rd"
 

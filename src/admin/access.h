@@ -1,6 +1,6 @@
-/* access.h: internal to src/webadmin: who may run which admin op on what (docs/internals/admin-access.md). */
-#ifndef STARLING_WEBADMIN_ACCESS_H
-#define STARLING_WEBADMIN_ACCESS_H
+/* access.h: internal to src/admin: who may run which admin op on what (docs/internals/admin-access.md). */
+#ifndef STARLING_ADMIN_ACCESS_H
+#define STARLING_ADMIN_ACCESS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* admin.h: the JSON admin API (domains, accounts, settings, connections) and its Unix socket. */
-#ifndef STARLING_WEBADMIN_ADMIN_H
-#define STARLING_WEBADMIN_ADMIN_H
+#ifndef STARLING_ADMIN_ADMIN_H
+#define STARLING_ADMIN_ADMIN_H
 
 #include <stddef.h>
 
@@ -81,7 +81,7 @@ int admin_socket_start(struct admin *a, const char *path, char *err, size_t errl
  * started. */
 void admin_socket_stop(struct admin *a);
 
-/* Internal to src/webadmin (api.c <-> ctlsock.c), not for other modules: the socket server's
+/* Internal to src/admin (api.c <-> ctlsock.c), not for other modules: the socket server's
  * state, owned by the admin. */
 struct admin_sock;
 struct admin_sock **admin__sock_slot(struct admin *a);

@@ -1,5 +1,5 @@
 /* api.c: the admin JSON API: one request object in, one response object out. */
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -18,7 +18,7 @@
 #include "jid/jid.h"
 #include "store/store.h"
 #include "store/store_im.h"
-#include "webadmin/access.h"
+#include "admin/access.h"
 
 #define ADMIN_ERR_MAX 512
 /* Longest prepared name handled here: a bare JID is local@domain. */

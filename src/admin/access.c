@@ -1,5 +1,5 @@
 /* access.c: who may run which admin op on what; one rule for the control socket and the WebAdmin. */
-#include "webadmin/access.h"
+#include "admin/access.h"
 
 #include <stdarg.h>
 #include <stdio.h>
