@@ -156,6 +156,15 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
     return rc;
 }
 
+static const struct settings *hook_settings_live(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&g_cfg.lock);
+    const struct settings *live = g_cfg.live;
+    pthread_mutex_unlock(&g_cfg.lock);
+    return live;
+}
+
 static void add_setting_json(void *ud, const char *key, const char *value, const char *desc)
 {
     (void)desc;
@@ -818,6 +827,7 @@ static int run(void)
         .disconnect = hook_disconnect,
         .send_message = hook_send_message,
         .presence = hook_presence,
+        .settings_live = hook_settings_live,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

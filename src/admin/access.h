@@ -22,6 +22,7 @@ enum admin_scope {
     ADMIN_SCOPE_DOMAIN,      /* one domain, named by the op's argument */
     ADMIN_SCOPE_NEW_ACCOUNT, /* an account to be created in a domain */
     ADMIN_SCOPE_ACCOUNT,     /* an existing account: an ordinary one, or the actor itself */
+    ADMIN_SCOPE_OWNER,       /* the server's own doors (the WebAdmin's login): no account */
 };
 
 #define ADMIN_ACTOR_JID_MAX 1024

@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "core/settings.h"
+
 /* A request line is at most this many bytes (its newline not counted). */
 #define ADMIN_LINE_MAX (1024 * 1024)
 /* At most this many clients are connected to the admin socket at once; one more is sent an
@@ -46,6 +48,9 @@ struct admin_hooks {
     json_t *(*presence)(void *ud, const char *jid);
     /* Ends every session of the account (prepared bare JID) at the administrator's request. */
     void (*disconnect)(void *ud, const char *jid);
+    /* The live settings, a snapshot valid until exit (the login's default domain and lock-out
+     * policy); NULL, or no hook: the defaults. */
+    const struct settings *(*settings_live)(void *ud);
     void *ud;
 };
 
@@ -85,10 +90,5 @@ void admin_socket_stop(struct admin *a);
  * state, owned by the admin. */
 struct admin_sock;
 struct admin_sock **admin__sock_slot(struct admin *a);
-
-/* Internal to src/webadmin: takes the admin's lock and returns its store handle, for the
- * WebAdmin's login checks; release with admin__unlock. */
-struct store *admin__lock(struct admin *a);
-void admin__unlock(struct admin *a);
 
 #endif
