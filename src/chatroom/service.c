@@ -9,6 +9,7 @@
 #include "chatroom/chatroom.h"
 #include "chatroom/muc_int.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/server.h"
 #include "store/store.h"
 #include "store/store_muc.h"
@@ -21,8 +22,8 @@ struct svc_entry {
     char *domain;
 };
 
-/* Per worker: its rooms and its copy of the service names. Kept thread-local because the
- * chatroom module has no slot in struct worker_ctx; freed by chatroom_worker_stop(). */
+/* Per worker: its rooms and its copy of the service names, in the chatroom module's slot
+ * (core/module.h); freed by chatroom_worker_stop(). */
 struct muc_worker {
     struct muc_room *rooms[ROOM_BUCKETS];
     struct svc_entry *svcs;
@@ -31,14 +32,9 @@ struct muc_worker {
     bool loaded;
 };
 
-static _Thread_local struct muc_worker *tls_mw;
-
 static struct muc_worker *mw(void)
 {
-    if (tls_mw == NULL) {
-        tls_mw = xcalloc(1, sizeof(*tls_mw));
-    }
-    return tls_mw;
+    return module_slot_make(&chatroom_module, sizeof(struct muc_worker));
 }
 
 const struct settings *muc__cfg(void)
@@ -281,7 +277,7 @@ void muc__room_forget(struct muc_room *r)
 
 void chatroom_worker_stop(void)
 {
-    struct muc_worker *w = tls_mw;
+    struct muc_worker *w = *module_slot(&chatroom_module);
     if (w == NULL) {
         return;
     }
@@ -294,8 +290,7 @@ void chatroom_worker_stop(void)
         }
     }
     clear_svcs(w);
-    free(w);
-    tls_mw = NULL;
+    module_slot_free(&chatroom_module);
 }
 
 /* ---- the service address itself ---- */
@@ -418,4 +413,51 @@ const struct router_component chatroom_component = {
     .name = "chatroom",
     .owns = owns,
     .deliver = deliver,
+};
+
+/* ---- the module table's entry ---- */
+
+/* Multi-user chat (XEP-0045). */
+static const struct setting chatroom_settings[] = {
+    {.key = "muc.max_rooms",
+     .type = SETTING_INT,
+     SETTING_FIELD(muc.max_rooms),
+     .min = 1,
+     .max = 10000000,
+     .def = "10000",
+     .desc = "Rooms one chat service (XEP-0045) may hold"},
+    {.key = "muc.max_occupants",
+     .type = SETTING_INT,
+     SETTING_FIELD(muc.max_occupants),
+     .min = 1,
+     .max = 100000,
+     .def = "500",
+     .desc = "Occupants one room may hold (the room's own maximum cannot exceed it)"},
+    {.key = "muc.history_length",
+     .type = SETTING_INT,
+     SETTING_FIELD(muc.history_length),
+     .min = 0,
+     .max = 10000,
+     .def = "50",
+     .desc = "Messages a room keeps for the discussion history sent to joining occupants"},
+    {.key = "muc.message_rate",
+     .type = SETTING_INT,
+     SETTING_FIELD(muc.message_rate),
+     .min = 0,
+     .max = 1000000,
+     .def = "120",
+     .desc = "Messages one occupant may send to a room per minute; 0 = no limit"},
+    {.key = NULL},
+};
+
+static void chatroom_module_stop(struct worker_ctx *wc)
+{
+    (void)wc;
+    chatroom_worker_stop();
+}
+
+struct module chatroom_module = {
+    .name = "chatroom",
+    .settings = chatroom_settings,
+    .worker_stop = chatroom_module_stop,
 };

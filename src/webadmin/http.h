@@ -29,4 +29,8 @@ void webadmin_reconfigure(struct webadmin *w, const struct settings *cfg);
  * accepted. Call it before the workers stop: a request may be waiting for them. */
 void webadmin_free(struct webadmin *w);
 
+/* The WebAdmin: webadmin.* settings in the module table (core/module.h). */
+struct module;
+extern struct module webadmin_module;
+
 #endif

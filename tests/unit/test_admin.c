@@ -957,9 +957,11 @@ static void test_session_login(void **state)
     struct fixture *fx = *state;
     struct admin_hooks hooks = { .settings_live = fake_settings_live };
     char e[256];
-    settings_defaults(&g_login_cfg);
+    /* The rows are not registered here (no module table): the values the login reads are set. */
+    memset(&g_login_cfg, 0, sizeof(g_login_cfg));
     snprintf(g_login_cfg.server.main_domain, sizeof(g_login_cfg.server.main_domain), "a.test");
-    g_login_cfg.auth.lock_after = 2;
+    g_login_cfg.auth = (struct settings_auth){ .lock_after = 2, .lock_time = 60, .lock_max = 60,
+                                               .lock_window = 900 };
     admin_free(fx->a);
     fx->a = admin_new(fx->db, &hooks, e, sizeof(e));
     assert_non_null(fx->a);
