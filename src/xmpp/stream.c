@@ -19,6 +19,7 @@
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns);
 static int on_element(void *ud, struct xml_node *el);
 static int on_stream_close(void *ud);
+static const struct conn_ops stream_conn_ops;
 
 static const struct xml_stream_cbs parser_cbs = {
     .stream_open = on_stream_open,
@@ -59,6 +60,8 @@ struct xstream *xstream_new(struct conn *c)
 {
     struct xstream *st = xcalloc(1, sizeof(*st));
     st->c = c;
+    c->ops = &stream_conn_ops;
+    c->owner = st;
     st->move_to = -1;
     new_parser(st);
     for (int i = 0; i < SASL_CB_COUNT; i++) {
@@ -661,3 +664,63 @@ const char *xstream_jid(const struct xstream *st)
     }
     return NULL;
 }
+
+/* ---- the stream as the owner of its transport (struct conn_ops) ---- */
+
+static size_t op_read(void *owner, const char *data, size_t len)
+{
+    return xstream_feed(owner, data, len);
+}
+
+static void op_closed(void *owner, const char *why)
+{
+    (void)why; /* conn.c has logged it */
+    xstream_on_closed(owner);
+}
+
+static void op_free(void *owner)
+{
+    xstream_free(owner);
+}
+
+static int op_wants_move(void *owner)
+{
+    return xstream_wants_move(owner);
+}
+
+static void op_moved(void *owner)
+{
+    xstream_moved(owner);
+}
+
+static bool op_authenticated(void *owner)
+{
+    return xstream_authenticated(owner);
+}
+
+static bool op_awaiting_header(void *owner)
+{
+    return xstream_awaiting_header(owner);
+}
+
+static void op_expired(void *owner, const char *text)
+{
+    xstream_error(owner, "connection-timeout", text);
+}
+
+static void op_tls_refused(void *owner)
+{
+    xstream_error_before_tls(owner);
+}
+
+static const struct conn_ops stream_conn_ops = {
+    .read = op_read,
+    .closed = op_closed,
+    .free = op_free,
+    .wants_move = op_wants_move,
+    .moved = op_moved,
+    .authenticated = op_authenticated,
+    .awaiting_header = op_awaiting_header,
+    .expired = op_expired,
+    .tls_refused = op_tls_refused,
+};

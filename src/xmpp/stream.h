@@ -9,7 +9,8 @@
 struct conn;
 struct xstream;
 
-/* Creates the stream of a fresh connection and arms its authentication timeout. */
+/* Creates the stream of a fresh connection, makes it the conn's owner (struct conn_ops: the conn
+ * feeds it and reports its close through the functions below) and arms its authentication timeout. */
 struct xstream *xstream_new(struct conn *c);
 void xstream_free(struct xstream *st);
 
@@ -41,7 +42,7 @@ const char *xstream_state_name(const struct xstream *st);
 const char *xstream_jid(const struct xstream *st);
 /* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
 const char *xstream_mechanism(const struct xstream *st);
-/* For the transport's pre-authentication deadlines (conn.c): the peer has authenticated (a
+/* For the transport's pre-authentication deadlines (conn.c, through conn_ops): the peer has authenticated (a
  * client by SASL or legacy auth, a server for at least one domain); the stream waits for the
  * peer's stream header (a new connection, or a restart after STARTTLS or SASL). */
 bool xstream_authenticated(const struct xstream *st);

@@ -159,6 +159,8 @@ static const char *kind_name(enum conn_kind k)
         return "c2s";
     case CONN_S2S_IN:
         return "s2s";
+    case CONN_S2S_OUT:
+        return "s2s-out";
     case CONN_UNKNOWN:
         break;
     }
@@ -168,8 +170,8 @@ static const char *kind_name(enum conn_kind k)
 void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
 {
     for (struct conn *c = xw->conns; c; c = c->next) {
-        if (c->closed) {
-            continue;
+        if (c->closed || c->kind == CONN_S2S_OUT) {
+            continue; /* outgoing ones are listed with their queue's state below */
         }
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
         const char *state = c->st ? xstream_state_name(c->st) : "new";
