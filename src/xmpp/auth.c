@@ -191,7 +191,6 @@ void xstream__auth_cleanup(struct xstream *st)
     if (st->c && st->c->loop) {
         loop_timer_stop(st->c->loop, &st->delay_timer);
     }
-    jid_cleanup(&st->jid);
 }
 
 /* Per-account lock-out (accounts_login_*): a wrong password or an unknown name counts for the

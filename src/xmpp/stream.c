@@ -11,7 +11,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "services/services.h"
 #include "xmpp/ns.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
@@ -20,6 +19,16 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
 static int on_element(void *ud, struct xml_node *el);
 static int on_stream_close(void *ud);
 static const struct conn_ops stream_conn_ops;
+
+static xstream_feature_fn *g_features[XSTREAM_MAX_FEATURES];
+static int g_nfeatures;
+
+void xstream_add_feature(xstream_feature_fn *fn)
+{
+    if (g_nfeatures < XSTREAM_MAX_FEATURES) {
+        g_features[g_nfeatures++] = fn;
+    }
+}
 
 static const struct xml_stream_cbs parser_cbs = {
     .stream_open = on_stream_open,
@@ -93,8 +102,7 @@ void xstream_free(struct xstream *st)
     buf_cleanup(&st->delayed);
     free(st->user);
     free(st->bare);
-    free(st->full);
-    free(st->resource);
+    c2s_session_free(st->sess);
     free(st->pending_resource);
     free(st->pending_iq_id);
     free(st);
@@ -226,8 +234,11 @@ static void features(struct xstream *st)
         xstream__register_feature(st, &b);
     }
     if (conn_is_tls(st->c) || !xstream__cfg()->xmpp.receiving.require_tls) {
-        /* XEP-0115; before a required STARTTLS, <starttls/> stays the only feature. */
-        services_caps_append(&b);
+        /* Other modules' (XEP-0115 caps); before a required STARTTLS, <starttls/> stays the
+         * only feature. */
+        for (int i = 0; i < g_nfeatures; i++) {
+            g_features[i](&b);
+        }
     }
     buf_append_c(&b, "</stream:features>");
     xstream__write(st, b.p, b.len);
@@ -657,7 +668,7 @@ bool xstream_awaiting_header(const struct xstream *st)
 const char *xstream_jid(const struct xstream *st)
 {
     if (st->state == XS_BOUND) {
-        return st->full;
+        return st->sess->full;
     }
     if (st->state == XS_AUTHED) {
         return st->bare;

@@ -6,8 +6,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct buf;
 struct conn;
 struct xstream;
+
+/* A stream feature computed by another module (e.g. XEP-0115 caps, services/disco.c): appends its
+ * elements to `out`. Offered on client streams once TLS is on (or not required), in
+ * registration order after the stream's own features. */
+typedef void xstream_feature_fn(struct buf *out);
+/* At start-up, before the workers run. At most XSTREAM_MAX_FEATURES. */
+#define XSTREAM_MAX_FEATURES 8
+void xstream_add_feature(xstream_feature_fn *fn);
 
 /* Creates the stream of a fresh connection, makes it the conn's owner (struct conn_ops: the conn
  * feeds it and reports its close through the functions below) and arms its authentication timeout. */

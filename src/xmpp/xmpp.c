@@ -201,17 +201,3 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
     }
     s2s_out_connections_json(xw, array);
 }
-
-void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)
-{
-    for (struct conn *c = xw->conns; c; c = c->next) {
-        const char *jid = c->st ? xstream_jid(c->st) : NULL;
-        if (jid == NULL || c->closed) {
-            continue;
-        }
-        size_t n = strlen(bare);
-        if (strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/')) {
-            xstream_error(c->st, condition, "the account was changed by an administrator");
-        }
-    }
-}
