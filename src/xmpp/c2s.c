@@ -123,7 +123,7 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
         xml_node_add_text(jid, s->full, strlen(s->full));
         xstream__iq_result(st, iq, bind);
     }
-    log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session started for %s", s->full);
+    log_conn(&st->c->log, LOG_MAJOR, "session started for %s", s->full);
 }
 
 void c2s__bind(struct xstream *st, struct xml_node *iq)
@@ -236,7 +236,7 @@ static void keepalive(void *ud)
         return;
     }
     if (s->ping_outstanding) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, c->id, c->peer, "no answer to ping, closing");
+        log_conn(&c->log, LOG_PROBLEMS, "no answer to ping, closing");
         xstream_error(st, "connection-timeout", "no answer to ping");
         return;
     }
@@ -278,6 +278,6 @@ void c2s__closed(struct xstream *st)
     if (s->registered) {
         s->registered = false;
         router_session_remove(&s->rs);
-        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s", s->full);
+        log_conn(&st->c->log, LOG_MAJOR, "session ended for %s", s->full);
     }
 }

@@ -33,12 +33,12 @@ enum conn_stage {
 
 static void on_io(void *ud, uint32_t events);
 
-static enum log_tag conn_tag(const struct conn *c)
+void conn_set_kind(struct conn *c, enum conn_kind kind)
 {
-    if (c->kind == CONN_S2S_OUT) {
-        return LOG_TAG_XMPPO;
-    }
-    return c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
+    c->kind = kind;
+    c->log.tag = kind == CONN_S2S_OUT ? LOG_TAG_XMPPO
+                 : kind == CONN_C2S   ? LOG_TAG_XMPPS
+                                      : LOG_TAG_XMPPI;
 }
 
 /* ---- the owner's callbacks (none once it detached) ---- */
@@ -101,6 +101,7 @@ static struct conn *conn_alloc(struct xmpp_worker *xw, int fd, unsigned long id,
     buf_init(&c->out, out_max);
     buf_init(&c->pending, (size_t)cfg->xmpp.receiving.max_stanza_size * 2);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->log = (struct log_ctx){.tag = LOG_TAG_XMPPI, .id = c->id, .peer = c->peer};
     loop_timer_init(&c->timer);
     loop_timer_init(&c->close_timer);
     loop_timer_init(&c->stage_timer);
@@ -162,7 +163,7 @@ struct conn *conn_connect(struct xmpp_worker *xw, const struct sockaddr *sa, uns
     char peer[64];
     conn_format_peer(sa, peer, sizeof(peer), NULL, 0);
     struct conn *c = conn_alloc(xw, fd, id, out_max, peer);
-    c->kind = CONN_S2S_OUT;
+    conn_set_kind(c, CONN_S2S_OUT);
     c->client = true;
     c->connecting = true;
     c->stage = STAGE_DONE;
@@ -324,12 +325,12 @@ static void after_io(struct conn *c)
     }
     int rc = flush_out(c);
     if (rc == ERR_CLOSED) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "write failed: %s", strerror(errno));
+        log_conn(&c->log, LOG_PROBLEMS, "write failed: %s", strerror(errno));
         hard_close(c, "write failed");
         return;
     }
     if (rc == ERR_LIMIT) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
+        log_conn(&c->log, LOG_PROBLEMS, "send queue limit reached, closing");
         hard_close(c, "send queue limit reached");
         return;
     }
@@ -361,7 +362,7 @@ int conn_write(struct conn *c, const char *data, size_t len)
         rc = buf_append(&c->out, data, len);
     }
     if (rc != 0) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
+        log_conn(&c->log, LOG_PROBLEMS, "send queue limit reached, closing");
         c->closing = true;
         buf_reset(&c->out);
         hard_close(c, "send queue limit reached");
@@ -419,7 +420,7 @@ void conn_close(struct conn *c, const char *reason)
     }
     c->closing = true;
     if (reason) {
-        log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closing: %s", reason);
+        log_conn(&c->log, LOG_LOWLEVEL, "closing: %s", reason);
     }
     if (c->tls) {
         tls_conn_shutdown(c->tls);
@@ -454,8 +455,7 @@ static void stage_expired(void *ud)
     atomic_fetch_add(&g_xmpp_stats.preauth_timeouts, 1);
     if (c->stage == STAGE_TLS || c->ops == NULL || c->ops->expired == NULL) {
         /* Nothing readable can be sent before the handshake ends. */
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer,
-                "TLS handshake not finished in time, closing");
+        log_conn(&c->log, LOG_PROBLEMS, "TLS handshake not finished in time, closing");
         hard_close(c, "TLS handshake not finished in time");
         return;
     }
@@ -550,6 +550,15 @@ static void shape_wait(struct conn *c)
 
 static int read_tls(struct conn *c, const char *data, size_t len);
 
+/* A fatal TLS error: the reason goes to the log and to the owner. */
+static void tls_failed(struct conn *c)
+{
+    char why[200];
+    snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(c->tls));
+    log_conn(&c->log, LOG_PROBLEMS, "TLS failed: %s", tls_conn_error(c->tls));
+    hard_close(c, why);
+}
+
 /* TLS was just turned on by what the owner read; `data` is what came after it in the same
  * read. */
 static void tls_started(struct conn *c, const char *data, size_t len)
@@ -562,9 +571,7 @@ static void tls_started(struct conn *c, const char *data, size_t len)
         /* After <proceed/>, the server's first handshake bytes may follow at once. */
         int rc = read_tls(c, data + skip, len - skip);
         if (rc != 0) {
-            log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "TLS failed: %s",
-                    tls_conn_error(c->tls));
-            hard_close(c, "TLS failed");
+            tls_failed(c);
         }
         return;
     }
@@ -656,12 +663,13 @@ static void on_readable(struct conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return;
             }
-            log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "read failed: %s", strerror(errno));
-            hard_close(c, strerror(errno));
+            const char *why = strerror(errno);
+            log_conn(&c->log, LOG_PROBLEMS, "read failed: %s", why);
+            hard_close(c, why);
             return;
         }
         if (n == 0) {
-            log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closed by peer");
+            log_conn(&c->log, LOG_LOWLEVEL, "closed by peer");
             hard_close(c, "connection closed by the remote server");
             return;
         }
@@ -675,14 +683,12 @@ static void on_readable(struct conn *c)
         if (c->tls) {
             int rc = read_tls(c, data + skip, (size_t)n - skip);
             if (rc == ERR_CLOSED) {
-                log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "TLS closed by peer");
+                log_conn(&c->log, LOG_LOWLEVEL, "TLS closed by peer");
                 conn_close(c, NULL);
                 return;
             }
             if (rc != 0) {
-                log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "TLS failed: %s",
-                        tls_conn_error(c->tls));
-                hard_close(c, "TLS failed");
+                tls_failed(c);
                 return;
             }
         } else {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/loop.h"
 
 struct sockaddr;
@@ -98,7 +99,8 @@ struct conn {
     unsigned long stanzas_out;
     unsigned long long bytes_in;
     unsigned long long bytes_out;
-    enum conn_kind kind;
+    enum conn_kind kind;        /* set with conn_set_kind */
+    struct log_ctx log;         /* its records: the tag of its kind, id, peer, account */
     const struct conn_ops *ops; /* NULL once the owner detached */
     void *owner;
     /* The stream of an accepted connection (the owner; NULL on outgoing s2s), for the XMPP
@@ -127,6 +129,9 @@ void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *
  * 0, ERR_PROTO when TLS is on already, or ERR_TLS. */
 int conn_start_tls_client(struct conn *c, const char *local, const char *remote,
                           bool after_proceed);
+/* Sets the kind (once the stream header tells) and with it the tag of the conn's records: XMPPS
+ * for a client stream, XMPPO for an outgoing one, XMPPI otherwise. */
+void conn_set_kind(struct conn *c, enum conn_kind kind);
 /* The owner lets go: no callback reaches it any more (not even `free`). */
 void conn_detach(struct conn *c);
 /* Drops the socket now, without flushing (a failed connect, a broken peer). No callback. */

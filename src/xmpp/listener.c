@@ -222,8 +222,8 @@ static void start_accepted(struct worker *w, void *arg)
     c->unauth_counted = true;
     c->st = xstream_new(c);
     conn_stage_update(c);
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
-            a->port, a->tls ? " (TLS)" : "");
+    log_conn(&c->log, LOG_LOWLEVEL, "connection accepted on port %u%s", a->port,
+             a->tls ? " (TLS)" : "");
     free(a);
 }
 

@@ -39,6 +39,7 @@ struct s2s_out {
     struct s2s_worker *sw;
     struct conn *c; /* the transport; NULL while resolving and between addresses */
     unsigned long id;
+    struct log_ctx log; /* XMPPO, id, peer (the target domain until connected) */
     enum ostate state;
     struct loop_timer timer; /* connect timeout, then idle timeout */
     struct loop_defer defer;
@@ -136,8 +137,8 @@ static int out_write(struct s2s_out *o, const char *data, size_t len)
     if (o->state == O_CLOSED || o->c == NULL) {
         return ERR_CLOSED;
     }
-    if (log_enabled(LOG_TAG_XMPPO, LOG_ALLINFO)) {
-        log_rec(LOG_TAG_XMPPO, LOG_ALLINFO, o->id, o->peer, "out: %.*s", (int)len, data);
+    if (log_conn_enabled(&o->log, LOG_ALLINFO)) {
+        log_conn(&o->log, LOG_ALLINFO, "out: %.*s", (int)len, data);
     }
     /* On failure the conn is closed already and out_closed has run. */
     return conn_write(o->c, data, len);
@@ -193,8 +194,8 @@ static void out_close(struct s2s_out *o, const char *reason, const char *cond, b
     loop_timer_stop(o->sw->loop, &o->timer);
     drop_conn(o, cond == NULL);
     loop_defer(o->sw->loop, &o->defer, out_free, o);
-    log_rec(LOG_TAG_XMPPO, cond ? LOG_PROBLEMS : LOG_LOWLEVEL, o->id, o->peer,
-            "%s -> %s: connection closed: %s", q ? q->source : "", q ? q->target : "", reason);
+    log_conn(&o->log, cond ? LOG_PROBLEMS : LOG_LOWLEVEL, "%s -> %s: connection closed: %s",
+             q ? q->source : "", q ? q->target : "", reason);
     if (q == NULL) {
         return;
     }
@@ -272,8 +273,8 @@ static void ready(struct s2s_out *o, const char *mechanism)
     struct s2s_queue *q = o->q;
     s2s__fmt(o->mechanism, sizeof(o->mechanism), "%s", mechanism);
     o->state = O_READY;
-    log_rec(LOG_TAG_XMPPO, LOG_MAJOR, o->id, o->peer, "%s -> %s: authenticated (%s)%s", q->source,
-            q->target, mechanism, o->verified ? ", certificate valid" : "");
+    log_conn(&o->log, LOG_MAJOR, "%s -> %s: authenticated (%s)%s", q->source, q->target, mechanism,
+             o->verified ? ", certificate valid" : "");
     s2s__queue_ready(q);
 }
 
@@ -356,14 +357,14 @@ static int on_features(struct s2s_out *o, const struct xml_node *el)
 
 static void log_in(struct s2s_out *o, const struct xml_node *el)
 {
-    if (!log_enabled(LOG_TAG_XMPPO, LOG_ALLINFO)) {
+    if (!log_conn_enabled(&o->log, LOG_ALLINFO)) {
         return;
     }
     struct buf b;
     buf_init(&b, 65536);
     struct xml_ser_opts so = {.parent_ns = NS_SERVER};
     xml_serialize(&b, el, &so);
-    log_rec(LOG_TAG_XMPPO, LOG_ALLINFO, o->id, o->peer, "in: %s", buf_cstr(&b));
+    log_conn(&o->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
     buf_cleanup(&b);
 }
 
@@ -394,8 +395,9 @@ static int element(struct s2s_out *o, struct xml_node *el)
     }
     if (is(el, NS_SASL, "failure") && o->state == O_SASL) {
         if (o->offers_db && cfg()->xmpp.sending.dialback) {
-            log_rec(LOG_TAG_XMPPO, LOG_LOWLEVEL, o->id, o->peer, "SASL EXTERNAL refused, trying "
-                    "dialback");
+            log_conn(&o->log, LOG_LOWLEVEL,
+                     "SASL EXTERNAL refused, trying "
+                     "dialback");
             start_dialback(o);
             return 0;
         }
@@ -428,7 +430,7 @@ static int element(struct s2s_out *o, struct xml_node *el)
         return 1;
     }
     /* Stanzas on our outgoing stream (no bidi negotiated) are not accepted. */
-    log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, o->id, o->peer, "unexpected <%s/> ignored", el->name);
+    log_conn(&o->log, LOG_PROBLEMS, "unexpected <%s/> ignored", el->name);
     return 0;
 }
 
@@ -526,8 +528,8 @@ static void connected(struct s2s_out *o)
 {
     const struct s2s_addr *a = &o->addrs[o->idx];
     s2s__fmt(o->peer, sizeof(o->peer), "%s", o->c->peer);
-    log_rec(LOG_TAG_XMPPO, LOG_LOWLEVEL, o->id, o->peer, "%s -> %s: connected%s", o->q->source,
-            o->q->target, a->tls ? " (direct TLS)" : "");
+    log_conn(&o->log, LOG_LOWLEVEL, "%s -> %s: connected%s", o->q->source, o->q->target,
+             a->tls ? " (direct TLS)" : "");
     o->parser = xml_stream_new(&(struct xml_limits){
                                    .max_stanza_size =
                                        (size_t)cfg()->xmpp.receiving.max_stanza_size,
@@ -549,8 +551,8 @@ static void out_connected(void *owner, int err)
         return;
     }
     const struct s2s_addr *a = &o->addrs[o->idx];
-    log_rec(LOG_TAG_XMPPO, LOG_LOWLEVEL, o->id, NULL, "%s -> %s: connect to %s port %u: %s",
-            o->q->source, o->q->target, a->host, (unsigned)a->port, strerror(err));
+    log_conn(&o->log, LOG_LOWLEVEL, "%s -> %s: connect to %s port %u: %s", o->q->source,
+             o->q->target, a->host, (unsigned)a->port, strerror(err));
     s2s__fmt(o->q->error, sizeof(o->q->error), "%s port %u: %s", a->host, (unsigned)a->port,
              strerror(err));
     drop_conn(o, false);
@@ -627,6 +629,7 @@ void s2s__out_open(struct s2s_queue *q)
     o->state = O_RESOLVING;
     loop_timer_init(&o->timer);
     s2s__fmt(o->peer, sizeof(o->peer), "%s", q->target);
+    o->log = (struct log_ctx){.tag = LOG_TAG_XMPPO, .id = o->id, .peer = o->peer};
     o->next = sw->outs;
     if (sw->outs) {
         sw->outs->prev = o;
@@ -635,8 +638,7 @@ void s2s__out_open(struct s2s_queue *q)
     q->out = o;
     loop_timer_start(sw->loop, &o->timer, (uint64_t)cfg()->xmpp.sending.connect_timeout * 1000u,
                      on_timeout, o);
-    log_rec(LOG_TAG_XMPPO, LOG_LOWLEVEL, o->id, NULL, "%s -> %s: opening a connection",
-            q->source, q->target);
+    log_conn(&o->log, LOG_LOWLEVEL, "%s -> %s: opening a connection", q->source, q->target);
     if (sw->dns == NULL) {
         out_close(o, "no DNS resolver", "remote-server-not-found", false);
         return;

@@ -41,11 +41,6 @@ const struct settings *xstream__cfg(void)
     return worker_ctx()->cfg;
 }
 
-static enum log_tag stream_tag(const struct xstream *st)
-{
-    return st->c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
-}
-
 static void auth_timeout(void *ud)
 {
     struct xstream *st = ud;
@@ -110,8 +105,8 @@ void xstream_free(struct xstream *st)
 
 int xstream__write(struct xstream *st, const char *data, size_t len)
 {
-    if (log_enabled(stream_tag(st), LOG_ALLINFO)) {
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "out: %.*s", (int)len, data);
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO)) {
+        log_conn(&st->c->log, LOG_ALLINFO, "out: %.*s", (int)len, data);
     }
     return conn_write(st->c, data, len);
 }
@@ -197,8 +192,8 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
     atomic_fetch_add(&g_xmpp_stats.stream_errors, 1);
-    log_rec(stream_tag(st), LOG_PROBLEMS, st->c->id, st->c->peer, "stream error %s%s%s", condition,
-            text ? ": " : "", text ? text : "");
+    log_conn(&st->c->log, LOG_PROBLEMS, "stream error %s%s%s", condition, text ? ": " : "",
+             text ? text : "");
     st->state = XS_CLOSED;
     st->stop = true;
     conn_close(st->c, NULL);
@@ -327,7 +322,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         st->legacy = major < 1;
     }
     if (server_ns) {
-        st->c->kind = CONN_S2S_IN;
+        conn_set_kind(st->c, CONN_S2S_IN);
         return s2s_in_stream_open(st, header);
     }
     if (to == NULL || st->domain[0] == '\0') {
@@ -342,7 +337,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         xstream_error(st, "host-unknown", "a restarted stream must name the host of the first");
         return 1;
     }
-    st->c->kind = CONN_C2S;
+    conn_set_kind(st->c, CONN_C2S);
     if (domain_cfg_get(st->domain, &st->dom) != 0) {
         xstream_error(st, "internal-server-error", "domain settings unavailable");
         return 1;
@@ -358,8 +353,8 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
     if (!st->legacy) {
         features(st);
     }
-    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "stream opened to %s%s",
-            st->to_name, conn_is_tls(st->c) ? " over TLS" : "");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "stream opened to %s%s", st->to_name,
+             conn_is_tls(st->c) ? " over TLS" : "");
     return 0;
 }
 
@@ -396,7 +391,7 @@ void xstream__starttls(struct xstream *st, bool allowed)
         conn_close(st->c, "TLS unavailable");
         return;
     }
-    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "STARTTLS");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "STARTTLS");
     xstream__restart(st);
 }
 
@@ -481,14 +476,14 @@ static int on_element(void *ud, struct xml_node *el)
     if (st->c->kind == CONN_S2S_IN) {
         return s2s_in_element(st, el);
     }
-    if (log_enabled(stream_tag(st), LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
         !is(el, NS_SASL, "response") && !is_legacy_auth(el) &&
         !is_iq_child(el, "jabber:iq:register", "query")) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
         xml_serialize(&b, el, &o);
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %s", buf_cstr(&b));
+        log_conn(&st->c->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
     }
     xstream__flush_delayed(st);
@@ -526,9 +521,8 @@ size_t xstream_feed(struct xstream *st, const char *data, size_t len)
     if (st->state == XS_CLOSED) {
         return len;
     }
-    if (log_enabled(stream_tag(st), LOG_ALLINFO) && st->state == XS_HEADER) {
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %.*s",
-                (int)(len > 512 ? 512 : len), data);
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && st->state == XS_HEADER) {
+        log_conn(&st->c->log, LOG_ALLINFO, "in: %.*s", (int)(len > 512 ? 512 : len), data);
     }
     size_t used = 0;
     while (used < len && st->state != XS_CLOSED) {
