@@ -34,6 +34,7 @@
 #include "services/services.h"
 #include "webadmin/http.h"
 #include "xmpp/s2s.h"
+#include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
 
 #define MAX_OVERRIDES 64
@@ -289,8 +290,8 @@ struct kick {
 static void worker_kick(struct worker *w, void *arg)
 {
     struct kick *k = arg;
-    struct worker_ctx *wc = w->ctx;
-    xmpp_kick_account(wc->xmpp, k->bare, k->condition[0] ? k->condition : "not-authorized");
+    (void)w;
+    router_account_end(k->bare, k->condition[0] ? k->condition : "not-authorized");
     free(k);
 }
 
@@ -821,6 +822,7 @@ static int run(void)
     int n = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
     router_register_component(&chatroom_component);
+    xstream_add_feature(services_caps_append);
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */

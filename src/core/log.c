@@ -552,6 +552,34 @@ void log_rec(enum log_tag tag, int level, unsigned long conn_id, const char *pee
     va_end(ap);
 }
 
+static void ctx_vrec(const struct log_ctx *ctx, enum log_tag tag, int level, const char *fmt,
+                     va_list ap)
+{
+    const char *peer = ctx->peer != NULL ? ctx->peer : ctx->account;
+    log_vrec(tag, level, ctx->id, peer, fmt, ap);
+}
+
+void log_conn(const struct log_ctx *ctx, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ctx_vrec(ctx, ctx->tag, level, fmt, ap);
+    va_end(ap);
+}
+
+void log_conn_tag(const struct log_ctx *ctx, enum log_tag tag, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ctx_vrec(ctx, tag, level, fmt, ap);
+    va_end(ap);
+}
+
+bool log_conn_enabled(const struct log_ctx *ctx, int level)
+{
+    return log_enabled(ctx->tag, level);
+}
+
 /* Called under rotate_lock. */
 static void close_locked(void)
 {

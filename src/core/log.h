@@ -52,6 +52,24 @@ void log_rec(enum log_tag tag, int level, unsigned long conn_id, const char *pee
 void log_vrec(enum log_tag tag, int level, unsigned long conn_id, const char *peer, const char *fmt,
               va_list ap);
 
+/* The context of the records about one connection (or another object with an id): kept beside
+ * it and passed by pointer, so that no call site repeats the id and peer by hand. The record is
+ * the same as log_rec's: "XMPPS-000029([10.10.0.83]:47320) text"; `account` is written in the
+ * peer's place when there is no peer (as records about an account without a connection do). */
+struct log_ctx {
+    enum log_tag tag;    /* the tag of its records */
+    unsigned long id;    /* 0: none */
+    const char *peer;    /* "[ip]:port" (or another name of the far end); NULL: none */
+    const char *account; /* the account concerned once known; NULL: none */
+};
+void log_conn(const struct log_ctx *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same under another tag than the context's (e.g. a pre-session XMPPI record on a stream
+ * already known as a client's). */
+void log_conn_tag(const struct log_ctx *ctx, enum log_tag tag, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+bool log_conn_enabled(const struct log_ctx *ctx, int level);
+
 /* Formats one record (without the newline) into `out`, e.g.
  * "12:39:08.978 3 XMPPS-000029([10.10.0.83]:47320) read failed: timeout". Pure; for tests. */
 int log_format(struct buf *out, const struct timespec *when, int level, enum log_tag tag,

@@ -14,7 +14,6 @@
 #include "core/server.h"
 #include "services/services_int.h"
 #include "signal/router.h"
-#include "xmpp/xmpp.h"
 
 #define NS_COMMANDS "http://jabber.org/protocol/commands"
 #define NS_ADMIN "http://jabber.org/protocol/admin"
@@ -180,8 +179,8 @@ static int account_of(const struct run *r, const char *text, struct buf *out)
 
 static void kick_on_home(struct worker *w, void *arg)
 {
-    struct worker_ctx *wc = w->ctx;
-    xmpp_kick_account(wc->xmpp, arg, "not-authorized");
+    (void)w;
+    router_account_end(arg, "not-authorized");
     free(arg);
 }
 

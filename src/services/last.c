@@ -116,21 +116,6 @@ static int account_last(struct service_ctx *ctx)
     return code;
 }
 
-void services_last_session_ended(const char *local, const char *domain)
-{
-    struct worker_ctx *wc = worker_ctx();
-    struct buf bare;
-    buf_init(&bare, 4096);
-    buf_printf(&bare, "%s@%s", local, domain);
-    int left = router_session_count(buf_cstr(&bare));
-    buf_cleanup(&bare);
-    if (wc == NULL || left > 0) {
-        return;
-    }
-    /* Written behind, with the IM core's last unavailable presence of the same moment. */
-    im_last_seen_logout(domain, local);
-}
-
 const struct service service_last = {
     .name = "last",
     .iq = (const struct service_iq[]){{NS_LAST, "query", .get = server_last,

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "services/services.h"
+#include "signal/router.h"
 #include "xmpp/xmpp.h"
 
 #define NS_REGISTER "jabber:iq:register"
@@ -137,7 +138,7 @@ static int cancel(struct service_ctx *ctx, const char *bare)
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "account cancelled in-band");
     rc = service_reply_result(ctx, NULL);
     /* The sessions of an account live on its home worker, where this runs. */
-    xmpp_kick_account(worker_ctx()->xmpp, bare, "not-authorized");
+    router_account_end(bare, "not-authorized");
     return rc;
 }
 

@@ -85,10 +85,6 @@ struct xml_node *services_disco_info_new(enum service_scope scope);
 int services_caps_ver(const struct xml_node *info, struct buf *out);
 void services_caps_append(struct buf *out);
 
-/* XEP-0012: called on the account's home worker when one of its sessions ended; records the
- * logout time when it was the last one. */
-void services_last_session_ended(const char *local, const char *domain);
-
 /* XEP-0153, for the presence path (on a worker): the hex SHA-1 of the account's vCard photo
  * (ERR_NOTFOUND when it has none), and <x xmlns='vcard-temp:x:update'><photo>HASH</photo></x>
  * (an empty <photo/> when none) to add to an available presence that carries no such element;

@@ -30,7 +30,8 @@
  * rules for outbound messages, then routing. */
 void im_client_stanza(struct router_session *rs, struct signal *sig);
 /* The session ends (closed, lost, replaced): unavailable presence to whoever had its presence,
- * unless the whole server is stopping. Its IM state is freed. */
+ * unless the whole server is stopping. Its IM state is freed. Called for every bound session,
+ * before it leaves the router: the account's last one also records its logout (XEP-0012). */
 void im_session_ended(struct router_session *rs, bool server_stopping);
 
 /* ---- from the router (signal/router.c), on the recipient's home worker ---- */

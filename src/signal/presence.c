@@ -442,10 +442,26 @@ void im_client_stanza(struct router_session *rs, struct signal *sig)
     router_submit(sig);
 }
 
+/* Session-end bookkeeping: when `rs` is the account's last session in the router, its logout is
+ * recorded (XEP-0012), written behind with the last unavailable presence of the same moment. */
+static void last_session_ended(const struct router_session *rs)
+{
+    const char *at = rs->bare ? strchr(rs->bare, '@') : NULL;
+    if (at == NULL || worker_ctx() == NULL || router_sessions(rs->bare) != rs || rs->next) {
+        return;
+    }
+    struct buf local;
+    buf_init(&local, 2048);
+    buf_append(&local, rs->bare, (size_t)(at - rs->bare));
+    im_last_seen_logout(at + 1, buf_cstr(&local));
+    buf_cleanup(&local);
+}
+
 void im_session_ended(struct router_session *rs, bool server_stopping)
 {
     struct im_session *is = rs->im;
     if (is == NULL) {
+        last_session_ended(rs);
         return;
     }
     if (rs->available) {
@@ -460,6 +476,7 @@ void im_session_ended(struct router_session *rs, bool server_stopping)
     jid_cleanup(&is->full);
     free(is);
     rs->im = NULL;
+    last_session_ended(rs);
 }
 
 /* ---- presence for the account ---- */

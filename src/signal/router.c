@@ -165,6 +165,26 @@ struct router_session *router_sessions(const char *bare)
     return e ? e->sessions : NULL;
 }
 
+void router_account_end(const char *bare, const char *condition)
+{
+    /* Taken first: an end may remove its session from the list at once. */
+    int n = router_session_count(bare);
+    if (n == 0) {
+        return;
+    }
+    struct router_session **all = xcalloc((size_t)n, sizeof(*all));
+    int i = 0;
+    for (struct router_session *s = router_sessions(bare); s && i < n; s = s->next) {
+        all[i++] = s;
+    }
+    for (int k = 0; k < i; k++) {
+        if (all[k]->end) {
+            all[k]->end(all[k], condition);
+        }
+    }
+    free(all);
+}
+
 /* Local domains and aliases, cached per worker and reloaded when an admin change bumps the
  * generation counter. */
 static int add_domain_row(void *ud, const char *a, const char *b)

@@ -22,6 +22,11 @@ enum router_code {
 /* Takes ownership of the signal. Called on the delivering module's callback: the signal is
  * the router's to give away, so the callee frees it (signal_free) when done. */
 typedef void router_deliver_fn(void *ud, struct signal *sig);
+struct router_session;
+/* Ends a session from outside (its account was removed or disabled): the protocol module closes
+ * it (a stream error `condition` of RFC 6120 §4.9.3), and removes it from the router as usual,
+ * then or later. */
+typedef void router_end_fn(struct router_session *s, const char *condition);
 
 struct im_session;
 
@@ -33,6 +38,7 @@ struct router_session {
     int priority;
     bool available;              /* sent initial presence */
     router_deliver_fn *deliver;
+    router_end_fn *end;
     void *ud;
     struct im_session *im;       /* the IM core's state (signal/im.h), NULL until used */
     struct router_session *next; /* internal: the account's other sessions */
@@ -56,6 +62,10 @@ struct router_session *router_sessions(const char *bare);
  * across workers: post to each one). fn must not add or remove sessions. */
 typedef void router_session_fn(void *ud, const struct router_session *s);
 void router_sessions_foreach(router_session_fn *fn, void *ud);
+
+/* Ends every session of an account (bare JID) through its `end` operation. On the account's
+ * home worker. */
+void router_account_end(const char *bare, const char *condition);
 
 /* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
  * sender as an error signal (never for an error stanza). Returns the response code known at

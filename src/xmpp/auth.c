@@ -191,7 +191,6 @@ void xstream__auth_cleanup(struct xstream *st)
     if (st->c && st->c->loop) {
         loop_timer_stop(st->c->loop, &st->delay_timer);
     }
-    jid_cleanup(&st->jid);
 }
 
 /* Per-account lock-out (accounts_login_*): a wrong password or an unknown name counts for the
@@ -206,9 +205,9 @@ static void account_failure(struct xstream *st, const char *condition, const cha
     }
     int lock = accounts_login_failed(&xstream__cfg()->auth, who, st->domain);
     if (lock > 0) {
-        log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer,
-                "account %s (domain %s) locked for %d s after repeated failed logins", who,
-                st->domain, lock);
+        log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_MAJOR,
+                     "account %s (domain %s) locked for %d s after repeated failed logins", who,
+                     st->domain, lock);
     }
 }
 
@@ -236,9 +235,9 @@ static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fa
     }
     st->state = XS_NEGOTIATE;
     atomic_fetch_add(&g_xmpp_stats.auth_failures, 1);
-    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "SASL failure (%s): %s%s%s%s%s",
-            condition, sasl_fail_kind_name(kind), why && why[0] ? ": " : "", why ? why : "",
-            who ? " for " : "", who ? who : "");
+    log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_PROBLEMS, "SASL failure (%s): %s%s%s%s%s",
+                 condition, sasl_fail_kind_name(kind), why && why[0] ? ": " : "", why ? why : "",
+                 who ? " for " : "", who ? who : "");
     buf_reset(&st->delayed);
     buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
     if (!failure_is_guess(kind)) {
@@ -284,11 +283,11 @@ static void authenticated(struct xstream *st, const char *user, const char *how)
     snprintf(st->mechanism, sizeof(st->mechanism), "%s", how);
     atomic_fetch_add(&g_xmpp_stats.logins, 1);
     xstream__set(&st->bare, "%s@%s", user, st->domain);
+    st->c->log.account = st->bare;
     st->state = XS_AUTHED;
     xmpp_addr_auth_succeeded(st->c->addr);
     accounts_login_succeeded(user, st->domain);
-    log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "%s logged in with %s", st->bare,
-            how);
+    log_conn(&st->c->log, LOG_MAJOR, "%s logged in with %s", st->bare, how);
     int home = worker_home(strv_c(st->bare));
     if (home != worker_self()->id) {
         st->move_to = home;
@@ -519,8 +518,8 @@ void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
         st->auth_failures++;
         xmpp_addr_auth_failed(st->c->addr);
         account_failure(st, bad, buf_cstr(&user));
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
-                "legacy authentication failed (%s) for %s", bad, buf_cstr(&user_raw));
+        log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_PROBLEMS,
+                     "legacy authentication failed (%s) for %s", bad, buf_cstr(&user_raw));
         if (st->auth_failures >= xstream__cfg()->xmpp.receiving.max_auth_failures) {
             xstream_error(st, "policy-violation", "too many authentication failures");
         }

@@ -9,7 +9,6 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "jid/jid.h"
-#include "services/services.h"
 #include "signal/im.h"
 #include "xmpp/convert.h"
 #include "xmpp/ns.h"
@@ -19,8 +18,9 @@
 /* The router hands a signal for this session. */
 static void deliver(void *ud, struct signal *sig)
 {
-    struct xstream *st = ud;
-    if (st->state == XS_BOUND) {
+    struct c2s_session *s = ud;
+    struct xstream *st = s->st;
+    if (st != NULL && st->state == XS_BOUND) {
         struct buf out;
         buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
         if (convert_signal_xml(sig, &out) == 0) {
@@ -43,33 +43,71 @@ static void generated_resource(char *out, size_t len)
     }
 }
 
+/* The router (router_account_end): the account was removed or disabled. */
+static void end(struct router_session *rs, const char *condition)
+{
+    struct c2s_session *s = rs->ud;
+    if (s->st != NULL) {
+        xstream_error(s->st, condition, "the account was changed by an administrator");
+    }
+}
+
+void c2s_session_free(struct c2s_session *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    jid_cleanup(&s->jid);
+    free(s->bare);
+    free(s->full);
+    free(s->resource);
+    free(s);
+}
+
+/* A session for the bound resource, or NULL when the full JID is not valid. */
+static struct c2s_session *session_new(struct xstream *st, const char *resource)
+{
+    struct c2s_session *s = xcalloc(1, sizeof(*s));
+    s->st = st;
+    xstream__set(&s->bare, "%s", st->bare);
+    xstream__set(&s->full, "%s/%s", st->bare, resource);
+    xstream__set(&s->resource, "%s", resource);
+    if (jid_parse(&s->jid, strv_c(s->full)) != 0) {
+        c2s_session_free(s);
+        return NULL;
+    }
+    s->rs.bare = s->bare;
+    s->rs.resource = s->resource;
+    s->rs.deliver = deliver;
+    s->rs.end = end;
+    s->rs.ud = s;
+    return s;
+}
+
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy)
 {
-    xstream__set(&st->full, "%s/%s", st->bare, resource);
-    xstream__set(&st->resource, "%s", resource);
-    if (jid_parse(&st->jid, strv_c(st->full)) != 0) {
+    struct c2s_session *s = session_new(st, resource);
+    if (s == NULL) {
         if (iq) {
             xstream__iq_error(st, iq, "modify", "bad-request", "invalid resource");
         }
         return;
     }
-    st->rs.bare = st->bare;
-    st->rs.resource = st->resource;
-    st->rs.deliver = deliver;
-    st->rs.ud = st;
-    st->rs.priority = 0;
-    st->rs.available = false;
+    c2s_session_free(st->sess); /* a stream binds once: NULL */
+    st->sess = s;
     struct router_session *replaced = NULL;
-    router_session_add(&st->rs, &replaced);
-    st->registered = true;
+    router_session_add(&s->rs, &replaced);
+    s->registered = true;
     st->state = XS_BOUND;
     c2s__keepalive_start(st);
     if (replaced) {
         /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
-        struct xstream *old = replaced->ud;
+        struct c2s_session *old = replaced->ud;
         old->registered = false;
-        xstream_error(old, "conflict", "replaced by a new session with the same resource");
+        if (old->st != NULL) {
+            xstream_error(old->st, "conflict", "replaced by a new session with the same resource");
+        }
     }
     if (legacy) {
         struct buf b;
@@ -82,10 +120,10 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
     } else {
         struct xml_node *bind = xml_node_new(NS_BIND, "bind");
         struct xml_node *jid = xml_node_add_child(bind, NULL, "jid");
-        xml_node_add_text(jid, st->full, strlen(st->full));
+        xml_node_add_text(jid, s->full, strlen(s->full));
         xstream__iq_result(st, iq, bind);
     }
-    log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session started for %s", st->full);
+    log_conn(&st->c->log, LOG_MAJOR, "session started for %s", s->full);
 }
 
 void c2s__bind(struct xstream *st, struct xml_node *iq)
@@ -170,12 +208,12 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
     }
     struct signal *sig = NULL;
     const char *condition = NULL;
-    if (convert_stanza(el, &st->jid, &sig, &condition) != 0) {
+    if (convert_stanza(el, &st->sess->jid, &sig, &condition) != 0) {
         stanza_error(st, el, condition);
         return;
     }
     /* Presence, subscriptions, blocking and carbons first (signal/im.h), then the router. */
-    im_client_stanza(&st->rs, sig);
+    im_client_stanza(&st->sess->rs, sig);
 }
 
 /* A silent client is pinged after ping_interval; if nothing at all arrives within another
@@ -184,6 +222,7 @@ static void keepalive(void *ud)
 {
     struct xstream *st = ud;
     struct conn *c = st->c;
+    struct c2s_session *s = st->sess;
     int interval = xstream__cfg()->xmpp.receiving.ping_interval;
     if (st->state != XS_BOUND || interval <= 0) {
         return;
@@ -192,25 +231,25 @@ static void keepalive(void *ud)
     uint64_t idle = now - c->last_read_ms;
     uint64_t period = (uint64_t)interval * 1000u;
     if (idle < period) {
-        st->ping_outstanding = false;
+        s->ping_outstanding = false;
         loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
         return;
     }
-    if (st->ping_outstanding) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, c->id, c->peer, "no answer to ping, closing");
+    if (s->ping_outstanding) {
+        log_conn(&c->log, LOG_PROBLEMS, "no answer to ping, closing");
         xstream_error(st, "connection-timeout", "no answer to ping");
         return;
     }
     struct buf b;
     buf_init(&b, 4096);
-    buf_printf(&b, "<iq type='get' id='starling-ping-%u' from='", ++st->ping_seq);
+    buf_printf(&b, "<iq type='get' id='starling-ping-%u' from='", ++s->ping_seq);
     xml_escape_append(&b, strv_c(st->domain), true);
     buf_append_c(&b, "' to='");
-    xml_escape_append(&b, strv_c(st->full), true);
+    xml_escape_append(&b, strv_c(s->full), true);
     buf_printf(&b, "'><ping xmlns='%s'/></iq>", NS_PING);
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
-    st->ping_outstanding = true;
+    s->ping_outstanding = true;
     loop_timer_start(c->loop, &c->timer, period, keepalive, st);
 }
 
@@ -219,7 +258,7 @@ void c2s__keepalive_start(struct xstream *st)
     struct conn *c = st->c;
     loop_timer_stop(c->loop, &c->timer);
     int interval = xstream__cfg()->xmpp.receiving.ping_interval;
-    st->ping_outstanding = false;
+    st->sess->ping_outstanding = false;
     if (interval > 0) {
         c->last_read_ms = loop_clock_ms();
         loop_timer_start(c->loop, &c->timer, (uint64_t)interval * 1000u, keepalive, st);
@@ -228,14 +267,17 @@ void c2s__keepalive_start(struct xstream *st)
 
 void c2s__closed(struct xstream *st)
 {
-    if (st->rs.im) {
-        /* Unavailable presence for whoever had this session's, also after an abrupt loss. */
-        im_session_ended(&st->rs, st->c->xw && st->c->xw->stopping);
+    struct c2s_session *s = st->sess;
+    if (s == NULL) {
+        return;
     }
-    if (st->registered) {
-        st->registered = false;
-        router_session_remove(&st->rs);
-        services_last_session_ended(st->jid.local, st->jid.domain);
-        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "session ended for %s", st->full);
+    /* The IM core's session end: unavailable presence for whoever had this session's, also
+     * after an abrupt loss, and the last-activity bookkeeping of the account's last session. */
+    im_session_ended(&s->rs, st->c->xw && st->c->xw->stopping);
+    s->st = NULL;
+    if (s->registered) {
+        s->registered = false;
+        router_session_remove(&s->rs);
+        log_conn(&st->c->log, LOG_MAJOR, "session ended for %s", s->full);
     }
 }

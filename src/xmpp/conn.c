@@ -1,7 +1,10 @@
-/* conn.c: socket I/O, TLS over memory BIOs, bounded output, deferred close. */
+/* conn.c: socket I/O for accepted and outgoing connections, TLS over memory BIOs (server or
+ * client side), bounded output, deferred close; the owner hears of it through struct conn_ops. */
 #include "xmpp/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -13,7 +16,6 @@
 #include "core/server.h"
 #include "tls/tls.h"
 #include "xml/xml.h"
-#include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
 
 #define CONN_READ_CHUNK 16384
@@ -31,9 +33,32 @@ enum conn_stage {
 
 static void on_io(void *ud, uint32_t events);
 
-static enum log_tag conn_tag(const struct conn *c)
+void conn_set_kind(struct conn *c, enum conn_kind kind)
 {
-    return c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
+    c->kind = kind;
+    c->log.tag = kind == CONN_S2S_OUT ? LOG_TAG_XMPPO
+                 : kind == CONN_C2S   ? LOG_TAG_XMPPS
+                                      : LOG_TAG_XMPPI;
+}
+
+/* ---- the owner's callbacks (none once it detached) ---- */
+
+static void tell_closed(struct conn *c, const char *why)
+{
+    if (c->ops && c->ops->closed) {
+        c->ops->closed(c->owner, why);
+    }
+}
+
+static int owner_wants_move(const struct conn *c)
+{
+    return c->ops && c->ops->wants_move ? c->ops->wants_move(c->owner) : -1;
+}
+
+void conn_detach(struct conn *c)
+{
+    c->ops = NULL;
+    c->owner = NULL;
 }
 
 static void link_conn(struct xmpp_worker *xw, struct conn *c)
@@ -63,21 +88,20 @@ static void unlink_conn(struct conn *c)
     xw->nconns--;
 }
 
-struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const char *peer,
-                      const char *addr)
+static struct conn *conn_alloc(struct xmpp_worker *xw, int fd, unsigned long id, size_t out_max,
+                               const char *peer)
 {
     const struct settings *cfg = worker_ctx()->cfg;
     struct conn *c = xcalloc(1, sizeof(*c));
-    c->id = atomic_fetch_add(&g_server.next_conn_id, 1) + 1;
+    c->id = id ? id : atomic_fetch_add(&g_server.next_conn_id, 1) + 1;
     c->fd = fd;
     c->worker_id = xw->worker->id;
     c->loop = xw->worker->loop;
-    c->tls_direct = tls_direct;
     c->since = time(NULL);
-    buf_init(&c->out, (size_t)cfg->xmpp.receiving.send_queue_limit);
+    buf_init(&c->out, out_max);
     buf_init(&c->pending, (size_t)cfg->xmpp.receiving.max_stanza_size * 2);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    c->log = (struct log_ctx){.tag = LOG_TAG_XMPPI, .id = c->id, .peer = c->peer};
     loop_timer_init(&c->timer);
     loop_timer_init(&c->close_timer);
     loop_timer_init(&c->stage_timer);
@@ -85,10 +109,67 @@ struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const cha
     c->tokens_at = loop_now_ms(c->loop);
     c->tokens = cfg->xmpp.receiving.c2s_burst;
     link_conn(xw, c);
+    return c;
+}
+
+struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const char *peer,
+                      const char *addr)
+{
+    const struct settings *cfg = worker_ctx()->cfg;
+    struct conn *c = conn_alloc(xw, fd, 0, (size_t)cfg->xmpp.receiving.send_queue_limit, peer);
+    c->tls_direct = tls_direct;
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
     if (tls_direct) {
         c->tls = tls_conn_new(g_server.tls);
     }
     loop_io_add(c->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_io, c);
+    return c;
+}
+
+void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *addr,
+                      size_t alen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(peer, plen, "[%s]:%u", ip, port);
+    if (addr != NULL) {
+        snprintf(addr, alen, "%s", ip);
+    }
+}
+
+struct conn *conn_connect(struct xmpp_worker *xw, const struct sockaddr *sa, unsigned salen,
+                          unsigned long id, size_t out_max, const struct conn_ops *ops,
+                          void *owner)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (connect(fd, sa, (socklen_t)salen) != 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    char peer[64];
+    conn_format_peer(sa, peer, sizeof(peer), NULL, 0);
+    struct conn *c = conn_alloc(xw, fd, id, out_max, peer);
+    conn_set_kind(c, CONN_S2S_OUT);
+    c->client = true;
+    c->connecting = true;
+    c->stage = STAGE_DONE;
+    c->ops = ops;
+    c->owner = owner;
+    loop_io_add(c->loop, &c->io, fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, on_io, c);
     return c;
 }
 
@@ -105,6 +186,9 @@ static void update_events(struct conn *c)
     /* A throttled connection is not watched for input at all, not even for the peer's
      * half-close, which would otherwise wake the loop again and again. */
     uint32_t ev = c->throttled ? 0 : EPOLLRDHUP;
+    if (c->connecting) {
+        ev |= EPOLLOUT;
+    }
     if (!c->closing && !c->throttled) {
         ev |= EPOLLIN;
     }
@@ -128,8 +212,9 @@ static void free_deferred(void *ud)
     conn_free_now(c);
 }
 
-/* Drops the socket now; the memory goes in a deferred call. */
-static void hard_close(struct conn *c)
+/* Drops the socket now; the memory goes in a deferred call. `why` (NULL for a close we
+ * asked for) goes to the owner. */
+static void hard_close(struct conn *c, const char *why)
 {
     if (c->closed) {
         return;
@@ -139,10 +224,14 @@ static void hard_close(struct conn *c)
     stop_timers(c);
     close(c->fd);
     c->fd = -1;
-    if (c->st) {
-        xstream_on_closed(c->st);
-    }
+    tell_closed(c, why);
     loop_defer(c->loop, &c->defer, free_deferred, c);
+}
+
+void conn_abandon(struct conn *c)
+{
+    conn_detach(c);
+    hard_close(c, NULL);
 }
 
 void conn_free_now(struct conn *c)
@@ -154,9 +243,7 @@ void conn_free_now(struct conn *c)
         loop_io_del(c->loop, &c->io);
         stop_timers(c);
         close(c->fd);
-        if (c->st) {
-            xstream_on_closed(c->st);
-        }
+        tell_closed(c, NULL);
     }
     if (c->unauth_counted) {
         xmpp_addr_release_unauth(c->addr);
@@ -166,8 +253,8 @@ void conn_free_now(struct conn *c)
         xmpp_addr_release(c->addr);
     }
     unlink_conn(c);
-    if (c->st) {
-        xstream_free(c->st);
+    if (c->ops && c->ops->free) {
+        c->ops->free(c->owner);
     }
     if (c->tls) {
         tls_conn_free(c->tls);
@@ -238,18 +325,18 @@ static void after_io(struct conn *c)
     }
     int rc = flush_out(c);
     if (rc == ERR_CLOSED) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "write failed: %s", strerror(errno));
-        hard_close(c);
+        log_conn(&c->log, LOG_PROBLEMS, "write failed: %s", strerror(errno));
+        hard_close(c, "write failed");
         return;
     }
     if (rc == ERR_LIMIT) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
-        hard_close(c);
+        log_conn(&c->log, LOG_PROBLEMS, "send queue limit reached, closing");
+        hard_close(c, "send queue limit reached");
         return;
     }
     if (c->closing && c->out.len == 0) {
         shutdown(c->fd, SHUT_WR);
-        hard_close(c);
+        hard_close(c, NULL);
         return;
     }
     update_events(c);
@@ -275,10 +362,10 @@ int conn_write(struct conn *c, const char *data, size_t len)
         rc = buf_append(&c->out, data, len);
     }
     if (rc != 0) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "send queue limit reached, closing");
+        log_conn(&c->log, LOG_PROBLEMS, "send queue limit reached, closing");
         c->closing = true;
         buf_reset(&c->out);
-        hard_close(c);
+        hard_close(c, "send queue limit reached");
         return ERR_LIMIT;
     }
     /* Everything written during this loop iteration goes out in one send at its end; EPOLLOUT
@@ -297,6 +384,17 @@ int conn_start_tls(struct conn *c)
     return c->tls ? 0 : ERR_TLS;
 }
 
+int conn_start_tls_client(struct conn *c, const char *local, const char *remote,
+                          bool after_proceed)
+{
+    if (c->tls) {
+        return ERR_PROTO;
+    }
+    c->tls = tls_conn_new_client(g_server.tls, local, remote);
+    c->tls_wait_hello = c->tls != NULL && after_proceed;
+    return c->tls ? 0 : ERR_TLS;
+}
+
 /* Drops the whitespace that may follow <starttls/> (whitespace between top-level elements, e.g.
  * go-sendxmpp's newline) until the first handshake byte; a TLS record never starts with it.
  * Returns how many bytes of `data` to skip. */
@@ -312,7 +410,7 @@ static size_t skip_before_hello(struct conn *c, const char *data, size_t len)
 static void close_timeout(void *ud)
 {
     struct conn *c = ud;
-    hard_close(c);
+    hard_close(c, NULL);
 }
 
 void conn_close(struct conn *c, const char *reason)
@@ -322,7 +420,7 @@ void conn_close(struct conn *c, const char *reason)
     }
     c->closing = true;
     if (reason) {
-        log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closing: %s", reason);
+        log_conn(&c->log, LOG_LOWLEVEL, "closing: %s", reason);
     }
     if (c->tls) {
         tls_conn_shutdown(c->tls);
@@ -335,13 +433,14 @@ void conn_close(struct conn *c, const char *reason)
 
 static enum conn_stage current_stage(const struct conn *c)
 {
-    if (c->st != NULL && xstream_authenticated(c->st)) {
+    const struct conn_ops *ops = c->ops;
+    if (ops && ops->authenticated && ops->authenticated(c->owner)) {
         return STAGE_DONE;
     }
     if (c->tls != NULL && !tls_conn_handshake_done(c->tls)) {
         return STAGE_TLS;
     }
-    if (c->st == NULL || xstream_awaiting_header(c->st)) {
+    if (ops == NULL || ops->awaiting_header == NULL || ops->awaiting_header(c->owner)) {
         return STAGE_HEADER;
     }
     return STAGE_AUTH;
@@ -354,16 +453,14 @@ static void stage_expired(void *ud)
         return;
     }
     atomic_fetch_add(&g_xmpp_stats.preauth_timeouts, 1);
-    if (c->stage == STAGE_TLS || c->st == NULL) {
+    if (c->stage == STAGE_TLS || c->ops == NULL || c->ops->expired == NULL) {
         /* Nothing readable can be sent before the handshake ends. */
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer,
-                "TLS handshake not finished in time, closing");
-        hard_close(c);
+        log_conn(&c->log, LOG_PROBLEMS, "TLS handshake not finished in time, closing");
+        hard_close(c, "TLS handshake not finished in time");
         return;
     }
-    xstream_error(c->st, "connection-timeout",
-                  c->stage == STAGE_HEADER ? "no complete stream header in time"
-                                           : "authentication took too long");
+    c->ops->expired(c->owner, c->stage == STAGE_HEADER ? "no complete stream header in time"
+                                                       : "authentication took too long");
 }
 
 void conn_stage_update(struct conn *c)
@@ -397,6 +494,12 @@ static void shape_limits(const struct conn *c, long *rate, long *burst)
 {
     const struct settings *cfg = worker_ctx()->cfg;
     bool s2s = c->kind == CONN_S2S_IN;
+    if (c->client) {
+        /* Our own outgoing streams are not shaped (the rates are for what peers send us). */
+        *rate = 0;
+        *burst = 0;
+        return;
+    }
     *rate = s2s ? cfg->xmpp.receiving.s2s_rate : cfg->xmpp.receiving.c2s_rate;
     *burst = s2s ? cfg->xmpp.receiving.s2s_burst : cfg->xmpp.receiving.c2s_burst;
 }
@@ -445,33 +548,62 @@ static void shape_wait(struct conn *c)
                      shape_resume, c);
 }
 
-/* Feeds plaintext to the stream; the stream may ask to stop early (STARTTLS, a move). */
+static int read_tls(struct conn *c, const char *data, size_t len);
+
+/* A fatal TLS error: the reason goes to the log and to the owner. */
+static void tls_failed(struct conn *c)
+{
+    char why[200];
+    snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(c->tls));
+    log_conn(&c->log, LOG_PROBLEMS, "TLS failed: %s", tls_conn_error(c->tls));
+    hard_close(c, why);
+}
+
+/* TLS was just turned on by what the owner read; `data` is what came after it in the same
+ * read. */
+static void tls_started(struct conn *c, const char *data, size_t len)
+{
+    size_t skip = skip_before_hello(c, data, len);
+    if (skip == len) {
+        return;
+    }
+    if (c->client) {
+        /* After <proceed/>, the server's first handshake bytes may follow at once. */
+        int rc = read_tls(c, data + skip, len - skip);
+        if (rc != 0) {
+            tls_failed(c);
+        }
+        return;
+    }
+    /* STARTTLS was just accepted: what came with <starttls/> was sent before our <proceed/>,
+     * so it cannot be the handshake (RFC 6120 section 5.4.3.3). Only whitespace is allowed
+     * there. */
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    if (c->ops && c->ops->tls_refused) {
+        c->ops->tls_refused(c->owner);
+    }
+}
+
+/* Feeds plaintext to the owner, which may ask to stop early (STARTTLS, a move). */
 static void feed_stream(struct conn *c, const char *data, size_t len)
 {
-    while (len > 0 && !c->closing && !c->closed) {
-        if (xstream_wants_move(c->st) >= 0) {
+    while (len > 0 && !c->closing && !c->closed && c->ops) {
+        if (owner_wants_move(c) >= 0) {
             /* Kept for the account's worker, which parses it after the move. */
             if (buf_append(&c->pending, data, len) != 0) {
                 conn_close(c, "too much pipelined data");
             }
             return;
         }
-        size_t used = xstream_feed(c->st, data, len);
+        size_t used = c->ops->read(c->owner, data, len);
         data += used;
         len -= used;
         if (len == 0 || c->closing || c->closed) {
             return;
         }
-        if (c->tls && !tls_conn_handshake_done(c->tls) && xstream_wants_move(c->st) < 0) {
-            /* STARTTLS was just accepted: what came with <starttls/> was sent before our
-             * <proceed/>, so it cannot be the handshake (RFC 6120 section 5.4.3.3). Only
-             * whitespace is allowed there. */
-            size_t skip = skip_before_hello(c, data, len);
-            if (skip < len) {
-                tls_conn_free(c->tls);
-                c->tls = NULL;
-                xstream_error_before_tls(c->st);
-            }
+        if (c->tls && !tls_conn_handshake_done(c->tls) && owner_wants_move(c) < 0) {
+            tls_started(c, data, len);
             return;
         }
     }
@@ -531,13 +663,14 @@ static void on_readable(struct conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return;
             }
-            log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "read failed: %s", strerror(errno));
-            hard_close(c);
+            const char *why = strerror(errno);
+            log_conn(&c->log, LOG_PROBLEMS, "read failed: %s", why);
+            hard_close(c, why);
             return;
         }
         if (n == 0) {
-            log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "closed by peer");
-            hard_close(c);
+            log_conn(&c->log, LOG_LOWLEVEL, "closed by peer");
+            hard_close(c, "connection closed by the remote server");
             return;
         }
         c->last_read_ms = loop_now_ms(c->loop);
@@ -550,22 +683,41 @@ static void on_readable(struct conn *c)
         if (c->tls) {
             int rc = read_tls(c, data + skip, (size_t)n - skip);
             if (rc == ERR_CLOSED) {
-                log_rec(conn_tag(c), LOG_LOWLEVEL, c->id, c->peer, "TLS closed by peer");
+                log_conn(&c->log, LOG_LOWLEVEL, "TLS closed by peer");
                 conn_close(c, NULL);
                 return;
             }
             if (rc != 0) {
-                log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "TLS failed: %s",
-                        tls_conn_error(c->tls));
-                hard_close(c);
+                tls_failed(c);
                 return;
             }
         } else {
             feed_stream(c, data, (size_t)n);
         }
-        if (c->st && xstream_wants_move(c->st) >= 0) {
+        if (owner_wants_move(c) >= 0) {
             return;
         }
+    }
+}
+
+/* conn_connect: the TCP connect ended (EPOLLOUT) or failed. */
+static void on_connect(struct conn *c, uint32_t events)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err == 0 && !(events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP))) {
+        return;
+    }
+    if (err == 0 && !(events & EPOLLOUT)) {
+        err = ECONNREFUSED;
+    }
+    c->connecting = err != 0;
+    if (err == 0) {
+        update_events(c);
+    }
+    if (c->ops && c->ops->connected) {
+        c->ops->connected(c->owner, err);
     }
 }
 
@@ -575,17 +727,21 @@ static void on_io(void *ud, uint32_t events)
     if (c->closed) {
         return;
     }
+    if (c->connecting) {
+        on_connect(c, events);
+        return;
+    }
     if (events & EPOLLIN) {
         on_readable(c);
     } else if (events & (EPOLLERR | EPOLLHUP)) {
-        hard_close(c);
+        hard_close(c, "connection error");
         return;
     }
     if (c->closed) {
         return;
     }
     conn_stage_update(c);
-    int target = c->st ? xstream_wants_move(c->st) : -1;
+    int target = owner_wants_move(c);
     if (target >= 0 && !c->closing) {
         after_io(c);
         if (!c->closed) {
@@ -606,7 +762,9 @@ static void adopt(struct worker *w, void *arg)
     c->loop = w->loop;
     link_conn(wc->xmpp, c);
     loop_io_add(c->loop, &c->io, c->fd, EPOLLIN | EPOLLRDHUP, on_io, c);
-    xstream_moved(c->st);
+    if (c->ops && c->ops->moved) {
+        c->ops->moved(c->owner);
+    }
     if (c->pending.len > 0 && !c->closed && !c->closing) {
         struct buf rest = c->pending;
         buf_init(&c->pending, rest.max);

@@ -169,24 +169,6 @@ void xmpp_addr_table_free(void)
     pthread_mutex_unlock(&addr_lock);
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t plen, char *addr,
-                        size_t alen)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-        port = ntohs(in->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(in6->sin6_port);
-    }
-    snprintf(peer, plen, "[%s]:%u", ip, port);
-    snprintf(addr, alen, "%s", ip);
-}
-
 /* Over a limit: the peer gets a stream error it can read, then the socket closes. */
 static void refuse(int fd, bool tls, const char *condition, const char *text)
 {
@@ -240,8 +222,8 @@ static void start_accepted(struct worker *w, void *arg)
     c->unauth_counted = true;
     c->st = xstream_new(c);
     conn_stage_update(c);
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
-            a->port, a->tls ? " (TLS)" : "");
+    log_conn(&c->log, LOG_LOWLEVEL, "connection accepted on port %u%s", a->port,
+             a->tls ? " (TLS)" : "");
     free(a);
 }
 
@@ -262,7 +244,7 @@ static void on_accept(void *ud, uint32_t events)
             return;
         }
         char peer[64], addr[48];
-        format_peer(&ss, peer, sizeof(peer), addr, sizeof(addr));
+        conn_format_peer((const struct sockaddr *)&ss, peer, sizeof(peer), addr, sizeof(addr));
         int limit = cfg->xmpp.receiving.channels;
         int open_now = atomic_fetch_add(&g_server.connections, 1);
         if (open_now >= limit) {

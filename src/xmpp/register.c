@@ -130,8 +130,8 @@ void xstream__register_preauth(struct xstream *st, struct xml_node *iq)
 static void refused(struct xstream *st, const struct xml_node *iq, const char *user,
                     const struct signup_refusal *why)
 {
-    log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
-            "registration of %s@%s refused: %s", user, st->domain, why->text);
+    log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_PROBLEMS, "registration of %s@%s refused: %s",
+                 user, st->domain, why->text);
     xstream__iq_error(st, iq, why->type, why->condition, why->text);
 }
 
@@ -208,15 +208,14 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         goto done;
     }
     if (rc != 0) {
-        log_rec(LOG_TAG_XMPPI, LOG_FAILURES, st->c->id, st->c->peer, "registration of %s: %s",
-                jid, err);
+        log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_FAILURES, "registration of %s: %s", jid, err);
         const char *type;
         const char *cond = signal_store_condition(rc, &type);
         xstream__iq_error(st, iq, type, cond, NULL);
         goto done;
     }
     signup_rate_note(cfg, st->c->addr, st->domain, now);
-    log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "account %s registered in-band", jid);
+    log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_MAJOR, "account %s registered in-band", jid);
     xstream__iq_result(st, iq, NULL);
 
 done:

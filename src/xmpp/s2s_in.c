@@ -134,9 +134,8 @@ int s2s_in_stream_open(struct xstream *st, const struct xml_node *header)
     if (!st->legacy) {
         send_features(st);
     }
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, st->c->id, st->c->peer,
-            "server stream from %s to %s%s", from_l[0] ? from_l : "(unnamed)", to_l,
-            conn_is_tls(st->c) ? " over TLS" : "");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "server stream from %s to %s%s",
+             from_l[0] ? from_l : "(unnamed)", to_l, conn_is_tls(st->c) ? " over TLS" : "");
     return 0;
 }
 
@@ -154,8 +153,8 @@ static void authenticated(struct xstream *st, const char *remote, const char *lo
     if (st->mechanism[0] == '\0') {
         s2s__fmt(st->mechanism, sizeof(st->mechanism), "%s", how);
     }
-    log_rec(LOG_TAG_XMPPI, LOG_MAJOR, c->id, c->peer, "%s authenticated for %s (%s)", remote,
-            local ? local : "all local domains", how);
+    log_conn(&c->log, LOG_MAJOR, "%s authenticated for %s (%s)", remote,
+             local ? local : "all local domains", how);
 }
 
 static bool pair_known(const struct s2s_in *in, const char *remote, const char *local)
@@ -219,9 +218,9 @@ static void sasl_auth(struct xstream *st, const struct xml_node *el)
     bool ok = authz[0] && (in->remote[0] == '\0' || strcmp(authz, in->remote) == 0) &&
               tls_conn_peer_verify_domain(st->c->tls, authz);
     if (!ok) {
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
-                "SASL EXTERNAL refused for %s: the certificate does not validate for it",
-                authz[0] ? authz : "(none)");
+        log_conn(&st->c->log, LOG_PROBLEMS,
+                 "SASL EXTERNAL refused for %s: the certificate does not validate for it",
+                 authz[0] ? authz : "(none)");
         xstream__write_c(st, "<failure xmlns='" NS_SASL "'><not-authorized/></failure>");
         return;
     }
@@ -300,8 +299,8 @@ static void db_result(struct xstream *st, const struct xml_node *el)
     buf_init(&key, 1024);
     xml_node_text(el, &key);
     in->pending++;
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, st->c->id, st->c->peer,
-            "dialback: verifying %s with its authoritative server", from);
+    log_conn(&st->c->log, LOG_LOWLEVEL, "dialback: verifying %s with its authoritative server",
+             from);
     s2s__out_verify(from, to, st->id, buf_cstr(&key), st->c->worker_id, st->c->id);
     buf_cleanup(&key);
 }
@@ -329,8 +328,8 @@ static void db_verify(struct xstream *st, const struct xml_node *el)
     bool valid = s2s__dialback_check(from, to, id, buf_cstr(&key));
     buf_cleanup(&key);
     db_answer(st, "verify", to, from, id, valid ? "valid" : "invalid", NULL);
-    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, st->c->id, st->c->peer,
-            "dialback: key for %s -> %s is %s", to, from, valid ? "valid" : "invalid");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "dialback: key for %s -> %s is %s", to, from,
+             valid ? "valid" : "invalid");
 }
 
 static bool is_stanza(const struct xml_node *el)
@@ -378,9 +377,9 @@ static void stanza(struct xstream *st, struct xml_node *el)
     bool allowed = (in->sasl[0] && strcmp(in->sasl, from.domain) == 0) ||
                    pair_known(in, from.domain, to.domain);
     if (!allowed) {
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
-                "stanza from %s to %s: that domain was not authenticated on this stream",
-                from.domain, to.domain);
+        log_conn(&st->c->log, LOG_PROBLEMS,
+                 "stanza from %s to %s: that domain was not authenticated on this stream",
+                 from.domain, to.domain);
         jid_cleanup(&from);
         jid_cleanup(&to);
         xstream_error(st, "invalid-from", "the sender's domain is not authenticated here");
@@ -395,8 +394,7 @@ static void stanza(struct xstream *st, struct xml_node *el)
     struct signal *sig = NULL;
     const char *condition = NULL;
     if (convert_stanza(el, &from, &sig, &condition) != 0) {
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer, "stanza refused: %s",
-                condition);
+        log_conn(&st->c->log, LOG_PROBLEMS, "stanza refused: %s", condition);
         refuse_stanza(el, &from, &to, condition);
         jid_cleanup(&from);
         jid_cleanup(&to);
@@ -436,8 +434,8 @@ static void element(struct xstream *st, struct xml_node *el)
         sasl_auth(st, el);
     } else if (is(el, NS_STREAM, "error")) {
         const struct xml_node *c = xml_node_first_element(el);
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
-                "stream error from the remote server: %s", c ? c->name : "?");
+        log_conn(&st->c->log, LOG_PROBLEMS, "stream error from the remote server: %s",
+                 c ? c->name : "?");
         st->state = XS_CLOSED;
         conn_close(st->c, NULL);
     } else {
@@ -447,12 +445,12 @@ static void element(struct xstream *st, struct xml_node *el)
 
 int s2s_in_element(struct xstream *st, struct xml_node *el)
 {
-    if (log_enabled(LOG_TAG_XMPPI, LOG_ALLINFO)) {
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO)) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = {.parent_ns = NS_SERVER};
         xml_serialize(&b, el, &o);
-        log_rec(LOG_TAG_XMPPI, LOG_ALLINFO, st->c->id, st->c->peer, "in: %s", buf_cstr(&b));
+        log_conn(&st->c->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
     }
     element(st, el);
@@ -487,8 +485,7 @@ void s2s_in_free(struct xstream *st)
         struct buf pairs;
         buf_init(&pairs, 4096);
         s2s_in_describe(st, &pairs);
-        log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "server stream closed: %s",
-                buf_cstr(&pairs));
+        log_conn(&st->c->log, LOG_MAJOR, "server stream closed: %s", buf_cstr(&pairs));
         buf_cleanup(&pairs);
     }
     free(st->s2s);
@@ -529,8 +526,7 @@ static void verified_msg(struct worker *w, void *arg)
         db_answer(st, "result", v->local, v->remote, NULL, "valid", NULL);
         authenticated(st, v->remote, v->local, "dialback");
     } else {
-        log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, c->id, c->peer, "dialback for %s failed: %s",
-                v->remote, v->error);
+        log_conn(&c->log, LOG_PROBLEMS, "dialback for %s failed: %s", v->remote, v->error);
         bool refused = strstr(v->error, "said invalid") != NULL;
         db_answer(st, "result", v->local, v->remote, NULL, refused ? "invalid" : "error",
                   refused ? NULL : "remote-connection-failed");

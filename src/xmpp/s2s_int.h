@@ -11,6 +11,8 @@
 #include "core/settings.h"
 #include "xmpp/s2s.h"
 
+struct signal;
+
 #define NS_DIALBACK "jabber:server:dialback"
 #define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define S2S_DOMAIN_MAX 256
@@ -52,7 +54,88 @@ struct s2s_dns_query *s2s__dns_resolve(struct s2s_dns *d, const char *domain,
 /* The callback will not be called. */
 void s2s__dns_cancel(struct s2s_dns_query *q);
 
-/* s2s_out.c: asks the queue (target, source) to verify a dialback key with the authoritative
+/* ---- outgoing: s2s_queue.c (queues, back-off, bounces) and s2s_out.c (the connection) ---- */
+
+/* A queue's state. */
+enum s2s_qstate { Q_IDLE, Q_CONNECTING, Q_CONNECTED, Q_RETRY };
+
+/* One stanza waiting, serialized once; the signal is kept for a bounce. */
+struct s2s_item {
+    struct s2s_item *next;
+    struct signal *sig;
+    char *xml;
+    size_t len;
+    uint64_t since_ms;
+};
+
+/* A db:verify asked by an incoming stream (authoritative server reached through our queue). */
+struct s2s_verify {
+    struct s2s_verify *next;
+    char id[128];
+    char key[S2S_KEY_LEN + 1];
+    int worker;
+    unsigned long conn;
+    bool sent; /* on the current connection */
+    uint64_t since_ms;
+};
+
+struct s2s_out;
+
+/* One queue per (target domain, source domain), on its home worker; it owns at most one
+ * connection (`out`). */
+struct s2s_queue {
+    struct s2s_queue *prev, *next;
+    struct s2s_worker *sw;
+    char target[S2S_DOMAIN_MAX];
+    char source[S2S_DOMAIN_MAX];
+    enum s2s_qstate state;
+    struct s2s_item *head, *tail;
+    int count;
+    long bytes;
+    struct s2s_verify *verifies;
+    int nverifies;
+    struct s2s_out *out;
+    struct loop_timer timer; /* retry, or forgetting an idle queue */
+    uint64_t backoff_ms;
+    const char *cond; /* the stanza error of the last failure, for bounces */
+    char error[160];
+};
+
+/* The outgoing s2s state of one worker. */
+struct s2s_worker {
+    struct xmpp_worker *xw;
+    struct loop *loop;
+    struct s2s_dns *dns;
+    struct s2s_queue *queues;
+    struct s2s_out *outs; /* its connections (s2s_out.c) */
+    bool stopping;        /* closes no longer reconnect or bounce */
+};
+
+/* s2s_queue.c, called by the connection: */
+const struct settings *s2s__cfg(void);
+/* The connection of `q` ended: `cond` NULL for a normal close (idle, or by the peer with nothing
+ * lost), else the failure's stanza error condition; `not_found` bounces everything at once. */
+void s2s__queue_closed(struct s2s_queue *q, const char *cond, bool not_found);
+/* The connection of `q` authenticated: the back-off resets and what waits is sent. */
+void s2s__queue_ready(struct s2s_queue *q);
+
+/* s2s_out.c, called by the queues: */
+/* Opens the connection of `q` (resolve, connect, TLS, authenticate); sets q->out. */
+void s2s__out_open(struct s2s_queue *q);
+/* True when stanzas may be sent on `o` (NULL-safe). */
+bool s2s__out_ready(const struct s2s_out *o);
+/* Sends one serialized stanza on a ready connection. */
+void s2s__out_send(struct s2s_out *o, const char *xml, size_t len);
+/* A burst was sent: the idle timeout starts again. */
+void s2s__out_sent(struct s2s_out *o);
+/* Sends the queue's dialback verifications not sent yet, once the stream allows it. */
+void s2s__out_send_verifies(struct s2s_out *o);
+/* Ends every connection of the worker (server shutdown). */
+void s2s__out_shutdown(struct s2s_worker *sw);
+/* The connection's id for monitoring (its log records carry it). */
+unsigned long s2s__out_id(const struct s2s_out *o);
+
+/* s2s_queue.c: asks the queue (target, source) to verify a dialback key with the authoritative
  * server `target` (XEP-0220 §2.3); the answer goes to s2s__in_verified on `reply_worker`.
  * From any worker. */
 void s2s__out_verify(const char *target, const char *source, const char *stream_id,

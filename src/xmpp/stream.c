@@ -11,7 +11,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "services/services.h"
 #include "xmpp/ns.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
@@ -19,6 +18,17 @@
 static int on_stream_open(void *ud, const struct xml_node *header, const char *default_ns);
 static int on_element(void *ud, struct xml_node *el);
 static int on_stream_close(void *ud);
+static const struct conn_ops stream_conn_ops;
+
+static xstream_feature_fn *g_features[XSTREAM_MAX_FEATURES];
+static int g_nfeatures;
+
+void xstream_add_feature(xstream_feature_fn *fn)
+{
+    if (g_nfeatures < XSTREAM_MAX_FEATURES) {
+        g_features[g_nfeatures++] = fn;
+    }
+}
 
 static const struct xml_stream_cbs parser_cbs = {
     .stream_open = on_stream_open,
@@ -29,11 +39,6 @@ static const struct xml_stream_cbs parser_cbs = {
 const struct settings *xstream__cfg(void)
 {
     return worker_ctx()->cfg;
-}
-
-static enum log_tag stream_tag(const struct xstream *st)
-{
-    return st->c->kind == CONN_C2S ? LOG_TAG_XMPPS : LOG_TAG_XMPPI;
 }
 
 static void auth_timeout(void *ud)
@@ -59,6 +64,8 @@ struct xstream *xstream_new(struct conn *c)
 {
     struct xstream *st = xcalloc(1, sizeof(*st));
     st->c = c;
+    c->ops = &stream_conn_ops;
+    c->owner = st;
     st->move_to = -1;
     new_parser(st);
     for (int i = 0; i < SASL_CB_COUNT; i++) {
@@ -90,8 +97,7 @@ void xstream_free(struct xstream *st)
     buf_cleanup(&st->delayed);
     free(st->user);
     free(st->bare);
-    free(st->full);
-    free(st->resource);
+    c2s_session_free(st->sess);
     free(st->pending_resource);
     free(st->pending_iq_id);
     free(st);
@@ -99,8 +105,8 @@ void xstream_free(struct xstream *st)
 
 int xstream__write(struct xstream *st, const char *data, size_t len)
 {
-    if (log_enabled(stream_tag(st), LOG_ALLINFO)) {
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "out: %.*s", (int)len, data);
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO)) {
+        log_conn(&st->c->log, LOG_ALLINFO, "out: %.*s", (int)len, data);
     }
     return conn_write(st->c, data, len);
 }
@@ -186,8 +192,8 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
     atomic_fetch_add(&g_xmpp_stats.stream_errors, 1);
-    log_rec(stream_tag(st), LOG_PROBLEMS, st->c->id, st->c->peer, "stream error %s%s%s", condition,
-            text ? ": " : "", text ? text : "");
+    log_conn(&st->c->log, LOG_PROBLEMS, "stream error %s%s%s", condition, text ? ": " : "",
+             text ? text : "");
     st->state = XS_CLOSED;
     st->stop = true;
     conn_close(st->c, NULL);
@@ -223,8 +229,11 @@ static void features(struct xstream *st)
         xstream__register_feature(st, &b);
     }
     if (conn_is_tls(st->c) || !xstream__cfg()->xmpp.receiving.require_tls) {
-        /* XEP-0115; before a required STARTTLS, <starttls/> stays the only feature. */
-        services_caps_append(&b);
+        /* Other modules' (XEP-0115 caps); before a required STARTTLS, <starttls/> stays the
+         * only feature. */
+        for (int i = 0; i < g_nfeatures; i++) {
+            g_features[i](&b);
+        }
     }
     buf_append_c(&b, "</stream:features>");
     xstream__write(st, b.p, b.len);
@@ -313,7 +322,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         st->legacy = major < 1;
     }
     if (server_ns) {
-        st->c->kind = CONN_S2S_IN;
+        conn_set_kind(st->c, CONN_S2S_IN);
         return s2s_in_stream_open(st, header);
     }
     if (to == NULL || st->domain[0] == '\0') {
@@ -328,7 +337,7 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         xstream_error(st, "host-unknown", "a restarted stream must name the host of the first");
         return 1;
     }
-    st->c->kind = CONN_C2S;
+    conn_set_kind(st->c, CONN_C2S);
     if (domain_cfg_get(st->domain, &st->dom) != 0) {
         xstream_error(st, "internal-server-error", "domain settings unavailable");
         return 1;
@@ -344,8 +353,8 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
     if (!st->legacy) {
         features(st);
     }
-    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "stream opened to %s%s",
-            st->to_name, conn_is_tls(st->c) ? " over TLS" : "");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "stream opened to %s%s", st->to_name,
+             conn_is_tls(st->c) ? " over TLS" : "");
     return 0;
 }
 
@@ -382,7 +391,7 @@ void xstream__starttls(struct xstream *st, bool allowed)
         conn_close(st->c, "TLS unavailable");
         return;
     }
-    log_rec(stream_tag(st), LOG_LOWLEVEL, st->c->id, st->c->peer, "STARTTLS");
+    log_conn(&st->c->log, LOG_LOWLEVEL, "STARTTLS");
     xstream__restart(st);
 }
 
@@ -467,14 +476,14 @@ static int on_element(void *ud, struct xml_node *el)
     if (st->c->kind == CONN_S2S_IN) {
         return s2s_in_element(st, el);
     }
-    if (log_enabled(stream_tag(st), LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
         !is(el, NS_SASL, "response") && !is_legacy_auth(el) &&
         !is_iq_child(el, "jabber:iq:register", "query")) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
         xml_serialize(&b, el, &o);
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %s", buf_cstr(&b));
+        log_conn(&st->c->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
     }
     xstream__flush_delayed(st);
@@ -512,9 +521,8 @@ size_t xstream_feed(struct xstream *st, const char *data, size_t len)
     if (st->state == XS_CLOSED) {
         return len;
     }
-    if (log_enabled(stream_tag(st), LOG_ALLINFO) && st->state == XS_HEADER) {
-        log_rec(stream_tag(st), LOG_ALLINFO, st->c->id, st->c->peer, "in: %.*s",
-                (int)(len > 512 ? 512 : len), data);
+    if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && st->state == XS_HEADER) {
+        log_conn(&st->c->log, LOG_ALLINFO, "in: %.*s", (int)(len > 512 ? 512 : len), data);
     }
     size_t used = 0;
     while (used < len && st->state != XS_CLOSED) {
@@ -654,10 +662,70 @@ bool xstream_awaiting_header(const struct xstream *st)
 const char *xstream_jid(const struct xstream *st)
 {
     if (st->state == XS_BOUND) {
-        return st->full;
+        return st->sess->full;
     }
     if (st->state == XS_AUTHED) {
         return st->bare;
     }
     return NULL;
 }
+
+/* ---- the stream as the owner of its transport (struct conn_ops) ---- */
+
+static size_t op_read(void *owner, const char *data, size_t len)
+{
+    return xstream_feed(owner, data, len);
+}
+
+static void op_closed(void *owner, const char *why)
+{
+    (void)why; /* conn.c has logged it */
+    xstream_on_closed(owner);
+}
+
+static void op_free(void *owner)
+{
+    xstream_free(owner);
+}
+
+static int op_wants_move(void *owner)
+{
+    return xstream_wants_move(owner);
+}
+
+static void op_moved(void *owner)
+{
+    xstream_moved(owner);
+}
+
+static bool op_authenticated(void *owner)
+{
+    return xstream_authenticated(owner);
+}
+
+static bool op_awaiting_header(void *owner)
+{
+    return xstream_awaiting_header(owner);
+}
+
+static void op_expired(void *owner, const char *text)
+{
+    xstream_error(owner, "connection-timeout", text);
+}
+
+static void op_tls_refused(void *owner)
+{
+    xstream_error_before_tls(owner);
+}
+
+static const struct conn_ops stream_conn_ops = {
+    .read = op_read,
+    .closed = op_closed,
+    .free = op_free,
+    .wants_move = op_wants_move,
+    .moved = op_moved,
+    .authenticated = op_authenticated,
+    .awaiting_header = op_awaiting_header,
+    .expired = op_expired,
+    .tls_refused = op_tls_refused,
+};

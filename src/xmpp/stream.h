@@ -6,10 +6,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct buf;
 struct conn;
 struct xstream;
 
-/* Creates the stream of a fresh connection and arms its authentication timeout. */
+/* A stream feature computed by another module (e.g. XEP-0115 caps, services/disco.c): appends its
+ * elements to `out`. Offered on client streams once TLS is on (or not required), in
+ * registration order after the stream's own features. */
+typedef void xstream_feature_fn(struct buf *out);
+/* At start-up, before the workers run. At most XSTREAM_MAX_FEATURES. */
+#define XSTREAM_MAX_FEATURES 8
+void xstream_add_feature(xstream_feature_fn *fn);
+
+/* Creates the stream of a fresh connection, makes it the conn's owner (struct conn_ops: the conn
+ * feeds it and reports its close through the functions below) and arms its authentication timeout. */
 struct xstream *xstream_new(struct conn *c);
 void xstream_free(struct xstream *st);
 
@@ -41,7 +51,7 @@ const char *xstream_state_name(const struct xstream *st);
 const char *xstream_jid(const struct xstream *st);
 /* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
 const char *xstream_mechanism(const struct xstream *st);
-/* For the transport's pre-authentication deadlines (conn.c): the peer has authenticated (a
+/* For the transport's pre-authentication deadlines (conn.c, through conn_ops): the peer has authenticated (a
  * client by SASL or legacy auth, a server for at least one domain); the stream waits for the
  * peer's stream header (a new connection, or a restart after STARTTLS or SASL). */
 bool xstream_authenticated(const struct xstream *st);

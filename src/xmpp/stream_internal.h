@@ -9,6 +9,7 @@
 #include "jid/jid.h"
 #include "signal/router.h"
 #include "xml/xml.h"
+#include "xmpp/c2s.h"
 #include "xmpp/conn.h"
 #include "xmpp/stream.h"
 
@@ -55,17 +56,11 @@ struct xstream {
      * uses. */
     char *user;             /* authenticated local part */
     char *bare;
-    char *full;
-    char *resource;         /* the bound resource (router_session points at it) */
     char *pending_resource; /* legacy auth: the resource to bind after the move */
     char *pending_iq_id;
     bool pending_legacy_bind;
-    struct router_session rs;
-    struct jid jid; /* the bound full JID */
-    bool registered;
-    char reg_token[128];   /* XEP-0401: a checked invitation token for registration */
-    bool ping_outstanding; /* keepalive: a ping was sent, no bytes came since */
-    unsigned ping_seq;
+    struct c2s_session *sess; /* the client session, once a resource is bound */
+    char reg_token[128];      /* XEP-0401: a checked invitation token for registration */
 };
 
 /* stream.c */

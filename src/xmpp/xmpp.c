@@ -110,6 +110,8 @@ static const char *kind_name(enum conn_kind k)
         return "c2s";
     case CONN_S2S_IN:
         return "s2s";
+    case CONN_S2S_OUT:
+        return "s2s-out";
     case CONN_UNKNOWN:
         break;
     }
@@ -119,8 +121,8 @@ static const char *kind_name(enum conn_kind k)
 void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
 {
     for (struct conn *c = xw->conns; c; c = c->next) {
-        if (c->closed) {
-            continue;
+        if (c->closed || c->kind == CONN_S2S_OUT) {
+            continue; /* outgoing ones are listed with their queue's state below */
         }
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
         const char *state = c->st ? xstream_state_name(c->st) : "new";
@@ -149,18 +151,4 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
         }
     }
     s2s_out_connections_json(xw, array);
-}
-
-void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)
-{
-    for (struct conn *c = xw->conns; c; c = c->next) {
-        const char *jid = c->st ? xstream_jid(c->st) : NULL;
-        if (jid == NULL || c->closed) {
-            continue;
-        }
-        size_t n = strlen(bare);
-        if (strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/')) {
-            xstream_error(c->st, condition, "the account was changed by an administrator");
-        }
-    }
 }

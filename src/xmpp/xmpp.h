@@ -49,9 +49,6 @@ void xmpp_addr_table_free(void);
 /* Appends this worker's connections to a JSON array (monitoring). */
 void xmpp_connections_json(struct xmpp_worker *xw, json_t *array);
 
-/* Ends every session of the account (it was removed or disabled). On its home worker. */
-void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition);
-
 /* Process-wide counters (monitoring, metrics). */
 struct xmpp_stats {
     atomic_ulong accepted;      /* connections accepted */

@@ -126,6 +126,27 @@ def test_account_lifecycle(server):
     assert not can_login(server, "dora", "New-" + PW)
 
 
+def test_account_remove_and_disable_end_every_session(server):
+    """The account's sessions end through the router (router_account_end), every resource of
+    it and no other account's; a disabled account's too."""
+    server.ctl_ok("account", "add", "ema@localhost", "--password", PW)
+    server.ctl_ok("account", "add", "fil@localhost", "--password", PW)
+    ema1 = rawxmpp.login(server, "ema", PW, resource="one")
+    ema2 = rawxmpp.login(server, "ema", PW, resource="two")
+    fil = rawxmpp.login(server, "fil", PW, resource="one")
+    server.ctl_ok("account", "set", "ema@localhost", "disabled=yes")
+    assert ema1.stream_error() == "not-authorized"
+    assert ema2.stream_error() == "not-authorized"
+    ema1.close()
+    ema2.close()
+    assert fil.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost").get("type") == "result"
+    server.ctl_ok("account", "remove", "fil@localhost")
+    assert fil.stream_error() == "not-authorized"
+    fil.close()
+    assert server.wait_log(r"XMPPS-\d+\(\[[0-9.]+\]:\d+\) session ended for fil@localhost/one")
+    server.ctl_ok("account", "remove", "ema@localhost")
+
+
 def test_account_errors(server):
     assert_fails(server.ctl("account", "add", "x@unknown.example", "--password", "p"))
     assert_fails(server.ctl("account", "show", "nobody@localhost"))

@@ -315,15 +315,23 @@ static int count_lines(const char *s)
     return n;
 }
 
-static void test_file_write(void **state)
+/* A log in a new folder at 12:39:08.978, XMPPS kept up to Problems; returns the folder. */
+static char *open_log_1239(struct log_options *opt)
 {
-    (void)state;
     char *dir = make_dir();
     fake_now = (struct timespec){ T_1239, 978000000 };
     log_set_clock(fake_clock);
-    struct log_options opt = { .dir = dir, .to_stderr = false, .max_file_size = 0 };
-    assert_int_equal(log_open(&opt), 0);
+    *opt = (struct log_options){ .dir = dir, .to_stderr = false, .max_file_size = 0 };
+    assert_int_equal(log_open(opt), 0);
     log_set_level(LOG_TAG_XMPPS, LOG_PROBLEMS);
+    return dir;
+}
+
+static void test_file_write(void **state)
+{
+    (void)state;
+    struct log_options opt;
+    char *dir = open_log_1239(&opt);
     log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 29, "[10.10.0.83]:47320", "read failed: %s", "timeout");
     log_rec(LOG_TAG_XMPPS, LOG_LOWLEVEL, 29, NULL, "filtered out");
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "two\nlines");
@@ -350,6 +358,36 @@ static void test_file_write(void **state)
     snprintf(path, sizeof(path), "%s/2024-03-10.log", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    log_set_clock(NULL);
+    remove_dir(dir);
+}
+
+/* A connection's context gives the same records as log_rec with its id and peer; the account
+ * takes the peer's place only when there is no peer; another tag can be asked for. */
+static void test_conn_context(void **state)
+{
+    (void)state;
+    struct log_options opt;
+    char *dir = open_log_1239(&opt);
+    struct log_ctx c = { .tag = LOG_TAG_XMPPS, .id = 29, .peer = "[10.10.0.83]:47320" };
+    assert_true(log_conn_enabled(&c, LOG_PROBLEMS));
+    assert_false(log_conn_enabled(&c, LOG_LOWLEVEL));
+    log_conn(&c, LOG_PROBLEMS, "read failed: %s", "timeout");
+    log_conn(&c, LOG_LOWLEVEL, "filtered out");
+    c.account = "alice@example.com";
+    log_conn_tag(&c, LOG_TAG_XMPPI, LOG_MAJOR, "with peer");
+    c.peer = NULL;
+    c.id = 0;
+    log_conn(&c, LOG_MAJOR, "account only");
+    log_close();
+    log_set_level(LOG_TAG_XMPPS, LOG_MAJOR);
+
+    char *s = slurp(dir, "2024-03-10.log");
+    assert_non_null(s);
+    assert_string_equal(s, "12:39:08.978 3 XMPPS-000029([10.10.0.83]:47320) read failed: timeout\n"
+                           "12:39:08.978 2 XMPPI-000029([10.10.0.83]:47320) with peer\n"
+                           "12:39:08.978 2 XMPPS(alice@example.com) account only\n");
+    free(s);
     log_set_clock(NULL);
     remove_dir(dir);
 }
@@ -581,7 +619,8 @@ int main(void)
         cmocka_unit_test(test_format_exact),      cmocka_unit_test(test_format_local_time),
         cmocka_unit_test(test_format_escapes),    cmocka_unit_test(test_format_truncation),
         cmocka_unit_test(test_level_names),       cmocka_unit_test(test_levels),
-        cmocka_unit_test(test_file_write),        cmocka_unit_test(test_rotation_by_size),
+        cmocka_unit_test(test_file_write),        cmocka_unit_test(test_conn_context),
+        cmocka_unit_test(test_rotation_by_size),
         cmocka_unit_test(test_delete_old_files),  cmocka_unit_test(test_day_change),
         cmocka_unit_test(test_stderr_copy),       cmocka_unit_test(test_threads),
         cmocka_unit_test(test_open_fails),
