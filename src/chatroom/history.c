@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "chatroom/muc_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 void muc__hist_clear(struct muc_room *r)
 {

@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "signal/router.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 /* ---- lifecycle ---- */
 

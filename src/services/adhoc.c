@@ -14,10 +14,9 @@
 #include "core/server.h"
 #include "services/services_int.h"
 #include "signal/router.h"
+#include "xml/ns.h"
 #include "xmpp/xmpp.h"
 
-#define NS_COMMANDS "http://jabber.org/protocol/commands"
-#define NS_ADMIN "http://jabber.org/protocol/admin"
 #define ADMIN_NODE(x) NS_ADMIN "#" x
 
 /* Open command sessions live on the worker that serves the requester (a client's stanzas are
@@ -684,7 +683,7 @@ static int continue_session(struct service_ctx *ctx, const struct command *cmd,
         /* One page per command: there is no next or previous stage. */
         return bad(ctx, "bad-action");
     }
-    const struct xml_node *x = xml_node_child(ctx->query, NS_DATA_FORMS, "x");
+    const struct xml_node *x = xml_node_child(ctx->query, NS_XDATA, "x");
     const char *type = x ? xml_node_attr(x, "type") : NULL;
     if (type && strcmp(type, "cancel") == 0) {
         s->id[0] = '\0';
@@ -773,7 +772,7 @@ static int node_info(struct service_ctx *ctx)
         struct xml_node *f = xml_node_add_child(q, NULL, "feature");
         xml_node_set_attr(f, "var", NS_COMMANDS);
         f = xml_node_add_child(q, NULL, "feature");
-        xml_node_set_attr(f, "var", NS_DATA_FORMS);
+        xml_node_set_attr(f, "var", NS_XDATA);
     }
     return service_reply_result(ctx, q);
 }

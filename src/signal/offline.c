@@ -10,7 +10,7 @@
 #include "core/server.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)
 {

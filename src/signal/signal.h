@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 #include "jid/jid.h"
+#include "xml/ns.h"
 #include "xml/xml.h"
-#include "xmpp/ns.h"
 
 enum signal_method {
     SIGNAL_MESSAGE,   /* <message/> */

@@ -113,7 +113,7 @@ int xml_escape_append(struct buf *out, struct strv text, bool in_attr)
 
 static bool is_stanza_ns(const char *ns)
 {
-    return ns != NULL && (strcmp(ns, XML_NS_CLIENT) == 0 || strcmp(ns, XML_NS_SERVER) == 0);
+    return ns != NULL && (strcmp(ns, NS_CLIENT) == 0 || strcmp(ns, NS_SERVER) == 0);
 }
 
 static bool ns_eq(const char *a, const char *b)
@@ -171,7 +171,7 @@ static int write_one_attr(struct buf *out, const struct xml_node *n, size_t i)
     if (at->ns == NULL) {
         return put_attr(out, NULL, at->name, at->value);
     }
-    if (strcmp(at->ns, XML_NS_XML) == 0) {
+    if (strcmp(at->ns, NS_XML) == 0) {
         return put_attr(out, "xml", at->name, at->value);
     }
     char prefix[32];

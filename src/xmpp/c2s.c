@@ -11,8 +11,8 @@
 #include "jid/jid.h"
 #include "services/services.h"
 #include "signal/im.h"
+#include "xml/ns.h"
 #include "xmpp/convert.h"
-#include "xmpp/ns.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 

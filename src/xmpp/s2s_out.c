@@ -20,10 +20,10 @@
 #include "core/server.h"
 #include "signal/router.h"
 #include "tls/tls.h"
+#include "xml/ns.h"
 #include "xml/xml.h"
 #include "xmpp/conn.h"
 #include "xmpp/convert.h"
-#include "xmpp/ns.h"
 #include "xmpp/s2s_int.h"
 #include "xmpp/xmpp.h"
 
