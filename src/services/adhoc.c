@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/stamp.h"
 #include "services/services_int.h"
 #include "signal/router.h"
 #include "xml/ns.h"
@@ -611,10 +612,8 @@ static int run_announce(struct run *r)
 static int run_ping(struct run *r)
 {
     char note[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(note, sizeof(note), "Pong\n%Y-%m-%dT%H:%M:%SZ", &tm);
+    char stamp[STAMP_MAX];
+    snprintf(note, sizeof(note), "Pong\n%s", stamp_format(time(NULL), stamp, sizeof(stamp)));
     return completed_note(r, note);
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "xml/ns.h"
@@ -49,6 +50,9 @@ void xml_node_set_attr(struct xml_node *n, const char *name, const char *value);
 void xml_node_set_attr_ns(struct xml_node *n, const char *ns, const char *name, const char *value);
 /* Appends character data to `n`; merged into the last child when that is a text node already. */
 void xml_node_add_text(struct xml_node *n, const char *text, size_t len);
+/* Appends a XEP-0203 <delay xmlns='urn:xmpp:delay' from=FROM stamp=WHEN/> to `el` (from NULL:
+ * none) and returns it (delay.c). */
+struct xml_node *xml_node_add_delay(struct xml_node *el, const char *from, time_t when);
 /* Appends a deep copy of `src` (from any tree, borrowed) as the last child of `parent`. */
 struct xml_node *xml_node_append_copy(struct xml_node *parent, const struct xml_node *src);
 /* A deep copy of `src` (any node of any tree) as a new tree; the caller holds its reference. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "tls/tls.h"
@@ -39,27 +40,14 @@ static enum log_tag conn_tag(const struct conn *c)
 static void link_conn(struct xmpp_worker *xw, struct conn *c)
 {
     c->xw = xw;
-    c->prev = NULL;
-    c->next = xw->conns;
-    if (xw->conns) {
-        xw->conns->prev = c;
-    }
-    xw->conns = c;
+    LIST_PUSH(xw->conns, c);
     xw->nconns++;
 }
 
 static void unlink_conn(struct conn *c)
 {
     struct xmpp_worker *xw = c->xw;
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        xw->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
-    c->prev = c->next = NULL;
+    LIST_UNLINK(xw->conns, c);
     xw->nconns--;
 }
 

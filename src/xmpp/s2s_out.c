@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "core/err.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "signal/router.h"
@@ -169,11 +170,7 @@ static struct queue *q_get(struct s2s_worker *sw, const char *target, const char
     s2s__fmt(q->source, sizeof(q->source), "%s", source);
     loop_timer_init(&q->timer);
     q->backoff_ms = BACKOFF_FIRST_MS;
-    q->next = sw->queues;
-    if (sw->queues) {
-        sw->queues->prev = q;
-    }
-    sw->queues = q;
+    LIST_PUSH(sw->queues, q);
     return q;
 }
 
@@ -200,14 +197,7 @@ static void q_free(struct queue *q)
         q->verifies = v->next;
         free(v);
     }
-    if (q->prev) {
-        q->prev->next = q->next;
-    } else {
-        sw->queues = q->next;
-    }
-    if (q->next) {
-        q->next->prev = q->prev;
-    }
+    LIST_UNLINK(sw->queues, q);
     free(q);
 }
 
@@ -599,14 +589,7 @@ static void out_free(void *ud)
 {
     struct s2s_out *o = ud;
     struct s2s_worker *sw = o->sw;
-    if (o->prev) {
-        o->prev->next = o->next;
-    } else {
-        sw->outs = o->next;
-    }
-    if (o->next) {
-        o->next->prev = o->prev;
-    }
+    LIST_UNLINK(sw->outs, o);
     xml_stream_free(o->parser);
     tls_conn_free(o->tls);
     buf_cleanup(&o->out);
@@ -1170,11 +1153,7 @@ static void q_connect(struct queue *q)
     buf_init(&o->out, (size_t)OUT_MAX_BYTES);
     loop_timer_init(&o->timer);
     s2s__fmt(o->peer, sizeof(o->peer), "%s", q->target);
-    o->next = sw->outs;
-    if (sw->outs) {
-        sw->outs->prev = o;
-    }
-    sw->outs = o;
+    LIST_PUSH(sw->outs, o);
     q->out = o;
     q->state = Q_CONNECTING;
     loop_timer_start(sw->loop, &o->timer, (uint64_t)cfg()->xmpp.sending.connect_timeout * 1000u,
