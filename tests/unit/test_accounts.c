@@ -14,6 +14,7 @@
 #include "accounts/signup.h"
 #include "auth/lockout.h"
 #include "core/err.h"
+#include "testutil.h"
 
 struct fixture {
     char dir[64];
@@ -43,14 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    const char *suffix[] = { "", "-wal", "-shm" };
-    char p[160];
     store_close(f->st);
-    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

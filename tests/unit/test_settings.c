@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/settings.h"
+#include "testutil.h"
 
 static char *get(const struct settings *s, const char *key)
 {
@@ -367,13 +368,6 @@ static void test_routes(void **state)
 
 /* ---- The settings file ---- */
 
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/test_settings.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
-}
-
 static char *path_in(const char *dir, const char *name)
 {
     struct buf b;
@@ -412,7 +406,7 @@ static char *read_file(const char *path)
 static void test_save_load(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "starling.conf");
     struct settings s, t;
     settings_defaults(&s);
@@ -478,7 +472,7 @@ static void test_save_load(void **state)
 static void test_load_forms(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "starling.conf");
     write_file(path, "# a comment\n"
                      "\n"
@@ -510,7 +504,7 @@ static void test_load_forms(void **state)
 
 static void load_bad(const char *content, const char *want_suffix)
 {
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "bad.conf");
     write_file(path, content);
     struct settings s, before;
