@@ -46,8 +46,8 @@ static void test_utf8_decode_rejects(void **state)
     assert_int_equal(decode("\xED\xA0\x80", 3, NULL), 0);     /* surrogate D800 */
     assert_int_equal(decode("\xF4\x90\x80\x80", 4, NULL), 0); /* past U+10FFFF */
     assert_int_equal(decode("\xF5\x80\x80\x80", 4, NULL), 0);
-    assert_int_equal(decode("\x80", 1, NULL), 0);             /* lone continuation */
-    assert_int_equal(decode("\xC3", 1, NULL), 0);             /* cut short */
+    assert_int_equal(decode("\x80", 1, NULL), 0); /* lone continuation */
+    assert_int_equal(decode("\xC3", 1, NULL), 0); /* cut short */
     assert_int_equal(decode("\xE2\x82", 2, NULL), 0);
     assert_int_equal(decode("\xC3\x28", 2, NULL), 0); /* bad continuation */
 }
