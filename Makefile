@@ -29,7 +29,7 @@ modobjs = $(filter $(foreach m,$(1),$(BUILD)/obj/$(m)/%),$(LIB_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(UNIT_SRC:tests/unit/test_%.c=%)
 UNIT_BIN := $(UNIT_NAMES:%=$(BUILD)/tests/test_%)
-TEST_MODS_buf := core
+TEST_MODS_core := core
 TEST_MODS_log := core
 
 TEST_MODS_xml := core xml

@@ -1,7 +1,6 @@
 /* accounts.c: domain and account settings, parsed and validated, and password storage policy. */
 #include "accounts/accounts.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,8 @@
 
 #include "accounts/accounts_int.h"
 #include "core/err.h"
+#include "core/stamp.h"
+#include "core/utf8.h"
 #include "jid/jid.h"
 
 /* Ceilings of the buffers used here; the store's values are bounded by what we write. */
@@ -23,27 +24,13 @@ static const char *const known_methods[] = {
 };
 #define KNOWN_METHOD_COUNT ((int)(sizeof(known_methods) / sizeof(known_methods[0])))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Reports a store failure of `what` in `err` and returns `rc`. */
 static int store_fail(struct store *st, int rc, const char *what, char *err, size_t errlen)
 {
     if (rc == ERR_STORE || rc == ERR_NOSPACE) {
-        set_err(err, errlen, "%s: %s", what, store_last_error(st));
+        err_set(err, errlen, "%s: %s", what, store_last_error(st));
     } else {
-        set_err(err, errlen, "%s: %s", what, err_str(rc));
+        err_set(err, errlen, "%s: %s", what, err_str(rc));
     }
     return rc;
 }
@@ -76,39 +63,17 @@ static const char *tri_str(int v)
 static bool text_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    while (*p != 0) {
-        unsigned c = *p;
-        int n;
-        unsigned cp;
-        if (c < 0x20 || c == 0x7f) {
+    size_t len = strlen(s);
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x20 || p[i] == 0x7f) {
             return false;
         }
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
+        size_t n = utf8_decode(p + i, len - i, NULL);
+        if (n == 0) {
             return false;
         }
-        for (int k = 1; k <= n; k++) {
-            if ((p[k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        p += n + 1;
+        i += n;
     }
     return true;
 }
@@ -142,9 +107,9 @@ static int resolve_domain_err(struct store *st, const char *name, struct buf *ou
 {
     int rc = resolve_domain(st, name, out);
     if (rc == ERR_INVAL) {
-        set_err(err, errlen, "invalid domain name \"%s\"", name);
+        err_set(err, errlen, "invalid domain name \"%s\"", name);
     } else if (rc == ERR_NOTFOUND) {
-        set_err(err, errlen, "no domain %s", name);
+        err_set(err, errlen, "no domain %s", name);
     } else if (rc != 0) {
         store_fail(st, rc, name, err, errlen);
     }
@@ -203,7 +168,7 @@ static int parse_methods(const char *value, struct domain_cfg *d, char *err, siz
         }
         int idx = method_index(item);
         if (idx < 0) {
-            set_err(err, errlen, "unknown login method \"%.*s\"", (int)item.len, item.p);
+            err_set(err, errlen, "unknown login method \"%.*s\"", (int)item.len, item.p);
             return ERR_INVAL;
         }
         if (accounts_login_method_enabled(d, known_methods[idx])) {
@@ -213,7 +178,7 @@ static int parse_methods(const char *value, struct domain_cfg *d, char *err, siz
                  known_methods[idx]);
     }
     if (d->n_login_methods == 0) {
-        set_err(err, errlen, "login_methods needs at least one method");
+        err_set(err, errlen, "login_methods needs at least one method");
         return ERR_INVAL;
     }
     return 0;
@@ -319,13 +284,13 @@ int accounts_domain_add(struct store *st, const char *name, char *err, size_t er
     buf_init(&prepped, NAME_BUF_MAX);
     int rc = prep_domain(name, &prepped);
     if (rc != 0) {
-        set_err(err, errlen, "invalid domain name \"%s\"", name);
+        err_set(err, errlen, "invalid domain name \"%s\"", name);
         goto done;
     }
     rc = store_domain_add(st, buf_cstr(&prepped));
     accounts__changed_all();
     if (rc == ERR_EXISTS) {
-        set_err(err, errlen, "%s already exists as a domain or an alias", buf_cstr(&prepped));
+        err_set(err, errlen, "%s already exists as a domain or an alias", buf_cstr(&prepped));
     } else if (rc != 0) {
         store_fail(st, rc, "adding the domain", err, errlen);
     }
@@ -343,7 +308,7 @@ int accounts_domain_remove(struct store *st, const char *name, char *err, size_t
     buf_init(&canon, NAME_BUF_MAX);
     int rc = prep_domain(name, &prepped);
     if (rc != 0) {
-        set_err(err, errlen, "invalid domain name \"%s\"", name);
+        err_set(err, errlen, "invalid domain name \"%s\"", name);
         goto done;
     }
     rc = store_domain_remove(st, buf_cstr(&prepped));
@@ -351,10 +316,10 @@ int accounts_domain_remove(struct store *st, const char *name, char *err, size_t
     if (rc == ERR_NOTFOUND) {
         /* Say so when the name is an alias, rather than removing the domain behind it. */
         if (store_domain_resolve(st, buf_cstr(&prepped), &canon) == 0) {
-            set_err(err, errlen, "%s is an alias of %s, not a domain", buf_cstr(&prepped),
+            err_set(err, errlen, "%s is an alias of %s, not a domain", buf_cstr(&prepped),
                     buf_cstr(&canon));
         } else {
-            set_err(err, errlen, "no domain %s", buf_cstr(&prepped));
+            err_set(err, errlen, "no domain %s", buf_cstr(&prepped));
         }
     } else if (rc != 0) {
         store_fail(st, rc, "removing the domain", err, errlen);
@@ -400,7 +365,7 @@ static int strip_account_row(void *ud, const char *name, const char *unused)
         goto done;
     }
     if (auth_creds_decode(buf_strv(&text), &c) != 0) {
-        set_err(ctx->err, ctx->errlen, "account %s@%s has unreadable credentials", name,
+        err_set(ctx->err, ctx->errlen, "account %s@%s has unreadable credentials", name,
                 ctx->domain);
         rc = ERR_STORE;
         goto done;
@@ -415,7 +380,7 @@ static int strip_account_row(void *ud, const char *name, const char *unused)
     if (!complete) {
         rc = auth_creds_from_password(c.clear, false, 0, &fresh);
         if (rc != 0) {
-            set_err(ctx->err, ctx->errlen, "account %s@%s: cannot derive SCRAM keys", name,
+            err_set(ctx->err, ctx->errlen, "account %s@%s: cannot derive SCRAM keys", name,
                     ctx->domain);
             goto done;
         }
@@ -507,11 +472,11 @@ static int set_aliases(struct store *st, const char *domain, const char *value, 
         char *name = strv_dup(item);
         rc = prep_domain(name, &alias);
         if (rc != 0) {
-            set_err(err, errlen, "invalid alias \"%s\"", name);
+            err_set(err, errlen, "invalid alias \"%s\"", name);
         } else {
             rc = store_alias_add(st, domain, buf_cstr(&alias));
             if (rc == ERR_EXISTS) {
-                set_err(err, errlen, "%s is already a domain or an alias", buf_cstr(&alias));
+                err_set(err, errlen, "%s is already a domain or an alias", buf_cstr(&alias));
             } else if (rc != 0) {
                 store_fail(st, rc, "aliases", err, errlen);
             }
@@ -560,7 +525,7 @@ static int domain_value(const char *key, const char *value, const char **norm, c
             *norm = strcasecmp(value, "scram") == 0 ? "scram" : "clear";
             return 0;
         }
-        set_err(err, errlen, "password_storage must be scram or clear");
+        err_set(err, errlen, "password_storage must be scram or clear");
         return ERR_INVAL;
     }
     if (strcmp(key, "chat_service") == 0) {
@@ -570,7 +535,7 @@ static int domain_value(const char *key, const char *value, const char **norm, c
         if (strcasecmp(value, "none") == 0) {
             *norm = "none";
         } else if (jid_nameprep(strv_c(value), &prepped) != 0) {
-            set_err(err, errlen, "chat_service must be a domain name or none");
+            err_set(err, errlen, "chat_service must be a domain name or none");
             rc = ERR_INVAL;
         } else {
             snprintf(methods, methods_len, "%s", buf_cstr(&prepped));
@@ -586,10 +551,10 @@ static int domain_value(const char *key, const char *value, const char **norm, c
             *norm = yes_no(b);
             return 0;
         }
-        set_err(err, errlen, "%s must be yes or no", key);
+        err_set(err, errlen, "%s must be yes or no", key);
         return ERR_INVAL;
     }
-    set_err(err, errlen, "unknown domain setting \"%s\"", key);
+    err_set(err, errlen, "unknown domain setting \"%s\"", key);
     return ERR_INVAL;
 }
 
@@ -610,7 +575,7 @@ int accounts_domain_set(struct store *st, const char *name, const char *key, con
                         char *err, size_t errlen)
 {
     if (key == NULL || value == NULL) {
-        set_err(err, errlen, "a key and a value are required");
+        err_set(err, errlen, "a key and a value are required");
         return ERR_INVAL;
     }
     struct buf canon;
@@ -628,7 +593,7 @@ int accounts_domain_set(struct store *st, const char *name, const char *key, con
     }
     if (strcasecmp(value, "default") == 0) {
         if (!domain_key_known(key)) {
-            set_err(err, errlen, "unknown domain setting \"%s\"", key);
+            err_set(err, errlen, "unknown domain setting \"%s\"", key);
             rc = ERR_INVAL;
             goto done;
         }
@@ -715,12 +680,12 @@ static int ref_parse(struct store *st, const char *jid, struct account_ref *r, c
     buf_init(&r->domain, NAME_BUF_MAX);
     int rc = jid_parse(&r->jid, strv_c(jid));
     if (rc != 0 || r->jid.local == NULL || r->jid.resource != NULL) {
-        set_err(err, errlen, "\"%s\" is not a valid account address (local@domain)", jid);
+        err_set(err, errlen, "\"%s\" is not a valid account address (local@domain)", jid);
         return ERR_INVAL;
     }
     rc = store_domain_resolve(st, r->jid.domain, &r->domain);
     if (rc == ERR_NOTFOUND) {
-        set_err(err, errlen, "no domain %s", r->jid.domain);
+        err_set(err, errlen, "no domain %s", r->jid.domain);
     } else if (rc != 0) {
         store_fail(st, rc, jid, err, errlen);
     }
@@ -738,23 +703,23 @@ static int make_creds(struct store *st, const struct account_ref *r, const char 
         return store_fail(st, rc, "domain settings", err, errlen);
     }
     if (password == NULL || password[0] == '\0') {
-        set_err(err, errlen, "the password must not be empty");
+        err_set(err, errlen, "the password must not be empty");
         return ERR_INVAL;
     }
     rc = auth_creds_from_password(password, d.password_storage == PW_STORAGE_CLEAR, 0, &c);
     if (rc == ERR_INVAL) {
-        set_err(err, errlen, "the password is longer than %d bytes", AUTH_PASSWORD_MAX);
+        err_set(err, errlen, "the password is longer than %d bytes", AUTH_PASSWORD_MAX);
         return rc;
     }
     if (rc != 0) {
-        set_err(err, errlen, "cannot compute the credentials: %s", err_str(rc));
+        err_set(err, errlen, "cannot compute the credentials: %s", err_str(rc));
         return rc;
     }
     buf_reset(text);
     rc = auth_creds_encode(&c, text);
     auth_creds_cleanup(&c);
     if (rc != 0) {
-        set_err(err, errlen, "cannot encode the credentials: %s", err_str(rc));
+        err_set(err, errlen, "cannot encode the credentials: %s", err_str(rc));
     }
     return rc;
 }
@@ -773,7 +738,7 @@ int accounts_account_add(struct store *st, const char *jid, const char *password
         rc = store_account_add(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_EXISTS) {
-            set_err(err, errlen, "account %s@%s already exists", r.jid.local, buf_cstr(&r.domain));
+            err_set(err, errlen, "account %s@%s already exists", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
             store_fail(st, rc, "adding the account", err, errlen);
         }
@@ -791,7 +756,7 @@ int accounts_account_remove(struct store *st, const char *jid, char *err, size_t
         rc = store_account_remove(st, buf_cstr(&r.domain), r.jid.local);
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
-            set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
+            err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
             store_fail(st, rc, "removing the account", err, errlen);
         }
@@ -814,7 +779,7 @@ int accounts_account_passwd(struct store *st, const char *jid, const char *passw
         rc = store_account_set_credentials(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
-            set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
+            err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
             store_fail(st, rc, "setting the password", err, errlen);
         }
@@ -895,7 +860,7 @@ static int account_value(const char *key, const char *value, const char **norm, 
             *norm = yes_no(b);
             return 0;
         }
-        set_err(err, errlen, "%s must be yes or no", key);
+        err_set(err, errlen, "%s must be yes or no", key);
         return ERR_INVAL;
     }
     if (strcmp(key, "auto_signup") == 0 || strcmp(key, "allow_modify_password") == 0) {
@@ -903,19 +868,19 @@ static int account_value(const char *key, const char *value, const char **norm, 
             *norm = t < 0 ? NULL : yes_no(t != 0);
             return 0;
         }
-        set_err(err, errlen, "%s must be yes, no or default", key);
+        err_set(err, errlen, "%s must be yes, no or default", key);
         return ERR_INVAL;
     }
     if (strcmp(key, "real_name") == 0) {
         if (strlen(value) > ACCOUNTS_NAME_MAX || !text_valid(value)) {
-            set_err(err, errlen, "real_name must be UTF-8 text of at most %d bytes",
+            err_set(err, errlen, "real_name must be UTF-8 text of at most %d bytes",
                     ACCOUNTS_NAME_MAX);
             return ERR_INVAL;
         }
         *norm = value[0] != '\0' ? value : NULL;
         return 0;
     }
-    set_err(err, errlen, "unknown account setting \"%s\"", key);
+    err_set(err, errlen, "unknown account setting \"%s\"", key);
     return ERR_INVAL;
 }
 
@@ -923,7 +888,7 @@ int accounts_account_set(struct store *st, const char *jid, const char *key, con
                          char *err, size_t errlen)
 {
     if (key == NULL || value == NULL) {
-        set_err(err, errlen, "a key and a value are required");
+        err_set(err, errlen, "a key and a value are required");
         return ERR_INVAL;
     }
     if (strcmp(key, "password") == 0) {
@@ -939,7 +904,7 @@ int accounts_account_set(struct store *st, const char *jid, const char *key, con
         rc = store_account_setting_set(st, buf_cstr(&r.domain), r.jid.local, key, norm);
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
-            set_err(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
+            err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
         } else if (rc != 0) {
             store_fail(st, rc, key, err, errlen);
         }
@@ -953,7 +918,7 @@ int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, v
     struct account_ref r;
     struct account_cfg a;
     long long created = 0;
-    char when[32] = "";
+    char when[STAMP_MAX] = "";
     int rc = ref_parse(st, jid, &r, NULL, 0);
     if (rc == ERR_INVAL) {
         rc = ERR_NOTFOUND;
@@ -965,11 +930,7 @@ int accounts_account_show(struct store *st, const char *jid, store_row_fn *fn, v
         rc = store_account_created(st, buf_cstr(&r.domain), r.jid.local, &created);
     }
     if (rc == 0) {
-        time_t t = (time_t)created;
-        struct tm tm;
-        if (gmtime_r(&t, &tm) != NULL) {
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
+        stamp_format((time_t)created, when, sizeof(when));
         const char *rows[][2] = {
             { "admin", yes_no(a.admin) },
             { "domain_admin", yes_no(a.domain_admin) },

@@ -86,8 +86,6 @@ bool sasl__strip_domain(const struct sasl_session *s, char *name);
 int sasl__lookup(struct sasl_session *s, const char *username, struct auth_creds *out);
 /* Checks a clear-text password of `authcid` (PLAIN, LOGIN) and on success sets s->username. */
 int sasl__verify_plaintext(struct sasl_session *s, const char *authcid, const char *password);
-/* Whether the bytes are valid UTF-8 without NUL. */
-bool sasl__utf8_ok(struct strv v);
 
 extern const struct sasl_mech_ops sasl__scram_ops;
 extern const struct sasl_mech_ops sasl__plain_ops;

@@ -293,46 +293,6 @@ fail:
     return rc;
 }
 
-bool sasl__utf8_ok(struct strv v)
-{
-    const unsigned char *p = (const unsigned char *)v.p;
-    size_t i = 0;
-    while (i < v.len) {
-        unsigned char c = p[i];
-        size_t n;
-        unsigned min;
-        unsigned cp;
-        if (c == 0) {
-            return false;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, min = 0x80, cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, min = 0x800, cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, min = 0x10000, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (v.len - i <= n) {
-            return false;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
 
 int sasl_global_init(void)
 {

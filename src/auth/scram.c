@@ -8,6 +8,7 @@
 
 #include "auth/internal.h"
 #include "core/err.h"
+#include "core/utf8.h"
 
 #define NONCE_BYTES 18 /* 24 base64 characters */
 #define FAKE_SALT_LEN 16
@@ -198,7 +199,7 @@ static int parse_gs2(struct sasl_session *s, struct scram_state *st, struct fiel
             return malformed(s);
         }
         st->authzid = decode_saslname(v);
-        if (st->authzid == NULL || !sasl__utf8_ok(strv_c(st->authzid))) {
+        if (st->authzid == NULL || !utf8_valid(strv_c(st->authzid))) {
             return malformed(s);
         }
     }
@@ -533,7 +534,7 @@ static int scram_step(struct sasl_session *s, struct strv in, bool has_data, str
         }
         st = s->data = xcalloc(1, sizeof(*st));
     }
-    if (!sasl__utf8_ok(in)) {
+    if (!utf8_valid(in)) {
         return malformed(s);
     }
     if (s->stage == 0) {

@@ -5,6 +5,7 @@
 
 #include "auth/internal.h"
 #include "core/err.h"
+#include "core/utf8.h"
 
 static int malformed(struct sasl_session *s)
 {
@@ -29,8 +30,8 @@ static int plain_step(struct sasl_session *s, struct strv in, bool has_data, str
     struct strv authcid = {nul1 + 1, (size_t)(nul2 - nul1 - 1)};
     struct strv passwd = {nul2 + 1, in.len - (size_t)(nul2 + 1 - in.p)};
     if (authcid.len == 0 || authcid.len > AUTH__MAX_NAME || passwd.len == 0 ||
-        passwd.len > AUTH__MAX_NAME || authzid.len > AUTH__MAX_NAME || !sasl__utf8_ok(authzid) ||
-        !sasl__utf8_ok(authcid) || !sasl__utf8_ok(passwd)) {
+        passwd.len > AUTH__MAX_NAME || authzid.len > AUTH__MAX_NAME || !utf8_valid(authzid) ||
+        !utf8_valid(authcid) || !utf8_valid(passwd)) {
         return malformed(s);
     }
     char *user = strv_dup(authcid);
@@ -68,7 +69,7 @@ static int login_step(struct sasl_session *s, struct strv in, bool has_data, str
     }
     if (s->stage == LOGIN_START || s->stage == LOGIN_WANT_USER) {
         /* Some clients send the user name as an initial response. */
-        if (in.len == 0 || in.len > AUTH__MAX_NAME || !sasl__utf8_ok(in)) {
+        if (in.len == 0 || in.len > AUTH__MAX_NAME || !utf8_valid(in)) {
             return malformed(s);
         }
         s->data = strv_dup(in);
@@ -76,7 +77,7 @@ static int login_step(struct sasl_session *s, struct strv in, bool has_data, str
         rc = buf_append_c(out, "Password:");
         return rc ? sasl__fail(s, "temporary-auth-failure", rc) : SASL_CONTINUE;
     }
-    if (in.len == 0 || in.len > AUTH__MAX_NAME || !sasl__utf8_ok(in)) {
+    if (in.len == 0 || in.len > AUTH__MAX_NAME || !utf8_valid(in)) {
         return malformed(s);
     }
     char *pw = strv_dup(in);
@@ -123,7 +124,7 @@ static int external_check(struct sasl_session *s, struct strv authzid)
     if (ids == NULL || ids[0] == NULL) {
         return sasl__fail(s, "not-authorized", ERR_AUTH);
     }
-    if (authzid.len > AUTH__MAX_NAME || !sasl__utf8_ok(authzid)) {
+    if (authzid.len > AUTH__MAX_NAME || !utf8_valid(authzid)) {
         return malformed(s);
     }
     const char *jid = pick_identity(ids, authzid, &ambiguous);

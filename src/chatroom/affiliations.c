@@ -8,7 +8,7 @@
 #include "store/store_muc.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static const char *const aff_names[] = {"outcast", "none", "member", "admin", "owner"};
 static const char *const role_names[] = {"none", "visitor", "participant", "moderator"};
@@ -521,7 +521,7 @@ void muc__register_iq(struct muc_room *r, const struct signal *sig, const struct
         xml_node_set_attr(f, "var", "FORM_TYPE");
         xml_node_set_attr(f, "type", "hidden");
         struct xml_node *v = xml_node_add_child(f, NULL, "value");
-        xml_node_add_text(v, "http://jabber.org/protocol/muc#register", 39);
+        xml_node_add_text(v, NS_MUC_REGISTER, strlen(NS_MUC_REGISTER));
         f = xml_node_add_child(x, NULL, "field");
         xml_node_set_attr(f, "var", "muc#register_roomnick");
         xml_node_set_attr(f, "type", "text-single");

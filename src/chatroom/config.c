@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "store/store_muc.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static const char *const pm_names[] = {"anyone", "participants", "moderators", "none"};
 
@@ -271,7 +271,7 @@ static struct xml_node *config_form(const struct muc_room *r)
     xml_node_set_attr(x, "type", "form");
     struct xml_node *t = xml_node_add_child(x, NULL, "title");
     xml_node_add_text(t, "Room configuration", 18);
-    field(x, "hidden", "FORM_TYPE", NULL, "http://jabber.org/protocol/muc#roomconfig");
+    field(x, "hidden", "FORM_TYPE", NULL, NS_MUC_ROOMCONFIG);
     field(x, "text-single", "muc#roomconfig_roomname", "Room name", c->name);
     field(x, "text-single", "muc#roomconfig_roomdesc", "Description", c->desc);
     field(x, "boolean", "muc#roomconfig_persistentroom", "Persistent", b01(c->persistent));
@@ -756,7 +756,7 @@ void muc__disco_info(struct muc_room *r, const struct signal *sig)
     feature(q, NS_DISCO_INFO);
     feature(q, NS_DISCO_ITEMS);
     feature(q, NS_OCCUPANT_ID);
-    feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
+    feature(q, NS_MUC_SELF_PING);
     feature(q, NS_REGISTER);
     feature(q, c->persistent ? "muc_persistent" : "muc_temporary");
     feature(q, c->public_room ? "muc_public" : "muc_hidden");
@@ -766,7 +766,7 @@ void muc__disco_info(struct muc_room *r, const struct signal *sig)
     feature(q, c->password_protected ? "muc_passwordprotected" : "muc_unsecured");
     struct xml_node *x = xml_node_add_child(q, NS_XDATA, "x");
     xml_node_set_attr(x, "type", "result");
-    field(x, "hidden", "FORM_TYPE", NULL, "http://jabber.org/protocol/muc#roominfo");
+    field(x, "hidden", "FORM_TYPE", NULL, NS_MUC_ROOMINFO);
     field(x, "text-single", "muc#roominfo_description", "Description", c->desc);
     char n[32];
     snprintf(n, sizeof(n), "%d", muc__nick_count(r));

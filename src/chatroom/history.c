@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "chatroom/muc_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 void muc__hist_clear(struct muc_room *r)
 {
@@ -123,13 +123,7 @@ void muc__hist_send(struct muc_room *r, struct muc_occupant *to, const struct xm
     for (int i = first; i < r->hist_len; i++) {
         const struct muc_hist *h = &r->hist[(r->hist_start + i) % r->hist_cap];
         struct xml_node *m = xml_node_copy(h->msg);
-        struct xml_node *d = xml_node_add_child(m, NS_DELAY, "delay");
-        char stamp[32];
-        struct tm tm;
-        gmtime_r(&h->when, &tm);
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        xml_node_set_attr(d, "stamp", stamp);
-        xml_node_set_attr(d, "from", r->jid);
+        xml_node_add_delay(m, r->jid, h->when);
         muc__send(r, h->from_nick, &to->real, SIGNAL_MESSAGE, m);
     }
 }

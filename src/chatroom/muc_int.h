@@ -10,16 +10,8 @@
 #include "core/settings.h"
 #include "jid/jid.h"
 #include "signal/signal.h"
+#include "xml/ns.h"
 
-#define NS_MUC "http://jabber.org/protocol/muc"
-#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
-#define NS_MUC_ADMIN "http://jabber.org/protocol/muc#admin"
-#define NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
-#define NS_XDATA "jabber:x:data"
-#define NS_DELAY "urn:xmpp:delay"
-#define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
-#define NS_CONFERENCE "jabber:x:conference"
-#define NS_REGISTER "jabber:iq:register"
 
 enum muc_aff { AFF_OUTCAST, AFF_NONE, AFF_MEMBER, AFF_ADMIN, AFF_OWNER };
 enum muc_role { ROLE_NONE, ROLE_VISITOR, ROLE_PARTICIPANT, ROLE_MODERATOR };

@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "signal/router.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 /* ---- lifecycle ---- */
 
@@ -81,22 +81,7 @@ void muc__reply_error(const struct signal *req, const char *type, const char *co
 
 void muc__reply_result(const struct signal *req, struct xml_node *payload)
 {
-    struct signal *r = signal_new(SIGNAL_INFO);
-    jid_copy(&r->from, &req->to);
-    jid_copy(&r->to, &req->from);
-    r->type = xstrdup("result");
-    r->id = req->id ? xstrdup(req->id) : NULL;
-    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
-    xml_node_set_attr(iq, "type", "result");
-    if (req->id) {
-        xml_node_set_attr(iq, "id", req->id);
-    }
-    if (payload) {
-        xml_node_append_copy(iq, payload);
-        xml_node_unref(payload);
-    }
-    r->xmpp_data = iq;
-    router_submit(r);
+    router_submit(signal_result_new(req, payload));
 }
 
 static bool type_is(const struct signal *sig, const char *t)

@@ -13,7 +13,7 @@
 #include "core/server.h"
 #include "store/store.h"
 #include "store/store_muc.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 #define ROOM_BUCKETS 256
 

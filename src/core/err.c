@@ -1,6 +1,9 @@
 /* err.c: strings for the error table. */
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *err_str(int code)
 {
     switch (code) {
@@ -14,4 +17,15 @@ const char *err_str(int code)
     default:
         return "unknown error";
     }
+}
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

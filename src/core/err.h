@@ -2,6 +2,8 @@
 #ifndef STARLING_CORE_ERR_H
 #define STARLING_CORE_ERR_H
 
+#include <stddef.h>
+
 /* Functions that can fail return 0 on success or one of these negative codes. */
 #define ERR_TABLE(X)                                                                               \
     X(ERR_AGAIN, -1, "resource temporarily unavailable, try again")                               \
@@ -27,5 +29,9 @@ enum err_code {
 
 /* Returns a static description of `code` (0 gives "success"). */
 const char *err_str(int code);
+
+/* Formats an error message into `err` (`errlen` bytes, truncated); does nothing when `err` is
+ * NULL or `errlen` 0: the one helper behind every `char *err, size_t errlen` pair. */
+void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,20 +126,6 @@ static int each_row(row_fn *fn, void *ud)
     return 0;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void *field(struct settings *s, const struct setting *d)
 {
     return (char *)s + d->offset;
@@ -218,11 +203,11 @@ static int parse_number(const char *text, long min, long max, long *out, char *e
         ok = *end == '\0' && (isdigit((unsigned char)tmp[0]) || tmp[0] == '-' || tmp[0] == '+');
     }
     if (!ok) {
-        seterr(err, errlen, "\"%s\" is not a number (%ld..%ld)", text, min, max);
+        err_set(err, errlen, "\"%s\" is not a number (%ld..%ld)", text, min, max);
         return ERR_INVAL;
     }
     if (errno == ERANGE || n < min || n > max) {
-        seterr(err, errlen, "%s is out of range (%ld..%ld)", tmp, min, max);
+        err_set(err, errlen, "%s is out of range (%ld..%ld)", tmp, min, max);
         return ERR_INVAL;
     }
     *out = n;
@@ -244,17 +229,17 @@ static int parse_bool(const char *text, bool *out, char *err, size_t errlen)
             return 0;
         }
     }
-    seterr(err, errlen, "\"%s\" is not yes or no", text);
+    err_set(err, errlen, "\"%s\" is not yes or no", text);
     return ERR_INVAL;
 }
 
 static int parse_level(const char *text, int *out, char *err, size_t errlen)
 {
     if (log_level_parse(text, out) != 0) {
-        seterr(err, errlen,
-               "\"%s\" is not a log level (None, Crash, Failures, Major, Problems, Low-Level, "
-               "All Info, or -1..5)",
-               text);
+        err_set(err, errlen,
+                "\"%s\" is not a log level (None, Crash, Failures, Major, Problems, Low-Level, "
+                "All Info, or -1..5)",
+                text);
         return ERR_INVAL;
     }
     return 0;
@@ -302,16 +287,16 @@ static int parse_string(const struct setting *d, const char *text, char *dst, ch
     if (d->type == SETTING_DOMAIN) {
         v = trim(v);
         if (!valid_domain(v)) {
-            seterr(err, errlen, "\"%s\" is not a domain name", text);
+            err_set(err, errlen, "\"%s\" is not a domain name", text);
             return ERR_INVAL;
         }
     }
     if (has_control(v)) {
-        seterr(err, errlen, "the value contains control characters");
+        err_set(err, errlen, "the value contains control characters");
         return ERR_INVAL;
     }
     if (!copy_strv(dst, d->size, v)) {
-        seterr(err, errlen, "the value is too long (at most %zu bytes)", d->size - 1);
+        err_set(err, errlen, "the value is too long (at most %zu bytes)", d->size - 1);
         return ERR_INVAL;
     }
     if (d->type == SETTING_DOMAIN) {
@@ -377,7 +362,7 @@ static int parse_socket(struct strv item, struct listen_socket *ls, char *err, s
     if (slash != NULL) {
         struct strv opt = { slash + 1, (size_t)(v.p + v.len - slash - 1) };
         if (!strv_case_eq(opt, STRV("tls"))) {
-            seterr(err, errlen, "\"%.*s\": the only option after \"/\" is \"tls\"", shown, item.p);
+            err_set(err, errlen, "\"%.*s\": the only option after \"/\" is \"tls\"", shown, item.p);
             return ERR_INVAL;
         }
         ls->tls = true;
@@ -387,33 +372,33 @@ static int parse_socket(struct strv item, struct listen_socket *ls, char *err, s
     if (v.len > 0 && v.p[0] == '[') {
         const char *close = memchr(v.p, ']', v.len);
         if (close == NULL || close + 1 == v.p + v.len || close[1] != ':') {
-            seterr(err, errlen, "\"%.*s\": expected [IPv6 address]:port", shown, item.p);
+            err_set(err, errlen, "\"%.*s\": expected [IPv6 address]:port", shown, item.p);
             return ERR_INVAL;
         }
         struct strv addr = { v.p + 1, (size_t)(close - v.p - 1) };
         if (!parse_ip(AF_INET6, addr, ls->address)) {
-            seterr(err, errlen, "\"%.*s\": not an IPv6 address", shown, item.p);
+            err_set(err, errlen, "\"%.*s\": not an IPv6 address", shown, item.p);
             return ERR_INVAL;
         }
         port = (struct strv){ close + 2, (size_t)(v.p + v.len - close - 2) };
     } else {
         const char *colon = memchr(v.p, ':', v.len);
         if (colon != NULL && memchr(colon + 1, ':', (size_t)(v.p + v.len - colon - 1)) != NULL) {
-            seterr(err, errlen, "\"%.*s\": write IPv6 addresses in brackets, e.g. [::1]:5222",
-                   shown, item.p);
+            err_set(err, errlen, "\"%.*s\": write IPv6 addresses in brackets, e.g. [::1]:5222",
+                    shown, item.p);
             return ERR_INVAL;
         }
         if (colon != NULL) {
             struct strv addr = { v.p, (size_t)(colon - v.p) };
             if (!parse_ip(AF_INET, addr, ls->address)) {
-                seterr(err, errlen, "\"%.*s\": not an IPv4 address", shown, item.p);
+                err_set(err, errlen, "\"%.*s\": not an IPv4 address", shown, item.p);
                 return ERR_INVAL;
             }
             port = (struct strv){ colon + 1, (size_t)(v.p + v.len - colon - 1) };
         }
     }
     if (!parse_port(port, &ls->port)) {
-        seterr(err, errlen, "\"%.*s\": the port must be a number 1..65535", shown, item.p);
+        err_set(err, errlen, "\"%.*s\": the port must be a number 1..65535", shown, item.p);
         return ERR_INVAL;
     }
     return 0;
@@ -444,7 +429,7 @@ static int each_item(const char *text, item_fn *fn, void *ud, char *err, size_t 
         const char *stop = comma ? comma : end;
         struct strv item = trim((struct strv){ p, (size_t)(stop - p) });
         if (item.len == 0) {
-            seterr(err, errlen, "empty item in the list");
+            err_set(err, errlen, "empty item in the list");
             return ERR_INVAL;
         }
         int rc = fn(ud, item, err, errlen);
@@ -473,14 +458,14 @@ static int listener_item(void *ud, struct strv item, char *err, size_t errlen)
             buf_init(&b, 128);
             append_socket(&a, &ls);
             append_socket(&b, &cfg->sockets[i]);
-            seterr(err, errlen, "\"%s\" duplicates \"%s\"", buf_cstr(&a), buf_cstr(&b));
+            err_set(err, errlen, "\"%s\" duplicates \"%s\"", buf_cstr(&a), buf_cstr(&b));
             buf_cleanup(&a);
             buf_cleanup(&b);
             return ERR_INVAL;
         }
     }
     if (cfg->count >= SETTINGS_MAX_SOCKETS) {
-        seterr(err, errlen, "more than %d sockets", SETTINGS_MAX_SOCKETS);
+        err_set(err, errlen, "more than %d sockets", SETTINGS_MAX_SOCKETS);
         return ERR_INVAL;
     }
     cfg->sockets[cfg->count++] = ls;
@@ -525,7 +510,7 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
     r.port = DEFAULT_S2S_PORT;
     const char *eq = memchr(item.p, '=', item.len);
     if (eq == NULL) {
-        seterr(err, errlen, "\"%.*s\": expected domain=host:port", shown, item.p);
+        err_set(err, errlen, "\"%.*s\": expected domain=host:port", shown, item.p);
         return ERR_INVAL;
     }
     struct strv dom = trim((struct strv){ item.p, (size_t)(eq - item.p) });
@@ -535,7 +520,7 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
         dest.len -= 4;
     }
     if (!valid_domain(dom) || !copy_strv(r.domain, sizeof(r.domain), dom)) {
-        seterr(err, errlen, "\"%.*s\": not a domain name before \"=\"", shown, item.p);
+        err_set(err, errlen, "\"%.*s\": not a domain name before \"=\"", shown, item.p);
         return ERR_INVAL;
     }
     lower_ascii(r.domain);
@@ -561,21 +546,21 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
         lower_ascii(r.host);
     }
     if (!ok) {
-        seterr(err, errlen, "\"%.*s\": not a host name or address after \"=\"", shown, item.p);
+        err_set(err, errlen, "\"%.*s\": not a host name or address after \"=\"", shown, item.p);
         return ERR_INVAL;
     }
     if (port.p != NULL && !parse_port(port, &r.port)) {
-        seterr(err, errlen, "\"%.*s\": the port must be a number 1..65535", shown, item.p);
+        err_set(err, errlen, "\"%.*s\": the port must be a number 1..65535", shown, item.p);
         return ERR_INVAL;
     }
     for (int i = 0; i < rs->count; i++) {
         if (strcmp(rs->r[i].domain, r.domain) == 0) {
-            seterr(err, errlen, "two routes for \"%s\"", r.domain);
+            err_set(err, errlen, "two routes for \"%s\"", r.domain);
             return ERR_INVAL;
         }
     }
     if (rs->count >= SETTINGS_MAX_ROUTES) {
-        seterr(err, errlen, "more than %d routes", SETTINGS_MAX_ROUTES);
+        err_set(err, errlen, "more than %d routes", SETTINGS_MAX_ROUTES);
         return ERR_INVAL;
     }
     rs->r[rs->count++] = r;
@@ -636,7 +621,7 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
                 return 0;
             }
         }
-        seterr(err, errlen, "\"%s\" is not one of: %s", text, d->values);
+        err_set(err, errlen, "\"%s\" is not one of: %s", text, d->values);
         return ERR_INVAL;
     case SETTING_ROUTES: {
         struct routes *rs = xcalloc(1, sizeof(*rs));
@@ -740,12 +725,12 @@ int settings_set(struct settings *s, const char *key, const char *value, char *e
     char reason[REASON_MAX];
     const struct setting *d = find(key);
     if (d == NULL) {
-        seterr(err, errlen, "unknown setting \"%s\"", key);
+        err_set(err, errlen, "unknown setting \"%s\"", key);
         return ERR_NOTFOUND;
     }
     int rc = set_value(s, d, value ? value : "", reason, sizeof(reason));
     if (rc != 0) {
-        seterr(err, errlen, "%s: %s", key, reason);
+        err_set(err, errlen, "%s: %s", key, reason);
     }
     return rc;
 }
@@ -817,12 +802,12 @@ static int parse_file_value(struct strv v, struct buf *out, char *err, size_t er
         buf_append_char(out, c);
     }
     if (i >= v.len) {
-        seterr(err, errlen, "unterminated quoted value");
+        err_set(err, errlen, "unterminated quoted value");
         return ERR_INVAL;
     }
     struct strv rest = trim((struct strv){ v.p + i + 1, v.len - i - 1 });
     if (rest.len > 0 && rest.p[0] != '#') {
-        seterr(err, errlen, "unexpected text after the quoted value");
+        err_set(err, errlen, "unexpected text after the quoted value");
         return ERR_INVAL;
     }
     return 0;
@@ -836,13 +821,13 @@ static int load_line(struct settings *s, struct strv line, char *err, size_t err
         return 0;
     }
     if (memchr(line.p, '\0', line.len) != NULL) {
-        seterr(err, errlen, "the line contains a NUL byte");
+        err_set(err, errlen, "the line contains a NUL byte");
         return ERR_INVAL;
     }
     const char *eq = memchr(line.p, '=', line.len);
     struct strv key = trim((struct strv){ line.p, eq ? (size_t)(eq - line.p) : 0 });
     if (eq == NULL || key.len == 0) {
-        seterr(err, errlen, "expected \"key = value\"");
+        err_set(err, errlen, "expected \"key = value\"");
         return ERR_INVAL;
     }
     struct buf value;
@@ -867,7 +852,7 @@ int settings_load(struct settings *s, const char *path, char *err, size_t errlen
         if (errno == ENOENT) {
             return 0;
         }
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: %s", path, strerror(errno));
         return ERR_IO;
     }
     /* Work on a copy so that a bad line leaves `s` as it was. */
@@ -884,18 +869,18 @@ int settings_load(struct settings *s, const char *path, char *err, size_t errlen
             v.len--;
         }
         if (v.len > MAX_LINE) {
-            seterr(reason, sizeof(reason), "the line is too long");
+            err_set(reason, sizeof(reason), "the line is too long");
             rc = ERR_INVAL;
         } else {
             rc = load_line(tmp, v, reason, sizeof(reason));
         }
         if (rc != 0) {
-            seterr(err, errlen, "%s:%d: %s", path, lineno, reason);
+            err_set(err, errlen, "%s:%d: %s", path, lineno, reason);
             goto fail;
         }
     }
     if (ferror(f)) {
-        seterr(err, errlen, "%s: read error", path);
+        err_set(err, errlen, "%s: read error", path);
         rc = ERR_IO;
         goto fail;
     }

@@ -8,54 +8,11 @@
 #include <stringprep.h>
 
 #include "core/err.h"
+#include "core/utf8.h"
 
 /* stringprep works in place on a fixed buffer; NFKC can grow the text, so leave room. */
 #define PREP_BUF ((JID_PART_MAX + 1) * 4)
 
-/* Strict UTF-8 check: no NUL, no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(struct strv s)
-{
-    const unsigned char *p = (const unsigned char *)s.p;
-    size_t i = 0;
-    while (i < s.len) {
-        unsigned c = p[i];
-        size_t n;
-        unsigned cp;
-        if (c == 0) {
-            return false;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (s.len - i <= n) {
-            return false;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
 
 /* Runs one stringprep profile over `in` into `tmp` (PREP_BUF bytes); returns the prepared
  * length or ERR_INVAL. Unassigned code points are allowed (query semantics), as most servers do,

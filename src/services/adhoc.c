@@ -12,11 +12,11 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/stamp.h"
 #include "services/services_int.h"
 #include "signal/router.h"
+#include "xml/ns.h"
 
-#define NS_COMMANDS "http://jabber.org/protocol/commands"
-#define NS_ADMIN "http://jabber.org/protocol/admin"
 #define ADMIN_NODE(x) NS_ADMIN "#" x
 
 /* Open command sessions live on the worker that serves the requester (a client's stanzas are
@@ -621,10 +621,8 @@ static int run_announce(struct run *r)
 static int run_ping(struct run *r)
 {
     char note[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(note, sizeof(note), "Pong\n%Y-%m-%dT%H:%M:%SZ", &tm);
+    char stamp[STAMP_MAX];
+    snprintf(note, sizeof(note), "Pong\n%s", stamp_format(time(NULL), stamp, sizeof(stamp)));
     return completed_note(r, note);
 }
 
@@ -693,7 +691,7 @@ static int continue_session(struct service_ctx *ctx, const struct command *cmd,
         /* One page per command: there is no next or previous stage. */
         return bad(ctx, "bad-action");
     }
-    const struct xml_node *x = xml_node_child(ctx->query, NS_DATA_FORMS, "x");
+    const struct xml_node *x = xml_node_child(ctx->query, NS_XDATA, "x");
     const char *type = x ? xml_node_attr(x, "type") : NULL;
     if (type && strcmp(type, "cancel") == 0) {
         s->id[0] = '\0';
@@ -782,7 +780,7 @@ static int node_info(struct service_ctx *ctx)
         struct xml_node *f = xml_node_add_child(q, NULL, "feature");
         xml_node_set_attr(f, "var", NS_COMMANDS);
         f = xml_node_add_child(q, NULL, "feature");
-        xml_node_set_attr(f, "var", NS_DATA_FORMS);
+        xml_node_set_attr(f, "var", NS_XDATA);
     }
     return service_reply_result(ctx, q);
 }

@@ -7,8 +7,8 @@
 
 #include "core/err.h"
 #include "services/services.h"
+#include "xml/ns.h"
 
-#define NS_DATA_FORMS "jabber:x:data"
 #define CAPS_MAX_ITEMS 512
 
 static const char *attr_or_empty(const struct xml_node *n, const char *name)
@@ -19,7 +19,7 @@ static const char *attr_or_empty(const struct xml_node *n, const char *name)
 
 static const char *lang_of(const struct xml_node *n)
 {
-    const char *v = xml_node_attr_ns(n, XML_NS_XML, "lang");
+    const char *v = xml_node_attr_ns(n, NS_XML, "lang");
     return v ? v : "";
 }
 
@@ -50,7 +50,7 @@ static int cmp_str(const void *a, const void *b)
 static void field_value(const struct xml_node *field, struct buf *out)
 {
     buf_reset(out);
-    const struct xml_node *v = xml_node_child(field, NS_DATA_FORMS, "value");
+    const struct xml_node *v = xml_node_child(field, NS_XDATA, "value");
     if (v) {
         xml_node_text(v, out);
     }
@@ -145,7 +145,7 @@ static int caps_string(const struct xml_node *info, struct buf *s)
     for (const struct xml_node *c = xml_node_first_element(info); c;
          c = xml_node_next_element(c)) {
         if (c->ns == NULL || strcmp(c->ns, NS_DISCO_INFO) != 0 || c->name == NULL) {
-            if (c->ns && strcmp(c->ns, NS_DATA_FORMS) == 0 && strcmp(c->name, "x") == 0 &&
+            if (c->ns && strcmp(c->ns, NS_XDATA) == 0 && strcmp(c->name, "x") == 0 &&
                 strcmp(attr_or_empty(c, "type"), "result") == 0 && nforms < 64) {
                 char *ft = form_type_of(c);
                 if (ft) {

@@ -4,8 +4,8 @@
 
 #include "core/server.h"
 #include "services/services_int.h"
+#include "xml/ns.h"
 
-#define NS_SERVERINFO "http://jabber.org/network/serverinfo"
 
 /* Appends one value per URI of a comma list (blanks around the URIs ignored). */
 static void add_uris(struct xml_node *field, const char *list)

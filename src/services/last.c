@@ -12,8 +12,8 @@
 #include "store/store_im.h"
 
 #include "services/services.h"
+#include "xml/ns.h"
 
-#define NS_LAST "jabber:iq:last"
 
 static struct xml_node *last_query(long long seconds, const char *status)
 {

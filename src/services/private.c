@@ -7,8 +7,8 @@
 #include "core/server.h"
 #include "services/services_int.h"
 #include "store/store_services.h"
+#include "xml/ns.h"
 
-#define NS_PRIVATE "jabber:iq:private"
 /* Elements one set may carry. */
 #define PRIVATE_MAX_ELEMENTS 32
 

@@ -9,10 +9,9 @@
 #include "core/server.h"
 #include "services/services.h"
 #include "signal/router.h"
+#include "xml/ns.h"
 #include "xmpp/xmpp.h"
 
-#define NS_REGISTER "jabber:iq:register"
-#define NS_XDATA "jabber:x:data"
 
 /* The account asking: its own bare JID (an iq to the server or to its own bare JID). */
 static int requester(struct service_ctx *ctx, struct buf *bare)

@@ -109,30 +109,9 @@ int services_handle(struct signal *sig, enum service_scope scope)
     return code;
 }
 
-static struct signal *reply_base(const struct service_ctx *ctx, const char *type)
-{
-    struct signal *r = signal_new(SIGNAL_INFO);
-    jid_copy(&r->from, &ctx->req->to);
-    jid_copy(&r->to, &ctx->req->from);
-    r->type = xstrdup(type);
-    r->id = ctx->req->id ? xstrdup(ctx->req->id) : NULL;
-    return r;
-}
-
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload)
 {
-    struct signal *r = reply_base(ctx, "result");
-    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
-    xml_node_set_attr(iq, "type", "result");
-    if (ctx->req->id) {
-        xml_node_set_attr(iq, "id", ctx->req->id);
-    }
-    if (payload) {
-        xml_node_append_copy(iq, payload);
-        xml_node_unref(payload);
-    }
-    r->xmpp_data = iq;
-    router_submit(r);
+    router_submit(signal_result_new(ctx->req, payload));
     return ROUTER_OK;
 }
 

@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 #include "services/services.h"
+#include "xml/ns.h"
 
-#define NS_DATA_FORMS "jabber:x:data"
 /* Largest stored element read back (the ceiling of the services.*.max_size settings). */
 #define SERVICES_STORED_MAX (16u * 1024 * 1024 + 4096)
 

@@ -5,8 +5,8 @@
 #include <time.h>
 
 #include "services/services.h"
+#include "xml/ns.h"
 
-#define NS_TIME "urn:xmpp:time"
 
 static void add_text(struct xml_node *parent, const char *name, const char *text)
 {

@@ -22,7 +22,7 @@ static int got_element(void *ud, struct xml_node *el)
 
 struct xml_node *services__parse(const char *text, size_t len)
 {
-    static const char head[] = "<stream:stream xmlns:stream='" XML_NS_STREAMS "'>";
+    static const char head[] = "<stream:stream xmlns:stream='" NS_STREAM "'>";
     struct parse_state ps = {NULL};
     struct xml_limits lim = {.max_stanza_size = len + 64, .max_depth = 1000, .max_attrs = 1000};
     struct xml_stream_cbs cbs = {.element = got_element};
@@ -72,7 +72,7 @@ const char *services__form_value(const struct xml_node *form, const char *var, s
         if (strcmp(f->name, "field") != 0 || v == NULL || strcmp(v, var) != 0) {
             continue;
         }
-        const struct xml_node *value = xml_node_child(f, NS_DATA_FORMS, "value");
+        const struct xml_node *value = xml_node_child(f, NS_XDATA, "value");
         if (value == NULL) {
             return NULL;
         }
@@ -88,7 +88,7 @@ const char *services__form_value(const struct xml_node *form, const char *var, s
 struct xml_node *services__form_add(struct xml_node *parent, const char *type,
                                     const char *form_type)
 {
-    struct xml_node *x = xml_node_add_child(parent, NS_DATA_FORMS, "x");
+    struct xml_node *x = xml_node_add_child(parent, NS_XDATA, "x");
     xml_node_set_attr(x, "type", type);
     if (form_type) {
         services__field_add(x, "FORM_TYPE", "hidden", NULL, form_type);

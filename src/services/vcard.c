@@ -12,9 +12,8 @@
 #include "core/server.h"
 #include "services/services_int.h"
 #include "store/store_services.h"
+#include "xml/ns.h"
 
-#define NS_VCARD "vcard-temp"
-#define NS_VCARD_UPDATE "vcard-temp:x:update"
 
 /* XEP-0153 §3: the hex SHA-1 of the decoded PHOTO/BINVAL, "" when the vCard has no photo (or
  * its BINVAL is not base64). Line breaks and spaces inside BINVAL are allowed and ignored. */

@@ -11,7 +11,7 @@
 #include "services/services.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static unsigned g_push_seq;
 

@@ -5,7 +5,7 @@
 
 #include "services/services.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)
 {

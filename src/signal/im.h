@@ -9,16 +9,8 @@
 
 #include "signal/router.h"
 #include "signal/signal.h"
+#include "xml/ns.h"
 
-#define NS_ROSTER "jabber:iq:roster"
-#define NS_ROSTERVER_FEATURE "urn:xmpp:features:rosterver"
-#define NS_BLOCKING "urn:xmpp:blocking"
-#define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
-#define NS_CARBONS "urn:xmpp:carbons:2"
-#define NS_FORWARD "urn:xmpp:forward:0"
-#define NS_DELAY "urn:xmpp:delay"
-#define NS_HINTS "urn:xmpp:hints"
-#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 
 /* Every function runs on the home worker of the account concerned and takes ownership of the
  * signals it is given. */

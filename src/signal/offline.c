@@ -10,7 +10,7 @@
 #include "core/server.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)
 {
@@ -134,14 +134,7 @@ static int deliver_stored(void *ud, long long id, long long stamp, const char *s
     struct deliver_ctx *dc = ud;
     struct xml_node *el = im__parse(stanza);
     if (el) {
-        char ts[32];
-        time_t t = (time_t)stamp;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        struct xml_node *d = xml_node_add_child(el, NS_DELAY, "delay");
-        xml_node_set_attr(d, "from", dc->domain);
-        xml_node_set_attr(d, "stamp", ts);
+        struct xml_node *d = xml_node_add_delay(el, dc->domain, (time_t)stamp);
         xml_node_add_text(d, "Offline Storage", 15);
         struct signal *sig = stored_signal(el, SIGNAL_MESSAGE);
         xml_node_unref(el);

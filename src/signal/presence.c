@@ -8,9 +8,10 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/stamp.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 /* ---- helpers shared by the IM files ---- */
 
@@ -548,14 +549,7 @@ static void answer_probe(struct router_session *sessions, struct signal *sig)
                     struct xml_node *st = xml_node_add_child(p, NULL, "status");
                     xml_node_add_text(st, status.p, status.len);
                 }
-                char ts[32];
-                time_t t = (time_t)stamp;
-                struct tm tm;
-                gmtime_r(&t, &tm);
-                strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                struct xml_node *d = xml_node_add_child(p, NS_DELAY, "delay");
-                xml_node_set_attr(d, "from", user.domain);
-                xml_node_set_attr(d, "stamp", ts);
+                xml_node_add_delay(p, user.domain, (time_t)stamp);
             }
             buf_cleanup(&status);
             router_submit(im__signal(SIGNAL_NOTIFY, &user, &sig->from, "unavailable", p));
@@ -785,12 +779,9 @@ json_t *im_presence_json(const char *bare)
         buf_init(&status, 4096);
         if (j.local && im_last_seen_get(j.domain, j.local, &stamp, &status, &logout) == 0 &&
             stamp != 0) {
-            char ts[32];
-            time_t t = (time_t)stamp;
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-            json_object_set_new(o, "last_seen", json_string(ts));
+            char ts[STAMP_MAX];
+            json_object_set_new(o, "last_seen",
+                                json_string(stamp_format((time_t)stamp, ts, sizeof(ts))));
             json_object_set_new(o, "last_status", json_string(buf_cstr(&status)));
         }
         buf_cleanup(&status);

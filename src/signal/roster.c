@@ -9,7 +9,7 @@
 #include "services/services.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 /* Groups on one item, beyond which a roster set is refused. */
 #define ROSTER_MAX_GROUPS 64

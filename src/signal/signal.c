@@ -128,6 +128,26 @@ struct signal *signal_error_new(const struct signal *req, const char *type, cons
     return err;
 }
 
+struct signal *signal_result_new(const struct signal *req, struct xml_node *payload)
+{
+    struct signal *r = signal_new(SIGNAL_INFO);
+    jid_copy(&r->from, &req->to);
+    jid_copy(&r->to, &req->from);
+    r->type = xstrdup("result");
+    r->id = dup_or_null(req->id);
+    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
+    xml_node_set_attr(iq, "type", "result");
+    if (req->id) {
+        xml_node_set_attr(iq, "id", req->id);
+    }
+    if (payload) {
+        xml_node_append_copy(iq, payload);
+        xml_node_unref(payload);
+    }
+    r->xmpp_data = iq;
+    return r;
+}
+
 /* The addresses of the stanza being written, one pair per thread, kept between calls (a
  * delivery costs no allocation for them); nothing called from signal_serialize re-enters it. */
 static __thread struct buf t_to, t_from;

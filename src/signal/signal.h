@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 #include "jid/jid.h"
+#include "xml/ns.h"
 #include "xml/xml.h"
-#include "xmpp/ns.h"
 
 enum signal_method {
     SIGNAL_MESSAGE,   /* <message/> */
@@ -42,6 +42,9 @@ struct signal *signal_dup(const struct signal *sig);
  * P-XMPP-Data is the original stanza's children plus <error type=TYPE><CONDITION/></error>
  * (RFC 6120 §8.3). NULL when `req` has no sender. */
 struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition);
+/* The result answer to the iq `req`: from/to swapped, type "result", same id; its P-XMPP-Data
+ * is <iq type='result'/> with a copy of `payload` (may be NULL; its reference is taken). */
+struct signal *signal_result_new(const struct signal *req, struct xml_node *payload);
 
 /* The stanza error condition for a store call that failed with `rc` (RFC 6120 §8.3.3):
  * resource-constraint when the store is full (ERR_NOSPACE), internal-server-error otherwise;

@@ -69,11 +69,7 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
 };
 
-const struct store_area store_area_im = {
-    .name = "im",
-    .migrations = migrations,
-    .count = (int)(sizeof(migrations) / sizeof(migrations[0])),
-};
+STORE_AREA(im, migrations);
 
 #define ITEM_COLS "contact, item_name, groups, sub, ask, approved, removed, ver"
 

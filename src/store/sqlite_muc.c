@@ -27,11 +27,7 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
 };
 
-const struct store_area store_area_muc = {
-    .name = "muc",
-    .migrations = migrations,
-    .count = (int)(sizeof(migrations) / sizeof(migrations[0])),
-};
+STORE_AREA(muc, migrations);
 
 static const char SQL_ROOM_PUT[] =
     "INSERT INTO muc_rooms(jid, service, config, subject, subject_from)"

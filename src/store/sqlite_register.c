@@ -24,11 +24,7 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
 };
 
-const struct store_area store_area_register = {
-    .name = "register",
-    .migrations = migrations,
-    .count = (int)(sizeof(migrations) / sizeof(migrations[0])),
-};
+STORE_AREA(register, migrations);
 
 static const char SQL_TOMB_ADD[] =
     "INSERT INTO register_tombstones(domain, name, until) VALUES (?1, ?2, CAST(?3 AS INTEGER))"

@@ -38,11 +38,7 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
 };
 
-const struct store_area store_area_services = {
-    .name = "services",
-    .migrations = migrations,
-    .count = (int)(sizeof(migrations) / sizeof(migrations[0])),
-};
+STORE_AREA(services, migrations);
 
 static const char SQL_VCARD_GET[] = "SELECT xml FROM vcards WHERE domain = ?1 AND name = ?2";
 static const char SQL_VCARD_HASH[] =

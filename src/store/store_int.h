@@ -16,6 +16,14 @@ struct store_area {
     int count;
 };
 
+/* Defines the area `store_area_<area>` from the array `list` of its migrations. */
+#define STORE_AREA(area, list)                                                                     \
+    const struct store_area store_area_##area = {                                                  \
+        .name = #area,                                                                             \
+        .migrations = (list),                                                                      \
+        .count = (int)(sizeof(list) / sizeof((list)[0])),                                          \
+    }
+
 /* Every area, defined in its own file. */
 extern const struct store_area store_area_im;       /* sqlite_im.c: rosters, offline, blocking */
 extern const struct store_area store_area_services; /* sqlite_services.c: vCards, private XML, … */

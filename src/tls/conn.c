@@ -139,14 +139,16 @@ int tls__servername_cb(SSL *ssl, int *alert, void *arg)
     return tls__store_switch(c->ts, ssl, name) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
-struct tls_conn *tls_conn_new(struct tls_store *ts)
+/* A connection around `ssl` (NULL when making it failed), on the store's memory BIO; NULL on
+ * failure, `ssl` freed with it. The one constructor of the server and client sides. */
+static struct tls_conn *conn_new(struct tls_store *ts, SSL *ssl)
 {
     struct tls_conn *c = xcalloc(1, sizeof(*c));
     c->ts = ts;
     buf_init(&c->in, IN_MAX);
     buf_init(&c->out, OUT_MAX);
     buf_init(&c->early, EARLY_MAX);
-    c->ssl = tls__store_new_ssl(ts);
+    c->ssl = ssl;
     BIO *bio = c->ssl != NULL ? BIO_new(tls__store_bio_method(ts)) : NULL;
     if (bio == NULL) {
         ERR_clear_error();
@@ -157,6 +159,11 @@ struct tls_conn *tls_conn_new(struct tls_store *ts)
     SSL_set_bio(c->ssl, bio, bio);
     SSL_set_app_data(c->ssl, c);
     return c;
+}
+
+struct tls_conn *tls_conn_new(struct tls_store *ts)
+{
+    return conn_new(ts, tls__store_new_ssl(ts));
 }
 
 void tls_conn_free(struct tls_conn *c)
@@ -601,21 +608,10 @@ void tls_ids_free(char **ids)
 
 struct tls_conn *tls_conn_new_client(struct tls_store *ts, const char *local, const char *remote)
 {
-    struct tls_conn *c = xcalloc(1, sizeof(*c));
-    c->ts = ts;
-    buf_init(&c->in, IN_MAX);
-    buf_init(&c->out, OUT_MAX);
-    buf_init(&c->early, EARLY_MAX);
-    c->ssl = tls__store_new_client_ssl(ts, local, remote);
-    BIO *bio = c->ssl != NULL ? BIO_new(tls__store_bio_method(ts)) : NULL;
-    if (bio == NULL) {
-        ERR_clear_error();
-        tls_conn_free(c);
+    struct tls_conn *c = conn_new(ts, tls__store_new_client_ssl(ts, local, remote));
+    if (c == NULL) {
         return NULL;
     }
-    BIO_set_data(bio, c);
-    SSL_set_bio(c->ssl, bio, bio);
-    SSL_set_app_data(c->ssl, c);
     /* The ClientHello goes to the output at once. */
     ERR_clear_error();
     int r = SSL_do_handshake(c->ssl);

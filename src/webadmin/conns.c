@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/list.h"
 
 struct track {
     struct track *prev, *next;
@@ -60,11 +61,7 @@ static void started(struct web_conns *cs, struct MHD_Connection *mc, void **sock
     t->fd = ci != NULL ? ci->connect_fd : -1;
     t->since = now_s();
     pthread_mutex_lock(&cs->lock);
-    t->next = cs->head;
-    if (cs->head != NULL) {
-        cs->head->prev = t;
-    }
-    cs->head = t;
+    LIST_PUSH(cs->head, t);
     pthread_mutex_unlock(&cs->lock);
     *socket_context = t;
 }
@@ -76,14 +73,7 @@ static void closed(struct web_conns *cs, void **socket_context)
         return;
     }
     pthread_mutex_lock(&cs->lock);
-    if (t->prev != NULL) {
-        t->prev->next = t->next;
-    } else {
-        cs->head = t->next;
-    }
-    if (t->next != NULL) {
-        t->next->prev = t->prev;
-    }
+    LIST_UNLINK(cs->head, t);
     pthread_mutex_unlock(&cs->lock);
     free(t);
     *socket_context = NULL;

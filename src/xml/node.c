@@ -22,7 +22,7 @@ struct xml__chunk {
     max_align_t data[];
 };
 
-static const char ns_xml[] = XML_NS_XML;
+static const char ns_xml[] = NS_XML;
 
 static struct xml__arena *arena_new(void)
 {

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "xml/xml.h"
 #include "xml/xml_int.h"
 
@@ -17,42 +18,10 @@ static const char replacement[] = "\xEF\xBF\xBD";
 /* Length of the valid UTF-8 sequence at p (a byte >= 0x80) that XML can carry, or 0. */
 static size_t utf8_seq(const unsigned char *p, size_t left)
 {
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F; /* no surrogates */
-        }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
-        return 0;
-    }
-    if (left < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xBF) {
-            return 0;
-        }
-    }
+    unsigned cp = 0;
+    size_t n = utf8_decode(p, left, &cp);
     /* U+FFFE and U+FFFF are not XML characters. */
-    if (n == 3 && c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE) {
-        return 0;
-    }
-    return n;
+    return cp == 0xFFFE || cp == 0xFFFF ? 0 : n;
 }
 
 /* The replacement for an ASCII byte, or NULL when it is written as is. */
@@ -113,7 +82,7 @@ int xml_escape_append(struct buf *out, struct strv text, bool in_attr)
 
 static bool is_stanza_ns(const char *ns)
 {
-    return ns != NULL && (strcmp(ns, XML_NS_CLIENT) == 0 || strcmp(ns, XML_NS_SERVER) == 0);
+    return ns != NULL && (strcmp(ns, NS_CLIENT) == 0 || strcmp(ns, NS_SERVER) == 0);
 }
 
 static bool ns_eq(const char *a, const char *b)
@@ -171,7 +140,7 @@ static int write_one_attr(struct buf *out, const struct xml_node *n, size_t i)
     if (at->ns == NULL) {
         return put_attr(out, NULL, at->name, at->value);
     }
-    if (strcmp(at->ns, XML_NS_XML) == 0) {
+    if (strcmp(at->ns, NS_XML) == 0) {
         return put_attr(out, "xml", at->name, at->value);
     }
     char prefix[32];

@@ -186,7 +186,7 @@ static void open_stream(struct xml_stream *s, const char *raw, const char **atts
     struct strv ns;
     struct strv local;
     split_name(raw, &ns, &local);
-    if (!strv_eq_c(ns, XML_NS_STREAMS) || !strv_eq_c(local, "stream")) {
+    if (!strv_eq_c(ns, NS_STREAM) || !strv_eq_c(local, "stream")) {
         fail(s, "invalid-namespace", ERR_PROTO);
         return;
     }

@@ -4,17 +4,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "core/buf.h"
-
-#define XML_NS_XML "http://www.w3.org/XML/1998/namespace"
-#define XML_NS_STREAMS "http://etherx.jabber.org/streams"
-#define XML_NS_CLIENT "jabber:client"
-#define XML_NS_SERVER "jabber:server"
+#include "xml/ns.h"
 
 /* ---- Element trees ------------------------------------------------------------------------ */
 
-/* An attribute. `ns` is NULL unless the attribute is namespaced (xml:lang has ns XML_NS_XML). */
+/* An attribute. `ns` is NULL unless the attribute is namespaced (xml:lang has ns NS_XML). */
 struct xml_attr {
     const char *ns;
     const char *name;
@@ -49,10 +46,13 @@ struct xml_node *xml_node_new(const char *ns, const char *name);
 struct xml_node *xml_node_add_child(struct xml_node *parent, const char *ns, const char *name);
 /* Sets the un-namespaced attribute `name`, replacing its value if present; NULL removes it. */
 void xml_node_set_attr(struct xml_node *n, const char *name, const char *value);
-/* The same for a namespaced attribute (ns NULL: un-namespaced), e.g. XML_NS_XML "lang". */
+/* The same for a namespaced attribute (ns NULL: un-namespaced), e.g. NS_XML "lang". */
 void xml_node_set_attr_ns(struct xml_node *n, const char *ns, const char *name, const char *value);
 /* Appends character data to `n`; merged into the last child when that is a text node already. */
 void xml_node_add_text(struct xml_node *n, const char *text, size_t len);
+/* Appends a XEP-0203 <delay xmlns='urn:xmpp:delay' from=FROM stamp=WHEN/> to `el` (from NULL:
+ * none) and returns it (delay.c). */
+struct xml_node *xml_node_add_delay(struct xml_node *el, const char *from, time_t when);
 /* Appends a deep copy of `src` (from any tree, borrowed) as the last child of `parent`. */
 struct xml_node *xml_node_append_copy(struct xml_node *parent, const struct xml_node *src);
 /* A deep copy of `src` (any node of any tree) as a new tree; the caller holds its reference. */

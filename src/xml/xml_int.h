@@ -35,7 +35,7 @@ struct xml__arena {
 /* A NUL-terminated copy of `s` in the arena. */
 char *xml__strdup(struct xml__arena *a, struct strv s);
 /* A namespace name for an element or attribute of `near`: shares near's (or near's parent's)
- * string when equal, the static XML_NS_XML for the xml namespace, otherwise a copy. NULL and
+ * string when equal, the static NS_XML for the xml namespace, otherwise a copy. NULL and
  * the empty string give NULL (no namespace). */
 const char *xml__ns(struct xml__arena *a, const struct xml_node *near, struct strv ns);
 /* A new element: the root of a new tree when parent is NULL, else parent's last child.

@@ -13,7 +13,7 @@
 #include "jid/jid.h"
 #include "store/store.h"
 #include "tls/tls.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 

@@ -10,8 +10,8 @@
 #include "core/server.h"
 #include "jid/jid.h"
 #include "signal/im.h"
+#include "xml/ns.h"
 #include "xmpp/convert.h"
-#include "xmpp/ns.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "tls/tls.h"
@@ -64,27 +65,14 @@ void conn_detach(struct conn *c)
 static void link_conn(struct xmpp_worker *xw, struct conn *c)
 {
     c->xw = xw;
-    c->prev = NULL;
-    c->next = xw->conns;
-    if (xw->conns) {
-        xw->conns->prev = c;
-    }
-    xw->conns = c;
+    LIST_PUSH(xw->conns, c);
     xw->nconns++;
 }
 
 static void unlink_conn(struct conn *c)
 {
     struct xmpp_worker *xw = c->xw;
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        xw->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
-    c->prev = c->next = NULL;
+    LIST_UNLINK(xw->conns, c);
     xw->nconns--;
 }
 
@@ -101,7 +89,7 @@ static struct conn *conn_alloc(struct xmpp_worker *xw, int fd, unsigned long id,
     buf_init(&c->out, out_max);
     buf_init(&c->pending, (size_t)cfg->xmpp.receiving.max_stanza_size * 2);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    c->log = (struct log_ctx){.tag = LOG_TAG_XMPPI, .id = c->id, .peer = c->peer};
+    c->log = (struct log_ctx){ .tag = LOG_TAG_XMPPI, .id = c->id, .peer = c->peer };
     loop_timer_init(&c->timer);
     loop_timer_init(&c->close_timer);
     loop_timer_init(&c->stage_timer);
@@ -126,8 +114,7 @@ struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const cha
     return c;
 }
 
-void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *addr,
-                      size_t alen)
+void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *addr, size_t alen)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -147,8 +134,7 @@ void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *
 }
 
 struct conn *conn_connect(struct xmpp_worker *xw, const struct sockaddr *sa, unsigned salen,
-                          unsigned long id, size_t out_max, const struct conn_ops *ops,
-                          void *owner)
+                          unsigned long id, size_t out_max, const struct conn_ops *ops, void *owner)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -384,8 +370,7 @@ int conn_start_tls(struct conn *c)
     return c->tls ? 0 : ERR_TLS;
 }
 
-int conn_start_tls_client(struct conn *c, const char *local, const char *remote,
-                          bool after_proceed)
+int conn_start_tls_client(struct conn *c, const char *local, const char *remote, bool after_proceed)
 {
     if (c->tls) {
         return ERR_PROTO;

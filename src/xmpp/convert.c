@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 
 static bool streq(const char *a, const char *b)
 {

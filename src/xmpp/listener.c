@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "xml/ns.h"
 #include "xmpp/conn.h"
 #include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
@@ -179,11 +180,11 @@ static void refuse(int fd, bool tls, const char *condition, const char *text)
         const char *from = worker_ctx()->cfg->server.main_domain;
         char msg[1024];
         int n = snprintf(msg, sizeof(msg),
-                         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                         "xmlns:stream='http://etherx.jabber.org/streams' id='refused' "
+                         "<?xml version='1.0'?><stream:stream xmlns='" NS_CLIENT "' "
+                         "xmlns:stream='" NS_STREAM "' id='refused' "
                          "from='%s' version='1.0'>"
-                         "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-                         "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>%s</text>"
+                         "<stream:error><%s xmlns='" NS_STREAMS "'/>"
+                         "<text xmlns='" NS_STREAMS "'>%s</text>"
                          "</stream:error></stream:stream>",
                          from, condition, text);
         ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -8,12 +8,9 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "store/store_register.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 #include "xmpp/stream_internal.h"
 
-#define NS_REGISTER "jabber:iq:register"
-#define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
-#define NS_XDATA "jabber:x:data"
 
 static bool tls_missing(const struct xstream *st)
 {

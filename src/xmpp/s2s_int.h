@@ -9,12 +9,11 @@
 
 #include "core/loop.h"
 #include "core/settings.h"
+#include "xml/ns.h"
 #include "xmpp/s2s.h"
 
 struct signal;
 
-#define NS_DIALBACK "jabber:server:dialback"
-#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 #define S2S_DOMAIN_MAX 256
 #define S2S_KEY_LEN 64 /* hex HMAC-SHA256 */
 

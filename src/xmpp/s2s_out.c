@@ -16,7 +16,7 @@
 #include "tls/tls.h"
 #include "xml/xml.h"
 #include "xmpp/conn.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 #include "xmpp/s2s_int.h"
 #include "xmpp/xmpp.h"
 

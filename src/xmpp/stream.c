@@ -11,7 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "xmpp/ns.h"
+#include "xml/ns.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
 
@@ -223,7 +223,7 @@ static void features(struct xstream *st)
         buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>", NS_BIND,
                    NS_SESSION);
         /* XEP-0237 roster versioning (signal/roster.c). */
-        buf_append_c(&b, "<ver xmlns='urn:xmpp:features:rosterver'/>");
+        buf_append_c(&b, "<ver xmlns='" NS_ROSTERVER_FEATURE "'/>");
     } else {
         xstream__features_auth(st, &b);
         xstream__register_feature(st, &b);
@@ -433,9 +433,9 @@ static void element_negotiate(struct xstream *st, struct xml_node *el)
         xstream__sasl_auth(st, el);
     } else if (is_legacy_auth(el)) {
         xstream__legacy_auth(st, el);
-    } else if (is_iq_child(el, "jabber:iq:register", "query")) {
+    } else if (is_iq_child(el, NS_REGISTER, "query")) {
         xstream__register(st, el);
-    } else if (is_iq_child(el, "urn:xmpp:pars:0", "preauth")) {
+    } else if (is_iq_child(el, NS_PARS, "preauth")) {
         xstream__register_preauth(st, el);
     } else if (is_stanza(el)) {
         xstream_error(st, "not-authorized", "authenticate first");
@@ -478,7 +478,7 @@ static int on_element(void *ud, struct xml_node *el)
     }
     if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
         !is(el, NS_SASL, "response") && !is_legacy_auth(el) &&
-        !is_iq_child(el, "jabber:iq:register", "query")) {
+        !is_iq_child(el, NS_REGISTER, "query")) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = {.parent_ns = NS_CLIENT};

@@ -113,7 +113,7 @@ static int on_element(void *ud, struct xml_node *el)
     FUZZ_CHECK(el != NULL && el->name != NULL && el->parent == NULL);
 
     /* The round trip, as a stanza is written to a c2s stream. */
-    const struct xml_ser_opts c2s = {XML_NS_CLIENT, NULL, NULL};
+    const struct xml_ser_opts c2s = {NS_CLIENT, NULL, NULL};
     buf_reset(&r->out);
     int rc = xml_serialize(&r->out, el, &c2s);
     FUZZ_CHECK(rc == 0 || rc == ERR_LIMIT);

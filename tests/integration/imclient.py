@@ -129,5 +129,29 @@ def settle(*clients, timeout=0.3):
                 c.send("<iq type='result' id='%s'/>" % el.get("id"))
 
 
+def subscribe_clients(a, b, timeout=0.3):
+    """Mutual subscription between the logged-in clients a and b (a's roster then says 'both')."""
+    for x, y in ((a, b), (b, a)):
+        x.send("<presence to='%s' type='subscribe'/>" % y.bare)
+    settle(a, b, timeout=timeout)
+    for x, y in ((a, b), (b, a)):
+        x.send("<presence to='%s' type='subscribed'/>" % y.bare)
+    settle(a, b, timeout=timeout)
+    assert item_state(a, b.bare) == ("both", None)
+
+
+def befriend(server, a_name, b_name):
+    """Mutual subscription between the accounts a_name and b_name, each logged in for it and out
+    again (interested resources, so the pushes are answered)."""
+    a = login(server, a_name, "setup", roster=True)
+    b = login(server, b_name, "setup", roster=True)
+    try:
+        subscribe_clients(a, b)
+        assert item_state(b, a.bare) == ("both", None)
+    finally:
+        a.close()
+        b.close()
+
+
 def error_condition(el):
     return rawxmpp.stanza_error(el)

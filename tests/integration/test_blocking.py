@@ -4,8 +4,7 @@ requests from a blocked JID refused, stanzas to it refused with <blocked/>."""
 
 import rawxmpp
 from rawxmpp import q, dump
-from imclient import (NS_BLOCKING, fresh, login, is_presence, is_message, nothing, settle,
-                      item_state)
+from imclient import NS_BLOCKING, fresh, login, is_presence, is_message, nothing, befriend
 
 J = "%s@localhost"
 NS_BLOCK_ERR = "urn:xmpp:blocking:errors"
@@ -20,20 +19,6 @@ def blocklist(c):
 def is_block_push(el, what):
     return el.tag == q(rawxmpp.NS_CLIENT, "iq") and el.get("type") == "set" and \
         el.find(q(NS_BLOCKING, what)) is not None
-
-
-def befriend(server, a_name, b_name):
-    a = login(server, a_name, "setup", roster=True)
-    b = login(server, b_name, "setup", roster=True)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribe'/>" % (J % y))
-    settle(a, b, timeout=0.2)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribed'/>" % (J % y))
-    settle(a, b, timeout=0.2)
-    assert item_state(a, J % b_name) == ("both", None)
-    a.close()
-    b.close()
 
 
 def test_blocklist_and_pushes(server):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import rawxmpp
-from imclient import PASSWORD, fresh, is_message, is_presence, login, settle, item_state
+from imclient import PASSWORD, fresh, is_message, is_presence, login, settle, item_state, befriend
 from rawxmpp import NS_CLIENT, dump, q
 
 # With 2 workers a connection lands on either (SO_REUSEPORT): this many logins make both
@@ -213,22 +213,9 @@ def last_rows(server, user):
     return seen, (logout[0] if logout else None)
 
 
-def subscribe_pair(server, a_name, b_name):
-    a = login(server, a_name, "setup", roster=True)
-    b = login(server, b_name, "setup", roster=True)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribe'/>" % (J % y))
-    settle(a, b, timeout=0.3)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribed'/>" % (J % y))
-    settle(a, b, timeout=0.3)
-    a.close()
-    b.close()
-
-
 def test_last_seen_told_at_once_and_written_together(server):
     a_name, b_name = fresh(server, "la"), fresh(server, "lb")
-    subscribe_pair(server, a_name, b_name)
+    befriend(server, a_name, b_name)
     a = login(server, a_name, "watch", presence="")
     b = login(server, b_name, "gone", presence="<status>out for lunch</status>")
     b.send("<presence type='unavailable'><status>out for lunch</status></presence>")

@@ -10,7 +10,7 @@ import pytest
 import rawxmpp
 from rawxmpp import q, dump
 from imclient import (PASSWORD, NS_ROSTER, fresh, login, is_presence, push_item, roster,
-                      nothing, settle, item_state)
+                      nothing, settle, item_state, befriend)
 
 J = "%s@localhost"
 
@@ -219,26 +219,11 @@ def test_preapproval(server):
         b.close()
 
 
-def subscribe_both(server, a_name, b_name):
-    a = login(server, a_name, "setup", roster=True)
-    b = login(server, b_name, "setup", roster=True)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribe'/>" % (J % y))
-    settle(a, b, timeout=0.2)
-    for x, y in ((a, b_name), (b, a_name)):
-        x.send("<presence to='%s' type='subscribed'/>" % (J % y))
-    settle(a, b, timeout=0.2)
-    assert item_state(a, J % b_name) == ("both", None)
-    assert item_state(b, J % a_name) == ("both", None)
-    a.close()
-    b.close()
-
-
 def test_initial_presence_probe_broadcast_and_own_resources(server):
     """§4.2, §4.3: initial presence goes to subscribers and own resources; probes bring the
     contacts' current presence of each resource; unavailable on logout."""
     a_name, b_name = fresh(server, "ia"), fresh(server, "ib")
-    subscribe_both(server, a_name, b_name)
+    befriend(server, a_name, b_name)
     b1 = login(server, b_name, "one", presence="<priority>5</priority><status>b1</status>")
     b2 = login(server, b_name, "two", presence="<priority>-1</priority><status>b2</status>")
     b1.wait_for(lambda e: is_presence(e, frm=b2.jid), what="own other resource")
@@ -274,7 +259,7 @@ def test_abrupt_disconnect_sends_unavailable(server):
     """§4.5: a session lost without a word still ends in unavailable presence for subscribers
     and directed-presence recipients."""
     a_name, b_name, d_name = fresh(server, "xa"), fresh(server, "xb"), fresh(server, "xd")
-    subscribe_both(server, a_name, b_name)
+    befriend(server, a_name, b_name)
     b = login(server, b_name, presence="")
     d = login(server, d_name, presence="")
     a = login(server, a_name, presence="")
@@ -309,7 +294,7 @@ def test_probe_of_offline_contact_gives_unavailable_with_last_status(server):
     """§4.3.2: a contact with no available resource answers a probe with its last unavailable
     presence (status and delay stamp)."""
     a_name, b_name = fresh(server, "oa"), fresh(server, "ob")
-    subscribe_both(server, a_name, b_name)
+    befriend(server, a_name, b_name)
     b = login(server, b_name, presence="")
     b.send("<presence type='unavailable'><status>gone fishing</status></presence>")
     b.close()
@@ -348,7 +333,7 @@ def test_roster_remove_cancels_both_ways(server):
     """§2.5.2: removing an item unsubscribes and cancels: the contact sees none, and gets
     unavailable presence."""
     a_name, b_name = fresh(server, "ra"), fresh(server, "rb")
-    subscribe_both(server, a_name, b_name)
+    befriend(server, a_name, b_name)
     b = login(server, b_name, roster=True, presence="")
     a = login(server, a_name, roster=True, presence="")
     b.wait_for(lambda e: is_presence(e, frm=a.jid, type_=None), what="a available")

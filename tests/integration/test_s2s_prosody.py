@@ -263,8 +263,9 @@ def auth_paths(s):
     return out, inc
 
 
-def test_prosody_dialback(interop):
-    s, prosody = interop(secure=False)
+def exchange_both_ways(s, prosody):
+    """Messages and subscriptions both ways, then the s2s connections' (out, in) auth paths;
+    prints both servers' s2s logs when the exchange fails."""
     try:
         alice, pat = exchange(s, prosody)
         subscribe_both_ways(alice, pat)
@@ -274,6 +275,12 @@ def test_prosody_dialback(interop):
         raise
     out, inc = wait_until(lambda: (lambda o, i: (o, i) if o and i else None)(*auth_paths(s)),
                           10, "connections both ways")
+    return alice, pat, out, inc
+
+
+def test_prosody_dialback(interop):
+    s, prosody = interop(secure=False)
+    alice, pat, out, inc = exchange_both_ways(s, prosody)
     assert out == ["dialback"]
     assert "dialback" in inc
     alice.close()
@@ -284,15 +291,7 @@ def test_prosody_external(interop, tmp_path):
     os.makedirs(str(tmp_path / "ca"))
     ca = S2SCA(str(tmp_path / "ca"))
     s, prosody = interop(secure=True, ca=ca)
-    try:
-        alice, pat = exchange(s, prosody)
-        subscribe_both_ways(alice, pat)
-    except AssertionError:
-        print(prosody.tail())
-        print("\n".join(l for l in s.log_text().splitlines() if "XMPPO" in l or "XMPPI" in l)[-6000:])
-        raise
-    out, inc = wait_until(lambda: (lambda o, i: (o, i) if o and i else None)(*auth_paths(s)),
-                          10, "connections both ways")
+    alice, pat, out, inc = exchange_both_ways(s, prosody)
     assert out == ["SASL EXTERNAL"]
     assert inc and inc[0] in ("SASL EXTERNAL", "dialback, certificate valid"), inc
     alice.close()

@@ -17,7 +17,8 @@ import rawxmpp
 from rawxmpp import NS_CLIENT, q, dump, stanza_error
 from starling import Server, StartError
 from imclient import (NS_BLOCKING, NS_ROSTER, fresh, login, is_push, is_presence, is_message,
-                      nothing, settle, roster, item_state, push_item, PASSWORD)
+                      nothing, settle, roster, item_state, push_item, PASSWORD,
+                      subscribe_clients)
 import muchelp
 from test_register import can_login
 
@@ -130,23 +131,12 @@ def test_roster_set_not_stored(fsrv, kind, expected):
         a2.close()
 
 
-def befriend(srv, a, b):
-    """Mutual subscription between the logged-in clients a and b (both 'both')."""
-    for x, y in ((a, b), (b, a)):
-        x.send("<presence to='%s' type='subscribe'/>" % y.bare)
-    settle(a, b, timeout=0.3)
-    for x, y in ((a, b), (b, a)):
-        x.send("<presence to='%s' type='subscribed'/>" % y.bare)
-    settle(a, b, timeout=0.3)
-    assert item_state(a, b.bare) == ("both", None)
-
-
 def test_roster_remove_not_stored(fsrv):
     a = login(fsrv, fresh(fsrv, "rra"), "r", roster=True, presence="")
     b = login(fsrv, fresh(fsrv, "rrb"), "r", roster=True, presence="")
     a2 = login(fsrv, a.user, "two", roster=True)
     try:
-        befriend(fsrv, a, b)
+        subscribe_clients(a, b)
         settle(a, b, a2)
         with faulty(fsrv, "table=im_roster*,error=full"):
             r = roster_set(a, b.bare, remove=True)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import rawxmpp
-from conftest import _finish
-from starling import Server, StartError, free_ports
+from conftest import _finish, _start
+from starling import Server, free_ports
 
 PW = "Web-secret-1"
 
@@ -75,12 +75,7 @@ class Web:
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server({"server.log_level": "All Info"}, webadmin=True)
-    try:
-        s.start()
-    except StartError as e:
-        s.cleanup()
-        pytest.fail(str(e), pytrace=False)
+    s = _start({"server.log_level": "All Info"}, webadmin=True)
     yield s
     _finish(s)
 

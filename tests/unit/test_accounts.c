@@ -15,6 +15,7 @@
 #include "auth/lockout.h"
 #include "core/err.h"
 #include "core/module.h"
+#include "testutil.h"
 
 struct fixture {
     char dir[64];
@@ -44,14 +45,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    const char *suffix[] = { "", "-wal", "-shm" };
-    char p[160];
     store_close(f->st);
-    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "auth/lockout.h"
 #include "admin/admin.h"
+#include "testutil.h"
 
 #define SECRET "S3cret-Passw0rd"
 
@@ -95,14 +96,6 @@ struct fixture {
     struct admin *a;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof(*fx));
@@ -133,7 +126,7 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     admin_free(fx->a);
     log_close();
-    nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(fx->dir);
     free(fx);
     return 0;
 }

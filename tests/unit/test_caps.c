@@ -17,7 +17,7 @@ static void identity(struct xml_node *q, const char *category, const char *type,
     xml_node_set_attr(id, "category", category);
     xml_node_set_attr(id, "type", type);
     if (lang) {
-        xml_node_set_attr_ns(id, XML_NS_XML, "lang", lang);
+        xml_node_set_attr_ns(id, NS_XML, "lang", lang);
     }
     xml_node_set_attr(id, "name", name);
 }

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "testutil.h"
 
 #define T_1239 1710074348 /* 2024-03-10 12:39:08 UTC */
 #define T_2359 1710115199 /* 2024-03-10 23:59:59 UTC */
@@ -243,30 +244,6 @@ static void test_levels(void **state)
 
 /* ---- Files ---- */
 
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/test_log.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
-}
-
-static void remove_dir(char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.') {
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-    free(dir);
-}
-
 /* Returns the file's content (caller frees) or NULL if it does not exist. */
 static char *slurp(const char *dir, const char *name)
 {
@@ -318,7 +295,7 @@ static int count_lines(const char *s)
 /* A log in a new folder at 12:39:08.978, XMPPS kept up to Problems; returns the folder. */
 static char *open_log_1239(struct log_options *opt)
 {
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     fake_now = (struct timespec){ T_1239, 978000000 };
     log_set_clock(fake_clock);
     *opt = (struct log_options){ .dir = dir, .to_stderr = false, .max_file_size = 0 };
@@ -359,7 +336,8 @@ static void test_file_write(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     log_set_clock(NULL);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 /* A connection's context gives the same records as log_rec with its id and peer; the account
@@ -389,13 +367,13 @@ static void test_conn_context(void **state)
                            "12:39:08.978 2 XMPPS(alice@example.com) account only\n");
     free(s);
     log_set_clock(NULL);
-    remove_dir(dir);
+    test_rmtree(dir);
 }
 
 static void test_rotation_by_size(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     fake_now = (struct timespec){ T_1239, 0 };
     log_set_clock(fake_clock);
     /* Each record is "12:39:08.000 2 SYSTEM record NN\n" = 32 bytes: 3 fit in 100. */
@@ -437,13 +415,14 @@ static void test_rotation_by_size(void **state)
     assert_string_equal(s, "12:39:08.000 2 SYSTEM record 12\n");
     free(s);
     log_set_clock(NULL);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 static void test_delete_old_files(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     touch(dir, "2024-03-01.log");
     touch(dir, "2024-03-06-2.log");
     touch(dir, "2024-03-07.log");
@@ -472,13 +451,14 @@ static void test_delete_old_files(void **state)
     log_close();
     assert_true(exists(dir, "2024-03-07.log"));
     log_set_clock(NULL);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 static void test_day_change(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     fake_now = (struct timespec){ T_2359, 500000000 };
     log_set_clock(fake_clock);
     struct log_options opt = { .dir = dir, .to_stderr = false, .keep_days = 1 };
@@ -498,13 +478,14 @@ static void test_day_change(void **state)
     free(s);
     assert_false(exists(dir, "2024-03-09.log"));
     log_set_clock(NULL);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 static void test_stderr_copy(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     char path[512];
     snprintf(path, sizeof(path), "%s/stderr.txt", dir);
     int saved = dup(STDERR_FILENO);
@@ -531,7 +512,8 @@ static void test_stderr_copy(void **state)
     char *s = slurp(dir, "stderr.txt");
     assert_string_equal(s, "12:39:08.000 2 SYSTEM before open\n12:39:08.000 2 SYSTEM copied\n");
     free(s);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 #define THREADS 4
@@ -550,7 +532,7 @@ static void *writer(void *arg)
 static void test_threads(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("log");
     fake_now = (struct timespec){ T_1239, 0 };
     log_set_clock(fake_clock);
     struct log_options opt = { .dir = dir, .to_stderr = false, .max_file_size = 20000 };
@@ -602,7 +584,8 @@ static void test_threads(void **state)
         assert_int_equal(next[i], PER_THREAD);
     }
     assert_true(files > 10);
-    remove_dir(dir);
+    test_rmtree(dir);
+    free(dir);
 }
 
 static void test_open_fails(void **state)

@@ -33,6 +33,7 @@ static struct module *const modules[] = {
     &core_module,     &xmpp_module,     &tls_module,  &im_module,       &webadmin_module,
     &services_module, &auth_module,     &accounts_module, &chatroom_module, &store_module,
 };
+#include "testutil.h"
 
 static char *get(const struct settings *s, const char *key)
 {
@@ -385,13 +386,6 @@ static void test_routes(void **state)
 
 /* ---- The settings file ---- */
 
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/test_settings.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return xstrdup(tmpl);
-}
-
 static char *path_in(const char *dir, const char *name)
 {
     struct buf b;
@@ -430,7 +424,7 @@ static char *read_file(const char *path)
 static void test_save_load(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "starling.conf");
     struct settings s, t;
     settings_defaults(&s);
@@ -496,7 +490,7 @@ static void test_save_load(void **state)
 static void test_load_forms(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "starling.conf");
     write_file(path, "# a comment\n"
                      "\n"
@@ -528,7 +522,7 @@ static void test_load_forms(void **state)
 
 static void load_bad(const char *content, const char *want_suffix)
 {
-    char *dir = make_dir();
+    char *dir = test_tmpdir("settings");
     char *path = path_in(dir, "bad.conf");
     write_file(path, content);
     struct settings s, before;

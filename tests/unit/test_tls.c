@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "tls/tls.h"
+#include "testutil.h"
 
 /* ---- helpers: temporary directory ---- */
 
@@ -30,25 +31,6 @@ struct fixture {
     char dir[64];
     struct tls_store *ts;
 };
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int setup(void **state)
 {
@@ -72,7 +54,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     tls_store_free(f->ts);
-    rm_tree(f->dir);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

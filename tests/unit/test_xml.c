@@ -71,13 +71,13 @@ static int rec_open(void *ud, const struct xml_node *header, const char *default
     r->opens++;
     assert_non_null(header->name);
     assert_string_equal(header->name, "stream");
-    assert_string_equal(header->ns, XML_NS_STREAMS);
+    assert_string_equal(header->ns, NS_STREAM);
     assert_null(header->first_child);
     free(r->to);
     free(r->lang);
     free(r->default_ns);
     const char *to = xml_node_attr(header, "to");
-    const char *lang = xml_node_attr_ns(header, XML_NS_XML, "lang");
+    const char *lang = xml_node_attr_ns(header, NS_XML, "lang");
     r->to = to != NULL ? xstrdup(to) : NULL;
     r->lang = lang != NULL ? xstrdup(lang) : NULL;
     r->default_ns = default_ns != NULL ? xstrdup(default_ns) : NULL;
@@ -143,9 +143,9 @@ static void assert_stream_error(const struct xml_limits *lim, const char *text, 
 static void test_node_build(void **state)
 {
     (void)state;
-    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     assert_null(m->parent);
-    assert_string_equal(m->ns, XML_NS_CLIENT);
+    assert_string_equal(m->ns, NS_CLIENT);
     xml_node_set_attr(m, "to", "juliet@example.com");
     xml_node_set_attr(m, "type", "chat");
     xml_node_set_attr(m, "id", "1");
@@ -166,12 +166,12 @@ static void test_node_build(void **state)
     assert_int_equal(m->nattrs, 22);
     assert_string_equal(xml_node_attr(m, "a17"), "a17");
     assert_string_equal(xml_node_attr(m, "to"), "juliet@example.com");
-    xml_node_set_attr_ns(m, XML_NS_XML, "lang", "en");
-    assert_string_equal(xml_node_attr_ns(m, XML_NS_XML, "lang"), "en");
+    xml_node_set_attr_ns(m, NS_XML, "lang", "en");
+    assert_string_equal(xml_node_attr_ns(m, NS_XML, "lang"), "en");
     assert_null(xml_node_attr(m, "lang"));
 
     struct xml_node *body = xml_node_add_child(m, NULL, "body");
-    assert_string_equal(body->ns, XML_NS_CLIENT);
+    assert_string_equal(body->ns, NS_CLIENT);
     assert_ptr_equal(body->parent, m);
     xml_node_add_text(body, "Hello, ", 7);
     xml_node_add_text(body, "world", 5);
@@ -194,7 +194,7 @@ static void test_node_build(void **state)
     assert_null(xml_node_next_element(empty_ns));
     assert_ptr_equal(xml_node_child(m, "jabber:x:oob", NULL), x);
     assert_ptr_equal(xml_node_child(m, NULL, "x"), x);
-    assert_ptr_equal(xml_node_child(m, XML_NS_CLIENT, "body"), body);
+    assert_ptr_equal(xml_node_child(m, NS_CLIENT, "body"), body);
     assert_null(xml_node_child(m, "jabber:x:oob", "body"));
     assert_null(xml_node_child(m, NULL, "nothing"));
     assert_ptr_equal(xml_node_child(m, "", NULL), empty_ns);
@@ -245,9 +245,9 @@ static void test_node_big_text(void **state)
 static void test_node_copy(void **state)
 {
     (void)state;
-    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     xml_node_set_attr(m, "to", "a@b");
-    xml_node_set_attr_ns(m, XML_NS_XML, "lang", "de");
+    xml_node_set_attr_ns(m, NS_XML, "lang", "de");
     xml_node_set_attr_ns(m, "urn:ext", "flag", "y");
     struct xml_node *body = xml_node_add_child(m, NULL, "body");
     xml_node_add_text(body, "hi & bye", 8);
@@ -278,7 +278,7 @@ static void test_node_copy(void **state)
     struct xml_node *fwd = xml_node_new("urn:xmpp:forward:0", "forwarded");
     struct xml_node *inner = xml_node_append_copy(fwd, c);
     assert_ptr_equal(inner->parent, fwd);
-    assert_string_equal(inner->ns, XML_NS_CLIENT);
+    assert_string_equal(inner->ns, NS_CLIENT);
     xml_node_unref(c);
     assert_ser(fwd, NULL,
                "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' to='a@b' "
@@ -369,11 +369,11 @@ static void test_escape(void **state)
 static void test_serialize_mixed_stanza_ns(void **state)
 {
     (void)state;
-    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
-    xml_node_add_text(xml_node_add_child(m, XML_NS_SERVER, "body"), "hi", 2);
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
+    xml_node_add_text(xml_node_add_child(m, NS_SERVER, "body"), "hi", 2);
     struct xml_node *x = xml_node_add_child(m, "urn:x", "x");
-    xml_node_add_child(x, XML_NS_SERVER, "inner");
-    struct xml_ser_opts c2s = {.parent_ns = XML_NS_CLIENT};
+    xml_node_add_child(x, NS_SERVER, "inner");
+    struct xml_ser_opts c2s = {.parent_ns = NS_CLIENT};
     assert_ser(m, &c2s, "<message><body>hi</body><x xmlns='urn:x'>"
                         "<inner xmlns='jabber:server'/></x></message>");
     xml_node_unref(m);
@@ -382,7 +382,7 @@ static void test_serialize_mixed_stanza_ns(void **state)
 static void test_serialize_shared(void **state)
 {
     (void)state;
-    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     xml_node_set_attr(m, "to", "old@example.com");
     xml_node_set_attr(m, "type", "groupchat");
     xml_node_set_attr(m, "from", "old@example.net");
@@ -390,8 +390,8 @@ static void test_serialize_shared(void **state)
     struct xml_node *body = xml_node_add_child(m, NULL, "body");
     xml_node_add_text(body, "hi <3", 5);
     xml_node_ref(m);
-    const struct xml_ser_opts o1 = {XML_NS_CLIENT, "r@x/1", "room@conf/nick"};
-    const struct xml_ser_opts o2 = {XML_NS_CLIENT, "s@x/2", "room@conf/nick"};
+    const struct xml_ser_opts o1 = {NS_CLIENT, "r@x/1", "room@conf/nick"};
+    const struct xml_ser_opts o2 = {NS_CLIENT, "s@x/2", "room@conf/nick"};
     const char *want1 = "<message type='groupchat' id='a&amp;b' to='r@x/1' from='room@conf/nick'>"
                         "<body>hi &lt;3</body></message>";
     const char *want2 = "<message type='groupchat' id='a&amp;b' to='s@x/2' from='room@conf/nick'>"
@@ -435,7 +435,7 @@ static void test_serialize_shared(void **state)
 static void test_serialize_ns(void **state)
 {
     (void)state;
-    struct xml_node *m = xml_node_new(XML_NS_CLIENT, "message");
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     xml_node_set_attr(m, "from", "romeo@example.net/orchard");
     xml_node_set_attr(m, "to", "juliet@example.com");
     xml_node_add_text(xml_node_add_child(m, NULL, "body"), "<3 'you' & \"me\"", 15);
@@ -445,8 +445,8 @@ static void test_serialize_ns(void **state)
                        "<active xmlns='http://jabber.org/protocol/chatstates'/></message>";
     char want[512];
     /* Stanza namespaces are interchangeable at the root. */
-    struct xml_ser_opts c2s = {.parent_ns = XML_NS_CLIENT};
-    struct xml_ser_opts s2s = {.parent_ns = XML_NS_SERVER};
+    struct xml_ser_opts c2s = {.parent_ns = NS_CLIENT};
+    struct xml_ser_opts s2s = {.parent_ns = NS_SERVER};
     snprintf(want, sizeof(want),
              "<message from='romeo@example.net/orchard' to='juliet@example.com'>%s", body);
     assert_ser(m, &c2s, want);
@@ -460,16 +460,16 @@ static void test_serialize_ns(void **state)
     assert_ser(m, &other, want);
 
     /* to/from overrides replace the attributes in place. */
-    struct xml_ser_opts ov = {.parent_ns = XML_NS_SERVER, .to = "j@x/r", .from = "r&o@y"};
+    struct xml_ser_opts ov = {.parent_ns = NS_SERVER, .to = "j@x/r", .from = "r&o@y"};
     snprintf(want, sizeof(want), "<message from='r&amp;o@y' to='j@x/r'>%s", body);
     assert_ser(m, &ov, want);
-    struct xml_ser_opts ov_to = {.parent_ns = XML_NS_SERVER, .to = "j@x/r"};
+    struct xml_ser_opts ov_to = {.parent_ns = NS_SERVER, .to = "j@x/r"};
     snprintf(want, sizeof(want), "<message from='romeo@example.net/orchard' to='j@x/r'>%s", body);
     assert_ser(m, &ov_to, want);
     xml_node_unref(m);
 
     /* Missing to/from are added; overrides apply to the root only. */
-    struct xml_node *iq = xml_node_new(XML_NS_SERVER, "iq");
+    struct xml_node *iq = xml_node_new(NS_SERVER, "iq");
     xml_node_set_attr(iq, "type", "get");
     struct xml_node *q = xml_node_add_child(iq, "jabber:iq:roster", "query");
     xml_node_set_attr(q, "to", "inner");
@@ -477,11 +477,11 @@ static void test_serialize_ns(void **state)
     xml_node_set_attr_ns(item, "urn:a", "x", "1");
     xml_node_set_attr_ns(item, "urn:b", "y", "2");
     xml_node_set_attr_ns(item, "urn:a", "z", "3");
-    xml_node_set_attr_ns(item, XML_NS_XML, "lang", "fr");
+    xml_node_set_attr_ns(item, NS_XML, "lang", "fr");
     xml_node_set_attr(item, "jid", "a'b");
     struct xml_node *plain = xml_node_add_child(q, "", "plain");
     xml_node_add_child(plain, "jabber:iq:roster", "back");
-    struct xml_ser_opts ov2 = {.parent_ns = XML_NS_CLIENT, .to = "t", .from = "f"};
+    struct xml_ser_opts ov2 = {.parent_ns = NS_CLIENT, .to = "t", .from = "f"};
     assert_ser(iq, &ov2,
                "<iq type='get' to='t' from='f'><query xmlns='jabber:iq:roster' to='inner'>"
                "<item xmlns:ns0='urn:a' ns0:x='1' xmlns:ns1='urn:b' ns1:y='2' ns0:z='3' "
@@ -564,7 +564,7 @@ static void test_stream_whole(void **state)
     assert_int_equal(r.elements, 8);
     assert_string_equal(r.to, "example.com");
     assert_string_equal(r.lang, "en");
-    assert_string_equal(r.default_ns, XML_NS_CLIENT);
+    assert_string_equal(r.default_ns, NS_CLIENT);
     rec_cleanup(&r);
 }
 
@@ -586,9 +586,9 @@ static void test_stream_tree(void **state)
     assert_int_equal(xml_stream_feed(s, in, strlen(in), NULL), 0);
     assert_non_null(el);
     assert_string_equal(el->name, "message");
-    assert_string_equal(el->ns, XML_NS_CLIENT);
+    assert_string_equal(el->ns, NS_CLIENT);
     assert_int_equal(el->nattrs, 2);
-    assert_string_equal(el->attrs[0].ns, XML_NS_XML);
+    assert_string_equal(el->attrs[0].ns, NS_XML);
     assert_string_equal(el->attrs[0].name, "lang");
     assert_string_equal(el->attrs[0].value, "fr");
     assert_null(el->attrs[1].ns);
@@ -626,7 +626,7 @@ static void test_stream_no_decl_and_options(void **state)
                      "xmlns='jabber:server' xmlns:db='jabber:server:dialback'>"
                      "<db:verify from='a' to='b' id='x'>k</db:verify>";
     assert_int_equal(feed_all(NULL, in, &r, NULL), 0);
-    assert_string_equal(r.default_ns, XML_NS_SERVER);
+    assert_string_equal(r.default_ns, NS_SERVER);
     assert_null(r.to);
     assert_string_equal(buf_cstr(&r.log),
                         "OPEN\n<verify xmlns='jabber:server:dialback' from='a' to='b' "
@@ -636,7 +636,7 @@ static void test_stream_no_decl_and_options(void **state)
     rec_init(&r);
     in = "<stream xmlns='http://etherx.jabber.org/streams'><a xmlns='urn:x'/></stream>";
     assert_int_equal(feed_all(NULL, in, &r, NULL), 0);
-    assert_string_equal(r.default_ns, XML_NS_STREAMS);
+    assert_string_equal(r.default_ns, NS_STREAM);
     assert_string_equal(buf_cstr(&r.log), "OPEN\n<a xmlns='urn:x'/>\nCLOSE\n");
     rec_cleanup(&r);
 

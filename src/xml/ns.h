@@ -1,0 +1,64 @@
+/* ns.h: every XML namespace of XMPP the server uses, defined once (RFCs 6120/6121 and the XEPs). */
+#ifndef STARLING_XML_NS_H
+#define STARLING_XML_NS_H
+
+/* ---- XML and the streams (RFC 6120) ---- */
+#define NS_XML "http://www.w3.org/XML/1998/namespace"
+#define NS_CLIENT "jabber:client"
+#define NS_SERVER "jabber:server"
+#define NS_STREAM "http://etherx.jabber.org/streams"
+#define NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_SASL_CB "urn:xmpp:sasl-cb:0"
+#define NS_IQ_AUTH "jabber:iq:auth"
+#define NS_IQ_AUTH_FEATURE "http://jabber.org/features/iq-auth"
+#define NS_DIALBACK "jabber:server:dialback"
+#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
+#define NS_REGISTER "jabber:iq:register"
+#define NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
+#define NS_PARS "urn:xmpp:pars:0"
+
+/* ---- instant messaging (RFC 6121 and its XEPs) ---- */
+#define NS_ROSTER "jabber:iq:roster"
+#define NS_ROSTERVER_FEATURE "urn:xmpp:features:rosterver"
+#define NS_BLOCKING "urn:xmpp:blocking"
+#define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_FORWARD "urn:xmpp:forward:0"
+#define NS_DELAY "urn:xmpp:delay"
+#define NS_HINTS "urn:xmpp:hints"
+#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
+
+/* ---- services ---- */
+#define NS_XDATA "jabber:x:data"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_CAPS "http://jabber.org/protocol/caps"
+#define NS_PING "urn:xmpp:ping"
+#define NS_VERSION "jabber:iq:version"
+#define NS_TIME "urn:xmpp:time"
+#define NS_LAST "jabber:iq:last"
+#define NS_PRIVATE "jabber:iq:private"
+#define NS_VCARD "vcard-temp"
+#define NS_VCARD_UPDATE "vcard-temp:x:update"
+#define NS_COMMANDS "http://jabber.org/protocol/commands"
+#define NS_ADMIN "http://jabber.org/protocol/admin"
+#define NS_SERVERINFO "http://jabber.org/network/serverinfo"
+
+/* ---- multi-user chat (XEP-0045) ---- */
+#define NS_MUC "http://jabber.org/protocol/muc"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_MUC_ADMIN "http://jabber.org/protocol/muc#admin"
+#define NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
+#define NS_MUC_REGISTER "http://jabber.org/protocol/muc#register"
+#define NS_MUC_ROOMCONFIG "http://jabber.org/protocol/muc#roomconfig"
+#define NS_MUC_ROOMINFO "http://jabber.org/protocol/muc#roominfo"
+#define NS_MUC_SELF_PING "http://jabber.org/protocol/muc#self-ping-optimization"
+#define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
+#define NS_CONFERENCE "jabber:x:conference"
+
+#endif
