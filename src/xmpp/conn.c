@@ -213,7 +213,10 @@ static void after_io(struct conn *c)
     }
     int rc = flush_out(c);
     if (rc == ERR_CLOSED) {
-        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer, "write failed: %s", strerror(errno));
+        /* A closing stream's last bytes may find the peer gone: a client that sends
+         * </stream:stream> and closes with data unread resets the socket. Not a problem. */
+        int level = c->closing ? LOG_LOWLEVEL : LOG_PROBLEMS;
+        log_rec(conn_tag(c), level, c->id, c->peer, "write failed: %s", strerror(errno));
         hard_close(c);
         return;
     }

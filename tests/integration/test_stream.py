@@ -7,8 +7,10 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -230,6 +232,28 @@ def test_end_of_stream_is_answered(server):
     assert deadline_ok, "connection not closed after </stream:stream>"
     assert b"stream:error" not in bytes(c.raw)
     c.close()
+
+
+def test_peer_gone_after_its_end_of_stream_is_no_problem(server):
+    """sendxmpp sends </stream:stream> and closes with our data unread, so the socket is reset
+    under our closing </stream:stream>: the failed write is Low-Level, not a Problems record."""
+    ports = []
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(rawxmpp.header().encode())
+        time.sleep(0.2)  # the server's header and features arrive and stay unread
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sendall(b"</stream:stream>")
+        ports.append(s.getsockname()[1])
+        s.close()
+    for port in ports:
+        assert server.wait_log(r":%d\) closing: stream closed by peer" % port), port
+    time.sleep(0.3)
+    records = [line for line in server.log_text().splitlines()
+               if "write failed" in line and any(":%d)" % p in line for p in ports)]
+    assert records, "the reset never met our closing write; the test proves nothing"
+    problems = [line for line in records if re.match(r"^\S+ [0-3] ", line)]
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
