@@ -189,16 +189,20 @@ static void keepalive(void *ud)
         return;
     }
     uint64_t now = loop_clock_ms();
-    uint64_t idle = now - c->last_read_ms;
     uint64_t period = (uint64_t)interval * 1000u;
-    if (idle < period) {
-        st->ping_outstanding = false;
-        loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
-        return;
-    }
     if (st->ping_outstanding) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, c->id, c->peer, "no answer to ping, closing");
-        xstream_error(st, "connection-timeout", "no answer to ping");
+        /* Anything read since the ping answers it. The idle time alone cannot tell: a prompt
+         * answer makes it a whole period again by the time this timer fires. */
+        if (c->last_read_ms < st->ping_sent_ms) {
+            log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, c->id, c->peer, "no answer to ping, closing");
+            xstream_error(st, "connection-timeout", "no answer to ping");
+            return;
+        }
+        st->ping_outstanding = false;
+    }
+    uint64_t idle = now - c->last_read_ms;
+    if (idle < period) {
+        loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
         return;
     }
     struct buf b;
@@ -211,6 +215,7 @@ static void keepalive(void *ud)
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
     st->ping_outstanding = true;
+    st->ping_sent_ms = now;
     loop_timer_start(c->loop, &c->timer, period, keepalive, st);
 }
 

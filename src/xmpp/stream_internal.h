@@ -64,6 +64,7 @@ struct xstream {
     bool registered;
     char reg_token[128];   /* XEP-0401: a checked invitation token for registration */
     bool ping_outstanding; /* keepalive: a ping was sent, no bytes came since */
+    uint64_t ping_sent_ms; /* keepalive: when that ping was sent (loop_clock_ms) */
     unsigned ping_seq;
 };
 

@@ -256,6 +256,33 @@ def test_peer_gone_after_its_end_of_stream_is_no_problem(server):
     assert problems == [], "\n".join(problems)
 
 
+def test_client_that_answers_pings_at_once_stays(make_server):
+    """mcabber answers the server's keepalive ping within the millisecond; the check a period
+    later must count that answer instead of finding the client idle a whole period again."""
+    srv = make_server({"xmpp.receiving.ping_interval": "1"})
+    srv.add_account("dan@localhost", PASSWORD)
+    c = rawxmpp.login(srv, "dan", PASSWORD, resource="prompt")
+    answered = 0
+    deadline = time.monotonic() + 6.5
+    while time.monotonic() < deadline:
+        try:
+            el = c.next(timeout=max(0.1, deadline - time.monotonic()))
+        except AssertionError as e:
+            if isinstance(e, rawxmpp.Closed):
+                raise
+            break  # the time is up with no element pending
+        if el.tag == q(rawxmpp.NS_CLIENT, "iq") and el.get("type") == "get":
+            c.send("<iq type='result' id='%s' to='%s'/>" % (el.get("id"), el.get("from")))
+            answered += 1
+    assert answered >= 3, "only %d pings in 6.5 s with a 1 s interval" % answered
+    assert not c.stream_ended and not c.eof, bytes(c.raw)[-500:]
+    assert srv.wait_log(r"no answer to ping", timeout=0.2) is None
+    c.close()
+    silent = rawxmpp.login(srv, "dan", PASSWORD, resource="silent")
+    assert silent.expect_stream_error("connection-timeout", timeout=5)
+    silent.close()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_closes_streams_and_exits_zero(make_server, sig):
     srv = make_server()
