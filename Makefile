@@ -1,6 +1,6 @@
 # Starling: one non-recursive Makefile. `make run` and `make test` are the two commands of README.md.
 
-PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson
+PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson icu-i18n icu-uc
 CC ?= cc
 BUILD ?= build
 SAN ?=
@@ -69,7 +69,8 @@ $(BUILD)/obj/tools/%.o: tools/%.c
 $(BUILD)/starlingd: $(BUILD)/obj/main.o $(LIB_OBJ) $(EXTRA_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/starlingctl: $(BUILD)/obj/tools/starlingctl.o $(call modobjs,core)
+$(BUILD)/starlingctl: $(BUILD)/obj/tools/starlingctl.o $(call modobjs,core) \
+                     $(BUILD)/obj/store/sqlite_maint.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c

@@ -237,8 +237,13 @@ class Starling(Server):
             shutil.copy2(cert[0], os.path.join(self.datadir, "certs", self.domain + ".crt"))
             shutil.copy2(cert[1], os.path.join(self.datadir, "certs", self.domain + ".key"))
         # Server connections arrive on the client listener (the stream namespace decides).
+        # No shapers and no cap on logins in progress per address, as in the peers'
+        # configurations (bench/peers/): the scenarios measure throughput from few addresses.
         opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port),
-                "webadmin.listener": ""}
+                "webadmin.listener": "",
+                "xmpp.receiving.c2s_rate": "0",
+                "xmpp.receiving.s2s_rate": "0",
+                "xmpp.receiving.unauth_per_address": "0"}
         if self.domain != DOMAIN:
             opts["server.main_domain"] = self.domain
         if self.dns_port:

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -427,6 +428,105 @@ static int make_dir(const char *path)
     return 0;
 }
 
+/* The data directory must be writable: the database, its WAL, the logs and the certificates
+ * live there. Said once, clearly, before anything fails half-way. */
+static int check_datadir(void)
+{
+    if (access(g_server.datadir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "starlingd: the data directory %s is not writable: %s\n", g_server.datadir,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One starlingd per data directory: an exclusive flock on DATADIR/starling.lock, held until the
+ * process ends (the kernel drops it on any exit, kill -9 included: no stale lock). */
+static int lock_datadir(void)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/starling.lock", g_server.datadir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "starlingd: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (errno == EWOULDBLOCK || errno == EAGAIN) {
+            fprintf(stderr,
+                    "starlingd: the data directory %s is in use by another starlingd%s%s%s\n",
+                    g_server.datadir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        } else {
+            fprintf(stderr, "starlingd: cannot lock %s: %s\n", path, strerror(errno));
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        fprintf(stderr, "starlingd: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0; /* the descriptor stays open, and the lock held, until exit */
+}
+
+/* A settings file without a database (or with an empty one) means the database was lost or
+ * never written: a first start now would print a new postmaster password and silently drop
+ * every account. Only a directory without a settings file gets a first start. */
+static int check_database_present(void)
+{
+    char conf[1200];
+    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
+    struct stat sb;
+    bool missing = stat(g_server.db_path, &sb) != 0;
+    bool have_db = !missing && sb.st_size > 0;
+    if (have_db || access(conf, F_OK) != 0) {
+        return 0;
+    }
+    fprintf(stderr,
+            "starlingd: %s is %s but %s exists: refusing to start with an empty account "
+            "database; restore the database from a backup (docs/backup.md), or remove %s "
+            "for a first start\n",
+            g_server.db_path, missing ? "missing" : "empty", conf, conf);
+    return -1;
+}
+
+/* The database file: mode 0600 (it holds SCRAM keys and clear passwords), then a quick_check
+ * bounded by server.db_check_timeout; a damaged database is refused. */
+static int check_database(const struct settings *cfg)
+{
+    char err[512];
+    if (store_file_prepare(g_server.db_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        return -1;
+    }
+    if (cfg->server.db_check_timeout == 0) {
+        return 0;
+    }
+    int rc = store_check(g_server.db_path, cfg->server.db_check_timeout * 1000, err, sizeof(err));
+    if (rc == ERR_AGAIN) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "%s: quick_check did not finish in %d s (server.db_check_timeout); starting "
+                "without a complete check",
+                g_server.db_path, cfg->server.db_check_timeout);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr,
+                "starlingd: %s is damaged (%s): refusing to start; restore it from a backup "
+                "(docs/backup.md)\n",
+                g_server.db_path, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* A secret kept in the data directory so unknown users get the same fake SCRAM salt across
  * restarts (no user enumeration by salt changes). */
 static void load_secret(void)
@@ -543,13 +643,8 @@ static int load_settings(void)
     char err[512];
     snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
     settings_defaults(&g_cfg.file);
-    bool exists = access(g_cfg.path, F_OK) == 0;
     if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
-        return -1;
-    }
-    if (!exists && settings_save(&g_cfg.file, g_cfg.path) != 0) {
-        fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
         return -1;
     }
     struct settings *live = settings_dup(&g_cfg.file);
@@ -599,8 +694,8 @@ static int start_webadmin(struct admin *admin)
     }
     pthread_mutex_unlock(&g_cfg.lock);
     if (rc != 0) {
-        fprintf(stderr, "starlingd: %s\n", err);
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "%s", err);
+        fprintf(stderr, "starlingd: %s\n", err);
         webadmin_free(w);
     }
     return rc;
@@ -615,20 +710,56 @@ static void stop_webadmin(void)
     webadmin_free(w);
 }
 
+/* The settings file is written at the end of a first start, once the database holds the main
+ * domain: a settings file then always means a database exists (check_database_present). */
+static int save_new_settings(bool existed)
+{
+    if (!existed && settings_save(&g_cfg.file, g_cfg.path) != 0) {
+        fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int run(void)
 {
     char err[512];
-    if (make_dir(g_server.datadir) != 0 || load_settings() != 0 || open_log() != 0) {
+    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0 ||
+        check_database_present() != 0) {
+        return 1;
+    }
+    char conf[1200];
+    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
+    bool conf_existed = access(conf, F_OK) == 0;
+    if (load_settings() != 0) {
         return 1;
     }
     const struct settings *cfg = g_cfg.live;
-    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    /* The XMPP sockets first: an address already served fails the start before anything is
+     * written (no first start, no new password); the workers then share these sockets. */
+    if (xmpp_listeners_hold(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        return 1;
+    }
+    if (open_log() != 0) {
+        fprintf(stderr, "starlingd: cannot open the System Log in %s/SystemLogs: %s\n",
+                g_server.datadir, strerror(errno));
+        xmpp_listeners_unhold();
+        return 1;
+    }
+    if (check_database(cfg) != 0) {
+        xmpp_listeners_unhold();
+        log_close();
+        return 1;
+    }
     g_server.started = time(NULL);
     sasl_global_init();
     load_secret();
     g_hook_store = store_open(g_server.db_path, err, sizeof(err));
     if (g_hook_store == NULL) {
         fprintf(stderr, "starlingd: cannot open %s: %s\n", g_server.db_path, err);
+        xmpp_listeners_unhold();
         return 1;
     }
     int rc = 1;
@@ -640,10 +771,18 @@ static int run(void)
         fprintf(stderr, "starlingd: TLS: %s\n", err);
         goto out;
     }
-    if (first_start(g_hook_store, cfg) != 0) {
+    if (first_start(g_hook_store, cfg) != 0 || save_new_settings(conf_existed) != 0) {
         goto out;
     }
     store_domain_list(g_hook_store, load_domain_cert, g_hook_store);
+    if (store_domain_exists(g_hook_store, cfg->server.main_domain) == 1 &&
+        !tls_store_has(g_server.tls, cfg->server.main_domain)) {
+        /* Without it no client of the main domain could start TLS: a start failure, not a
+         * server that runs and refuses everyone. The reason is in the record above. */
+        fprintf(stderr, "starlingd: no usable certificate for the main domain %s in %s\n",
+                cfg->server.main_domain, certs);
+        goto out;
+    }
     tls_store_set_default(g_server.tls, cfg->server.main_domain);
     if (cfg->tls.client_ca_file[0] &&
         tls_store_set_client_ca(g_server.tls, cfg->tls.client_ca_file, err, sizeof(err)) != 0) {
@@ -659,9 +798,11 @@ static int run(void)
     router_register_component(&chatroom_component);
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
+    xmpp_listeners_unhold(); /* each worker holds its own reference now */
     if (atomic_load(&g_start_failed)) {
-        fprintf(stderr, "starlingd: %s\n", g_start_error);
+        /* The log record first: the plain line is the last one on the terminal. */
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "%s", g_start_error);
+        fprintf(stderr, "starlingd: %s\n", g_start_error);
         workers_stop();
         goto out;
     }
@@ -706,6 +847,7 @@ static int run(void)
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
     rc = 0;
 out:
+    xmpp_listeners_unhold();
     if (admin) {
         admin_free(admin);
     }

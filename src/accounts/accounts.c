@@ -40,7 +40,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 /* Reports a store failure of `what` in `err` and returns `rc`. */
 static int store_fail(struct store *st, int rc, const char *what, char *err, size_t errlen)
 {
-    if (rc == ERR_STORE) {
+    if (rc == ERR_STORE || rc == ERR_NOSPACE) {
         set_err(err, errlen, "%s: %s", what, store_last_error(st));
     } else {
         set_err(err, errlen, "%s: %s", what, err_str(rc));
@@ -1092,4 +1092,15 @@ int accounts_account_exists(struct store *st, const char *domain, const char *na
 unsigned accounts_generation(const char *domain, const char *name)
 {
     return accounts__gen(domain, name);
+}
+
+int accounts_login_key(struct buf *out, const char *raw_user, const char *domain)
+{
+    const char *at = strchr(raw_user, '@');
+    size_t n = at != NULL ? (size_t)(at - raw_user) : strlen(raw_user);
+    int rc = jid_nodeprep((struct strv){ raw_user, n }, out);
+    if (rc == 0) {
+        rc = buf_printf(out, "@%s", domain);
+    }
+    return rc == 0 ? 0 : ERR_INVAL;
 }

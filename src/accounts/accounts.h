@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "auth/creds.h"
+#include "core/settings.h"
 #include "store/store.h"
 
 /* Names given to these calls are prepared here (jid_nameprep / jid_parse), so "Alice@LOCALHOST"
@@ -107,6 +108,18 @@ int accounts_lookup_creds(struct store *st, const char *domain, const char *user
 /* store_account_exists (the canonical domain and the prepared name, as stored) through the same
  * cache: 1, 0, or negative. */
 int accounts_account_exists(struct store *st, const char *domain, const char *name);
+/* The name under which failed logins of `raw_user` ("user", or "user@anything": the part before
+ * '@') on the canonical `domain` are counted (auth/lockout.h): "local@domain", the local part
+ * nodeprep'd, into `out`. ERR_INVAL when the name does not prepare. */
+int accounts_login_key(struct buf *out, const char *raw_user, const char *domain);
+/* Per-account lock-out (auth/lockout.h) for a login name `user` as given ("user" or
+ * "user@domain") on the canonical `domain`, from any thread. accounts_login_locked: seconds the
+ * account is still locked, 0 when it may log in; accounts_login_failed: counts a failed login
+ * (wrong password or unknown account) and returns the seconds of the lock it started, else 0;
+ * accounts_login_succeeded: forgets the account's failures. */
+long accounts_login_locked(const struct settings_auth *cfg, const char *user, const char *domain);
+int accounts_login_failed(const struct settings_auth *cfg, const char *user, const char *domain);
+void accounts_login_succeeded(const char *user, const char *domain);
 /* A number that changes whenever the account (canonical domain, prepared name) is changed
  * through this module, and now and then for other changes: for callers that keep something
  * about an account and must notice that it was removed or replaced. */

@@ -39,7 +39,11 @@ static bool glob_match(const char *pat, size_t plen, const char *s)
     return p == plen;
 }
 
-bool signup_name_reserved(const char *list, const char *name)
+/* Calls match(pattern, length, ud) for each comma-separated pattern of `list` (blanks around
+ * it trimmed) until one matches. */
+typedef bool pattern_fn(const char *pat, size_t len, void *ud);
+
+static bool any_pattern(const char *list, pattern_fn *match, void *ud)
 {
     const char *p = list;
     while (p && *p) {
@@ -51,12 +55,113 @@ bool signup_name_reserved(const char *list, const char *name)
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
             len--;
         }
-        if (len > 0 && glob_match(p, len, name)) {
+        if (len > 0 && match(p, len, ud)) {
             return true;
         }
         p = end;
     }
     return false;
+}
+
+static bool plain_match(const char *pat, size_t len, void *ud)
+{
+    return glob_match(pat, len, ud);
+}
+
+bool signup_name_reserved(const char *list, const char *name)
+{
+    return any_pattern(list, plain_match, (void *)name);
+}
+
+/* The skeleton of a pattern: each run between '*'s skeletonized, the '*'s kept. */
+static int pattern_skeleton(const char *pat, size_t plen, struct buf *out)
+{
+    struct buf part, chunk;
+    int rc = 0;
+    buf_init(&part, 4096);
+    buf_init(&chunk, 4096);
+    buf_reset(out);
+    for (size_t i = 0; i <= plen && rc == 0; i++) {
+        if (i < plen && pat[i] != '*') {
+            rc = buf_append_char(&part, pat[i]);
+            continue;
+        }
+        if (part.len > 0) {
+            rc = signup_skeleton(buf_cstr(&part), &chunk);
+            if (rc == 0) {
+                rc = buf_append_strv(out, buf_strv(&chunk));
+            }
+            buf_reset(&part);
+        }
+        if (rc == 0 && i < plen) {
+            rc = buf_append_char(out, '*');
+        }
+    }
+    buf_cleanup(&part);
+    buf_cleanup(&chunk);
+    return rc;
+}
+
+/* A pattern's skeleton against a name's skeleton; `ud` is the name's skeleton (a struct buf). */
+static bool skeleton_match(const char *pat, size_t len, void *ud)
+{
+    struct buf pskel;
+    bool hit = false;
+    buf_init(&pskel, 4096);
+    if (pattern_skeleton(pat, len, &pskel) == 0) {
+        hit = glob_match(pskel.p, pskel.len, buf_cstr(ud));
+    }
+    buf_cleanup(&pskel);
+    return hit;
+}
+
+/* Like signup_name_reserved, comparing skeletons: "pοstmaster" is "postmaster". */
+static bool reserved_lookalike(const char *list, const char *name)
+{
+    struct buf skel;
+    bool hit;
+    buf_init(&skel, 4096);
+    /* A name ICU cannot read is not accepted. */
+    hit = signup_skeleton(name, &skel) != 0 || any_pattern(list, skeleton_match, &skel);
+    buf_cleanup(&skel);
+    return hit;
+}
+
+/* Looks for an account of the domain whose name has the skeleton `skel` (store_account_list). */
+struct lookalike {
+    const char *name;
+    const char *skel;
+    struct buf tmp;
+};
+
+static int lookalike_row(void *ud, const char *account, const char *unused)
+{
+    struct lookalike *l = ud;
+    (void)unused;
+    if (strcmp(account, l->name) != 0 && signup_skeleton(account, &l->tmp) == 0 &&
+        strcmp(buf_cstr(&l->tmp), l->skel) == 0) {
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 when an existing account of `domain` looks like `name`, 0 when none, or an error. One pass
+ * over the domain's accounts: registration is rate-limited, so this runs rarely. */
+static int lookalike_exists(struct store *st, const char *domain, const char *name)
+{
+    struct buf skel;
+    struct lookalike l = { .name = name };
+    int rc;
+    buf_init(&skel, 4096);
+    buf_init(&l.tmp, 4096);
+    rc = signup_skeleton(name, &skel);
+    if (rc == 0) {
+        l.skel = buf_cstr(&skel);
+        rc = store_account_list(st, domain, lookalike_row, &l);
+    }
+    buf_cleanup(&skel);
+    buf_cleanup(&l.tmp);
+    return rc;
 }
 
 static int refuse(struct signup_refusal *why, const char *type, const char *condition,
@@ -71,12 +176,22 @@ static int refuse(struct signup_refusal *why, const char *type, const char *cond
 int signup_check_name(struct store *st, const struct settings *cfg, const char *domain,
                       const char *name, struct signup_refusal *why)
 {
-    if (signup_name_reserved(cfg->reg.reserved_names, name)) {
+    if (signup_name_reserved(cfg->reg.reserved_names, name) ||
+        reserved_lookalike(cfg->reg.reserved_names, name)) {
         return refuse(why, "cancel", "not-acceptable", "this user name is reserved");
     }
     int rc = store_account_exists(st, domain, name);
     if (rc == 1) {
         return refuse(why, "cancel", "conflict", "this user name is taken");
+    }
+    if (rc < 0) {
+        refuse(why, "wait", "internal-server-error", "the account store is unavailable");
+        return ERR_STORE;
+    }
+    rc = lookalike_exists(st, domain, name);
+    if (rc == 1) {
+        return refuse(why, "cancel", "conflict",
+                      "this user name looks like the name of an existing account");
     }
     if (rc < 0) {
         refuse(why, "wait", "internal-server-error", "the account store is unavailable");
@@ -167,13 +282,80 @@ static struct rate_entry *rate_find(const char *addr, time_t now, int period, bo
     return e;
 }
 
-bool signup_rate_allowed(const struct settings *cfg, const char *addr, time_t now)
+/* ---- per-domain and global rates: a sliding window of RATE_SLICES slices per counter (exact
+ * to one slice, period/RATE_SLICES), so large limits need no list of times. Domains are the
+ * server's own (canonical names), not names a client chooses, so the table stays small. ---- */
+
+#define RATE_SLICES 64
+#define RATE_MAX_DOMAINS 1024
+
+struct window {
+    time_t start[RATE_SLICES];
+    int count[RATE_SLICES];
+};
+
+struct domain_window {
+    char domain[256];
+    struct window w;
+};
+
+static struct window g_global;
+static struct domain_window *g_domains;
+static int g_ndomains;
+
+static time_t slice_len(int period)
+{
+    return period / RATE_SLICES > 0 ? period / RATE_SLICES : 1;
+}
+
+static int window_count(const struct window *w, time_t now, int period)
+{
+    int n = 0;
+    for (int i = 0; i < RATE_SLICES; i++) {
+        if (w->count[i] > 0 && now - w->start[i] < period) {
+            n += w->count[i];
+        }
+    }
+    return n;
+}
+
+static void window_add(struct window *w, time_t now, int period)
+{
+    time_t len = slice_len(period);
+    time_t start = now - now % len;
+    int i = (int)((now / len) % RATE_SLICES);
+    if (w->start[i] != start) {
+        w->start[i] = start;
+        w->count[i] = 0;
+    }
+    w->count[i]++;
+}
+
+/* The window of `domain`; NULL when the table is full (then only the global rate applies). */
+static struct window *domain_window(const char *domain, bool create)
+{
+    for (int i = 0; i < g_ndomains; i++) {
+        if (strcmp(g_domains[i].domain, domain) == 0) {
+            return &g_domains[i].w;
+        }
+    }
+    if (!create || g_ndomains == RATE_MAX_DOMAINS) {
+        return NULL;
+    }
+    if (g_domains == NULL) {
+        g_domains = xcalloc(RATE_MAX_DOMAINS, sizeof(*g_domains));
+    }
+    struct domain_window *d = &g_domains[g_ndomains++];
+    snprintf(d->domain, sizeof(d->domain), "%s", domain);
+    return &d->w;
+}
+
+static bool addr_allowed(const struct settings *cfg, const char *addr, time_t now)
 {
     int limit = cfg->reg.rate_limit;
     if (limit <= 0) {
         return true;
     }
-    pthread_mutex_lock(&g_rate_lock);
     struct rate_entry *e = rate_find(addr, now, cfg->reg.rate_period, false);
     bool ok = e == NULL || (e->n < limit && e->n < RATE_MAX_TIMES);
     if (e == NULL && g_nrate == RATE_MAX_ADDRS) {
@@ -183,20 +365,48 @@ bool signup_rate_allowed(const struct settings *cfg, const char *addr, time_t no
             ok = g_rate[i].n == 0;
         }
     }
-    pthread_mutex_unlock(&g_rate_lock);
     return ok;
 }
 
-void signup_rate_note(const struct settings *cfg, const char *addr, time_t now)
+bool signup_rate_allowed(const struct settings *cfg, const char *addr, const char *domain,
+                         time_t now, struct signup_refusal *why)
 {
-    if (cfg->reg.rate_limit <= 0) {
-        return;
-    }
+    int period = cfg->reg.rate_period;
+    const char *text = NULL;
     pthread_mutex_lock(&g_rate_lock);
-    struct rate_entry *e = rate_find(addr, now, cfg->reg.rate_period, true);
-    if (e && e->n < RATE_MAX_TIMES) {
-        e->times[e->n++] = now;
+    struct window *dw = domain_window(domain, false);
+    if (!addr_allowed(cfg, addr, now)) {
+        text = "too many registrations from your address";
+    } else if (cfg->reg.domain_rate_limit > 0 && dw != NULL &&
+               window_count(dw, now, period) >= cfg->reg.domain_rate_limit) {
+        text = "too many registrations on this domain; try again later";
+    } else if (cfg->reg.global_rate_limit > 0 &&
+               window_count(&g_global, now, period) >= cfg->reg.global_rate_limit) {
+        text = "too many registrations on this server; try again later";
     }
+    pthread_mutex_unlock(&g_rate_lock);
+    if (text != NULL) {
+        refuse(why, "wait", "resource-constraint", text);
+    }
+    return text == NULL;
+}
+
+void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain,
+                      time_t now)
+{
+    int period = cfg->reg.rate_period;
+    pthread_mutex_lock(&g_rate_lock);
+    if (cfg->reg.rate_limit > 0) {
+        struct rate_entry *e = rate_find(addr, now, period, true);
+        if (e && e->n < RATE_MAX_TIMES) {
+            e->times[e->n++] = now;
+        }
+    }
+    struct window *dw = domain_window(domain, true);
+    if (dw != NULL) {
+        window_add(dw, now, period);
+    }
+    window_add(&g_global, now, period);
     pthread_mutex_unlock(&g_rate_lock);
 }
 
@@ -206,6 +416,10 @@ void signup_shutdown(void)
     free(g_rate);
     g_rate = NULL;
     g_nrate = 0;
+    free(g_domains);
+    g_domains = NULL;
+    g_ndomains = 0;
+    memset(&g_global, 0, sizeof(g_global));
     pthread_mutex_unlock(&g_rate_lock);
 }
 

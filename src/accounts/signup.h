@@ -13,6 +13,11 @@
  * Comparison is case-insensitive. */
 bool signup_name_reserved(const char *list, const char *name);
 
+/* The UTS #39 skeleton of `name` (UTF-8) into `out`: two names that look alike have the same
+ * skeleton ("pοstmaster" with a Greek omicron and "postmaster"). ERR_INVAL for text ICU cannot
+ * read, ERR_INTERNAL when ICU's data is missing. Thread-safe. */
+int signup_skeleton(const char *name, struct buf *out);
+
 /* Why a registration or password change is refused: an XMPP stanza error condition and a
  * one-line text for the user. */
 struct signup_refusal {
@@ -21,8 +26,9 @@ struct signup_refusal {
     char text[160];
 };
 
-/* Checks a new account name on `domain` (prepared local part): reserved, an existing account
- * or a tombstone. 0 when acceptable, else ERR_DENIED with *why filled (ERR_STORE on a store
+/* Checks a new account name on `domain` (prepared local part): reserved (also when it only looks
+ * like a reserved name), an existing account, a name that looks like an existing account's
+ * (same skeleton), or a tombstone. 0 when acceptable, else ERR_DENIED with *why filled (ERR_STORE on a store
  * failure, also with *why). */
 int signup_check_name(struct store *st, const struct settings *cfg, const char *domain,
                       const char *name, struct signup_refusal *why);
@@ -30,11 +36,15 @@ int signup_check_name(struct store *st, const struct settings *cfg, const char *
 int signup_check_password(const struct settings *cfg, const char *password,
                           struct signup_refusal *why);
 
-/* Per-address registration rate (process-wide): true when `addr` may register one more
- * account now under register.rate_limit / register.rate_period. signup_rate_note records a
- * registration that was made. */
-bool signup_rate_allowed(const struct settings *cfg, const char *addr, time_t now);
-void signup_rate_note(const struct settings *cfg, const char *addr, time_t now);
+/* Registration rates (process-wide): per remote address (register.rate_limit), per domain
+ * (register.domain_rate_limit) and for the whole server (register.global_rate_limit), each over
+ * register.rate_period. signup_rate_allowed is true when one more registration on `domain`
+ * (canonical) from `addr` is allowed now, else fills *why (wait, resource-constraint);
+ * signup_rate_note records a registration that was made. */
+bool signup_rate_allowed(const struct settings *cfg, const char *addr, const char *domain,
+                         time_t now, struct signup_refusal *why);
+void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain,
+                      time_t now);
 
 /* Keeps a deleted account's name from registration for register.tombstone_time. */
 int signup_tombstone(struct store *st, const struct settings *cfg, const char *domain,

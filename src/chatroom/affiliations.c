@@ -6,6 +6,7 @@
 
 #include "chatroom/muc_int.h"
 #include "store/store_muc.h"
+#include "core/log.h"
 #include "core/server.h"
 #include "xmpp/ns.h"
 
@@ -77,12 +78,41 @@ enum muc_aff muc__aff_of(const struct muc_room *r, const struct jid *who)
     return aff;
 }
 
-void muc__aff_set(struct muc_room *r, const char *bare, enum muc_aff aff, const char *nick,
-                  const char *reason)
+bool muc__store_condition(const char *condition)
+{
+    return strcmp(condition, "resource-constraint") == 0 ||
+           strcmp(condition, "internal-server-error") == 0;
+}
+
+/* Stores the change of muc__aff_set() before it is made. */
+static int aff_store(struct muc_room *r, const char *bare, enum muc_aff aff, const char *nick,
+                     const char *reason, const struct muc_aff_entry *cur)
+{
+    struct store *st = worker_ctx()->store;
+    const char *keep_nick = nick ? (nick[0] ? nick : NULL) : (cur ? cur->nick : NULL);
+    bool none = aff == AFF_NONE;
+    int rc =
+        store_muc_aff_set(st, r->jid, bare, none ? NULL : aff_names[aff], none ? NULL : keep_nick,
+                          none || reason == NULL || reason[0] == '\0' ? NULL : reason);
+    if (rc != 0) {
+        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, r->jid, "affiliation of %s not stored: %s", bare,
+                store_last_error(st));
+    }
+    return rc;
+}
+
+int muc__aff_set(struct muc_room *r, const char *bare, enum muc_aff aff, const char *nick,
+                 const char *reason)
 {
     struct muc_aff_entry **pp = &r->affs;
     while (*pp && strcmp((*pp)->jid, bare) != 0) {
         pp = &(*pp)->next;
+    }
+    if (r->cfg.persistent && !r->locked) {
+        int rc = aff_store(r, bare, aff, nick, reason, *pp);
+        if (rc != 0) {
+            return rc;
+        }
     }
     if (aff == AFF_NONE) {
         if (*pp) {
@@ -110,11 +140,7 @@ void muc__aff_set(struct muc_room *r, const char *bare, enum muc_aff aff, const 
         free(a->reason);
         a->reason = why;
     }
-    if (r->cfg.persistent && !r->locked) {
-        struct muc_aff_entry *a = muc__aff_find(r, bare);
-        store_muc_aff_set(worker_ctx()->store, r->jid, bare, a ? aff_names[a->aff] : NULL,
-                          a ? a->nick : NULL, a ? a->reason : NULL);
-    }
+    return 0;
 }
 
 enum muc_role muc__default_role(const struct muc_room *r, enum muc_aff a)
@@ -320,6 +346,18 @@ static void apply_aff(struct muc_room *r, const char *bare, enum muc_aff aff, co
     }
 }
 
+/* A result, or the error for the store's code `rc`. */
+static void reply_stored(const struct signal *sig, int rc)
+{
+    if (rc == 0) {
+        muc__reply_result(sig, NULL);
+        return;
+    }
+    const char *type;
+    const char *cond = signal_store_condition(rc, &type);
+    muc__reply_error(sig, type, cond);
+}
+
 static const char *set_aff_item(struct muc_room *r, const struct signal *sig,
                                 const struct xml_node *item, enum muc_aff aff, const char *actor)
 {
@@ -350,8 +388,13 @@ static const char *set_aff_item(struct muc_room *r, const struct signal *sig,
         struct buf reason;
         buf_init(&reason, 4096);
         text_of(item, "reason", &reason);
-        muc__aff_set(r, buf_cstr(&bare), aff, NULL, buf_cstr(&reason));
-        apply_aff(r, buf_cstr(&bare), aff, actor, buf_cstr(&reason));
+        int rc = muc__aff_set(r, buf_cstr(&bare), aff, NULL, buf_cstr(&reason));
+        if (rc == 0) {
+            apply_aff(r, buf_cstr(&bare), aff, actor, buf_cstr(&reason));
+        } else {
+            const char *type;
+            denied = signal_store_condition(rc, &type);
+        }
         buf_cleanup(&reason);
     }
     buf_cleanup(&bare);
@@ -425,6 +468,9 @@ static void admin_set(struct muc_room *r, const struct signal *sig, const struct
         if (strcmp(err, "forbidden") == 0) {
             type = "auth";
         }
+        if (muc__store_condition(err)) {
+            type = "wait";
+        }
         muc__reply_error(sig, type, err);
         return;
     }
@@ -485,10 +531,11 @@ void muc__register_iq(struct muc_room *r, const struct signal *sig, const struct
         goto done;
     }
     if (xml_node_child(q, NS_REGISTER, "remove")) {
+        int rc = 0;
         if (mine && mine->aff == AFF_MEMBER) {
-            muc__aff_set(r, buf_cstr(&bare), AFF_NONE, NULL, NULL);
+            rc = muc__aff_set(r, buf_cstr(&bare), AFF_NONE, NULL, NULL);
         }
-        muc__reply_result(sig, NULL);
+        reply_stored(sig, rc);
         goto done;
     }
     const struct xml_node *x = xml_node_child(q, NS_XDATA, "x");
@@ -524,9 +571,8 @@ void muc__register_iq(struct muc_room *r, const struct signal *sig, const struct
         muc__reply_error(sig, "cancel", "not-allowed");
         goto done;
     }
-    muc__aff_set(r, buf_cstr(&bare), mine ? mine->aff : AFF_MEMBER, buf_cstr(&nick),
-                 mine ? mine->reason : NULL);
-    muc__reply_result(sig, NULL);
+    reply_stored(sig, muc__aff_set(r, buf_cstr(&bare), mine ? mine->aff : AFF_MEMBER,
+                                   buf_cstr(&nick), mine ? mine->reason : NULL));
 
 done:
     buf_cleanup(&bare);

@@ -151,29 +151,28 @@ void muc__config_parse(struct muc_room *r, const char *text)
     peek_str(text, "secret", c->secret, sizeof(c->secret));
 }
 
-void muc__save(struct muc_room *r)
+int muc__save(struct muc_room *r)
 {
     struct store *st = worker_ctx()->store;
-    if (!r->cfg.persistent) {
-        store_muc_room_delete(st, r->jid);
-        return;
+    int rc = store_group_begin(st);
+    if (rc == 0 && !r->cfg.persistent) {
+        rc = store_group_end(st, store_muc_room_delete(st, r->jid));
+    } else if (rc == 0) {
+        struct buf text;
+        buf_init(&text, 1 << 20);
+        muc__config_text(r, &text);
+        rc = store_muc_room_put(st, r->jid, buf_cstr(&text), r->subject, r->subject_from);
+        for (struct muc_aff_entry *a = r->affs; rc == 0 && a; a = a->next) {
+            rc = store_muc_aff_set(st, r->jid, a->jid, muc__aff_name(a->aff), a->nick, a->reason);
+        }
+        rc = store_group_end(st, rc);
+        buf_cleanup(&text);
     }
-    struct buf text;
-    buf_init(&text, 1 << 20);
-    muc__config_text(r, &text);
-    store_begin(st);
-    int rc = store_muc_room_put(st, r->jid, buf_cstr(&text), r->subject, r->subject_from);
-    for (struct muc_aff_entry *a = r->affs; rc == 0 && a; a = a->next) {
-        rc = store_muc_aff_set(st, r->jid, a->jid, muc__aff_name(a->aff), a->nick, a->reason);
-    }
-    if (rc == 0) {
-        store_commit(st);
-    } else {
+    if (rc != 0) {
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, r->jid, "cannot store the room: %s",
                 store_last_error(st));
-        store_rollback(st);
     }
-    buf_cleanup(&text);
+    return rc;
 }
 
 static int load_aff(void *ud, const char *jid, const char *aff, const char *nick,
@@ -392,7 +391,11 @@ static const char *apply_list(struct muc_room *r, const struct xml_node *f, enum
     for (struct muc_aff_entry *a = r->affs; a;) {
         struct muc_aff_entry *next = a->next;
         if (a->aff == aff) {
-            muc__aff_set(r, a->jid, AFF_NONE, NULL, NULL);
+            int rc = muc__aff_set(r, a->jid, AFF_NONE, NULL, NULL);
+            if (rc != 0) {
+                const char *type;
+                return signal_store_condition(rc, &type);
+            }
         }
         a = next;
     }
@@ -405,13 +408,18 @@ static const char *apply_list(struct muc_room *r, const struct xml_node *f, enum
         buf_init(&bare, 4096);
         xml_node_text(v, &t);
         struct jid j;
+        int rc = 0;
         if (jid_parse(&j, buf_strv(&t)) == 0) {
             jid_bare(&j, &bare);
-            muc__aff_set(r, buf_cstr(&bare), aff, NULL, NULL);
+            rc = muc__aff_set(r, buf_cstr(&bare), aff, NULL, NULL);
             jid_cleanup(&j);
         }
         buf_cleanup(&t);
         buf_cleanup(&bare);
+        if (rc != 0) {
+            const char *type;
+            return signal_store_condition(rc, &type);
+        }
     }
     return NULL;
 }
@@ -617,9 +625,19 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
         if (pw) {
             xml_node_text(pw, &password);
         }
-        muc__reply_result(sig, NULL);
-        muc__destroy(r, xml_node_attr(destroy, "jid"), buf_cstr(&reason),
-                     pw ? buf_cstr(&password) : NULL);
+        /* Removed from the store first: a room that stays stored is not destroyed. */
+        int rc = store_muc_room_delete(worker_ctx()->store, r->jid);
+        if (rc != 0) {
+            log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, r->jid, "cannot remove the room: %s",
+                    store_last_error(worker_ctx()->store));
+            const char *type;
+            const char *cond = signal_store_condition(rc, &type);
+            muc__reply_error(sig, type, cond);
+        } else {
+            muc__reply_result(sig, NULL);
+            muc__destroy(r, xml_node_attr(destroy, "jid"), buf_cstr(&reason),
+                         pw ? buf_cstr(&password) : NULL);
+        }
         buf_cleanup(&reason);
         buf_cleanup(&password);
         return;
@@ -646,16 +664,24 @@ static void owner_set(struct muc_room *r, const struct signal *sig, const struct
     struct muc_config old = r->cfg;
     const char *err = apply_form(r, x, &next);
     if (err) {
-        muc__reply_error(sig, "modify", err);
+        muc__reply_error(sig, muc__store_condition(err) ? "wait" : "modify", err);
         return;
     }
+    bool was_locked = r->locked;
     r->cfg = next;
-    muc__hist_resize(r, r->cfg.history);
-    if (old.persistent && !r->cfg.persistent) {
-        store_muc_room_delete(worker_ctx()->store, r->jid);
-    }
     r->locked = false;
-    muc__save(r);
+    /* Stored first (or removed from the store when no longer persistent): a configuration that
+     * is not stored is refused and the room keeps the old one. */
+    int rc = muc__save(r);
+    if (rc != 0) {
+        r->cfg = old;
+        r->locked = was_locked;
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        muc__reply_error(sig, type, cond);
+        return;
+    }
+    muc__hist_resize(r, r->cfg.history);
     muc__reply_result(sig, NULL);
     /* The first configuration (unlocking the room) is a change from the defaults too. */
     config_changed(r, &old);

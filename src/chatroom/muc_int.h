@@ -129,8 +129,12 @@ void muc__reply_result(const struct signal *req, struct xml_node *payload);
 /* affiliations.c */
 enum muc_aff muc__aff_of(const struct muc_room *r, const struct jid *who);
 struct muc_aff_entry *muc__aff_find(struct muc_room *r, const char *bare);
-void muc__aff_set(struct muc_room *r, const char *bare, enum muc_aff aff, const char *nick,
-                  const char *reason);
+/* Sets (AFF_NONE: removes) an affiliation; in a stored room it is stored first: on failure
+ * (the store's code, logged) nothing changes. */
+int muc__aff_set(struct muc_room *r, const char *bare, enum muc_aff aff, const char *nick,
+                 const char *reason);
+/* Whether a condition is one of signal_store_condition()'s (answered with type "wait"). */
+bool muc__store_condition(const char *condition);
 const char *muc__aff_name(enum muc_aff a);
 const char *muc__role_name(enum muc_role r);
 enum muc_role muc__default_role(const struct muc_room *r, enum muc_aff a);
@@ -145,7 +149,9 @@ void muc__config_text(const struct muc_room *r, struct buf *out);
 void muc__config_parse(struct muc_room *r, const char *text);
 /* The value of `key` in a stored config text; false when absent. */
 bool muc__config_peek(const char *text, const char *key, struct buf *out);
-void muc__save(struct muc_room *r);
+/* Stores the room with its affiliations (or removes it when not persistent); 0 or the store's
+ * code (logged). */
+int muc__save(struct muc_room *r);
 bool muc__load(struct muc_room *r);
 void muc__disco_info(struct muc_room *r, const struct signal *sig);
 void muc__destroy(struct muc_room *r, const char *alt, const char *reason, const char *password);

@@ -16,7 +16,8 @@
     X(ERR_IO, -10, "input/output error")                                                          \
     X(ERR_STORE, -11, "storage error")                                                            \
     X(ERR_TLS, -12, "TLS error")                                                                  \
-    X(ERR_INTERNAL, -13, "internal error")
+    X(ERR_INTERNAL, -13, "internal error")                                                        \
+    X(ERR_NOSPACE, -14, "storage full")
 
 enum err_code {
 #define ERR_ENUM(name, value, text) name = value,

@@ -79,6 +79,10 @@ static const struct setting table[] = {
     { .key = "server.contact.support", .type = T_STRING, FIELD(server.contact.support), .def = "",
       .desc = "Addresses for support, published by service discovery (XEP-0157)",
       .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
+    { .key = "server.db_check_timeout", .type = T_INT, FIELD(server.db_check_timeout), .min = 0,
+      .max = 86400, .def = "30",
+      .desc = "Seconds the start-up check of the database (quick_check) may take; past it the "
+              "server starts unchecked and says so in the log; 0 = no check" },
     { .key = "log.keep_days", .type = T_INT, FIELD(log.keep_days), .min = 0, .max = 36500,
       .def = "30", .desc = "Days a System Log file is kept before it is deleted; 0 = keep all" },
     { .key = "log.max_file_size", .type = T_LONG, FIELD(log.max_file_size), .min = 4096,
@@ -126,6 +130,37 @@ static const struct setting table[] = {
       .def = "yes",
       .desc = "Accept Server Dialback (XEP-0220) from remote servers whose certificate does "
               "not validate; no = SASL EXTERNAL only" },
+    { .key = "xmpp.receiving.header_timeout", .type = T_INT,
+      FIELD(xmpp.receiving.header_timeout), .min = 1, .max = 3600, .def = "10",
+      .desc = "Seconds a connection has to send a whole stream header (after the accept, "
+              "after TLS, after a restart) before it is closed (connection-timeout)" },
+    { .key = "xmpp.receiving.tls_timeout", .type = T_INT, FIELD(xmpp.receiving.tls_timeout),
+      .min = 1, .max = 3600, .def = "10",
+      .desc = "Seconds a TLS handshake (direct TLS or after STARTTLS) may take before the "
+              "connection is closed" },
+    { .key = "xmpp.receiving.sasl_timeout", .type = T_INT, FIELD(xmpp.receiving.sasl_timeout),
+      .min = 1, .max = 3600, .def = "30",
+      .desc = "Seconds from a stream header to the end of authentication on that stream "
+              "before it is closed (connection-timeout); auth_timeout bounds all stages "
+              "together" },
+    { .key = "xmpp.receiving.unauth_per_address", .type = T_INT,
+      FIELD(xmpp.receiving.unauth_per_address), .min = 0, .max = 1000000, .def = "32",
+      .desc = "Maximum number of simultaneous not yet authenticated connections from one "
+              "remote address; 0 = no limit" },
+    { .key = "xmpp.receiving.c2s_rate", .type = T_LONG, FIELD(xmpp.receiving.c2s_rate),
+      .min = 0, .max = 1073741824, .def = "51200",
+      .desc = "Bytes per second read from one client stream (token bucket); past it the server "
+              "stops reading that stream until the bucket refills, nothing is dropped; "
+              "0 = no limit" },
+    { .key = "xmpp.receiving.c2s_burst", .type = T_LONG, FIELD(xmpp.receiving.c2s_burst),
+      .min = 1024, .max = 1073741824, .def = "524288",
+      .desc = "Bytes a client stream may send at once above c2s_rate (the bucket's size)" },
+    { .key = "xmpp.receiving.s2s_rate", .type = T_LONG, FIELD(xmpp.receiving.s2s_rate),
+      .min = 0, .max = 1073741824, .def = "1048576",
+      .desc = "Bytes per second read from one incoming server stream; 0 = no limit" },
+    { .key = "xmpp.receiving.s2s_burst", .type = T_LONG, FIELD(xmpp.receiving.s2s_burst),
+      .min = 1024, .max = 1073741824, .def = "4194304",
+      .desc = "Bytes an incoming server stream may send at once above s2s_rate" },
     { .key = "xmpp.sending.log_level", .type = T_LEVEL, FIELD(xmpp.sending.log_level),
       .def = "Major", .desc = "Log level of outgoing server connections (XMPPO records)" },
     { .key = "xmpp.sending.max_connections", .type = T_INT, FIELD(xmpp.sending.max_connections),
@@ -190,22 +225,65 @@ static const struct setting table[] = {
     { .key = "webadmin.session_timeout", .type = T_INT, FIELD(webadmin.session_timeout),
       .min = 60, .max = 604800, .def = "1800",
       .desc = "Seconds a WebAdmin login stays valid without a request" },
+    { .key = "webadmin.max_connections", .type = T_INT, FIELD(webadmin.max_connections),
+      .min = 16, .max = 100000, .def = "1024",
+      .desc = "Simultaneous HTTP connections one WebAdmin socket accepts" },
+    { .key = "webadmin.per_address_limit", .type = T_INT, FIELD(webadmin.per_address_limit),
+      .min = 0, .max = 100000, .def = "16",
+      .desc = "Simultaneous HTTP connections from one address to one WebAdmin socket; "
+              "0 = no cap" },
+    { .key = "webadmin.idle_timeout", .type = T_INT, FIELD(webadmin.idle_timeout), .min = 1,
+      .max = 3600, .def = "30",
+      .desc = "Seconds a WebAdmin connection may stay silent before it is closed" },
+    { .key = "webadmin.request_timeout", .type = T_INT, FIELD(webadmin.request_timeout),
+      .min = 2, .max = 3600, .def = "60",
+      .desc = "Seconds a WebAdmin connection may take for one whole request, from its start "
+              "(or the end of its previous request) to the end of the answer, however "
+              "steadily it sends" },
+    { .key = "webadmin.threads", .type = T_INT, FIELD(webadmin.threads), .min = 1, .max = 64,
+      .def = "4",
+      .desc = "Threads serving each WebAdmin socket (an event loop each; a slow client holds a "
+              "socket, not a thread)" },
     { .key = "services.vcard.max_size", .type = T_LONG, FIELD(services.vcard_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },
     { .key = "services.private.max_size", .type = T_LONG, FIELD(services.private_max_size),
       .min = 256, .max = 16777216, .def = "65536",
       .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "auth.lock_after", .type = T_INT, FIELD(auth.lock_after), .min = 0, .max = 1000,
+      .def = "5",
+      .desc = "Failed logins of one account (XMPP and WebAdmin, from any address) after which "
+              "it is locked for auth.lock_time; 0 = never locked" },
+    { .key = "auth.lock_time", .type = T_INT, FIELD(auth.lock_time), .min = 1, .max = 86400,
+      .def = "60",
+      .desc = "Seconds of an account's first lock; each further failure doubles it" },
+    { .key = "auth.lock_max", .type = T_INT, FIELD(auth.lock_max), .min = 1, .max = 604800,
+      .def = "900", .desc = "Longest lock of an account, in seconds" },
+    { .key = "auth.lock_window", .type = T_INT, FIELD(auth.lock_window), .min = 1,
+      .max = 604800, .def = "900",
+      .desc = "Seconds an account's failed logins are remembered after its last one" },
     { .key = "register.rate_limit", .type = T_INT, FIELD(reg.rate_limit), .min = 0,
       .max = 1000000, .def = "5",
       .desc = "In-band registrations (XEP-0077) allowed from one remote address per "
               "register.rate_period; 0 = no limit" },
     { .key = "register.rate_period", .type = T_INT, FIELD(reg.rate_period), .min = 1,
-      .max = 2592000, .def = "3600", .desc = "Seconds over which register.rate_limit counts" },
+      .max = 2592000, .def = "3600",
+      .desc = "Seconds over which the register.*rate_limit settings count" },
+    { .key = "register.domain_rate_limit", .type = T_INT, FIELD(reg.domain_rate_limit),
+      .min = 0, .max = 1000000, .def = "100",
+      .desc = "In-band registrations allowed on one domain per register.rate_period, from all "
+              "addresses together; 0 = no limit" },
+    { .key = "register.global_rate_limit", .type = T_INT, FIELD(reg.global_rate_limit),
+      .min = 0, .max = 1000000, .def = "300",
+      .desc = "In-band registrations allowed on the whole server per register.rate_period; "
+              "0 = no limit" },
     { .key = "register.reserved_names", .type = T_STRING, FIELD(reg.reserved_names),
-      .def = "admin*, root, postmaster, hostmaster, webmaster, abuse, security, support, "
-             "noreply, no-reply",
-      .desc = "User names that in-band registration refuses (compared after nodeprep)",
+      .def = "admin*, *admin, root, postmaster, hostmaster, webmaster, abuse, security, "
+             "support, noc, info, sales, marketing, help, helpdesk, noreply, no-reply, nobody, "
+             "mailer-daemon, system, sysop, operator, moderator, staff, server, xmpp, jabber, "
+             "www, ftp, mail",
+      .desc = "User names that in-band registration refuses (compared after nodeprep, and by "
+              "their UTS #39 skeletons so look-alikes are refused too)",
       .values = "a comma list of names; * matches any run of characters; empty = none" },
     { .key = "register.tombstone_time", .type = T_INT, FIELD(reg.tombstone_time), .min = 0,
       .max = 315360000, .def = "2592000",

@@ -35,6 +35,14 @@ struct s2s_route {
 /* webadmin.metrics: who may read /metrics. */
 enum settings_metrics { SETTINGS_METRICS_OFF, SETTINGS_METRICS_ON, SETTINGS_METRICS_LOCAL };
 
+/* auth.*: the per-account lock-out after failed logins (auth/lockout.h). */
+struct settings_auth {
+    int lock_after;                      /* auth.lock_after: failures, then locked; 0 = off */
+    int lock_time;                       /* auth.lock_time: seconds of the first lock */
+    int lock_max;                        /* auth.lock_max: longest lock, seconds */
+    int lock_window;                     /* auth.lock_window: seconds a failure is remembered */
+};
+
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
 struct settings {
@@ -51,6 +59,7 @@ struct settings {
             char status[512];
             char support[512];
         } contact;
+        int db_check_timeout;     /* server.db_check_timeout: seconds of quick_check, 0 = none */
     } server;
     struct {
         int keep_days;            /* log.keep_days */
@@ -71,6 +80,14 @@ struct settings {
             long send_queue_limit;       /* xmpp.receiving.send_queue_limit (bytes per connection) */
             int ping_interval;           /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
             bool dialback;               /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
+            int header_timeout;          /* xmpp.receiving.header_timeout: seconds per stream header */
+            int tls_timeout;             /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
+            int sasl_timeout;            /* xmpp.receiving.sasl_timeout: header to authenticated */
+            int unauth_per_address;      /* xmpp.receiving.unauth_per_address: 0 = none */
+            long c2s_rate;               /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
+            long c2s_burst;              /* xmpp.receiving.c2s_burst: bucket size (bytes) */
+            long s2s_rate;               /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
+            long s2s_burst;              /* xmpp.receiving.s2s_burst: bucket size (bytes) */
         } receiving;
         struct {
             int log_level;               /* xmpp.sending.log_level */
@@ -99,14 +116,22 @@ struct settings {
         struct listener_cfg listener;    /* webadmin.listener: "8010, 9010/tls" */
         int metrics;                     /* webadmin.metrics: enum settings_metrics */
         int session_timeout;             /* webadmin.session_timeout: idle seconds of a login */
+        int max_connections;             /* webadmin.max_connections: per socket */
+        int per_address_limit;           /* webadmin.per_address_limit: 0 = none */
+        int idle_timeout;                /* webadmin.idle_timeout: seconds without a byte */
+        int request_timeout;             /* webadmin.request_timeout: seconds for a request */
+        int threads;                     /* webadmin.threads: per socket */
     } webadmin;
     struct {
         long vcard_max_size;             /* services.vcard.max_size: bytes of one vCard */
         long private_max_size;           /* services.private.max_size: bytes per account */
     } services;
+    struct settings_auth auth;           /* per-account lock-out after failed logins */
     struct {                             /* in-band registration (XEP-0077) */
         int rate_limit;                  /* register.rate_limit: per address and period; 0 = none */
         int rate_period;                 /* register.rate_period: seconds */
+        int domain_rate_limit;           /* register.domain_rate_limit: per domain; 0 = none */
+        int global_rate_limit;           /* register.global_rate_limit: whole server; 0 = none */
         char reserved_names[512];        /* register.reserved_names: names and * patterns */
         int tombstone_time;              /* register.tombstone_time: seconds a deleted name rests */
         int min_password_length;         /* register.min_password_length: bytes */

@@ -234,6 +234,8 @@ static int run_add_user(struct run *r)
                                       sizeof(err));
         if (rc == ERR_EXISTS) {
             code = service_reply_error(r->ctx, "cancel", "conflict");
+        } else if (rc == ERR_STORE || rc == ERR_NOSPACE) {
+            code = service_reply_store_error(r->ctx, rc, "new account");
         } else if (rc != 0) {
             code = service_reply_error(r->ctx, "modify", "not-acceptable");
         } else {
@@ -296,10 +298,13 @@ static int delete_checked(struct run *r, char **jids, size_t n)
     for (size_t i = 0; i < n && code == 0; i++) {
         char err[256];
         account_of(r, jids[i], &bare);
-        if (accounts_account_remove(st, buf_cstr(&bare), err, sizeof(err)) == 0) {
+        int rc = accounts_account_remove(st, buf_cstr(&bare), err, sizeof(err));
+        if (rc == 0) {
             log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "account removed by %s@%s (ad-hoc): %s",
                     r->ctx->req->from.local, r->ctx->req->from.domain, buf_cstr(&bare));
             kick(buf_cstr(&bare));
+        } else if (rc == ERR_STORE || rc == ERR_NOSPACE) {
+            code = service_reply_store_error(r->ctx, rc, "account removal");
         }
     }
     buf_cleanup(&bare);
@@ -340,6 +345,8 @@ static int run_change_password(struct run *r)
                                          sizeof(err));
         if (rc == ERR_NOTFOUND) {
             code = service_reply_error(r->ctx, "cancel", "item-not-found");
+        } else if (rc == ERR_STORE || rc == ERR_NOSPACE) {
+            code = service_reply_store_error(r->ctx, rc, "password");
         } else if (rc != 0) {
             code = service_reply_error(r->ctx, "modify", "not-acceptable");
         } else {

@@ -128,17 +128,16 @@ static int private_set(struct service_ctx *ctx)
         }
     }
     if (code == 0) {
-        int rc = store_begin(wc->store);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            rc = store_private_set(wc->store, t->domain, t->local, els[i]->ns, els[i]->name,
-                                   buf_cstr(&texts[i]));
-        }
+        int rc = store_group_begin(wc->store);
         if (rc == 0) {
-            rc = store_commit(wc->store);
-        } else {
-            store_rollback(wc->store);
+            for (size_t i = 0; i < n && rc == 0; i++) {
+                rc = store_private_set(wc->store, t->domain, t->local, els[i]->ns, els[i]->name,
+                                       buf_cstr(&texts[i]));
+            }
+            rc = store_group_end(wc->store, rc);
         }
-        code = rc == 0 ? service_reply_result(ctx, NULL) : store_failed(ctx, wc->store);
+        code = rc == 0 ? service_reply_result(ctx, NULL)
+                       : service_reply_store_error(ctx, rc, "private XML");
     }
     for (size_t i = 0; i < made; i++) {
         buf_cleanup(&texts[i]);

@@ -85,9 +85,12 @@ static int change_password(struct service_ctx *ctx, const char *bare)
         goto done;
     }
     char err[256] = "";
-    if (accounts_account_passwd(st, bare, buf_cstr(&password), err, sizeof(err)) != 0) {
+    rc = accounts_account_passwd(st, bare, buf_cstr(&password), err, sizeof(err));
+    if (rc != 0) {
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, bare, "password change failed: %s", err);
-        rc = service_reply_error(ctx, "wait", "internal-server-error");
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        rc = service_reply_error(ctx, type, cond);
         goto done;
     }
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "password changed in-band");
@@ -110,15 +113,29 @@ static int cancel(struct service_ctx *ctx, const char *bare)
     if (!d.allow_cancel) {
         return service_reply_error(ctx, "cancel", "not-allowed");
     }
+    /* The account and its tombstone go together, or neither does. */
     char err[256] = "";
-    if (accounts_account_remove(st, bare, err, sizeof(err)) != 0) {
-        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, bare, "account removal failed: %s", err);
-        return service_reply_error(ctx, "wait", "internal-server-error");
+    int rc = store_group_begin(st);
+    if (rc == 0) {
+        rc = accounts_account_remove(st, bare, err, sizeof(err));
+        if (rc == 0) {
+            rc = signup_tombstone(st, worker_ctx()->cfg, ctx->req->from.domain,
+                                  ctx->req->from.local, time(NULL));
+            if (rc != 0) {
+                snprintf(err, sizeof(err), "tombstone: %s", store_last_error(st));
+            }
+        }
+        rc = store_group_end(st, rc);
     }
-    signup_tombstone(st, worker_ctx()->cfg, ctx->req->from.domain, ctx->req->from.local,
-                     time(NULL));
+    if (rc != 0) {
+        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, bare, "account removal failed: %s",
+                err[0] ? err : store_last_error(st));
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        return service_reply_error(ctx, type, cond);
+    }
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "account cancelled in-band");
-    int rc = service_reply_result(ctx, NULL);
+    rc = service_reply_result(ctx, NULL);
     /* The sessions of an account live on its home worker, where this runs. */
     xmpp_kick_account(worker_ctx()->xmpp, bare, "not-authorized");
     return rc;

@@ -3,8 +3,11 @@
 
 #include <string.h>
 
+#include "core/err.h"
 #include "core/log.h"
+#include "core/server.h"
 #include "signal/router.h"
+#include "store/store.h"
 
 /* Features of the stream and of modules that are not iq services but are real (disco lists
  * exactly what is implemented). */
@@ -137,6 +140,20 @@ int service_reply_error(struct service_ctx *ctx, const char *type, const char *c
 {
     router_reply_error(ctx->req, type, condition);
     return strcmp(condition, "service-unavailable") == 0 ? ROUTER_UNAVAILABLE : ROUTER_BAD_REQUEST;
+}
+
+int service_reply_store_error(struct service_ctx *ctx, int rc, const char *what)
+{
+    struct worker_ctx *wc = worker_ctx();
+    struct buf who;
+    buf_init(&who, 4096);
+    jid_bare(&ctx->req->to, &who);
+    log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, buf_cstr(&who), "%s not stored: %s", what,
+            wc && wc->store ? store_last_error(wc->store) : err_str(rc));
+    buf_cleanup(&who);
+    const char *type;
+    const char *condition = signal_store_condition(rc, &type);
+    return service_reply_error(ctx, type, condition);
 }
 
 void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, void *ud)

@@ -60,6 +60,10 @@ int services_handle(struct signal *sig, enum service_scope scope);
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);
 int service_reply_error(struct service_ctx *ctx, const char *type, const char *condition);
+/* Answers a request whose store write failed with `rc`: a Failures-level System Log record
+ * ("`what` of <account> not stored: <the store's reason>") and the error of
+ * signal_store_condition() (resource-constraint when the store is full). */
+int service_reply_store_error(struct service_ctx *ctx, int rc, const char *what);
 
 /* Calls fn for each feature the server implements, for disco#info. */
 typedef void service_feature_fn(void *ud, const char *feature);

@@ -106,7 +106,7 @@ static int vcard_set(struct service_ctx *ctx)
         return service_reply_error(ctx, "cancel", "item-not-found");
     }
     if (rc != 0) {
-        return store_failed(ctx, wc->store, "write");
+        return service_reply_store_error(ctx, rc, "vCard");
     }
     return service_reply_result(ctx, NULL);
 }

@@ -392,6 +392,25 @@ static void presence_effect(const struct jid *user, const char *jid_text, bool b
     jid_cleanup(&j);
 }
 
+/* Stores a block (or an unblock: `remove`; no items: the whole list) all or nothing, before it
+ * is answered, pushed or applied: a change that is not stored has no effect. */
+static int store_items(const struct jid *u, bool remove, char **items, size_t n)
+{
+    struct store *st = im__store();
+    int rc = store_group_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    if (remove && n == 0) {
+        rc = store_im_block_clear(st, u->domain, u->local);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = remove ? store_im_block_remove(st, u->domain, u->local, items[i])
+                    : store_im_block_add(st, u->domain, u->local, items[i]);
+    }
+    return store_group_end(st, rc);
+}
+
 int im_block_set(struct service_ctx *ctx)
 {
     if (!from_owner(ctx)) {
@@ -417,11 +436,14 @@ int im_block_set(struct service_ctx *ctx)
     }
     struct im_blocklist before;
     im__blocklist_load(u, &before);
-    for (size_t i = 0; i < n; i++) {
-        store_im_block_add(st, u->domain, u->local, items[i]);
+    int rc = store_items(u, false, items, n);
+    if (rc != 0) {
+        im__blocklist_free(&before);
+        free_items(items, n);
+        return service_reply_store_error(ctx, rc, "block");
     }
     bl_invalidate(u);
-    int rc = service_reply_result(ctx, NULL);
+    rc = service_reply_result(ctx, NULL);
     push_change(u, "block", items, n);
     for (size_t i = 0; i < n; i++) {
         bool was = false;
@@ -450,17 +472,16 @@ int im_unblock_set(struct service_ctx *ctx)
         free_items(items, n);
         return service_reply_error(ctx, "modify", cond);
     }
-    struct store *st = im__store();
     struct im_blocklist before;
     im__blocklist_load(u, &before);
-    if (n == 0) {
-        store_im_block_clear(st, u->domain, u->local);
-    }
-    for (size_t i = 0; i < n; i++) {
-        store_im_block_remove(st, u->domain, u->local, items[i]);
+    int rc = store_items(u, true, items, n);
+    if (rc != 0) {
+        im__blocklist_free(&before);
+        free_items(items, n);
+        return service_reply_store_error(ctx, rc, "unblock");
     }
     bl_invalidate(u);
-    int rc = service_reply_result(ctx, NULL);
+    rc = service_reply_result(ctx, NULL);
     push_change(u, "unblock", items, n);
     for (size_t k = 0; k < before.n; k++) {
         bool lifted = n == 0;

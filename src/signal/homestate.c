@@ -43,6 +43,7 @@ struct home_state {
     struct loop *loop;
     uint64_t moment_event;
     long long moment;
+    bool failing; /* the last flush failed: the records wait for the retry */
 };
 
 static __thread struct home_state *t_hs;
@@ -90,6 +91,10 @@ static const char *entry_local(const struct hs_entry *e)
 
 static void free_all(struct home_state *s)
 {
+    if (s->dirty != NULL) {
+        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
+                "last seen records that could not be saved are dropped");
+    }
     for (size_t i = 0; i < HS_BUCKETS; i++) {
         while (s->buckets[i]) {
             struct hs_entry *e = s->buckets[i];
@@ -175,6 +180,7 @@ static void mark_pending(struct home_state *s, struct hs_entry *e, unsigned what
         s->dirty = e;
     }
     e->pending |= what;
+    /* While failing, the retry timer is armed already. */
     if (s->loop != NULL && !loop_timer_armed(&s->timer)) {
         loop_timer_start(s->loop, &s->timer, IM_LAST_SEEN_DELAY_MS, flush_fired, NULL);
     }
@@ -247,7 +253,8 @@ static bool still_same_account(struct store *st, const struct hs_entry *e)
     return store_account_created(st, e->key, entry_local(e), &created) == 0 && created < noted;
 }
 
-static void write_entry(struct store *st, const struct hs_entry *e)
+/* 0, or the store's code (an account that went meanwhile is not a failure). */
+static int write_entry(struct store *st, const struct hs_entry *e)
 {
     int rc = 0;
     if (e->pending & PENDING_SEEN) {
@@ -256,10 +263,22 @@ static void write_entry(struct store *st, const struct hs_entry *e)
     if (rc == 0 && (e->pending & PENDING_LOGOUT)) {
         rc = store_last_set(st, e->key, entry_local(e), e->logout, "");
     }
-    if (rc != 0 && rc != ERR_NOTFOUND) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last seen of %s@%s not saved: %s",
-                entry_local(e), e->key, store_last_error(st));
+    return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
+/* Writes every pending record in one transaction: all of them, or none. */
+static int write_all(struct home_state *s, struct store *st)
+{
+    int rc = store_group_begin(st);
+    if (rc != 0) {
+        return rc;
     }
+    for (struct hs_entry *e = s->dirty; e && rc == 0; e = e->next_dirty) {
+        if (still_same_account(st, e)) {
+            rc = write_entry(st, e);
+        }
+    }
+    return store_group_end(st, rc);
 }
 
 void im_home_state_flush(void)
@@ -273,23 +292,22 @@ void im_home_state_flush(void)
         loop_timer_stop(s->loop, &s->timer);
     }
     struct store *st = wc->store;
-    if (store_begin(st) != 0) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last seen records not saved yet: %s",
-                store_last_error(st));
+    if (write_all(s, st) != 0) {
+        /* Kept and retried (the disk may be full for a while): logged once per failing spell. */
+        if (!s->failing) {
+            log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
+                    "last seen records not saved (kept, retried every %d ms): %s",
+                    IM_LAST_SEEN_RETRY_MS, store_last_error(st));
+        }
+        s->failing = true;
         if (s->loop != NULL) {
-            loop_timer_start(s->loop, &s->timer, IM_LAST_SEEN_DELAY_MS, flush_fired, NULL);
+            loop_timer_start(s->loop, &s->timer, IM_LAST_SEEN_RETRY_MS, flush_fired, NULL);
         }
         return;
     }
-    for (struct hs_entry *e = s->dirty; e; e = e->next_dirty) {
-        if (still_same_account(st, e)) {
-            write_entry(st, e);
-        }
-    }
-    if (store_commit(st) != 0) {
-        log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "last seen records not saved: %s",
-                store_last_error(st));
-        store_rollback(st);
+    if (s->failing) {
+        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, NULL, "last seen records saved again");
+        s->failing = false;
     }
     while (s->dirty) {
         struct hs_entry *e = s->dirty;

@@ -37,6 +37,8 @@ int im_last_seen_get(const char *domain, const char *local, long long *seen, str
 /* Writes the pending last-seen records in one store transaction; this happens by itself
  * IM_LAST_SEEN_DELAY_MS after the first of them, and at worker stop. */
 #define IM_LAST_SEEN_DELAY_MS 250
+/* When the store refuses the batch, the records are kept and written again after this. */
+#define IM_LAST_SEEN_RETRY_MS 5000
 void im_home_state_flush(void);
 /* Flushes and forgets every account's state (it is rebuilt on demand): after a load peak. */
 void im_home_state_release(void);

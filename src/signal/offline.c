@@ -82,12 +82,21 @@ int im_offline_message(struct signal *sig)
         rc = store_im_offline_add(im__store(), sig->to.domain, sig->to.local, buf_cstr(&from),
                                   (long long)time(NULL), buf_cstr(&text), quota);
     }
-    if (rc != 0) {
+    if (rc == ERR_LIMIT) {
+        /* The account's quota (XEP-0160 §3): refused for good. */
         log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL,
-                "offline message for %s@%s from %s not stored: %s",
-                sig->to.local, sig->to.domain, buf_cstr(&from),
-                rc == ERR_LIMIT ? "quota reached" : store_last_error(im__store()));
+                "offline message for %s@%s from %s not stored: quota reached", sig->to.local,
+                sig->to.domain, buf_cstr(&from));
         router_reply_error(sig, "cancel", "service-unavailable");
+    } else if (rc != 0) {
+        /* The store failed: the sender may try again later (resource-constraint on a full
+         * disk), which "service-unavailable" would not tell. */
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
+                "offline message for %s@%s from %s not stored: %s", sig->to.local, sig->to.domain,
+                buf_cstr(&from), store_last_error(im__store()));
+        router_reply_error(sig, type, cond);
     }
     buf_cleanup(&text);
     buf_cleanup(&from);
@@ -140,8 +149,14 @@ static int deliver_stored(void *ud, long long id, long long stamp, const char *s
             dc->rs->deliver(dc->rs->ud, sig);
         }
     }
-    /* Delivered (or unreadable): it goes either way, so that it never blocks the queue. */
+    /* Delivered (or unreadable): it goes either way, so that it never blocks the queue. One
+     * that cannot be removed is delivered again at the next login: never lost. */
     if (store_im_offline_remove(im__store(), id) != 0) {
+        if (!dc->kept) {
+            log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
+                    "delivered offline messages of %s not removed (delivered again later): %s",
+                    dc->rs->bare, store_last_error(im__store()));
+        }
         dc->kept = true;
     }
     return 0;

@@ -378,6 +378,22 @@ static bool to_own_server(const struct im_session *is, const struct signal *sig)
             (is->full.local && strcmp(sig->to.local, is->full.local) == 0));
 }
 
+/* A subscription stanza whose state change could not be stored: its sender gets the error
+ * (to the session `rs` when it is the user's own, else back to the contact). */
+static void refuse_unstored(struct router_session *rs, const struct signal *sig, int rc)
+{
+    const char *type;
+    const char *cond = signal_store_condition(rc, &type);
+    if (rs == NULL) {
+        router_reply_error(sig, type, cond);
+        return;
+    }
+    struct signal *err = signal_error_new(sig, type, cond);
+    if (err != NULL) {
+        rs->deliver(rs->ud, err);
+    }
+}
+
 void im_client_stanza(struct router_session *rs, struct signal *sig)
 {
     struct im_session *is = im__session(rs);
@@ -403,8 +419,11 @@ void im_client_stanza(struct router_session *rs, struct signal *sig)
         struct jid user, contact;
         im__bare(&is->full, &user);
         im__bare(&sig->to, &contact);
-        if (sub_event_of(sig->type, true, &ev)) {
-            im__subscription(&user, &contact, ev, sig->xmpp_data);
+        int rc = sub_event_of(sig->type, true, &ev)
+                     ? im__subscription(&user, &contact, ev, sig->xmpp_data)
+                     : 0;
+        if (rc != 0) {
+            refuse_unstored(rs, sig, rc);
         }
         jid_cleanup(&user);
         jid_cleanup(&contact);
@@ -545,13 +564,23 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
         signal_free(sig);
         return;
     }
+    if (sig->method == SIGNAL_SUBSCRIBE && type_is(sig->type, "error")) {
+        /* The answer to one of the user's subscription stanzas (e.g. the contact's side could
+         * not store it): presence to the bare JID, for the available resources (§8.5.2.1.1). */
+        deliver_available(sessions, sig);
+        signal_free(sig);
+        return;
+    }
     if (sig->method == SIGNAL_SUBSCRIBE) {
         enum sub_event ev;
         struct jid user, contact;
         im__bare(&sig->to, &user);
         im__bare(&sig->from, &contact);
-        if (sub_event_of(sig->type, false, &ev) && !jid_bare_eq(&user, &contact)) {
-            im__subscription(&user, &contact, ev, sig->xmpp_data);
+        int rc = sub_event_of(sig->type, false, &ev) && !jid_bare_eq(&user, &contact)
+                     ? im__subscription(&user, &contact, ev, sig->xmpp_data)
+                     : 0;
+        if (rc != 0) {
+            refuse_unstored(NULL, sig, rc);
         }
         jid_cleanup(&user);
         jid_cleanup(&contact);
@@ -580,24 +609,50 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
 
 /* ---- subscriptions ---- */
 
-static void store_pending(const struct jid *user, const struct jid *contact,
-                          struct xml_node *stanza)
+static int store_pending(const struct jid *user, const struct jid *contact, struct xml_node *stanza)
 {
     struct signal *copy = im__signal(SIGNAL_SUBSCRIBE, contact, user, "subscribe", stanza);
     struct buf text;
     buf_init(&text, 1 << 20);
     char *cb = im__bare_str(contact);
+    int rc = 0;
     if (signal_serialize(copy, &text) == 0) {
         im_note_filled(user->domain, user->local, IM_HINT_PENDING);
-        store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
+        rc = store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
     }
     free(cb);
     buf_cleanup(&text);
     signal_free(copy);
+    return rc;
 }
 
-void im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,
-                      struct xml_node *stanza)
+/* The state a subscription step changes (the roster item, the pending request), stored together
+ * before anything is sent: on failure nothing is stored and nothing happens. */
+static int store_step(const struct jid *user, const struct jid *contact, const char *cb,
+                      struct im_item *it, unsigned act, struct xml_node *stanza, long long *ver)
+{
+    struct store *st = im__store();
+    if ((act & (SUB_PUSH | SUB_DROP_PENDING | SUB_STORE_PENDING)) == 0) {
+        return 0;
+    }
+    int rc = store_group_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+    if (act & SUB_PUSH) {
+        rc = im__item_store(user, it, false, ver);
+    }
+    if (rc == 0 && (act & SUB_DROP_PENDING)) {
+        rc = store_im_pending_remove(st, user->domain, user->local, cb, NULL);
+    }
+    if (rc == 0 && (act & SUB_STORE_PENDING)) {
+        rc = store_pending(user, contact, stanza);
+    }
+    return store_group_end(st, rc);
+}
+
+int im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,
+                     struct xml_node *stanza)
 {
     static const char *const types[] = {"subscribe", "subscribed", "unsubscribe",
                                         "unsubscribed"};
@@ -606,9 +661,10 @@ void im__subscription(const struct jid *user, const struct jid *contact, enum su
     struct store *st = im__store();
     char *cb = im__bare_str(contact);
     struct im_item it;
-    if (im__item_load(user, cb, &it) != 0) {
+    int rc = im__item_load(user, cb, &it);
+    if (rc != 0) {
         free(cb);
-        return;
+        return rc;
     }
     struct buf pend;
     buf_init(&pend, 1 << 20);
@@ -630,13 +686,19 @@ void im__subscription(const struct jid *user, const struct jid *contact, enum su
         it.sub = next.sub;
         it.ask = next.pending_out;
         it.approved = next.approved;
-        im__item_save(user, &it, false);
     }
-    if (act & SUB_DROP_PENDING) {
-        store_im_pending_remove(st, user->domain, user->local, cb, NULL);
+    long long ver = 0;
+    rc = store_step(user, contact, cb, &it, act, stanza, &ver);
+    if (rc != 0) {
+        log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
+                "%s@%s: %s %s %s: subscription state not stored: %s", user->local, user->domain,
+                out ? "sends" : "receives", type, cb, store_last_error(st));
+        im__item_free(&it);
+        free(cb);
+        return rc;
     }
-    if (act & SUB_STORE_PENDING) {
-        store_pending(user, contact, stanza);
+    if (act & SUB_PUSH) {
+        im__item_push(user, &it, false, ver);
     }
     if (act & SUB_ROUTE) {
         router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, type, stanza));
@@ -657,6 +719,7 @@ void im__subscription(const struct jid *user, const struct jid *contact, enum su
     }
     im__item_free(&it);
     free(cb);
+    return 0;
 }
 
 /* ---- administration ---- */

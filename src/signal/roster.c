@@ -115,11 +115,9 @@ static void push(const struct jid *user, const struct store_roster_item *it, lon
     jid_cleanup(&bare);
 }
 
-int im__item_save(const struct jid *user, struct im_item *it, bool remove)
+static struct store_roster_item item_row(const struct im_item *it, bool remove)
 {
-    struct store *st = im__store();
-    long long ver = 0;
-    struct store_roster_item row = {
+    return (struct store_roster_item){
         .contact = it->contact,
         .name = it->name,
         .groups = it->groups,
@@ -128,14 +126,25 @@ int im__item_save(const struct jid *user, struct im_item *it, bool remove)
         .approved = it->approved,
         .removed = remove,
     };
+}
+
+int im__item_store(const struct jid *user, struct im_item *it, bool remove, long long *ver)
+{
+    struct store *st = im__store();
+    struct store_roster_item row = item_row(it, remove);
     im_note_filled(user->domain, user->local, IM_HINT_ROSTER);
-    int rc = remove ? store_im_roster_remove(st, user->domain, user->local, it->contact, &ver)
-                    : store_im_roster_put(st, user->domain, user->local, &row, &ver);
+    int rc = remove ? store_im_roster_remove(st, user->domain, user->local, it->contact, ver)
+                    : store_im_roster_put(st, user->domain, user->local, &row, ver);
     if (rc == 0) {
         it->exists = !remove;
-        push(user, &row, ver, NULL);
     }
     return rc;
+}
+
+void im__item_push(const struct jid *user, const struct im_item *it, bool remove, long long ver)
+{
+    struct store_roster_item row = item_row(it, remove);
+    push(user, &row, ver, NULL);
 }
 
 /* ---- jabber:iq:roster ---- */
@@ -268,7 +277,19 @@ static int roster_remove(struct service_ctx *ctx, const struct jid *user, const 
 {
     struct store *st = im__store();
     bool pending_in = false;
-    store_im_pending_remove(st, user->domain, user->local, it->contact, &pending_in);
+    long long ver = 0;
+    /* Stored first: a removal that is not stored is answered with an error and has no effect. */
+    int rc = store_group_begin(st);
+    if (rc == 0) {
+        rc = store_im_pending_remove(st, user->domain, user->local, it->contact, &pending_in);
+        if (rc == 0) {
+            rc = im__item_store(user, it, true, &ver);
+        }
+        rc = store_group_end(st, rc);
+    }
+    if (rc != 0) {
+        return service_reply_store_error(ctx, rc, "roster removal");
+    }
     /* RFC 6121 §2.5.2: cancel both directions with the contact. */
     if ((it->sub & SUB_TO) || it->ask) {
         router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, "unsubscribe", NULL));
@@ -279,10 +300,8 @@ static int roster_remove(struct service_ctx *ctx, const struct jid *user, const 
         }
         router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, "unsubscribed", NULL));
     }
-    int rc = service_reply_result(ctx, NULL);
-    if (im__item_save(user, it, true) != 0) {
-        return ROUTER_UNAVAILABLE;
-    }
+    rc = service_reply_result(ctx, NULL);
+    im__item_push(user, it, true, ver);
     return rc;
 }
 
@@ -315,10 +334,13 @@ static int roster_update(struct service_ctx *ctx, const struct jid *user,
     free(it->groups);
     it->groups = xstrdup(buf_cstr(&groups));
     buf_cleanup(&groups);
-    int rc = service_reply_result(ctx, NULL);
-    if (im__item_save(user, it, false) != 0) {
-        return ROUTER_UNAVAILABLE;
+    long long ver = 0;
+    int rc = im__item_store(user, it, false, &ver);
+    if (rc != 0) {
+        return service_reply_store_error(ctx, rc, "roster item");
     }
+    rc = service_reply_result(ctx, NULL);
+    im__item_push(user, it, false, ver);
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 struct signal *signal_new(enum signal_method method)
 {
@@ -159,4 +160,10 @@ int signal_serialize(const struct signal *sig, struct buf *out)
         xml_node_unref(st);
     }
     return rc;
+}
+
+const char *signal_store_condition(int rc, const char **type)
+{
+    *type = "wait";
+    return rc == ERR_NOSPACE ? "resource-constraint" : "internal-server-error";
 }

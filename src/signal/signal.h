@@ -43,6 +43,11 @@ struct signal *signal_dup(const struct signal *sig);
  * (RFC 6120 §8.3). NULL when `req` has no sender. */
 struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition);
 
+/* The stanza error condition for a store call that failed with `rc` (RFC 6120 §8.3.3):
+ * resource-constraint when the store is full (ERR_NOSPACE), internal-server-error otherwise;
+ * both of type "wait" (*type): the same request may succeed later. */
+const char *signal_store_condition(int rc, const char **type);
+
 /* The stanza text of a signal for a jabber:client or jabber:server stream: its P-XMPP-Data (or
  * a stanza built from the basic fields) with the signal's from/to written over the original's,
  * so a shared stanza is never copied. Appends to `out`; ERR_LIMIT past its maximum. */

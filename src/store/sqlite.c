@@ -1,6 +1,7 @@
 /* sqlite.c: the SQLite (WAL) backend of store.h, with its schema migrations. */
 #include "store/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,6 +122,9 @@ struct store {
         sqlite3_stmt *s;
     } cache[STORE_CACHE_SLOTS];
     char err[256];
+    int group_depth;    /* open store_group_begin() calls */
+    bool group_owns_tx; /* the outermost group began the transaction (BEGIN IMMEDIATE) */
+    bool migrating;     /* the fault hook leaves the schema migrations alone */
 };
 
 /* Arguments of a statement: a compound literal and its length. */
@@ -138,10 +142,27 @@ static void set_err(struct store *st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* SQLITE_FULL (the disk, or max_page_count) is ERR_NOSPACE: callers answer "try later". */
+static int db_code(struct store *st)
+{
+    return (sqlite3_errcode(st->db) & 0xff) == SQLITE_FULL ? ERR_NOSPACE : ERR_STORE;
+}
+
 static int db_fail(struct store *st, const char *what)
 {
     set_err(st, "%s: %s", what, sqlite3_errmsg(st->db));
-    return ERR_STORE;
+    return db_code(st);
+}
+
+/* The injected failure of a write to `target`, if the fault hook says so (fault.c). */
+static int injected(struct store *st, const char *target)
+{
+    int code = st->migrating ? 0 : store__fault(target);
+    if (code != 0) {
+        set_err(st, "injected fault on %s: %s", target[0] ? target : "write",
+                code == ERR_NOSPACE ? "database or disk is full" : "disk I/O error");
+    }
+    return code;
 }
 
 /* Returns the cached statement `id` with `args` bound as text, or NULL (error set). */
@@ -224,7 +245,7 @@ static int exec_sql(struct store *st, const char *sql, const char *what)
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(st, "%s: %s", what, msg != NULL ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
-        return ERR_STORE;
+        return db_code(st);
     }
     return 0;
 }
@@ -310,6 +331,7 @@ static int migrate_area(struct store *st, const struct store_area *area)
 static int migrate(struct store *st)
 {
     int version = 0;
+    st->migrating = true;
     if (exec_sql(st, "BEGIN IMMEDIATE", "migration") != 0) {
         return ERR_STORE;
     }
@@ -338,10 +360,12 @@ static int migrate(struct store *st)
     if (exec_sql(st, "COMMIT", "migration") != 0) {
         goto fail;
     }
+    st->migrating = false;
     return 0;
 
 fail:
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->migrating = false;
     return ERR_STORE;
 }
 
@@ -352,8 +376,21 @@ static void copy_err(char *err, size_t errlen, const char *msg)
     }
 }
 
+static pthread_once_t g_fault_once = PTHREAD_ONCE_INIT;
+static char g_fault_err[256];
+
+static void fault_init(void)
+{
+    store__fault_init_env(g_fault_err, sizeof(g_fault_err));
+}
+
 struct store *store_open(const char *path, char *err, size_t errlen)
 {
+    pthread_once(&g_fault_once, fault_init);
+    if (g_fault_err[0] != '\0') {
+        copy_err(err, errlen, g_fault_err);
+        return NULL;
+    }
     struct store *st = xcalloc(1, sizeof(*st));
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
@@ -415,7 +452,50 @@ int store_begin(struct store *st)
 
 int store_commit(struct store *st)
 {
-    return exec_sql(st, "COMMIT", "commit");
+    int rc = injected(st, "commit");
+    return rc != 0 ? rc : exec_sql(st, "COMMIT", "commit");
+}
+
+int store_group_begin(struct store *st)
+{
+    bool outer = st->group_depth == 0 && sqlite3_get_autocommit(st->db);
+    int rc = exec_sql(st, outer ? "BEGIN IMMEDIATE" : "SAVEPOINT store_group", "group");
+    if (rc == 0) {
+        if (st->group_depth == 0) {
+            st->group_owns_tx = outer;
+        }
+        st->group_depth++;
+    }
+    return rc;
+}
+
+/* Undoes the innermost group (or, for the outermost group that began it, the transaction). */
+static void group_undo(struct store *st, bool owner)
+{
+    if (owner) {
+        if (!sqlite3_get_autocommit(st->db)) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    } else {
+        sqlite3_exec(st->db, "ROLLBACK TO store_group; RELEASE store_group", NULL, NULL, NULL);
+    }
+}
+
+int store_group_end(struct store *st, int rc)
+{
+    bool owner = st->group_depth == 1 && st->group_owns_tx;
+    st->group_depth--;
+    if (rc == 0) {
+        rc = owner ? store_commit(st) : exec_sql(st, "RELEASE store_group", "group");
+    }
+    if (rc != 0) {
+        /* Keep the failure's text: the rollback must not replace it. */
+        char why[sizeof(st->err)];
+        memcpy(why, st->err, sizeof(why));
+        group_undo(st, owner);
+        memcpy(st->err, why, sizeof(why));
+    }
+    return rc;
 }
 
 int store_rollback(struct store *st)
@@ -675,6 +755,14 @@ static int step_write(struct store *st, sqlite3_stmt *s, int *changes)
 
 int store__run(struct store *st, const char *sql, const char *const *args, int n, int *changes)
 {
+    if (store__fault_on()) {
+        char target[64];
+        store__write_target(sql, target, sizeof(target));
+        int fault = injected(st, target);
+        if (fault != 0) {
+            return fault;
+        }
+    }
     sqlite3_stmt *s = store__prepare(st, sql, args, n);
     return s ? step_write(st, s, changes) : ERR_STORE;
 }

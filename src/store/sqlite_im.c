@@ -211,8 +211,8 @@ static int bump_version(struct store *st, const char *domain, const char *name, 
     return rc;
 }
 
-int store_im_roster_put(struct store *st, const char *domain, const char *name,
-                        const struct store_roster_item *it, long long *ver)
+static int roster_put(struct store *st, const char *domain, const char *name,
+                      const struct store_roster_item *it, long long *ver)
 {
     long long v = 0;
     int rc = bump_version(st, domain, name, &v);
@@ -235,8 +235,19 @@ int store_im_roster_put(struct store *st, const char *domain, const char *name,
     return rc;
 }
 
-int store_im_roster_remove(struct store *st, const char *domain, const char *name,
-                           const char *contact, long long *ver)
+/* The version bump and the item change go together or not at all. */
+int store_im_roster_put(struct store *st, const char *domain, const char *name,
+                        const struct store_roster_item *it, long long *ver)
+{
+    int rc = store_group_begin(st);
+    if (rc == 0) {
+        rc = store_group_end(st, roster_put(st, domain, name, it, ver));
+    }
+    return rc;
+}
+
+static int roster_remove(struct store *st, const char *domain, const char *name,
+                         const char *contact, long long *ver)
 {
     int rc = store__query_one(st, SQL_ROSTER_EXISTS, STORE_ARGS(domain, name, contact), NULL,
                               NULL);
@@ -253,6 +264,16 @@ int store_im_roster_remove(struct store *st, const char *domain, const char *nam
     rc = store__run(st, SQL_ROSTER_REMOVE, STORE_ARGS(domain, name, contact, num), NULL);
     if (rc == 0 && ver) {
         *ver = v;
+    }
+    return rc;
+}
+
+int store_im_roster_remove(struct store *st, const char *domain, const char *name,
+                           const char *contact, long long *ver)
+{
+    int rc = store_group_begin(st);
+    if (rc == 0) {
+        rc = store_group_end(st, roster_remove(st, domain, name, contact, ver));
     }
     return rc;
 }

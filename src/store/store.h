@@ -11,7 +11,8 @@
  * are stored exactly as given: callers pass them already prepared (jid_nameprep/jid_nodeprep).
  *
  * Every int-returning call gives 0 (or a count / 1 / 0 where stated) on success, ERR_NOTFOUND
- * or ERR_EXISTS where stated, and ERR_STORE for a database failure, whose text
+ * or ERR_EXISTS where stated, ERR_NOSPACE when the database or its disk is full (SQLITE_FULL), and
+ * ERR_STORE for another database failure, whose text
  * store_last_error() returns. Nothing is logged here. Calls that fill a `struct buf` replace its
  * content and fail with ERR_LIMIT when the value exceeds its maximum. */
 struct store;
@@ -22,6 +23,20 @@ struct store;
  * with a one-line reason in `err` (when errlen > 0). */
 struct store *store_open(const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/* The database file itself (sqlite_maint.c; no handle needed, usable from starlingctl).
+ * store_file_prepare creates `path` if missing and narrows it and its -wal, -shm and -journal
+ * files to mode 0600 whatever the umask (SQLite gives the side files the database's mode); call
+ * it before the first store_open. ERR_IO with a reason in `err`. */
+int store_file_prepare(const char *path, char *err, size_t errlen);
+/* Runs PRAGMA quick_check on `path`, interrupted after `timeout_ms` (0: no limit). 0 when the
+ * file is sound (an empty file is), ERR_STORE with SQLite's first complaint in `err` when it is
+ * damaged or not a database, ERR_AGAIN when the time ran out before the end. */
+int store_check(const char *path, int timeout_ms, char *err, size_t errlen);
+/* An online, consistent copy of the database at `path` into the new file `dest` (SQLite backup
+ * API over a read-only connection, in one read transaction; safe while starlingd runs). The copy
+ * is written to `dest`.partial, checked, synced and renamed, and has mode 0600. */
+int store_backup(const char *path, const char *dest, char *err, size_t errlen);
 /* Gives back the handle's cached pages that no statement is using (they are re-read on demand);
  * for after a load peak. */
 void store_release_memory(struct store *st);
@@ -35,6 +50,24 @@ const char *store_last_error(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
+
+/* A group of calls that takes effect entirely or not at all, also inside store_begin() or
+ * another group (a savepoint there; its own BEGIN IMMEDIATE ... COMMIT otherwise). Pass the
+ * group's result to store_group_end(): 0 commits (releases), anything else rolls back; returns
+ * that result, or the commit's error (the group is then rolled back too). */
+int store_group_begin(struct store *st);
+int store_group_end(struct store *st, int rc);
+
+/* Fault injection for tests (docs/internals/store.md): fails chosen writes of every handle of
+ * the process as if the database failed. `spec` is comma-separated key=value items:
+ * table=NAME[|NAME...] (writes to those tables, a trailing '*' matching a prefix; "commit" names
+ * the commit of a transaction; default every write), error=full (ERR_NOSPACE, as SQLITE_FULL) or
+ * error=generic (ERR_STORE, the default), after=N (let N matching writes through first), count=N
+ * (fail N then; default all), nth=N (fail only the Nth matching write). NULL, "" or "off"
+ * disarms. ERR_INVAL for a bad spec (the previous one stays). Counters restart at each call.
+ * The environment variable STARLING_STORE_FAIL, read at the first store_open(), sets a spec, or
+ * with "@FILE" a file holding it, re-read whenever it changes (removed: disarmed). */
+int store_fault_set(const char *spec);
 
 /* Row callback of the list calls. Name lists: `a` is the name and `b` NULL; key/value lists:
  * `a` is the key and `b` the value. A non-zero return stops the listing and is returned by it.

@@ -4,6 +4,7 @@
 #define STARLING_STORE_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "store/store.h"
 
@@ -47,5 +48,16 @@ int store__query_rows(struct store *st, const char *sql, const char *const *args
                       store_rows_fn *fn, void *ud);
 sqlite3 *store__db(struct store *st);
 int store__fail(struct store *st, const char *what);
+
+/* fault.c: the fault-injection hook (store_fault_set). The code to fail a write to `target`
+ * (a table name, or "commit") with, or 0; costs one atomic load while the hook is off. */
+int store__fault(const char *target);
+/* False while the hook is off (the fast path of every write). */
+bool store__fault_on(void);
+/* Reads STARLING_STORE_FAIL once at the first store_open(): a spec, or "@FILE" whose content is
+ * the spec, re-read whenever the file changes. ERR_INVAL (reason in `err`) for a bad spec. */
+int store__fault_init_env(char *err, size_t errlen);
+/* The table a write statement changes ("" when not recognised), for the hook's table filter. */
+void store__write_target(const char *sql, char *out, size_t size);
 
 #endif

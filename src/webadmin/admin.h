@@ -62,9 +62,18 @@ void admin_free(struct admin *a);
  * {"ok":true,"result":...} or {"ok":false,"error":"one line","code":"notfound"}. The ops and their
  * arguments are listed in docs/starlingctl.md. Thread-safe: calls are serialized by a lock. */
 json_t *admin_handle(struct admin *a, const json_t *request);
+/* Like admin_handle, for the account `as` (a bare JID; NULL: the server's owner, who may do
+ * everything): a server administrator may run every op; a domain administrator only the ops on
+ * its own domain and on its ordinary accounts (never another administrator, never a right it
+ * lacks), and sees only its domain in lists; anyone else no op ("code":"denied"). The role is
+ * read from the store at each call (docs/internals/admin-access.md). A request's own "as" member
+ * is not read here. */
+json_t *admin_handle_as(struct admin *a, const char *as, const json_t *request);
 
 /* Serves admin_handle on a Unix socket at `path` (mode 0600) from a thread of its own: one JSON
- * request per line, one JSON response per line, requests of one client answered in order. A stale
+ * request per line, one JSON response per line, requests of one client answered in order. A
+ * request with "as": "jid" runs with that account's rights (admin_handle_as), so the owner can
+ * act as, or check what may, a lesser administrator. A stale
  * socket file is removed; a live one (another server answers on it) gives ERR_EXISTS, as does a
  * second start. Other failures: ERR_INVAL (path too long), ERR_IO. A reason goes into `err`. */
 int admin_socket_start(struct admin *a, const char *path, char *err, size_t errlen);

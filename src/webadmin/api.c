@@ -11,12 +11,14 @@
 
 #include "accounts/accounts.h"
 #include "accounts/signup.h"
+#include "auth/lockout.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "jid/jid.h"
 #include "store/store.h"
 #include "store/store_im.h"
+#include "webadmin/access.h"
 
 #define ADMIN_ERR_MAX 512
 /* Longest prepared name handled here: a bare JID is local@domain. */
@@ -43,6 +45,8 @@ struct op {
     const char *name;
     op_fn *fn;
     const char *const *args;    /* accepted argument names, NULL-terminated */
+    enum admin_scope scope;     /* what it touches: who may run it (access.c) */
+    const char *target;         /* the argument naming its domain or account, if any */
 };
 
 struct admin_sock **admin__sock_slot(struct admin *a)
@@ -108,7 +112,7 @@ static int value_text(struct op_ctx *c, const char *key, const json_t *v, struct
 /* The text of a store failure: the database's message for ERR_STORE. */
 static const char *store_reason(struct admin *a, int rc)
 {
-    const char *msg = rc == ERR_STORE ? store_last_error(a->st) : "";
+    const char *msg = rc == ERR_STORE || rc == ERR_NOSPACE ? store_last_error(a->st) : "";
     return msg[0] != '\0' ? msg : err_str(rc);
 }
 
@@ -795,6 +799,26 @@ static int op_send(struct op_ctx *c)
     return rc;
 }
 
+/* ---- failed logins ---- */
+
+static void lockout_json(void *ud, const char *key, int failures, long locked_s,
+                         long last_failure_s)
+{
+    json_array_append_new(ud, json_pack("{s:s, s:i, s:I, s:I}", "jid", key, "failures",
+                                        failures, "locked", (json_int_t)locked_s,
+                                        "last_failure", (json_int_t)last_failure_s));
+}
+
+/* logins.failed: accounts with failed logins still remembered, and how long each is locked
+ * (auth/lockout.h); a domain administrator sees its domain's. */
+static int op_logins_failed(struct op_ctx *c)
+{
+    json_t *list = json_array();
+    lockout_foreach(lockout_json, list);
+    c->result = list;
+    return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const char *const args_none[] = { NULL };
@@ -863,32 +887,44 @@ static int op_invite(struct op_ctx *c)
     return rc;
 }
 
+#define SERVER ADMIN_SCOPE_SERVER, NULL
+#define LIST ADMIN_SCOPE_LIST, NULL
+#define DOMAIN(arg) ADMIN_SCOPE_DOMAIN, arg
+#define ACCOUNT ADMIN_SCOPE_ACCOUNT, "jid"
+
+/* Every op with the scope that decides who may run it (docs/internals/admin-access.md). */
 static const struct op ops[] = {
-    { "domain.add", op_domain_add, args_name },
-    { "domain.remove", op_domain_remove, args_name },
-    { "domain.list", op_domain_list, args_none },
-    { "domain.show", op_domain_show, args_name },
-    { "domain.set", op_domain_set, args_name_settings },
-    { "account.add", op_account_add, args_jid_password },
-    { "account.remove", op_account_remove, args_jid },
-    { "account.passwd", op_account_passwd, args_jid_password },
-    { "account.list", op_account_list, args_domain },
-    { "account.show", op_account_show, args_jid },
-    { "account.set", op_account_set, args_jid_settings },
-    { "settings.get", op_settings_get, args_key },
-    { "settings.set", op_settings_set, args_key_value },
-    { "connections", op_connections, args_none },
-    { "queues", op_queues, args_none },
-    { "send", op_send, (const char *const[]){ "from", "to", "text", NULL } },
-    { "presence", op_presence, args_jid },
-    { "invite", op_invite, (const char *const[]){ "domain", "lifetime", NULL } },
-    { "stats", op_stats, args_none },
-    { "account.sessions", op_account_sessions, args_jid },
-    { "account.roster", op_account_roster, args_jid },
-    { "domain.certificate", op_domain_certificate, args_name },
-    { "account.disconnect", op_account_disconnect, args_jid },
-    { NULL, NULL, NULL },
+    { "domain.add", op_domain_add, args_name, SERVER },
+    { "domain.remove", op_domain_remove, args_name, SERVER },
+    { "domain.list", op_domain_list, args_none, LIST },
+    { "domain.show", op_domain_show, args_name, DOMAIN("name") },
+    { "domain.set", op_domain_set, args_name_settings, DOMAIN("name") },
+    { "account.add", op_account_add, args_jid_password, ADMIN_SCOPE_NEW_ACCOUNT, "jid" },
+    { "account.remove", op_account_remove, args_jid, ACCOUNT },
+    { "account.passwd", op_account_passwd, args_jid_password, ACCOUNT },
+    { "account.list", op_account_list, args_domain, DOMAIN("domain") },
+    { "account.show", op_account_show, args_jid, ACCOUNT },
+    { "account.set", op_account_set, args_jid_settings, ACCOUNT },
+    { "settings.get", op_settings_get, args_key, SERVER },
+    { "settings.set", op_settings_set, args_key_value, SERVER },
+    { "connections", op_connections, args_none, LIST },
+    { "queues", op_queues, args_none, SERVER },
+    { "send", op_send, (const char *const[]){ "from", "to", "text", NULL }, SERVER },
+    { "presence", op_presence, args_jid, ACCOUNT },
+    { "invite", op_invite, (const char *const[]){ "domain", "lifetime", NULL }, DOMAIN("domain") },
+    { "stats", op_stats, args_none, SERVER },
+    { "account.sessions", op_account_sessions, args_jid, ACCOUNT },
+    { "account.roster", op_account_roster, args_jid, ACCOUNT },
+    { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
+    { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
+    { "logins.failed", op_logins_failed, args_none, LIST },
+    { NULL, NULL, NULL, ADMIN_SCOPE_SERVER, NULL },
 };
+
+#undef SERVER
+#undef LIST
+#undef DOMAIN
+#undef ACCOUNT
 
 /* "notfound" for ERR_NOTFOUND: a stable word a client (the WebAdmin) can map to a status. */
 static const char *code_word(int code)
@@ -960,7 +996,33 @@ static int check_args(struct op_ctx *c, const struct op *op)
     return 0;
 }
 
+/* Runs `op` for the account `as` (NULL: the server's owner) when the access rule allows it;
+ * under the admin's lock. */
+static int run_as(struct op_ctx *c, const struct op *op, const char *as)
+{
+    struct admin_actor who;
+    int rc;
+    admin__actor_load(c->a->st, as, &who);
+    rc = admin__authorize(c->a->st, &who, op->name, op->scope, op->target, c->args, c->err,
+                          sizeof(c->err));
+    if (rc != 0) {
+        log_rec(LOG_TAG_ADMIN, LOG_PROBLEMS, 0, NULL, "admin %s by %s refused: %s", op->name,
+                as != NULL ? as : "the owner", c->err);
+        return rc;
+    }
+    rc = op->fn(c);
+    if (rc == 0 && op->scope == ADMIN_SCOPE_LIST) {
+        admin__filter_result(&who, op->name, c->result);
+    }
+    return rc;
+}
+
 json_t *admin_handle(struct admin *a, const json_t *request)
+{
+    return admin_handle_as(a, NULL, request);
+}
+
+json_t *admin_handle_as(struct admin *a, const char *as, const json_t *request)
 {
     struct op_ctx c = { .a = a };
     const struct op *op = NULL;
@@ -1001,10 +1063,15 @@ json_t *admin_handle(struct admin *a, const json_t *request)
     rc = check_args(&c, op);
     if (rc == 0) {
         pthread_mutex_lock(&a->lock);
-        rc = op->fn(&c);
+        rc = run_as(&c, op, as);
         pthread_mutex_unlock(&a->lock);
     }
     json_decref((json_t *)c.args);
+    if (rc == ERR_STORE || rc == ERR_NOSPACE) {
+        /* Nothing was changed: the store refused the write (issue 12, store first). */
+        log_rec(LOG_TAG_ADMIN, LOG_FAILURES, 0, NULL, "%s not stored: %s", op->name,
+                c.err[0] != '\0' ? c.err : err_str(rc));
+    }
     if (rc != 0) {
         json_decref(c.result);
         return reply_error(rc, c.err[0] != '\0' ? c.err : err_str(rc));

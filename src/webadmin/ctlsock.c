@@ -83,6 +83,7 @@ static void handle_line(struct admin *a, struct client *cl, const char *line, si
     json_error_t jerr;
     json_t *req;
     json_t *resp;
+    json_t *as;
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) {
         i++;
@@ -97,7 +98,13 @@ static void handle_line(struct admin *a, struct client *cl, const char *line, si
         client_error(cl, msg);
         return;
     }
-    resp = admin_handle(a, req);
+    as = json_object_get(req, "as");
+    if (as != NULL && !json_is_string(as)) {
+        client_error(cl, "as must be a JID (a string)");
+        json_decref(req);
+        return;
+    }
+    resp = admin_handle_as(a, json_string_value(as), req);
     client_queue(cl, resp);
     json_decref(resp);
     json_decref(req);

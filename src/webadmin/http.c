@@ -19,19 +19,29 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "webadmin/conns.h"
 #include "webadmin/web_int.h"
 
 #define BODY_MAX (1024 * 1024)      /* a larger API request is refused (413) */
 #define CERT_MAX (1024 * 1024)
-#define CONN_LIMIT 64               /* simultaneous HTTP connections per socket */
-#define CONN_TIMEOUT 120            /* seconds an idle keep-alive connection stays open */
 #define SAMPLE_INTERVAL 2           /* seconds between two samples of the counters */
 #define SAMPLES_MAX 300             /* ten minutes of samples */
+
+/* What a daemon is started with (webadmin.max_connections, …): a change restarts it. */
+struct web_limits {
+    int max_connections;
+    int per_address;
+    int idle_timeout;
+    int request_timeout;
+    int threads;
+};
 
 /* One socket of webadmin.listener, served by a daemon of its own. */
 struct web_listener {
     struct webadmin *w;
     struct listen_socket ls;
+    struct web_limits limits;
+    struct web_conns *conns;        /* its open connections, for the request deadline */
     struct MHD_Daemon *d;
     char *cert, *key;               /* PEM, kept while the daemon runs */
     struct web_listener *next;
@@ -43,6 +53,8 @@ struct web_cfg {
     int metrics;
     int session_timeout;
     char main_domain[256];
+    struct settings_auth auth;      /* the per-account lock-out of logins */
+    struct web_limits limits;
 };
 
 struct webadmin {
@@ -94,6 +106,13 @@ void web_main_domain(struct webadmin *w, char *out, size_t outlen)
     pthread_mutex_unlock(&w->lock);
 }
 
+void web_auth_policy(struct webadmin *w, struct settings_auth *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->cfg.auth;
+    pthread_mutex_unlock(&w->lock);
+}
+
 json_t *web_stats_history(struct webadmin *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -107,6 +126,14 @@ static void cfg_from_settings(struct web_cfg *c, const struct settings *s)
     c->listener = s->webadmin.listener;
     c->metrics = s->webadmin.metrics;
     c->session_timeout = s->webadmin.session_timeout;
+    c->auth = s->auth;
+    c->limits = (struct web_limits){
+        .max_connections = s->webadmin.max_connections,
+        .per_address = s->webadmin.per_address_limit,
+        .idle_timeout = s->webadmin.idle_timeout,
+        .request_timeout = s->webadmin.request_timeout,
+        .threads = s->webadmin.threads,
+    };
     snprintf(c->main_domain, sizeof(c->main_domain), "%s", s->server.main_domain);
 }
 
@@ -366,8 +393,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 {
     struct req *r = *con_cls;
     (void)cls;
-    (void)mc;
     (void)toe;
+    web_conns_request_done(mc);
     if (r != NULL) {
         buf_cleanup(&r->body);
         free(r);
@@ -481,6 +508,7 @@ static void listener_free(struct web_listener *l)
     if (l->d != NULL) {
         MHD_stop_daemon(l->d);
     }
+    web_conns_free(l->conns);
     if (l->key != NULL) {
         memset(l->key, 0, strlen(l->key));
     }
@@ -489,29 +517,68 @@ static void listener_free(struct web_listener *l)
     free(l);
 }
 
+/* The daemon's options: an event loop on a few threads (a slow client costs a socket, not a
+ * thread), the caps on connections in all and per address, the idle timeout, and the connection
+ * list behind the request deadline. Fills `opt` (at least 12 items). */
+static void daemon_options(struct web_listener *l, int fd, struct MHD_OptionItem *opt)
+{
+    const struct web_limits *lim = &l->limits;
+    int n = 0;
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, lim->threads, NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address,
+                                        NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
+                                        NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+                                        (intptr_t)web_conns_notify, l->conns };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, l };
+    if (l->ls.tls) {
+        opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, l->key };
+        opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert };
+        opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
+    }
+    opt[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
+/* Reads the HTTPS certificate and key of the main domain into `l`. */
+static int load_certificate(struct webadmin *w, struct web_listener *l, const char *name,
+                            const char *main_domain, char *err, size_t errlen)
+{
+    char path[2400];
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "WebAdmin socket %s: this libmicrohttpd has no HTTPS", name);
+        return ERR_TLS;
+    }
+    snprintf(path, sizeof(path), "%s/certs/%s.crt", w->datadir, main_domain);
+    l->cert = read_small_file(path);
+    snprintf(path, sizeof(path), "%s/certs/%s.key", w->datadir, main_domain);
+    l->key = read_small_file(path);
+    if (l->cert == NULL || l->key == NULL) {
+        snprintf(err, errlen, "WebAdmin socket %s: cannot read the certificate of %s", name,
+                 main_domain);
+        return ERR_TLS;
+    }
+    return 0;
+}
+
 static struct web_listener *listener_start(struct webadmin *w, const struct listen_socket *ls,
-                                           const char *main_domain, char *err, size_t errlen)
+                                           const struct web_cfg *cfg, char *err, size_t errlen)
 {
     struct web_listener *l = xcalloc(1, sizeof(*l));
+    struct MHD_OptionItem opt[16];
     char name[128];
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     l->w = w;
     l->ls = *ls;
+    l->limits = cfg->limits;
+    l->conns = web_conns_new();
     socket_name(ls, name, sizeof(name));
     if (ls->tls) {
-        char path[2400];
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, errlen, "WebAdmin socket %s: this libmicrohttpd has no HTTPS", name);
-            goto fail;
-        }
-        snprintf(path, sizeof(path), "%s/certs/%s.crt", w->datadir, main_domain);
-        l->cert = read_small_file(path);
-        snprintf(path, sizeof(path), "%s/certs/%s.key", w->datadir, main_domain);
-        l->key = read_small_file(path);
-        if (l->cert == NULL || l->key == NULL) {
-            snprintf(err, errlen, "WebAdmin socket %s: cannot read the certificate of %s", name,
-                     main_domain);
+        if (load_certificate(w, l, name, cfg->main_domain, err, errlen) != 0) {
             goto fail;
         }
         flags |= MHD_USE_TLS;
@@ -520,28 +587,18 @@ static struct web_listener *listener_start(struct webadmin *w, const struct list
     if (fd < 0) {
         goto fail;
     }
-    if (ls->tls) {
-        l->d = MHD_start_daemon(
-            flags, ls->port, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l, MHD_OPTION_HTTPS_MEM_KEY, l->key,
-            MHD_OPTION_HTTPS_MEM_CERT, l->cert, MHD_OPTION_HTTPS_PRIORITIES,
-            "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
-    } else {
-        l->d = MHD_start_daemon(
-            flags, ls->port, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l, MHD_OPTION_END);
-    }
+    daemon_options(l, fd, opt);
+    l->d = MHD_start_daemon(flags, ls->port, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opt,
+                            MHD_OPTION_END);
     if (l->d == NULL) {
         close(fd);
         snprintf(err, errlen, "WebAdmin socket %s: the HTTP server did not start", name);
         goto fail;
     }
-    log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "WebAdmin listening on %s (%s)", name,
-            ls->tls ? "HTTPS" : "HTTP");
+    log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL,
+            "WebAdmin listening on %s (%s; %d connections, %d per address, %d threads)", name,
+            ls->tls ? "HTTPS" : "HTTP", l->limits.max_connections, l->limits.per_address,
+            l->limits.threads);
     return l;
 fail:
     listener_free(l);
@@ -551,6 +608,13 @@ fail:
 static bool same_socket(const struct listen_socket *a, const struct listen_socket *b)
 {
     return a->port == b->port && a->tls == b->tls && strcmp(a->address, b->address) == 0;
+}
+
+static bool same_limits(const struct web_limits *a, const struct web_limits *b)
+{
+    return a->max_connections == b->max_connections && a->per_address == b->per_address &&
+           a->idle_timeout == b->idle_timeout && a->request_timeout == b->request_timeout &&
+           a->threads == b->threads;
 }
 
 /* Closes the sockets that `cfg` no longer lists and opens the new ones. Returns 0, or the
@@ -563,7 +627,8 @@ static int reconcile(struct webadmin *w, const struct web_cfg *cfg, char *err, s
         struct web_listener *l = *pp;
         bool keep = false;
         for (int i = 0; i < cfg->listener.count && !keep; i++) {
-            keep = same_socket(&l->ls, &cfg->listener.sockets[i]);
+            keep = same_socket(&l->ls, &cfg->listener.sockets[i]) &&
+                   same_limits(&l->limits, &cfg->limits);
         }
         if (keep) {
             pp = &l->next;
@@ -585,7 +650,7 @@ static int reconcile(struct webadmin *w, const struct web_cfg *cfg, char *err, s
             continue;
         }
         char why[512];
-        struct web_listener *l = listener_start(w, ls, cfg->main_domain, why, sizeof(why));
+        struct web_listener *l = listener_start(w, ls, cfg, why, sizeof(why));
         if (l == NULL) {
             if (rc == 0) {
                 snprintf(err, errlen, "%s", why);
@@ -620,6 +685,20 @@ static void take_sample(struct webadmin *w)
     json_decref(req);
 }
 
+/* Cuts the connections whose request has taken longer than webadmin.request_timeout. The
+ * listeners belong to this thread (and to start/free, which do not run beside it). */
+static void sweep_slow(struct webadmin *w, int deadline)
+{
+    for (struct web_listener *l = w->listeners; l != NULL; l = l->next) {
+        int n = web_conns_sweep(l->conns, deadline);
+        if (n > 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_PROBLEMS, 0, NULL,
+                    "WebAdmin port %u: %d connection(s) closed: a request took more than "
+                    "webadmin.request_timeout (%d s)", (unsigned)l->ls.port, n, deadline);
+        }
+    }
+}
+
 static void *web_thread(void *arg)
 {
     struct webadmin *w = arg;
@@ -642,8 +721,10 @@ static void *web_thread(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > next.tv_sec ||
             (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
+            int deadline = w->cfg.limits.request_timeout;
             pthread_mutex_unlock(&w->lock);
             take_sample(w);
+            sweep_slow(w, deadline);
             pthread_mutex_lock(&w->lock);
             next.tv_sec += SAMPLE_INTERVAL;
             continue;
@@ -697,7 +778,8 @@ void webadmin_reconfigure(struct webadmin *w, const struct settings *cfg)
     cfg_from_settings(&c, cfg);
     pthread_mutex_lock(&w->lock);
     bool changed = c.listener.count != w->cfg.listener.count ||
-                   strcmp(c.main_domain, w->cfg.main_domain) != 0;
+                   strcmp(c.main_domain, w->cfg.main_domain) != 0 ||
+                   !same_limits(&c.limits, &w->cfg.limits);
     for (int i = 0; !changed && i < c.listener.count; i++) {
         changed = !same_socket(&c.listener.sockets[i], &w->cfg.listener.sockets[i]);
     }

@@ -29,6 +29,10 @@ static const char *const cb_names[SASL_CB_COUNT] = {
 static int get_creds(void *ud, const char *username, struct auth_creds *out)
 {
     struct xstream *st = ud;
+    snprintf(st->login_name, sizeof(st->login_name), "%s", username);
+    if (accounts_login_locked(&xstream__cfg()->auth, username, st->domain) > 0) {
+        return ERR_LIMIT; /* locked: temporary-auth-failure before any password is looked at */
+    }
     return accounts_lookup_creds(worker_ctx()->store, st->domain, username, out);
 }
 
@@ -49,6 +53,7 @@ static void prepare_params(struct xstream *st)
 {
     struct sasl_params *p = &st->sp;
     memset(p, 0, sizeof(*p));
+    st->login_name[0] = '\0';
     p->domain = st->domain;
     p->get_creds = get_creds;
     p->ud = st;
@@ -189,6 +194,24 @@ void xstream__auth_cleanup(struct xstream *st)
     jid_cleanup(&st->jid);
 }
 
+/* Per-account lock-out (accounts_login_*): a wrong password or an unknown name counts for the
+ * account looked up, whatever the address; a locked account is refused in get_creds. */
+static void account_failure(struct xstream *st, const char *condition, const char *who)
+{
+    if (who == NULL && st->login_name[0] != '\0') {
+        who = st->login_name;
+    }
+    if (who == NULL || strcmp(condition, "not-authorized") != 0) {
+        return;
+    }
+    int lock = accounts_login_failed(&xstream__cfg()->auth, who, st->domain);
+    if (lock > 0) {
+        log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer,
+                "account %s (domain %s) locked for %d s after repeated failed logins", who,
+                st->domain, lock);
+    }
+}
+
 /* Whether a failure of this kind counts as a password guess (per stream and per address, with
  * back-off). A channel-binding refusal comes before any password check: it is answered at once
  * and costs nothing, so a client negotiating its way to a binding it shares with us (or to "y",
@@ -204,6 +227,9 @@ static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fa
                          const char *why, const char *who)
 {
     const struct settings *cfg = xstream__cfg();
+    if (failure_is_guess(kind)) {
+        account_failure(st, condition, who);
+    }
     if (st->sasl) {
         sasl_session_free(st->sasl);
         st->sasl = NULL;
@@ -260,6 +286,7 @@ static void authenticated(struct xstream *st, const char *user, const char *how)
     xstream__set(&st->bare, "%s@%s", user, st->domain);
     st->state = XS_AUTHED;
     xmpp_addr_auth_succeeded(st->c->addr);
+    accounts_login_succeeded(user, st->domain);
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, st->c->id, st->c->peer, "%s logged in with %s", st->bare,
             how);
     int home = worker_home(strv_c(st->bare));
@@ -422,6 +449,9 @@ static const char *legacy_verify(struct xstream *st, const struct buf *user,
 {
     struct auth_creds creds;
     memset(&creds, 0, sizeof(creds));
+    if (accounts_login_locked(&xstream__cfg()->auth, buf_cstr(user), st->domain) > 0) {
+        return "policy-violation";
+    }
     int rc = accounts_lookup_creds(worker_ctx()->store, st->domain, buf_cstr(user), &creds);
     if (rc != 0) {
         return "not-authorized";
@@ -488,6 +518,7 @@ void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
         xstream__iq_error(st, iq, etype, bad, NULL);
         st->auth_failures++;
         xmpp_addr_auth_failed(st->c->addr);
+        account_failure(st, bad, buf_cstr(&user));
         log_rec(LOG_TAG_XMPPI, LOG_PROBLEMS, st->c->id, st->c->peer,
                 "legacy authentication failed (%s) for %s", bad, buf_cstr(&user_raw));
         if (st->auth_failures >= xstream__cfg()->xmpp.receiving.max_auth_failures) {

@@ -18,6 +18,16 @@
 
 #define CONN_READ_CHUNK 16384
 #define CONN_CLOSE_GRACE_MS 2000
+#define SHAPE_MIN_WAIT_MS 5
+
+/* The pre-authentication stages, each with its own deadline (settings xmpp.receiving.*). */
+enum conn_stage {
+    STAGE_NONE,   /* not evaluated yet */
+    STAGE_TLS,    /* a TLS handshake (direct TLS, or after STARTTLS): tls_timeout */
+    STAGE_HEADER, /* waiting for the peer's stream header: header_timeout */
+    STAGE_AUTH,   /* header received, not authenticated yet: sasl_timeout */
+    STAGE_DONE,   /* authenticated: no more stage deadlines */
+};
 
 static void on_io(void *ud, uint32_t events);
 
@@ -70,6 +80,10 @@ struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const cha
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     loop_timer_init(&c->timer);
     loop_timer_init(&c->close_timer);
+    loop_timer_init(&c->stage_timer);
+    loop_timer_init(&c->shape_timer);
+    c->tokens_at = loop_now_ms(c->loop);
+    c->tokens = cfg->xmpp.receiving.c2s_burst;
     link_conn(xw, c);
     if (tls_direct) {
         c->tls = tls_conn_new(g_server.tls);
@@ -88,14 +102,24 @@ static void update_events(struct conn *c)
     if (c->closed) {
         return;
     }
-    uint32_t ev = EPOLLRDHUP;
-    if (!c->closing) {
+    /* A throttled connection is not watched for input at all, not even for the peer's
+     * half-close, which would otherwise wake the loop again and again. */
+    uint32_t ev = c->throttled ? 0 : EPOLLRDHUP;
+    if (!c->closing && !c->throttled) {
         ev |= EPOLLIN;
     }
     if (c->out.len > 0) {
         ev |= EPOLLOUT;
     }
     loop_io_mod(c->loop, &c->io, ev);
+}
+
+static void stop_timers(struct conn *c)
+{
+    loop_timer_stop(c->loop, &c->timer);
+    loop_timer_stop(c->loop, &c->close_timer);
+    loop_timer_stop(c->loop, &c->stage_timer);
+    loop_timer_stop(c->loop, &c->shape_timer);
 }
 
 static void free_deferred(void *ud)
@@ -112,8 +136,7 @@ static void hard_close(struct conn *c)
     }
     c->closed = true;
     loop_io_del(c->loop, &c->io);
-    loop_timer_stop(c->loop, &c->timer);
-    loop_timer_stop(c->loop, &c->close_timer);
+    stop_timers(c);
     close(c->fd);
     c->fd = -1;
     if (c->st) {
@@ -129,12 +152,14 @@ void conn_free_now(struct conn *c)
     if (!c->closed) {
         c->closed = true;
         loop_io_del(c->loop, &c->io);
-        loop_timer_stop(c->loop, &c->timer);
-        loop_timer_stop(c->loop, &c->close_timer);
+        stop_timers(c);
         close(c->fd);
         if (c->st) {
             xstream_on_closed(c->st);
         }
+    }
+    if (c->unauth_counted) {
+        xmpp_addr_release_unauth(c->addr);
     }
     if (c->counted) {
         atomic_fetch_sub(&g_server.connections, 1);
@@ -309,6 +334,120 @@ void conn_close(struct conn *c, const char *reason)
     after_io(c);
 }
 
+/* ---- pre-authentication deadlines ---- */
+
+static enum conn_stage current_stage(const struct conn *c)
+{
+    if (c->st != NULL && xstream_authenticated(c->st)) {
+        return STAGE_DONE;
+    }
+    if (c->tls != NULL && !tls_conn_handshake_done(c->tls)) {
+        return STAGE_TLS;
+    }
+    if (c->st == NULL || xstream_awaiting_header(c->st)) {
+        return STAGE_HEADER;
+    }
+    return STAGE_AUTH;
+}
+
+static void stage_expired(void *ud)
+{
+    struct conn *c = ud;
+    if (c->closed || c->closing) {
+        return;
+    }
+    atomic_fetch_add(&g_xmpp_stats.preauth_timeouts, 1);
+    if (c->stage == STAGE_TLS || c->st == NULL) {
+        /* Nothing readable can be sent before the handshake ends. */
+        log_rec(conn_tag(c), LOG_PROBLEMS, c->id, c->peer,
+                "TLS handshake not finished in time, closing");
+        hard_close(c);
+        return;
+    }
+    xstream_error(c->st, "connection-timeout",
+                  c->stage == STAGE_HEADER ? "no complete stream header in time"
+                                           : "authentication took too long");
+}
+
+void conn_stage_update(struct conn *c)
+{
+    if (c->closed || c->stage == STAGE_DONE) {
+        return;
+    }
+    enum conn_stage now = current_stage(c);
+    if ((int)now == c->stage) {
+        return;
+    }
+    c->stage = (int)now;
+    loop_timer_stop(c->loop, &c->stage_timer);
+    if (now == STAGE_DONE) {
+        if (c->unauth_counted) {
+            c->unauth_counted = false;
+            xmpp_addr_release_unauth(c->addr);
+        }
+        return;
+    }
+    const struct settings *cfg = worker_ctx()->cfg;
+    int secs = now == STAGE_TLS      ? cfg->xmpp.receiving.tls_timeout
+               : now == STAGE_HEADER ? cfg->xmpp.receiving.header_timeout
+                                     : cfg->xmpp.receiving.sasl_timeout;
+    loop_timer_start(c->loop, &c->stage_timer, (uint64_t)secs * 1000u, stage_expired, c);
+}
+
+/* ---- traffic shaping: a token bucket of bytes per connection ---- */
+
+static void shape_limits(const struct conn *c, long *rate, long *burst)
+{
+    const struct settings *cfg = worker_ctx()->cfg;
+    bool s2s = c->kind == CONN_S2S_IN;
+    *rate = s2s ? cfg->xmpp.receiving.s2s_rate : cfg->xmpp.receiving.c2s_rate;
+    *burst = s2s ? cfg->xmpp.receiving.s2s_burst : cfg->xmpp.receiving.c2s_burst;
+}
+
+/* Refills the bucket for the time gone by; true when the connection may be read now. */
+static bool shape_allow(struct conn *c)
+{
+    long rate, burst;
+    shape_limits(c, &rate, &burst);
+    if (rate <= 0) {
+        return true;
+    }
+    uint64_t now = loop_now_ms(c->loop);
+    long long add = (long long)((now - c->tokens_at) * (uint64_t)rate / 1000u);
+    if (add > 0) {
+        c->tokens += add;
+        /* Only the time the tokens stand for is used up: no fraction lost between reads. */
+        c->tokens_at += (uint64_t)(add * 1000 / rate);
+    }
+    if (c->tokens >= burst) {
+        c->tokens = burst;
+        c->tokens_at = now;
+    }
+    return c->tokens > 0;
+}
+
+static void shape_resume(void *ud)
+{
+    struct conn *c = ud;
+    c->throttled = false;
+    update_events(c);
+}
+
+/* Over the rate: no reading (EPOLLIN off) until the bucket is positive again. The peer's bytes
+ * wait in the socket buffer and TCP slows the sender down; nothing is dropped. */
+static void shape_wait(struct conn *c)
+{
+    long rate, burst;
+    shape_limits(c, &rate, &burst);
+    uint64_t ms = rate > 0 && c->tokens < 1 ? (uint64_t)((1 - c->tokens) * 1000 / rate) + 1 : 0;
+    if (!c->throttled) {
+        atomic_fetch_add(&g_xmpp_stats.throttled, 1);
+    }
+    c->throttled = true;
+    loop_timer_start(c->loop, &c->shape_timer, ms < SHAPE_MIN_WAIT_MS ? SHAPE_MIN_WAIT_MS : ms,
+                     shape_resume, c);
+}
+
 /* Feeds plaintext to the stream; the stream may ask to stop early (STARTTLS, a move). */
 static void feed_stream(struct conn *c, const char *data, size_t len)
 {
@@ -383,6 +522,10 @@ static void on_readable(struct conn *c)
 {
     char data[CONN_READ_CHUNK];
     for (int round = 0; round < 4 && !c->closed && !c->closing; round++) {
+        if (!shape_allow(c)) {
+            shape_wait(c);
+            return;
+        }
         ssize_t n = recv(c->fd, data, sizeof(data), 0);
         if (n < 0) {
             if (errno == EINTR) {
@@ -402,6 +545,7 @@ static void on_readable(struct conn *c)
         }
         c->last_read_ms = loop_now_ms(c->loop);
         c->bytes_in += (unsigned long long)n;
+        c->tokens -= n;
         size_t skip = skip_before_hello(c, data, (size_t)n);
         if (skip == (size_t)n) {
             continue;
@@ -443,6 +587,7 @@ static void on_io(void *ud, uint32_t events)
     if (c->closed) {
         return;
     }
+    conn_stage_update(c);
     int target = c->st ? xstream_wants_move(c->st) : -1;
     if (target >= 0 && !c->closing) {
         after_io(c);
@@ -471,6 +616,13 @@ static void adopt(struct worker *w, void *arg)
         feed_stream(c, rest.p, rest.len);
         buf_cleanup(&rest);
     }
+    if (c->throttled && !c->closed) {
+        shape_wait(c);
+    }
+    if (c->stage != STAGE_DONE) {
+        c->stage = STAGE_NONE; /* its deadline starts afresh on this worker */
+    }
+    conn_stage_update(c);
     after_io(c);
 }
 
@@ -479,8 +631,7 @@ void conn_move(struct conn *c, int worker_id)
     /* Nothing of this connection may run on the old worker once it is posted. */
     loop_defer_cancel(c->loop, &c->flush_defer);
     loop_io_del(c->loop, &c->io);
-    loop_timer_stop(c->loop, &c->timer);
-    loop_timer_stop(c->loop, &c->close_timer);
+    stop_timers(c);
     unlink_conn(c);
     worker_post(worker_id, adopt, c);
 }

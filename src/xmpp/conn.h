@@ -32,6 +32,8 @@ struct conn {
     struct loop_io io;
     struct loop_timer timer;       /* owned by the stream: auth timeout, keepalive */
     struct loop_timer close_timer; /* bounds how long a closing conn waits to flush */
+    struct loop_timer stage_timer; /* the deadline of the current pre-authentication stage */
+    struct loop_timer shape_timer; /* ends a throttled period (byte rate, below) */
     struct loop_defer defer;       /* the deferred free */
     struct loop_defer flush_defer; /* writes of one loop iteration leave in one send */
     struct tls_conn *tls;
@@ -40,6 +42,11 @@ struct conn {
     bool closing;       /* flush what is queued, then close */
     bool closed;        /* the socket is gone; waiting for the deferred free */
     bool counted;       /* counted in the Channels and per-address limits */
+    bool unauth_counted; /* counted among its address's unauthenticated connections */
+    bool throttled;      /* over its byte rate: not read until shape_timer fires */
+    int stage;           /* the pre-authentication stage whose deadline runs (conn.c) */
+    long long tokens;    /* byte bucket of the rate limit; negative after a large read */
+    uint64_t tokens_at;  /* when the bucket was last refilled (loop time, ms) */
     struct buf out;     /* bytes ready for the socket */
     struct buf pending; /* plaintext received but not yet fed (e.g. across a move) */
     char peer[64];      /* "[ip]:port" */
@@ -60,6 +67,11 @@ struct conn {
 /* Takes an accepted socket; the stream is created by the caller. */
 struct conn *conn_new(struct xmpp_worker *xw, int fd, bool tls_direct, const char *peer,
                       const char *addr);
+/* Re-evaluates the pre-authentication stage (TLS handshake, stream header, authentication) and
+ * starts that stage's own deadline when it changed; once authenticated the deadlines end and the
+ * connection leaves its address's count of unauthenticated ones. Called by the listener once
+ * the stream exists, then after every read. */
+void conn_stage_update(struct conn *c);
 /* Plaintext to the peer (encrypted when TLS is on). Fails with ERR_LIMIT past the send queue
  * limit, in which case the connection is closed. */
 int conn_write(struct conn *c, const char *data, size_t len);

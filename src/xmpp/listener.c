@@ -1,10 +1,11 @@
-/* listener.c: the XMPP listener: one set of sockets, opened in every worker with SO_REUSEPORT;
- * Channels and per-address limits at accept time. */
+/* listener.c: the XMPP listener: one socket per configured address for the whole process, shared
+ * by every worker (EPOLLEXCLUSIVE); Channels and per-address limits at accept time. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,14 @@ struct listen_entry {
 struct addr_entry {
     struct addr_entry *next;
     int conns;
+    int unauth; /* of conns, those not yet authenticated */
     int failures;
     uint64_t failures_at;
     char addr[48];
 };
 
 #define ADDR_BUCKETS 1024
+#define ACCEPT_BATCH 16
 #define FAILURE_MEMORY_MS 60000
 
 static pthread_mutex_t addr_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -72,37 +75,59 @@ static void addr_maybe_drop(struct addr_entry **pp, uint64_t now)
     if (e->failures > 0 && now - e->failures_at > FAILURE_MEMORY_MS) {
         e->failures = 0;
     }
-    if (e->conns == 0 && e->failures == 0) {
+    if (e->conns == 0 && e->unauth == 0 && e->failures == 0) {
         *pp = e->next;
         free(e);
     }
 }
 
-bool xmpp_addr_acquire(const char *addr, int limit)
+/* Counts one more in the address's counter `which` (conns or unauth) unless it is at `limit`. */
+static bool addr_take(const char *addr, size_t which, int limit)
 {
     pthread_mutex_lock(&addr_lock);
     struct addr_entry *e = addr_get(addr);
-    bool ok = limit <= 0 || e->conns < limit;
+    int *n = (int *)((char *)e + which);
+    bool ok = limit <= 0 || *n < limit;
     if (ok) {
-        e->conns++;
+        (*n)++;
     }
-    struct addr_entry **pp = addr_find(addr);
-    addr_maybe_drop(pp, loop_clock_ms());
+    addr_maybe_drop(addr_find(addr), loop_clock_ms());
     pthread_mutex_unlock(&addr_lock);
     return ok;
 }
 
-void xmpp_addr_release(const char *addr)
+static void addr_give(const char *addr, size_t which)
 {
     pthread_mutex_lock(&addr_lock);
     struct addr_entry **pp = addr_find(addr);
     if (*pp) {
-        if ((*pp)->conns > 0) {
-            (*pp)->conns--;
+        int *n = (int *)((char *)*pp + which);
+        if (*n > 0) {
+            (*n)--;
         }
         addr_maybe_drop(pp, loop_clock_ms());
     }
     pthread_mutex_unlock(&addr_lock);
+}
+
+bool xmpp_addr_acquire(const char *addr, int limit)
+{
+    return addr_take(addr, offsetof(struct addr_entry, conns), limit);
+}
+
+void xmpp_addr_release(const char *addr)
+{
+    addr_give(addr, offsetof(struct addr_entry, conns));
+}
+
+bool xmpp_addr_acquire_unauth(const char *addr, int limit)
+{
+    return addr_take(addr, offsetof(struct addr_entry, unauth), limit);
+}
+
+void xmpp_addr_release_unauth(const char *addr)
+{
+    addr_give(addr, offsetof(struct addr_entry, unauth));
 }
 
 int xmpp_addr_auth_failed(const char *addr)
@@ -186,12 +211,47 @@ static void refuse(int fd, bool tls, const char *condition, const char *text)
     close(fd);
 }
 
+/* An accepted socket on its way to the worker that runs it; counted in the limits already. */
+struct accepted {
+    int fd;
+    bool tls;
+    unsigned port;
+    char peer[64];
+    char addr[48];
+};
+
+static atomic_uint accept_rr;
+
+static void start_accepted(struct worker *w, void *arg)
+{
+    struct accepted *a = arg;
+    struct xmpp_worker *xw = ((struct worker_ctx *)w->ctx)->xmpp;
+    if (xw->stopping) {
+        /* Shutting down: the connection never starts. */
+        close(a->fd);
+        atomic_fetch_sub(&g_server.connections, 1);
+        xmpp_addr_release_unauth(a->addr);
+        xmpp_addr_release(a->addr);
+        free(a);
+        return;
+    }
+    struct conn *c = conn_new(xw, a->fd, a->tls, a->peer, a->addr);
+    c->counted = true;
+    c->unauth_counted = true;
+    c->st = xstream_new(c);
+    conn_stage_update(c);
+    log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
+            a->port, a->tls ? " (TLS)" : "");
+    free(a);
+}
+
 static void on_accept(void *ud, uint32_t events)
 {
     (void)events;
     struct listen_entry *le = ud;
     const struct settings *cfg = worker_ctx()->cfg;
-    for (int i = 0; i < 64; i++) {
+    /* A few per wake-up, so that one worker does not sit in accept() through a whole burst. */
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(le->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -220,6 +280,17 @@ static void on_accept(void *ud, uint32_t events)
             refuse(fd, le->cfg.tls, "policy-violation", "too many connections from your address");
             continue;
         }
+        if (!xmpp_addr_acquire_unauth(addr, cfg->xmpp.receiving.unauth_per_address)) {
+            atomic_fetch_sub(&g_server.connections, 1);
+            xmpp_addr_release(addr);
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
+                    "connection refused: limit of unauthenticated connections per address (%d) "
+                    "reached",
+                    cfg->xmpp.receiving.unauth_per_address);
+            refuse(fd, le->cfg.tls, "policy-violation",
+                   "too many unauthenticated connections from your address");
+            continue;
+        }
         int peak = atomic_load(&g_server.connections_peak);
         while (open_now + 1 > peak &&
                !atomic_compare_exchange_weak(&g_server.connections_peak, &peak, open_now + 1)) {
@@ -227,11 +298,19 @@ static void on_accept(void *ud, uint32_t events)
         atomic_fetch_add(&g_xmpp_stats.accepted, 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct conn *c = conn_new(le->xw, fd, le->cfg.tls, peer, addr);
-        c->counted = true;
-        c->st = xstream_new(c);
-        log_rec(LOG_TAG_XMPPI, LOG_LOWLEVEL, c->id, c->peer, "connection accepted on port %u%s",
-                le->cfg.port, le->cfg.tls ? " (TLS)" : "");
+        struct accepted *a = xcalloc(1, sizeof(*a));
+        a->fd = fd;
+        a->tls = le->cfg.tls;
+        a->port = le->cfg.port;
+        snprintf(a->peer, sizeof(a->peer), "%s", peer);
+        snprintf(a->addr, sizeof(a->addr), "%s", addr);
+        /* Round robin over the workers, as SO_REUSEPORT's hash spread them: the TLS handshake
+         * and SASL run where the connection starts, and EPOLLEXCLUSIVE alone would wake the
+         * same idle worker for every accept. */
+        int n = workers_count();
+        int target =
+            n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n) : le->xw->worker->id;
+        worker_post(target, start_accepted, a);
     }
 }
 
@@ -267,8 +346,10 @@ static int open_socket(const struct listen_socket *ls, char *err, size_t errlen)
         return ERR_IO;
     }
     int one = 1, zero = 0;
+    /* SO_REUSEADDR only: binding over TIME_WAIT after a restart. Never SO_REUSEPORT, which would
+     * let a second server bind the same port and take half of the clients (docs/internals/
+     * listener.md): the workers share this one socket instead. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (family == AF_INET6 && ls->address[0] == '\0') {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     }
@@ -288,10 +369,66 @@ static bool same_socket(const struct listen_socket *a, const struct listen_socke
     return a->port == b->port && a->tls == b->tls && strcmp(a->address, b->address) == 0;
 }
 
+/* The process's listening sockets, each opened by the first worker that needs it and closed by
+ * the last that lets it go (a settings change reaches the workers one after the other). */
+struct shared_socket {
+    struct shared_socket *next;
+    struct listen_socket cfg;
+    int fd;
+    int refs;
+};
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared_socket *shared_sockets;
+
+/* The socket for `ls`, bound now if no worker has it yet; a negative code with `err` set. */
+static int shared_acquire(const struct listen_socket *ls, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&shared_lock);
+    struct shared_socket *sh = shared_sockets;
+    while (sh && !same_socket(&sh->cfg, ls)) {
+        sh = sh->next;
+    }
+    int fd;
+    if (sh != NULL) {
+        sh->refs++;
+        fd = sh->fd;
+    } else {
+        fd = open_socket(ls, err, errlen);
+        if (fd >= 0) {
+            sh = xcalloc(1, sizeof(*sh));
+            sh->cfg = *ls;
+            sh->fd = fd;
+            sh->refs = 1;
+            sh->next = shared_sockets;
+            shared_sockets = sh;
+        }
+    }
+    pthread_mutex_unlock(&shared_lock);
+    return fd;
+}
+
+static void shared_release(int fd)
+{
+    pthread_mutex_lock(&shared_lock);
+    for (struct shared_socket **pp = &shared_sockets; *pp; pp = &(*pp)->next) {
+        struct shared_socket *sh = *pp;
+        if (sh->fd == fd) {
+            if (--sh->refs == 0) {
+                *pp = sh->next;
+                close(sh->fd);
+                free(sh);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&shared_lock);
+}
+
 static void close_entry(struct xmpp_worker *xw, struct listen_entry *le)
 {
     loop_io_del(xw->worker->loop, &le->io);
-    close(le->fd);
+    shared_release(le->fd);
     free(le);
 }
 
@@ -328,7 +465,7 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         if (have) {
             continue;
         }
-        int fd = open_socket(&lc->sockets[i], err, errlen);
+        int fd = shared_acquire(&lc->sockets[i], err, errlen);
         if (fd < 0) {
             rc = fd;
             continue;
@@ -337,7 +474,9 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         le->cfg = lc->sockets[i];
         le->fd = fd;
         le->xw = xw;
-        loop_io_add(xw->worker->loop, &le->io, fd, EPOLLIN, on_accept, le);
+        /* EPOLLEXCLUSIVE: a new connection wakes one waiting worker, not all of them; the
+         * others find nothing to accept (EAGAIN) if they look anyway. */
+        loop_io_add(xw->worker->loop, &le->io, fd, EPOLLIN | EPOLLEXCLUSIVE, on_accept, le);
         le->next = xw->listeners;
         xw->listeners = le;
         if (xw->worker->id == 0) {
@@ -346,6 +485,30 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         }
     }
     return rc;
+}
+
+static int held_fds[SETTINGS_MAX_SOCKETS];
+static int held_count;
+
+int xmpp_listeners_hold(const struct settings *cfg, char *err, size_t errlen)
+{
+    const struct listener_cfg *lc = &cfg->xmpp.listener;
+    for (int i = 0; cfg->xmpp.receiving.channels > 0 && i < lc->count; i++) {
+        int fd = shared_acquire(&lc->sockets[i], err, errlen);
+        if (fd < 0) {
+            xmpp_listeners_unhold();
+            return fd;
+        }
+        held_fds[held_count++] = fd;
+    }
+    return 0;
+}
+
+void xmpp_listeners_unhold(void)
+{
+    while (held_count > 0) {
+        shared_release(held_fds[--held_count]);
+    }
 }
 
 void xmpp_listeners_close(struct xmpp_worker *xw)

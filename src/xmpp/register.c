@@ -164,9 +164,7 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         xstream__iq_error(st, iq, "modify", "jid-malformed", "the user name is not valid");
         goto done;
     }
-    if (!signup_rate_allowed(cfg, st->c->addr, now)) {
-        why = (struct signup_refusal){"wait", "resource-constraint", ""};
-        snprintf(why.text, sizeof(why.text), "too many registrations from your address");
+    if (!signup_rate_allowed(cfg, st->c->addr, st->domain, now, &why)) {
         refused(st, iq, buf_cstr(&user), &why);
         goto done;
     }
@@ -175,20 +173,36 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         refused(st, iq, buf_cstr(&user), &why);
         goto done;
     }
-    if (st->dom.signup_invite_only) {
-        if (token.len == 0 || store_invite_take(store, buf_cstr(&token), st->domain,
-                                                (long long)now) != 0) {
-            why = (struct signup_refusal){"cancel", "not-allowed", ""};
-            snprintf(why.text, sizeof(why.text), "registration needs a valid invitation token");
-            refused(st, iq, buf_cstr(&user), &why);
-            goto done;
-        }
-        st->reg_token[0] = '\0';
-    }
+    /* The invitation is used up only with the account made: both are stored, or neither. */
     char jid[2400];
     char err[256] = "";
     snprintf(jid, sizeof(jid), "%s@%s", buf_cstr(&user), st->domain);
-    int rc = accounts_account_add(store, jid, buf_cstr(&password), err, sizeof(err));
+    bool no_invite = false;
+    int rc = store_group_begin(store);
+    if (rc == 0) {
+        if (st->dom.signup_invite_only) {
+            rc = token.len == 0 ? ERR_NOTFOUND
+                                : store_invite_take(store, buf_cstr(&token), st->domain,
+                                                    (long long)now);
+            no_invite = rc == ERR_NOTFOUND;
+        }
+        if (rc == 0) {
+            rc = accounts_account_add(store, jid, buf_cstr(&password), err, sizeof(err));
+        }
+        rc = store_group_end(store, rc);
+    }
+    if (no_invite) {
+        why = (struct signup_refusal){"cancel", "not-allowed", ""};
+        snprintf(why.text, sizeof(why.text), "registration needs a valid invitation token");
+        refused(st, iq, buf_cstr(&user), &why);
+        goto done;
+    }
+    if (rc != 0 && err[0] == '\0') {
+        snprintf(err, sizeof(err), "%s", store_last_error(store));
+    }
+    if (rc == 0 && st->dom.signup_invite_only) {
+        st->reg_token[0] = '\0';
+    }
     if (rc == ERR_EXISTS) {
         xstream__iq_error(st, iq, "cancel", "conflict", "this user name is taken");
         goto done;
@@ -196,10 +210,12 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     if (rc != 0) {
         log_rec(LOG_TAG_XMPPI, LOG_FAILURES, st->c->id, st->c->peer, "registration of %s: %s",
                 jid, err);
-        xstream__iq_error(st, iq, "wait", "internal-server-error", NULL);
+        const char *type;
+        const char *cond = signal_store_condition(rc, &type);
+        xstream__iq_error(st, iq, type, cond, NULL);
         goto done;
     }
-    signup_rate_note(cfg, st->c->addr, now);
+    signup_rate_note(cfg, st->c->addr, st->domain, now);
     log_rec(LOG_TAG_XMPPI, LOG_MAJOR, st->c->id, st->c->peer, "account %s registered in-band", jid);
     xstream__iq_result(st, iq, NULL);
 

@@ -641,6 +641,16 @@ const char *xstream_mechanism(const struct xstream *st)
     return st->mechanism[0] ? st->mechanism : NULL;
 }
 
+bool xstream_authenticated(const struct xstream *st)
+{
+    return st->mechanism[0] != '\0' || st->state == XS_AUTHED || st->state == XS_BOUND;
+}
+
+bool xstream_awaiting_header(const struct xstream *st)
+{
+    return !st->header_sent && st->state != XS_CLOSED;
+}
+
 const char *xstream_jid(const struct xstream *st)
 {
     if (st->state == XS_BOUND) {

@@ -41,5 +41,10 @@ const char *xstream_state_name(const struct xstream *st);
 const char *xstream_jid(const struct xstream *st);
 /* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
 const char *xstream_mechanism(const struct xstream *st);
+/* For the transport's pre-authentication deadlines (conn.c): the peer has authenticated (a
+ * client by SASL or legacy auth, a server for at least one domain); the stream waits for the
+ * peer's stream header (a new connection, or a restart after STARTTLS or SASL). */
+bool xstream_authenticated(const struct xstream *st);
+bool xstream_awaiting_header(const struct xstream *st);
 
 #endif

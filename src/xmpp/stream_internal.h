@@ -50,6 +50,7 @@ struct xstream {
     bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
     char mechanism[48]; /* how it authenticated, for monitoring */
+    char login_name[256]; /* the name SASL last looked up: its failures count for it */
     /* Identity strings live on the heap (NULL until known): an idle session keeps only what it
      * uses. */
     char *user;             /* authenticated local part */

@@ -26,6 +26,8 @@ void xmpp_stats_json(json_t *obj)
 {
     set_counter(obj, "connections_accepted", atomic_load(&g_xmpp_stats.accepted));
     set_counter(obj, "connections_refused", atomic_load(&g_xmpp_stats.refused));
+    set_counter(obj, "preauth_timeouts", atomic_load(&g_xmpp_stats.preauth_timeouts));
+    set_counter(obj, "streams_throttled", atomic_load(&g_xmpp_stats.throttled));
     set_counter(obj, "logins", atomic_load(&g_xmpp_stats.logins));
     set_counter(obj, "auth_failures", atomic_load(&g_xmpp_stats.auth_failures));
     set_counter(obj, "stanzas_in", atomic_load(&g_xmpp_stats.stanzas_in));

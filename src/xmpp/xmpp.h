@@ -41,6 +41,11 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen);
 
 /* Closes every listening socket of the worker. */
 void xmpp_listeners_close(struct xmpp_worker *xw);
+/* At start-up, before anything is written: binds every socket of `cfg`'s listener for the
+ * workers to share, so that an address already in use fails the start first. The main thread
+ * holds these until xmpp_listeners_unhold (after the workers took theirs, or on failure). */
+int xmpp_listeners_hold(const struct settings *cfg, char *err, size_t errlen);
+void xmpp_listeners_unhold(void);
 /* Frees the per-address table at exit. */
 void xmpp_addr_table_free(void);
 
@@ -53,7 +58,9 @@ void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *con
 /* Process-wide counters (monitoring, metrics). */
 struct xmpp_stats {
     atomic_ulong accepted;      /* connections accepted */
-    atomic_ulong refused;       /* connections refused by Channels or the per-address limit */
+    atomic_ulong refused;       /* connections refused by Channels or the per-address limits */
+    atomic_ulong preauth_timeouts; /* connections closed by a pre-authentication deadline */
+    atomic_ulong throttled;        /* times a stream was paused by its byte rate (shaping) */
     atomic_ulong logins;        /* successful authentications */
     atomic_ulong auth_failures; /* failed authentications */
     atomic_ulong stanzas_in;    /* elements received on authenticated streams */
@@ -73,6 +80,9 @@ void xmpp_register_field(const struct xml_node *q, const char *name, struct buf 
 /* Per-remote-address accounting (process-wide, guarded by a mutex). */
 bool xmpp_addr_acquire(const char *addr, int limit);
 void xmpp_addr_release(const char *addr);
+/* The address's not yet authenticated connections, under their own (smaller) limit. */
+bool xmpp_addr_acquire_unauth(const char *addr, int limit);
+void xmpp_addr_release_unauth(const char *addr);
 /* Counts a failed login from the address; returns the failures seen recently (decaying). */
 int xmpp_addr_auth_failed(const char *addr);
 void xmpp_addr_auth_succeeded(const char *addr);

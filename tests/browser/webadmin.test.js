@@ -246,6 +246,8 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   assert.match(text, /127\.0\.0\.1/);
   assert.match(text, /TLS/);
   await page.waitForSelector('#card-connections');
+  // Failed logins by account (auth.lock_*): the table is there, empty or not.
+  await page.waitForSelector('#lockout-table');
   await sleep(2500); // one more refresh, so the charts have points
   await shot('08-monitors-xmpp');
 

@@ -80,13 +80,15 @@ class RawClient:
     """
 
     def __init__(self, port, tls=False, timeout=DEFAULT_TIMEOUT, tls_max=None, tls_min=None,
-                 sni="localhost", host="127.0.0.1"):
+                 sni="localhost", host="127.0.0.1", source=None):
+        # source: the local (loopback) address to connect from, e.g. "127.0.0.5".
         self.port = port
         self.timeout = timeout
         self.tls_max = tls_max
         self.tls_min = tls_min
         self.sni = sni
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.local_port = self.sock.getsockname()[1]
         self.raw = bytearray()
         self.eof = False

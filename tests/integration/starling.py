@@ -100,6 +100,8 @@ class Server:
                                                     self.tls_port),
             "server.workers": "2",
             "xmpp.receiving.auth_failure_delay": "0",
+            # Tests try wrong passwords on purpose; test_lockout.py turns the lock-out on.
+            "auth.lock_after": "0",
             "xmpp.receiving.log_level": "All Info",
             "webadmin.listener": "",
         }

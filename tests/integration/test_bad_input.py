@@ -384,6 +384,9 @@ def test_abrupt_resets_and_aborted_handshakes(server):
         s.sendall(bytes.fromhex("160301")[: 1 + i % 3])
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
+    # The resets count against the per-address cap of unauthenticated connections
+    # (xmpp.receiving.unauth_per_address) until the server has seen them.
+    wait_drained(server, baseline)
     for _ in range(20):
         c, _ = rawxmpp.connect(server)
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -115,8 +115,10 @@ def test_password_rules(server):
 
 
 def test_reserved_names(server):
-    for name in ("admin", "Administrator", "postmaster", "abuse"):
+    for name in ("admin", "Administrator", "postmaster", "abuse", "hostmaster", "info",
+                 "webadmin", "mailer-daemon"):
         assert stanza_error(register(server, name, "password1")) == ("cancel", "not-acceptable")
+    default = server.ctl_ok("settings", "get", "register.reserved_names").strip()
     server.ctl_ok("settings", "set", "register.reserved_names", "bad*, evil")
     try:
         assert stanza_error(register(server, "badguy", "password1")) == (
@@ -124,9 +126,21 @@ def test_reserved_names(server):
         assert stanza_error(register(server, "evil", "password1")) == ("cancel", "not-acceptable")
         assert register(server, "admin2", "password1").get("type") == "result"
     finally:
-        server.ctl("settings", "set", "register.reserved_names",
-                   "admin*, root, postmaster, hostmaster, webmaster, abuse, security, support, "
-                   "noreply, no-reply")
+        server.ctl("settings", "set", "register.reserved_names", default)
+
+
+def test_lookalike_names_are_refused(server):
+    # A Greek omicron in "postmaster", "rn" for "m": they look like reserved names.
+    for name in ("p\u03bfstmaster", "adrnin", "r\u043eot"):
+        assert stanza_error(register(server, name, "password1")) == ("cancel", "not-acceptable"), name
+    # A Cyrillic "а" in an existing account's name: refused as a conflict, and no account made.
+    server.add_account("carla@localhost", "password1")
+    r = register(server, "\u0441arla", "password1")
+    assert stanza_error(r) == ("cancel", "conflict")
+    assert "looks like" in (r.findtext(".//{%s}text" % NS_STANZAS) or "")
+    assert not can_login(server, "\u0441arla", "password1")
+    # A name unlike any other is still taken.
+    assert register(server, "carlos", "password1").get("type") == "result"
 
 
 def login_as(server, user, password):
@@ -198,6 +212,37 @@ def test_rate_limit(make_server):
     r = register(srv, "r3", "password1")
     assert stanza_error(r) == ("wait", "resource-constraint")
     assert not can_login(srv, "r3", "password1")
+
+
+def test_domain_and_server_rates(make_server):
+    # Each registration from its own address: the per-address rate never triggers, the
+    # domain's and then the server's do.
+    srv = make_server({"register.rate_limit": "1", "register.domain_rate_limit": "3",
+                       "register.global_rate_limit": "5", "register.min_password_length": "6"})
+    srv.ctl_ok("domain", "set", "localhost", "auto_signup=yes")
+    srv.ctl_ok("domain", "add", "other.test")
+    srv.ctl_ok("domain", "set", "other.test", "auto_signup=yes")
+
+    def reg_from(i, user, domain="localhost"):
+        c = rawxmpp.RawClient(srv.port, source="127.0.0.%d" % (50 + i), sni=domain)
+        try:
+            c.open(to=domain)
+            c.starttls(to=domain)
+            return c.iq("set", reg_query(user, "password1"))
+        finally:
+            c.close()
+
+    for i in range(3):
+        assert reg_from(i, "d%d" % i).get("type") == "result"
+    r = reg_from(3, "d3")
+    assert stanza_error(r) == ("wait", "resource-constraint")
+    assert "domain" in r.findtext(".//{%s}text" % NS_STANZAS)
+    for i in range(2):
+        assert reg_from(10 + i, "e%d" % i, "other.test").get("type") == "result"
+    r = reg_from(12, "e2", "other.test")
+    assert stanza_error(r) == ("wait", "resource-constraint")
+    assert "server" in r.findtext(".//{%s}text" % NS_STANZAS)
+    assert srv.wait_log(r"registration of e2@other.test refused: too many registrations on this server")
 
 
 def test_invitation_token(server):

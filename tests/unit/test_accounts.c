@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
+#include "auth/lockout.h"
 #include "core/err.h"
 
 struct fixture {
@@ -621,6 +623,180 @@ static void test_domain_remove_cascades(void **state)
     assert_int_equal(store_account_count(f->st, "d.com"), 0);
 }
 
+/* ---- per-account lock-out after failed logins (auth/lockout.h through accounts_login_*) ---- */
+
+static void count_one(void *ud, const char *key, int failures, long locked_s, long last_s)
+{
+    (void)key, (void)failures, (void)locked_s, (void)last_s;
+    (*(int *)ud)++;
+}
+
+static int count_entries(void)
+{
+    int n = 0;
+    lockout_foreach(count_one, &n);
+    return n;
+}
+
+static void test_login_lockout(void **state)
+{
+    (void)state;
+    struct settings_auth p = { .lock_after = 3, .lock_time = 60, .lock_max = 200,
+                               .lock_window = 900 };
+    lockout_reset();
+    /* Failures of one account from anywhere add up; another account's success does not reset
+     * them (the attack that alternated with its own account). */
+    assert_int_equal(accounts_login_failed(&p, "Victim", "example.com"), 0);
+    accounts_login_succeeded("mallory", "example.com");
+    assert_int_equal(accounts_login_failed(&p, "victim@example.com", "example.com"), 0);
+    accounts_login_succeeded("mallory", "example.com");
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    assert_int_equal(accounts_login_failed(&p, "VICTIM", "example.com"), 60);
+    long left = accounts_login_locked(&p, "victim", "example.com");
+    assert_true(left > 58 && left <= 60);
+    /* Each further failure doubles the lock up to lock_max. */
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 120);
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 200);
+    assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 200);
+    /* Other accounts, and the same name on another domain, are not locked. */
+    assert_int_equal(accounts_login_locked(&p, "mallory", "example.com"), 0);
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.org"), 0);
+    assert_int_equal(count_entries(), 1);
+    /* The account's own success clears it. */
+    accounts_login_succeeded("victim", "example.com");
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    assert_int_equal(count_entries(), 0);
+    /* lock_after = 0: nothing is counted. */
+    p.lock_after = 0;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(accounts_login_failed(&p, "victim", "example.com"), 0);
+    }
+    assert_int_equal(accounts_login_locked(&p, "victim", "example.com"), 0);
+    /* A name that does not prepare is not counted (and nothing crashes). */
+    p.lock_after = 3;
+    assert_int_equal(accounts_login_failed(&p, "bad\x01name", "example.com"), 0);
+    lockout_reset();
+}
+
+/* The table is bounded: past LOCKOUT_MAX names the oldest give way, and a locked account among
+ * recent failures stays locked. */
+static void test_login_lockout_bounded(void **state)
+{
+    (void)state;
+    struct settings_auth p = { .lock_after = 2, .lock_time = 60, .lock_max = 60,
+                               .lock_window = 900 };
+    char name[32];
+    lockout_reset();
+    for (int i = 0; i < LOCKOUT_MAX + 100; i++) {
+        snprintf(name, sizeof(name), "u%d", i);
+        accounts_login_failed(&p, name, "example.com");
+    }
+    assert_int_equal(count_entries(), LOCKOUT_MAX);
+    accounts_login_failed(&p, "victim", "example.com");
+    accounts_login_failed(&p, "victim", "example.com");
+    assert_true(accounts_login_locked(&p, "victim", "example.com") > 0);
+    assert_int_equal(count_entries(), LOCKOUT_MAX);
+    lockout_reset();
+    assert_int_equal(count_entries(), 0);
+}
+
+/* ---- in-band registration: look-alike names and rates (issue 12) ---- */
+
+static void test_signup_skeleton(void **state)
+{
+    (void)state;
+    struct buf a, b;
+    buf_init(&a, 1024);
+    buf_init(&b, 1024);
+    /* A Greek omicron, a Cyrillic a and "rn" for "m" look like the Latin letters. */
+    assert_int_equal(signup_skeleton("p\xce\xbfstmaster", &a), 0);
+    assert_int_equal(signup_skeleton("postmaster", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("\xd0\xb0lice", &a), 0);
+    assert_int_equal(signup_skeleton("alice", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("adrnin", &a), 0);
+    assert_int_equal(signup_skeleton("admin", &b), 0);
+    assert_string_equal(buf_cstr(&a), buf_cstr(&b));
+    assert_int_equal(signup_skeleton("bob", &a), 0);
+    assert_string_not_equal(buf_cstr(&a), buf_cstr(&b));
+    buf_cleanup(&a);
+    buf_cleanup(&b);
+}
+
+static void test_signup_lookalikes_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct settings cfg;
+    struct signup_refusal why;
+    settings_defaults(&cfg);
+    assert_int_equal(accounts_domain_add(f->st, "example.com", f->err, sizeof(f->err)), 0);
+    assert_int_equal(accounts_account_add(f->st, "alice@example.com", "Secret-123", f->err,
+                                          sizeof(f->err)), 0);
+    /* Reserved names, and names that only look like one. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "postmaster", &why),
+                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "p\xce\xbfstmaster", &why),
+                     ERR_DENIED);
+    assert_string_equal(why.condition, "not-acceptable");
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "adrninistrator", &why),
+                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "webadmin", &why),
+                     ERR_DENIED);
+    /* An existing account, and a name that looks like it. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "alice", &why), ERR_DENIED);
+    assert_string_equal(why.condition, "conflict");
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "\xd0\xb0lice", &why),
+                     ERR_DENIED);
+    assert_string_equal(why.condition, "conflict");
+    assert_non_null(strstr(why.text, "looks like"));
+    /* Other names pass; a look-alike on another domain is no conflict. */
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "bob", &why), 0);
+    assert_int_equal(accounts_domain_add(f->st, "example.org", f->err, sizeof(f->err)), 0);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.org", "\xd0\xb0lice", &why), 0);
+}
+
+static void test_signup_rates(void **state)
+{
+    (void)state;
+    struct settings cfg;
+    struct signup_refusal why;
+    char addr[32];
+    time_t now = 1700000000;
+    settings_defaults(&cfg);
+    cfg.reg.rate_limit = 2;
+    cfg.reg.domain_rate_limit = 5;
+    cfg.reg.global_rate_limit = 8;
+    signup_shutdown();
+    /* Five registrations from five addresses fill the domain's rate... */
+    for (int i = 0; i < 5; i++) {
+        snprintf(addr, sizeof(addr), "192.0.2.%d", i);
+        assert_true(signup_rate_allowed(&cfg, addr, "a.example", now + i, &why));
+        signup_rate_note(&cfg, addr, "a.example", now + i);
+    }
+    assert_false(signup_rate_allowed(&cfg, "192.0.2.99", "a.example", now + 5, &why));
+    assert_string_equal(why.condition, "resource-constraint");
+    assert_non_null(strstr(why.text, "domain"));
+    /* ... another domain still has room until the server's rate is reached. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(addr, sizeof(addr), "198.51.100.%d", i);
+        assert_true(signup_rate_allowed(&cfg, addr, "b.example", now + 6, &why));
+        signup_rate_note(&cfg, addr, "b.example", now + 6);
+    }
+    assert_false(signup_rate_allowed(&cfg, "203.0.113.1", "b.example", now + 7, &why));
+    assert_non_null(strstr(why.text, "server"));
+    /* The per-address rate still counts. */
+    signup_shutdown();
+    signup_rate_note(&cfg, "192.0.2.1", "a.example", now);
+    signup_rate_note(&cfg, "192.0.2.1", "a.example", now);
+    assert_false(signup_rate_allowed(&cfg, "192.0.2.1", "a.example", now, &why));
+    assert_non_null(strstr(why.text, "address"));
+    /* After the period everything is allowed again. */
+    assert_true(signup_rate_allowed(&cfg, "192.0.2.1", "a.example",
+                                    now + cfg.reg.rate_period + 1, &why));
+    signup_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +810,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_domain_remove_cascades, setup, teardown),
+        cmocka_unit_test(test_login_lockout),
+        cmocka_unit_test(test_login_lockout_bounded),
+        cmocka_unit_test(test_signup_skeleton),
+        cmocka_unit_test_setup_teardown(test_signup_lookalikes_refused, setup, teardown),
+        cmocka_unit_test(test_signup_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

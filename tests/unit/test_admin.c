@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "auth/lockout.h"
 #include "webadmin/admin.h"
 
 #define SECRET "S3cret-Passw0rd"
@@ -708,6 +709,236 @@ static void test_socket(void **state)
     buf_cleanup(&pending);
 }
 
+/* ---- access control: every op × every kind of actor (docs/internals/admin-access.md) ---- */
+
+static json_t *fake_object(void *ud)
+{
+    (void)ud;
+    return json_pack("{s:i}", "n", 1);
+}
+
+static json_t *fake_array(void *ud)
+{
+    (void)ud;
+    return json_array();
+}
+
+static json_t *fake_presence(void *ud, const char *jid)
+{
+    (void)ud;
+    return json_pack("{s:s, s:b}", "jid", jid, "available", 0);
+}
+
+static json_t *fake_certificate(void *ud, const char *domain)
+{
+    (void)ud;
+    return json_pack("{s:s}", "subject", domain);
+}
+
+static void fake_disconnect(void *ud, const char *jid)
+{
+    (void)ud;
+    (void)jid;
+}
+
+static int fake_send(void *ud, const char *from, const char *to, const char *text, char *e,
+                     size_t elen)
+{
+    (void)ud, (void)from, (void)to, (void)text, (void)e, (void)elen;
+    return 0;
+}
+
+/* The actors, as bits of a row's "allowed" mask. */
+enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
+static const struct {
+    int bit;
+    const char *jid;
+} actors[] = {
+    { SRV, "root@a.test" },      /* admin=yes, in the same domain as the others */
+    { DA, "boss@a.test" },       /* domain_admin=yes of a.test */
+    { OTHER_DA, "chief@b.test" }, /* domain_admin=yes of b.test */
+    { USER, "joe@a.test" },      /* an ordinary account */
+};
+
+/* Two domains: a.test with a server administrator, two domain administrators and two ordinary
+ * accounts; b.test with its domain administrator and one ordinary account. */
+static void build_world(struct admin *a)
+{
+    static const char *const accts[] = { "root@a.test", "boss@a.test", "deputy@a.test",
+                                          "plain@a.test", "joe@a.test", "chief@b.test",
+                                          "other@b.test" };
+    ok_void(a, "domain.add", json_pack("{s:s}", "name", "a.test"));
+    ok_void(a, "domain.add", json_pack("{s:s}", "name", "b.test"));
+    for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
+        ok_void(a, "account.add", json_pack("{s:s, s:s}", "jid", accts[i], "password", SECRET));
+    }
+    ok_void(a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings",
+                                        "admin", "yes"));
+    static const char *const das[] = { "boss@a.test", "deputy@a.test", "chief@b.test" };
+    for (size_t i = 0; i < 3; i++) {
+        ok_void(a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", das[i], "settings",
+                                            "domain_admin", "yes"));
+    }
+}
+
+static void drop_world(struct admin *a)
+{
+    static const char *const doms[] = { "a.test", "b.test", "c.test" };
+    for (size_t i = 0; i < 3; i++) {
+        json_decref(call(a, "domain.remove", json_pack("{s:s}", "name", doms[i])));
+    }
+}
+
+struct access_row {
+    const char *op;
+    const char *args; /* JSON text */
+    int allowed;      /* the actors that may run it */
+};
+
+#define ACCOUNT_OPS(target, mask)                                                                  \
+    { "account.show", "{\"jid\":\"" target "\"}", mask },                                          \
+    { "account.passwd", "{\"jid\":\"" target "\",\"password\":\"New-pass-1\"}", mask },           \
+    { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"real_name\":\"X\"}}", mask },       \
+    { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"disabled\":\"yes\"}}", mask },      \
+    { "account.sessions", "{\"jid\":\"" target "\"}", mask },                                      \
+    { "account.roster", "{\"jid\":\"" target "\"}", mask },                                        \
+    { "account.disconnect", "{\"jid\":\"" target "\"}", mask },                                    \
+    { "presence", "{\"jid\":\"" target "\"}", mask },                                              \
+    { "account.remove", "{\"jid\":\"" target "\"}", mask }
+
+static const struct access_row access_rows[] = {
+    { "domain.add", "{\"name\":\"c.test\"}", SRV },
+    { "domain.remove", "{\"name\":\"a.test\"}", SRV },
+    { "domain.list", "{}", SRV | DA | OTHER_DA },
+    { "domain.show", "{\"name\":\"a.test\"}", SRV | DA },
+    { "domain.show", "{\"name\":\"b.test\"}", SRV | OTHER_DA },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"auto_signup\":\"yes\"}}", SRV | DA },
+    { "domain.set", "{\"name\":\"b.test\",\"settings\":{\"auto_signup\":\"yes\"}}",
+      SRV | OTHER_DA },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"aliases\":\"a2.test\"}}", SRV },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"rooms.a.test\"}}",
+      SRV | DA },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"b.test\"}}", SRV },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"rooms.b.test\"}}",
+      SRV },
+    { "domain.certificate", "{\"name\":\"a.test\"}", SRV | DA },
+    { "account.list", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "account.list", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "account.add", "{\"jid\":\"new@a.test\",\"password\":\"New-pass-1\"}", SRV | DA },
+    { "account.add", "{\"jid\":\"new@b.test\",\"password\":\"New-pass-1\"}", SRV | OTHER_DA },
+    { "invite", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "invite", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    ACCOUNT_OPS("plain@a.test", SRV | DA),
+    ACCOUNT_OPS("root@a.test", SRV),
+    ACCOUNT_OPS("deputy@a.test", SRV),
+    ACCOUNT_OPS("other@b.test", SRV | OTHER_DA),
+    ACCOUNT_OPS("boss@a.test", SRV | DA), /* a domain administrator's own account */
+    { "account.set", "{\"jid\":\"plain@a.test\",\"settings\":{\"admin\":\"yes\"}}", SRV },
+    { "account.set", "{\"jid\":\"boss@a.test\",\"settings\":{\"admin\":\"yes\"}}", SRV },
+    { "account.set", "{\"jid\":\"plain@a.test\",\"settings\":{\"domain_admin\":\"yes\"}}",
+      SRV | DA },
+    { "account.set", "{\"jid\":\"deputy@a.test\",\"settings\":{\"domain_admin\":\"no\"}}", SRV },
+    { "account.set", "{\"jid\":\"root@a.test\",\"settings\":{\"password\":\"New-pass-1\"}}",
+      SRV },
+    { "settings.get", "{}", SRV },
+    { "settings.set", "{\"key\":\"server.workers\",\"value\":\"2\"}", SRV },
+    { "connections", "{}", SRV | DA | OTHER_DA },
+    { "logins.failed", "{}", SRV | DA | OTHER_DA },
+    { "queues", "{}", SRV },
+    { "stats", "{}", SRV },
+    { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
+};
+
+static void test_access_matrix(void **state)
+{
+    struct fixture *fx = *state;
+    struct admin_hooks hooks = {
+        .settings_set = fake_settings_set, .settings_get = fake_settings_get,
+        .connections = fake_connections, .queues = fake_array, .stats = fake_object,
+        .certificate = fake_certificate, .presence = fake_presence,
+        .disconnect = fake_disconnect, .send_message = fake_send, .ud = &fx->fake,
+    };
+    char e[256];
+    admin_free(fx->a);
+    fx->a = admin_new(fx->db, &hooks, e, sizeof(e));
+    assert_non_null(fx->a);
+    /* A refused op changes nothing, so the world is built anew only after one that ran. */
+    build_world(fx->a);
+    for (size_t r = 0; r < sizeof(access_rows) / sizeof(access_rows[0]); r++) {
+        const struct access_row *row = &access_rows[r];
+        for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++) {
+            json_t *req = json_pack("{s:s, s:o}", "op", row->op, "args",
+                                    json_loads(row->args, 0, NULL));
+            json_t *resp = admin_handle_as(fx->a, actors[i].jid, req);
+            bool allowed = (row->allowed & actors[i].bit) != 0;
+            const char *code = json_string_value(json_object_get(resp, "code"));
+            if (allowed != json_is_true(json_object_get(resp, "ok"))) {
+                fail_msg("%s %s as %s: expected %s, got %s (%s)", row->op, row->args,
+                         actors[i].jid, allowed ? "ok" : "denied", code ? code : "ok",
+                         json_string_value(json_object_get(resp, "error")));
+            }
+            if (!allowed) {
+                assert_string_equal(code, "denied");
+            }
+            json_decref(req);
+            json_decref(resp);
+            if (allowed) {
+                drop_world(fx->a);
+                build_world(fx->a);
+            }
+        }
+    }
+}
+
+/* What a domain administrator gets from a whole-server list is its own domain only. */
+static void test_access_lists_are_filtered(void **state)
+{
+    struct fixture *fx = *state;
+    build_world(fx->a);
+    json_t *req = json_pack("{s:s}", "op", "domain.list");
+    json_t *resp = admin_handle_as(fx->a, "BOSS@A.TEST", req);
+    json_t *list = json_object_get(resp, "result");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_array_get(list, 0)), "a.test");
+    json_decref(resp);
+    /* Failed logins: a domain administrator sees those of its domain's accounts. */
+    struct settings_auth policy = { .lock_after = 5, .lock_time = 60, .lock_max = 60,
+                                    .lock_window = 900 };
+    lockout_reset();
+    lockout_failure(&policy, "plain@a.test");
+    lockout_failure(&policy, "other@b.test");
+    json_t *lreq = json_pack("{s:s}", "op", "logins.failed");
+    resp = admin_handle_as(fx->a, "boss@a.test", lreq);
+    list = json_object_get(resp, "result");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(str(json_array_get(list, 0), "jid"), "plain@a.test");
+    json_decref(resp);
+    resp = admin_handle_as(fx->a, NULL, lreq);
+    assert_int_equal(json_array_size(json_object_get(resp, "result")), 2);
+    json_decref(resp);
+    json_decref(lreq);
+    lockout_reset();
+    /* The owner (no "as") and a server administrator see every domain. */
+    resp = admin_handle_as(fx->a, "root@a.test", req);
+    assert_int_equal(json_array_size(json_object_get(resp, "result")), 2);
+    json_decref(resp);
+    /* A right taken away counts at the next request; a disabled or unknown account is no one. */
+    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings",
+                                            "domain_admin", "no"));
+    resp = admin_handle_as(fx->a, "boss@a.test", req);
+    assert_string_equal(json_string_value(json_object_get(resp, "code")), "denied");
+    json_decref(resp);
+    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings",
+                                            "disabled", "yes"));
+    resp = admin_handle_as(fx->a, "root@a.test", req);
+    assert_string_equal(json_string_value(json_object_get(resp, "code")), "denied");
+    json_decref(resp);
+    resp = admin_handle_as(fx->a, "nobody@a.test", req);
+    assert_string_equal(json_string_value(json_object_get(resp, "code")), "denied");
+    json_decref(resp);
+    json_decref(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -717,6 +948,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_lists_are_filtered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,8 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "store/store_im.h"
+#include "store/store_int.h"
 
 struct fixture {
     char dir[64];
@@ -492,6 +494,170 @@ static void test_concurrent_open(void **state)
     }
 }
 
+
+/* ---- the fault-injection hook (store_fault_set) ---- */
+
+static int teardown_fault(void **state)
+{
+    store_fault_set(NULL);
+    return teardown(state);
+}
+
+static void test_fault_spec(void **state)
+{
+    (void)state;
+    const char *bad[] = { "nth=0", "error=boom", "table=", "count=-1", "frobnicate=1", "nth",
+                          "after=x", "table=a|b|c|d|e|f|g|h|i" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(store_fault_set(bad[i]), ERR_INVAL);
+    }
+    assert_int_equal(store_fault_set("table=im_roster*|commit,error=full,after=2,count=3"), 0);
+    assert_int_equal(store_fault_set("off"), 0);
+    assert_int_equal(store_fault_set(""), 0);
+    assert_int_equal(store_fault_set(NULL), 0);
+}
+
+static void test_fault_target(void **state)
+{
+    (void)state;
+    char t[64];
+    store__write_target("INSERT OR IGNORE INTO im_blocklist(domain) VALUES (?1)", t, sizeof(t));
+    assert_string_equal(t, "im_blocklist");
+    store__write_target("UPDATE accounts SET credentials = ?3", t, sizeof(t));
+    assert_string_equal(t, "accounts");
+    store__write_target("DELETE FROM domains WHERE name = ?1", t, sizeof(t));
+    assert_string_equal(t, "domains");
+    store__write_target("INSERT INTO store_schema(area, version) VALUES (?1, ?2)", t, sizeof(t));
+    assert_string_equal(t, "store_schema");
+    store__write_target("SELECT 1", t, sizeof(t));
+    assert_string_equal(t, "");
+}
+
+/* The Nth matching write fails as a full disk, once; other tables and writes are untouched. */
+static void test_fault_nth(void **state)
+{
+    struct fixture *f = *state;
+    struct buf v;
+    buf_init(&v, 64);
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_fault_set("table=domain_settings,nth=2,error=full"), 0);
+    assert_int_equal(store_domain_add(f->st, "e.com"), 0); /* another table */
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "a", "1"), 0);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "b", "2"), ERR_NOSPACE);
+    assert_non_null(strstr(store_last_error(f->st), "full"));
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "b", &v), ERR_NOTFOUND);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "c", "3"), 0);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "b", "2"), 0);
+    assert_int_equal(store_domain_setting_get(f->st, "d.com", "b", &v), 0);
+    assert_string_equal(buf_cstr(&v), "2");
+    buf_cleanup(&v);
+}
+
+/* Every matching write fails (generic error) until the hook is disarmed; `after`/`count`. */
+static void test_fault_every(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_fault_set("table=acc*"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "u", "c"), ERR_STORE);
+    assert_int_equal(store_account_add(f->st, "d.com", "u", "c"), ERR_STORE);
+    assert_int_equal(store_account_exists(f->st, "d.com", "u"), 0);
+    assert_int_equal(store_domain_add(f->st, "x.com"), 0);
+    assert_int_equal(store_fault_set("table=accounts,after=1,count=2,error=full"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "a", "c"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "b", "c"), ERR_NOSPACE);
+    assert_int_equal(store_account_add(f->st, "d.com", "b", "c"), ERR_NOSPACE);
+    assert_int_equal(store_account_add(f->st, "d.com", "b", "c"), 0);
+    assert_int_equal(store_fault_set(NULL), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "u", "c"), 0);
+}
+
+/* A failing commit (of a transaction or of a group) leaves nothing behind. */
+static void test_fault_commit(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_fault_set("table=commit,error=full"), 0);
+    assert_int_equal(store_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "a.com"), 0);
+    assert_int_equal(store_commit(f->st), ERR_NOSPACE);
+    assert_int_equal(store_rollback(f->st), 0);
+    assert_int_equal(store_domain_exists(f->st, "a.com"), 0);
+    assert_int_equal(store_group_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "b.com"), 0);
+    assert_int_equal(store_group_end(f->st, 0), ERR_NOSPACE);
+    assert_int_equal(store_domain_exists(f->st, "b.com"), 0);
+    /* Autocommit writes are not commits: untouched. */
+    assert_int_equal(store_domain_add(f->st, "c.com"), 0);
+    assert_int_equal(store_fault_set(NULL), 0);
+    assert_int_equal(store_group_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "b.com"), 0);
+    assert_int_equal(store_group_end(f->st, 0), 0);
+    assert_int_equal(store_domain_exists(f->st, "b.com"), 1);
+}
+
+/* A group inside a transaction is a savepoint: its failure undoes only its own calls. */
+static void test_group_nested(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "a.com"), 0);
+    assert_int_equal(store_group_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "b.com"), 0);
+    assert_int_equal(store_group_begin(f->st), 0);
+    assert_int_equal(store_domain_add(f->st, "c.com"), 0);
+    assert_int_equal(store_group_end(f->st, 0), 0);
+    assert_int_equal(store_group_end(f->st, ERR_STORE), ERR_STORE);
+    assert_int_equal(store_commit(f->st), 0);
+    assert_int_equal(store_domain_exists(f->st, "a.com"), 1);
+    assert_int_equal(store_domain_exists(f->st, "b.com"), 0);
+    assert_int_equal(store_domain_exists(f->st, "c.com"), 0);
+}
+
+/* A roster write is one change: a failed item write leaves the roster version as it was. */
+static void test_fault_roster_atomic(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    assert_int_equal(store_account_add(f->st, "d.com", "u", "c"), 0);
+    struct store_roster_item it = { .contact = "x@y.com", .groups = "" };
+    long long ver = -1;
+    assert_int_equal(store_fault_set("table=im_roster,error=full"), 0);
+    assert_int_equal(store_im_roster_put(f->st, "d.com", "u", &it, &ver), ERR_NOSPACE);
+    assert_int_equal(store_im_roster_version(f->st, "d.com", "u", &ver), 0);
+    assert_int_equal(ver, 0);
+    assert_int_equal(store_im_roster_count(f->st, "d.com", "u"), 0);
+    assert_int_equal(store_fault_set(NULL), 0);
+    assert_int_equal(store_im_roster_put(f->st, "d.com", "u", &it, &ver), 0);
+    assert_int_equal(ver, 1);
+    assert_int_equal(store_fault_set("table=im_roster,error=generic"), 0);
+    assert_int_equal(store_im_roster_remove(f->st, "d.com", "u", "x@y.com", &ver), ERR_STORE);
+    assert_int_equal(store_fault_set(NULL), 0);
+    assert_int_equal(store_im_roster_version(f->st, "d.com", "u", &ver), 0);
+    assert_int_equal(ver, 1);
+    assert_int_equal(store_im_roster_count(f->st, "d.com", "u"), 1);
+}
+
+/* A real SQLITE_FULL (the page limit reached) is ERR_NOSPACE, like the injected one. */
+static void test_real_full(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_domain_add(f->st, "d.com"), 0);
+    sqlite3 *db = store__db(f->st);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
+    size_t len = 256 * 1024;
+    char *big = malloc(len + 1);
+    memset(big, 'x', len);
+    big[len] = '\0';
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "big", big), ERR_NOSPACE);
+    assert_int_equal(store_group_begin(f->st), 0);
+    int rc = store_domain_setting_set(f->st, "d.com", "big", big);
+    assert_int_equal(store_group_end(f->st, rc), ERR_NOSPACE);
+    free(big);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_domain_setting_set(f->st, "d.com", "small", "1"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +672,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentrant_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
+        cmocka_unit_test(test_fault_spec),
+        cmocka_unit_test(test_fault_target),
+        cmocka_unit_test_setup_teardown(test_fault_nth, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_fault_every, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_fault_commit, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_group_nested, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_fault_roster_atomic, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_real_full, setup, teardown_fault),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,16 @@ function queuesTable(q) {
     ['Target domain', 'Source domain', 'State', 'Queued', 'Last error'].map(h => el('th', {}, h)))), body);
 }
 
+function lockoutTable(list) {
+  const body = el('tbody', {}, list.map(x => el('tr', {},
+    el('td', {}, x.jid), el('td', { class: 'num' }, x.failures),
+    el('td', {}, x.locked > 0 ? 'locked, ' + x.locked + ' s left' : 'not locked'),
+    el('td', { class: 'num' }, x.last_failure + ' s ago'))));
+  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No failed logins')));
+  return el('table', { id: 'lockout-table' }, el('thead', {}, el('tr', {},
+    ['Account', 'Failed logins', 'State', 'Last failure'].map(h => el('th', {}, h)))), body);
+}
+
 register('monitors/xmpp', 'monitors', async main => {
   const cards = el('div', { class: 'cards', id: 'cards' });
   const conns = el('div', { id: 'connections' });
@@ -115,17 +125,23 @@ register('monitors/xmpp', 'monitors', async main => {
   });
   const queuesPanel = el('section', { class: 'panel', hidden: true },
     el('h2', {}, 'Server-to-server queues'), queues);
+  const lockouts = el('div', { id: 'lockouts' });
+  const lockoutPanel = el('section', { class: 'panel', hidden: true },
+    el('h2', {}, 'Failed logins by account'), lockouts);
   main.replaceChildren(
     pageHead('XMPP', 'Connections, queues and counters, refreshed every 2 seconds.', status, pause),
     isServerAdmin() ? cards : null,
     el('section', { class: 'panel flush' },
       el('div', { class: 'panel-head' }, el('h2', {}, 'Connections'), count), conns),
-    queuesPanel);
+    lockoutPanel, queuesPanel);
   async function refresh() {
     if (paused) return;
     const rows = await api('connections');
     count.textContent = rows.length + (rows.length === 1 ? ' connection' : ' connections');
     conns.replaceChildren(connectionsTable(rows));
+    const failed = await apiOptional('logins.failed');
+    lockoutPanel.hidden = failed === null;
+    if (failed !== null) lockouts.replaceChildren(lockoutTable(failed));
     if (isServerAdmin()) {
       await renderCards(cards);
       const q = await apiOptional('queues');
