@@ -137,7 +137,8 @@ static int cancel(struct service_ctx *ctx, const char *bare)
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "account cancelled in-band");
     rc = service_reply_result(ctx, NULL);
     /* The sessions of an account live on its home worker, where this runs. */
-    xmpp_kick_account(worker_ctx()->xmpp, bare, "not-authorized");
+    xmpp_end_account_sessions(worker_ctx()->xmpp, bare, "not-authorized",
+                              "the account was cancelled in-band");
     return rc;
 }
 

@@ -200,7 +200,8 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
     s2s_out_connections_json(xw, array);
 }
 
-void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)
+void xmpp_end_account_sessions(struct xmpp_worker *xw, const char *bare, const char *condition,
+                               const char *text)
 {
     for (struct conn *c = xw->conns; c; c = c->next) {
         const char *jid = c->st ? xstream_jid(c->st) : NULL;
@@ -209,7 +210,12 @@ void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *con
         }
         size_t n = strlen(bare);
         if (strncmp(jid, bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/')) {
-            xstream_error(c->st, condition, "the account was changed by an administrator");
+            xstream_error(c->st, condition, text);
         }
     }
+}
+
+void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition)
+{
+    xmpp_end_account_sessions(xw, bare, condition, "the account was changed by an administrator");
 }

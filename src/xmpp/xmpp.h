@@ -54,6 +54,10 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array);
 
 /* Ends every session of the account (it was removed or disabled). On its home worker. */
 void xmpp_kick_account(struct xmpp_worker *xw, const char *bare, const char *condition);
+/* The same with the stream error's text given, for a change that was not an administrator's
+ * (the user cancelled the account in-band). */
+void xmpp_end_account_sessions(struct xmpp_worker *xw, const char *bare, const char *condition,
+                               const char *text);
 
 /* Process-wide counters (monitoring, metrics). */
 struct xmpp_stats {
