@@ -234,6 +234,25 @@ def test_end_of_stream_is_answered(server):
     c.close()
 
 
+def pause(pid, timeout=5.0):
+    """SIGSTOP, then waits until every thread of the process is stopped (the signal reaches a
+    thread running on another core a little later)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for task in glob.glob("/proc/%d/task/*/stat" % pid):
+            try:
+                with open(task) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError("starlingd did not stop")
+
+
 def test_peer_gone_after_its_end_of_stream_is_no_problem(server):
     """sendxmpp sends </stream:stream> and closes with our data unread, so the socket is reset
     under our closing </stream:stream>: the failed write is Low-Level, not a Problems record.
@@ -243,7 +262,7 @@ def test_peer_gone_after_its_end_of_stream_is_no_problem(server):
         s = socket.create_connection(("127.0.0.1", server.port))
         s.sendall(rawxmpp.header().encode())
         time.sleep(0.2)  # the server's header and features arrive and stay unread
-        os.kill(server.proc.pid, signal.SIGSTOP)
+        pause(server.proc.pid)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.sendall(b"</stream:stream>")
