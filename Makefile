@@ -19,7 +19,7 @@ endif
 LDFLAGS_ALL += $(LDFLAGS)
 LIBS_ALL := $(DEP_LIBS) -lpthread -lm
 
-MODULES := core xml jid tls auth store accounts signal xmpp services chatroom webadmin
+MODULES := core xml jid tls auth store accounts signal im xmpp services chatroom admin webadmin
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 modobjs = $(filter $(foreach m,$(1),$(BUILD)/obj/$(m)/%),$(LIB_OBJ))
@@ -31,14 +31,14 @@ UNIT_NAMES := $(UNIT_SRC:tests/unit/test_%.c=%)
 UNIT_BIN := $(UNIT_NAMES:%=$(BUILD)/tests/test_%)
 TEST_MODS_buf := core
 TEST_MODS_log := core
-TEST_MODS_settings := core
+
 TEST_MODS_xml := core xml
 TEST_MODS_jid := core jid
 TEST_MODS_sasl := core auth tls
 TEST_MODS_tls := core tls
 TEST_MODS_store := core store
 TEST_MODS_accounts := core store accounts auth jid tls
-TEST_MODS_admin := core store accounts auth jid tls webadmin
+TEST_MODS_admin := core store accounts auth jid tls admin
 
 DATADIR ?= ./var
 # Debian's interpreter: python3-pytest and python3-slixmpp are installed for it.

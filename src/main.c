@@ -16,26 +16,45 @@
 #include "accounts/accounts.h"
 #include "accounts/signup.h"
 #include "chatroom/chatroom.h"
+#include "auth/lockout.h"
 #include "auth/sasl.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/server.h"
 #include "core/settings.h"
 #include "core/version.h"
-#include "signal/homestate.h"
+#include "im/module.h"
 #include "signal/im.h"
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
 #include "tls/tls.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
+#include "services/services.h"
 #include "webadmin/http.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
 
 #define MAX_OVERRIDES 64
 
-struct server g_server;
+/* The modules, listed once. Their order is the order of the settings (file, `-o`, the admin
+ * API, docs/settings.md) and the order in which each worker starts, quiesces and stops them
+ * (docs/internals/modules.md): the XMPP module stops before the IM core and the chat rooms its
+ * last connections reach; the store's handle and the router are the worker's context, made
+ * before and freed after every module. */
+static struct module *const g_modules[] = {
+    &core_module,     /* server.*, log.*; the memory watch */
+    &xmpp_module,     /* xmpp.*: listener, streams, s2s */
+    &tls_module,      /* tls.* */
+    &im_module,       /* im.*: the IM core's per-worker state */
+    &webadmin_module, /* webadmin.* */
+    &services_module, /* services.* */
+    &auth_module,     /* auth.*: the lock-out policy */
+    &accounts_module, /* register.*; the account cache */
+    &chatroom_module, /* muc.*; the rooms */
+    &store_module,    /* the handles' page caches */
+};
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
 static struct {
@@ -154,6 +173,15 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
     }
     pthread_mutex_unlock(&g_cfg.lock);
     return rc;
+}
+
+static const struct settings *hook_settings_live(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&g_cfg.lock);
+    const struct settings *live = g_cfg.live;
+    pthread_mutex_unlock(&g_cfg.lock);
+    return live;
 }
 
 static void add_setting_json(void *ud, const char *key, const char *value, const char *desc)
@@ -364,6 +392,7 @@ static void hook_disconnect(void *ud, const char *jid)
     worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
 }
 
+/* The worker's context (settings, store handle, router), then every module in table order. */
 static void worker_started(struct worker *w, void *ud)
 {
     (void)ud;
@@ -379,9 +408,8 @@ static void worker_started(struct worker *w, void *ud)
         return;
     }
     wc->router = router_worker_new();
-    wc->xmpp = xmpp_worker_start(w);
-    s2s_worker_start(wc->xmpp);
-    if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0) {
+    wc->started = true;
+    if (modules_worker_start(wc, err, sizeof(err)) != 0) {
         snprintf(g_start_error, sizeof(g_start_error), "%s", err);
         atomic_store(&g_start_failed, 1);
     }
@@ -391,8 +419,8 @@ static void worker_quiesce(struct worker *w, void *ud)
 {
     (void)ud;
     struct worker_ctx *wc = w->ctx;
-    if (wc && wc->xmpp) {
-        xmpp_worker_quiesce(wc->xmpp);
+    if (wc && wc->started) {
+        modules_worker_quiesce(wc);
     }
 }
 
@@ -403,13 +431,9 @@ static void worker_stopped(struct worker *w, void *ud)
     if (wc == NULL) {
         return;
     }
-    if (wc->xmpp) {
-        s2s_worker_stop(wc->xmpp);
-        xmpp_worker_stop(wc->xmpp);
+    if (wc->started) {
+        modules_worker_stop(wc);
     }
-    chatroom_worker_stop();
-    im_worker_stop();
-    im_home_state_stop();
     signal_thread_cleanup();
     router_worker_free(wc->router);
     if (wc->store) {
@@ -608,6 +632,7 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
 
 static int parse_args(int argc, char **argv)
 {
+    modules_set(g_modules, sizeof(g_modules) / sizeof(g_modules[0]));
     snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
     int opt;
     while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
@@ -818,6 +843,7 @@ static int run(void)
         .disconnect = hook_disconnect,
         .send_message = hook_send_message,
         .presence = hook_presence,
+        .settings_live = hook_settings_live,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

@@ -127,4 +127,8 @@ unsigned accounts_generation(const char *domain, const char *name);
 /* Empties the calling thread's cache of accounts (it refills on demand): after a load peak. */
 void accounts_cache_release(void);
 
+/* The accounts module: register.* settings, the account cache's release in the module table (core/module.h). */
+struct module;
+extern struct module accounts_module;
+
 #endif

@@ -46,4 +46,8 @@ void lockout_foreach(lockout_each_fn *fn, void *ud);
 /* Forgets everything (at exit, and between tests). */
 void lockout_reset(void);
 
+/* The auth module: auth.* settings (the lock-out policy) in the module table (core/module.h). */
+struct module;
+extern struct module auth_module;
+
 #endif

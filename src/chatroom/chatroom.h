@@ -18,4 +18,8 @@ bool chatroom_service_of(const char *domain, struct buf *out);
  * already). */
 void chatroom_worker_stop(void);
 
+/* The chatroom module in the module table (core/module.h): muc.* settings, the stop above. */
+struct module;
+extern struct module chatroom_module;
+
 #endif

@@ -9,6 +9,7 @@
 #include "chatroom/chatroom.h"
 #include "chatroom/muc_int.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/server.h"
 #include "store/store.h"
 #include "store/store_muc.h"
@@ -21,8 +22,8 @@ struct svc_entry {
     char *domain;
 };
 
-/* Per worker: its rooms and its copy of the service names. Kept thread-local because the
- * chatroom module has no slot in struct worker_ctx; freed by chatroom_worker_stop(). */
+/* Per worker: its rooms and its copy of the service names, in the chatroom module's slot
+ * (core/module.h); freed by chatroom_worker_stop(). */
 struct muc_worker {
     struct muc_room *rooms[ROOM_BUCKETS];
     struct svc_entry *svcs;
@@ -31,14 +32,9 @@ struct muc_worker {
     bool loaded;
 };
 
-static _Thread_local struct muc_worker *tls_mw;
-
 static struct muc_worker *mw(void)
 {
-    if (tls_mw == NULL) {
-        tls_mw = xcalloc(1, sizeof(*tls_mw));
-    }
-    return tls_mw;
+    return module_slot_make(&chatroom_module, sizeof(struct muc_worker));
 }
 
 const struct settings *muc__cfg(void)
@@ -281,7 +277,7 @@ void muc__room_forget(struct muc_room *r)
 
 void chatroom_worker_stop(void)
 {
-    struct muc_worker *w = tls_mw;
+    struct muc_worker *w = *module_slot(&chatroom_module);
     if (w == NULL) {
         return;
     }
@@ -294,8 +290,7 @@ void chatroom_worker_stop(void)
         }
     }
     clear_svcs(w);
-    free(w);
-    tls_mw = NULL;
+    module_slot_free(&chatroom_module);
 }
 
 /* ---- the service address itself ---- */

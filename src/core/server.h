@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "core/module.h"
 #include "core/settings.h"
 #include "core/worker.h"
 
@@ -25,7 +26,7 @@ struct server {
     atomic_uint domains_gen;
     /* Connections open right now, for the Channels limit. */
     atomic_int connections;
-    /* Highest value of `connections` since the last memory trim (xmpp.c). */
+    /* Highest value of `connections` since the last memory release (core/module.c). */
     atomic_int connections_peak;
     atomic_ulong next_conn_id;
 };
@@ -40,6 +41,10 @@ struct worker_ctx {
     const struct settings *cfg;
     struct router_worker *router;
     struct xmpp_worker *xmpp;
+    /* The context is whole (store, router): the modules were started and are stopped. */
+    bool started;
+    /* One pointer per module of the table, owned by that module (core/module.h: module_slot). */
+    void *slots[MODULES_MAX];
 };
 
 static inline struct worker_ctx *worker_ctx(void)

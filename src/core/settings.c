@@ -1,4 +1,4 @@
-/* settings.c: the one table of server settings, their parsers, text forms and the settings file. */
+/* settings.c: the one settings mechanism (the modules' rows), parsers, text forms and the file. */
 #include "core/settings.h"
 
 #include <arpa/inet.h>
@@ -15,300 +15,117 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/module.h"
 
 #define DEFAULT_S2S_PORT 5269
 #define MAX_LINE 65536        /* a longer line in the settings file is an error */
 #define MAX_FILE (1 << 20)    /* the text of a saved settings file */
 #define REASON_MAX 512
 
-enum setting_type {
-    T_INT,      /* int, min..max */
-    T_LONG,     /* long, min..max */
-    T_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
-    T_STRING,   /* char[size], no control characters */
-    T_DOMAIN,   /* char[size], a domain name, stored in lower case */
-    T_LEVEL,    /* int, a log level name or digit */
-    T_LISTENER, /* struct listener_cfg */
-    T_ROUTES,   /* struct s2s_route[SETTINGS_MAX_ROUTES] at offset, int count at aux */
-    T_CHOICE,   /* int, the index of one of `choices` (case-insensitive) */
-};
-
-struct setting {
-    const char *key;
-    enum setting_type type;
-    size_t offset; /* of the typed field in struct settings */
-    size_t size;   /* of that field */
-    size_t aux;    /* T_ROUTES: offset of the count */
-    long min, max; /* T_INT, T_LONG */
-    const char *def;    /* the default, in text form (parsed by settings_defaults) */
-    const char *desc;   /* one line: what it means */
-    const char *values; /* what may be written, when not derived from the type */
-    const char *const *choices; /* T_CHOICE: the words, NULL-terminated */
-};
-
-#define FIELD(f)                                                                                   \
-    .offset = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f)
-
 /* The one list of settings: its order is the order of the settings file and of the docs. */
-static const struct setting table[] = {
-    { .key = "server.workers", .type = T_INT, FIELD(server.workers), .min = 0, .max = 64,
-      .def = "0", .desc = "Worker threads, each an event loop; 0 = one per CPU core" },
-    { .key = "server.main_domain", .type = T_DOMAIN, FIELD(server.main_domain), .def = "localhost",
-      .desc = "The main domain; it is created with its postmaster account on the first start",
-      .values = "a domain name" },
-    { .key = "server.log_level", .type = T_LEVEL, FIELD(server.log_level), .def = "Major",
-      .desc = "Log level of the SYSTEM and ADMIN records" },
-    { .key = "server.contact.abuse", .type = T_STRING, FIELD(server.contact.abuse), .def = "",
-      .desc = "Addresses for abuse reports, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.admin", .type = T_STRING, FIELD(server.contact.admin), .def = "",
-      .desc = "Addresses for the administrators, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.feedback", .type = T_STRING, FIELD(server.contact.feedback), .def = "",
-      .desc = "Addresses for feedback, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.sales", .type = T_STRING, FIELD(server.contact.sales), .def = "",
-      .desc = "Addresses for sales, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.security", .type = T_STRING, FIELD(server.contact.security), .def = "",
-      .desc = "Addresses for security reports, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.status", .type = T_STRING, FIELD(server.contact.status), .def = "",
-      .desc = "Addresses for service status information, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.contact.support", .type = T_STRING, FIELD(server.contact.support), .def = "",
-      .desc = "Addresses for support, published by service discovery (XEP-0157)",
-      .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none" },
-    { .key = "server.db_check_timeout", .type = T_INT, FIELD(server.db_check_timeout), .min = 0,
-      .max = 86400, .def = "30",
-      .desc = "Seconds the start-up check of the database (quick_check) may take; past it the "
-              "server starts unchecked and says so in the log; 0 = no check" },
-    { .key = "log.keep_days", .type = T_INT, FIELD(log.keep_days), .min = 0, .max = 36500,
-      .def = "30", .desc = "Days a System Log file is kept before it is deleted; 0 = keep all" },
-    { .key = "log.max_file_size", .type = T_LONG, FIELD(log.max_file_size), .min = 4096,
-      .max = 1099511627776L, .def = "104857600",
-      .desc = "Size in bytes past which a new System Log file of the same day is started" },
-    { .key = "xmpp.listener", .type = T_LISTENER, FIELD(xmpp.listener),
-      .def = "5222, 5269, 5223/tls",
-      .desc = "Sockets of the XMPP listener (clients and servers alike); /tls = TLS from the "
-              "first byte, otherwise STARTTLS; empty = no sockets",
-      .values = "a comma list of [address:]port[/tls], IPv6 addresses in brackets: [::1]:5222" },
-    { .key = "xmpp.receiving.log_level", .type = T_LEVEL, FIELD(xmpp.receiving.log_level),
-      .def = "Major", .desc = "Log level of incoming connections (XMPPI and XMPPS records)" },
-    { .key = "xmpp.receiving.channels", .type = T_INT, FIELD(xmpp.receiving.channels), .min = 0,
-      .max = 1000000, .def = "10000",
-      .desc = "Maximum number of simultaneous incoming connections; 0 = no listener" },
-    { .key = "xmpp.receiving.per_address_limit", .type = T_INT,
-      FIELD(xmpp.receiving.per_address_limit), .min = 0, .max = 1000000, .def = "100",
-      .desc = "Maximum number of simultaneous incoming connections from one remote address; "
-              "0 = no limit" },
-    { .key = "xmpp.receiving.max_stanza_size", .type = T_LONG,
-      FIELD(xmpp.receiving.max_stanza_size), .min = 1024, .max = 67108864, .def = "262144",
-      .desc = "Largest stanza accepted, in bytes; a larger one ends the stream "
-              "(policy-violation)" },
-    { .key = "xmpp.receiving.max_depth", .type = T_INT, FIELD(xmpp.receiving.max_depth), .min = 4,
-      .max = 1000, .def = "64", .desc = "Deepest element nesting accepted in a stream" },
-    { .key = "xmpp.receiving.require_tls", .type = T_BOOL, FIELD(xmpp.receiving.require_tls),
-      .def = "yes", .desc = "Require TLS before authentication on incoming streams" },
-    { .key = "xmpp.receiving.auth_timeout", .type = T_INT, FIELD(xmpp.receiving.auth_timeout),
-      .min = 1, .max = 3600, .def = "60",
-      .desc = "Seconds a new connection has to authenticate before it is closed" },
-    { .key = "xmpp.receiving.auth_failure_delay", .type = T_INT,
-      FIELD(xmpp.receiving.auth_failure_delay_ms), .min = 0, .max = 60000, .def = "1000",
-      .desc = "Milliseconds of delay before answering a failed authentication, the base of "
-              "an increasing back-off" },
-    { .key = "xmpp.receiving.max_auth_failures", .type = T_INT,
-      FIELD(xmpp.receiving.max_auth_failures), .min = 1, .max = 100, .def = "5",
-      .desc = "Failed authentications allowed on one stream before it is closed" },
-    { .key = "xmpp.receiving.send_queue_limit", .type = T_LONG,
-      FIELD(xmpp.receiving.send_queue_limit), .min = 1024, .max = 1073741824, .def = "1048576",
-      .desc = "Bytes waiting to be sent on one connection past which it is closed as too slow" },
-    { .key = "xmpp.receiving.ping_interval", .type = T_INT, FIELD(xmpp.receiving.ping_interval),
-      .min = 0, .max = 86400, .def = "300",
-      .desc = "Seconds of silence after which the server pings a connection; 0 = never" },
-    { .key = "xmpp.receiving.dialback", .type = T_BOOL, FIELD(xmpp.receiving.dialback),
-      .def = "yes",
-      .desc = "Accept Server Dialback (XEP-0220) from remote servers whose certificate does "
-              "not validate; no = SASL EXTERNAL only" },
-    { .key = "xmpp.receiving.header_timeout", .type = T_INT,
-      FIELD(xmpp.receiving.header_timeout), .min = 1, .max = 3600, .def = "10",
-      .desc = "Seconds a connection has to send a whole stream header (after the accept, "
-              "after TLS, after a restart) before it is closed (connection-timeout)" },
-    { .key = "xmpp.receiving.tls_timeout", .type = T_INT, FIELD(xmpp.receiving.tls_timeout),
-      .min = 1, .max = 3600, .def = "10",
-      .desc = "Seconds a TLS handshake (direct TLS or after STARTTLS) may take before the "
-              "connection is closed" },
-    { .key = "xmpp.receiving.sasl_timeout", .type = T_INT, FIELD(xmpp.receiving.sasl_timeout),
-      .min = 1, .max = 3600, .def = "30",
-      .desc = "Seconds from a stream header to the end of authentication on that stream "
-              "before it is closed (connection-timeout); auth_timeout bounds all stages "
-              "together" },
-    { .key = "xmpp.receiving.unauth_per_address", .type = T_INT,
-      FIELD(xmpp.receiving.unauth_per_address), .min = 0, .max = 1000000, .def = "32",
-      .desc = "Maximum number of simultaneous not yet authenticated connections from one "
-              "remote address; 0 = no limit" },
-    { .key = "xmpp.receiving.c2s_rate", .type = T_LONG, FIELD(xmpp.receiving.c2s_rate),
-      .min = 0, .max = 1073741824, .def = "51200",
-      .desc = "Bytes per second read from one client stream (token bucket); past it the server "
-              "stops reading that stream until the bucket refills, nothing is dropped; "
-              "0 = no limit" },
-    { .key = "xmpp.receiving.c2s_burst", .type = T_LONG, FIELD(xmpp.receiving.c2s_burst),
-      .min = 1024, .max = 1073741824, .def = "524288",
-      .desc = "Bytes a client stream may send at once above c2s_rate (the bucket's size)" },
-    { .key = "xmpp.receiving.s2s_rate", .type = T_LONG, FIELD(xmpp.receiving.s2s_rate),
-      .min = 0, .max = 1073741824, .def = "1048576",
-      .desc = "Bytes per second read from one incoming server stream; 0 = no limit" },
-    { .key = "xmpp.receiving.s2s_burst", .type = T_LONG, FIELD(xmpp.receiving.s2s_burst),
-      .min = 1024, .max = 1073741824, .def = "4194304",
-      .desc = "Bytes an incoming server stream may send at once above s2s_rate" },
-    { .key = "xmpp.sending.log_level", .type = T_LEVEL, FIELD(xmpp.sending.log_level),
-      .def = "Major", .desc = "Log level of outgoing server connections (XMPPO records)" },
-    { .key = "xmpp.sending.max_connections", .type = T_INT, FIELD(xmpp.sending.max_connections),
-      .min = 1, .max = 1000000, .def = "1000",
-      .desc = "Maximum number of simultaneous outgoing server-to-server connections" },
-    { .key = "xmpp.sending.idle_timeout", .type = T_INT, FIELD(xmpp.sending.idle_timeout),
-      .min = 1, .max = 86400, .def = "600",
-      .desc = "Seconds an outgoing connection stays open with nothing to send" },
-    { .key = "xmpp.sending.connect_timeout", .type = T_INT, FIELD(xmpp.sending.connect_timeout),
-      .min = 1, .max = 3600, .def = "30",
-      .desc = "Seconds allowed to connect to a remote server and set up the stream" },
-    { .key = "xmpp.sending.response_timeout", .type = T_INT, FIELD(xmpp.sending.response_timeout),
-      .min = 1, .max = 3600, .def = "60",
-      .desc = "Seconds to wait for a remote server's answer (for example dialback) before "
-              "giving up" },
-    { .key = "xmpp.sending.routes", .type = T_ROUTES, FIELD(xmpp.sending.routes),
-      .aux = offsetof(struct settings, xmpp.sending.route_count), .def = "",
-      .desc = "Static routes for outgoing server connections, used instead of DNS SRV records",
-      .values = "a comma list of domain=host:port[/tls] (port 5269 when left out; /tls = TLS "
-                "from the first byte), e.g. \"example.net=10.0.0.5:5269\"; empty = none" },
-    { .key = "xmpp.sending.queue_timeout", .type = T_INT, FIELD(xmpp.sending.queue_timeout),
-      .min = 1, .max = 604800, .def = "600",
-      .desc = "Seconds a stanza may wait for a remote server before it is bounced to its "
-              "sender" },
-    { .key = "xmpp.sending.dns_servers", .type = T_STRING, FIELD(xmpp.sending.dns_servers),
-      .def = "", .desc = "DNS servers asked for SRV and address records of remote domains",
-      .values = "a comma list of ip[:port] ([ipv6]:port); empty = the system's resolver" },
-    { .key = "xmpp.sending.dialback", .type = T_BOOL, FIELD(xmpp.sending.dialback),
-      .def = "yes",
-      .desc = "Authenticate to remote servers by Server Dialback when SASL EXTERNAL is not "
-              "possible" },
-    { .key = "tls.client_ca_file", .type = T_STRING, FIELD(tls.client_ca_file), .def = "",
-      .desc = "File of CA certificates (PEM) trusted for client certificates (SASL EXTERNAL)",
-      .values = "a file path; empty = client certificates are not checked" },
-    { .key = "tls.s2s_ca_file", .type = T_STRING, FIELD(tls.s2s_ca_file), .def = "",
-      .desc = "File of CA certificates (PEM) trusted for remote servers' certificates (SASL "
-              "EXTERNAL between servers, XEP-0178)",
-      .values = "a file path, or \"system\" for the system's CAs; empty = none (dialback)" },
-    { .key = "im.max_roster_items", .type = T_INT, FIELD(im.max_roster_items), .min = 1,
-      .max = 100000, .def = "1000",
-      .desc = "Most items in one account's roster; a roster set past it is refused (not-allowed)" },
-    { .key = "im.max_roster_item_length", .type = T_INT, FIELD(im.max_item_length), .min = 16,
-      .max = 65536, .def = "1023",
-      .desc = "Longest roster item name or group name, in bytes (not-acceptable beyond)" },
-    { .key = "im.offline_quota", .type = T_INT, FIELD(im.offline_quota), .min = 0,
-      .max = 1000000, .def = "1000",
-      .desc = "Offline messages stored per account; past it senders get service-unavailable; "
-              "0 = messages are never stored" },
-    { .key = "im.max_blocklist_items", .type = T_INT, FIELD(im.max_blocklist_items), .min = 1,
-      .max = 100000, .def = "1000",
-      .desc = "Most JIDs in one account's blocklist (XEP-0191)" },
-    { .key = "webadmin.listener", .type = T_LISTENER, FIELD(webadmin.listener),
-      .def = "8010, 9010/tls",
-      .desc = "Sockets of the WebAdmin (HTTP); /tls = HTTPS with the main domain's certificate; "
-              "empty = no WebAdmin",
-      .values = "a comma list of [address:]port[/tls], IPv6 addresses in brackets: [::1]:8010" },
-    { .key = "webadmin.metrics", .type = T_CHOICE, FIELD(webadmin.metrics), .def = "off",
-      .choices = (const char *const[]){ "off", "on", "local", NULL },
-      .desc = "Who may read the OpenMetrics counters at /metrics of the WebAdmin sockets",
-      .values = "off (nobody), on (anyone who reaches a WebAdmin socket), local (loopback "
-                "addresses only)" },
-    { .key = "webadmin.session_timeout", .type = T_INT, FIELD(webadmin.session_timeout),
-      .min = 60, .max = 604800, .def = "1800",
-      .desc = "Seconds a WebAdmin login stays valid without a request" },
-    { .key = "webadmin.max_connections", .type = T_INT, FIELD(webadmin.max_connections),
-      .min = 16, .max = 100000, .def = "1024",
-      .desc = "Simultaneous HTTP connections one WebAdmin socket accepts" },
-    { .key = "webadmin.per_address_limit", .type = T_INT, FIELD(webadmin.per_address_limit),
-      .min = 0, .max = 100000, .def = "16",
-      .desc = "Simultaneous HTTP connections from one address to one WebAdmin socket; "
-              "0 = no cap" },
-    { .key = "webadmin.idle_timeout", .type = T_INT, FIELD(webadmin.idle_timeout), .min = 1,
-      .max = 3600, .def = "30",
-      .desc = "Seconds a WebAdmin connection may stay silent before it is closed" },
-    { .key = "webadmin.request_timeout", .type = T_INT, FIELD(webadmin.request_timeout),
-      .min = 2, .max = 3600, .def = "60",
-      .desc = "Seconds a WebAdmin connection may take for one whole request, from its start "
-              "(or the end of its previous request) to the end of the answer, however "
-              "steadily it sends" },
-    { .key = "webadmin.threads", .type = T_INT, FIELD(webadmin.threads), .min = 1, .max = 64,
-      .def = "4",
-      .desc = "Threads serving each WebAdmin socket (an event loop each; a slow client holds a "
-              "socket, not a thread)" },
-    { .key = "services.vcard.max_size", .type = T_LONG, FIELD(services.vcard_max_size),
-      .min = 256, .max = 16777216, .def = "65536",
-      .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },
-    { .key = "services.private.max_size", .type = T_LONG, FIELD(services.private_max_size),
-      .min = 256, .max = 16777216, .def = "65536",
-      .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
-    { .key = "auth.lock_after", .type = T_INT, FIELD(auth.lock_after), .min = 0, .max = 1000,
-      .def = "5",
-      .desc = "Failed logins of one account (XMPP and WebAdmin, from any address) after which "
-              "it is locked for auth.lock_time; 0 = never locked" },
-    { .key = "auth.lock_time", .type = T_INT, FIELD(auth.lock_time), .min = 1, .max = 86400,
-      .def = "60",
-      .desc = "Seconds of an account's first lock; each further failure doubles it" },
-    { .key = "auth.lock_max", .type = T_INT, FIELD(auth.lock_max), .min = 1, .max = 604800,
-      .def = "900", .desc = "Longest lock of an account, in seconds" },
-    { .key = "auth.lock_window", .type = T_INT, FIELD(auth.lock_window), .min = 1,
-      .max = 604800, .def = "900",
-      .desc = "Seconds an account's failed logins are remembered after its last one" },
-    { .key = "register.rate_limit", .type = T_INT, FIELD(reg.rate_limit), .min = 0,
-      .max = 1000000, .def = "5",
-      .desc = "In-band registrations (XEP-0077) allowed from one remote address per "
-              "register.rate_period; 0 = no limit" },
-    { .key = "register.rate_period", .type = T_INT, FIELD(reg.rate_period), .min = 1,
-      .max = 2592000, .def = "3600",
-      .desc = "Seconds over which the register.*rate_limit settings count" },
-    { .key = "register.domain_rate_limit", .type = T_INT, FIELD(reg.domain_rate_limit),
-      .min = 0, .max = 1000000, .def = "100",
-      .desc = "In-band registrations allowed on one domain per register.rate_period, from all "
-              "addresses together; 0 = no limit" },
-    { .key = "register.global_rate_limit", .type = T_INT, FIELD(reg.global_rate_limit),
-      .min = 0, .max = 1000000, .def = "300",
-      .desc = "In-band registrations allowed on the whole server per register.rate_period; "
-              "0 = no limit" },
-    { .key = "register.reserved_names", .type = T_STRING, FIELD(reg.reserved_names),
-      .def = "admin*, *admin, root, postmaster, hostmaster, webmaster, abuse, security, "
-             "support, noc, info, sales, marketing, help, helpdesk, noreply, no-reply, nobody, "
-             "mailer-daemon, system, sysop, operator, moderator, staff, server, xmpp, jabber, "
-             "www, ftp, mail",
-      .desc = "User names that in-band registration refuses (compared after nodeprep, and by "
-              "their UTS #39 skeletons so look-alikes are refused too)",
-      .values = "a comma list of names; * matches any run of characters; empty = none" },
-    { .key = "register.tombstone_time", .type = T_INT, FIELD(reg.tombstone_time), .min = 0,
-      .max = 315360000, .def = "2592000",
-      .desc = "Seconds the name of a deleted account cannot be registered again; 0 = at once" },
-    { .key = "register.min_password_length", .type = T_INT, FIELD(reg.min_password_length),
-      .min = 1, .max = 1024, .def = "8",
-      .desc = "Shortest password accepted by in-band registration and password change, in "
-              "bytes" },
-    { .key = "register.invite_lifetime", .type = T_INT, FIELD(reg.invite_lifetime), .min = 60,
-      .max = 315360000, .def = "604800",
-      .desc = "Seconds an invitation token (starlingctl invite) stays valid" },
-    { .key = "muc.max_rooms", .type = T_INT, FIELD(muc.max_rooms), .min = 1, .max = 10000000,
-      .def = "10000", .desc = "Rooms one chat service (XEP-0045) may hold" },
-    { .key = "muc.max_occupants", .type = T_INT, FIELD(muc.max_occupants), .min = 1,
-      .max = 100000, .def = "500",
-      .desc = "Occupants one room may hold (the room's own maximum cannot exceed it)" },
-    { .key = "muc.history_length", .type = T_INT, FIELD(muc.history_length), .min = 0,
-      .max = 10000, .def = "50",
-      .desc = "Messages a room keeps for the discussion history sent to joining occupants" },
-    { .key = "muc.message_rate", .type = T_INT, FIELD(muc.message_rate), .min = 0,
-      .max = 1000000, .def = "120",
-      .desc = "Messages one occupant may send to a room per minute; 0 = no limit" },
+/* The core's rows (server.*, log.*); every other module declares its own (core/module.h). */
+const struct setting settings_core[] = {
+    {.key = "server.workers",
+     .type = SETTING_INT,
+     SETTING_FIELD(server.workers),
+     .min = 0,
+     .max = 64,
+     .def = "0",
+     .desc = "Worker threads, each an event loop; 0 = one per CPU core"},
+    {.key = "server.main_domain",
+     .type = SETTING_DOMAIN,
+     SETTING_FIELD(server.main_domain),
+     .def = "localhost",
+     .desc = "The main domain; it is created with its postmaster account on the first start",
+     .values = "a domain name"},
+    {.key = "server.log_level",
+     .type = SETTING_LEVEL,
+     SETTING_FIELD(server.log_level),
+     .def = "Major",
+     .desc = "Log level of the SYSTEM and ADMIN records"},
+    {.key = "server.contact.abuse",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.abuse),
+     .def = "",
+     .desc = "Addresses for abuse reports, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.admin",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.admin),
+     .def = "",
+     .desc = "Addresses for the administrators, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.feedback",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.feedback),
+     .def = "",
+     .desc = "Addresses for feedback, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.sales",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.sales),
+     .def = "",
+     .desc = "Addresses for sales, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.security",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.security),
+     .def = "",
+     .desc = "Addresses for security reports, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.status",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.status),
+     .def = "",
+     .desc = "Addresses for service status information, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.contact.support",
+     .type = SETTING_STRING,
+     SETTING_FIELD(server.contact.support),
+     .def = "",
+     .desc = "Addresses for support, published by service discovery (XEP-0157)",
+     .values = "a comma list of URIs (mailto:, xmpp:, https:); empty = none"},
+    {.key = "server.db_check_timeout",
+     .type = SETTING_INT,
+     SETTING_FIELD(server.db_check_timeout),
+     .min = 0,
+     .max = 86400,
+     .def = "30",
+     .desc = "Seconds the start-up check of the database (quick_check) may take; past it the "
+             "server starts unchecked and says so in the log; 0 = no check"},
+    {.key = "log.keep_days",
+     .type = SETTING_INT,
+     SETTING_FIELD(log.keep_days),
+     .min = 0,
+     .max = 36500,
+     .def = "30",
+     .desc = "Days a System Log file is kept before it is deleted; 0 = keep all"},
+    {.key = "log.max_file_size",
+     .type = SETTING_LONG,
+     SETTING_FIELD(log.max_file_size),
+     .min = 4096,
+     .max = 1099511627776L,
+     .def = "104857600",
+     .desc = "Size in bytes past which a new System Log file of the same day is started"},
+    {.key = NULL},
 };
 
-#define TABLE_LEN (sizeof(table) / sizeof(table[0]))
+/* Calls fn on every row of every module, in table order; stops at a non-zero return. */
+typedef int row_fn(const struct setting *d, void *ud);
+
+static int each_row(row_fn *fn, void *ud)
+{
+    for (size_t m = 0; m < modules_count(); m++) {
+        const struct setting *rows = modules_get(m)->settings;
+        for (size_t i = 0; rows != NULL && rows[i].key != NULL; i++) {
+            int rc = fn(&rows[i], ud);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -334,14 +151,26 @@ static const void *cfield(const struct settings *s, const struct setting *d)
     return (const char *)s + d->offset;
 }
 
+struct find_ctx {
+    const char *key;
+    const struct setting *found;
+};
+
+static int find_row(const struct setting *d, void *ud)
+{
+    struct find_ctx *fc = ud;
+    if (strcmp(d->key, fc->key) == 0) {
+        fc->found = d;
+        return 1;
+    }
+    return 0;
+}
+
 static const struct setting *find(const char *key)
 {
-    for (size_t i = 0; i < TABLE_LEN; i++) {
-        if (strcmp(table[i].key, key) == 0) {
-            return &table[i];
-        }
-    }
-    return NULL;
+    struct find_ctx fc = { key, NULL };
+    each_row(find_row, &fc);
+    return fc.found;
 }
 
 static bool is_blank(char c)
@@ -470,7 +299,7 @@ static int parse_string(const struct setting *d, const char *text, char *dst, ch
                         size_t errlen)
 {
     struct strv v = strv_c(text);
-    if (d->type == T_DOMAIN) {
+    if (d->type == SETTING_DOMAIN) {
         v = trim(v);
         if (!valid_domain(v)) {
             seterr(err, errlen, "\"%s\" is not a domain name", text);
@@ -485,7 +314,7 @@ static int parse_string(const struct setting *d, const char *text, char *dst, ch
         seterr(err, errlen, "the value is too long (at most %zu bytes)", d->size - 1);
         return ERR_INVAL;
     }
-    if (d->type == T_DOMAIN) {
+    if (d->type == SETTING_DOMAIN) {
         lower_ascii(dst);
     }
     return 0;
@@ -772,21 +601,21 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
     long n;
     int rc;
     switch (d->type) {
-    case T_INT:
-    case T_LONG:
+    case SETTING_INT:
+    case SETTING_LONG:
         rc = parse_number(text, d->min, d->max, &n, err, errlen);
-        if (rc == 0 && d->type == T_INT) {
+        if (rc == 0 && d->type == SETTING_INT) {
             *(int *)f = (int)n;
         } else if (rc == 0) {
             *(long *)f = n;
         }
         return rc;
-    case T_BOOL:
+    case SETTING_BOOL:
         return parse_bool(text, (bool *)f, err, errlen);
-    case T_LEVEL:
+    case SETTING_LEVEL:
         return parse_level(text, (int *)f, err, errlen);
-    case T_STRING:
-    case T_DOMAIN: {
+    case SETTING_STRING:
+    case SETTING_DOMAIN: {
         char tmp[512];
         _Static_assert(sizeof(tmp) >= sizeof(((struct settings *)0)->tls.client_ca_file),
                        "tmp must hold the largest string setting");
@@ -798,9 +627,9 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
         }
         return rc;
     }
-    case T_LISTENER:
+    case SETTING_LISTENER:
         return settings_parse_listener(text, (struct listener_cfg *)f, err, errlen);
-    case T_CHOICE:
+    case SETTING_CHOICE:
         for (int i = 0; d->choices[i] != NULL; i++) {
             if (strv_case_eq(trim(strv_c(text)), strv_c(d->choices[i]))) {
                 *(int *)f = i;
@@ -809,7 +638,7 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
         }
         seterr(err, errlen, "\"%s\" is not one of: %s", text, d->values);
         return ERR_INVAL;
-    case T_ROUTES: {
+    case SETTING_ROUTES: {
         struct routes *rs = xcalloc(1, sizeof(*rs));
         rc = each_item(text, route_item, rs, err, errlen);
         if (rc == 0) {
@@ -827,29 +656,29 @@ static void append_value(const struct settings *s, const struct setting *d, stru
 {
     const void *f = cfield(s, d);
     switch (d->type) {
-    case T_INT:
+    case SETTING_INT:
         buf_printf(out, "%d", *(const int *)f);
         break;
-    case T_LONG:
+    case SETTING_LONG:
         buf_printf(out, "%ld", *(const long *)f);
         break;
-    case T_BOOL:
+    case SETTING_BOOL:
         buf_append_c(out, *(const bool *)f ? "yes" : "no");
         break;
-    case T_LEVEL:
+    case SETTING_LEVEL:
         buf_append_c(out, log_level_name(*(const int *)f));
         break;
-    case T_STRING:
-    case T_DOMAIN:
+    case SETTING_STRING:
+    case SETTING_DOMAIN:
         buf_append_c(out, (const char *)f);
         break;
-    case T_LISTENER:
+    case SETTING_LISTENER:
         append_listener(out, (const struct listener_cfg *)f);
         break;
-    case T_CHOICE:
+    case SETTING_CHOICE:
         buf_append_c(out, d->choices[*(const int *)f]);
         break;
-    case T_ROUTES:
+    case SETTING_ROUTES:
         append_routes(out, (const struct s2s_route *)f, *(const int *)((const char *)s + d->aux));
         break;
     }
@@ -861,11 +690,11 @@ static void append_description(const struct setting *d, struct buf *out)
     buf_printf(out, "%s. Values: ", d->desc);
     if (d->values != NULL) {
         buf_append_c(out, d->values);
-    } else if (d->type == T_INT || d->type == T_LONG) {
+    } else if (d->type == SETTING_INT || d->type == SETTING_LONG) {
         buf_printf(out, "%ld..%ld", d->min, d->max);
-    } else if (d->type == T_BOOL) {
+    } else if (d->type == SETTING_BOOL) {
         buf_append_c(out, "yes or no");
-    } else if (d->type == T_LEVEL) {
+    } else if (d->type == SETTING_LEVEL) {
         buf_append_c(out, "None, Crash, Failures, Major, Problems, Low-Level, All Info (or -1..5)");
     } else {
         buf_append_c(out, "text");
@@ -877,17 +706,21 @@ static void append_description(const struct setting *d, struct buf *out)
     }
 }
 
-void settings_defaults(struct settings *s)
+static int set_default(const struct setting *d, void *ud)
 {
     char err[REASON_MAX];
-    memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < TABLE_LEN; i++) {
-        if (set_value(s, &table[i], table[i].def, err, sizeof(err)) != 0) {
-            /* A bad default is a programming error, caught by the unit tests. */
-            fprintf(stderr, "settings: bad default of %s: %s\n", table[i].key, err);
-            abort();
-        }
+    if (set_value(ud, d, d->def, err, sizeof(err)) != 0) {
+        /* A bad default is a programming error, caught by the unit tests. */
+        fprintf(stderr, "settings: bad default of %s: %s\n", d->key, err);
+        abort();
     }
+    return 0;
+}
+
+void settings_defaults(struct settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    each_row(set_default, s);
 }
 
 struct settings *settings_dup(const struct settings *s)
@@ -932,20 +765,32 @@ int settings_get(const struct settings *s, const char *key, struct buf *out)
     return rc;
 }
 
+struct foreach_ctx {
+    const struct settings *s;
+    settings_each_fn *fn;
+    void *ud;
+    struct buf value, desc;
+};
+
+static int foreach_row(const struct setting *d, void *ud)
+{
+    struct foreach_ctx *fc = ud;
+    buf_reset(&fc->value);
+    buf_reset(&fc->desc);
+    append_value(fc->s, d, &fc->value);
+    append_description(d, &fc->desc);
+    fc->fn(fc->ud, d->key, buf_cstr(&fc->value), buf_cstr(&fc->desc));
+    return 0;
+}
+
 void settings_foreach(const struct settings *s, settings_each_fn *fn, void *ud)
 {
-    struct buf value, desc;
-    buf_init(&value, MAX_FILE);
-    buf_init(&desc, 4096);
-    for (size_t i = 0; i < TABLE_LEN; i++) {
-        buf_reset(&value);
-        buf_reset(&desc);
-        append_value(s, &table[i], &value);
-        append_description(&table[i], &desc);
-        fn(ud, table[i].key, buf_cstr(&value), buf_cstr(&desc));
-    }
-    buf_cleanup(&value);
-    buf_cleanup(&desc);
+    struct foreach_ctx fc = { .s = s, .fn = fn, .ud = ud };
+    buf_init(&fc.value, MAX_FILE);
+    buf_init(&fc.desc, 4096);
+    each_row(foreach_row, &fc);
+    buf_cleanup(&fc.value);
+    buf_cleanup(&fc.desc);
 }
 
 /* ---- The settings file ---- */

@@ -145,6 +145,45 @@ struct settings {
     } muc;
 };
 
+/* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */
+
+enum setting_type {
+    SETTING_INT,      /* int, min..max */
+    SETTING_LONG,     /* long, min..max */
+    SETTING_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
+    SETTING_STRING,   /* char[size], no control characters */
+    SETTING_DOMAIN,   /* char[size], a domain name, stored in lower case */
+    SETTING_LEVEL,    /* int, a log level name or digit */
+    SETTING_LISTENER, /* struct listener_cfg */
+    SETTING_ROUTES,   /* struct s2s_route[SETTINGS_MAX_ROUTES] at offset, int count at aux */
+    SETTING_CHOICE,   /* int, the index of one of `choices` (case-insensitive) */
+};
+
+/* One setting: its key, where its typed value lives in struct settings, its default and its
+ * documentation. A module's rows end with a row whose key is NULL. */
+struct setting {
+    const char *key;
+    enum setting_type type;
+    size_t offset; /* of the typed field in struct settings */
+    size_t size;   /* of that field */
+    size_t aux;    /* SETTING_ROUTES: offset of the count */
+    long min, max; /* SETTING_INT, SETTING_LONG */
+    const char *def;    /* the default, in text form (parsed by settings_defaults) */
+    const char *desc;   /* one line: what it means */
+    const char *values; /* what may be written, when not derived from the type */
+    const char *const *choices; /* SETTING_CHOICE: the words, NULL-terminated */
+};
+
+/* .offset and .size of the field `f` of struct settings, in a row. */
+#define SETTING_FIELD(f)                                                                           \
+    .offset = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f)
+
+/* The core's rows: server.* and log.*. */
+extern const struct setting settings_core[];
+
+/* The operations below read the rows of every module of the table (core/module.h), in its
+ * order: call modules_set first. */
+
 /* Fills `s` with the defaults. */
 void settings_defaults(struct settings *s);
 /* Returns a heap copy of `s` (the struct holds no pointers); release it with settings_free. */

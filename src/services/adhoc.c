@@ -21,7 +21,7 @@
 #define ADMIN_NODE(x) NS_ADMIN "#" x
 
 /* Open command sessions live on the worker that serves the requester (a client's stanzas are
- * routed from its home worker); no heap, so nothing outlives the worker. */
+ * routed from its home worker), in the services module's slot; freed when the worker stops. */
 #define ADHOC_SESSIONS 32
 #define ADHOC_SESSION_TTL 600
 #define ADHOC_JID_MAX 1024
@@ -34,7 +34,15 @@ struct adhoc_session {
     time_t created;
 };
 
-static _Thread_local struct adhoc_session g_sessions[ADHOC_SESSIONS];
+/* This worker's ADHOC_SESSIONS sessions. */
+static struct adhoc_session *sessions(void)
+{
+    struct services_worker *sw = services__worker();
+    if (sw->adhoc == NULL) {
+        sw->adhoc = xcalloc(ADHOC_SESSIONS, sizeof(*sw->adhoc));
+    }
+    return sw->adhoc;
+}
 
 struct command;
 
@@ -94,9 +102,10 @@ static void requester_of(const struct signal *req, struct buf *out)
 static struct adhoc_session *session_new(const struct command *cmd, const char *requester)
 {
     time_t now = time(NULL);
-    struct adhoc_session *slot = &g_sessions[0];
+    struct adhoc_session *all = sessions();
+    struct adhoc_session *slot = &all[0];
     for (size_t i = 0; i < ADHOC_SESSIONS; i++) {
-        struct adhoc_session *s = &g_sessions[i];
+        struct adhoc_session *s = &all[i];
         if (s->id[0] == '\0' || now - s->created > ADHOC_SESSION_TTL) {
             slot = s;
             break;
@@ -120,8 +129,9 @@ static struct adhoc_session *session_find(const char *id, const struct command *
                                           const char *requester)
 {
     time_t now = time(NULL);
+    struct adhoc_session *all = sessions();
     for (size_t i = 0; i < ADHOC_SESSIONS; i++) {
-        struct adhoc_session *s = &g_sessions[i];
+        struct adhoc_session *s = &all[i];
         if (s->id[0] != '\0' && strcmp(s->id, id) == 0 && s->cmd == cmd &&
             strcmp(s->requester, requester) == 0 && now - s->created <= ADHOC_SESSION_TTL) {
             return s;

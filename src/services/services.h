@@ -111,4 +111,8 @@ extern const struct service service_adhoc;
 extern const struct service service_register;
 extern const struct service service_muc;
 
+/* The services: services.* settings, per-worker state in the module table (core/module.h). */
+struct module;
+extern struct module services_module;
+
 #endif

@@ -10,6 +10,16 @@
 /* Largest stored element read back (the ceiling of the services.*.max_size settings). */
 #define SERVICES_STORED_MAX (16u * 1024 * 1024 + 4096)
 
+struct adhoc_session;
+
+/* The services' state on one worker, in the services module's slot (core/module.h). */
+struct services_worker {
+    struct adhoc_session *adhoc; /* adhoc.c: the open command sessions */
+};
+
+/* The calling worker's services state (made on first use; freed by the module's stop). */
+struct services_worker *services__worker(void);
+
 /* The element serialized in `text` (as stored by services__serialize) as a new tree; NULL when
  * it does not parse. */
 struct xml_node *services__parse(const char *text, size_t len);

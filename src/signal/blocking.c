@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/loop.h"
 #include "core/server.h"
+#include "im/module.h"
 #include "services/services.h"
 #include "signal/homestate.h"
 #include "signal/im_int.h"
@@ -91,7 +92,15 @@ struct bl_cache {
     char bare[];
 };
 
-static __thread struct bl_cache *t_bl_cache[BL_CACHE_BUCKETS];
+/* This worker's cache buckets, in the IM core's module slot (im/module.h). */
+static struct bl_cache **bl_buckets(void)
+{
+    struct im_worker *iw = im__worker();
+    if (iw->blocklists == NULL) {
+        iw->blocklists = xcalloc(BL_CACHE_BUCKETS, sizeof(*iw->blocklists));
+    }
+    return iw->blocklists;
+}
 
 static size_t hash_part(size_t h, const char *s)
 {
@@ -113,7 +122,7 @@ static bool bare_is(const char *bare, const struct jid *user)
 static struct bl_cache **bl_slot(const struct jid *user)
 {
     size_t h = hash_part(hash_part(5381, user->local) * 33 + '@', user->domain);
-    struct bl_cache **pp = &t_bl_cache[h % BL_CACHE_BUCKETS];
+    struct bl_cache **pp = &bl_buckets()[h % BL_CACHE_BUCKETS];
     while (*pp && !bare_is((*pp)->bare, user)) {
         pp = &(*pp)->next;
     }
@@ -189,10 +198,11 @@ bool im__blocked(const struct jid *user, const struct jid *other)
 
 void im_release_memory(void)
 {
-    for (size_t i = 0; i < BL_CACHE_BUCKETS; i++) {
-        while (t_bl_cache[i]) {
-            struct bl_cache *e = t_bl_cache[i];
-            t_bl_cache[i] = e->next;
+    struct bl_cache **buckets = im__worker()->blocklists;
+    for (size_t i = 0; buckets != NULL && i < BL_CACHE_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct bl_cache *e = buckets[i];
+            buckets[i] = e->next;
             bl_entry_free(e);
         }
     }
@@ -202,6 +212,8 @@ void im_release_memory(void)
 void im_worker_stop(void)
 {
     im_release_memory();
+    free(im__worker()->blocklists);
+    im__worker()->blocklists = NULL;
 }
 
 void im__refuse_blocked(struct router_session *rs, const struct signal *sig)

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "im/module.h"
 #include "store/store_im.h"
 #include "store/store_services.h"
 
@@ -46,17 +47,17 @@ struct home_state {
     bool failing; /* the last flush failed: the records wait for the retry */
 };
 
-static __thread struct home_state *t_hs;
-
+/* This worker's home state lives in the IM core's module slot (im/module.h). */
 static struct home_state *hs(void)
 {
-    if (t_hs == NULL) {
-        t_hs = xcalloc(1, sizeof(*t_hs));
-        loop_timer_init(&t_hs->timer);
+    struct im_worker *iw = im__worker();
+    if (iw->home == NULL) {
+        iw->home = xcalloc(1, sizeof(*iw->home));
+        loop_timer_init(&iw->home->timer);
         struct worker *w = worker_self();
-        t_hs->loop = w ? w->loop : NULL;
+        iw->home->loop = w ? w->loop : NULL;
     }
-    return t_hs;
+    return iw->home;
 }
 
 static size_t bucket_of(const char *domain, const char *local)
@@ -283,7 +284,7 @@ static int write_all(struct home_state *s, struct store *st)
 
 void im_home_state_flush(void)
 {
-    struct home_state *s = t_hs;
+    struct home_state *s = im__worker()->home;
     struct worker_ctx *wc = worker_ctx();
     if (s == NULL || s->dirty == NULL || wc == NULL || wc->store == NULL) {
         return;
@@ -321,15 +322,16 @@ void im_home_state_flush(void)
 
 void im_home_state_release(void)
 {
-    if (t_hs != NULL) {
+    struct home_state *s = im__worker()->home;
+    if (s != NULL) {
         im_home_state_flush();
-        free_all(t_hs);
+        free_all(s);
     }
 }
 
 void im_home_state_stop(void)
 {
-    struct home_state *s = t_hs;
+    struct home_state *s = im__worker()->home;
     if (s == NULL) {
         return;
     }
@@ -339,5 +341,5 @@ void im_home_state_stop(void)
     }
     free_all(s);
     free(s);
-    t_hs = NULL;
+    im__worker()->home = NULL;
 }

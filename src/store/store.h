@@ -129,4 +129,8 @@ int store_account_setting_set(struct store *st, const char *domain, const char *
 int store_account_settings_list(struct store *st, const char *domain, const char *name,
                                 store_row_fn *fn, void *ud);
 
+/* The store: the release of its handles' page caches in the module table (core/module.h). */
+struct module;
+extern struct module store_module;
+
 #endif

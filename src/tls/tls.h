@@ -137,4 +137,8 @@ struct tls_conn *tls_conn_new_client(struct tls_store *ts, const char *local, co
  * `domain` (subjectAltName DNS, wildcards per RFC 6125). Either side of a session. */
 bool tls_conn_peer_verify_domain(struct tls_conn *c, const char *domain);
 
+/* The TLS module: tls.* settings in the module table (core/module.h). */
+struct module;
+extern struct module tls_module;
+
 #endif

@@ -53,7 +53,6 @@ struct web_cfg {
     int metrics;
     int session_timeout;
     char main_domain[256];
-    struct settings_auth auth;      /* the per-account lock-out of logins */
     struct web_limits limits;
 };
 
@@ -99,20 +98,6 @@ int web_session_timeout(struct webadmin *w)
     return t;
 }
 
-void web_main_domain(struct webadmin *w, char *out, size_t outlen)
-{
-    pthread_mutex_lock(&w->lock);
-    snprintf(out, outlen, "%s", w->cfg.main_domain);
-    pthread_mutex_unlock(&w->lock);
-}
-
-void web_auth_policy(struct webadmin *w, struct settings_auth *out)
-{
-    pthread_mutex_lock(&w->lock);
-    *out = w->cfg.auth;
-    pthread_mutex_unlock(&w->lock);
-}
-
 json_t *web_stats_history(struct webadmin *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -126,7 +111,6 @@ static void cfg_from_settings(struct web_cfg *c, const struct settings *s)
     c->listener = s->webadmin.listener;
     c->metrics = s->webadmin.metrics;
     c->session_timeout = s->webadmin.session_timeout;
-    c->auth = s->auth;
     c->limits = (struct web_limits){
         .max_connections = s->webadmin.max_connections,
         .per_address = s->webadmin.per_address_limit,

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "core/settings.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 struct webadmin;
 
@@ -28,5 +28,9 @@ void webadmin_reconfigure(struct webadmin *w, const struct settings *cfg);
 /* Stops the thread and every daemon (waiting for requests in progress) and frees `w`; NULL is
  * accepted. Call it before the workers stop: a request may be waiting for them. */
 void webadmin_free(struct webadmin *w);
+
+/* The WebAdmin: webadmin.* settings in the module table (core/module.h). */
+struct module;
+extern struct module webadmin_module;
 
 #endif

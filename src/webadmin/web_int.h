@@ -43,11 +43,6 @@ json_t *web_api(struct webadmin *w, struct web_request *rq);
 struct admin *web_admin(struct webadmin *w);
 const char *web_log_dir(struct webadmin *w);
 int web_session_timeout(struct webadmin *w);
-/* The main domain (a domain administrator's login without "@domain" is refused; a bare user
- * name means an account of this domain). */
-void web_main_domain(struct webadmin *w, char *out, size_t outlen);
-/* The auth.* settings in force (the per-account lock-out of logins). */
-void web_auth_policy(struct webadmin *w, struct settings_auth *out);
 /* {"interval": seconds, "samples": [{"t": unix time, counter: value, …}, …]} oldest first. */
 json_t *web_stats_history(struct webadmin *w);
 

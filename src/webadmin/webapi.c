@@ -4,18 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accounts/accounts.h"
-#include "auth/creds.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/version.h"
-#include "jid/jid.h"
-#include "store/store.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 #include "webadmin/web_int.h"
 
-#define NAME_MAX_LEN 1024
 #define REASON_MAX 512
 
 static json_t *reply_error(struct web_request *rq, unsigned status, const char *code,
@@ -59,109 +54,62 @@ static unsigned status_of(const char *code)
     return 500;
 }
 
-/* ---- identities ---- */
+/* ---- identities: the admin API's session.* ops (src/admin/api.c) ---- */
 
-/* Splits "local@domain" (or "local", meaning the main domain) into its prepared parts and the
- * canonical domain; under the admin's lock. */
-static int resolve_user(struct store *st, const char *user, const char *main_domain,
-                        struct buf *local, struct buf *domain)
+/* The error of an admin reply as a code: ERR_LIMIT (the account is locked), ERR_DENIED (not an
+ * administrator), ERR_AUTH for every other failure. */
+static int reply_code(const json_t *resp)
 {
-    struct jid j = { 0 };
-    struct buf text;
-    int rc;
-    buf_init(&text, 2 * NAME_MAX_LEN);
-    rc = strchr(user, '@') != NULL ? buf_append_c(&text, user)
-                                   : buf_printf(&text, "%s@%s", user, main_domain);
-    if (rc == 0 && (jid_parse(&j, buf_strv(&text)) != 0 || j.local == NULL || j.resource)) {
-        rc = ERR_NOTFOUND;
-    }
-    if (rc == 0) {
-        rc = store_domain_resolve(st, j.domain, domain);
-    }
-    if (rc == 0) {
-        buf_reset(local);
-        rc = buf_append_c(local, j.local);
-    }
-    jid_cleanup(&j);
-    buf_cleanup(&text);
-    return rc;
-}
-
-/* Fills the role of `who` (whose jid is set) from the account's settings: ERR_AUTH when the
- * account is gone or disabled, ERR_DENIED when it administers nothing. Under the lock. */
-static int load_role(struct store *st, struct web_identity *who)
-{
-    struct account_cfg acc;
-    const char *at = strchr(who->jid, '@');
-    if (at == NULL || accounts_account_get(st, who->jid, &acc) != 0 || acc.disabled) {
-        return ERR_AUTH;
-    }
-    who->server_admin = acc.admin;
-    snprintf(who->domain, sizeof(who->domain), "%s", at + 1);
-    return acc.admin || acc.domain_admin ? 0 : ERR_DENIED;
-}
-
-/* Checks the password of the resolved account local@domain; ERR_AUTH, or ERR_LIMIT while the
- * account is locked after failed logins (then the password is not even looked at). Under the
- * lock. */
-static int check_password(struct webadmin *w, struct store *st, const char *local,
-                          const char *domain, const char *password, struct web_request *rq)
-{
-    struct settings_auth policy;
-    struct auth_creds creds;
-    int rc;
-    web_auth_policy(w, &policy);
-    if (accounts_login_locked(&policy, local, domain) > 0) {
+    const char *code = json_string_value(json_object_get(resp, "code"));
+    if (code != NULL && strcmp(code, "limit") == 0) {
         return ERR_LIMIT;
     }
-    memset(&creds, 0, sizeof(creds));
-    rc = accounts_lookup_creds(st, domain, local, &creds);
-    if (rc == 0 && auth_creds_verify_password(&creds, password) != 0) {
+    return code != NULL && strcmp(code, "denied") == 0 ? ERR_DENIED : ERR_AUTH;
+}
+
+/* Runs one session.* op as the server's owner; fills `who` from its answer. */
+static int session_op(struct webadmin *w, json_t *req, struct web_identity *who)
+{
+    json_t *resp = req != NULL ? admin_handle(web_admin(w), req) : NULL;
+    json_t *result = json_object_get(resp, "result");
+    const char *jid = json_string_value(json_object_get(result, "jid"));
+    const char *role = json_string_value(json_object_get(result, "role"));
+    const char *domain = json_string_value(json_object_get(result, "domain"));
+    int rc = 0;
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        rc = reply_code(resp);
+    } else if (jid == NULL || role == NULL || domain == NULL) {
         rc = ERR_AUTH;
-    }
-    if (rc == 0) {
-        accounts_login_succeeded(local, domain);
-        rc = creds.disabled ? ERR_AUTH : 0;
     } else {
-        int lock = accounts_login_failed(&policy, local, domain);
-        if (lock > 0) {
-            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer,
-                    "account %s@%s locked for %d s after repeated failed logins", local, domain,
-                    lock);
-        }
-        rc = ERR_AUTH;
+        memset(who, 0, sizeof(*who));
+        snprintf(who->jid, sizeof(who->jid), "%s", jid);
+        who->server_admin = strcmp(role, "server") == 0;
+        snprintf(who->domain, sizeof(who->domain), "%s", domain);
     }
-    auth_creds_cleanup(&creds);
+    json_decref(resp);
+    json_decref(req);
     return rc;
 }
 
-/* Checks a password; fills `who`. ERR_AUTH (unknown user, wrong password, disabled), ERR_LIMIT
- * (the account is locked) or ERR_DENIED (not an administrator). */
+/* Checks a password (session.login); fills `who`. ERR_AUTH (unknown user, wrong password,
+ * disabled), ERR_LIMIT (the account is locked) or ERR_DENIED (not an administrator). */
 static int verify_login(struct webadmin *w, struct web_request *rq, const char *user,
                         const char *password, struct web_identity *who)
 {
-    char main_domain[256];
-    struct buf local, domain;
-    int rc;
     memset(who, 0, sizeof(*who));
-    web_main_domain(w, main_domain, sizeof(main_domain));
-    buf_init(&local, NAME_MAX_LEN);
-    buf_init(&domain, NAME_MAX_LEN);
-    struct store *st = admin__lock(web_admin(w));
-    rc = resolve_user(st, user, main_domain, &local, &domain);
-    if (rc == 0) {
-        rc = check_password(w, st, buf_cstr(&local), buf_cstr(&domain), password, rq);
-    } else {
-        rc = ERR_AUTH;
-    }
-    if (rc == 0) {
-        snprintf(who->jid, sizeof(who->jid), "%s@%s", buf_cstr(&local), buf_cstr(&domain));
-        rc = load_role(st, who);
-    }
-    admin__unlock(web_admin(w));
-    buf_cleanup(&local);
-    buf_cleanup(&domain);
-    return rc;
+    return session_op(w,
+                      json_pack("{s:s, s:{s:s, s:s, s:s?}}", "op", "session.login", "args",
+                                "user", user, "password", password, "peer", rq->peer),
+                      who);
+}
+
+/* Reads the role of a session's account again (session.check): ERR_AUTH when the account is
+ * gone or disabled, ERR_DENIED when it administers nothing any more. */
+static int load_role(struct webadmin *w, struct web_identity *who)
+{
+    return session_op(w, json_pack("{s:s, s:{s:s}}", "op", "session.check", "args", "jid",
+                                   who->jid),
+                      who);
 }
 
 static void identity_json(json_t *obj, const struct web_identity *who, const char *csrf)
@@ -343,9 +291,7 @@ static json_t *with_session(struct webadmin *w, struct web_request *rq, const ch
     if (rq->sid == NULL || web_session_find(rq->sid, web_session_timeout(w), &s) != 0) {
         return reply_error(rq, 401, "auth", "not logged in (or the session expired)");
     }
-    struct store *st = admin__lock(web_admin(w));
-    int rc = load_role(st, &s.who);
-    admin__unlock(web_admin(w));
+    int rc = load_role(w, &s.who);
     if (rc != 0) {
         web_session_remove(s.id);
         return reply_error(rq, 401, "auth", "%s may no longer administer this server", s.who.jid);

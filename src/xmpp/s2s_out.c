@@ -857,6 +857,7 @@ static int element(struct s2s_out *o, struct xml_node *el)
             log_rec(LOG_TAG_XMPPO, LOG_LOWLEVEL, o->id, o->peer, "SASL EXTERNAL refused, trying "
                     "dialback");
             start_dialback(o);
+            out_send_verifies(o); /* held back while SASL was under way */
             return 0;
         }
         out_close(o, "SASL EXTERNAL refused", "remote-server-not-found", false);

@@ -1,15 +1,13 @@
 /* xmpp.c: the XMPP module on each worker: start, stop, monitoring, ending sessions. */
 #include "xmpp/xmpp.h"
 
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "accounts/accounts.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/server.h"
 #include "signal/im.h"
-#include "store/store.h"
 #include "tls/tls.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
@@ -35,48 +33,6 @@ void xmpp_stats_json(json_t *obj)
     set_counter(obj, "stream_errors", atomic_load(&g_xmpp_stats.stream_errors));
     set_counter(obj, "idle_parsers_freed", atomic_load(&g_xmpp_stats.parsers_freed));
     set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
-}
-
-#define TRIM_PERIOD_MS 1000
-#define TRIM_MIN_DROP 256
-#define TRIM_FOLLOW_UPS 2
-
-/* On each worker: its store handle's page cache (filled by the logins of the peak), then the
- * allocator's free memory, go back to the system. */
-static void release_memory(struct worker *w, void *arg)
-{
-    (void)w;
-    (void)arg;
-    im_release_memory();
-    accounts_cache_release();
-    store_release_memory(worker_ctx()->store);
-    malloc_trim(0);
-}
-
-/* After many connections have come and gone, the allocator keeps their memory for reuse and
- * SQLite the pages their logins read; once the count has fallen to half its recent peak (and by
- * a fair number) and has stopped falling fast, or has fallen to a quarter, both are given back.
- * The check runs on worker 0 only. */
-static void trim_check(void *ud)
-{
-    struct xmpp_worker *xw = ud;
-    int now = atomic_load(&g_server.connections);
-    int peak = atomic_load(&g_server.connections_peak);
-    bool settled = xw->trim_prev - now < TRIM_MIN_DROP / 4;
-    xw->trim_prev = now;
-    if (peak - now >= TRIM_MIN_DROP && ((now <= peak / 2 && settled) || now <= peak / 4)) {
-        worker_broadcast(release_memory, NULL);
-        log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL,
-                "connections fell from %d to %d: freed memory returned to the system", peak, now);
-        atomic_store(&g_server.connections_peak, now);
-        /* Ended sessions are still being wound up (presence, last-seen records): what they
-         * free in the next seconds is released too. */
-        xw->trim_again = TRIM_FOLLOW_UPS;
-    } else if (xw->trim_again > 0) {
-        xw->trim_again--;
-        worker_broadcast(release_memory, NULL);
-    }
-    loop_timer_start(xw->worker->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
 }
 
 #define IDLE_SWEEP_MS 1000
@@ -105,7 +61,7 @@ static void idle_sweep(void *ud)
     if (newly_idle >= IDLE_TRIM_MIN) {
         /* Many buffers freed at once leave holes the allocator keeps; give those pages back
          * (a few milliseconds, at most once a sweep, only when that many went quiet). */
-        malloc_trim(0);
+        modules_trim_heap();
     }
     loop_timer_start(xw->worker->loop, &xw->idle_timer, IDLE_SWEEP_MS, idle_sweep, xw);
 }
@@ -114,12 +70,8 @@ struct xmpp_worker *xmpp_worker_start(struct worker *w)
 {
     struct xmpp_worker *xw = xcalloc(1, sizeof(*xw));
     xw->worker = w;
-    loop_timer_init(&xw->trim_timer);
     loop_timer_init(&xw->idle_timer);
     loop_timer_start(w->loop, &xw->idle_timer, IDLE_SWEEP_MS, idle_sweep, xw);
-    if (w->id == 0) {
-        loop_timer_start(w->loop, &xw->trim_timer, TRIM_PERIOD_MS, trim_check, xw);
-    }
     return xw;
 }
 
@@ -146,7 +98,6 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
     while (xw->conns) {
         conn_free_now(xw->conns);
     }
-    loop_timer_stop(xw->worker->loop, &xw->trim_timer);
     loop_timer_stop(xw->worker->loop, &xw->idle_timer);
     conn_worker_cleanup();
     free(xw);

@@ -21,9 +21,6 @@ struct xmpp_worker {
     int nconns;
     struct listen_entry *listeners;
     struct s2s_worker *s2s; /* outgoing server-to-server queues (s2s_out.c) */
-    struct loop_timer trim_timer; /* worker 0: memory back to the system after churn */
-    int trim_prev;                /* worker 0: the connection count at the previous check */
-    int trim_again;               /* worker 0: follow-up releases still to run after one */
     struct loop_timer idle_timer; /* quiet streams give their parser back */
     bool stopping;
 };
@@ -90,5 +87,9 @@ void xmpp_addr_release_unauth(const char *addr);
 /* Counts a failed login from the address; returns the failures seen recently (decaying). */
 int xmpp_addr_auth_failed(const char *addr);
 void xmpp_addr_auth_succeeded(const char *addr);
+
+/* The XMPP module: xmpp.* settings, the worker life in the module table (core/module.h). */
+struct module;
+extern struct module xmpp_module;
 
 #endif

@@ -38,10 +38,8 @@ def server(request):
     _finish(srv)
 
 
-@pytest.fixture
-def make_server():
-    """Factory for function-scoped servers: make_server({key: value}) -> started Server.
-    Every server it made is stopped (and checked) at the end of the test, also on failure."""
+def _factory():
+    """A server factory and the list of servers it made (for _finish_all)."""
     made = []
 
     def factory(options=None, **kwargs):
@@ -50,7 +48,10 @@ def make_server():
         made.append(srv)
         return srv
 
-    yield factory
+    return factory, made
+
+
+def _finish_all(made):
     errors = []
     for srv in made:
         try:
@@ -59,3 +60,21 @@ def make_server():
             errors.append(str(e))
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def make_server():
+    """Factory for function-scoped servers: make_server({key: value}) -> started Server.
+    Every server it made is stopped (and checked) at the end of the test, also on failure."""
+    factory, made = _factory()
+    yield factory
+    _finish_all(made)
+
+
+@pytest.fixture(scope="module")
+def make_module_server():
+    """Like make_server, for servers shared by a whole test module (stopped and checked after
+    its last test)."""
+    factory, made = _factory()
+    yield factory
+    _finish_all(made)

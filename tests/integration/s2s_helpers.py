@@ -111,6 +111,18 @@ def wait_message(c, body=None, timeout=15, type_=None):
     return c.wait_for(pred, timeout, "message %r" % body)
 
 
+def subscribe_both_ways(a, a_full, b, b_full, timeout=30):
+    """a subscribes to b's presence and b approves, then the other way round; each waits for
+    the request, then for the other's available presence (a_full, b_full: the two sessions)."""
+    from test_s2s import is_presence
+    for x, x_full, y, y_full in ((a, a_full, b, b_full), (b, b_full, a, a_full)):
+        x_bare, y_bare = x_full.split("/")[0], y_full.split("/")[0]
+        x.send("<presence to='%s' type='subscribe'/>" % y_bare)
+        y.wait_for(is_presence(x_bare, "subscribe"), timeout, "subscribe from " + x_bare)
+        y.send("<presence to='%s' type='subscribed'/>" % x_bare)
+        x.wait_for(is_presence(y_full, None), timeout, y_full + "'s presence")
+
+
 def out_conns(srv):
     return [c for c in srv.connections() if c.get("kind") == "s2s-out"]
 

@@ -75,6 +75,9 @@ ROWS = [
     ("queues", {}, {SRV}),
     ("stats", {}, {SRV}),
     ("send", {"from": "plain@a.test", "to": "joe@a.test", "text": "hi"}, {SRV}),
+    # The WebAdmin's login ops are the server's own (owner scope): no account runs them.
+    ("session.login", {"user": "root@a.test", "password": PW}, set()),
+    ("session.check", {"jid": "root@a.test"}, set()),
 ]
 HTTP_ROWS = [
     ("logs.list", {}, {SRV}),
@@ -158,6 +161,9 @@ def test_matrix_over_the_control_socket(srv):
         # Without "as" the socket is the server's owner; a bad "as" is refused.
         assert ctl.call("stats")["ok"]
         assert ctl.call("stats", as_jid="nobody@a.test")["code"] == "denied"
+        # The owner runs the WebAdmin's login ops.
+        assert ctl.ok("session.check", {"jid": "root@a.test"})["role"] == "server"
+        assert ctl.ok("session.login", {"user": "boss@a.test", "password": PW})["domain"] == "a.test"
         bad = ctl.call("stats", as_jid=None)
         assert bad["ok"]
         ctl.sock.sendall(b'{"op":"stats","as":5}\n')

@@ -152,6 +152,24 @@ def test_settings_get_all_and_one(server):
     assert server.ctl_ok("settings", "get", "server.main_domain").strip() == "localhost"
 
 
+def _doc_keys():
+    """The keys of docs/settings.md's tables, in their order."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "settings.md")
+    with open(path, encoding="utf-8") as f:
+        return re.findall(r"^\| `([a-z0-9_.]+)` \|", f.read(), re.M)
+
+
+def test_settings_order_follows_the_module_table(server):
+    """Each module declares its own rows; main.c's table puts them in the documented order, in
+    the file the server writes and in settings get alike."""
+    with open(os.path.join(server.datadir, "starling.conf"), encoding="utf-8") as f:
+        written = [k for k in kv(f.read())]
+    assert written == _doc_keys()
+    listed = [line.partition("=")[0].strip()
+              for line in server.ctl_ok("settings", "get").splitlines() if line.strip()]
+    assert listed == written
+
+
 def test_settings_set_and_errors(server):
     server.ctl_ok("settings", "set", "xmpp.receiving.max_auth_failures", "4")
     assert server.ctl_ok("settings", "get", "xmpp.receiving.max_auth_failures").strip() == "4"

@@ -9,7 +9,7 @@ import pytest
 import rawxmpp
 from rawxmpp import NS_CLIENT, NS_STANZAS, q
 from s2s_helpers import (DOM_A, DOM_B, HOST_A, HOST_B, PASSWORD, in_conns, login, out_conns,
-                         queues, set_route, start, wait_message, wait_until)
+                         queues, set_route, start, subscribe_both_ways, wait_message, wait_until)
 from test_s2s import S2SRaw
 
 pytestmark = pytest.mark.own_server
@@ -244,18 +244,10 @@ def test_one_presence_each_at_logout_and_login(make_server):
     """A remote contact gets exactly one unavailable presence when the user logs out (with or
     without an unavailable presence of its own before the stream closes) and one available
     presence when the user logs in again."""
-    from test_s2s import is_presence
     a, b = servers(make_server)
     alice = login(a, "alice")
     bob = login(b, "bob")
-    alice.send("<presence to='bob@b.test' type='subscribe'/>")
-    bob.wait_for(is_presence("alice@a.test", "subscribe"), 30, "subscribe from alice")
-    bob.send("<presence to='alice@a.test' type='subscribed'/>")
-    alice.wait_for(is_presence("bob@b.test/r1", None), 30, "bob's presence")
-    bob.send("<presence to='alice@a.test' type='subscribe'/>")
-    alice.wait_for(is_presence("bob@b.test", "subscribe"), 30, "subscribe from bob")
-    alice.send("<presence to='bob@b.test' type='subscribed'/>")
-    bob.wait_for(is_presence("alice@a.test/r1", None), 30, "alice's presence")
+    subscribe_both_ways(alice, "alice@a.test/r1", bob, "bob@b.test/r1")
     presences(alice, "bob@b.test/r1", 2)  # whatever the subscription flow still sends
     # Logout with an explicit unavailable presence, then the stream's end.
     bob.send("<presence type='unavailable'/>")

@@ -14,6 +14,7 @@
 #include "accounts/signup.h"
 #include "auth/lockout.h"
 #include "core/err.h"
+#include "core/module.h"
 
 struct fixture {
     char dir[64];
@@ -797,8 +798,12 @@ static void test_signup_rates(void **state)
     signup_shutdown();
 }
 
+/* The modules linked here, in main.c's order, for the defaults of their settings rows. */
+static struct module *const modules[] = { &core_module, &auth_module, &accounts_module };
+
 int main(void)
 {
+    modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_domain_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),

@@ -21,7 +21,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "auth/lockout.h"
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 #define SECRET "S3cret-Passw0rd"
 
@@ -847,6 +847,9 @@ static const struct access_row access_rows[] = {
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
+    /* The WebAdmin's login ops are the server's own: no account runs them. */
+    { "session.login", "{\"user\":\"root@a.test\",\"password\":\"" SECRET "\"}", 0 },
+    { "session.check", "{\"jid\":\"root@a.test\"}", 0 },
 };
 
 static void test_access_matrix(void **state)
@@ -939,6 +942,62 @@ static void test_access_lists_are_filtered(void **state)
     json_decref(req);
 }
 
+static struct settings g_login_cfg;
+
+static const struct settings *fake_settings_live(void *ud)
+{
+    (void)ud;
+    return &g_login_cfg;
+}
+
+/* session.login as the WebAdmin runs it: the identity of an administrator; the per-account
+ * lock-out of the live auth.* settings; a bare name is an account of the main domain. */
+static void test_session_login(void **state)
+{
+    struct fixture *fx = *state;
+    struct admin_hooks hooks = { .settings_live = fake_settings_live };
+    char e[256];
+    /* The rows are not registered here (no module table): the values the login reads are set. */
+    memset(&g_login_cfg, 0, sizeof(g_login_cfg));
+    snprintf(g_login_cfg.server.main_domain, sizeof(g_login_cfg.server.main_domain), "a.test");
+    g_login_cfg.auth = (struct settings_auth){ .lock_after = 2, .lock_time = 60, .lock_max = 60,
+                                               .lock_window = 900 };
+    admin_free(fx->a);
+    fx->a = admin_new(fx->db, &hooks, e, sizeof(e));
+    assert_non_null(fx->a);
+    build_world(fx->a);
+    lockout_reset();
+    json_t *r = ok(fx->a, "session.login",
+                   json_pack("{s:s, s:s, s:s}", "user", "boss", "password", SECRET, "peer",
+                             "192.0.2.1"));
+    assert_string_equal(str(r, "jid"), "boss@a.test");
+    assert_string_equal(str(r, "role"), "domain");
+    assert_string_equal(str(r, "domain"), "a.test");
+    json_decref(r);
+    r = ok(fx->a, "session.check", json_pack("{s:s}", "jid", "root@a.test"));
+    assert_string_equal(str(r, "role"), "server");
+    json_decref(r);
+    err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "plain@a.test", "password", SECRET),
+        "denied", "not an administrator");
+    err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "nobody", "password", SECRET),
+        "auth", "wrong user name or password");
+    for (int i = 0; i < 2; i++) {
+        err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "root@a.test", "password",
+                                              "wrong"),
+            "auth", "wrong user name or password");
+    }
+    /* Locked: even the right password is not looked at. */
+    err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "root@a.test", "password", SECRET),
+        "limit", "too many failed logins");
+    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings",
+                                            "domain_admin", "no"));
+    err(fx->a, "session.check", json_pack("{s:s}", "jid", "boss@a.test"), "denied",
+        "not an administrator");
+    err(fx->a, "session.check", json_pack("{s:s}", "jid", "gone@a.test"), "auth",
+        "may not log in");
+    lockout_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -950,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_matrix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_lists_are_filtered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_login, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_settings.c: unit tests of the settings table, parsers, text forms and settings file. */
+/* test_settings.c: unit tests of the settings mechanism over the modules' rows, parsers, text
+ * forms and the settings file. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +15,24 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/settings.h"
+#include "accounts/accounts.h"
+#include "auth/lockout.h"
+#include "chatroom/chatroom.h"
+#include "im/module.h"
+#include "services/services.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "webadmin/http.h"
+#include "xmpp/xmpp.h"
+
+/* The modules in main.c's order: the listing order below is checked against docs/settings.md,
+ * and the running server's against the same file (tests/integration/test_ctl.py). */
+static struct module *const modules[] = {
+    &core_module,     &xmpp_module,     &tls_module,  &im_module,       &webadmin_module,
+    &services_module, &auth_module,     &accounts_module, &chatroom_module, &store_module,
+};
 
 static char *get(const struct settings *s, const char *key)
 {
@@ -551,6 +569,7 @@ static void test_load_errors(void **state)
 struct doc_check {
     const char *text;
     int count;
+    const char *prev_row; /* the row of the previous key: the docs list them in table order */
 };
 
 static void doc_has(void *ud, const char *key, const char *value, const char *description)
@@ -571,6 +590,10 @@ static void doc_has(void *ud, const char *key, const char *value, const char *de
     if (strncmp(row, want, strlen(want)) != 0) {
         fail_msg("docs/settings.md: the default of %s is not %s", key, value);
     }
+    if (dc->prev_row != NULL && row < dc->prev_row) {
+        fail_msg("docs/settings.md lists %s before the key the table puts before it", key);
+    }
+    dc->prev_row = row;
     dc->count++;
 }
 
@@ -583,7 +606,7 @@ static void test_docs(void **state)
     }
     struct settings s;
     settings_defaults(&s);
-    struct doc_check dc = { read_file("docs/settings.md"), 0 };
+    struct doc_check dc = { read_file("docs/settings.md"), 0, NULL };
     settings_foreach(&s, doc_has, &dc);
     assert_int_equal(dc.count, 75);
     free((char *)dc.text);
@@ -591,6 +614,7 @@ static void test_docs(void **state)
 
 int main(void)
 {
+    modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_foreach_and_get),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_bool_level_string),

@@ -1,5 +1,5 @@
 /* access.c: who may run which admin op on what; one rule for the control socket and the WebAdmin. */
-#include "webadmin/access.h"
+#include "admin/access.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,6 +157,10 @@ int admin__authorize(struct store *st, const struct admin_actor *who, const char
     bool is_jid = scope == ADMIN_SCOPE_ACCOUNT || scope == ADMIN_SCOPE_NEW_ACCOUNT;
     struct buf domain, bare;
     int rc = 0;
+    if (scope == ADMIN_SCOPE_OWNER && who->jid[0] != '\0') {
+        return deny(why, whylen, "%.100s is the server's own (the WebAdmin's login), not an "
+                    "account's", name);
+    }
     if (who->role == ADMIN_ROLE_SERVER) {
         return 0;
     }

@@ -1,5 +1,5 @@
 /* ctlsock.c: the admin API on a Unix socket, one JSON request and one JSON response per line. */
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* access.h: internal to src/webadmin: who may run which admin op on what (docs/internals/admin-access.md). */
-#ifndef STARLING_WEBADMIN_ACCESS_H
-#define STARLING_WEBADMIN_ACCESS_H
+/* access.h: internal to src/admin: who may run which admin op on what (docs/internals/admin-access.md). */
+#ifndef STARLING_ADMIN_ACCESS_H
+#define STARLING_ADMIN_ACCESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +22,7 @@ enum admin_scope {
     ADMIN_SCOPE_DOMAIN,      /* one domain, named by the op's argument */
     ADMIN_SCOPE_NEW_ACCOUNT, /* an account to be created in a domain */
     ADMIN_SCOPE_ACCOUNT,     /* an existing account: an ordinary one, or the actor itself */
+    ADMIN_SCOPE_OWNER,       /* the server's own doors (the WebAdmin's login): no account */
 };
 
 #define ADMIN_ACTOR_JID_MAX 1024

@@ -1,10 +1,12 @@
 /* admin.h: the JSON admin API (domains, accounts, settings, connections) and its Unix socket. */
-#ifndef STARLING_WEBADMIN_ADMIN_H
-#define STARLING_WEBADMIN_ADMIN_H
+#ifndef STARLING_ADMIN_ADMIN_H
+#define STARLING_ADMIN_ADMIN_H
 
 #include <stddef.h>
 
 #include <jansson.h>
+
+#include "core/settings.h"
 
 /* A request line is at most this many bytes (its newline not counted). */
 #define ADMIN_LINE_MAX (1024 * 1024)
@@ -46,6 +48,9 @@ struct admin_hooks {
     json_t *(*presence)(void *ud, const char *jid);
     /* Ends every session of the account (prepared bare JID) at the administrator's request. */
     void (*disconnect)(void *ud, const char *jid);
+    /* The live settings, a snapshot valid until exit (the login's default domain and lock-out
+     * policy); NULL, or no hook: the defaults. */
+    const struct settings *(*settings_live)(void *ud);
     void *ud;
 };
 
@@ -81,14 +86,9 @@ int admin_socket_start(struct admin *a, const char *path, char *err, size_t errl
  * started. */
 void admin_socket_stop(struct admin *a);
 
-/* Internal to src/webadmin (api.c <-> ctlsock.c), not for other modules: the socket server's
+/* Internal to src/admin (api.c <-> ctlsock.c), not for other modules: the socket server's
  * state, owned by the admin. */
 struct admin_sock;
 struct admin_sock **admin__sock_slot(struct admin *a);
-
-/* Internal to src/webadmin: takes the admin's lock and returns its store handle, for the
- * WebAdmin's login checks; release with admin__unlock. */
-struct store *admin__lock(struct admin *a);
-void admin__unlock(struct admin *a);
 
 #endif

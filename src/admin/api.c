@@ -1,5 +1,5 @@
 /* api.c: the admin JSON API: one request object in, one response object out. */
-#include "webadmin/admin.h"
+#include "admin/admin.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 
 #include "accounts/accounts.h"
 #include "accounts/signup.h"
+#include "auth/creds.h"
 #include "auth/lockout.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -18,7 +19,7 @@
 #include "jid/jid.h"
 #include "store/store.h"
 #include "store/store_im.h"
-#include "webadmin/access.h"
+#include "admin/access.h"
 
 #define ADMIN_ERR_MAX 512
 /* Longest prepared name handled here: a bare JID is local@domain. */
@@ -52,17 +53,6 @@ struct op {
 struct admin_sock **admin__sock_slot(struct admin *a)
 {
     return &a->sock;
-}
-
-struct store *admin__lock(struct admin *a)
-{
-    pthread_mutex_lock(&a->lock);
-    return a->st;
-}
-
-void admin__unlock(struct admin *a)
-{
-    pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- small helpers ---- */
@@ -819,6 +809,150 @@ static int op_logins_failed(struct op_ctx *c)
     return 0;
 }
 
+/* ---- the WebAdmin's login (owner scope: for the server's own doors, not for accounts) ---- */
+
+/* The main domain and the lock-out policy in force; the defaults without a settings hook. */
+static void login_settings(struct admin *a, char *main_domain, size_t len,
+                           struct settings_auth *policy)
+{
+    const struct settings *live = NULL;
+    struct settings *defaults = NULL;
+    if (a->hooks.settings_live != NULL) {
+        live = a->hooks.settings_live(a->hooks.ud);
+    }
+    if (live == NULL) {
+        defaults = xcalloc(1, sizeof(*defaults));
+        settings_defaults(defaults);
+        live = defaults;
+    }
+    snprintf(main_domain, len, "%s", live->server.main_domain);
+    *policy = live->auth;
+    free(defaults);
+}
+
+/* Splits "local@domain" (or "local", meaning the main domain) into its prepared local part and
+ * the canonical domain. */
+static int login_user(struct op_ctx *c, const char *user, const char *main_domain,
+                      struct buf *local, struct buf *domain)
+{
+    struct jid j = { 0 };
+    struct buf text;
+    int rc;
+    buf_init(&text, 2 * ADMIN_NAME_MAX);
+    rc = strchr(user, '@') != NULL ? buf_append_c(&text, user)
+                                   : buf_printf(&text, "%s@%s", user, main_domain);
+    if (rc == 0 && (jid_parse(&j, buf_strv(&text)) != 0 || j.local == NULL || j.resource)) {
+        rc = ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        rc = store_domain_resolve(c->a->st, j.domain, domain);
+    }
+    if (rc == 0) {
+        buf_reset(local);
+        rc = buf_append_c(local, j.local);
+    }
+    jid_cleanup(&j);
+    buf_cleanup(&text);
+    return rc;
+}
+
+/* Checks the password of local@domain against the per-account lock-out (auth/lockout.h): ERR_LIMIT
+ * while the account is locked (the password is not even looked at), else ERR_AUTH or 0; every
+ * outcome is counted. */
+static int login_password(struct op_ctx *c, const char *local, const char *domain,
+                          const char *password, const char *peer,
+                          const struct settings_auth *policy)
+{
+    struct auth_creds creds;
+    int rc;
+    if (accounts_login_locked(policy, local, domain) > 0) {
+        return fail(c, ERR_LIMIT, "too many failed logins for this account; try again later");
+    }
+    memset(&creds, 0, sizeof(creds));
+    rc = accounts_lookup_creds(c->a->st, domain, local, &creds);
+    if (rc == 0 && auth_creds_verify_password(&creds, password) != 0) {
+        rc = ERR_AUTH;
+    }
+    if (rc == 0) {
+        accounts_login_succeeded(local, domain);
+        rc = creds.disabled ? ERR_AUTH : 0;
+    } else {
+        int lock = accounts_login_failed(policy, local, domain);
+        if (lock > 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, peer,
+                    "account %s@%s locked for %d s after repeated failed logins", local, domain,
+                    lock);
+        }
+        rc = ERR_AUTH;
+    }
+    auth_creds_cleanup(&creds);
+    return rc != 0 ? fail(c, rc, "wrong user name or password") : 0;
+}
+
+/* The identity of the account `jid` (prepared bare JID, canonical domain) for a WebAdmin session:
+ * {"jid","role":"server"|"domain","domain"}; ERR_AUTH when it is gone or disabled, ERR_DENIED
+ * when it administers nothing. */
+static int session_identity(struct op_ctx *c, const char *jid)
+{
+    struct account_cfg acc;
+    const char *at = strchr(jid, '@');
+    if (at == NULL || accounts_account_get(c->a->st, jid, &acc) != 0 || acc.disabled) {
+        return fail(c, ERR_AUTH, "%.200s may not log in", jid);
+    }
+    if (!acc.admin && !acc.domain_admin) {
+        return fail(c, ERR_DENIED, "%.200s is not an administrator", jid);
+    }
+    c->result = json_pack("{s:s, s:s, s:s}", "jid", jid, "role", acc.admin ? "server" : "domain",
+                          "domain", at + 1);
+    return 0;
+}
+
+/* session.login: a WebAdmin login; the per-address limit is the WebAdmin's, the per-account
+ * lock-out is counted here for every door alike. */
+static int op_session_login(struct op_ctx *c)
+{
+    const char *user = NULL, *password = NULL;
+    const char *peer = json_string_value(json_object_get(c->args, "peer"));
+    char main_domain[256];
+    struct settings_auth policy;
+    struct buf local, domain, jid;
+    int rc = arg_str(c, "user", &user);
+    if (rc == 0) {
+        rc = arg_str(c, "password", &password);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    login_settings(c->a, main_domain, sizeof(main_domain), &policy);
+    buf_init(&local, ADMIN_NAME_MAX);
+    buf_init(&domain, ADMIN_NAME_MAX);
+    buf_init(&jid, ADMIN_NAME_MAX);
+    rc = login_user(c, user, main_domain, &local, &domain);
+    if (rc != 0) {
+        rc = fail(c, ERR_AUTH, "wrong user name or password");
+    } else {
+        rc = login_password(c, buf_cstr(&local), buf_cstr(&domain), password, peer, &policy);
+    }
+    if (rc == 0) {
+        rc = buf_printf(&jid, "%s@%s", buf_cstr(&local), buf_cstr(&domain));
+    }
+    if (rc == 0) {
+        rc = session_identity(c, buf_cstr(&jid));
+    }
+    buf_cleanup(&local);
+    buf_cleanup(&domain);
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* session.check: whether a logged-in account may still administer (read at every request). */
+static int op_session_check(struct op_ctx *c)
+{
+    const char *jid = NULL;
+    int rc = arg_str(c, "jid", &jid);
+    return rc != 0 ? rc : session_identity(c, jid);
+}
+
 /* ---- dispatch ---- */
 
 static const char *const args_none[] = { NULL };
@@ -891,6 +1025,7 @@ static int op_invite(struct op_ctx *c)
 #define LIST ADMIN_SCOPE_LIST, NULL
 #define DOMAIN(arg) ADMIN_SCOPE_DOMAIN, arg
 #define ACCOUNT ADMIN_SCOPE_ACCOUNT, "jid"
+#define OWNER ADMIN_SCOPE_OWNER, NULL
 
 /* Every op with the scope that decides who may run it (docs/internals/admin-access.md). */
 static const struct op ops[] = {
@@ -918,6 +1053,9 @@ static const struct op ops[] = {
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
     { "logins.failed", op_logins_failed, args_none, LIST },
+    { "session.login", op_session_login, (const char *const[]){ "user", "password", "peer", NULL },
+      OWNER },
+    { "session.check", op_session_check, args_jid, OWNER },
     { NULL, NULL, NULL, ADMIN_SCOPE_SERVER, NULL },
 };
 
@@ -925,6 +1063,7 @@ static const struct op ops[] = {
 #undef LIST
 #undef DOMAIN
 #undef ACCOUNT
+#undef OWNER
 
 /* "notfound" for ERR_NOTFOUND: a stable word a client (the WebAdmin) can map to a status. */
 static const char *code_word(int code)

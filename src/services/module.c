@@ -1,0 +1,47 @@
+/* module.c: the services in the module table: their settings rows (services.*) and per-worker
+ * state. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "core/module.h"
+#include "core/server.h"
+#include "services/services_int.h"
+
+static const struct setting services_settings[] = {
+    {.key = "services.vcard.max_size",
+     .type = SETTING_LONG,
+     SETTING_FIELD(services.vcard_max_size),
+     .min = 256,
+     .max = 16777216,
+     .def = "65536",
+     .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML"},
+    {.key = "services.private.max_size",
+     .type = SETTING_LONG,
+     SETTING_FIELD(services.private_max_size),
+     .min = 256,
+     .max = 16777216,
+     .def = "65536",
+     .desc = "Bytes of private XML (XEP-0049) one account may store in all"},
+    {.key = NULL},
+};
+
+struct services_worker *services__worker(void)
+{
+    return module_slot_make(&services_module, sizeof(struct services_worker));
+}
+
+static void services_module_stop(struct worker_ctx *wc)
+{
+    (void)wc;
+    struct services_worker *sw = *module_slot(&services_module);
+    if (sw != NULL) {
+        free(sw->adhoc);
+        module_slot_free(&services_module);
+    }
+}
+
+struct module services_module = {
+    .name = "services",
+    .settings = services_settings,
+    .worker_stop = services_module_stop,
+};
