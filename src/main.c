@@ -291,7 +291,7 @@ static void worker_kick(struct worker *w, void *arg)
 {
     struct kick *k = arg;
     (void)w;
-    router_account_end(k->bare, k->condition[0] ? k->condition : "not-authorized");
+    router_account_end(k->bare, k->condition[0] ? k->condition : "not-authorized", NULL);
     free(k);
 }
 

@@ -180,7 +180,7 @@ static int account_of(const struct run *r, const char *text, struct buf *out)
 static void kick_on_home(struct worker *w, void *arg)
 {
     (void)w;
-    router_account_end(arg, "not-authorized");
+    router_account_end(arg, "not-authorized", NULL);
     free(arg);
 }
 

@@ -137,7 +137,7 @@ static int cancel(struct service_ctx *ctx, const char *bare)
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "account cancelled in-band");
     rc = service_reply_result(ctx, NULL);
     /* The sessions of an account live on its home worker, where this runs. */
-    router_account_end(bare, "not-authorized");
+    router_account_end(bare, "not-authorized", "the account was cancelled in-band");
     return rc;
 }
 

@@ -165,7 +165,7 @@ struct router_session *router_sessions(const char *bare)
     return e ? e->sessions : NULL;
 }
 
-void router_account_end(const char *bare, const char *condition)
+void router_account_end(const char *bare, const char *condition, const char *text)
 {
     /* Taken first: an end may remove its session from the list at once. */
     int n = router_session_count(bare);
@@ -179,7 +179,7 @@ void router_account_end(const char *bare, const char *condition)
     }
     for (int k = 0; k < i; k++) {
         if (all[k]->end) {
-            all[k]->end(all[k], condition);
+            all[k]->end(all[k], condition, text);
         }
     }
     free(all);

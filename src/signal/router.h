@@ -26,7 +26,8 @@ struct router_session;
 /* Ends a session from outside (its account was removed or disabled): the protocol module closes
  * it (a stream error `condition` of RFC 6120 §4.9.3), and removes it from the router as usual,
  * then or later. */
-typedef void router_end_fn(struct router_session *s, const char *condition);
+/* `text` is the stream error's text, NULL for the session's own default. */
+typedef void router_end_fn(struct router_session *s, const char *condition, const char *text);
 
 struct im_session;
 
@@ -64,8 +65,8 @@ typedef void router_session_fn(void *ud, const struct router_session *s);
 void router_sessions_foreach(router_session_fn *fn, void *ud);
 
 /* Ends every session of an account (bare JID) through its `end` operation. On the account's
- * home worker. */
-void router_account_end(const char *bare, const char *condition);
+ * home worker. `text` as for router_end_fn. */
+void router_account_end(const char *bare, const char *condition, const char *text);
 
 /* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
  * sender as an error signal (never for an error stanza). Returns the response code known at

@@ -508,6 +508,8 @@ static void daemon_options(struct web_listener *l, int fd, struct MHD_OptionItem
 {
     const struct web_limits *lim = &l->limits;
     int n = 0;
+    /* The logger first: libmicrohttpd warns (through its own logger) when it comes later. */
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, l };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, lim->threads, NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL };
@@ -518,7 +520,6 @@ static void daemon_options(struct web_listener *l, int fd, struct MHD_OptionItem
                                         NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
                                         (intptr_t)web_conns_notify, l->conns };
-    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, l };
     if (l->ls.tls) {
         opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, l->key };
         opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert };

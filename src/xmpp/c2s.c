@@ -44,11 +44,12 @@ static void generated_resource(char *out, size_t len)
 }
 
 /* The router (router_account_end): the account was removed or disabled. */
-static void end(struct router_session *rs, const char *condition)
+static void end(struct router_session *rs, const char *condition, const char *text)
 {
     struct c2s_session *s = rs->ud;
     if (s->st != NULL) {
-        xstream_error(s->st, condition, "the account was changed by an administrator");
+        xstream_error(s->st, condition,
+                      text ? text : "the account was changed by an administrator");
     }
 }
 
@@ -228,16 +229,20 @@ static void keepalive(void *ud)
         return;
     }
     uint64_t now = loop_clock_ms();
-    uint64_t idle = now - c->last_read_ms;
     uint64_t period = (uint64_t)interval * 1000u;
-    if (idle < period) {
-        s->ping_outstanding = false;
-        loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
-        return;
-    }
     if (s->ping_outstanding) {
-        log_conn(&c->log, LOG_PROBLEMS, "no answer to ping, closing");
-        xstream_error(st, "connection-timeout", "no answer to ping");
+        /* Anything read since the ping answers it. The idle time alone cannot tell: a prompt
+         * answer makes it a whole period again by the time this timer fires. */
+        if (c->last_read_ms < s->ping_sent_ms) {
+            log_conn(&c->log, LOG_PROBLEMS, "no answer to ping, closing");
+            xstream_error(st, "connection-timeout", "no answer to ping");
+            return;
+        }
+        s->ping_outstanding = false;
+    }
+    uint64_t idle = now - c->last_read_ms;
+    if (idle < period) {
+        loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
         return;
     }
     struct buf b;
@@ -250,6 +255,7 @@ static void keepalive(void *ud)
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
     s->ping_outstanding = true;
+    s->ping_sent_ms = now;
     loop_timer_start(c->loop, &c->timer, period, keepalive, st);
 }
 

@@ -8,6 +8,7 @@
 #define STARLING_XMPP_C2S_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "jid/jid.h"
 #include "signal/router.h"
@@ -23,6 +24,7 @@ struct c2s_session {
     char *resource;           /* rs.resource */
     bool registered;          /* in the router */
     bool ping_outstanding;    /* keepalive: a ping was sent, no bytes came since */
+    uint64_t ping_sent_ms;    /* keepalive: when that ping was sent (loop_clock_ms) */
     unsigned ping_seq;
 };
 

@@ -311,7 +311,10 @@ static void after_io(struct conn *c)
     }
     int rc = flush_out(c);
     if (rc == ERR_CLOSED) {
-        log_conn(&c->log, LOG_PROBLEMS, "write failed: %s", strerror(errno));
+        /* A closing stream's last bytes may find the peer gone: a client that sends
+         * </stream:stream> and closes with data unread resets the socket. Not a problem. */
+        int level = c->closing ? LOG_LOWLEVEL : LOG_PROBLEMS;
+        log_conn(&c->log, level, "write failed: %s", strerror(errno));
         hard_close(c, "write failed");
         return;
     }

@@ -173,11 +173,10 @@ static void send_header(struct xstream *st, const char *ns)
     buf_cleanup(&b);
 }
 
-void xstream_error(struct xstream *st, const char *condition, const char *text)
+/* Ends the stream with <condition/>; `level` is the System Log level of the record. */
+static void stream_error_at(struct xstream *st, const char *condition, const char *text,
+                            enum log_level level)
 {
-    if (st->state == XS_CLOSED) {
-        return;
-    }
     send_header(st, NS_CLIENT);
     xstream__flush_delayed(st);
     struct buf b;
@@ -192,11 +191,19 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     xstream__write(st, b.p, b.len);
     buf_cleanup(&b);
     atomic_fetch_add(&g_xmpp_stats.stream_errors, 1);
-    log_conn(&st->c->log, LOG_PROBLEMS, "stream error %s%s%s", condition, text ? ": " : "",
+    log_conn(&st->c->log, level, "stream error %s%s%s", condition, text ? ": " : "",
              text ? text : "");
     st->state = XS_CLOSED;
     st->stop = true;
     conn_close(st->c, NULL);
+}
+
+void xstream_error(struct xstream *st, const char *condition, const char *text)
+{
+    if (st->state == XS_CLOSED) {
+        return;
+    }
+    stream_error_at(st, condition, text, LOG_PROBLEMS);
 }
 
 void xstream_error_before_tls(struct xstream *st)
@@ -211,7 +218,8 @@ void xstream_shutdown(struct xstream *st)
     if (st->state == XS_CLOSED) {
         return;
     }
-    xstream_error(st, "system-shutdown", NULL);
+    /* Our own orderly stop, recorded once by SYSTEM: not a problem of each stream. */
+    stream_error_at(st, "system-shutdown", NULL, LOG_LOWLEVEL);
 }
 
 static void features(struct xstream *st)

@@ -7,8 +7,10 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -232,6 +234,78 @@ def test_end_of_stream_is_answered(server):
     c.close()
 
 
+def pause(pid, timeout=5.0):
+    """SIGSTOP, then waits until every thread of the process is stopped (the signal reaches a
+    thread running on another core a little later)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for task in glob.glob("/proc/%d/task/*/stat" % pid):
+            try:
+                with open(task) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError("starlingd did not stop")
+
+
+def test_peer_gone_after_its_end_of_stream_is_no_problem(server):
+    """sendxmpp sends </stream:stream> and closes with our data unread, so the socket is reset
+    under our closing </stream:stream>: the failed write is Low-Level, not a Problems record.
+    The server is paused meanwhile, so the reset is there before it reads the end of stream."""
+    ports = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(rawxmpp.header().encode())
+        time.sleep(0.2)  # the server's header and features arrive and stay unread
+        pause(server.proc.pid)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sendall(b"</stream:stream>")
+            ports.append(s.getsockname()[1])
+            s.close()
+            time.sleep(0.05)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+    for port in ports:
+        assert server.wait_log(r":%d\) write failed" % port), port
+    records = [line for line in server.log_text().splitlines()
+               if "failed" in line and any(":%d)" % p in line for p in ports)]
+    problems = [line for line in records if re.match(r"^\S+ [013] ", line)]
+    assert problems == [], "\n".join(problems)
+
+
+def test_client_that_answers_pings_at_once_stays(make_server):
+    """mcabber answers the server's keepalive ping within the millisecond; the check a period
+    later must count that answer instead of finding the client idle a whole period again."""
+    srv = make_server({"xmpp.receiving.ping_interval": "1"})
+    srv.add_account("dan@localhost", PASSWORD)
+    c = rawxmpp.login(srv, "dan", PASSWORD, resource="prompt")
+    answered = 0
+    deadline = time.monotonic() + 6.5
+    while time.monotonic() < deadline:
+        try:
+            el = c.next(timeout=max(0.1, deadline - time.monotonic()))
+        except AssertionError as e:
+            if isinstance(e, rawxmpp.Closed):
+                raise
+            break  # the time is up with no element pending
+        if el.tag == q(rawxmpp.NS_CLIENT, "iq") and el.get("type") == "get":
+            c.send("<iq type='result' id='%s' to='%s'/>" % (el.get("id"), el.get("from")))
+            answered += 1
+    assert answered >= 3, "only %d pings in 6.5 s with a 1 s interval" % answered
+    assert not c.stream_ended and not c.eof, bytes(c.raw)[-500:]
+    assert srv.wait_log(r"no answer to ping", timeout=0.2) is None
+    c.close()
+    silent = rawxmpp.login(srv, "dan", PASSWORD, resource="silent")
+    assert silent.expect_stream_error("connection-timeout", timeout=5)
+    silent.close()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_closes_streams_and_exits_zero(make_server, sig):
     srv = make_server()
@@ -248,6 +322,10 @@ def test_signal_closes_streams_and_exits_zero(make_server, sig):
     problems = srv.stop()
     assert problems == [], "\n".join(problems)
     assert srv.exit_code == 0
+    # The stop is recorded once by SYSTEM; each stream's system-shutdown is no Problem.
+    records = [line for line in srv.log_text().splitlines() if "system-shutdown" in line]
+    assert len(records) >= 2, records
+    assert [line for line in records if re.match(r"^\S+ [013] ", line)] == []
 
 
 def test_first_start_creates_data_folder(make_server):

@@ -96,6 +96,15 @@ def start_own(**opts):
 
 # ---- pages ------------------------------------------------------------------------------------
 
+def test_start_of_the_sockets_logs_no_option_warning(srv):
+    """libmicrohttpd wanted its logger as the first option and said so, at Problems level, for
+    every WebAdmin socket at every start."""
+    assert srv.wait_log(r"ADMIN WebAdmin listening on .*/tls")
+    warnings = [line for line in srv.log_text().splitlines()
+                if re.match(r"^\S+ [013] ADMIN", line) and "option" in line]
+    assert warnings == [], "\n".join(warnings)
+
+
 def test_pages_are_served_with_security_headers(srv):
     w = Web(srv.web_port)
     status, data = w.request("GET", "/")
