@@ -218,6 +218,35 @@ static bool in_own_domain(struct webadmin *w, const struct web_identity *who, co
     return ok;
 }
 
+/* True when `name` is the address of an account holding an administrator's right (server or
+ * domain) other than `who` itself: a domain administrator changes only ordinary accounts and its
+ * own. */
+static bool privileged_other(struct webadmin *w, const struct web_identity *who, const char *name)
+{
+    struct jid j = { 0 };
+    struct buf canon, bare;
+    struct account_cfg acc;
+    bool privileged = false;
+    buf_init(&canon, NAME_MAX_LEN);
+    buf_init(&bare, 2 * NAME_MAX_LEN);
+    if (jid_parse(&j, strv_c(name)) == 0 && j.local != NULL) {
+        struct store *st = admin__lock(web_admin(w));
+        if (store_domain_resolve(st, j.domain, &canon) == 0 &&
+            buf_printf(&bare, "%s@%s", j.local, buf_cstr(&canon)) == 0 &&
+            strcmp(buf_cstr(&bare), who->jid) != 0 &&
+            accounts_account_get(st, buf_cstr(&bare), &acc) == 0) {
+            privileged = acc.admin || acc.domain_admin;
+        }
+        admin__unlock(web_admin(w));
+    }
+    jid_cleanup(&j);
+    buf_cleanup(&canon);
+    buf_cleanup(&bare);
+    return privileged;
+}
+
+static bool read_only(const char *op);
+
 struct scoped_op {
     const char *op;
     const char *arg;     /* the argument naming the domain or account; NULL: results filtered */
@@ -265,6 +294,11 @@ static int authorize(struct webadmin *w, const struct web_identity *who, const c
         const char *name = json_string_value(json_object_get(args, so->arg));
         if (name != NULL && !in_own_domain(w, who, name, so->is_jid)) {
             snprintf(why, whylen, "%.200s is not in your domain %s", name, who->domain);
+            return ERR_DENIED;
+        }
+        if (name != NULL && so->is_jid && !read_only(op) && privileged_other(w, who, name)) {
+            snprintf(why, whylen, "%.200s is an administrator: only a server administrator may "
+                     "change it", name);
             return ERR_DENIED;
         }
     }
