@@ -414,10 +414,14 @@ static void run_request(enum role r, const char *body, size_t len)
     rq.body = body;
     rq.body_len = len;
     if (r == ROLE_SOCKET) {
-        json_t *req = json_loadb(body, len, 0, NULL);
-        resp = admin_handle(admin, req != NULL ? req : json_null());
+        /* As the control socket reads a line (ctlsock.c); what does not parse is answered
+         * there without reaching the API. */
+        json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+        resp = req != NULL ? admin_handle(admin, req) : NULL;
         json_decref(req);
-        check_response(resp, &rq, false);
+        if (resp != NULL) {
+            check_response(resp, &rq, false);
+        }
     } else {
         if (r != ROLE_ANON) {
             rq.sid = sessions[r].id;
