@@ -7,7 +7,7 @@ include tests/fuzz/Makefile.fuzz
 # under a minute on one core; the committed seeds (regress-* included) always run first.
 FUZZ_CI_RUNS := 30000
 FUZZ_CI_RUNS_stanza := 8000
-FUZZ_CI_RUNS_admin_api := 3000
+FUZZ_CI_RUNS_admin_api := 6000
 
 .PHONY: fuzz-ci
 fuzz-ci:
