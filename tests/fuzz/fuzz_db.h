@@ -3,6 +3,9 @@
 #ifndef STARLING_TESTS_FUZZ_DB_H
 #define STARLING_TESTS_FUZZ_DB_H
 
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +27,54 @@ struct fuzz_db {
 
 static char fuzz_db_dir[1024];
 
-/* Removes the temporary data directory with what the store left in it (at exit). */
-static inline void fuzz_db_remove_dir(void)
+/* Removes a temporary data directory with what the store and the log left in it. */
+static inline void fuzz_db_remove(const char *dir)
 {
     static const char *const files[] = { "starling.db", "starling.db-wal", "starling.db-shm",
-                                         "SystemLogs", NULL };
+                                         NULL };
     char path[1200];
     for (size_t i = 0; files[i] != NULL; i++) {
-        snprintf(path, sizeof(path), "%s/%s", fuzz_db_dir, files[i]);
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         unlink(path);
     }
-    rmdir(fuzz_db_dir);
+    snprintf(path, sizeof(path), "%s/SystemLogs", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char file[1500];
+        snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+        unlink(file);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    rmdir(path);
+    rmdir(dir);
+}
+
+static inline void fuzz_db_remove_dir(void)
+{
+    fuzz_db_remove(fuzz_db_dir);
+}
+
+/* libFuzzer often ends with _Exit (a crash, -runs reached), so atexit does not always run: the
+ * directories of processes that are gone are removed at the next start. */
+static inline void fuzz_db_remove_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        int pid = 0;
+        if (sscanf(e->d_name, "starling-fuzz-%d-", &pid) == 1 && pid > 0 &&
+            kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            char dir[1200];
+            snprintf(dir, sizeof(dir), "%s/%s", tmp, e->d_name);
+            fuzz_db_remove(dir);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
 }
 
 /* A fresh temporary data directory in $TMPDIR, else in /dev/shm when there is one (a store on
@@ -45,7 +85,8 @@ static inline void fuzz_db_tempdir(char *dir, size_t len)
     if (tmp == NULL || tmp[0] == '\0') {
         tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     }
-    snprintf(dir, len, "%s/starling-fuzz-XXXXXX", tmp);
+    fuzz_db_remove_stale(tmp);
+    snprintf(dir, len, "%s/starling-fuzz-%d-XXXXXX", tmp, (int)getpid());
     FUZZ_CHECK(mkdtemp(dir) != NULL);
     snprintf(fuzz_db_dir, sizeof(fuzz_db_dir), "%s", dir);
     atexit(fuzz_db_remove_dir);
