@@ -1071,7 +1071,7 @@ static const char *code_word(int code)
     switch (code) {
 #define ERR_WORD(name, value, text)                                                                \
     case value:                                                                                    \
-        return #name + 4;
+        return &(#name)[4]; /* past "ERR_" */
         ERR_TABLE(ERR_WORD)
 #undef ERR_WORD
     default:

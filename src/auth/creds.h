@@ -7,8 +7,11 @@
 
 #include "core/buf.h"
 
-/* The default PBKDF2 iteration count of new SCRAM keys (RFC 7677 asks for at least 4096). */
+/* The default PBKDF2 iteration count of new SCRAM keys (RFC 7677 asks for at least 4096). The
+ * fuzz build lowers it (tests/fuzz/Makefile.fuzz) so that every password change is cheap. */
+#ifndef AUTH_SCRAM_ITERATIONS
 #define AUTH_SCRAM_ITERATIONS 4096
+#endif
 /* Limits accepted by auth_creds_decode() and auth_creds_from_password(). */
 #define AUTH_SCRAM_MAX_ITERATIONS 10000000u
 #define AUTH_PASSWORD_MAX 1023

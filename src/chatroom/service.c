@@ -339,11 +339,25 @@ static bool is_join(const struct signal *sig)
     return sig->method == SIGNAL_NOTIFY && sig->type == NULL && sig->to.resource != NULL;
 }
 
+/* Rooms being handed a signal on this thread right now. A room's handler routes signals (to
+ * occupants, errors back to senders) while it walks its lists, and a delivery that fails at once
+ * bounces back into a room (an error from an occupant makes it leave): such a signal is posted to
+ * the worker and handled after the current one, never while a room is in the middle of a change. */
+static __thread int t_rooms_busy;
+
+static void room_signal(struct worker *w, struct signal *sig);
+
 /* On the room's home worker: find, load or create the room task and hand it the signal. */
 static void room_home(struct worker *w, void *arg)
 {
+    t_rooms_busy++;
+    room_signal(w, arg);
+    t_rooms_busy--;
+}
+
+static void room_signal(struct worker *w, struct signal *sig)
+{
     (void)w;
-    struct signal *sig = arg;
     struct buf key;
     buf_init(&key, 4096);
     jid_bare(&sig->to, &key);
@@ -401,7 +415,7 @@ static int deliver(struct signal *sig)
     int home = worker_home(buf_strv(&key));
     buf_cleanup(&key);
     struct worker *self = worker_self();
-    if (self && self->id == home) {
+    if (self && self->id == home && t_rooms_busy == 0) {
         room_home(self, sig);
     } else {
         worker_post(home, room_home, sig);

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -173,12 +172,262 @@ def creds_seeds():
     }
 
 
+# fuzz_stanza.c: chunks separated by 0x1e, each one's first byte the session (byte % 3).
+ALICE, DESK, BOB = 0, 1, 2  # alice@example.com/fuzz, alice@example.com/desk, bob@example.com/phone
+MUC = b"room@conference.example.com"
+FORM = b"jabber:x:data"
+
+
+def chunks(*parts):
+    return SEP.join(bytes([who]) + xml for who, xml in parts)
+
+
+def iq(kind, ident, payload, to=None):
+    attrs = b" to='%s'" % to if to else b""
+    return b"<iq type='%s' id='%s'%s>%s</iq>" % (kind, ident, attrs, payload)
+
+
+def q(ns, inner=b"", name=b"query", attrs=b""):
+    return b"<%s xmlns='%s'%s>%s</%s>" % (name, ns, attrs, inner, name)
+
+
+def stanza_seeds():
+    roster_item = b"<item jid='bob@example.com' name='Bob'><group>Friends</group></item>"
+    room_cfg = (b"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+                b"http://jabber.org/protocol/muc#roomconfig</value></field>"
+                b"<field var='muc#roomconfig_persistentroom'><value>1</value></field>"
+                b"<field var='muc#roomconfig_membersonly'><value>1</value></field>"
+                b"<field var='muc#roomconfig_roomname'><value>Room</value></field></x>")
+    return {
+        "message-chat": chunks(
+            (ALICE, b"<message to='bob@example.com' type='chat' id='m1'><body>hi</body>"
+             b"<thread>t1</thread></message>"),
+            (BOB, b"<message to='alice@example.com/fuzz' type='chat'><body>hello</body></message>"),
+            (ALICE, b"<message to='bob@example.com/nowhere'><body>full jid</body></message>"
+             b"<message to='nobody@example.com'><body>no account</body></message>"
+             b"<message to='example.com'><body>server</body></message>"
+             b"<message to='remote.example.net'><body>remote</body></message>")),
+        "message-offline": chunks(
+            (ALICE, b"<message to='carol@example.com' type='chat'><subject>s</subject>"
+             b"<body>stored</body></message><message to='carol@example.com' type='headline'>"
+             b"<body>dropped</body></message><message to='carol@example.com' type='groupchat'>"
+             b"<body>x</body></message>")),
+        "roster": chunks(
+            (ALICE, iq(b"get", b"r1", q(b"jabber:iq:roster"))),
+            (ALICE, iq(b"set", b"r2", q(b"jabber:iq:roster", roster_item))),
+            (ALICE, iq(b"get", b"r3", q(b"jabber:iq:roster", attrs=b" ver=''"))),
+            (ALICE, iq(b"set", b"r4", q(b"jabber:iq:roster",
+                                        b"<item jid='bob@example.com' subscription='remove'/>"))),
+            (ALICE, iq(b"set", b"r5", q(b"jabber:iq:roster",
+                                        b"<item jid='alice@example.com'/><item jid='x@y'/>")))),
+        "subscription": chunks(
+            (ALICE, b"<presence to='bob@example.com' type='subscribe'/>"),
+            (BOB, iq(b"get", b"r", q(b"jabber:iq:roster"))
+             + b"<presence to='alice@example.com' type='subscribed'/>"
+             b"<presence to='alice@example.com' type='subscribe'/>"),
+            (ALICE, b"<presence to='bob@example.com' type='subscribed'/><presence>"
+             b"<show>away</show><status>out</status><priority>5</priority></presence>"),
+            (BOB, b"<presence type='unavailable'/><presence to='alice@example.com' type='probe'/>"),
+            (ALICE, b"<presence to='bob@example.com' type='unsubscribe'/>"
+             b"<presence to='bob@example.com' type='unsubscribed'/>")),
+        "presence-directed": chunks(
+            (ALICE, b"<presence/><presence to='carol@example.com'/><presence to='bob@example.com/"
+             b"phone'><status>directed</status></presence>"),
+            (ALICE, b"<presence to='remote.example.net/x'/><presence type='unavailable'/>"
+             b"<presence type='error' to='bob@example.com'/><presence type='bogus'/>")),
+        "blocking": chunks(
+            (ALICE, iq(b"set", b"b1", q(b"urn:xmpp:blocking", b"<item jid='bob@example.com'/>",
+                                        b"block"))),
+            (BOB, b"<message to='alice@example.com'><body>blocked?</body></message>"),
+            (ALICE, iq(b"get", b"b2", q(b"urn:xmpp:blocking", name=b"blocklist"))
+             + b"<message to='bob@example.com'><body>to blocked</body></message>"),
+            (ALICE, iq(b"set", b"b3", q(b"urn:xmpp:blocking", name=b"unblock")))),
+        "carbons": chunks(
+            (DESK, iq(b"set", b"c1", q(b"urn:xmpp:carbons:2", name=b"enable"))),
+            (ALICE, b"<message to='bob@example.com' type='chat'><body>copied</body></message>"),
+            (BOB, b"<message to='alice@example.com' type='chat'><body>back</body></message>"
+             b"<message to='alice@example.com' type='chat'><private xmlns='urn:xmpp:carbons:2'/>"
+             b"<body>p</body></message>"),
+            (DESK, iq(b"set", b"c2", q(b"urn:xmpp:carbons:2", name=b"disable")))),
+        "private-vcard": chunks(
+            (ALICE, iq(b"set", b"p1", q(b"jabber:iq:private",
+                                        b"<storage xmlns='storage:bookmarks'><conference jid='"
+                                        + MUC + b"'/></storage>"))),
+            (ALICE, iq(b"get", b"p2", q(b"jabber:iq:private",
+                                        b"<storage xmlns='storage:bookmarks'/>"))),
+            (ALICE, iq(b"set", b"v1", b"<vCard xmlns='vcard-temp'><FN>Alice</FN><NICKNAME>al"
+                       b"</NICKNAME></vCard>")),
+            (BOB, iq(b"get", b"v2", b"<vCard xmlns='vcard-temp'/>", b"alice@example.com")),
+            (ALICE, iq(b"get", b"v3", b"<vCard xmlns='vcard-temp'/>"))),
+        "services": chunks(
+            (ALICE, iq(b"get", b"d1", q(b"http://jabber.org/protocol/disco#info"),
+                       b"example.com")
+             + iq(b"get", b"d2", q(b"http://jabber.org/protocol/disco#items"), b"example.com")
+             + iq(b"get", b"d3", q(b"http://jabber.org/protocol/disco#info"),
+                  b"bob@example.com")
+             + iq(b"get", b"d4", q(b"http://jabber.org/protocol/disco#items"),
+                  b"alice@example.com")),
+            (ALICE, iq(b"get", b"s1", b"<ping xmlns='urn:xmpp:ping'/>", b"example.com")
+             + iq(b"get", b"s2", b"<time xmlns='urn:xmpp:time'/>", b"example.com")
+             + iq(b"get", b"s3", q(b"jabber:iq:version"), b"example.com")
+             + iq(b"get", b"s4", q(b"jabber:iq:last"), b"example.com")
+             + iq(b"get", b"s5", q(b"jabber:iq:last"), b"carol@example.com")
+             + iq(b"get", b"s6", q(b"urn:unknown"), b"example.com")
+             + iq(b"set", b"s7", b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>")
+             + iq(b"set", b"s8", b"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")),
+            (BOB, iq(b"get", b"s9", b"<ping xmlns='urn:xmpp:ping'/>", b"alice@example.com/fuzz")),
+            (ALICE, iq(b"result", b"s9", b"", b"bob@example.com/phone")
+             + iq(b"error", b"x", b"<error type='cancel'/>", b"bob@example.com/phone"))),
+        "adhoc": chunks(
+            (ALICE, iq(b"get", b"a1", q(b"http://jabber.org/protocol/disco#items",
+                                        attrs=b" node='http://jabber.org/protocol/commands'"),
+                       b"example.com")),
+            (ALICE, iq(b"set", b"a2", q(b"http://jabber.org/protocol/commands", name=b"command",
+                                        attrs=b" node='ping' action='execute'"),
+                       b"example.com"))),
+        "register": chunks(
+            (ALICE, iq(b"get", b"g1", q(b"jabber:iq:register"))),
+            (ALICE, iq(b"set", b"g2", q(b"jabber:iq:register",
+                                        b"<username>alice</username><password>new-secret"
+                                        b"</password>"))),
+            (BOB, iq(b"set", b"g3", q(b"jabber:iq:register", b"<remove/>")))),
+        "muc": chunks(
+            (ALICE, b"<presence to='" + MUC + b"/al'><x xmlns='http://jabber.org/protocol/muc'>"
+             b"<history maxstanzas='5'/></x></presence>"),
+            (ALICE, iq(b"get", b"o1", q(b"http://jabber.org/protocol/muc#owner"), MUC)),
+            (ALICE, iq(b"set", b"o2", q(b"http://jabber.org/protocol/muc#owner", room_cfg), MUC)),
+            (BOB, b"<presence to='" + MUC + b"/bobby'><x xmlns='http://jabber.org/protocol/muc'/>"
+             b"</presence>"),
+            (ALICE, iq(b"set", b"o3", q(b"http://jabber.org/protocol/muc#admin",
+                                        b"<item jid='bob@example.com' affiliation='member'/>"),
+                       MUC)),
+            (BOB, b"<presence to='" + MUC + b"/bobby'><x xmlns='http://jabber.org/protocol/muc'/>"
+             b"</presence><message to='" + MUC + b"' type='groupchat'><body>hi all</body>"
+             b"</message>"),
+            (ALICE, b"<message to='" + MUC + b"' type='groupchat'><subject>Topic</subject>"
+             b"</message><message to='" + MUC + b"/bobby' type='chat'><body>pm</body></message>"
+             b"<message to='" + MUC + b"'><x xmlns='http://jabber.org/protocol/muc#user'><invite "
+             b"to='carol@example.com'><reason>come</reason></invite></x></message>"),
+            (ALICE, iq(b"set", b"o4", q(b"http://jabber.org/protocol/muc#admin",
+                                        b"<item nick='bobby' role='none'><reason>out</reason>"
+                                        b"</item>"), MUC)
+             + iq(b"get", b"o5", q(b"http://jabber.org/protocol/muc#admin",
+                                   b"<item affiliation='member'/>"), MUC)
+             + iq(b"get", b"o6", q(b"http://jabber.org/protocol/disco#info"), MUC)
+             + iq(b"get", b"o7", q(b"http://jabber.org/protocol/disco#items"),
+                  b"conference.example.com")),
+            (ALICE, iq(b"set", b"o8", q(b"http://jabber.org/protocol/muc#owner",
+                                        b"<destroy jid='other@conference.example.com'><reason>"
+                                        b"bye</reason></destroy>"), MUC)
+             + b"<presence to='" + MUC + b"/al' type='unavailable'/>")),
+        "errors": chunks(
+            (ALICE, b"<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"
+             b"<message type='bogus'/><iq type='get' id='e' to='a@@b'/>"
+             b"<message to='bob@example.com' type='error' id='x'><error type='cancel'>"
+             b"<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"),
+            (ALICE, b"<foo xmlns='jabber:client'/>")),
+        "stream-close": chunks((ALICE, b"<presence/></stream:stream>"),
+                               (BOB, b"<message to='alice@example.com/fuzz'><body>late</body>"
+                                b"</message>")),
+    }
+
+
+# fuzz_admin_api.c: requests separated by newlines, each one's first byte the caller.
+SERVER, DOMAIN_ADMIN, OTHER_ADMIN, USER, ANON, BAD_CSRF, SOCKET = range(7)
+
+
+def requests(*parts):
+    import json
+    return b"\n".join(bytes([who]) + json.dumps({"op": op, "args": args}).encode()
+                      for who, op, args in parts)
+
+
+def admin_api_seeds():
+    pm, da, user = "postmaster@example.com", "admin@example.com", "user@example.com"
+    seeds = {
+        "server-domains": requests(
+            (SERVER, "domain.list", {}), (SERVER, "domain.add", {"name": "new.example"}),
+            (SERVER, "domain.set", {"name": "new.example", "settings": {
+                "aliases": "n.example", "login_methods": "SCRAM-SHA-256,PLAIN",
+                "password_storage": "clear", "auto_signup": True, "chat_service": "none"}}),
+            (SERVER, "domain.show", {"name": "n.example"}),
+            (SERVER, "domain.certificate", {"name": "example.com"}),
+            (SERVER, "domain.remove", {"name": "new.example"})),
+        "server-accounts": requests(
+            (SERVER, "account.add", {"jid": "new@example.com", "password": "pw-pw-pw"}),
+            (SERVER, "account.set", {"jid": "new@example.com", "settings": {
+                "admin": True, "disabled": "no", "real_name": "N\u00e9w"}}),
+            (SERVER, "account.show", {"jid": "new@example.com"}),
+            (SERVER, "account.list", {"domain": "example.com"}),
+            (SERVER, "account.passwd", {"jid": "new@example.com", "password": "other-pw"}),
+            (SERVER, "account.sessions", {"jid": user}), (SERVER, "account.roster", {"jid": user}),
+            (SERVER, "account.disconnect", {"jid": user}), (SERVER, "presence", {"jid": user}),
+            (SERVER, "account.remove", {"jid": "new@example.com"})),
+        "server-misc": requests(
+            (SERVER, "settings.get", {"key": "server.main_domain"}),
+            (SERVER, "settings.set", {"key": "xmpp.receiving.require_tls", "value": False}),
+            (SERVER, "connections", {}), (SERVER, "queues", {}), (SERVER, "stats", {}),
+            (SERVER, "stats.history", {}), (SERVER, "logs.list", {}),
+            (SERVER, "logs.read", {"file": "x", "tags": "ADMIN,XMPPS", "level": 3,
+                                   "text": "login", "limit": 5}),
+            (SERVER, "send", {"from": pm, "to": user, "text": "hello"}),
+            (SERVER, "invite", {"domain": "example.com", "lifetime": 3600}),
+            (SERVER, "whoami", {}), (SERVER, "logout", {}), (SERVER, "whoami", {})),
+        "domain-admin": requests(
+            (DOMAIN_ADMIN, "whoami", {}), (DOMAIN_ADMIN, "domain.list", {}),
+            (DOMAIN_ADMIN, "connections", {}),
+            (DOMAIN_ADMIN, "account.add", {"jid": "n2@example.com", "password": "pw-pw-pw"}),
+            (DOMAIN_ADMIN, "account.set", {"jid": "n2@example.com", "settings": {
+                "disabled": True}}),
+            (DOMAIN_ADMIN, "account.passwd", {"jid": user, "password": "changed-pw"}),
+            (DOMAIN_ADMIN, "account.passwd", {"jid": pm, "password": "takeover"}),
+            (DOMAIN_ADMIN, "account.set", {"jid": pm, "settings": {"disabled": True}}),
+            (DOMAIN_ADMIN, "account.set", {"jid": user, "settings": {"admin": True}}),
+            (DOMAIN_ADMIN, "account.remove", {"jid": "user@other.org"}),
+            (DOMAIN_ADMIN, "domain.set", {"name": "example.com", "settings": {
+                "auto_signup": True}}),
+            (DOMAIN_ADMIN, "domain.set", {"name": "alias.other.org", "settings": {
+                "auto_signup": True}}),
+            (DOMAIN_ADMIN, "invite", {"domain": "example.com"}),
+            (DOMAIN_ADMIN, "settings.set", {"key": "server.workers", "value": 3}),
+            (DOMAIN_ADMIN, "account.disconnect", {"jid": pm})),
+        "other-admin": requests(
+            (OTHER_ADMIN, "account.list", {"domain": "alias.other.org"}),
+            (OTHER_ADMIN, "account.show", {"jid": "user@alias.other.org"}),
+            (OTHER_ADMIN, "account.remove", {"jid": "admin@other.org"}),
+            (OTHER_ADMIN, "account.show", {"jid": da})),
+        "refused": requests(
+            (USER, "whoami", {}), (USER, "account.list", {"domain": "example.com"}),
+            (ANON, "account.list", {"domain": "example.com"}),
+            (BAD_CSRF, "whoami", {}), (BAD_CSRF, "account.remove", {"jid": user}),
+            (ANON, "login", {"user": "user", "password": "user-secret"}),
+            (ANON, "login", {"user": "postmaster", "password": "wrong"}),
+            (ANON, "login", {"user": "admin@example.com", "password": "da-secret"})),
+        "socket": requests(
+            (SOCKET, "domain.add", {"name": "sock.example"}),
+            (SOCKET, "account.add", {"jid": "s@sock.example", "password": "pw-pw-pw"}),
+            (SOCKET, "account.list", {"domain": "sock.example"}),
+            (SOCKET, "nonexistent", {}), (SOCKET, "account.add", {"jid": 5, "extra": None})),
+    }
+    seeds["malformed"] = (bytes([SERVER]) + b'{"op": "domain.list", "op": "x"}\n'
+                          + bytes([SERVER]) + b'["op"]\n' + bytes([SERVER]) + b'{"op": 1}\n'
+                          + bytes([SERVER]) + b'{"op": "domain.add", "args": []}\n'
+                          + bytes([SOCKET]) + b'{"op": "account.show", "args": {"jid": "\\u0000@x"}}'
+                          + b"\n" + bytes([SERVER]) + b'{"op": "domain.show", "args": {"name": '
+                          b'"\xff\xfe"}}')
+    return seeds
+
+
 def main():
     for target, seeds in (("xml_stream", xml_seeds()), ("jid", jid_seeds()),
-                          ("sasl", sasl_seeds()), ("creds", creds_seeds())):
+                          ("sasl", sasl_seeds()), ("creds", creds_seeds()),
+                          ("stanza", stanza_seeds()), ("admin_api", admin_api_seeds())):
         d = os.path.join(CORPUS, target)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
+        for name in os.listdir(d):
+            # regress-*: inputs that once crashed a target, committed as found (not generated).
+            if not name.startswith("regress-"):
+                os.remove(os.path.join(d, name))
         for name, data in seeds.items():
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)

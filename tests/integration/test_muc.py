@@ -203,6 +203,33 @@ def test_private_messages_and_errors(server):
         x.close()
 
 
+def test_bounce_from_gone_occupant_during_broadcast(make_server):
+    """An occupant whose session ended without the room being told (it never sent presence, so
+    nothing went out at its end) makes the next broadcast bounce; the room handles that error
+    after the broadcast, not inside it (a use-after-free found by fuzz_stanza). With one worker
+    the bounce comes back at once, while the room walks its occupants."""
+    server = make_server({"server.workers": "1"})
+    server.ctl("account", "add", "ghostg@localhost", "--password", "password1")
+    g = rawxmpp.login(server, "ghostg", "password1")
+    a = user(server, "ghosta")
+    c = user(server, "ghostc")
+    join(a, "ghost", "A")
+    instant(a, "ghost")
+    join(g, "ghost", "G")
+    join(c, "ghost", "C")
+    g.close()
+    time.sleep(0.5)
+    say(c, "ghost", "still there?")
+    wait_groupchat(a, "still there?")
+    p = a.wait_for(lambda e: is_presence_from(e, room_jid("ghost") + "/G", "unavailable"),
+                   timeout=5)
+    assert 333 in codes(p)
+    say(a, "ghost", "after")
+    wait_groupchat(c, "after")
+    a.close()
+    c.close()
+
+
 def test_occupant_gone_is_removed(server):
     a = user(server, "gonea")
     b = user(server, "goneb")

@@ -408,6 +408,38 @@ def test_domain_admin_sees_and_changes_only_their_domain(srv, admin):
         admin.ok("domain.remove", {"name": d})
 
 
+def test_domain_admin_cannot_change_other_administrators(srv, admin):
+    """Issue 12: a domain administrator of the main domain could take over postmaster (found by
+    fuzz_admin_api). It changes ordinary accounts of its domain and itself, no administrator."""
+    main = srv.domain
+    admin.ok("account.add", {"jid": "esc-da1@" + main, "password": PW})
+    admin.ok("account.add", {"jid": "esc-da2@" + main, "password": PW})
+    admin.ok("account.add", {"jid": "esc-plain@" + main, "password": PW})
+    for j in ("esc-da1@" + main, "esc-da2@" + main):
+        admin.ok("account.set", {"jid": j, "settings": {"domain_admin": True}})
+    w = Web(srv.web_port)
+    assert w.login("esc-da1@" + main, PW)[0] == 200
+    try:
+        for target in ("postmaster@" + main, "esc-da2@" + main):
+            for op, args in (("account.passwd", {"password": "Taken-over-1"}),
+                             ("account.set", {"settings": {"disabled": True}}),
+                             ("account.disconnect", {}),
+                             ("account.remove", {})):
+                status, body = w.call(op, dict(args, jid=target))
+                assert status == 403 and body["code"] == "denied", (op, target, body)
+        # Reading is not changing; ordinary accounts and itself stay its business.
+        assert w.ok("account.show", {"jid": "postmaster@" + main})["admin"] == "yes"
+        w.ok("account.passwd", {"jid": "esc-plain@" + main, "password": "Plain-new-1"})
+        w.ok("account.set", {"jid": "esc-da1@" + main, "settings": {"real_name": "Me"}})
+        # postmaster is untouched: its password still works and it is enabled.
+        again = Web(srv.web_port)
+        assert again.login("postmaster", srv.postmaster_password)[0] == 200
+        assert admin.ok("account.show", {"jid": "esc-da2@" + main})["disabled"] == "no"
+    finally:
+        for j in ("esc-da1@" + main, "esc-da2@" + main, "esc-plain@" + main):
+            admin.ok("account.remove", {"jid": j})
+
+
 def test_removed_account_loses_its_session(srv, admin):
     admin.ok("account.add", {"jid": "temp-admin@localhost", "password": PW})
     admin.ok("account.set", {"jid": "temp-admin@localhost", "settings": {"admin": "yes"}})
