@@ -603,7 +603,8 @@ int xml_stream_feed(struct xml_stream *s, const char *data, size_t len, size_t *
         skip = xml_space_prefix(data, len);
     }
     int rc = feed(s, data + skip, len - skip, consumed);
-    if (consumed != NULL) {
+    /* On an error nothing counts as consumed (the contract of xml_stream_feed). */
+    if (consumed != NULL && rc >= 0) {
         *consumed += skip;
     }
     return rc;
