@@ -1,7 +1,7 @@
 /* services/blocking.c: XEP-0191 blocking command, answered on the owner's home worker (the
- * logic is the IM core's, signal/blocking.c). */
+ * logic is the IM core's, im/blocking.c). */
 #include "services/services.h"
-#include "signal/im.h"
+#include "im/im.h"
 
 static int blocklist_get(struct service_ctx *ctx)
 {

@@ -1,7 +1,7 @@
 /* services/carbons.c: XEP-0280 message carbons enable/disable for the requesting session (the
- * copies are made by the IM core, signal/carbons.c). */
+ * copies are made by the IM core, im/carbons.c). */
 #include "services/services.h"
-#include "signal/im.h"
+#include "im/im.h"
 
 static int enable_set(struct service_ctx *ctx)
 {

@@ -1,7 +1,7 @@
 /* services/roster.c: RFC 6121 §2 jabber:iq:roster, answered on the owner's home worker (the
- * logic is the IM core's, signal/roster.c). */
+ * logic is the IM core's, im/roster.c). */
 #include "services/services.h"
-#include "signal/im.h"
+#include "im/im.h"
 
 static int roster_set(struct service_ctx *ctx)
 {

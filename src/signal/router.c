@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "services/services.h"
-#include "signal/im.h"
+#include "im/im.h"
 #include "store/store.h"
 
 #define ROUTER_BUCKETS 1024
@@ -352,7 +352,7 @@ static int deliver_info(struct account_entry *e, struct signal *sig)
     return services_handle(sig, SERVICE_SCOPE_ACCOUNT);
 }
 
-/* Subscriptions, probes and availability: the IM core's presence logic (signal/presence.c). */
+/* Subscriptions, probes and availability: the IM core's presence logic (im/presence.c). */
 static int deliver_presence(struct account_entry *e, struct signal *sig)
 {
     im_inbound_presence(e ? e->sessions : NULL, sig, true);

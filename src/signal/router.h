@@ -34,7 +34,7 @@ struct router_session {
     bool available;              /* sent initial presence */
     router_deliver_fn *deliver;
     void *ud;
-    struct im_session *im;       /* the IM core's state (signal/im.h), NULL until used */
+    struct im_session *im;       /* the IM core's state (im/im.h), NULL until used */
     struct router_session *next; /* internal: the account's other sessions */
 };
 

@@ -10,7 +10,7 @@
 #include "core/server.h"
 #include "jid/jid.h"
 #include "services/services.h"
-#include "signal/im.h"
+#include "im/im.h"
 #include "xmpp/convert.h"
 #include "xmpp/ns.h"
 #include "xmpp/stream_internal.h"
@@ -174,7 +174,7 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         stanza_error(st, el, condition);
         return;
     }
-    /* Presence, subscriptions, blocking and carbons first (signal/im.h), then the router. */
+    /* Presence, subscriptions, blocking and carbons first (im/im.h), then the router. */
     im_client_stanza(&st->rs, sig);
 }
 

@@ -8,7 +8,7 @@
 #include "accounts/accounts.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "signal/im.h"
+#include "im/im.h"
 #include "store/store.h"
 #include "tls/tls.h"
 #include "xmpp/conn.h"

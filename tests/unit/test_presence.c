@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "signal/substate.h"
+#include "im/substate.h"
 
 /* The nine states of Appendix A by name. */
 static struct sub_state state_of(const char *name)

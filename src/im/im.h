@@ -1,7 +1,7 @@
 /* im.h: the instant-messaging core of RFC 6121 on an account's home worker: rosters, presence
  * and subscriptions, message delivery rules, offline messages, blocking and carbons. */
-#ifndef STARLING_SIGNAL_IM_H
-#define STARLING_SIGNAL_IM_H
+#ifndef STARLING_IM_IM_H
+#define STARLING_IM_IM_H
 
 #include <stdbool.h>
 

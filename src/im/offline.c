@@ -8,8 +8,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "xmpp/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)

@@ -8,8 +8,8 @@
 #include "core/loop.h"
 #include "core/server.h"
 #include "services/services.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "xmpp/ns.h"
 
 static unsigned g_push_seq;

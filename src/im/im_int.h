@@ -1,9 +1,9 @@
-/* im_int.h: shared internals of the IM core's files in src/signal/ (not a public API). */
-#ifndef STARLING_SIGNAL_IM_INT_H
-#define STARLING_SIGNAL_IM_INT_H
+/* im_int.h: shared internals of the IM core's files in src/im/ (not a public API). */
+#ifndef STARLING_IM_IM_INT_H
+#define STARLING_IM_IM_INT_H
 
-#include "signal/im.h"
-#include "signal/substate.h"
+#include "im/im.h"
+#include "im/substate.h"
 #include "store/store_im.h"
 
 /* A JID a session sent directed available presence to (RFC 6121 §4.6). */
@@ -23,7 +23,7 @@ struct im_session {
     struct im_directed *directed;
 };
 
-/* presence.c */
+/* im.c */
 struct im_session *im__session(struct router_session *rs);
 struct router_session *im__sessions(const struct jid *account);
 struct store *im__store(void);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "services/services.h"
-#include "signal/im_int.h"
+#include "im/im_int.h"
 #include "xmpp/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)

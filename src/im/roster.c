@@ -7,8 +7,8 @@
 #include "core/err.h"
 #include "core/server.h"
 #include "services/services.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "xmpp/ns.h"
 
 /* Groups on one item, beyond which a roster set is refused. */

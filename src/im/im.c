@@ -1,0 +1,120 @@
+/* im.c: helpers shared by the IM core's files: the worker's store and settings, a session's IM
+ * state, JIDs as text, new signals and stored stanzas parsed back. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/server.h"
+#include "im/im_int.h"
+
+struct store *im__store(void)
+{
+    return worker_ctx()->store;
+}
+
+const struct settings *im__cfg(void)
+{
+    return worker_ctx()->cfg;
+}
+
+struct im_session *im__session(struct router_session *rs)
+{
+    if (rs->im == NULL) {
+        struct im_session *is = xcalloc(1, sizeof(*is));
+        struct buf full;
+        buf_init(&full, strlen(rs->bare) + strlen(rs->resource) + 2);
+        buf_printf(&full, "%s/%s", rs->bare, rs->resource);
+        if (jid_parse(&is->full, buf_strv(&full)) != 0) {
+            memset(&is->full, 0, sizeof(is->full));
+        }
+        buf_cleanup(&full);
+        is->rs = rs;
+        rs->im = is;
+    }
+    return rs->im;
+}
+
+char *im__bare_str(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    jid_bare(j, &b);
+    char *s = xstrdup(buf_cstr(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+char *im__full_str(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    jid_full(j, &b);
+    char *s = xstrdup(buf_cstr(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+struct router_session *im__sessions(const struct jid *account)
+{
+    char *bare = im__bare_str(account);
+    struct router_session *s = router_sessions(bare);
+    free(bare);
+    return s;
+}
+
+void im__bare(const struct jid *j, struct jid *out)
+{
+    memset(out, 0, sizeof(*out));
+    jid_copy(out, j);
+    free(out->resource);
+    out->resource = NULL;
+}
+
+struct signal *im__signal(enum signal_method m, const struct jid *from, const struct jid *to,
+                          const char *type, struct xml_node *data)
+{
+    struct signal *sig = signal_new(m);
+    jid_copy(&sig->from, from);
+    jid_copy(&sig->to, to);
+    sig->type = type ? xstrdup(type) : NULL;
+    if (data) {
+        sig->xmpp_data = xml_node_ref(data);
+        const char *id = xml_node_attr(data, "id");
+        sig->id = id ? xstrdup(id) : NULL;
+    }
+    return sig;
+}
+
+struct parse_ctx {
+    struct xml_node *el;
+};
+
+static int parsed_element(void *ud, struct xml_node *el)
+{
+    struct parse_ctx *pc = ud;
+    if (pc->el == NULL) {
+        pc->el = el;
+    } else {
+        xml_node_unref(el);
+    }
+    return 0;
+}
+
+struct xml_node *im__parse(const char *text)
+{
+    static const char open[] = "<stream:stream xmlns='jabber:client' "
+                               "xmlns:stream='http://etherx.jabber.org/streams'>";
+    struct parse_ctx pc = {NULL};
+    struct xml_stream_cbs cbs = {.element = parsed_element};
+    struct xml_limits lim = {.max_stanza_size = strlen(text) + 1024};
+    struct xml_stream *xs = xml_stream_new(&lim, &cbs, &pc);
+    if (xml_stream_feed(xs, open, sizeof(open) - 1, NULL) != 0 ||
+        xml_stream_feed(xs, text, strlen(text), NULL) != 0) {
+        if (pc.el) {
+            xml_node_unref(pc.el);
+            pc.el = NULL;
+        }
+    }
+    xml_stream_free(xs);
+    return pc.el;
+}
