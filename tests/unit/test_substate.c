@@ -1,4 +1,4 @@
-/* test_presence.c: the subscription state machine against RFC 6121 Appendix A, every state and
+/* test_substate.c: the subscription state machine against RFC 6121 Appendix A, every state and
  * every subscription stanza in both directions. */
 #include <setjmp.h>
 #include <stdarg.h>
