@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "services/services.h"
 #include "im/im_int.h"
 #include "xmpp/ns.h"
 
@@ -113,18 +112,4 @@ void im_carbons_received(struct router_session *sessions, const struct signal *s
         }
     }
     jid_cleanup(&bare);
-}
-
-int im_carbons_set(struct service_ctx *ctx, bool enable)
-{
-    if (!jid_bare_eq(&ctx->req->from, &ctx->req->to) || ctx->req->from.resource == NULL) {
-        return service_reply_error(ctx, "auth", "forbidden");
-    }
-    for (struct router_session *s = im__sessions(&ctx->req->to); s; s = s->next) {
-        if (strcmp(s->resource, ctx->req->from.resource) == 0) {
-            im__session(s)->carbons = enable;
-            return service_reply_result(ctx, NULL);
-        }
-    }
-    return service_reply_error(ctx, "cancel", "item-not-found");
 }

@@ -34,6 +34,29 @@ struct im_session *im__session(struct router_session *rs)
     return rs->im;
 }
 
+int im_session_flag(const struct jid *account, const char *resource, enum im_flag flag, bool on)
+{
+    for (struct router_session *s = im__sessions(account); s; s = s->next) {
+        if (strcmp(s->resource, resource) != 0) {
+            continue;
+        }
+        struct im_session *is = im__session(s);
+        switch (flag) {
+        case IM_FLAG_ROSTER:
+            is->roster_requested = on;
+            break;
+        case IM_FLAG_BLOCKLIST:
+            is->blocklist_requested = on;
+            break;
+        case IM_FLAG_CARBONS:
+            is->carbons = on;
+            break;
+        }
+        return 0;
+    }
+    return ERR_NOTFOUND;
+}
+
 char *im__bare_str(const struct jid *j)
 {
     struct buf b;

@@ -9,6 +9,7 @@
 
 #include "signal/router.h"
 #include "signal/signal.h"
+#include "store/store_im.h"
 
 #define NS_ROSTER "jabber:iq:roster"
 #define NS_ROSTERVER_FEATURE "urn:xmpp:features:rosterver"
@@ -53,15 +54,67 @@ int im_offline_message(struct signal *sig);
 void im_carbons_received(struct router_session *sessions, const struct signal *sig,
                          struct router_session *const *to, size_t nto);
 
-/* ---- services (services/roster.c, blocking.c, carbons.c), answering the owner ---- */
+/* ---- for the iq services (services/roster.c, blocking.c, carbons.c), answering the owner ---- */
 
-struct service_ctx;
-int im_roster_get(struct service_ctx *ctx);
-int im_roster_set(struct service_ctx *ctx);
-int im_blocklist_get(struct service_ctx *ctx);
-int im_block_set(struct service_ctx *ctx);
-int im_unblock_set(struct service_ctx *ctx);
-int im_carbons_set(struct service_ctx *ctx, bool enable);
+/* What a session asked for: roster pushes (it requested the roster, RFC 6121 §2.1.6),
+ * blocklist pushes (XEP-0191), message carbons (XEP-0280). */
+enum im_flag {
+    IM_FLAG_ROSTER,
+    IM_FLAG_BLOCKLIST,
+    IM_FLAG_CARBONS,
+};
+/* Sets or clears `flag` on the session `resource` of `account`; ERR_NOTFOUND when the account
+ * has no such session on this worker. */
+int im_session_flag(const struct jid *account, const char *resource, enum im_flag flag, bool on);
+
+/* One roster item (RFC 6121 §2.1.2), as loaded from the store. */
+struct im_item {
+    bool exists;
+    char *contact;
+    char *name;
+    char *groups; /* "a\nb\n" */
+    int sub;      /* SUB_FROM | SUB_TO (im/substate.h) */
+    bool ask;
+    bool approved;
+};
+/* Loads `contact` (prepared bare JID) of `user`'s roster into `it` (it->exists false when it
+ * is not there); a store code on failure, `it` then empty. */
+int im_item_load(const struct jid *user, const char *contact, struct im_item *it);
+void im_item_free(struct im_item *it);
+/* Stores the item (or its removal, a tombstone) at a new roster version (*ver); nothing changes
+ * on failure (the store's code, e.g. ERR_NOSPACE). Push it after storing: */
+int im_item_store(const struct jid *user, struct im_item *it, bool remove, long long *ver);
+/* The roster push of a stored change to every interested resource (RFC 6121 §2.1.6). */
+void im_item_push(const struct jid *user, const struct im_item *it, bool remove, long long ver);
+/* Removes a roster item (RFC 6121 §2.5): stores the removal with the contact's pending request,
+ * then cancels the subscriptions both ways (unsubscribe, unsubscribed, unavailable presence).
+ * Nothing is sent when the store fails (its code is returned). Push it after answering. */
+int im_item_remove(const struct jid *user, const struct jid *contact, struct im_item *it,
+                   long long *ver);
+/* Appends the <item/> of a stored roster row to a jabber:iq:roster <query/>. */
+void im_item_xml(struct xml_node *query, const struct store_roster_item *it);
+/* XEP-0237: the changes after version `known` as roster pushes to the session `resource`. */
+void im_roster_push_since(const struct jid *user, const char *resource, long long known);
+
+/* A blocklist's JIDs (prepared). */
+struct im_blocklist {
+    char **jids;
+    size_t n;
+};
+/* A block or unblock (XEP-0191) of `n` prepared JIDs (an unblock of none: the whole list);
+ * `items` (a heap array of heap strings) belongs to the change. im_block_store stores it all
+ * or nothing: on failure (a store code) nothing changed and the change is freed; after the
+ * answer, im_block_apply pushes it to the interested resources, applies its effect on
+ * presence, and frees it. */
+struct im_block_change {
+    const struct jid *user;
+    bool unblock;
+    char **items;
+    size_t n;
+    struct im_blocklist before; /* internal */
+};
+int im_block_store(struct im_block_change *c);
+void im_block_apply(struct im_block_change *c);
 
 /* ---- administration ---- */
 

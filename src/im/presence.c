@@ -386,9 +386,9 @@ static void answer_probe(struct router_session *sessions, struct signal *sig)
     struct im_item it;
     bool allowed = jid_bare_eq(&user, &prober);
     char *pb = im__bare_str(&prober);
-    if (!allowed && im__item_load(&user, pb, &it) == 0) {
+    if (!allowed && im_item_load(&user, pb, &it) == 0) {
         allowed = it.exists && (it.sub & SUB_FROM);
-        im__item_free(&it);
+        im_item_free(&it);
     }
     free(pb);
     if (!allowed) {
@@ -526,7 +526,7 @@ static int store_step(const struct jid *user, const struct jid *contact, const c
         return rc;
     }
     if (act & SUB_PUSH) {
-        rc = im__item_store(user, it, false, ver);
+        rc = im_item_store(user, it, false, ver);
     }
     if (rc == 0 && (act & SUB_DROP_PENDING)) {
         rc = store_im_pending_remove(st, user->domain, user->local, cb, NULL);
@@ -547,7 +547,7 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
     struct store *st = im__store();
     char *cb = im__bare_str(contact);
     struct im_item it;
-    int rc = im__item_load(user, cb, &it);
+    int rc = im_item_load(user, cb, &it);
     if (rc != 0) {
         free(cb);
         return rc;
@@ -579,12 +579,12 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
                 "%s@%s: %s %s %s: subscription state not stored: %s", user->local, user->domain,
                 out ? "sends" : "receives", type, cb, store_last_error(st));
-        im__item_free(&it);
+        im_item_free(&it);
         free(cb);
         return rc;
     }
     if (act & SUB_PUSH) {
-        im__item_push(user, &it, false, ver);
+        im_item_push(user, &it, false, ver);
     }
     if (act & SUB_ROUTE) {
         router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, type, stanza));
@@ -603,7 +603,7 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
     if (act & SUB_SEND_UNAVAILABLE) {
         im__send_presence_to(user, contact, false);
     }
-    im__item_free(&it);
+    im_item_free(&it);
     free(cb);
     return 0;
 }

@@ -48,6 +48,11 @@ bool services__is_self(const struct signal *req)
            strcmp(f->domain, t->domain) == 0;
 }
 
+bool services__from_own_resource(const struct signal *req)
+{
+    return jid_bare_eq(&req->from, &req->to) && req->from.resource != NULL;
+}
+
 int services__reply_error_app(struct service_ctx *ctx, const char *type, const char *condition,
                               const char *app_ns, const char *app_condition)
 {
