@@ -24,6 +24,7 @@
 #include "core/version.h"
 #include "im/homestate.h"
 #include "im/im.h"
+#include "services/services.h"
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
@@ -796,6 +797,8 @@ static int run(void)
     int n = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
     router_register_component(&chatroom_component);
+    services_init();
+    im_init();
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */

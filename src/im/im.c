@@ -7,6 +7,18 @@
 #include "core/server.h"
 #include "im/im_int.h"
 
+static const struct router_im g_router_hooks = {
+    .inbound_blocked = im_inbound_blocked,
+    .inbound_presence = im_inbound_presence,
+    .offline_message = im_offline_message,
+    .carbons_received = im_carbons_received,
+};
+
+void im_init(void)
+{
+    router_set_im(&g_router_hooks);
+}
+
 struct store *im__store(void)
 {
     return worker_ctx()->store;

@@ -36,6 +36,9 @@ void im_session_ended(struct router_session *rs, bool server_stopping);
 
 /* ---- from the router (signal/router.c), on the recipient's home worker ---- */
 
+/* Registers the IM core's router hooks (router_set_im: the four functions below), at start-up. */
+void im_init(void);
+
 /* Drops or refuses (XEP-0191) a stanza from a JID the recipient blocked; true when it did. */
 bool im_inbound_blocked(struct signal *sig);
 /* Frees this worker's caches (at worker stop). */

@@ -176,3 +176,13 @@ void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, 
         }
     }
 }
+
+static int from_router(struct signal *sig, bool account)
+{
+    return services_handle(sig, account ? SERVICE_SCOPE_ACCOUNT : SERVICE_SCOPE_SERVER);
+}
+
+void services_init(void)
+{
+    router_set_services(from_router);
+}

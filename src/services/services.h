@@ -56,6 +56,8 @@ struct service {
 
 /* Handles a signal addressed to the server or to an account's bare JID; takes ownership. */
 int services_handle(struct signal *sig, enum service_scope scope);
+/* Registers services_handle as the router's services hook (router_set_services), at start-up. */
+void services_init(void);
 
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);

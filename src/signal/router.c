@@ -7,8 +7,6 @@
 #include "accounts/accounts.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "services/services.h"
-#include "im/im.h"
 #include "store/store.h"
 
 #define ROUTER_BUCKETS 1024
@@ -64,6 +62,57 @@ void router_worker_free(struct router_worker *rw)
     clear_domains(rw);
     free(rw->domains);
     free(rw);
+}
+
+/* ---- the hooks of the modules above (set at start-up) ---- */
+
+static int no_services(struct signal *sig, bool account)
+{
+    (void)account;
+    router_reply_error(sig, "cancel", "service-unavailable");
+    signal_free(sig);
+    return ROUTER_NOT_FOUND;
+}
+
+static bool no_blocking(struct signal *sig)
+{
+    (void)sig;
+    return false;
+}
+
+static void no_presence(struct router_session *sessions, struct signal *sig, bool exists)
+{
+    (void)sessions;
+    (void)exists;
+    signal_free(sig);
+}
+
+static int no_offline(struct signal *sig)
+{
+    return no_services(sig, true);
+}
+
+static void no_carbons(struct router_session *sessions, const struct signal *sig,
+                       struct router_session *const *to, size_t nto)
+{
+    (void)sessions;
+    (void)sig;
+    (void)to;
+    (void)nto;
+}
+
+static const struct router_im g_no_im = {no_blocking, no_presence, no_offline, no_carbons};
+static router_services_fn *g_services = no_services;
+static const struct router_im *g_im = &g_no_im;
+
+void router_set_services(router_services_fn *fn)
+{
+    g_services = fn ? fn : no_services;
+}
+
+void router_set_im(const struct router_im *im)
+{
+    g_im = im ? im : &g_no_im;
 }
 
 static struct router_worker *self_rw(void)
@@ -268,7 +317,7 @@ static int deliver_to_bare(struct account_entry *e, struct signal *sig)
             targets[n++] = s;
         }
     }
-    im_carbons_received(e->sessions, sig, targets, n);
+    g_im->carbons_received(e->sessions, sig, targets, n);
     for (size_t i = 0; i < n; i++) {
         struct signal *copy = (i + 1 == n) ? sig : signal_dup(sig);
         targets[i]->deliver(targets[i]->ud, copy);
@@ -303,7 +352,7 @@ static int deliver_message(struct account_entry *e, struct signal *sig)
         struct router_session *s = find_resource(e, sig->to.resource);
         if (s) {
             if (!type_is(sig, "error") && !type_is(sig, "groupchat")) {
-                im_carbons_received(e->sessions, sig, &s, 1);
+                g_im->carbons_received(e->sessions, sig, &s, 1);
             }
             s->deliver(s->ud, sig);
             return ROUTER_OK;
@@ -333,7 +382,7 @@ static int deliver_message(struct account_entry *e, struct signal *sig)
         return code;
     }
     /* No resource takes it: offline storage, or dropped or refused by type (§8.5.2.2). */
-    return im_offline_message(sig);
+    return g_im->offline_message(sig);
 }
 
 static int deliver_info(struct account_entry *e, struct signal *sig)
@@ -349,13 +398,13 @@ static int deliver_info(struct account_entry *e, struct signal *sig)
         return ROUTER_NOT_FOUND;
     }
     /* An iq to the bare JID is answered by the server on the account's behalf. */
-    return services_handle(sig, SERVICE_SCOPE_ACCOUNT);
+    return g_services(sig, true);
 }
 
 /* Subscriptions, probes and availability: the IM core's presence logic (im/presence.c). */
 static int deliver_presence(struct account_entry *e, struct signal *sig)
 {
-    im_inbound_presence(e ? e->sessions : NULL, sig, true);
+    g_im->inbound_presence(e ? e->sessions : NULL, sig, true);
     return ROUTER_OK;
 }
 
@@ -373,7 +422,7 @@ static void deliver_home(struct worker *w, void *arg)
     buf_cleanup(&b);
     if (e == NULL && !account_exists(sig)) {
         if (sig->method == SIGNAL_SUBSCRIBE || sig->method == SIGNAL_NOTIFY) {
-            im_inbound_presence(NULL, sig, false);
+            g_im->inbound_presence(NULL, sig, false);
             return;
         }
         if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
@@ -382,7 +431,7 @@ static void deliver_home(struct worker *w, void *arg)
         signal_free(sig);
         return;
     }
-    if (im_inbound_blocked(sig)) {
+    if (g_im->inbound_blocked(sig)) {
         return;
     }
     switch (sig->method) {
@@ -519,7 +568,7 @@ int router_submit(struct signal *sig)
             return ROUTER_NOT_FOUND;
         }
         log_route(sig, "server");
-        return services_handle(sig, SERVICE_SCOPE_SERVER);
+        return g_services(sig, false);
     }
     struct buf bare;
     buf_init(&bare, 4096);

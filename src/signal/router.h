@@ -83,6 +83,34 @@ void router_register_component(const struct router_component *c);
 typedef int router_remote_fn(struct signal *sig);
 void router_set_remote(router_remote_fn *fn);
 
+/* The modules above the router, reached through hooks set at start-up before the workers run
+ * (the router includes nothing above it). Without them: iq to the server or to an account's
+ * bare JID is answered <service-unavailable/>, presence to accounts is dropped, a message no
+ * resource takes is refused, and nothing is blocked or copied. */
+
+/* The server's own services (services/services.c): an INFO for the server's domain
+ * (`account` false) or for an account's bare JID, answered on the account's behalf. Takes
+ * ownership. */
+typedef int router_services_fn(struct signal *sig, bool account);
+void router_set_services(router_services_fn *fn);
+
+/* The IM core (im/im.h), called on the recipient's home worker. */
+struct router_im {
+    /* Drops or refuses a stanza from a JID the recipient blocked; true when it did (it then
+     * owns the signal). */
+    bool (*inbound_blocked)(struct signal *sig);
+    /* Presence (SUBSCRIBE or NOTIFY) for an account; `sessions` its session list (NULL when
+     * none), `exists` whether the account exists. Takes ownership. */
+    void (*inbound_presence)(struct router_session *sessions, struct signal *sig, bool exists);
+    /* A message no resource can take (offline storage or refusal); takes ownership. */
+    int (*offline_message)(struct signal *sig);
+    /* Copies of `sig` for the account's other sessions, about to be delivered to `to`. */
+    void (*carbons_received)(struct router_session *sessions, const struct signal *sig,
+                             struct router_session *const *to, size_t nto);
+};
+/* `im` is kept (static storage). */
+void router_set_im(const struct router_im *im);
+
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
 bool router_is_local_domain(const char *domain, struct buf *out);
