@@ -31,6 +31,7 @@
 #include "tls/tls.h"
 #include "webadmin/admin.h"
 #include "webadmin/http.h"
+#include "xmpp/convert.h"
 #include "xmpp/s2s.h"
 #include "xmpp/xmpp.h"
 
@@ -411,7 +412,7 @@ static void worker_stopped(struct worker *w, void *ud)
     chatroom_worker_stop();
     im_worker_stop();
     im_home_state_stop();
-    signal_thread_cleanup();
+    convert_thread_cleanup();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);
@@ -799,6 +800,7 @@ static int run(void)
     router_register_component(&chatroom_component);
     services_init();
     im_init();
+    convert_init();
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */

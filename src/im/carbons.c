@@ -57,14 +57,16 @@ static struct signal *wrap(const char *kind, const struct jid *bare, const struc
     if (sig->xmpp_data) {
         inner = xml_node_append_copy(fwd, sig->xmpp_data);
     } else {
-        struct xml_node *built = signal_to_stanza(sig);
-        inner = xml_node_append_copy(fwd, built);
-        xml_node_unref(built);
+        struct xml_node *built = signal_wire_stanza(sig);
+        inner = built ? xml_node_append_copy(fwd, built) : NULL;
+        if (built) {
+            xml_node_unref(built);
+        }
     }
     /* A message that came over s2s is a jabber:server element; the client reads the forwarded
      * copy in its own stream's namespace (XEP-0297), and the serializer lets the children
      * inherit it (RFC 6120 §4.8.3). */
-    if (inner->ns != NULL && strcmp(inner->ns, NS_SERVER) == 0) {
+    if (inner != NULL && inner->ns != NULL && strcmp(inner->ns, NS_SERVER) == 0) {
         inner->ns = NS_CLIENT;
     }
     char *from = im__full_str(&sig->from);

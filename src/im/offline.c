@@ -77,7 +77,7 @@ int im_offline_message(struct signal *sig)
     buf_init(&from, 4096);
     jid_full(&sig->from, &from);
     int rc = ERR_LIMIT;
-    if (quota > 0 && signal_serialize(sig, &text) == 0) {
+    if (quota > 0 && signal_wire_serialize(sig, &text) == 0) {
         im_note_filled(sig->to.domain, sig->to.local, IM_HINT_OFFLINE);
         rc = store_im_offline_add(im__store(), sig->to.domain, sig->to.local, buf_cstr(&from),
                                   (long long)time(NULL), buf_cstr(&text), quota);

@@ -502,7 +502,7 @@ static int store_pending(const struct jid *user, const struct jid *contact, stru
     buf_init(&text, 1 << 20);
     char *cb = im__bare_str(contact);
     int rc = 0;
-    if (signal_serialize(copy, &text) == 0) {
+    if (signal_wire_serialize(copy, &text) == 0) {
         im_note_filled(user->domain, user->local, IM_HINT_PENDING);
         rc = store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
     }

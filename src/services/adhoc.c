@@ -14,6 +14,7 @@
 #include "core/server.h"
 #include "services/services_int.h"
 #include "signal/router.h"
+#include "xmpp/ns.h"
 #include "xmpp/xmpp.h"
 
 #define NS_COMMANDS "http://jabber.org/protocol/commands"

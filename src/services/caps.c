@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "services/services.h"
+#include "xmpp/ns.h"
 
 #define NS_DATA_FORMS "jabber:x:data"
 #define CAPS_MAX_ITEMS 512

@@ -8,6 +8,7 @@
 #include "core/server.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "xmpp/ns.h"
 
 /* Features of the stream and of modules that are not iq services but are real (disco lists
  * exactly what is implemented). */
