@@ -1,5 +1,5 @@
 /* im.c: helpers shared by the IM core's files: the worker's store and settings, a session's IM
- * state, JIDs as text, new signals and stored stanzas parsed back. */
+ * state, JIDs as text, and new signals. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,38 +118,4 @@ struct signal *im__signal(enum signal_method m, const struct jid *from, const st
         sig->id = id ? xstrdup(id) : NULL;
     }
     return sig;
-}
-
-struct parse_ctx {
-    struct xml_node *el;
-};
-
-static int parsed_element(void *ud, struct xml_node *el)
-{
-    struct parse_ctx *pc = ud;
-    if (pc->el == NULL) {
-        pc->el = el;
-    } else {
-        xml_node_unref(el);
-    }
-    return 0;
-}
-
-struct xml_node *im__parse(const char *text)
-{
-    static const char open[] = "<stream:stream xmlns='jabber:client' "
-                               "xmlns:stream='http://etherx.jabber.org/streams'>";
-    struct parse_ctx pc = {NULL};
-    struct xml_stream_cbs cbs = {.element = parsed_element};
-    struct xml_limits lim = {.max_stanza_size = strlen(text) + 1024};
-    struct xml_stream *xs = xml_stream_new(&lim, &cbs, &pc);
-    if (xml_stream_feed(xs, open, sizeof(open) - 1, NULL) != 0 ||
-        xml_stream_feed(xs, text, strlen(text), NULL) != 0) {
-        if (pc.el) {
-            xml_node_unref(pc.el);
-            pc.el = NULL;
-        }
-    }
-    xml_stream_free(xs);
-    return pc.el;
 }

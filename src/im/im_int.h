@@ -35,8 +35,6 @@ void im__bare(const struct jid *j, struct jid *out);
 /* jid_bare/jid_full into a fresh heap string. */
 char *im__bare_str(const struct jid *j);
 char *im__full_str(const struct jid *j);
-/* Parses one stanza from its XML text; NULL when it is not well-formed. */
-struct xml_node *im__parse(const char *text);
 /* Processes one subscription event between the account `user` and `contact` (bare JIDs);
  * `stanza` (may be NULL) is the stanza to route, deliver or store. The state change is stored
  * first: when that fails (the store's code is returned, and logged), nothing is sent. */

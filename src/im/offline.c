@@ -132,7 +132,7 @@ struct deliver_ctx {
 static int deliver_stored(void *ud, long long id, long long stamp, const char *stanza)
 {
     struct deliver_ctx *dc = ud;
-    struct xml_node *el = im__parse(stanza);
+    struct xml_node *el = xml_parse_element(strv_c(stanza), NS_CLIENT, NULL);
     if (el) {
         char ts[32];
         time_t t = (time_t)stamp;
@@ -188,7 +188,7 @@ static int deliver_pending(void *ud, const char *contact, const char *stanza)
     struct pending_ctx *pc = ud;
     struct router_session *rs = pc->rs;
     pc->rows++;
-    struct xml_node *el = im__parse(stanza);
+    struct xml_node *el = xml_parse_element(strv_c(stanza), NS_CLIENT, NULL);
     if (el) {
         struct signal *sig = stored_signal(el, SIGNAL_SUBSCRIBE);
         xml_node_unref(el);

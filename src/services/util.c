@@ -5,33 +5,10 @@
 #include "services/services_int.h"
 #include "signal/router.h"
 
-struct parse_state {
-    struct xml_node *el;
-};
-
-static int got_element(void *ud, struct xml_node *el)
-{
-    struct parse_state *ps = ud;
-    if (ps->el == NULL) {
-        ps->el = el;
-    } else {
-        xml_node_unref(el);
-    }
-    return 1;
-}
-
 struct xml_node *services__parse(const char *text, size_t len)
 {
-    static const char head[] = "<stream:stream xmlns:stream='" XML_NS_STREAMS "'>";
-    struct parse_state ps = {NULL};
-    struct xml_limits lim = {.max_stanza_size = len + 64, .max_depth = 1000, .max_attrs = 1000};
-    struct xml_stream_cbs cbs = {.element = got_element};
-    struct xml_stream *s = xml_stream_new(&lim, &cbs, &ps);
-    if (xml_stream_feed(s, head, sizeof(head) - 1, NULL) == 0) {
-        xml_stream_feed(s, text, len, NULL);
-    }
-    xml_stream_free(s);
-    return ps.el;
+    struct xml_limits lim = {.max_depth = 1000, .max_attrs = 1000};
+    return xml_parse_element((struct strv){text, len}, NULL, &lim);
 }
 
 int services__serialize(const struct xml_node *n, size_t max, struct buf *out)
