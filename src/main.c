@@ -413,6 +413,7 @@ static void worker_stopped(struct worker *w, void *ud)
     im_worker_stop();
     im_home_state_stop();
     convert_thread_cleanup();
+    router_thread_cleanup();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);

@@ -54,12 +54,12 @@ int im_offline_message(struct signal *sig)
     /* RFC 6121 §8.5.2.2: headline and error are dropped, groupchat refused. */
     if (type_is(sig, "error") || type_is(sig, "headline")) {
         signal_free(sig);
-        return ROUTER_OK;
+        return 0;
     }
     if (type_is(sig, "groupchat")) {
         router_reply_error(sig, "cancel", "service-unavailable");
         signal_free(sig);
-        return ROUTER_UNAVAILABLE;
+        return ERR_NOTFOUND;
     }
     bool no_store;
     if (!worth_storing(sig, &no_store)) {
@@ -69,7 +69,7 @@ int im_offline_message(struct signal *sig)
             router_reply_error(sig, "cancel", "service-unavailable");
         }
         signal_free(sig);
-        return ROUTER_UNAVAILABLE;
+        return ERR_NOTFOUND;
     }
     int quota = im__cfg()->im.offline_quota;
     struct buf text, from;
@@ -101,7 +101,7 @@ int im_offline_message(struct signal *sig)
     buf_cleanup(&text);
     buf_cleanup(&from);
     signal_free(sig);
-    return rc == 0 ? ROUTER_OK : ROUTER_UNAVAILABLE;
+    return rc;
 }
 
 /* A signal for a stored stanza (its own from/to), to be delivered to one session. */

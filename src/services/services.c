@@ -66,7 +66,7 @@ static int handle_iq(struct signal *sig, enum service_scope scope)
 {
     if (!type_is(sig, "get") && !type_is(sig, "set")) {
         /* Results and errors addressed to the server end here. */
-        return ROUTER_OK;
+        return 0;
     }
     const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;
     struct service_ctx ctx = {.req = sig, .query = q, .scope = scope};
@@ -89,7 +89,7 @@ static int handle_iq(struct signal *sig, enum service_scope scope)
 
 int services_handle(struct signal *sig, enum service_scope scope)
 {
-    int code = ROUTER_OK;
+    int code = 0;
     switch (sig->method) {
     case SIGNAL_INFO:
         code = handle_iq(sig, scope);
@@ -99,7 +99,7 @@ int services_handle(struct signal *sig, enum service_scope scope)
         if (!type_is(sig, "error") && !type_is(sig, "headline") && !type_is(sig, "groupchat")) {
             router_reply_error(sig, "cancel", "service-unavailable");
         }
-        code = ROUTER_NOT_FOUND;
+        code = ERR_NOTFOUND;
         break;
     case SIGNAL_SUBSCRIBE:
     case SIGNAL_NOTIFY:
@@ -134,13 +134,13 @@ int service_reply_result(struct service_ctx *ctx, struct xml_node *payload)
     }
     r->xmpp_data = iq;
     router_submit(r);
-    return ROUTER_OK;
+    return 0;
 }
 
 int service_reply_error(struct service_ctx *ctx, const char *type, const char *condition)
 {
     router_reply_error(ctx->req, type, condition);
-    return strcmp(condition, "service-unavailable") == 0 ? ROUTER_UNAVAILABLE : ROUTER_BAD_REQUEST;
+    return strcmp(condition, "service-unavailable") == 0 ? ERR_NOTFOUND : ERR_INVAL;
 }
 
 int service_reply_store_error(struct service_ctx *ctx, int rc, const char *what)

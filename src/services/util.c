@@ -35,7 +35,7 @@ int services__reply_error_app(struct service_ctx *ctx, const char *type, const c
 {
     struct signal *err = signal_error_new(ctx->req, type, condition);
     if (err == NULL) {
-        return ROUTER_BAD_REQUEST;
+        return ERR_INVAL;
     }
     /* A fresh tree with one reference: ours to complete before it is routed. */
     struct xml_node *e = xml_node_child(err->xmpp_data, NULL, "error");
@@ -43,7 +43,7 @@ int services__reply_error_app(struct service_ctx *ctx, const char *type, const c
         xml_node_add_child(e, app_ns, app_condition);
     }
     router_submit(err);
-    return strcmp(condition, "forbidden") == 0 ? ROUTER_FORBIDDEN : ROUTER_BAD_REQUEST;
+    return strcmp(condition, "forbidden") == 0 ? ERR_DENIED : ERR_INVAL;
 }
 
 const char *services__form_value(const struct xml_node *form, const char *var, struct buf *out)

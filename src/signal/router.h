@@ -7,18 +7,6 @@
 #include "core/buf.h"
 #include "signal/signal.h"
 
-/* Final response codes of a signal, SIP style (CommuniGate's Real-Time model). */
-enum router_code {
-    ROUTER_OK = 200,
-    ROUTER_FORBIDDEN = 403,
-    ROUTER_NOT_FOUND = 404,
-    ROUTER_TIMEOUT = 408,
-    ROUTER_UNAVAILABLE = 480,
-    ROUTER_BAD_REQUEST = 400,
-    ROUTER_NOT_IMPLEMENTED = 501,
-    ROUTER_REMOTE_NOT_FOUND = 502,
-};
-
 /* Takes ownership of the signal. Called on the delivering module's callback: the signal is
  * the router's to give away, so the callee frees it (signal_free) when done. */
 typedef void router_deliver_fn(void *ud, struct signal *sig);
@@ -58,9 +46,15 @@ typedef void router_session_fn(void *ud, const struct router_session *s);
 void router_sessions_foreach(router_session_fn *fn, void *ud);
 
 /* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
- * sender as an error signal (never for an error stanza). Returns the response code known at
- * once (ROUTER_OK when handed on to another worker). */
+ * sender as an error signal (never for an error stanza). Returns what is known at once, from
+ * the error table of core/err.h: 0 when delivered or handed on (to another worker, a component,
+ * the remote hook); ERR_NOTFOUND when nobody takes it (no such resource, no remote route, no
+ * available resource and not stored); ERR_INVAL without a destination domain; an IM or service
+ * handler's own code (e.g. the store's when an offline message is not stored). */
 int router_submit(struct signal *sig);
+
+/* Frees the calling thread's scratch buffer (at thread end). */
+void router_thread_cleanup(void);
 
 /* Builds and routes the error answer to `req` (from/to swapped, original payload kept). */
 void router_reply_error(const struct signal *req, const char *type, const char *condition);
