@@ -92,28 +92,11 @@ struct bl_cache {
 
 static __thread struct bl_cache *t_bl_cache[BL_CACHE_BUCKETS];
 
-static size_t hash_part(size_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h = h * 33 + *p;
-    }
-    return h;
-}
-
-/* Whether `bare` is "local@domain" of `user` (an account: it has a local part). */
-static bool bare_is(const char *bare, const struct jid *user)
-{
-    size_t ll = strlen(user->local);
-    return strncmp(bare, user->local, ll) == 0 && bare[ll] == '@' &&
-           strcmp(bare + ll + 1, user->domain) == 0;
-}
-
 /* The cache slot of an account, found without building its bare JID. */
 static struct bl_cache **bl_slot(const struct jid *user)
 {
-    size_t h = hash_part(hash_part(5381, user->local) * 33 + '@', user->domain);
-    struct bl_cache **pp = &t_bl_cache[h % BL_CACHE_BUCKETS];
-    while (*pp && !bare_is((*pp)->bare, user)) {
+    struct bl_cache **pp = &t_bl_cache[jid_bare_hash(user) % BL_CACHE_BUCKETS];
+    while (*pp && !jid_bare_is(user, (*pp)->bare)) {
         pp = &(*pp)->next;
     }
     return pp;

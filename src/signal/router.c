@@ -122,11 +122,9 @@ static struct router_worker *self_rw(void)
     return wc ? wc->router : NULL;
 }
 
-static size_t hash_more(size_t h, const char *s);
-
 static size_t bucket_of(const char *bare)
 {
-    return hash_more(5381, bare) % ROUTER_BUCKETS;
+    return jid_text_hash(bare) % ROUTER_BUCKETS;
 }
 
 static struct account_entry **find_entry(struct router_worker *rw, const char *bare)
@@ -138,29 +136,12 @@ static struct account_entry **find_entry(struct router_worker *rw, const char *b
     return pp;
 }
 
-static size_t hash_more(size_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h = h * 33 + *p;
-    }
-    return h;
-}
-
-/* Is `bare` the text "local@domain" of `j`? */
-static bool bare_is(const char *bare, const struct jid *j)
-{
-    size_t ll = strlen(j->local);
-    return strncmp(bare, j->local, ll) == 0 && bare[ll] == '@' &&
-           strcmp(bare + ll + 1, j->domain) == 0;
-}
-
 /* The entry of an account (a JID with a local part) found from its parts, without printing its
- * bare JID: the same hash as bucket_of("local@domain"). */
+ * bare JID: the same bucket as bucket_of("local@domain"). */
 static struct account_entry *find_account(struct router_worker *rw, const struct jid *j)
 {
-    size_t h = hash_more(hash_more(5381, j->local) * 33 + '@', j->domain);
-    struct account_entry *e = rw->buckets[h % ROUTER_BUCKETS];
-    while (e && !bare_is(e->bare, j)) {
+    struct account_entry *e = rw->buckets[jid_bare_hash(j) % ROUTER_BUCKETS];
+    while (e && !jid_bare_is(j, e->bare)) {
         e = e->next;
     }
     return e;
