@@ -86,10 +86,12 @@ void im__carbons_sent(struct router_session *rs, const struct signal *sig)
         return;
     }
     struct im_session *self = im__session(rs);
-    struct jid bare;
-    im__bare(&self->full, &bare);
+    struct jid bare = {0};
     for (struct router_session *s = im__sessions(&self->full); s; s = s->next) {
         if (s != rs && s->im && s->im->carbons) {
+            if (bare.domain == NULL) {
+                im__bare(&self->full, &bare);
+            }
             s->deliver(s->ud, wrap("sent", &bare, &s->im->full, sig));
         }
     }
@@ -102,14 +104,16 @@ void im_carbons_received(struct router_session *sessions, const struct signal *s
     if (!eligible(sig)) {
         return;
     }
-    struct jid bare;
-    im__bare(&sig->to, &bare);
+    struct jid bare = {0};
     for (struct router_session *s = sessions; s; s = s->next) {
         bool got = false;
         for (size_t i = 0; i < nto && !got; i++) {
             got = to[i] == s;
         }
         if (!got && s->im && s->im->carbons) {
+            if (bare.domain == NULL) {
+                im__bare(&sig->to, &bare);
+            }
             s->deliver(s->ud, wrap("received", &bare, &s->im->full, sig));
         }
     }

@@ -91,10 +91,7 @@ char *im__full_str(const struct jid *j)
 
 struct router_session *im__sessions(const struct jid *account)
 {
-    char *bare = im__bare_str(account);
-    struct router_session *s = router_sessions(bare);
-    free(bare);
-    return s;
+    return router_sessions_of(account);
 }
 
 void im__bare(const struct jid *j, struct jid *out)

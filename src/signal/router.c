@@ -222,6 +222,13 @@ struct router_session *router_sessions(const char *bare)
     return e ? e->sessions : NULL;
 }
 
+struct router_session *router_sessions_of(const struct jid *account)
+{
+    struct router_worker *rw = self_rw();
+    struct account_entry *e = rw && account->local ? find_account(rw, account) : NULL;
+    return e ? e->sessions : NULL;
+}
+
 /* Local domains and aliases, cached per worker and reloaded when an admin change bumps the
  * generation counter. */
 static int add_domain_row(void *ud, const char *a, const char *b)

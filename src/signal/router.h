@@ -40,6 +40,9 @@ int router_session_count(const char *bare);
 /* The sessions of an account (bare JID) on this worker, its home worker; NULL when none. The
  * list is walked through ->next and is valid until the next session is added or removed. */
 struct router_session *router_sessions(const char *bare);
+/* The same for an account's address (its resource ignored), found from its parts without
+ * printing its bare JID; NULL also for an address without a localpart. */
+struct router_session *router_sessions_of(const struct jid *account);
 /* Calls fn for every session registered on the calling worker (e.g. to list online users
  * across workers: post to each one). fn must not add or remove sessions. */
 typedef void router_session_fn(void *ud, const struct router_session *s);

@@ -434,6 +434,48 @@ static void test_elsewhere(void **state)
                      ERR_INVAL);
 }
 
+struct lookup {
+    const char *jid;
+    int n;
+};
+
+static void count_sessions(struct worker *w, void *arg)
+{
+    (void)w;
+    struct lookup *l = arg;
+    struct jid j;
+    l->n = -1;
+    if (jid_parse(&j, strv_c(l->jid)) == 0) {
+        l->n = 0;
+        for (struct router_session *s = router_sessions_of(&j); s; s = s->next) {
+            l->n++;
+        }
+        jid_cleanup(&j);
+    }
+}
+
+static int sessions_of(const char *jid)
+{
+    struct lookup l = {jid, -1};
+    worker_call(0, count_sessions, &l);
+    return l.n;
+}
+
+/* The sessions of an account, found from its address's parts. */
+static void test_sessions_of(void **state)
+{
+    (void)state;
+    add_fake("alice@example.com", "a", 0, true);
+    add_fake("alice@example.com", "b", 0, false);
+    add_fake("bob@example.com", "x", 0, true);
+    assert_int_equal(sessions_of("alice@example.com"), 2);
+    assert_int_equal(sessions_of("alice@example.com/anything"), 2);
+    assert_int_equal(sessions_of("bob@example.com"), 1);
+    assert_int_equal(sessions_of("alic@example.com"), 0);
+    assert_int_equal(sessions_of("alice@example.co"), 0);
+    assert_int_equal(sessions_of("example.com"), 0);
+}
+
 static void clear_hooks(struct worker *w, void *arg)
 {
     (void)w;
@@ -477,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_services_and_im_hooks, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_elsewhere, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_without_hooks, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_of, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
