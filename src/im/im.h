@@ -50,7 +50,8 @@ void im_release_memory(void);
  * when none) and `exists` tells whether the account exists. */
 void im_inbound_presence(struct router_session *sessions, struct signal *sig, bool exists);
 /* A message no resource can take: stored offline (XEP-0160) when storable, else refused or
- * dropped as RFC 6121 §8.5.2.2 says. Returns a router code. */
+ * dropped as RFC 6121 §8.5.2.2 says. Returns 0 (stored, or dropped by design), ERR_NOTFOUND
+ * (refused, or not worth storing) or the store's code when it could not be stored. */
 int im_offline_message(struct signal *sig);
 /* XEP-0280: received copies of `sig`, about to be delivered to the `nto` sessions in `to`, for
  * the other carbons-enabled sessions of the account. */
