@@ -37,8 +37,8 @@ TEST_MODS_jid := core jid
 TEST_MODS_sasl := core auth tls
 TEST_MODS_tls := core tls
 TEST_MODS_store := core store
-TEST_MODS_accounts := core store accounts auth jid tls
-TEST_MODS_admin := core store accounts auth jid tls admin
+TEST_MODS_accounts := core xml store accounts auth jid tls
+TEST_MODS_admin := core xml store accounts auth jid tls admin
 
 DATADIR ?= ./var
 # Debian's interpreter: python3-pytest and python3-slixmpp are installed for it.

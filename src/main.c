@@ -24,8 +24,10 @@
 #include "core/server.h"
 #include "core/settings.h"
 #include "core/version.h"
+#include "im/homestate.h"
+#include "im/im.h"
 #include "im/module.h"
-#include "signal/im.h"
+#include "services/services.h"
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
@@ -33,6 +35,7 @@
 #include "admin/admin.h"
 #include "services/services.h"
 #include "webadmin/http.h"
+#include "xmpp/convert.h"
 #include "xmpp/s2s.h"
 #include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
@@ -435,7 +438,8 @@ static void worker_stopped(struct worker *w, void *ud)
     if (wc->started) {
         modules_worker_stop(wc);
     }
-    signal_thread_cleanup();
+    convert_thread_cleanup();
+    router_thread_cleanup();
     router_worker_free(wc->router);
     if (wc->store) {
         store_close(wc->store);
@@ -823,6 +827,9 @@ static int run(void)
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
+    services_init();
+    im_init();
+    convert_init();
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */

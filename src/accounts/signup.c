@@ -13,6 +13,8 @@
 #include "auth/creds.h"
 #include "core/err.h"
 #include "store/store_register.h"
+#include "xml/ns.h"
+#include "xml/xml.h"
 
 /* Glob with '*' only, case-insensitive (ASCII), iterative with one backtrack point. */
 static bool glob_match(const char *pat, size_t plen, const char *s)
@@ -445,4 +447,27 @@ int signup_invite_create(struct store *st, const char *domain, long lifetime, st
         buf_append_char(token, alphabet[rnd[i] & 63]);
     }
     return store_invite_add(st, buf_cstr(token), domain, (long long)time(NULL) + lifetime);
+}
+
+/* A field's value from the traditional child element or from a submitted data form. */
+void signup_field(const struct xml_node *q, const char *name, struct buf *out)
+{
+    buf_reset(out);
+    const struct xml_node *n = xml_node_child(q, NS_REGISTER, name);
+    if (n) {
+        xml_node_text(n, out);
+        return;
+    }
+    const struct xml_node *x = xml_node_child(q, NS_XDATA, "x");
+    for (const struct xml_node *f = x ? xml_node_first_element(x) : NULL; f;
+         f = xml_node_next_element(f)) {
+        const char *var = xml_node_attr(f, "var");
+        if (strcmp(f->name, "field") == 0 && var && strcmp(var, name) == 0) {
+            const struct xml_node *v = xml_node_child(f, NS_XDATA, "value");
+            if (v) {
+                xml_node_text(v, out);
+            }
+            return;
+        }
+    }
 }

@@ -57,4 +57,9 @@ int signup_invite_create(struct store *st, const char *domain, long lifetime, st
 /* Frees the process-wide rate table (at exit). */
 void signup_shutdown(void);
 
+struct xml_node;
+/* XEP-0077: a field's value in a registration query, from the traditional child element or from
+ * a submitted data form (empty when absent). */
+void signup_field(const struct xml_node *q, const char *name, struct buf *out);
+
 #endif

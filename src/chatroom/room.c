@@ -934,7 +934,7 @@ void muc__room_signal(struct muc_room *r, struct signal *sig)
     case SIGNAL_NOTIFY:
     case SIGNAL_SUBSCRIBE:
         /* An unavailable presence may come without XML: the IM core's notice that a session
-         * ended (signal/presence.c) is protocol-neutral. */
+         * ended (im/presence.c) is protocol-neutral. */
         if (sig->xmpp_data || type_is(sig, "unavailable")) {
             presence(r, sig);
         }

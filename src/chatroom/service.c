@@ -8,6 +8,7 @@
 #include "accounts/accounts.h"
 #include "chatroom/chatroom.h"
 #include "chatroom/muc_int.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/server.h"
@@ -404,10 +405,10 @@ static int deliver(struct signal *sig)
         if (sig->to.resource) {
             muc__reply_error(sig, "cancel", "service-unavailable");
             signal_free(sig);
-            return ROUTER_NOT_FOUND;
+            return ERR_NOTFOUND;
         }
         service_signal(sig);
-        return ROUTER_OK;
+        return 0;
     }
     struct buf key;
     buf_init(&key, 4096);
@@ -420,7 +421,7 @@ static int deliver(struct signal *sig)
     } else {
         worker_post(home, room_home, sig);
     }
-    return ROUTER_OK;
+    return 0;
 }
 
 const struct router_component chatroom_component = {

@@ -6,8 +6,8 @@
 
 #include "core/module.h"
 #include "core/server.h"
-#include "signal/homestate.h"
-#include "signal/im.h"
+#include "im/homestate.h"
+#include "im/im.h"
 
 /* The instant messaging core (RFC 6121, XEP-0160/0191). */
 static const struct setting im_settings[] = {

@@ -292,6 +292,31 @@ bool jid_bare_eq(const struct jid *a, const struct jid *b)
     return part_eq(a->local, b->local) && part_eq(a->domain, b->domain);
 }
 
+bool jid_bare_is(const struct jid *j, const char *bare)
+{
+    size_t ll = strlen(j->local);
+    return strncmp(bare, j->local, ll) == 0 && bare[ll] == '@' &&
+           strcmp(bare + ll + 1, j->domain) == 0;
+}
+
+static size_t hash_more(size_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h = h * 33 + *p;
+    }
+    return h;
+}
+
+size_t jid_text_hash(const char *text)
+{
+    return hash_more(5381, text);
+}
+
+size_t jid_bare_hash(const struct jid *j)
+{
+    return hash_more(hash_more(5381, j->local) * 33 + '@', j->domain);
+}
+
 bool jid_eq(const struct jid *a, const struct jid *b)
 {
     return jid_bare_eq(a, b) && part_eq(a->resource, b->resource);

@@ -39,6 +39,12 @@ int jid_full(const struct jid *j, struct buf *out);
 /* Comparisons of prepared addresses (byte equality of each part). */
 bool jid_eq(const struct jid *a, const struct jid *b);
 bool jid_bare_eq(const struct jid *a, const struct jid *b);
+/* For tables keyed by bare JID text, looked up from parts without printing them (`j` has a
+ * localpart): is `bare` the text "local@domain" of `j`; the hash of a text, and the same hash
+ * of "local@domain" computed from the parts. */
+bool jid_bare_is(const struct jid *j, const char *bare);
+size_t jid_text_hash(const char *text);
+size_t jid_bare_hash(const struct jid *j);
 
 /* Prepare one part on its own and replace the content of `out` with the result. ERR_INVAL when
  * the input is not valid UTF-8, holds a prohibited character, or the result is empty or longer

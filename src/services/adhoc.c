@@ -535,7 +535,7 @@ static int online_start(struct run *r, struct online_query *q)
     for (int i = 0; i < q->pending; i++) {
         worker_post(i, gather_part, q);
     }
-    return ROUTER_OK;
+    return 0;
 }
 
 static int run_online_num(struct run *r)

@@ -1,5 +1,6 @@
 /* disco.c: XEP-0030 service discovery for the server and for accounts' bare JIDs. */
 #include "services/services.h"
+#include "xml/ns.h"
 
 #include <string.h>
 

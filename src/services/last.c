@@ -7,7 +7,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "signal/homestate.h"
+#include "im/homestate.h"
 #include "signal/router.h"
 #include "store/store_im.h"
 

@@ -1,5 +1,6 @@
 /* ping.c: XEP-0199, the server answers pings addressed to it (and to accounts' bare JIDs). */
 #include "services/services.h"
+#include "xml/ns.h"
 
 static int ping_get(struct service_ctx *ctx)
 {

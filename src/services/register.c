@@ -10,7 +10,6 @@
 #include "services/services.h"
 #include "signal/router.h"
 #include "xml/ns.h"
-#include "xmpp/xmpp.h"
 
 
 /* The account asking: its own bare JID (an iq to the server or to its own bare JID). */
@@ -59,8 +58,8 @@ static int change_password(struct service_ctx *ctx, const char *bare)
     buf_init(&user, 2048);
     buf_init(&password, 4096);
     int rc;
-    xmpp_register_field(ctx->query, "username", &user);
-    xmpp_register_field(ctx->query, "password", &password);
+    signup_field(ctx->query, "username", &user);
+    signup_field(ctx->query, "password", &password);
     if (accounts_domain_get(st, ctx->req->from.domain, &d) != 0 ||
         accounts_account_get(st, bare, &a) != 0) {
         rc = service_reply_error(ctx, "wait", "internal-server-error");

@@ -8,6 +8,7 @@
 #include "core/server.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "xml/ns.h"
 
 /* Features of the stream and of modules that are not iq services but are real (disco lists
  * exactly what is implemented). */
@@ -65,7 +66,7 @@ static int handle_iq(struct signal *sig, enum service_scope scope)
 {
     if (!type_is(sig, "get") && !type_is(sig, "set")) {
         /* Results and errors addressed to the server end here. */
-        return ROUTER_OK;
+        return 0;
     }
     const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;
     struct service_ctx ctx = {.req = sig, .query = q, .scope = scope};
@@ -88,7 +89,7 @@ static int handle_iq(struct signal *sig, enum service_scope scope)
 
 int services_handle(struct signal *sig, enum service_scope scope)
 {
-    int code = ROUTER_OK;
+    int code = 0;
     switch (sig->method) {
     case SIGNAL_INFO:
         code = handle_iq(sig, scope);
@@ -98,7 +99,7 @@ int services_handle(struct signal *sig, enum service_scope scope)
         if (!type_is(sig, "error") && !type_is(sig, "headline") && !type_is(sig, "groupchat")) {
             router_reply_error(sig, "cancel", "service-unavailable");
         }
-        code = ROUTER_NOT_FOUND;
+        code = ERR_NOTFOUND;
         break;
     case SIGNAL_SUBSCRIBE:
     case SIGNAL_NOTIFY:
@@ -112,13 +113,13 @@ int services_handle(struct signal *sig, enum service_scope scope)
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload)
 {
     router_submit(signal_result_new(ctx->req, payload));
-    return ROUTER_OK;
+    return 0;
 }
 
 int service_reply_error(struct service_ctx *ctx, const char *type, const char *condition)
 {
     router_reply_error(ctx->req, type, condition);
-    return strcmp(condition, "service-unavailable") == 0 ? ROUTER_UNAVAILABLE : ROUTER_BAD_REQUEST;
+    return strcmp(condition, "service-unavailable") == 0 ? ERR_NOTFOUND : ERR_INVAL;
 }
 
 int service_reply_store_error(struct service_ctx *ctx, int rc, const char *what)
@@ -154,4 +155,14 @@ void services_foreach_feature(enum service_scope scope, service_feature_fn *fn, 
             fn(ud, services[i]->features[j]);
         }
     }
+}
+
+static int from_router(struct signal *sig, bool account)
+{
+    return services_handle(sig, account ? SERVICE_SCOPE_ACCOUNT : SERVICE_SCOPE_SERVER);
+}
+
+void services_init(void)
+{
+    router_set_services(from_router);
 }

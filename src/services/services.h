@@ -19,7 +19,8 @@ struct service_ctx {
     enum service_scope scope;
 };
 
-/* A handler answers with exactly one of service_reply_* and returns its result. */
+/* A handler answers with exactly one of service_reply_* and returns its result (0, or a code
+ * of core/err.h naming the error it answered). */
 typedef int service_iq_fn(struct service_ctx *ctx);
 
 struct service_iq {
@@ -30,8 +31,9 @@ struct service_iq {
     unsigned scopes; /* mask of enum service_scope */
 };
 
-/* Returned by a disco node handler for a node that is not its own: nothing was sent. */
-#define SERVICE_DECLINED 0
+/* Returned by a disco node handler for a node that is not its own: nothing was sent. Positive,
+ * so apart from the handlers' other results: 0 or a code of core/err.h. */
+#define SERVICE_DECLINED 1
 
 /* One disco#items entry: an address with an optional node and name. */
 typedef void service_item_fn(void *ud, const char *jid, const char *node, const char *name);
@@ -56,6 +58,8 @@ struct service {
 
 /* Handles a signal addressed to the server or to an account's bare JID; takes ownership. */
 int services_handle(struct signal *sig, enum service_scope scope);
+/* Registers services_handle as the router's services hook (router_set_services), at start-up. */
+void services_init(void);
 
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);

@@ -28,6 +28,9 @@ int services__serialize(const struct xml_node *n, size_t max, struct buf *out);
 
 /* Is the requester of `req` the account it is addressed to (same bare JID)? */
 bool services__is_self(const struct signal *req);
+/* Is the requester of `req` one of the resources of the account it is addressed to (the
+ * owner's own session, as roster, blocking and carbons requests must come from)? */
+bool services__from_own_resource(const struct signal *req);
 
 /* Answers with an error that carries an application condition (XEP-0050 <bad-sessionid/>…)
  * beside the stanza condition. `app_ns` NULL: none. */

@@ -5,33 +5,10 @@
 #include "services/services_int.h"
 #include "signal/router.h"
 
-struct parse_state {
-    struct xml_node *el;
-};
-
-static int got_element(void *ud, struct xml_node *el)
-{
-    struct parse_state *ps = ud;
-    if (ps->el == NULL) {
-        ps->el = el;
-    } else {
-        xml_node_unref(el);
-    }
-    return 1;
-}
-
 struct xml_node *services__parse(const char *text, size_t len)
 {
-    static const char head[] = "<stream:stream xmlns:stream='" NS_STREAM "'>";
-    struct parse_state ps = {NULL};
-    struct xml_limits lim = {.max_stanza_size = len + 64, .max_depth = 1000, .max_attrs = 1000};
-    struct xml_stream_cbs cbs = {.element = got_element};
-    struct xml_stream *s = xml_stream_new(&lim, &cbs, &ps);
-    if (xml_stream_feed(s, head, sizeof(head) - 1, NULL) == 0) {
-        xml_stream_feed(s, text, len, NULL);
-    }
-    xml_stream_free(s);
-    return ps.el;
+    struct xml_limits lim = {.max_depth = 1000, .max_attrs = 1000};
+    return xml_parse_element((struct strv){text, len}, NULL, &lim);
 }
 
 int services__serialize(const struct xml_node *n, size_t max, struct buf *out)
@@ -48,12 +25,17 @@ bool services__is_self(const struct signal *req)
            strcmp(f->domain, t->domain) == 0;
 }
 
+bool services__from_own_resource(const struct signal *req)
+{
+    return jid_bare_eq(&req->from, &req->to) && req->from.resource != NULL;
+}
+
 int services__reply_error_app(struct service_ctx *ctx, const char *type, const char *condition,
                               const char *app_ns, const char *app_condition)
 {
     struct signal *err = signal_error_new(ctx->req, type, condition);
     if (err == NULL) {
-        return ROUTER_BAD_REQUEST;
+        return ERR_INVAL;
     }
     /* A fresh tree with one reference: ours to complete before it is routed. */
     struct xml_node *e = xml_node_child(err->xmpp_data, NULL, "error");
@@ -61,7 +43,7 @@ int services__reply_error_app(struct service_ctx *ctx, const char *type, const c
         xml_node_add_child(e, app_ns, app_condition);
     }
     router_submit(err);
-    return strcmp(condition, "forbidden") == 0 ? ROUTER_FORBIDDEN : ROUTER_BAD_REQUEST;
+    return strcmp(condition, "forbidden") == 0 ? ERR_DENIED : ERR_INVAL;
 }
 
 const char *services__form_value(const struct xml_node *form, const char *var, struct buf *out)

@@ -3,6 +3,7 @@
 
 #include "core/version.h"
 #include "services/services.h"
+#include "xml/ns.h"
 
 static int version_get(struct service_ctx *ctx)
 {

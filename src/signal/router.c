@@ -5,10 +5,9 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "services/services.h"
-#include "signal/im.h"
 #include "store/store.h"
 
 #define ROUTER_BUCKETS 1024
@@ -66,6 +65,57 @@ void router_worker_free(struct router_worker *rw)
     free(rw);
 }
 
+/* ---- the hooks of the modules above (set at start-up) ---- */
+
+static int no_services(struct signal *sig, bool account)
+{
+    (void)account;
+    router_reply_error(sig, "cancel", "service-unavailable");
+    signal_free(sig);
+    return ERR_NOTFOUND;
+}
+
+static bool no_blocking(struct signal *sig)
+{
+    (void)sig;
+    return false;
+}
+
+static void no_presence(struct router_session *sessions, struct signal *sig, bool exists)
+{
+    (void)sessions;
+    (void)exists;
+    signal_free(sig);
+}
+
+static int no_offline(struct signal *sig)
+{
+    return no_services(sig, true);
+}
+
+static void no_carbons(struct router_session *sessions, const struct signal *sig,
+                       struct router_session *const *to, size_t nto)
+{
+    (void)sessions;
+    (void)sig;
+    (void)to;
+    (void)nto;
+}
+
+static const struct router_im g_no_im = {no_blocking, no_presence, no_offline, no_carbons};
+static router_services_fn *g_services = no_services;
+static const struct router_im *g_im = &g_no_im;
+
+void router_set_services(router_services_fn *fn)
+{
+    g_services = fn ? fn : no_services;
+}
+
+void router_set_im(const struct router_im *im)
+{
+    g_im = im ? im : &g_no_im;
+}
+
 static struct router_worker *self_rw(void)
 {
     struct worker_ctx *wc = worker_ctx();
@@ -74,11 +124,7 @@ static struct router_worker *self_rw(void)
 
 static size_t bucket_of(const char *bare)
 {
-    size_t h = 5381;
-    for (const unsigned char *p = (const unsigned char *)bare; *p; p++) {
-        h = h * 33 + *p;
-    }
-    return h % ROUTER_BUCKETS;
+    return jid_text_hash(bare) % ROUTER_BUCKETS;
 }
 
 static struct account_entry **find_entry(struct router_worker *rw, const char *bare)
@@ -88,6 +134,17 @@ static struct account_entry **find_entry(struct router_worker *rw, const char *b
         pp = &(*pp)->next;
     }
     return pp;
+}
+
+/* The entry of an account (a JID with a local part) found from its parts, without printing its
+ * bare JID: the same bucket as bucket_of("local@domain"). */
+static struct account_entry *find_account(struct router_worker *rw, const struct jid *j)
+{
+    struct account_entry *e = rw->buckets[jid_bare_hash(j) % ROUTER_BUCKETS];
+    while (e && !jid_bare_is(j, e->bare)) {
+        e = e->next;
+    }
+    return e;
 }
 
 void router_session_add(struct router_session *s, struct router_session **replaced)
@@ -185,6 +242,13 @@ void router_account_end(const char *bare, const char *condition, const char *tex
     free(all);
 }
 
+struct router_session *router_sessions_of(const struct jid *account)
+{
+    struct router_worker *rw = self_rw();
+    struct account_entry *e = rw && account->local ? find_account(rw, account) : NULL;
+    return e ? e->sessions : NULL;
+}
+
 /* Local domains and aliases, cached per worker and reloaded when an admin change bumps the
  * generation counter. */
 static int add_domain_row(void *ud, const char *a, const char *b)
@@ -227,7 +291,9 @@ static void reload_domains(struct router_worker *rw, struct store *st)
     }
 }
 
-bool router_is_local_domain(const char *domain, struct buf *out)
+/* The canonical name of a local domain or alias (the cache's string, valid until the next
+ * reload), or NULL when `domain` is not local. */
+static const char *canonical_domain(const char *domain)
 {
     struct worker_ctx *wc = worker_ctx();
     struct router_worker *rw = wc->router;
@@ -239,14 +305,20 @@ bool router_is_local_domain(const char *domain, struct buf *out)
     }
     for (size_t i = 0; i < rw->ndomains; i++) {
         if (strcmp(rw->domains[i].name, domain) == 0) {
-            if (out) {
-                buf_reset(out);
-                buf_append_c(out, rw->domains[i].canonical);
-            }
-            return true;
+            return rw->domains[i].canonical;
         }
     }
-    return false;
+    return NULL;
+}
+
+bool router_is_local_domain(const char *domain, struct buf *out)
+{
+    const char *canonical = canonical_domain(domain);
+    if (canonical && out) {
+        buf_reset(out);
+        buf_append_c(out, canonical);
+    }
+    return canonical != NULL;
 }
 
 void router_reply_error(const struct signal *req, const char *type, const char *condition)
@@ -266,6 +338,14 @@ void router_reply_error(const struct signal *req, const char *type, const char *
     }
 }
 
+/* Sessions of one account that take a message to the bare JID without a heap allocation. */
+#define ROUTER_FEW_TARGETS 16
+
+static bool is_target(const struct router_session *s, int best, bool headline)
+{
+    return s->available && s->priority >= 0 && (headline || s->priority == best);
+}
+
 /* RFC 6121 §8.5.2.1: a message to the bare JID goes to the available resources with the
  * highest non-negative priority (all of them for headline); the other carbons-enabled
  * resources get a copy (XEP-0280). */
@@ -278,22 +358,31 @@ static int deliver_to_bare(struct account_entry *e, struct signal *sig)
         }
     }
     if (best < 0) {
-        return ROUTER_UNAVAILABLE;
+        return ERR_NOTFOUND;
     }
     bool headline = sig->type && strcmp(sig->type, "headline") == 0;
-    struct router_session *targets[64] = {NULL};
     size_t n = 0;
-    for (struct router_session *s = e->sessions; s && n < 64; s = s->next) {
-        if (s->available && s->priority >= 0 && (headline || s->priority == best)) {
-            targets[n++] = s;
+    for (struct router_session *s = e->sessions; s; s = s->next) {
+        n += is_target(s, best, headline);
+    }
+    /* Every session that qualifies gets it: on the stack for the usual few, else on the heap. */
+    struct router_session *few[ROUTER_FEW_TARGETS];
+    struct router_session **targets = n <= ROUTER_FEW_TARGETS ? few : xcalloc(n, sizeof(*targets));
+    size_t k = 0;
+    for (struct router_session *s = e->sessions; s; s = s->next) {
+        if (is_target(s, best, headline)) {
+            targets[k++] = s;
         }
     }
-    im_carbons_received(e->sessions, sig, targets, n);
+    g_im->carbons_received(e->sessions, sig, targets, n);
     for (size_t i = 0; i < n; i++) {
         struct signal *copy = (i + 1 == n) ? sig : signal_dup(sig);
         targets[i]->deliver(targets[i]->ud, copy);
     }
-    return ROUTER_OK;
+    if (targets != few) {
+        free(targets);
+    }
+    return 0;
 }
 
 static struct router_session *find_resource(struct account_entry *e, const char *resource)
@@ -323,37 +412,37 @@ static int deliver_message(struct account_entry *e, struct signal *sig)
         struct router_session *s = find_resource(e, sig->to.resource);
         if (s) {
             if (!type_is(sig, "error") && !type_is(sig, "groupchat")) {
-                im_carbons_received(e->sessions, sig, &s, 1);
+                g_im->carbons_received(e->sessions, sig, &s, 1);
             }
             s->deliver(s->ud, sig);
-            return ROUTER_OK;
+            return 0;
         }
         /* RFC 6121 §8.5.3.2.1: no such resource. */
         if (type_is(sig, "groupchat")) {
             router_reply_error(sig, "cancel", "service-unavailable");
             signal_free(sig);
-            return ROUTER_NOT_FOUND;
+            return ERR_NOTFOUND;
         }
         if (type_is(sig, "headline") || type_is(sig, "error")) {
             signal_free(sig);
-            return ROUTER_OK;
+            return 0;
         }
     }
     if (type_is(sig, "error")) {
         signal_free(sig);
-        return ROUTER_OK;
+        return 0;
     }
     if (type_is(sig, "groupchat")) {
         router_reply_error(sig, "cancel", "service-unavailable");
         signal_free(sig);
-        return ROUTER_NOT_FOUND;
+        return ERR_NOTFOUND;
     }
     int code = deliver_to_bare(e, sig);
-    if (code == ROUTER_OK) {
+    if (code == 0) {
         return code;
     }
     /* No resource takes it: offline storage, or dropped or refused by type (§8.5.2.2). */
-    return im_offline_message(sig);
+    return g_im->offline_message(sig);
 }
 
 static int deliver_info(struct account_entry *e, struct signal *sig)
@@ -362,21 +451,21 @@ static int deliver_info(struct account_entry *e, struct signal *sig)
         struct router_session *s = find_resource(e, sig->to.resource);
         if (s) {
             s->deliver(s->ud, sig);
-            return ROUTER_OK;
+            return 0;
         }
         router_reply_error(sig, "cancel", "service-unavailable");
         signal_free(sig);
-        return ROUTER_NOT_FOUND;
+        return ERR_NOTFOUND;
     }
     /* An iq to the bare JID is answered by the server on the account's behalf. */
-    return services_handle(sig, SERVICE_SCOPE_ACCOUNT);
+    return g_services(sig, true);
 }
 
-/* Subscriptions, probes and availability: the IM core's presence logic (signal/presence.c). */
+/* Subscriptions, probes and availability: the IM core's presence logic (im/presence.c). */
 static int deliver_presence(struct account_entry *e, struct signal *sig)
 {
-    im_inbound_presence(e ? e->sessions : NULL, sig, true);
-    return ROUTER_OK;
+    g_im->inbound_presence(e ? e->sessions : NULL, sig, true);
+    return 0;
 }
 
 /* Runs on the account's home worker. */
@@ -384,16 +473,10 @@ static void deliver_home(struct worker *w, void *arg)
 {
     (void)w;
     struct signal *sig = arg;
-    struct router_worker *rw = self_rw();
-    char bare[3072];
-    struct buf b;
-    buf_init(&b, sizeof(bare) - 1);
-    jid_bare(&sig->to, &b);
-    struct account_entry *e = *find_entry(rw, buf_cstr(&b));
-    buf_cleanup(&b);
+    struct account_entry *e = find_account(self_rw(), &sig->to);
     if (e == NULL && !account_exists(sig)) {
         if (sig->method == SIGNAL_SUBSCRIBE || sig->method == SIGNAL_NOTIFY) {
-            im_inbound_presence(NULL, sig, false);
+            g_im->inbound_presence(NULL, sig, false);
             return;
         }
         if (sig->method == SIGNAL_MESSAGE || sig->method == SIGNAL_INFO) {
@@ -402,7 +485,7 @@ static void deliver_home(struct worker *w, void *arg)
         signal_free(sig);
         return;
     }
-    if (im_inbound_blocked(sig)) {
+    if (g_im->inbound_blocked(sig)) {
         return;
     }
     switch (sig->method) {
@@ -491,61 +574,64 @@ static int route_elsewhere(struct signal *sig)
         router_reply_error(sig, "cancel", "remote-server-not-found");
     }
     signal_free(sig);
-    return ROUTER_REMOTE_NOT_FOUND;
+    return ERR_NOTFOUND;
+}
+
+/* The home worker of an address's bare JID, printed once into the worker's scratch buffer
+ * (kept between calls: no allocation per message). On a worker thread. */
+static __thread struct buf t_bare;
+
+static int home_of(const struct jid *j)
+{
+    if (t_bare.max == 0) {
+        buf_init(&t_bare, 3 * JID_PART_MAX + 2);
+    }
+    jid_bare(j, &t_bare);
+    return worker_home(buf_strv(&t_bare));
+}
+
+void router_thread_cleanup(void)
+{
+    buf_cleanup(&t_bare);
 }
 
 int router_submit(struct signal *sig)
 {
     if (sig->to.domain == NULL) {
         signal_free(sig);
-        return ROUTER_BAD_REQUEST;
+        return ERR_INVAL;
     }
     if (worker_self() == NULL) {
         /* From a thread that is no worker (the admin socket): routing needs a worker's caches
          * and store, so the signal starts on the home worker of its destination. */
         struct buf key;
-        buf_init(&key, 4096);
+        buf_init(&key, 3 * JID_PART_MAX + 2);
         jid_bare(&sig->to, &key);
         worker_post(worker_home(buf_strv(&key)), submit_on_worker, sig);
         buf_cleanup(&key);
-        return ROUTER_OK;
+        return 0;
     }
-    struct buf canonical;
-    buf_init(&canonical, 1024);
-    if (!router_is_local_domain(sig->to.domain, &canonical)) {
-        buf_cleanup(&canonical);
+    const char *canonical = canonical_domain(sig->to.domain);
+    if (canonical == NULL) {
         return route_elsewhere(sig);
     }
-    /* Aliases resolve to their domain before delivery. */
-    if (strcmp(buf_cstr(&canonical), sig->to.domain) != 0) {
-        struct jid moved;
-        struct buf text;
-        buf_init(&text, 4096);
-        buf_printf(&text, "%s%s%s%s%s", sig->to.local ? sig->to.local : "",
-                   sig->to.local ? "@" : "", buf_cstr(&canonical), sig->to.resource ? "/" : "",
-                   sig->to.resource ? sig->to.resource : "");
-        if (jid_parse(&moved, buf_strv(&text)) == 0) {
-            jid_cleanup(&sig->to);
-            sig->to = moved;
-        }
-        buf_cleanup(&text);
+    /* Aliases resolve to their domain (a prepared name, as the other parts are) before
+     * delivery. */
+    if (strcmp(canonical, sig->to.domain) != 0) {
+        free(sig->to.domain);
+        sig->to.domain = xstrdup(canonical);
     }
-    buf_cleanup(&canonical);
     if (sig->to.local == NULL) {
         if (sig->to.resource != NULL) {
             log_route(sig, "server resource");
             router_reply_error(sig, "cancel", "service-unavailable");
             signal_free(sig);
-            return ROUTER_NOT_FOUND;
+            return ERR_NOTFOUND;
         }
         log_route(sig, "server");
-        return services_handle(sig, SERVICE_SCOPE_SERVER);
+        return g_services(sig, false);
     }
-    struct buf bare;
-    buf_init(&bare, 4096);
-    jid_bare(&sig->to, &bare);
-    int home = worker_home(buf_strv(&bare));
-    buf_cleanup(&bare);
+    int home = home_of(&sig->to);
     log_route(sig, "account");
     struct worker *self = worker_self();
     if (self && self->id == home) {
@@ -553,5 +639,5 @@ int router_submit(struct signal *sig)
     } else {
         worker_post(home, deliver_home, sig);
     }
-    return ROUTER_OK;
+    return 0;
 }

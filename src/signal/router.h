@@ -7,18 +7,6 @@
 #include "core/buf.h"
 #include "signal/signal.h"
 
-/* Final response codes of a signal, SIP style (CommuniGate's Real-Time model). */
-enum router_code {
-    ROUTER_OK = 200,
-    ROUTER_FORBIDDEN = 403,
-    ROUTER_NOT_FOUND = 404,
-    ROUTER_TIMEOUT = 408,
-    ROUTER_UNAVAILABLE = 480,
-    ROUTER_BAD_REQUEST = 400,
-    ROUTER_NOT_IMPLEMENTED = 501,
-    ROUTER_REMOTE_NOT_FOUND = 502,
-};
-
 /* Takes ownership of the signal. Called on the delivering module's callback: the signal is
  * the router's to give away, so the callee frees it (signal_free) when done. */
 typedef void router_deliver_fn(void *ud, struct signal *sig);
@@ -41,7 +29,7 @@ struct router_session {
     router_deliver_fn *deliver;
     router_end_fn *end;
     void *ud;
-    struct im_session *im;       /* the IM core's state (signal/im.h), NULL until used */
+    struct im_session *im;       /* the IM core's state (im/im.h), NULL until used */
     struct router_session *next; /* internal: the account's other sessions */
 };
 
@@ -59,6 +47,9 @@ int router_session_count(const char *bare);
 /* The sessions of an account (bare JID) on this worker, its home worker; NULL when none. The
  * list is walked through ->next and is valid until the next session is added or removed. */
 struct router_session *router_sessions(const char *bare);
+/* The same for an account's address (its resource ignored), found from its parts without
+ * printing its bare JID; NULL also for an address without a localpart. */
+struct router_session *router_sessions_of(const struct jid *account);
 /* Calls fn for every session registered on the calling worker (e.g. to list online users
  * across workers: post to each one). fn must not add or remove sessions. */
 typedef void router_session_fn(void *ud, const struct router_session *s);
@@ -69,9 +60,15 @@ void router_sessions_foreach(router_session_fn *fn, void *ud);
 void router_account_end(const char *bare, const char *condition, const char *text);
 
 /* Routes a signal from any worker thread; takes ownership. Delivery failures come back to the
- * sender as an error signal (never for an error stanza). Returns the response code known at
- * once (ROUTER_OK when handed on to another worker). */
+ * sender as an error signal (never for an error stanza). Returns what is known at once, from
+ * the error table of core/err.h: 0 when delivered or handed on (to another worker, a component,
+ * the remote hook); ERR_NOTFOUND when nobody takes it (no such resource, no remote route, no
+ * available resource and not stored); ERR_INVAL without a destination domain; an IM or service
+ * handler's own code (e.g. the store's when an offline message is not stored). */
 int router_submit(struct signal *sig);
+
+/* Frees the calling thread's scratch buffer (at thread end). */
+void router_thread_cleanup(void);
 
 /* Builds and routes the error answer to `req` (from/to swapped, original payload kept). */
 void router_reply_error(const struct signal *req, const char *type, const char *condition);
@@ -93,6 +90,34 @@ void router_register_component(const struct router_component *c);
  * without it they bounce with remote-server-not-found. Set at start-up. */
 typedef int router_remote_fn(struct signal *sig);
 void router_set_remote(router_remote_fn *fn);
+
+/* The modules above the router, reached through hooks set at start-up before the workers run
+ * (the router includes nothing above it). Without them: iq to the server or to an account's
+ * bare JID is answered <service-unavailable/>, presence to accounts is dropped, a message no
+ * resource takes is refused, and nothing is blocked or copied. */
+
+/* The server's own services (services/services.c): an INFO for the server's domain
+ * (`account` false) or for an account's bare JID, answered on the account's behalf. Takes
+ * ownership. */
+typedef int router_services_fn(struct signal *sig, bool account);
+void router_set_services(router_services_fn *fn);
+
+/* The IM core (im/im.h), called on the recipient's home worker. */
+struct router_im {
+    /* Drops or refuses a stanza from a JID the recipient blocked; true when it did (it then
+     * owns the signal). */
+    bool (*inbound_blocked)(struct signal *sig);
+    /* Presence (SUBSCRIBE or NOTIFY) for an account; `sessions` its session list (NULL when
+     * none), `exists` whether the account exists. Takes ownership. */
+    void (*inbound_presence)(struct router_session *sessions, struct signal *sig, bool exists);
+    /* A message no resource can take (offline storage or refusal); takes ownership. */
+    int (*offline_message)(struct signal *sig);
+    /* Copies of `sig` for the account's other sessions, about to be delivered to `to`. */
+    void (*carbons_received)(struct router_session *sessions, const struct signal *sig,
+                             struct router_session *const *to, size_t nto);
+};
+/* `im` is kept (static storage). */
+void router_set_im(const struct router_im *im);
 
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */

@@ -1,4 +1,4 @@
-/* signal.c: the signal object. */
+/* signal.c: the signal object, and the hooks of its wire format. */
 #include "signal/signal.h"
 
 #include <stdlib.h>
@@ -80,20 +80,23 @@ struct signal *signal_dup(const struct signal *sig)
     return c;
 }
 
-struct xml_node *signal_to_stanza(const struct signal *sig)
+/* The wire format's hooks (xmpp/convert.c registers them at start-up); none: no stanza is made
+ * or written, and an error answer carries no payload. */
+static const struct signal_wire *g_wire;
+
+void signal_set_wire(const struct signal_wire *w)
 {
-    struct xml_node *st = xml_node_new(NS_CLIENT, signal_stanza_name(sig->method));
-    if (sig->type) {
-        xml_node_set_attr(st, "type", sig->type);
-    }
-    if (sig->id) {
-        xml_node_set_attr(st, "id", sig->id);
-    }
-    if (sig->body) {
-        struct xml_node *body = xml_node_add_child(st, NULL, "body");
-        xml_node_add_text(body, sig->body, strlen(sig->body));
-    }
-    return st;
+    g_wire = w;
+}
+
+int signal_wire_serialize(const struct signal *sig, struct buf *out)
+{
+    return g_wire ? g_wire->serialize(sig, out) : ERR_INVAL;
+}
+
+struct xml_node *signal_wire_stanza(const struct signal *sig)
+{
+    return g_wire ? g_wire->stanza(sig) : NULL;
 }
 
 struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition)
@@ -106,25 +109,7 @@ struct signal *signal_error_new(const struct signal *req, const char *type, cons
     jid_copy(&err->to, &req->from);
     err->type = xstrdup("error");
     err->id = dup_or_null(req->id);
-    struct xml_node *st = xml_node_new(NS_CLIENT, signal_stanza_name(req->method));
-    xml_node_set_attr(st, "type", "error");
-    if (req->id) {
-        xml_node_set_attr(st, "id", req->id);
-    }
-    if (req->xmpp_data) {
-        for (const struct xml_node *c = req->xmpp_data->first_child; c; c = c->next) {
-            if (c->name) {
-                xml_node_append_copy(st, c);
-            }
-        }
-    } else if (req->body) {
-        struct xml_node *body = xml_node_add_child(st, NULL, "body");
-        xml_node_add_text(body, req->body, strlen(req->body));
-    }
-    struct xml_node *e = xml_node_add_child(st, NULL, "error");
-    xml_node_set_attr(e, "type", type);
-    xml_node_add_child(e, NS_STANZAS, condition);
-    err->xmpp_data = st;
+    err->xmpp_data = g_wire ? g_wire->error_stanza(req, type, condition) : NULL;
     return err;
 }
 
@@ -135,51 +120,12 @@ struct signal *signal_result_new(const struct signal *req, struct xml_node *payl
     jid_copy(&r->to, &req->from);
     r->type = xstrdup("result");
     r->id = dup_or_null(req->id);
-    struct xml_node *iq = xml_node_new(NS_CLIENT, "iq");
-    xml_node_set_attr(iq, "type", "result");
-    if (req->id) {
-        xml_node_set_attr(iq, "id", req->id);
-    }
-    if (payload) {
-        xml_node_append_copy(iq, payload);
+    if (g_wire) {
+        r->xmpp_data = g_wire->result_stanza(req, payload);
+    } else if (payload) {
         xml_node_unref(payload);
     }
-    r->xmpp_data = iq;
     return r;
-}
-
-/* The addresses of the stanza being written, one pair per thread, kept between calls (a
- * delivery costs no allocation for them); nothing called from signal_serialize re-enters it. */
-static __thread struct buf t_to, t_from;
-
-void signal_thread_cleanup(void)
-{
-    buf_cleanup(&t_to);
-    buf_cleanup(&t_from);
-}
-
-int signal_serialize(const struct signal *sig, struct buf *out)
-{
-    if (t_to.max == 0) {
-        buf_init(&t_to, 4096);
-        buf_init(&t_from, 4096);
-    }
-    jid_full(&sig->to, &t_to);
-    jid_full(&sig->from, &t_from);
-    struct xml_ser_opts o = {
-        .parent_ns = NS_CLIENT,
-        .to = t_to.len ? buf_cstr(&t_to) : NULL,
-        .from = t_from.len ? buf_cstr(&t_from) : NULL,
-    };
-    int rc;
-    if (sig->xmpp_data) {
-        rc = xml_serialize(out, sig->xmpp_data, &o);
-    } else {
-        struct xml_node *st = signal_to_stanza(sig);
-        rc = xml_serialize(out, st, &o);
-        xml_node_unref(st);
-    }
-    return rc;
 }
 
 const char *signal_store_condition(int rc, const char **type)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "jid/jid.h"
 #include "xml/ns.h"
 #include "xml/xml.h"
@@ -39,8 +40,9 @@ const char *signal_stanza_name(enum signal_method m);
 struct signal *signal_dup(const struct signal *sig);
 
 /* The error answer to `req`: from/to swapped, same method, type "error", same id; its
- * P-XMPP-Data is the original stanza's children plus <error type=TYPE><CONDITION/></error>
- * (RFC 6120 §8.3). NULL when `req` has no sender. */
+ * P-XMPP-Data is made by the wire format (the original stanza's children plus
+ * <error type=TYPE><CONDITION/></error>, RFC 6120 §8.3), none without one. NULL when `req` has
+ * no sender. */
 struct signal *signal_error_new(const struct signal *req, const char *type, const char *condition);
 /* The result answer to the iq `req`: from/to swapped, type "result", same id; its P-XMPP-Data
  * is <iq type='result'/> with a copy of `payload` (may be NULL; its reference is taken). */
@@ -51,14 +53,25 @@ struct signal *signal_result_new(const struct signal *req, struct xml_node *payl
  * both of type "wait" (*type): the same request may succeed later. */
 const char *signal_store_condition(int rc, const char **type);
 
-/* The stanza text of a signal for a jabber:client or jabber:server stream: its P-XMPP-Data (or
- * a stanza built from the basic fields) with the signal's from/to written over the original's,
- * so a shared stanza is never copied. Appends to `out`; ERR_LIMIT past its maximum. */
-int signal_serialize(const struct signal *sig, struct buf *out);
-/* Frees the calling thread's serializer scratch buffers (at thread end). */
-void signal_thread_cleanup(void);
-
-/* Builds the P-XMPP-Data of a signal made by a non-XMPP producer (from its basic fields). */
-struct xml_node *signal_to_stanza(const struct signal *sig);
+/* The wire format of signals: XMPP stanzas, made and written by the protocol module
+ * (xmpp/convert.c), which registers these at start-up. The router, the IM core and the services
+ * sit below it and reach it only through here (docs/internals/router.md). */
+struct signal_wire {
+    /* The stanza text of a signal (its P-XMPP-Data, or a stanza built from its basic fields)
+     * with the signal's from/to; appends to `out`, ERR_LIMIT past its maximum. */
+    int (*serialize)(const struct signal *sig, struct buf *out);
+    /* A new stanza built from a signal's basic fields (a non-XMPP producer's). */
+    struct xml_node *(*stanza)(const struct signal *sig);
+    /* The P-XMPP-Data of the error answer to `req` (see signal_error_new). */
+    struct xml_node *(*error_stanza)(const struct signal *req, const char *type,
+                                     const char *condition);
+    /* The P-XMPP-Data of the result answer to the iq `req` (see signal_result_new). */
+    struct xml_node *(*result_stanza)(const struct signal *req, struct xml_node *payload);
+};
+/* At start-up, before the workers run; `w` is kept (static storage). */
+void signal_set_wire(const struct signal_wire *w);
+/* The wire's serialize (ERR_INVAL without a wire) and stanza (NULL without one). */
+int signal_wire_serialize(const struct signal *sig, struct buf *out);
+struct xml_node *signal_wire_stanza(const struct signal *sig);
 
 #endif

@@ -151,6 +151,15 @@ int xml_stream_sleep(struct xml_stream *s);
 /* True while the stream's parser is freed by xml_stream_sleep. */
 bool xml_stream_asleep(const struct xml_stream *s);
 
+/* One element from its XML text (e.g. a stanza stored as text), outside any stream: the first
+ * element of `text` as a new tree (the caller holds the reference), parsed with the stream
+ * parser's rules in a scope whose default namespace is `default_ns` (NULL: none), as if a
+ * stream header had declared it. `lim` bounds depth and attributes (NULL: the defaults); the
+ * size limit is the text's own length. NULL when the text does not start with one well-formed
+ * element. */
+struct xml_node *xml_parse_element(struct strv text, const char *default_ns,
+                                   const struct xml_limits *lim);
+
 /* ---- Serializer --------------------------------------------------------------------------- */
 
 /* Appends the escaped form of `text` (in_attr: for a quoted attribute value) to `out`.

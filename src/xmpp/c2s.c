@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "jid/jid.h"
-#include "signal/im.h"
+#include "im/im.h"
 #include "xml/ns.h"
 #include "xmpp/convert.h"
 #include "xmpp/stream_internal.h"
@@ -213,7 +213,7 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         stanza_error(st, el, condition);
         return;
     }
-    /* Presence, subscriptions, blocking and carbons first (signal/im.h), then the router. */
+    /* Presence, subscriptions, blocking and carbons first (im/im.h), then the router. */
     im_client_stanza(&st->sess->rs, sig);
 }
 

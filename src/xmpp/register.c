@@ -29,29 +29,6 @@ void xstream__register_feature(struct xstream *st, struct buf *out)
     }
 }
 
-/* A field's value from the traditional child element or from a submitted data form. */
-void xmpp_register_field(const struct xml_node *q, const char *name, struct buf *out)
-{
-    buf_reset(out);
-    const struct xml_node *n = xml_node_child(q, NS_REGISTER, name);
-    if (n) {
-        xml_node_text(n, out);
-        return;
-    }
-    const struct xml_node *x = xml_node_child(q, NS_XDATA, "x");
-    for (const struct xml_node *f = x ? xml_node_first_element(x) : NULL; f;
-         f = xml_node_next_element(f)) {
-        const char *var = xml_node_attr(f, "var");
-        if (strcmp(f->name, "field") == 0 && var && strcmp(var, name) == 0) {
-            const struct xml_node *v = xml_node_child(f, NS_XDATA, "value");
-            if (v) {
-                xml_node_text(v, out);
-            }
-            return;
-        }
-    }
-}
-
 static void add_form_field(struct xml_node *x, const char *type, const char *var,
                            const char *label, bool required)
 {
@@ -147,9 +124,9 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         xstream__iq_error(st, iq, "cancel", "not-allowed", "log in to cancel a registration");
         goto done;
     }
-    xmpp_register_field(q, "username", &user_raw);
-    xmpp_register_field(q, "password", &password);
-    xmpp_register_field(q, "token", &token);
+    signup_field(q, "username", &user_raw);
+    signup_field(q, "password", &password);
+    signup_field(q, "token", &token);
     if (token.len == 0 && st->reg_token[0]) {
         buf_append_c(&token, st->reg_token);
     }

@@ -336,7 +336,7 @@ static int route_remote(struct signal *sig)
                 ours ? "not a valid domain name" : "the sender's domain is not hosted here");
         bounce(sig, ours ? "remote-server-not-found" : "not-allowed");
         signal_free(sig);
-        return ROUTER_REMOTE_NOT_FOUND;
+        return ERR_NOTFOUND;
     }
     struct buf key;
     buf_init(&key, 2 * S2S_DOMAIN_MAX + 2);
@@ -349,7 +349,7 @@ static int route_remote(struct signal *sig)
     } else {
         worker_post(home, enqueue_msg, sig);
     }
-    return ROUTER_OK;
+    return 0;
 }
 
 /* ---- dialback verification requests (authoritative server asked through our queue) ---- */

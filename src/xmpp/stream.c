@@ -230,7 +230,7 @@ static void features(struct xstream *st)
     if (st->state == XS_AUTHED) {
         buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>", NS_BIND,
                    NS_SESSION);
-        /* XEP-0237 roster versioning (signal/roster.c). */
+        /* XEP-0237 roster versioning (im/roster.c). */
         buf_append_c(&b, "<ver xmlns='" NS_ROSTERVER_FEATURE "'/>");
     } else {
         xstream__features_auth(st, &b);

@@ -66,10 +66,6 @@ extern struct xmpp_stats g_xmpp_stats;
 /* Adds the counters to a JSON object (name: value). */
 void xmpp_stats_json(json_t *obj);
 
-struct xml_node;
-/* XEP-0077: a field's value from the traditional child element of a jabber:iq:register query
- * or from its submitted data form (empty when absent). Used before and after authentication. */
-void xmpp_register_field(const struct xml_node *q, const char *name, struct buf *out);
 
 /* Per-remote-address accounting (process-wide, guarded by a mutex). */
 bool xmpp_addr_acquire(const char *addr, int limit);

@@ -23,14 +23,16 @@
 #include "core/worker.h"
 #include "im/module.h"
 #include "services/services.h"
-#include "signal/homestate.h"
-#include "signal/im.h"
+#include "im/homestate.h"
+#include "im/im.h"
 #include "signal/router.h"
 #include "signal/signal.h"
 #include "store/store.h"
 #include "tls/tls.h"
 #include "xml/xml.h"
 #include "xmpp/conn.h"
+#include "xmpp/convert.h"
+#include "xmpp/stream.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 #include "fuzz_check.h"
@@ -96,7 +98,8 @@ static void worker_stopped(struct worker *w, void *ud)
     (void)ud;
     struct worker_ctx *wc = w->ctx;
     modules_worker_stop(wc);
-    signal_thread_cleanup();
+    convert_thread_cleanup();
+    router_thread_cleanup();
     router_worker_free(wc->router);
     store_close(wc->store);
     free(wc);
@@ -323,6 +326,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char *const keep[] = { "domains", "domain_aliases", "domain_settings", NULL };
     fuzz_db_snapshot(&snapshot, g_server.db_path, keep);
     router_register_component(&chatroom_component);
+    /* The hooks main.c registers: the router's services and IM core, the wire format, the
+     * caps stream feature. */
+    xstream_add_feature(services_caps_append);
+    services_init();
+    im_init();
+    convert_init();
     FUZZ_CHECK(workers_start(1, worker_started, worker_stopped, NULL) == 0);
     for (int i = 0; i < NSESSIONS; i++) {
         buf_init(&fakes[i].out, 64u << 20);

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "services/services.h"
+#include "xml/ns.h"
 
 static void identity(struct xml_node *q, const char *category, const char *type,
                      const char *lang, const char *name)

@@ -347,6 +347,23 @@ static void test_ascii_matches_libidn(void **state)
     }
 }
 
+static void test_bare_text(void **state)
+{
+    (void)state;
+    struct jid a;
+    assert_int_equal(jid_parse(&a, STRV("User@Example.COM/res")), 0);
+    assert_true(jid_bare_is(&a, "user@example.com"));
+    assert_false(jid_bare_is(&a, "user@example.co"));
+    assert_false(jid_bare_is(&a, "user@example.comm"));
+    assert_false(jid_bare_is(&a, "use@example.com"));
+    assert_false(jid_bare_is(&a, "user"));
+    assert_false(jid_bare_is(&a, "user@example.com/res"));
+    /* The hash from the parts is the hash of the printed bare JID. */
+    assert_true(jid_bare_hash(&a) == jid_text_hash("user@example.com"));
+    assert_true(jid_text_hash("user@example.com") != jid_text_hash("user@example.org"));
+    jid_cleanup(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_case),      cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_lengths),   cmocka_unit_test(test_prep_functions),
         cmocka_unit_test(test_copy_bare), cmocka_unit_test(test_ascii_matches_libidn),
+        cmocka_unit_test(test_bare_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -368,6 +368,7 @@ static void test_conn_context(void **state)
     free(s);
     log_set_clock(NULL);
     test_rmtree(dir);
+    free(dir);
 }
 
 static void test_rotation_by_size(void **state)

@@ -1272,6 +1272,84 @@ static void test_stream_no_callbacks(void **state)
     assert_int_equal(null_cbs_feed(HDR_C "<a>"), 0);
 }
 
+/* ---- xml_parse_element ------------------------------------------------------------------- */
+
+static void test_parse_element_default_ns(void **state)
+{
+    (void)state;
+    const char *text = "<message to='a@example.com' type='chat'><body>hi &amp; bye</body></message>";
+    struct xml_node *el = xml_parse_element(strv_c(text), "jabber:client", NULL);
+    assert_non_null(el);
+    assert_string_equal(el->name, "message");
+    assert_string_equal(el->ns, "jabber:client");
+    struct xml_node *body = xml_node_child(el, "jabber:client", "body");
+    assert_non_null(body);
+    struct xml_ser_opts o = {.parent_ns = "jabber:client"};
+    assert_ser(el, &o, text);
+    xml_node_unref(el);
+}
+
+static void test_parse_element_own_ns(void **state)
+{
+    (void)state;
+    const char *text = "<query xmlns='jabber:iq:private'><x xmlns='urn:a'><y/></x></query>";
+    struct xml_node *el = xml_parse_element(strv_c(text), NULL, NULL);
+    assert_non_null(el);
+    assert_string_equal(el->ns, "jabber:iq:private");
+    assert_non_null(xml_node_child(xml_node_child(el, "urn:a", "x"), "urn:a", "y"));
+    assert_ser(el, NULL, text);
+    xml_node_unref(el);
+    /* Without a default namespace in scope, an unqualified element has none. */
+    el = xml_parse_element(strv_c("<a/>"), NULL, NULL);
+    assert_non_null(el);
+    assert_null(el->ns);
+    xml_node_unref(el);
+}
+
+static void test_parse_element_quoted_ns(void **state)
+{
+    (void)state;
+    struct xml_node *el = xml_parse_element(strv_c("<a/>"), "urn:x'y<z", NULL);
+    assert_non_null(el);
+    assert_string_equal(el->ns, "urn:x'y<z");
+    xml_node_unref(el);
+}
+
+static void test_parse_element_first_only(void **state)
+{
+    (void)state;
+    struct xml_node *el = xml_parse_element(strv_c("<a x='1'/><b/>trailing"), NULL, NULL);
+    assert_non_null(el);
+    assert_string_equal(el->name, "a");
+    assert_string_equal(xml_node_attr(el, "x"), "1");
+    assert_null(el->next);
+    xml_node_unref(el);
+    /* Only the given length is read. */
+    const char *text = "<c/>";
+    el = xml_parse_element((struct strv){text, 4}, NULL, NULL);
+    assert_non_null(el);
+    xml_node_unref(el);
+    assert_null(xml_parse_element((struct strv){text, 3}, NULL, NULL));
+}
+
+static void test_parse_element_refused(void **state)
+{
+    (void)state;
+    assert_null(xml_parse_element(strv_c(""), "jabber:client", NULL));
+    assert_null(xml_parse_element(strv_c("just text"), "jabber:client", NULL));
+    assert_null(xml_parse_element(strv_c("<message><body></message>"), "jabber:client", NULL));
+    assert_null(xml_parse_element(strv_c("<message>"), "jabber:client", NULL));
+    assert_null(xml_parse_element(strv_c("<!-- c --><a/>"), NULL, NULL));
+    assert_null(xml_parse_element(strv_c("<p:a/>"), NULL, NULL));
+    /* The limits: depth counts from the element itself (1), as for a stanza. */
+    struct xml_limits lim = {.max_depth = 2, .max_attrs = 1};
+    struct xml_node *el = xml_parse_element(strv_c("<a><b/></a>"), NULL, &lim);
+    assert_non_null(el);
+    xml_node_unref(el);
+    assert_null(xml_parse_element(strv_c("<a><b><c/></b></a>"), NULL, &lim));
+    assert_null(xml_parse_element(strv_c("<a x='1' y='2'/>"), NULL, &lim));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1305,6 +1383,11 @@ int main(void)
         cmocka_unit_test(test_limit_attrs),
         cmocka_unit_test(test_stream_keepalive),
         cmocka_unit_test(test_stream_no_callbacks),
+        cmocka_unit_test(test_parse_element_default_ns),
+        cmocka_unit_test(test_parse_element_own_ns),
+        cmocka_unit_test(test_parse_element_quoted_ns),
+        cmocka_unit_test(test_parse_element_first_only),
+        cmocka_unit_test(test_parse_element_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "xml/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)
@@ -54,12 +54,12 @@ int im_offline_message(struct signal *sig)
     /* RFC 6121 §8.5.2.2: headline and error are dropped, groupchat refused. */
     if (type_is(sig, "error") || type_is(sig, "headline")) {
         signal_free(sig);
-        return ROUTER_OK;
+        return 0;
     }
     if (type_is(sig, "groupchat")) {
         router_reply_error(sig, "cancel", "service-unavailable");
         signal_free(sig);
-        return ROUTER_UNAVAILABLE;
+        return ERR_NOTFOUND;
     }
     bool no_store;
     if (!worth_storing(sig, &no_store)) {
@@ -69,7 +69,7 @@ int im_offline_message(struct signal *sig)
             router_reply_error(sig, "cancel", "service-unavailable");
         }
         signal_free(sig);
-        return ROUTER_UNAVAILABLE;
+        return ERR_NOTFOUND;
     }
     int quota = im__cfg()->im.offline_quota;
     struct buf text, from;
@@ -77,7 +77,7 @@ int im_offline_message(struct signal *sig)
     buf_init(&from, 4096);
     jid_full(&sig->from, &from);
     int rc = ERR_LIMIT;
-    if (quota > 0 && signal_serialize(sig, &text) == 0) {
+    if (quota > 0 && signal_wire_serialize(sig, &text) == 0) {
         im_note_filled(sig->to.domain, sig->to.local, IM_HINT_OFFLINE);
         rc = store_im_offline_add(im__store(), sig->to.domain, sig->to.local, buf_cstr(&from),
                                   (long long)time(NULL), buf_cstr(&text), quota);
@@ -101,7 +101,7 @@ int im_offline_message(struct signal *sig)
     buf_cleanup(&text);
     buf_cleanup(&from);
     signal_free(sig);
-    return rc == 0 ? ROUTER_OK : ROUTER_UNAVAILABLE;
+    return rc;
 }
 
 /* A signal for a stored stanza (its own from/to), to be delivered to one session. */
@@ -132,7 +132,7 @@ struct deliver_ctx {
 static int deliver_stored(void *ud, long long id, long long stamp, const char *stanza)
 {
     struct deliver_ctx *dc = ud;
-    struct xml_node *el = im__parse(stanza);
+    struct xml_node *el = xml_parse_element(strv_c(stanza), NS_CLIENT, NULL);
     if (el) {
         struct xml_node *d = xml_node_add_delay(el, dc->domain, (time_t)stamp);
         xml_node_add_text(d, "Offline Storage", 15);
@@ -181,7 +181,7 @@ static int deliver_pending(void *ud, const char *contact, const char *stanza)
     struct pending_ctx *pc = ud;
     struct router_session *rs = pc->rs;
     pc->rows++;
-    struct xml_node *el = im__parse(stanza);
+    struct xml_node *el = xml_parse_element(strv_c(stanza), NS_CLIENT, NULL);
     if (el) {
         struct signal *sig = stored_signal(el, SIGNAL_SUBSCRIBE);
         xml_node_unref(el);

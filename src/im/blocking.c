@@ -1,5 +1,5 @@
-/* blocking.c: XEP-0191 blocking command: the blocklist, its pushes, and its effect on presence
- * and on stanzas in both directions. */
+/* blocking.c: XEP-0191 blocking command: the blocklist, its changes and pushes, and its effect
+ * on presence and on stanzas in both directions (the iq half is services/blocking.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +7,9 @@
 #include "core/err.h"
 #include "core/loop.h"
 #include "core/server.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "im/module.h"
-#include "services/services.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
 #include "xml/ns.h"
 
 static unsigned g_push_seq;
@@ -102,28 +101,11 @@ static struct bl_cache **bl_buckets(void)
     return iw->blocklists;
 }
 
-static size_t hash_part(size_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h = h * 33 + *p;
-    }
-    return h;
-}
-
-/* Whether `bare` is "local@domain" of `user` (an account: it has a local part). */
-static bool bare_is(const char *bare, const struct jid *user)
-{
-    size_t ll = strlen(user->local);
-    return strncmp(bare, user->local, ll) == 0 && bare[ll] == '@' &&
-           strcmp(bare + ll + 1, user->domain) == 0;
-}
-
 /* The cache slot of an account, found without building its bare JID. */
 static struct bl_cache **bl_slot(const struct jid *user)
 {
-    size_t h = hash_part(hash_part(5381, user->local) * 33 + '@', user->domain);
-    struct bl_cache **pp = &bl_buckets()[h % BL_CACHE_BUCKETS];
-    while (*pp && !bare_is((*pp)->bare, user)) {
+    struct bl_cache **pp = &bl_buckets()[jid_bare_hash(user) % BL_CACHE_BUCKETS];
+    while (*pp && !jid_bare_is(user, (*pp)->bare)) {
         pp = &(*pp)->next;
     }
     return pp;
@@ -262,71 +244,6 @@ bool im_inbound_blocked(struct signal *sig)
     return true;
 }
 
-/* ---- urn:xmpp:blocking ---- */
-
-static bool from_owner(const struct service_ctx *ctx)
-{
-    return jid_bare_eq(&ctx->req->from, &ctx->req->to) && ctx->req->from.resource != NULL;
-}
-
-static struct im_session *requester(const struct service_ctx *ctx)
-{
-    for (struct router_session *s = im__sessions(&ctx->req->to); s; s = s->next) {
-        if (strcmp(s->resource, ctx->req->from.resource) == 0) {
-            return im__session(s);
-        }
-    }
-    return NULL;
-}
-
-static int list_item(void *ud, const char *a, const char *b)
-{
-    (void)b;
-    struct xml_node *item = xml_node_add_child(ud, NULL, "item");
-    xml_node_set_attr(item, "jid", a);
-    return 0;
-}
-
-int im_blocklist_get(struct service_ctx *ctx)
-{
-    if (!from_owner(ctx)) {
-        return service_reply_error(ctx, "auth", "forbidden");
-    }
-    struct im_session *is = requester(ctx);
-    if (is) {
-        is->blocklist_requested = true;
-    }
-    struct xml_node *q = xml_node_new(NS_BLOCKING, "blocklist");
-    const struct jid *u = &ctx->req->to;
-    if (store_im_block_list(im__store(), u->domain, u->local, list_item, q) != 0) {
-        xml_node_unref(q);
-        return service_reply_error(ctx, "wait", "internal-server-error");
-    }
-    return service_reply_result(ctx, q);
-}
-
-/* The JIDs of a block/unblock request, prepared, in `out` (NULL-terminated); a stanza error
- * condition when one is not a JID. */
-static const char *read_items(const struct xml_node *q, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    for (const struct xml_node *c = xml_node_first_element(q); c; c = xml_node_next_element(c)) {
-        if (strcmp(c->name, "item") != 0) {
-            continue;
-        }
-        const char *j = xml_node_attr(c, "jid");
-        struct jid parsed;
-        if (j == NULL || jid_parse(&parsed, strv_c(j)) != 0) {
-            return "jid-malformed";
-        }
-        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
-        (*out)[(*n)++] = im__full_str(&parsed);
-        jid_cleanup(&parsed);
-    }
-    return NULL;
-}
-
 static void free_items(char **items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -374,7 +291,7 @@ static void presence_effect(const struct jid *user, const char *jid_text, bool b
     im__bare(&j, &cbare);
     char *cb = im__bare_str(&cbare);
     struct im_item it;
-    if (im__item_load(user, cb, &it) == 0) {
+    if (im_item_load(user, cb, &it) == 0) {
         if (it.exists && (it.sub & SUB_FROM)) {
             im__send_presence_to(user, &j, !blocked);
         }
@@ -397,7 +314,7 @@ static void presence_effect(const struct jid *user, const char *jid_text, bool b
                 jid_cleanup(&ubare);
             }
         }
-        im__item_free(&it);
+        im_item_free(&it);
     }
     free(cb);
     jid_cleanup(&cbare);
@@ -423,88 +340,45 @@ static int store_items(const struct jid *u, bool remove, char **items, size_t n)
     return store_group_end(st, rc);
 }
 
-int im_block_set(struct service_ctx *ctx)
+int im_block_store(struct im_block_change *c)
 {
-    if (!from_owner(ctx)) {
-        return service_reply_error(ctx, "auth", "forbidden");
-    }
-    const struct jid *u = &ctx->req->to;
-    char **items;
-    size_t n;
-    const char *cond = read_items(ctx->query, &items, &n);
-    if (cond == NULL && n == 0) {
-        cond = "bad-request";
-    }
-    if (cond) {
-        free_items(items, n);
-        return service_reply_error(ctx, "modify", cond);
-    }
-    struct store *st = im__store();
-    int have = store_im_block_count(st, u->domain, u->local);
-    if (have < 0 || (size_t)have + n > (size_t)im__cfg()->im.max_blocklist_items) {
-        free_items(items, n);
-        return service_reply_error(ctx, "cancel", have < 0 ? "internal-server-error"
-                                                          : "not-allowed");
-    }
-    struct im_blocklist before;
-    im__blocklist_load(u, &before);
-    int rc = store_items(u, false, items, n);
+    im__blocklist_load(c->user, &c->before);
+    int rc = store_items(c->user, c->unblock, c->items, c->n);
     if (rc != 0) {
-        im__blocklist_free(&before);
-        free_items(items, n);
-        return service_reply_store_error(ctx, rc, "block");
+        im__blocklist_free(&c->before);
+        free_items(c->items, c->n);
+        return rc;
     }
-    bl_invalidate(u);
-    rc = service_reply_result(ctx, NULL);
-    push_change(u, "block", items, n);
-    for (size_t i = 0; i < n; i++) {
-        bool was = false;
-        for (size_t k = 0; k < before.n && !was; k++) {
-            was = strcmp(before.jids[k], items[i]) == 0;
-        }
-        if (!was) {
-            presence_effect(u, items[i], true);
-        }
-    }
-    im__blocklist_free(&before);
-    free_items(items, n);
-    return rc;
+    bl_invalidate(c->user);
+    return 0;
 }
 
-int im_unblock_set(struct service_ctx *ctx)
+static bool listed(char **list, size_t n, const char *jid)
 {
-    if (!from_owner(ctx)) {
-        return service_reply_error(ctx, "auth", "forbidden");
-    }
-    const struct jid *u = &ctx->req->to;
-    char **items;
-    size_t n;
-    const char *cond = read_items(ctx->query, &items, &n);
-    if (cond) {
-        free_items(items, n);
-        return service_reply_error(ctx, "modify", cond);
-    }
-    struct im_blocklist before;
-    im__blocklist_load(u, &before);
-    int rc = store_items(u, true, items, n);
-    if (rc != 0) {
-        im__blocklist_free(&before);
-        free_items(items, n);
-        return service_reply_store_error(ctx, rc, "unblock");
-    }
-    bl_invalidate(u);
-    rc = service_reply_result(ctx, NULL);
-    push_change(u, "unblock", items, n);
-    for (size_t k = 0; k < before.n; k++) {
-        bool lifted = n == 0;
-        for (size_t i = 0; i < n && !lifted; i++) {
-            lifted = strcmp(before.jids[k], items[i]) == 0;
-        }
-        if (lifted) {
-            presence_effect(u, before.jids[k], false);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i], jid) == 0) {
+            return true;
         }
     }
-    im__blocklist_free(&before);
-    free_items(items, n);
-    return rc;
+    return false;
+}
+
+void im_block_apply(struct im_block_change *c)
+{
+    push_change(c->user, c->unblock ? "unblock" : "block", c->items, c->n);
+    if (c->unblock) {
+        for (size_t k = 0; k < c->before.n; k++) {
+            if (c->n == 0 || listed(c->items, c->n, c->before.jids[k])) {
+                presence_effect(c->user, c->before.jids[k], false);
+            }
+        }
+    } else {
+        for (size_t i = 0; i < c->n; i++) {
+            if (!listed(c->before.jids, c->before.n, c->items[i])) {
+                presence_effect(c->user, c->items[i], true);
+            }
+        }
+    }
+    im__blocklist_free(&c->before);
+    free_items(c->items, c->n);
 }

@@ -1,6 +1,6 @@
 /* substate.c: RFC 6121 Appendix A, one function per direction: the state after a subscription
  * stanza and what the server must do with it. */
-#include "signal/substate.h"
+#include "im/substate.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
-/* im_int.h: shared internals of the IM core's files in src/signal/ (not a public API). */
-#ifndef STARLING_SIGNAL_IM_INT_H
-#define STARLING_SIGNAL_IM_INT_H
+/* im_int.h: shared internals of the IM core's files in src/im/ (not a public API). */
+#ifndef STARLING_IM_IM_INT_H
+#define STARLING_IM_IM_INT_H
 
-#include "signal/im.h"
-#include "signal/substate.h"
+#include "im/im.h"
+#include "im/substate.h"
 #include "store/store_im.h"
 
 /* A JID a session sent directed available presence to (RFC 6121 §4.6). */
@@ -23,7 +23,7 @@ struct im_session {
     struct im_directed *directed;
 };
 
-/* presence.c */
+/* im.c */
 struct im_session *im__session(struct router_session *rs);
 struct router_session *im__sessions(const struct jid *account);
 struct store *im__store(void);
@@ -35,9 +35,6 @@ void im__bare(const struct jid *j, struct jid *out);
 /* jid_bare/jid_full into a fresh heap string. */
 char *im__bare_str(const struct jid *j);
 char *im__full_str(const struct jid *j);
-/* Parses one stanza from its XML text; NULL when it is not well-formed. */
-struct xml_node *im__parse(const char *text);
-/* The XML text of a stanza with the given to/from. */
 /* Processes one subscription event between the account `user` and `contact` (bare JIDs);
  * `stanza` (may be NULL) is the stanza to route, deliver or store. The state change is stored
  * first: when that fails (the store's code is returned, and logged), nothing is sent. */
@@ -47,29 +44,7 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
 void im__send_presence_to(const struct jid *user, const struct jid *to, bool available);
 void im__send_probe(const struct jid *user, const struct jid *to);
 
-/* roster.c */
-struct im_item {
-    bool exists;
-    char *contact;
-    char *name;
-    char *groups;
-    int sub;
-    bool ask;
-    bool approved;
-};
-int im__item_load(const struct jid *user, const char *contact, struct im_item *it);
-void im__item_free(struct im_item *it);
-/* Stores the item (or its removal, a tombstone) at a new roster version (*ver); nothing changes
- * on failure (the store's code, e.g. ERR_NOSPACE). Push it after storing: */
-int im__item_store(const struct jid *user, struct im_item *it, bool remove, long long *ver);
-/* The roster push of a stored change to every interested resource (RFC 6121 §2.1.6). */
-void im__item_push(const struct jid *user, const struct im_item *it, bool remove, long long ver);
-
 /* blocking.c */
-struct im_blocklist {
-    char **jids;
-    size_t n;
-};
 void im__blocklist_load(const struct jid *user, struct im_blocklist *bl);
 void im__blocklist_free(struct im_blocklist *bl);
 bool im__blocklist_match(const struct im_blocklist *bl, const struct jid *j);

@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "services/services.h"
-#include "signal/im_int.h"
+#include "im/im_int.h"
 #include "xml/ns.h"
 
 static bool type_is(const struct signal *sig, const char *t)
@@ -58,14 +57,16 @@ static struct signal *wrap(const char *kind, const struct jid *bare, const struc
     if (sig->xmpp_data) {
         inner = xml_node_append_copy(fwd, sig->xmpp_data);
     } else {
-        struct xml_node *built = signal_to_stanza(sig);
-        inner = xml_node_append_copy(fwd, built);
-        xml_node_unref(built);
+        struct xml_node *built = signal_wire_stanza(sig);
+        inner = built ? xml_node_append_copy(fwd, built) : NULL;
+        if (built) {
+            xml_node_unref(built);
+        }
     }
     /* A message that came over s2s is a jabber:server element; the client reads the forwarded
      * copy in its own stream's namespace (XEP-0297), and the serializer lets the children
      * inherit it (RFC 6120 §4.8.3). */
-    if (inner->ns != NULL && strcmp(inner->ns, NS_SERVER) == 0) {
+    if (inner != NULL && inner->ns != NULL && strcmp(inner->ns, NS_SERVER) == 0) {
         inner->ns = NS_CLIENT;
     }
     char *from = im__full_str(&sig->from);
@@ -85,10 +86,12 @@ void im__carbons_sent(struct router_session *rs, const struct signal *sig)
         return;
     }
     struct im_session *self = im__session(rs);
-    struct jid bare;
-    im__bare(&self->full, &bare);
+    struct jid bare = {0};
     for (struct router_session *s = im__sessions(&self->full); s; s = s->next) {
         if (s != rs && s->im && s->im->carbons) {
+            if (bare.domain == NULL) {
+                im__bare(&self->full, &bare);
+            }
             s->deliver(s->ud, wrap("sent", &bare, &s->im->full, sig));
         }
     }
@@ -101,30 +104,18 @@ void im_carbons_received(struct router_session *sessions, const struct signal *s
     if (!eligible(sig)) {
         return;
     }
-    struct jid bare;
-    im__bare(&sig->to, &bare);
+    struct jid bare = {0};
     for (struct router_session *s = sessions; s; s = s->next) {
         bool got = false;
         for (size_t i = 0; i < nto && !got; i++) {
             got = to[i] == s;
         }
         if (!got && s->im && s->im->carbons) {
+            if (bare.domain == NULL) {
+                im__bare(&sig->to, &bare);
+            }
             s->deliver(s->ud, wrap("received", &bare, &s->im->full, sig));
         }
     }
     jid_cleanup(&bare);
-}
-
-int im_carbons_set(struct service_ctx *ctx, bool enable)
-{
-    if (!jid_bare_eq(&ctx->req->from, &ctx->req->to) || ctx->req->from.resource == NULL) {
-        return service_reply_error(ctx, "auth", "forbidden");
-    }
-    for (struct router_session *s = im__sessions(&ctx->req->to); s; s = s->next) {
-        if (strcmp(s->resource, ctx->req->from.resource) == 0) {
-            im__session(s)->carbons = enable;
-            return service_reply_result(ctx, NULL);
-        }
-    }
-    return service_reply_error(ctx, "cancel", "item-not-found");
 }

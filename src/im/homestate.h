@@ -2,8 +2,8 @@
  * its stores are known to be empty (so that a login does not read them), and its last-seen
  * record (the IM core's last unavailable presence and XEP-0012's logout), written behind in
  * batches. Every call runs on the home worker of the account; names are the prepared parts. */
-#ifndef STARLING_SIGNAL_HOMESTATE_H
-#define STARLING_SIGNAL_HOMESTATE_H
+#ifndef STARLING_IM_HOMESTATE_H
+#define STARLING_IM_HOMESTATE_H
 
 #include <stdbool.h>
 

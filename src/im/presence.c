@@ -9,123 +9,9 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "core/stamp.h"
-#include "signal/homestate.h"
-#include "signal/im_int.h"
+#include "im/homestate.h"
+#include "im/im_int.h"
 #include "xml/ns.h"
-
-/* ---- helpers shared by the IM files ---- */
-
-struct store *im__store(void)
-{
-    return worker_ctx()->store;
-}
-
-const struct settings *im__cfg(void)
-{
-    return worker_ctx()->cfg;
-}
-
-struct im_session *im__session(struct router_session *rs)
-{
-    if (rs->im == NULL) {
-        struct im_session *is = xcalloc(1, sizeof(*is));
-        struct buf full;
-        buf_init(&full, strlen(rs->bare) + strlen(rs->resource) + 2);
-        buf_printf(&full, "%s/%s", rs->bare, rs->resource);
-        if (jid_parse(&is->full, buf_strv(&full)) != 0) {
-            memset(&is->full, 0, sizeof(is->full));
-        }
-        buf_cleanup(&full);
-        is->rs = rs;
-        rs->im = is;
-    }
-    return rs->im;
-}
-
-char *im__bare_str(const struct jid *j)
-{
-    struct buf b;
-    buf_init(&b, 4096);
-    jid_bare(j, &b);
-    char *s = xstrdup(buf_cstr(&b));
-    buf_cleanup(&b);
-    return s;
-}
-
-char *im__full_str(const struct jid *j)
-{
-    struct buf b;
-    buf_init(&b, 4096);
-    jid_full(j, &b);
-    char *s = xstrdup(buf_cstr(&b));
-    buf_cleanup(&b);
-    return s;
-}
-
-struct router_session *im__sessions(const struct jid *account)
-{
-    char *bare = im__bare_str(account);
-    struct router_session *s = router_sessions(bare);
-    free(bare);
-    return s;
-}
-
-void im__bare(const struct jid *j, struct jid *out)
-{
-    memset(out, 0, sizeof(*out));
-    jid_copy(out, j);
-    free(out->resource);
-    out->resource = NULL;
-}
-
-struct signal *im__signal(enum signal_method m, const struct jid *from, const struct jid *to,
-                          const char *type, struct xml_node *data)
-{
-    struct signal *sig = signal_new(m);
-    jid_copy(&sig->from, from);
-    jid_copy(&sig->to, to);
-    sig->type = type ? xstrdup(type) : NULL;
-    if (data) {
-        sig->xmpp_data = xml_node_ref(data);
-        const char *id = xml_node_attr(data, "id");
-        sig->id = id ? xstrdup(id) : NULL;
-    }
-    return sig;
-}
-
-struct parse_ctx {
-    struct xml_node *el;
-};
-
-static int parsed_element(void *ud, struct xml_node *el)
-{
-    struct parse_ctx *pc = ud;
-    if (pc->el == NULL) {
-        pc->el = el;
-    } else {
-        xml_node_unref(el);
-    }
-    return 0;
-}
-
-struct xml_node *im__parse(const char *text)
-{
-    static const char open[] = "<stream:stream xmlns='jabber:client' "
-                               "xmlns:stream='http://etherx.jabber.org/streams'>";
-    struct parse_ctx pc = {NULL};
-    struct xml_stream_cbs cbs = {.element = parsed_element};
-    struct xml_limits lim = {.max_stanza_size = strlen(text) + 1024};
-    struct xml_stream *xs = xml_stream_new(&lim, &cbs, &pc);
-    if (xml_stream_feed(xs, open, sizeof(open) - 1, NULL) != 0 ||
-        xml_stream_feed(xs, text, strlen(text), NULL) != 0) {
-        if (pc.el) {
-            xml_node_unref(pc.el);
-            pc.el = NULL;
-        }
-    }
-    xml_stream_free(xs);
-    return pc.el;
-}
 
 static bool type_is(const char *type, const char *t)
 {
@@ -518,9 +404,9 @@ static void answer_probe(struct router_session *sessions, struct signal *sig)
     struct im_item it;
     bool allowed = jid_bare_eq(&user, &prober);
     char *pb = im__bare_str(&prober);
-    if (!allowed && im__item_load(&user, pb, &it) == 0) {
+    if (!allowed && im_item_load(&user, pb, &it) == 0) {
         allowed = it.exists && (it.sub & SUB_FROM);
-        im__item_free(&it);
+        im_item_free(&it);
     }
     free(pb);
     if (!allowed) {
@@ -627,7 +513,7 @@ static int store_pending(const struct jid *user, const struct jid *contact, stru
     buf_init(&text, 1 << 20);
     char *cb = im__bare_str(contact);
     int rc = 0;
-    if (signal_serialize(copy, &text) == 0) {
+    if (signal_wire_serialize(copy, &text) == 0) {
         im_note_filled(user->domain, user->local, IM_HINT_PENDING);
         rc = store_im_pending_set(im__store(), user->domain, user->local, cb, buf_cstr(&text));
     }
@@ -651,7 +537,7 @@ static int store_step(const struct jid *user, const struct jid *contact, const c
         return rc;
     }
     if (act & SUB_PUSH) {
-        rc = im__item_store(user, it, false, ver);
+        rc = im_item_store(user, it, false, ver);
     }
     if (rc == 0 && (act & SUB_DROP_PENDING)) {
         rc = store_im_pending_remove(st, user->domain, user->local, cb, NULL);
@@ -672,7 +558,7 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
     struct store *st = im__store();
     char *cb = im__bare_str(contact);
     struct im_item it;
-    int rc = im__item_load(user, cb, &it);
+    int rc = im_item_load(user, cb, &it);
     if (rc != 0) {
         free(cb);
         return rc;
@@ -704,12 +590,12 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
         log_rec(LOG_TAG_XMPPS, LOG_FAILURES, 0, NULL,
                 "%s@%s: %s %s %s: subscription state not stored: %s", user->local, user->domain,
                 out ? "sends" : "receives", type, cb, store_last_error(st));
-        im__item_free(&it);
+        im_item_free(&it);
         free(cb);
         return rc;
     }
     if (act & SUB_PUSH) {
-        im__item_push(user, &it, false, ver);
+        im_item_push(user, &it, false, ver);
     }
     if (act & SUB_ROUTE) {
         router_submit(im__signal(SIGNAL_SUBSCRIBE, user, contact, type, stanza));
@@ -728,7 +614,7 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
     if (act & SUB_SEND_UNAVAILABLE) {
         im__send_presence_to(user, contact, false);
     }
-    im__item_free(&it);
+    im_item_free(&it);
     free(cb);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* test_presence.c: the subscription state machine against RFC 6121 Appendix A, every state and
+/* test_substate.c: the subscription state machine against RFC 6121 Appendix A, every state and
  * every subscription stanza in both directions. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "signal/substate.h"
+#include "im/substate.h"
 
 /* The nine states of Appendix A by name. */
 static struct sub_state state_of(const char *name)

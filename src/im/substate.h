@@ -1,6 +1,6 @@
 /* substate.h: the presence subscription state machine of RFC 6121 §3 and Appendix A, pure. */
-#ifndef STARLING_SIGNAL_SUBSTATE_H
-#define STARLING_SIGNAL_SUBSTATE_H
+#ifndef STARLING_IM_SUBSTATE_H
+#define STARLING_IM_SUBSTATE_H
 
 #include <stdbool.h>
 

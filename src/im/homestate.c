@@ -1,6 +1,6 @@
 /* homestate.c: per-account memory of the home worker between sessions: empty-store hints and the
  * last-seen records written behind in batches (see homestate.h). */
-#include "signal/homestate.h"
+#include "im/homestate.h"
 
 #include <stdint.h>
 #include <stdlib.h>
