@@ -204,10 +204,11 @@ def test_private_messages_and_errors(server):
 
 
 def test_bounce_from_gone_occupant_during_broadcast(make_server):
-    """An occupant whose session ended without the room being told (it never sent presence, so
-    nothing went out at its end) makes the next broadcast bounce; the room handles that error
-    after the broadcast, not inside it (a use-after-free found by fuzz_stanza). With one worker
-    the bounce comes back at once, while the room walks its occupants."""
+    """One worker: an occupant that never sent presence leaves; the room keeps working for the
+    others. Before session ends told the rooms of such a session, the next broadcast bounced off
+    the gone occupant while the room walked its occupants (a use-after-free found by
+    fuzz_stanza; the room now handles a signal that arrives during its own handling afterwards).
+    Today the session end itself removes it (plain unavailable); a bounce would add 333."""
     server = make_server({"server.workers": "1"})
     server.ctl("account", "add", "ghostg@localhost", "--password", "password1")
     g = rawxmpp.login(server, "ghostg", "password1")
@@ -218,12 +219,11 @@ def test_bounce_from_gone_occupant_during_broadcast(make_server):
     join(g, "ghost", "G")
     join(c, "ghost", "C")
     g.close()
-    time.sleep(0.5)
-    say(c, "ghost", "still there?")
-    wait_groupchat(a, "still there?")
     p = a.wait_for(lambda e: is_presence_from(e, room_jid("ghost") + "/G", "unavailable"),
                    timeout=5)
-    assert 333 in codes(p)
+    assert p is not None
+    say(c, "ghost", "still there?")
+    wait_groupchat(a, "still there?")
     say(a, "ghost", "after")
     wait_groupchat(c, "after")
     a.close()

@@ -427,8 +427,10 @@ def test_domain_admin_cannot_change_other_administrators(srv, admin):
                              ("account.remove", {})):
                 status, body = w.call(op, dict(args, jid=target))
                 assert status == 403 and body["code"] == "denied", (op, target, body)
-        # Reading is not changing; ordinary accounts and itself stay its business.
-        assert w.ok("account.show", {"jid": "postmaster@" + main})["admin"] == "yes"
+        # Not even reading another administrator (docs/admin-api.md); ordinary accounts and
+        # itself stay its business.
+        status, body = w.call("account.show", {"jid": "postmaster@" + main})
+        assert status == 403 and body["code"] == "denied", body
         w.ok("account.passwd", {"jid": "esc-plain@" + main, "password": "Plain-new-1"})
         w.ok("account.set", {"jid": "esc-da1@" + main, "settings": {"real_name": "Me"}})
         # postmaster is untouched: its password still works and it is enabled.
