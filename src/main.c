@@ -828,6 +828,7 @@ static int run(void)
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
     services_init();
+    services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
     workers_set_quiesce(worker_quiesce);

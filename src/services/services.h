@@ -60,6 +60,11 @@ struct service {
 int services_handle(struct signal *sig, enum service_scope scope);
 /* Registers services_handle as the router's services hook (router_set_services), at start-up. */
 void services_init(void);
+/* The chat service of a domain (its address in `out`; false when the domain has none), listed in
+ * the server's disco#items. Registered at start by main.c: the chat rooms are the services'
+ * sibling, so neither includes the other. */
+typedef bool services_chat_service_fn(const char *domain, struct buf *out);
+void services_set_chat_service(services_chat_service_fn *fn);
 
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);

@@ -330,6 +330,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
      * caps stream feature. */
     xstream_add_feature(services_caps_append);
     services_init();
+    services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
     FUZZ_CHECK(workers_start(1, worker_started, worker_stopped, NULL) == 0);
