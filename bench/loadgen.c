@@ -24,7 +24,7 @@
 #define OUT_MAX (16u << 20)
 
 enum scenario { SC_LOGIN, SC_IDLE, SC_MSG, SC_PRESENCE, SC_ROSTER, SC_MUC, SC_S2S };
-static const char *const scenario_names[] = { "login",    "idle", "msg", "presence",
+static const char *const scenario_names[] = { "login",        "idle", "msg", "presence",
                                               "roster-setup", "muc",  "s2s" };
 
 enum tls_mode { TLS_STARTTLS, TLS_DIRECT, TLS_NONE };
@@ -43,21 +43,21 @@ struct options {
     bool plain;           /* SASL PLAIN instead of SCRAM-SHA-1 */
     const char *user_fmt; /* printf format of the local part, %d = account index */
     const char *password;
-    int sessions;   /* -n: clients (login: total logins; msg: pairs; muc: occupants) */
-    int accounts;   /* login: accounts cycled through */
-    int first;      /* index of the first account */
+    int sessions; /* -n: clients (login: total logins; msg: pairs; muc: occupants) */
+    int accounts; /* login: accounts cycled through */
+    int first;    /* index of the first account */
     int concurrency;
     double duration; /* measured seconds */
     double warmup;
-    double hold;     /* idle: seconds the sessions are held */
+    double hold; /* idle: seconds the sessions are held */
     int window;
-    double rate;     /* msg: total messages/s, 0 = as fast as the window allows */
-    int contacts;    /* presence / roster-setup */
-    int senders;     /* muc */
+    double rate;  /* msg: total messages/s, 0 = as fast as the window allows */
+    int contacts; /* presence / roster-setup */
+    int senders;  /* muc */
     const char *room;
     int body_size;
-    int per_addr;    /* connections per source address 127.0.0.x */
-    double timeout;  /* hard limit for the whole run */
+    int per_addr;   /* connections per source address 127.0.0.x */
+    double timeout; /* hard limit for the whole run */
     double login_timeout;
     int pids[2][MAX_PIDS];
     int npids[2];
@@ -88,24 +88,24 @@ static struct options o = {
 enum cstate {
     CS_FREE,
     CS_CONNECTING,
-    CS_HEADER,     /* waiting for the stream header and features */
-    CS_STARTTLS,   /* <starttls/> sent, waiting for <proceed/> */
-    CS_HANDSHAKE,  /* TLS handshake running */
-    CS_AUTH,       /* <auth/> sent */
+    CS_HEADER,    /* waiting for the stream header and features */
+    CS_STARTTLS,  /* <starttls/> sent, waiting for <proceed/> */
+    CS_HANDSHAKE, /* TLS handshake running */
+    CS_AUTH,      /* <auth/> sent */
     CS_SCRAM_FINAL,
-    CS_HEADER2,    /* restarted stream after SASL */
+    CS_HEADER2, /* restarted stream after SASL */
     CS_BIND,
     CS_SESSION,
     CS_ROSTER,
-    CS_JOIN,       /* muc: waiting for our own presence from the room */
-    CS_READY,      /* logged in, initial presence sent */
+    CS_JOIN,  /* muc: waiting for our own presence from the room */
+    CS_READY, /* logged in, initial presence sent */
     CS_CLOSED,
 };
 
 struct client {
-    int idx;        /* slot */
-    int account;    /* account index */
-    int side;       /* which server */
+    int idx;     /* slot */
+    int account; /* account index */
+    int side;    /* which server */
     int fd;
     SSL *ssl;
     enum cstate state;
@@ -117,11 +117,11 @@ struct client {
     struct buf out;
     struct lg_scram scram;
     uint64_t t_start;
-    int partner;    /* msg/s2s: slot of the partner */
+    int partner; /* msg/s2s: slot of the partner */
     int inflight;
     uint64_t seq;
     uint64_t sub_mask; /* roster-setup: contacts whose "subscribed" we received */
-    int presences;  /* presence: available presences received */
+    int presences;     /* presence: available presences received */
     bool waiting_rate;
 };
 
@@ -451,9 +451,8 @@ static void handle_features(struct client *c, struct strv el)
 static void after_bind(struct client *c)
 {
     if (c->want_session) {
-        SEND_LIT(c,
-                 "<iq type='set' id='sess1'><session "
-                 "xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
+        SEND_LIT(c, "<iq type='set' id='sess1'><session "
+                    "xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
         c->state = CS_SESSION;
         return;
     }
@@ -592,8 +591,8 @@ static void send_message(struct client *c)
     c->seq++;
     c->inflight++;
     g_st.sent++;
-    sendf(c, "<message to='%s' type='%s' id='m%llu'><body>t%llu.%d.%.*s</body></message>", to,
-          type, (unsigned long long)c->seq, (unsigned long long)lg_now_ns(), c->idx, padn, pad);
+    sendf(c, "<message to='%s' type='%s' id='m%llu'><body>t%llu.%d.%.*s</body></message>", to, type,
+          (unsigned long long)c->seq, (unsigned long long)lg_now_ns(), c->idx, padn, pad);
 }
 
 static void handle_message(struct client *c, struct strv el)
@@ -742,8 +741,8 @@ static void handle_iq(struct client *c, struct strv el)
         bool has_from = lgx_attr(el, "from", &from);
         /* Roster pushes, pings: answer with a result. */
         if (has_from) {
-            sendf(c, "<iq type='result' to='%.*s' id='%.*s'/>", (int)from.len, from.p,
-                  (int)id.len, id.p);
+            sendf(c, "<iq type='result' to='%.*s' id='%.*s'/>", (int)from.len, from.p, (int)id.len,
+                  id.p);
         } else {
             sendf(c, "<iq type='result' id='%.*s'/>", (int)id.len, id.p);
         }
@@ -1108,8 +1107,7 @@ static void print_common(double secs)
            "secs=%.2f",
            (unsigned long long)g_st.login_failures, (unsigned long long)g_st.conn_failures,
            (unsigned long long)g_st.protocol_errors, (unsigned long long)g_st.bounced,
-           (unsigned long long)g_st.closed_by_server,
-           secs);
+           (unsigned long long)g_st.closed_by_server, secs);
     if (g_fail_reason != NULL) {
         printf(" first_error=\"%s\"", g_fail_reason);
     }
@@ -1158,7 +1156,9 @@ static int scenario_login(void)
     close_all();
     printf("RESULT scenario=login tls=%s mech=%s concurrency=%d logins=%llu logins_per_s=%.1f "
            "login_p50_ms=%.2f login_p99_ms=%.2f",
-           o.tls == TLS_STARTTLS ? "starttls" : o.tls == TLS_DIRECT ? "direct" : "none",
+           o.tls == TLS_STARTTLS ? "starttls"
+           : o.tls == TLS_DIRECT ? "direct"
+                                 : "none",
            o.plain ? "PLAIN" : "SCRAM-SHA-1", conc, (unsigned long long)logins,
            (double)logins / secs, lg_hist_quantile(&g_st.login_lat, 0.5) / 1000,
            lg_hist_quantile(&g_st.login_lat, 0.99) / 1000);
@@ -1254,10 +1254,10 @@ static int scenario_traffic(void)
     printf("RESULT scenario=%s clients=%d senders=%d window=%d rate=%.0f sent=%llu "
            "delivered=%llu delivered_per_s=%.1f lat_p50_ms=%.3f lat_p99_ms=%.3f "
            "lat_p999_ms=%.3f still_open=%d",
-           scenario_names[o.scenario], g_ncl,
-           o.scenario == SC_MUC ? o.senders : g_ncl, o.window, o.rate,
-           (unsigned long long)sent, (unsigned long long)delivered, (double)delivered / secs,
-           lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000, lg_hist_quantile(&g_st.msg_lat, 0.99) / 1000,
+           scenario_names[o.scenario], g_ncl, o.scenario == SC_MUC ? o.senders : g_ncl, o.window,
+           o.rate, (unsigned long long)sent, (unsigned long long)delivered,
+           (double)delivered / secs, lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000,
+           lg_hist_quantile(&g_st.msg_lat, 0.99) / 1000,
            lg_hist_quantile(&g_st.msg_lat, 0.999) / 1000, ready);
     if (cpu1 >= 0 && delivered > 0) {
         printf(" server_cpu_s=%.2f cpu_us_per_delivery=%.2f", cpu2 - cpu1,
@@ -1365,16 +1365,25 @@ static void usage(void)
 static void parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "host2", required_argument, NULL, 1 },   { "port2", required_argument, NULL, 2 },
-        { "domain2", required_argument, NULL, 3 }, { "tls", required_argument, NULL, 4 },
-        { "plain", no_argument, NULL, 5 },         { "first", required_argument, NULL, 6 },
-        { "warmup", required_argument, NULL, 7 },  { "hold", required_argument, NULL, 8 },
-        { "contacts", required_argument, NULL, 9 }, { "senders", required_argument, NULL, 10 },
-        { "room", required_argument, NULL, 11 },   { "body", required_argument, NULL, 12 },
-        { "pid", required_argument, NULL, 13 },    { "pid2", required_argument, NULL, 14 },
-        { "per-addr", required_argument, NULL, 15 }, { "timeout", required_argument, NULL, 16 },
+        { "host2", required_argument, NULL, 1 },
+        { "port2", required_argument, NULL, 2 },
+        { "domain2", required_argument, NULL, 3 },
+        { "tls", required_argument, NULL, 4 },
+        { "plain", no_argument, NULL, 5 },
+        { "first", required_argument, NULL, 6 },
+        { "warmup", required_argument, NULL, 7 },
+        { "hold", required_argument, NULL, 8 },
+        { "contacts", required_argument, NULL, 9 },
+        { "senders", required_argument, NULL, 10 },
+        { "room", required_argument, NULL, 11 },
+        { "body", required_argument, NULL, 12 },
+        { "pid", required_argument, NULL, 13 },
+        { "pid2", required_argument, NULL, 14 },
+        { "per-addr", required_argument, NULL, 15 },
+        { "timeout", required_argument, NULL, 16 },
         { "login-timeout", required_argument, NULL, 17 },
-        { "help", no_argument, NULL, 'h' },        { 0, 0, 0, 0 },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "s:H:p:D:u:P:n:c:t:w:r:vh", longopts, NULL)) != -1) {
@@ -1392,12 +1401,24 @@ static void parse_args(int argc, char **argv)
             }
             break;
         }
-        case 'H': o.srv[0].host = optarg; break;
-        case 'p': o.srv[0].port = (int)strtol(optarg, NULL, 10); break;
-        case 'D': o.srv[0].domain = optarg; break;
-        case 1: o.srv[1].host = optarg; break;
-        case 2: o.srv[1].port = (int)strtol(optarg, NULL, 10); break;
-        case 3: o.srv[1].domain = optarg; break;
+        case 'H':
+            o.srv[0].host = optarg;
+            break;
+        case 'p':
+            o.srv[0].port = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'D':
+            o.srv[0].domain = optarg;
+            break;
+        case 1:
+            o.srv[1].host = optarg;
+            break;
+        case 2:
+            o.srv[1].port = (int)strtol(optarg, NULL, 10);
+            break;
+        case 3:
+            o.srv[1].domain = optarg;
+            break;
         case 4:
             if (strcmp(optarg, "starttls") == 0) {
                 o.tls = TLS_STARTTLS;
@@ -1409,29 +1430,75 @@ static void parse_args(int argc, char **argv)
                 die("--tls: starttls, direct or none");
             }
             break;
-        case 5: o.plain = true; break;
-        case 'u': o.user_fmt = optarg; break;
-        case 'P': o.password = optarg; break;
-        case 'n': o.sessions = (int)strtol(optarg, NULL, 10); break;
-        case 6: o.first = (int)strtol(optarg, NULL, 10); break;
-        case 'c': o.concurrency = (int)strtol(optarg, NULL, 10); break;
-        case 't': o.duration = strtod(optarg, NULL); break;
-        case 7: o.warmup = strtod(optarg, NULL); break;
-        case 8: o.hold = strtod(optarg, NULL); break;
-        case 'w': o.window = (int)strtol(optarg, NULL, 10); break;
-        case 'r': o.rate = strtod(optarg, NULL); break;
-        case 9: o.contacts = (int)strtol(optarg, NULL, 10); break;
-        case 10: o.senders = (int)strtol(optarg, NULL, 10); break;
-        case 11: o.room = optarg; break;
-        case 12: o.body_size = (int)strtol(optarg, NULL, 10); break;
-        case 13: parse_pids(optarg, 0); break;
-        case 14: parse_pids(optarg, 1); break;
-        case 15: o.per_addr = (int)strtol(optarg, NULL, 10); break;
-        case 16: o.timeout = strtod(optarg, NULL); break;
-        case 17: o.login_timeout = strtod(optarg, NULL); break;
-        case 'v': o.verbose = true; break;
-        case 'h': usage(); exit(0);
-        default: usage(); exit(2);
+        case 5:
+            o.plain = true;
+            break;
+        case 'u':
+            o.user_fmt = optarg;
+            break;
+        case 'P':
+            o.password = optarg;
+            break;
+        case 'n':
+            o.sessions = (int)strtol(optarg, NULL, 10);
+            break;
+        case 6:
+            o.first = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            o.concurrency = (int)strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            o.duration = strtod(optarg, NULL);
+            break;
+        case 7:
+            o.warmup = strtod(optarg, NULL);
+            break;
+        case 8:
+            o.hold = strtod(optarg, NULL);
+            break;
+        case 'w':
+            o.window = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            o.rate = strtod(optarg, NULL);
+            break;
+        case 9:
+            o.contacts = (int)strtol(optarg, NULL, 10);
+            break;
+        case 10:
+            o.senders = (int)strtol(optarg, NULL, 10);
+            break;
+        case 11:
+            o.room = optarg;
+            break;
+        case 12:
+            o.body_size = (int)strtol(optarg, NULL, 10);
+            break;
+        case 13:
+            parse_pids(optarg, 0);
+            break;
+        case 14:
+            parse_pids(optarg, 1);
+            break;
+        case 15:
+            o.per_addr = (int)strtol(optarg, NULL, 10);
+            break;
+        case 16:
+            o.timeout = strtod(optarg, NULL);
+            break;
+        case 17:
+            o.login_timeout = strtod(optarg, NULL);
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
+        case 'h':
+            usage();
+            exit(0);
+        default:
+            usage();
+            exit(2);
         }
     }
     if (optind != argc || o.sessions <= 0 || o.concurrency <= 0 || o.window <= 0 ||
@@ -1482,10 +1549,16 @@ int main(int argc, char **argv)
     alarm((unsigned)o.timeout + 30);
 
     switch (o.scenario) {
-    case SC_LOGIN: g_ncl = o.concurrency < o.sessions ? o.concurrency : o.sessions; break;
+    case SC_LOGIN:
+        g_ncl = o.concurrency < o.sessions ? o.concurrency : o.sessions;
+        break;
     case SC_MSG:
-    case SC_S2S: g_ncl = 2 * o.sessions; break;
-    default: g_ncl = o.sessions; break;
+    case SC_S2S:
+        g_ncl = 2 * o.sessions;
+        break;
+    default:
+        g_ncl = o.sessions;
+        break;
     }
     raise_nofile(g_ncl);
     if (o.room != NULL) {
@@ -1496,8 +1569,8 @@ int main(int argc, char **argv)
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_options(g_ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                SSL_MODE_RELEASE_BUFFERS);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
 
     g_cl = xcalloc((size_t)g_ncl, sizeof(*g_cl));
@@ -1524,11 +1597,21 @@ int main(int argc, char **argv)
 
     int rc;
     switch (o.scenario) {
-    case SC_LOGIN: rc = scenario_login(); break;
-    case SC_IDLE: rc = scenario_idle(); break;
-    case SC_PRESENCE: rc = scenario_presence(); break;
-    case SC_ROSTER: rc = scenario_roster(); break;
-    default: rc = scenario_traffic(); break;
+    case SC_LOGIN:
+        rc = scenario_login();
+        break;
+    case SC_IDLE:
+        rc = scenario_idle();
+        break;
+    case SC_PRESENCE:
+        rc = scenario_presence();
+        break;
+    case SC_ROSTER:
+        rc = scenario_roster();
+        break;
+    default:
+        rc = scenario_traffic();
+        break;
     }
     if (lg_now_ns() >= g_deadline) {
         fprintf(stderr, "loadgen: stopped at the --timeout of %.0f s\n", o.timeout);

@@ -72,9 +72,9 @@ static struct {
     struct settings *history[1024];
     int nhistory;
     char path[1200];
-} g_cfg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} g_cfg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct store *g_hook_store; /* used by admin hooks, on the admin thread only */
+static struct store *g_hook_store;  /* used by admin hooks, on the admin thread only */
 static struct webadmin *g_webadmin; /* NULL until started */
 static atomic_int g_start_failed;
 static char g_start_error[1024];
@@ -137,8 +137,7 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
     if (rc == 0 && strcmp(key, "tls.client_ca_file") == 0) {
         /* Applied first: a CA file that does not load is refused, and nothing changes. */
         char why[256];
-        if (tls_store_set_client_ca(g_server.tls, file.tls.client_ca_file, why, sizeof(why)) !=
-            0) {
+        if (tls_store_set_client_ca(g_server.tls, file.tls.client_ca_file, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "tls.client_ca_file: %s", why);
             rc = ERR_INVAL;
         }
@@ -225,7 +224,7 @@ static void worker_gather(struct worker *w, void *arg)
 
 static json_t *gather_all(void (*fill)(struct xmpp_worker *xw, json_t *array))
 {
-    struct gather g = {PTHREAD_MUTEX_INITIALIZER, json_array(), fill};
+    struct gather g = { PTHREAD_MUTEX_INITIALIZER, json_array(), fill };
     workers_call_all(worker_gather, &g);
     pthread_mutex_destroy(&g.lock);
     return g.array;
@@ -355,7 +354,7 @@ static void worker_presence(struct worker *w, void *arg)
 static json_t *hook_presence(void *ud, const char *jid)
 {
     (void)ud;
-    struct presence_query q = {.result = NULL};
+    struct presence_query q = { .result = NULL };
     snprintf(q.bare, sizeof(q.bare), "%s", jid);
     worker_call(worker_home(strv_c(q.bare)), worker_presence, &q);
     return q.result;
@@ -372,8 +371,8 @@ static json_t *hook_certificate(void *ud, const char *domain)
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s}", "subject", ci.subject, "issuer",
                      ci.issuer, "names", ci.names, "fingerprint_sha256", ci.fingerprint,
-                     "not_before", (json_int_t)ci.not_before, "not_after",
-                     (json_int_t)ci.not_after, "self_signed", ci.self_signed, "file", path);
+                     "not_before", (json_int_t)ci.not_before, "not_after", (json_int_t)ci.not_after,
+                     "self_signed", ci.self_signed, "file", path);
 }
 
 static json_t *hook_stats(void *ud)
@@ -650,7 +649,7 @@ static int parse_args(int argc, char **argv)
                 return 2;
             }
             g_cfg.override_keys[g_cfg.noverrides] =
-                strv_dup((struct strv){optarg, (size_t)(eq - optarg)});
+                strv_dup((struct strv){ optarg, (size_t)(eq - optarg) });
             g_cfg.override_values[g_cfg.noverrides] = xstrdup(eq + 1);
             g_cfg.noverrides++;
         } else if (opt == 'h') {

@@ -56,18 +56,18 @@ static const char usage_text[] =
 
 /* How a successful result is printed. */
 enum out_kind {
-    OUT_NONE,       /* nothing */
-    OUT_LINES,      /* an array: one element per line */
-    OUT_KV,         /* an object: "key = value" lines */
-    OUT_VALUE,      /* one value on its own line */
-    OUT_CONN,       /* the connection table */
-    OUT_JSON,       /* the result as JSON */
-    OUT_PRESENCE,   /* an account's presence */
-    OUT_QUEUES,     /* the s2s queue table */
+    OUT_NONE,     /* nothing */
+    OUT_LINES,    /* an array: one element per line */
+    OUT_KV,       /* an object: "key = value" lines */
+    OUT_VALUE,    /* one value on its own line */
+    OUT_CONN,     /* the connection table */
+    OUT_JSON,     /* the result as JSON */
+    OUT_PRESENCE, /* an account's presence */
+    OUT_QUEUES,   /* the s2s queue table */
 };
 
 struct command {
-    json_t *req;    /* {"op":…, "args":{…}} */
+    json_t *req; /* {"op":…, "args":{…}} */
     enum out_kind out;
 };
 
@@ -246,8 +246,7 @@ static int parse_account(int argc, char **argv, struct command *cmd)
                                  json_pack("{s:s, s:o}", "jid", argv[0], "settings", pairs),
                                  OUT_NONE);
     }
-    return usage_error("unknown account command '%s' (add, remove, passwd, list, show, set)",
-                       sub);
+    return usage_error("unknown account command '%s' (add, remove, passwd, list, show, set)", sub);
 }
 
 static int parse_settings(int argc, char **argv, struct command *cmd)
@@ -505,7 +504,8 @@ static void print_connections(const json_t *list)
     time_t now = time(NULL);
     size_t i;
     const json_t *conn;
-    json_array_foreach(list, i, conn) {
+    json_array_foreach(list, i, conn)
+    {
         const json_t *since = json_object_get(conn, "since");
         long long secs = 0;
         print_field(conn, "id");
@@ -548,7 +548,8 @@ static void print_presence(const json_t *p)
     fputc('\n', stdout);
     size_t i;
     const json_t *r;
-    json_array_foreach(json_object_get(p, "resources"), i, r) {
+    json_array_foreach(json_object_get(p, "resources"), i, r)
+    {
         const char *st = json_string_value(json_object_get(r, "status"));
         printf("  %s show=%s priority=%lld", json_string_value(json_object_get(r, "resource")),
                json_string_value(json_object_get(r, "show")),
@@ -565,7 +566,8 @@ static void print_queues(const json_t *list)
 {
     size_t i;
     const json_t *q;
-    json_array_foreach(list, i, q) {
+    json_array_foreach(list, i, q)
+    {
         print_field(q, "target");
         fputc(' ', stdout);
         print_field(q, "source");
@@ -596,13 +598,15 @@ static int print_result(enum out_kind out, const json_t *result)
     case OUT_NONE:
         break;
     case OUT_LINES:
-        json_array_foreach(result, i, v) {
+        json_array_foreach(result, i, v)
+        {
             print_value(v);
             fputc('\n', stdout);
         }
         break;
     case OUT_KV:
-        json_object_foreach((json_t *)result, key, v) {
+        json_object_foreach((json_t *)result, key, v)
+        {
             printf("%s = ", key);
             print_value(v);
             fputc('\n', stdout);

@@ -560,9 +560,10 @@ static int domain_value(const char *key, const char *value, const char **norm, c
 
 static bool domain_key_known(const char *key)
 {
-    static const char *const keys[] = { "login_methods", "password_storage", "auto_signup",
-                                        "allow_modify_password", "xmpp", "chat_service",
-                                        "allow_cancel", "signup_invite_only" };
+    static const char *const keys[] = { "login_methods", "password_storage",
+                                        "auto_signup",   "allow_modify_password",
+                                        "xmpp",          "chat_service",
+                                        "allow_cancel",  "signup_invite_only" };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(key, keys[i]) == 0) {
             return true;
@@ -854,8 +855,7 @@ static int account_value(const char *key, const char *value, const char **norm, 
     bool b;
     int t;
     if (strcmp(key, "admin") == 0 || strcmp(key, "domain_admin") == 0 ||
-        strcmp(key, "secure_method_required") == 0 ||
-        strcmp(key, "disabled") == 0) {
+        strcmp(key, "secure_method_required") == 0 || strcmp(key, "disabled") == 0) {
         if (parse_yes_no(value, &b)) {
             *norm = yes_no(b);
             return 0;

@@ -41,7 +41,7 @@ struct domain_cfg {
 };
 
 struct account_cfg {
-    bool admin;                            /* key admin = yes|no, default no */
+    bool admin;        /* key admin = yes|no, default no */
     bool domain_admin; /* key domain_admin = yes|no, default no: administers its own domain */
     bool secure_method_required;           /* key secure_method_required = yes|no, default no */
     bool disabled;                         /* key disabled = yes|no, default no */

@@ -393,8 +393,7 @@ bool signup_rate_allowed(const struct settings *cfg, const char *addr, const cha
     return text == NULL;
 }
 
-void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain,
-                      time_t now)
+void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain, time_t now)
 {
     int period = cfg->reg.rate_period;
     pthread_mutex_lock(&g_rate_lock);

@@ -43,8 +43,7 @@ int signup_check_password(const struct settings *cfg, const char *password,
  * signup_rate_note records a registration that was made. */
 bool signup_rate_allowed(const struct settings *cfg, const char *addr, const char *domain,
                          time_t now, struct signup_refusal *why);
-void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain,
-                      time_t now);
+void signup_rate_note(const struct settings *cfg, const char *addr, const char *domain, time_t now);
 
 /* Keeps a deleted account's name from registration for register.tombstone_time. */
 int signup_tombstone(struct store *st, const struct settings *cfg, const char *domain,

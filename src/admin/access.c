@@ -70,7 +70,8 @@ void admin__actor_load(struct store *st, const char *jid, struct admin_actor *ou
     buf_cleanup(&bare);
 }
 
-static int deny(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int deny(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int deny(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -116,7 +117,8 @@ static int check_settings(struct store *st, const struct admin_actor *who, bool 
     const char *key;
     json_t *v;
     int rc = 0;
-    json_object_foreach(settings, key, v) {
+    json_object_foreach(settings, key, v)
+    {
         if (account && strcmp(key, "admin") == 0) {
             rc = deny(why, whylen, "only a server administrator may change admin");
         } else if (!account && strcmp(key, "aliases") == 0) {
@@ -143,8 +145,8 @@ static int check_target(struct store *st, const struct admin_actor *who, const c
         return 0; /* no such account: the op answers "unknown account" */
     }
     if (acc.admin || acc.domain_admin) {
-        return deny(why, whylen, "%s is an administrator: only a server administrator may act on it",
-                    bare);
+        return deny(why, whylen,
+                    "%s is an administrator: only a server administrator may act on it", bare);
     }
     return 0;
 }
@@ -158,8 +160,10 @@ int admin__authorize(struct store *st, const struct admin_actor *who, const char
     struct buf domain, bare;
     int rc = 0;
     if (scope == ADMIN_SCOPE_OWNER && who->jid[0] != '\0') {
-        return deny(why, whylen, "%.100s is the server's own (the WebAdmin's login), not an "
-                    "account's", name);
+        return deny(why, whylen,
+                    "%.100s is the server's own (the WebAdmin's login), not an "
+                    "account's",
+                    name);
     }
     if (who->role == ADMIN_ROLE_SERVER) {
         return 0;

@@ -10,9 +10,9 @@
 struct store;
 
 enum admin_role {
-    ADMIN_ROLE_NONE,     /* an ordinary (or unknown, or disabled) account: no op at all */
-    ADMIN_ROLE_DOMAIN,   /* domain_admin=yes: ordinary accounts of its own domain */
-    ADMIN_ROLE_SERVER,   /* admin=yes, or the server's owner on the control socket */
+    ADMIN_ROLE_NONE,   /* an ordinary (or unknown, or disabled) account: no op at all */
+    ADMIN_ROLE_DOMAIN, /* domain_admin=yes: ordinary accounts of its own domain */
+    ADMIN_ROLE_SERVER, /* admin=yes, or the server's owner on the control socket */
 };
 
 /* What an op touches, so one rule decides for every door (control socket, WebAdmin). */

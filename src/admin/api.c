@@ -36,8 +36,8 @@ struct admin {
 struct op_ctx {
     struct admin *a;
     const json_t *args;
-    json_t *result;             /* set by the op on success; NULL gives JSON null */
-    char err[ADMIN_ERR_MAX];    /* the reason on failure; empty gives err_str(code) */
+    json_t *result;          /* set by the op on success; NULL gives JSON null */
+    char err[ADMIN_ERR_MAX]; /* the reason on failure; empty gives err_str(code) */
 };
 
 typedef int op_fn(struct op_ctx *c);
@@ -45,9 +45,9 @@ typedef int op_fn(struct op_ctx *c);
 struct op {
     const char *name;
     op_fn *fn;
-    const char *const *args;    /* accepted argument names, NULL-terminated */
-    enum admin_scope scope;     /* what it touches: who may run it (access.c) */
-    const char *target;         /* the argument naming its domain or account, if any */
+    const char *const *args; /* accepted argument names, NULL-terminated */
+    enum admin_scope scope;  /* what it touches: who may run it (access.c) */
+    const char *target;      /* the argument naming its domain or account, if any */
 };
 
 struct admin_sock **admin__sock_slot(struct admin *a)
@@ -327,7 +327,8 @@ static int apply_settings(struct op_ctx *c, const char *what, const char *name, 
         return fail(c, ERR_INVAL, "no settings given");
     }
     buf_init(&val, ADMIN_LINE_MAX);
-    json_object_foreach(settings, key, v) {
+    json_object_foreach(settings, key, v)
+    {
         char reason[ADMIN_ERR_MAX] = "";
         rc = value_text(c, key, v, &val);
         if (rc != 0) {
@@ -425,8 +426,7 @@ static int op_account_passwd(struct op_ctx *c)
     buf_init(&jid, ADMIN_NAME_MAX);
     rc = account_arg(c, &jid);
     if (rc == 0) {
-        rc = accounts_account_passwd(c->a->st, buf_cstr(&jid), password, reason,
-                                     sizeof(reason));
+        rc = accounts_account_passwd(c->a->st, buf_cstr(&jid), password, reason, sizeof(reason));
         rc = account_done(c, rc, reason, buf_cstr(&jid), "password changed");
     }
     buf_cleanup(&jid);
@@ -690,7 +690,8 @@ static int op_account_sessions(struct op_ctx *c)
     if (rc == 0) {
         all = c->a->hooks.connections(c->a->hooks.ud);
         mine = json_array();
-        json_array_foreach(all, i, conn) {
+        json_array_foreach(all, i, conn)
+        {
             if (conn_of_account(conn, buf_cstr(&jid))) {
                 json_array_append(mine, conn);
             }
@@ -794,9 +795,9 @@ static int op_send(struct op_ctx *c)
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
                          long last_failure_s)
 {
-    json_array_append_new(ud, json_pack("{s:s, s:i, s:I, s:I}", "jid", key, "failures",
-                                        failures, "locked", (json_int_t)locked_s,
-                                        "last_failure", (json_int_t)last_failure_s));
+    json_array_append_new(ud, json_pack("{s:s, s:i, s:I, s:I}", "jid", key, "failures", failures,
+                                        "locked", (json_int_t)locked_s, "last_failure",
+                                        (json_int_t)last_failure_s));
 }
 
 /* logins.failed: accounts with failed logins still remembered, and how long each is locked
@@ -1009,11 +1010,10 @@ static int op_invite(struct op_ctx *c)
     }
     if (rc == 0) {
         char uri[1024];
-        snprintf(uri, sizeof(uri), "xmpp:%s?register;preauth=%s", buf_cstr(&dom),
-                 buf_cstr(&token));
-        c->result = json_pack("{s:s, s:s, s:I, s:s}", "token", buf_cstr(&token), "domain",
-                              buf_cstr(&dom), "expires", (json_int_t)(time(NULL) + lifetime),
-                              "uri", uri);
+        snprintf(uri, sizeof(uri), "xmpp:%s?register;preauth=%s", buf_cstr(&dom), buf_cstr(&token));
+        c->result =
+            json_pack("{s:s, s:s, s:I, s:s}", "token", buf_cstr(&token), "domain", buf_cstr(&dom),
+                      "expires", (json_int_t)(time(NULL) + lifetime), "uri", uri);
         log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "invitation created for %s", buf_cstr(&dom));
     }
     buf_cleanup(&dom);
@@ -1121,7 +1121,8 @@ static int check_args(struct op_ctx *c, const struct op *op)
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)c->args, key, v) {
+    json_object_foreach((json_t *)c->args, key, v)
+    {
         bool known = false;
         for (const char *const *n = op->args; *n != NULL; n++) {
             if (strcmp(*n, key) == 0) {

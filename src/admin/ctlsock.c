@@ -31,18 +31,18 @@ static const char too_large_line[] = "{\"ok\":false,\"error\":\"response too lar
                                      "\"code\":\"limit\"}\n";
 
 struct client {
-    int fd;            /* -1: free slot */
-    struct buf in;     /* bytes of requests not yet handled */
-    struct buf out;    /* the response being written */
-    bool eof;          /* the client shut down its side: answer what is there, then close */
-    bool closing;      /* close once `out` is written */
+    int fd;         /* -1: free slot */
+    struct buf in;  /* bytes of requests not yet handled */
+    struct buf out; /* the response being written */
+    bool eof;       /* the client shut down its side: answer what is there, then close */
+    bool closing;   /* close once `out` is written */
 };
 
 struct admin_sock {
     struct admin *a;
     char *path;
     int lfd;
-    int wake[2];       /* a byte on wake[1] stops the thread */
+    int wake[2]; /* a byte on wake[1] stops the thread */
     pthread_t thread;
     struct client clients[ADMIN_MAX_CLIENTS];
 };
@@ -89,7 +89,7 @@ static void handle_line(struct admin *a, struct client *cl, const char *line, si
         i++;
     }
     if (i == len) {
-        return;     /* blank lines are ignored */
+        return; /* blank lines are ignored */
     }
     req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (req == NULL) {
@@ -318,8 +318,7 @@ static int open_listener(const char *path, char *err, size_t errlen, int *out)
         return ERR_IO;
     }
     /* On Linux the socket's mode becomes the file's: no window where others may connect. */
-    if (fchmod(fd, 0600) != 0 ||
-        bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+    if (fchmod(fd, 0600) != 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
         chmod(path, 0600) != 0 || listen(fd, ADMIN_MAX_CLIENTS) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
         close(fd);

@@ -97,8 +97,8 @@ int sasl_b64_decode(struct strv in, struct buf *out)
         if (last && pad == 2 && (v & 0xffff) != 0) {
             return ERR_INVAL;
         }
-        unsigned char bytes[3] = {(unsigned char)(v >> 16), (unsigned char)(v >> 8),
-                                  (unsigned char)v};
+        unsigned char bytes[3] = { (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                                   (unsigned char)v };
         for (size_t k = 0; k < n; k++) {
             w[j++] = (char)bytes[k];
         }

@@ -22,9 +22,9 @@ static const struct {
     const char *field; /* as in the store text form */
     size_t len;
 } hashes[SCRAM_HASH_COUNT] = {
-    [SCRAM_SHA1] = {"SHA-1", "scram-sha-1", 20},
-    [SCRAM_SHA256] = {"SHA-256", "scram-sha-256", 32},
-    [SCRAM_SHA512] = {"SHA-512", "scram-sha-512", 64},
+    [SCRAM_SHA1] = { "SHA-1", "scram-sha-1", 20 },
+    [SCRAM_SHA256] = { "SHA-256", "scram-sha-256", 32 },
+    [SCRAM_SHA512] = { "SHA-512", "scram-sha-512", 64 },
 };
 
 /* The digests, fetched from the provider once: OpenSSL 3 otherwise looks each one up by name
@@ -77,7 +77,7 @@ int auth__hmac(enum scram_hash h, const void *key, size_t key_len, const void *d
     const EVP_MD *md = scram_md(h);
     int block = md ? EVP_MD_get_block_size(md) : 0;
     size_t hl = hashes[h].len;
-    unsigned char k[HMAC_BLOCK_MAX] = {0};
+    unsigned char k[HMAC_BLOCK_MAX] = { 0 };
     unsigned char pad[HMAC_BLOCK_MAX];
     unsigned char inner[EVP_MAX_MD_SIZE];
     unsigned int olen = 0;
@@ -328,7 +328,7 @@ int auth_creds_encode(const struct auth_creds *c, struct buf *out)
 static struct strv cut(struct strv *s, char sep)
 {
     const char *e = memchr(s->p, sep, s->len);
-    struct strv head = {s->p, e ? (size_t)(e - s->p) : s->len};
+    struct strv head = { s->p, e ? (size_t)(e - s->p) : s->len };
     if (e != NULL) {
         s->len -= head.len + 1;
         s->p = e + 1;

@@ -231,10 +231,11 @@ static bool digest_uri_ok(const struct sasl_session *s, struct strv in)
         strncasecmp(uri.p, "xmpp/", 5) != 0) {
         return false;
     }
-    struct strv rest = {uri.p + 5, uri.len - 5};
+    struct strv rest = { uri.p + 5, uri.len - 5 };
     const char *slash = memchr(rest.p, '/', rest.len);
-    struct strv host = {rest.p, slash ? (size_t)(slash - rest.p) : rest.len};
-    struct strv serv = {slash ? slash + 1 : rest.p + rest.len, slash ? rest.len - host.len - 1 : 0};
+    struct strv host = { rest.p, slash ? (size_t)(slash - rest.p) : rest.len };
+    struct strv serv = { slash ? slash + 1 : rest.p + rest.len,
+                         slash ? rest.len - host.len - 1 : 0 };
     return strv_case_eq(host, domain) || (slash != NULL && strv_case_eq(serv, domain));
 }
 
@@ -318,5 +319,5 @@ static void gs_cleanup(struct sasl_session *s)
     s->data = NULL;
 }
 
-const struct sasl_mech_ops sasl__cram_md5_ops = {gs_step, gs_cleanup};
-const struct sasl_mech_ops sasl__digest_md5_ops = {gs_step, gs_cleanup};
+const struct sasl_mech_ops sasl__cram_md5_ops = { gs_step, gs_cleanup };
+const struct sasl_mech_ops sasl__digest_md5_ops = { gs_step, gs_cleanup };

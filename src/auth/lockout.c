@@ -18,7 +18,7 @@ struct entry {
     struct entry *next;
     uint64_t last_failure_ms;
     uint64_t locked_until_ms;
-    uint64_t forget_at_ms;     /* the failures are forgotten then (window past the last, lock) */
+    uint64_t forget_at_ms; /* the failures are forgotten then (window past the last, lock) */
     int failures;
     char key[];
 };
@@ -183,8 +183,8 @@ void lockout_foreach(lockout_each_fn *fn, void *ud)
             if (expired(e, now)) {
                 continue;
             }
-            long locked = e->locked_until_ms > now ? (long)((e->locked_until_ms - now + 999) / 1000)
-                                                   : 0;
+            long locked =
+                e->locked_until_ms > now ? (long)((e->locked_until_ms - now + 999) / 1000) : 0;
             fn(ud, e->key, e->failures, locked, (long)((now - e->last_failure_ms) / 1000));
         }
     }

@@ -15,17 +15,17 @@
 
 /* Strongest first: the order of sasl_mechs_offered(). */
 static const struct sasl_mech mechs[] = {
-    {"SCRAM-SHA-512-PLUS", SASL__SCRAM, SCRAM_SHA512, true, &sasl__scram_ops},
-    {"SCRAM-SHA-256-PLUS", SASL__SCRAM, SCRAM_SHA256, true, &sasl__scram_ops},
-    {"SCRAM-SHA-1-PLUS", SASL__SCRAM, SCRAM_SHA1, true, &sasl__scram_ops},
-    {"SCRAM-SHA-512", SASL__SCRAM, SCRAM_SHA512, false, &sasl__scram_ops},
-    {"SCRAM-SHA-256", SASL__SCRAM, SCRAM_SHA256, false, &sasl__scram_ops},
-    {"SCRAM-SHA-1", SASL__SCRAM, SCRAM_SHA1, false, &sasl__scram_ops},
-    {"DIGEST-MD5", SASL__DIGEST_MD5, SCRAM_SHA1, false, &sasl__digest_md5_ops},
-    {"CRAM-MD5", SASL__CRAM_MD5, SCRAM_SHA1, false, &sasl__cram_md5_ops},
-    {"PLAIN", SASL__PLAIN, SCRAM_SHA1, false, &sasl__plain_ops},
-    {"LOGIN", SASL__LOGIN, SCRAM_SHA1, false, &sasl__login_ops},
-    {"EXTERNAL", SASL__EXTERNAL, SCRAM_SHA1, false, &sasl__external_ops},
+    { "SCRAM-SHA-512-PLUS", SASL__SCRAM, SCRAM_SHA512, true, &sasl__scram_ops },
+    { "SCRAM-SHA-256-PLUS", SASL__SCRAM, SCRAM_SHA256, true, &sasl__scram_ops },
+    { "SCRAM-SHA-1-PLUS", SASL__SCRAM, SCRAM_SHA1, true, &sasl__scram_ops },
+    { "SCRAM-SHA-512", SASL__SCRAM, SCRAM_SHA512, false, &sasl__scram_ops },
+    { "SCRAM-SHA-256", SASL__SCRAM, SCRAM_SHA256, false, &sasl__scram_ops },
+    { "SCRAM-SHA-1", SASL__SCRAM, SCRAM_SHA1, false, &sasl__scram_ops },
+    { "DIGEST-MD5", SASL__DIGEST_MD5, SCRAM_SHA1, false, &sasl__digest_md5_ops },
+    { "CRAM-MD5", SASL__CRAM_MD5, SCRAM_SHA1, false, &sasl__cram_md5_ops },
+    { "PLAIN", SASL__PLAIN, SCRAM_SHA1, false, &sasl__plain_ops },
+    { "LOGIN", SASL__LOGIN, SCRAM_SHA1, false, &sasl__login_ops },
+    { "EXTERNAL", SASL__EXTERNAL, SCRAM_SHA1, false, &sasl__external_ops },
 };
 #define MECH_COUNT (sizeof(mechs) / sizeof(mechs[0]))
 
@@ -138,7 +138,7 @@ int sasl_step(struct sasl_session *s, const unsigned char *in, size_t inlen, boo
     if (inlen > SASL__MAX_INPUT) {
         return sasl__fail(s, "malformed-request", ERR_PROTO);
     }
-    struct strv data = {inlen ? (const char *)in : "", inlen};
+    struct strv data = { inlen ? (const char *)in : "", inlen };
     int rc = s->mech->ops->step(s, data, has_data, out);
     if (rc == SASL_DONE) {
         assert(s->username != NULL);

@@ -203,7 +203,7 @@ static int parse_gs2(struct sasl_session *s, struct scram_state *st, struct fiel
             return malformed(s);
         }
     }
-    st->gs2_header = strv_dup((struct strv){start, (size_t)(f->rest.p - start)});
+    st->gs2_header = strv_dup((struct strv){ start, (size_t)(f->rest.p - start) });
     return 0;
 }
 
@@ -364,7 +364,7 @@ static int server_first(struct sasl_session *s, struct scram_state *st, struct s
 static int client_first(struct sasl_session *s, struct scram_state *st, struct strv msg,
                         struct buf *out)
 {
-    struct fields f = {msg, true};
+    struct fields f = { msg, true };
     struct strv field;
     struct strv v;
     struct strv cnonce;
@@ -462,7 +462,7 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
                         struct buf *out)
 {
     size_t hl = auth__scram_hash_len(s->mech->hash);
-    struct fields f = {msg, true};
+    struct fields f = { msg, true };
     struct strv field;
     struct strv cbind;
     struct strv nonce;
@@ -487,7 +487,7 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
     if (!have_proof) {
         return malformed(s);
     }
-    struct strv without_proof = {msg.p, (size_t)(p.p - 3 - msg.p)};
+    struct strv without_proof = { msg.p, (size_t)(p.p - 3 - msg.p) };
 
     unsigned char proof[64];
     struct buf pb;
@@ -560,4 +560,4 @@ static void scram_cleanup(struct sasl_session *s)
     s->data = NULL;
 }
 
-const struct sasl_mech_ops sasl__scram_ops = {scram_step, scram_cleanup};
+const struct sasl_mech_ops sasl__scram_ops = { scram_step, scram_cleanup };

@@ -26,9 +26,9 @@ static int plain_step(struct sasl_session *s, struct strv in, bool has_data, str
     if (nul2 == NULL) {
         return malformed(s);
     }
-    struct strv authzid = {in.p, (size_t)(nul1 - in.p)};
-    struct strv authcid = {nul1 + 1, (size_t)(nul2 - nul1 - 1)};
-    struct strv passwd = {nul2 + 1, in.len - (size_t)(nul2 + 1 - in.p)};
+    struct strv authzid = { in.p, (size_t)(nul1 - in.p) };
+    struct strv authcid = { nul1 + 1, (size_t)(nul2 - nul1 - 1) };
+    struct strv passwd = { nul2 + 1, in.len - (size_t)(nul2 + 1 - in.p) };
     if (authcid.len == 0 || authcid.len > AUTH__MAX_NAME || passwd.len == 0 ||
         passwd.len > AUTH__MAX_NAME || authzid.len > AUTH__MAX_NAME || !utf8_valid(authzid) ||
         !utf8_valid(authcid) || !utf8_valid(passwd)) {
@@ -53,7 +53,7 @@ static void no_cleanup(struct sasl_session *s)
     (void)s;
 }
 
-const struct sasl_mech_ops sasl__plain_ops = {plain_step, no_cleanup};
+const struct sasl_mech_ops sasl__plain_ops = { plain_step, no_cleanup };
 
 /* ---- LOGIN: challenges "Username:" and "Password:" ---- */
 
@@ -92,7 +92,7 @@ static void login_cleanup(struct sasl_session *s)
     s->data = NULL;
 }
 
-const struct sasl_mech_ops sasl__login_ops = {login_step, login_cleanup};
+const struct sasl_mech_ops sasl__login_ops = { login_step, login_cleanup };
 
 /* ---- EXTERNAL: the client certificate authenticates; the message is the authzid ---- */
 
@@ -136,7 +136,7 @@ static int external_check(struct sasl_session *s, struct strv authzid)
         /* A domain-only identity is a server's, not a user's. */
         return sasl__fail(s, "not-authorized", ERR_AUTH);
     }
-    char *user = strv_dup((struct strv){jid, (size_t)(at - jid)});
+    char *user = strv_dup((struct strv){ jid, (size_t)(at - jid) });
     struct auth_creds creds;
     int rc = sasl__lookup(s, user, &creds);
     if (rc == ERR_NOTFOUND) {
@@ -168,4 +168,4 @@ static int external_step(struct sasl_session *s, struct strv in, bool has_data, 
     return external_check(s, in);
 }
 
-const struct sasl_mech_ops sasl__external_ops = {external_step, no_cleanup};
+const struct sasl_mech_ops sasl__external_ops = { external_step, no_cleanup };

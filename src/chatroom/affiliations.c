@@ -10,8 +10,8 @@
 #include "core/server.h"
 #include "xml/ns.h"
 
-static const char *const aff_names[] = {"outcast", "none", "member", "admin", "owner"};
-static const char *const role_names[] = {"none", "visitor", "participant", "moderator"};
+static const char *const aff_names[] = { "outcast", "none", "member", "admin", "owner" };
+static const char *const role_names[] = { "none", "visitor", "participant", "moderator" };
 
 const char *muc__aff_name(enum muc_aff a)
 {
@@ -364,7 +364,7 @@ static const char *set_aff_item(struct muc_room *r, const struct signal *sig,
     enum muc_aff my = muc__aff_of(r, &sig->from);
     const char *jtext = xml_node_attr(item, "jid");
     const char *nick = xml_node_attr(item, "nick");
-    struct jid target = {0};
+    struct jid target = { 0 };
     if (jtext) {
         if (jid_parse(&target, strv_c(jtext)) != 0) {
             return "jid-malformed";
@@ -462,9 +462,8 @@ static void admin_set(struct muc_room *r, const struct signal *sig, const struct
         err = "bad-request";
     }
     if (err) {
-        const char *type = strcmp(err, "forbidden") == 0 || strcmp(err, "not-allowed") == 0
-                               ? "cancel"
-                               : "modify";
+        const char *type =
+            strcmp(err, "forbidden") == 0 || strcmp(err, "not-allowed") == 0 ? "cancel" : "modify";
         if (strcmp(err, "forbidden") == 0) {
             type = "auth";
         }

@@ -12,7 +12,7 @@
 #include "store/store_muc.h"
 #include "xml/ns.h"
 
-static const char *const pm_names[] = {"anyone", "participants", "moderators", "none"};
+static const char *const pm_names[] = { "anyone", "participants", "moderators", "none" };
 
 void muc__config_defaults(struct muc_config *c)
 {
@@ -179,7 +179,7 @@ static int load_aff(void *ud, const char *jid, const char *aff, const char *nick
                     const char *reason)
 {
     struct muc_room *r = ud;
-    static const char *const names[] = {"outcast", "none", "member", "admin", "owner"};
+    static const char *const names[] = { "outcast", "none", "member", "admin", "owner" };
     for (int i = 0; i < 5; i++) {
         if (strcmp(aff, names[i]) == 0) {
             struct muc_aff_entry *a = xcalloc(1, sizeof(*a));
@@ -291,7 +291,7 @@ static struct xml_node *config_form(const struct muc_room *r)
     struct xml_node *mu = field(x, "list-single", "muc#roomconfig_maxusers", "Maximum occupants",
                                 c->max_users ? n : "none");
     option(mu, "No limit", "none");
-    static const char *const sizes[] = {"10", "20", "30", "50", "100", "200", "500", NULL};
+    static const char *const sizes[] = { "10", "20", "30", "50", "100", "200", "500", NULL };
     for (size_t i = 0; sizes[i]; i++) {
         option(mu, sizes[i], sizes[i]);
     }
@@ -449,13 +449,13 @@ static bool apply_field(const char *var, const struct buf *v, struct muc_config 
         const char *var;
         bool *dst;
     } bools[] = {
-        {"muc#roomconfig_persistentroom", &c->persistent},
-        {"muc#roomconfig_publicroom", &c->public_room},
-        {"muc#roomconfig_membersonly", &c->members_only},
-        {"muc#roomconfig_moderatedroom", &c->moderated},
-        {"muc#roomconfig_changesubject", &c->change_subject},
-        {"muc#roomconfig_allowinvites", &c->allow_invites},
-        {"muc#roomconfig_enablelogging", &c->logging},
+        { "muc#roomconfig_persistentroom", &c->persistent },
+        { "muc#roomconfig_publicroom", &c->public_room },
+        { "muc#roomconfig_membersonly", &c->members_only },
+        { "muc#roomconfig_moderatedroom", &c->moderated },
+        { "muc#roomconfig_changesubject", &c->change_subject },
+        { "muc#roomconfig_allowinvites", &c->allow_invites },
+        { "muc#roomconfig_enablelogging", &c->logging },
     };
     for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
         if (strcmp(var, bools[i].var) == 0) {
@@ -524,7 +524,7 @@ static const char *apply_form(struct muc_room *r, const struct xml_node *x, stru
     struct buf v;
     buf_init(&v, 65536);
     const char *err = NULL;
-    struct form_seen seen = {0};
+    struct form_seen seen = { 0 };
     /* Values first, so that a refused form changes no owner or admin list. */
     for (const struct xml_node *f = xml_node_first_element(x); f && !err;
          f = xml_node_next_element(f)) {

@@ -26,55 +26,55 @@ struct muc_config {
     bool members_only;
     bool moderated;
     bool password_protected;
-    bool non_anonymous;     /* whois = anyone */
-    bool logging;           /* the owner says the room is logged (status 170) */
-    bool change_subject;    /* participants may change the subject */
-    bool allow_invites;     /* participants may invite to a members-only room */
+    bool non_anonymous;  /* whois = anyone */
+    bool logging;        /* the owner says the room is logged (status 170) */
+    bool change_subject; /* participants may change the subject */
+    bool allow_invites;  /* participants may invite to a members-only room */
     enum muc_pm allow_pm;
-    int max_users;          /* 0 = the service's limit */
-    int history;            /* messages sent to a joining occupant at most */
-    char secret[33];        /* hex, the key of XEP-0421 occupant ids */
+    int max_users;   /* 0 = the service's limit */
+    int history;     /* messages sent to a joining occupant at most */
+    char secret[33]; /* hex, the key of XEP-0421 occupant ids */
 };
 
 struct muc_occupant {
     struct muc_occupant *next;
     char *nick;
-    struct jid real;                /* the full JID of the occupant's session */
+    struct jid real; /* the full JID of the occupant's session */
     enum muc_role role;
-    struct xml_node *presence;      /* its last available presence as sent (shared) */
-    uint64_t rate_start_ms;         /* message rate window */
+    struct xml_node *presence; /* its last available presence as sent (shared) */
+    uint64_t rate_start_ms;    /* message rate window */
     int rate_count;
 };
 
 struct muc_aff_entry {
     struct muc_aff_entry *next;
-    char *jid;                      /* bare JID (or a domain) */
+    char *jid; /* bare JID (or a domain) */
     enum muc_aff aff;
-    char *nick;                     /* a registered (reserved) nickname, or NULL */
+    char *nick; /* a registered (reserved) nickname, or NULL */
     char *reason;
 };
 
 struct muc_hist {
-    struct xml_node *msg;           /* the message as broadcast (from = room/nick) */
+    struct xml_node *msg; /* the message as broadcast (from = room/nick) */
     char *from_nick;
     time_t when;
     size_t chars;
 };
 
 struct muc_room {
-    struct muc_room *next;          /* in the worker's table */
-    char *jid;                      /* "room@service" */
+    struct muc_room *next; /* in the worker's table */
+    char *jid;             /* "room@service" */
     struct jid bare;
     struct muc_config cfg;
-    bool locked;                    /* created, waiting for its configuration */
-    bool fresh;                     /* made by this signal: the first joiner creates it */
+    bool locked; /* created, waiting for its configuration */
+    bool fresh;  /* made by this signal: the first joiner creates it */
     bool destroyed;
-    char *subject;                  /* NULL = never set */
-    char *subject_from;             /* the nick (or room JID) that set it */
+    char *subject;      /* NULL = never set */
+    char *subject_from; /* the nick (or room JID) that set it */
     struct muc_aff_entry *affs;
     struct muc_occupant *occupants;
     int noccupants;
-    struct muc_hist *hist;          /* ring of cfg history capacity */
+    struct muc_hist *hist; /* ring of cfg history capacity */
     int hist_cap, hist_start, hist_len;
 };
 
@@ -98,8 +98,8 @@ void muc__broadcast_presence(struct muc_room *r, struct muc_occupant *o, bool un
                              const int *codes, int ncodes, const char *actor, const char *reason,
                              struct muc_occupant *skip);
 void muc__send_presence_to(struct muc_room *r, struct muc_occupant *subject,
-                           struct muc_occupant *to, bool unavailable, const int *codes,
-                           int ncodes, const char *actor, const char *reason);
+                           struct muc_occupant *to, bool unavailable, const int *codes, int ncodes,
+                           const char *actor, const char *reason);
 void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o);
 /* Multi-session nicknames (XEP-0045): the occupant records sharing o's nick are one occupant. */
 bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b);

@@ -309,8 +309,7 @@ static struct xml_node *presence_of(struct muc_room *r, struct muc_occupant *s,
     struct xml_node *x = xml_node_add_child(p, NS_MUC_USER, "x");
     struct xml_node *item = xml_node_add_child(x, NULL, "item");
     xml_node_set_attr(item, "affiliation", muc__aff_name(muc__aff_of(r, &s->real)));
-    xml_node_set_attr(item, "role", muc__role_name(unavailable && !new_nick ? ROLE_NONE
-                                                                           : s->role));
+    xml_node_set_attr(item, "role", muc__role_name(unavailable && !new_nick ? ROLE_NONE : s->role));
     bool self = muc__same_nick(to, s); /* every session of a shared nick is that occupant */
     if (r->cfg.non_anonymous || to->role == ROLE_MODERATOR || self) {
         struct buf full;
@@ -339,8 +338,8 @@ static struct xml_node *presence_of(struct muc_room *r, struct muc_occupant *s,
 }
 
 void muc__send_presence_to(struct muc_room *r, struct muc_occupant *subject,
-                           struct muc_occupant *to, bool unavailable, const int *codes,
-                           int ncodes, const char *actor, const char *reason)
+                           struct muc_occupant *to, bool unavailable, const int *codes, int ncodes,
+                           const char *actor, const char *reason)
 {
     struct xml_node *p =
         presence_of(r, subject, to, unavailable, codes, ncodes, actor, reason, NULL);
@@ -652,8 +651,8 @@ static void groupchat(struct muc_room *r, const struct signal *sig)
     const struct xml_node *subject = xml_node_child(sig->xmpp_data, NS_CLIENT, "subject");
     const struct xml_node *body = xml_node_child(sig->xmpp_data, NS_CLIENT, "body");
     if (subject && body == NULL) {
-        bool may = o->role == ROLE_MODERATOR ||
-                   (r->cfg.change_subject && o->role >= ROLE_PARTICIPANT);
+        bool may =
+            o->role == ROLE_MODERATOR || (r->cfg.change_subject && o->role >= ROLE_PARTICIPANT);
         if (!may) {
             muc__reply_error(sig, "auth", "forbidden");
             return;

@@ -239,7 +239,7 @@ static void dir_collect(const char *service, struct count_ctx *c)
 
 int muc__room_count(const char *service)
 {
-    struct count_ctx c = {0, NULL};
+    struct count_ctx c = { 0, NULL };
     dir_collect(service, &c);
     return c.n;
 }
@@ -307,8 +307,8 @@ static void service_disco_info(const struct signal *sig, const struct xml_node *
     xml_node_set_attr(id, "category", "conference");
     xml_node_set_attr(id, "type", "text");
     xml_node_set_attr(id, "name", "Chatrooms");
-    static const char *const feats[] = {NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_OCCUPANT_ID,
-                                        NS_PING, NULL};
+    static const char *const feats[] = { NS_DISCO_INFO,  NS_DISCO_ITEMS, NS_MUC,
+                                         NS_OCCUPANT_ID, NS_PING,        NULL };
     for (size_t i = 0; feats[i]; i++) {
         xml_node_set_attr(xml_node_add_child(r, NULL, "feature"), "var", feats[i]);
     }
@@ -324,7 +324,7 @@ static void service_signal(struct signal *sig)
     } else if (sig->method == SIGNAL_INFO && get && q && q->ns &&
                strcmp(q->ns, NS_DISCO_ITEMS) == 0) {
         struct xml_node *items = xml_node_new(NS_DISCO_ITEMS, "query");
-        struct count_ctx c = {0, items};
+        struct count_ctx c = { 0, items };
         dir_collect(sig->to.domain, &c);
         muc__reply_result(sig, items);
     } else if (sig->method == SIGNAL_INFO && get && q && q->ns && strcmp(q->ns, NS_PING) == 0) {
@@ -364,7 +364,7 @@ static void room_signal(struct worker *w, struct signal *sig)
     jid_bare(&sig->to, &key);
     struct muc_room *r = muc__room_find(buf_cstr(&key));
     if (r == NULL) {
-        struct jid bare = {0};
+        struct jid bare = { 0 };
         jid_copy(&bare, &sig->to);
         free(bare.resource);
         bare.resource = NULL;

@@ -32,15 +32,15 @@ static atomic_bool to_stderr = true;
  * under it with dup3(), so a writer that loaded it just before a rotation still writes to a
  * valid file (the old or the new one), never to a closed or reused descriptor. */
 static atomic_int log_fd = -1;
-static atomic_long file_size;   /* bytes in the current file, as counted by the writers */
-static atomic_long max_size;    /* 0: no size limit */
+static atomic_long file_size;    /* bytes in the current file, as counted by the writers */
+static atomic_long max_size;     /* 0: no size limit */
 static atomic_int file_day = -1; /* local date of the current file, in days since 1970-01-01 */
 
 /* Held only to open, rotate and close files; records are written without it. */
 static pthread_mutex_t rotate_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *log_dir;   /* under rotate_lock */
-static int keep_days;   /* under rotate_lock */
-static int file_index;  /* under rotate_lock: N of YYYY-MM-DD-N.log, 0 for YYYY-MM-DD.log */
+static char *log_dir;  /* under rotate_lock */
+static int keep_days;  /* under rotate_lock */
+static int file_index; /* under rotate_lock: N of YYYY-MM-DD-N.log, 0 for YYYY-MM-DD.log */
 
 static const char *const tag_names[LOG_TAG_COUNT] = {
     [LOG_TAG_SYSTEM] = "SYSTEM", [LOG_TAG_XMPPI] = "XMPPI", [LOG_TAG_XMPPS] = "XMPPS",
@@ -265,8 +265,8 @@ static size_t format_line(char *dst, size_t cap, const struct tm *tm, long ms, i
     if (level > 9) {
         level = 9;
     }
-    int n = snprintf(dst, cap, "%02d:%02d:%02d.%03ld %d %s", tm->tm_hour, tm->tm_min,
-                     tm->tm_sec, ms, level, log_tag_name(tag));
+    int n = snprintf(dst, cap, "%02d:%02d:%02d.%03ld %d %s", tm->tm_hour, tm->tm_min, tm->tm_sec,
+                     ms, level, log_tag_name(tag));
     w.len = (size_t)n;
     if (conn_id != 0) {
         n = snprintf(dst + w.len, cap - w.len, "-%06lu", conn_id);
@@ -537,8 +537,8 @@ void log_vrec(enum log_tag tag, int level, unsigned long conn_id, const char *pe
     if (localtime_r(&t, &tm) == NULL) {
         return;
     }
-    size_t len = format_line(line, sizeof(line) - 1, &tm, millis(&ts), level, tag, conn_id, peer,
-                             tv, cut);
+    size_t len =
+        format_line(line, sizeof(line) - 1, &tm, millis(&ts), level, tag, conn_id, peer, tv, cut);
     line[len++] = '\n';
     emit(line, len, tm_day(&tm));
 }

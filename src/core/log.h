@@ -32,10 +32,10 @@ enum log_tag {
 };
 
 struct log_options {
-    const char *dir;        /* folder of the log files, e.g. DATADIR/SystemLogs; NULL: no files */
-    bool to_stderr;         /* also write every kept record to standard error */
-    long max_file_size;     /* bytes; past it a new file of the same day is started */
-    int keep_days;          /* files older than this are deleted (0: keep all) */
+    const char *dir;    /* folder of the log files, e.g. DATADIR/SystemLogs; NULL: no files */
+    bool to_stderr;     /* also write every kept record to standard error */
+    long max_file_size; /* bytes; past it a new file of the same day is started */
+    int keep_days;      /* files older than this are deleted (0: keep all) */
 };
 
 /* Opens the log. Safe to call before: records then go to standard error only. */

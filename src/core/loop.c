@@ -71,7 +71,7 @@ int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loo
     io->events = events;
     io->fn = fn;
     io->ud = ud;
-    struct epoll_event ev = {.events = events, .data.ptr = io};
+    struct epoll_event ev = { .events = events, .data.ptr = io };
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         return ERR_IO;
     }
@@ -84,7 +84,7 @@ int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events)
         return 0;
     }
     io->events = events;
-    struct epoll_event ev = {.events = events, .data.ptr = io};
+    struct epoll_event ev = { .events = events, .data.ptr = io };
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev) != 0) {
         return ERR_IO;
     }

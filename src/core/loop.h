@@ -45,13 +45,15 @@ int loop_run(struct loop *l);
 /* Thread-safe only from the loop's own thread; other threads use the worker inbox. */
 void loop_stop(struct loop *l);
 
-int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn, void *ud);
+int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn,
+                void *ud);
 int loop_io_mod(struct loop *l, struct loop_io *io, uint32_t events);
 void loop_io_del(struct loop *l, struct loop_io *io);
 
 void loop_timer_init(struct loop_timer *t);
 /* (Re)arms `t` to fire once after `ms` milliseconds. */
-void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn, void *ud);
+void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn,
+                      void *ud);
 void loop_timer_stop(struct loop *l, struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 

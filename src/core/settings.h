@@ -37,20 +37,20 @@ enum settings_metrics { SETTINGS_METRICS_OFF, SETTINGS_METRICS_ON, SETTINGS_METR
 
 /* auth.*: the per-account lock-out after failed logins (auth/lockout.h). */
 struct settings_auth {
-    int lock_after;                      /* auth.lock_after: failures, then locked; 0 = off */
-    int lock_time;                       /* auth.lock_time: seconds of the first lock */
-    int lock_max;                        /* auth.lock_max: longest lock, seconds */
-    int lock_window;                     /* auth.lock_window: seconds a failure is remembered */
+    int lock_after;  /* auth.lock_after: failures, then locked; 0 = off */
+    int lock_time;   /* auth.lock_time: seconds of the first lock */
+    int lock_max;    /* auth.lock_max: longest lock, seconds */
+    int lock_window; /* auth.lock_window: seconds a failure is remembered */
 };
 
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
 struct settings {
     struct {
-        int workers;              /* server.workers: 0 = one per core */
-        char main_domain[256];    /* server.main_domain: created with postmaster on first start */
-        int log_level;            /* server.log_level: SYSTEM and ADMIN records */
-        struct {                  /* server.contact.*: XEP-0157 addresses, comma lists of URIs */
+        int workers;           /* server.workers: 0 = one per core */
+        char main_domain[256]; /* server.main_domain: created with postmaster on first start */
+        int log_level;         /* server.log_level: SYSTEM and ADMIN records */
+        struct {               /* server.contact.*: XEP-0157 addresses, comma lists of URIs */
             char abuse[512];
             char admin[512];
             char feedback[512];
@@ -59,89 +59,90 @@ struct settings {
             char status[512];
             char support[512];
         } contact;
-        int db_check_timeout;     /* server.db_check_timeout: seconds of quick_check, 0 = none */
+        int db_check_timeout; /* server.db_check_timeout: seconds of quick_check, 0 = none */
     } server;
     struct {
-        int keep_days;            /* log.keep_days */
-        long max_file_size;       /* log.max_file_size (bytes) */
+        int keep_days;      /* log.keep_days */
+        long max_file_size; /* log.max_file_size (bytes) */
     } log;
     struct {
-        struct listener_cfg listener;    /* xmpp.listener: "5222, 5269, 5223/tls" */
+        struct listener_cfg listener; /* xmpp.listener: "5222, 5269, 5223/tls" */
         struct {
-            int log_level;               /* xmpp.receiving.log_level */
-            int channels;                /* xmpp.receiving.channels: 0 = no listener */
-            int per_address_limit;       /* xmpp.receiving.per_address_limit: 0 = none */
-            long max_stanza_size;        /* xmpp.receiving.max_stanza_size (bytes) */
-            int max_depth;               /* xmpp.receiving.max_depth (element nesting) */
-            bool require_tls;            /* xmpp.receiving.require_tls: before authentication */
-            int auth_timeout;            /* xmpp.receiving.auth_timeout: seconds to log in */
-            int auth_failure_delay_ms;   /* xmpp.receiving.auth_failure_delay: base of the back-off */
-            int max_auth_failures;       /* xmpp.receiving.max_auth_failures: per stream, then close */
-            long send_queue_limit;       /* xmpp.receiving.send_queue_limit (bytes per connection) */
-            int ping_interval;           /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
-            bool dialback;               /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
-            int header_timeout;          /* xmpp.receiving.header_timeout: seconds per stream header */
-            int tls_timeout;             /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
-            int sasl_timeout;            /* xmpp.receiving.sasl_timeout: header to authenticated */
-            int unauth_per_address;      /* xmpp.receiving.unauth_per_address: 0 = none */
-            long c2s_rate;               /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
-            long c2s_burst;              /* xmpp.receiving.c2s_burst: bucket size (bytes) */
-            long s2s_rate;               /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
-            long s2s_burst;              /* xmpp.receiving.s2s_burst: bucket size (bytes) */
+            int log_level;             /* xmpp.receiving.log_level */
+            int channels;              /* xmpp.receiving.channels: 0 = no listener */
+            int per_address_limit;     /* xmpp.receiving.per_address_limit: 0 = none */
+            long max_stanza_size;      /* xmpp.receiving.max_stanza_size (bytes) */
+            int max_depth;             /* xmpp.receiving.max_depth (element nesting) */
+            bool require_tls;          /* xmpp.receiving.require_tls: before authentication */
+            int auth_timeout;          /* xmpp.receiving.auth_timeout: seconds to log in */
+            int auth_failure_delay_ms; /* xmpp.receiving.auth_failure_delay: base of the back-off */
+            int max_auth_failures;  /* xmpp.receiving.max_auth_failures: per stream, then close */
+            long send_queue_limit;  /* xmpp.receiving.send_queue_limit (bytes per connection) */
+            int ping_interval;      /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
+            bool dialback;          /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
+            int header_timeout;     /* xmpp.receiving.header_timeout: seconds per stream header */
+            int tls_timeout;        /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
+            int sasl_timeout;       /* xmpp.receiving.sasl_timeout: header to authenticated */
+            int unauth_per_address; /* xmpp.receiving.unauth_per_address: 0 = none */
+            long c2s_rate;          /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
+            long c2s_burst;         /* xmpp.receiving.c2s_burst: bucket size (bytes) */
+            long s2s_rate;          /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
+            long s2s_burst;         /* xmpp.receiving.s2s_burst: bucket size (bytes) */
         } receiving;
         struct {
-            int log_level;               /* xmpp.sending.log_level */
-            int max_connections;         /* xmpp.sending.max_connections */
-            int idle_timeout;            /* xmpp.sending.idle_timeout (seconds) */
-            int connect_timeout;         /* xmpp.sending.connect_timeout (seconds) */
-            int response_timeout;        /* xmpp.sending.response_timeout (seconds) */
-            struct s2s_route routes[SETTINGS_MAX_ROUTES]; /* xmpp.sending.routes: "a.example=host:5269, …" */
+            int log_level;        /* xmpp.sending.log_level */
+            int max_connections;  /* xmpp.sending.max_connections */
+            int idle_timeout;     /* xmpp.sending.idle_timeout (seconds) */
+            int connect_timeout;  /* xmpp.sending.connect_timeout (seconds) */
+            int response_timeout; /* xmpp.sending.response_timeout (seconds) */
+            struct s2s_route
+                routes[SETTINGS_MAX_ROUTES]; /* xmpp.sending.routes: "a.example=host:5269, …" */
             int route_count;
-            int queue_timeout;           /* xmpp.sending.queue_timeout (seconds) */
-            char dns_servers[256];       /* xmpp.sending.dns_servers: "" = the system's */
-            bool dialback;               /* xmpp.sending.dialback: authenticate by dialback */
+            int queue_timeout;     /* xmpp.sending.queue_timeout (seconds) */
+            char dns_servers[256]; /* xmpp.sending.dns_servers: "" = the system's */
+            bool dialback;         /* xmpp.sending.dialback: authenticate by dialback */
         } sending;
     } xmpp;
     struct {
-        char client_ca_file[512];        /* tls.client_ca_file: CAs for EXTERNAL client certificates */
-        char s2s_ca_file[512];           /* tls.s2s_ca_file: CAs for remote servers' certificates */
+        char client_ca_file[512]; /* tls.client_ca_file: CAs for EXTERNAL client certificates */
+        char s2s_ca_file[512];    /* tls.s2s_ca_file: CAs for remote servers' certificates */
     } tls;
-    struct {                             /* instant messaging core (RFC 6121, XEP-0160/0191) */
-        int max_roster_items;            /* im.max_roster_items: per account */
-        int max_item_length;             /* im.max_roster_item_length: bytes of a name or group */
-        int offline_quota;               /* im.offline_quota: stored messages per account; 0 = off */
-        int max_blocklist_items;         /* im.max_blocklist_items: per account */
+    struct {                     /* instant messaging core (RFC 6121, XEP-0160/0191) */
+        int max_roster_items;    /* im.max_roster_items: per account */
+        int max_item_length;     /* im.max_roster_item_length: bytes of a name or group */
+        int offline_quota;       /* im.offline_quota: stored messages per account; 0 = off */
+        int max_blocklist_items; /* im.max_blocklist_items: per account */
     } im;
     struct {
-        struct listener_cfg listener;    /* webadmin.listener: "8010, 9010/tls" */
-        int metrics;                     /* webadmin.metrics: enum settings_metrics */
-        int session_timeout;             /* webadmin.session_timeout: idle seconds of a login */
-        int max_connections;             /* webadmin.max_connections: per socket */
-        int per_address_limit;           /* webadmin.per_address_limit: 0 = none */
-        int idle_timeout;                /* webadmin.idle_timeout: seconds without a byte */
-        int request_timeout;             /* webadmin.request_timeout: seconds for a request */
-        int threads;                     /* webadmin.threads: per socket */
+        struct listener_cfg listener; /* webadmin.listener: "8010, 9010/tls" */
+        int metrics;                  /* webadmin.metrics: enum settings_metrics */
+        int session_timeout;          /* webadmin.session_timeout: idle seconds of a login */
+        int max_connections;          /* webadmin.max_connections: per socket */
+        int per_address_limit;        /* webadmin.per_address_limit: 0 = none */
+        int idle_timeout;             /* webadmin.idle_timeout: seconds without a byte */
+        int request_timeout;          /* webadmin.request_timeout: seconds for a request */
+        int threads;                  /* webadmin.threads: per socket */
     } webadmin;
     struct {
-        long vcard_max_size;             /* services.vcard.max_size: bytes of one vCard */
-        long private_max_size;           /* services.private.max_size: bytes per account */
+        long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
+        long private_max_size; /* services.private.max_size: bytes per account */
     } services;
-    struct settings_auth auth;           /* per-account lock-out after failed logins */
-    struct {                             /* in-band registration (XEP-0077) */
-        int rate_limit;                  /* register.rate_limit: per address and period; 0 = none */
-        int rate_period;                 /* register.rate_period: seconds */
-        int domain_rate_limit;           /* register.domain_rate_limit: per domain; 0 = none */
-        int global_rate_limit;           /* register.global_rate_limit: whole server; 0 = none */
-        char reserved_names[512];        /* register.reserved_names: names and * patterns */
-        int tombstone_time;              /* register.tombstone_time: seconds a deleted name rests */
-        int min_password_length;         /* register.min_password_length: bytes */
-        int invite_lifetime;             /* register.invite_lifetime: seconds a token lives */
+    struct settings_auth auth;    /* per-account lock-out after failed logins */
+    struct {                      /* in-band registration (XEP-0077) */
+        int rate_limit;           /* register.rate_limit: per address and period; 0 = none */
+        int rate_period;          /* register.rate_period: seconds */
+        int domain_rate_limit;    /* register.domain_rate_limit: per domain; 0 = none */
+        int global_rate_limit;    /* register.global_rate_limit: whole server; 0 = none */
+        char reserved_names[512]; /* register.reserved_names: names and * patterns */
+        int tombstone_time;       /* register.tombstone_time: seconds a deleted name rests */
+        int min_password_length;  /* register.min_password_length: bytes */
+        int invite_lifetime;      /* register.invite_lifetime: seconds a token lives */
     } reg;
-    struct {                             /* multi-user chat (XEP-0045) */
-        int max_rooms;                   /* muc.max_rooms: per chat service */
-        int max_occupants;               /* muc.max_occupants: per room */
-        int history_length;              /* muc.history_length: messages kept per room */
-        int message_rate;                /* muc.message_rate: per occupant per minute; 0 = none */
+    struct {                /* multi-user chat (XEP-0045) */
+        int max_rooms;      /* muc.max_rooms: per chat service */
+        int max_occupants;  /* muc.max_occupants: per room */
+        int history_length; /* muc.history_length: messages kept per room */
+        int message_rate;   /* muc.message_rate: per occupant per minute; 0 = none */
     } muc;
 };
 
@@ -164,13 +165,13 @@ enum setting_type {
 struct setting {
     const char *key;
     enum setting_type type;
-    size_t offset; /* of the typed field in struct settings */
-    size_t size;   /* of that field */
-    size_t aux;    /* SETTING_ROUTES: offset of the count */
-    long min, max; /* SETTING_INT, SETTING_LONG */
-    const char *def;    /* the default, in text form (parsed by settings_defaults) */
-    const char *desc;   /* one line: what it means */
-    const char *values; /* what may be written, when not derived from the type */
+    size_t offset;              /* of the typed field in struct settings */
+    size_t size;                /* of that field */
+    size_t aux;                 /* SETTING_ROUTES: offset of the count */
+    long min, max;              /* SETTING_INT, SETTING_LONG */
+    const char *def;            /* the default, in text form (parsed by settings_defaults) */
+    const char *desc;           /* one line: what it means */
+    const char *values;         /* what may be written, when not derived from the type */
     const char *const *choices; /* SETTING_CHOICE: the words, NULL-terminated */
 };
 
@@ -197,7 +198,8 @@ int settings_set(struct settings *s, const char *key, const char *value, char *e
 int settings_get(const struct settings *s, const char *key, struct buf *out);
 
 /* Calls fn for each key in table order with its text value and one-line description. */
-typedef void settings_each_fn(void *ud, const char *key, const char *value, const char *description);
+typedef void settings_each_fn(void *ud, const char *key, const char *value,
+                              const char *description);
 void settings_foreach(const struct settings *s, settings_each_fn *fn, void *ud);
 
 /* Loads a settings file ("key = value" lines, '#' comments) over what `s` holds. A missing file

@@ -226,17 +226,17 @@ bool im_inbound_blocked(struct signal *sig)
     im__bare(&sig->to, &user);
     /* The user's own server (its domain as a whole) always gets through. */
     bool own_server = sig->from.local == NULL && strcmp(sig->from.domain, user.domain) == 0;
-    bool blocked = !own_server && !jid_bare_eq(&user, &sig->from) &&
-                   im__blocked(&user, &sig->from);
+    bool blocked = !own_server && !jid_bare_eq(&user, &sig->from) && im__blocked(&user, &sig->from);
     jid_cleanup(&user);
     if (!blocked) {
         return false;
     }
     /* XEP-0191 §3.4: presence is dropped; messages and requests get <service-unavailable/>. */
-    bool answer = (sig->method == SIGNAL_MESSAGE && !(sig->type && strcmp(sig->type, "error") == 0)
-                   && !(sig->type && strcmp(sig->type, "groupchat") == 0)) ||
-                  (sig->method == SIGNAL_INFO && sig->type &&
-                   (strcmp(sig->type, "get") == 0 || strcmp(sig->type, "set") == 0));
+    bool answer =
+        (sig->method == SIGNAL_MESSAGE && !(sig->type && strcmp(sig->type, "error") == 0) &&
+         !(sig->type && strcmp(sig->type, "groupchat") == 0)) ||
+        (sig->method == SIGNAL_INFO && sig->type &&
+         (strcmp(sig->type, "get") == 0 || strcmp(sig->type, "set") == 0));
     if (answer) {
         router_reply_error(sig, "cancel", "service-unavailable");
     }

@@ -86,7 +86,7 @@ void im__carbons_sent(struct router_session *rs, const struct signal *sig)
         return;
     }
     struct im_session *self = im__session(rs);
-    struct jid bare = {0};
+    struct jid bare = { 0 };
     for (struct router_session *s = im__sessions(&self->full); s; s = s->next) {
         if (s != rs && s->im && s->im->carbons) {
             if (bare.domain == NULL) {
@@ -104,7 +104,7 @@ void im_carbons_received(struct router_session *sessions, const struct signal *s
     if (!eligible(sig)) {
         return;
     }
-    struct jid bare = {0};
+    struct jid bare = { 0 };
     for (struct router_session *s = sessions; s; s = s->next) {
         bool got = false;
         for (size_t i = 0; i < nto && !got; i++) {

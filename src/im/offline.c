@@ -164,7 +164,7 @@ void im__offline_deliver(struct router_session *rs)
     if (local == NULL || im_known_empty(domain, local, IM_HINT_OFFLINE)) {
         return;
     }
-    struct deliver_ctx dc = {rs, domain, false};
+    struct deliver_ctx dc = { rs, domain, false };
     if (store_im_offline_list(im__store(), domain, local, deliver_stored, &dc) == 0 && !dc.kept) {
         im_note_empty(domain, local, IM_HINT_OFFLINE);
     }
@@ -199,7 +199,7 @@ void im__pending_deliver(struct router_session *rs)
     if (local == NULL || im_known_empty(domain, local, IM_HINT_PENDING)) {
         return;
     }
-    struct pending_ctx pc = {rs, 0};
+    struct pending_ctx pc = { rs, 0 };
     if (store_im_pending_list(im__store(), domain, local, deliver_pending, &pc) == 0 &&
         pc.rows == 0) {
         im_note_empty(domain, local, IM_HINT_PENDING);

@@ -87,8 +87,7 @@ static int bcast_item(void *ud, const struct store_roster_item *it)
     }
     if (!im__blocked(&bc->is->full, &contact)) {
         if (from) {
-            router_submit(
-                im__signal(SIGNAL_NOTIFY, &bc->is->full, &contact, bc->type, bc->stanza));
+            router_submit(im__signal(SIGNAL_NOTIFY, &bc->is->full, &contact, bc->type, bc->stanza));
             if (bc->directed) {
                 directed_drop_covered(bc->directed, &contact);
             }
@@ -106,10 +105,9 @@ static int bcast_item(void *ud, const struct store_roster_item *it)
 /* To the subscribers (From, Both) and to the user's own available resources (RFC 6121 §4.2.2,
  * §4.4.2, §4.5.2); with `probe` (initial presence), also probes to the contacts the user is
  * subscribed to (§4.3.1), from the same reading of the roster. */
-static void broadcast(struct im_session *is, struct xml_node *stanza, const char *type,
-                      bool probe)
+static void broadcast(struct im_session *is, struct xml_node *stanza, const char *type, bool probe)
 {
-    struct bcast_ctx bc = {.is = is, .stanza = stanza, .type = type, .probe = probe};
+    struct bcast_ctx bc = { .is = is, .stanza = stanza, .type = type, .probe = probe };
     if (type_is(type, "unavailable")) {
         bc.directed = &is->directed;
     }
@@ -373,8 +371,7 @@ void im__send_presence_to(const struct jid *user, const struct jid *to, bool ava
     for (struct router_session *s = im__sessions(user); s; s = s->next) {
         if (s->available) {
             struct im_session *is = im__session(s);
-            router_submit(im__signal(SIGNAL_NOTIFY, &is->full, to,
-                                     available ? NULL : "unavailable",
+            router_submit(im__signal(SIGNAL_NOTIFY, &is->full, to, available ? NULL : "unavailable",
                                      available ? is->presence : NULL));
         }
     }
@@ -551,8 +548,7 @@ static int store_step(const struct jid *user, const struct jid *contact, const c
 int im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,
                      struct xml_node *stanza)
 {
-    static const char *const types[] = {"subscribe", "subscribed", "unsubscribe",
-                                        "unsubscribed"};
+    static const char *const types[] = { "subscribe", "subscribed", "unsubscribe", "unsubscribed" };
     const char *type = types[(ev - SUB_OUT_SUBSCRIBE) % 4];
     bool out = ev < SUB_IN_SUBSCRIBE;
     struct store *st = im__store();
@@ -634,8 +630,8 @@ static json_t *session_json(const struct router_session *s)
     if (show) {
         xml_node_text(show, &t);
     }
-    json_object_set_new(o, "show", json_string(s->available ? (t.len ? buf_cstr(&t) : "online")
-                                                            : "unavailable"));
+    json_object_set_new(
+        o, "show", json_string(s->available ? (t.len ? buf_cstr(&t) : "online") : "unavailable"));
     buf_reset(&t);
     const struct xml_node *status = p ? xml_node_child(p, NS_CLIENT, "status") : NULL;
     if (status) {

@@ -159,7 +159,7 @@ void im_roster_push_since(const struct jid *user, const char *resource, long lon
 {
     for (struct router_session *s = im__sessions(user); s; s = s->next) {
         if (strcmp(s->resource, resource) == 0) {
-            struct since_ctx sc = {user, im__session(s)};
+            struct since_ctx sc = { user, im__session(s) };
             store_im_roster_list(im__store(), user->domain, user->local, known, push_row, &sc);
             return;
         }

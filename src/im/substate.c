@@ -120,7 +120,7 @@ struct sub_state sub_step(struct sub_state cur, enum sub_event ev, unsigned *act
 
 bool sub_event_of(const char *type, bool outbound_dir, enum sub_event *ev)
 {
-    static const char *const names[] = {"subscribe", "subscribed", "unsubscribe", "unsubscribed"};
+    static const char *const names[] = { "subscribe", "subscribed", "unsubscribe", "unsubscribed" };
     for (int i = 0; type && i < 4; i++) {
         if (strcmp(type, names[i]) == 0) {
             *ev = (enum sub_event)((outbound_dir ? SUB_OUT_SUBSCRIBE : SUB_IN_SUBSCRIBE) + i);
@@ -134,10 +134,10 @@ const char *sub_state_name(struct sub_state s)
 {
     static const char *const names[4][4] = {
         /* pending: none, out, in, out+in */
-        {"None", "None + Pending Out", "None + Pending In", "None + Pending Out/In"},
-        {"To", "To", "To + Pending In", "To + Pending In"},
-        {"From", "From + Pending Out", "From", "From + Pending Out"},
-        {"Both", "Both", "Both", "Both"},
+        { "None", "None + Pending Out", "None + Pending In", "None + Pending Out/In" },
+        { "To", "To", "To + Pending In", "To + Pending In" },
+        { "From", "From + Pending Out", "From", "From + Pending Out" },
+        { "Both", "Both", "Both", "Both" },
     };
     int p = (s.pending_out ? 1 : 0) | (s.pending_in ? 2 : 0);
     return names[s.sub & 3][p];
@@ -145,6 +145,6 @@ const char *sub_state_name(struct sub_state s)
 
 const char *sub_attr(int sub)
 {
-    static const char *const names[] = {"none", "to", "from", "both"};
+    static const char *const names[] = { "none", "to", "from", "both" };
     return names[sub & 3];
 }

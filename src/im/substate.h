@@ -32,14 +32,14 @@ enum sub_event {
 
 /* What the server does besides changing the state. */
 enum sub_action {
-    SUB_ROUTE = 1 << 0,           /* outbound: route the stanza to the contact */
-    SUB_DELIVER = 1 << 1,         /* inbound: deliver it to the user's available resources */
-    SUB_STORE_PENDING = 1 << 2,   /* inbound subscribe: keep the request until answered */
-    SUB_DROP_PENDING = 1 << 3,    /* forget the stored request */
-    SUB_AUTO_SUBSCRIBED = 1 << 4, /* answer 'subscribed' on the user's behalf */
-    SUB_SEND_PRESENCE = 1 << 5,   /* send the user's current presence to the contact */
-    SUB_SEND_UNAVAILABLE = 1 << 6,/* send unavailable from the user's resources to the contact */
-    SUB_PUSH = 1 << 7,            /* the roster item changed (or is created): store and push */
+    SUB_ROUTE = 1 << 0,            /* outbound: route the stanza to the contact */
+    SUB_DELIVER = 1 << 1,          /* inbound: deliver it to the user's available resources */
+    SUB_STORE_PENDING = 1 << 2,    /* inbound subscribe: keep the request until answered */
+    SUB_DROP_PENDING = 1 << 3,     /* forget the stored request */
+    SUB_AUTO_SUBSCRIBED = 1 << 4,  /* answer 'subscribed' on the user's behalf */
+    SUB_SEND_PRESENCE = 1 << 5,    /* send the user's current presence to the contact */
+    SUB_SEND_UNAVAILABLE = 1 << 6, /* send unavailable from the user's resources to the contact */
+    SUB_PUSH = 1 << 7,             /* the roster item changed (or is created): store and push */
 };
 
 /* The next state and the actions for `ev` in state `cur`. */

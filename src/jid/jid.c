@@ -256,8 +256,7 @@ int jid_copy(struct jid *dst, const struct jid *src)
 int jid_bare(const struct jid *j, struct buf *out)
 {
     buf_reset(out);
-    if (j->local != NULL &&
-        (buf_append_c(out, j->local) != 0 || buf_append_char(out, '@') != 0)) {
+    if (j->local != NULL && (buf_append_c(out, j->local) != 0 || buf_append_char(out, '@') != 0)) {
         buf_reset(out);
         return ERR_LIMIT;
     }

@@ -160,7 +160,7 @@ static bool is_admin(const struct signal *req)
 /* A submitted account JID of the domain the command was sent to, as "local@domain". */
 static int account_of(const struct run *r, const char *text, struct buf *out)
 {
-    struct jid j = {0};
+    struct jid j = { 0 };
     if (text == NULL || jid_parse(&j, strv_c(text)) != 0) {
         return ERR_INVAL;
     }
@@ -239,8 +239,8 @@ static int run_add_user(struct run *r)
         (verify != NULL && strcmp(verify, password) != 0)) {
         code = bad(r->ctx, "bad-payload");
     } else {
-        int rc = accounts_account_add(worker_ctx()->store, buf_cstr(&jid), password, err,
-                                      sizeof(err));
+        int rc =
+            accounts_account_add(worker_ctx()->store, buf_cstr(&jid), password, err, sizeof(err));
         if (rc == ERR_EXISTS) {
             code = service_reply_error(r->ctx, "cancel", "conflict");
         } else if (rc == ERR_STORE || rc == ERR_NOSPACE) {
@@ -300,7 +300,7 @@ static int delete_checked(struct run *r, char **jids, size_t n)
     for (size_t i = 0; i < n && code == 0; i++) {
         if (account_of(r, jids[i], &bare) != 0) {
             code = bad(r->ctx, "bad-payload");
-        } else if (accounts_account_get(st, buf_cstr(&bare), &(struct account_cfg){0}) != 0) {
+        } else if (accounts_account_get(st, buf_cstr(&bare), &(struct account_cfg){ 0 }) != 0) {
             code = service_reply_error(r->ctx, "cancel", "item-not-found");
         }
     }
@@ -493,10 +493,10 @@ static void online_finish(struct online_query *q)
         }
     }
     q->n = u;
-    struct service_ctx ctx = {.req = q->req,
-                              .query = xml_node_first_element(q->req->xmpp_data),
-                              .scope = SERVICE_SCOPE_SERVER};
-    struct run r = {.ctx = &ctx, .cmd = q->cmd, .sessionid = q->sessionid};
+    struct service_ctx ctx = { .req = q->req,
+                               .query = xml_node_first_element(q->req->xmpp_data),
+                               .scope = SERVICE_SCOPE_SERVER };
+    struct run r = { .ctx = &ctx, .cmd = q->cmd, .sessionid = q->sessionid };
     if (q->use == ONLINE_ANNOUNCE) {
         for (size_t i = 0; i < q->n; i++) {
             announce_to(q, q->jids[i]);
@@ -549,7 +549,7 @@ static void form_online_list(struct xml_node *x)
 {
     struct xml_node *f = services__field_add(x, "max_items", "list-single",
                                              "Maximum number of items to report", "none");
-    static const char *const choices[] = {"25", "50", "75", "100", "150", "200", "none"};
+    static const char *const choices[] = { "25", "50", "75", "100", "150", "200", "none" };
     for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
         struct xml_node *o = xml_node_add_child(f, NULL, "option");
         xml_node_set_attr(o, "label", choices[i]);
@@ -629,17 +629,17 @@ static int run_ping(struct run *r)
 /* ---- the table and the protocol ---- */
 
 static const struct command commands[] = {
-    {ADMIN_NODE("add-user"), "Add a User", form_add_user, run_add_user, false},
-    {ADMIN_NODE("delete-user"), "Delete a User", form_delete_user, run_delete_user, false},
-    {ADMIN_NODE("change-user-password"), "Change User Password", form_change_password,
-     run_change_password, false},
-    {ADMIN_NODE("get-online-users-num"), "Get Number of Online Users", NULL, run_online_num,
-     false},
-    {ADMIN_NODE("get-online-users-list"), "Get List of Online Users", form_online_list,
-     run_online_list, false},
-    {ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce,
-     false},
-    {"ping", "Ping", NULL, run_ping, true},
+    { ADMIN_NODE("add-user"), "Add a User", form_add_user, run_add_user, false },
+    { ADMIN_NODE("delete-user"), "Delete a User", form_delete_user, run_delete_user, false },
+    { ADMIN_NODE("change-user-password"), "Change User Password", form_change_password,
+      run_change_password, false },
+    { ADMIN_NODE("get-online-users-num"), "Get Number of Online Users", NULL, run_online_num,
+      false },
+    { ADMIN_NODE("get-online-users-list"), "Get List of Online Users", form_online_list,
+      run_online_list, false },
+    { ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce,
+      false },
+    { "ping", "Ping", NULL, run_ping, true },
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
@@ -662,7 +662,7 @@ static bool may_run(const struct signal *req, const struct command *cmd)
 static int start_session(struct service_ctx *ctx, const struct command *cmd, const char *requester)
 {
     if (cmd->form == NULL) {
-        struct run r = {.ctx = ctx, .cmd = cmd};
+        struct run r = { .ctx = ctx, .cmd = cmd };
         return cmd->run(&r);
     }
     struct adhoc_session *s = session_new(cmd, requester);
@@ -701,7 +701,7 @@ static int continue_session(struct service_ctx *ctx, const struct command *cmd,
         return bad(ctx, "bad-payload");
     }
     s->id[0] = '\0';
-    struct run r = {.ctx = ctx, .cmd = cmd, .form = x, .sessionid = id};
+    struct run r = { .ctx = ctx, .cmd = cmd, .form = x, .sessionid = id };
     return cmd->run(&r);
 }
 
@@ -787,10 +787,10 @@ static int node_info(struct service_ctx *ctx)
 
 const struct service service_adhoc = {
     .name = "adhoc",
-    .iq = (const struct service_iq[]){{NS_COMMANDS, "command", .set = command_set,
-                                       .scopes = SERVICE_SCOPE_SERVER},
-                                      {0}},
-    .features = (const char *[]){NS_COMMANDS, NULL},
+    .iq =
+        (const struct service_iq[]){
+            { NS_COMMANDS, "command", .set = command_set, .scopes = SERVICE_SCOPE_SERVER }, { 0 } },
+    .features = (const char *[]){ NS_COMMANDS, NULL },
     .node_info = node_info,
     .node_items = node_items,
 };

@@ -70,7 +70,10 @@ static const char *read_items(const struct xml_node *q, char ***out, size_t *n)
 /* Stores the change, answers, then pushes and applies it (a change not stored has no effect). */
 static int change(struct service_ctx *ctx, bool unblock, char **items, size_t n)
 {
-    struct im_block_change c = {.user = &ctx->req->to, .unblock = unblock, .items = items, .n = n};
+    struct im_block_change c = { .user = &ctx->req->to,
+                                 .unblock = unblock,
+                                 .items = items,
+                                 .n = n };
     int rc = im_block_store(&c);
     if (rc != 0) {
         return service_reply_store_error(ctx, rc, unblock ? "unblock" : "block");
@@ -100,8 +103,8 @@ static int block_set(struct service_ctx *ctx)
     int have = store_im_block_count(wc->store, u->domain, u->local);
     if (have < 0 || (size_t)have + n > (size_t)wc->cfg->im.max_blocklist_items) {
         free_items(items, n);
-        return service_reply_error(ctx, "cancel", have < 0 ? "internal-server-error"
-                                                          : "not-allowed");
+        return service_reply_error(ctx, "cancel",
+                                   have < 0 ? "internal-server-error" : "not-allowed");
     }
     return change(ctx, false, items, n);
 }
@@ -123,14 +126,13 @@ static int unblock_set(struct service_ctx *ctx)
 
 const struct service service_blocking = {
     .name = "blocking",
-    .iq = (const struct service_iq[]){{NS_BLOCKING, "blocklist", .get = blocklist_get,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {NS_BLOCKING, "block", .set = block_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {NS_BLOCKING, "unblock", .set = unblock_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
+    .iq =
+        (const struct service_iq[]){
+            { NS_BLOCKING, "blocklist", .get = blocklist_get, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { NS_BLOCKING, "block", .set = block_set, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { NS_BLOCKING, "unblock", .set = unblock_set, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { 0 } },
     /* Clients look for these in the server's disco#info (the account's lists them too). */
     .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
-    .features = (const char *[]){NS_BLOCKING, NULL},
+    .features = (const char *[]){ NS_BLOCKING, NULL },
 };

@@ -77,8 +77,7 @@ static int cmp_field(const void *a, const void *b)
 /* The FORM_TYPE of a form when it is a hidden field (§5.4: other forms are left out). */
 static char *form_type_of(const struct xml_node *form)
 {
-    for (const struct xml_node *f = xml_node_first_element(form); f;
-         f = xml_node_next_element(f)) {
+    for (const struct xml_node *f = xml_node_first_element(form); f; f = xml_node_next_element(f)) {
         if (f->name && strcmp(f->name, "field") == 0 &&
             strcmp(attr_or_empty(f, "var"), "FORM_TYPE") == 0) {
             if (strcmp(attr_or_empty(f, "type"), "hidden") != 0) {
@@ -142,14 +141,13 @@ static int caps_string(const struct xml_node *info, struct buf *s)
     const char *features[CAPS_MAX_ITEMS];
     struct form_entry forms[64];
     size_t ni = 0, nfeat = 0, nforms = 0;
-    for (const struct xml_node *c = xml_node_first_element(info); c;
-         c = xml_node_next_element(c)) {
+    for (const struct xml_node *c = xml_node_first_element(info); c; c = xml_node_next_element(c)) {
         if (c->ns == NULL || strcmp(c->ns, NS_DISCO_INFO) != 0 || c->name == NULL) {
             if (c->ns && strcmp(c->ns, NS_XDATA) == 0 && strcmp(c->name, "x") == 0 &&
                 strcmp(attr_or_empty(c, "type"), "result") == 0 && nforms < 64) {
                 char *ft = form_type_of(c);
                 if (ft) {
-                    forms[nforms++] = (struct form_entry){c, ft};
+                    forms[nforms++] = (struct form_entry){ c, ft };
                 }
             }
             continue;

@@ -26,12 +26,12 @@ static int disable_set(struct service_ctx *ctx)
 
 const struct service service_carbons = {
     .name = "carbons",
-    .iq = (const struct service_iq[]){{NS_CARBONS, "enable", .set = enable_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {NS_CARBONS, "disable", .set = disable_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
+    .iq =
+        (const struct service_iq[]){
+            { NS_CARBONS, "enable", .set = enable_set, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { NS_CARBONS, "disable", .set = disable_set, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { 0 } },
     /* Clients look for these in the server's disco#info (the account's lists them too). */
     .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
-    .features = (const char *[]){NS_CARBONS, NULL},
+    .features = (const char *[]){ NS_CARBONS, NULL },
 };

@@ -41,13 +41,13 @@ static void contact_form(struct xml_node *query)
         const char *var;
         const char *list;
     } fields[] = {
-        {"abuse-addresses", cfg->server.contact.abuse},
-        {"admin-addresses", cfg->server.contact.admin},
-        {"feedback-addresses", cfg->server.contact.feedback},
-        {"sales-addresses", cfg->server.contact.sales},
-        {"security-addresses", cfg->server.contact.security},
-        {"status-addresses", cfg->server.contact.status},
-        {"support-addresses", cfg->server.contact.support},
+        { "abuse-addresses", cfg->server.contact.abuse },
+        { "admin-addresses", cfg->server.contact.admin },
+        { "feedback-addresses", cfg->server.contact.feedback },
+        { "sales-addresses", cfg->server.contact.sales },
+        { "security-addresses", cfg->server.contact.security },
+        { "status-addresses", cfg->server.contact.status },
+        { "support-addresses", cfg->server.contact.support },
     };
     bool any = false;
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -87,7 +87,7 @@ static void ask_node(void *ud, const struct service *s)
 /* A node of a service (ad-hoc commands, …), or item-not-found. */
 static int node_request(struct service_ctx *ctx, bool items)
 {
-    struct node_ask a = {.ctx = ctx, .items = items, .code = SERVICE_DECLINED};
+    struct node_ask a = { .ctx = ctx, .items = items, .code = SERVICE_DECLINED };
     services_foreach(ask_node, &a);
     if (a.code == SERVICE_DECLINED) {
         return service_reply_error(ctx, "cancel", "item-not-found");
@@ -141,7 +141,7 @@ static int items_get(struct service_ctx *ctx)
     if (xml_node_attr(ctx->query, "node") != NULL) {
         return node_request(ctx, true);
     }
-    struct items_out o = {.ctx = ctx, .query = xml_node_new(NS_DISCO_ITEMS, "query")};
+    struct items_out o = { .ctx = ctx, .query = xml_node_new(NS_DISCO_ITEMS, "query") };
     if (ctx->scope == SERVICE_SCOPE_SERVER) {
         /* The server's services (a conference domain, …); an account publishes no items
          * until personal eventing exists. */
@@ -152,10 +152,10 @@ static int items_get(struct service_ctx *ctx)
 
 const struct service service_disco = {
     .name = "disco",
-    .iq = (const struct service_iq[]){{NS_DISCO_INFO, "query", .get = info_get,
-                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
-                                      {NS_DISCO_ITEMS, "query", .get = items_get,
-                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_DISCO_INFO, NS_DISCO_ITEMS, NULL},
+    .iq = (const struct service_iq[]){ { NS_DISCO_INFO, "query", .get = info_get,
+                                         .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
+                                       { NS_DISCO_ITEMS, "query", .get = items_get,
+                                         .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
+    .features = (const char *[]){ NS_DISCO_INFO, NS_DISCO_ITEMS, NULL },
 };

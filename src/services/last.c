@@ -53,7 +53,7 @@ static bool may_know(struct store *st, const struct signal *req)
     struct buf bare;
     buf_init(&bare, 4096);
     jid_bare(f, &bare);
-    struct sub_check c = {false};
+    struct sub_check c = { false };
     int rc = store_im_roster_get(st, t->domain, t->local, buf_cstr(&bare), sub_row, &c);
     buf_cleanup(&bare);
     return rc == 0 && c.from;
@@ -118,10 +118,10 @@ static int account_last(struct service_ctx *ctx)
 
 const struct service service_last = {
     .name = "last",
-    .iq = (const struct service_iq[]){{NS_LAST, "query", .get = server_last,
-                                       .scopes = SERVICE_SCOPE_SERVER},
-                                      {NS_LAST, "query", .get = account_last,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_LAST, NULL},
+    .iq =
+        (const struct service_iq[]){
+            { NS_LAST, "query", .get = server_last, .scopes = SERVICE_SCOPE_SERVER },
+            { NS_LAST, "query", .get = account_last, .scopes = SERVICE_SCOPE_ACCOUNT },
+            { 0 } },
+    .features = (const char *[]){ NS_LAST, NULL },
 };

@@ -8,21 +8,21 @@
 #include "services/services_int.h"
 
 static const struct setting services_settings[] = {
-    {.key = "services.vcard.max_size",
-     .type = SETTING_LONG,
-     SETTING_FIELD(services.vcard_max_size),
-     .min = 256,
-     .max = 16777216,
-     .def = "65536",
-     .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML"},
-    {.key = "services.private.max_size",
-     .type = SETTING_LONG,
-     SETTING_FIELD(services.private_max_size),
-     .min = 256,
-     .max = 16777216,
-     .def = "65536",
-     .desc = "Bytes of private XML (XEP-0049) one account may store in all"},
-    {.key = NULL},
+    { .key = "services.vcard.max_size",
+      .type = SETTING_LONG,
+      SETTING_FIELD(services.vcard_max_size),
+      .min = 256,
+      .max = 16777216,
+      .def = "65536",
+      .desc = "Largest vCard (XEP-0054) an account may store, in bytes of XML" },
+    { .key = "services.private.max_size",
+      .type = SETTING_LONG,
+      SETTING_FIELD(services.private_max_size),
+      .min = 256,
+      .max = 16777216,
+      .def = "65536",
+      .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = NULL },
 };
 
 struct services_worker *services__worker(void)

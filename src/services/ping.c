@@ -9,8 +9,8 @@ static int ping_get(struct service_ctx *ctx)
 
 const struct service service_ping = {
     .name = "ping",
-    .iq = (const struct service_iq[]){{NS_PING, "ping", .get = ping_get,
-                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_PING, NULL},
+    .iq = (const struct service_iq[]){ { NS_PING, "ping", .get = ping_get,
+                                         .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
+    .features = (const char *[]){ NS_PING, NULL },
 };

@@ -147,9 +147,9 @@ static int private_set(struct service_ctx *ctx)
 
 const struct service service_private = {
     .name = "private",
-    .iq = (const struct service_iq[]){{NS_PRIVATE, "query", .get = private_get,
-                                       .set = private_set, .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_PRIVATE, NULL},
+    .iq = (const struct service_iq[]){ { NS_PRIVATE, "query", .get = private_get,
+                                         .set = private_set, .scopes = SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
+    .features = (const char *[]){ NS_PRIVATE, NULL },
     .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
 };

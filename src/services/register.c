@@ -75,7 +75,8 @@ static int change_password(struct service_ctx *ctx, const char *bare)
                                   strcmp(buf_cstr(&prepped), ctx->req->from.local) == 0);
     buf_cleanup(&prepped);
     if (!same || password.len == 0) {
-        rc = service_reply_error(ctx, same ? "modify" : "cancel", same ? "bad-request" : "not-allowed");
+        rc = service_reply_error(ctx, same ? "modify" : "cancel",
+                                 same ? "bad-request" : "not-allowed");
         goto done;
     }
     struct signup_refusal why;
@@ -158,9 +159,9 @@ static int register_set(struct service_ctx *ctx)
 
 const struct service service_register = {
     .name = "register",
-    .iq = (const struct service_iq[]){{NS_REGISTER, "query", .get = register_get,
-                                       .set = register_set,
-                                       .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_REGISTER, NULL},
+    .iq = (const struct service_iq[]){ { NS_REGISTER, "query", .get = register_get,
+                                         .set = register_set,
+                                         .scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
+    .features = (const char *[]){ NS_REGISTER, NULL },
 };

@@ -140,8 +140,8 @@ static int roster_update(struct service_ctx *ctx, const struct jid *user,
         int n = store_im_roster_count(worker_ctx()->store, user->domain, user->local);
         if (n < 0 || n >= cfg->im.max_roster_items) {
             buf_cleanup(&groups);
-            return service_reply_error(ctx, "cancel", n < 0 ? "internal-server-error"
-                                                             : "not-allowed");
+            return service_reply_error(ctx, "cancel",
+                                       n < 0 ? "internal-server-error" : "not-allowed");
         }
     }
     free(it->name);
@@ -186,7 +186,7 @@ static int roster_set(struct service_ctx *ctx)
     if (jid_attr == NULL || jid_parse(&contact, strv_c(jid_attr)) != 0) {
         return service_reply_error(ctx, "modify", "bad-request");
     }
-    struct jid user = {0}, cbare = {0};
+    struct jid user = { 0 }, cbare = { 0 };
     jid_copy(&user, &ctx->req->to);
     jid_copy(&cbare, &contact);
     jid_cleanup(&contact);
@@ -212,8 +212,8 @@ static int roster_set(struct service_ctx *ctx)
 
 const struct service service_roster = {
     .name = "roster",
-    .iq = (const struct service_iq[]){{NS_ROSTER, "query", .get = roster_get, .set = roster_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
+    .iq = (const struct service_iq[]){ { NS_ROSTER, "query", .get = roster_get, .set = roster_set,
+                                         .scopes = SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
     .features = NULL,
 };

@@ -12,24 +12,12 @@
 
 /* Features of the stream and of modules that are not iq services but are real (disco lists
  * exactly what is implemented). */
-static const char *const stream_features[] = {NS_IQ_AUTH, NULL};
+static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
 static const struct service *const services[] = {
-    &service_disco,
-    &service_ping,
-    &service_version,
-    &service_roster,
-    &service_blocking,
-    &service_carbons,
-    &service_time,
-    &service_last,
-    &service_vcard,
-    &service_private,
-    &service_contact,
-    &service_adhoc,
-    &service_register,
-    &service_muc,
-    NULL,
+    &service_disco,   &service_ping,  &service_version,  &service_roster, &service_blocking,
+    &service_carbons, &service_time,  &service_last,     &service_vcard,  &service_private,
+    &service_contact, &service_adhoc, &service_register, &service_muc,    NULL,
 };
 
 void services_foreach(service_each_fn *fn, void *ud)
@@ -69,7 +57,7 @@ static int handle_iq(struct signal *sig, enum service_scope scope)
         return 0;
     }
     const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;
-    struct service_ctx ctx = {.req = sig, .query = q, .scope = scope};
+    struct service_ctx ctx = { .req = sig, .query = q, .scope = scope };
     if (q == NULL || xml_node_next_element(q) != NULL) {
         /* RFC 6120 §8.2.3: a get or set has exactly one payload element. */
         return service_reply_error(&ctx, "modify", "bad-request");

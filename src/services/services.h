@@ -14,7 +14,7 @@ enum service_scope {
 };
 
 struct service_ctx {
-    const struct signal *req;    /* the INFO signal being answered */
+    const struct signal *req;     /* the INFO signal being answered */
     const struct xml_node *query; /* its payload element */
     enum service_scope scope;
 };

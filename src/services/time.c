@@ -26,8 +26,7 @@ static int time_get(struct service_ctx *ctx)
     snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", ts.tv_nsec / 1000000);
     long off = loc.tm_gmtoff;
     int aoff = (int)(labs(off) % 86400);
-    snprintf(tzo, sizeof(tzo), "%c%02d:%02d", off < 0 ? '-' : '+', aoff / 3600,
-             (aoff % 3600) / 60);
+    snprintf(tzo, sizeof(tzo), "%c%02d:%02d", off < 0 ? '-' : '+', aoff / 3600, (aoff % 3600) / 60);
     struct xml_node *t = xml_node_new(NS_TIME, "time");
     add_text(t, "tzo", tzo);
     add_text(t, "utc", stamp);
@@ -36,8 +35,8 @@ static int time_get(struct service_ctx *ctx)
 
 const struct service service_time = {
     .name = "time",
-    .iq = (const struct service_iq[]){{NS_TIME, "time", .get = time_get,
-                                       .scopes = SERVICE_SCOPE_SERVER},
-                                      {0}},
-    .features = (const char *[]){NS_TIME, NULL},
+    .iq =
+        (const struct service_iq[]){
+            { NS_TIME, "time", .get = time_get, .scopes = SERVICE_SCOPE_SERVER }, { 0 } },
+    .features = (const char *[]){ NS_TIME, NULL },
 };

@@ -7,8 +7,8 @@
 
 struct xml_node *services__parse(const char *text, size_t len)
 {
-    struct xml_limits lim = {.max_depth = 1000, .max_attrs = 1000};
-    return xml_parse_element((struct strv){text, len}, NULL, &lim);
+    struct xml_limits lim = { .max_depth = 1000, .max_attrs = 1000 };
+    return xml_parse_element((struct strv){ text, len }, NULL, &lim);
 }
 
 int services__serialize(const struct xml_node *n, size_t max, struct buf *out)

@@ -142,9 +142,9 @@ struct xml_node *services_vcard_update_new(const char *local, const char *domain
 
 const struct service service_vcard = {
     .name = "vcard",
-    .iq = (const struct service_iq[]){{NS_VCARD, "vCard", .get = vcard_get, .set = vcard_set,
-                                       .scopes = SERVICE_SCOPE_ACCOUNT},
-                                      {0}},
-    .features = (const char *[]){NS_VCARD, NULL},
+    .iq = (const struct service_iq[]){ { NS_VCARD, "vCard", .get = vcard_get, .set = vcard_set,
+                                         .scopes = SERVICE_SCOPE_ACCOUNT },
+                                       { 0 } },
+    .features = (const char *[]){ NS_VCARD, NULL },
     .feature_scopes = SERVICE_SCOPE_SERVER | SERVICE_SCOPE_ACCOUNT,
 };

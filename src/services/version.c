@@ -28,6 +28,6 @@ const struct service service_version = {
     .name = "version",
     .iq =
         (const struct service_iq[]){
-            {NS_VERSION, "query", .get = version_get, .scopes = SERVICE_SCOPE_SERVER}, {0}},
-    .features = (const char *[]){NS_VERSION, NULL},
+            { NS_VERSION, "query", .get = version_get, .scopes = SERVICE_SCOPE_SERVER }, { 0 } },
+    .features = (const char *[]){ NS_VERSION, NULL },
 };

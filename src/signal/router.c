@@ -102,7 +102,7 @@ static void no_carbons(struct router_session *sessions, const struct signal *sig
     (void)nto;
 }
 
-static const struct router_im g_no_im = {no_blocking, no_presence, no_offline, no_carbons};
+static const struct router_im g_no_im = { no_blocking, no_presence, no_offline, no_carbons };
 static router_services_fn *g_services = no_services;
 static const struct router_im *g_im = &g_no_im;
 
@@ -286,7 +286,7 @@ static void reload_domains(struct router_worker *rw, struct store *st)
     store_domain_list(st, add_domain_row, rw);
     size_t n = rw->ndomains;
     for (size_t i = 0; i < n; i++) {
-        struct alias_ctx ac = {rw, rw->domains[i].name};
+        struct alias_ctx ac = { rw, rw->domains[i].name };
         store_alias_list(st, ac.domain, add_alias_row, &ac);
     }
 }

@@ -22,10 +22,10 @@ struct im_session;
 /* A client session as the router knows it: registered on the account's home worker by the
  * protocol module that owns it (caller-owned storage, valid until router_session_remove). */
 struct router_session {
-    const char *bare;            /* "local@domain", owned by the registering module */
+    const char *bare; /* "local@domain", owned by the registering module */
     const char *resource;
     int priority;
-    bool available;              /* sent initial presence */
+    bool available; /* sent initial presence */
     router_deliver_fn *deliver;
     router_end_fn *end;
     void *ud;

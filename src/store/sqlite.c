@@ -103,7 +103,7 @@ enum stmt_id {
 #define STMT_ENUM(name, sql) S_##name,
     STMT_TABLE(STMT_ENUM)
 #undef STMT_ENUM
-    S_COUNT
+        S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {

@@ -165,7 +165,7 @@ static int item_row(void *ud, const char *const *cols, int ncols)
 int store_im_roster_list(struct store *st, const char *domain, const char *name, long long since,
                          store_roster_fn *fn, void *ud)
 {
-    struct item_ctx ic = {fn, ud};
+    struct item_ctx ic = { fn, ud };
     if (since < 0) {
         return store__query_rows(st, SQL_ROSTER_ALL, STORE_ARGS(domain, name), item_row, &ic);
     }
@@ -186,12 +186,12 @@ static int found_row(void *ud, const char *const *cols, int ncols)
     return item_row(&fc->ic, cols, ncols);
 }
 
-int store_im_roster_get(struct store *st, const char *domain, const char *name,
-                        const char *contact, store_roster_fn *fn, void *ud)
+int store_im_roster_get(struct store *st, const char *domain, const char *name, const char *contact,
+                        store_roster_fn *fn, void *ud)
 {
-    struct found_ctx fc = {{fn, ud}, false};
-    int rc = store__query_rows(st, SQL_ROSTER_GET, STORE_ARGS(domain, name, contact), found_row,
-                               &fc);
+    struct found_ctx fc = { { fn, ud }, false };
+    int rc =
+        store__query_rows(st, SQL_ROSTER_GET, STORE_ARGS(domain, name, contact), found_row, &fc);
     if (rc == 0 && !fc.found) {
         rc = ERR_NOTFOUND;
     }
@@ -245,8 +245,7 @@ int store_im_roster_put(struct store *st, const char *domain, const char *name,
 static int roster_remove(struct store *st, const char *domain, const char *name,
                          const char *contact, long long *ver)
 {
-    int rc = store__query_one(st, SQL_ROSTER_EXISTS, STORE_ARGS(domain, name, contact), NULL,
-                              NULL);
+    int rc = store__query_one(st, SQL_ROSTER_EXISTS, STORE_ARGS(domain, name, contact), NULL, NULL);
     if (rc != 0) {
         return rc;
     }
@@ -286,8 +285,7 @@ int store_im_roster_count(struct store *st, const char *domain, const char *name
     return count_of(st, SQL_ROSTER_COUNT, domain, name);
 }
 
-int store_im_roster_version(struct store *st, const char *domain, const char *name,
-                            long long *ver)
+int store_im_roster_version(struct store *st, const char *domain, const char *name, long long *ver)
 {
     *ver = 0;
     int rc = store__query_one(st, SQL_VER_GET, STORE_ARGS(domain, name), NULL, ver);
@@ -328,22 +326,22 @@ static int kv_row(void *ud, const char *const *cols, int ncols)
     return kc->fn(kc->ud, cols[0], ncols > 1 ? cols[1] : NULL);
 }
 
-int store_im_pending_list(struct store *st, const char *domain, const char *name,
-                          store_row_fn *fn, void *ud)
+int store_im_pending_list(struct store *st, const char *domain, const char *name, store_row_fn *fn,
+                          void *ud)
 {
-    struct kv_ctx kc = {fn, ud};
+    struct kv_ctx kc = { fn, ud };
     return store__query_rows(st, SQL_PENDING_LIST, STORE_ARGS(domain, name), kv_row, &kc);
 }
 
-int store_im_offline_add(struct store *st, const char *domain, const char *name,
-                         const char *sender, long long stamp, const char *stanza, int quota)
+int store_im_offline_add(struct store *st, const char *domain, const char *name, const char *sender,
+                         long long stamp, const char *stanza, int quota)
 {
     char ts[32], q[32];
     snprintf(ts, sizeof(ts), "%lld", stamp);
     snprintf(q, sizeof(q), "%d", quota);
     int changes = 0;
-    int rc = store__run(st, SQL_OFFLINE_ADD, STORE_ARGS(domain, name, sender, ts, stanza, q),
-                        &changes);
+    int rc =
+        store__run(st, SQL_OFFLINE_ADD, STORE_ARGS(domain, name, sender, ts, stanza, q), &changes);
     if (rc == 0 && changes == 0) {
         rc = ERR_LIMIT;
     }
@@ -368,7 +366,7 @@ static int offline_row(void *ud, const char *const *cols, int ncols)
 int store_im_offline_list(struct store *st, const char *domain, const char *name,
                           store_offline_fn *fn, void *ud)
 {
-    struct offline_ctx oc = {fn, ud};
+    struct offline_ctx oc = { fn, ud };
     return store__query_rows(st, SQL_OFFLINE_LIST, STORE_ARGS(domain, name), offline_row, &oc);
 }
 
@@ -389,8 +387,7 @@ int store_im_block_add(struct store *st, const char *domain, const char *name, c
     return store__run(st, SQL_BLOCK_ADD, STORE_ARGS(domain, name, jid), NULL);
 }
 
-int store_im_block_remove(struct store *st, const char *domain, const char *name,
-                          const char *jid)
+int store_im_block_remove(struct store *st, const char *domain, const char *name, const char *jid)
 {
     return store__run(st, SQL_BLOCK_DEL, STORE_ARGS(domain, name, jid), NULL);
 }
@@ -403,7 +400,7 @@ int store_im_block_clear(struct store *st, const char *domain, const char *name)
 int store_im_block_list(struct store *st, const char *domain, const char *name, store_row_fn *fn,
                         void *ud)
 {
-    struct kv_ctx kc = {fn, ud};
+    struct kv_ctx kc = { fn, ud };
     return store__query_rows(st, SQL_BLOCK_LIST, STORE_ARGS(domain, name), kv_row, &kc);
 }
 
@@ -443,7 +440,7 @@ static int last_row(void *ud, const char *const *cols, int ncols)
 int store_im_last_get(struct store *st, const char *domain, const char *name, long long *stamp,
                       struct buf *status)
 {
-    struct last_ctx lc = {stamp, status, false};
+    struct last_ctx lc = { stamp, status, false };
     int rc = store__query_rows(st, SQL_LAST_GET, STORE_ARGS(domain, name), last_row, &lc);
     if (rc == 0 && !lc.found) {
         rc = ERR_NOTFOUND;

@@ -52,7 +52,7 @@ int store_file_prepare(const char *path, char *err, size_t errlen)
         return ERR_IO;
     }
     close(fd);
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         char p[4200];
         snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
@@ -119,7 +119,7 @@ int store_check(const char *path, int timeout_ms, char *err, size_t errlen)
         goto out;
     }
     sqlite3_busy_timeout(db, 5000);
-    struct deadline dl = {.at = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0)};
+    struct deadline dl = { .at = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) };
     if (timeout_ms > 0) {
         sqlite3_progress_handler(db, CHECK_PROGRESS_OPS, check_progress, &dl);
     }
@@ -184,7 +184,7 @@ int store_backup(const char *path, const char *dest, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", tmp, sqlite3_errmsg(dst));
         goto out;
     }
-    struct deadline none = {.at = UINT64_MAX};
+    struct deadline none = { .at = UINT64_MAX };
     if (run_quick_check(dst, &none, err, errlen) != 0) {
         goto out;
     }

@@ -71,7 +71,7 @@ struct room_row {
 static int room_row(void *ud, const char *const *cols, int ncols)
 {
     struct room_row *r = ud;
-    struct buf *outs[3] = {r->config, r->subject, r->subject_from};
+    struct buf *outs[3] = { r->config, r->subject, r->subject_from };
     for (int i = 0; i < 3 && i < ncols; i++) {
         if (outs[i]) {
             buf_reset(outs[i]);
@@ -87,7 +87,7 @@ static int room_row(void *ud, const char *const *cols, int ncols)
 int store_muc_room_get(struct store *st, const char *room, struct buf *config, struct buf *subject,
                        struct buf *subject_from)
 {
-    struct room_row r = {config, subject, subject_from, 0};
+    struct room_row r = { config, subject, subject_from, 0 };
     int rc = store__query_rows(st, SQL_ROOM_GET, STORE_ARGS(room), room_row, &r);
     if (rc < 0) {
         return rc;
@@ -117,7 +117,7 @@ static int list_row(void *ud, const char *const *cols, int ncols)
 
 int store_muc_room_list(struct store *st, const char *service, store_muc_room_fn *fn, void *ud)
 {
-    struct list_ctx l = {fn, NULL, ud};
+    struct list_ctx l = { fn, NULL, ud };
     return store__query_rows(st, SQL_ROOM_LIST, STORE_ARGS(service), list_row, &l);
 }
 
@@ -127,8 +127,8 @@ int store_muc_aff_set(struct store *st, const char *room, const char *jid, const
     if (aff == NULL) {
         return store__run(st, SQL_AFF_DEL, STORE_ARGS(room, jid), NULL);
     }
-    return store__run(st, SQL_AFF_SET,
-                      STORE_ARGS(room, jid, aff, or_empty(nick), or_empty(reason)), NULL);
+    return store__run(st, SQL_AFF_SET, STORE_ARGS(room, jid, aff, or_empty(nick), or_empty(reason)),
+                      NULL);
 }
 
 static int aff_row(void *ud, const char *const *cols, int ncols)
@@ -143,6 +143,6 @@ static int aff_row(void *ud, const char *const *cols, int ncols)
 
 int store_muc_aff_list(struct store *st, const char *room, store_muc_aff_fn *fn, void *ud)
 {
-    struct list_ctx l = {NULL, fn, ud};
+    struct list_ctx l = { NULL, fn, ud };
     return store__query_rows(st, SQL_AFF_LIST, STORE_ARGS(room), aff_row, &l);
 }

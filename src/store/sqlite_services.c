@@ -68,8 +68,7 @@ int store_vcard_get(struct store *st, const char *domain, const char *name, stru
     return store__query_one(st, SQL_VCARD_GET, STORE_ARGS(domain, name), xml, NULL);
 }
 
-int store_vcard_photo_hash(struct store *st, const char *domain, const char *name,
-                           struct buf *hash)
+int store_vcard_photo_hash(struct store *st, const char *domain, const char *name, struct buf *hash)
 {
     return store__query_one(st, SQL_VCARD_HASH, STORE_ARGS(domain, name), hash, NULL);
 }
@@ -83,8 +82,7 @@ int store_vcard_set(struct store *st, const char *domain, const char *name, cons
 int store_private_get(struct store *st, const char *domain, const char *name, const char *ns,
                       const char *element, struct buf *xml)
 {
-    return store__query_one(st, SQL_PRIVATE_GET, STORE_ARGS(domain, name, ns, element), xml,
-                            NULL);
+    return store__query_one(st, SQL_PRIVATE_GET, STORE_ARGS(domain, name, ns, element), xml, NULL);
 }
 
 int store_private_set(struct store *st, const char *domain, const char *name, const char *ns,
@@ -138,7 +136,7 @@ static int last_row(void *ud, const char *const *cols, int ncols)
 int store_last_get(struct store *st, const char *domain, const char *name, long long *when,
                    struct buf *status)
 {
-    struct last_row r = {.when = when, .status = status};
+    struct last_row r = { .when = when, .status = status };
     int rc = store__query_rows(st, SQL_LAST_GET, STORE_ARGS(domain, name), last_row, &r);
     if (rc < 0) {
         return rc;

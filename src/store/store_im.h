@@ -22,11 +22,11 @@ struct store_roster_item {
     const char *contact; /* bare JID */
     const char *name;    /* NULL when unset */
     const char *groups;
-    int sub;             /* STORE_SUB_* bits */
-    bool ask;            /* Pending Out: a subscribe was sent and not answered */
-    bool approved;       /* pre-approved (RFC 6121 §3.4) */
+    int sub;       /* STORE_SUB_* bits */
+    bool ask;      /* Pending Out: a subscribe was sent and not answered */
+    bool approved; /* pre-approved (RFC 6121 §3.4) */
     bool removed;
-    long long ver;       /* the roster version of its last change */
+    long long ver; /* the roster version of its last change */
 };
 
 typedef int store_roster_fn(void *ud, const struct store_roster_item *it);
@@ -36,8 +36,8 @@ typedef int store_roster_fn(void *ud, const struct store_roster_item *it);
 int store_im_roster_list(struct store *st, const char *domain, const char *name, long long since,
                          store_roster_fn *fn, void *ud);
 /* One live item; ERR_NOTFOUND. */
-int store_im_roster_get(struct store *st, const char *domain, const char *name,
-                        const char *contact, store_roster_fn *fn, void *ud);
+int store_im_roster_get(struct store *st, const char *domain, const char *name, const char *contact,
+                        store_roster_fn *fn, void *ud);
 /* Creates or replaces a live item (it->removed and it->ver ignored): bumps the account's roster
  * version, which becomes the item's and is written to *ver. */
 int store_im_roster_put(struct store *st, const char *domain, const char *name,
@@ -48,8 +48,7 @@ int store_im_roster_remove(struct store *st, const char *domain, const char *nam
 /* The number of live items, or negative. */
 int store_im_roster_count(struct store *st, const char *domain, const char *name);
 /* The account's roster version (0 when it never had a roster). */
-int store_im_roster_version(struct store *st, const char *domain, const char *name,
-                            long long *ver);
+int store_im_roster_version(struct store *st, const char *domain, const char *name, long long *ver);
 
 /* The pending inbound subscription request of `contact` (the complete original stanza). */
 int store_im_pending_set(struct store *st, const char *domain, const char *name,
@@ -61,12 +60,12 @@ int store_im_pending_get(struct store *st, const char *domain, const char *name,
 int store_im_pending_remove(struct store *st, const char *domain, const char *name,
                             const char *contact, bool *removed);
 /* Rows: cols[0] contact, cols[1] stanza; oldest first. */
-int store_im_pending_list(struct store *st, const char *domain, const char *name,
-                          store_row_fn *fn, void *ud);
+int store_im_pending_list(struct store *st, const char *domain, const char *name, store_row_fn *fn,
+                          void *ud);
 
 /* Stores one offline message unless the account holds `quota` messages already (ERR_LIMIT). */
-int store_im_offline_add(struct store *st, const char *domain, const char *name,
-                         const char *sender, long long stamp, const char *stanza, int quota);
+int store_im_offline_add(struct store *st, const char *domain, const char *name, const char *sender,
+                         long long stamp, const char *stanza, int quota);
 /* Messages in arrival order. */
 typedef int store_offline_fn(void *ud, long long id, long long stamp, const char *stanza);
 int store_im_offline_list(struct store *st, const char *domain, const char *name,
@@ -77,8 +76,7 @@ int store_im_offline_count(struct store *st, const char *domain, const char *nam
 /* The blocklist: JIDs as given (bare, full or domain), prepared. Adding a present JID is not
  * an error. */
 int store_im_block_add(struct store *st, const char *domain, const char *name, const char *jid);
-int store_im_block_remove(struct store *st, const char *domain, const char *name,
-                          const char *jid);
+int store_im_block_remove(struct store *st, const char *domain, const char *name, const char *jid);
 int store_im_block_clear(struct store *st, const char *domain, const char *name);
 /* Rows: a = the JID; ordered by JID. */
 int store_im_block_list(struct store *st, const char *domain, const char *name, store_row_fn *fn,

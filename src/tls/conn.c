@@ -490,7 +490,7 @@ static void ids_add(struct idlist *l, const unsigned char *s, size_t len)
         l->cap = l->cap ? l->cap * 2 : 4;
         l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
     }
-    l->v[l->n++] = strv_dup((struct strv){(const char *)s, len});
+    l->v[l->n++] = strv_dup((struct strv){ (const char *)s, len });
 }
 
 /* A UTF-8 string without NUL or control characters, of a JID's size. */
@@ -555,7 +555,7 @@ static void add_emails(struct idlist *l, const GENERAL_NAMES *gens, X509 *x)
 
 int tls_conn_peer_ids(struct tls_conn *c, char ***ids)
 {
-    struct idlist l = {NULL, 0, 0};
+    struct idlist l = { NULL, 0, 0 };
     *ids = NULL;
     if (!c->done || c->failed || !(SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER)) {
         return 0;

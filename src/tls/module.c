@@ -5,20 +5,20 @@
 #include "tls/tls.h"
 
 static const struct setting tls_settings[] = {
-    {.key = "tls.client_ca_file",
-     .type = SETTING_STRING,
-     SETTING_FIELD(tls.client_ca_file),
-     .def = "",
-     .desc = "File of CA certificates (PEM) trusted for client certificates (SASL EXTERNAL)",
-     .values = "a file path; empty = client certificates are not checked"},
-    {.key = "tls.s2s_ca_file",
-     .type = SETTING_STRING,
-     SETTING_FIELD(tls.s2s_ca_file),
-     .def = "",
-     .desc = "File of CA certificates (PEM) trusted for remote servers' certificates (SASL "
-             "EXTERNAL between servers, XEP-0178)",
-     .values = "a file path, or \"system\" for the system's CAs; empty = none (dialback)"},
-    {.key = NULL},
+    { .key = "tls.client_ca_file",
+      .type = SETTING_STRING,
+      SETTING_FIELD(tls.client_ca_file),
+      .def = "",
+      .desc = "File of CA certificates (PEM) trusted for client certificates (SASL EXTERNAL)",
+      .values = "a file path; empty = client certificates are not checked" },
+    { .key = "tls.s2s_ca_file",
+      .type = SETTING_STRING,
+      SETTING_FIELD(tls.s2s_ca_file),
+      .def = "",
+      .desc = "File of CA certificates (PEM) trusted for remote servers' certificates (SASL "
+              "EXTERNAL between servers, XEP-0178)",
+      .values = "a file path, or \"system\" for the system's CAs; empty = none (dialback)" },
+    { .key = NULL },
 };
 
 struct module tls_module = {

@@ -36,11 +36,11 @@ struct tls_store {
     struct tls_domain *doms; /* sorted by name */
     size_t n, cap;
     char *def;
-    X509_STORE *ca_store;          /* NULL: no client certificates requested */
-    STACK_OF(X509_NAME) *ca_names; /* sent in CertificateRequest */
-    SSL_CTX *base;                 /* no certificate: used while no domain exists */
-    X509_STORE *s2s_store;         /* CAs trusted for server certificates (s2s); NULL: none */
-    SSL_CTX *client;               /* outgoing (client-side) sessions, made on first use */
+    X509_STORE *ca_store;           /* NULL: no client certificates requested */
+    STACK_OF(X509_NAME) * ca_names; /* sent in CertificateRequest */
+    SSL_CTX *base;                  /* no certificate: used while no domain exists */
+    X509_STORE *s2s_store;          /* CAs trusted for server certificates (s2s); NULL: none */
+    SSL_CTX *client;                /* outgoing (client-side) sessions, made on first use */
     BIO_METHOD *bio;
 };
 
@@ -446,14 +446,13 @@ int tls_store_set_s2s_ca(struct tls_store *ts, const char *ca_file, char *err, s
     X509_STORE *store = NULL;
     if (ca_file != NULL && ca_file[0] != '\0') {
         store = X509_STORE_new();
-        int ok = store != NULL && (strcmp(ca_file, "system") == 0
-                                       ? X509_STORE_set_default_paths(store)
-                                       : X509_STORE_load_file(store, ca_file));
+        int ok = store != NULL &&
+                 (strcmp(ca_file, "system") == 0 ? X509_STORE_set_default_paths(store)
+                                                 : X509_STORE_load_file(store, ca_file));
         if (ok != 1) {
             tls__ossl_error(err, errlen, ca_file, "cannot load CA certificates");
             X509_STORE_free(store);
-            return strcmp(ca_file, "system") != 0 && access(ca_file, R_OK) != 0 ? ERR_IO
-                                                                                 : ERR_TLS;
+            return strcmp(ca_file, "system") != 0 && access(ca_file, R_OK) != 0 ? ERR_IO : ERR_TLS;
         }
     }
     pthread_mutex_lock(&ts->write_lock);
@@ -526,8 +525,8 @@ SSL *tls__store_new_client_ssl(struct tls_store *ts, const char *local, const ch
         SSL_set1_verify_cert_store(ssl, ts->s2s_store);
     }
     pthread_rwlock_unlock(&ts->lock);
-    if (ssl != NULL && (SSL_set_tlsext_host_name(ssl, remote) != 1 ||
-                        SSL_set1_host(ssl, remote) != 1)) {
+    if (ssl != NULL &&
+        (SSL_set_tlsext_host_name(ssl, remote) != 1 || SSL_set1_host(ssl, remote) != 1)) {
         SSL_free(ssl);
         ssl = NULL;
     }

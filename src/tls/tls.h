@@ -117,11 +117,11 @@ void tls_ids_free(char **ids);
  * certificate (optional). Applies to checks made afterwards. Returns 0, ERR_IO or ERR_TLS. */
 /* What an administrator wants to know of a certificate file (PEM; the first certificate). */
 struct tls_cert_info {
-    char subject[256];   /* one line, e.g. "CN=example.com" */
+    char subject[256]; /* one line, e.g. "CN=example.com" */
     char issuer[256];
-    char names[512];     /* subjectAltName DNS names, comma-separated */
+    char names[512];       /* subjectAltName DNS names, comma-separated */
     char fingerprint[100]; /* SHA-256: 32 hex pairs joined by ":" (95 bytes) */
-    long long not_before; /* Unix time */
+    long long not_before;  /* Unix time */
     long long not_after;
     bool self_signed;
 };

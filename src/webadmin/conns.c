@@ -15,8 +15,8 @@ struct track {
     struct track *prev, *next;
     struct web_conns *owner;
     int fd;
-    time_t since;      /* monotonic seconds: the connection's start or its last answer */
-    int cut;           /* already shut down */
+    time_t since; /* monotonic seconds: the connection's start or its last answer */
+    int cut;      /* already shut down */
 };
 
 struct web_conns {

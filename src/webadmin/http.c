@@ -22,10 +22,10 @@
 #include "webadmin/conns.h"
 #include "webadmin/web_int.h"
 
-#define BODY_MAX (1024 * 1024)      /* a larger API request is refused (413) */
+#define BODY_MAX (1024 * 1024) /* a larger API request is refused (413) */
 #define CERT_MAX (1024 * 1024)
-#define SAMPLE_INTERVAL 2           /* seconds between two samples of the counters */
-#define SAMPLES_MAX 300             /* ten minutes of samples */
+#define SAMPLE_INTERVAL 2 /* seconds between two samples of the counters */
+#define SAMPLES_MAX 300   /* ten minutes of samples */
 
 /* What a daemon is started with (webadmin.max_connections, …): a change restarts it. */
 struct web_limits {
@@ -41,9 +41,9 @@ struct web_listener {
     struct webadmin *w;
     struct listen_socket ls;
     struct web_limits limits;
-    struct web_conns *conns;        /* its open connections, for the request deadline */
+    struct web_conns *conns; /* its open connections, for the request deadline */
     struct MHD_Daemon *d;
-    char *cert, *key;               /* PEM, kept while the daemon runs */
+    char *cert, *key; /* PEM, kept while the daemon runs */
     struct web_listener *next;
 };
 
@@ -60,12 +60,12 @@ struct webadmin {
     struct admin *a;
     char datadir[1024];
     char logdir[1100];
-    pthread_mutex_t lock;           /* cfg, next, pending, stop, samples */
+    pthread_mutex_t lock; /* cfg, next, pending, stop, samples */
     pthread_cond_t wake;
     pthread_t thread;
     bool thread_started;
     bool stop;
-    bool pending;                   /* `next` waits for the thread */
+    bool pending; /* `next` waits for the thread */
     struct web_cfg cfg;
     struct web_cfg next;
     struct web_listener *listeners; /* the thread's (and start/free's) */
@@ -136,8 +136,7 @@ static void security_headers(struct MHD_Response *resp)
 
 /* Queues a response; `data` is copied; `cookie` is a Set-Cookie value or NULL. */
 static enum MHD_Result respond(struct MHD_Connection *mc, unsigned status, const char *type,
-                               const void *data, size_t len, const char *cache,
-                               const char *cookie)
+                               const void *data, size_t len, const char *cache, const char *cookie)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
@@ -157,8 +156,7 @@ static enum MHD_Result respond(struct MHD_Connection *mc, unsigned status, const
 
 static enum MHD_Result respond_text(struct MHD_Connection *mc, unsigned status, const char *text)
 {
-    return respond(mc, status, "text/plain; charset=utf-8", text, strlen(text), "no-store",
-                   NULL);
+    return respond(mc, status, "text/plain; charset=utf-8", text, strlen(text), "no-store", NULL);
 }
 
 static enum MHD_Result respond_json(struct MHD_Connection *mc, unsigned status, json_t *obj,
@@ -232,7 +230,8 @@ static void metrics_text(json_t *stats, struct buf *out)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(stats, key, v) {
+    json_object_foreach(stats, key, v)
+    {
         if (!json_is_integer(v) && !json_is_real(v)) {
             continue;
         }
@@ -310,8 +309,8 @@ static bool origin_ok(struct MHD_Connection *mc)
     return host != NULL && sep != NULL && strcmp(sep + 3, host) == 0;
 }
 
-static enum MHD_Result serve_api(struct web_listener *l, struct MHD_Connection *mc,
-                                 struct req *r, const char *peer)
+static enum MHD_Result serve_api(struct web_listener *l, struct MHD_Connection *mc, struct req *r,
+                                 const char *peer)
 {
     if (r->too_big) {
         return respond_text(mc, 413, "request too large\n");
@@ -334,8 +333,8 @@ static enum MHD_Result serve_api(struct web_listener *l, struct MHD_Connection *
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     struct web_listener *l = cls;
     struct req *r = *con_cls;
@@ -513,13 +512,12 @@ static void daemon_options(struct web_listener *l, int fd, struct MHD_OptionItem
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, lim->threads, NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL };
-    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address,
-                                        NULL };
+    opt[n++] =
+        (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, NULL };
     opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL };
-    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
-                                        NULL };
-    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-                                        (intptr_t)web_conns_notify, l->conns };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
+    opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)web_conns_notify,
+                                        l->conns };
     if (l->ls.tls) {
         opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, l->key };
         opt[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, l->cert };
@@ -679,7 +677,8 @@ static void sweep_slow(struct webadmin *w, int deadline)
         if (n > 0) {
             log_rec(LOG_TAG_ADMIN, LOG_PROBLEMS, 0, NULL,
                     "WebAdmin port %u: %d connection(s) closed: a request took more than "
-                    "webadmin.request_timeout (%d s)", (unsigned)l->ls.port, n, deadline);
+                    "webadmin.request_timeout (%d s)",
+                    (unsigned)l->ls.port, n, deadline);
         }
     }
 }

@@ -110,9 +110,9 @@ json_t *web_logs_list(const char *dir)
 struct filter {
     char tags[LOGS_TAGS_MAX][16];
     int ntags;
-    int level;                 /* records with a level above it are left out */
-    char from[13], to[13];     /* "HH:MM[:SS[.mmm]]" compared as text; "" = open */
-    char text[LOGS_TEXT_MAX];  /* case-insensitive substring; "" = any */
+    int level;                /* records with a level above it are left out */
+    char from[13], to[13];    /* "HH:MM[:SS[.mmm]]" compared as text; "" = open */
+    char text[LOGS_TEXT_MAX]; /* case-insensitive substring; "" = any */
     int limit;
 };
 
@@ -202,10 +202,10 @@ static json_t *record_json(const struct record *r)
     json_object_set_new(o, "time", json_stringn_nocheck(r->time.p, r->time.len));
     json_object_set_new(o, "level", json_integer(r->level));
     json_object_set_new(o, "tag", json_stringn_nocheck(r->tag.p, r->tag.len));
-    json_object_set_new(o, "conn", r->conn.len ? json_integer(strtol(r->conn.p, NULL, 10))
-                                               : json_null());
-    json_object_set_new(o, "peer", r->peer.len ? json_stringn(r->peer.p, r->peer.len)
-                                               : json_null());
+    json_object_set_new(o, "conn",
+                        r->conn.len ? json_integer(strtol(r->conn.p, NULL, 10)) : json_null());
+    json_object_set_new(o, "peer",
+                        r->peer.len ? json_stringn(r->peer.p, r->peer.len) : json_null());
     json_t *text = json_stringn(r->text.p, r->text.len);
     /* A record cut inside a UTF-8 sequence by an older writer: show it with U+FFFD. */
     json_object_set_new(o, "text", text != NULL ? text : json_string("\xEF\xBF\xBD"));
@@ -285,7 +285,8 @@ static int parse_tags(const json_t *v, struct filter *f, char *err, size_t errle
         snprintf(err, errlen, "tags must be a list of tag names or a comma list");
         return ERR_INVAL;
     }
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (!json_is_string(item)) {
             snprintf(err, errlen, "tags must be a list of tag names or a comma list");
             return ERR_INVAL;

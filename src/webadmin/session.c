@@ -23,7 +23,7 @@ struct login_addr {
     time_t failures[WEB_LOGIN_FAILURES]; /* ring of the last failures' times */
     int next;
 };
-static struct login_addr *addrs;       /* under lock */
+static struct login_addr *addrs; /* under lock */
 static size_t naddrs;
 
 static void random_token(char *out)

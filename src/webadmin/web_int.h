@@ -12,7 +12,7 @@
 
 /* A file of src/webadmin/www, embedded at build time (mk/webadmin.mk generates the table). */
 struct web_asset {
-    const char *path;            /* "/index.html" */
+    const char *path; /* "/index.html" */
     const unsigned char *data;
     size_t len;
 };
@@ -24,15 +24,15 @@ extern const struct web_asset web_assets[];
 struct webadmin;
 
 struct web_request {
-    const char *peer;           /* the remote address, e.g. "127.0.0.1" */
-    const char *sid;            /* the session cookie, NULL if none */
-    const char *csrf;           /* the X-CSRF-Token header, NULL if none */
-    bool secure;                /* over HTTPS */
+    const char *peer; /* the remote address, e.g. "127.0.0.1" */
+    const char *sid;  /* the session cookie, NULL if none */
+    const char *csrf; /* the X-CSRF-Token header, NULL if none */
+    bool secure;      /* over HTTPS */
     const char *body;
     size_t body_len;
     /* Set by web_api: */
-    unsigned status;            /* HTTP status */
-    char set_cookie[256];       /* a Set-Cookie value, "" for none */
+    unsigned status;      /* HTTP status */
+    char set_cookie[256]; /* a Set-Cookie value, "" for none */
 };
 
 /* Answers one POST /api (new reference, never NULL): {"ok":true,"result":…} or
@@ -49,16 +49,16 @@ json_t *web_stats_history(struct webadmin *w);
 /* ---- sessions (session.c) ---- */
 
 #define WEB_JID_MAX 1024
-#define WEB_TOKEN_LEN 64         /* hex characters of a session id or CSRF token */
+#define WEB_TOKEN_LEN 64 /* hex characters of a session id or CSRF token */
 #define WEB_SESSIONS_MAX 4096
 /* A login lives at most this long, however active (seconds). */
 #define WEB_SESSION_MAX_AGE (12 * 3600)
 
 /* Who is logged in: a server administrator, or the administrator of one domain. */
 struct web_identity {
-    char jid[WEB_JID_MAX];       /* prepared bare JID, canonical domain */
+    char jid[WEB_JID_MAX]; /* prepared bare JID, canonical domain */
     bool server_admin;
-    char domain[256];            /* the domain a domain administrator administers */
+    char domain[256]; /* the domain a domain administrator administers */
 };
 
 struct web_session {

@@ -43,8 +43,7 @@ static unsigned status_of(const char *code)
         unsigned status;
     } map[] = {
         { "inval", 400 }, { "notfound", 404 }, { "exists", 409 }, { "denied", 403 },
-        { "auth", 401 },  { "limit", 413 },    { "again", 503 },
-        { "nospace", 507 },
+        { "auth", 401 },  { "limit", 413 },    { "again", 503 },  { "nospace", 507 },
     };
     for (size_t i = 0; code != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(map[i].code, code) == 0) {
@@ -98,8 +97,8 @@ static int verify_login(struct webadmin *w, struct web_request *rq, const char *
 {
     memset(who, 0, sizeof(*who));
     return session_op(w,
-                      json_pack("{s:s, s:{s:s, s:s, s:s?}}", "op", "session.login", "args",
-                                "user", user, "password", password, "peer", rq->peer),
+                      json_pack("{s:s, s:{s:s, s:s, s:s?}}", "op", "session.login", "args", "user",
+                                user, "password", password, "peer", rq->peer),
                       who);
 }
 
@@ -107,9 +106,8 @@ static int verify_login(struct webadmin *w, struct web_request *rq, const char *
  * gone or disabled, ERR_DENIED when it administers nothing any more. */
 static int load_role(struct webadmin *w, struct web_identity *who)
 {
-    return session_op(w, json_pack("{s:s, s:{s:s}}", "op", "session.check", "args", "jid",
-                                   who->jid),
-                      who);
+    return session_op(
+        w, json_pack("{s:s, s:{s:s}}", "op", "session.check", "args", "jid", who->jid), who);
 }
 
 static void identity_json(json_t *obj, const struct web_identity *who, const char *csrf)
@@ -118,8 +116,8 @@ static void identity_json(json_t *obj, const struct web_identity *who, const cha
     json_object_set_new(obj, "role", json_string(who->server_admin ? "server" : "domain"));
     json_object_set_new(obj, "domain", who->server_admin ? json_null() : json_string(who->domain));
     json_object_set_new(obj, "csrf", json_string(csrf));
-    json_object_set_new(obj, "server", json_pack("{s:s, s:s}", "name", STARLING_NAME, "version",
-                                                 STARLING_VERSION));
+    json_object_set_new(
+        obj, "server", json_pack("{s:s, s:s}", "name", STARLING_NAME, "version", STARLING_VERSION));
 }
 
 static json_t *do_login(struct webadmin *w, struct web_request *rq, json_t *args)
@@ -149,8 +147,8 @@ static json_t *do_login(struct webadmin *w, struct web_request *rq, json_t *args
     }
     if (rc != 0) {
         web_login_failed(rq->peer);
-        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer, "WebAdmin login failed for %.200s: %s",
-                user, rc == ERR_DENIED ? "not an administrator" : "wrong name or password");
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer, "WebAdmin login failed for %.200s: %s", user,
+                rc == ERR_DENIED ? "not an administrator" : "wrong name or password");
         if (rc == ERR_DENIED) {
             return reply_error(rq, 403, "denied", "%.200s is not an administrator", user);
         }
@@ -165,8 +163,8 @@ static json_t *do_login(struct webadmin *w, struct web_request *rq, json_t *args
         log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer, "WebAdmin login: %s (server administrator)",
                 who.jid);
     } else {
-        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer,
-                "WebAdmin login: %s (administrator of %s)", who.jid, who.domain);
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, rq->peer, "WebAdmin login: %s (administrator of %s)",
+                who.jid, who.domain);
     }
     json_t *result = json_object();
     identity_json(result, &who, s.csrf);
@@ -188,8 +186,8 @@ static bool http_only(const char *op)
 static bool read_only(const char *op)
 {
     static const char *const exact[] = { "connections", "stats", "queues", "presence" };
-    static const char *const suffixes[] = { ".list", ".show", ".get", ".sessions", ".history",
-                                            ".read" };
+    static const char *const suffixes[] = { ".list",     ".show",    ".get",
+                                            ".sessions", ".history", ".read" };
     size_t n = strlen(op);
     for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
         if (strcmp(op, exact[i]) == 0) {
@@ -211,7 +209,8 @@ static json_t *masked(const json_t *args, const char *op)
     json_t *copy = json_deep_copy(args);
     const char *key;
     json_t *v;
-    json_object_foreach(copy, key, v) {
+    json_object_foreach(copy, key, v)
+    {
         if (strstr(key, "pass") != NULL && strcmp(key, "password_storage") != 0) {
             json_object_set_new(copy, key, json_string("***"));
         } else if (json_is_object(v)) {
@@ -227,15 +226,16 @@ static json_t *masked(const json_t *args, const char *op)
     return copy;
 }
 
-static void log_action(const struct web_request *rq, const struct web_identity *who,
-                       const char *op, const json_t *args, json_t *resp)
+static void log_action(const struct web_request *rq, const struct web_identity *who, const char *op,
+                       const json_t *args, json_t *resp)
 {
     json_t *m = masked(args, op);
     char *text = json_dumps(m, JSON_COMPACT);
     bool ok = json_is_true(json_object_get(resp, "ok"));
     const char *error = json_string_value(json_object_get(resp, "error"));
     log_rec(LOG_TAG_ADMIN, ok ? LOG_MAJOR : LOG_PROBLEMS, 0, rq->peer,
-            "WebAdmin %s: %s %.1000s: %s", who->jid, op, text != NULL ? text : "{}", ok ? "done" : (error ? error : "failed"));
+            "WebAdmin %s: %s %.1000s: %s", who->jid, op, text != NULL ? text : "{}",
+            ok ? "done" : (error ? error : "failed"));
     free(text);
     json_decref(m);
 }
@@ -284,8 +284,8 @@ static json_t *run_op(struct webadmin *w, struct web_request *rq, const struct w
     return resp;
 }
 
-static json_t *with_session(struct webadmin *w, struct web_request *rq, const char *op,
-                            json_t *req, json_t *args)
+static json_t *with_session(struct webadmin *w, struct web_request *rq, const char *op, json_t *req,
+                            json_t *args)
 {
     struct web_session s;
     if (rq->sid == NULL || web_session_find(rq->sid, web_session_timeout(w), &s) != 0) {
@@ -315,8 +315,8 @@ static json_t *with_session(struct webadmin *w, struct web_request *rq, const ch
         return reply_ok(rq, NULL);
     }
     if (http_only(op) && !s.who.server_admin) {
-        log_rec(LOG_TAG_ADMIN, LOG_PROBLEMS, 0, rq->peer, "WebAdmin %s: %s refused: %s",
-                s.who.jid, op, "only a server administrator may use it");
+        log_rec(LOG_TAG_ADMIN, LOG_PROBLEMS, 0, rq->peer, "WebAdmin %s: %s refused: %s", s.who.jid,
+                op, "only a server administrator may use it");
         return reply_error(rq, 403, "denied", "only a server administrator may use %.100s", op);
     }
     json_t *resp = run_op(w, rq, &s.who, op, req, args);

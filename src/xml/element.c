@@ -31,13 +31,13 @@ static void scope_header(struct buf *head, const char *default_ns)
 struct xml_node *xml_parse_element(struct strv text, const char *default_ns,
                                    const struct xml_limits *lim)
 {
-    struct first f = {NULL};
+    struct first f = { NULL };
     struct buf head;
     scope_header(&head, default_ns);
-    struct xml_limits l = lim ? *lim : (struct xml_limits){0};
+    struct xml_limits l = lim ? *lim : (struct xml_limits){ 0 };
     /* The header's bytes count until it is complete. */
     l.max_stanza_size = head.len + text.len + 1;
-    struct xml_stream_cbs cbs = {.element = got_element};
+    struct xml_stream_cbs cbs = { .element = got_element };
     struct xml_stream *xs = xml_stream_new(&l, &cbs, &f);
     int rc = xml_stream_feed(xs, head.p, head.len, NULL);
     if (rc == 0) {

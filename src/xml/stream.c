@@ -29,7 +29,7 @@
 XMLPARSEAPI(XML_Bool) XML_SetReparseDeferralEnabled(XML_Parser parser, XML_Bool enabled);
 
 struct xml_stream {
-    XML_Parser p;         /* NULL while asleep (xml_stream_sleep) */
+    XML_Parser p; /* NULL while asleep (xml_stream_sleep) */
     struct xml_limits lim;
     struct xml_stream_cbs cbs;
     void *ud;
@@ -111,7 +111,7 @@ static void split_name(const char *raw, struct strv *ns, struct strv *local)
         *local = strv_c(raw);
         return;
     }
-    *ns = (struct strv){raw, (size_t)(sep - raw)};
+    *ns = (struct strv){ raw, (size_t)(sep - raw) };
     *local = strv_c(sep + 1);
 }
 

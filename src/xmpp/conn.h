@@ -76,22 +76,22 @@ struct conn {
     struct loop_defer defer;       /* the deferred free */
     struct loop_defer flush_defer; /* writes of one loop iteration leave in one send */
     struct tls_conn *tls;
-    bool tls_direct;    /* accepted on a /tls socket */
-    bool client;        /* opened by us (conn_connect): TLS client side, no limits of accepted ones */
-    bool connecting;    /* conn_connect: the TCP connect has not finished */
+    bool tls_direct; /* accepted on a /tls socket */
+    bool client;     /* opened by us (conn_connect): TLS client side, no limits of accepted ones */
+    bool connecting; /* conn_connect: the TCP connect has not finished */
     bool tls_wait_hello; /* STARTTLS accepted, no handshake byte yet: whitespace is dropped */
-    bool closing;       /* flush what is queued, then close */
-    bool closed;        /* the socket is gone; waiting for the deferred free */
-    bool counted;       /* counted in the Channels and per-address limits */
+    bool closing;        /* flush what is queued, then close */
+    bool closed;         /* the socket is gone; waiting for the deferred free */
+    bool counted;        /* counted in the Channels and per-address limits */
     bool unauth_counted; /* counted among its address's unauthenticated connections */
     bool throttled;      /* over its byte rate: not read until shape_timer fires */
     int stage;           /* the pre-authentication stage whose deadline runs (conn.c) */
     long long tokens;    /* byte bucket of the rate limit; negative after a large read */
     uint64_t tokens_at;  /* when the bucket was last refilled (loop time, ms) */
-    struct buf out;     /* bytes ready for the socket */
-    struct buf pending; /* plaintext received but not yet fed (e.g. across a move) */
-    char peer[64];      /* "[ip]:port" */
-    char addr[48];      /* "ip", the per-address limit's key */
+    struct buf out;      /* bytes ready for the socket */
+    struct buf pending;  /* plaintext received but not yet fed (e.g. across a move) */
+    char peer[64];       /* "[ip]:port" */
+    char addr[48];       /* "ip", the per-address limit's key */
     time_t since;
     uint64_t last_read_ms; /* monotonic time of the last bytes from the peer */
     /* Monitoring. */
@@ -121,8 +121,7 @@ struct conn *conn_connect(struct xmpp_worker *xw, const struct sockaddr *sa, uns
                           unsigned long id, size_t out_max, const struct conn_ops *ops,
                           void *owner);
 /* "[ip]:port" of a socket address in `peer`, and the bare "ip" in `addr` unless it is NULL. */
-void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *addr,
-                      size_t alen);
+void conn_format_peer(const struct sockaddr *sa, char *peer, size_t plen, char *addr, size_t alen);
 /* Turns TLS on in client mode (TLS session as `local` with `remote`, whose certificate the owner
  * checks with tls_conn_peer_verify_domain): at once for direct TLS, or after <proceed/> with
  * `after_proceed` (whitespace before the server's first handshake byte is then dropped). Returns

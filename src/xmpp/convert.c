@@ -60,7 +60,7 @@ int convert_stanza(struct xml_node *el, const struct jid *from, struct signal **
             return ERR_INVAL;
         }
     } else {
-        struct jid bare = {0};
+        struct jid bare = { 0 };
         jid_copy(&bare, from);
         free(bare.resource);
         bare.resource = NULL;

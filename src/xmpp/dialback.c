@@ -85,8 +85,7 @@ bool s2s__dialback_check(const char *receiving, const char *originating, const c
 {
     char want[S2S_KEY_LEN + 1];
     s2s__dialback_key(receiving, originating, stream_id, want);
-    return key != NULL && strlen(key) == S2S_KEY_LEN &&
-           CRYPTO_memcmp(want, key, S2S_KEY_LEN) == 0;
+    return key != NULL && strlen(key) == S2S_KEY_LEN && CRYPTO_memcmp(want, key, S2S_KEY_LEN) == 0;
 }
 
 bool s2s__valid_domain(const char *d)

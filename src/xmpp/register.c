@@ -29,8 +29,8 @@ void xstream__register_feature(struct xstream *st, struct buf *out)
     }
 }
 
-static void add_form_field(struct xml_node *x, const char *type, const char *var,
-                           const char *label, bool required)
+static void add_form_field(struct xml_node *x, const char *type, const char *var, const char *label,
+                           bool required)
 {
     struct xml_node *f = xml_node_add_child(x, NULL, "field");
     xml_node_set_attr(f, "type", type);
@@ -118,7 +118,7 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     buf_init(&user, 2048);
     buf_init(&password, 4096);
     buf_init(&token, 256);
-    struct signup_refusal why = {0};
+    struct signup_refusal why = { 0 };
     time_t now = time(NULL);
     if (xml_node_child(q, NS_REGISTER, "remove")) {
         xstream__iq_error(st, iq, "cancel", "not-allowed", "log in to cancel a registration");
@@ -131,7 +131,8 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         buf_append_c(&token, st->reg_token);
     }
     if (user_raw.len == 0 || password.len == 0) {
-        xstream__iq_error(st, iq, "modify", "not-acceptable", "a user name and password are needed");
+        xstream__iq_error(st, iq, "modify", "not-acceptable",
+                          "a user name and password are needed");
         goto done;
     }
     if (jid_nodeprep(buf_strv(&user_raw), &user) != 0 || user.len > ACCOUNTS_NAME_MAX) {
@@ -155,9 +156,9 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     int rc = store_group_begin(store);
     if (rc == 0) {
         if (st->dom.signup_invite_only) {
-            rc = token.len == 0 ? ERR_NOTFOUND
-                                : store_invite_take(store, buf_cstr(&token), st->domain,
-                                                    (long long)now);
+            rc = token.len == 0
+                     ? ERR_NOTFOUND
+                     : store_invite_take(store, buf_cstr(&token), st->domain, (long long)now);
             no_invite = rc == ERR_NOTFOUND;
         }
         if (rc == 0) {
@@ -166,7 +167,7 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         rc = store_group_end(store, rc);
     }
     if (no_invite) {
-        why = (struct signup_refusal){"cancel", "not-allowed", ""};
+        why = (struct signup_refusal){ "cancel", "not-allowed", "" };
         snprintf(why.text, sizeof(why.text), "registration needs a valid invitation token");
         refused(st, iq, buf_cstr(&user), &why);
         goto done;

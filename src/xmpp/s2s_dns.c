@@ -111,7 +111,7 @@ static void on_timer(void *ud)
 
 static void rearm(struct s2s_dns *d)
 {
-    struct timeval max = {1, 0}, tv;
+    struct timeval max = { 1, 0 }, tv;
     struct timeval *t = ares_timeout(d->channel, &max, &tv);
     uint64_t ms = (uint64_t)t->tv_sec * 1000u + (uint64_t)t->tv_usec / 1000u;
     loop_timer_start(d->loop, &d->timer, ms ? ms : 1, on_timer, d);
@@ -366,7 +366,7 @@ struct s2s_dns_query *s2s__dns_resolve(struct s2s_dns *d, const char *domain,
         lookup_addresses(q);
         return q;
     }
-    static const char *const services[2] = {"_xmpps-server._tcp.", "_xmpp-server._tcp."};
+    static const char *const services[2] = { "_xmpps-server._tcp.", "_xmpp-server._tcp." };
     q->pending = 2;
     for (int i = 0; i < 2; i++) {
         char name[S2S_DOMAIN_MAX + 32];

@@ -191,9 +191,9 @@ static void sasl_auth(struct xstream *st, const struct xml_node *el)
     char authz[S2S_DOMAIN_MAX] = "";
     if (text.len > 0 && strcmp(buf_cstr(&text), "=") != 0) {
         unsigned char raw[3 * 1024 / 4 + 4];
-        int n = text.len <= 1024 ? EVP_DecodeBlock(raw, (const unsigned char *)text.p,
-                                                   (int)text.len)
-                                 : -1;
+        int n = text.len <= 1024
+                    ? EVP_DecodeBlock(raw, (const unsigned char *)text.p, (int)text.len)
+                    : -1;
         if (n >= 0) {
             while (n > 0 && text.p[text.len - 1] == '=' && raw[n - 1] == '\0') {
                 n--;
@@ -243,8 +243,8 @@ static void db_answer(struct xstream *st, const char *el_name, const char *local
     }
     write_attr(&b, "type", type);
     if (error) {
-        buf_printf(&b, "><error type='cancel'><%s xmlns='%s'/></error></db:%s>", error,
-                   NS_STANZAS, el_name);
+        buf_printf(&b, "><error type='cancel'><%s xmlns='%s'/></error></db:%s>", error, NS_STANZAS,
+                   el_name);
     } else {
         buf_append_c(&b, "/>");
     }
@@ -275,8 +275,7 @@ static void db_result(struct xstream *st, const struct xml_node *el)
         db_answer(st, "result", to, from, NULL, "error", "item-not-found");
         return;
     }
-    if (!cfg->xmpp.receiving.dialback ||
-        (cfg->xmpp.receiving.require_tls && !conn_is_tls(st->c))) {
+    if (!cfg->xmpp.receiving.dialback || (cfg->xmpp.receiving.require_tls && !conn_is_tls(st->c))) {
         db_answer(st, "result", to, from, NULL, "error", "policy-violation");
         return;
     }
@@ -366,7 +365,7 @@ static void stanza(struct xstream *st, struct xml_node *el)
     struct s2s_in *in = st->s2s;
     const char *f = xml_node_attr(el, "from");
     const char *t = xml_node_attr(el, "to");
-    struct jid from = {0}, to = {0};
+    struct jid from = { 0 }, to = { 0 };
     if (f == NULL || t == NULL || jid_parse(&from, strv_c(f)) != 0 ||
         jid_parse(&to, strv_c(t)) != 0) {
         jid_cleanup(&from);
@@ -448,7 +447,7 @@ int s2s_in_element(struct xstream *st, struct xml_node *el)
     if (log_conn_enabled(&st->c->log, LOG_ALLINFO)) {
         struct buf b;
         buf_init(&b, 65536);
-        struct xml_ser_opts o = {.parent_ns = NS_SERVER};
+        struct xml_ser_opts o = { .parent_ns = NS_SERVER };
         xml_serialize(&b, el, &o);
         log_conn(&st->c->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
@@ -534,8 +533,8 @@ static void verified_msg(struct worker *w, void *arg)
     free(v);
 }
 
-void s2s__in_verified_post(int worker, unsigned long conn_id, const char *remote,
-                           const char *local, bool valid, const char *error)
+void s2s__in_verified_post(int worker, unsigned long conn_id, const char *remote, const char *local,
+                           bool valid, const char *error)
 {
     struct verified *v = xcalloc(1, sizeof(*v));
     v->conn = conn_id;

@@ -33,7 +33,7 @@ bool s2s__valid_domain(const char *d);
 struct s2s_addr {
     struct sockaddr_storage sa;
     socklen_t salen;
-    bool tls;       /* _xmpps-server (XEP-0368) or a /tls route: TLS from the first byte */
+    bool tls; /* _xmpps-server (XEP-0368) or a /tls route: TLS from the first byte */
     uint16_t port;
     char host[S2S_DOMAIN_MAX];
 };
@@ -137,11 +137,11 @@ unsigned long s2s__out_id(const struct s2s_out *o);
 /* s2s_queue.c: asks the queue (target, source) to verify a dialback key with the authoritative
  * server `target` (XEP-0220 §2.3); the answer goes to s2s__in_verified on `reply_worker`.
  * From any worker. */
-void s2s__out_verify(const char *target, const char *source, const char *stream_id,
-                     const char *key, int reply_worker, unsigned long reply_conn);
+void s2s__out_verify(const char *target, const char *source, const char *stream_id, const char *key,
+                     int reply_worker, unsigned long reply_conn);
 /* s2s_in.c: the answer, posted to `worker` for its incoming connection `conn_id`; `error`
  * (NULL when valid) says why it is not valid. From any worker. */
-void s2s__in_verified_post(int worker, unsigned long conn_id, const char *remote,
-                           const char *local, bool valid, const char *error);
+void s2s__in_verified_post(int worker, unsigned long conn_id, const char *remote, const char *local,
+                           bool valid, const char *error);
 
 #endif

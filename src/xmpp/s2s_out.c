@@ -47,12 +47,12 @@ struct s2s_out {
     struct s2s_addr addrs[S2S_MAX_ADDRS];
     int naddrs, idx;
     struct xml_stream *parser;
-    bool counted;       /* counted in g_out_count (a socket is open) */
+    bool counted; /* counted in g_out_count (a socket is open) */
     bool sasl_done;
-    bool verified;      /* the remote's certificate validated for the target */
-    bool offers_db;     /* the remote offered dialback */
-    bool can_verify;    /* db:verify may be sent (after TLS features) */
-    bool legacy;        /* the remote's header had no version */
+    bool verified;   /* the remote's certificate validated for the target */
+    bool offers_db;  /* the remote offered dialback */
+    bool can_verify; /* db:verify may be sent (after TLS features) */
+    bool legacy;     /* the remote's header had no version */
     char stream_id[128];
     char peer[64];
     char mechanism[32];
@@ -127,8 +127,8 @@ static void out_verify_answer(struct s2s_out *o, const struct xml_node *el)
 
 static const char *ostate_name(enum ostate s)
 {
-    static const char *const names[] = {"resolving", "connecting", "stream", "starttls",
-                                        "sasl", "dialback", "ready", "closed"};
+    static const char *const names[] = { "resolving", "connecting", "stream", "starttls",
+                                         "sasl",      "dialback",   "ready",  "closed" };
     return names[s];
 }
 
@@ -258,8 +258,8 @@ void s2s__out_send(struct s2s_out *o, const char *xml, size_t len)
 void s2s__out_sent(struct s2s_out *o)
 {
     if (o->state == O_READY) {
-        loop_timer_start(o->sw->loop, &o->timer,
-                         (uint64_t)cfg()->xmpp.sending.idle_timeout * 1000u, on_timeout, o);
+        loop_timer_start(o->sw->loop, &o->timer, (uint64_t)cfg()->xmpp.sending.idle_timeout * 1000u,
+                         on_timeout, o);
     }
 }
 
@@ -343,8 +343,9 @@ static int on_features(struct s2s_out *o, const struct xml_node *el)
     } else if (o->offers_db && cfg()->xmpp.sending.dialback) {
         start_dialback(o);
     } else {
-        out_close(o, o->offers_db ? "dialback is disabled and SASL EXTERNAL is not offered"
-                                  : "no authentication method in common",
+        out_close(o,
+                  o->offers_db ? "dialback is disabled and SASL EXTERNAL is not offered"
+                               : "no authentication method in common",
                   "remote-server-not-found", false);
         return 1;
     }
@@ -362,7 +363,7 @@ static void log_in(struct s2s_out *o, const struct xml_node *el)
     }
     struct buf b;
     buf_init(&b, 65536);
-    struct xml_ser_opts so = {.parent_ns = NS_SERVER};
+    struct xml_ser_opts so = { .parent_ns = NS_SERVER };
     xml_serialize(&b, el, &so);
     log_conn(&o->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
     buf_cleanup(&b);
@@ -421,8 +422,7 @@ static int element(struct s2s_out *o, struct xml_node *el)
     if (is(el, NS_STREAM, "error")) {
         const struct xml_node *c = xml_node_first_element(el);
         char why[200];
-        s2s__fmt(why, sizeof(why), "stream error from the remote server: %s",
-                 c ? c->name : "?");
+        s2s__fmt(why, sizeof(why), "stream error from the remote server: %s", c ? c->name : "?");
         out_close(o, why, o->state == O_READY ? NULL : "remote-server-not-found", false);
         return 1;
     }
@@ -531,12 +531,12 @@ static void connected(struct s2s_out *o)
     s2s__fmt(o->peer, sizeof(o->peer), "%s", o->c->peer);
     log_conn(&o->log, LOG_LOWLEVEL, "%s -> %s: connected%s", o->q->source, o->q->target,
              a->tls ? " (direct TLS)" : "");
-    o->parser = xml_stream_new(&(struct xml_limits){
-                                   .max_stanza_size =
-                                       (size_t)cfg()->xmpp.receiving.max_stanza_size,
-                                   .max_depth = cfg()->xmpp.receiving.max_depth,
-                               },
-                               &out_cbs, o);
+    o->parser = xml_stream_new(
+        &(struct xml_limits){
+            .max_stanza_size = (size_t)cfg()->xmpp.receiving.max_stanza_size,
+            .max_depth = cfg()->xmpp.receiving.max_depth,
+        },
+        &out_cbs, o);
     if (a->tls && conn_start_tls_client(o->c, o->q->source, o->q->target, false) != 0) {
         out_close(o, "TLS unavailable", "remote-server-not-found", false);
         return;
@@ -630,7 +630,7 @@ void s2s__out_open(struct s2s_queue *q)
     o->state = O_RESOLVING;
     loop_timer_init(&o->timer);
     s2s__fmt(o->peer, sizeof(o->peer), "%s", q->target);
-    o->log = (struct log_ctx){.tag = LOG_TAG_XMPPO, .id = o->id, .peer = o->peer};
+    o->log = (struct log_ctx){ .tag = LOG_TAG_XMPPO, .id = o->id, .peer = o->peer };
     o->next = sw->outs;
     if (sw->outs) {
         sw->outs->prev = o;
@@ -675,8 +675,8 @@ void s2s_out_connections_json(struct xmpp_worker *xw, json_t *array)
         s2s__fmt(jid, sizeof(jid), "%s -> %s", o->q->source, o->q->target);
         json_t *j = json_pack(
             "{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:i, s:I, s:I, s:I, s:I}", "id",
-            (json_int_t)o->id, "kind", "s2s-out", "state", ostate_name(o->state), "peer",
-            o->peer, "jid", jid, "tls", tls_on ? tls_conn_version(tls) : NULL, "cipher",
+            (json_int_t)o->id, "kind", "s2s-out", "state", ostate_name(o->state), "peer", o->peer,
+            "jid", jid, "tls", tls_on ? tls_conn_version(tls) : NULL, "cipher",
             tls_on ? tls_conn_cipher(tls) : NULL, "mechanism",
             o->mechanism[0] ? o->mechanism : NULL, "since", (json_int_t)o->since, "worker",
             xw->worker->id, "stanzas_in", (json_int_t)o->stanzas_in, "stanzas_out",
@@ -687,4 +687,3 @@ void s2s_out_connections_json(struct xmpp_worker *xw, json_t *array)
         }
     }
 }
-

@@ -114,8 +114,8 @@ static bool bounce(struct signal *sig, const char *cond)
                     !(sig->type && strcmp(sig->type, "error") == 0) &&
                     !(sig->method == SIGNAL_INFO && sig->type && strcmp(sig->type, "result") == 0);
     if (answered) {
-        bool wait = strcmp(cond, "remote-server-timeout") == 0 ||
-                    strcmp(cond, "resource-constraint") == 0;
+        bool wait =
+            strcmp(cond, "remote-server-timeout") == 0 || strcmp(cond, "resource-constraint") == 0;
         router_reply_error(sig, wait ? "wait" : "cancel", cond);
     }
     return answered;
@@ -181,8 +181,8 @@ static void q_idle(struct s2s_queue *q)
 {
     q->state = Q_IDLE;
     /* An idle queue stays listed for a while, then goes; a new stanza makes it again. */
-    loop_timer_start(q->sw->loop, &q->timer, (uint64_t)s2s__cfg()->xmpp.sending.idle_timeout * 1000u,
-                     q_forget, q);
+    loop_timer_start(q->sw->loop, &q->timer,
+                     (uint64_t)s2s__cfg()->xmpp.sending.idle_timeout * 1000u, q_forget, q);
 }
 
 static void q_retry(void *ud)
@@ -223,7 +223,8 @@ void s2s__queue_closed(struct s2s_queue *q, const char *cond, bool not_found)
     if (q->head) {
         /* Never wait past the moment the oldest stanza must be bounced. */
         uint64_t now = loop_now_ms(q->sw->loop);
-        uint64_t deadline = q->head->since_ms + (uint64_t)s2s__cfg()->xmpp.sending.queue_timeout * 1000u;
+        uint64_t deadline =
+            q->head->since_ms + (uint64_t)s2s__cfg()->xmpp.sending.queue_timeout * 1000u;
         uint64_t left = deadline > now ? deadline - now : 0;
         if (left + 10 < delay) {
             delay = left + 10;
@@ -397,8 +398,8 @@ static void verify_msg(struct worker *w, void *arg)
     }
 }
 
-void s2s__out_verify(const char *target, const char *source, const char *stream_id,
-                     const char *key, int reply_worker, unsigned long reply_conn)
+void s2s__out_verify(const char *target, const char *source, const char *stream_id, const char *key,
+                     int reply_worker, unsigned long reply_conn)
 {
     struct verify_req *r = xcalloc(1, sizeof(*r));
     s2s__fmt(r->target, sizeof(r->target), "%s", target);
@@ -443,8 +444,10 @@ void s2s_worker_stop(struct xmpp_worker *xw)
     while (sw->queues) {
         struct s2s_queue *q = sw->queues;
         if (q->count > 0) {
-            log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: %d stanza(s) dropped at "
-                    "shutdown", q->source, q->target, q->count);
+            log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
+                    "%s -> %s: %d stanza(s) dropped at "
+                    "shutdown",
+                    q->source, q->target, q->count);
         }
         while (q->verifies) {
             struct s2s_verify *v = q->verifies;
@@ -463,7 +466,7 @@ void s2s_worker_stop(struct xmpp_worker *xw)
 
 static const char *qstate_name(enum s2s_qstate s)
 {
-    static const char *const names[] = {"idle", "connecting", "connected", "waiting to retry"};
+    static const char *const names[] = { "idle", "connecting", "connected", "waiting to retry" };
     return names[s];
 }
 
@@ -475,14 +478,13 @@ void s2s_queues_json(struct xmpp_worker *xw, json_t *array)
     }
     uint64_t now = loop_clock_ms();
     for (struct s2s_queue *q = sw->queues; q; q = q->next) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:s?, s:i}", "target",
-                              q->target, "source", q->source, "state", qstate_name(q->state),
-                              "stanzas", q->count, "bytes", (json_int_t)q->bytes, "oldest",
-                              (json_int_t)(q->head ? (now - q->head->since_ms) / 1000u : 0),
-                              "connection",
-                              q->out ? json_integer((json_int_t)s2s__out_id(q->out)) : json_null(),
-                              "error", q->error[0] ? q->error : NULL, "worker",
-                              xw->worker->id);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:s?, s:i}", "target", q->target,
+                      "source", q->source, "state", qstate_name(q->state), "stanzas", q->count,
+                      "bytes", (json_int_t)q->bytes, "oldest",
+                      (json_int_t)(q->head ? (now - q->head->since_ms) / 1000u : 0), "connection",
+                      q->out ? json_integer((json_int_t)s2s__out_id(q->out)) : json_null(), "error",
+                      q->error[0] ? q->error : NULL, "worker", xw->worker->id);
         if (o) {
             json_array_append_new(array, o);
         }
@@ -508,4 +510,3 @@ int s2s_global_init(const struct settings *c, char *err, size_t errlen)
     router_set_remote(route_remote);
     return 0;
 }
-

@@ -133,7 +133,7 @@ int xstream__write_node(struct xstream *st, const struct xml_node *n)
 {
     struct buf out;
     buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
-    struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
+    struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
     int rc = xml_serialize(&out, n, &o);
     if (rc == 0) {
         rc = xstream__write(st, out.p, out.len);
@@ -489,7 +489,7 @@ static int on_element(void *ud, struct xml_node *el)
         !is_iq_child(el, NS_REGISTER, "query")) {
         struct buf b;
         buf_init(&b, 65536);
-        struct xml_ser_opts o = {.parent_ns = NS_CLIENT};
+        struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
         xml_serialize(&b, el, &o);
         log_conn(&st->c->log, LOG_ALLINFO, "in: %s", buf_cstr(&b));
         buf_cleanup(&b);
@@ -647,8 +647,8 @@ void xstream__iq_error(struct xstream *st, const struct xml_node *iq, const char
 
 const char *xstream_state_name(const struct xstream *st)
 {
-    static const char *const names[] = {"header",        "negotiating", "sasl",
-                                        "authenticated", "bound",       "closed"};
+    static const char *const names[] = { "header",        "negotiating", "sasl",
+                                         "authenticated", "bound",       "closed" };
     return names[st->state];
 }
 

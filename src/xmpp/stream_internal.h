@@ -46,15 +46,15 @@ struct xstream {
     char **cert_ids;
     int auth_failures;
     bool cb_none_mutual; /* the client asked for a binding type this link does not offer */
-    struct buf delayed; /* a SASL failure held back to slow down guessing */
+    struct buf delayed;  /* a SASL failure held back to slow down guessing */
     struct loop_timer delay_timer;
     bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
-    char mechanism[48]; /* how it authenticated, for monitoring */
+    char mechanism[48];   /* how it authenticated, for monitoring */
     char login_name[256]; /* the name SASL last looked up: its failures count for it */
     /* Identity strings live on the heap (NULL until known): an idle session keeps only what it
      * uses. */
-    char *user;             /* authenticated local part */
+    char *user; /* authenticated local part */
     char *bare;
     char *pending_resource; /* legacy auth: the resource to bind after the move */
     char *pending_iq_id;

@@ -20,7 +20,7 @@ struct xmpp_worker {
     struct conn *conns; /* every connection homed on this worker */
     int nconns;
     struct listen_entry *listeners;
-    struct s2s_worker *s2s; /* outgoing server-to-server queues (s2s_out.c) */
+    struct s2s_worker *s2s;       /* outgoing server-to-server queues (s2s_out.c) */
     struct loop_timer idle_timer; /* quiet streams give their parser back */
     bool stopping;
 };
@@ -51,15 +51,15 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array);
 
 /* Process-wide counters (monitoring, metrics). */
 struct xmpp_stats {
-    atomic_ulong accepted;      /* connections accepted */
-    atomic_ulong refused;       /* connections refused by Channels or the per-address limits */
+    atomic_ulong accepted;         /* connections accepted */
+    atomic_ulong refused;          /* connections refused by Channels or the per-address limits */
     atomic_ulong preauth_timeouts; /* connections closed by a pre-authentication deadline */
     atomic_ulong throttled;        /* times a stream was paused by its byte rate (shaping) */
-    atomic_ulong logins;        /* successful authentications */
-    atomic_ulong auth_failures; /* failed authentications */
-    atomic_ulong stanzas_in;    /* elements received on authenticated streams */
-    atomic_ulong stanzas_out;   /* stanzas delivered to clients */
-    atomic_ulong stream_errors; /* streams ended with a stream error */
+    atomic_ulong logins;           /* successful authentications */
+    atomic_ulong auth_failures;    /* failed authentications */
+    atomic_ulong stanzas_in;       /* elements received on authenticated streams */
+    atomic_ulong stanzas_out;      /* stanzas delivered to clients */
+    atomic_ulong stream_errors;    /* streams ended with a stream error */
     atomic_ulong parsers_freed; /* idle streams whose XML parser was freed (made anew on input) */
 };
 extern struct xmpp_stats g_xmpp_stats;

@@ -27,13 +27,13 @@
 /* Input layout: requests separated by '\n'; a request's first byte picks the caller
  * (byte % ROLE_COUNT), the rest is the JSON body. At most MAX_REQUESTS per input. */
 enum role {
-    ROLE_SERVER,      /* postmaster@example.com, a server administrator, over HTTP */
-    ROLE_DOMAIN,      /* admin@example.com, administrator of example.com */
-    ROLE_OTHER,       /* admin@other.org, administrator of other.org */
-    ROLE_USER,        /* user@example.com, an ordinary account holding a session cookie */
-    ROLE_ANON,        /* no session */
-    ROLE_BAD_CSRF,    /* the server administrator's session with a wrong X-CSRF-Token */
-    ROLE_SOCKET,      /* the control socket (starlingctl): admin_handle without a session */
+    ROLE_SERVER,   /* postmaster@example.com, a server administrator, over HTTP */
+    ROLE_DOMAIN,   /* admin@example.com, administrator of example.com */
+    ROLE_OTHER,    /* admin@other.org, administrator of other.org */
+    ROLE_USER,     /* user@example.com, an ordinary account holding a session cookie */
+    ROLE_ANON,     /* no session */
+    ROLE_BAD_CSRF, /* the server administrator's session with a wrong X-CSRF-Token */
+    ROLE_SOCKET,   /* the control socket (starlingctl): admin_handle without a session */
     ROLE_COUNT,
 };
 #define MAX_REQUESTS 32
@@ -109,13 +109,14 @@ static void protect_accounts(const char *scope, const char *self)
     sqlite3_stmt *q = NULL;
     fuzz_db_exec(&snapshot, "CREATE TEMP TABLE IF NOT EXISTS fuzz_protected (domain, name); "
                             "DELETE FROM fuzz_protected");
-    FUZZ_CHECK(sqlite3_prepare_v2(snapshot.db,
-                                  "INSERT INTO fuzz_protected SELECT domain, name FROM accounts a "
-                                  "WHERE a.domain <> ?1 OR EXISTS (SELECT 1 FROM account_settings x "
-                                  "WHERE x.domain = a.domain AND x.name = a.name AND x.key IN "
-                                  "('admin', 'domain_admin') AND x.value = 'yes') EXCEPT "
-                                  "SELECT ?3, ?2",
-                                  -1, &q, NULL) == SQLITE_OK);
+    FUZZ_CHECK(
+        sqlite3_prepare_v2(snapshot.db,
+                           "INSERT INTO fuzz_protected SELECT domain, name FROM accounts a "
+                           "WHERE a.domain <> ?1 OR EXISTS (SELECT 1 FROM account_settings x "
+                           "WHERE x.domain = a.domain AND x.name = a.name AND x.key IN "
+                           "('admin', 'domain_admin') AND x.value = 'yes') EXCEPT "
+                           "SELECT ?3, ?2",
+                           -1, &q, NULL) == SQLITE_OK);
     sqlite3_bind_text(q, 1, scope, -1, SQLITE_TRANSIENT);
     const char *at = self != NULL ? strchr(self, '@') : NULL;
     if (at != NULL) {
@@ -168,8 +169,7 @@ static bool is_protected_jid(const char *jid)
     return false;
 }
 
-static int hook_settings_set(void *ud, const char *key, const char *value, char *err,
-                             size_t errlen)
+static int hook_settings_set(void *ud, const char *key, const char *value, char *err, size_t errlen)
 {
     (void)ud;
     FUZZ_CHECK(scope_of(current) == NULL);
@@ -186,10 +186,10 @@ static json_t *hook_settings_get(void *ud)
 static json_t *hook_connections(void *ud)
 {
     (void)ud;
-    return json_pack("[{s:I, s:s, s:s, s:s, s:s}, {s:I, s:s, s:s, s:s, s:s}]", "id",
-                     (json_int_t)1, "kind", "c2s", "state", "bound", "peer", "[::1]:1", "jid",
-                     "user@" MAIN_DOMAIN "/r", "id", (json_int_t)2, "kind", "c2s", "state",
-                     "bound", "peer", "[::1]:2", "jid", "user@other.org/r");
+    return json_pack("[{s:I, s:s, s:s, s:s, s:s}, {s:I, s:s, s:s, s:s, s:s}]", "id", (json_int_t)1,
+                     "kind", "c2s", "state", "bound", "peer", "[::1]:1", "jid",
+                     "user@" MAIN_DOMAIN "/r", "id", (json_int_t)2, "kind", "c2s", "state", "bound",
+                     "peer", "[::1]:2", "jid", "user@other.org/r");
 }
 
 static json_t *hook_queues(void *ud)
@@ -263,8 +263,8 @@ static void make_store(const char *path)
     FUZZ_CHECK(st != NULL);
     FUZZ_CHECK(accounts_domain_add(st, MAIN_DOMAIN, err, sizeof(err)) == 0);
     FUZZ_CHECK(accounts_domain_add(st, "other.org", err, sizeof(err)) == 0);
-    FUZZ_CHECK(accounts_domain_set(st, "other.org", "aliases", "alias.other.org", err,
-                                   sizeof(err)) == 0);
+    FUZZ_CHECK(
+        accounts_domain_set(st, "other.org", "aliases", "alias.other.org", err, sizeof(err)) == 0);
     for (size_t i = 0; i < sizeof(accounts) / sizeof(accounts[0]); i++) {
         const struct account *a = &accounts[i];
         FUZZ_CHECK(accounts_account_add(st, a->jid, a->password, err, sizeof(err)) == 0);
@@ -383,8 +383,8 @@ static void check_refused(enum role r, const char *body, size_t len, const json_
     }
     json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     const char *op = json_string_value(json_object_get(req, "op"));
-    bool allowed = op != NULL && (strcmp(op, "login") == 0 ||
-                                  (r == ROLE_BAD_CSRF && strcmp(op, "whoami") == 0));
+    bool allowed = op != NULL &&
+                   (strcmp(op, "login") == 0 || (r == ROLE_BAD_CSRF && strcmp(op, "whoami") == 0));
     if (!allowed) {
         fprintf(stderr, "fuzz_admin_api: caller %d got ok for %.*s\n", (int)r, (int)len, body);
     }
@@ -401,8 +401,9 @@ static void run_request(enum role r, const char *body, size_t len)
     buf_init(&before, 1 << 22);
     buf_init(&after, 1 << 22);
     if (scope != NULL) {
-        protect_accounts(scope, r == ROLE_DOMAIN ? "admin@" MAIN_DOMAIN
-                                : r == ROLE_OTHER ? "admin@other.org" : NULL);
+        protect_accounts(scope, r == ROLE_DOMAIN  ? "admin@" MAIN_DOMAIN
+                                : r == ROLE_OTHER ? "admin@other.org"
+                                                  : NULL);
         protected_state(scope, &before);
     }
     if (trace) {

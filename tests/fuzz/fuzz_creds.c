@@ -51,7 +51,7 @@ static bool is_empty(const struct auth_creds *c)
 /* What decode accepted is within the documented limits. */
 static void check_decoded(const struct auth_creds *c)
 {
-    static const size_t key_len[SCRAM_HASH_COUNT] = {20, 32, 64};
+    static const size_t key_len[SCRAM_HASH_COUNT] = { 20, 32, 64 };
     FUZZ_CHECK(!c->secure_required && !c->disabled);
     FUZZ_CHECK(c->clear == NULL || strlen(c->clear) <= AUTH_PASSWORD_MAX);
     for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct buf text;
     struct buf again;
 
-    int rc = auth_creds_decode((struct strv){(const char *)data, size}, &first);
+    int rc = auth_creds_decode((struct strv){ (const char *)data, size }, &first);
     FUZZ_CHECK(rc == 0 || rc == ERR_INVAL);
     if (rc != 0) {
         FUZZ_CHECK(is_empty(&first));

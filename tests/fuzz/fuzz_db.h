@@ -129,8 +129,9 @@ static inline void fuzz_db_snapshot(struct fuzz_db *f, const char *path, const c
         }
         buf_printf(&save, "CREATE TABLE \"" FUZZ_DB_SAVED "%s\" AS SELECT * FROM \"%s\";", name,
                    name);
-        buf_printf(&f->restore, "DELETE FROM \"%s\"; INSERT INTO \"%s\" SELECT * FROM \"" FUZZ_DB_SAVED
-                   "%s\";", name, name, name);
+        buf_printf(&f->restore,
+                   "DELETE FROM \"%s\"; INSERT INTO \"%s\" SELECT * FROM \"" FUZZ_DB_SAVED "%s\";",
+                   name, name, name);
     }
     sqlite3_finalize(q);
     buf_append_c(&save, "COMMIT;");

@@ -67,14 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct strv text = {(const char *)data, size};
+    struct strv text = { (const char *)data, size };
     struct jid j;
     struct buf out;
 
     /* The single-part preparations on the whole input: no crash, bounded output. */
     buf_init(&out, TEXT_MAX);
-    int (*const preps[])(struct strv, struct buf *) = {jid_nodeprep, jid_nameprep,
-                                                       jid_resourceprep};
+    int (*const preps[])(struct strv, struct buf *) = { jid_nodeprep, jid_nameprep,
+                                                        jid_resourceprep };
     for (size_t i = 0; i < sizeof(preps) / sizeof(preps[0]); i++) {
         int rc = preps[i](text, &out);
         FUZZ_CHECK(rc == 0 || rc == ERR_INVAL);

@@ -73,9 +73,9 @@ static int get_creds(void *ud, const char *username, struct auth_creds *out)
 
 static bool known_failure(const char *cond)
 {
-    static const char *const conds[] = {"not-authorized",   "malformed-request",
-                                        "invalid-authzid",  "encryption-required",
-                                        "account-disabled", "temporary-auth-failure"};
+    static const char *const conds[] = { "not-authorized",   "malformed-request",
+                                         "invalid-authzid",  "encryption-required",
+                                         "account-disabled", "temporary-auth-failure" };
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
         if (strcmp(cond, conds[i]) == 0) {
             return true;
@@ -173,7 +173,7 @@ static void fuzz_b64(const uint8_t *data, size_t size)
     struct buf enc;
     buf_init(&dec, 1 << 20);
     buf_init(&enc, 1 << 20);
-    int rc = sasl_b64_decode((struct strv){(const char *)data, size}, &dec);
+    int rc = sasl_b64_decode((struct strv){ (const char *)data, size }, &dec);
     FUZZ_CHECK(rc == 0 || rc == ERR_INVAL);
     if (rc == 0) {
         size_t pad = 0;
@@ -188,7 +188,7 @@ static void fuzz_b64(const uint8_t *data, size_t size)
         if (dec.len > 1) {
             struct buf small;
             buf_init(&small, dec.len - 1);
-            FUZZ_CHECK(sasl_b64_decode((struct strv){(const char *)data, size}, &small) ==
+            FUZZ_CHECK(sasl_b64_decode((struct strv){ (const char *)data, size }, &small) ==
                        ERR_LIMIT);
             buf_cleanup(&small);
         }
@@ -245,8 +245,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    struct lookup lk = {.flags = data[0]};
-    static const char *const cert_ids[] = {FUZZ_USER "@" FUZZ_DOMAIN, NULL};
+    struct lookup lk = { .flags = data[0] };
+    static const char *const cert_ids[] = { FUZZ_USER "@" FUZZ_DOMAIN, NULL };
     struct sasl_params p = {
         .domain = FUZZ_DOMAIN,
         .tls = (lk.flags & F_TLS) != 0,
@@ -256,10 +256,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     if (lk.flags & F_CB) {
         for (int t = 0; t < SASL_CB_COUNT; t++) {
-            p.cb[t] = (struct sasl_cb_data){cb_bytes[t], sizeof(cb_bytes[t])};
+            p.cb[t] = (struct sasl_cb_data){ cb_bytes[t], sizeof(cb_bytes[t]) };
         }
     }
-    const struct sasl_policy pol = {NULL, true};
+    const struct sasl_policy pol = { NULL, true };
 
     const uint8_t *msg[MAX_MSGS];
     size_t mlen[MAX_MSGS];

@@ -50,10 +50,10 @@
 struct fake {
     const char *user;
     const char *resource;
-    bool available;            /* sends initial presence during set-up */
-    int peer;                  /* our end of the socket pair */
-    unsigned long conn_id;     /* the server's connection, found again by id */
-    struct buf out;            /* what the server wrote after the set-up */
+    bool available;        /* sends initial presence during set-up */
+    int peer;              /* our end of the socket pair */
+    unsigned long conn_id; /* the server's connection, found again by id */
+    struct buf out;        /* what the server wrote after the set-up */
 };
 
 static struct fake fakes[NSESSIONS] = {
@@ -243,8 +243,7 @@ static int out_element(void *ud, struct xml_node *el)
     bool stanza = el->ns != NULL && strcmp(el->ns, "jabber:client") == 0 &&
                   (strcmp(el->name, "message") == 0 || strcmp(el->name, "presence") == 0 ||
                    strcmp(el->name, "iq") == 0);
-    bool stream_error = el->ns != NULL &&
-                        strcmp(el->ns, "http://etherx.jabber.org/streams") == 0 &&
+    bool stream_error = el->ns != NULL && strcmp(el->ns, "http://etherx.jabber.org/streams") == 0 &&
                         strcmp(el->name, "error") == 0;
     if (!stanza && !stream_error) {
         fprintf(stderr, "fuzz_stanza: the server sent <%s xmlns='%s'>\n", el->name,
@@ -312,8 +311,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     /* The server's modules but the WebAdmin (not linked): their settings rows and worker life. */
     static struct module *const modules[] = {
-        &core_module,     &xmpp_module, &tls_module,      &im_module,       &services_module,
-        &auth_module,     &accounts_module, &chatroom_module, &store_module,
+        &core_module, &xmpp_module,     &tls_module,      &im_module,    &services_module,
+        &auth_module, &accounts_module, &chatroom_module, &store_module,
     };
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     cfg = xcalloc(1, sizeof(*cfg));

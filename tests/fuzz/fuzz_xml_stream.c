@@ -113,7 +113,7 @@ static int on_element(void *ud, struct xml_node *el)
     FUZZ_CHECK(el != NULL && el->name != NULL && el->parent == NULL);
 
     /* The round trip, as a stanza is written to a c2s stream. */
-    const struct xml_ser_opts c2s = {NS_CLIENT, NULL, NULL};
+    const struct xml_ser_opts c2s = { NS_CLIENT, NULL, NULL };
     buf_reset(&r->out);
     int rc = xml_serialize(&r->out, el, &c2s);
     FUZZ_CHECK(rc == 0 || rc == ERR_LIMIT);
@@ -128,7 +128,7 @@ static int on_element(void *ud, struct xml_node *el)
     }
 
     /* The other writer options: no namespace in scope, addresses replaced. */
-    const struct xml_ser_opts routed = {NULL, "juliet@example.com/balcony", "romeo@example.net"};
+    const struct xml_ser_opts routed = { NULL, "juliet@example.com/balcony", "romeo@example.net" };
     buf_reset(&r->out);
     rc = xml_serialize(&r->out, el, &routed);
     FUZZ_CHECK(rc == 0 || rc == ERR_LIMIT);
@@ -186,22 +186,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    static const struct xml_stream_cbs cbs = {NULL, reread_element, reread_close};
-    const struct xml_limits lim = {1 << 20, 0, 1024};
+    static const struct xml_stream_cbs cbs = { NULL, reread_element, reread_close };
+    const struct xml_limits lim = { 1 << 20, 0, 1024 };
     checker = xml_stream_new(&lim, &cbs, &checker_state);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct xml_stream_cbs cbs = {on_open, on_element, on_close};
+    static const struct xml_stream_cbs cbs = { on_open, on_element, on_close };
     if (size < HEADER) {
         return 0;
     }
-    struct run r = {.stop_mask = data[4], .suspend_mask = data[5]};
+    struct run r = { .stop_mask = data[4], .suspend_mask = data[5] };
     buf_init(&r.out, SER_MAX);
     buf_init(&r.again, SER_MAX);
-    const struct xml_limits lim = {4096, 16, 0};
+    const struct xml_limits lim = { 4096, 16, 0 };
     struct xml_stream *s = xml_stream_new(&lim, &cbs, &r);
 
     const char *p = (const char *)data + HEADER;

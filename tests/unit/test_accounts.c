@@ -283,7 +283,8 @@ static void test_domain_show(void **state)
     assert_string_equal(c.text,
                         "login_methods=SCRAM-SHA-1,SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,LOGIN,"
                         "CRAM-MD5,DIGEST-MD5,EXTERNAL;password_storage=scram;auto_signup=no;"
-                        "allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_cancel=yes;signup_invite_only=no;aliases=;");
+                        "allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_"
+                        "cancel=yes;signup_invite_only=no;aliases=;");
     assert_int_equal(accounts_domain_set(f->st, "d.com", "login_methods", "SCRAM-SHA-512", f->err,
                                          sizeof(f->err)),
                      0);
@@ -294,8 +295,10 @@ static void test_domain_show(void **state)
         accounts_domain_set(f->st, "d.com", "aliases", "e.com", f->err, sizeof(f->err)), 0);
     memset(&c, 0, sizeof(c));
     assert_int_equal(accounts_domain_show(f->st, "e.com", collect_row, &c), 0);
-    assert_string_equal(c.text, "login_methods=SCRAM-SHA-512;password_storage=clear;"
-                                "auto_signup=no;allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;");
+    assert_string_equal(c.text,
+                        "login_methods=SCRAM-SHA-512;password_storage=clear;"
+                        "auto_signup=no;allow_modify_password=no;xmpp=yes;chat_service=conference."
+                        "d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;");
     assert_int_equal(accounts_domain_show(f->st, "x.com", collect_row, &c), ERR_NOTFOUND);
 }
 
@@ -637,7 +640,9 @@ static int count_entries(void)
 static void test_login_lockout(void **state)
 {
     (void)state;
-    struct settings_auth p = { .lock_after = 3, .lock_time = 60, .lock_max = 200,
+    struct settings_auth p = { .lock_after = 3,
+                               .lock_time = 60,
+                               .lock_max = 200,
                                .lock_window = 900 };
     lockout_reset();
     /* Failures of one account from anywhere add up; another account's success does not reset
@@ -679,7 +684,9 @@ static void test_login_lockout(void **state)
 static void test_login_lockout_bounded(void **state)
 {
     (void)state;
-    struct settings_auth p = { .lock_after = 2, .lock_time = 60, .lock_max = 60,
+    struct settings_auth p = { .lock_after = 2,
+                               .lock_time = 60,
+                               .lock_max = 60,
                                .lock_window = 900 };
     char name[32];
     lockout_reset();
@@ -727,18 +734,16 @@ static void test_signup_lookalikes_refused(void **state)
     struct signup_refusal why;
     settings_defaults(&cfg);
     assert_int_equal(accounts_domain_add(f->st, "example.com", f->err, sizeof(f->err)), 0);
-    assert_int_equal(accounts_account_add(f->st, "alice@example.com", "Secret-123", f->err,
-                                          sizeof(f->err)), 0);
+    assert_int_equal(
+        accounts_account_add(f->st, "alice@example.com", "Secret-123", f->err, sizeof(f->err)), 0);
     /* Reserved names, and names that only look like one. */
-    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "postmaster", &why),
-                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "postmaster", &why), ERR_DENIED);
     assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "p\xce\xbfstmaster", &why),
                      ERR_DENIED);
     assert_string_equal(why.condition, "not-acceptable");
     assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "adrninistrator", &why),
                      ERR_DENIED);
-    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "webadmin", &why),
-                     ERR_DENIED);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "webadmin", &why), ERR_DENIED);
     /* An existing account, and a name that looks like it. */
     assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "alice", &why), ERR_DENIED);
     assert_string_equal(why.condition, "conflict");
@@ -788,8 +793,8 @@ static void test_signup_rates(void **state)
     assert_false(signup_rate_allowed(&cfg, "192.0.2.1", "a.example", now, &why));
     assert_non_null(strstr(why.text, "address"));
     /* After the period everything is allowed again. */
-    assert_true(signup_rate_allowed(&cfg, "192.0.2.1", "a.example",
-                                    now + cfg.reg.rate_period + 1, &why));
+    assert_true(
+        signup_rate_allowed(&cfg, "192.0.2.1", "a.example", now + cfg.reg.rate_period + 1, &why));
     signup_shutdown();
 }
 

@@ -61,8 +61,7 @@ static json_t *fake_settings_get(void *ud)
                      "xmpp.receiving.channels", "100");
 }
 
-static int fake_settings_set(void *ud, const char *key, const char *value, char *err,
-                             size_t errlen)
+static int fake_settings_set(void *ud, const char *key, const char *value, char *err, size_t errlen)
 {
     struct fake *f = ud;
     if (strcmp(key, "server.workers") != 0) {
@@ -249,7 +248,7 @@ static void test_domains(void **state)
     json_object_set_new(args, "name", json_string("example.com"));
     json_object_set_new(args, "settings", set);
     err(a, "domain.set", args, "inval", "no_such_key");
-    assert_int_equal(fx->fake.ndomains, 4);     /* a partial change is still notified */
+    assert_int_equal(fx->fake.ndomains, 4); /* a partial change is still notified */
     r = ok(a, "domain.show", json_pack("{s:s}", "name", "example.com"));
     assert_string_equal(str(r, "xmpp"), "no");
     assert_string_equal(str(r, "auto_signup"), "yes");
@@ -261,16 +260,15 @@ static void test_domains(void **state)
         "no settings");
     err(a, "domain.set", json_pack("{s:s, s:s}", "name", "example.com", "settings", "x"), "inval",
         "settings must be an object");
-    err(a, "domain.set", json_pack("{s:s, s:{s:s}}", "name", "nowhere.test", "settings", "xmpp",
-                                   "no"),
-        "notfound", "unknown domain: nowhere.test");
+    err(a, "domain.set",
+        json_pack("{s:s, s:{s:s}}", "name", "nowhere.test", "settings", "xmpp", "no"), "notfound",
+        "unknown domain: nowhere.test");
     err(a, "domain.show", json_pack("{s:s}", "name", "nowhere.test"), "notfound",
         "unknown domain: nowhere.test");
     err(a, "domain.add", json_pack("{s:s}", "name", ""), "inval", "invalid domain name");
     err(a, "domain.add", json_pack("{s:s}", "name", "bad domain!"), "inval", "invalid domain");
     int before = fx->fake.ndomains;
-    err(a, "domain.remove", json_pack("{s:s}", "name", "nowhere.test"), "notfound",
-        "nowhere.test");
+    err(a, "domain.remove", json_pack("{s:s}", "name", "nowhere.test"), "notfound", "nowhere.test");
     assert_int_equal(fx->fake.ndomains, before);
 
     ok_void(a, "domain.remove", json_pack("{s:s}", "name", "b.test"));
@@ -289,11 +287,12 @@ static void test_accounts(void **state)
     json_t *r;
 
     ok_void(a, "domain.add", json_pack("{s:s}", "name", "example.com"));
-    ok_void(a, "domain.set", json_pack("{s:s, s:{s:s}}", "name", "example.com", "settings",
-                                       "aliases", "alias.test"));
+    ok_void(
+        a, "domain.set",
+        json_pack("{s:s, s:{s:s}}", "name", "example.com", "settings", "aliases", "alias.test"));
 
-    ok_void(a, "account.add", json_pack("{s:s, s:s}", "jid", "Alice@Example.com", "password",
-                                        SECRET));
+    ok_void(a, "account.add",
+            json_pack("{s:s, s:s}", "jid", "Alice@Example.com", "password", SECRET));
     assert_int_equal(fx->fake.naccounts, 1);
     assert_string_equal(fx->fake.accounts[0], "alice@example.com");
     /* Through the alias: the hook sees the canonical address. */
@@ -330,23 +329,24 @@ static void test_accounts(void **state)
     free(dump);
     json_decref(r);
 
-    ok_void(a, "account.set", json_pack("{s:s, s:{s:b, s:s}}", "jid", "alice@example.com",
-                                        "settings", "admin", 1, "real_name", "Alice A."));
+    ok_void(a, "account.set",
+            json_pack("{s:s, s:{s:b, s:s}}", "jid", "alice@example.com", "settings", "admin", 1,
+                      "real_name", "Alice A."));
     assert_string_equal(fx->fake.accounts[fx->fake.naccounts - 1], "alice@example.com");
     r = ok(a, "account.show", json_pack("{s:s}", "jid", "alice@example.com"));
     assert_string_equal(str(r, "admin"), "yes");
     assert_string_equal(str(r, "real_name"), "Alice A.");
     json_decref(r);
-    err(a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "alice@example.com", "settings",
-                                    "admin", "maybe"),
+    err(a, "account.set",
+        json_pack("{s:s, s:{s:s}}", "jid", "alice@example.com", "settings", "admin", "maybe"),
         "inval", "admin");
-    err(a, "account.set", json_pack("{s:s, s:{s:f}}", "jid", "alice@example.com", "settings",
-                                    "admin", 1.5),
-        "inval", "must be a string");
+    err(a, "account.set",
+        json_pack("{s:s, s:{s:f}}", "jid", "alice@example.com", "settings", "admin", 1.5), "inval",
+        "must be a string");
 
     int before = fx->fake.naccounts;
-    ok_void(a, "account.passwd", json_pack("{s:s, s:s}", "jid", "alice@example.com", "password",
-                                           SECRET "2"));
+    ok_void(a, "account.passwd",
+            json_pack("{s:s, s:s}", "jid", "alice@example.com", "password", SECRET "2"));
     assert_int_equal(fx->fake.naccounts, before + 1);
     err(a, "account.passwd", json_pack("{s:s, s:s}", "jid", "zed@example.com", "password", "x"),
         "notfound", "");
@@ -684,7 +684,7 @@ static void test_socket(void **state)
         close(fds[i]);
     }
     assert_int_equal(sock_connect(path), -1);
-    admin_socket_stop(fx->a);   /* a second stop is a no-op */
+    admin_socket_stop(fx->a); /* a second stop is a no-op */
 
     /* A path that is not a socket is left alone. */
     FILE *fp = fopen(path, "w");
@@ -747,30 +747,30 @@ static const struct {
     int bit;
     const char *jid;
 } actors[] = {
-    { SRV, "root@a.test" },      /* admin=yes, in the same domain as the others */
-    { DA, "boss@a.test" },       /* domain_admin=yes of a.test */
+    { SRV, "root@a.test" },       /* admin=yes, in the same domain as the others */
+    { DA, "boss@a.test" },        /* domain_admin=yes of a.test */
     { OTHER_DA, "chief@b.test" }, /* domain_admin=yes of b.test */
-    { USER, "joe@a.test" },      /* an ordinary account */
+    { USER, "joe@a.test" },       /* an ordinary account */
 };
 
 /* Two domains: a.test with a server administrator, two domain administrators and two ordinary
  * accounts; b.test with its domain administrator and one ordinary account. */
 static void build_world(struct admin *a)
 {
-    static const char *const accts[] = { "root@a.test", "boss@a.test", "deputy@a.test",
-                                          "plain@a.test", "joe@a.test", "chief@b.test",
-                                          "other@b.test" };
+    static const char *const accts[] = { "root@a.test",  "boss@a.test", "deputy@a.test",
+                                         "plain@a.test", "joe@a.test",  "chief@b.test",
+                                         "other@b.test" };
     ok_void(a, "domain.add", json_pack("{s:s}", "name", "a.test"));
     ok_void(a, "domain.add", json_pack("{s:s}", "name", "b.test"));
     for (size_t i = 0; i < sizeof(accts) / sizeof(accts[0]); i++) {
         ok_void(a, "account.add", json_pack("{s:s, s:s}", "jid", accts[i], "password", SECRET));
     }
-    ok_void(a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings",
-                                        "admin", "yes"));
+    ok_void(a, "account.set",
+            json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings", "admin", "yes"));
     static const char *const das[] = { "boss@a.test", "deputy@a.test", "chief@b.test" };
     for (size_t i = 0; i < 3; i++) {
-        ok_void(a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", das[i], "settings",
-                                            "domain_admin", "yes"));
+        ok_void(a, "account.set",
+                json_pack("{s:s, s:{s:s}}", "jid", das[i], "settings", "domain_admin", "yes"));
     }
 }
 
@@ -790,14 +790,16 @@ struct access_row {
 
 #define ACCOUNT_OPS(target, mask)                                                                  \
     { "account.show", "{\"jid\":\"" target "\"}", mask },                                          \
-    { "account.passwd", "{\"jid\":\"" target "\",\"password\":\"New-pass-1\"}", mask },           \
-    { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"real_name\":\"X\"}}", mask },       \
-    { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"disabled\":\"yes\"}}", mask },      \
-    { "account.sessions", "{\"jid\":\"" target "\"}", mask },                                      \
-    { "account.roster", "{\"jid\":\"" target "\"}", mask },                                        \
-    { "account.disconnect", "{\"jid\":\"" target "\"}", mask },                                    \
-    { "presence", "{\"jid\":\"" target "\"}", mask },                                              \
-    { "account.remove", "{\"jid\":\"" target "\"}", mask }
+        { "account.passwd", "{\"jid\":\"" target "\",\"password\":\"New-pass-1\"}", mask },        \
+        { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"real_name\":\"X\"}}", mask },    \
+        { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"disabled\":\"yes\"}}", mask },   \
+        { "account.sessions", "{\"jid\":\"" target "\"}", mask },                                  \
+        { "account.roster", "{\"jid\":\"" target "\"}", mask },                                    \
+        { "account.disconnect", "{\"jid\":\"" target "\"}", mask },                                \
+        { "presence", "{\"jid\":\"" target "\"}", mask },                                          \
+    {                                                                                              \
+        "account.remove", "{\"jid\":\"" target "\"}", mask                                         \
+    }
 
 static const struct access_row access_rows[] = {
     { "domain.add", "{\"name\":\"c.test\"}", SRV },
@@ -812,8 +814,7 @@ static const struct access_row access_rows[] = {
     { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"rooms.a.test\"}}",
       SRV | DA },
     { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"b.test\"}}", SRV },
-    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"rooms.b.test\"}}",
-      SRV },
+    { "domain.set", "{\"name\":\"a.test\",\"settings\":{\"chat_service\":\"rooms.b.test\"}}", SRV },
     { "domain.certificate", "{\"name\":\"a.test\"}", SRV | DA },
     { "account.list", "{\"domain\":\"a.test\"}", SRV | DA },
     { "account.list", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
@@ -831,8 +832,7 @@ static const struct access_row access_rows[] = {
     { "account.set", "{\"jid\":\"plain@a.test\",\"settings\":{\"domain_admin\":\"yes\"}}",
       SRV | DA },
     { "account.set", "{\"jid\":\"deputy@a.test\",\"settings\":{\"domain_admin\":\"no\"}}", SRV },
-    { "account.set", "{\"jid\":\"root@a.test\",\"settings\":{\"password\":\"New-pass-1\"}}",
-      SRV },
+    { "account.set", "{\"jid\":\"root@a.test\",\"settings\":{\"password\":\"New-pass-1\"}}", SRV },
     { "settings.get", "{}", SRV },
     { "settings.set", "{\"key\":\"server.workers\",\"value\":\"2\"}", SRV },
     { "connections", "{}", SRV | DA | OTHER_DA },
@@ -849,10 +849,16 @@ static void test_access_matrix(void **state)
 {
     struct fixture *fx = *state;
     struct admin_hooks hooks = {
-        .settings_set = fake_settings_set, .settings_get = fake_settings_get,
-        .connections = fake_connections, .queues = fake_array, .stats = fake_object,
-        .certificate = fake_certificate, .presence = fake_presence,
-        .disconnect = fake_disconnect, .send_message = fake_send, .ud = &fx->fake,
+        .settings_set = fake_settings_set,
+        .settings_get = fake_settings_get,
+        .connections = fake_connections,
+        .queues = fake_array,
+        .stats = fake_object,
+        .certificate = fake_certificate,
+        .presence = fake_presence,
+        .disconnect = fake_disconnect,
+        .send_message = fake_send,
+        .ud = &fx->fake,
     };
     char e[256];
     admin_free(fx->a);
@@ -863,14 +869,14 @@ static void test_access_matrix(void **state)
     for (size_t r = 0; r < sizeof(access_rows) / sizeof(access_rows[0]); r++) {
         const struct access_row *row = &access_rows[r];
         for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++) {
-            json_t *req = json_pack("{s:s, s:o}", "op", row->op, "args",
-                                    json_loads(row->args, 0, NULL));
+            json_t *req =
+                json_pack("{s:s, s:o}", "op", row->op, "args", json_loads(row->args, 0, NULL));
             json_t *resp = admin_handle_as(fx->a, actors[i].jid, req);
             bool allowed = (row->allowed & actors[i].bit) != 0;
             const char *code = json_string_value(json_object_get(resp, "code"));
             if (allowed != json_is_true(json_object_get(resp, "ok"))) {
-                fail_msg("%s %s as %s: expected %s, got %s (%s)", row->op, row->args,
-                         actors[i].jid, allowed ? "ok" : "denied", code ? code : "ok",
+                fail_msg("%s %s as %s: expected %s, got %s (%s)", row->op, row->args, actors[i].jid,
+                         allowed ? "ok" : "denied", code ? code : "ok",
                          json_string_value(json_object_get(resp, "error")));
             }
             if (!allowed) {
@@ -898,7 +904,9 @@ static void test_access_lists_are_filtered(void **state)
     assert_string_equal(json_string_value(json_array_get(list, 0)), "a.test");
     json_decref(resp);
     /* Failed logins: a domain administrator sees those of its domain's accounts. */
-    struct settings_auth policy = { .lock_after = 5, .lock_time = 60, .lock_max = 60,
+    struct settings_auth policy = { .lock_after = 5,
+                                    .lock_time = 60,
+                                    .lock_max = 60,
                                     .lock_window = 900 };
     lockout_reset();
     lockout_failure(&policy, "plain@a.test");
@@ -919,13 +927,13 @@ static void test_access_lists_are_filtered(void **state)
     assert_int_equal(json_array_size(json_object_get(resp, "result")), 2);
     json_decref(resp);
     /* A right taken away counts at the next request; a disabled or unknown account is no one. */
-    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings",
-                                            "domain_admin", "no"));
+    ok_void(fx->a, "account.set",
+            json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings", "domain_admin", "no"));
     resp = admin_handle_as(fx->a, "boss@a.test", req);
     assert_string_equal(json_string_value(json_object_get(resp, "code")), "denied");
     json_decref(resp);
-    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings",
-                                            "disabled", "yes"));
+    ok_void(fx->a, "account.set",
+            json_pack("{s:s, s:{s:s}}", "jid", "root@a.test", "settings", "disabled", "yes"));
     resp = admin_handle_as(fx->a, "root@a.test", req);
     assert_string_equal(json_string_value(json_object_get(resp, "code")), "denied");
     json_decref(resp);
@@ -953,16 +961,18 @@ static void test_session_login(void **state)
     /* The rows are not registered here (no module table): the values the login reads are set. */
     memset(&g_login_cfg, 0, sizeof(g_login_cfg));
     snprintf(g_login_cfg.server.main_domain, sizeof(g_login_cfg.server.main_domain), "a.test");
-    g_login_cfg.auth = (struct settings_auth){ .lock_after = 2, .lock_time = 60, .lock_max = 60,
+    g_login_cfg.auth = (struct settings_auth){ .lock_after = 2,
+                                               .lock_time = 60,
+                                               .lock_max = 60,
                                                .lock_window = 900 };
     admin_free(fx->a);
     fx->a = admin_new(fx->db, &hooks, e, sizeof(e));
     assert_non_null(fx->a);
     build_world(fx->a);
     lockout_reset();
-    json_t *r = ok(fx->a, "session.login",
-                   json_pack("{s:s, s:s, s:s}", "user", "boss", "password", SECRET, "peer",
-                             "192.0.2.1"));
+    json_t *r =
+        ok(fx->a, "session.login",
+           json_pack("{s:s, s:s, s:s}", "user", "boss", "password", SECRET, "peer", "192.0.2.1"));
     assert_string_equal(str(r, "jid"), "boss@a.test");
     assert_string_equal(str(r, "role"), "domain");
     assert_string_equal(str(r, "domain"), "a.test");
@@ -975,19 +985,18 @@ static void test_session_login(void **state)
     err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "nobody", "password", SECRET),
         "auth", "wrong user name or password");
     for (int i = 0; i < 2; i++) {
-        err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "root@a.test", "password",
-                                              "wrong"),
-            "auth", "wrong user name or password");
+        err(fx->a, "session.login",
+            json_pack("{s:s, s:s}", "user", "root@a.test", "password", "wrong"), "auth",
+            "wrong user name or password");
     }
     /* Locked: even the right password is not looked at. */
     err(fx->a, "session.login", json_pack("{s:s, s:s}", "user", "root@a.test", "password", SECRET),
         "limit", "too many failed logins");
-    ok_void(fx->a, "account.set", json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings",
-                                            "domain_admin", "no"));
+    ok_void(fx->a, "account.set",
+            json_pack("{s:s, s:{s:s}}", "jid", "boss@a.test", "settings", "domain_admin", "no"));
     err(fx->a, "session.check", json_pack("{s:s}", "jid", "boss@a.test"), "denied",
         "not an administrator");
-    err(fx->a, "session.check", json_pack("{s:s}", "jid", "gone@a.test"), "auth",
-        "may not log in");
+    err(fx->a, "session.check", json_pack("{s:s}", "jid", "gone@a.test"), "auth", "may not log in");
     lockout_reset();
 }
 

@@ -11,8 +11,8 @@
 #include "services/services.h"
 #include "xml/ns.h"
 
-static void identity(struct xml_node *q, const char *category, const char *type,
-                     const char *lang, const char *name)
+static void identity(struct xml_node *q, const char *category, const char *type, const char *lang,
+                     const char *name)
 {
     struct xml_node *id = xml_node_add_child(q, NULL, "identity");
     xml_node_set_attr(id, "category", category);

@@ -79,15 +79,15 @@ static void test_methods(void **state)
         const char *text;
         enum signal_method m;
     } cases[] = {
-        {"<message to='romeo@example.net'/>", SIGNAL_MESSAGE},
-        {"<message type='groupchat' to='room@chat.example.net'/>", SIGNAL_MESSAGE},
-        {"<presence/>", SIGNAL_NOTIFY},
-        {"<presence type='unavailable'/>", SIGNAL_NOTIFY},
-        {"<presence type='probe' to='romeo@example.net'/>", SIGNAL_NOTIFY},
-        {"<presence type='subscribe' to='romeo@example.net'/>", SIGNAL_SUBSCRIBE},
-        {"<presence type='unsubscribed' to='romeo@example.net'/>", SIGNAL_SUBSCRIBE},
-        {"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", SIGNAL_INFO},
-        {"<iq type='result' id='2'/>", SIGNAL_INFO},
+        { "<message to='romeo@example.net'/>", SIGNAL_MESSAGE },
+        { "<message type='groupchat' to='room@chat.example.net'/>", SIGNAL_MESSAGE },
+        { "<presence/>", SIGNAL_NOTIFY },
+        { "<presence type='unavailable'/>", SIGNAL_NOTIFY },
+        { "<presence type='probe' to='romeo@example.net'/>", SIGNAL_NOTIFY },
+        { "<presence type='subscribe' to='romeo@example.net'/>", SIGNAL_SUBSCRIBE },
+        { "<presence type='unsubscribed' to='romeo@example.net'/>", SIGNAL_SUBSCRIBE },
+        { "<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", SIGNAL_INFO },
+        { "<iq type='result' id='2'/>", SIGNAL_INFO },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct signal *sig = convert_ok(cases[i].text);
@@ -106,7 +106,8 @@ static void test_methods(void **state)
 static void test_to_defaults_to_own_bare_jid(void **state)
 {
     (void)state;
-    struct signal *sig = convert_ok("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+    struct signal *sig =
+        convert_ok("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
     assert_string_equal(sig->to.local, "juliet");
     assert_string_equal(sig->to.domain, "example.com");
     assert_null(sig->to.resource);
@@ -211,9 +212,10 @@ static void test_error_answer(void **state)
     assert_int_equal(jid_parse(&m->to, strv_c("nobody@example.com")), 0);
     m->body = xstrdup("hello");
     err = signal_error_new(m, "cancel", "item-not-found");
-    assert_wire(err, "<message type='error' to='juliet@example.com/balcony' "
-                     "from='nobody@example.com'><body>hello</body><error type='cancel'><item-not-found "
-                     "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+    assert_wire(err,
+                "<message type='error' to='juliet@example.com/balcony' "
+                "from='nobody@example.com'><body>hello</body><error type='cancel'><item-not-found "
+                "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
     signal_free(err);
     /* No sender, no answer. */
     jid_cleanup(&m->from);

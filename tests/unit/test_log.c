@@ -96,7 +96,9 @@ static void test_format_escapes(void **state)
     (void)state;
     struct timespec ts = { T_1239, 0 };
     char *s = fmt(&ts, LOG_MAJOR, LOG_TAG_SYSTEM, 0, NULL,
-                  STRV("a\nb\rc\td\x01" "e\x7f" "f\\g \xc3\xa9"));
+                  STRV("a\nb\rc\td\x01"
+                       "e\x7f"
+                       "f\\g \xc3\xa9"));
     assert_string_equal(s, "12:39:08.000 2 SYSTEM a\\nb\\rc\\td\\x01e\\x7ff\\g \xc3\xa9");
     free(s);
 
@@ -205,18 +207,28 @@ static void test_level_names(void **state)
         const char *text;
         int level;
     } ok[] = {
-        { "allinfo", LOG_ALLINFO }, { "ALL_INFO", LOG_ALLINFO }, { "All-Info", LOG_ALLINFO },
-        { "low level", LOG_LOWLEVEL }, { "low_level", LOG_LOWLEVEL }, { "LOWLEVEL", LOG_LOWLEVEL },
-        { " major ", LOG_MAJOR }, { "problems", LOG_PROBLEMS }, { "failures", LOG_FAILURES },
-        { "crash", LOG_CRASH }, { "NONE", LOG_NONE }, { " 3 ", LOG_PROBLEMS }, { "-1", LOG_NONE },
+        { "allinfo", LOG_ALLINFO },
+        { "ALL_INFO", LOG_ALLINFO },
+        { "All-Info", LOG_ALLINFO },
+        { "low level", LOG_LOWLEVEL },
+        { "low_level", LOG_LOWLEVEL },
+        { "LOWLEVEL", LOG_LOWLEVEL },
+        { " major ", LOG_MAJOR },
+        { "problems", LOG_PROBLEMS },
+        { "failures", LOG_FAILURES },
+        { "crash", LOG_CRASH },
+        { "NONE", LOG_NONE },
+        { " 3 ", LOG_PROBLEMS },
+        { "-1", LOG_NONE },
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int got = 99;
         assert_int_equal(log_level_parse(ok[i].text, &got), 0);
         assert_int_equal(got, ok[i].level);
     }
-    static const char *const bad[] = { "", "   ", "6", "-2", "10", "3x", "maj", "majors",
-                                       "all info please", "--", "1.5" };
+    static const char *const bad[] = {
+        "", "   ", "6", "-2", "10", "3x", "maj", "majors", "all info please", "--", "1.5"
+    };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int got = 99;
         assert_int_equal(log_level_parse(bad[i], &got), ERR_INVAL);
@@ -385,8 +397,8 @@ static void test_rotation_by_size(void **state)
     }
     log_close();
 
-    static const char *const names[] = { "2024-03-10.log", "2024-03-10-1.log",
-                                         "2024-03-10-2.log", "2024-03-10-3.log" };
+    static const char *const names[] = { "2024-03-10.log", "2024-03-10-1.log", "2024-03-10-2.log",
+                                         "2024-03-10-3.log" };
     int next = 0;
     for (size_t f = 0; f < 4; f++) {
         char *s = slurp(dir, names[f]);
@@ -569,8 +581,9 @@ static void test_threads(void **state)
             int rec;
             unsigned long id;
             int used = 0;
-            assert_int_equal(sscanf(line, "12:39:08.000 2 XMPPS-%06lu([127.0.0.1]:5222) thread %ld "
-                                          "record %04d padding padding padding\n%n",
+            assert_int_equal(sscanf(line,
+                                    "12:39:08.000 2 XMPPS-%06lu([127.0.0.1]:5222) thread %ld "
+                                    "record %04d padding padding padding\n%n",
                                     &id, &t, &rec, &used),
                              3);
             assert_true(used > 0);
@@ -600,14 +613,13 @@ static void test_open_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_exact),      cmocka_unit_test(test_format_local_time),
-        cmocka_unit_test(test_format_escapes),    cmocka_unit_test(test_format_truncation),
-        cmocka_unit_test(test_level_names),       cmocka_unit_test(test_levels),
-        cmocka_unit_test(test_file_write),        cmocka_unit_test(test_conn_context),
-        cmocka_unit_test(test_rotation_by_size),
-        cmocka_unit_test(test_delete_old_files),  cmocka_unit_test(test_day_change),
-        cmocka_unit_test(test_stderr_copy),       cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_open_fails),
+        cmocka_unit_test(test_format_exact),     cmocka_unit_test(test_format_local_time),
+        cmocka_unit_test(test_format_escapes),   cmocka_unit_test(test_format_truncation),
+        cmocka_unit_test(test_level_names),      cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_file_write),       cmocka_unit_test(test_conn_context),
+        cmocka_unit_test(test_rotation_by_size), cmocka_unit_test(test_delete_old_files),
+        cmocka_unit_test(test_day_change),       cmocka_unit_test(test_stderr_copy),
+        cmocka_unit_test(test_threads),          cmocka_unit_test(test_open_fails),
     };
     return cmocka_run_group_tests(tests, setup_utc, NULL);
 }

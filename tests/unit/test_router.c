@@ -89,8 +89,8 @@ static void fake_carbons(struct router_session *sessions, const struct signal *s
     g_carbons_nto = nto;
 }
 
-static const struct router_im g_fake_im = {fake_blocked, fake_presence, fake_offline,
-                                           fake_carbons};
+static const struct router_im g_fake_im = { fake_blocked, fake_presence, fake_offline,
+                                            fake_carbons };
 
 static bool conf_owns(const char *domain)
 {
@@ -104,7 +104,7 @@ static int conf_deliver(struct signal *sig)
     return 0;
 }
 
-static const struct router_component g_conf = {"chat", conf_owns, conf_deliver};
+static const struct router_component g_conf = { "chat", conf_owns, conf_deliver };
 
 static int fake_remote(struct signal *sig)
 {
@@ -164,7 +164,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     workers_stop();
-    const char *suffix[] = {"", "-wal", "-shm"};
+    const char *suffix[] = { "", "-wal", "-shm" };
     char p[160];
     for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
         snprintf(p, sizeof(p), "%s%s", g_path, suffix[i]);
@@ -229,17 +229,19 @@ static void add_on_worker(struct worker *w, void *arg)
     struct fake *f = &g_fakes[g_nfakes++];
     snprintf(f->bare, sizeof(f->bare), "%s", a->bare);
     snprintf(f->resource, sizeof(f->resource), "%s", a->resource);
-    f->rs = (struct router_session){.bare = f->bare, .resource = f->resource,
-                                    .priority = a->priority, .available = a->available,
-                                    .deliver = fake_deliver, .ud = f};
+    f->rs = (struct router_session){ .bare = f->bare,
+                                     .resource = f->resource,
+                                     .priority = a->priority,
+                                     .available = a->available,
+                                     .deliver = fake_deliver,
+                                     .ud = f };
     struct router_session *replaced;
     router_session_add(&f->rs, &replaced);
 }
 
-static struct fake *add_fake(const char *bare, const char *resource, int priority,
-                             bool available)
+static struct fake *add_fake(const char *bare, const char *resource, int priority, bool available)
 {
-    struct add_args a = {bare, resource, priority, available};
+    struct add_args a = { bare, resource, priority, available };
     worker_call(0, add_on_worker, &a);
     return &g_fakes[g_nfakes - 1];
 }
@@ -273,7 +275,7 @@ static void submit_on_worker(struct worker *w, void *arg)
 /* router_submit on the worker (where the account's sessions live); its return code. */
 static int submit(struct signal *sig)
 {
-    struct submit_args a = {sig, 1};
+    struct submit_args a = { sig, 1 };
     worker_call(0, submit_on_worker, &a);
     return a.rc;
 }
@@ -285,9 +287,8 @@ static void test_full_jid(void **state)
     (void)state;
     struct fake *a = add_fake("alice@example.com", "phone", 0, true);
     struct fake *b = add_fake("alice@example.com", "laptop", 0, true);
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com/phone",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com/phone", "chat")), 0);
     assert_int_equal(a->got, 1);
     assert_int_equal(b->got, 0);
     assert_string_equal(a->last->to.resource, "phone");
@@ -303,18 +304,16 @@ static void test_bare_jid_highest_priority(void **state)
     struct fake *lo = add_fake("alice@example.com", "c", 1, true);
     struct fake *neg = add_fake("alice@example.com", "d", -1, true);
     struct fake *away = add_fake("alice@example.com", "e", 9, false);
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com", "chat")), 0);
     assert_int_equal(hi1->got, 1);
     assert_int_equal(hi2->got, 1);
     assert_int_equal(lo->got + neg->got + away->got, 0);
     assert_int_equal(g_carbons_nto, 2);
     assert_int_equal(g_offline, 0);
     /* A headline goes to every available resource of non-negative priority. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com",
-                                    "headline")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com", "headline")), 0);
     assert_int_equal(hi1->got + hi2->got + lo->got, 5);
     assert_int_equal(neg->got + away->got, 0);
 }
@@ -330,9 +329,8 @@ static void test_bare_jid_many_resources(void **state)
         snprintf(r, sizeof(r), "r%d", i);
         f[i] = add_fake("alice@example.com", r, 0, true);
     }
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com", "chat")), 0);
     for (int i = 0; i < N; i++) {
         assert_int_equal(f[i]->got, 1);
     }
@@ -345,14 +343,12 @@ static void test_offline_and_unknown(void **state)
     struct fake *bob = add_fake("bob@example.com", "x", 0, true);
     add_fake("alice@example.com", "away", 0, false);
     /* No available resource: the IM core's offline path. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com", "chat")), 0);
     assert_int_equal(g_offline, 1);
     /* An account that does not exist: service-unavailable back to the sender. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "nobody@example.com",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "nobody@example.com", "chat")), 0);
     assert_int_equal(bob->got, 1);
     assert_string_equal(bob->last->type, "error");
     assert_string_equal(bob->last->from.local, "nobody");
@@ -366,9 +362,8 @@ static void test_offline_and_unknown(void **state)
     assert_string_equal(bob->last->id, "q1");
     assert_int_equal(bob->last->method, SIGNAL_INFO);
     /* Never an error in answer to an error. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "nobody@example.com",
-                                    "error")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "nobody@example.com", "error")), 0);
     assert_int_equal(bob->got, 2);
 }
 
@@ -376,16 +371,15 @@ static void test_alias(void **state)
 {
     (void)state;
     struct fake *a = add_fake("alice@example.com", "phone", 0, true);
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x",
-                                    "alice@alias.example/phone", "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@alias.example/phone", "chat")),
+        0);
     assert_int_equal(a->got, 1);
     assert_string_equal(a->last->to.domain, "example.com");
     assert_string_equal(a->last->to.local, "alice");
     assert_string_equal(a->last->to.resource, "phone");
     /* The alias itself is the server: its services, with the canonical domain. */
-    assert_int_equal(submit(sig_new(SIGNAL_INFO, "bob@example.com/x", "alias.example", "get")),
-                     0);
+    assert_int_equal(submit(sig_new(SIGNAL_INFO, "bob@example.com/x", "alias.example", "get")), 0);
     assert_int_equal(g_services_server, 1);
 }
 
@@ -401,18 +395,16 @@ static void test_services_and_im_hooks(void **state)
     /* A server resource is nobody. */
     assert_int_equal(submit(sig_new(SIGNAL_INFO, "bob@example.com/x", "example.com/r", "get")),
                      ERR_NOTFOUND);
-    assert_int_equal(submit(sig_new(SIGNAL_NOTIFY, "bob@example.com/x", "alice@example.com",
-                                    NULL)),
+    assert_int_equal(submit(sig_new(SIGNAL_NOTIFY, "bob@example.com/x", "alice@example.com", NULL)),
                      0);
-    assert_int_equal(submit(sig_new(SIGNAL_SUBSCRIBE, "bob@example.com", "nobody@example.com",
-                                    "subscribe")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_SUBSCRIBE, "bob@example.com", "nobody@example.com", "subscribe")), 0);
     assert_int_equal(g_presence, 2);
     assert_int_equal(g_presence_exists, 1);
     /* A blocked sender is the IM core's to drop. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "mallory@example.com/x",
-                                    "alice@example.com/phone", "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "mallory@example.com/x", "alice@example.com/phone", "chat")),
+        0);
     assert_int_equal(g_blocked, 1);
     assert_int_equal(a->got, 0);
 }
@@ -424,13 +416,11 @@ static void test_elsewhere(void **state)
                                     "room@conference.example.com", "groupchat")),
                      0);
     assert_int_equal(g_component, 1);
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "carol@remote.example",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "carol@remote.example", "chat")), 0);
     assert_int_equal(g_remote, 1);
     /* No destination at all. */
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", NULL, "chat")),
-                     ERR_INVAL);
+    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", NULL, "chat")), ERR_INVAL);
 }
 
 struct lookup {
@@ -455,7 +445,7 @@ static void count_sessions(struct worker *w, void *arg)
 
 static int sessions_of(const char *jid)
 {
-    struct lookup l = {jid, -1};
+    struct lookup l = { jid, -1 };
     worker_call(0, count_sessions, &l);
     return l.n;
 }
@@ -495,13 +485,12 @@ static void test_without_hooks(void **state)
                      ERR_NOTFOUND);
     assert_int_equal(bob->got, 1);
     assert_string_equal(bob->last->type, "error");
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com",
-                                    "chat")),
-                     0);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "alice@example.com", "chat")), 0);
     assert_int_equal(bob->got, 2);
-    assert_int_equal(submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "carol@remote.example",
-                                    "chat")),
-                     ERR_NOTFOUND);
+    assert_int_equal(
+        submit(sig_new(SIGNAL_MESSAGE, "bob@example.com/x", "carol@remote.example", "chat")),
+        ERR_NOTFOUND);
     assert_int_equal(bob->got, 3);
     assert_int_equal(g_offline + g_services_server + g_remote, 0);
 }
@@ -510,8 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_jid, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_bare_jid_highest_priority, test_setup,
-                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_bare_jid_highest_priority, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_bare_jid_many_resources, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_offline_and_unknown, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_alias, test_setup, test_teardown),

@@ -115,7 +115,7 @@ static int group_teardown(void **state)
 
 static struct sasl_params params_plain(void)
 {
-    struct sasl_params p = {0};
+    struct sasl_params p = { 0 };
     p.domain = DOMAIN;
     p.tls = true;
     p.get_creds = get_creds;
@@ -149,8 +149,8 @@ static struct sasl_session *start(const char *mech, const struct sasl_params *p)
 static void test_hmac_matches_openssl(void **state)
 {
     (void)state;
-    static const size_t key_lens[] = {0, 1, 20, 63, 64, 65, 127, 128, 129, 131, 300};
-    const EVP_MD *mds[SCRAM_HASH_COUNT] = {EVP_sha1(), EVP_sha256(), EVP_sha512()};
+    static const size_t key_lens[] = { 0, 1, 20, 63, 64, 65, 127, 128, 129, 131, 300 };
+    const EVP_MD *mds[SCRAM_HASH_COUNT] = { EVP_sha1(), EVP_sha256(), EVP_sha512() };
     unsigned char key[300], data[500];
     for (size_t i = 0; i < sizeof(key); i++) {
         key[i] = (unsigned char)(i * 7 + 3);
@@ -178,13 +178,13 @@ static void test_hmac_matches_openssl(void **state)
 static void test_b64(void **state)
 {
     (void)state;
-    static const char *const vec[][2] = {{"", ""},
-                                         {"f", "Zg=="},
-                                         {"fo", "Zm8="},
-                                         {"foo", "Zm9v"},
-                                         {"foob", "Zm9vYg=="},
-                                         {"fooba", "Zm9vYmE="},
-                                         {"foobar", "Zm9vYmFy"}};
+    static const char *const vec[][2] = { { "", "" },
+                                          { "f", "Zg==" },
+                                          { "fo", "Zm8=" },
+                                          { "foo", "Zm9v" },
+                                          { "foob", "Zm9vYg==" },
+                                          { "fooba", "Zm9vYmE=" },
+                                          { "foobar", "Zm9vYmFy" } };
     struct buf b;
     buf_init(&b, 64);
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
@@ -197,8 +197,8 @@ static void test_b64(void **state)
         assert_int_equal(b.len, strlen(vec[i][0]));
         assert_memory_equal(buf_cstr(&b), vec[i][0], b.len);
     }
-    static const char *const bad[] = {"Zg=",  "Zg",   "Zh==",  "Zm9=",   "Zg==Zg==", "Z===",
-                                      "====", "Zm 9", " Zm9v", "Zm9v\n", "Zm9*",     "Zm=v"};
+    static const char *const bad[] = { "Zg=",  "Zg",   "Zh==",  "Zm9=",   "Zg==Zg==", "Z===",
+                                       "====", "Zm 9", " Zm9v", "Zm9v\n", "Zm9*",     "Zm=v" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_reset(&b);
         assert_int_equal(sasl_b64_decode(strv_c(bad[i]), &b), ERR_INVAL);
@@ -588,15 +588,15 @@ static void test_scram_no_initial_response(void **state)
 /* ---- SCRAM -PLUS ---- */
 
 static const unsigned char cb_unique[] = "unique-finished-message";
-static const unsigned char cb_exporter[] = {0x01, 0x02, 0x00, 0xff, 0x7f, 0x80, 0x03, 0x04};
+static const unsigned char cb_exporter[] = { 0x01, 0x02, 0x00, 0xff, 0x7f, 0x80, 0x03, 0x04 };
 static const unsigned char cb_endpoint[] = "sha256-of-server-certificate-32b";
 
 static struct sasl_params params_cb(void)
 {
     struct sasl_params p = params_plain();
-    p.cb[SASL_CB_TLS_UNIQUE] = (struct sasl_cb_data){cb_unique, sizeof(cb_unique)};
-    p.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){cb_exporter, sizeof(cb_exporter)};
-    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){cb_endpoint, sizeof(cb_endpoint)};
+    p.cb[SASL_CB_TLS_UNIQUE] = (struct sasl_cb_data){ cb_unique, sizeof(cb_unique) };
+    p.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
+    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){ cb_endpoint, sizeof(cb_endpoint) };
     return p;
 }
 
@@ -609,12 +609,12 @@ static void test_scram_plus(void **state)
         const unsigned char *data;
         size_t len;
     } types[] = {
-        {"p=tls-unique,,", cb_unique, sizeof(cb_unique)},
-        {"p=tls-exporter,,", cb_exporter, sizeof(cb_exporter)},
-        {"p=tls-server-end-point,,", cb_endpoint, sizeof(cb_endpoint)},
+        { "p=tls-unique,,", cb_unique, sizeof(cb_unique) },
+        { "p=tls-exporter,,", cb_exporter, sizeof(cb_exporter) },
+        { "p=tls-server-end-point,,", cb_endpoint, sizeof(cb_endpoint) },
     };
-    static const char *const mechs[] = {"SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
-                                        "SCRAM-SHA-512-PLUS"};
+    static const char *const mechs[] = { "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
+                                         "SCRAM-SHA-512-PLUS" };
     for (size_t m = 0; m < 3; m++) {
         for (size_t t = 0; t < 3; t++) {
             expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", types[t].data, types[t].len,
@@ -1089,12 +1089,12 @@ static int external(const char *const *ids, const char *authzid, struct sasl_ses
 static void test_external(void **state)
 {
     (void)state;
-    static const char *const one[] = {"alice@example.org", NULL};
-    static const char *const two[] = {"bob@example.org", "alice@example.org", NULL};
-    static const char *const none[] = {NULL};
-    static const char *const unknown[] = {"nobody@example.org", NULL};
-    static const char *const disabled[] = {"dave@example.org", NULL};
-    static const char *const domain_only[] = {"example.org", NULL};
+    static const char *const one[] = { "alice@example.org", NULL };
+    static const char *const two[] = { "bob@example.org", "alice@example.org", NULL };
+    static const char *const none[] = { NULL };
+    static const char *const unknown[] = { "nobody@example.org", NULL };
+    static const char *const disabled[] = { "dave@example.org", NULL };
+    static const char *const domain_only[] = { "example.org", NULL };
     struct sasl_session *s;
 
     assert_int_equal(external(one, "", &s), SASL_DONE);
@@ -1118,14 +1118,14 @@ static void test_external(void **state)
         int rc;
         const char *failure;
     } bad[] = {
-        {two, "", ERR_AUTH, "invalid-authzid"},
-        {one, "bob@example.org", ERR_AUTH, "invalid-authzid"},
-        {one, "alice@example.org/res", ERR_AUTH, "invalid-authzid"},
-        {none, "", ERR_AUTH, "not-authorized"},
-        {NULL, "", ERR_AUTH, "not-authorized"},
-        {unknown, "", ERR_AUTH, "not-authorized"},
-        {disabled, "", ERR_AUTH, "account-disabled"},
-        {domain_only, "", ERR_AUTH, "not-authorized"},
+        { two, "", ERR_AUTH, "invalid-authzid" },
+        { one, "bob@example.org", ERR_AUTH, "invalid-authzid" },
+        { one, "alice@example.org/res", ERR_AUTH, "invalid-authzid" },
+        { none, "", ERR_AUTH, "not-authorized" },
+        { NULL, "", ERR_AUTH, "not-authorized" },
+        { unknown, "", ERR_AUTH, "not-authorized" },
+        { disabled, "", ERR_AUTH, "account-disabled" },
+        { domain_only, "", ERR_AUTH, "not-authorized" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(external(bad[i].ids, bad[i].authzid, &s), bad[i].rc);
@@ -1201,12 +1201,12 @@ static void test_cram_md5(void **state)
         int rc;
         const char *failure;
     } bad[] = {
-        {"tim", "tanstaaftanstaag", ERR_AUTH, "not-authorized"},
-        {"tim@example.net", "tanstaaftanstaaf", ERR_AUTH, "not-authorized"},
-        {"nobody", "x", ERR_AUTH, "not-authorized"},
-        {"bob", "hunter2", ERR_AUTH, "not-authorized"}, /* no clear password */
-        {"dave", "dave-pw", ERR_AUTH, "account-disabled"},
-        {"tempfail", "x", ERR_STORE, "temporary-auth-failure"},
+        { "tim", "tanstaaftanstaag", ERR_AUTH, "not-authorized" },
+        { "tim@example.net", "tanstaaftanstaaf", ERR_AUTH, "not-authorized" },
+        { "nobody", "x", ERR_AUTH, "not-authorized" },
+        { "bob", "hunter2", ERR_AUTH, "not-authorized" }, /* no clear password */
+        { "dave", "dave-pw", ERR_AUTH, "account-disabled" },
+        { "tempfail", "x", ERR_STORE, "temporary-auth-failure" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(cram(&p, bad[i].user, bad[i].pw, &s), bad[i].rc);
@@ -1222,8 +1222,8 @@ static void test_cram_md5(void **state)
     assert_int_equal(step(s, "tim", &out), ERR_PROTO);
     assert_string_equal(sasl_session_failure(s), "malformed-request");
     sasl_session_free(s);
-    static const char *const junk[] = {"tim", "tim b913a602c7eda7a495b4e6e7334d389",
-                                       "timb913a602c7eda7a495b4e6e7334d3890x", ""};
+    static const char *const junk[] = { "tim", "tim b913a602c7eda7a495b4e6e7334d389",
+                                        "timb913a602c7eda7a495b4e6e7334d3890x", "" };
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
         s = start("CRAM-MD5", &p);
         assert_int_equal(step(s, NULL, &out), SASL_CONTINUE);
@@ -1320,12 +1320,12 @@ static void test_digest_md5_rfc2831(void **state)
         const char *realm;
         int rc;
     } cases[] = {
-        {"xmpp/example.org", "secret", "example.org", SASL_CONTINUE},
-        {"xmpp/example.org", "Secret", "example.org", ERR_AUTH},
-        {"imap/example.org", "secret", "example.org", ERR_AUTH},
-        {"xmpp/example.net", "secret", "example.org", ERR_AUTH},
-        {"xmpp/host.example.org/example.org", "secret", "example.org", SASL_CONTINUE},
-        {"xmpp/example.org", "secret", "example.net", ERR_AUTH},
+        { "xmpp/example.org", "secret", "example.org", SASL_CONTINUE },
+        { "xmpp/example.org", "Secret", "example.org", ERR_AUTH },
+        { "imap/example.org", "secret", "example.org", ERR_AUTH },
+        { "xmpp/example.net", "secret", "example.org", ERR_AUTH },
+        { "xmpp/host.example.org/example.org", "secret", "example.org", SASL_CONTINUE },
+        { "xmpp/example.org", "secret", "example.net", ERR_AUTH },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sasl_session *s = start("DIGEST-MD5", &p);
@@ -1441,23 +1441,23 @@ static void test_digest_md5_gsasl_client(void **state)
 {
     (void)state;
     struct sasl_session *s;
-    struct gclient ok = {"alice", "secret", DOMAIN, NULL};
+    struct gclient ok = { "alice", "secret", DOMAIN, NULL };
     assert_int_equal(digest_exchange(&ok, &s), SASL_DONE);
     assert_string_equal(sasl_session_username(s), "alice");
     assert_null(sasl_session_authzid(s));
     sasl_session_free(s);
 
-    struct gclient authz = {"carol@example.org", "pw-carol", DOMAIN, "boss@example.org"};
+    struct gclient authz = { "carol@example.org", "pw-carol", DOMAIN, "boss@example.org" };
     assert_int_equal(digest_exchange(&authz, &s), SASL_DONE);
     assert_string_equal(sasl_session_username(s), "carol");
     assert_string_equal(sasl_session_authzid(s), "boss@example.org");
     sasl_session_free(s);
 
     static const struct gclient bad[] = {
-        {"alice", "wrong", DOMAIN, NULL},
-        {"alice", "secret", "evil.example", NULL},
-        {"nobody", "secret", DOMAIN, NULL},
-        {"bob", "hunter2", DOMAIN, NULL}, /* SCRAM keys only: no DIGEST-MD5 */
+        { "alice", "wrong", DOMAIN, NULL },
+        { "alice", "secret", "evil.example", NULL },
+        { "nobody", "secret", DOMAIN, NULL },
+        { "bob", "hunter2", DOMAIN, NULL }, /* SCRAM keys only: no DIGEST-MD5 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct gclient c = bad[i];
@@ -1466,7 +1466,7 @@ static void test_digest_md5_gsasl_client(void **state)
         assert_null(sasl_session_username(s));
         sasl_session_free(s);
     }
-    struct gclient dis = {"dave", "dave-pw", DOMAIN, NULL};
+    struct gclient dis = { "dave", "dave-pw", DOMAIN, NULL };
     assert_int_equal(digest_exchange(&dis, &s), ERR_AUTH);
     assert_string_equal(sasl_session_failure(s), "account-disabled");
     sasl_session_free(s);
@@ -1520,9 +1520,9 @@ static void test_offered(void **state)
 {
     (void)state;
     char got[1024];
-    struct sasl_policy all = {NULL, true};
+    struct sasl_policy all = { NULL, true };
     struct sasl_params p = params_cb();
-    static const char *const certs[] = {"alice@example.org", NULL};
+    static const char *const certs[] = { "alice@example.org", NULL };
     p.cert_ids = certs;
     assert_int_equal(offered(&all, &p, got, sizeof(got)), 11);
     assert_string_equal(got, "SCRAM-SHA-512-PLUS SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS "
@@ -1533,33 +1533,33 @@ static void test_offered(void **state)
     assert_string_equal(few[2], "SCRAM-SHA-1-PLUS");
 
     /* No TLS / no cb data: no -PLUS; no certificate: no EXTERNAL; keys only: no MD5s. */
-    struct sasl_policy hashed = {NULL, false};
+    struct sasl_policy hashed = { NULL, false };
     struct sasl_params q = params_plain();
     q.tls = false;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
-    q.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){cb_exporter, sizeof(cb_exporter)};
+    q.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
     q.tls = true;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512-PLUS SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS "
                              "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
-    static const char *const empty[] = {NULL};
+    static const char *const empty[] = { NULL };
     q.cert_ids = empty;
     offered(&hashed, &q, got, sizeof(got));
     assert_null(strstr(got, "EXTERNAL"));
 
     /* The domain's list; a SCRAM base name enables its -PLUS; names are case-insensitive. */
-    static const char *const list[] = {"scram-sha-256", "PLAIN", "CRAM-MD5", "EXTERNAL", NULL};
-    struct sasl_policy some = {list, false};
+    static const char *const list[] = { "scram-sha-256", "PLAIN", "CRAM-MD5", "EXTERNAL", NULL };
+    struct sasl_policy some = { list, false };
     offered(&some, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN EXTERNAL");
     some.clear_stored = true;
     offered(&some, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-256-PLUS SCRAM-SHA-256 CRAM-MD5 PLAIN EXTERNAL");
-    static const char *const plus_only[] = {"SCRAM-SHA-1-PLUS", NULL};
-    struct sasl_policy po = {plus_only, false};
+    static const char *const plus_only[] = { "SCRAM-SHA-1-PLUS", NULL };
+    struct sasl_policy po = { plus_only, false };
     offered(&po, &p, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-1-PLUS");
 
@@ -1576,7 +1576,7 @@ static void test_offered(void **state)
 static void test_legacy_digest(void **state)
 {
     (void)state;
-    struct auth_creds c = {0};
+    struct auth_creds c = { 0 };
     c.clear = xstrdup("Calli0pe");
     /* XEP-0078 example 4. */
     assert_int_equal(

@@ -30,8 +30,8 @@
 /* The modules in main.c's order: the listing order below is checked against docs/settings.md,
  * and the running server's against the same file (tests/integration/test_ctl.py). */
 static struct module *const modules[] = {
-    &core_module,     &xmpp_module,     &tls_module,  &im_module,       &webadmin_module,
-    &services_module, &auth_module,     &accounts_module, &chatroom_module, &store_module,
+    &core_module,     &xmpp_module, &tls_module,      &im_module,       &webadmin_module,
+    &services_module, &auth_module, &accounts_module, &chatroom_module, &store_module,
 };
 #include "testutil.h"
 
@@ -355,8 +355,9 @@ static void test_routes(void **state)
     (void)state;
     struct settings s;
     settings_defaults(&s);
-    set_ok(&s, "xmpp.sending.routes", "a.example=127.0.0.1:5270, B.Example = host.b.example ,"
-                                      "c.example=[::1]:5269");
+    set_ok(&s, "xmpp.sending.routes",
+           "a.example=127.0.0.1:5270, B.Example = host.b.example ,"
+           "c.example=[::1]:5269");
     assert_int_equal(s.xmpp.sending.route_count, 3);
     assert_string_equal(s.xmpp.sending.routes[0].domain, "a.example");
     assert_string_equal(s.xmpp.sending.routes[0].host, "127.0.0.1");
@@ -610,11 +611,11 @@ int main(void)
 {
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_foreach_and_get),
-        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_bool_level_string),
-        cmocka_unit_test(test_listener),     cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_save_load),    cmocka_unit_test(test_load_forms),
-        cmocka_unit_test(test_load_errors),  cmocka_unit_test(test_docs),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_foreach_and_get),
+        cmocka_unit_test(test_numbers),     cmocka_unit_test(test_bool_level_string),
+        cmocka_unit_test(test_listener),    cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_save_load),   cmocka_unit_test(test_load_forms),
+        cmocka_unit_test(test_load_errors), cmocka_unit_test(test_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -506,8 +506,8 @@ static int teardown_fault(void **state)
 static void test_fault_spec(void **state)
 {
     (void)state;
-    const char *bad[] = { "nth=0", "error=boom", "table=", "count=-1", "frobnicate=1", "nth",
-                          "after=x", "table=a|b|c|d|e|f|g|h|i" };
+    const char *bad[] = { "nth=0",        "error=boom", "table=",  "count=-1",
+                          "frobnicate=1", "nth",        "after=x", "table=a|b|c|d|e|f|g|h|i" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(store_fault_set(bad[i]), ERR_INVAL);
     }

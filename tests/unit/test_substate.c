@@ -14,7 +14,7 @@
 /* The nine states of Appendix A by name. */
 static struct sub_state state_of(const char *name)
 {
-    struct sub_state s = {0};
+    struct sub_state s = { 0 };
     if (strncmp(name, "To", 2) == 0) {
         s.sub = SUB_TO;
     } else if (strncmp(name, "From", 4) == 0) {
@@ -30,17 +30,23 @@ static struct sub_state state_of(const char *name)
 struct row {
     const char *from;
     const char *to;
-    unsigned must;    /* actions that must be there */
-    unsigned mustnt;  /* actions that must not */
+    unsigned must;   /* actions that must be there */
+    unsigned mustnt; /* actions that must not */
 };
 
 #define R SUB_ROUTE
 #define D SUB_DELIVER
 #define A SUB_AUTO_SUBSCRIBED
 
-static const char *const states[9] = {"None", "None + Pending Out", "None + Pending In",
-                                      "None + Pending Out/In", "To", "To + Pending In",
-                                      "From", "From + Pending Out", "Both"};
+static const char *const states[9] = { "None",
+                                       "None + Pending Out",
+                                       "None + Pending In",
+                                       "None + Pending Out/In",
+                                       "To",
+                                       "To + Pending In",
+                                       "From",
+                                       "From + Pending Out",
+                                       "Both" };
 
 static void check(enum sub_event ev, const struct row rows[9], const char *what)
 {
@@ -61,15 +67,15 @@ static void test_outbound_subscribe(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None + Pending Out", R, 0},
-        {"None + Pending Out", "None + Pending Out", R, 0},
-        {"None + Pending In", "None + Pending Out/In", R, 0},
-        {"None + Pending Out/In", "None + Pending Out/In", R, 0},
-        {"To", "To", R, SUB_PUSH},
-        {"To + Pending In", "To + Pending In", R, SUB_PUSH},
-        {"From", "From + Pending Out", R | SUB_PUSH, 0},
-        {"From + Pending Out", "From + Pending Out", R, SUB_PUSH},
-        {"Both", "Both", R, SUB_PUSH},
+        { "None", "None + Pending Out", R, 0 },
+        { "None + Pending Out", "None + Pending Out", R, 0 },
+        { "None + Pending In", "None + Pending Out/In", R, 0 },
+        { "None + Pending Out/In", "None + Pending Out/In", R, 0 },
+        { "To", "To", R, SUB_PUSH },
+        { "To + Pending In", "To + Pending In", R, SUB_PUSH },
+        { "From", "From + Pending Out", R | SUB_PUSH, 0 },
+        { "From + Pending Out", "From + Pending Out", R, SUB_PUSH },
+        { "Both", "Both", R, SUB_PUSH },
     };
     check(SUB_OUT_SUBSCRIBE, rows, "outbound subscribe");
 }
@@ -79,15 +85,15 @@ static void test_outbound_unsubscribe(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", R, SUB_PUSH},
-        {"None + Pending Out", "None", R | SUB_PUSH, 0},
-        {"None + Pending In", "None + Pending In", R, SUB_PUSH},
-        {"None + Pending Out/In", "None + Pending In", R | SUB_PUSH, 0},
-        {"To", "None", R | SUB_PUSH, 0},
-        {"To + Pending In", "None + Pending In", R | SUB_PUSH, 0},
-        {"From", "From", R, SUB_PUSH},
-        {"From + Pending Out", "From", R | SUB_PUSH, 0},
-        {"Both", "From", R | SUB_PUSH, 0},
+        { "None", "None", R, SUB_PUSH },
+        { "None + Pending Out", "None", R | SUB_PUSH, 0 },
+        { "None + Pending In", "None + Pending In", R, SUB_PUSH },
+        { "None + Pending Out/In", "None + Pending In", R | SUB_PUSH, 0 },
+        { "To", "None", R | SUB_PUSH, 0 },
+        { "To + Pending In", "None + Pending In", R | SUB_PUSH, 0 },
+        { "From", "From", R, SUB_PUSH },
+        { "From + Pending Out", "From", R | SUB_PUSH, 0 },
+        { "Both", "From", R | SUB_PUSH, 0 },
     };
     check(SUB_OUT_UNSUBSCRIBE, rows, "outbound unsubscribe");
 }
@@ -97,15 +103,15 @@ static void test_outbound_subscribed(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", SUB_PUSH, R},
-        {"None + Pending Out", "None + Pending Out", SUB_PUSH, R},
-        {"None + Pending In", "From", R | SUB_PUSH | SUB_SEND_PRESENCE | SUB_DROP_PENDING, 0},
-        {"None + Pending Out/In", "From + Pending Out", R | SUB_PUSH | SUB_SEND_PRESENCE, 0},
-        {"To", "To", SUB_PUSH, R},
-        {"To + Pending In", "Both", R | SUB_PUSH | SUB_SEND_PRESENCE, 0},
-        {"From", "From", 0, R | SUB_PUSH},
-        {"From + Pending Out", "From + Pending Out", 0, R | SUB_PUSH},
-        {"Both", "Both", 0, R | SUB_PUSH},
+        { "None", "None", SUB_PUSH, R },
+        { "None + Pending Out", "None + Pending Out", SUB_PUSH, R },
+        { "None + Pending In", "From", R | SUB_PUSH | SUB_SEND_PRESENCE | SUB_DROP_PENDING, 0 },
+        { "None + Pending Out/In", "From + Pending Out", R | SUB_PUSH | SUB_SEND_PRESENCE, 0 },
+        { "To", "To", SUB_PUSH, R },
+        { "To + Pending In", "Both", R | SUB_PUSH | SUB_SEND_PRESENCE, 0 },
+        { "From", "From", 0, R | SUB_PUSH },
+        { "From + Pending Out", "From + Pending Out", 0, R | SUB_PUSH },
+        { "Both", "Both", 0, R | SUB_PUSH },
     };
     check(SUB_OUT_SUBSCRIBED, rows, "outbound subscribed");
 }
@@ -115,15 +121,15 @@ static void test_outbound_unsubscribed(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", 0, SUB_PUSH},
-        {"None + Pending Out", "None + Pending Out", 0, SUB_PUSH},
-        {"None + Pending In", "None", R | SUB_DROP_PENDING, SUB_PUSH},
-        {"None + Pending Out/In", "None + Pending Out", R | SUB_DROP_PENDING, 0},
-        {"To", "To", 0, SUB_PUSH},
-        {"To + Pending In", "To", R | SUB_DROP_PENDING, SUB_PUSH},
-        {"From", "None", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0},
-        {"From + Pending Out", "None + Pending Out", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0},
-        {"Both", "To", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0},
+        { "None", "None", 0, SUB_PUSH },
+        { "None + Pending Out", "None + Pending Out", 0, SUB_PUSH },
+        { "None + Pending In", "None", R | SUB_DROP_PENDING, SUB_PUSH },
+        { "None + Pending Out/In", "None + Pending Out", R | SUB_DROP_PENDING, 0 },
+        { "To", "To", 0, SUB_PUSH },
+        { "To + Pending In", "To", R | SUB_DROP_PENDING, SUB_PUSH },
+        { "From", "None", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0 },
+        { "From + Pending Out", "None + Pending Out", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0 },
+        { "Both", "To", R | SUB_PUSH | SUB_SEND_UNAVAILABLE, 0 },
     };
     check(SUB_OUT_UNSUBSCRIBED, rows, "outbound unsubscribed");
 }
@@ -133,15 +139,15 @@ static void test_inbound_subscribe(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None + Pending In", D | SUB_STORE_PENDING, A | SUB_PUSH},
-        {"None + Pending Out", "None + Pending Out/In", D | SUB_STORE_PENDING, A},
-        {"None + Pending In", "None + Pending In", 0, D | A},
-        {"None + Pending Out/In", "None + Pending Out/In", 0, D | A},
-        {"To", "To + Pending In", D | SUB_STORE_PENDING, A},
-        {"To + Pending In", "To + Pending In", 0, D | A},
-        {"From", "From", A, D | SUB_PUSH},
-        {"From + Pending Out", "From + Pending Out", A, D | SUB_PUSH},
-        {"Both", "Both", A, D | SUB_PUSH},
+        { "None", "None + Pending In", D | SUB_STORE_PENDING, A | SUB_PUSH },
+        { "None + Pending Out", "None + Pending Out/In", D | SUB_STORE_PENDING, A },
+        { "None + Pending In", "None + Pending In", 0, D | A },
+        { "None + Pending Out/In", "None + Pending Out/In", 0, D | A },
+        { "To", "To + Pending In", D | SUB_STORE_PENDING, A },
+        { "To + Pending In", "To + Pending In", 0, D | A },
+        { "From", "From", A, D | SUB_PUSH },
+        { "From + Pending Out", "From + Pending Out", A, D | SUB_PUSH },
+        { "Both", "Both", A, D | SUB_PUSH },
     };
     check(SUB_IN_SUBSCRIBE, rows, "inbound subscribe");
 }
@@ -151,15 +157,15 @@ static void test_inbound_unsubscribe(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", 0, D | SUB_PUSH},
-        {"None + Pending Out", "None + Pending Out", 0, D | SUB_PUSH},
-        {"None + Pending In", "None", D | SUB_DROP_PENDING, SUB_PUSH},
-        {"None + Pending Out/In", "None + Pending Out", D | SUB_DROP_PENDING, SUB_PUSH},
-        {"To", "To", 0, D | SUB_PUSH},
-        {"To + Pending In", "To", D | SUB_DROP_PENDING, SUB_PUSH},
-        {"From", "None", D | SUB_PUSH, 0},
-        {"From + Pending Out", "None + Pending Out", D | SUB_PUSH, 0},
-        {"Both", "To", D | SUB_PUSH, 0},
+        { "None", "None", 0, D | SUB_PUSH },
+        { "None + Pending Out", "None + Pending Out", 0, D | SUB_PUSH },
+        { "None + Pending In", "None", D | SUB_DROP_PENDING, SUB_PUSH },
+        { "None + Pending Out/In", "None + Pending Out", D | SUB_DROP_PENDING, SUB_PUSH },
+        { "To", "To", 0, D | SUB_PUSH },
+        { "To + Pending In", "To", D | SUB_DROP_PENDING, SUB_PUSH },
+        { "From", "None", D | SUB_PUSH, 0 },
+        { "From + Pending Out", "None + Pending Out", D | SUB_PUSH, 0 },
+        { "Both", "To", D | SUB_PUSH, 0 },
     };
     check(SUB_IN_UNSUBSCRIBE, rows, "inbound unsubscribe");
 }
@@ -169,15 +175,15 @@ static void test_inbound_subscribed(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", 0, D | SUB_PUSH},
-        {"None + Pending Out", "To", D | SUB_PUSH, 0},
-        {"None + Pending In", "None + Pending In", 0, D | SUB_PUSH},
-        {"None + Pending Out/In", "To + Pending In", D | SUB_PUSH, 0},
-        {"To", "To", 0, D | SUB_PUSH},
-        {"To + Pending In", "To + Pending In", 0, D | SUB_PUSH},
-        {"From", "From", 0, D | SUB_PUSH},
-        {"From + Pending Out", "Both", D | SUB_PUSH, 0},
-        {"Both", "Both", 0, D | SUB_PUSH},
+        { "None", "None", 0, D | SUB_PUSH },
+        { "None + Pending Out", "To", D | SUB_PUSH, 0 },
+        { "None + Pending In", "None + Pending In", 0, D | SUB_PUSH },
+        { "None + Pending Out/In", "To + Pending In", D | SUB_PUSH, 0 },
+        { "To", "To", 0, D | SUB_PUSH },
+        { "To + Pending In", "To + Pending In", 0, D | SUB_PUSH },
+        { "From", "From", 0, D | SUB_PUSH },
+        { "From + Pending Out", "Both", D | SUB_PUSH, 0 },
+        { "Both", "Both", 0, D | SUB_PUSH },
     };
     check(SUB_IN_SUBSCRIBED, rows, "inbound subscribed");
 }
@@ -187,15 +193,15 @@ static void test_inbound_unsubscribed(void **unused)
 {
     (void)unused;
     static const struct row rows[9] = {
-        {"None", "None", 0, D | SUB_PUSH},
-        {"None + Pending Out", "None", D | SUB_PUSH, 0},
-        {"None + Pending In", "None + Pending In", 0, D | SUB_PUSH},
-        {"None + Pending Out/In", "None + Pending In", D | SUB_PUSH, 0},
-        {"To", "None", D | SUB_PUSH, 0},
-        {"To + Pending In", "None + Pending In", D | SUB_PUSH, 0},
-        {"From", "From", 0, D | SUB_PUSH},
-        {"From + Pending Out", "From", D | SUB_PUSH, 0},
-        {"Both", "From", D | SUB_PUSH, 0},
+        { "None", "None", 0, D | SUB_PUSH },
+        { "None + Pending Out", "None", D | SUB_PUSH, 0 },
+        { "None + Pending In", "None + Pending In", 0, D | SUB_PUSH },
+        { "None + Pending Out/In", "None + Pending In", D | SUB_PUSH, 0 },
+        { "To", "None", D | SUB_PUSH, 0 },
+        { "To + Pending In", "None + Pending In", D | SUB_PUSH, 0 },
+        { "From", "From", 0, D | SUB_PUSH },
+        { "From + Pending Out", "From", D | SUB_PUSH, 0 },
+        { "Both", "From", D | SUB_PUSH, 0 },
     };
     check(SUB_IN_UNSUBSCRIBED, rows, "inbound unsubscribed");
 }
@@ -242,11 +248,11 @@ static void test_names_and_events(void **unused)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outbound_subscribe),   cmocka_unit_test(test_outbound_unsubscribe),
-        cmocka_unit_test(test_outbound_subscribed),  cmocka_unit_test(test_outbound_unsubscribed),
-        cmocka_unit_test(test_inbound_subscribe),    cmocka_unit_test(test_inbound_unsubscribe),
-        cmocka_unit_test(test_inbound_subscribed),   cmocka_unit_test(test_inbound_unsubscribed),
-        cmocka_unit_test(test_preapproval),          cmocka_unit_test(test_names_and_events),
+        cmocka_unit_test(test_outbound_subscribe),  cmocka_unit_test(test_outbound_unsubscribe),
+        cmocka_unit_test(test_outbound_subscribed), cmocka_unit_test(test_outbound_unsubscribed),
+        cmocka_unit_test(test_inbound_subscribe),   cmocka_unit_test(test_inbound_unsubscribe),
+        cmocka_unit_test(test_inbound_subscribed),  cmocka_unit_test(test_inbound_unsubscribed),
+        cmocka_unit_test(test_preapproval),         cmocka_unit_test(test_names_and_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

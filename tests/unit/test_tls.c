@@ -566,7 +566,7 @@ static void test_sni(void **state)
     pair_cleanup(&p);
 
     /* SNI picks the other domain, in TLS 1.3 and 1.2; the end-point binding follows it. */
-    const int versions[] = {0, TLS1_2_VERSION};
+    const int versions[] = { 0, TLS1_2_VERSION };
     for (size_t i = 0; i < 2; i++) {
         pair_init(&p, f->ts, client_ctx(versions[i]), "Alpha.Test");
         assert_true(handshake(&p));
@@ -626,7 +626,7 @@ static void test_client_cert(void **state)
     assert_null(ids);
 
     assert_int_equal(tls_store_set_client_ca(f->ts, ca.path, err, sizeof(err)), 0);
-    const int versions[] = {0, TLS1_2_VERSION};
+    const int versions[] = { 0, TLS1_2_VERSION };
     for (size_t i = 0; i < 2; i++) {
         /* xmppAddr present: only it counts, not the e-mail name. */
         assert_int_equal(handshake_with_cert(f->ts, &juliet, versions[i], &ids), 1);
@@ -698,8 +698,8 @@ static void test_garbage(void **state)
     expect_failure(f->ts, http, sizeof(http) - 1, "http request");
     const char xml[] = "<?xml version='1.0'?><stream:stream xmlns='jabber:client'>";
     expect_failure(f->ts, xml, sizeof(xml) - 1, "wrong version number");
-    const unsigned char bad_hello[] = {0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00,
-                                       0x00, 0x04, 0xde, 0xad, 0xbe, 0xef};
+    const unsigned char bad_hello[] = { 0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0x00,
+                                        0x00, 0x04, 0xde, 0xad, 0xbe, 0xef };
     expect_failure(f->ts, bad_hello, sizeof(bad_hello), "");
 
     /* A TLS 1.1 client is refused with a reason, and gets an alert. */

@@ -90,7 +90,7 @@ static int rec_element(void *ud, struct xml_node *el)
     struct rec *r = ud;
     r->elements++;
     assert_null(el->parent);
-    struct xml_ser_opts o = {.parent_ns = r->default_ns};
+    struct xml_ser_opts o = { .parent_ns = r->default_ns };
     assert_int_equal(xml_serialize(&r->log, el, &o), 0);
     assert_int_equal(buf_append_c(&r->log, "\n"), 0);
     xml_node_unref(el);
@@ -108,7 +108,7 @@ static int rec_close(void *ud)
     return 0;
 }
 
-static const struct xml_stream_cbs rec_cbs = {rec_open, rec_element, rec_close};
+static const struct xml_stream_cbs rec_cbs = { rec_open, rec_element, rec_close };
 
 /* Feeds `text` whole to a fresh stream with limits `lim`; returns the feed result. */
 static int feed_all(const struct xml_limits *lim, const char *text, struct rec *r,
@@ -373,9 +373,10 @@ static void test_serialize_mixed_stanza_ns(void **state)
     xml_node_add_text(xml_node_add_child(m, NS_SERVER, "body"), "hi", 2);
     struct xml_node *x = xml_node_add_child(m, "urn:x", "x");
     xml_node_add_child(x, NS_SERVER, "inner");
-    struct xml_ser_opts c2s = {.parent_ns = NS_CLIENT};
-    assert_ser(m, &c2s, "<message><body>hi</body><x xmlns='urn:x'>"
-                        "<inner xmlns='jabber:server'/></x></message>");
+    struct xml_ser_opts c2s = { .parent_ns = NS_CLIENT };
+    assert_ser(m, &c2s,
+               "<message><body>hi</body><x xmlns='urn:x'>"
+               "<inner xmlns='jabber:server'/></x></message>");
     xml_node_unref(m);
 }
 
@@ -390,8 +391,8 @@ static void test_serialize_shared(void **state)
     struct xml_node *body = xml_node_add_child(m, NULL, "body");
     xml_node_add_text(body, "hi <3", 5);
     xml_node_ref(m);
-    const struct xml_ser_opts o1 = {NS_CLIENT, "r@x/1", "room@conf/nick"};
-    const struct xml_ser_opts o2 = {NS_CLIENT, "s@x/2", "room@conf/nick"};
+    const struct xml_ser_opts o1 = { NS_CLIENT, "r@x/1", "room@conf/nick" };
+    const struct xml_ser_opts o2 = { NS_CLIENT, "s@x/2", "room@conf/nick" };
     const char *want1 = "<message type='groupchat' id='a&amp;b' to='r@x/1' from='room@conf/nick'>"
                         "<body>hi &lt;3</body></message>";
     const char *want2 = "<message type='groupchat' id='a&amp;b' to='s@x/2' from='room@conf/nick'>"
@@ -410,7 +411,7 @@ static void test_serialize_shared(void **state)
     /* Another namespace in scope is written afresh (the element keeps no xmlns either way). */
     struct buf b;
     buf_init(&b, 4096);
-    const struct xml_ser_opts none = {NULL, "r@x/1", "room@conf/nick"};
+    const struct xml_ser_opts none = { NULL, "r@x/1", "room@conf/nick" };
     assert_int_equal(xml_serialize(&b, m, &none), 0);
     assert_non_null(strstr(buf_cstr(&b), "xmlns='jabber:client'"));
     /* Too small a buffer fails and leaves it as it was. */
@@ -445,8 +446,8 @@ static void test_serialize_ns(void **state)
                        "<active xmlns='http://jabber.org/protocol/chatstates'/></message>";
     char want[512];
     /* Stanza namespaces are interchangeable at the root. */
-    struct xml_ser_opts c2s = {.parent_ns = NS_CLIENT};
-    struct xml_ser_opts s2s = {.parent_ns = NS_SERVER};
+    struct xml_ser_opts c2s = { .parent_ns = NS_CLIENT };
+    struct xml_ser_opts s2s = { .parent_ns = NS_SERVER };
     snprintf(want, sizeof(want),
              "<message from='romeo@example.net/orchard' to='juliet@example.com'>%s", body);
     assert_ser(m, &c2s, want);
@@ -456,14 +457,14 @@ static void test_serialize_ns(void **state)
              "to='juliet@example.com'>%s",
              body);
     assert_ser(m, NULL, want);
-    struct xml_ser_opts other = {.parent_ns = "urn:other"};
+    struct xml_ser_opts other = { .parent_ns = "urn:other" };
     assert_ser(m, &other, want);
 
     /* to/from overrides replace the attributes in place. */
-    struct xml_ser_opts ov = {.parent_ns = NS_SERVER, .to = "j@x/r", .from = "r&o@y"};
+    struct xml_ser_opts ov = { .parent_ns = NS_SERVER, .to = "j@x/r", .from = "r&o@y" };
     snprintf(want, sizeof(want), "<message from='r&amp;o@y' to='j@x/r'>%s", body);
     assert_ser(m, &ov, want);
-    struct xml_ser_opts ov_to = {.parent_ns = NS_SERVER, .to = "j@x/r"};
+    struct xml_ser_opts ov_to = { .parent_ns = NS_SERVER, .to = "j@x/r" };
     snprintf(want, sizeof(want), "<message from='romeo@example.net/orchard' to='j@x/r'>%s", body);
     assert_ser(m, &ov_to, want);
     xml_node_unref(m);
@@ -481,14 +482,14 @@ static void test_serialize_ns(void **state)
     xml_node_set_attr(item, "jid", "a'b");
     struct xml_node *plain = xml_node_add_child(q, "", "plain");
     xml_node_add_child(plain, "jabber:iq:roster", "back");
-    struct xml_ser_opts ov2 = {.parent_ns = NS_CLIENT, .to = "t", .from = "f"};
+    struct xml_ser_opts ov2 = { .parent_ns = NS_CLIENT, .to = "t", .from = "f" };
     assert_ser(iq, &ov2,
                "<iq type='get' to='t' from='f'><query xmlns='jabber:iq:roster' to='inner'>"
                "<item xmlns:ns0='urn:a' ns0:x='1' xmlns:ns1='urn:b' ns1:y='2' ns0:z='3' "
                "xml:lang='fr' jid='a&apos;b'/><plain xmlns=''>"
                "<back xmlns='jabber:iq:roster'/></plain></query></iq>");
     /* A subtree serialized alone. */
-    assert_ser(q->first_child, &(struct xml_ser_opts){.parent_ns = "jabber:iq:roster"},
+    assert_ser(q->first_child, &(struct xml_ser_opts){ .parent_ns = "jabber:iq:roster" },
                "<item xmlns:ns0='urn:a' ns0:x='1' xmlns:ns1='urn:b' ns1:y='2' ns0:z='3' "
                "xml:lang='fr' jid='a&apos;b'/>");
     assert_ser(plain, NULL, "<plain><back xmlns='jabber:iq:roster'/></plain>");
@@ -580,7 +581,7 @@ static void test_stream_tree(void **state)
 {
     (void)state;
     struct xml_node *el = NULL;
-    struct xml_stream_cbs cbs = {.element = keep_element};
+    struct xml_stream_cbs cbs = { .element = keep_element };
     struct xml_stream *s = xml_stream_new(NULL, &cbs, &el);
     const char *in = HDR_C "<message xml:lang='fr' a='1&amp;2'>x<b>y</b>z&#10;</message>";
     assert_int_equal(xml_stream_feed(s, in, strlen(in), NULL), 0);
@@ -980,7 +981,7 @@ static void test_stream_namespaces(void **state)
 static void test_limit_size(void **state)
 {
     (void)state;
-    struct xml_limits lim = {.max_stanza_size = 200};
+    struct xml_limits lim = { .max_stanza_size = 200 };
     /* Exactly at the limit passes, one byte more fails, counted from the header's end. */
     char stanza[300];
     size_t hl = strlen(HDR_C);
@@ -1009,7 +1010,7 @@ static void test_limit_size(void **state)
         rec_cleanup(&r);
     }
     /* The header itself is limited too. */
-    struct xml_limits tiny = {.max_stanza_size = strlen(HDR_C) - 1};
+    struct xml_limits tiny = { .max_stanza_size = strlen(HDR_C) - 1 };
     assert_stream_error(&tiny, HDR_C, "policy-violation");
     struct rec r;
     rec_init(&r);
@@ -1040,9 +1041,9 @@ static void test_limit_huge(void **state)
     const size_t chunk = 65536;
     const size_t total = 10u << 20;
     char *buf = xmalloc(chunk);
-    static const char *openers[] = {"<message><body>", "<message a='", "<message "};
+    static const char *openers[] = { "<message><body>", "<message a='", "<message " };
     for (size_t k = 0; k < 3; k++) {
-        struct xml_limits lim = {.max_stanza_size = 100000};
+        struct xml_limits lim = { .max_stanza_size = 100000 };
         struct rec r;
         rec_init(&r);
         struct xml_stream *s = xml_stream_new(&lim, &rec_cbs, &r);
@@ -1079,7 +1080,7 @@ static void test_limit_depth(void **state)
         assert_int_equal(buf_append_c(&b, "</a>"), 0);
     }
     assert_stream_error(NULL, buf_cstr(&b), "policy-violation");
-    struct xml_limits big = {.max_depth = 20000, .max_stanza_size = 1 << 20};
+    struct xml_limits big = { .max_depth = 20000, .max_stanza_size = 1 << 20 };
     struct rec r;
     rec_init(&r);
     /* Allowed by the limits, it parses and frees without recursion. */
@@ -1089,7 +1090,7 @@ static void test_limit_depth(void **state)
     buf_cleanup(&b);
 
     /* max_depth 3: the stanza is depth 1, so three levels pass and four fail. */
-    struct xml_limits lim = {.max_depth = 3};
+    struct xml_limits lim = { .max_depth = 3 };
     rec_init(&r);
     assert_int_equal(feed_all(&lim, HDR_C "<a><b><c/></b></a>", &r, NULL), 0);
     assert_int_equal(r.elements, 1);
@@ -1121,7 +1122,7 @@ static void test_limit_attrs(void **state)
     }
     /* Namespace declarations count as attributes: the stream header has two declarations and
      * three attributes, so five are allowed here. */
-    struct xml_limits lim = {.max_attrs = 5};
+    struct xml_limits lim = { .max_attrs = 5 };
     assert_stream_error(&lim, HDR_C "<m a='1' b='2' c='3' d='4' e='5' xml:lang='en'/>",
                         "policy-violation");
     assert_stream_error(
@@ -1209,7 +1210,7 @@ static void test_stream_sleep(void **state)
     rec_cleanup(&r);
 
     /* Size accounting goes on across sleeps: whitespace since the last stanza still counts. */
-    struct xml_limits lim = {.max_stanza_size = 200};
+    struct xml_limits lim = { .max_stanza_size = 200 };
     char ws[300];
     memset(ws, ' ', sizeof(ws));
     rec_init(&r);
@@ -1277,14 +1278,15 @@ static void test_stream_no_callbacks(void **state)
 static void test_parse_element_default_ns(void **state)
 {
     (void)state;
-    const char *text = "<message to='a@example.com' type='chat'><body>hi &amp; bye</body></message>";
+    const char *text =
+        "<message to='a@example.com' type='chat'><body>hi &amp; bye</body></message>";
     struct xml_node *el = xml_parse_element(strv_c(text), "jabber:client", NULL);
     assert_non_null(el);
     assert_string_equal(el->name, "message");
     assert_string_equal(el->ns, "jabber:client");
     struct xml_node *body = xml_node_child(el, "jabber:client", "body");
     assert_non_null(body);
-    struct xml_ser_opts o = {.parent_ns = "jabber:client"};
+    struct xml_ser_opts o = { .parent_ns = "jabber:client" };
     assert_ser(el, &o, text);
     xml_node_unref(el);
 }
@@ -1326,10 +1328,10 @@ static void test_parse_element_first_only(void **state)
     xml_node_unref(el);
     /* Only the given length is read. */
     const char *text = "<c/>";
-    el = xml_parse_element((struct strv){text, 4}, NULL, NULL);
+    el = xml_parse_element((struct strv){ text, 4 }, NULL, NULL);
     assert_non_null(el);
     xml_node_unref(el);
-    assert_null(xml_parse_element((struct strv){text, 3}, NULL, NULL));
+    assert_null(xml_parse_element((struct strv){ text, 3 }, NULL, NULL));
 }
 
 static void test_parse_element_refused(void **state)
@@ -1342,7 +1344,7 @@ static void test_parse_element_refused(void **state)
     assert_null(xml_parse_element(strv_c("<!-- c --><a/>"), NULL, NULL));
     assert_null(xml_parse_element(strv_c("<p:a/>"), NULL, NULL));
     /* The limits: depth counts from the element itself (1), as for a stanza. */
-    struct xml_limits lim = {.max_depth = 2, .max_attrs = 1};
+    struct xml_limits lim = { .max_depth = 2, .max_attrs = 1 };
     struct xml_node *el = xml_parse_element(strv_c("<a><b/></a>"), NULL, &lim);
     assert_non_null(el);
     xml_node_unref(el);
