@@ -203,7 +203,7 @@ def test_private_messages_and_errors(server):
         x.close()
 
 
-def test_bounce_from_gone_occupant_during_broadcast(make_server):
+def test_occupant_without_presence_leaves_and_room_goes_on_one_worker(make_server):
     """One worker: an occupant that never sent presence leaves; the room keeps working for the
     others. Before session ends told the rooms of such a session, the next broadcast bounced off
     the gone occupant while the room walked its occupants (a use-after-free found by
