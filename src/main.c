@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -750,6 +751,35 @@ static int save_new_settings(bool existed)
     return 0;
 }
 
+/* The descriptor limit: the soft limit is raised to the hard one (a server with the default
+ * 1,024 would refuse connections long before its Channels setting), and a Channels value the
+ * limit cannot hold is said in the System Log. Each connection takes one descriptor; the
+ * reserve covers the store, the log, the listeners, the workers' epoll and event descriptors
+ * and outgoing s2s. */
+enum { FD_RESERVE = 64 };
+
+static void raise_fd_limit(const struct settings *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    long channels = cfg->xmpp.receiving.channels;
+    if (rl.rlim_cur != RLIM_INFINITY && channels + FD_RESERVE > (long)rl.rlim_cur) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "xmpp.receiving.channels is %ld but the descriptor limit is %ld: connections "
+                "beyond about %ld will be refused (raise LimitNOFILE or ulimit -n)",
+                channels, (long)rl.rlim_cur, (long)rl.rlim_cur - FD_RESERVE);
+    }
+}
+
 static int run(void)
 {
     char err[512];
@@ -777,6 +807,7 @@ static int run(void)
         xmpp_listeners_unhold();
         return 1;
     }
+    raise_fd_limit(cfg);
     if (check_database(cfg) != 0) {
         xmpp_listeners_unhold();
         log_close();

@@ -3,6 +3,7 @@ damaged one is refused, a read-only data directory and a busy data directory or 
 clear line, the database files are 0600 whatever the umask, starlingctl backup and restore."""
 
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -259,3 +260,46 @@ def test_broken_main_domain_certificate_refused(make_server, tmp_path):
         f.write("not a certificate\n")
     r = run_starlingd(d)
     refused(r, "certificate", "localhost")
+
+
+def _limits_of(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' line")
+
+
+def _with_soft_fd_limit(soft, start):
+    import resource
+    was = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, was[1]))
+    try:
+        return start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, was)
+
+
+def test_descriptor_limit_is_raised_to_the_hard_limit(make_server):
+    """A shell's soft limit of 256 descriptors would refuse the 250th client whatever the
+    Channels setting says: the server raises its soft limit to the hard one at start."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip("hard descriptor limit %d leaves nothing to raise" % hard)
+    srv = _with_soft_fd_limit(256, lambda: make_server())
+    soft, srv_hard = _limits_of(srv.proc.pid)
+    assert soft == srv_hard and soft > 256, (soft, srv_hard)
+    assert "descriptor limit" not in srv.log_text()
+
+
+def test_channels_beyond_the_descriptor_limit_are_said(make_server):
+    """Channels above what the (hard) descriptor limit holds: the System Log says so at start."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= 1000000 - 64:
+        pytest.skip("no descriptor limit below the largest Channels value")
+    srv = make_server(options={"xmpp.receiving.channels": "1000000"})
+    assert re.search(r"channels is 1000000 but the descriptor limit is %d" % hard,
+                     srv.log_text()), srv.log_text()[-2000:]
