@@ -751,6 +751,20 @@ static int save_new_settings(bool existed)
     return 0;
 }
 
+/* Accounts from before the look-alike table (or a restored database) get their skeletons once. */
+static void fill_skeletons(struct store *st)
+{
+    int n = signup_skeletons_fill(st);
+    if (n > 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "recorded the look-alike skeletons of %d existing accounts", n);
+    } else if (n < 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cannot record the look-alike skeletons of existing accounts: %s",
+                store_last_error(st));
+    }
+}
+
 /* The descriptor limit: the soft limit is raised to the hard one (a server with the default
  * 1,024 would refuse connections long before its Channels setting), and a Channels value the
  * limit cannot hold is said in the System Log. Each connection takes one descriptor; the
@@ -835,6 +849,7 @@ static int run(void)
         goto out;
     }
     store_domain_list(g_hook_store, load_domain_cert, g_hook_store);
+    fill_skeletons(g_hook_store);
     if (store_domain_exists(g_hook_store, cfg->server.main_domain) == 1 &&
         !tls_store_has(g_server.tls, cfg->server.main_domain)) {
         /* Without it no client of the main domain could start TLS: a start failure, not a

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "accounts/accounts_int.h"
+#include "accounts/signup.h"
 #include "core/err.h"
 #include "core/stamp.h"
 #include "core/utf8.h"
@@ -736,7 +737,14 @@ int accounts_account_add(struct store *st, const char *jid, const char *password
         rc = make_creds(st, &r, password, &text, err, errlen);
     }
     if (rc == 0) {
-        rc = store_account_add(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+        rc = store_group_begin(st);
+        if (rc == 0) {
+            rc = store_account_add(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+            if (rc == 0) {
+                rc = signup_skeleton_note(st, buf_cstr(&r.domain), r.jid.local);
+            }
+            rc = store_group_end(st, rc);
+        }
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_EXISTS) {
             err_set(err, errlen, "account %s@%s already exists", r.jid.local, buf_cstr(&r.domain));

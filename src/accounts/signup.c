@@ -129,41 +129,56 @@ static bool reserved_lookalike(const char *list, const char *name)
     return hit;
 }
 
-/* Looks for an account of the domain whose name has the skeleton `skel` (store_account_list). */
-struct lookalike {
-    const char *name;
-    const char *skel;
-    struct buf tmp;
-};
-
-static int lookalike_row(void *ud, const char *account, const char *unused)
-{
-    struct lookalike *l = ud;
-    (void)unused;
-    if (strcmp(account, l->name) != 0 && signup_skeleton(account, &l->tmp) == 0 &&
-        strcmp(buf_cstr(&l->tmp), l->skel) == 0) {
-        return 1;
-    }
-    return 0;
-}
-
-/* 1 when an existing account of `domain` looks like `name`, 0 when none, or an error. One pass
- * over the domain's accounts: registration is rate-limited, so this runs rarely. */
+/* 1 when an existing account of `domain` looks like `name`, 0 when none, or an error: one
+ * indexed lookup of the name's skeleton (register_skeletons, kept by signup_skeleton_note). */
 static int lookalike_exists(struct store *st, const char *domain, const char *name)
 {
     struct buf skel;
-    struct lookalike l = { .name = name };
-    int rc;
     buf_init(&skel, 4096);
-    buf_init(&l.tmp, 4096);
-    rc = signup_skeleton(name, &skel);
+    int rc = signup_skeleton(name, &skel);
     if (rc == 0) {
-        l.skel = buf_cstr(&skel);
-        rc = store_account_list(st, domain, lookalike_row, &l);
+        rc = store_skeleton_other(st, domain, buf_cstr(&skel), name);
     }
     buf_cleanup(&skel);
-    buf_cleanup(&l.tmp);
     return rc;
+}
+
+int signup_skeleton_note(struct store *st, const char *domain, const char *name)
+{
+    struct buf skel;
+    buf_init(&skel, 4096);
+    /* A name ICU cannot read gets no row: it cannot be registered in-band either. */
+    int rc = signup_skeleton(name, &skel);
+    if (rc == 0) {
+        rc = store_skeleton_set(st, domain, name, buf_cstr(&skel));
+    } else {
+        rc = 0;
+    }
+    buf_cleanup(&skel);
+    return rc;
+}
+
+struct fill_ctx {
+    struct store *st;
+    int filled;
+};
+
+static int fill_row(void *ud, const char *domain, const char *name)
+{
+    struct fill_ctx *fc = ud;
+    int rc = signup_skeleton_note(fc->st, domain, name);
+    fc->filled += rc == 0;
+    return rc;
+}
+
+int signup_skeletons_fill(struct store *st)
+{
+    struct fill_ctx fc = { st, 0 };
+    int rc = store_group_begin(st);
+    if (rc == 0) {
+        rc = store_group_end(st, store_skeleton_missing(st, fill_row, &fc));
+    }
+    return rc < 0 ? rc : fc.filled;
 }
 
 static int refuse(struct signup_refusal *why, const char *type, const char *condition,

@@ -26,6 +26,13 @@ struct signup_refusal {
     char text[160];
 };
 
+/* Records the skeleton of account `name` of `domain` (a name ICU cannot read gets none), so
+ * signup_check_name finds look-alikes with one lookup: 0 or an error code. */
+int signup_skeleton_note(struct store *st, const char *domain, const char *name);
+/* Records the skeletons of every account that has none (accounts from before the table, or
+ * restored): the number recorded, or an error code. Run once at start. */
+int signup_skeletons_fill(struct store *st);
+
 /* Checks a new account name on `domain` (prepared local part): reserved (also when it only looks
  * like a reserved name), an existing account, a name that looks like an existing account's
  * (same skeleton), or a tombstone. 0 when acceptable, else ERR_DENIED with *why filled (ERR_STORE on a store

@@ -1,5 +1,6 @@
 /* sqlite_register.c: the store's "register" area (see store_int.h): tombstones of deleted
- * accounts and invitation tokens for in-band registration (XEP-0077, XEP-0401 style). */
+ * accounts, invitation tokens for in-band registration (XEP-0077, XEP-0401 style) and the
+ * confusable skeletons of account names (the look-alike check). */
 #include <stdio.h>
 
 #include "core/err.h"
@@ -22,6 +23,16 @@ static const char *const migrations[] = {
     "  expires INTEGER NOT NULL,"
     "  FOREIGN KEY (domain) REFERENCES domains(name) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
+    /* v2: each account's UTS #39 skeleton, so the look-alike check of a registration is one
+     * indexed lookup instead of a pass over the domain's accounts. Rows go with the account. */
+    "CREATE TABLE register_skeletons ("
+    "  domain TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  skeleton TEXT NOT NULL,"
+    "  PRIMARY KEY (domain, name),"
+    "  FOREIGN KEY (domain, name) REFERENCES accounts(domain, name) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX register_skeletons_skeleton ON register_skeletons(domain, skeleton);",
 };
 
 STORE_AREA(register, migrations);
@@ -38,6 +49,14 @@ static const char SQL_INVITE_ADD[] =
 static const char SQL_INVITE_GET[] =
     "SELECT expires FROM register_invites WHERE token = ?1 AND domain = ?2";
 static const char SQL_INVITE_DEL[] = "DELETE FROM register_invites WHERE token = ?1";
+static const char SQL_SKEL_SET[] =
+    "INSERT INTO register_skeletons(domain, name, skeleton) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT(domain, name) DO UPDATE SET skeleton = excluded.skeleton";
+static const char SQL_SKEL_OTHER[] = "SELECT 1 FROM register_skeletons"
+                                     " WHERE domain = ?1 AND skeleton = ?2 AND name <> ?3 LIMIT 1";
+static const char SQL_SKEL_MISSING[] =
+    "SELECT a.domain, a.name FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM register_skeletons s"
+    " WHERE s.domain = a.domain AND s.name = a.name) ORDER BY a.domain, a.name";
 static const char SQL_INVITE_PURGE[] =
     "DELETE FROM register_invites WHERE expires <= CAST(?1 AS INTEGER)";
 
@@ -104,4 +123,37 @@ int store_invite_take(struct store *st, const char *token, const char *domain, l
     }
     /* Another worker may have used it in between: only the one that deleted the row wins. */
     return changes == 1 ? 0 : ERR_NOTFOUND;
+}
+
+int store_skeleton_set(struct store *st, const char *domain, const char *name, const char *skeleton)
+{
+    return store__run(st, SQL_SKEL_SET, STORE_ARGS(domain, name, skeleton), NULL);
+}
+
+int store_skeleton_other(struct store *st, const char *domain, const char *skeleton,
+                         const char *name)
+{
+    int rc = store__query_one(st, SQL_SKEL_OTHER, STORE_ARGS(domain, skeleton, name), NULL, NULL);
+    if (rc == ERR_NOTFOUND) {
+        return 0;
+    }
+    return rc < 0 ? rc : 1;
+}
+
+struct missing_ctx {
+    store_skeleton_missing_fn *fn;
+    void *ud;
+};
+
+static int missing_row(void *ud, const char *const *cols, int ncols)
+{
+    struct missing_ctx *mc = ud;
+    (void)ncols;
+    return mc->fn(mc->ud, cols[0], cols[1]);
+}
+
+int store_skeleton_missing(struct store *st, store_skeleton_missing_fn *fn, void *ud)
+{
+    struct missing_ctx mc = { fn, ud };
+    return store__query_rows(st, SQL_SKEL_MISSING, STORE_NO_ARGS, missing_row, &mc);
 }

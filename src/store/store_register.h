@@ -1,4 +1,5 @@
-/* store_register.h: the store's "register" area: tombstones of deleted accounts, invitations. */
+/* store_register.h: the store's "register" area: tombstones of deleted accounts, invitations,
+ * and the confusable skeletons of account names. */
 #ifndef STARLING_STORE_STORE_REGISTER_H
 #define STARLING_STORE_STORE_REGISTER_H
 
@@ -19,5 +20,17 @@ int store_invite_add(struct store *st, const char *token, const char *domain, lo
 int store_invite_valid(struct store *st, const char *token, const char *domain, long long now);
 /* Consumes a valid token: 0, or ERR_NOTFOUND when it is unknown, expired or for another domain. */
 int store_invite_take(struct store *st, const char *token, const char *domain, long long now);
+
+/* The UTS #39 skeleton of an existing account's name (replaces an older one). ERR_NOTFOUND when
+ * the account does not exist. The row is removed with the account. */
+int store_skeleton_set(struct store *st, const char *domain, const char *name,
+                       const char *skeleton);
+/* 1 when an account of `domain` other than `name` has `skeleton`, 0 when none, or an error. */
+int store_skeleton_other(struct store *st, const char *domain, const char *skeleton,
+                         const char *name);
+/* Calls `fn` for every account without a skeleton row (accounts made before the table existed);
+ * rows are copied out first, so `fn` may use the store. A non-zero return from `fn` stops. */
+typedef int store_skeleton_missing_fn(void *ud, const char *domain, const char *name);
+int store_skeleton_missing(struct store *st, store_skeleton_missing_fn *fn, void *ud);
 
 #endif

@@ -757,6 +757,27 @@ static void test_signup_lookalikes_refused(void **state)
     assert_int_equal(signup_check_name(f->st, &cfg, "example.org", "\xd0\xb0lice", &why), 0);
 }
 
+/* Accounts added behind the accounts layer's back (a database from before the skeleton table)
+ * get their skeleton from signup_skeletons_fill; a removed account's skeleton goes with it. */
+static void test_signup_skeletons_filled_and_removed(void **state)
+{
+    struct fixture *f = *state;
+    struct settings cfg;
+    struct signup_refusal why;
+    settings_defaults(&cfg);
+    assert_int_equal(accounts_domain_add(f->st, "example.com", f->err, sizeof(f->err)), 0);
+    assert_int_equal(store_account_add(f->st, "example.com", "carol", "x"), 0);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "c\xd0\xb0rol", &why), 0);
+    assert_int_equal(signup_skeletons_fill(f->st), 1);
+    assert_int_equal(signup_skeletons_fill(f->st), 0);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "c\xd0\xb0rol", &why),
+                     ERR_DENIED);
+    assert_string_equal(why.condition, "conflict");
+    assert_int_equal(accounts_account_remove(f->st, "carol@example.com", f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(signup_check_name(f->st, &cfg, "example.com", "c\xd0\xb0rol", &why), 0);
+}
+
 static void test_signup_rates(void **state)
 {
     (void)state;
@@ -819,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_login_lockout_bounded),
         cmocka_unit_test(test_signup_skeleton),
         cmocka_unit_test_setup_teardown(test_signup_lookalikes_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signup_skeletons_filled_and_removed, setup, teardown),
         cmocka_unit_test(test_signup_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
