@@ -188,16 +188,16 @@ void archive_message(struct signal *sig, bool outgoing)
         return;
     }
     long long id = archive_new_id();
-    if (!outgoing) {
-        struct xml_node *n = stamped(sig->xmpp_data, own, id);
-        xml_node_unref(sig->xmpp_data);
-        sig->xmpp_data = n;
-    }
     struct buf text, btext;
     buf_init(&text, 1 << 22);
     buf_init(&btext, 1 << 20);
     if (body) {
-        xml_node_text(body, &btext);
+        xml_node_text(body, &btext); /* before the stamping frees the tree `body` is in */
+    }
+    if (!outgoing) {
+        struct xml_node *n = stamped(sig->xmpp_data, own, id);
+        xml_node_unref(sig->xmpp_data);
+        sig->xmpp_data = n;
     }
     if (signal_wire_serialize(sig, &text) == 0) {
         struct store_archive_row r = {

@@ -349,3 +349,53 @@ def test_removed_account_takes_its_archive(server):
     assert items == [] and complete(fin)
     a.close()
     b.close()
+
+
+def test_slixmpp_xep_0313_iterates_both_ways(server):
+    import slix
+    a, b = fill(server, "sx", 7)
+    b.close()
+
+    async def go():
+        c = slix.Client(server, b.bare + "/slix", "im-secret-1", mech="PLAIN")
+        c.xmpp.register_plugin("xep_0313")
+        assert await c.connect() == "session"
+        try:
+            mam_ = c.xmpp.plugin["xep_0313"]
+            forward = [m["mam_result"]["forwarded"]["stanza"]["body"]
+                       async for m in mam_.iterate(rsm={"max": 3})]
+            backward = [m["mam_result"]["forwarded"]["stanza"]["body"]
+                        async for m in mam_.iterate(rsm={"max": 3}, reverse=True)]
+            with_a = [m["mam_result"]["forwarded"]["stanza"]["body"]
+                      async for m in mam_.iterate(with_jid=a.bare, rsm={"max": 50})]
+            return forward, backward, with_a
+        finally:
+            await c.close()
+    forward, backward, with_a = slix.run(go())
+    want = ["m%02d" % i for i in range(7)]
+    assert forward == want, forward
+    assert backward == list(reversed(want)), backward
+    assert with_a == want
+    a.close()
+
+
+def test_archive_survives_restart(make_server):
+    from starling import Server
+    srv = make_server()
+    a, b = pair(srv, "rs")
+    chat(a, b.bare, "before the restart")
+    b.wait_for(lambda e: is_message(e, "before the restart"), what="message")
+    a.close()
+    b.close()
+    assert srv.stop() == []
+    srv2 = Server(datadir=srv.datadir)
+    try:
+        srv2.start()
+        b = login(srv2, b.user, presence="")
+        items, fin = mam(b)
+        assert bodies(items) == ["before the restart"] and complete(fin)
+        b.close()
+    finally:
+        problems = srv2.stop()
+        srv2.cleanup()
+    assert problems == [], problems
