@@ -8,6 +8,7 @@
 
 #include "signal/signal.h"
 #include "store/store.h"
+#include "xml/xml.h"
 
 /* ---- the writer (main.c) ---- */
 
@@ -51,5 +52,27 @@ void archive_room_add(long long id, const char *service, const char *room, const
  * no-permanent-store hint; a store hint forces it), `body` then points at its body element's
  * text node or is NULL. */
 bool archive_worth(const struct signal *sig, const struct xml_node **body);
+
+/* ---- queries (query.c), on a worker ---- */
+
+/* Called for each result of a query before it is sent: may add to the forwarded message `msg`
+ * (a room adds its occupant's real JID for those who may see it). `peer` and `peer_res` are the
+ * row's (store_archive.h). */
+typedef void archive_decorate_fn(void *ud, struct xml_node *msg, const char *peer,
+                                 const char *peer_res);
+/* Runs the XEP-0313 <query/> `query` of the iq `req` on the archive of (domain, name) (`room`:
+ * a room's, whose "with" names an occupant): sends each result to req->from as a message from
+ * req->to, in order, then gives the <fin/> of the iq result in *fin (the caller answers). Reads
+ * what was queued before (archive_sync). ERR_PROTO (bad-request: an unknown field, a bad date
+ * or JID), ERR_NOTFOUND (item-not-found: an id the archive does not hold) or a store code. */
+int archive_query(struct store *st, const struct signal *req, const struct xml_node *query,
+                  const char *domain, const char *name, bool room, archive_decorate_fn *decorate,
+                  void *ud, struct xml_node **fin);
+/* The <query/> with the form of the fields a query may use (XEP-0313 §5.1.2). */
+struct xml_node *archive_query_form(void);
+/* The <metadata/> of an archive (its first and last message, XEP-0313 §7.1) in *meta; a store
+ * code. */
+int archive_metadata(struct store *st, const char *domain, const char *name,
+                     struct xml_node **meta);
 
 #endif

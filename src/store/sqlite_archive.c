@@ -76,7 +76,8 @@ int store_archive_add(struct store *st, const struct store_archive_row *r)
     return rc;
 }
 
-#define SEL "SELECT id, outgoing, stanza FROM archive_msg WHERE domain = ?1 AND name = ?2"
+#define SEL                                                                                        \
+    "SELECT id, outgoing, stanza, peer, peer_res FROM archive_msg WHERE domain = ?1 AND name = ?2"
 #define RANGE " AND id >= CAST(?3 AS INTEGER) AND id <= CAST(?4 AS INTEGER)"
 #define PEER " AND peer = ?5 AND (?6 = '' OR peer_res = ?6)"
 #define FTS(n) " AND id IN (SELECT rowid FROM archive_fts WHERE archive_fts MATCH ?" n ")"
@@ -103,10 +104,17 @@ struct rows_ctx {
 static int each_row(void *ud, const char *const *cols, int ncols)
 {
     struct rows_ctx *rc = ud;
-    if (ncols < 3 || cols[0] == NULL || cols[2] == NULL) {
+    if (ncols < 5 || cols[0] == NULL || cols[2] == NULL) {
         return 0;
     }
-    return rc->fn(rc->ud, strtoll(cols[0], NULL, 10), cols[1] && cols[1][0] == '1', cols[2]);
+    struct store_archive_hit h = {
+        .id = strtoll(cols[0], NULL, 10),
+        .outgoing = cols[1] && cols[1][0] == '1',
+        .stanza = cols[2],
+        .peer = cols[3] ? cols[3] : "",
+        .peer_res = cols[4] ? cols[4] : "",
+    };
+    return rc->fn(rc->ud, &h);
 }
 
 /* The words of `text` as an FTS5 query: each one a quoted string (so that no user input is
@@ -167,7 +175,7 @@ int store_archive_query(struct store *st, const struct store_archive_query *q, s
     return ret;
 }
 
-static const char SQL_GET[] = "SELECT id, outgoing, stanza FROM archive_msg"
+static const char SQL_GET[] = "SELECT id, outgoing, stanza, peer, peer_res FROM archive_msg"
                               " WHERE id = CAST(?3 AS INTEGER) AND domain = ?1 AND name = ?2";
 
 static int found_row(void *ud, const char *const *cols, int ncols)

@@ -45,7 +45,15 @@ struct store_archive_query {
     bool descending;
     int limit;
 };
-typedef int store_archive_fn(void *ud, long long id, bool outgoing, const char *stanza);
+/* One row found. */
+struct store_archive_hit {
+    long long id;
+    bool outgoing;
+    const char *stanza;
+    const char *peer;
+    const char *peer_res;
+};
+typedef int store_archive_fn(void *ud, const struct store_archive_hit *h);
 int store_archive_query(struct store *st, const struct store_archive_query *q, store_archive_fn *fn,
                         void *ud);
 /* One row of an owner by id: ERR_NOTFOUND when it has none by that id. */

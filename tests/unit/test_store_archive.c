@@ -82,12 +82,15 @@ struct got {
     int n;
 };
 
-static int collect(void *ud, long long id, bool outgoing, const char *stanza)
+static int collect(void *ud, const struct store_archive_hit *h)
 {
     struct got *g = ud;
-    assert_int_equal(outgoing, id % 2 == 0);
-    assert_non_null(strstr(stanza, "<body>"));
-    g->ids[g->n++] = id;
+    assert_int_equal(h->outgoing, h->id % 2 == 0);
+    assert_non_null(strstr(h->stanza, "<body>"));
+    assert_string_equal(h->peer, h->id == 11 ? "alice@example.com"
+                                 : h->id % 2 ? "bob@example.com"
+                                             : "carol@example.com");
+    g->ids[g->n++] = h->id;
     return 0;
 }
 
