@@ -4,6 +4,7 @@ and #extended, XEP-0059 paging both ways with an exact complete flag, item-not-f
 preferences, full-text search (XEP-0431), metadata, the offline interplay, the archive removed
 with its account and kept across a restart."""
 
+import re
 import time
 import uuid
 
@@ -399,3 +400,33 @@ def test_archive_survives_restart(make_server):
         problems = srv2.stop()
         srv2.cleanup()
     assert problems == [], problems
+
+
+def test_ctl_archive_stats_and_purge(make_server):
+    srv = make_server()
+    a, b = pair(srv, "cp")
+    for i in range(3):
+        chat(a, b.bare, "old %d" % i)
+    sync(a)
+    mam(b)  # the archive is written
+    out = srv.ctl_ok("archive", "stats", "localhost")
+    assert re.search(r"^messages = 6$", out, re.M), out   # both sides of 3 messages
+    # Messages of today are not older than a day: nothing removed.
+    out = srv.ctl_ok("archive", "purge", "localhost", "--older-than", "1")
+    assert re.search(r"^removed = 0$", out, re.M), out
+    assert len(mam(b)[0]) == 3
+    out = srv.ctl_ok("archive", "purge", "--older-than", "0")
+    assert re.search(r"^removed = 6$", out, re.M), out
+    items, fin = mam(b)
+    assert items == [] and complete(fin)
+    assert re.search(r"^messages = 0$", srv.ctl_ok("archive", "stats"), re.M)
+    # The retention pass in the background, and the per-domain setting.
+    assert "started" in srv.ctl_ok("archive", "purge")
+    srv.ctl_ok("domain", "set", "localhost", "archive_keep_days=30")
+    assert re.search(r"^archive_keep_days = 30$", srv.ctl_ok("domain", "show", "localhost"), re.M)
+    r = srv.ctl("domain", "set", "localhost", "archive_keep_days=soon")
+    assert r.returncode == 1
+    r = srv.ctl("archive", "purge", "--older-than", "x")
+    assert r.returncode == 2
+    a.close()
+    b.close()
