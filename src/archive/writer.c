@@ -145,21 +145,34 @@ static int purge_domain(void *ud, const char *domain, const char *unused)
     if (store_domain_setting_get(g_w.st, domain, "archive_keep_days", &v) == 0) {
         days = strtoll(buf_cstr(&v), NULL, 10);
     }
-    buf_cleanup(&v);
     if (days <= 0) {
+        buf_cleanup(&v);
         return 0;
     }
-    int removed = 0;
     long long before = now_us() - days * 86400LL * 1000000LL;
-    if (store_archive_purge(g_w.st, domain, before, PURGE_BATCH, &removed) != 0) {
-        pc->failed = 1;
+    /* The domain's rooms are on its chat service (domain setting chat_service, default
+     * conference.<domain>). */
+    int rc = store_domain_setting_get(g_w.st, domain, "chat_service", &v);
+    if (rc != 0) {
+        buf_reset(&v);
+        buf_printf(&v, "conference.%s", domain);
     }
-    pc->removed += removed;
+    const char *owners[] = { domain, buf_cstr(&v) };
+    for (size_t i = 0; i < 2; i++) {
+        int removed = 0;
+        if (i == 1 && strcmp(owners[1], "none") == 0) {
+            break;
+        }
+        if (store_archive_purge(g_w.st, owners[i], before, PURGE_BATCH, &removed) != 0) {
+            pc->failed = 1;
+        }
+        pc->removed += removed;
+    }
+    buf_cleanup(&v);
     return 0;
 }
 
-/* One step of a purge pass: true when a domain still had rows to remove. The chat services'
- * domains are the account domains' subdomains: their rooms go by the parent's setting. */
+/* One step of a purge pass: true when a domain still had rows to remove. */
 static bool purge_step(void)
 {
     struct purge_ctx pc = { 0, 0 };
