@@ -141,7 +141,7 @@ static int purge_domain(void *ud, const char *domain, const char *unused)
     struct purge_ctx *pc = ud;
     long long days = atomic_load(&g_w.keep_days);
     struct buf v;
-    buf_init(&v, 64);
+    buf_init(&v, 1100);
     if (store_domain_setting_get(g_w.st, domain, "archive_keep_days", &v) == 0) {
         days = strtoll(buf_cstr(&v), NULL, 10);
     }
