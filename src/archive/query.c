@@ -314,14 +314,20 @@ static bool known(struct store *st, const struct owner *owner, long long id)
 }
 
 /* The "ids" field: exactly these messages, in archive order. */
+static int id_order(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The "ids" field: exactly those messages, in archive order; item-not-found when one is not in
+ * this archive. */
 static int run_ids(struct store *st, const struct owner *owner, struct mam_query *mq,
                    struct page *pg)
 {
+    qsort(mq->ids, mq->nids, sizeof(mq->ids[0]), id_order);
     for (size_t i = 0; i < mq->nids; i++) {
         int rc = store_archive_get(st, owner->domain, owner->name, mq->ids[i], collect, pg);
-        if (rc == ERR_NOTFOUND) {
-            return rc;
-        }
         if (rc != 0) {
             return rc;
         }

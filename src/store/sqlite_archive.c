@@ -10,7 +10,9 @@
 #include "store/store_int.h"
 
 static const char *const migrations[] = {
-    /* v1. No foreign key: a room's archive has no account; triggers remove an archive with its
+    /* v1. The full-text index is filled by store_archive_add_many, one statement per batch
+     * (FTS5 flushes its pending terms at every statement's savepoint: a trigger per row would
+     * write an index segment per row); rows leave it through the delete trigger. No foreign key: a room's archive has no account; triggers remove an archive with its
      * account or room instead. The indexes serve "the last N (with X)" and paging by id both
      * ways; start/end are id ranges (ids are times). */
     "CREATE TABLE archive_msg ("
@@ -27,9 +29,6 @@ static const char *const migrations[] = {
     "CREATE INDEX archive_msg_peer ON archive_msg(domain, name, peer, id);"
     "CREATE VIRTUAL TABLE archive_fts USING fts5(body, content='archive_msg',"
     "  content_rowid='id');"
-    "CREATE TRIGGER archive_msg_ai AFTER INSERT ON archive_msg WHEN new.body IS NOT NULL BEGIN"
-    "  INSERT INTO archive_fts(rowid, body) VALUES (new.id, new.body);"
-    "END;"
     "CREATE TRIGGER archive_msg_ad AFTER DELETE ON archive_msg WHEN old.body IS NOT NULL BEGIN"
     "  INSERT INTO archive_fts(archive_fts, rowid, body) VALUES ('delete', old.id, old.body);"
     "END;"
@@ -61,7 +60,22 @@ static const char SQL_ADD_ROOM[] =
     "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
-int store_archive_add(struct store *st, const struct store_archive_row *r)
+int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pages)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d",
+             cache_mb * 1024, checkpoint_pages);
+    if (sqlite3_exec(store__db(st), sql, NULL, NULL, NULL) != SQLITE_OK) {
+        return store__fail(st, "archive writer pragmas");
+    }
+    return 0;
+}
+
+static const char SQL_INDEX[] =
+    "INSERT INTO archive_fts(rowid, body) SELECT id, body FROM archive_msg"
+    " WHERE id IN (SELECT value FROM json_each(?1)) AND body IS NOT NULL";
+
+static int add_one(struct store *st, const struct store_archive_row *r)
 {
     char id[24];
     snprintf(id, sizeof(id), "%lld", r->id);
@@ -74,6 +88,39 @@ int store_archive_add(struct store *st, const struct store_archive_row *r)
         rc = ERR_NOTFOUND;
     }
     return rc;
+}
+
+int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
+                           size_t *added)
+{
+    struct buf ids;
+    buf_init(&ids, 32 * n + 16);
+    buf_append_c(&ids, "[");
+    int rc = 0;
+    *added = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int r = add_one(st, rows[i]);
+        if (r == 0) {
+            (*added)++;
+            if (rows[i]->body) {
+                buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", rows[i]->id);
+            }
+        }
+        rc = r == ERR_NOTFOUND ? 0 : r;
+    }
+    buf_append_c(&ids, "]");
+    if (rc == 0 && ids.len > 2) {
+        rc = store__run(st, SQL_INDEX, STORE_ARGS(buf_cstr(&ids)), NULL);
+    }
+    buf_cleanup(&ids);
+    return rc;
+}
+
+int store_archive_add(struct store *st, const struct store_archive_row *r)
+{
+    size_t added;
+    int rc = store_archive_add_many(st, &r, 1, &added);
+    return rc == 0 && added == 0 ? ERR_NOTFOUND : rc;
 }
 
 #define SEL                                                                                        \

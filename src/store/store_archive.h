@@ -28,9 +28,19 @@ struct store_archive_row {
     const char *body;   /* its body for the full-text index, NULL when none */
 };
 
+/* Tunes a handle that writes archive rows in large batches (the archive's writer thread): a
+ * page cache of `cache_mb` MB, so that a batch's index pages are not spilled to the WAL in the
+ * middle of its transaction, and a checkpoint every `checkpoint_pages` WAL pages. */
+int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pages);
+
 /* Adds a row; ERR_NOTFOUND (nothing written) when the row is an account's and the account is
  * gone. */
 int store_archive_add(struct store *st, const struct store_archive_row *r);
+/* Adds rows (those of accounts that are gone are skipped; *added counts the others) and their
+ * bodies to the full-text index in one statement. Inside a transaction (store_begin) it is
+ * all or nothing. */
+int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
+                           size_t *added);
 
 /* A query: the rows of one owner whose id lies in [lo, hi], optionally with one peer (and its
  * resource when peer_res is not NULL), optionally matching `text` (full-text: every word must

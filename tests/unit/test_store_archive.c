@@ -169,6 +169,36 @@ static void test_get_and_owner(void **state)
     assert_int_equal(store_archive_get(f->st, "example.com", "bob", 11, NULL, NULL), 0);
     /* No row for an account that does not exist; a room's rows need none. */
     assert_int_equal(add(f->st, 12, "nobody", "x@example.com", "", "b"), ERR_NOTFOUND);
+    /* A batch skips such rows and indexes the others' bodies in one statement. */
+    struct store_archive_row rows[3] = {
+        { .id = 20,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu</body></message>",
+          .body = "zulu" },
+        { .id = 21,
+          .domain = "example.com",
+          .name = "gone",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu</body></message>",
+          .body = "zulu" },
+        { .id = 22,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu yankee</body></message>",
+          .body = "zulu yankee" },
+    };
+    const struct store_archive_row *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, 3, &added), 0);
+    assert_int_equal(added, 2);
+    struct got z = run(f->st, NULL, NULL, "zulu", 0, LLONG_MAX, false, 50);
+    assert_true(z.n == 2 && z.ids[0] == 20 && z.ids[1] == 22);
 }
 
 static void test_prefs(void **state)
