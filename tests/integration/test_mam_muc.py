@@ -41,6 +41,7 @@ def test_non_anonymous_room_archive(server):
     sid = m.find(q(NS_SID, "stanza-id"))
     assert sid is not None and sid.get("by") == room_jid(room), dump(m)
     say(p, room, "two")
+    wait_groupchat(o, "two")   # two senders: the room's order is the order of arrival
     say(o, room, "three")
     wait_groupchat(p, "three")
     outsider = user(server, uniq("out"))
