@@ -63,7 +63,9 @@ def seed(db, owner, messages, conversations):
     con.execute("COMMIT")
     # The server indexes each batch in one statement; a seed indexes everything at once.
     con.execute("INSERT INTO archive_fts(archive_fts) VALUES ('rebuild')")
+    con.commit()
     con.execute("ANALYZE")
+    con.commit()
     con.close()
     return time.monotonic() - t0
 
@@ -143,6 +145,8 @@ def queries(srv, conversations, nq):
     out["fulltext_p50_ms"] = pct(ft, 50)
     out["fulltext_p99_ms"] = pct(ft, 99)
     out["fulltext_hits"] = len(res)
+    if not res:
+        raise benchlib.BenchError("full-text query: no result")
     ftw = []
     for i in range(max(5, nq // 10)):
         t, res, fin = query(c, field("with", "bench-peer%d@localhost" % (500 % conversations)) +
