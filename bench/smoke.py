@@ -56,7 +56,7 @@ def main():
         # The archive scenario (bench/mam.py) at its smoke size: its own servers.
         mam = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "mam.py"), "--smoke",
                               "--build", a.build], capture_output=True, text=True, timeout=120)
-        print("bench-smoke %-16s %s" % ("mam", "ok" if mam.returncode == 0 else "FAILED"))
+        print("bench-smoke %-13s %s" % ("mam", "ok" if mam.returncode == 0 else "FAIL"))
         if mam.returncode != 0:
             failures.append("mam: " + (mam.stderr or mam.stdout)[-800:])
         done += 1

@@ -144,3 +144,20 @@ def test_history_from_archive_after_restart(make_server):
         problems = srv2.stop()
         srv2.cleanup()
     assert problems == [], problems
+
+
+def test_destroyed_room_takes_its_archive(server):
+    from muchelp import NS_OWNER
+    room = uniq("doom")
+    o = user(server, uniq("own"))
+    persistent(o, room, "Owner")
+    say(o, room, "before the end")
+    wait_groupchat(o, "before the end")
+    assert bodies(mam(o, to=room_jid(room))[0]) == ["before the end"]
+    r = o.iq("set", "<query xmlns='%s'><destroy/></query>" % NS_OWNER, to=room_jid(room))
+    assert r.get("type") == "result", dump(r)
+    # A new room of the same name starts with an empty archive.
+    persistent(o, room, "Owner")
+    items, fin = mam(o, to=room_jid(room))
+    assert items == [] and complete(fin)
+    o.close()
