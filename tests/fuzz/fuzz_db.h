@@ -136,8 +136,9 @@ static inline void fuzz_db_snapshot(struct fuzz_db *f, const char *path, const c
     buf_append_c(&save, "BEGIN IMMEDIATE;");
     while (sqlite3_step(q) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(q, 0);
-        /* A virtual table (the archive's FTS5 index) and its shadow tables follow their content
-         * table through its triggers: restoring that table restores them. */
+        /* A virtual table (the archive's FTS5 index) and its shadow tables are not copied: the
+         * content table's delete trigger takes the restored-away rows out of the index (the
+         * snapshot is taken before any archive row exists, so it has none to put back). */
         bool kept = strcmp(name, "store_schema") == 0 || fuzz_db_virtual(f->db, name);
         for (size_t i = 0; keep != NULL && keep[i] != NULL; i++) {
             kept = kept || strcmp(name, keep[i]) == 0;
