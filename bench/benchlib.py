@@ -264,7 +264,11 @@ class Starling(Server):
         if n <= self.accounts:
             return
         sock = socket.socket(socket.AF_UNIX)
-        sock.connect(os.path.join(self.datadir, "admin.sock"))
+        path = os.path.join(self.datadir, "admin.sock")
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the listeners accept before the admin socket is made
+        sock.connect(path)
         f = sock.makefile("rwb")
         batch = 500
         i = self.accounts

@@ -6,6 +6,7 @@ Fails on harness errors (no result, a failed login, lost sessions), never on spe
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +53,13 @@ def main():
         srv.stop()
         srv = None
         done = len(RUNS)
+        # The archive scenario (bench/mam.py) at its smoke size: its own servers.
+        mam = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "mam.py"), "--smoke",
+                              "--build", a.build], capture_output=True, text=True, timeout=120)
+        print("bench-smoke %-13s %s" % ("mam", "ok" if mam.returncode == 0 else "FAIL"))
+        if mam.returncode != 0:
+            failures.append("mam: " + (mam.stderr or mam.stdout)[-800:])
+        done += 1
         if shutil.which("dnsmasq") or os.access("/usr/sbin/dnsmasq", os.X_OK):
             srv = benchlib.Federation("starling", os.path.join(work, "s2s"), a.build)
             srv.options["server.workers"] = "2"

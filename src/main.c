@@ -16,6 +16,7 @@
 
 #include "accounts/accounts.h"
 #include "accounts/signup.h"
+#include "archive/archive.h"
 #include "chatroom/chatroom.h"
 #include "auth/lockout.h"
 #include "auth/sasl.h"
@@ -59,6 +60,7 @@ static struct module *const g_modules[] = {
     &accounts_module, /* register.*; the account cache */
     &chatroom_module, /* muc.*; the rooms */
     &store_module,    /* the handles' page caches */
+    &archive_module,  /* archive.*: the message archive (XEP-0313) */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -876,6 +878,10 @@ static int run(void)
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
+    if (archive_start(g_server.db_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: archive: %s\n", err);
+        goto out;
+    }
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */
@@ -935,6 +941,7 @@ out:
     if (g_server.tls) {
         tls_store_free(g_server.tls);
     }
+    archive_stop(); /* after the workers: what they queued is written */
     store_close(g_hook_store);
     xmpp_addr_table_free();
     signup_shutdown();

@@ -35,7 +35,7 @@ static const char usage_text[] =
     "  domain set NAME key=value [key=value...]\n"
     "      keys: login_methods, password_storage (scram|clear), auto_signup,\n"
     "            allow_modify_password, xmpp, chat_service, allow_cancel,\n"
-    "            signup_invite_only, aliases\n"
+    "            signup_invite_only, aliases, archive_keep_days\n"
     "  account add JID --password PW\n"
     "  account remove JID\n"
     "  account passwd JID PW\n"
@@ -51,6 +51,10 @@ static const char usage_text[] =
     "  presence JID [--json]\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
     "  backup FILE                      online copy of DATADIR/starling.db (docs/backup.md)\n"
+    "  archive stats [DOMAIN] [--json]  archived messages (XEP-0313, docs/archive.md)\n"
+    "  archive purge [DOMAIN] [--older-than DAYS]\n"
+    "                                   remove old archived messages (without DAYS: the\n"
+    "                                   retention settings, in the background)\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -306,6 +310,38 @@ static int parse_invite(int argc, char **argv, struct command *cmd)
     return make_request(cmd, "invite", args, json ? OUT_JSON : OUT_KV);
 }
 
+/* archive stats [DOMAIN] [--json] | archive purge [DOMAIN] [--older-than DAYS] */
+static int parse_archive(int argc, char **argv, struct command *cmd)
+{
+    static const char usage[] =
+        "usage: archive stats [DOMAIN] [--json] | archive purge [DOMAIN] [--older-than DAYS]";
+    if (argc < 1 || (strcmp(argv[0], "stats") != 0 && strcmp(argv[0], "purge") != 0)) {
+        return usage_error(usage);
+    }
+    bool purge = strcmp(argv[0], "purge") == 0, json = false;
+    json_t *args = json_object();
+    for (int i = 1; i < argc; i++) {
+        if (!purge && strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (purge && strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            long long days = strtoll(argv[++i], &end, 10);
+            if (end == argv[i] || *end != '\0' || days < 0) {
+                json_decref(args);
+                return usage_error("--older-than needs a number of days");
+            }
+            json_object_set_new(args, "older_than_days", json_integer(days));
+        } else if (argv[i][0] != '-' && json_object_get(args, "domain") == NULL) {
+            json_object_set_new(args, "domain", json_string(argv[i]));
+        } else {
+            json_decref(args);
+            return usage_error(usage);
+        }
+    }
+    return make_request(cmd, purge ? "archive.purge" : "archive.stats", args,
+                        json ? OUT_JSON : OUT_KV);
+}
+
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
     const char *what = argv[0];
@@ -320,6 +356,9 @@ static int parse_command(int argc, char **argv, struct command *cmd)
     }
     if (strcmp(what, "invite") == 0) {
         return parse_invite(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(what, "archive") == 0) {
+        return parse_archive(argc - 1, argv + 1, cmd);
     }
     if (strcmp(what, "send") == 0) {
         int rc = want_args("send", argc - 1, 3, 3);

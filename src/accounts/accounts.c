@@ -521,6 +521,18 @@ static int domain_value(const char *key, const char *value, const char **norm, c
         *norm = methods;
         return 0;
     }
+    if (strcmp(key, "archive_keep_days") == 0) {
+        /* XEP-0313 retention (src/archive/writer.c): days, 0 = forever. */
+        char *end = NULL;
+        long days = strtol(value, &end, 10);
+        if (end == value || *end != '\0' || days < 0 || days > 36500) {
+            err_set(err, errlen, "archive_keep_days must be a number of days, 0..36500");
+            return ERR_INVAL;
+        }
+        snprintf(methods, methods_len, "%ld", days);
+        *norm = methods;
+        return 0;
+    }
     if (strcmp(key, "password_storage") == 0) {
         if (strcasecmp(value, "scram") == 0 || strcasecmp(value, "clear") == 0) {
             *norm = strcasecmp(value, "scram") == 0 ? "scram" : "clear";
@@ -561,10 +573,10 @@ static int domain_value(const char *key, const char *value, const char **norm, c
 
 static bool domain_key_known(const char *key)
 {
-    static const char *const keys[] = { "login_methods", "password_storage",
-                                        "auto_signup",   "allow_modify_password",
-                                        "xmpp",          "chat_service",
-                                        "allow_cancel",  "signup_invite_only" };
+    static const char *const keys[] = {
+        "login_methods", "password_storage", "auto_signup",        "allow_modify_password", "xmpp",
+        "chat_service",  "allow_cancel",     "signup_invite_only", "archive_keep_days"
+    };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(key, keys[i]) == 0) {
             return true;
@@ -622,8 +634,20 @@ done:
     return rc;
 }
 
+/* The domain's archive retention as set, or "default" (the server's archive.keep_days). */
+static const char *archive_days(struct store *st, const char *domain, char *out, size_t size)
+{
+    struct buf v;
+    buf_init(&v, 32);
+    bool set = store_domain_setting_get(st, domain, "archive_keep_days", &v) == 0;
+    snprintf(out, size, "%s", set ? buf_cstr(&v) : "default");
+    buf_cleanup(&v);
+    return out;
+}
+
 int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, void *ud)
 {
+    char keep[32];
     struct domain_cfg d;
     struct buf methods;
     struct buf aliases;
@@ -649,6 +673,7 @@ int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, v
         { "allow_cancel", yes_no(d.allow_cancel) },
         { "signup_invite_only", yes_no(d.signup_invite_only) },
         { "aliases", buf_cstr(&aliases) },
+        { "archive_keep_days", archive_days(st, d.name, keep, sizeof(keep)) },
     };
     for (size_t i = 0; rc == 0 && i < sizeof(rows) / sizeof(rows[0]); i++) {
         rc = fn(ud, rows[i][0], rows[i][1]);

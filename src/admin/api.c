@@ -18,7 +18,9 @@
 #include "core/log.h"
 #include "jid/jid.h"
 #include "store/store.h"
+#include "store/store_archive.h"
 #include "store/store_im.h"
+#include "archive/archive.h"
 #include "admin/access.h"
 
 #define ADMIN_ERR_MAX 512
@@ -589,6 +591,74 @@ static int op_stats(struct op_ctx *c)
     return hook_result(c, h->stats ? h->stats(h->ud) : NULL, false, "counters");
 }
 
+/* ---- the message archive (XEP-0313, src/archive) ---- */
+
+/* The optional "domain" argument, resolved; `*domain` NULL when absent (every domain). */
+static int archive_domain(struct op_ctx *c, struct buf *dom, const char **domain)
+{
+    *domain = NULL;
+    if (json_object_get(c->args, "domain") == NULL) {
+        return 0;
+    }
+    int rc = domain_arg(c, "domain", true, dom);
+    *domain = rc == 0 ? buf_cstr(dom) : NULL;
+    return rc;
+}
+
+static int op_archive_stats(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    const char *domain;
+    long long count = 0, oldest = 0, newest = 0;
+    int rc = archive_domain(c, &dom, &domain);
+    if (rc == 0 && (rc = store_archive_stats(c->a->st, domain, &count, &oldest, &newest)) != 0) {
+        fail(c, rc, "archive statistics: %s", store_reason(c->a, rc));
+    }
+    if (rc == 0) {
+        c->result = json_pack("{s:s, s:I, s:I, s:I}", "domain", domain ? domain : "*", "messages",
+                              (json_int_t)count, "oldest", (json_int_t)(oldest / 1000000), "newest",
+                              (json_int_t)(newest / 1000000));
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* Removes the messages older than "older_than_days" days (0: all), in small transactions so
+ * that the workers' and the archive writer's writes go on between them; without it, asks the
+ * archive's writer thread for a retention pass now (each domain's archive_keep_days). */
+static int op_archive_purge(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    const char *domain;
+    int rc = archive_domain(c, &dom, &domain);
+    json_t *days = json_object_get(c->args, "older_than_days");
+    if (rc == 0 && days == NULL) {
+        archive_purge_now();
+        c->result = json_pack("{s:s}", "purge", "started");
+    } else if (rc == 0 && (!json_is_integer(days) || json_integer_value(days) < 0)) {
+        rc = fail(c, ERR_INVAL, "older_than_days must be a number of days, 0 or more");
+    } else if (rc == 0) {
+        long long before = archive_new_id() - (long long)json_integer_value(days) * 86400000000LL;
+        long long total = 0;
+        int removed;
+        do {
+            rc = store_archive_purge(c->a->st, domain, before, 1000, &removed);
+            total += removed;
+        } while (rc == 0 && removed > 0);
+        if (rc != 0) {
+            fail(c, rc, "archive purge: %s", store_reason(c->a, rc));
+        } else {
+            c->result = json_pack("{s:I}", "removed", (json_int_t)total);
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "archive purge: %lld messages removed",
+                    total);
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
 /* 1 when the account "local@domain" (prepared, canonical domain) exists, 0 when not, or an
  * error code. */
 static int store_account_exists_jid(struct op_ctx *c, const char *bare)
@@ -1056,6 +1126,9 @@ static const struct op ops[] = {
     { "session.login", op_session_login, (const char *const[]){ "user", "password", "peer", NULL },
       OWNER },
     { "session.check", op_session_check, args_jid, OWNER },
+    { "archive.stats", op_archive_stats, (const char *const[]){ "domain", NULL }, SERVER },
+    { "archive.purge", op_archive_purge, (const char *const[]){ "domain", "older_than_days", NULL },
+      SERVER },
     { NULL, NULL, NULL, ADMIN_SCOPE_SERVER, NULL },
 };
 

@@ -21,6 +21,7 @@ void muc__config_defaults(struct muc_config *c)
     c->change_subject = false;
     c->allow_pm = PM_ANYONE;
     c->history = 20;
+    c->archiving = true;
     unsigned char rnd[16];
     RAND_bytes(rnd, sizeof(rnd));
     for (size_t i = 0; i < sizeof(rnd); i++) {
@@ -66,6 +67,7 @@ void muc__config_text(const struct muc_room *r, struct buf *out)
     put_int(out, "password_protected", c->password_protected);
     put_int(out, "non_anonymous", c->non_anonymous);
     put_int(out, "logging", c->logging);
+    put_int(out, "archiving", c->archiving);
     put_int(out, "change_subject", c->change_subject);
     put_int(out, "allow_invites", c->allow_invites);
     put_line(out, "allow_pm", pm_names[c->allow_pm]);
@@ -137,6 +139,7 @@ void muc__config_parse(struct muc_room *r, const char *text)
     peek_bool(text, "password_protected", &c->password_protected);
     peek_bool(text, "non_anonymous", &c->non_anonymous);
     peek_bool(text, "logging", &c->logging);
+    peek_bool(text, "archiving", &c->archiving);
     peek_bool(text, "change_subject", &c->change_subject);
     peek_bool(text, "allow_invites", &c->allow_invites);
     char pm[32] = "";
@@ -211,6 +214,7 @@ bool muc__load(struct muc_room *r)
         }
         store_muc_aff_list(st, r->jid, load_aff, r);
         muc__hist_resize(r, r->cfg.history);
+        muc__archive_history(r);
     }
     buf_cleanup(&text);
     buf_cleanup(&subject);
@@ -308,6 +312,8 @@ static struct xml_node *config_form(const struct muc_room *r)
     field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join", n);
     field(x, "boolean", "muc#roomconfig_enablelogging", "The room is logged (occupants are told)",
           b01(c->logging));
+    field(x, "boolean", "muc#roomconfig_enablearchiving",
+          "Archive the messages (XEP-0313; persistent rooms)", b01(c->archiving));
     jid_multi(x, r, "muc#roomconfig_roomowners", "Owners", AFF_OWNER);
     jid_multi(x, r, "muc#roomconfig_roomadmins", "Admins", AFF_ADMIN);
     return q;
@@ -456,6 +462,7 @@ static bool apply_field(const char *var, const struct buf *v, struct muc_config 
         { "muc#roomconfig_changesubject", &c->change_subject },
         { "muc#roomconfig_allowinvites", &c->allow_invites },
         { "muc#roomconfig_enablelogging", &c->logging },
+        { "muc#roomconfig_enablearchiving", &c->archiving },
     };
     for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
         if (strcmp(var, bools[i].var) == 0) {
@@ -759,6 +766,11 @@ void muc__disco_info(struct muc_room *r, const struct signal *sig)
     feature(q, NS_MUC_SELF_PING);
     feature(q, NS_REGISTER);
     feature(q, c->persistent ? "muc_persistent" : "muc_temporary");
+    if (muc__archiving(r)) {
+        feature(q, NS_MAM);
+        feature(q, NS_MAM_EXTENDED);
+        feature(q, NS_FULLTEXT);
+    }
     feature(q, c->public_room ? "muc_public" : "muc_hidden");
     feature(q, c->members_only ? "muc_membersonly" : "muc_open");
     feature(q, c->moderated ? "muc_moderated" : "muc_unmoderated");

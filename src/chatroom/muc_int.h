@@ -30,6 +30,7 @@ struct muc_config {
     bool logging;        /* the owner says the room is logged (status 170) */
     bool change_subject; /* participants may change the subject */
     bool allow_invites;  /* participants may invite to a members-only room */
+    bool archiving;      /* XEP-0313: a persistent room archives its messages */
     enum muc_pm allow_pm;
     int max_users;   /* 0 = the service's limit */
     int history;     /* messages sent to a joining occupant at most */
@@ -117,6 +118,15 @@ void muc__occupant_id(const struct muc_room *r, const struct jid *real, char out
 bool muc__maybe_stop(struct muc_room *r);
 void muc__reply_error(const struct signal *req, const char *type, const char *condition);
 void muc__reply_result(const struct signal *req, struct xml_node *payload);
+
+/* archive.c: the room's archive (XEP-0313) */
+bool muc__archiving(const struct muc_room *r);
+/* Before the broadcast of the groupchat message `m` (a tree of the room's, not yet shared) from
+ * `nick`: adds its <stanza-id/> and queues it for the archive, when the room archives it. */
+void muc__archive_message(struct muc_room *r, const char *nick, struct xml_node *m);
+void muc__archive_iq(struct muc_room *r, const struct signal *sig, const struct xml_node *q);
+/* Refills the join history of a room loaded from the store from its archive. */
+void muc__archive_history(struct muc_room *r);
 
 /* affiliations.c */
 enum muc_aff muc__aff_of(const struct muc_room *r, const struct jid *who);

@@ -152,7 +152,8 @@ static bool is_own_child(const struct xml_node *c)
         return false;
     }
     return strcmp(c->ns, NS_MUC) == 0 || strcmp(c->ns, NS_MUC_USER) == 0 ||
-           strcmp(c->ns, NS_OCCUPANT_ID) == 0;
+           strcmp(c->ns, NS_OCCUPANT_ID) == 0 ||
+           (strcmp(c->ns, NS_SID) == 0 && strcmp(c->name, "stanza-id") == 0);
 }
 
 /* A new stanza named like `src` with its type/xml:lang and its children except the MUC and
@@ -609,6 +610,7 @@ static bool rate_ok(struct muc_occupant *o)
 /* Sends one groupchat message to every occupant and keeps it in the history. */
 static void broadcast_message(struct muc_room *r, const char *nick, struct xml_node *m)
 {
+    muc__archive_message(r, nick, m);
     for (struct muc_occupant *to = r->occupants; to; to = to->next) {
         muc__send(r, nick, &to->real, SIGNAL_MESSAGE, xml_node_ref(m));
     }
@@ -920,6 +922,8 @@ static void iq(struct muc_room *r, struct signal *sig)
         muc__owner_iq(r, sig, q);
     } else if (ns_is(q, NS_REGISTER)) {
         muc__register_iq(r, sig, q);
+    } else if (ns_is(q, NS_MAM)) {
+        muc__archive_iq(r, sig, q);
     } else if (get && ns_is(q, NS_PING)) {
         muc__reply_result(sig, NULL);
     } else {

@@ -144,6 +144,10 @@ struct settings {
         int history_length; /* muc.history_length: messages kept per room */
         int message_rate;   /* muc.message_rate: per occupant per minute; 0 = none */
     } muc;
+    struct {           /* the message archive (XEP-0313) */
+        bool enabled;  /* archive.enabled: archive new messages */
+        int keep_days; /* archive.keep_days: 0 = forever */
+    } archive;
 };
 
 /* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */

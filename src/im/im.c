@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "core/server.h"
+#include "archive/archive.h"
 #include "im/im_int.h"
 
 static const struct router_im g_router_hooks = {
@@ -12,7 +13,15 @@ static const struct router_im g_router_hooks = {
     .inbound_presence = im_inbound_presence,
     .offline_message = im_offline_message,
     .carbons_received = im_carbons_received,
+    .inbound_message = im_inbound_message,
 };
+
+/* XEP-0313: a message for the account is archived (and gets its stanza-id) before delivery,
+ * whether a resource or the offline storage takes it. */
+void im_inbound_message(struct signal *sig)
+{
+    archive_message(sig, false);
+}
 
 void im_init(void)
 {
@@ -62,6 +71,10 @@ int im_session_flag(const struct jid *account, const char *resource, enum im_fla
             break;
         case IM_FLAG_CARBONS:
             is->carbons = on;
+            break;
+        case IM_FLAG_ARCHIVE_SYNC:
+            /* Only before the initial presence, which triggers the flood. */
+            is->archive_synced = on && !s->available;
             break;
         }
         return 0;

@@ -46,6 +46,8 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
  * dropped as RFC 6121 §8.5.2.2 says. Returns 0 (stored, or dropped by design), ERR_NOTFOUND
  * (refused, or not worth storing) or the store's code when it could not be stored. */
 int im_offline_message(struct signal *sig);
+/* A message for the account, before delivery: archived when it should be (XEP-0313). */
+void im_inbound_message(struct signal *sig);
 /* XEP-0280: received copies of `sig`, about to be delivered to the `nto` sessions in `to`, for
  * the other carbons-enabled sessions of the account. */
 void im_carbons_received(struct router_session *sessions, const struct signal *sig,
@@ -59,6 +61,7 @@ enum im_flag {
     IM_FLAG_ROSTER,
     IM_FLAG_BLOCKLIST,
     IM_FLAG_CARBONS,
+    IM_FLAG_ARCHIVE_SYNC, /* it queried the archive: no offline flood of archived messages */
 };
 /* Sets or clears `flag` on the session `resource` of `account`; ERR_NOTFOUND when the account
  * has no such session on this worker. */

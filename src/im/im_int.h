@@ -20,6 +20,7 @@ struct im_session {
     bool roster_requested;     /* an interested resource (RFC 6121 §2.1.6) */
     bool blocklist_requested;  /* XEP-0191 pushes */
     bool carbons;              /* XEP-0280 enabled */
+    bool archive_synced;       /* queried the archive (XEP-0313) before its initial presence */
     struct im_directed *directed;
 };
 

@@ -126,13 +126,31 @@ static struct signal *stored_signal(struct xml_node *el, enum signal_method m)
 struct deliver_ctx {
     struct router_session *rs;
     const char *domain;
-    bool kept; /* a message could not be removed */
+    bool kept;   /* a message could not be removed */
+    bool synced; /* the session read the archive before its initial presence */
 };
+
+/* Did the account's archive keep this message (it carries the archive's stanza-id)? */
+static bool in_archive(const struct xml_node *el, const char *bare)
+{
+    for (const struct xml_node *c = xml_node_first_element(el); c; c = xml_node_next_element(c)) {
+        const char *by = xml_node_attr(c, "by");
+        if (is_ns(c, NS_SID) && strcmp(c->name, "stanza-id") == 0 && by && strcmp(by, bare) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static int deliver_stored(void *ud, long long id, long long stamp, const char *stanza)
 {
     struct deliver_ctx *dc = ud;
     struct xml_node *el = xml_parse_element(strv_c(stanza), NS_CLIENT, NULL);
+    /* A session that synchronised from the archive (XEP-0313 §7.1.2) has the archived ones. */
+    if (el && dc->synced && in_archive(el, dc->rs->bare)) {
+        xml_node_unref(el);
+        el = NULL;
+    }
     if (el) {
         struct xml_node *d = xml_node_add_delay(el, dc->domain, (time_t)stamp);
         xml_node_add_text(d, "Offline Storage", 15);
@@ -164,7 +182,7 @@ void im__offline_deliver(struct router_session *rs)
     if (local == NULL || im_known_empty(domain, local, IM_HINT_OFFLINE)) {
         return;
     }
-    struct deliver_ctx dc = { rs, domain, false };
+    struct deliver_ctx dc = { rs, domain, false, is->archive_synced };
     if (store_im_offline_list(im__store(), domain, local, deliver_stored, &dc) == 0 && !dc.kept) {
         im_note_empty(domain, local, IM_HINT_OFFLINE);
     }

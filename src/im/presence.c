@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "archive/archive.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -320,6 +321,7 @@ void im_client_stanza(struct router_session *rs, struct signal *sig)
         break;
     case SIGNAL_MESSAGE:
         im__carbons_sent(rs, sig);
+        archive_message(sig, true);
         break;
     case SIGNAL_INFO:
         break;

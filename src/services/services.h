@@ -115,6 +115,7 @@ extern const struct service service_contact;
 extern const struct service service_adhoc;
 extern const struct service service_register;
 extern const struct service service_muc;
+extern const struct service service_mam; /* XEP-0313 (archive) */
 
 /* The services: services.* settings, per-worker state in the module table (core/module.h). */
 struct module;

@@ -102,7 +102,7 @@ static void no_carbons(struct router_session *sessions, const struct signal *sig
     (void)nto;
 }
 
-static const struct router_im g_no_im = { no_blocking, no_presence, no_offline, no_carbons };
+static const struct router_im g_no_im = { no_blocking, no_presence, no_offline, no_carbons, NULL };
 static router_services_fn *g_services = no_services;
 static const struct router_im *g_im = &g_no_im;
 
@@ -490,6 +490,9 @@ static void deliver_home(struct worker *w, void *arg)
     }
     switch (sig->method) {
     case SIGNAL_MESSAGE:
+        if (g_im->inbound_message) {
+            g_im->inbound_message(sig);
+        }
         deliver_message(e, sig);
         break;
     case SIGNAL_INFO:

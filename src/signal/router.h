@@ -115,6 +115,9 @@ struct router_im {
     /* Copies of `sig` for the account's other sessions, about to be delivered to `to`. */
     void (*carbons_received)(struct router_session *sessions, const struct signal *sig,
                              struct router_session *const *to, size_t nto);
+    /* A message for an existing account, before its delivery (the archive, XEP-0313); may
+     * replace the signal's P-XMPP-Data. NULL: none. */
+    void (*inbound_message)(struct signal *sig);
 };
 /* `im` is kept (static storage). */
 void router_set_im(const struct router_im *im);

@@ -61,4 +61,15 @@
 #define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define NS_CONFERENCE "jabber:x:conference"
 
+/* ---- message archive (XEP-0313, XEP-0359, XEP-0059, XEP-0431) ---- */
+#define NS_MAM "urn:xmpp:mam:2"
+#define NS_MAM_EXTENDED "urn:xmpp:mam:2#extended"
+#define NS_SID "urn:xmpp:sid:0"
+#define NS_RSM "http://jabber.org/protocol/rsm"
+#define NS_FULLTEXT "urn:xmpp:fulltext:0"
+#define NS_OMEMO_LEGACY "eu.siacs.conversations.axolotl"
+#define NS_OMEMO "urn:xmpp:omemo:2"
+#define NS_OPENPGP "urn:xmpp:openpgp:0"
+#define NS_PGP_ENCRYPTED "jabber:x:encrypted"
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "accounts/accounts.h"
 #include "accounts/accounts_int.h"
+#include "archive/archive.h"
 #include "auth/lockout.h"
 #include "chatroom/chatroom.h"
 #include "core/buf.h"
@@ -312,7 +313,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The server's modules but the WebAdmin (not linked): their settings rows and worker life. */
     static struct module *const modules[] = {
         &core_module, &xmpp_module,     &tls_module,      &im_module,    &services_module,
-        &auth_module, &accounts_module, &chatroom_module, &store_module,
+        &auth_module, &accounts_module, &chatroom_module, &store_module, &archive_module,
     };
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     cfg = xcalloc(1, sizeof(*cfg));
@@ -332,6 +333,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
+    FUZZ_CHECK(archive_start(g_server.db_path, err, sizeof(err)) == 0);
     FUZZ_CHECK(workers_start(1, worker_started, worker_stopped, NULL) == 0);
     for (int i = 0; i < NSESSIONS; i++) {
         buf_init(&fakes[i].out, 64u << 20);
@@ -381,6 +383,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(fakes[i].peer);
         fakes[i].peer = -1;
     }
+    archive_sync(); /* the archive's rows of this input are written before the restore */
     fuzz_db_restore(&snapshot);
     accounts__changed_all();
     return 0;

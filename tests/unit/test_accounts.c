@@ -284,7 +284,16 @@ static void test_domain_show(void **state)
                         "login_methods=SCRAM-SHA-1,SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,LOGIN,"
                         "CRAM-MD5,DIGEST-MD5,EXTERNAL;password_storage=scram;auto_signup=no;"
                         "allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_"
-                        "cancel=yes;signup_invite_only=no;aliases=;");
+                        "cancel=yes;signup_invite_only=no;aliases=;archive_keep_days=default;");
+    /* The archive's retention (docs/archive.md): days, 0 = forever, "default" = the server's. */
+    assert_int_equal(
+        accounts_domain_set(f->st, "d.com", "archive_keep_days", "90", f->err, sizeof(f->err)), 0);
+    assert_int_equal(
+        accounts_domain_set(f->st, "d.com", "archive_keep_days", "-1", f->err, sizeof(f->err)),
+        ERR_INVAL);
+    c.text[0] = '\0';
+    assert_int_equal(accounts_domain_show(f->st, "d.com", collect_row, &c), 0);
+    assert_non_null(strstr(c.text, "archive_keep_days=90;"));
     assert_int_equal(accounts_domain_set(f->st, "d.com", "login_methods", "SCRAM-SHA-512", f->err,
                                          sizeof(f->err)),
                      0);
@@ -298,7 +307,8 @@ static void test_domain_show(void **state)
     assert_string_equal(c.text,
                         "login_methods=SCRAM-SHA-512;password_storage=clear;"
                         "auto_signup=no;allow_modify_password=no;xmpp=yes;chat_service=conference."
-                        "d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;");
+                        "d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;"
+                        "archive_keep_days=90;");
     assert_int_equal(accounts_domain_show(f->st, "x.com", collect_row, &c), ERR_NOTFOUND);
 }
 

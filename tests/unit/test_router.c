@@ -89,8 +89,8 @@ static void fake_carbons(struct router_session *sessions, const struct signal *s
     g_carbons_nto = nto;
 }
 
-static const struct router_im g_fake_im = { fake_blocked, fake_presence, fake_offline,
-                                            fake_carbons };
+static const struct router_im g_fake_im = { fake_blocked, fake_presence, fake_offline, fake_carbons,
+                                            NULL };
 
 static bool conf_owns(const char *domain)
 {

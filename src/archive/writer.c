@@ -1,0 +1,323 @@
+/* writer.c: the archive's writer thread: rows queued by the workers are written in batches (one
+ * transaction per batch, group-commit style: what arrives during a write makes the next batch),
+ * and the retention purge runs between batches, a few rows at a time. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "archive/archive.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "store/store_archive.h"
+
+/* A worker that queues past this many unwritten rows waits for the writer (back-pressure:
+ * memory stays bounded when the disk cannot keep up). */
+#define QUEUE_MAX 100000
+/* Rows one purge step removes (one short transaction). */
+#define PURGE_BATCH 500
+/* Seconds between purge passes. */
+#define PURGE_EVERY 60
+/* A batch waits up to BATCH_WAIT_MS for BATCH_TARGET rows (unless a query waits for it): the
+ * indexes' pages one transaction rewrites are shared by more rows, so a row costs less. */
+#define BATCH_TARGET 4096
+/* The writer's page cache (MB) and WAL checkpoint interval (pages). */
+#define WRITER_CACHE_MB 64
+#define WRITER_CHECKPOINT_PAGES 4000
+#define BATCH_WAIT_MS 50
+
+struct entry {
+    struct entry *next;
+    struct store_archive_row row;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_cond_t done;
+    struct entry *head, *tail;
+    size_t n;
+    unsigned long long queued, flushed;
+    bool running, stopping, purge_asked;
+    int syncers; /* threads waiting in archive_sync: flush now */
+    pthread_t thread;
+    struct store *st;
+    atomic_int keep_days;
+} g_w = { .lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER };
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void entry_free(struct entry *e)
+{
+    free((char *)e->row.domain);
+    free((char *)e->row.name);
+    free((char *)e->row.peer);
+    free((char *)e->row.peer_res);
+    free((char *)e->row.stanza);
+    free((char *)e->row.body);
+    free(e);
+}
+
+/* Queues a copy of `r`. */
+void archive__enqueue(const struct store_archive_row *r)
+{
+    struct entry *e = xcalloc(1, sizeof(*e));
+    e->row = *r;
+    e->row.domain = xstrdup(r->domain);
+    e->row.name = xstrdup(r->name);
+    e->row.peer = xstrdup(r->peer);
+    e->row.peer_res = xstrdup(r->peer_res ? r->peer_res : "");
+    e->row.stanza = xstrdup(r->stanza);
+    e->row.body = dup_or_null(r->body);
+    pthread_mutex_lock(&g_w.lock);
+    while (g_w.running && g_w.n >= QUEUE_MAX) {
+        pthread_cond_wait(&g_w.done, &g_w.lock);
+    }
+    if (g_w.tail) {
+        g_w.tail->next = e;
+    } else {
+        g_w.head = e;
+    }
+    g_w.tail = e;
+    g_w.n++;
+    g_w.queued++;
+    if (g_w.n == 1 || g_w.n == BATCH_TARGET) {
+        pthread_cond_signal(&g_w.wake);
+    }
+    pthread_mutex_unlock(&g_w.lock);
+}
+
+void archive_room_add(long long id, const char *service, const char *room, const char *nick,
+                      const char *real, const char *stanza, const char *body)
+{
+    struct store_archive_row r = {
+        .id = id,
+        .domain = service,
+        .name = room,
+        .peer = nick,
+        .peer_res = real ? real : "",
+        .room = true,
+        .stanza = stanza,
+        .body = body,
+    };
+    archive__enqueue(&r);
+}
+
+static void write_batch(struct entry *list, size_t n)
+{
+    const struct store_archive_row **rows = xcalloc(n ? n : 1, sizeof(*rows));
+    size_t k = 0, added;
+    for (struct entry *e = list; e && k < n; e = e->next) {
+        rows[k++] = &e->row;
+    }
+    /* An account removed meanwhile: its rows are not written. */
+    int rc = store_begin(g_w.st);
+    rc = rc == 0 ? store_archive_add_many(g_w.st, rows, k, &added) : rc;
+    rc = rc == 0 ? store_commit(g_w.st) : rc;
+    free(rows);
+    if (rc != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL,
+                "archive: a batch of messages not stored: %s", store_last_error(g_w.st));
+        store_rollback(g_w.st);
+    }
+    while (list) {
+        struct entry *next = list->next;
+        entry_free(list);
+        list = next;
+    }
+}
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+struct purge_ctx {
+    int removed;
+    int failed;
+};
+
+/* One domain's purge step, by its own setting or the server's. */
+static int purge_domain(void *ud, const char *domain, const char *unused)
+{
+    (void)unused;
+    struct purge_ctx *pc = ud;
+    long long days = atomic_load(&g_w.keep_days);
+    struct buf v;
+    buf_init(&v, 1100);
+    if (store_domain_setting_get(g_w.st, domain, "archive_keep_days", &v) == 0) {
+        days = strtoll(buf_cstr(&v), NULL, 10);
+    }
+    if (days <= 0) {
+        buf_cleanup(&v);
+        return 0;
+    }
+    long long before = now_us() - days * 86400LL * 1000000LL;
+    /* The domain's rooms are on its chat service (domain setting chat_service, default
+     * conference.<domain>). */
+    int rc = store_domain_setting_get(g_w.st, domain, "chat_service", &v);
+    if (rc != 0) {
+        buf_reset(&v);
+        buf_printf(&v, "conference.%s", domain);
+    }
+    const char *owners[] = { domain, buf_cstr(&v) };
+    for (size_t i = 0; i < 2; i++) {
+        int removed = 0;
+        if (i == 1 && strcmp(owners[1], "none") == 0) {
+            break;
+        }
+        if (store_archive_purge(g_w.st, owners[i], before, PURGE_BATCH, &removed) != 0) {
+            pc->failed = 1;
+        }
+        pc->removed += removed;
+    }
+    buf_cleanup(&v);
+    return 0;
+}
+
+/* One step of a purge pass: true when a domain still had rows to remove. */
+static bool purge_step(void)
+{
+    struct purge_ctx pc = { 0, 0 };
+    store_domain_list(g_w.st, purge_domain, &pc);
+    if (pc.removed > 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL, "archive: %d expired messages removed",
+                pc.removed);
+    }
+    return pc.removed > 0 && !pc.failed;
+}
+
+/* With the lock held and rows queued: waits a little for a fuller batch. */
+static void coalesce(void)
+{
+    if (g_w.head == NULL) {
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += BATCH_WAIT_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (g_w.n < BATCH_TARGET && !g_w.stopping && g_w.syncers == 0) {
+        if (pthread_cond_timedwait(&g_w.wake, &g_w.lock, &until) != 0) {
+            break;
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    time_t next_purge = time(NULL) + PURGE_EVERY;
+    bool purging = false;
+    pthread_mutex_lock(&g_w.lock);
+    for (;;) {
+        if (g_w.head == NULL && !g_w.stopping && !purging && !g_w.purge_asked) {
+            struct timespec until = { next_purge, 0 };
+            pthread_cond_timedwait(&g_w.wake, &g_w.lock, &until);
+        }
+        coalesce();
+        struct entry *list = g_w.head;
+        size_t n = g_w.n;
+        unsigned long long seq = g_w.queued;
+        g_w.head = g_w.tail = NULL;
+        g_w.n = 0;
+        bool stop = g_w.stopping && list == NULL;
+        if (g_w.purge_asked || time(NULL) >= next_purge) {
+            purging = true;
+            g_w.purge_asked = false;
+            next_purge = time(NULL) + PURGE_EVERY;
+        }
+        pthread_mutex_unlock(&g_w.lock);
+        if (list) {
+            write_batch(list, n);
+        } else if (purging && !stop) {
+            purging = purge_step();
+        }
+        pthread_mutex_lock(&g_w.lock);
+        g_w.flushed = seq;
+        pthread_cond_broadcast(&g_w.done);
+        if (stop) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_w.lock);
+    return NULL;
+}
+
+int archive_start(const char *db_path, char *err, size_t errlen)
+{
+    g_w.st = store_open(db_path, err, errlen);
+    if (g_w.st == NULL) {
+        return ERR_STORE;
+    }
+    store_archive_tune_writer(g_w.st, WRITER_CACHE_MB, WRITER_CHECKPOINT_PAGES);
+    g_w.running = true;
+    if (pthread_create(&g_w.thread, NULL, writer_main, NULL) != 0) {
+        g_w.running = false;
+        store_close(g_w.st);
+        g_w.st = NULL;
+        snprintf(err, errlen, "cannot start the archive writer thread");
+        return ERR_STORE;
+    }
+    return 0;
+}
+
+void archive_stop(void)
+{
+    if (!g_w.running) {
+        return;
+    }
+    pthread_mutex_lock(&g_w.lock);
+    g_w.stopping = true;
+    pthread_cond_signal(&g_w.wake);
+    pthread_mutex_unlock(&g_w.lock);
+    pthread_join(g_w.thread, NULL);
+    pthread_mutex_lock(&g_w.lock);
+    g_w.running = false;
+    g_w.stopping = false;
+    pthread_cond_broadcast(&g_w.done);
+    pthread_mutex_unlock(&g_w.lock);
+    store_close(g_w.st);
+    g_w.st = NULL;
+}
+
+void archive_sync(void)
+{
+    pthread_mutex_lock(&g_w.lock);
+    unsigned long long target = g_w.queued;
+    if (g_w.running && g_w.flushed < target) {
+        g_w.syncers++;
+        pthread_cond_signal(&g_w.wake);
+        while (g_w.running && g_w.flushed < target) {
+            pthread_cond_wait(&g_w.done, &g_w.lock);
+        }
+        g_w.syncers--;
+    }
+    pthread_mutex_unlock(&g_w.lock);
+}
+
+void archive_set_keep_days(int days)
+{
+    atomic_store(&g_w.keep_days, days);
+}
+
+void archive_purge_now(void)
+{
+    pthread_mutex_lock(&g_w.lock);
+    g_w.purge_asked = true;
+    pthread_cond_signal(&g_w.wake);
+    pthread_mutex_unlock(&g_w.lock);
+}

@@ -1,0 +1,90 @@
+/* store_archive.h: the "archive" area of the store: archived messages of accounts and rooms
+ * (XEP-0313), their full-text index (XEP-0431, SQLite FTS5) and the archiving preferences. */
+#ifndef STARLING_STORE_STORE_ARCHIVE_H
+#define STARLING_STORE_STORE_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "store/store.h"
+
+/* An archive belongs to an owner (domain, name): an account, or a room (its service domain and
+ * its name). The rows of an account go when the account (or its domain) is removed, those of a
+ * room when the room is destroyed (triggers on accounts and muc_rooms). Ids are unique over the
+ * whole table and grow with time: the archiver makes them from the clock in microseconds
+ * (src/archive/archive.c), so an id is also its message's time. Calls return 0 or a negative
+ * code as described in store.h. */
+
+struct store_archive_row {
+    long long id;
+    const char *domain;
+    const char *name;
+    const char *peer;     /* the other party's bare JID (for a room: the occupant's nick) */
+    const char *peer_res; /* its resource, "" when none */
+    bool outgoing;
+    bool room;          /* a room's archive: written whether or not an account has that name */
+    const char *stanza; /* the message as archived (XML text) */
+    const char *body;   /* its body for the full-text index, NULL when none */
+};
+
+/* Tunes a handle that writes archive rows in large batches (the archive's writer thread): a
+ * page cache of `cache_mb` MB, so that a batch's index pages are not spilled to the WAL in the
+ * middle of its transaction, and a checkpoint every `checkpoint_pages` WAL pages. */
+int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pages);
+
+/* Adds a row; ERR_NOTFOUND (nothing written) when the row is an account's and the account is
+ * gone. */
+int store_archive_add(struct store *st, const struct store_archive_row *r);
+/* Adds rows (those of accounts that are gone are skipped; *added counts the others) and their
+ * bodies to the full-text index in one statement. Inside a transaction (store_begin) it is
+ * all or nothing. */
+int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
+                           size_t *added);
+
+/* A query: the rows of one owner whose id lies in [lo, hi], optionally with one peer (and its
+ * resource when peer_res is not NULL), optionally matching `text` (full-text: every word must
+ * appear), ascending from lo or descending from hi, at most `limit` rows. */
+struct store_archive_query {
+    const char *domain;
+    const char *name;
+    const char *peer;     /* NULL: any */
+    const char *peer_res; /* NULL: any */
+    const char *text;     /* NULL: no full-text filter */
+    long long lo, hi;
+    bool descending;
+    int limit;
+};
+/* One row found. */
+struct store_archive_hit {
+    long long id;
+    bool outgoing;
+    const char *stanza;
+    const char *peer;
+    const char *peer_res;
+};
+typedef int store_archive_fn(void *ud, const struct store_archive_hit *h);
+int store_archive_query(struct store *st, const struct store_archive_query *q, store_archive_fn *fn,
+                        void *ud);
+/* One row of an owner by id: ERR_NOTFOUND when it has none by that id. */
+int store_archive_get(struct store *st, const char *domain, const char *name, long long id,
+                      store_archive_fn *fn, void *ud);
+
+/* Preferences (XEP-0313 §6): `mode` "always", "never" or "roster"; `always` and `never` hold
+ * bare JIDs, each terminated by '\n'. ERR_NOTFOUND when the account never set them. */
+int store_archive_prefs_get(struct store *st, const char *domain, const char *name,
+                            struct buf *mode, struct buf *always, struct buf *never);
+int store_archive_prefs_set(struct store *st, const char *domain, const char *name,
+                            const char *mode, const char *always, const char *never);
+
+/* Removes at most `limit` rows older than id `before` (of `domain` only, or of every domain
+ * when NULL), oldest first; the number removed in *removed. */
+int store_archive_purge(struct store *st, const char *domain, long long before, int limit,
+                        int *removed);
+/* Removes an owner's whole archive (e.g. a room destroyed). */
+int store_archive_clear(struct store *st, const char *domain, const char *name);
+/* Rows, oldest and newest id of a domain's archives (domain NULL: all); 0s when empty. */
+int store_archive_stats(struct store *st, const char *domain, long long *count, long long *oldest,
+                        long long *newest);
+
+#endif

@@ -1,0 +1,279 @@
+/* test_store_archive.c: the store's "archive" area: rows, the query mix (ranges both ways, a
+ * peer, a resource, full-text), preferences, purge, stats, and the rows going with their
+ * account or room. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "store/store.h"
+#include "store/store_archive.h"
+#include "store/store_int.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct store *st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/starling-archive-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/starling.db", f->dir);
+    char err[256] = "";
+    f->st = store_open(f->path, err, sizeof(err));
+    if (f->st == NULL) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    assert_int_equal(store_domain_add(f->st, "example.com"), 0);
+    assert_int_equal(store_account_add(f->st, "example.com", "alice", "x"), 0);
+    assert_int_equal(store_account_add(f->st, "example.com", "bob", "x"), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->st);
+    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
+    char p[160];
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static int add(struct store *st, long long id, const char *name, const char *peer, const char *res,
+               const char *body)
+{
+    char stanza[256];
+    snprintf(stanza, sizeof(stanza), "<message><body>%s</body></message>", body);
+    struct store_archive_row r = { .id = id,
+                                   .domain = "example.com",
+                                   .name = name,
+                                   .peer = peer,
+                                   .peer_res = res,
+                                   .outgoing = id % 2 == 0,
+                                   .stanza = stanza,
+                                   .body = body };
+    return store_archive_add(st, &r);
+}
+
+struct got {
+    long long ids[64];
+    int n;
+};
+
+static int collect(void *ud, const struct store_archive_hit *h)
+{
+    struct got *g = ud;
+    assert_int_equal(h->outgoing, h->id % 2 == 0);
+    assert_non_null(strstr(h->stanza, "<body>"));
+    assert_string_equal(h->peer, h->id == 11 ? "alice@example.com"
+                                 : h->id % 2 ? "bob@example.com"
+                                             : "carol@example.com");
+    g->ids[g->n++] = h->id;
+    return 0;
+}
+
+static struct got run(struct store *st, const char *peer, const char *res, const char *text,
+                      long long lo, long long hi, bool desc, int limit)
+{
+    struct store_archive_query q = { .domain = "example.com",
+                                     .name = "alice",
+                                     .peer = peer,
+                                     .peer_res = res,
+                                     .text = text,
+                                     .lo = lo,
+                                     .hi = hi,
+                                     .descending = desc,
+                                     .limit = limit };
+    struct got g = { .n = 0 };
+    assert_int_equal(store_archive_query(st, &q, collect, &g), 0);
+    return g;
+}
+
+/* alice: ids 1..10, peers bob (odd, resources r1/r2) and carol (even). */
+static void fill(struct store *st)
+{
+    static const char *const words[] = { "alpha beta", "beta", "gamma", "alpha", "delta" };
+    for (long long id = 1; id <= 10; id++) {
+        const char *peer = id % 2 ? "bob@example.com" : "carol@example.com";
+        assert_int_equal(add(st, id, "alice", peer, id % 4 == 1 ? "r1" : "r2", words[id % 5]), 0);
+    }
+    assert_int_equal(add(st, 11, "bob", "alice@example.com", "", "beta"), 0);
+}
+
+static void test_ranges_both_ways(void **state)
+{
+    struct fixture *f = *state;
+    fill(f->st);
+    struct got g = run(f->st, NULL, NULL, NULL, 0, LLONG_MAX, false, 3);
+    assert_int_equal(g.n, 3);
+    assert_true(g.ids[0] == 1 && g.ids[2] == 3);
+    g = run(f->st, NULL, NULL, NULL, 0, LLONG_MAX, true, 3);
+    assert_true(g.n == 3 && g.ids[0] == 10 && g.ids[2] == 8);
+    g = run(f->st, NULL, NULL, NULL, 4, 6, false, 50);
+    assert_true(g.n == 3 && g.ids[0] == 4 && g.ids[2] == 6);
+    g = run(f->st, NULL, NULL, NULL, 0, LLONG_MAX, false, 50);
+    assert_int_equal(g.n, 10); /* not bob's row */
+}
+
+static void test_peer_resource_text(void **state)
+{
+    struct fixture *f = *state;
+    fill(f->st);
+    struct got g = run(f->st, "bob@example.com", NULL, NULL, 0, LLONG_MAX, true, 2);
+    assert_true(g.n == 2 && g.ids[0] == 9 && g.ids[1] == 7);
+    g = run(f->st, "bob@example.com", "r1", NULL, 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 3 && g.ids[0] == 1 && g.ids[1] == 5 && g.ids[2] == 9);
+    /* words[id % 5]: "beta" is in ids 1, 5, 6, 10 ("alpha beta" 5, 10; "beta" 1, 6). */
+    g = run(f->st, NULL, NULL, "beta", 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 4 && g.ids[0] == 1 && g.ids[1] == 5 && g.ids[2] == 6 && g.ids[3] == 10);
+    g = run(f->st, NULL, NULL, "alpha beta", 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 2 && g.ids[0] == 5 && g.ids[1] == 10);
+    g = run(f->st, "carol@example.com", NULL, "beta", 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 2 && g.ids[0] == 6 && g.ids[1] == 10);
+    /* FTS5 syntax in the words is read as words. */
+    g = run(f->st, NULL, NULL, "\"beta OR NEAR(", 0, LLONG_MAX, false, 50);
+    assert_int_equal(g.n, 0);
+}
+
+static void test_get_and_owner(void **state)
+{
+    struct fixture *f = *state;
+    fill(f->st);
+    struct got g = { .n = 0 };
+    assert_int_equal(store_archive_get(f->st, "example.com", "alice", 3, collect, &g), 0);
+    assert_true(g.n == 1 && g.ids[0] == 3);
+    assert_int_equal(store_archive_get(f->st, "example.com", "alice", 11, NULL, NULL),
+                     ERR_NOTFOUND);
+    assert_int_equal(store_archive_get(f->st, "example.com", "bob", 11, NULL, NULL), 0);
+    /* No row for an account that does not exist; a room's rows need none. */
+    assert_int_equal(add(f->st, 12, "nobody", "x@example.com", "", "b"), ERR_NOTFOUND);
+    /* A batch skips such rows and indexes the others' bodies in one statement. */
+    struct store_archive_row rows[3] = {
+        { .id = 20,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu</body></message>",
+          .body = "zulu" },
+        { .id = 21,
+          .domain = "example.com",
+          .name = "gone",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu</body></message>",
+          .body = "zulu" },
+        { .id = 22,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "carol@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>zulu yankee</body></message>",
+          .body = "zulu yankee" },
+    };
+    const struct store_archive_row *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, 3, &added), 0);
+    assert_int_equal(added, 2);
+    struct got z = run(f->st, NULL, NULL, "zulu", 0, LLONG_MAX, false, 50);
+    assert_true(z.n == 2 && z.ids[0] == 20 && z.ids[1] == 22);
+}
+
+static void test_prefs(void **state)
+{
+    struct fixture *f = *state;
+    struct buf m, a, n;
+    buf_init(&m, 16);
+    buf_init(&a, 1024);
+    buf_init(&n, 1024);
+    assert_int_equal(store_archive_prefs_get(f->st, "example.com", "alice", &m, &a, &n),
+                     ERR_NOTFOUND);
+    assert_int_equal(
+        store_archive_prefs_set(f->st, "example.com", "alice", "roster", "b@x\n", "c@x\nd@x\n"), 0);
+    assert_int_equal(store_archive_prefs_get(f->st, "example.com", "alice", &m, &a, &n), 0);
+    assert_string_equal(buf_cstr(&m), "roster");
+    assert_string_equal(buf_cstr(&a), "b@x\n");
+    assert_string_equal(buf_cstr(&n), "c@x\nd@x\n");
+    buf_cleanup(&m);
+    buf_cleanup(&a);
+    buf_cleanup(&n);
+}
+
+static void test_purge_stats_and_cascades(void **state)
+{
+    struct fixture *f = *state;
+    fill(f->st);
+    long long count, oldest, newest;
+    assert_int_equal(store_archive_stats(f->st, "example.com", &count, &oldest, &newest), 0);
+    assert_true(count == 11 && oldest == 1 && newest == 11);
+    int removed = 0;
+    assert_int_equal(store_archive_purge(f->st, "example.com", 5, 3, &removed), 0);
+    assert_int_equal(removed, 3); /* a small batch: 1, 2, 3 */
+    assert_int_equal(store_archive_purge(f->st, NULL, 5, 100, &removed), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(store_archive_purge(f->st, "other.org", 100, 100, &removed), 0);
+    assert_int_equal(removed, 0);
+    /* The full-text index forgot them too. */
+    struct got g = run(f->st, NULL, NULL, "beta", 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 3 && g.ids[0] == 5);
+    /* The account goes, and its archive and prefs with it. */
+    assert_int_equal(store_archive_prefs_set(f->st, "example.com", "alice", "never", "", ""), 0);
+    assert_int_equal(store_account_remove(f->st, "example.com", "alice"), 0);
+    assert_int_equal(store_archive_stats(f->st, "example.com", &count, &oldest, &newest), 0);
+    assert_int_equal(count, 1);
+    g = run(f->st, NULL, NULL, "beta", 0, LLONG_MAX, false, 50);
+    assert_int_equal(g.n, 0);
+    /* A room's archive goes with the room. */
+    struct store_archive_row r = { .id = 20,
+                                   .domain = "conference.example.com",
+                                   .name = "lobby",
+                                   .peer = "nick",
+                                   .room = true,
+                                   .stanza = "<message/>" };
+    assert_int_equal(store_archive_add(f->st, &r), 0);
+    sqlite3_exec(store__db(f->st),
+                 "INSERT INTO muc_rooms VALUES ('lobby@conference.example.com',"
+                 " 'conference.example.com', '', '', '')",
+                 NULL, NULL, NULL);
+    assert_int_equal(store_archive_stats(f->st, "conference.example.com", &count, &oldest, &newest),
+                     0);
+    assert_int_equal(count, 1);
+    sqlite3_exec(store__db(f->st), "DELETE FROM muc_rooms", NULL, NULL, NULL);
+    assert_int_equal(store_archive_stats(f->st, "conference.example.com", &count, &oldest, &newest),
+                     0);
+    assert_int_equal(count, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ranges_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_resource_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_and_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_stats_and_cascades, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
