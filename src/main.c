@@ -27,6 +27,7 @@
 #include "im/homestate.h"
 #include "im/im.h"
 #include "im/module.h"
+#include "pubsub/pubsub.h"
 #include "services/services.h"
 #include "signal/signal.h"
 #include "signal/router.h"
@@ -58,6 +59,7 @@ static struct module *const g_modules[] = {
     &accounts_module, /* register.*; the account cache */
     &chatroom_module, /* muc.*; the rooms */
     &store_module,    /* the handles' page caches */
+    &pubsub_module,   /* pubsub.*; personal eventing's presence state */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -827,6 +829,7 @@ static int run(void)
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
     services_init();
+    pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();

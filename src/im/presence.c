@@ -178,10 +178,29 @@ static void note_last_seen(struct im_session *is, const struct xml_node *stanza)
     buf_cleanup(&status);
 }
 
+static im_presence_hook_fn *g_presence_hook;
+
+void im_set_presence_hook(im_presence_hook_fn *fn)
+{
+    g_presence_hook = fn;
+}
+
+/* Tells the presence hook (personal eventing) about the availability of `from` to `user`. */
+static void presence_hook(const struct jid *user, const struct jid *from, const struct xml_node *p)
+{
+    if (g_presence_hook != NULL && user->local != NULL && from->resource != NULL) {
+        struct jid bare;
+        im__bare(user, &bare);
+        g_presence_hook(&bare, from, p);
+        jid_cleanup(&bare);
+    }
+}
+
 static void become_unavailable(struct im_session *is, struct xml_node *stanza, bool notify)
 {
     struct router_session *rs = is->rs;
     rs->available = false;
+    presence_hook(&is->full, &is->full, NULL);
     if (notify) {
         struct xml_node *own = stanza;
         if (own == NULL) {
@@ -218,6 +237,7 @@ static void own_presence(struct im_session *is, struct signal *sig)
         }
         is->presence = xml_node_ref(el);
         broadcast(is, el, NULL, initial);
+        presence_hook(&is->full, &is->full, el);
         if (initial) {
             own_resources_to(is);
             im__pending_deliver(rs);
@@ -485,6 +505,9 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
         answer_probe(sessions, sig);
         signal_free(sig);
         return;
+    }
+    if (sig->type == NULL || type_is(sig->type, "unavailable")) {
+        presence_hook(&sig->to, &sig->from, sig->type == NULL ? sig->xmpp_data : NULL);
     }
     if (sig->to.resource) {
         /* RFC 6121 §8.5.3: to a full JID: that resource, or nobody. */

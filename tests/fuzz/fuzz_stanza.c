@@ -22,6 +22,7 @@
 #include "core/settings.h"
 #include "core/worker.h"
 #include "im/module.h"
+#include "pubsub/pubsub.h"
 #include "services/services.h"
 #include "im/homestate.h"
 #include "im/im.h"
@@ -312,7 +313,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The server's modules but the WebAdmin (not linked): their settings rows and worker life. */
     static struct module *const modules[] = {
         &core_module, &xmpp_module,     &tls_module,      &im_module,    &services_module,
-        &auth_module, &accounts_module, &chatroom_module, &store_module,
+        &auth_module, &accounts_module, &chatroom_module, &store_module, &pubsub_module,
     };
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     cfg = xcalloc(1, sizeof(*cfg));
@@ -329,6 +330,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
      * caps stream feature. */
     xstream_add_feature(services_caps_append);
     services_init();
+    pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();

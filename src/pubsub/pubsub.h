@@ -1,0 +1,15 @@
+/* pubsub.h: publish-subscribe (XEP-0060) as personal eventing (XEP-0163) on accounts' bare JIDs,
+ * with what rides on it: bookmarks conversion (XEP-0402/0411). */
+#ifndef STARLING_PUBSUB_PUBSUB_H
+#define STARLING_PUBSUB_PUBSUB_H
+
+/* Adds the pubsub iq service to the services' table and sets the hooks it needs below it (the
+ * IM core's presence hook, the services' result and private XML hooks). At start-up, before the
+ * workers run; called by main.c. */
+void pubsub_init(void);
+
+/* pubsub.* settings and the per-worker presence state (core/module.h). */
+struct module;
+extern struct module pubsub_module;
+
+#endif

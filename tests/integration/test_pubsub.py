@@ -1,0 +1,299 @@
+"""test_pubsub.py: XEP-0060 on accounts' bare JIDs (XEP-0163 personal eventing), raw clients:
+disco, publish/retrieve, publish-options preconditions, access models, +notify notifications
+through XEP-0115 capabilities, the owner's operations, the limits and the XEP's error tables."""
+
+import pytest
+
+import imclient
+from imclient import fresh, login, befriend
+from pephelp import (NS_PUBSUB, NS_OWNER, NS_DATA, NS_EVENT, form, publish, items, item_ids, ok,
+                     error, caps_presence, wait_event, no_event, event_item)
+from rawxmpp import q, dump
+
+SERVER_OPTIONS = {
+    "pubsub.max_nodes": "5",
+    "pubsub.max_items": "10",
+    "pubsub.max_payload_size": "2048",
+}
+
+NICK = "http://jabber.org/protocol/nick"
+DEVICES = "eu.siacs.conversations.axolotl.devicelist"
+
+
+def nick(name):
+    return "<nick xmlns='%s'>%s</nick>" % (NICK, name)
+
+
+def test_disco_identity_and_features(server):
+    a = fresh(server, "pd")
+    c = login(server, a)
+    r = ok(c.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+                to="%s@localhost" % a))
+    qn = r.find(q("http://jabber.org/protocol/disco#info", "query"))
+    ids = [(i.get("category"), i.get("type")) for i in qn.findall(q(qn.tag[1:].split("}")[0],
+                                                                      "identity"))]
+    assert ("pubsub", "pep") in ids
+    feats = {f.get("var") for f in qn if f.tag.endswith("feature")}
+    for f in ("publish", "publish-options", "access-whitelist", "item-ids", "auto-create",
+              "retrieve-items", "purge-nodes", "delete-nodes", "last-published"):
+        assert NS_PUBSUB + "#" + f in feats
+    assert "urn:xmpp:bookmarks:1#compat" in feats
+    assert NS_PUBSUB + "#subscription-options" not in feats
+    c.close()
+
+
+def test_publish_retrieve_item_ids_and_max_items(server):
+    a = fresh(server, "pp")
+    c = login(server, a)
+    bare = "%s@localhost" % a
+    r = ok(publish(c, "urn:test:n", "<x xmlns='urn:test'>1</x>", options={
+        "pubsub#max_items": "max"}))
+    first = r.find(q(NS_PUBSUB, "pubsub") + "/" + q(NS_PUBSUB, "publish") + "/" +
+                   q(NS_PUBSUB, "item")).get("id")
+    assert first
+    ok(publish(c, "urn:test:n", "<x xmlns='urn:test'>2</x>", item_id="two"))
+    ok(publish(c, "urn:test:n", "<x xmlns='urn:test'>3</x>", item_id="three"))
+    assert item_ids(ok(items(c, bare, "urn:test:n"))) == [first, "two", "three"]
+    assert item_ids(ok(items(c, bare, "urn:test:n", max_items=2))) == ["two", "three"]
+    got = ok(items(c, bare, "urn:test:n", ids=["two"]))
+    assert item_ids(got) == ["two"]
+    assert "2" in dump(got)
+    # Re-publishing an id replaces it and makes it the newest.
+    ok(publish(c, "urn:test:n", "<x xmlns='urn:test'>1b</x>", item_id=first))
+    assert item_ids(ok(items(c, bare, "urn:test:n"))) == ["two", "three", first]
+    # 'max' is the pubsub.max_items setting (10): the oldest go.
+    for i in range(12):
+        ok(publish(c, "urn:test:n", "<x xmlns='urn:test'>%d</x>" % i, item_id="i%d" % i))
+    ids = item_ids(ok(items(c, bare, "urn:test:n")))
+    assert len(ids) == 10 and ids[-1] == "i11" and ids[0] == "i2"
+    c.close()
+
+
+def test_publish_options_preconditions(server):
+    a = fresh(server, "po")
+    c = login(server, a)
+    opts = {"pubsub#persist_items": "true", "pubsub#access_model": "whitelist"}
+    ok(publish(c, "urn:test:p", "<x xmlns='urn:test'/>", "one", options=opts))
+    # Met again ("1" for "true" is the same value).
+    ok(publish(c, "urn:test:p", "<x xmlns='urn:test'/>", "two",
+               options={"pubsub#persist_items": "1", "pubsub#access_model": "whitelist"}))
+    # Not met: the node is whitelist, not open.
+    e = error(publish(c, "urn:test:p", "<x xmlns='urn:test'/>", "three",
+                      options={"pubsub#access_model": "open"}))
+    assert e == ("cancel", "conflict", "precondition-not-met")
+    # Unknown field and bad value: not met either.
+    e = error(publish(c, "urn:test:p", "<x xmlns='urn:test'/>", "four",
+                      options={"pubsub#no_such_thing": "1"}))
+    assert e == ("cancel", "conflict", "precondition-not-met")
+    e = error(publish(c, "urn:test:new", "<x xmlns='urn:test'/>", "x",
+                      options={"pubsub#max_items": "lots"}))
+    assert e == ("cancel", "conflict", "precondition-not-met")
+    # The refused publishes stored nothing.
+    assert item_ids(ok(items(c, "%s@localhost" % a, "urn:test:p"))) == ["two"]
+    c.close()
+
+
+def test_access_models(server):
+    owner, friend, stranger = fresh(server, "ao"), fresh(server, "af"), fresh(server, "as")
+    befriend(server, owner, friend)
+    o = login(server, owner)
+    f = login(server, friend)
+    s = login(server, stranger)
+    ob = "%s@localhost" % owner
+    ok(publish(o, NICK, nick("Owner")))  # default access model: presence
+    ok(publish(o, DEVICES, "<list xmlns='eu.siacs.conversations.axolotl'><device id='1'/></list>",
+               "current", options={"pubsub#access_model": "open"}))
+    ok(publish(o, "urn:test:wl", "<x xmlns='urn:test'/>", "a",
+               options={"pubsub#access_model": "whitelist"}))
+    ok(publish(o, "urn:test:roster", "<x xmlns='urn:test'/>", "a",
+               options={"pubsub#access_model": "roster",
+                        "pubsub#roster_groups_allowed": "Friends"}))
+    # A contact with a presence subscription reads the presence node; a stranger may not.
+    assert len(item_ids(ok(items(f, ob, NICK)))) == 1
+    assert error(items(s, ob, NICK)) == ("auth", "not-authorized",
+                                         "presence-subscription-required")
+    # The OMEMO device list is open: anyone reads it.
+    assert item_ids(ok(items(s, ob, DEVICES))) == ["current"]
+    # Whitelist: only the owner and affiliated JIDs.
+    assert error(items(f, ob, "urn:test:wl")) == ("cancel", "not-allowed", "closed-node")
+    ok(o.iq("set", "<pubsub xmlns='%s'><affiliations node='urn:test:wl'>"
+                   "<affiliation jid='%s@localhost' affiliation='member'/></affiliations></pubsub>"
+            % (NS_OWNER, stranger)))
+    assert item_ids(ok(items(s, ob, "urn:test:wl"))) == ["a"]
+    # Roster: the friend is not in the group Friends.
+    assert error(items(f, ob, "urn:test:roster")) == ("auth", "not-authorized",
+                                                      "not-in-roster-group")
+    ok(o.iq("set", "<query xmlns='jabber:iq:roster'><item jid='%s@localhost'>"
+                   "<group>Friends</group></item></query>" % friend))
+    imclient.settle(o)
+    assert item_ids(ok(items(f, ob, "urn:test:roster"))) == ["a"]
+    for c in (o, f, s):
+        c.close()
+
+
+def test_notifications_follow_caps_and_last_item_on_presence(server):
+    alice, bob = fresh(server, "na"), fresh(server, "nb")
+    befriend(server, alice, bob)
+    feats = [NICK + "+notify", NICK]
+    a = login(server, alice)
+    a.send("<presence/>")
+    ok(publish(a, NICK, nick("Alice")))
+    # Bob comes online with caps asking for nick+notify: the server asks his features once and
+    # sends Alice's last nick.
+    b = login(server, bob)
+    b.send("<presence>%s</presence>" % caps_presence(feats))
+    ev = wait_event(b, NICK, frm="%s@localhost" % alice, features=feats)
+    assert "Alice" in dump(ev)
+    # A new publish reaches him at once.
+    ok(publish(a, NICK, nick("Alice 2")))
+    ev = wait_event(b, NICK, frm="%s@localhost" % alice, features=feats)
+    assert "Alice 2" in dump(ev) and ev.get("type") == "headline"
+    # A node he does not ask for stays quiet.
+    ok(publish(a, "urn:test:quiet", "<x xmlns='urn:test'/>"))
+    no_event(b, "urn:test:quiet", features=feats)
+    # Retract with notify.
+    ok(publish(a, NICK, nick("tmp"), item_id="tmp"))
+    wait_event(b, NICK, features=feats)
+    ok(a.iq("set", "<pubsub xmlns='%s'><retract node='%s' notify='true'><item id='tmp'/>"
+                   "</retract></pubsub>" % (NS_PUBSUB, NICK)))
+    ev = wait_event(b, NICK, features=feats)
+    assert ev.find(q(NS_EVENT, "event") + "/" + q(NS_EVENT, "items") + "/" +
+                   q(NS_EVENT, "retract")) is not None, dump(ev)
+    # (The node keeps one item: the retract emptied it.)
+    ok(publish(a, NICK, nick("Alice 3")))
+    wait_event(b, NICK, features=feats)
+    # A second resource with the same caps: resolved from the cache, last item at once.
+    b2 = login(server, bob, resource="second")
+    b2.send("<presence>%s</presence>" % caps_presence(feats))
+    ev = wait_event(b2, NICK, features=[])
+    assert "Alice 3" in dump(event_item(ev))
+    for c in (a, b, b2):
+        c.close()
+
+
+def test_no_notification_without_subscription(server):
+    alice, eve = fresh(server, "nx"), fresh(server, "ny")
+    feats = [NICK + "+notify"]
+    a = login(server, alice)
+    e = login(server, eve)
+    # Eve sends Alice directed presence with caps, but has no subscription.
+    e.send("<presence to='%s@localhost'>%s</presence>" % (alice, caps_presence(feats)))
+    imclient.settle(a)
+    ok(publish(a, NICK, nick("secret")))
+    no_event(e, NICK, features=feats)
+    a.close()
+    e.close()
+
+
+def test_owner_operations(server):
+    a = fresh(server, "ow")
+    other = fresh(server, "ox")
+    c = login(server, a)
+    x = login(server, other)
+    bare = "%s@localhost" % a
+    ok(c.iq("set", "<pubsub xmlns='%s'><create node='urn:test:c'/><configure>%s</configure>"
+                   "</pubsub>" % (NS_PUBSUB, form({"pubsub#access_model": "open",
+                                                   "pubsub#max_items": "3"},
+                                                  NS_PUBSUB + "#node_config"))))
+    e = error(c.iq("set", "<pubsub xmlns='%s'><create node='urn:test:c'/></pubsub>" % NS_PUBSUB))
+    assert e[1] == "conflict"
+    r = ok(c.iq("get", "<pubsub xmlns='%s'><configure node='urn:test:c'/></pubsub>" % NS_OWNER))
+    text = dump(r)
+    assert "pubsub#access_model" in text and ">open<" in text
+    ok(c.iq("set", "<pubsub xmlns='%s'><configure node='urn:test:c'>%s</configure></pubsub>"
+            % (NS_OWNER, form({"pubsub#access_model": "presence"},
+                              NS_PUBSUB + "#node_config"))))
+    assert error(items(x, bare, "urn:test:c"))[1] == "not-authorized"
+    # A bad value is refused with not-acceptable and changes nothing.
+    e = error(c.iq("set", "<pubsub xmlns='%s'><configure node='urn:test:c'>%s</configure>"
+                          "</pubsub>" % (NS_OWNER, form({"pubsub#access_model": "sometimes"},
+                                                        NS_PUBSUB + "#node_config"))))
+    assert e[:2] == ("modify", "not-acceptable")
+    ok(c.iq("get", "<pubsub xmlns='%s'><default/></pubsub>" % NS_OWNER))
+    ok(publish(c, "urn:test:c", "<x xmlns='urn:test'/>", "1"))
+    ok(c.iq("set", "<pubsub xmlns='%s'><purge node='urn:test:c'/></pubsub>" % NS_OWNER))
+    assert item_ids(ok(items(c, bare, "urn:test:c"))) == []
+    # Another account may not configure, delete or publish here.
+    assert error(x.iq("set", "<pubsub xmlns='%s'><delete node='urn:test:c'/></pubsub>"
+                      % NS_OWNER, to=bare))[1] == "forbidden"
+    assert error(publish(x, "urn:test:c", "<x xmlns='urn:test'/>", to=bare))[1] == "forbidden"
+    ok(c.iq("set", "<pubsub xmlns='%s'><delete node='urn:test:c'/></pubsub>" % NS_OWNER))
+    assert error(items(c, bare, "urn:test:c"))[1] == "item-not-found"
+    # Subscribe / unsubscribe and the subscriptions list.
+    ok(publish(c, "urn:test:open", "<x xmlns='urn:test'>v</x>", "last",
+               options={"pubsub#access_model": "open"}))
+    r = ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='urn:test:open' jid='%s'/></pubsub>"
+                % (NS_PUBSUB, x.jid), to=bare))
+    assert "subscribed" in dump(r)
+    ev = wait_event(x, "urn:test:open")
+    assert event_item(ev).get("id") == "last"
+    ok(publish(c, "urn:test:open", "<x xmlns='urn:test'>w</x>", "next"))
+    assert event_item(wait_event(x, "urn:test:open")).get("id") == "next"
+    r = ok(c.iq("get", "<pubsub xmlns='%s'><subscriptions node='urn:test:open'/></pubsub>"
+                % NS_OWNER))
+    assert x.jid in dump(r)
+    ok(x.iq("set", "<pubsub xmlns='%s'><unsubscribe node='urn:test:open' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=bare))
+    e = error(x.iq("set", "<pubsub xmlns='%s'><unsubscribe node='urn:test:open' jid='%s'/>"
+                          "</pubsub>" % (NS_PUBSUB, x.jid), to=bare))
+    assert e == ("cancel", "unexpected-request", "not-subscribed")
+    e = error(x.iq("set", "<pubsub xmlns='%s'><subscribe node='urn:test:open' jid='%s'/>"
+                          "</pubsub>" % (NS_PUBSUB, bare), to=bare))
+    assert e == ("modify", "bad-request", "invalid-jid")
+    c.close()
+    x.close()
+
+
+def test_error_tables_and_limits(server):
+    a = fresh(server, "er")
+    c = login(server, a)
+    bare = "%s@localhost" % a
+    assert error(items(c, bare, "urn:none")) == ("cancel", "item-not-found", None)
+    r = c.iq("set", "<pubsub xmlns='%s'><publish/></pubsub>" % NS_PUBSUB)
+    assert error(r) == ("modify", "bad-request", "nodeid-required")
+    r = c.iq("set", "<pubsub xmlns='%s'><publish node='urn:t'><item><a xmlns='u'/>"
+                    "<b xmlns='u'/></item></publish></pubsub>" % NS_PUBSUB)
+    assert error(r) == ("modify", "bad-request", "invalid-payload")
+    r = c.iq("set", "<pubsub xmlns='%s'><publish node='urn:t'><item id='1'/></publish></pubsub>"
+             % NS_PUBSUB)
+    assert error(r) == ("modify", "bad-request", "payload-required")
+    r = c.iq("set", "<pubsub xmlns='%s'><publish node='urn:t'><item id='1'><a xmlns='u'/></item>"
+                    "<item id='2'><a xmlns='u'/></item></publish></pubsub>" % NS_PUBSUB)
+    assert error(r) == ("modify", "bad-request", "invalid-payload")
+    # Payload past pubsub.max_payload_size (2048).
+    r = publish(c, "urn:t", "<a xmlns='u'>%s</a>" % ("z" * 3000))
+    assert error(r) == ("modify", "not-acceptable", "payload-too-big")
+    r = c.iq("set", "<pubsub xmlns='%s'><retract node='urn:t'/></pubsub>" % NS_PUBSUB)
+    assert error(r) == ("modify", "bad-request", "item-required")
+    r = c.iq("set", "<pubsub xmlns='%s'><retract node='urn:none'><item id='x'/></retract>"
+                    "</pubsub>" % NS_PUBSUB)
+    assert error(r)[1] == "item-not-found"
+    r = c.iq("set", "<pubsub xmlns='%s'><frobnicate node='x'/></pubsub>" % NS_PUBSUB)
+    assert error(r)[1] == "bad-request"
+    r = c.iq("get", "<pubsub xmlns='%s'><options node='x' jid='%s'/></pubsub>" % (NS_PUBSUB,
+                                                                                  c.jid))
+    assert error(r) == ("cancel", "feature-not-implemented", "unsupported")
+    r = c.iq("set", "<pubsub xmlns='%s'><create/></pubsub>" % NS_PUBSUB)
+    assert error(r) == ("modify", "not-acceptable", "nodeid-required")
+    r = c.iq("get", "<pubsub xmlns='%s'><items node='x' max_items='-3'/></pubsub>" % NS_PUBSUB)
+    assert error(r)[1] == "bad-request"
+    # pubsub.max_nodes (5): the sixth node is refused.
+    for i in range(5):
+        ok(publish(c, "urn:lim:%d" % i, "<a xmlns='u'/>"))
+    r = publish(c, "urn:lim:5", "<a xmlns='u'/>")
+    assert error(r) == ("cancel", "not-allowed", "max-nodes-exceeded")
+    # The server still answers.
+    ok(items(c, bare, "urn:lim:0"))
+    c.close()
+
+
+def test_account_removal_removes_nodes(server):
+    a = fresh(server, "rm")
+    c = login(server, a)
+    ok(publish(c, NICK, nick("gone")))
+    c.close()
+    server.ctl_ok("account", "remove", "%s@localhost" % a)
+    server.add_account("%s@localhost" % a, imclient.PASSWORD)
+    c = login(server, a)
+    assert error(items(c, "%s@localhost" % a, NICK))[1] == "item-not-found"
+    c.close()
