@@ -297,3 +297,56 @@ def test_account_removal_removes_nodes(server):
     c = login(server, a)
     assert error(items(c, "%s@localhost" % a, NICK))[1] == "item-not-found"
     c.close()
+
+
+BM2 = "urn:xmpp:bookmarks:1"
+
+
+def private_bookmarks(c):
+    r = ok(c.iq("get", "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/>"
+                       "</query>"))
+    st = r.find(q("jabber:iq:private", "query") + "/" + q("storage:bookmarks", "storage"))
+    return st
+
+
+def test_bookmarks_conversion_both_ways(server):
+    a, other = fresh(server, "bm"), fresh(server, "bo")
+    c = login(server, a)
+    x = login(server, other)
+    bare = "%s@localhost" % a
+    # XEP-0048 in private XML → XEP-0402 items.
+    ok(c.iq("set", "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
+                   "<conference jid='one@conference.localhost' name='One' autojoin='true'>"
+                   "<nick>Al</nick></conference>"
+                   "<conference jid='two@conference.localhost' name='Two'/>"
+                   "<url name='Site' url='https://example.org/'/>"
+                   "</storage></query>"))
+    r = ok(items(c, bare, BM2))
+    assert sorted(item_ids(r)) == ["one@conference.localhost", "two@conference.localhost"]
+    text = dump(r)
+    assert "autojoin=\"true\"" in text and ">Al<" in text and "name=\"One\"" in text
+    # The node is private (whitelist): another account cannot read it.
+    assert error(items(x, bare, BM2))[1] == "not-allowed"
+    # XEP-0402 publish → XEP-0048 storage, the <url/> kept.
+    ok(publish(c, BM2, "<conference xmlns='%s' name='Three' autojoin='false'><nick>A3</nick>"
+                       "</conference>" % BM2, "three@conference.localhost",
+               options={"pubsub#persist_items": "true", "pubsub#access_model": "whitelist",
+                        "pubsub#max_items": "max", "pubsub#send_last_published_item": "never"}))
+    st = private_bookmarks(c)
+    rooms = {e.get("jid"): e for e in st.findall(q("storage:bookmarks", "conference"))}
+    assert set(rooms) == {"one@conference.localhost", "two@conference.localhost",
+                          "three@conference.localhost"}
+    assert rooms["three@conference.localhost"].findtext(q("storage:bookmarks", "nick")) == "A3"
+    assert rooms["one@conference.localhost"].get("autojoin") == "true"
+    assert st.find(q("storage:bookmarks", "url")) is not None
+    # Retract → gone from the storage; a storage without a room → its item retracted.
+    ok(c.iq("set", "<pubsub xmlns='%s'><retract node='%s'><item id='two@conference.localhost'/>"
+                   "</retract></pubsub>" % (NS_PUBSUB, BM2)))
+    st = private_bookmarks(c)
+    assert {e.get("jid") for e in st.findall(q("storage:bookmarks", "conference"))} == {
+        "one@conference.localhost", "three@conference.localhost"}
+    ok(c.iq("set", "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>"
+                   "<conference jid='one@conference.localhost' name='One'/></storage></query>"))
+    assert item_ids(ok(items(c, bare, BM2))) == ["one@conference.localhost"]
+    c.close()
+    x.close()
