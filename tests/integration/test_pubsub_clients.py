@@ -160,3 +160,70 @@ def test_slixmpp_omemo_device_list_readable_by_a_stranger(server, node, payload)
             await o.close()
             await s.close()
     run(go(), timeout=60)
+
+
+async def aio_client(server, user, resource):
+    import aioxmpp
+    import aioxmpp.connector
+    client = aioxmpp.PresenceManagedClient(
+        aioxmpp.JID.fromstr("%s@localhost/%s" % (user, resource)),
+        aioxmpp.make_security_layer(PASSWORD, no_verify=True),
+        override_peer=[("127.0.0.1", server.port, aioxmpp.connector.STARTTLSConnector())])
+    return client
+
+
+def test_aioxmpp_contacts_exchange_nicknames_and_avatars(server):
+    pytest.importorskip("aioxmpp")
+    import aioxmpp
+    import aioxmpp.avatar
+    import aioxmpp.pep
+    import aioxmpp.pubsub.xso
+    import aioxmpp.xso as xso
+
+    alice, bob = fresh(server, "aa"), fresh(server, "ab")
+    befriend(server, alice, bob)
+
+    class Nick(xso.XSO):
+        TAG = (NICK, "nick")
+        text = xso.Text(default=None)
+    aioxmpp.pubsub.xso.as_payload_class(Nick)
+
+    async def go():
+        a = await aio_client(server, alice, "aio")
+        b = await aio_client(server, bob, "aio")
+        got_nick = asyncio.get_event_loop().create_future()
+        got_avatar = asyncio.get_event_loop().create_future()
+        # Bob's interests: +notify for the nick and the avatar metadata, in his caps.
+        b_pep = b.summon(aioxmpp.pep.PEPClient)
+        claim = b_pep.claim_pep_node(NICK, notify=True)
+
+        def on_nick(jid, node, item, message=None):
+            if jid.bare() == aioxmpp.JID.fromstr("%s@localhost" % alice) and \
+                    isinstance(item.registered_payload, Nick) and not got_nick.done():
+                got_nick.set_result(item.registered_payload.text)
+        claim.on_item_publish.connect(on_nick)
+        b_av = b.summon(aioxmpp.avatar.AvatarService)
+
+        def on_meta(jid, metadata):
+            if jid == aioxmpp.JID.fromstr("%s@localhost" % alice) and not got_avatar.done():
+                got_avatar.set_result(metadata)
+        b_av.on_metadata_changed.connect(on_meta)
+        a_pep = a.summon(aioxmpp.pep.PEPClient)
+        a_av = a.summon(aioxmpp.avatar.AvatarService)
+        a.presence = aioxmpp.PresenceState(True)
+        b.presence = aioxmpp.PresenceState(True)
+        async with a.connected(), b.connected():
+            await asyncio.sleep(0.5)
+            n = Nick()
+            n.text = "Alice via aioxmpp"
+            await a_pep.publish(NICK, n)
+            assert await asyncio.wait_for(got_nick, 10) == "Alice via aioxmpp"
+            png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+            aset = aioxmpp.avatar.AvatarSet()
+            aset.add_avatar_image("image/png", image_bytes=png)
+            await a_av.publish_avatar_set(aset)
+            metadata = await asyncio.wait_for(got_avatar, 10)
+            descs = [d for d in metadata if d.mime_type == "image/png"]
+            assert descs and descs[0].normalized_id == hashlib.sha1(png).hexdigest()
+            assert await descs[0].get_image_bytes() == png
+    run(go(), timeout=60)
