@@ -832,6 +832,7 @@ static int run(void)
     pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
+    im_set_presence_stamp(services_vcard_update_new);
     convert_init();
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);

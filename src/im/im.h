@@ -128,5 +128,9 @@ json_t *im_presence_json(const char *bare);
 typedef void im_presence_hook_fn(const struct jid *user, const struct jid *from,
                                  const struct xml_node *presence);
 void im_set_presence_hook(im_presence_hook_fn *fn);
+/* The element added to a session's available presence that carries no vcard-temp:x:update
+ * (XEP-0153 photo hash), or NULL; a new reference. On the account's home worker. */
+typedef struct xml_node *im_presence_stamp_fn(const char *local, const char *domain);
+void im_set_presence_stamp(im_presence_stamp_fn *fn);
 
 #endif

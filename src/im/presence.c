@@ -224,11 +224,36 @@ static void become_unavailable(struct im_session *is, struct xml_node *stanza, b
 }
 
 /* Presence without 'to' from the client (RFC 6121 §4.2, §4.4, §4.5). */
+static im_presence_stamp_fn *g_presence_stamp;
+
+void im_set_presence_stamp(im_presence_stamp_fn *fn)
+{
+    g_presence_stamp = fn;
+}
+
+/* XEP-0153/XEP-0398: an available presence without vcard-temp:x:update gets one with the
+ * account's photo hash (a copy: the client's stanza is shared read-only). A new reference. */
+static struct xml_node *stamped(const struct im_session *is, struct xml_node *el)
+{
+    if (g_presence_stamp == NULL || xml_node_child(el, NS_VCARD_UPDATE, "x") != NULL) {
+        return xml_node_ref(el);
+    }
+    struct xml_node *x = g_presence_stamp(is->full.local, is->full.domain);
+    if (x == NULL) {
+        return xml_node_ref(el);
+    }
+    struct xml_node *copy = xml_node_copy(el);
+    xml_node_append_copy(copy, x);
+    xml_node_unref(x);
+    return copy;
+}
+
 static void own_presence(struct im_session *is, struct signal *sig)
 {
     struct router_session *rs = is->rs;
     struct xml_node *el = sig->xmpp_data;
     if (sig->type == NULL && el) {
+        el = stamped(is, el);
         bool initial = !rs->available;
         rs->available = true;
         rs->priority = parse_priority(el);
@@ -245,6 +270,7 @@ static void own_presence(struct im_session *is, struct signal *sig)
         if (rs->priority >= 0) {
             im__offline_deliver(rs);
         }
+        xml_node_unref(el);
     } else if (type_is(sig->type, "unavailable") && rs->available) {
         become_unavailable(is, el, true);
     }

@@ -199,6 +199,8 @@ static int publish_item(struct req *r, const char *id, const struct xml_node *pa
     xml_node_unref(items);
     if (strcmp(r->node, NS_BOOKMARKS2) == 0) {
         pubsub__bookmarks_changed(r->owner);
+    } else if (strcmp(r->node, NS_AVATAR_METADATA) == 0) {
+        pubsub__avatar_published(r->owner, payload);
     }
     return 0;
 }

@@ -155,4 +155,5 @@ void pubsub_init(void)
     services_set_result_hook(pubsub__result);
     services_set_private_hook(pubsub__private_stored);
     im_set_presence_hook(pubsub__presence);
+    services_set_vcard_hook(pubsub__vcard_stored);
 }

@@ -99,6 +99,11 @@ void pubsub__worker_free(void);
 void pubsub__private_stored(const struct jid *account, const struct xml_node *el);
 void pubsub__bookmarks_changed(const struct jid *owner);
 
+/* avatar.c: XEP-0398 both ways between the vCard's PHOTO and the XEP-0084 nodes. */
+void pubsub__vcard_stored(const struct jid *account, const struct xml_node *vcard);
+/* The owner published `metadata` (a urn:xmpp:avatar:metadata payload). */
+void pubsub__avatar_published(const struct jid *owner, const struct xml_node *metadata);
+
 /* pubsub.c: shared helpers. */
 /* Answers with an error that carries a pubsub#errors condition (NULL: none) with an optional
  * 'feature' attribute. */

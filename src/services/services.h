@@ -115,6 +115,15 @@ void services_caps_append(struct buf *out);
 int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out);
 struct xml_node *services_vcard_update_new(const char *local, const char *domain);
 
+/* XEP-0398: called after an account stored its vCard (iq set), with the vCard; on the account's
+ * home worker. */
+typedef void services_vcard_fn(const struct jid *account, const struct xml_node *vcard);
+void services_set_vcard_hook(services_vcard_fn *fn);
+/* Replaces the PHOTO of the account's vCard (`b64` empty: removes it), with its photo hash; the
+ * hook above is not called. A store code, or ERR_LIMIT past services.vcard.max_size. */
+int services_vcard_set_photo(const char *local, const char *domain, const char *type,
+                             struct strv b64);
+
 extern const struct service service_disco;
 extern const struct service service_ping;
 extern const struct service service_version;

@@ -333,6 +333,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
+    im_set_presence_stamp(services_vcard_update_new);
     convert_init();
     FUZZ_CHECK(workers_start(1, worker_started, worker_stopped, NULL) == 0);
     for (int i = 0; i < NSESSIONS; i++) {

@@ -350,3 +350,55 @@ def test_bookmarks_conversion_both_ways(server):
     assert item_ids(ok(items(c, bare, BM2))) == ["one@conference.localhost"]
     c.close()
     x.close()
+
+
+AV_DATA = "urn:xmpp:avatar:data"
+AV_META = "urn:xmpp:avatar:metadata"
+
+
+def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
+    import base64
+    import hashlib
+    alice, bob = fresh(server, "va"), fresh(server, "vb")
+    befriend(server, alice, bob)
+    feats = [AV_META + "+notify"]
+    ab = "%s@localhost" % alice
+    b = login(server, bob)
+    b.send("<presence>%s</presence>" % caps_presence(feats))
+    a = login(server, alice)
+    png1 = b"\x89PNG\r\n\x1a\n" + b"one" * 50
+    # vCard PHOTO → XEP-0084 data and metadata, announced to the contact.
+    ok(a.iq("set", "<vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE>"
+                   "<BINVAL>%s</BINVAL></PHOTO></vCard>" % base64.b64encode(png1).decode()))
+    ev = wait_event(b, AV_META, frm=ab, features=feats)
+    info = event_item(ev).find(q(AV_META, "metadata") + "/" + q(AV_META, "info"))
+    id1 = hashlib.sha1(png1).hexdigest()
+    assert info.get("id") == id1 and info.get("bytes") == str(len(png1))
+    assert info.get("type") == "image/png"
+    r = ok(items(b, ab, AV_DATA, ids=[id1]))
+    data = r.find(".//" + q(AV_DATA, "data")).text
+    assert base64.b64decode(data) == png1
+    # XEP-0084 publish → the vCard's PHOTO (other fields kept).
+    png2 = b"\x89PNG\r\n\x1a\n" + b"two" * 60
+    id2 = hashlib.sha1(png2).hexdigest()
+    ok(publish(a, AV_DATA, "<data xmlns='%s'>%s</data>" % (AV_DATA,
+                                                        base64.b64encode(png2).decode()), id2))
+    ok(publish(a, AV_META, "<metadata xmlns='%s'><info id='%s' bytes='%d' type='image/png'/>"
+                           "</metadata>" % (AV_META, id2, len(png2)), id2))
+    r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
+    v = r.find(q("vcard-temp", "vCard"))
+    assert v.findtext(q("vcard-temp", "FN")) == "Alice"
+    binval = v.find(q("vcard-temp", "PHOTO") + "/" + q("vcard-temp", "BINVAL")).text
+    assert base64.b64decode(binval) == png2
+    # XEP-0153: Alice's available presence carries the photo hash.
+    a.send("<presence/>")
+    pres = b.wait_for(lambda e: imclient.is_presence(e, frm=a.jid, type_=None),
+                      what="alice's presence")
+    photo = pres.find(q("vcard-temp:x:update", "x") + "/" + q("vcard-temp:x:update", "photo"))
+    assert photo is not None and photo.text == id2
+    # An empty metadata (avatar disabled) removes the PHOTO.
+    ok(publish(a, AV_META, "<metadata xmlns='%s'/>" % AV_META, "none"))
+    r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
+    assert r.find(".//" + q("vcard-temp", "PHOTO")) is None
+    a.close()
+    b.close()
