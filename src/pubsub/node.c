@@ -10,13 +10,15 @@
 #include "core/server.h"
 #include "core/settings.h"
 #include "pubsub/pubsub_int.h"
+#include "signal/router.h"
 #include "store/store_pubsub.h"
 #include "xml/ns.h"
 
 /* One request on the node of an account (the iq's 'to'). */
 struct req {
     struct service_ctx *ctx;
-    const struct jid *owner;
+    const struct jid *owner; /* the account (PEP), or the service's domain */
+    bool service;            /* a node of the pubsub.<domain> service */
     bool is_owner;
     struct store *st;
     struct buf host;
@@ -39,7 +41,42 @@ static void req_init(struct req *r, struct service_ctx *ctx)
 {
     req_init_owner(r, &ctx->req->to);
     r->ctx = ctx;
-    r->is_owner = jid_bare_eq(&ctx->req->from, &ctx->req->to);
+    r->service = ctx->req->to.local == NULL;
+    /* On the service, ownership is per node (its "owner" affiliations), known once loaded. */
+    r->is_owner = !r->service && jid_bare_eq(&ctx->req->from, &ctx->req->to);
+}
+
+static void affiliation_of(struct req *r, const struct jid *who, char *out, size_t size);
+
+/* May the requester create nodes here? The account itself, or on the service any account of
+ * this server. */
+static bool may_create(const struct req *r)
+{
+    if (!r->service) {
+        return r->is_owner;
+    }
+    struct buf canon;
+    buf_init(&canon, 1024);
+    const struct jid *f = &r->ctx->req->from;
+    bool local = f->local != NULL && router_is_local_domain(f->domain, &canon);
+    buf_cleanup(&canon);
+    return local;
+}
+
+/* The service refuses the access models that need its owner's roster (PEP only). */
+static bool config_fits(const struct req *r)
+{
+    return !r->service ||
+           (r->cfg.access != PUBSUB_ACCESS_PRESENCE && r->cfg.access != PUBSUB_ACCESS_ROSTER);
+}
+
+static void service_defaults(struct req *r)
+{
+    if (r->service) {
+        r->cfg.access = PUBSUB_ACCESS_OPEN;
+        r->cfg.max_items = 10;
+        r->cfg.send_last = PUBSUB_SEND_ON_SUB;
+    }
 }
 
 /* Loads r->node; ERR_NOTFOUND when it does not exist, a store code on failure. */
@@ -54,8 +91,14 @@ static int req_load(struct req *r, const char *node)
         pubsub__config_parse(&r->cfg, buf_cstr(&text));
     } else {
         pubsub__config_default(&r->cfg);
+        service_defaults(r);
     }
     buf_cleanup(&text);
+    if (rc == 0 && r->service && r->ctx != NULL) {
+        char aff[32];
+        affiliation_of(r, &r->ctx->req->from, aff, sizeof(aff));
+        r->is_owner = strcmp(aff, "owner") == 0;
+    }
     return rc;
 }
 
@@ -80,6 +123,18 @@ static int node_put(struct req *r)
     return rc;
 }
 
+/* On the service, the creator of a node is its owner. */
+static int creator_owns(struct req *r)
+{
+    struct buf bare;
+    buf_init(&bare, 3 * 1024 + 2);
+    jid_bare(&r->ctx->req->from, &bare);
+    int rc = store_pubsub_aff_set(r->st, buf_cstr(&r->host), r->node, buf_cstr(&bare), "owner");
+    buf_cleanup(&bare);
+    r->is_owner = true;
+    return rc;
+}
+
 /* A new node of the owner (the count limit checked): 0, or the error answered. */
 static int node_create(struct req *r)
 {
@@ -92,6 +147,9 @@ static int node_create(struct req *r)
         return pubsub__error(r->ctx, "cancel", "not-allowed", "max-nodes-exceeded", NULL);
     }
     rc = node_put(r);
+    if (rc == 0 && r->service) {
+        rc = creator_owns(r);
+    }
     return rc == 0 ? 0 : store_failed(r, rc);
 }
 
@@ -178,6 +236,9 @@ static int publish_item(struct req *r, const char *id, const struct xml_node *pa
         rc = store_pubsub_node_put(r->st, buf_cstr(&r->host), r->node, r->owner->domain,
                                    r->owner->local, buf_cstr(&ctext));
         buf_cleanup(&ctext);
+        if (rc == 0 && r->service && r->ctx != NULL) {
+            rc = creator_owns(r);
+        }
     }
     if (rc == 0) {
         rc = store_pubsub_item_put(r->st, buf_cstr(&r->host), r->node, id, buf_cstr(&publisher),
@@ -197,6 +258,9 @@ static int publish_item(struct req *r, const char *id, const struct xml_node *pa
     }
     pubsub__notify(r->owner, r->node, &r->cfg, items);
     xml_node_unref(items);
+    if (r->service) {
+        return 0;
+    }
     if (strcmp(r->node, NS_BOOKMARKS2) == 0) {
         pubsub__bookmarks_changed(r->owner);
     } else if (strcmp(r->node, NS_AVATAR_METADATA) == 0) {
@@ -244,11 +308,13 @@ static int do_publish(struct req *r, const struct xml_node *pub, const struct xm
     }
     const struct xml_node *form = opts ? xml_node_child(opts, NS_XDATA, "x") : NULL;
     if (!r->exists) {
-        /* §7.1.4 auto-create: the account's own nodes only, configured by publish-options. */
-        if (!r->is_owner) {
+        /* §7.1.4 auto-create: the account's own nodes (on the service: an account of this
+         * server's), configured by publish-options. */
+        if (!may_create(r)) {
             return pubsub__error(r->ctx, "auth", "forbidden", NULL, NULL);
         }
-        if (form != NULL && pubsub__config_apply_form(&r->cfg, form, true) != 0) {
+        if (form != NULL &&
+            (pubsub__config_apply_form(&r->cfg, form, true) != 0 || !config_fits(r))) {
             return pubsub__error(r->ctx, "cancel", "conflict", "precondition-not-met", NULL);
         }
         long long n = 0;
@@ -337,7 +403,7 @@ static int do_retract(struct req *r, const struct xml_node *el)
         pubsub__notify(r->owner, node, &r->cfg, items);
         xml_node_unref(items);
     }
-    if (strcmp(node, NS_BOOKMARKS2) == 0) {
+    if (!r->service && strcmp(node, NS_BOOKMARKS2) == 0) {
         pubsub__bookmarks_changed(r->owner);
     }
     return rc;
@@ -347,10 +413,10 @@ static int do_create(struct req *r, const struct xml_node *el, const struct xml_
 {
     const char *node = xml_node_attr(el, "node");
     if (node == NULL || node[0] == '\0') {
-        /* Instant nodes are not offered on PEP (XEP-0163 §7). */
+        /* Instant nodes are not offered (XEP-0163 §7 on PEP; not on the service either). */
         return pubsub__error(r->ctx, "modify", "not-acceptable", "nodeid-required", NULL);
     }
-    if (!r->is_owner) {
+    if (!may_create(r)) {
         return pubsub__error(r->ctx, "auth", "forbidden", NULL, NULL);
     }
     int rc = req_load(r, node);
@@ -363,6 +429,9 @@ static int do_create(struct req *r, const struct xml_node *el, const struct xml_
     const struct xml_node *form = conf ? xml_node_child(conf, NS_XDATA, "x") : NULL;
     if (form != NULL && pubsub__config_apply_form(&r->cfg, form, true) != 0) {
         return pubsub__error(r->ctx, "modify", "not-acceptable", NULL, NULL);
+    }
+    if (!config_fits(r)) {
+        return pubsub__error(r->ctx, "modify", "not-acceptable", "unsupported-access-model", NULL);
     }
     rc = node_create(r);
     return rc != 0 ? rc : service_reply_result(r->ctx, NULL);
@@ -666,14 +735,17 @@ static int owner_node(struct req *r, const struct xml_node *el)
     if (node == NULL || node[0] == '\0') {
         return pubsub__error(r->ctx, "modify", "bad-request", "nodeid-required", NULL);
     }
-    if (!r->is_owner) {
+    if (!r->service && !r->is_owner) {
         return pubsub__error(r->ctx, "auth", "forbidden", NULL, NULL);
     }
     int rc = req_load(r, node);
     if (rc == ERR_NOTFOUND) {
         return pubsub__error(r->ctx, "cancel", "item-not-found", NULL, NULL);
     }
-    return rc != 0 ? store_failed(r, rc) : 0;
+    if (rc != 0) {
+        return store_failed(r, rc);
+    }
+    return r->is_owner ? 0 : pubsub__error(r->ctx, "auth", "forbidden", NULL, NULL);
 }
 
 static int configure_get(struct req *r, const struct xml_node *el)
@@ -712,7 +784,8 @@ static int configure_set(struct req *r, const struct xml_node *el)
     if (strcmp(type, "cancel") == 0) {
         return service_reply_result(r->ctx, NULL);
     }
-    if (strcmp(type, "submit") != 0 || pubsub__config_apply_form(&r->cfg, form, true) != 0) {
+    if (strcmp(type, "submit") != 0 || pubsub__config_apply_form(&r->cfg, form, true) != 0 ||
+        !config_fits(r)) {
         return pubsub__error(r->ctx, "modify", "not-acceptable", NULL, NULL);
     }
     rc = node_put(r);
@@ -752,7 +825,7 @@ static int delete_set(struct req *r, const struct xml_node *el, bool purge)
         return store_failed(r, rc);
     }
     rc = service_reply_result(r->ctx, NULL);
-    if (strcmp(r->node, NS_BOOKMARKS2) == 0) {
+    if (!r->service && strcmp(r->node, NS_BOOKMARKS2) == 0) {
         pubsub__bookmarks_changed(r->owner);
     }
     return rc;
@@ -782,12 +855,14 @@ static int owner_list_get(struct req *r, const struct xml_node *el, bool affs)
     struct xml_node *ps = pubsub_reply(NS_PUBSUB_OWNER);
     struct owner_list l = { xml_node_add_child(ps, NULL, el->name), affs };
     xml_node_set_attr(l.parent, "node", r->node);
-    if (affs) {
+    if (affs && !r->service) {
         struct buf bare;
         buf_init(&bare, 3 * 1024 + 2);
         jid_bare(r->owner, &bare);
         owner_row(&l, buf_cstr(&bare), "owner");
         buf_cleanup(&bare);
+    }
+    if (affs) {
         rc = store_pubsub_aff_list(r->st, buf_cstr(&r->host), r->node, owner_row, &l);
     } else {
         rc = store_pubsub_sub_list(r->st, buf_cstr(&r->host), r->node, owner_row, &l);
@@ -830,7 +905,7 @@ static int owner_list_set(struct req *r, const struct xml_node *el, bool affs)
         }
         bool self = jid_bare_eq(&j, r->owner);
         jid_cleanup(&j);
-        if (self || (affs && strcmp(v, "owner") == 0)) {
+        if ((self && !r->service) || (affs && strcmp(v, "owner") == 0 && !r->service)) {
             /* The account owns its nodes alone. */
             return pubsub__error(r->ctx, "modify", "not-acceptable", NULL, NULL);
         }

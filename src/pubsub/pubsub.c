@@ -146,11 +146,13 @@ static const struct service service_pubsub = {
                                      { 0 } },
     .features = pep_features,
     .identities = pep_identity,
+    .items = pubsub__server_items,
     .feature_scopes = SERVICE_SCOPE_ACCOUNT,
 };
 
 void pubsub_init(void)
 {
+    router_register_component(&pubsub_component);
     services_add(&service_pubsub);
     services_set_result_hook(pubsub__result);
     services_set_private_hook(pubsub__private_stored);

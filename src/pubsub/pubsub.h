@@ -8,6 +8,13 @@
  * workers run; called by main.c. */
 void pubsub_init(void);
 
+/* The service pubsub.<domain> of every local domain: a router component (registered by
+ * pubsub_init), and its address for `domain` in `out`. */
+#include <stdbool.h>
+
+#include "core/buf.h"
+bool pubsub_service_of(const char *domain, struct buf *out);
+
 /* pubsub.* settings and the per-worker presence state (core/module.h). */
 struct module;
 extern struct module pubsub_module;

@@ -8,6 +8,7 @@
 #include "jid/jid.h"
 #include "pubsub/pubsub.h"
 #include "services/services.h"
+#include "signal/router.h"
 #include "xml/xml.h"
 
 enum pubsub_access {
@@ -103,6 +104,10 @@ void pubsub__bookmarks_changed(const struct jid *owner);
 void pubsub__vcard_stored(const struct jid *account, const struct xml_node *vcard);
 /* The owner published `metadata` (a urn:xmpp:avatar:metadata payload). */
 void pubsub__avatar_published(const struct jid *owner, const struct xml_node *metadata);
+
+/* service.c: pubsub.<domain>, the router's component for it. */
+extern const struct router_component pubsub_component;
+void pubsub__server_items(const struct service_ctx *ctx, service_item_fn *fn, void *ud);
 
 /* pubsub.c: shared helpers. */
 /* Answers with an error that carries a pubsub#errors condition (NULL: none) with an optional

@@ -402,3 +402,59 @@ def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     assert r.find(".//" + q("vcard-temp", "PHOTO")) is None
     a.close()
     b.close()
+
+
+def test_service_domain_nodes_and_owner_operations(server):
+    owner, other = fresh(server, "sv"), fresh(server, "sw")
+    o = login(server, owner)
+    x = login(server, other)
+    svc = "pubsub.localhost"
+    # The server lists its service; the service says what it is.
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#items'/>", to="localhost"))
+    assert svc in dump(r)
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=svc))
+    text = dump(r)
+    assert "category=\"pubsub\"" in text and "type=\"service\"" in text
+    assert NS_PUBSUB + "#publish-options" in text and NS_PUBSUB + "#access-presence" not in text
+    # Create with configuration; the creator owns the node.
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='news'/><configure>%s</configure></pubsub>"
+            % (NS_PUBSUB, form({"pubsub#title": "News", "pubsub#max_items": "2"},
+                               NS_PUBSUB + "#node_config")), to=svc))
+    assert error(o.iq("set", "<pubsub xmlns='%s'><create node='news'/></pubsub>" % NS_PUBSUB,
+                      to=svc))[1] == "conflict"
+    # Access models that need a roster are PEP's only.
+    e = error(o.iq("set", "<pubsub xmlns='%s'><create node='p'/><configure>%s</configure>"
+                          "</pubsub>" % (NS_PUBSUB, form({"pubsub#access_model": "presence"},
+                                                         NS_PUBSUB + "#node_config")), to=svc))
+    assert e[:2] == ("modify", "not-acceptable")
+    # Someone else subscribes; the owner publishes; the subscriber is notified.
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='news' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=svc))
+    ok(publish(o, "news", "<entry xmlns='http://www.w3.org/2005/Atom'>hi</entry>", "e1", to=svc))
+    ev = wait_event(x, "news", frm=svc)
+    assert event_item(ev).get("id") == "e1"
+    # Not an owner: may not publish, configure or delete.
+    assert error(publish(x, "news", "<entry xmlns='http://www.w3.org/2005/Atom'/>", to=svc))[1] \
+        == "forbidden"
+    assert error(x.iq("get", "<pubsub xmlns='%s'><configure node='news'/></pubsub>" % NS_OWNER,
+                      to=svc))[1] == "forbidden"
+    # The owner makes the other a publisher; now the other may publish.
+    ok(o.iq("set", "<pubsub xmlns='%s'><affiliations node='news'><affiliation jid='%s@localhost'"
+                   " affiliation='publisher'/></affiliations></pubsub>" % (NS_OWNER, other),
+            to=svc))
+    ok(publish(x, "news", "<entry xmlns='http://www.w3.org/2005/Atom'>2</entry>", "e2", to=svc))
+    ok(publish(o, "news", "<entry xmlns='http://www.w3.org/2005/Atom'>3</entry>", "e3", to=svc))
+    assert item_ids(ok(items(x, svc, "news"))) == ["e2", "e3"]  # max_items 2
+    r = ok(o.iq("get", "<pubsub xmlns='%s'><affiliations node='news'/></pubsub>" % NS_OWNER,
+                to=svc))
+    assert "owner" in dump(r) and "publisher" in dump(r)
+    r = ok(x.iq("get", "<query xmlns='http://jabber.org/protocol/disco#items'/>", to=svc))
+    assert "news" in dump(r)
+    ok(o.iq("set", "<pubsub xmlns='%s'><purge node='news'/></pubsub>" % NS_OWNER, to=svc))
+    assert item_ids(ok(items(x, svc, "news"))) == []
+    ok(o.iq("set", "<pubsub xmlns='%s'><delete node='news'/></pubsub>" % NS_OWNER, to=svc))
+    ev = wait_event(x, "news", frm=svc)
+    assert ev.find(q(NS_EVENT, "event") + "/" + q(NS_EVENT, "delete")) is not None
+    assert error(items(x, svc, "news"))[1] == "item-not-found"
+    o.close()
+    x.close()
