@@ -136,6 +136,29 @@ static const char *const pep_features[] = {
     NULL,
 };
 
+/* Features of PEP alone: what needs the account's presence and roster, and its conversions. */
+static bool pep_only(const char *f)
+{
+    static const char *const only[] = { PS "access-presence",        PS "access-roster",
+                                        PS "auto-subscribe",         PS "filtered-notifications",
+                                        PS "presence-notifications", NS_BOOKMARKS2_COMPAT };
+    for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+        if (strcmp(f, only[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void pubsub__service_features(struct xml_node *query)
+{
+    for (size_t i = 0; pep_features[i]; i++) {
+        if (!pep_only(pep_features[i])) {
+            xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", pep_features[i]);
+        }
+    }
+}
+
 static const struct service service_pubsub = {
     .name = "pubsub",
     .iq =

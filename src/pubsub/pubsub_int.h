@@ -107,6 +107,8 @@ void pubsub__avatar_published(const struct jid *owner, const struct xml_node *me
 
 /* service.c: pubsub.<domain>, the router's component for it. */
 extern const struct router_component pubsub_component;
+/* Adds the service's <feature/>s (pubsub.c: PEP's less those of PEP alone) to a disco#info. */
+void pubsub__service_features(struct xml_node *query);
 void pubsub__server_items(const struct service_ctx *ctx, service_item_fn *fn, void *ud);
 
 /* pubsub.c: shared helpers. */

@@ -13,41 +13,6 @@
 
 #define SERVICE_PREFIX "pubsub."
 
-#define PS NS_PUBSUB "#"
-/* What the service implements: PEP's features less those tied to an account's presence. */
-static const char *const service_features[] = {
-    NS_DISCO_INFO,
-    NS_DISCO_ITEMS,
-    NS_PUBSUB,
-    PS "access-open",
-    PS "access-whitelist",
-    PS "auto-create",
-    PS "config-node",
-    PS "config-node-max",
-    PS "create-and-configure",
-    PS "create-nodes",
-    PS "delete-items",
-    PS "delete-nodes",
-    PS "item-ids",
-    PS "last-published",
-    PS "manage-subscriptions",
-    PS "member-affiliation",
-    PS "modify-affiliations",
-    PS "outcast-affiliation",
-    PS "persistent-items",
-    PS "publish",
-    PS "publish-options",
-    PS "publisher-affiliation",
-    PS "purge-nodes",
-    PS "retract-items",
-    PS "retrieve-affiliations",
-    PS "retrieve-default",
-    PS "retrieve-items",
-    PS "retrieve-subscriptions",
-    PS "subscribe",
-    NULL,
-};
-
 bool pubsub_service_of(const char *domain, struct buf *out)
 {
     buf_reset(out);
@@ -91,9 +56,11 @@ static int disco_info(struct service_ctx *ctx)
     }
     xml_node_set_attr(id, "type", "service");
     xml_node_set_attr(id, "name", "Publish-Subscribe");
-    for (size_t i = 0; service_features[i]; i++) {
-        xml_node_set_attr(xml_node_add_child(q, NULL, "feature"), "var", service_features[i]);
+    static const char *const disco[] = { NS_DISCO_INFO, NS_DISCO_ITEMS };
+    for (size_t i = 0; i < 2; i++) {
+        xml_node_set_attr(xml_node_add_child(q, NULL, "feature"), "var", disco[i]);
     }
+    pubsub__service_features(q);
     return service_reply_result(ctx, q);
 }
 
