@@ -9,11 +9,17 @@
 void pubsub_init(void);
 
 /* The service pubsub.<domain> of every local domain: a router component (registered by
- * pubsub_init), and its address for `domain` in `out`. */
+ * pubsub_init), and its address for `domain` in `out` (inline: the admin API names it without
+ * linking the module). */
 #include <stdbool.h>
 
 #include "core/buf.h"
-bool pubsub_service_of(const char *domain, struct buf *out);
+#define PUBSUB_SERVICE_PREFIX "pubsub."
+static inline bool pubsub_service_of(const char *domain, struct buf *out)
+{
+    buf_reset(out);
+    return buf_printf(out, "%s%s", PUBSUB_SERVICE_PREFIX, domain) == 0;
+}
 
 /* pubsub.* settings and the per-worker presence state (core/module.h). */
 struct module;

@@ -11,18 +11,10 @@
 #include "store/store_pubsub.h"
 #include "xml/ns.h"
 
-#define SERVICE_PREFIX "pubsub."
-
-bool pubsub_service_of(const char *domain, struct buf *out)
-{
-    buf_reset(out);
-    return buf_printf(out, "%s%s", SERVICE_PREFIX, domain) == 0;
-}
-
 static bool owns(const char *domain)
 {
-    size_t n = strlen(SERVICE_PREFIX);
-    if (strncmp(domain, SERVICE_PREFIX, n) != 0) {
+    size_t n = strlen(PUBSUB_SERVICE_PREFIX);
+    if (strncmp(domain, PUBSUB_SERVICE_PREFIX, n) != 0) {
         return false;
     }
     struct buf canon;
