@@ -24,10 +24,20 @@
 #define IN_MAX (4u << 20)
 #define OUT_MAX (16u << 20)
 
-enum scenario { SC_LOGIN, SC_IDLE, SC_MSG, SC_PRESENCE, SC_ROSTER, SC_MUC, SC_S2S, SC_PEP_SETUP,
-                SC_PEP };
-static const char *const scenario_names[] = { "login", "idle", "msg",       "presence", "roster-setup",
-                                              "muc",   "s2s",  "pep-setup", "pep" };
+enum scenario {
+    SC_LOGIN,
+    SC_IDLE,
+    SC_MSG,
+    SC_PRESENCE,
+    SC_ROSTER,
+    SC_MUC,
+    SC_S2S,
+    SC_PEP_SETUP,
+    SC_PEP
+};
+static const char *const scenario_names[] = { "login",    "idle",         "msg",
+                                              "presence", "roster-setup", "muc",
+                                              "s2s",      "pep-setup",    "pep" };
 
 /* pep: the publisher (slot 0) and its N contacts, whose XEP-0115 capabilities ask for the node's
  * notifications (+notify). The verification string is computed at start (pep_caps_init). */
@@ -1313,9 +1323,9 @@ static int scenario_traffic_measure(void)
            "delivered=%llu delivered_per_s=%.1f lat_p50_ms=%.3f lat_p99_ms=%.3f "
            "lat_p999_ms=%.3f still_open=%d",
            scenario_names[o.scenario], g_ncl,
-           o.scenario == SC_MUC ? o.senders : (o.scenario == SC_PEP ? 1 : g_ncl), o.window,
-           o.rate, (unsigned long long)sent, (unsigned long long)delivered,
-           (double)delivered / secs, lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000,
+           o.scenario == SC_MUC ? o.senders : (o.scenario == SC_PEP ? 1 : g_ncl), o.window, o.rate,
+           (unsigned long long)sent, (unsigned long long)delivered, (double)delivered / secs,
+           lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000,
            lg_hist_quantile(&g_st.msg_lat, 0.99) / 1000,
            lg_hist_quantile(&g_st.msg_lat, 0.999) / 1000, ready);
     if (cpu1 >= 0 && delivered > 0) {
@@ -1389,9 +1399,9 @@ static int scenario_roster(void)
 static void pep_caps_init(void)
 {
     /* XEP-0115 §5.1 of: identity client/pc, features caps, disco#info, the node and +notify. */
-    static const char s[] = "client/pc//loadgen<http://jabber.org/protocol/caps<"
-                            "http://jabber.org/protocol/disco#info<" PEP_NODE "<" PEP_NODE
-                            "+notify<";
+    static const char s[] =
+        "client/pc//loadgen<http://jabber.org/protocol/caps<"
+        "http://jabber.org/protocol/disco#info<" PEP_NODE "<" PEP_NODE "+notify<";
     unsigned char md[SHA_DIGEST_LENGTH];
     SHA1((const unsigned char *)s, sizeof(s) - 1, md);
     struct buf b;
