@@ -41,6 +41,7 @@ static const struct field fields[] = {
     F("publish_model", K_ENUM, publish, publish_names, "Who may publish"),
     F("max_items", K_MAX, max_items, NULL, "Items to keep (a number or max)"),
     F("persist_items", K_BOOL, persist, NULL, "Persist items"),
+    F("deliver_notifications", K_BOOL, deliver_notifications, NULL, "Deliver event notifications"),
     F("deliver_payloads", K_BOOL, deliver_payloads, NULL, "Deliver payloads with notifications"),
     F("notify_retract", K_BOOL, notify_retract, NULL, "Notify when items are retracted"),
     F("notify_delete", K_BOOL, notify_delete, NULL, "Notify when the node is deleted"),
@@ -60,6 +61,7 @@ void pubsub__config_default(struct pubsub_config *c)
     c->max_items = 1;
     c->persist = true;
     c->deliver_payloads = true;
+    c->deliver_notifications = true;
     c->notify_retract = true;
     c->notify_delete = true;
 }

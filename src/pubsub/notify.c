@@ -341,6 +341,9 @@ static int sub_send(void *ud, const char *jid, const char *value)
 void pubsub__notify(const struct jid *owner, const char *node, const struct pubsub_config *c,
                     const struct xml_node *event_child)
 {
+    if (!c->deliver_notifications) {
+        return;
+    }
     struct buf host;
     buf_init(&host, 3 * 1024 + 2);
     pubsub__host(owner, &host);

@@ -38,6 +38,7 @@ struct pubsub_config {
     long long max_items; /* PUBSUB_MAX_ITEMS_MAX: "max", the pubsub.max_items setting */
     bool persist;
     bool deliver_payloads;
+    bool deliver_notifications;
     bool notify_retract;
     bool notify_delete;
     bool notify_config;
