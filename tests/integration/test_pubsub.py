@@ -277,8 +277,24 @@ def test_error_tables_and_limits(server):
     assert error(r) == ("modify", "not-acceptable", "nodeid-required")
     r = c.iq("get", "<pubsub xmlns='%s'><items node='x' max_items='-3'/></pubsub>" % NS_PUBSUB)
     assert error(r)[1] == "bad-request"
-    # pubsub.max_nodes (5): the sixth node is refused.
-    for i in range(5):
+    # Unknown node types and malformed forms: clean errors.
+    r = c.iq("set", "<pubsub xmlns='%s'><create node='coll'/><configure>%s</configure></pubsub>"
+             % (NS_PUBSUB, form({"pubsub#node_type": "collection"}, NS_PUBSUB + "#node_config")))
+    assert error(r)[:2] == ("modify", "not-acceptable")
+    r = c.iq("set", "<pubsub xmlns='%s'><create node='coll'/><configure><x xmlns='%s' "
+                    "type='submit'><field var='pubsub#max_items'><value>1</value><value>x</value>"
+                    "</field></x></configure></pubsub>" % (NS_PUBSUB, NS_DATA))
+    assert error(r)[:2] == ("modify", "not-acceptable")
+    r = c.iq("set", "<pubsub xmlns='%s'><publish node='urn:f'><item><a xmlns='u'/></item>"
+                    "</publish><publish-options><x xmlns='%s' type='submit'><field/>"
+                    "<field var='pubsub#title'/></x></publish-options></pubsub>"
+             % (NS_PUBSUB, NS_DATA))
+    ok(r)  # a field without var or values asks for nothing: the node is made with defaults
+    r = c.iq("set", "<pubsub xmlns='%s'><configure node='urn:f'><x xmlns='%s'/></configure>"
+                    "</pubsub>" % (NS_OWNER, NS_DATA))
+    assert error(r)[:2] == ("modify", "bad-request")  # a form without a type
+    # pubsub.max_nodes (5; urn:f is the first): the sixth node is refused.
+    for i in range(4):
         ok(publish(c, "urn:lim:%d" % i, "<a xmlns='u'/>"))
     r = publish(c, "urn:lim:5", "<a xmlns='u'/>")
     assert error(r) == ("cancel", "not-allowed", "max-nodes-exceeded")
