@@ -17,6 +17,9 @@
 #include "store/store_pubsub.h"
 #include "xml/ns.h"
 
+/* Available JIDs kept per account beyond its own sessions and its contacts with a presence
+ * subscription: directed presence from strangers cannot grow the list without bound. */
+#define PEERS_MAX_OTHERS 256
 /* Capabilities kept at most; past it a new one is resolved for each presence again. */
 #define CAPS_CACHE_MAX 4096
 #define CAPS_ID_PREFIX "pepcaps:"
@@ -484,6 +487,16 @@ static struct peer *peer_new(struct pep_account *acc, const struct jid *user,
     return p;
 }
 
+/* The account's available JIDs that are neither its own nor subscribed to its presence. */
+static int others(const struct pep_account *acc)
+{
+    int n = 0;
+    for (const struct peer *p = acc->peers; p; p = p->next) {
+        n += !p->own && !p->from_sub;
+    }
+    return n;
+}
+
 void pubsub__presence(const struct jid *user, const struct jid *from, const struct xml_node *pr)
 {
     struct buf host, full;
@@ -518,6 +531,12 @@ void pubsub__presence(const struct jid *user, const struct jid *from, const stru
     bool fresh = p == NULL;
     if (fresh) {
         p = peer_new(acc, user, from, buf_cstr(&full));
+        if (!p->own && !p->from_sub && others(acc) > PEERS_MAX_OTHERS) {
+            acc->peers = p->next;
+            peer_free(p);
+            buf_cleanup(&key);
+            goto done;
+        }
     } else if ((p->caps == NULL && key.len == 0) ||
                (p->caps != NULL && strcmp(p->caps, buf_cstr(&key)) == 0)) {
         buf_cleanup(&key);

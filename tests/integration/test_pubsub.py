@@ -148,6 +148,13 @@ def test_notifications_follow_caps_and_last_item_on_presence(server):
     ok(publish(a, NICK, nick("Alice 2")))
     ev = wait_event(b, NICK, frm="%s@localhost" % alice, features=feats)
     assert "Alice 2" in dump(ev) and ev.get("type") == "headline"
+    # pubsub#notification_type normal: the notification is a normal message.
+    ok(a.iq("set", "<pubsub xmlns='%s'><configure node='%s'>%s</configure></pubsub>"
+            % (NS_OWNER, NICK, form({"pubsub#notification_type": "normal"},
+                                    NS_PUBSUB + "#node_config"))))
+    ok(publish(a, NICK, nick("Alice normal")))
+    ev = wait_event(b, NICK, frm="%s@localhost" % alice, features=feats)
+    assert "Alice normal" in dump(ev) and ev.get("type") is None
     # A node he does not ask for stays quiet.
     ok(publish(a, "urn:test:quiet", "<x xmlns='urn:test'/>"))
     no_event(b, "urn:test:quiet", features=feats)
