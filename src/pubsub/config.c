@@ -22,7 +22,8 @@ struct field {
     const char *label;
 };
 
-static const char *const access_names[] = { "open", "presence", "roster", "whitelist", NULL };
+static const char *const access_names[] = { "open",      "presence",  "roster",
+                                            "whitelist", "authorize", NULL };
 static const char *const publish_names[] = { "publishers", "subscribers", "open", NULL };
 static const char *const send_last_names[] = { "never", "on_sub", "on_sub_and_presence", NULL };
 static const char *const notif_names[] = { "headline", "normal", NULL };

@@ -63,11 +63,14 @@ static bool may_create(const struct req *r)
     return local;
 }
 
-/* The service refuses the access models that need its owner's roster (PEP only). */
+/* The service refuses the access models that need its owner's roster (PEP only); PEP has no
+ * one to approve subscribers (authorize: the service only). */
 static bool config_fits(const struct req *r)
 {
-    return !r->service ||
-           (r->cfg.access != PUBSUB_ACCESS_PRESENCE && r->cfg.access != PUBSUB_ACCESS_ROSTER);
+    if (!r->service) {
+        return r->cfg.access != PUBSUB_ACCESS_AUTHORIZE;
+    }
+    return r->cfg.access != PUBSUB_ACCESS_PRESENCE && r->cfg.access != PUBSUB_ACCESS_ROSTER;
 }
 
 static void service_defaults(struct req *r)
@@ -473,6 +476,75 @@ static struct xml_node *subscription_el(struct xml_node *parent, const char *nod
     return s;
 }
 
+/* XEP-0060 §6.1.6 on an authorize node: a subscriber that is neither owner, publisher, member
+ * nor outcast waits for an owner's approval. */
+static bool needs_approval(struct req *r, const struct jid *who)
+{
+    if (r->cfg.access != PUBSUB_ACCESS_AUTHORIZE || r->is_owner) {
+        return false;
+    }
+    char aff[32];
+    affiliation_of(r, who, aff, sizeof(aff));
+    return strcmp(aff, "none") == 0;
+}
+
+static void add_field(struct xml_node *x, const char *var, const char *type, const char *label,
+                      const char *value)
+{
+    struct xml_node *f = xml_node_add_child(x, NULL, "field");
+    xml_node_set_attr(f, "var", var);
+    xml_node_set_attr(f, "type", type);
+    if (label) {
+        xml_node_set_attr(f, "label", label);
+    }
+    xml_node_add_text(xml_node_add_child(f, NULL, "value"), value, strlen(value));
+}
+
+struct owners_ctx {
+    const struct jid *from;
+    struct xml_node *msg;
+};
+
+static int send_to_owner(void *ud, const char *jid, const char *value)
+{
+    struct owners_ctx *o = ud;
+    if (strcmp(value, "owner") == 0) {
+        pubsub__send_message(o->from, jid, o->msg);
+    }
+    return 0;
+}
+
+/* §8.6: the authorization request to each owner of the node. */
+static void ask_owners(struct req *r, const char *subscriber)
+{
+    struct xml_node *m = xml_node_new(NS_CLIENT, "message");
+    struct xml_node *x = xml_node_add_child(m, NS_XDATA, "x");
+    xml_node_set_attr(x, "type", "form");
+    static const char title[] = "PubSub subscriber request";
+    xml_node_add_text(xml_node_add_child(x, NULL, "title"), title, sizeof(title) - 1);
+    add_field(x, "FORM_TYPE", "hidden", NULL, NS_PUBSUB "#subscribe_authorization");
+    add_field(x, "pubsub#node", "text-single", "Node ID", r->node);
+    add_field(x, "pubsub#subscriber_jid", "jid-single", "Subscriber Address", subscriber);
+    add_field(x, "pubsub#allow", "boolean", "Allow this JID to subscribe to this pubsub node?",
+              "false");
+    struct owners_ctx o = { r->owner, m };
+    store_pubsub_aff_list(r->st, buf_cstr(&r->host), r->node, send_to_owner, &o);
+    xml_node_unref(m);
+}
+
+static int subscribe_pending(struct req *r, const char *jid)
+{
+    int rc = store_pubsub_sub_set(r->st, buf_cstr(&r->host), r->node, jid, "pending");
+    if (rc != 0) {
+        return store_failed(r, rc);
+    }
+    struct xml_node *ps = pubsub_reply(NS_PUBSUB);
+    subscription_el(ps, r->node, jid, "pending");
+    rc = service_reply_result(r->ctx, ps);
+    ask_owners(r, jid);
+    return rc;
+}
+
 static int do_subscribe(struct req *r, const struct xml_node *el)
 {
     struct jid who;
@@ -483,6 +555,12 @@ static int do_subscribe(struct req *r, const struct xml_node *el)
     struct buf text;
     buf_init(&text, 3 * 1024 + 3);
     jid_full(&who, &text);
+    if (needs_approval(r, &who)) {
+        rc = subscribe_pending(r, buf_cstr(&text));
+        buf_cleanup(&text);
+        jid_cleanup(&who);
+        return rc;
+    }
     rc = pubsub__access(r->owner, r->node, &r->cfg, &who, r->ctx);
     if (rc == 0) {
         rc =
@@ -1015,4 +1093,81 @@ int pubsub__retract_as_owner(const struct jid *owner, const char *node, const ch
     }
     req_cleanup(&r);
     return rc;
+}
+
+/* ---- an owner's answer to an authorization request (§8.6) ---- */
+
+static const char *form_value(const struct xml_node *x, const char *var, struct buf *out)
+{
+    for (const struct xml_node *f = xml_node_first_element(x); f; f = xml_node_next_element(f)) {
+        const char *v = xml_node_attr(f, "var");
+        const struct xml_node *val = xml_node_child(f, NS_XDATA, "value");
+        if (v != NULL && strcmp(v, var) == 0 && val != NULL) {
+            buf_reset(out);
+            return xml_node_text(val, out) == 0 ? buf_cstr(out) : NULL;
+        }
+    }
+    return NULL;
+}
+
+static void answer_subscriber(struct req *r, const char *subscriber, bool allow)
+{
+    struct jid_find f = { .jid = subscriber };
+    store_pubsub_sub_list(r->st, buf_cstr(&r->host), r->node, find_row, &f);
+    if (strcmp(f.value, "pending") != 0) {
+        return; /* answered already, or never asked */
+    }
+    if (store_pubsub_sub_set(r->st, buf_cstr(&r->host), r->node, subscriber,
+                             allow ? "subscribed" : NULL) != 0) {
+        return;
+    }
+    struct xml_node *sub = xml_node_new(NS_PUBSUB_EVENT, "subscription");
+    xml_node_set_attr(sub, "node", r->node);
+    xml_node_set_attr(sub, "jid", subscriber);
+    xml_node_set_attr(sub, "subscription", allow ? "subscribed" : "none");
+    struct xml_node *m = pubsub__event_message(NULL, sub);
+    pubsub__send_message(r->owner, subscriber, m);
+    xml_node_unref(m);
+    xml_node_unref(sub);
+    if (allow && r->cfg.send_last != PUBSUB_SEND_NEVER) {
+        pubsub__send_last(r->owner, r->node, &r->cfg, subscriber);
+    }
+}
+
+bool pubsub__authorization(const struct signal *msg)
+{
+    const struct xml_node *x =
+        msg->xmpp_data ? xml_node_child(msg->xmpp_data, NS_XDATA, "x") : NULL;
+    const char *type = x ? xml_node_attr(x, "type") : NULL;
+    if (type == NULL || strcmp(type, "submit") != 0) {
+        return false;
+    }
+    struct buf ft, node, subscriber, allow;
+    buf_init(&ft, 256);
+    buf_init(&node, 4096);
+    buf_init(&subscriber, 3 * 1024 + 3);
+    buf_init(&allow, 16);
+    const char *t = form_value(x, "FORM_TYPE", &ft);
+    bool ours = t != NULL && strcmp(t, NS_PUBSUB "#subscribe_authorization") == 0;
+    const char *n = ours ? form_value(x, "pubsub#node", &node) : NULL;
+    const char *who = ours ? form_value(x, "pubsub#subscriber_jid", &subscriber) : NULL;
+    const char *a = ours ? form_value(x, "pubsub#allow", &allow) : NULL;
+    if (n != NULL && who != NULL && a != NULL) {
+        struct req r;
+        req_init_owner(&r, &msg->to);
+        r.service = true;
+        char aff[32] = "";
+        if (req_load(&r, n) == 0) {
+            affiliation_of(&r, &msg->from, aff, sizeof(aff));
+        }
+        if (strcmp(aff, "owner") == 0) {
+            answer_subscriber(&r, who, strcmp(a, "1") == 0 || strcmp(a, "true") == 0);
+        }
+        req_cleanup(&r);
+    }
+    buf_cleanup(&ft);
+    buf_cleanup(&node);
+    buf_cleanup(&subscriber);
+    buf_cleanup(&allow);
+    return ours;
 }

@@ -208,16 +208,31 @@ static int aff_row(void *ud, const char *jid, const char *value)
     return 0;
 }
 
-static void aff_of(const struct jid *owner, const char *node, const char *bare, char *out,
-                   size_t size)
+static int sub_row(void *ud, const char *jid, const char *value);
+
+/* The affiliation (or, `subscription`, the subscription state) of a bare JID with the owner's
+ * node; "" when none. */
+static void state_of(const struct jid *owner, const char *node, const char *bare, bool subscription,
+                     char *out, size_t size)
 {
     struct buf host;
     buf_init(&host, 3 * 1024 + 2);
     pubsub__host(owner, &host);
     struct aff_find f = { .bare = bare };
-    store_pubsub_aff_list(worker_ctx()->store, buf_cstr(&host), node, aff_row, &f);
+    struct store *st = worker_ctx()->store;
+    if (subscription) {
+        store_pubsub_sub_list(st, buf_cstr(&host), node, sub_row, &f);
+    } else {
+        store_pubsub_aff_list(st, buf_cstr(&host), node, aff_row, &f);
+    }
     snprintf(out, size, "%s", f.value);
     buf_cleanup(&host);
+}
+
+static void aff_of(const struct jid *owner, const char *node, const char *bare, char *out,
+                   size_t size)
+{
+    state_of(owner, node, bare, false, out, size);
 }
 
 /* The decision of the access model for a non-owner, from its roster state and affiliation:
@@ -237,10 +252,28 @@ static const char *denial(const struct pubsub_config *c, bool from_sub, const ch
     case PUBSUB_ACCESS_ROSTER:
         return (from_sub && in_groups(groups, c->groups)) || affiliated ? NULL
                                                                         : "not-in-roster-group";
+    case PUBSUB_ACCESS_AUTHORIZE:
+        /* `aff` carries the subscription state here when not affiliated (pubsub__access). */
+        return affiliated || strcmp(aff, "subscribed") == 0 ? NULL
+               : strcmp(aff, "pending") == 0                ? "pending-subscription"
+                                                            : "not-subscribed";
     default:
         return affiliated ? NULL : "closed-node";
     }
 }
+
+/* The subscription state of a bare JID (any of its resources) with the owner's node. */
+static int sub_row(void *ud, const char *jid, const char *value)
+{
+    struct aff_find *f = ud;
+    size_t n = strlen(f->bare);
+    if (strncmp(jid, f->bare, n) == 0 && (jid[n] == '\0' || jid[n] == '/')) {
+        snprintf(f->value, sizeof(f->value), "%s", value);
+        return strcmp(value, "subscribed") == 0;
+    }
+    return 0;
+}
+
 
 /* The roster state of `contact` (a bare JID text) in the owner's roster. */
 static void roster_state(const struct jid *owner, const char *contact, bool *from_sub,
@@ -267,6 +300,9 @@ int pubsub__access(const struct jid *owner, const char *node, const struct pubsu
     jid_bare(who, &bare);
     char aff[32];
     aff_of(owner, node, buf_cstr(&bare), aff, sizeof(aff));
+    if (c->access == PUBSUB_ACCESS_AUTHORIZE && aff[0] == '\0') {
+        state_of(owner, node, buf_cstr(&bare), true, aff, sizeof(aff));
+    }
     bool from_sub = false;
     char *groups = NULL;
     if (c->access == PUBSUB_ACCESS_PRESENCE || c->access == PUBSUB_ACCESS_ROSTER) {

@@ -152,6 +152,8 @@ static bool pep_only(const char *f)
 
 void pubsub__service_features(struct xml_node *query)
 {
+    /* The service's own: subscriptions an owner approves. */
+    xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", PS "access-authorize");
     for (size_t i = 0; pep_features[i]; i++) {
         if (!pep_only(pep_features[i])) {
             xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", pep_features[i]);

@@ -16,6 +16,7 @@ enum pubsub_access {
     PUBSUB_ACCESS_PRESENCE,
     PUBSUB_ACCESS_ROSTER,
     PUBSUB_ACCESS_WHITELIST,
+    PUBSUB_ACCESS_AUTHORIZE, /* the service only: the owner approves each subscriber */
 };
 
 enum pubsub_publish {
@@ -105,6 +106,10 @@ void pubsub__bookmarks_changed(const struct jid *owner);
 void pubsub__vcard_stored(const struct jid *account, const struct xml_node *vcard);
 /* The owner published `metadata` (a urn:xmpp:avatar:metadata payload). */
 void pubsub__avatar_published(const struct jid *owner, const struct xml_node *metadata);
+
+/* node.c: an owner's answer to a subscription authorization request (XEP-0060 §8.6), a message
+ * to the service; true when it was one. */
+bool pubsub__authorization(const struct signal *msg);
 
 /* service.c: pubsub.<domain>, the router's component for it. */
 extern const struct router_component pubsub_component;

@@ -123,6 +123,8 @@ static void service_home(struct worker *w, void *arg)
     struct signal *sig = arg;
     if (sig->method == SIGNAL_INFO && sig->to.resource == NULL) {
         service_iq(sig);
+    } else if (sig->method == SIGNAL_MESSAGE && pubsub__authorization(sig)) {
+        /* An owner's answer to a subscription request: nothing to reply. */
     } else if (sig->method != SIGNAL_NOTIFY && sig->method != SIGNAL_SUBSCRIBE &&
                !is(sig->type, "error") && !is(sig->type, "result")) {
         router_reply_error(sig, "cancel", "service-unavailable");

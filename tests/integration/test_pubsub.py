@@ -481,3 +481,56 @@ def test_service_domain_nodes_and_owner_operations(server):
     assert error(items(x, svc, "news"))[1] == "item-not-found"
     o.close()
     x.close()
+
+
+def test_service_authorize_access_model(server):
+    owner, other, third = fresh(server, "az"), fresh(server, "ay"), fresh(server, "ax")
+    o = login(server, owner)
+    o.send("<presence/>")  # the authorization request goes to the owner's bare JID
+    x = login(server, other)
+    t = login(server, third)
+    svc = "pubsub.localhost"
+    # PEP has nobody to approve subscribers: authorize is the service's.
+    e = error(o.iq("set", "<pubsub xmlns='%s'><create node='urn:a'/><configure>%s</configure>"
+                          "</pubsub>" % (NS_PUBSUB, form({"pubsub#access_model": "authorize"},
+                                                         NS_PUBSUB + "#node_config"))))
+    assert e[:2] == ("modify", "not-acceptable")
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='club'/><configure>%s</configure></pubsub>"
+            % (NS_PUBSUB, form({"pubsub#access_model": "authorize"},
+                               NS_PUBSUB + "#node_config")), to=svc))
+    ok(publish(o, "club", "<x xmlns='urn:test'>members only</x>", "m1", to=svc))
+    r = ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='club' jid='%s'/></pubsub>"
+                % (NS_PUBSUB, x.jid), to=svc))
+    assert "subscription=\"pending\"" in dump(r)
+    assert error(items(x, svc, "club")) == ("auth", "not-authorized", "pending-subscription")
+    assert error(items(t, svc, "club")) == ("auth", "not-authorized", "not-subscribed")
+    # The owner gets the authorization form and approves.
+    req = o.wait_for(lambda e: e.tag == q("jabber:client", "message") and e.get("from") == svc,
+                     what="authorization request")
+    text = dump(req)
+    assert "pubsub#subscribe_authorization" in text and x.jid in text
+    o.send("<message to='%s'><x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s"
+           "#subscribe_authorization</value></field><field var='pubsub#node'><value>club</value>"
+           "</field><field var='pubsub#subscriber_jid'><value>%s</value></field><field "
+           "var='pubsub#allow'><value>true</value></field></x></message>"
+           % (svc, NS_DATA, NS_PUBSUB, x.jid))
+    ev = wait_event(x, "club", frm=svc)
+    sub = ev.find(q(NS_EVENT, "event") + "/" + q(NS_EVENT, "subscription"))
+    assert sub is not None and sub.get("subscription") == "subscribed", dump(ev)
+    assert item_ids(ok(items(x, svc, "club"))) == ["m1"]
+    ok(publish(o, "club", "<x xmlns='urn:test'>news</x>", "m2", to=svc))
+    assert event_item(wait_event(x, "club", frm=svc)).get("id") == "m2"
+    # Someone who is not an owner cannot approve: the third's request stays pending.
+    ok(t.iq("set", "<pubsub xmlns='%s'><subscribe node='club' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, t.jid), to=svc))
+    x.send("<message to='%s'><x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s"
+           "#subscribe_authorization</value></field><field var='pubsub#node'><value>club</value>"
+           "</field><field var='pubsub#subscriber_jid'><value>%s</value></field><field "
+           "var='pubsub#allow'><value>1</value></field></x></message>"
+           % (svc, NS_DATA, NS_PUBSUB, t.jid))
+    r = ok(o.iq("get", "<pubsub xmlns='%s'><subscriptions node='club'/></pubsub>" % NS_OWNER,
+                to=svc))
+    subs = {s.get("jid"): s.get("subscription") for s in r.iter(q(NS_OWNER, "subscription"))}
+    assert subs == {x.jid: "subscribed", t.jid: "pending"}
+    for c in (o, x, t):
+        c.close()
