@@ -19,7 +19,7 @@ endif
 LDFLAGS_ALL += $(LDFLAGS)
 LIBS_ALL := $(DEP_LIBS) -lpthread -lm
 
-MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom admin webadmin
+MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom pubsub admin webadmin
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 modobjs = $(filter $(foreach m,$(1),$(BUILD)/obj/$(m)/%),$(LIB_OBJ))

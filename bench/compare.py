@@ -100,6 +100,19 @@ SCENARIOS = {
         # such limit), and keeps 50 messages of history (the peers are set to none).
         "starling_extra": {"muc.message_rate": "0", "muc.history_length": "0"},
     },
+    "pep": {
+        "args": lambda a: ["-s", "pep", "-n", str(a.n or 100), "-w", str(a.w or 10),
+                           "-c", str(a.c or 101)],
+        # The publisher is account 0, its contacts 1..N.
+        "accounts": lambda a: (a.n or 100) + 1,
+        "setup": lambda a: ["-s", "pep-setup", "-n", str(a.n or 100), "-c", str(a.c or 101)],
+        "metrics": [("delivered_per_s", "notifications/s", True),
+                    ("lat_p50_ms", "p50 ms", False), ("lat_p99_ms", "p99 ms", False),
+                    ("cpu_us_per_delivery", "server CPU µs/notification", False)],
+        "note": "one account publishes to its PEP node (XEP-0163) with W publishes in flight; "
+                "its N contacts (mutual subscriptions) advertise <node>+notify in their XEP-0115 "
+                "capabilities and each receives every item",
+    },
     "s2s": {
         "args": lambda a: ["-s", "s2s", "-n", str(a.n or 50), "-w", str(a.w or 10)] +
         (["-r", str(a.rate)] if a.rate else []),

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,9 +24,30 @@
 #define IN_MAX (4u << 20)
 #define OUT_MAX (16u << 20)
 
-enum scenario { SC_LOGIN, SC_IDLE, SC_MSG, SC_PRESENCE, SC_ROSTER, SC_MUC, SC_S2S };
-static const char *const scenario_names[] = { "login",        "idle", "msg", "presence",
-                                              "roster-setup", "muc",  "s2s" };
+enum scenario {
+    SC_LOGIN,
+    SC_IDLE,
+    SC_MSG,
+    SC_PRESENCE,
+    SC_ROSTER,
+    SC_MUC,
+    SC_S2S,
+    SC_PEP_SETUP,
+    SC_PEP
+};
+static const char *const scenario_names[] = { "login",    "idle",         "msg",
+                                              "presence", "roster-setup", "muc",
+                                              "s2s",      "pep-setup",    "pep" };
+
+/* pep: the publisher (slot 0) and its N contacts, whose XEP-0115 capabilities ask for the node's
+ * notifications (+notify). The verification string is computed at start (pep_caps_init). */
+#define PEP_NODE "urn:bench:pep"
+#define PEP_CAPS_NODE "https://starling.bench/loadgen"
+static char g_pep_ver[64];
+struct client;
+static void pep_ready(struct client *c);
+static void pep_disco(struct client *c, struct strv el, struct strv id);
+static void pep_setup_presence(struct client *c, struct strv type, struct strv from);
 
 enum tls_mode { TLS_STARTTLS, TLS_DIRECT, TLS_NONE };
 
@@ -456,7 +478,8 @@ static void after_bind(struct client *c)
         c->state = CS_SESSION;
         return;
     }
-    if (o.scenario == SC_PRESENCE || o.scenario == SC_ROSTER) {
+    if (o.scenario == SC_PRESENCE || o.scenario == SC_ROSTER || o.scenario == SC_PEP_SETUP ||
+        o.scenario == SC_PEP) {
         SEND_LIT(c, "<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>");
         c->state = CS_ROSTER;
         return;
@@ -564,7 +587,7 @@ static bool is_sender(const struct client *c)
     if (o.scenario == SC_MUC) {
         return c->idx < o.senders;
     }
-    return false;
+    return o.scenario == SC_PEP && c->idx == 0;
 }
 
 static void send_message(struct client *c)
@@ -572,6 +595,18 @@ static void send_message(struct client *c)
     char to[512];
     char user[256];
     const char *type = "chat";
+    if (o.scenario == SC_PEP) {
+        c->seq++;
+        c->inflight++;
+        g_st.sent++;
+        /* One item id: the node keeps one item, whatever its max_items. */
+        sendf(c,
+              "<iq type='set' id='pub%llu'><pubsub xmlns='http://jabber.org/protocol/pubsub'>"
+              "<publish node='" PEP_NODE "'><item id='current'><entry xmlns='" PEP_NODE "'>"
+              "t%llu.%d.</entry></item></publish></pubsub></iq>",
+              (unsigned long long)c->seq, (unsigned long long)lg_now_ns(), c->idx);
+        return;
+    }
     if (o.scenario == SC_MUC) {
         snprintf(to, sizeof(to), "%s", g_room_jid);
         type = "groupchat";
@@ -614,7 +649,11 @@ static void handle_message(struct client *c, struct strv el)
         fill_window(c);
         return;
     }
-    if (!lgx_child_text(el, "body", &body) || body.len < 2 || body.p[0] != 't') {
+    if (o.scenario == SC_PEP) {
+        if (!lgx_child_text(el, "entry", &body) || body.len < 2 || body.p[0] != 't') {
+            return;
+        }
+    } else if (!lgx_child_text(el, "body", &body) || body.len < 2 || body.p[0] != 't') {
         return;
     }
     char num[64];
@@ -636,7 +675,10 @@ static void handle_message(struct client *c, struct strv el)
     }
     struct client *sender = &g_cl[from_slot];
     /* The window counts a message until its recipient has it; in a room, until its sender
-     * sees it come back. */
+     * sees it come back; a publish, until its result. */
+    if (o.scenario == SC_PEP) {
+        return;
+    }
     if (o.scenario != SC_MUC || sender == c) {
         if (sender->inflight > 0) {
             sender->inflight--;
@@ -698,6 +740,10 @@ static void handle_presence(struct client *c, struct strv el)
         }
         return;
     }
+    if (o.scenario == SC_PEP_SETUP && peer >= 0 && from.len <= 400) {
+        pep_setup_presence(c, type, from);
+        return;
+    }
     if (o.scenario != SC_ROSTER || peer < 0 || from.len > 400) {
         return;
     }
@@ -736,6 +782,17 @@ static void handle_iq(struct client *c, struct strv el)
     struct strv id = STRV_NULL;
     lgx_attr(el, "type", &type);
     lgx_attr(el, "id", &id);
+    if (strv_eq_c(type, "get") && lgx_contains(el, "disco#info")) {
+        pep_disco(c, el, id);
+        return;
+    }
+    if (strv_eq_c(type, "result") && id.len > 3 && memcmp(id.p, "pub", 3) == 0) {
+        if (c->inflight > 0) {
+            c->inflight--;
+        }
+        fill_window(c);
+        return;
+    }
     if (strv_eq_c(type, "get") || strv_eq_c(type, "set")) {
         struct strv from = STRV_NULL;
         bool has_from = lgx_attr(el, "from", &from);
@@ -763,6 +820,9 @@ static void handle_iq(struct client *c, struct strv el)
     } else if (c->state == CS_SESSION && strv_eq_c(id, "sess1")) {
         c->want_session = false;
         after_bind(c);
+    } else if (c->state == CS_ROSTER && strv_eq_c(id, "roster1") &&
+               (o.scenario == SC_PEP || o.scenario == SC_PEP_SETUP)) {
+        pep_ready(c);
     } else if (c->state == CS_ROSTER && strv_eq_c(id, "roster1")) {
         SEND_LIT(c, "<presence/>");
         on_ready(c);
@@ -1212,6 +1272,8 @@ static int scenario_idle(void)
     return held == o.sessions && still == held ? 0 : 1;
 }
 
+static int scenario_traffic_measure(void);
+
 static int scenario_traffic(void)
 {
     /* msg / s2s: pairs (2i, 2i+1); muc: occupants, the first alone as it creates the room. */
@@ -1228,6 +1290,12 @@ static int scenario_traffic(void)
         close_all();
         return 1;
     }
+    return scenario_traffic_measure();
+}
+
+/* The measured part of the traffic scenarios: senders fill their windows, warm-up, measure. */
+static int scenario_traffic_measure(void)
+{
     g_sending = true;
     g_token_t = lg_now_ns();
     for (int i = 0; i < g_ncl; i++) {
@@ -1254,9 +1322,10 @@ static int scenario_traffic(void)
     printf("RESULT scenario=%s clients=%d senders=%d window=%d rate=%.0f sent=%llu "
            "delivered=%llu delivered_per_s=%.1f lat_p50_ms=%.3f lat_p99_ms=%.3f "
            "lat_p999_ms=%.3f still_open=%d",
-           scenario_names[o.scenario], g_ncl, o.scenario == SC_MUC ? o.senders : g_ncl, o.window,
-           o.rate, (unsigned long long)sent, (unsigned long long)delivered,
-           (double)delivered / secs, lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000,
+           scenario_names[o.scenario], g_ncl,
+           o.scenario == SC_MUC ? o.senders : (o.scenario == SC_PEP ? 1 : g_ncl), o.window, o.rate,
+           (unsigned long long)sent, (unsigned long long)delivered, (double)delivered / secs,
+           lg_hist_quantile(&g_st.msg_lat, 0.5) / 1000,
            lg_hist_quantile(&g_st.msg_lat, 0.99) / 1000,
            lg_hist_quantile(&g_st.msg_lat, 0.999) / 1000, ready);
     if (cpu1 >= 0 && delivered > 0) {
@@ -1325,6 +1394,120 @@ static int scenario_roster(void)
     return g_st.subscribed >= want ? 0 : 1;
 }
 
+/* ---- pep ------------------------------------------------------------------------------------- */
+
+static void pep_caps_init(void)
+{
+    /* XEP-0115 §5.1 of: identity client/pc, features caps, disco#info, the node and +notify. */
+    static const char s[] =
+        "client/pc//loadgen<http://jabber.org/protocol/caps<"
+        "http://jabber.org/protocol/disco#info<" PEP_NODE "<" PEP_NODE "+notify<";
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s, sizeof(s) - 1, md);
+    struct buf b;
+    buf_init(&b, 64);
+    lg_b64_append(&b, md, sizeof(md));
+    snprintf(g_pep_ver, sizeof(g_pep_ver), "%.*s", (int)b.len, b.p);
+    buf_cleanup(&b);
+}
+
+static void pep_publisher(char *out, size_t cap)
+{
+    char user[256];
+    user_name(o.first, user, sizeof(user));
+    snprintf(out, cap, "%s@%s", user, o.srv[0].domain);
+}
+
+static void pep_ready(struct client *c)
+{
+    sendf(c,
+          "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='" PEP_CAPS_NODE
+          "' ver='%s'/></presence>",
+          g_pep_ver);
+    on_ready(c);
+    if (o.scenario == SC_PEP_SETUP && c->idx != 0 && c->fd >= 0) {
+        char pub[512];
+        pep_publisher(pub, sizeof(pub));
+        sendf(c, "<presence to='%s' type='subscribe'/>", pub);
+    }
+}
+
+static void pep_disco(struct client *c, struct strv el, struct strv id)
+{
+    struct strv from = STRV_NULL;
+    lgx_attr(el, "from", &from);
+    sendf(c,
+          "<iq type='result' to='%.*s' id='%.*s'><query "
+          "xmlns='http://jabber.org/protocol/disco#info' node='" PEP_CAPS_NODE "#%s'>"
+          "<identity category='client' type='pc' name='loadgen'/>"
+          "<feature var='http://jabber.org/protocol/caps'/>"
+          "<feature var='http://jabber.org/protocol/disco#info'/>"
+          "<feature var='" PEP_NODE "'/><feature var='" PEP_NODE "+notify'/></query></iq>",
+          (int)from.len, from.p, (int)id.len, id.p, g_pep_ver);
+}
+
+/* pep-setup: the publisher and each contact subscribe to each other (a star of 'both'). */
+static void pep_setup_presence(struct client *c, struct strv type, struct strv from)
+{
+    char to[512];
+    snprintf(to, sizeof(to), "%.*s", (int)from.len, from.p);
+    char *slash = strchr(to, '/');
+    if (slash != NULL) {
+        *slash = 0;
+    }
+    if (strv_eq_c(type, "subscribe")) {
+        sendf(c, "<presence to='%s' type='subscribed'/>", to);
+        if (c->idx == 0) {
+            sendf(c, "<presence to='%s' type='subscribe'/>", to);
+        }
+    } else if (strv_eq_c(type, "subscribed")) {
+        g_st.subscribed++;
+    }
+}
+
+static bool pep_setup_done(void)
+{
+    return g_st.subscribed >= 2 * (uint64_t)(g_ncl - 1);
+}
+
+static int scenario_pep_setup(void)
+{
+    login_range(0, g_ncl);
+    run_loop(pep_setup_done, g_deadline);
+    int ready = g_ready;
+    sleep_loop(0.5);
+    close_all();
+    printf("RESULT scenario=pep-setup contacts=%d ready=%d subscribed=%llu expected=%llu",
+           g_ncl - 1, ready, (unsigned long long)g_st.subscribed,
+           (unsigned long long)(2 * (uint64_t)(g_ncl - 1)));
+    print_common(elapsed_s());
+    return pep_setup_done() ? 0 : 1;
+}
+
+static bool pep_contacts_seen(void)
+{
+    return g_cl[0].presences >= g_ncl - 1 && all_logged_in();
+}
+
+/* pep: the contacts log in, then the publisher; once it has every contact's presence (and the
+ * server their capabilities), it publishes with W publishes in flight; each notification a
+ * contact receives is a delivery. */
+static int scenario_pep(void)
+{
+    login_range(1, g_ncl);
+    run_loop(all_logged_in, g_deadline);
+    login_range(0, 1);
+    run_loop(pep_contacts_seen, g_deadline);
+    sleep_loop(1.0); /* the server's capabilities queries, answered */
+    if (g_ready < g_ncl) {
+        printf("RESULT scenario=pep ready=%d of=%d", g_ready, g_ncl);
+        print_common(elapsed_s());
+        close_all();
+        return 1;
+    }
+    return scenario_traffic_measure();
+}
+
 /* ---- setup ------------------------------------------------------------------------------------ */
 
 static void parse_pids(const char *arg, int side)
@@ -1344,13 +1527,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen -s SCENARIO [options]\n"
-            "scenarios: login idle msg presence roster-setup muc s2s\n"
+            "scenarios: login idle msg presence roster-setup muc s2s pep-setup pep\n"
             "  -H HOST -p PORT -D DOMAIN   server (default 127.0.0.1 5222 localhost)\n"
             "  --host2 --port2 --domain2   second server (s2s: receivers log in there)\n"
             "  --tls starttls|direct|none  (default starttls)   --plain  SASL PLAIN\n"
             "  -u FMT  local part format, %%d = index (bench%%d)   -P PASSWORD (benchpass)\n"
             "  -n N     login: accounts cycled; idle/presence/roster: users; msg/s2s: pairs;\n"
-            "           muc: occupants\n"
+            "           muc: occupants; pep/pep-setup: the publisher's contacts\n"
             "  --first K  first account index   -c N  concurrent logins (100)\n"
             "  -t SECS  measured time (10)   --warmup SECS (2)   --hold SECS (idle, 3)\n"
             "  -w N     messages in flight per sender (1)   -r RATE  total messages/s cap\n"
@@ -1556,6 +1739,11 @@ int main(int argc, char **argv)
     case SC_S2S:
         g_ncl = 2 * o.sessions;
         break;
+    case SC_PEP_SETUP:
+    case SC_PEP:
+        g_ncl = o.sessions + 1; /* the publisher and its contacts */
+        pep_caps_init();
+        break;
     default:
         g_ncl = o.sessions;
         break;
@@ -1608,6 +1796,12 @@ int main(int argc, char **argv)
         break;
     case SC_ROSTER:
         rc = scenario_roster();
+        break;
+    case SC_PEP_SETUP:
+        rc = scenario_pep_setup();
+        break;
+    case SC_PEP:
+        rc = scenario_pep();
         break;
     default:
         rc = scenario_traffic();

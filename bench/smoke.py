@@ -26,6 +26,8 @@ RUNS = [
     ("presence", ["-s", "presence", "-n", "12", "-c", "12", "--contacts", "4"], "port"),
     ("muc", ["-s", "muc", "-n", "6", "--senders", "2", "--room", "smoke@conference.localhost"],
      "port"),
+    ("pep-setup", ["-s", "pep-setup", "-n", "5", "-c", "6", "--first", "12"], "port"),
+    ("pep", ["-s", "pep", "-n", "5", "-w", "2", "-c", "6", "--first", "12"], "port"),
 ]
 
 

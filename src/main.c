@@ -29,6 +29,7 @@
 #include "im/homestate.h"
 #include "im/im.h"
 #include "im/module.h"
+#include "pubsub/pubsub.h"
 #include "services/services.h"
 #include "signal/signal.h"
 #include "signal/router.h"
@@ -61,6 +62,7 @@ static struct module *const g_modules[] = {
     &chatroom_module, /* muc.*; the rooms */
     &store_module,    /* the handles' page caches */
     &archive_module,  /* archive.*: the message archive (XEP-0313) */
+    &pubsub_module,   /* pubsub.*; personal eventing's presence state */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -875,8 +877,10 @@ static int run(void)
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
     services_init();
+    pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
+    im_set_presence_stamp(services_vcard_update_new);
     convert_init();
     if (archive_start(g_server.db_path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: archive: %s\n", err);

@@ -17,6 +17,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "jid/jid.h"
+#include "pubsub/pubsub.h"
+#include "store/store_pubsub.h"
 #include "store/store.h"
 #include "store/store_archive.h"
 #include "store/store_im.h"
@@ -724,6 +726,89 @@ static int op_account_roster(struct op_ctx *c)
     return rc;
 }
 
+/* A pubsub node as JSON: {"node","items","bytes"} (issue 14). */
+static int pubsub_node_json(void *ud, const char *node, const char *config, long long items,
+                            long long bytes)
+{
+    (void)config;
+    json_array_append_new(ud, json_pack("{s:s, s:I, s:I}", "node", node, "items", (json_int_t)items,
+                                        "bytes", (json_int_t)bytes));
+    return 0;
+}
+
+/* account.pep: the account's personal eventing nodes (XEP-0163) with their item counts and
+ * payload sizes. */
+static int op_account_pep(struct op_ctx *c)
+{
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    int rc = account_arg(c, &jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(&jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(&jid));
+    }
+    if (rc == 0) {
+        json_t *nodes = json_array();
+        rc = store_pubsub_node_list(c->a->st, buf_cstr(&jid), pubsub_node_json, nodes);
+        if (rc != 0) {
+            json_decref(nodes);
+            rc = fail(c, rc, "cannot read the nodes: %s", store_last_error(c->a->st));
+        } else {
+            c->result = nodes;
+        }
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* pubsub.nodes: the nodes of a domain's service pubsub.<domain>: {"service","nodes":[…]}. */
+static int op_pubsub_nodes(struct op_ctx *c)
+{
+    struct buf dom, svc;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    buf_init(&svc, ADMIN_NAME_MAX + 16);
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc == 0) {
+        pubsub_service_of(buf_cstr(&dom), &svc);
+        json_t *nodes = json_array();
+        rc = store_pubsub_node_list(c->a->st, buf_cstr(&svc), pubsub_node_json, nodes);
+        if (rc != 0) {
+            json_decref(nodes);
+            rc = fail(c, rc, "cannot read the nodes: %s", store_last_error(c->a->st));
+        } else {
+            c->result = json_pack("{s:s, s:o}", "service", buf_cstr(&svc), "nodes", nodes);
+        }
+    }
+    buf_cleanup(&dom);
+    buf_cleanup(&svc);
+    return rc;
+}
+
+/* pubsub.delete: removes a node of a domain's service with its items (subscribers are not
+ * told: the node is gone when they next ask). */
+static int op_pubsub_delete(struct op_ctx *c)
+{
+    struct buf dom, svc;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    buf_init(&svc, ADMIN_NAME_MAX + 16);
+    const char *node = NULL;
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc == 0) {
+        rc = arg_str(c, "node", &node);
+    }
+    if (rc == 0) {
+        pubsub_service_of(buf_cstr(&dom), &svc);
+        rc = store_pubsub_node_delete(c->a->st, buf_cstr(&svc), node);
+        if (rc == ERR_NOTFOUND) {
+            rc = fail(c, rc, "no node %s on %s", node, buf_cstr(&svc));
+        } else if (rc != 0) {
+            rc = fail(c, rc, "cannot delete the node: %s", store_last_error(c->a->st));
+        }
+    }
+    buf_cleanup(&dom);
+    buf_cleanup(&svc);
+    return rc;
+}
+
 /* domain.certificate: what the domain's certificate says (the server reads the file). */
 static int op_domain_certificate(struct op_ctx *c)
 {
@@ -1120,6 +1205,10 @@ static const struct op ops[] = {
     { "stats", op_stats, args_none, SERVER },
     { "account.sessions", op_account_sessions, args_jid, ACCOUNT },
     { "account.roster", op_account_roster, args_jid, ACCOUNT },
+    { "account.pep", op_account_pep, args_jid, ACCOUNT },
+    { "pubsub.nodes", op_pubsub_nodes, args_domain, DOMAIN("domain") },
+    { "pubsub.delete", op_pubsub_delete, (const char *const[]){ "domain", "node", NULL },
+      DOMAIN("domain") },
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
     { "logins.failed", op_logins_failed, args_none, LIST },

@@ -127,6 +127,11 @@ struct settings {
         long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
         long private_max_size; /* services.private.max_size: bytes per account */
     } services;
+    struct {                   /* publish-subscribe and personal eventing (XEP-0060/0163) */
+        int max_nodes;         /* pubsub.max_nodes: per account */
+        int max_items;         /* pubsub.max_items: per node ("max") */
+        long max_payload_size; /* pubsub.max_payload_size: bytes of one item's payload */
+    } pubsub;
     struct settings_auth auth;    /* per-account lock-out after failed logins */
     struct {                      /* in-band registration (XEP-0077) */
         int rate_limit;           /* register.rate_limit: per address and period; 0 = none */

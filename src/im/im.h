@@ -123,4 +123,17 @@ void im_block_apply(struct im_block_change *c);
  * "last_status"} (new reference). */
 json_t *im_presence_json(const char *bare);
 
+/* ---- personal eventing (set by main.c) ---- */
+
+/* Availability seen by an account (`user`, bare) of a full JID `from`: one of its own sessions
+ * or a contact's presence to it. `presence` is the available presence stanza, NULL when `from`
+ * became unavailable. On the account's home worker. */
+typedef void im_presence_hook_fn(const struct jid *user, const struct jid *from,
+                                 const struct xml_node *presence);
+void im_set_presence_hook(im_presence_hook_fn *fn);
+/* The element added to a session's available presence that carries no vcard-temp:x:update
+ * (XEP-0153 photo hash), or NULL; a new reference. On the account's home worker. */
+typedef struct xml_node *im_presence_stamp_fn(const char *local, const char *domain);
+void im_set_presence_stamp(im_presence_stamp_fn *fn);
+
 #endif

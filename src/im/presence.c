@@ -179,10 +179,29 @@ static void note_last_seen(struct im_session *is, const struct xml_node *stanza)
     buf_cleanup(&status);
 }
 
+static im_presence_hook_fn *g_presence_hook;
+
+void im_set_presence_hook(im_presence_hook_fn *fn)
+{
+    g_presence_hook = fn;
+}
+
+/* Tells the presence hook (personal eventing) about the availability of `from` to `user`. */
+static void presence_hook(const struct jid *user, const struct jid *from, const struct xml_node *p)
+{
+    if (g_presence_hook != NULL && user->local != NULL && from->resource != NULL) {
+        struct jid bare;
+        im__bare(user, &bare);
+        g_presence_hook(&bare, from, p);
+        jid_cleanup(&bare);
+    }
+}
+
 static void become_unavailable(struct im_session *is, struct xml_node *stanza, bool notify)
 {
     struct router_session *rs = is->rs;
     rs->available = false;
+    presence_hook(&is->full, &is->full, NULL);
     if (notify) {
         struct xml_node *own = stanza;
         if (own == NULL) {
@@ -206,11 +225,36 @@ static void become_unavailable(struct im_session *is, struct xml_node *stanza, b
 }
 
 /* Presence without 'to' from the client (RFC 6121 §4.2, §4.4, §4.5). */
+static im_presence_stamp_fn *g_presence_stamp;
+
+void im_set_presence_stamp(im_presence_stamp_fn *fn)
+{
+    g_presence_stamp = fn;
+}
+
+/* XEP-0153/XEP-0398: an available presence without vcard-temp:x:update gets one with the
+ * account's photo hash (a copy: the client's stanza is shared read-only). A new reference. */
+static struct xml_node *stamped(const struct im_session *is, struct xml_node *el)
+{
+    if (g_presence_stamp == NULL || xml_node_child(el, NS_VCARD_UPDATE, "x") != NULL) {
+        return xml_node_ref(el);
+    }
+    struct xml_node *x = g_presence_stamp(is->full.local, is->full.domain);
+    if (x == NULL) {
+        return xml_node_ref(el);
+    }
+    struct xml_node *copy = xml_node_copy(el);
+    xml_node_append_copy(copy, x);
+    xml_node_unref(x);
+    return copy;
+}
+
 static void own_presence(struct im_session *is, struct signal *sig)
 {
     struct router_session *rs = is->rs;
     struct xml_node *el = sig->xmpp_data;
     if (sig->type == NULL && el) {
+        el = stamped(is, el);
         bool initial = !rs->available;
         rs->available = true;
         rs->priority = parse_priority(el);
@@ -219,6 +263,7 @@ static void own_presence(struct im_session *is, struct signal *sig)
         }
         is->presence = xml_node_ref(el);
         broadcast(is, el, NULL, initial);
+        presence_hook(&is->full, &is->full, el);
         if (initial) {
             own_resources_to(is);
             im__pending_deliver(rs);
@@ -226,6 +271,7 @@ static void own_presence(struct im_session *is, struct signal *sig)
         if (rs->priority >= 0) {
             im__offline_deliver(rs);
         }
+        xml_node_unref(el);
     } else if (type_is(sig->type, "unavailable") && rs->available) {
         become_unavailable(is, el, true);
     }
@@ -487,6 +533,9 @@ void im_inbound_presence(struct router_session *sessions, struct signal *sig, bo
         answer_probe(sessions, sig);
         signal_free(sig);
         return;
+    }
+    if (sig->type == NULL || type_is(sig->type, "unavailable")) {
+        presence_hook(&sig->to, &sig->from, sig->type == NULL ? sig->xmpp_data : NULL);
     }
     if (sig->to.resource) {
         /* RFC 6121 §8.5.3: to a full JID: that resource, or nobody. */

@@ -12,6 +12,19 @@ static void add_feature(void *ud, const char *feature)
     xml_node_set_attr(f, "var", feature);
 }
 
+struct identities_ctx {
+    struct xml_node *query;
+    enum service_scope scope;
+};
+
+static void add_identities(void *ud, const struct service *s)
+{
+    struct identities_ctx *c = ud;
+    if (s->identities) {
+        s->identities(c->query, c->scope);
+    }
+}
+
 static void add_forms(void *ud, const struct service *s)
 {
     if (s->info_forms) {
@@ -31,6 +44,8 @@ struct xml_node *services_disco_info_new(enum service_scope scope)
         xml_node_set_attr(id, "category", "account");
         xml_node_set_attr(id, "type", "registered");
     }
+    struct identities_ctx ic = { q, scope };
+    services_foreach(add_identities, &ic);
     services_foreach_feature(scope, add_feature, q);
     if (scope == SERVICE_SCOPE_SERVER) {
         services_foreach(add_forms, q);

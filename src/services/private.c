@@ -18,6 +18,13 @@ static bool storable(const struct xml_node *el)
     return el->ns != NULL && el->ns[0] != '\0' && strncmp(el->ns, "jabber:", 7) != 0;
 }
 
+static services_private_fn *g_private_hook;
+
+void services_set_private_hook(services_private_fn *fn)
+{
+    g_private_hook = fn;
+}
+
 static int store_failed(struct service_ctx *ctx, struct store *st)
 {
     log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "private XML of %s@%s: %s", ctx->req->to.local,
@@ -138,6 +145,9 @@ static int private_set(struct service_ctx *ctx)
         }
         code = rc == 0 ? service_reply_result(ctx, NULL)
                        : service_reply_store_error(ctx, rc, "private XML");
+        for (size_t i = 0; rc == 0 && g_private_hook != NULL && i < n; i++) {
+            g_private_hook(t, els[i]);
+        }
     }
     for (size_t i = 0; i < made; i++) {
         buf_cleanup(&texts[i]);

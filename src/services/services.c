@@ -14,12 +14,32 @@
  * exactly what is implemented). */
 static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
-static const struct service *const services[] = {
-    &service_disco,    &service_ping,    &service_version, &service_roster,
-    &service_blocking, &service_carbons, &service_time,    &service_last,
-    &service_vcard,    &service_private, &service_contact, &service_adhoc,
-    &service_register, &service_muc,     &service_mam,     NULL,
+/* The table; the last slots take the services of upper layers added at start (services_add). */
+#define SERVICES_EXTRA 4
+static const struct service *services[16 + SERVICES_EXTRA] = {
+    &service_disco,   &service_ping,  &service_version,  &service_roster, &service_blocking,
+    &service_carbons, &service_time,  &service_last,     &service_vcard,  &service_private,
+    &service_contact, &service_adhoc, &service_register, &service_muc,    &service_mam,
+    NULL,
 };
+
+static services_result_fn *g_result_hook;
+
+void services_add(const struct service *s)
+{
+    size_t n = 0;
+    while (services[n] != NULL) {
+        n++;
+    }
+    if (n + 1 < sizeof(services) / sizeof(services[0])) {
+        services[n] = s;
+    }
+}
+
+void services_set_result_hook(services_result_fn *fn)
+{
+    g_result_hook = fn;
+}
 
 void services_foreach(service_each_fn *fn, void *ud)
 {
@@ -54,7 +74,11 @@ static const struct service_iq *find_iq(const struct xml_node *q, enum service_s
 static int handle_iq(struct signal *sig, enum service_scope scope)
 {
     if (!type_is(sig, "get") && !type_is(sig, "set")) {
-        /* Results and errors addressed to the server end here. */
+        /* Results and errors addressed to the server end here (or answer an account's own
+         * request, e.g. personal eventing's capabilities query). */
+        if (scope == SERVICE_SCOPE_ACCOUNT && g_result_hook != NULL) {
+            g_result_hook(sig);
+        }
         return 0;
     }
     const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;

@@ -51,6 +51,8 @@ struct service {
     service_iq_fn *node_info;
     service_iq_fn *node_items;
     void (*info_forms)(struct xml_node *query);
+    /* Optional: identities beyond the server's or account's own, added to disco#info. */
+    void (*identities)(struct xml_node *query, enum service_scope scope);
     /* Where the features are listed; 0: the scopes of the iq handlers. A server lists e.g.
      * vcard-temp, which it answers for its accounts (XEP-0054 §5). */
     unsigned feature_scopes;
@@ -73,6 +75,18 @@ int service_reply_error(struct service_ctx *ctx, const char *type, const char *c
  * ("`what` of <account> not stored: <the store's reason>") and the error of
  * signal_store_condition() (resource-constraint when the store is full). */
 int service_reply_store_error(struct service_ctx *ctx, int rc, const char *what);
+
+/* A service of an upper layer (personal eventing) joins the table: at start-up, before the
+ * workers run. */
+void services_add(const struct service *s);
+/* Called with each iq result or error addressed to an account's bare JID (the answers to
+ * requests made on the account's behalf); the signal stays the caller's. */
+typedef void services_result_fn(const struct signal *sig);
+void services_set_result_hook(services_result_fn *fn);
+/* Called after private XML (XEP-0049) of an account was stored, with each stored element
+ * (XEP-0411 bookmarks conversion); on the account's home worker. */
+typedef void services_private_fn(const struct jid *account, const struct xml_node *el);
+void services_set_private_hook(services_private_fn *fn);
 
 /* Calls fn for each feature the server implements, for disco#info. */
 typedef void service_feature_fn(void *ud, const char *feature);
@@ -100,6 +114,15 @@ void services_caps_append(struct buf *out);
  * NULL on a store failure. */
 int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out);
 struct xml_node *services_vcard_update_new(const char *local, const char *domain);
+
+/* XEP-0398: called after an account stored its vCard (iq set), with the vCard; on the account's
+ * home worker. */
+typedef void services_vcard_fn(const struct jid *account, const struct xml_node *vcard);
+void services_set_vcard_hook(services_vcard_fn *fn);
+/* Replaces the PHOTO of the account's vCard (`b64` empty: removes it), with its photo hash; the
+ * hook above is not called. A store code, or ERR_LIMIT past services.vcard.max_size. */
+int services_vcard_set_photo(const char *local, const char *domain, const char *type,
+                             struct strv b64);
 
 extern const struct service service_disco;
 extern const struct service service_ping;

@@ -49,6 +49,13 @@ static void photo_hash(const struct xml_node *vcard, size_t max, char out[41])
     buf_cleanup(&bin);
 }
 
+static services_vcard_fn *g_vcard_hook;
+
+void services_set_vcard_hook(services_vcard_fn *fn)
+{
+    g_vcard_hook = fn;
+}
+
 static int store_failed(struct service_ctx *ctx, struct store *st, const char *what)
 {
     log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 0, NULL, "vCard of %s@%s: %s: %s", ctx->req->to.local,
@@ -107,7 +114,56 @@ static int vcard_set(struct service_ctx *ctx)
     if (rc != 0) {
         return service_reply_store_error(ctx, rc, "vCard");
     }
-    return service_reply_result(ctx, NULL);
+    rc = service_reply_result(ctx, NULL);
+    if (g_vcard_hook != NULL) {
+        g_vcard_hook(t, ctx->query);
+    }
+    return rc;
+}
+
+/* The stored vCard of an account (an empty one when none) with its PHOTO replaced. */
+static struct xml_node *with_photo(const struct xml_node *old, const char *type, struct strv b64)
+{
+    struct xml_node *v = xml_node_new(NS_VCARD, "vCard");
+    for (const struct xml_node *c = old ? xml_node_first_element(old) : NULL; c;
+         c = xml_node_next_element(c)) {
+        if (!(c->ns && strcmp(c->ns, NS_VCARD) == 0 && strcmp(c->name, "PHOTO") == 0)) {
+            xml_node_append_copy(v, c);
+        }
+    }
+    if (b64.len > 0) {
+        struct xml_node *photo = xml_node_add_child(v, NULL, "PHOTO");
+        struct xml_node *t = xml_node_add_child(photo, NULL, "TYPE");
+        xml_node_add_text(t, type, strlen(type));
+        xml_node_add_text(xml_node_add_child(photo, NULL, "BINVAL"), b64.p, b64.len);
+    }
+    return v;
+}
+
+int services_vcard_set_photo(const char *local, const char *domain, const char *type,
+                             struct strv b64)
+{
+    struct worker_ctx *wc = worker_ctx();
+    struct buf xml;
+    buf_init(&xml, SERVICES_STORED_MAX);
+    int rc = store_vcard_get(wc->store, domain, local, &xml);
+    struct xml_node *old = rc == 0 ? services__parse(xml.p, xml.len) : NULL;
+    if (rc == 0 || rc == ERR_NOTFOUND) {
+        struct xml_node *v = with_photo(old, type, b64);
+        size_t max = (size_t)wc->cfg->services.vcard_max_size;
+        char hash[41];
+        rc = services__serialize(v, max, &xml);
+        if (rc == 0) {
+            photo_hash(v, max, hash);
+            rc = store_vcard_set(wc->store, domain, local, buf_cstr(&xml), hash);
+        }
+        xml_node_unref(v);
+    }
+    if (old != NULL) {
+        xml_node_unref(old);
+    }
+    buf_cleanup(&xml);
+    return rc;
 }
 
 int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out)

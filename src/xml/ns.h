@@ -71,5 +71,19 @@
 #define NS_OMEMO "urn:xmpp:omemo:2"
 #define NS_OPENPGP "urn:xmpp:openpgp:0"
 #define NS_PGP_ENCRYPTED "jabber:x:encrypted"
+/* ---- publish-subscribe (XEP-0060), PEP (XEP-0163) and what rides on it (issue 14) ---- */
+#define NS_PUBSUB "http://jabber.org/protocol/pubsub"
+#define NS_PUBSUB_EVENT "http://jabber.org/protocol/pubsub#event"
+#define NS_PUBSUB_OWNER "http://jabber.org/protocol/pubsub#owner"
+#define NS_PUBSUB_ERRORS "http://jabber.org/protocol/pubsub#errors"
+#define NS_PUBSUB_NODE_CONFIG "http://jabber.org/protocol/pubsub#node_config"
+#define NS_PUBSUB_PUBLISH_OPTIONS "http://jabber.org/protocol/pubsub#publish-options"
+#define NS_PUBSUB_META_DATA "http://jabber.org/protocol/pubsub#meta-data"
+#define NS_BOOKMARKS2 "urn:xmpp:bookmarks:1"
+#define NS_BOOKMARKS2_COMPAT "urn:xmpp:bookmarks:1#compat"
+#define NS_BOOKMARKS_LEGACY "storage:bookmarks"
+#define NS_AVATAR_DATA "urn:xmpp:avatar:data"
+#define NS_AVATAR_METADATA "urn:xmpp:avatar:metadata"
+#define NS_NICK "http://jabber.org/protocol/nick"
 
 #endif

@@ -221,6 +221,9 @@ test('Users: create a domain and an account, then log in as that account', async
   await page.fill('#new-password', PW);
   await page.click('#create-account');
   await page.waitForSelector('#account-rows tr[data-jid="alice@browser.test"]');
+  // The domain's publish-subscribe service and its nodes (none yet).
+  await page.waitForSelector('#pubsub-rows');
+  assert.match(await page.textContent('#pubsub'), /pubsub\.browser\.test/);
   await shot('06-users-domain');
   await go('#/users/domains');
   await page.waitForSelector('#domain-rows tr[data-domain="browser.test"]');
@@ -254,6 +257,9 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
   await page.waitForSelector('#session-rows');
   await page.waitForFunction(() => document.querySelector('#session-rows').textContent.includes('desk'));
+  // The account's PEP nodes: the client published none.
+  await page.waitForSelector('#pep-rows');
+  assert.match(await page.textContent('#pep'), /PEP nodes \(0\)/);
   await shot('09-users-account');
 
   await go('#/monitors/xmpp');

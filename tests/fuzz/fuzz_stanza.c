@@ -23,6 +23,7 @@
 #include "core/settings.h"
 #include "core/worker.h"
 #include "im/module.h"
+#include "pubsub/pubsub.h"
 #include "services/services.h"
 #include "im/homestate.h"
 #include "im/im.h"
@@ -314,6 +315,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static struct module *const modules[] = {
         &core_module, &xmpp_module,     &tls_module,      &im_module,    &services_module,
         &auth_module, &accounts_module, &chatroom_module, &store_module, &archive_module,
+        &pubsub_module,
     };
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     cfg = xcalloc(1, sizeof(*cfg));
@@ -330,8 +332,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
      * caps stream feature. */
     xstream_add_feature(services_caps_append);
     services_init();
+    pubsub_init();
     services_set_chat_service(chatroom_service_of);
     im_init();
+    im_set_presence_stamp(services_vcard_update_new);
     convert_init();
     FUZZ_CHECK(archive_start(g_server.db_path, err, sizeof(err)) == 0);
     FUZZ_CHECK(workers_start(1, worker_started, worker_stopped, NULL) == 0);

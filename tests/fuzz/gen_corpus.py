@@ -176,6 +176,7 @@ def creds_seeds():
 ALICE, DESK, BOB = 0, 1, 2  # alice@example.com/fuzz, alice@example.com/desk, bob@example.com/phone
 MUC = b"room@conference.example.com"
 FORM = b"jabber:x:data"
+PS = b"http://jabber.org/protocol/pubsub"
 
 
 def chunks(*parts):
@@ -326,6 +327,31 @@ def stanza_seeds():
              b"<message to='bob@example.com' type='error' id='x'><error type='cancel'>"
              b"<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"),
             (ALICE, b"<foo xmlns='jabber:client'/>")),
+        "pubsub": chunks(
+            (ALICE, b"<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+             b"node='n' ver='v'/></presence>"
+             + iq(b"set", b"p1", q(PS, b"<publish node='urn:n'><item id='i'><x xmlns='u'/>"
+                                  b"</item></publish><publish-options><x xmlns='jabber:x:data' "
+                                  b"type='submit'><field var='pubsub#access_model'><value>open"
+                                  b"</value></field><field var='pubsub#max_items'><value>max"
+                                  b"</value></field></x></publish-options>", b"pubsub"))
+             + iq(b"get", b"p2", q(PS, b"<items node='urn:n' max_items='1'/>", b"pubsub"))),
+            (BOB, iq(b"get", b"p3", q(PS, b"<items node='urn:n'/>", b"pubsub"),
+                     b"alice@example.com")
+             + iq(b"set", b"p4", q(PS, b"<subscribe node='urn:n' jid='bob@example.com/phone'/>",
+                                   b"pubsub"), b"alice@example.com")
+             + iq(b"set", b"p5", q(PS, b"<create node='board'/>", b"pubsub"),
+                  b"pubsub.example.com")),
+            (ALICE, iq(b"set", b"p6", q(PS + b"#owner", b"<configure node='urn:n'>"
+                                        b"<x xmlns='jabber:x:data' type='submit'><field "
+                                        b"var='pubsub#access_model'><value>whitelist</value>"
+                                        b"</field></x></configure>", b"pubsub"))
+             + iq(b"set", b"p7", q(b"jabber:iq:private", b"<storage xmlns='storage:bookmarks'>"
+                                   b"<conference jid='r@conference.example.com' autojoin='1'>"
+                                   b"<nick>a</nick></conference></storage>"))
+             + iq(b"set", b"p8", q(PS, b"<retract node='urn:n' notify='1'><item id='i'/>"
+                                   b"</retract>", b"pubsub"))
+             + iq(b"set", b"p9", q(PS + b"#owner", b"<delete node='urn:n'/>", b"pubsub")))),
         "stream-close": chunks((ALICE, b"<presence/></stream:stream>"),
                                (BOB, b"<message to='alice@example.com/fuzz'><body>late</body>"
                                 b"</message>")),

@@ -19,7 +19,7 @@ ACTORS = {SRV: "root@a.test", DA: "boss@a.test", OTHER: "chief@b.test", USER: "j
 ACCOUNTS = ["root@a.test", "boss@a.test", "deputy@a.test", "plain@a.test", "joe@a.test",
             "chief@b.test", "other@b.test"]
 READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list", "account.show",
-             "account.sessions", "account.roster", "presence", "settings.get", "connections",
+             "account.sessions", "account.roster", "account.pep", "pubsub.nodes", "presence", "settings.get", "connections",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
              "send", "invite"}
@@ -34,6 +34,7 @@ def account_rows(target, allowed):
         ("account.set", {"jid": target, "settings": {"password": NEW}}, allowed),
         ("account.sessions", {"jid": target}, allowed),
         ("account.roster", {"jid": target}, allowed),
+        ("account.pep", {"jid": target}, allowed),
         ("account.disconnect", {"jid": target}, allowed),
         ("presence", {"jid": target}, allowed),
         ("account.remove", {"jid": target}, allowed),
@@ -58,6 +59,8 @@ ROWS = [
     ("account.add", {"jid": "new@a.test", "password": NEW}, {SRV, DA}),
     ("account.add", {"jid": "new@b.test", "password": NEW}, {SRV, OTHER}),
     ("invite", {"domain": "a.test"}, {SRV, DA}),
+    ("pubsub.nodes", {"domain": "a.test"}, {SRV, DA}),
+    ("pubsub.nodes", {"domain": "b.test"}, {SRV, OTHER}),
     ("invite", {"domain": "b.test"}, {SRV, OTHER}),
     *account_rows("plain@a.test", {SRV, DA}),
     *account_rows("root@a.test", {SRV}),          # a server administrator

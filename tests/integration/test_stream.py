@@ -141,8 +141,10 @@ def test_disco_items(alice):
     assert r.get("type") == "result", dump(r)
     query = r.find(q(ns, "query"))
     assert query is not None, dump(r)
-    # The only item is the domain's chat service (XEP-0045, chat_service default).
-    assert [i.get("jid") for i in query.findall(q(ns, "item"))] == ["conference.localhost"], dump(r)
+    # The items are the domain's chat service (XEP-0045, chat_service default) and its
+    # publish-subscribe service (XEP-0060).
+    assert [i.get("jid") for i in query.findall(q(ns, "item"))] == ["conference.localhost",
+                                                                    "pubsub.localhost"], dump(r)
 
 
 def test_ping(alice):

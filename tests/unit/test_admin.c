@@ -795,6 +795,7 @@ struct access_row {
         { "account.set", "{\"jid\":\"" target "\",\"settings\":{\"disabled\":\"yes\"}}", mask },   \
         { "account.sessions", "{\"jid\":\"" target "\"}", mask },                                  \
         { "account.roster", "{\"jid\":\"" target "\"}", mask },                                    \
+        { "account.pep", "{\"jid\":\"" target "\"}", mask },                                       \
         { "account.disconnect", "{\"jid\":\"" target "\"}", mask },                                \
         { "presence", "{\"jid\":\"" target "\"}", mask },                                          \
     {                                                                                              \
@@ -822,6 +823,8 @@ static const struct access_row access_rows[] = {
     { "account.add", "{\"jid\":\"new@b.test\",\"password\":\"New-pass-1\"}", SRV | OTHER_DA },
     { "invite", "{\"domain\":\"a.test\"}", SRV | DA },
     { "invite", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "pubsub.nodes", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "pubsub.nodes", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
     ACCOUNT_OPS("plain@a.test", SRV | DA),
     ACCOUNT_OPS("root@a.test", SRV),
     ACCOUNT_OPS("deputy@a.test", SRV),

@@ -125,6 +125,7 @@ register('users/domain', 'users', async (main, params) => {
     if (await attempt(() => api('account.add', { jid, password: upass.value }), jid + ' created') !== undefined) route();
   });
 
+  const pubsub = await pubsubPanel(d);
   main.replaceChildren(
     pageHead(d, 'Domain settings and accounts.'),
     el('div', { class: 'grid2' },
@@ -132,7 +133,8 @@ register('users/domain', 'users', async (main, params) => {
          el('div', { class: 'form-actions' }, save)),
       el('section', { class: 'panel' },
          el('div', { class: 'panel-head' }, el('h2', {}, 'Accounts (' + accounts.length + ')')),
-         addForm, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Account'), el('th', {}, ''))), body))));
+         addForm, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Account'), el('th', {}, ''))), body))),
+    pubsub || '');
 });
 
 function sessionsTable(rows) {
@@ -183,6 +185,50 @@ async function rosterPanel(jid) {
       el('table', {}, el('thead', {}, el('tr', {}, ['Contact', 'Name', 'Subscription', 'Groups'].map(h => el('th', {}, h)))), body));
   }
   return null;
+}
+
+function fmtBytes(n) {
+  return n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB';
+}
+
+/* The account's personal eventing nodes (XEP-0163): names, item counts, sizes. */
+async function pepPanel(jid) {
+  let nodes;
+  try {
+    nodes = await apiOptional('account.pep', { jid });
+  } catch (e) {
+    return el('section', { class: 'panel' }, el('h2', {}, 'PEP nodes'), el('p', { class: 'error' }, e.message));
+  }
+  if (nodes === null) return null;
+  const body = el('tbody', { id: 'pep-rows' }, nodes.map(n => el('tr', {}, el('td', {}, n.node),
+    el('td', {}, String(n.items)), el('td', {}, fmtBytes(n.bytes)))));
+  if (!nodes.length) body.append(el('tr', {}, el('td', { colspan: 3, class: 'empty' }, 'No nodes')));
+  return el('section', { class: 'panel', id: 'pep' }, el('h2', {}, 'PEP nodes (' + nodes.length + ')'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Node', 'Items', 'Size'].map(h => el('th', {}, h)))), body));
+}
+
+/* The nodes of the domain's publish-subscribe service, each deletable. */
+async function pubsubPanel(domain) {
+  let svc;
+  try {
+    svc = await apiOptional('pubsub.nodes', { domain });
+  } catch (e) {
+    return el('section', { class: 'panel' }, el('h2', {}, 'Publish-subscribe'), el('p', { class: 'error' }, e.message));
+  }
+  if (svc === null) return null;
+  const body = el('tbody', { id: 'pubsub-rows' });
+  for (const n of svc.nodes) {
+    const del = el('button', { class: 'danger', type: 'button' }, 'Delete');
+    del.addEventListener('click', async () => {
+      if (!confirm('Delete the node ' + n.node + ' with its items?')) return;
+      if (await attempt(() => api('pubsub.delete', { domain, node: n.node }), n.node + ' deleted') !== undefined) route();
+    });
+    body.append(el('tr', { 'data-node': n.node }, el('td', {}, n.node), el('td', {}, String(n.items)),
+      el('td', {}, fmtBytes(n.bytes)), el('td', {}, del)));
+  }
+  if (!svc.nodes.length) body.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No nodes')));
+  return el('section', { class: 'panel', id: 'pubsub' }, el('h2', {}, 'Publish-subscribe: ' + svc.service + ' (' + svc.nodes.length + ')'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Node', 'Items', 'Size', ''].map(h => el('th', {}, h)))), body));
 }
 
 register('users/account', 'users', async (main, params) => {
@@ -238,6 +284,7 @@ register('users/account', 'users', async (main, params) => {
   every(3000, () => refreshSessions().catch(() => {}));
 
   const roster = await rosterPanel(jid);
+  const pep = await pepPanel(jid);
   main.replaceChildren(
     pageHead(jid, info.real_name || 'Account'),
     el('div', { class: 'grid2' },
@@ -246,5 +293,5 @@ register('users/account', 'users', async (main, params) => {
         el('section', { class: 'panel' }, el('h2', {}, 'Password'), pwForm),
         el('section', { class: 'panel' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Sessions'),
                                                    el('div', { class: 'actions' }, disconnect)), sessionsBox))),
-    roster);
+    roster, pep || '');
 });

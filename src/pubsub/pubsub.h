@@ -1,0 +1,28 @@
+/* pubsub.h: publish-subscribe (XEP-0060) as personal eventing (XEP-0163) on accounts' bare JIDs,
+ * with what rides on it: bookmarks conversion (XEP-0402/0411). */
+#ifndef STARLING_PUBSUB_PUBSUB_H
+#define STARLING_PUBSUB_PUBSUB_H
+
+/* Adds the pubsub iq service to the services' table and sets the hooks it needs below it (the
+ * IM core's presence hook, the services' result and private XML hooks). At start-up, before the
+ * workers run; called by main.c. */
+void pubsub_init(void);
+
+/* The service pubsub.<domain> of every local domain: a router component (registered by
+ * pubsub_init), and its address for `domain` in `out` (inline: the admin API names it without
+ * linking the module). */
+#include <stdbool.h>
+
+#include "core/buf.h"
+#define PUBSUB_SERVICE_PREFIX "pubsub."
+static inline bool pubsub_service_of(const char *domain, struct buf *out)
+{
+    buf_reset(out);
+    return buf_printf(out, "%s%s", PUBSUB_SERVICE_PREFIX, domain) == 0;
+}
+
+/* pubsub.* settings and the per-worker presence state (core/module.h). */
+struct module;
+extern struct module pubsub_module;
+
+#endif
