@@ -58,7 +58,7 @@ static const char *const migrations[] = {
  * muc: it has a trigger on muc_rooms). */
 static const struct store_area *const areas[] = {
     &store_area_im,  &store_area_services, &store_area_register,
-    &store_area_muc, &store_area_archive, &store_area_pubsub,
+    &store_area_muc, &store_area_archive,  &store_area_pubsub,
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

@@ -313,9 +313,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     /* The server's modules but the WebAdmin (not linked): their settings rows and worker life. */
     static struct module *const modules[] = {
-        &core_module, &xmpp_module,     &tls_module,      &im_module,    &services_module,
-        &auth_module, &accounts_module, &chatroom_module, &store_module, &archive_module,
-        &pubsub_module,
+        &core_module,     &xmpp_module,    &tls_module,      &im_module,
+        &services_module, &auth_module,    &accounts_module, &chatroom_module,
+        &store_module,    &archive_module, &pubsub_module,
     };
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
     cfg = xcalloc(1, sizeof(*cfg));
