@@ -241,6 +241,7 @@ class Starling(Server):
         # configurations (bench/peers/): the scenarios measure throughput from few addresses.
         opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port),
                 "webadmin.listener": "",
+                "http.listener": "",
                 "xmpp.receiving.c2s_rate": "0",
                 "xmpp.receiving.s2s_rate": "0",
                 "xmpp.receiving.unauth_per_address": "0"}

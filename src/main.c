@@ -34,6 +34,7 @@
 #include "tls/tls.h"
 #include "admin/admin.h"
 #include "services/services.h"
+#include "web/web.h"
 #include "webadmin/http.h"
 #include "xmpp/convert.h"
 #include "xmpp/s2s.h"
@@ -58,6 +59,7 @@ static struct module *const g_modules[] = {
     &accounts_module, /* register.*; the account cache */
     &chatroom_module, /* muc.*; the rooms */
     &store_module,    /* the handles' page caches */
+    &web_module,      /* http.*: WebSocket, host-meta (src/web) */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -637,6 +639,7 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
 static int parse_args(int argc, char **argv)
 {
     modules_set(g_modules, sizeof(g_modules) / sizeof(g_modules[0]));
+    xmpp_set_http_start(web_http_start);
     snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
     int opt;
     while ((opt = getopt(argc, argv, "d:o:h")) != -1) {

@@ -43,6 +43,18 @@ struct settings_auth {
     int lock_window; /* auth.lock_window: seconds a failure is remembered */
 };
 
+/* http.*: the user-facing HTTP listener (src/web: WebSocket, BOSH, host-meta, upload). */
+enum settings_plain_secure { PLAIN_SECURE_NO, PLAIN_SECURE_LOOPBACK, PLAIN_SECURE_YES };
+struct settings_http {
+    struct listener_cfg listener; /* http.listener: "5280, 5281/tls" */
+    char public_url[512];         /* http.public_url: base URL behind a proxy; "" = from Host */
+    char ws_origins[1024];        /* http.websocket_origins: "*" or a comma list of origins */
+    char cors_origins[1024];      /* http.cors_origins: "*" or a comma list; "" = no CORS */
+    int plain_secure;             /* http.plain_secure: enum settings_plain_secure */
+    long ws_max_message;          /* http.websocket_max_message: bytes of one message */
+    int ws_ping_interval;         /* http.websocket_ping_interval: seconds; 0 = never */
+};
+
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
 struct settings {
@@ -144,6 +156,7 @@ struct settings {
         int history_length; /* muc.history_length: messages kept per room */
         int message_rate;   /* muc.message_rate: per occupant per minute; 0 = none */
     } muc;
+    struct settings_http http; /* user-facing HTTP listener (src/web) */
 };
 
 /* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */

@@ -61,4 +61,7 @@
 #define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define NS_CONFERENCE "jabber:x:conference"
 
+/* Web clients (src/web): RFC 7395 WebSocket framing. */
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+
 #endif

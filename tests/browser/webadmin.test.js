@@ -85,6 +85,7 @@ async function startServer() {
   const opts = {
     'xmpp.listener': `127.0.0.1:${state.xmppPort}, 127.0.0.1:${state.tlsPort}/tls`,
     'webadmin.listener': `127.0.0.1:${state.webPort}`,
+    'http.listener': '',
     'server.workers': '2',
     'xmpp.receiving.auth_failure_delay': '0',
     'xmpp.receiving.log_level': 'All Info',

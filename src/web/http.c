@@ -1,0 +1,346 @@
+/* http.c: the HTTP owner of a connection on an http.listener socket: reads requests (HTTP/1.1,
+ * keep-alive), routes them (WebSocket upgrade, host-meta, CORS preflight), answers errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "web/web.h"
+#include "web/web_int.h"
+#include "xmpp/conn.h"
+
+struct web_http {
+    struct conn *c;
+    struct buf in; /* the request being read */
+    bool done;     /* the connection closes after the current answer */
+};
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    default:
+        return "Error";
+    }
+}
+
+void web__respond(struct conn *c, int status, const char *ctype, const char *extra,
+                  const char *body, size_t len)
+{
+    struct buf b;
+    buf_init(&b, WEB_MAX_HEAD + len);
+    buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    if (ctype) {
+        buf_printf(&b, "Content-Type: %s\r\n", ctype);
+    }
+    if (status != 101 && status != 204) {
+        buf_printf(&b, "Content-Length: %zu\r\n", len);
+    }
+    buf_append_c(&b, "X-Content-Type-Options: nosniff\r\n");
+    if (extra) {
+        buf_append_c(&b, extra);
+    }
+    buf_append_c(&b, "\r\n");
+    if (len > 0) {
+        buf_append(&b, body, len);
+    }
+    conn_write(c, b.p, b.len);
+    buf_cleanup(&b);
+}
+
+void web__error(struct conn *c, int status, const char *text)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "%d %s%s%s\n", status, status_text(status),
+                     text ? ": " : "", text ? text : "");
+    web__respond(c, status, "text/plain; charset=utf-8", "Connection: close\r\n", body, (size_t)n);
+}
+
+static struct strv trim(struct strv s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
+/* Whether the comma list `value` holds `item` (case-insensitive, blanks around items). */
+static bool list_has(struct strv value, struct strv item)
+{
+    while (value.len > 0) {
+        const char *comma = memchr(value.p, ',', value.len);
+        size_t n = comma ? (size_t)(comma - value.p) : value.len;
+        struct strv one = trim((struct strv){ value.p, n });
+        if (one.len == item.len && one.len > 0 && strncasecmp(one.p, item.p, one.len) == 0) {
+            return true;
+        }
+        value.p += comma ? n + 1 : n;
+        value.len -= comma ? n + 1 : n;
+    }
+    return false;
+}
+
+bool web__has_token(struct strv value, const char *token)
+{
+    return list_has(value, strv_c(token));
+}
+
+bool web__origin_allowed(const char *list, struct strv origin)
+{
+    return strcmp(list, "*") == 0 || list_has(strv_c(list), origin);
+}
+
+/* ---- reading a request ---- */
+
+/* The value of header `name` in the head's header lines, or an empty view. */
+static void read_headers(struct web_req *r, struct strv lines)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } wanted[] = {
+        { "host", offsetof(struct web_req, host) },
+        { "origin", offsetof(struct web_req, origin) },
+        { "upgrade", offsetof(struct web_req, upgrade) },
+        { "connection", offsetof(struct web_req, connection) },
+        { "sec-websocket-key", offsetof(struct web_req, ws_key) },
+        { "sec-websocket-version", offsetof(struct web_req, ws_version) },
+        { "sec-websocket-protocol", offsetof(struct web_req, ws_protocol) },
+        { "access-control-request-method", offsetof(struct web_req, acr_method) },
+    };
+    while (lines.len > 0) {
+        const char *eol = memchr(lines.p, '\n', lines.len);
+        size_t n = eol ? (size_t)(eol - lines.p) + 1 : lines.len;
+        struct strv line = { lines.p, n };
+        lines.p += n;
+        lines.len -= n;
+        while (line.len > 0 && (line.p[line.len - 1] == '\n' || line.p[line.len - 1] == '\r')) {
+            line.len--;
+        }
+        const char *colon = memchr(line.p, ':', line.len);
+        if (colon == NULL) {
+            continue;
+        }
+        struct strv name = { line.p, (size_t)(colon - line.p) };
+        struct strv value = trim((struct strv){ colon + 1, line.len - name.len - 1 });
+        for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+            if (name.len == strlen(wanted[i].name) &&
+                strncasecmp(name.p, wanted[i].name, name.len) == 0) {
+                *(struct strv *)((char *)r + wanted[i].off) = value;
+            }
+        }
+    }
+}
+
+/* Parses the request line and headers of `head` (up to the blank line). */
+static int parse_head(struct strv head, struct web_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *eol = memchr(head.p, '\n', head.len);
+    if (eol == NULL) {
+        return ERR_PROTO;
+    }
+    struct strv line = { head.p, (size_t)(eol - head.p) };
+    if (line.len > 0 && line.p[line.len - 1] == '\r') {
+        line.len--;
+    }
+    const char *sp1 = memchr(line.p, ' ', line.len);
+    if (sp1 == NULL) {
+        return ERR_PROTO;
+    }
+    const char *rest = sp1 + 1;
+    size_t rest_len = line.len - (size_t)(rest - line.p);
+    const char *sp2 = memchr(rest, ' ', rest_len);
+    if (sp2 == NULL || sp1 == line.p || sp2 == rest || rest[0] != '/') {
+        return ERR_PROTO;
+    }
+    struct strv version = { sp2 + 1, rest_len - (size_t)(sp2 + 1 - rest) };
+    if (!strv_eq_c(version, "HTTP/1.1") && !strv_eq_c(version, "HTTP/1.0")) {
+        return ERR_PROTO;
+    }
+    r->http10 = strv_eq_c(version, "HTTP/1.0");
+    r->method = (struct strv){ line.p, (size_t)(sp1 - line.p) };
+    r->path = (struct strv){ rest, (size_t)(sp2 - rest) };
+    const char *q = memchr(r->path.p, '?', r->path.len);
+    if (q) {
+        r->path.len = (size_t)(q - r->path.p);
+    }
+    read_headers(r, (struct strv){ eol + 1, head.len - (size_t)(eol + 1 - head.p) });
+    return 0;
+}
+
+/* The CORS headers of an answer to a page of `origin` (none when not allowed). */
+static void cors_headers(const struct web_req *r, struct buf *extra)
+{
+    const char *list = worker_ctx()->cfg->http.cors_origins;
+    if (list[0] == '\0' || r->origin.len == 0) {
+        return;
+    }
+    if (strcmp(list, "*") == 0) {
+        buf_append_c(extra, "Access-Control-Allow-Origin: *\r\n");
+    } else if (web__origin_allowed(list, r->origin)) {
+        buf_append_c(extra, "Access-Control-Allow-Origin: ");
+        buf_append_strv(extra, r->origin);
+        buf_append_c(extra, "\r\nVary: Origin\r\n");
+    }
+}
+
+static void preflight(struct conn *c, const struct web_req *r)
+{
+    struct buf extra;
+    buf_init(&extra, 4096);
+    cors_headers(r, &extra);
+    buf_append_c(&extra, "Access-Control-Allow-Methods: GET, POST, PUT, OPTIONS\r\n"
+                         "Access-Control-Allow-Headers: Content-Type, Authorization\r\n"
+                         "Access-Control-Max-Age: 86400\r\n");
+    web__respond(c, 204, NULL, extra.p, NULL, 0);
+    buf_cleanup(&extra);
+}
+
+/* One request, complete in the buffer. Returns 1 when the connection became a WebSocket, 0 to
+ * go on reading requests, ERR_CLOSED when it closes. */
+static int route(struct web_http *h, const struct web_req *r)
+{
+    struct conn *c = h->c;
+    bool get = strv_eq_c(r->method, "GET") || strv_eq_c(r->method, "HEAD");
+    if (strv_eq_c(r->path, "/xmpp-websocket")) {
+        if (!get) {
+            web__error(c, 405, "use GET with Upgrade: websocket");
+            return ERR_CLOSED;
+        }
+        return web__ws_upgrade(c, r) == 0 ? 1 : ERR_CLOSED;
+    }
+    if (strv_eq_c(r->method, "OPTIONS")) {
+        preflight(c, r);
+        return 0;
+    }
+    bool json = strv_eq_c(r->path, "/.well-known/host-meta.json");
+    if (json || strv_eq_c(r->path, "/.well-known/host-meta")) {
+        if (!get) {
+            web__error(c, 405, NULL);
+            return ERR_CLOSED;
+        }
+        web__host_meta(c, r, json);
+        return 0;
+    }
+    web__error(c, 404, NULL);
+    return ERR_CLOSED;
+}
+
+/* Head and body of the next request: the head's length (with its blank line), 0 when more bytes
+ * are needed, a negative code when it is malformed. */
+static long head_length(const struct buf *in)
+{
+    for (size_t i = 0; i + 1 < in->len; i++) {
+        if (in->p[i] == '\n' && (in->p[i + 1] == '\n' || (in->p[i + 1] == '\r' && i + 2 < in->len &&
+                                                          in->p[i + 2] == '\n'))) {
+            return (long)(i + (in->p[i + 1] == '\n' ? 2 : 3));
+        }
+    }
+    return in->len > WEB_MAX_HEAD ? ERR_LIMIT : 0;
+}
+
+static void http_free(struct web_http *h)
+{
+    buf_cleanup(&h->in);
+    free(h);
+}
+
+static size_t op_read(void *owner, const char *data, size_t len)
+{
+    struct web_http *h = owner;
+    struct conn *c = h->c;
+    size_t before = h->in.len, eaten = 0;
+    if (h->done) {
+        return len;
+    }
+    if (buf_append(&h->in, data, len) != 0) {
+        web__error(c, 431, NULL);
+        h->done = true;
+        conn_close(c, "HTTP request too large");
+        return len;
+    }
+    while (!h->done) {
+        long n = head_length(&h->in);
+        if (n == 0) {
+            return len;
+        }
+        struct web_req r;
+        if (n < 0 || parse_head((struct strv){ h->in.p, (size_t)n }, &r) != 0) {
+            web__error(c, n < 0 ? 431 : 400, n < 0 ? NULL : "malformed request");
+            h->done = true;
+            conn_close(c, "malformed HTTP request");
+            return len;
+        }
+        int rc = route(h, &r);
+        if (rc == 1) {
+            /* A WebSocket now: the stream owns the conn and the framing reads the rest. */
+            size_t used = eaten + (size_t)n - before;
+            http_free(h);
+            return used;
+        }
+        buf_consume(&h->in, (size_t)n);
+        eaten += (size_t)n;
+        if (rc != 0 || r.http10 || web__has_token(r.connection, "close")) {
+            h->done = true;
+            conn_close(c, NULL);
+        }
+    }
+    return len;
+}
+
+static void op_free(void *owner)
+{
+    http_free(owner);
+}
+
+static void op_expired(void *owner, const char *text)
+{
+    struct web_http *h = owner;
+    (void)text;
+    h->done = true;
+    conn_close(h->c, "HTTP connection idle");
+}
+
+static const struct conn_ops http_ops = {
+    .read = op_read,
+    .free = op_free,
+    .expired = op_expired,
+};
+
+void web_http_start(struct conn *c)
+{
+    struct web_http *h = xcalloc(1, sizeof(*h));
+    h->c = c;
+    buf_init(&h->in, WEB_MAX_HEAD + 1);
+    c->ops = &http_ops;
+    c->owner = h;
+}
