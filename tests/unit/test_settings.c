@@ -24,6 +24,7 @@
 #include "services/services.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "web/web.h"
 #include "webadmin/http.h"
 #include "xmpp/xmpp.h"
 
@@ -32,6 +33,7 @@
 static struct module *const modules[] = {
     &core_module,     &xmpp_module, &tls_module,      &im_module,       &webadmin_module,
     &services_module, &auth_module, &accounts_module, &chatroom_module, &store_module,
+    &web_module,
 };
 #include "testutil.h"
 
@@ -139,9 +141,9 @@ static void test_foreach_and_get(void **state)
     settings_defaults(&s);
     struct collected c = { 0 };
     settings_foreach(&s, collect, &c);
-    assert_int_equal(c.count, 75);
+    assert_int_equal(c.count, 81);
     assert_string_equal(c.keys[0], "server.workers");
-    assert_string_equal(c.keys[c.count - 1], "muc.message_rate");
+    assert_string_equal(c.keys[c.count - 1], "http.websocket_max_message");
     /* Every key listed can be read and set back to its own text form. */
     for (int i = 0; i < c.count; i++) {
         char *v = get(&s, c.keys[i]);
@@ -603,7 +605,7 @@ static void test_docs(void **state)
     settings_defaults(&s);
     struct doc_check dc = { read_file("docs/settings.md"), 0, NULL };
     settings_foreach(&s, doc_has, &dc);
-    assert_int_equal(dc.count, 75);
+    assert_int_equal(dc.count, 81);
     free((char *)dc.text);
 }
 

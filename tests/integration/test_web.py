@@ -1,0 +1,206 @@
+"""test_web.py: the user-facing HTTP listener (src/web): RFC 7395 XMPP over WebSocket with the
+same c2s session as TCP (login, messages both ways with a TCP client), host-meta (XEP-0156),
+CORS, and clean refusals of bad upgrades, frames and requests."""
+
+import base64
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import rawxmpp
+import wsclient
+from wsclient import NS_FRAMING, NS_SASL, NS_STREAM, q
+
+PASSWORD = "web-pw-1"
+NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
+
+
+@pytest.fixture(scope="module")
+def srv(make_module_server):
+    s = make_module_server({}, http=True)
+    for u in ("alice", "bob", "carl"):
+        s.add_account("%s@localhost" % u, PASSWORD)
+    return s
+
+
+def get(srv, path, extra="", tls=False, method="GET"):
+    req = "%s %s HTTP/1.1\r\nHost: chat.example:5280\r\n%s\r\n" % (method, path, extra)
+    return wsclient.http_request(srv.http_tls_port if tls else srv.http_port, req.encode(),
+                                 tls=tls)
+
+
+def test_host_meta_lists_the_websocket(srv):
+    status, head, body = get(srv, "/.well-known/host-meta")
+    assert status == 200
+    assert "application/xrd+xml" in head
+    assert "Access-Control-Allow-Origin: *" in head
+    xrd = ET.fromstring(body)
+    links = {l.get("rel"): l.get("href") for l in xrd}
+    assert links["urn:xmpp:alt-connections:websocket"] == "ws://chat.example:5280/xmpp-websocket"
+    status, head, body = get(srv, "/.well-known/host-meta.json", tls=True)
+    assert status == 200 and "application/json" in head
+    links = {l["rel"]: l["href"] for l in json.loads(body)["links"]}
+    assert links["urn:xmpp:alt-connections:websocket"] == "wss://chat.example:5280/xmpp-websocket"
+
+
+def test_cors_preflight(srv):
+    status, head, _ = get(srv, "/.well-known/host-meta", method="OPTIONS",
+                          extra="Origin: https://app.example\r\n"
+                                "Access-Control-Request-Method: GET\r\n")
+    assert status == 204
+    assert "Access-Control-Allow-Origin: *" in head
+    assert "Access-Control-Allow-Methods:" in head
+
+
+def test_unknown_path_and_malformed_requests(srv):
+    assert get(srv, "/nothing-here")[0] == 404
+    status, _, _ = wsclient.http_request(srv.http_port, b"BLAH\r\n\r\n")
+    assert status == 400
+    status, _, _ = wsclient.http_request(srv.http_port, b"GET / HTTP/9.9\r\n\r\n")
+    assert status == 400
+    status, _, _ = wsclient.http_request(srv.http_port,
+                                         b"GET / HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n")
+    assert status == 431
+    # The listener still serves after all that.
+    assert get(srv, "/.well-known/host-meta")[0] == 200
+
+
+def test_websocket_and_tcp_clients_exchange_messages(srv):
+    w = wsclient.WSClient(srv.http_port)
+    assert w.login("alice", PASSWORD, resource="browser") == "alice@localhost/browser"
+    w.send("<presence xmlns='jabber:client'/>")
+    t = rawxmpp.login(srv, "bob", PASSWORD, resource="tcp")
+    t.send("<presence/>")
+    w.wait_for(lambda e: e.tag == q("jabber:client", "presence"), what="bob's presence")
+    t.send("<message to='alice@localhost' type='chat'><body>to the browser &amp; back</body>"
+           "</message>")
+    m = w.wait_for(lambda e: e.tag == q("jabber:client", "message"), what="the message")
+    assert m.get("from") == "bob@localhost/tcp"
+    assert m.find(q("jabber:client", "body")).text == "to the browser & back"
+    w.send("<message xmlns='jabber:client' to='bob@localhost' type='chat'>"
+           "<body>hello TCP</body></message>")
+    m = t.wait_for(lambda e: e.tag == q("jabber:client", "message"), what="the answer")
+    assert m.get("from") == "alice@localhost/browser"
+    assert m.find(q("jabber:client", "body")).text == "hello TCP"
+    # The iq round trip (roster) works like on TCP.
+    w.send("<iq xmlns='jabber:client' type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+    r = w.wait_for(lambda e: e.get("id") == "r1", what="the roster")
+    assert r.get("type") == "result"
+    # <close/> ends the stream: the server answers <close/> and a close frame.
+    w.send("<close xmlns='%s'/>" % NS_FRAMING)
+    op, payload = w.recv_frame()
+    assert op == wsclient.OP_TEXT and ET.fromstring(payload).tag == q(NS_FRAMING, "close")
+    assert w.close_code() == 1000
+    w.close()
+    t.close()
+
+
+def test_websocket_over_tls(srv):
+    w = wsclient.WSClient(srv.http_tls_port, tls=True)
+    _, features = w.open()
+    mechs = [m.text for m in features.iter(q(NS_SASL, "mechanism"))]
+    # Real TLS beneath: channel binding is offered, STARTTLS is not.
+    assert "SCRAM-SHA-256-PLUS" in mechs
+    assert features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls") is None
+    w.close()
+    w = wsclient.WSClient(srv.http_tls_port, tls=True)
+    assert w.login("carl", PASSWORD).startswith("carl@localhost/")
+    w.close()
+
+
+def test_wrong_password_over_websocket(srv):
+    w = wsclient.WSClient(srv.http_port)
+    w.open()
+    w.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>"
+           % (NS_SASL, base64.b64encode(b"\0alice\0wrong").decode()))
+    res = w.recv()
+    assert res.tag == q(NS_SASL, "failure")
+    w.close()
+
+
+def test_refused_upgrades(srv):
+    with pytest.raises(wsclient.HTTPError) as e:
+        wsclient.WSClient(srv.http_port, protocol=None)
+    assert e.value.status == 400
+    status, _, body = get(srv, "/xmpp-websocket")
+    assert status == 426 and b"websocket" in body
+    assert get(srv, "/xmpp-websocket", method="POST")[0] == 405
+
+
+def test_origin_policy(srv):
+    srv.ctl_ok("settings", "set", "http.websocket_origins", "https://good.example")
+    try:
+        with pytest.raises(wsclient.HTTPError) as e:
+            wsclient.WSClient(srv.http_port, origin="https://evil.example")
+        assert e.value.status == 403
+        w = wsclient.WSClient(srv.http_port, origin="https://good.example")
+        w.open()
+        w.close()
+        w = wsclient.WSClient(srv.http_port)  # a native client sends no Origin
+        w.open()
+        w.close()
+    finally:
+        srv.ctl_ok("settings", "set", "http.websocket_origins", "*")
+
+
+def test_bad_frames_close_cleanly(srv):
+    # Binary data: close 1003 (RFC 7395 section 3.2: text frames only).
+    w = wsclient.WSClient(srv.http_port)
+    w.send_frame(wsclient.OP_BINARY, b"\x00\x01")
+    assert w.close_code() == 1003
+    w.close()
+    # Unmasked client frame: a protocol error (1002).
+    w = wsclient.WSClient(srv.http_port)
+    w.send_frame(wsclient.OP_TEXT, "<open xmlns='%s' to='localhost'/>" % NS_FRAMING, mask=False)
+    assert w.close_code() == 1002
+    w.close()
+    # Larger than http.websocket_max_message: 1009.
+    w = wsclient.WSClient(srv.http_port)
+    w.open()
+    w.send("<message xmlns='jabber:client'><body>%s</body></message>" % ("x" * 300000))
+    assert w.close_code() == 1009
+    w.close()
+    # Bad XML in a frame: a stream error, <close/>, then the close frame.
+    w = wsclient.WSClient(srv.http_port)
+    w.open()
+    w.send("<iq xmlns='jabber:client' type='get'><unclosed></iq>")
+    err = w.recv()
+    assert err.tag == q(NS_STREAM, "error")
+    assert w.recv().tag == q(NS_FRAMING, "close")
+    assert w.close_code() == 1000
+    w.close()
+    assert get(srv, "/.well-known/host-meta")[0] == 200
+
+
+def test_ping_pong_and_fragments(srv):
+    w = wsclient.WSClient(srv.http_port)
+    w.send_frame(wsclient.OP_PING, b"are you there")
+    op, payload = w.recv_frame()
+    assert (op, payload) == (wsclient.OP_PONG, b"are you there")
+    # An <open/> in two fragments is one message.
+    text = "<open xmlns='%s' to='localhost' version='1.0'/>" % NS_FRAMING
+    w.send_frame(wsclient.OP_TEXT, text[:10], fin=False)
+    w.send_frame(0, text[10:], fin=True)
+    assert w.recv().tag == q(NS_FRAMING, "open")
+    w.close()
+
+
+def test_unknown_host_in_open(srv):
+    w = wsclient.WSClient(srv.http_port)
+    w.send("<open xmlns='%s' to='nowhere.example' version='1.0'/>" % NS_FRAMING)
+    assert w.recv().tag == q(NS_FRAMING, "open")
+    err = w.recv()
+    assert err.tag == q(NS_STREAM, "error")
+    assert err.find(q(NS_STREAMS_ERR, "host-unknown")) is not None
+    assert w.recv().tag == q(NS_FRAMING, "close")
+    w.close()
+
+
+def test_plain_websocket_not_trusted_needs_tls(make_server):
+    s = make_server({"http.plain_secure": "no"}, http=True)
+    w = wsclient.WSClient(s.http_port)
+    _, features = w.open()
+    # Clear text that does not count as secure: no mechanism before TLS (require_tls).
+    assert [m.text for m in features.iter(q(NS_SASL, "mechanism"))] == []
+    w.close()
