@@ -831,6 +831,8 @@ static int run(void)
     xstream_add_feature(services_caps_append);
     services_init();
     services_set_chat_service(chatroom_service_of);
+    services_set_upload_service(web_upload_service_of);
+    web_upload_register();
     im_init();
     convert_init();
     workers_set_quiesce(worker_quiesce);

@@ -52,7 +52,9 @@ struct settings_http {
     char cors_origins[1024];      /* http.cors_origins: "*" or a comma list; "" = no CORS */
     int plain_secure;             /* http.plain_secure: enum settings_plain_secure */
     long ws_max_message;          /* http.websocket_max_message: bytes of one message */
-    int ws_ping_interval;         /* http.websocket_ping_interval: seconds; 0 = never */
+    long upload_max_size;         /* http.upload_max_size: bytes of one file; 0 = no service */
+    long upload_quota;            /* http.upload_quota: bytes per account; 0 = none */
+    int upload_expiry;            /* http.upload_expiry: seconds a file is kept */
 };
 
 /* The whole configuration. A value is immutable once published: a change makes a new copy

@@ -12,10 +12,16 @@
 #include "web/web_int.h"
 #include "xmpp/conn.h"
 
+/* An HTTP connection is closed after this long without a byte from the client. */
+#define WEB_IDLE_MS 30000
+
 struct web_http {
     struct conn *c;
-    struct buf in; /* the request being read */
-    bool done;     /* the connection closes after the current answer */
+    struct buf in;  /* the request being read */
+    bool done;      /* the connection closes after the current answer */
+    bool requested; /* a whole request head came: the pre-authentication deadlines end */
+    void *sink;     /* an upload PUT receiving its body */
+    long long left; /* bytes of that body still to come */
 };
 
 static const char *status_text(int status)
@@ -135,6 +141,9 @@ static void read_headers(struct web_req *r, struct strv lines)
         { "sec-websocket-version", offsetof(struct web_req, ws_version) },
         { "sec-websocket-protocol", offsetof(struct web_req, ws_protocol) },
         { "access-control-request-method", offsetof(struct web_req, acr_method) },
+        { "authorization", offsetof(struct web_req, authorization) },
+        { "content-type", offsetof(struct web_req, content_type) },
+        { "content-length", offsetof(struct web_req, clen_text) },
     };
     while (lines.len > 0) {
         const char *eol = memchr(lines.p, '\n', lines.len);
@@ -225,8 +234,14 @@ static void preflight(struct conn *c, const struct web_req *r)
     buf_cleanup(&extra);
 }
 
-/* One request, complete in the buffer. Returns 1 when the connection became a WebSocket, 0 to
- * go on reading requests, ERR_CLOSED when it closes. */
+static void cors_of(const struct web_req *r, struct buf *extra)
+{
+    cors_headers(r, extra);
+}
+
+/* One request, complete in the buffer (an upload PUT: its head). Returns 1 when the connection
+ * became a WebSocket, 2 when a PUT body follows, 0 to go on reading requests, ERR_CLOSED when it
+ * closes. */
 static int route(struct web_http *h, const struct web_req *r)
 {
     struct conn *c = h->c;
@@ -251,18 +266,33 @@ static int route(struct web_http *h, const struct web_req *r)
         web__host_meta(c, r, json);
         return 0;
     }
+    if (r->path.len > 8 && strncmp(r->path.p, "/upload/", 8) == 0) {
+        if (strv_eq_c(r->method, "PUT")) {
+            return web__upload_put_start(c, r, &h->sink) == 0 ? 2 : ERR_CLOSED;
+        }
+        if (!get) {
+            web__error(c, 405, NULL);
+            return ERR_CLOSED;
+        }
+        struct buf extra;
+        buf_init(&extra, 4096);
+        cors_of(r, &extra);
+        web__upload_get(c, r, buf_cstr(&extra));
+        buf_cleanup(&extra);
+        return 0;
+    }
     web__error(c, 404, NULL);
     return ERR_CLOSED;
 }
 
-/* Head and body of the next request: the head's length (with its blank line), 0 when more bytes
- * are needed, a negative code when it is malformed. */
+/* The head's length (with its blank line), 0 when more bytes are needed, a negative code when
+ * it is too long. */
 static long head_length(const struct buf *in)
 {
     for (size_t i = 0; i + 1 < in->len; i++) {
         if (in->p[i] == '\n' && (in->p[i + 1] == '\n' || (in->p[i + 1] == '\r' && i + 2 < in->len &&
                                                           in->p[i + 2] == '\n'))) {
-            return (long)(i + (in->p[i + 1] == '\n' ? 2 : 3));
+            return i > WEB_MAX_HEAD ? ERR_LIMIT : (long)(i + (in->p[i + 1] == '\n' ? 2 : 3));
         }
     }
     return in->len > WEB_MAX_HEAD ? ERR_LIMIT : 0;
@@ -270,22 +300,92 @@ static long head_length(const struct buf *in)
 
 static void http_free(struct web_http *h)
 {
+    if (h->sink) {
+        web__upload_put_end(h->c, h->sink, false);
+        h->sink = NULL;
+    }
     buf_cleanup(&h->in);
     free(h);
+}
+
+static void idle_expired(void *ud)
+{
+    struct web_http *h = ud;
+    h->done = true;
+    conn_close(h->c, "HTTP connection idle");
+}
+
+/* Ends the connection after an answer that says so (or a protocol error). */
+static void finish(struct web_http *h, const char *why)
+{
+    h->done = true;
+    conn_close(h->c, why);
+}
+
+/* Body bytes of an upload PUT; returns how many were used. */
+static size_t feed_sink(struct web_http *h, const char *data, size_t len)
+{
+    size_t n = (long long)len < h->left ? len : (size_t)h->left;
+    if (web__upload_put_data(h->sink, data, n) != 0) {
+        web__upload_put_end(h->c, h->sink, false);
+        h->sink = NULL;
+        web__error(h->c, 500, NULL);
+        finish(h, "upload write failed");
+        return len;
+    }
+    h->left -= (long long)n;
+    if (h->left == 0) {
+        web__upload_put_end(h->c, h->sink, true);
+        h->sink = NULL;
+    }
+    return n;
+}
+
+/* Parses the head of `n` bytes at the start of h->in; the status of a refusal (sent) or 0. */
+static int read_head(struct web_http *h, long n, struct web_req *r)
+{
+    if (n < 0 || parse_head((struct strv){ h->in.p, (size_t)n }, r) != 0) {
+        web__error(h->c, n < 0 ? 431 : 400, n < 0 ? NULL : "malformed request");
+        return 400;
+    }
+    r->content_length = -1;
+    if (r->clen_text.len > 0) {
+        char num[24];
+        char *end = NULL;
+        snprintf(num, sizeof(num), "%.*s", (int)r->clen_text.len, r->clen_text.p);
+        r->content_length = strtoll(num, &end, 10);
+        if (r->clen_text.len >= sizeof(num) || *end != '\0' || r->content_length < 0) {
+            web__error(h->c, 400, "bad Content-Length");
+            return 400;
+        }
+    }
+    bool put = strv_eq_c(r->method, "PUT");
+    if (!put && r->content_length > WEB_MAX_BODY) {
+        web__error(h->c, 413, NULL);
+        return 413;
+    }
+    return 0;
 }
 
 static size_t op_read(void *owner, const char *data, size_t len)
 {
     struct web_http *h = owner;
     struct conn *c = h->c;
-    size_t before = h->in.len, eaten = 0;
+    loop_timer_start(c->loop, &c->timer, WEB_IDLE_MS, idle_expired, h);
+    size_t used = 0;
     if (h->done) {
         return len;
     }
-    if (buf_append(&h->in, data, len) != 0) {
+    if (h->sink && h->in.len == 0) {
+        used = feed_sink(h, data, len);
+        if (h->sink || h->done || used == len) {
+            return len;
+        }
+    }
+    size_t before = h->in.len, eaten = 0;
+    if (buf_append(&h->in, data + used, len - used) != 0) {
         web__error(c, 431, NULL);
-        h->done = true;
-        conn_close(c, "HTTP request too large");
+        finish(h, "HTTP request too large");
         return len;
     }
     while (!h->done) {
@@ -294,24 +394,42 @@ static size_t op_read(void *owner, const char *data, size_t len)
             return len;
         }
         struct web_req r;
-        if (n < 0 || parse_head((struct strv){ h->in.p, (size_t)n }, &r) != 0) {
-            web__error(c, n < 0 ? 431 : 400, n < 0 ? NULL : "malformed request");
-            h->done = true;
-            conn_close(c, "malformed HTTP request");
+        if (read_head(h, n, &r) != 0) {
+            finish(h, "bad HTTP request");
             return len;
         }
+        h->requested = true;
+        bool put = strv_eq_c(r.method, "PUT");
+        size_t body = !put && r.content_length > 0 ? (size_t)r.content_length : 0;
+        if (h->in.len < (size_t)n + body) {
+            return len; /* the rest of the body */
+        }
+        r.body = (struct strv){ h->in.p + n, body };
         int rc = route(h, &r);
         if (rc == 1) {
             /* A WebSocket now: the stream owns the conn and the framing reads the rest. */
-            size_t used = eaten + (size_t)n - before;
+            size_t upgraded = used + eaten + (size_t)n - before;
             http_free(h);
-            return used;
+            return upgraded;
         }
-        buf_consume(&h->in, (size_t)n);
-        eaten += (size_t)n;
+        buf_consume(&h->in, (size_t)n + body);
+        eaten += (size_t)n + body;
+        if (rc == 2) {
+            h->left = r.content_length;
+            size_t k = h->left > 0 ? feed_sink(h, h->in.p, h->in.len) : 0;
+            if (h->left == 0 && h->sink) {
+                web__upload_put_end(c, h->sink, true);
+                h->sink = NULL;
+            }
+            buf_consume(&h->in, k);
+            eaten += k;
+            if (h->sink) {
+                return len;
+            }
+            continue;
+        }
         if (rc != 0 || r.http10 || web__has_token(r.connection, "close")) {
-            h->done = true;
-            conn_close(c, NULL);
+            finish(h, NULL);
         }
     }
     return len;
@@ -324,23 +442,29 @@ static void op_free(void *owner)
 
 static void op_expired(void *owner, const char *text)
 {
-    struct web_http *h = owner;
     (void)text;
-    h->done = true;
-    conn_close(h->c, "HTTP connection idle");
+    finish(owner, "HTTP connection idle");
+}
+
+static bool op_authenticated(void *owner)
+{
+    const struct web_http *h = owner;
+    return h->requested;
 }
 
 static const struct conn_ops http_ops = {
     .read = op_read,
     .free = op_free,
     .expired = op_expired,
+    .authenticated = op_authenticated,
 };
 
 void web_http_start(struct conn *c)
 {
     struct web_http *h = xcalloc(1, sizeof(*h));
     h->c = c;
-    buf_init(&h->in, WEB_MAX_HEAD + 1);
+    buf_init(&h->in, WEB_MAX_HEAD + WEB_MAX_BODY + 1);
     c->ops = &http_ops;
     c->owner = h;
+    loop_timer_start(c->loop, &c->timer, WEB_IDLE_MS, idle_expired, h);
 }

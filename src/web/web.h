@@ -9,7 +9,15 @@ struct conn;
  * xmpp_set_http_start by main.c). */
 void web_http_start(struct conn *c);
 
-/* The module: http.* settings. */
+/* XEP-0363: registers the upload.<domain> router component (at start-up); the upload service
+ * of a local domain for the server's disco#items (services_set_upload_service); removes the
+ * files of expired slots (on a worker; returns how many, or an error code). */
+void web_upload_register(void);
+struct buf;
+bool web_upload_service_of(const char *domain, struct buf *out);
+int web_upload_cleanup(void);
+
+/* The module: http.* settings, the hourly clean-up of expired uploads on worker 0. */
 struct module;
 extern struct module web_module;
 

@@ -23,8 +23,15 @@ struct web_req {
     struct strv ws_version;
     struct strv ws_protocol;
     struct strv acr_method; /* Access-Control-Request-Method */
+    struct strv authorization;
+    struct strv content_type;
+    struct strv clen_text;
+    long long content_length; /* -1 when absent */
+    struct strv body;         /* a complete body (not for upload PUTs, which stream) */
     bool http10;
 };
+
+#define WEB_MAX_BODY 65536
 
 /* http.c: a complete answer; `extra` holds more header lines ("Name: value\r\n"), may be NULL. */
 void web__respond(struct conn *c, int status, const char *ctype, const char *extra,
@@ -39,6 +46,15 @@ bool web__has_token(struct strv value, const char *token);
 /* ws.c: the RFC 7395 upgrade: answers 101 and puts the WebSocket framing and a client stream on
  * the connection. Returns 0, or the HTTP status of a refusal (already sent). */
 int web__ws_upgrade(struct conn *c, const struct web_req *r);
+
+/* upload.c: the HTTP side of XEP-0363. A PUT to a slot: checks the request and opens the file
+ * (*sink), or answers a refusal and returns its status; then the body's bytes, then the end
+ * (complete: all bytes came; answers 201). */
+int web__upload_put_start(struct conn *c, const struct web_req *r, void **sink);
+int web__upload_put_data(void *sink, const char *p, size_t n);
+void web__upload_put_end(struct conn *c, void *sink, bool complete);
+/* GET or HEAD of an uploaded file; `cors` holds header lines to add. */
+void web__upload_get(struct conn *c, const struct web_req *r, const char *cors);
 
 /* hostmeta.c: XEP-0156 /.well-known/host-meta and host-meta.json. */
 void web__host_meta(struct conn *c, const struct web_req *r, bool json);

@@ -63,5 +63,6 @@
 
 /* Web clients (src/web): RFC 7395 WebSocket framing. */
 #define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+#define NS_HTTP_UPLOAD "urn:xmpp:http:upload:0" /* XEP-0363 */
 
 #endif

@@ -162,6 +162,7 @@ class Server:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, cwd=self.logdir)
         _LIVE.add(self)
+        self.stopped = False  # a restart after stop(): this process is stopped and checked too
         deadline = time.monotonic() + START_TIMEOUT
         ready = False
         while time.monotonic() < deadline:

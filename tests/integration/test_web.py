@@ -4,6 +4,8 @@ CORS, and clean refusals of bad upgrades, frames and requests."""
 
 import base64
 import json
+import os
+import sqlite3
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -204,3 +206,146 @@ def test_plain_websocket_not_trusted_needs_tls(make_server):
     # Clear text that does not count as secure: no mechanism before TLS (require_tls).
     assert [m.text for m in features.iter(q(NS_SASL, "mechanism"))] == []
     w.close()
+
+
+# ---- XEP-0363 HTTP File Upload ----------------------------------------------------------------
+
+NS_UPLOAD = "urn:xmpp:http:upload:0"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+
+
+@pytest.fixture(scope="module")
+def up(make_module_server):
+    s = make_module_server({"http.upload_max_size": "100000", "http.upload_quota": "150000"},
+                           http=True)
+    s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
+    for u in ("ann", "ben", "cat"):
+        s.add_account("%s@localhost" % u, PASSWORD)
+    return s
+
+
+def slot_request(c, filename, size, ctype="application/octet-stream"):
+    return c.iq("get", "<request xmlns='%s' filename='%s' size='%d' content-type='%s'/>"
+                % (NS_UPLOAD, filename, size, ctype), to="upload.localhost")
+
+
+def slot_urls(r):
+    slot = r.find(q(NS_UPLOAD, "slot"))
+    put = slot.find(q(NS_UPLOAD, "put"))
+    headers = {h.get("name"): h.text for h in put.findall(q(NS_UPLOAD, "header"))}
+    return put.get("url"), headers, slot.find(q(NS_UPLOAD, "get")).get("url")
+
+
+def http_to(url, method, body=b"", headers=None):
+    host, _, path = url.split("://", 1)[1].partition("/")
+    port = int(host.rsplit(":", 1)[1])
+    lines = ["%s /%s HTTP/1.1" % (method, path), "Host: %s" % host]
+    lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+    if method == "PUT":
+        lines.append("Content-Length: %d" % len(body))
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return wsclient.http_request(port, raw)
+
+
+def test_upload_service_in_disco(up):
+    c = rawxmpp.login(up, "ann", PASSWORD)
+    items = c.iq("get", "<query xmlns='%s'/>" % NS_DISCO_ITEMS, to="localhost")
+    assert "upload.localhost" in [i.get("jid") for i in items.iter(q(NS_DISCO_ITEMS, "item"))]
+    info = c.iq("get", "<query xmlns='%s'/>" % NS_DISCO_INFO, to="upload.localhost")
+    feats = [f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))]
+    assert NS_UPLOAD in feats
+    fields = {f.get("var"): f.findtext("{jabber:x:data}value")
+              for f in info.iter("{jabber:x:data}field")}
+    assert fields["FORM_TYPE"] == NS_UPLOAD and fields["max-file-size"] == "100000"
+    c.close()
+
+
+def test_upload_put_then_get_is_byte_identical(up):
+    c = rawxmpp.login(up, "ann", PASSWORD)
+    data = bytes(range(256)) * 100 + b"\x00end"
+    r = slot_request(c, "photo of me.png", len(data), "image/png")
+    assert r.get("type") == "result", rawxmpp.dump(r)
+    put, headers, get_url = slot_urls(r)
+    assert put == get_url and put.endswith("/photo_of_me.png")
+    # Without the slot's Authorization header: refused; with it: created.
+    assert http_to(put, "PUT", data, {"Content-Type": "image/png"})[0] == 403
+    status, _, _ = http_to(put, "PUT", data, dict(headers, **{"Content-Type": "image/png"}))
+    assert status == 201
+    # Once only.
+    assert http_to(put, "PUT", data, headers)[0] == 409
+    status, head, body = http_to(get_url, "GET", headers={"Origin": "https://app.example"})
+    assert status == 200 and body == data
+    assert "Content-Type: image/png" in head
+    assert "X-Content-Type-Options: nosniff" in head
+    assert "Content-Security-Policy: default-src 'none'; sandbox" in head
+    assert "Content-Disposition: inline" in head
+    assert "Access-Control-Allow-Origin: *" in head
+    # Another name under the same token, or an unknown token: not found.
+    assert http_to(get_url.replace("photo_of_me", "other"), "GET")[0] == 404
+    assert http_to(get_url.replace("/upload/", "/upload/00"), "GET")[0] == 404
+    c.close()
+
+
+def test_upload_active_content_is_an_attachment(up):
+    c = rawxmpp.login(up, "ben", PASSWORD)
+    page = b"<html><script>alert(1)</script></html>"
+    put, headers, get_url = slot_urls(slot_request(c, "page.html", len(page), "text/html"))
+    assert http_to(put, "PUT", page, headers)[0] == 201
+    status, head, body = http_to(get_url, "GET")
+    assert status == 200 and body == page
+    assert "Content-Disposition: attachment" in head
+    c.close()
+
+
+def test_upload_size_and_quota_errors(up):
+    c = rawxmpp.login(up, "cat", PASSWORD)
+    r = slot_request(c, "big.bin", 100001)
+    assert rawxmpp.stanza_error(r) == ("modify", "not-acceptable")
+    assert r.find(".//" + q(NS_UPLOAD, "max-file-size")).text == "100000"
+    # A PUT bigger than its slot is refused.
+    put, headers, _ = slot_urls(slot_request(c, "a.bin", 10))
+    assert http_to(put, "PUT", b"x" * 11, headers)[0] == 413
+    # Quota: 150000 bytes per account; 10 are reserved already.
+    assert slot_request(c, "b.bin", 100000).get("type") == "result"
+    r = slot_request(c, "c.bin", 50000)
+    assert rawxmpp.stanza_error(r) == ("wait", "resource-constraint")
+    assert slot_request(c, "d.bin", 49990).get("type") == "result"
+    # Bad requests.
+    r = c.iq("get", "<request xmlns='%s' filename='x' size='-3'/>" % NS_UPLOAD,
+             to="upload.localhost")
+    assert rawxmpp.stanza_error(r) == ("modify", "bad-request")
+    c.close()
+
+
+def test_upload_preflight_for_put(up):
+    status, head, _ = wsclient.http_request(
+        up.http_port, b"OPTIONS /upload/ab/x HTTP/1.1\r\nHost: h\r\nOrigin: https://app.example"
+        b"\r\nAccess-Control-Request-Method: PUT\r\n\r\n")
+    assert status == 204
+    assert "PUT" in head and "Authorization" in head
+
+
+def test_upload_expiry_and_cleanup(make_server):
+    s = make_server({"http.upload_max_size": "1000"}, http=True)
+    s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
+    s.add_account("dan@localhost", PASSWORD)
+    c = rawxmpp.login(s, "dan", PASSWORD)
+    put, headers, get_url = slot_urls(slot_request(c, "old.txt", 3, "text/plain"))
+    assert http_to(put, "PUT", b"old", headers)[0] == 201
+    assert http_to(get_url, "GET")[2] == b"old"
+    c.close()
+    token = put.split("/upload/")[1].split("/")[0]
+    path = os.path.join(s.datadir, "upload", token)
+    assert os.path.exists(path)
+    db = os.path.join(s.datadir, "starling.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE upload_slots SET expires = 1")
+    con.commit()
+    con.close()
+    assert http_to(get_url, "GET")[0] == 404
+    # The clean-up (5 s after a start, then hourly) removes the file and the slot.
+    s.stop()
+    s.start()
+    s.wait_log(r"upload: 1 expired file\(s\) removed", timeout=15)
+    assert not os.path.exists(path)
