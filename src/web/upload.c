@@ -2,6 +2,7 @@
  * slot requests with size, type and quota checks) and its HTTP side on the http.listener sockets
  * (PUT with the slot's bearer token, GET with safe headers), files under DATADIR/upload/, and the
  * clean-up of expired slots. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -506,12 +507,41 @@ static int expire_one(void *ud, const char *token)
     return store_upload_delete(worker_ctx()->store, token) < 0 ? ERR_STORE : 0;
 }
 
+/* Files whose slot is gone (its account was removed with its slots): removed. */
+static int remove_orphans(void)
+{
+    char dir[1100];
+    snprintf(dir, sizeof(dir), "%s/upload", g_server.datadir);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char token[64];
+        size_t len = strcspn(e->d_name, ".");
+        if (e->d_name[0] == '.' || len == 0 || len >= sizeof(token)) {
+            continue;
+        }
+        snprintf(token, sizeof(token), "%.*s", (int)len, e->d_name);
+        if (store_upload_exists(worker_ctx()->store, token) == 0 &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 int web_upload_cleanup(void)
 {
     int n = 0;
     int rc = store_upload_expired(worker_ctx()->store, (long long)time(NULL), 1000, expire_one, &n);
-    if (n > 0) {
-        log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL, "upload: %d expired file(s) removed", n);
+    int orphans = rc < 0 ? 0 : remove_orphans();
+    if (n > 0 || orphans > 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_LOWLEVEL, 0, NULL,
+                "upload: %d expired file(s) removed, %d of removed accounts", n, orphans);
     }
     return rc < 0 ? rc : n;
 }

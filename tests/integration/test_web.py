@@ -330,6 +330,13 @@ def test_upload_expiry_and_cleanup(make_server):
     s = make_server({"http.upload_max_size": "1000"}, http=True)
     s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
     s.add_account("dan@localhost", PASSWORD)
+    s.add_account("eve@localhost", PASSWORD)
+    e = rawxmpp.login(s, "eve", PASSWORD)
+    eput, eheaders, _ = slot_urls(slot_request(e, "gone.txt", 4, "text/plain"))
+    assert http_to(eput, "PUT", b"gone", eheaders)[0] == 201
+    e.close()
+    eve_file = os.path.join(s.datadir, "upload", eput.split("/upload/")[1].split("/")[0])
+    s.ctl_ok("account", "remove", "eve@localhost")
     c = rawxmpp.login(s, "dan", PASSWORD)
     put, headers, get_url = slot_urls(slot_request(c, "old.txt", 3, "text/plain"))
     assert http_to(put, "PUT", b"old", headers)[0] == 201
@@ -344,8 +351,11 @@ def test_upload_expiry_and_cleanup(make_server):
     con.commit()
     con.close()
     assert http_to(get_url, "GET")[0] == 404
-    # The clean-up (5 s after a start, then hourly) removes the file and the slot.
+    # The clean-up (5 s after a start, then hourly) removes the file and the slot, and the file
+    # of the removed account.
+    assert os.path.exists(eve_file)
     s.stop()
     s.start()
-    s.wait_log(r"upload: 1 expired file\(s\) removed", timeout=15)
+    s.wait_log(r"upload: 1 expired file\(s\) removed, 1 of removed accounts", timeout=15)
     assert not os.path.exists(path)
+    assert not os.path.exists(eve_file)
