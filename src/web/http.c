@@ -78,12 +78,18 @@ void web__respond(struct conn *c, int status, const char *ctype, const char *ext
     buf_cleanup(&b);
 }
 
-void web__error(struct conn *c, int status, const char *text)
+void web__error_with(struct conn *c, int status, const char *text, const char *extra)
 {
-    char body[256];
+    char body[256], head[1024];
     int n = snprintf(body, sizeof(body), "%d %s%s%s\n", status, status_text(status),
                      text ? ": " : "", text ? text : "");
-    web__respond(c, status, "text/plain; charset=utf-8", "Connection: close\r\n", body, (size_t)n);
+    snprintf(head, sizeof(head), "Connection: close\r\n%s", extra ? extra : "");
+    web__respond(c, status, "text/plain; charset=utf-8", head, body, (size_t)n);
+}
+
+void web__error(struct conn *c, int status, const char *text)
+{
+    web__error_with(c, status, text, NULL);
 }
 
 static struct strv trim(struct strv s)
@@ -234,11 +240,6 @@ static void preflight(struct conn *c, const struct web_req *r)
     buf_cleanup(&extra);
 }
 
-static void cors_of(const struct web_req *r, struct buf *extra)
-{
-    cors_headers(r, extra);
-}
-
 /* One request, complete in the buffer (an upload PUT: its head). Returns 1 when the connection
  * became a WebSocket, 2 when a PUT body follows, 0 to go on reading requests, ERR_CLOSED when it
  * closes. */
@@ -267,19 +268,20 @@ static int route(struct web_http *h, const struct web_req *r)
         return 0;
     }
     if (r->path.len > 8 && strncmp(r->path.p, "/upload/", 8) == 0) {
-        if (strv_eq_c(r->method, "PUT")) {
-            return web__upload_put_start(c, r, &h->sink) == 0 ? 2 : ERR_CLOSED;
-        }
-        if (!get) {
-            web__error(c, 405, NULL);
-            return ERR_CLOSED;
-        }
         struct buf extra;
         buf_init(&extra, 4096);
-        cors_of(r, &extra);
-        web__upload_get(c, r, buf_cstr(&extra));
+        cors_headers(r, &extra);
+        int rc = 0;
+        if (strv_eq_c(r->method, "PUT")) {
+            rc = web__upload_put_start(c, r, buf_cstr(&extra), &h->sink) == 0 ? 2 : ERR_CLOSED;
+        } else if (get) {
+            web__upload_get(c, r, buf_cstr(&extra));
+        } else {
+            web__error_with(c, 405, NULL, buf_cstr(&extra));
+            rc = ERR_CLOSED;
+        }
         buf_cleanup(&extra);
-        return 0;
+        return rc;
     }
     web__error(c, 404, NULL);
     return ERR_CLOSED;

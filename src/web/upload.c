@@ -330,6 +330,7 @@ static int find_slot(struct conn *c, const struct web_req *r, struct store_uploa
 
 struct upload_put {
     int fd;
+    char cors[512]; /* CORS header lines of the answer */
     long long left;
     char token[64];
     char part[1200];
@@ -343,31 +344,32 @@ static bool bearer_ok(struct strv auth, const char *secret)
            CRYPTO_memcmp(auth.p + n, secret, sl) == 0;
 }
 
-int web__upload_put_start(struct conn *c, const struct web_req *r, void **sink)
+int web__upload_put_start(struct conn *c, const struct web_req *r, const char *cors, void **sink)
 {
     struct store_upload_slot s;
     if (find_slot(c, r, &s) != 0) {
         return 404;
     }
     if (!bearer_ok(r->authorization, s.secret)) {
-        web__error(c, 403, "the slot's Authorization header is required");
+        web__error_with(c, 403, "the slot's Authorization header is required", cors);
         return 403;
     }
     if (s.done) {
-        web__error(c, 409, "this slot has its file already");
+        web__error_with(c, 409, "this slot has its file already", cors);
         return 409;
     }
     if (r->content_length != s.size) {
-        web__error(c, r->content_length > s.size ? 413 : 400,
-                   "Content-Length differs from the slot's size");
+        web__error_with(c, r->content_length > s.size ? 413 : 400,
+                        "Content-Length differs from the slot's size", cors);
         return 413;
     }
     if (r->content_type.len > 0 && !strv_eq_c(r->content_type, s.ctype)) {
-        web__error(c, 400, "Content-Type differs from the slot's");
+        web__error_with(c, 400, "Content-Type differs from the slot's", cors);
         return 400;
     }
     struct upload_put *u = xcalloc(1, sizeof(*u));
     u->left = s.size;
+    snprintf(u->cors, sizeof(u->cors), "%s", cors);
     snprintf(u->token, sizeof(u->token), "%s", s.token);
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s/upload", g_server.datadir);
@@ -378,7 +380,7 @@ int web__upload_put_start(struct conn *c, const struct web_req *r, void **sink)
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "upload: cannot create %s: %s", u->part,
                 strerror(errno));
         free(u);
-        web__error(c, 500, NULL);
+        web__error_with(c, 500, NULL, cors);
         return 500;
     }
     *sink = u;
@@ -423,7 +425,7 @@ void web__upload_put_end(struct conn *c, void *sink, bool complete)
         unlink(u->part);
         web__error(c, 500, NULL);
     } else {
-        web__respond(c, 201, "text/plain; charset=utf-8", NULL, "created\n", 8);
+        web__respond(c, 201, "text/plain; charset=utf-8", u->cors, "created\n", 8);
     }
     free(u);
 }

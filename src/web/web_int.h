@@ -36,8 +36,10 @@ struct web_req {
 /* http.c: a complete answer; `extra` holds more header lines ("Name: value\r\n"), may be NULL. */
 void web__respond(struct conn *c, int status, const char *ctype, const char *extra,
                   const char *body, size_t len);
-/* A short error answer with a text body. */
+/* A short error answer with a text body (and more header lines in `extra`, may be NULL); the
+ * connection closes after it. */
 void web__error(struct conn *c, int status, const char *text);
+void web__error_with(struct conn *c, int status, const char *text, const char *extra);
 /* Whether `origin` is in the comma list `list` ("*" = any). */
 bool web__origin_allowed(const char *list, struct strv origin);
 /* Whether a comma list header `value` holds `token` (case-insensitive). */
@@ -50,7 +52,7 @@ int web__ws_upgrade(struct conn *c, const struct web_req *r);
 /* upload.c: the HTTP side of XEP-0363. A PUT to a slot: checks the request and opens the file
  * (*sink), or answers a refusal and returns its status; then the body's bytes, then the end
  * (complete: all bytes came; answers 201). */
-int web__upload_put_start(struct conn *c, const struct web_req *r, void **sink);
+int web__upload_put_start(struct conn *c, const struct web_req *r, const char *cors, void **sink);
 int web__upload_put_data(void *sink, const char *p, size_t n);
 void web__upload_put_end(struct conn *c, void *sink, bool complete);
 /* GET or HEAD of an uploaded file; `cors` holds header lines to add. */

@@ -1,6 +1,6 @@
 // converse.test.js: Converse.js (npm converse.js) in Debian's chromium (playwright-core) against
 // Starling's user-facing HTTP listener: log in over WebSocket (RFC 7395), exchange messages with
-// a TCP client, join a room. Starts its own starlingd and a static page server on free loopback
+// a TCP client, share a file (XEP-0363), join a room. Starts its own starlingd and a static page server on free loopback
 // ports; screenshots go to build/browser-artifacts/.
 'use strict';
 
@@ -39,6 +39,7 @@ async function startServer() {
   const opts = {
     'xmpp.listener': `127.0.0.1:${state.xmppPort}`,
     'http.listener': `127.0.0.1:${state.httpPort}`,
+    'http.public_url': `http://127.0.0.1:${state.httpPort}`,
     'webadmin.listener': '',
     'server.workers': '2',
     'xmpp.receiving.auth_failure_delay': '0',
@@ -166,6 +167,20 @@ test('Converse.js logs in over WebSocket and chats with a TCP client', async () 
   await waitFor(() => /^message alice@localhost\/\S+ Hello from the browser$/m.test(state.bob.out),
                 'the browser message at the TCP client: ' + state.bob.out);
   await shot('converse-ws-chat');
+});
+
+test('Converse.js shares a file (XEP-0363): the TCP client gets its URL, the bytes are the same', async () => {
+  const content = Buffer.from('A file from the browser: ' + 'x'.repeat(3000) + '\n');
+  await state.page.locator('converse-chats input.fileupload').last()
+    .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: content });
+  const m = await waitFor(() => state.bob.out.match(/^message alice@localhost\/\S+ (http:\/\/\S+\/notes\.txt)$/m),
+                          'the file URL at the TCP client: ' + state.bob.out);
+  const res = await fetch(m[1]);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/plain');
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  assert.deepEqual(Buffer.from(await res.arrayBuffer()), content);
+  await shot('converse-ws-upload');
 });
 
 test('Converse.js joins a room and talks with the TCP client in it', async () => {

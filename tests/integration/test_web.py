@@ -270,8 +270,10 @@ def test_upload_put_then_get_is_byte_identical(up):
     assert put == get_url and put.endswith("/photo_of_me.png")
     # Without the slot's Authorization header: refused; with it: created.
     assert http_to(put, "PUT", data, {"Content-Type": "image/png"})[0] == 403
-    status, _, _ = http_to(put, "PUT", data, dict(headers, **{"Content-Type": "image/png"}))
+    status, head, _ = http_to(put, "PUT", data, dict(headers, **{"Content-Type": "image/png",
+                                                                  "Origin": "https://app.example"}))
     assert status == 201
+    assert "Access-Control-Allow-Origin: *" in head  # a web client may read the answer
     # Once only.
     assert http_to(put, "PUT", data, headers)[0] == 409
     status, head, body = http_to(get_url, "GET", headers={"Origin": "https://app.example"})
