@@ -140,6 +140,9 @@ struct settings {
     struct {
         long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
         long private_max_size; /* services.private.max_size: bytes per account */
+        char external[2048];   /* services.external: XEP-0215 entries */
+        char turn_secret[256]; /* services.turn_secret: coturn use-auth-secret */
+        int turn_ttl;          /* services.turn_ttl: seconds of TURN credentials */
     } services;
     struct settings_auth auth;    /* per-account lock-out after failed logins */
     struct {                      /* in-band registration (XEP-0077) */

@@ -15,10 +15,10 @@
 static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
 static const struct service *const services[] = {
-    &service_disco,    &service_ping,    &service_version, &service_roster,
-    &service_blocking, &service_carbons, &service_time,    &service_last,
-    &service_vcard,    &service_private, &service_contact, &service_adhoc,
-    &service_register, &service_muc,     &service_upload,  NULL,
+    &service_disco,    &service_ping,  &service_version,  &service_roster, &service_blocking,
+    &service_carbons,  &service_time,  &service_last,     &service_vcard,  &service_private,
+    &service_contact,  &service_adhoc, &service_register, &service_muc,    &service_upload,
+    &service_extdisco, NULL,
 };
 
 void services_foreach(service_each_fn *fn, void *ud)

@@ -110,7 +110,8 @@ extern const struct service service_roster;   /* RFC 6121 §2 (IM core) */
 extern const struct service service_blocking; /* XEP-0191 (IM core) */
 extern const struct service service_carbons;  /* XEP-0280 (IM core) */
 extern const struct service service_time;
-extern const struct service service_upload; /* XEP-0363 service in disco#items */
+extern const struct service service_upload;   /* XEP-0363 service in disco#items */
+extern const struct service service_extdisco; /* XEP-0215 STUN/TURN */
 extern const struct service service_last;
 extern const struct service service_vcard;
 extern const struct service service_private;

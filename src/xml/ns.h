@@ -64,5 +64,6 @@
 /* Web clients (src/web): RFC 7395 WebSocket framing. */
 #define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
 #define NS_HTTP_UPLOAD "urn:xmpp:http:upload:0" /* XEP-0363 */
+#define NS_EXTDISCO "urn:xmpp:extdisco:2"       /* XEP-0215 */
 
 #endif

@@ -3,9 +3,12 @@ same c2s session as TCP (login, messages both ways with a TCP client), host-meta
 CORS, and clean refusals of bad upgrades, frames and requests."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -361,3 +364,49 @@ def test_upload_expiry_and_cleanup(make_server):
     s.wait_log(r"upload: 1 expired file\(s\) removed, 1 of removed accounts", timeout=15)
     assert not os.path.exists(path)
     assert not os.path.exists(eve_file)
+
+
+# ---- XEP-0215 external services (STUN/TURN) ---------------------------------------------------
+
+NS_EXTDISCO = "urn:xmpp:extdisco:2"
+
+
+def test_external_services_with_turn_credentials(srv):
+    srv.ctl_ok("settings", "set", "services.external",
+               "localhost=turn:turn.example.org:3478/udp, localhost=stun:stun.example.org:3478,"
+               " other.example=turn:turn.other.example:3478, *=turns:relay.example.net:5349")
+    srv.ctl_ok("settings", "set", "services.turn_secret", "coturn-secret")
+    srv.ctl_ok("settings", "set", "services.turn_ttl", "600")
+    try:
+        c = rawxmpp.login(srv, "alice", PASSWORD)
+        info = c.iq("get", "<query xmlns='%s'/>" % NS_DISCO_INFO, to="localhost")
+        assert NS_EXTDISCO in [f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))]
+        r = c.iq("get", "<services xmlns='%s'/>" % NS_EXTDISCO, to="localhost")
+        svcs = {(s.get("type"), s.get("host")): s for s in r.iter(q(NS_EXTDISCO, "service"))}
+        assert set(svcs) == {("turn", "turn.example.org"), ("stun", "stun.example.org"),
+                             ("turns", "relay.example.net")}
+        stun = svcs[("stun", "stun.example.org")]
+        assert stun.get("port") == "3478" and stun.get("transport") == "udp"
+        assert stun.get("username") is None
+        turn = svcs[("turn", "turn.example.org")]
+        expiry, _, user = turn.get("username").partition(":")
+        assert user == "alice@localhost"
+        assert abs(int(expiry) - (time.time() + 600)) < 30
+        # coturn's use-auth-secret check: base64(HMAC-SHA1(secret, username)).
+        want = base64.b64encode(hmac.new(b"coturn-secret", turn.get("username").encode(),
+                                         hashlib.sha1).digest()).decode()
+        assert turn.get("password") == want
+        assert turn.get("restricted") == "1" and turn.get("expires").endswith("Z")
+        # Filtered by type; credentials for one host.
+        r = c.iq("get", "<services xmlns='%s' type='stun'/>" % NS_EXTDISCO, to="localhost")
+        assert [s.get("type") for s in r.iter(q(NS_EXTDISCO, "service"))] == ["stun"]
+        r = c.iq("get", "<credentials xmlns='%s'><service type='turn' host='turn.example.org'/>"
+                 "</credentials>" % NS_EXTDISCO, to="localhost")
+        assert [s.get("host") for s in r.iter(q(NS_EXTDISCO, "service"))] == ["turn.example.org"]
+        r = c.iq("get", "<credentials xmlns='%s'><service type='turn' host='nope.example'/>"
+                 "</credentials>" % NS_EXTDISCO, to="localhost")
+        assert rawxmpp.stanza_error(r) == ("cancel", "item-not-found")
+        c.close()
+    finally:
+        srv.ctl_ok("settings", "set", "services.external", "")
+        srv.ctl_ok("settings", "set", "services.turn_secret", "")
