@@ -9,18 +9,20 @@
 #include "xmpp/conn.h"
 
 #define REL_WS "urn:xmpp:alt-connections:websocket"
+#define REL_BOSH "urn:xmpp:alt-connections:xbosh"
 
-/* The WebSocket URL: http.public_url with ws(s):// for http(s)://, or the request's Host over
- * this socket's scheme. */
-static void ws_url(const struct conn *c, const struct web_req *r, struct buf *out)
+/* The base URL with the scheme of `ws` (ws(s):// or http(s)://): http.public_url, or the
+ * request's Host over this socket's scheme. */
+static void base_url(const struct conn *c, const struct web_req *r, bool ws, struct buf *out)
 {
     const char *base = worker_ctx()->cfg->http.public_url;
+    const char *scheme = ws ? "ws" : "http";
     if (strncmp(base, "https://", 8) == 0) {
-        buf_printf(out, "wss://%s", base + 8);
+        buf_printf(out, "%ss://%s", scheme, base + 8);
     } else if (strncmp(base, "http://", 7) == 0) {
-        buf_printf(out, "ws://%s", base + 7);
+        buf_printf(out, "%s://%s", scheme, base + 7);
     } else {
-        buf_append_c(out, c->tls ? "wss://" : "ws://");
+        buf_printf(out, "%s%s://", scheme, c->tls ? "s" : "");
         /* A Host header with characters outside a host name is not echoed. */
         bool ok = r->host.len > 0;
         for (size_t i = 0; i < r->host.len; i++) {
@@ -31,23 +33,31 @@ static void ws_url(const struct conn *c, const struct web_req *r, struct buf *ou
         }
         buf_append_strv(out, ok ? r->host : strv_c(worker_ctx()->cfg->server.main_domain));
     }
-    buf_append_c(out, "/xmpp-websocket");
 }
 
 void web__host_meta(struct conn *c, const struct web_req *r, bool json)
 {
-    struct buf url, body;
+    struct buf url, bosh, body;
     buf_init(&url, 2048);
+    buf_init(&bosh, 2048);
     buf_init(&body, 8192);
-    ws_url(c, r, &url);
+    base_url(c, r, true, &url);
+    buf_append_c(&url, "/xmpp-websocket");
+    base_url(c, r, false, &bosh);
+    buf_append_c(&bosh, "/http-bind");
     if (json) {
-        buf_printf(&body, "{\"links\":[{\"rel\":\"" REL_WS "\",\"href\":\"%s\"}]}\n",
-                   buf_cstr(&url));
+        /* The URLs hold no quote or backslash: the host is checked above. */
+        buf_printf(&body,
+                   "{\"links\":[{\"rel\":\"" REL_WS "\",\"href\":\"%s\"},"
+                   "{\"rel\":\"" REL_BOSH "\",\"href\":\"%s\"}]}\n",
+                   buf_cstr(&url), buf_cstr(&bosh));
     } else {
         buf_append_c(&body, "<?xml version='1.0' encoding='utf-8'?>\n"
                             "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
                             "  <Link rel='" REL_WS "' href='");
         xml_escape_append(&body, buf_strv(&url), true);
+        buf_append_c(&body, "'/>\n  <Link rel='" REL_BOSH "' href='");
+        xml_escape_append(&body, buf_strv(&bosh), true);
         buf_append_c(&body, "'/>\n</XRD>\n");
     }
     struct buf extra;
@@ -64,5 +74,6 @@ void web__host_meta(struct conn *c, const struct web_req *r, bool json)
                  body.p, strv_eq_c(r->method, "HEAD") ? 0 : body.len);
     buf_cleanup(&extra);
     buf_cleanup(&url);
+    buf_cleanup(&bosh);
     buf_cleanup(&body);
 }

@@ -13,7 +13,7 @@
 #include "xmpp/conn.h"
 
 /* An HTTP connection is closed after this long without a byte from the client. */
-#define WEB_IDLE_MS 30000
+#define WEB_IDLE_MS 75000
 
 struct web_http {
     struct conn *c;
@@ -22,6 +22,8 @@ struct web_http {
     bool requested; /* a whole request head came: the pre-authentication deadlines end */
     void *sink;     /* an upload PUT receiving its body */
     long long left; /* bytes of that body still to come */
+    void *bosh;     /* the BOSH session holding our request */
+    int move_to;    /* the worker of the BOSH session of our request, or -1 */
 };
 
 static const char *status_text(int status)
@@ -123,6 +125,14 @@ static bool list_has(struct strv value, struct strv item)
 bool web__has_token(struct strv value, const char *token)
 {
     return list_has(value, strv_c(token));
+}
+
+bool web__plain_secure(const struct conn *c)
+{
+    int plain = worker_ctx()->cfg->http.plain_secure;
+    bool loopback = strncmp(c->addr, "127.", 4) == 0 || strcmp(c->addr, "::1") == 0 ||
+                    strncmp(c->addr, "::ffff:127.", 11) == 0;
+    return plain == PLAIN_SECURE_YES || (plain == PLAIN_SECURE_LOOPBACK && loopback);
 }
 
 bool web__origin_allowed(const char *list, struct strv origin)
@@ -267,6 +277,18 @@ static int route(struct web_http *h, const struct web_req *r)
         web__host_meta(c, r, json);
         return 0;
     }
+    if (strv_eq_c(r->path, "/http-bind")) {
+        if (!strv_eq_c(r->method, "POST")) {
+            web__error(c, 405, "BOSH (XEP-0206): POST a <body/>");
+            return ERR_CLOSED;
+        }
+        struct buf extra;
+        buf_init(&extra, 4096);
+        cors_headers(r, &extra);
+        int rc = web__bosh(c, r, buf_cstr(&extra), &h->move_to);
+        buf_cleanup(&extra);
+        return h->move_to >= 0 ? 3 : rc;
+    }
     if (r->path.len > 8 && strncmp(r->path.p, "/upload/", 8) == 0) {
         struct buf extra;
         buf_init(&extra, 4096);
@@ -302,6 +324,10 @@ static long head_length(const struct buf *in)
 
 static void http_free(struct web_http *h)
 {
+    if (h->bosh) {
+        web__bosh_gone(h->bosh, h->c);
+        h->bosh = NULL;
+    }
     if (h->sink) {
         web__upload_put_end(h->c, h->sink, false);
         h->sink = NULL;
@@ -369,11 +395,62 @@ static int read_head(struct web_http *h, long n, struct web_req *r)
     return 0;
 }
 
+/* Runs the complete requests in h->in. Returns -1, or after a WebSocket upgrade the length of
+ * h->in's bytes up to the end of that request (what follows belongs to the framing). */
+static long process(struct web_http *h)
+{
+    long eaten = 0;
+    while (!h->done && h->move_to < 0 && h->bosh == NULL && h->sink == NULL) {
+        long n = head_length(&h->in);
+        if (n == 0) {
+            return -1;
+        }
+        struct web_req r;
+        if (read_head(h, n, &r) != 0) {
+            finish(h, "bad HTTP request");
+            return -1;
+        }
+        h->requested = true;
+        bool put = strv_eq_c(r.method, "PUT");
+        size_t body = !put && r.content_length > 0 ? (size_t)r.content_length : 0;
+        if (h->in.len < (size_t)n + body) {
+            return -1; /* the rest of the body */
+        }
+        r.body = (struct strv){ h->in.p + n, body };
+        int rc = route(h, &r);
+        if (rc == 1) {
+            return eaten + n;
+        }
+        if (rc == 3) {
+            return -1; /* made again on the BOSH session's worker */
+        }
+        buf_consume(&h->in, (size_t)n + body);
+        eaten += n + (long)body;
+        if (rc == 2) {
+            h->left = r.content_length;
+            size_t k = h->left > 0 ? feed_sink(h, h->in.p, h->in.len) : 0;
+            if (h->left == 0 && h->sink) {
+                web__upload_put_end(h->c, h->sink, true);
+                h->sink = NULL;
+            }
+            buf_consume(&h->in, k);
+            eaten += (long)k;
+            continue;
+        }
+        if (rc != 0 || r.http10 || web__has_token(r.connection, "close")) {
+            finish(h, NULL);
+        }
+    }
+    return -1;
+}
+
 static size_t op_read(void *owner, const char *data, size_t len)
 {
     struct web_http *h = owner;
     struct conn *c = h->c;
-    loop_timer_start(c->loop, &c->timer, WEB_IDLE_MS, idle_expired, h);
+    if (h->bosh == NULL) {
+        loop_timer_start(c->loop, &c->timer, WEB_IDLE_MS, idle_expired, h);
+    }
     size_t used = 0;
     if (h->done) {
         return len;
@@ -384,57 +461,58 @@ static size_t op_read(void *owner, const char *data, size_t len)
             return len;
         }
     }
-    size_t before = h->in.len, eaten = 0;
+    size_t before = h->in.len;
     if (buf_append(&h->in, data + used, len - used) != 0) {
         web__error(c, 431, NULL);
         finish(h, "HTTP request too large");
         return len;
     }
-    while (!h->done) {
-        long n = head_length(&h->in);
-        if (n == 0) {
-            return len;
-        }
-        struct web_req r;
-        if (read_head(h, n, &r) != 0) {
-            finish(h, "bad HTTP request");
-            return len;
-        }
-        h->requested = true;
-        bool put = strv_eq_c(r.method, "PUT");
-        size_t body = !put && r.content_length > 0 ? (size_t)r.content_length : 0;
-        if (h->in.len < (size_t)n + body) {
-            return len; /* the rest of the body */
-        }
-        r.body = (struct strv){ h->in.p + n, body };
-        int rc = route(h, &r);
-        if (rc == 1) {
-            /* A WebSocket now: the stream owns the conn and the framing reads the rest. */
-            size_t upgraded = used + eaten + (size_t)n - before;
-            http_free(h);
-            return upgraded;
-        }
-        buf_consume(&h->in, (size_t)n + body);
-        eaten += (size_t)n + body;
-        if (rc == 2) {
-            h->left = r.content_length;
-            size_t k = h->left > 0 ? feed_sink(h, h->in.p, h->in.len) : 0;
-            if (h->left == 0 && h->sink) {
-                web__upload_put_end(c, h->sink, true);
-                h->sink = NULL;
-            }
-            buf_consume(&h->in, k);
-            eaten += k;
-            if (h->sink) {
-                return len;
-            }
-            continue;
-        }
-        if (rc != 0 || r.http10 || web__has_token(r.connection, "close")) {
-            finish(h, NULL);
-        }
+    long upgraded = process(h);
+    if (upgraded >= 0) {
+        /* A WebSocket now: the stream owns the conn and the framing reads the rest. */
+        size_t n = used + (size_t)upgraded - before;
+        http_free(h);
+        return n;
     }
     return len;
+}
+
+static int op_wants_move(void *owner)
+{
+    const struct web_http *h = owner;
+    return h->move_to;
+}
+
+static void op_moved(void *owner)
+{
+    struct web_http *h = owner;
+    h->move_to = -1;
+    loop_timer_start(h->c->loop, &h->c->timer, WEB_IDLE_MS, idle_expired, h);
+    process(h);
+}
+
+static void op_closed(void *owner, const char *why)
+{
+    (void)why;
+    struct web_http *h = owner;
+    if (h->bosh) {
+        web__bosh_gone(h->bosh, h->c);
+        h->bosh = NULL;
+    }
+}
+
+void web__bosh_held(struct conn *c, void *session)
+{
+    struct web_http *h = c->owner;
+    h->bosh = session;
+    loop_timer_stop(c->loop, &c->timer);
+}
+
+void web__bosh_answered(struct conn *c)
+{
+    struct web_http *h = c->owner;
+    h->bosh = NULL;
+    loop_timer_start(c->loop, &c->timer, WEB_IDLE_MS, idle_expired, h);
 }
 
 static void op_free(void *owner)
@@ -456,6 +534,9 @@ static bool op_authenticated(void *owner)
 
 static const struct conn_ops http_ops = {
     .read = op_read,
+    .closed = op_closed,
+    .wants_move = op_wants_move,
+    .moved = op_moved,
     .free = op_free,
     .expired = op_expired,
     .authenticated = op_authenticated,
@@ -465,6 +546,7 @@ void web_http_start(struct conn *c)
 {
     struct web_http *h = xcalloc(1, sizeof(*h));
     h->c = c;
+    h->move_to = -1;
     buf_init(&h->in, WEB_MAX_HEAD + WEB_MAX_BODY + 1);
     c->ops = &http_ops;
     c->owner = h;

@@ -40,6 +40,8 @@ void web__respond(struct conn *c, int status, const char *ctype, const char *ext
  * connection closes after it. */
 void web__error(struct conn *c, int status, const char *text);
 void web__error_with(struct conn *c, int status, const char *text, const char *extra);
+/* Whether a clear-text connection counts as encrypted (http.plain_secure: a local proxy). */
+bool web__plain_secure(const struct conn *c);
 /* Whether `origin` is in the comma list `list` ("*" = any). */
 bool web__origin_allowed(const char *list, struct strv origin);
 /* Whether a comma list header `value` holds `token` (case-insensitive). */
@@ -57,6 +59,16 @@ int web__upload_put_data(void *sink, const char *p, size_t n);
 void web__upload_put_end(struct conn *c, void *sink, bool complete);
 /* GET or HEAD of an uploaded file; `cors` holds header lines to add. */
 void web__upload_get(struct conn *c, const struct web_req *r, const char *cors);
+
+/* bosh.c: XEP-0206 at /http-bind. A request (its <body/> in r->body) is answered or held; when
+ * its session lives on another worker, *move_to names it and nothing was answered: the request
+ * is made again there. Returns 0 or ERR_CLOSED. */
+int web__bosh(struct conn *c, const struct web_req *r, const char *cors, int *move_to);
+/* The held request's connection closed. */
+void web__bosh_gone(void *session, struct conn *c);
+/* http.c: the connection's request is held by a session / was answered. */
+void web__bosh_held(struct conn *c, void *session);
+void web__bosh_answered(struct conn *c);
 
 /* hostmeta.c: XEP-0156 /.well-known/host-meta and host-meta.json. */
 void web__host_meta(struct conn *c, const struct web_req *r, bool json);

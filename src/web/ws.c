@@ -369,12 +369,6 @@ static void accept_key(struct strv key, char out[64])
     EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
 
-static bool loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-           strncmp(addr, "::ffff:127.", 11) == 0;
-}
-
 /* Checks the upgrade request; the status of a refusal with its reason, or 0. */
 static int check_upgrade(const struct web_req *r, const char **why)
 {
@@ -429,8 +423,7 @@ int web__ws_upgrade(struct conn *c, const struct web_req *r)
     wslay_event_context_server_init(&w->ev, &cbs, w);
     wslay_event_config_set_max_recv_msg_length(w->ev, max);
     conn_set_filter(c, &ws_filter, w);
-    int plain = cfg->http.plain_secure;
-    c->secure = plain == PLAIN_SECURE_YES || (plain == PLAIN_SECURE_LOOPBACK && loopback(c->addr));
+    c->secure = web__plain_secure(c);
     c->st = xstream_new(c);
     log_conn(&c->log, LOG_LOWLEVEL, "WebSocket opened%s", conn_is_tls(c) ? " (secure)" : "");
     return 0;

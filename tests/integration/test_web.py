@@ -1,6 +1,7 @@
-"""test_web.py: the user-facing HTTP listener (src/web): RFC 7395 XMPP over WebSocket with the
-same c2s session as TCP (login, messages both ways with a TCP client), host-meta (XEP-0156),
-CORS, and clean refusals of bad upgrades, frames and requests."""
+"""test_web.py: the user-facing HTTP listener (src/web): RFC 7395 XMPP over WebSocket and
+XEP-0206 BOSH with the same c2s session as TCP (login, messages both ways with a TCP client),
+host-meta (XEP-0156), CORS, XEP-0363 HTTP upload, XEP-0215 external services, and clean
+refusals of bad upgrades, frames, requests, rids and bodies."""
 
 import base64
 import hashlib
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import boshclient
 import rawxmpp
 import wsclient
 from wsclient import NS_FRAMING, NS_SASL, NS_STREAM, q
@@ -43,10 +45,12 @@ def test_host_meta_lists_the_websocket(srv):
     xrd = ET.fromstring(body)
     links = {l.get("rel"): l.get("href") for l in xrd}
     assert links["urn:xmpp:alt-connections:websocket"] == "ws://chat.example:5280/xmpp-websocket"
+    assert links["urn:xmpp:alt-connections:xbosh"] == "http://chat.example:5280/http-bind"
     status, head, body = get(srv, "/.well-known/host-meta.json", tls=True)
     assert status == 200 and "application/json" in head
     links = {l["rel"]: l["href"] for l in json.loads(body)["links"]}
     assert links["urn:xmpp:alt-connections:websocket"] == "wss://chat.example:5280/xmpp-websocket"
+    assert links["urn:xmpp:alt-connections:xbosh"] == "https://chat.example:5280/http-bind"
 
 
 def test_cors_preflight(srv):
@@ -410,3 +414,70 @@ def test_external_services_with_turn_credentials(srv):
     finally:
         srv.ctl_ok("settings", "set", "services.external", "")
         srv.ctl_ok("settings", "set", "services.turn_secret", "")
+
+
+# ---- XEP-0206 BOSH ----------------------------------------------------------------------------
+
+def test_bosh_and_tcp_clients_exchange_messages(srv):
+    b = boshclient.BoshClient(srv.http_port)
+    assert b.login("alice", PASSWORD, resource="bosh") == "alice@localhost/bosh"
+    b.post("<presence xmlns='jabber:client'/>")
+    t = rawxmpp.login(srv, "carl", PASSWORD, resource="tcp")
+    t.send("<presence/>")
+    time.sleep(0.2)
+    t.send("<message to='alice@localhost/bosh' type='chat'><body>over BOSH &lt;3</body></message>")
+    m = b.next(lambda e: e.tag == q("jabber:client", "message"))
+    assert m.get("from") == "carl@localhost/tcp"
+    assert m.find(q("jabber:client", "body")).text == "over BOSH <3"
+    b.post("<message xmlns='jabber:client' to='carl@localhost' type='chat'><body>back</body>"
+           "</message>")
+    m = t.wait_for(lambda e: e.tag == q("jabber:client", "message"), what="the BOSH message")
+    assert m.get("from") == "alice@localhost/bosh"
+    # Terminate ends the session and its stream.
+    status, body = b.post(attrs={"type": "terminate"})
+    assert status == 200 and body.get("type") == "terminate"
+    t.close()
+
+
+def test_bosh_creation_answer_and_pause(srv):
+    b = boshclient.BoshClient(srv.http_port, wait=1)
+    body = b.create()
+    assert body.get("wait") == "1" and body.get("hold") == "1" and body.get("requests") == "2"
+    assert body.get("{%s}version" % boshclient.NS_XBOSH) == "1.0"
+    assert body.get("ver") == "1.11" and body.get("inactivity")
+    # An empty request comes back after `wait` at the latest.
+    start = time.monotonic()
+    b.next(lambda e: e.tag == q(NS_STREAM, "features"))
+    status, _ = b.post()
+    assert status == 200 and time.monotonic() - start < 5
+    status, body = b.post(attrs={"pause": "5"})
+    assert status == 200 and body.get("type") != "terminate"
+
+
+def test_bosh_bad_rid_sid_and_body(srv):
+    b = boshclient.BoshClient(srv.http_port)
+    b.create()
+    # A rid far beyond the window ends the session.
+    status, body = b.post(rid=b.rid + 10)
+    assert status == 200 and body.get("type") == "terminate"
+    assert body.get("condition") == "item-not-found"
+    # The session is gone.
+    status, body = b.post()
+    assert body.get("type") == "terminate" and body.get("condition") == "item-not-found"
+    # An unknown sid, and bodies that are not BOSH.
+    c = boshclient.BoshClient(srv.http_port)
+    c.sid = "0123456789abcdef0123456789abcdef"
+    status, body = c.post()
+    assert body.get("type") == "terminate" and body.get("condition") == "item-not-found"
+    for bad in (b"<body/>", b"<html>", b"<body xmlns='http://jabber.org/protocol/httpbind'/>"):
+        req = (b"POST /http-bind HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n"
+               % len(bad)) + bad
+        assert wsclient.http_request(srv.http_port, req)[0] == 400
+    # GET is not BOSH; the CORS preflight of browsers is answered.
+    assert get(srv, "/http-bind")[0] == 405
+    status, head, _ = get(srv, "/http-bind", method="OPTIONS",
+                          extra="Origin: https://app.example\r\n"
+                                "Access-Control-Request-Method: POST\r\n"
+                                "Access-Control-Request-Headers: content-type\r\n")
+    assert status == 204 and "POST" in head and "Content-Type" in head
+    assert "Access-Control-Allow-Origin: *" in head
