@@ -1,6 +1,7 @@
 // converse.test.js: Converse.js (npm converse.js) in Debian's chromium (playwright-core) against
 // Starling's user-facing HTTP listener: log in over WebSocket (RFC 7395), exchange messages with
-// a TCP client, share a file (XEP-0363), join a room. Starts its own starlingd and a static page server on free loopback
+// a TCP client, share a file (XEP-0363), join a room; then log in over BOSH (XEP-0206) in another
+// tab, chat and talk in the room again. Starts its own starlingd and a static page server on free loopback
 // ports; screenshots go to build/browser-artifacts/.
 'use strict';
 
@@ -53,6 +54,7 @@ async function startServer() {
   await waitFor(() => /\bready\b/.test(state.stderr), 'starlingd to start:\n' + state.stderr, 20000);
   ctl('account', 'add', 'alice@localhost', '--password', PW);
   ctl('account', 'add', 'bob@localhost', '--password', PW);
+  ctl('account', 'add', 'carol@localhost', '--password', PW);
 }
 
 /* The test page and Converse's files, from another origin than the XMPP endpoints. */
@@ -201,4 +203,50 @@ test('Converse.js joins a room and talks with the TCP client in it', async () =>
   await waitFor(() => /^groupchat \S+\/alice Hi room from the browser$/m.test(state.bob.out),
                 'the browser groupchat at the TCP client: ' + state.bob.out);
   await shot('converse-ws-room');
+});
+
+test('Converse.js logs in over BOSH and chats with the TCP client', async () => {
+  state.page = await state.context.newPage(); /* its own session storage */
+  state.page.setDefaultTimeout(15000);
+  const bosh = `http://127.0.0.1:${state.httpPort}/http-bind`;
+  await state.page.goto(`http://127.0.0.1:${state.pagePort}/?bosh=${encodeURIComponent(bosh)}` +
+                        `&jid=carol@localhost&pw=${PW}`);
+  try {
+    await waitFor(connected, 'Converse.js to log in over BOSH');
+  } finally {
+    await shot('converse-bosh-login');
+  }
+  assert.match(state.stderr, /BOSH session [0-9a-f]+ to localhost/);
+  state.bob.send('send carol@localhost Hello BOSH from TCP');
+  await waitFor(() => chatHas('bob@localhost', 'Hello BOSH from TCP'), 'the TCP message in Converse');
+  await state.page.evaluate(() => window.starlingTest.api.chats.open('bob@localhost', {}, true));
+  await waitFor(() => pageShows('Hello BOSH from TCP'), 'the TCP message on the page');
+  await typeInto('converse-chats textarea.chat-textarea', 'Hello from BOSH');
+  await waitFor(() => /^message carol@localhost\/\S+ Hello from BOSH$/m.test(state.bob.out),
+                'the BOSH message at the TCP client: ' + state.bob.out);
+});
+
+test('Converse.js over BOSH shares a file', async () => {
+  const content = Buffer.from('Shared over BOSH\n');
+  await state.page.locator('converse-chats input.fileupload').last()
+    .setInputFiles({ name: 'bosh.txt', mimeType: 'text/plain', buffer: content });
+  const m = await waitFor(() => state.bob.out.match(/^message carol@localhost\/\S+ (http:\/\/\S+\/bosh\.txt)$/m),
+                          'the file URL at the TCP client: ' + state.bob.out);
+  const res = await fetch(m[1]);
+  assert.equal(res.status, 200);
+  assert.deepEqual(Buffer.from(await res.arrayBuffer()), content);
+});
+
+test('Converse.js over BOSH talks in the room', async () => {
+  await state.page.evaluate(room => window.starlingTest.api.rooms.open(room, { nick: 'carol' }, true), ROOM);
+  await waitFor(() => state.page.evaluate(async room => {
+    const r = await window.starlingTest.api.rooms.get(room);
+    return r && r.isEntered();
+  }, ROOM), 'the room to be entered over BOSH');
+  state.bob.send(`say ${ROOM} Hi carol from TCP`);
+  await waitFor(() => chatHas(ROOM, 'Hi carol from TCP', true), 'the groupchat message in Converse');
+  await typeInto('converse-muc textarea.chat-textarea', 'Hi room over BOSH');
+  await waitFor(() => /^groupchat \S+\/carol Hi room over BOSH$/m.test(state.bob.out),
+                'the BOSH groupchat at the TCP client: ' + state.bob.out);
+  await shot('converse-bosh-room');
 });
