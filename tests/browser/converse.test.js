@@ -147,6 +147,9 @@ after(async () => {
   if (state.context) await state.context.close();
   if (state.pages) state.pages.close();
   await helpers.stopServer(state);
+  /* An ASan/UBSan build reports at exit: such a report fails the run. */
+  const report = state.stderr.match(/(ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:).*/);
+  if (report) throw new Error('sanitizer report from starlingd: ' + report[0]);
   for (const d of state.dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
