@@ -537,3 +537,20 @@ void web__bosh_gone(void *session, struct conn *c)
         }
     }
 }
+
+void web_bosh_worker_stop(int worker_id)
+{
+    for (;;) {
+        pthread_mutex_lock(&table_lock);
+        struct bosh *b = table;
+        while (b && b->worker_id != worker_id) {
+            b = b->next;
+        }
+        pthread_mutex_unlock(&table_lock);
+        if (b == NULL) {
+            return;
+        }
+        b->nheld = 0; /* their connections are gone already (the XMPP module stopped first) */
+        bosh_free(b);
+    }
+}

@@ -110,6 +110,7 @@ static int web_worker_start(struct worker_ctx *wc, char *err, size_t errlen)
 
 static void web_worker_stop(struct worker_ctx *wc)
 {
+    web_bosh_worker_stop(wc->worker->id);
     struct web_slot *s = *module_slot(&web_module);
     if (s != NULL) {
         loop_timer_stop(wc->worker->loop, &s->cleanup);

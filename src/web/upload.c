@@ -36,11 +36,17 @@ static const struct settings_http *cfg_http(void)
 
 /* ---- the service ---- */
 
+/* The service runs while it may take files and HTTP sockets can serve them. */
+static bool enabled(void)
+{
+    return cfg_http()->upload_max_size > 0 && cfg_http()->listener.count > 0;
+}
+
 /* The local domain of `upload.<domain>` into `out`, or false. */
 static bool service_domain(const char *domain, struct buf *out)
 {
     size_t n = strlen(UPLOAD_PREFIX);
-    return cfg_http()->upload_max_size > 0 && strncmp(domain, UPLOAD_PREFIX, n) == 0 &&
+    return enabled() && strncmp(domain, UPLOAD_PREFIX, n) == 0 &&
            router_is_local_domain(domain + n, out);
 }
 
@@ -55,7 +61,7 @@ static bool up_owns(const char *domain)
 
 bool web_upload_service_of(const char *domain, struct buf *out)
 {
-    if (cfg_http()->upload_max_size <= 0) {
+    if (!enabled()) {
         return false;
     }
     return buf_printf(out, UPLOAD_PREFIX "%s", domain) == 0;

@@ -17,6 +17,10 @@ struct buf;
 bool web_upload_service_of(const char *domain, struct buf *out);
 int web_upload_cleanup(void);
 
+/* At worker stop, after the XMPP module freed the connections: the BOSH sessions of the
+ * worker are freed. */
+void web_bosh_worker_stop(int worker_id);
+
 /* The module: http.* settings, the hourly clean-up of expired uploads on worker 0. */
 struct module;
 extern struct module web_module;

@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import sqlite3
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -481,3 +482,19 @@ def test_bosh_bad_rid_sid_and_body(srv):
                                 "Access-Control-Request-Headers: content-type\r\n")
     assert status == 204 and "POST" in head and "Content-Type" in head
     assert "Access-Control-Allow-Origin: *" in head
+
+
+def test_bosh_sessions_open_at_shutdown(make_server):
+    """A stop with a BOSH session holding a request and another idle one: a clean exit."""
+    s = make_server({}, http=True)
+    s.add_account("fay@localhost", PASSWORD)
+    idle = boshclient.BoshClient(s.http_port, wait=30)
+    idle.login("fay", PASSWORD)
+    held = boshclient.BoshClient(s.http_port, wait=30)
+    held.create()
+    held.next(lambda e: e.tag == q(NS_STREAM, "features"))
+    t = threading.Thread(target=lambda: held.post(), daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert s.stop() == []
+    t.join(5)
