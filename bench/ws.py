@@ -1,9 +1,11 @@
 """ws.py: the `ws` scenario: logins/s and msgs/s over RFC 7395 WebSocket and over TCP in the same
-run, against one Starling (bench/benchlib.py starts it on free loopback ports with a temporary
+run, against Starling and (--servers) Prosody (mod_websocket) and ejabberd (ejabberd_http_ws),
+one server at a time (bench/benchlib.py starts each on free loopback ports with a temporary
 data folder). The client is Python (threads, one blocking socket each) and the same for both
 transports, so the two columns compare the transports, not Starling with the C loadgen.
 
-  python3 bench/ws.py [--build build] [-n LOGINS] [-c CONCURRENCY] [-m MESSAGES] [-w PAIRS]
+  python3 bench/ws.py [--build build] [--servers starling,prosody,ejabberd] [-n LOGINS]
+                      [-c CONCURRENCY] [-m MESSAGES] [-w PAIRS]
 
 Each login: connect, stream header (or <open/>), SASL PLAIN, restart, bind, close. Clear text on
 both (xmpp.receiving.require_tls=no; a loopback WebSocket counts as secure anyway).
@@ -142,12 +144,16 @@ def login(cls, port, domain, user):
     cred = base64.b64encode(("\0%s\0%s" % (user, benchlib.PASSWORD)).encode()).decode()
     c.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>" % (NS_SASL, cred))
     if not c.next().tag.endswith("success"):
-        raise benchlib.BenchError("login of %s failed" % user)
+        raise benchlib.BenchError("login of %s over %s failed" % (user, cls.__name__))
     c.open()
     while not c.next().tag.endswith("features"):
         pass
-    c.send("<iq type='set' id='b'><bind xmlns='%s'/></iq>" % NS_BIND)
-    if c.next().get("type") != "result":
+    # Stanzas carry xmlns='jabber:client': RFC 7395 wants it in every WebSocket message.
+    c.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='%s'/></iq>" % NS_BIND)
+    el = c.next()
+    while el.get("id") != "b":
+        el = c.next()
+    if el.get("type") != "result":
         raise benchlib.BenchError("bind of %s failed" % user)
     return c
 
@@ -190,8 +196,8 @@ def msgs_per_s(cls, port, domain, pairs, m):
     conns = [(login(cls, port, domain, benchlib.USER_FMT % (2 * i)),
               login(cls, port, domain, benchlib.USER_FMT % (2 * i + 1))) for i in range(pairs)]
     for s, r in conns:
-        r.send("<presence/>")
-        s.send("<presence/>")
+        r.send("<presence xmlns='jabber:client'/>")
+        s.send("<presence xmlns='jabber:client'/>")
     time.sleep(0.3)
     for s, r in conns:  # what arrived so far (presence) is not counted
         r.items.clear()
@@ -207,7 +213,8 @@ def msgs_per_s(cls, port, domain, pairs, m):
         s, r = pair
         to = benchlib.USER_FMT % (2 * conns.index(pair) + 1) + "@" + domain
         for i in range(m):
-            s.send("<message to='%s' type='chat'><body>m%d</body></message>" % (to, i))
+            s.send("<message xmlns='jabber:client' to='%s' type='chat'><body>m%d</body></message>"
+                   % (to, i))
 
     t0 = time.monotonic()
     rx = [threading.Thread(target=receive, args=(p,)) for p in conns]
@@ -223,43 +230,64 @@ def msgs_per_s(cls, port, domain, pairs, m):
     return pairs * m / secs
 
 
+def start(name, work, build):
+    """The server `name`, started with a clear-text WebSocket endpoint; (server, ws port)."""
+    srv = benchlib.make_server(name, os.path.join(work, name), build)
+    cert = benchlib.bench_cert(work)
+    if name == "starling":
+        http_port, = benchlib.free_ports(1)
+        srv.start(cert, {"server.workers": "2", "xmpp.receiving.require_tls": "no",
+                         "http.listener": "127.0.0.1:%d" % http_port,
+                         "xmpp.receiving.per_address_limit": "0"})
+        benchlib.wait_ports(srv.proc, [http_port], 20, "starlingd http", srv.log_path)
+        sock = os.path.join(srv.datadir, "admin.sock")
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return srv, http_port
+    srv.start(cert, {"require_tls": "no"})
+    port = srv.http_port if name == "prosody" else srv.api_port
+    benchlib.wait_ports(srv.proc, [port], 30, name + " http", srv.log_path)
+    return srv, port
+
+
+def measure(srv, ws_port, a):
+    rows = []
+    for name, cls, port in (("TCP", Tcp, srv.port), ("WebSocket", Ws, ws_port)):
+        lps = logins_per_s(cls, port, srv.domain, a.n, a.c)
+        mps = msgs_per_s(cls, port, srv.domain, a.w, a.m)
+        rows.append((srv.name, name, lps, mps))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(benchlib.REPO, "build"))
+    ap.add_argument("--servers", default="starling", help="comma list: starling,prosody,ejabberd")
     ap.add_argument("-n", type=int, default=400, help="logins per transport")
     ap.add_argument("-c", type=int, default=16, help="concurrent logins")
     ap.add_argument("-m", type=int, default=2000, help="messages per pair")
     ap.add_argument("-w", type=int, default=4, help="sender/receiver pairs")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="starling-bench-ws-")
-    srv = None
+    rows = []
     try:
-        srv = benchlib.Starling(work, a.build)
-        http_port, = benchlib.free_ports(1)
-        srv.start(benchlib.bench_cert(work),
-                  {"server.workers": "2", "xmpp.receiving.require_tls": "no",
-                   "http.listener": "127.0.0.1:%d" % http_port,
-                   "xmpp.receiving.per_address_limit": "0"})
-        benchlib.wait_ports(srv.proc, [http_port], 20, "starlingd http", srv.log_path)
-        sock = os.path.join(srv.datadir, "admin.sock")
-        deadline = time.monotonic() + 20
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        srv.provision(max(a.n, 2 * a.w))
-        rows = []
-        for name, cls, port in (("TCP", Tcp, srv.port), ("WebSocket", Ws, http_port)):
-            lps = logins_per_s(cls, port, srv.domain, a.n, a.c)
-            mps = msgs_per_s(cls, port, srv.domain, a.w, a.m)
-            rows.append((name, lps, mps))
-        print("| transport | logins/s (n=%d, c=%d) | msgs/s (%d pairs x %d) |"
+        for name in a.servers.split(","):
+            srv = None
+            try:
+                srv, ws_port = start(name.strip(), work, a.build)
+                srv.provision(max(a.n, 2 * a.w))
+                rows += measure(srv, ws_port, a)
+            finally:
+                if srv is not None and srv.proc is not None:
+                    srv.stop()
+        print("| server | transport | logins/s (n=%d, c=%d) | msgs/s (%d pairs x %d) |"
               % (a.n, a.c, a.w, a.m))
-        print("|---|---|---|")
-        for name, lps, mps in rows:
-            print("| %s | %.0f | %.0f |" % (name, lps, mps))
+        print("|---|---|---|---|")
+        for server, name, lps, mps in rows:
+            print("| %s | %s | %.0f | %.0f |" % (server, name, lps, mps))
         return 0
     finally:
-        if srv is not None and srv.proc is not None:
-            srv.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
