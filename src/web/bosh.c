@@ -383,7 +383,7 @@ static struct bosh *create(struct conn *http, const struct xml_node *body)
         snprintf(b->sid + 2 * i, 3, "%02x", rnd[i]);
     }
     snprintf(b->to, sizeof(b->to), "%s", to);
-    b->wait = wait ? atoi(wait) : BOSH_MAX_WAIT;
+    b->wait = wait ? (int)strtol(wait, NULL, 10) : BOSH_MAX_WAIT;
     b->wait = b->wait < 1 || b->wait > BOSH_MAX_WAIT ? BOSH_MAX_WAIT : b->wait;
     b->worker_id = http->worker_id;
     b->loop = http->loop;

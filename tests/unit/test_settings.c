@@ -31,9 +31,9 @@
 /* The modules in main.c's order: the listing order below is checked against docs/settings.md,
  * and the running server's against the same file (tests/integration/test_ctl.py). */
 static struct module *const modules[] = {
-    &core_module,     &xmpp_module, &tls_module,      &im_module,       &webadmin_module,
-    &services_module, &auth_module, &accounts_module, &chatroom_module, &store_module,
-    &web_module,
+    &core_module,     &xmpp_module,     &tls_module,  &im_module,
+    &webadmin_module, &services_module, &auth_module, &accounts_module,
+    &chatroom_module, &store_module,    &web_module,
 };
 #include "testutil.h"
 
