@@ -17,9 +17,9 @@ CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
 LDFLAGS_ALL += $(LDFLAGS)
-LIBS_ALL := $(DEP_LIBS) -lpthread -lm
+LIBS_ALL := $(DEP_LIBS) -lwslay -lpthread -lm
 
-MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom pubsub admin webadmin
+MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom pubsub admin web webadmin
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 modobjs = $(filter $(foreach m,$(1),$(BUILD)/obj/$(m)/%),$(LIB_OBJ))

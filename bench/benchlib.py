@@ -241,6 +241,7 @@ class Starling(Server):
         # configurations (bench/peers/): the scenarios measure throughput from few addresses.
         opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.port, self.tls_port),
                 "webadmin.listener": "",
+                "http.listener": "",
                 "xmpp.receiving.c2s_rate": "0",
                 "xmpp.receiving.s2s_rate": "0",
                 "xmpp.receiving.unauth_per_address": "0"}
@@ -305,16 +306,17 @@ class Prosody(Server):
     name = "Prosody"
     features = ("login", "login-plain", "idle", "msg", "presence", "muc")
 
-    nports = 3
+    nports = 4
 
     def __init__(self, workdir, domain=DOMAIN):
         super().__init__(workdir, domain)
+        self.http_port = None  # mod_websocket (bench/ws.py)
         self.version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "prosody"],
                                       capture_output=True, text=True).stdout.strip()
         self.datadir = os.path.join(workdir, "data")
 
     def assign_ports(self, ports):
-        self.port, self.tls_port, self.s2s_port = ports[:3]
+        self.port, self.tls_port, self.s2s_port, self.http_port = ports[:4]
 
     def start(self, cert, extra=None, ports=None):
         self.assign_ports(ports or free_ports(self.nports))
@@ -330,7 +332,8 @@ class Prosody(Server):
                        'forward = "127.0.0.1@%d" }' % self.dns_port)
             level = "info"
         for k, v in {"@DIR@": self.workdir, "@PORT@": self.port, "@TLS_PORT@": self.tls_port,
-                     "@S2S_PORT@": self.s2s_port, "@DOMAIN@": self.domain, "@CERT@": cert[0],
+                     "@S2S_PORT@": self.s2s_port, "@HTTP_PORT@": self.http_port,
+                     "@DOMAIN@": self.domain, "@CERT@": cert[0],
                      "@KEY@": cert[1], "@REQUIRE_TLS@": require_tls, "@UNBOUND@": unbound,
                      "@LOGLEVEL@": level}.items():
             cfg = cfg.replace(k, str(v))

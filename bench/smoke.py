@@ -71,6 +71,15 @@ def main():
             done += 1
         else:
             print("bench-smoke s2s           skipped: dnsmasq is not installed")
+        # ws: WebSocket vs TCP (bench/ws.py starts its own starlingd).
+        r = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "ws.py"), "--build",
+                            a.build, "-n", "6", "-c", "2", "-m", "20", "-w", "1"],
+                           capture_output=True, text=True, timeout=120)
+        print("bench-smoke %-13s %s %s" % ("ws", "ok  " if r.returncode == 0 else "FAIL",
+                                           " ".join(r.stdout.split("\n")[2:4])))
+        if r.returncode != 0:
+            failures.append("ws: rc=%d %s" % (r.returncode, r.stderr.strip()[-400:]))
+        done += 1
     except benchlib.BenchError as e:
         failures.append(str(e))
     finally:

@@ -37,6 +37,7 @@
 #include "tls/tls.h"
 #include "admin/admin.h"
 #include "services/services.h"
+#include "web/web.h"
 #include "webadmin/http.h"
 #include "xmpp/convert.h"
 #include "xmpp/s2s.h"
@@ -63,6 +64,7 @@ static struct module *const g_modules[] = {
     &store_module,    /* the handles' page caches */
     &archive_module,  /* archive.*: the message archive (XEP-0313) */
     &pubsub_module,   /* pubsub.*; personal eventing's presence state */
+    &web_module,      /* http.*: WebSocket, host-meta (src/web) */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -642,6 +644,7 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
 static int parse_args(int argc, char **argv)
 {
     modules_set(g_modules, sizeof(g_modules) / sizeof(g_modules[0]));
+    xmpp_set_http_start(web_http_start);
     snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
     int opt;
     while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
@@ -879,6 +882,8 @@ static int run(void)
     services_init();
     pubsub_init();
     services_set_chat_service(chatroom_service_of);
+    services_set_upload_service(web_upload_service_of);
+    web_upload_register();
     im_init();
     im_set_presence_stamp(services_vcard_update_new);
     convert_init();

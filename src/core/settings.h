@@ -43,6 +43,20 @@ struct settings_auth {
     int lock_window; /* auth.lock_window: seconds a failure is remembered */
 };
 
+/* http.*: the user-facing HTTP listener (src/web: WebSocket, BOSH, host-meta, upload). */
+enum settings_plain_secure { PLAIN_SECURE_NO, PLAIN_SECURE_LOOPBACK, PLAIN_SECURE_YES };
+struct settings_http {
+    struct listener_cfg listener; /* http.listener: "5280, 5281/tls" */
+    char public_url[512];         /* http.public_url: base URL behind a proxy; "" = from Host */
+    char ws_origins[1024];        /* http.websocket_origins: "*" or a comma list of origins */
+    char cors_origins[1024];      /* http.cors_origins: "*" or a comma list; "" = no CORS */
+    int plain_secure;             /* http.plain_secure: enum settings_plain_secure */
+    long ws_max_message;          /* http.websocket_max_message: bytes of one message */
+    long upload_max_size;         /* http.upload_max_size: bytes of one file; 0 = no service */
+    long upload_quota;            /* http.upload_quota: bytes per account; 0 = none */
+    int upload_expiry;            /* http.upload_expiry: seconds a file is kept */
+};
+
 /* The whole configuration. A value is immutable once published: a change makes a new copy
  * (settings_dup + settings_set) that the workers switch to. */
 struct settings {
@@ -126,6 +140,9 @@ struct settings {
     struct {
         long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
         long private_max_size; /* services.private.max_size: bytes per account */
+        char external[2048];   /* services.external: XEP-0215 entries */
+        char turn_secret[256]; /* services.turn_secret: coturn use-auth-secret */
+        int turn_ttl;          /* services.turn_ttl: seconds of TURN credentials */
     } services;
     struct {                   /* publish-subscribe and personal eventing (XEP-0060/0163) */
         int max_nodes;         /* pubsub.max_nodes: per account */
@@ -153,6 +170,7 @@ struct settings {
         bool enabled;  /* archive.enabled: archive new messages */
         int keep_days; /* archive.keep_days: 0 = forever */
     } archive;
+    struct settings_http http; /* user-facing HTTP listener (src/web) */
 };
 
 /* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */

@@ -22,6 +22,30 @@ static const struct setting services_settings[] = {
       .max = 16777216,
       .def = "65536",
       .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "services.external",
+      .type = SETTING_STRING,
+      SETTING_FIELD(services.external),
+      .def = "",
+      .desc = "STUN and TURN services announced to a domain's accounts (XEP-0215 external "
+              "service discovery)",
+      .values =
+          "a comma list of domain=type:host:port[/transport], type stun, stuns, turn or "
+          "turns, domain * for every domain, e.g. \"example.org=turn:turn.example.org:3478/udp\"; "
+          "empty = none" },
+    { .key = "services.turn_secret",
+      .type = SETTING_STRING,
+      SETTING_FIELD(services.turn_secret),
+      .def = "",
+      .desc = "Shared secret of the TURN server (coturn static-auth-secret with use-auth-secret): "
+              "turn and turns entries then carry time-limited credentials; empty = none",
+      .values = "the secret as text" },
+    { .key = "services.turn_ttl",
+      .type = SETTING_INT,
+      SETTING_FIELD(services.turn_ttl),
+      .min = 60,
+      .max = 604800,
+      .def = "86400",
+      .desc = "Seconds TURN credentials stay valid" },
     { .key = NULL },
 };
 

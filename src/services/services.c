@@ -16,11 +16,13 @@ static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
 /* The table; the last slots take the services of upper layers added at start (services_add). */
 #define SERVICES_EXTRA 4
-static const struct service *services[16 + SERVICES_EXTRA] = {
-    &service_disco,    &service_ping,    &service_version, &service_roster,
-    &service_blocking, &service_carbons, &service_time,    &service_last,
-    &service_vcard,    &service_private, &service_contact, &service_adhoc,
-    &service_register, &service_muc,     &service_mam,     NULL,
+static const struct service *services[18 + SERVICES_EXTRA] = {
+    &service_disco,    &service_ping,     &service_version,
+    &service_roster,   &service_blocking, &service_carbons,
+    &service_time,     &service_last,     &service_vcard,
+    &service_private,  &service_contact,  &service_adhoc,
+    &service_register, &service_muc,      &service_mam,
+    &service_upload,   &service_extdisco, NULL,
 };
 
 static services_result_fn *g_result_hook;

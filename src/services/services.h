@@ -67,6 +67,8 @@ void services_init(void);
  * sibling, so neither includes the other. */
 typedef bool services_chat_service_fn(const char *domain, struct buf *out);
 void services_set_chat_service(services_chat_service_fn *fn);
+/* The same for the domain's HTTP upload service (XEP-0363, src/web), set by main.c. */
+void services_set_upload_service(services_chat_service_fn *fn);
 
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);
@@ -131,6 +133,8 @@ extern const struct service service_roster;   /* RFC 6121 §2 (IM core) */
 extern const struct service service_blocking; /* XEP-0191 (IM core) */
 extern const struct service service_carbons;  /* XEP-0280 (IM core) */
 extern const struct service service_time;
+extern const struct service service_upload;   /* XEP-0363 service in disco#items */
+extern const struct service service_extdisco; /* XEP-0215 STUN/TURN */
 extern const struct service service_last;
 extern const struct service service_vcard;
 extern const struct service service_private;

@@ -46,4 +46,9 @@ struct xml_node *services__field_add(struct xml_node *form, const char *var, con
                                      const char *label, const char *value);
 void services__field_value(struct xml_node *field, const char *value);
 
+/* Lists the service that `hook` names for the requested domain (a chat service, an upload
+ * service) as a disco#items entry called `label`; nothing without a hook or a service. */
+void services__hooked_item(services_chat_service_fn *hook, const struct service_ctx *ctx,
+                           const char *label, service_item_fn *fn, void *ud);
+
 #endif

@@ -100,3 +100,17 @@ struct xml_node *services__field_add(struct xml_node *form, const char *var, con
     }
     return f;
 }
+
+void services__hooked_item(services_chat_service_fn *hook, const struct service_ctx *ctx,
+                           const char *label, service_item_fn *fn, void *ud)
+{
+    if (hook == NULL) {
+        return;
+    }
+    struct buf svc;
+    buf_init(&svc, 1024);
+    if (hook(ctx->req->to.domain, &svc)) {
+        fn(ud, buf_cstr(&svc), NULL, label);
+    }
+    buf_cleanup(&svc);
+}

@@ -57,8 +57,8 @@ static const char *const migrations[] = {
 /* The areas beyond the core tables, each in its own file with its own migrations (archive after
  * muc: it has a trigger on muc_rooms). */
 static const struct store_area *const areas[] = {
-    &store_area_im,  &store_area_services, &store_area_register,
-    &store_area_muc, &store_area_archive,  &store_area_pubsub,
+    &store_area_im,      &store_area_services, &store_area_register, &store_area_muc,
+    &store_area_archive, &store_area_pubsub,   &store_area_upload,
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

@@ -85,5 +85,11 @@
 #define NS_AVATAR_DATA "urn:xmpp:avatar:data"
 #define NS_AVATAR_METADATA "urn:xmpp:avatar:metadata"
 #define NS_NICK "http://jabber.org/protocol/nick"
+/* Web clients (src/web): RFC 7395 WebSocket framing. */
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+#define NS_HTTP_UPLOAD "urn:xmpp:http:upload:0"           /* XEP-0363 */
+#define NS_HTTPBIND "http://jabber.org/protocol/httpbind" /* XEP-0124 */
+#define NS_XBOSH "urn:xmpp:xbosh"                         /* XEP-0206 */
+#define NS_EXTDISCO "urn:xmpp:extdisco:2"                 /* XEP-0215 */
 
 #endif

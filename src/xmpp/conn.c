@@ -161,7 +161,13 @@ struct conn *conn_connect(struct xmpp_worker *xw, const struct sockaddr *sa, uns
 
 bool conn_is_tls(const struct conn *c)
 {
-    return c->tls != NULL;
+    return c->tls != NULL || c->secure;
+}
+
+void conn_set_filter(struct conn *c, const struct conn_filter *f, void *ctx)
+{
+    c->filter = f;
+    c->filter_ctx = ctx;
 }
 
 static void update_events(struct conn *c)
@@ -241,6 +247,9 @@ void conn_free_now(struct conn *c)
     unlink_conn(c);
     if (c->ops && c->ops->free) {
         c->ops->free(c->owner);
+    }
+    if (c->filter && c->filter->free) {
+        c->filter->free(c->filter_ctx);
     }
     if (c->tls) {
         tls_conn_free(c->tls);
@@ -338,6 +347,14 @@ static void deferred_flush(void *ud)
 
 int conn_write(struct conn *c, const char *data, size_t len)
 {
+    if (c->filter != NULL && !c->closed) {
+        return c->filter->encode(c->filter_ctx, data, len);
+    }
+    return conn_write_raw(c, data, len);
+}
+
+int conn_write_raw(struct conn *c, const char *data, size_t len)
+{
     if (c->closed) {
         return ERR_CLOSED;
     }
@@ -405,6 +422,9 @@ void conn_close(struct conn *c, const char *reason)
 {
     if (c->closing || c->closed) {
         return;
+    }
+    if (c->filter && c->filter->closing) {
+        c->filter->closing(c->filter_ctx);
     }
     c->closing = true;
     if (reason) {
@@ -573,9 +593,12 @@ static void tls_started(struct conn *c, const char *data, size_t len)
     }
 }
 
-/* Feeds plaintext to the owner, which may ask to stop early (STARTTLS, a move). */
-static void feed_stream(struct conn *c, const char *data, size_t len)
+static void feed_stream(struct conn *c, const char *data, size_t len);
+
+/* Feeds the owner's text to it, which may ask to stop early (STARTTLS, a move). */
+static void feed_owner(struct conn *c, const char *data, size_t len)
 {
+    const struct conn_filter *filter = c->filter;
     while (len > 0 && !c->closing && !c->closed && c->ops) {
         if (owner_wants_move(c) >= 0) {
             /* Kept for the account's worker, which parses it after the move. */
@@ -590,6 +613,11 @@ static void feed_stream(struct conn *c, const char *data, size_t len)
         if (len == 0 || c->closing || c->closed) {
             return;
         }
+        if (c->filter != filter) {
+            /* The owner just put a framing in place (a WebSocket upgrade): the rest is its. */
+            feed_stream(c, data, len);
+            return;
+        }
         if (c->tls && !tls_conn_handshake_done(c->tls) && owner_wants_move(c) < 0) {
             tls_started(c, data, len);
             return;
@@ -597,13 +625,37 @@ static void feed_stream(struct conn *c, const char *data, size_t len)
     }
 }
 
-/* Decrypted bytes, one buffer per worker thread (feeding the stream never reads another
- * connection on this thread, so it is never in use twice). */
+/* Decrypted bytes and a framing's decoded text, one buffer each per worker thread (feeding the
+ * stream never reads another connection on this thread, so neither is in use twice). */
 static __thread struct buf t_plain;
+static __thread struct buf t_text;
 
 void conn_worker_cleanup(void)
 {
     buf_cleanup(&t_plain);
+    buf_cleanup(&t_text);
+}
+
+/* Socket plaintext: through the framing when there is one, then to the owner. */
+static void feed_stream(struct conn *c, const char *data, size_t len)
+{
+    if (c->filter == NULL) {
+        feed_owner(c, data, len);
+        return;
+    }
+    struct buf *text = &t_text;
+    if (text->max == 0) {
+        buf_init(text, (size_t)1 << 24);
+    }
+    buf_reset(text);
+    int rc = c->filter->decode(c->filter_ctx, data, len, text);
+    if (text->len > 0) {
+        feed_owner(c, text->p, text->len);
+        buf_reset(text);
+    }
+    if (rc != 0 && !c->closed) {
+        conn_close(c, "framing ended");
+    }
 }
 
 static int read_tls(struct conn *c, const char *data, size_t len)
@@ -756,7 +808,7 @@ static void adopt(struct worker *w, void *arg)
     if (c->pending.len > 0 && !c->closed && !c->closing) {
         struct buf rest = c->pending;
         buf_init(&c->pending, rest.max);
-        feed_stream(c, rest.p, rest.len);
+        feed_owner(c, rest.p, rest.len); /* decoded already */
         buf_cleanup(&rest);
     }
     if (c->throttled && !c->closed) {

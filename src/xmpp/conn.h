@@ -63,6 +63,20 @@ struct conn_ops {
     void (*tls_refused)(void *owner);
 };
 
+/* A framing between the socket and the owner (a WebSocket, src/web/ws.c): what the peer sends is
+ * decoded into the owner's stream text, what the owner writes (conn_write) is encoded into frames
+ * that go out with conn_write_raw. Set with conn_set_filter; freed with the conn. */
+struct conn_filter {
+    /* Plaintext from the socket; appends the owner's text to `text`. Returns 0, or ERR_CLOSED
+     * when the framing ended (a close frame, a protocol error): the conn then closes. */
+    int (*decode)(void *ctx, const char *data, size_t len, struct buf *text);
+    /* Text the owner writes; the filter writes frames with conn_write_raw. */
+    int (*encode)(void *ctx, const char *data, size_t len);
+    /* The conn starts to close: the filter may queue its last frame. */
+    void (*closing)(void *ctx);
+    void (*free)(void *ctx);
+};
+
 struct conn {
     unsigned long id;
     int fd;
@@ -106,6 +120,10 @@ struct conn {
     /* The stream of an accepted connection (the owner; NULL on outgoing s2s), for the XMPP
      * module's sweeps and monitoring. conn.c never uses it. */
     struct xstream *st;
+    const struct conn_filter *filter; /* a framing (WebSocket), or NULL */
+    void *filter_ctx;
+    bool secure; /* counts as encrypted without own TLS (a WebSocket behind a local proxy) */
+    bool http;   /* accepted on an http.listener socket */
     struct xmpp_worker *xw;
     struct conn *prev, *next; /* the worker's list */
 };
@@ -143,6 +161,11 @@ void conn_stage_update(struct conn *c);
 /* Plaintext to the peer (encrypted when TLS is on). Fails with ERR_LIMIT past the send queue
  * limit, in which case the connection is closed. */
 int conn_write(struct conn *c, const char *data, size_t len);
+/* Writes `data` to the socket as it is, past the filter (the filter's own frames). */
+int conn_write_raw(struct conn *c, const char *data, size_t len);
+/* Puts a framing between the socket and the owner; bytes of the current read that the owner has
+ * not used yet are decoded by it. */
+void conn_set_filter(struct conn *c, const struct conn_filter *f, void *ctx);
 /* Sends what `out` holds on a non-blocking socket until it is empty or the socket is full,
  * adding the bytes sent to *sent; an emptied buffer above 16 KB gives its memory back.
  * Returns 0, or ERR_CLOSED when the socket failed. Shared by incoming and outgoing streams. */
@@ -154,6 +177,7 @@ int conn_start_tls(struct conn *c);
 void conn_release_idle(struct conn *c);
 /* Frees this worker thread's read buffer (at worker stop). */
 void conn_worker_cleanup(void);
+/* TLS is on, or the conn counts as secure (`secure`: a framing behind a trusted proxy). */
 bool conn_is_tls(const struct conn *c);
 /* Flushes, then closes; ops->closed follows (with `why` NULL) unless detached. Idempotent.
  * `reason` goes to the log. */

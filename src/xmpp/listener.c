@@ -24,6 +24,7 @@
 struct listen_entry {
     struct listen_entry *next;
     struct listen_socket cfg;
+    bool http; /* an http.listener socket: its connections start with xmpp_http_start */
     int fd;
     struct loop_io io;
     struct xmpp_worker *xw;
@@ -198,12 +199,22 @@ static void refuse(int fd, bool tls, const char *condition, const char *text)
 struct accepted {
     int fd;
     bool tls;
+    bool http;
     unsigned port;
     char peer[64];
     char addr[48];
 };
 
 static atomic_uint accept_rr;
+
+/* The HTTP side (src/web), set by main.c: makes the owner of a connection accepted on an
+ * http.listener socket. Without it those sockets are not opened. */
+static xmpp_http_start_fn *g_http_start;
+
+void xmpp_set_http_start(xmpp_http_start_fn *fn)
+{
+    g_http_start = fn;
+}
 
 static void start_accepted(struct worker *w, void *arg)
 {
@@ -221,7 +232,12 @@ static void start_accepted(struct worker *w, void *arg)
     struct conn *c = conn_new(xw, a->fd, a->tls, a->peer, a->addr);
     c->counted = true;
     c->unauth_counted = true;
-    c->st = xstream_new(c);
+    c->http = a->http;
+    if (a->http) {
+        g_http_start(c);
+    } else {
+        c->st = xstream_new(c);
+    }
     conn_stage_update(c);
     log_conn(&c->log, LOG_LOWLEVEL, "connection accepted on port %u%s", a->port,
              a->tls ? " (TLS)" : "");
@@ -252,7 +268,8 @@ static void on_accept(void *ud, uint32_t events)
             atomic_fetch_sub(&g_server.connections, 1);
             log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
                     "connection refused: Channels limit (%d) reached", limit);
-            refuse(fd, le->cfg.tls, "resource-constraint", "too many connections, retry later");
+            refuse(fd, le->cfg.tls || le->http, "resource-constraint",
+                   "too many connections, retry later");
             continue;
         }
         if (!xmpp_addr_acquire(addr, cfg->xmpp.receiving.per_address_limit)) {
@@ -260,7 +277,8 @@ static void on_accept(void *ud, uint32_t events)
             log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, peer,
                     "connection refused: per-address limit (%d) reached",
                     cfg->xmpp.receiving.per_address_limit);
-            refuse(fd, le->cfg.tls, "policy-violation", "too many connections from your address");
+            refuse(fd, le->cfg.tls || le->http, "policy-violation",
+                   "too many connections from your address");
             continue;
         }
         if (!xmpp_addr_acquire_unauth(addr, cfg->xmpp.receiving.unauth_per_address)) {
@@ -270,7 +288,7 @@ static void on_accept(void *ud, uint32_t events)
                     "connection refused: limit of unauthenticated connections per address (%d) "
                     "reached",
                     cfg->xmpp.receiving.unauth_per_address);
-            refuse(fd, le->cfg.tls, "policy-violation",
+            refuse(fd, le->cfg.tls || le->http, "policy-violation",
                    "too many unauthenticated connections from your address");
             continue;
         }
@@ -284,6 +302,7 @@ static void on_accept(void *ud, uint32_t events)
         struct accepted *a = xcalloc(1, sizeof(*a));
         a->fd = fd;
         a->tls = le->cfg.tls;
+        a->http = le->http;
         a->port = le->cfg.port;
         snprintf(a->peer, sizeof(a->peer), "%s", peer);
         snprintf(a->addr, sizeof(a->addr), "%s", addr);
@@ -415,14 +434,33 @@ static void close_entry(struct xmpp_worker *xw, struct listen_entry *le)
     free(le);
 }
 
+/* The sockets of one kind: the XMPP listener's, or the HTTP listener's (http.listener). */
+static const struct listener_cfg *kind_sockets(const struct settings *cfg, bool http)
+{
+    static const struct listener_cfg none;
+    if (http) {
+        return g_http_start ? &cfg->http.listener : &none;
+    }
+    return &cfg->xmpp.listener;
+}
+
+static int apply_kind(struct xmpp_worker *xw, bool http, char *err, size_t errlen);
+
 int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
 {
+    int rc = apply_kind(xw, false, err, errlen);
+    int rc2 = apply_kind(xw, true, err, rc ? 0 : errlen);
+    return rc ? rc : rc2;
+}
+
+static int apply_kind(struct xmpp_worker *xw, bool http, char *err, size_t errlen)
+{
     const struct settings *cfg = worker_ctx()->cfg;
-    const struct listener_cfg *lc = &cfg->xmpp.listener;
+    const struct listener_cfg *lc = kind_sockets(cfg, http);
     bool enabled = cfg->xmpp.receiving.channels > 0 && !xw->stopping;
     /* Close what is gone. */
     for (struct listen_entry **pp = &xw->listeners; *pp;) {
-        bool keep = false;
+        bool keep = (*pp)->http != http;
         for (int i = 0; enabled && i < lc->count; i++) {
             keep = keep || same_socket(&(*pp)->cfg, &lc->sockets[i]);
         }
@@ -443,7 +481,7 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
     for (int i = 0; enabled && i < lc->count; i++) {
         bool have = false;
         for (struct listen_entry *le = xw->listeners; le; le = le->next) {
-            have = have || same_socket(&le->cfg, &lc->sockets[i]);
+            have = have || (le->http == http && same_socket(&le->cfg, &lc->sockets[i]));
         }
         if (have) {
             continue;
@@ -455,6 +493,7 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         }
         struct listen_entry *le = xcalloc(1, sizeof(*le));
         le->cfg = lc->sockets[i];
+        le->http = http;
         le->fd = fd;
         le->xw = xw;
         /* EPOLLEXCLUSIVE: a new connection wakes one waiting worker, not all of them; the
@@ -463,26 +502,29 @@ int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen)
         le->next = xw->listeners;
         xw->listeners = le;
         if (xw->worker->id == 0) {
-            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listening on %s%s%u%s", le->cfg.address,
-                    le->cfg.address[0] ? ":" : "port ", le->cfg.port, le->cfg.tls ? " (TLS)" : "");
+            log_rec(LOG_TAG_XMPPI, LOG_MAJOR, 0, NULL, "listening on %s%s%u%s%s", le->cfg.address,
+                    le->cfg.address[0] ? ":" : "port ", le->cfg.port, le->cfg.tls ? " (TLS)" : "",
+                    http ? " (HTTP)" : "");
         }
     }
     return rc;
 }
 
-static int held_fds[SETTINGS_MAX_SOCKETS];
+static int held_fds[2 * SETTINGS_MAX_SOCKETS];
 static int held_count;
 
 int xmpp_listeners_hold(const struct settings *cfg, char *err, size_t errlen)
 {
-    const struct listener_cfg *lc = &cfg->xmpp.listener;
-    for (int i = 0; cfg->xmpp.receiving.channels > 0 && i < lc->count; i++) {
-        int fd = shared_acquire(&lc->sockets[i], err, errlen);
-        if (fd < 0) {
-            xmpp_listeners_unhold();
-            return fd;
+    for (int k = 0; k < 2; k++) {
+        const struct listener_cfg *lc = kind_sockets(cfg, k == 1);
+        for (int i = 0; cfg->xmpp.receiving.channels > 0 && i < lc->count; i++) {
+            int fd = shared_acquire(&lc->sockets[i], err, errlen);
+            if (fd < 0) {
+                xmpp_listeners_unhold();
+                return fd;
+            }
+            held_fds[held_count++] = fd;
         }
-        held_fds[held_count++] = fd;
     }
     return 0;
 }

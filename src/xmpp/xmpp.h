@@ -36,6 +36,11 @@ void xmpp_worker_stop(struct xmpp_worker *xw);
  * be opened. */
 int xmpp_listeners_apply(struct xmpp_worker *xw, char *err, size_t errlen);
 
+/* Connections accepted on the sockets of http.listener start with this (src/web, set by
+ * main.c before the workers start): it makes the conn's owner. */
+typedef void xmpp_http_start_fn(struct conn *c);
+void xmpp_set_http_start(xmpp_http_start_fn *fn);
+
 /* Closes every listening socket of the worker. */
 void xmpp_listeners_close(struct xmpp_worker *xw);
 /* At start-up, before anything is written: binds every socket of `cfg`'s listener for the

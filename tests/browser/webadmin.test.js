@@ -9,48 +9,17 @@ const assert = require('node:assert/strict');
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const {
+  BUILD, PYTHON, freePort, sleep, waitFor, stopServer, launchBrowser,
+} = require('./helpers');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const BUILD = process.env.STARLING_BUILD || path.join(REPO, 'build');
-const ARTIFACTS = path.join(REPO, 'build', 'browser-artifacts');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const PYTHON = '/usr/bin/python3';
 const PW = 'Browser-secret-1';
 
 const state = { dirs: [] };
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms) {
-  return new Promise(r => setTimeout(r, ms));
-}
-
-async function waitFor(pred, what, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
-    await sleep(100);
-  }
-}
-
 function tmpdir(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  state.dirs.push(d);
-  return d;
+  return require('./helpers').tmpdir(state, prefix);
 }
 
 function ctl(...args) {
@@ -85,6 +54,7 @@ async function startServer() {
   const opts = {
     'xmpp.listener': `127.0.0.1:${state.xmppPort}, 127.0.0.1:${state.tlsPort}/tls`,
     'webadmin.listener': `127.0.0.1:${state.webPort}`,
+    'http.listener': '',
     'server.workers': '2',
     'xmpp.receiving.auth_failure_delay': '0',
     'xmpp.receiving.log_level': 'All Info',
@@ -103,16 +73,8 @@ async function startServer() {
   }, 'starlingd to start:\n' + state.stderr, 20000);
 }
 
-async function stopServer() {
-  if (!state.server || state.server.exitCode !== null) return;
-  const exited = new Promise(r => state.server.once('exit', r));
-  state.server.kill('SIGTERM');
-  await Promise.race([exited, sleep(10000)]);
-  if (state.server.exitCode === null) state.server.kill('SIGKILL');
-}
-
 async function shot(name) {
-  await state.page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
+  await require('./helpers').shot(state.page, name);
 }
 
 async function go(hash) {
@@ -120,16 +82,8 @@ async function go(hash) {
 }
 
 before(async () => {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
   await startServer();
-  state.context = await chromium.launchPersistentContext(tmpdir('starling-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1360, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  state.page = state.context.pages()[0] || await state.context.newPage();
+  state.page = await launchBrowser(state);
   state.page.setDefaultTimeout(10000);
   state.errors = [];
   state.page.on('pageerror', e => state.errors.push(String(e)));
@@ -142,7 +96,7 @@ before(async () => {
 after(async () => {
   if (state.client && state.client.exitCode === null) state.client.kill();
   if (state.context) await state.context.close();
-  await stopServer();
+  await stopServer(state);
   for (const d of state.dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 

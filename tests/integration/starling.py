@@ -70,13 +70,18 @@ class Server:
     """
 
     def __init__(self, options=None, datadir=None, webadmin=False, host="127.0.0.1",
-                 prepare=None):
+                 prepare=None, http=False):
         # host: the loopback address the XMPP sockets bind (s2s tests use 127.0.0.2, …);
         # prepare: called with the data folder before each start attempt (e.g. certificates).
         self.options = dict(options or {})
         self.host = host
         self.prepare = prepare
         self.webadmin = webadmin
+        # http=True: the user-facing HTTP listener (WebSocket, host-meta) on http_port (HTTP)
+        # and http_tls_port (HTTPS), 127.0.0.1; otherwise http.listener is empty.
+        self.http = http
+        self.http_port = None
+        self.http_tls_port = None
         self.web_port = None
         self.web_tls_port = None
         self.own_datadir = datadir is None
@@ -104,7 +109,11 @@ class Server:
             "auth.lock_after": "0",
             "xmpp.receiving.log_level": "All Info",
             "webadmin.listener": "",
+            "http.listener": "",
         }
+        if self.http:
+            opts["http.listener"] = "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.http_port,
+                                                                      self.http_tls_port)
         if self.webadmin:
             opts["webadmin.listener"] = "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.web_port,
                                                                           self.web_tls_port)
@@ -128,6 +137,8 @@ class Server:
                 self.port, self.tls_port, self.web_port, self.web_tls_port = free_ports(4)
             else:
                 self.port, self.tls_port = free_ports(2)
+            if self.http:
+                self.http_port, self.http_tls_port = free_ports(2)
             if self.prepare is not None:
                 self.prepare(self.datadir)
             try:
@@ -151,6 +162,7 @@ class Server:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, cwd=self.logdir)
         _LIVE.add(self)
+        self.stopped = False  # a restart after stop(): this process is stopped and checked too
         deadline = time.monotonic() + START_TIMEOUT
         ready = False
         while time.monotonic() < deadline:
@@ -164,8 +176,11 @@ class Server:
                 ready = re.search(r"\bready\b", self.stderr_text()) is not None
             web_ready = not self.webadmin or "webadmin.listener" in self.options or (
                 self._port_accepts(self.web_port) and self._port_accepts(self.web_tls_port))
+            http_ready = not self.http or "http.listener" in self.options or (
+                self._port_accepts(self.http_port) and self._port_accepts(self.http_tls_port))
             if (ready and self._port_accepts(self.port, self.host)
-                    and self._port_accepts(self.tls_port, self.host) and web_ready):
+                    and self._port_accepts(self.tls_port, self.host) and web_ready
+                    and http_ready):
                 return
             time.sleep(0.05)
         self.kill()
