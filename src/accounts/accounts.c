@@ -13,6 +13,7 @@
 #include "core/stamp.h"
 #include "core/utf8.h"
 #include "jid/jid.h"
+#include "store/store_fast.h"
 
 /* Ceilings of the buffers used here; the store's values are bounded by what we write. */
 #define NAME_BUF_MAX 1024
@@ -786,6 +787,10 @@ int accounts_account_passwd(struct store *st, const char *jid, const char *passw
     }
     if (rc == 0) {
         rc = store_account_set_credentials(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+        if (rc == 0) {
+            /* XEP-0484: a new password ends every FAST token of the account. */
+            rc = store_fast_revoke(st, buf_cstr(&r.domain), r.jid.local, NULL, NULL);
+        }
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));

@@ -61,4 +61,9 @@
 #define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define NS_CONFERENCE "jabber:x:conference"
 
+/* ---- modern login: SASL2 (XEP-0388), Bind 2 (XEP-0386), FAST (XEP-0484) ---- */
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_BIND2 "urn:xmpp:bind:0"
+#define NS_FAST "urn:xmpp:fast:0"
+
 #endif
