@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -626,6 +627,65 @@ static int run_ping(struct run *r)
     return completed_note(r, note);
 }
 
+/* ---- XEP-0401 invitations (issue 18) ---- */
+
+/* The completed command: the xmpp: URI to hand to the invitee and the expiry. */
+static int invite_reply(struct run *r, const char *uri, time_t expires)
+{
+    struct xml_node *c = command_el(r->cmd, r->sessionid, "completed");
+    struct xml_node *x = services__form_add(c, "result", NS_INVITE);
+    services__field_add(x, "uri", "text-single", "Invitation URI", uri);
+    char stamp[STAMP_MAX];
+    services__field_add(x, "expire", "text-single", "Valid until",
+                        stamp_format(expires, stamp, sizeof(stamp)));
+    return service_reply_result(r->ctx, c);
+}
+
+/* An invitation on the requester's own domain: from the requester (roster pre-authorisation,
+ * `account` false) or an administrator's that only allows registration. */
+static int run_invitation(struct run *r, bool account)
+{
+    const struct signal *req = r->ctx->req;
+    struct buf dom, token, uri;
+    buf_init(&dom, 1024);
+    buf_init(&token, 256);
+    buf_init(&uri, 4096);
+    int rc;
+    if (req->from.local == NULL || !router_is_local_domain(req->from.domain, &dom)) {
+        rc = service_reply_error(r->ctx, "cancel", "forbidden");
+        goto done;
+    }
+    long lifetime = worker_ctx()->cfg->reg.invite_lifetime;
+    rc = signup_invite_new(worker_ctx()->store, buf_cstr(&dom), account ? NULL : req->from.local,
+                           lifetime, 1, &token);
+    if (rc != 0) {
+        rc = service_reply_error(r->ctx, "wait", "internal-server-error");
+        goto done;
+    }
+    if (account) {
+        buf_printf(&uri, "xmpp:%s?register;preauth=%s", buf_cstr(&dom), buf_cstr(&token));
+    } else {
+        buf_printf(&uri, "xmpp:%s@%s?roster;preauth=%s;ibr=y", req->from.local, buf_cstr(&dom),
+                   buf_cstr(&token));
+    }
+    rc = invite_reply(r, buf_cstr(&uri), time(NULL) + lifetime);
+done:
+    buf_cleanup(&dom);
+    buf_cleanup(&token);
+    buf_cleanup(&uri);
+    return rc;
+}
+
+static int run_invite(struct run *r)
+{
+    return run_invitation(r, false);
+}
+
+static int run_create_account(struct run *r)
+{
+    return run_invitation(r, true);
+}
+
 /* ---- the table and the protocol ---- */
 
 static const struct command commands[] = {
@@ -640,6 +700,9 @@ static const struct command commands[] = {
     { ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce,
       false },
     { "ping", "Ping", NULL, run_ping, true },
+    { NS_INVITE "#invite", "Invite someone", NULL, run_invite, true },
+    { NS_INVITE "#create-account", "Create an account invitation", NULL, run_create_account,
+      false },
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 

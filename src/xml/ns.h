@@ -65,5 +65,7 @@
 #define NS_SASL2 "urn:xmpp:sasl:2"
 #define NS_BIND2 "urn:xmpp:bind:0"
 #define NS_FAST "urn:xmpp:fast:0"
+/* ---- invitations (XEP-0401) ---- */
+#define NS_INVITE "urn:xmpp:invite"
 
 #endif

@@ -2,6 +2,7 @@
 XEP-0474 SSDP by raw socket (sasl2.py), with the bad-input cases of issue 18."""
 
 import ssl
+import time
 import uuid
 
 import pytest
@@ -287,3 +288,21 @@ def test_no_crash_on_garbage_after_success(server):
     c.send(authenticate_xml("PLAIN", b"\0erin\0" + PW.encode()))
     assert c.stream_error() == "unsupported-stanza-type"
     assert server.running()
+
+
+def test_devices_listed_and_revoked(server):
+    import json
+    agent = str(uuid.uuid4())
+    token = fast_token(server, "bob", agent)
+    rows = [json.loads(l) for l in server.ctl_ok("account", "devices", "bob@localhost").splitlines()]
+    mine = [r for r in rows if r["agent"] == agent]
+    assert mine and mine[0]["software"] == "pytest" and mine[0]["device"] == "ci box"
+    assert mine[0]["tokens"] == 1 and mine[0]["token_expires"] > time.time()
+    out = server.ctl_ok("account", "revoke-device", "bob@localhost", agent)
+    assert "revoked = 1" in out
+    c, _ = tls_client(server)
+    r = sasl2.fast_login(c, "HT-SHA-256-NONE", "bob", token, agent)
+    assert r.kind == "failure" and r.condition == "not-authorized"
+    c.close()
+    rows = [json.loads(l) for l in server.ctl_ok("account", "devices", "bob@localhost").splitlines()]
+    assert agent not in [r["agent"] for r in rows]
