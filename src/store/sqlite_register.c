@@ -77,6 +77,9 @@ static const char SQL_INVITE_INFO[] =
 static const char SQL_INVITE_LIST[] =
     "SELECT token, inviter, uses, created, expires FROM register_invites"
     " WHERE domain = ?1 AND expires > CAST(?2 AS INTEGER) ORDER BY created, token";
+static const char SQL_INVITE_FIND[] =
+    "SELECT domain, inviter, uses, created, expires FROM register_invites"
+    " WHERE token = ?1 AND expires > CAST(?2 AS INTEGER)";
 static const char SQL_INVITE_REVOKE[] =
     "DELETE FROM register_invites WHERE token = ?1 AND domain = ?2";
 static const char SQL_GRANT_ADD[] =
@@ -214,6 +217,14 @@ int store_invite_list(struct store *st, const char *domain, long long now, store
     char n[32];
     snprintf(n, sizeof(n), "%lld", now);
     return store__query_rows(st, SQL_INVITE_LIST, STORE_ARGS(domain, n), fn, ud);
+}
+
+int store_invite_find(struct store *st, const char *token, long long now, store_invite_row_fn *fn,
+                      void *ud)
+{
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", now);
+    return store__query_rows(st, SQL_INVITE_FIND, STORE_ARGS(token, n), fn, ud);
 }
 
 int store_invite_revoke(struct store *st, const char *token, const char *domain)

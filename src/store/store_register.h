@@ -42,6 +42,10 @@ int store_invite_inviter(struct store *st, const char *token, const char *domain
 typedef int store_invite_row_fn(void *ud, const char *const *cols, int ncols);
 int store_invite_list(struct store *st, const char *domain, long long now, store_invite_row_fn *fn,
                       void *ud);
+/* The unexpired invitation `token` of any domain: fn(ud, cols, 5) with domain, inviter, uses left,
+ * created, expires (no call when none). */
+int store_invite_find(struct store *st, const char *token, long long now, store_invite_row_fn *fn,
+                      void *ud);
 /* Removes an invitation: 0 or ERR_NOTFOUND. */
 int store_invite_revoke(struct store *st, const char *token, const char *domain);
 /* A used account invitation: `invitee` (local part) may have its subscription to `inviter`

@@ -190,3 +190,32 @@ def test_expired_invitation_is_refused(server):
     assert stanza_error(register(server, "late1", out["token"])) == ("cancel", "item-not-found")
     assert stanza_error(register(server, "late1", out["token"], via_preauth=False)) == (
         "cancel", "not-allowed")
+
+
+def test_landing_page_served_by_the_webadmin(make_server):
+    import http.client
+    srv = make_server({}, webadmin=True)
+    srv.add_account("inez@localhost", PW)
+    out = json.loads(srv.ctl_ok("invite", "create", "localhost", "--inviter", "inez@localhost",
+                                "--json"))
+
+    def get(path):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.web_port, timeout=10)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read().decode()
+        conn.close()
+        return r.status, r.getheader("Content-Type"), body
+
+    status, ctype, body = get("/invite/" + out["token"])
+    assert status == 200 and ctype.startswith("text/html")
+    assert "inez@localhost invites you" in body and "<script" not in body
+    assert 'href="xmpp:inez@localhost?roster;preauth=%s;ibr=y"' % out["token"] in body
+    for client in ("Conversations", "Monal", "Dino", "Gajim", "Siskin"):
+        assert client in body
+    status, _, body = get("/invite/nope-not-a-token")
+    assert status == 404 and "not valid" in body
+    status, _, _ = get("/invite/<script>")
+    assert status == 404
+    srv.ctl_ok("invite", "revoke", "localhost", out["token"])
+    assert get("/invite/" + out["token"])[0] == 404
