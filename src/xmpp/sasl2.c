@@ -39,6 +39,7 @@ struct sasl2_state {
     char fast_key[2 * AUTH_HT_MAC_LEN + 1];
     long long fast_count;
     bool fast_invalidate;
+    bool fast_record;      /* the use of the token must be stored */
     struct buf additional; /* the mechanism's data for <success/> */
 };
 
@@ -61,6 +62,7 @@ static void reset_request(struct sasl2_state *s)
     s->agent[0] = s->software[0] = s->device[0] = s->token_mech[0] = '\0';
     s->fast = false;
     s->fast_invalidate = false;
+    s->fast_record = false;
     s->fast_count = -1;
     OPENSSL_cleanse(s->fast_key, sizeof(s->fast_key));
     buf_reset(&s->additional);
@@ -254,23 +256,27 @@ struct fast_match {
     unsigned char raw[AUTH_HT_MAC_LEN];
     long long count;
     bool found;
+    bool current; /* the match is the agent's current token */
+    int rows;     /* the agent's unexpired tokens */
 };
 
 static int fast_row(void *ud, const char *const *cols, int ncols)
 {
     struct fast_match *m = ud;
     unsigned char key[AUTH_HT_MAC_LEN];
-    if (ncols < 5 || unhex(cols[0], key, sizeof(key)) != 0) {
+    m->rows++;
+    if (m->found || ncols < 5 || unhex(cols[0], key, sizeof(key)) != 0) {
         return 0;
     }
     if (auth_ht_verify(key, m->cb, m->mac)) {
+        m->current = strcmp(cols[4], "1") == 0;
         snprintf(m->key, sizeof(m->key), "%s", cols[0]);
         memcpy(m->raw, key, sizeof(key));
         m->count = strtoll(cols[3], NULL, 10);
         m->found = true;
     }
     OPENSSL_cleanse(key, sizeof(key));
-    return m->found ? 1 : 0;
+    return 0; /* all rows are counted: whether a previous token is left to drop */
 }
 
 /* The local part of an HT authcid ("user" or "user@domain"), prepared; false when not ours. */
@@ -383,6 +389,9 @@ static void fast_auth(struct xstream *st, const char *mech, int cbtype, const st
         goto done;
     }
     s->fast = true;
+    /* A store write only when there is something to record: a count, or a previous token
+     * that goes now that the current one was used. */
+    s->fast_record = s->fast_count >= 0 || !m.current || m.rows > 1;
     snprintf(s->fast_key, sizeof(s->fast_key), "%s", m.key);
     unsigned char resp[AUTH_HT_MAC_LEN];
     buf_reset(&in);
@@ -550,7 +559,7 @@ static void tokens_after_success(struct xstream *st, struct buf *out)
             store_fast_revoke(store, st->domain, st->user, s->agent, NULL);
             store_fast_agent_seen(store, st->domain, st->user, s->agent, s->software, s->device,
                                   (long long)time(NULL));
-        } else {
+        } else if (s->fast_record) {
             store_fast_token_used(store, st->domain, st->user, s->agent, s->fast_key,
                                   s->fast_count);
         }
