@@ -1,0 +1,92 @@
+/* test_bind2.c: the XEP-0386 Bind 2 inline-feature registry (xmpp/bind2.h) that stream
+ * management and CSI register with: listing, dispatch by namespace, duplicates and the limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "core/err.h"
+#include "xml/ns.h"
+#include "xmpp/bind2.h"
+
+static int calls;
+static struct c2s_session *seen_session;
+
+/* What an SM handler would do: answer <enabled/> inside <bound/>. */
+static int sm_enable(struct c2s_session *s, const struct xml_node *req, struct buf *bound)
+{
+    calls++;
+    seen_session = s;
+    if (strcmp(req->name, "enable") != 0) {
+        return ERR_PROTO;
+    }
+    return buf_append_c(bound, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>");
+}
+
+static int csi_state(struct c2s_session *s, const struct xml_node *req, struct buf *bound)
+{
+    (void)s;
+    (void)bound;
+    calls++;
+    return strcmp(req->name, "inactive") == 0 || strcmp(req->name, "active") == 0 ? 0 : ERR_PROTO;
+}
+
+static int other(struct c2s_session *s, const struct xml_node *req, struct buf *bound)
+{
+    (void)s;
+    (void)req;
+    (void)bound;
+    return 0;
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    /* Carbons are built in, first. */
+    assert_int_equal(xstream_bind2_count(), 1);
+    assert_string_equal(xstream_bind2_ns(0), NS_CARBONS);
+    assert_int_equal(xstream_bind2_register("urn:xmpp:sm:3", sm_enable), 0);
+    assert_int_equal(xstream_bind2_register("urn:xmpp:csi:0", csi_state), 0);
+    assert_int_equal(xstream_bind2_register("urn:xmpp:sm:3", other), ERR_EXISTS);
+    assert_int_equal(xstream_bind2_count(), 3);
+    assert_string_equal(xstream_bind2_ns(1), "urn:xmpp:sm:3");
+    assert_string_equal(xstream_bind2_ns(2), "urn:xmpp:csi:0");
+    assert_null(xstream_bind2_ns(3));
+
+    struct c2s_session *fake = (struct c2s_session *)&calls; /* only passed through */
+    struct buf bound;
+    buf_init(&bound, 4096);
+    struct xml_node *en = xml_node_new("urn:xmpp:sm:3", "enable");
+    assert_int_equal(xstream_bind2_run(fake, en, &bound), 0);
+    assert_ptr_equal(seen_session, fake);
+    assert_string_equal(buf_cstr(&bound), "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>");
+    struct xml_node *ina = xml_node_new("urn:xmpp:csi:0", "inactive");
+    assert_int_equal(xstream_bind2_run(fake, ina, &bound), 0);
+    struct xml_node *unknown = xml_node_new("urn:example:nope", "enable");
+    assert_int_equal(xstream_bind2_run(fake, unknown, &bound), ERR_NOTFOUND);
+    assert_int_equal(calls, 2);
+    xml_node_unref(en);
+    xml_node_unref(ina);
+    xml_node_unref(unknown);
+    buf_cleanup(&bound);
+
+    /* The table is bounded. */
+    static const char *const names[] = { "urn:a", "urn:b", "urn:c", "urn:d", "urn:e", "urn:f" };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
+        rc = xstream_bind2_register(names[i], other);
+    }
+    assert_int_equal(rc, ERR_LIMIT);
+    assert_int_equal(xstream_bind2_count(), XSTREAM_BIND2_MAX);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
