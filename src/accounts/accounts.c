@@ -14,6 +14,7 @@
 #include "core/utf8.h"
 #include "jid/jid.h"
 #include "store/store_fast.h"
+#include "store/store_register.h"
 
 /* Ceilings of the buffers used here; the store's values are bounded by what we write. */
 #define NAME_BUF_MAX 1024
@@ -764,6 +765,10 @@ int accounts_account_remove(struct store *st, const char *jid, char *err, size_t
     int rc = ref_parse(st, jid, &r, err, errlen);
     if (rc == 0) {
         rc = store_account_remove(st, buf_cstr(&r.domain), r.jid.local);
+        if (rc == 0) {
+            /* Its invitations (XEP-0401) go with it; FAST rows go by foreign key. */
+            rc = store_invite_remove_inviter(st, buf_cstr(&r.domain), r.jid.local);
+        }
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));

@@ -82,6 +82,10 @@ static const char SQL_INVITE_FIND[] =
     " WHERE token = ?1 AND expires > CAST(?2 AS INTEGER)";
 static const char SQL_INVITE_REVOKE[] =
     "DELETE FROM register_invites WHERE token = ?1 AND domain = ?2";
+static const char SQL_INVITE_DEL_INVITER[] =
+    "DELETE FROM register_invites WHERE domain = ?1 AND inviter = ?2 AND inviter <> ''";
+static const char SQL_GRANT_DEL_INVITER[] =
+    "DELETE FROM register_invite_grants WHERE domain = ?1 AND inviter = ?2";
 static const char SQL_GRANT_ADD[] =
     "INSERT OR REPLACE INTO register_invite_grants(token, domain, inviter, invitee, expires)"
     " VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER))";
@@ -232,6 +236,12 @@ int store_invite_revoke(struct store *st, const char *token, const char *domain)
     int changes = 0;
     int rc = store__run(st, SQL_INVITE_REVOKE, STORE_ARGS(token, domain), &changes);
     return rc < 0 ? rc : changes == 1 ? 0 : ERR_NOTFOUND;
+}
+
+int store_invite_remove_inviter(struct store *st, const char *domain, const char *inviter)
+{
+    int rc = store__run(st, SQL_INVITE_DEL_INVITER, STORE_ARGS(domain, inviter), NULL);
+    return rc ? rc : store__run(st, SQL_GRANT_DEL_INVITER, STORE_ARGS(domain, inviter), NULL);
 }
 
 int store_invite_grant_add(struct store *st, const char *token, const char *domain,

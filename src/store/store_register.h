@@ -48,6 +48,8 @@ int store_invite_find(struct store *st, const char *token, long long now, store_
                       void *ud);
 /* Removes an invitation: 0 or ERR_NOTFOUND. */
 int store_invite_revoke(struct store *st, const char *token, const char *domain);
+/* The invitations and grants of account `inviter` (its removal). */
+int store_invite_remove_inviter(struct store *st, const char *domain, const char *inviter);
 /* A used account invitation: `invitee` (local part) may have its subscription to `inviter`
  * approved once, until `expires`. */
 int store_invite_grant_add(struct store *st, const char *token, const char *domain,

@@ -219,3 +219,13 @@ def test_landing_page_served_by_the_webadmin(make_server):
     assert status == 404
     srv.ctl_ok("invite", "revoke", "localhost", out["token"])
     assert get("/invite/" + out["token"])[0] == 404
+
+
+def test_invitations_go_with_the_inviter(server):
+    server.add_account("leaver@localhost", PW)
+    out = json.loads(server.ctl_ok("invite", "create", "localhost", "--inviter",
+                                   "leaver@localhost", "--json"))
+    assert out["token"] in server.ctl_ok("invite", "list", "localhost")
+    server.ctl_ok("account", "remove", "leaver@localhost")
+    assert out["token"] not in server.ctl_ok("invite", "list", "localhost")
+    assert stanza_error(register(server, "orphan1", out["token"])) == ("cancel", "item-not-found")
