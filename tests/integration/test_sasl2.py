@@ -306,3 +306,30 @@ def test_devices_listed_and_revoked(server):
     c.close()
     rows = [json.loads(l) for l in server.ctl_ok("account", "devices", "bob@localhost").splitlines()]
     assert agent not in [r["agent"] for r in rows]
+
+
+def test_user_lists_and_revokes_own_devices_by_adhoc(server):
+    NS_CMD = "http://jabber.org/protocol/commands"
+    NS_DATA = "jabber:x:data"
+    agent = str(uuid.uuid4())
+    token = fast_token(server, "carol", agent)
+    c = rawxmpp.login(server, "carol", PW, resource="adhoc")
+    r = c.iq("set", "<command xmlns='%s' node='devices' action='execute'/>" % NS_CMD,
+             to="localhost")
+    assert r.get("type") == "result", rawxmpp.dump(r)
+    items = r.findall(".//{%s}item" % NS_DATA)
+    rows = [{f.get("var"): f.findtext("{%s}value" % NS_DATA) for f in it} for it in items]
+    mine = [x for x in rows if x["agent"] == agent]
+    assert mine and mine[0]["software"] == "pytest" and mine[0]["fast-token-until"].endswith("Z")
+    r = c.iq("set", "<command xmlns='%s' node='revoke-device' action='execute'/>" % NS_CMD,
+             to="localhost")
+    sid = r.find("{%s}command" % NS_CMD).get("sessionid")
+    r = c.iq("set", "<command xmlns='%s' node='revoke-device' sessionid='%s'><x xmlns='%s' "
+             "type='submit'><field var='agent'><value>%s</value></field></x></command>"
+             % (NS_CMD, sid, NS_DATA, agent), to="localhost")
+    assert "1 login token(s) revoked" in rawxmpp.dump(r)
+    c.close()
+    c, _ = tls_client(server)
+    r = sasl2.fast_login(c, "HT-SHA-256-NONE", "carol", token, agent)
+    assert r.kind == "failure" and r.condition == "not-authorized"
+    c.close()
