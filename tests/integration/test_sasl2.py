@@ -333,3 +333,20 @@ def test_user_lists_and_revokes_own_devices_by_adhoc(server):
     r = sasl2.fast_login(c, "HT-SHA-256-NONE", "carol", token, agent)
     assert r.kind == "failure" and r.condition == "not-authorized"
     c.close()
+
+
+def test_pipelined_stanzas_after_fast_authenticate(server):
+    # A reconnecting client sends its first stanzas with <authenticate/> (no round trip): they
+    # are handled after the success, on the account's worker.
+    agent = str(uuid.uuid4())
+    token = fast_token(server, "dave", agent)
+    for _ in range(4):  # different connections land on different workers
+        c, _ = tls_client(server)
+        c.send(authenticate_xml("HT-SHA-256-NONE", sasl2.ht_initial("dave", token), agent=agent,
+                                bind=BIND_CARBONS, fast={})
+               + "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq><presence/>")
+        kind, el = next_sasl2(c)
+        assert kind == "success", rawxmpp.dump(el)
+        r = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "iq") and e.get("id") == "p1")
+        assert r.get("type") == "result"
+        c.close()
