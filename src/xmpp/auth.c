@@ -289,6 +289,9 @@ static void authenticated(struct xstream *st, const char *user, const char *how)
     xstream__set(&st->user, "%s", user);
     snprintf(st->mechanism, sizeof(st->mechanism), "%s", how);
     atomic_fetch_add(&g_xmpp_stats.logins, 1);
+    if (!xstream__sasl2_active(st)) {
+        xstream__sasl2_free(st); /* SASL or XEP-0078: the SASL2 offer is of no more use */
+    }
     xstream__set(&st->bare, "%s@%s", user, st->domain);
     st->c->log.account = st->bare;
     st->state = XS_AUTHED;

@@ -602,7 +602,7 @@ static void finish(struct xstream *st)
     buf_cleanup(&bound);
     buf_cleanup(&token);
     buf_cleanup(&b);
-    reset_request(s);
+    xstream__sasl2_free(st); /* a session keeps nothing of its login */
     if (st->state == XS_AUTHED) {
         /* Without Bind 2 the stream goes on (no restart) with the features of XS_AUTHED. */
         xstream__features(st);
