@@ -76,20 +76,22 @@ struct settings {
             bool require_tls;          /* xmpp.receiving.require_tls: before authentication */
             int auth_timeout;          /* xmpp.receiving.auth_timeout: seconds to log in */
             int auth_failure_delay_ms; /* xmpp.receiving.auth_failure_delay: base of the back-off */
-            int max_auth_failures;   /* xmpp.receiving.max_auth_failures: per stream, then close */
-            long send_queue_limit;   /* xmpp.receiving.send_queue_limit (bytes per connection) */
-            int ping_interval;       /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
-            bool dialback;           /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
-            int header_timeout;      /* xmpp.receiving.header_timeout: seconds per stream header */
-            int tls_timeout;         /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
-            int sasl_timeout;        /* xmpp.receiving.sasl_timeout: header to authenticated */
-            int unauth_per_address;  /* xmpp.receiving.unauth_per_address: 0 = none */
-            long c2s_rate;           /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
-            long c2s_burst;          /* xmpp.receiving.c2s_burst: bucket size (bytes) */
-            long s2s_rate;           /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
-            long s2s_burst;          /* xmpp.receiving.s2s_burst: bucket size (bytes) */
-            int fast_token_lifetime; /* xmpp.receiving.fast_token_lifetime: s, 0 = off */
-            int fast_max_devices;    /* xmpp.receiving.fast_max_devices: agents with tokens */
+            int max_auth_failures;  /* xmpp.receiving.max_auth_failures: per stream, then close */
+            long send_queue_limit;  /* xmpp.receiving.send_queue_limit (bytes per connection) */
+            int ping_interval;      /* xmpp.receiving.ping_interval: seconds of silence, 0 = off */
+            bool dialback;          /* xmpp.receiving.dialback: accept dialback (XEP-0220) */
+            int header_timeout;     /* xmpp.receiving.header_timeout: seconds per stream header */
+            int tls_timeout;        /* xmpp.receiving.tls_timeout: seconds per TLS handshake */
+            int sasl_timeout;       /* xmpp.receiving.sasl_timeout: header to authenticated */
+            int unauth_per_address; /* xmpp.receiving.unauth_per_address: 0 = none */
+            long c2s_rate;          /* xmpp.receiving.c2s_rate: bytes/s, 0 = none */
+            long c2s_burst;         /* xmpp.receiving.c2s_burst: bucket size (bytes) */
+            long s2s_rate;          /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
+            long s2s_burst;         /* xmpp.receiving.s2s_burst: bucket size (bytes) */
+            /* xmpp.receiving.fast_token_lifetime: seconds a FAST token lives, 0 = FAST off */
+            int fast_token_lifetime;
+            /* xmpp.receiving.fast_max_devices: user agents of an account holding tokens */
+            int fast_max_devices;
         } receiving;
         struct {
             int log_level;        /* xmpp.sending.log_level */

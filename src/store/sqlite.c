@@ -56,7 +56,11 @@ static const char *const migrations[] = {
 
 /* The areas beyond the core tables, each in its own file with its own migrations. */
 static const struct store_area *const areas[] = {
-    &store_area_im, &store_area_services, &store_area_register, &store_area_muc, &store_area_fast,
+    &store_area_im,       /* sqlite_im.c */
+    &store_area_services, /* sqlite_services.c */
+    &store_area_register, /* sqlite_register.c */
+    &store_area_muc,      /* sqlite_muc.c */
+    &store_area_fast,     /* sqlite_fast.c (issue 18) */
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

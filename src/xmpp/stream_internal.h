@@ -59,9 +59,10 @@ struct xstream {
     char *pending_resource; /* legacy auth: the resource to bind after the move */
     char *pending_iq_id;
     bool pending_legacy_bind;
-    struct c2s_session *sess;  /* the client session, once a resource is bound */
-    char reg_token[128];       /* XEP-0401: a checked invitation token for registration */
-    struct sasl2_state *sasl2; /* SASL2 (sasl2.c): offered lists, then the exchange */
+    struct c2s_session *sess; /* the client session, once a resource is bound */
+    char reg_token[128];      /* XEP-0401: a checked invitation token for registration */
+    /* SASL2 (sasl2.c): the offered lists, then the exchange; freed once authenticated */
+    struct sasl2_state *sasl2;
 };
 
 /* stream.c */
