@@ -62,3 +62,48 @@ int xstream_bind2_run(struct c2s_session *s, const struct xml_node *req, struct 
     }
     return ERR_NOTFOUND;
 }
+
+/* ---- other SASL2 inline features ---- */
+
+struct sasl2_inline {
+    xstream_sasl2_advertise_fn *advertise;
+    xstream_sasl2_inline_fn *run;
+};
+
+static struct sasl2_inline g_inline[XSTREAM_SASL2_INLINE_MAX];
+static size_t g_ninline;
+
+int xstream_sasl2_inline_register(xstream_sasl2_advertise_fn *advertise,
+                                  xstream_sasl2_inline_fn *run)
+{
+    if (g_ninline >= XSTREAM_SASL2_INLINE_MAX) {
+        return ERR_LIMIT;
+    }
+    g_inline[g_ninline].advertise = advertise;
+    g_inline[g_ninline].run = run;
+    g_ninline++;
+    return 0;
+}
+
+void xstream__sasl2_inline_advertise(struct buf *inline_out)
+{
+    for (size_t i = 0; i < g_ninline; i++) {
+        if (g_inline[i].advertise) {
+            g_inline[i].advertise(inline_out);
+        }
+    }
+}
+
+int xstream__sasl2_inline_run(struct xstream *st, const struct xml_node *authenticate,
+                              struct buf *success_out)
+{
+    int worst = 0;
+    for (size_t i = 0; i < g_ninline; i++) {
+        int rc = g_inline[i].run ? g_inline[i].run(st, authenticate, success_out) : 0;
+        if (rc == XSTREAM_SASL2_BOUND) {
+            return rc;
+        }
+        worst = rc < 0 ? rc : worst;
+    }
+    return worst;
+}

@@ -32,4 +32,26 @@ const char *xstream_bind2_ns(size_t i);
 /* Runs the handler of `req`'s namespace; ERR_NOTFOUND when none is registered. */
 int xstream_bind2_run(struct c2s_session *s, const struct xml_node *req, struct buf *bound);
 
+/* SASL2 inline features other than Bind 2 (XEP-0388 §2.4), e.g. XEP-0198 resumption inside
+ * <authenticate/>: `advertise` appends its element to the <inline/> of <authentication/> (e.g.
+ * "<sm xmlns='urn:xmpp:sm:3'/>"); after the mechanism succeeded, on the account's worker and
+ * before Bind 2, `run` sees the client's whole <authenticate/> and may append to <success/>
+ * (e.g. <resumed/>). It returns XSTREAM_SASL2_BOUND when it attached the stream to a session
+ * itself (the stream is XS_BOUND; Bind 2 is skipped), 0 when it did nothing, or an error code
+ * (logged; the login goes on). */
+struct xstream;
+typedef void xstream_sasl2_advertise_fn(struct buf *inline_out);
+typedef int xstream_sasl2_inline_fn(struct xstream *st, const struct xml_node *authenticate,
+                                    struct buf *success_out);
+#define XSTREAM_SASL2_BOUND 1
+#define XSTREAM_SASL2_INLINE_MAX 4
+/* At start-up. ERR_LIMIT past XSTREAM_SASL2_INLINE_MAX. */
+int xstream_sasl2_inline_register(xstream_sasl2_advertise_fn *advertise,
+                                  xstream_sasl2_inline_fn *run);
+/* sasl2.c: the registered advertisements, then the handlers in registration order (stops at the
+ * first XSTREAM_SASL2_BOUND, which it returns). */
+void xstream__sasl2_inline_advertise(struct buf *inline_out);
+int xstream__sasl2_inline_run(struct xstream *st, const struct xml_node *authenticate,
+                              struct buf *success_out);
+
 #endif

@@ -33,9 +33,10 @@ struct sasl2_state {
     char agent[AGENT_MAX + 1];
     char software[AGENT_MAX + 1];
     char device[AGENT_MAX + 1];
-    struct xml_node *bind; /* the client's Bind 2 <bind/>, or NULL */
-    char token_mech[24];   /* <request-token mechanism=…/>, "" when none */
-    bool fast;             /* authenticated with a FAST token */
+    struct xml_node *bind;    /* the client's Bind 2 <bind/>, or NULL */
+    struct xml_node *request; /* the whole <authenticate/>, for other inline features */
+    char token_mech[24];      /* <request-token mechanism=…/>, "" when none */
+    bool fast;                /* authenticated with a FAST token */
     char fast_key[2 * AUTH_HT_MAC_LEN + 1];
     long long fast_count;
     bool fast_invalidate;
@@ -57,6 +58,8 @@ static void reset_request(struct sasl2_state *s)
 {
     xml_node_unref(s->bind);
     s->bind = NULL;
+    xml_node_unref(s->request);
+    s->request = NULL;
     s->active = false;
     s->pending_success = false;
     s->agent[0] = s->software[0] = s->device[0] = s->token_mech[0] = '\0';
@@ -118,6 +121,7 @@ void xstream__sasl2_features(struct xstream *st, struct buf *out, const char **m
         buf_printf(out, "<feature var='%s'/>", xstream_bind2_ns(i));
     }
     buf_append_c(out, "</inline></bind>");
+    xstream__sasl2_inline_advertise(out);
     if (fast_enabled()) {
         const char *ht[HT_MAX];
         size_t nht = auth_ht_mechs(&st->sp, ht, HT_MAX);
@@ -197,6 +201,7 @@ static void child_text(const struct xml_node *el, const char *ns, const char *na
 /* Reads <user-agent/>, <bind/> and <request-token/> of <authenticate/>. NULL or why not. */
 static const char *read_request(struct sasl2_state *s, const struct xml_node *auth)
 {
+    s->request = xml_node_ref((struct xml_node *)auth);
     const struct xml_node *ua = xml_node_child(auth, NS_SASL2, "user-agent");
     if (ua) {
         const char *id = xml_node_attr(ua, "id");
@@ -578,7 +583,11 @@ static void finish(struct xstream *st)
     buf_init(&token, 4096);
     buf_init(&b, 131072);
     tokens_after_success(st, &token);
-    if (s->bind) {
+    int rc = s->request ? xstream__sasl2_inline_run(st, s->request, &token) : 0;
+    if (rc < 0) {
+        log_conn(&st->c->log, LOG_PROBLEMS, "a SASL2 inline feature failed: %s", err_str(rc));
+    }
+    if (s->bind && rc != XSTREAM_SASL2_BOUND) {
         bind2(st, &bound);
     }
     buf_printf(&b, "<success xmlns='%s'>", NS_SASL2);

@@ -83,10 +83,61 @@ static void test_registry(void **state)
     assert_int_equal(xstream_bind2_count(), XSTREAM_BIND2_MAX);
 }
 
+/* An SM-resumption-like SASL2 inline feature: advertised, sees <authenticate/>, may bind. */
+static void sm_advertise(struct buf *out)
+{
+    buf_append_c(out, "<sm xmlns='urn:xmpp:sm:3'/>");
+}
+
+static int sm_resume(struct xstream *st, const struct xml_node *auth, struct buf *out)
+{
+    (void)st;
+    if (xml_node_child(auth, "urn:xmpp:sm:3", "resume") == NULL) {
+        return 0;
+    }
+    buf_append_c(out, "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='p'/>");
+    return XSTREAM_SASL2_BOUND;
+}
+
+static int failing(struct xstream *st, const struct xml_node *auth, struct buf *out)
+{
+    (void)st;
+    (void)auth;
+    (void)out;
+    return ERR_PROTO;
+}
+
+static void test_sasl2_inline(void **state)
+{
+    (void)state;
+    assert_int_equal(xstream_sasl2_inline_register(NULL, failing), 0);
+    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), 0);
+    struct buf b;
+    buf_init(&b, 4096);
+    xstream__sasl2_inline_advertise(&b);
+    assert_string_equal(buf_cstr(&b), "<sm xmlns='urn:xmpp:sm:3'/>");
+    buf_reset(&b);
+    struct xml_node *auth = xml_node_new(NS_SASL2, "authenticate");
+    /* Nothing asked: the failing handler's error is reported, nothing is bound. */
+    assert_int_equal(xstream__sasl2_inline_run(NULL, auth, &b), ERR_PROTO);
+    assert_int_equal(b.len, 0);
+    struct xml_node *r = xml_node_add_child(auth, "urn:xmpp:sm:3", "resume");
+    xml_node_set_attr(r, "previd", "p");
+    assert_int_equal(xstream__sasl2_inline_run(NULL, auth, &b), XSTREAM_SASL2_BOUND);
+    assert_string_equal(buf_cstr(&b), "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='p'/>");
+    xml_node_unref(auth);
+    buf_cleanup(&b);
+    for (int i = 2; i < XSTREAM_SASL2_INLINE_MAX; i++) {
+        assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), 0);
+    }
+    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), ERR_LIMIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_sasl2_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
