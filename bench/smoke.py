@@ -62,6 +62,7 @@ def main():
         if mam.returncode != 0:
             failures.append("mam: " + (mam.stderr or mam.stdout)[-800:])
         done += 1
+        done += fast_login(a.build, failures)
         if shutil.which("dnsmasq") or os.access("/usr/sbin/dnsmasq", os.X_OK):
             srv = benchlib.Federation("starling", os.path.join(work, "s2s"), a.build)
             srv.options["server.workers"] = "2"
@@ -91,6 +92,19 @@ def main():
     print("bench-smoke: %d scenarios, %s in %.1f s" % (done, "FAILED" if failures else "ok",
                                                        time.monotonic() - t0))
     return 1 if failures else 0
+
+
+def fast_login(build, failures):
+    """bench/fast_login.py (SASL2 SCRAM against FAST, issue 18) at a tiny size: 1 when run."""
+    import subprocess
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "fast_login.py"), "--build", build, "-n", "3"],
+                       capture_output=True, text=True, timeout=120)
+    ok = r.returncode == 0 and "fast_cpu_us=" in r.stdout
+    print("bench-smoke %-13s %s %s" % ("fast-login", "ok  " if ok else "FAIL", r.stdout.strip()))
+    if not ok:
+        failures.append("fast-login: rc=%d %s" % (r.returncode, r.stderr.strip()[-400:]))
+    return 1
 
 
 def one(loadgen, srv, name, args, port, failures):

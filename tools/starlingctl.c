@@ -49,7 +49,12 @@ static const char usage_text[] =
     "  queues [--json]                  outgoing server-to-server queues\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
+    "  account devices JID              user agents (XEP-0388) and FAST tokens\n"
+    "  account revoke-device JID [AGENT] FAST tokens of one user agent, or all\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
+    "  invite create DOMAIN [--lifetime SECONDS] [--uses N] [--inviter JID] [--json]\n"
+    "  invite list DOMAIN\n"
+    "  invite revoke DOMAIN TOKEN\n"
     "  backup FILE                      online copy of DATADIR/starling.db (docs/backup.md)\n"
     "  archive stats [DOMAIN] [--json]  archived messages (XEP-0313, docs/archive.md)\n"
     "  archive purge [DOMAIN] [--older-than DAYS]\n"
@@ -250,7 +255,23 @@ static int parse_account(int argc, char **argv, struct command *cmd)
                                  json_pack("{s:s, s:o}", "jid", argv[0], "settings", pairs),
                                  OUT_NONE);
     }
-    return usage_error("unknown account command '%s' (add, remove, passwd, list, show, set)", sub);
+    if (strcmp(sub, "devices") == 0) {
+        rc = want_args("account devices", argc, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, "account.devices", json_pack("{s:s}", "jid", argv[0]),
+                                 OUT_LINES);
+    }
+    if (strcmp(sub, "revoke-device") == 0) {
+        rc = want_args("account revoke-device", argc, 1, 2);
+        json_t *args = rc ? NULL : json_pack("{s:s}", "jid", argv[0]);
+        if (args && argc == 2) {
+            json_object_set_new(args, "agent", json_string(argv[1]));
+        }
+        return rc ? rc : make_request(cmd, "account.device_revoke", args, OUT_KV);
+    }
+    return usage_error("unknown account command '%s' (add, remove, passwd, list, show, set, "
+                       "devices, revoke-device)",
+                       sub);
 }
 
 static int parse_settings(int argc, char **argv, struct command *cmd)
@@ -279,33 +300,57 @@ static int parse_settings(int argc, char **argv, struct command *cmd)
     return usage_error("unknown settings command '%s' (get, set)", sub);
 }
 
-/* invite DOMAIN [--lifetime SECONDS] [--json]: an invitation token for in-band registration. */
-static int parse_invite(int argc, char **argv, struct command *cmd)
+#define INVITE_USAGE                                                                               \
+    "usage: invite [create] DOMAIN [--lifetime SECONDS] [--uses N] [--inviter JID] [--json]"
+
+/* A positive number option's value. */
+static int number_opt(const char *name, const char *text, long long *out)
+{
+    char *end = NULL;
+    *out = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || *out <= 0) {
+        return usage_error("%s needs a positive number", name);
+    }
+    return 0;
+}
+
+/* invite [create] DOMAIN [--lifetime SECONDS] [--uses N] [--inviter JID] [--json]: an
+ * invitation token for in-band registration (from an account: with roster pre-authorisation). */
+static int parse_invite_create(int argc, char **argv, struct command *cmd)
 {
     const char *domain = NULL;
+    const char *inviter = NULL;
     long long lifetime = 0;
+    long long uses = 0;
     bool json = false;
-    for (int i = 0; i < argc; i++) {
+    int rc = 0;
+    for (int i = 0; i < argc && rc == 0; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else if (strcmp(argv[i], "--lifetime") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            lifetime = strtoll(argv[++i], &end, 10);
-            if (end == argv[i] || *end != '\0' || lifetime <= 0) {
-                return usage_error("--lifetime needs a number of seconds");
-            }
+            rc = number_opt("--lifetime", argv[++i], &lifetime);
+        } else if (strcmp(argv[i], "--uses") == 0 && i + 1 < argc) {
+            rc = number_opt("--uses", argv[++i], &uses);
+        } else if (strcmp(argv[i], "--inviter") == 0 && i + 1 < argc) {
+            inviter = argv[++i];
         } else if (domain == NULL && argv[i][0] != '-') {
             domain = argv[i];
         } else {
-            return usage_error("usage: invite DOMAIN [--lifetime SECONDS] [--json]");
+            rc = usage_error(INVITE_USAGE);
         }
     }
-    if (domain == NULL) {
-        return usage_error("usage: invite DOMAIN [--lifetime SECONDS] [--json]");
+    if (rc != 0 || domain == NULL) {
+        return rc ? rc : usage_error(INVITE_USAGE);
     }
     json_t *args = json_pack("{s:s}", "domain", domain);
     if (lifetime > 0) {
         json_object_set_new(args, "lifetime", json_integer(lifetime));
+    }
+    if (uses > 0) {
+        json_object_set_new(args, "uses", json_integer(uses));
+    }
+    if (inviter) {
+        json_object_set_new(args, "inviter", json_string(inviter));
     }
     return make_request(cmd, "invite", args, json ? OUT_JSON : OUT_KV);
 }
@@ -340,6 +385,30 @@ static int parse_archive(int argc, char **argv, struct command *cmd)
     }
     return make_request(cmd, purge ? "archive.purge" : "archive.stats", args,
                         json ? OUT_JSON : OUT_KV);
+}
+
+static int parse_invite(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    int rc;
+    if (strcmp(sub, "create") == 0) {
+        return parse_invite_create(argc - 1, argv + 1, cmd);
+    }
+    if (strcmp(sub, "list") == 0) {
+        rc = want_args("invite list", argc - 1, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, "invite.list", json_pack("{s:s}", "domain", argv[1]),
+                                 OUT_LINES);
+    }
+    if (strcmp(sub, "revoke") == 0) {
+        rc = want_args("invite revoke", argc - 1, 2, 2);
+        return rc ? rc
+                  : make_request(cmd, "invite.revoke",
+                                 json_pack("{s:s, s:s}", "domain", argv[1], "token", argv[2]),
+                                 OUT_NONE);
+    }
+    /* The original form: invite DOMAIN [...]. */
+    return parse_invite_create(argc, argv, cmd);
 }
 
 static int parse_command(int argc, char **argv, struct command *cmd)

@@ -13,6 +13,8 @@
 #include "core/stamp.h"
 #include "core/utf8.h"
 #include "jid/jid.h"
+#include "store/store_fast.h"
+#include "store/store_register.h"
 
 /* Ceilings of the buffers used here; the store's values are bounded by what we write. */
 #define NAME_BUF_MAX 1024
@@ -788,6 +790,10 @@ int accounts_account_remove(struct store *st, const char *jid, char *err, size_t
     int rc = ref_parse(st, jid, &r, err, errlen);
     if (rc == 0) {
         rc = store_account_remove(st, buf_cstr(&r.domain), r.jid.local);
+        if (rc == 0) {
+            /* Its invitations (XEP-0401) go with it; FAST rows go by foreign key. */
+            rc = store_invite_remove_inviter(st, buf_cstr(&r.domain), r.jid.local);
+        }
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));
@@ -811,6 +817,10 @@ int accounts_account_passwd(struct store *st, const char *jid, const char *passw
     }
     if (rc == 0) {
         rc = store_account_set_credentials(st, buf_cstr(&r.domain), r.jid.local, buf_cstr(&text));
+        if (rc == 0) {
+            /* XEP-0484: a new password ends every FAST token of the account. */
+            rc = store_fast_revoke(st, buf_cstr(&r.domain), r.jid.local, NULL, NULL);
+        }
         accounts__changed(buf_cstr(&r.domain), r.jid.local);
         if (rc == ERR_NOTFOUND) {
             err_set(err, errlen, "no account %s@%s", r.jid.local, buf_cstr(&r.domain));

@@ -448,7 +448,8 @@ int signup_tombstone(struct store *st, const struct settings *cfg, const char *d
     return store_tombstone_add(st, domain, name, (long long)now + cfg->reg.tombstone_time);
 }
 
-int signup_invite_create(struct store *st, const char *domain, long lifetime, struct buf *token)
+int signup_invite_new(struct store *st, const char *domain, const char *inviter, long lifetime,
+                      int uses, struct buf *token)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -460,7 +461,36 @@ int signup_invite_create(struct store *st, const char *domain, long lifetime, st
     for (size_t i = 0; i < sizeof(rnd); i++) {
         buf_append_char(token, alphabet[rnd[i] & 63]);
     }
-    return store_invite_add(st, buf_cstr(token), domain, (long long)time(NULL) + lifetime);
+    time_t now = time(NULL);
+    struct store_invite inv = {
+        .token = buf_cstr(token),
+        .domain = domain,
+        .inviter = inviter,
+        .uses = uses > 0 ? uses : 1,
+        .created = (long long)now,
+        .expires = (long long)now + lifetime,
+    };
+    return store_invite_new(st, &inv);
+}
+
+int signup_invite_create(struct store *st, const char *domain, long lifetime, struct buf *token)
+{
+    return signup_invite_new(st, domain, NULL, lifetime, 1, token);
+}
+
+bool signup_invite_roster(struct store *st, const char *domain, const char *inviter,
+                          const char *contact, const char *token, time_t now)
+{
+    if (store_invite_grant_take(st, token, domain, inviter, contact, (long long)now) == 0) {
+        return true;
+    }
+    struct buf who;
+    buf_init(&who, 2048);
+    bool ok = store_invite_inviter(st, token, domain, (long long)now, &who) == 0 &&
+              strcmp(buf_cstr(&who), inviter) == 0 &&
+              store_invite_take(st, token, domain, (long long)now) == 0;
+    buf_cleanup(&who);
+    return ok;
 }
 
 /* A field's value from the traditional child element or from a submitted data form. */

@@ -59,6 +59,16 @@ int signup_tombstone(struct store *st, const struct settings *cfg, const char *d
 /* Creates an invitation token for `domain` (prepared, existing) valid for `lifetime` seconds;
  * the token (URL-safe text) replaces the content of `token`. */
 int signup_invite_create(struct store *st, const char *domain, long lifetime, struct buf *token);
+/* The same from account `inviter` (local part; NULL: an administrator's invitation) for `uses`
+ * registrations (at least 1). An account invitation also pre-authorises the invitee's roster
+ * subscription to the inviter (XEP-0379). */
+int signup_invite_new(struct store *st, const char *domain, const char *inviter, long lifetime,
+                      int uses, struct buf *token);
+/* XEP-0379: whether `token` pre-authorises `contact` (bare JID) to subscribe to the local account
+ * `inviter` of `domain`: a grant left by a registration with the inviter's invitation, or one
+ * use of an unexpired invitation of that inviter. Uses it up. */
+bool signup_invite_roster(struct store *st, const char *domain, const char *inviter,
+                          const char *contact, const char *token, time_t now);
 
 /* Frees the process-wide rate table (at exit). */
 void signup_shutdown(void);

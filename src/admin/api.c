@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "accounts/accounts.h"
+#include "accounts/invite_page.h"
 #include "accounts/signup.h"
 #include "auth/creds.h"
 #include "auth/lockout.h"
@@ -21,7 +22,9 @@
 #include "store/store_pubsub.h"
 #include "store/store.h"
 #include "store/store_archive.h"
+#include "store/store_fast.h"
 #include "store/store_im.h"
+#include "store/store_register.h"
 #include "archive/archive.h"
 #include "admin/access.h"
 
@@ -1138,6 +1141,175 @@ static long invite_lifetime(struct op_ctx *c)
     return lifetime;
 }
 
+/* invite's "uses": registrations the invitation is good for (1..1000, default 1). */
+static int invite_uses(struct op_ctx *c, int *uses)
+{
+    json_t *u = json_object_get(c->args, "uses");
+    if (u == NULL) {
+        return 0;
+    }
+    if (!json_is_integer(u) || json_integer_value(u) < 1 || json_integer_value(u) > 1000) {
+        return fail(c, ERR_INVAL, "uses must be an integer of 1..1000");
+    }
+    *uses = (int)json_integer_value(u);
+    return 0;
+}
+
+/* invite's "inviter": an account of the domain (its local part into `out`) whose roster the
+ * invitation pre-authorises (XEP-0379); absent: an administrator's invitation. */
+static int invite_inviter(struct op_ctx *c, const char *domain, struct buf *out)
+{
+    const char *text = NULL;
+    if (json_object_get(c->args, "inviter") == NULL) {
+        return 0;
+    }
+    int rc = arg_str(c, "inviter", &text);
+    struct jid j = { 0 };
+    if (rc == 0 && jid_parse(&j, strv_c(text)) != 0) {
+        return fail(c, ERR_INVAL, "invalid inviter: %s", text);
+    }
+    if (rc == 0 && (j.local == NULL || j.resource || strcmp(j.domain, domain) != 0 ||
+                    store_account_exists(c->a->st, domain, j.local) != 1)) {
+        rc = fail(c, ERR_INVAL, "the inviter must be an account of %s", domain);
+    }
+    if (rc == 0) {
+        buf_reset(out);
+        buf_append_c(out, j.local);
+    }
+    jid_cleanup(&j);
+    return rc;
+}
+
+static int invite_row_json(void *ud, const char *const *cols, int ncols)
+{
+    if (ncols >= 5) {
+        json_array_append_new(ud, json_pack("{s:s, s:s, s:I, s:I, s:I}", "token", cols[0],
+                                            "inviter", cols[1], "uses", strtoll(cols[2], NULL, 10),
+                                            "created", strtoll(cols[3], NULL, 10), "expires",
+                                            strtoll(cols[4], NULL, 10)));
+    }
+    return 0;
+}
+
+/* invite.list: the domain's unexpired invitations. */
+static int op_invite_list(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc == 0) {
+        json_t *list = json_array();
+        rc = store_invite_list(c->a->st, buf_cstr(&dom), (long long)time(NULL), invite_row_json,
+                               list);
+        if (rc != 0) {
+            json_decref(list);
+            rc = fail(c, rc, "cannot read the invitations: %s", store_reason(c->a, rc));
+        } else {
+            c->result = list;
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* invite.revoke: an invitation of the domain stops working. */
+static int op_invite_revoke(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    const char *token = NULL;
+    int rc = domain_arg(c, "domain", true, &dom);
+    rc = rc ? rc : arg_str(c, "token", &token);
+    if (rc == 0) {
+        rc = store_invite_revoke(c->a->st, token, buf_cstr(&dom));
+        if (rc == ERR_NOTFOUND) {
+            fail(c, rc, "no such invitation on %s", buf_cstr(&dom));
+        } else if (rc != 0) {
+            fail(c, rc, "cannot revoke: %s", store_reason(c->a, rc));
+        } else {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "invitation revoked on %s", buf_cstr(&dom));
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static int device_json(void *ud, const char *const *cols, int ncols)
+{
+    if (ncols >= 6) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "agent", cols[0], "software", cols[1],
+                              "device", cols[2], "last_seen", strtoll(cols[3], NULL, 10), "tokens",
+                              strtoll(cols[4], NULL, 10));
+        json_object_set_new(o, "token_expires",
+                            cols[5] ? json_integer(strtoll(cols[5], NULL, 10)) : json_null());
+        json_array_append_new(ud, o);
+    }
+    return 0;
+}
+
+/* The account argument split into local part and domain (in `jid`, at the '@'). */
+static int existing_account(struct op_ctx *c, struct buf *jid, const char **domain)
+{
+    int rc = account_arg(c, jid);
+    if (rc == 0 && store_account_exists_jid(c, buf_cstr(jid)) != 1) {
+        rc = fail(c, ERR_NOTFOUND, "unknown account: %s", buf_cstr(jid));
+    }
+    if (rc == 0) {
+        char *at = strchr(jid->p, '@');
+        *at = '\0';
+        *domain = at + 1;
+    }
+    return rc;
+}
+
+/* account.devices: the user agents (XEP-0388) the account logged in with, and their FAST
+ * tokens. */
+static int op_account_devices(struct op_ctx *c)
+{
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    const char *domain = NULL;
+    int rc = existing_account(c, &jid, &domain);
+    if (rc == 0) {
+        json_t *list = json_array();
+        rc = store_fast_agents(c->a->st, domain, jid.p, device_json, list);
+        if (rc != 0) {
+            json_decref(list);
+            rc = fail(c, rc, "cannot read the devices: %s", store_reason(c->a, rc));
+        } else {
+            c->result = list;
+        }
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
+/* account.device_revoke: ends the FAST tokens of one user agent ("agent") or of all. */
+static int op_account_device_revoke(struct op_ctx *c)
+{
+    struct buf jid;
+    buf_init(&jid, ADMIN_NAME_MAX);
+    const char *domain = NULL;
+    const char *agent = NULL;
+    int rc = existing_account(c, &jid, &domain);
+    if (rc == 0 && json_object_get(c->args, "agent") != NULL) {
+        rc = arg_str(c, "agent", &agent);
+    }
+    int removed = 0;
+    if (rc == 0) {
+        rc = store_fast_revoke(c->a->st, domain, jid.p, agent, &removed);
+        if (rc != 0) {
+            fail(c, rc, "cannot revoke: %s", store_reason(c->a, rc));
+        } else {
+            c->result = json_pack("{s:i}", "revoked", removed);
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "%d FAST token(s) of %s@%s revoked", removed,
+                    jid.p, domain);
+        }
+    }
+    buf_cleanup(&jid);
+    return rc;
+}
+
 /* invite: an invitation token for in-band registration on a domain (XEP-0401 style). */
 static int op_invite(struct op_ctx *c)
 {
@@ -1154,23 +1326,36 @@ static int op_invite(struct op_ctx *c)
         }
         lifetime = rc == 0 ? (long)json_integer_value(lt) : 0;
     }
+    int uses = 1;
+    rc = rc ? rc : invite_uses(c, &uses);
+    struct buf inviter;
+    buf_init(&inviter, ADMIN_NAME_MAX);
+    rc = rc ? rc : invite_inviter(c, buf_cstr(&dom), &inviter);
     if (rc == 0) {
         if (lifetime == 0) {
             lifetime = invite_lifetime(c);
         }
-        rc = signup_invite_create(c->a->st, buf_cstr(&dom), lifetime, &token);
+        rc = signup_invite_new(c->a->st, buf_cstr(&dom), inviter.len ? buf_cstr(&inviter) : NULL,
+                               lifetime, uses, &token);
         if (rc != 0) {
             fail(c, rc, "cannot create an invitation: %s", store_reason(c->a, rc));
         }
     }
     if (rc == 0) {
         char uri[1024];
-        snprintf(uri, sizeof(uri), "xmpp:%s?register;preauth=%s", buf_cstr(&dom), buf_cstr(&token));
-        c->result =
-            json_pack("{s:s, s:s, s:I, s:s}", "token", buf_cstr(&token), "domain", buf_cstr(&dom),
-                      "expires", (json_int_t)(time(NULL) + lifetime), "uri", uri);
+        if (inviter.len) {
+            snprintf(uri, sizeof(uri), "xmpp:%s@%s?roster;preauth=%s;ibr=y", buf_cstr(&inviter),
+                     buf_cstr(&dom), buf_cstr(&token));
+        } else {
+            snprintf(uri, sizeof(uri), "xmpp:%s?register;preauth=%s", buf_cstr(&dom),
+                     buf_cstr(&token));
+        }
+        c->result = json_pack("{s:s, s:s, s:I, s:s, s:i, s:s}", "token", buf_cstr(&token), "domain",
+                              buf_cstr(&dom), "expires", (json_int_t)(time(NULL) + lifetime), "uri",
+                              uri, "uses", uses, "inviter", buf_cstr(&inviter));
         log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "invitation created for %s", buf_cstr(&dom));
     }
+    buf_cleanup(&inviter);
     buf_cleanup(&dom);
     buf_cleanup(&token);
     return rc;
@@ -1201,7 +1386,14 @@ static const struct op ops[] = {
     { "queues", op_queues, args_none, SERVER },
     { "send", op_send, (const char *const[]){ "from", "to", "text", NULL }, SERVER },
     { "presence", op_presence, args_jid, ACCOUNT },
-    { "invite", op_invite, (const char *const[]){ "domain", "lifetime", NULL }, DOMAIN("domain") },
+    { "invite", op_invite, (const char *const[]){ "domain", "lifetime", "uses", "inviter", NULL },
+      DOMAIN("domain") },
+    { "invite.list", op_invite_list, args_domain, DOMAIN("domain") },
+    { "invite.revoke", op_invite_revoke, (const char *const[]){ "domain", "token", NULL },
+      DOMAIN("domain") },
+    { "account.devices", op_account_devices, args_jid, ACCOUNT },
+    { "account.device_revoke", op_account_device_revoke,
+      (const char *const[]){ "jid", "agent", NULL }, ACCOUNT },
     { "stats", op_stats, args_none, SERVER },
     { "account.sessions", op_account_sessions, args_jid, ACCOUNT },
     { "account.roster", op_account_roster, args_jid, ACCOUNT },
@@ -1406,4 +1598,12 @@ void admin_free(struct admin *a)
     store_close(a->st);
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+int admin_invite_page(struct admin *a, const char *path, struct buf *body)
+{
+    pthread_mutex_lock(&a->lock);
+    int status = invite_page_http(a->st, path, body);
+    pthread_mutex_unlock(&a->lock);
+    return status;
 }

@@ -43,6 +43,8 @@ struct sasl_params {
                                             * docs/internals/sasl.md) */
     sasl_creds_fn *get_creds;
     void *ud;
+    const char *ssdp; /* XEP-0474: the list string (auth/ht.h) SCRAM hashes into "d=" of its
+                       * server-first message, or NULL (no d=) */
 };
 
 /* The domain's policy. */

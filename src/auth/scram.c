@@ -335,7 +335,20 @@ static int make_nonce(struct strv client, char **out)
     return rc;
 }
 
-/* Writes server-first: "r=<nonce>,s=<salt>,i=<iterations>". */
+/* XEP-0474: ",d=" and the base64 hash (the mechanism's) of the advertised lists, when given. */
+static int append_ssdp(const struct sasl_session *s, struct buf *sf)
+{
+    const char *h = s->params->ssdp;
+    if (h == NULL) {
+        return 0;
+    }
+    unsigned char digest[64];
+    int rc = auth__hash(s->mech->hash, h, strlen(h), digest);
+    rc = rc ? rc : buf_append_c(sf, ",d=");
+    return rc ? rc : sasl_b64_encode(digest, auth__scram_hash_len(s->mech->hash), sf);
+}
+
+/* Writes server-first: "r=<nonce>,s=<salt>,i=<iterations>" (and ",d=…", XEP-0474). */
 static int server_first(struct sasl_session *s, struct scram_state *st, struct strv cnonce,
                         struct buf *out)
 {
@@ -349,6 +362,7 @@ static int server_first(struct sasl_session *s, struct scram_state *st, struct s
     rc = buf_printf(&sf, "r=%s,s=", st->nonce);
     rc = rc ? rc : sasl_b64_encode(st->keys.salt, st->keys.salt_len, &sf);
     rc = rc ? rc : buf_printf(&sf, ",i=%u", st->keys.iterations);
+    rc = rc ? rc : append_ssdp(s, &sf);
     if (rc == 0) {
         st->server_first = xstrdup(buf_cstr(&sf));
         rc = buf_append_c(out, st->server_first);

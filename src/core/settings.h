@@ -102,6 +102,10 @@ struct settings {
             long c2s_burst;         /* xmpp.receiving.c2s_burst: bucket size (bytes) */
             long s2s_rate;          /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
             long s2s_burst;         /* xmpp.receiving.s2s_burst: bucket size (bytes) */
+            /* xmpp.receiving.fast_token_lifetime: seconds a FAST token lives, 0 = FAST off */
+            int fast_token_lifetime;
+            /* xmpp.receiving.fast_max_devices: user agents of an account holding tokens */
+            int fast_max_devices;
         } receiving;
         struct {
             int log_level;        /* xmpp.sending.log_level */

@@ -67,6 +67,12 @@ enum im_flag {
  * has no such session on this worker. */
 int im_session_flag(const struct jid *account, const char *resource, enum im_flag flag, bool on);
 
+/* Issue 18: a new account made with `inviter`'s invitation `token` (XEP-0401/0445) subscribes
+ * to the inviter with XEP-0379 pre-authorisation and pre-approves the inviter's request, so both
+ * become subscribed without a question. Runs where the registration happened (the new account
+ * has no session yet). */
+int im_invite_subscribe(const struct jid *invitee, const struct jid *inviter, const char *token);
+
 /* One roster item (RFC 6121 §2.1.2), as loaded from the store. */
 struct im_item {
     bool exists;

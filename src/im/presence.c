@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "accounts/signup.h"
 #include "core/stamp.h"
 #include "im/homestate.h"
 #include "im/im_int.h"
@@ -596,6 +597,18 @@ static int store_step(const struct jid *user, const struct jid *contact, const c
     return store_group_end(st, rc);
 }
 
+/* XEP-0379: the subscription request carries an invitation of `user` for `contact`. */
+static bool preauthorised(const struct jid *user, const char *contact,
+                          const struct xml_node *stanza)
+{
+    const struct xml_node *pa = stanza ? xml_node_child(stanza, NS_PARS, "preauth") : NULL;
+    const char *token = pa ? xml_node_attr(pa, "token") : NULL;
+    if (token == NULL || token[0] == '\0' || strlen(token) > 128) {
+        return false;
+    }
+    return signup_invite_roster(im__store(), user->domain, user->local, contact, token, time(NULL));
+}
+
 int im__subscription(const struct jid *user, const struct jid *contact, enum sub_event ev,
                      struct xml_node *stanza)
 {
@@ -619,6 +632,11 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
         .pending_in = store_im_pending_get(st, user->domain, user->local, cb, &pend) == 0,
     };
     buf_cleanup(&pend);
+    bool preauth = ev == SUB_IN_SUBSCRIBE && !cur.approved && !(cur.sub & SUB_FROM) &&
+                   preauthorised(user, cb, stanza);
+    if (preauth) {
+        cur.approved = true; /* XEP-0379: as if the user had pre-approved the contact */
+    }
     unsigned act = 0;
     struct sub_state next = sub_step(cur, ev, &act);
     if (log_enabled(LOG_TAG_XMPPS, LOG_ALLINFO)) {
@@ -661,9 +679,31 @@ int im__subscription(const struct jid *user, const struct jid *contact, enum sub
     if (act & SUB_SEND_UNAVAILABLE) {
         im__send_presence_to(user, contact, false);
     }
+    bool ask_back = preauth && !(it.sub & SUB_TO) && !it.ask;
     im_item_free(&it);
     free(cb);
+    if (ask_back) {
+        /* Both directions: the inviter asks for the invitee's presence in turn. */
+        return im__subscription(user, contact, SUB_OUT_SUBSCRIBE, NULL);
+    }
     return 0;
+}
+
+int im_invite_subscribe(const struct jid *invitee, const struct jid *inviter, const char *token)
+{
+    /* The new account pre-approves its inviter, then asks for the inviter's presence with the
+     * invitation as XEP-0379 pre-authorisation: both subscriptions follow without a question. */
+    int rc = im__subscription(invitee, inviter, SUB_OUT_SUBSCRIBED, NULL);
+    if (rc != 0) {
+        return rc;
+    }
+    struct xml_node *p = xml_node_new(NS_CLIENT, "presence");
+    xml_node_set_attr(p, "type", "subscribe");
+    struct xml_node *pa = xml_node_add_child(p, NS_PARS, "preauth");
+    xml_node_set_attr(pa, "token", token);
+    rc = im__subscription(invitee, inviter, SUB_OUT_SUBSCRIBE, p);
+    xml_node_unref(p);
+    return rc;
 }
 
 /* ---- administration ---- */

@@ -9,12 +9,14 @@
 #include <openssl/rand.h>
 
 #include "accounts/accounts.h"
+#include "accounts/signup.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "core/stamp.h"
 #include "services/services_int.h"
 #include "signal/router.h"
+#include "store/store_fast.h"
 #include "xml/ns.h"
 
 #define ADMIN_NODE(x) NS_ADMIN "#" x
@@ -626,6 +628,143 @@ static int run_ping(struct run *r)
     return completed_note(r, note);
 }
 
+/* ---- XEP-0401 invitations (issue 18) ---- */
+
+/* The completed command: the xmpp: URI to hand to the invitee and the expiry. */
+static int invite_reply(struct run *r, const char *uri, time_t expires)
+{
+    struct xml_node *c = command_el(r->cmd, r->sessionid, "completed");
+    struct xml_node *x = services__form_add(c, "result", NS_INVITE);
+    services__field_add(x, "uri", "text-single", "Invitation URI", uri);
+    char stamp[STAMP_MAX];
+    services__field_add(x, "expire", "text-single", "Valid until",
+                        stamp_format(expires, stamp, sizeof(stamp)));
+    return service_reply_result(r->ctx, c);
+}
+
+/* Whether the requester is an account of a local domain (its canonical name into `dom`). */
+static bool local_requester(const struct run *r, struct buf *dom)
+{
+    const struct signal *req = r->ctx->req;
+    return req->from.local != NULL && router_is_local_domain(req->from.domain, dom);
+}
+
+/* An invitation on the requester's own domain: from the requester (roster pre-authorisation,
+ * `account` false) or an administrator's that only allows registration. */
+static int run_invitation(struct run *r, bool account)
+{
+    const struct signal *req = r->ctx->req;
+    struct buf dom, token, uri;
+    buf_init(&dom, 1024);
+    buf_init(&token, 256);
+    buf_init(&uri, 4096);
+    int rc;
+    if (!local_requester(r, &dom)) {
+        rc = service_reply_error(r->ctx, "cancel", "forbidden");
+        goto done;
+    }
+    long lifetime = worker_ctx()->cfg->reg.invite_lifetime;
+    rc = signup_invite_new(worker_ctx()->store, buf_cstr(&dom), account ? NULL : req->from.local,
+                           lifetime, 1, &token);
+    if (rc != 0) {
+        rc = service_reply_error(r->ctx, "wait", "internal-server-error");
+        goto done;
+    }
+    if (account) {
+        buf_printf(&uri, "xmpp:%s?register;preauth=%s", buf_cstr(&dom), buf_cstr(&token));
+    } else {
+        buf_printf(&uri, "xmpp:%s@%s?roster;preauth=%s;ibr=y", req->from.local, buf_cstr(&dom),
+                   buf_cstr(&token));
+    }
+    rc = invite_reply(r, buf_cstr(&uri), time(NULL) + lifetime);
+done:
+    buf_cleanup(&dom);
+    buf_cleanup(&token);
+    buf_cleanup(&uri);
+    return rc;
+}
+
+static int run_invite(struct run *r)
+{
+    return run_invitation(r, false);
+}
+
+static int run_create_account(struct run *r)
+{
+    return run_invitation(r, true);
+}
+
+/* ---- the requester's devices: SASL2 user agents and FAST tokens (issue 18) ---- */
+
+static const char *const device_vars[] = { "agent", "software", "device", "last-seen",
+                                           "fast-token-until" };
+
+static int device_item(void *ud, const char *const *cols, int ncols)
+{
+    struct xml_node *item = xml_node_add_child(ud, NULL, "item");
+    char stamp[STAMP_MAX];
+    for (int i = 0; i < 5 && i < ncols; i++) {
+        const char *v = cols[i == 4 ? 5 : i];
+        if (i >= 3 && v != NULL) {
+            v = stamp_format((time_t)strtoll(v, NULL, 10), stamp, sizeof(stamp));
+        }
+        services__field_add(item, device_vars[i], NULL, NULL, v ? v : "");
+    }
+    return 0;
+}
+
+/* The user agents the requester's account logged in with, and until when each holds a token. */
+static int run_devices(struct run *r)
+{
+    struct buf dom;
+    buf_init(&dom, 1024);
+    int rc;
+    if (!local_requester(r, &dom)) {
+        rc = service_reply_error(r->ctx, "cancel", "forbidden");
+        goto done;
+    }
+    struct xml_node *c = command_el(r->cmd, r->sessionid, "completed");
+    struct xml_node *x = services__form_add(c, "result", NULL);
+    struct xml_node *rep = xml_node_add_child(x, NULL, "reported");
+    for (size_t i = 0; i < sizeof(device_vars) / sizeof(device_vars[0]); i++) {
+        services__field_add(rep, device_vars[i], "text-single", device_vars[i], NULL);
+    }
+    store_fast_agents(worker_ctx()->store, buf_cstr(&dom), r->ctx->req->from.local, device_item, x);
+    rc = service_reply_result(r->ctx, c);
+done:
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static void form_revoke_device(struct xml_node *x)
+{
+    services__field_add(x, "agent", "text-single", "User agent id (empty: every device)", NULL);
+}
+
+/* Ends the requester's FAST tokens: one user agent's, or all of them. */
+static int run_revoke_device(struct run *r)
+{
+    struct buf dom, agent;
+    buf_init(&dom, 1024);
+    buf_init(&agent, 1024);
+    int rc;
+    const char *a = services__form_value(r->form, "agent", &agent);
+    int removed = 0;
+    if (!local_requester(r, &dom)) {
+        rc = service_reply_error(r->ctx, "cancel", "forbidden");
+    } else if (store_fast_revoke(worker_ctx()->store, buf_cstr(&dom), r->ctx->req->from.local,
+                                 a && a[0] ? a : NULL, &removed) != 0) {
+        rc = service_reply_error(r->ctx, "wait", "internal-server-error");
+    } else {
+        char note[64];
+        snprintf(note, sizeof(note), "%d login token(s) revoked", removed);
+        rc = completed_note(r, note);
+    }
+    buf_cleanup(&dom);
+    buf_cleanup(&agent);
+    return rc;
+}
+
 /* ---- the table and the protocol ---- */
 
 static const struct command commands[] = {
@@ -640,6 +779,12 @@ static const struct command commands[] = {
     { ADMIN_NODE("announce"), "Send Announcement to Online Users", form_announce, run_announce,
       false },
     { "ping", "Ping", NULL, run_ping, true },
+    { NS_INVITE "#invite", "Invite someone", NULL, run_invite, true },
+    { NS_INVITE "#create-account", "Create an account invitation", NULL, run_create_account,
+      false },
+    { "devices", "List my devices", NULL, run_devices, true },
+    { "revoke-device", "Revoke a device's login token", form_revoke_device, run_revoke_device,
+      true },
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 

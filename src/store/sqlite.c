@@ -57,8 +57,14 @@ static const char *const migrations[] = {
 /* The areas beyond the core tables, each in its own file with its own migrations (archive after
  * muc: it has a trigger on muc_rooms). */
 static const struct store_area *const areas[] = {
-    &store_area_im,      &store_area_services, &store_area_register, &store_area_muc,
-    &store_area_archive, &store_area_pubsub,   &store_area_upload,
+    &store_area_im,       /* sqlite_im.c */
+    &store_area_services, /* sqlite_services.c */
+    &store_area_register, /* sqlite_register.c */
+    &store_area_muc,      /* sqlite_muc.c */
+    &store_area_fast,     /* sqlite_fast.c (issue 18) */
+    &store_area_archive,  /* sqlite_archive.c (issue 16) */
+    &store_area_pubsub,   /* sqlite_pubsub.c (issue 14) */
+    &store_area_upload,   /* sqlite_upload.c (issue 17) */
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

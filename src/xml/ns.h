@@ -91,5 +91,11 @@
 #define NS_HTTPBIND "http://jabber.org/protocol/httpbind" /* XEP-0124 */
 #define NS_XBOSH "urn:xmpp:xbosh"                         /* XEP-0206 */
 #define NS_EXTDISCO "urn:xmpp:extdisco:2"                 /* XEP-0215 */
+/* ---- modern login: SASL2 (XEP-0388), Bind 2 (XEP-0386), FAST (XEP-0484) ---- */
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_BIND2 "urn:xmpp:bind:0"
+#define NS_FAST "urn:xmpp:fast:0"
+/* ---- invitations (XEP-0401) ---- */
+#define NS_INVITE "urn:xmpp:invite"
 
 #endif

@@ -138,6 +138,7 @@ void xstream__features_auth(struct xstream *st, struct buf *out)
         }
         buf_append_c(out, "</sasl-channel-binding>");
     }
+    xstream__sasl2_features(st, out, mechs, n, any_cb ? cb_names : NULL);
     buf_printf(out, "<auth xmlns='%s'/>", NS_IQ_AUTH_FEATURE);
 }
 
@@ -188,6 +189,7 @@ void xstream__auth_cleanup(struct xstream *st)
         tls_ids_free(st->cert_ids);
         st->cert_ids = NULL;
     }
+    xstream__sasl2_free(st);
     if (st->c && st->c->loop) {
         loop_timer_stop(st->c->loop, &st->delay_timer);
     }
@@ -239,7 +241,12 @@ static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fa
                  condition, sasl_fail_kind_name(kind), why && why[0] ? ": " : "", why ? why : "",
                  who ? " for " : "", who ? who : "");
     buf_reset(&st->delayed);
-    buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
+    if (xstream__sasl2_active(st)) {
+        /* XEP-0388: the reason as <text/> only when it tells nothing about the password. */
+        xstream__sasl2_failure(st, condition, failure_is_guess(kind) ? NULL : why, &st->delayed);
+    } else {
+        buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
+    }
     if (!failure_is_guess(kind)) {
         xstream__flush_delayed(st);
         return;
@@ -282,6 +289,9 @@ static void authenticated(struct xstream *st, const char *user, const char *how)
     xstream__set(&st->user, "%s", user);
     snprintf(st->mechanism, sizeof(st->mechanism), "%s", how);
     atomic_fetch_add(&g_xmpp_stats.logins, 1);
+    if (!xstream__sasl2_active(st)) {
+        xstream__sasl2_free(st); /* SASL or XEP-0078: the SASL2 offer is of no more use */
+    }
     xstream__set(&st->bare, "%s@%s", user, st->domain);
     st->c->log.account = st->bare;
     st->state = XS_AUTHED;
@@ -321,13 +331,14 @@ static const char *finish_sasl(struct xstream *st, struct buf *user)
     return NULL;
 }
 
+/* One step with the data in `el`'s text (NULL: no initial response). */
 static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial)
 {
     struct buf text, in, out;
     buf_init(&text, 65536);
     buf_init(&in, 65536);
     buf_init(&out, 65536);
-    if (xml_node_text(el, &text) != 0) {
+    if (el != NULL && xml_node_text(el, &text) != 0) {
         /* Over the size limit: never treated as a shorter (or empty) response. */
         sasl_failure(st, "malformed-request", SASL_FAIL_MALFORMED, "SASL data over the size limit",
                      NULL);
@@ -347,7 +358,11 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
     rc = sasl_step(st->sasl, (const unsigned char *)in.p, in.len, has_data, &out);
     if (rc == SASL_CONTINUE) {
         st->state = XS_SASL;
-        send_sasl(st, "challenge", out.len ? &out : NULL);
+        if (xstream__sasl2_active(st)) {
+            xstream__sasl2_challenge(st, &out);
+        } else {
+            send_sasl(st, "challenge", out.len ? &out : NULL);
+        }
         goto done;
     }
     if (rc != SASL_DONE) {
@@ -364,14 +379,22 @@ static void sasl_run(struct xstream *st, const struct xml_node *el, bool initial
         buf_cleanup(&user);
         goto done;
     }
-    send_sasl(st, "success", out.len ? &out : NULL);
+    bool sasl2 = xstream__sasl2_active(st);
+    if (!sasl2) {
+        send_sasl(st, "success", out.len ? &out : NULL);
+    }
     char how[64];
     snprintf(how, sizeof(how), "%s", sasl_mech_name(st->sasl_mech));
     sasl_session_free(st->sasl);
     st->sasl = NULL;
     authenticated(st, buf_cstr(&user), how);
     buf_cleanup(&user);
-    xstream__restart(st);
+    if (sasl2) {
+        /* XEP-0388: no restart; <success/> (with Bind 2) on the account's worker. */
+        xstream__sasl2_succeeded(st, &out);
+    } else {
+        xstream__restart(st);
+    }
 done:
     buf_cleanup(&text);
     buf_cleanup(&in);
@@ -380,12 +403,17 @@ done:
 
 void xstream__sasl_auth(struct xstream *st, struct xml_node *el)
 {
+    xstream__sasl_start(st, xml_node_attr(el, "mechanism"), el);
+}
+
+void xstream__sasl_start(struct xstream *st, const char *name, const struct xml_node *data)
+{
     if (tls_required_missing(st)) {
         sasl_failure(st, "encryption-required", SASL_FAIL_OTHER, "TLS is required first", NULL);
         return;
     }
-    const char *name = xml_node_attr(el, "mechanism");
     prepare_params(st);
+    st->sp.ssdp = xstream__sasl2_ssdp(st);
     struct sasl_policy pol;
     const char *allowed[ACCOUNTS_MAX_METHODS + 1];
     policy_of(st, &pol, allowed);
@@ -400,7 +428,7 @@ void xstream__sasl_auth(struct xstream *st, struct xml_node *el)
     }
     st->sasl = sasl_session_new(m, &st->sp);
     st->sasl_mech = m;
-    sasl_run(st, el, true);
+    sasl_run(st, data, true);
 }
 
 void xstream__sasl_response(struct xstream *st, struct xml_node *el)
@@ -541,4 +569,26 @@ void xstream__legacy_auth(struct xstream *st, struct xml_node *iq)
     OPENSSL_cleanse(password.p ? password.p : "", password.len);
     buf_cleanup(&password);
     buf_cleanup(&digest);
+}
+
+/* For SASL2 (sasl2.c): the same link parameters, accounting and success as SASL. */
+void xstream__auth_prepare(struct xstream *st)
+{
+    prepare_params(st);
+}
+
+void xstream__auth_failure(struct xstream *st, const char *condition, enum sasl_fail_kind kind,
+                           const char *why, const char *who)
+{
+    sasl_failure(st, condition, kind, why, who);
+}
+
+void xstream__auth_success(struct xstream *st, const char *user, const char *how)
+{
+    authenticated(st, user, how);
+}
+
+bool xstream__auth_tls_missing(const struct xstream *st)
+{
+    return tls_required_missing(st);
 }

@@ -118,7 +118,7 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
         buf_append_c(&b, "'/>");
         xstream__write(st, b.p, b.len);
         buf_cleanup(&b);
-    } else {
+    } else if (iq != NULL) {
         struct xml_node *bind = xml_node_new(NS_BIND, "bind");
         struct xml_node *jid = xml_node_add_child(bind, NULL, "jid");
         xml_node_add_text(jid, s->full, strlen(s->full));

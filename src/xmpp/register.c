@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "im/im.h"
 #include "store/store_register.h"
 #include "xml/ns.h"
 #include "xmpp/stream_internal.h"
@@ -109,6 +110,43 @@ static void refused(struct xstream *st, const struct xml_node *iq, const char *u
     xstream__iq_error(st, iq, why->type, why->condition, why->text);
 }
 
+/* Uses the invitation `token` once; its inviter ("" for an administrator's) into `inviter`. */
+static int take_invite(struct store *store, const char *domain, const char *token, time_t now,
+                       struct buf *inviter)
+{
+    if (token[0] == '\0' ||
+        store_invite_inviter(store, token, domain, (long long)now, inviter) != 0) {
+        return ERR_NOTFOUND;
+    }
+    return store_invite_take(store, token, domain, (long long)now);
+}
+
+/* XEP-0401: a new account made with an account's invitation and that account subscribe to each
+ * other (XEP-0379 pre-authorisation through a one-time grant). */
+static void roster_link(struct xstream *st, const char *user, const char *inviter,
+                        const char *token, time_t now)
+{
+    struct store *store = worker_ctx()->store;
+    long long expires = (long long)now + xstream__cfg()->reg.invite_lifetime;
+    char a[2400], b[2400];
+    snprintf(a, sizeof(a), "%s@%s", user, st->domain);
+    snprintf(b, sizeof(b), "%s@%s", inviter, st->domain);
+    struct jid invitee, by;
+    if (jid_parse(&invitee, strv_c(a)) != 0) {
+        return;
+    }
+    if (jid_parse(&by, strv_c(b)) == 0) {
+        int rc = store_invite_grant_add(store, token, st->domain, inviter, a, expires);
+        rc = rc ? rc : im_invite_subscribe(&invitee, &by, token);
+        if (rc != 0) {
+            log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_PROBLEMS,
+                         "roster of %s and its inviter %s not linked: %s", a, b, err_str(rc));
+        }
+        jid_cleanup(&by);
+    }
+    jid_cleanup(&invitee);
+}
+
 static void register_set(struct xstream *st, const struct xml_node *iq, const struct xml_node *q)
 {
     const struct settings *cfg = xstream__cfg();
@@ -118,6 +156,8 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     buf_init(&user, 2048);
     buf_init(&password, 4096);
     buf_init(&token, 256);
+    struct buf inviter;
+    buf_init(&inviter, 2048);
     struct signup_refusal why = { 0 };
     time_t now = time(NULL);
     if (xml_node_child(q, NS_REGISTER, "remove")) {
@@ -155,11 +195,15 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     bool no_invite = false;
     int rc = store_group_begin(store);
     if (rc == 0) {
-        if (st->dom.signup_invite_only) {
-            rc = token.len == 0
-                     ? ERR_NOTFOUND
-                     : store_invite_take(store, buf_cstr(&token), st->domain, (long long)now);
+        if (st->dom.signup_invite_only || token.len > 0) {
+            rc = take_invite(store, st->domain, buf_cstr(&token), now, &inviter);
             no_invite = rc == ERR_NOTFOUND;
+            if (no_invite && !st->dom.signup_invite_only) {
+                /* An open domain: a token that is not (or no longer) good is ignored. */
+                rc = 0;
+                no_invite = false;
+                buf_reset(&inviter);
+            }
         }
         if (rc == 0) {
             rc = accounts_account_add(store, jid, buf_cstr(&password), err, sizeof(err));
@@ -190,10 +234,15 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
         goto done;
     }
     signup_rate_note(cfg, st->c->addr, st->domain, now);
-    log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_MAJOR, "account %s registered in-band", jid);
+    log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_MAJOR, "account %s registered in-band%s%s", jid,
+                 inviter.len ? ", invited by " : "", buf_cstr(&inviter));
     xstream__iq_result(st, iq, NULL);
+    if (inviter.len > 0) {
+        roster_link(st, buf_cstr(&user), buf_cstr(&inviter), buf_cstr(&token), now);
+    }
 
 done:
+    buf_cleanup(&inviter);
     buf_cleanup(&user_raw);
     buf_cleanup(&user);
     buf_cleanup(&password);

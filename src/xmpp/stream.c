@@ -248,6 +248,11 @@ static void features(struct xstream *st)
     buf_cleanup(&b);
 }
 
+void xstream__features(struct xstream *st)
+{
+    features(st);
+}
+
 /* Each worker keeps the settings of the domains it recently served: every login opens three
  * streams (plain, TLS, authenticated) and each needs them. An entry is good while the domain
  * generation is unchanged (bumped by every administrative change of domains). */
@@ -439,6 +444,8 @@ static void element_negotiate(struct xstream *st, struct xml_node *el)
         xstream__starttls(st, st->state == XS_NEGOTIATE);
     } else if (is(el, NS_SASL, "auth")) {
         xstream__sasl_auth(st, el);
+    } else if (el->ns && strcmp(el->ns, NS_SASL2) == 0) {
+        xstream__sasl2_element(st, el);
     } else if (is_legacy_auth(el)) {
         xstream__legacy_auth(st, el);
     } else if (is_iq_child(el, NS_REGISTER, "query")) {
@@ -460,6 +467,8 @@ static void element_sasl(struct xstream *st, struct xml_node *el)
         xstream__sasl_response(st, el);
     } else if (is(el, NS_SASL, "abort")) {
         xstream__sasl_abort(st);
+    } else if (el->ns && strcmp(el->ns, NS_SASL2) == 0) {
+        xstream__sasl2_element(st, el);
     } else if (is_stanza(el)) {
         xstream_error(st, "not-authorized", "authenticate first");
     } else {
@@ -485,8 +494,8 @@ static int on_element(void *ud, struct xml_node *el)
         return s2s_in_element(st, el);
     }
     if (log_conn_enabled(&st->c->log, LOG_ALLINFO) && !is(el, NS_SASL, "auth") &&
-        !is(el, NS_SASL, "response") && !is_legacy_auth(el) &&
-        !is_iq_child(el, NS_REGISTER, "query")) {
+        !is(el, NS_SASL, "response") && !is_legacy_auth(el) && !is(el, NS_SASL2, "authenticate") &&
+        !is(el, NS_SASL2, "response") && !is_iq_child(el, NS_REGISTER, "query")) {
         struct buf b;
         buf_init(&b, 65536);
         struct xml_ser_opts o = { .parent_ns = NS_CLIENT };
@@ -579,6 +588,7 @@ void xstream_moved(struct xstream *st)
     } else {
         c2s__keepalive_start(st);
     }
+    xstream__sasl2_moved(st);
     if (st->pending_legacy_bind) {
         st->pending_legacy_bind = false;
         c2s__bind_resource(st, st->pending_resource, NULL, true);

@@ -61,6 +61,8 @@ struct xstream {
     bool pending_legacy_bind;
     struct c2s_session *sess; /* the client session, once a resource is bound */
     char reg_token[128];      /* XEP-0401: a checked invitation token for registration */
+    /* SASL2 (sasl2.c): the offered lists, then the exchange; freed once authenticated */
+    struct sasl2_state *sasl2;
 };
 
 /* stream.c */
@@ -86,6 +88,36 @@ void xstream__sasl_abort(struct xstream *st);
 void xstream__legacy_auth(struct xstream *st, struct xml_node *iq);
 void xstream__auth_cleanup(struct xstream *st);
 void xstream__flush_delayed(struct xstream *st);
+/* SASL with mechanism `name` and the initial response in `data`'s text (NULL: none). */
+void xstream__sasl_start(struct xstream *st, const char *name, const struct xml_node *data);
+void xstream__auth_prepare(struct xstream *st);
+void xstream__auth_failure(struct xstream *st, const char *condition, enum sasl_fail_kind kind,
+                           const char *why, const char *who);
+void xstream__auth_success(struct xstream *st, const char *user, const char *how);
+bool xstream__auth_tls_missing(const struct xstream *st);
+
+/* sasl2.c: XEP-0388 SASL2 with XEP-0386 Bind 2, XEP-0484 FAST and XEP-0474 SSDP. */
+struct sasl2_state;
+/* Appends <authentication/> (the SASL mechanisms `mechs`, the inline features) and remembers the
+ * lists for SSDP; `cb_names` (SASL_CB_COUNT names) when the link offers channel bindings. */
+void xstream__sasl2_features(struct xstream *st, struct buf *out, const char **mechs, size_t n,
+                             const char *const *cb_names);
+/* Whether the current exchange is a SASL2 one. */
+bool xstream__sasl2_active(const struct xstream *st);
+/* The SSDP string for SCRAM's d= during a SASL2 exchange, else NULL. */
+const char *xstream__sasl2_ssdp(const struct xstream *st);
+void xstream__sasl2_failure(struct xstream *st, const char *condition, const char *text,
+                            struct buf *out);
+void xstream__sasl2_challenge(struct xstream *st, const struct buf *data);
+/* The mechanism succeeded (`additional`: its data for <success/>); the account is set. */
+void xstream__sasl2_succeeded(struct xstream *st, const struct buf *additional);
+/* A SASL2 element (authenticate, response, abort, next, task-data…). */
+void xstream__sasl2_element(struct xstream *st, struct xml_node *el);
+/* After a move: sends the success that waited for the account's worker. */
+void xstream__sasl2_moved(struct xstream *st);
+void xstream__sasl2_free(struct xstream *st);
+/* stream.c: sends the stream features for the current state again (no restart). */
+void xstream__features(struct xstream *st);
 
 /* register.c: XEP-0077 in-band registration before authentication (XEP-0401 pre-auth). */
 void xstream__register_feature(struct xstream *st, struct buf *out);
@@ -94,6 +126,8 @@ void xstream__register_preauth(struct xstream *st, struct xml_node *iq);
 
 /* c2s.c: binding and the bound session. */
 void c2s__bind(struct xstream *st, struct xml_node *iq);
+/* Binds `resource`; answers the bind `iq`, or legacy auth's iq, or nothing (iq NULL and not
+ * legacy: Bind 2, whose answer is the SASL2 success). The stream is XS_BOUND when it worked. */
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy);
 void c2s__stanza(struct xstream *st, struct xml_node *el);

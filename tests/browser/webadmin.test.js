@@ -224,6 +224,36 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   assert.equal(await page.locator('#conn-rows tr[data-jid^="alice@"]').count(), 0);
 });
 
+test('Users: create an invitation, see its landing page, revoke it; the devices panel', async () => {
+  const page = state.page;
+  await go('#/users/domain/' + encodeURIComponent('browser.test'));
+  await page.waitForSelector('#create-invite');
+  await page.fill('#invite-uses', '2');
+  await page.click('#create-invite');
+  await page.waitForSelector('#invite-uri');
+  const uri = await page.textContent('#invite-uri');
+  const token = /preauth=([A-Za-z0-9_-]+)/.exec(uri)[1];
+  assert.match(uri, /^xmpp:browser\.test\?register;preauth=/);
+  const row = `#invite-rows tr[data-token="${token}"]`;
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(row), /administrator/);
+  assert.ok(JSON.parse(ctl('invite', 'list', 'browser.test').trim().split('\n')
+    .find(l => l.includes(token))).uses === 2);
+  await shot('10a-users-invitations');
+  const landing = await page.evaluate(async t => {
+    const r = await fetch('/invite/' + t);
+    return { status: r.status, body: await r.text() };
+  }, token);
+  assert.equal(landing.status, 200);
+  assert.match(landing.body, /You are invited to browser\.test/);
+  await page.click(`${row} button`);
+  await page.waitForSelector(row, { state: 'detached' });
+  assert.doesNotMatch(ctl('invite', 'list', 'browser.test'), new RegExp(token));
+  await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
+  await page.waitForSelector('#device-rows');
+  await shot('10b-users-account-devices');
+});
+
 test('Monitors → Logs: filtered by tag and text', async () => {
   const page = state.page;
   await go('#/monitors/logs');

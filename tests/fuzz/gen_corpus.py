@@ -231,6 +231,14 @@ def stanza_seeds():
             (BOB, b"<presence type='unavailable'/><presence to='alice@example.com' type='probe'/>"),
             (ALICE, b"<presence to='bob@example.com' type='unsubscribe'/>"
              b"<presence to='bob@example.com' type='unsubscribed'/>")),
+        "invitations": chunks(
+            (ALICE, iq(b"set", b"i1", b"<command xmlns='http://jabber.org/protocol/commands' "
+                                     b"node='urn:xmpp:invite#invite' action='execute'/>",
+                       b"example.com")),
+            (BOB, b"<presence to='alice@example.com' type='subscribe'><preauth "
+             b"xmlns='urn:xmpp:pars:0' token='not-a-token'/></presence>"),
+            (ALICE, iq(b"set", b"d1", b"<command xmlns='http://jabber.org/protocol/commands' "
+                                     b"node='devices' action='execute'/>", b"example.com"))),
         "presence-directed": chunks(
             (ALICE, b"<presence/><presence to='carol@example.com'/><presence to='bob@example.com/"
              b"phone'><status>directed</status></presence>"),
@@ -398,6 +406,11 @@ def admin_api_seeds():
                                    "text": "login", "limit": 5}),
             (SERVER, "send", {"from": pm, "to": user, "text": "hello"}),
             (SERVER, "invite", {"domain": "example.com", "lifetime": 3600}),
+            (SERVER, "invite", {"domain": "example.com", "uses": 3, "inviter": user}),
+            (SERVER, "invite.list", {"domain": "example.com"}),
+            (SERVER, "invite.revoke", {"domain": "example.com", "token": "nope"}),
+            (SERVER, "account.devices", {"jid": user}),
+            (SERVER, "account.device_revoke", {"jid": user, "agent": "a"}),
             (SERVER, "whoami", {}), (SERVER, "logout", {}), (SERVER, "whoami", {})),
         "domain-admin": requests(
             (DOMAIN_ADMIN, "whoami", {}), (DOMAIN_ADMIN, "domain.list", {}),

@@ -108,6 +108,10 @@ def can_login(server, user, password):
     return kind == "success"
 
 
+INVITE = "urn:xmpp:invite#invite"
+INVITE_ADMIN = "urn:xmpp:invite#create-account"
+
+
 # ---- discovery ----------------------------------------------------------------------------------
 
 def test_commands_listed_for_admins_only(srv):
@@ -115,7 +119,8 @@ def test_commands_listed_for_admins_only(srv):
     r = boss.iq("get", "<query xmlns='%s' node='%s'/>" % (NS_DISCO_ITEMS, NS_COMMANDS),
                 to="localhost")
     items = r.find(q(NS_DISCO_ITEMS, "query")).findall(q(NS_DISCO_ITEMS, "item"))
-    assert sorted(i.get("node") for i in items) == sorted([ADMIN + n for n in NODES] + ["ping"])
+    assert sorted(i.get("node") for i in items) == sorted(
+        [ADMIN + n for n in NODES] + ["ping", INVITE, INVITE_ADMIN, "devices", "revoke-device"])
     assert all(i.get("jid") == "localhost" and i.get("name") for i in items)
     r = boss.iq("get", "<query xmlns='%s' node='%sadd-user'/>" % (NS_DISCO_INFO, ADMIN),
                 to="localhost")
@@ -128,9 +133,12 @@ def test_commands_listed_for_admins_only(srv):
     r = joe.iq("get", "<query xmlns='%s' node='%s'/>" % (NS_DISCO_ITEMS, NS_COMMANDS),
                to="localhost")
     assert r.get("type") == "result"
-    # An ordinary user sees the commands it may run: the ping command, no admin command.
+    # An ordinary user sees the commands it may run: ping, inviting someone (XEP-0401) and its
+    # own devices (SASL2 user agents, FAST tokens), no admin command.
     items = r.find(q(NS_DISCO_ITEMS, "query")).findall(q(NS_DISCO_ITEMS, "item"))
-    assert [(i.get("node"), i.get("jid")) for i in items] == [("ping", "localhost")]
+    assert [(i.get("node"), i.get("jid")) for i in items] == [
+        ("ping", "localhost"), (INVITE, "localhost"), ("devices", "localhost"),
+        ("revoke-device", "localhost")]
     boss.close()
     joe.close()
 

@@ -22,7 +22,7 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "account.sessions", "account.roster", "account.pep", "pubsub.nodes", "presence", "settings.get", "connections",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
-             "send", "invite"}
+             "send", "invite", "invite.list", "account.devices"}
 
 
 def account_rows(target, allowed):
@@ -36,6 +36,8 @@ def account_rows(target, allowed):
         ("account.roster", {"jid": target}, allowed),
         ("account.pep", {"jid": target}, allowed),
         ("account.disconnect", {"jid": target}, allowed),
+        ("account.devices", {"jid": target}, allowed),
+        ("account.device_revoke", {"jid": target}, allowed),
         ("presence", {"jid": target}, allowed),
         ("account.remove", {"jid": target}, allowed),
     ]
@@ -62,6 +64,8 @@ ROWS = [
     ("pubsub.nodes", {"domain": "a.test"}, {SRV, DA}),
     ("pubsub.nodes", {"domain": "b.test"}, {SRV, OTHER}),
     ("invite", {"domain": "b.test"}, {SRV, OTHER}),
+    ("invite.list", {"domain": "a.test"}, {SRV, DA}),
+    ("invite.list", {"domain": "b.test"}, {SRV, OTHER}),
     *account_rows("plain@a.test", {SRV, DA}),
     *account_rows("root@a.test", {SRV}),          # a server administrator
     *account_rows("deputy@a.test", {SRV}),        # another domain administrator of a.test

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "accounts/accounts.h"
+#include "accounts/invite_page.h"
 #include "accounts/signup.h"
 #include "auth/lockout.h"
 #include "core/err.h"
@@ -832,6 +833,34 @@ static void test_signup_rates(void **state)
 /* The modules linked here, in main.c's order, for the defaults of their settings rows. */
 static struct module *const modules[] = { &core_module, &auth_module, &accounts_module };
 
+/* The invitation landing page: every value escaped, the xmpp: URI and the clients listed. */
+static void test_invite_page(void **state)
+{
+    (void)state;
+    struct buf html;
+    buf_init(&html, 65536);
+    struct invite_page inv = { .token = "tok-1_x",
+                               .domain = "example.com",
+                               .inviter = "<b>&'\"",
+                               .expires = 1767225600 };
+    assert_int_equal(invite_page_render(&inv, &html), 0);
+    const char *t = buf_cstr(&html);
+    assert_non_null(strstr(t, "&lt;b&gt;&amp;&#39;&quot;@example.com invites you"));
+    assert_null(strstr(t, "<b>"));
+    assert_null(strstr(t, "<script"));
+    assert_non_null(strstr(t, "href=\"xmpp:&lt;b&gt;&amp;&#39;&quot;@example.com?roster;preauth="
+                              "tok-1_x;ibr=y\""));
+    assert_non_null(strstr(t, "2026-01-01T00:00:00Z"));
+    assert_non_null(strstr(t, "Conversations"));
+    assert_non_null(strstr(t, "Gajim"));
+    inv.inviter = NULL;
+    assert_int_equal(invite_page_render(&inv, &html), 0);
+    assert_non_null(strstr(buf_cstr(&html), "href=\"xmpp:example.com?register;preauth=tok-1_x\""));
+    assert_int_equal(invite_page_render(NULL, &html), 0);
+    assert_non_null(strstr(buf_cstr(&html), "not valid"));
+    buf_cleanup(&html);
+}
+
 int main(void)
 {
     modules_set(modules, sizeof(modules) / sizeof(modules[0]));
@@ -852,6 +881,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signup_lookalikes_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signup_skeletons_filled_and_removed, setup, teardown),
         cmocka_unit_test(test_signup_rates),
+        cmocka_unit_test(test_invite_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "auth/creds.h"
+#include "auth/ht.h"
 #include "auth/internal.h"
 #include "auth/legacy.h"
 #include "auth/sasl.h"
@@ -1605,6 +1606,111 @@ static void test_legacy_digest(void **state)
     auth_creds_cleanup(&c);
 }
 
+/* ---- XEP-0484 HT-SHA-256 and XEP-0474 SSDP ---- */
+
+static void test_ht_token_and_macs(void **state)
+{
+    (void)state;
+    char token[AUTH_HT_TOKEN_LEN + 1];
+    unsigned char key[AUTH_HT_MAC_LEN];
+    assert_int_equal(auth_ht_token_new(token, sizeof(token), key), 0);
+    assert_int_equal(strlen(token), AUTH_HT_TOKEN_LEN);
+    assert_int_equal(
+        strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        AUTH_HT_TOKEN_LEN);
+    /* The stored key is SHA-256(token), and HMAC with it equals HMAC with the token (what the
+     * client computes), because the token is longer than the hash's block. */
+    unsigned char sha[32], want[32], got[32];
+    unsigned int len = 0;
+    EVP_Digest(token, strlen(token), sha, &len, EVP_sha256(), NULL);
+    assert_memory_equal(sha, key, 32);
+    const unsigned char cbd[] = "cb-data";
+    struct sasl_cb_data cb = { cbd, 7 };
+    unsigned char msg[64];
+    memcpy(msg, "Initiator", 9);
+    memcpy(msg + 9, cbd, 7);
+    HMAC(EVP_sha256(), token, (int)strlen(token), msg, 16, want, &len);
+    assert_int_equal(auth_ht_mac(key, "Initiator", &cb, got), 0);
+    assert_memory_equal(want, got, 32);
+    assert_true(auth_ht_verify(key, &cb, want));
+    assert_false(auth_ht_verify(key, NULL, want)); /* another binding */
+    want[0] ^= 1;
+    assert_false(auth_ht_verify(key, &cb, want));
+    char other[AUTH_HT_TOKEN_LEN + 1];
+    unsigned char key2[AUTH_HT_MAC_LEN];
+    assert_int_equal(auth_ht_token_new(other, sizeof(other), key2), 0);
+    assert_string_not_equal(token, other);
+    assert_int_equal(auth_ht_token_new(other, AUTH_HT_TOKEN_LEN, key2), ERR_INTERNAL);
+}
+
+static void test_ht_parse_and_names(void **state)
+{
+    (void)state;
+    unsigned char in[64];
+    unsigned char mac[AUTH_HT_MAC_LEN];
+    struct buf name;
+    buf_init(&name, 2048);
+    memcpy(in, "user\0", 5);
+    memset(in + 5, 0xab, 32);
+    assert_int_equal(auth_ht_parse(in, 37, &name, mac), 0);
+    assert_string_equal(buf_cstr(&name), "user");
+    assert_int_equal(mac[31], 0xab);
+    assert_int_equal(auth_ht_parse(in, 36, &name, mac), ERR_PROTO);     /* short HMAC */
+    assert_int_equal(auth_ht_parse(in + 5, 32, &name, mac), ERR_PROTO); /* no name */
+    in[1] = '\0';
+    assert_int_equal(auth_ht_parse(in, 37, &name, mac), ERR_PROTO); /* NUL in the name */
+    buf_cleanup(&name);
+    assert_int_equal(auth_ht_mech_cb("HT-SHA-256-NONE"), -1);
+    assert_int_equal(auth_ht_mech_cb("HT-SHA-256-ENDP"), SASL_CB_TLS_SERVER_END_POINT);
+    assert_int_equal(auth_ht_mech_cb("HT-SHA-256-EXPR"), SASL_CB_TLS_EXPORTER);
+    assert_int_equal(auth_ht_mech_cb("HT-SHA-256-UNIQ"), SASL_CB_TLS_UNIQUE);
+    assert_int_equal(auth_ht_mech_cb("HT-SHA-1-NONE"), ERR_NOTFOUND);
+    assert_int_equal(auth_ht_mech_cb(NULL), ERR_NOTFOUND);
+    struct sasl_params p = params_plain();
+    const char *names[4];
+    assert_int_equal(auth_ht_mechs(&p, names, 4), 1);
+    assert_string_equal(names[0], "HT-SHA-256-NONE");
+    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){ (const unsigned char *)"x", 1 };
+    assert_int_equal(auth_ht_mechs(&p, names, 4), 2);
+    assert_string_equal(names[0], "HT-SHA-256-ENDP");
+}
+
+static void test_ssdp_string_and_d(void **state)
+{
+    (void)state;
+    const char *mechs[] = { "SCRAM-SHA-256", "PLAIN", "SCRAM-SHA-1" };
+    const char *cbs[] = { "tls-server-end-point", "tls-exporter" };
+    struct buf h;
+    buf_init(&h, 1024);
+    assert_int_equal(auth_ssdp_string(mechs, 3, cbs, 2, &h), 0);
+    assert_string_equal(buf_cstr(&h), "PLAIN\x1eSCRAM-SHA-1\x1eSCRAM-SHA-256\x1f"
+                                      "tls-exporter\x1etls-server-end-point");
+    assert_string_equal(mechs[0], "SCRAM-SHA-256"); /* the caller's order is kept */
+    assert_int_equal(auth_ssdp_string(mechs, 3, NULL, 0, &h), 0);
+    assert_string_equal(buf_cstr(&h), "PLAIN\x1eSCRAM-SHA-1\x1eSCRAM-SHA-256");
+    /* SCRAM puts d=base64(H(string)) after i= when the caller gives the string. */
+    struct sasl_params p = params_plain();
+    p.ssdp = buf_cstr(&h);
+    unsigned char d[32];
+    unsigned int len = 0;
+    EVP_Digest(p.ssdp, strlen(p.ssdp), d, &len, EVP_sha256(), NULL);
+    struct buf want, out;
+    buf_init(&want, 1024);
+    buf_init(&out, 1024);
+    buf_append_c(&want, "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                        "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,d=");
+    sasl_b64_encode(d, 32, &want);
+    sasl__scram_test_set_nonce("%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+    struct sasl_session *s = start("SCRAM-SHA-256", &p);
+    assert_int_equal(step(s, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &out), SASL_CONTINUE);
+    assert_string_equal(buf_cstr(&out), buf_cstr(&want));
+    sasl_session_free(s);
+    sasl__scram_test_set_nonce(NULL);
+    buf_cleanup(&want);
+    buf_cleanup(&out);
+    buf_cleanup(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1632,6 +1738,9 @@ int main(void)
         cmocka_unit_test(test_digest_md5_malformed),
         cmocka_unit_test(test_offered),
         cmocka_unit_test(test_legacy_digest),
+        cmocka_unit_test(test_ht_token_and_macs),
+        cmocka_unit_test(test_ht_parse_and_names),
+        cmocka_unit_test(test_ssdp_string_and_d),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

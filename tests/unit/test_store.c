@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "store/store_fast.h"
 #include "store/store_im.h"
 #include "store/store_int.h"
 
@@ -658,6 +659,91 @@ static void test_real_full(void **state)
     assert_int_equal(store_domain_setting_set(f->st, "d.com", "small", "1"), 0);
 }
 
+/* ---- the "fast" area: FAST tokens and user agents ---- */
+
+struct fast_rows {
+    char text[1024];
+    int rows;
+};
+
+static int fast_collect(void *ud, const char *const *cols, int ncols)
+{
+    struct fast_rows *r = ud;
+    size_t len = strlen(r->text);
+    for (int i = 0; i < ncols; i++) {
+        len = strlen(r->text);
+        snprintf(r->text + len, sizeof(r->text) - len, "%s%s", i ? ":" : (r->rows ? "," : ""),
+                 cols[i] ? cols[i] : "-");
+    }
+    r->rows++;
+    return 0;
+}
+
+static const char *fast_tokens(struct fixture *f, const char *agent, long long now,
+                               struct fast_rows *r)
+{
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(store_fast_tokens(f->st, "a.example", "ann", agent, now, fast_collect, r), 0);
+    return r->text;
+}
+
+static void test_fast_tokens(void **state)
+{
+    struct fixture *f = *state;
+    struct fast_rows r;
+    assert_int_equal(store_domain_add(f->st, "a.example"), 0);
+    assert_int_equal(store_account_add(f->st, "a.example", "ann", "x"), 0);
+    assert_int_equal(store_fast_token_add(f->st, "a.example", "ann", "ua1", "k1", "HT-SHA-256-NONE",
+                                          100, 200, 2),
+                     0);
+    assert_string_equal(fast_tokens(f, "ua1", 150, &r), "k1:HT-SHA-256-NONE:200:-1:1");
+    assert_string_equal(fast_tokens(f, "ua1", 200, &r), ""); /* expired */
+    assert_string_equal(fast_tokens(f, "ua2", 150, &r), ""); /* another agent */
+    /* Rotation: k1 stays as previous until k2 is used. */
+    assert_int_equal(store_fast_token_add(f->st, "a.example", "ann", "ua1", "k2", "HT-SHA-256-NONE",
+                                          110, 300, 2),
+                     0);
+    assert_string_equal(fast_tokens(f, "ua1", 150, &r),
+                        "k2:HT-SHA-256-NONE:300:-1:1,k1:HT-SHA-256-NONE:200:-1:0");
+    assert_int_equal(store_fast_token_used(f->st, "a.example", "ann", "ua1", "k1", 7), 0);
+    assert_string_equal(fast_tokens(f, "ua1", 150, &r),
+                        "k2:HT-SHA-256-NONE:300:-1:1,k1:HT-SHA-256-NONE:200:7:0");
+    assert_int_equal(store_fast_token_used(f->st, "a.example", "ann", "ua1", "k2", -1), 0);
+    assert_string_equal(fast_tokens(f, "ua1", 150, &r), "k2:HT-SHA-256-NONE:300:-1:1");
+    /* At most two agents hold tokens: the least recently issued loses them. */
+    assert_int_equal(store_fast_token_add(f->st, "a.example", "ann", "ua2", "k3", "HT-SHA-256-ENDP",
+                                          120, 300, 2),
+                     0);
+    assert_int_equal(store_fast_token_add(f->st, "a.example", "ann", "ua3", "k4", "HT-SHA-256-ENDP",
+                                          130, 300, 2),
+                     0);
+    assert_string_equal(fast_tokens(f, "ua1", 150, &r), "");
+    assert_string_equal(fast_tokens(f, "ua2", 150, &r), "k3:HT-SHA-256-ENDP:300:-1:1");
+    /* Agents: listed with their token count and latest expiry; revoking one forgets it. */
+    assert_int_equal(store_fast_agent_seen(f->st, "a.example", "ann", "ua2", "Dino", "laptop", 140),
+                     0);
+    assert_int_equal(store_fast_agent_seen(f->st, "a.example", "ann", "ua1", "Monal", "", 135), 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(store_fast_agents(f->st, "a.example", "ann", fast_collect, &r), 0);
+    assert_string_equal(r.text, "ua2:Dino:laptop:140:1:300,ua1:Monal::135:0:-");
+    int removed = 0;
+    assert_int_equal(store_fast_revoke(f->st, "a.example", "ann", "ua2", &removed), 0);
+    assert_int_equal(removed, 1);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(store_fast_agents(f->st, "a.example", "ann", fast_collect, &r), 0);
+    assert_string_equal(r.text, "ua1:Monal::135:0:-");
+    /* All of the account's tokens (a password change), then the account itself. */
+    assert_int_equal(store_fast_revoke(f->st, "a.example", "ann", NULL, &removed), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(store_fast_token_add(f->st, "a.example", "ann", "ua1", "k5", "HT-SHA-256-NONE",
+                                          150, 300, 2),
+                     0);
+    assert_int_equal(store_account_remove(f->st, "a.example", "ann"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM fast_tokens"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM fast_agents"), 0);
+    assert_int_equal(raw_count(f->path, "SELECT version FROM store_schema WHERE area = 'fast'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_nested, setup, teardown_fault),
         cmocka_unit_test_setup_teardown(test_fault_roster_atomic, setup, teardown_fault),
         cmocka_unit_test_setup_teardown(test_real_full, setup, teardown_fault),
+        cmocka_unit_test_setup_teardown(test_fast_tokens, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

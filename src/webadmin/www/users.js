@@ -126,6 +126,7 @@ register('users/domain', 'users', async (main, params) => {
   });
 
   const pubsub = await pubsubPanel(d);
+  const invites = await invitePanel(d);
   main.replaceChildren(
     pageHead(d, 'Domain settings and accounts.'),
     el('div', { class: 'grid2' },
@@ -134,8 +135,61 @@ register('users/domain', 'users', async (main, params) => {
       el('section', { class: 'panel' },
          el('div', { class: 'panel-head' }, el('h2', {}, 'Accounts (' + accounts.length + ')')),
          addForm, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Account'), el('th', {}, ''))), body))),
-    pubsub || '');
+    invites, pubsub || '');
 });
+
+/* Invitations of the domain (XEP-0401): create one (uses, link to its landing page), list, revoke. */
+async function invitePanel(d) {
+  const rows = el('tbody', { id: 'invite-rows' });
+  const result = el('div', { id: 'invite-result' });
+  const uses = el('input', { id: 'invite-uses', type: 'number', min: 1, max: 1000, value: 1, 'aria-label': 'Uses' });
+  const create = el('button', { class: 'primary', type: 'button', id: 'create-invite' }, 'Create Invitation');
+  async function refresh() {
+    const list = (await apiOptional('invite.list', { domain: d })) || [];
+    rows.replaceChildren(...list.map(i => {
+      const revoke = el('button', { class: 'danger', type: 'button' }, 'Revoke');
+      revoke.addEventListener('click', async () => {
+        if (await attempt(() => api('invite.revoke', { domain: d, token: i.token }), 'Invitation revoked') !== undefined) refresh();
+      });
+      return el('tr', { 'data-token': i.token }, el('td', {}, el('a', { href: '/invite/' + i.token, target: '_blank', rel: 'noopener' }, i.token)),
+        el('td', {}, i.inviter || 'administrator'), el('td', { class: 'num' }, String(i.uses)), el('td', {}, fmtTime(i.expires)),
+        el('td', {}, revoke));
+    }));
+    if (!list.length) rows.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No invitations')));
+  }
+  create.addEventListener('click', async () => {
+    const r = await attempt(() => api('invite', { domain: d, uses: parseInt(uses.value, 10) || 1 }), 'Invitation created');
+    if (r === undefined) return;
+    result.replaceChildren(el('code', { id: 'invite-uri' }, r.uri), ' ',
+      el('a', { href: '/invite/' + r.token, target: '_blank', rel: 'noopener', id: 'invite-link' }, 'landing page'));
+    refresh();
+  });
+  await refresh();
+  return el('section', { class: 'panel', id: 'invitations' }, el('h2', {}, 'Invitations'),
+    el('div', { class: 'inline-form' }, el('label', { for: 'invite-uses' }, 'Uses'), uses, create), result,
+    el('table', {}, el('thead', {}, el('tr', {}, ['Token', 'Inviter', 'Uses left', 'Valid until', ''].map(h => el('th', {}, h)))), rows));
+}
+
+/* The account's devices: XEP-0388 user agents and their FAST tokens (XEP-0484), with revoke. */
+async function devicesPanel(jid) {
+  const rows = el('tbody', { id: 'device-rows' });
+  async function refresh() {
+    const list = (await apiOptional('account.devices', { jid })) || [];
+    rows.replaceChildren(...list.map(dv => {
+      const revoke = el('button', { class: 'danger', type: 'button', disabled: !dv.tokens }, 'Revoke');
+      revoke.addEventListener('click', async () => {
+        if (await attempt(() => api('account.device_revoke', { jid, agent: dv.agent }), 'Device revoked') !== undefined) refresh();
+      });
+      return el('tr', { 'data-agent': dv.agent }, el('td', {}, dv.software || ''), el('td', {}, dv.device || ''),
+        el('td', {}, fmtTime(dv.last_seen)), el('td', {}, dv.tokens ? 'until ' + fmtTime(dv.token_expires) : 'none'),
+        el('td', {}, revoke));
+    }));
+    if (!list.length) rows.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No SASL2 logins yet')));
+  }
+  await refresh();
+  return el('section', { class: 'panel', id: 'devices' }, el('h2', {}, 'Devices'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Software', 'Device', 'Last login', 'FAST token', ''].map(h => el('th', {}, h)))), rows));
+}
 
 function sessionsTable(rows) {
   const body = el('tbody', { id: 'session-rows' });
@@ -285,6 +339,7 @@ register('users/account', 'users', async (main, params) => {
 
   const roster = await rosterPanel(jid);
   const pep = await pepPanel(jid);
+  const devices = await devicesPanel(jid);
   main.replaceChildren(
     pageHead(jid, info.real_name || 'Account'),
     el('div', { class: 'grid2' },
@@ -293,5 +348,5 @@ register('users/account', 'users', async (main, params) => {
         el('section', { class: 'panel' }, el('h2', {}, 'Password'), pwForm),
         el('section', { class: 'panel' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Sessions'),
                                                    el('div', { class: 'actions' }, disconnect)), sessionsBox))),
-    roster, pep || '');
+    roster, devices, pep || '');
 });
