@@ -75,10 +75,6 @@ json_t *admin_handle(struct admin *a, const json_t *request);
  * is not read here. */
 json_t *admin_handle_as(struct admin *a, const char *as, const json_t *request);
 
-/* The landing page of an invitation for GET `path` ("/invite/<token>"): the HTTP status (200 or
- * 404) and the HTML into `body` (accounts/invite_page.h), read with the admin's store handle. */
-int admin_invite_page(struct admin *a, const char *path, struct buf *body);
-
 /* Serves admin_handle on a Unix socket at `path` (mode 0600) from a thread of its own: one JSON
  * request per line, one JSON response per line, requests of one client answered in order. A
  * request with "as": "jid" runs with that account's rights (admin_handle_as), so the owner can

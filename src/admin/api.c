@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "accounts/accounts.h"
-#include "accounts/invite_page.h"
 #include "accounts/signup.h"
 #include "auth/creds.h"
 #include "auth/lockout.h"
@@ -1598,12 +1597,4 @@ void admin_free(struct admin *a)
     store_close(a->st);
     pthread_mutex_destroy(&a->lock);
     free(a);
-}
-
-int admin_invite_page(struct admin *a, const char *path, struct buf *body)
-{
-    pthread_mutex_lock(&a->lock);
-    int status = invite_page_http(a->st, path, body);
-    pthread_mutex_unlock(&a->lock);
-    return status;
 }

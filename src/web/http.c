@@ -289,6 +289,10 @@ static int route(struct web_http *h, const struct web_req *r)
         buf_cleanup(&extra);
         return h->move_to >= 0 ? 3 : rc;
     }
+    if (r->path.len > 8 && strncmp(r->path.p, "/invite/", 8) == 0 && get) {
+        web__invite_page(c, r);
+        return 0;
+    }
     if (r->path.len > 8 && strncmp(r->path.p, "/upload/", 8) == 0) {
         struct buf extra;
         buf_init(&extra, 4096);

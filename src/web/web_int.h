@@ -40,6 +40,8 @@ void web__respond(struct conn *c, int status, const char *ctype, const char *ext
  * connection closes after it. */
 void web__error(struct conn *c, int status, const char *text);
 void web__error_with(struct conn *c, int status, const char *text, const char *extra);
+/* invite.c: GET /invite/<token>, an invitation's landing page (accounts/invite_page.h). */
+void web__invite_page(struct conn *c, const struct web_req *r);
 /* Whether a clear-text connection counts as encrypted (http.plain_secure: a local proxy). */
 bool web__plain_secure(const struct conn *c);
 /* Whether `origin` is in the comma list `list` ("*" = any). */

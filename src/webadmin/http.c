@@ -208,18 +208,6 @@ static enum MHD_Result serve_asset(struct MHD_Connection *mc, const char *url)
 
 /* ---- /metrics ---- */
 
-/* An invitation's landing page (accounts/invite_page.h), public like the login page. */
-static enum MHD_Result serve_invite(struct webadmin *w, struct MHD_Connection *mc, const char *url)
-{
-    struct buf body;
-    buf_init(&body, 65536);
-    int status = admin_invite_page(web_admin(w), url, &body);
-    enum MHD_Result r = respond(mc, (unsigned)status, "text/html; charset=utf-8", body.p, body.len,
-                                "no-store", NULL);
-    buf_cleanup(&body);
-    return r;
-}
-
 static bool is_loopback(const char *peer)
 {
     return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0;
@@ -379,10 +367,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     if (strcmp(url, "/metrics") == 0) {
         return serve_metrics(l->w, mc, peer);
-    }
-    if (strncmp(url, "/invite/", 8) == 0) {
-        /* Issue 18: until the user-facing listener (src/web) serves it. */
-        return serve_invite(l->w, mc, url);
     }
     return serve_asset(mc, url);
 }

@@ -51,10 +51,11 @@ async function startServer() {
   state.xmppPort = await freePort();
   state.tlsPort = await freePort();
   state.webPort = await freePort();
+  state.httpPort = await freePort();
   const opts = {
     'xmpp.listener': `127.0.0.1:${state.xmppPort}, 127.0.0.1:${state.tlsPort}/tls`,
     'webadmin.listener': `127.0.0.1:${state.webPort}`,
-    'http.listener': '',
+    'http.listener': `127.0.0.1:${state.httpPort}`,
     'server.workers': '2',
     'xmpp.receiving.auth_failure_delay': '0',
     'xmpp.receiving.log_level': 'All Info',
@@ -240,12 +241,13 @@ test('Users: create an invitation, see its landing page, revoke it; the devices 
   assert.ok(JSON.parse(ctl('invite', 'list', 'browser.test').trim().split('\n')
     .find(l => l.includes(token))).uses === 2);
   await shot('10a-users-invitations');
-  const landing = await page.evaluate(async t => {
-    const r = await fetch('/invite/' + t);
-    return { status: r.status, body: await r.text() };
-  }, token);
+  // The landing page is on the user-facing HTTP listener (the WebAdmin may be loopback-only).
+  const href = await page.getAttribute('#invite-link', 'href');
+  assert.equal(href, `http://127.0.0.1:${state.httpPort}/invite/${token}`);
+  const landing = await fetch(href);
   assert.equal(landing.status, 200);
-  assert.match(landing.body, /You are invited to browser\.test/);
+  assert.match(await landing.text(), /You are invited to browser\.test/);
+  assert.equal((await fetch(`http://127.0.0.1:${state.webPort}/invite/${token}`)).status, 404);
   await page.click(`${row} button`);
   await page.waitForSelector(row, { state: 'detached' });
   assert.doesNotMatch(ctl('invite', 'list', 'browser.test'), new RegExp(token));

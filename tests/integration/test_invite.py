@@ -192,15 +192,17 @@ def test_expired_invitation_is_refused(server):
         "cancel", "not-allowed")
 
 
-def test_landing_page_served_by_the_webadmin(make_server):
+def test_landing_page_served_by_the_http_listener(make_server):
+    """The page is on the user-facing listener (http.listener), where the people invited can
+    reach it; the WebAdmin (often loopback-only) does not serve it."""
     import http.client
-    srv = make_server({}, webadmin=True)
+    srv = make_server({}, webadmin=True, http=True)
     srv.add_account("inez@localhost", PW)
     out = json.loads(srv.ctl_ok("invite", "create", "localhost", "--inviter", "inez@localhost",
                                 "--json"))
 
-    def get(path):
-        conn = http.client.HTTPConnection("127.0.0.1", srv.web_port, timeout=10)
+    def get(path, port=srv.http_port):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", path)
         r = conn.getresponse()
         body = r.read().decode()
@@ -210,6 +212,7 @@ def test_landing_page_served_by_the_webadmin(make_server):
     status, ctype, body = get("/invite/" + out["token"])
     assert status == 200 and ctype.startswith("text/html")
     assert "inez@localhost invites you" in body and "<script" not in body
+    assert get("/invite/" + out["token"], port=srv.web_port)[0] == 404
     assert 'href="xmpp:inez@localhost?roster;preauth=%s;ibr=y"' % out["token"] in body
     for client in ("Conversations", "Monal", "Dino", "Gajim", "Siskin"):
         assert client in body

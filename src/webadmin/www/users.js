@@ -138,8 +138,26 @@ register('users/domain', 'users', async (main, params) => {
     invites, pubsub || '');
 });
 
+/* Where invited people open a landing page: the user-facing HTTP listener (http.public_url, or
+ * its first HTTPS socket on this host); null when it has no socket (no landing pages then). */
+async function inviteBase() {
+  const pub = await apiOptional('settings.get', { key: 'http.public_url' });
+  if (pub) return pub;
+  const rows = parseListener(await apiOptional('settings.get', { key: 'http.listener' }));
+  if (!rows.length) return null;
+  const r = rows.find(x => x.tls) || rows[0];
+  const host = r.address && r.address !== '0.0.0.0' && r.address !== '::' ? r.address : location.hostname;
+  return (r.tls ? 'https://' : 'http://') + (host.includes(':') ? '[' + host + ']' : host) + ':' + r.port;
+}
+
+function inviteLink(base, token, attrs, text) {
+  return base ? el('a', Object.assign({ href: base + '/invite/' + token, target: '_blank', rel: 'noopener' }, attrs), text)
+              : el('span', attrs, text);
+}
+
 /* Invitations of the domain (XEP-0401): create one (uses, link to its landing page), list, revoke. */
 async function invitePanel(d) {
+  const base = await inviteBase();
   const rows = el('tbody', { id: 'invite-rows' });
   const result = el('div', { id: 'invite-result' });
   const uses = el('input', { id: 'invite-uses', type: 'number', min: 1, max: 1000, value: 1, 'aria-label': 'Uses' });
@@ -151,7 +169,7 @@ async function invitePanel(d) {
       revoke.addEventListener('click', async () => {
         if (await attempt(() => api('invite.revoke', { domain: d, token: i.token }), 'Invitation revoked') !== undefined) refresh();
       });
-      return el('tr', { 'data-token': i.token }, el('td', {}, el('a', { href: '/invite/' + i.token, target: '_blank', rel: 'noopener' }, i.token)),
+      return el('tr', { 'data-token': i.token }, el('td', {}, inviteLink(base, i.token, {}, i.token)),
         el('td', {}, i.inviter || 'administrator'), el('td', { class: 'num' }, String(i.uses)), el('td', {}, fmtTime(i.expires)),
         el('td', {}, revoke));
     }));
@@ -161,7 +179,7 @@ async function invitePanel(d) {
     const r = await attempt(() => api('invite', { domain: d, uses: parseInt(uses.value, 10) || 1 }), 'Invitation created');
     if (r === undefined) return;
     result.replaceChildren(el('code', { id: 'invite-uri' }, r.uri), ' ',
-      el('a', { href: '/invite/' + r.token, target: '_blank', rel: 'noopener', id: 'invite-link' }, 'landing page'));
+      inviteLink(base, r.token, { id: 'invite-link' }, base ? 'landing page' : 'no landing page: http.listener has no socket'));
     refresh();
   });
   await refresh();
