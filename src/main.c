@@ -33,6 +33,8 @@
 #include "store/store.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
+#include "admin/check.h"
+#include "core/notify.h"
 #include "services/services.h"
 #include "webadmin/http.h"
 #include "xmpp/convert.h"
@@ -74,16 +76,33 @@ static struct {
     char path[1200];
 } g_cfg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Command-line paths (issue 20): "" = the default inside the data directory. */
+static struct {
+    char conf[1200];    /* -c: the settings file */
+    char log_dir[1200]; /* -l: the System Log folder */
+    bool check;         /* --check: report on the set-up and exit */
+    bool no_dns;        /* --no-dns: the check makes no DNS lookup */
+} g_opt;
+
 static struct store *g_hook_store;  /* used by admin hooks, on the admin thread only */
 static struct webadmin *g_webadmin; /* NULL until started */
 static atomic_int g_start_failed;
+static bool g_first_start; /* this run created the main domain and its postmaster */
 static char g_start_error[1024];
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: starlingd [-d DATADIR] [-o key=value]...\n"
-               "  -d DATADIR   data directory (default ./var)\n"
-               "  -o key=value override a setting for this run (see docs/settings.md)\n");
+    fprintf(f,
+            "usage: starlingd [-d DATADIR] [-c FILE] [-l DIR] [-o key=value]... [--check "
+            "[--no-dns]]\n"
+            "  -d DATADIR   data directory (default %s)\n"
+            "  -c FILE      settings file (default DATADIR/starling.conf)\n"
+            "  -l DIR       System Log folder (default DATADIR/SystemLogs)\n"
+            "  -o key=value override a setting for this run (see docs/settings.md)\n"
+            "  --check      check the set-up (settings, certificates, DNS, ports, data\n"
+            "               directory), print one line per finding, exit 1 on errors\n"
+            "  --no-dns     with --check: no DNS lookups\n",
+            STARLING_DEFAULT_DATADIR);
 }
 
 static void apply_log_levels(const struct settings *s)
@@ -128,19 +147,42 @@ static void worker_apply_settings(struct worker *w, void *arg)
     }
 }
 
+/* New live settings, under g_cfg.lock: the workers, the listeners and the WebAdmin switch. */
+static void apply_live_locked(struct settings *next)
+{
+    publish(next);
+    worker_broadcast(worker_apply_settings, next);
+    if (g_webadmin != NULL) {
+        webadmin_reconfigure(g_webadmin, next);
+    }
+}
+
+/* tls.client_ca_file and tls.s2s_ca_file apply to the TLS store at once (0 for other keys). */
+static int apply_ca_setting(const char *key, const struct settings *s, char *err, size_t errlen)
+{
+    char why[256];
+    int rc = 0;
+    if (strcmp(key, "tls.client_ca_file") == 0) {
+        rc = tls_store_set_client_ca(g_server.tls, s->tls.client_ca_file, why, sizeof(why));
+    } else if (strcmp(key, "tls.s2s_ca_file") == 0) {
+        rc = tls_store_set_s2s_ca(g_server.tls, s->tls.s2s_ca_file, why, sizeof(why));
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", key, why);
+        return ERR_INVAL;
+    }
+    return 0;
+}
+
 static int hook_settings_set(void *ud, const char *key, const char *value, char *err, size_t errlen)
 {
     (void)ud;
     pthread_mutex_lock(&g_cfg.lock);
     struct settings file = g_cfg.file;
     int rc = settings_set(&file, key, value, err, errlen);
-    if (rc == 0 && strcmp(key, "tls.client_ca_file") == 0) {
+    if (rc == 0) {
         /* Applied first: a CA file that does not load is refused, and nothing changes. */
-        char why[256];
-        if (tls_store_set_client_ca(g_server.tls, file.tls.client_ca_file, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "tls.client_ca_file: %s", why);
-            rc = ERR_INVAL;
-        }
+        rc = apply_ca_setting(key, &file, err, errlen);
     }
     if (rc == 0) {
         /* An administrator's change wins over this run's override of the same key. */
@@ -166,11 +208,7 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
             g_cfg.file = saved;
             settings_free(next);
         } else {
-            publish(next);
-            worker_broadcast(worker_apply_settings, next);
-            if (g_webadmin != NULL) {
-                webadmin_reconfigure(g_webadmin, next);
-            }
+            apply_live_locked(next);
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "setting %s changed", key);
         }
     }
@@ -504,17 +542,33 @@ static int lock_datadir(void)
     return 0; /* the descriptor stays open, and the lock held, until exit */
 }
 
-/* A settings file without a database (or with an empty one) means the database was lost or
- * never written: a first start now would print a new postmaster password and silently drop
- * every account. Only a directory without a settings file gets a first start. */
+/* The server writes its settings file with this first line (settings_save); a file without it
+ * was written by hand or by a package, before any first start. */
+static bool conf_written_by_server(const char *path)
+{
+    static const char mark[] = "# Starling settings, written by the server.";
+    char line[sizeof(mark) + 1] = "";
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return false;
+    }
+    bool yes = fgets(line, sizeof(line), f) != NULL && strncmp(line, mark, sizeof(mark) - 1) == 0;
+    fclose(f);
+    return yes;
+}
+
+/* A settings file the server wrote without a database (or with an empty one) means the database
+ * was lost or never written: a first start now would print a new postmaster password and
+ * silently drop every account. Only a directory without such a file gets a first start (a
+ * settings file written by hand, e.g. the package's /etc/starling/starling.conf naming the
+ * main domain, does not prevent it). */
 static int check_database_present(void)
 {
-    char conf[1200];
-    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
+    const char *conf = g_cfg.path;
     struct stat sb;
     bool missing = stat(g_server.db_path, &sb) != 0;
     bool have_db = !missing && sb.st_size > 0;
-    if (have_db || access(conf, F_OK) != 0) {
+    if (have_db || !conf_written_by_server(conf)) {
         return 0;
     }
     fprintf(stderr,
@@ -590,6 +644,29 @@ static int count_row(void *ud, const char *a, const char *b)
     return 0;
 }
 
+/* The first start's password also goes to DATADIR/postmaster-password (0600): under systemd
+ * standard output is the journal, which others may read; the log says where the file is. */
+static void write_password_file(const char *jid, const char *password)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/postmaster-password", g_server.datadir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    char text[600];
+    int len = snprintf(text, sizeof(text), "%s %s\n", jid, password);
+    bool ok =
+        fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, (size_t)len) == len && fsync(fd) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ok) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "the password of %s is in %s (mode 0600): delete the file once noted", jid, path);
+    } else {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "cannot write %s: %s", path,
+                strerror(errno));
+    }
+}
+
 /* First start: the main domain and its postmaster, whose password is printed once. */
 static int first_start(struct store *st, const struct settings *cfg)
 {
@@ -621,8 +698,10 @@ static int first_start(struct store *st, const struct settings *cfg)
     }
     printf("%s password: %s\n", jid, password);
     fflush(stdout);
+    g_first_start = true;
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "first start: created domain %s and %s", domain,
             jid);
+    write_password_file(jid, password);
     return 0;
 }
 
@@ -634,13 +713,34 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
     return 0;
 }
 
+static void parse_path_option(int opt, const char *arg)
+{
+    if (opt == 'c') {
+        snprintf(g_opt.conf, sizeof(g_opt.conf), "%s", arg);
+    } else if (opt == 'l') {
+        snprintf(g_opt.log_dir, sizeof(g_opt.log_dir), "%s", arg);
+    } else if (opt == 'C') {
+        g_opt.check = true;
+    } else {
+        g_opt.no_dns = true;
+    }
+}
+
 static int parse_args(int argc, char **argv)
 {
     modules_set(g_modules, sizeof(g_modules) / sizeof(g_modules[0]));
-    snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
+    snprintf(g_server.datadir, sizeof(g_server.datadir), "%s", STARLING_DEFAULT_DATADIR);
+    static const struct option longopts[] = {
+        { "check", no_argument, NULL, 'C' },
+        { "no-dns", no_argument, NULL, 'N' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
     int opt;
-    while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
-        if (opt == 'd') {
+    while ((opt = getopt_long(argc, argv, "d:o:c:l:h", longopts, NULL)) != -1) {
+        if (opt == 'c' || opt == 'l' || opt == 'C' || opt == 'N') {
+            parse_path_option(opt, optarg);
+        } else if (opt == 'd') {
             snprintf(g_server.datadir, sizeof(g_server.datadir), "%s", optarg);
         } else if (opt == 'o') {
             const char *eq = strchr(optarg, '=');
@@ -670,7 +770,6 @@ static int parse_args(int argc, char **argv)
 static int load_settings(void)
 {
     char err[512];
-    snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
     settings_defaults(&g_cfg.file);
     if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
@@ -700,7 +799,11 @@ static void cleanup_settings(void)
 static int open_log(void)
 {
     char dir[1200];
-    snprintf(dir, sizeof(dir), "%s/SystemLogs", g_server.datadir);
+    if (g_opt.log_dir[0]) {
+        snprintf(dir, sizeof(dir), "%s", g_opt.log_dir);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/SystemLogs", g_server.datadir);
+    }
     struct log_options lo = {
         .dir = dir,
         .to_stderr = true,
@@ -743,24 +846,133 @@ static void stop_webadmin(void)
  * domain: a settings file then always means a database exists (check_database_present). */
 static int save_new_settings(bool existed)
 {
-    if (!existed && settings_save(&g_cfg.file, g_cfg.path) != 0) {
+    if ((!existed || g_first_start) && settings_save(&g_cfg.file, g_cfg.path) != 0) {
         fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
         return -1;
     }
     return 0;
 }
 
+static void set_paths(void)
+{
+    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    if (g_opt.conf[0]) {
+        snprintf(g_cfg.path, sizeof(g_cfg.path), "%s", g_opt.conf);
+    } else {
+        snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
+    }
+}
+
+/* SIGHUP, part 1: the settings file is read again; this run's -o overrides still apply. A file
+ * that does not load changes nothing. */
+static void reload_settings(void)
+{
+    char err[512];
+    struct settings *loaded = settings_dup(&g_cfg.file);
+    settings_defaults(loaded);
+    if (settings_load(loaded, g_cfg.path, err, sizeof(err)) != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s: settings unchanged", err);
+        settings_free(loaded);
+        return;
+    }
+    pthread_mutex_lock(&g_cfg.lock);
+    struct settings saved = g_cfg.file;
+    g_cfg.file = *loaded;
+    struct settings *next = settings_dup(loaded);
+    int rc = build_live(next, err, sizeof(err));
+    if (rc == 0) {
+        rc = apply_ca_setting("tls.client_ca_file", next, err, sizeof(err));
+    }
+    if (rc == 0) {
+        rc = apply_ca_setting("tls.s2s_ca_file", next, err, sizeof(err));
+    }
+    if (rc != 0) {
+        g_cfg.file = saved;
+        settings_free(next);
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s: settings unchanged", err);
+    } else {
+        apply_live_locked(next);
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reload: settings read from %s", g_cfg.path);
+    }
+    pthread_mutex_unlock(&g_cfg.lock);
+    settings_free(loaded);
+}
+
+static int reload_domain_cert(void *ud, const char *domain, const char *unused)
+{
+    load_domain_cert(ud, domain, unused);
+    struct domain_cfg d;
+    if (accounts_domain_get(ud, domain, &d) == 0 && d.chat_service[0] &&
+        tls_store_has(g_server.tls, d.chat_service)) {
+        ensure_certificate(d.chat_service);
+    }
+    return 0;
+}
+
+/* SIGHUP, part 2: every domain's certificate files are read again (new connections use them). */
+static void reload_certificates(void)
+{
+    char err[512];
+    struct store *st = store_open(g_server.db_path, err, sizeof(err));
+    if (st == NULL) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s", err);
+        return;
+    }
+    store_domain_list(st, reload_domain_cert, st);
+    store_close(st);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reload: certificates read from %s/certs",
+            g_server.datadir);
+}
+
+static void reload(void)
+{
+    notify_reloading();
+    reload_settings();
+    reload_certificates();
+    notify_send("READY=1");
+}
+
+/* --check: the settings as starlingd would load them, then the findings (admin/check.c). */
+static int run_check(void)
+{
+    char err[512];
+    set_paths();
+    settings_defaults(&g_cfg.file);
+    if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
+        printf("error: %s. Fix: correct that line (docs/settings.md lists every setting)\n", err);
+        return 1;
+    }
+    struct settings *live = settings_dup(&g_cfg.file);
+    if (build_live(live, err, sizeof(err)) != 0) {
+        printf("error: -o %s. Fix: correct the option\n", err);
+        settings_free(live);
+        return 1;
+    }
+    publish(live);
+    if (access(g_cfg.path, F_OK) != 0) {
+        printf("note: %s does not exist yet: the defaults apply until the first start writes "
+               "it\n",
+               g_cfg.path);
+    }
+    struct check_opts o = {
+        .cfg = live,
+        .datadir = g_server.datadir,
+        .conf_path = g_cfg.path,
+        .db_path = g_server.db_path,
+        .dns = !g_opt.no_dns,
+    };
+    return admin_check_run(&o, stdout) > 0 ? 1 : 0;
+}
+
 static int run(void)
 {
     char err[512];
-    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    set_paths();
     if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0 ||
         check_database_present() != 0) {
         return 1;
     }
-    char conf[1200];
-    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
-    bool conf_existed = access(conf, F_OK) == 0;
+    bool conf_existed = access(g_cfg.path, F_OK) == 0;
     if (load_settings() != 0) {
         return 1;
     }
@@ -772,8 +984,8 @@ static int run(void)
         return 1;
     }
     if (open_log() != 0) {
-        fprintf(stderr, "starlingd: cannot open the System Log in %s/SystemLogs: %s\n",
-                g_server.datadir, strerror(errno));
+        fprintf(stderr, "starlingd: cannot open the System Log in %s: %s\n",
+                g_opt.log_dir[0] ? g_opt.log_dir : "DATADIR/SystemLogs", strerror(errno));
         xmpp_listeners_unhold();
         return 1;
     }
@@ -869,12 +1081,18 @@ static int run(void)
     }
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s %s ready, %d workers, data in %s", "starlingd",
             STARLING_VERSION, n, g_server.datadir);
+    notify_send("READY=1\nSTATUS=ready");
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reloading (SIGHUP)");
+        reload();
+    }
+    notify_send("STOPPING=1");
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
     stop_webadmin();
     admin_socket_stop(admin);
@@ -909,8 +1127,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    rc = run();
+    rc = g_opt.check ? run_check() : run();
     cleanup_settings();
     return rc;
 }

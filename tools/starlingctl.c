@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/version.h"
 #include "store/store.h"
 
 #define EXIT_FAIL 1
@@ -51,6 +52,8 @@ static const char usage_text[] =
     "  presence JID [--json]\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
     "  backup FILE                      online copy of DATADIR/starling.db (docs/backup.md)\n"
+    "  check [-c FILE] [--no-dns]       check the set-up: settings, certificates, DNS, ports,\n"
+    "                                   data directory (runs starlingd --check)\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -663,9 +666,47 @@ static int do_backup(const char *datadir, int argc, char **argv)
     return 0;
 }
 
+/* check: starlingd --check does the work (it knows every module's settings); found beside this
+ * program (both install into the same folder) or named by $STARLINGD. */
+static int do_check(const char *datadir, int argc, char **argv)
+{
+    char self[4096], daemon[4200];
+    const char *env = getenv("STARLINGD");
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (env != NULL && env[0]) {
+        snprintf(daemon, sizeof(daemon), "%s", env);
+    } else if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        snprintf(daemon, sizeof(daemon), "%s/starlingd", self);
+    } else {
+        snprintf(daemon, sizeof(daemon), "starlingd");
+    }
+    char *args[16] = { daemon, "-d", (char *)datadir, "--check" };
+    int k = 4;
+    for (int i = 1; i < argc; i++) {
+        bool takes_value = strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-o") == 0;
+        bool flag = strcmp(argv[i], "--no-dns") == 0;
+        if ((!takes_value && !flag) || (takes_value && i + 1 >= argc) || k + 3 >= 16) {
+            return usage_error("usage: check [-c FILE] [-o key=value]... [--no-dns]");
+        }
+        args[k++] = argv[i];
+        if (takes_value) {
+            args[k++] = argv[++i];
+        }
+    }
+    args[k] = NULL;
+    fflush(stdout);
+    execv(daemon, args);
+    complain("cannot run %s: %s (set STARLINGD to its path)", daemon, strerror(errno));
+    return EXIT_FAIL;
+}
+
 int main(int argc, char **argv)
 {
-    const char *datadir = "./var";
+    const char *datadir =
+        getenv("STARLING_DATADIR") ? getenv("STARLING_DATADIR") : STARLING_DEFAULT_DATADIR;
     const char *as = NULL;
     struct command cmd = { 0 };
     struct buf sock_path;
@@ -700,6 +741,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "backup") == 0) {
         return do_backup(datadir, argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "check") == 0) {
+        return do_check(datadir, argc - i, argv + i);
     }
     rc = parse_command(argc - i, argv + i, &cmd);
     if (rc != 0) {
