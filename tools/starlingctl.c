@@ -26,7 +26,8 @@
 
 static const char usage_text[] =
     "usage: starlingctl [-d DATADIR] [--as JID] <command>\n"
-    "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: ./var).\n"
+    "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: $STARLING_DATADIR, "
+    "else " STARLING_DEFAULT_DATADIR ").\n"
     "--as JID runs the command with that account's rights (a domain administrator's).\n"
     "\n"
     "  domain add NAME\n"
