@@ -684,12 +684,12 @@ static int do_check(const char *datadir, int argc, char **argv)
     } else {
         snprintf(daemon, sizeof(daemon), "starlingd");
     }
-    char *args[16] = { daemon, "-d", (char *)datadir, "--check" };
+    char *args[128] = { daemon, "-d", (char *)datadir, "--check" };
     int k = 4;
     for (int i = 1; i < argc; i++) {
         bool takes_value = strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-o") == 0;
         bool flag = strcmp(argv[i], "--no-dns") == 0;
-        if ((!takes_value && !flag) || (takes_value && i + 1 >= argc) || k + 3 >= 16) {
+        if ((!takes_value && !flag) || (takes_value && i + 1 >= argc) || k + 3 >= 128) {
             return usage_error("usage: check [-c FILE] [-o key=value]... [--no-dns]");
         }
         args[k++] = argv[i];
