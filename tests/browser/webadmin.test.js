@@ -245,6 +245,9 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   assert.match(text, /c2s/);
   assert.match(text, /127\.0\.0\.1/);
   assert.match(text, /TLS/);
+  // Its id links to its log records (issue 20).
+  const cid = await page.getAttribute(row, 'data-id');
+  assert.equal(await page.getAttribute(row + ' td:first-child a', 'href'), '#/monitors/logs/conn/' + cid);
   await page.waitForSelector('#card-connections');
   // Failed logins by account (auth.lock_*): the table is there, empty or not.
   await page.waitForSelector('#lockout-table');
@@ -293,6 +296,27 @@ test('Monitors → Logs: filtered by tag and text', async () => {
   await go('#/settings/all');
   await page.waitForSelector('#settings-filter');
   await shot('11-settings-all');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → Logs: newest first, and one connection\'s records (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/logs');
+  await page.waitForSelector('#log-rows tr[data-tag]');
+  const times = await page.$$eval('#log-rows tr[data-tag] td:first-child', tds => tds.map(t => t.textContent));
+  assert.ok(times.length > 1);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i - 1] >= times[i], times[i - 1] + ' before ' + times[i]);
+  assert.match(await page.textContent('#log-summary'), /newest first/);
+  // A connection id from the records: its drill-down shows that connection's records only.
+  const ids = await page.$$eval('#log-rows tr[data-tag] td:nth-child(4)', tds => tds.map(t => t.textContent).filter(Boolean));
+  assert.ok(ids.length > 0, 'no record names a connection');
+  const id = String(Number(ids[0]));
+  await go('#/monitors/logs/conn/' + id);
+  await page.waitForSelector('#log-rows');
+  assert.equal(await page.inputValue('#log-conn'), id);
+  const conns = await page.$$eval('#log-rows tr[data-tag] td:nth-child(4)', tds => tds.map(t => Number(t.textContent)));
+  assert.ok(conns.length > 0);
+  assert.ok(conns.every(c => c === Number(id)), conns.join(','));
   assert.deepEqual(state.errors, []);
 });
 

@@ -69,7 +69,7 @@ function connectionsTable(rows) {
   for (const c of rows) {
     const kind = c.kind === 's2s' ? 's2s-in' : c.kind;
     body.append(el('tr', { 'data-id': c.id, 'data-jid': c.jid || '' },
-      el('td', { class: 'num' }, c.id),
+      el('td', { class: 'num' }, el('a', { href: '#/monitors/logs/conn/' + c.id, title: 'Its log records' }, String(c.id))),
       el('td', {}, el('span', { class: 'tag' }, kind)),
       el('td', { class: 'mono' }, c.peer),
       el('td', {}, c.jid ? (c.kind === 'c2s' ? el('a', { href: accountHash(c.jid.split('/')[0]) }, c.jid) : c.jid)
@@ -155,7 +155,7 @@ register('monitors/xmpp', 'monitors', async main => {
 
 const LOG_TAGS = ['SYSTEM', 'ADMIN', 'XMPPI', 'XMPPS', 'XMPPO'];
 
-register('monitors/logs', 'monitors', async main => {
+register('monitors/logs', 'monitors', async (main, params) => {
   const files = await api('logs.list');
   const file = el('select', { id: 'log-file' }, files.map(f =>
     el('option', { value: f.name }, f.name + ' (' + fmtBytes(f.size) + ')')));
@@ -166,6 +166,9 @@ register('monitors/logs', 'monitors', async main => {
   const from = el('input', { id: 'log-from', placeholder: 'HH:MM', size: 8 });
   const to = el('input', { id: 'log-to', placeholder: 'HH:MM', size: 8 });
   const text = el('input', { id: 'log-text', placeholder: 'contains…' });
+  // A connection's records (its id links here from the XMPP monitor: #/monitors/logs/conn/ID).
+  const conn = el('input', { id: 'log-conn', placeholder: 'any', size: 8 });
+  if (params && params[0] === 'conn' && /^\d+$/.test(params[1] || '')) conn.value = params[1];
   const limit = el('select', { id: 'log-limit' }, [100, 500, 2000, 5000].map(n => el('option', { value: n }, 'last ' + n)));
   limit.value = '500';
   const follow = el('input', { type: 'checkbox', id: 'log-follow' });
@@ -175,6 +178,7 @@ register('monitors/logs', 'monitors', async main => {
   const form = el('form', { class: 'filters' },
     el('label', {}, 'File', file), el('label', {}, 'Tags', tags), el('label', {}, 'Up to level', level),
     el('label', {}, 'From', from), el('label', {}, 'To', to), el('label', {}, 'Text', text),
+    el('label', {}, 'Connection', conn),
     el('label', {}, 'Records', limit),
     el('label', {}, 'Follow', el('span', {}, follow)), apply);
   async function load() {
@@ -185,10 +189,12 @@ register('monitors/logs', 'monitors', async main => {
     if (from.value.trim()) args.from = from.value.trim();
     if (to.value.trim()) args.to = to.value.trim();
     if (text.value.trim()) args.text = text.value.trim();
+    if (/^\d+$/.test(conn.value.trim())) args.conn = Number(conn.value.trim());
     if (!args.tags.length) args.tags = ['NONE'];
     const r = await api('logs.read', args);
-    summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '');
-    const body = el('tbody', { id: 'log-rows' }, r.records.map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
+    summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '') +
+      ', newest first';
+    const body = el('tbody', { id: 'log-rows' }, r.records.slice().reverse().map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
       el('td', {}, x.time), el('td', {}, x.level), el('td', {}, x.tag),
       el('td', {}, x.conn !== null ? String(x.conn).padStart(6, '0') : ''),
       el('td', {}, x.peer || ''), el('td', { class: 'text' }, x.text))));
