@@ -433,6 +433,49 @@ static void hook_disconnect(void *ud, const char *jid)
     worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
 }
 
+/* Announcements (admin API "announce"): the online accounts of every worker, then one headline
+ * each through the XEP-0133 code of services/adhoc.c. */
+struct online_gather {
+    pthread_mutex_t lock;
+    const char *domain; /* NULL: every domain */
+    json_t *bares;      /* object used as a set: bare JID -> true */
+};
+
+static void collect_online(void *ud, const struct router_session *s)
+{
+    struct online_gather *g = ud;
+    const char *at = strrchr(s->bare, '@');
+    if (at != NULL && (g->domain == NULL || strcmp(at + 1, g->domain) == 0)) {
+        pthread_mutex_lock(&g->lock);
+        json_object_set_new(g->bares, s->bare, json_true());
+        pthread_mutex_unlock(&g->lock);
+    }
+}
+
+static void worker_collect_online(struct worker *w, void *arg)
+{
+    (void)w;
+    router_sessions_foreach(collect_online, arg);
+}
+
+static int hook_announce(void *ud, const char *domain, const char *subject, const char *text)
+{
+    (void)ud;
+    struct online_gather g = { PTHREAD_MUTEX_INITIALIZER, domain, json_object() };
+    workers_call_all(worker_collect_online, &g);
+    const char *bare;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(g.bares, bare, v)
+    {
+        services_announce_one(strrchr(bare, '@') + 1, bare, subject, text);
+        n++;
+    }
+    json_decref(g.bares);
+    pthread_mutex_destroy(&g.lock);
+    return n;
+}
+
 /* The worker's context (settings, store handle, router), then every module in table order. */
 static void worker_started(struct worker *w, void *ud)
 {
@@ -846,6 +889,11 @@ static void stop_webadmin(void)
  * domain: a settings file then always means a database exists (check_database_present). */
 static int save_new_settings(bool existed)
 {
+    if (g_first_start) {
+        /* The domain just created stays the main domain, also when -o chose it. */
+        snprintf(g_cfg.file.server.main_domain, sizeof(g_cfg.file.server.main_domain), "%s",
+                 g_cfg.live->server.main_domain);
+    }
     if ((!existed || g_first_start) && settings_save(&g_cfg.file, g_cfg.path) != 0) {
         fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
         return -1;
@@ -1065,6 +1113,7 @@ static int run(void)
         .send_message = hook_send_message,
         .presence = hook_presence,
         .settings_live = hook_settings_live,
+        .announce = hook_announce,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

@@ -51,6 +51,9 @@ static const char usage_text[] =
     "  queues [--json]                  outgoing server-to-server queues\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
+    "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
+    "  announce DOMAIN|--all TEXT [--subject SUBJECT]\n"
+    "                                   a headline to every online user (XEP-0133)\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
     "  backup FILE                      online copy of DATADIR/starling.db (docs/backup.md)\n"
     "  check [-c FILE] [--no-dns]       check the set-up: settings, certificates, DNS, ports,\n"
@@ -68,6 +71,7 @@ enum out_kind {
     OUT_JSON,     /* the result as JSON */
     OUT_PRESENCE, /* an account's presence */
     OUT_QUEUES,   /* the s2s queue table */
+    OUT_ONLINE,   /* users.online: one line per session */
 };
 
 struct command {
@@ -310,6 +314,28 @@ static int parse_invite(int argc, char **argv, struct command *cmd)
     return make_request(cmd, "invite", args, json ? OUT_JSON : OUT_KV);
 }
 
+/* announce DOMAIN|--all TEXT [--subject SUBJECT] */
+static int parse_announce(int argc, char **argv, struct command *cmd)
+{
+    const char *subject = NULL;
+    if (argc == 5 && strcmp(argv[3], "--subject") == 0) {
+        subject = argv[4];
+        argc -= 2;
+    }
+    if (argc != 3) {
+        return usage_error("usage: announce DOMAIN|--all TEXT [--subject SUBJECT]");
+    }
+    bool all = strcmp(argv[1], "--all") == 0;
+    json_t *args = json_pack("{s:s}", "text", argv[2]);
+    if (subject != NULL) {
+        json_object_set_new(args, "subject", json_string(subject));
+    }
+    if (!all) {
+        json_object_set_new(args, "domain", json_string(argv[1]));
+    }
+    return make_request(cmd, all ? "announce.all" : "announce", args, OUT_KV);
+}
+
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
     const char *what = argv[0];
@@ -340,6 +366,17 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "presence", json_pack("{s:s}", "jid", argv[1]),
                             json ? OUT_JSON : OUT_PRESENCE);
+    }
+    if (strcmp(what, "users") == 0) {
+        bool json = argc == 4 && strcmp(argv[3], "--json") == 0;
+        if (argc < 3 || argc > 4 || strcmp(argv[1], "online") != 0 || (argc == 4 && !json)) {
+            return usage_error("usage: users online DOMAIN [--json]");
+        }
+        return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
+                            json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "announce") == 0) {
+        return parse_announce(argc, argv, cmd);
     }
     if (strcmp(what, "connections") == 0) {
         bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
@@ -593,6 +630,21 @@ static void print_queues(const json_t *list)
     }
 }
 
+/* users online: "<jid>/<resource> <peer> <tls|-> <seconds>" a line. */
+static void print_online(const json_t *result)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(result, i, s)
+    {
+        const char *tls = json_string_value(json_object_get(s, "tls"));
+        printf("%s/%s %s %s %lld\n", json_string_value(json_object_get(s, "jid")),
+               json_string_value(json_object_get(s, "resource")),
+               json_string_value(json_object_get(s, "peer")), tls ? tls : "-",
+               (long long)(time(NULL) - json_integer_value(json_object_get(s, "since"))));
+    }
+}
+
 static int print_result(enum out_kind out, const json_t *result)
 {
     size_t i;
@@ -628,6 +680,9 @@ static int print_result(enum out_kind out, const json_t *result)
         break;
     case OUT_QUEUES:
         print_queues(result);
+        break;
+    case OUT_ONLINE:
+        print_online(result);
         break;
     case OUT_JSON: {
         char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);

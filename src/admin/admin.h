@@ -51,6 +51,10 @@ struct admin_hooks {
     /* The live settings, a snapshot valid until exit (the login's default domain and lock-out
      * policy); NULL, or no hook: the defaults. */
     const struct settings *(*settings_live)(void *ud);
+    /* XEP-0133 announce: a headline with `text` (and `subject`, NULL: none) from the domain to
+     * every online account of `domain` (prepared, canonical), or of every domain when NULL;
+     * returns the number of accounts reached. */
+    int (*announce)(void *ud, const char *domain, const char *subject, const char *text);
     void *ud;
 };
 

@@ -790,6 +790,96 @@ static int op_send(struct op_ctx *c)
     return rc;
 }
 
+/* ---- online users and announcements (issue 20) ---- */
+
+/* The c2s connections whose account is of `domain`: {"id","jid","resource","peer","tls",
+ * "since"}, sorted by the connection table's order. */
+static json_t *online_of(json_t *conns, const char *domain)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(conns, i, c)
+    {
+        const char *kind = json_string_value(json_object_get(c, "kind"));
+        const char *jid = json_string_value(json_object_get(c, "jid"));
+        const char *at = jid ? strchr(jid, '@') : NULL;
+        const char *slash = at ? strchr(at, '/') : NULL;
+        if (kind == NULL || strcmp(kind, "c2s") != 0 || slash == NULL ||
+            (size_t)(slash - at - 1) != strlen(domain) ||
+            strncmp(at + 1, domain, strlen(domain)) != 0) {
+            continue;
+        }
+        json_t *row = json_pack("{s:O, s:s%, s:s, s:O, s:O, s:O}", "id", json_object_get(c, "id"),
+                                "jid", jid, (size_t)(slash - jid), "resource", slash + 1, "peer",
+                                json_object_get(c, "peer"), "tls", json_object_get(c, "tls"),
+                                "since", json_object_get(c, "since"));
+        if (row != NULL) {
+            json_array_append_new(out, row);
+        }
+    }
+    return out;
+}
+
+static int op_users_online(struct op_ctx *c)
+{
+    struct admin_hooks *h = &c->a->hooks;
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    json_t *conns = NULL;
+    if (rc == 0) {
+        conns = h->connections ? h->connections(h->ud) : NULL;
+        rc = hook_result(c, conns, true, "connections");
+    }
+    if (rc == 0) {
+        c->result = online_of(conns, buf_cstr(&dom));
+        json_decref(conns);
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* A headline to every online user of the domain (`domain` given) or of the server. */
+static int announce(struct op_ctx *c, bool whole_server)
+{
+    const char *text, *subject = NULL;
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = whole_server ? 0 : domain_arg(c, "domain", true, &dom);
+    if (rc == 0) {
+        rc = arg_str(c, "text", &text);
+    }
+    const json_t *sv = json_object_get(c->args, "subject");
+    if (rc == 0 && sv != NULL && !json_is_null(sv) && arg_str(c, "subject", &subject) != 0) {
+        rc = ERR_INVAL;
+    }
+    if (rc == 0 && (text[0] == '\0' || strlen(text) > ADMIN_SEND_MAX)) {
+        rc = fail(c, ERR_INVAL, "the text must be 1..%d bytes", ADMIN_SEND_MAX);
+    } else if (rc == 0 && c->a->hooks.announce == NULL) {
+        rc = fail(c, ERR_INTERNAL, "announcements are not available");
+    }
+    if (rc == 0) {
+        const char *d = whole_server ? NULL : buf_cstr(&dom);
+        int n = c->a->hooks.announce(c->a->hooks.ud, d, subject, text);
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "announcement to %d online users of %s", n,
+                d ? d : "the server");
+        c->result = json_pack("{s:i}", "recipients", n);
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static int op_announce(struct op_ctx *c)
+{
+    return announce(c, false);
+}
+
+static int op_announce_all(struct op_ctx *c)
+{
+    return announce(c, true);
+}
+
 /* ---- failed logins ---- */
 
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
@@ -1053,6 +1143,10 @@ static const struct op ops[] = {
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
     { "logins.failed", op_logins_failed, args_none, LIST },
+    { "users.online", op_users_online, args_domain, DOMAIN("domain") },
+    { "announce", op_announce, (const char *const[]){ "domain", "subject", "text", NULL },
+      DOMAIN("domain") },
+    { "announce.all", op_announce_all, (const char *const[]){ "subject", "text", NULL }, SERVER },
     { "session.login", op_session_login, (const char *const[]){ "user", "password", "peer", NULL },
       OWNER },
     { "session.check", op_session_check, args_jid, OWNER },

@@ -236,6 +236,22 @@ test('Users: create a domain and an account, then log in as that account', async
   assert.match(state.clientOut, /^online alice@browser\.test\/desk/m, state.clientOut);
 });
 
+test('Users → Online: the client\'s session, and an announcement reaches it (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/online/browser.test');
+  const row = '#online-rows tr[data-jid="alice@browser.test/desk"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  assert.match(await page.textContent(row), /127\.0\.0\.1/);
+  assert.match(await page.textContent('#online-count'), /1 account, 1 session/);
+  await page.fill('#announce-subject', 'Notice');
+  await page.fill('#announce-text', 'Maintenance tonight');
+  await page.click('#announce-send');
+  await page.waitForFunction(() => /Sent to 1 user/.test(document.querySelector('#announce-result').textContent));
+  await waitFor(() => /^message headline Maintenance tonight/m.test(state.clientOut), 'the announcement');
+  await shot('08b-users-online');
+  assert.deepEqual(state.errors, []);
+});
+
 test('Monitors → XMPP: the client appears, then disappears after it disconnects', async () => {
   const page = state.page;
   await go('#/monitors/xmpp');

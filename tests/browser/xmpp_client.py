@@ -23,6 +23,10 @@ async def main(port, jid, password):
         await c.close()
         return 1
     print("online", c.jid, flush=True)
+    # Announcements (issue 20) reach available resources: say so, and print each message.
+    c.xmpp.add_event_handler("message", lambda m: print("message", m["type"], m["body"],
+                                                        flush=True))
+    c.xmpp.send_presence()
     loop = asyncio.get_event_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
     await c.close()

@@ -22,7 +22,7 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "account.sessions", "account.roster", "presence", "settings.get", "connections",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
-             "send", "invite"}
+             "send", "invite", "users.online", "announce", "announce.all"}
 
 
 def account_rows(target, allowed):
@@ -75,6 +75,12 @@ ROWS = [
     ("queues", {}, {SRV}),
     ("stats", {}, {SRV}),
     ("send", {"from": "plain@a.test", "to": "joe@a.test", "text": "hi"}, {SRV}),
+    # issue 20: online users and announcements
+    ("users.online", {"domain": "a.test"}, {SRV, DA}),
+    ("users.online", {"domain": "b.test"}, {SRV, OTHER}),
+    ("announce", {"domain": "a.test", "text": "hi"}, {SRV, DA}),
+    ("announce", {"domain": "b.test", "text": "hi"}, {SRV, OTHER}),
+    ("announce.all", {"text": "hi"}, {SRV}),
     # The WebAdmin's login ops are the server's own (owner scope): no account runs them.
     ("session.login", {"user": "root@a.test", "password": PW}, set()),
     ("session.check", {"jid": "root@a.test"}, set()),

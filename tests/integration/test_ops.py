@@ -25,6 +25,13 @@ def test_first_start_writes_the_password_file(make_server):
     assert srv.wait_log(r"password of postmaster@localhost is in .*postmaster-password")
 
 
+def test_domain_chosen_with_o_on_first_start_is_kept(make_server):
+    srv = make_server({"server.main_domain": "picked.example"})
+    with open(os.path.join(srv.datadir, "starling.conf")) as f:
+        assert "server.main_domain = picked.example" in f.read().splitlines()
+    assert srv.ctl_ok("domain", "list").split() == ["picked.example"]
+
+
 class PathServer(Server):
     """A server started with -c FILE and -l DIR, as the systemd unit starts it."""
 

@@ -741,6 +741,12 @@ static int fake_send(void *ud, const char *from, const char *to, const char *tex
     return 0;
 }
 
+static int fake_announce(void *ud, const char *domain, const char *subject, const char *text)
+{
+    (void)ud, (void)domain, (void)subject, (void)text;
+    return 0;
+}
+
 /* The actors, as bits of a row's "allowed" mask. */
 enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
 static const struct {
@@ -840,6 +846,12 @@ static const struct access_row access_rows[] = {
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
+    /* issue 20: online users and announcements */
+    { "users.online", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "users.online", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "announce", "{\"domain\":\"a.test\",\"text\":\"hi\"}", SRV | DA },
+    { "announce", "{\"domain\":\"b.test\",\"text\":\"hi\"}", SRV | OTHER_DA },
+    { "announce.all", "{\"text\":\"hi\"}", SRV },
     /* The WebAdmin's login ops are the server's own: no account runs them. */
     { "session.login", "{\"user\":\"root@a.test\",\"password\":\"" SECRET "\"}", 0 },
     { "session.check", "{\"jid\":\"root@a.test\"}", 0 },
@@ -858,6 +870,7 @@ static void test_access_matrix(void **state)
         .presence = fake_presence,
         .disconnect = fake_disconnect,
         .send_message = fake_send,
+        .announce = fake_announce,
         .ud = &fx->fake,
     };
     char e[256];

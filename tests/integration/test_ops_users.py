@@ -1,0 +1,73 @@
+"""test_ops_users.py (issue 20): the admin ops users.online and announce / announce.all (the
+XEP-0133 announcement code of services/adhoc.c), over starlingctl."""
+
+import json
+import time
+
+import pytest
+
+import rawxmpp
+from rawxmpp import NS_CLIENT, q
+
+PASSWORD = "ops-users-pw-1"
+
+
+@pytest.fixture(scope="module")
+def srv(server):
+    server.ctl_ok("domain", "add", "other.test")
+    for jid in ("ann@localhost", "ben@localhost", "cy@other.test"):
+        server.add_account(jid, PASSWORD)
+    return server
+
+
+def login(server, user, resource, domain="localhost"):
+    c = rawxmpp.login(server, user, PASSWORD, resource=resource, domain=domain)
+    c.send("<presence/>")
+    return c
+
+
+def is_headline(e):
+    return e.tag == q(NS_CLIENT, "message") and e.get("type") == "headline"
+
+
+def test_users_online_lists_sessions_of_the_domain(srv):
+    a1 = login(srv, "ann", "desk")
+    a2 = login(srv, "ann", "phone")
+    try:
+        time.sleep(0.3)
+        rows = json.loads(srv.ctl_ok("users", "online", "localhost", "--json"))
+        mine = sorted((r["jid"], r["resource"]) for r in rows)
+        assert mine == [("ann@localhost", "desk"), ("ann@localhost", "phone")]
+        assert all("127.0.0.1" in r["peer"] and r["since"] > 0 for r in rows)
+        text = srv.ctl_ok("users", "online", "localhost")
+        assert "ann@localhost/desk [127.0.0.1]:" in text
+        assert json.loads(srv.ctl_ok("users", "online", "other.test", "--json")) == []
+    finally:
+        a1.close()
+        a2.close()
+    r = srv.ctl("users", "online", "nowhere.test")
+    assert r.returncode == 1
+
+
+def test_announce_to_a_domain_and_to_the_server(srv):
+    ann = login(srv, "ann", "desk")
+    ben = login(srv, "ben", "desk")
+    try:
+        time.sleep(0.3)
+        out = srv.ctl_ok("announce", "localhost", "Maintenance at 22:00", "--subject", "Notice")
+        assert out.strip() == "recipients = 2"
+        for c in (ann, ben):
+            m = c.wait_for(is_headline, what="the announcement")
+            assert m.get("from") == "localhost"
+            assert m.find(q(NS_CLIENT, "body")).text == "Maintenance at 22:00"
+            assert m.find(q(NS_CLIENT, "subject")).text == "Notice"
+        out = srv.ctl_ok("announce", "--all", "Everyone")
+        assert out.strip() == "recipients = 2"  # nobody of other.test is online
+        assert ann.wait_for(is_headline, what="the server-wide one").find(
+            q(NS_CLIENT, "body")).text == "Everyone"
+        assert srv.wait_log(r"ADMIN .*announcement to 2 online users of localhost")
+    finally:
+        ann.close()
+        ben.close()
+    bad = srv.ctl("announce", "localhost", "")
+    assert bad.returncode == 1 and "1..65536" in bad.stderr
