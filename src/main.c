@@ -33,6 +33,7 @@
 #include "store/store.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
+#include "admin/certinstall.h"
 #include "admin/check.h"
 #include "core/notify.h"
 #include "services/services.h"
@@ -474,6 +475,23 @@ static int hook_announce(void *ud, const char *domain, const char *subject, cons
     json_decref(g.bares);
     pthread_mutex_destroy(&g.lock);
     return n;
+}
+
+/* domain.certificate.set: the files are replaced once checked, then loaded like at a reload. */
+static int hook_certificate_install(void *ud, const char *domain, const char *service,
+                                    const char *cert, const char *key, json_t *warnings, char *err,
+                                    size_t errlen)
+{
+    (void)ud;
+    char certs[1200];
+    snprintf(certs, sizeof(certs), "%s/certs", g_server.datadir);
+    const char *ca = hook_settings_live(NULL)->tls.s2s_ca_file;
+    int rc = admin_cert_install(certs, domain, service, cert, key,
+                                strcmp(ca, "system") == 0 ? "" : ca, warnings, err, errlen);
+    if (rc == 0) {
+        ensure_certificate(domain);
+    }
+    return rc;
 }
 
 /* The worker's context (settings, store handle, router), then every module in table order. */
@@ -1114,6 +1132,7 @@ static int run(void)
         .presence = hook_presence,
         .settings_live = hook_settings_live,
         .announce = hook_announce,
+        .certificate_install = hook_certificate_install,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

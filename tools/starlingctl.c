@@ -51,6 +51,8 @@ static const char usage_text[] =
     "  queues [--json]                  outgoing server-to-server queues\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
+    "  certificate install DOMAIN CERTFILE KEYFILE\n"
+    "                                   checked, then replaces the domain's PEM certificate\n"
     "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
     "  announce DOMAIN|--all TEXT [--subject SUBJECT]\n"
     "                                   a headline to every online user (XEP-0133)\n"
@@ -72,6 +74,7 @@ enum out_kind {
     OUT_PRESENCE, /* an account's presence */
     OUT_QUEUES,   /* the s2s queue table */
     OUT_ONLINE,   /* users.online: one line per session */
+    OUT_WARNINGS, /* {"warnings": [...]}: "warning: …" lines */
 };
 
 struct command {
@@ -314,6 +317,42 @@ static int parse_invite(int argc, char **argv, struct command *cmd)
     return make_request(cmd, "invite", args, json ? OUT_JSON : OUT_KV);
 }
 
+/* The whole file as a JSON string, or NULL (said why). */
+static json_t *file_string(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        complain("cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = calloc(1, 1024 * 1024 + 1);
+    size_t n = text ? fread(text, 1, 1024 * 1024, f) : 0;
+    fclose(f);
+    json_t *s = text ? json_stringn(text, n) : NULL;
+    free(text);
+    if (s == NULL) {
+        complain("%s: not text, or too large", path);
+    }
+    return s;
+}
+
+/* certificate install DOMAIN CERTFILE KEYFILE */
+static int parse_certificate(int argc, char **argv, struct command *cmd)
+{
+    if (argc != 5 || strcmp(argv[1], "install") != 0) {
+        return usage_error("usage: certificate install DOMAIN CERTFILE KEYFILE");
+    }
+    json_t *cert = file_string(argv[3]);
+    json_t *key = cert ? file_string(argv[4]) : NULL;
+    if (key == NULL) {
+        json_decref(cert);
+        return EXIT_FAIL;
+    }
+    return make_request(cmd, "domain.certificate.set",
+                        json_pack("{s:s, s:o, s:o}", "name", argv[2], "cert", cert, "key", key),
+                        OUT_WARNINGS);
+}
+
 /* announce DOMAIN|--all TEXT [--subject SUBJECT] */
 static int parse_announce(int argc, char **argv, struct command *cmd)
 {
@@ -374,6 +413,9 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
                             json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "certificate") == 0) {
+        return parse_certificate(argc, argv, cmd);
     }
     if (strcmp(what, "announce") == 0) {
         return parse_announce(argc, argv, cmd);
@@ -684,6 +726,14 @@ static int print_result(enum out_kind out, const json_t *result)
     case OUT_ONLINE:
         print_online(result);
         break;
+    case OUT_WARNINGS: {
+        const json_t *w;
+        json_array_foreach(json_object_get(result, "warnings"), i, w)
+        {
+            printf("warning: %s\n", json_string_value(w));
+        }
+        break;
+    }
     case OUT_JSON: {
         char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
         if (s != NULL) {

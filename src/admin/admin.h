@@ -55,6 +55,11 @@ struct admin_hooks {
      * every online account of `domain` (prepared, canonical), or of every domain when NULL;
      * returns the number of accounts reached. */
     int (*announce)(void *ud, const char *domain, const char *subject, const char *text);
+    /* Replaces the domain's certificate and key with the PEM texts once they pass the checks of
+     * admin/certinstall.h (`service`: its chat service, "" = none), then loads them for new
+     * connections; warnings are appended to `warnings`. 0, or ERR_INVAL/ERR_IO with err. */
+    int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
+                               const char *key, json_t *warnings, char *err, size_t errlen);
     void *ud;
 };
 

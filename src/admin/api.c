@@ -1,5 +1,6 @@
 /* api.c: the admin JSON API: one request object in, one response object out. */
 #include "admin/admin.h"
+#include "admin/certinstall.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -673,6 +674,48 @@ static int op_domain_certificate(struct op_ctx *c)
     return rc;
 }
 
+/* domain.certificate.set: PEM certificate and key, checked, then live (issue 20). */
+static int op_domain_certificate_set(struct op_ctx *c)
+{
+    const char *cert, *key;
+    struct domain_cfg d;
+    struct buf name;
+    buf_init(&name, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", true, &name);
+    if (rc == 0) {
+        rc = arg_str(c, "cert", &cert);
+    }
+    if (rc == 0) {
+        rc = arg_str(c, "key", &key);
+    }
+    if (rc == 0 && (strlen(cert) > CERT_PEM_MAX || strlen(key) > CERT_PEM_MAX)) {
+        rc = fail(c, ERR_LIMIT, "the certificate and the key are at most %d bytes each",
+                  CERT_PEM_MAX);
+    } else if (rc == 0 && c->a->hooks.certificate_install == NULL) {
+        rc = fail(c, ERR_INTERNAL, "certificates are not available");
+    } else if (rc == 0 && accounts_domain_get(c->a->st, buf_cstr(&name), &d) != 0) {
+        rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&name));
+    }
+    if (rc == 0) {
+        /* A chat service under the domain uses the domain's certificate: it must name it. */
+        const char *dot = strchr(d.chat_service, '.');
+        bool under = dot != NULL && strcmp(dot + 1, buf_cstr(&name)) == 0;
+        json_t *warnings = json_array();
+        rc = c->a->hooks.certificate_install(c->a->hooks.ud, buf_cstr(&name),
+                                             under ? d.chat_service : "", cert, key, warnings,
+                                             c->err, sizeof(c->err));
+        if (rc == 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "certificate of %s replaced",
+                    buf_cstr(&name));
+            c->result = json_pack("{s:o}", "warnings", warnings);
+        } else {
+            json_decref(warnings);
+        }
+    }
+    buf_cleanup(&name);
+    return rc;
+}
+
 /* account.sessions: the account's connections, in the form of the connections op. */
 static int op_account_sessions(struct op_ctx *c)
 {
@@ -1143,6 +1186,8 @@ static const struct op ops[] = {
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
     { "logins.failed", op_logins_failed, args_none, LIST },
+    { "domain.certificate.set", op_domain_certificate_set,
+      (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
     { "users.online", op_users_online, args_domain, DOMAIN("domain") },
     { "announce", op_announce, (const char *const[]){ "domain", "subject", "text", NULL },
       DOMAIN("domain") },

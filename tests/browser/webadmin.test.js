@@ -336,6 +336,38 @@ test('Monitors → Logs: newest first, and one connection\'s records (issue 20)'
   assert.deepEqual(state.errors, []);
 });
 
+test('Users → Certificates: the list, and an uploaded certificate checked and installed (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/certificates');
+  const row = '#cert-rows tr[data-domain="browser.test"]';
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(row), /self-signed/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'starling-cert-'));
+  const crt = path.join(dir, 'c.pem');
+  const key = path.join(dir, 'k.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '20', '-subj', '/CN=browser.test', '-addext',
+    'subjectAltName=DNS:browser.test,DNS:conference.browser.test', '-keyout', key, '-out', crt], { stdio: 'ignore' });
+  await page.selectOption('#cert-domain', 'browser.test');
+  // The wrong key first: refused, nothing changes.
+  await page.fill('#cert-pem', fs.readFileSync(crt, 'utf8'));
+  await page.fill('#cert-key', 'not a key');
+  await page.click('#cert-upload');
+  await page.waitForSelector('.toast.error');
+  await page.fill('#cert-key', fs.readFileSync(key, 'utf8'));
+  await page.click('#cert-upload');
+  await page.waitForFunction(() => /Installed for browser\.test/.test(document.querySelector('#cert-result').textContent));
+  const warnings = await page.textContent('#cert-result');
+  assert.match(warnings, /self-signed/);
+  assert.match(warnings, /expires in (19|20) days/);
+  await page.waitForFunction(() => /conference\.browser\.test/.test(
+    document.querySelector('#cert-rows tr[data-domain="browser.test"]').textContent));
+  assert.match(await page.textContent(row + ' .cert-state'), /expires in (19|20) days/);
+  fs.rmSync(dir, { recursive: true, force: true });
+  await shot('12-users-certificates');
+  assert.deepEqual(state.errors, []);
+});
+
 test('logging out returns to the login form', async () => {
   const page = state.page;
   await page.click('#logout');

@@ -22,7 +22,8 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "account.sessions", "account.roster", "presence", "settings.get", "connections",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
-             "send", "invite", "users.online", "announce", "announce.all"}
+             "send", "invite", "users.online", "announce", "announce.all",
+             "domain.certificate.set"}
 
 
 def account_rows(target, allowed):
@@ -81,6 +82,9 @@ ROWS = [
     ("announce", {"domain": "a.test", "text": "hi"}, {SRV, DA}),
     ("announce", {"domain": "b.test", "text": "hi"}, {SRV, OTHER}),
     ("announce.all", {"text": "hi"}, {SRV}),
+    # Not PEM: refused by the checks ("inval") once the access rule let it through.
+    ("domain.certificate.set", {"name": "a.test", "cert": "C", "key": "K"}, {SRV, DA}),
+    ("domain.certificate.set", {"name": "b.test", "cert": "C", "key": "K"}, {SRV, OTHER}),
     # The WebAdmin's login ops are the server's own (owner scope): no account runs them.
     ("session.login", {"user": "root@a.test", "password": PW}, set()),
     ("session.check", {"jid": "root@a.test"}, set()),
@@ -141,7 +145,8 @@ def check(op, args, actor, allowed, ok, code, status=None):
     where = "%s %s as %s" % (op, json.dumps(args), actor)
     if actor in allowed:
         # A permitted op runs; a domain's certificate may simply not exist.
-        assert ok or (op == "domain.certificate" and code == "notfound"), (where, code)
+        assert ok or (op == "domain.certificate" and code == "notfound") or (
+            op == "domain.certificate.set" and code == "inval"), (where, code)
     else:
         assert not ok and code == "denied", (where, code)
         assert status in (None, 403), (where, status)

@@ -747,6 +747,14 @@ static int fake_announce(void *ud, const char *domain, const char *subject, cons
     return 0;
 }
 
+static int fake_cert_install(void *ud, const char *domain, const char *service, const char *cert,
+                             const char *key, json_t *warnings, char *e, size_t elen)
+{
+    (void)ud, (void)domain, (void)service, (void)cert, (void)key, (void)warnings, (void)e,
+        (void)elen;
+    return 0;
+}
+
 /* The actors, as bits of a row's "allowed" mask. */
 enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
 static const struct {
@@ -852,6 +860,9 @@ static const struct access_row access_rows[] = {
     { "announce", "{\"domain\":\"a.test\",\"text\":\"hi\"}", SRV | DA },
     { "announce", "{\"domain\":\"b.test\",\"text\":\"hi\"}", SRV | OTHER_DA },
     { "announce.all", "{\"text\":\"hi\"}", SRV },
+    { "domain.certificate.set", "{\"name\":\"a.test\",\"cert\":\"C\",\"key\":\"K\"}", SRV | DA },
+    { "domain.certificate.set", "{\"name\":\"b.test\",\"cert\":\"C\",\"key\":\"K\"}",
+      SRV | OTHER_DA },
     /* The WebAdmin's login ops are the server's own: no account runs them. */
     { "session.login", "{\"user\":\"root@a.test\",\"password\":\"" SECRET "\"}", 0 },
     { "session.check", "{\"jid\":\"root@a.test\"}", 0 },
@@ -871,6 +882,7 @@ static void test_access_matrix(void **state)
         .disconnect = fake_disconnect,
         .send_message = fake_send,
         .announce = fake_announce,
+        .certificate_install = fake_cert_install,
         .ud = &fx->fake,
     };
     char e[256];
