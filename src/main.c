@@ -146,6 +146,7 @@ static void worker_apply_settings(struct worker *w, void *arg)
     if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0 && w->id == 0) {
         log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "%s", err);
     }
+    s2s_apply_policy(wc->xmpp, wc->cfg); /* xmpp.s2s_blocked / allowed, applied live */
 }
 
 /* New live settings, under g_cfg.lock: the workers, the listeners and the WebAdmin switch. */

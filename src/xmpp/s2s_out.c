@@ -647,6 +647,14 @@ void s2s__out_open(struct s2s_queue *q)
     o->dq = s2s__dns_resolve(sw->dns, q->target, find_route(q->target), resolved, o);
 }
 
+void s2s__out_close_refused(struct s2s_out *o)
+{
+    if (o->state == O_READY) {
+        out_write(o, "</stream:stream>", 16);
+    }
+    out_close(o, "refused by xmpp.s2s_blocked / xmpp.s2s_allowed", "not-allowed", true);
+}
+
 void s2s__out_shutdown(struct s2s_worker *sw)
 {
     for (struct s2s_out *o = sw->outs; o; o = o->next) {

@@ -368,6 +368,26 @@ test('Users → Certificates: the list, and an uploaded certificate checked and 
   assert.deepEqual(state.errors, []);
 });
 
+test('Settings → XMPP Sending: the federation settings and the block list, saved live (issue 20)', async () => {
+  const page = state.page;
+  await go('#/settings/xmpp/sending');
+  const blocked = '[id="f-xmpp.s2s_blocked"]';
+  await page.waitForSelector(blocked);
+  assert.ok(await page.$('[id="f-xmpp.sending.dns_servers"]'));
+  assert.ok(await page.$('[id="f-xmpp.sending.queue_timeout"]'));
+  await page.fill(blocked, 'spam.example, bad.example');
+  await page.click('#save-federation');
+  await waitFor(() => ctl('settings', 'get', 'xmpp.s2s_blocked').includes('spam.example, bad.example'), 'the block list saved');
+  await go('#/settings/xmpp/receiving');
+  await page.waitForSelector('[id="f-xmpp.receiving.dialback"]');
+  assert.equal(await page.inputValue(blocked), 'spam.example, bad.example');
+  await page.fill(blocked, '');
+  await page.click('#save-federation');
+  await waitFor(() => ctl('settings', 'get', 'xmpp.s2s_blocked').trim() === '', 'the block list emptied');
+  await shot('13-settings-federation');
+  assert.deepEqual(state.errors, []);
+});
+
 test('logging out returns to the login form', async () => {
   const page = state.page;
   await page.click('#logout');

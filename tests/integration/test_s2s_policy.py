@@ -1,0 +1,59 @@
+"""test_s2s_policy.py (issue 20): the federation block and allow lists (xmpp.s2s_blocked,
+xmpp.s2s_allowed) applied live: open links to and from a blocked domain close at once, its new
+streams are refused (policy-violation), stanzas to it bounce with not-allowed; unblocking
+federates again."""
+
+import pytest
+
+from rawxmpp import NS_STANZAS
+from s2s_helpers import (DOM_A, DOM_B, HOST_A, HOST_B, PASSWORD, in_conns, link, login,
+                         out_conns, start, wait_message, wait_until)
+
+pytestmark = pytest.mark.own_server
+
+
+def chat(src, dst_jid, body):
+    src.send("<message to='%s' type='chat' id='m-%s'><body>%s</body></message>"
+             % (dst_jid, body, body))
+
+
+def test_block_list_applied_live(make_server):
+    a = start(make_server, DOM_A, HOST_A)
+    b = start(make_server, DOM_B, HOST_B)
+    link(a, b)
+    a.add_account("alice@" + DOM_A, PASSWORD)
+    b.add_account("bob@" + DOM_B, PASSWORD)
+    alice = login(a, "alice")
+    bob = login(b, "bob")
+    try:
+        chat(alice, "bob@b.test", "before")
+        wait_message(bob, "before")
+        chat(bob, "alice@a.test/r1", "back")
+        wait_message(alice, "back")
+        assert out_conns(a) and any(c["kind"] == "s2s" for c in in_conns(a))
+
+        # b.test blocked on a.test: both links close at once.
+        a.ctl_ok("settings", "set", "xmpp.s2s_blocked", "example.org, b.test")
+        wait_until(lambda: not out_conns(a) and not in_conns(a), what="a.test links to close")
+        assert a.wait_log(r"policy-violation|refused by xmpp\.s2s_blocked")
+
+        # A stanza to it bounces with not-allowed; one from it is refused at the stream.
+        chat(alice, "bob@b.test", "blocked-out")
+        err = wait_message(alice, type_="error", timeout=10)
+        assert err.find("{jabber:client}error/{%s}not-allowed" % NS_STANZAS) is not None
+        chat(bob, "alice@a.test/r1", "blocked-in")
+        assert b.wait_log(r"policy-violation", timeout=10)
+        assert not [c for c in in_conns(a) if "b.test" in (c.get("jid") or "")]
+
+        # An allow list without b.test refuses it too; emptied, federation works again.
+        a.ctl_ok("settings", "set", "xmpp.s2s_blocked", "")
+        a.ctl_ok("settings", "set", "xmpp.s2s_allowed", "c.test")
+        chat(alice, "bob@b.test", "not-allowed-either")
+        err = wait_message(alice, type_="error", timeout=10)
+        assert err.find("{jabber:client}error/{%s}not-allowed" % NS_STANZAS) is not None
+        a.ctl_ok("settings", "set", "xmpp.s2s_allowed", "")
+        chat(alice, "bob@b.test", "again")
+        wait_message(bob, "again", timeout=20)
+    finally:
+        alice.close()
+        bob.close()
