@@ -478,6 +478,20 @@ static int hook_announce(void *ud, const char *domain, const char *subject, cons
     return n;
 }
 
+static void add_ns(void *ud, const char *feature)
+{
+    json_array_append_new(ud, json_string(feature));
+}
+
+/* The features page: what disco#info advertises (services/). */
+static json_t *hook_disco_features(void *ud, bool account)
+{
+    (void)ud;
+    json_t *list = json_array();
+    services_foreach_feature(account ? SERVICE_SCOPE_ACCOUNT : SERVICE_SCOPE_SERVER, add_ns, list);
+    return list;
+}
+
 /* domain.certificate.set: the files are replaced once checked, then loaded like at a reload. */
 static int hook_certificate_install(void *ud, const char *domain, const char *service,
                                     const char *cert, const char *key, json_t *warnings, char *err,
@@ -1134,6 +1148,7 @@ static int run(void)
         .settings_live = hook_settings_live,
         .announce = hook_announce,
         .certificate_install = hook_certificate_install,
+        .disco_features = hook_disco_features,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

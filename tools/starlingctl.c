@@ -51,6 +51,7 @@ static const char usage_text[] =
     "  queues [--json]                  outgoing server-to-server queues\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
+    "  features DOMAIN                  what the domain offers (JSON)\n"
     "  certificate install DOMAIN CERTFILE KEYFILE\n"
     "                                   checked, then replaces the domain's PEM certificate\n"
     "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
@@ -413,6 +414,11 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
                             json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "features") == 0) {
+        int rc = want_args("features", argc - 1, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, "features", json_pack("{s:s}", "domain", argv[1]), OUT_JSON);
     }
     if (strcmp(what, "certificate") == 0) {
         return parse_certificate(argc, argv, cmd);

@@ -2,6 +2,7 @@
 #ifndef STARLING_ADMIN_ADMIN_H
 #define STARLING_ADMIN_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -58,6 +59,9 @@ struct admin_hooks {
     /* Replaces the domain's certificate and key with the PEM texts once they pass the checks of
      * admin/certinstall.h (`service`: its chat service, "" = none), then loads them for new
      * connections; warnings are appended to `warnings`. 0, or ERR_INVAL/ERR_IO with err. */
+    /* The disco#info feature namespaces the server advertises for itself (`account` false) or
+     * for its accounts (new reference, an array of strings). */
+    json_t *(*disco_features)(void *ud, bool account);
     int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
                                const char *key, json_t *warnings, char *err, size_t errlen);
     void *ud;

@@ -1,6 +1,7 @@
 /* api.c: the admin JSON API: one request object in, one response object out. */
 #include "admin/admin.h"
 #include "admin/certinstall.h"
+#include "admin/features.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -923,6 +924,26 @@ static int op_announce_all(struct op_ctx *c)
     return announce(c, true);
 }
 
+static int op_features(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    struct admin_hooks *h = &c->a->hooks;
+    json_t *server = h->disco_features ? h->disco_features(h->ud, false) : json_array();
+    json_t *account = h->disco_features ? h->disco_features(h->ud, true) : json_array();
+    if (rc == 0) {
+        c->result = admin_features_json(c->a->st, buf_cstr(&dom), server, account);
+        if (c->result == NULL) {
+            rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&dom));
+        }
+    }
+    json_decref(server);
+    json_decref(account);
+    buf_cleanup(&dom);
+    return rc;
+}
+
 /* ---- failed logins ---- */
 
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
@@ -1189,6 +1210,7 @@ static const struct op ops[] = {
     { "domain.certificate.set", op_domain_certificate_set,
       (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
     { "users.online", op_users_online, args_domain, DOMAIN("domain") },
+    { "features", op_features, args_domain, DOMAIN("domain") },
     { "announce", op_announce, (const char *const[]){ "domain", "subject", "text", NULL },
       DOMAIN("domain") },
     { "announce.all", op_announce_all, (const char *const[]){ "subject", "text", NULL }, SERVER },

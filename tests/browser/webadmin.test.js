@@ -388,6 +388,29 @@ test('Settings → XMPP Sending: the federation settings and the block list, sav
   assert.deepEqual(state.errors, []);
 });
 
+test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/features/browser.test');
+  await page.waitForSelector('#feature-switches');
+  const muc = await page.textContent('#feature-switches tr[data-what="Multi-user chat (XEP-0045)"]');
+  assert.match(muc, /on/);
+  assert.match(muc, /conference\.browser\.test/);
+  assert.match(await page.textContent('#feature-switches tr[data-what="HTTP file upload (XEP-0363)"]'), /off/);
+  assert.match(await page.textContent('#features-server'), /XMPP Ping \(XEP-0199\)/);
+  // Turned off by a domain setting, the page says so.
+  ctl('domain', 'set', 'browser.test', 'chat_service=none');
+  await go('#/users/domains');
+  await page.waitForSelector('#page h1');
+  await go('#/users/features/browser.test');
+  await page.waitForFunction(() => {
+    const r = document.querySelector('#feature-switches tr[data-what="Multi-user chat (XEP-0045)"]');
+    return r && /off/.test(r.textContent);
+  });
+  ctl('domain', 'set', 'browser.test', 'chat_service=default');
+  await shot('14-users-features');
+  assert.deepEqual(state.errors, []);
+});
+
 test('logging out returns to the login form', async () => {
   const page = state.page;
   await page.click('#logout');

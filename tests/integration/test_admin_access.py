@@ -23,7 +23,7 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
              "send", "invite", "users.online", "announce", "announce.all",
-             "domain.certificate.set"}
+             "domain.certificate.set", "features"}
 
 
 def account_rows(target, allowed):
@@ -82,6 +82,8 @@ ROWS = [
     ("announce", {"domain": "a.test", "text": "hi"}, {SRV, DA}),
     ("announce", {"domain": "b.test", "text": "hi"}, {SRV, OTHER}),
     ("announce.all", {"text": "hi"}, {SRV}),
+    ("features", {"domain": "a.test"}, {SRV, DA}),
+    ("features", {"domain": "b.test"}, {SRV, OTHER}),
     # Not PEM: refused by the checks ("inval") once the access rule let it through.
     ("domain.certificate.set", {"name": "a.test", "cert": "C", "key": "K"}, {SRV, DA}),
     ("domain.certificate.set", {"name": "b.test", "cert": "C", "key": "K"}, {SRV, OTHER}),

@@ -1,5 +1,5 @@
-"""test_ops_users.py (issue 20): the admin ops users.online and announce / announce.all (the
-XEP-0133 announcement code of services/adhoc.c), over starlingctl."""
+"""test_ops_users.py (issue 20): the admin ops users.online, announce / announce.all (the
+XEP-0133 announcement code of services/adhoc.c) and features, over starlingctl."""
 
 import json
 import time
@@ -71,3 +71,23 @@ def test_announce_to_a_domain_and_to_the_server(srv):
         ben.close()
     bad = srv.ctl("announce", "localhost", "")
     assert bad.returncode == 1 and "1..65536" in bad.stderr
+
+
+def test_features_of_a_domain(srv):
+    f = json.loads(srv.ctl_ok("features", "localhost"))
+    assert f["domain"] == "localhost"
+    names = {x["feature"]: x["name"] for x in f["server"]}
+    assert names.get("urn:xmpp:ping") == "XMPP Ping (XEP-0199)"
+    assert all(x["feature"] for x in f["account"])
+    sw = {s["what"]: s for s in f["switches"]}
+    assert sw["Multi-user chat (XEP-0045)"]["on"] is True
+    assert sw["Multi-user chat (XEP-0045)"]["value"] == "conference.localhost"
+    assert sw["In-band registration (XEP-0077)"]["on"] is False
+    srv.ctl_ok("domain", "set", "localhost", "auto_signup=yes")
+    try:
+        f = json.loads(srv.ctl_ok("features", "localhost"))
+        sw = {s["what"]: s for s in f["switches"]}
+        assert sw["In-band registration (XEP-0077)"]["on"] is True
+    finally:
+        srv.ctl_ok("domain", "set", "localhost", "auto_signup=no")
+    assert srv.ctl("features", "nowhere.test").returncode == 1

@@ -860,6 +860,8 @@ static const struct access_row access_rows[] = {
     { "announce", "{\"domain\":\"a.test\",\"text\":\"hi\"}", SRV | DA },
     { "announce", "{\"domain\":\"b.test\",\"text\":\"hi\"}", SRV | OTHER_DA },
     { "announce.all", "{\"text\":\"hi\"}", SRV },
+    { "features", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "features", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
     { "domain.certificate.set", "{\"name\":\"a.test\",\"cert\":\"C\",\"key\":\"K\"}", SRV | DA },
     { "domain.certificate.set", "{\"name\":\"b.test\",\"cert\":\"C\",\"key\":\"K\"}",
       SRV | OTHER_DA },
