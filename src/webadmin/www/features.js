@@ -4,11 +4,7 @@
 SUBNAV.users.push(['#/users/features', 'Features']);
 
 register('users/features', 'users', async (main, params) => {
-  const domains = await api('domain.list');
-  const domain = params[0] || WA.me.domain || domains[0] || '';
-  const pick = el('select', { id: 'features-domain' }, domains.map(d => el('option', { value: d }, d)));
-  pick.value = domain;
-  pick.addEventListener('change', () => { location.hash = '#/users/features/' + encodeURIComponent(pick.value); });
+  const { domain, pick } = await domainPicker('#/users/features/', params, 'features-domain');
   const f = await api('features', { domain });
   const onOff = on => el('span', { class: 'tag ' + (on ? 'ok' : 'warn') }, on ? 'on' : 'off');
   const switches = el('tbody', { id: 'feature-switches' }, f.switches.map(s => el('tr', { 'data-what': s.what },

@@ -2,12 +2,19 @@
  * announcement to every online user of the domain or of the server (announce, announce.all). */
 SUBNAV.users.push(['#/users/online', 'Online']);
 
-register('users/online', 'users', async (main, params) => {
+/* The domain a per-domain page shows (its hash's parameter, else the administrator's own, else
+ * the first) and a picker that moves to `base`/<domain>; also used by features.js. */
+async function domainPicker(base, params, id) {
   const domains = await api('domain.list');
   const domain = params[0] || WA.me.domain || domains[0] || '';
-  const pick = el('select', { id: 'online-domain' }, domains.map(d => el('option', { value: d }, d)));
+  const pick = el('select', { id }, domains.map(d => el('option', { value: d }, d)));
   pick.value = domain;
-  pick.addEventListener('change', () => { location.hash = '#/users/online/' + encodeURIComponent(pick.value); });
+  pick.addEventListener('change', () => { location.hash = base + encodeURIComponent(pick.value); });
+  return { domain, pick };
+}
+
+register('users/online', 'users', async (main, params) => {
+  const { domain, pick } = await domainPicker('#/users/online/', params, 'online-domain');
   const count = el('span', { class: 'muted', id: 'online-count' });
   const table = el('div', { id: 'online-result' });
 
