@@ -31,6 +31,7 @@
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "store/store_muc.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
 #include "admin/certinstall.h"
@@ -476,6 +477,92 @@ static int hook_announce(void *ud, const char *domain, const char *subject, cons
     json_decref(g.bares);
     pthread_mutex_destroy(&g.lock);
     return n;
+}
+
+/* Chat rooms for the administrator: each worker lists the rooms it hosts; stored rooms not
+ * loaded anywhere are added from the store. Actions run on the room's home worker. */
+struct muc_gather {
+    pthread_mutex_t lock;
+    const char *service;
+    json_t *rooms;
+};
+
+static void worker_muc_rooms(struct worker *w, void *arg)
+{
+    (void)w;
+    struct muc_gather *g = arg;
+    json_t *mine = json_array();
+    chatroom_rooms_json(g->service, mine);
+    pthread_mutex_lock(&g->lock);
+    json_array_extend(g->rooms, mine);
+    pthread_mutex_unlock(&g->lock);
+    json_decref(mine);
+}
+
+static int add_stored_room(void *ud, const char *room, const char *config)
+{
+    (void)config;
+    json_t *rooms = ud;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rooms, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "jid")), room) == 0) {
+            return 0;
+        }
+    }
+    json_array_append_new(rooms, json_pack("{s:s, s:n, s:b, s:b, s:i, s:i}", "jid", room, "name",
+                                           "persistent", 1, "locked", 0, "occupants", 0,
+                                           "last_activity", 0));
+    return 0;
+}
+
+static json_t *hook_muc_rooms(void *ud, const char *service)
+{
+    (void)ud;
+    struct muc_gather g = { PTHREAD_MUTEX_INITIALIZER, service, json_array() };
+    workers_call_all(worker_muc_rooms, &g);
+    pthread_mutex_destroy(&g.lock);
+    store_muc_room_list(g_hook_store, service, add_stored_room, g.rooms);
+    return g.rooms;
+}
+
+struct muc_call {
+    const char *room, *action, *target, *reason;
+    json_t *result;
+    int rc;
+};
+
+static void worker_muc_room(struct worker *w, void *arg)
+{
+    (void)w;
+    struct muc_call *c = arg;
+    if (c->action == NULL) {
+        c->result = chatroom_room_json(c->room);
+    } else if (strcmp(c->action, "kick") == 0) {
+        c->rc = chatroom_admin_kick(c->room, c->target, c->reason);
+    } else if (strcmp(c->action, "ban") == 0) {
+        c->rc = chatroom_admin_ban(c->room, c->target, c->reason);
+    } else {
+        c->rc = chatroom_admin_destroy(c->room, c->reason);
+    }
+}
+
+static json_t *hook_muc_room(void *ud, const char *room)
+{
+    (void)ud;
+    struct muc_call c = { .room = room };
+    worker_call(worker_home(strv_c(room)), worker_muc_room, &c);
+    return c.result;
+}
+
+static int hook_muc_action(void *ud, const char *room, const char *action, const char *target,
+                           const char *reason)
+{
+    (void)ud;
+    struct muc_call c = { .room = room, .action = action, .target = target, .reason = reason };
+    worker_call(worker_home(strv_c(room)), worker_muc_room, &c);
+    return c.rc;
 }
 
 static void add_ns(void *ud, const char *feature)
@@ -1149,6 +1236,9 @@ static int run(void)
         .announce = hook_announce,
         .certificate_install = hook_certificate_install,
         .disco_features = hook_disco_features,
+        .muc_rooms = hook_muc_rooms,
+        .muc_room = hook_muc_room,
+        .muc_action = hook_muc_action,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

@@ -52,6 +52,11 @@ static const char usage_text[] =
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
     "  features DOMAIN                  what the domain offers (JSON)\n"
+    "  muc rooms DOMAIN                 the rooms of the domain's chat service (JSON)\n"
+    "  muc show DOMAIN ROOM             a room: configuration, occupants, affiliations\n"
+    "  muc kick DOMAIN ROOM NICK [REASON]\n"
+    "  muc ban DOMAIN ROOM JID [REASON]\n"
+    "  muc destroy DOMAIN ROOM [REASON]\n"
     "  certificate install DOMAIN CERTFILE KEYFILE\n"
     "                                   checked, then replaces the domain's PEM certificate\n"
     "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
@@ -354,6 +359,36 @@ static int parse_certificate(int argc, char **argv, struct command *cmd)
                         OUT_WARNINGS);
 }
 
+/* muc rooms DOMAIN | muc show DOMAIN ROOM | muc kick DOMAIN ROOM NICK [REASON] |
+ * muc ban DOMAIN ROOM JID [REASON] | muc destroy DOMAIN ROOM [REASON] */
+static int parse_muc(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    bool rooms = strcmp(sub, "rooms") == 0 && argc == 3;
+    bool show = strcmp(sub, "show") == 0 && argc == 4;
+    bool kick = (strcmp(sub, "kick") == 0 || strcmp(sub, "ban") == 0) && (argc == 5 || argc == 6);
+    bool destroy = strcmp(sub, "destroy") == 0 && (argc == 4 || argc == 5);
+    if (!rooms && !show && !kick && !destroy) {
+        return usage_error("usage: muc rooms DOMAIN | muc show DOMAIN ROOM | "
+                           "muc kick|ban DOMAIN ROOM NICK|JID [REASON] | "
+                           "muc destroy DOMAIN ROOM [REASON]");
+    }
+    json_t *args = json_pack("{s:s}", "domain", argv[2]);
+    if (!rooms) {
+        json_object_set_new(args, "room", json_string(argv[3]));
+    }
+    if (kick) {
+        json_object_set_new(args, sub[0] == 'k' ? "nick" : "jid", json_string(argv[4]));
+    }
+    int reason_at = kick ? 5 : 4;
+    if ((kick || destroy) && argc > reason_at) {
+        json_object_set_new(args, "reason", json_string(argv[reason_at]));
+    }
+    char op[32];
+    snprintf(op, sizeof(op), "muc.%s", show ? "room" : sub);
+    return make_request(cmd, op, args, rooms || show ? OUT_JSON : OUT_NONE);
+}
+
 /* announce DOMAIN|--all TEXT [--subject SUBJECT] */
 static int parse_announce(int argc, char **argv, struct command *cmd)
 {
@@ -414,6 +449,9 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
                             json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "muc") == 0) {
+        return parse_muc(argc, argv, cmd);
     }
     if (strcmp(what, "features") == 0) {
         int rc = want_args("features", argc - 1, 1, 1);

@@ -62,6 +62,14 @@ struct admin_hooks {
     /* The disco#info feature namespaces the server advertises for itself (`account` false) or
      * for its accounts (new reference, an array of strings). */
     json_t *(*disco_features)(void *ud, bool account);
+    /* Chat rooms (chatroom/admin.c): the rooms of a chat service, loaded or stored (new
+     * reference, an array); one room's details (NULL: no such room); an action on a room:
+     * "kick" (target: a nick), "ban" (target: a bare JID) or "destroy", with `reason` (NULL:
+     * none): 0, or ERR_NOTFOUND / a store error. */
+    json_t *(*muc_rooms)(void *ud, const char *service);
+    json_t *(*muc_room)(void *ud, const char *room);
+    int (*muc_action)(void *ud, const char *room, const char *action, const char *target,
+                      const char *reason);
     int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
                                const char *key, json_t *warnings, char *err, size_t errlen);
     void *ud;

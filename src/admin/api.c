@@ -944,6 +944,121 @@ static int op_features(struct op_ctx *c)
     return rc;
 }
 
+/* ---- chat rooms (issue 20) ---- */
+
+/* The domain's chat service and, when `room` is not NULL, the room argument as a prepared bare
+ * JID of that service (a room name alone, or its JID). */
+static int muc_args(struct op_ctx *c, struct buf *service, struct buf *room)
+{
+    struct domain_cfg d;
+    struct buf dom;
+    const char *r = NULL;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc == 0 && accounts_domain_get(c->a->st, buf_cstr(&dom), &d) != 0) {
+        rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&dom));
+    } else if (rc == 0 && d.chat_service[0] == '\0') {
+        rc = fail(c, ERR_NOTFOUND, "%s has no chat service", buf_cstr(&dom));
+    } else if (rc == 0 && c->a->hooks.muc_rooms == NULL) {
+        rc = fail(c, ERR_INTERNAL, "chat rooms are not available");
+    }
+    buf_cleanup(&dom);
+    if (rc == 0) {
+        buf_append_c(service, d.chat_service);
+    }
+    if (rc != 0 || room == NULL || (rc = arg_str(c, "room", &r)) != 0) {
+        return rc;
+    }
+    struct buf text;
+    struct jid j = { 0 };
+    buf_init(&text, 4096);
+    buf_printf(&text, strchr(r, '@') ? "%s" : "%s@%s", r, d.chat_service);
+    if (jid_parse(&j, buf_strv(&text)) != 0 || j.local == NULL || j.resource != NULL ||
+        strcmp(j.domain, d.chat_service) != 0) {
+        rc = fail(c, ERR_INVAL, "not a room of %s: %s", d.chat_service, r);
+    } else {
+        jid_bare(&j, room);
+    }
+    jid_cleanup(&j);
+    buf_cleanup(&text);
+    return rc;
+}
+
+static int op_muc_rooms(struct op_ctx *c)
+{
+    struct buf service;
+    buf_init(&service, ADMIN_NAME_MAX);
+    int rc = muc_args(c, &service, NULL);
+    if (rc == 0) {
+        rc = hook_result(c, c->a->hooks.muc_rooms(c->a->hooks.ud, buf_cstr(&service)), true,
+                         "rooms");
+    }
+    buf_cleanup(&service);
+    return rc;
+}
+
+static int op_muc_room(struct op_ctx *c)
+{
+    struct buf service, room;
+    buf_init(&service, ADMIN_NAME_MAX);
+    buf_init(&room, 4096);
+    int rc = muc_args(c, &service, &room);
+    if (rc == 0) {
+        c->result = c->a->hooks.muc_room(c->a->hooks.ud, buf_cstr(&room));
+        if (c->result == NULL) {
+            rc = fail(c, ERR_NOTFOUND, "no room %s", buf_cstr(&room));
+        }
+    }
+    buf_cleanup(&service);
+    buf_cleanup(&room);
+    return rc;
+}
+
+/* muc.kick (target "nick"), muc.ban (target "jid"), muc.destroy (no target). */
+static int muc_action(struct op_ctx *c, const char *action, const char *target_arg)
+{
+    struct buf service, room;
+    const char *target = NULL, *reason = NULL;
+    buf_init(&service, ADMIN_NAME_MAX);
+    buf_init(&room, 4096);
+    int rc = muc_args(c, &service, &room);
+    if (rc == 0 && target_arg != NULL) {
+        rc = arg_str(c, target_arg, &target);
+    }
+    const json_t *rv = json_object_get(c->args, "reason");
+    if (rc == 0 && rv != NULL && !json_is_null(rv)) {
+        rc = arg_str(c, "reason", &reason);
+    }
+    if (rc == 0) {
+        rc = c->a->hooks.muc_action(c->a->hooks.ud, buf_cstr(&room), action, target, reason);
+        if (rc == ERR_NOTFOUND) {
+            fail(c, rc, "no %s in %s", target && strcmp(action, "kick") == 0 ? target : "such room",
+                 buf_cstr(&room));
+        } else if (rc == 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "room %s: %s%s%s", buf_cstr(&room), action,
+                    target ? " " : "", target ? target : "");
+        }
+    }
+    buf_cleanup(&service);
+    buf_cleanup(&room);
+    return rc;
+}
+
+static int op_muc_kick(struct op_ctx *c)
+{
+    return muc_action(c, "kick", "nick");
+}
+
+static int op_muc_ban(struct op_ctx *c)
+{
+    return muc_action(c, "ban", "jid");
+}
+
+static int op_muc_destroy(struct op_ctx *c)
+{
+    return muc_action(c, "destroy", NULL);
+}
+
 /* ---- failed logins ---- */
 
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
@@ -1211,6 +1326,14 @@ static const struct op ops[] = {
       (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
     { "users.online", op_users_online, args_domain, DOMAIN("domain") },
     { "features", op_features, args_domain, DOMAIN("domain") },
+    { "muc.rooms", op_muc_rooms, args_domain, DOMAIN("domain") },
+    { "muc.room", op_muc_room, (const char *const[]){ "domain", "room", NULL }, DOMAIN("domain") },
+    { "muc.kick", op_muc_kick, (const char *const[]){ "domain", "room", "nick", "reason", NULL },
+      DOMAIN("domain") },
+    { "muc.ban", op_muc_ban, (const char *const[]){ "domain", "room", "jid", "reason", NULL },
+      DOMAIN("domain") },
+    { "muc.destroy", op_muc_destroy, (const char *const[]){ "domain", "room", "reason", NULL },
+      DOMAIN("domain") },
     { "announce", op_announce, (const char *const[]){ "domain", "subject", "text", NULL },
       DOMAIN("domain") },
     { "announce.all", op_announce_all, (const char *const[]){ "subject", "text", NULL }, SERVER },

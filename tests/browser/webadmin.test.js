@@ -252,6 +252,28 @@ test('Users → Online: the client\'s session, and an announcement reaches it (i
   assert.deepEqual(state.errors, []);
 });
 
+test('Users → Group chat: the client\'s room, its occupant kicked, the room destroyed (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/rooms/browser.test');
+  const row = '#room-rows tr[data-room="lobby@conference.browser.test"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  assert.match(await page.textContent(row), /temporary/);
+  assert.match(await page.textContent('#muc-defaults'), /muc\./);
+  await page.click(row + ' a');
+  await page.waitForSelector('#occupant-rows tr[data-nick="Alice"]');
+  assert.match(await page.textContent('#occupant-rows tr[data-nick="Alice"]'), /alice@browser\.test\/desk/);
+  assert.match(await page.textContent('#affiliation-rows'), /owner/);
+  await shot('08c-users-room');
+  await page.fill('#room-reason', 'test kick');
+  await page.click('#occupant-rows tr[data-nick="Alice"] button.kick');
+  await waitFor(() => /^unavailable lobby@conference\.browser\.test\/Alice/m.test(state.clientOut), 'the kick');
+  // Empty and never configured, the room is gone; its page says so.
+  await go('#/users/rooms/browser.test');
+  await page.waitForSelector('#room-table');
+  await page.waitForFunction(() => !document.querySelector('#room-rows tr[data-room="lobby@conference.browser.test"]'));
+  assert.deepEqual(state.errors, []);
+});
+
 test('Monitors → XMPP: the client appears, then disappears after it disconnects', async () => {
   const page = state.page;
   await go('#/monitors/xmpp');

@@ -23,7 +23,8 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "queues", "stats", "logins.failed", "logs.list", "logs.read", "stats.history",
              "account.disconnect",
              "send", "invite", "users.online", "announce", "announce.all",
-             "domain.certificate.set", "features"}
+             "domain.certificate.set", "features", "muc.rooms", "muc.room", "muc.kick",
+             "muc.ban", "muc.destroy"}
 
 
 def account_rows(target, allowed):
@@ -83,6 +84,13 @@ ROWS = [
     ("announce", {"domain": "b.test", "text": "hi"}, {SRV, OTHER}),
     ("announce.all", {"text": "hi"}, {SRV}),
     ("features", {"domain": "a.test"}, {SRV, DA}),
+    ("muc.rooms", {"domain": "a.test"}, {SRV, DA}),
+    ("muc.rooms", {"domain": "b.test"}, {SRV, OTHER}),
+    # No such room: "notfound" once the access rule let it through.
+    ("muc.room", {"domain": "a.test", "room": "r"}, {SRV, DA}),
+    ("muc.kick", {"domain": "a.test", "room": "r", "nick": "n"}, {SRV, DA}),
+    ("muc.ban", {"domain": "b.test", "room": "r", "jid": "x@y.test"}, {SRV, OTHER}),
+    ("muc.destroy", {"domain": "a.test", "room": "r"}, {SRV, DA}),
     ("features", {"domain": "b.test"}, {SRV, OTHER}),
     # Not PEM: refused by the checks ("inval") once the access rule let it through.
     ("domain.certificate.set", {"name": "a.test", "cert": "C", "key": "K"}, {SRV, DA}),
@@ -147,7 +155,8 @@ def check(op, args, actor, allowed, ok, code, status=None):
     where = "%s %s as %s" % (op, json.dumps(args), actor)
     if actor in allowed:
         # A permitted op runs; a domain's certificate may simply not exist.
-        assert ok or (op == "domain.certificate" and code == "notfound") or (
+        assert ok or (op in ("domain.certificate", "muc.room", "muc.kick", "muc.ban",
+                             "muc.destroy") and code == "notfound") or (
             op == "domain.certificate.set" and code == "inval"), (where, code)
     else:
         assert not ok and code == "denied", (where, code)

@@ -755,6 +755,25 @@ static int fake_cert_install(void *ud, const char *domain, const char *service, 
     return 0;
 }
 
+static json_t *fake_muc_rooms(void *ud, const char *service)
+{
+    (void)ud, (void)service;
+    return json_array();
+}
+
+static json_t *fake_muc_room(void *ud, const char *room)
+{
+    (void)ud;
+    return json_pack("{s:s}", "jid", room);
+}
+
+static int fake_muc_action(void *ud, const char *room, const char *action, const char *target,
+                           const char *reason)
+{
+    (void)ud, (void)room, (void)action, (void)target, (void)reason;
+    return 0;
+}
+
 /* The actors, as bits of a row's "allowed" mask. */
 enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
 static const struct {
@@ -862,6 +881,12 @@ static const struct access_row access_rows[] = {
     { "announce.all", "{\"text\":\"hi\"}", SRV },
     { "features", "{\"domain\":\"a.test\"}", SRV | DA },
     { "features", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "muc.rooms", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "muc.rooms", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "muc.room", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
+    { "muc.kick", "{\"domain\":\"a.test\",\"room\":\"r\",\"nick\":\"n\"}", SRV | DA },
+    { "muc.ban", "{\"domain\":\"b.test\",\"room\":\"r\",\"jid\":\"x@y.test\"}", SRV | OTHER_DA },
+    { "muc.destroy", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
     { "domain.certificate.set", "{\"name\":\"a.test\",\"cert\":\"C\",\"key\":\"K\"}", SRV | DA },
     { "domain.certificate.set", "{\"name\":\"b.test\",\"cert\":\"C\",\"key\":\"K\"}",
       SRV | OTHER_DA },
@@ -885,6 +910,9 @@ static void test_access_matrix(void **state)
         .send_message = fake_send,
         .announce = fake_announce,
         .certificate_install = fake_cert_install,
+        .muc_rooms = fake_muc_rooms,
+        .muc_room = fake_muc_room,
+        .muc_action = fake_muc_action,
         .ud = &fx->fake,
     };
     char e[256];
