@@ -410,6 +410,14 @@ test('Settings → XMPP Sending: the federation settings and the block list, sav
   assert.deepEqual(state.errors, []);
 });
 
+test('Monitors → XMPP: a certificate expiring within 30 days is a warning on the dashboard (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/xmpp');
+  await page.waitForSelector('#cert-warnings');
+  assert.match(await page.textContent('#cert-warnings'), /browser\.test: the certificate expires in (19|20) days/);
+  assert.deepEqual(state.errors, []);
+});
+
 test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
   const page = state.page;
   await go('#/users/features/browser.test');

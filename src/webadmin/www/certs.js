@@ -17,6 +17,22 @@ function certRow(domain, c) {
     el('td', {}, fmtTime(c.not_after)), el('td', { class: 'cert-state' }, state));
 }
 
+/* The dashboard's warning (Monitors → XMPP): a panel naming each domain whose certificate has
+ * expired or expires within 30 days, or null when none does. */
+async function certWarnings() {
+  const lines = [];
+  for (const d of await api('domain.list')) {
+    const c = await apiOptional('domain.certificate', { name: d }).catch(() => null);
+    if (!c) continue;
+    const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
+    if (days < 30) {
+      lines.push(el('p', {}, el('a', { href: '#/users/certificates' }, d), ': the certificate ' +
+        (days < 0 ? 'has expired' : 'expires in ' + days + ' days')));
+    }
+  }
+  return lines.length ? el('section', { class: 'panel warn', id: 'cert-warnings' }, ...lines) : null;
+}
+
 register('users/certificates', 'users', async main => {
   const domains = await api('domain.list');
   const certs = {};

@@ -134,6 +134,8 @@ register('monitors/xmpp', 'monitors', async main => {
     el('section', { class: 'panel flush' },
       el('div', { class: 'panel-head' }, el('h2', {}, 'Connections'), count), conns),
     lockoutPanel, queuesPanel);
+  // Certificates expired or expiring within 30 days (certs.js), under the page's title.
+  certWarnings().then(w => { if (w) main.firstChild.after(w); }).catch(() => {});
   async function refresh() {
     if (paused) return;
     const rows = await api('connections');
