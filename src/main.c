@@ -565,6 +565,39 @@ static int hook_muc_action(void *ud, const char *room, const char *action, const
     return c.rc;
 }
 
+/* Federation links and queues at the administrator's request: a link is looked for on every
+ * worker; a queue lives on its home worker. */
+struct s2s_call {
+    const char *action, *target, *source;
+    unsigned long id;
+    atomic_int found;
+};
+
+static void worker_s2s_action(struct worker *w, void *arg)
+{
+    struct s2s_call *c = arg;
+    struct worker_ctx *wc = w->ctx;
+    int rc = strcmp(c->action, "close") == 0
+                 ? s2s_close_link(wc->xmpp, c->id)
+                 : s2s_queue_act(wc->xmpp, c->target, c->source, strcmp(c->action, "drop") == 0);
+    if (rc == 0) {
+        atomic_store(&c->found, 1);
+    }
+}
+
+static int hook_s2s_action(void *ud, const char *action, unsigned long id, const char *target,
+                           const char *source)
+{
+    (void)ud;
+    struct s2s_call c = { action, target, source, id, 0 };
+    if (strcmp(action, "close") == 0) {
+        workers_call_all(worker_s2s_action, &c);
+    } else {
+        worker_call(s2s_queue_home(target, source), worker_s2s_action, &c);
+    }
+    return atomic_load(&c.found) ? 0 : ERR_NOTFOUND;
+}
+
 static void add_ns(void *ud, const char *feature)
 {
     json_array_append_new(ud, json_string(feature));
@@ -1239,6 +1272,7 @@ static int run(void)
         .muc_rooms = hook_muc_rooms,
         .muc_room = hook_muc_room,
         .muc_action = hook_muc_action,
+        .s2s_action = hook_s2s_action,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

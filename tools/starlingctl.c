@@ -49,6 +49,8 @@ static const char usage_text[] =
     "  settings set KEY VALUE\n"
     "  connections [--json]\n"
     "  queues [--json]                  outgoing server-to-server queues\n"
+    "  queue flush|drop TARGET SOURCE   connect now / bounce what waits\n"
+    "  s2s close CONNECTION-ID          end a server-to-server connection\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
     "  features DOMAIN                  what the domain offers (JSON)\n"
@@ -449,6 +451,22 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
                             json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "s2s") == 0) {
+        char *end = NULL;
+        long long id = argc == 3 ? strtoll(argv[2], &end, 10) : 0;
+        if (argc != 3 || strcmp(argv[1], "close") != 0 || id < 1 || *end != '\0') {
+            return usage_error("usage: s2s close CONNECTION-ID");
+        }
+        return make_request(cmd, "s2s.close", json_pack("{s:I}", "id", (json_int_t)id), OUT_NONE);
+    }
+    if (strcmp(what, "queue") == 0) {
+        if (argc != 4 || (strcmp(argv[1], "flush") != 0 && strcmp(argv[1], "drop") != 0)) {
+            return usage_error("usage: queue flush|drop TARGET SOURCE");
+        }
+        return make_request(cmd, argv[1][0] == 'f' ? "queue.flush" : "queue.drop",
+                            json_pack("{s:s, s:s}", "target", argv[2], "source", argv[3]),
+                            OUT_NONE);
     }
     if (strcmp(what, "muc") == 0) {
         return parse_muc(argc, argv, cmd);

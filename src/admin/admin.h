@@ -70,6 +70,10 @@ struct admin_hooks {
     json_t *(*muc_room)(void *ud, const char *room);
     int (*muc_action)(void *ud, const char *room, const char *action, const char *target,
                       const char *reason);
+    /* Federation links and queues: "close" the connection `id`, "flush" (connect now) or "drop"
+     * (bounce everything) the queue (target, source); 0 or ERR_NOTFOUND. */
+    int (*s2s_action)(void *ud, const char *action, unsigned long id, const char *target,
+                      const char *source);
     int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
                                const char *key, json_t *warnings, char *err, size_t errlen);
     void *ud;

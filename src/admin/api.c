@@ -1059,6 +1059,53 @@ static int op_muc_destroy(struct op_ctx *c)
     return muc_action(c, "destroy", NULL);
 }
 
+/* ---- federation links and queues (issue 20) ---- */
+
+static int s2s_act(struct op_ctx *c, const char *action)
+{
+    const char *target = NULL, *source = NULL;
+    json_int_t id = 0;
+    int rc = 0;
+    if (strcmp(action, "close") == 0) {
+        const json_t *v = json_object_get(c->args, "id");
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            return fail(c, ERR_INVAL, "id must be a connection id");
+        }
+        id = json_integer_value(v);
+    } else if ((rc = arg_str(c, "target", &target)) != 0 ||
+               (rc = arg_str(c, "source", &source)) != 0) {
+        return rc;
+    }
+    if (c->a->hooks.s2s_action == NULL) {
+        return fail(c, ERR_INTERNAL, "federation is not available");
+    }
+    rc = c->a->hooks.s2s_action(c->a->hooks.ud, action, (unsigned long)id, target, source);
+    if (rc == ERR_NOTFOUND) {
+        return id ? fail(c, rc, "no server-to-server connection %lld", (long long)id)
+                  : fail(c, rc, "no queue %s -> %s", source, target);
+    }
+    if (rc == 0) {
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "s2s %s %s%s%s", action,
+                id ? "connection" : source, id ? "" : " -> ", id ? "" : target);
+    }
+    return rc;
+}
+
+static int op_s2s_close(struct op_ctx *c)
+{
+    return s2s_act(c, "close");
+}
+
+static int op_queue_flush(struct op_ctx *c)
+{
+    return s2s_act(c, "flush");
+}
+
+static int op_queue_drop(struct op_ctx *c)
+{
+    return s2s_act(c, "drop");
+}
+
 /* ---- failed logins ---- */
 
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
@@ -1326,6 +1373,9 @@ static const struct op ops[] = {
       (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
     { "users.online", op_users_online, args_domain, DOMAIN("domain") },
     { "features", op_features, args_domain, DOMAIN("domain") },
+    { "s2s.close", op_s2s_close, (const char *const[]){ "id", NULL }, SERVER },
+    { "queue.flush", op_queue_flush, (const char *const[]){ "target", "source", NULL }, SERVER },
+    { "queue.drop", op_queue_drop, (const char *const[]){ "target", "source", NULL }, SERVER },
     { "muc.rooms", op_muc_rooms, args_domain, DOMAIN("domain") },
     { "muc.room", op_muc_room, (const char *const[]){ "domain", "room", NULL }, DOMAIN("domain") },
     { "muc.kick", op_muc_kick, (const char *const[]){ "domain", "room", "nick", "reason", NULL },

@@ -49,4 +49,14 @@ bool s2s_domain_refused(const struct settings *cfg, const char *domain);
  * with not-allowed) and their connections closed. */
 void s2s_apply_policy(struct xmpp_worker *xw, const struct settings *cfg);
 
+/* The administrator's hand on federation (issue 20), on a worker. s2s_close_link: ends this
+ * worker's server-to-server connection `id` (incoming: a stream error; outgoing: closed, its
+ * queue waits for a new one); 0, or ERR_NOTFOUND when it is not here. s2s_queue_home: the worker
+ * of the queue (target, source). s2s_queue_act on that worker: "flush" connects now (no waiting
+ * for the retry), "drop" bounces everything waiting (remote-server-not-found) and closes its
+ * connection; 0 or ERR_NOTFOUND. */
+int s2s_close_link(struct xmpp_worker *xw, unsigned long id);
+int s2s_queue_home(const char *target, const char *source);
+int s2s_queue_act(struct xmpp_worker *xw, const char *target, const char *source, bool drop);
+
 #endif

@@ -122,6 +122,8 @@ void s2s__queue_ready(struct s2s_queue *q);
 bool s2s__in_remote_refused(const struct settings *cfg, struct xstream *st);
 void s2s__queues_refuse(struct s2s_worker *sw, const struct settings *cfg);
 void s2s__out_close_refused(struct s2s_out *o);
+/* s2s_out.c: the worker's outgoing connection `id`, closed at the administrator's request. */
+bool s2s__out_close_id(struct s2s_worker *sw, unsigned long id);
 
 /* s2s_out.c, called by the queues: */
 /* Opens the connection of `q` (resolve, connect, TLS, authenticate); sets q->out. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
 #include "xmpp/s2s_int.h"
@@ -59,6 +60,17 @@ static bool in_refused(const struct settings *cfg, struct xstream *st)
     }
     buf_cleanup(&pairs);
     return refused || s2s__in_remote_refused(cfg, st);
+}
+
+int s2s_close_link(struct xmpp_worker *xw, unsigned long id)
+{
+    for (struct conn *c = xw->conns; c; c = c->next) {
+        if (c->id == id && !c->closed && c->st != NULL && c->kind == CONN_S2S_IN) {
+            xstream_error(c->st, "reset", "closed by the administrator");
+            return 0;
+        }
+    }
+    return xw->s2s && s2s__out_close_id(xw->s2s, id) ? 0 : ERR_NOTFOUND;
 }
 
 void s2s_apply_policy(struct xmpp_worker *xw, const struct settings *cfg)

@@ -491,6 +491,43 @@ void s2s__queues_refuse(struct s2s_worker *sw, const struct settings *cfg)
     }
 }
 
+/* ---- the administrator's actions ---- */
+
+int s2s_queue_home(const char *target, const char *source)
+{
+    struct buf key;
+    buf_init(&key, 2 * S2S_DOMAIN_MAX + 2);
+    key_of(target, source, &key);
+    int home = worker_home(buf_strv(&key));
+    buf_cleanup(&key);
+    return home;
+}
+
+int s2s_queue_act(struct xmpp_worker *xw, const char *target, const char *source, bool drop)
+{
+    struct s2s_queue *q = xw->s2s ? q_find(xw->s2s, target, source) : NULL;
+    if (q == NULL) {
+        return ERR_NOTFOUND;
+    }
+    if (!drop) {
+        if (q->state == Q_RETRY) {
+            loop_timer_stop(q->sw->loop, &q->timer);
+            q->backoff_ms = BACKOFF_FIRST_MS;
+            q_connect(q);
+        }
+        return 0;
+    }
+    s2s__fmt(q->error, sizeof(q->error), "dropped by the administrator");
+    loop_timer_stop(q->sw->loop, &q->timer);
+    q_expire(q, "remote-server-not-found", true); /* emptied first: the close then idles it */
+    if (q->out != NULL) {
+        s2s__out_close_id(q->sw, s2s__out_id(q->out));
+    } else {
+        q_idle(q);
+    }
+    return 0;
+}
+
 /* ---- monitoring ---- */
 
 static const char *qstate_name(enum s2s_qstate s)

@@ -24,7 +24,7 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "account.disconnect",
              "send", "invite", "users.online", "announce", "announce.all",
              "domain.certificate.set", "features", "muc.rooms", "muc.room", "muc.kick",
-             "muc.ban", "muc.destroy"}
+             "muc.ban", "muc.destroy", "s2s.close", "queue.flush", "queue.drop"}
 
 
 def account_rows(target, allowed):
@@ -91,6 +91,9 @@ ROWS = [
     ("muc.kick", {"domain": "a.test", "room": "r", "nick": "n"}, {SRV, DA}),
     ("muc.ban", {"domain": "b.test", "room": "r", "jid": "x@y.test"}, {SRV, OTHER}),
     ("muc.destroy", {"domain": "a.test", "room": "r"}, {SRV, DA}),
+    ("s2s.close", {"id": 999999}, {SRV}),
+    ("queue.flush", {"target": "x.test", "source": "a.test"}, {SRV}),
+    ("queue.drop", {"target": "x.test", "source": "a.test"}, {SRV}),
     ("features", {"domain": "b.test"}, {SRV, OTHER}),
     # Not PEM: refused by the checks ("inval") once the access rule let it through.
     ("domain.certificate.set", {"name": "a.test", "cert": "C", "key": "K"}, {SRV, DA}),
@@ -156,7 +159,8 @@ def check(op, args, actor, allowed, ok, code, status=None):
     if actor in allowed:
         # A permitted op runs; a domain's certificate may simply not exist.
         assert ok or (op in ("domain.certificate", "muc.room", "muc.kick", "muc.ban",
-                             "muc.destroy") and code == "notfound") or (
+                             "muc.destroy", "s2s.close", "queue.flush", "queue.drop")
+                      and code == "notfound") or (
             op == "domain.certificate.set" and code == "inval"), (where, code)
     else:
         assert not ok and code == "denied", (where, code)

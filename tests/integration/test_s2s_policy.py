@@ -3,6 +3,8 @@ xmpp.s2s_allowed) applied live: open links to and from a blocked domain close at
 streams are refused (policy-violation), stanzas to it bounce with not-allowed; unblocking
 federates again."""
 
+import json
+
 import pytest
 
 from rawxmpp import NS_STANZAS
@@ -54,6 +56,51 @@ def test_block_list_applied_live(make_server):
         a.ctl_ok("settings", "set", "xmpp.s2s_allowed", "")
         chat(alice, "bob@b.test", "again")
         wait_message(bob, "again", timeout=20)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_close_link_flush_and_drop_queue(make_server):
+    """starlingctl s2s close / queue flush / queue drop (ops s2s.close, queue.flush,
+    queue.drop): a link ends at once; stanzas waiting for an unreachable server are bounced at
+    once instead of after the queue timeout."""
+    from starling import free_ports
+    a = start(make_server, DOM_A, HOST_A)
+    b = start(make_server, DOM_B, HOST_B)
+    link(a, b)
+    a.add_account("alice@" + DOM_A, PASSWORD)
+    b.add_account("bob@" + DOM_B, PASSWORD)
+    alice = login(a, "alice")
+    bob = login(b, "bob")
+    try:
+        chat(alice, "bob@b.test", "first")
+        wait_message(bob, "first")
+        out = out_conns(a)[0]
+        a.ctl_ok("s2s", "close", str(out["id"]))
+        wait_until(lambda: not [c for c in out_conns(a) if c["id"] == out["id"]],
+                   what="the closed link to go")
+        assert a.wait_log(r"closed by the administrator")
+        chat(alice, "bob@b.test", "second")  # a new link carries it
+        wait_message(bob, "second", timeout=20)
+        assert a.ctl("s2s", "close", "999999").returncode == 1
+
+        # c.test: routed to a port where nothing listens; its stanza waits to be retried.
+        dead = free_ports(1)[0]
+        a.ctl_ok("settings", "set", "xmpp.sending.routes", "%s=%s:%d, c.test=127.0.0.9:%d"
+                 % (DOM_B, HOST_B, b.port, dead))
+        chat(alice, "nobody@c.test", "stuck")
+        wait_until(lambda: any(x["target"] == "c.test" and x["stanzas"] == 1
+                               for x in json.loads(a.ctl_ok("queues", "--json"))),
+                   what="the stanza to wait in c.test's queue")
+        a.ctl_ok("queue", "flush", "c.test", DOM_A)
+        a.ctl_ok("queue", "drop", "c.test", DOM_A)
+        err = wait_message(alice, type_="error", timeout=5)
+        assert err.find("{jabber:client}error/{%s}remote-server-not-found" % NS_STANZAS) \
+            is not None
+        q = [x for x in json.loads(a.ctl_ok("queues", "--json")) if x["target"] == "c.test"]
+        assert q and q[0]["stanzas"] == 0
+        assert a.ctl("queue", "drop", "nowhere.test", DOM_A).returncode == 1
     finally:
         alice.close()
         bob.close()

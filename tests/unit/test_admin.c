@@ -774,6 +774,13 @@ static int fake_muc_action(void *ud, const char *room, const char *action, const
     return 0;
 }
 
+static int fake_s2s_action(void *ud, const char *action, unsigned long id, const char *target,
+                           const char *source)
+{
+    (void)ud, (void)action, (void)id, (void)target, (void)source;
+    return 0;
+}
+
 /* The actors, as bits of a row's "allowed" mask. */
 enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
 static const struct {
@@ -887,6 +894,9 @@ static const struct access_row access_rows[] = {
     { "muc.kick", "{\"domain\":\"a.test\",\"room\":\"r\",\"nick\":\"n\"}", SRV | DA },
     { "muc.ban", "{\"domain\":\"b.test\",\"room\":\"r\",\"jid\":\"x@y.test\"}", SRV | OTHER_DA },
     { "muc.destroy", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
+    { "s2s.close", "{\"id\":7}", SRV },
+    { "queue.flush", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
+    { "queue.drop", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
     { "domain.certificate.set", "{\"name\":\"a.test\",\"cert\":\"C\",\"key\":\"K\"}", SRV | DA },
     { "domain.certificate.set", "{\"name\":\"b.test\",\"cert\":\"C\",\"key\":\"K\"}",
       SRV | OTHER_DA },
@@ -913,6 +923,7 @@ static void test_access_matrix(void **state)
         .muc_rooms = fake_muc_rooms,
         .muc_room = fake_muc_room,
         .muc_action = fake_muc_action,
+        .s2s_action = fake_s2s_action,
         .ud = &fx->fake,
     };
     char e[256];
