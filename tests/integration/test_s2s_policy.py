@@ -19,14 +19,18 @@ def chat(src, dst_jid, body):
              % (dst_jid, body, body))
 
 
-def test_block_list_applied_live(make_server):
+def linked_pair(make_server):
+    """a.test and b.test linked by static routes, alice and bob logged in."""
     a = start(make_server, DOM_A, HOST_A)
     b = start(make_server, DOM_B, HOST_B)
     link(a, b)
     a.add_account("alice@" + DOM_A, PASSWORD)
     b.add_account("bob@" + DOM_B, PASSWORD)
-    alice = login(a, "alice")
-    bob = login(b, "bob")
+    return a, b, login(a, "alice"), login(b, "bob")
+
+
+def test_block_list_applied_live(make_server):
+    a, b, alice, bob = linked_pair(make_server)
     try:
         chat(alice, "bob@b.test", "before")
         wait_message(bob, "before")
@@ -66,13 +70,7 @@ def test_close_link_flush_and_drop_queue(make_server):
     queue.drop): a link ends at once; stanzas waiting for an unreachable server are bounced at
     once instead of after the queue timeout."""
     from starling import free_ports
-    a = start(make_server, DOM_A, HOST_A)
-    b = start(make_server, DOM_B, HOST_B)
-    link(a, b)
-    a.add_account("alice@" + DOM_A, PASSWORD)
-    b.add_account("bob@" + DOM_B, PASSWORD)
-    alice = login(a, "alice")
-    bob = login(b, "bob")
+    a, b, alice, bob = linked_pair(make_server)
     try:
         chat(alice, "bob@b.test", "first")
         wait_message(bob, "first")
