@@ -1106,6 +1106,59 @@ static int op_queue_drop(struct op_ctx *c)
     return s2s_act(c, "drop");
 }
 
+/* ---- the accounts table: search, last seen, offline messages (issue 20) ---- */
+
+struct overview {
+    struct store *st;
+    const char *domain;
+    const char *search; /* case-insensitive substring of the local part; "" = all */
+    json_t *list;
+};
+
+static int overview_row(void *ud, const char *name, const char *unused)
+{
+    (void)unused;
+    struct overview *o = ud;
+    if (o->search[0] && strcasestr(name, o->search) == NULL) {
+        return 0;
+    }
+    long long seen = 0;
+    if (store_im_last_get(o->st, o->domain, name, &seen, NULL) != 0) {
+        seen = 0;
+    }
+    int offline = store_im_offline_count(o->st, o->domain, name);
+    json_t *row = json_pack("{s:s++, s:I, s:i}", "jid", name, "@", o->domain, "last_seen",
+                            (json_int_t)seen, "offline", offline < 0 ? 0 : offline);
+    if (row != NULL) {
+        json_array_append_new(o->list, row);
+    }
+    return 0;
+}
+
+static int op_account_overview(struct op_ctx *c)
+{
+    struct buf dom;
+    const char *search = "";
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    const json_t *sv = json_object_get(c->args, "search");
+    if (rc == 0 && sv != NULL && !json_is_null(sv)) {
+        rc = arg_str(c, "search", &search);
+    }
+    if (rc == 0) {
+        struct overview o = { c->a->st, buf_cstr(&dom), search, json_array() };
+        rc = store_account_list(c->a->st, buf_cstr(&dom), overview_row, &o);
+        if (rc != 0) {
+            fail(c, rc, "cannot list accounts of %s: %s", buf_cstr(&dom), store_reason(c->a, rc));
+            json_decref(o.list);
+        } else {
+            c->result = o.list;
+        }
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
 /* ---- failed logins ---- */
 
 static void lockout_json(void *ud, const char *key, int failures, long locked_s,
@@ -1373,6 +1426,8 @@ static const struct op ops[] = {
       (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
     { "users.online", op_users_online, args_domain, DOMAIN("domain") },
     { "features", op_features, args_domain, DOMAIN("domain") },
+    { "account.overview", op_account_overview, (const char *const[]){ "domain", "search", NULL },
+      DOMAIN("domain") },
     { "s2s.close", op_s2s_close, (const char *const[]){ "id", NULL }, SERVER },
     { "queue.flush", op_queue_flush, (const char *const[]){ "target", "source", NULL }, SERVER },
     { "queue.drop", op_queue_drop, (const char *const[]){ "target", "source", NULL }, SERVER },

@@ -418,6 +418,22 @@ test('Monitors → XMPP: a certificate expiring within 30 days is a warning on t
   assert.deepEqual(state.errors, []);
 });
 
+test('Users → a domain: account search, last seen and offline messages (issue 20)', async () => {
+  const page = state.page;
+  ctl('account', 'add', 'zed@browser.test', '--password', 'Zed-secret-1');
+  ctl('send', 'browser.test', 'zed@browser.test', 'kept for later');
+  await go('#/users/domain/browser.test');
+  const zed = '#account-rows tr[data-jid="zed@browser.test"]';
+  await page.waitForSelector(zed);
+  await page.waitForFunction(() => document.querySelector('#account-rows tr[data-jid="zed@browser.test"] td.offline').textContent === '1');
+  assert.notEqual(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-seen'), '—');
+  await page.fill('#account-search', 'ze');
+  await page.waitForFunction(() => [...document.querySelectorAll('#account-rows tr[data-jid]')].every(r => r.dataset.jid.startsWith('zed@')));
+  assert.equal(await page.locator('#account-rows tr[data-jid]').count(), 1);
+  ctl('account', 'remove', 'zed@browser.test');
+  assert.deepEqual(state.errors, []);
+});
+
 test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
   const page = state.page;
   await go('#/users/features/browser.test');

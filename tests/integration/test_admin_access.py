@@ -24,7 +24,8 @@ READ_ONLY = {"domain.list", "domain.show", "domain.certificate", "account.list",
              "account.disconnect",
              "send", "invite", "users.online", "announce", "announce.all",
              "domain.certificate.set", "features", "muc.rooms", "muc.room", "muc.kick",
-             "muc.ban", "muc.destroy", "s2s.close", "queue.flush", "queue.drop"}
+             "muc.ban", "muc.destroy", "s2s.close", "queue.flush", "queue.drop",
+             "account.overview"}
 
 
 def account_rows(target, allowed):
@@ -91,6 +92,8 @@ ROWS = [
     ("muc.kick", {"domain": "a.test", "room": "r", "nick": "n"}, {SRV, DA}),
     ("muc.ban", {"domain": "b.test", "room": "r", "jid": "x@y.test"}, {SRV, OTHER}),
     ("muc.destroy", {"domain": "a.test", "room": "r"}, {SRV, DA}),
+    ("account.overview", {"domain": "a.test"}, {SRV, DA}),
+    ("account.overview", {"domain": "b.test", "search": "o"}, {SRV, OTHER}),
     ("s2s.close", {"id": 999999}, {SRV}),
     ("queue.flush", {"target": "x.test", "source": "a.test"}, {SRV}),
     ("queue.drop", {"target": "x.test", "source": "a.test"}, {SRV}),

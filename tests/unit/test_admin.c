@@ -894,6 +894,8 @@ static const struct access_row access_rows[] = {
     { "muc.kick", "{\"domain\":\"a.test\",\"room\":\"r\",\"nick\":\"n\"}", SRV | DA },
     { "muc.ban", "{\"domain\":\"b.test\",\"room\":\"r\",\"jid\":\"x@y.test\"}", SRV | OTHER_DA },
     { "muc.destroy", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
+    { "account.overview", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "account.overview", "{\"domain\":\"b.test\",\"search\":\"o\"}", SRV | OTHER_DA },
     { "s2s.close", "{\"id\":7}", SRV },
     { "queue.flush", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
     { "queue.drop", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
