@@ -2,14 +2,13 @@
 XEP-0133 announcement code of services/adhoc.c) and features, over starlingctl."""
 
 import json
-import os
-import socket
 import time
 
 import pytest
 
 import rawxmpp
 from rawxmpp import NS_CLIENT, q
+from test_send import admin_request
 
 PASSWORD = "ops-users-pw-1"
 
@@ -95,33 +94,18 @@ def test_features_of_a_domain(srv):
     assert srv.ctl("features", "nowhere.test").returncode == 1
 
 
-def admin_call(server, op, args):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(os.path.join(server.datadir, "admin.sock"))
-    s.sendall((json.dumps({"op": op, "args": args}) + "\n").encode())
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return json.loads(data)
-
-
 def test_account_overview_search_last_seen_offline(srv):
     srv.ctl_ok("send", "localhost", "ben@localhost", "while you were away")
     c = login(srv, "ann", "desk")
     c.close()
-    rows = admin_call(srv, "account.overview", {"domain": "localhost"})["result"]
+    rows = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost"}})["result"]
     by = {r["jid"]: r for r in rows}
     assert by["ben@localhost"]["offline"] >= 1
     deadline = time.monotonic() + 5
     while by["ann@localhost"]["last_seen"] == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-        rows = admin_call(srv, "account.overview", {"domain": "localhost"})["result"]
+        rows = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost"}})["result"]
         by = {r["jid"]: r for r in rows}
     assert by["ann@localhost"]["last_seen"] > 0  # ann logged out: last seen now
-    found = admin_call(srv, "account.overview", {"domain": "localhost", "search": "BE"})["result"]
+    found = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost", "search": "BE"}})["result"]
     assert [r["jid"] for r in found] == ["ben@localhost"]
