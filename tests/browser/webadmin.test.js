@@ -434,6 +434,19 @@ test('Users → a domain: account search, last seen and offline messages (issue 
   assert.deepEqual(state.errors, []);
 });
 
+test('Monitors → XMPP: the charts show the last 10 minutes or the last day (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/xmpp');
+  await page.waitForSelector('#chart-24h');
+  assert.match(await page.getAttribute('#chart-10m', 'class'), /active/);
+  await page.click('#chart-24h');
+  await page.waitForFunction(() => { const e = document.querySelector('#chart-24h'); return e && /active/.test(e.className); });
+  await page.waitForSelector('#card-connections');
+  await page.click('#chart-10m');
+  await page.waitForFunction(() => { const e = document.querySelector('#chart-10m'); return e && /active/.test(e.className); });
+  assert.deepEqual(state.errors, []);
+});
+
 test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
   const page = state.page;
   await go('#/users/features/browser.test');

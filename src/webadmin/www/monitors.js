@@ -41,17 +41,25 @@ function fmtRate(r) {
   return r >= 10 ? r.toFixed(0) : r.toFixed(2).replace(/\.?0+$/, '') || '0';
 }
 
+/* The charts' span: the last ten minutes (a sample every 2 s) or the last day (one a minute). */
+function spanButtons() {
+  const pick = day => el('button', { type: 'button', id: day ? 'chart-24h' : 'chart-10m',
+    class: (!!WA.chartDay === day) ? 'active' : '', onclick: () => { WA.chartDay = day; route(); } },
+    day ? '24 h' : '10 min');
+  return el('div', { class: 'chart-span' }, pick(false), pick(true));
+}
+
 async function renderCards(box) {
   const h = await api('stats.history');
-  const s = h.samples;
-  if (!s.length) { box.replaceChildren(el('p', { class: 'muted' }, 'Collecting counters…')); return; }
+  const s = WA.chartDay && h.day ? h.day.samples : h.samples;
+  if (!s.length) { box.replaceChildren(spanButtons(), el('p', { class: 'muted' }, 'Collecting counters…')); return; }
   const last = s[s.length - 1];
   const lastRate = (key) => { const r = rates(s.slice(-2), key); return r.length ? r[0] : 0; };
   const minutes = Math.round((s[s.length - 1].t - s[0].t) / 60);
-  const span = 'last ' + (minutes || 1) + ' min';
+  const span = minutes > 90 ? 'last ' + Math.round(minutes / 60) + ' h' : 'last ' + (minutes || 1) + ' min';
   const stanzas = rates(s, 'stanzas_in').map((v, i) => v + rates(s, 'stanzas_out')[i]);
   const errors = rates(s, 'stream_errors').map((v, i) => v + rates(s, 'auth_failures')[i]);
-  box.replaceChildren(
+  box.replaceChildren(spanButtons(),
     card('card-connections', 'Connections', last.connections_open,
          (last.connections_accepted || 0) + ' accepted, ' + (last.connections_refused || 0) + ' refused',
          s.map(x => x.connections_open)),
@@ -157,6 +165,12 @@ register('monitors/xmpp', 'monitors', async main => {
 
 const LOG_TAGS = ['SYSTEM', 'ADMIN', 'XMPPI', 'XMPPS', 'XMPPO'];
 
+/* Records newest first by their time: threads write their records a moment after stamping them,
+ * so the file's order is only nearly the time order (a stable sort keeps it for equal times). */
+function newestFirst(records) {
+  return records.slice().reverse().sort((a, b) => (a.time < b.time) - (a.time > b.time));
+}
+
 register('monitors/logs', 'monitors', async (main, params) => {
   const files = await api('logs.list');
   const file = el('select', { id: 'log-file' }, files.map(f =>
@@ -196,7 +210,7 @@ register('monitors/logs', 'monitors', async (main, params) => {
     const r = await api('logs.read', args);
     summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '') +
       ', newest first';
-    const body = el('tbody', { id: 'log-rows' }, r.records.slice().reverse().map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
+    const body = el('tbody', { id: 'log-rows' }, newestFirst(r.records).map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
       el('td', {}, x.time), el('td', {}, x.level), el('td', {}, x.tag),
       el('td', {}, x.conn !== null ? String(x.conn).padStart(6, '0') : ''),
       el('td', {}, x.peer || ''), el('td', { class: 'text' }, x.text))));
