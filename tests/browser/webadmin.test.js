@@ -447,6 +447,22 @@ test('Monitors → XMPP: the charts show the last 10 minutes or the last day (is
   assert.deepEqual(state.errors, []);
 });
 
+test('Monitors → XMPP: a queue\'s waiting stanzas counted, and dropped (issue 20)', async () => {
+  const page = state.page;
+  // A route to a port where nothing listens: the stanza to far.example waits to be retried.
+  const routes = ctl('settings', 'get', 'xmpp.sending.routes').trim();
+  ctl('settings', 'set', 'xmpp.sending.routes', 'far.example=127.0.0.1:' + (await freePort()));
+  ctl('send', 'alice@browser.test', 'bob@far.example', 'waiting');
+  await go('#/monitors/xmpp');
+  const row = '#queue-rows tr[data-target="far.example"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return e && e.textContent === '1'; }, row);
+  await page.click(row + ' button.drop');
+  await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return !e || e.textContent === '0'; }, row);
+  ctl('settings', 'set', 'xmpp.sending.routes', routes);
+  assert.deepEqual(state.errors, []);
+});
+
 test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
   const page = state.page;
   await go('#/users/features/browser.test');

@@ -98,13 +98,18 @@ function connectionsTable(rows) {
 
 function queuesTable(q) {
   const list = Array.isArray(q) ? q : (q.queues || []);
-  const body = el('tbody', {}, list.map(x => el('tr', {},
-    el('td', {}, x.target || x.to || x.domain || ''), el('td', {}, x.source || x.from || ''),
-    el('td', {}, x.state || ''), el('td', { class: 'num' }, x.queued !== undefined ? x.queued : (x.length || 0)),
-    el('td', {}, x.error || x.last_error || ''))));
-  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No queues')));
+  // Flush: connect now; Drop: bounce what waits (ops queue.flush, queue.drop; issue 20).
+  const act = (op, x) => attempt(() => api(op, { target: x.target, source: x.source }),
+                                 (op === 'queue.flush' ? 'Flushing ' : 'Dropped ') + x.source + ' → ' + x.target);
+  const body = el('tbody', { id: 'queue-rows' }, list.map(x => el('tr', { 'data-target': x.target },
+    el('td', {}, x.target || ''), el('td', {}, x.source || ''),
+    el('td', {}, x.state || ''), el('td', { class: 'num queued' }, String(x.stanzas || 0)),
+    el('td', {}, x.error || ''),
+    el('td', {}, el('button', { type: 'button', class: 'flush', onclick: () => act('queue.flush', x) }, 'Flush'),
+      el('button', { type: 'button', class: 'drop', onclick: () => act('queue.drop', x) }, 'Drop')))));
+  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No queues')));
   return el('table', { id: 'queues-table' }, el('thead', {}, el('tr', {},
-    ['Target domain', 'Source domain', 'State', 'Queued', 'Last error'].map(h => el('th', {}, h)))), body);
+    ['Target domain', 'Source domain', 'State', 'Queued stanzas', 'Last error', ''].map(h => el('th', {}, h)))), body);
 }
 
 function lockoutTable(list) {
