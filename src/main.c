@@ -34,8 +34,12 @@
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "store/store_muc.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
+#include "admin/certinstall.h"
+#include "admin/check.h"
+#include "core/notify.h"
 #include "services/services.h"
 #include "web/web.h"
 #include "webadmin/http.h"
@@ -81,16 +85,33 @@ static struct {
     char path[1200];
 } g_cfg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Command-line paths (issue 20): "" = the default inside the data directory. */
+static struct {
+    char conf[1200];    /* -c: the settings file */
+    char log_dir[1200]; /* -l: the System Log folder */
+    bool check;         /* --check: report on the set-up and exit */
+    bool no_dns;        /* --no-dns: the check makes no DNS lookup */
+} g_opt;
+
 static struct store *g_hook_store;  /* used by admin hooks, on the admin thread only */
 static struct webadmin *g_webadmin; /* NULL until started */
 static atomic_int g_start_failed;
+static bool g_first_start; /* this run created the main domain and its postmaster */
 static char g_start_error[1024];
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: starlingd [-d DATADIR] [-o key=value]...\n"
-               "  -d DATADIR   data directory (default ./var)\n"
-               "  -o key=value override a setting for this run (see docs/settings.md)\n");
+    fprintf(f,
+            "usage: starlingd [-d DATADIR] [-c FILE] [-l DIR] [-o key=value]... [--check "
+            "[--no-dns]]\n"
+            "  -d DATADIR   data directory (default %s)\n"
+            "  -c FILE      settings file (default DATADIR/starling.conf)\n"
+            "  -l DIR       System Log folder (default DATADIR/SystemLogs)\n"
+            "  -o key=value override a setting for this run (see docs/settings.md)\n"
+            "  --check      check the set-up (settings, certificates, DNS, ports, data\n"
+            "               directory), print one line per finding, exit 1 on errors\n"
+            "  --no-dns     with --check: no DNS lookups\n",
+            STARLING_DEFAULT_DATADIR);
 }
 
 static void apply_log_levels(const struct settings *s)
@@ -133,6 +154,34 @@ static void worker_apply_settings(struct worker *w, void *arg)
     if (xmpp_listeners_apply(wc->xmpp, err, sizeof(err)) != 0 && w->id == 0) {
         log_rec(LOG_TAG_XMPPI, LOG_FAILURES, 0, NULL, "%s", err);
     }
+    s2s_apply_policy(wc->xmpp, wc->cfg); /* xmpp.s2s_blocked / allowed, applied live */
+}
+
+/* New live settings, under g_cfg.lock: the workers, the listeners and the WebAdmin switch. */
+static void apply_live_locked(struct settings *next)
+{
+    publish(next);
+    worker_broadcast(worker_apply_settings, next);
+    if (g_webadmin != NULL) {
+        webadmin_reconfigure(g_webadmin, next);
+    }
+}
+
+/* tls.client_ca_file and tls.s2s_ca_file apply to the TLS store at once (0 for other keys). */
+static int apply_ca_setting(const char *key, const struct settings *s, char *err, size_t errlen)
+{
+    char why[256];
+    int rc = 0;
+    if (strcmp(key, "tls.client_ca_file") == 0) {
+        rc = tls_store_set_client_ca(g_server.tls, s->tls.client_ca_file, why, sizeof(why));
+    } else if (strcmp(key, "tls.s2s_ca_file") == 0) {
+        rc = tls_store_set_s2s_ca(g_server.tls, s->tls.s2s_ca_file, why, sizeof(why));
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", key, why);
+        return ERR_INVAL;
+    }
+    return 0;
 }
 
 static int hook_settings_set(void *ud, const char *key, const char *value, char *err, size_t errlen)
@@ -141,13 +190,9 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
     pthread_mutex_lock(&g_cfg.lock);
     struct settings file = g_cfg.file;
     int rc = settings_set(&file, key, value, err, errlen);
-    if (rc == 0 && strcmp(key, "tls.client_ca_file") == 0) {
+    if (rc == 0) {
         /* Applied first: a CA file that does not load is refused, and nothing changes. */
-        char why[256];
-        if (tls_store_set_client_ca(g_server.tls, file.tls.client_ca_file, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "tls.client_ca_file: %s", why);
-            rc = ERR_INVAL;
-        }
+        rc = apply_ca_setting(key, &file, err, errlen);
     }
     if (rc == 0) {
         /* An administrator's change wins over this run's override of the same key. */
@@ -173,11 +218,7 @@ static int hook_settings_set(void *ud, const char *key, const char *value, char 
             g_cfg.file = saved;
             settings_free(next);
         } else {
-            publish(next);
-            worker_broadcast(worker_apply_settings, next);
-            if (g_webadmin != NULL) {
-                webadmin_reconfigure(g_webadmin, next);
-            }
+            apply_live_locked(next);
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "setting %s changed", key);
         }
     }
@@ -402,6 +443,199 @@ static void hook_disconnect(void *ud, const char *jid)
     worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
 }
 
+/* Announcements (admin API "announce"): the online accounts of every worker, then one headline
+ * each through the XEP-0133 code of services/adhoc.c. */
+struct online_gather {
+    pthread_mutex_t lock;
+    const char *domain; /* NULL: every domain */
+    json_t *bares;      /* object used as a set: bare JID -> true */
+};
+
+static void collect_online(void *ud, const struct router_session *s)
+{
+    struct online_gather *g = ud;
+    const char *at = strrchr(s->bare, '@');
+    if (at != NULL && (g->domain == NULL || strcmp(at + 1, g->domain) == 0)) {
+        pthread_mutex_lock(&g->lock);
+        json_object_set_new(g->bares, s->bare, json_true());
+        pthread_mutex_unlock(&g->lock);
+    }
+}
+
+static void worker_collect_online(struct worker *w, void *arg)
+{
+    (void)w;
+    router_sessions_foreach(collect_online, arg);
+}
+
+static int hook_announce(void *ud, const char *domain, const char *subject, const char *text)
+{
+    (void)ud;
+    struct online_gather g = { PTHREAD_MUTEX_INITIALIZER, domain, json_object() };
+    workers_call_all(worker_collect_online, &g);
+    const char *bare;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(g.bares, bare, v)
+    {
+        services_announce_one(strrchr(bare, '@') + 1, bare, subject, text);
+        n++;
+    }
+    json_decref(g.bares);
+    pthread_mutex_destroy(&g.lock);
+    return n;
+}
+
+/* Chat rooms for the administrator: each worker lists the rooms it hosts; stored rooms not
+ * loaded anywhere are added from the store. Actions run on the room's home worker. */
+struct muc_gather {
+    pthread_mutex_t lock;
+    const char *service;
+    json_t *rooms;
+};
+
+static void worker_muc_rooms(struct worker *w, void *arg)
+{
+    (void)w;
+    struct muc_gather *g = arg;
+    json_t *mine = json_array();
+    chatroom_rooms_json(g->service, mine);
+    pthread_mutex_lock(&g->lock);
+    json_array_extend(g->rooms, mine);
+    pthread_mutex_unlock(&g->lock);
+    json_decref(mine);
+}
+
+static int add_stored_room(void *ud, const char *room, const char *config)
+{
+    (void)config;
+    json_t *rooms = ud;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rooms, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "jid")), room) == 0) {
+            return 0;
+        }
+    }
+    json_array_append_new(rooms, json_pack("{s:s, s:n, s:b, s:b, s:i, s:i}", "jid", room, "name",
+                                           "persistent", 1, "locked", 0, "occupants", 0,
+                                           "last_activity", 0));
+    return 0;
+}
+
+static json_t *hook_muc_rooms(void *ud, const char *service)
+{
+    (void)ud;
+    struct muc_gather g = { PTHREAD_MUTEX_INITIALIZER, service, json_array() };
+    workers_call_all(worker_muc_rooms, &g);
+    pthread_mutex_destroy(&g.lock);
+    store_muc_room_list(g_hook_store, service, add_stored_room, g.rooms);
+    return g.rooms;
+}
+
+struct muc_call {
+    const char *room, *action, *target, *reason;
+    json_t *result;
+    int rc;
+};
+
+static void worker_muc_room(struct worker *w, void *arg)
+{
+    (void)w;
+    struct muc_call *c = arg;
+    if (c->action == NULL) {
+        c->result = chatroom_room_json(c->room);
+    } else if (strcmp(c->action, "kick") == 0) {
+        c->rc = chatroom_admin_kick(c->room, c->target, c->reason);
+    } else if (strcmp(c->action, "ban") == 0) {
+        c->rc = chatroom_admin_ban(c->room, c->target, c->reason);
+    } else {
+        c->rc = chatroom_admin_destroy(c->room, c->reason);
+    }
+}
+
+static json_t *hook_muc_room(void *ud, const char *room)
+{
+    (void)ud;
+    struct muc_call c = { .room = room };
+    worker_call(worker_home(strv_c(room)), worker_muc_room, &c);
+    return c.result;
+}
+
+static int hook_muc_action(void *ud, const char *room, const char *action, const char *target,
+                           const char *reason)
+{
+    (void)ud;
+    struct muc_call c = { .room = room, .action = action, .target = target, .reason = reason };
+    worker_call(worker_home(strv_c(room)), worker_muc_room, &c);
+    return c.rc;
+}
+
+/* Federation links and queues at the administrator's request: a link is looked for on every
+ * worker; a queue lives on its home worker. */
+struct s2s_call {
+    const char *action, *target, *source;
+    unsigned long id;
+    atomic_int found;
+};
+
+static void worker_s2s_action(struct worker *w, void *arg)
+{
+    struct s2s_call *c = arg;
+    struct worker_ctx *wc = w->ctx;
+    int rc = strcmp(c->action, "close") == 0
+                 ? s2s_close_link(wc->xmpp, c->id)
+                 : s2s_queue_act(wc->xmpp, c->target, c->source, strcmp(c->action, "drop") == 0);
+    if (rc == 0) {
+        atomic_store(&c->found, 1);
+    }
+}
+
+static int hook_s2s_action(void *ud, const char *action, unsigned long id, const char *target,
+                           const char *source)
+{
+    (void)ud;
+    struct s2s_call c = { action, target, source, id, 0 };
+    if (strcmp(action, "close") == 0) {
+        workers_call_all(worker_s2s_action, &c);
+    } else {
+        worker_call(s2s_queue_home(target, source), worker_s2s_action, &c);
+    }
+    return atomic_load(&c.found) ? 0 : ERR_NOTFOUND;
+}
+
+static void add_ns(void *ud, const char *feature)
+{
+    json_array_append_new(ud, json_string(feature));
+}
+
+/* The features page: what disco#info advertises (services/). */
+static json_t *hook_disco_features(void *ud, bool account)
+{
+    (void)ud;
+    json_t *list = json_array();
+    services_foreach_feature(account ? SERVICE_SCOPE_ACCOUNT : SERVICE_SCOPE_SERVER, add_ns, list);
+    return list;
+}
+
+/* domain.certificate.set: the files are replaced once checked, then loaded like at a reload. */
+static int hook_certificate_install(void *ud, const char *domain, const char *service,
+                                    const char *cert, const char *key, json_t *warnings, char *err,
+                                    size_t errlen)
+{
+    (void)ud;
+    char certs[1200];
+    snprintf(certs, sizeof(certs), "%s/certs", g_server.datadir);
+    const char *ca = hook_settings_live(NULL)->tls.s2s_ca_file;
+    int rc = admin_cert_install(certs, domain, service, cert, key,
+                                strcmp(ca, "system") == 0 ? "" : ca, warnings, err, errlen);
+    if (rc == 0) {
+        ensure_certificate(domain);
+    }
+    return rc;
+}
+
 /* The worker's context (settings, store handle, router), then every module in table order. */
 static void worker_started(struct worker *w, void *ud)
 {
@@ -511,17 +745,33 @@ static int lock_datadir(void)
     return 0; /* the descriptor stays open, and the lock held, until exit */
 }
 
-/* A settings file without a database (or with an empty one) means the database was lost or
- * never written: a first start now would print a new postmaster password and silently drop
- * every account. Only a directory without a settings file gets a first start. */
+/* The server writes its settings file with this first line (settings_save); a file without it
+ * was written by hand or by a package, before any first start. */
+static bool conf_written_by_server(const char *path)
+{
+    static const char mark[] = "# Starling settings, written by the server.";
+    char line[sizeof(mark) + 1] = "";
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return false;
+    }
+    bool yes = fgets(line, sizeof(line), f) != NULL && strncmp(line, mark, sizeof(mark) - 1) == 0;
+    fclose(f);
+    return yes;
+}
+
+/* A settings file the server wrote without a database (or with an empty one) means the database
+ * was lost or never written: a first start now would print a new postmaster password and
+ * silently drop every account. Only a directory without such a file gets a first start (a
+ * settings file written by hand, e.g. the package's /etc/starling/starling.conf naming the
+ * main domain, does not prevent it). */
 static int check_database_present(void)
 {
-    char conf[1200];
-    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
+    const char *conf = g_cfg.path;
     struct stat sb;
     bool missing = stat(g_server.db_path, &sb) != 0;
     bool have_db = !missing && sb.st_size > 0;
-    if (have_db || access(conf, F_OK) != 0) {
+    if (have_db || !conf_written_by_server(conf)) {
         return 0;
     }
     fprintf(stderr,
@@ -597,6 +847,29 @@ static int count_row(void *ud, const char *a, const char *b)
     return 0;
 }
 
+/* The first start's password also goes to DATADIR/postmaster-password (0600): under systemd
+ * standard output is the journal, which others may read; the log says where the file is. */
+static void write_password_file(const char *jid, const char *password)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/postmaster-password", g_server.datadir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    char text[600];
+    int len = snprintf(text, sizeof(text), "%s %s\n", jid, password);
+    bool ok =
+        fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, (size_t)len) == len && fsync(fd) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ok) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "the password of %s is in %s (mode 0600): delete the file once noted", jid, path);
+    } else {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "cannot write %s: %s", path,
+                strerror(errno));
+    }
+}
+
 /* First start: the main domain and its postmaster, whose password is printed once. */
 static int first_start(struct store *st, const struct settings *cfg)
 {
@@ -628,8 +901,10 @@ static int first_start(struct store *st, const struct settings *cfg)
     }
     printf("%s password: %s\n", jid, password);
     fflush(stdout);
+    g_first_start = true;
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "first start: created domain %s and %s", domain,
             jid);
+    write_password_file(jid, password);
     return 0;
 }
 
@@ -641,14 +916,35 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
     return 0;
 }
 
+static void parse_path_option(int opt, const char *arg)
+{
+    if (opt == 'c') {
+        snprintf(g_opt.conf, sizeof(g_opt.conf), "%s", arg);
+    } else if (opt == 'l') {
+        snprintf(g_opt.log_dir, sizeof(g_opt.log_dir), "%s", arg);
+    } else if (opt == 'C') {
+        g_opt.check = true;
+    } else {
+        g_opt.no_dns = true;
+    }
+}
+
 static int parse_args(int argc, char **argv)
 {
     modules_set(g_modules, sizeof(g_modules) / sizeof(g_modules[0]));
     xmpp_set_http_start(web_http_start);
-    snprintf(g_server.datadir, sizeof(g_server.datadir), "./var");
+    snprintf(g_server.datadir, sizeof(g_server.datadir), "%s", STARLING_DEFAULT_DATADIR);
+    static const struct option longopts[] = {
+        { "check", no_argument, NULL, 'C' },
+        { "no-dns", no_argument, NULL, 'N' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
     int opt;
-    while ((opt = getopt(argc, argv, "d:o:h")) != -1) {
-        if (opt == 'd') {
+    while ((opt = getopt_long(argc, argv, "d:o:c:l:h", longopts, NULL)) != -1) {
+        if (opt == 'c' || opt == 'l' || opt == 'C' || opt == 'N') {
+            parse_path_option(opt, optarg);
+        } else if (opt == 'd') {
             snprintf(g_server.datadir, sizeof(g_server.datadir), "%s", optarg);
         } else if (opt == 'o') {
             const char *eq = strchr(optarg, '=');
@@ -678,7 +974,6 @@ static int parse_args(int argc, char **argv)
 static int load_settings(void)
 {
     char err[512];
-    snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
     settings_defaults(&g_cfg.file);
     if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
@@ -708,7 +1003,11 @@ static void cleanup_settings(void)
 static int open_log(void)
 {
     char dir[1200];
-    snprintf(dir, sizeof(dir), "%s/SystemLogs", g_server.datadir);
+    if (g_opt.log_dir[0]) {
+        snprintf(dir, sizeof(dir), "%s", g_opt.log_dir);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/SystemLogs", g_server.datadir);
+    }
     struct log_options lo = {
         .dir = dir,
         .to_stderr = true,
@@ -751,7 +1050,12 @@ static void stop_webadmin(void)
  * domain: a settings file then always means a database exists (check_database_present). */
 static int save_new_settings(bool existed)
 {
-    if (!existed && settings_save(&g_cfg.file, g_cfg.path) != 0) {
+    if (g_first_start) {
+        /* The domain just created stays the main domain, also when -o chose it. */
+        snprintf(g_cfg.file.server.main_domain, sizeof(g_cfg.file.server.main_domain), "%s",
+                 g_cfg.live->server.main_domain);
+    }
+    if ((!existed || g_first_start) && settings_save(&g_cfg.file, g_cfg.path) != 0) {
         fprintf(stderr, "starlingd: cannot write %s: %s\n", g_cfg.path, strerror(errno));
         return -1;
     }
@@ -801,17 +1105,126 @@ static void raise_fd_limit(const struct settings *cfg)
     }
 }
 
+static void set_paths(void)
+{
+    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    if (g_opt.conf[0]) {
+        snprintf(g_cfg.path, sizeof(g_cfg.path), "%s", g_opt.conf);
+    } else {
+        snprintf(g_cfg.path, sizeof(g_cfg.path), "%s/starling.conf", g_server.datadir);
+    }
+}
+
+/* SIGHUP, part 1: the settings file is read again; this run's -o overrides still apply. A file
+ * that does not load changes nothing. */
+static void reload_settings(void)
+{
+    char err[512];
+    struct settings *loaded = settings_dup(&g_cfg.file);
+    settings_defaults(loaded);
+    if (settings_load(loaded, g_cfg.path, err, sizeof(err)) != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s: settings unchanged", err);
+        settings_free(loaded);
+        return;
+    }
+    pthread_mutex_lock(&g_cfg.lock);
+    struct settings saved = g_cfg.file;
+    g_cfg.file = *loaded;
+    struct settings *next = settings_dup(loaded);
+    int rc = build_live(next, err, sizeof(err));
+    if (rc == 0) {
+        rc = apply_ca_setting("tls.client_ca_file", next, err, sizeof(err));
+    }
+    if (rc == 0) {
+        rc = apply_ca_setting("tls.s2s_ca_file", next, err, sizeof(err));
+    }
+    if (rc != 0) {
+        g_cfg.file = saved;
+        settings_free(next);
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s: settings unchanged", err);
+    } else {
+        apply_live_locked(next);
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reload: settings read from %s", g_cfg.path);
+    }
+    pthread_mutex_unlock(&g_cfg.lock);
+    settings_free(loaded);
+}
+
+static int reload_domain_cert(void *ud, const char *domain, const char *unused)
+{
+    load_domain_cert(ud, domain, unused);
+    struct domain_cfg d;
+    if (accounts_domain_get(ud, domain, &d) == 0 && d.chat_service[0] &&
+        tls_store_has(g_server.tls, d.chat_service)) {
+        ensure_certificate(d.chat_service);
+    }
+    return 0;
+}
+
+/* SIGHUP, part 2: every domain's certificate files are read again (new connections use them). */
+static void reload_certificates(void)
+{
+    char err[512];
+    struct store *st = store_open(g_server.db_path, err, sizeof(err));
+    if (st == NULL) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "reload: %s", err);
+        return;
+    }
+    store_domain_list(st, reload_domain_cert, st);
+    store_close(st);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reload: certificates read from %s/certs",
+            g_server.datadir);
+}
+
+static void reload(void)
+{
+    notify_reloading();
+    reload_settings();
+    reload_certificates();
+    notify_send("READY=1");
+}
+
+/* --check: the settings as starlingd would load them, then the findings (admin/check.c). */
+static int run_check(void)
+{
+    char err[512];
+    set_paths();
+    settings_defaults(&g_cfg.file);
+    if (settings_load(&g_cfg.file, g_cfg.path, err, sizeof(err)) != 0) {
+        printf("error: %s. Fix: correct that line (docs/settings.md lists every setting)\n", err);
+        return 1;
+    }
+    struct settings *live = settings_dup(&g_cfg.file);
+    if (build_live(live, err, sizeof(err)) != 0) {
+        printf("error: -o %s. Fix: correct the option\n", err);
+        settings_free(live);
+        return 1;
+    }
+    publish(live);
+    if (access(g_cfg.path, F_OK) != 0) {
+        printf("note: %s does not exist yet: the defaults apply until the first start writes "
+               "it\n",
+               g_cfg.path);
+    }
+    struct check_opts o = {
+        .cfg = live,
+        .datadir = g_server.datadir,
+        .conf_path = g_cfg.path,
+        .db_path = g_server.db_path,
+        .dns = !g_opt.no_dns,
+    };
+    return admin_check_run(&o, stdout) > 0 ? 1 : 0;
+}
+
 static int run(void)
 {
     char err[512];
-    snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
+    set_paths();
     if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0 ||
         check_database_present() != 0) {
         return 1;
     }
-    char conf[1200];
-    snprintf(conf, sizeof(conf), "%s/starling.conf", g_server.datadir);
-    bool conf_existed = access(conf, F_OK) == 0;
+    bool conf_existed = access(g_cfg.path, F_OK) == 0;
     if (load_settings() != 0) {
         return 1;
     }
@@ -823,8 +1236,8 @@ static int run(void)
         return 1;
     }
     if (open_log() != 0) {
-        fprintf(stderr, "starlingd: cannot open the System Log in %s/SystemLogs: %s\n",
-                g_server.datadir, strerror(errno));
+        fprintf(stderr, "starlingd: cannot open the System Log in %s: %s\n",
+                g_opt.log_dir[0] ? g_opt.log_dir : "DATADIR/SystemLogs", strerror(errno));
         xmpp_listeners_unhold();
         return 1;
     }
@@ -914,6 +1327,13 @@ static int run(void)
         .send_message = hook_send_message,
         .presence = hook_presence,
         .settings_live = hook_settings_live,
+        .announce = hook_announce,
+        .certificate_install = hook_certificate_install,
+        .disco_features = hook_disco_features,
+        .muc_rooms = hook_muc_rooms,
+        .muc_room = hook_muc_room,
+        .muc_action = hook_muc_action,
+        .s2s_action = hook_s2s_action,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);
@@ -930,12 +1350,18 @@ static int run(void)
     }
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s %s ready, %d workers, data in %s", "starlingd",
             STARLING_VERSION, n, g_server.datadir);
+    notify_send("READY=1\nSTATUS=ready");
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "reloading (SIGHUP)");
+        reload();
+    }
+    notify_send("STOPPING=1");
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
     stop_webadmin();
     admin_socket_stop(admin);
@@ -971,8 +1397,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    rc = run();
+    rc = g_opt.check ? run_check() : run();
     cleanup_settings();
     return rc;
 }

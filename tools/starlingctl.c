@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/version.h"
 #include "store/store.h"
 
 #define EXIT_FAIL 1
@@ -25,7 +26,8 @@
 
 static const char usage_text[] =
     "usage: starlingctl [-d DATADIR] [--as JID] <command>\n"
-    "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: ./var).\n"
+    "Talks to the running starlingd over DATADIR/admin.sock (DATADIR default: $STARLING_DATADIR, "
+    "else " STARLING_DEFAULT_DATADIR ").\n"
     "--as JID runs the command with that account's rights (a domain administrator's).\n"
     "\n"
     "  domain add NAME\n"
@@ -47,10 +49,23 @@ static const char usage_text[] =
     "  settings set KEY VALUE\n"
     "  connections [--json]\n"
     "  queues [--json]                  outgoing server-to-server queues\n"
+    "  queue flush|drop TARGET SOURCE   connect now / bounce what waits\n"
+    "  s2s close CONNECTION-ID          end a server-to-server connection\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
     "  account devices JID              user agents (XEP-0388) and FAST tokens\n"
     "  account revoke-device JID [AGENT] FAST tokens of one user agent, or all\n"
+    "  features DOMAIN                  what the domain offers (JSON)\n"
+    "  muc rooms DOMAIN                 the rooms of the domain's chat service (JSON)\n"
+    "  muc show DOMAIN ROOM             a room: configuration, occupants, affiliations\n"
+    "  muc kick DOMAIN ROOM NICK [REASON]\n"
+    "  muc ban DOMAIN ROOM JID [REASON]\n"
+    "  muc destroy DOMAIN ROOM [REASON]\n"
+    "  certificate install DOMAIN CERTFILE KEYFILE\n"
+    "                                   checked, then replaces the domain's PEM certificate\n"
+    "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
+    "  announce DOMAIN|--all TEXT [--subject SUBJECT]\n"
+    "                                   a headline to every online user (XEP-0133)\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
     "  invite create DOMAIN [--lifetime SECONDS] [--uses N] [--inviter JID] [--json]\n"
     "  invite list DOMAIN\n"
@@ -60,6 +75,8 @@ static const char usage_text[] =
     "  archive purge [DOMAIN] [--older-than DAYS]\n"
     "                                   remove old archived messages (without DAYS: the\n"
     "                                   retention settings, in the background)\n"
+    "  check [-c FILE] [--no-dns]       check the set-up: settings, certificates, DNS, ports,\n"
+    "                                   data directory (runs starlingd --check)\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -73,6 +90,8 @@ enum out_kind {
     OUT_JSON,     /* the result as JSON */
     OUT_PRESENCE, /* an account's presence */
     OUT_QUEUES,   /* the s2s queue table */
+    OUT_ONLINE,   /* users.online: one line per session */
+    OUT_WARNINGS, /* {"warnings": [...]}: "warning: …" lines */
 };
 
 struct command {
@@ -411,6 +430,94 @@ static int parse_invite(int argc, char **argv, struct command *cmd)
     return parse_invite_create(argc, argv, cmd);
 }
 
+/* The whole file as a JSON string, or NULL (said why). */
+static json_t *file_string(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        complain("cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = calloc(1, 1024 * 1024 + 1);
+    size_t n = text ? fread(text, 1, 1024 * 1024, f) : 0;
+    fclose(f);
+    json_t *s = text ? json_stringn(text, n) : NULL;
+    free(text);
+    if (s == NULL) {
+        complain("%s: not text, or too large", path);
+    }
+    return s;
+}
+
+/* certificate install DOMAIN CERTFILE KEYFILE */
+static int parse_certificate(int argc, char **argv, struct command *cmd)
+{
+    if (argc != 5 || strcmp(argv[1], "install") != 0) {
+        return usage_error("usage: certificate install DOMAIN CERTFILE KEYFILE");
+    }
+    json_t *cert = file_string(argv[3]);
+    json_t *key = cert ? file_string(argv[4]) : NULL;
+    if (key == NULL) {
+        json_decref(cert);
+        return EXIT_FAIL;
+    }
+    return make_request(cmd, "domain.certificate.set",
+                        json_pack("{s:s, s:o, s:o}", "name", argv[2], "cert", cert, "key", key),
+                        OUT_WARNINGS);
+}
+
+/* muc rooms DOMAIN | muc show DOMAIN ROOM | muc kick DOMAIN ROOM NICK [REASON] |
+ * muc ban DOMAIN ROOM JID [REASON] | muc destroy DOMAIN ROOM [REASON] */
+static int parse_muc(int argc, char **argv, struct command *cmd)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    bool rooms = strcmp(sub, "rooms") == 0 && argc == 3;
+    bool show = strcmp(sub, "show") == 0 && argc == 4;
+    bool kick = (strcmp(sub, "kick") == 0 || strcmp(sub, "ban") == 0) && (argc == 5 || argc == 6);
+    bool destroy = strcmp(sub, "destroy") == 0 && (argc == 4 || argc == 5);
+    if (!rooms && !show && !kick && !destroy) {
+        return usage_error("usage: muc rooms DOMAIN | muc show DOMAIN ROOM | "
+                           "muc kick|ban DOMAIN ROOM NICK|JID [REASON] | "
+                           "muc destroy DOMAIN ROOM [REASON]");
+    }
+    json_t *args = json_pack("{s:s}", "domain", argv[2]);
+    if (!rooms) {
+        json_object_set_new(args, "room", json_string(argv[3]));
+    }
+    if (kick) {
+        json_object_set_new(args, sub[0] == 'k' ? "nick" : "jid", json_string(argv[4]));
+    }
+    int reason_at = kick ? 5 : 4;
+    if ((kick || destroy) && argc > reason_at) {
+        json_object_set_new(args, "reason", json_string(argv[reason_at]));
+    }
+    char op[32];
+    snprintf(op, sizeof(op), "muc.%s", show ? "room" : sub);
+    return make_request(cmd, op, args, rooms || show ? OUT_JSON : OUT_NONE);
+}
+
+/* announce DOMAIN|--all TEXT [--subject SUBJECT] */
+static int parse_announce(int argc, char **argv, struct command *cmd)
+{
+    const char *subject = NULL;
+    if (argc == 5 && strcmp(argv[3], "--subject") == 0) {
+        subject = argv[4];
+        argc -= 2;
+    }
+    if (argc != 3) {
+        return usage_error("usage: announce DOMAIN|--all TEXT [--subject SUBJECT]");
+    }
+    bool all = strcmp(argv[1], "--all") == 0;
+    json_t *args = json_pack("{s:s}", "text", argv[2]);
+    if (subject != NULL) {
+        json_object_set_new(args, "subject", json_string(subject));
+    }
+    if (!all) {
+        json_object_set_new(args, "domain", json_string(argv[1]));
+    }
+    return make_request(cmd, all ? "announce.all" : "announce", args, OUT_KV);
+}
+
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
     const char *what = argv[0];
@@ -444,6 +551,44 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "presence", json_pack("{s:s}", "jid", argv[1]),
                             json ? OUT_JSON : OUT_PRESENCE);
+    }
+    if (strcmp(what, "users") == 0) {
+        bool json = argc == 4 && strcmp(argv[3], "--json") == 0;
+        if (argc < 3 || argc > 4 || strcmp(argv[1], "online") != 0 || (argc == 4 && !json)) {
+            return usage_error("usage: users online DOMAIN [--json]");
+        }
+        return make_request(cmd, "users.online", json_pack("{s:s}", "domain", argv[2]),
+                            json ? OUT_JSON : OUT_ONLINE);
+    }
+    if (strcmp(what, "s2s") == 0) {
+        char *end = NULL;
+        long long id = argc == 3 ? strtoll(argv[2], &end, 10) : 0;
+        if (argc != 3 || strcmp(argv[1], "close") != 0 || id < 1 || *end != '\0') {
+            return usage_error("usage: s2s close CONNECTION-ID");
+        }
+        return make_request(cmd, "s2s.close", json_pack("{s:I}", "id", (json_int_t)id), OUT_NONE);
+    }
+    if (strcmp(what, "queue") == 0) {
+        if (argc != 4 || (strcmp(argv[1], "flush") != 0 && strcmp(argv[1], "drop") != 0)) {
+            return usage_error("usage: queue flush|drop TARGET SOURCE");
+        }
+        return make_request(cmd, argv[1][0] == 'f' ? "queue.flush" : "queue.drop",
+                            json_pack("{s:s, s:s}", "target", argv[2], "source", argv[3]),
+                            OUT_NONE);
+    }
+    if (strcmp(what, "muc") == 0) {
+        return parse_muc(argc, argv, cmd);
+    }
+    if (strcmp(what, "features") == 0) {
+        int rc = want_args("features", argc - 1, 1, 1);
+        return rc ? rc
+                  : make_request(cmd, "features", json_pack("{s:s}", "domain", argv[1]), OUT_JSON);
+    }
+    if (strcmp(what, "certificate") == 0) {
+        return parse_certificate(argc, argv, cmd);
+    }
+    if (strcmp(what, "announce") == 0) {
+        return parse_announce(argc, argv, cmd);
     }
     if (strcmp(what, "connections") == 0) {
         bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
@@ -697,6 +842,21 @@ static void print_queues(const json_t *list)
     }
 }
 
+/* users online: "<jid>/<resource> <peer> <tls|-> <seconds>" a line. */
+static void print_online(const json_t *result)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(result, i, s)
+    {
+        const char *tls = json_string_value(json_object_get(s, "tls"));
+        printf("%s/%s %s %s %lld\n", json_string_value(json_object_get(s, "jid")),
+               json_string_value(json_object_get(s, "resource")),
+               json_string_value(json_object_get(s, "peer")), tls ? tls : "-",
+               (long long)(time(NULL) - json_integer_value(json_object_get(s, "since"))));
+    }
+}
+
 static int print_result(enum out_kind out, const json_t *result)
 {
     size_t i;
@@ -733,6 +893,17 @@ static int print_result(enum out_kind out, const json_t *result)
     case OUT_QUEUES:
         print_queues(result);
         break;
+    case OUT_ONLINE:
+        print_online(result);
+        break;
+    case OUT_WARNINGS: {
+        const json_t *w;
+        json_array_foreach(json_object_get(result, "warnings"), i, w)
+        {
+            printf("warning: %s\n", json_string_value(w));
+        }
+        break;
+    }
     case OUT_JSON: {
         char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
         if (s != NULL) {
@@ -771,9 +942,47 @@ static int do_backup(const char *datadir, int argc, char **argv)
     return 0;
 }
 
+/* check: starlingd --check does the work (it knows every module's settings); found beside this
+ * program (both install into the same folder) or named by $STARLINGD. */
+static int do_check(const char *datadir, int argc, char **argv)
+{
+    char self[4096], daemon[4200];
+    const char *env = getenv("STARLINGD");
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (env != NULL && env[0]) {
+        snprintf(daemon, sizeof(daemon), "%s", env);
+    } else if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        snprintf(daemon, sizeof(daemon), "%s/starlingd", self);
+    } else {
+        snprintf(daemon, sizeof(daemon), "starlingd");
+    }
+    char *args[128] = { daemon, "-d", (char *)datadir, "--check" };
+    int k = 4;
+    for (int i = 1; i < argc; i++) {
+        bool takes_value = strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-o") == 0;
+        bool flag = strcmp(argv[i], "--no-dns") == 0;
+        if ((!takes_value && !flag) || (takes_value && i + 1 >= argc) || k + 3 >= 128) {
+            return usage_error("usage: check [-c FILE] [-o key=value]... [--no-dns]");
+        }
+        args[k++] = argv[i];
+        if (takes_value) {
+            args[k++] = argv[++i];
+        }
+    }
+    args[k] = NULL;
+    fflush(stdout);
+    execv(daemon, args);
+    complain("cannot run %s: %s (set STARLINGD to its path)", daemon, strerror(errno));
+    return EXIT_FAIL;
+}
+
 int main(int argc, char **argv)
 {
-    const char *datadir = "./var";
+    const char *datadir =
+        getenv("STARLING_DATADIR") ? getenv("STARLING_DATADIR") : STARLING_DEFAULT_DATADIR;
     const char *as = NULL;
     struct command cmd = { 0 };
     struct buf sock_path;
@@ -808,6 +1017,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "backup") == 0) {
         return do_backup(datadir, argc - i, argv + i);
+    }
+    if (strcmp(argv[i], "check") == 0) {
+        return do_check(datadir, argc - i, argv + i);
     }
     rc = parse_command(argc - i, argv + i, &cmd);
     if (rc != 0) {

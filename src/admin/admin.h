@@ -2,6 +2,7 @@
 #ifndef STARLING_ADMIN_ADMIN_H
 #define STARLING_ADMIN_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -51,6 +52,30 @@ struct admin_hooks {
     /* The live settings, a snapshot valid until exit (the login's default domain and lock-out
      * policy); NULL, or no hook: the defaults. */
     const struct settings *(*settings_live)(void *ud);
+    /* XEP-0133 announce: a headline with `text` (and `subject`, NULL: none) from the domain to
+     * every online account of `domain` (prepared, canonical), or of every domain when NULL;
+     * returns the number of accounts reached. */
+    int (*announce)(void *ud, const char *domain, const char *subject, const char *text);
+    /* Replaces the domain's certificate and key with the PEM texts once they pass the checks of
+     * admin/certinstall.h (`service`: its chat service, "" = none), then loads them for new
+     * connections; warnings are appended to `warnings`. 0, or ERR_INVAL/ERR_IO with err. */
+    /* The disco#info feature namespaces the server advertises for itself (`account` false) or
+     * for its accounts (new reference, an array of strings). */
+    json_t *(*disco_features)(void *ud, bool account);
+    /* Chat rooms (chatroom/admin.c): the rooms of a chat service, loaded or stored (new
+     * reference, an array); one room's details (NULL: no such room); an action on a room:
+     * "kick" (target: a nick), "ban" (target: a bare JID) or "destroy", with `reason` (NULL:
+     * none): 0, or ERR_NOTFOUND / a store error. */
+    json_t *(*muc_rooms)(void *ud, const char *service);
+    json_t *(*muc_room)(void *ud, const char *room);
+    int (*muc_action)(void *ud, const char *room, const char *action, const char *target,
+                      const char *reason);
+    /* Federation links and queues: "close" the connection `id`, "flush" (connect now) or "drop"
+     * (bounce everything) the queue (target, source); 0 or ERR_NOTFOUND. */
+    int (*s2s_action)(void *ud, const char *action, unsigned long id, const char *target,
+                      const char *source);
+    int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
+                               const char *key, json_t *warnings, char *err, size_t errlen);
     void *ud;
 };
 

@@ -1,5 +1,7 @@
 /* api.c: the admin JSON API: one request object in, one response object out. */
 #include "admin/admin.h"
+#include "admin/certinstall.h"
+#include "admin/features.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -830,6 +832,48 @@ static int op_domain_certificate(struct op_ctx *c)
     return rc;
 }
 
+/* domain.certificate.set: PEM certificate and key, checked, then live (issue 20). */
+static int op_domain_certificate_set(struct op_ctx *c)
+{
+    const char *cert, *key;
+    struct domain_cfg d;
+    struct buf name;
+    buf_init(&name, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "name", true, &name);
+    if (rc == 0) {
+        rc = arg_str(c, "cert", &cert);
+    }
+    if (rc == 0) {
+        rc = arg_str(c, "key", &key);
+    }
+    if (rc == 0 && (strlen(cert) > CERT_PEM_MAX || strlen(key) > CERT_PEM_MAX)) {
+        rc = fail(c, ERR_LIMIT, "the certificate and the key are at most %d bytes each",
+                  CERT_PEM_MAX);
+    } else if (rc == 0 && c->a->hooks.certificate_install == NULL) {
+        rc = fail(c, ERR_INTERNAL, "certificates are not available");
+    } else if (rc == 0 && accounts_domain_get(c->a->st, buf_cstr(&name), &d) != 0) {
+        rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&name));
+    }
+    if (rc == 0) {
+        /* A chat service under the domain uses the domain's certificate: it must name it. */
+        const char *dot = strchr(d.chat_service, '.');
+        bool under = dot != NULL && strcmp(dot + 1, buf_cstr(&name)) == 0;
+        json_t *warnings = json_array();
+        rc = c->a->hooks.certificate_install(c->a->hooks.ud, buf_cstr(&name),
+                                             under ? d.chat_service : "", cert, key, warnings,
+                                             c->err, sizeof(c->err));
+        if (rc == 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "certificate of %s replaced",
+                    buf_cstr(&name));
+            c->result = json_pack("{s:o}", "warnings", warnings);
+        } else {
+            json_decref(warnings);
+        }
+    }
+    buf_cleanup(&name);
+    return rc;
+}
+
 /* account.sessions: the account's connections, in the form of the connections op. */
 static int op_account_sessions(struct op_ctx *c)
 {
@@ -944,6 +988,331 @@ static int op_send(struct op_ctx *c)
     }
     jid_cleanup(&jf);
     jid_cleanup(&jt);
+    return rc;
+}
+
+/* ---- online users and announcements (issue 20) ---- */
+
+/* The c2s connections whose account is of `domain`: {"id","jid","resource","peer","tls",
+ * "since"}, sorted by the connection table's order. */
+static json_t *online_of(json_t *conns, const char *domain)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(conns, i, c)
+    {
+        const char *kind = json_string_value(json_object_get(c, "kind"));
+        const char *jid = json_string_value(json_object_get(c, "jid"));
+        const char *at = jid ? strchr(jid, '@') : NULL;
+        const char *slash = at ? strchr(at, '/') : NULL;
+        if (kind == NULL || strcmp(kind, "c2s") != 0 || slash == NULL ||
+            (size_t)(slash - at - 1) != strlen(domain) ||
+            strncmp(at + 1, domain, strlen(domain)) != 0) {
+            continue;
+        }
+        json_t *row = json_pack("{s:O, s:s%, s:s, s:O, s:O, s:O}", "id", json_object_get(c, "id"),
+                                "jid", jid, (size_t)(slash - jid), "resource", slash + 1, "peer",
+                                json_object_get(c, "peer"), "tls", json_object_get(c, "tls"),
+                                "since", json_object_get(c, "since"));
+        if (row != NULL) {
+            json_array_append_new(out, row);
+        }
+    }
+    return out;
+}
+
+static int op_users_online(struct op_ctx *c)
+{
+    struct admin_hooks *h = &c->a->hooks;
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    json_t *conns = NULL;
+    if (rc == 0) {
+        conns = h->connections ? h->connections(h->ud) : NULL;
+        rc = hook_result(c, conns, true, "connections");
+    }
+    if (rc == 0) {
+        c->result = online_of(conns, buf_cstr(&dom));
+        json_decref(conns);
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* A headline to every online user of the domain (`domain` given) or of the server. */
+static int announce(struct op_ctx *c, bool whole_server)
+{
+    const char *text, *subject = NULL;
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = whole_server ? 0 : domain_arg(c, "domain", true, &dom);
+    if (rc == 0) {
+        rc = arg_str(c, "text", &text);
+    }
+    const json_t *sv = json_object_get(c->args, "subject");
+    if (rc == 0 && sv != NULL && !json_is_null(sv) && arg_str(c, "subject", &subject) != 0) {
+        rc = ERR_INVAL;
+    }
+    if (rc == 0 && (text[0] == '\0' || strlen(text) > ADMIN_SEND_MAX)) {
+        rc = fail(c, ERR_INVAL, "the text must be 1..%d bytes", ADMIN_SEND_MAX);
+    } else if (rc == 0 && c->a->hooks.announce == NULL) {
+        rc = fail(c, ERR_INTERNAL, "announcements are not available");
+    }
+    if (rc == 0) {
+        const char *d = whole_server ? NULL : buf_cstr(&dom);
+        int n = c->a->hooks.announce(c->a->hooks.ud, d, subject, text);
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "announcement to %d online users of %s", n,
+                d ? d : "the server");
+        c->result = json_pack("{s:i}", "recipients", n);
+    }
+    buf_cleanup(&dom);
+    return rc;
+}
+
+static int op_announce(struct op_ctx *c)
+{
+    return announce(c, false);
+}
+
+static int op_announce_all(struct op_ctx *c)
+{
+    return announce(c, true);
+}
+
+static int op_features(struct op_ctx *c)
+{
+    struct buf dom;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    struct admin_hooks *h = &c->a->hooks;
+    json_t *server = h->disco_features ? h->disco_features(h->ud, false) : json_array();
+    json_t *account = h->disco_features ? h->disco_features(h->ud, true) : json_array();
+    if (rc == 0) {
+        c->result = admin_features_json(c->a->st, buf_cstr(&dom), server, account);
+        if (c->result == NULL) {
+            rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&dom));
+        }
+    }
+    json_decref(server);
+    json_decref(account);
+    buf_cleanup(&dom);
+    return rc;
+}
+
+/* ---- chat rooms (issue 20) ---- */
+
+/* The domain's chat service and, when `room` is not NULL, the room argument as a prepared bare
+ * JID of that service (a room name alone, or its JID). */
+static int muc_args(struct op_ctx *c, struct buf *service, struct buf *room)
+{
+    struct domain_cfg d;
+    struct buf dom;
+    const char *r = NULL;
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    if (rc == 0 && accounts_domain_get(c->a->st, buf_cstr(&dom), &d) != 0) {
+        rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&dom));
+    } else if (rc == 0 && d.chat_service[0] == '\0') {
+        rc = fail(c, ERR_NOTFOUND, "%s has no chat service", buf_cstr(&dom));
+    } else if (rc == 0 && c->a->hooks.muc_rooms == NULL) {
+        rc = fail(c, ERR_INTERNAL, "chat rooms are not available");
+    }
+    buf_cleanup(&dom);
+    if (rc == 0) {
+        buf_append_c(service, d.chat_service);
+    }
+    if (rc != 0 || room == NULL || (rc = arg_str(c, "room", &r)) != 0) {
+        return rc;
+    }
+    struct buf text;
+    struct jid j = { 0 };
+    buf_init(&text, 4096);
+    buf_printf(&text, strchr(r, '@') ? "%s" : "%s@%s", r, d.chat_service);
+    if (jid_parse(&j, buf_strv(&text)) != 0 || j.local == NULL || j.resource != NULL ||
+        strcmp(j.domain, d.chat_service) != 0) {
+        rc = fail(c, ERR_INVAL, "not a room of %s: %s", d.chat_service, r);
+    } else {
+        jid_bare(&j, room);
+    }
+    jid_cleanup(&j);
+    buf_cleanup(&text);
+    return rc;
+}
+
+static int op_muc_rooms(struct op_ctx *c)
+{
+    struct buf service;
+    buf_init(&service, ADMIN_NAME_MAX);
+    int rc = muc_args(c, &service, NULL);
+    if (rc == 0) {
+        rc = hook_result(c, c->a->hooks.muc_rooms(c->a->hooks.ud, buf_cstr(&service)), true,
+                         "rooms");
+    }
+    buf_cleanup(&service);
+    return rc;
+}
+
+static int op_muc_room(struct op_ctx *c)
+{
+    struct buf service, room;
+    buf_init(&service, ADMIN_NAME_MAX);
+    buf_init(&room, 4096);
+    int rc = muc_args(c, &service, &room);
+    if (rc == 0) {
+        c->result = c->a->hooks.muc_room(c->a->hooks.ud, buf_cstr(&room));
+        if (c->result == NULL) {
+            rc = fail(c, ERR_NOTFOUND, "no room %s", buf_cstr(&room));
+        }
+    }
+    buf_cleanup(&service);
+    buf_cleanup(&room);
+    return rc;
+}
+
+/* muc.kick (target "nick"), muc.ban (target "jid"), muc.destroy (no target). */
+static int muc_action(struct op_ctx *c, const char *action, const char *target_arg)
+{
+    struct buf service, room;
+    const char *target = NULL, *reason = NULL;
+    buf_init(&service, ADMIN_NAME_MAX);
+    buf_init(&room, 4096);
+    int rc = muc_args(c, &service, &room);
+    if (rc == 0 && target_arg != NULL) {
+        rc = arg_str(c, target_arg, &target);
+    }
+    const json_t *rv = json_object_get(c->args, "reason");
+    if (rc == 0 && rv != NULL && !json_is_null(rv)) {
+        rc = arg_str(c, "reason", &reason);
+    }
+    if (rc == 0) {
+        rc = c->a->hooks.muc_action(c->a->hooks.ud, buf_cstr(&room), action, target, reason);
+        if (rc == ERR_NOTFOUND) {
+            fail(c, rc, "no %s in %s", target && strcmp(action, "kick") == 0 ? target : "such room",
+                 buf_cstr(&room));
+        } else if (rc == 0) {
+            log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "room %s: %s%s%s", buf_cstr(&room), action,
+                    target ? " " : "", target ? target : "");
+        }
+    }
+    buf_cleanup(&service);
+    buf_cleanup(&room);
+    return rc;
+}
+
+static int op_muc_kick(struct op_ctx *c)
+{
+    return muc_action(c, "kick", "nick");
+}
+
+static int op_muc_ban(struct op_ctx *c)
+{
+    return muc_action(c, "ban", "jid");
+}
+
+static int op_muc_destroy(struct op_ctx *c)
+{
+    return muc_action(c, "destroy", NULL);
+}
+
+/* ---- federation links and queues (issue 20) ---- */
+
+static int s2s_act(struct op_ctx *c, const char *action)
+{
+    const char *target = NULL, *source = NULL;
+    json_int_t id = 0;
+    int rc = 0;
+    if (strcmp(action, "close") == 0) {
+        const json_t *v = json_object_get(c->args, "id");
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            return fail(c, ERR_INVAL, "id must be a connection id");
+        }
+        id = json_integer_value(v);
+    } else if ((rc = arg_str(c, "target", &target)) != 0 ||
+               (rc = arg_str(c, "source", &source)) != 0) {
+        return rc;
+    }
+    if (c->a->hooks.s2s_action == NULL) {
+        return fail(c, ERR_INTERNAL, "federation is not available");
+    }
+    rc = c->a->hooks.s2s_action(c->a->hooks.ud, action, (unsigned long)id, target, source);
+    if (rc == ERR_NOTFOUND) {
+        return id ? fail(c, rc, "no server-to-server connection %lld", (long long)id)
+                  : fail(c, rc, "no queue %s -> %s", source, target);
+    }
+    if (rc == 0) {
+        log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "s2s %s %s%s%s", action,
+                id ? "connection" : source, id ? "" : " -> ", id ? "" : target);
+    }
+    return rc;
+}
+
+static int op_s2s_close(struct op_ctx *c)
+{
+    return s2s_act(c, "close");
+}
+
+static int op_queue_flush(struct op_ctx *c)
+{
+    return s2s_act(c, "flush");
+}
+
+static int op_queue_drop(struct op_ctx *c)
+{
+    return s2s_act(c, "drop");
+}
+
+/* ---- the accounts table: search, last seen, offline messages (issue 20) ---- */
+
+struct overview {
+    struct store *st;
+    const char *domain;
+    const char *search; /* case-insensitive substring of the local part; "" = all */
+    json_t *list;
+};
+
+static int overview_row(void *ud, const char *name, const char *unused)
+{
+    (void)unused;
+    struct overview *o = ud;
+    if (o->search[0] && strcasestr(name, o->search) == NULL) {
+        return 0;
+    }
+    long long seen = 0;
+    if (store_im_last_get(o->st, o->domain, name, &seen, NULL) != 0) {
+        seen = 0;
+    }
+    int offline = store_im_offline_count(o->st, o->domain, name);
+    json_t *row = json_pack("{s:s++, s:I, s:i}", "jid", name, "@", o->domain, "last_seen",
+                            (json_int_t)seen, "offline", offline < 0 ? 0 : offline);
+    if (row != NULL) {
+        json_array_append_new(o->list, row);
+    }
+    return 0;
+}
+
+static int op_account_overview(struct op_ctx *c)
+{
+    struct buf dom;
+    const char *search = "";
+    buf_init(&dom, ADMIN_NAME_MAX);
+    int rc = domain_arg(c, "domain", true, &dom);
+    const json_t *sv = json_object_get(c->args, "search");
+    if (rc == 0 && sv != NULL && !json_is_null(sv)) {
+        rc = arg_str(c, "search", &search);
+    }
+    if (rc == 0) {
+        struct overview o = { c->a->st, buf_cstr(&dom), search, json_array() };
+        rc = store_account_list(c->a->st, buf_cstr(&dom), overview_row, &o);
+        if (rc != 0) {
+            fail(c, rc, "cannot list accounts of %s: %s", buf_cstr(&dom), store_reason(c->a, rc));
+            json_decref(o.list);
+        } else {
+            c->result = o.list;
+        }
+    }
+    buf_cleanup(&dom);
     return rc;
 }
 
@@ -1403,6 +1772,26 @@ static const struct op ops[] = {
     { "domain.certificate", op_domain_certificate, args_name, DOMAIN("name") },
     { "account.disconnect", op_account_disconnect, args_jid, ACCOUNT },
     { "logins.failed", op_logins_failed, args_none, LIST },
+    { "domain.certificate.set", op_domain_certificate_set,
+      (const char *const[]){ "name", "cert", "key", NULL }, DOMAIN("name") },
+    { "users.online", op_users_online, args_domain, DOMAIN("domain") },
+    { "features", op_features, args_domain, DOMAIN("domain") },
+    { "account.overview", op_account_overview, (const char *const[]){ "domain", "search", NULL },
+      DOMAIN("domain") },
+    { "s2s.close", op_s2s_close, (const char *const[]){ "id", NULL }, SERVER },
+    { "queue.flush", op_queue_flush, (const char *const[]){ "target", "source", NULL }, SERVER },
+    { "queue.drop", op_queue_drop, (const char *const[]){ "target", "source", NULL }, SERVER },
+    { "muc.rooms", op_muc_rooms, args_domain, DOMAIN("domain") },
+    { "muc.room", op_muc_room, (const char *const[]){ "domain", "room", NULL }, DOMAIN("domain") },
+    { "muc.kick", op_muc_kick, (const char *const[]){ "domain", "room", "nick", "reason", NULL },
+      DOMAIN("domain") },
+    { "muc.ban", op_muc_ban, (const char *const[]){ "domain", "room", "jid", "reason", NULL },
+      DOMAIN("domain") },
+    { "muc.destroy", op_muc_destroy, (const char *const[]){ "domain", "room", "reason", NULL },
+      DOMAIN("domain") },
+    { "announce", op_announce, (const char *const[]){ "domain", "subject", "text", NULL },
+      DOMAIN("domain") },
+    { "announce.all", op_announce_all, (const char *const[]){ "subject", "text", NULL }, SERVER },
     { "session.login", op_session_login, (const char *const[]){ "user", "password", "peer", NULL },
       OWNER },
     { "session.check", op_session_check, args_jid, OWNER },

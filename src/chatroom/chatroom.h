@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "signal/router.h"
 
 /* The router component serving every local domain's chat service (domain setting
@@ -17,6 +19,24 @@ bool chatroom_service_of(const char *domain, struct buf *out);
 /* Called on each worker as it stops: frees the rooms it hosts (persistent ones are stored
  * already). */
 void chatroom_worker_stop(void);
+
+/* The administrator's view and actions (chatroom/admin.c, admin ops muc.*). Rooms live on
+ * their home worker (worker_home of the room's bare JID): chatroom_rooms_json runs on every
+ * worker and appends the rooms of `service` it hosts ({"jid","name","persistent","locked",
+ * "occupants","last_activity"}); the others run on the room's home worker, loading a stored
+ * room when needed. ERR_NOTFOUND for a room that does not exist (or a nick not in it). */
+void chatroom_rooms_json(const char *service, json_t *out);
+/* {"jid","persistent","locked","config" (key = value lines),"subject","occupants":[{"nick",
+ * "jid","role","affiliation"}],"affiliations":[{"jid","affiliation","nick","reason"}],
+ * "last_activity"}, or NULL. */
+json_t *chatroom_room_json(const char *room);
+/* Kicks the occupant `nick` (status 307) with `reason` (NULL: none). */
+int chatroom_admin_kick(const char *room, const char *nick, const char *reason);
+/* Bans the bare JID (affiliation outcast, stored for a persistent room) and removes its
+ * occupants (status 301). */
+int chatroom_admin_ban(const char *room, const char *bare, const char *reason);
+/* Destroys the room (XEP-0045 §10.9): occupants told with `reason`, removed from the store. */
+int chatroom_admin_destroy(const char *room, const char *reason);
 
 /* The chatroom module in the module table (core/module.h): muc.* settings, the stop above. */
 struct module;

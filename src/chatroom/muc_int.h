@@ -81,6 +81,9 @@ struct muc_room {
 
 /* service.c */
 struct muc_room *muc__room_find(const char *jid);
+/* admin.c: every room of this worker; a room of this worker found, or loaded when stored. */
+void muc__rooms_foreach(void (*fn)(void *ud, struct muc_room *r), void *ud);
+struct muc_room *muc__room_get(const char *jid);
 void muc__room_forget(struct muc_room *r); /* unregister and free */
 int muc__room_count(const char *service);
 const struct settings *muc__cfg(void);

@@ -276,6 +276,37 @@ void muc__room_forget(struct muc_room *r)
     muc__room_free(r);
 }
 
+/* chatroom/admin.c: every room of this worker; a room found or loaded from the store. */
+void muc__rooms_foreach(void (*fn)(void *ud, struct muc_room *r), void *ud)
+{
+    struct muc_worker *w = mw();
+    for (size_t i = 0; i < ROOM_BUCKETS; i++) {
+        for (struct muc_room *r = w->rooms[i]; r; r = r->next) {
+            fn(ud, r);
+        }
+    }
+}
+
+struct muc_room *muc__room_get(const char *jid)
+{
+    struct muc_room *r = muc__room_find(jid);
+    if (r != NULL) {
+        return r;
+    }
+    struct jid bare = { 0 };
+    if (jid_parse(&bare, strv_c(jid)) != 0) {
+        return NULL;
+    }
+    r = muc__room_new(&bare);
+    jid_cleanup(&bare);
+    if (!muc__load(r)) {
+        muc__room_free(r);
+        return NULL;
+    }
+    room_add(r);
+    return r;
+}
+
 void chatroom_worker_stop(void)
 {
     struct muc_worker *w = *module_slot(&chatroom_module);

@@ -120,6 +120,10 @@ struct settings {
             char dns_servers[256]; /* xmpp.sending.dns_servers: "" = the system's */
             bool dialback;         /* xmpp.sending.dialback: authenticate by dialback */
         } sending;
+        /* Federation policy (issue 20), both directions: comma lists of remote domains, each
+         * also covering its subdomains; allowed "" = every domain not blocked. */
+        char s2s_blocked[1024]; /* xmpp.s2s_blocked */
+        char s2s_allowed[1024]; /* xmpp.s2s_allowed */
     } xmpp;
     struct {
         char client_ca_file[512]; /* tls.client_ca_file: CAs for EXTERNAL client certificates */

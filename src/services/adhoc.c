@@ -464,21 +464,27 @@ static void online_free(struct online_query *q)
  * resources (RFC 6121 §8.5.2.1.1) and is never stored offline. */
 static void announce_to(const struct online_query *q, const char *bare)
 {
+    services_announce_one(q->domain, bare, q->subject, q->body);
+}
+
+void services_announce_one(const char *from, const char *bare, const char *subject,
+                           const char *body)
+{
     struct signal *m = signal_new(SIGNAL_MESSAGE);
-    if (jid_parse(&m->to, strv_c(bare)) != 0 || jid_parse(&m->from, strv_c(q->domain)) != 0) {
+    if (jid_parse(&m->to, strv_c(bare)) != 0 || jid_parse(&m->from, strv_c(from)) != 0) {
         signal_free(m);
         return;
     }
     m->type = xstrdup("headline");
     struct xml_node *st = xml_node_new(NS_CLIENT, "message");
     xml_node_set_attr(st, "type", "headline");
-    if (q->subject && q->subject[0]) {
+    if (subject && subject[0]) {
         struct xml_node *s = xml_node_add_child(st, NULL, "subject");
-        xml_node_add_text(s, q->subject, strlen(q->subject));
+        xml_node_add_text(s, subject, strlen(subject));
     }
     struct xml_node *b = xml_node_add_child(st, NULL, "body");
-    xml_node_add_text(b, q->body, strlen(q->body));
-    m->body = xstrdup(q->body);
+    xml_node_add_text(b, body, strlen(body));
+    m->body = xstrdup(body);
     m->xmpp_data = st;
     router_submit(m);
 }

@@ -69,6 +69,11 @@ typedef bool services_chat_service_fn(const char *domain, struct buf *out);
 void services_set_chat_service(services_chat_service_fn *fn);
 /* The same for the domain's HTTP upload service (XEP-0363, src/web), set by main.c. */
 void services_set_upload_service(services_chat_service_fn *fn);
+/* XEP-0133 announce, one recipient: a headline from `from` (a domain) with `subject` (NULL or
+ * "": none) and `body` to every available resource of the bare JID `bare`, never stored
+ * offline. Any thread (router_submit). The ad-hoc command and the admin API's announce use it. */
+void services_announce_one(const char *from, const char *bare, const char *subject,
+                           const char *body);
 
 /* Answers with a result carrying `payload` (may be NULL; the reply takes the reference). */
 int service_reply_result(struct service_ctx *ctx, struct xml_node *payload);

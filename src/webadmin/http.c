@@ -26,6 +26,8 @@
 #define CERT_MAX (1024 * 1024)
 #define SAMPLE_INTERVAL 2 /* seconds between two samples of the counters */
 #define SAMPLES_MAX 300   /* ten minutes of samples */
+#define DAY_EVERY 30      /* one sample of 30 (a minute) is also kept for the day's charts */
+#define DAY_MAX 1440      /* a day of those */
 
 /* What a daemon is started with (webadmin.max_connections, …): a change restarts it. */
 struct web_limits {
@@ -70,6 +72,8 @@ struct webadmin {
     struct web_cfg next;
     struct web_listener *listeners; /* the thread's (and start/free's) */
     json_t *samples;                /* array of sample objects, oldest first */
+    json_t *day;                    /* one sample a minute over the last day, oldest first */
+    unsigned long taken;            /* samples taken so far */
 };
 
 /* The state of one HTTP request while its body arrives. */
@@ -102,8 +106,10 @@ json_t *web_stats_history(struct webadmin *w)
 {
     pthread_mutex_lock(&w->lock);
     json_t *copy = json_deep_copy(w->samples);
+    json_t *day = json_deep_copy(w->day);
     pthread_mutex_unlock(&w->lock);
-    return json_pack("{s:i, s:o}", "interval", SAMPLE_INTERVAL, "samples", copy);
+    return json_pack("{s:i, s:o, s:{s:i, s:o}}", "interval", SAMPLE_INTERVAL, "samples", copy,
+                     "day", "interval", SAMPLE_INTERVAL * DAY_EVERY, "samples", day);
 }
 
 static void cfg_from_settings(struct web_cfg *c, const struct settings *s)
@@ -661,6 +667,12 @@ static void take_sample(struct webadmin *w)
         if (json_array_size(w->samples) >= SAMPLES_MAX) {
             json_array_remove(w->samples, 0);
         }
+        if (w->taken++ % DAY_EVERY == 0) {
+            if (json_array_size(w->day) >= DAY_MAX) {
+                json_array_remove(w->day, 0);
+            }
+            json_array_append_new(w->day, json_deep_copy(sample));
+        }
         json_array_append_new(w->samples, sample);
         pthread_mutex_unlock(&w->lock);
     }
@@ -734,6 +746,7 @@ struct webadmin *webadmin_new(struct admin *a, const char *datadir)
     pthread_cond_init(&w->wake, &ca);
     pthread_condattr_destroy(&ca);
     w->samples = json_array();
+    w->day = json_array();
     return w;
 }
 
@@ -795,6 +808,7 @@ void webadmin_free(struct webadmin *w)
     }
     web_session_clear();
     json_decref(w->samples);
+    json_decref(w->day);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);

@@ -113,6 +113,7 @@ struct filter {
     int level;                /* records with a level above it are left out */
     char from[13], to[13];    /* "HH:MM[:SS[.mmm]]" compared as text; "" = open */
     char text[LOGS_TEXT_MAX]; /* case-insensitive substring; "" = any */
+    long conn;                /* only this connection's records; 0 = any */
     int limit;
 };
 
@@ -191,6 +192,9 @@ static bool record_matches(const struct filter *f, const struct record *r, struc
         return false;
     }
     if (f->to[0] != '\0' && strncmp(r->time.p, f->to, strlen(f->to)) > 0) {
+        return false;
+    }
+    if (f->conn != 0 && (r->conn.len == 0 || strtol(r->conn.p, NULL, 10) != f->conn)) {
         return false;
     }
     return contains_ci(line, f->text);
@@ -330,6 +334,14 @@ static int parse_filter(const json_t *args, struct filter *f, char *err, size_t 
             return ERR_INVAL;
         }
         snprintf(f->text, sizeof(f->text), "%s", json_string_value(v));
+    }
+    v = json_object_get(args, "conn");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            snprintf(err, errlen, "conn must be a connection id (a positive number)");
+            return ERR_INVAL;
+        }
+        f->conn = (long)json_integer_value(v);
     }
     v = json_object_get(args, "limit");
     if (v != NULL && !json_is_null(v)) {

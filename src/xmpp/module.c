@@ -239,6 +239,20 @@ static const struct setting xmpp_settings[] = {
       .def = "yes",
       .desc = "Authenticate to remote servers by Server Dialback when SASL EXTERNAL is not "
               "possible" },
+    { .key = "xmpp.s2s_blocked",
+      .type = SETTING_STRING,
+      SETTING_FIELD(xmpp.s2s_blocked),
+      .def = "",
+      .desc = "Remote domains this server does not federate with: their incoming streams are "
+              "refused, stanzas to them bounced, open links closed when the list changes",
+      .values = "a comma list of domains, each covering its subdomains; empty = none" },
+    { .key = "xmpp.s2s_allowed",
+      .type = SETTING_STRING,
+      SETTING_FIELD(xmpp.s2s_allowed),
+      .def = "",
+      .desc = "When not empty, the only remote domains this server federates with",
+      .values = "a comma list of domains, each covering its subdomains; empty = every domain "
+                "not blocked" },
     { .key = NULL },
 };
 

@@ -4,6 +4,7 @@
 #define STARLING_XMPP_S2S_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf;
@@ -39,5 +40,23 @@ int s2s_in_element(struct xstream *st, struct xml_node *el);
 const char *s2s_in_describe(const struct xstream *st, struct buf *pairs);
 /* Frees the s2s part of a stream (NULL-safe on streams that never were s2s). */
 void s2s_in_free(struct xstream *st);
+
+/* Federation policy (s2s_policy.c, issue 20): true when xmpp.s2s_blocked / xmpp.s2s_allowed
+ * refuse the remote `domain` (or a parent of it). */
+bool s2s_domain_refused(const struct settings *cfg, const char *domain);
+/* After a settings change, on the worker: incoming links of refused domains end with a
+ * policy-violation stream error; outgoing queues to them are dropped (their stanzas bounced
+ * with not-allowed) and their connections closed. */
+void s2s_apply_policy(struct xmpp_worker *xw, const struct settings *cfg);
+
+/* The administrator's hand on federation (issue 20), on a worker. s2s_close_link: ends this
+ * worker's server-to-server connection `id` (incoming: a stream error; outgoing: closed, its
+ * queue waits for a new one); 0, or ERR_NOTFOUND when it is not here. s2s_queue_home: the worker
+ * of the queue (target, source). s2s_queue_act on that worker: "flush" connects now (no waiting
+ * for the retry), "drop" bounces everything waiting (remote-server-not-found) and closes its
+ * connection; 0 or ERR_NOTFOUND. */
+int s2s_close_link(struct xmpp_worker *xw, unsigned long id);
+int s2s_queue_home(const char *target, const char *source);
+int s2s_queue_act(struct xmpp_worker *xw, const char *target, const char *source, bool drop);
 
 #endif

@@ -128,6 +128,10 @@ int s2s_in_stream_open(struct xstream *st, const struct xml_node *header)
         xstream_error(st, "invalid-from", "the 'from' of the stream header is not a domain");
         return 1;
     }
+    if (s2s_domain_refused(xstream__cfg(), from_l)) {
+        xstream_error(st, "policy-violation", "federation with this domain is not allowed");
+        return 1;
+    }
     s2s__fmt(in->local, sizeof(in->local), "%s", to_l);
     s2s__fmt(in->remote, sizeof(in->remote), "%s", from_l);
     st->state = XS_NEGOTIATE;
@@ -269,6 +273,10 @@ static void db_result(struct xstream *st, const struct xml_node *el)
     lower_copy(to, sizeof(to), t);
     if (!s2s__valid_domain(from)) {
         xstream_error(st, "invalid-from", NULL);
+        return;
+    }
+    if (s2s_domain_refused(cfg, from)) {
+        xstream_error(st, "policy-violation", "federation with this domain is not allowed");
         return;
     }
     if (!is_local(to)) {
@@ -455,6 +463,12 @@ int s2s_in_element(struct xstream *st, struct xml_node *el)
     element(st, el);
     xml_node_unref(el);
     return st->stop || st->state == XS_CLOSED ? 1 : 0;
+}
+
+bool s2s__in_remote_refused(const struct settings *cfg, struct xstream *st)
+{
+    const struct s2s_in *in = st->s2s;
+    return in != NULL && s2s_domain_refused(cfg, in->remote);
 }
 
 const char *s2s_in_describe(const struct xstream *st, struct buf *pairs)

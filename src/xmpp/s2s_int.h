@@ -117,6 +117,13 @@ const struct settings *s2s__cfg(void);
 void s2s__queue_closed(struct s2s_queue *q, const char *cond, bool not_found);
 /* The connection of `q` authenticated: the back-off resets and what waits is sent. */
 void s2s__queue_ready(struct s2s_queue *q);
+/* s2s_policy.c's helpers: the header's 'from' of an incoming stream is refused; every queue to
+ * a refused target is dropped (bounced with not-allowed, its connection closed). */
+bool s2s__in_remote_refused(const struct settings *cfg, struct xstream *st);
+void s2s__queues_refuse(struct s2s_worker *sw, const struct settings *cfg);
+void s2s__out_close_refused(struct s2s_out *o);
+/* s2s_out.c: the worker's outgoing connection `id`, closed at the administrator's request. */
+bool s2s__out_close_id(struct s2s_worker *sw, unsigned long id);
 
 /* s2s_out.c, called by the queues: */
 /* Opens the connection of `q` (resolve, connect, TLS, authenticate); sets q->out. */

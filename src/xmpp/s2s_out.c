@@ -647,6 +647,28 @@ void s2s__out_open(struct s2s_queue *q)
     o->dq = s2s__dns_resolve(sw->dns, q->target, find_route(q->target), resolved, o);
 }
 
+void s2s__out_close_refused(struct s2s_out *o)
+{
+    if (o->state == O_READY) {
+        out_write(o, "</stream:stream>", 16);
+    }
+    out_close(o, "refused by xmpp.s2s_blocked / xmpp.s2s_allowed", "not-allowed", true);
+}
+
+bool s2s__out_close_id(struct s2s_worker *sw, unsigned long id)
+{
+    for (struct s2s_out *o = sw->outs; o; o = o->next) {
+        if (o->id == id && o->state != O_CLOSED) {
+            if (o->state == O_READY) {
+                out_write(o, "</stream:stream>", 16);
+            }
+            out_close(o, "closed by the administrator", NULL, false);
+            return true;
+        }
+    }
+    return false;
+}
+
 void s2s__out_shutdown(struct s2s_worker *sw)
 {
     for (struct s2s_out *o = sw->outs; o; o = o->next) {

@@ -339,6 +339,13 @@ static int route_remote(struct signal *sig)
         signal_free(sig);
         return ERR_NOTFOUND;
     }
+    if (s2s_domain_refused(s2s__cfg(), sig->to.domain)) {
+        log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
+                "not sent to %s: refused by xmpp.s2s_blocked / xmpp.s2s_allowed", sig->to.domain);
+        bounce(sig, "not-allowed");
+        signal_free(sig);
+        return ERR_DENIED;
+    }
     struct buf key;
     buf_init(&key, 2 * S2S_DOMAIN_MAX + 2);
     key_of(sig->to.domain, sig->from.domain, &key);
@@ -460,6 +467,65 @@ void s2s_worker_stop(struct xmpp_worker *xw)
     loop_run_deferred(sw->loop);
     xw->s2s = NULL;
     free(sw);
+}
+
+/* ---- the federation policy (s2s_policy.c) ---- */
+
+void s2s__queues_refuse(struct s2s_worker *sw, const struct settings *cfg)
+{
+    if (sw == NULL) {
+        return;
+    }
+    for (struct s2s_queue *q = sw->queues; q; q = q->next) {
+        if (!s2s_domain_refused(cfg, q->target)) {
+            continue;
+        }
+        s2s__fmt(q->error, sizeof(q->error), "refused by xmpp.s2s_blocked / xmpp.s2s_allowed");
+        if (q->out != NULL) {
+            s2s__out_close_refused(q->out); /* bounces everything, then the queue idles */
+        } else if (q->head != NULL || q->verifies != NULL) {
+            loop_timer_stop(sw->loop, &q->timer);
+            q_expire(q, "not-allowed", true);
+            q_idle(q);
+        }
+    }
+}
+
+/* ---- the administrator's actions ---- */
+
+int s2s_queue_home(const char *target, const char *source)
+{
+    struct buf key;
+    buf_init(&key, 2 * S2S_DOMAIN_MAX + 2);
+    key_of(target, source, &key);
+    int home = worker_home(buf_strv(&key));
+    buf_cleanup(&key);
+    return home;
+}
+
+int s2s_queue_act(struct xmpp_worker *xw, const char *target, const char *source, bool drop)
+{
+    struct s2s_queue *q = xw->s2s ? q_find(xw->s2s, target, source) : NULL;
+    if (q == NULL) {
+        return ERR_NOTFOUND;
+    }
+    if (!drop) {
+        if (q->state == Q_RETRY) {
+            loop_timer_stop(q->sw->loop, &q->timer);
+            q->backoff_ms = BACKOFF_FIRST_MS;
+            q_connect(q);
+        }
+        return 0;
+    }
+    s2s__fmt(q->error, sizeof(q->error), "dropped by the administrator");
+    loop_timer_stop(q->sw->loop, &q->timer);
+    q_expire(q, "remote-server-not-found", true); /* emptied first: the close then idles it */
+    if (q->out != NULL) {
+        s2s__out_close_id(q->sw, s2s__out_id(q->out));
+    } else {
+        q_idle(q);
+    }
+    return 0;
 }
 
 /* ---- monitoring ---- */

@@ -194,6 +194,44 @@ test('Users: create a domain and an account, then log in as that account', async
   assert.match(state.clientOut, /^online alice@browser\.test\/desk/m, state.clientOut);
 });
 
+test('Users → Online: the client\'s session, and an announcement reaches it (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/online/browser.test');
+  const row = '#online-rows tr[data-jid="alice@browser.test/desk"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  assert.match(await page.textContent(row), /127\.0\.0\.1/);
+  assert.match(await page.textContent('#online-count'), /1 account, 1 session/);
+  await page.fill('#announce-subject', 'Notice');
+  await page.fill('#announce-text', 'Maintenance tonight');
+  await page.click('#announce-send');
+  await page.waitForFunction(() => /Sent to 1 user/.test(document.querySelector('#announce-result').textContent));
+  await waitFor(() => /^message headline Maintenance tonight/m.test(state.clientOut), 'the announcement');
+  await shot('08b-users-online');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Users → Group chat: the client\'s room, its occupant kicked, the room destroyed (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/rooms/browser.test');
+  const row = '#room-rows tr[data-room="lobby@conference.browser.test"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  assert.match(await page.textContent(row), /temporary/);
+  assert.match(await page.textContent('#muc-defaults'), /muc\./);
+  await page.click(row + ' a');
+  await page.waitForSelector('#occupant-rows tr[data-nick="Alice"]');
+  assert.match(await page.textContent('#occupant-rows tr[data-nick="Alice"]'), /alice@browser\.test\/desk/);
+  assert.match(await page.textContent('#affiliation-rows'), /owner/);
+  await shot('08c-users-room');
+  await page.fill('#room-reason', 'test kick');
+  await page.click('#occupant-rows tr[data-nick="Alice"] button.kick');
+  await waitFor(() => /^unavailable lobby@conference\.browser\.test\/Alice/m.test(state.clientOut), 'the kick');
+  // Empty and never configured, the room is gone; its page says so.
+  await go('#/users/rooms/browser.test');
+  await page.waitForSelector('#room-table');
+  await page.waitForFunction(() => !document.querySelector('#room-rows tr[data-room="lobby@conference.browser.test"]'));
+  assert.deepEqual(state.errors, []);
+});
+
 test('Monitors → XMPP: the client appears, then disappears after it disconnects', async () => {
   const page = state.page;
   await go('#/monitors/xmpp');
@@ -203,6 +241,9 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   assert.match(text, /c2s/);
   assert.match(text, /127\.0\.0\.1/);
   assert.match(text, /TLS/);
+  // Its id links to its log records (issue 20).
+  const cid = await page.getAttribute(row, 'data-id');
+  assert.equal(await page.getAttribute(row + ' td:first-child a', 'href'), '#/monitors/logs/conn/' + cid);
   await page.waitForSelector('#card-connections');
   // Failed logins by account (auth.lock_*): the table is there, empty or not.
   await page.waitForSelector('#lockout-table');
@@ -285,6 +326,155 @@ test('Monitors → Logs: filtered by tag and text', async () => {
   await go('#/settings/all');
   await page.waitForSelector('#settings-filter');
   await shot('11-settings-all');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → Logs: newest first, and one connection\'s records (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/logs');
+  await page.waitForSelector('#log-rows tr[data-tag]');
+  const times = await page.$$eval('#log-rows tr[data-tag] td:first-child', tds => tds.map(t => t.textContent));
+  assert.ok(times.length > 1);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i - 1] >= times[i], times[i - 1] + ' before ' + times[i]);
+  assert.match(await page.textContent('#log-summary'), /newest first/);
+  // A connection id from the records: its drill-down shows that connection's records only.
+  const ids = await page.$$eval('#log-rows tr[data-tag] td:nth-child(4)', tds => tds.map(t => t.textContent).filter(Boolean));
+  assert.ok(ids.length > 0, 'no record names a connection');
+  const id = String(Number(ids[0]));
+  await go('#/monitors/logs/conn/' + id);
+  await page.waitForSelector('#log-rows');
+  assert.equal(await page.inputValue('#log-conn'), id);
+  const conns = await page.$$eval('#log-rows tr[data-tag] td:nth-child(4)', tds => tds.map(t => Number(t.textContent)));
+  assert.ok(conns.length > 0);
+  assert.ok(conns.every(c => c === Number(id)), conns.join(','));
+  assert.deepEqual(state.errors, []);
+});
+
+test('Users → Certificates: the list, and an uploaded certificate checked and installed (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/certificates');
+  const row = '#cert-rows tr[data-domain="browser.test"]';
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(row), /self-signed/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'starling-cert-'));
+  const crt = path.join(dir, 'c.pem');
+  const key = path.join(dir, 'k.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '20', '-subj', '/CN=browser.test', '-addext',
+    'subjectAltName=DNS:browser.test,DNS:conference.browser.test', '-keyout', key, '-out', crt], { stdio: 'ignore' });
+  await page.selectOption('#cert-domain', 'browser.test');
+  // The wrong key first: refused, nothing changes.
+  await page.fill('#cert-pem', fs.readFileSync(crt, 'utf8'));
+  await page.fill('#cert-key', 'not a key');
+  await page.click('#cert-upload');
+  await page.waitForSelector('.toast.error');
+  await page.fill('#cert-key', fs.readFileSync(key, 'utf8'));
+  await page.click('#cert-upload');
+  await page.waitForFunction(() => /Installed for browser\.test/.test(document.querySelector('#cert-result').textContent));
+  const warnings = await page.textContent('#cert-result');
+  assert.match(warnings, /self-signed/);
+  assert.match(warnings, /expires in (19|20) days/);
+  await page.waitForFunction(() => /conference\.browser\.test/.test(
+    document.querySelector('#cert-rows tr[data-domain="browser.test"]').textContent));
+  assert.match(await page.textContent(row + ' .cert-state'), /expires in (19|20) days/);
+  fs.rmSync(dir, { recursive: true, force: true });
+  await shot('12-users-certificates');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Settings → XMPP Sending: the federation settings and the block list, saved live (issue 20)', async () => {
+  const page = state.page;
+  await go('#/settings/xmpp/sending');
+  const blocked = '[id="f-xmpp.s2s_blocked"]';
+  await page.waitForSelector(blocked);
+  assert.ok(await page.$('[id="f-xmpp.sending.dns_servers"]'));
+  assert.ok(await page.$('[id="f-xmpp.sending.queue_timeout"]'));
+  await page.fill(blocked, 'spam.example, bad.example');
+  await page.click('#save-federation');
+  await waitFor(() => ctl('settings', 'get', 'xmpp.s2s_blocked').includes('spam.example, bad.example'), 'the block list saved');
+  await go('#/settings/xmpp/receiving');
+  await page.waitForSelector('[id="f-xmpp.receiving.dialback"]');
+  assert.equal(await page.inputValue(blocked), 'spam.example, bad.example');
+  await page.fill(blocked, '');
+  await page.click('#save-federation');
+  await waitFor(() => ctl('settings', 'get', 'xmpp.s2s_blocked').trim() === '', 'the block list emptied');
+  await shot('13-settings-federation');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → XMPP: a certificate expiring within 30 days is a warning on the dashboard (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/xmpp');
+  await page.waitForSelector('#cert-warnings');
+  assert.match(await page.textContent('#cert-warnings'), /browser\.test: the certificate expires in (19|20) days/);
+  assert.deepEqual(state.errors, []);
+});
+
+test('Users → a domain: account search, last seen and offline messages (issue 20)', async () => {
+  const page = state.page;
+  ctl('account', 'add', 'zed@browser.test', '--password', 'Zed-secret-1');
+  ctl('send', 'browser.test', 'zed@browser.test', 'kept for later');
+  await go('#/users/domain/browser.test');
+  const zed = '#account-rows tr[data-jid="zed@browser.test"]';
+  await page.waitForSelector(zed);
+  await page.waitForFunction(() => document.querySelector('#account-rows tr[data-jid="zed@browser.test"] td.offline').textContent === '1');
+  assert.notEqual(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-seen'), '—');
+  await page.fill('#account-search', 'ze');
+  await page.waitForFunction(() => [...document.querySelectorAll('#account-rows tr[data-jid]')].every(r => r.dataset.jid.startsWith('zed@')));
+  assert.equal(await page.locator('#account-rows tr[data-jid]').count(), 1);
+  ctl('account', 'remove', 'zed@browser.test');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → XMPP: the charts show the last 10 minutes or the last day (issue 20)', async () => {
+  const page = state.page;
+  await go('#/monitors/xmpp');
+  await page.waitForSelector('#chart-24h');
+  assert.match(await page.getAttribute('#chart-10m', 'class'), /active/);
+  await page.click('#chart-24h');
+  await page.waitForFunction(() => { const e = document.querySelector('#chart-24h'); return e && /active/.test(e.className); });
+  await page.waitForSelector('#card-connections');
+  await page.click('#chart-10m');
+  await page.waitForFunction(() => { const e = document.querySelector('#chart-10m'); return e && /active/.test(e.className); });
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → XMPP: a queue\'s waiting stanzas counted, and dropped (issue 20)', async () => {
+  const page = state.page;
+  // A route to a port where nothing listens: the stanza to far.example waits to be retried.
+  const routes = ctl('settings', 'get', 'xmpp.sending.routes').trim();
+  ctl('settings', 'set', 'xmpp.sending.routes', 'far.example=127.0.0.1:' + (await freePort()));
+  ctl('send', 'alice@browser.test', 'bob@far.example', 'waiting');
+  await go('#/monitors/xmpp');
+  const row = '#queue-rows tr[data-target="far.example"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return e && e.textContent === '1'; }, row);
+  await page.click(row + ' button.drop');
+  await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return !e || e.textContent === '0'; }, row);
+  ctl('settings', 'set', 'xmpp.sending.routes', routes);
+  assert.deepEqual(state.errors, []);
+});
+
+test('Users → Features: what a domain offers, on or off by setting (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/features/browser.test');
+  await page.waitForSelector('#feature-switches');
+  const muc = await page.textContent('#feature-switches tr[data-what="Multi-user chat (XEP-0045)"]');
+  assert.match(muc, /on/);
+  assert.match(muc, /conference\.browser\.test/);
+  assert.match(await page.textContent('#feature-switches tr[data-what="HTTP file upload (XEP-0363)"]'), /off/);
+  assert.match(await page.textContent('#features-server'), /XMPP Ping \(XEP-0199\)/);
+  // Turned off by a domain setting, the page says so.
+  ctl('domain', 'set', 'browser.test', 'chat_service=none');
+  await go('#/users/domains');
+  await page.waitForSelector('#page h1');
+  await go('#/users/features/browser.test');
+  await page.waitForFunction(() => {
+    const r = document.querySelector('#feature-switches tr[data-what="Multi-user chat (XEP-0045)"]');
+    return r && /off/.test(r.textContent);
+  });
+  ctl('domain', 'set', 'browser.test', 'chat_service=default');
+  await shot('14-users-features');
   assert.deepEqual(state.errors, []);
 });
 

@@ -23,6 +23,16 @@ async def main(port, jid, password):
         await c.close()
         return 1
     print("online", c.jid, flush=True)
+    # Announcements (issue 20) reach available resources: say so, and print each message.
+    c.xmpp.add_event_handler("message", lambda m: print("message", m["type"], m["body"],
+                                                        flush=True))
+    c.xmpp.send_presence()
+    # A chat room for the Group chat page (issue 20): joined (and so created) as "Alice";
+    # being kicked shows as an unavailable presence from the room.
+    c.xmpp.add_event_handler("presence_unavailable",
+                             lambda p: print("unavailable", p["from"], flush=True))
+    c.xmpp.send_raw("<presence to='lobby@conference.%s/Alice'>"
+                    "<x xmlns='http://jabber.org/protocol/muc'/></presence>" % jid.split("@")[1].split("/")[0])
     loop = asyncio.get_event_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
     await c.close()

@@ -325,6 +325,9 @@ def test_stats_and_history(srv, admin):
     assert h["interval"] == 2 and len(h["samples"]) >= 2
     assert all("t" in s and "logins" in s for s in h["samples"])
     assert h["samples"][-1]["t"] >= h["samples"][0]["t"]
+    # The day's charts (issue 20): one sample a minute, the first one at once.
+    assert h["day"]["interval"] == 60 and len(h["day"]["samples"]) >= 1
+    assert h["day"]["samples"][0]["t"] <= h["samples"][0]["t"] + 2
 
 
 def test_logs_operations(srv, admin):

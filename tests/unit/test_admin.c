@@ -741,6 +741,46 @@ static int fake_send(void *ud, const char *from, const char *to, const char *tex
     return 0;
 }
 
+static int fake_announce(void *ud, const char *domain, const char *subject, const char *text)
+{
+    (void)ud, (void)domain, (void)subject, (void)text;
+    return 0;
+}
+
+static int fake_cert_install(void *ud, const char *domain, const char *service, const char *cert,
+                             const char *key, json_t *warnings, char *e, size_t elen)
+{
+    (void)ud, (void)domain, (void)service, (void)cert, (void)key, (void)warnings, (void)e,
+        (void)elen;
+    return 0;
+}
+
+static json_t *fake_muc_rooms(void *ud, const char *service)
+{
+    (void)ud, (void)service;
+    return json_array();
+}
+
+static json_t *fake_muc_room(void *ud, const char *room)
+{
+    (void)ud;
+    return json_pack("{s:s}", "jid", room);
+}
+
+static int fake_muc_action(void *ud, const char *room, const char *action, const char *target,
+                           const char *reason)
+{
+    (void)ud, (void)room, (void)action, (void)target, (void)reason;
+    return 0;
+}
+
+static int fake_s2s_action(void *ud, const char *action, unsigned long id, const char *target,
+                           const char *source)
+{
+    (void)ud, (void)action, (void)id, (void)target, (void)source;
+    return 0;
+}
+
 /* The actors, as bits of a row's "allowed" mask. */
 enum { SRV = 1, DA = 2, OTHER_DA = 4, USER = 8 };
 static const struct {
@@ -843,6 +883,28 @@ static const struct access_row access_rows[] = {
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
+    /* issue 20: online users and announcements */
+    { "users.online", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "users.online", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "announce", "{\"domain\":\"a.test\",\"text\":\"hi\"}", SRV | DA },
+    { "announce", "{\"domain\":\"b.test\",\"text\":\"hi\"}", SRV | OTHER_DA },
+    { "announce.all", "{\"text\":\"hi\"}", SRV },
+    { "features", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "features", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "muc.rooms", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "muc.rooms", "{\"domain\":\"b.test\"}", SRV | OTHER_DA },
+    { "muc.room", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
+    { "muc.kick", "{\"domain\":\"a.test\",\"room\":\"r\",\"nick\":\"n\"}", SRV | DA },
+    { "muc.ban", "{\"domain\":\"b.test\",\"room\":\"r\",\"jid\":\"x@y.test\"}", SRV | OTHER_DA },
+    { "muc.destroy", "{\"domain\":\"a.test\",\"room\":\"r\"}", SRV | DA },
+    { "account.overview", "{\"domain\":\"a.test\"}", SRV | DA },
+    { "account.overview", "{\"domain\":\"b.test\",\"search\":\"o\"}", SRV | OTHER_DA },
+    { "s2s.close", "{\"id\":7}", SRV },
+    { "queue.flush", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
+    { "queue.drop", "{\"target\":\"x.test\",\"source\":\"a.test\"}", SRV },
+    { "domain.certificate.set", "{\"name\":\"a.test\",\"cert\":\"C\",\"key\":\"K\"}", SRV | DA },
+    { "domain.certificate.set", "{\"name\":\"b.test\",\"cert\":\"C\",\"key\":\"K\"}",
+      SRV | OTHER_DA },
     /* The WebAdmin's login ops are the server's own: no account runs them. */
     { "session.login", "{\"user\":\"root@a.test\",\"password\":\"" SECRET "\"}", 0 },
     { "session.check", "{\"jid\":\"root@a.test\"}", 0 },
@@ -861,6 +923,12 @@ static void test_access_matrix(void **state)
         .presence = fake_presence,
         .disconnect = fake_disconnect,
         .send_message = fake_send,
+        .announce = fake_announce,
+        .certificate_install = fake_cert_install,
+        .muc_rooms = fake_muc_rooms,
+        .muc_room = fake_muc_room,
+        .muc_action = fake_muc_action,
+        .s2s_action = fake_s2s_action,
         .ud = &fx->fake,
     };
     char e[256];

@@ -143,7 +143,7 @@ static void test_foreach_and_get(void **state)
     settings_defaults(&s);
     struct collected c = { 0 };
     settings_foreach(&s, collect, &c);
-    assert_int_equal(c.count, 94);
+    assert_int_equal(c.count, 96);
     assert_string_equal(c.keys[0], "server.workers");
     assert_string_equal(c.keys[c.count - 1], "http.upload_expiry");
     /* Every key listed can be read and set back to its own text form. */
@@ -607,7 +607,7 @@ static void test_docs(void **state)
     settings_defaults(&s);
     struct doc_check dc = { read_file("docs/settings.md"), 0, NULL };
     settings_foreach(&s, doc_has, &dc);
-    assert_int_equal(dc.count, 94);
+    assert_int_equal(dc.count, 96);
     free((char *)dc.text);
 }
 

@@ -41,17 +41,25 @@ function fmtRate(r) {
   return r >= 10 ? r.toFixed(0) : r.toFixed(2).replace(/\.?0+$/, '') || '0';
 }
 
+/* The charts' span: the last ten minutes (a sample every 2 s) or the last day (one a minute). */
+function spanButtons() {
+  const pick = day => el('button', { type: 'button', id: day ? 'chart-24h' : 'chart-10m',
+    class: (!!WA.chartDay === day) ? 'active' : '', onclick: () => { WA.chartDay = day; route(); } },
+    day ? '24 h' : '10 min');
+  return el('div', { class: 'chart-span' }, pick(false), pick(true));
+}
+
 async function renderCards(box) {
   const h = await api('stats.history');
-  const s = h.samples;
-  if (!s.length) { box.replaceChildren(el('p', { class: 'muted' }, 'Collecting counters…')); return; }
+  const s = WA.chartDay && h.day ? h.day.samples : h.samples;
+  if (!s.length) { box.replaceChildren(spanButtons(), el('p', { class: 'muted' }, 'Collecting counters…')); return; }
   const last = s[s.length - 1];
   const lastRate = (key) => { const r = rates(s.slice(-2), key); return r.length ? r[0] : 0; };
   const minutes = Math.round((s[s.length - 1].t - s[0].t) / 60);
-  const span = 'last ' + (minutes || 1) + ' min';
+  const span = minutes > 90 ? 'last ' + Math.round(minutes / 60) + ' h' : 'last ' + (minutes || 1) + ' min';
   const stanzas = rates(s, 'stanzas_in').map((v, i) => v + rates(s, 'stanzas_out')[i]);
   const errors = rates(s, 'stream_errors').map((v, i) => v + rates(s, 'auth_failures')[i]);
-  box.replaceChildren(
+  box.replaceChildren(spanButtons(),
     card('card-connections', 'Connections', last.connections_open,
          (last.connections_accepted || 0) + ' accepted, ' + (last.connections_refused || 0) + ' refused',
          s.map(x => x.connections_open)),
@@ -69,7 +77,7 @@ function connectionsTable(rows) {
   for (const c of rows) {
     const kind = c.kind === 's2s' ? 's2s-in' : c.kind;
     body.append(el('tr', { 'data-id': c.id, 'data-jid': c.jid || '' },
-      el('td', { class: 'num' }, c.id),
+      el('td', { class: 'num' }, el('a', { href: '#/monitors/logs/conn/' + c.id, title: 'Its log records' }, String(c.id))),
       el('td', {}, el('span', { class: 'tag' }, kind)),
       el('td', { class: 'mono' }, c.peer),
       el('td', {}, c.jid ? (c.kind === 'c2s' ? el('a', { href: accountHash(c.jid.split('/')[0]) }, c.jid) : c.jid)
@@ -90,13 +98,18 @@ function connectionsTable(rows) {
 
 function queuesTable(q) {
   const list = Array.isArray(q) ? q : (q.queues || []);
-  const body = el('tbody', {}, list.map(x => el('tr', {},
-    el('td', {}, x.target || x.to || x.domain || ''), el('td', {}, x.source || x.from || ''),
-    el('td', {}, x.state || ''), el('td', { class: 'num' }, x.queued !== undefined ? x.queued : (x.length || 0)),
-    el('td', {}, x.error || x.last_error || ''))));
-  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No queues')));
+  // Flush: connect now; Drop: bounce what waits (ops queue.flush, queue.drop; issue 20).
+  const act = (op, x) => attempt(() => api(op, { target: x.target, source: x.source }),
+                                 (op === 'queue.flush' ? 'Flushing ' : 'Dropped ') + x.source + ' → ' + x.target);
+  const body = el('tbody', { id: 'queue-rows' }, list.map(x => el('tr', { 'data-target': x.target },
+    el('td', {}, x.target || ''), el('td', {}, x.source || ''),
+    el('td', {}, x.state || ''), el('td', { class: 'num queued' }, String(x.stanzas || 0)),
+    el('td', {}, x.error || ''),
+    el('td', {}, el('button', { type: 'button', class: 'flush', onclick: () => act('queue.flush', x) }, 'Flush'),
+      el('button', { type: 'button', class: 'drop', onclick: () => act('queue.drop', x) }, 'Drop')))));
+  if (!list.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'No queues')));
   return el('table', { id: 'queues-table' }, el('thead', {}, el('tr', {},
-    ['Target domain', 'Source domain', 'State', 'Queued', 'Last error'].map(h => el('th', {}, h)))), body);
+    ['Target domain', 'Source domain', 'State', 'Queued stanzas', 'Last error', ''].map(h => el('th', {}, h)))), body);
 }
 
 function lockoutTable(list) {
@@ -134,6 +147,8 @@ register('monitors/xmpp', 'monitors', async main => {
     el('section', { class: 'panel flush' },
       el('div', { class: 'panel-head' }, el('h2', {}, 'Connections'), count), conns),
     lockoutPanel, queuesPanel);
+  // Certificates expired or expiring within 30 days (certs.js), under the page's title.
+  certWarnings().then(w => { if (w) main.firstChild.after(w); }).catch(() => {});
   async function refresh() {
     if (paused) return;
     const rows = await api('connections');
@@ -155,7 +170,13 @@ register('monitors/xmpp', 'monitors', async main => {
 
 const LOG_TAGS = ['SYSTEM', 'ADMIN', 'XMPPI', 'XMPPS', 'XMPPO'];
 
-register('monitors/logs', 'monitors', async main => {
+/* Records newest first by their time: threads write their records a moment after stamping them,
+ * so the file's order is only nearly the time order (a stable sort keeps it for equal times). */
+function newestFirst(records) {
+  return records.slice().reverse().sort((a, b) => (a.time < b.time) - (a.time > b.time));
+}
+
+register('monitors/logs', 'monitors', async (main, params) => {
   const files = await api('logs.list');
   const file = el('select', { id: 'log-file' }, files.map(f =>
     el('option', { value: f.name }, f.name + ' (' + fmtBytes(f.size) + ')')));
@@ -166,6 +187,9 @@ register('monitors/logs', 'monitors', async main => {
   const from = el('input', { id: 'log-from', placeholder: 'HH:MM', size: 8 });
   const to = el('input', { id: 'log-to', placeholder: 'HH:MM', size: 8 });
   const text = el('input', { id: 'log-text', placeholder: 'contains…' });
+  // A connection's records (its id links here from the XMPP monitor: #/monitors/logs/conn/ID).
+  const conn = el('input', { id: 'log-conn', placeholder: 'any', size: 8 });
+  if (params && params[0] === 'conn' && /^\d+$/.test(params[1] || '')) conn.value = params[1];
   const limit = el('select', { id: 'log-limit' }, [100, 500, 2000, 5000].map(n => el('option', { value: n }, 'last ' + n)));
   limit.value = '500';
   const follow = el('input', { type: 'checkbox', id: 'log-follow' });
@@ -175,6 +199,7 @@ register('monitors/logs', 'monitors', async main => {
   const form = el('form', { class: 'filters' },
     el('label', {}, 'File', file), el('label', {}, 'Tags', tags), el('label', {}, 'Up to level', level),
     el('label', {}, 'From', from), el('label', {}, 'To', to), el('label', {}, 'Text', text),
+    el('label', {}, 'Connection', conn),
     el('label', {}, 'Records', limit),
     el('label', {}, 'Follow', el('span', {}, follow)), apply);
   async function load() {
@@ -185,10 +210,12 @@ register('monitors/logs', 'monitors', async main => {
     if (from.value.trim()) args.from = from.value.trim();
     if (to.value.trim()) args.to = to.value.trim();
     if (text.value.trim()) args.text = text.value.trim();
+    if (/^\d+$/.test(conn.value.trim())) args.conn = Number(conn.value.trim());
     if (!args.tags.length) args.tags = ['NONE'];
     const r = await api('logs.read', args);
-    summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '');
-    const body = el('tbody', { id: 'log-rows' }, r.records.map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
+    summary.textContent = r.matched + ' matching records' + (r.truncated ? ', showing the last ' + r.records.length : '') +
+      ', newest first';
+    const body = el('tbody', { id: 'log-rows' }, newestFirst(r.records).map(x => el('tr', { class: 'l' + x.level, 'data-tag': x.tag },
       el('td', {}, x.time), el('td', {}, x.level), el('td', {}, x.tag),
       el('td', {}, x.conn !== null ? String(x.conn).padStart(6, '0') : ''),
       el('td', {}, x.peer || ''), el('td', { class: 'text' }, x.text))));

@@ -143,8 +143,19 @@ register('settings/xmpp/receiving', 'settings', async main => {
       ['xmpp.receiving.max_auth_failures', 'Failed logins per stream', 'int', 'Then the stream is closed'],
       ['xmpp.receiving.auth_failure_delay', 'Failed login delay', 'int', 'Milliseconds, doubling with each failure'],
       ['xmpp.receiving.ping_interval', 'Ping silent clients after', 'int', 'Seconds; 0 = never'],
-    ], v));
+    ], v),
+    federationPanel(v, [['xmpp.receiving.dialback', 'Accept dialback', 'bool', 'Servers may authenticate by Server Dialback']]));
 });
+
+/* Federation (issue 20): dialback, time limits, DNS and the allow and block lists, applied live. */
+function federationPanel(v, fields) {
+  const panel = settingsPanel('Federation', fields.concat([
+    ['xmpp.s2s_blocked', 'Blocked domains', 'text', 'Comma list, subdomains included: refused, their links closed at once'],
+    ['xmpp.s2s_allowed', 'Allowed domains', 'text', 'When not empty, the only domains this server federates with'],
+  ]), v);
+  panel.querySelector('#save-settings').id = 'save-federation';
+  return panel;
+}
 
 register('settings/xmpp/listener', 'settings', main =>
   listenerPage(main, 'xmpp.listener', 'XMPP Listener', 'Clear text / STARTTLS', 'TLS (direct)',
@@ -183,6 +194,11 @@ register('settings/xmpp/sending', 'settings', async main => {
       ['xmpp.sending.connect_timeout', 'Connect time limit', 'int', 'Seconds to connect and set up the stream'],
       ['xmpp.sending.response_timeout', 'Response time limit', 'int', 'Seconds to wait for the remote server'],
     ], v),
+    federationPanel(v, [
+      ['xmpp.sending.dialback', 'Use dialback', 'bool', 'When SASL EXTERNAL is not possible'],
+      ['xmpp.sending.queue_timeout', 'Queue time limit', 'int', 'Seconds a stanza may wait before it is bounced'],
+      ['xmpp.sending.dns_servers', 'DNS servers', 'text', 'Comma list of ip[:port]; empty = the system\'s resolver'],
+    ]),
     el('section', { class: 'panel' },
       el('h2', {}, 'Static routes'),
       el('p', { class: 'muted' }, 'Used instead of DNS SRV records. Clear a row to remove its route.'),

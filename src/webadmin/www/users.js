@@ -103,17 +103,26 @@ register('users/domain', 'users', async (main, params) => {
     if (await attempt(() => api('domain.set', { name: d, settings }), 'Domain updated') !== undefined) route();
   });
 
-  /* Accounts */
+  /* Accounts: searched by name, with when each was last seen and its offline messages (issue 20) */
   const body = el('tbody', { id: 'account-rows' });
-  for (const j of accounts) {
-    const remove = el('button', { class: 'danger', type: 'button' }, 'Remove');
-    remove.addEventListener('click', async () => {
-      if (!confirm('Remove the account ' + j + '?')) return;
-      if (await attempt(() => api('account.remove', { jid: j }), j + ' removed') !== undefined) route();
-    });
-    body.append(el('tr', { 'data-jid': j }, el('td', {}, el('a', { href: accountHash(j) }, j)), el('td', {}, remove)));
+  const search = el('input', { id: 'account-search', type: 'search', placeholder: 'search…', 'aria-label': 'Search accounts' });
+  async function fillAccounts() {
+    const rows = await apiOptional('account.overview', { domain: d, search: search.value.trim() || null }) ||
+      accounts.map(jid => ({ jid, last_seen: 0, offline: 0 }));
+    body.replaceChildren(...rows.map(r => {
+      const remove = el('button', { class: 'danger', type: 'button' }, 'Remove');
+      remove.addEventListener('click', async () => {
+        if (!confirm('Remove the account ' + r.jid + '?')) return;
+        if (await attempt(() => api('account.remove', { jid: r.jid }), r.jid + ' removed') !== undefined) route();
+      });
+      return el('tr', { 'data-jid': r.jid }, el('td', {}, el('a', { href: accountHash(r.jid) }, r.jid)),
+        el('td', { class: 'last-seen' }, r.last_seen ? fmtTime(r.last_seen) : '—'),
+        el('td', { class: 'num offline' }, String(r.offline)), el('td', {}, remove));
+    }));
+    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, accounts.length ? 'No account matches' : 'No accounts yet')));
   }
-  if (!accounts.length) body.append(el('tr', {}, el('td', { colspan: 2, class: 'empty' }, 'No accounts yet')));
+  search.addEventListener('input', () => fillAccounts().catch(e => toast(e.message, 'error')));
+  await fillAccounts();
   const uname = el('input', { id: 'new-account', placeholder: 'name', 'aria-label': 'Account name' });
   const upass = el('input', { id: 'new-password', type: 'password', placeholder: 'password', 'aria-label': 'Password',
                               autocomplete: 'new-password' });
@@ -134,7 +143,8 @@ register('users/domain', 'users', async (main, params) => {
          el('div', { class: 'form-actions' }, save)),
       el('section', { class: 'panel' },
          el('div', { class: 'panel-head' }, el('h2', {}, 'Accounts (' + accounts.length + ')')),
-         addForm, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Account'), el('th', {}, ''))), body))),
+         addForm, search, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {},
+           ['Account', 'Last seen', 'Offline messages', ''].map(h => el('th', {}, h)))), body))),
     invites, pubsub || '');
 });
 

@@ -1,0 +1,111 @@
+"""test_ops_users.py (issue 20): the admin ops users.online, announce / announce.all (the
+XEP-0133 announcement code of services/adhoc.c) and features, over starlingctl."""
+
+import json
+import time
+
+import pytest
+
+import rawxmpp
+from rawxmpp import NS_CLIENT, q
+from test_send import admin_request
+
+PASSWORD = "ops-users-pw-1"
+
+
+@pytest.fixture(scope="module")
+def srv(server):
+    server.ctl_ok("domain", "add", "other.test")
+    for jid in ("ann@localhost", "ben@localhost", "cy@other.test"):
+        server.add_account(jid, PASSWORD)
+    return server
+
+
+def login(server, user, resource, domain="localhost"):
+    c = rawxmpp.login(server, user, PASSWORD, resource=resource, domain=domain)
+    c.send("<presence/>")
+    return c
+
+
+def is_headline(e):
+    return e.tag == q(NS_CLIENT, "message") and e.get("type") == "headline"
+
+
+def test_users_online_lists_sessions_of_the_domain(srv):
+    a1 = login(srv, "ann", "desk")
+    a2 = login(srv, "ann", "phone")
+    try:
+        time.sleep(0.3)
+        rows = json.loads(srv.ctl_ok("users", "online", "localhost", "--json"))
+        mine = sorted((r["jid"], r["resource"]) for r in rows)
+        assert mine == [("ann@localhost", "desk"), ("ann@localhost", "phone")]
+        assert all("127.0.0.1" in r["peer"] and r["since"] > 0 for r in rows)
+        text = srv.ctl_ok("users", "online", "localhost")
+        assert "ann@localhost/desk [127.0.0.1]:" in text
+        assert json.loads(srv.ctl_ok("users", "online", "other.test", "--json")) == []
+    finally:
+        a1.close()
+        a2.close()
+    r = srv.ctl("users", "online", "nowhere.test")
+    assert r.returncode == 1
+
+
+def test_announce_to_a_domain_and_to_the_server(srv):
+    ann = login(srv, "ann", "desk")
+    ben = login(srv, "ben", "desk")
+    try:
+        time.sleep(0.3)
+        out = srv.ctl_ok("announce", "localhost", "Maintenance at 22:00", "--subject", "Notice")
+        assert out.strip() == "recipients = 2"
+        for c in (ann, ben):
+            m = c.wait_for(is_headline, what="the announcement")
+            assert m.get("from") == "localhost"
+            assert m.find(q(NS_CLIENT, "body")).text == "Maintenance at 22:00"
+            assert m.find(q(NS_CLIENT, "subject")).text == "Notice"
+        out = srv.ctl_ok("announce", "--all", "Everyone")
+        assert out.strip() == "recipients = 2"  # nobody of other.test is online
+        assert ann.wait_for(is_headline, what="the server-wide one").find(
+            q(NS_CLIENT, "body")).text == "Everyone"
+        assert srv.wait_log(r"ADMIN .*announcement to 2 online users of localhost")
+    finally:
+        ann.close()
+        ben.close()
+    bad = srv.ctl("announce", "localhost", "")
+    assert bad.returncode == 1 and "1..65536" in bad.stderr
+
+
+def test_features_of_a_domain(srv):
+    f = json.loads(srv.ctl_ok("features", "localhost"))
+    assert f["domain"] == "localhost"
+    names = {x["feature"]: x["name"] for x in f["server"]}
+    assert names.get("urn:xmpp:ping") == "XMPP Ping (XEP-0199)"
+    assert all(x["feature"] for x in f["account"])
+    sw = {s["what"]: s for s in f["switches"]}
+    assert sw["Multi-user chat (XEP-0045)"]["on"] is True
+    assert sw["Multi-user chat (XEP-0045)"]["value"] == "conference.localhost"
+    assert sw["In-band registration (XEP-0077)"]["on"] is False
+    srv.ctl_ok("domain", "set", "localhost", "auto_signup=yes")
+    try:
+        f = json.loads(srv.ctl_ok("features", "localhost"))
+        sw = {s["what"]: s for s in f["switches"]}
+        assert sw["In-band registration (XEP-0077)"]["on"] is True
+    finally:
+        srv.ctl_ok("domain", "set", "localhost", "auto_signup=no")
+    assert srv.ctl("features", "nowhere.test").returncode == 1
+
+
+def test_account_overview_search_last_seen_offline(srv):
+    srv.ctl_ok("send", "localhost", "ben@localhost", "while you were away")
+    c = login(srv, "ann", "desk")
+    c.close()
+    rows = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost"}})["result"]
+    by = {r["jid"]: r for r in rows}
+    assert by["ben@localhost"]["offline"] >= 1
+    deadline = time.monotonic() + 5
+    while by["ann@localhost"]["last_seen"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost"}})["result"]
+        by = {r["jid"]: r for r in rows}
+    assert by["ann@localhost"]["last_seen"] > 0  # ann logged out: last seen now
+    found = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost", "search": "BE"}})["result"]
+    assert [r["jid"] for r in found] == ["ben@localhost"]
