@@ -88,6 +88,8 @@ struct settings {
             long c2s_burst;         /* xmpp.receiving.c2s_burst: bucket size (bytes) */
             long s2s_rate;          /* xmpp.receiving.s2s_rate: bytes/s, 0 = none */
             long s2s_burst;         /* xmpp.receiving.s2s_burst: bucket size (bytes) */
+            int sm_resume_timeout;  /* xmpp.receiving.sm_resume_timeout: seconds, 0 = off */
+            int sm_max_unacked;     /* xmpp.receiving.sm_max_unacked: stanzas, then close */
         } receiving;
         struct {
             int log_level;        /* xmpp.sending.log_level */

@@ -61,4 +61,8 @@
 #define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define NS_CONFERENCE "jabber:x:conference"
 
+/* Mobile sessions (issue 15): XEP-0198 stream management, XEP-0352 client state indication. */
+#define NS_SM "urn:xmpp:sm:3"
+#define NS_CSI "urn:xmpp:csi:0"
+
 #endif

@@ -1,0 +1,346 @@
+"""test_sm.py: XEP-0198 stream management with raw sockets: enable, acks both ways, resumption
+after a lost connection (also while the old one is still open, and from a connection accepted
+by another worker), failed resumptions, the end of the resumption window (messages to offline
+storage, iq errors back), the unacknowledged-queue limit, SIGTERM, and XEP-0352 client state
+indication."""
+
+import socket
+import struct
+
+import rawxmpp
+import starling
+from rawxmpp import q, dump, local, ns_of
+from imclient import PASSWORD, NS_CLIENT, fresh, login, is_message, is_presence, nothing
+
+NS_SM = "urn:xmpp:sm:3"
+NS_CSI = "urn:xmpp:csi:0"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
+J = "%s@localhost"
+
+SERVER_OPTIONS = {"xmpp.receiving.ping_interval": "0"}
+
+
+def is_stanza(el):
+    return ns_of(el.tag) == NS_CLIENT and local(el.tag) in ("message", "presence", "iq")
+
+
+def is_sm(el, name):
+    return el.tag == q(NS_SM, name)
+
+
+def stanzas(c, n, what="stanzas"):
+    """The next n stanzas (server <r/> requests skipped), counted in c.h."""
+    got = []
+    while len(got) < n:
+        el = c.wait_for(is_stanza, what="%s (%d of %d so far)" % (what, len(got), n))
+        c.h += 1
+        got.append(el)
+    return got
+
+
+def bodies(els):
+    return [e.findtext(q(NS_CLIENT, "body")) for e in els if is_message(e)]
+
+
+def sm_login(server, user, resume=True, resource="r"):
+    c = login(server, user, resource=resource, presence="")
+    c.send("<enable xmlns='%s'%s/>" % (NS_SM, " resume='true'" if resume else ""))
+    en = c.wait_for(lambda e: is_sm(e, "enabled") or is_sm(e, "failed"), what="<enabled/>")
+    assert is_sm(en, "enabled"), dump(en)
+    c.h = 0
+    c.previd = en.get("id")
+    return c
+
+
+def drop(c):
+    """An abrupt loss: the socket is reset, no closing tag."""
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    c.close()
+
+
+def authed(server, user, conn=None):
+    """A new authenticated stream (TLS, PLAIN, restart), not bound; returns (client, features)."""
+    c = conn or rawxmpp.connect(server)[0]
+    if conn is not None:
+        c.open()
+        c.starttls()
+    kind, data = c.plain(user, PASSWORD)
+    assert kind == "success", data
+    feats = c.restart()
+    return c, feats
+
+
+def resume(server, user, previd, h, conn=None):
+    c, feats = authed(server, user, conn)
+    assert feats.find(q(NS_SM, "sm")) is not None, dump(feats)
+    c.send("<resume xmlns='%s' previd='%s' h='%d'/>" % (NS_SM, previd, h))
+    el = c.wait_for(lambda e: is_sm(e, "resumed") or is_sm(e, "failed"), what="resume answer")
+    c.h = 0
+    return c, el
+
+
+def send(c, to, body):
+    c.send("<message to='%s' type='chat'><body>%s</body></message>" % (to, body))
+
+
+def test_features_and_acks_both_ways(server):
+    a = sm_login(server, fresh(server, "sa"), resume=False)
+    assert a.previd is None
+    for i in range(3):
+        r = a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+        assert r.get("type") == "result", dump(r)
+    # The server asks for acks on its own; its h counts our three iqs.
+    a.send("<r xmlns='%s'/>" % NS_SM)
+    ack = a.wait_for(lambda e: is_sm(e, "a"), what="<a/>")
+    assert ack.get("h") == "3", dump(ack)
+    a.send("<a xmlns='%s' h='3'/>" % NS_SM)
+    # A second <enable/> is refused; the stream goes on.
+    a.send("<enable xmlns='%s'/>" % NS_SM)
+    f = a.wait_for(lambda e: is_sm(e, "failed"), what="<failed/>")
+    assert rawxmpp.condition(f, rawxmpp.NS_STANZAS) == "unexpected-request", dump(f)
+    r = a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    assert r.get("type") == "result"
+    a.close()
+
+
+def test_server_requests_acks(server):
+    a = sm_login(server, fresh(server, "sr"))
+    b = login(server, fresh(server, "sb"))
+    send(b, a.jid, "x")
+    r = a.wait_for(lambda e: is_sm(e, "r"), what="the server's <r/>")
+    assert r is not None
+    a.close()
+    b.close()
+
+
+def test_resume_resends_unacked_exactly_once_in_order(server):
+    user = fresh(server, "ra")
+    a = sm_login(server, user)
+    b = login(server, fresh(server, "rb"))
+    for i in range(1, 4):
+        send(b, a.jid, "m%d" % i)
+    assert bodies(stanzas(a, 3)) == ["m1", "m2", "m3"]
+    a.send("<a xmlns='%s' h='1'/>" % NS_SM)
+    r = a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")  # our h: 1
+    a.h += 1
+    assert r.get("type") == "result"
+    drop(a)
+    assert server.wait_log(r"%s@localhost/r: connection lost, session kept" % user), server.log_text()[-2000:]
+    send(b, a.jid, "m4")          # to the full JID, while detached
+    send(b, J % user, "m5")       # to the bare JID: the detached session is still available
+    b.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    c, el = resume(server, user, a.previd, 1)
+    assert is_sm(el, "resumed"), dump(el)
+    assert el.get("previd") == a.previd and el.get("h") == "1", dump(el)
+    # Everything after h=1 again: m2, m3, the ping's result, then what came while detached.
+    got = stanzas(c, 5, "resent stanzas")
+    assert bodies(got) == ["m2", "m3", "m4", "m5"], [dump(e) for e in got]
+    assert got[2].tag == q(NS_CLIENT, "iq") and got[2].get("type") == "result", dump(got[2])
+    nothing(c, is_message)
+    # The session goes on: its JID, its presence, new messages.
+    send(b, a.jid, "m6")
+    assert bodies(stanzas(c, 1)) == ["m6"]
+    r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    assert r.get("type") == "result"
+    c.close()
+    b.close()
+
+
+def test_resume_takes_over_a_connection_still_open(server):
+    user = fresh(server, "ta")
+    a = sm_login(server, user)
+    b = login(server, fresh(server, "tb"))
+    send(b, a.jid, "t1")
+    stanzas(a, 1)
+    # The client noticed the loss before the server did: the old stream is still up.
+    c, el = resume(server, user, a.previd, 0)
+    assert is_sm(el, "resumed"), dump(el)
+    assert bodies(stanzas(c, 1)) == ["t1"]
+    assert a.stream_error() == "conflict"
+    send(b, a.jid, "t2")
+    assert bodies(stanzas(c, 1)) == ["t2"]
+    c.close()
+    a.close()
+    b.close()
+
+
+def worker_of(server, port):
+    for e in server.connections():
+        if e.get("peer", "").endswith("]:%d" % port):
+            return e.get("worker")
+    return None
+
+
+def test_resume_from_a_connection_on_another_worker(server):
+    user = fresh(server, "wa")
+    a = sm_login(server, user)
+    b = login(server, fresh(server, "wb"))
+    send(b, a.jid, "w1")
+    stanzas(a, 1)
+    drop(a)
+    assert server.wait_log(r"%s@localhost/r: connection lost" % user)
+    det = [e for e in server.connections() if e.get("state") == "detached" and
+           e.get("jid") == a.jid]
+    assert len(det) == 1 and det[0]["unacked"] == 1, det
+    home = det[0]["worker"]
+    # The listener spreads new connections over the workers: take one accepted elsewhere.
+    spare, conn = [], None
+    for _ in range(6):
+        cand = rawxmpp.RawClient(server.port)
+        if worker_of(server, cand.local_port) not in (None, home):
+            conn = cand
+            break
+        spare.append(cand)
+    for s in spare:
+        s.close()
+    assert conn is not None, "no connection landed on another worker"
+    c, el = resume(server, user, a.previd, 0, conn=conn)
+    assert is_sm(el, "resumed"), dump(el)
+    assert bodies(stanzas(c, 1)) == ["w1"]
+    assert not [e for e in server.connections() if e.get("state") == "detached" and
+                e.get("jid") == a.jid]
+    c.close()
+    b.close()
+
+
+def test_failed_resumptions(server):
+    user = fresh(server, "fa")
+    c, el = resume(server, user, "0123456789abcdef0123456789abcdef", 0)
+    assert is_sm(el, "failed") and el.get("h") is None, dump(el)
+    assert rawxmpp.condition(el, rawxmpp.NS_STANZAS) == "item-not-found", dump(el)
+    c.bind("after-failure")          # the stream goes on: a new session may be bound
+    c.close()
+    a = sm_login(server, user)
+    drop(a)
+    assert server.wait_log(r"%s@localhost/r: connection lost" % user)
+    # h beyond what the server sent: refused, the session stays resumable.
+    c, el = resume(server, user, a.previd, 5)
+    assert is_sm(el, "failed"), dump(el)
+    assert rawxmpp.condition(el, rawxmpp.NS_STANZAS) == "undefined-condition", dump(el)
+    c.close()
+    c, el = resume(server, user, a.previd, 0)
+    assert is_sm(el, "resumed"), dump(el)
+    c.close()
+
+
+def test_ack_beyond_sent_is_a_stream_error(server):
+    a = sm_login(server, fresh(server, "aa"))
+    a.send("<a xmlns='%s' h='1'/>" % NS_SM)
+    assert a.stream_error() == "undefined-condition"
+    a.close()
+
+
+def test_window_expiry_stores_messages_and_answers_iq(make_server):
+    srv = make_server({"xmpp.receiving.sm_resume_timeout": "1",
+                       "xmpp.receiving.ping_interval": "0"})
+    user = fresh(srv, "ea")
+    a = sm_login(srv, user)
+    b = login(srv, fresh(srv, "eb"))
+    send(b, a.jid, "kept")
+    b.send("<iq type='get' id='v1' to='%s'><query xmlns='jabber:iq:version'/></iq>" % a.jid)
+    stanzas(a, 2)
+    a.send("<r xmlns='%s'/>" % NS_SM)       # one stanza of ours counted: h=0 (nonzas are not)
+    assert a.wait_for(lambda e: is_sm(e, "a")).get("h") == "0"
+    drop(a)
+    assert srv.wait_log(r"%s@localhost/r: not resumed within 1 s" % user, timeout=10), srv.log_text()[-3000:]
+    r = b.wait_for(lambda e: e.get("id") == "v1", what="iq error after expiry")
+    assert r.get("type") == "error", dump(r)
+    assert rawxmpp.stanza_error(r)[1] == "recipient-unavailable", dump(r)
+    c, el = resume(srv, user, a.previd, 0)
+    assert is_sm(el, "failed") and el.get("h") == "0", dump(el)
+    assert rawxmpp.condition(el, rawxmpp.NS_STANZAS) == "item-not-found"
+    c.close()
+    d = login(srv, user, resource="again")
+    d.send("<presence/>")
+    m = d.wait_for(is_message, what="the unacknowledged message from offline storage")
+    assert m.findtext(q(NS_CLIENT, "body")) == "kept", dump(m)
+    nothing(d, is_message)
+    d.close()
+    b.close()
+
+
+def test_unacked_limit_closes_and_keeps_messages(make_server):
+    srv = make_server({"xmpp.receiving.sm_max_unacked": "5",
+                       "xmpp.receiving.ping_interval": "0"})
+    user = fresh(srv, "la")
+    a = sm_login(srv, user)
+    b = login(srv, fresh(srv, "lb"))
+    for i in range(8):
+        send(b, a.jid, "l%d" % i)
+    assert a.stream_error() == "policy-violation"
+    a.close()
+    b.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    d = login(srv, user, resource="d")
+    d.send("<presence/>")
+    got = []
+    while True:
+        try:
+            got.append(d.wait_for(is_message, timeout=1.5))
+        except AssertionError:
+            break
+    assert bodies(got) == ["l%d" % i for i in range(8)], [dump(e) for e in got]
+    d.close()
+    b.close()
+
+
+def test_sigterm_moves_unacked_to_offline(make_server):
+    srv = make_server({"xmpp.receiving.ping_interval": "0"})
+    u1, u2 = fresh(srv, "ka"), fresh(srv, "kd")
+    a = sm_login(srv, u1)                 # attached at shutdown
+    d = sm_login(srv, u2)                 # detached at shutdown
+    b = login(srv, fresh(srv, "kb"))
+    send(b, a.jid, "s1")
+    send(b, d.jid, "s2")
+    stanzas(a, 1)
+    stanzas(d, 1)
+    drop(d)
+    assert srv.wait_log(r"%s@localhost/r: connection lost" % u2)
+    problems = srv.stop()
+    assert not problems, problems
+    a.close()
+    b.close()
+    srv2 = make_server({"xmpp.receiving.ping_interval": "0"}, datadir=srv.datadir)
+    for user, body in ((u1, "s1"), (u2, "s2")):
+        c = login(srv2, user, resource="n")
+        c.send("<presence/>")
+        m = c.wait_for(is_message, what="%s's unacknowledged message" % user)
+        assert m.findtext(q(NS_CLIENT, "body")) == body, dump(m)
+        nothing(c, is_message)
+        c.close()
+
+
+def chat_state(c, to, state):
+    c.send("<message to='%s' type='chat'><%s xmlns='%s'/></message>" % (to, state, NS_CHATSTATES))
+
+
+def test_csi_holds_presence_and_chat_states(server):
+    a = login(server, fresh(server, "ca"), presence="")
+    b = login(server, fresh(server, "cb"), presence="")
+    a.send("<inactive xmlns='%s'/>" % NS_CSI)
+    a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    chat_state(b, a.jid, "composing")
+    chat_state(b, a.jid, "paused")
+    b.send("<presence to='%s'><status>one</status></presence>" % a.jid)
+    b.send("<presence to='%s'><status>two</status></presence>" % a.jid)
+    b.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    nothing(a, lambda e: is_message(e) or is_presence(e, frm=b.jid), 0.6)
+    a.send("<active xmlns='%s'/>" % NS_CSI)
+    m = a.wait_for(lambda e: is_message(e) or is_presence(e, frm=b.jid), what="flushed")
+    p = a.wait_for(lambda e: is_message(e) or is_presence(e, frm=b.jid), what="flushed")
+    assert is_message(m) and m.find(q(NS_CHATSTATES, "paused")) is not None, dump(m)
+    assert is_presence(p) and p.findtext(q(NS_CLIENT, "status")) == "two", dump(p)
+    nothing(a, lambda e: is_message(e) or is_presence(e, frm=b.jid), 0.4)
+    # A message with a body goes at once, after what was held.
+    a.send("<inactive xmlns='%s'/>" % NS_CSI)
+    a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    chat_state(b, a.jid, "composing")
+    send(b, a.jid, "now")
+    s = a.wait_for(is_message, what="held chat state")
+    n = a.wait_for(is_message, what="urgent message")
+    assert s.find(q(NS_CHATSTATES, "composing")) is not None, dump(s)
+    assert n.findtext(q(NS_CLIENT, "body")) == "now", dump(n)
+    a.close()
+    b.close()
