@@ -337,7 +337,7 @@ void c2s__closed(struct xstream *st)
         return;
     }
     bool stopping = st->c->xw && st->c->xw->stopping;
-    if (c2s__sm_detach(s, stopping)) {
+    if (c2s__sm_detach(s, stopping || st->peer_closed)) {
         st->sess = NULL; /* the session lives on, detached (sm.c) */
         return;
     }

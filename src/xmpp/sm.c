@@ -353,10 +353,10 @@ static void expired(void *ud)
     end_detached(s, false);
 }
 
-bool c2s__sm_detach(struct c2s_session *s, bool stopping)
+bool c2s__sm_detach(struct c2s_session *s, bool ending)
 {
     struct c2s_sm *sm = s->sm;
-    if (sm == NULL || !sm->resumable || sm->no_resume || stopping || !s->registered) {
+    if (sm == NULL || !sm->resumable || sm->no_resume || ending || !s->registered) {
         if (sm) {
             remember_gone(sm);
         }

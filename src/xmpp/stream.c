@@ -375,6 +375,7 @@ static int on_stream_close(void *ud)
 {
     struct xstream *st = ud;
     if (st->state != XS_CLOSED) {
+        st->peer_closed = true; /* a clean end: a stream-managed session is not kept (sm.c) */
         xstream__flush_delayed(st);
         xstream__write_c(st, "</stream:stream>");
         st->state = XS_CLOSED;

@@ -30,9 +30,10 @@ struct xstream {
     struct xml_stream *parser;
     enum xstream_state state;
     bool header_sent;
-    bool stop;   /* the current feed must return: transport change or move */
-    bool legacy; /* stream without version='1.0' */
-    int move_to; /* worker to move to, or -1 */
+    bool stop;        /* the current feed must return: transport change or move */
+    bool legacy;      /* stream without version='1.0' */
+    bool peer_closed; /* the peer ended the stream with its closing tag */
+    int move_to;      /* worker to move to, or -1 */
     char id[33];
     /* Local domains are at most 255 bytes (accounts.h): a longer name is never ours. */
     char domain[256];  /* canonical local domain of the stream */
@@ -121,8 +122,8 @@ void c2s__sm_element(struct xstream *st, const struct xml_node *el);
 /* <resume/> on an authenticated stream not yet bound. */
 void c2s__sm_resume(struct xstream *st, const struct xml_node *el);
 /* The connection is gone: keeps a resumable session for the window and returns true (the
- * stream no longer owns it), else false. */
-bool c2s__sm_detach(struct c2s_session *s, bool stopping);
+ * stream no longer owns it), else false (`ending`: shutdown, or the client closed its stream). */
+bool c2s__sm_detach(struct c2s_session *s, bool ending);
 /* Unacknowledged stanzas at the session's end: messages to offline storage, iq errors back. */
 void c2s__sm_drain(struct c2s_session *s);
 /* The account was ended or the session replaced: no resumption; a detached session ends now

@@ -344,3 +344,59 @@ def test_csi_holds_presence_and_chat_states(server):
     assert n.findtext(q(NS_CLIENT, "body")) == "now", dump(n)
     a.close()
     b.close()
+
+
+def test_slixmpp_resumes_after_abrupt_loss(server):
+    """slixmpp's xep_0198 plugin: the TCP connection is aborted mid-stream, the client resumes,
+    and every message arrives exactly once, in order."""
+    import asyncio
+    import slix
+    user = fresh(server, "xa")
+    b = login(server, fresh(server, "xb"))
+
+    async def go():
+        c = slix.Client(server, J % user, PASSWORD, mech="PLAIN")
+        x = c.xmpp
+        x.register_plugin("xep_0198")
+        enabled, resumed = asyncio.Event(), asyncio.Event()
+        x.add_event_handler("sm_enabled", lambda *_: enabled.set())
+        x.add_event_handler("session_resumed", lambda *_: resumed.set())
+        x.add_event_handler("session_start", lambda *_: x.send_presence())
+        assert await c.connect() == "session"
+        await asyncio.wait_for(enabled.wait(), 5)
+        full = str(x.boundjid)
+        for i in range(10):
+            send(b, full, "n%d" % i)
+        assert await c.wait_message(lambda m: m["body"] == "n4") is not None
+        x.transport.abort()                       # no closing tag, no TCP FIN from a stream end
+        for i in range(10, 20):
+            send(b, full, "n%d" % i)
+        b.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+        x.connect(("127.0.0.1", server.port), use_ssl=False, force_starttls=True,
+                  disable_starttls=False)
+        await asyncio.wait_for(resumed.wait(), 10)
+        assert await c.wait_message(lambda m: m["body"] == "n19", timeout=5) is not None
+        await asyncio.sleep(0.5)                  # duplicates would come now
+        got = [m["body"] for m in c.messages if m["body"]]
+        await c.close()
+        return got
+
+    got = slix.run(go(), 40)
+    assert got == ["n%d" % i for i in range(20)], got
+    b.close()
+
+
+def test_clean_close_ends_the_session(server):
+    user = fresh(server, "cc")
+    a = sm_login(server, user)
+    b = login(server, fresh(server, "cd"))
+    send(b, a.jid, "c1")
+    stanzas(a, 1)
+    a.end()                              # </stream:stream>: the client is done
+    assert a.wait_closed()
+    assert server.wait_log(r"session ended for %s@localhost/r" % user)
+    c, el = resume(server, user, a.previd, 0)
+    assert is_sm(el, "failed"), dump(el)
+    assert not server.log_text().count("%s@localhost/r: connection lost" % user)
+    c.close()
+    b.close()
