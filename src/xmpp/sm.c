@@ -401,9 +401,11 @@ void c2s_detached_end_all(bool stopping)
 void c2s_detached_json(int worker, json_t *array)
 {
     for (struct c2s_session *s = t_detached; s; s = s->sm->next) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I}", "kind", "c2s", "state", "detached",
-                              "jid", s->full, "since", (json_int_t)s->sm->detached_since, "worker",
-                              worker, "unacked", (json_int_t)s->sm->count);
+        /* No connection: id 0, no peer; "since" is when it was detached. */
+        json_t *o =
+            json_pack("{s:i, s:s, s:s, s:s, s:I, s:i, s:I}", "id", 0, "kind", "c2s", "state",
+                      "detached", "jid", s->full, "since", (json_int_t)s->sm->detached_since,
+                      "worker", worker, "unacked", (json_int_t)s->sm->count);
         if (o) {
             json_array_append_new(array, o);
         }

@@ -186,6 +186,8 @@ def test_resume_from_a_connection_on_another_worker(server):
            e.get("jid") == a.jid]
     assert len(det) == 1 and det[0]["unacked"] == 1, det
     home = det[0]["worker"]
+    assert any(" c2s detached - %s " % a.jid in line + " "
+               for line in server.ctl_ok("connections").splitlines()), server.ctl_ok("connections")
     # The listener spreads new connections over the workers: take one accepted elsewhere.
     spare, conn = [], None
     for _ in range(6):
