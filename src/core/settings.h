@@ -126,8 +126,9 @@ struct settings {
         int threads;                  /* webadmin.threads: per socket */
     } webadmin;
     struct {
-        long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
-        long private_max_size; /* services.private.max_size: bytes per account */
+        long vcard_max_size;    /* services.vcard.max_size: bytes of one vCard */
+        long private_max_size;  /* services.private.max_size: bytes per account */
+        bool push_include_body; /* services.push.include_body: XEP-0357 summary body */
     } services;
     struct settings_auth auth;    /* per-account lock-out after failed logins */
     struct {                      /* in-band registration (XEP-0077) */

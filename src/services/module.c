@@ -22,6 +22,12 @@ static const struct setting services_settings[] = {
       .max = 16777216,
       .def = "65536",
       .desc = "Bytes of private XML (XEP-0049) one account may store in all" },
+    { .key = "services.push.include_body",
+      .type = SETTING_BOOL,
+      SETTING_FIELD(services.push_include_body),
+      .def = "no",
+      .desc = "Put the message text into XEP-0357 push notifications (the app server and the "
+              "phone vendor's push service then see it)" },
     { .key = NULL },
 };
 

@@ -1,5 +1,6 @@
 /* services.c: the table of server services and the iq dispatch to them. */
 #include "services/services.h"
+#include "services/services_int.h"
 
 #include <string.h>
 
@@ -15,9 +16,10 @@
 static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
 static const struct service *const services[] = {
-    &service_disco,   &service_ping,  &service_version,  &service_roster, &service_blocking,
-    &service_carbons, &service_time,  &service_last,     &service_vcard,  &service_private,
-    &service_contact, &service_adhoc, &service_register, &service_muc,    NULL,
+    &service_disco,    &service_ping,    &service_version, &service_roster,
+    &service_blocking, &service_carbons, &service_time,    &service_last,
+    &service_vcard,    &service_private, &service_contact, &service_adhoc,
+    &service_register, &service_muc,     &service_push,    NULL,
 };
 
 void services_foreach(service_each_fn *fn, void *ud)
@@ -53,7 +55,11 @@ static const struct service_iq *find_iq(const struct xml_node *q, enum service_s
 static int handle_iq(struct signal *sig, enum service_scope scope)
 {
     if (!type_is(sig, "get") && !type_is(sig, "set")) {
-        /* Results and errors addressed to the server end here. */
+        /* Results and errors addressed to the server end here; an account's may answer a push
+         * notification sent on its behalf (XEP-0357). */
+        if (scope == SERVICE_SCOPE_ACCOUNT) {
+            services__push_answer(sig);
+        }
         return 0;
     }
     const struct xml_node *q = sig->xmpp_data ? xml_node_first_element(sig->xmpp_data) : NULL;

@@ -46,4 +46,7 @@ struct xml_node *services__field_add(struct xml_node *form, const char *var, con
                                      const char *label, const char *value);
 void services__field_value(struct xml_node *field, const char *value);
 
+/* push.c: an answer to one of our notifications (an error removes that registration). */
+void services__push_answer(const struct signal *sig);
+
 #endif

@@ -64,5 +64,7 @@
 /* Mobile sessions (issue 15): XEP-0198 stream management, XEP-0352 client state indication. */
 #define NS_SM "urn:xmpp:sm:3"
 #define NS_CSI "urn:xmpp:csi:0"
+#define NS_PUSH "urn:xmpp:push:0"
+#define NS_PUSH_SUMMARY "urn:xmpp:push:summary"
 
 #endif

@@ -10,10 +10,21 @@
 #include "core/server.h"
 #include "jid/jid.h"
 #include "im/im.h"
+#include "services/services.h"
 #include "xml/ns.h"
 #include "xmpp/convert.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
+
+/* A message a person wrote: a body, and not an error or a headline. */
+static bool wants_push(const struct signal *sig)
+{
+    if (sig->method != SIGNAL_MESSAGE || sig->xmpp_data == NULL ||
+        (sig->type && (strcmp(sig->type, "error") == 0 || strcmp(sig->type, "headline") == 0))) {
+        return false;
+    }
+    return xml_node_child(sig->xmpp_data, NS_CLIENT, "body") != NULL;
+}
 
 void c2s__send(struct c2s_session *s, struct signal *sig)
 {
@@ -27,6 +38,10 @@ void c2s__send(struct c2s_session *s, struct signal *sig)
             atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
         }
         buf_cleanup(&out);
+    }
+    if (st == NULL && s->sm != NULL && !s->ended && wants_push(sig)) {
+        /* Detached: the phone learns through its app server (XEP-0357). */
+        services_push_notify(&s->jid, sig, ++s->push_count);
     }
     if (s->sm != NULL) {
         /* Kept until acknowledged, also while detached or closing (XEP-0198). */

@@ -34,6 +34,7 @@ struct c2s_session {
     struct c2s_sm *sm;     /* XEP-0198 state once enabled (sm.c), else NULL */
     bool inactive;         /* XEP-0352: the client said <inactive/> */
     struct csi_held *held; /* XEP-0352: what waits for <active/> (csi.c) */
+    unsigned push_count;   /* XEP-0357: messages notified since the connection was lost */
 };
 
 /* NULL-safe. The session must have left the router (c2s__closed). */

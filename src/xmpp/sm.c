@@ -499,6 +499,7 @@ void c2s__sm_resume(struct xstream *st, const struct xml_node *el)
     st->state = XS_BOUND;
     sm->loop = st->c->loop;
     sm->r_outstanding = false;
+    s->push_count = 0;
     c2s__keepalive_start(st);
     write_el(st, "<resumed xmlns='%s' h='%u' previd='%s'/>", NS_SM, sm->h_in, sm->id);
     log_conn(&st->c->log, LOG_MAJOR, "session resumed for %s (%u resent)", s->full, sm->count);

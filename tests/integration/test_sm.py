@@ -402,3 +402,68 @@ def test_clean_close_ends_the_session(server):
     assert not server.log_text().count("%s@localhost/r: connection lost" % user)
     c.close()
     b.close()
+
+
+NS_PUSH = "urn:xmpp:push:0"
+NS_XDATA = "jabber:x:data"
+NS_PUBSUB = "http://jabber.org/protocol/pubsub"
+
+
+def push_form(el):
+    """{var: value} of the summary form in a push notification iq."""
+    x = el.find(".//" + q(NS_PUSH, "notification") + "/" + q(NS_XDATA, "x"))
+    assert x is not None, dump(el)
+    return {f.get("var"): f.findtext(q(NS_XDATA, "value")) for f in x.findall(q(NS_XDATA, "field"))}
+
+
+def is_push_iq(el):
+    return el.tag == q(NS_CLIENT, "iq") and el.get("type") == "set" and \
+        el.find(q(NS_PUBSUB, "pubsub")) is not None
+
+
+def test_push_notifications_to_app_server(server):
+    app = login(server, fresh(server, "app"), resource="srv")   # the app server, a local JID
+    user = fresh(server, "pu")
+    a = sm_login(server, user)
+    info = a.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=J % user)
+    assert NS_PUSH in [f.get("var") for f in info.iter(q("http://jabber.org/protocol/disco#info",
+                                                            "feature"))], dump(info)
+    r = a.iq("set", "<enable xmlns='%s' jid='%s' node='n1'><x xmlns='%s' type='submit'>"
+             "<field var='FORM_TYPE'><value>%s#publish-options</value></field>"
+             "<field var='secret'><value>s3cr3t</value></field></x></enable>"
+             % (NS_PUSH, app.jid, NS_XDATA, NS_PUBSUB))
+    assert r.get("type") == "result", dump(r)
+    b = login(server, fresh(server, "pv"))
+    send(b, a.jid, "online")                   # attached: no notification
+    drop(a)
+    assert server.wait_log(r"%s@localhost/r: connection lost" % user)
+    nothing(app, is_push_iq, 0.3)
+    send(b, a.jid, "p1")
+    n = app.wait_for(is_push_iq, what="first notification")
+    assert n.get("from") == J % user, dump(n)
+    assert n.find(q(NS_PUBSUB, "pubsub") + "/" + q(NS_PUBSUB, "publish")).get("node") == "n1"
+    form = push_form(n)
+    assert form["FORM_TYPE"] == "urn:xmpp:push:summary", form
+    assert form["message-count"] == "1" and form["last-message-sender"] == b.jid, form
+    assert "last-message-body" not in form, form
+    opts = n.find(q(NS_PUBSUB, "pubsub") + "/" + q(NS_PUBSUB, "publish-options"))
+    assert opts is not None and "s3cr3t" in dump(opts), dump(n)
+    app.send("<iq type='result' id='%s' to='%s'/>" % (n.get("id"), n.get("from")))
+    send(b, a.jid, "p2")
+    n = app.wait_for(is_push_iq, what="second notification")
+    assert push_form(n)["message-count"] == "2"
+    # An error from the app server removes the registration.
+    app.send("<iq type='error' id='%s' to='%s'><error type='cancel'><item-not-found xmlns='%s'/>"
+             "</error></iq>" % (n.get("id"), n.get("from"), rawxmpp.NS_STANZAS))
+    assert server.wait_log(r"push registration of %s@localhost at %s removed" % (user, app.jid))
+    send(b, a.jid, "p3")
+    nothing(app, is_push_iq, 0.6)
+    c, el = resume(server, user, a.previd, 0)
+    assert is_sm(el, "resumed"), dump(el)
+    got = []
+    while len(got) < 4:
+        got.append(c.wait_for(is_message, what="resent message"))
+    assert bodies(got) == ["online", "p1", "p2", "p3"]
+    c.close()
+    b.close()
+    app.close()
