@@ -212,7 +212,7 @@ class Server:
 
 class Starling(Server):
     name = "Starling"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     def __init__(self, workdir, build, options=None, domain=DOMAIN):
         super().__init__(workdir, domain)
@@ -299,7 +299,7 @@ class Starling(Server):
 
 class Prosody(Server):
     name = "Prosody"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     nports = 3
 
@@ -390,7 +390,7 @@ class Prosody(Server):
 
 class Ejabberd(Server):
     name = "ejabberd"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     nports = 5
     instances = 0

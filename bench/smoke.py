@@ -25,6 +25,9 @@ RUNS = [
     ("presence", ["-s", "presence", "-n", "12", "-c", "12", "--contacts", "4"], "port"),
     ("muc", ["-s", "muc", "-n", "6", "--senders", "2", "--room", "smoke@conference.localhost"],
      "port"),
+    ("idle-sm", ["-s", "idle", "--sm", "-n", "20", "-c", "10", "--hold", "0.5", "--per-addr", "7"],
+     "port"),
+    ("resume", ["-s", "resume", "-n", "10", "-c", "5", "--hold", "0.3"], "port"),
 ]
 
 
