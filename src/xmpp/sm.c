@@ -36,6 +36,7 @@ struct c2s_sm {
     uint32_t count;     /* stanzas sent since `acked` */
     struct sm_item *head, *tail;
     char id[33]; /* the resumption id (previd) */
+    int window;  /* seconds kept when detached: the setting, or less if the client asked */
     struct loop *loop;
     struct loop_timer expiry; /* detached: the end of the resumption window */
     time_t detached_since;
@@ -196,6 +197,11 @@ static void enable(struct xstream *st, const struct xml_node *el)
     loop_timer_init(&sm->expiry);
     const char *resume = xml_node_attr(el, "resume");
     int window = xstream__cfg()->xmpp.receiving.sm_resume_timeout;
+    uint32_t asked;
+    if (sm_h_parse(xml_node_attr(el, "max"), &asked) && asked > 0 && asked < (uint32_t)window) {
+        window = (int)asked; /* XEP-0198 §5: the client's preferred maximum */
+    }
+    sm->window = window;
     sm->resumable =
         window > 0 && resume && (strcmp(resume, "true") == 0 || strcmp(resume, "1") == 0);
     if (!sm->resumable) {
@@ -305,8 +311,7 @@ static void remember_gone(const struct c2s_sm *sm)
     struct sm_gone *g = &t_gone[t_gone_next++ % SM_GONE];
     memcpy(g->id, sm->id, sizeof(g->id));
     g->h = sm->h_in;
-    g->until_ms =
-        loop_clock_ms() + (uint64_t)xstream__cfg()->xmpp.receiving.sm_resume_timeout * 1000u;
+    g->until_ms = loop_clock_ms() + (uint64_t)sm->window * 1000u;
 }
 
 void c2s__sm_free(struct c2s_session *s)
@@ -349,7 +354,7 @@ static void expired(void *ud)
     struct c2s_session *s = ud;
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, NULL,
             "%s: not resumed within %d s, session ended (%u unacknowledged)", s->full,
-            xstream__cfg()->xmpp.receiving.sm_resume_timeout, s->sm->count);
+            s->sm->window, s->sm->count);
     end_detached(s, false);
 }
 
@@ -370,7 +375,7 @@ bool c2s__sm_detach(struct c2s_session *s, bool ending)
         t_detached->sm->prev = s;
     }
     t_detached = s;
-    int window = xstream__cfg()->xmpp.receiving.sm_resume_timeout;
+    int window = sm->window;
     loop_timer_start(sm->loop, &sm->expiry, (uint64_t)window * 1000u, expired, s);
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, NULL,
             "%s: connection lost, session kept %d s for resumption (%u unacknowledged)", s->full,

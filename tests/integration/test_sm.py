@@ -467,3 +467,27 @@ def test_push_notifications_to_app_server(server):
     c.close()
     b.close()
     app.close()
+
+
+def test_client_max_shortens_the_window(server):
+    user = fresh(server, "mx")
+    a = login(server, user, presence="")
+    a.send("<enable xmlns='%s' resume='true' max='1'/>" % NS_SM)
+    en = a.wait_for(lambda e: is_sm(e, "enabled"), what="<enabled/>")
+    assert en.get("max") == "1" and en.get("id"), dump(en)
+    drop(a)
+    assert server.wait_log(r"%s@localhost/r: not resumed within 1 s" % user, timeout=10)
+
+
+def test_keepalive_asks_for_acks_instead_of_pings(make_server):
+    srv = make_server({"xmpp.receiving.ping_interval": "1"})
+    a = sm_login(srv, fresh(srv, "kp"))
+    seen = []
+    for _ in range(2):
+        r = a.wait_for(lambda e: is_sm(e, "r") or is_stanza(e), timeout=3, what="keepalive")
+        seen.append(r)
+        a.send("<a xmlns='%s' h='%d'/>" % (NS_SM, a.h))
+    assert all(is_sm(e, "r") for e in seen), [dump(e) for e in seen]
+    r = a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")   # still open
+    assert r.get("type") == "result"
+    a.close()
