@@ -39,8 +39,9 @@ void c2s__send(struct c2s_session *s, struct signal *sig)
         }
         buf_cleanup(&out);
     }
-    if (st == NULL && s->sm != NULL && !s->ended && wants_push(sig)) {
-        /* Detached: the phone learns through its app server (XEP-0357). */
+    if ((st == NULL || s->inactive) && s->sm != NULL && !s->ended && wants_push(sig)) {
+        /* Detached, or in the background (XEP-0352 inactive): the phone learns through its
+         * app server (XEP-0357). */
         services_push_notify(&s->jid, sig, ++s->push_count);
     }
     if (s->sm != NULL) {

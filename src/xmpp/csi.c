@@ -100,6 +100,7 @@ void c2s__csi_element(struct xstream *st, const struct xml_node *el)
         s->inactive = true;
     } else if (strcmp(el->name, "active") == 0) {
         s->inactive = false;
+        s->push_count = 0;
         c2s__csi_flush(s);
     } else {
         xstream_error(st, "unsupported-stanza-type", NULL);

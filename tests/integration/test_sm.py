@@ -491,3 +491,25 @@ def test_keepalive_asks_for_acks_instead_of_pings(make_server):
     r = a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")   # still open
     assert r.get("type") == "result"
     a.close()
+
+
+def test_push_while_inactive(server):
+    app = login(server, fresh(server, "apq"), resource="srv")
+    user = fresh(server, "pi")
+    a = sm_login(server, user)
+    r = a.iq("set", "<enable xmlns='%s' jid='%s' node='n2'/>" % (NS_PUSH, app.jid))
+    assert r.get("type") == "result", dump(r)
+    b = login(server, fresh(server, "pj"))
+    send(b, a.jid, "awake")
+    assert bodies(stanzas(a, 1)) == ["awake"]
+    nothing(app, is_push_iq, 0.3)               # active: no notification
+    a.send("<inactive xmlns='%s'/>" % NS_CSI)
+    a.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="localhost")
+    send(b, a.jid, "asleep")
+    assert bodies(stanzas(a, 1)) == ["asleep"]  # still delivered at once
+    n = app.wait_for(is_push_iq, what="notification while inactive")
+    assert push_form(n)["message-count"] == "1", dump(n)
+    assert n.find(".//" + q(NS_PUBSUB, "publish")).get("node") == "n2"
+    a.close()
+    b.close()
+    app.close()
