@@ -331,19 +331,20 @@ void c2s__keepalive_start(struct xstream *st)
     }
 }
 
-void c2s__session_end(struct c2s_session *s, bool stopping)
+bool c2s__session_end(struct c2s_session *s, bool stopping)
 {
     s->ended = true;
     /* The IM core's session end: unavailable presence for whoever had this session's, also
      * after an abrupt loss, and the last-activity bookkeeping of the account's last session. */
     im_session_ended(&s->rs, stopping);
+    bool was = s->registered;
     if (s->registered) {
         s->registered = false;
         router_session_remove(&s->rs);
-        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, NULL, "session ended for %s", s->full);
     }
     c2s__sm_drain(s);
     c2s__csi_free(s);
+    return was;
 }
 
 void c2s__closed(struct xstream *st)
@@ -358,5 +359,7 @@ void c2s__closed(struct xstream *st)
         return;
     }
     s->st = NULL;
-    c2s__session_end(s, stopping);
+    if (c2s__session_end(s, stopping)) {
+        log_conn(&st->c->log, LOG_MAJOR, "session ended for %s", s->full);
+    }
 }

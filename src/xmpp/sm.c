@@ -337,7 +337,9 @@ static void end_detached(struct c2s_session *s, bool stopping)
 {
     detached_unlink(s);
     remember_gone(s->sm);
-    c2s__session_end(s, stopping);
+    if (c2s__session_end(s, stopping)) {
+        log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, NULL, "session ended for %s", s->full);
+    }
     c2s_session_free(s);
 }
 

@@ -103,8 +103,9 @@ void c2s__closed(struct xstream *st);
 void c2s__keepalive_start(struct xstream *st);
 /* Writes a routed signal to the session's client (or queues it while detached); takes it. */
 void c2s__send(struct c2s_session *s, struct signal *sig);
-/* The session's end: unavailable presence, out of the router, unacked stanzas handed on. */
-void c2s__session_end(struct c2s_session *s, bool stopping);
+/* The session's end: unavailable presence, out of the router, unacked stanzas handed on.
+ * True when it was in the router (the caller logs the end). */
+bool c2s__session_end(struct c2s_session *s, bool stopping);
 /* Whether a router session is a c2s session (its ud a struct c2s_session). */
 bool c2s__is_session(const struct router_session *rs);
 
