@@ -15,12 +15,16 @@
  * exactly what is implemented). */
 static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
+/* Not reformatted: a service added on its own line does not reflow the table. */
+/* clang-format off */
 static const struct service *const services[] = {
-    &service_disco,    &service_ping,    &service_version, &service_roster,
-    &service_blocking, &service_carbons, &service_time,    &service_last,
-    &service_vcard,    &service_private, &service_contact, &service_adhoc,
-    &service_register, &service_muc,     &service_push,    NULL,
+    &service_disco,   &service_ping,  &service_version,  &service_roster, &service_blocking,
+    &service_carbons, &service_time,  &service_last,     &service_vcard,  &service_private,
+    &service_contact, &service_adhoc, &service_register, &service_muc,
+    &service_push,
+    NULL,
 };
+/* clang-format on */
 
 void services_foreach(service_each_fn *fn, void *ud)
 {

@@ -55,9 +55,15 @@ static const char *const migrations[] = {
 };
 
 /* The areas beyond the core tables, each in its own file with its own migrations. */
+/* clang-format off */
 static const struct store_area *const areas[] = {
-    &store_area_im, &store_area_services, &store_area_register, &store_area_muc, &store_area_push,
+    &store_area_im,
+    &store_area_services,
+    &store_area_register,
+    &store_area_muc,
+    &store_area_push,
 };
+/* clang-format on */
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
