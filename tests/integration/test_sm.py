@@ -435,6 +435,7 @@ def test_push_notifications_to_app_server(server):
     assert r.get("type") == "result", dump(r)
     b = login(server, fresh(server, "pv"))
     send(b, a.jid, "online")                   # attached: no notification
+    assert bodies(stanzas(a, 1)) == ["online"]
     drop(a)
     assert server.wait_log(r"%s@localhost/r: connection lost" % user)
     nothing(app, is_push_iq, 0.3)
