@@ -212,7 +212,7 @@ class Server:
 
 class Starling(Server):
     name = "Starling"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     def __init__(self, workdir, build, options=None, domain=DOMAIN):
         super().__init__(workdir, domain)
@@ -304,7 +304,7 @@ class Starling(Server):
 
 class Prosody(Server):
     name = "Prosody"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     nports = 4
 
@@ -397,7 +397,7 @@ class Prosody(Server):
 
 class Ejabberd(Server):
     name = "ejabberd"
-    features = ("login", "login-plain", "idle", "msg", "presence", "muc")
+    features = ("login", "login-plain", "idle", "msg", "presence", "muc", "idle-sm", "resume")
 
     nports = 5
     instances = 0

@@ -67,6 +67,35 @@ SCENARIOS = {
                 "process for every run (RSS is measured from its start)",
         "fresh": True,
     },
+    "idle-sm": {
+        "args": lambda a: ["-s", "idle", "--sm", "-n", str(a.n or 10000), "-c", str(a.c or 200),
+                           "--hold", str(a.hold)],
+        "accounts": lambda a: a.n or 10000,
+        "metrics": [("kb_per_session", "server RSS KB/session", False),
+                    ("rss_before_kb", "RSS before (KB)", None),
+                    ("rss_loaded_kb", "RSS loaded (KB)", None),
+                    ("rss_after_kb", "RSS after all closed (KB)", None),
+                    ("churn_ratio", "RSS after / before", False),
+                    ("logins_per_s", "logins/s while loading", True)],
+        "note": "as idle, each session with XEP-0198 stream management and resumption enabled "
+                "after binding; a fresh server process for every run",
+        "fresh": True,
+    },
+    "resume": {
+        # 45 sessions per source address: a resuming client's new connection may be accepted
+        # before the server has seen its old one close, and Starling's per-address limit (100)
+        # counts both.
+        "args": lambda a: ["-s", "resume", "-n", str(a.n or 1000), "-c", str(a.c or 50),
+                           "--hold", str(a.hold), "--per-addr", "45"],
+        "accounts": lambda a: a.n or 1000,
+        "metrics": [("resume_p50_ms", "resume p50 ms", False),
+                    ("resume_p99_ms", "resume p99 ms", False),
+                    ("resumes_per_s", "resumptions/s", True),
+                    ("resume_failures", "failed resumptions", None)],
+        "note": "N sessions with XEP-0198 resumption; each loses its connection (closed without "
+                "a closing tag) and resumes on a new one: latency from the new TCP connect "
+                "through STARTTLS and SCRAM to <resumed/>",
+    },
     "msg": {
         "args": lambda a: ["-s", "msg", "-n", str(a.n or 100), "-w", str(a.w or 10)] +
         (["-r", str(a.rate)] if a.rate else []),
@@ -229,7 +258,7 @@ def main():
                 for k, v in sc.get("starling_extra", {}).items():
                     extra[k] = v
                     notes.append("Starling: %s=%s for this scenario" % (k, v))
-                if a.scenario == "idle" and (a.n or 10000) + 200 > 10000:
+                if a.scenario in ("idle", "idle-sm") and (a.n or 10000) + 200 > 10000:
                     # The default channel limit is 10000 connections.
                     extra["xmpp.receiving.channels"] = str((a.n or 10000) + 1000)
                     notes.append("Starling: xmpp.receiving.channels=%s (default 10000) to "

@@ -33,11 +33,12 @@ enum scenario {
     SC_MUC,
     SC_S2S,
     SC_PEP_SETUP,
-    SC_PEP
+    SC_PEP,
+    SC_RESUME
 };
-static const char *const scenario_names[] = { "login",    "idle",         "msg",
-                                              "presence", "roster-setup", "muc",
-                                              "s2s",      "pep-setup",    "pep" };
+static const char *const scenario_names[] = { "login",        "idle",  "msg", "presence",
+                                              "roster-setup", "muc",   "s2s", "pep-setup",
+                                              "pep",          "resume" };
 
 /* pep: the publisher (slot 0) and its N contacts, whose XEP-0115 capabilities ask for the node's
  * notifications (+notify). The verification string is computed at start (pep_caps_init). */
@@ -84,6 +85,7 @@ struct options {
     int pids[2][MAX_PIDS];
     int npids[2];
     bool verbose;
+    bool sm; /* XEP-0198 with resumption after binding (idle --sm; always for resume) */
 };
 
 static struct options o = {
@@ -119,8 +121,10 @@ enum cstate {
     CS_BIND,
     CS_SESSION,
     CS_ROSTER,
-    CS_JOIN,  /* muc: waiting for our own presence from the room */
-    CS_READY, /* logged in, initial presence sent */
+    CS_JOIN,   /* muc: waiting for our own presence from the room */
+    CS_SM,     /* <enable/> sent, waiting for <enabled/> */
+    CS_RESUME, /* <resume/> sent, waiting for <resumed/> */
+    CS_READY,  /* logged in, initial presence sent */
     CS_CLOSED,
 };
 
@@ -145,6 +149,9 @@ struct client {
     uint64_t sub_mask; /* roster-setup: contacts whose "subscribed" we received */
     int presences;     /* presence: available presences received */
     bool waiting_rate;
+    bool resuming;   /* resume: this connection resumes the previous one's session */
+    uint32_t sm_h;   /* stanzas received since <enable/> or <resumed/> */
+    char previd[80]; /* the server's resumption id */
 };
 
 struct stats {
@@ -153,6 +160,8 @@ struct stats {
     uint64_t delivered, sent;
     struct lg_hist msg_lat;
     uint64_t presences, subscribed, bounced;
+    struct lg_hist resume_lat;
+    uint64_t resumed, resume_failures;
 };
 
 static struct client *g_cl;
@@ -455,6 +464,11 @@ static void handle_features(struct client *c, struct strv el)
         send_auth(c);
         return;
     }
+    if (c->state == CS_HEADER2 && c->resuming) {
+        sendf(c, "<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%u'/>", c->previd, c->sm_h);
+        c->state = CS_RESUME;
+        return;
+    }
     if (c->state == CS_HEADER2) {
         /* Session establishment only when the server says it is not optional. */
         c->want_session = lgx_contains(el, "urn:ietf:params:xml:ns:xmpp-session") &&
@@ -492,8 +506,38 @@ static void after_bind(struct client *c)
         c->state = CS_JOIN;
         return;
     }
+    if (o.sm) {
+        SEND_LIT(c, "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+        c->state = CS_SM;
+        return;
+    }
     SEND_LIT(c, "<presence/>");
     on_ready(c);
+}
+
+/* XEP-0198 elements: <enabled/>, <resumed/>, <failed/>, <r/>. */
+static void handle_sm(struct client *c, struct strv el, struct strv name)
+{
+    if (strv_eq_c(name, "r")) {
+        sendf(c, "<a xmlns='urn:xmpp:sm:3' h='%u'/>", c->sm_h);
+    } else if (strv_eq_c(name, "enabled") && c->state == CS_SM) {
+        struct strv id = STRV_NULL;
+        lgx_attr(el, "id", &id);
+        snprintf(c->previd, sizeof(c->previd), "%.*s", (int)id.len, id.p);
+        c->sm_h = 0;
+        SEND_LIT(c, "<presence/>");
+        on_ready(c);
+    } else if (strv_eq_c(name, "resumed") && c->state == CS_RESUME) {
+        c->state = CS_READY;
+        c->resuming = false;
+        g_ready++;
+        g_st.resumed++;
+        lg_hist_add(&g_st.resume_lat, (lg_now_ns() - c->t_start) / 1000);
+    } else if (strv_eq_c(name, "failed")) {
+        g_st.resume_failures += c->state == CS_RESUME;
+        g_fail_reason = c->state == CS_RESUME ? "resumption failed" : "stream management refused";
+        client_close(c, true);
+    }
 }
 
 static void handle_sasl(struct client *c, struct strv el, struct strv name)
@@ -840,6 +884,15 @@ static void handle_iq(struct client *c, struct strv el)
 static void handle_element(struct client *c, struct strv el)
 {
     struct strv name = lgx_name(el);
+    if (lgx_contains(el, "urn:xmpp:sm:3") &&
+        (strv_eq_c(name, "r") || strv_eq_c(name, "enabled") || strv_eq_c(name, "resumed") ||
+         strv_eq_c(name, "failed") || strv_eq_c(name, "a"))) {
+        handle_sm(c, el, name);
+        return;
+    }
+    if (strv_eq_c(name, "message") || strv_eq_c(name, "presence") || strv_eq_c(name, "iq")) {
+        c->sm_h++;
+    }
     if (strv_eq_c(name, "features")) {
         handle_features(c, el);
     } else if (strv_eq_c(name, "proceed") && c->state == CS_STARTTLS) {
@@ -1273,6 +1326,47 @@ static int scenario_idle(void)
 }
 
 static int scenario_traffic_measure(void);
+static bool all_resumed(void)
+{
+    return g_ready + (int)g_st.login_failures >= g_login_goal;
+}
+
+/* resume: N sessions with XEP-0198 resumption; each loses its connection (closed without a
+ * closing tag) and resumes on a new one (TCP, STARTTLS, SASL, <resume/>): the latency is from
+ * the new connect to <resumed/>. */
+static int scenario_resume(void)
+{
+    login_range(0, o.sessions);
+    int held = g_ready;
+    sleep_loop(o.hold);
+    uint64_t t1 = lg_now_ns();
+    int next = 0;
+    g_login_goal = g_ready;
+    while (!g_stop && lg_now_ns() < g_deadline && next < o.sessions) {
+        while (next < o.sessions && g_ready + o.concurrency > g_login_goal) {
+            struct client *c = &g_cl[next++];
+            if (c->state != CS_READY) {
+                continue;
+            }
+            client_close(c, false); /* the loss: no </stream:stream> */
+            c->resuming = true;
+            start_slot(c);
+        }
+        run_loop(NULL, lg_now_ns() + 20000000ull);
+    }
+    run_loop(all_resumed, g_deadline);
+    double secs = (double)(lg_now_ns() - t1) / 1e9;
+    printf("RESULT scenario=resume sessions=%d held=%d resumed=%llu resume_failures=%llu "
+           "resumes_per_s=%.1f resume_p50_ms=%.2f resume_p99_ms=%.2f",
+           o.sessions, held, (unsigned long long)g_st.resumed,
+           (unsigned long long)g_st.resume_failures, (double)g_st.resumed / secs,
+           lg_hist_quantile(&g_st.resume_lat, 0.5) / 1000,
+           lg_hist_quantile(&g_st.resume_lat, 0.99) / 1000);
+    print_common(secs);
+    close_all();
+    run_loop(everyone_closed, lg_now_ns() + 2000000000ull);
+    return (int)g_st.resumed == held && held == o.sessions ? 0 : 1;
+}
 
 static int scenario_traffic(void)
 {
@@ -1527,7 +1621,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen -s SCENARIO [options]\n"
-            "scenarios: login idle msg presence roster-setup muc s2s pep-setup pep\n"
+            "scenarios: login idle msg presence roster-setup muc s2s pep-setup pep resume\n"
             "  -H HOST -p PORT -D DOMAIN   server (default 127.0.0.1 5222 localhost)\n"
             "  --host2 --port2 --domain2   second server (s2s: receivers log in there)\n"
             "  --tls starttls|direct|none  (default starttls)   --plain  SASL PLAIN\n"
@@ -1542,6 +1636,7 @@ static void usage(void)
             "  --per-addr N  connections per source address 127.0.0.x (90)\n"
             "  --timeout SECS  hard limit of the whole run (120)   -v  verbose\n"
             "  --login-timeout SECS  a login taking longer fails (30)\n"
+            "  --sm  enable XEP-0198 with resumption after binding (always for resume)\n"
             "Prints one line 'RESULT key=value ...'; exit 0 ok, 1 the run failed, 2 usage.\n");
 }
 
@@ -1565,6 +1660,7 @@ static void parse_args(int argc, char **argv)
         { "per-addr", required_argument, NULL, 15 },
         { "timeout", required_argument, NULL, 16 },
         { "login-timeout", required_argument, NULL, 17 },
+        { "sm", no_argument, NULL, 18 },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -1673,6 +1769,9 @@ static void parse_args(int argc, char **argv)
         case 17:
             o.login_timeout = strtod(optarg, NULL);
             break;
+        case 18:
+            o.sm = true;
+            break;
         case 'v':
             o.verbose = true;
             break;
@@ -1724,6 +1823,9 @@ static void raise_nofile(int need)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
+    if (o.scenario == SC_RESUME) {
+        o.sm = true;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
@@ -1790,6 +1892,9 @@ int main(int argc, char **argv)
         break;
     case SC_IDLE:
         rc = scenario_idle();
+        break;
+    case SC_RESUME:
+        rc = scenario_resume();
         break;
     case SC_PRESENCE:
         rc = scenario_presence();

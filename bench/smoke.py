@@ -28,6 +28,9 @@ RUNS = [
      "port"),
     ("pep-setup", ["-s", "pep-setup", "-n", "5", "-c", "6", "--first", "12"], "port"),
     ("pep", ["-s", "pep", "-n", "5", "-w", "2", "-c", "6", "--first", "12"], "port"),
+    ("idle-sm", ["-s", "idle", "--sm", "-n", "20", "-c", "10", "--hold", "0.5", "--per-addr", "7"],
+     "port"),
+    ("resume", ["-s", "resume", "-n", "10", "-c", "5", "--hold", "0.3"], "port"),
 ]
 
 

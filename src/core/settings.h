@@ -106,6 +106,8 @@ struct settings {
             int fast_token_lifetime;
             /* xmpp.receiving.fast_max_devices: user agents of an account holding tokens */
             int fast_max_devices;
+            int sm_resume_timeout; /* xmpp.receiving.sm_resume_timeout: seconds, 0 = off */
+            int sm_max_unacked;    /* xmpp.receiving.sm_max_unacked: stanzas, then close */
         } receiving;
         struct {
             int log_level;        /* xmpp.sending.log_level */
@@ -146,11 +148,12 @@ struct settings {
         int threads;                  /* webadmin.threads: per socket */
     } webadmin;
     struct {
-        long vcard_max_size;   /* services.vcard.max_size: bytes of one vCard */
-        long private_max_size; /* services.private.max_size: bytes per account */
-        char external[2048];   /* services.external: XEP-0215 entries */
-        char turn_secret[256]; /* services.turn_secret: coturn use-auth-secret */
-        int turn_ttl;          /* services.turn_ttl: seconds of TURN credentials */
+        char external[2048];    /* services.external: XEP-0215 entries */
+        char turn_secret[256];  /* services.turn_secret: coturn use-auth-secret */
+        int turn_ttl;           /* services.turn_ttl: seconds of TURN credentials */
+        long vcard_max_size;    /* services.vcard.max_size: bytes of one vCard */
+        long private_max_size;  /* services.private.max_size: bytes per account */
+        bool push_include_body; /* services.push.include_body: XEP-0357 summary body */
     } services;
     struct {                   /* publish-subscribe and personal eventing (XEP-0060/0163) */
         int max_nodes;         /* pubsub.max_nodes: per account */

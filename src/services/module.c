@@ -46,6 +46,12 @@ static const struct setting services_settings[] = {
       .max = 604800,
       .def = "86400",
       .desc = "Seconds TURN credentials stay valid" },
+    { .key = "services.push.include_body",
+      .type = SETTING_BOOL,
+      SETTING_FIELD(services.push_include_body),
+      .def = "no",
+      .desc = "Put the message text into XEP-0357 push notifications (the app server and the "
+              "phone vendor's push service then see it)" },
     { .key = NULL },
 };
 

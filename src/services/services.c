@@ -1,5 +1,6 @@
 /* services.c: the table of server services and the iq dispatch to them. */
 #include "services/services.h"
+#include "services/services_int.h"
 
 #include <string.h>
 
@@ -14,16 +15,21 @@
  * exactly what is implemented). */
 static const char *const stream_features[] = { NS_IQ_AUTH, NULL };
 
-/* The table; the last slots take the services of upper layers added at start (services_add). */
+/* The table; the last slots take the services of upper layers added at start (services_add).
+ * Not reformatted: a service added on its own line does not reflow the table. */
 #define SERVICES_EXTRA 4
-static const struct service *services[18 + SERVICES_EXTRA] = {
-    &service_disco,    &service_ping,     &service_version,
-    &service_roster,   &service_blocking, &service_carbons,
-    &service_time,     &service_last,     &service_vcard,
-    &service_private,  &service_contact,  &service_adhoc,
-    &service_register, &service_muc,      &service_mam,
-    &service_upload,   &service_extdisco, NULL,
+/* clang-format off */
+static const struct service *services[19 + SERVICES_EXTRA] = {
+    &service_disco,   &service_ping,  &service_version,  &service_roster, &service_blocking,
+    &service_carbons, &service_time,  &service_last,     &service_vcard,  &service_private,
+    &service_contact, &service_adhoc, &service_register, &service_muc,
+    &service_mam,
+    &service_upload,
+    &service_extdisco,
+    &service_push,
+    NULL,
 };
+/* clang-format on */
 
 static services_result_fn *g_result_hook;
 
@@ -76,10 +82,14 @@ static const struct service_iq *find_iq(const struct xml_node *q, enum service_s
 static int handle_iq(struct signal *sig, enum service_scope scope)
 {
     if (!type_is(sig, "get") && !type_is(sig, "set")) {
-        /* Results and errors addressed to the server end here (or answer an account's own
-         * request, e.g. personal eventing's capabilities query). */
-        if (scope == SERVICE_SCOPE_ACCOUNT && g_result_hook != NULL) {
-            g_result_hook(sig);
+        /* Results and errors addressed to the server end here; an account's may answer a push
+         * notification sent on its behalf (XEP-0357) or the account's own request (e.g.
+         * personal eventing's capabilities query). */
+        if (scope == SERVICE_SCOPE_ACCOUNT) {
+            services__push_answer(sig);
+            if (g_result_hook != NULL) {
+                g_result_hook(sig);
+            }
         }
         return 0;
     }

@@ -147,7 +147,13 @@ extern const struct service service_contact;
 extern const struct service service_adhoc;
 extern const struct service service_register;
 extern const struct service service_muc;
-extern const struct service service_mam; /* XEP-0313 (archive) */
+extern const struct service service_mam;  /* XEP-0313 (archive) */
+extern const struct service service_push; /* XEP-0357 (push.c) */
+
+/* XEP-0357, on the account's home worker: a message `msg` reached a session of `account` that
+ * cannot take it now (detached); `count` messages so far. Sends a summary notification to each
+ * of the account's app servers. */
+void services_push_notify(const struct jid *account, const struct signal *msg, unsigned count);
 
 /* The services: services.* settings, per-worker state in the module table (core/module.h). */
 struct module;

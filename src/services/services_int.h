@@ -50,5 +50,7 @@ void services__field_value(struct xml_node *field, const char *value);
  * service) as a disco#items entry called `label`; nothing without a hook or a service. */
 void services__hooked_item(services_chat_service_fn *hook, const struct service_ctx *ctx,
                            const char *label, service_item_fn *fn, void *ud);
+/* push.c: an answer to one of our notifications (an error removes that registration). */
+void services__push_answer(const struct signal *sig);
 
 #endif

@@ -56,6 +56,7 @@ static const char *const migrations[] = {
 
 /* The areas beyond the core tables, each in its own file with its own migrations (archive after
  * muc: it has a trigger on muc_rooms). */
+/* clang-format off */
 static const struct store_area *const areas[] = {
     &store_area_im,       /* sqlite_im.c */
     &store_area_services, /* sqlite_services.c */
@@ -65,7 +66,9 @@ static const struct store_area *const areas[] = {
     &store_area_archive,  /* sqlite_archive.c (issue 16) */
     &store_area_pubsub,   /* sqlite_pubsub.c (issue 14) */
     &store_area_upload,   /* sqlite_upload.c (issue 17) */
+    &store_area_push,     /* sqlite_push.c (issue 15) */
 };
+/* clang-format on */
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

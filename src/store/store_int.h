@@ -33,6 +33,7 @@ extern const struct store_area store_area_archive;  /* sqlite_archive.c: XEP-031
 extern const struct store_area store_area_pubsub;   /* sqlite_pubsub.c: pubsub nodes, PEP */
 extern const struct store_area store_area_upload;   /* sqlite_upload.c: XEP-0363 slots */
 extern const struct store_area store_area_fast;     /* sqlite_fast.c: FAST tokens, agents */
+extern const struct store_area store_area_push;     /* sqlite_push.c: XEP-0357 registrations */
 
 /* Arguments of a statement as text: a compound literal and its length. */
 #define STORE_ARGS(...)                                                                            \

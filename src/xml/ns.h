@@ -97,5 +97,10 @@
 #define NS_FAST "urn:xmpp:fast:0"
 /* ---- invitations (XEP-0401) ---- */
 #define NS_INVITE "urn:xmpp:invite"
+/* Mobile sessions (issue 15): XEP-0198 stream management, XEP-0352 client state indication. */
+#define NS_SM "urn:xmpp:sm:3"
+#define NS_CSI "urn:xmpp:csi:0"
+#define NS_PUSH "urn:xmpp:push:0"
+#define NS_PUSH_SUMMARY "urn:xmpp:push:summary"
 
 #endif

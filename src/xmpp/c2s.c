@@ -10,15 +10,24 @@
 #include "core/server.h"
 #include "jid/jid.h"
 #include "im/im.h"
+#include "services/services.h"
 #include "xml/ns.h"
 #include "xmpp/convert.h"
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 
-/* The router hands a signal for this session. */
-static void deliver(void *ud, struct signal *sig)
+/* A message a person wrote: a body, and not an error or a headline. */
+static bool wants_push(const struct signal *sig)
 {
-    struct c2s_session *s = ud;
+    if (sig->method != SIGNAL_MESSAGE || sig->xmpp_data == NULL ||
+        (sig->type && (strcmp(sig->type, "error") == 0 || strcmp(sig->type, "headline") == 0))) {
+        return false;
+    }
+    return xml_node_child(sig->xmpp_data, NS_CLIENT, "body") != NULL;
+}
+
+void c2s__send(struct c2s_session *s, struct signal *sig)
+{
     struct xstream *st = s->st;
     if (st != NULL && st->state == XS_BOUND) {
         struct buf out;
@@ -30,7 +39,34 @@ static void deliver(void *ud, struct signal *sig)
         }
         buf_cleanup(&out);
     }
+    if ((st == NULL || s->inactive) && s->sm != NULL && !s->ended && wants_push(sig)) {
+        /* Detached, or in the background (XEP-0352 inactive): the phone learns through its
+         * app server (XEP-0357). */
+        services_push_notify(&s->jid, sig, ++s->push_count);
+    }
+    if (s->sm != NULL) {
+        /* Kept until acknowledged, also while detached or closing (XEP-0198). */
+        c2s__sm_sent(s, sig, NULL, 0);
+        return;
+    }
     signal_free(sig);
+}
+
+/* The router hands a signal for this session. */
+static void deliver(void *ud, struct signal *sig)
+{
+    struct c2s_session *s = ud;
+    if (c2s__csi_hold(s, sig)) {
+        return;
+    }
+    /* Something urgent goes out: what was held goes first, in order. */
+    c2s__csi_flush(s);
+    c2s__send(s, sig);
+}
+
+bool c2s__is_session(const struct router_session *rs)
+{
+    return rs->deliver == deliver;
 }
 
 static void generated_resource(char *out, size_t len)
@@ -47,6 +83,9 @@ static void generated_resource(char *out, size_t len)
 static void end(struct router_session *rs, const char *condition, const char *text)
 {
     struct c2s_session *s = rs->ud;
+    if (c2s__sm_end_from_outside(s)) {
+        return; /* a detached session: ended and freed */
+    }
     if (s->st != NULL) {
         xstream_error(s->st, condition,
                       text ? text : "the account was changed by an administrator");
@@ -58,6 +97,8 @@ void c2s_session_free(struct c2s_session *s)
     if (s == NULL) {
         return;
     }
+    c2s__sm_free(s);
+    c2s__csi_free(s);
     jid_cleanup(&s->jid);
     free(s->bare);
     free(s->full);
@@ -106,7 +147,9 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
         /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
         struct c2s_session *old = replaced->ud;
         old->registered = false;
-        if (old->st != NULL) {
+        if (c2s__sm_end_from_outside(old)) {
+            /* it was detached: ended and freed */
+        } else if (old->st != NULL) {
             xstream_error(old->st, "conflict", "replaced by a new session with the same resource");
         }
     }
@@ -198,12 +241,21 @@ static void stanza_error(struct xstream *st, const struct xml_node *el, const ch
 
 void c2s__stanza(struct xstream *st, struct xml_node *el)
 {
+    if (el->ns && strcmp(el->ns, NS_SM) == 0) {
+        c2s__sm_element(st, el);
+        return;
+    }
+    if (el->ns && strcmp(el->ns, NS_CSI) == 0) {
+        c2s__csi_element(st, el);
+        return;
+    }
     if (el->ns == NULL || strcmp(el->ns, NS_CLIENT) != 0 ||
         (strcmp(el->name, "message") != 0 && strcmp(el->name, "presence") != 0 &&
          strcmp(el->name, "iq") != 0)) {
         xstream_error(st, "unsupported-stanza-type", NULL);
         return;
     }
+    c2s__sm_received(st->sess);
     if (xml_node_attr(el, "to") == NULL && stream_iq(st, el)) {
         return;
     }
@@ -245,6 +297,14 @@ static void keepalive(void *ud)
         loop_timer_start(c->loop, &c->timer, period - idle, keepalive, st);
         return;
     }
+    if (c2s__sm_enabled(s)) {
+        /* XEP-0198: an ack request instead of a ping; its answer is any read, as below. */
+        c2s__sm_request(st);
+        s->ping_outstanding = true;
+        s->ping_sent_ms = now;
+        loop_timer_start(c->loop, &c->timer, period, keepalive, st);
+        return;
+    }
     struct buf b;
     buf_init(&b, 4096);
     buf_printf(&b, "<iq type='get' id='starling-ping-%u' from='", ++s->ping_seq);
@@ -271,19 +331,35 @@ void c2s__keepalive_start(struct xstream *st)
     }
 }
 
+bool c2s__session_end(struct c2s_session *s, bool stopping)
+{
+    s->ended = true;
+    /* The IM core's session end: unavailable presence for whoever had this session's, also
+     * after an abrupt loss, and the last-activity bookkeeping of the account's last session. */
+    im_session_ended(&s->rs, stopping);
+    bool was = s->registered;
+    if (s->registered) {
+        s->registered = false;
+        router_session_remove(&s->rs);
+    }
+    c2s__sm_drain(s);
+    c2s__csi_free(s);
+    return was;
+}
+
 void c2s__closed(struct xstream *st)
 {
     struct c2s_session *s = st->sess;
     if (s == NULL) {
         return;
     }
-    /* The IM core's session end: unavailable presence for whoever had this session's, also
-     * after an abrupt loss, and the last-activity bookkeeping of the account's last session. */
-    im_session_ended(&s->rs, st->c->xw && st->c->xw->stopping);
+    bool stopping = st->c->xw && st->c->xw->stopping;
+    if (c2s__sm_detach(s, stopping || st->peer_closed)) {
+        st->sess = NULL; /* the session lives on, detached (sm.c) */
+        return;
+    }
     s->st = NULL;
-    if (s->registered) {
-        s->registered = false;
-        router_session_remove(&s->rs);
+    if (c2s__session_end(s, stopping)) {
         log_conn(&st->c->log, LOG_MAJOR, "session ended for %s", s->full);
     }
 }

@@ -10,10 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "jid/jid.h"
 #include "signal/router.h"
 
 struct xstream;
+struct c2s_sm;
+struct csi_held;
 
 struct c2s_session {
     struct xstream *st;       /* the stream it runs on */
@@ -23,12 +27,22 @@ struct c2s_session {
     char *full;               /* "local@domain/resource" */
     char *resource;           /* rs.resource */
     bool registered;          /* in the router */
+    bool ended;               /* its end is under way (c2s__session_end) */
     bool ping_outstanding;    /* keepalive: a ping was sent, no bytes came since */
     uint64_t ping_sent_ms;    /* keepalive: when that ping was sent (loop_clock_ms) */
     unsigned ping_seq;
+    struct c2s_sm *sm;     /* XEP-0198 state once enabled (sm.c), else NULL */
+    bool inactive;         /* XEP-0352: the client said <inactive/> */
+    struct csi_held *held; /* XEP-0352: what waits for <active/> (csi.c) */
+    unsigned push_count;   /* XEP-0357: messages notified since the connection was lost */
 };
 
 /* NULL-safe. The session must have left the router (c2s__closed). */
 void c2s_session_free(struct c2s_session *s);
+
+/* XEP-0198 sessions waiting for a resumption on the calling worker (sm.c): ended (unacked
+ * messages to offline storage) at shutdown; listed for monitoring. */
+void c2s_detached_end_all(bool stopping);
+void c2s_detached_json(int worker, json_t *array);
 
 #endif

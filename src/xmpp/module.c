@@ -177,6 +177,22 @@ static const struct setting xmpp_settings[] = {
       .def = "16",
       .desc = "User agents of one account that may hold FAST tokens; a new one takes the place "
               "of the least recently issued" },
+    { .key = "xmpp.receiving.sm_resume_timeout",
+      .type = SETTING_INT,
+      SETTING_FIELD(xmpp.receiving.sm_resume_timeout),
+      .min = 0,
+      .max = 86400,
+      .def = "300",
+      .desc = "Seconds a client session with XEP-0198 resumption outlives its lost connection; "
+              "0 = no resumption" },
+    { .key = "xmpp.receiving.sm_max_unacked",
+      .type = SETTING_INT,
+      SETTING_FIELD(xmpp.receiving.sm_max_unacked),
+      .min = 1,
+      .max = 1000000,
+      .def = "1000",
+      .desc = "Stanzas a stream-managed session may leave unacknowledged before it is closed "
+              "(policy-violation)" },
     { .key = "xmpp.sending.log_level",
       .type = SETTING_LEVEL,
       SETTING_FIELD(xmpp.sending.log_level),

@@ -137,6 +137,9 @@ int xstream__write_node(struct xstream *st, const struct xml_node *n)
     int rc = xml_serialize(&out, n, &o);
     if (rc == 0) {
         rc = xstream__write(st, out.p, out.len);
+        if (st->state == XS_BOUND && st->sess && c2s__sm_enabled(st->sess)) {
+            c2s__sm_sent(st->sess, NULL, out.p, out.len); /* counted and kept (XEP-0198) */
+        }
     }
     buf_cleanup(&out);
     return rc;
@@ -232,6 +235,8 @@ static void features(struct xstream *st)
                    NS_SESSION);
         /* XEP-0237 roster versioning (im/roster.c). */
         buf_append_c(&b, "<ver xmlns='" NS_ROSTERVER_FEATURE "'/>");
+        /* XEP-0198 stream management and XEP-0352 client state indication (sm.c, csi.c). */
+        buf_append_c(&b, "<sm xmlns='" NS_SM "'/><csi xmlns='" NS_CSI "'/>");
     } else {
         xstream__features_auth(st, &b);
         xstream__register_feature(st, &b);
@@ -375,6 +380,7 @@ static int on_stream_close(void *ud)
 {
     struct xstream *st = ud;
     if (st->state != XS_CLOSED) {
+        st->peer_closed = true; /* a clean end: a stream-managed session is not kept (sm.c) */
         xstream__flush_delayed(st);
         xstream__write_c(st, "</stream:stream>");
         st->state = XS_CLOSED;
@@ -480,6 +486,12 @@ static void element_authed(struct xstream *st, struct xml_node *el)
 {
     if (is_iq_child(el, NS_BIND, "bind")) {
         c2s__bind(st, el);
+    } else if (is(el, NS_SM, "resume")) {
+        c2s__sm_resume(st, el);
+    } else if (is(el, NS_SM, "enable")) {
+        /* XEP-0198 §3: after binding a resource. */
+        xstream__write_c(st, "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS
+                             "'/></failed>");
     } else if (is_stanza(el)) {
         xstream_error(st, "not-authorized", "bind a resource first");
     } else {

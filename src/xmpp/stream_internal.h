@@ -30,9 +30,10 @@ struct xstream {
     struct xml_stream *parser;
     enum xstream_state state;
     bool header_sent;
-    bool stop;   /* the current feed must return: transport change or move */
-    bool legacy; /* stream without version='1.0' */
-    int move_to; /* worker to move to, or -1 */
+    bool stop;        /* the current feed must return: transport change or move */
+    bool legacy;      /* stream without version='1.0' */
+    bool peer_closed; /* the peer ended the stream with its closing tag */
+    int move_to;      /* worker to move to, or -1 */
     char id[33];
     /* Local domains are at most 255 bytes (accounts.h): a longer name is never ours. */
     char domain[256];  /* canonical local domain of the stream */
@@ -134,5 +135,42 @@ void c2s__stanza(struct xstream *st, struct xml_node *el);
 void c2s__closed(struct xstream *st);
 /* Arms the keepalive of a bound session (XEP-0199 from the server). */
 void c2s__keepalive_start(struct xstream *st);
+/* Writes a routed signal to the session's client (or queues it while detached); takes it. */
+void c2s__send(struct c2s_session *s, struct signal *sig);
+/* The session's end: unavailable presence, out of the router, unacked stanzas handed on.
+ * True when it was in the router (the caller logs the end). */
+bool c2s__session_end(struct c2s_session *s, bool stopping);
+/* Whether a router session is a c2s session (its ud a struct c2s_session). */
+bool c2s__is_session(const struct router_session *rs);
+
+/* sm.c: XEP-0198 stream management. */
+bool c2s__sm_enabled(const struct c2s_session *s);
+/* A stanza was written to the client (or would have been, while detached): queued until
+ * acknowledged; `sig` (taken) for a routed one, else the stanza's text. */
+void c2s__sm_sent(struct c2s_session *s, struct signal *sig, const char *text, size_t len);
+/* A stanza came from the client. */
+void c2s__sm_received(struct c2s_session *s);
+/* Asks the client for an acknowledgement (instead of a keepalive ping). */
+void c2s__sm_request(struct xstream *st);
+/* <enable/>, <r/>, <a/> on a bound stream. */
+void c2s__sm_element(struct xstream *st, const struct xml_node *el);
+/* <resume/> on an authenticated stream not yet bound. */
+void c2s__sm_resume(struct xstream *st, const struct xml_node *el);
+/* The connection is gone: keeps a resumable session for the window and returns true (the
+ * stream no longer owns it), else false (`ending`: shutdown, or the client closed its stream). */
+bool c2s__sm_detach(struct c2s_session *s, bool ending);
+/* Unacknowledged stanzas at the session's end: messages to offline storage, iq errors back. */
+void c2s__sm_drain(struct c2s_session *s);
+/* The account was ended or the session replaced: no resumption; a detached session ends now
+ * (and is freed: true). */
+bool c2s__sm_end_from_outside(struct c2s_session *s);
+void c2s__sm_free(struct c2s_session *s);
+
+/* csi.c: XEP-0352 client state indication. */
+bool c2s__csi_hold(struct c2s_session *s, struct signal *sig);
+void c2s__csi_flush(struct c2s_session *s);
+void c2s__csi_free(struct c2s_session *s);
+void c2s__csi_element(struct xstream *st, const struct xml_node *el);
+void c2s__csi_resumed(struct c2s_session *s);
 
 #endif

@@ -10,6 +10,7 @@
 #include "im/im.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "xmpp/c2s.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
 #include "xmpp/stream.h"
@@ -88,6 +89,9 @@ void xmpp_worker_quiesce(struct xmpp_worker *xw)
             xstream_shutdown(c->st);
         }
     }
+    /* Sessions waiting for a resumption end too: their unacknowledged messages go to offline
+     * storage (XEP-0198, sm.c). */
+    c2s_detached_end_all(true);
 }
 
 void xmpp_worker_stop(struct xmpp_worker *xw)
@@ -150,5 +154,6 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
             json_array_append_new(array, o);
         }
     }
+    c2s_detached_json(xw->worker->id, array);
     s2s_out_connections_json(xw, array);
 }

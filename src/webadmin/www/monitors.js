@@ -73,13 +73,13 @@ async function renderCards(box) {
 
 function connectionsTable(rows) {
   const body = el('tbody', { id: 'conn-rows' });
-  rows.sort((a, b) => a.id - b.id);
+  rows.sort((a, b) => (a.id || 0) - (b.id || 0));
   for (const c of rows) {
     const kind = c.kind === 's2s' ? 's2s-in' : c.kind;
     body.append(el('tr', { 'data-id': c.id, 'data-jid': c.jid || '' },
       el('td', { class: 'num' }, el('a', { href: '#/monitors/logs/conn/' + c.id, title: 'Its log records' }, String(c.id))),
       el('td', {}, el('span', { class: 'tag' }, kind)),
-      el('td', { class: 'mono' }, c.peer),
+      el('td', { class: 'mono' }, c.peer || '—'),
       el('td', {}, c.jid ? (c.kind === 'c2s' ? el('a', { href: accountHash(c.jid.split('/')[0]) }, c.jid) : c.jid)
                          : el('span', { class: 'muted' }, '—')),
       el('td', {}, c.tls ? el('span', { class: 'tag tls', title: c.cipher || '' }, c.tls) : el('span', { class: 'tag warn' }, 'clear')),
@@ -87,8 +87,8 @@ function connectionsTable(rows) {
       el('td', {}, c.mechanism || ''),
       el('td', {}, c.state),
       el('td', {}, fmtAge(c.since)),
-      el('td', { class: 'num' }, c.stanzas_in + ' / ' + c.stanzas_out),
-      el('td', { class: 'num' }, fmtBytes(c.bytes_in) + ' / ' + fmtBytes(c.bytes_out))));
+      el('td', { class: 'num' }, c.state === 'detached' ? c.unacked + ' unacked' : c.stanzas_in + ' / ' + c.stanzas_out),
+      el('td', { class: 'num' }, c.state === 'detached' ? '' : fmtBytes(c.bytes_in) + ' / ' + fmtBytes(c.bytes_out))));
   }
   if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 11, class: 'empty' }, 'No connections')));
   return el('div', { class: 'table-scroll' }, el('table', { id: 'connections-table' },
