@@ -1089,14 +1089,22 @@ static int op_features(struct op_ctx *c)
     struct admin_hooks *h = &c->a->hooks;
     json_t *server = h->disco_features ? h->disco_features(h->ud, false) : json_array();
     json_t *account = h->disco_features ? h->disco_features(h->ud, true) : json_array();
+    const struct settings *live = h->settings_live ? h->settings_live(h->ud) : NULL;
+    struct settings *defaults = NULL;
+    if (live == NULL) {
+        defaults = xcalloc(1, sizeof(*defaults));
+        settings_defaults(defaults);
+        live = defaults;
+    }
     if (rc == 0) {
-        c->result = admin_features_json(c->a->st, buf_cstr(&dom), server, account);
+        c->result = admin_features_json(c->a->st, live, buf_cstr(&dom), server, account);
         if (c->result == NULL) {
             rc = fail(c, ERR_NOTFOUND, "unknown domain: %s", buf_cstr(&dom));
         }
     }
     json_decref(server);
     json_decref(account);
+    free(defaults);
     buf_cleanup(&dom);
     return rc;
 }

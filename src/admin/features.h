@@ -5,12 +5,13 @@
 #include <jansson.h>
 
 struct store;
+struct settings;
 
 /* {"domain", "server": [{"feature", "name"}], "account": [...], "switches": [{"what", "on",
  * "setting", "value"}]}: the disco#info features of the server and of its accounts (the
  * namespaces `server` and `account`, arrays of strings, named where known), and the domain
- * settings that turn protocols on or off. NULL for an unknown domain. */
-json_t *admin_features_json(struct store *st, const char *domain, const json_t *server,
-                            const json_t *account);
+ * and server settings (`cfg`) that turn protocols on or off. NULL for an unknown domain. */
+json_t *admin_features_json(struct store *st, const struct settings *cfg, const char *domain,
+                            const json_t *server, const json_t *account);
 
 #endif

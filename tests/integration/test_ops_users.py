@@ -84,6 +84,20 @@ def test_features_of_a_domain(srv):
     assert sw["Multi-user chat (XEP-0045)"]["on"] is True
     assert sw["Multi-user chat (XEP-0045)"]["value"] == "conference.localhost"
     assert sw["In-band registration (XEP-0077)"]["on"] is False
+    # Server settings behind what clients look for: no http.listener socket in tests, so no
+    # upload and no WebSocket; the archive and stream resumption are on by default.
+    assert sw["HTTP file upload (XEP-0363)"]["on"] is False
+    assert sw["HTTP file upload (XEP-0363)"]["setting"] == "http.listener"
+    assert sw["Message archive (XEP-0313)"]["on"] is True
+    assert sw["Stream management and resumption (XEP-0198)"]["on"] is True
+    acc = {x["feature"]: x["name"] for x in f["account"]}
+    assert acc.get("urn:xmpp:mam:2") == "Message archive (XEP-0313)"
+    srv.ctl_ok("settings", "set", "archive.enabled", "no")
+    try:
+        sw = {s["what"]: s for s in json.loads(srv.ctl_ok("features", "localhost"))["switches"]}
+        assert sw["Message archive (XEP-0313)"]["on"] is False
+    finally:
+        srv.ctl_ok("settings", "set", "archive.enabled", "yes")
     srv.ctl_ok("domain", "set", "localhost", "auto_signup=yes")
     try:
         f = json.loads(srv.ctl_ok("features", "localhost"))
