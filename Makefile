@@ -1,6 +1,6 @@
 # Starling: one non-recursive Makefile. `make run` and `make test` are the two commands of README.md.
 
-PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson icu-i18n icu-uc
+PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson icu-i18n icu-uc libpq
 CC ?= cc
 BUILD ?= build
 SAN ?=

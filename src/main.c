@@ -526,11 +526,29 @@ static int check_database_present(void)
     return -1;
 }
 
+/* store.backend (read at start): SQLite's file, checked to be present, or PostgreSQL. */
+static int use_store_backend(const struct settings *cfg)
+{
+    if (cfg->store.backend == STORE_BACKEND_POSTGRESQL) {
+        if (cfg->store.pg_conninfo[0] == '\0') {
+            fprintf(stderr, "starlingd: store.backend is postgresql but "
+                            "store.postgresql.conninfo is empty\n");
+            return -1;
+        }
+        store_use_backend(STORE_BACKEND_POSTGRESQL, cfg->store.pg_conninfo);
+        return 0;
+    }
+    return check_database_present();
+}
+
 /* The database file: mode 0600 (it holds SCRAM keys and clear passwords), then a quick_check
  * bounded by server.db_check_timeout; a damaged database is refused. */
 static int check_database(const struct settings *cfg)
 {
     char err[512];
+    if (!store_is_sqlite()) {
+        return 0; /* PostgreSQL checks its own files; store_open() says when it cannot connect */
+    }
     if (store_file_prepare(g_server.db_path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
         return -1;
@@ -798,8 +816,7 @@ static int run(void)
 {
     char err[512];
     snprintf(g_server.db_path, sizeof(g_server.db_path), "%s/starling.db", g_server.datadir);
-    if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0 ||
-        check_database_present() != 0) {
+    if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0) {
         return 1;
     }
     char conf[1200];
@@ -809,6 +826,9 @@ static int run(void)
         return 1;
     }
     const struct settings *cfg = g_cfg.live;
+    if (use_store_backend(cfg) != 0) {
+        return 1;
+    }
     /* The XMPP sockets first: an address already served fails the start before anything is
      * written (no first start, no new password); the workers then share these sockets. */
     if (xmpp_listeners_hold(cfg, err, sizeof(err)) != 0) {

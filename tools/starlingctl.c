@@ -641,12 +641,34 @@ static int print_result(enum out_kind out, const json_t *result)
     return 0;
 }
 
+/* True when the settings file of `datadir` puts the store on PostgreSQL (store.backend). */
+static bool store_on_postgresql(const char *datadir)
+{
+    char conf[4200];
+    char line[1024];
+    bool pg = false;
+    snprintf(conf, sizeof(conf), "%s/starling.conf", datadir);
+    FILE *f = fopen(conf, "r");
+    while (f != NULL && !pg && fgets(line, sizeof(line), f) != NULL) {
+        const char *p = line + strspn(line, " \t");
+        pg = strncmp(p, "store.backend", 13) == 0 && strstr(p, "postgresql") != NULL;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return pg;
+}
+
 /* backup: SQLite's backup API straight on the database file, read-only, while the server runs
  * or not (docs/backup.md says why not through the admin socket). */
 static int do_backup(const char *datadir, int argc, char **argv)
 {
     if (argc != 2) {
         return usage_error("usage: backup FILE");
+    }
+    if (store_on_postgresql(datadir)) {
+        complain("backup is not supported on PostgreSQL (store.backend): use pg_dump");
+        return EXIT_FAIL;
     }
     char db[4200];
     char err[512];

@@ -144,6 +144,10 @@ struct settings {
         int history_length; /* muc.history_length: messages kept per room */
         int message_rate;   /* muc.message_rate: per occupant per minute; 0 = none */
     } muc;
+    struct {                   /* the store's backend (issue 19) */
+        int backend;           /* store.backend: enum store_backend (0 sqlite, 1 postgresql) */
+        char pg_conninfo[512]; /* store.postgresql.conninfo: libpq connection string */
+    } store;
 };
 
 /* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */
