@@ -32,6 +32,7 @@
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "cluster/cluster.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
 #include "services/services.h"
@@ -59,6 +60,7 @@ static struct module *const g_modules[] = {
     &accounts_module, /* register.*; the account cache */
     &chatroom_module, /* muc.*; the rooms */
     &store_module,    /* the handles' page caches */
+    &cluster_module,  /* cluster.*: several nodes over NATS */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -896,6 +898,10 @@ static int run(void)
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
+    if (cluster_start(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        goto out;
+    }
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */
@@ -944,10 +950,12 @@ static int run(void)
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
     stop_webadmin();
     admin_socket_stop(admin);
+    cluster_stop();
     workers_stop();
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
     rc = 0;
 out:
+    cluster_free();
     xmpp_listeners_unhold();
     if (admin) {
         admin_free(admin);

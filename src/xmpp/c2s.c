@@ -85,6 +85,13 @@ static struct c2s_session *session_new(struct xstream *st, const char *resource)
     return s;
 }
 
+static c2s_placement_fn *g_placement;
+
+void c2s_set_placement(c2s_placement_fn *fn)
+{
+    g_placement = fn;
+}
+
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy)
 {
@@ -93,6 +100,13 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
         if (iq) {
             xstream__iq_error(st, iq, "modify", "bad-request", "invalid resource");
         }
+        return;
+    }
+    char home[300];
+    if (g_placement != NULL && !g_placement(&s->jid, home, sizeof(home))) {
+        /* The account's sessions live on its home node (docs/internals/cluster.md). */
+        c2s_session_free(s);
+        xstream_see_other_host(st, home, "this account is served by another node");
         return;
     }
     c2s_session_free(st->sess); /* a stream binds once: NULL */
