@@ -388,6 +388,25 @@ static json_t *hook_stats(void *ud)
     return o;
 }
 
+/* starlingctl cluster status: the live nodes, and the home node of `jid` when given. */
+static json_t *hook_cluster(void *ud, const char *jid)
+{
+    (void)ud;
+    if (!cluster_enabled()) {
+        return NULL;
+    }
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    cluster_status_json(&b);
+    json_t *o = json_loads(buf_cstr(&b), 0, NULL);
+    if (o != NULL && jid != NULL) {
+        cluster_home_of(jid, &b);
+        json_object_set_new(o, "home", json_string(buf_cstr(&b)));
+    }
+    buf_cleanup(&b);
+    return o;
+}
+
 /* An administrator ends the account's sessions (WebAdmin "disconnect", starlingctl). */
 static void hook_disconnect(void *ud, const char *jid)
 {
@@ -920,6 +939,7 @@ static int run(void)
         .domain_changed = hook_domain_changed,
         .account_changed = hook_account_changed,
         .stats = hook_stats,
+        .cluster = hook_cluster,
         .certificate = hook_certificate,
         .disconnect = hook_disconnect,
         .send_message = hook_send_message,

@@ -47,6 +47,7 @@ static const char usage_text[] =
     "  settings set KEY VALUE\n"
     "  connections [--json]\n"
     "  queues [--json]                  outgoing server-to-server queues\n"
+    "  cluster status [JID]             the cluster's live nodes (JSON); JID: its home node\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
@@ -343,6 +344,14 @@ static int parse_command(int argc, char **argv, struct command *cmd)
             return usage_error("usage: connections [--json]");
         }
         return make_request(cmd, "connections", json_object(), json ? OUT_JSON : OUT_CONN);
+    }
+    if (strcmp(what, "cluster") == 0) {
+        /* cluster status [JID]: the live nodes (JSON), and the home node of JID. */
+        if (argc < 2 || argc > 3 || strcmp(argv[1], "status") != 0) {
+            return usage_error("usage: cluster status [JID]");
+        }
+        json_t *args = argc == 3 ? json_pack("{s:s}", "jid", argv[2]) : json_object();
+        return make_request(cmd, "cluster.status", args, OUT_JSON);
     }
     if (strcmp(what, "queues") == 0) {
         bool json = argc == 2 && strcmp(argv[1], "--json") == 0;

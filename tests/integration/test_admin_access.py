@@ -74,6 +74,7 @@ ROWS = [
     ("logins.failed", {}, {SRV, DA, OTHER}),
     ("queues", {}, {SRV}),
     ("stats", {}, {SRV}),
+    ("cluster.status", {}, {SRV}),
     ("send", {"from": "plain@a.test", "to": "joe@a.test", "text": "hi"}, {SRV}),
     # The WebAdmin's login ops are the server's own (owner scope): no account runs them.
     ("session.login", {"user": "root@a.test", "password": PW}, set()),

@@ -3,6 +3,7 @@ nats-server, all started here on loopback (issue 19): each account's sessions li
 node (other nodes answer <see-other-host/>), messages and presence cross nodes over NATS, a node
 killed with -9 leaves, and its users log in again on the nodes that remain."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,11 +15,14 @@ import pytest
 import pgfixture
 import rawxmpp
 import starling
+import muchelp
 from imclient import PASSWORD, is_message, is_presence
 from rawxmpp import NS_CLIENT, NS_BIND, q
 
 NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
 HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "iris", "jack",
+         "kate", "liam"]
 
 pytestmark = pytest.mark.skipif(
     not (pgfixture.available() and shutil.which("nats-server")),
@@ -66,7 +70,7 @@ def cluster():
             nodes.append(srv)
         # Every node sees the three (heartbeats every 300 ms).
         time.sleep(1.0)
-        for name in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        for name in USERS:
             nodes[0].ctl_ok("account", "add", "%s@localhost" % name, "--password", PASSWORD)
         yield nodes
     finally:
@@ -192,17 +196,71 @@ def test_offline_message_to_a_user_of_another_node(cluster):
     c.close()
 
 
+def status(srv, jid=None):
+    return json.loads(srv.ctl_ok("cluster", "status", *([jid] if jid else [])))
+
+
+def node_named(nodes, node_id):
+    return next(n for n in nodes if n.options["cluster.node_id"] == node_id)
+
+
+def test_cluster_status_lists_the_nodes_and_homes(cluster):
+    for srv in cluster:
+        st = status(srv)
+        assert st["self"] == srv.options["cluster.node_id"]
+        assert sorted(n["id"] for n in st["nodes"]) == ["n1", "n2", "n3"], st
+        addresses = {n["id"]: n["address"] for n in st["nodes"]}
+        assert addresses[st["self"]] == "%s:%d" % (srv.host, srv.port)
+    # Every node names the same home for a JID, and a client is sent there.
+    home = status(cluster[0], "kate@localhost")["home"]
+    assert all(status(s, "kate@localhost")["home"] == home for s in cluster)
+    _c, node = login_home(cluster, "kate")
+    _c.close()
+    assert node is node_named(cluster, home)
+
+
+def one_user_per_node(cluster):
+    picked = {}
+    for user in USERS:
+        picked.setdefault(status(cluster[0], user + "@localhost")["home"], user)
+    assert len(picked) == 3, picked
+    return [picked[n] for n in ("n1", "n2", "n3")]
+
+
+def test_room_with_occupants_on_three_nodes(cluster):
+    users = one_user_per_node(cluster)
+    clients = []
+    for user in users:
+        c, _node = login_home(cluster, user, resource="muc")
+        c.send("<presence/>")
+        clients.append(c)
+    room = "hall"
+    muchelp.create(clients[0], room, users[0], persistentroom=1, roomname="Hall")
+    for c, user in zip(clients[1:], users[1:]):
+        muchelp.join(c, room, user)
+    # Each occupant sees the others' presence, and every message reaches all three nodes.
+    for c, user in zip(clients, users):
+        muchelp.say(c, room, "from %s" % user)
+    for c in clients:
+        want = {"from %s" % u for u in users}
+        # Messages from different nodes may arrive in any order.
+        while want:
+            el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message")
+                            and e.findtext(q(NS_CLIENT, "body")) in want, 10, str(want))
+            want.discard(el.findtext(q(NS_CLIENT, "body")))
+    for c in clients:
+        c.close()
+
+
 def test_node_killed_its_users_log_in_elsewhere(cluster):
     homes = {}
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+    for user in USERS:
         c, node = login_home(cluster, user)
         c.close()
         homes[user] = node
-    victim = cluster[2]
+    # The node that owns the room "hall" (created by the test above) dies.
+    victim = node_named(cluster, status(cluster[0], muchelp.room_jid("hall"))["home"])
     orphans = [u for u, n in homes.items() if n is victim]
-    if not orphans:
-        victim = cluster[1]
-        orphans = [u for u, n in homes.items() if n is victim]
     assert orphans
     victim.proc.kill()
     victim.proc.wait(5)
@@ -220,5 +278,33 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     y.send("<presence/>")
     y.send("<message to='%s' type='chat'><body>still here</body></message>" % x.jid)
     x.wait_for(lambda e: is_message(e, body="still here"), 10, "a message after the failure")
+    # The room moved with its stored state: joining it finds it (no new room, status 201) with
+    # its configuration, on a node that remains.
+    st = status(alive[0], muchelp.room_jid("hall"))
+    assert st["home"] != victim.options["cluster.node_id"]
+    assert sorted(n["id"] for n in st["nodes"]) == sorted(
+        n.options["cluster.node_id"] for n in alive)
+    me = muchelp.join(x, "hall", "back")
+    assert 201 not in muchelp.codes(me), rawxmpp.dump(me)
+    r = x.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+             to=muchelp.room_jid("hall"))
+    ident = r.find(q("http://jabber.org/protocol/disco#info", "query") + "/"
+                   + q("http://jabber.org/protocol/disco#info", "identity"))
+    assert ident is not None and ident.get("name") == "Hall", rawxmpp.dump(r)
     x.close()
     y.close()
+
+
+def test_nats_unreachable_at_start_is_refused(cluster, tmp_path):
+    port = starling.free_ports(1)[0]  # nothing listens there
+    srv = starling.Server({"store.backend": "postgresql",
+                           "store.postgresql.conninfo": cluster[0].options[
+                               "store.postgresql.conninfo"],
+                           "cluster.node_id": "n9",
+                           "cluster.nats_url": "nats://127.0.0.1:%d" % port}, host="127.0.0.5")
+    try:
+        with pytest.raises(starling.StartError) as e:
+            srv.start()
+        assert "cluster" in str(e.value) and "127.0.0.1:%d" % port in str(e.value), str(e.value)
+    finally:
+        srv.cleanup()

@@ -839,6 +839,7 @@ static const struct access_row access_rows[] = {
     { "logins.failed", "{}", SRV | DA | OTHER_DA },
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
+    { "cluster.status", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
     /* The WebAdmin's login ops are the server's own: no account runs them. */
     { "session.login", "{\"user\":\"root@a.test\",\"password\":\"" SECRET "\"}", 0 },
