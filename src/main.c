@@ -32,6 +32,7 @@
 #include "signal/signal.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "store/store_cluster.h"
 #include "cluster/cluster.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
@@ -386,6 +387,39 @@ static json_t *hook_stats(void *ud)
     json_object_set_new(o, "uptime_seconds",
                         json_integer((json_int_t)(time(NULL) - g_server.started)));
     return o;
+}
+
+/* The nodes of a cluster share their secrets through the store: the dialback key (a key one
+ * node gave out verifies on another) and the fake SCRAM salt of unknown users (the same answer
+ * whichever node is asked). */
+static int share_cluster_secrets(char *err, size_t errlen)
+{
+    if (!cluster_enabled()) {
+        return 0;
+    }
+    static const char *const names[] = { "dialback", "fake_salt" };
+    struct buf value;
+    buf_init(&value, 256);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+        unsigned char raw[32];
+        char fresh[2 * sizeof(raw) + 1];
+        RAND_bytes(raw, sizeof(raw));
+        for (size_t k = 0; k < sizeof(raw); k++) {
+            snprintf(fresh + 2 * k, 3, "%02x", raw[k]);
+        }
+        rc = store_cluster_secret(g_hook_store, names[i], fresh, &value);
+        if (rc != 0) {
+            snprintf(err, errlen, "cluster: cannot share the %s secret: %s", names[i],
+                     store_last_error(g_hook_store));
+        } else if (i == 0) {
+            s2s_dialback_share_secret(buf_cstr(&value));
+        } else {
+            sasl_set_fake_salt_secret((const unsigned char *)value.p, value.len);
+        }
+    }
+    buf_cleanup(&value);
+    return rc;
 }
 
 /* starlingctl cluster status: the live nodes, and the home node of `jid` when given. */
@@ -917,7 +951,7 @@ static int run(void)
     services_set_chat_service(chatroom_service_of);
     im_init();
     convert_init();
-    if (cluster_start(cfg, err, sizeof(err)) != 0) {
+    if (cluster_start(cfg, err, sizeof(err)) != 0 || share_cluster_secrets(err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
         goto out;
     }

@@ -58,10 +58,8 @@ static const char *const migrations[] = {
 
 /* The areas beyond the core tables, each in its own file with its own migrations. */
 static const struct store_area *const areas[] = {
-    &store_area_im,
-    &store_area_services,
-    &store_area_register,
-    &store_area_muc,
+    &store_area_im,  &store_area_services, &store_area_register,
+    &store_area_muc, &store_area_cluster,
 };
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
 

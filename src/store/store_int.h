@@ -42,6 +42,7 @@ extern const struct store_area store_area_im;       /* sqlite_im.c: rosters, off
 extern const struct store_area store_area_services; /* sqlite_services.c: vCards, private XML, … */
 extern const struct store_area store_area_register; /* sqlite_register.c: tombstones, invites */
 extern const struct store_area store_area_muc;      /* sqlite_muc.c: chat rooms */
+extern const struct store_area store_area_cluster;  /* sqlite_cluster.c: shared secrets */
 
 /* Arguments of a statement as text: a compound literal and its length. */
 #define STORE_ARGS(...)                                                                            \

@@ -219,6 +219,15 @@ def test_cluster_status_lists_the_nodes_and_homes(cluster):
     assert node is node_named(cluster, home)
 
 
+def test_secrets_shared_through_the_store(cluster):
+    # One dialback secret and one fake-salt secret for all nodes: the first node stored them.
+    conninfo = cluster[0].options["store.postgresql.conninfo"]
+    db = dict(kv.split("=", 1) for kv in conninfo.split())["dbname"]
+    rows = pgfixture.shared().psql("SELECT name, length(value) FROM cluster_secrets ORDER BY name",
+                                   db=db).splitlines()
+    assert rows == ["dialback\x1f64", "fake_salt\x1f64"], rows
+
+
 def one_user_per_node(cluster):
     picked = {}
     for user in USERS:
