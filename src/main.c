@@ -965,6 +965,7 @@ static int run(void)
         workers_stop();
         goto out;
     }
+    cluster_workers_running();
     struct admin_hooks hooks = {
         .settings_set = hook_settings_set,
         .settings_get = hook_settings_get,

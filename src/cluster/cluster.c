@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "jid/jid.h"
 #include "signal/router.h"
 #include "xml/ns.h"
@@ -30,6 +31,7 @@ struct node {
     char id[64];
     char address[256];
     long long seen_ms;
+    bool was_live; /* at the heartbeat thread's last look */
 };
 
 static struct {
@@ -47,6 +49,9 @@ static pthread_t g_hb_thread;
 static atomic_bool g_running;
 static atomic_long g_forwarded;
 static atomic_long g_received;
+/* The workers run: heartbeats go out (so other nodes route here only from now on), stanzas
+ * from NATS can be delivered, sessions may be moved. */
+static atomic_bool g_workers_up;
 
 static long long now_ms(void)
 {
@@ -198,8 +203,10 @@ static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     struct jid j = { 0 };
     struct signal *sig = NULL;
     const char *condition = NULL;
-    if (from != NULL && jid_parse(&j, strv_c(from)) == 0 &&
-        convert_stanza(el, &j, &sig, &condition) == 0) {
+    if (!atomic_load(&g_workers_up)) {
+        condition = "not started yet, or stopping";
+    } else if (from != NULL && jid_parse(&j, strv_c(from)) == 0 &&
+               convert_stanza(el, &j, &sig, &condition) == 0) {
         atomic_fetch_add(&g_received, 1);
         router_submit_here(sig);
     } else {
@@ -218,11 +225,68 @@ static void publish_heartbeat(void)
     natsConnection_Publish(g_nc, SUBJECT_HB, hb, len);
 }
 
+/* The sessions of the calling worker whose account's home is now another node end with
+ * <see-other-host/> naming it: their clients reconnect there. */
+static void rebalance_worker(void *ud, const struct router_session *s)
+{
+    struct buf *moved = ud;
+    char id[64];
+    home(s->bare, id, sizeof(id), NULL, 0);
+    if (strcmp(id, g_self) != 0) {
+        buf_append(moved, s->bare, strlen(s->bare) + 1);
+    }
+}
+
+static void rebalance_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    struct buf moved;
+    buf_init(&moved, 64 << 20);
+    router_sessions_foreach(rebalance_worker, &moved);
+    for (size_t off = 0; off < moved.len; off += strlen(moved.p + off) + 1) {
+        char id[64];
+        char address[256];
+        home(moved.p + off, id, sizeof(id), address, sizeof(address));
+        if (strcmp(id, g_self) != 0 && address[0] != '\0') {
+            router_account_end(moved.p + off, "see-other-host", address);
+        }
+    }
+    buf_cleanup(&moved);
+}
+
+/* True when a node joined or left since the last look. */
+static bool membership_changed(void)
+{
+    bool changed = false;
+    long long now = now_ms();
+    pthread_mutex_lock(&g_members.lock);
+    for (int i = 0; i < g_members.n; i++) {
+        struct node *nd = &g_members.nodes[i];
+        bool is_live = live(nd, now);
+        if (is_live != nd->was_live) {
+            changed = true;
+            log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s %s", nd->id,
+                    is_live ? "is live" : "left (no heartbeat)");
+        }
+        nd->was_live = is_live;
+    }
+    pthread_mutex_unlock(&g_members.lock);
+    return changed;
+}
+
 static void *heartbeat_main(void *arg)
 {
     (void)arg;
     while (atomic_load(&g_running)) {
-        publish_heartbeat();
+        if (atomic_load(&g_workers_up)) {
+            publish_heartbeat();
+        }
+        if (membership_changed() && atomic_load(&g_workers_up)) {
+            for (int i = 0; i < workers_count(); i++) {
+                worker_post(i, rebalance_on_worker, NULL);
+            }
+        }
         struct timespec ts = { 0, HEARTBEAT_MS * 1000000L };
         nanosleep(&ts, NULL);
     }
@@ -373,10 +437,23 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     return 0;
 }
 
+void cluster_workers_running(void)
+{
+    atomic_store(&g_workers_up, true);
+}
+
 void cluster_stop(void)
 {
+    atomic_store(&g_workers_up, false);
     if (atomic_exchange(&g_running, false)) {
         pthread_join(g_hb_thread, NULL);
+    }
+    /* Drained: no callback runs any more once this returns (the workers stop next). */
+    for (int i = 0; i < 2; i++) {
+        natsSubscription *sub = i == 0 ? g_sub_node : g_sub_hb;
+        if (sub != NULL && natsSubscription_Drain(sub) == NATS_OK) {
+            natsSubscription_WaitForDrainCompletion(sub, 2000);
+        }
     }
     natsSubscription_Destroy(g_sub_node);
     natsSubscription_Destroy(g_sub_hb);

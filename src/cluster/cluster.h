@@ -15,6 +15,9 @@
  * routing decisions see the other nodes; then sets the router's and c2s's hooks. Does nothing
  * when cluster.node_id is empty. ERR_IO with a reason when NATS cannot be reached. */
 int cluster_start(const struct settings *cfg, char *err, size_t errlen);
+/* From now on a change of the live nodes ends the sessions whose account's home moved, with
+ * <see-other-host/> naming the new home (call once the workers run). */
+void cluster_workers_running(void);
 /* Stops the heartbeats (the other nodes drop this one after the timeout), stops receiving and
  * closes the NATS connection (before the workers stop; later sends fail and deliver here). */
 void cluster_stop(void);

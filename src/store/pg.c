@@ -135,6 +135,13 @@ void pg__translate(const char *sql, struct buf *out, int *max_param)
 
 /* ---- connection and errors ------------------------------------------------------------------ */
 
+/* PostgreSQL's notices ("relation … already exists, skipping") are not the store's output. */
+static void drop_notice(void *ud, const char *message)
+{
+    (void)ud;
+    (void)message;
+}
+
 struct pg *pg__open(const char *conninfo, char *err, size_t errsize)
 {
     struct pg *pg = xcalloc(1, sizeof(*pg));
@@ -145,6 +152,7 @@ struct pg *pg__open(const char *conninfo, char *err, size_t errsize)
         set_err(pg, "PostgreSQL: %s", PQerrorMessage(pg->conn));
         goto fail;
     }
+    PQsetNoticeProcessor(pg->conn, drop_notice, NULL);
     if (PQsetClientEncoding(pg->conn, "UTF8") != 0) {
         set_err(pg, "PostgreSQL: cannot use UTF8: %s", PQerrorMessage(pg->conn));
         goto fail;

@@ -47,7 +47,10 @@ static void generated_resource(char *out, size_t len)
 static void end(struct router_session *rs, const char *condition, const char *text)
 {
     struct c2s_session *s = rs->ud;
-    if (s->st != NULL) {
+    if (s->st != NULL && strcmp(condition, "see-other-host") == 0 && text != NULL) {
+        /* The cluster moved the account's home (`text` is the new home's address). */
+        xstream_see_other_host(s->st, text, "this account is now served by another node");
+    } else if (s->st != NULL) {
         xstream_error(s->st, condition,
                       text ? text : "the account was changed by an administrator");
     }

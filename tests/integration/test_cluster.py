@@ -304,6 +304,42 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     y.close()
 
 
+def test_node_joins_sessions_move_to_it(cluster):
+    alive = [n for n in cluster if n.running()]
+    # Everybody logged in on their current home node.
+    clients = {}
+    for user in USERS:
+        c, node = login_home(alive, user, resource="before")
+        clients[user] = (c, node)
+    nats_url = alive[0].options["cluster.nats_url"]
+    n4 = starling.Server({"store.backend": "postgresql",
+                          "store.postgresql.conninfo": alive[0].options[
+                              "store.postgresql.conninfo"],
+                          "cluster.node_id": "n4", "cluster.nats_url": nats_url},
+                         host="127.0.0.5")
+    cluster.append(n4)  # stopped by the fixture
+    n4.start()
+    time.sleep(1.0)
+    moved = [u for u in USERS if status(alive[0], u + "@localhost")["home"] == "n4"]
+    assert moved, "no account hashes to the new node"
+    for user in moved:
+        # The session on the old home ends with see-other-host naming the new node.
+        c, _old = clients.pop(user)
+        el = c.wait_for(lambda e: e.tag == q(rawxmpp.NS_STREAM, "error"), 10,
+                        "see-other-host for %s" % user)
+        other = el.find(q(NS_STREAMS_ERR, "see-other-host"))
+        assert other is not None and other.text == "127.0.0.5:%d" % n4.port, rawxmpp.dump(el)
+        c.close()
+        c, node = login_home([n for n in cluster if n.running()], user, resource="after")
+        assert node is n4
+        c.close()
+    # The others keep their sessions.
+    for user, (c, _node) in clients.items():
+        r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>")
+        assert r.get("type") == "result", user
+        c.close()
+
+
 def test_nats_unreachable_at_start_is_refused(cluster, tmp_path):
     port = starling.free_ports(1)[0]  # nothing listens there
     srv = starling.Server({"store.backend": "postgresql",
