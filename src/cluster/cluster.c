@@ -401,6 +401,10 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
         s = natsOptions_SetReconnectWait(opts, 250);
     }
     if (s == NATS_OK) {
+        /* A stanza goes out at once, not at the flusher thread's next pass. */
+        s = natsOptions_SetSendAsap(opts, true);
+    }
+    if (s == NATS_OK) {
         s = natsConnection_Connect(&g_nc, opts);
     }
     natsOptions_Destroy(opts);
