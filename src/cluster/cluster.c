@@ -295,17 +295,23 @@ static void *heartbeat_main(void *arg)
 
 /* ---- the hooks ------------------------------------------------------------------------------ */
 
-static __thread struct buf t_key;
+/* The bare JID of `j` ("local@domain" or "domain") into `out`: no allocation per stanza. */
+static void bare_of(const struct jid *j, char *out, size_t size)
+{
+    if (j->local != NULL) {
+        snprintf(out, size, "%s@%s", j->local, j->domain);
+    } else {
+        snprintf(out, size, "%s", j->domain);
+    }
+}
 
 /* router_cluster_fn: a signal whose address's home is another node is published there. */
 static bool cluster_route(struct signal *sig)
 {
-    if (t_key.max == 0) {
-        buf_init(&t_key, 3 * JID_PART_MAX + 2);
-    }
-    jid_bare(&sig->to, &t_key);
+    char key[2 * JID_PART_MAX + 2];
+    bare_of(&sig->to, key, sizeof(key));
     char id[64];
-    home(buf_cstr(&t_key), id, sizeof(id), NULL, 0);
+    home(key, id, sizeof(id), NULL, 0);
     if (strcmp(id, g_self) == 0) {
         return false;
     }
@@ -330,12 +336,10 @@ static bool cluster_route(struct signal *sig)
 /* c2s_placement_fn: an account's sessions live on its home node. */
 static bool cluster_placement(const struct jid *account, char *address, size_t size)
 {
-    struct buf key;
-    buf_init(&key, 3 * JID_PART_MAX + 2);
-    jid_bare(account, &key);
+    char key[2 * JID_PART_MAX + 2];
+    bare_of(account, key, sizeof(key));
     char id[64];
-    home(buf_cstr(&key), id, sizeof(id), address, size);
-    buf_cleanup(&key);
+    home(key, id, sizeof(id), address, size);
     return strcmp(id, g_self) == 0 || address[0] == '\0';
 }
 
