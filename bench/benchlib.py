@@ -264,7 +264,13 @@ class Starling(Server):
         if n <= self.accounts:
             return
         sock = socket.socket(socket.AF_UNIX)
-        sock.connect(os.path.join(self.datadir, "admin.sock"))
+        path = os.path.join(self.datadir, "admin.sock")
+        # The XMPP ports are held before the store opens: the admin socket may come later
+        # (a first start on PostgreSQL creates the schema first).
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sock.connect(path)
         f = sock.makefile("rwb")
         batch = 500
         i = self.accounts

@@ -3,7 +3,7 @@
   latency  message round trips between two users on the same node and on two different nodes
            of a three-node cluster (one PostgreSQL, one nats-server): p50/p99 in ms
   store    the cost of the PostgreSQL store against SQLite on one node: loadgen's login and
-           roster-setup scenarios (store-heavy) and msg (store-free), one run each
+           presence scenarios (store reads and roster writes) and msg (no store), one run each
 
 Usage: python3 bench/cluster.py latency|store [--build build] [-n 2000] [-t 10]
 The servers, the database cluster and nats-server are started here and stopped afterwards.
@@ -93,7 +93,7 @@ def store(args):
     import pgfixture
     pg = pgfixture.PostgresCluster().start()
     try:
-        for scenario in ("login", "roster-setup", "msg"):
+        for scenario in ("login", "presence", "msg"):
             for backend in ("sqlite", "postgresql"):
                 cmd = [sys.executable, os.path.join(HERE, "compare.py"), scenario,
                        "--servers", "starling", "--runs", "1", "-t", str(args.t),
