@@ -8,3 +8,11 @@ test-postgresql: all
 	  -p no:cacheprovider tests/integration
 
 TEST_EXTRA += test-postgresql
+
+# bench/cluster.py for a moment (three nodes, nats-server, PostgreSQL; ~10 s): harness errors
+# fail it, speed never does.
+.PHONY: bench-smoke-cluster
+bench-smoke-cluster: all
+	$(PYTHON) bench/cluster.py latency -n 20 --build $(abspath $(BUILD))
+
+TEST_EXTRA += bench-smoke-cluster
