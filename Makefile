@@ -1,6 +1,6 @@
 # Starling: one non-recursive Makefile. `make run` and `make test` are the two commands of README.md.
 
-PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson icu-i18n icu-uc
+PKGS := openssl expat libgsasl sqlite3 libidn libcares libmicrohttpd jansson icu-i18n icu-uc libpq libnats
 CC ?= cc
 BUILD ?= build
 SAN ?=
@@ -19,7 +19,7 @@ endif
 LDFLAGS_ALL += $(LDFLAGS)
 LIBS_ALL := $(DEP_LIBS) -lwslay -lpthread -lm
 
-MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom pubsub admin web webadmin
+MODULES := core xml jid tls auth store accounts signal archive im xmpp services chatroom pubsub cluster admin web webadmin
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 modobjs = $(filter $(foreach m,$(1),$(BUILD)/obj/$(m)/%),$(LIB_OBJ))

@@ -266,9 +266,11 @@ class Starling(Server):
             return
         sock = socket.socket(socket.AF_UNIX)
         path = os.path.join(self.datadir, "admin.sock")
+        # The XMPP ports are held before the store opens: the admin socket may come later
+        # (a first start on PostgreSQL creates the schema first).
         deadline = time.monotonic() + 20
         while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the listeners accept before the admin socket is made
+            time.sleep(0.05)
         sock.connect(path)
         f = sock.makefile("rwb")
         batch = 500

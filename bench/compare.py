@@ -224,6 +224,8 @@ def main():
     ap.add_argument("--tag", help="results file name (default: the scenario)")
     ap.add_argument("--server-cpus", help="pin Starling to these CPUs (taskset -c list)")
     ap.add_argument("--loadgen-cpus", help="pin the load generator to these CPUs")
+    ap.add_argument("--starling-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra -o setting for Starling (e.g. store.backend=postgresql)")
     a = ap.parse_args()
     benchlib.PIN["server"] = a.server_cpus
     benchlib.PIN["loadgen"] = a.loadgen_cpus
@@ -258,6 +260,10 @@ def main():
                 for k, v in sc.get("starling_extra", {}).items():
                     extra[k] = v
                     notes.append("Starling: %s=%s for this scenario" % (k, v))
+                for kv in a.starling_option:
+                    k, _, v = kv.partition("=")
+                    extra[k] = v
+                    notes.append("Starling: %s=%s (--starling-option)" % (k, v))
                 if a.scenario in ("idle", "idle-sm") and (a.n or 10000) + 200 > 10000:
                     # The default channel limit is 10000 connections.
                     extra["xmpp.receiving.channels"] = str((a.n or 10000) + 1000)

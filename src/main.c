@@ -35,6 +35,8 @@
 #include "signal/router.h"
 #include "store/store.h"
 #include "store/store_muc.h"
+#include "store/store_cluster.h"
+#include "cluster/cluster.h"
 #include "tls/tls.h"
 #include "admin/admin.h"
 #include "admin/certinstall.h"
@@ -69,6 +71,7 @@ static struct module *const g_modules[] = {
     &archive_module,  /* archive.*: the message archive (XEP-0313) */
     &pubsub_module,   /* pubsub.*; personal eventing's presence state */
     &web_module,      /* http.*: WebSocket, host-meta (src/web) */
+    &cluster_module,  /* cluster.*: several nodes over NATS */
 };
 
 /* Settings: the file's values, the -o overrides of this run, and the live result. */
@@ -433,6 +436,58 @@ static json_t *hook_stats(void *ud)
     return o;
 }
 
+/* The nodes of a cluster share their secrets through the store: the dialback key (a key one
+ * node gave out verifies on another) and the fake SCRAM salt of unknown users (the same answer
+ * whichever node is asked). */
+static int share_cluster_secrets(char *err, size_t errlen)
+{
+    if (!cluster_enabled()) {
+        return 0;
+    }
+    static const char *const names[] = { "dialback", "fake_salt" };
+    struct buf value;
+    buf_init(&value, 256);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+        unsigned char raw[32];
+        char fresh[2 * sizeof(raw) + 1];
+        RAND_bytes(raw, sizeof(raw));
+        for (size_t k = 0; k < sizeof(raw); k++) {
+            snprintf(fresh + 2 * k, 3, "%02x", raw[k]);
+        }
+        rc = store_cluster_secret(g_hook_store, names[i], fresh, &value);
+        if (rc != 0) {
+            snprintf(err, errlen, "cluster: cannot share the %s secret: %s", names[i],
+                     store_last_error(g_hook_store));
+        } else if (i == 0) {
+            s2s_dialback_share_secret(buf_cstr(&value));
+        } else {
+            sasl_set_fake_salt_secret((const unsigned char *)value.p, value.len);
+        }
+    }
+    buf_cleanup(&value);
+    return rc;
+}
+
+/* starlingctl cluster status: the live nodes, and the home node of `jid` when given. */
+static json_t *hook_cluster(void *ud, const char *jid)
+{
+    (void)ud;
+    if (!cluster_enabled()) {
+        return NULL;
+    }
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    cluster_status_json(&b);
+    json_t *o = json_loads(buf_cstr(&b), 0, NULL);
+    if (o != NULL && jid != NULL) {
+        cluster_home_of(jid, &b);
+        json_object_set_new(o, "home", json_string(buf_cstr(&b)));
+    }
+    buf_cleanup(&b);
+    return o;
+}
+
 /* An administrator ends the account's sessions (WebAdmin "disconnect", starlingctl). */
 static void hook_disconnect(void *ud, const char *jid)
 {
@@ -782,11 +837,29 @@ static int check_database_present(void)
     return -1;
 }
 
+/* store.backend (read at start): SQLite's file, checked to be present, or PostgreSQL. */
+static int use_store_backend(const struct settings *cfg)
+{
+    if (cfg->store.backend == STORE_BACKEND_POSTGRESQL) {
+        if (cfg->store.pg_conninfo[0] == '\0') {
+            fprintf(stderr, "starlingd: store.backend is postgresql but "
+                            "store.postgresql.conninfo is empty\n");
+            return -1;
+        }
+        store_use_backend(STORE_BACKEND_POSTGRESQL, cfg->store.pg_conninfo);
+        return 0;
+    }
+    return check_database_present();
+}
+
 /* The database file: mode 0600 (it holds SCRAM keys and clear passwords), then a quick_check
  * bounded by server.db_check_timeout; a damaged database is refused. */
 static int check_database(const struct settings *cfg)
 {
     char err[512];
+    if (!store_is_sqlite()) {
+        return 0; /* PostgreSQL checks its own files; store_open() says when it cannot connect */
+    }
     if (store_file_prepare(g_server.db_path, err, sizeof(err)) != 0) {
         fprintf(stderr, "starlingd: %s\n", err);
         return -1;
@@ -1220,8 +1293,7 @@ static int run(void)
 {
     char err[512];
     set_paths();
-    if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0 ||
-        check_database_present() != 0) {
+    if (make_dir(g_server.datadir) != 0 || check_datadir() != 0 || lock_datadir() != 0) {
         return 1;
     }
     bool conf_existed = access(g_cfg.path, F_OK) == 0;
@@ -1229,6 +1301,9 @@ static int run(void)
         return 1;
     }
     const struct settings *cfg = g_cfg.live;
+    if (use_store_backend(cfg) != 0) {
+        return 1;
+    }
     /* The XMPP sockets first: an address already served fails the start before anything is
      * written (no first start, no new password); the workers then share these sockets. */
     if (xmpp_listeners_hold(cfg, err, sizeof(err)) != 0) {
@@ -1304,6 +1379,10 @@ static int run(void)
         fprintf(stderr, "starlingd: archive: %s\n", err);
         goto out;
     }
+    if (cluster_start(cfg, err, sizeof(err)) != 0 || share_cluster_secrets(err, sizeof(err)) != 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        goto out;
+    }
     workers_set_quiesce(worker_quiesce);
     workers_start(n, worker_started, worker_stopped, NULL);
     xmpp_listeners_unhold(); /* each worker holds its own reference now */
@@ -1314,6 +1393,7 @@ static int run(void)
         workers_stop();
         goto out;
     }
+    cluster_workers_running();
     struct admin_hooks hooks = {
         .settings_set = hook_settings_set,
         .settings_get = hook_settings_get,
@@ -1322,6 +1402,7 @@ static int run(void)
         .domain_changed = hook_domain_changed,
         .account_changed = hook_account_changed,
         .stats = hook_stats,
+        .cluster = hook_cluster,
         .certificate = hook_certificate,
         .disconnect = hook_disconnect,
         .send_message = hook_send_message,
@@ -1365,10 +1446,12 @@ static int run(void)
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "shutting down (signal %d)", sig);
     stop_webadmin();
     admin_socket_stop(admin);
+    cluster_stop();
     workers_stop();
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "stopped");
     rc = 0;
 out:
+    cluster_free();
     xmpp_listeners_unhold();
     if (admin) {
         admin_free(admin);

@@ -51,6 +51,7 @@ static const char usage_text[] =
     "  queues [--json]                  outgoing server-to-server queues\n"
     "  queue flush|drop TARGET SOURCE   connect now / bounce what waits\n"
     "  s2s close CONNECTION-ID          end a server-to-server connection\n"
+    "  cluster status [JID]             the cluster's live nodes (JSON); JID: its home node\n"
     "  send FROM TO TEXT\n"
     "  presence JID [--json]\n"
     "  account devices JID              user agents (XEP-0388) and FAST tokens\n"
@@ -597,6 +598,14 @@ static int parse_command(int argc, char **argv, struct command *cmd)
         }
         return make_request(cmd, "connections", json_object(), json ? OUT_JSON : OUT_CONN);
     }
+    if (strcmp(what, "cluster") == 0) {
+        /* cluster status [JID]: the live nodes (JSON), and the home node of JID. */
+        if (argc < 2 || argc > 3 || strcmp(argv[1], "status") != 0) {
+            return usage_error("usage: cluster status [JID]");
+        }
+        json_t *args = argc == 3 ? json_pack("{s:s}", "jid", argv[2]) : json_object();
+        return make_request(cmd, "cluster.status", args, OUT_JSON);
+    }
     if (strcmp(what, "queues") == 0) {
         bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
         if (argc > 2 || (argc == 2 && !json)) {
@@ -920,12 +929,34 @@ static int print_result(enum out_kind out, const json_t *result)
     return 0;
 }
 
+/* True when the settings file of `datadir` puts the store on PostgreSQL (store.backend). */
+static bool store_on_postgresql(const char *datadir)
+{
+    char conf[4200];
+    char line[1024];
+    bool pg = false;
+    snprintf(conf, sizeof(conf), "%s/starling.conf", datadir);
+    FILE *f = fopen(conf, "r");
+    while (f != NULL && !pg && fgets(line, sizeof(line), f) != NULL) {
+        const char *p = line + strspn(line, " \t");
+        pg = strncmp(p, "store.backend", 13) == 0 && strstr(p, "postgresql") != NULL;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return pg;
+}
+
 /* backup: SQLite's backup API straight on the database file, read-only, while the server runs
  * or not (docs/backup.md says why not through the admin socket). */
 static int do_backup(const char *datadir, int argc, char **argv)
 {
     if (argc != 2) {
         return usage_error("usage: backup FILE");
+    }
+    if (store_on_postgresql(datadir)) {
+        complain("backup is not supported on PostgreSQL (store.backend): use pg_dump");
+        return EXIT_FAIL;
     }
     char db[4200];
     char err[512];

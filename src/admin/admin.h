@@ -40,6 +40,9 @@ struct admin_hooks {
                         size_t errlen);
     /* Process-wide counters as a JSON object {name: number} (new reference). */
     json_t *(*stats)(void *ud);
+    /* The cluster's live nodes (issue 19) as {self, nodes: [...]}, with "home" (the home node
+     * of the bare JID `jid`) when `jid` is not NULL; NULL when this server is no node. */
+    json_t *(*cluster)(void *ud, const char *jid);
     /* The domain's certificate as an object (subject, issuer, names, fingerprint, validity),
      * or NULL when it has none. */
     json_t *(*certificate)(void *ud, const char *domain);

@@ -591,6 +591,21 @@ static int op_queues(struct op_ctx *c)
     return hook_result(c, h->queues ? h->queues(h->ud) : NULL, true, "queues");
 }
 
+static int op_cluster_status(struct op_ctx *c)
+{
+    struct admin_hooks *h = &c->a->hooks;
+    json_t *jid = json_object_get(c->args, "jid");
+    if (jid != NULL && !json_is_string(jid)) {
+        return fail(c, ERR_INVAL, "argument jid must be a string");
+    }
+    json_t *v = h->cluster ? h->cluster(h->ud, jid ? json_string_value(jid) : NULL) : NULL;
+    if (v == NULL) {
+        /* One server alone (cluster.node_id empty): no nodes. */
+        v = json_pack("{s:n, s:[]}", "self", "nodes");
+    }
+    return hook_result(c, v, false, "cluster");
+}
+
 static int op_stats(struct op_ctx *c)
 {
     struct admin_hooks *h = &c->a->hooks;
@@ -1771,6 +1786,7 @@ static const struct op ops[] = {
     { "account.device_revoke", op_account_device_revoke,
       (const char *const[]){ "jid", "agent", NULL }, ACCOUNT },
     { "stats", op_stats, args_none, SERVER },
+    { "cluster.status", op_cluster_status, (const char *const[]){ "jid", NULL }, SERVER },
     { "account.sessions", op_account_sessions, args_jid, ACCOUNT },
     { "account.roster", op_account_roster, args_jid, ACCOUNT },
     { "account.pep", op_account_pep, args_jid, ACCOUNT },

@@ -182,6 +182,15 @@ struct settings {
         int keep_days; /* archive.keep_days: 0 = forever */
     } archive;
     struct settings_http http; /* user-facing HTTP listener (src/web) */
+    struct {                   /* the store's backend (issue 19) */
+        int backend;           /* store.backend: enum store_backend (0 sqlite, 1 postgresql) */
+        char pg_conninfo[512]; /* store.postgresql.conninfo: libpq connection string */
+    } store;
+    struct {                      /* several nodes (issue 19) */
+        char node_id[64];         /* cluster.node_id: empty = no cluster */
+        char nats_url[256];       /* cluster.nats_url */
+        char client_address[256]; /* cluster.client_address: host:port for see-other-host */
+    } cluster;
 };
 
 /* ---- The rows: each module declares its own (core/module.h), one mechanism reads them ---- */

@@ -537,6 +537,39 @@ void router_set_remote(router_remote_fn *fn)
     g_remote = fn;
 }
 
+static router_cluster_fn *g_cluster;
+/* Set while router_submit_here's signal takes its first routing decision on this thread. */
+static __thread bool t_here;
+
+void router_set_cluster(router_cluster_fn *fn)
+{
+    g_cluster = fn;
+}
+
+/* The cluster hook's answer for `sig`, unless it came from another node to be delivered here
+ * (`here`). */
+static bool sent_to_other_node(struct signal *sig, bool here)
+{
+    return !here && g_cluster != NULL && g_cluster(sig);
+}
+
+static void submit_here_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    t_here = true;
+    router_submit(arg);
+    t_here = false;
+}
+
+void router_submit_here(struct signal *sig)
+{
+    struct buf key;
+    buf_init(&key, 3 * JID_PART_MAX + 2);
+    jid_bare(&sig->to, &key);
+    worker_post(worker_home(buf_strv(&key)), submit_here_on_worker, sig);
+    buf_cleanup(&key);
+}
+
 bool router_is_hosted_domain(const char *domain)
 {
     if (domain == NULL || worker_ctx() == NULL) {
@@ -560,10 +593,13 @@ static void submit_on_worker(struct worker *w, void *arg)
 }
 
 /* Neither a local domain nor a component's: a remote server's, or nobody's. */
-static int route_elsewhere(struct signal *sig)
+static int route_elsewhere(struct signal *sig, bool here)
 {
     for (int i = 0; i < g_ncomponents; i++) {
         if (g_components[i]->owns(sig->to.domain)) {
+            if (sig->to.local != NULL && sent_to_other_node(sig, here)) {
+                return 0;
+            }
             log_route(sig, g_components[i]->name);
             return g_components[i]->deliver(sig);
         }
@@ -600,6 +636,8 @@ void router_thread_cleanup(void)
 
 int router_submit(struct signal *sig)
 {
+    bool here = t_here; /* from another node: its first decision is "here" */
+    t_here = false;
     if (sig->to.domain == NULL) {
         signal_free(sig);
         return ERR_INVAL;
@@ -616,7 +654,7 @@ int router_submit(struct signal *sig)
     }
     const char *canonical = canonical_domain(sig->to.domain);
     if (canonical == NULL) {
-        return route_elsewhere(sig);
+        return route_elsewhere(sig, here);
     }
     /* Aliases resolve to their domain (a prepared name, as the other parts are) before
      * delivery. */
@@ -633,6 +671,9 @@ int router_submit(struct signal *sig)
         }
         log_route(sig, "server");
         return g_services(sig, false);
+    }
+    if (sent_to_other_node(sig, here)) {
+        return 0;
     }
     int home = home_of(&sig->to);
     log_route(sig, "account");

@@ -122,6 +122,17 @@ struct router_im {
 /* `im` is kept (static storage). */
 void router_set_im(const struct router_im *im);
 
+/* Several nodes (issue 19, docs/internals/cluster.md): for a signal to an account (or to an
+ * address of a component, a room), asked before the home worker: returns true when the
+ * address's home node is another node and the hook took the signal (it sent it there), false
+ * to deliver here. Set at start-up; without it everything is delivered here. */
+typedef bool router_cluster_fn(struct signal *sig);
+void router_set_cluster(router_cluster_fn *fn);
+/* A signal another node sent here because this node is the home of its address: delivered
+ * here whatever this node's own view of the membership says (no ping-pong while the nodes'
+ * views differ). Any thread; takes ownership. */
+void router_submit_here(struct signal *sig);
+
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
 bool router_is_local_domain(const char *domain, struct buf *out);

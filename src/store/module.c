@@ -1,11 +1,31 @@
-/* module.c: the store in the module table: its memory release (each worker's handle's page
- * cache). The handle itself is part of the worker's context (core/server.h), opened by main.c
- * before any module starts and closed after every module stopped. */
+/* module.c: the store in the module table: its settings rows (store.*) and its memory release
+ * (each worker's handle's page cache). The handle itself is part of the worker's context
+ * (core/server.h), opened by main.c before any module starts and closed after every module
+ * stopped. */
 #include <stddef.h>
 
 #include "core/module.h"
 #include "core/server.h"
 #include "store/store.h"
+
+static const struct setting store_settings[] = {
+    { .key = "store.backend",
+      .type = SETTING_CHOICE,
+      SETTING_FIELD(store.backend),
+      .def = "sqlite",
+      .choices = (const char *const[]){ "sqlite", "postgresql", NULL },
+      .desc = "Where persistent data lives (read at start): the SQLite file starling.db of the "
+              "data directory, or a PostgreSQL database",
+      .values = "sqlite, postgresql (then store.postgresql.conninfo names the database)" },
+    { .key = "store.postgresql.conninfo",
+      .type = SETTING_STRING,
+      SETTING_FIELD(store.pg_conninfo),
+      .def = "",
+      .desc = "libpq connection string of the PostgreSQL database (store.backend = postgresql; "
+              "read at start)",
+      .values = "e.g. \"host=/run/postgresql dbname=starling\" or a postgresql:// URI" },
+    { .key = NULL },
+};
 
 static void store_module_release(struct worker_ctx *wc)
 {
@@ -16,5 +36,6 @@ static void store_module_release(struct worker_ctx *wc)
 
 struct module store_module = {
     .name = "store",
+    .settings = store_settings,
     .release_memory = store_module_release,
 };

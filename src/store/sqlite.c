@@ -1,4 +1,5 @@
-/* sqlite.c: the SQLite (WAL) backend of store.h, with its schema migrations. */
+/* sqlite.c: the SQLite (WAL) backend of store.h, with its schema migrations; each call goes to
+ * the PostgreSQL backend (pg.c) instead when store.backend says so. */
 #include "store/store.h"
 
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "store/pg_int.h"
 #include "store/store_int.h"
 
 #include <stdint.h>
@@ -67,6 +69,7 @@ static const struct store_area *const areas[] = {
     &store_area_pubsub,   /* sqlite_pubsub.c (issue 14) */
     &store_area_upload,   /* sqlite_upload.c (issue 17) */
     &store_area_push,     /* sqlite_push.c (issue 15) */
+    &store_area_cluster,  /* sqlite_cluster.c (issue 19) */
 };
 /* clang-format on */
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))
@@ -124,6 +127,7 @@ static const char *const stmt_sql[S_COUNT] = {
 
 struct store {
     sqlite3 *db;
+    struct pg *pg; /* the PostgreSQL connection instead of `db` (store.backend = postgresql) */
     /* Every statement, prepared once per handle, keyed by the address of its SQL text. */
     struct {
         const char *sql;
@@ -173,12 +177,6 @@ static int injected(struct store *st, const char *target)
     return code;
 }
 
-/* Returns the cached statement `id` with `args` bound as text, or NULL (error set). */
-static sqlite3_stmt *prepare(struct store *st, enum stmt_id id, const char *const *args, int n)
-{
-    return store__prepare(st, stmt_sql[id], args, n);
-}
-
 static void finish(sqlite3_stmt *s)
 {
     sqlite3_reset(s);
@@ -208,47 +206,31 @@ static int query_exists(struct store *st, enum stmt_id id, const char *const *ar
     return rc == 0 ? 1 : rc;
 }
 
+struct list_ctx {
+    store_row_fn *fn;
+    void *ud;
+};
+
+static int list_row(void *ud, const char *const *cols, int ncols)
+{
+    struct list_ctx *lc = ud;
+    return lc->fn(lc->ud, cols[0], ncols > 1 ? cols[1] : NULL);
+}
+
 /* Reads all rows (one or two text columns) first, then calls `fn` for each, so that `fn` may use
  * the store (and this very statement) again. */
 static int query_list(struct store *st, enum stmt_id id, const char *const *args, int n,
                       store_row_fn *fn, void *ud)
 {
-    sqlite3_stmt *s = prepare(st, id, args, n);
-    if (s == NULL) {
-        return ERR_STORE;
-    }
-    int cols = sqlite3_column_count(s) > 1 ? 2 : 1;
-    char **rows = NULL;
-    size_t count = 0;
-    size_t cap = 0;
-    int ret = 0;
-    int rc = sqlite3_step(s);
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
-        if (count + 2 > cap) {
-            cap = cap ? cap * 2 : 16;
-            rows = xrealloc(rows, cap * sizeof(*rows));
-        }
-        for (int c = 0; c < 2; c++) {
-            const char *t = c < cols ? (const char *)sqlite3_column_text(s, c) : NULL;
-            rows[count++] = t != NULL ? xstrdup(t) : NULL;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "read");
-    }
-    finish(s);
-    for (size_t i = 0; ret == 0 && i < count; i += 2) {
-        ret = fn(ud, rows[i], rows[i + 1]);
-    }
-    for (size_t i = 0; i < count; i++) {
-        free(rows[i]);
-    }
-    free(rows);
-    return ret;
+    struct list_ctx lc = { .fn = fn, .ud = ud };
+    return store__query_rows(st, stmt_sql[id], args, n, list_row, &lc);
 }
 
 static int exec_sql(struct store *st, const char *sql, const char *what)
 {
+    if (st->pg != NULL) {
+        return pg__exec(st->pg, sql, what);
+    }
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(st, "%s: %s", what, msg != NULL ? msg : sqlite3_errmsg(st->db));
@@ -384,6 +366,33 @@ static void copy_err(char *err, size_t errlen, const char *msg)
     }
 }
 
+static enum store_backend g_backend = STORE_BACKEND_SQLITE;
+static char g_conninfo[1024];
+
+void store_use_backend(enum store_backend backend, const char *conninfo)
+{
+    g_backend = backend;
+    snprintf(g_conninfo, sizeof(g_conninfo), "%s", conninfo != NULL ? conninfo : "");
+}
+
+bool store_is_sqlite(void)
+{
+    return g_backend == STORE_BACKEND_SQLITE;
+}
+
+/* store_open() on PostgreSQL: a connection, then the migrations. */
+static int open_pg(struct store *st)
+{
+    st->pg = pg__open(g_conninfo, st->err, sizeof(st->err));
+    if (st->pg == NULL) {
+        return ERR_STORE;
+    }
+    st->migrating = true;
+    int rc = pg__migrate(st->pg, migrations, MIGRATION_COUNT, areas, AREA_COUNT);
+    st->migrating = false;
+    return rc;
+}
+
 static pthread_once_t g_fault_once = PTHREAD_ONCE_INIT;
 static char g_fault_err[256];
 
@@ -400,6 +409,13 @@ struct store *store_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     struct store *st = xcalloc(1, sizeof(*st));
+    if (g_backend == STORE_BACKEND_POSTGRESQL) {
+        if (open_pg(st) != 0) {
+            goto fail;
+        }
+        st->err[0] = '\0';
+        return st;
+    }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         if (st->db != NULL) {
@@ -433,16 +449,23 @@ void store_close(struct store *st)
         sqlite3_finalize(st->cache[i].s);
     }
     sqlite3_close(st->db);
+    pg__close(st->pg);
     free(st);
 }
 
 void store_release_memory(struct store *st)
 {
+    if (st->pg != NULL) {
+        return; /* the server's memory, not ours */
+    }
     sqlite3_db_release_memory(st->db);
 }
 
 int store_schema_version(struct store *st)
 {
+    if (st->pg != NULL) {
+        return pg__schema_version(st->pg);
+    }
     int version = 0;
     int rc = read_user_version(st, &version);
     return rc != 0 ? rc : version;
@@ -461,12 +484,33 @@ int store_begin(struct store *st)
 int store_commit(struct store *st)
 {
     int rc = injected(st, "commit");
+    if (rc == 0 && st->pg != NULL && pg__tx_failed(st->pg)) {
+        /* PostgreSQL would turn this COMMIT into a ROLLBACK without an error. */
+        set_err(st, "commit: the transaction failed earlier and was rolled back");
+        exec_sql(st, "ROLLBACK", "rollback");
+        return ERR_STORE;
+    }
     return rc != 0 ? rc : exec_sql(st, "COMMIT", "commit");
+}
+
+/* True when no transaction is open on the handle. */
+static bool autocommit(struct store *st)
+{
+    return st->pg != NULL ? pg__idle(st->pg) : sqlite3_get_autocommit(st->db) != 0;
+}
+
+/* A statement whose failure is not reported (undoing after a failure). */
+static void exec_quiet(struct store *st, const char *sql)
+{
+    char keep[sizeof(st->err)];
+    memcpy(keep, st->err, sizeof(keep));
+    exec_sql(st, sql, "undo");
+    memcpy(st->err, keep, sizeof(keep));
 }
 
 int store_group_begin(struct store *st)
 {
-    bool outer = st->group_depth == 0 && sqlite3_get_autocommit(st->db);
+    bool outer = st->group_depth == 0 && autocommit(st);
     int rc = exec_sql(st, outer ? "BEGIN IMMEDIATE" : "SAVEPOINT store_group", "group");
     if (rc == 0) {
         if (st->group_depth == 0) {
@@ -481,11 +525,11 @@ int store_group_begin(struct store *st)
 static void group_undo(struct store *st, bool owner)
 {
     if (owner) {
-        if (!sqlite3_get_autocommit(st->db)) {
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!autocommit(st)) {
+            exec_quiet(st, "ROLLBACK");
         }
     } else {
-        sqlite3_exec(st->db, "ROLLBACK TO store_group; RELEASE store_group", NULL, NULL, NULL);
+        exec_quiet(st, "ROLLBACK TO store_group; RELEASE store_group");
     }
 }
 
@@ -700,11 +744,19 @@ sqlite3 *store__db(struct store *st)
 
 int store__fail(struct store *st, const char *what)
 {
+    if (st->pg != NULL) {
+        set_err(st, "%s failed", what);
+        return ERR_STORE;
+    }
     return db_fail(st, what);
 }
 
 sqlite3_stmt *store__prepare(struct store *st, const char *sql, const char *const *args, int n)
 {
+    if (st->pg != NULL) {
+        set_err(st, "a raw SQLite statement on PostgreSQL: use store__run/store__query_*");
+        return NULL;
+    }
     size_t h = ((uintptr_t)sql >> 3) % STORE_CACHE_SLOTS;
     for (size_t probe = 0; probe < STORE_CACHE_SLOTS; probe++) {
         size_t i = (h + probe) % STORE_CACHE_SLOTS;
@@ -771,6 +823,9 @@ int store__run(struct store *st, const char *sql, const char *const *args, int n
             return fault;
         }
     }
+    if (st->pg != NULL) {
+        return pg__run(st->pg, sql, args, n, changes);
+    }
     sqlite3_stmt *s = store__prepare(st, sql, args, n);
     return s ? step_write(st, s, changes) : ERR_STORE;
 }
@@ -778,6 +833,9 @@ int store__run(struct store *st, const char *sql, const char *const *args, int n
 int store__query_one(struct store *st, const char *sql, const char *const *args, int n,
                      struct buf *out, long long *num)
 {
+    if (st->pg != NULL) {
+        return pg__query_one(st->pg, sql, args, n, out, num);
+    }
     sqlite3_stmt *s = store__prepare(st, sql, args, n);
     if (s == NULL) {
         return ERR_STORE;
@@ -810,6 +868,9 @@ int store__query_one(struct store *st, const char *sql, const char *const *args,
 int store__query_rows(struct store *st, const char *sql, const char *const *args, int n,
                       store_rows_fn *fn, void *ud)
 {
+    if (st->pg != NULL) {
+        return pg__query_rows(st->pg, sql, args, n, fn, ud);
+    }
     sqlite3_stmt *s = store__prepare(st, sql, args, n);
     if (s == NULL) {
         return ERR_STORE;

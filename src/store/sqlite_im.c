@@ -84,7 +84,7 @@ static const char SQL_ROSTER_GET[] =
     " AND removed = 0";
 static const char SQL_VER_BUMP[] =
     "INSERT INTO im_roster_version(domain, name, ver) VALUES (?1, ?2, 1)"
-    " ON CONFLICT(domain, name) DO UPDATE SET ver = ver + 1";
+    " ON CONFLICT(domain, name) DO UPDATE SET ver = im_roster_version.ver + 1";
 static const char SQL_VER_GET[] =
     "SELECT ver FROM im_roster_version WHERE domain = ?1 AND name = ?2";
 static const char SQL_ROSTER_PUT[] =

@@ -2,6 +2,7 @@
 #ifndef STARLING_STORE_STORE_H
 #define STARLING_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -16,6 +17,14 @@
  * store_last_error() returns. Nothing is logged here. Calls that fill a `struct buf` replace its
  * content and fail with ERR_LIMIT when the value exceeds its maximum. */
 struct store;
+
+/* The backend of every later store_open() of the process (setting store.backend): SQLite (the
+ * file `path`) or PostgreSQL (the libpq `conninfo`; store_open's `path` is then ignored). Call
+ * before the first store_open(), from one thread. */
+enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRESQL };
+void store_use_backend(enum store_backend backend, const char *conninfo);
+/* True when the store is SQLite's file (the file calls below apply to it). */
+bool store_is_sqlite(void);
 
 /* Opens (creating if needed) the database at `path`, sets WAL mode, synchronous=NORMAL, a busy
  * timeout and foreign keys, and applies pending schema migrations in one BEGIN IMMEDIATE

@@ -1,5 +1,5 @@
-/* store_int.h: the door of the store's area files (sqlite_<area>.c) into the SQLite backend.
- * Not for use outside src/store/. */
+/* store_int.h: the door of the store's area files (sqlite_<area>.c) into the backend (SQLite,
+ * or PostgreSQL through pg.c: see docs/internals/store-pg.md). Not for use outside src/store/. */
 #ifndef STARLING_STORE_STORE_INT_H
 #define STARLING_STORE_STORE_INT_H
 
@@ -14,6 +14,9 @@ struct store_area {
     const char *name;
     const char *const *migrations;
     int count;
+    /* PostgreSQL's text of the same migrations when translating `migrations` is not enough
+     * (docs/internals/store-pg.md); NULL: the translation of `migrations`. */
+    const char *const *pg_migrations;
 };
 
 /* Defines the area `store_area_<area>` from the array `list` of its migrations. */
@@ -22,6 +25,16 @@ struct store_area {
         .name = #area,                                                                             \
         .migrations = (list),                                                                      \
         .count = (int)(sizeof(list) / sizeof((list)[0])),                                          \
+    }
+
+/* The same, with PostgreSQL's own text `pg_list` of each migration (as many as `list`). */
+#define STORE_AREA_PG(area, list, pg_list)                                                         \
+    _Static_assert(sizeof(list) == sizeof(pg_list), #area ": one PostgreSQL text per migration");  \
+    const struct store_area store_area_##area = {                                                  \
+        .name = #area,                                                                             \
+        .migrations = (list),                                                                      \
+        .count = (int)(sizeof(list) / sizeof((list)[0])),                                          \
+        .pg_migrations = (pg_list),                                                                \
     }
 
 /* Every area, defined in its own file. */
@@ -34,6 +47,7 @@ extern const struct store_area store_area_pubsub;   /* sqlite_pubsub.c: pubsub n
 extern const struct store_area store_area_upload;   /* sqlite_upload.c: XEP-0363 slots */
 extern const struct store_area store_area_fast;     /* sqlite_fast.c: FAST tokens, agents */
 extern const struct store_area store_area_push;     /* sqlite_push.c: XEP-0357 registrations */
+extern const struct store_area store_area_cluster;  /* sqlite_cluster.c: shared secrets */
 
 /* Arguments of a statement as text: a compound literal and its length. */
 #define STORE_ARGS(...)                                                                            \
@@ -43,8 +57,9 @@ extern const struct store_area store_area_push;     /* sqlite_push.c: XEP-0357 r
 
 #define STORE_MAX_COLUMNS 16
 
-/* The statement for `sql` (a string with static storage: its address is the cache key),
- * prepared once per handle, with `args` bound as text. NULL on error (store_last_error). */
+/* SQLite only (NULL on PostgreSQL): the statement for `sql` (a string with static storage: its
+ * address is the cache key), prepared once per handle, with `args` bound as text. NULL on error
+ * (store_last_error). Area files use the helpers below, which work on both backends. */
 sqlite3_stmt *store__prepare(struct store *st, const char *sql, const char *const *args, int n);
 /* Resets a statement from store__prepare after a hand-made step loop. */
 void store__finish(sqlite3_stmt *s);
@@ -59,6 +74,7 @@ int store__query_one(struct store *st, const char *sql, const char *const *args,
 typedef int store_rows_fn(void *ud, const char *const *cols, int ncols);
 int store__query_rows(struct store *st, const char *sql, const char *const *args, int n,
                       store_rows_fn *fn, void *ud);
+/* SQLite only: the handle's connection (NULL on PostgreSQL). */
 sqlite3 *store__db(struct store *st);
 int store__fail(struct store *st, const char *what);
 

@@ -185,8 +185,8 @@ static bool http_only(const char *op)
 
 static bool read_only(const char *op)
 {
-    static const char *const exact[] = { "connections", "stats", "queues", "presence",
-                                         "users.online" };
+    static const char *const exact[] = { "connections", "stats",        "queues",
+                                         "presence",    "users.online", "cluster.status" };
     static const char *const suffixes[] = { ".list",     ".show",    ".get",
                                             ".sessions", ".history", ".read" };
     size_t n = strlen(op);

@@ -86,7 +86,10 @@ static void end(struct router_session *rs, const char *condition, const char *te
     if (c2s__sm_end_from_outside(s)) {
         return; /* a detached session: ended and freed */
     }
-    if (s->st != NULL) {
+    if (s->st != NULL && strcmp(condition, "see-other-host") == 0 && text != NULL) {
+        /* The cluster moved the account's home (`text` is the new home's address). */
+        xstream_see_other_host(s->st, text, "this account is now served by another node");
+    } else if (s->st != NULL) {
         xstream_error(s->st, condition,
                       text ? text : "the account was changed by an administrator");
     }
@@ -126,6 +129,13 @@ static struct c2s_session *session_new(struct xstream *st, const char *resource)
     return s;
 }
 
+static c2s_placement_fn *g_placement;
+
+void c2s_set_placement(c2s_placement_fn *fn)
+{
+    g_placement = fn;
+}
+
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy)
 {
@@ -134,6 +144,13 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
         if (iq) {
             xstream__iq_error(st, iq, "modify", "bad-request", "invalid resource");
         }
+        return;
+    }
+    char home[300];
+    if (g_placement != NULL && !g_placement(&s->jid, home, sizeof(home))) {
+        /* The account's sessions live on its home node (docs/internals/cluster.md). */
+        c2s_session_free(s);
+        xstream_see_other_host(st, home, "this account is served by another node");
         return;
     }
     c2s_session_free(st->sess); /* a stream binds once: NULL */

@@ -8,6 +8,7 @@
 #define STARLING_XMPP_C2S_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -44,5 +45,10 @@ void c2s_session_free(struct c2s_session *s);
  * messages to offline storage) at shutdown; listed for monitoring. */
 void c2s_detached_end_all(bool stopping);
 void c2s_detached_json(int worker, json_t *array);
+/* Several nodes (issue 19): asked when a client binds a resource; false when the account's
+ * home node is another one, whose client address ("host:port") is then in `address`: the
+ * stream ends with <see-other-host/> pointing there. Set at start-up; NULL: always here. */
+typedef bool c2s_placement_fn(const struct jid *account, char *address, size_t size);
+void c2s_set_placement(c2s_placement_fn *fn);
 
 #endif

@@ -65,6 +65,14 @@ int s2s__dialback_init(const char *datadir, char *err, size_t errlen)
     return 0;
 }
 
+void s2s_dialback_share_secret(const char *secret)
+{
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_Digest(secret, strlen(secret), digest, &len, EVP_sha256(), NULL);
+    hex(digest, 32, g_key);
+}
+
 void s2s__dialback_key(const char *receiving, const char *originating, const char *stream_id,
                        char out[S2S_KEY_LEN + 1])
 {

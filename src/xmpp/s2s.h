@@ -17,6 +17,10 @@ struct xstream;
  * tls.s2s_ca_file and installs the router's remote hook. Returns 0 or a negative code with a
  * reason in err. */
 int s2s_global_init(const struct settings *cfg, char *err, size_t errlen);
+/* Several nodes (issue 19): dialback keys made under `secret` (text shared by every node
+ * through the store) instead of the data directory's own secret, so that a key one node handed
+ * out verifies on any node. At start-up, after s2s_global_init, before the workers run. */
+void s2s_dialback_share_secret(const char *secret);
 
 /* On each worker's thread, after xmpp_worker_start / before xmpp_worker_stop. Stopping closes
  * the worker's outgoing connections and drops what their queues still hold. */

@@ -177,14 +177,21 @@ static void send_header(struct xstream *st, const char *ns)
 }
 
 /* Ends the stream with <condition/>; `level` is the System Log level of the record. */
+/* `content`: the condition element's text (see-other-host's address), NULL: empty. */
 static void stream_error_at(struct xstream *st, const char *condition, const char *text,
-                            enum log_level level)
+                            enum log_level level, const char *content)
 {
     send_header(st, NS_CLIENT);
     xstream__flush_delayed(st);
     struct buf b;
     buf_init(&b, 4096);
-    buf_printf(&b, "<stream:error><%s xmlns='%s'/>", condition, NS_STREAMS);
+    if (content != NULL) {
+        buf_printf(&b, "<stream:error><%s xmlns='%s'>", condition, NS_STREAMS);
+        xml_escape_append(&b, strv_c(content), false);
+        buf_printf(&b, "</%s>", condition);
+    } else {
+        buf_printf(&b, "<stream:error><%s xmlns='%s'/>", condition, NS_STREAMS);
+    }
     if (text) {
         buf_printf(&b, "<text xmlns='%s' xml:lang='en'>", NS_STREAMS);
         xml_escape_append(&b, strv_c(text), false);
@@ -206,7 +213,15 @@ void xstream_error(struct xstream *st, const char *condition, const char *text)
     if (st->state == XS_CLOSED) {
         return;
     }
-    stream_error_at(st, condition, text, LOG_PROBLEMS);
+    stream_error_at(st, condition, text, LOG_PROBLEMS, NULL);
+}
+
+void xstream_see_other_host(struct xstream *st, const char *address, const char *text)
+{
+    if (st->state == XS_CLOSED) {
+        return;
+    }
+    stream_error_at(st, "see-other-host", text, LOG_MAJOR, address);
 }
 
 void xstream_error_before_tls(struct xstream *st)
@@ -222,7 +237,7 @@ void xstream_shutdown(struct xstream *st)
         return;
     }
     /* Our own orderly stop, recorded once by SYSTEM: not a problem of each stream. */
-    stream_error_at(st, "system-shutdown", NULL, LOG_LOWLEVEL);
+    stream_error_at(st, "system-shutdown", NULL, LOG_LOWLEVEL, NULL);
 }
 
 static void features(struct xstream *st)

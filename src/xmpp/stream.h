@@ -38,6 +38,9 @@ void xstream_on_closed(struct xstream *st);
 bool xstream_sleep(struct xstream *st);
 /* Ends the stream with a stream error (condition of RFC 6120 §4.9.3) and closes. */
 void xstream_error(struct xstream *st, const char *condition, const char *text);
+/* The stream error <see-other-host>ADDRESS</see-other-host> (RFC 6120 §4.9.3.19): the client
+ * is to connect to ADDRESS ("host:port", an IPv6 host in brackets) instead. */
+void xstream_see_other_host(struct xstream *st, const char *address, const char *text);
 /* Bytes other than whitespace came with <starttls/>, before our <proceed/>: they are neither
  * stream nor handshake (RFC 6120 section 5.4.3.3). The transport is plain again; this ends the
  * stream with a stream error. */

@@ -16,6 +16,12 @@ BUILD = os.environ.get("STARLING_BUILD") or os.path.join(REPO, "build")
 STARLINGD = os.path.join(BUILD, "starlingd")
 STARLINGCTL = os.path.join(BUILD, "starlingctl")
 
+# STARLING_STORE=postgresql: every server runs on its own fresh database of one throwaway
+# PostgreSQL cluster (pgfixture.py), one database per data folder.
+STORE = os.environ.get("STARLING_STORE", "sqlite")
+ON_POSTGRESQL = STORE == "postgresql"
+_PG_DATABASES = {}  # realpath of a data folder -> (database name, conninfo)
+
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
@@ -58,6 +64,41 @@ def _tail(path, n=40):
 
 class StartError(Exception):
     pass
+
+
+def store_options(datadir):
+    """The -o overrides that put the server of `datadir` on the chosen store ({} for SQLite)."""
+    if not ON_POSTGRESQL:
+        return {}
+    import pgfixture
+    key = os.path.realpath(datadir)
+    if key not in _PG_DATABASES:
+        _PG_DATABASES[key] = pgfixture.shared().database()
+    return {"store.backend": "postgresql",
+            "store.postgresql.conninfo": _PG_DATABASES[key][1]}
+
+
+def share_store(src, dst):
+    """The data folder `dst` (a copy of `src`) uses the database of `src`: on PostgreSQL the
+    database is not in the folder, so copying the folder does not copy it."""
+    entry = _PG_DATABASES.get(os.path.realpath(src))
+    if entry is not None:
+        _PG_DATABASES[os.path.realpath(dst)] = entry
+
+
+def sqlite_only(fn):
+    """Marks a test of SQLite's file itself (permissions, backup, damage, fault injection)."""
+    import pytest
+    return pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's database file: not on "
+                              "PostgreSQL (STARLING_STORE=postgresql)")(fn)
+
+
+def drop_store(datadir):
+    """Drops the PostgreSQL database of `datadir`, if it has one."""
+    entry = _PG_DATABASES.pop(os.path.realpath(datadir), None)
+    if entry is not None:
+        import pgfixture
+        pgfixture.shared().drop(entry[0])
 
 
 class Server:
@@ -117,6 +158,7 @@ class Server:
         if self.webadmin:
             opts["webadmin.listener"] = "127.0.0.1:%d, 127.0.0.1:%d/tls" % (self.web_port,
                                                                           self.web_tls_port)
+        opts.update(store_options(self.datadir))
         opts.update(self.options)
         argv = [STARLINGD, "-d", self.datadir]
         for key, value in opts.items():
@@ -131,6 +173,7 @@ class Server:
         for attempt in range(3):
             if attempt and self.own_datadir:
                 # A failed first start may already have initialised the folder: start afresh.
+                drop_store(self.datadir)
                 shutil.rmtree(self.datadir, ignore_errors=True)
                 self.datadir = tempfile.mkdtemp(prefix="starling-it-")
             if self.webadmin:
@@ -238,6 +281,7 @@ class Server:
     def cleanup(self):
         self.kill()
         if self.own_datadir:
+            drop_store(self.datadir)
             shutil.rmtree(self.datadir, ignore_errors=True)
         shutil.rmtree(self.logdir, ignore_errors=True)
 
@@ -300,6 +344,32 @@ class Server:
         return self._postmaster_password
 
     # ---- starlingctl --------------------------------------------------------------------------
+
+    def db_rows(self, sql, params=()):
+        """Rows of a query (SQLite's dialect, ? placeholders) on this server's store, SQLite's
+        file or its PostgreSQL database: a list of tuples, integers as int, NULL as None."""
+        if not ON_POSTGRESQL:
+            import sqlite3
+            db = sqlite3.connect(os.path.join(self.datadir, "starling.db"))
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()
+        import pgfixture
+        parts = sql.split("?")
+        assert len(parts) == len(params) + 1, "one parameter per ?"
+        text = parts[0]
+        for value, rest in zip(params, parts[1:]):
+            literal = str(value) if isinstance(value, int) else \
+                "'" + str(value).replace("'", "''") + "'"
+            text += literal + rest
+        out = pgfixture.shared().psql(text, db=_PG_DATABASES[os.path.realpath(self.datadir)][0],
+                                      null="\\N")
+        rows = []
+        for line in out.splitlines():
+            rows.append(tuple(None if f == "\\N" else int(f) if re.fullmatch(r"-?\d+", f) else f
+                              for f in line.split("\x1f")))
+        return rows
 
     def ctl(self, *args, timeout=20):
         """Runs starlingctl -d DATADIR args...; returns the CompletedProcess (text mode)."""

@@ -85,6 +85,7 @@ ROWS = [
     ("logins.failed", {}, {SRV, DA, OTHER}),
     ("queues", {}, {SRV}),
     ("stats", {}, {SRV}),
+    ("cluster.status", {}, {SRV}),
     ("send", {"from": "plain@a.test", "to": "joe@a.test", "text": "hi"}, {SRV}),
     # issue 20: online users and announcements
     ("users.online", {"domain": "a.test"}, {SRV, DA}),

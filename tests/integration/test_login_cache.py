@@ -6,8 +6,6 @@ account are empty, so what is stored after such a reading (offline messages, sub
 requests, roster items) must still be delivered; and it writes the last-seen records of the IM
 core and of XEP-0012 behind, in batches, so both must be right at once and land together."""
 
-import os
-import sqlite3
 import time
 
 import pytest
@@ -202,14 +200,10 @@ def test_roster_items_after_an_empty_reading(server):
 # ---- last seen: one batched write for the IM core and XEP-0012 ------------------------------
 
 def last_rows(server, user):
-    db = sqlite3.connect(os.path.join(server.datadir, "starling.db"))
-    try:
-        seen = db.execute("SELECT stamp, status FROM im_last WHERE domain = 'localhost'"
-                          " AND name = ?", (user,)).fetchone()
-        logout = db.execute("SELECT logout FROM last_activity WHERE domain = 'localhost'"
-                            " AND name = ?", (user,)).fetchone()
-    finally:
-        db.close()
+    seen = (server.db_rows("SELECT stamp, status FROM im_last WHERE domain = 'localhost'"
+                           " AND name = ?", (user,)) or [None])[0]
+    logout = (server.db_rows("SELECT logout FROM last_activity WHERE domain = 'localhost'"
+                             " AND name = ?", (user,)) or [None])[0]
     return seen, (logout[0] if logout else None)
 
 

@@ -29,7 +29,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -449,12 +448,8 @@ def test_undeliverable_messages_come_back(w):
 
 
 def offline_count(srv, domain, user):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(srv.datadir, "starling.db"), uri=True)
-    try:
-        return db.execute("SELECT COUNT(*) FROM im_offline WHERE domain = ? AND name = ?",
-                          (domain, user)).fetchone()[0]
-    finally:
-        db.close()
+    return srv.db_rows("SELECT COUNT(*) FROM im_offline WHERE domain = ? AND name = ?",
+                       (domain, user))[0][0]
 
 
 @diagnosed

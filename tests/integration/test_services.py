@@ -5,9 +5,7 @@ photo hash, private XML storage and XEP-0157 contact addresses."""
 import base64
 import datetime
 import hashlib
-import os
 import re
-import sqlite3
 import time
 
 import pytest
@@ -296,13 +294,9 @@ def test_last_account_self_and_forbidden(accounts):
 
 
 def logout_time(server, user):
-    db = sqlite3.connect(os.path.join(server.datadir, "starling.db"))
-    try:
-        row = db.execute("SELECT logout FROM last_activity WHERE domain = 'localhost'"
-                         " AND name = ?", (user,)).fetchone()
-    finally:
-        db.close()
-    return row[0] if row else None
+    rows = server.db_rows("SELECT logout FROM last_activity WHERE domain = 'localhost'"
+                          " AND name = ?", (user,))
+    return rows[0][0] if rows else None
 
 
 def test_last_logout_recorded_when_last_session_ends(accounts):
@@ -396,13 +390,9 @@ def vcard_xml(fn, photo=None):
 
 
 def photo_hash(server, user):
-    db = sqlite3.connect(os.path.join(server.datadir, "starling.db"))
-    try:
-        row = db.execute("SELECT photo_hash FROM vcards WHERE domain = 'localhost' AND name = ?",
-                         (user,)).fetchone()
-    finally:
-        db.close()
-    return row[0] if row else None
+    rows = server.db_rows("SELECT photo_hash FROM vcards WHERE domain = 'localhost' AND name = ?",
+                          (user,))
+    return rows[0][0] if rows else None
 
 
 def test_vcard_set_own_get_anyones(accounts):
@@ -513,10 +503,6 @@ def test_service_rows_go_with_the_account(accounts):
     ok(c.iq("set", private_query("<p xmlns='urn:erin'/>")))
     c.close()
     accounts.ctl_ok("account", "remove", "erin@localhost")
-    db = sqlite3.connect(os.path.join(accounts.datadir, "starling.db"))
-    try:
-        for table in ("vcards", "private_xml", "last_activity"):
-            n = db.execute("SELECT COUNT(*) FROM %s WHERE name = 'erin'" % table).fetchone()[0]
-            assert n == 0, table
-    finally:
-        db.close()
+    for table in ("vcards", "private_xml", "last_activity"):
+        n = accounts.db_rows("SELECT COUNT(*) FROM %s WHERE name = 'erin'" % table)[0][0]
+        assert n == 0, table

@@ -22,6 +22,7 @@ def run_starlingd(datadir, options=None, timeout=30, wrap=None):
     port, tls_port = starling.free_ports(2)
     opts = {"xmpp.listener": "127.0.0.1:%d, 127.0.0.1:%d/tls" % (port, tls_port),
             "server.workers": "2", "webadmin.listener": ""}
+    opts.update(starling.store_options(datadir))
     opts.update(options or {})
     argv = [starling.STARLINGD, "-d", datadir]
     for k, v in opts.items():
@@ -61,9 +62,11 @@ def stopped_copy(make_server, tmp_path):
     assert problems == [], problems
     d = str(tmp_path / "data")
     shutil.copytree(srv.datadir, d, ignore=shutil.ignore_patterns("admin.sock"))
+    starling.share_store(srv.datadir, d)
     return d, name
 
 
+@starling.sqlite_only
 @pytest.mark.parametrize("how", ["missing", "empty"])
 def test_lost_database_is_not_a_first_start(make_server, tmp_path, how):
     d, _name = stopped_copy(make_server, tmp_path)
@@ -94,6 +97,7 @@ def test_empty_directory_is_a_first_start(tmp_path):
         srv.cleanup()
 
 
+@starling.sqlite_only
 def test_damaged_database_refused(make_server, tmp_path):
     d, _name = stopped_copy(make_server, tmp_path)
     db = os.path.join(d, "starling.db")
@@ -107,6 +111,7 @@ def test_damaged_database_refused(make_server, tmp_path):
     refused(r, "damaged", "backup")
 
 
+@starling.sqlite_only
 def test_database_that_is_not_sqlite_refused(make_server, tmp_path):
     d, _name = stopped_copy(make_server, tmp_path)
     with open(os.path.join(d, "starling.db"), "r+b") as f:
@@ -169,6 +174,7 @@ def test_second_instance_same_port_refused(make_server, tmp_path, tls):
         c.close()
 
 
+@starling.sqlite_only
 def test_database_files_0600_with_umask_000(make_server):
     old = os.umask(0)
     try:
@@ -188,6 +194,7 @@ def test_database_files_0600_with_umask_000(make_server):
         assert mode == 0o600, seen
 
 
+@starling.sqlite_only
 def test_existing_database_narrowed_to_0600(make_server, tmp_path):
     d, name = stopped_copy(make_server, tmp_path)
     db = os.path.join(d, "starling.db")
@@ -197,6 +204,7 @@ def test_existing_database_narrowed_to_0600(make_server, tmp_path):
     login(srv, name).close()
 
 
+@starling.sqlite_only
 def test_backup_online_and_restore(make_server, tmp_path):
     srv = make_server()
     names = [fresh(srv, "bk") for _ in range(5)]
@@ -231,6 +239,7 @@ def test_backup_online_and_restore(make_server, tmp_path):
     assert "%s@localhost" % late not in listed
 
 
+@starling.sqlite_only
 def test_backup_of_stopped_server_and_errors(make_server, tmp_path):
     d, name = stopped_copy(make_server, tmp_path)
     out = str(tmp_path / "b.db")

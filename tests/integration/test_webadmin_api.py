@@ -330,6 +330,11 @@ def test_stats_and_history(srv, admin):
     assert h["day"]["samples"][0]["t"] <= h["samples"][0]["t"] + 2
 
 
+def test_cluster_status_of_a_server_alone(srv, admin):
+    # The monitor's nodes panel stays hidden: a server without cluster.node_id has no nodes.
+    assert admin.ok("cluster.status") == {"self": None, "nodes": []}
+
+
 def test_logs_operations(srv, admin):
     files = admin.ok("logs.list")
     assert files and re.fullmatch(r"\d{4}-\d\d-\d\d(-\d+)?\.log", files[0]["name"])

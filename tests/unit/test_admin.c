@@ -882,6 +882,7 @@ static const struct access_row access_rows[] = {
     { "logins.failed", "{}", SRV | DA | OTHER_DA },
     { "queues", "{}", SRV },
     { "stats", "{}", SRV },
+    { "cluster.status", "{}", SRV },
     { "send", "{\"from\":\"plain@a.test\",\"to\":\"joe@a.test\",\"text\":\"hi\"}", SRV },
     /* issue 20: online users and announcements */
     { "users.online", "{\"domain\":\"a.test\"}", SRV | DA },

@@ -21,6 +21,7 @@
 #include "archive/archive.h"
 #include "auth/lockout.h"
 #include "chatroom/chatroom.h"
+#include "cluster/cluster.h"
 #include "im/module.h"
 #include "pubsub/pubsub.h"
 #include "services/services.h"
@@ -35,7 +36,7 @@
 static struct module *const modules[] = {
     &core_module,     &xmpp_module,   &tls_module,      &im_module,       &webadmin_module,
     &services_module, &auth_module,   &accounts_module, &chatroom_module, &store_module,
-    &archive_module,  &pubsub_module, &web_module,
+    &archive_module,  &pubsub_module, &web_module,      &cluster_module,
 };
 #include "testutil.h"
 
@@ -146,9 +147,9 @@ static void test_foreach_and_get(void **state)
     settings_defaults(&s);
     struct collected c = { 0 };
     settings_foreach(&s, collect, &c);
-    assert_int_equal(c.count, 99);
+    assert_int_equal(c.count, 104);
     assert_string_equal(c.keys[0], "server.workers");
-    assert_string_equal(c.keys[c.count - 1], "http.upload_expiry");
+    assert_string_equal(c.keys[c.count - 1], "cluster.client_address");
     /* Every key listed can be read and set back to its own text form. */
     for (int i = 0; i < c.count; i++) {
         char *v = get(&s, c.keys[i]);
@@ -610,7 +611,7 @@ static void test_docs(void **state)
     settings_defaults(&s);
     struct doc_check dc = { read_file("docs/settings.md"), 0, NULL };
     settings_foreach(&s, doc_has, &dc);
-    assert_int_equal(dc.count, 99);
+    assert_int_equal(dc.count, 104);
     free((char *)dc.text);
 }
 

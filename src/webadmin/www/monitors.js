@@ -112,6 +112,14 @@ function queuesTable(q) {
     ['Target domain', 'Source domain', 'State', 'Queued stanzas', 'Last error', ''].map(h => el('th', {}, h)))), body);
 }
 
+function nodesTable(st) {
+  const body = el('tbody', {}, st.nodes.map(n => el('tr', {},
+    el('td', {}, n.id + (n.self ? ' (this node)' : '')), el('td', {}, n.address || ''),
+    el('td', { class: 'num' }, n.self ? '' : n.age_ms + ' ms'))));
+  return el('table', { id: 'nodes-table' }, el('thead', {}, el('tr', {},
+    ['Node', 'Client address', 'Last heartbeat'].map(h => el('th', {}, h)))), body);
+}
+
 function lockoutTable(list) {
   const body = el('tbody', {}, list.map(x => el('tr', {},
     el('td', {}, x.jid), el('td', { class: 'num' }, x.failures),
@@ -141,9 +149,12 @@ register('monitors/xmpp', 'monitors', async main => {
   const lockouts = el('div', { id: 'lockouts' });
   const lockoutPanel = el('section', { class: 'panel', hidden: true },
     el('h2', {}, 'Failed logins by account'), lockouts);
+  const nodes = el('div', { id: 'nodes' });
+  const nodesPanel = el('section', { class: 'panel', hidden: true },
+    el('h2', {}, 'Cluster nodes'), nodes);
   main.replaceChildren(
     pageHead('XMPP', 'Connections, queues and counters, refreshed every 2 seconds.', status, pause),
-    isServerAdmin() ? cards : null,
+    isServerAdmin() ? cards : null, nodesPanel,
     el('section', { class: 'panel flush' },
       el('div', { class: 'panel-head' }, el('h2', {}, 'Connections'), count), conns),
     lockoutPanel, queuesPanel);
@@ -159,6 +170,9 @@ register('monitors/xmpp', 'monitors', async main => {
     if (failed !== null) lockouts.replaceChildren(lockoutTable(failed));
     if (isServerAdmin()) {
       await renderCards(cards);
+      const cs = await apiOptional('cluster.status');
+      nodesPanel.hidden = !cs || !cs.self;
+      if (cs && cs.self) nodes.replaceChildren(nodesTable(cs));
       const q = await apiOptional('queues');
       queuesPanel.hidden = q === null;
       if (q !== null) queues.replaceChildren(queuesTable(q));

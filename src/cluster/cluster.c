@@ -1,0 +1,483 @@
+/* cluster.c: nodes over NATS: heartbeats on "starling.cluster.hb" give the live nodes, the home
+ * node of a bare JID is the rendezvous-hash winner among them, and a signal whose address lives
+ * on another node is published, as stanza text, to "starling.node.<id>" (docs/internals/cluster.md). */
+#include "cluster/cluster.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "jid/jid.h"
+#include "signal/router.h"
+#include "xml/ns.h"
+#include "xml/xml.h"
+#include "xmpp/c2s.h"
+#include "xmpp/convert.h"
+
+#define MAX_NODES 64
+#define HEARTBEAT_MS 300
+#define NODE_TIMEOUT_MS 1500
+#define SUBJECT_HB "starling.cluster.hb"
+#define SUBJECT_NODE "starling.node."
+
+struct node {
+    char id[64];
+    char address[256];
+    long long seen_ms;
+    bool was_live; /* at the heartbeat thread's last look */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct node nodes[MAX_NODES];
+    int n;
+} g_members = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static char g_self[64];
+static char g_address[256];
+static natsConnection *g_nc;
+static natsSubscription *g_sub_node;
+static natsSubscription *g_sub_hb;
+static pthread_t g_hb_thread;
+static atomic_bool g_running;
+static atomic_long g_forwarded;
+static atomic_long g_received;
+/* The workers run: heartbeats go out (so other nodes route here only from now on), stanzas
+ * from NATS can be delivered, sessions may be moved. */
+static atomic_bool g_workers_up;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool cluster_enabled(void)
+{
+    return g_nc != NULL;
+}
+
+/* ---- membership ----------------------------------------------------------------------------- */
+
+/* Records a heartbeat "ID\nADDRESS" (under the lock). */
+static void member_seen(const char *id, size_t idlen, const char *address, size_t alen)
+{
+    if (idlen == 0 || idlen >= sizeof(g_members.nodes[0].id)) {
+        return;
+    }
+    pthread_mutex_lock(&g_members.lock);
+    int i = 0;
+    while (i < g_members.n &&
+           !(strncmp(g_members.nodes[i].id, id, idlen) == 0 && g_members.nodes[i].id[idlen] == 0)) {
+        i++;
+    }
+    if (i == g_members.n && g_members.n < MAX_NODES) {
+        g_members.n++;
+        memcpy(g_members.nodes[i].id, id, idlen);
+        g_members.nodes[i].id[idlen] = '\0';
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s joined",
+                g_members.nodes[i].id);
+    }
+    if (i < g_members.n) {
+        struct node *nd = &g_members.nodes[i];
+        alen = alen < sizeof(nd->address) ? alen : sizeof(nd->address) - 1;
+        memcpy(nd->address, address, alen);
+        nd->address[alen] = '\0';
+        nd->seen_ms = now_ms();
+    }
+    pthread_mutex_unlock(&g_members.lock);
+}
+
+static bool live(const struct node *nd, long long now)
+{
+    return strcmp(nd->id, g_self) == 0 || now - nd->seen_ms < NODE_TIMEOUT_MS;
+}
+
+/* Rendezvous (highest random weight) hashing: FNV-1a over "id\0key", then a 64-bit mix. */
+static uint64_t score(const char *id, const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = id;; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        if (*p == '\0') {
+            break;
+        }
+    }
+    for (const char *p = key; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+/* The home node of `key`: its id and client address copied out. */
+static void home(const char *key, char *id, size_t idsize, char *address, size_t asize)
+{
+    long long now = now_ms();
+    const struct node *best = NULL;
+    uint64_t best_score = 0;
+    pthread_mutex_lock(&g_members.lock);
+    for (int i = 0; i < g_members.n; i++) {
+        const struct node *nd = &g_members.nodes[i];
+        uint64_t s = score(nd->id, key);
+        if (live(nd, now) &&
+            (best == NULL || s > best_score || (s == best_score && strcmp(nd->id, best->id) < 0))) {
+            best = nd;
+            best_score = s;
+        }
+    }
+    snprintf(id, idsize, "%s", best ? best->id : g_self);
+    if (address != NULL) {
+        snprintf(address, asize, "%s", best ? best->address : g_address);
+    }
+    pthread_mutex_unlock(&g_members.lock);
+}
+
+void cluster_home_of(const char *key, struct buf *out)
+{
+    char id[64];
+    home(key, id, sizeof(id), NULL, 0);
+    buf_reset(out);
+    buf_append_c(out, id);
+}
+
+void cluster_status_json(struct buf *out)
+{
+    long long now = now_ms();
+    buf_printf(out, "{\"self\":\"%s\",\"forwarded\":%ld,\"received\":%ld,\"nodes\":[", g_self,
+               atomic_load(&g_forwarded), atomic_load(&g_received));
+    pthread_mutex_lock(&g_members.lock);
+    bool first = true;
+    for (int i = 0; i < g_members.n; i++) {
+        const struct node *nd = &g_members.nodes[i];
+        bool me = strcmp(nd->id, g_self) == 0;
+        if (!live(nd, now)) {
+            continue;
+        }
+        buf_printf(out, "%s{\"id\":\"%s\",\"address\":\"%s\",\"age_ms\":%lld,\"self\":%s}",
+                   first ? "" : ",", nd->id, nd->address, me ? 0 : now - nd->seen_ms,
+                   me ? "true" : "false");
+        first = false;
+    }
+    pthread_mutex_unlock(&g_members.lock);
+    buf_append_c(out, "]}");
+}
+
+/* ---- NATS ----------------------------------------------------------------------------------- */
+
+static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    (void)nc;
+    (void)sub;
+    (void)ud;
+    const char *data = natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    const char *nl = memchr(data, '\n', len);
+    if (nl != NULL) {
+        member_seen(data, (size_t)(nl - data), nl + 1, len - (size_t)(nl - data) - 1);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* A stanza another node routed here: parsed back into a signal (its 'from' is the sender) and
+ * delivered here. */
+static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+    (void)nc;
+    (void)sub;
+    (void)ud;
+    struct strv text = { natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg) };
+    struct xml_node *el = xml_parse_element(text, NS_CLIENT, NULL);
+    const char *from = el != NULL ? xml_node_attr(el, "from") : NULL;
+    struct jid j = { 0 };
+    struct signal *sig = NULL;
+    const char *condition = NULL;
+    if (!atomic_load(&g_workers_up)) {
+        condition = "not started yet, or stopping";
+    } else if (from != NULL && jid_parse(&j, strv_c(from)) == 0 &&
+               convert_stanza(el, &j, &sig, &condition) == 0) {
+        atomic_fetch_add(&g_received, 1);
+        router_submit_here(sig);
+    } else {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza from NATS (%s)",
+                condition ? condition : "not parsed");
+    }
+    jid_cleanup(&j);
+    xml_node_unref(el);
+    natsMsg_Destroy(msg);
+}
+
+static void publish_heartbeat(void)
+{
+    char hb[sizeof(g_self) + sizeof(g_address) + 2];
+    int len = snprintf(hb, sizeof(hb), "%s\n%s", g_self, g_address);
+    natsConnection_Publish(g_nc, SUBJECT_HB, hb, len);
+}
+
+/* The sessions of the calling worker whose account's home is now another node end with
+ * <see-other-host/> naming it: their clients reconnect there. */
+static void rebalance_worker(void *ud, const struct router_session *s)
+{
+    struct buf *moved = ud;
+    char id[64];
+    home(s->bare, id, sizeof(id), NULL, 0);
+    if (strcmp(id, g_self) != 0) {
+        buf_append(moved, s->bare, strlen(s->bare) + 1);
+    }
+}
+
+static void rebalance_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    struct buf moved;
+    buf_init(&moved, 64 << 20);
+    router_sessions_foreach(rebalance_worker, &moved);
+    for (size_t off = 0; off < moved.len; off += strlen(moved.p + off) + 1) {
+        char id[64];
+        char address[256];
+        home(moved.p + off, id, sizeof(id), address, sizeof(address));
+        if (strcmp(id, g_self) != 0 && address[0] != '\0') {
+            router_account_end(moved.p + off, "see-other-host", address);
+        }
+    }
+    buf_cleanup(&moved);
+}
+
+/* True when a node joined or left since the last look. */
+static bool membership_changed(void)
+{
+    bool changed = false;
+    long long now = now_ms();
+    pthread_mutex_lock(&g_members.lock);
+    for (int i = 0; i < g_members.n; i++) {
+        struct node *nd = &g_members.nodes[i];
+        bool is_live = live(nd, now);
+        if (is_live != nd->was_live) {
+            changed = true;
+            log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s %s", nd->id,
+                    is_live ? "is live" : "left (no heartbeat)");
+        }
+        nd->was_live = is_live;
+    }
+    pthread_mutex_unlock(&g_members.lock);
+    return changed;
+}
+
+static void *heartbeat_main(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&g_running)) {
+        if (atomic_load(&g_workers_up)) {
+            publish_heartbeat();
+        }
+        if (membership_changed() && atomic_load(&g_workers_up)) {
+            for (int i = 0; i < workers_count(); i++) {
+                worker_post(i, rebalance_on_worker, NULL);
+            }
+        }
+        struct timespec ts = { 0, HEARTBEAT_MS * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* ---- the hooks ------------------------------------------------------------------------------ */
+
+/* The bare JID of `j` ("local@domain" or "domain") into `out`: no allocation per stanza. */
+static void bare_of(const struct jid *j, char *out, size_t size)
+{
+    if (j->local != NULL) {
+        snprintf(out, size, "%s@%s", j->local, j->domain);
+    } else {
+        snprintf(out, size, "%s", j->domain);
+    }
+}
+
+/* router_cluster_fn: a signal whose address's home is another node is published there. */
+static bool cluster_route(struct signal *sig)
+{
+    char key[2 * JID_PART_MAX + 2];
+    bare_of(&sig->to, key, sizeof(key));
+    char id[64];
+    home(key, id, sizeof(id), NULL, 0);
+    if (strcmp(id, g_self) == 0) {
+        return false;
+    }
+    struct buf text;
+    buf_init(&text, 16 << 20);
+    char subject[sizeof(SUBJECT_NODE) + sizeof(id)];
+    snprintf(subject, sizeof(subject), SUBJECT_NODE "%s", id);
+    bool sent = convert_signal_xml(sig, &text) == 0 &&
+                natsConnection_Publish(g_nc, subject, text.p, (int)text.len) == NATS_OK;
+    buf_cleanup(&text);
+    if (!sent) {
+        /* Delivered here instead: stored offline or answered, never lost silently. */
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: cannot send to node %s over NATS; delivered here", id);
+        return false;
+    }
+    atomic_fetch_add(&g_forwarded, 1);
+    signal_free(sig);
+    return true;
+}
+
+/* c2s_placement_fn: an account's sessions live on its home node. */
+static bool cluster_placement(const struct jid *account, char *address, size_t size)
+{
+    char key[2 * JID_PART_MAX + 2];
+    bare_of(account, key, sizeof(key));
+    char id[64];
+    home(key, id, sizeof(id), address, size);
+    return strcmp(id, g_self) == 0 || address[0] == '\0';
+}
+
+/* ---- start and stop ------------------------------------------------------------------------- */
+
+static int nats_fail(char *err, size_t errlen, const char *what, natsStatus s)
+{
+    snprintf(err, errlen, "cluster: %s: %s", what, natsStatus_GetText(s));
+    cluster_free();
+    return ERR_IO;
+}
+
+static bool valid_id(const char *id)
+{
+    for (const char *p = id; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_')) {
+            return false;
+        }
+    }
+    return id[0] != '\0';
+}
+
+/* cluster.client_address, or else the first clear-text XMPP socket with an explicit address
+ * (xmpp.listener "10.0.0.2:5222, …"); "" when neither says where this node is. */
+static void client_address(const struct settings *cfg)
+{
+    snprintf(g_address, sizeof(g_address), "%s", cfg->cluster.client_address);
+    const struct listener_cfg *l = &cfg->xmpp.listener;
+    for (int i = 0; g_address[0] == '\0' && i < l->count; i++) {
+        const struct listen_socket *ls = &l->sockets[i];
+        if (!ls->tls && ls->address[0] != '\0') {
+            bool v6 = strchr(ls->address, ':') != NULL;
+            snprintf(g_address, sizeof(g_address), "%s%s%s:%u", v6 ? "[" : "", ls->address,
+                     v6 ? "]" : "", (unsigned)ls->port);
+        }
+    }
+}
+
+int cluster_start(const struct settings *cfg, char *err, size_t errlen)
+{
+    if (cfg->cluster.node_id[0] == '\0') {
+        return 0;
+    }
+    if (!valid_id(cfg->cluster.node_id)) {
+        snprintf(err, errlen, "cluster.node_id: letters, digits, '-' and '_' only");
+        return ERR_INVAL;
+    }
+    snprintf(g_self, sizeof(g_self), "%s", cfg->cluster.node_id);
+    client_address(cfg);
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) {
+        s = natsOptions_SetURL(opts, cfg->cluster.nats_url);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetTimeout(opts, 2000);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetMaxReconnect(opts, -1);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectWait(opts, 250);
+    }
+    if (s == NATS_OK) {
+        /* A stanza goes out at once, not at the flusher thread's next pass. */
+        s = natsOptions_SetSendAsap(opts, true);
+    }
+    if (s == NATS_OK) {
+        s = natsConnection_Connect(&g_nc, opts);
+    }
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        return nats_fail(err, errlen, cfg->cluster.nats_url, s);
+    }
+    char subject[sizeof(SUBJECT_NODE) + sizeof(g_self)];
+    snprintf(subject, sizeof(subject), SUBJECT_NODE "%s", g_self);
+    s = natsConnection_Subscribe(&g_sub_node, g_nc, subject, on_node_message, NULL);
+    if (s == NATS_OK) {
+        s = natsConnection_Subscribe(&g_sub_hb, g_nc, SUBJECT_HB, on_heartbeat, NULL);
+    }
+    if (s == NATS_OK) {
+        s = natsConnection_Flush(g_nc);
+    }
+    if (s != NATS_OK) {
+        return nats_fail(err, errlen, "subscribe", s);
+    }
+    member_seen(g_self, strlen(g_self), g_address, strlen(g_address));
+    atomic_store(&g_running, true);
+    if (pthread_create(&g_hb_thread, NULL, heartbeat_main, NULL) != 0) {
+        atomic_store(&g_running, false);
+        snprintf(err, errlen, "cluster: cannot start the heartbeat thread");
+        cluster_free();
+        return ERR_IO;
+    }
+    /* The other nodes' heartbeats arrive within one period and a half. */
+    struct timespec ts = { 0, (HEARTBEAT_MS * 3 / 2) * 1000000L };
+    nanosleep(&ts, NULL);
+    router_set_cluster(cluster_route);
+    c2s_set_placement(cluster_placement);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s on %s", g_self,
+            cfg->cluster.nats_url);
+    return 0;
+}
+
+void cluster_workers_running(void)
+{
+    atomic_store(&g_workers_up, true);
+}
+
+void cluster_stop(void)
+{
+    atomic_store(&g_workers_up, false);
+    if (atomic_exchange(&g_running, false)) {
+        pthread_join(g_hb_thread, NULL);
+    }
+    /* Drained: no callback runs any more once this returns (the workers stop next). */
+    for (int i = 0; i < 2; i++) {
+        natsSubscription *sub = i == 0 ? g_sub_node : g_sub_hb;
+        if (sub != NULL && natsSubscription_Drain(sub) == NATS_OK) {
+            natsSubscription_WaitForDrainCompletion(sub, 2000);
+        }
+    }
+    natsSubscription_Destroy(g_sub_node);
+    natsSubscription_Destroy(g_sub_hb);
+    g_sub_node = NULL;
+    g_sub_hb = NULL;
+    /* Closed, not freed: a worker publishing meanwhile gets an error (and delivers here). */
+    if (g_nc != NULL) {
+        natsConnection_Close(g_nc);
+    }
+}
+
+void cluster_free(void)
+{
+    cluster_stop();
+    router_set_cluster(NULL);
+    c2s_set_placement(NULL);
+    natsConnection_Destroy(g_nc);
+    g_nc = NULL;
+}

@@ -1,0 +1,355 @@
+"""test_cluster.py: three Starling nodes (127.0.0.2-4) on one PostgreSQL database and one
+nats-server, all started here on loopback (issue 19): each account's sessions live on its home
+node (other nodes answer <see-other-host/>), messages and presence cross nodes over NATS, a node
+killed with -9 leaves, and its users log in again on the nodes that remain."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import pgfixture
+import rawxmpp
+import starling
+import muchelp
+from imclient import PASSWORD, is_message, is_presence
+from rawxmpp import NS_CLIENT, NS_BIND, q
+
+NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
+HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "iris", "jack",
+         "kate", "liam"]
+
+pytestmark = pytest.mark.skipif(
+    not (pgfixture.available() and shutil.which("nats-server")),
+    reason="needs postgresql-15 and nats-server (scripts/deps/cluster.test)")
+
+
+class Nats:
+    def __init__(self):
+        self.port = starling.free_ports(1)[0]
+        self.dir = tempfile.mkdtemp(prefix="starling-nats-")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port)],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not starling.Server._port_accepts(self.port):
+            assert self.proc.poll() is None and time.monotonic() < deadline, "nats-server"
+            time.sleep(0.05)
+        self.url = "nats://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nats = Nats()
+    pg = pgfixture.shared()
+    dbname, conninfo = pg.database("cluster")
+    nodes = []
+    try:
+        for i, host in enumerate(HOSTS):
+            srv = starling.Server({"store.backend": "postgresql",
+                                   "store.postgresql.conninfo": conninfo,
+                                   "cluster.node_id": "n%d" % (i + 1),
+                                   "cluster.nats_url": nats.url}, host=host)
+            srv.start()
+            nodes.append(srv)
+        # Every node sees the three (heartbeats every 300 ms).
+        time.sleep(1.0)
+        for name in USERS:
+            nodes[0].ctl_ok("account", "add", "%s@localhost" % name, "--password", PASSWORD)
+        yield nodes
+    finally:
+        problems = []
+        for srv in nodes:
+            if srv.running():
+                problems += srv.stop()
+            srv.cleanup()
+        nats.stop()
+        pg.drop(dbname)
+        assert problems == [], problems
+
+
+def node_at(nodes, address):
+    for srv in nodes:
+        if "%s:%d" % (srv.host, srv.port) == address:
+            return srv
+    raise AssertionError("see-other-host to an unknown address %s" % address)
+
+
+def login_on(srv, user, resource):
+    """Logs in on `srv`: (client, None), or (None, address) when `srv` sends the client to the
+    account's home node with <see-other-host/>."""
+    c = rawxmpp.RawClient(srv.port, host=srv.host)
+    c.open(to="localhost")
+    c.starttls(to="localhost")
+    kind, data = c.plain(user, PASSWORD)
+    assert kind == "success", data
+    c.restart(to="localhost")
+    c.send("<iq type='set' id='bind1'><bind xmlns='%s'><resource>%s</resource></bind></iq>"
+           % (NS_BIND, resource))
+    el = c.wait_for(lambda e: e.tag in (q(NS_CLIENT, "iq"), q(rawxmpp.NS_STREAM, "error")))
+    if el.tag == q(NS_CLIENT, "iq"):
+        assert el.get("type") == "result", rawxmpp.dump(el)
+        c.jid = "%s@localhost/%s" % (user, resource)
+        c.user = user
+        return c, None
+    other = el.find(q(NS_STREAMS_ERR, "see-other-host"))
+    assert other is not None, rawxmpp.dump(el)
+    c.close()
+    return None, other.text
+
+
+def login_home(nodes, user, resource="r", start=0):
+    """Logs in through the node `start`, following <see-other-host/>; (client, its node)."""
+    srv = nodes[start]
+    for _ in range(3):
+        c, address = login_on(srv, user, resource)
+        if c is not None:
+            return c, srv
+        srv = node_at(nodes, address)
+    raise AssertionError("see-other-host loop for %s" % user)
+
+
+def test_each_account_has_one_home_and_others_redirect(cluster):
+    homes = {}
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        first, node = login_home(cluster, user, start=0)
+        first.close()
+        # Whichever node a client reaches first, it ends on the same home node.
+        for start in (1, 2):
+            c, again = login_home(cluster, user, start=start)
+            c.close()
+            assert again is node, user
+        homes[user] = node
+    # Six accounts over three nodes: more than one node is somebody's home.
+    assert len({id(n) for n in homes.values()}) >= 2, homes
+
+
+def pair_on_two_nodes(cluster):
+    """Two logged-in users whose home nodes differ."""
+    clients = {}
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        c, node = login_home(cluster, user)
+        clients[user] = (c, node)
+    users = list(clients)
+    for a in users:
+        for b in users:
+            if clients[a][1] is not clients[b][1]:
+                for u in users:
+                    if u not in (a, b):
+                        clients[u][0].close()
+                return clients[a][0], clients[b][0]
+    raise AssertionError("all six accounts on one node")
+
+
+def test_message_and_presence_across_nodes(cluster):
+    a, b = pair_on_two_nodes(cluster)
+    a.send("<presence/>")
+    b.send("<presence/>")
+    # A message to the bare JID and one to the full JID, both ways.
+    a.send("<message to='%s@localhost' type='chat'><body>over nats</body></message>" % b.user)
+    m = b.wait_for(lambda e: is_message(e, body="over nats"), 10, "the cross-node message")
+    assert m.get("from") == a.jid, rawxmpp.dump(m)
+    b.send("<message to='%s' type='chat'><body>and back</body></message>" % a.jid)
+    a.wait_for(lambda e: is_message(e, body="and back"), 10, "the reply")
+    # Subscription and presence between the two home nodes.
+    a.send("<presence type='subscribe' to='%s@localhost'/>" % b.user)
+    b.wait_for(lambda e: is_presence(e, type_="subscribe"), 10, "the subscription request")
+    b.send("<presence type='subscribed' to='%s@localhost'/>" % a.user)
+    a.wait_for(lambda e: is_presence(e, frm=b.jid, type_=None), 10, "b's presence")
+    b.send("<presence><status>busy elsewhere</status></presence>")
+    p = a.wait_for(lambda e: is_presence(e, frm=b.jid, type_=None)
+                   and e.findtext(q(NS_CLIENT, "status")) == "busy elsewhere", 10,
+                   "b's new presence")
+    assert p is not None
+    b.close()
+    a.wait_for(lambda e: is_presence(e, frm=b.jid, type_="unavailable"), 10, "b unavailable")
+    a.close()
+
+
+def test_offline_message_to_a_user_of_another_node(cluster):
+    a, b = pair_on_two_nodes(cluster)
+    b.close()
+    time.sleep(0.3)
+    a.send("<message to='%s@localhost' type='chat'><body>kept for later</body></message>"
+           % b.user)
+    time.sleep(0.5)
+    a.close()
+    c, _node = login_home(cluster, b.user, resource="again")
+    c.send("<presence/>")
+    c.wait_for(lambda e: is_message(e, body="kept for later"), 10, "the stored message")
+    c.close()
+
+
+def status(srv, jid=None):
+    return json.loads(srv.ctl_ok("cluster", "status", *([jid] if jid else [])))
+
+
+def node_named(nodes, node_id):
+    return next(n for n in nodes if n.options["cluster.node_id"] == node_id)
+
+
+def test_cluster_status_lists_the_nodes_and_homes(cluster):
+    for srv in cluster:
+        st = status(srv)
+        assert st["self"] == srv.options["cluster.node_id"]
+        assert sorted(n["id"] for n in st["nodes"]) == ["n1", "n2", "n3"], st
+        addresses = {n["id"]: n["address"] for n in st["nodes"]}
+        assert addresses[st["self"]] == "%s:%d" % (srv.host, srv.port)
+    # Every node names the same home for a JID, and a client is sent there.
+    home = status(cluster[0], "kate@localhost")["home"]
+    assert all(status(s, "kate@localhost")["home"] == home for s in cluster)
+    _c, node = login_home(cluster, "kate")
+    _c.close()
+    assert node is node_named(cluster, home)
+
+
+def test_secrets_shared_through_the_store(cluster):
+    # One dialback secret and one fake-salt secret for all nodes: the first node stored them.
+    conninfo = cluster[0].options["store.postgresql.conninfo"]
+    db = dict(kv.split("=", 1) for kv in conninfo.split())["dbname"]
+    rows = pgfixture.shared().psql("SELECT name, length(value) FROM cluster_secrets ORDER BY name",
+                                   db=db).splitlines()
+    assert rows == ["dialback\x1f64", "fake_salt\x1f64"], rows
+
+
+def one_user_per_node(cluster):
+    picked = {}
+    for user in USERS:
+        picked.setdefault(status(cluster[0], user + "@localhost")["home"], user)
+    assert len(picked) == 3, picked
+    return [picked[n] for n in ("n1", "n2", "n3")]
+
+
+def test_room_with_occupants_on_three_nodes(cluster):
+    users = one_user_per_node(cluster)
+    clients = []
+    for user in users:
+        c, _node = login_home(cluster, user, resource="muc")
+        c.send("<presence/>")
+        clients.append(c)
+    room = "hall"
+    muchelp.create(clients[0], room, users[0], persistentroom=1, roomname="Hall")
+    for c, user in zip(clients[1:], users[1:]):
+        muchelp.join(c, room, user)
+    # Each occupant sees the others' presence, and every message reaches all three nodes.
+    for c, user in zip(clients, users):
+        muchelp.say(c, room, "from %s" % user)
+    for c in clients:
+        want = {"from %s" % u for u in users}
+        # Messages from different nodes may arrive in any order.
+        while want:
+            el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message")
+                            and e.findtext(q(NS_CLIENT, "body")) in want, 10, str(want))
+            want.discard(el.findtext(q(NS_CLIENT, "body")))
+    for c in clients:
+        c.close()
+
+
+def test_node_killed_its_users_log_in_elsewhere(cluster):
+    homes = {}
+    for user in USERS:
+        c, node = login_home(cluster, user)
+        c.close()
+        homes[user] = node
+    # The node that owns the room "hall" (created by the test above) dies.
+    victim = node_named(cluster, status(cluster[0], muchelp.room_jid("hall"))["home"])
+    orphans = [u for u, n in homes.items() if n is victim]
+    assert orphans
+    victim.proc.kill()
+    victim.proc.wait(5)
+    time.sleep(2.0)  # the heartbeats time out after 1.5 s
+    alive = [n for n in cluster if n is not victim]
+    for user in orphans:
+        c, node = login_home(alive, user)
+        assert node is not victim
+        c.close()
+    # Stored data survived: the users of the dead node still exchange messages.
+    x, _ = login_home(alive, orphans[0], resource="x")
+    other = next(u for u in homes if u != orphans[0])
+    y, _ = login_home(alive, other, resource="y")
+    x.send("<presence/>")
+    y.send("<presence/>")
+    y.send("<message to='%s' type='chat'><body>still here</body></message>" % x.jid)
+    x.wait_for(lambda e: is_message(e, body="still here"), 10, "a message after the failure")
+    # The room moved with its stored state: joining it finds it (no new room, status 201) with
+    # its configuration, on a node that remains.
+    st = status(alive[0], muchelp.room_jid("hall"))
+    assert st["home"] != victim.options["cluster.node_id"]
+    assert sorted(n["id"] for n in st["nodes"]) == sorted(
+        n.options["cluster.node_id"] for n in alive)
+    me = muchelp.join(x, "hall", "back")
+    assert 201 not in muchelp.codes(me), rawxmpp.dump(me)
+    r = x.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+             to=muchelp.room_jid("hall"))
+    ident = r.find(q("http://jabber.org/protocol/disco#info", "query") + "/"
+                   + q("http://jabber.org/protocol/disco#info", "identity"))
+    assert ident is not None and ident.get("name") == "Hall", rawxmpp.dump(r)
+    x.close()
+    y.close()
+
+
+def test_node_joins_sessions_move_to_it(cluster):
+    alive = [n for n in cluster if n.running()]
+    # Everybody logged in on their current home node.
+    clients = {}
+    for user in USERS:
+        c, node = login_home(alive, user, resource="before")
+        clients[user] = (c, node)
+    nats_url = alive[0].options["cluster.nats_url"]
+    n4 = starling.Server({"store.backend": "postgresql",
+                          "store.postgresql.conninfo": alive[0].options[
+                              "store.postgresql.conninfo"],
+                          "cluster.node_id": "n4", "cluster.nats_url": nats_url},
+                         host="127.0.0.5")
+    cluster.append(n4)  # stopped by the fixture
+    n4.start()
+    time.sleep(1.0)
+    moved = [u for u in USERS if status(alive[0], u + "@localhost")["home"] == "n4"]
+    assert moved, "no account hashes to the new node"
+    for user in moved:
+        # The session on the old home ends with see-other-host naming the new node.
+        c, _old = clients.pop(user)
+        el = c.wait_for(lambda e: e.tag == q(rawxmpp.NS_STREAM, "error"), 10,
+                        "see-other-host for %s" % user)
+        other = el.find(q(NS_STREAMS_ERR, "see-other-host"))
+        assert other is not None and other.text == "127.0.0.5:%d" % n4.port, rawxmpp.dump(el)
+        c.close()
+        c, node = login_home([n for n in cluster if n.running()], user, resource="after")
+        assert node is n4
+        c.close()
+    # The others keep their sessions.
+    for user, (c, _node) in clients.items():
+        r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>")
+        assert r.get("type") == "result", user
+        c.close()
+
+
+def test_nats_unreachable_at_start_is_refused(cluster, tmp_path):
+    port = starling.free_ports(1)[0]  # nothing listens there
+    srv = starling.Server({"store.backend": "postgresql",
+                           "store.postgresql.conninfo": cluster[0].options[
+                               "store.postgresql.conninfo"],
+                           "cluster.node_id": "n9",
+                           "cluster.nats_url": "nats://127.0.0.1:%d" % port}, host="127.0.0.5")
+    try:
+        with pytest.raises(starling.StartError) as e:
+            srv.start()
+        assert "cluster" in str(e.value) and "127.0.0.1:%d" % port in str(e.value), str(e.value)
+    finally:
+        srv.cleanup()
