@@ -1274,6 +1274,9 @@ static int run_check(void)
         return 1;
     }
     publish(live);
+    if (live->store.backend == STORE_BACKEND_POSTGRESQL) {
+        store_use_backend(STORE_BACKEND_POSTGRESQL, live->store.pg_conninfo);
+    }
     if (access(g_cfg.path, F_OK) != 0) {
         printf("note: %s does not exist yet: the defaults apply until the first start writes "
                "it\n",

@@ -742,6 +742,11 @@ sqlite3 *store__db(struct store *st)
     return st->db;
 }
 
+bool store__is_postgresql(struct store *st)
+{
+    return st->pg != NULL;
+}
+
 int store__fail(struct store *st, const char *what)
 {
     if (st->pg != NULL) {
