@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from starling import ON_POSTGRESQL, Server
+from starling import Server
 
 
 def test_first_start_writes_the_password_file(make_server):
@@ -62,9 +62,7 @@ def test_hand_written_settings_file_chooses_the_domain(tmp_path):
     finally:
         srv.cleanup()
     # The server's own file without its database is a lost database, not a first start (SQLite:
-    # starling.db missing from the folder; not checked on PostgreSQL, whose database is elsewhere).
-    if ON_POSTGRESQL:
-        return
+    # starling.db missing from the folder; PostgreSQL: the new server's database is empty).
     srv2 = PathServer(str(conf), str(logs))
     try:
         with pytest.raises(Exception, match="refusing to start"):
