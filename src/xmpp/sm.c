@@ -185,11 +185,10 @@ static bool take_ack(struct c2s_sm *sm, uint32_t h)
     return true;
 }
 
-/* Turns stream management on for `s` (connection loop `loop`) as `el` asks and appends the
+/* Turns stream management on for `s` (attached to its stream) as `el` asks and appends the
  * answer (<enabled/>, or <failed/> when it is on already) to `out`: for <enable/> on the stream
  * and for <enable/> inline in Bind 2 alike. Counting starts at 0 both ways. */
-static void enable(struct c2s_session *s, struct loop *loop, const struct xml_node *el,
-                   struct buf *out)
+static void enable(struct c2s_session *s, const struct xml_node *el, struct buf *out)
 {
     if (s->sm != NULL) {
         buf_append_c(out, "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS
@@ -198,7 +197,7 @@ static void enable(struct c2s_session *s, struct loop *loop, const struct xml_no
     }
     struct c2s_sm *sm = xcalloc(1, sizeof(*sm));
     s->sm = sm;
-    sm->loop = loop;
+    sm->loop = s->st->c->loop;
     loop_timer_init(&sm->expiry);
     const char *resume = xml_node_attr(el, "resume");
     int window = xstream__cfg()->xmpp.receiving.sm_resume_timeout;
@@ -219,8 +218,7 @@ static void enable(struct c2s_session *s, struct loop *loop, const struct xml_no
         snprintf(sm->id + 2 * i, 3, "%02x", rnd[i]);
     }
     buf_printf(out, "<enabled xmlns='%s' id='%s' resume='true' max='%d'/>", NS_SM, sm->id, window);
-    log_rec(LOG_TAG_XMPPS, LOG_LOWLEVEL, 0, NULL, "%s: stream management enabled with resumption",
-            s->full);
+    log_conn(&s->st->c->log, LOG_LOWLEVEL, "stream management enabled with resumption");
 }
 
 /* Writes `b` to the stream and frees it. */
@@ -236,7 +234,7 @@ void c2s__sm_element(struct xstream *st, const struct xml_node *el)
     if (strcmp(el->name, "enable") == 0) {
         struct buf b;
         buf_init(&b, 4096);
-        enable(st->sess, st->c->loop, el, &b);
+        enable(st->sess, el, &b);
         write_buf(st, &b);
     } else if (sm == NULL) {
         /* <r/>, <a/> or <resume/> without <enable/> first. */
@@ -558,7 +556,7 @@ static int bind2_enable(struct c2s_session *s, const struct xml_node *req, struc
     if (strcmp(req->name, "enable") != 0 || s->st == NULL) {
         return ERR_PROTO;
     }
-    enable(s, s->st->c->loop, req, bound);
+    enable(s, req, bound);
     return 0;
 }
 
