@@ -1367,6 +1367,10 @@ static int run(void)
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
+    if (xstream_sm_inline_register() != 0) { /* XEP-0198/0352 inline in SASL2 and Bind 2 */
+        fprintf(stderr, "starlingd: the stream management inline features do not register\n");
+        goto out;
+    }
     services_init();
     pubsub_init();
     services_set_chat_service(chatroom_service_of);

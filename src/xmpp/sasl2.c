@@ -587,7 +587,8 @@ static void finish(struct xstream *st)
     if (rc < 0) {
         log_conn(&st->c->log, LOG_PROBLEMS, "a SASL2 inline feature failed: %s", err_str(rc));
     }
-    if (s->bind && rc != XSTREAM_SASL2_BOUND) {
+    bool bind_here = s->bind && rc != XSTREAM_SASL2_BOUND; /* not when resumed (XEP-0198) */
+    if (bind_here) {
         bind2(st, &bound);
     }
     buf_printf(&b, "<success xmlns='%s'>", NS_SASL2);
@@ -599,7 +600,7 @@ static void finish(struct xstream *st)
     buf_append_c(&b, "<authorization-identifier>");
     append_text(&b, st->state == XS_BOUND ? st->sess->full : st->bare);
     buf_append_c(&b, "</authorization-identifier>");
-    if (st->state == XS_BOUND) {
+    if (bind_here && st->state == XS_BOUND) {
         buf_printf(&b, "<bound xmlns='%s'>", NS_BIND2);
         buf_append(&b, bound.p, bound.len);
         buf_append_c(&b, "</bound>");
@@ -612,6 +613,7 @@ static void finish(struct xstream *st)
     buf_cleanup(&token);
     buf_cleanup(&b);
     xstream__sasl2_free(st); /* a session keeps nothing of its login */
+    xstream__sasl2_inline_after(st);
     if (st->state == XS_AUTHED) {
         /* Without Bind 2 the stream goes on (no restart) with the features of XS_AUTHED. */
         xstream__features(st);

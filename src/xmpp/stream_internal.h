@@ -172,5 +172,7 @@ void c2s__csi_flush(struct c2s_session *s);
 void c2s__csi_free(struct c2s_session *s);
 void c2s__csi_element(struct xstream *st, const struct xml_node *el);
 void c2s__csi_resumed(struct c2s_session *s);
+/* Bind 2 inline <active/> or <inactive/>: the initial state of the new session. */
+int c2s__csi_bind2(struct c2s_session *s, const struct xml_node *req, struct buf *bound);
 
 #endif
