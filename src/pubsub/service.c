@@ -169,3 +169,23 @@ void pubsub__server_items(const struct service_ctx *ctx, service_item_fn *fn, vo
     }
     buf_cleanup(&svc);
 }
+
+void pubsub_service_node_deleted(const char *service, const char *node, const char *config,
+                                 const char *const *subscribers, size_t n)
+{
+    struct pubsub_config c;
+    pubsub__config_parse(&c, config);
+    struct jid from;
+    if (!c.notify_delete || jid_parse(&from, strv_c(service)) != 0) {
+        return;
+    }
+    struct xml_node *del = xml_node_new(NS_PUBSUB_EVENT, "delete");
+    xml_node_set_attr(del, "node", node);
+    struct xml_node *m = pubsub__event_message(&c, del);
+    for (size_t i = 0; i < n; i++) {
+        pubsub__send_message(&from, subscribers[i], m);
+    }
+    xml_node_unref(m);
+    xml_node_unref(del);
+    jid_cleanup(&from);
+}

@@ -534,3 +534,75 @@ def test_service_authorize_access_model(server):
     assert subs == {x.jid: "subscribed", t.jid: "pending"}
     for c in (o, x, t):
         c.close()
+
+
+# The publish-options of real clients (their source: Conversations' PublishOptions, Monal's
+# MLOMEMO/bookmarks2 handling, Dino's and Gajim's (nbxmpp) OMEMO, bookmarks, avatar and nickname
+# modules), each exactly as sent: every field must be a supported node configuration field, so a
+# first publish creates the node and a second one with the same options meets them.
+OPEN = {"pubsub#access_model": "open"}
+OPEN_NOTIFY = {"pubsub#access_model": "open", "pubsub#notify_delete": "true"}
+PRESENCE_NOTIFY = {"pubsub#access_model": "presence", "pubsub#notify_delete": "true"}
+BOOKMARKS2 = {"pubsub#persist_items": "true", "pubsub#access_model": "whitelist",
+              "pubsub#send_last_published_item": "never", "pubsub#max_items": "max"}
+APP_OPTIONS = {
+    "conversations": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN_NOTIFY),
+        ("eu.siacs.conversations.axolotl.bundles:1", OPEN_NOTIFY),
+        ("urn:xmpp:bookmarks:1", dict(BOOKMARKS2, **{"pubsub#notify_delete": "true"})),
+        ("urn:xmpp:avatar:data", OPEN_NOTIFY),
+        ("urn:xmpp:avatar:metadata", OPEN_NOTIFY),
+        ("http://jabber.org/protocol/nick", PRESENCE_NOTIFY),
+    ],
+    "dino": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN),
+        ("eu.siacs.conversations.axolotl.bundles:2", OPEN),
+        ("urn:xmpp:omemo:2:devices", dict(OPEN, **{"pubsub#max_items": "max"})),
+        ("urn:xmpp:omemo:2:bundles", dict(OPEN, **{"pubsub#max_items": "max"})),
+        ("urn:xmpp:bookmarks:1", BOOKMARKS2),
+        ("urn:xmpp:avatar:metadata", {"pubsub#access_model": "presence"}),
+    ],
+    "gajim": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN),
+        ("eu.siacs.conversations.axolotl.bundles:3", OPEN),
+        ("urn:xmpp:bookmarks:1", BOOKMARKS2),
+        ("storage:bookmarks", {"pubsub#persist_items": "true",
+                               "pubsub#access_model": "whitelist"}),
+        ("urn:xmpp:avatar:metadata", {"pubsub#access_model": "open"}),
+        ("http://jabber.org/protocol/nick", {"pubsub#access_model": "presence"}),
+    ],
+    "monal": [
+        ("eu.siacs.conversations.axolotl.devicelist",
+         {"pubsub#persist_items": "true", "pubsub#access_model": "open"}),
+        ("eu.siacs.conversations.axolotl.bundles:4",
+         {"pubsub#persist_items": "true", "pubsub#access_model": "open"}),
+        ("urn:xmpp:bookmarks:1", {"pubsub#persist_items": "true",
+                                  "pubsub#access_model": "whitelist", "pubsub#max_items": "max"}),
+        ("urn:xmpp:avatar:metadata", {"pubsub#persist_items": "true",
+                                      "pubsub#access_model": "presence",
+                                      "pubsub#deliver_payloads": "true"}),
+        ("http://jabber.org/protocol/nick", {"pubsub#persist_items": "true",
+                                             "pubsub#access_model": "presence"}),
+    ],
+}
+
+
+@pytest.mark.parametrize("app", sorted(APP_OPTIONS))
+def test_real_clients_publish_options_are_met(server, app):
+    c = None
+    for n, (node, opts) in enumerate(APP_OPTIONS[app]):
+        if n % 4 == 0:  # pubsub.max_nodes is 5 here
+            if c is not None:
+                c.close()
+            c = login(server, fresh(server, "po" + app[:3]))
+        payload = "<x xmlns='urn:test:%s'/>" % app
+        ok(publish(c, node, payload, "current", options=opts))   # creates the node
+        ok(publish(c, node, payload, "current", options=opts))   # the same options: met
+        r = ok(c.iq("get", "<pubsub xmlns='%s'><configure node='%s'/></pubsub>" % (NS_OWNER, node)))
+        for var, want in opts.items():
+            f = [e for e in r.iter(q(NS_DATA, "field")) if e.get("var") == var]
+            assert f, (app, node, var)
+            got = f[0].find(q(NS_DATA, "value")).text
+            assert got == {"true": "1", "false": "0"}.get(want, want), (app, node, var, got)
+    c.close()
+
