@@ -129,9 +129,11 @@ static const char *const pep_features[] = {
     PS "retract-items",
     PS "retrieve-affiliations",
     PS "retrieve-default",
+    PS "retrieve-default-sub",
     PS "retrieve-items",
     PS "retrieve-subscriptions",
     PS "subscribe",
+    PS "subscription-options",
     NS_BOOKMARKS2_COMPAT,
     NULL,
 };

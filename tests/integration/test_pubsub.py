@@ -38,7 +38,8 @@ def test_disco_identity_and_features(server):
               "retrieve-items", "purge-nodes", "delete-nodes", "last-published"):
         assert NS_PUBSUB + "#" + f in feats
     assert "urn:xmpp:bookmarks:1#compat" in feats
-    assert NS_PUBSUB + "#subscription-options" not in feats
+    assert NS_PUBSUB + "#subscription-options" in feats
+    assert NS_PUBSUB + "#retrieve-default-sub" in feats
     c.close()
 
 
@@ -279,7 +280,7 @@ def test_error_tables_and_limits(server):
     assert error(r)[1] == "bad-request"
     r = c.iq("get", "<pubsub xmlns='%s'><options node='x' jid='%s'/></pubsub>" % (NS_PUBSUB,
                                                                                   c.jid))
-    assert error(r) == ("cancel", "feature-not-implemented", "unsupported")
+    assert error(r) == ("cancel", "item-not-found", None)  # options of a node that is not there
     r = c.iq("set", "<pubsub xmlns='%s'><create/></pubsub>" % NS_PUBSUB)
     assert error(r) == ("modify", "not-acceptable", "nodeid-required")
     r = c.iq("get", "<pubsub xmlns='%s'><items node='x' max_items='-3'/></pubsub>" % NS_PUBSUB)
@@ -606,3 +607,79 @@ def test_real_clients_publish_options_are_met(server, app):
             assert got == {"true": "1", "false": "0"}.get(want, want), (app, node, var, got)
     c.close()
 
+
+
+SUBOPTS = NS_PUBSUB + "#subscribe_options"
+
+
+def options_iq(c, type_, node, jid, inner="", to="pubsub.localhost", subid=None):
+    s = " subid='%s'" % subid if subid else ""
+    return c.iq(type_, "<pubsub xmlns='%s'><options node='%s' jid='%s'%s>%s</options></pubsub>"
+                % (NS_PUBSUB, node, jid, s, inner), to=to)
+
+
+def form_values(el):
+    return {f.get("var"): f.find(q(NS_DATA, "value")).text
+            for f in el.iter(q(NS_DATA, "field")) if f.find(q(NS_DATA, "value")) is not None}
+
+
+def test_subscription_options(server):
+    owner, sub, other = fresh(server, "so"), fresh(server, "sp"), fresh(server, "sq")
+    o, x, t = login(server, owner), login(server, sub), login(server, other)
+    svc = "pubsub.localhost"
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=svc))
+    assert NS_PUBSUB + "#subscription-options" in dump(r)
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='opts'/></pubsub>" % NS_PUBSUB, to=svc))
+    # §6.4 default options, of the service and of a node.
+    r = ok(x.iq("get", "<pubsub xmlns='%s'><default/></pubsub>" % NS_PUBSUB, to=svc))
+    vals = form_values(r)
+    assert vals["FORM_TYPE"] == SUBOPTS and vals["pubsub#deliver"] == "1"
+    assert {"pubsub#digest", "pubsub#include_body"} <= set(vals)
+    assert error(x.iq("get", "<pubsub xmlns='%s'><default node='nope'/></pubsub>" % NS_PUBSUB,
+                      to=svc))[1] == "item-not-found"
+    # §6.3.4 errors before a subscription exists.
+    assert error(options_iq(x, "get", "opts", x.jid)) == ("cancel", "unexpected-request",
+                                                          "not-subscribed")
+    assert error(options_iq(x, "get", "opts", "@bad@")) == ("modify", "bad-request",
+                                                           "invalid-jid")
+    assert error(options_iq(x, "get", "nope", x.jid))[1] == "item-not-found"
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=svc))
+    # Someone else may not read or change them (the node's owner may).
+    assert error(options_iq(t, "get", "opts", x.jid))[:2] == ("auth", "forbidden")
+    ok(options_iq(o, "get", "opts", x.jid))
+    assert error(options_iq(x, "get", "opts", x.jid, subid="123"))[2] == "invalid-subid"
+    r = ok(options_iq(x, "get", "opts", x.jid))
+    assert form_values(r)["pubsub#deliver"] == "1"
+    # A form the service cannot take.
+    e = error(options_iq(x, "set", "opts", x.jid,
+                         form({"pubsub#digest": "true"}, SUBOPTS)))
+    assert e == ("modify", "bad-request", "invalid-options")
+    e = error(options_iq(x, "set", "opts", x.jid, form({"pubsub#nonsense": "1"}, SUBOPTS)))
+    assert e[2] == "invalid-options"
+    # deliver=false really stops the notifications; a body is added when asked.
+    ok(options_iq(x, "set", "opts", x.jid, form({"pubsub#deliver": "false"}, SUBOPTS)))
+    assert form_values(ok(options_iq(x, "get", "opts", x.jid)))["pubsub#deliver"] == "0"
+    ok(publish(o, "opts", "<x xmlns='urn:test'>1</x>", "i1", to=svc))
+    no_event(x, "opts")
+    ok(options_iq(x, "set", "opts", x.jid,
+                  form({"pubsub#deliver": "1", "pubsub#include_body": "1"}, SUBOPTS)))
+    ok(publish(o, "opts", "<x xmlns='urn:test'>2</x>", "i2", to=svc))
+    ev = wait_event(x, "opts", frm=svc)
+    assert event_item(ev).get("id") == "i2"
+    assert ev.find(q(imclient.NS_CLIENT, "body")) is not None, dump(ev)
+    # §6.1.6 subscribe and configure at once: the third subscribes with delivery off.
+    e = error(t.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/><options>%s"
+                          "</options></pubsub>" % (NS_PUBSUB, t.jid,
+                                                   form({"pubsub#digest": "1"}, SUBOPTS)), to=svc))
+    assert e[2] == "invalid-options"
+    assert error(options_iq(t, "get", "opts", t.jid))[2] == "not-subscribed"  # nothing stored
+    ok(t.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/><options>%s</options>"
+                   "</pubsub>" % (NS_PUBSUB, t.jid, form({"pubsub#deliver": "0"}, SUBOPTS)),
+            to=svc))
+    assert form_values(ok(options_iq(t, "get", "opts", t.jid)))["pubsub#deliver"] == "0"
+    ok(publish(o, "opts", "<x xmlns='urn:test'>3</x>", "i3", to=svc))
+    assert event_item(wait_event(x, "opts", frm=svc)).get("id") == "i3"
+    no_event(t, "opts")
+    for c in (o, x, t):
+        c.close()
