@@ -361,6 +361,7 @@ static void hook_account_changed(void *ud, const char *jid)
         gone = true;
     }
     if (gone) {
+        services_vcard_forget(local, domain); /* its cached XEP-0153 photo hash */
         struct kick *k = xcalloc(1, sizeof(*k));
         snprintf(k->bare, sizeof(k->bare), "%s", jid);
         worker_post(worker_home(strv_c(k->bare)), worker_kick, k);

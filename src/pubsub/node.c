@@ -514,8 +514,7 @@ static int send_to_owner(void *ud, const char *jid, const char *value)
     return 0;
 }
 
-/* §8.6: the authorization request to each owner of the node. */
-static void ask_owners(struct req *r, const char *subscriber)
+struct xml_node *pubsub__authorization_request(const char *node, const char *subscriber)
 {
     struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     struct xml_node *x = xml_node_add_child(m, NS_XDATA, "x");
@@ -523,10 +522,17 @@ static void ask_owners(struct req *r, const char *subscriber)
     static const char title[] = "PubSub subscriber request";
     xml_node_add_text(xml_node_add_child(x, NULL, "title"), title, sizeof(title) - 1);
     add_field(x, "FORM_TYPE", "hidden", NULL, NS_PUBSUB "#subscribe_authorization");
-    add_field(x, "pubsub#node", "text-single", "Node ID", r->node);
+    add_field(x, "pubsub#node", "text-single", "Node ID", node);
     add_field(x, "pubsub#subscriber_jid", "jid-single", "Subscriber Address", subscriber);
     add_field(x, "pubsub#allow", "boolean", "Allow this JID to subscribe to this pubsub node?",
               "false");
+    return m;
+}
+
+/* §8.6: the authorization request to each owner of the node. */
+static void ask_owners(struct req *r, const char *subscriber)
+{
+    struct xml_node *m = pubsub__authorization_request(r->node, subscriber);
     struct owners_ctx o = { r->owner, m };
     store_pubsub_aff_list(r->st, buf_cstr(&r->host), r->node, send_to_owner, &o);
     xml_node_unref(m);
@@ -1114,7 +1120,7 @@ static int owner_list_set(struct req *r, const struct xml_node *el, bool affs)
 {
     static const char *const aff_values[] = { "owner", "publisher", "member",
                                               "none",  "outcast",   NULL };
-    static const char *const sub_values[] = { "subscribed", "none", NULL };
+    static const char *const sub_values[] = { "subscribed", "pending", "none", NULL };
     int rc = owner_node(r, el);
     if (rc != 0) {
         return rc;

@@ -130,6 +130,12 @@ void pubsub__avatar_published(const struct jid *owner, const struct xml_node *me
  * to the service; true when it was one. */
 bool pubsub__authorization(const struct signal *msg);
 
+/* The §8.6 authorization request message (a form) for a subscriber of a node. */
+struct xml_node *pubsub__authorization_request(const char *node, const char *subscriber);
+/* pending.c: the ad-hoc command pubsub#get-pending on the service (§8.7), a <command/> set. */
+int pubsub__get_pending(struct service_ctx *ctx);
+#define PUBSUB_GET_PENDING NS_PUBSUB "#get-pending"
+
 /* service.c: pubsub.<domain>, the router's component for it. */
 extern const struct router_component pubsub_component;
 /* Adds the service's <feature/>s (pubsub.c: PEP's less those of PEP alone) to a disco#info. */

@@ -380,6 +380,18 @@ AV_DATA = "urn:xmpp:avatar:data"
 AV_META = "urn:xmpp:avatar:metadata"
 
 
+def publish_avatar(c, png):
+    """XEP-0084: the data, then the metadata of a PNG; its id."""
+    import base64
+    import hashlib
+    pid = hashlib.sha1(png).hexdigest()
+    ok(publish(c, AV_DATA, "<data xmlns='%s'>%s</data>" % (AV_DATA, base64.b64encode(png).decode()),
+               pid))
+    ok(publish(c, AV_META, "<metadata xmlns='%s'><info id='%s' bytes='%d' type='image/png'/>"
+                           "</metadata>" % (AV_META, pid, len(png)), pid))
+    return pid
+
+
 def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     import base64
     import hashlib
@@ -404,11 +416,7 @@ def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     assert base64.b64decode(data) == png1
     # XEP-0084 publish → the vCard's PHOTO (other fields kept).
     png2 = b"\x89PNG\r\n\x1a\n" + b"two" * 60
-    id2 = hashlib.sha1(png2).hexdigest()
-    ok(publish(a, AV_DATA, "<data xmlns='%s'>%s</data>" % (AV_DATA,
-                                                        base64.b64encode(png2).decode()), id2))
-    ok(publish(a, AV_META, "<metadata xmlns='%s'><info id='%s' bytes='%d' type='image/png'/>"
-                           "</metadata>" % (AV_META, id2, len(png2)), id2))
+    id2 = publish_avatar(a, png2)
     r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
     v = r.find(q("vcard-temp", "vCard"))
     assert v.findtext(q("vcard-temp", "FN")) == "Alice"
@@ -424,6 +432,38 @@ def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     ok(publish(a, AV_META, "<metadata xmlns='%s'/>" % AV_META, "none"))
     r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
     assert r.find(".//" + q("vcard-temp", "PHOTO")) is None
+    a.close()
+    b.close()
+
+
+def test_photo_hash_in_presence_follows_vcard_and_avatar_changes(server):
+    """The hash is cached per account (no store read per presence): every change shows at once."""
+    import base64
+    import hashlib
+    alice, bob = fresh(server, "vc"), fresh(server, "vd")
+    befriend(server, alice, bob)
+    b = login(server, bob)
+    b.send("<presence/>")
+    a = login(server, alice)
+
+    def presence_photo():
+        a.send("<presence/>")
+        pres = b.wait_for(lambda e: imclient.is_presence(e, frm=a.jid, type_=None),
+                          what="alice's presence")
+        x = pres.find(q("vcard-temp:x:update", "x") + "/" + q("vcard-temp:x:update", "photo"))
+        assert x is not None, dump(pres)
+        return x.text or ""
+
+    assert presence_photo() == ""
+    assert presence_photo() == ""  # cached: still none
+    png1 = b"\x89PNG\r\n\x1a\n" + b"cache" * 40
+    ok(a.iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%s</BINVAL>"
+                   "</PHOTO></vCard>" % base64.b64encode(png1).decode()))
+    assert presence_photo() == hashlib.sha1(png1).hexdigest()
+    id2 = publish_avatar(a, b"\x89PNG\r\n\x1a\n" + b"again" * 40)
+    assert presence_photo() == id2
+    ok(a.iq("set", "<vCard xmlns='vcard-temp'><FN>No photo</FN></vCard>"))
+    assert presence_photo() == ""
     a.close()
     b.close()
 
@@ -681,5 +721,74 @@ def test_subscription_options(server):
     ok(publish(o, "opts", "<x xmlns='urn:test'>3</x>", "i3", to=svc))
     assert event_item(wait_event(x, "opts", frm=svc)).get("id") == "i3"
     no_event(t, "opts")
+    for c in (o, x, t):
+        c.close()
+
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+GET_PENDING = NS_PUBSUB + "#get-pending"
+
+
+def is_auth_request(el, svc, subscriber):
+    return (el.tag == q(imclient.NS_CLIENT, "message") and el.get("from") == svc
+            and "pubsub#subscribe_authorization" in dump(el) and subscriber in dump(el))
+
+
+def test_service_get_pending_command_and_pending_state(server):
+    owner, other, third = fresh(server, "gp"), fresh(server, "gq"), fresh(server, "gr")
+    o = login(server, owner)
+    o.send("<presence/>")
+    x, t = login(server, other), login(server, third)
+    svc = "pubsub.localhost"
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=svc))
+    assert GET_PENDING in dump(r) and NS_COMMANDS in dump(r)
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#items' node='%s'/>"
+                % NS_COMMANDS, to=svc))
+    assert GET_PENDING in dump(r)
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='vip'/><configure>%s</configure></pubsub>"
+            % (NS_PUBSUB, form({"pubsub#access_model": "authorize"},
+                               NS_PUBSUB + "#node_config")), to=svc))
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='plain'/></pubsub>" % NS_PUBSUB, to=svc))
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='vip' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=svc))
+    o.wait_for(lambda e: is_auth_request(e, svc, x.jid), what="first authorization request")
+    # §8.7: the owner asks for the pending requests; the form lists its authorize nodes only.
+    r = ok(o.iq("set", "<command xmlns='%s' node='%s' action='execute'/>"
+                % (NS_COMMANDS, GET_PENDING), to=svc))
+    cmd = r.find(q(NS_COMMANDS, "command"))
+    assert cmd.get("status") == "executing", dump(r)
+    opts = [v.text for v in cmd.iter(q(NS_DATA, "value"))]
+    assert "vip" in opts and "plain" not in opts
+    sid = cmd.get("sessionid")
+    r = ok(o.iq("set", "<command xmlns='%s' node='%s' sessionid='%s'><x xmlns='%s' type='submit'>"
+                       "<field var='pubsub#node'><value>vip</value></field></x></command>"
+                % (NS_COMMANDS, GET_PENDING, sid, NS_DATA), to=svc))
+    assert r.find(q(NS_COMMANDS, "command")).get("status") == "completed"
+    again = o.wait_for(lambda e: is_auth_request(e, svc, x.jid), what="re-sent request")
+    assert "vip" in dump(again)
+    # Someone who owns no authorize node: nothing to list; and may not ask for another's node.
+    r = t.iq("set", "<command xmlns='%s' node='%s' action='execute'/>"
+             % (NS_COMMANDS, GET_PENDING), to=svc)
+    assert error(r)[1] == "item-not-found"
+    r = t.iq("set", "<command xmlns='%s' node='%s'><x xmlns='%s' type='submit'><field "
+                    "var='pubsub#node'><value>vip</value></field></x></command>"
+             % (NS_COMMANDS, GET_PENDING, NS_DATA), to=svc)
+    assert error(r)[:2] == ("auth", "forbidden")
+    # The re-sent form approves like the first.
+    o.send("<message to='%s'><x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s"
+           "#subscribe_authorization</value></field><field var='pubsub#node'><value>vip</value>"
+           "</field><field var='pubsub#subscriber_jid'><value>%s</value></field><field "
+           "var='pubsub#allow'><value>1</value></field></x></message>"
+           % (svc, NS_DATA, NS_PUBSUB, x.jid))
+    wait_event(x, "vip", frm=svc)
+    # The owner's subscription management: back to pending, then listed as such.
+    ok(o.iq("set", "<pubsub xmlns='%s'><subscriptions node='vip'><subscription jid='%s' "
+                   "subscription='pending'/></subscriptions></pubsub>" % (NS_OWNER, x.jid),
+            to=svc))
+    r = ok(o.iq("get", "<pubsub xmlns='%s'><subscriptions node='vip'/></pubsub>" % NS_OWNER,
+                to=svc))
+    subs = {s.get("jid"): s.get("subscription") for s in r.iter(q(NS_OWNER, "subscription"))}
+    assert subs == {x.jid: "pending"}
+    assert error(items(x, svc, "vip"))[2] == "pending-subscription"
     for c in (o, x, t):
         c.close()
