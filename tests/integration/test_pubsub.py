@@ -792,3 +792,30 @@ def test_service_get_pending_command_and_pending_state(server):
     assert error(items(x, svc, "vip"))[2] == "pending-subscription"
     for c in (o, x, t):
         c.close()
+
+
+def test_photo_hash_forgotten_with_the_account(server):
+    """An account removed and made again under the same name has no photo: the cache forgot it."""
+    import base64
+    alice, bob = fresh(server, "ve"), fresh(server, "vf")
+    ab = "%s@localhost" % alice
+    for round_ in (1, 2):
+        befriend(server, alice, bob)
+        b = login(server, bob)
+        b.send("<presence/>")
+        a = login(server, alice)
+        if round_ == 1:
+            png = b"\x89PNG\r\n\x1a\n" + b"gone" * 40
+            ok(a.iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%s"
+                           "</BINVAL></PHOTO></vCard>" % base64.b64encode(png).decode()))
+        a.send("<presence/>")
+        pres = b.wait_for(lambda e: imclient.is_presence(e, frm=a.jid, type_=None),
+                          what="alice's presence")
+        photo = pres.find(q("vcard-temp:x:update", "x") + "/" + q("vcard-temp:x:update", "photo"))
+        assert photo is not None, dump(pres)
+        assert bool(photo.text) == (round_ == 1), dump(pres)
+        a.close()
+        b.close()
+        if round_ == 1:
+            server.ctl_ok("account", "remove", ab)
+            server.add_account(ab, imclient.PASSWORD)
