@@ -364,6 +364,7 @@ static void hook_account_changed(void *ud, const char *jid)
         gone = true;
     }
     if (gone) {
+        services_vcard_forget(local, domain); /* its cached XEP-0153 photo hash */
         struct kick *k = xcalloc(1, sizeof(*k));
         snprintf(k->bare, sizeof(k->bare), "%s", jid);
         worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
@@ -386,6 +387,20 @@ static int hook_send_message(void *ud, const char *from, const char *to, const c
     sig->body = xstrdup(text);
     router_submit(sig);
     return 0;
+}
+
+/* pubsub.delete: the deleted node's subscribers hear of it (pubsub/service.c). */
+static void hook_pubsub_deleted(void *ud, const char *service, const char *node, const char *config,
+                                const json_t *subscribers)
+{
+    (void)ud;
+    size_t n = json_array_size(subscribers);
+    const char **jids = xcalloc(n + 1, sizeof(*jids));
+    for (size_t i = 0; i < n; i++) {
+        jids[i] = json_string_value(json_array_get(subscribers, i));
+    }
+    pubsub_service_node_deleted(service, node, config, jids, n);
+    free(jids);
 }
 
 /* starlingctl presence: computed on the account's home worker, where its sessions live; the
@@ -1419,6 +1434,7 @@ static int run(void)
         .muc_room = hook_muc_room,
         .muc_action = hook_muc_action,
         .s2s_action = hook_s2s_action,
+        .pubsub_deleted = hook_pubsub_deleted,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);

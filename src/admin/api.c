@@ -802,13 +802,23 @@ static int op_pubsub_nodes(struct op_ctx *c)
     return rc;
 }
 
-/* pubsub.delete: removes a node of a domain's service with its items (subscribers are not
- * told: the node is gone when they next ask). */
+static int pubsub_subscriber_json(void *ud, const char *jid, const char *value)
+{
+    if (strcmp(value, "subscribed") == 0) {
+        json_array_append_new(ud, json_string(jid));
+    }
+    return 0;
+}
+
+/* pubsub.delete: removes a node of a domain's service with its items; its subscribers are told
+ * like by an owner's delete (read before the node goes). */
 static int op_pubsub_delete(struct op_ctx *c)
 {
-    struct buf dom, svc;
+    struct buf dom, svc, config;
     buf_init(&dom, ADMIN_NAME_MAX);
     buf_init(&svc, ADMIN_NAME_MAX + 16);
+    buf_init(&config, 64 * 1024);
+    json_t *subs = json_array();
     const char *node = NULL;
     int rc = domain_arg(c, "domain", true, &dom);
     if (rc == 0) {
@@ -816,15 +826,23 @@ static int op_pubsub_delete(struct op_ctx *c)
     }
     if (rc == 0) {
         pubsub_service_of(buf_cstr(&dom), &svc);
+        if (store_pubsub_node_get(c->a->st, buf_cstr(&svc), node, &config) == 0) {
+            store_pubsub_sub_list(c->a->st, buf_cstr(&svc), node, pubsub_subscriber_json, subs);
+        }
         rc = store_pubsub_node_delete(c->a->st, buf_cstr(&svc), node);
         if (rc == ERR_NOTFOUND) {
             rc = fail(c, rc, "no node %s on %s", node, buf_cstr(&svc));
         } else if (rc != 0) {
             rc = fail(c, rc, "cannot delete the node: %s", store_last_error(c->a->st));
+        } else if (c->a->hooks.pubsub_deleted != NULL) {
+            c->a->hooks.pubsub_deleted(c->a->hooks.ud, buf_cstr(&svc), node, buf_cstr(&config),
+                                       subs);
         }
     }
+    json_decref(subs);
     buf_cleanup(&dom);
     buf_cleanup(&svc);
+    buf_cleanup(&config);
     return rc;
 }
 
