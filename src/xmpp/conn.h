@@ -75,6 +75,10 @@ struct conn_filter {
     /* The conn starts to close: the filter may queue its last frame. */
     void (*closing)(void *ctx);
     void (*free)(void *ctx);
+    /* Optional: the conn leaves its worker (on the old one: stop the filter's timers) and
+     * arrives on the new one (c->loop is the new loop). */
+    void (*leaving)(void *ctx);
+    void (*arrived)(void *ctx);
 };
 
 struct conn {

@@ -196,6 +196,37 @@ def test_ping_pong_and_fragments(srv):
     w.close()
 
 
+def test_server_pings_idle_websocket_and_closes_without_pong(make_server):
+    """An idle WebSocket gets the server's ping; answered, it lives on; unanswered, the server
+    closes it with 1001 (a half-open connection behind a proxy is noticed)."""
+    s = make_server({"http.websocket_ping_interval": "1", "http.websocket_ping_timeout": "1"},
+                    http=True)
+    s.add_account("gil@localhost", PASSWORD)
+    w = wsclient.WSClient(s.http_port)
+    assert w.login("gil", PASSWORD) == "gil@localhost/ws"  # moved to the account's worker
+    for _ in range(3):
+        op, payload = w.recv_frame(timeout=5)
+        assert op == wsclient.OP_PING, op
+        w.send_frame(wsclient.OP_PONG, payload)
+    # Pings go on and the session is there: a message still comes.
+    t = rawxmpp.login(s, "gil", PASSWORD, resource="tcp")
+    t.send("<message to='gil@localhost/ws' type='chat'><body>still here</body></message>")
+    m = w.wait_for(lambda e: e.tag == q("jabber:client", "message"), timeout=5)
+    assert m.findtext(q("jabber:client", "body")) == "still here"
+    t.close()
+    # Now silent: a ping, then after the timeout the close frame 1001 and the end.
+    start = time.monotonic()
+    op, _ = w.recv_frame(timeout=5)
+    while op != wsclient.OP_PING:
+        op, _ = w.recv_frame(timeout=5)
+    assert w.close_code(timeout=5) == 1001
+    assert time.monotonic() - start < 5
+    with pytest.raises((EOFError, ConnectionError)):
+        w.recv_frame(timeout=5)
+    w.close()
+    s.stop()
+
+
 def test_unknown_host_in_open(srv):
     w = wsclient.WSClient(srv.http_port)
     w.send("<open xmlns='%s' to='nowhere.example' version='1.0'/>" % NS_FRAMING)
@@ -482,6 +513,49 @@ def test_bosh_bad_rid_sid_and_body(srv):
                                 "Access-Control-Request-Headers: content-type\r\n")
     assert status == 204 and "POST" in head and "Content-Type" in head
     assert "Access-Control-Allow-Origin: *" in head
+
+
+def test_bosh_repeated_request_gets_the_cached_answer(srv):
+    """XEP-0124 14.3: a request made again (the client lost the answer) is answered again with
+    the same answer, the session goes on; a rid older than the `requests` window ends it."""
+    b = boshclient.BoshClient(srv.http_port, wait=1)
+    b.login("carl", PASSWORD, resource="cache")
+    # A request whose answer carries a stanza; the same rid again: the same bytes back.
+    iq = "<iq xmlns='jabber:client' type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>"
+    b.conn.request("POST", "/http-bind", body=(
+        "<body xmlns='%s' rid='%d' sid='%s'>%s</body>" % (boshclient.NS_HTTPBIND, b.rid + 1,
+                                                          b.sid, iq)).encode())
+    first = b.conn.getresponse().read()
+    b.rid += 1
+    status, again = b.post(rid=b.rid)
+    assert status == 200 and again.get("type") != "terminate"
+    assert ET.tostring(again) == ET.tostring(ET.fromstring(first))
+    assert again.find(q("jabber:client", "iq")) is not None or b.next(
+        lambda e: e.tag == q("jabber:client", "iq")) is not None
+    # The session is alive: the next rid works.
+    status, body = b.post()
+    assert status == 200 and body.get("type") != "terminate"
+    # Far behind the window (requests = 2): the session ends.
+    status, body = b.post(rid=b.rid - 5)
+    assert body.get("type") == "terminate" and body.get("condition") == "item-not-found"
+
+
+def test_bosh_settings_in_the_creation_answer(make_server):
+    s = make_server({"http.bosh_hold": "2", "http.bosh_requests": "3",
+                     "http.bosh_inactivity": "30", "http.bosh_polling": "5",
+                     "http.bosh_max_pause": "40", "http.bosh_max_wait": "20"}, http=True)
+    b = boshclient.BoshClient(s.http_port, wait=300)
+    status, body = b.post(attrs={"to": "localhost", "wait": "300", "hold": "9", "ver": "1.6",
+                                 "xmpp:version": "1.0"})
+    assert status == 200
+    # More than allowed: the server's maximum.
+    assert (body.get("wait"), body.get("hold"), body.get("requests")) == ("20", "2", "3")
+    assert (body.get("inactivity"), body.get("polling"), body.get("maxpause")) == \
+        ("30", "5", "40")
+    c = boshclient.BoshClient(s.http_port, wait=3)
+    status, body = c.post(attrs={"to": "localhost", "wait": "3", "hold": "1", "ver": "1.6"})
+    assert (body.get("wait"), body.get("hold"), body.get("requests")) == ("3", "1", "3")
+    s.stop()
 
 
 def test_bosh_sessions_open_at_shutdown(make_server):
