@@ -337,6 +337,9 @@ static void after_io(struct conn *c)
         hard_close(c, NULL);
         return;
     }
+    if (c->out.len == 0 && !c->closing && c->ops && c->ops->writable) {
+        c->ops->writable(c->owner);
+    }
     update_events(c);
 }
 

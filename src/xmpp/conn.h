@@ -61,6 +61,9 @@ struct conn_ops {
     /* Bytes other than whitespace came after a STARTTLS was accepted and before the handshake
      * (RFC 6120 section 5.4.3.3): TLS is off again; the owner ends the stream. */
     void (*tls_refused)(void *owner);
+    /* Optional: everything queued went out (the send queue is empty); the owner may write more
+     * (a download streamed from disk in chunks). */
+    void (*writable)(void *owner);
 };
 
 /* A framing between the socket and the owner (a WebSocket, src/web/ws.c): what the peer sends is

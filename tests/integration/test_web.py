@@ -328,6 +328,70 @@ def test_upload_put_then_get_is_byte_identical(up):
     c.close()
 
 
+def read_answer(sock, buf=b"", head_only=False):
+    """One HTTP answer from a keep-alive socket: (status, head text, body, the bytes after)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    text = head.decode("latin-1")
+    length = 0 if head_only else int(
+        [v for k, _, v in (ln.partition(":") for ln in text.split("\r\n")[1:])
+         if k.strip().lower() == "content-length"][0])
+    while len(rest) < length:
+        chunk = sock.recv(1 << 20)
+        assert chunk, "connection closed after %d of %d bytes" % (len(rest), length)
+        rest += chunk
+    return int(text.split(" ", 2)[1]), text, rest[:length], rest[length:]
+
+
+def test_upload_large_download_streams_with_head_and_ranges(make_server):
+    """A file far larger than the send queue limit comes back byte-identical (streamed from disk
+    as the connection takes it); HEAD gives its length; single byte ranges get 206 (resumed
+    downloads), a range past the end 416; keep-alive requests after a download are answered."""
+    s = make_server({"http.upload_max_size": "4000000", "http.upload_quota": "0",
+                     "xmpp.receiving.send_queue_limit": "65536",
+                     "xmpp.receiving.c2s_rate": "0"}, http=True)  # a quick PUT
+    s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
+    s.add_account("hal@localhost", PASSWORD)
+    c = rawxmpp.login(s, "hal", PASSWORD)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    r = slot_request(c, "big.bin", len(data))
+    put, headers, get_url = slot_urls(r)
+    assert http_to(put, "PUT", data, headers)[0] == 201
+    status, head, body = http_to(get_url, "GET")
+    assert status == 200 and len(body) == len(data) and body == data
+    assert "Accept-Ranges: bytes" in head
+    path = "/" + get_url.split("://", 1)[1].partition("/")[2]
+    sock = wsclient.connect(s.http_port)
+    sock.settimeout(10)
+    # HEAD: the length, no body.
+    sock.sendall(("HEAD %s HTTP/1.1\r\nHost: h\r\n\r\n" % path).encode())
+    status, head, _, rest = read_answer(sock, head_only=True)
+    assert status == 200 and ("Content-Length: %d" % len(data)) in head and rest == b""
+    # Three ranges pipelined on one connection, then a whole download, then one past the end.
+    reqs = ["bytes=100-199", "bytes=-10", "bytes=%d-" % (len(data) - 70000), None,
+            "bytes=%d-" % len(data)]
+    sock.sendall(b"".join(("GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n" % (
+        path, "Range: %s\r\n" % rg if rg else "")).encode() for rg in reqs))
+    rest = b""
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[100:200]
+    assert "Content-Range: bytes 100-199/%d" % len(data) in head
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[-10:]
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[-70000:]
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 200 and body == data
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 416 and "Content-Range: bytes */%d" % len(data) in head
+    sock.close()
+    c.close()
+    s.stop()
+
+
 def test_upload_active_content_is_an_attachment(up):
     c = rawxmpp.login(up, "ben", PASSWORD)
     page = b"<html><script>alert(1)</script></html>"
