@@ -148,6 +148,13 @@ static void answer(struct bosh *b, struct bosh_held *h)
 static void idle_expired(void *ud);
 static void bosh_free(struct bosh *b);
 
+/* No request held: the inactivity time runs. */
+static void go_idle(struct bosh *b)
+{
+    loop_timer_stop(b->loop, &b->wait_timer);
+    loop_timer_start(b->loop, &b->idle_timer, (uint64_t)b->inactivity * 1000u, idle_expired, b);
+}
+
 /* Answers the oldest held request. */
 static void answer_oldest(struct bosh *b)
 {
@@ -159,8 +166,7 @@ static void answer_oldest(struct bosh *b)
     b->nheld--;
     answer(b, &h);
     if (b->nheld == 0) {
-        loop_timer_stop(b->loop, &b->wait_timer);
-        loop_timer_start(b->loop, &b->idle_timer, (uint64_t)b->inactivity * 1000u, idle_expired, b);
+        go_idle(b);
     }
 }
 
@@ -601,6 +607,9 @@ void web__bosh_gone(void *session, struct conn *c)
             b->nheld--;
             break;
         }
+    }
+    if (b->nheld == 0) {
+        go_idle(b); /* the client may make this request again */
     }
 }
 

@@ -604,6 +604,25 @@ def test_bosh_repeated_request_gets_the_cached_answer(srv):
     assert body.get("type") == "terminate" and body.get("condition") == "item-not-found"
 
 
+def test_bosh_request_dropped_while_held_can_be_made_again(srv):
+    """A held request whose HTTP connection dropped (no answer went out) may be made again with
+    the same rid: it is held anew, answered, and the session goes on."""
+    b = boshclient.BoshClient(srv.http_port, wait=1)
+    b.login("carl", PASSWORD, resource="dropped")
+    body = ("<body xmlns='%s' rid='%d' sid='%s'/>" % (boshclient.NS_HTTPBIND, b.rid + 1,
+                                                      b.sid)).encode()
+    sock = wsclient.connect(srv.http_port)
+    sock.sendall(b"POST /http-bind HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body))
+    time.sleep(0.3)  # held now
+    sock.close()
+    time.sleep(0.2)
+    status, again = b.post(rid=b.rid + 1)
+    assert status == 200 and again.get("type") != "terminate"
+    status, body = b.post()
+    assert status == 200 and body.get("type") != "terminate"
+
+
 def test_bosh_settings_in_the_creation_answer(make_server):
     s = make_server({"http.bosh_hold": "2", "http.bosh_requests": "3",
                      "http.bosh_inactivity": "30", "http.bosh_polling": "5",
