@@ -224,7 +224,7 @@ def test_server_pings_idle_websocket_and_closes_without_pong(make_server):
     with pytest.raises((EOFError, ConnectionError)):
         w.recv_frame(timeout=5)
     w.close()
-    s.stop()
+    assert s.stop() == []
 
 
 def test_unknown_host_in_open(srv):
@@ -389,7 +389,7 @@ def test_upload_large_download_streams_with_head_and_ranges(make_server):
     assert status == 416 and "Content-Range: bytes */%d" % len(data) in head
     sock.close()
     c.close()
-    s.stop()
+    assert s.stop() == []
 
 
 def test_upload_active_content_is_an_attachment(up):
@@ -638,7 +638,7 @@ def test_bosh_settings_in_the_creation_answer(make_server):
     c = boshclient.BoshClient(s.http_port, wait=3)
     status, body = c.post(attrs={"to": "localhost", "wait": "3", "hold": "1", "ver": "1.6"})
     assert (body.get("wait"), body.get("hold"), body.get("requests")) == ("3", "1", "3")
-    s.stop()
+    assert s.stop() == []
 
 
 def test_bosh_sessions_open_at_shutdown(make_server):
