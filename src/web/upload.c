@@ -391,6 +391,7 @@ int web__upload_put_start(struct conn *c, const struct web_req *r, const char *c
         return 500;
     }
     *sink = u;
+    c->unshaped = true; /* a granted slot: its body comes at the network's speed */
     return 0;
 }
 
@@ -415,6 +416,7 @@ int web__upload_put_data(void *sink, const char *p, size_t n)
 void web__upload_put_end(struct conn *c, void *sink, bool complete)
 {
     struct upload_put *u = sink;
+    c->unshaped = false;
     bool ok = complete && u->left == 0 && close(u->fd) == 0;
     if (!complete || !ok) {
         if (complete) {

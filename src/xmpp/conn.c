@@ -505,8 +505,9 @@ static void shape_limits(const struct conn *c, long *rate, long *burst)
 {
     const struct settings *cfg = worker_ctx()->cfg;
     bool s2s = c->kind == CONN_S2S_IN;
-    if (c->client) {
-        /* Our own outgoing streams are not shaped (the rates are for what peers send us). */
+    if (c->client || c->unshaped) {
+        /* Our own outgoing streams are not shaped (the rates are for what peers send us), nor
+         * is a granted upload's body (conn.h). */
         *rate = 0;
         *burst = 0;
         return;

@@ -131,6 +131,9 @@ struct conn {
     void *filter_ctx;
     bool secure; /* counts as encrypted without own TLS (a WebSocket behind a local proxy) */
     bool http;   /* accepted on an http.listener socket */
+    /* Not held to the byte rate (xmpp.receiving.c2s_rate): the body of an HTTP upload whose
+     * slot the server granted (its size and the account's quota checked already). */
+    bool unshaped;
     struct xmpp_worker *xw;
     struct conn *prev, *next; /* the worker's list */
 };

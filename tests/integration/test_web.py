@@ -352,7 +352,9 @@ def test_upload_large_download_streams_with_head_and_ranges(make_server):
     downloads), a range past the end 416; keep-alive requests after a download are answered."""
     s = make_server({"http.upload_max_size": "4000000", "http.upload_quota": "0",
                      "xmpp.receiving.send_queue_limit": "65536",
-                     "xmpp.receiving.c2s_rate": "0"}, http=True)  # a quick PUT
+                     # The default client byte rate: a granted upload's body is not held to it
+                     # (3 MiB at 50 KiB/s would take a minute; http_to gives up after 5 s).
+                     "xmpp.receiving.c2s_rate": "51200"}, http=True)
     s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
     s.add_account("hal@localhost", PASSWORD)
     c = rawxmpp.login(s, "hal", PASSWORD)
