@@ -1009,7 +1009,7 @@ static int op_send(struct op_ctx *c)
 /* ---- online users and announcements (issue 20) ---- */
 
 /* The c2s connections whose account is of `domain`: {"id","jid","resource","peer","tls",
- * "since"}, sorted by the connection table's order. */
+ * "since","client"}, sorted by the connection table's order. */
 static json_t *online_of(json_t *conns, const char *domain)
 {
     json_t *out = json_array();
@@ -1031,6 +1031,8 @@ static json_t *online_of(json_t *conns, const char *domain)
                                 json_object_get(c, "peer"), "tls", json_object_get(c, "tls"),
                                 "since", json_object_get(c, "since"));
         if (row != NULL) {
+            json_t *client = json_object_get(c, "client");
+            json_object_set(row, "client", client ? client : json_null());
             json_array_append_new(out, row);
         }
     }

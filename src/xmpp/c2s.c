@@ -273,6 +273,10 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         return;
     }
     c2s__sm_received(st->sess);
+    if (strcmp(el->name, "presence") == 0 && xml_node_attr(el, "to") == NULL) {
+        const struct xml_node *caps = xml_node_child(el, NS_CAPS, "c");
+        xstream__set_client(st, caps ? xml_node_attr(caps, "node") : NULL, false);
+    }
     if (xml_node_attr(el, "to") == NULL && stream_iq(st, el)) {
         return;
     }

@@ -611,6 +611,7 @@ static void finish(struct xstream *st)
     buf_cleanup(&bound);
     buf_cleanup(&token);
     buf_cleanup(&b);
+    xstream__set_client(st, st->sasl2->software, true);
     xstream__sasl2_free(st); /* a session keeps nothing of its login */
     if (st->state == XS_AUTHED) {
         /* Without Bind 2 the stream goes on (no restart) with the features of XS_AUTHED. */

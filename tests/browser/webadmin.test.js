@@ -200,6 +200,8 @@ test('Users → Online: the client\'s session, and an announcement reaches it (i
   const row = '#online-rows tr[data-jid="alice@browser.test/desk"]';
   await page.waitForSelector(row, { timeout: 10000 });
   assert.match(await page.textContent(row), /127\.0\.0\.1/);
+  // The client software: the caps node of its presence.
+  await page.waitForFunction(r => /slixmpp\.test\/browser/.test(document.querySelector(r + ' td.client').textContent), row);
   assert.match(await page.textContent('#online-count'), /1 account, 1 session/);
   await page.fill('#announce-subject', 'Notice');
   await page.fill('#announce-text', 'Maintenance tonight');

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import rawxmpp
+import sasl2
 from rawxmpp import NS_CLIENT, q
 from test_send import admin_request
 
@@ -48,6 +49,37 @@ def test_users_online_lists_sessions_of_the_domain(srv):
         a2.close()
     r = srv.ctl("users", "online", "nowhere.test")
     assert r.returncode == 1
+
+
+def online_row(srv, jid):
+    rows = json.loads(srv.ctl_ok("users", "online", "localhost", "--json"))
+    return next(r for r in rows if r["jid"] + "/" + r["resource"] == jid)
+
+
+def test_users_online_shows_the_client_software(srv):
+    """The caps node of the session's presence, and the SASL2 <software/> (preferred)."""
+    caps = "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='%s' ver='x='/>"
+    plain = login(srv, "ann", "caps")
+    c, feats = rawxmpp.connect(srv)
+    try:
+        assert online_row(srv, "ann@localhost/caps")["client"] is None
+        plain.send("<presence>%s</presence>" % (caps % "https://conversations.im"))
+        srv.ctl_ok("settings", "get", "xmpp.s2s_blocked")  # a round trip after the presence
+        assert online_row(srv, "ann@localhost/caps")["client"] == "https://conversations.im"
+        r = sasl2.scram_login(c, sasl2.Offer(feats), "SCRAM-SHA-256", "ben", PASSWORD,
+                              agent="d6a3f0c4-ops", software="Dino 0.4", device="laptop",
+                              bind="<tag>lap</tag>")
+        assert r.kind == "success", rawxmpp.dump(r.el)
+        ben = r.jid
+        assert online_row(srv, ben)["client"] == "Dino 0.4"
+        # A caps node in its presence does not replace the login's software name.
+        c.send("<presence>%s</presence>" % (caps % "https://dino.im"))
+        srv.ctl_ok("settings", "get", "xmpp.s2s_blocked")
+        assert online_row(srv, ben)["client"] == "Dino 0.4"
+        assert "Dino 0.4" in srv.ctl_ok("users", "online", "localhost")
+    finally:
+        plain.close()
+        c.close()
 
 
 def test_announce_to_a_domain_and_to_the_server(srv):

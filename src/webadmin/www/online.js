@@ -27,13 +27,14 @@ register('users/online', 'users', async (main, params) => {
     const body = el('tbody', { id: 'online-rows' }, rows.map(r => el('tr', { 'data-jid': r.jid + '/' + r.resource },
       el('td', {}, el('a', { href: '#/users/account/' + encodeURIComponent(r.jid) }, r.jid)),
       el('td', {}, r.resource),
+      el('td', { class: 'client' }, r.client || '—'),
       el('td', { class: 'mono' }, r.peer),
       el('td', {}, r.tls ? el('span', { class: 'tag tls' }, r.tls) : el('span', { class: 'tag warn' }, 'clear')),
       el('td', {}, fmtAge(r.since)),
       el('td', {}, el('a', { href: '#/monitors/logs/conn/' + r.id }, 'log')))));
-    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Nobody is online')));
+    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'Nobody is online')));
     table.replaceChildren(el('table', { id: 'online-table' }, el('thead', {}, el('tr', {},
-      ['Account', 'Resource', 'Address', 'TLS', 'Online for', 'Records'].map(h => el('th', {}, h)))), body));
+      ['Account', 'Resource', 'Client', 'Address', 'TLS', 'Online for', 'Records'].map(h => el('th', {}, h)))), body));
   }
 
   const subject = el('input', { id: 'announce-subject', placeholder: 'optional' });
