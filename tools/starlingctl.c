@@ -861,9 +861,10 @@ static void print_online(const json_t *result)
     {
         const char *tls = json_string_value(json_object_get(s, "tls"));
         const char *client = json_string_value(json_object_get(s, "client"));
+        const char *peer = json_string_value(json_object_get(s, "peer"));
         printf("%s/%s %s %s %lld%s%s\n", json_string_value(json_object_get(s, "jid")),
-               json_string_value(json_object_get(s, "resource")),
-               json_string_value(json_object_get(s, "peer")), tls ? tls : "-",
+               json_string_value(json_object_get(s, "resource")), peer ? peer : "(detached)",
+               tls ? tls : "-",
                (long long)(time(NULL) - json_integer_value(json_object_get(s, "since"))),
                client ? " " : "", client ? client : "");
     }

@@ -1009,7 +1009,8 @@ static int op_send(struct op_ctx *c)
 /* ---- online users and announcements (issue 20) ---- */
 
 /* The c2s connections whose account is of `domain`: {"id","jid","resource","peer","tls",
- * "since","client"}, sorted by the connection table's order. */
+ * "since","client","state"} ("detached": an XEP-0198 session waiting for its client, no
+ * peer), sorted by the connection table's order. */
 static json_t *online_of(json_t *conns, const char *domain)
 {
     json_t *out = json_array();
@@ -1026,13 +1027,14 @@ static json_t *online_of(json_t *conns, const char *domain)
             strncmp(at + 1, domain, strlen(domain)) != 0) {
             continue;
         }
-        json_t *row = json_pack("{s:O, s:s%, s:s, s:O, s:O, s:O}", "id", json_object_get(c, "id"),
+        json_t *row = json_pack("{s:O, s:s%, s:s, s:O?, s:O?, s:O}", "id", json_object_get(c, "id"),
                                 "jid", jid, (size_t)(slash - jid), "resource", slash + 1, "peer",
                                 json_object_get(c, "peer"), "tls", json_object_get(c, "tls"),
                                 "since", json_object_get(c, "since"));
         if (row != NULL) {
             json_t *client = json_object_get(c, "client");
             json_object_set(row, "client", client ? client : json_null());
+            json_object_set(row, "state", json_object_get(c, "state"));
             json_array_append_new(out, row);
         }
     }

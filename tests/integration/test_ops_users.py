@@ -2,6 +2,8 @@
 XEP-0133 announcement code of services/adhoc.c) and features, over starlingctl."""
 
 import json
+import socket
+import struct
 import time
 
 import pytest
@@ -53,7 +55,7 @@ def test_users_online_lists_sessions_of_the_domain(srv):
 
 def online_row(srv, jid):
     rows = json.loads(srv.ctl_ok("users", "online", "localhost", "--json"))
-    return next(r for r in rows if r["jid"] + "/" + r["resource"] == jid)
+    return next((r for r in rows if r["jid"] + "/" + r["resource"] == jid), None)
 
 
 def test_users_online_shows_the_client_software(srv):
@@ -80,6 +82,28 @@ def test_users_online_shows_the_client_software(srv):
     finally:
         plain.close()
         c.close()
+
+
+def test_users_online_marks_a_detached_session(srv):
+    """A stream-management session waiting for its client is a row with state "detached" and
+    no address, and the text output says so instead of printing a null address."""
+    c = login(srv, "ann", "sm")
+    c.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+    c.wait_for(lambda e: e.tag == q("urn:xmpp:sm:3", "enabled"), what="<enabled/>")
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    c.close()
+    deadline = time.time() + 5
+    row = None
+    while time.time() < deadline:
+        row = online_row(srv, "ann@localhost/sm")
+        if row and row.get("state") == "detached":
+            break
+        time.sleep(0.1)
+    assert row and row["state"] == "detached" and row["peer"] is None, row
+    assert "ann@localhost/sm (detached) -" in srv.ctl_ok("users", "online", "localhost")
 
 
 def test_announce_to_a_domain_and_to_the_server(srv):
