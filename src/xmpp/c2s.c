@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "jid/jid.h"
+#include "im/homestate.h"
 #include "im/im.h"
 #include "services/services.h"
 #include "xml/ns.h"
@@ -160,6 +161,8 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
     s->registered = true;
     st->state = XS_BOUND;
     c2s__keepalive_start(st);
+    /* The account's last login (issue 20): noted here, on its home worker, written behind. */
+    im_last_login(st->domain, st->user, st->c->peer);
     if (replaced) {
         /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
         struct c2s_session *old = replaced->ud;

@@ -282,6 +282,11 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
   await page.waitForSelector('#session-rows');
   await page.waitForFunction(() => document.querySelector('#session-rows').textContent.includes('desk'));
+  // The account page: the last login (written behind a moment after the login) and last seen.
+  await waitFor(() => /\[127\.0\.0\.1\]/.test(ctl('account', 'show', 'alice@browser.test')), 'the login recorded');
+  await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
+  await page.waitForSelector('#last-login');
+  assert.match(await page.textContent('#last-login'), / from \[127\.0\.0\.1\]:\d+/);
   // The account's PEP nodes: the client published none.
   await page.waitForSelector('#pep-rows');
   assert.match(await page.textContent('#pep'), /PEP nodes \(0\)/);
@@ -448,6 +453,9 @@ test('Users → a domain: account search, last seen and offline messages (issue 
   await page.waitForSelector(zed);
   await page.waitForFunction(() => document.querySelector('#account-rows tr[data-jid="zed@browser.test"] td.offline').textContent === '1');
   assert.notEqual(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-seen'), '—');
+  // Its own column: alice's last login, with the address it came from.
+  assert.match(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-login'), / from \[127\.0\.0\.1\]:\d+/);
+  assert.equal(await page.textContent('#account-rows tr[data-jid="zed@browser.test"] td.last-login'), '—');
   await page.fill('#account-search', 'ze');
   await page.waitForFunction(() => [...document.querySelectorAll('#account-rows tr[data-jid]')].every(r => r.dataset.jid.startsWith('zed@')));
   assert.equal(await page.locator('#account-rows tr[data-jid]').count(), 1);

@@ -179,3 +179,40 @@ def test_account_overview_search_last_seen_offline(srv):
     assert by["ann@localhost"]["last_seen"] > 0  # ann logged out: last seen now
     found = admin_request(srv, {"op": "account.overview", "args": {"domain": "localhost", "search": "BE"}})["result"]
     assert [r["jid"] for r in found] == ["ben@localhost"]
+
+
+def test_last_login_time_and_address_written_behind(srv):
+    """The last successful login per account: noted at the binding, written with the batched
+    last-seen records (not by the login itself), shown by account.overview and account.show,
+    and removed with the account."""
+    srv.add_account("lou@localhost", PASSWORD)
+    before = int(time.time())
+    c = login(srv, "lou", "desk")
+    bound = time.monotonic()
+    rows = srv.db_rows("SELECT stamp, address FROM account_logins WHERE name = 'lou'")
+    if time.monotonic() - bound < 0.2:  # the batch waits 250 ms after its first record
+        assert rows == [], rows
+    try:
+        deadline = time.monotonic() + 5
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.05)
+            rows = srv.db_rows("SELECT stamp, address FROM account_logins WHERE name = 'lou'")
+        assert rows and rows[0][0] >= before and rows[0][1].startswith("[127.0.0.1]:"), rows
+        over = admin_request(srv, {"op": "account.overview",
+                                   "args": {"domain": "localhost", "search": "lou"}})["result"]
+        over = [r for r in over if r["jid"] == "lou@localhost"]
+        assert over[0]["last_login"] == rows[0][0], over
+        assert over[0]["last_login_address"] == rows[0][1], over
+        show = admin_request(srv, {"op": "account.show", "args": {"jid": "lou@localhost"}})["result"]
+        assert show["last_login"] == rows[0][0] and show["last_login_address"] == rows[0][1]
+        # Never logged in: 0 in the table, nothing in account.show.
+        srv.add_account("lounever@localhost", PASSWORD)
+        never = admin_request(srv, {"op": "account.overview",
+                                    "args": {"domain": "localhost", "search": "lounever"}})["result"]
+        assert never[0]["last_login"] == 0 and never[0]["last_login_address"] == "", never
+        shown = admin_request(srv, {"op": "account.show", "args": {"jid": "lounever@localhost"}})
+        assert "last_login" not in shown["result"], shown
+    finally:
+        c.close()
+    srv.ctl_ok("account", "remove", "lou@localhost")
+    assert srv.db_rows("SELECT 1 FROM account_logins WHERE name = 'lou'") == []
