@@ -463,6 +463,25 @@ test('Users → a domain: account search, last seen and offline messages (issue 
   assert.deepEqual(state.errors, []);
 });
 
+test('Users → a domain: its own federation block and allow lists, saved live (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/domain/browser.test');
+  const blocked = '#f-s2s_blocked';
+  await page.waitForSelector(blocked);
+  assert.equal(await page.inputValue(blocked), '');
+  await page.fill(blocked, 'Spam.example bad.example');
+  await page.click('#save-domain');
+  await waitFor(() => /^s2s_blocked = spam\.example, bad\.example$/m.test(ctl('domain', 'show', 'browser.test')),
+                'the domain block list saved');
+  // The page shows the stored (normalised) list after the update.
+  await page.waitForFunction(() => { const e = document.querySelector('#f-s2s_blocked'); return e && e.value === 'spam.example, bad.example'; });
+  await shot('07b-users-domain-federation');
+  await page.fill(blocked, '');
+  await page.click('#save-domain');
+  await waitFor(() => /^s2s_blocked = $/m.test(ctl('domain', 'show', 'browser.test')), 'the block list emptied');
+  assert.deepEqual(state.errors, []);
+});
+
 test('Monitors → XMPP: the charts show the last 10 minutes or the last day (issue 20)', async () => {
   const page = state.page;
   await go('#/monitors/xmpp');

@@ -83,11 +83,17 @@ register('users/domain', 'users', async (main, params) => {
   const labels = { password_storage: 'Password storage', auto_signup: 'Auto Signup',
                    allow_modify_password: 'Allow to Modify Password', xmpp: 'XMPP service',
                    chat_service: 'Chat service', allow_cancel: 'Allow to Cancel Account',
-                   signup_invite_only: 'Signup by Invitation Only' };
+                   signup_invite_only: 'Signup by Invitation Only',
+                   s2s_blocked: 'Federation: blocked domains', s2s_allowed: 'Federation: only with' };
+  // The domain's own federation lists (issue 20), applied with the server's xmpp.s2s_blocked / allowed.
+  const hints = { s2s_blocked: 'Remote domains (and their subdomains) this domain does not federate with',
+                  s2s_allowed: 'If set, the only remote domains this domain federates with' };
+  for (const k of Object.keys(hints)) if (fields[k]) fields[k].placeholder = 'spam.example, …';
   const form = el('div', { class: 'form' }, el('label', {}, 'Login Methods'),
                   el('div', { class: 'wide' }, checks));
   for (const [k, input] of Object.entries(fields)) {
-    form.append(el('label', { for: input.id }, labels[k] || k.replace(/_/g, ' ')), input, el('span'));
+    form.append(el('label', { for: input.id }, labels[k] || k.replace(/_/g, ' ')), input,
+                el('span', hints[k] ? { class: 'hint' } : {}, hints[k] || ''));
   }
   form.append(el('label', { for: 'f-aliases' }, 'Aliases'), aliases,
               el('span', { class: 'hint' }, 'Other names of this domain, comma separated'));
