@@ -321,11 +321,36 @@ static void ensure_service_certificate(struct store *st, const char *domain)
     }
 }
 
+/* The local domain's own federation lists (issue 20) into the s2s policy; `present` false: the
+ * domain went, and its lists with it. */
+static void load_domain_s2s_lists(struct store *st, const char *domain, bool present)
+{
+    struct buf blocked, allowed;
+    buf_init(&blocked, 1 << 16);
+    buf_init(&allowed, 1 << 16);
+    if (!present) {
+        s2s_domain_lists_set(domain, NULL, NULL);
+    } else if (accounts_domain_s2s_lists(st, domain, &blocked, &allowed) == 0) {
+        s2s_domain_lists_set(domain, buf_cstr(&blocked), buf_cstr(&allowed));
+    }
+    buf_cleanup(&blocked);
+    buf_cleanup(&allowed);
+}
+
+/* On each worker: the links the federation lists now refuse are closed. */
+static void worker_apply_policy(struct worker *w, void *arg)
+{
+    (void)arg;
+    struct worker_ctx *wc = w->ctx;
+    s2s_apply_policy(wc->xmpp, wc->cfg);
+}
+
 static void hook_domain_changed(void *ud, const char *domain)
 {
     (void)ud;
     atomic_fetch_add(&g_server.domains_gen, 1);
-    if (store_domain_exists(g_hook_store, domain) == 1) {
+    bool present = store_domain_exists(g_hook_store, domain) == 1;
+    if (present) {
         if (!tls_store_has(g_server.tls, domain)) {
             ensure_certificate(domain);
         }
@@ -333,6 +358,8 @@ static void hook_domain_changed(void *ud, const char *domain)
     } else if (tls_store_has(g_server.tls, domain)) {
         tls_store_remove_domain(g_server.tls, domain);
     }
+    load_domain_s2s_lists(g_hook_store, domain, present);
+    worker_broadcast(worker_apply_policy, NULL);
 }
 
 struct kick {
@@ -1001,6 +1028,7 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
     (void)b;
     ensure_certificate(a);
     ensure_service_certificate(ud, a);
+    load_domain_s2s_lists(ud, a, true);
     return 0;
 }
 
@@ -1482,6 +1510,7 @@ out:
     archive_stop(); /* after the workers: what they queued is written */
     store_close(g_hook_store);
     xmpp_addr_table_free();
+    s2s_domain_lists_clear();
     signup_shutdown();
     sasl_global_cleanup();
     log_close();

@@ -612,6 +612,7 @@ static void finish(struct xstream *st)
     buf_cleanup(&bound);
     buf_cleanup(&token);
     buf_cleanup(&b);
+    xstream__set_client(st, st->sasl2->software, true);
     xstream__sasl2_free(st); /* a session keeps nothing of its login */
     xstream__sasl2_inline_after(st);
     if (st->state == XS_AUTHED) {

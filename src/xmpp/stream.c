@@ -97,6 +97,7 @@ void xstream_free(struct xstream *st)
     buf_cleanup(&st->delayed);
     free(st->user);
     free(st->bare);
+    free(st->client);
     c2s_session_free(st->sess);
     free(st->pending_resource);
     free(st->pending_iq_id);
@@ -687,6 +688,22 @@ const char *xstream_state_name(const struct xstream *st)
     static const char *const names[] = { "header",        "negotiating", "sasl",
                                          "authenticated", "bound",       "closed" };
     return names[st->state];
+}
+
+void xstream__set_client(struct xstream *st, const char *name, bool from_login)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > 128 ||
+        (st->client_from_login && !from_login) || (st->client && strcmp(st->client, name) == 0)) {
+        return;
+    }
+    free(st->client);
+    st->client = xstrdup(name);
+    st->client_from_login = from_login;
+}
+
+const char *xstream_client(const struct xstream *st)
+{
+    return st->client;
 }
 
 const char *xstream_mechanism(const struct xstream *st)

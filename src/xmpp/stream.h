@@ -57,6 +57,8 @@ const char *xstream_state_name(const struct xstream *st);
 const char *xstream_jid(const struct xstream *st);
 /* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
 const char *xstream_mechanism(const struct xstream *st);
+/* The client software (SASL2 <software/> or XEP-0115 caps node), or NULL (issue 20). */
+const char *xstream_client(const struct xstream *st);
 /* For the transport's pre-authentication deadlines (conn.c, through conn_ops): the peer has authenticated (a
  * client by SASL or legacy auth, a server for at least one domain); the stream waits for the
  * peer's stream header (a new connection, or a restart after STARTTLS or SASL). */

@@ -64,6 +64,10 @@ struct xstream {
     char reg_token[128];      /* XEP-0401: a checked invitation token for registration */
     /* SASL2 (sasl2.c): the offered lists, then the exchange; freed once authenticated */
     struct sasl2_state *sasl2;
+    /* The client software, for monitoring (issue 20): the SASL2 <software/> of its login, else
+     * the XEP-0115 caps node of its presence; NULL until known. */
+    char *client;
+    bool client_from_login; /* `client` is the SASL2 software: presence does not replace it */
 };
 
 /* stream.c */
@@ -125,6 +129,8 @@ void xstream__register_feature(struct xstream *st, struct buf *out);
 void xstream__register(struct xstream *st, struct xml_node *iq);
 void xstream__register_preauth(struct xstream *st, struct xml_node *iq);
 
+/* The client software seen on the stream (issue 20); `from_login`: SASL2 <software/>. */
+void xstream__set_client(struct xstream *st, const char *name, bool from_login);
 /* c2s.c: binding and the bound session. */
 void c2s__bind(struct xstream *st, struct xml_node *iq);
 /* Binds `resource`; answers the bind `iq`, or legacy auth's iq, or nothing (iq NULL and not
