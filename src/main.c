@@ -321,11 +321,36 @@ static void ensure_service_certificate(struct store *st, const char *domain)
     }
 }
 
+/* The local domain's own federation lists (issue 20) into the s2s policy; `present` false: the
+ * domain went, and its lists with it. */
+static void load_domain_s2s_lists(struct store *st, const char *domain, bool present)
+{
+    struct buf blocked, allowed;
+    buf_init(&blocked, 1 << 16);
+    buf_init(&allowed, 1 << 16);
+    if (!present) {
+        s2s_domain_lists_set(domain, NULL, NULL);
+    } else if (accounts_domain_s2s_lists(st, domain, &blocked, &allowed) == 0) {
+        s2s_domain_lists_set(domain, buf_cstr(&blocked), buf_cstr(&allowed));
+    }
+    buf_cleanup(&blocked);
+    buf_cleanup(&allowed);
+}
+
+/* On each worker: the links the federation lists now refuse are closed. */
+static void worker_apply_policy(struct worker *w, void *arg)
+{
+    (void)arg;
+    struct worker_ctx *wc = w->ctx;
+    s2s_apply_policy(wc->xmpp, wc->cfg);
+}
+
 static void hook_domain_changed(void *ud, const char *domain)
 {
     (void)ud;
     atomic_fetch_add(&g_server.domains_gen, 1);
-    if (store_domain_exists(g_hook_store, domain) == 1) {
+    bool present = store_domain_exists(g_hook_store, domain) == 1;
+    if (present) {
         if (!tls_store_has(g_server.tls, domain)) {
             ensure_certificate(domain);
         }
@@ -333,6 +358,8 @@ static void hook_domain_changed(void *ud, const char *domain)
     } else if (tls_store_has(g_server.tls, domain)) {
         tls_store_remove_domain(g_server.tls, domain);
     }
+    load_domain_s2s_lists(g_hook_store, domain, present);
+    worker_broadcast(worker_apply_policy, NULL);
 }
 
 struct kick {
@@ -364,6 +391,7 @@ static void hook_account_changed(void *ud, const char *jid)
         gone = true;
     }
     if (gone) {
+        services_vcard_forget(local, domain); /* its cached XEP-0153 photo hash */
         struct kick *k = xcalloc(1, sizeof(*k));
         snprintf(k->bare, sizeof(k->bare), "%s", jid);
         worker_post(worker_home(strv_c(k->bare)), worker_kick, k);
@@ -386,6 +414,20 @@ static int hook_send_message(void *ud, const char *from, const char *to, const c
     sig->body = xstrdup(text);
     router_submit(sig);
     return 0;
+}
+
+/* pubsub.delete: the deleted node's subscribers hear of it (pubsub/service.c). */
+static void hook_pubsub_deleted(void *ud, const char *service, const char *node, const char *config,
+                                const json_t *subscribers)
+{
+    (void)ud;
+    size_t n = json_array_size(subscribers);
+    const char **jids = xcalloc(n + 1, sizeof(*jids));
+    for (size_t i = 0; i < n; i++) {
+        jids[i] = json_string_value(json_array_get(subscribers, i));
+    }
+    pubsub_service_node_deleted(service, node, config, jids, n);
+    free(jids);
 }
 
 /* starlingctl presence: computed on the account's home worker, where its sessions live; the
@@ -1009,6 +1051,7 @@ static int load_domain_cert(void *ud, const char *a, const char *b)
     (void)b;
     ensure_certificate(a);
     ensure_service_certificate(ud, a);
+    load_domain_s2s_lists(ud, a, true);
     return 0;
 }
 
@@ -1393,6 +1436,10 @@ static int run(void)
     n = n < 1 ? 1 : (n > WORKERS_MAX ? WORKERS_MAX : n);
     router_register_component(&chatroom_component);
     xstream_add_feature(services_caps_append);
+    if (xstream_sm_inline_register() != 0) { /* XEP-0198/0352 inline in SASL2 and Bind 2 */
+        fprintf(stderr, "starlingd: the stream management inline features do not register\n");
+        goto out;
+    }
     services_init();
     pubsub_init();
     services_set_chat_service(chatroom_service_of);
@@ -1441,6 +1488,7 @@ static int run(void)
         .muc_room = hook_muc_room,
         .muc_action = hook_muc_action,
         .s2s_action = hook_s2s_action,
+        .pubsub_deleted = hook_pubsub_deleted,
     };
     char sock[1200];
     snprintf(sock, sizeof(sock), "%s/admin.sock", g_server.datadir);
@@ -1488,6 +1536,7 @@ out:
     archive_stop(); /* after the workers: what they queued is written */
     store_close(g_hook_store);
     xmpp_addr_table_free();
+    s2s_domain_lists_clear();
     signup_shutdown();
     sasl_global_cleanup();
     log_close();

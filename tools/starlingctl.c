@@ -64,7 +64,8 @@ static const char usage_text[] =
     "  muc destroy DOMAIN ROOM [REASON]\n"
     "  certificate install DOMAIN CERTFILE KEYFILE\n"
     "                                   checked, then replaces the domain's PEM certificate\n"
-    "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds\n"
+    "  users online DOMAIN [--json]     online sessions: JID/resource, address, TLS, seconds, "
+    "client\n"
     "  announce DOMAIN|--all TEXT [--subject SUBJECT]\n"
     "                                   a headline to every online user (XEP-0133)\n"
     "  invite DOMAIN [--lifetime SECONDS] [--json]\n"
@@ -851,7 +852,7 @@ static void print_queues(const json_t *list)
     }
 }
 
-/* users online: "<jid>/<resource> <peer> <tls|-> <seconds>" a line. */
+/* users online: "<jid>/<resource> <peer> <tls|-> <seconds>[ <client>]" a line. */
 static void print_online(const json_t *result)
 {
     size_t i;
@@ -859,10 +860,13 @@ static void print_online(const json_t *result)
     json_array_foreach(result, i, s)
     {
         const char *tls = json_string_value(json_object_get(s, "tls"));
-        printf("%s/%s %s %s %lld\n", json_string_value(json_object_get(s, "jid")),
-               json_string_value(json_object_get(s, "resource")),
-               json_string_value(json_object_get(s, "peer")), tls ? tls : "-",
-               (long long)(time(NULL) - json_integer_value(json_object_get(s, "since"))));
+        const char *client = json_string_value(json_object_get(s, "client"));
+        const char *peer = json_string_value(json_object_get(s, "peer"));
+        printf("%s/%s %s %s %lld%s%s\n", json_string_value(json_object_get(s, "jid")),
+               json_string_value(json_object_get(s, "resource")), peer ? peer : "(detached)",
+               tls ? tls : "-",
+               (long long)(time(NULL) - json_integer_value(json_object_get(s, "since"))),
+               client ? " " : "", client ? client : "");
     }
 }
 

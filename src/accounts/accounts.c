@@ -503,6 +503,70 @@ done:
     return rc;
 }
 
+/* A federation list (domain keys s2s_blocked / s2s_allowed, issue 20): domain names separated
+ * by commas or spaces, each nameprep'd, joined by ", " into `out` ("" = none). */
+static int s2s_list_value(const char *key, const char *value, struct buf *out, char *err,
+                          size_t errlen)
+{
+    struct buf one;
+    buf_init(&one, ACCOUNTS_NAME_MAX);
+    int rc = 0;
+    for (const char *p = value; *p && rc == 0;) {
+        size_t n = strcspn(p, ", ");
+        if (n > 0 &&
+            (jid_nameprep((struct strv){ p, n }, &one) != 0 || strchr(buf_cstr(&one), '@'))) {
+            err_set(err, errlen, "%s: \"%.*s\" is not a domain name", key, (int)n, p);
+            rc = ERR_INVAL;
+        } else if (n > 0) {
+            rc = buf_printf(out, "%s%s", out->len ? ", " : "", buf_cstr(&one));
+            if (rc != 0) {
+                err_set(err, errlen, "%s: the list is too long", key);
+            }
+        }
+        p += n;
+        p += strspn(p, ", ");
+    }
+    buf_cleanup(&one);
+    return rc;
+}
+
+static bool is_s2s_list_key(const char *key)
+{
+    return strcmp(key, "s2s_blocked") == 0 || strcmp(key, "s2s_allowed") == 0;
+}
+
+/* Sets or (value "" or "default") removes a federation list of the domain. */
+static int set_s2s_list(struct store *st, const char *domain, const char *key, const char *value,
+                        char *err, size_t errlen)
+{
+    struct buf list;
+    buf_init(&list, 1 << 16);
+    int rc = strcasecmp(value, "default") == 0 ? 0 : s2s_list_value(key, value, &list, err, errlen);
+    if (rc == 0) {
+        rc = store_domain_setting_set(st, domain, key, list.len ? buf_cstr(&list) : NULL);
+        if (rc != 0) {
+            store_fail(st, rc, key, err, errlen);
+        }
+    }
+    buf_cleanup(&list);
+    return rc;
+}
+
+int accounts_domain_s2s_lists(struct store *st, const char *domain, struct buf *blocked,
+                              struct buf *allowed)
+{
+    buf_reset(blocked);
+    buf_reset(allowed);
+    int rc = store_domain_setting_get(st, domain, "s2s_blocked", blocked);
+    if (rc == 0 || rc == ERR_NOTFOUND) {
+        rc = store_domain_setting_get(st, domain, "s2s_allowed", allowed);
+    }
+    if (rc == ERR_NOTFOUND) {
+        rc = 0;
+    }
+    return rc;
+}
+
 /* Validates a simple domain setting; on success `norm` is the value to store. */
 static int domain_value(const char *key, const char *value, const char **norm, char *methods,
                         size_t methods_len, char *err, size_t errlen)
@@ -607,6 +671,10 @@ int accounts_domain_set(struct store *st, const char *name, const char *key, con
         rc = set_aliases(st, domain, value, err, errlen);
         goto done;
     }
+    if (is_s2s_list_key(key)) {
+        rc = set_s2s_list(st, domain, key, value, err, errlen);
+        goto done;
+    }
     if (strcasecmp(value, "default") == 0) {
         if (!domain_key_known(key)) {
             err_set(err, errlen, "unknown domain setting \"%s\"", key);
@@ -655,12 +723,18 @@ int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, v
     struct buf aliases;
     buf_init(&methods, VALUE_BUF_MAX);
     buf_init(&aliases, 1 << 20);
+    struct buf blocked, allowed;
+    buf_init(&blocked, 1 << 16);
+    buf_init(&allowed, 1 << 16);
     int rc = accounts_domain_get(st, name, &d);
     if (rc == 0) {
         rc = join_methods(&d, &methods);
     }
     if (rc == 0) {
         rc = store_alias_list(st, d.name, join_row, &aliases);
+    }
+    if (rc == 0) {
+        rc = accounts_domain_s2s_lists(st, d.name, &blocked, &allowed);
     }
     if (rc != 0) {
         goto done;
@@ -676,6 +750,8 @@ int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, v
         { "signup_invite_only", yes_no(d.signup_invite_only) },
         { "aliases", buf_cstr(&aliases) },
         { "archive_keep_days", archive_days(st, d.name, keep, sizeof(keep)) },
+        { "s2s_blocked", buf_cstr(&blocked) },
+        { "s2s_allowed", buf_cstr(&allowed) },
     };
     for (size_t i = 0; rc == 0 && i < sizeof(rows) / sizeof(rows[0]); i++) {
         rc = fn(ud, rows[i][0], rows[i][1]);
@@ -684,6 +760,8 @@ int accounts_domain_show(struct store *st, const char *name, store_row_fn *fn, v
 done:
     buf_cleanup(&methods);
     buf_cleanup(&aliases);
+    buf_cleanup(&blocked);
+    buf_cleanup(&allowed);
     return rc;
 }
 

@@ -50,6 +50,12 @@ struct account_cfg {
     char real_name[ACCOUNTS_NAME_MAX + 1]; /* key real_name, UTF-8 text, default "" */
 };
 
+/* The domain's own federation lists (domain keys s2s_blocked / s2s_allowed, issue 20; ""
+ * when unset): comma-separated remote domains, applied with xmpp.s2s_blocked / s2s_allowed.
+ * `domain` canonical. 0 or the store's code. */
+int accounts_domain_s2s_lists(struct store *st, const char *domain, struct buf *blocked,
+                              struct buf *allowed);
+
 /* True when `mech` (case-insensitive) is enabled; "X-PLUS" is enabled by "X". */
 bool accounts_login_method_enabled(const struct domain_cfg *d, const char *mech);
 

@@ -79,6 +79,11 @@ struct admin_hooks {
                       const char *source);
     int (*certificate_install)(void *ud, const char *domain, const char *service, const char *cert,
                                const char *key, json_t *warnings, char *err, size_t errlen);
+    /* An administrator removed the node `node` of the pubsub service `service` whose stored
+     * configuration was `config`: tells its `subscribers` (an array of JID strings) like an
+     * owner's delete (XEP-0060 §8.4). */
+    void (*pubsub_deleted)(void *ud, const char *service, const char *node, const char *config,
+                           const json_t *subscribers);
     void *ud;
 };
 

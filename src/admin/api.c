@@ -25,6 +25,7 @@
 #include "store/store_archive.h"
 #include "store/store_fast.h"
 #include "store/store_im.h"
+#include "store/store_login.h"
 #include "store/store_register.h"
 #include "archive/archive.h"
 #include "admin/access.h"
@@ -466,6 +467,28 @@ static int op_account_list(struct op_ctx *c)
     return rc;
 }
 
+/* The account's activity (issue 20), what was recorded of it: "last_login" (seconds),
+ * "last_login_address" and "last_seen" (its last unavailable presence). */
+static void show_activity(struct store *st, const char *jid, json_t *obj)
+{
+    const char *at = strrchr(jid, '@');
+    struct buf local, from;
+    long long when = 0;
+    buf_init(&local, ADMIN_NAME_MAX);
+    buf_init(&from, 128);
+    if (at != NULL && buf_append(&local, jid, (size_t)(at - jid)) == 0 &&
+        store_login_get(st, at + 1, buf_cstr(&local), &when, &from) == 0) {
+        json_object_set_new(obj, "last_login", json_integer((json_int_t)when));
+        json_object_set_new(obj, "last_login_address", json_string(buf_cstr(&from)));
+    }
+    long long seen = 0;
+    if (at != NULL && store_im_last_get(st, at + 1, buf_cstr(&local), &seen, NULL) == 0) {
+        json_object_set_new(obj, "last_seen", json_integer((json_int_t)seen));
+    }
+    buf_cleanup(&local);
+    buf_cleanup(&from);
+}
+
 static int op_account_show(struct op_ctx *c)
 {
     struct buf jid;
@@ -482,6 +505,7 @@ static int op_account_show(struct op_ctx *c)
         json_decref(obj);
         goto fail;
     }
+    show_activity(c->a->st, buf_cstr(&jid), obj);
     c->result = obj;
 fail:
     buf_cleanup(&jid);
@@ -802,13 +826,23 @@ static int op_pubsub_nodes(struct op_ctx *c)
     return rc;
 }
 
-/* pubsub.delete: removes a node of a domain's service with its items (subscribers are not
- * told: the node is gone when they next ask). */
+static int pubsub_subscriber_json(void *ud, const char *jid, const char *value)
+{
+    if (strcmp(value, "subscribed") == 0) {
+        json_array_append_new(ud, json_string(jid));
+    }
+    return 0;
+}
+
+/* pubsub.delete: removes a node of a domain's service with its items; its subscribers are told
+ * like by an owner's delete (read before the node goes). */
 static int op_pubsub_delete(struct op_ctx *c)
 {
-    struct buf dom, svc;
+    struct buf dom, svc, config;
     buf_init(&dom, ADMIN_NAME_MAX);
     buf_init(&svc, ADMIN_NAME_MAX + 16);
+    buf_init(&config, 64 * 1024);
+    json_t *subs = json_array();
     const char *node = NULL;
     int rc = domain_arg(c, "domain", true, &dom);
     if (rc == 0) {
@@ -816,15 +850,23 @@ static int op_pubsub_delete(struct op_ctx *c)
     }
     if (rc == 0) {
         pubsub_service_of(buf_cstr(&dom), &svc);
+        if (store_pubsub_node_get(c->a->st, buf_cstr(&svc), node, &config) == 0) {
+            store_pubsub_sub_list(c->a->st, buf_cstr(&svc), node, pubsub_subscriber_json, subs);
+        }
         rc = store_pubsub_node_delete(c->a->st, buf_cstr(&svc), node);
         if (rc == ERR_NOTFOUND) {
             rc = fail(c, rc, "no node %s on %s", node, buf_cstr(&svc));
         } else if (rc != 0) {
             rc = fail(c, rc, "cannot delete the node: %s", store_last_error(c->a->st));
+        } else if (c->a->hooks.pubsub_deleted != NULL) {
+            c->a->hooks.pubsub_deleted(c->a->hooks.ud, buf_cstr(&svc), node, buf_cstr(&config),
+                                       subs);
         }
     }
+    json_decref(subs);
     buf_cleanup(&dom);
     buf_cleanup(&svc);
+    buf_cleanup(&config);
     return rc;
 }
 
@@ -1009,7 +1051,8 @@ static int op_send(struct op_ctx *c)
 /* ---- online users and announcements (issue 20) ---- */
 
 /* The c2s connections whose account is of `domain`: {"id","jid","resource","peer","tls",
- * "since"}, sorted by the connection table's order. */
+ * "since","client","state"} ("detached": an XEP-0198 session waiting for its client, no
+ * peer), sorted by the connection table's order. */
 static json_t *online_of(json_t *conns, const char *domain)
 {
     json_t *out = json_array();
@@ -1026,11 +1069,14 @@ static json_t *online_of(json_t *conns, const char *domain)
             strncmp(at + 1, domain, strlen(domain)) != 0) {
             continue;
         }
-        json_t *row = json_pack("{s:O, s:s%, s:s, s:O, s:O, s:O}", "id", json_object_get(c, "id"),
+        json_t *row = json_pack("{s:O, s:s%, s:s, s:O?, s:O?, s:O}", "id", json_object_get(c, "id"),
                                 "jid", jid, (size_t)(slash - jid), "resource", slash + 1, "peer",
                                 json_object_get(c, "peer"), "tls", json_object_get(c, "tls"),
                                 "since", json_object_get(c, "since"));
         if (row != NULL) {
+            json_t *client = json_object_get(c, "client");
+            json_object_set(row, "client", client ? client : json_null());
+            json_object_set(row, "state", json_object_get(c, "state"));
             json_array_append_new(out, row);
         }
     }
@@ -1307,8 +1353,17 @@ static int overview_row(void *ud, const char *name, const char *unused)
         seen = 0;
     }
     int offline = store_im_offline_count(o->st, o->domain, name);
-    json_t *row = json_pack("{s:s++, s:I, s:i}", "jid", name, "@", o->domain, "last_seen",
-                            (json_int_t)seen, "offline", offline < 0 ? 0 : offline);
+    long long login = 0;
+    struct buf from;
+    buf_init(&from, 128);
+    if (store_login_get(o->st, o->domain, name, &login, &from) != 0) {
+        login = 0;
+        buf_reset(&from);
+    }
+    json_t *row = json_pack("{s:s++, s:I, s:I, s:s, s:i}", "jid", name, "@", o->domain, "last_seen",
+                            (json_int_t)seen, "last_login", (json_int_t)login, "last_login_address",
+                            buf_cstr(&from), "offline", offline < 0 ? 0 : offline);
+    buf_cleanup(&from);
     if (row != NULL) {
         json_array_append_new(o->list, row);
     }

@@ -29,9 +29,12 @@
 #define WRITER_CHECKPOINT_PAGES 4000
 #define BATCH_WAIT_MS 50
 
+/* A queued row; its strings follow it in the same allocation (one malloc and one free per row
+ * on the hot path). */
 struct entry {
     struct entry *next;
     struct store_archive_row row;
+    char text[];
 };
 
 static struct {
@@ -50,33 +53,38 @@ static struct {
           .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER };
 
-static char *dup_or_null(const char *s)
+/* Copies `src` (NULL: none) to *at, returns the copy. */
+static const char *put(char **at, const char *src, size_t len)
 {
-    return s ? xstrdup(s) : NULL;
-}
-
-static void entry_free(struct entry *e)
-{
-    free((char *)e->row.domain);
-    free((char *)e->row.name);
-    free((char *)e->row.peer);
-    free((char *)e->row.peer_res);
-    free((char *)e->row.stanza);
-    free((char *)e->row.body);
-    free(e);
+    if (src == NULL) {
+        return NULL;
+    }
+    char *dst = *at;
+    memcpy(dst, src, len + 1);
+    *at += len + 1;
+    return dst;
 }
 
 /* Queues a copy of `r`. */
 void archive__enqueue(const struct store_archive_row *r)
 {
-    struct entry *e = xcalloc(1, sizeof(*e));
+    const char *src[] = { r->domain, r->name, r->peer, r->peer_res ? r->peer_res : "",
+                          r->stanza, r->body };
+    size_t len[6], total = 0;
+    for (size_t i = 0; i < 6; i++) {
+        len[i] = src[i] ? strlen(src[i]) : 0;
+        total += src[i] ? len[i] + 1 : 0;
+    }
+    struct entry *e = xmalloc(sizeof(*e) + total);
+    e->next = NULL;
     e->row = *r;
-    e->row.domain = xstrdup(r->domain);
-    e->row.name = xstrdup(r->name);
-    e->row.peer = xstrdup(r->peer);
-    e->row.peer_res = xstrdup(r->peer_res ? r->peer_res : "");
-    e->row.stanza = xstrdup(r->stanza);
-    e->row.body = dup_or_null(r->body);
+    char *at = e->text;
+    e->row.domain = put(&at, src[0], len[0]);
+    e->row.name = put(&at, src[1], len[1]);
+    e->row.peer = put(&at, src[2], len[2]);
+    e->row.peer_res = put(&at, src[3], len[3]);
+    e->row.stanza = put(&at, src[4], len[4]);
+    e->row.body = put(&at, src[5], len[5]);
     pthread_mutex_lock(&g_w.lock);
     while (g_w.running && g_w.n >= QUEUE_MAX) {
         pthread_cond_wait(&g_w.done, &g_w.lock);
@@ -130,7 +138,7 @@ static void write_batch(struct entry *list, size_t n)
     }
     while (list) {
         struct entry *next = list->next;
-        entry_free(list);
+        free(list);
         list = next;
     }
 }

@@ -55,6 +55,14 @@ struct settings_http {
     long upload_max_size;         /* http.upload_max_size: bytes of one file; 0 = no service */
     long upload_quota;            /* http.upload_quota: bytes per account; 0 = none */
     int upload_expiry;            /* http.upload_expiry: seconds a file is kept */
+    int bosh_max_wait;            /* http.bosh_max_wait: longest wait a BOSH client gets */
+    int bosh_hold;                /* http.bosh_hold: most requests a BOSH session holds */
+    int bosh_requests;            /* http.bosh_requests: requests at once (and answers cached) */
+    int bosh_inactivity;          /* http.bosh_inactivity: seconds without a request */
+    int bosh_polling;             /* http.bosh_polling: shortest seconds between empty polls */
+    int bosh_max_pause;           /* http.bosh_max_pause: longest pause a client may ask */
+    int ws_ping_interval;         /* http.websocket_ping_interval: idle seconds before a ping */
+    int ws_ping_timeout;          /* http.websocket_ping_timeout: seconds for the pong */
 };
 
 /* The whole configuration. A value is immutable once published: a change makes a new copy

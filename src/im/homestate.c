@@ -1,5 +1,5 @@
 /* homestate.c: per-account memory of the home worker between sessions: empty-store hints and the
- * last-seen records written behind in batches (see homestate.h). */
+ * last-seen and last-login records written behind in batches (see homestate.h). */
 #include "im/homestate.h"
 
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include "core/server.h"
 #include "im/module.h"
 #include "store/store_im.h"
+#include "store/store_login.h"
 #include "store/store_services.h"
 
 #define HS_BUCKETS 4096
@@ -21,6 +22,7 @@
 
 #define PENDING_SEEN 1u
 #define PENDING_LOGOUT 2u
+#define PENDING_LOGIN 4u /* issue 20: the last successful login and its address */
 
 struct hs_entry {
     struct hs_entry *next;       /* in its bucket */
@@ -30,6 +32,8 @@ struct hs_entry {
     unsigned acct_gen;           /* accounts_generation() when the first pending record came */
     long long seen;
     long long logout;
+    long long login;
+    char *login_address; /* while PENDING_LOGIN */
     uint64_t seen_event; /* loop time of the event that noted `seen` */
     char *status;
     size_t domain_len;
@@ -101,6 +105,7 @@ static void free_all(struct home_state *s)
             struct hs_entry *e = s->buckets[i];
             s->buckets[i] = e->next;
             free(e->status);
+            free(e->login_address);
             free(e);
         }
     }
@@ -209,6 +214,17 @@ void im_last_seen_logout(const char *domain, const char *local)
     mark_pending(s, e, PENDING_LOGOUT);
 }
 
+void im_last_login(const char *domain, const char *local, const char *address)
+{
+    struct home_state *s = hs();
+    struct hs_entry *e = get(s, domain, local);
+    uint64_t event;
+    e->login = moment(s, &event);
+    free(e->login_address);
+    e->login_address = xstrdup(address ? address : "");
+    mark_pending(s, e, PENDING_LOGIN);
+}
+
 int im_last_seen_get(const char *domain, const char *local, long long *seen, struct buf *status,
                      long long *logout)
 {
@@ -251,6 +267,9 @@ static bool still_same_account(struct store *st, const struct hs_entry *e)
     }
     long long created = 0;
     long long noted = (e->pending & PENDING_SEEN) ? e->seen : e->logout;
+    if (e->pending == PENDING_LOGIN) {
+        noted = e->login;
+    }
     return store_account_created(st, e->key, entry_local(e), &created) == 0 && created < noted;
 }
 
@@ -263,6 +282,9 @@ static int write_entry(struct store *st, const struct hs_entry *e)
     }
     if (rc == 0 && (e->pending & PENDING_LOGOUT)) {
         rc = store_last_set(st, e->key, entry_local(e), e->logout, "");
+    }
+    if ((rc == 0 || rc == ERR_NOTFOUND) && (e->pending & PENDING_LOGIN)) {
+        rc = store_login_set(st, e->key, entry_local(e), e->login, e->login_address);
     }
     return rc == ERR_NOTFOUND ? 0 : rc;
 }
@@ -317,6 +339,8 @@ void im_home_state_flush(void)
         e->pending = 0;
         free(e->status);
         e->status = NULL;
+        free(e->login_address);
+        e->login_address = NULL;
     }
 }
 

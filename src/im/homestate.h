@@ -29,6 +29,10 @@ void im_last_seen_unavailable(const char *domain, const char *local, const char 
  * unavailable presence, both carry the same moment. */
 void im_last_seen_logout(const char *domain, const char *local);
 
+/* A successful login of the account from `address` ("[ip]:port"; issue 20), noted at its
+ * resource binding on the home worker and written behind with the last-seen records: the login
+ * path does no store write of its own. */
+void im_last_login(const char *domain, const char *local, const char *address);
 /* Both records, written or still pending: `seen`/`logout` are 0 when never recorded. `status`
  * (may be NULL) gets the status of the last unavailable presence. 0 or ERR_STORE. */
 int im_last_seen_get(const char *domain, const char *local, long long *seen, struct buf *status,

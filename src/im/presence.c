@@ -247,7 +247,10 @@ static struct xml_node *stamped(const struct im_session *is, struct xml_node *el
     struct xml_node *copy = xml_node_copy(el);
     xml_node_append_copy(copy, x);
     xml_node_unref(x);
-    return copy;
+    /* The session keeps it while it lives: in an arena of its own size, not a 1 KB one. */
+    struct xml_node *fit = xml_node_copy_fit(copy);
+    xml_node_unref(copy);
+    return fit;
 }
 
 static void own_presence(struct im_session *is, struct signal *sig)

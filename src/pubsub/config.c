@@ -77,7 +77,7 @@ static const struct field *field_of(const char *var)
     return NULL;
 }
 
-static int parse_bool(const char *v, bool *out)
+int pubsub__parse_bool(const char *v, bool *out)
 {
     if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
         *out = true;
@@ -125,7 +125,7 @@ int pubsub__config_apply(struct pubsub_config *c, const char *var, const char *v
     char *p = (char *)c + f->off;
     switch (f->kind) {
     case K_BOOL:
-        return parse_bool(value, (bool *)p);
+        return pubsub__parse_bool(value, (bool *)p);
     case K_MAX:
         return parse_max(value, (long long *)p);
     case K_TEXT:
@@ -332,14 +332,20 @@ static void add_value(struct xml_node *field, const char *v, size_t len)
     xml_node_add_text(xml_node_add_child(field, NULL, "value"), v, len);
 }
 
-void pubsub__config_form(const struct pubsub_config *c, struct xml_node *parent)
+struct xml_node *pubsub__form_new(struct xml_node *parent, const char *form_type)
 {
     struct xml_node *x = xml_node_add_child(parent, NS_XDATA, "x");
     xml_node_set_attr(x, "type", "form");
     struct xml_node *ft = xml_node_add_child(x, NULL, "field");
     xml_node_set_attr(ft, "var", "FORM_TYPE");
     xml_node_set_attr(ft, "type", "hidden");
-    add_value(ft, NS_PUBSUB_NODE_CONFIG, strlen(NS_PUBSUB_NODE_CONFIG));
+    add_value(ft, form_type, strlen(form_type));
+    return x;
+}
+
+void pubsub__config_form(const struct pubsub_config *c, struct xml_node *parent)
+{
+    struct xml_node *x = pubsub__form_new(parent, NS_PUBSUB_NODE_CONFIG);
     static const char *const types[] = { "boolean", "list-single", "text-single", "text-single",
                                          "list-multi" };
     struct buf v;

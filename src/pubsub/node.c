@@ -514,8 +514,7 @@ static int send_to_owner(void *ud, const char *jid, const char *value)
     return 0;
 }
 
-/* §8.6: the authorization request to each owner of the node. */
-static void ask_owners(struct req *r, const char *subscriber)
+struct xml_node *pubsub__authorization_request(const char *node, const char *subscriber)
 {
     struct xml_node *m = xml_node_new(NS_CLIENT, "message");
     struct xml_node *x = xml_node_add_child(m, NS_XDATA, "x");
@@ -523,18 +522,43 @@ static void ask_owners(struct req *r, const char *subscriber)
     static const char title[] = "PubSub subscriber request";
     xml_node_add_text(xml_node_add_child(x, NULL, "title"), title, sizeof(title) - 1);
     add_field(x, "FORM_TYPE", "hidden", NULL, NS_PUBSUB "#subscribe_authorization");
-    add_field(x, "pubsub#node", "text-single", "Node ID", r->node);
+    add_field(x, "pubsub#node", "text-single", "Node ID", node);
     add_field(x, "pubsub#subscriber_jid", "jid-single", "Subscriber Address", subscriber);
     add_field(x, "pubsub#allow", "boolean", "Allow this JID to subscribe to this pubsub node?",
               "false");
+    return m;
+}
+
+/* §8.6: the authorization request to each owner of the node. */
+static void ask_owners(struct req *r, const char *subscriber)
+{
+    struct xml_node *m = pubsub__authorization_request(r->node, subscriber);
     struct owners_ctx o = { r->owner, m };
     store_pubsub_aff_list(r->st, buf_cstr(&r->host), r->node, send_to_owner, &o);
     xml_node_unref(m);
 }
 
-static int subscribe_pending(struct req *r, const char *jid)
+/* Stores a new subscription of `jid` in `state` with its options (NULL: the defaults). */
+static int subscription_put(struct req *r, const char *jid, const char *state,
+                            const struct pubsub_subopts *opts)
 {
-    int rc = store_pubsub_sub_set(r->st, buf_cstr(&r->host), r->node, jid, "pending");
+    int rc = store_group_begin(r->st);
+    if (rc == 0) {
+        rc = store_pubsub_sub_set(r->st, buf_cstr(&r->host), r->node, jid, state);
+    }
+    if (rc == 0 && opts != NULL) {
+        struct buf text;
+        buf_init(&text, 256);
+        pubsub__subopts_text(opts, &text);
+        rc = store_pubsub_sub_options_set(r->st, buf_cstr(&r->host), r->node, jid, buf_cstr(&text));
+        buf_cleanup(&text);
+    }
+    return store_group_end(r->st, rc);
+}
+
+static int subscribe_pending(struct req *r, const char *jid, const struct pubsub_subopts *opts)
+{
+    int rc = subscription_put(r, jid, "pending", opts);
     if (rc != 0) {
         return store_failed(r, rc);
     }
@@ -545,7 +569,7 @@ static int subscribe_pending(struct req *r, const char *jid)
     return rc;
 }
 
-static int do_subscribe(struct req *r, const struct xml_node *el)
+static int do_subscribe(struct req *r, const struct xml_node *el, const struct pubsub_subopts *opts)
 {
     struct jid who;
     int rc = subscriber_jid(r, el, &who);
@@ -556,15 +580,14 @@ static int do_subscribe(struct req *r, const struct xml_node *el)
     buf_init(&text, 3 * 1024 + 3);
     jid_full(&who, &text);
     if (needs_approval(r, &who)) {
-        rc = subscribe_pending(r, buf_cstr(&text));
+        rc = subscribe_pending(r, buf_cstr(&text), opts);
         buf_cleanup(&text);
         jid_cleanup(&who);
         return rc;
     }
     rc = pubsub__access(r->owner, r->node, &r->cfg, &who, r->ctx);
     if (rc == 0) {
-        rc =
-            store_pubsub_sub_set(r->st, buf_cstr(&r->host), r->node, buf_cstr(&text), "subscribed");
+        rc = subscription_put(r, buf_cstr(&text), "subscribed", opts);
         if (rc != 0) {
             rc = store_failed(r, rc);
         } else {
@@ -742,9 +765,137 @@ static int do_own_list(struct req *r, const struct xml_node *el, bool affs)
     return service_reply_result(r->ctx, ps);
 }
 
-static int unsupported(struct req *r, const char *feature)
+/* ---- subscription options (§6.3, §6.1.6, §6.4) ---- */
+
+static int invalid_options(struct req *r)
 {
-    return pubsub__error(r->ctx, "cancel", "feature-not-implemented", "unsupported", feature);
+    return pubsub__error(r->ctx, "modify", "bad-request", "invalid-options", NULL);
+}
+
+/* The subscription whose options `el` names (§6.3.4's checks): 0 with its JID in `jid` and its
+ * stored options in `opts`, or the error answered. One subscription per JID: no subids. */
+static int options_target(struct req *r, const struct xml_node *el, struct buf *jid,
+                          struct buf *opts)
+{
+    const char *node = xml_node_attr(el, "node");
+    const char *j = xml_node_attr(el, "jid");
+    struct jid who;
+    if (node == NULL || node[0] == '\0') {
+        return pubsub__error(r->ctx, "modify", "bad-request", "nodeid-required", NULL);
+    }
+    if (j == NULL || jid_parse(&who, strv_c(j)) != 0) {
+        return pubsub__error(r->ctx, "modify", "bad-request", "invalid-jid", NULL);
+    }
+    jid_full(&who, jid);
+    bool self = jid_bare_eq(&who, &r->ctx->req->from);
+    jid_cleanup(&who);
+    int rc = req_load(r, node);
+    if (rc != 0) {
+        return rc == ERR_NOTFOUND ? pubsub__error(r->ctx, "cancel", "item-not-found", NULL, NULL)
+                                  : store_failed(r, rc);
+    }
+    if (!self && !r->is_owner) {
+        return pubsub__error(r->ctx, "auth", "forbidden", NULL, NULL);
+    }
+    if (xml_node_attr(el, "subid") != NULL) {
+        return pubsub__error(r->ctx, "modify", "not-acceptable", "invalid-subid", NULL);
+    }
+    struct buf state;
+    buf_init(&state, 32);
+    rc = store_pubsub_sub_options_get(r->st, buf_cstr(&r->host), node, buf_cstr(jid), &state, opts);
+    buf_cleanup(&state);
+    if (rc == ERR_NOTFOUND) {
+        return pubsub__error(r->ctx, "cancel", "unexpected-request", "not-subscribed", NULL);
+    }
+    return rc != 0 ? store_failed(r, rc) : 0;
+}
+
+static int options_get(struct req *r, const struct xml_node *el)
+{
+    struct buf jid, text;
+    buf_init(&jid, 3 * 1024 + 3);
+    buf_init(&text, 1024);
+    int rc = options_target(r, el, &jid, &text);
+    if (rc == 0) {
+        struct pubsub_subopts o;
+        pubsub__subopts_parse(&o, buf_cstr(&text));
+        struct xml_node *ps = pubsub_reply(NS_PUBSUB);
+        struct xml_node *op = xml_node_add_child(ps, NULL, "options");
+        xml_node_set_attr(op, "node", r->node);
+        xml_node_set_attr(op, "jid", buf_cstr(&jid));
+        pubsub__subopts_form(&o, op);
+        rc = service_reply_result(r->ctx, ps);
+    }
+    buf_cleanup(&jid);
+    buf_cleanup(&text);
+    return rc;
+}
+
+static int options_set(struct req *r, const struct xml_node *el)
+{
+    struct buf jid, text;
+    buf_init(&jid, 3 * 1024 + 3);
+    buf_init(&text, 1024);
+    int rc = options_target(r, el, &jid, &text);
+    const struct xml_node *form = rc == 0 ? xml_node_child(el, NS_XDATA, "x") : NULL;
+    const char *type = form ? xml_node_attr(form, "type") : NULL;
+    struct pubsub_subopts o;
+    pubsub__subopts_parse(&o, buf_cstr(&text));
+    if (rc != 0) {
+        /* answered */
+    } else if (type == NULL || strcmp(type, "submit") != 0 ||
+               pubsub__subopts_apply_form(&o, form) != 0) {
+        rc = invalid_options(r);
+    } else {
+        buf_reset(&text);
+        pubsub__subopts_text(&o, &text);
+        rc = store_pubsub_sub_options_set(r->st, buf_cstr(&r->host), r->node, buf_cstr(&jid),
+                                          buf_cstr(&text));
+        rc = rc != 0 ? store_failed(r, rc) : service_reply_result(r->ctx, NULL);
+    }
+    buf_cleanup(&jid);
+    buf_cleanup(&text);
+    return rc;
+}
+
+/* §6.4: the default subscription options (of the service, or of a node: the same). */
+static int options_default(struct req *r, const struct xml_node *el)
+{
+    const char *node = xml_node_attr(el, "node");
+    if (node != NULL) {
+        int rc = req_load(r, node);
+        if (rc != 0) {
+            return rc == ERR_NOTFOUND
+                       ? pubsub__error(r->ctx, "cancel", "item-not-found", NULL, NULL)
+                       : store_failed(r, rc);
+        }
+    }
+    struct pubsub_subopts o;
+    pubsub__subopts_default(&o);
+    struct xml_node *ps = pubsub_reply(NS_PUBSUB);
+    struct xml_node *d = xml_node_add_child(ps, NULL, "default");
+    if (node != NULL) {
+        xml_node_set_attr(d, "node", node);
+    }
+    pubsub__subopts_form(&o, d);
+    return service_reply_result(r->ctx, ps);
+}
+
+/* §6.1.6: a subscribe with an <options/> form (checked before anything is stored). */
+static int subscribe_with_options(struct req *r, const struct xml_node *el,
+                                  const struct xml_node *second)
+{
+    if (second == NULL || strcmp(second->name, "options") != 0) {
+        return do_subscribe(r, el, NULL);
+    }
+    const struct xml_node *form = xml_node_child(second, NS_XDATA, "x");
+    const char *type = form ? xml_node_attr(form, "type") : NULL;
+    struct pubsub_subopts o;
+    pubsub__subopts_default(&o);
+    if (type == NULL || strcmp(type, "submit") != 0 || pubsub__subopts_apply_form(&o, form) != 0) {
+        return invalid_options(r);
+    }
+    return do_subscribe(r, el, &o);
 }
 
 int pubsub__get(struct service_ctx *ctx)
@@ -762,8 +913,10 @@ int pubsub__get(struct service_ctx *ctx)
         rc = do_own_list(&r, el, false);
     } else if (strcmp(el->name, "affiliations") == 0) {
         rc = do_own_list(&r, el, true);
-    } else if (strcmp(el->name, "options") == 0 || strcmp(el->name, "default") == 0) {
-        rc = unsupported(&r, "subscription-options");
+    } else if (strcmp(el->name, "options") == 0) {
+        rc = options_get(&r, el);
+    } else if (strcmp(el->name, "default") == 0) {
+        rc = options_default(&r, el);
     } else {
         rc = service_reply_error(ctx, "modify", "bad-request");
     }
@@ -792,11 +945,11 @@ int pubsub__set(struct service_ctx *ctx)
             second && strcmp(second->name, "configure") == 0 ? second : NULL;
         rc = do_create(&r, el, conf);
     } else if (strcmp(el->name, "subscribe") == 0) {
-        rc = do_subscribe(&r, el);
+        rc = subscribe_with_options(&r, el, second);
     } else if (strcmp(el->name, "unsubscribe") == 0) {
         rc = do_unsubscribe(&r, el);
     } else if (strcmp(el->name, "options") == 0) {
-        rc = unsupported(&r, "subscription-options");
+        rc = options_set(&r, el);
     } else {
         rc = service_reply_error(ctx, "modify", "bad-request");
     }
@@ -967,7 +1120,7 @@ static int owner_list_set(struct req *r, const struct xml_node *el, bool affs)
 {
     static const char *const aff_values[] = { "owner", "publisher", "member",
                                               "none",  "outcast",   NULL };
-    static const char *const sub_values[] = { "subscribed", "none", NULL };
+    static const char *const sub_values[] = { "subscribed", "pending", "none", NULL };
     int rc = owner_node(r, el);
     if (rc != 0) {
         return rc;

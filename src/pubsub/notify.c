@@ -365,14 +365,40 @@ static bool sent_once(struct sent *s, const char *jid)
 struct sub_send {
     const struct jid *owner;
     struct xml_node *msg;
+    struct xml_node *body_msg; /* NULL until a subscriber asks for a body */
     struct sent *sent;
 };
 
-static int sub_send(void *ud, const char *jid, const char *value)
+/* The notification with a <body/> (pubsub#include_body), made once per event. */
+static struct xml_node *with_body(struct sub_send *s)
+{
+    if (s->body_msg == NULL) {
+        s->body_msg = xml_node_copy(s->msg);
+        const struct xml_node *ev = xml_node_child(s->msg, NS_PUBSUB_EVENT, "event");
+        const struct xml_node *what = ev ? xml_node_first_element(ev) : NULL;
+        const char *node = what ? xml_node_attr(what, "node") : NULL;
+        struct buf text;
+        buf_init(&text, 8 * 1024);
+        buf_printf(&text, "Publish-subscribe event (%s) on node %s", what ? what->name : "",
+                   node ? node : "");
+        xml_node_add_text(xml_node_add_child(s->body_msg, NULL, "body"), buf_cstr(&text), text.len);
+        buf_cleanup(&text);
+    }
+    return s->body_msg;
+}
+
+/* An explicit subscriber, as its options say: pubsub#deliver false hears nothing (not even
+ * through +notify), pubsub#include_body adds a body. */
+static int sub_send(void *ud, const char *jid, const char *value, const char *options)
 {
     struct sub_send *s = ud;
-    if (strcmp(value, "subscribed") == 0 && sent_once(s->sent, jid)) {
-        pubsub__send_message(s->owner, jid, s->msg);
+    if (strcmp(value, "subscribed") != 0 || !sent_once(s->sent, jid)) {
+        return 0;
+    }
+    struct pubsub_subopts o;
+    pubsub__subopts_parse(&o, options);
+    if (o.deliver) {
+        pubsub__send_message(s->owner, jid, o.include_body ? with_body(s) : s->msg);
     }
     return 0;
 }
@@ -388,8 +414,8 @@ void pubsub__notify(const struct jid *owner, const char *node, const struct pubs
     pubsub__host(owner, &host);
     struct xml_node *msg = pubsub__event_message(c, event_child);
     struct sent sent = { 0 };
-    struct sub_send ss = { owner, msg, &sent };
-    store_pubsub_sub_list(worker_ctx()->store, buf_cstr(&host), node, sub_send, &ss);
+    struct sub_send ss = { owner, msg, NULL, &sent };
+    store_pubsub_sub_each(worker_ctx()->store, buf_cstr(&host), node, sub_send, &ss);
     struct pep_account *acc = account_find(buf_cstr(&host), false);
     for (struct peer *p = acc ? acc->peers : NULL; p; p = p->next) {
         if (wants(p, node) && peer_allowed(owner, node, c, p) && sent_once(&sent, p->full)) {
@@ -400,6 +426,9 @@ void pubsub__notify(const struct jid *owner, const char *node, const struct pubs
         free(sent.jids[i]);
     }
     free(sent.jids);
+    if (ss.body_msg != NULL) {
+        xml_node_unref(ss.body_msg);
+    }
     xml_node_unref(msg);
     buf_cleanup(&host);
 }

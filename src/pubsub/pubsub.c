@@ -129,9 +129,11 @@ static const char *const pep_features[] = {
     PS "retract-items",
     PS "retrieve-affiliations",
     PS "retrieve-default",
+    PS "retrieve-default-sub",
     PS "retrieve-items",
     PS "retrieve-subscriptions",
     PS "subscribe",
+    PS "subscription-options",
     NS_BOOKMARKS2_COMPAT,
     NULL,
 };
@@ -154,6 +156,7 @@ void pubsub__service_features(struct xml_node *query)
 {
     /* The service's own: subscriptions an owner approves. */
     xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", PS "access-authorize");
+    xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", PS "get-pending");
     for (size_t i = 0; pep_features[i]; i++) {
         if (!pep_only(pep_features[i])) {
             xml_node_set_attr(xml_node_add_child(query, NULL, "feature"), "var", pep_features[i]);

@@ -21,6 +21,13 @@ static inline bool pubsub_service_of(const char *domain, struct buf *out)
     return buf_printf(out, "%s%s", PUBSUB_SERVICE_PREFIX, domain) == 0;
 }
 
+/* An administrator removed the node `node` of the service `service` (pubsub.<domain>) whose
+ * stored configuration was `config`: sends its `n` subscribers the <delete/> event an owner's
+ * delete sends (when the node's pubsub#notify_delete is on). Any thread. */
+#include <stddef.h>
+void pubsub_service_node_deleted(const char *service, const char *node, const char *config,
+                                 const char *const *subscribers, size_t n);
+
 /* pubsub.* settings and the per-worker presence state (core/module.h). */
 struct module;
 extern struct module pubsub_module;

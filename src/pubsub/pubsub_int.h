@@ -51,6 +51,8 @@ struct pubsub_config {
 #define PUBSUB_MAX_ITEMS_MAX (-1)
 
 /* config.c */
+/* A boolean field's value ("1"/"true", "0"/"false"); ERR_INVAL for anything else. */
+int pubsub__parse_bool(const char *v, bool *out);
 /* The defaults of a PEP node. */
 void pubsub__config_default(struct pubsub_config *c);
 /* Applies one field value (`append`: a further value of a multi-value field). ERR_NOTFOUND: an
@@ -64,10 +66,27 @@ void pubsub__config_text(const struct pubsub_config *c, struct buf *out);
 void pubsub__config_parse(struct pubsub_config *c, const char *text);
 /* XEP-0060 §7.1.5: does the node's configuration meet the publish-options form? */
 bool pubsub__config_meets(const struct pubsub_config *c, const struct xml_node *form);
+/* A new <x type='form'/> with its hidden FORM_TYPE, added to `parent`. */
+struct xml_node *pubsub__form_new(struct xml_node *parent, const char *form_type);
 /* The node_config form of `c`, added to `parent`. */
 void pubsub__config_form(const struct pubsub_config *c, struct xml_node *parent);
 /* The item count the node keeps (its max_items, "max" meaning the setting). */
 long long pubsub__config_keep(const struct pubsub_config *c);
+
+/* subopts.c: a subscription's options (XEP-0060 §6.3, pubsub#subscribe_options). */
+struct pubsub_subopts {
+    bool deliver;      /* pubsub#deliver: false stops the subscription's notifications */
+    bool include_body; /* pubsub#include_body: notifications carry a <body/> */
+};
+void pubsub__subopts_default(struct pubsub_subopts *o);
+/* The stored text ("" the defaults) and back. */
+void pubsub__subopts_parse(struct pubsub_subopts *o, const char *text);
+void pubsub__subopts_text(const struct pubsub_subopts *o, struct buf *out);
+/* Applies a submitted subscribe_options form; ERR_INVAL for another FORM_TYPE, an unknown field
+ * or a value the field cannot take (pubsub#digest: only false, digests are not offered). */
+int pubsub__subopts_apply_form(struct pubsub_subopts *o, const struct xml_node *form);
+/* The subscribe_options form of `o`, added to `parent`. */
+void pubsub__subopts_form(const struct pubsub_subopts *o, struct xml_node *parent);
 
 /* node.c: the iq handlers (service_pubsub in pubsub.c). */
 int pubsub__get(struct service_ctx *ctx);
@@ -110,6 +129,12 @@ void pubsub__avatar_published(const struct jid *owner, const struct xml_node *me
 /* node.c: an owner's answer to a subscription authorization request (XEP-0060 §8.6), a message
  * to the service; true when it was one. */
 bool pubsub__authorization(const struct signal *msg);
+
+/* The §8.6 authorization request message (a form) for a subscriber of a node. */
+struct xml_node *pubsub__authorization_request(const char *node, const char *subscriber);
+/* pending.c: the ad-hoc command pubsub#get-pending on the service (§8.7), a <command/> set. */
+int pubsub__get_pending(struct service_ctx *ctx);
+#define PUBSUB_GET_PENDING NS_PUBSUB "#get-pending"
 
 /* service.c: pubsub.<domain>, the router's component for it. */
 extern const struct router_component pubsub_component;

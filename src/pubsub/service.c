@@ -48,8 +48,8 @@ static int disco_info(struct service_ctx *ctx)
     }
     xml_node_set_attr(id, "type", "service");
     xml_node_set_attr(id, "name", "Publish-Subscribe");
-    static const char *const disco[] = { NS_DISCO_INFO, NS_DISCO_ITEMS };
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const disco[] = { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_COMMANDS };
+    for (size_t i = 0; i < 3; i++) {
         xml_node_set_attr(xml_node_add_child(q, NULL, "feature"), "var", disco[i]);
     }
     pubsub__service_features(q);
@@ -72,7 +72,18 @@ static int item_row(void *ud, const char *node, const char *config, long long it
 
 static int disco_items(struct service_ctx *ctx)
 {
-    if (xml_node_attr(ctx->query, "node") != NULL) {
+    const char *node = xml_node_attr(ctx->query, "node");
+    if (node != NULL && strcmp(node, NS_COMMANDS) == 0) {
+        /* XEP-0050: the one ad-hoc command, §8.7's. */
+        struct xml_node *q = xml_node_new(NS_DISCO_ITEMS, "query");
+        xml_node_set_attr(q, "node", NS_COMMANDS);
+        struct xml_node *it = xml_node_add_child(q, NULL, "item");
+        xml_node_set_attr(it, "jid", ctx->req->to.domain);
+        xml_node_set_attr(it, "node", PUBSUB_GET_PENDING);
+        xml_node_set_attr(it, "name", "Get pending subscription requests");
+        return service_reply_result(ctx, q);
+    }
+    if (node != NULL) {
         /* Leaf nodes only: a node has no child nodes. */
         return service_reply_result(ctx, xml_node_new(NS_DISCO_ITEMS, "query"));
     }
@@ -110,6 +121,8 @@ static void service_iq(struct signal *sig)
         disco_info(&ctx);
     } else if (get && is(q->ns, NS_DISCO_ITEMS)) {
         disco_items(&ctx);
+    } else if (!get && is(q->ns, NS_COMMANDS) && is(q->name, "command")) {
+        pubsub__get_pending(&ctx);
     } else if (get && is(q->ns, NS_PING)) {
         service_reply_result(&ctx, NULL);
     } else {
@@ -168,4 +181,24 @@ void pubsub__server_items(const struct service_ctx *ctx, service_item_fn *fn, vo
         fn(ud, buf_cstr(&svc), NULL, NULL);
     }
     buf_cleanup(&svc);
+}
+
+void pubsub_service_node_deleted(const char *service, const char *node, const char *config,
+                                 const char *const *subscribers, size_t n)
+{
+    struct pubsub_config c;
+    pubsub__config_parse(&c, config);
+    struct jid from;
+    if (!c.notify_delete || jid_parse(&from, strv_c(service)) != 0) {
+        return;
+    }
+    struct xml_node *del = xml_node_new(NS_PUBSUB_EVENT, "delete");
+    xml_node_set_attr(del, "node", node);
+    struct xml_node *m = pubsub__event_message(&c, del);
+    for (size_t i = 0; i < n; i++) {
+        pubsub__send_message(&from, subscribers[i], m);
+    }
+    xml_node_unref(m);
+    xml_node_unref(del);
+    jid_cleanup(&from);
 }

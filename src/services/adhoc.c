@@ -187,6 +187,17 @@ static void kick_on_home(struct worker *w, void *arg)
 }
 
 /* The account's sessions end, as after `starlingctl account remove`. */
+/* The removed account's cached photo hash goes with it (services/vcard.c). */
+static void forget_photo(const char *bare)
+{
+    const char *at = strchr(bare, '@');
+    char local[1024];
+    if (at != NULL && (size_t)(at - bare) < sizeof(local)) {
+        snprintf(local, sizeof(local), "%.*s", (int)(at - bare), bare);
+        services_vcard_forget(local, at + 1);
+    }
+}
+
 static void kick(const char *bare)
 {
     worker_post(worker_home(strv_c(bare)), kick_on_home, xstrdup(bare));
@@ -313,6 +324,7 @@ static int delete_checked(struct run *r, char **jids, size_t n)
         if (rc == 0) {
             log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "account removed by %s@%s (ad-hoc): %s",
                     r->ctx->req->from.local, r->ctx->req->from.domain, buf_cstr(&bare));
+            forget_photo(buf_cstr(&bare));
             kick(buf_cstr(&bare));
         } else if (rc == ERR_STORE || rc == ERR_NOSPACE) {
             code = service_reply_store_error(r->ctx, rc, "account removal");

@@ -135,6 +135,7 @@ static int cancel(struct service_ctx *ctx, const char *bare)
         return service_reply_error(ctx, type, cond);
     }
     log_rec(LOG_TAG_XMPPS, LOG_MAJOR, 0, bare, "account cancelled in-band");
+    services_vcard_forget(ctx->req->from.local, ctx->req->from.domain);
     rc = service_reply_result(ctx, NULL);
     /* The sessions of an account live on its home worker, where this runs. */
     router_account_end(bare, "not-authorized", "the account was cancelled in-band");

@@ -121,6 +121,9 @@ void services_caps_append(struct buf *out);
  * NULL on a store failure. */
 int services_vcard_photo_hash(const char *local, const char *domain, struct buf *out);
 struct xml_node *services_vcard_update_new(const char *local, const char *domain);
+/* Empties the account's cached photo hash (services_vcard_update_new reads the store once again):
+ * after its vCard changed, or the account was removed. Any thread. */
+void services_vcard_forget(const char *local, const char *domain);
 
 /* XEP-0398: called after an account stored its vCard (iq set), with the vCard; on the account's
  * home worker. */

@@ -1,7 +1,9 @@
 /* vcard.c: XEP-0054 vcard-temp (set one's own, get anyone's) and the XEP-0153 photo hash the
  * server keeps for each vCard. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -47,6 +49,71 @@ static void photo_hash(const struct xml_node *vcard, size_t max, char out[41])
     buf_cleanup(&text);
     buf_cleanup(&packed);
     buf_cleanup(&bin);
+}
+
+/* The photo hash of each account, so an available presence costs no store read: a fixed table
+ * whose slot is picked by the bare JID's hash (a collision replaces), filled on a miss and
+ * emptied by every vCard change of the account and by its removal. Process-wide under one lock:
+ * presences, vCard writes and removals may run on different threads. A slot's generation moves
+ * on each emptying, so a miss that read the store before a change does not fill it afterwards. */
+#define PHOTO_CACHE_SLOTS 4096
+struct photo_slot {
+    char *bare; /* NULL: empty */
+    char hash[41];
+    unsigned gen;
+};
+static struct photo_slot g_photo_cache[PHOTO_CACHE_SLOTS];
+static pthread_mutex_t g_photo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t photo_slot_of(const char *local, const char *domain, char *bare, size_t size)
+{
+    snprintf(bare, size, "%s@%s", local, domain);
+    size_t h = 1469598103934665603u;
+    for (const char *p = bare; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    }
+    return h % PHOTO_CACHE_SLOTS;
+}
+
+/* The cached hash ("" no photo): true when cached; else `gen` for photo_cache_put. */
+static bool photo_cache_get(const char *local, const char *domain, char hash[41], unsigned *gen)
+{
+    char bare[2100];
+    struct photo_slot *s = &g_photo_cache[photo_slot_of(local, domain, bare, sizeof(bare))];
+    pthread_mutex_lock(&g_photo_lock);
+    bool hit = s->bare != NULL && strcmp(s->bare, bare) == 0;
+    if (hit) {
+        memcpy(hash, s->hash, sizeof(s->hash));
+    }
+    *gen = s->gen;
+    pthread_mutex_unlock(&g_photo_lock);
+    return hit;
+}
+
+static void photo_cache_put(const char *local, const char *domain, const char *hash, unsigned gen)
+{
+    char bare[2100];
+    struct photo_slot *s = &g_photo_cache[photo_slot_of(local, domain, bare, sizeof(bare))];
+    pthread_mutex_lock(&g_photo_lock);
+    if (s->gen == gen) {
+        free(s->bare);
+        s->bare = xstrdup(bare);
+        snprintf(s->hash, sizeof(s->hash), "%s", hash);
+    }
+    pthread_mutex_unlock(&g_photo_lock);
+}
+
+void services_vcard_forget(const char *local, const char *domain)
+{
+    char bare[2100];
+    struct photo_slot *s = &g_photo_cache[photo_slot_of(local, domain, bare, sizeof(bare))];
+    pthread_mutex_lock(&g_photo_lock);
+    s->gen++;
+    if (s->bare != NULL && strcmp(s->bare, bare) == 0) {
+        free(s->bare);
+        s->bare = NULL;
+    }
+    pthread_mutex_unlock(&g_photo_lock);
 }
 
 static services_vcard_fn *g_vcard_hook;
@@ -107,6 +174,7 @@ static int vcard_set(struct service_ctx *ctx)
     char hash[41];
     photo_hash(ctx->query, max, hash);
     int rc = store_vcard_set(wc->store, t->domain, t->local, buf_cstr(&xml), hash);
+    services_vcard_forget(t->local, t->domain);
     buf_cleanup(&xml);
     if (rc == ERR_NOTFOUND) {
         return service_reply_error(ctx, "cancel", "item-not-found");
@@ -156,6 +224,7 @@ int services_vcard_set_photo(const char *local, const char *domain, const char *
         if (rc == 0) {
             photo_hash(v, max, hash);
             rc = store_vcard_set(wc->store, domain, local, buf_cstr(&xml), hash);
+            services_vcard_forget(local, domain);
         }
         xml_node_unref(v);
     }
@@ -181,18 +250,28 @@ int services_vcard_photo_hash(const char *local, const char *domain, struct buf 
 
 struct xml_node *services_vcard_update_new(const char *local, const char *domain)
 {
-    struct buf hash;
-    buf_init(&hash, 64);
-    struct xml_node *x = NULL;
-    int rc = services_vcard_photo_hash(local, domain, &hash);
-    if (rc == 0 || rc == ERR_NOTFOUND) {
-        x = xml_node_new(NS_VCARD_UPDATE, "x");
-        struct xml_node *photo = xml_node_add_child(x, NULL, "photo");
-        if (rc == 0) {
-            xml_node_add_text(photo, hash.p, hash.len);
+    char cached[41];
+    unsigned gen = 0;
+    if (!photo_cache_get(local, domain, cached, &gen)) {
+        struct buf hash;
+        buf_init(&hash, 64);
+        int rc = services_vcard_photo_hash(local, domain, &hash);
+        if (rc == ERR_NOTFOUND) {
+            buf_reset(&hash);
+            rc = 0;
         }
+        snprintf(cached, sizeof(cached), "%s", buf_cstr(&hash));
+        buf_cleanup(&hash);
+        if (rc != 0) {
+            return NULL;
+        }
+        photo_cache_put(local, domain, cached, gen);
     }
-    buf_cleanup(&hash);
+    struct xml_node *x = xml_node_new(NS_VCARD_UPDATE, "x");
+    struct xml_node *photo = xml_node_add_child(x, NULL, "photo");
+    if (cached[0] != '\0') {
+        xml_node_add_text(photo, cached, strlen(cached));
+    }
     return x;
 }
 

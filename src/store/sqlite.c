@@ -70,6 +70,7 @@ static const struct store_area *const areas[] = {
     &store_area_upload,   /* sqlite_upload.c (issue 17) */
     &store_area_push,     /* sqlite_push.c (issue 15) */
     &store_area_cluster,  /* sqlite_cluster.c (issue 19) */
+    &store_area_login,    /* sqlite_login.c (issue 20) */
 };
 /* clang-format on */
 #define AREA_COUNT ((int)(sizeof(areas) / sizeof(areas[0])))

@@ -121,7 +121,13 @@ static const char SQL_INDEX[] =
     "INSERT INTO archive_fts(rowid, body) SELECT id, body FROM archive_msg"
     " WHERE id IN (SELECT value FROM json_each(?1)) AND body IS NOT NULL";
 
-static int add_one(struct store *st, const struct store_archive_row *r)
+static const char SQL_INSERT[] =
+    "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_ACCOUNT_EXISTS[] = "SELECT 1 FROM accounts WHERE domain = ?1 AND name = ?2";
+
+/* Fault injection on: the row goes through store__run (the injected failures apply). */
+static int add_checked(struct store *st, const struct store_archive_row *r)
 {
     char id[24];
     snprintf(id, sizeof(id), "%lld", r->id);
@@ -137,24 +143,106 @@ static int add_one(struct store *st, const struct store_archive_row *r)
     return rc;
 }
 
+/* The row with typed bindings on the cached statement (no text-to-integer conversions). */
+static int add_plain(struct store *st, const struct store_archive_row *r)
+{
+    sqlite3_stmt *s = store__prepare(st, SQL_INSERT, STORE_NO_ARGS);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    const char *text[] = { r->domain, r->name, r->peer, r->peer_res ? r->peer_res : "" };
+    int rc = sqlite3_bind_int64(s, 1, r->id);
+    for (int i = 0; i < 4 && rc == SQLITE_OK; i++) {
+        rc = sqlite3_bind_text(s, i + 2, text[i], -1, SQLITE_STATIC);
+    }
+    rc = rc == SQLITE_OK ? sqlite3_bind_int(s, 6, r->outgoing) : rc;
+    rc = rc == SQLITE_OK ? sqlite3_bind_text(s, 7, r->stanza, -1, SQLITE_STATIC) : rc;
+    rc = rc == SQLITE_OK ? (r->body ? sqlite3_bind_text(s, 8, r->body, -1, SQLITE_STATIC)
+                                    : sqlite3_bind_null(s, 8))
+                         : rc;
+    rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
+    int ret = rc == SQLITE_DONE ? 0 : store__fail(st, "archive insert");
+    store__finish(s);
+    return ret;
+}
+
+/* Orders indexes of `rows` by owner (domain, name). */
+static int by_owner(const void *a, const void *b, void *rows)
+{
+    const struct store_archive_row *const *r = rows;
+    const struct store_archive_row *x = r[*(const size_t *)a];
+    const struct store_archive_row *y = r[*(const size_t *)b];
+    int c = strcmp(x->domain, y->domain);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* keep[i]: row i is a room's, or its account exists. One lookup per account of the batch
+ * instead of one per row (inside the batch's transaction: the answer holds for all of them). */
+static int owners_exist(struct store *st, const struct store_archive_row *const *rows, size_t n,
+                        bool *keep)
+{
+    size_t *order = xcalloc(n, sizeof(*order));
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    qsort_r(order, n, sizeof(*order), by_owner, (void *)rows);
+    int rc = 0;
+    bool exists = false;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        const struct store_archive_row *r = rows[order[k]];
+        if (k == 0 || by_owner(&order[k - 1], &order[k], (void *)rows) != 0) {
+            rc = store__query_one(st, SQL_ACCOUNT_EXISTS, STORE_ARGS(r->domain, r->name), NULL,
+                                  NULL);
+            exists = rc == 0;
+            rc = rc == ERR_NOTFOUND ? 0 : rc;
+        }
+        keep[order[k]] = r->room || exists;
+    }
+    free(order);
+    return rc;
+}
+
+static int add_rows(struct store *st, const struct store_archive_row *const *rows, size_t n,
+                    bool *keep)
+{
+    if (store__fault_on()) {
+        for (size_t i = 0; i < n; i++) {
+            int r = add_checked(st, rows[i]);
+            keep[i] = r == 0;
+            if (r != 0 && r != ERR_NOTFOUND) {
+                return r;
+            }
+        }
+        return 0;
+    }
+    int rc = owners_exist(st, rows, n, keep);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = keep[i] ? add_plain(st, rows[i]) : 0;
+    }
+    return rc;
+}
+
 int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
                            size_t *added)
 {
-    struct buf ids;
-    buf_init(&ids, 32 * n + 16);
-    buf_append_c(&ids, "[");
-    int rc = 0;
     *added = 0;
+    if (n == 0) {
+        return 0;
+    }
+    bool *keep = xcalloc(n, sizeof(*keep));
+    int rc = add_rows(st, rows, n, keep);
+    struct buf ids;
+    buf_init(&ids, 24 * n + 16);
+    buf_append_c(&ids, "[");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        int r = add_one(st, rows[i]);
-        if (r == 0) {
+        if (keep[i]) {
             (*added)++;
             if (rows[i]->body) {
                 buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", rows[i]->id);
             }
         }
-        rc = r == ERR_NOTFOUND ? 0 : r;
     }
+    free(keep);
     buf_append_c(&ids, "]");
     /* PostgreSQL's generated tsvector column indexes each row as it is written. */
     if (rc == 0 && ids.len > 2 && !store__is_postgresql(st)) {

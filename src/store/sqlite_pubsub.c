@@ -48,6 +48,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (host, node, jid),"
     "  FOREIGN KEY (host, node) REFERENCES pubsub_nodes(host, node) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
+    /* v2: a subscription's options (XEP-0060 §6.3), the pubsub module's own text form. */
+    "ALTER TABLE pubsub_subscriptions ADD COLUMN options TEXT NOT NULL DEFAULT '';",
 };
 
 STORE_AREA(pubsub, migrations);
@@ -98,6 +100,13 @@ static const char SQL_SUB_DEL[] =
 static const char SQL_SUB_LIST[] = "SELECT jid, value FROM pubsub_subscriptions"
                                    " WHERE host = ?1 AND node = ?2 ORDER BY jid";
 
+static const char SQL_SUB_OPTIONS_GET[] = "SELECT jid, value, options FROM pubsub_subscriptions"
+                                          " WHERE host = ?1 AND node = ?2 AND jid = ?3";
+static const char SQL_SUB_OPTIONS_SET[] =
+    "UPDATE pubsub_subscriptions SET options = ?4 WHERE host = ?1 AND node = ?2 AND jid = ?3";
+static const char SQL_SUB_EACH[] = "SELECT jid, value, options FROM pubsub_subscriptions"
+                                   " WHERE host = ?1 AND node = ?2 ORDER BY jid";
+
 static const char *or_empty(const char *s)
 {
     return s ? s : "";
@@ -135,6 +144,7 @@ int store_pubsub_node_count(struct store *st, const char *host, long long *n)
 }
 
 struct list_ctx {
+    store_pubsub_sub_fn *sub_fn;
     store_pubsub_node_fn *node_fn;
     store_pubsub_item_fn *item_fn;
     store_pubsub_jid_fn *jid_fn;
@@ -250,4 +260,58 @@ int store_pubsub_sub_list(struct store *st, const char *host, const char *node,
 {
     struct list_ctx l = { .jid_fn = fn, .ud = ud };
     return store__query_rows(st, SQL_SUB_LIST, STORE_ARGS(host, node), jid_row, &l);
+}
+
+static int sub_row(void *ud, const char *const *cols, int ncols)
+{
+    struct list_ctx *l = ud;
+    if (ncols < 3) {
+        return ERR_STORE;
+    }
+    return l->sub_fn(l->ud, or_empty(cols[0]), or_empty(cols[1]), or_empty(cols[2]));
+}
+
+int store_pubsub_sub_each(struct store *st, const char *host, const char *node,
+                          store_pubsub_sub_fn *fn, void *ud)
+{
+    struct list_ctx l = { .sub_fn = fn, .ud = ud };
+    return store__query_rows(st, SQL_SUB_EACH, STORE_ARGS(host, node), sub_row, &l);
+}
+
+struct options_get {
+    struct buf *value;
+    struct buf *options;
+    bool found;
+};
+
+static int options_row(void *ud, const char *jid, const char *value, const char *options)
+{
+    (void)jid;
+    struct options_get *g = ud;
+    g->found = true;
+    buf_reset(g->value);
+    buf_reset(g->options);
+    buf_append_c(g->value, value);
+    buf_append_c(g->options, options);
+    return 1;
+}
+
+int store_pubsub_sub_options_get(struct store *st, const char *host, const char *node,
+                                 const char *jid, struct buf *value, struct buf *options)
+{
+    struct options_get g = { value, options, false };
+    struct list_ctx l = { .sub_fn = options_row, .ud = &g };
+    int rc = store__query_rows(st, SQL_SUB_OPTIONS_GET, STORE_ARGS(host, node, jid), sub_row, &l);
+    if (rc > 0) {
+        rc = 0;
+    }
+    return rc == 0 && !g.found ? ERR_NOTFOUND : rc;
+}
+
+int store_pubsub_sub_options_set(struct store *st, const char *host, const char *node,
+                                 const char *jid, const char *options)
+{
+    int n = 0;
+    int rc = store__run(st, SQL_SUB_OPTIONS_SET, STORE_ARGS(host, node, jid, options), &n);
+    return changed(rc, n);
 }

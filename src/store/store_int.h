@@ -48,6 +48,7 @@ extern const struct store_area store_area_upload;   /* sqlite_upload.c: XEP-0363
 extern const struct store_area store_area_fast;     /* sqlite_fast.c: FAST tokens, agents */
 extern const struct store_area store_area_push;     /* sqlite_push.c: XEP-0357 registrations */
 extern const struct store_area store_area_cluster;  /* sqlite_cluster.c: shared secrets */
+extern const struct store_area store_area_login;    /* sqlite_login.c: last logins */
 
 /* Arguments of a statement as text: a compound literal and its length. */
 #define STORE_ARGS(...)                                                                            \

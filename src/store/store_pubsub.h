@@ -47,4 +47,16 @@ int store_pubsub_aff_list(struct store *st, const char *host, const char *node,
 int store_pubsub_sub_list(struct store *st, const char *host, const char *node,
                           store_pubsub_jid_fn *fn, void *ud);
 
+/* Subscriptions with their options (the pubsub module's text form, "" for the defaults, opaque
+ * here; store area schema v2). */
+typedef int store_pubsub_sub_fn(void *ud, const char *jid, const char *value, const char *options);
+int store_pubsub_sub_each(struct store *st, const char *host, const char *node,
+                          store_pubsub_sub_fn *fn, void *ud);
+/* The subscription of `jid` (its state and options); ERR_NOTFOUND when it has none. */
+int store_pubsub_sub_options_get(struct store *st, const char *host, const char *node,
+                                 const char *jid, struct buf *value, struct buf *options);
+/* Replaces the options of an existing subscription; ERR_NOTFOUND when there is none. */
+int store_pubsub_sub_options_set(struct store *st, const char *host, const char *node,
+                                 const char *jid, const char *options);
+
 #endif

@@ -24,16 +24,20 @@
 #include "xmpp/stream.h"
 #include "xmpp/xmpp.h"
 
-#define BOSH_MAX_WAIT 60
-#define BOSH_HOLD 1
-#define BOSH_REQUESTS 2
-#define BOSH_INACTIVITY 60
-#define BOSH_POLLING 2
-#define BOSH_MAX_PAUSE 120
+/* The settings' upper bounds (http.bosh_hold, http.bosh_requests in module.c). */
+#define BOSH_MAX_HOLD 8
+#define BOSH_MAX_REQUESTS 16
 
 struct bosh_held {
     struct conn *c;
+    long long rid;
     char cors[512];
+};
+
+/* A past answer, kept to answer its request again when the client lost it (XEP-0124 14.3). */
+struct bosh_cached {
+    long long rid; /* 0: none */
+    struct buf body;
 };
 
 struct bosh {
@@ -46,10 +50,14 @@ struct bosh {
     struct buf to_stream; /* bytes for the stream not yet written */
     struct xml_stream *parser;
     struct buf pending; /* serialized elements for the next answer */
-    struct bosh_held held[BOSH_HOLD + 1];
+    struct bosh_held held[BOSH_MAX_HOLD + 1];
     int nheld;
-    long long rid; /* the last request's */
+    long long rid; /* the highest request's */
     int wait;
+    int hold;     /* this session's, at most http.bosh_hold */
+    int requests; /* this session's: http.bosh_requests, at least hold + 1 */
+    int inactivity;
+    struct bosh_cached cache[BOSH_MAX_REQUESTS]; /* by rid % requests */
     struct loop_timer wait_timer;
     struct loop_timer idle_timer; /* inactivity: no request held */
     char to[256];
@@ -108,8 +116,9 @@ static void body_open(struct bosh *b, struct buf *out, bool create)
                    " xmlns:xmpp='" NS_XBOSH "' sid='%s' wait='%d' hold='%d' requests='%d'"
                    " inactivity='%d' polling='%d' maxpause='%d' ver='1.11' from='%s'"
                    " authid='%s' xmpp:version='1.0' xmpp:restartlogic='true'",
-                   b->sid, b->wait, BOSH_HOLD, BOSH_REQUESTS, BOSH_INACTIVITY, BOSH_POLLING,
-                   BOSH_MAX_PAUSE, b->to, b->stream_id);
+                   b->sid, b->wait, b->hold, b->requests, b->inactivity,
+                   worker_ctx()->cfg->http.bosh_polling, worker_ctx()->cfg->http.bosh_max_pause,
+                   b->to, b->stream_id);
     }
     if (b->ended) {
         buf_printf(out, " type='terminate'%s%s%s", b->error[0] ? " condition='" : "",
@@ -130,11 +139,21 @@ static void answer(struct bosh *b, struct bosh_held *h)
     buf_reset(&b->pending);
     web__bosh_answered(h->c);
     web__respond(h->c, 200, "text/xml; charset=utf-8", h->cors, out.p, out.len);
-    buf_cleanup(&out);
+    struct bosh_cached *k = &b->cache[h->rid % b->requests];
+    buf_cleanup(&k->body);
+    k->body = out; /* the cache keeps it */
+    k->rid = h->rid;
 }
 
 static void idle_expired(void *ud);
 static void bosh_free(struct bosh *b);
+
+/* No request held: the inactivity time runs. */
+static void go_idle(struct bosh *b)
+{
+    loop_timer_stop(b->loop, &b->wait_timer);
+    loop_timer_start(b->loop, &b->idle_timer, (uint64_t)b->inactivity * 1000u, idle_expired, b);
+}
 
 /* Answers the oldest held request. */
 static void answer_oldest(struct bosh *b)
@@ -147,9 +166,7 @@ static void answer_oldest(struct bosh *b)
     b->nheld--;
     answer(b, &h);
     if (b->nheld == 0) {
-        loop_timer_stop(b->loop, &b->wait_timer);
-        loop_timer_start(b->loop, &b->idle_timer, (uint64_t)BOSH_INACTIVITY * 1000u, idle_expired,
-                         b);
+        go_idle(b);
     }
 }
 
@@ -312,6 +329,9 @@ static void bosh_free(struct bosh *b)
     xml_stream_free(b->parser);
     buf_cleanup(&b->to_stream);
     buf_cleanup(&b->pending);
+    for (int i = 0; i < BOSH_MAX_REQUESTS; i++) {
+        buf_cleanup(&b->cache[i].body);
+    }
     log_rec(LOG_TAG_XMPPS, LOG_LOWLEVEL, 0, NULL, "BOSH session %s ended", b->sid);
     free(b);
 }
@@ -369,10 +389,27 @@ static void stream_header(struct bosh *b)
     buf_cleanup(&h);
 }
 
+/* A number the client asks for (attribute `name`), within 1..max; `max` when absent or more. */
+static int asked(const struct xml_node *body, const char *name, int max)
+{
+    const char *v = xml_node_attr(body, name);
+    long n = v ? strtol(v, NULL, 10) : max;
+    return n < 1 || n > max ? max : (int)n;
+}
+
+/* The session's wait, hold, requests and inactivity: what the client asks, within the settings. */
+static void negotiate(struct bosh *b, const struct xml_node *body)
+{
+    const struct settings_http *cfg = &worker_ctx()->cfg->http;
+    b->wait = asked(body, "wait", cfg->bosh_max_wait);
+    b->hold = asked(body, "hold", cfg->bosh_hold);
+    b->requests = cfg->bosh_requests > b->hold ? cfg->bosh_requests : b->hold + 1;
+    b->inactivity = cfg->bosh_inactivity;
+}
+
 static struct bosh *create(struct conn *http, const struct xml_node *body)
 {
     const char *to = xml_node_attr(body, "to");
-    const char *wait = xml_node_attr(body, "wait");
     if (to == NULL || strlen(to) >= 256) {
         return NULL;
     }
@@ -383,8 +420,7 @@ static struct bosh *create(struct conn *http, const struct xml_node *body)
         snprintf(b->sid + 2 * i, 3, "%02x", rnd[i]);
     }
     snprintf(b->to, sizeof(b->to), "%s", to);
-    b->wait = wait ? (int)strtol(wait, NULL, 10) : BOSH_MAX_WAIT;
-    b->wait = b->wait < 1 || b->wait > BOSH_MAX_WAIT ? BOSH_MAX_WAIT : b->wait;
+    negotiate(b, body);
     b->worker_id = http->worker_id;
     b->loop = http->loop;
     loop_timer_init(&b->wait_timer);
@@ -405,17 +441,18 @@ static struct bosh *create(struct conn *http, const struct xml_node *body)
 
 /* ---- requests ---- */
 
-static void hold(struct bosh *b, struct conn *c, const char *cors)
+static void hold(struct bosh *b, struct conn *c, long long rid, const char *cors)
 {
-    if (b->nheld == BOSH_HOLD + 1) {
+    if (b->nheld == b->hold + 1) {
         answer_oldest(b);
     }
     struct bosh_held *h = &b->held[b->nheld++];
     h->c = c;
+    h->rid = rid;
     snprintf(h->cors, sizeof(h->cors), "%s", cors);
     web__bosh_held(c, b);
     loop_timer_stop(b->loop, &b->idle_timer);
-    if (b->nheld > BOSH_HOLD) {
+    if (b->nheld > b->hold) {
         answer_oldest(b); /* over `hold`: the older one goes back empty */
     }
     if (b->nheld == 1) {
@@ -450,11 +487,45 @@ static void refuse(struct conn *c, const char *cors, const char *condition)
     web__respond(c, 200, "text/xml; charset=utf-8", cors, body, (size_t)n);
 }
 
+/* Whether request `rid` is held now (its answer not sent yet). */
+static bool is_held(const struct bosh *b, long long rid)
+{
+    for (int i = 0; i < b->nheld; i++) {
+        if (b->held[i].rid == rid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A request made again (rid not above the last): its cached answer again, or, when it was never
+ * answered (its connection dropped while held), held anew. Returns false when it is neither:
+ * outside the window of the last `requests` rids, or held already. */
+static bool repeated_request(struct bosh *b, struct conn *c, long long rid, const char *cors)
+{
+    if (rid <= b->rid - b->requests || is_held(b, rid)) {
+        return false;
+    }
+    const struct bosh_cached *k = &b->cache[rid % b->requests];
+    if (k->rid == rid) {
+        log_conn(&c->log, LOG_LOWLEVEL, "BOSH session %s: rid %lld again, answered from the cache",
+                 b->sid, rid);
+        web__respond(c, 200, "text/xml; charset=utf-8", cors, k->body.p, k->body.len);
+        return true;
+    }
+    hold(b, c, rid, cors);
+    flush(b);
+    return true;
+}
+
 /* A request for an existing session, on its worker. */
 static void session_request(struct bosh *b, struct conn *c, const struct xml_node *body,
                             long long rid, const char *cors)
 {
-    if (rid <= b->rid || rid > b->rid + BOSH_REQUESTS) {
+    if (rid <= b->rid && repeated_request(b, c, rid, cors)) {
+        return;
+    }
+    if (rid <= b->rid || rid > b->rid + b->requests) {
         log_conn(&c->log, LOG_PROBLEMS, "BOSH session %s: rid %lld out of window (last %lld)",
                  b->sid, rid, b->rid);
         refuse(c, cors, "item-not-found");
@@ -475,16 +546,17 @@ static void session_request(struct bosh *b, struct conn *c, const struct xml_nod
     const char *pause = xml_node_attr(body, "pause");
     if (pause) {
         /* Pause: every request goes back at once; the session waits up to maxpause. */
-        hold(b, c, cors);
+        hold(b, c, rid, cors);
         while (b->nheld > 0) {
             answer_oldest(b);
         }
         long secs = strtol(pause, NULL, 10);
-        secs = secs < 1 || secs > BOSH_MAX_PAUSE ? BOSH_MAX_PAUSE : secs;
+        long max = worker_ctx()->cfg->http.bosh_max_pause;
+        secs = secs < 1 || secs > max ? max : secs;
         loop_timer_start(b->loop, &b->idle_timer, (uint64_t)secs * 1000u, idle_expired, b);
         return;
     }
-    hold(b, c, cors);
+    hold(b, c, rid, cors);
     flush(b);
 }
 
@@ -508,7 +580,7 @@ int web__bosh(struct conn *c, const struct web_req *r, const char *cors, int *mo
             refuse(c, cors, "improper-addressing");
         } else {
             b->rid = rid;
-            hold(b, c, cors);
+            hold(b, c, rid, cors);
             flush(b);
         }
     } else {
@@ -535,6 +607,9 @@ void web__bosh_gone(void *session, struct conn *c)
             b->nheld--;
             break;
         }
+    }
+    if (b->nheld == 0) {
+        go_idle(b); /* the client may make this request again */
     }
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -12,18 +13,23 @@
 #include "web/web_int.h"
 #include "xmpp/conn.h"
 
-/* An HTTP connection is closed after this long without a byte from the client. */
+/* An HTTP connection is closed after this long without a byte from the client (or, during a
+ * download, without the client taking a chunk). */
 #define WEB_IDLE_MS 75000
+/* A download goes out in chunks of this size, each when the send queue is empty. */
+#define WEB_CHUNK 65536
 
 struct web_http {
     struct conn *c;
-    struct buf in;  /* the request being read */
-    bool done;      /* the connection closes after the current answer */
-    bool requested; /* a whole request head came: the pre-authentication deadlines end */
-    void *sink;     /* an upload PUT receiving its body */
-    long long left; /* bytes of that body still to come */
-    void *bosh;     /* the BOSH session holding our request */
-    int move_to;    /* the worker of the BOSH session of our request, or -1 */
+    struct buf in;          /* the request being read */
+    bool done;              /* the connection closes after the current answer */
+    bool requested;         /* a whole request head came: the pre-authentication deadlines end */
+    void *sink;             /* an upload PUT receiving its body */
+    long long left;         /* bytes of that body still to come */
+    void *bosh;             /* the BOSH session holding our request */
+    int move_to;            /* the worker of the BOSH session of our request, or -1 */
+    struct web_download dl; /* a download being sent */
+    bool close_after;       /* the connection closes after the download */
 };
 
 static const char *status_text(int status)
@@ -35,6 +41,8 @@ static const char *status_text(int status)
         return "OK";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
     case 400:
         return "Bad Request";
     case 403:
@@ -47,6 +55,8 @@ static const char *status_text(int status)
         return "Content Too Large";
     case 426:
         return "Upgrade Required";
+    case 416:
+        return "Range Not Satisfiable";
     case 431:
         return "Request Header Fields Too Large";
     case 501:
@@ -56,23 +66,38 @@ static const char *status_text(int status)
     }
 }
 
+static void head_to(struct buf *b, int status, const char *ctype, const char *extra, long long clen)
+{
+    buf_printf(b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    if (ctype) {
+        buf_printf(b, "Content-Type: %s\r\n", ctype);
+    }
+    if (status != 101 && status != 204) {
+        buf_printf(b, "Content-Length: %lld\r\n", clen);
+    }
+    buf_append_c(b, "X-Content-Type-Options: nosniff\r\n");
+    if (extra) {
+        buf_append_c(b, extra);
+    }
+    buf_append_c(b, "\r\n");
+}
+
+void web__respond_head(struct conn *c, int status, const char *ctype, const char *extra,
+                       long long clen)
+{
+    struct buf b;
+    buf_init(&b, WEB_MAX_HEAD);
+    head_to(&b, status, ctype, extra, clen);
+    conn_write(c, b.p, b.len);
+    buf_cleanup(&b);
+}
+
 void web__respond(struct conn *c, int status, const char *ctype, const char *extra,
                   const char *body, size_t len)
 {
     struct buf b;
     buf_init(&b, WEB_MAX_HEAD + len);
-    buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (ctype) {
-        buf_printf(&b, "Content-Type: %s\r\n", ctype);
-    }
-    if (status != 101 && status != 204) {
-        buf_printf(&b, "Content-Length: %zu\r\n", len);
-    }
-    buf_append_c(&b, "X-Content-Type-Options: nosniff\r\n");
-    if (extra) {
-        buf_append_c(&b, extra);
-    }
-    buf_append_c(&b, "\r\n");
+    head_to(&b, status, ctype, extra, (long long)len);
     if (len > 0) {
         buf_append(&b, body, len);
     }
@@ -160,6 +185,7 @@ static void read_headers(struct web_req *r, struct strv lines)
         { "authorization", offsetof(struct web_req, authorization) },
         { "content-type", offsetof(struct web_req, content_type) },
         { "content-length", offsetof(struct web_req, clen_text) },
+        { "range", offsetof(struct web_req, range) },
     };
     while (lines.len > 0) {
         const char *eol = memchr(lines.p, '\n', lines.len);
@@ -251,8 +277,8 @@ static void preflight(struct conn *c, const struct web_req *r)
 }
 
 /* One request, complete in the buffer (an upload PUT: its head). Returns 1 when the connection
- * became a WebSocket, 2 when a PUT body follows, 0 to go on reading requests, ERR_CLOSED when it
- * closes. */
+ * became a WebSocket, 2 when a PUT body follows, 3 when the request moves to another worker, 4
+ * when a download's body follows, 0 to go on reading requests, ERR_CLOSED when it closes. */
 static int route(struct web_http *h, const struct web_req *r)
 {
     struct conn *c = h->c;
@@ -301,7 +327,7 @@ static int route(struct web_http *h, const struct web_req *r)
         if (strv_eq_c(r->method, "PUT")) {
             rc = web__upload_put_start(c, r, buf_cstr(&extra), &h->sink) == 0 ? 2 : ERR_CLOSED;
         } else if (get) {
-            web__upload_get(c, r, buf_cstr(&extra));
+            rc = web__upload_get(c, r, buf_cstr(&extra), &h->dl) == 1 ? 4 : 0;
         } else {
             web__error_with(c, 405, NULL, buf_cstr(&extra));
             rc = ERR_CLOSED;
@@ -326,8 +352,17 @@ static long head_length(const struct buf *in)
     return in->len > WEB_MAX_HEAD ? ERR_LIMIT : 0;
 }
 
+static void download_end(struct web_http *h)
+{
+    if (h->dl.fd >= 0) {
+        close(h->dl.fd);
+        h->dl.fd = -1;
+    }
+}
+
 static void http_free(struct web_http *h)
 {
+    download_end(h);
     if (h->bosh) {
         web__bosh_gone(h->bosh, h->c);
         h->bosh = NULL;
@@ -404,7 +439,7 @@ static int read_head(struct web_http *h, long n, struct web_req *r)
 static long process(struct web_http *h)
 {
     long eaten = 0;
-    while (!h->done && h->move_to < 0 && h->bosh == NULL && h->sink == NULL) {
+    while (!h->done && h->move_to < 0 && h->bosh == NULL && h->sink == NULL && h->dl.fd < 0) {
         long n = head_length(&h->in);
         if (n == 0) {
             return -1;
@@ -441,7 +476,10 @@ static long process(struct web_http *h)
             eaten += (long)k;
             continue;
         }
-        if (rc != 0 || r.http10 || web__has_token(r.connection, "close")) {
+        bool close = r.http10 || web__has_token(r.connection, "close");
+        if (rc == 4) {
+            h->close_after = close; /* after the download (op_writable) */
+        } else if (rc != 0 || close) {
             finish(h, NULL);
         }
     }
@@ -479,6 +517,42 @@ static size_t op_read(void *owner, const char *data, size_t len)
         return n;
     }
     return len;
+}
+
+/* The send queue is empty: the next chunk of a download; after the last, the next request. */
+static void op_writable(void *owner)
+{
+    struct web_http *h = owner;
+    if (h->dl.fd < 0 || h->done) {
+        return;
+    }
+    /* Half the send queue's limit at most, so that a chunk (and its TLS records) always fits. */
+    size_t size = h->c->out.max / 2 < WEB_CHUNK ? h->c->out.max / 2 : WEB_CHUNK;
+    char *chunk = xmalloc(size);
+    size_t want = h->dl.left < (long long)size ? (size_t)h->dl.left : size;
+    ssize_t n = pread(h->dl.fd, chunk, want, (off_t)h->dl.off);
+    if (n > 0) {
+        conn_write(h->c, chunk, (size_t)n);
+        h->dl.off += n;
+        h->dl.left -= n;
+        loop_timer_start(h->c->loop, &h->c->timer, WEB_IDLE_MS, idle_expired, h);
+    }
+    free(chunk);
+    if (n <= 0) {
+        log_conn(&h->c->log, LOG_PROBLEMS, "upload: the file ended early");
+        download_end(h);
+        finish(h, "upload file read failed");
+        return;
+    }
+    if (h->dl.left > 0) {
+        return;
+    }
+    download_end(h);
+    if (h->close_after) {
+        finish(h, NULL);
+    } else if (process(h) >= 0) {
+        http_free(h); /* a pipelined WebSocket upgrade: the stream owns the conn now */
+    }
 }
 
 static int op_wants_move(void *owner)
@@ -544,6 +618,7 @@ static const struct conn_ops http_ops = {
     .free = op_free,
     .expired = op_expired,
     .authenticated = op_authenticated,
+    .writable = op_writable,
 };
 
 void web_http_start(struct conn *c)
@@ -551,6 +626,7 @@ void web_http_start(struct conn *c)
     struct web_http *h = xcalloc(1, sizeof(*h));
     h->c = c;
     h->move_to = -1;
+    h->dl.fd = -1;
     buf_init(&h->in, WEB_MAX_HEAD + WEB_MAX_BODY + 1);
     c->ops = &http_ops;
     c->owner = h;

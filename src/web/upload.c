@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -390,6 +391,7 @@ int web__upload_put_start(struct conn *c, const struct web_req *r, const char *c
         return 500;
     }
     *sink = u;
+    c->unshaped = true; /* a granted slot: its body comes at the network's speed */
     return 0;
 }
 
@@ -414,6 +416,7 @@ int web__upload_put_data(void *sink, const char *p, size_t n)
 void web__upload_put_end(struct conn *c, void *sink, bool complete)
 {
     struct upload_put *u = sink;
+    c->unshaped = false;
     bool ok = complete && u->left == 0 && close(u->fd) == 0;
     if (!complete || !ok) {
         if (complete) {
@@ -462,43 +465,111 @@ static bool active_type(const char *t)
            strncasecmp(t, "audio/", 6) != 0 && strncasecmp(t, "video/", 6) != 0;
 }
 
-void web__upload_get(struct conn *c, const struct web_req *r, const char *cors)
+/* A single range "bytes=a-b", "bytes=a-" or "bytes=-n" of a file of `size` bytes: 1 with
+ * [*from, *to] set, 0 when the header is absent or not one byte range (the whole file is sent),
+ * -1 when it cannot be satisfied (416). */
+static int parse_range(struct strv v, long long size, long long *from, long long *to)
 {
-    struct store_upload_slot s;
-    if (find_slot(c, r, &s) != 0) {
-        return;
+    if (v.len < 7 || strncasecmp(v.p, "bytes=", 6) != 0 || v.len > 64 ||
+        memchr(v.p, ',', v.len) != NULL) {
+        return 0;
     }
+    char text[72];
+    snprintf(text, sizeof(text), "%.*s", (int)(v.len - 6), v.p + 6);
+    char *dash = strchr(text, '-');
+    if (dash == NULL) {
+        return 0;
+    }
+    *dash = '\0';
+    char *end = NULL;
+    long long a = -1, b = -1;
+    if (text[0] != '\0') {
+        a = strtoll(text, &end, 10);
+        if (*end != '\0' || a < 0) {
+            return 0;
+        }
+    }
+    if (dash[1] != '\0') {
+        b = strtoll(dash + 1, &end, 10);
+        if (*end != '\0' || b < 0) {
+            return 0;
+        }
+    }
+    if (a < 0 && b < 0) {
+        return 0;
+    }
+    if (a < 0) { /* the last b bytes */
+        a = b >= size ? 0 : size - b;
+        b = size - 1;
+    } else if (b < 0 || b >= size) {
+        b = size - 1;
+    }
+    if (a >= size || a > b) {
+        return -1;
+    }
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+/* The file of a finished slot, open, or -1 (404 sent). */
+static int open_done(struct conn *c, const struct store_upload_slot *s)
+{
     char path[1200];
-    file_path(s.token, "", path, sizeof(path));
-    int fd = s.done ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    file_path(s->token, "", path, sizeof(path));
+    int fd = s->done ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != s.size) {
+    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != s->size) {
         if (fd >= 0) {
             close(fd);
         }
         web__error(c, 404, NULL);
-        return;
+        return -1;
     }
-    bool head = strv_eq_c(r->method, "HEAD");
-    char *data = xmalloc((size_t)s.size + 1);
-    ssize_t got = head ? 0 : read(fd, data, (size_t)s.size);
-    close(fd);
+    return fd;
+}
+
+int web__upload_get(struct conn *c, const struct web_req *r, const char *cors,
+                    struct web_download *dl)
+{
+    struct store_upload_slot s;
+    if (find_slot(c, r, &s) != 0) {
+        return 0;
+    }
+    int fd = open_done(c, &s);
+    if (fd < 0) {
+        return 0;
+    }
+    long long from = 0, to = s.size - 1;
+    int ranged = parse_range(r->range, s.size, &from, &to);
     struct buf extra;
     buf_init(&extra, 4096);
+    if (ranged < 0) {
+        buf_printf(&extra, "Content-Range: bytes */%lld\r\n%s", s.size, cors);
+        web__error_with(c, 416, NULL, extra.p);
+        buf_cleanup(&extra);
+        close(fd);
+        return 0;
+    }
     buf_printf(&extra,
                "Content-Security-Policy: default-src 'none'; sandbox\r\n"
                "Content-Disposition: %s; filename=\"%s\"\r\n"
+               "Accept-Ranges: bytes\r\n"
                "Cache-Control: private, max-age=86400\r\n%s",
                active_type(s.ctype) ? "attachment" : "inline", s.filename, cors);
-    if (!head && got != s.size) {
-        web__error(c, 500, NULL);
-    } else {
-        /* The whole file leaves at once: the send queue may hold it (up to the largest upload). */
-        c->out.max += (size_t)s.size + 8192;
-        web__respond(c, 200, s.ctype, extra.p, data, head ? 0 : (size_t)s.size);
+    if (ranged > 0) {
+        buf_printf(&extra, "Content-Range: bytes %lld-%lld/%lld\r\n", from, to, s.size);
     }
+    long long len = s.size == 0 ? 0 : to - from + 1;
+    web__respond_head(c, ranged > 0 ? 206 : 200, s.ctype, extra.p, len);
     buf_cleanup(&extra);
-    free(data);
+    if (strv_eq_c(r->method, "HEAD") || len == 0) {
+        close(fd);
+        return 0;
+    }
+    /* The body follows in chunks as the connection takes them (http.c). */
+    *dl = (struct web_download){ .fd = fd, .off = from, .left = len };
+    return 1;
 }
 
 /* ---- clean-up of expired slots ---- */

@@ -26,6 +26,7 @@ struct web_req {
     struct strv authorization;
     struct strv content_type;
     struct strv clen_text;
+    struct strv range;        /* Range: bytes=... */
     long long content_length; /* -1 when absent */
     struct strv body;         /* a complete body (not for upload PUTs, which stream) */
     bool http10;
@@ -33,6 +34,16 @@ struct web_req {
 
 #define WEB_MAX_BODY 65536
 
+/* A file sent in chunks as the connection can take them (an upload GET). */
+struct web_download {
+    int fd; /* -1: none */
+    long long off;
+    long long left;
+};
+
+/* http.c: an answer's head alone, with Content-Length `clen` (its body follows, or HEAD). */
+void web__respond_head(struct conn *c, int status, const char *ctype, const char *extra,
+                       long long clen);
 /* http.c: a complete answer; `extra` holds more header lines ("Name: value\r\n"), may be NULL. */
 void web__respond(struct conn *c, int status, const char *ctype, const char *extra,
                   const char *body, size_t len);
@@ -59,8 +70,10 @@ int web__ws_upgrade(struct conn *c, const struct web_req *r);
 int web__upload_put_start(struct conn *c, const struct web_req *r, const char *cors, void **sink);
 int web__upload_put_data(void *sink, const char *p, size_t n);
 void web__upload_put_end(struct conn *c, void *sink, bool complete);
-/* GET or HEAD of an uploaded file; `cors` holds header lines to add. */
-void web__upload_get(struct conn *c, const struct web_req *r, const char *cors);
+/* GET or HEAD of an uploaded file (a single Range: bytes= gets 206); `cors` holds header lines
+ * to add. Returns 1 when the body follows from dl (the caller streams it), else 0. */
+int web__upload_get(struct conn *c, const struct web_req *r, const char *cors,
+                    struct web_download *dl);
 
 /* bosh.c: XEP-0206 at /http-bind. A request (its <body/> in r->body) is answered or held; when
  * its session lives on another worker, *move_to names it and nothing was answered: the request

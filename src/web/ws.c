@@ -1,7 +1,8 @@
 /* ws.c: RFC 7395 XMPP over WebSocket: the upgrade, and a framing (struct conn_filter) between the
  * conn and the ordinary client stream: frames are unwrapped by libwslay, <open/> and <close/>
  * become the stream header and its end, and what the stream writes is cut into one frame per
- * top-level element. */
+ * top-level element. An idle WebSocket gets a ping from the server; without an answer in time it
+ * closes (1001), so half-open connections behind proxies end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,49 @@ struct ws {
     struct buf out;   /* what the stream wrote that is not a whole element yet */
     struct buf frame; /* scratch: one outgoing frame */
     bool failed;
+    struct loop_timer ping_timer; /* idle: ping after the interval; pinged: the pong's deadline */
+    bool pinged;                  /* a ping went out and nothing came since */
 };
+
+/* ---- keepalive: server pings ---- */
+
+static void ping_tick(void *ud);
+
+/* Something came from the client: the connection is alive; the next ping after the interval. */
+static void ping_rearm(struct ws *w)
+{
+    int interval = worker_ctx()->cfg->http.ws_ping_interval;
+    w->pinged = false;
+    if (interval > 0) {
+        loop_timer_start(w->c->loop, &w->ping_timer, (uint64_t)interval * 1000u, ping_tick, w);
+    }
+}
+
+static void ping_tick(void *ud)
+{
+    struct ws *w = ud;
+    if (w->failed || w->c->closed || w->c->closing) {
+        return;
+    }
+    if (w->pinged) {
+        /* RFC 6455 7.4.1: 1001, the endpoint is going away (the peer is not there). */
+        log_conn(&w->c->log, LOG_PROBLEMS, "WebSocket: no pong in time, closing");
+        wslay_event_queue_close(w->ev, WSLAY_CODE_GOING_AWAY, NULL, 0);
+        wslay_event_send(w->ev);
+        w->failed = true;
+        conn_close(w->c, "WebSocket pong timeout");
+        return;
+    }
+    struct wslay_event_msg msg = { WSLAY_PING, (const uint8_t *)"starling", 8 };
+    if (wslay_event_queue_msg(w->ev, &msg) != 0 || wslay_event_send(w->ev) != 0) {
+        w->failed = true;
+        conn_close(w->c, "WebSocket send failed");
+        return;
+    }
+    w->pinged = true;
+    loop_timer_start(w->c->loop, &w->ping_timer,
+                     (uint64_t)worker_ctx()->cfg->http.ws_ping_timeout * 1000u, ping_tick, w);
+}
 
 /* ---- incoming: frames to stream text ---- */
 
@@ -124,6 +167,7 @@ static int ws_decode(void *ctx, const char *data, size_t len, struct buf *text)
     w->in = data;
     w->in_len = len;
     w->text = text;
+    ping_rearm(w);
     int rc = wslay_event_recv(w->ev);
     w->text = NULL;
     if (rc == 0) {
@@ -345,10 +389,23 @@ static void ws_closing(void *ctx)
 static void ws_free(void *ctx)
 {
     struct ws *w = ctx;
+    loop_timer_stop(w->c->loop, &w->ping_timer);
     wslay_event_context_free(w->ev);
     buf_cleanup(&w->out);
     buf_cleanup(&w->frame);
     free(w);
+}
+
+/* A move to another worker: the ping timer goes with it. */
+static void ws_leaving(void *ctx)
+{
+    struct ws *w = ctx;
+    loop_timer_stop(w->c->loop, &w->ping_timer);
+}
+
+static void ws_arrived(void *ctx)
+{
+    ping_rearm(ctx);
 }
 
 static const struct conn_filter ws_filter = {
@@ -356,6 +413,8 @@ static const struct conn_filter ws_filter = {
     .encode = ws_encode,
     .closing = ws_closing,
     .free = ws_free,
+    .leaving = ws_leaving,
+    .arrived = ws_arrived,
 };
 
 /* ---- the upgrade ---- */
@@ -423,6 +482,8 @@ int web__ws_upgrade(struct conn *c, const struct web_req *r)
     wslay_event_context_server_init(&w->ev, &cbs, w);
     wslay_event_config_set_max_recv_msg_length(w->ev, max);
     conn_set_filter(c, &ws_filter, w);
+    loop_timer_init(&w->ping_timer);
+    ping_rearm(w);
     c->secure = web__plain_secure(c);
     c->st = xstream_new(c);
     log_conn(&c->log, LOG_LOWLEVEL, "WebSocket opened%s", conn_is_tls(c) ? " (secure)" : "");

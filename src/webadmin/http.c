@@ -506,6 +506,34 @@ static void listener_free(struct web_listener *l)
     free(l);
 }
 
+/* A daemon replaced by a settings change first stops accepting and lets the connections it has
+ * end, for at most LISTENER_DRAIN_MS: the answer to the very request that changed the settings
+ * must not be cut off by the restart it caused. A browser's idle keep-alive connection is then
+ * closed at the deadline. */
+#define LISTENER_DRAIN_MS 1000
+#define LISTENER_DRAIN_STEP_MS 20
+
+static void listener_drain(struct web_listener *l)
+{
+    if (l->d == NULL) {
+        return;
+    }
+    MHD_socket fd = MHD_quiesce_daemon(l->d);
+    for (int waited = 0; waited < LISTENER_DRAIN_MS; waited += LISTENER_DRAIN_STEP_MS) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (info == NULL || info->num_connections == 0) {
+            break;
+        }
+        usleep(LISTENER_DRAIN_STEP_MS * 1000);
+    }
+    MHD_stop_daemon(l->d);
+    l->d = NULL;
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd); /* quiesced: the listening socket is ours again */
+    }
+}
+
 /* The daemon's options: an event loop on a few threads (a slow client costs a socket, not a
  * thread), the caps on connections in all and per address, the idle timeout, and the connection
  * list behind the request deadline. Fills `opt` (at least 12 items). */
@@ -560,7 +588,8 @@ static struct web_listener *listener_start(struct webadmin *w, const struct list
     struct web_listener *l = xcalloc(1, sizeof(*l));
     struct MHD_OptionItem opt[16];
     char name[128];
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    /* MHD_USE_ITC: a daemon being replaced can stop accepting first (listener_drain). */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     l->w = w;
     l->ls = *ls;
     l->limits = cfg->limits;
@@ -626,6 +655,7 @@ static int reconcile(struct webadmin *w, const struct web_cfg *cfg, char *err, s
         char name[128];
         socket_name(&l->ls, name, sizeof(name));
         *pp = l->next;
+        listener_drain(l);
         listener_free(l);
         log_rec(LOG_TAG_ADMIN, LOG_MAJOR, 0, NULL, "WebAdmin socket %s closed", name);
     }

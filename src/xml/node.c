@@ -24,17 +24,23 @@ struct xml__chunk {
 
 static const char ns_xml[] = NS_XML;
 
-static struct xml__arena *arena_new(void)
+/* An arena whose first region holds `first` bytes. */
+static struct xml__arena *arena_new_sized(size_t first)
 {
-    struct xml__arena *a = xmalloc(sizeof(*a) + ARENA_FIRST);
+    struct xml__arena *a = xmalloc(sizeof(*a) + first);
     atomic_init(&a->refs, 1);
     atomic_init(&a->ser, NULL);
     a->chunks = NULL;
     a->cur = (char *)a->first;
-    a->left = ARENA_FIRST;
+    a->left = first;
     a->next_size = ARENA_CHUNK;
-    a->total = sizeof(*a) + ARENA_FIRST;
+    a->total = sizeof(*a) + first;
     return a;
+}
+
+static struct xml__arena *arena_new(void)
+{
+    return arena_new_sized(ARENA_FIRST);
 }
 
 void xml__changed(struct xml__arena *a)
@@ -263,13 +269,13 @@ void xml_node_add_text(struct xml_node *n, const char *text, size_t len)
 }
 
 /* A copy of the single node `src` (attributes and text, no children) under `parent`, or as a
- * new tree when parent is NULL. */
-static struct xml_node *copy_one(struct xml_node *parent, const struct xml_node *src)
+ * new tree, whose arena's first region holds `first` bytes, when parent is NULL. */
+static struct xml_node *copy_one(struct xml_node *parent, const struct xml_node *src, size_t first)
 {
     struct xml_node *d;
     if (src->name == NULL) {
         if (parent == NULL) {
-            d = node_alloc(arena_new(), NULL);
+            d = node_alloc(arena_new_sized(first), NULL);
             d->text = xml__strdup(d->arena, (struct strv){ src->text, src->text_len });
             d->text_len = src->text_len;
         } else {
@@ -280,10 +286,14 @@ static struct xml_node *copy_one(struct xml_node *parent, const struct xml_node 
     }
     struct xml__arena *a = parent != NULL ? parent->arena : NULL;
     const char *ns = a != NULL ? xml__ns(a, parent, strv_c(src->ns)) : NULL;
-    d = xml__elem_new(parent, ns, strv_c(src->name));
-    a = d->arena;
     if (parent == NULL) {
+        d = node_alloc(arena_new_sized(first), NULL);
+        a = d->arena;
+        d->name = xml__strdup(a, strv_c(src->name));
         d->ns = xml__ns(a, NULL, strv_c(src->ns));
+    } else {
+        d = xml__elem_new(parent, ns, strv_c(src->name));
+        a = d->arena;
     }
     if (src->nattrs) {
         xml__attrs_reserve(d, src->nattrs);
@@ -300,15 +310,15 @@ static struct xml_node *copy_one(struct xml_node *parent, const struct xml_node 
 
 /* Copies the subtree of `src` under `parent` (NULL: as a new tree) by a pre-order walk that
  * follows parent links, so depth costs no stack. */
-static struct xml_node *copy_tree(struct xml_node *parent, const struct xml_node *src)
+static struct xml_node *copy_tree(struct xml_node *parent, const struct xml_node *src, size_t first)
 {
-    struct xml_node *top = copy_one(parent, src);
+    struct xml_node *top = copy_one(parent, src, first);
     const struct xml_node *s = src;
     struct xml_node *d = top;
     for (;;) {
         if (s->name != NULL && s->first_child != NULL) {
             s = s->first_child;
-            d = copy_one(d, s);
+            d = copy_one(d, s, first);
             continue;
         }
         while (s != src && s->next == NULL) {
@@ -319,7 +329,7 @@ static struct xml_node *copy_tree(struct xml_node *parent, const struct xml_node
             break;
         }
         s = s->next;
-        d = copy_one(d->parent, s);
+        d = copy_one(d->parent, s, first);
     }
     return top;
 }
@@ -327,18 +337,27 @@ static struct xml_node *copy_tree(struct xml_node *parent, const struct xml_node
 struct xml_node *xml_node_copy(const struct xml_node *src)
 {
     assert(src != NULL);
-    return copy_tree(NULL, src);
+    return copy_tree(NULL, src, ARENA_FIRST);
+}
+
+struct xml_node *xml_node_copy_fit(const struct xml_node *src)
+{
+    assert(src != NULL);
+    const struct xml__arena *a = src->arena;
+    /* What src's whole arena holds bounds what the copy needs; the slack covers alignment. */
+    size_t used = a->total - sizeof(*a) - a->left + 64;
+    return copy_tree(NULL, src, used < ARENA_FIRST ? used : ARENA_FIRST);
 }
 
 struct xml_node *xml_node_append_copy(struct xml_node *parent, const struct xml_node *src)
 {
     assert(parent != NULL && parent->name != NULL && src != NULL);
     if (parent->arena != src->arena) {
-        return copy_tree(parent, src);
+        return copy_tree(parent, src, ARENA_FIRST);
     }
     /* Same tree: src may contain parent, so copy through a separate tree first. */
-    struct xml_node *tmp = copy_tree(NULL, src);
-    struct xml_node *d = copy_tree(parent, tmp);
+    struct xml_node *tmp = copy_tree(NULL, src, ARENA_FIRST);
+    struct xml_node *d = copy_tree(parent, tmp, ARENA_FIRST);
     xml_node_unref(tmp);
     return d;
 }

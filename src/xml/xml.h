@@ -57,6 +57,9 @@ struct xml_node *xml_node_add_delay(struct xml_node *el, const char *from, time_
 struct xml_node *xml_node_append_copy(struct xml_node *parent, const struct xml_node *src);
 /* A deep copy of `src` (any node of any tree) as a new tree; the caller holds its reference. */
 struct xml_node *xml_node_copy(const struct xml_node *src);
+/* As xml_node_copy, in an arena no larger than what src's tree uses (at most the usual first
+ * region): for a small tree kept long, e.g. a session's last presence. */
+struct xml_node *xml_node_copy_fit(const struct xml_node *src);
 /* Reference counting of a whole tree; `n` may be any node of it (usually the root). Thread-safe:
  * a shared read-only tree may be referenced and released from several workers. */
 struct xml_node *xml_node_ref(struct xml_node *n);

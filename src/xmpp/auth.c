@@ -29,7 +29,7 @@ static const char *const cb_names[SASL_CB_COUNT] = {
 static int get_creds(void *ud, const char *username, struct auth_creds *out)
 {
     struct xstream *st = ud;
-    snprintf(st->login_name, sizeof(st->login_name), "%s", username);
+    snprintf(st->a->login_name, sizeof(st->a->login_name), "%s", username);
     if (accounts_login_locked(&xstream__cfg()->auth, username, st->domain) > 0) {
         return ERR_LIMIT; /* locked: temporary-auth-failure before any password is looked at */
     }
@@ -39,21 +39,21 @@ static int get_creds(void *ud, const char *username, struct auth_creds *out)
 /* The domain's Login Methods as the SASL table's policy. */
 static void policy_of(const struct xstream *st, struct sasl_policy *pol, const char **names)
 {
-    int n = st->dom.n_login_methods;
+    int n = st->a->dom.n_login_methods;
     for (int i = 0; i < n && i < ACCOUNTS_MAX_METHODS; i++) {
-        names[i] = st->dom.login_methods[i];
+        names[i] = st->a->dom.login_methods[i];
     }
     names[n] = NULL;
     pol->allowed = names;
-    pol->clear_stored = st->dom.password_storage == PW_STORAGE_CLEAR;
+    pol->clear_stored = st->a->dom.password_storage == PW_STORAGE_CLEAR;
 }
 
 /* Fills the SASL parameters from the link: TLS, channel bindings, client certificate. */
 static void prepare_params(struct xstream *st)
 {
-    struct sasl_params *p = &st->sp;
+    struct sasl_params *p = &st->a->sp;
     memset(p, 0, sizeof(*p));
-    st->login_name[0] = '\0';
+    st->a->login_name[0] = '\0';
     p->domain = st->domain;
     p->get_creds = get_creds;
     p->ud = st;
@@ -68,29 +68,29 @@ static void prepare_params(struct xstream *st)
      * login share one computation (the tls-exporter and the certificate hash cost a little). */
     bool known = false;
     for (int i = 0; i < SASL_CB_COUNT; i++) {
-        known = known || st->cb[i].len > 0;
+        known = known || st->a->cb[i].len > 0;
     }
     for (int i = 0; i < SASL_CB_COUNT; i++) {
         if (!known) {
-            buf_reset(&st->cb[i]);
-            if (tls_conn_channel_binding(tls, cb_names[i], &st->cb[i]) != 0) {
-                buf_reset(&st->cb[i]);
+            buf_reset(&st->a->cb[i]);
+            if (tls_conn_channel_binding(tls, cb_names[i], &st->a->cb[i]) != 0) {
+                buf_reset(&st->a->cb[i]);
             }
         }
-        if (st->cb[i].len > 0) {
-            p->cb[i].data = (const unsigned char *)st->cb[i].p;
-            p->cb[i].len = st->cb[i].len;
+        if (st->a->cb[i].len > 0) {
+            p->cb[i].data = (const unsigned char *)st->a->cb[i].p;
+            p->cb[i].len = st->a->cb[i].len;
         }
     }
-    if (st->cert_ids == NULL) {
+    if (st->a->cert_ids == NULL) {
         char **ids = NULL;
         if (tls_conn_peer_ids(tls, &ids) > 0) {
-            st->cert_ids = ids;
+            st->a->cert_ids = ids;
         } else if (ids) {
             tls_ids_free(ids);
         }
     }
-    p->cert_ids = (const char *const *)st->cert_ids;
+    p->cert_ids = (const char *const *)st->a->cert_ids;
 }
 
 static bool tls_required_missing(const struct xstream *st)
@@ -100,8 +100,8 @@ static bool tls_required_missing(const struct xstream *st)
 
 static bool legacy_digest_allowed(const struct xstream *st)
 {
-    return accounts_login_method_enabled(&st->dom, "CRAM-MD5") &&
-           st->dom.password_storage == PW_STORAGE_CLEAR;
+    return accounts_login_method_enabled(&st->a->dom, "CRAM-MD5") &&
+           st->a->dom.password_storage == PW_STORAGE_CLEAR;
 }
 
 void xstream__features_auth(struct xstream *st, struct buf *out)
@@ -118,7 +118,7 @@ void xstream__features_auth(struct xstream *st, struct buf *out)
     const char *allowed[ACCOUNTS_MAX_METHODS + 1];
     policy_of(st, &pol, allowed);
     const char *mechs[MAX_MECHS];
-    size_t n = sasl_mechs_offered(&pol, &st->sp, mechs, MAX_MECHS);
+    size_t n = sasl_mechs_offered(&pol, &st->a->sp, mechs, MAX_MECHS);
     buf_printf(out, "<mechanisms xmlns='%s'>", NS_SASL);
     for (size_t i = 0; i < n; i++) {
         buf_printf(out, "<mechanism>%s</mechanism>", mechs[i]);
@@ -126,13 +126,13 @@ void xstream__features_auth(struct xstream *st, struct buf *out)
     buf_append_c(out, "</mechanisms>");
     bool any_cb = false;
     for (int i = 0; i < SASL_CB_COUNT; i++) {
-        any_cb = any_cb || st->sp.cb[i].len > 0;
+        any_cb = any_cb || st->a->sp.cb[i].len > 0;
     }
     if (any_cb) {
         /* XEP-0440: the channel-binding types this server supports on this link. */
         buf_printf(out, "<sasl-channel-binding xmlns='%s'>", NS_SASL_CB);
         for (int i = 0; i < SASL_CB_COUNT; i++) {
-            if (st->sp.cb[i].len > 0) {
+            if (st->a->sp.cb[i].len > 0) {
                 buf_printf(out, "<channel-binding type='%s'/>", cb_names[i]);
             }
         }
@@ -162,12 +162,15 @@ static void send_sasl(struct xstream *st, const char *what, const struct buf *da
 
 void xstream__flush_delayed(struct xstream *st)
 {
-    loop_timer_stop(st->c->loop, &st->delay_timer);
-    if (st->delayed.len == 0) {
+    if (st->a == NULL) {
         return;
     }
-    xstream__write(st, st->delayed.p, st->delayed.len);
-    buf_reset(&st->delayed);
+    loop_timer_stop(st->c->loop, &st->a->delay_timer);
+    if (st->a->delayed.len == 0) {
+        return;
+    }
+    xstream__write(st, st->a->delayed.p, st->a->delayed.len);
+    buf_reset(&st->a->delayed);
     if (st->close_after_delayed) {
         st->close_after_delayed = false;
         xstream_error(st, "policy-violation", "too many authentication failures");
@@ -185,22 +188,39 @@ void xstream__auth_cleanup(struct xstream *st)
         sasl_session_free(st->sasl);
         st->sasl = NULL;
     }
-    if (st->cert_ids) {
-        tls_ids_free(st->cert_ids);
-        st->cert_ids = NULL;
-    }
     xstream__sasl2_free(st);
-    if (st->c && st->c->loop) {
-        loop_timer_stop(st->c->loop, &st->delay_timer);
+    if (st->a == NULL) {
+        return;
     }
+    if (st->a->cert_ids) {
+        tls_ids_free(st->a->cert_ids);
+        st->a->cert_ids = NULL;
+    }
+    if (st->c && st->c->loop) {
+        loop_timer_stop(st->c->loop, &st->a->delay_timer);
+    }
+}
+
+void xstream__auth_free(struct xstream *st)
+{
+    xstream__auth_cleanup(st);
+    if (st->a == NULL) {
+        return;
+    }
+    for (int i = 0; i < SASL_CB_COUNT; i++) {
+        buf_cleanup(&st->a->cb[i]);
+    }
+    buf_cleanup(&st->a->delayed);
+    free(st->a);
+    st->a = NULL;
 }
 
 /* Per-account lock-out (accounts_login_*): a wrong password or an unknown name counts for the
  * account looked up, whatever the address; a locked account is refused in get_creds. */
 static void account_failure(struct xstream *st, const char *condition, const char *who)
 {
-    if (who == NULL && st->login_name[0] != '\0') {
-        who = st->login_name;
+    if (who == NULL && st->a->login_name[0] != '\0') {
+        who = st->a->login_name;
     }
     if (who == NULL || strcmp(condition, "not-authorized") != 0) {
         return;
@@ -240,12 +260,12 @@ static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fa
     log_conn_tag(&st->c->log, LOG_TAG_XMPPI, LOG_PROBLEMS, "SASL failure (%s): %s%s%s%s%s",
                  condition, sasl_fail_kind_name(kind), why && why[0] ? ": " : "", why ? why : "",
                  who ? " for " : "", who ? who : "");
-    buf_reset(&st->delayed);
+    buf_reset(&st->a->delayed);
     if (xstream__sasl2_active(st)) {
         /* XEP-0388: the reason as <text/> only when it tells nothing about the password. */
-        xstream__sasl2_failure(st, condition, failure_is_guess(kind) ? NULL : why, &st->delayed);
+        xstream__sasl2_failure(st, condition, failure_is_guess(kind) ? NULL : why, &st->a->delayed);
     } else {
-        buf_printf(&st->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
+        buf_printf(&st->a->delayed, "<failure xmlns='%s'><%s/></failure>", NS_SASL, condition);
     }
     if (!failure_is_guess(kind)) {
         xstream__flush_delayed(st);
@@ -265,7 +285,7 @@ static void sasl_failure(struct xstream *st, const char *condition, enum sasl_fa
         xstream__flush_delayed(st);
         return;
     }
-    loop_timer_start(st->c->loop, &st->delay_timer, (uint64_t)delay, delayed_fire, st);
+    loop_timer_start(st->c->loop, &st->a->delay_timer, (uint64_t)delay, delayed_fire, st);
 }
 
 /* The failure of the current SASL session, classified by the mechanism. */
@@ -413,12 +433,12 @@ void xstream__sasl_start(struct xstream *st, const char *name, const struct xml_
         return;
     }
     prepare_params(st);
-    st->sp.ssdp = xstream__sasl2_ssdp(st);
+    st->a->sp.ssdp = xstream__sasl2_ssdp(st);
     struct sasl_policy pol;
     const char *allowed[ACCOUNTS_MAX_METHODS + 1];
     policy_of(st, &pol, allowed);
     const struct sasl_mech *m = name ? sasl_mech_find(name) : NULL;
-    if (m == NULL || !sasl_mech_allowed(&pol, &st->sp, name)) {
+    if (m == NULL || !sasl_mech_allowed(&pol, &st->a->sp, name)) {
         sasl_failure(st, "invalid-mechanism", SASL_FAIL_OTHER, "a mechanism not offered here",
                      NULL);
         return;
@@ -426,7 +446,7 @@ void xstream__sasl_start(struct xstream *st, const char *name, const struct xml_
     if (st->sasl) {
         sasl_session_free(st->sasl);
     }
-    st->sasl = sasl_session_new(m, &st->sp);
+    st->sasl = sasl_session_new(m, &st->a->sp);
     st->sasl_mech = m;
     sasl_run(st, data, true);
 }
@@ -453,7 +473,7 @@ static void legacy_fields(struct xstream *st, const struct xml_node *iq, const s
         xml_node_add_text(u, given.p, given.len);
     }
     buf_cleanup(&given);
-    if (accounts_login_method_enabled(&st->dom, "PLAIN")) {
+    if (accounts_login_method_enabled(&st->a->dom, "PLAIN")) {
         xml_node_add_child(r, NULL, "password");
     }
     if (legacy_digest_allowed(st)) {
@@ -491,7 +511,7 @@ static const char *legacy_verify(struct xstream *st, const struct buf *user,
             auth_legacy_digest_verify(&creds, st->id, buf_cstr(digest)) != 0) {
             bad = "not-authorized";
         }
-    } else if (!accounts_login_method_enabled(&st->dom, "PLAIN")) {
+    } else if (!accounts_login_method_enabled(&st->a->dom, "PLAIN")) {
         bad = "not-acceptable";
     } else if (creds.secure_required && !conn_is_tls(st->c)) {
         bad = "policy-violation";

@@ -68,19 +68,21 @@ int xstream_bind2_run(struct c2s_session *s, const struct xml_node *req, struct 
 struct sasl2_inline {
     xstream_sasl2_advertise_fn *advertise;
     xstream_sasl2_inline_fn *run;
+    xstream_sasl2_after_fn *after;
 };
 
 static struct sasl2_inline g_inline[XSTREAM_SASL2_INLINE_MAX];
 static size_t g_ninline;
 
 int xstream_sasl2_inline_register(xstream_sasl2_advertise_fn *advertise,
-                                  xstream_sasl2_inline_fn *run)
+                                  xstream_sasl2_inline_fn *run, xstream_sasl2_after_fn *after)
 {
     if (g_ninline >= XSTREAM_SASL2_INLINE_MAX) {
         return ERR_LIMIT;
     }
     g_inline[g_ninline].advertise = advertise;
     g_inline[g_ninline].run = run;
+    g_inline[g_ninline].after = after;
     g_ninline++;
     return 0;
 }
@@ -106,4 +108,13 @@ int xstream__sasl2_inline_run(struct xstream *st, const struct xml_node *authent
         worst = rc < 0 ? rc : worst;
     }
     return worst;
+}
+
+void xstream__sasl2_inline_after(struct xstream *st)
+{
+    for (size_t i = 0; i < g_ninline; i++) {
+        if (g_inline[i].after) {
+            g_inline[i].after(st);
+        }
+    }
 }

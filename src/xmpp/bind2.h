@@ -38,20 +38,24 @@ int xstream_bind2_run(struct c2s_session *s, const struct xml_node *req, struct 
  * before Bind 2, `run` sees the client's whole <authenticate/> and may append to <success/>
  * (e.g. <resumed/>). It returns XSTREAM_SASL2_BOUND when it attached the stream to a session
  * itself (the stream is XS_BOUND; Bind 2 is skipped), 0 when it did nothing, or an error code
- * (logged; the login goes on). */
+ * (logged; the login goes on). `after`, when not NULL, runs once <success/> has been
+ * written (e.g. the resend of the unacknowledged stanzas of a resumed session). */
 struct xstream;
 typedef void xstream_sasl2_advertise_fn(struct buf *inline_out);
 typedef int xstream_sasl2_inline_fn(struct xstream *st, const struct xml_node *authenticate,
                                     struct buf *success_out);
+typedef void xstream_sasl2_after_fn(struct xstream *st);
 #define XSTREAM_SASL2_BOUND 1
 #define XSTREAM_SASL2_INLINE_MAX 4
 /* At start-up. ERR_LIMIT past XSTREAM_SASL2_INLINE_MAX. */
 int xstream_sasl2_inline_register(xstream_sasl2_advertise_fn *advertise,
-                                  xstream_sasl2_inline_fn *run);
+                                  xstream_sasl2_inline_fn *run, xstream_sasl2_after_fn *after);
 /* sasl2.c: the registered advertisements, then the handlers in registration order (stops at the
  * first XSTREAM_SASL2_BOUND, which it returns). */
 void xstream__sasl2_inline_advertise(struct buf *inline_out);
 int xstream__sasl2_inline_run(struct xstream *st, const struct xml_node *authenticate,
                               struct buf *success_out);
+/* The `after` hooks, in registration order, once <success/> is out. */
+void xstream__sasl2_inline_after(struct xstream *st);
 
 #endif

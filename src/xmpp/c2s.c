@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "jid/jid.h"
+#include "im/homestate.h"
 #include "im/im.h"
 #include "services/services.h"
 #include "xml/ns.h"
@@ -160,6 +161,8 @@ void c2s__bind_resource(struct xstream *st, const char *resource, const struct x
     s->registered = true;
     st->state = XS_BOUND;
     c2s__keepalive_start(st);
+    /* The account's last login (issue 20): noted here, on its home worker, written behind. */
+    im_last_login(st->domain, st->user, st->c->peer);
     if (replaced) {
         /* RFC 6120 §7.7.2.2: the new session wins; the old one ends with <conflict/>. */
         struct c2s_session *old = replaced->ud;
@@ -273,6 +276,10 @@ void c2s__stanza(struct xstream *st, struct xml_node *el)
         return;
     }
     c2s__sm_received(st->sess);
+    if (strcmp(el->name, "presence") == 0 && xml_node_attr(el, "to") == NULL) {
+        const struct xml_node *caps = xml_node_child(el, NS_CAPS, "c");
+        xstream__set_client(st, caps ? xml_node_attr(caps, "node") : NULL, false);
+    }
     if (xml_node_attr(el, "to") == NULL && stream_iq(st, el)) {
         return;
     }

@@ -337,6 +337,9 @@ static void after_io(struct conn *c)
         hard_close(c, NULL);
         return;
     }
+    if (c->out.len == 0 && !c->closing && c->ops && c->ops->writable) {
+        c->ops->writable(c->owner);
+    }
     update_events(c);
 }
 
@@ -502,8 +505,9 @@ static void shape_limits(const struct conn *c, long *rate, long *burst)
 {
     const struct settings *cfg = worker_ctx()->cfg;
     bool s2s = c->kind == CONN_S2S_IN;
-    if (c->client) {
-        /* Our own outgoing streams are not shaped (the rates are for what peers send us). */
+    if (c->client || c->unshaped) {
+        /* Our own outgoing streams are not shaped (the rates are for what peers send us), nor
+         * is a granted upload's body (conn.h). */
         *rate = 0;
         *burst = 0;
         return;
@@ -802,6 +806,9 @@ static void adopt(struct worker *w, void *arg)
     c->loop = w->loop;
     link_conn(wc->xmpp, c);
     loop_io_add(c->loop, &c->io, c->fd, EPOLLIN | EPOLLRDHUP, on_io, c);
+    if (c->filter && c->filter->arrived) {
+        c->filter->arrived(c->filter_ctx);
+    }
     if (c->ops && c->ops->moved) {
         c->ops->moved(c->owner);
     }
@@ -827,6 +834,9 @@ void conn_move(struct conn *c, int worker_id)
     loop_defer_cancel(c->loop, &c->flush_defer);
     loop_io_del(c->loop, &c->io);
     stop_timers(c);
+    if (c->filter && c->filter->leaving) {
+        c->filter->leaving(c->filter_ctx);
+    }
     unlink_conn(c);
     worker_post(worker_id, adopt, c);
 }

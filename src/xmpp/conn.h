@@ -61,6 +61,9 @@ struct conn_ops {
     /* Bytes other than whitespace came after a STARTTLS was accepted and before the handshake
      * (RFC 6120 section 5.4.3.3): TLS is off again; the owner ends the stream. */
     void (*tls_refused)(void *owner);
+    /* Optional: everything queued went out (the send queue is empty); the owner may write more
+     * (a download streamed from disk in chunks). */
+    void (*writable)(void *owner);
 };
 
 /* A framing between the socket and the owner (a WebSocket, src/web/ws.c): what the peer sends is
@@ -75,6 +78,10 @@ struct conn_filter {
     /* The conn starts to close: the filter may queue its last frame. */
     void (*closing)(void *ctx);
     void (*free)(void *ctx);
+    /* Optional: the conn leaves its worker (on the old one: stop the filter's timers) and
+     * arrives on the new one (c->loop is the new loop). */
+    void (*leaving)(void *ctx);
+    void (*arrived)(void *ctx);
 };
 
 struct conn {
@@ -124,6 +131,9 @@ struct conn {
     void *filter_ctx;
     bool secure; /* counts as encrypted without own TLS (a WebSocket behind a local proxy) */
     bool http;   /* accepted on an http.listener socket */
+    /* Not held to the byte rate (xmpp.receiving.c2s_rate): the body of an HTTP upload whose
+     * slot the server granted (its size and the account's quota checked already). */
+    bool unshaped;
     struct xmpp_worker *xw;
     struct conn *prev, *next; /* the worker's list */
 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "core/log.h"
 #include "xml/ns.h"
 #include "xmpp/stream_internal.h"
@@ -112,4 +113,17 @@ void c2s__csi_resumed(struct c2s_session *s)
     /* A resumed stream starts active (XEP-0352 §3: the state is that of the stream). */
     s->inactive = false;
     c2s__csi_flush(s);
+}
+
+int c2s__csi_bind2(struct c2s_session *s, const struct xml_node *req, struct buf *bound)
+{
+    (void)bound; /* XEP-0386: nothing answered inside <bound/> */
+    if (strcmp(req->name, "inactive") == 0) {
+        s->inactive = true;
+    } else if (strcmp(req->name, "active") == 0) {
+        s->inactive = false;
+    } else {
+        return ERR_PROTO;
+    }
+    return 0;
 }

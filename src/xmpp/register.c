@@ -20,7 +20,7 @@ static bool tls_missing(const struct xstream *st)
 
 static bool open_for_signup(const struct xstream *st)
 {
-    return st->dom.auto_signup && !tls_missing(st);
+    return st->a->dom.auto_signup && !tls_missing(st);
 }
 
 void xstream__register_feature(struct xstream *st, struct buf *out)
@@ -55,7 +55,7 @@ static void add_text(struct xml_node *parent, const char *name, const char *text
 static void register_get(struct xstream *st, const struct xml_node *iq)
 {
     struct xml_node *q = xml_node_new(NS_REGISTER, "query");
-    bool token = st->dom.signup_invite_only && st->reg_token[0] == '\0';
+    bool token = st->a->dom.signup_invite_only && st->a->reg_token[0] == '\0';
     const char *instr = token ? "Choose a user name and password; an invitation token is needed."
                               : "Choose a user name and password for your new account.";
     add_text(q, "instructions", instr);
@@ -85,7 +85,7 @@ void xstream__register_preauth(struct xstream *st, struct xml_node *iq)
     const struct xml_node *p = xml_node_first_element(iq);
     const char *token = xml_node_attr(p, "token");
     if (type == NULL || strcmp(type, "set") != 0 || token == NULL || token[0] == '\0' ||
-        strlen(token) >= sizeof(st->reg_token)) {
+        strlen(token) >= sizeof(st->a->reg_token)) {
         xstream__iq_error(st, iq, "modify", "bad-request", NULL);
         return;
     }
@@ -98,7 +98,7 @@ void xstream__register_preauth(struct xstream *st, struct xml_node *iq)
         xstream__iq_error(st, iq, "cancel", "item-not-found", "unknown or expired token");
         return;
     }
-    snprintf(st->reg_token, sizeof(st->reg_token), "%s", token);
+    snprintf(st->a->reg_token, sizeof(st->a->reg_token), "%s", token);
     xstream__iq_result(st, iq, NULL);
 }
 
@@ -167,8 +167,8 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     signup_field(q, "username", &user_raw);
     signup_field(q, "password", &password);
     signup_field(q, "token", &token);
-    if (token.len == 0 && st->reg_token[0]) {
-        buf_append_c(&token, st->reg_token);
+    if (token.len == 0 && st->a->reg_token[0]) {
+        buf_append_c(&token, st->a->reg_token);
     }
     if (user_raw.len == 0 || password.len == 0) {
         xstream__iq_error(st, iq, "modify", "not-acceptable",
@@ -195,10 +195,10 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     bool no_invite = false;
     int rc = store_group_begin(store);
     if (rc == 0) {
-        if (st->dom.signup_invite_only || token.len > 0) {
+        if (st->a->dom.signup_invite_only || token.len > 0) {
             rc = take_invite(store, st->domain, buf_cstr(&token), now, &inviter);
             no_invite = rc == ERR_NOTFOUND;
-            if (no_invite && !st->dom.signup_invite_only) {
+            if (no_invite && !st->a->dom.signup_invite_only) {
                 /* An open domain: a token that is not (or no longer) good is ignored. */
                 rc = 0;
                 no_invite = false;
@@ -219,8 +219,8 @@ static void register_set(struct xstream *st, const struct xml_node *iq, const st
     if (rc != 0 && err[0] == '\0') {
         snprintf(err, sizeof(err), "%s", store_last_error(store));
     }
-    if (rc == 0 && st->dom.signup_invite_only) {
-        st->reg_token[0] = '\0';
+    if (rc == 0 && st->a->dom.signup_invite_only) {
+        st->a->reg_token[0] = '\0';
     }
     if (rc == ERR_EXISTS) {
         xstream__iq_error(st, iq, "cancel", "conflict", "this user name is taken");
@@ -259,11 +259,11 @@ void xstream__register(struct xstream *st, struct xml_node *iq)
         xstream__iq_error(st, iq, "modify", "bad-request", NULL);
         return;
     }
-    if (tls_missing(st) && st->dom.auto_signup) {
+    if (tls_missing(st) && st->a->dom.auto_signup) {
         xstream__iq_error(st, iq, "cancel", "policy-violation", "TLS is required first");
         return;
     }
-    if (!st->dom.auto_signup) {
+    if (!st->a->dom.auto_signup) {
         xstream__iq_error(st, iq, "cancel", "service-unavailable",
                           "in-band registration is not available on this domain");
         return;

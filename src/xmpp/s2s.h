@@ -48,6 +48,14 @@ void s2s_in_free(struct xstream *st);
 /* Federation policy (s2s_policy.c, issue 20): true when xmpp.s2s_blocked / xmpp.s2s_allowed
  * refuse the remote `domain` (or a parent of it). */
 bool s2s_domain_refused(const struct settings *cfg, const char *domain);
+/* The same for the pair (local domain, remote domain), with the local domain's own lists
+ * (domain settings s2s_blocked / s2s_allowed, issue 20) in addition; a service subdomain
+ * (conference.<d>) follows the lists of <d>. */
+bool s2s_pair_refused(const struct settings *cfg, const char *local, const char *remote);
+/* Sets (both empty: removes) the lists of the local domain `local`; any thread. The links they
+ * now refuse are closed by s2s_apply_policy on each worker. s2s_domain_lists_clear: at exit. */
+void s2s_domain_lists_set(const char *local, const char *blocked, const char *allowed);
+void s2s_domain_lists_clear(void);
 /* After a settings change, on the worker: incoming links of refused domains end with a
  * policy-violation stream error; outgoing queues to them are dropped (their stanzas bounced
  * with not-allowed) and their connections closed. */

@@ -128,7 +128,7 @@ int s2s_in_stream_open(struct xstream *st, const struct xml_node *header)
         xstream_error(st, "invalid-from", "the 'from' of the stream header is not a domain");
         return 1;
     }
-    if (s2s_domain_refused(xstream__cfg(), from_l)) {
+    if (s2s_pair_refused(xstream__cfg(), to_l, from_l)) {
         xstream_error(st, "policy-violation", "federation with this domain is not allowed");
         return 1;
     }
@@ -275,7 +275,7 @@ static void db_result(struct xstream *st, const struct xml_node *el)
         xstream_error(st, "invalid-from", NULL);
         return;
     }
-    if (s2s_domain_refused(cfg, from)) {
+    if (s2s_pair_refused(cfg, to, from)) {
         xstream_error(st, "policy-violation", "federation with this domain is not allowed");
         return;
     }
@@ -468,7 +468,7 @@ int s2s_in_element(struct xstream *st, struct xml_node *el)
 bool s2s__in_remote_refused(const struct settings *cfg, struct xstream *st)
 {
     const struct s2s_in *in = st->s2s;
-    return in != NULL && s2s_domain_refused(cfg, in->remote);
+    return in != NULL && s2s_pair_refused(cfg, in->local, in->remote);
 }
 
 const char *s2s_in_describe(const struct xstream *st, struct buf *pairs)

@@ -1,5 +1,9 @@
-/* s2s_policy.c: the federation allow and block lists (xmpp.s2s_blocked, xmpp.s2s_allowed):
- * which remote domains may talk to us, and the links closed when the lists change. */
+/* s2s_policy.c: the federation allow and block lists (xmpp.s2s_blocked, xmpp.s2s_allowed,
+ * and each local domain's own s2s_blocked / s2s_allowed): which remote domains may talk to us,
+ * and the links closed when the lists change. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -29,6 +33,94 @@ static bool listed(const char *list, const char *domain)
     return false;
 }
 
+/* The local domains' own lists (issue 20), shared by every worker: few entries (only domains
+ * with a list), read under the lock; `g_domain_lists_n` lets the common case skip it. */
+struct domain_lists {
+    char *local;
+    char *blocked;
+    char *allowed;
+};
+static pthread_mutex_t g_domain_lists_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct domain_lists *g_domain_lists;
+static size_t g_domain_lists_cap;
+static atomic_size_t g_domain_lists_n;
+
+static void lists_free(struct domain_lists *l)
+{
+    free(l->local);
+    free(l->blocked);
+    free(l->allowed);
+}
+
+void s2s_domain_lists_set(const char *local, const char *blocked, const char *allowed)
+{
+    bool none = (blocked == NULL || blocked[0] == '\0') && (allowed == NULL || allowed[0] == '\0');
+    pthread_mutex_lock(&g_domain_lists_lock);
+    size_t n = atomic_load(&g_domain_lists_n);
+    size_t i = 0;
+    while (i < n && strcasecmp(g_domain_lists[i].local, local) != 0) {
+        i++;
+    }
+    if (i < n) {
+        lists_free(&g_domain_lists[i]);
+        g_domain_lists[i] = g_domain_lists[--n];
+    }
+    if (!none) {
+        if (n == g_domain_lists_cap) {
+            g_domain_lists_cap = g_domain_lists_cap ? 2 * g_domain_lists_cap : 8;
+            g_domain_lists = xrealloc(g_domain_lists, g_domain_lists_cap * sizeof(*g_domain_lists));
+        }
+        g_domain_lists[n++] =
+            (struct domain_lists){ xstrdup(local), xstrdup(blocked ? blocked : ""),
+                                   xstrdup(allowed ? allowed : "") };
+    }
+    atomic_store(&g_domain_lists_n, n);
+    pthread_mutex_unlock(&g_domain_lists_lock);
+}
+
+void s2s_domain_lists_clear(void)
+{
+    pthread_mutex_lock(&g_domain_lists_lock);
+    size_t n = atomic_load(&g_domain_lists_n);
+    for (size_t i = 0; i < n; i++) {
+        lists_free(&g_domain_lists[i]);
+    }
+    free(g_domain_lists);
+    g_domain_lists = NULL;
+    g_domain_lists_cap = 0;
+    atomic_store(&g_domain_lists_n, 0);
+    pthread_mutex_unlock(&g_domain_lists_lock);
+}
+
+/* The lists of the local domain `local` (or of the domain a service such as conference.<d>
+ * belongs to) refuse `remote`. */
+static bool local_lists_refuse(const char *local, const char *remote)
+{
+    if (atomic_load(&g_domain_lists_n) == 0 || local == NULL || local[0] == '\0') {
+        return false;
+    }
+    bool refused = false;
+    pthread_mutex_lock(&g_domain_lists_lock);
+    size_t n = atomic_load(&g_domain_lists_n);
+    for (size_t i = 0; i < n && !refused; i++) {
+        const struct domain_lists *l = &g_domain_lists[i];
+        if (listed(l->local, local)) {
+            refused = listed(l->blocked, remote) ||
+                      (l->allowed[0] != '\0' && !listed(l->allowed, remote));
+        }
+    }
+    pthread_mutex_unlock(&g_domain_lists_lock);
+    return refused;
+}
+
+bool s2s_pair_refused(const struct settings *cfg, const char *local, const char *remote)
+{
+    if (remote == NULL || remote[0] == '\0') {
+        return false;
+    }
+    return s2s_domain_refused(cfg, remote) || local_lists_refuse(local, remote);
+}
+
 bool s2s_domain_refused(const struct settings *cfg, const char *domain)
 {
     if (domain == NULL || domain[0] == '\0') {
@@ -51,9 +143,11 @@ static bool in_refused(const struct settings *cfg, struct xstream *st)
         const char *p = buf_cstr(&pairs);
         while (*p && !refused) {
             size_t n = strcspn(p, " ");
-            char remote[S2S_DOMAIN_MAX];
+            char remote[S2S_DOMAIN_MAX], local[S2S_DOMAIN_MAX];
             s2s__fmt(remote, sizeof(remote), "%.*s", (int)n, p);
-            refused = s2s_domain_refused(cfg, remote);
+            const char *l = strncmp(p + n, " -> ", 4) == 0 ? p + n + 4 : "";
+            s2s__fmt(local, sizeof(local), "%.*s", (int)strcspn(l, ","), l);
+            refused = s2s_pair_refused(cfg, local, remote);
             const char *next = strstr(p, ", ");
             p = next ? next + 2 : p + strlen(p);
         }

@@ -339,9 +339,10 @@ static int route_remote(struct signal *sig)
         signal_free(sig);
         return ERR_NOTFOUND;
     }
-    if (s2s_domain_refused(s2s__cfg(), sig->to.domain)) {
+    if (s2s_pair_refused(s2s__cfg(), sig->from.domain, sig->to.domain)) {
         log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
-                "not sent to %s: refused by xmpp.s2s_blocked / xmpp.s2s_allowed", sig->to.domain);
+                "not sent from %s to %s: refused by the federation block or allow list",
+                sig->from.domain, sig->to.domain);
         bounce(sig, "not-allowed");
         signal_free(sig);
         return ERR_DENIED;
@@ -477,10 +478,10 @@ void s2s__queues_refuse(struct s2s_worker *sw, const struct settings *cfg)
         return;
     }
     for (struct s2s_queue *q = sw->queues; q; q = q->next) {
-        if (!s2s_domain_refused(cfg, q->target)) {
+        if (!s2s_pair_refused(cfg, q->source, q->target)) {
             continue;
         }
-        s2s__fmt(q->error, sizeof(q->error), "refused by xmpp.s2s_blocked / xmpp.s2s_allowed");
+        s2s__fmt(q->error, sizeof(q->error), "refused by the federation block or allow list");
         if (q->out != NULL) {
             s2s__out_close_refused(q->out); /* bounces everything, then the queue idles */
         } else if (q->head != NULL || q->verifies != NULL) {

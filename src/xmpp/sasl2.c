@@ -101,7 +101,7 @@ void xstream__sasl2_features(struct xstream *st, struct buf *out, const char **m
     const char *cbs[SASL_CB_COUNT];
     size_t ncb = 0;
     for (int i = 0; cb_names != NULL && i < SASL_CB_COUNT; i++) {
-        if (st->sp.cb[i].len > 0) {
+        if (st->a->sp.cb[i].len > 0) {
             cbs[ncb++] = cb_names[i];
         }
     }
@@ -124,7 +124,7 @@ void xstream__sasl2_features(struct xstream *st, struct buf *out, const char **m
     xstream__sasl2_inline_advertise(out);
     if (fast_enabled()) {
         const char *ht[HT_MAX];
-        size_t nht = auth_ht_mechs(&st->sp, ht, HT_MAX);
+        size_t nht = auth_ht_mechs(&st->a->sp, ht, HT_MAX);
         buf_printf(out, "<fast xmlns='%s'>", NS_FAST);
         for (size_t i = 0; i < nht; i++) {
             buf_printf(out, "<mechanism>%s</mechanism>", ht[i]);
@@ -297,10 +297,10 @@ static bool fast_user(struct xstream *st, const char *authcid, struct buf *user)
         name[at - authcid] = '\0';
     }
     size_t len = strlen(name);
-    if (len >= sizeof(st->login_name)) {
+    if (len >= sizeof(st->a->login_name)) {
         return false;
     }
-    memcpy(st->login_name, name, len + 1); /* its failures count for it (auth.c) */
+    memcpy(st->a->login_name, name, len + 1); /* its failures count for it (auth.c) */
     return jid_nodeprep(strv_c(name), user) == 0;
 }
 
@@ -347,7 +347,7 @@ static void fast_auth(struct xstream *st, const char *mech, int cbtype, const st
     buf_init(&user, 1024);
     unsigned char mac[AUTH_HT_MAC_LEN];
     xstream__auth_prepare(st);
-    const struct sasl_cb_data *cb = cbtype >= 0 ? &st->sp.cb[cbtype] : NULL;
+    const struct sasl_cb_data *cb = cbtype >= 0 ? &st->a->sp.cb[cbtype] : NULL;
     if (!fast_enabled() || (cb != NULL && cb->len == 0)) {
         xstream__auth_failure(st, "invalid-mechanism", SASL_FAIL_OTHER,
                               "a FAST mechanism not offered here", NULL);
@@ -587,7 +587,8 @@ static void finish(struct xstream *st)
     if (rc < 0) {
         log_conn(&st->c->log, LOG_PROBLEMS, "a SASL2 inline feature failed: %s", err_str(rc));
     }
-    if (s->bind && rc != XSTREAM_SASL2_BOUND) {
+    bool bind_here = s->bind && rc != XSTREAM_SASL2_BOUND; /* not when resumed (XEP-0198) */
+    if (bind_here) {
         bind2(st, &bound);
     }
     buf_printf(&b, "<success xmlns='%s'>", NS_SASL2);
@@ -599,7 +600,7 @@ static void finish(struct xstream *st)
     buf_append_c(&b, "<authorization-identifier>");
     append_text(&b, st->state == XS_BOUND ? st->sess->full : st->bare);
     buf_append_c(&b, "</authorization-identifier>");
-    if (st->state == XS_BOUND) {
+    if (bind_here && st->state == XS_BOUND) {
         buf_printf(&b, "<bound xmlns='%s'>", NS_BIND2);
         buf_append(&b, bound.p, bound.len);
         buf_append_c(&b, "</bound>");
@@ -611,7 +612,9 @@ static void finish(struct xstream *st)
     buf_cleanup(&bound);
     buf_cleanup(&token);
     buf_cleanup(&b);
+    xstream__set_client(st, st->sasl2->software, true);
     xstream__sasl2_free(st); /* a session keeps nothing of its login */
+    xstream__sasl2_inline_after(st);
     if (st->state == XS_AUTHED) {
         /* Without Bind 2 the stream goes on (no restart) with the features of XS_AUTHED. */
         xstream__features(st);

@@ -14,6 +14,7 @@
 #include "core/server.h"
 #include "im/im.h"
 #include "xml/ns.h"
+#include "xmpp/bind2.h"
 #include "xmpp/convert.h"
 #include "xmpp/sm.h"
 #include "xmpp/stream_internal.h"
@@ -29,11 +30,12 @@ struct sm_item {
 
 struct c2s_sm {
     bool resumable;
-    bool r_outstanding; /* our <r/> is unanswered */
-    bool no_resume;     /* the session ends for good when its connection closes */
-    uint32_t h_in;      /* stanzas received from the client */
-    uint32_t acked;     /* the client's last h */
-    uint32_t count;     /* stanzas sent since `acked` */
+    bool resend_pending; /* resumed inside SASL2: resend once <success/> is out */
+    bool r_outstanding;  /* our <r/> is unanswered */
+    bool no_resume;      /* the session ends for good when its connection closes */
+    uint32_t h_in;       /* stanzas received from the client */
+    uint32_t acked;      /* the client's last h */
+    uint32_t count;      /* stanzas sent since `acked` */
     struct sm_item *head, *tail;
     char id[33]; /* the resumption id (previd) */
     int window;  /* seconds kept when detached: the setting, or less if the client asked */
@@ -183,17 +185,19 @@ static bool take_ack(struct c2s_sm *sm, uint32_t h)
     return true;
 }
 
-static void enable(struct xstream *st, const struct xml_node *el)
+/* Turns stream management on for `s` (attached to its stream) as `el` asks and appends the
+ * answer (<enabled/>, or <failed/> when it is on already) to `out`: for <enable/> on the stream
+ * and for <enable/> inline in Bind 2 alike. Counting starts at 0 both ways. */
+static void enable(struct c2s_session *s, const struct xml_node *el, struct buf *out)
 {
-    struct c2s_session *s = st->sess;
     if (s->sm != NULL) {
-        xstream__write_c(st, "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS
-                             "'/></failed>");
+        buf_append_c(out, "<failed xmlns='" NS_SM "'><unexpected-request xmlns='" NS_STANZAS
+                          "'/></failed>");
         return;
     }
     struct c2s_sm *sm = xcalloc(1, sizeof(*sm));
     s->sm = sm;
-    sm->loop = st->c->loop;
+    sm->loop = s->st->c->loop;
     loop_timer_init(&sm->expiry);
     const char *resume = xml_node_attr(el, "resume");
     int window = xstream__cfg()->xmpp.receiving.sm_resume_timeout;
@@ -205,7 +209,7 @@ static void enable(struct xstream *st, const struct xml_node *el)
     sm->resumable =
         window > 0 && resume && (strcmp(resume, "true") == 0 || strcmp(resume, "1") == 0);
     if (!sm->resumable) {
-        xstream__write_c(st, "<enabled xmlns='" NS_SM "'/>");
+        buf_append_c(out, "<enabled xmlns='" NS_SM "'/>");
         return;
     }
     unsigned char rnd[16];
@@ -213,15 +217,25 @@ static void enable(struct xstream *st, const struct xml_node *el)
     for (size_t i = 0; i < sizeof(rnd); i++) {
         snprintf(sm->id + 2 * i, 3, "%02x", rnd[i]);
     }
-    write_el(st, "<enabled xmlns='%s' id='%s' resume='true' max='%d'/>", NS_SM, sm->id, window);
-    log_conn(&st->c->log, LOG_LOWLEVEL, "stream management enabled with resumption");
+    buf_printf(out, "<enabled xmlns='%s' id='%s' resume='true' max='%d'/>", NS_SM, sm->id, window);
+    log_conn(&s->st->c->log, LOG_LOWLEVEL, "stream management enabled with resumption");
+}
+
+/* Writes `b` to the stream and frees it. */
+static void write_buf(struct xstream *st, struct buf *b)
+{
+    xstream__write(st, b->p, b->len);
+    buf_cleanup(b);
 }
 
 void c2s__sm_element(struct xstream *st, const struct xml_node *el)
 {
     struct c2s_sm *sm = st->sess->sm;
     if (strcmp(el->name, "enable") == 0) {
-        enable(st, el);
+        struct buf b;
+        buf_init(&b, 4096);
+        enable(st->sess, el, &b);
+        write_buf(st, &b);
     } else if (sm == NULL) {
         /* <r/>, <a/> or <resume/> without <enable/> first. */
         xstream_error(st, "unsupported-stanza-type", "stream management is not enabled");
@@ -435,17 +449,17 @@ static struct c2s_session *find_resumable(const char *bare, const char *previd)
     return NULL;
 }
 
-static void resume_failed(struct xstream *st, const char *previd, const char *condition)
+static void resume_failed(const char *previd, const char *condition, struct buf *out)
 {
     uint64_t now = loop_clock_ms();
     for (int i = 0; previd && i < SM_GONE; i++) {
         if (t_gone[i].until_ms > now && strcmp(t_gone[i].id, previd) == 0) {
-            write_el(st, "<failed xmlns='%s' h='%u'><%s xmlns='%s'/></failed>", NS_SM, t_gone[i].h,
-                     condition, NS_STANZAS);
+            buf_printf(out, "<failed xmlns='%s' h='%u'><%s xmlns='%s'/></failed>", NS_SM,
+                       t_gone[i].h, condition, NS_STANZAS);
             return;
         }
     }
-    write_el(st, "<failed xmlns='%s'><%s xmlns='%s'/></failed>", NS_SM, condition, NS_STANZAS);
+    buf_printf(out, "<failed xmlns='%s'><%s xmlns='%s'/></failed>", NS_SM, condition, NS_STANZAS);
 }
 
 /* The session leaves the connection it may still have (the client noticed the loss first). */
@@ -480,25 +494,28 @@ static void resend(struct xstream *st, struct c2s_sm *sm)
     }
 }
 
-void c2s__sm_resume(struct xstream *st, const struct xml_node *el)
+/* <resume/> (on the stream, or inline in SASL2): attaches `st` to the session named by previd and
+ * appends <resumed/> to `out` (true), or appends <failed/> (false). The unacknowledged stanzas
+ * are resent by resumed() once the answer is out. */
+static bool resume(struct xstream *st, const struct xml_node *el, struct buf *out)
 {
     const char *previd = xml_node_attr(el, "previd");
     uint32_t h;
     if (previd == NULL || !sm_h_parse(xml_node_attr(el, "h"), &h)) {
-        resume_failed(st, NULL, "bad-request");
-        return;
+        resume_failed(NULL, "bad-request", out);
+        return false;
     }
     struct c2s_session *s = find_resumable(st->bare, previd);
     if (s == NULL) {
         log_conn(&st->c->log, LOG_LOWLEVEL, "resumption of an unknown or expired session");
-        resume_failed(st, previd, "item-not-found");
-        return;
+        resume_failed(previd, "item-not-found", out);
+        return false;
     }
     struct c2s_sm *sm = s->sm;
     if (!take_ack(sm, h)) {
-        write_el(st, "<failed xmlns='%s' h='%u'><undefined-condition xmlns='%s'/></failed>", NS_SM,
-                 sm->h_in, NS_STANZAS);
-        return;
+        buf_printf(out, "<failed xmlns='%s' h='%u'><undefined-condition xmlns='%s'/></failed>",
+                   NS_SM, sm->h_in, NS_STANZAS);
+        return false;
     }
     take_over(s);
     s->st = st;
@@ -508,8 +525,78 @@ void c2s__sm_resume(struct xstream *st, const struct xml_node *el)
     sm->r_outstanding = false;
     s->push_count = 0;
     c2s__keepalive_start(st);
-    write_el(st, "<resumed xmlns='%s' h='%u' previd='%s'/>", NS_SM, sm->h_in, sm->id);
+    buf_printf(out, "<resumed xmlns='%s' h='%u' previd='%s'/>", NS_SM, sm->h_in, sm->id);
     log_conn(&st->c->log, LOG_MAJOR, "session resumed for %s (%u resent)", s->full, sm->count);
-    resend(st, sm);
-    c2s__csi_resumed(s);
+    return true;
+}
+
+/* After <resumed/> went out: the unacknowledged stanzas again, then what CSI held. */
+static void resumed(struct xstream *st)
+{
+    resend(st, st->sess->sm);
+    c2s__csi_resumed(st->sess);
+}
+
+void c2s__sm_resume(struct xstream *st, const struct xml_node *el)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    bool ok = resume(st, el, &b);
+    write_buf(st, &b);
+    if (ok) {
+        resumed(st);
+    }
+}
+
+/* ---- inline in SASL2 (XEP-0388) and Bind 2 (XEP-0386) ---- */
+
+/* Bind 2 <enable xmlns='urn:xmpp:sm:3'/>: the answer goes inside <bound/>. */
+static int bind2_enable(struct c2s_session *s, const struct xml_node *req, struct buf *bound)
+{
+    if (strcmp(req->name, "enable") != 0 || s->st == NULL) {
+        return ERR_PROTO;
+    }
+    enable(s, req, bound);
+    return 0;
+}
+
+static void sasl2_advertise(struct buf *inline_out)
+{
+    buf_append_c(inline_out, "<sm xmlns='" NS_SM "'/>");
+}
+
+/* <resume/> inside <authenticate/>: <resumed/> or <failed/> inside <success/>; resumed, the
+ * stream is bound and Bind 2 is skipped. */
+static int sasl2_resume(struct xstream *st, const struct xml_node *auth, struct buf *success_out)
+{
+    const struct xml_node *el = xml_node_child(auth, NS_SM, "resume");
+    if (el == NULL) {
+        return 0;
+    }
+    if (!resume(st, el, success_out)) {
+        return 0;
+    }
+    st->sess->sm->resend_pending = true;
+    return XSTREAM_SASL2_BOUND;
+}
+
+/* After <success/> was written: the resend of a SASL2 resumption. */
+static void sasl2_after(struct xstream *st)
+{
+    if (st->state == XS_BOUND && st->sess && st->sess->sm && st->sess->sm->resend_pending) {
+        st->sess->sm->resend_pending = false;
+        resumed(st);
+    }
+}
+
+int xstream_sm_inline_register(void)
+{
+    int rc = xstream_bind2_register(NS_SM, bind2_enable);
+    if (rc == 0) {
+        rc = xstream_bind2_register(NS_CSI, c2s__csi_bind2);
+    }
+    if (rc == 0) {
+        rc = xstream_sasl2_inline_register(sasl2_advertise, sasl2_resume, sasl2_after);
+    }
+    return rc;
 }

@@ -68,11 +68,12 @@ struct xstream *xstream_new(struct conn *c)
     c->owner = st;
     st->move_to = -1;
     new_parser(st);
+    st->a = xcalloc(1, sizeof(*st->a));
     for (int i = 0; i < SASL_CB_COUNT; i++) {
-        buf_init(&st->cb[i], 256);
+        buf_init(&st->a->cb[i], 256);
     }
-    buf_init(&st->delayed, 4096);
-    loop_timer_init(&st->delay_timer);
+    buf_init(&st->a->delayed, 4096);
+    loop_timer_init(&st->a->delay_timer);
     unsigned char rnd[16];
     RAND_bytes(rnd, sizeof(rnd));
     for (size_t i = 0; i < sizeof(rnd); i++) {
@@ -88,15 +89,12 @@ void xstream_free(struct xstream *st)
     if (st == NULL) {
         return;
     }
-    xstream__auth_cleanup(st);
+    xstream__auth_free(st);
     s2s_in_free(st);
     xml_stream_free(st->parser);
-    for (int i = 0; i < SASL_CB_COUNT; i++) {
-        buf_cleanup(&st->cb[i]);
-    }
-    buf_cleanup(&st->delayed);
     free(st->user);
     free(st->bare);
+    free(st->client);
     c2s_session_free(st->sess);
     free(st->pending_resource);
     free(st->pending_iq_id);
@@ -371,11 +369,11 @@ static int on_stream_open(void *ud, const struct xml_node *header, const char *d
         return 1;
     }
     conn_set_kind(st->c, CONN_C2S);
-    if (domain_cfg_get(st->domain, &st->dom) != 0) {
+    if (domain_cfg_get(st->domain, &st->a->dom) != 0) {
         xstream_error(st, "internal-server-error", "domain settings unavailable");
         return 1;
     }
-    if (!st->dom.xmpp_enabled) {
+    if (!st->a->dom.xmpp_enabled) {
         xstream_error(st, "host-unknown", "XMPP is disabled for this domain");
         return 1;
     }
@@ -635,6 +633,9 @@ bool xstream_sleep(struct xstream *st)
     if (st->state == XS_CLOSED || st->move_to >= 0 || xml_stream_asleep(st->parser)) {
         return false;
     }
+    if (st->state == XS_BOUND && st->a && st->a->delayed.len == 0) {
+        xstream__auth_free(st); /* negotiation is over: only a bound session's state stays */
+    }
     return xml_stream_sleep(st->parser) == 0;
 }
 
@@ -687,6 +688,22 @@ const char *xstream_state_name(const struct xstream *st)
     static const char *const names[] = { "header",        "negotiating", "sasl",
                                          "authenticated", "bound",       "closed" };
     return names[st->state];
+}
+
+void xstream__set_client(struct xstream *st, const char *name, bool from_login)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > 128 ||
+        (st->client_from_login && !from_login) || (st->client && strcmp(st->client, name) == 0)) {
+        return;
+    }
+    free(st->client);
+    st->client = xstrdup(name);
+    st->client_from_login = from_login;
+}
+
+const char *xstream_client(const struct xstream *st)
+{
+    return st->client;
 }
 
 const char *xstream_mechanism(const struct xstream *st)

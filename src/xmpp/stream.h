@@ -17,6 +17,9 @@ typedef void xstream_feature_fn(struct buf *out);
 /* At start-up, before the workers run. At most XSTREAM_MAX_FEATURES. */
 #define XSTREAM_MAX_FEATURES 8
 void xstream_add_feature(xstream_feature_fn *fn);
+/* At start-up: XEP-0198 stream management and XEP-0352 CSI inline in Bind 2, and XEP-0198
+ * resumption inline in SASL2 (sm.c). 0 or an error code of the registries (xmpp/bind2.h). */
+int xstream_sm_inline_register(void);
 
 /* Creates the stream of a fresh connection, makes it the conn's owner (struct conn_ops: the conn
  * feeds it and reports its close through the functions below) and arms its authentication timeout. */
@@ -54,6 +57,8 @@ const char *xstream_state_name(const struct xstream *st);
 const char *xstream_jid(const struct xstream *st);
 /* How the stream authenticated ("SCRAM-SHA-256-PLUS", "legacy digest"…), or NULL. */
 const char *xstream_mechanism(const struct xstream *st);
+/* The client software (SASL2 <software/> or XEP-0115 caps node), or NULL (issue 20). */
+const char *xstream_client(const struct xstream *st);
 /* For the transport's pre-authentication deadlines (conn.c, through conn_ops): the peer has authenticated (a
  * client by SASL or legacy auth, a server for at least one domain); the stream waits for the
  * peer's stream header (a new connection, or a restart after STARTTLS or SASL). */

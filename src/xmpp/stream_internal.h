@@ -24,6 +24,18 @@ enum xstream_state {
 
 struct s2s_in;
 
+/* The pre-binding part of a stream (see xstream.a). */
+struct xstream_auth {
+    struct domain_cfg dom;
+    struct sasl_params sp;
+    struct buf cb[SASL_CB_COUNT];
+    char **cert_ids;
+    struct buf delayed; /* a SASL failure held back to slow down guessing */
+    struct loop_timer delay_timer;
+    char login_name[256]; /* the name SASL last looked up: its failures count for it */
+    char reg_token[128];  /* XEP-0401: a checked invitation token for registration */
+};
+
 struct xstream {
     struct conn *c;
     struct s2s_in *s2s; /* server-to-server state (s2s_in.c), NULL on client streams */
@@ -38,21 +50,17 @@ struct xstream {
     /* Local domains are at most 255 bytes (accounts.h): a longer name is never ours. */
     char domain[256];  /* canonical local domain of the stream */
     char to_name[256]; /* the name the client asked for (maybe an alias) */
-    struct domain_cfg dom;
+    /* What only negotiation uses (domain settings, SASL, registration): freed by the idle sweep
+     * once the stream is bound (xstream_sleep), NULL from then on. */
+    struct xstream_auth *a;
     /* SASL */
     struct sasl_session *sasl;
     const struct sasl_mech *sasl_mech;
-    struct sasl_params sp;
-    struct buf cb[SASL_CB_COUNT];
-    char **cert_ids;
     int auth_failures;
-    bool cb_none_mutual; /* the client asked for a binding type this link does not offer */
-    struct buf delayed;  /* a SASL failure held back to slow down guessing */
-    struct loop_timer delay_timer;
+    bool cb_none_mutual;      /* the client asked for a binding type this link does not offer */
     bool close_after_delayed; /* too many failures: the stream ends after the failure */
     /* Identity */
-    char mechanism[48];   /* how it authenticated, for monitoring */
-    char login_name[256]; /* the name SASL last looked up: its failures count for it */
+    char mechanism[48]; /* how it authenticated, for monitoring */
     /* Identity strings live on the heap (NULL until known): an idle session keeps only what it
      * uses. */
     char *user; /* authenticated local part */
@@ -61,9 +69,12 @@ struct xstream {
     char *pending_iq_id;
     bool pending_legacy_bind;
     struct c2s_session *sess; /* the client session, once a resource is bound */
-    char reg_token[128];      /* XEP-0401: a checked invitation token for registration */
     /* SASL2 (sasl2.c): the offered lists, then the exchange; freed once authenticated */
     struct sasl2_state *sasl2;
+    /* The client software, for monitoring (issue 20): the SASL2 <software/> of its login, else
+     * the XEP-0115 caps node of its presence; NULL until known. */
+    char *client;
+    bool client_from_login; /* `client` is the SASL2 software: presence does not replace it */
 };
 
 /* stream.c */
@@ -88,6 +99,8 @@ void xstream__sasl_response(struct xstream *st, struct xml_node *el);
 void xstream__sasl_abort(struct xstream *st);
 void xstream__legacy_auth(struct xstream *st, struct xml_node *iq);
 void xstream__auth_cleanup(struct xstream *st);
+/* Frees the pre-binding part (xstream.a) after xstream__auth_cleanup; no-op when gone. */
+void xstream__auth_free(struct xstream *st);
 void xstream__flush_delayed(struct xstream *st);
 /* SASL with mechanism `name` and the initial response in `data`'s text (NULL: none). */
 void xstream__sasl_start(struct xstream *st, const char *name, const struct xml_node *data);
@@ -125,6 +138,8 @@ void xstream__register_feature(struct xstream *st, struct buf *out);
 void xstream__register(struct xstream *st, struct xml_node *iq);
 void xstream__register_preauth(struct xstream *st, struct xml_node *iq);
 
+/* The client software seen on the stream (issue 20); `from_login`: SASL2 <software/>. */
+void xstream__set_client(struct xstream *st, const char *name, bool from_login);
 /* c2s.c: binding and the bound session. */
 void c2s__bind(struct xstream *st, struct xml_node *iq);
 /* Binds `resource`; answers the bind `iq`, or legacy auth's iq, or nothing (iq NULL and not
@@ -172,5 +187,7 @@ void c2s__csi_flush(struct c2s_session *s);
 void c2s__csi_free(struct c2s_session *s);
 void c2s__csi_element(struct xstream *st, const struct xml_node *el);
 void c2s__csi_resumed(struct c2s_session *s);
+/* Bind 2 inline <active/> or <inactive/>: the initial state of the new session. */
+int c2s__csi_bind2(struct c2s_session *s, const struct xml_node *req, struct buf *bound);
 
 #endif

@@ -150,6 +150,10 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
                       "stanzas_out", (json_int_t)c->stanzas_out, "bytes_in",
                       (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out);
         buf_cleanup(&pairs);
+        const char *client = c->st && c->kind == CONN_C2S ? xstream_client(c->st) : NULL;
+        if (o && client) {
+            json_object_set_new(o, "client", json_string(client));
+        }
         if (o) {
             json_array_append_new(array, o);
         }

@@ -46,6 +46,32 @@ function xmppProbe(port) {
   });
 }
 
+/* The Monitors → XMPP counters against the rows of their tables (issue 20: the counters count
+ * what the table shows), read in one go between two refreshes. */
+async function countersMatchTables(page) {
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#conn-rows tr[data-id]')];
+    const open = rows.filter(r => r.children[7].textContent !== 'detached');
+    const kind = k => open.filter(r => r.children[1].textContent === k).length;
+    const count = document.querySelector('#conn-count').textContent;
+    const card = document.querySelector('#card-connections .value');
+    const want = open.length + (open.length === 1 ? ' connection' : ' connections') + ' (' +
+      kind('c2s') + ' c2s, ' + kind('s2s-in') + ' s2s in, ' + kind('s2s-out') + ' s2s out)';
+    const detached = rows.length - open.length;
+    return count === want + (detached ? ' + ' + detached + (detached === 1 ? ' detached session' : ' detached sessions') : '') &&
+      card && card.textContent === String(open.length);
+  }, null, { timeout: 10000 });
+  const queues = await page.$('#queue-rows');
+  if (queues && await page.isVisible('#queue-count')) {
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#queue-rows tr[data-target]')];
+      const waiting = rows.reduce((n, r) => n + Number(r.querySelector('td.queued').textContent), 0);
+      const m = /^(\d+) queues?, (\d+) stanzas? waiting$/.exec(document.querySelector('#queue-count').textContent);
+      return m && Number(m[1]) === rows.length && Number(m[2]) === waiting;
+    }, null, { timeout: 10000 });
+  }
+}
+
 async function startServer() {
   state.datadir = tmpdir('starling-browser-');
   state.xmppPort = await freePort();
@@ -200,6 +226,8 @@ test('Users → Online: the client\'s session, and an announcement reaches it (i
   const row = '#online-rows tr[data-jid="alice@browser.test/desk"]';
   await page.waitForSelector(row, { timeout: 10000 });
   assert.match(await page.textContent(row), /127\.0\.0\.1/);
+  // The client software: the caps node of its presence.
+  await page.waitForFunction(r => /slixmpp\.test\/browser/.test(document.querySelector(r + ' td.client').textContent), row);
   assert.match(await page.textContent('#online-count'), /1 account, 1 session/);
   await page.fill('#announce-subject', 'Notice');
   await page.fill('#announce-text', 'Maintenance tonight');
@@ -245,6 +273,7 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   const cid = await page.getAttribute(row, 'data-id');
   assert.equal(await page.getAttribute(row + ' td:first-child a', 'href'), '#/monitors/logs/conn/' + cid);
   await page.waitForSelector('#card-connections');
+  await countersMatchTables(page);
   // Failed logins by account (auth.lock_*): the table is there, empty or not.
   await page.waitForSelector('#lockout-table');
   await sleep(2500); // one more refresh, so the charts have points
@@ -253,6 +282,11 @@ test('Monitors → XMPP: the client appears, then disappears after it disconnect
   await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
   await page.waitForSelector('#session-rows');
   await page.waitForFunction(() => document.querySelector('#session-rows').textContent.includes('desk'));
+  // The account page: the last login (written behind a moment after the login) and last seen.
+  await waitFor(() => /\[127\.0\.0\.1\]/.test(ctl('account', 'show', 'alice@browser.test')), 'the login recorded');
+  await go('#/users/account/' + encodeURIComponent('alice@browser.test'));
+  await page.waitForSelector('#last-login');
+  assert.match(await page.textContent('#last-login'), / from \[127\.0\.0\.1\]:\d+/);
   // The account's PEP nodes: the client published none.
   await page.waitForSelector('#pep-rows');
   assert.match(await page.textContent('#pep'), /PEP nodes \(0\)/);
@@ -356,7 +390,7 @@ test('Users → Certificates: the list, and an uploaded certificate checked and 
   const row = '#cert-rows tr[data-domain="browser.test"]';
   await page.waitForSelector(row);
   assert.match(await page.textContent(row), /self-signed/);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'starling-cert-'));
+  const dir = tmpdir('starling-cert-');
   const crt = path.join(dir, 'c.pem');
   const key = path.join(dir, 'k.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
@@ -419,10 +453,32 @@ test('Users → a domain: account search, last seen and offline messages (issue 
   await page.waitForSelector(zed);
   await page.waitForFunction(() => document.querySelector('#account-rows tr[data-jid="zed@browser.test"] td.offline').textContent === '1');
   assert.notEqual(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-seen'), '—');
+  // Its own column: alice's last login, with the address it came from.
+  assert.match(await page.textContent('#account-rows tr[data-jid="alice@browser.test"] td.last-login'), / from \[127\.0\.0\.1\]:\d+/);
+  assert.equal(await page.textContent('#account-rows tr[data-jid="zed@browser.test"] td.last-login'), '—');
   await page.fill('#account-search', 'ze');
   await page.waitForFunction(() => [...document.querySelectorAll('#account-rows tr[data-jid]')].every(r => r.dataset.jid.startsWith('zed@')));
   assert.equal(await page.locator('#account-rows tr[data-jid]').count(), 1);
   ctl('account', 'remove', 'zed@browser.test');
+  assert.deepEqual(state.errors, []);
+});
+
+test('Users → a domain: its own federation block and allow lists, saved live (issue 20)', async () => {
+  const page = state.page;
+  await go('#/users/domain/browser.test');
+  const blocked = '#f-s2s_blocked';
+  await page.waitForSelector(blocked);
+  assert.equal(await page.inputValue(blocked), '');
+  await page.fill(blocked, 'Spam.example bad.example');
+  await page.click('#save-domain');
+  await waitFor(() => /^s2s_blocked = spam\.example, bad\.example$/m.test(ctl('domain', 'show', 'browser.test')),
+                'the domain block list saved');
+  // The page shows the stored (normalised) list after the update.
+  await page.waitForFunction(() => { const e = document.querySelector('#f-s2s_blocked'); return e && e.value === 'spam.example, bad.example'; });
+  await shot('07b-users-domain-federation');
+  await page.fill(blocked, '');
+  await page.click('#save-domain');
+  await waitFor(() => /^s2s_blocked = $/m.test(ctl('domain', 'show', 'browser.test')), 'the block list emptied');
   assert.deepEqual(state.errors, []);
 });
 
@@ -449,9 +505,45 @@ test('Monitors → XMPP: a queue\'s waiting stanzas counted, and dropped (issue 
   const row = '#queue-rows tr[data-target="far.example"]';
   await page.waitForSelector(row, { timeout: 10000 });
   await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return e && e.textContent === '1'; }, row);
+  await countersMatchTables(page);
   await page.click(row + ' button.drop');
   await page.waitForFunction(r => { const e = document.querySelector(r + ' td.queued'); return !e || e.textContent === '0'; }, row);
   ctl('settings', 'set', 'xmpp.sending.routes', routes);
+  assert.deepEqual(state.errors, []);
+});
+
+test('Monitors → XMPP: a server-to-server link closed by its button, after a confirmation (issue 20)', async () => {
+  const page = state.page;
+  // A peer that accepts the TCP connection and never answers: the outgoing link stays open.
+  const sockets = [];
+  const silent = net.createServer(s => { sockets.push(s); s.on('error', () => {}); });
+  await new Promise(r => silent.listen(0, '127.0.0.1', r));
+  const routes = ctl('settings', 'get', 'xmpp.sending.routes').trim();
+  try {
+    ctl('settings', 'set', 'xmpp.sending.routes', 'silent.example=127.0.0.1:' + silent.address().port);
+    ctl('send', 'alice@browser.test', 'bob@silent.example', 'hello');
+    await go('#/monitors/xmpp');
+    const row = '#conn-rows tr[data-jid="browser.test -> silent.example"]';
+    await page.waitForSelector(row + ' button.close-link', { timeout: 10000 });
+    await countersMatchTables(page);
+    const id = await page.getAttribute(row, 'data-id');
+    // Cancelled: the link stays.
+    page.once('dialog', d => d.dismiss());
+    await page.click(row + ' button.close-link');
+    await sleep(300);
+    assert.ok(await page.$(`#conn-rows tr[data-id="${id}"]`));
+    let asked = '';
+    page.once('dialog', d => { asked = d.message(); d.accept(); });
+    await page.click(row + ' button.close-link');
+    await page.waitForSelector(`#conn-rows tr[data-id="${id}"]`, { state: 'detached', timeout: 10000 });
+    assert.match(asked, new RegExp('Close the server-to-server connection ' + id));
+    await shot('08c-monitors-s2s-close');
+  } finally {
+    ctl('settings', 'set', 'xmpp.sending.routes', routes);
+    try { ctl('queue', 'drop', 'silent.example', 'browser.test'); } catch (e) { /* already gone */ }
+    sockets.forEach(s => s.destroy());
+    silent.close();
+  }
   assert.deepEqual(state.errors, []);
 });
 

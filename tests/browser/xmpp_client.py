@@ -26,7 +26,9 @@ async def main(port, jid, password):
     # Announcements (issue 20) reach available resources: say so, and print each message.
     c.xmpp.add_event_handler("message", lambda m: print("message", m["type"], m["body"],
                                                         flush=True))
-    c.xmpp.send_presence()
+    # With an XEP-0115 caps node: the Online page shows it as the client (issue 20).
+    c.xmpp.send_raw("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                    "node='https://slixmpp.test/browser' ver='x='/></presence>")
     # A chat room for the Group chat page (issue 20): joined (and so created) as "Alice";
     # being kicked shows as an unavailable presence from the room.
     c.xmpp.add_event_handler("presence_unavailable",

@@ -338,6 +338,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The hooks main.c registers: the router's services and IM core, the wire format, the
      * caps stream feature. */
     xstream_add_feature(services_caps_append);
+    FUZZ_CHECK(xstream_sm_inline_register() == 0); /* XEP-0198/0352 inline in SASL2, Bind 2 */
     services_init();
     pubsub_init();
     services_set_chat_service(chatroom_service_of);

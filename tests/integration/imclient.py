@@ -2,6 +2,8 @@
 blocking, carbons): fresh accounts, logins, roster reads and stanza waits."""
 
 import itertools
+import socket
+import struct
 import time
 import uuid
 
@@ -155,3 +157,12 @@ def befriend(server, a_name, b_name):
 
 def error_condition(el):
     return rawxmpp.stanza_error(el)
+
+
+def drop(c):
+    """An abrupt loss: the socket is reset, no closing tag."""
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    c.close()

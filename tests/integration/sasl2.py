@@ -83,8 +83,17 @@ def authenticate_xml(mech, initial=None, agent=None, software=None, device=None,
 
 
 def next_sasl2(c, timeout=None):
-    """The next SASL2 element: (kind, element)."""
-    el = c.wait_for(lambda e: rawxmpp.ns_of(e.tag) == NS_SASL2, timeout, "a SASL2 element")
+    """The next SASL2 element: (kind, element). What came before it is kept in c.before_sasl2."""
+    skipped = []
+
+    def is_sasl2(e):
+        if rawxmpp.ns_of(e.tag) == NS_SASL2:
+            return True
+        skipped.append(e)
+        return False
+
+    el = c.wait_for(is_sasl2, timeout, "a SASL2 element")
+    c.before_sasl2 = skipped
     return rawxmpp.local(el.tag), el
 
 

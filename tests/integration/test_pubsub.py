@@ -38,7 +38,8 @@ def test_disco_identity_and_features(server):
               "retrieve-items", "purge-nodes", "delete-nodes", "last-published"):
         assert NS_PUBSUB + "#" + f in feats
     assert "urn:xmpp:bookmarks:1#compat" in feats
-    assert NS_PUBSUB + "#subscription-options" not in feats
+    assert NS_PUBSUB + "#subscription-options" in feats
+    assert NS_PUBSUB + "#retrieve-default-sub" in feats
     c.close()
 
 
@@ -279,7 +280,7 @@ def test_error_tables_and_limits(server):
     assert error(r)[1] == "bad-request"
     r = c.iq("get", "<pubsub xmlns='%s'><options node='x' jid='%s'/></pubsub>" % (NS_PUBSUB,
                                                                                   c.jid))
-    assert error(r) == ("cancel", "feature-not-implemented", "unsupported")
+    assert error(r) == ("cancel", "item-not-found", None)  # options of a node that is not there
     r = c.iq("set", "<pubsub xmlns='%s'><create/></pubsub>" % NS_PUBSUB)
     assert error(r) == ("modify", "not-acceptable", "nodeid-required")
     r = c.iq("get", "<pubsub xmlns='%s'><items node='x' max_items='-3'/></pubsub>" % NS_PUBSUB)
@@ -379,6 +380,18 @@ AV_DATA = "urn:xmpp:avatar:data"
 AV_META = "urn:xmpp:avatar:metadata"
 
 
+def publish_avatar(c, png):
+    """XEP-0084: the data, then the metadata of a PNG; its id."""
+    import base64
+    import hashlib
+    pid = hashlib.sha1(png).hexdigest()
+    ok(publish(c, AV_DATA, "<data xmlns='%s'>%s</data>" % (AV_DATA, base64.b64encode(png).decode()),
+               pid))
+    ok(publish(c, AV_META, "<metadata xmlns='%s'><info id='%s' bytes='%d' type='image/png'/>"
+                           "</metadata>" % (AV_META, pid, len(png)), pid))
+    return pid
+
+
 def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     import base64
     import hashlib
@@ -403,11 +416,7 @@ def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     assert base64.b64decode(data) == png1
     # XEP-0084 publish → the vCard's PHOTO (other fields kept).
     png2 = b"\x89PNG\r\n\x1a\n" + b"two" * 60
-    id2 = hashlib.sha1(png2).hexdigest()
-    ok(publish(a, AV_DATA, "<data xmlns='%s'>%s</data>" % (AV_DATA,
-                                                        base64.b64encode(png2).decode()), id2))
-    ok(publish(a, AV_META, "<metadata xmlns='%s'><info id='%s' bytes='%d' type='image/png'/>"
-                           "</metadata>" % (AV_META, id2, len(png2)), id2))
+    id2 = publish_avatar(a, png2)
     r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
     v = r.find(q("vcard-temp", "vCard"))
     assert v.findtext(q("vcard-temp", "FN")) == "Alice"
@@ -423,6 +432,38 @@ def test_vcard_avatar_conversion_and_photo_hash_in_presence(server):
     ok(publish(a, AV_META, "<metadata xmlns='%s'/>" % AV_META, "none"))
     r = ok(a.iq("get", "<vCard xmlns='vcard-temp'/>"))
     assert r.find(".//" + q("vcard-temp", "PHOTO")) is None
+    a.close()
+    b.close()
+
+
+def test_photo_hash_in_presence_follows_vcard_and_avatar_changes(server):
+    """The hash is cached per account (no store read per presence): every change shows at once."""
+    import base64
+    import hashlib
+    alice, bob = fresh(server, "vc"), fresh(server, "vd")
+    befriend(server, alice, bob)
+    b = login(server, bob)
+    b.send("<presence/>")
+    a = login(server, alice)
+
+    def presence_photo():
+        a.send("<presence/>")
+        pres = b.wait_for(lambda e: imclient.is_presence(e, frm=a.jid, type_=None),
+                          what="alice's presence")
+        x = pres.find(q("vcard-temp:x:update", "x") + "/" + q("vcard-temp:x:update", "photo"))
+        assert x is not None, dump(pres)
+        return x.text or ""
+
+    assert presence_photo() == ""
+    assert presence_photo() == ""  # cached: still none
+    png1 = b"\x89PNG\r\n\x1a\n" + b"cache" * 40
+    ok(a.iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%s</BINVAL>"
+                   "</PHOTO></vCard>" % base64.b64encode(png1).decode()))
+    assert presence_photo() == hashlib.sha1(png1).hexdigest()
+    id2 = publish_avatar(a, b"\x89PNG\r\n\x1a\n" + b"again" * 40)
+    assert presence_photo() == id2
+    ok(a.iq("set", "<vCard xmlns='vcard-temp'><FN>No photo</FN></vCard>"))
+    assert presence_photo() == ""
     a.close()
     b.close()
 
@@ -534,3 +575,247 @@ def test_service_authorize_access_model(server):
     assert subs == {x.jid: "subscribed", t.jid: "pending"}
     for c in (o, x, t):
         c.close()
+
+
+# The publish-options of real clients (their source: Conversations' PublishOptions, Monal's
+# MLOMEMO/bookmarks2 handling, Dino's and Gajim's (nbxmpp) OMEMO, bookmarks, avatar and nickname
+# modules), each exactly as sent: every field must be a supported node configuration field, so a
+# first publish creates the node and a second one with the same options meets them.
+OPEN = {"pubsub#access_model": "open"}
+OPEN_NOTIFY = {"pubsub#access_model": "open", "pubsub#notify_delete": "true"}
+PRESENCE_NOTIFY = {"pubsub#access_model": "presence", "pubsub#notify_delete": "true"}
+BOOKMARKS2 = {"pubsub#persist_items": "true", "pubsub#access_model": "whitelist",
+              "pubsub#send_last_published_item": "never", "pubsub#max_items": "max"}
+APP_OPTIONS = {
+    "conversations": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN_NOTIFY),
+        ("eu.siacs.conversations.axolotl.bundles:1", OPEN_NOTIFY),
+        ("urn:xmpp:bookmarks:1", dict(BOOKMARKS2, **{"pubsub#notify_delete": "true"})),
+        ("urn:xmpp:avatar:data", OPEN_NOTIFY),
+        ("urn:xmpp:avatar:metadata", OPEN_NOTIFY),
+        ("http://jabber.org/protocol/nick", PRESENCE_NOTIFY),
+    ],
+    "dino": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN),
+        ("eu.siacs.conversations.axolotl.bundles:2", OPEN),
+        ("urn:xmpp:omemo:2:devices", dict(OPEN, **{"pubsub#max_items": "max"})),
+        ("urn:xmpp:omemo:2:bundles", dict(OPEN, **{"pubsub#max_items": "max"})),
+        ("urn:xmpp:bookmarks:1", BOOKMARKS2),
+        ("urn:xmpp:avatar:metadata", {"pubsub#access_model": "presence"}),
+    ],
+    "gajim": [
+        ("eu.siacs.conversations.axolotl.devicelist", OPEN),
+        ("eu.siacs.conversations.axolotl.bundles:3", OPEN),
+        ("urn:xmpp:bookmarks:1", BOOKMARKS2),
+        ("storage:bookmarks", {"pubsub#persist_items": "true",
+                               "pubsub#access_model": "whitelist"}),
+        ("urn:xmpp:avatar:metadata", {"pubsub#access_model": "open"}),
+        ("http://jabber.org/protocol/nick", {"pubsub#access_model": "presence"}),
+    ],
+    "monal": [
+        ("eu.siacs.conversations.axolotl.devicelist",
+         {"pubsub#persist_items": "true", "pubsub#access_model": "open"}),
+        ("eu.siacs.conversations.axolotl.bundles:4",
+         {"pubsub#persist_items": "true", "pubsub#access_model": "open"}),
+        ("urn:xmpp:bookmarks:1", {"pubsub#persist_items": "true",
+                                  "pubsub#access_model": "whitelist", "pubsub#max_items": "max"}),
+        ("urn:xmpp:avatar:metadata", {"pubsub#persist_items": "true",
+                                      "pubsub#access_model": "presence",
+                                      "pubsub#deliver_payloads": "true"}),
+        ("http://jabber.org/protocol/nick", {"pubsub#persist_items": "true",
+                                             "pubsub#access_model": "presence"}),
+    ],
+}
+
+
+@pytest.mark.parametrize("app", sorted(APP_OPTIONS))
+def test_real_clients_publish_options_are_met(server, app):
+    c = None
+    for n, (node, opts) in enumerate(APP_OPTIONS[app]):
+        if n % 4 == 0:  # pubsub.max_nodes is 5 here
+            if c is not None:
+                c.close()
+            c = login(server, fresh(server, "po" + app[:3]))
+        payload = "<x xmlns='urn:test:%s'/>" % app
+        ok(publish(c, node, payload, "current", options=opts))   # creates the node
+        ok(publish(c, node, payload, "current", options=opts))   # the same options: met
+        r = ok(c.iq("get", "<pubsub xmlns='%s'><configure node='%s'/></pubsub>" % (NS_OWNER, node)))
+        for var, want in opts.items():
+            f = [e for e in r.iter(q(NS_DATA, "field")) if e.get("var") == var]
+            assert f, (app, node, var)
+            got = f[0].find(q(NS_DATA, "value")).text
+            assert got == {"true": "1", "false": "0"}.get(want, want), (app, node, var, got)
+    c.close()
+
+
+
+SUBOPTS = NS_PUBSUB + "#subscribe_options"
+
+
+def options_iq(c, type_, node, jid, inner="", to="pubsub.localhost", subid=None):
+    s = " subid='%s'" % subid if subid else ""
+    return c.iq(type_, "<pubsub xmlns='%s'><options node='%s' jid='%s'%s>%s</options></pubsub>"
+                % (NS_PUBSUB, node, jid, s, inner), to=to)
+
+
+def form_values(el):
+    return {f.get("var"): f.find(q(NS_DATA, "value")).text
+            for f in el.iter(q(NS_DATA, "field")) if f.find(q(NS_DATA, "value")) is not None}
+
+
+def test_subscription_options(server):
+    owner, sub, other = fresh(server, "so"), fresh(server, "sp"), fresh(server, "sq")
+    o, x, t = login(server, owner), login(server, sub), login(server, other)
+    svc = "pubsub.localhost"
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=svc))
+    assert NS_PUBSUB + "#subscription-options" in dump(r)
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='opts'/></pubsub>" % NS_PUBSUB, to=svc))
+    # §6.4 default options, of the service and of a node.
+    r = ok(x.iq("get", "<pubsub xmlns='%s'><default/></pubsub>" % NS_PUBSUB, to=svc))
+    vals = form_values(r)
+    assert vals["FORM_TYPE"] == SUBOPTS and vals["pubsub#deliver"] == "1"
+    assert {"pubsub#digest", "pubsub#include_body"} <= set(vals)
+    assert error(x.iq("get", "<pubsub xmlns='%s'><default node='nope'/></pubsub>" % NS_PUBSUB,
+                      to=svc))[1] == "item-not-found"
+    # §6.3.4 errors before a subscription exists.
+    assert error(options_iq(x, "get", "opts", x.jid)) == ("cancel", "unexpected-request",
+                                                          "not-subscribed")
+    assert error(options_iq(x, "get", "opts", "@bad@")) == ("modify", "bad-request",
+                                                           "invalid-jid")
+    assert error(options_iq(x, "get", "nope", x.jid))[1] == "item-not-found"
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=svc))
+    # Someone else may not read or change them (the node's owner may).
+    assert error(options_iq(t, "get", "opts", x.jid))[:2] == ("auth", "forbidden")
+    ok(options_iq(o, "get", "opts", x.jid))
+    assert error(options_iq(x, "get", "opts", x.jid, subid="123"))[2] == "invalid-subid"
+    r = ok(options_iq(x, "get", "opts", x.jid))
+    assert form_values(r)["pubsub#deliver"] == "1"
+    # A form the service cannot take.
+    e = error(options_iq(x, "set", "opts", x.jid,
+                         form({"pubsub#digest": "true"}, SUBOPTS)))
+    assert e == ("modify", "bad-request", "invalid-options")
+    e = error(options_iq(x, "set", "opts", x.jid, form({"pubsub#nonsense": "1"}, SUBOPTS)))
+    assert e[2] == "invalid-options"
+    # deliver=false really stops the notifications; a body is added when asked.
+    ok(options_iq(x, "set", "opts", x.jid, form({"pubsub#deliver": "false"}, SUBOPTS)))
+    assert form_values(ok(options_iq(x, "get", "opts", x.jid)))["pubsub#deliver"] == "0"
+    ok(publish(o, "opts", "<x xmlns='urn:test'>1</x>", "i1", to=svc))
+    no_event(x, "opts")
+    ok(options_iq(x, "set", "opts", x.jid,
+                  form({"pubsub#deliver": "1", "pubsub#include_body": "1"}, SUBOPTS)))
+    ok(publish(o, "opts", "<x xmlns='urn:test'>2</x>", "i2", to=svc))
+    ev = wait_event(x, "opts", frm=svc)
+    assert event_item(ev).get("id") == "i2"
+    assert ev.find(q(imclient.NS_CLIENT, "body")) is not None, dump(ev)
+    # §6.1.6 subscribe and configure at once: the third subscribes with delivery off.
+    e = error(t.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/><options>%s"
+                          "</options></pubsub>" % (NS_PUBSUB, t.jid,
+                                                   form({"pubsub#digest": "1"}, SUBOPTS)), to=svc))
+    assert e[2] == "invalid-options"
+    assert error(options_iq(t, "get", "opts", t.jid))[2] == "not-subscribed"  # nothing stored
+    ok(t.iq("set", "<pubsub xmlns='%s'><subscribe node='opts' jid='%s'/><options>%s</options>"
+                   "</pubsub>" % (NS_PUBSUB, t.jid, form({"pubsub#deliver": "0"}, SUBOPTS)),
+            to=svc))
+    assert form_values(ok(options_iq(t, "get", "opts", t.jid)))["pubsub#deliver"] == "0"
+    ok(publish(o, "opts", "<x xmlns='urn:test'>3</x>", "i3", to=svc))
+    assert event_item(wait_event(x, "opts", frm=svc)).get("id") == "i3"
+    no_event(t, "opts")
+    for c in (o, x, t):
+        c.close()
+
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+GET_PENDING = NS_PUBSUB + "#get-pending"
+
+
+def is_auth_request(el, svc, subscriber):
+    return (el.tag == q(imclient.NS_CLIENT, "message") and el.get("from") == svc
+            and "pubsub#subscribe_authorization" in dump(el) and subscriber in dump(el))
+
+
+def test_service_get_pending_command_and_pending_state(server):
+    owner, other, third = fresh(server, "gp"), fresh(server, "gq"), fresh(server, "gr")
+    o = login(server, owner)
+    o.send("<presence/>")
+    x, t = login(server, other), login(server, third)
+    svc = "pubsub.localhost"
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=svc))
+    assert GET_PENDING in dump(r) and NS_COMMANDS in dump(r)
+    r = ok(o.iq("get", "<query xmlns='http://jabber.org/protocol/disco#items' node='%s'/>"
+                % NS_COMMANDS, to=svc))
+    assert GET_PENDING in dump(r)
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='vip'/><configure>%s</configure></pubsub>"
+            % (NS_PUBSUB, form({"pubsub#access_model": "authorize"},
+                               NS_PUBSUB + "#node_config")), to=svc))
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='plain'/></pubsub>" % NS_PUBSUB, to=svc))
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='vip' jid='%s'/></pubsub>"
+            % (NS_PUBSUB, x.jid), to=svc))
+    o.wait_for(lambda e: is_auth_request(e, svc, x.jid), what="first authorization request")
+    # §8.7: the owner asks for the pending requests; the form lists its authorize nodes only.
+    r = ok(o.iq("set", "<command xmlns='%s' node='%s' action='execute'/>"
+                % (NS_COMMANDS, GET_PENDING), to=svc))
+    cmd = r.find(q(NS_COMMANDS, "command"))
+    assert cmd.get("status") == "executing", dump(r)
+    opts = [v.text for v in cmd.iter(q(NS_DATA, "value"))]
+    assert "vip" in opts and "plain" not in opts
+    sid = cmd.get("sessionid")
+    r = ok(o.iq("set", "<command xmlns='%s' node='%s' sessionid='%s'><x xmlns='%s' type='submit'>"
+                       "<field var='pubsub#node'><value>vip</value></field></x></command>"
+                % (NS_COMMANDS, GET_PENDING, sid, NS_DATA), to=svc))
+    assert r.find(q(NS_COMMANDS, "command")).get("status") == "completed"
+    again = o.wait_for(lambda e: is_auth_request(e, svc, x.jid), what="re-sent request")
+    assert "vip" in dump(again)
+    # Someone who owns no authorize node: nothing to list; and may not ask for another's node.
+    r = t.iq("set", "<command xmlns='%s' node='%s' action='execute'/>"
+             % (NS_COMMANDS, GET_PENDING), to=svc)
+    assert error(r)[1] == "item-not-found"
+    r = t.iq("set", "<command xmlns='%s' node='%s'><x xmlns='%s' type='submit'><field "
+                    "var='pubsub#node'><value>vip</value></field></x></command>"
+             % (NS_COMMANDS, GET_PENDING, NS_DATA), to=svc)
+    assert error(r)[:2] == ("auth", "forbidden")
+    # The re-sent form approves like the first.
+    o.send("<message to='%s'><x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s"
+           "#subscribe_authorization</value></field><field var='pubsub#node'><value>vip</value>"
+           "</field><field var='pubsub#subscriber_jid'><value>%s</value></field><field "
+           "var='pubsub#allow'><value>1</value></field></x></message>"
+           % (svc, NS_DATA, NS_PUBSUB, x.jid))
+    wait_event(x, "vip", frm=svc)
+    # The owner's subscription management: back to pending, then listed as such.
+    ok(o.iq("set", "<pubsub xmlns='%s'><subscriptions node='vip'><subscription jid='%s' "
+                   "subscription='pending'/></subscriptions></pubsub>" % (NS_OWNER, x.jid),
+            to=svc))
+    r = ok(o.iq("get", "<pubsub xmlns='%s'><subscriptions node='vip'/></pubsub>" % NS_OWNER,
+                to=svc))
+    subs = {s.get("jid"): s.get("subscription") for s in r.iter(q(NS_OWNER, "subscription"))}
+    assert subs == {x.jid: "pending"}
+    assert error(items(x, svc, "vip"))[2] == "pending-subscription"
+    for c in (o, x, t):
+        c.close()
+
+
+def test_photo_hash_forgotten_with_the_account(server):
+    """An account removed and made again under the same name has no photo: the cache forgot it."""
+    import base64
+    alice, bob = fresh(server, "ve"), fresh(server, "vf")
+    ab = "%s@localhost" % alice
+    for round_ in (1, 2):
+        befriend(server, alice, bob)
+        b = login(server, bob)
+        b.send("<presence/>")
+        a = login(server, alice)
+        if round_ == 1:
+            png = b"\x89PNG\r\n\x1a\n" + b"gone" * 40
+            ok(a.iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%s"
+                           "</BINVAL></PHOTO></vCard>" % base64.b64encode(png).decode()))
+        a.send("<presence/>")
+        pres = b.wait_for(lambda e: imclient.is_presence(e, frm=a.jid, type_=None),
+                          what="alice's presence")
+        photo = pres.find(q("vcard-temp:x:update", "x") + "/" + q("vcard-temp:x:update", "photo"))
+        assert photo is not None, dump(pres)
+        assert bool(photo.text) == (round_ == 1), dump(pres)
+        a.close()
+        b.close()
+        if round_ == 1:
+            server.ctl_ok("account", "remove", ab)
+            server.add_account(ab, imclient.PASSWORD)

@@ -5,7 +5,8 @@ import pytest
 
 import rawxmpp
 from conftest import _finish, _start
-from pephelp import NS_PUBSUB, publish, items, ok, error
+from pephelp import NS_PUBSUB, NS_EVENT, publish, items, ok, error, wait_event, no_event
+from rawxmpp import q, dump
 from test_webadmin_api import Web
 
 PW = "Pep-admin-1"
@@ -44,3 +45,23 @@ def test_account_pep_nodes_and_service_nodes_deleted_by_an_administrator(srv):
     # The service no longer knows the node.
     assert error(items(c, "pubsub.localhost", "board"))[1] == "item-not-found"
     c.close()
+
+
+def test_service_node_deleted_by_an_administrator_notifies_subscribers(srv):
+    srv.add_account("pio@localhost", PW)
+    srv.add_account("pis@localhost", PW)
+    o = rawxmpp.login(srv, "pio", PW, resource="r")
+    x = rawxmpp.login(srv, "pis", PW, resource="r")
+    svc = "pubsub.localhost"
+    ok(o.iq("set", "<pubsub xmlns='%s'><create node='gone'/></pubsub>" % NS_PUBSUB, to=svc))
+    ok(x.iq("set", "<pubsub xmlns='%s'><subscribe node='gone' jid='pis@localhost/r'/></pubsub>"
+            % NS_PUBSUB, to=svc))
+    w = Web(srv.web_port)
+    status, body = w.login("postmaster", srv.postmaster_password)
+    assert status == 200, body
+    assert w.ok("pubsub.delete", {"domain": "localhost", "node": "gone"}) is None
+    ev = wait_event(x, "gone", frm=svc)
+    assert ev.find(q(NS_EVENT, "event") + "/" + q(NS_EVENT, "delete")) is not None, dump(ev)
+    no_event(o, "gone")  # the owner holds no subscription
+    o.close()
+    x.close()

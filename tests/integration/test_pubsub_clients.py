@@ -227,3 +227,44 @@ def test_aioxmpp_contacts_exchange_nicknames_and_avatars(server):
             assert descs and descs[0].normalized_id == hashlib.sha1(png).hexdigest()
             assert await descs[0].get_image_bytes() == png
     run(go(), timeout=60)
+
+
+def deliver_value(iq):
+    for f in iq.xml.iter("{jabber:x:data}field"):
+        if f.get("var") == "pubsub#deliver":
+            return f.find("{jabber:x:data}value").text
+    return None
+
+
+def test_slixmpp_subscription_options(server):
+    owner, sub = fresh(server, "sr"), fresh(server, "ss")
+
+    async def go():
+        o = await pep_client(server, owner)
+        s = await pep_client(server, sub)
+        svc = "pubsub.localhost"
+        try:
+            await o.xmpp["xep_0060"].create_node(svc, "slixopts")
+            await s.xmpp["xep_0060"].subscribe(svc, "slixopts")
+            got = await s.xmpp["xep_0060"].get_subscription_options(svc, "slixopts",
+                                                                     s.xmpp.boundjid.bare)
+            assert deliver_value(got) == "1"
+            form = s.xmpp["xep_0004"].make_form("submit")
+            form.add_field(var="FORM_TYPE", ftype="hidden",
+                           value="http://jabber.org/protocol/pubsub#subscribe_options")
+            form.add_field(var="pubsub#deliver", ftype="boolean", value=False)
+            # xep_0060's set_subscription_options sends its form in an iq of type get (a
+            # slixmpp bug): the same stanza, built with the plugin's classes, as a set.
+            iq = s.xmpp.Iq(sto=svc, stype="set")
+            iq["pubsub"]["options"]["node"] = "slixopts"
+            iq["pubsub"]["options"]["jid"] = s.xmpp.boundjid.bare
+            iq["pubsub"]["options"].append(form)
+            await iq.send()
+            got = await s.xmpp["xep_0060"].get_subscription_options(svc, "slixopts",
+                                                                     s.xmpp.boundjid.bare)
+            assert deliver_value(got) == "0"
+        finally:
+            await o.close()
+            await s.close()
+
+    run(go())

@@ -102,3 +102,84 @@ def test_close_link_flush_and_drop_queue(make_server):
     finally:
         alice.close()
         bob.close()
+
+
+def test_block_and_allow_lists_of_one_local_domain(make_server):
+    """domain set DOMAIN s2s_blocked=… / s2s_allowed=… (issue 20): applied live in addition to
+    the server-wide lists, only between that local domain and the remote one; another local
+    domain of the same server still federates."""
+    a, b, alice, bob = linked_pair(make_server)
+    a.ctl_ok("domain", "add", "a2.test")
+    a.add_account("carol@a2.test", PASSWORD)
+    b.ctl_ok("settings", "set", "xmpp.sending.routes", "%s=%s:%d, a2.test=%s:%d"
+             % (DOM_A, HOST_A, a.port, HOST_A, a.port))
+    carol = login_to(a, "carol", "a2.test")
+    try:
+        chat(alice, "bob@b.test", "before")
+        wait_message(bob, "before")
+        chat(bob, "alice@a.test/r1", "back")
+        wait_message(alice, "back")
+
+        a.ctl_ok("domain", "set", DOM_A, "s2s_blocked=Example.org b.test")
+        shown = a.ctl_ok("domain", "show", DOM_A)
+        assert "s2s_blocked = example.org, b.test" in shown, shown
+        assert "s2s_blocked = \n" in a.ctl_ok("domain", "show", "a2.test")
+        wait_until(lambda: not [c for c in out_conns(a) if "a.test -> b.test" in c["jid"]],
+                   what="the a.test -> b.test link to close")
+        assert a.ctl("domain", "set", DOM_A, "s2s_blocked=not a@domain").returncode == 1
+
+        # a.test's stanzas to b.test bounce; b.test's to a.test are refused at the stream.
+        chat(alice, "bob@b.test", "blocked-out")
+        err = wait_message(alice, type_="error", timeout=10)
+        assert err.find("{jabber:client}error/{%s}not-allowed" % NS_STANZAS) is not None
+        chat(bob, "alice@a.test/r1", "blocked-in")
+        assert b.wait_log(r"policy-violation", timeout=10)
+        # a2.test, on the same server, is not concerned.
+        chat(carol, "bob@b.test", "from-a2")
+        wait_message(bob, "from-a2", timeout=20)
+        chat(bob, "carol@a2.test/r1", "to-a2")
+        wait_message(carol, "to-a2", timeout=20)
+
+        # An allow list of a.test without b.test refuses it too; back to default, it federates.
+        a.ctl_ok("domain", "set", DOM_A, "s2s_blocked=default")
+        a.ctl_ok("domain", "set", DOM_A, "s2s_allowed=c.test")
+        chat(alice, "bob@b.test", "not-allowed-either")
+        err = wait_message(alice, type_="error", timeout=10)
+        assert err.find("{jabber:client}error/{%s}not-allowed" % NS_STANZAS) is not None
+        a.ctl_ok("domain", "set", DOM_A, "s2s_allowed=")
+        chat(alice, "bob@b.test", "again")
+        wait_message(bob, "again", timeout=20)
+    finally:
+        alice.close()
+        bob.close()
+        carol.close()
+
+
+def test_domain_lists_survive_a_restart(make_server):
+    a = start(make_server, DOM_A, HOST_A)
+    a.ctl_ok("domain", "set", DOM_A, "s2s_blocked=b.test")
+    a.stop()
+    a.start()
+    a.add_account("alice@" + DOM_A, PASSWORD)
+    alice = login(a, "alice")
+    try:
+        a.ctl_ok("settings", "set", "xmpp.sending.routes", "b.test=127.0.0.3:9")
+        chat(alice, "bob@b.test", "after-restart")
+        err = wait_message(alice, type_="error", timeout=10)
+        assert err.find("{jabber:client}error/{%s}not-allowed" % NS_STANZAS) is not None
+    finally:
+        alice.close()
+
+
+def login_to(srv, user, domain):
+    """A logged-in client of another local domain of `srv`."""
+    import rawxmpp
+    c = rawxmpp.RawClient(srv.port, sni=domain, host=srv.host)
+    c.open(to=domain)
+    c.starttls(to=domain)
+    kind, _ = c.plain(user, PASSWORD)
+    assert kind == "success"
+    c.restart(to=domain)
+    c.bind("r1")
+    c.send("<presence/>")
+    return c

@@ -4,13 +4,10 @@ by another worker), failed resumptions, the end of the resumption window (messag
 storage, iq errors back), the unacknowledged-queue limit, SIGTERM, and XEP-0352 client state
 indication."""
 
-import socket
-import struct
-
 import rawxmpp
 import starling
 from rawxmpp import q, dump, local, ns_of
-from imclient import PASSWORD, NS_CLIENT, fresh, login, is_message, is_presence, nothing
+from imclient import PASSWORD, NS_CLIENT, drop, fresh, login, is_message, is_presence, nothing
 
 NS_SM = "urn:xmpp:sm:3"
 NS_CSI = "urn:xmpp:csi:0"
@@ -50,15 +47,6 @@ def sm_login(server, user, resume=True, resource="r"):
     c.h = 0
     c.previd = en.get("id")
     return c
-
-
-def drop(c):
-    """An abrupt loss: the socket is reset, no closing tag."""
-    try:
-        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    c.close()
 
 
 def authed(server, user, conn=None):

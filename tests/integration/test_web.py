@@ -195,6 +195,37 @@ def test_ping_pong_and_fragments(srv):
     w.close()
 
 
+def test_server_pings_idle_websocket_and_closes_without_pong(make_server):
+    """An idle WebSocket gets the server's ping; answered, it lives on; unanswered, the server
+    closes it with 1001 (a half-open connection behind a proxy is noticed)."""
+    s = make_server({"http.websocket_ping_interval": "1", "http.websocket_ping_timeout": "1"},
+                    http=True)
+    s.add_account("gil@localhost", PASSWORD)
+    w = wsclient.WSClient(s.http_port)
+    assert w.login("gil", PASSWORD) == "gil@localhost/ws"  # moved to the account's worker
+    for _ in range(3):
+        op, payload = w.recv_frame(timeout=5)
+        assert op == wsclient.OP_PING, op
+        w.send_frame(wsclient.OP_PONG, payload)
+    # Pings go on and the session is there: a message still comes.
+    t = rawxmpp.login(s, "gil", PASSWORD, resource="tcp")
+    t.send("<message to='gil@localhost/ws' type='chat'><body>still here</body></message>")
+    m = w.wait_for(lambda e: e.tag == q("jabber:client", "message"), timeout=5)
+    assert m.findtext(q("jabber:client", "body")) == "still here"
+    t.close()
+    # Now silent: a ping, then after the timeout the close frame 1001 and the end.
+    start = time.monotonic()
+    op, _ = w.recv_frame(timeout=5)
+    while op != wsclient.OP_PING:
+        op, _ = w.recv_frame(timeout=5)
+    assert w.close_code(timeout=5) == 1001
+    assert time.monotonic() - start < 5
+    with pytest.raises((EOFError, ConnectionError)):
+        w.recv_frame(timeout=5)
+    w.close()
+    assert s.stop() == []
+
+
 def test_unknown_host_in_open(srv):
     w = wsclient.WSClient(srv.http_port)
     w.send("<open xmlns='%s' to='nowhere.example' version='1.0'/>" % NS_FRAMING)
@@ -294,6 +325,72 @@ def test_upload_put_then_get_is_byte_identical(up):
     assert http_to(get_url.replace("photo_of_me", "other"), "GET")[0] == 404
     assert http_to(get_url.replace("/upload/", "/upload/00"), "GET")[0] == 404
     c.close()
+
+
+def read_answer(sock, buf=b"", head_only=False):
+    """One HTTP answer from a keep-alive socket: (status, head text, body, the bytes after)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed"
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    text = head.decode("latin-1")
+    length = 0 if head_only else int(
+        [v for k, _, v in (ln.partition(":") for ln in text.split("\r\n")[1:])
+         if k.strip().lower() == "content-length"][0])
+    while len(rest) < length:
+        chunk = sock.recv(1 << 20)
+        assert chunk, "connection closed after %d of %d bytes" % (len(rest), length)
+        rest += chunk
+    return int(text.split(" ", 2)[1]), text, rest[:length], rest[length:]
+
+
+def test_upload_large_download_streams_with_head_and_ranges(make_server):
+    """A file far larger than the send queue limit comes back byte-identical (streamed from disk
+    as the connection takes it); HEAD gives its length; single byte ranges get 206 (resumed
+    downloads), a range past the end 416; keep-alive requests after a download are answered."""
+    s = make_server({"http.upload_max_size": "4000000", "http.upload_quota": "0",
+                     "xmpp.receiving.send_queue_limit": "65536",
+                     # The default client byte rate: a granted upload's body is not held to it
+                     # (3 MiB at 50 KiB/s would take a minute; http_to gives up after 5 s).
+                     "xmpp.receiving.c2s_rate": "51200"}, http=True)
+    s.ctl_ok("settings", "set", "http.public_url", "http://127.0.0.1:%d" % s.http_port)
+    s.add_account("hal@localhost", PASSWORD)
+    c = rawxmpp.login(s, "hal", PASSWORD)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    r = slot_request(c, "big.bin", len(data))
+    put, headers, get_url = slot_urls(r)
+    assert http_to(put, "PUT", data, headers)[0] == 201
+    status, head, body = http_to(get_url, "GET")
+    assert status == 200 and len(body) == len(data) and body == data
+    assert "Accept-Ranges: bytes" in head
+    path = "/" + get_url.split("://", 1)[1].partition("/")[2]
+    sock = wsclient.connect(s.http_port)
+    sock.settimeout(10)
+    # HEAD: the length, no body.
+    sock.sendall(("HEAD %s HTTP/1.1\r\nHost: h\r\n\r\n" % path).encode())
+    status, head, _, rest = read_answer(sock, head_only=True)
+    assert status == 200 and ("Content-Length: %d" % len(data)) in head and rest == b""
+    # Three ranges pipelined on one connection, then a whole download, then one past the end.
+    reqs = ["bytes=100-199", "bytes=-10", "bytes=%d-" % (len(data) - 70000), None,
+            "bytes=%d-" % len(data)]
+    sock.sendall(b"".join(("GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n" % (
+        path, "Range: %s\r\n" % rg if rg else "")).encode() for rg in reqs))
+    rest = b""
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[100:200]
+    assert "Content-Range: bytes 100-199/%d" % len(data) in head
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[-10:]
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 206 and body == data[-70000:]
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 200 and body == data
+    status, head, body, rest = read_answer(sock, rest)
+    assert status == 416 and "Content-Range: bytes */%d" % len(data) in head
+    sock.close()
+    c.close()
+    assert s.stop() == []
 
 
 def test_upload_active_content_is_an_attachment(up):
@@ -477,6 +574,68 @@ def test_bosh_bad_rid_sid_and_body(srv):
                                 "Access-Control-Request-Headers: content-type\r\n")
     assert status == 204 and "POST" in head and "Content-Type" in head
     assert "Access-Control-Allow-Origin: *" in head
+
+
+def test_bosh_repeated_request_gets_the_cached_answer(srv):
+    """XEP-0124 14.3: a request made again (the client lost the answer) is answered again with
+    the same answer, the session goes on; a rid older than the `requests` window ends it."""
+    b = boshclient.BoshClient(srv.http_port, wait=1)
+    b.login("carl", PASSWORD, resource="cache")
+    # A request whose answer carries a stanza; the same rid again: the same bytes back.
+    iq = "<iq xmlns='jabber:client' type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>"
+    b.conn.request("POST", "/http-bind", body=(
+        "<body xmlns='%s' rid='%d' sid='%s'>%s</body>" % (boshclient.NS_HTTPBIND, b.rid + 1,
+                                                          b.sid, iq)).encode())
+    first = b.conn.getresponse().read()
+    b.rid += 1
+    status, again = b.post(rid=b.rid)
+    assert status == 200 and again.get("type") != "terminate"
+    assert ET.tostring(again) == ET.tostring(ET.fromstring(first))
+    assert again.find(q("jabber:client", "iq")) is not None or b.next(
+        lambda e: e.tag == q("jabber:client", "iq")) is not None
+    # The session is alive: the next rid works.
+    status, body = b.post()
+    assert status == 200 and body.get("type") != "terminate"
+    # Far behind the window (requests = 2): the session ends.
+    status, body = b.post(rid=b.rid - 5)
+    assert body.get("type") == "terminate" and body.get("condition") == "item-not-found"
+
+
+def test_bosh_request_dropped_while_held_can_be_made_again(srv):
+    """A held request whose HTTP connection dropped (no answer went out) may be made again with
+    the same rid: it is held anew, answered, and the session goes on."""
+    b = boshclient.BoshClient(srv.http_port, wait=1)
+    b.login("carl", PASSWORD, resource="dropped")
+    body = ("<body xmlns='%s' rid='%d' sid='%s'/>" % (boshclient.NS_HTTPBIND, b.rid + 1,
+                                                      b.sid)).encode()
+    sock = wsclient.connect(srv.http_port)
+    sock.sendall(b"POST /http-bind HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body))
+    time.sleep(0.3)  # held now
+    sock.close()
+    time.sleep(0.2)
+    status, again = b.post(rid=b.rid + 1)
+    assert status == 200 and again.get("type") != "terminate"
+    status, body = b.post()
+    assert status == 200 and body.get("type") != "terminate"
+
+
+def test_bosh_settings_in_the_creation_answer(make_server):
+    s = make_server({"http.bosh_hold": "2", "http.bosh_requests": "3",
+                     "http.bosh_inactivity": "30", "http.bosh_polling": "5",
+                     "http.bosh_max_pause": "40", "http.bosh_max_wait": "20"}, http=True)
+    b = boshclient.BoshClient(s.http_port, wait=300)
+    status, body = b.post(attrs={"to": "localhost", "wait": "300", "hold": "9", "ver": "1.6",
+                                 "xmpp:version": "1.0"})
+    assert status == 200
+    # More than allowed: the server's maximum.
+    assert (body.get("wait"), body.get("hold"), body.get("requests")) == ("20", "2", "3")
+    assert (body.get("inactivity"), body.get("polling"), body.get("maxpause")) == \
+        ("30", "5", "40")
+    c = boshclient.BoshClient(s.http_port, wait=3)
+    status, body = c.post(attrs={"to": "localhost", "wait": "3", "hold": "1", "ver": "1.6"})
+    assert (body.get("wait"), body.get("hold"), body.get("requests")) == ("3", "1", "3")
+    assert s.stop() == []
 
 
 def test_bosh_sessions_open_at_shutdown(make_server):

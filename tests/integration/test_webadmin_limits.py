@@ -122,3 +122,31 @@ def test_limits_change_live(srv):
         for c in held:
             c.close()
     assert admin_login_works(srv, "127.0.0.27") < 3
+
+
+def test_a_limits_change_lets_requests_in_flight_finish(srv):
+    """A change of the WebAdmin's limits restarts its HTTP daemon; a request already under way
+    (here: its body still coming) is answered first, not cut off (the answer to the request
+    that made the change would otherwise be lost)."""
+    body = b'{"op": "domain.list"}'
+    c = socket.create_connection(("127.0.0.1", srv.web_port), timeout=5,
+                                 source_address=("127.0.0.28", 0))
+    c.sendall(b"POST /api HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+    w = WebFrom(srv.web_port, "127.0.0.29")
+    assert w.login("postmaster", srv.postmaster_password)[0] == 200
+    w.ok("settings.set", {"key": "webadmin.per_address_limit", "value": 5})
+    time.sleep(0.3)
+    c.sendall(body[5:])
+    c.settimeout(5)
+    answer = b""
+    try:
+        while b"\r\n" not in answer:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        c.close()
+    assert answer.startswith(b"HTTP/1.1 "), answer
+    assert srv.wait_log(r"WebAdmin listening on .*5 per address", timeout=10)

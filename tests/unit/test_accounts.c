@@ -285,7 +285,8 @@ static void test_domain_show(void **state)
                         "login_methods=SCRAM-SHA-1,SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,LOGIN,"
                         "CRAM-MD5,DIGEST-MD5,EXTERNAL;password_storage=scram;auto_signup=no;"
                         "allow_modify_password=no;xmpp=yes;chat_service=conference.d.com;allow_"
-                        "cancel=yes;signup_invite_only=no;aliases=;archive_keep_days=default;");
+                        "cancel=yes;signup_invite_only=no;aliases=;archive_keep_days=default;"
+                        "s2s_blocked=;s2s_allowed=;");
     /* The archive's retention (docs/archive.md): days, 0 = forever, "default" = the server's. */
     assert_int_equal(
         accounts_domain_set(f->st, "d.com", "archive_keep_days", "90", f->err, sizeof(f->err)), 0);
@@ -295,6 +296,18 @@ static void test_domain_show(void **state)
     c.text[0] = '\0';
     assert_int_equal(accounts_domain_show(f->st, "d.com", collect_row, &c), 0);
     assert_non_null(strstr(c.text, "archive_keep_days=90;"));
+    /* Federation lists (issue 20): names prepared, joined by ", "; "" or default removes. */
+    assert_int_equal(accounts_domain_set(f->st, "d.com", "s2s_blocked",
+                                         " Spam.Example,,bad.example ", f->err, sizeof(f->err)),
+                     0);
+    assert_int_equal(
+        accounts_domain_set(f->st, "d.com", "s2s_allowed", "a@b.com", f->err, sizeof(f->err)),
+        ERR_INVAL);
+    c.text[0] = '\0';
+    assert_int_equal(accounts_domain_show(f->st, "d.com", collect_row, &c), 0);
+    assert_non_null(strstr(c.text, "s2s_blocked=spam.example, bad.example;s2s_allowed=;"));
+    assert_int_equal(
+        accounts_domain_set(f->st, "d.com", "s2s_blocked", "default", f->err, sizeof(f->err)), 0);
     assert_int_equal(accounts_domain_set(f->st, "d.com", "login_methods", "SCRAM-SHA-512", f->err,
                                          sizeof(f->err)),
                      0);
@@ -309,7 +322,7 @@ static void test_domain_show(void **state)
                         "login_methods=SCRAM-SHA-512;password_storage=clear;"
                         "auto_signup=no;allow_modify_password=no;xmpp=yes;chat_service=conference."
                         "d.com;allow_cancel=yes;signup_invite_only=no;aliases=e.com;"
-                        "archive_keep_days=90;");
+                        "archive_keep_days=90;s2s_blocked=;s2s_allowed=;");
     assert_int_equal(accounts_domain_show(f->st, "x.com", collect_row, &c), ERR_NOTFOUND);
 }
 

@@ -107,11 +107,19 @@ static int failing(struct xstream *st, const struct xml_node *auth, struct buf *
     return ERR_PROTO;
 }
 
+static int g_after_calls;
+
+static void sm_after(struct xstream *st)
+{
+    (void)st;
+    g_after_calls++;
+}
+
 static void test_sasl2_inline(void **state)
 {
     (void)state;
-    assert_int_equal(xstream_sasl2_inline_register(NULL, failing), 0);
-    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), 0);
+    assert_int_equal(xstream_sasl2_inline_register(NULL, failing, NULL), 0);
+    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume, sm_after), 0);
     struct buf b;
     buf_init(&b, 4096);
     xstream__sasl2_inline_advertise(&b);
@@ -125,12 +133,15 @@ static void test_sasl2_inline(void **state)
     xml_node_set_attr(r, "previd", "p");
     assert_int_equal(xstream__sasl2_inline_run(NULL, auth, &b), XSTREAM_SASL2_BOUND);
     assert_string_equal(buf_cstr(&b), "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='p'/>");
+    /* The after-success hooks: the one registered runs, a NULL one is skipped. */
+    xstream__sasl2_inline_after(NULL);
+    assert_int_equal(g_after_calls, 1);
     xml_node_unref(auth);
     buf_cleanup(&b);
     for (int i = 2; i < XSTREAM_SASL2_INLINE_MAX; i++) {
-        assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), 0);
+        assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume, NULL), 0);
     }
-    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume), ERR_LIMIT);
+    assert_int_equal(xstream_sasl2_inline_register(sm_advertise, sm_resume, NULL), ERR_LIMIT);
 }
 
 int main(void)

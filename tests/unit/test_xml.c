@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "xml/xml.h"
+#include "xml/xml_int.h"
 
 #define HDR_C                                                                                      \
     "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "        \
@@ -300,6 +301,29 @@ static void test_node_copy(void **state)
 }
 
 /* Trees far deeper than any stack frame budget are built, copied, serialized and freed. */
+/* A fitted copy has the same content in an arena of about its own size, not the usual 1 KB. */
+static void test_node_copy_fit(void **state)
+{
+    (void)state;
+    struct xml_node *p = xml_node_new(NS_CLIENT, "presence");
+    xml_node_set_attr(p, "id", "p1");
+    struct xml_node *x = xml_node_add_child(p, "vcard-temp:x:update", "x");
+    struct xml_node *photo = xml_node_add_child(x, NULL, "photo");
+    xml_node_add_text(photo, "0123456789abcdef0123456789abcdef01234567", 40);
+    char *orig = ser(p, NULL);
+    struct xml_node *c = xml_node_copy_fit(p);
+    char *copy = ser(c, NULL);
+    assert_string_equal(orig, copy);
+    assert_null(c->arena->chunks);
+    struct xml_node *usual = xml_node_copy(p);
+    assert_true(c->arena->total + 256 < usual->arena->total);
+    xml_node_unref(usual);
+    free(copy);
+    free(orig);
+    xml_node_unref(c);
+    xml_node_unref(p);
+}
+
 static void test_node_deep_iterative(void **state)
 {
     (void)state;
@@ -1358,6 +1382,7 @@ int main(void)
         cmocka_unit_test(test_node_build),
         cmocka_unit_test(test_node_big_text),
         cmocka_unit_test(test_node_copy),
+        cmocka_unit_test(test_node_copy_fit),
         cmocka_unit_test(test_node_deep_iterative),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_serialize_ns),

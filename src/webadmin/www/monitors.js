@@ -49,7 +49,7 @@ function spanButtons() {
   return el('div', { class: 'chart-span' }, pick(false), pick(true));
 }
 
-async function renderCards(box) {
+async function renderCards(box, tally) {
   const h = await api('stats.history');
   const s = WA.chartDay && h.day ? h.day.samples : h.samples;
   if (!s.length) { box.replaceChildren(spanButtons(), el('p', { class: 'muted' }, 'Collecting counters…')); return; }
@@ -60,8 +60,11 @@ async function renderCards(box) {
   const stanzas = rates(s, 'stanzas_in').map((v, i) => v + rates(s, 'stanzas_out')[i]);
   const errors = rates(s, 'stream_errors').map((v, i) => v + rates(s, 'auth_failures')[i]);
   box.replaceChildren(spanButtons(),
-    card('card-connections', 'Connections', last.connections_open,
-         (last.connections_accepted || 0) + ' accepted, ' + (last.connections_refused || 0) + ' refused',
+    // The value counts the rows of the connection table (issue 20: the counters count what the
+    // table shows); the chart is the history of the open incoming connections.
+    card('card-connections', 'Connections', tally.open,
+         tally.in + ' in, ' + tally.out + ' out' + (tally.detached ? ', ' + tally.detached + ' detached' : '') +
+         ' · ' + (last.connections_accepted || 0) + ' accepted, ' + (last.connections_refused || 0) + ' refused',
          s.map(x => x.connections_open)),
     card('card-logins', 'Logins / s', fmtRate(lastRate('logins')), (last.logins || 0) + ' in all · ' + span,
          rates(s, 'logins')),
@@ -69,6 +72,33 @@ async function renderCards(box) {
          (last.stanzas_in || 0) + ' in, ' + (last.stanzas_out || 0) + ' out · ' + span, stanzas),
     card('card-errors', 'Errors / s', fmtRate(lastRate('stream_errors') + lastRate('auth_failures')),
          (last.stream_errors || 0) + ' stream errors, ' + (last.auth_failures || 0) + ' failed logins', errors));
+}
+
+/* What the connection table shows, by kind and state: a detached XEP-0198 session is a row
+ * but not a connection; outgoing s2s rows include those still resolving or connecting. */
+function tallyConnections(rows) {
+  const t = { open: 0, c2s: 0, s2sIn: 0, s2sOut: 0, detached: 0, in: 0, out: 0 };
+  for (const c of rows) {
+    if (c.state === 'detached') { t.detached++; continue; }
+    t.open++;
+    if (c.kind === 's2s-out') { t.s2sOut++; t.out++; } else { t.in++; }
+    if (c.kind === 'c2s') t.c2s++;
+    if (c.kind === 's2s') t.s2sIn++;
+  }
+  return t;
+}
+
+function connectionsSummary(t) {
+  const parts = [t.c2s + ' c2s', t.s2sIn + ' s2s in', t.s2sOut + ' s2s out'];
+  if (t.open - t.c2s - t.s2sIn - t.s2sOut) parts.push((t.open - t.c2s - t.s2sIn - t.s2sOut) + ' other');
+  return t.open + (t.open === 1 ? ' connection' : ' connections') + ' (' + parts.join(', ') + ')' +
+    (t.detached ? ' + ' + t.detached + (t.detached === 1 ? ' detached session' : ' detached sessions') : '');
+}
+
+/* Closes a server-to-server link after a confirmation (op s2s.close; its queue stays). */
+function closeLink(c) {
+  if (!confirm('Close the server-to-server connection ' + c.id + ' (' + (c.jid || c.peer || '') + ')?')) return;
+  attempt(() => api('s2s.close', { id: c.id }), 'Closed connection ' + c.id);
 }
 
 function connectionsTable(rows) {
@@ -88,16 +118,28 @@ function connectionsTable(rows) {
       el('td', {}, c.state),
       el('td', {}, fmtAge(c.since)),
       el('td', { class: 'num' }, c.state === 'detached' ? c.unacked + ' unacked' : c.stanzas_in + ' / ' + c.stanzas_out),
-      el('td', { class: 'num' }, c.state === 'detached' ? '' : fmtBytes(c.bytes_in) + ' / ' + fmtBytes(c.bytes_out))));
+      el('td', { class: 'num' }, c.state === 'detached' ? '' : fmtBytes(c.bytes_in) + ' / ' + fmtBytes(c.bytes_out)),
+      el('td', {}, (c.kind === 's2s' || c.kind === 's2s-out') && c.id && isServerAdmin()
+        ? el('button', { type: 'button', class: 'close-link', onclick: () => closeLink(c) }, 'Close') : '')));
   }
-  if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 11, class: 'empty' }, 'No connections')));
+  if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 12, class: 'empty' }, 'No connections')));
   return el('div', { class: 'table-scroll' }, el('table', { id: 'connections-table' },
     el('thead', {}, el('tr', {}, ['ID', 'Kind', 'Remote address', 'Account / domain', 'TLS', 'Cipher', 'Login',
-      'State', 'Since', 'Stanzas in / out', 'Bytes in / out'].map(h => el('th', {}, h)))), body));
+      'State', 'Since', 'Stanzas in / out', 'Bytes in / out', ''].map(h => el('th', {}, h)))), body));
+}
+
+function queueList(q) {
+  return Array.isArray(q) ? q : (q.queues || []);
+}
+
+function queuesSummary(list) {
+  const waiting = list.reduce((n, x) => n + (x.stanzas || 0), 0);
+  return list.length + (list.length === 1 ? ' queue, ' : ' queues, ') + waiting +
+    (waiting === 1 ? ' stanza waiting' : ' stanzas waiting');
 }
 
 function queuesTable(q) {
-  const list = Array.isArray(q) ? q : (q.queues || []);
+  const list = queueList(q);
   // Flush: connect now; Drop: bounce what waits (ops queue.flush, queue.drop; issue 20).
   const act = (op, x) => attempt(() => api(op, { target: x.target, source: x.source }),
                                  (op === 'queue.flush' ? 'Flushing ' : 'Dropped ') + x.source + ' → ' + x.target);
@@ -144,8 +186,9 @@ register('monitors/xmpp', 'monitors', async main => {
     status.classList.toggle('paused', paused);
     status.textContent = paused ? 'Paused' : 'Live';
   });
+  const queueCount = el('span', { class: 'muted', id: 'queue-count' });
   const queuesPanel = el('section', { class: 'panel', hidden: true },
-    el('h2', {}, 'Server-to-server queues'), queues);
+    el('div', { class: 'panel-head' }, el('h2', {}, 'Server-to-server queues'), queueCount), queues);
   const lockouts = el('div', { id: 'lockouts' });
   const lockoutPanel = el('section', { class: 'panel', hidden: true },
     el('h2', {}, 'Failed logins by account'), lockouts);
@@ -163,19 +206,23 @@ register('monitors/xmpp', 'monitors', async main => {
   async function refresh() {
     if (paused) return;
     const rows = await api('connections');
-    count.textContent = rows.length + (rows.length === 1 ? ' connection' : ' connections');
+    const tally = tallyConnections(rows);
+    count.textContent = connectionsSummary(tally);
     conns.replaceChildren(connectionsTable(rows));
     const failed = await apiOptional('logins.failed');
     lockoutPanel.hidden = failed === null;
     if (failed !== null) lockouts.replaceChildren(lockoutTable(failed));
     if (isServerAdmin()) {
-      await renderCards(cards);
+      await renderCards(cards, tally);
       const cs = await apiOptional('cluster.status');
       nodesPanel.hidden = !cs || !cs.self;
       if (cs && cs.self) nodes.replaceChildren(nodesTable(cs));
       const q = await apiOptional('queues');
       queuesPanel.hidden = q === null;
-      if (q !== null) queues.replaceChildren(queuesTable(q));
+      if (q !== null) {
+        queueCount.textContent = queuesSummary(queueList(q));
+        queues.replaceChildren(queuesTable(q));
+      }
     }
   }
   await refresh();

@@ -22,18 +22,21 @@ register('users/online', 'users', async (main, params) => {
     const rows = await api('users.online', { domain });
     rows.sort((a, b) => (a.jid + '/' + a.resource).localeCompare(b.jid + '/' + b.resource));
     const accounts = new Set(rows.map(r => r.jid));
+    const detached = rows.filter(r => r.state === 'detached').length;
     count.textContent = accounts.size + (accounts.size === 1 ? ' account, ' : ' accounts, ') +
-      rows.length + (rows.length === 1 ? ' session' : ' sessions');
+      rows.length + (rows.length === 1 ? ' session' : ' sessions') + (detached ? ' (' + detached + ' detached)' : '');
     const body = el('tbody', { id: 'online-rows' }, rows.map(r => el('tr', { 'data-jid': r.jid + '/' + r.resource },
       el('td', {}, el('a', { href: '#/users/account/' + encodeURIComponent(r.jid) }, r.jid)),
       el('td', {}, r.resource),
-      el('td', { class: 'mono' }, r.peer),
-      el('td', {}, r.tls ? el('span', { class: 'tag tls' }, r.tls) : el('span', { class: 'tag warn' }, 'clear')),
+      el('td', { class: 'client' }, r.client || '—'),
+      el('td', { class: 'mono' }, r.peer || '—'),
+      el('td', {}, r.state === 'detached' ? el('span', { class: 'tag', title: 'Waiting for its client to resume (XEP-0198)' }, 'detached')
+        : r.tls ? el('span', { class: 'tag tls' }, r.tls) : el('span', { class: 'tag warn' }, 'clear')),
       el('td', {}, fmtAge(r.since)),
       el('td', {}, el('a', { href: '#/monitors/logs/conn/' + r.id }, 'log')))));
-    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'Nobody is online')));
+    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'Nobody is online')));
     table.replaceChildren(el('table', { id: 'online-table' }, el('thead', {}, el('tr', {},
-      ['Account', 'Resource', 'Address', 'TLS', 'Online for', 'Records'].map(h => el('th', {}, h)))), body));
+      ['Account', 'Resource', 'Client', 'Address', 'TLS', 'Online for', 'Records'].map(h => el('th', {}, h)))), body));
   }
 
   const subject = el('input', { id: 'announce-subject', placeholder: 'optional' });

@@ -83,11 +83,17 @@ register('users/domain', 'users', async (main, params) => {
   const labels = { password_storage: 'Password storage', auto_signup: 'Auto Signup',
                    allow_modify_password: 'Allow to Modify Password', xmpp: 'XMPP service',
                    chat_service: 'Chat service', allow_cancel: 'Allow to Cancel Account',
-                   signup_invite_only: 'Signup by Invitation Only' };
+                   signup_invite_only: 'Signup by Invitation Only',
+                   s2s_blocked: 'Federation: blocked domains', s2s_allowed: 'Federation: only with' };
+  // The domain's own federation lists (issue 20), applied with the server's xmpp.s2s_blocked / allowed.
+  const hints = { s2s_blocked: 'Remote domains (and their subdomains) this domain does not federate with',
+                  s2s_allowed: 'If set, the only remote domains this domain federates with' };
+  for (const k of Object.keys(hints)) if (fields[k]) fields[k].placeholder = 'spam.example, …';
   const form = el('div', { class: 'form' }, el('label', {}, 'Login Methods'),
                   el('div', { class: 'wide' }, checks));
   for (const [k, input] of Object.entries(fields)) {
-    form.append(el('label', { for: input.id }, labels[k] || k.replace(/_/g, ' ')), input, el('span'));
+    form.append(el('label', { for: input.id }, labels[k] || k.replace(/_/g, ' ')), input,
+                el('span', hints[k] ? { class: 'hint' } : {}, hints[k] || ''));
   }
   form.append(el('label', { for: 'f-aliases' }, 'Aliases'), aliases,
               el('span', { class: 'hint' }, 'Other names of this domain, comma separated'));
@@ -108,7 +114,7 @@ register('users/domain', 'users', async (main, params) => {
   const search = el('input', { id: 'account-search', type: 'search', placeholder: 'search…', 'aria-label': 'Search accounts' });
   async function fillAccounts() {
     const rows = await apiOptional('account.overview', { domain: d, search: search.value.trim() || null }) ||
-      accounts.map(jid => ({ jid, last_seen: 0, offline: 0 }));
+      accounts.map(jid => ({ jid, last_seen: 0, last_login: 0, offline: 0 }));
     body.replaceChildren(...rows.map(r => {
       const remove = el('button', { class: 'danger', type: 'button' }, 'Remove');
       remove.addEventListener('click', async () => {
@@ -117,9 +123,11 @@ register('users/domain', 'users', async (main, params) => {
       });
       return el('tr', { 'data-jid': r.jid }, el('td', {}, el('a', { href: accountHash(r.jid) }, r.jid)),
         el('td', { class: 'last-seen' }, r.last_seen ? fmtTime(r.last_seen) : '—'),
+        el('td', { class: 'last-login', title: r.last_login_address || '' },
+           r.last_login ? fmtTime(r.last_login) + (r.last_login_address ? ' from ' + r.last_login_address : '') : '—'),
         el('td', { class: 'num offline' }, String(r.offline)), el('td', {}, remove));
     }));
-    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, accounts.length ? 'No account matches' : 'No accounts yet')));
+    if (!rows.length) body.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, accounts.length ? 'No account matches' : 'No accounts yet')));
   }
   search.addEventListener('input', () => fillAccounts().catch(e => toast(e.message, 'error')));
   await fillAccounts();
@@ -144,7 +152,7 @@ register('users/domain', 'users', async (main, params) => {
       el('section', { class: 'panel' },
          el('div', { class: 'panel-head' }, el('h2', {}, 'Accounts (' + accounts.length + ')')),
          addForm, search, el('table', { id: 'accounts-table' }, el('thead', {}, el('tr', {},
-           ['Account', 'Last seen', 'Offline messages', ''].map(h => el('th', {}, h)))), body))),
+           ['Account', 'Last seen', 'Last login', 'Offline messages', ''].map(h => el('th', {}, h)))), body))),
     invites, pubsub || '');
 });
 
@@ -373,6 +381,10 @@ register('users/account', 'users', async (main, params) => {
     el('div', { class: 'grid2' },
       el('section', { class: 'panel' }, el('h2', {}, 'Settings'), form, el('div', { class: 'form-actions' }, save)),
       el('div', {},
+        el('section', { class: 'panel', id: 'activity' }, el('h2', {}, 'Activity'),
+          el('p', {}, 'Last login: ', el('span', { id: 'last-login' }, info.last_login
+            ? fmtTime(info.last_login) + (info.last_login_address ? ' from ' + info.last_login_address : '') : 'never')),
+          el('p', {}, 'Last seen: ', el('span', { id: 'last-seen' }, info.last_seen ? fmtTime(info.last_seen) : '—'))),
         el('section', { class: 'panel' }, el('h2', {}, 'Password'), pwForm),
         el('section', { class: 'panel' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Sessions'),
                                                    el('div', { class: 'actions' }, disconnect)), sessionsBox))),
