@@ -205,7 +205,8 @@ static int owners_exist(struct store *st, const struct store_archive_row *const 
 static int add_rows(struct store *st, const struct store_archive_row *const *rows, size_t n,
                     bool *keep)
 {
-    if (store__fault_on()) {
+    /* PostgreSQL too: add_plain's typed bindings are SQLite's. */
+    if (store__fault_on() || store__is_postgresql(st)) {
         for (size_t i = 0; i < n; i++) {
             int r = add_checked(st, rows[i]);
             keep[i] = r == 0;
