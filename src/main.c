@@ -879,6 +879,29 @@ static int check_database_present(void)
     return -1;
 }
 
+/* The same on PostgreSQL: a settings file the server wrote with an empty database. */
+static int check_pg_database_present(void)
+{
+    char err[512];
+    if (!conf_written_by_server(g_cfg.path)) {
+        return 0;
+    }
+    int rc = store_pg_has_schema(err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "starlingd: %s\n", err);
+        return -1;
+    }
+    if (rc == 0) {
+        fprintf(stderr,
+                "starlingd: the PostgreSQL database (store.postgresql.conninfo) is empty but %s "
+                "exists: refusing to start with an empty account database; restore the database "
+                "from a backup, or remove %s for a first start\n",
+                g_cfg.path, g_cfg.path);
+        return -1;
+    }
+    return 0;
+}
+
 /* store.backend (read at start): SQLite's file, checked to be present, or PostgreSQL. */
 static int use_store_backend(const struct settings *cfg)
 {
@@ -889,7 +912,7 @@ static int use_store_backend(const struct settings *cfg)
             return -1;
         }
         store_use_backend(STORE_BACKEND_POSTGRESQL, cfg->store.pg_conninfo);
-        return 0;
+        return check_pg_database_present();
     }
     return check_database_present();
 }
@@ -1317,6 +1340,9 @@ static int run_check(void)
         return 1;
     }
     publish(live);
+    if (live->store.backend == STORE_BACKEND_POSTGRESQL) {
+        store_use_backend(STORE_BACKEND_POSTGRESQL, live->store.pg_conninfo);
+    }
     if (access(g_cfg.path, F_OK) != 0) {
         printf("note: %s does not exist yet: the defaults apply until the first start writes "
                "it\n",

@@ -318,14 +318,19 @@ static int check_domain(void *ud, const char *name, const char *unused)
     return 0;
 }
 
+/* Before the first start: the main domain is what there will be. */
+static void check_first_start(struct check_report *r, const struct check_opts *o)
+{
+    struct check_opts first = *o;
+    first.before_first_start = true;
+    check_cert(r, &first, o->cfg->server.main_domain, NULL);
+}
+
 static void check_domains(struct check_report *r, const struct check_opts *o)
 {
     struct stat sb;
-    if (stat(o->db_path, &sb) != 0 || sb.st_size == 0) {
-        /* Before the first start: the main domain is what there will be. */
-        struct check_opts first = *o;
-        first.before_first_start = true;
-        check_cert(r, &first, o->cfg->server.main_domain, NULL);
+    if (store_is_sqlite() && (stat(o->db_path, &sb) != 0 || sb.st_size == 0)) {
+        check_first_start(r, o);
         return;
     }
     char err[512];
@@ -337,7 +342,11 @@ static void check_domains(struct check_report *r, const struct check_opts *o)
     }
     store_domain_list(d.st, check_domain, &d);
     store_close(d.st);
-    if (d.n == 0) {
+    if (d.n == 0 && !store_is_sqlite()) {
+        /* PostgreSQL: an empty database is what the first start finds (opening it for the check
+         * created the tables, as the first start would). */
+        check_first_start(r, o);
+    } else if (d.n == 0) {
         check__finding(r, true, "add one: starlingctl domain add example.org",
                        "the database holds no domain");
     }

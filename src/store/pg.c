@@ -508,6 +508,17 @@ int pg__migrate(struct pg *pg, const char *const *core, int ncore,
     return rc;
 }
 
+static const char SQL_HAS_SCHEMA[] =
+    "SELECT count(*) FROM information_schema.tables"
+    " WHERE table_schema = current_schema() AND table_name = 'store_user_version'";
+
+int pg__has_schema(struct pg *pg)
+{
+    long long n = 0;
+    int rc = pg__query_one(pg, SQL_HAS_SCHEMA, STORE_NO_ARGS, NULL, &n);
+    return rc != 0 ? rc : n > 0;
+}
+
 int pg__schema_version(struct pg *pg)
 {
     long long version = 0;

@@ -20,6 +20,8 @@ void pg__close(struct pg *pg);
  * an advisory lock, so that several handles may open the same new database at once. */
 int pg__migrate(struct pg *pg, const char *const *core, int ncore,
                 const struct store_area *const *areas, int nareas);
+/* 1 when the store's tables exist (the core version's table), 0 when not. */
+int pg__has_schema(struct pg *pg);
 /* The number of applied core migrations. */
 int pg__schema_version(struct pg *pg);
 /* A statement (or several) without parameters, by the simple protocol, SQL translated. */

@@ -381,6 +381,17 @@ bool store_is_sqlite(void)
     return g_backend == STORE_BACKEND_SQLITE;
 }
 
+int store_pg_has_schema(char *err, size_t errlen)
+{
+    struct pg *pg = pg__open(g_conninfo, err, errlen);
+    if (pg == NULL) {
+        return ERR_STORE;
+    }
+    int rc = pg__has_schema(pg);
+    pg__close(pg);
+    return rc;
+}
+
 /* store_open() on PostgreSQL: a connection, then the migrations. */
 static int open_pg(struct store *st)
 {
@@ -741,6 +752,11 @@ int store_account_settings_list(struct store *st, const char *domain, const char
 sqlite3 *store__db(struct store *st)
 {
     return st->db;
+}
+
+bool store__is_postgresql(struct store *st)
+{
+    return st->pg != NULL;
 }
 
 int store__fail(struct store *st, const char *what)

@@ -9,6 +9,17 @@
 #include "core/err.h"
 #include "store/store_int.h"
 
+/* The preferences' table, the same on both backends (WITHOUT ROWID is dropped on PostgreSQL). */
+#define ARCHIVE_PREFS                                                                              \
+    "CREATE TABLE archive_prefs ("                                                                 \
+    "  domain TEXT NOT NULL,"                                                                      \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  mode TEXT NOT NULL,"                                                                        \
+    "  always TEXT NOT NULL,"                                                                      \
+    "  never TEXT NOT NULL,"                                                                       \
+    "  PRIMARY KEY (domain, name)"                                                                 \
+    ") WITHOUT ROWID;"
+
 static const char *const migrations[] = {
     /* v1. The full-text index is filled by store_archive_add_many, one statement per batch
      * (FTS5 flushes its pending terms at every statement's savepoint: a trigger per row would
@@ -31,16 +42,7 @@ static const char *const migrations[] = {
     "  content_rowid='id');"
     "CREATE TRIGGER archive_msg_ad AFTER DELETE ON archive_msg WHEN old.body IS NOT NULL BEGIN"
     "  INSERT INTO archive_fts(archive_fts, rowid, body) VALUES ('delete', old.id, old.body);"
-    "END;"
-    "CREATE TABLE archive_prefs ("
-    "  domain TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  mode TEXT NOT NULL,"
-    "  always TEXT NOT NULL,"
-    "  never TEXT NOT NULL,"
-    "  PRIMARY KEY (domain, name)"
-    ") WITHOUT ROWID;"
-    "CREATE TRIGGER archive_account_gone AFTER DELETE ON accounts BEGIN"
+    "END;" ARCHIVE_PREFS "CREATE TRIGGER archive_account_gone AFTER DELETE ON accounts BEGIN"
     "  DELETE FROM archive_msg WHERE domain = old.domain AND name = old.name;"
     "  DELETE FROM archive_prefs WHERE domain = old.domain AND name = old.name;"
     "END;"
@@ -50,7 +52,43 @@ static const char *const migrations[] = {
     "END;",
 };
 
-STORE_AREA(archive, migrations);
+/* PostgreSQL's text of the same migrations (docs/internals/store-pg.md): the full-text index is
+ * a generated tsvector column with a GIN index, so it needs neither the FTS5 table, its delete
+ * trigger nor store_archive_add_many's indexing statement; the triggers removing an archive with
+ * its account or room are trigger functions. */
+static const char *const pg_migrations[] = {
+    /* v1 */
+    "CREATE TABLE archive_msg ("
+    "  id BIGINT PRIMARY KEY,"
+    "  domain TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  peer TEXT NOT NULL,"
+    "  peer_res TEXT NOT NULL DEFAULT '',"
+    "  outgoing BIGINT NOT NULL,"
+    "  stanza TEXT NOT NULL,"
+    "  body TEXT,"
+    "  body_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(body, ''))) STORED"
+    ");"
+    "CREATE INDEX archive_msg_owner ON archive_msg(domain, name, id);"
+    "CREATE INDEX archive_msg_peer ON archive_msg(domain, name, peer, id);"
+    "CREATE INDEX archive_msg_fts ON archive_msg USING GIN (body_tsv);" ARCHIVE_PREFS
+    "CREATE FUNCTION archive_account_gone() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  DELETE FROM archive_msg WHERE domain = OLD.domain AND name = OLD.name;"
+    "  DELETE FROM archive_prefs WHERE domain = OLD.domain AND name = OLD.name;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER archive_account_gone AFTER DELETE ON accounts"
+    "  FOR EACH ROW EXECUTE FUNCTION archive_account_gone();"
+    "CREATE FUNCTION archive_room_gone() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  DELETE FROM archive_msg WHERE domain = substr(OLD.jid, strpos(OLD.jid, '@') + 1)"
+    "    AND name = substr(OLD.jid, 1, greatest(strpos(OLD.jid, '@') - 1, 0));"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER archive_room_gone AFTER DELETE ON muc_rooms"
+    "  FOR EACH ROW EXECUTE FUNCTION archive_room_gone();",
+};
+
+STORE_AREA_PG(archive, migrations, pg_migrations);
 
 static const char SQL_ADD_ACCOUNT[] =
     "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
@@ -59,9 +97,17 @@ static const char SQL_ADD_ACCOUNT[] =
 static const char SQL_ADD_ROOM[] =
     "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/* PostgreSQL types the bare parameters of a SELECT list as text: the numbers are cast. */
+static const char SQL_ADD_ACCOUNT_PG[] =
+    "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
+    " SELECT CAST(?1 AS INTEGER), ?2, ?3, ?4, ?5, CAST(?6 AS INTEGER), ?7, ?8"
+    " WHERE EXISTS (SELECT 1 FROM accounts WHERE domain = ?2 AND name = ?3)";
 
 int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pages)
 {
+    if (store__is_postgresql(st)) {
+        return 0; /* SQLite's page cache and WAL: nothing to tune on PostgreSQL */
+    }
     char sql[128];
     snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d",
              cache_mb * 1024, checkpoint_pages);
@@ -86,7 +132,8 @@ static int add_checked(struct store *st, const struct store_archive_row *r)
     char id[24];
     snprintf(id, sizeof(id), "%lld", r->id);
     int changes = 0;
-    int rc = store__run(st, r->room ? SQL_ADD_ROOM : SQL_ADD_ACCOUNT,
+    const char *account_sql = store__is_postgresql(st) ? SQL_ADD_ACCOUNT_PG : SQL_ADD_ACCOUNT;
+    int rc = store__run(st, r->room ? SQL_ADD_ROOM : account_sql,
                         STORE_ARGS(id, r->domain, r->name, r->peer, r->peer_res ? r->peer_res : "",
                                    r->outgoing ? "1" : "0", r->stanza, r->body),
                         &changes);
@@ -158,7 +205,8 @@ static int owners_exist(struct store *st, const struct store_archive_row *const 
 static int add_rows(struct store *st, const struct store_archive_row *const *rows, size_t n,
                     bool *keep)
 {
-    if (store__fault_on()) {
+    /* PostgreSQL too: add_plain's typed bindings are SQLite's. */
+    if (store__fault_on() || store__is_postgresql(st)) {
         for (size_t i = 0; i < n; i++) {
             int r = add_checked(st, rows[i]);
             keep[i] = r == 0;
@@ -197,7 +245,8 @@ int store_archive_add_many(struct store *st, const struct store_archive_row *con
     }
     free(keep);
     buf_append_c(&ids, "]");
-    if (rc == 0 && ids.len > 2) {
+    /* PostgreSQL's generated tsvector column indexes each row as it is written. */
+    if (rc == 0 && ids.len > 2 && !store__is_postgresql(st)) {
         rc = store__run(st, SQL_INDEX, STORE_ARGS(buf_cstr(&ids)), NULL);
     }
     buf_cleanup(&ids);
@@ -235,6 +284,14 @@ static const char *const SQL_QUERY[2][2][2] = {
         { SEL RANGE DESC("5"), SEL RANGE FTS("5") DESC("6") },
         { SEL RANGE PEER DESC("7"), SEL RANGE PEER FTS_EACH("7") DESC("8") },
     },
+};
+
+/* PostgreSQL's full-text statements ([descending][peer]): the words of the text, all required
+ * (plainto_tsquery ignores punctuation, so no user input is read as query syntax). */
+#define TSQ(n) " AND body_tsv @@ plainto_tsquery('simple', ?" n ")"
+static const char *const SQL_QUERY_PG[2][2] = {
+    { SEL RANGE TSQ("5") ASC("6"), SEL RANGE PEER TSQ("7") ASC("8") },
+    { SEL RANGE TSQ("5") DESC("6"), SEL RANGE PEER TSQ("7") DESC("8") },
 };
 
 struct rows_ctx {
@@ -298,6 +355,10 @@ int store_archive_query(struct store *st, const struct store_archive_query *q, s
     struct rows_ctx rc = { fn, ud };
     const char *res = q->peer_res ? q->peer_res : "";
     const char *t = buf_cstr(&text);
+    if (fts && store__is_postgresql(st)) {
+        sql = SQL_QUERY_PG[q->descending][q->peer != NULL];
+        t = q->text;
+    }
     int ret;
     if (q->peer && fts) {
         ret = store__query_rows(

@@ -22,7 +22,7 @@ static const char *const migrations[] = {
 STORE_AREA(login, migrations);
 
 static const char SQL_SET[] = "INSERT INTO account_logins(domain, name, stamp, address)"
-                              " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS"
+                              " SELECT ?1, ?2, CAST(?3 AS INTEGER), ?4 WHERE EXISTS"
                               " (SELECT 1 FROM accounts WHERE domain = ?1 AND name = ?2)"
                               " ON CONFLICT(domain, name) DO UPDATE"
                               " SET stamp = excluded.stamp, address = excluded.address";

@@ -1,5 +1,6 @@
 /* sqlite_pubsub.c: the store's "pubsub" area (see store_int.h): publish-subscribe nodes, their
  * items, affiliations and subscriptions. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,7 +66,7 @@ static const char SQL_NODE_COUNT[] = "SELECT COUNT(*) FROM pubsub_nodes WHERE ho
 static const char SQL_NODE_LIST[] =
     "SELECT n.node, n.config, COUNT(i.id), COALESCE(SUM(length(CAST(i.payload AS BLOB))), 0)"
     " FROM pubsub_nodes n LEFT JOIN pubsub_items i ON i.host = n.host AND i.node = n.node"
-    " WHERE n.host = ?1 GROUP BY n.node ORDER BY n.node";
+    " WHERE n.host = ?1 GROUP BY n.host, n.node ORDER BY n.node";
 static const char SQL_ITEM_PUT[] =
     "INSERT INTO pubsub_items(host, node, id, seq, publisher, payload) VALUES (?1, ?2, ?3,"
     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM pubsub_items WHERE host = ?1 AND node = ?2), ?4, ?5)"
@@ -82,7 +83,8 @@ static const char SQL_ITEMS_ONE[] = "SELECT id, publisher, payload FROM pubsub_i
                                     " WHERE host = ?1 AND node = ?2 AND id = ?3";
 static const char SQL_ITEMS_LAST[] =
     "SELECT id, publisher, payload FROM (SELECT id, publisher, payload, seq FROM pubsub_items"
-    " WHERE host = ?1 AND node = ?2 ORDER BY seq DESC LIMIT CAST(?3 AS INTEGER)) ORDER BY seq";
+    " WHERE host = ?1 AND node = ?2 ORDER BY seq DESC LIMIT CAST(?3 AS INTEGER)) AS newest"
+    " ORDER BY seq";
 static const char SQL_AFF_SET[] =
     "INSERT INTO pubsub_affiliations(host, node, jid, value) VALUES (?1, ?2, ?3, ?4)"
     " ON CONFLICT(host, node, jid) DO UPDATE SET value = excluded.value";
@@ -214,7 +216,8 @@ int store_pubsub_items(struct store *st, const char *host, const char *node, con
         return store__query_rows(st, SQL_ITEMS_ONE, STORE_ARGS(host, node, id), item_row, &l);
     }
     char m[32];
-    snprintf(m, sizeof(m), "%lld", max < 0 ? -1 : max);
+    /* No limit: the largest number (PostgreSQL refuses SQLite's negative LIMIT). */
+    snprintf(m, sizeof(m), "%lld", max < 0 ? LLONG_MAX : max);
     return store__query_rows(st, SQL_ITEMS_LAST, STORE_ARGS(host, node, m), item_row, &l);
 }
 

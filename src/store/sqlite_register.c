@@ -87,8 +87,9 @@ static const char SQL_INVITE_DEL_INVITER[] =
 static const char SQL_GRANT_DEL_INVITER[] =
     "DELETE FROM register_invite_grants WHERE domain = ?1 AND inviter = ?2";
 static const char SQL_GRANT_ADD[] =
-    "INSERT OR REPLACE INTO register_invite_grants(token, domain, inviter, invitee, expires)"
-    " VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER))";
+    "INSERT INTO register_invite_grants(token, domain, inviter, invitee, expires)"
+    " VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER)) ON CONFLICT(token, invitee) DO UPDATE SET"
+    " domain = excluded.domain, inviter = excluded.inviter, expires = excluded.expires";
 static const char SQL_GRANT_TAKE[] =
     "DELETE FROM register_invite_grants WHERE token = ?1 AND domain = ?2 AND inviter = ?3"
     " AND invitee = ?4 AND expires > CAST(?5 AS INTEGER)";

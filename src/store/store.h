@@ -25,6 +25,9 @@ enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRESQL };
 void store_use_backend(enum store_backend backend, const char *conninfo);
 /* True when the store is SQLite's file (the file calls below apply to it). */
 bool store_is_sqlite(void);
+/* PostgreSQL: 1 when the database already has the store's tables, 0 when it is empty (what a
+ * first start finds), or a negative code (cannot connect: the reason in `err`). Changes nothing. */
+int store_pg_has_schema(char *err, size_t errlen);
 
 /* Opens (creating if needed) the database at `path`, sets WAL mode, synchronous=NORMAL, a busy
  * timeout and foreign keys, and applies pending schema migrations in one BEGIN IMMEDIATE

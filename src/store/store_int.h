@@ -77,6 +77,9 @@ int store__query_rows(struct store *st, const char *sql, const char *const *args
                       store_rows_fn *fn, void *ud);
 /* SQLite only: the handle's connection (NULL on PostgreSQL). */
 sqlite3 *store__db(struct store *st);
+/* True when the handle runs on PostgreSQL: an area file picks its PostgreSQL text of a
+ * statement the common dialect cannot express (full-text search). */
+bool store__is_postgresql(struct store *st);
 int store__fail(struct store *st, const char *what);
 
 /* fault.c: the fault-injection hook (store_fault_set). The code to fail a write to `target`

@@ -347,12 +347,15 @@ class Server:
 
     def db_rows(self, sql, params=()):
         """Rows of a query (SQLite's dialect, ? placeholders) on this server's store, SQLite's
-        file or its PostgreSQL database: a list of tuples, integers as int, NULL as None."""
+        file or its PostgreSQL database: a list of tuples, integers as int, NULL as None. A write
+        (INSERT, UPDATE, DELETE) is committed."""
         if not ON_POSTGRESQL:
             import sqlite3
-            db = sqlite3.connect(os.path.join(self.datadir, "starling.db"))
+            db = sqlite3.connect(os.path.join(self.datadir, "starling.db"), timeout=10)
             try:
-                return db.execute(sql, params).fetchall()
+                rows = db.execute(sql, params).fetchall()
+                db.commit()
+                return rows
             finally:
                 db.close()
         import pgfixture

@@ -4,7 +4,6 @@ starlingctl invite create/list/revoke, expiry, single and multiple use."""
 
 import json
 import re
-import sqlite3
 import time
 import os
 import urllib.parse
@@ -183,10 +182,7 @@ def test_admin_invite_adhoc_and_ctl_multi_use_list_revoke(server):
 def test_expired_invitation_is_refused(server):
     out = json.loads(server.ctl_ok("invite", "create", "localhost", "--json"))
     # Let the invitation's time pass (the store keeps Unix seconds).
-    db = sqlite3.connect(os.path.join(server.datadir, "starling.db"), timeout=10)
-    db.execute("UPDATE register_invites SET expires = 1 WHERE token = ?", (out["token"],))
-    db.commit()
-    db.close()
+    server.db_rows("UPDATE register_invites SET expires = 1 WHERE token = ?", (out["token"],))
     assert stanza_error(register(server, "late1", out["token"])) == ("cancel", "item-not-found")
     assert stanza_error(register(server, "late1", out["token"], via_preauth=False)) == (
         "cancel", "not-allowed")

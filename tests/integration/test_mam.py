@@ -440,20 +440,16 @@ def test_ctl_archive_stats_and_purge(make_server):
 def test_background_retention_pass(make_server):
     """An old message (written into the store as the archive would have 40 days ago) goes with
     the domain's 30-day retention in the writer's background pass; today's stay."""
-    import sqlite3
     srv = make_server()
     a, b = pair(srv, "bg")
     chat(a, b.bare, "today")
     sync(a)
     assert bodies(mam(b)[0]) == ["today"]
     old = int((time.time() - 40 * 86400) * 1e6)
-    db = sqlite3.connect(os.path.join(srv.datadir, "starling.db"), timeout=10)
-    db.execute("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
-               " VALUES (?, 'localhost', ?, ?, '', 0, ?, 'long ago')",
-               (old, b.user, a.bare, "<message xmlns='jabber:client' from='%s' to='%s' "
-                "type='chat'><body>long ago</body></message>" % (a.bare, b.bare)))
-    db.commit()
-    db.close()
+    srv.db_rows("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
+                " VALUES (?, 'localhost', ?, ?, '', 0, ?, 'long ago')",
+                (old, b.user, a.bare, "<message xmlns='jabber:client' from='%s' to='%s' "
+                 "type='chat'><body>long ago</body></message>" % (a.bare, b.bare)))
     assert bodies(mam(b)[0]) == ["long ago", "today"]
     srv.ctl_ok("domain", "set", "localhost", "archive_keep_days=30")
     assert "started" in srv.ctl_ok("archive", "purge")

@@ -61,7 +61,8 @@ def test_hand_written_settings_file_chooses_the_domain(tmp_path):
         assert srv.stop() == []
     finally:
         srv.cleanup()
-    # The server's own file without its database is a lost database, not a first start.
+    # The server's own file without its database is a lost database, not a first start (SQLite:
+    # starling.db missing from the folder; PostgreSQL: the new server's database is empty).
     srv2 = PathServer(str(conf), str(logs))
     try:
         with pytest.raises(Exception, match="refusing to start"):

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -452,11 +451,7 @@ def test_upload_expiry_and_cleanup(make_server):
     token = put.split("/upload/")[1].split("/")[0]
     path = os.path.join(s.datadir, "upload", token)
     assert os.path.exists(path)
-    db = os.path.join(s.datadir, "starling.db")
-    con = sqlite3.connect(db)
-    con.execute("UPDATE upload_slots SET expires = 1")
-    con.commit()
-    con.close()
+    s.db_rows("UPDATE upload_slots SET expires = 1")
     assert http_to(get_url, "GET")[0] == 404
     # The clean-up (5 s after a start, then hourly) removes the file and the slot, and the file
     # of the removed account.
