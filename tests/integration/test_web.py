@@ -652,3 +652,58 @@ def test_bosh_sessions_open_at_shutdown(make_server):
     time.sleep(0.5)
     assert s.stop() == []
     t.join(5)
+
+
+NS_SM = "urn:xmpp:sm:3"
+
+
+def _ws_auth(srv, user):
+    """A WebSocket stream authenticated as `user` (SASL PLAIN) and restarted, not yet bound."""
+    w = wsclient.WSClient(srv.http_port)
+    w.open()
+    cred = base64.b64encode(("\0%s\0%s" % (user, PASSWORD)).encode()).decode()
+    w.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>" % (NS_SASL, cred))
+    assert w.recv().tag == q(NS_SASL, "success")
+    _, features = w.open()
+    assert features.find(q(NS_SM, "sm")) is not None, ET.tostring(features)
+    return w
+
+
+def test_stream_management_over_websocket(srv):
+    """XEP-0198 over RFC 7395 like over TCP: enable with resumption, the connection lost
+    without a close, resumption on a new WebSocket with what was not acknowledged resent
+    exactly once."""
+    w = _ws_auth(srv, "carl")
+    w.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:"
+           "xmpp-bind'><resource>phone</resource></bind></iq>")
+    assert w.recv().get("type") == "result"
+    w.send("<enable xmlns='%s' resume='true'/>" % NS_SM)
+    enabled = w.wait_for(lambda e: e.tag == q(NS_SM, "enabled"), what="<enabled/>")
+    previd = enabled.get("id")
+    assert previd and enabled.get("resume") == "true"
+    t = rawxmpp.login(srv, "bob", PASSWORD, resource="sm")
+    t.send("<message to='carl@localhost/phone' type='chat'><body>first</body></message>")
+    m = w.wait_for(lambda e: e.tag == q("jabber:client", "message"), what="the first message")
+    assert m.find(q("jabber:client", "body")).text == "first"
+    w.close()  # lost: no <close/>, no close frame
+    time.sleep(0.3)
+    t.send("<message to='carl@localhost/phone' type='chat'><body>while away</body></message>")
+    time.sleep(0.3)
+    w2 = _ws_auth(srv, "carl")
+    w2.send("<resume xmlns='%s' previd='%s' h='0'/>" % (NS_SM, previd))
+    resumed = w2.wait_for(lambda e: e.tag == q(NS_SM, "resumed"), what="<resumed/>")
+    assert resumed.get("previd") == previd
+    # The client acknowledged nothing: both messages come again, in order, once each.
+    bodies = []
+    deadline = time.monotonic() + 5
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        el = w2.recv(deadline - time.monotonic())
+        if el.tag == q("jabber:client", "message"):
+            bodies.append(el.find(q("jabber:client", "body")).text)
+    assert bodies == ["first", "while away"]
+    w2.send("<r xmlns='%s'/>" % NS_SM)
+    with pytest.raises((TimeoutError, OSError)):
+        w2.wait_for(lambda e: e.tag == q("jabber:client", "message"), timeout=1,
+                    what="a third message")
+    w2.close()
+    t.close()
