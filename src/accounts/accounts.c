@@ -131,18 +131,6 @@ static int method_index(struct strv m)
     return -1;
 }
 
-static struct strv strv_trim(struct strv s)
-{
-    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
-        s.p++;
-        s.len--;
-    }
-    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
 /* Splits off the next comma-separated item of *rest (trimmed). */
 static struct strv next_item(struct strv *rest)
 {

@@ -64,6 +64,18 @@ bool strv_case_eq(struct strv a, struct strv b)
     return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
 }
 
+struct strv strv_trim(struct strv s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
 char *strv_dup(struct strv s)
 {
     char *p = xmalloc(s.len + 1);

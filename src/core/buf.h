@@ -20,6 +20,8 @@ struct strv strv_c(const char *s);
 bool strv_eq(struct strv a, struct strv b);
 bool strv_eq_c(struct strv a, const char *s);
 bool strv_case_eq(struct strv a, struct strv b);
+/* The view without its leading and trailing blanks (spaces and tabs). */
+struct strv strv_trim(struct strv s);
 /* Returns a NUL-terminated heap copy; the caller frees it. */
 char *strv_dup(struct strv s);
 

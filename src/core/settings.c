@@ -163,18 +163,6 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-static struct strv trim(struct strv v)
-{
-    while (v.len > 0 && is_blank(v.p[0])) {
-        v.p++;
-        v.len--;
-    }
-    while (v.len > 0 && is_blank(v.p[v.len - 1])) {
-        v.len--;
-    }
-    return v;
-}
-
 /* Copies v into dst[cap] as a C string; false when it does not fit. */
 static bool copy_strv(char *dst, size_t cap, struct strv v)
 {
@@ -193,7 +181,7 @@ static bool copy_strv(char *dst, size_t cap, struct strv v)
 static int parse_number(const char *text, long min, long max, long *out, char *err, size_t errlen)
 {
     char tmp[32];
-    struct strv v = trim(strv_c(text));
+    struct strv v = strv_trim(strv_c(text));
     bool ok = copy_strv(tmp, sizeof(tmp), v) && v.len > 0;
     char *end = NULL;
     long n = 0;
@@ -218,7 +206,7 @@ static int parse_bool(const char *text, bool *out, char *err, size_t errlen)
 {
     static const char *const yes[] = { "yes", "true", "on", "1" };
     static const char *const no[] = { "no", "false", "off", "0" };
-    struct strv v = trim(strv_c(text));
+    struct strv v = strv_trim(strv_c(text));
     for (size_t i = 0; i < 4; i++) {
         if (strv_case_eq(v, strv_c(yes[i]))) {
             *out = true;
@@ -285,7 +273,7 @@ static int parse_string(const struct setting *d, const char *text, char *dst, ch
 {
     struct strv v = strv_c(text);
     if (d->type == SETTING_DOMAIN) {
-        v = trim(v);
+        v = strv_trim(v);
         if (!valid_domain(v)) {
             err_set(err, errlen, "\"%s\" is not a domain name", text);
             return ERR_INVAL;
@@ -418,7 +406,7 @@ typedef int item_fn(void *ud, struct strv item, char *err, size_t errlen);
 
 static int each_item(const char *text, item_fn *fn, void *ud, char *err, size_t errlen)
 {
-    struct strv all = trim(strv_c(text));
+    struct strv all = strv_trim(strv_c(text));
     if (all.len == 0) {
         return 0;
     }
@@ -427,7 +415,7 @@ static int each_item(const char *text, item_fn *fn, void *ud, char *err, size_t 
     for (;;) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
-        struct strv item = trim((struct strv){ p, (size_t)(stop - p) });
+        struct strv item = strv_trim((struct strv){ p, (size_t)(stop - p) });
         if (item.len == 0) {
             err_set(err, errlen, "empty item in the list");
             return ERR_INVAL;
@@ -513,8 +501,8 @@ static int route_item(void *ud, struct strv item, char *err, size_t errlen)
         err_set(err, errlen, "\"%.*s\": expected domain=host:port", shown, item.p);
         return ERR_INVAL;
     }
-    struct strv dom = trim((struct strv){ item.p, (size_t)(eq - item.p) });
-    struct strv dest = trim((struct strv){ eq + 1, (size_t)(item.p + item.len - eq - 1) });
+    struct strv dom = strv_trim((struct strv){ item.p, (size_t)(eq - item.p) });
+    struct strv dest = strv_trim((struct strv){ eq + 1, (size_t)(item.p + item.len - eq - 1) });
     if (dest.len > 4 && strncasecmp(dest.p + dest.len - 4, "/tls", 4) == 0) {
         r.tls = true;
         dest.len -= 4;
@@ -616,7 +604,7 @@ static int set_value(struct settings *s, const struct setting *d, const char *te
         return settings_parse_listener(text, (struct listener_cfg *)f, err, errlen);
     case SETTING_CHOICE:
         for (int i = 0; d->choices[i] != NULL; i++) {
-            if (strv_case_eq(trim(strv_c(text)), strv_c(d->choices[i]))) {
+            if (strv_case_eq(strv_trim(strv_c(text)), strv_c(d->choices[i]))) {
                 *(int *)f = i;
                 return 0;
             }
@@ -784,13 +772,13 @@ void settings_foreach(const struct settings *s, settings_each_fn *fn, void *ud)
  * up to a '#' comment. Writes the value into out. */
 static int parse_file_value(struct strv v, struct buf *out, char *err, size_t errlen)
 {
-    v = trim(v);
+    v = strv_trim(v);
     if (v.len == 0 || v.p[0] != '"') {
         const char *hash = memchr(v.p, '#', v.len);
         if (hash != NULL) {
             v.len = (size_t)(hash - v.p);
         }
-        buf_append_strv(out, trim(v));
+        buf_append_strv(out, strv_trim(v));
         return 0;
     }
     size_t i = 1;
@@ -805,7 +793,7 @@ static int parse_file_value(struct strv v, struct buf *out, char *err, size_t er
         err_set(err, errlen, "unterminated quoted value");
         return ERR_INVAL;
     }
-    struct strv rest = trim((struct strv){ v.p + i + 1, v.len - i - 1 });
+    struct strv rest = strv_trim((struct strv){ v.p + i + 1, v.len - i - 1 });
     if (rest.len > 0 && rest.p[0] != '#') {
         err_set(err, errlen, "unexpected text after the quoted value");
         return ERR_INVAL;
@@ -816,7 +804,7 @@ static int parse_file_value(struct strv v, struct buf *out, char *err, size_t er
 /* Applies one line of the file to s; blank lines and comments do nothing. */
 static int load_line(struct settings *s, struct strv line, char *err, size_t errlen)
 {
-    line = trim(line);
+    line = strv_trim(line);
     if (line.len == 0 || line.p[0] == '#') {
         return 0;
     }
@@ -825,7 +813,7 @@ static int load_line(struct settings *s, struct strv line, char *err, size_t err
         return ERR_INVAL;
     }
     const char *eq = memchr(line.p, '=', line.len);
-    struct strv key = trim((struct strv){ line.p, eq ? (size_t)(eq - line.p) : 0 });
+    struct strv key = strv_trim((struct strv){ line.p, eq ? (size_t)(eq - line.p) : 0 });
     if (eq == NULL || key.len == 0) {
         err_set(err, errlen, "expected \"key = value\"");
         return ERR_INVAL;

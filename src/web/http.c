@@ -119,25 +119,13 @@ void web__error(struct conn *c, int status, const char *text)
     web__error_with(c, status, text, NULL);
 }
 
-static struct strv trim(struct strv s)
-{
-    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
-        s.p++;
-        s.len--;
-    }
-    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
 /* Whether the comma list `value` holds `item` (case-insensitive, blanks around items). */
 static bool list_has(struct strv value, struct strv item)
 {
     while (value.len > 0) {
         const char *comma = memchr(value.p, ',', value.len);
         size_t n = comma ? (size_t)(comma - value.p) : value.len;
-        struct strv one = trim((struct strv){ value.p, n });
+        struct strv one = strv_trim((struct strv){ value.p, n });
         if (one.len == item.len && one.len > 0 && strncasecmp(one.p, item.p, one.len) == 0) {
             return true;
         }
@@ -201,7 +189,7 @@ static void read_headers(struct web_req *r, struct strv lines)
             continue;
         }
         struct strv name = { line.p, (size_t)(colon - line.p) };
-        struct strv value = trim((struct strv){ colon + 1, line.len - name.len - 1 });
+        struct strv value = strv_trim((struct strv){ colon + 1, line.len - name.len - 1 });
         for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
             if (name.len == strlen(wanted[i].name) &&
                 strncasecmp(name.p, wanted[i].name, name.len) == 0) {

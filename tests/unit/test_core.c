@@ -64,6 +64,15 @@ static void test_utf8_valid(void **state)
     assert_false(utf8_valid(STRV("\xFF")));
 }
 
+static void test_strv_trim(void **state)
+{
+    (void)state;
+    assert_true(strv_eq_c(strv_trim(strv_c(" \t a b\t ")), "a b"));
+    assert_true(strv_eq_c(strv_trim(strv_c("ab")), "ab"));
+    assert_int_equal(strv_trim(strv_c(" \t ")).len, 0);
+    assert_int_equal(strv_trim(STRV_NULL).len, 0);
+}
+
 static void test_stamp(void **state)
 {
     (void)state;
@@ -130,7 +139,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_utf8_decode_rejects),
         cmocka_unit_test(test_utf8_valid),  cmocka_unit_test(test_stamp),
-        cmocka_unit_test(test_err_set),     cmocka_unit_test(test_list),
+        cmocka_unit_test(test_strv_trim),   cmocka_unit_test(test_err_set),
+        cmocka_unit_test(test_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
