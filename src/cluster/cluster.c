@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "chatroom/chatroom.h"
 #include "core/worker.h"
 #include "jid/jid.h"
 #include "signal/router.h"
@@ -31,6 +32,8 @@ struct node {
     char id[64];
     char address[256];
     long long seen_ms;
+    long sessions; /* as its last heartbeat said */
+    long rooms;
     bool was_live; /* at the heartbeat thread's last look */
 };
 
@@ -67,8 +70,9 @@ bool cluster_enabled(void)
 
 /* ---- membership ----------------------------------------------------------------------------- */
 
-/* Records a heartbeat "ID\nADDRESS" (under the lock). */
-static void member_seen(const char *id, size_t idlen, const char *address, size_t alen)
+/* Records a heartbeat "ID\nADDRESS\nSESSIONS ROOMS" (under the lock). */
+static void member_seen(const char *id, size_t idlen, const char *address, size_t alen,
+                        long sessions, long rooms)
 {
     if (idlen == 0 || idlen >= sizeof(g_members.nodes[0].id)) {
         return;
@@ -92,6 +96,8 @@ static void member_seen(const char *id, size_t idlen, const char *address, size_
         memcpy(nd->address, address, alen);
         nd->address[alen] = '\0';
         nd->seen_ms = now_ms();
+        nd->sessions = sessions;
+        nd->rooms = rooms;
     }
     pthread_mutex_unlock(&g_members.lock);
 }
@@ -165,9 +171,12 @@ void cluster_status_json(struct buf *out)
         if (!live(nd, now)) {
             continue;
         }
-        buf_printf(out, "%s{\"id\":\"%s\",\"address\":\"%s\",\"age_ms\":%lld,\"self\":%s}",
+        buf_printf(out,
+                   "%s{\"id\":\"%s\",\"address\":\"%s\",\"age_ms\":%lld,\"self\":%s,"
+                   "\"sessions\":%ld,\"rooms\":%ld}",
                    first ? "" : ",", nd->id, nd->address, me ? 0 : now - nd->seen_ms,
-                   me ? "true" : "false");
+                   me ? "true" : "false", me ? router_sessions_total() : nd->sessions,
+                   me ? (long)chatroom_live_count() : nd->rooms);
         first = false;
     }
     pthread_mutex_unlock(&g_members.lock);
@@ -175,6 +184,23 @@ void cluster_status_json(struct buf *out)
 }
 
 /* ---- NATS ----------------------------------------------------------------------------------- */
+
+/* "SESSIONS ROOMS" (decimal) into counts[0..1]; what does not parse stays 0. */
+static void counts_parse(const char *p, size_t len, long counts[2])
+{
+    int i = 0;
+    for (size_t k = 0; k < len && i < 2; k++) {
+        if (p[k] >= '0' && p[k] <= '9') {
+            if (counts[i] < (1L << 40)) {
+                counts[i] = counts[i] * 10 + (p[k] - '0');
+            }
+        } else if (p[k] == ' ') {
+            i++;
+        } else {
+            return;
+        }
+    }
+}
 
 static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
@@ -185,7 +211,15 @@ static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const char *nl = memchr(data, '\n', len);
     if (nl != NULL) {
-        member_seen(data, (size_t)(nl - data), nl + 1, len - (size_t)(nl - data) - 1);
+        const char *address = nl + 1;
+        size_t rest = len - (size_t)(address - data);
+        const char *nl2 = memchr(address, '\n', rest);
+        long counts[2] = { 0, 0 };
+        if (nl2 != NULL) {
+            counts_parse(nl2 + 1, rest - (size_t)(nl2 + 1 - address), counts);
+            rest = (size_t)(nl2 - address);
+        }
+        member_seen(data, (size_t)(nl - data), address, rest, counts[0], counts[1]);
     }
     natsMsg_Destroy(msg);
 }
@@ -220,8 +254,9 @@ static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *
 
 static void publish_heartbeat(void)
 {
-    char hb[sizeof(g_self) + sizeof(g_address) + 2];
-    int len = snprintf(hb, sizeof(hb), "%s\n%s", g_self, g_address);
+    char hb[sizeof(g_self) + sizeof(g_address) + 64];
+    int len = snprintf(hb, sizeof(hb), "%s\n%s\n%ld %d", g_self, g_address, router_sessions_total(),
+                       chatroom_live_count());
     natsConnection_Publish(g_nc, SUBJECT_HB, hb, len);
 }
 
@@ -427,7 +462,7 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     if (s != NATS_OK) {
         return nats_fail(err, errlen, "subscribe", s);
     }
-    member_seen(g_self, strlen(g_self), g_address, strlen(g_address));
+    member_seen(g_self, strlen(g_self), g_address, strlen(g_address), 0, 0);
     atomic_store(&g_running, true);
     if (pthread_create(&g_hb_thread, NULL, heartbeat_main, NULL) != 0) {
         atomic_store(&g_running, false);
