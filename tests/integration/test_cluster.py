@@ -74,14 +74,20 @@ def cluster():
             nodes[0].ctl_ok("account", "add", "%s@localhost" % name, "--password", PASSWORD)
         yield nodes
     finally:
-        problems = []
-        for srv in nodes:
-            if srv.running():
-                problems += srv.stop()
-            srv.cleanup()
-        nats.stop()
-        pg.drop(dbname)
-        assert problems == [], problems
+        stop_all(nodes, nats, pg, dbname)
+
+
+def stop_all(nodes, nats, pg, dbname):
+    """Stops the nodes still running (their stop checks asserted), nats-server, and drops the
+    database."""
+    problems = []
+    for srv in nodes:
+        if srv.running():
+            problems += srv.stop()
+        srv.cleanup()
+    nats.stop()
+    pg.drop(dbname)
+    assert problems == [], problems
 
 
 def node_at(nodes, address):
