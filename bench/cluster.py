@@ -176,7 +176,7 @@ def throughput_run(args, count, scenario, nats, conninfo, run):
                 "--pid", ",".join(str(n.proc.pid) for n in nodes),
                 "--pid2", str(nats.proc.pid),
                 "-u", benchlib.USER_FMT, "-P", benchlib.PASSWORD, "--timeout", "120",
-                "-t", str(args.t), "--warmup", "2"] + SCENARIO_ARGS[scenario](args)
+                "-t", str(args.t), "--warmup", str(args.warmup)] + SCENARIO_ARGS[scenario](args)
         if scenario == "muc":
             argv += ["--room", "bench%d-%d-%d@conference.localhost" % (os.getpid(), count, run)]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -200,6 +200,7 @@ def throughput(args):
     nats = Nats()
     pg = pgfixture.PostgresCluster().start()
     table = {}
+    failed = 0
     try:
         for scenario in args.scenarios.split(","):
             for run in range(args.runs):
@@ -212,6 +213,8 @@ def throughput(args):
                           flush=True)
                     if res.get("delivered_per_s"):
                         table.setdefault((scenario, count), []).append(res)
+                    if rc != 0 or (count > 1 and not res.get("redirects")):
+                        failed += 1
         print()
         print("| scenario | nodes | runs | delivered/s (median, min–max) | nodes' CPU µs/delivery "
               "| nats-server CPU µs/delivery | p50 / p99 ms |")
@@ -232,6 +235,7 @@ def throughput(args):
     finally:
         nats.stop()
         pg.stop()
+    return 1 if failed else 0
 
 
 def main():
@@ -239,7 +243,11 @@ def main():
     ap.add_argument("what", choices=["latency", "store", "throughput"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pin", action="store_true")
+    ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--archive", action="store_true")
+    ap.add_argument("--smoke", action="store_true",
+                    help="throughput: one tiny msg run on two nodes (bench-smoke); exit 1 when "
+                         "it fails or no login was redirected")
     ap.add_argument("--nodes", default="1,2,3")
     ap.add_argument("--scenarios", default="msg,muc")
     ap.add_argument("--pairs", type=int, default=100)
@@ -250,8 +258,16 @@ def main():
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     os.environ["STARLING_BUILD"] = args.build
-    {"latency": latency, "store": store, "throughput": throughput}[args.what](args)
+    if args.smoke:
+        import shutil
+        import pgfixture
+        if not (pgfixture.available() and shutil.which("nats-server")):
+            print("skipped: needs postgresql and nats-server")
+            return 0
+        args.runs, args.nodes, args.scenarios, args.t, args.pairs = 1, "2", "msg", 0.5, 5
+        args.warmup = 0.3
+    return {"latency": latency, "store": store, "throughput": throughput}[args.what](args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
