@@ -84,16 +84,6 @@ def main():
         if r.returncode != 0:
             failures.append("ws: rc=%d %s" % (r.returncode, r.stderr.strip()[-400:]))
         done += 1
-        # Two cluster nodes (issue 19), the load generator following <see-other-host/>.
-        r = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "cluster.py"),
-                            "throughput", "--smoke", "--build", a.build],
-                           capture_output=True, text=True, timeout=120)
-        print("bench-smoke %-13s %s %s" % ("cluster", "ok  " if r.returncode == 0 else "FAIL",
-                                           r.stdout.strip().split("\n")[0][:200]))
-        if r.returncode != 0:
-            failures.append("cluster: rc=%d %s %s" % (r.returncode, r.stdout.strip()[-400:],
-                                                      r.stderr.strip()[-400:]))
-        done += 1
     except benchlib.BenchError as e:
         failures.append(str(e))
     finally:

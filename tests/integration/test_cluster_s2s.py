@@ -47,14 +47,18 @@ def test_killed_nodes_queued_s2s_stanza_is_sent_by_the_node_that_remains(make_se
     db, conninfo = pg.database("clusters2s")
     nodes = []
     try:
-        for i in range(2):
+        def node(i):
             srv = starling.Server(s2s_helpers.base_options(DOMAIN, {
                 "store.backend": "postgresql", "store.postgresql.conninfo": conninfo,
                 "cluster.node_id": "n%d" % (i + 1), "cluster.nats_url": nats.url,
                 "xmpp.sending.routes": "%s=127.0.0.1:%d" % (REMOTE, relay.port)}),
                 host=HOSTS[i])
-            srv.start()
             nodes.append(srv)
+            srv.start()
+            return srv
+
+        for i in range(2):
+            node(i)
         time.sleep(1.0)
         users = [u for u in USERS if status(nodes[0], "%s@%s" % (u, DOMAIN))["home"] == "n1"]
         assert users, "no account hashes to n1"
@@ -88,6 +92,20 @@ def test_killed_nodes_queued_s2s_stanza_is_sent_by_the_node_that_remains(make_se
         assert el.findtext(q(NS_CLIENT, "body")) == "after the crash"
         a2.close()
         assert "taken over" in survivor.log_text()
+        # n1 again: a node stopped (SIGTERM) while its queue waits leaves the stanza to n2 too.
+        relay.target = None  # new connections get no answer again (n2's stays open)
+        n1 = node(0)
+        time.sleep(1.0)
+        assert status(n1, "%s@%s" % (user, DOMAIN))["home"] == "n1"
+        a3 = login(n1, user)
+        a3.send("<message to='bob@%s' type='chat'><body>queued before the stop</body>"
+                "</message>" % REMOTE)
+        s2s_helpers.wait_until(lambda: journal(db) == [["n1", REMOTE, DOMAIN]], 10,
+                               "the stanza journaled by the new n1")
+        assert n1.stop() == []
+        s2s_helpers.wait_message(bob, "queued before the stop", timeout=20)
+        s2s_helpers.wait_until(lambda: journal(db) == [], 10, "the journal emptied")
+        assert "left to another node" in n1.log_text()
         bob.close()
     finally:
         relay.cut()
