@@ -1,6 +1,7 @@
 /* stream.c: the XMPP stream parser on expat, with RFC 6120 §11 restrictions and size limits. */
 #include <expat.h>
 #include <stdlib.h>
+#include <openssl/rand.h>
 #include <string.h>
 #include <strings.h>
 
@@ -394,9 +395,20 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
     restricted(ud);
 }
 
+/* Expat's hash-flooding salt, drawn from OpenSSL's per-thread generator: expat's own draw is
+ * a getrandom() system call for every parser made or reset (three per login). */
+static void set_salt(XML_Parser p)
+{
+    unsigned long salt = 0;
+    if (RAND_bytes((unsigned char *)&salt, sizeof(salt)) == 1 && salt != 0) {
+        XML_SetHashSalt(p, salt);
+    } /* else expat draws its own, as before */
+}
+
 static void setup_parser(struct xml_stream *s)
 {
     XML_Parser p = s->p;
+    set_salt(p);
     XML_SetUserData(p, s);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);
