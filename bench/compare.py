@@ -58,6 +58,7 @@ SCENARIOS = {
                            "-c", str(a.c or 50)],
         "accounts": lambda a: a.n or 500,
         "metrics": "login+", "extra_metrics": [("tls_resumed", "TLS resumptions", None),
+                                                 ("tls_tickets", "tickets received", None),
                                                  ("logins", "logins", None)],
         "note": "as login, each client resuming TLS with its account's last session ticket "
                 "(RFC 8446 PSK with (EC)DHE; TLS 1.2: RFC 5077 ticket); how many logins did "
@@ -72,6 +73,15 @@ SCENARIOS = {
                 "round trip) + Bind 2 + initial presence, then </stream:stream>; the tokens are "
                 "fetched during the warm-up by a SASL2 PLAIN login with <request-token/>; a "
                 "server without SASL2 and FAST shows n/a",
+    },
+    "login-fast-resume": {
+        "args": lambda a: ["-s", "login", "--fast", "--tls-resume", "-n", str(a.n or 500),
+                           "-c", str(a.c or 50)],
+        "accounts": lambda a: a.n or 500,
+        "metrics": "login+", "extra_metrics": [("fast_logins", "FAST logins", None),
+                                                 ("tls_resumed", "TLS resumptions", None)],
+        "note": "login-fast with TLS resumed from each account's last session ticket: what a "
+                "reconnecting modern client costs",
     },
     "idle": {
         "args": lambda a: ["-s", "idle", "-n", str(a.n or 10000), "-c", str(a.c or 200),

@@ -167,7 +167,7 @@ struct stats {
     uint64_t presences, subscribed, bounced;
     struct lg_hist resume_lat;
     uint64_t resumed, resume_failures;
-    uint64_t tls_resumed, fast_logins;
+    uint64_t tls_resumed, tls_tickets, fast_logins;
 };
 
 static struct client *g_cl;
@@ -438,6 +438,7 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
         return 0;
     }
     SSL_SESSION **slot = &g_sess[c->account - o.first];
+    g_st.tls_tickets += g_measuring;
     SSL_SESSION_free(*slot);
     *slot = sess;
     return 1; /* the reference is ours */
@@ -568,10 +569,13 @@ static void handle_features(struct client *c, struct strv el)
             return;
         }
         if (o.fast) {
-            if (!lgx_contains(el, "urn:xmpp:sasl:2") || !lgx_contains(el, ">HT-SHA-256-NONE<")) {
-                /* Not a failed login but a server without the feature: nothing to measure. */
-                die("not supported: the server offers no SASL2 (XEP-0388) with FAST "
-                    "(XEP-0484 HT-SHA-256-NONE)");
+            /* Not a failed login but a server without the feature: nothing to measure. */
+            if (!lgx_contains(el, "urn:xmpp:sasl:2")) {
+                die("not supported: the server offers no SASL2 (XEP-0388), so no FAST");
+            }
+            if (!lgx_contains(el, ">HT-SHA-256-NONE<")) {
+                die("not supported: the server offers SASL2 but no FAST HT-SHA-256-NONE "
+                    "(XEP-0484)");
             }
             send_sasl2(c);
             return;
@@ -1429,7 +1433,8 @@ static int scenario_login(void)
                (cpu2 - cpu1) * 1e6 / (double)logins);
     }
     /* What share of the logins resumed TLS, or went through FAST (the rest would be a bug). */
-    printf(" tls_resumed=%llu fast_logins=%llu", (unsigned long long)g_st.tls_resumed,
+    printf(" tls_resumed=%llu tls_tickets=%llu fast_logins=%llu",
+           (unsigned long long)g_st.tls_resumed, (unsigned long long)g_st.tls_tickets,
            (unsigned long long)g_st.fast_logins);
     print_common(secs);
     return logins > 0 ? 0 : 1;
