@@ -395,14 +395,31 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
     restricted(ud);
 }
 
-/* Expat's hash-flooding salt, drawn from OpenSSL's per-thread generator: expat's own draw is
- * a getrandom() system call for every parser made or reset (three per login). */
+/* Expat's hash-flooding salt, drawn from OpenSSL's generator 32 salts at a time (each used
+ * once): expat's own draw is a getrandom() system call for every parser made or reset (three
+ * per login), and each RAND_bytes call costs OpenSSL's fork check (a getpid() call). */
+#define SALTS 32
+static __thread struct {
+    unsigned long salt[SALTS];
+    unsigned next; /* SALTS: empty */
+    bool init;
+} t_salts;
+
 static void set_salt(XML_Parser p)
 {
-    unsigned long salt = 0;
-    if (RAND_bytes((unsigned char *)&salt, sizeof(salt)) == 1 && salt != 0) {
+    if (!t_salts.init || t_salts.next == SALTS) {
+        t_salts.init = true;
+        t_salts.next = SALTS;
+        if (RAND_bytes((unsigned char *)t_salts.salt, sizeof(t_salts.salt)) != 1) {
+            return; /* expat draws its own, as before */
+        }
+        t_salts.next = 0;
+    }
+    unsigned long salt = t_salts.salt[t_salts.next];
+    t_salts.salt[t_salts.next++] = 0;
+    if (salt != 0) {
         XML_SetHashSalt(p, salt);
-    } /* else expat draws its own, as before */
+    }
 }
 
 static void setup_parser(struct xml_stream *s)
