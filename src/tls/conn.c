@@ -435,12 +435,41 @@ static int cb_exporter(struct tls_conn *c, struct buf *out)
     return buf_append(out, key, sizeof(key));
 }
 
+/* The last certificate's tls-server-end-point hash, per thread: a domain's certificate is the
+ * same for every login. The cache holds a reference, so the address cannot be reused by
+ * another certificate while it is cached. */
+static __thread struct {
+    X509 *x;
+    unsigned int n;
+    unsigned char hash[EVP_MAX_MD_SIZE];
+} g_endpoint;
+
+static void endpoint_cache(X509 *x, const unsigned char *hash, unsigned int n)
+{
+    if (X509_up_ref(x) != 1) {
+        return;
+    }
+    X509_free(g_endpoint.x);
+    g_endpoint.x = x;
+    memcpy(g_endpoint.hash, hash, n);
+    g_endpoint.n = n;
+}
+
+void tls_thread_cleanup(void)
+{
+    X509_free(g_endpoint.x);
+    g_endpoint.x = NULL;
+}
+
 static int cb_server_end_point(struct tls_conn *c, struct buf *out)
 {
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     int mdnid = NID_undef;
     X509 *x = SSL_get_certificate(c->ssl);
+    if (x != NULL && x == g_endpoint.x) {
+        return buf_append(out, g_endpoint.hash, g_endpoint.n);
+    }
     if (x == NULL || !X509_get_signature_info(x, &mdnid, NULL, NULL, NULL)) {
         ERR_clear_error();
         return ERR_NOTFOUND;
@@ -454,6 +483,7 @@ static int cb_server_end_point(struct tls_conn *c, struct buf *out)
         ERR_clear_error();
         return ERR_NOTFOUND;
     }
+    endpoint_cache(x, hash, n);
     return buf_append(out, hash, n);
 }
 

@@ -102,6 +102,9 @@ const char *tls_conn_cipher(const struct tls_conn *c);
  * Returns 0, ERR_NOTFOUND (unknown type, not applicable to this version, or handshake not done)
  * or ERR_LIMIT (`out` full). */
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out);
+/* Gives back what this thread's caches hold (the last certificate's tls-server-end-point hash);
+ * called when a worker ends. */
+void tls_thread_cleanup(void);
 
 /* SASL EXTERNAL identities of the client certificate, when it verified against the client CA:
  * each id-on-xmppAddr otherName (UTF8String) and, only when there is none, each rfc822Name or

@@ -741,6 +741,11 @@ static void on_readable(struct conn *c)
         if (owner_wants_move(c) >= 0) {
             return;
         }
+        if ((size_t)n < sizeof(data)) {
+            /* A short read emptied the socket: no recv just to see EAGAIN (the descriptor is
+             * level-triggered, so bytes arriving now wake the loop again). */
+            return;
+        }
     }
 }
 

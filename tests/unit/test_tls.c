@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/err.h"
+#include "tls/internal.h"
 #include "tls/tls.h"
 #include "testutil.h"
 
@@ -548,6 +549,97 @@ static void test_tls12_and_resumption(void **state)
     pair_cleanup(&p);
 }
 
+/* ---- session tickets: one per handshake, keys shared and rotated ---- */
+
+static time_t g_fake_now;
+static int g_tickets_seen;
+
+static time_t fake_clock(void)
+{
+    return g_fake_now;
+}
+
+static int count_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    (void)sess;
+    g_tickets_seen++;
+    return 0; /* not kept: SSL_get1_session gives the last one */
+}
+
+/* One TLS 1.3 login's handshake at the fake time; returns the client's last session (the
+ * newest ticket) and whether it resumed `with`. */
+static SSL_SESSION *ticket_login(struct fixture *f, SSL_CTX *cctx, SSL_SESSION *with, bool *resumed)
+{
+    struct pair p;
+    SSL_CTX_up_ref(cctx);
+    pair_init(&p, f->ts, cctx, "example.test");
+    if (with != NULL) {
+        assert_int_equal(SSL_set_session(p.cli, with), 1);
+    }
+    assert_true(handshake(&p));
+    assert_string_equal(tls_conn_version(p.srv), "TLSv1.3");
+    client_send(&p, "<stream:stream>");
+    server_send(&p, "<stream:features/>");
+    *resumed = SSL_session_reused(p.cli);
+    assert_true(SSL_shutdown(p.cli) >= 0);
+    SSL_SESSION *sess = SSL_get1_session(p.cli);
+    assert_non_null(sess);
+    assert_true(SSL_SESSION_is_resumable(sess));
+    pair_cleanup(&p);
+    return sess;
+}
+
+static void test_tls13_tickets(void **state)
+{
+    struct fixture *f = *state;
+    bool resumed = true;
+    add_domain(f->ts, "example.test", true);
+    g_fake_now = 1800000000;
+    tls__tickets_set_clock(tls__store_tickets(f->ts), fake_clock);
+    SSL_CTX *cctx = client_ctx(0);
+    SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(cctx, count_ticket);
+
+    /* A full handshake issues one ticket, not OpenSSL's default two. */
+    g_tickets_seen = 0;
+    SSL_SESSION *first = ticket_login(f, cctx, NULL, &resumed);
+    assert_false(resumed);
+    assert_int_equal(g_tickets_seen, 1);
+    /* An unused copy for later (a TLS 1.3 client uses a ticket once). */
+    SSL_SESSION *first_copy = SSL_SESSION_dup(first);
+    assert_non_null(first_copy);
+
+    /* It resumes (PSK with ECDHE), and the resumption brings one fresh ticket. */
+    g_tickets_seen = 0;
+    g_fake_now += 60;
+    SSL_SESSION *second = ticket_login(f, cctx, first, &resumed);
+    assert_true(resumed);
+    assert_int_equal(g_tickets_seen, 1);
+
+    /* Two hours later the key has rotated: a ticket of the previous key still resumes. */
+    g_fake_now += 7200;
+    SSL_SESSION *third = ticket_login(f, cctx, second, &resumed);
+    assert_true(resumed);
+
+    /* Four hours after its key was made, a ticket is refused: a full handshake, no failure. */
+    g_fake_now += 7200;
+    SSL_SESSION *fourth = ticket_login(f, cctx, first_copy, &resumed);
+    assert_false(resumed);
+
+    /* The ring's current key (made at the last rotation) still takes its own tickets. */
+    SSL_SESSION *fifth = ticket_login(f, cctx, fourth, &resumed);
+    assert_true(resumed);
+
+    SSL_SESSION_free(first);
+    SSL_SESSION_free(first_copy);
+    SSL_SESSION_free(second);
+    SSL_SESSION_free(third);
+    SSL_SESSION_free(fourth);
+    SSL_SESSION_free(fifth);
+    SSL_CTX_free(cctx);
+}
+
 static void test_sni(void **state)
 {
     struct fixture *f = *state;
@@ -843,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls13, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls12_and_resumption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls13_tickets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sni, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
