@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -18,9 +19,9 @@ static worker_hook_fn *g_stop;
 static void *g_ud;
 static worker_hook_fn *g_quiesce;
 static pthread_barrier_t g_barrier;
-/* Messages posted and not yet handled, and workers whose loop has ended: shutdown waits for
- * both so that no message is left in an inbox nobody drains. */
-static atomic_long g_inflight;
+/* Workers whose loop has ended: shutdown waits for all of them, and for every inbox to be
+ * empty (posted == handled on each worker), so that no message is left in an inbox nobody
+ * drains. */
 static atomic_int g_loops_ended;
 static __thread struct worker *t_self;
 
@@ -36,13 +37,36 @@ static void drain_inbox(void *ud, uint32_t events)
     w->inbox_head = NULL;
     w->inbox_tail = NULL;
     pthread_mutex_unlock(&w->inbox_lock);
+    unsigned long n = 0;
     while (m) {
         struct worker_msg *next = m->next;
         m->fn(w, m->arg);
         free(m);
-        atomic_fetch_sub(&g_inflight, 1);
+        n++;
         m = next;
     }
+    if (n > 0) {
+        pthread_mutex_lock(&w->inbox_lock);
+        w->handled += n;
+        pthread_mutex_unlock(&w->inbox_lock);
+    }
+}
+
+/* Shutdown: no worker has a message posted and not yet handled. Every inbox lock is held at
+ * once (taken in worker order, so concurrent checks cannot deadlock; a poster holds one lock
+ * only), which makes the counts one consistent snapshot: a message being handled keeps its
+ * worker's handled count behind until whatever it posted is counted at its target. */
+static bool nothing_in_flight(void)
+{
+    bool idle = true;
+    for (int i = 0; i < g_count; i++) {
+        pthread_mutex_lock(&g_workers[i]->inbox_lock);
+        idle = idle && g_workers[i]->posted == g_workers[i]->handled;
+    }
+    for (int i = g_count - 1; i >= 0; i--) {
+        pthread_mutex_unlock(&g_workers[i]->inbox_lock);
+    }
+    return idle;
 }
 
 static void *worker_main(void *arg)
@@ -60,7 +84,7 @@ static void *worker_main(void *arg)
     for (;;) {
         drain_inbox(w, 0);
         loop_run_deferred(w->loop);
-        if (atomic_load(&g_loops_ended) == g_count && atomic_load(&g_inflight) == 0) {
+        if (atomic_load(&g_loops_ended) == g_count && nothing_in_flight()) {
             break;
         }
         usleep(200);
@@ -73,7 +97,12 @@ static void *worker_main(void *arg)
 
 static struct worker *worker_new(int id)
 {
-    struct worker *w = xcalloc(1, sizeof(*w));
+    /* Aligned for the inbox's own cache lines (struct worker). */
+    struct worker *w = aligned_alloc(_Alignof(struct worker), sizeof(*w));
+    if (w == NULL) {
+        abort();
+    }
+    memset(w, 0, sizeof(*w));
     w->id = id;
     w->loop = loop_new();
     pthread_mutex_init(&w->inbox_lock, NULL);
@@ -231,11 +260,11 @@ void worker_post(int id, worker_msg_fn *fn, void *arg)
 {
     struct worker *w = g_workers[id];
     struct worker_msg *m = xmalloc(sizeof(*m));
-    atomic_fetch_add(&g_inflight, 1);
     m->next = NULL;
     m->fn = fn;
     m->arg = arg;
     pthread_mutex_lock(&w->inbox_lock);
+    w->posted++;
     bool was_empty = w->inbox_head == NULL;
     if (w->inbox_tail) {
         w->inbox_tail->next = m;

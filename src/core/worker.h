@@ -26,15 +26,21 @@ struct worker {
     int id;
     struct loop *loop;
     pthread_t thread;
-    /* Inbox: a mutex-guarded singly linked list that the owner swaps out whole. A writer wakes
-     * the owner through the eventfd only when the list was empty, so a burst costs one wake-up. */
-    pthread_mutex_t inbox_lock;
-    struct worker_msg *inbox_head;
-    struct worker_msg *inbox_tail;
     int inbox_fd;
     struct loop_io inbox_io;
     /* Per-worker state of the modules (owned by them). */
     void *ctx;
+    /* Inbox: a mutex-guarded singly linked list that the owner swaps out whole. A writer wakes
+     * the owner through the eventfd only when the list was empty, so a burst costs one wake-up.
+     * On cache lines of its own: the other workers write them, the owner reads the fields above
+     * all the time. `posted` counts the messages ever posted here (under the lock), `handled`
+     * those run (by the owner; read under the lock at shutdown). */
+    _Alignas(64) pthread_mutex_t inbox_lock;
+    struct worker_msg *inbox_head;
+    struct worker_msg *inbox_tail;
+    unsigned long posted;
+    unsigned long handled;
+    char inbox_pad[64];
 };
 
 /* Starts n workers (1..WORKERS_MAX); `start` runs on each thread before its loop, `stop` after. */
