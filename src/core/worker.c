@@ -246,14 +246,32 @@ struct worker *worker_self(void)
 }
 
 /* FNV-1a: stable and cheap; the key is already a prepared (case-folded) address. */
-int worker_home(struct strv key)
+#define FNV_OFFSET 1469598103934665603ull
+
+static uint64_t fnv_more(uint64_t h, struct strv s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < key.len; i++) {
-        h ^= (unsigned char)key.p[i];
+    for (size_t i = 0; i < s.len; i++) {
+        h ^= (unsigned char)s.p[i];
         h *= 1099511628211ull;
     }
+    return h;
+}
+
+static int home_of_hash(uint64_t h)
+{
     return g_count > 0 ? (int)(h % (uint64_t)g_count) : 0;
+}
+
+int worker_home(struct strv key)
+{
+    return home_of_hash(fnv_more(FNV_OFFSET, key));
+}
+
+int worker_home_bare(struct strv local, struct strv domain)
+{
+    uint64_t h = fnv_more(FNV_OFFSET, local);
+    h = fnv_more(h, (struct strv){ "@", 1 });
+    return home_of_hash(fnv_more(h, domain));
 }
 
 void worker_post(int id, worker_msg_fn *fn, void *arg)

@@ -58,6 +58,8 @@ struct worker *worker_get(int id);
 struct worker *worker_self(void);
 /* The home worker of an address (a bare JID, a room, a queue key). */
 int worker_home(struct strv key);
+/* The same for the key "local@domain", from its parts (no printing per message). */
+int worker_home_bare(struct strv local, struct strv domain);
 /* Posts a message to worker `id`; callable from any thread, including the target itself. */
 void worker_post(int id, worker_msg_fn *fn, void *arg);
 /* Posts the same function to every worker (arg shared: the handler must not free it). */
