@@ -10,6 +10,7 @@
 #include "im/im.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "xml/xml.h"
 #include "xmpp/c2s.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
@@ -88,6 +89,7 @@ static void idle_sweep(void *ud)
             atomic_fetch_add(&g_xmpp_stats.parsers_freed, 1);
         }
     }
+    xml_arena_pool_trim(); /* at most a second's worth of freed stanza memory is kept */
     if (newly_idle >= IDLE_TRIM_MIN) {
         /* Many buffers freed at once leave holes the allocator keeps; give those pages back
          * (a few milliseconds, at most once a sweep, only when that many went quiet). */
