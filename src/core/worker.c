@@ -25,6 +25,45 @@ static pthread_barrier_t g_barrier;
 static atomic_int g_loops_ended;
 static __thread struct worker *t_self;
 
+/* Inbox messages handled on this thread, kept for its own next posts: a message is allocated by
+ * the poster and freed by the receiver, and that pattern, between two threads, sends every small
+ * block through malloc's slow paths (its per-thread cache only helps the thread that frees). */
+#define MSG_POOL_MAX 1024
+static __thread struct worker_msg *t_msg_pool;
+static __thread unsigned t_msg_pool_n;
+
+static struct worker_msg *msg_new(void)
+{
+    struct worker_msg *m = t_msg_pool;
+    if (m == NULL) {
+        return xmalloc(sizeof(*m));
+    }
+    t_msg_pool = m->next;
+    t_msg_pool_n--;
+    return m;
+}
+
+static void msg_done(struct worker_msg *m)
+{
+    if (t_msg_pool_n >= MSG_POOL_MAX) {
+        free(m);
+        return;
+    }
+    m->next = t_msg_pool;
+    t_msg_pool = m;
+    t_msg_pool_n++;
+}
+
+static void msg_pool_free(void)
+{
+    while (t_msg_pool != NULL) {
+        struct worker_msg *next = t_msg_pool->next;
+        free(t_msg_pool);
+        t_msg_pool = next;
+    }
+    t_msg_pool_n = 0;
+}
+
 static void drain_inbox(void *ud, uint32_t events)
 {
     struct worker *w = ud;
@@ -41,7 +80,7 @@ static void drain_inbox(void *ud, uint32_t events)
     while (m) {
         struct worker_msg *next = m->next;
         m->fn(w, m->arg);
-        free(m);
+        msg_done(m);
         n++;
         m = next;
     }
@@ -92,6 +131,7 @@ static void *worker_main(void *arg)
     if (g_stop) {
         g_stop(w, g_ud);
     }
+    msg_pool_free();
     return NULL;
 }
 
@@ -277,7 +317,7 @@ int worker_home_bare(struct strv local, struct strv domain)
 void worker_post(int id, worker_msg_fn *fn, void *arg)
 {
     struct worker *w = g_workers[id];
-    struct worker_msg *m = xmalloc(sizeof(*m));
+    struct worker_msg *m = msg_new();
     m->next = NULL;
     m->fn = fn;
     m->arg = arg;
