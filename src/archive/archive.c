@@ -171,11 +171,12 @@ void archive_message(struct signal *sig, bool outgoing)
     const struct xml_node *body;
     const struct jid *owner = outgoing ? &sig->from : &sig->to;
     const struct jid *peer = outgoing ? &sig->to : &sig->from;
-    if (owner->local == NULL || peer->domain == NULL || !archive_worth(sig, &body)) {
+    struct worker_ctx *wc = worker_ctx();
+    /* The setting first: with archiving off, a message costs no look at its content. */
+    if (wc == NULL || !wc->cfg->archive.enabled) {
         return;
     }
-    struct worker_ctx *wc = worker_ctx();
-    if (wc == NULL || !wc->cfg->archive.enabled) {
+    if (owner->local == NULL || peer->domain == NULL || !archive_worth(sig, &body)) {
         return;
     }
     /* A settings change reaches the writer's purge with the next message. */

@@ -191,6 +191,9 @@ static void server_send(struct pair *p, const char *msg)
     char got[256];
     size_t len = strlen(msg);
     assert_int_equal(tls_conn_write(p->srv, msg, len), 0);
+    /* Held until sealed (the connection's flush), then one record. */
+    assert_int_equal(tls_conn_output_pending(p->srv), 0);
+    assert_int_equal(tls_conn_seal(p->srv), 0);
     assert_true(tls_conn_output_pending(p->srv) > len);
     pump_once(p);
     int n = SSL_read(p->cli, got, sizeof(got));
@@ -847,6 +850,7 @@ static void test_buffers(void **state)
 
     /* Output taken in pieces when the destination is small. */
     assert_int_equal(tls_conn_write(p.srv, big, sizeof(big)), 0);
+    assert_int_equal(tls_conn_seal(p.srv), 0);
     size_t pending = tls_conn_output_pending(p.srv);
     assert_true(pending > sizeof(big));
     struct buf piece;
@@ -876,6 +880,75 @@ static void test_buffers(void **state)
     buf_cleanup(&piece);
     buf_cleanup(&small);
     buf_cleanup(&all);
+    pair_cleanup(&p);
+}
+
+/* Counts the TLS records in `out` (which must hold whole records); *app_data gets how many of
+ * them have the application-data type. */
+static int count_records(const struct buf *out, int *app_data)
+{
+    int n = 0;
+    *app_data = 0;
+    size_t at = 0;
+    while (at + 5 <= out->len) {
+        const unsigned char *h = (const unsigned char *)out->p + at;
+        size_t len = ((size_t)h[3] << 8) | h[4];
+        assert_true(at + 5 + len <= out->len);
+        *app_data +=
+            h[0] == 23; /* TLS 1.3: every record after the handshake is "application data" */
+        n++;
+        at += 5 + len;
+    }
+    assert_int_equal(at, out->len);
+    return n;
+}
+
+/* The writes made between two seals leave as one record (the stanzas of one loop iteration),
+ * in order; the limit on unsent output counts what is held as well. */
+static void test_write_batching(void **state)
+{
+    struct fixture *f = *state;
+    struct pair p;
+    add_domain(f->ts, "example.test", true);
+    pair_init(&p, f->ts, client_ctx(0), NULL);
+    assert_true(handshake(&p));
+    pump_once(&p);
+    char b[16];
+    (void)SSL_read(p.cli, b, sizeof(b)); /* the tickets */
+    ERR_clear_error();
+    assert_int_equal(tls_conn_output_pending(p.srv), 0);
+
+    const char *parts[] = { "<message id='1'/>", "<message id='2'/>", "<iq id='3'/>" };
+    size_t total = 0;
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(tls_conn_write(p.srv, parts[i], strlen(parts[i])), 0);
+        total += strlen(parts[i]);
+    }
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    assert_int_equal(tls_conn_take_output(p.srv, &out), 0);
+    int app = 0;
+    assert_int_equal(count_records(&out, &app), 1);
+    assert_int_equal(app, 1);
+    assert_int_equal(BIO_write(p.cli_in, out.p, (int)out.len), (int)out.len);
+    char got[256];
+    assert_int_equal(SSL_read(p.cli, got, sizeof(got)), (int)total);
+    assert_memory_equal(got, "<message id='1'/><message id='2'/><iq id='3'/>", total);
+
+    /* Held plaintext counts against the 4 MiB of unsent output. */
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof(chunk));
+    int rc = 0;
+    int i = 0;
+    for (; i < 8 && rc == 0; i++) {
+        rc = tls_conn_write(p.srv, chunk, sizeof(chunk));
+    }
+    assert_int_equal(rc, ERR_LIMIT);
+    assert_int_equal(i, 4);
+    /* What was held before the refusal is sealed, before a close_notify. */
+    assert_int_equal(tls_conn_shutdown(p.srv), 0);
+    assert_true(tls_conn_output_pending(p.srv) > 3 * sizeof(chunk));
+    buf_cleanup(&out);
     pair_cleanup(&p);
 }
 
@@ -940,6 +1013,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
