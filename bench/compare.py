@@ -297,6 +297,11 @@ def main():
                     k, _, v = kv.partition("=")
                     extra[k] = v
                     notes.append("Starling: %s=%s (--starling-option)" % (k, v))
+                if "archive.enabled" not in extra:
+                    # The peers' configurations (bench/peers/) keep no archive; Starling's is
+                    # on by default since issue 16, so it is turned off here to compare alike.
+                    extra["archive.enabled"] = "no"
+                    notes.append("Starling: archive.enabled=no (the peers keep no archive)")
                 if a.scenario in ("idle", "idle-sm") and (a.n or 10000) + 200 > 10000:
                     # The default channel limit is 10000 connections.
                     extra["xmpp.receiving.channels"] = str((a.n or 10000) + 1000)
