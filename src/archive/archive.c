@@ -135,6 +135,17 @@ static bool forged(const struct xml_node *c, const char *owner)
     return by && strcmp(by, owner) == 0;
 }
 
+/* Does the message carry a stanza-id by `owner` (forged: the stamped copy leaves it out)? */
+static bool has_forged(const struct xml_node *m, const char *owner)
+{
+    for (const struct xml_node *c = xml_node_first_element(m); c; c = xml_node_next_element(c)) {
+        if (forged(c, owner)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The message with <stanza-id id by/> and without the forged ones: a new tree (the original is
  * shared, read-only). */
 static struct xml_node *stamped(const struct xml_node *m, const char *owner, long long id)
@@ -154,6 +165,66 @@ static struct xml_node *stamped(const struct xml_node *m, const char *owner, lon
     xml_node_set_attr(sid, "id", num);
     xml_node_set_attr(sid, "by", owner);
     return n;
+}
+
+/* An attribute of a start tag: its text (name='value'). */
+struct attr_span {
+    const char *p;
+    size_t len;
+};
+
+static int span_order(const void *a, const void *b)
+{
+    const struct attr_span *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+#define ROOT_ATTRS_MAX 32
+
+/* Puts the attributes of the serialized message's start tag in one order: the sender's and
+ * the recipient's copies of a message may hold them in different orders (a rewritten `to`),
+ * and the writer stores equal texts once. */
+static void canonical_root(struct buf *text)
+{
+    char *s = text->p;
+    size_t i = 0, end = 0;
+    struct attr_span a[ROOT_ATTRS_MAX];
+    size_t n = 0;
+    while (i < text->len && s[i] != ' ' && s[i] != '>') {
+        i++;
+    }
+    size_t start = i;
+    while (i < text->len && s[i] != '>' && s[i] != '/' && n < ROOT_ATTRS_MAX) {
+        while (i < text->len && s[i] == ' ') {
+            i++;
+        }
+        size_t from = i;
+        char quote = 0;
+        for (; i < text->len && (quote || (s[i] != ' ' && s[i] != '>' && s[i] != '/')); i++) {
+            quote = quote == 0 && (s[i] == '\'' || s[i] == '"') ? s[i] : quote == s[i] ? 0 : quote;
+        }
+        if (i > from) {
+            a[n++] = (struct attr_span){ s + from, i - from };
+        }
+        end = i;
+    }
+    if (n < 2 || n >= ROOT_ATTRS_MAX || i >= text->len) {
+        return;
+    }
+    qsort(a, n, sizeof(a[0]), span_order);
+    char *sorted = xmalloc(end - start + 1);
+    size_t at = 0;
+    for (size_t k = 0; k < n; k++) {
+        sorted[at++] = ' ';
+        memcpy(sorted + at, a[k].p, a[k].len);
+        at += a[k].len;
+    }
+    if (at == end - start) {
+        memcpy(s + start, sorted, at);
+    }
+    free(sorted);
 }
 
 static char *bare_of(const struct jid *j)
@@ -194,12 +265,20 @@ void archive_message(struct signal *sig, bool outgoing)
     if (body) {
         xml_node_text(body, &btext); /* before the stamping frees the tree `body` is in */
     }
+    /* The archived text is the message as its sender's archive keeps it, so that the writer
+     * stores a message between two local accounts once (store_archive_add_many); a query adds
+     * the recipient's stanza-id back. Only a message that carried a forged one is kept as
+     * stamped. */
+    bool keep_stamped = !outgoing && has_forged(sig->xmpp_data, own);
+    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, &text);
     if (!outgoing) {
         struct xml_node *n = stamped(sig->xmpp_data, own, id);
         xml_node_unref(sig->xmpp_data);
         sig->xmpp_data = n;
     }
-    if (signal_wire_serialize(sig, &text) == 0) {
+    rc = keep_stamped ? signal_wire_serialize(sig, &text) : rc;
+    if (rc == 0) {
+        canonical_root(&text);
         struct store_archive_row r = {
             .id = id,
             .domain = owner->domain,

@@ -192,6 +192,64 @@ def test_paging_backward_from_the_end(server):
     b.close()
 
 
+def rsm_count_index(fin):
+    s = fin.find(q(NS_RSM, "set"))
+    first = s.find(q(NS_RSM, "first"))
+    return int(s.findtext(q(NS_RSM, "count"))), None if first is None else first.get("index")
+
+
+def test_rsm_count_and_index(server):
+    """XEP-0059 <count/> of the whole result set (the form's filters, not the page) and the
+    first item's index on forward pages."""
+    a, b = fill(server, "rc", 10)
+    chat(b, a.bare, "reply words")
+    sync(b)
+    items, fin = mam(b, max_=4)
+    assert len(items) == 4 and rsm_count_index(fin) == (11, "0"), dump(fin)
+    items, fin = mam(b, max_=4, after=items[-1][0])
+    assert bodies(items) == ["m04", "m05", "m06", "m07"] and rsm_count_index(fin) == (11, "4")
+    items, fin = mam(b, max_=3, before="")
+    assert len(items) == 3 and rsm_count_index(fin)[0] == 11
+    items, fin = mam(b, {"with": a.bare, "after-id": items[0][0]}, max_=1)
+    assert len(items) == 1 and rsm_count_index(fin) == (2, "0"), dump(fin)
+    items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "words"})
+    assert bodies(items) == ["reply words"] and rsm_count_index(fin) == (1, "0")
+    items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "nowhere"})
+    assert items == [] and rsm_count_index(fin) == (0, None) and complete(fin)
+    a.close()
+    b.close()
+
+
+def owner_rows(server, *users):
+    """(stored stanzas, index rows) of these accounts' archives."""
+    marks = ", ".join("?" for _ in users)
+    return server.db_rows("SELECT count(DISTINCT i.sid), count(*) FROM archive_idx i"
+                          " JOIN archive_jid o ON o.id = i.owner"
+                          " WHERE o.domain = 'localhost' AND o.name IN (%s)" % marks, users)[0]
+
+
+def test_one_stored_copy_per_message(server):
+    """A message between two local accounts is stored once, with an index row in each archive;
+    the stored copy goes with the last archive that has it."""
+    a, b = fill(server, "oc", 5)
+    assert len(mam(b)[0]) == 5  # a query waits for the writer
+    assert owner_rows(server, a.user, b.user) == (5, 10)
+    sids = [r[0] for r in server.db_rows(
+        "SELECT i.sid FROM archive_idx i JOIN archive_jid o ON o.id = i.owner"
+        " WHERE o.domain = 'localhost' AND o.name = ?", (b.user,))]
+    a.close()
+    server.ctl_ok("account", "remove", a.bare)
+    items, fin = mam(b)
+    assert bodies(items) == ["m%02d" % i for i in range(5)] and complete(fin)
+    assert all(m.find(q(NS_SID, "stanza-id")).get("by") == b.bare for *_, m in items)
+    assert owner_rows(server, b.user) == (5, 5)
+    b.close()
+    server.ctl_ok("account", "remove", b.bare)
+    marks = ", ".join("?" for _ in sids)
+    assert server.db_rows("SELECT count(*) FROM archive_stanza WHERE id IN (%s)" % marks,
+                          sids) == [(0,)]
+
+
 def test_unknown_ids_item_not_found(server):
     a, b = fill(server, "nf", 2)
     for kw in ({"after": "12345"}, {"before": "nope"}):
@@ -446,10 +504,15 @@ def test_background_retention_pass(make_server):
     sync(a)
     assert bodies(mam(b)[0]) == ["today"]
     old = int((time.time() - 40 * 86400) * 1e6)
-    srv.db_rows("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
-                " VALUES (?, 'localhost', ?, ?, '', 0, ?, 'long ago')",
-                (old, b.user, a.bare, "<message xmlns='jabber:client' from='%s' to='%s' "
+    srv.db_rows("INSERT INTO archive_jid(domain, name) VALUES ('localhost', ?), ('', ?)"
+                " ON CONFLICT DO NOTHING", (b.user, a.bare))
+    srv.db_rows("INSERT INTO archive_stanza(id, stanza, body) VALUES (?, ?, 'long ago')",
+                (old, "<message xmlns='jabber:client' from='%s' to='%s' "
                  "type='chat'><body>long ago</body></message>" % (a.bare, b.bare)))
+    srv.db_rows("INSERT INTO archive_idx(id, owner, peer, peer_res, outgoing, sid)"
+                " SELECT ?, o.id, p.id, '', 0, ? FROM archive_jid o, archive_jid p"
+                " WHERE o.domain = 'localhost' AND o.name = ? AND p.domain = '' AND p.name = ?",
+                (old, old, b.user, a.bare))
     assert bodies(mam(b)[0]) == ["long ago", "today"]
     srv.ctl_ok("domain", "set", "localhost", "archive_keep_days=30")
     assert "started" in srv.ctl_ok("archive", "purge")
