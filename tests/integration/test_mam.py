@@ -2,15 +2,19 @@
 stanza-ids, hints, types, encrypted payloads), queries with the form fields of urn:xmpp:mam:2
 and #extended, XEP-0059 paging both ways with an exact complete flag, item-not-found, flip-page,
 preferences, full-text search (XEP-0431), metadata, the offline interplay, the archive removed
-with its account and kept across a restart."""
+with its account and kept across a restart, one stored copy of a message between two local
+accounts, RSM counts, the upgrade of an archive of schema version 1."""
 
 import os
 import re
 import time
 import uuid
 
+import pytest
+
 import rawxmpp
 from rawxmpp import q, dump
+from starling import ON_POSTGRESQL
 from imclient import NS_CLIENT, fresh, login, is_message, nothing
 
 NS_MAM = "urn:xmpp:mam:2"
@@ -522,3 +526,58 @@ def test_background_retention_pass(make_server):
     assert bodies(mam(b)[0]) == ["today"]
     a.close()
     b.close()
+
+
+# PostgreSQL's archive tables of schema version 1 (SQLite's upgrade: tests/unit/test_store_archive.c).
+PG_ARCHIVE_V1 = [
+    "DROP TRIGGER archive_idx_gone ON archive_idx",
+    "DROP FUNCTION archive_idx_gone()",
+    "DROP TABLE archive_idx",
+    "DROP TABLE archive_stanza",
+    "DROP TABLE archive_jid",
+    "CREATE TABLE archive_msg (id BIGINT PRIMARY KEY, domain TEXT NOT NULL, name TEXT NOT NULL,"
+    " peer TEXT NOT NULL, peer_res TEXT NOT NULL DEFAULT '', outgoing BIGINT NOT NULL,"
+    " stanza TEXT NOT NULL, body TEXT, body_tsv tsvector GENERATED ALWAYS AS"
+    " (to_tsvector('simple', coalesce(body, ''))) STORED)",
+    "UPDATE store_schema SET version = 1 WHERE area = 'archive'",
+]
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL's upgrade (SQLite's: a unit test)")
+def test_upgrade_from_archive_version_1_on_postgresql(make_server):
+    """Rows written by the archive's schema version 1 are converted at the next start: the
+    last page, a peer's rows and full text find them; new messages join them."""
+    from starling import Server
+    srv = make_server()
+    a, b = pair(srv, "up")
+    a.close()
+    b.close()
+    assert srv.stop() == []
+    for sql in PG_ARCHIVE_V1:
+        srv.db_rows(sql)
+    base = int((time.time() - 3600) * 1e6)
+    for i in range(3):
+        srv.db_rows("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza,"
+                    " body) VALUES (?, 'localhost', ?, ?, 'old', 0, ?, ?)",
+                    (base + i, b.user, a.bare, "<message xmlns='jabber:client' from='%s/old' to='%s'"
+                     " type='chat'><body>old %d</body></message>" % (a.bare, b.bare, i),
+                     "old %d" % i))
+    srv2 = Server(datadir=srv.datadir)
+    try:
+        srv2.start()
+        assert srv2.db_rows("SELECT version FROM store_schema WHERE area = 'archive'") == [(2,)]
+        a = login(srv2, a.user, presence="")
+        b = login(srv2, b.user, presence="")
+        chat(a, b.bare, "new 3")
+        b.wait_for(lambda e: is_message(e, "new 3"), what="message")
+        items, fin = mam(b)
+        assert bodies(items) == ["old 0", "old 1", "old 2", "new 3"] and complete(fin)
+        assert bodies(mam(b, {"with": a.bare + "/old"})[0]) == ["old 0", "old 1", "old 2"]
+        items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "old"}, max_=2)
+        assert bodies(items) == ["old 0", "old 1"] and rsm_count_index(fin) == (3, "0")
+        a.close()
+        b.close()
+    finally:
+        problems = srv2.stop()
+        srv2.cleanup()
+    assert problems == [], problems
