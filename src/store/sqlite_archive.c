@@ -24,13 +24,14 @@
 /* v2's tables and conversion, shared by both backends' texts. */
 #define V2_IDX_TABLE                                                                               \
     "CREATE TABLE archive_idx ("                                                                   \
-    "  id INTEGER PRIMARY KEY,"                                                                    \
     "  owner INTEGER NOT NULL,"                                                                    \
+    "  id INTEGER NOT NULL,"                                                                       \
     "  peer INTEGER NOT NULL,"                                                                     \
     "  peer_res TEXT NOT NULL DEFAULT '',"                                                         \
     "  outgoing INTEGER NOT NULL,"                                                                 \
-    "  sid INTEGER NOT NULL"                                                                       \
-    ");"
+    "  sid INTEGER NOT NULL,"                                                                      \
+    "  PRIMARY KEY (owner, id)"                                                                    \
+    ") WITHOUT ROWID;"
 #define V2_TABLES                                                                                  \
     "CREATE TABLE archive_jid ("                                                                   \
     "  id INTEGER PRIMARY KEY,"                                                                    \
@@ -51,10 +52,10 @@
     "  SELECT m.id, o.id, p.id, m.peer_res, m.outgoing, m.id FROM archive_msg m"                   \
     "  JOIN archive_jid o ON o.domain = m.domain AND o.name = m.name"                              \
     "  JOIN archive_jid p ON p.domain = '' AND p.name = m.peer;"
-/* By owner (the last N, paging, time ranges), by owner and peer ("the last N with X"), by
- * stanza (a full-text match's rows; an orphaned stanza's removal). */
+/* The table is ordered by owner (the last N, paging, time ranges); indexes by owner and peer
+ * ("the last N with X") and by stanza (a full-text match's rows; an orphaned stanza's
+ * removal). */
 #define V2_INDEXES                                                                                 \
-    "CREATE INDEX archive_idx_owner ON archive_idx(owner, id);"                                    \
     "CREATE INDEX archive_idx_peer ON archive_idx(owner, peer, id);"                               \
     "CREATE INDEX archive_idx_sid ON archive_idx(sid);"
 
@@ -270,6 +271,7 @@ struct keyslot {
 struct keymap {
     struct keyslot *slots;
     size_t mask;
+    size_t used;
 };
 
 static void keymap_init(struct keymap *km, size_t n)
@@ -280,6 +282,7 @@ static void keymap_init(struct keymap *km, size_t n)
     }
     km->slots = xcalloc(cap, sizeof(*km->slots));
     km->mask = cap - 1;
+    km->used = 0;
 }
 
 static unsigned long long fnv(unsigned long long h, const char *s)
@@ -309,6 +312,30 @@ static struct keyslot *keymap_slot(struct keymap *km, const char *a, const char 
 static const char SQL_JID_GET[] = "SELECT id FROM archive_jid WHERE domain = ?1 AND name = ?2";
 static const char SQL_JID_ADD[] = "INSERT OR IGNORE INTO archive_jid(domain, name) VALUES (?1, ?2)";
 
+/* Fills the free slot `k` from keymap_slot (then no slot pointer of `km` stays valid: the table
+ * grows past half full). */
+static void keymap_use(struct keymap *km, struct keyslot *k, long long val)
+{
+    k->used = true;
+    k->val = val;
+    if (++km->used * 2 <= km->mask + 1) {
+        return;
+    }
+    struct keymap old = *km;
+    keymap_init(km, old.mask + 1);
+    for (size_t i = 0; i <= old.mask; i++) {
+        if (old.slots[i].used) {
+            size_t j = old.slots[i].hash & km->mask;
+            while (km->slots[j].used) {
+                j = (j + 1) & km->mask;
+            }
+            km->slots[j] = old.slots[i];
+            km->used++;
+        }
+    }
+    free(old.slots);
+}
+
 /* The integer key of (domain, name), added when new; looked up once per batch. */
 static int jid_key(struct store *st, struct keymap *km, const char *domain, const char *name,
                    long long *key)
@@ -324,8 +351,7 @@ static int jid_key(struct store *st, struct keymap *km, const char *domain, cons
         rc = rc == 0 ? store__query_one(st, SQL_JID_GET, STORE_ARGS(domain, name), NULL, key) : rc;
     }
     if (rc == 0) {
-        k->used = true;
-        k->val = *key;
+        keymap_use(km, k, *key);
     }
     return rc;
 }
@@ -338,7 +364,7 @@ static int owners_exist(struct store *st, const struct store_archive_row *const 
                         bool *keep)
 {
     struct keymap km;
-    keymap_init(&km, n);
+    keymap_init(&km, 64);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct store_archive_row *r = rows[i];
@@ -346,9 +372,11 @@ static int owners_exist(struct store *st, const struct store_archive_row *const 
         if (!k->used && !r->room) {
             rc = store__query_one(st, SQL_ACCOUNT_EXISTS, STORE_ARGS(r->domain, r->name), NULL,
                                   NULL);
-            k->used = true;
-            k->val = rc == 0;
+            bool exists = rc == 0;
+            keymap_use(&km, k, exists);
+            keep[i] = exists;
             rc = rc == ERR_NOTFOUND ? 0 : rc;
+            continue;
         }
         keep[i] = r->room || (k->used && k->val);
     }
@@ -369,33 +397,76 @@ static const char SQL_FTS_IDS[] =
 
 /* A batch being written. */
 struct batch {
+    const struct store_archive_row *const *rows;
     struct keymap jids, stanzas;
-    long long fts_done; /* SQLite: the full-text index's mark; LLONG_MIN on PostgreSQL */
-    struct buf late;    /* stanzas at or below it, a JSON array */
+    long long *owner, *peer, *sid; /* per row: keys and stored stanza */
+    long long fts_done;            /* SQLite: the full-text index's mark; LLONG_MIN on PostgreSQL */
+    struct buf late;               /* stanzas at or below it, a JSON array */
 };
 
-/* Row `r`: its stanza unless the batch wrote the same text already, then its index row. */
-static int add_row(struct store *st, struct batch *b, const struct store_archive_row *r)
+/* Row i's keys, and its stanza unless the batch wrote the same text already. */
+static int add_keys(struct store *st, struct batch *b, size_t i)
 {
-    long long owner, peer;
-    int rc = jid_key(st, &b->jids, r->domain, r->name, &owner);
-    rc = rc == 0 ? jid_key(st, &b->jids, "", r->peer, &peer) : rc;
+    const struct store_archive_row *r = b->rows[i];
+    int rc = jid_key(st, &b->jids, r->domain, r->name, &b->owner[i]);
+    rc = rc == 0 ? jid_key(st, &b->jids, "", r->peer, &b->peer[i]) : rc;
     struct keyslot *k = keymap_slot(&b->stanzas, r->stanza, "");
+    b->sid[i] = k->used ? k->val : r->id;
     if (rc == 0 && !k->used) {
         const struct arg a[] = { NUM(r->id), TXT(r->stanza), TXT(r->body) };
         rc = run_args(st, SQL_STANZA_ADD, a, 3);
-        k->used = rc == 0;
-        k->val = r->id;
+        if (rc == 0) {
+            keymap_use(&b->stanzas, k, r->id);
+        }
         if (rc == 0 && r->body && r->id <= b->fts_done) {
             buf_printf(&b->late, "%s%lld", b->late.len > 1 ? "," : "", r->id);
         }
     }
-    if (rc == 0) {
-        const struct arg a[] = { NUM(r->id),       NUM(owner),
-                                 NUM(peer),        TXT(r->peer_res ? r->peer_res : ""),
-                                 NUM(r->outgoing), NUM(k->val) };
-        rc = run_args(st, SQL_IDX_ADD, a, 6);
+    return rc;
+}
+
+static int add_index_row(struct store *st, struct batch *b, size_t i)
+{
+    const struct store_archive_row *r = b->rows[i];
+    const struct arg a[] = { NUM(r->id),       NUM(b->owner[i]),
+                             NUM(b->peer[i]),  TXT(r->peer_res ? r->peer_res : ""),
+                             NUM(r->outgoing), NUM(b->sid[i]) };
+    return run_args(st, SQL_IDX_ADD, a, 6);
+}
+
+/* Index rows in (owner, peer, id) order: the table's and the peer index's pages are then
+ * written in sequence rather than all over. */
+static int by_keys(const void *x, const void *y, void *ud)
+{
+    const struct batch *b = ud;
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    long long d[] = { b->owner[i] - b->owner[j], b->peer[i] - b->peer[j],
+                      b->rows[i]->id - b->rows[j]->id };
+    for (size_t k = 0; k < 3; k++) {
+        if (d[k] != 0) {
+            return d[k] < 0 ? -1 : 1;
+        }
     }
+    return 0;
+}
+
+static int add_batch(struct store *st, struct batch *b, const bool *keep, size_t n, size_t *added)
+{
+    size_t *order = xcalloc(n, sizeof(*order));
+    size_t m = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (keep[i]) {
+            rc = add_keys(st, b, i);
+            order[m++] = i;
+        }
+    }
+    qsort_r(order, m, sizeof(*order), by_keys, b);
+    for (size_t k = 0; k < m && rc == 0; k++) {
+        rc = add_index_row(st, b, order[k]);
+        *added += rc == 0;
+    }
+    free(order);
     return rc;
 }
 
@@ -407,8 +478,11 @@ int store_archive_add_many(struct store *st, const struct store_archive_row *con
         return 0;
     }
     bool *keep = xcalloc(n, sizeof(*keep));
-    struct batch b = { .fts_done = LLONG_MIN };
-    keymap_init(&b.jids, 2 * n);
+    struct batch b = { .rows = rows, .fts_done = LLONG_MIN };
+    b.owner = xcalloc(3 * n, sizeof(long long));
+    b.peer = b.owner + n;
+    b.sid = b.peer + n;
+    keymap_init(&b.jids, 64);
     keymap_init(&b.stanzas, n);
     buf_init(&b.late, 24 * n + 16);
     buf_append_c(&b.late, "[");
@@ -416,12 +490,7 @@ int store_archive_add_many(struct store *st, const struct store_archive_row *con
     if (rc == 0 && !store__is_postgresql(st)) {
         rc = store__query_one(st, SQL_FTS_DONE, STORE_NO_ARGS, NULL, &b.fts_done);
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (keep[i]) {
-            rc = add_row(st, &b, rows[i]);
-            *added += rc == 0;
-        }
-    }
+    rc = rc == 0 ? add_batch(st, &b, keep, n, added) : rc;
     buf_append_c(&b.late, "]");
     if (rc == 0 && b.late.len > 2) {
         rc = store__run(st, SQL_FTS_IDS, STORE_ARGS(buf_cstr(&b.late)), NULL);
@@ -429,6 +498,7 @@ int store_archive_add_many(struct store *st, const struct store_archive_row *con
     buf_cleanup(&b.late);
     free(b.jids.slots);
     free(b.stanzas.slots);
+    free(b.owner);
     free(keep);
     return rc;
 }
@@ -763,12 +833,14 @@ int store_archive_prefs_set(struct store *st, const char *domain, const char *na
 
 /* The domain's owners: its accounts, or a chat service's rooms (peers have the domain ''). */
 #define IN_DOMAIN(n) " IN (SELECT id FROM archive_jid WHERE domain = ?" n ")"
+/* Each owner's oldest rows first (the table's order), without sorting a backlog. */
 static const char SQL_PURGE_DOMAIN[] =
-    "DELETE FROM archive_idx WHERE id IN (SELECT id FROM archive_idx WHERE id < CAST(?2 AS INTEGER)"
-    " AND owner" IN_DOMAIN("1") " ORDER BY id LIMIT CAST(?3 AS INTEGER))";
+    "DELETE FROM archive_idx WHERE (owner, id) IN (SELECT owner, id FROM archive_idx"
+    " WHERE owner" IN_DOMAIN("1") " AND id < CAST(?2 AS INTEGER) LIMIT CAST(?3 AS INTEGER))";
 static const char SQL_PURGE_ALL[] =
-    "DELETE FROM archive_idx WHERE id IN (SELECT id FROM archive_idx"
-    " WHERE id < CAST(?1 AS INTEGER) ORDER BY id LIMIT CAST(?2 AS INTEGER))";
+    "DELETE FROM archive_idx WHERE (owner, id) IN (SELECT owner, id FROM archive_idx"
+    " WHERE owner IN (SELECT id FROM archive_jid WHERE domain <> '')"
+    " AND id < CAST(?1 AS INTEGER) LIMIT CAST(?2 AS INTEGER))";
 
 int store_archive_purge(struct store *st, const char *domain, long long before, int limit,
                         int *removed)
