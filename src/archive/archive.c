@@ -98,15 +98,62 @@ static int roster_found(void *ud, const struct store_roster_item *it)
     return 0;
 }
 
-/* The account's preferences (XEP-0313 §6.1) for a message with `peer`; none set: always. */
-static bool prefs_allow(struct store *st, const struct jid *owner, const char *peer)
+/* Accounts known to have set no preferences (most), per worker thread, as of one generation of
+ * archive_prefs_changed: a message of theirs costs no store read. Direct-mapped by a hash of
+ * the bare JID; longer JIDs are not kept. */
+#define NOPREFS_SLOTS 512
+#define NOPREFS_JID_MAX 64
+static atomic_ulong g_prefs_gen;
+static __thread struct {
+    unsigned long gen;
+    char jid[NOPREFS_SLOTS][NOPREFS_JID_MAX];
+} t_noprefs;
+
+void archive_prefs_changed(void)
 {
+    atomic_fetch_add(&g_prefs_gen, 1);
+}
+
+static size_t noprefs_slot(const char *own)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (const char *p = own; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return (size_t)(h % NOPREFS_SLOTS);
+}
+
+/* The thread's cache, emptied when the preferences changed since it was filled. */
+static void noprefs_sync(unsigned long gen)
+{
+    if (t_noprefs.gen != gen) {
+        memset(&t_noprefs, 0, sizeof(t_noprefs));
+        t_noprefs.gen = gen;
+    }
+}
+
+/* The account's preferences (XEP-0313 §6.1) for a message with `peer`; none set: always. */
+static bool prefs_allow(struct store *st, const struct jid *owner, const char *own,
+                        const char *peer)
+{
+    unsigned long gen = atomic_load(&g_prefs_gen);
+    noprefs_sync(gen);
+    size_t slot = noprefs_slot(own);
+    if (strcmp(t_noprefs.jid[slot], own) == 0) {
+        return true;
+    }
     struct buf mode, always, never;
     buf_init(&mode, 16);
     buf_init(&always, 1 << 20);
     buf_init(&never, 1 << 20);
     bool allow = true;
-    if (store_archive_prefs_get(st, owner->domain, owner->local, &mode, &always, &never) == 0) {
+    int rc = store_archive_prefs_get(st, owner->domain, owner->local, &mode, &always, &never);
+    if (rc == ERR_NOTFOUND && strlen(own) < NOPREFS_JID_MAX) {
+        /* Tagged with the generation read before the look-up: a change committed meanwhile
+         * empties the cache at the next message. */
+        memcpy(t_noprefs.jid[slot], own, strlen(own) + 1);
+    }
+    if (rc == 0) {
         if (on_list(buf_cstr(&never), peer)) {
             allow = false;
         } else if (on_list(buf_cstr(&always), peer)) {
@@ -253,7 +300,7 @@ void archive_message(struct signal *sig, bool outgoing)
     archive_set_keep_days(wc->cfg->archive.keep_days);
     char *own = bare_of(owner);
     char *with = bare_of(peer);
-    if (!prefs_allow(wc->store, owner, with)) {
+    if (!prefs_allow(wc->store, owner, own, with)) {
         free(own);
         free(with);
         return;

@@ -359,6 +359,22 @@ def test_prefs_never_always_roster(server):
         x.close()
 
 
+def test_prefs_change_after_messages(server):
+    """Preferences set after messages were archived apply to the next message (the workers
+    remember accounts without preferences until a change)."""
+    a, b = pair(server, "pc")
+    chat(a, b.bare, "before")
+    b.wait_for(lambda e: is_message(e, "before"), what="message")
+    r = prefs(b, "<prefs xmlns='%s' default='never'/>" % NS_MAM)
+    assert r.get("type") == "result", dump(r)
+    chat(a, b.bare, "after")
+    b.wait_for(lambda e: is_message(e, "after"), what="message")
+    assert bodies(mam(b)[0]) == ["before"]
+    assert bodies(mam(a)[0]) == ["before", "after"]
+    a.close()
+    b.close()
+
+
 def test_other_account_archive_forbidden(server):
     a, b = pair(server, "fb")
     items, err = mam(a, to=b.bare)
