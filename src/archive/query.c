@@ -317,8 +317,12 @@ static void add_text_child(struct xml_node *parent, const char *name, long long 
     xml_node_add_text(e, num, strlen(num));
 }
 
+/* Counts stop there: past it a result set's <count/> is not given (a whole archive of a
+ * million messages would take 200 ms to count). */
+#define MAM_COUNT_MAX 10000
+
 /* The size of the result set and the position of the page's first item in it (XEP-0059
- * <count/>, <first index/>; index -1 when not given). The index is given on forward pages only:
+ * <count/>, <first index/>; -1 when not given). The index is given on forward pages only:
  * slixmpp's iterator (1.8) takes index + items == count as the end whichever way it pages, so a
  * backward page that gave it would end its walk at the first page. */
 static int count_set(struct store *st, struct mam_query *mq, const struct page *pg,
@@ -333,12 +337,12 @@ static int count_set(struct store *st, struct mam_query *mq, const struct page *
     struct store_archive_query q = mq->q;
     q.lo = mq->set_lo;
     q.hi = mq->set_hi;
-    int rc = store_archive_count(st, &q, count);
-    if (rc != 0 || pg->n == 0 || mq->flip || q.descending) {
+    int rc = store_archive_count(st, &q, MAM_COUNT_MAX, count);
+    if (rc != 0 || *count < 0 || pg->n == 0 || mq->flip || q.descending) {
         return rc;
     }
     q.hi = pg->items[0].id - 1;
-    return store_archive_count(st, &q, index);
+    return store_archive_count(st, &q, MAM_COUNT_MAX, index);
 }
 
 static struct xml_node *fin_new(const struct page *pg, bool complete, long long count,
@@ -358,7 +362,9 @@ static struct xml_node *fin_new(const struct page *pg, bool complete, long long 
         }
         add_text_child(set, "last", pg->items[pg->n - 1].id);
     }
-    add_text_child(set, "count", count);
+    if (count >= 0) {
+        add_text_child(set, "count", count);
+    }
     return fin;
 }
 

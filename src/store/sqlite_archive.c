@@ -617,10 +617,18 @@ static const char *const SQL_QUERY[2][2][2] = {
         { SEL RANGE PEER DESC("7"), SEL RANGE PEER FTS_EACH("7") DESC("8") },
     },
 };
-/* Counts (RSM <count/>): [peer][text]. */
-static const char *const SQL_COUNT[2][2] = {
-    { CNT RANGE, BY_TEXT(CNT_) FTS("5") },
-    { CNT RANGE PEER, CNT RANGE PEER FTS("7") },
+/* Counts (RSM <count/>), of at most ?N rows (the last argument): [0] the range, [1] with a peer,
+ * [2] with a peer and its resource, [3] with a text (a whole archive). A peer's rows with a text
+ * are not counted: each would be looked up in the full-text index. */
+#define CAP(n) " LIMIT CAST(?" n " AS INTEGER)) AS page"
+#define COUNT_OF(rows) "SELECT count(*) FROM (SELECT 1 FROM archive_idx i WHERE" rows
+#define PEER_ONLY " AND i.peer = (SELECT id FROM archive_jid WHERE domain = '' AND name = ?5)"
+#define RES " AND i.peer_res = ?6"
+static const char *const SQL_COUNT[4] = {
+    COUNT_OF(OWNER_IS("") RANGE) CAP("5"),
+    COUNT_OF(OWNER_IS("") RANGE PEER_ONLY) CAP("6"),
+    COUNT_OF(OWNER_IS("") RANGE PEER_ONLY RES) CAP("7"),
+    COUNT_OF(OWNER_IS("+") RANGE_("+") FTS("5")) CAP("6"),
 };
 
 /* PostgreSQL's full-text statements ([descending][peer], counts [peer]): the words of the text,
@@ -634,7 +642,7 @@ static const char *const SQL_QUERY_PG[2][2] = {
     { SEL RANGE TSQ("5") ASC("6"), SEL RANGE PEER TSQ("7") ASC("8") },
     { SEL RANGE TSQ("5") DESC("6"), SEL RANGE PEER TSQ("7") DESC("8") },
 };
-static const char *const SQL_COUNT_PG[2] = { CNT RANGE TSQ_IN("5"), CNT RANGE PEER TSQ_IN("7") };
+static const char SQL_COUNT_PG[] = COUNT_OF(OWNER_IS("") RANGE TSQ_IN("5")) CAP("6");
 
 struct rows_ctx {
     store_archive_fn *fn;
@@ -745,22 +753,36 @@ int store_archive_query(struct store *st, const struct store_archive_query *q, s
     return ret;
 }
 
-int store_archive_count(struct store *st, const struct store_archive_query *q, long long *count)
+int store_archive_count(struct store *st, const struct store_archive_query *q, int max,
+                        long long *count)
 {
+    *count = -1;
+    if (q->peer && q->text) {
+        return 0;
+    }
     struct buf words;
     buf_init(&words, 8192);
     const char *text;
-    *count = 0;
     int ret = text_filter(st, q, &words, &text);
     if (ret == 0) {
-        const char *sql = SQL_COUNT[q->peer != NULL][text != NULL];
-        if (text && store__is_postgresql(st)) {
-            sql = SQL_COUNT_PG[q->peer != NULL];
-        }
+        int form = text ? 3 : q->peer == NULL ? 0 : q->peer_res == NULL ? 1 : 2;
+        const char *sql = text && store__is_postgresql(st) ? SQL_COUNT_PG : SQL_COUNT[form];
         char num[3][24];
         const char *args[ARGS_MAX];
-        int n = query_args(q, text, false, num, args);
+        snprintf(num[0], sizeof(num[0]), "%lld", q->lo);
+        snprintf(num[1], sizeof(num[1]), "%lld", q->hi);
+        snprintf(num[2], sizeof(num[2]), "%d", max + 1);
+        int n = 0;
+        const char *all[] = { q->domain, q->name, num[0], num[1], q->peer, q->peer_res, text };
+        for (int i = 0; i < 7; i++) {
+            if (i < 4 || (i == 4 && form >= 1 && form <= 2) || (i == 5 && form == 2) ||
+                (i == 6 && form == 3)) {
+                args[n++] = all[i];
+            }
+        }
+        args[n++] = num[2];
         ret = store__query_one(st, sql, args, n, NULL, count);
+        *count = ret == 0 && *count > max ? -1 : *count;
     }
     buf_cleanup(&words);
     return ret;

@@ -72,9 +72,11 @@ struct store_archive_hit {
 typedef int store_archive_fn(void *ud, const struct store_archive_hit *h);
 int store_archive_query(struct store *st, const struct store_archive_query *q, store_archive_fn *fn,
                         void *ud);
-/* The number of rows `q` selects without its limit (RSM <count/>); `descending` and `limit`
- * are not read. */
-int store_archive_count(struct store *st, const struct store_archive_query *q, long long *count);
+/* The number of rows `q` selects without its limit (RSM <count/>), when it is at most `max`;
+ * -1 when more, or when counting is not cheap (a peer's rows with a text). `descending` and
+ * `limit` are not read. */
+int store_archive_count(struct store *st, const struct store_archive_query *q, int max,
+                        long long *count);
 /* One row of an owner by id: ERR_NOTFOUND when it has none by that id. */
 int store_archive_get(struct store *st, const char *domain, const char *name, long long id,
                       store_archive_fn *fn, void *ud);
