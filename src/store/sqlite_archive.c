@@ -582,17 +582,13 @@ int store_archive_index_pending(struct store *st, int limit, int *indexed)
  * starts from the matching stanzas instead). */
 #define OWNER_IS(plus)                                                                             \
     " " plus "i.owner = (SELECT id FROM archive_jid WHERE domain = ?1 AND name = ?2)"
-#define SEL_(plus)                                                                                 \
+#define SEL                                                                                        \
     "SELECT i.id, i.outgoing, s.stanza, p.name, i.peer_res FROM archive_idx i"                     \
     " CROSS JOIN archive_stanza s CROSS JOIN archive_jid p"                                        \
-    " WHERE s.id = i.sid AND p.id = i.peer AND" OWNER_IS(plus)
-#define SEL SEL_("")
-#define CNT_(plus) "SELECT count(*) FROM archive_idx i WHERE" OWNER_IS(plus)
-#define CNT CNT_("")
+    " WHERE s.id = i.sid AND p.id = i.peer AND" OWNER_IS("")
 #define RANGE_(plus)                                                                               \
     " AND " plus "i.id >= CAST(?3 AS INTEGER) AND " plus "i.id <= CAST(?4 AS INTEGER)"
 #define RANGE RANGE_("")
-#define BY_TEXT(head) head("+") RANGE_("+")
 #define PEER                                                                                       \
     " AND i.peer = (SELECT id FROM archive_jid WHERE domain = '' AND name = ?5)"                   \
     " AND (?6 = '' OR i.peer_res = ?6)"
@@ -606,14 +602,25 @@ int store_archive_index_pending(struct store *st, int limit, int *indexed)
 #define ASC(n) " ORDER BY i.id ASC LIMIT CAST(?" n " AS INTEGER)"
 #define DESC(n) " ORDER BY i.id DESC LIMIT CAST(?" n " AS INTEGER)"
 
+/* A whole archive's full-text page: the matching rows' keys first (the stanza index covers
+ * them), then the page's stanzas (reading every match's stanza cost 18 ms instead of 4 for a
+ * word in 1,000 of 1,000,000 messages). */
+#define TEXT_PAGE(order_limit, dir)                                                                \
+    "SELECT i.id, i.outgoing, s.stanza, p.name, i.peer_res FROM (SELECT i.owner AS o, i.id AS id"  \
+    " FROM archive_idx i WHERE" OWNER_IS("+") RANGE_("+") FTS("5") order_limit                     \
+        ") m"                                                                                      \
+        " CROSS JOIN archive_idx i CROSS JOIN archive_stanza s CROSS JOIN archive_jid p"           \
+        " WHERE i.owner = m.o AND i.id = m.id AND s.id = i.sid AND p.id = i.peer ORDER BY "        \
+        "i.id " dir
+
 /* The statements of the query mix; [descending][peer][text]. */
 static const char *const SQL_QUERY[2][2][2] = {
     {
-        { SEL RANGE ASC("5"), BY_TEXT(SEL_) FTS("5") ASC("6") },
+        { SEL RANGE ASC("5"), TEXT_PAGE(ASC("6"), "ASC") },
         { SEL RANGE PEER ASC("7"), SEL RANGE PEER FTS_EACH("7") ASC("8") },
     },
     {
-        { SEL RANGE DESC("5"), BY_TEXT(SEL_) FTS("5") DESC("6") },
+        { SEL RANGE DESC("5"), TEXT_PAGE(DESC("6"), "DESC") },
         { SEL RANGE PEER DESC("7"), SEL RANGE PEER FTS_EACH("7") DESC("8") },
     },
 };
