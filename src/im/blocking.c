@@ -217,18 +217,21 @@ void im__refuse_blocked(struct router_session *rs, const struct signal *sig)
     rs->deliver(rs->ud, err);
 }
 
-bool im_inbound_blocked(struct signal *sig)
+bool im_inbound_blocks(const struct signal *sig)
 {
     if (sig->to.local == NULL || sig->from.domain == NULL) {
         return false;
     }
-    struct jid user;
-    im__bare(&sig->to, &user);
+    /* The recipient's account: the parts of its address, borrowed (nothing copied). */
+    const struct jid user = { .local = sig->to.local, .domain = sig->to.domain };
     /* The user's own server (its domain as a whole) always gets through. */
     bool own_server = sig->from.local == NULL && strcmp(sig->from.domain, user.domain) == 0;
-    bool blocked = !own_server && !jid_bare_eq(&user, &sig->from) && im__blocked(&user, &sig->from);
-    jid_cleanup(&user);
-    if (!blocked) {
+    return !own_server && !jid_bare_eq(&user, &sig->from) && im__blocked(&user, &sig->from);
+}
+
+bool im_inbound_blocked(struct signal *sig)
+{
+    if (!im_inbound_blocks(sig)) {
         return false;
     }
     /* XEP-0191 §3.4: presence is dropped; messages and requests get <service-unavailable/>. */

@@ -17,6 +17,9 @@
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 
+/* The delivery buffer is kept between deliveries up to this size. */
+#define T_OUT_KEEP 65536
+
 /* A message a person wrote: a body, and not an error or a headline. */
 static bool wants_push(const struct signal *sig)
 {
@@ -27,19 +30,53 @@ static bool wants_push(const struct signal *sig)
     return xml_node_child(sig->xmpp_data, NS_CLIENT, "body") != NULL;
 }
 
+/* The stanza text of deliveries, kept per thread between calls (no allocation per stanza);
+ * `busy` while in use, should a write reach another session's delivery. */
+static __thread struct buf t_out;
+static __thread bool t_out_busy;
+
+void c2s_thread_cleanup(void)
+{
+    buf_cleanup(&t_out);
+}
+
+/* Writes the stanza of `sig` to the session's stream, when it is bound. */
+static void write_signal(struct c2s_session *s, const struct signal *sig)
+{
+    struct xstream *st = s->st;
+    if (st == NULL || st->state != XS_BOUND) {
+        return;
+    }
+    size_t limit = (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit;
+    struct buf own;
+    struct buf *out = &own;
+    if (t_out_busy) {
+        buf_init(&own, limit);
+    } else {
+        out = &t_out;
+        out->max = limit;
+        buf_reset(out);
+        t_out_busy = true;
+    }
+    if (convert_signal_xml(sig, out) == 0) {
+        xstream__write(st, out->p, out->len);
+        st->c->stanzas_out++;
+        atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
+    }
+    if (out == &own) {
+        buf_cleanup(&own);
+    } else {
+        t_out_busy = false;
+        if (t_out.cap > T_OUT_KEEP) {
+            buf_cleanup(&t_out); /* a large stanza's memory is not kept */
+        }
+    }
+}
+
 void c2s__send(struct c2s_session *s, struct signal *sig)
 {
     struct xstream *st = s->st;
-    if (st != NULL && st->state == XS_BOUND) {
-        struct buf out;
-        buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
-        if (convert_signal_xml(sig, &out) == 0) {
-            xstream__write(st, out.p, out.len);
-            st->c->stanzas_out++;
-            atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
-        }
-        buf_cleanup(&out);
-    }
+    write_signal(s, sig);
     if ((st == NULL || s->inactive) && s->sm != NULL && !s->ended && wants_push(sig)) {
         /* Detached, or in the background (XEP-0352 inactive): the phone learns through its
          * app server (XEP-0357). */
@@ -63,6 +100,18 @@ static void deliver(void *ud, struct signal *sig)
     /* Something urgent goes out: what was held goes first, in order. */
     c2s__csi_flush(s);
     c2s__send(s, sig);
+}
+
+/* The router lends a signal (a room's fan-out): written at once when the session keeps
+ * nothing (no XEP-0198 queue, nothing held for XEP-0352), else copied and delivered. */
+static void lend(void *ud, const struct signal *sig)
+{
+    struct c2s_session *s = ud;
+    if (s->sm != NULL || s->inactive || s->held != NULL) {
+        deliver(ud, signal_dup(sig));
+        return;
+    }
+    write_signal(s, sig);
 }
 
 bool c2s__is_session(const struct router_session *rs)
@@ -125,6 +174,7 @@ static struct c2s_session *session_new(struct xstream *st, const char *resource)
     s->rs.bare = s->bare;
     s->rs.resource = s->resource;
     s->rs.deliver = deliver;
+    s->rs.lend = lend;
     s->rs.end = end;
     s->rs.ud = s;
     return s;

@@ -40,6 +40,8 @@ struct c2s_session {
 
 /* NULL-safe. The session must have left the router (c2s__closed). */
 void c2s_session_free(struct c2s_session *s);
+/* Frees the calling worker's delivery buffer (at worker stop). */
+void c2s_thread_cleanup(void);
 
 /* XEP-0198 sessions waiting for a resumption on the calling worker (sm.c): ended (unacked
  * messages to offline storage) at shutdown; listed for monitoring. */

@@ -105,6 +105,7 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
     }
     loop_timer_stop(xw->worker->loop, &xw->idle_timer);
     conn_worker_cleanup();
+    c2s_thread_cleanup();
     free(xw);
 }
 
