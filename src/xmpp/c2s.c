@@ -17,9 +17,6 @@
 #include "xmpp/stream_internal.h"
 #include "xmpp/xmpp.h"
 
-/* The delivery buffer is kept between deliveries up to this size. */
-#define T_OUT_KEEP 65536
-
 /* A message a person wrote: a body, and not an error or a headline. */
 static bool wants_push(const struct signal *sig)
 {
@@ -30,53 +27,55 @@ static bool wants_push(const struct signal *sig)
     return xml_node_child(sig->xmpp_data, NS_CLIENT, "body") != NULL;
 }
 
-/* The stanza text of deliveries, kept per thread between calls (no allocation per stanza);
- * `busy` while in use, should a write reach another session's delivery. */
-static __thread struct buf t_out;
-static __thread bool t_out_busy;
+/* The text of the stanza being written, kept per worker thread between stanzas (no allocation
+ * per delivery). A write can end a session and with it deliver to another one on this thread
+ * (c2s__send inside c2s__send): the inner call then uses a buffer of its own. */
+static __thread struct buf t_send;
+static __thread bool t_send_busy;
 
 void c2s_thread_cleanup(void)
 {
-    buf_cleanup(&t_out);
+    buf_cleanup(&t_send);
 }
 
-/* Writes the stanza of `sig` to the session's stream, when it is bound. */
-static void write_signal(struct c2s_session *s, const struct signal *sig)
+static void write_signal(struct xstream *st, const struct signal *sig)
 {
-    struct xstream *st = s->st;
-    if (st == NULL || st->state != XS_BOUND) {
-        return;
-    }
-    size_t limit = (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit;
+    size_t max = (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit;
     struct buf own;
     struct buf *out = &own;
-    if (t_out_busy) {
-        buf_init(&own, limit);
+    if (!t_send_busy) {
+        out = &t_send;
+        t_send_busy = true;
+        if (t_send.max != max) {
+            buf_cleanup(&t_send);
+            buf_init(&t_send, max);
+        }
     } else {
-        out = &t_out;
-        out->max = limit;
-        buf_reset(out);
-        t_out_busy = true;
+        buf_init(&own, max);
     }
+    buf_reset(out);
     if (convert_signal_xml(sig, out) == 0) {
         xstream__write(st, out->p, out->len);
         st->c->stanzas_out++;
         atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
     }
-    if (out == &own) {
-        buf_cleanup(&own);
-    } else {
-        t_out_busy = false;
-        if (t_out.cap > T_OUT_KEEP) {
-            buf_cleanup(&t_out); /* a large stanza's memory is not kept */
+    if (out == &t_send) {
+        buf_reset(&t_send);
+        if (t_send.cap > 65536) {
+            buf_release(&t_send); /* a large stanza's buffer is not kept */
         }
+        t_send_busy = false;
+    } else {
+        buf_cleanup(&own);
     }
 }
 
 void c2s__send(struct c2s_session *s, struct signal *sig)
 {
     struct xstream *st = s->st;
-    write_signal(s, sig);
+    if (st != NULL && st->state == XS_BOUND) {
+        write_signal(st, sig);
+    }
     if ((st == NULL || s->inactive) && s->sm != NULL && !s->ended && wants_push(sig)) {
         /* Detached, or in the background (XEP-0352 inactive): the phone learns through its
          * app server (XEP-0357). */
@@ -111,7 +110,9 @@ static void lend(void *ud, const struct signal *sig)
         deliver(ud, signal_dup(sig));
         return;
     }
-    write_signal(s, sig);
+    if (s->st != NULL && s->st->state == XS_BOUND) {
+        write_signal(s->st, sig);
+    }
 }
 
 bool c2s__is_session(const struct router_session *rs)

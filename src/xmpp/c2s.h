@@ -40,8 +40,6 @@ struct c2s_session {
 
 /* NULL-safe. The session must have left the router (c2s__closed). */
 void c2s_session_free(struct c2s_session *s);
-/* Frees the calling worker's delivery buffer (at worker stop). */
-void c2s_thread_cleanup(void);
 
 /* XEP-0198 sessions waiting for a resumption on the calling worker (sm.c): ended (unacked
  * messages to offline storage) at shutdown; listed for monitoring. */
@@ -52,5 +50,7 @@ void c2s_detached_json(int worker, json_t *array);
  * stream ends with <see-other-host/> pointing there. Set at start-up; NULL: always here. */
 typedef bool c2s_placement_fn(const struct jid *account, char *address, size_t size);
 void c2s_set_placement(c2s_placement_fn *fn);
+/* Frees this worker thread's stanza buffer (at worker stop). */
+void c2s_thread_cleanup(void);
 
 #endif
