@@ -1,6 +1,5 @@
 /* serialize.c: element trees to XML text; the one place where XML text is escaped. */
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,20 +49,6 @@ static const char *escape_ascii(unsigned char c, bool in_attr)
     }
 }
 
-/* Printable ASCII that is written as is in text and in attribute values alike: most of what
- * is written (addresses, names), so it is skipped without the switch. */
-static bool plain_ascii(unsigned char c)
-{
-    /* Of 0x20-0x3F, the bits of " & ' < > (every other byte of that range is plain). */
-    static const uint64_t special = (1ull << ('"' - 0x20)) | (1ull << ('&' - 0x20)) |
-                                    (1ull << ('\'' - 0x20)) | (1ull << ('<' - 0x20)) |
-                                    (1ull << ('>' - 0x20));
-    if (c >= 0x40) {
-        return c < 0x80;
-    }
-    return c >= 0x20 && ((special >> (c - 0x20)) & 1u) == 0;
-}
-
 int xml_escape_append(struct buf *out, struct strv text, bool in_attr)
 {
     const unsigned char *p = (const unsigned char *)text.p;
@@ -72,10 +57,6 @@ int xml_escape_append(struct buf *out, struct strv text, bool in_attr)
     while (i < text.len) {
         const char *rep;
         size_t skip;
-        if (plain_ascii(p[i])) {
-            i++;
-            continue;
-        }
         if (p[i] < 0x80) {
             rep = escape_ascii(p[i], in_attr);
             skip = 1;
