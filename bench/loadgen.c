@@ -152,6 +152,12 @@ struct client {
     bool resuming;   /* resume: this connection resumes the previous one's session */
     uint32_t sm_h;   /* stanzas received since <enable/> or <resumed/> */
     char previd[80]; /* the server's resumption id */
+    /* Cluster nodes: the address a <see-other-host/> named ("" = the target's), and how many
+     * redirects this login followed (at most MAX_REDIRECTS). */
+    char redirect_host[64];
+    int redirect_port;
+    int redirects;
+    uint64_t redirect_t_start;
 };
 
 struct stats {
@@ -162,6 +168,7 @@ struct stats {
     uint64_t presences, subscribed, bounced;
     struct lg_hist resume_lat;
     uint64_t resumed, resume_failures;
+    uint64_t redirects; /* <see-other-host/> followed */
 };
 
 static struct client *g_cl;
@@ -185,6 +192,8 @@ static char g_room_jid[512];
 static int *g_restart;
 static int *g_restart2;
 static int g_nrestart;
+static int *g_redirect; /* slots to reconnect after a <see-other-host/> */
+static int g_nredirect;
 
 static void die(const char *fmt, ...)
 {
@@ -370,7 +379,12 @@ static void source_address(int slot, struct sockaddr_in *src)
 
 static void client_connect(struct client *c)
 {
-    const struct target *t = &o.srv[c->side];
+    struct target t_own = o.srv[c->side];
+    if (c->redirect_host[0] != '\0') {
+        t_own.host = c->redirect_host;
+        t_own.port = c->redirect_port;
+    }
+    const struct target *t = &t_own;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         die("socket: %s (raise the descriptor limit)", strerror(errno));
@@ -881,6 +895,64 @@ static void handle_iq(struct client *c, struct strv el)
     }
 }
 
+#define MAX_REDIRECTS 3
+
+/* A stream error <see-other-host>HOST:PORT</see-other-host> during login (RFC 6120 §4.9.3.19;
+ * a cluster node names the account's home node): the client connects there and logs in again,
+ * its login time still counted from the first connection. False when `el` is no such error. */
+static bool follow_redirect(struct client *c, struct strv el)
+{
+    struct strv text;
+    if (c->state == CS_READY || c->redirects >= MAX_REDIRECTS ||
+        !lgx_child_text(el, "see-other-host", &text)) {
+        return false;
+    }
+    const char *colon = NULL;
+    for (size_t i = 0; i < text.len; i++) {
+        if (text.p[i] == ':') {
+            colon = text.p + i;
+        }
+    }
+    size_t hlen = colon != NULL ? (size_t)(colon - text.p) : 0;
+    char port[8];
+    size_t plen = colon != NULL ? text.len - hlen - 1 : 0;
+    if (hlen == 0 || hlen >= sizeof(c->redirect_host) || plen == 0 || plen >= sizeof(port)) {
+        return false;
+    }
+    memcpy(port, colon + 1, plen);
+    port[plen] = '\0';
+    char *end = NULL;
+    long p = strtol(port, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535) {
+        return false;
+    }
+    memcpy(c->redirect_host, text.p, hlen);
+    c->redirect_host[hlen] = '\0';
+    c->redirect_port = (int)p;
+    c->redirects++;
+    g_st.redirects++;
+    c->redirect_t_start = c->t_start;
+    client_close(c, false);
+    /* Connected from the event loop (run_loop), not inside this socket's read handler. */
+    g_redirect[g_nredirect++] = c->idx;
+    return true;
+}
+
+/* The clients follow_redirect closed connect to the named node. */
+static void redirects_connect(void)
+{
+    int nr = g_nredirect;
+    g_nredirect = 0;
+    for (int i = 0; i < nr; i++) {
+        struct client *c = &g_cl[g_redirect[i]];
+        buf_reset(&c->in);
+        buf_reset(&c->out);
+        c->inflight = 0;
+        client_connect(c);
+        c->t_start = c->redirect_t_start;
+    }
+}
+
 static void handle_element(struct client *c, struct strv el)
 {
     struct strv name = lgx_name(el);
@@ -911,6 +983,8 @@ static void handle_element(struct client *c, struct strv el)
         handle_presence(c, el);
     } else if (strv_eq_c(name, "iq")) {
         handle_iq(c, el);
+    } else if (strv_eq_c(name, "error") && follow_redirect(c, el)) {
+        return;
     } else if (strv_eq_c(name, "error")) {
         vlog("stream error: %.*s", (int)el.len, el.p);
         g_fail_reason = "stream error";
@@ -1161,6 +1235,9 @@ static void run_loop(bool (*done)(void), uint64_t until_ns)
                 start_slot(&g_cl[g_restart2[i]]);
             }
         }
+        if (g_nredirect > 0) {
+            redirects_connect();
+        }
     }
 }
 
@@ -1191,6 +1268,9 @@ static void login_range(int from, int to)
 
 static int g_pids_side;
 
+/* The CPU seconds of each side's processes at the last server_cpu() (--pid, --pid2). */
+static double g_cpu_side[2];
+
 static double server_cpu(void)
 {
     double total = 0;
@@ -1200,6 +1280,7 @@ static double server_cpu(void)
             if (v < 0) {
                 return -1;
             }
+            g_cpu_side[s] = v;
             total += v;
         }
     }
@@ -1401,6 +1482,7 @@ static int scenario_traffic_measure(void)
     g_measuring = true;
     uint64_t t1 = lg_now_ns();
     double cpu1 = server_cpu();
+    double side2_cpu1 = g_cpu_side[1];
     uint64_t sent1 = g_st.sent;
     sleep_loop(o.duration);
     double secs = (double)(lg_now_ns() - t1) / 1e9;
@@ -1425,6 +1507,13 @@ static int scenario_traffic_measure(void)
     if (cpu1 >= 0 && delivered > 0) {
         printf(" server_cpu_s=%.2f cpu_us_per_delivery=%.2f", cpu2 - cpu1,
                (cpu2 - cpu1) * 1e6 / (double)delivered);
+    }
+    if (cpu1 >= 0 && o.npids[1] > 0) {
+        /* Of which the --pid2 processes (e.g. nats-server beside cluster nodes). */
+        printf(" pid2_cpu_s=%.2f", g_cpu_side[1] - side2_cpu1);
+    }
+    if (g_st.redirects > 0) {
+        printf(" redirects=%llu", (unsigned long long)g_st.redirects);
     }
     print_common(secs);
     return delivered > 0 && ready == g_ncl ? 0 : 1;
@@ -1866,6 +1955,7 @@ int main(int argc, char **argv)
     g_cl = xcalloc((size_t)g_ncl, sizeof(*g_cl));
     g_rate_wait = xcalloc((size_t)g_ncl, sizeof(int));
     g_restart = xcalloc((size_t)g_ncl, sizeof(int));
+    g_redirect = xcalloc((size_t)g_ncl, sizeof(int));
     g_restart2 = xcalloc((size_t)g_ncl, sizeof(int));
     for (int i = 0; i < g_ncl; i++) {
         struct client *c = &g_cl[i];
@@ -1926,6 +2016,7 @@ int main(int argc, char **argv)
     free(g_cl);
     free(g_rate_wait);
     free(g_restart);
+    free(g_redirect);
     free(g_restart2);
     SSL_CTX_free(g_ctx);
     close(g_ep);

@@ -9,10 +9,11 @@ test-postgresql: all
 
 TEST_EXTRA += test-postgresql
 
-# bench/cluster.py for a moment (three nodes, nats-server, PostgreSQL; ~10 s): harness errors
-# fail it, speed never does.
+# bench/cluster.py for a moment (three nodes, nats-server, PostgreSQL; ~10 s), then loadgen
+# against two nodes following <see-other-host/> (~6 s): harness errors fail it, speed never does.
 .PHONY: bench-smoke-cluster
-bench-smoke-cluster: all
+bench-smoke-cluster: all $(BUILD)/loadgen
 	$(PYTHON) bench/cluster.py latency -n 20 --build $(abspath $(BUILD))
+	$(PYTHON) bench/cluster.py throughput --smoke --build $(abspath $(BUILD))
 
 TEST_EXTRA += bench-smoke-cluster

@@ -26,6 +26,8 @@ void chatroom_worker_stop(void);
  * "occupants","last_activity"}); the others run on the room's home worker, loading a stored
  * room when needed. ERR_NOTFOUND for a room that does not exist (or a nick not in it). */
 void chatroom_rooms_json(const char *service, json_t *out);
+/* The rooms live in this process, on all workers and services (any thread). */
+int chatroom_live_count(void);
 /* {"jid","persistent","locked","config" (key = value lines),"subject","occupants":[{"nick",
  * "jid","role","affiliation"}],"affiliations":[{"jid","affiliation","nick","reason"}],
  * "last_activity"}, or NULL. */

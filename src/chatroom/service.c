@@ -244,6 +244,17 @@ int muc__room_count(const char *service)
     return c.n;
 }
 
+int chatroom_live_count(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&g_dir_lock);
+    for (struct dir_entry *e = g_dir; e; e = e->next) {
+        n++;
+    }
+    pthread_mutex_unlock(&g_dir_lock);
+    return n;
+}
+
 /* ---- rooms of this worker ---- */
 
 struct muc_room *muc__room_find(const char *jid)

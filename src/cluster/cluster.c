@@ -8,18 +8,24 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/server.h"
+#include "chatroom/chatroom.h"
 #include "core/worker.h"
 #include "jid/jid.h"
 #include "signal/router.h"
+#include "store/store_cluster.h"
 #include "xml/ns.h"
 #include "xml/xml.h"
 #include "xmpp/c2s.h"
 #include "xmpp/convert.h"
+#include "xmpp/s2s.h"
 
 #define MAX_NODES 64
 #define HEARTBEAT_MS 300
@@ -31,6 +37,8 @@ struct node {
     char id[64];
     char address[256];
     long long seen_ms;
+    long sessions; /* as its last heartbeat said */
+    long rooms;
     bool was_live; /* at the heartbeat thread's last look */
 };
 
@@ -67,8 +75,9 @@ bool cluster_enabled(void)
 
 /* ---- membership ----------------------------------------------------------------------------- */
 
-/* Records a heartbeat "ID\nADDRESS" (under the lock). */
-static void member_seen(const char *id, size_t idlen, const char *address, size_t alen)
+/* Records a heartbeat "ID\nADDRESS\nSESSIONS ROOMS" (under the lock). */
+static void member_seen(const char *id, size_t idlen, const char *address, size_t alen,
+                        long sessions, long rooms)
 {
     if (idlen == 0 || idlen >= sizeof(g_members.nodes[0].id)) {
         return;
@@ -92,6 +101,8 @@ static void member_seen(const char *id, size_t idlen, const char *address, size_
         memcpy(nd->address, address, alen);
         nd->address[alen] = '\0';
         nd->seen_ms = now_ms();
+        nd->sessions = sessions;
+        nd->rooms = rooms;
     }
     pthread_mutex_unlock(&g_members.lock);
 }
@@ -165,9 +176,12 @@ void cluster_status_json(struct buf *out)
         if (!live(nd, now)) {
             continue;
         }
-        buf_printf(out, "%s{\"id\":\"%s\",\"address\":\"%s\",\"age_ms\":%lld,\"self\":%s}",
+        buf_printf(out,
+                   "%s{\"id\":\"%s\",\"address\":\"%s\",\"age_ms\":%lld,\"self\":%s,"
+                   "\"sessions\":%ld,\"rooms\":%ld}",
                    first ? "" : ",", nd->id, nd->address, me ? 0 : now - nd->seen_ms,
-                   me ? "true" : "false");
+                   me ? "true" : "false", me ? router_sessions_total() : nd->sessions,
+                   me ? (long)chatroom_live_count() : nd->rooms);
         first = false;
     }
     pthread_mutex_unlock(&g_members.lock);
@@ -175,6 +189,23 @@ void cluster_status_json(struct buf *out)
 }
 
 /* ---- NATS ----------------------------------------------------------------------------------- */
+
+/* "SESSIONS ROOMS" (decimal) into counts[0..1]; what does not parse stays 0. */
+static void counts_parse(const char *p, size_t len, long counts[2])
+{
+    int i = 0;
+    for (size_t k = 0; k < len && i < 2; k++) {
+        if (p[k] >= '0' && p[k] <= '9') {
+            if (counts[i] < (1L << 40)) {
+                counts[i] = counts[i] * 10 + (p[k] - '0');
+            }
+        } else if (p[k] == ' ') {
+            i++;
+        } else {
+            return;
+        }
+    }
+}
 
 static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
@@ -185,43 +216,226 @@ static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const char *nl = memchr(data, '\n', len);
     if (nl != NULL) {
-        member_seen(data, (size_t)(nl - data), nl + 1, len - (size_t)(nl - data) - 1);
+        const char *address = nl + 1;
+        size_t rest = len - (size_t)(address - data);
+        const char *nl2 = memchr(address, '\n', rest);
+        long counts[2] = { 0, 0 };
+        if (nl2 != NULL) {
+            counts_parse(nl2 + 1, rest - (size_t)(nl2 + 1 - address), counts);
+            rest = (size_t)(nl2 - address);
+        }
+        member_seen(data, (size_t)(nl - data), address, rest, counts[0], counts[1]);
     }
     natsMsg_Destroy(msg);
 }
 
-/* A stanza another node routed here: parsed back into a signal (its 'from' is the sender) and
- * delivered here. */
+/* A stanza's text (convert_signal_xml's form) back into a signal, its 'from' the sender's; NULL
+ * with the reason in *why. */
+static struct signal *signal_from_text(struct strv text, const char **why)
+{
+    struct xml_node *el = xml_parse_element(text, NS_CLIENT, NULL);
+    const char *from = el != NULL ? xml_node_attr(el, "from") : NULL;
+    struct jid j = { 0 };
+    struct signal *sig = NULL;
+    *why = "not parsed";
+    if (from != NULL && jid_parse(&j, strv_c(from)) == 0 &&
+        convert_stanza(el, &j, &sig, why) != 0) {
+        sig = NULL;
+    }
+    jid_cleanup(&j);
+    xml_node_unref(el);
+    return sig;
+}
+
+/* A stanza another node routed here: delivered here. */
 static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
     (void)nc;
     (void)sub;
     (void)ud;
     struct strv text = { natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg) };
-    struct xml_node *el = xml_parse_element(text, NS_CLIENT, NULL);
-    const char *from = el != NULL ? xml_node_attr(el, "from") : NULL;
-    struct jid j = { 0 };
-    struct signal *sig = NULL;
-    const char *condition = NULL;
-    if (!atomic_load(&g_workers_up)) {
-        condition = "not started yet, or stopping";
-    } else if (from != NULL && jid_parse(&j, strv_c(from)) == 0 &&
-               convert_stanza(el, &j, &sig, &condition) == 0) {
+    const char *why = "not started yet, or stopping";
+    struct signal *sig = atomic_load(&g_workers_up) ? signal_from_text(text, &why) : NULL;
+    if (sig != NULL) {
         atomic_fetch_add(&g_received, 1);
         router_submit_here(sig);
     } else {
         log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza from NATS (%s)",
-                condition ? condition : "not parsed");
+                why ? why : "not parsed");
     }
-    jid_cleanup(&j);
-    xml_node_unref(el);
     natsMsg_Destroy(msg);
+}
+
+/* ---- the journal of the outgoing s2s queues ------------------------------------------------- */
+
+/* This start of the node: its rows are told from those of an earlier start with the same id. */
+static char g_run[32];
+static atomic_ulong g_journal_seq;
+
+static void journal_id(uint64_t seq, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s/%llu", g_self, g_run, (unsigned long long)seq);
+}
+
+/* s2s_journal.add, on the queue's worker: the row is written before the stanza can be sent. */
+static uint64_t journal_add(const char *target, const char *source, const char *text, size_t len)
+{
+    struct worker_ctx *wc = worker_ctx();
+    if (wc == NULL || wc->store == NULL) {
+        return 0;
+    }
+    uint64_t seq = atomic_fetch_add(&g_journal_seq, 1) + 1;
+    char id[sizeof(g_self) + sizeof(g_run) + 24];
+    journal_id(seq, id, sizeof(id));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char *stanza = strv_dup((struct strv){ text, len });
+    struct store_s2s_row row = { .id = id,
+                                 .node = g_self,
+                                 .run = g_run,
+                                 .seq = seq,
+                                 .target = target,
+                                 .source = source,
+                                 .stanza = stanza,
+                                 .queued_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 };
+    int rc = store_cluster_s2s_add(wc->store, &row);
+    free(stanza);
+    if (rc != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: %s -> %s: stanza not journaled (%s): lost if this node dies", source,
+                target, err_str(rc));
+        return 0;
+    }
+    return seq;
+}
+
+/* s2s_journal.done: written, bounced or dropped. */
+static void journal_done(uint64_t seq)
+{
+    struct worker_ctx *wc = worker_ctx();
+    char id[sizeof(g_self) + sizeof(g_run) + 24];
+    journal_id(seq, id, sizeof(id));
+    if (wc == NULL || wc->store == NULL || store_cluster_s2s_done(wc->store, id) != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: journal row %s not removed: sent again if this node dies", id);
+    }
+}
+
+static const struct s2s_journal g_journal = { journal_add, journal_done };
+
+struct takeover {
+    int rows;
+    int sent;
+};
+
+/* One claimed row: its stanza routed again from here (into this node's own queue, journaled
+ * anew), then its row removed. */
+static int takeover_row(void *ud, const char *const *cols, int ncols)
+{
+    struct takeover *t = ud;
+    struct store *st = worker_ctx()->store;
+    const char *why = NULL;
+    t->rows++;
+    struct signal *sig = ncols == 2 && cols[1] ? signal_from_text(strv_c(cols[1]), &why) : NULL;
+    if (sig != NULL) {
+        t->sent++;
+        router_submit(sig);
+    } else {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: journal row %s unusable (%s)",
+                cols[0], why ? why : "empty");
+    }
+    store_cluster_s2s_done(st, cols[0]);
+    return 0;
+}
+
+/* The journal rows held under `name` (a node's id, or "taker>name" for rows a node claimed) are
+ * claimed by this node and their stanzas sent from here. */
+static void takeover(struct store *st, const char *name)
+{
+    bool self = strcmp(name, g_self) == 0;
+    /* The claimed rows are held under a name no node has: listed apart from the rows this node
+     * journals meanwhile. */
+    char claimer[256];
+    snprintf(claimer, sizeof(claimer), "%s>%s", g_self, name);
+    int claimed = 0;
+    struct takeover t = { 0, 0 };
+    int rc = store_cluster_s2s_claim(st, name, self ? g_run : "", claimer, &claimed);
+    if (rc == 0) {
+        rc = store_cluster_s2s_list(st, claimer, takeover_row, &t);
+    }
+    if (rc != 0 || t.rows > 0) {
+        log_rec(LOG_TAG_SYSTEM, rc != 0 ? LOG_PROBLEMS : LOG_MAJOR, 0, NULL,
+                "cluster: s2s queue of %s%s: %d stanza(s) taken over, %d sent again%s%s", name,
+                self ? " (an earlier start of this node)" : "", t.rows, t.sent, rc != 0 ? ": " : "",
+                rc != 0 ? err_str(rc) : "");
+    }
+}
+
+static bool node_live(const char *id, size_t len)
+{
+    long long now = now_ms();
+    bool found = false;
+    pthread_mutex_lock(&g_members.lock);
+    for (int i = 0; i < g_members.n && !found; i++) {
+        const struct node *nd = &g_members.nodes[i];
+        found = strncmp(nd->id, id, len) == 0 && nd->id[len] == '\0' && live(nd, now);
+    }
+    pthread_mutex_unlock(&g_members.lock);
+    return found;
+}
+
+/* The live node that takes over the journal rows of the dead node `owner`: the same one on
+ * every node that sees the same live set. */
+static bool takes_over(const char *owner, size_t len)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "s2s-queue/%.*s", (int)len, owner);
+    char id[64];
+    home(key, id, sizeof(id), NULL, 0);
+    return strcmp(id, g_self) == 0;
+}
+
+static int sweep_name(void *ud, const char *const *cols, int ncols)
+{
+    struct buf *names = ud;
+    if (ncols == 1 && cols[0] != NULL) {
+        buf_append(names, cols[0], strlen(cols[0]) + 1);
+    }
+    return 0;
+}
+
+/* On a worker, at start and after every change of the live nodes: the journal rows whose node
+ * (the part of the name before a '>') is not live any more, or is this node's earlier start,
+ * are taken over by the one node that takes_over() names. */
+static void sweep_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    struct store *st = worker_ctx()->store;
+    struct buf names;
+    buf_init(&names, 1 << 20);
+    if (store_cluster_s2s_nodes(st, sweep_name, &names) == 0) {
+        for (size_t off = 0; off < names.len; off += strlen(names.p + off) + 1) {
+            const char *name = names.p + off;
+            const char *gt = strchr(name, '>');
+            size_t olen = gt ? (size_t)(gt - name) : strlen(name);
+            bool mine = olen == strlen(g_self) && strncmp(name, g_self, olen) == 0;
+            /* Own rows: those of an earlier start (this start's are excluded by the claim);
+             * "self>…" rows are listed and removed by takeover() as it claims them, on this
+             * same worker, so any found here are an earlier start's too. */
+            if (mine || (!node_live(name, olen) && takes_over(name, olen))) {
+                takeover(st, name);
+            }
+        }
+    }
+    buf_cleanup(&names);
 }
 
 static void publish_heartbeat(void)
 {
-    char hb[sizeof(g_self) + sizeof(g_address) + 2];
-    int len = snprintf(hb, sizeof(hb), "%s\n%s", g_self, g_address);
+    char hb[sizeof(g_self) + sizeof(g_address) + 64];
+    int len = snprintf(hb, sizeof(hb), "%s\n%s\n%ld %d", g_self, g_address, router_sessions_total(),
+                       chatroom_live_count());
     natsConnection_Publish(g_nc, SUBJECT_HB, hb, len);
 }
 
@@ -286,6 +500,8 @@ static void *heartbeat_main(void *arg)
             for (int i = 0; i < workers_count(); i++) {
                 worker_post(i, rebalance_on_worker, NULL);
             }
+            /* A node that left leaves its queued s2s stanzas in the journal. */
+            worker_post(0, sweep_on_worker, NULL);
         }
         struct timespec ts = { 0, HEARTBEAT_MS * 1000000L };
         nanosleep(&ts, NULL);
@@ -427,7 +643,7 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     if (s != NATS_OK) {
         return nats_fail(err, errlen, "subscribe", s);
     }
-    member_seen(g_self, strlen(g_self), g_address, strlen(g_address));
+    member_seen(g_self, strlen(g_self), g_address, strlen(g_address), 0, 0);
     atomic_store(&g_running, true);
     if (pthread_create(&g_hb_thread, NULL, heartbeat_main, NULL) != 0) {
         atomic_store(&g_running, false);
@@ -440,6 +656,11 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     nanosleep(&ts, NULL);
     router_set_cluster(cluster_route);
     c2s_set_placement(cluster_placement);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(g_run, sizeof(g_run), "%llx%lx%x", (unsigned long long)now.tv_sec,
+             (unsigned long)now.tv_nsec, (unsigned)getpid());
+    s2s_set_journal(&g_journal);
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s on %s", g_self,
             cfg->cluster.nats_url);
     return 0;
@@ -448,6 +669,9 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
 void cluster_workers_running(void)
 {
     atomic_store(&g_workers_up, true);
+    if (g_nc != NULL) {
+        worker_post(0, sweep_on_worker, NULL);
+    }
 }
 
 void cluster_stop(void)
@@ -478,6 +702,7 @@ void cluster_free(void)
     cluster_stop();
     router_set_cluster(NULL);
     c2s_set_placement(NULL);
+    s2s_set_journal(NULL);
     natsConnection_Destroy(g_nc);
     g_nc = NULL;
 }

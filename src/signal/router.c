@@ -1,6 +1,7 @@
 /* router.c: the routing core: who owns the `to` address, and handing the signal to it. */
 #include "signal/router.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,14 @@ static struct account_entry *find_account(struct router_worker *rw, const struct
     return find_account_hashed(rw, j, jid_bare_hash(j));
 }
 
+/* Sessions registered on all workers (a cluster node's heartbeat reports it). */
+static atomic_long g_sessions_total;
+
+long router_sessions_total(void)
+{
+    return atomic_load(&g_sessions_total);
+}
+
 void router_session_add(struct router_session *s, struct router_session **replaced)
 {
     struct router_worker *rw = self_rw();
@@ -178,6 +187,9 @@ void router_session_add(struct router_session *s, struct router_session **replac
     }
     s->next = (*pp)->sessions;
     (*pp)->sessions = s;
+    if (*replaced == NULL) {
+        atomic_fetch_add(&g_sessions_total, 1);
+    }
 }
 
 void router_session_remove(struct router_session *s)
@@ -191,6 +203,7 @@ void router_session_remove(struct router_session *s)
         if (*sp == s) {
             *sp = s->next;
             s->next = NULL;
+            atomic_fetch_sub(&g_sessions_total, 1);
             break;
         }
     }

@@ -46,6 +46,8 @@ void router_worker_free(struct router_worker *rw);
  * caller ends it (stream error <conflict/>). */
 void router_session_add(struct router_session *s, struct router_session **replaced);
 void router_session_remove(struct router_session *s);
+/* Number of sessions registered on all workers of this process (any thread). */
+long router_sessions_total(void);
 /* Number of sessions of an account on this worker. */
 int router_session_count(const char *bare);
 /* The sessions of an account (bare JID) on this worker, its home worker; NULL when none. The

@@ -1,5 +1,8 @@
-/* sqlite_cluster.c: the store's "cluster" area (see store_int.h): shared secrets of the nodes. */
+/* sqlite_cluster.c: the store's "cluster" area (see store_int.h): shared secrets of the nodes,
+ * and the journal of their outgoing server-to-server queues. */
 #include "store/store_cluster.h"
+
+#include <stdio.h>
 
 #include "store/store_int.h"
 
@@ -9,6 +12,18 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL PRIMARY KEY,"
     "  value TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* v2: stanzas waiting in a node's outgoing s2s queues (one row until written) */
+    "CREATE TABLE cluster_s2s_queue ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  node TEXT NOT NULL,"
+    "  run TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  stanza TEXT NOT NULL,"
+    "  queued INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX cluster_s2s_queue_node ON cluster_s2s_queue(node, queued, seq);",
 };
 
 STORE_AREA(cluster, migrations);
@@ -21,4 +36,48 @@ int store_cluster_secret(struct store *st, const char *name, const char *fresh, 
 {
     int rc = store__run(st, SQL_SECRET_ADD, STORE_ARGS(name, fresh), NULL);
     return rc != 0 ? rc : store__query_one(st, SQL_SECRET_GET, STORE_ARGS(name), out, NULL);
+}
+
+static const char SQL_S2S_ADD[] =
+    "INSERT INTO cluster_s2s_queue(id, node, run, seq, target, source, stanza, queued) "
+    "VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER), ?5, ?6, ?7, CAST(?8 AS INTEGER))";
+static const char SQL_S2S_DONE[] = "DELETE FROM cluster_s2s_queue WHERE id = ?1";
+static const char SQL_S2S_CLAIM[] =
+    "UPDATE cluster_s2s_queue SET node = ?2 WHERE node = ?1 AND run <> ?3";
+static const char SQL_S2S_LIST[] = "SELECT id, stanza FROM cluster_s2s_queue WHERE node = ?1 "
+                                   "ORDER BY queued, seq";
+
+int store_cluster_s2s_add(struct store *st, const struct store_s2s_row *row)
+{
+    char seq[24];
+    char queued[24];
+    snprintf(seq, sizeof(seq), "%llu", (unsigned long long)row->seq);
+    snprintf(queued, sizeof(queued), "%lld", row->queued_ms);
+    return store__run(st, SQL_S2S_ADD,
+                      STORE_ARGS(row->id, row->node, row->run, seq, row->target, row->source,
+                                 row->stanza, queued),
+                      NULL);
+}
+
+int store_cluster_s2s_done(struct store *st, const char *id)
+{
+    return store__run(st, SQL_S2S_DONE, STORE_ARGS(id), NULL);
+}
+
+int store_cluster_s2s_claim(struct store *st, const char *node, const char *but_run,
+                            const char *claimer, int *claimed)
+{
+    return store__run(st, SQL_S2S_CLAIM, STORE_ARGS(node, claimer, but_run), claimed);
+}
+
+static const char SQL_S2S_NODES[] = "SELECT DISTINCT node FROM cluster_s2s_queue";
+
+int store_cluster_s2s_nodes(struct store *st, store_s2s_fn *fn, void *ud)
+{
+    return store__query_rows(st, SQL_S2S_NODES, STORE_NO_ARGS, fn, ud);
+}
+
+int store_cluster_s2s_list(struct store *st, const char *claimer, store_s2s_fn *fn, void *ud)
+{
+    return store__query_rows(st, SQL_S2S_LIST, STORE_ARGS(claimer), fn, ud);
 }

@@ -188,6 +188,15 @@ void c2s_set_placement(c2s_placement_fn *fn)
     g_placement = fn;
 }
 
+bool c2s__elsewhere(struct xstream *st, char *address, size_t size)
+{
+    if (g_placement == NULL || st->user == NULL) {
+        return false;
+    }
+    struct jid account = { .local = st->user, .domain = st->domain };
+    return !g_placement(&account, address, size);
+}
+
 void c2s__bind_resource(struct xstream *st, const char *resource, const struct xml_node *iq,
                         bool legacy)
 {

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct settings;
@@ -70,5 +71,17 @@ void s2s_apply_policy(struct xmpp_worker *xw, const struct settings *cfg);
 int s2s_close_link(struct xmpp_worker *xw, unsigned long id);
 int s2s_queue_home(const char *target, const char *source);
 int s2s_queue_act(struct xmpp_worker *xw, const char *target, const char *source, bool drop);
+
+/* Several nodes (issue 19, docs/cluster.md): a journal of the outgoing queues in the shared
+ * store, so that another node resends what a killed node had not written. `add` is called on
+ * the queue's worker when a stanza (its text, as it will be written) enters the queue (target,
+ * source) and returns its journal number (0: not journaled); `done` when the stanza was written
+ * to its connection, bounced or dropped. A stanza still queued when its worker stops is left
+ * in the journal (no `done`). Set at start-up, before the workers run; NULL: none. */
+struct s2s_journal {
+    uint64_t (*add)(const char *target, const char *source, const char *text, size_t len);
+    void (*done)(uint64_t number);
+};
+void s2s_set_journal(const struct s2s_journal *journal);
 
 #endif

@@ -65,6 +65,7 @@ struct s2s_item {
     char *xml;
     size_t len;
     uint64_t since_ms;
+    uint64_t journal; /* its number in the s2s_journal, 0 when none */
 };
 
 /* A db:verify asked by an incoming stream (authoritative server reached through our queue). */

@@ -66,8 +66,18 @@ static struct s2s_queue *q_get(struct s2s_worker *sw, const char *target, const 
     return q;
 }
 
+static const struct s2s_journal *g_journal;
+
+void s2s_set_journal(const struct s2s_journal *journal)
+{
+    g_journal = journal;
+}
+
 static void item_free(struct s2s_item *it)
 {
+    if (it->journal != 0 && g_journal != NULL) {
+        g_journal->done(it->journal);
+    }
     if (it->sig) {
         signal_free(it->sig);
     }
@@ -291,6 +301,9 @@ static void enqueue(struct s2s_worker *sw, struct signal *sig)
     it->len = text.len;
     it->xml = strv_dup(buf_strv(&text));
     it->since_ms = loop_now_ms(sw->loop);
+    if (g_journal != NULL) {
+        it->journal = g_journal->add(q->target, q->source, it->xml, it->len);
+    }
     buf_cleanup(&text);
     if (q->tail) {
         q->tail->next = it;
@@ -452,10 +465,11 @@ void s2s_worker_stop(struct xmpp_worker *xw)
     while (sw->queues) {
         struct s2s_queue *q = sw->queues;
         if (q->count > 0) {
-            log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL,
-                    "%s -> %s: %d stanza(s) dropped at "
-                    "shutdown",
-                    q->source, q->target, q->count);
+            log_rec(LOG_TAG_XMPPO, LOG_PROBLEMS, 0, NULL, "%s -> %s: %d stanza(s) %s at shutdown",
+                    q->source, q->target, q->count, g_journal ? "left to another node" : "dropped");
+        }
+        for (struct s2s_item *it = q->head; it; it = it->next) {
+            it->journal = 0; /* left in the journal: another node sends it */
         }
         while (q->verifies) {
             struct s2s_verify *v = q->verifies;

@@ -539,6 +539,12 @@ static void resumed(struct xstream *st)
 
 void c2s__sm_resume(struct xstream *st, const struct xml_node *el)
 {
+    char home[300];
+    if (c2s__elsewhere(st, home, sizeof(home))) {
+        /* The session, if it still exists, lives on the account's home node: resume there. */
+        xstream_see_other_host(st, home, "this account is served by another node");
+        return;
+    }
     struct buf b;
     buf_init(&b, 4096);
     bool ok = resume(st, el, &b);

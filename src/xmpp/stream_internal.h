@@ -171,6 +171,9 @@ void c2s__sm_request(struct xstream *st);
 void c2s__sm_element(struct xstream *st, const struct xml_node *el);
 /* <resume/> on an authenticated stream not yet bound. */
 void c2s__sm_resume(struct xstream *st, const struct xml_node *el);
+/* Several nodes: true when the authenticated account's home is another node, whose client
+ * address is then in `address` (the placement hook of c2s.h). */
+bool c2s__elsewhere(struct xstream *st, char *address, size_t size);
 /* The connection is gone: keeps a resumable session for the window and returns true (the
  * stream no longer owns it), else false (`ending`: shutdown, or the client closed its stream). */
 bool c2s__sm_detach(struct c2s_session *s, bool ending);

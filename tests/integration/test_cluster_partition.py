@@ -14,12 +14,13 @@ import pytest
 import pgfixture
 import starling
 from imclient import PASSWORD, is_message
-from test_cluster import Nats, login_home, login_on, pytestmark  # noqa: F401 (the skip mark)
+from test_cluster import Nats, login_home, login_on, pytestmark, stop_all  # noqa: F401
 
 
 class Relay:
     """A TCP relay 127.0.0.1:port -> target that can be cut (every connection closed, new ones
-    refused) and restored."""
+    refused) and restored; with target None it accepts connections and says nothing (a server
+    that does not answer) until a target is set."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -42,6 +43,11 @@ class Relay:
                 a, _ = listener.accept()
             except OSError:
                 return
+            if self.target is None:
+                # Holding: the connection is accepted and left silent.
+                with self.lock:
+                    self.conns.append(a)
+                continue
             b = socket.create_connection(("127.0.0.1", self.target))
             with self.lock:
                 self.conns += [a, b]
@@ -100,14 +106,8 @@ def pair():
             nodes[0].ctl_ok("account", "add", "w%d@localhost" % i, "--password", PASSWORD)
         yield nodes, relay
     finally:
-        problems = []
-        for srv in nodes:
-            problems += srv.stop()
-            srv.cleanup()
         relay.cut()
-        nats.stop()
-        pg.drop(dbname)
-        assert problems == [], problems
+        stop_all(nodes, nats, pg, dbname)
 
 
 def live_ids(srv):

@@ -157,9 +157,10 @@ function queuesTable(q) {
 function nodesTable(st) {
   const body = el('tbody', {}, st.nodes.map(n => el('tr', {},
     el('td', {}, n.id + (n.self ? ' (this node)' : '')), el('td', {}, n.address || ''),
-    el('td', { class: 'num' }, n.self ? '' : n.age_ms + ' ms'))));
+    el('td', { class: 'num' }, n.self ? '' : n.age_ms + ' ms'),
+    el('td', { class: 'num' }, String(n.sessions ?? '')), el('td', { class: 'num' }, String(n.rooms ?? '')))));
   return el('table', { id: 'nodes-table' }, el('thead', {}, el('tr', {},
-    ['Node', 'Client address', 'Last heartbeat'].map(h => el('th', {}, h)))), body);
+    ['Node', 'Client address', 'Last heartbeat', 'Sessions', 'Rooms'].map(h => el('th', {}, h)))), body);
 }
 
 function lockoutTable(list) {
