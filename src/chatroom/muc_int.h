@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/settings.h"
 #include "jid/jid.h"
+#include "signal/router.h"
 #include "signal/signal.h"
 #include "xml/ns.h"
 
@@ -40,7 +41,8 @@ struct muc_config {
 struct muc_occupant {
     struct muc_occupant *next;
     char *nick;
-    struct jid real; /* the full JID of the occupant's session */
+    struct jid real;           /* the full JID of the occupant's session */
+    struct router_route route; /* where `real` is delivered, kept by the router's fan-out */
     enum muc_role role;
     struct xml_node *presence; /* its last available presence as sent (shared) */
     uint64_t rate_start_ms;    /* message rate window */

@@ -97,14 +97,13 @@ static void room_jid(const struct muc_room *r, const char *nick, struct jid *out
     out->resource = nick ? xstrdup(nick) : NULL;
 }
 
-/* Sends `stanza` (the caller's reference is taken) from room/from_nick (the room itself when
- * NULL) to `to`. */
-void muc__send(struct muc_room *r, const char *from_nick, const struct jid *to,
-               enum signal_method m, struct xml_node *stanza)
+/* A signal carrying `stanza` (the caller's reference is taken) from room/from_nick (the room
+ * itself when NULL), its `to` not set. */
+static struct signal *from_room(struct muc_room *r, const char *from_nick, enum signal_method m,
+                                struct xml_node *stanza)
 {
     struct signal *s = signal_new(m);
     room_jid(r, from_nick, &s->from);
-    jid_copy(&s->to, to);
     const char *type = xml_node_attr(stanza, "type");
     const char *id = xml_node_attr(stanza, "id");
     s->type = type ? xstrdup(type) : NULL;
@@ -113,6 +112,16 @@ void muc__send(struct muc_room *r, const char *from_nick, const struct jid *to,
         s->method = SIGNAL_SUBSCRIBE;
     }
     s->xmpp_data = stanza;
+    return s;
+}
+
+/* Sends `stanza` (the caller's reference is taken) from room/from_nick (the room itself when
+ * NULL) to `to`. */
+void muc__send(struct muc_room *r, const char *from_nick, const struct jid *to,
+               enum signal_method m, struct xml_node *stanza)
+{
+    struct signal *s = from_room(r, from_nick, m, stanza);
+    jid_copy(&s->to, to);
     router_submit(s);
 }
 
@@ -611,9 +620,14 @@ static bool rate_ok(struct muc_occupant *o)
 static void broadcast_message(struct muc_room *r, const char *nick, struct xml_node *m)
 {
     muc__archive_message(r, nick, m);
+    /* One signal for the room, handed to each occupant's worker once (router_fanout_new). */
+    struct signal *all = from_room(r, nick, SIGNAL_MESSAGE, xml_node_ref(m));
+    struct router_fanout *f = router_fanout_new(all);
     for (struct muc_occupant *to = r->occupants; to; to = to->next) {
-        muc__send(r, nick, &to->real, SIGNAL_MESSAGE, xml_node_ref(m));
+        router_fanout_add(f, &to->real, &to->route);
     }
+    router_fanout_submit(f);
+    signal_free(all);
     if (xml_node_child(m, NULL, "body")) {
         muc__hist_add(r, m, nick);
     }

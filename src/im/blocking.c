@@ -136,7 +136,10 @@ static void bl_invalidate(const struct jid *user)
 static const struct bl_cache *bl_get(const struct jid *user)
 {
     struct bl_cache **pp = bl_slot(user);
-    uint64_t now = loop_clock_ms();
+    /* The loop's time of this iteration: close enough for a TTL of a minute, and no clock
+     * read per stanza. */
+    struct worker *w = worker_self();
+    uint64_t now = w ? loop_now_ms(w->loop) : loop_clock_ms();
     if (*pp && now - (*pp)->loaded_ms > BL_CACHE_TTL_MS) {
         struct bl_cache *old = *pp;
         *pp = old->next;
@@ -217,18 +220,21 @@ void im__refuse_blocked(struct router_session *rs, const struct signal *sig)
     rs->deliver(rs->ud, err);
 }
 
-bool im_inbound_blocked(struct signal *sig)
+bool im_inbound_blocks(const struct signal *sig)
 {
     if (sig->to.local == NULL || sig->from.domain == NULL) {
         return false;
     }
-    struct jid user;
-    im__bare(&sig->to, &user);
+    /* The recipient's account: the parts of its address, borrowed (nothing copied). */
+    const struct jid user = { .local = sig->to.local, .domain = sig->to.domain };
     /* The user's own server (its domain as a whole) always gets through. */
     bool own_server = sig->from.local == NULL && strcmp(sig->from.domain, user.domain) == 0;
-    bool blocked = !own_server && !jid_bare_eq(&user, &sig->from) && im__blocked(&user, &sig->from);
-    jid_cleanup(&user);
-    if (!blocked) {
+    return !own_server && !jid_bare_eq(&user, &sig->from) && im__blocked(&user, &sig->from);
+}
+
+bool im_inbound_blocked(struct signal *sig)
+{
+    if (!im_inbound_blocks(sig)) {
         return false;
     }
     /* XEP-0191 §3.4: presence is dropped; messages and requests get <service-unavailable/>. */

@@ -14,6 +14,7 @@ static const struct router_im g_router_hooks = {
     .offline_message = im_offline_message,
     .carbons_received = im_carbons_received,
     .inbound_message = im_inbound_message,
+    .inbound_blocks = im_inbound_blocks,
 };
 
 /* XEP-0313: a message for the account is archived (and gets its stanza-id) before delivery,

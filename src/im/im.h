@@ -34,6 +34,8 @@ void im_init(void);
 
 /* Drops or refuses (XEP-0191) a stanza from a JID the recipient blocked; true when it did. */
 bool im_inbound_blocked(struct signal *sig);
+/* Would im_inbound_blocked take `sig`? The same answer, without its side effects. */
+bool im_inbound_blocks(const struct signal *sig);
 /* Frees this worker's caches (at worker stop). */
 void im_worker_stop(void);
 /* Empties this worker's per-account caches (they refill on demand): after a load peak, so the

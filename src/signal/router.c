@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "signal/router_int.h"
 #include "store/store.h"
 
 #define ROUTER_BUCKETS 1024
@@ -103,7 +104,8 @@ static void no_carbons(struct router_session *sessions, const struct signal *sig
     (void)nto;
 }
 
-static const struct router_im g_no_im = { no_blocking, no_presence, no_offline, no_carbons, NULL };
+static const struct router_im g_no_im = { no_blocking, no_presence, no_offline,
+                                          no_carbons,  NULL,        NULL };
 static router_services_fn *g_services = no_services;
 static const struct router_im *g_im = &g_no_im;
 
@@ -139,13 +141,19 @@ static struct account_entry **find_entry(struct router_worker *rw, const char *b
 
 /* The entry of an account (a JID with a local part) found from its parts, without printing its
  * bare JID: the same bucket as bucket_of("local@domain"). */
-static struct account_entry *find_account(struct router_worker *rw, const struct jid *j)
+static struct account_entry *find_account_hashed(struct router_worker *rw, const struct jid *j,
+                                                 size_t hash)
 {
-    struct account_entry *e = rw->buckets[jid_bare_hash(j) % ROUTER_BUCKETS];
+    struct account_entry *e = rw->buckets[hash % ROUTER_BUCKETS];
     while (e && !jid_bare_is(j, e->bare)) {
         e = e->next;
     }
     return e;
+}
+
+static struct account_entry *find_account(struct router_worker *rw, const struct jid *j)
+{
+    return find_account_hashed(rw, j, jid_bare_hash(j));
 }
 
 /* Sessions registered on all workers (a cluster node's heartbeat reports it). */
@@ -692,4 +700,65 @@ int router_submit(struct signal *sig)
         worker_post(home, deliver_home, sig);
     }
     return 0;
+}
+
+/* ---- what the fan-out (fanout.c) needs of the router ---- */
+
+unsigned router__route_gen(void)
+{
+    /* Odd, so never 0 ("never worked out"); a cluster hook changes every route. */
+    return atomic_load(&g_server.domains_gen) * 4u + (g_cluster != NULL ? 2u : 0u) + 1u;
+}
+
+int router__local_home(const struct jid *to)
+{
+    if (g_cluster != NULL || worker_self() == NULL || to->local == NULL || to->domain == NULL ||
+        to->resource == NULL) {
+        return -1;
+    }
+    /* An alias takes router_submit's way, which writes its domain into the signal. */
+    const char *canonical = canonical_domain(to->domain);
+    if (canonical == NULL || strcmp(canonical, to->domain) != 0) {
+        return -1;
+    }
+    return home_of(to);
+}
+
+/* What deliver_home does with a message of type groupchat for a session that is there:
+ * nothing but the blocking check, the inbound hook and the delivery (no carbons, no offline
+ * storage). */
+static bool lendable(const struct signal *sig)
+{
+    return sig->method == SIGNAL_MESSAGE && type_is(sig, "groupchat") &&
+           g_im->inbound_blocks != NULL;
+}
+
+void router__deliver_lent(const struct signal *sig, size_t hash)
+{
+    log_route(sig, "account");
+    struct account_entry *e = find_account_hashed(self_rw(), &sig->to, hash);
+    struct router_session *s = e && lendable(sig) ? find_resource(e, sig->to.resource) : NULL;
+    if (s == NULL || g_im->inbound_blocks(sig)) {
+        /* Everything else (no such session or account, blocked, another type) takes
+         * router_submit's way from the home worker on, with a copy. */
+        deliver_home(NULL, signal_dup(sig));
+        return;
+    }
+    struct signal m = *sig;
+    if (g_im->inbound_message) {
+        g_im->inbound_message(&m);
+    }
+    bool replaced = m.xmpp_data != sig->xmpp_data;
+    if (replaced && sig->xmpp_data) {
+        /* The hook released a reference to the shared stanza: the caller's spare one. */
+        xml_node_ref(sig->xmpp_data);
+    }
+    if (s->lend) {
+        s->lend(s->ud, &m);
+    } else {
+        s->deliver(s->ud, signal_dup(&m));
+    }
+    if (replaced && m.xmpp_data) {
+        xml_node_unref(m.xmpp_data);
+    }
 }

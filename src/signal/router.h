@@ -10,6 +10,9 @@
 /* Takes ownership of the signal. Called on the delivering module's callback: the signal is
  * the router's to give away, so the callee frees it (signal_free) when done. */
 typedef void router_deliver_fn(void *ud, struct signal *sig);
+/* Lends a signal for the duration of the call (a room's fan-out): the router keeps it, and the
+ * callee copies it (signal_dup) when it must keep it past the call. */
+typedef void router_lend_fn(void *ud, const struct signal *sig);
 struct router_session;
 /* Ends a session from outside (its account was removed or disabled): the protocol module closes
  * it (a stream error `condition` of RFC 6120 §4.9.3), and removes it from the router as usual,
@@ -29,6 +32,7 @@ struct router_session {
     router_deliver_fn *deliver;
     router_end_fn *end;
     void *ud;
+    router_lend_fn *lend;        /* optional: without it a lent signal is copied for `deliver` */
     struct im_session *im;       /* the IM core's state (im/im.h), NULL until used */
     struct router_session *next; /* internal: the account's other sessions */
 };
@@ -120,6 +124,10 @@ struct router_im {
     /* A message for an existing account, before its delivery (the archive, XEP-0313); may
      * replace the signal's P-XMPP-Data. NULL: none. */
     void (*inbound_message)(struct signal *sig);
+    /* Would inbound_blocked take `sig`? The same answer, without its side effects (for a
+     * fan-out, which asks before it makes a copy). NULL: the fan-out copies every signal and
+     * asks inbound_blocked. */
+    bool (*inbound_blocks)(const struct signal *sig);
 };
 /* `im` is kept (static storage). */
 void router_set_im(const struct router_im *im);
@@ -134,6 +142,35 @@ void router_set_cluster(router_cluster_fn *fn);
  * here whatever this node's own view of the membership says (no ping-pong while the nodes'
  * views differ). Any thread; takes ownership. */
 void router_submit_here(struct signal *sig);
+
+/* ---- fan-out: one stanza to many addresses (a room's message to its occupants) ----
+ * Each recipient is handled as router_submit would handle a copy of the stanza addressed to
+ * it (the same checks, hooks and error answers), but the recipients that are accounts of this
+ * node are grouped by home worker: one post per worker instead of one per recipient, and on
+ * that worker a message of type groupchat for a session that is there is lent to it (no copy
+ * of the signal, docs/internals/router.md). */
+
+/* Where an address's sessions live, worked out once and kept by the caller beside the address
+ * (a room keeps one per occupant). Zero-initialised: not known yet. Only router_fanout_add
+ * reads and writes it; it is worked out again when the local domains change. */
+struct router_route {
+    unsigned gen; /* the generation it was worked out in; 0: never */
+    int worker;   /* the home worker of an account of this node; -1: through router_submit */
+    size_t hash;  /* jid_bare_hash of the address */
+};
+
+struct router_fanout;
+/* A fan-out of `tmpl`: its method, from, type, id, body and P-XMPP-Data (its `to` is not
+ * used). `tmpl` is borrowed; the fan-out takes its own reference on the P-XMPP-Data. On a
+ * worker thread. */
+struct router_fanout *router_fanout_new(const struct signal *tmpl);
+/* Adds a recipient (borrowed; copied). `route` is the caller's cache for `to`, or NULL. A
+ * recipient that is not an account's full JID on this node (another domain, another cluster
+ * node, an alias) is routed at once with router_submit. */
+void router_fanout_add(struct router_fanout *f, const struct jid *to, struct router_route *route);
+/* Delivers to the recipients added: one post per other worker, then this worker's at once.
+ * Frees `f`. */
+void router_fanout_submit(struct router_fanout *f);
 
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */

@@ -101,6 +101,20 @@ static void deliver(void *ud, struct signal *sig)
     c2s__send(s, sig);
 }
 
+/* The router lends a signal (a room's fan-out): written at once when the session keeps
+ * nothing (no XEP-0198 queue, nothing held for XEP-0352), else copied and delivered. */
+static void lend(void *ud, const struct signal *sig)
+{
+    struct c2s_session *s = ud;
+    if (s->sm != NULL || s->inactive || s->held != NULL) {
+        deliver(ud, signal_dup(sig));
+        return;
+    }
+    if (s->st != NULL && s->st->state == XS_BOUND) {
+        write_signal(s->st, sig);
+    }
+}
+
 bool c2s__is_session(const struct router_session *rs)
 {
     return rs->deliver == deliver;
@@ -161,6 +175,7 @@ static struct c2s_session *session_new(struct xstream *st, const char *resource)
     s->rs.bare = s->bare;
     s->rs.resource = s->resource;
     s->rs.deliver = deliver;
+    s->rs.lend = lend;
     s->rs.end = end;
     s->rs.ud = s;
     return s;

@@ -17,6 +17,7 @@
 #include "core/server.h"
 #include "signal/router.h"
 #include "store/store.h"
+#include "xml/xml_int.h"
 
 
 /* ---- fakes ----------------------------------------------------------------------------- */
@@ -27,6 +28,7 @@ struct fake {
     char bare[64];
     char resource[16];
     int got;
+    int lent; /* of `got`, signals lent (router_lend_fn) rather than given */
     struct signal *last;
 };
 
@@ -36,6 +38,16 @@ static void fake_deliver(void *ud, struct signal *sig)
     f->got++;
     signal_free(f->last);
     f->last = sig;
+}
+
+/* A session that takes lent signals: it keeps a copy, as a real one must. */
+static void fake_lend(void *ud, const struct signal *sig)
+{
+    struct fake *f = ud;
+    f->got++;
+    f->lent++;
+    signal_free(f->last);
+    f->last = signal_dup(sig);
 }
 
 #define MAX_FAKES 80
@@ -65,6 +77,11 @@ static bool fake_blocked(struct signal *sig)
     return false;
 }
 
+static bool fake_blocks(const struct signal *sig)
+{
+    return sig->from.local && strcmp(sig->from.local, "mallory") == 0;
+}
+
 static void fake_presence(struct router_session *sessions, struct signal *sig, bool exists)
 {
     (void)sessions;
@@ -89,8 +106,22 @@ static void fake_carbons(struct router_session *sessions, const struct signal *s
     g_carbons_nto = nto;
 }
 
-static const struct router_im g_fake_im = { fake_blocked, fake_presence, fake_offline, fake_carbons,
-                                            NULL };
+static int g_inbound;
+
+/* The archive's place: counts, and replaces the stanza of a message whose id is "replace". */
+static void fake_inbound(struct signal *sig)
+{
+    g_inbound++;
+    if (sig->id && strcmp(sig->id, "replace") == 0) {
+        if (sig->xmpp_data) {
+            xml_node_unref(sig->xmpp_data);
+        }
+        sig->xmpp_data = xml_node_new(NULL, "replaced");
+    }
+}
+
+static const struct router_im g_fake_im = { fake_blocked, fake_presence, fake_offline,
+                                            fake_carbons, fake_inbound,  fake_blocks };
 
 static bool conf_owns(const char *domain)
 {
@@ -202,6 +233,7 @@ static int test_setup(void **state)
     g_presence = g_presence_exists = g_offline = g_blocked = 0;
     g_carbons_nto = 0;
     g_component = g_remote = 0;
+    g_inbound = 0;
     worker_call(0, reset_hooks, NULL);
     return 0;
 }
@@ -244,6 +276,14 @@ static struct fake *add_fake(const char *bare, const char *resource, int priorit
     struct add_args a = { bare, resource, priority, available };
     worker_call(0, add_on_worker, &a);
     return &g_fakes[g_nfakes - 1];
+}
+
+/* An available session that takes lent signals. */
+static struct fake *add_lending_fake(const char *bare, const char *resource)
+{
+    struct fake *f = add_fake(bare, resource, 0, true);
+    f->rs.lend = fake_lend;
+    return f;
 }
 
 static struct signal *sig_new(enum signal_method m, const char *from, const char *to,
@@ -524,6 +564,147 @@ static void test_without_hooks(void **state)
     assert_int_equal(g_offline + g_services_server + g_remote, 0);
 }
 
+/* ---- fan-out ------------------------------------------------------------------------------ */
+
+struct fanout_args {
+    const struct signal *tmpl;
+    const char *const *to;
+    struct router_route *routes; /* one per `to`, or NULL */
+};
+
+static void fanout_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    struct fanout_args *a = arg;
+    struct router_fanout *f = router_fanout_new(a->tmpl);
+    for (size_t i = 0; a->to[i]; i++) {
+        struct jid j;
+        assert_int_equal(jid_parse(&j, strv_c(a->to[i])), 0);
+        router_fanout_add(f, &j, a->routes ? &a->routes[i] : NULL);
+        jid_cleanup(&j);
+    }
+    router_fanout_submit(f);
+}
+
+/* A fan-out of `tmpl` (freed here) to the NULL-ended list `to`, on the worker. */
+static void fanout(struct signal *tmpl, const char *const *to, struct router_route *routes)
+{
+    struct fanout_args a = { tmpl, to, routes };
+    worker_call(0, fanout_on_worker, &a);
+    signal_free(tmpl);
+}
+
+/* A room's message: lent to the sessions that take lent signals, given to the others, and
+ * every recipient that is not such a session handled as router_submit handles it. */
+static void test_fanout_groupchat(void **state)
+{
+    (void)state;
+    struct fake *a = add_lending_fake("alice@example.com", "a");
+    struct fake *a2 = add_lending_fake("alice@example.com", "b");
+    struct fake *b = add_fake("bob@example.com", "x", 0, true);
+    struct signal *m =
+        sig_new(SIGNAL_MESSAGE, "room@conference.example.com/nick", NULL, "groupchat");
+    m->id = xstrdup("m1");
+    m->xmpp_data = xml_node_new(NULL, "message");
+    struct xml_node *data = xml_node_ref(m->xmpp_data);
+    const char *to[] = { "alice@example.com/a",  "bob@example.com/x",      "alice@example.com/gone",
+                         "nobody@example.com/r", "carol@remote.example/r", NULL };
+    fanout(m, to, NULL);
+    assert_int_equal(a->got, 1);
+    assert_int_equal(a->lent, 1);
+    assert_int_equal(a2->got, 0);
+    assert_int_equal(b->got, 1);
+    assert_int_equal(b->lent, 0);
+    assert_string_equal(a->last->to.resource, "a");
+    assert_string_equal(a->last->from.resource, "nick");
+    assert_string_equal(a->last->id, "m1");
+    assert_ptr_equal(a->last->xmpp_data, data);
+    assert_string_equal(b->last->to.local, "bob");
+    /* The archive hook saw each message for an existing account (alice/gone's too, as with
+     * router_submit); no carbons for groupchat. */
+    assert_int_equal(g_inbound, 3);
+    assert_int_equal(g_carbons_nto, 0);
+    /* A resource that is not there and an account that does not exist: service-unavailable
+     * back to the room (RFC 6121 §8.5.3.2.1), as for router_submit; the remote one left. */
+    assert_int_equal(g_component, 2);
+    assert_int_equal(g_remote, 1);
+    /* Only the copies the sessions keep hold the stanza now. */
+    signal_free(a->last);
+    signal_free(b->last);
+    a->last = b->last = NULL;
+    assert_int_equal(atomic_load(&data->arena->refs), 1);
+    xml_node_unref(data);
+}
+
+/* The inbound hook may replace the stanza of a lent signal: the session gets the new one and
+ * the shared one keeps its references. */
+static void test_fanout_hook_replaces(void **state)
+{
+    (void)state;
+    struct fake *a = add_lending_fake("alice@example.com", "a");
+    struct fake *b = add_lending_fake("bob@example.com", "x");
+    struct signal *m =
+        sig_new(SIGNAL_MESSAGE, "room@conference.example.com/nick", NULL, "groupchat");
+    m->id = xstrdup("replace");
+    m->xmpp_data = xml_node_new(NULL, "message");
+    struct xml_node *data = xml_node_ref(m->xmpp_data);
+    const char *to[] = { "alice@example.com/a", "bob@example.com/x", NULL };
+    fanout(m, to, NULL);
+    assert_int_equal(a->lent + b->lent, 2);
+    assert_string_equal(a->last->xmpp_data->name, "replaced");
+    assert_string_equal(b->last->xmpp_data->name, "replaced");
+    assert_int_equal(atomic_load(&data->arena->refs), 1);
+    xml_node_unref(data);
+}
+
+/* What is not a groupchat message for a session that is there takes router_submit's way:
+ * blocked senders, other types (with carbons), aliases. */
+static void test_fanout_other_ways(void **state)
+{
+    (void)state;
+    struct fake *a = add_lending_fake("alice@example.com", "a");
+    struct fake *b = add_lending_fake("bob@example.com", "x");
+    const char *to[] = { "alice@example.com/a", "bob@alias.example/x", NULL };
+    fanout(sig_new(SIGNAL_MESSAGE, "mallory@conference.example.com/n", NULL, "groupchat"), to,
+           NULL);
+    assert_int_equal(g_blocked, 2);
+    assert_int_equal(a->got + b->got, 0);
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "chat"), to, NULL);
+    assert_int_equal(a->got, 1);
+    assert_int_equal(b->got, 1);
+    assert_int_equal(a->lent + b->lent, 0);
+    assert_int_equal(g_carbons_nto, 1);
+    assert_string_equal(b->last->to.domain, "example.com");
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "groupchat"), to, NULL);
+    assert_int_equal(a->lent, 1);
+    assert_int_equal(b->got, 2); /* the alias: by router_submit, which gives a copy */
+    assert_int_equal(b->lent, 0);
+}
+
+/* The caller's route cache: worked out once, used again, not for a remote address. */
+static void test_fanout_routes(void **state)
+{
+    (void)state;
+    struct fake *a = add_lending_fake("alice@example.com", "a");
+    const char *to[] = { "alice@example.com/a", "carol@remote.example/r", NULL };
+    struct router_route routes[2] = { { 0 } };
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "groupchat"), to, routes);
+    assert_int_not_equal(routes[0].gen, 0);
+    assert_int_equal(routes[0].worker, 0);
+    assert_int_equal(routes[1].worker, -1);
+    struct router_route kept = routes[0];
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "groupchat"), to, routes);
+    assert_memory_equal(&kept, &routes[0], sizeof(kept));
+    assert_int_equal(a->lent, 2);
+    assert_int_equal(g_remote, 2);
+    /* A change to the domains makes every route be worked out again. */
+    atomic_fetch_add(&g_server.domains_gen, 1);
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "groupchat"), to, routes);
+    assert_int_not_equal(routes[0].gen, kept.gen);
+    assert_int_equal(routes[0].worker, 0);
+    assert_int_equal(a->lent, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +718,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_without_hooks, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_sessions_of, test_setup, test_teardown),
         cmocka_unit_test(test_home_from_parts),
+        cmocka_unit_test_setup_teardown(test_fanout_groupchat, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_hook_replaces, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_other_ways, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_routes, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
