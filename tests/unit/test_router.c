@@ -717,11 +717,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_elsewhere, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_without_hooks, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_sessions_of, test_setup, test_teardown),
-        cmocka_unit_test(test_home_from_parts),
         cmocka_unit_test_setup_teardown(test_fanout_groupchat, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_hook_replaces, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_other_ways, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_routes, test_setup, test_teardown),
+        /* Last: it starts its own seven workers and stops them, so the group's worker is gone
+         * after it. */
+        cmocka_unit_test(test_home_from_parts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
