@@ -145,6 +145,7 @@ SCENARIOS = {
                     ("off_delivered_per_s", "delivered/s, archive off", True),
                     ("off_cpu_us_per_delivery", "server CPU µs/message, archive off", False),
                     ("archive_tput_cost_pct", "archive cost: throughput lost %", None),
+                    ("archive_cpu_cost_us", "archive cost: CPU µs/message added", False),
                     ("archive_cpu_cost_pct", "archive cost: CPU/message added %", None),
                     ("archived_bench0", "bench0's archive after the runs (items)", None)],
         "note": "msg (N pairs, W chat messages in flight each) with every server archiving "
@@ -447,6 +448,7 @@ def add_cost(on, off):
         t_on, t_off = float(on["delivered_per_s"]), float(off["delivered_per_s"])
         on["archive_tput_cost_pct"] = "%.1f" % (100.0 * (t_off - t_on) / t_off)
         c_on, c_off = float(on["cpu_us_per_delivery"]), float(off["cpu_us_per_delivery"])
+        on["archive_cpu_cost_us"] = "%.2f" % (c_on - c_off)
         on["archive_cpu_cost_pct"] = "%.1f" % (100.0 * (c_on - c_off) / c_off)
     except (KeyError, ValueError, ZeroDivisionError):
         pass
