@@ -361,12 +361,12 @@ def main():
                         # The same scenario with the archive off, then on, restarted between.
                         srv.stop()
                         srv.start(cert, archive_off(srv.name, extra))
-                        time.sleep(1)
+                        time.sleep(min(1.0, a.warmup))
                         off = run_once(loadgen, srv, args, a, port, "run %d, archive off"
                                        % (i + 1))
                         srv.stop()
                         srv.start(cert, extra)
-                        time.sleep(1)
+                        time.sleep(min(1.0, a.warmup))
                     if sc.get("room"):
                         args += ["--room", "bench%d-%d@conference.%s" % (os.getpid(), i,
                                                                         benchlib.DOMAIN)]
