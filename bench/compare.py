@@ -441,7 +441,7 @@ def archive_off(name, extra):
 
 def add_cost(on, off):
     """Adds the archive-off figures of the paired run and the archive's cost to on's."""
-    for k in ("delivered_per_s", "cpu_us_per_delivery"):
+    for k in ("delivered_per_s", "cpu_us_per_delivery", "failures"):
         if k in off:
             on["off_" + k] = off[k]
     try:
