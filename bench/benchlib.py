@@ -337,7 +337,7 @@ class Prosody(Server):
                      "@S2S_PORT@": self.s2s_port, "@HTTP_PORT@": self.http_port,
                      "@DOMAIN@": self.domain, "@CERT@": cert[0],
                      "@KEY@": cert[1], "@REQUIRE_TLS@": require_tls, "@UNBOUND@": unbound,
-                     "@LOGLEVEL@": level}.items():
+                     "@LOGLEVEL@": level, **self.mam_config(extra)}.items():
             cfg = cfg.replace(k, str(v))
         path = os.path.join(self.workdir, "prosody.cfg.lua")
         with open(path, "w") as f:
@@ -350,6 +350,15 @@ class Prosody(Server):
                                          start_new_session=True, cwd=self.workdir)
         ports = [self.port, self.tls_port] + ([self.s2s_port] if self.dns_port else [])
         wait_ports(self.proc, ports, 30, "prosody", self.log_path)
+
+    @staticmethod
+    def mam_config(extra):
+        """extra {"archive": "yes"} (compare.py msg-archive): mod_mam with its defaults (the
+        storage is the global "internal" one: one list file per user, at most 10,000 items,
+        storage_archive_item_limit), every message archived unless the user says otherwise."""
+        on = (extra or {}).get("archive") == "yes"
+        return {"@MAM_MODULE@": '"mam"; ' if on else "",
+                "@MAM_CONFIG@": "default_archive_policy = true" if on else ""}
 
     def s2s_summary(self):
         """From the info log: TLS per s2s session ("Stream encrypted (TLSv1.3 with ...)") and,
@@ -430,6 +439,10 @@ class Ejabberd(Server):
                      "@S2S_PORT@": self.s2s_port, "@API_PORT@": self.api_port,
                      "@DOMAIN@": self.domain, "@CERTKEY@": cert[2],
                      "@REQUIRE_TLS@": require_tls,
+                     # compare.py msg-archive: mod_mam on its default db (mnesia), every
+                     # message archived unless the user says otherwise.
+                     "@MAM_MODULE@": ("  mod_mam:\n    db_type: mnesia\n    default: always"
+                                      if (extra or {}).get("archive") == "yes" else ""),
                      # s2s: the log says how each s2s stream was secured (a few lines each).
                      "@LOGLEVEL@": "info" if self.dns_port else "error"}.items():
             cfg = cfg.replace(k, str(v))

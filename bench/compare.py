@@ -135,6 +135,29 @@ SCENARIOS = {
                     ("cpu_us_per_delivery", "server CPU µs/message", False)],
         "note": "N pairs, each client keeps W chat messages in flight to its partner",
     },
+    "msg-archive": {
+        "args": lambda a: SCENARIOS["msg"]["args"](a),
+        "accounts": lambda a: 2 * (a.n or 100),
+        "metrics": [("delivered_per_s", "delivered/s, archive on", True),
+                    ("lat_p50_ms", "p50 ms, archive on", False),
+                    ("lat_p99_ms", "p99 ms, archive on", False),
+                    ("cpu_us_per_delivery", "server CPU µs/message, archive on", False),
+                    ("off_delivered_per_s", "delivered/s, archive off", True),
+                    ("off_cpu_us_per_delivery", "server CPU µs/message, archive off", False),
+                    ("archive_tput_cost_pct", "archive cost: throughput lost %", None),
+                    ("archive_cpu_cost_us", "archive cost: CPU µs/message added", False),
+                    ("archive_cpu_cost_pct", "archive cost: CPU/message added %", None),
+                    ("archived_bench0", "bench0's archive after the runs (items)", None)],
+        "note": "msg (N pairs, W chat messages in flight each) with every server archiving "
+                "every message of both parties (Starling archive.enabled=yes; Prosody mod_mam, "
+                "default_archive_policy = true, internal storage; ejabberd mod_mam, "
+                "default: always, mnesia), each run alternated with a plain msg run (archive "
+                "off, the server restarted in between) of the same server: the cost rows are "
+                "medians of the per-pair ratios",
+        "server_extra": {"archive": "yes"},
+        "starling_extra": {"archive.enabled": "yes"},
+        "alternate": True,
+    },
     "presence": {
         "args": lambda a: ["-s", "presence", "-n", str(a.n or 1000), "-c", str(a.c or 100),
                            "--contacts", "20"],
@@ -333,26 +356,36 @@ def main():
                         time.sleep(2)
                     args = sc["args"](a) + common
                     port = srv.tls_port if sc.get("port") == "tls" else None
+                    off = None
+                    if sc.get("alternate"):
+                        # The same scenario with the archive off, then on, restarted between.
+                        srv.stop()
+                        srv.start(cert, archive_off(srv.name, extra))
+                        time.sleep(min(1.0, a.warmup))
+                        off = run_once(loadgen, srv, args, a, port, "run %d, archive off"
+                                       % (i + 1))
+                        srv.stop()
+                        srv.start(cert, extra)
+                        time.sleep(min(1.0, a.warmup))
                     if sc.get("room"):
                         args += ["--room", "bench%d-%d@conference.%s" % (os.getpid(), i,
                                                                         benchlib.DOMAIN)]
-                    rc, res, err = benchlib.run_loadgen(loadgen, srv, args,
-                                                        int(a.t + a.warmup + 240), port)
-                    if res:
-                        res["failures"] = str(sum(int(res.get(k, 0)) for k in FAILURE_KEYS))
-                    line = " ".join("%s=%s" % kv for kv in res.items())
-                    print("   run %d: rc=%d %s" % (i + 1, rc, line), file=sys.stderr, flush=True)
-                    if not res:
-                        raise benchlib.BenchError("loadgen printed no result: %s"
-                                                  % err.strip()[-300:])
+                    rc, res = run_once(loadgen, srv, args, a, port, "run %d" % (i + 1))
                     if rc != 0:
                         notes.append("%s run %d incomplete: %s" % (
                             srv.name, i + 1, res.get("first_error", "see the figures")))
+                    if off is not None:
+                        add_cost(res, off[1])
+                        if off[0] != 0:
+                            notes.append("%s run %d (archive off) incomplete: %s" % (
+                                srv.name, i + 1, off[1].get("first_error", "see the figures")))
                     runs.append(res)
                     if sc.get("federated") and i == 0:
                         notes.append("%s s2s streams (after run 1): %s" % (srv.name,
                                                                          srv.s2s_summary()))
                     time.sleep(1)
+                if sc.get("alternate") and runs:
+                    runs[-1]["archived_bench0"] = str(archive_count(srv, "bench0"))
             except benchlib.BenchError as e:
                 notes.append("%s: n/a (%s)" % (srv.name, str(e).splitlines()[0][:200]))
                 print("   n/a: %s" % e, file=sys.stderr, flush=True)
@@ -382,6 +415,62 @@ def main():
                    "runs": results, "notes": notes}, f, indent=1)
     print("written to %s" % os.path.relpath(path, os.getcwd()), file=sys.stderr)
     return 0
+
+
+def run_once(loadgen, srv, args, a, port, what):
+    """One loadgen run; returns (rc, RESULT figures with "failures" added)."""
+    rc, res, err = benchlib.run_loadgen(loadgen, srv, args, int(a.t + a.warmup + 240), port)
+    if res:
+        res["failures"] = str(sum(int(res.get(k, 0)) for k in FAILURE_KEYS))
+    line = " ".join("%s=%s" % kv for kv in res.items())
+    print("   %s: rc=%d %s" % (what, rc, line), file=sys.stderr, flush=True)
+    if not res:
+        raise benchlib.BenchError("loadgen printed no result: %s" % err.strip()[-300:])
+    return rc, res
+
+
+def archive_off(name, extra):
+    """msg-archive's settings with the archive off (Starling: archive.enabled=no; the peers:
+    their configurations without mod_mam)."""
+    off = dict(extra)
+    off.pop("archive", None)
+    if name == "Starling":
+        off["archive.enabled"] = "no"
+    return off
+
+
+def add_cost(on, off):
+    """Adds the archive-off figures of the paired run and the archive's cost to on's."""
+    for k in ("delivered_per_s", "cpu_us_per_delivery", "failures"):
+        if k in off:
+            on["off_" + k] = off[k]
+    try:
+        t_on, t_off = float(on["delivered_per_s"]), float(off["delivered_per_s"])
+        on["archive_tput_cost_pct"] = "%.1f" % (100.0 * (t_off - t_on) / t_off)
+        c_on, c_off = float(on["cpu_us_per_delivery"]), float(off["cpu_us_per_delivery"])
+        on["archive_cpu_cost_us"] = "%.2f" % (c_on - c_off)
+        on["archive_cpu_cost_pct"] = "%.1f" % (100.0 * (c_on - c_off) / c_off)
+    except (KeyError, ValueError, ZeroDivisionError):
+        pass
+
+
+def archive_count(srv, user):
+    """Items in user's archive by a XEP-0313 query with RSM <max>0</max> (the <count> of
+    <fin/>): shows the archive was written. None when the server does not say."""
+    sys.path.insert(0, os.path.join(benchlib.REPO, "tests", "integration"))
+    try:
+        import rawxmpp
+        c = rawxmpp.login(srv, user, benchlib.PASSWORD, resource="count", domain=benchlib.DOMAIN)
+        try:
+            r = c.iq("set", "<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/"
+                     "protocol/rsm'><max>0</max></set></query>")
+            n = r.find(".//{http://jabber.org/protocol/rsm}count")
+            return int(n.text) if n is not None else None
+        finally:
+            c.close()
+    except Exception as e:  # noqa: BLE001 - a figure for the notes, never a failure
+        print("   archive count: %s" % e, file=sys.stderr, flush=True)
+        return None
 
 
 def cpu_probe():

@@ -8,7 +8,12 @@
    and full-text queries (a word in about 1 message in 1,000).
 3. Message throughput with archiving on and off (loadgen msg, archive.enabled yes/no).
 
-Prints one Markdown table; --json FILE keeps the figures. --smoke: tiny sizes (bench-smoke)."""
+Prints one Markdown table; --json FILE keeps the figures. --smoke: tiny sizes (bench-smoke).
+
+--peers starling,prosody,ejabberd: the query comparison instead, every server filled the same way
+through the protocol (Prosody and ejabberd have no bulk import): bench0 exchanges --messages
+messages with each of --conversations accounts (half each way, both online), then "the last 50
+with X" p50/p99 over --queries raw queries (see peer_queries)."""
 
 import argparse
 import json
@@ -192,6 +197,109 @@ def throughput(build, work, secs, enabled):
         srv.stop()
 
 
+def drain(c, n):
+    """Reads until n messages with a body have arrived on c."""
+    got = 0
+    while got < n:
+        el = c.next()
+        if el.tag == q(rawxmpp.NS_CLIENT, "message") and \
+                el.find(q(rawxmpp.NS_CLIENT, "body")) is not None:
+            got += 1
+
+
+def online(srv, user, resource):
+    """A logged-in raw client that has sent its initial presence (messages to the bare JID are
+    delivered to available resources only)."""
+    c = rawxmpp.login(srv, user, benchlib.PASSWORD, resource=resource, domain=benchlib.DOMAIN)
+    c.send("<presence/>")
+    # A round trip after it: the server has handled the presence before the partner sends.
+    r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>")
+    if r.get("type") != "result":
+        raise benchlib.BenchError("%s: ping after presence: %s" % (srv.name, rawxmpp.dump(r)))
+    return c
+
+
+def fill(srv, per, conversations):
+    """bench0 and bench<k> (k = 1..conversations), both online, exchange per messages (half
+    each way); each side reads what it was sent before the next conversation, so every message
+    was delivered (and archived by the server's rules) when this returns."""
+    me = online(srv, "bench0", "fill")
+    t0 = time.monotonic()
+    for k in range(1, conversations + 1):
+        peer = "bench%d" % k
+        p = online(srv, peer, "fill")
+        half = per // 2
+        for i in range(per):
+            frm, to = (p, "bench0") if i < per - half else (me, peer)
+            frm.send("<message type='chat' to='%s@%s' id='f%d-%d'><body>%s %d</body></message>"
+                     % (to, benchlib.DOMAIN, k, i, " ".join(WORDS[i % 9:i % 9 + 6]), i))
+        drain(me, per - half)
+        drain(p, half)
+        p.close()
+    me.close()
+    return time.monotonic() - t0
+
+
+def count(c, with_jid=""):
+    """The archive's size (RSM <count/> of a <max>0</max> query), None if not given."""
+    _, _, fin = query(c, field("with", with_jid) if with_jid else "",
+                      "<set xmlns='%s'><max>0</max></set>" % rawxmpp_ns_rsm())
+    n = fin.find(".//{%s}count" % rawxmpp_ns_rsm()) if fin is not None else None
+    return int(n.text) if n is not None else None
+
+
+def peer_queries(srv, per, conversations, nq):
+    """"The last 50 with X" for random X, p50/p99 of nq queries after 5 warm-up ones; every
+    answer must hold min(50, per) results."""
+    c = rawxmpp.login(srv, "bench0", benchlib.PASSWORD, resource="mam", domain=benchlib.DOMAIN)
+    out = {}
+    # The archive writes may lag the deliveries (Starling's writer batches): wait for them.
+    deadline = time.monotonic() + 60
+    while True:
+        out["archived"] = count(c)
+        if out["archived"] is None or out["archived"] >= per * conversations or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    rnd = random.Random(7)
+    rsm = "<set xmlns='%s'><max>50</max><before/></set>" % rawxmpp_ns_rsm()
+    lat = []
+    for i in range(nq + 5):
+        x = "bench%d@%s" % (1 + rnd.randrange(conversations), benchlib.DOMAIN)
+        t, res, fin = query(c, field("with", x), rsm)
+        if len(res) != min(50, per):
+            raise benchlib.BenchError("%s: last 50 with %s: %d results" % (srv.name, x,
+                                                                          len(res)))
+        if i >= 5:
+            lat.append(t)
+    out["last50_p50_ms"] = pct(lat, 50)
+    out["last50_p99_ms"] = pct(lat, 99)
+    out["last50_max_ms"] = max(lat) * 1000
+    c.close()
+    return out
+
+
+def compare_peers(a, work):
+    """--peers: the same protocol-filled archive and queries on each server, one at a time."""
+    per = a.messages // a.conversations
+    table = {}
+    for name in a.peers.split(","):
+        d = os.path.join(work, name)
+        srv = benchlib.make_server(name, d, a.build)
+        extra = {"archive.enabled": "yes", "server.workers": "2"} if name == "starling" \
+            else {"archive": "yes"}
+        try:
+            srv.start(benchlib.bench_cert(work), extra)
+            srv.provision(a.conversations + 1)
+            res = {"fill_s": fill(srv, per, a.conversations)}
+            res.update(peer_queries(srv, per, a.conversations, a.queries))
+        finally:
+            srv.stop()
+        table["%s %s" % (srv.name, srv.version)] = res
+        print("   %s: %s" % (srv.name, res), file=sys.stderr, flush=True)
+    return table
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(benchlib.REPO, "build"))
@@ -201,7 +309,10 @@ def main():
     ap.add_argument("--msg-secs", type=int, default=15)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--peers", help="compare these servers' query latency (protocol-filled)")
     a = ap.parse_args()
+    if a.peers:
+        return main_peers(a)
     if a.smoke:
         a.messages, a.conversations, a.queries, a.msg_secs = 2000, 10, 10, 0
     work = tempfile.mkdtemp(prefix="starling-bench-mam-")
@@ -238,6 +349,27 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
+    return 0
+
+
+def main_peers(a):
+    work = tempfile.mkdtemp(prefix="starling-bench-mam-")
+    try:
+        table = compare_peers(a, work)
+    except benchlib.BenchError as e:
+        print("mam bench: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    names = list(table)
+    print("| figure | " + " | ".join(names) + " |\n" + "|---" * (1 + len(names)) + "|")
+    for k in table[names[0]]:
+        print("| %s | " % k + " | ".join(
+            ("%.2f" % table[n][k]) if isinstance(table[n][k], float) else str(table[n][k])
+            for n in names) + " |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(table, f, indent=1)
     return 0
 
 

@@ -4,6 +4,8 @@ between two of them found through the harness's dnsmasq (skipped when dnsmasq is
 Fails on harness errors (no result, a failed login, lost sessions), never on speed."""
 
 import argparse
+import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -69,6 +71,7 @@ def main():
         if mam.returncode != 0:
             failures.append("mam: " + (mam.stderr or mam.stdout)[-800:])
         done += 1
+        done += msg_archive(a.build, work, failures)
         done += fast_login(a.build, failures)
         if shutil.which("dnsmasq") or os.access("/usr/sbin/dnsmasq", os.X_OK):
             srv = benchlib.Federation("starling", os.path.join(work, "s2s"), a.build)
@@ -99,6 +102,40 @@ def main():
     print("bench-smoke: %d scenarios, %s in %.1f s" % (done, "FAILED" if failures else "ok",
                                                        time.monotonic() - t0))
     return 1 if failures else 0
+
+
+def msg_archive(build, work, failures):
+    """compare.py msg-archive against Starling alone (archive off and on, alternated), and
+    mam.py --peers starling (the archive filled through the protocol, then queried), both at a
+    tiny size: 2 when run."""
+    out = os.path.join(work, "results")
+    r = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "compare.py"),
+                        "msg-archive", "--servers", "starling", "--build", build, "-n", "5",
+                        "-w", "4", "-t", "0.5", "--warmup", "0.3", "--runs", "1", "--out", out,
+                        "--tag", "smoke-msg-archive"],
+                       capture_output=True, text=True, timeout=120)
+    run = {}
+    try:
+        with open(os.path.join(out, "%s-smoke-msg-archive.json"
+                               % datetime.date.today().isoformat())) as f:
+            run = json.load(f)["runs"]["Starling"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+    ok = (r.returncode == 0 and run.get("failures") == "0" and "off_delivered_per_s" in run
+          and int(run.get("archived_bench0") or 0) > 0)
+    print("bench-smoke %-13s %s archived_bench0=%s cost=%s%%" % (
+        "msg-archive", "ok  " if ok else "FAIL", run.get("archived_bench0"),
+        run.get("archive_tput_cost_pct")))
+    if not ok:
+        failures.append("msg-archive: rc=%d %s" % (r.returncode, r.stderr.strip()[-400:]))
+    r = subprocess.run([sys.executable, os.path.join(benchlib.BENCH, "mam.py"), "--build", build,
+                        "--peers", "starling", "--messages", "40", "--conversations", "4",
+                        "--queries", "5"], capture_output=True, text=True, timeout=120)
+    ok = r.returncode == 0 and "| archived | 40 |" in r.stdout
+    print("bench-smoke %-13s %s" % ("mam-peers", "ok" if ok else "FAIL"))
+    if not ok:
+        failures.append("mam --peers: rc=%d %s" % (r.returncode, (r.stderr or r.stdout)[-400:]))
+    return 2
 
 
 def fast_login(build, failures):
