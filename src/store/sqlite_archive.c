@@ -285,18 +285,28 @@ static void keymap_init(struct keymap *km, size_t n)
     km->used = 0;
 }
 
-static unsigned long long fnv(unsigned long long h, const char *s)
+/* Mixes the string `s` into `h`, eight bytes at a time (a batch hashes every stanza's whole
+ * text); the equality itself is strcmp's. */
+static unsigned long long mix(unsigned long long h, const char *s)
 {
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    size_t n = strlen(s);
+    unsigned long long w;
+    for (; n >= 8; n -= 8, s += 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
     }
-    return (h ^ 0xff) * 1099511628211ULL; /* the end of a string: ("a","bc") is not ("ab","c") */
+    w = 0;
+    memcpy(&w, s, n);
+    /* the tail's length ends the string: ("a","bc") is not ("ab","c") */
+    h = (h ^ w ^ ((unsigned long long)n << 56)) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 32);
 }
 
 /* The slot of (a, b): used when the batch has it already, else the free slot for it. */
 static struct keyslot *keymap_slot(struct keymap *km, const char *a, const char *b)
 {
-    unsigned long long h = fnv(fnv(14695981039346656037ULL, a), b);
+    unsigned long long h = mix(mix(14695981039346656037ULL, a), b);
     for (size_t i = h & km->mask;; i = (i + 1) & km->mask) {
         struct keyslot *k = &km->slots[i];
         if (!k->used) {
