@@ -474,6 +474,41 @@ static void test_key_cache_across_batches(void **state)
     store_archive_keys_free(keys);
 }
 
+/* A batch larger than a multi-row statement's group: every row written, once, in its place. */
+static void test_many_rows_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 75 };
+    struct store_archive_row rows[N];
+    const struct store_archive_row *ptrs[N];
+    char text[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof(text[i]), "<message><body>m%d</body></message>", i);
+        rows[i] = (struct store_archive_row){ .id = 100 + i,
+                                              .domain = "example.com",
+                                              .name = i % 3 ? "alice" : "bob",
+                                              .peer = i % 2 ? "bob@example.com" : "dave@x",
+                                              .peer_res = "",
+                                              .outgoing = true,
+                                              .stanza = text[i],
+                                              .body = text[i] };
+        ptrs[i] = &rows[i];
+    }
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, N, &added), 0);
+    assert_int_equal(added, N);
+    int alice = 0, with_bob = 0;
+    for (int i = 0; i < N; i++) {
+        alice += i % 3 != 0;
+        with_bob += i % 3 != 0 && i % 2;
+    }
+    assert_int_equal(rows_with(f->st, NULL), alice);
+    assert_int_equal(rows_with(f->st, "bob@example.com"), with_bob);
+    long long count, oldest, newest;
+    assert_int_equal(store_archive_stats(f->st, "example.com", &count, &oldest, &newest), 0);
+    assert_true(count == N && oldest == 100 && newest == 100 + N - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_stanza_and_pending_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_cache_across_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_rows_one_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
