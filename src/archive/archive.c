@@ -261,7 +261,8 @@ static void canonical_root(struct buf *text)
         return;
     }
     qsort(a, n, sizeof(a[0]), span_order);
-    char *sorted = xmalloc(end - start + 1);
+    char small[512];
+    char *sorted = end - start < sizeof(small) ? small : xmalloc(end - start + 1);
     size_t at = 0;
     for (size_t k = 0; k < n; k++) {
         sorted[at++] = ' ';
@@ -271,17 +272,38 @@ static void canonical_root(struct buf *text)
     if (at == end - start) {
         memcpy(s + start, sorted, at);
     }
-    free(sorted);
+    if (sorted != small) {
+        free(sorted);
+    }
 }
 
-static char *bare_of(const struct jid *j)
+/* A worker's buffers for the message being archived, kept between messages (the archive's
+ * per-side work costs no allocation but the queued row's); nothing called from
+ * archive_message re-enters it. Freed by archive_thread_cleanup. */
+static __thread struct {
+    struct buf text, btext, own, with;
+} t_scratch;
+
+static void scratch_ready(void)
 {
-    struct buf b;
-    buf_init(&b, 3 * JID_PART_MAX + 2);
-    jid_bare(j, &b);
-    char *s = xstrdup(buf_cstr(&b));
-    buf_cleanup(&b);
-    return s;
+    if (t_scratch.text.max == 0) {
+        buf_init(&t_scratch.text, 1 << 22);
+        buf_init(&t_scratch.btext, 1 << 20);
+        buf_init(&t_scratch.own, 3 * JID_PART_MAX + 2);
+        buf_init(&t_scratch.with, 3 * JID_PART_MAX + 2);
+    }
+    buf_reset(&t_scratch.text);
+    buf_reset(&t_scratch.btext);
+    buf_reset(&t_scratch.own);
+    buf_reset(&t_scratch.with);
+}
+
+void archive_thread_cleanup(void)
+{
+    buf_cleanup(&t_scratch.text);
+    buf_cleanup(&t_scratch.btext);
+    buf_cleanup(&t_scratch.own);
+    buf_cleanup(&t_scratch.with);
 }
 
 void archive_message(struct signal *sig, bool outgoing)
@@ -299,34 +321,33 @@ void archive_message(struct signal *sig, bool outgoing)
     }
     /* A settings change reaches the writer's purge with the next message. */
     archive_set_keep_days(wc->cfg->archive.keep_days);
-    char *own = bare_of(owner);
-    char *with = bare_of(peer);
+    scratch_ready();
+    struct buf *text = &t_scratch.text;
+    jid_bare(owner, &t_scratch.own);
+    jid_bare(peer, &t_scratch.with);
+    const char *own = buf_cstr(&t_scratch.own);
+    const char *with = buf_cstr(&t_scratch.with);
     if (!prefs_allow(wc->store, owner, own, with)) {
-        free(own);
-        free(with);
         return;
     }
     long long id = archive_new_id();
-    struct buf text, btext;
-    buf_init(&text, 1 << 22);
-    buf_init(&btext, 1 << 20);
     if (body) {
-        xml_node_text(body, &btext); /* before the stamping frees the tree `body` is in */
+        xml_node_text(body, &t_scratch.btext); /* before the stamping frees its tree */
     }
     /* The archived text is the message as its sender's archive keeps it, so that the writer
      * stores a message between two local accounts once (store_archive_add_many); a query adds
      * the recipient's stanza-id back. Only a message that carried a forged one is kept as
      * stamped. */
     bool keep_stamped = !outgoing && has_forged(sig->xmpp_data, own);
-    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, &text);
+    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, text);
     if (!outgoing) {
         struct xml_node *n = stamped(sig->xmpp_data, own, id);
         xml_node_unref(sig->xmpp_data);
         sig->xmpp_data = n;
     }
-    rc = keep_stamped ? signal_wire_serialize(sig, &text) : rc;
+    rc = keep_stamped ? signal_wire_serialize(sig, text) : rc;
     if (rc == 0) {
-        canonical_root(&text);
+        canonical_root(text);
         struct store_archive_row r = {
             .id = id,
             .domain = owner->domain,
@@ -334,13 +355,9 @@ void archive_message(struct signal *sig, bool outgoing)
             .peer = with,
             .peer_res = peer->resource ? peer->resource : "",
             .outgoing = outgoing,
-            .stanza = buf_cstr(&text),
-            .body = body ? buf_cstr(&btext) : NULL,
+            .stanza = buf_cstr(text),
+            .body = body ? buf_cstr(&t_scratch.btext) : NULL,
         };
         archive__enqueue(&r);
     }
-    buf_cleanup(&text);
-    buf_cleanup(&btext);
-    free(own);
-    free(with);
 }

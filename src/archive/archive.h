@@ -40,6 +40,9 @@ long long archive_new_id(void);
  * (sig->to). An incoming message archived gets <stanza-id by='bare JID'/>: its P-XMPP-Data is
  * replaced by a copy carrying it, without any stanza-id by that JID the sender put there. */
 void archive_message(struct signal *sig, bool outgoing);
+/* Frees the calling worker thread's buffers of archive_message (at its stop, or to give memory
+ * back); the next message makes them again. */
+void archive_thread_cleanup(void);
 
 /* Queues a row of a room's archive (chat rooms, on the room's worker): the groupchat message
  * `stanza` (serialized) from occupant `nick` (real JID `real`, may be NULL); `body` for the

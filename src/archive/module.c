@@ -31,8 +31,16 @@ static int archive_worker_start(struct worker_ctx *wc, char *err, size_t errlen)
     return 0;
 }
 
+static void archive_worker_stop(struct worker_ctx *wc)
+{
+    (void)wc;
+    archive_thread_cleanup();
+}
+
 struct module archive_module = {
     .name = "archive",
     .settings = archive_settings,
     .worker_start = archive_worker_start,
+    .worker_stop = archive_worker_stop,
+    .release_memory = archive_worker_stop,
 };

@@ -56,6 +56,7 @@ static struct {
     int syncers; /* threads waiting in archive_sync: flush now */
     pthread_t thread;
     struct store *st;
+    struct store_archive_keys *keys; /* the JID keys, across batches (writer only) */
     atomic_int keep_days;
     long long fts_backlog; /* rows written since the full-text index caught up (writer only) */
 } g_w = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -149,13 +150,14 @@ static void write_batch(struct entry *list, size_t n)
     }
     /* An account removed meanwhile: its rows are not written. */
     int rc = store_begin(g_w.st);
-    rc = rc == 0 ? store_archive_add_many(g_w.st, rows, k, &added) : rc;
+    rc = rc == 0 ? store_archive_add_many_keys(g_w.st, g_w.keys, rows, k, &added) : rc;
     rc = rc == 0 ? store_commit(g_w.st) : rc;
     free(rows);
     if (rc != 0) {
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL,
                 "archive: a batch of messages not stored: %s", store_last_error(g_w.st));
         store_rollback(g_w.st);
+        store_archive_keys_forget(g_w.keys); /* the keys it added are gone */
     }
     g_w.fts_backlog += rc == 0 ? (long long)added : 0;
     if (g_w.fts_backlog >= FTS_BACKLOG) {
@@ -317,10 +319,13 @@ int archive_start(const char *db_path, char *err, size_t errlen)
         return ERR_STORE;
     }
     store_archive_tune_writer(g_w.st, WRITER_CACHE_MB, WRITER_CHECKPOINT_PAGES);
+    g_w.keys = store_archive_keys_new();
     g_w.fts_backlog = 1; /* what an earlier run (or an upgrade) left unindexed */
     g_w.running = true;
     if (pthread_create(&g_w.thread, NULL, writer_main, NULL) != 0) {
         g_w.running = false;
+        store_archive_keys_free(g_w.keys);
+        g_w.keys = NULL;
         store_close(g_w.st);
         g_w.st = NULL;
         snprintf(err, errlen, "cannot start the archive writer thread");
@@ -344,6 +349,8 @@ void archive_stop(void)
     g_w.stopping = false;
     pthread_cond_broadcast(&g_w.done);
     pthread_mutex_unlock(&g_w.lock);
+    store_archive_keys_free(g_w.keys);
+    g_w.keys = NULL;
     store_close(g_w.st);
     g_w.st = NULL;
 }

@@ -411,6 +411,7 @@ static char g_fault_err[256];
 static void fault_init(void)
 {
     store__fault_init_env(g_fault_err, sizeof(g_fault_err));
+    store__sqlite_global();
 }
 
 struct store *store_open(const char *path, char *err, size_t errlen)

@@ -285,18 +285,28 @@ static void keymap_init(struct keymap *km, size_t n)
     km->used = 0;
 }
 
-static unsigned long long fnv(unsigned long long h, const char *s)
+/* Mixes the string `s` into `h`, eight bytes at a time (a batch hashes every stanza's whole
+ * text); the equality itself is strcmp's. */
+static unsigned long long mix(unsigned long long h, const char *s)
 {
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    size_t n = strlen(s);
+    unsigned long long w;
+    for (; n >= 8; n -= 8, s += 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
     }
-    return (h ^ 0xff) * 1099511628211ULL; /* the end of a string: ("a","bc") is not ("ab","c") */
+    w = 0;
+    memcpy(&w, s, n);
+    /* the tail's length ends the string: ("a","bc") is not ("ab","c") */
+    h = (h ^ w ^ ((unsigned long long)n << 56)) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 32);
 }
 
 /* The slot of (a, b): used when the batch has it already, else the free slot for it. */
 static struct keyslot *keymap_slot(struct keymap *km, const char *a, const char *b)
 {
-    unsigned long long h = fnv(fnv(14695981039346656037ULL, a), b);
+    unsigned long long h = mix(mix(14695981039346656037ULL, a), b);
     for (size_t i = h & km->mask;; i = (i + 1) & km->mask) {
         struct keyslot *k = &km->slots[i];
         if (!k->used) {
@@ -336,9 +346,60 @@ static void keymap_use(struct keymap *km, struct keyslot *k, long long val)
     free(old.slots);
 }
 
-/* The integer key of (domain, name), added when new; looked up once per batch. */
-static int jid_key(struct store *st, struct keymap *km, const char *domain, const char *name,
-                   long long *key)
+/* The writer's keys across batches: a keymap whose strings it owns ("domain\0name" in one
+ * allocation per key). archive_jid rows are never deleted, so a committed key stays right. */
+struct store_archive_keys {
+    struct keymap km;
+};
+
+/* Past this many keys the cache starts again (bounded memory). */
+#define KEYS_MAX 65536
+
+struct store_archive_keys *store_archive_keys_new(void)
+{
+    struct store_archive_keys *c = xcalloc(1, sizeof(*c));
+    keymap_init(&c->km, 64);
+    return c;
+}
+
+void store_archive_keys_forget(struct store_archive_keys *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i <= c->km.mask; i++) {
+        if (c->km.slots[i].used) {
+            free((char *)c->km.slots[i].a);
+        }
+    }
+    free(c->km.slots);
+    keymap_init(&c->km, 64);
+}
+
+void store_archive_keys_free(struct store_archive_keys *c)
+{
+    if (c != NULL) {
+        store_archive_keys_forget(c);
+        free(c->km.slots);
+        free(c);
+    }
+}
+
+/* Makes the free slot `k` of the writer's cache own its strings. */
+static void keys_own(struct keyslot *k)
+{
+    size_t la = strlen(k->a), lb = strlen(k->b);
+    char *p = xmalloc(la + lb + 2);
+    memcpy(p, k->a, la + 1);
+    memcpy(p + la + 1, k->b, lb + 1);
+    k->a = p;
+    k->b = p + la + 1;
+}
+
+/* The integer key of (domain, name), added when new; looked up once per batch, or once while
+ * the writer's cache (`owned`) keeps it. */
+static int jid_key(struct store *st, struct keymap *km, bool owned, const char *domain,
+                   const char *name, long long *key)
 {
     struct keyslot *k = keymap_slot(km, domain, name);
     if (k->used) {
@@ -351,6 +412,9 @@ static int jid_key(struct store *st, struct keymap *km, const char *domain, cons
         rc = rc == 0 ? store__query_one(st, SQL_JID_GET, STORE_ARGS(domain, name), NULL, key) : rc;
     }
     if (rc == 0) {
+        if (owned) {
+            keys_own(k);
+        }
         keymap_use(km, k, *key);
     }
     return rc;
@@ -398,7 +462,9 @@ static const char SQL_FTS_IDS[] =
 /* A batch being written. */
 struct batch {
     const struct store_archive_row *const *rows;
-    struct keymap jids, stanzas;
+    struct keymap *jids; /* the batch's own, or the writer's cache's */
+    struct keymap stanzas;
+    bool owned;                    /* jids is the writer's cache: a new key's strings are copied */
     long long *owner, *peer, *sid; /* per row: keys and stored stanza */
     long long fts_done;            /* SQLite: the full-text index's mark; LLONG_MIN on PostgreSQL */
     struct buf late;               /* stanzas at or below it, a JSON array */
@@ -408,8 +474,8 @@ struct batch {
 static int add_keys(struct store *st, struct batch *b, size_t i)
 {
     const struct store_archive_row *r = b->rows[i];
-    int rc = jid_key(st, &b->jids, r->domain, r->name, &b->owner[i]);
-    rc = rc == 0 ? jid_key(st, &b->jids, "", r->peer, &b->peer[i]) : rc;
+    int rc = jid_key(st, b->jids, b->owned, r->domain, r->name, &b->owner[i]);
+    rc = rc == 0 ? jid_key(st, b->jids, b->owned, "", r->peer, &b->peer[i]) : rc;
     struct keyslot *k = keymap_slot(&b->stanzas, r->stanza, "");
     b->sid[i] = k->used ? k->val : r->id;
     if (rc == 0 && !k->used) {
@@ -473,16 +539,30 @@ static int add_batch(struct store *st, struct batch *b, const bool *keep, size_t
 int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
                            size_t *added)
 {
+    return store_archive_add_many_keys(st, NULL, rows, n, added);
+}
+
+int store_archive_add_many_keys(struct store *st, struct store_archive_keys *keys,
+                                const struct store_archive_row *const *rows, size_t n,
+                                size_t *added)
+{
     *added = 0;
     if (n == 0) {
         return 0;
     }
+    if (keys != NULL && keys->km.used + 2 * n > KEYS_MAX) {
+        store_archive_keys_forget(keys);
+    }
     bool *keep = xcalloc(n, sizeof(*keep));
-    struct batch b = { .rows = rows, .fts_done = LLONG_MIN };
+    struct keymap own;
+    struct batch b = { .rows = rows, .fts_done = LLONG_MIN, .owned = keys != NULL };
     b.owner = xcalloc(3 * n, sizeof(long long));
     b.peer = b.owner + n;
     b.sid = b.peer + n;
-    keymap_init(&b.jids, 64);
+    if (keys == NULL) {
+        keymap_init(&own, 64);
+    }
+    b.jids = keys != NULL ? &keys->km : &own;
     keymap_init(&b.stanzas, n);
     buf_init(&b.late, 24 * n + 16);
     buf_append_c(&b.late, "[");
@@ -496,7 +576,9 @@ int store_archive_add_many(struct store *st, const struct store_archive_row *con
         rc = store__run(st, SQL_FTS_IDS, STORE_ARGS(buf_cstr(&b.late)), NULL);
     }
     buf_cleanup(&b.late);
-    free(b.jids.slots);
+    if (keys == NULL) {
+        free(own.slots);
+    }
     free(b.stanzas.slots);
     free(b.owner);
     free(keep);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "store/store_int.h"
 
 #define DB_MODE 0600
 #define CHECK_PROGRESS_OPS 10000 /* virtual machine steps between two deadline checks */
@@ -109,10 +111,22 @@ static int run_quick_check(sqlite3 *db, struct deadline *dl, char *err, size_t e
     return ret;
 }
 
+static void sqlite_global_once(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void store__sqlite_global(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_once);
+}
+
 int store_check(const char *path, int timeout_ms, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int ret = ERR_STORE;
+    store__sqlite_global();
     /* No SQLITE_OPEN_CREATE: the caller has made the file; an empty one checks fine. */
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "cannot open");

@@ -43,6 +43,17 @@ int store_archive_add(struct store *st, const struct store_archive_row *r);
  * all or nothing. */
 int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
                            size_t *added);
+/* The archive's integer JID keys kept across batches by one writer (one thread; bounded): a
+ * batch looks up (or adds) a key the cache does not have yet. After a batch that was not
+ * committed, store_archive_keys_forget (a key it added was rolled back). */
+struct store_archive_keys;
+struct store_archive_keys *store_archive_keys_new(void);
+void store_archive_keys_forget(struct store_archive_keys *keys);
+void store_archive_keys_free(struct store_archive_keys *keys);
+/* store_archive_add_many with the writer's key cache (NULL: none, as store_archive_add_many). */
+int store_archive_add_many_keys(struct store *st, struct store_archive_keys *keys,
+                                const struct store_archive_row *const *rows, size_t n,
+                                size_t *added);
 /* SQLite: adds at most `limit` (0: all) stored stanzas not yet in the full-text index to it, in
  * one transaction (a group when one is open); their number in *indexed. Full-text queries call
  * it first, so they see every row. Nothing to do on PostgreSQL. */

@@ -90,6 +90,10 @@ bool store__fault_on(void);
 /* Reads STARLING_STORE_FAIL once at the first store_open(): a spec, or "@FILE" whose content is
  * the spec, re-read whenever the file changes. ERR_INVAL (reason in `err`) for a bad spec. */
 int store__fault_init_env(char *err, size_t errlen);
+/* SQLite's process-wide configuration (sqlite_maint.c), before its first handle: no memory
+ * statistics (nothing reads them; with them every SQLite allocation of every thread takes
+ * one global mutex). Once; refused, harmlessly, when SQLite has started already. */
+void store__sqlite_global(void);
 /* The table a write statement changes ("" when not recognised), for the hook's table filter. */
 void store__write_target(const char *sql, char *out, size_t size);
 

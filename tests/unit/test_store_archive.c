@@ -407,6 +407,108 @@ static void test_shared_stanza_and_pending_index(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Writes one row of alice's with `peer` through the writer's key cache, in its own
+ * transaction, committed or rolled back as the writer does. */
+static void cached_row(struct store *st, struct store_archive_keys *keys, long long id,
+                       const char *name, const char *peer, bool commit, size_t want)
+{
+    struct store_archive_row r = { .id = id,
+                                   .domain = "example.com",
+                                   .name = name,
+                                   .peer = peer,
+                                   .peer_res = "",
+                                   .outgoing = true,
+                                   .stanza = "<message><body>k</body></message>",
+                                   .body = "k" };
+    const struct store_archive_row *ptr = &r;
+    size_t added = 0;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_archive_add_many_keys(st, keys, &ptr, 1, &added), 0);
+    assert_int_equal(added, want);
+    if (commit) {
+        assert_int_equal(store_commit(st), 0);
+    } else {
+        assert_int_equal(store_rollback(st), 0);
+        store_archive_keys_forget(keys); /* as the writer does after a batch not committed */
+    }
+}
+
+static int count_hits(void *ud, const struct store_archive_hit *h)
+{
+    (void)h;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int rows_with(struct store *st, const char *peer)
+{
+    struct store_archive_query q = { .domain = "example.com",
+                                     .name = "alice",
+                                     .peer = peer,
+                                     .lo = 0,
+                                     .hi = LLONG_MAX,
+                                     .limit = 50 };
+    int n = 0;
+    assert_int_equal(store_archive_query(st, &q, count_hits, &n), 0);
+    return n;
+}
+
+/* The writer's keys across batches: a key of a rolled-back batch is not reused (the next new
+ * JID may get the same number), and a removed account's rows are still skipped. */
+static void test_key_cache_across_batches(void **state)
+{
+    struct fixture *f = *state;
+    struct store_archive_keys *keys = store_archive_keys_new();
+    cached_row(f->st, keys, 1, "alice", "bob@example.com", true, 1);
+    cached_row(f->st, keys, 2, "alice", "dave@example.com", false, 1);
+    cached_row(f->st, keys, 3, "alice", "erin@example.com", true, 1);
+    cached_row(f->st, keys, 4, "alice", "dave@example.com", true, 1);
+    cached_row(f->st, keys, 5, "alice", "bob@example.com", true, 1);
+    assert_int_equal(rows_with(f->st, "bob@example.com"), 2);
+    assert_int_equal(rows_with(f->st, "dave@example.com"), 1);
+    assert_int_equal(rows_with(f->st, "erin@example.com"), 1);
+    assert_int_equal(store_account_remove(f->st, "example.com", "bob"), 0);
+    cached_row(f->st, keys, 6, "bob", "alice@example.com", true, 0);
+    cached_row(f->st, keys, 7, "alice", "bob@example.com", true, 1);
+    assert_int_equal(rows_with(f->st, "bob@example.com"), 3);
+    store_archive_keys_free(keys);
+}
+
+/* A batch larger than a multi-row statement's group: every row written, once, in its place. */
+static void test_many_rows_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 75 };
+    struct store_archive_row rows[N];
+    const struct store_archive_row *ptrs[N];
+    char text[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof(text[i]), "<message><body>m%d</body></message>", i);
+        rows[i] = (struct store_archive_row){ .id = 100 + i,
+                                              .domain = "example.com",
+                                              .name = i % 3 ? "alice" : "bob",
+                                              .peer = i % 2 ? "bob@example.com" : "dave@x",
+                                              .peer_res = "",
+                                              .outgoing = true,
+                                              .stanza = text[i],
+                                              .body = text[i] };
+        ptrs[i] = &rows[i];
+    }
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, N, &added), 0);
+    assert_int_equal(added, N);
+    int alice = 0, with_bob = 0;
+    for (int i = 0; i < N; i++) {
+        alice += i % 3 != 0;
+        with_bob += i % 3 != 0 && i % 2;
+    }
+    assert_int_equal(rows_with(f->st, NULL), alice);
+    assert_int_equal(rows_with(f->st, "bob@example.com"), with_bob);
+    long long count, oldest, newest;
+    assert_int_equal(store_archive_stats(f->st, "example.com", &count, &oldest, &newest), 0);
+    assert_true(count == N && oldest == 100 && newest == 100 + N - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +519,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_stats_and_cascades, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_stanza_and_pending_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_cache_across_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_rows_one_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
