@@ -134,6 +134,9 @@ void router_set_cluster(router_cluster_fn *fn);
  * here whatever this node's own view of the membership says (no ping-pong while the nodes'
  * views differ). Any thread; takes ownership. */
 void router_submit_here(struct signal *sig);
+/* The same on the calling worker (the cluster's receive path posts a batch of stanzas to each
+ * home worker and submits them there): router_submit with the first decision "here". */
+void router_submit_here_now(struct signal *sig);
 
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
