@@ -566,10 +566,20 @@ static void rebalance_worker(void *ud, const struct router_session *s)
     }
 }
 
+/* chatroom_moved_fn: the room's home is now another node. */
+static bool room_moved(const char *room)
+{
+    char id[64];
+    home(room, id, sizeof(id), NULL, 0);
+    return strcmp(id, g_self) != 0;
+}
+
 static void rebalance_on_worker(struct worker *w, void *arg)
 {
     (void)w;
     (void)arg;
+    /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
+    chatroom_hand_over(room_moved);
     struct buf moved;
     buf_init(&moved, 64 << 20);
     router_sessions_foreach(rebalance_worker, &moved);
