@@ -1,9 +1,10 @@
 #!/bin/sh
 # bench/compare.sh SCENARIO [options]: the scenario against Starling, Prosody and ejabberd, one
 # server at a time, >= 3 runs each; prints one table and writes bench/results/<date>-<scenario>.md
-# (and .json with the medians). Scenarios: login login-direct login-plain login-tcp idle msg
-# presence muc s2s, or `all`: login msg idle presence muc s2s, then msg at half of Starling's
-# peak rate (latency at equal load), then Starling's msg with 1 worker and with 2 (scaling).
+# (and .json with the medians). Scenarios: login login-resume login-fast login-fast-resume
+# login-direct login-plain login-tcp idle msg presence muc s2s, or `all`: login login-resume
+# login-fast msg idle presence muc s2s, then msg at half of Starling's peak rate (latency at
+# equal load), then Starling's msg with 1 worker and with 2 (scaling).
 # Run `bench/compare.sh --help` for the size options; bench/peers/install.sh installs the peers.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,7 +12,7 @@ command -v prosody >/dev/null 2>&1 && command -v erl >/dev/null 2>&1 || "$here/p
 compare() { /usr/bin/python3 "$here/compare.py" "$@"; }
 [ "${1:-}" = all ] || exec /usr/bin/python3 "$here/compare.py" "$@"
 shift
-for s in login msg idle presence muc s2s; do
+for s in login login-resume login-fast msg idle presence muc s2s; do
     compare "$s" "$@"
 done
 peak=$(/usr/bin/python3 -c 'import json, sys

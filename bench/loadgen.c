@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -85,7 +87,9 @@ struct options {
     int pids[2][MAX_PIDS];
     int npids[2];
     bool verbose;
-    bool sm; /* XEP-0198 with resumption after binding (idle --sm; always for resume) */
+    bool sm;         /* XEP-0198 with resumption after binding (idle --sm; always for resume) */
+    bool tls_resume; /* keep each account's TLS session ticket and resume with it */
+    bool fast;       /* SASL2 + Bind 2 with a XEP-0484 FAST token (HT-SHA-256-NONE) */
 };
 
 static struct options o = {
@@ -117,6 +121,7 @@ enum cstate {
     CS_HANDSHAKE, /* TLS handshake running */
     CS_AUTH,      /* <auth/> sent */
     CS_SCRAM_FINAL,
+    CS_SASL2,   /* SASL2 <authenticate/> sent (FAST, or PLAIN asking for a token) */
     CS_HEADER2, /* restarted stream after SASL */
     CS_BIND,
     CS_SESSION,
@@ -169,12 +174,17 @@ struct stats {
     struct lg_hist resume_lat;
     uint64_t resumed, resume_failures;
     uint64_t redirects; /* <see-other-host/> followed */
+    uint64_t tls_resumed, tls_tickets, fast_logins;
 };
 
 static struct client *g_cl;
 static int g_ncl;
 static int g_ep;
 static SSL_CTX *g_ctx;
+/* Per account (index - o.first): its last TLS session (--tls-resume), its FAST token (--fast). */
+static SSL_SESSION **g_sess;
+static char (*g_token)[128];
+static int g_tokens_missing;
 static struct stats g_st;
 static bool g_measuring;
 static bool g_sending;
@@ -424,9 +434,112 @@ static void start_tls(struct client *c)
 {
     c->ssl = SSL_new(g_ctx);
     SSL_set_fd(c->ssl, c->fd);
+    SSL_set_app_data(c->ssl, c);
+    SSL_SESSION *sess = g_sess != NULL ? g_sess[c->account - o.first] : NULL;
+    if (sess != NULL) {
+        SSL_set_session(c->ssl, sess);
+    }
     SSL_set_tlsext_host_name(c->ssl, o.srv[c->side].domain);
     SSL_set_connect_state(c->ssl);
     c->state = CS_HANDSHAKE;
+}
+
+/* --tls-resume: OpenSSL hands over every ticket the server sends; the newest one is kept. */
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct client *c = SSL_get_app_data(ssl);
+    if (c == NULL || g_sess == NULL) {
+        return 0;
+    }
+    SSL_SESSION **slot = &g_sess[c->account - o.first];
+    g_st.tls_tickets += g_measuring;
+    SSL_SESSION_free(*slot);
+    *slot = sess;
+    return 1; /* the reference is ours */
+}
+
+/* XEP-0484 HT-SHA-256-*: HMAC-SHA-256 keyed with the token over `label` (no channel binding). */
+static void ht_mac(const char *token, const char *label, unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), token, (int)strlen(token), (const unsigned char *)label, strlen(label), out,
+         &len);
+}
+
+/* A stable XEP-0388 user-agent id per account (FAST tokens belong to one). */
+static void agent_id(int account, char *out, size_t cap)
+{
+    snprintf(out, cap, "6c6f6164-6765-4e00-8000-%012d", account);
+}
+
+/* SASL2 with Bind 2: FAST with the account's token, or (first login) PLAIN asking for one. */
+static void send_sasl2(struct client *c)
+{
+    char user[256], agent[64];
+    user_name(c->account, user, sizeof(user));
+    agent_id(c->account, agent, sizeof(agent));
+    const char *token = g_token[c->account - o.first];
+    struct buf msg, b64;
+    buf_init(&msg, 4096);
+    buf_init(&b64, 8192);
+    buf_append_c(&msg, user);
+    buf_append_char(&msg, 0);
+    if (token[0] != '\0') {
+        unsigned char mac[32];
+        ht_mac(token, "Initiator", mac);
+        buf_append(&msg, mac, sizeof(mac));
+    } else {
+        buf_reset(&msg);
+        buf_append_char(&msg, 0);
+        buf_append_c(&msg, user);
+        buf_append_char(&msg, 0);
+        buf_append_c(&msg, o.password);
+    }
+    lg_b64_append(&b64, msg.p, msg.len);
+    sendf(c,
+          "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='%s'><initial-response>%s"
+          "</initial-response><user-agent id='%s'/><bind xmlns='urn:xmpp:bind:0'><tag>lg</tag>"
+          "</bind>%s</authenticate>",
+          token[0] ? "HT-SHA-256-NONE" : "PLAIN", buf_cstr(&b64), agent,
+          token[0] ? "" : "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>");
+    buf_cleanup(&msg);
+    buf_cleanup(&b64);
+    c->state = CS_SASL2;
+}
+
+/* <success xmlns='urn:xmpp:sasl:2'/>: the FAST proof checked, or the new token kept. */
+static void handle_sasl2_success(struct client *c, struct strv el)
+{
+    char *token = g_token[c->account - o.first];
+    struct strv tok = STRV_NULL, data = STRV_NULL;
+    const char *at = memmem(el.p, el.len, "<token ", 7);
+    if (token[0] == '\0') {
+        struct strv rest = { at, at ? (size_t)(el.p + el.len - at) : 0 };
+        if (at == NULL || !lgx_attr(rest, "token", &tok) || tok.len == 0 || tok.len >= 128) {
+            g_fail_reason = "no FAST token in SASL2 success";
+            client_close(c, true);
+            return;
+        }
+        memcpy(token, tok.p, tok.len);
+        token[tok.len] = '\0';
+        g_tokens_missing--;
+    } else {
+        struct buf dec;
+        buf_init(&dec, 256);
+        unsigned char mac[32];
+        ht_mac(token, "Responder", mac);
+        bool ok = lgx_child_text(el, "additional-data", &data) && lg_b64_decode(data, &dec) == 0 &&
+                  dec.len == sizeof(mac) && memcmp(dec.p, mac, sizeof(mac)) == 0;
+        buf_cleanup(&dec);
+        if (!ok) {
+            g_fail_reason = "FAST: server proof mismatch";
+            client_close(c, true);
+            return;
+        }
+        g_st.fast_logins += g_measuring;
+    }
+    SEND_LIT(c, "<presence/>");
+    on_ready(c);
 }
 
 static void send_auth(struct client *c)
@@ -467,6 +580,18 @@ static void handle_features(struct client *c, struct strv el)
             }
             SEND_LIT(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
             c->state = CS_STARTTLS;
+            return;
+        }
+        if (o.fast) {
+            /* Not a failed login but a server without the feature: nothing to measure. */
+            if (!lgx_contains(el, "urn:xmpp:sasl:2")) {
+                die("not supported: the server offers no SASL2 (XEP-0388), so no FAST");
+            }
+            if (!lgx_contains(el, ">HT-SHA-256-NONE<")) {
+                die("not supported: the server offers SASL2 but no FAST HT-SHA-256-NONE "
+                    "(XEP-0484)");
+            }
+            send_sasl2(c);
             return;
         }
         const char *mech = o.plain ? ">PLAIN<" : ">SCRAM-SHA-1<";
@@ -976,6 +1101,11 @@ static void handle_element(struct client *c, struct strv el)
             client_close(c, true);
             return;
         }
+        if (c->state == CS_SASL2 && strv_eq_c(name, "success") &&
+            lgx_contains(el, "urn:xmpp:sasl:2")) {
+            handle_sasl2_success(c, el);
+            return;
+        }
         handle_sasl(c, el, name);
     } else if (strv_eq_c(name, "message")) {
         handle_message(c, el);
@@ -1106,6 +1236,7 @@ static void client_event(struct client *c, uint32_t events)
                 return;
             }
             c->tls_done = true;
+            g_st.tls_resumed += g_measuring && SSL_session_reused(c->ssl);
             c->state = CS_HEADER;
             c->in_stream = false;
             buf_reset(&c->in);
@@ -1321,6 +1452,11 @@ static void close_all(void)
     }
 }
 
+static bool all_tokens(void)
+{
+    return g_tokens_missing <= 0;
+}
+
 static int scenario_login(void)
 {
     g_logins_target = 1;
@@ -1328,13 +1464,27 @@ static int scenario_login(void)
     if (o.accounts <= 0) {
         o.accounts = o.sessions;
     }
-    /* Warm-up: fill the client-side SCRAM cache and the server's caches. */
+    if (o.tls_resume) {
+        g_sess = xcalloc((size_t)o.accounts, sizeof(*g_sess));
+    }
+    if (o.fast) {
+        g_token = xcalloc((size_t)o.accounts, sizeof(*g_token));
+        g_tokens_missing = o.accounts;
+    }
+    /* Warm-up: fill the client-side SCRAM cache and the server's caches (--fast: until every
+     * account holds a token; --tls-resume: a ticket). */
     g_measuring = false;
     uint64_t end = lg_now_ns() + (uint64_t)(o.warmup * 1e9);
     for (int i = 0; i < conc; i++) {
         start_slot(&g_cl[i]);
     }
     run_loop(NULL, end);
+    if (o.fast) {
+        run_loop(all_tokens, lg_now_ns() + (uint64_t)(o.timeout * 1e9));
+        if (g_tokens_missing > 0) {
+            die("FAST: %d accounts got no token during the warm-up", g_tokens_missing);
+        }
+    }
     g_st.logins = 0;
     g_st.login_failures = 0;
     memset(&g_st.login_lat, 0, sizeof(g_st.login_lat));
@@ -1353,13 +1503,20 @@ static int scenario_login(void)
            o.tls == TLS_STARTTLS ? "starttls"
            : o.tls == TLS_DIRECT ? "direct"
                                  : "none",
-           o.plain ? "PLAIN" : "SCRAM-SHA-1", conc, (unsigned long long)logins,
-           (double)logins / secs, lg_hist_quantile(&g_st.login_lat, 0.5) / 1000,
+           o.fast    ? "FAST-HT-SHA-256-NONE"
+           : o.plain ? "PLAIN"
+                     : "SCRAM-SHA-1",
+           conc, (unsigned long long)logins, (double)logins / secs,
+           lg_hist_quantile(&g_st.login_lat, 0.5) / 1000,
            lg_hist_quantile(&g_st.login_lat, 0.99) / 1000);
     if (cpu1 >= 0 && logins > 0) {
         printf(" server_cpu_s=%.2f cpu_us_per_login=%.1f", cpu2 - cpu1,
                (cpu2 - cpu1) * 1e6 / (double)logins);
     }
+    /* What share of the logins resumed TLS, or went through FAST (the rest would be a bug). */
+    printf(" tls_resumed=%llu tls_tickets=%llu fast_logins=%llu",
+           (unsigned long long)g_st.tls_resumed, (unsigned long long)g_st.tls_tickets,
+           (unsigned long long)g_st.fast_logins);
     print_common(secs);
     return logins > 0 ? 0 : 1;
 }
@@ -1726,6 +1883,9 @@ static void usage(void)
             "  --timeout SECS  hard limit of the whole run (120)   -v  verbose\n"
             "  --login-timeout SECS  a login taking longer fails (30)\n"
             "  --sm  enable XEP-0198 with resumption after binding (always for resume)\n"
+            "  --tls-resume  login: resume TLS with each account's last session ticket\n"
+            "  --fast  login: SASL2 + Bind 2 with a FAST token (HT-SHA-256-NONE), fetched by a\n"
+            "          PLAIN login asking for it during the warm-up\n"
             "Prints one line 'RESULT key=value ...'; exit 0 ok, 1 the run failed, 2 usage.\n");
 }
 
@@ -1750,6 +1910,8 @@ static void parse_args(int argc, char **argv)
         { "timeout", required_argument, NULL, 16 },
         { "login-timeout", required_argument, NULL, 17 },
         { "sm", no_argument, NULL, 18 },
+        { "tls-resume", no_argument, NULL, 19 },
+        { "fast", no_argument, NULL, 20 },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -1861,6 +2023,12 @@ static void parse_args(int argc, char **argv)
         case 18:
             o.sm = true;
             break;
+        case 19:
+            o.tls_resume = true;
+            break;
+        case 20:
+            o.fast = true;
+            break;
         case 'v':
             o.verbose = true;
             break;
@@ -1876,6 +2044,12 @@ static void parse_args(int argc, char **argv)
         o.per_addr <= 0 || o.duration <= 0 || o.timeout <= 0 || o.srv[0].port <= 0) {
         usage();
         exit(2);
+    }
+    if ((o.tls_resume || o.fast) && o.scenario != SC_LOGIN) {
+        die("--tls-resume and --fast are login options");
+    }
+    if (o.fast && (o.plain || o.tls == TLS_NONE)) {
+        die("--fast fetches its tokens with PLAIN over TLS: not with --plain or --tls none");
     }
     if (o.scenario == SC_S2S && (o.srv[1].port <= 0 || o.srv[1].domain == NULL)) {
         die("s2s needs --port2 and --domain2");
@@ -1946,8 +2120,14 @@ int main(int argc, char **argv)
 
     g_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_options(g_ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
+    if (o.tls_resume) {
+        SSL_CTX_set_session_cache_mode(g_ctx,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(g_ctx, new_session);
+    } else {
+        SSL_CTX_set_options(g_ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
+    }
     SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                 SSL_MODE_RELEASE_BUFFERS);
     g_ep = epoll_create1(EPOLL_CLOEXEC);

@@ -55,14 +55,25 @@ def seed(db, owner, messages, conversations):
             frm, to = ((owner + "/r", peer) if out else (peer + "/phone", owner))
             stanza = ("<message xmlns='jabber:client' from='%s' to='%s' type='chat' id='%08x'>"
                       "<body>%s</body></message>" % (frm, to, i, body))
-            yield (base + i * 1000, "localhost", owner.split("@")[0], peer,
-                   "" if out else "phone", 1 if out else 0, stanza, body)
+            yield (base + i * 1000, peer, "" if out else "phone", 1 if out else 0, stanza, body)
+    # The archive's tables (schema version 2, docs/internals/archive.md): the owner and the
+    # peers as integer keys, one stored stanza and one index row per message.
     con.execute("BEGIN")
-    con.executemany("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza,"
-                    " body) VALUES (?,?,?,?,?,?,?,?)", rows())
+    con.execute("INSERT INTO archive_jid(domain, name) VALUES ('localhost', ?)",
+                (owner.split("@")[0],))
+    own = con.execute("SELECT last_insert_rowid()").fetchone()[0]
+    con.executemany("INSERT INTO archive_jid(domain, name) VALUES ('', ?)",
+                    (("bench-peer%d@localhost" % p,) for p in range(conversations)))
+    keys = dict(con.execute("SELECT name, id FROM archive_jid WHERE domain = ''"))
+    for mid, peer, res, out, stanza, body in rows():
+        con.execute("INSERT INTO archive_stanza(id, stanza, body) VALUES (?,?,?)",
+                    (mid, stanza, body))
+        con.execute("INSERT INTO archive_idx(id, owner, peer, peer_res, outgoing, sid)"
+                    " VALUES (?,?,?,?,?,?)", (mid, own, keys[peer], res, out, mid))
     con.execute("COMMIT")
-    # The server indexes each batch in one statement; a seed indexes everything at once.
+    # The server fills the full-text index in batches; a seed indexes everything at once.
     con.execute("INSERT INTO archive_fts(archive_fts) VALUES ('rebuild')")
+    con.execute("UPDATE archive_fts_state SET done = (SELECT max(id) FROM archive_stanza)")
     con.commit()
     con.execute("ANALYZE")
     con.commit()

@@ -19,6 +19,8 @@ RUNS = [
     ("login", ["-s", "login", "-n", "10", "-c", "5"], "port"),
     ("login-direct", ["-s", "login", "--tls", "direct", "-n", "10", "-c", "5"], "tls"),
     ("login-plain", ["-s", "login", "--plain", "-n", "10", "-c", "5"], "port"),
+    ("login-resume", ["-s", "login", "--tls-resume", "-n", "10", "-c", "5"], "port"),
+    ("login-fast", ["-s", "login", "--fast", "-n", "10", "-c", "5"], "port"),
     ("idle", ["-s", "idle", "-n", "20", "-c", "10", "--hold", "0.5", "--per-addr", "7"], "port"),
     ("msg", ["-s", "msg", "-n", "5", "-w", "4"], "port"),
     ("msg-rate", ["-s", "msg", "-n", "5", "-w", "4", "-r", "500"], "port"),
@@ -32,6 +34,8 @@ RUNS = [
      "port"),
     ("resume", ["-s", "resume", "-n", "10", "-c", "5", "--hold", "0.3"], "port"),
 ]
+# A figure that must not be zero for the run to count (the feature was actually exercised).
+REQUIRED = {"login-resume": "tls_resumed", "login-fast": "fast_logins"}
 
 
 def main():
@@ -114,8 +118,9 @@ def one(loadgen, srv, name, args, port, failures):
     """One tiny loadgen run; appends to failures and returns False when it went wrong."""
     rc, res, err = benchlib.run_loadgen(loadgen, srv, args + ["-t", "1", "--warmup", "0.3"], 30,
                                         port)
+    need = REQUIRED.get(name)
     ok = bool(rc == 0 and res.get("scenario") and res.get("login_failures") == "0"
-              and res.get("bounced") == "0")
+              and res.get("bounced") == "0" and (need is None or res.get(need, "0") != "0"))
     print("bench-smoke %-13s %s %s" % (name, "ok  " if ok else "FAIL",
                                        " ".join("%s=%s" % kv for kv in res.items())))
     if not ok:

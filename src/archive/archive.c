@@ -98,15 +98,62 @@ static int roster_found(void *ud, const struct store_roster_item *it)
     return 0;
 }
 
-/* The account's preferences (XEP-0313 §6.1) for a message with `peer`; none set: always. */
-static bool prefs_allow(struct store *st, const struct jid *owner, const char *peer)
+/* Accounts known to have set no preferences (most), per worker thread, as of one generation of
+ * archive_prefs_changed: a message of theirs costs no store read. Direct-mapped by a hash of
+ * the bare JID; longer JIDs are not kept. */
+#define NOPREFS_SLOTS 512
+#define NOPREFS_JID_MAX 64
+static atomic_ulong g_prefs_gen;
+static __thread struct {
+    unsigned long gen;
+    char jid[NOPREFS_SLOTS][NOPREFS_JID_MAX];
+} t_noprefs;
+
+void archive_prefs_changed(void)
 {
+    atomic_fetch_add(&g_prefs_gen, 1);
+}
+
+static size_t noprefs_slot(const char *own)
+{
+    unsigned long long h = 14695981039346656037ULL;
+    for (const char *p = own; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return (size_t)(h % NOPREFS_SLOTS);
+}
+
+/* The thread's cache, emptied when the preferences changed since it was filled. */
+static void noprefs_sync(unsigned long gen)
+{
+    if (t_noprefs.gen != gen) {
+        memset(&t_noprefs, 0, sizeof(t_noprefs));
+        t_noprefs.gen = gen;
+    }
+}
+
+/* The account's preferences (XEP-0313 §6.1) for a message with `peer`; none set: always. */
+static bool prefs_allow(struct store *st, const struct jid *owner, const char *own,
+                        const char *peer)
+{
+    unsigned long gen = atomic_load(&g_prefs_gen);
+    noprefs_sync(gen);
+    size_t slot = noprefs_slot(own);
+    if (strcmp(t_noprefs.jid[slot], own) == 0) {
+        return true;
+    }
     struct buf mode, always, never;
     buf_init(&mode, 16);
     buf_init(&always, 1 << 20);
     buf_init(&never, 1 << 20);
     bool allow = true;
-    if (store_archive_prefs_get(st, owner->domain, owner->local, &mode, &always, &never) == 0) {
+    int rc = store_archive_prefs_get(st, owner->domain, owner->local, &mode, &always, &never);
+    if (rc == ERR_NOTFOUND && strlen(own) < NOPREFS_JID_MAX) {
+        /* Tagged with the generation read before the look-up: a change committed meanwhile
+         * empties the cache at the next message. */
+        memcpy(t_noprefs.jid[slot], own, strlen(own) + 1);
+    }
+    if (rc == 0) {
         if (on_list(buf_cstr(&never), peer)) {
             allow = false;
         } else if (on_list(buf_cstr(&always), peer)) {
@@ -135,6 +182,17 @@ static bool forged(const struct xml_node *c, const char *owner)
     return by && strcmp(by, owner) == 0;
 }
 
+/* Does the message carry a stanza-id by `owner` (forged: the stamped copy leaves it out)? */
+static bool has_forged(const struct xml_node *m, const char *owner)
+{
+    for (const struct xml_node *c = xml_node_first_element(m); c; c = xml_node_next_element(c)) {
+        if (forged(c, owner)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The message with <stanza-id id by/> and without the forged ones: a new tree (the original is
  * shared, read-only). */
 static struct xml_node *stamped(const struct xml_node *m, const char *owner, long long id)
@@ -156,6 +214,66 @@ static struct xml_node *stamped(const struct xml_node *m, const char *owner, lon
     return n;
 }
 
+/* An attribute of a start tag: its text (name='value'). */
+struct attr_span {
+    const char *p;
+    size_t len;
+};
+
+static int span_order(const void *a, const void *b)
+{
+    const struct attr_span *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+#define ROOT_ATTRS_MAX 32
+
+/* Puts the attributes of the serialized message's start tag in one order: the sender's and
+ * the recipient's copies of a message may hold them in different orders (a rewritten `to`),
+ * and the writer stores equal texts once. */
+static void canonical_root(struct buf *text)
+{
+    char *s = text->p;
+    size_t i = 0, end = 0;
+    struct attr_span a[ROOT_ATTRS_MAX];
+    size_t n = 0;
+    while (i < text->len && s[i] != ' ' && s[i] != '>') {
+        i++;
+    }
+    size_t start = i;
+    while (i < text->len && s[i] != '>' && s[i] != '/' && n < ROOT_ATTRS_MAX) {
+        while (i < text->len && s[i] == ' ') {
+            i++;
+        }
+        size_t from = i;
+        char quote = 0;
+        for (; i < text->len && (quote || (s[i] != ' ' && s[i] != '>' && s[i] != '/')); i++) {
+            quote = quote == 0 && (s[i] == '\'' || s[i] == '"') ? s[i] : quote == s[i] ? 0 : quote;
+        }
+        if (i > from) {
+            a[n++] = (struct attr_span){ s + from, i - from };
+        }
+        end = i;
+    }
+    if (n < 2 || n >= ROOT_ATTRS_MAX || i >= text->len) {
+        return;
+    }
+    qsort(a, n, sizeof(a[0]), span_order);
+    char *sorted = xmalloc(end - start + 1);
+    size_t at = 0;
+    for (size_t k = 0; k < n; k++) {
+        sorted[at++] = ' ';
+        memcpy(sorted + at, a[k].p, a[k].len);
+        at += a[k].len;
+    }
+    if (at == end - start) {
+        memcpy(s + start, sorted, at);
+    }
+    free(sorted);
+}
+
 static char *bare_of(const struct jid *j)
 {
     struct buf b;
@@ -171,18 +289,19 @@ void archive_message(struct signal *sig, bool outgoing)
     const struct xml_node *body;
     const struct jid *owner = outgoing ? &sig->from : &sig->to;
     const struct jid *peer = outgoing ? &sig->to : &sig->from;
-    if (owner->local == NULL || peer->domain == NULL || !archive_worth(sig, &body)) {
+    struct worker_ctx *wc = worker_ctx();
+    /* The setting first: with archiving off, a message costs no look at its content. */
+    if (wc == NULL || !wc->cfg->archive.enabled) {
         return;
     }
-    struct worker_ctx *wc = worker_ctx();
-    if (wc == NULL || !wc->cfg->archive.enabled) {
+    if (owner->local == NULL || peer->domain == NULL || !archive_worth(sig, &body)) {
         return;
     }
     /* A settings change reaches the writer's purge with the next message. */
     archive_set_keep_days(wc->cfg->archive.keep_days);
     char *own = bare_of(owner);
     char *with = bare_of(peer);
-    if (!prefs_allow(wc->store, owner, with)) {
+    if (!prefs_allow(wc->store, owner, own, with)) {
         free(own);
         free(with);
         return;
@@ -194,12 +313,20 @@ void archive_message(struct signal *sig, bool outgoing)
     if (body) {
         xml_node_text(body, &btext); /* before the stamping frees the tree `body` is in */
     }
+    /* The archived text is the message as its sender's archive keeps it, so that the writer
+     * stores a message between two local accounts once (store_archive_add_many); a query adds
+     * the recipient's stanza-id back. Only a message that carried a forged one is kept as
+     * stamped. */
+    bool keep_stamped = !outgoing && has_forged(sig->xmpp_data, own);
+    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, &text);
     if (!outgoing) {
         struct xml_node *n = stamped(sig->xmpp_data, own, id);
         xml_node_unref(sig->xmpp_data);
         sig->xmpp_data = n;
     }
-    if (signal_wire_serialize(sig, &text) == 0) {
+    rc = keep_stamped ? signal_wire_serialize(sig, &text) : rc;
+    if (rc == 0) {
+        canonical_root(&text);
         struct store_archive_row r = {
             .id = id,
             .domain = owner->domain,

@@ -47,6 +47,10 @@ void archive_message(struct signal *sig, bool outgoing);
 void archive_room_add(long long id, const char *service, const char *room, const char *nick,
                       const char *real, const char *stanza, const char *body);
 
+/* Tells the workers' caches of accounts without preferences that an account's preferences
+ * were written (call after the write committed). Any thread. */
+void archive_prefs_changed(void);
+
 /* The message as an archive keeps it: true when a stanza of this type and payload may be
  * archived (a body or an encrypted payload; no error, headline, chat state alone, no-store or
  * no-permanent-store hint; a store hint forces it), `body` then points at its body element's

@@ -30,7 +30,8 @@ struct mam_query {
     long long ids[MAM_IDS_MAX];
     size_t nids;
     bool has_ids;
-    bool room; /* "with" names an occupant (room@service/nick): its nick */
+    bool room;                /* "with" names an occupant (room@service/nick): its nick */
+    long long set_lo, set_hi; /* the result set's id range (without the RSM after/before) */
 };
 
 /* An id as the archive writes it; 0 when it is not one. */
@@ -202,6 +203,7 @@ static int parse_query(struct mam_query *mq, const struct xml_node *query, bool 
 /* The page as read from the store. */
 struct item {
     long long id;
+    bool outgoing;
     char *stanza;
     char *peer;
     char *peer_res;
@@ -219,8 +221,8 @@ static int collect(void *ud, const struct store_archive_hit *h)
         pg->cap = pg->cap ? pg->cap * 2 : 64;
         pg->items = xrealloc(pg->items, pg->cap * sizeof(*pg->items));
     }
-    pg->items[pg->n++] =
-        (struct item){ h->id, xstrdup(h->stanza), xstrdup(h->peer), xstrdup(h->peer_res) };
+    pg->items[pg->n++] = (struct item){ h->id, h->outgoing, xstrdup(h->stanza), xstrdup(h->peer),
+                                        xstrdup(h->peer_res) };
     return 0;
 }
 
@@ -248,9 +250,34 @@ static void page_reverse(struct page *pg)
     }
 }
 
+/* A received message is stored as its sender's archive keeps it (one stored copy for both
+ * archives): its <stanza-id by=owner/> is added back here, unless the stored text has one. */
+static void add_stanza_id(struct xml_node *msg, const char *owner, long long id)
+{
+    for (const struct xml_node *c = xml_node_first_element(msg); c; c = xml_node_next_element(c)) {
+        const char *by = xml_node_attr(c, "by");
+        if (c->ns && strcmp(c->ns, NS_SID) == 0 && strcmp(c->name, "stanza-id") == 0 && by &&
+            strcmp(by, owner) == 0) {
+            return;
+        }
+    }
+    char num[24];
+    snprintf(num, sizeof(num), "%lld", id);
+    struct xml_node *sid = xml_node_add_child(msg, NS_SID, "stanza-id");
+    xml_node_set_attr(sid, "id", num);
+    xml_node_set_attr(sid, "by", owner);
+}
+
+/* The archive a query reads. */
+struct owner {
+    const char *domain;
+    const char *name;
+    const char *bare; /* name@domain */
+};
+
 /* <message from=bare to=requester><result queryid id><forwarded><delay/><message/></…> */
-static void send_result(const struct signal *req, const char *queryid, const struct item *it,
-                        archive_decorate_fn *decorate, void *ud)
+static void send_result(const struct signal *req, const char *queryid, const struct owner *owner,
+                        const struct item *it, archive_decorate_fn *decorate, void *ud)
 {
     long long id = it->id;
     struct xml_node *stored = xml_parse_element(strv_c(it->stanza), NS_CLIENT, NULL);
@@ -269,6 +296,9 @@ static void send_result(const struct signal *req, const char *queryid, const str
     xml_node_add_delay(fwd, NULL, (time_t)(id / 1000000));
     struct xml_node *copy = xml_node_append_copy(fwd, stored);
     xml_node_unref(stored);
+    if (!it->outgoing) {
+        add_stanza_id(copy, owner->bare, id);
+    }
     if (decorate) {
         decorate(ud, copy, it->peer, it->peer_res);
     }
@@ -287,7 +317,36 @@ static void add_text_child(struct xml_node *parent, const char *name, long long 
     xml_node_add_text(e, num, strlen(num));
 }
 
-static struct xml_node *fin_new(const struct page *pg, bool complete)
+/* Counts stop there: past it a result set's <count/> is not given (a whole archive of a
+ * million messages would take 200 ms to count). */
+#define MAM_COUNT_MAX 10000
+
+/* The size of the result set and the position of the page's first item in it (XEP-0059
+ * <count/>, <first index/>; -1 when not given). The index is given on forward pages only:
+ * slixmpp's iterator (1.8) takes index + items == count as the end whichever way it pages, so a
+ * backward page that gave it would end its walk at the first page. */
+static int count_set(struct store *st, struct mam_query *mq, const struct page *pg,
+                     long long *count, long long *index)
+{
+    *index = -1;
+    if (mq->has_ids) {
+        *count = (long long)pg->n;
+        *index = pg->n > 0 ? 0 : -1;
+        return 0;
+    }
+    struct store_archive_query q = mq->q;
+    q.lo = mq->set_lo;
+    q.hi = mq->set_hi;
+    int rc = store_archive_count(st, &q, MAM_COUNT_MAX, count);
+    if (rc != 0 || *count < 0 || pg->n == 0 || mq->flip || q.descending) {
+        return rc;
+    }
+    q.hi = pg->items[0].id - 1;
+    return store_archive_count(st, &q, MAM_COUNT_MAX, index);
+}
+
+static struct xml_node *fin_new(const struct page *pg, bool complete, long long count,
+                                long long index)
 {
     struct xml_node *fin = xml_node_new(NS_MAM, "fin");
     if (complete) {
@@ -296,16 +355,18 @@ static struct xml_node *fin_new(const struct page *pg, bool complete)
     struct xml_node *set = xml_node_add_child(fin, NS_RSM, "set");
     if (pg->n > 0) {
         add_text_child(set, "first", pg->items[0].id);
+        if (index >= 0) {
+            char num[24];
+            snprintf(num, sizeof(num), "%lld", index);
+            xml_node_set_attr(xml_node_first_element(set), "index", num);
+        }
         add_text_child(set, "last", pg->items[pg->n - 1].id);
+    }
+    if (count >= 0) {
+        add_text_child(set, "count", count);
     }
     return fin;
 }
-
-/* The archive a query reads. */
-struct owner {
-    const char *domain;
-    const char *name;
-};
 
 /* Does the archive hold `id`? */
 static bool known(struct store *st, const struct owner *owner, long long id)
@@ -355,13 +416,18 @@ static int run_query(struct store *st, const struct owner *owner, struct mam_que
     q->peer = mq->peer;
     q->peer_res = mq->peer_res;
     q->text = mq->text;
-    long long lo[] = { mq->after, mq->f_after }, hi[] = { mq->before, mq->f_before };
+    /* The result set (XEP-0059): the form's range; the page: within it, past the RSM ids. */
+    long long lo[] = { mq->f_after, mq->after }, hi[] = { mq->f_before, mq->before };
     for (size_t i = 0; i < 2; i++) {
         if (lo[i] > 0 && lo[i] + 1 > q->lo) {
             q->lo = lo[i] + 1;
         }
         if (hi[i] > 0 && hi[i] - 1 < q->hi) {
             q->hi = hi[i] - 1;
+        }
+        if (i == 0) {
+            mq->set_lo = q->lo;
+            mq->set_hi = q->hi;
         }
     }
     /* <before/> pages backward (empty: from the end); otherwise forward. */
@@ -392,21 +458,27 @@ int archive_query(struct store *st, const struct signal *req, const struct xml_n
     }
     /* The messages delivered before the query are in the archive it reads. */
     archive_sync();
-    struct owner owner = { domain, name };
+    struct buf bare;
+    buf_init(&bare, 3 * JID_PART_MAX + 2);
+    buf_printf(&bare, "%s@%s", name, domain);
+    struct owner owner = { domain, name, buf_cstr(&bare) };
     struct page pg = { 0 };
     bool complete = false;
+    long long count = 0, index = -1;
     rc = run_query(st, &owner, &mq, &pg, &complete);
+    rc = rc == 0 ? count_set(st, &mq, &pg, &count, &index) : rc;
     if (rc == 0) {
         if (mq.flip) {
             page_reverse(&pg);
         }
         const char *queryid = xml_node_attr(query, "queryid");
         for (size_t i = 0; i < pg.n; i++) {
-            send_result(req, queryid, &pg.items[i], decorate, ud);
+            send_result(req, queryid, &owner, &pg.items[i], decorate, ud);
         }
-        *fin = fin_new(&pg, complete);
+        *fin = fin_new(&pg, complete, count, index);
     }
     page_free(&pg);
+    buf_cleanup(&bare);
     query_free(&mq);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* writer.c: the archive's writer thread: rows queued by the workers are written in batches (one
- * transaction per batch, group-commit style: what arrives during a write makes the next batch),
- * and the retention purge runs between batches, a few rows at a time. */
+ * transaction per batch, group-commit style: what arrives during a write makes the next batch);
+ * the retention purge runs between batches, a few rows at a time, and the full-text index is
+ * filled when the writer is idle. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -28,6 +30,12 @@
 #define WRITER_CACHE_MB 64
 #define WRITER_CHECKPOINT_PAGES 4000
 #define BATCH_WAIT_MS 50
+/* The full-text index is filled off the write path: after FTS_IDLE_MS without a row to write,
+ * FTS_CHUNK stored stanzas at a time, or all at once after FTS_BACKLOG rows written without
+ * (so that a query, which indexes the rest first, never waits long). */
+#define FTS_IDLE_MS 200
+#define FTS_CHUNK 5000
+#define FTS_BACKLOG 100000
 
 /* A queued row; its strings follow it in the same allocation (one malloc and one free per row
  * on the hot path). */
@@ -49,6 +57,7 @@ static struct {
     pthread_t thread;
     struct store *st;
     atomic_int keep_days;
+    long long fts_backlog; /* rows written since the full-text index caught up (writer only) */
 } g_w = { .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER };
@@ -119,10 +128,22 @@ void archive_room_add(long long id, const char *service, const char *room, const
     archive__enqueue(&r);
 }
 
+/* Indexes up to `limit` (0: all) stored stanzas; false when none is left. */
+static bool fts_step(int limit)
+{
+    int indexed = 0;
+    if (store_archive_index_pending(g_w.st, limit, &indexed) != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "archive: full-text indexing failed: %s",
+                store_last_error(g_w.st));
+        return false;
+    }
+    return limit > 0 && indexed >= limit;
+}
+
 static void write_batch(struct entry *list, size_t n)
 {
     const struct store_archive_row **rows = xcalloc(n ? n : 1, sizeof(*rows));
-    size_t k = 0, added;
+    size_t k = 0, added = 0;
     for (struct entry *e = list; e && k < n; e = e->next) {
         rows[k++] = &e->row;
     }
@@ -135,6 +156,11 @@ static void write_batch(struct entry *list, size_t n)
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL,
                 "archive: a batch of messages not stored: %s", store_last_error(g_w.st));
         store_rollback(g_w.st);
+    }
+    g_w.fts_backlog += rc == 0 ? (long long)added : 0;
+    if (g_w.fts_backlog >= FTS_BACKLOG) {
+        fts_step(0);
+        g_w.fts_backlog = 0;
     }
     while (list) {
         struct entry *next = list->next;
@@ -225,6 +251,26 @@ static void coalesce(void)
     }
 }
 
+/* With the lock held and nothing queued: waits for rows or the next purge; after FTS_IDLE_MS
+ * without rows, fills the full-text index a chunk at a time. */
+static void idle_wait(time_t next_purge)
+{
+    struct timespec until = { next_purge, 0 };
+    if (g_w.fts_backlog > 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += FTS_IDLE_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        until.tv_sec = until.tv_sec < next_purge ? until.tv_sec : next_purge;
+    }
+    int rc = pthread_cond_timedwait(&g_w.wake, &g_w.lock, &until);
+    if (rc == ETIMEDOUT && g_w.head == NULL && g_w.fts_backlog > 0) {
+        pthread_mutex_unlock(&g_w.lock);
+        g_w.fts_backlog = fts_step(FTS_CHUNK) ? g_w.fts_backlog : 0;
+        pthread_mutex_lock(&g_w.lock);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -233,8 +279,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&g_w.lock);
     for (;;) {
         if (g_w.head == NULL && !g_w.stopping && !purging && !g_w.purge_asked) {
-            struct timespec until = { next_purge, 0 };
-            pthread_cond_timedwait(&g_w.wake, &g_w.lock, &until);
+            idle_wait(next_purge);
         }
         coalesce();
         struct entry *list = g_w.head;
@@ -272,6 +317,7 @@ int archive_start(const char *db_path, char *err, size_t errlen)
         return ERR_STORE;
     }
     store_archive_tune_writer(g_w.st, WRITER_CACHE_MB, WRITER_CHECKPOINT_PAGES);
+    g_w.fts_backlog = 1; /* what an earlier run (or an upgrade) left unindexed */
     g_w.running = true;
     if (pthread_create(&g_w.thread, NULL, writer_main, NULL) != 0) {
         g_w.running = false;

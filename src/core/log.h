@@ -46,11 +46,20 @@ void log_set_level(enum log_tag tag, int level);
 bool log_enabled(enum log_tag tag, int level);
 
 /* Writes one record; `conn_id` 0 and `peer` NULL are left out. Thread-safe: a record is written
- * with one write(2). Newlines in the text are written as "\n" escapes to keep one line a record. */
+ * with one write(2), or, on a thread inside log_batch_begin/end, with the other records of its
+ * loop iteration (see log_batch_flush). Newlines in the text are written as "\n" escapes to keep
+ * one line a record. */
 void log_rec(enum log_tag tag, int level, unsigned long conn_id, const char *peer, const char *fmt,
              ...) __attribute__((format(printf, 5, 6)));
 void log_vrec(enum log_tag tag, int level, unsigned long conn_id, const char *peer, const char *fmt,
               va_list ap);
+/* An event loop's thread: from log_batch_begin on, its records (except LOG_CRASH and
+ * LOG_FAILURES, written at once) are held in a per-thread buffer (16 KiB, written when full)
+ * and written together by log_batch_flush, which the loop calls at the end of every iteration;
+ * log_batch_end flushes and stops. A crash loses at most the current iteration's records. */
+void log_batch_begin(void);
+void log_batch_flush(void);
+void log_batch_end(void);
 
 /* The context of the records about one connection (or another object with an id): kept beside
  * it and passed by pointer, so that no call site repeats the id and peer by hand. The record is

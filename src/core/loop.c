@@ -9,6 +9,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 
 #define LOOP_MAX_EVENTS 256
 
@@ -273,9 +274,12 @@ static int next_timeout(const struct loop *l)
 int loop_run(struct loop *l)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
+    log_batch_begin();
     while (!l->stopping) {
+        log_batch_flush(); /* the records of the last iteration, before sleeping */
         int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, next_timeout(l));
         if (n < 0 && errno != EINTR) {
+            log_batch_end();
             return ERR_IO;
         }
         l->now_ms = loop_clock_ms();
@@ -291,5 +295,6 @@ int loop_run(struct loop *l)
         run_deferred(l);
     }
     run_deferred(l);
+    log_batch_end();
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -18,11 +19,50 @@ static worker_hook_fn *g_stop;
 static void *g_ud;
 static worker_hook_fn *g_quiesce;
 static pthread_barrier_t g_barrier;
-/* Messages posted and not yet handled, and workers whose loop has ended: shutdown waits for
- * both so that no message is left in an inbox nobody drains. */
-static atomic_long g_inflight;
+/* Workers whose loop has ended: shutdown waits for all of them, and for every inbox to be
+ * empty (posted == handled on each worker), so that no message is left in an inbox nobody
+ * drains. */
 static atomic_int g_loops_ended;
 static __thread struct worker *t_self;
+
+/* Inbox messages handled on this thread, kept for its own next posts: a message is allocated by
+ * the poster and freed by the receiver, and that pattern, between two threads, sends every small
+ * block through malloc's slow paths (its per-thread cache only helps the thread that frees). */
+#define MSG_POOL_MAX 1024
+static __thread struct worker_msg *t_msg_pool;
+static __thread unsigned t_msg_pool_n;
+
+static struct worker_msg *msg_new(void)
+{
+    struct worker_msg *m = t_msg_pool;
+    if (m == NULL) {
+        return xmalloc(sizeof(*m));
+    }
+    t_msg_pool = m->next;
+    t_msg_pool_n--;
+    return m;
+}
+
+static void msg_done(struct worker_msg *m)
+{
+    if (t_msg_pool_n >= MSG_POOL_MAX) {
+        free(m);
+        return;
+    }
+    m->next = t_msg_pool;
+    t_msg_pool = m;
+    t_msg_pool_n++;
+}
+
+static void msg_pool_free(void)
+{
+    while (t_msg_pool != NULL) {
+        struct worker_msg *next = t_msg_pool->next;
+        free(t_msg_pool);
+        t_msg_pool = next;
+    }
+    t_msg_pool_n = 0;
+}
 
 static void drain_inbox(void *ud, uint32_t events)
 {
@@ -36,13 +76,36 @@ static void drain_inbox(void *ud, uint32_t events)
     w->inbox_head = NULL;
     w->inbox_tail = NULL;
     pthread_mutex_unlock(&w->inbox_lock);
+    unsigned long n = 0;
     while (m) {
         struct worker_msg *next = m->next;
         m->fn(w, m->arg);
-        free(m);
-        atomic_fetch_sub(&g_inflight, 1);
+        msg_done(m);
+        n++;
         m = next;
     }
+    if (n > 0) {
+        pthread_mutex_lock(&w->inbox_lock);
+        w->handled += n;
+        pthread_mutex_unlock(&w->inbox_lock);
+    }
+}
+
+/* Shutdown: no worker has a message posted and not yet handled. Every inbox lock is held at
+ * once (taken in worker order, so concurrent checks cannot deadlock; a poster holds one lock
+ * only), which makes the counts one consistent snapshot: a message being handled keeps its
+ * worker's handled count behind until whatever it posted is counted at its target. */
+static bool nothing_in_flight(void)
+{
+    bool idle = true;
+    for (int i = 0; i < g_count; i++) {
+        pthread_mutex_lock(&g_workers[i]->inbox_lock);
+        idle = idle && g_workers[i]->posted == g_workers[i]->handled;
+    }
+    for (int i = g_count - 1; i >= 0; i--) {
+        pthread_mutex_unlock(&g_workers[i]->inbox_lock);
+    }
+    return idle;
 }
 
 static void *worker_main(void *arg)
@@ -60,7 +123,7 @@ static void *worker_main(void *arg)
     for (;;) {
         drain_inbox(w, 0);
         loop_run_deferred(w->loop);
-        if (atomic_load(&g_loops_ended) == g_count && atomic_load(&g_inflight) == 0) {
+        if (atomic_load(&g_loops_ended) == g_count && nothing_in_flight()) {
             break;
         }
         usleep(200);
@@ -68,12 +131,18 @@ static void *worker_main(void *arg)
     if (g_stop) {
         g_stop(w, g_ud);
     }
+    msg_pool_free();
     return NULL;
 }
 
 static struct worker *worker_new(int id)
 {
-    struct worker *w = xcalloc(1, sizeof(*w));
+    /* Aligned for the inbox's own cache lines (struct worker). */
+    struct worker *w = aligned_alloc(_Alignof(struct worker), sizeof(*w));
+    if (w == NULL) {
+        abort();
+    }
+    memset(w, 0, sizeof(*w));
     w->id = id;
     w->loop = loop_new();
     pthread_mutex_init(&w->inbox_lock, NULL);
@@ -217,25 +286,43 @@ struct worker *worker_self(void)
 }
 
 /* FNV-1a: stable and cheap; the key is already a prepared (case-folded) address. */
-int worker_home(struct strv key)
+#define FNV_OFFSET 1469598103934665603ull
+
+static uint64_t fnv_more(uint64_t h, struct strv s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < key.len; i++) {
-        h ^= (unsigned char)key.p[i];
+    for (size_t i = 0; i < s.len; i++) {
+        h ^= (unsigned char)s.p[i];
         h *= 1099511628211ull;
     }
+    return h;
+}
+
+static int home_of_hash(uint64_t h)
+{
     return g_count > 0 ? (int)(h % (uint64_t)g_count) : 0;
+}
+
+int worker_home(struct strv key)
+{
+    return home_of_hash(fnv_more(FNV_OFFSET, key));
+}
+
+int worker_home_bare(struct strv local, struct strv domain)
+{
+    uint64_t h = fnv_more(FNV_OFFSET, local);
+    h = fnv_more(h, (struct strv){ "@", 1 });
+    return home_of_hash(fnv_more(h, domain));
 }
 
 void worker_post(int id, worker_msg_fn *fn, void *arg)
 {
     struct worker *w = g_workers[id];
-    struct worker_msg *m = xmalloc(sizeof(*m));
-    atomic_fetch_add(&g_inflight, 1);
+    struct worker_msg *m = msg_new();
     m->next = NULL;
     m->fn = fn;
     m->arg = arg;
     pthread_mutex_lock(&w->inbox_lock);
+    w->posted++;
     bool was_empty = w->inbox_head == NULL;
     if (w->inbox_tail) {
         w->inbox_tail->next = m;

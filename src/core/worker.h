@@ -26,15 +26,21 @@ struct worker {
     int id;
     struct loop *loop;
     pthread_t thread;
-    /* Inbox: a mutex-guarded singly linked list that the owner swaps out whole. A writer wakes
-     * the owner through the eventfd only when the list was empty, so a burst costs one wake-up. */
-    pthread_mutex_t inbox_lock;
-    struct worker_msg *inbox_head;
-    struct worker_msg *inbox_tail;
     int inbox_fd;
     struct loop_io inbox_io;
     /* Per-worker state of the modules (owned by them). */
     void *ctx;
+    /* Inbox: a mutex-guarded singly linked list that the owner swaps out whole. A writer wakes
+     * the owner through the eventfd only when the list was empty, so a burst costs one wake-up.
+     * On cache lines of its own: the other workers write them, the owner reads the fields above
+     * all the time. `posted` counts the messages ever posted here (under the lock), `handled`
+     * those run (by the owner; read under the lock at shutdown). */
+    _Alignas(64) pthread_mutex_t inbox_lock;
+    struct worker_msg *inbox_head;
+    struct worker_msg *inbox_tail;
+    unsigned long posted;
+    unsigned long handled;
+    char inbox_pad[64];
 };
 
 /* Starts n workers (1..WORKERS_MAX); `start` runs on each thread before its loop, `stop` after. */
@@ -52,6 +58,8 @@ struct worker *worker_get(int id);
 struct worker *worker_self(void);
 /* The home worker of an address (a bare JID, a room, a queue key). */
 int worker_home(struct strv key);
+/* The same for the key "local@domain", from its parts (no printing per message). */
+int worker_home_bare(struct strv local, struct strv domain);
 /* Posts a message to worker `id`; callable from any thread, including the target itself. */
 void worker_post(int id, worker_msg_fn *fn, void *arg);
 /* Posts the same function to every worker (arg shared: the handler must not free it). */

@@ -82,15 +82,16 @@ static struct signal *wrap(const char *kind, const struct jid *bare, const struc
 
 void im__carbons_sent(struct router_session *rs, const struct signal *sig)
 {
-    if (!eligible(sig)) {
-        return;
-    }
-    struct im_session *self = im__session(rs);
     struct jid bare = { 0 };
-    for (struct router_session *s = im__sessions(&self->full); s; s = s->next) {
+    bool checked = false; /* eligible(sig) asked once, and only when a session wants copies */
+    for (struct router_session *s = router_sessions(rs->bare); s; s = s->next) {
         if (s != rs && s->im && s->im->carbons) {
+            if (!checked && !eligible(sig)) {
+                return;
+            }
+            checked = true;
             if (bare.domain == NULL) {
-                im__bare(&self->full, &bare);
+                im__bare(&im__session(rs)->full, &bare);
             }
             s->deliver(s->ud, wrap("sent", &bare, &s->im->full, sig));
         }
@@ -101,16 +102,18 @@ void im__carbons_sent(struct router_session *rs, const struct signal *sig)
 void im_carbons_received(struct router_session *sessions, const struct signal *sig,
                          struct router_session *const *to, size_t nto)
 {
-    if (!eligible(sig)) {
-        return;
-    }
     struct jid bare = { 0 };
+    bool checked = false; /* as in im__carbons_sent */
     for (struct router_session *s = sessions; s; s = s->next) {
         bool got = false;
         for (size_t i = 0; i < nto && !got; i++) {
             got = to[i] == s;
         }
         if (!got && s->im && s->im->carbons) {
+            if (!checked && !eligible(sig)) {
+                return;
+            }
+            checked = true;
             if (bare.domain == NULL) {
                 im__bare(&sig->to, &bare);
             }

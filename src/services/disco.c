@@ -1,4 +1,5 @@
 /* disco.c: XEP-0030 service discovery for the server and for accounts' bare JIDs. */
+#include "core/server.h"
 #include "services/services.h"
 #include "xml/ns.h"
 
@@ -53,6 +54,37 @@ struct xml_node *services_disco_info_new(enum service_scope scope)
     return q;
 }
 
+/* The server's verification string, kept per thread for the settings it was computed under:
+ * the disco#info it hashes depends on the services (registered before the workers start) and
+ * on the live settings (server.contact.*), which a change replaces and never frees while the
+ * server runs, so a new settings pointer is a new computation. Without a worker (tests, start
+ * up) it is computed every time. */
+struct caps_cache {
+    const struct settings *cfg;
+    size_t len;
+    char ver[64]; /* base64 of a SHA-1: 28 characters */
+};
+static __thread struct caps_cache g_caps;
+
+static int server_caps_ver(struct buf *out)
+{
+    struct worker_ctx *wc = worker_ctx();
+    const struct settings *cfg = wc != NULL ? wc->cfg : NULL;
+    if (cfg != NULL && cfg == g_caps.cfg) {
+        buf_reset(out);
+        return buf_append(out, g_caps.ver, g_caps.len);
+    }
+    struct xml_node *info = services_disco_info_new(SERVICE_SCOPE_SERVER);
+    int rc = services_caps_ver(info, out);
+    xml_node_unref(info);
+    if (rc == 0 && cfg != NULL && out->len <= sizeof(g_caps.ver)) {
+        memcpy(g_caps.ver, out->p, out->len);
+        g_caps.len = out->len;
+        g_caps.cfg = cfg;
+    }
+    return rc;
+}
+
 /* Is `node` the server's capabilities node with the current verification string? */
 static bool is_caps_node(const char *node)
 {
@@ -60,28 +92,24 @@ static bool is_caps_node(const char *node)
     if (strncmp(node, SERVICES_CAPS_NODE, n) != 0 || node[n] != '#') {
         return false;
     }
-    struct xml_node *info = services_disco_info_new(SERVICE_SCOPE_SERVER);
     struct buf ver;
     buf_init(&ver, 64);
-    bool same = services_caps_ver(info, &ver) == 0 && strcmp(node + n + 1, buf_cstr(&ver)) == 0;
+    bool same = server_caps_ver(&ver) == 0 && strcmp(node + n + 1, buf_cstr(&ver)) == 0;
     buf_cleanup(&ver);
-    xml_node_unref(info);
     return same;
 }
 
 /* XEP-0115 §6.3: the server's capabilities in its stream features. */
 void services_caps_append(struct buf *out)
 {
-    struct xml_node *info = services_disco_info_new(SERVICE_SCOPE_SERVER);
     struct buf ver;
     buf_init(&ver, 64);
-    if (services_caps_ver(info, &ver) == 0) {
+    if (server_caps_ver(&ver) == 0) {
         buf_printf(out, "<c xmlns='%s' hash='sha-1' node='%s' ver='", NS_CAPS, SERVICES_CAPS_NODE);
         xml_escape_append(out, buf_strv(&ver), true);
         buf_append_c(out, "'/>");
     }
     buf_cleanup(&ver);
-    xml_node_unref(info);
 }
 
 struct node_ask {

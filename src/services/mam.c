@@ -149,6 +149,7 @@ static int mam_prefs_set(struct service_ctx *ctx)
                                              buf_cstr(&always), buf_cstr(&never))) != 0) {
         rc = service_reply_store_error(ctx, rc, "archive preferences");
     } else {
+        archive_prefs_changed();
         rc = reply_prefs(ctx, mode, buf_cstr(&always), buf_cstr(&never));
     }
     buf_cleanup(&always);

@@ -634,22 +634,17 @@ static int route_elsewhere(struct signal *sig, bool here)
     return ERR_NOTFOUND;
 }
 
-/* The home worker of an address's bare JID, printed once into the worker's scratch buffer
- * (kept between calls: no allocation per message). On a worker thread. */
-static __thread struct buf t_bare;
-
+/* The home worker of an address with a localpart (an account), hashed from its parts: the
+ * bare JID is not printed per message. */
 static int home_of(const struct jid *j)
 {
-    if (t_bare.max == 0) {
-        buf_init(&t_bare, 3 * JID_PART_MAX + 2);
-    }
-    jid_bare(j, &t_bare);
-    return worker_home(buf_strv(&t_bare));
+    return worker_home_bare(strv_c(j->local), strv_c(j->domain));
 }
 
 void router_thread_cleanup(void)
 {
-    buf_cleanup(&t_bare);
+    /* Nothing is kept per thread any more (the home worker is hashed from the parts); kept as
+     * the thread-end hook main.c calls. */
 }
 
 int router_submit(struct signal *sig)

@@ -11,8 +11,8 @@
 
 /* An archive belongs to an owner (domain, name): an account, or a room (its service domain and
  * its name). The rows of an account go when the account (or its domain) is removed, those of a
- * room when the room is destroyed (triggers on accounts and muc_rooms). Ids are unique over the
- * whole table and grow with time: the archiver makes them from the clock in microseconds
+ * room when the room is destroyed (triggers on accounts and muc_rooms), a stored stanza with the
+ * last row that refers to it. Ids are unique over the whole table and grow with time: the archiver makes them from the clock in microseconds
  * (src/archive/archive.c), so an id is also its message's time. Calls return 0 or a negative
  * code as described in store.h. */
 
@@ -36,11 +36,17 @@ int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pag
 /* Adds a row; ERR_NOTFOUND (nothing written) when the row is an account's and the account is
  * gone. */
 int store_archive_add(struct store *st, const struct store_archive_row *r);
-/* Adds rows (those of accounts that are gone are skipped; *added counts the others) and their
- * bodies to the full-text index in one statement. Inside a transaction (store_begin) it is
+/* Adds rows (those of accounts that are gone are skipped; *added counts the others). Rows of
+ * the batch with the same stanza text (a message archived by both of its local parties) share
+ * one stored stanza. Their bodies reach the full-text index later (SQLite:
+ * store_archive_index_pending; PostgreSQL: at once). Inside a transaction (store_begin) it is
  * all or nothing. */
 int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
                            size_t *added);
+/* SQLite: adds at most `limit` (0: all) stored stanzas not yet in the full-text index to it, in
+ * one transaction (a group when one is open); their number in *indexed. Full-text queries call
+ * it first, so they see every row. Nothing to do on PostgreSQL. */
+int store_archive_index_pending(struct store *st, int limit, int *indexed);
 
 /* A query: the rows of one owner whose id lies in [lo, hi], optionally with one peer (and its
  * resource when peer_res is not NULL), optionally matching `text` (full-text: every word must
@@ -66,6 +72,11 @@ struct store_archive_hit {
 typedef int store_archive_fn(void *ud, const struct store_archive_hit *h);
 int store_archive_query(struct store *st, const struct store_archive_query *q, store_archive_fn *fn,
                         void *ud);
+/* The number of rows `q` selects without its limit (RSM <count/>), when it is at most `max`;
+ * -1 when more, or when counting is not cheap (a peer's rows with a text). `descending` and
+ * `limit` are not read. */
+int store_archive_count(struct store *st, const struct store_archive_query *q, int max,
+                        long long *count);
 /* One row of an owner by id: ERR_NOTFOUND when it has none by that id. */
 int store_archive_get(struct store *st, const char *domain, const char *name, long long id,
                       store_archive_fn *fn, void *ud);

@@ -27,8 +27,10 @@ struct tls_conn {
     SSL *ssl;
     struct buf in; /* ciphertext fed, not yet read by OpenSSL from in_off on */
     size_t in_off;
-    struct buf out;   /* ciphertext produced, not yet taken */
-    struct buf early; /* plaintext written before the handshake completed */
+    struct buf out; /* ciphertext produced, not yet taken */
+    /* Plaintext written and not yet sealed: before the handshake completes, and between the
+     * writes of one loop iteration, which leave as one record (tls_conn_seal). */
+    struct buf plain;
     char *sni;
     bool done; /* handshake completed and its bookkeeping done */
     bool failed;
@@ -147,7 +149,7 @@ static struct tls_conn *conn_new(struct tls_store *ts, SSL *ssl)
     c->ts = ts;
     buf_init(&c->in, IN_MAX);
     buf_init(&c->out, OUT_MAX);
-    buf_init(&c->early, EARLY_MAX);
+    buf_init(&c->plain, OUT_MAX);
     c->ssl = ssl;
     BIO *bio = c->ssl != NULL ? BIO_new(tls__store_bio_method(ts)) : NULL;
     if (bio == NULL) {
@@ -174,7 +176,7 @@ void tls_conn_free(struct tls_conn *c)
     SSL_free(c->ssl);
     buf_cleanup(&c->in);
     buf_cleanup(&c->out);
-    buf_cleanup(&c->early);
+    buf_cleanup(&c->plain);
     free(c->sni);
     free(c);
 }
@@ -186,6 +188,16 @@ int tls_conn_feed(struct tls_conn *c, const void *data, size_t len)
         c->in_off = 0;
     }
     return buf_append(&c->in, data, len);
+}
+
+/* Empties this thread's OpenSSL error queue before a call whose failure is read with
+ * SSL_get_error. Every failure path here clears it after reading it, so it is almost always
+ * empty already: peeking is cheaper than clearing its 16 slots for every record. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error() != 0) {
+        ERR_clear_error();
+    }
 }
 
 /* Turns the outcome of an OpenSSL call into our return code; 0 when it only needs more input. */
@@ -223,7 +235,7 @@ static int seal(struct tls_conn *c, const void *data, size_t len)
         return ERR_LIMIT;
     }
     size_t written = 0;
-    ERR_clear_error();
+    clear_errors();
     if (SSL_write_ex(c->ssl, data, len, &written) != 1) {
         int rc = ssl_result(c, 0);
         if (rc == 0) {
@@ -237,6 +249,25 @@ static int seal(struct tls_conn *c, const void *data, size_t len)
     return 0;
 }
 
+int tls_conn_seal(struct tls_conn *c)
+{
+    if (c->failed) {
+        return ERR_TLS;
+    }
+    if (!c->done || c->plain.len == 0) {
+        return 0;
+    }
+    int rc = seal(c, c->plain.p, c->plain.len);
+    buf_reset(&c->plain);
+    if (rc == ERR_LIMIT) {
+        /* tls_conn_write checked the room already: this is a bug, not the peer's doing. */
+        snprintf(c->err, sizeof(c->err), "output buffer limit exceeded");
+        c->failed = true;
+        rc = ERR_TLS;
+    }
+    return rc;
+}
+
 /* Bookkeeping once the handshake completes: held plaintext sent. */
 static int handshake_finished(struct tls_conn *c)
 {
@@ -244,17 +275,7 @@ static int handshake_finished(struct tls_conn *c)
     if (c->in_off == c->in.len) {
         drained_in(c);
     }
-    int rc = 0;
-    if (c->early.len > 0) {
-        rc = seal(c, c->early.p, c->early.len);
-        if (rc == ERR_LIMIT) {
-            snprintf(c->err, sizeof(c->err), "output buffer limit exceeded");
-            c->failed = true;
-            rc = ERR_TLS;
-        }
-    }
-    buf_cleanup(&c->early);
-    return rc;
+    return tls_conn_seal(c);
 }
 
 int tls_conn_read(struct tls_conn *c, struct buf *plain)
@@ -284,11 +305,15 @@ int tls_conn_read(struct tls_conn *c, struct buf *plain)
         size_t chunk = room < READ_CHUNK ? room : READ_CHUNK;
         char *p = buf_reserve(plain, chunk);
         size_t n = 0;
-        ERR_clear_error();
+        clear_errors();
         if (SSL_read_ex(c->ssl, p, chunk, &n) != 1) {
             return ssl_result(c, 0);
         }
         buf_commit(plain, n);
+        if (c->in.len == c->in_off && !SSL_has_pending(c->ssl)) {
+            /* Nothing left to decrypt: spares the call that would only say "want read". */
+            return 0;
+        }
     }
 }
 
@@ -312,13 +337,30 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
         return 0;
     }
     if (!c->done) {
-        return buf_append(&c->early, data, len);
+        if (len > EARLY_MAX || c->plain.len > EARLY_MAX - len) {
+            return ERR_LIMIT;
+        }
+        return buf_append(&c->plain, data, len);
     }
-    return seal(c, data, len);
+    /* Held until tls_conn_seal (the connection's flush at the end of the loop iteration), so
+     * that the stanzas of one iteration share one record; the room for their records is
+     * reserved now, so that sealing cannot overflow. */
+    size_t held = c->plain.len + len;
+    size_t overhead = (held / READ_CHUNK + 1) * RECORD_OVERHEAD;
+    if (len > OUT_MAX || held > OUT_MAX || c->out.len > OUT_MAX - held ||
+        OUT_MAX - held - c->out.len < overhead) {
+        return ERR_LIMIT;
+    }
+    return buf_append(&c->plain, data, len);
 }
 
 int tls_conn_take_output(struct tls_conn *c, struct buf *out)
 {
+    /* A failed session has nothing to seal, but maybe an alert for the peer to take. */
+    int rc = c->failed ? 0 : tls_conn_seal(c);
+    if (rc != 0) {
+        return rc;
+    }
     if (c->out.len == 0) {
         return 0;
     }
@@ -358,6 +400,9 @@ void tls_conn_release_idle(struct tls_conn *c)
     if (c->out.len == 0) {
         buf_release(&c->out);
     }
+    if (c->plain.len == 0) {
+        buf_release(&c->plain);
+    }
     /* OpenSSL's record buffers, made anew by the next read or write. */
     (void)SSL_free_buffers(c->ssl);
 }
@@ -373,6 +418,7 @@ int tls_conn_shutdown(struct tls_conn *c)
         c->shut = true;
         return 0;
     }
+    (void)tls_conn_seal(c); /* what was written goes before the close_notify */
     c->shut = true;
     ERR_clear_error();
     (void)SSL_shutdown(c->ssl);
@@ -435,12 +481,41 @@ static int cb_exporter(struct tls_conn *c, struct buf *out)
     return buf_append(out, key, sizeof(key));
 }
 
+/* The last certificate's tls-server-end-point hash, per thread: a domain's certificate is the
+ * same for every login. The cache holds a reference, so the address cannot be reused by
+ * another certificate while it is cached. */
+static __thread struct {
+    X509 *x;
+    unsigned int n;
+    unsigned char hash[EVP_MAX_MD_SIZE];
+} g_endpoint;
+
+static void endpoint_cache(X509 *x, const unsigned char *hash, unsigned int n)
+{
+    if (X509_up_ref(x) != 1) {
+        return;
+    }
+    X509_free(g_endpoint.x);
+    g_endpoint.x = x;
+    memcpy(g_endpoint.hash, hash, n);
+    g_endpoint.n = n;
+}
+
+void tls_thread_cleanup(void)
+{
+    X509_free(g_endpoint.x);
+    g_endpoint.x = NULL;
+}
+
 static int cb_server_end_point(struct tls_conn *c, struct buf *out)
 {
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     int mdnid = NID_undef;
     X509 *x = SSL_get_certificate(c->ssl);
+    if (x != NULL && x == g_endpoint.x) {
+        return buf_append(out, g_endpoint.hash, g_endpoint.n);
+    }
     if (x == NULL || !X509_get_signature_info(x, &mdnid, NULL, NULL, NULL)) {
         ERR_clear_error();
         return ERR_NOTFOUND;
@@ -454,6 +529,7 @@ static int cb_server_end_point(struct tls_conn *c, struct buf *out)
         ERR_clear_error();
         return ERR_NOTFOUND;
     }
+    endpoint_cache(x, hash, n);
     return buf_append(out, hash, n);
 }
 

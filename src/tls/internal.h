@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
@@ -33,6 +34,18 @@ const BIO_METHOD *tls__store_bio_method(const struct tls_store *ts);
 SSL *tls__store_new_client_ssl(struct tls_store *ts, const char *local, const char *remote);
 /* store.c: the s2s CA store with one more reference (X509_STORE_free it), or NULL. */
 X509_STORE *tls__store_s2s_ref(struct tls_store *ts);
+
+/* ticket.c: the session-ticket key ring shared by every server context of a store (so a ticket
+ * from one worker or domain resumes on any), rotated every 2 hours, a key accepted for 4. */
+struct tls_tickets;
+struct tls_tickets *tls__tickets_new(void);
+void tls__tickets_free(struct tls_tickets *t);
+/* Makes `ctx` encrypt and decrypt its tickets with the ring's keys. */
+void tls__tickets_attach(SSL_CTX *ctx, struct tls_tickets *t);
+/* store.c: the store's ring. */
+struct tls_tickets *tls__store_tickets(struct tls_store *ts);
+/* Tests: the ring's clock (NULL: the wall clock). */
+void tls__tickets_set_clock(struct tls_tickets *t, time_t (*clock)(void));
 
 /* conn.c: the servername (SNI) callback installed on every context of the store. */
 int tls__servername_cb(SSL *ssl, int *alert, void *arg);

@@ -21,7 +21,15 @@ static const struct setting tls_settings[] = {
     { .key = NULL },
 };
 
+/* The per-thread caches of conn.c hold references: given back before the worker ends. */
+static void tls_worker_stop(struct worker_ctx *wc)
+{
+    (void)wc;
+    tls_thread_cleanup();
+}
+
 struct module tls_module = {
     .name = "tls",
     .settings = tls_settings,
+    .worker_stop = tls_worker_stop,
 };

@@ -18,6 +18,8 @@
 #define TLS_CIPHERS                                                                                \
     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:ECDHE+AES:!aNULL:!eNULL:!kRSA:!PSK:"      \
     "!SRP:!MD5:!RC4:!3DES:!DES:!CAMELLIA:!ARIA:!SEED:!IDEA:!DSS:!AESCCM8"
+/* Key exchange groups, the cheapest first (docs/tls.md): X25519 costs about half of P-256. */
+#define TLS_GROUPS "X25519:P-256:X448:P-384:P-521"
 #define TLS_SID_CTX "starling"
 #define DOMAIN_MAX 253
 
@@ -42,6 +44,7 @@ struct tls_store {
     X509_STORE *s2s_store;          /* CAs trusted for server certificates (s2s); NULL: none */
     SSL_CTX *client;                /* outgoing (client-side) sessions, made on first use */
     BIO_METHOD *bio;
+    struct tls_tickets *tickets; /* the session-ticket keys of every server context */
 };
 
 /* Lower-cases an ASCII host name into out[DOMAIN_MAX + 1]; rejects anything that is not a plain
@@ -108,7 +111,7 @@ static SSL_CTX *lookup_covering(const struct tls_store *ts, const char *name)
     return ctx;
 }
 
-static SSL_CTX *ctx_new(char *err, size_t errlen)
+static SSL_CTX *ctx_new(struct tls_tickets *tickets, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
@@ -117,13 +120,15 @@ static SSL_CTX *ctx_new(char *err, size_t errlen)
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    /* Stateless tickets only (their keys live in the context a connection starts on): no
-     * server-side cache to grow. */
+    /* Stateless tickets only: no server-side cache to grow. One ticket per handshake (OpenSSL
+     * sends two by default): a client resumes with one; each resumption brings a fresh one.
+     * Their keys are the store's rotating ring, shared by every worker and domain. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
+    tls__tickets_attach(ctx, tickets);
     SSL_CTX_set_dh_auto(ctx, 1);
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-        !SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) ||
+        !SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) || !SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) ||
         !SSL_CTX_set_session_id_context(ctx, (const unsigned char *)TLS_SID_CTX,
                                         sizeof(TLS_SID_CTX) - 1)) {
         tls__ossl_error(err, errlen, "TLS policy", "cannot be set");
@@ -134,9 +139,10 @@ static SSL_CTX *ctx_new(char *err, size_t errlen)
     return ctx;
 }
 
-static SSL_CTX *ctx_load(const char *crt, const char *key, char *err, size_t errlen)
+static SSL_CTX *ctx_load(struct tls_tickets *tickets, const char *crt, const char *key, char *err,
+                         size_t errlen)
 {
-    SSL_CTX *ctx = ctx_new(err, errlen);
+    SSL_CTX *ctx = ctx_new(tickets, err, errlen);
     if (ctx == NULL) {
         return NULL;
     }
@@ -177,10 +183,13 @@ struct tls_store *tls_store_new(const char *dir, char *err, size_t errlen)
     ts->dir = xstrdup(dir);
     pthread_rwlock_init(&ts->lock, NULL);
     pthread_mutex_init(&ts->write_lock, NULL);
-    ts->base = ctx_new(err, errlen);
+    ts->tickets = tls__tickets_new();
+    ts->base = ts->tickets != NULL ? ctx_new(ts->tickets, err, errlen) : NULL;
     ts->bio = tls__bio_method_new();
     if (ts->base == NULL || ts->bio == NULL) {
-        if (ts->bio == NULL) {
+        if (ts->tickets == NULL) {
+            tls__ossl_error(err, errlen, "session tickets", "cannot be set up");
+        } else if (ts->bio == NULL) {
             tls__ossl_error(err, errlen, "BIO method", "cannot be created");
         }
         tls_store_free(ts);
@@ -206,6 +215,7 @@ void tls_store_free(struct tls_store *ts)
     SSL_CTX_free(ts->client);
     SSL_CTX_free(ts->base);
     BIO_meth_free(ts->bio);
+    tls__tickets_free(ts->tickets);
     pthread_rwlock_destroy(&ts->lock);
     pthread_mutex_destroy(&ts->write_lock);
     free(ts->dir);
@@ -237,7 +247,7 @@ static int domain_ctx(struct tls_store *ts, const char *name, SSL_CTX **out, boo
                  have_crt ? crt : key);
         return ERR_IO;
     }
-    *out = ctx_load(crt, key, err, errlen);
+    *out = ctx_load(ts->tickets, crt, key, err, errlen);
     return *out != NULL ? 0 : ERR_TLS;
 }
 
@@ -432,6 +442,11 @@ bool tls__store_switch(struct tls_store *ts, SSL *ssl, const char *sni)
     }
     pthread_rwlock_unlock(&ts->lock);
     return ctx != NULL;
+}
+
+struct tls_tickets *tls__store_tickets(struct tls_store *ts)
+{
+    return ts->tickets;
 }
 
 const BIO_METHOD *tls__store_bio_method(const struct tls_store *ts)

@@ -69,15 +69,22 @@ int tls_conn_read(struct tls_conn *c, struct buf *plain);
 /* True when input or decrypted data is still waiting inside: tls_conn_read stopped because
  * `plain` was full. */
 bool tls_conn_read_pending(const struct tls_conn *c);
-/* Encrypts plaintext for the peer; the records wait in the output until taken. Before the
- * handshake is done the plaintext is held (up to 256 KiB) and encrypted when it completes.
- * Returns 0, ERR_LIMIT (more than 4 MiB of output not taken), ERR_CLOSED (after shutdown) or
- * ERR_TLS (session failed). */
+/* Plaintext for the peer. It is held and encrypted by the next tls_conn_seal (or
+ * tls_conn_take_output, or tls_conn_shutdown), so that everything written in between leaves as
+ * one record (up to 16 KiB each) instead of one per write. Before the handshake is done it is
+ * held (up to 256 KiB) and encrypted when it completes. Returns 0, ERR_LIMIT (more than 4 MiB
+ * of output, sealed or not, not taken), ERR_CLOSED (after shutdown) or ERR_TLS (session
+ * failed). */
 int tls_conn_write(struct tls_conn *c, const void *data, size_t len);
-/* Appends pending ciphertext to `out`. Returns 0 when everything was taken, ERR_AGAIN when `out`
- * filled up first (the rest stays pending; call again once `out` has been drained). */
+/* Encrypts the plaintext written since the last seal into the output, as few records as its
+ * size allows. Returns 0 (also when nothing was held or the handshake is not done) or ERR_TLS. */
+int tls_conn_seal(struct tls_conn *c);
+/* Seals (tls_conn_seal), then appends pending ciphertext to `out` (after a fatal error: the
+ * alert for the peer, if any). Returns 0 when everything was taken, ERR_AGAIN when `out` filled
+ * up first (the rest stays pending; call again once `out` has been drained), ERR_TLS when
+ * sealing failed. */
 int tls_conn_take_output(struct tls_conn *c, struct buf *out);
-/* Bytes of ciphertext waiting to be taken. */
+/* Bytes of ciphertext waiting to be taken (plaintext not sealed yet is not counted). */
 size_t tls_conn_output_pending(const struct tls_conn *c);
 /* Frees the buffers of a quiet connection (ours and OpenSSL's record buffers: about 35 KB while
  * busy); the next read or write makes them again. */
@@ -102,6 +109,9 @@ const char *tls_conn_cipher(const struct tls_conn *c);
  * Returns 0, ERR_NOTFOUND (unknown type, not applicable to this version, or handshake not done)
  * or ERR_LIMIT (`out` full). */
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out);
+/* Gives back what this thread's caches hold (the last certificate's tls-server-end-point hash);
+ * called when a worker ends. */
+void tls_thread_cleanup(void);
 
 /* SASL EXTERNAL identities of the client certificate, when it verified against the client CA:
  * each id-on-xmppAddr otherName (UTF8String) and, only when there is none, each rfc822Name or

@@ -1,6 +1,7 @@
 /* stream.c: the XMPP stream parser on expat, with RFC 6120 §11 restrictions and size limits. */
 #include <expat.h>
 #include <stdlib.h>
+#include <openssl/rand.h>
 #include <string.h>
 #include <strings.h>
 
@@ -394,9 +395,37 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
     restricted(ud);
 }
 
+/* Expat's hash-flooding salt, drawn from OpenSSL's generator 32 salts at a time (each used
+ * once): expat's own draw is a getrandom() system call for every parser made or reset (three
+ * per login), and each RAND_bytes call costs OpenSSL's fork check (a getpid() call). */
+#define SALTS 32
+static __thread struct {
+    unsigned long salt[SALTS];
+    unsigned next; /* SALTS: empty */
+    bool init;
+} t_salts;
+
+static void set_salt(XML_Parser p)
+{
+    if (!t_salts.init || t_salts.next == SALTS) {
+        t_salts.init = true;
+        t_salts.next = SALTS;
+        if (RAND_bytes((unsigned char *)t_salts.salt, sizeof(t_salts.salt)) != 1) {
+            return; /* expat draws its own, as before */
+        }
+        t_salts.next = 0;
+    }
+    unsigned long salt = t_salts.salt[t_salts.next];
+    t_salts.salt[t_salts.next++] = 0;
+    if (salt != 0) {
+        XML_SetHashSalt(p, salt);
+    }
+}
+
 static void setup_parser(struct xml_stream *s)
 {
     XML_Parser p = s->p;
+    set_salt(p);
     XML_SetUserData(p, s);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);

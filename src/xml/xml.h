@@ -64,6 +64,9 @@ struct xml_node *xml_node_copy_fit(const struct xml_node *src);
  * a shared read-only tree may be referenced and released from several workers. */
 struct xml_node *xml_node_ref(struct xml_node *n);
 void xml_node_unref(struct xml_node *n);
+/* Frees the calling thread's pool of freed trees' memory (kept for the next trees while the
+ * thread is busy; a worker calls it from its one-second sweep). */
+void xml_arena_pool_trim(void);
 
 /* The value of the un-namespaced attribute `name`, NULL if absent. */
 const char *xml_node_attr(const struct xml_node *n, const char *name);

@@ -23,6 +23,7 @@ struct xml__ser_cache {
 /* One tree's memory: the arena header and a first region in one allocation, then chunks. */
 struct xml__arena {
     atomic_uint refs;
+    bool standard; /* its first region is ARENA_FIRST bytes: reusable from the thread's pool */
     struct xml__ser_cache *_Atomic ser; /* set once while shared; dropped on any change */
     struct xml__chunk *chunks;
     char *cur;

@@ -27,18 +27,54 @@ static bool wants_push(const struct signal *sig)
     return xml_node_child(sig->xmpp_data, NS_CLIENT, "body") != NULL;
 }
 
+/* The text of the stanza being written, kept per worker thread between stanzas (no allocation
+ * per delivery). A write can end a session and with it deliver to another one on this thread
+ * (c2s__send inside c2s__send): the inner call then uses a buffer of its own. */
+static __thread struct buf t_send;
+static __thread bool t_send_busy;
+
+void c2s_thread_cleanup(void)
+{
+    buf_cleanup(&t_send);
+}
+
+static void write_signal(struct xstream *st, const struct signal *sig)
+{
+    size_t max = (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit;
+    struct buf own;
+    struct buf *out = &own;
+    if (!t_send_busy) {
+        out = &t_send;
+        t_send_busy = true;
+        if (t_send.max != max) {
+            buf_cleanup(&t_send);
+            buf_init(&t_send, max);
+        }
+    } else {
+        buf_init(&own, max);
+    }
+    buf_reset(out);
+    if (convert_signal_xml(sig, out) == 0) {
+        xstream__write(st, out->p, out->len);
+        st->c->stanzas_out++;
+        xmpp_count_stanza(st->c->worker_id, false);
+    }
+    if (out == &t_send) {
+        buf_reset(&t_send);
+        if (t_send.cap > 65536) {
+            buf_release(&t_send); /* a large stanza's buffer is not kept */
+        }
+        t_send_busy = false;
+    } else {
+        buf_cleanup(&own);
+    }
+}
+
 void c2s__send(struct c2s_session *s, struct signal *sig)
 {
     struct xstream *st = s->st;
     if (st != NULL && st->state == XS_BOUND) {
-        struct buf out;
-        buf_init(&out, (size_t)xstream__cfg()->xmpp.receiving.send_queue_limit);
-        if (convert_signal_xml(sig, &out) == 0) {
-            xstream__write(st, out.p, out.len);
-            st->c->stanzas_out++;
-            atomic_fetch_add(&g_xmpp_stats.stanzas_out, 1);
-        }
-        buf_cleanup(&out);
+        write_signal(st, sig);
     }
     if ((st == NULL || s->inactive) && s->sm != NULL && !s->ended && wants_push(sig)) {
         /* Detached, or in the background (XEP-0352 inactive): the phone learns through its

@@ -50,5 +50,7 @@ void c2s_detached_json(int worker, json_t *array);
  * stream ends with <see-other-host/> pointing there. Set at start-up; NULL: always here. */
 typedef bool c2s_placement_fn(const struct jid *account, char *address, size_t size);
 void c2s_set_placement(c2s_placement_fn *fn);
+/* Frees this worker thread's stanza buffer (at worker stop). */
+void c2s_thread_cleanup(void);
 
 #endif

@@ -302,8 +302,9 @@ void conn_release_idle(struct conn *c)
 static int flush_out(struct conn *c)
 {
     if (c->tls) {
-        if (tls_conn_take_output(c->tls, &c->out) != 0) {
-            return ERR_LIMIT;
+        int trc = tls_conn_take_output(c->tls, &c->out);
+        if (trc != 0) {
+            return trc == ERR_TLS ? ERR_TLS : ERR_LIMIT;
         }
     }
     int rc = conn_send_buf(c->fd, &c->out, &c->bytes_out);
@@ -325,6 +326,11 @@ static void after_io(struct conn *c)
         int level = c->closing ? LOG_LOWLEVEL : LOG_PROBLEMS;
         log_conn(&c->log, level, "write failed: %s", strerror(errno));
         hard_close(c, "write failed");
+        return;
+    }
+    if (rc == ERR_TLS) {
+        log_conn(&c->log, LOG_PROBLEMS, "TLS write failed: %s", tls_conn_error(c->tls));
+        hard_close(c, "TLS write failed");
         return;
     }
     if (rc == ERR_LIMIT) {
@@ -363,10 +369,8 @@ int conn_write_raw(struct conn *c, const char *data, size_t len)
     }
     int rc;
     if (c->tls) {
+        /* Sealed by the flush below: one record for the iteration's writes. */
         rc = tls_conn_write(c->tls, data, len);
-        if (rc == 0 && tls_conn_take_output(c->tls, &c->out) != 0) {
-            rc = ERR_LIMIT;
-        }
     } else {
         rc = buf_append(&c->out, data, len);
     }
@@ -377,8 +381,8 @@ int conn_write_raw(struct conn *c, const char *data, size_t len)
         hard_close(c, "send queue limit reached");
         return ERR_LIMIT;
     }
-    /* Everything written during this loop iteration goes out in one send at its end; EPOLLOUT
-     * is armed only if the socket cannot take it all. */
+    /* Everything written during this loop iteration goes out at its end in one TLS record and
+     * one send; EPOLLOUT is armed only if the socket cannot take it all. */
     loop_defer(c->loop, &c->flush_defer, deferred_flush, c);
     return 0;
 }
@@ -739,6 +743,11 @@ static void on_readable(struct conn *c)
             feed_stream(c, data, (size_t)n);
         }
         if (owner_wants_move(c) >= 0) {
+            return;
+        }
+        if ((size_t)n < sizeof(data)) {
+            /* A short read emptied the socket: no recv just to see EAGAIN (the descriptor is
+             * level-triggered, so bytes arriving now wake the loop again). */
             return;
         }
     }

@@ -410,7 +410,7 @@ static void stanza(struct xstream *st, struct xml_node *el)
     jid_cleanup(&from);
     jid_cleanup(&to);
     st->c->stanzas_in++;
-    atomic_fetch_add(&g_xmpp_stats.stanzas_in, 1);
+    xmpp_count_stanza(st->c->worker_id, true);
     router_submit(sig);
 }
 

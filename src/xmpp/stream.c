@@ -531,7 +531,7 @@ static int on_element(void *ud, struct xml_node *el)
     xstream__flush_delayed(st);
     if (st->state == XS_BOUND) {
         st->c->stanzas_in++;
-        atomic_fetch_add(&g_xmpp_stats.stanzas_in, 1);
+        xmpp_count_stanza(st->c->worker_id, true);
     }
     switch (st->state) {
     case XS_NEGOTIATE:

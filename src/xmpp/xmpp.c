@@ -10,12 +10,41 @@
 #include "im/im.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "xml/xml.h"
 #include "xmpp/c2s.h"
 #include "xmpp/conn.h"
 #include "xmpp/s2s.h"
 #include "xmpp/stream.h"
 
 struct xmpp_stats g_xmpp_stats;
+
+/* One cache line per worker; only that worker's thread writes it. */
+struct stanza_counts {
+    _Alignas(64) atomic_ulong in;
+    atomic_ulong out;
+};
+static struct stanza_counts g_stanzas[WORKERS_MAX];
+
+void xmpp_count_stanza(int worker_id, bool in)
+{
+    if (worker_id < 0 || worker_id >= WORKERS_MAX) {
+        return;
+    }
+    atomic_ulong *n = in ? &g_stanzas[worker_id].in : &g_stanzas[worker_id].out;
+    /* A single writer: a plain increment, no locked read-modify-write. */
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static unsigned long stanzas_total(bool in)
+{
+    unsigned long sum = 0;
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        sum +=
+            atomic_load_explicit(in ? &g_stanzas[i].in : &g_stanzas[i].out, memory_order_relaxed);
+    }
+    return sum;
+}
 
 static void set_counter(json_t *obj, const char *name, unsigned long value)
 {
@@ -30,8 +59,8 @@ void xmpp_stats_json(json_t *obj)
     set_counter(obj, "streams_throttled", atomic_load(&g_xmpp_stats.throttled));
     set_counter(obj, "logins", atomic_load(&g_xmpp_stats.logins));
     set_counter(obj, "auth_failures", atomic_load(&g_xmpp_stats.auth_failures));
-    set_counter(obj, "stanzas_in", atomic_load(&g_xmpp_stats.stanzas_in));
-    set_counter(obj, "stanzas_out", atomic_load(&g_xmpp_stats.stanzas_out));
+    set_counter(obj, "stanzas_in", stanzas_total(true));
+    set_counter(obj, "stanzas_out", stanzas_total(false));
     set_counter(obj, "stream_errors", atomic_load(&g_xmpp_stats.stream_errors));
     set_counter(obj, "idle_parsers_freed", atomic_load(&g_xmpp_stats.parsers_freed));
     set_counter(obj, "connections_open", (unsigned long)atomic_load(&g_server.connections));
@@ -60,6 +89,7 @@ static void idle_sweep(void *ud)
             atomic_fetch_add(&g_xmpp_stats.parsers_freed, 1);
         }
     }
+    xml_arena_pool_trim(); /* at most a second's worth of freed stanza memory is kept */
     if (newly_idle >= IDLE_TRIM_MIN) {
         /* Many buffers freed at once leave holes the allocator keeps; give those pages back
          * (a few milliseconds, at most once a sweep, only when that many went quiet). */
@@ -105,6 +135,7 @@ void xmpp_worker_stop(struct xmpp_worker *xw)
     }
     loop_timer_stop(xw->worker->loop, &xw->idle_timer);
     conn_worker_cleanup();
+    c2s_thread_cleanup();
     free(xw);
 }
 

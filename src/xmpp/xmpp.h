@@ -62,12 +62,14 @@ struct xmpp_stats {
     atomic_ulong throttled;        /* times a stream was paused by its byte rate (shaping) */
     atomic_ulong logins;           /* successful authentications */
     atomic_ulong auth_failures;    /* failed authentications */
-    atomic_ulong stanzas_in;       /* elements received on authenticated streams */
-    atomic_ulong stanzas_out;      /* stanzas delivered to clients */
     atomic_ulong stream_errors;    /* streams ended with a stream error */
     atomic_ulong parsers_freed; /* idle streams whose XML parser was freed (made anew on input) */
 };
 extern struct xmpp_stats g_xmpp_stats;
+/* Counts a stanza received on an authenticated stream (`in`) or delivered to a client, on the
+ * calling worker's own counters (summed when read: no cache line shared between workers for
+ * what every stanza updates). */
+void xmpp_count_stanza(int worker_id, bool in);
 /* Adds the counters to a JSON object (name: value). */
 void xmpp_stats_json(json_t *obj);
 

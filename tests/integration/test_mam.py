@@ -2,15 +2,19 @@
 stanza-ids, hints, types, encrypted payloads), queries with the form fields of urn:xmpp:mam:2
 and #extended, XEP-0059 paging both ways with an exact complete flag, item-not-found, flip-page,
 preferences, full-text search (XEP-0431), metadata, the offline interplay, the archive removed
-with its account and kept across a restart."""
+with its account and kept across a restart, one stored copy of a message between two local
+accounts, RSM counts, the upgrade of an archive of schema version 1."""
 
 import os
 import re
 import time
 import uuid
 
+import pytest
+
 import rawxmpp
 from rawxmpp import q, dump
+from starling import ON_POSTGRESQL
 from imclient import NS_CLIENT, fresh, login, is_message, nothing
 
 NS_MAM = "urn:xmpp:mam:2"
@@ -192,6 +196,64 @@ def test_paging_backward_from_the_end(server):
     b.close()
 
 
+def rsm_count_index(fin):
+    s = fin.find(q(NS_RSM, "set"))
+    first = s.find(q(NS_RSM, "first"))
+    return int(s.findtext(q(NS_RSM, "count"))), None if first is None else first.get("index")
+
+
+def test_rsm_count_and_index(server):
+    """XEP-0059 <count/> of the whole result set (the form's filters, not the page) and the
+    first item's index on forward pages."""
+    a, b = fill(server, "rc", 10)
+    chat(b, a.bare, "reply words")
+    sync(b)
+    items, fin = mam(b, max_=4)
+    assert len(items) == 4 and rsm_count_index(fin) == (11, "0"), dump(fin)
+    items, fin = mam(b, max_=4, after=items[-1][0])
+    assert bodies(items) == ["m04", "m05", "m06", "m07"] and rsm_count_index(fin) == (11, "4")
+    items, fin = mam(b, max_=3, before="")
+    assert len(items) == 3 and rsm_count_index(fin)[0] == 11
+    items, fin = mam(b, {"with": a.bare, "after-id": items[0][0]}, max_=1)
+    assert len(items) == 1 and rsm_count_index(fin) == (2, "0"), dump(fin)
+    items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "words"})
+    assert bodies(items) == ["reply words"] and rsm_count_index(fin) == (1, "0")
+    items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "nowhere"})
+    assert items == [] and rsm_count_index(fin) == (0, None) and complete(fin)
+    a.close()
+    b.close()
+
+
+def owner_rows(server, *users):
+    """(stored stanzas, index rows) of these accounts' archives."""
+    marks = ", ".join("?" for _ in users)
+    return server.db_rows("SELECT count(DISTINCT i.sid), count(*) FROM archive_idx i"
+                          " JOIN archive_jid o ON o.id = i.owner"
+                          " WHERE o.domain = 'localhost' AND o.name IN (%s)" % marks, users)[0]
+
+
+def test_one_stored_copy_per_message(server):
+    """A message between two local accounts is stored once, with an index row in each archive;
+    the stored copy goes with the last archive that has it."""
+    a, b = fill(server, "oc", 5)
+    assert len(mam(b)[0]) == 5  # a query waits for the writer
+    assert owner_rows(server, a.user, b.user) == (5, 10)
+    sids = [r[0] for r in server.db_rows(
+        "SELECT i.sid FROM archive_idx i JOIN archive_jid o ON o.id = i.owner"
+        " WHERE o.domain = 'localhost' AND o.name = ?", (b.user,))]
+    a.close()
+    server.ctl_ok("account", "remove", a.bare)
+    items, fin = mam(b)
+    assert bodies(items) == ["m%02d" % i for i in range(5)] and complete(fin)
+    assert all(m.find(q(NS_SID, "stanza-id")).get("by") == b.bare for *_, m in items)
+    assert owner_rows(server, b.user) == (5, 5)
+    b.close()
+    server.ctl_ok("account", "remove", b.bare)
+    marks = ", ".join("?" for _ in sids)
+    assert server.db_rows("SELECT count(*) FROM archive_stanza WHERE id IN (%s)" % marks,
+                          sids) == [(0,)]
+
+
 def test_unknown_ids_item_not_found(server):
     a, b = fill(server, "nf", 2)
     for kw in ({"after": "12345"}, {"before": "nope"}):
@@ -295,6 +357,22 @@ def test_prefs_never_always_roster(server):
     assert rawxmpp.stanza_error(r)[1] == "bad-request"
     for x in (a, b, c):
         x.close()
+
+
+def test_prefs_change_after_messages(server):
+    """Preferences set after messages were archived apply to the next message (the workers
+    remember accounts without preferences until a change)."""
+    a, b = pair(server, "pc")
+    chat(a, b.bare, "before")
+    b.wait_for(lambda e: is_message(e, "before"), what="message")
+    r = prefs(b, "<prefs xmlns='%s' default='never'/>" % NS_MAM)
+    assert r.get("type") == "result", dump(r)
+    chat(a, b.bare, "after")
+    b.wait_for(lambda e: is_message(e, "after"), what="message")
+    assert bodies(mam(b)[0]) == ["before"]
+    assert bodies(mam(a)[0]) == ["before", "after"]
+    a.close()
+    b.close()
 
 
 def test_other_account_archive_forbidden(server):
@@ -446,10 +524,15 @@ def test_background_retention_pass(make_server):
     sync(a)
     assert bodies(mam(b)[0]) == ["today"]
     old = int((time.time() - 40 * 86400) * 1e6)
-    srv.db_rows("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
-                " VALUES (?, 'localhost', ?, ?, '', 0, ?, 'long ago')",
-                (old, b.user, a.bare, "<message xmlns='jabber:client' from='%s' to='%s' "
+    srv.db_rows("INSERT INTO archive_jid(domain, name) VALUES ('localhost', ?), ('', ?)"
+                " ON CONFLICT DO NOTHING", (b.user, a.bare))
+    srv.db_rows("INSERT INTO archive_stanza(id, stanza, body) VALUES (?, ?, 'long ago')",
+                (old, "<message xmlns='jabber:client' from='%s' to='%s' "
                  "type='chat'><body>long ago</body></message>" % (a.bare, b.bare)))
+    srv.db_rows("INSERT INTO archive_idx(id, owner, peer, peer_res, outgoing, sid)"
+                " SELECT ?, o.id, p.id, '', 0, ? FROM archive_jid o, archive_jid p"
+                " WHERE o.domain = 'localhost' AND o.name = ? AND p.domain = '' AND p.name = ?",
+                (old, old, b.user, a.bare))
     assert bodies(mam(b)[0]) == ["long ago", "today"]
     srv.ctl_ok("domain", "set", "localhost", "archive_keep_days=30")
     assert "started" in srv.ctl_ok("archive", "purge")
@@ -459,3 +542,58 @@ def test_background_retention_pass(make_server):
     assert bodies(mam(b)[0]) == ["today"]
     a.close()
     b.close()
+
+
+# PostgreSQL's archive tables of schema version 1 (SQLite's upgrade: tests/unit/test_store_archive.c).
+PG_ARCHIVE_V1 = [
+    "DROP TRIGGER archive_idx_gone ON archive_idx",
+    "DROP FUNCTION archive_idx_gone()",
+    "DROP TABLE archive_idx",
+    "DROP TABLE archive_stanza",
+    "DROP TABLE archive_jid",
+    "CREATE TABLE archive_msg (id BIGINT PRIMARY KEY, domain TEXT NOT NULL, name TEXT NOT NULL,"
+    " peer TEXT NOT NULL, peer_res TEXT NOT NULL DEFAULT '', outgoing BIGINT NOT NULL,"
+    " stanza TEXT NOT NULL, body TEXT, body_tsv tsvector GENERATED ALWAYS AS"
+    " (to_tsvector('simple', coalesce(body, ''))) STORED)",
+    "UPDATE store_schema SET version = 1 WHERE area = 'archive'",
+]
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL's upgrade (SQLite's: a unit test)")
+def test_upgrade_from_archive_version_1_on_postgresql(make_server):
+    """Rows written by the archive's schema version 1 are converted at the next start: the
+    last page, a peer's rows and full text find them; new messages join them."""
+    from starling import Server
+    srv = make_server()
+    a, b = pair(srv, "up")
+    a.close()
+    b.close()
+    assert srv.stop() == []
+    for sql in PG_ARCHIVE_V1:
+        srv.db_rows(sql)
+    base = int((time.time() - 3600) * 1e6)
+    for i in range(3):
+        srv.db_rows("INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza,"
+                    " body) VALUES (?, 'localhost', ?, ?, 'old', 0, ?, ?)",
+                    (base + i, b.user, a.bare, "<message xmlns='jabber:client' from='%s/old' to='%s'"
+                     " type='chat'><body>old %d</body></message>" % (a.bare, b.bare, i),
+                     "old %d" % i))
+    srv2 = Server(datadir=srv.datadir)
+    try:
+        srv2.start()
+        assert srv2.db_rows("SELECT version FROM store_schema WHERE area = 'archive'") == [(2,)]
+        a = login(srv2, a.user, presence="")
+        b = login(srv2, b.user, presence="")
+        chat(a, b.bare, "new 3")
+        b.wait_for(lambda e: is_message(e, "new 3"), what="message")
+        items, fin = mam(b)
+        assert bodies(items) == ["old 0", "old 1", "old 2", "new 3"] and complete(fin)
+        assert bodies(mam(b, {"with": a.bare + "/old"})[0]) == ["old 0", "old 1", "old 2"]
+        items, fin = mam(b, {"{urn:xmpp:fulltext:0}fulltext": "old"}, max_=2)
+        assert bodies(items) == ["old 0", "old 1"] and rsm_count_index(fin) == (3, "0")
+        a.close()
+        b.close()
+    finally:
+        problems = srv2.stop()
+        srv2.cleanup()
+    assert problems == [], problems

@@ -192,6 +192,32 @@ def caps_of(features):
     return c.get("ver")
 
 
+def test_caps_in_stream_features_follow_a_live_settings_change(accounts):
+    """The features' ver is kept per worker for the settings in force (issue 21): a live change
+    of what disco#info shows (a contact address) must give new streams the new ver at once."""
+    c, feats = rawxmpp.connect(accounts)
+    before = caps_of(feats)
+    c.close()
+    accounts.ctl_ok("settings", "set", "server.contact.status", "https://localhost/status")
+    try:
+        for _ in range(4):  # new connections land on every worker
+            c, feats = rawxmpp.connect(accounts)
+            after = caps_of(feats)
+            kind, data = c.plain("alice", PASSWORD)
+            assert kind == "success", data
+            c.restart()
+            c.bind("capslive")
+            query = ok(disco_info(c, "localhost")).find(q(NS_DISCO_INFO, "query"))
+            c.close()
+            assert after != before
+            assert after == caps_ver(query)
+    finally:
+        accounts.ctl_ok("settings", "set", "server.contact.status", "")
+    c, feats = rawxmpp.connect(accounts)
+    assert caps_of(feats) == before
+    c.close()
+
+
 def test_caps_in_stream_features(accounts):
     c, feats = rawxmpp.connect(accounts)
     pre = caps_of(feats)

@@ -610,16 +610,81 @@ static void test_open_fails(void **state)
     log_close();
 }
 
+/* On a loop's thread records wait for the end of the iteration (log_batch_flush), except
+ * failures, which go out at once after what was held; a full buffer is written too. */
+static void test_batch(void **state)
+{
+    (void)state;
+    struct log_options opt;
+    char *dir = open_log_1239(&opt);
+    log_batch_begin();
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "one");
+    log_rec(LOG_TAG_XMPPS, LOG_PROBLEMS, 7, NULL, "two");
+    char *s = slurp(dir, "2024-03-10.log");
+    assert_string_equal(s, "");
+    free(s);
+    log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL, "three");
+    s = slurp(dir, "2024-03-10.log");
+    assert_string_equal(s, "12:39:08.978 2 SYSTEM one\n"
+                           "12:39:08.978 3 XMPPS-000007 two\n"
+                           "12:39:08.978 1 SYSTEM three\n");
+    free(s);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "four");
+    s = slurp(dir, "2024-03-10.log");
+    assert_int_equal(count_lines(s), 3);
+    free(s);
+    log_batch_flush();
+    s = slurp(dir, "2024-03-10.log");
+    assert_int_equal(count_lines(s), 4);
+    assert_true(ends_with(s, "SYSTEM four\n"));
+    free(s);
+
+    /* 16 KiB held at most: long records push the earlier ones out. */
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    int written = 0;
+    for (int i = 0; i < 8 && written == 0; i++) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "%s", big);
+        s = slurp(dir, "2024-03-10.log");
+        written = count_lines(s) - 4;
+        free(s);
+    }
+    assert_true(written >= 5);
+
+    /* After log_batch_end every record is written at once again. */
+    log_batch_end();
+    s = slurp(dir, "2024-03-10.log");
+    int before = count_lines(s);
+    free(s);
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "five");
+    s = slurp(dir, "2024-03-10.log");
+    assert_int_equal(count_lines(s), before + 1);
+    free(s);
+    log_close();
+    log_set_clock(NULL);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_exact),     cmocka_unit_test(test_format_local_time),
-        cmocka_unit_test(test_format_escapes),   cmocka_unit_test(test_format_truncation),
-        cmocka_unit_test(test_level_names),      cmocka_unit_test(test_levels),
-        cmocka_unit_test(test_file_write),       cmocka_unit_test(test_conn_context),
-        cmocka_unit_test(test_rotation_by_size), cmocka_unit_test(test_delete_old_files),
-        cmocka_unit_test(test_day_change),       cmocka_unit_test(test_stderr_copy),
-        cmocka_unit_test(test_threads),          cmocka_unit_test(test_open_fails),
+        cmocka_unit_test(test_format_exact),
+        cmocka_unit_test(test_format_local_time),
+        cmocka_unit_test(test_format_escapes),
+        cmocka_unit_test(test_format_truncation),
+        cmocka_unit_test(test_level_names),
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_file_write),
+        cmocka_unit_test(test_conn_context),
+        cmocka_unit_test(test_rotation_by_size),
+        cmocka_unit_test(test_delete_old_files),
+        cmocka_unit_test(test_day_change),
+        cmocka_unit_test(test_stderr_copy),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_open_fails),
+        cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, setup_utc, NULL);
 }

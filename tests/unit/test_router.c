@@ -475,6 +475,35 @@ static void clear_hooks(struct worker *w, void *arg)
 }
 
 /* Without the modules above, the router still answers: service-unavailable, no storage. */
+/* The home worker hashed from an address's parts is the one of its printed bare JID (both
+ * sides of the router and every other caller of worker_home must agree). */
+static void test_home_from_parts(void **state)
+{
+    (void)state;
+    assert_int_equal(workers_start(7, NULL, NULL, NULL), 0);
+    const char *parts[][2] = { { "bench0", "localhost" },
+                               { "bench1", "localhost" },
+                               { "a", "b" },
+                               { "juliet", "example.com" },
+                               { "x@y", "z" },
+                               { "\xc3\xa9l\xc3\xa8"
+                                 "ve",
+                                 "\xc3\xa9"
+                                 "cole.fr" } };
+    int seen = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        struct buf bare;
+        buf_init(&bare, 256);
+        assert_int_equal(buf_printf(&bare, "%s@%s", parts[i][0], parts[i][1]), 0);
+        int h = worker_home_bare(strv_c(parts[i][0]), strv_c(parts[i][1]));
+        assert_int_equal(h, worker_home(buf_strv(&bare)));
+        seen |= 1 << h;
+        buf_cleanup(&bare);
+    }
+    assert_true(seen != 1); /* not everything on worker 0 */
+    workers_stop();
+}
+
 static void test_without_hooks(void **state)
 {
     (void)state;
@@ -507,6 +536,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_elsewhere, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_without_hooks, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_sessions_of, test_setup, test_teardown),
+        cmocka_unit_test(test_home_from_parts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

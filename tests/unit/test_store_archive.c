@@ -266,6 +266,147 @@ static void test_purge_stats_and_cascades(void **state)
     assert_int_equal(count, 0);
 }
 
+static void exec_ok(struct store *st, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(store__db(st), sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "%s: %s\n", sql, msg ? msg : "?");
+    }
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+/* A database written by the archive's schema version 1 (one row per archive, text keys) is
+ * converted at the next start: its rows are queryable, found by full text, and go with their
+ * account. */
+static void test_upgrade_from_version_1(void **state)
+{
+    struct fixture *f = *state;
+    exec_ok(f->st, "DROP TRIGGER archive_idx_ad; DROP TRIGGER archive_stanza_ad;"
+                   " DROP TRIGGER archive_account_gone; DROP TRIGGER archive_room_gone;"
+                   " DROP TABLE archive_fts; DROP TABLE archive_fts_state; DROP TABLE archive_idx;"
+                   " DROP TABLE archive_stanza; DROP TABLE archive_jid; DROP TABLE archive_prefs;");
+    exec_ok(f->st, store_area_archive.migrations[0]);
+    exec_ok(f->st, "UPDATE store_schema SET version = 1 WHERE area = 'archive'");
+    exec_ok(f->st,
+            "INSERT INTO archive_msg(id, domain, name, peer, peer_res, outgoing, stanza, body)"
+            " VALUES (1, 'example.com', 'alice', 'bob@example.com', 'r1', 0,"
+            "  '<message><body>old alpha</body></message>', 'old alpha'),"
+            " (2, 'example.com', 'alice', 'carol@example.com', '', 1,"
+            "  '<message><body>old beta</body></message>', 'old beta'),"
+            " (3, 'example.com', 'alice', 'bob@example.com', 'r2', 0,"
+            "  '<message><body>old gamma</body></message>', 'old gamma'),"
+            " (11, 'example.com', 'bob', 'alice@example.com', '', 0,"
+            "  '<message><body>beta</body></message>', 'beta');"
+            "INSERT INTO archive_fts(archive_fts) VALUES ('rebuild');");
+    store_close(f->st);
+    char err[256] = "";
+    f->st = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->st);
+    long long version = 0;
+    assert_int_equal(store__query_one(f->st, "SELECT version FROM store_schema WHERE area = ?1",
+                                      STORE_ARGS("archive"), NULL, &version),
+                     0);
+    assert_int_equal(version, 2);
+    struct got g = run(f->st, NULL, NULL, NULL, 0, LLONG_MAX, true, 50);
+    assert_true(g.n == 3 && g.ids[0] == 3 && g.ids[2] == 1);
+    g = run(f->st, "bob@example.com", "r2", NULL, 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 1 && g.ids[0] == 3);
+    g = run(f->st, NULL, NULL, "old", 0, LLONG_MAX, false, 50);
+    assert_int_equal(g.n, 3);
+    g = run(f->st, "carol@example.com", NULL, "beta", 0, LLONG_MAX, false, 50);
+    assert_true(g.n == 1 && g.ids[0] == 2);
+    /* New rows after the upgrade, and the count of a query. */
+    assert_int_equal(add(f->st, 4, "alice", "carol@example.com", "", "new beta"), 0);
+    struct store_archive_query q = { .domain = "example.com",
+                                     .name = "alice",
+                                     .text = "beta",
+                                     .lo = 0,
+                                     .hi = LLONG_MAX };
+    long long count = 0;
+    assert_int_equal(store_archive_count(f->st, &q, 100, &count), 0);
+    assert_int_equal(count, 2);
+    /* Past the cap, or a peer's rows with a text: not counted. */
+    assert_int_equal(store_archive_count(f->st, &q, 1, &count), 0);
+    assert_int_equal(count, -1);
+    q.peer = "carol@example.com";
+    assert_int_equal(store_archive_count(f->st, &q, 100, &count), 0);
+    assert_int_equal(count, -1);
+    q.text = NULL;
+    assert_int_equal(store_archive_count(f->st, &q, 100, &count), 0);
+    assert_int_equal(count, 2);
+    q.peer = "bob@example.com";
+    q.peer_res = "r2";
+    assert_int_equal(store_archive_count(f->st, &q, 100, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_account_remove(f->st, "example.com", "alice"), 0);
+    long long oldest, newest;
+    assert_int_equal(store_archive_stats(f->st, NULL, &count, &oldest, &newest), 0);
+    assert_true(count == 1 && oldest == 11);
+    assert_int_equal(
+        store__query_one(f->st, "SELECT count(*) FROM archive_stanza", STORE_NO_ARGS, NULL, &count),
+        0);
+    assert_int_equal(count, 1);
+}
+
+/* Two owners' rows with the same stanza text share one stored stanza; the full-text index is
+ * filled later, and a query indexes what is pending first. */
+static void test_shared_stanza_and_pending_index(void **state)
+{
+    struct fixture *f = *state;
+    const char *text = "<message><body>shared words</body></message>";
+    struct store_archive_row rows[2] = {
+        { .id = 30,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "bob@example.com",
+          .outgoing = true,
+          .stanza = text,
+          .body = "shared words" },
+        { .id = 31,
+          .domain = "example.com",
+          .name = "bob",
+          .peer = "alice@example.com",
+          .peer_res = "phone",
+          .stanza = text,
+          .body = "shared words" },
+    };
+    const struct store_archive_row *ptrs[2] = { &rows[0], &rows[1] };
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, 2, &added), 0);
+    assert_int_equal(added, 2);
+    long long n = 0;
+    assert_int_equal(
+        store__query_one(f->st, "SELECT count(*) FROM archive_stanza", STORE_NO_ARGS, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    int indexed = -1;
+    assert_int_equal(store_archive_index_pending(f->st, 0, &indexed), 0);
+    assert_int_equal(indexed, 1);
+    assert_int_equal(store_archive_index_pending(f->st, 0, &indexed), 0);
+    assert_int_equal(indexed, 0);
+    struct store_archive_query q = { .domain = "example.com",
+                                     .name = "bob",
+                                     .text = "words",
+                                     .lo = 0,
+                                     .hi = LLONG_MAX };
+    assert_int_equal(store_archive_count(f->st, &q, 100, &n), 0);
+    assert_int_equal(n, 1);
+    /* The stanza stays while bob's row has it, and leaves the full-text index with it. */
+    assert_int_equal(store_account_remove(f->st, "example.com", "alice"), 0);
+    assert_int_equal(store_archive_count(f->st, &q, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_account_remove(f->st, "example.com", "bob"), 0);
+    assert_int_equal(
+        store__query_one(f->st, "SELECT count(*) FROM archive_stanza", STORE_NO_ARGS, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store__query_one(f->st,
+                                      "SELECT count(*) FROM archive_fts WHERE archive_fts MATCH ?1",
+                                      STORE_ARGS("words"), NULL, &n),
+                     0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +415,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_and_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_stats_and_cascades, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_stanza_and_pending_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

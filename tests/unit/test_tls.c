@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/err.h"
+#include "tls/internal.h"
 #include "tls/tls.h"
 #include "testutil.h"
 
@@ -190,6 +191,9 @@ static void server_send(struct pair *p, const char *msg)
     char got[256];
     size_t len = strlen(msg);
     assert_int_equal(tls_conn_write(p->srv, msg, len), 0);
+    /* Held until sealed (the connection's flush), then one record. */
+    assert_int_equal(tls_conn_output_pending(p->srv), 0);
+    assert_int_equal(tls_conn_seal(p->srv), 0);
     assert_true(tls_conn_output_pending(p->srv) > len);
     pump_once(p);
     int n = SSL_read(p->cli, got, sizeof(got));
@@ -548,6 +552,97 @@ static void test_tls12_and_resumption(void **state)
     pair_cleanup(&p);
 }
 
+/* ---- session tickets: one per handshake, keys shared and rotated ---- */
+
+static time_t g_fake_now;
+static int g_tickets_seen;
+
+static time_t fake_clock(void)
+{
+    return g_fake_now;
+}
+
+static int count_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    (void)sess;
+    g_tickets_seen++;
+    return 0; /* not kept: SSL_get1_session gives the last one */
+}
+
+/* One TLS 1.3 login's handshake at the fake time; returns the client's last session (the
+ * newest ticket) and whether it resumed `with`. */
+static SSL_SESSION *ticket_login(struct fixture *f, SSL_CTX *cctx, SSL_SESSION *with, bool *resumed)
+{
+    struct pair p;
+    SSL_CTX_up_ref(cctx);
+    pair_init(&p, f->ts, cctx, "example.test");
+    if (with != NULL) {
+        assert_int_equal(SSL_set_session(p.cli, with), 1);
+    }
+    assert_true(handshake(&p));
+    assert_string_equal(tls_conn_version(p.srv), "TLSv1.3");
+    client_send(&p, "<stream:stream>");
+    server_send(&p, "<stream:features/>");
+    *resumed = SSL_session_reused(p.cli);
+    assert_true(SSL_shutdown(p.cli) >= 0);
+    SSL_SESSION *sess = SSL_get1_session(p.cli);
+    assert_non_null(sess);
+    assert_true(SSL_SESSION_is_resumable(sess));
+    pair_cleanup(&p);
+    return sess;
+}
+
+static void test_tls13_tickets(void **state)
+{
+    struct fixture *f = *state;
+    bool resumed = true;
+    add_domain(f->ts, "example.test", true);
+    g_fake_now = 1800000000;
+    tls__tickets_set_clock(tls__store_tickets(f->ts), fake_clock);
+    SSL_CTX *cctx = client_ctx(0);
+    SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(cctx, count_ticket);
+
+    /* A full handshake issues one ticket, not OpenSSL's default two. */
+    g_tickets_seen = 0;
+    SSL_SESSION *first = ticket_login(f, cctx, NULL, &resumed);
+    assert_false(resumed);
+    assert_int_equal(g_tickets_seen, 1);
+    /* An unused copy for later (a TLS 1.3 client uses a ticket once). */
+    SSL_SESSION *first_copy = SSL_SESSION_dup(first);
+    assert_non_null(first_copy);
+
+    /* It resumes (PSK with ECDHE), and the resumption brings one fresh ticket. */
+    g_tickets_seen = 0;
+    g_fake_now += 60;
+    SSL_SESSION *second = ticket_login(f, cctx, first, &resumed);
+    assert_true(resumed);
+    assert_int_equal(g_tickets_seen, 1);
+
+    /* Two hours later the key has rotated: a ticket of the previous key still resumes. */
+    g_fake_now += 7200;
+    SSL_SESSION *third = ticket_login(f, cctx, second, &resumed);
+    assert_true(resumed);
+
+    /* Four hours after its key was made, a ticket is refused: a full handshake, no failure. */
+    g_fake_now += 7200;
+    SSL_SESSION *fourth = ticket_login(f, cctx, first_copy, &resumed);
+    assert_false(resumed);
+
+    /* The ring's current key (made at the last rotation) still takes its own tickets. */
+    SSL_SESSION *fifth = ticket_login(f, cctx, fourth, &resumed);
+    assert_true(resumed);
+
+    SSL_SESSION_free(first);
+    SSL_SESSION_free(first_copy);
+    SSL_SESSION_free(second);
+    SSL_SESSION_free(third);
+    SSL_SESSION_free(fourth);
+    SSL_SESSION_free(fifth);
+    SSL_CTX_free(cctx);
+}
+
 static void test_sni(void **state)
 {
     struct fixture *f = *state;
@@ -755,6 +850,7 @@ static void test_buffers(void **state)
 
     /* Output taken in pieces when the destination is small. */
     assert_int_equal(tls_conn_write(p.srv, big, sizeof(big)), 0);
+    assert_int_equal(tls_conn_seal(p.srv), 0);
     size_t pending = tls_conn_output_pending(p.srv);
     assert_true(pending > sizeof(big));
     struct buf piece;
@@ -784,6 +880,75 @@ static void test_buffers(void **state)
     buf_cleanup(&piece);
     buf_cleanup(&small);
     buf_cleanup(&all);
+    pair_cleanup(&p);
+}
+
+/* Counts the TLS records in `out` (which must hold whole records); *app_data gets how many of
+ * them have the application-data type. */
+static int count_records(const struct buf *out, int *app_data)
+{
+    int n = 0;
+    *app_data = 0;
+    size_t at = 0;
+    while (at + 5 <= out->len) {
+        const unsigned char *h = (const unsigned char *)out->p + at;
+        size_t len = ((size_t)h[3] << 8) | h[4];
+        assert_true(at + 5 + len <= out->len);
+        *app_data +=
+            h[0] == 23; /* TLS 1.3: every record after the handshake is "application data" */
+        n++;
+        at += 5 + len;
+    }
+    assert_int_equal(at, out->len);
+    return n;
+}
+
+/* The writes made between two seals leave as one record (the stanzas of one loop iteration),
+ * in order; the limit on unsent output counts what is held as well. */
+static void test_write_batching(void **state)
+{
+    struct fixture *f = *state;
+    struct pair p;
+    add_domain(f->ts, "example.test", true);
+    pair_init(&p, f->ts, client_ctx(0), NULL);
+    assert_true(handshake(&p));
+    pump_once(&p);
+    char b[16];
+    (void)SSL_read(p.cli, b, sizeof(b)); /* the tickets */
+    ERR_clear_error();
+    assert_int_equal(tls_conn_output_pending(p.srv), 0);
+
+    const char *parts[] = { "<message id='1'/>", "<message id='2'/>", "<iq id='3'/>" };
+    size_t total = 0;
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(tls_conn_write(p.srv, parts[i], strlen(parts[i])), 0);
+        total += strlen(parts[i]);
+    }
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    assert_int_equal(tls_conn_take_output(p.srv, &out), 0);
+    int app = 0;
+    assert_int_equal(count_records(&out, &app), 1);
+    assert_int_equal(app, 1);
+    assert_int_equal(BIO_write(p.cli_in, out.p, (int)out.len), (int)out.len);
+    char got[256];
+    assert_int_equal(SSL_read(p.cli, got, sizeof(got)), (int)total);
+    assert_memory_equal(got, "<message id='1'/><message id='2'/><iq id='3'/>", total);
+
+    /* Held plaintext counts against the 4 MiB of unsent output. */
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof(chunk));
+    int rc = 0;
+    int i = 0;
+    for (; i < 8 && rc == 0; i++) {
+        rc = tls_conn_write(p.srv, chunk, sizeof(chunk));
+    }
+    assert_int_equal(rc, ERR_LIMIT);
+    assert_int_equal(i, 4);
+    /* What was held before the refusal is sealed, before a close_notify. */
+    assert_int_equal(tls_conn_shutdown(p.srv), 0);
+    assert_true(tls_conn_output_pending(p.srv) > 3 * sizeof(chunk));
+    buf_cleanup(&out);
     pair_cleanup(&p);
 }
 
@@ -843,10 +1008,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls13, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls12_and_resumption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls13_tickets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sni, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -455,6 +456,49 @@ static void test_serialize_shared(void **state)
     buf_cleanup(&b);
     xml_node_unref(m);
     xml_node_unref(m);
+}
+
+/* A shared tree with a cached serialization and extra chunks, freed on another thread. */
+static void *free_tree(void *arg)
+{
+    xml_node_unref(arg);
+    xml_node_unref(arg);
+    return NULL;
+}
+
+/* Trees freed on a thread give their memory to that thread's next trees (a pool of freed
+ * arenas): nothing of the old tree (its cached text, its extra chunks, its references) shows in
+ * the new one, whichever thread freed it. */
+static void test_node_arena_reuse(void **state)
+{
+    (void)state;
+    const struct xml_ser_opts o = { NS_CLIENT, "a@x/1", "b@x/2" };
+    char big[3000];
+    memset(big, 'z', sizeof(big));
+    for (int round = 0; round < 100; round++) {
+        struct xml_node *old = xml_node_new(NS_CLIENT, "message");
+        xml_node_add_text(xml_node_add_child(old, NULL, "body"), big, sizeof(big));
+        xml_node_ref(old); /* shared: its serialization is cached */
+        struct buf b;
+        buf_init(&b, 1 << 16);
+        assert_int_equal(xml_serialize(&b, old, &o), 0);
+        if (round % 2 == 0) {
+            free_tree(old);
+        } else {
+            pthread_t t;
+            assert_int_equal(pthread_create(&t, NULL, free_tree, old), 0);
+            assert_int_equal(pthread_join(t, NULL), 0);
+        }
+        struct xml_node *m = xml_node_new(NS_CLIENT, "iq");
+        xml_node_set_attr(m, "id", "n");
+        xml_node_ref(m);
+        buf_reset(&b);
+        assert_int_equal(xml_serialize(&b, m, &o), 0);
+        assert_string_equal(buf_cstr(&b), "<iq id='n' to='a@x/1' from='b@x/2'/>");
+        xml_node_unref(m);
+        xml_node_unref(m);
+        buf_cleanup(&b);
+    }
 }
 
 static void test_serialize_ns(void **state)
@@ -1387,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_serialize_ns),
         cmocka_unit_test(test_serialize_shared),
+        cmocka_unit_test(test_node_arena_reuse),
         cmocka_unit_test(test_serialize_mixed_stanza_ns),
         cmocka_unit_test(test_stream_whole),
         cmocka_unit_test(test_stream_tree),
