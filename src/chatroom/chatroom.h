@@ -20,6 +20,14 @@ bool chatroom_service_of(const char *domain, struct buf *out);
  * already). */
 void chatroom_worker_stop(void);
 
+/* On the calling worker: each room it holds for which `moved(room JID)` says that it now
+ * belongs to another node (a cluster's membership changed) is handed over: a persistent room is
+ * stored, each occupant gets its own unavailable presence with status 332 (removed by a system
+ * shutdown, in XEP-0045's table of status codes: clients rejoin) and the room is unloaded, so
+ * its next stanza loads it on its owner. Returns how many rooms were handed over. */
+typedef bool chatroom_moved_fn(const char *room);
+int chatroom_hand_over(chatroom_moved_fn *moved);
+
 /* The administrator's view and actions (chatroom/admin.c, admin ops muc.*). Rooms live on
  * their home worker (worker_home of the room's bare JID): chatroom_rooms_json runs on every
  * worker and appends the rooms of `service` it hosts ({"jid","name","persistent","locked",

@@ -318,6 +318,50 @@ struct muc_room *muc__room_get(const char *jid)
     return r;
 }
 
+static void collect_room(void *ud, struct muc_room *r)
+{
+    buf_append(ud, &r, sizeof(r));
+}
+
+/* Stored (when it is a configured persistent room), its occupants told, unloaded. */
+static void hand_over(struct muc_room *r)
+{
+    if (r->cfg.persistent && !r->locked && !r->destroyed) {
+        muc__save(r);
+    }
+    static const int shutdown = 332;
+    for (struct muc_occupant *o = r->occupants; o; o = o->next) {
+        muc__send_presence_to(r, o, o, true, &shutdown, 1, NULL, "The room moved to another node");
+    }
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+            "chatroom: %s handed over to its new node (%d "
+            "occupant(s) told to rejoin)",
+            r->jid, r->noccupants);
+    muc__room_forget(r);
+}
+
+int chatroom_hand_over(chatroom_moved_fn *moved)
+{
+    if (*module_slot(&chatroom_module) == NULL) {
+        return 0;
+    }
+    struct buf rooms;
+    buf_init(&rooms, 1 << 26);
+    muc__rooms_foreach(collect_room, &rooms);
+    int n = 0;
+    for (size_t off = 0; off + sizeof(struct muc_room *) <= rooms.len;
+         off += sizeof(struct muc_room *)) {
+        struct muc_room *r;
+        memcpy(&r, rooms.p + off, sizeof(r));
+        if (moved(r->jid)) {
+            hand_over(r);
+            n++;
+        }
+    }
+    buf_cleanup(&rooms);
+    return n;
+}
+
 void chatroom_worker_stop(void)
 {
     struct muc_worker *w = *module_slot(&chatroom_module);

@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/server.h"
 #include "chatroom/chatroom.h"
 #include "core/worker.h"
@@ -247,21 +248,135 @@ static struct signal *signal_from_text(struct strv text, const char **why)
     return sig;
 }
 
-/* A stanza another node routed here: delivered here. */
+/* ---- frames: one NATS message carries the stanzas of one loop pass for one node ---------- */
+
+/* A frame: the stanza text's length (4 bytes, big-endian), the bare JID's length (2 bytes), the
+ * bare JID (the receiver picks the home worker by it without parsing the stanza), the text. */
+#define FRAME_HEAD 6
+/* A batch is published before it grows past this (NATS's default max_payload is 1 MB). */
+#define BATCH_MAX (256 * 1024)
+
+/* Appends the frame of `sig` (its stanza text, keyed by `key`) to `out`; out unchanged on
+ * failure. */
+static int frame_append(struct buf *out, const char *key, const struct signal *sig)
+{
+    size_t start = out->len;
+    size_t klen = strlen(key);
+    unsigned char head[FRAME_HEAD] = {
+        0, 0, 0, 0, (unsigned char)(klen >> 8), (unsigned char)klen
+    };
+    int rc = klen <= 0xffff ? buf_append(out, head, sizeof(head)) : ERR_LIMIT;
+    if (rc == 0) {
+        rc = buf_append(out, key, klen);
+    }
+    size_t text_at = out->len;
+    if (rc == 0) {
+        rc = convert_signal_xml(sig, out);
+    }
+    if (rc != 0) {
+        out->len = start;
+        if (out->p != NULL) {
+            out->p[start] = '\0';
+        }
+        return rc;
+    }
+    size_t tlen = out->len - text_at;
+    unsigned char *h = (unsigned char *)out->p + start;
+    h[0] = (unsigned char)(tlen >> 24);
+    h[1] = (unsigned char)(tlen >> 16);
+    h[2] = (unsigned char)(tlen >> 8);
+    h[3] = (unsigned char)tlen;
+    return 0;
+}
+
+/* The frame at *off of data[0..len): its key and text; false at the end or on a torn frame. */
+static bool frame_next(const char *data, size_t len, size_t *off, struct strv *key,
+                       struct strv *text)
+{
+    const unsigned char *h = (const unsigned char *)data + *off;
+    if (len - *off < FRAME_HEAD) {
+        return false;
+    }
+    size_t tlen = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    size_t klen = (size_t)h[4] << 8 | h[5];
+    size_t rest = len - *off - FRAME_HEAD;
+    if (klen > rest || tlen > rest - klen) {
+        return false;
+    }
+    *key = (struct strv){ data + *off + FRAME_HEAD, klen };
+    *text = (struct strv){ key->p + klen, tlen };
+    *off += FRAME_HEAD + klen + tlen;
+    return true;
+}
+
+/* Each frame's stanza parsed and routed with the first decision "here", in order (on a worker
+ * at once, from another thread through the home worker's inbox); returns how many. */
+static long submit_frames_here(const struct buf *frames)
+{
+    long n = 0;
+    size_t off = 0;
+    struct strv key;
+    struct strv text;
+    while (frame_next(frames->p, frames->len, &off, &key, &text)) {
+        const char *why = NULL;
+        struct signal *sig = signal_from_text(text, &why);
+        if (sig == NULL) {
+            log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza (%s)",
+                    why ? why : "not parsed");
+        } else if (worker_self() != NULL) {
+            n++;
+            router_submit_here_now(sig);
+        } else {
+            n++;
+            router_submit_here(sig);
+        }
+    }
+    return n;
+}
+
+/* On a home worker: the frames another node sent for addresses homed on it. */
+static void deliver_frames(struct worker *w, void *arg)
+{
+    (void)w;
+    struct buf *frames = arg;
+    submit_frames_here(frames);
+    buf_cleanup(frames);
+    free(frames);
+}
+
+/* Stanzas another node routed here (a batch of frames): handed to their home workers, one post
+ * per worker per batch; they are parsed there. */
 static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
     (void)nc;
     (void)sub;
     (void)ud;
-    struct strv text = { natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg) };
-    const char *why = "not started yet, or stopping";
-    struct signal *sig = atomic_load(&g_workers_up) ? signal_from_text(text, &why) : NULL;
-    if (sig != NULL) {
-        atomic_fetch_add(&g_received, 1);
-        router_submit_here(sig);
-    } else {
-        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza from NATS (%s)",
-                why ? why : "not parsed");
+    const char *data = natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    struct buf *per[WORKERS_MAX] = { 0 };
+    size_t off = 0;
+    struct strv key;
+    struct strv text;
+    long n = 0;
+    while (atomic_load(&g_workers_up) && frame_next(data, len, &off, &key, &text)) {
+        int hw = worker_home(key);
+        if (per[hw] == NULL) {
+            per[hw] = xmalloc(sizeof(*per[hw]));
+            buf_init(per[hw], len + 1);
+        }
+        buf_append(per[hw], text.p - key.len - FRAME_HEAD, FRAME_HEAD + key.len + text.len);
+        n++;
+    }
+    if (off != len) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: %zu bytes from NATS not delivered (%s)", len - off,
+                atomic_load(&g_workers_up) ? "torn frame" : "not started yet, or stopping");
+    }
+    atomic_fetch_add(&g_received, n);
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        if (per[i] != NULL) {
+            worker_post(i, deliver_frames, per[i]);
+        }
     }
     natsMsg_Destroy(msg);
 }
@@ -451,10 +566,20 @@ static void rebalance_worker(void *ud, const struct router_session *s)
     }
 }
 
+/* chatroom_moved_fn: the room's home is now another node. */
+static bool room_moved(const char *room)
+{
+    char id[64];
+    home(room, id, sizeof(id), NULL, 0);
+    return strcmp(id, g_self) != 0;
+}
+
 static void rebalance_on_worker(struct worker *w, void *arg)
 {
     (void)w;
     (void)arg;
+    /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
+    chatroom_hand_over(room_moved);
     struct buf moved;
     buf_init(&moved, 64 << 20);
     router_sessions_foreach(rebalance_worker, &moved);
@@ -521,7 +646,82 @@ static void bare_of(const struct jid *j, char *out, size_t size)
     }
 }
 
-/* router_cluster_fn: a signal whose address's home is another node is published there. */
+/* The frames in `frames` could not be published to node `id`: each stanza is delivered here
+ * instead (stored offline or answered, never lost silently), in order. */
+static void deliver_here_instead(const char *id, const struct buf *frames)
+{
+    log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+            "cluster: cannot send to node %s over NATS; delivered here", id);
+    atomic_fetch_sub(&g_forwarded, submit_frames_here(frames));
+}
+
+static void publish_frames(const char *id, struct buf *frames)
+{
+    char subject[sizeof(SUBJECT_NODE) + 64];
+    snprintf(subject, sizeof(subject), SUBJECT_NODE "%s", id);
+    if (natsConnection_Publish(g_nc, subject, frames->p, (int)frames->len) != NATS_OK) {
+        deliver_here_instead(id, frames);
+    }
+    buf_reset(frames);
+}
+
+/* Per worker: the frames for each other node gathered during one loop pass, published as one
+ * NATS message per node when the pass ends (a room's message to many occupants of a node, a
+ * burst of chat messages: one write and one wake-up on each side instead of one per stanza). */
+struct outbatch {
+    char node[64];
+    struct buf frames;
+};
+
+struct cluster_worker {
+    struct outbatch out[MAX_NODES];
+    int nout;
+    struct loop_defer flush;
+};
+
+static void flush_batches(void *ud)
+{
+    struct cluster_worker *cw = ud;
+    for (int i = 0; i < cw->nout; i++) {
+        if (cw->out[i].frames.len > 0) {
+            publish_frames(cw->out[i].node, &cw->out[i].frames);
+        }
+    }
+}
+
+static struct buf *batch_for(struct cluster_worker *cw, const char *id)
+{
+    for (int i = 0; i < cw->nout; i++) {
+        if (strcmp(cw->out[i].node, id) == 0) {
+            return &cw->out[i].frames;
+        }
+    }
+    if (cw->nout == MAX_NODES) {
+        return NULL;
+    }
+    struct outbatch *b = &cw->out[cw->nout++];
+    snprintf(b->node, sizeof(b->node), "%s", id);
+    buf_init(&b->frames, 16 << 20);
+    return &b->frames;
+}
+
+/* The module's worker_stop: what is still batched has been flushed by the loop's last pass. */
+void cluster__worker_stop(struct worker_ctx *wc)
+{
+    (void)wc;
+    struct cluster_worker *cw = *module_slot(&cluster_module);
+    if (cw == NULL) {
+        return;
+    }
+    for (int i = 0; i < cw->nout; i++) {
+        buf_cleanup(&cw->out[i].frames);
+    }
+    module_slot_free(&cluster_module);
+}
+
+/* router_cluster_fn: a signal whose address's home is another node is published there: on a
+ * worker, batched until the end of the loop pass (so the order of a worker's stanzas to a node
+ * is kept); on another thread, at once. */
 static bool cluster_route(struct signal *sig)
 {
     char key[2 * JID_PART_MAX + 2];
@@ -531,22 +731,29 @@ static bool cluster_route(struct signal *sig)
     if (strcmp(id, g_self) == 0) {
         return false;
     }
-    struct buf text;
-    buf_init(&text, 16 << 20);
-    char subject[sizeof(SUBJECT_NODE) + sizeof(id)];
-    snprintf(subject, sizeof(subject), SUBJECT_NODE "%s", id);
-    bool sent = convert_signal_xml(sig, &text) == 0 &&
-                natsConnection_Publish(g_nc, subject, text.p, (int)text.len) == NATS_OK;
-    buf_cleanup(&text);
-    if (!sent) {
-        /* Delivered here instead: stored offline or answered, never lost silently. */
-        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
-                "cluster: cannot send to node %s over NATS; delivered here", id);
-        return false;
+    struct worker *w = worker_self();
+    struct cluster_worker *cw = w != NULL ? module_slot_make(&cluster_module, sizeof(*cw)) : NULL;
+    struct buf one;
+    buf_init(&one, 16 << 20);
+    struct buf *frames = cw != NULL ? batch_for(cw, id) : NULL;
+    if (frames != NULL && frames->len > BATCH_MAX) {
+        publish_frames(id, frames);
     }
-    atomic_fetch_add(&g_forwarded, 1);
-    signal_free(sig);
-    return true;
+    bool framed = frame_append(frames != NULL ? frames : &one, key, sig) == 0;
+    if (framed) {
+        atomic_fetch_add(&g_forwarded, 1);
+        signal_free(sig);
+        if (frames != NULL) {
+            loop_defer(w->loop, &cw->flush, flush_batches, cw);
+        } else {
+            publish_frames(id, &one);
+        }
+    } else {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: stanza for node %s not serialized; delivered here", id);
+    }
+    buf_cleanup(&one);
+    return framed;
 }
 
 /* c2s_placement_fn: an account's sessions live on its home node. */

@@ -30,6 +30,10 @@ void cluster_home_of(const char *key, struct buf *out);
 /* Appends {"self": id, "nodes": [{"id", "address", "age_ms", "self"}…]} as JSON text. */
 void cluster_status_json(struct buf *out);
 
+/* The module's worker_stop (module.c): frees the worker's outgoing batches. */
+struct worker_ctx;
+void cluster__worker_stop(struct worker_ctx *wc);
+
 /* The cluster's settings rows (cluster.*) in the module table. */
 struct module;
 extern struct module cluster_module;

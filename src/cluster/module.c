@@ -31,4 +31,5 @@ static const struct setting cluster_settings[] = {
 struct module cluster_module = {
     .name = "cluster",
     .settings = cluster_settings,
+    .worker_stop = cluster__worker_stop,
 };

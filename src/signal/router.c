@@ -574,12 +574,17 @@ static bool sent_to_other_node(struct signal *sig, bool here)
     return !here && g_cluster != NULL && g_cluster(sig);
 }
 
+void router_submit_here_now(struct signal *sig)
+{
+    t_here = true;
+    router_submit(sig);
+    t_here = false;
+}
+
 static void submit_here_on_worker(struct worker *w, void *arg)
 {
     (void)w;
-    t_here = true;
-    router_submit(arg);
-    t_here = false;
+    router_submit_here_now(arg);
 }
 
 void router_submit_here(struct signal *sig)

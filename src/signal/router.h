@@ -142,6 +142,9 @@ void router_set_cluster(router_cluster_fn *fn);
  * here whatever this node's own view of the membership says (no ping-pong while the nodes'
  * views differ). Any thread; takes ownership. */
 void router_submit_here(struct signal *sig);
+/* The same on the calling worker (the cluster's receive path posts a batch of stanzas to each
+ * home worker and submits them there): router_submit with the first decision "here". */
+void router_submit_here_now(struct signal *sig);
 
 /* ---- fan-out: one stanza to many addresses (a room's message to its occupants) ----
  * Each recipient is handled as router_submit would handle a copy of the stanza addressed to

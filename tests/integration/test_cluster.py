@@ -335,13 +335,44 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     y.close()
 
 
-def test_node_joins_sessions_move_to_it(cluster):
+def rendezvous_home(key, node_ids):
+    """src/cluster/cluster.c's home(): FNV-1a-64 over "id\\0key", a 64-bit mix, the highest
+    score wins (ties: the smaller id). To pick a room that a node about to join will own."""
+    mask = (1 << 64) - 1
+
+    def score(node_id):
+        h = 1469598103934665603
+        for b in node_id.encode() + b"\0" + key.encode():
+            h = ((h ^ b) * 1099511628211) & mask
+        h ^= h >> 33
+        h = (h * 0xff51afd7ed558ccd) & mask
+        h ^= h >> 33
+        h = (h * 0xc4ceb9fe1a85ec53) & mask
+        return h ^ (h >> 33)
+    return max(sorted(node_ids), key=score)
+
+
+def test_node_joins_sessions_and_rooms_move_to_it(cluster):
     alive = [n for n in cluster if n.running()]
+    ids = [n.options["cluster.node_id"] for n in alive]
     # Everybody logged in on their current home node.
     clients = {}
     for user in USERS:
         c, node = login_home(alive, user, resource="before")
         clients[user] = (c, node)
+    # A persistent room that the new node will own, its occupants on nodes that stay.
+    room = next("moving%d" % i for i in range(1000)
+                if rendezvous_home(muchelp.room_jid("moving%d" % i), ids + ["n4"]) == "n4")
+    assert rendezvous_home(muchelp.room_jid(room), ids) == status(
+        alive[0], muchelp.room_jid(room))["home"]
+    stay = [u for u in USERS if rendezvous_home(u + "@localhost", ids + ["n4"]) != "n4"][:2]
+    occupants = [clients[u][0] for u in stay]
+    for c in occupants:
+        c.send("<presence/>")
+    muchelp.create(occupants[0], room, stay[0], persistentroom=1, roomname="Moving")
+    muchelp.join(occupants[1], room, stay[1])
+    old_owner = node_named(alive, status(alive[0], muchelp.room_jid(room))["home"])
+    rooms_before = status(old_owner)["nodes"]
     nats_url = alive[0].options["cluster.nats_url"]
     n4 = starling.Server({"store.backend": "postgresql",
                           "store.postgresql.conninfo": alive[0].options[
@@ -364,6 +395,22 @@ def test_node_joins_sessions_move_to_it(cluster):
         c, node = login_home([n for n in cluster if n.running()], user, resource="after")
         assert node is n4
         c.close()
+    # The old owner handed the room over: each occupant is told it was removed (332, with 110)
+    # and the old owner holds the room no more; a rejoin finds it, stored, on the new node.
+    for c, nick in zip(occupants, stay):
+        el = c.wait_for(lambda e: muchelp.is_presence_from(e, "%s/%s" % (muchelp.room_jid(room),
+                                                                          nick), "unavailable"),
+                        10, "the room's unavailable presence for %s" % nick)
+        assert {110, 332} <= muchelp.codes(el), rawxmpp.dump(el)
+    me = next(n for n in rooms_before if n["self"])
+    after = next(n for n in status(old_owner)["nodes"] if n["self"])
+    assert after["rooms"] == me["rooms"] - 1, (rooms_before, after)
+    for c, nick in zip(occupants, stay):
+        el = muchelp.join(c, room, nick)
+        assert 201 not in muchelp.codes(el), rawxmpp.dump(el)
+    assert next(n for n in status(n4)["nodes"] if n["self"])["rooms"] == 1
+    muchelp.say(occupants[0], room, "on n4")
+    occupants[1].wait_for(lambda e: is_message(e, body="on n4"), 10, "a message in the moved room")
     # The others keep their sessions.
     for user, (c, _node) in clients.items():
         r = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>")
