@@ -58,6 +58,8 @@ static pthread_t g_hb_thread;
 static atomic_bool g_running;
 static atomic_long g_forwarded;
 static atomic_long g_received;
+/* Of g_forwarded: the room stanzas sent as one frame per node for several occupants. */
+static atomic_long g_grouped;
 /* The workers run: heartbeats go out (so other nodes route here only from now on), stanzas
  * from NATS can be delivered, sessions may be moved. */
 static atomic_bool g_workers_up;
@@ -167,8 +169,11 @@ void cluster_home_of(const char *key, struct buf *out)
 void cluster_status_json(struct buf *out)
 {
     long long now = now_ms();
-    buf_printf(out, "{\"self\":\"%s\",\"forwarded\":%ld,\"received\":%ld,\"nodes\":[", g_self,
-               atomic_load(&g_forwarded), atomic_load(&g_received));
+    buf_printf(out,
+               "{\"self\":\"%s\",\"forwarded\":%ld,\"grouped\":%ld,\"received\":%ld,"
+               "\"nodes\":[",
+               g_self, atomic_load(&g_forwarded), atomic_load(&g_grouped),
+               atomic_load(&g_received));
     pthread_mutex_lock(&g_members.lock);
     bool first = true;
     for (int i = 0; i < g_members.n; i++) {
@@ -250,28 +255,45 @@ static struct signal *signal_from_text(struct strv text, const char **why)
 
 /* ---- frames: one NATS message carries the stanzas of one loop pass for one node ---------- */
 
-/* A frame: the stanza text's length (4 bytes, big-endian), the bare JID's length (2 bytes), the
- * bare JID (the receiver picks the home worker by it without parsing the stanza), the text. */
-#define FRAME_HEAD 6
+/* A frame: its kind (1 byte), the key's length and the text's length (4 bytes each,
+ * big-endian), the key, the stanza's text. Kind 'S': one stanza, the key is the bare JID it was
+ * routed by (the receiver picks the home worker by it without parsing the stanza). Kind 'G': a
+ * room's stanza for several recipients of the receiving node, the key their addresses (local,
+ * domain, resource: each NUL-terminated), the text addressed to the first of them. */
+#define FRAME_HEAD 9
+#define FRAME_ONE 'S'
+#define FRAME_GROUP 'G'
 /* A batch is published before it grows past this (NATS's default max_payload is 1 MB). */
 #define BATCH_MAX (256 * 1024)
 
-/* Appends the frame of `sig` (its stanza text, keyed by `key`) to `out`; out unchanged on
- * failure. */
-static int frame_append(struct buf *out, const char *key, const struct signal *sig)
+static void put32(unsigned char *h, size_t v)
+{
+    h[0] = (unsigned char)(v >> 24);
+    h[1] = (unsigned char)(v >> 16);
+    h[2] = (unsigned char)(v >> 8);
+    h[3] = (unsigned char)v;
+}
+
+static size_t get32(const unsigned char *h)
+{
+    return (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+}
+
+/* Appends a frame of `kind` with `key` and the stanza text of `sig` (or `text` when sig is
+ * NULL) to `out`; out unchanged on failure. */
+static int frame_append(struct buf *out, char kind, struct strv key, const struct signal *sig,
+                        struct strv text)
 {
     size_t start = out->len;
-    size_t klen = strlen(key);
-    unsigned char head[FRAME_HEAD] = {
-        0, 0, 0, 0, (unsigned char)(klen >> 8), (unsigned char)klen
-    };
-    int rc = klen <= 0xffff ? buf_append(out, head, sizeof(head)) : ERR_LIMIT;
+    unsigned char head[FRAME_HEAD] = { (unsigned char)kind };
+    put32(head + 1, key.len);
+    int rc = key.len < (1u << 31) ? buf_append(out, head, sizeof(head)) : ERR_LIMIT;
     if (rc == 0) {
-        rc = buf_append(out, key, klen);
+        rc = buf_append(out, key.p, key.len);
     }
     size_t text_at = out->len;
     if (rc == 0) {
-        rc = convert_signal_xml(sig, out);
+        rc = sig != NULL ? convert_signal_xml(sig, out) : buf_append(out, text.p, text.len);
     }
     if (rc != 0) {
         out->len = start;
@@ -280,33 +302,72 @@ static int frame_append(struct buf *out, const char *key, const struct signal *s
         }
         return rc;
     }
-    size_t tlen = out->len - text_at;
-    unsigned char *h = (unsigned char *)out->p + start;
-    h[0] = (unsigned char)(tlen >> 24);
-    h[1] = (unsigned char)(tlen >> 16);
-    h[2] = (unsigned char)(tlen >> 8);
-    h[3] = (unsigned char)tlen;
+    put32((unsigned char *)out->p + start + 5, out->len - text_at);
     return 0;
 }
 
-/* The frame at *off of data[0..len): its key and text; false at the end or on a torn frame. */
-static bool frame_next(const char *data, size_t len, size_t *off, struct strv *key,
+/* The frame at *off of data[0..len): its kind, key and text; false at the end or on a torn
+ * frame (or an unknown kind). */
+static bool frame_next(const char *data, size_t len, size_t *off, char *kind, struct strv *key,
                        struct strv *text)
 {
     const unsigned char *h = (const unsigned char *)data + *off;
-    if (len - *off < FRAME_HEAD) {
+    if (len - *off < FRAME_HEAD || (h[0] != FRAME_ONE && h[0] != FRAME_GROUP)) {
         return false;
     }
-    size_t tlen = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    size_t klen = (size_t)h[4] << 8 | h[5];
+    size_t klen = get32(h + 1);
+    size_t tlen = get32(h + 5);
     size_t rest = len - *off - FRAME_HEAD;
     if (klen > rest || tlen > rest - klen) {
         return false;
     }
+    *kind = (char)h[0];
     *key = (struct strv){ data + *off + FRAME_HEAD, klen };
     *text = (struct strv){ key->p + klen, tlen };
     *off += FRAME_HEAD + klen + tlen;
     return true;
+}
+
+/* The next recipient of a group frame's key (three NUL-terminated parts) into `to` (borrowed
+ * from the key); false at its end or when the parts are not there. */
+static bool group_next(struct strv key, size_t *off, struct jid *to)
+{
+    char *part[3];
+    for (int i = 0; i < 3; i++) {
+        const char *p = key.p + *off;
+        const char *nul = *off < key.len ? memchr(p, '\0', key.len - *off) : NULL;
+        if (nul == NULL || nul == p) {
+            return false;
+        }
+        part[i] = (char *)p;
+        *off += (size_t)(nul - p) + 1;
+    }
+    *to = (struct jid){ .local = part[0], .domain = part[1], .resource = part[2] };
+    return true;
+}
+
+/* A group frame's stanza fanned out here to its recipients (all homed on this worker). */
+static long submit_group_here(struct strv key, struct strv text)
+{
+    const char *why = NULL;
+    struct signal *sig = signal_from_text(text, &why);
+    if (sig == NULL) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza (%s)",
+                why ? why : "not parsed");
+        return 0;
+    }
+    struct router_fanout *f = router_fanout_new(sig);
+    router_fanout_here(f);
+    long n = 0;
+    size_t off = 0;
+    struct jid to;
+    while (group_next(key, &off, &to)) {
+        router_fanout_add(f, &to, NULL);
+        n++;
+    }
+    router_fanout_submit(f);
+    signal_free(sig);
+    return n;
 }
 
 /* Each frame's stanza parsed and routed with the first decision "here", in order (on a worker
@@ -315,11 +376,29 @@ static long submit_frames_here(const struct buf *frames)
 {
     long n = 0;
     size_t off = 0;
+    char kind;
     struct strv key;
     struct strv text;
-    while (frame_next(frames->p, frames->len, &off, &key, &text)) {
+    while (frame_next(frames->p, frames->len, &off, &kind, &key, &text)) {
         const char *why = NULL;
-        struct signal *sig = signal_from_text(text, &why);
+        struct signal *sig = NULL;
+        if (kind == FRAME_GROUP && worker_self() != NULL) {
+            n += submit_group_here(key, text);
+            continue;
+        }
+        if (kind == FRAME_GROUP) {
+            /* Not on a worker (a failed publish from another thread): one by one. */
+            size_t goff = 0;
+            struct jid to;
+            while (group_next(key, &goff, &to) && (sig = signal_from_text(text, &why)) != NULL) {
+                jid_cleanup(&sig->to);
+                jid_copy(&sig->to, &to);
+                router_submit_here(sig);
+                n++;
+            }
+            continue;
+        }
+        sig = signal_from_text(text, &why);
         if (sig == NULL) {
             log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL, "cluster: unusable stanza (%s)",
                     why ? why : "not parsed");
@@ -344,6 +423,50 @@ static void deliver_frames(struct worker *w, void *arg)
     free(frames);
 }
 
+/* The home worker of a recipient given as parts (its bare JID "local@domain"). */
+static int worker_of(const struct jid *to)
+{
+    char bare[2 * JID_PART_MAX + 2];
+    int len = snprintf(bare, sizeof(bare), "%s@%s", to->local, to->domain);
+    return worker_home(
+        (struct strv){ bare, len > 0 && (size_t)len < sizeof(bare) ? (size_t)len : 0 });
+}
+
+static struct buf *per_worker(struct buf **per, int hw, size_t max)
+{
+    if (per[hw] == NULL) {
+        per[hw] = xmalloc(sizeof(*per[hw]));
+        buf_init(per[hw], max);
+    }
+    return per[hw];
+}
+
+/* A group frame split by the recipients' home workers: a group frame for each. */
+static long split_group(struct buf **per, struct strv key, struct strv text, size_t max)
+{
+    long n = 0;
+    struct buf mine;
+    buf_init(&mine, key.len + 1);
+    for (int w = 0; w < workers_count(); w++) {
+        size_t off = 0;
+        size_t at = 0;
+        struct jid to;
+        buf_reset(&mine);
+        while (group_next(key, &off, &to)) {
+            if (worker_of(&to) == w) {
+                buf_append(&mine, key.p + at, off - at);
+                n++;
+            }
+            at = off;
+        }
+        if (mine.len > 0) {
+            frame_append(per_worker(per, w, max), FRAME_GROUP, buf_strv(&mine), NULL, text);
+        }
+    }
+    buf_cleanup(&mine);
+    return n;
+}
+
 /* Stanzas another node routed here (a batch of frames): handed to their home workers, one post
  * per worker per batch; they are parsed there. */
 static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
@@ -355,16 +478,17 @@ static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     struct buf *per[WORKERS_MAX] = { 0 };
     size_t off = 0;
+    char kind;
     struct strv key;
     struct strv text;
     long n = 0;
-    while (atomic_load(&g_workers_up) && frame_next(data, len, &off, &key, &text)) {
-        int hw = worker_home(key);
-        if (per[hw] == NULL) {
-            per[hw] = xmalloc(sizeof(*per[hw]));
-            buf_init(per[hw], len + 1);
+    while (atomic_load(&g_workers_up) && frame_next(data, len, &off, &kind, &key, &text)) {
+        if (kind == FRAME_GROUP) {
+            n += split_group(per, key, text, 2 * len + 1);
+            continue;
         }
-        buf_append(per[hw], text.p - key.len - FRAME_HEAD, FRAME_HEAD + key.len + text.len);
+        buf_append(per_worker(per, worker_home(key), 2 * len + 1), key.p - FRAME_HEAD,
+                   FRAME_HEAD + key.len + text.len);
         n++;
     }
     if (off != len) {
@@ -719,9 +843,30 @@ void cluster__worker_stop(struct worker_ctx *wc)
     module_slot_free(&cluster_module);
 }
 
-/* router_cluster_fn: a signal whose address's home is another node is published there: on a
- * worker, batched until the end of the loop pass (so the order of a worker's stanzas to a node
- * is kept); on another thread, at once. */
+/* Frames one stanza (kind, key, `sig`'s text) for node `id`: on a worker into its batch for
+ * that node, published at the end of the loop pass (so the order of a worker's stanzas to a
+ * node is kept); on another thread published at once. 0, or the serializer's code. */
+static int send_frame(const char *id, char kind, struct strv key, const struct signal *sig)
+{
+    struct worker *w = worker_self();
+    struct cluster_worker *cw = w != NULL ? module_slot_make(&cluster_module, sizeof(*cw)) : NULL;
+    struct buf *frames = cw != NULL ? batch_for(cw, id) : NULL;
+    if (frames != NULL && frames->len > BATCH_MAX) {
+        publish_frames(id, frames);
+    }
+    struct buf one;
+    buf_init(&one, 16 << 20);
+    int rc = frame_append(frames != NULL ? frames : &one, kind, key, sig, (struct strv){ 0 });
+    if (rc == 0 && frames != NULL) {
+        loop_defer(w->loop, &cw->flush, flush_batches, cw);
+    } else if (rc == 0) {
+        publish_frames(id, &one);
+    }
+    buf_cleanup(&one);
+    return rc;
+}
+
+/* router_cluster_fn: a signal whose address's home is another node is framed for it. */
 static bool cluster_route(struct signal *sig)
 {
     char key[2 * JID_PART_MAX + 2];
@@ -731,30 +876,47 @@ static bool cluster_route(struct signal *sig)
     if (strcmp(id, g_self) == 0) {
         return false;
     }
-    struct worker *w = worker_self();
-    struct cluster_worker *cw = w != NULL ? module_slot_make(&cluster_module, sizeof(*cw)) : NULL;
-    struct buf one;
-    buf_init(&one, 16 << 20);
-    struct buf *frames = cw != NULL ? batch_for(cw, id) : NULL;
-    if (frames != NULL && frames->len > BATCH_MAX) {
-        publish_frames(id, frames);
-    }
-    bool framed = frame_append(frames != NULL ? frames : &one, key, sig) == 0;
-    if (framed) {
-        atomic_fetch_add(&g_forwarded, 1);
-        signal_free(sig);
-        if (frames != NULL) {
-            loop_defer(w->loop, &cw->flush, flush_batches, cw);
-        } else {
-            publish_frames(id, &one);
-        }
-    } else {
+    if (send_frame(id, FRAME_ONE, strv_c(key), sig) != 0) {
         log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
                 "cluster: stanza for node %s not serialized; delivered here", id);
+        return false;
     }
-    buf_cleanup(&one);
-    return framed;
+    atomic_fetch_add(&g_forwarded, 1);
+    signal_free(sig);
+    return true;
 }
+
+/* router_cluster_fanout.node: is `to`'s home another node? */
+static bool fanout_node(const struct jid *to, char *id, size_t size)
+{
+    char key[2 * JID_PART_MAX + 2];
+    bare_of(to, key, sizeof(key));
+    home(key, id, size, NULL, 0);
+    return strcmp(id, g_self) != 0;
+}
+
+/* router_cluster_fanout.group: a room's stanza for `n` recipients of node `id`, one frame. */
+static void fanout_group(const char *id, const struct signal *tmpl, struct strv parts, size_t n)
+{
+    struct signal first = *tmpl; /* borrowed parts, addressed to the first recipient */
+    size_t off = 0;
+    if (group_next(parts, &off, &first.to) && send_frame(id, FRAME_GROUP, parts, &first) == 0) {
+        atomic_fetch_add(&g_forwarded, (long)n);
+        atomic_fetch_add(&g_grouped, (long)n);
+        return;
+    }
+    log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+            "cluster: stanza for node %s not serialized; delivered here", id);
+    off = 0;
+    struct jid to;
+    while (group_next(parts, &off, &to)) {
+        struct signal *one = signal_dup(tmpl);
+        jid_copy(&one->to, &to);
+        router_submit_here_now(one);
+    }
+}
+
+static const struct router_cluster_fanout g_fanout = { fanout_node, fanout_group };
 
 /* c2s_placement_fn: an account's sessions live on its home node. */
 static bool cluster_placement(const struct jid *account, char *address, size_t size)
@@ -862,6 +1024,7 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     struct timespec ts = { 0, (HEARTBEAT_MS * 3 / 2) * 1000000L };
     nanosleep(&ts, NULL);
     router_set_cluster(cluster_route);
+    router_set_cluster_fanout(&g_fanout);
     c2s_set_placement(cluster_placement);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -908,6 +1071,7 @@ void cluster_free(void)
 {
     cluster_stop();
     router_set_cluster(NULL);
+    router_set_cluster_fanout(NULL);
     c2s_set_placement(NULL);
     s2s_set_journal(NULL);
     natsConnection_Destroy(g_nc);

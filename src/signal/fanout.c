@@ -1,5 +1,6 @@
 /* fanout.c: one stanza to many addresses (a room's message to its occupants), grouped by home
  * worker: one post per worker, and no signal copied per recipient on the way (router.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,18 @@ struct fanout_batch {
     struct buf names;
 };
 
+/* The recipients of one other cluster node: handed to the cluster's `group` hook at once. */
+struct fanout_node {
+    char id[64];
+    struct buf parts; /* local, domain, resource: each NUL-terminated */
+    size_t n;
+};
+
 struct router_fanout {
     struct signal *tmpl; /* without `to` */
+    bool here;           /* grouped by another node for this one: every recipient is here */
+    struct fanout_node *nodes;
+    size_t nnodes;
     int nworkers;
     struct fanout_batch *batches[]; /* one per worker, NULL until it has a recipient */
 };
@@ -90,15 +101,61 @@ static int batch_add(struct fanout_batch *b, const struct jid *to, size_t hash)
     return 0;
 }
 
+void router_fanout_here(struct router_fanout *f)
+{
+    f->here = true;
+}
+
+static struct fanout_node *node_group(struct router_fanout *f, const char *id)
+{
+    for (size_t i = 0; i < f->nnodes; i++) {
+        if (strcmp(f->nodes[i].id, id) == 0) {
+            return &f->nodes[i];
+        }
+    }
+    f->nodes = xrealloc(f->nodes, (f->nnodes + 1) * sizeof(*f->nodes));
+    struct fanout_node *g = &f->nodes[f->nnodes++];
+    memset(g, 0, sizeof(*g));
+    snprintf(g->id, sizeof(g->id), "%s", id);
+    buf_init(&g->parts, FANOUT_NAMES_MAX);
+    return g;
+}
+
+/* A recipient whose home is another cluster node joins that node's group: true. */
+static bool to_other_node(struct router_fanout *f, const struct jid *to)
+{
+    const struct router_cluster_fanout *c = router__cluster_fanout();
+    char id[64];
+    if (f->here || c == NULL || to->local == NULL || to->resource == NULL ||
+        !c->node(to, id, sizeof(id))) {
+        return false;
+    }
+    struct fanout_node *g = node_group(f, id);
+    size_t ignored;
+    size_t mark = g->parts.len;
+    if (add_name(&g->parts, to->local, &ignored) != 0 ||
+        add_name(&g->parts, to->domain, &ignored) != 0 ||
+        add_name(&g->parts, to->resource, &ignored) != 0) {
+        g->parts.len = mark;
+        return false;
+    }
+    g->n++;
+    return true;
+}
+
 void router_fanout_add(struct router_fanout *f, const struct jid *to, struct router_route *route)
 {
+    if (to_other_node(f, to)) {
+        return;
+    }
+    bool here = f->here || router__cluster_fanout() != NULL;
     struct router_route once = { 0 };
     if (route == NULL) {
         route = &once;
     }
     unsigned gen = router__route_gen();
     if (route->gen != gen) {
-        route->worker = router__local_home(to);
+        route->worker = router__local_home(to, here);
         route->hash = route->worker >= 0 ? jid_bare_hash(to) : 0;
         route->gen = gen;
     }
@@ -113,7 +170,11 @@ void router_fanout_add(struct router_fanout *f, const struct jid *to, struct rou
     }
     struct signal *one = signal_dup(f->tmpl);
     jid_copy(&one->to, to);
-    router_submit(one);
+    if (f->here) {
+        router_submit_here_now(one);
+    } else {
+        router_submit(one);
+    }
 }
 
 /* On the recipients' home worker. */
@@ -136,6 +197,13 @@ void router_fanout_submit(struct router_fanout *f)
 {
     struct worker *self = worker_self();
     int me = self ? self->id : -1;
+    /* Other nodes first: one hand-over per node. */
+    for (size_t i = 0; i < f->nnodes; i++) {
+        struct fanout_node *g = &f->nodes[i];
+        router__cluster_fanout()->group(g->id, f->tmpl, buf_strv(&g->parts), g->n);
+        buf_cleanup(&g->parts);
+    }
+    free(f->nodes);
     /* The other workers first, so that they work while this one delivers its own. */
     for (int i = 0; i < f->nworkers; i++) {
         if (f->batches[i] != NULL && i != me) {

@@ -709,16 +709,28 @@ int router_submit(struct signal *sig)
 
 /* ---- what the fan-out (fanout.c) needs of the router ---- */
 
+static const struct router_cluster_fanout *g_cluster_fanout;
+
+void router_set_cluster_fanout(const struct router_cluster_fanout *h)
+{
+    g_cluster_fanout = h;
+}
+
+const struct router_cluster_fanout *router__cluster_fanout(void)
+{
+    return g_cluster_fanout;
+}
+
 unsigned router__route_gen(void)
 {
     /* Odd, so never 0 ("never worked out"); a cluster hook changes every route. */
     return atomic_load(&g_server.domains_gen) * 4u + (g_cluster != NULL ? 2u : 0u) + 1u;
 }
 
-int router__local_home(const struct jid *to)
+int router__local_home(const struct jid *to, bool here)
 {
-    if (g_cluster != NULL || worker_self() == NULL || to->local == NULL || to->domain == NULL ||
-        to->resource == NULL) {
+    if ((g_cluster != NULL && !here) || worker_self() == NULL || to->local == NULL ||
+        to->domain == NULL || to->resource == NULL) {
         return -1;
     }
     /* An alias takes router_submit's way, which writes its domain into the signal. */

@@ -175,6 +175,22 @@ void router_fanout_add(struct router_fanout *f, const struct jid *to, struct rou
  * Frees `f`. */
 void router_fanout_submit(struct router_fanout *f);
 
+/* A cluster's part in a fan-out (set by the cluster at start, with router_set_cluster): the
+ * recipients whose home is another node are grouped per node and handed over once per fan-out,
+ * one stanza with the list of that node's recipients, instead of one stanza per recipient.
+ * `node`: false when `to`'s home is this node, else true with the node's id in `id`. `group`:
+ * at router_fanout_submit, on the worker, for each other node: `tmpl` (borrowed, its `to`
+ * empty) and the `n` recipients, each as three NUL-terminated parts local, domain, resource,
+ * packed in `parts`. */
+struct router_cluster_fanout {
+    bool (*node)(const struct jid *to, char *id, size_t size);
+    void (*group)(const char *id, const struct signal *tmpl, struct strv parts, size_t n);
+};
+void router_set_cluster_fanout(const struct router_cluster_fanout *h);
+/* A fan-out that another node grouped for this one (see above): every recipient is delivered
+ * here, as router_submit_here would. Call before the first router_fanout_add. */
+void router_fanout_here(struct router_fanout *f);
+
 /* Is `domain` a local domain or alias? On success writes the canonical domain to `out`. Uses a
  * per-worker cache refreshed when g_server.domains_gen changes. */
 bool router_is_local_domain(const char *domain, struct buf *out);

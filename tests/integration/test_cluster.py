@@ -292,6 +292,48 @@ def test_room_with_occupants_on_three_nodes(cluster):
         c.close()
 
 
+def test_room_message_crosses_once_per_node(cluster):
+    # A room owned by one node, its occupants on another (several users, so homed on both of
+    # that node's workers): each groupchat message crosses NATS as one frame carrying that
+    # node's occupants ("grouped" counts them), each occupant gets each message once, in order,
+    # and a presence the room sends afterwards arrives after them.
+    room = "crossing"
+    owner = status(cluster[0], muchelp.room_jid(room))["home"]
+    homes = {u: status(cluster[0], u + "@localhost")["home"] for u in USERS}
+    speaker = next(u for u in USERS if homes[u] == owner)
+    far = next(n for n in ("n1", "n2", "n3") if n != owner)
+    listeners = [u for u in USERS if homes[u] == far][:3]
+    assert len(listeners) >= 2, homes
+    s, _ = login_home(cluster, speaker, resource="x")
+    s.send("<presence/>")
+    muchelp.create(s, room, speaker, roomname="Crossing")
+    others = []
+    for u in listeners:
+        c, _ = login_home(cluster, u, resource="x")
+        c.send("<presence/>")
+        muchelp.join(c, room, u)
+        others.append(c)
+    src = node_named(cluster, owner)
+    before = status(src)["grouped"]
+    for i in range(3):
+        muchelp.say(s, room, "m%d" % i)
+    s.send("<presence type='unavailable' to='%s/%s'/>" % (muchelp.room_jid(room), speaker))
+    gone = "%s/%s" % (muchelp.room_jid(room), speaker)
+    for c in others:
+        got = []
+        while True:
+            el = c.wait_for(lambda e: (e.tag == q(NS_CLIENT, "message")
+                                       and e.findtext(q(NS_CLIENT, "body")) is not None)
+                            or muchelp.is_presence_from(e, gone, "unavailable"), 10, "m0-m2")
+            if el.tag == q(NS_CLIENT, "presence"):
+                break
+            got.append(el.findtext(q(NS_CLIENT, "body")))
+        assert got == ["m0", "m1", "m2"], got
+    assert status(src)["grouped"] - before == 3 * len(listeners)
+    for c in others + [s]:
+        c.close()
+
+
 def test_node_killed_its_users_log_in_elsewhere(cluster):
     homes = {}
     for user in USERS:
