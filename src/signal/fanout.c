@@ -121,7 +121,8 @@ static struct fanout_node *node_group(struct router_fanout *f, const char *id)
     return g;
 }
 
-/* A recipient whose home is another cluster node joins that node's group: true. */
+/* A recipient (an account's full JID in a local domain, not an alias) whose home is another
+ * cluster node joins that node's group: true. */
 static bool to_other_node(struct router_fanout *f, const struct jid *to)
 {
     const struct router_cluster_fanout *c = router__cluster_fanout();
@@ -145,9 +146,8 @@ static bool to_other_node(struct router_fanout *f, const struct jid *to)
 
 void router_fanout_add(struct router_fanout *f, const struct jid *to, struct router_route *route)
 {
-    if (to_other_node(f, to)) {
-        return;
-    }
+    /* With a cluster, `worker` is where an account of this domain would live on this node;
+     * the cluster is asked next whether its home is another node. */
     bool here = f->here || router__cluster_fanout() != NULL;
     struct router_route once = { 0 };
     if (route == NULL) {
@@ -160,6 +160,9 @@ void router_fanout_add(struct router_fanout *f, const struct jid *to, struct rou
         route->gen = gen;
     }
     int w = route->worker;
+    if (w >= 0 && to_other_node(f, to)) {
+        return;
+    }
     if (w >= 0 && w < f->nworkers) {
         if (f->batches[w] == NULL) {
             f->batches[w] = batch_new(f->tmpl);

@@ -705,6 +705,60 @@ static void test_fanout_routes(void **state)
     assert_int_equal(a->lent, 3);
 }
 
+/* A fake cluster for the fan-out: bob's and carol's home is node "n2", everything else here. */
+static int g_groups;
+static size_t g_group_n;
+static char g_group_parts[256];
+static size_t g_group_len;
+
+static bool far_node(const struct jid *to, char *id, size_t size)
+{
+    bool far = strcmp(to->local, "bob") == 0 || strcmp(to->local, "carol") == 0;
+    snprintf(id, size, "%s", far ? "n2" : "n1");
+    return far;
+}
+
+static void far_group(const char *id, const struct signal *tmpl, struct strv parts, size_t n)
+{
+    assert_string_equal(id, "n2");
+    assert_null(tmpl->to.domain);
+    g_groups++;
+    g_group_n = n;
+    assert_true(parts.len <= sizeof(g_group_parts));
+    memcpy(g_group_parts, parts.p, parts.len);
+    g_group_len = parts.len;
+}
+
+static const struct router_cluster_fanout g_far = { far_node, far_group };
+
+static void set_far(struct worker *w, void *arg)
+{
+    (void)w;
+    router_set_cluster_fanout(arg);
+}
+
+/* On a cluster the recipients of another node are handed over once, as one group; a remote
+ * domain's occupant is never grouped (it leaves through s2s from here). */
+static void test_fanout_cluster_groups(void **state)
+{
+    (void)state;
+    struct fake *a = add_lending_fake("alice@example.com", "a");
+    add_lending_fake("bob@example.com", "x");
+    worker_call(0, set_far, (void *)&g_far);
+    const char *to[] = { "bob@example.com/x", "alice@example.com/a", "carol@example.com/y",
+                         "carol@remote.example/r", NULL };
+    fanout(sig_new(SIGNAL_MESSAGE, "room@conference.example.com/n", NULL, "groupchat"), to, NULL);
+    assert_int_equal(g_groups, 1);
+    assert_int_equal(g_group_n, 2);
+    static const char want[] = "bob\0example.com\0x\0carol\0example.com\0y";
+    assert_int_equal(g_group_len, sizeof(want));
+    assert_memory_equal(g_group_parts, want, sizeof(want));
+    assert_int_equal(a->lent, 1);
+    assert_int_equal(g_remote, 1);
+    worker_call(0, set_far, NULL);
+    g_groups = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fanout_hook_replaces, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_other_ways, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_fanout_routes, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_cluster_groups, test_setup, test_teardown),
         /* Last: it starts its own seven workers and stops them, so the group's worker is gone
          * after it. */
         cmocka_unit_test(test_home_from_parts),
