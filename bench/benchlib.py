@@ -330,6 +330,7 @@ class Prosody(Server):
         unbound = ""
         level = "error"
         if self.dns_port:
+            self.check_unbound()
             unbound = ('unbound = { resolvconf = false; hoststxt = false; '
                        'forward = "127.0.0.1@%d" }' % self.dns_port)
             level = "info"
@@ -350,6 +351,29 @@ class Prosody(Server):
                                          start_new_session=True, cwd=self.workdir)
         ports = [self.port, self.tls_port] + ([self.s2s_port] if self.dns_port else [])
         wait_ports(self.proc, ports, 30, "prosody", self.log_path)
+
+    @staticmethod
+    def check_unbound():
+        """s2s: the `unbound` setting is read by net.unbound only. Without lua-unbound Prosody
+        falls back to its old resolver (net.dns), which ignores it and asks the nameservers of
+        /etc/resolv.conf, which know nothing of the bench domains: every s2s connection fails
+        and every message bounces. Refuse to start rather than measure that."""
+        lua = "lua5.4"
+        try:
+            with open(shutil.which("prosody") or "/usr/bin/prosody") as f:
+                words = [w for w in f.readline()[2:].split() if "lua" in w]
+                lua = words[-1] if words else lua
+        except OSError:
+            pass
+        try:
+            ok = subprocess.run([lua, "-e", 'require "lunbound"'], capture_output=True,
+                                timeout=30).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if not ok:
+            raise BenchError("Prosody s2s needs lua-unbound (%s cannot load lunbound); without "
+                             "it Prosody resolves through /etc/resolv.conf, not the bench's "
+                             "dnsmasq: run bench/peers/install.sh" % lua)
 
     @staticmethod
     def mam_config(extra):

@@ -8,7 +8,11 @@
 # Run `bench/compare.sh --help` for the size options; bench/peers/install.sh installs the peers.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-command -v prosody >/dev/null 2>&1 && command -v erl >/dev/null 2>&1 || "$here/peers/install.sh"
+# Every package install.sh wants, not only the servers' commands: a Prosody without lua-unbound
+# starts but cannot find its federated twin (s2s).
+for p in prosody lua-event lua-unbound ejabberd dnsmasq-base; do
+    dpkg -s "$p" >/dev/null 2>&1 || { "$here/peers/install.sh"; break; }
+done
 compare() { /usr/bin/python3 "$here/compare.py" "$@"; }
 [ "${1:-}" = all ] || exec /usr/bin/python3 "$here/compare.py" "$@"
 shift

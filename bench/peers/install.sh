@@ -5,6 +5,8 @@
 set -eu
 
 # dnsmasq-base: the s2s scenario's resolver (SRV records for the two federated instances).
+# lua-unbound: without it Prosody ignores its `unbound` setting (our dnsmasq) and resolves through
+# /etc/resolv.conf, so its two federated instances never find each other (benchlib checks it).
 PKGS="prosody lua-event lua-unbound ejabberd dnsmasq-base"
 need=""
 for p in $PKGS; do
