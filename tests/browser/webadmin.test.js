@@ -482,6 +482,31 @@ test('Users → a domain: its own federation block and allow lists, saved live (
   assert.deepEqual(state.errors, []);
 });
 
+test('a page still loading when the admin moves on never covers the page moved to', async () => {
+  const page = state.page;
+  // The domain page's account list answers late: by then the Monitors page is shown.
+  let delayed = 0;
+  const slow = async r => {
+    const body = r.request().postData() || '';
+    if (/"op":"account\.list"/.test(body)) { delayed++; await sleep(1500); }
+    await r.continue();
+  };
+  await page.route('**/api', slow);
+  try {
+    await go('#/users/domain/browser.test');
+    await waitFor(() => delayed === 1, 'the account list asked for');
+    await go('#/monitors/xmpp');
+    await page.waitForSelector('#chart-10m');
+    await sleep(2000);
+    assert.ok(await page.$('#chart-10m'), 'the Monitors page stays');
+    assert.equal(await page.$('#account-rows'), null);
+    assert.equal(await page.locator('#subnav .crumb').count(), 0);
+  } finally {
+    await page.unroute('**/api', slow);
+  }
+  assert.deepEqual(state.errors, []);
+});
+
 test('Monitors → XMPP: the charts show the last 10 minutes or the last day (issue 20)', async () => {
   const page = state.page;
   await go('#/monitors/xmpp');

@@ -222,17 +222,29 @@ async function route() {
     return;
   }
   renderNav(page.realm);
-  main.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+  // Each route renders into a view of its own: a render still awaiting the server when the
+  // hash changes again writes into its detached view, never over the page shown now.
+  const view = el('div', { class: 'view' }, el('p', { class: 'muted' }, 'Loading…'));
+  main.replaceChildren(view);
   try {
-    await page.render(main, params);
+    await page.render(view, params);
   } catch (e) {
-    main.replaceChildren(el('div', { class: 'panel error' }, e.message));
+    view.replaceChildren(el('div', { class: 'panel error' }, e.message));
   }
 }
 
-/* Repeats fn every ms while the page is shown. */
-function every(ms, fn) {
-  WA.timers.push(setInterval(fn, ms));
+/* Appends breadcrumbs to the sub-navigation, unless view is no longer the page shown. */
+function crumbs(view, ...nodes) {
+  if (view.isConnected) document.getElementById('subnav').append(...nodes);
+}
+
+/* Repeats fn every ms while view (the one a page's render was given) is shown. */
+function every(view, ms, fn) {
+  const id = setInterval(() => {
+    if (!view.isConnected) { clearInterval(id); return; }
+    fn();
+  }, ms);
+  WA.timers.push(id);
 }
 
 function pageHead(title, subtitle, ...actions) {

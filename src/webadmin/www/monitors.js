@@ -227,7 +227,7 @@ register('monitors/xmpp', 'monitors', async main => {
     }
   }
   await refresh();
-  every(2000, () => refresh().catch(e => { status.textContent = e.message; }));
+  every(main, 2000, () => refresh().catch(e => { status.textContent = e.message; }));
 });
 
 const LOG_TAGS = ['SYSTEM', 'ADMIN', 'XMPPI', 'XMPPS', 'XMPPO'];
@@ -292,5 +292,5 @@ register('monitors/logs', 'monitors', async (main, params) => {
     el('section', { class: 'panel flush' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Records'), summary), result));
   if (files.length) await load();
   else result.replaceChildren(el('p', { class: 'empty' }, 'No log files yet'));
-  every(2000, () => { if (follow.checked) load().catch(() => {}); });
+  every(main, 2000, () => { if (follow.checked) load().catch(() => {}); });
 });

@@ -63,5 +63,5 @@ register('users/online', 'users', async (main, params) => {
     el('section', { class: 'panel flush' }, el('div', { class: 'panel-head' }, el('h2', {}, 'Sessions'), count), table),
     el('section', { class: 'panel' }, el('h2', {}, 'Announcement'), form));
   if (domain) await load();
-  every(3000, () => load().catch(() => {}));
+  every(main, 3000, () => load().catch(() => {}));
 });

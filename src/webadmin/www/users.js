@@ -56,7 +56,7 @@ register('users/domain', 'users', async (main, params) => {
   const d = params[0];
   const info = await api('domain.show', { name: d });
   const accounts = await api('account.list', { domain: d });
-  document.getElementById('subnav').append(el('span', { class: 'crumb' }, '›'),
+  crumbs(main, el('span', { class: 'crumb' }, '›'),
     el('a', { href: domainHash(d), class: 'active' }, d));
 
   /* Settings */
@@ -325,7 +325,7 @@ register('users/account', 'users', async (main, params) => {
   const jid = params[0];
   const domain = jid.split('@')[1];
   const info = await api('account.show', { jid });
-  document.getElementById('subnav').append(el('span', { class: 'crumb' }, '›'),
+  crumbs(main, el('span', { class: 'crumb' }, '›'),
     el('a', { href: domainHash(domain) }, domain), el('span', { class: 'crumb' }, '›'),
     el('a', { href: accountHash(jid), class: 'active' }, jid.split('@')[0]));
   const fields = {
@@ -371,7 +371,7 @@ register('users/account', 'users', async (main, params) => {
     disconnect.disabled = !rows.length;
   }
   await refreshSessions();
-  every(3000, () => refreshSessions().catch(() => {}));
+  every(main, 3000, () => refreshSessions().catch(() => {}));
 
   const roster = await rosterPanel(jid);
   const pep = await pepPanel(jid);
