@@ -282,6 +282,27 @@ def test_pair_stored_once_across_batches(make_server, monkeypatch):
     b.close()
 
 
+def test_alias_recipient_archives_its_own_text(make_server):
+    """A message to an alias of the domain: the router makes `to` canonical after the sender's
+    side archived it, so the recipient's side does not take the sender's text (its `to` is
+    the alias) but archives the message as delivered."""
+    srv = make_server()
+    srv.ctl_ok("domain", "set", "localhost", "aliases=alias.localhost")
+    a, b = pair(srv, "al")
+    chat(a, "%s@alias.localhost" % b.user, "via alias")
+    m = b.wait_for(lambda e: is_message(e, "via alias"), what="message")
+    sid = m.find(q(NS_SID, "stanza-id")).get("id")
+    items, _ = mam(b)
+    assert [(i, body) for i, body, _, _ in items] == [(sid, "via alias")]
+    assert items[0][3].get("to") == m.get("to") and m.get("to").startswith(b.bare), dump(m)
+    items, _ = mam(a)
+    assert bodies(items) == ["via alias"]
+    assert items[0][3].get("to") == "%s@alias.localhost" % b.user, dump(items[0][3])
+    assert owner_rows(srv, a.user, b.user) == (2, 2)
+    a.close()
+    b.close()
+
+
 def test_prefs_never_on_one_side_archives_the_other(server):
     """Preferences are each owner's: the recipient archives a message its sender's archive
     refused, and the other way round."""
