@@ -86,7 +86,38 @@ static void test_attachment_references(void **state)
 struct fixture {
     char dir[64];
     char path[128];
+    struct store *st;
 };
+
+/* A store with alice and bob, and the writer on it taking one row per batch. */
+static void writer_up(struct fixture *f)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/starling-atext-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/starling.db", f->dir);
+    char err[256] = "";
+    f->st = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->st);
+    assert_int_equal(store_domain_add(f->st, "example.com"), 0);
+    assert_int_equal(store_account_add(f->st, "example.com", "alice", "x"), 0);
+    assert_int_equal(store_account_add(f->st, "example.com", "bob", "x"), 0);
+    setenv("STARLING_ARCHIVE_BATCH_MAX", "1", 1); /* each row its own batch */
+    assert_int_equal(archive_start(f->path, err, sizeof(err)), 0);
+    unsetenv("STARLING_ARCHIVE_BATCH_MAX");
+}
+
+static void writer_down(struct fixture *f)
+{
+    archive_stop();
+    store_close(f->st);
+    const char *suffix[] = { "", "-wal", "-shm" };
+    char p[160];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+}
 
 static long long count(struct store *st, const char *sql)
 {
@@ -95,47 +126,58 @@ static long long count(struct store *st, const char *sql)
     return n;
 }
 
+static struct archive_text *pair_text(const struct signal *sig)
+{
+    return archive__text_new(sig, "alice@example.com", "bob@example.com",
+                             "<message><body>hi</body></message>", "hi");
+}
+
 /* The writer: both parties' rows (and a second row of the same side: a copy of the signal)
  * hold references until written; one stored stanza for all, also across batches. */
 static void test_writer_stores_once(void **state)
 {
     (void)state;
     struct fixture f;
-    snprintf(f.dir, sizeof(f.dir), "/tmp/starling-atext-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.path, sizeof(f.path), "%s/starling.db", f.dir);
-    char err[256] = "";
-    struct store *st = store_open(f.path, err, sizeof(err));
-    assert_non_null(st);
-    assert_int_equal(store_domain_add(st, "example.com"), 0);
-    assert_int_equal(store_account_add(st, "example.com", "alice", "x"), 0);
-    assert_int_equal(store_account_add(st, "example.com", "bob", "x"), 0);
-    setenv("STARLING_ARCHIVE_BATCH_MAX", "1", 1); /* each row its own batch */
-    assert_int_equal(archive_start(f.path, err, sizeof(err)), 0);
-    unsetenv("STARLING_ARCHIVE_BATCH_MAX");
+    writer_up(&f);
     struct signal *sig = message("alice@example.com/phone", "bob@example.com");
-    struct archive_text *t = archive__text_new(sig, "alice@example.com", "bob@example.com",
-                                               "<message><body>hi</body></message>", "hi");
+    struct archive_text *t = pair_text(sig);
     archive__enqueue_text(t, true, archive_new_id());
     archive__enqueue_text(t, false, archive_new_id());
     archive__enqueue_text(t, false, archive_new_id());
     assert_true(refs(t) >= 1 && refs(t) <= 4);
     archive_sync();
     assert_int_equal(refs(t), 1); /* the rows' references went with their batches */
-    assert_int_equal(count(st, "SELECT count(*) FROM archive_stanza"), 1);
-    assert_int_equal(count(st, "SELECT count(*) FROM archive_idx"), 3);
-    assert_int_equal(count(st, "SELECT count(DISTINCT sid) FROM archive_idx"), 1);
+    assert_int_equal(count(f.st, "SELECT count(*) FROM archive_stanza"), 1);
+    assert_int_equal(count(f.st, "SELECT count(*) FROM archive_idx"), 3);
+    assert_int_equal(count(f.st, "SELECT count(DISTINCT sid) FROM archive_idx"), 1);
     signal_ref_put(archive__text_ref(t));
     signal_free(sig);
-    archive_stop();
-    store_close(st);
-    const char *suffix[] = { "", "-wal", "-shm" };
-    char p[160];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s%s", f.path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f.dir);
+    writer_down(&f);
+}
+
+/* The sender's batch fails (its index row's write): rolled back, its stored stanza with it;
+ * the recipient's batch does not use the forgotten key but writes the text itself. */
+static void test_writer_rollback_forgets_the_key(void **state)
+{
+    (void)state;
+    struct fixture f;
+    writer_up(&f);
+    struct signal *sig = message("alice@example.com/phone", "bob@example.com");
+    struct archive_text *t = pair_text(sig);
+    assert_int_equal(store_fault_set("table=archive_idx,count=1"), 0);
+    archive__enqueue_text(t, true, archive_new_id());
+    archive_sync();
+    assert_int_equal(store_fault_set(""), 0);
+    assert_int_equal(count(f.st, "SELECT count(*) FROM archive_stanza"), 0);
+    long long id = archive_new_id();
+    archive__enqueue_text(t, false, id);
+    archive_sync();
+    assert_int_equal(count(f.st, "SELECT count(*) FROM archive_idx"), 1);
+    assert_int_equal(count(f.st, "SELECT sid FROM archive_idx"), id);
+    assert_int_equal(count(f.st, "SELECT id FROM archive_stanza"), id);
+    signal_ref_put(archive__text_ref(t));
+    signal_free(sig);
+    writer_down(&f);
 }
 
 int main(void)
@@ -144,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_fits),
         cmocka_unit_test(test_attachment_references),
         cmocka_unit_test(test_writer_stores_once),
+        cmocka_unit_test(test_writer_rollback_forgets_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
