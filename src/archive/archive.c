@@ -306,6 +306,46 @@ void archive_thread_cleanup(void)
     buf_cleanup(&t_scratch.with);
 }
 
+/* Replaces the incoming message's P-XMPP-Data by its copy with the stanza-id `id` by `own`. */
+static void stamp(struct signal *sig, const char *own, long long id)
+{
+    struct xml_node *n = stamped(sig->xmpp_data, own, id);
+    xml_node_unref(sig->xmpp_data);
+    sig->xmpp_data = n;
+}
+
+/* The recipient's side of a message whose sender's side serialized it on this process (the
+ * text attached to the signal, `t`, still fits it): queues the row with the same text, stamps
+ * the message. False when it does not fit. */
+static bool archive_reused(struct signal *sig, struct archive_text *t, const char *own,
+                           const char *with, long long id)
+{
+    if (t == NULL || !archive__text_fits(t, sig, own, with)) {
+        return false;
+    }
+    archive__enqueue_text(t, false, id);
+    stamp(sig, own, id);
+    return true;
+}
+
+/* Serializes the message as its sender's archive keeps it into t_scratch.text (the
+ * recipient's stamped copy only when it carried a forged stanza-id; else a query adds the
+ * stanza-id back), stamping an incoming one; 0 or the wire's code. */
+static int archived_text(struct signal *sig, bool outgoing, const char *own, long long id)
+{
+    struct buf *text = &t_scratch.text;
+    bool keep_stamped = !outgoing && has_forged(sig->xmpp_data, own);
+    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, text);
+    if (!outgoing) {
+        stamp(sig, own, id);
+    }
+    rc = keep_stamped ? signal_wire_serialize(sig, text) : rc;
+    if (rc == 0) {
+        canonical_root(text);
+    }
+    return rc;
+}
+
 void archive_message(struct signal *sig, bool outgoing)
 {
     const struct xml_node *body;
@@ -322,42 +362,52 @@ void archive_message(struct signal *sig, bool outgoing)
     /* A settings change reaches the writer's purge with the next message. */
     archive_set_keep_days(wc->cfg->archive.keep_days);
     scratch_ready();
-    struct buf *text = &t_scratch.text;
     jid_bare(owner, &t_scratch.own);
     jid_bare(peer, &t_scratch.with);
     const char *own = buf_cstr(&t_scratch.own);
     const char *with = buf_cstr(&t_scratch.with);
+    /* The sender's text, if its side archived the message here: the recipient's side is its
+     * last reader (the stamping below replaces the data it describes). */
+    struct signal_ref *att = outgoing ? NULL : signal_detach(sig);
+    struct archive_text *t = archive__text_of(att);
+    if (att != NULL && t == NULL) {
+        signal_attach(sig, att); /* someone else's */
+        att = NULL;
+    }
     if (!prefs_allow(wc->store, owner, own, with)) {
+        signal_ref_put(att);
         return;
     }
     long long id = archive_new_id();
+    bool reused =
+        t != NULL && !has_forged(sig->xmpp_data, own) && archive_reused(sig, t, own, with, id);
+    signal_ref_put(att);
+    if (reused) {
+        return;
+    }
     if (body) {
         xml_node_text(body, &t_scratch.btext); /* before the stamping frees its tree */
     }
-    /* The archived text is the message as its sender's archive keeps it, so that the writer
-     * stores a message between two local accounts once (store_archive_add_many); a query adds
-     * the recipient's stanza-id back. Only a message that carried a forged one is kept as
-     * stamped. */
-    bool keep_stamped = !outgoing && has_forged(sig->xmpp_data, own);
-    int rc = keep_stamped ? 0 : signal_wire_serialize(sig, text);
-    if (!outgoing) {
-        struct xml_node *n = stamped(sig->xmpp_data, own, id);
-        xml_node_unref(sig->xmpp_data);
-        sig->xmpp_data = n;
+    const char *btext = body ? buf_cstr(&t_scratch.btext) : NULL;
+    if (archived_text(sig, outgoing, own, id) != 0) {
+        return;
     }
-    rc = keep_stamped ? signal_wire_serialize(sig, text) : rc;
-    if (rc == 0) {
-        canonical_root(text);
-        struct store_archive_row r = {
-            .id = id,
-            .domain = owner->domain,
-            .name = owner->local,
-            .peer = with,
-            .peer_res = peer->resource ? peer->resource : "",
-            .outgoing = outgoing,
-            .stanza = buf_cstr(text),
-            .body = body ? buf_cstr(&t_scratch.btext) : NULL,
-        };
-        archive__enqueue(&r);
+    if (outgoing) {
+        /* Kept for the recipient's side (attached: the signal holds the first reference). */
+        t = archive__text_new(sig, own, with, buf_cstr(&t_scratch.text), btext);
+        archive__enqueue_text(t, true, id);
+        signal_attach(sig, archive__text_ref(t));
+        return;
     }
+    struct store_archive_row r = {
+        .id = id,
+        .domain = owner->domain,
+        .name = owner->local,
+        .peer = with,
+        .peer_res = peer->resource ? peer->resource : "",
+        .outgoing = false,
+        .stanza = buf_cstr(&t_scratch.text),
+        .body = btext,
+    };
+    archive__enqueue(&r);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "archive/archive.h"
+#include "archive/archive_int.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -37,12 +37,34 @@
 #define FTS_CHUNK 5000
 #define FTS_BACKLOG 100000
 
-/* A queued row; its strings follow it in the same allocation (one malloc and one free per row
- * on the hot path). */
+/* A queued row: its strings are in its shared text (`text`, one reference held; `embedded`:
+ * the entry itself is one of the text's two) or follow it in the same allocation (struct
+ * copied: one malloc and one free per row on the hot path). */
 struct entry {
     struct entry *next;
     struct store_archive_row row;
+    struct archive_text *text;
+    bool embedded;
+};
+
+struct copied {
+    struct entry e;
     char text[];
+};
+
+/* A message's archived text, serialized by its sender's side and reused by its recipient's
+ * (archive_int.h). One allocation: the two parties' addresses, the text, the body, and the
+ * queue entries of both rows. */
+struct archive_text {
+    struct signal_ref ref;              /* first: the signal's attachment */
+    struct store_archive_shared shared; /* the writer's */
+    const struct xml_node *data;        /* the P-XMPP-Data it was serialized from (compared only) */
+    atomic_bool queued[2];              /* side[outgoing] is in the queue (or was) */
+    struct entry side[2];
+    const char *from_local, *from_domain, *from_res, *from_bare;
+    const char *to_local, *to_domain, *to_res, *to_bare;
+    const char *stanza, *body;
+    char strings[];
 };
 
 static struct {
@@ -59,6 +81,7 @@ static struct {
     struct store_archive_keys *keys; /* the JID keys, across batches (writer only) */
     atomic_int keep_days;
     long long fts_backlog; /* rows written since the full-text index caught up (writer only) */
+    size_t batch_max;      /* rows a batch takes at most (0: all queued; a test knob) */
 } g_w = { .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER };
@@ -75,26 +98,10 @@ static const char *put(char **at, const char *src, size_t len)
     return dst;
 }
 
-/* Queues a copy of `r`. */
-void archive__enqueue(const struct store_archive_row *r)
+/* Queues `e` (the writer frees it), waiting while the queue is full. */
+static void queue_push(struct entry *e)
 {
-    const char *src[] = { r->domain, r->name, r->peer, r->peer_res ? r->peer_res : "",
-                          r->stanza, r->body };
-    size_t len[6], total = 0;
-    for (size_t i = 0; i < 6; i++) {
-        len[i] = src[i] ? strlen(src[i]) : 0;
-        total += src[i] ? len[i] + 1 : 0;
-    }
-    struct entry *e = xmalloc(sizeof(*e) + total);
     e->next = NULL;
-    e->row = *r;
-    char *at = e->text;
-    e->row.domain = put(&at, src[0], len[0]);
-    e->row.name = put(&at, src[1], len[1]);
-    e->row.peer = put(&at, src[2], len[2]);
-    e->row.peer_res = put(&at, src[3], len[3]);
-    e->row.stanza = put(&at, src[4], len[4]);
-    e->row.body = put(&at, src[5], len[5]);
     pthread_mutex_lock(&g_w.lock);
     while (g_w.running && g_w.n >= QUEUE_MAX) {
         pthread_cond_wait(&g_w.done, &g_w.lock);
@@ -111,6 +118,126 @@ void archive__enqueue(const struct store_archive_row *r)
         pthread_cond_signal(&g_w.wake);
     }
     pthread_mutex_unlock(&g_w.lock);
+}
+
+/* Queues a copy of `r`. */
+void archive__enqueue(const struct store_archive_row *r)
+{
+    const char *src[] = { r->domain, r->name, r->peer, r->peer_res ? r->peer_res : "",
+                          r->stanza, r->body };
+    size_t len[6], total = 0;
+    for (size_t i = 0; i < 6; i++) {
+        len[i] = src[i] ? strlen(src[i]) : 0;
+        total += src[i] ? len[i] + 1 : 0;
+    }
+    struct copied *c = xmalloc(sizeof(*c) + total);
+    struct entry *e = &c->e;
+    *e = (struct entry){ .row = *r };
+    e->row.shared = NULL;
+    char *at = c->text;
+    e->row.domain = put(&at, src[0], len[0]);
+    e->row.name = put(&at, src[1], len[1]);
+    e->row.peer = put(&at, src[2], len[2]);
+    e->row.peer_res = put(&at, src[3], len[3]);
+    e->row.stanza = put(&at, src[4], len[4]);
+    e->row.body = put(&at, src[5], len[5]);
+    queue_push(e);
+}
+
+static void text_free(struct signal_ref *r)
+{
+    free(r); /* the struct archive_text it begins */
+}
+
+struct archive_text *archive__text_new(const struct signal *sig, const char *from_bare,
+                                       const char *to_bare, const char *stanza, const char *body)
+{
+    const char *src[] = { sig->from.local ? sig->from.local : "",
+                          sig->from.domain,
+                          sig->from.resource,
+                          from_bare,
+                          sig->to.local ? sig->to.local : "",
+                          sig->to.domain,
+                          sig->to.resource,
+                          to_bare,
+                          stanza,
+                          body };
+    enum { N = sizeof(src) / sizeof(src[0]) };
+    size_t len[N], total = 0;
+    for (size_t i = 0; i < N; i++) {
+        len[i] = src[i] ? strlen(src[i]) : 0;
+        total += src[i] ? len[i] + 1 : 0;
+    }
+    struct archive_text *t = xmalloc(sizeof(*t) + total);
+    memset(t, 0, sizeof(*t));
+    atomic_init(&t->ref.refs, 1);
+    t->ref.free = text_free;
+    t->data = sig->xmpp_data;
+    atomic_init(&t->queued[0], false);
+    atomic_init(&t->queued[1], false);
+    const char **dst[] = { &t->from_local, &t->from_domain, &t->from_res, &t->from_bare,
+                           &t->to_local,   &t->to_domain,   &t->to_res,   &t->to_bare,
+                           &t->stanza,     &t->body };
+    char *at = t->strings;
+    for (size_t i = 0; i < N; i++) {
+        *dst[i] = put(&at, src[i], len[i]);
+    }
+    return t;
+}
+
+struct signal_ref *archive__text_ref(struct archive_text *t)
+{
+    return &t->ref;
+}
+
+struct archive_text *archive__text_of(struct signal_ref *r)
+{
+    return r != NULL && r->free == text_free ? (struct archive_text *)r : NULL;
+}
+
+/* Two strings of addresses, either NULL. */
+static bool same(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+bool archive__text_fits(const struct archive_text *t, const struct signal *sig, const char *to_bare,
+                        const char *from_bare)
+{
+    return sig->xmpp_data == t->data && strcmp(to_bare, t->to_bare) == 0 &&
+           strcmp(from_bare, t->from_bare) == 0 && same(sig->to.resource, t->to_res) &&
+           same(sig->from.resource, t->from_res);
+}
+
+const char *archive__text_stanza(const struct archive_text *t)
+{
+    return t->stanza;
+}
+
+void archive__enqueue_text(struct archive_text *t, bool outgoing, long long id)
+{
+    struct entry *e = &t->side[outgoing];
+    bool embedded = !atomic_exchange(&t->queued[outgoing], true);
+    if (!embedded) {
+        e = xmalloc(sizeof(*e)); /* the same side queued twice (a copy of the signal) */
+    }
+    *e = (struct entry){
+        .row = { .id = id,
+                 .domain = outgoing ? t->from_domain : t->to_domain,
+                 .name = outgoing ? t->from_local : t->to_local,
+                 .peer = outgoing ? t->to_bare : t->from_bare,
+                 .peer_res = (outgoing ? t->to_res : t->from_res)
+                                 ? (outgoing ? t->to_res : t->from_res)
+                                 : "",
+                 .outgoing = outgoing,
+                 .stanza = t->stanza,
+                 .body = t->body,
+                 .shared = &t->shared },
+        .text = t,
+        .embedded = embedded,
+    };
+    signal_ref_get(&t->ref);
+    queue_push(e);
 }
 
 void archive_room_add(long long id, const char *service, const char *room, const char *nick,
@@ -141,6 +268,18 @@ static bool fts_step(int limit)
     return limit > 0 && indexed >= limit;
 }
 
+/* A written entry: its text's reference (an embedded entry goes with its text), or itself. */
+static void entry_free(struct entry *e)
+{
+    struct archive_text *t = e->text;
+    if (!e->embedded) {
+        free(e);
+    }
+    if (t) {
+        signal_ref_put(&t->ref);
+    }
+}
+
 static void write_batch(struct entry *list, size_t n)
 {
     const struct store_archive_row **rows = xcalloc(n ? n : 1, sizeof(*rows));
@@ -152,13 +291,15 @@ static void write_batch(struct entry *list, size_t n)
     int rc = store_begin(g_w.st);
     rc = rc == 0 ? store_archive_add_many_keys(g_w.st, g_w.keys, rows, k, &added) : rc;
     rc = rc == 0 ? store_commit(g_w.st) : rc;
-    free(rows);
     if (rc != 0) {
         log_rec(LOG_TAG_SYSTEM, LOG_FAILURES, 0, NULL,
                 "archive: a batch of messages not stored: %s", store_last_error(g_w.st));
         store_rollback(g_w.st);
         store_archive_keys_forget(g_w.keys); /* the keys it added are gone */
     }
+    /* A shared stanza the batch wrote keeps its key only when committed. */
+    store_archive_shared_settle(rows, k, rc == 0);
+    free(rows);
     g_w.fts_backlog += rc == 0 ? (long long)added : 0;
     if (g_w.fts_backlog >= FTS_BACKLOG) {
         fts_step(0);
@@ -166,7 +307,7 @@ static void write_batch(struct entry *list, size_t n)
     }
     while (list) {
         struct entry *next = list->next;
-        free(list);
+        entry_free(list);
         list = next;
     }
 }
@@ -246,7 +387,8 @@ static void coalesce(void)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (g_w.n < BATCH_TARGET && !g_w.stopping && g_w.syncers == 0) {
+    size_t target = g_w.batch_max && g_w.batch_max < BATCH_TARGET ? g_w.batch_max : BATCH_TARGET;
+    while (g_w.n < target && !g_w.stopping && g_w.syncers == 0) {
         if (pthread_cond_timedwait(&g_w.wake, &g_w.lock, &until) != 0) {
             break;
         }
@@ -273,6 +415,26 @@ static void idle_wait(time_t next_purge)
     }
 }
 
+/* With the lock held: the queue's first rows (all, or batch_max), their number in *n. */
+static struct entry *take_batch(size_t *n)
+{
+    struct entry *list = g_w.head;
+    *n = g_w.batch_max && g_w.n > g_w.batch_max ? g_w.batch_max : g_w.n;
+    if (*n == g_w.n) {
+        g_w.head = g_w.tail = NULL;
+        g_w.n = 0;
+        return list;
+    }
+    struct entry *last = list;
+    for (size_t i = 1; i < *n; i++) {
+        last = last->next;
+    }
+    g_w.head = last->next;
+    last->next = NULL;
+    g_w.n -= *n;
+    return list;
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -284,11 +446,9 @@ static void *writer_main(void *arg)
             idle_wait(next_purge);
         }
         coalesce();
-        struct entry *list = g_w.head;
-        size_t n = g_w.n;
-        unsigned long long seq = g_w.queued;
-        g_w.head = g_w.tail = NULL;
-        g_w.n = 0;
+        size_t n;
+        struct entry *list = take_batch(&n);
+        unsigned long long seq = g_w.queued - g_w.n;
         bool stop = g_w.stopping && list == NULL;
         if (g_w.purge_asked || time(NULL) >= next_purge) {
             purging = true;
@@ -321,6 +481,9 @@ int archive_start(const char *db_path, char *err, size_t errlen)
     store_archive_tune_writer(g_w.st, WRITER_CACHE_MB, WRITER_CHECKPOINT_PAGES);
     g_w.keys = store_archive_keys_new();
     g_w.fts_backlog = 1; /* what an earlier run (or an upgrade) left unindexed */
+    /* Tests split a message's two rows into two batches with 1 (docs/internals/archive.md). */
+    const char *bm = getenv("STARLING_ARCHIVE_BATCH_MAX");
+    g_w.batch_max = bm ? strtoul(bm, NULL, 10) : 0;
     g_w.running = true;
     if (pthread_create(&g_w.thread, NULL, writer_main, NULL) != 0) {
         g_w.running = false;

@@ -770,6 +770,10 @@ void router__deliver_lent(const struct signal *sig, size_t hash)
         /* The hook released a reference to the shared stanza: the caller's spare one. */
         xml_node_ref(sig->xmpp_data);
     }
+    bool detached = m.att != sig->att;
+    if (detached && sig->att) {
+        signal_ref_get(sig->att); /* the same for an attachment the hook released */
+    }
     if (s->lend) {
         s->lend(s->ud, &m);
     } else {
@@ -777,5 +781,8 @@ void router__deliver_lent(const struct signal *sig, size_t hash)
     }
     if (replaced && m.xmpp_data) {
         xml_node_unref(m.xmpp_data);
+    }
+    if (detached) {
+        signal_ref_put(m.att);
     }
 }

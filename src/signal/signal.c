@@ -30,7 +30,34 @@ void signal_free(struct signal *sig)
     if (sig->xmpp_data) {
         xml_node_unref(sig->xmpp_data);
     }
+    signal_ref_put(sig->att);
     free(sig);
+}
+
+struct signal_ref *signal_ref_get(struct signal_ref *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    return r;
+}
+
+void signal_ref_put(struct signal_ref *r)
+{
+    if (r != NULL && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        r->free(r);
+    }
+}
+
+void signal_attach(struct signal *sig, struct signal_ref *r)
+{
+    signal_ref_put(sig->att);
+    sig->att = r;
+}
+
+struct signal_ref *signal_detach(struct signal *sig)
+{
+    struct signal_ref *r = sig->att;
+    sig->att = NULL;
+    return r;
 }
 
 const char *signal_method_name(enum signal_method m)
@@ -77,6 +104,7 @@ struct signal *signal_dup(const struct signal *sig)
     c->id = dup_or_null(sig->id);
     c->body = dup_or_null(sig->body);
     c->xmpp_data = sig->xmpp_data ? xml_node_ref(sig->xmpp_data) : NULL;
+    c->att = sig->att ? signal_ref_get(sig->att) : NULL;
     return c;
 }
 

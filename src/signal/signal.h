@@ -2,6 +2,7 @@
 #ifndef STARLING_SIGNAL_SIGNAL_H
 #define STARLING_SIGNAL_SIGNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "core/buf.h"
@@ -16,6 +17,18 @@ enum signal_method {
     SIGNAL_INFO,      /* <iq/> */
 };
 
+/* Something a layer above attaches to a signal and a later step of the same signal's journey in
+ * this process reads (the archive's serialized text, archive/archive.c): reference-counted, freed
+ * by `free` at the last release. The signal layer knows nothing else of it. */
+struct signal_ref {
+    atomic_int refs;
+    void (*free)(struct signal_ref *r);
+};
+/* One more reference on `r` (returned); signal_ref_put releases one (NULL: nothing). Any
+ * thread. */
+struct signal_ref *signal_ref_get(struct signal_ref *r);
+void signal_ref_put(struct signal_ref *r);
+
 /* A signal owns its strings and holds one reference on its P-XMPP-Data. Fields a non-XMPP
  * producer fills: method, from, to, type and body; the XMPP writer builds the stanza from them
  * when xmpp_data is NULL. */
@@ -28,15 +41,24 @@ struct signal {
     char *id;                   /* the stanza's id, NULL when absent */
     char *body;                 /* MESSAGE text from a non-XMPP producer */
     struct xml_node *xmpp_data; /* P-XMPP-Data: the original stanza, shared read-only */
+    /* An attachment (one reference, NULL: none): it describes the signal as it was when
+     * attached, so its reader checks what it depends on (archive_message compares the
+     * addresses and the P-XMPP-Data); never sent to another node (cluster signals are made
+     * anew from text). Copies (signal_dup) share it; signal_free releases it. */
+    struct signal_ref *att;
 };
 
 struct signal *signal_new(enum signal_method method);
 void signal_free(struct signal *sig);
 const char *signal_method_name(enum signal_method m);
+/* Attaches `r` to `sig` (its reference is taken; the one attached before is released). */
+void signal_attach(struct signal *sig, struct signal_ref *r);
+/* Detaches the signal's attachment: the caller gets its reference (NULL: none). */
+struct signal_ref *signal_detach(struct signal *sig);
 /* The stanza name that carries a method ("message", "presence", "iq"). */
 const char *signal_stanza_name(enum signal_method m);
 
-/* A copy sharing the same P-XMPP-Data (one more reference). */
+/* A copy sharing the same P-XMPP-Data and attachment (one more reference on each). */
 struct signal *signal_dup(const struct signal *sig);
 
 /* The error answer to `req`: from/to swapped, same method, type "error", same id; its

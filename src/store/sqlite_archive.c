@@ -470,25 +470,92 @@ struct batch {
     struct buf late;               /* stanzas at or below it, a JSON array */
 };
 
-/* Row i's keys, and its stanza unless the batch wrote the same text already. */
+/* Writes `r`'s stanza as a new stored stanza, keyed by the row's id. */
+static int stanza_write(struct store *st, struct batch *b, const struct store_archive_row *r)
+{
+    const struct arg a[] = { NUM(r->id), TXT(r->stanza), TXT(r->body) };
+    int rc = run_args(st, SQL_STANZA_ADD, a, 3);
+    if (rc == 0 && r->body && r->id <= b->fts_done) {
+        buf_printf(&b->late, "%s%lld", b->late.len > 1 ? "," : "", r->id);
+    }
+    return rc;
+}
+
+static const char SQL_STANZA_HAS[] = "SELECT 1 FROM archive_stanza WHERE id = ?1";
+
+/* 0 when the stored stanza `sid` exists, ERR_NOTFOUND when not (typed on SQLite). */
+static int stanza_exists(struct store *st, long long sid)
+{
+    if (store__fault_on() || store__is_postgresql(st)) {
+        char num[24];
+        snprintf(num, sizeof(num), "%lld", sid);
+        return store__query_one(st, SQL_STANZA_HAS, STORE_ARGS(num), NULL, NULL);
+    }
+    sqlite3_stmt *s = store__prepare(st, SQL_STANZA_HAS, STORE_NO_ARGS);
+    if (s == NULL) {
+        return ERR_STORE;
+    }
+    int rc = sqlite3_bind_int64(s, 1, sid);
+    rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? ERR_NOTFOUND : store__fail(st, "archive");
+    store__finish(s);
+    return ret;
+}
+
+/* The stored stanza of a row with a shared one: the batch's, the one a committed batch wrote
+ * while it exists (a removal between the batches may have taken it), else written now. */
+static int shared_sid(struct store *st, struct batch *b, const struct store_archive_row *r,
+                      long long *sid)
+{
+    struct store_archive_shared *sh = r->shared;
+    if (sh->pending != 0) {
+        *sid = sh->pending;
+        return 0;
+    }
+    int rc = sh->sid != 0 ? stanza_exists(st, sh->sid) : ERR_NOTFOUND;
+    if (rc != ERR_NOTFOUND) {
+        *sid = sh->sid;
+        return rc;
+    }
+    rc = stanza_write(st, b, r);
+    if (rc == 0) {
+        sh->pending = r->id;
+        *sid = r->id;
+    }
+    return rc;
+}
+
+/* Row i's keys, and its stanza unless the batch wrote the same text already (or, shared, an
+ * earlier batch). */
 static int add_keys(struct store *st, struct batch *b, size_t i)
 {
     const struct store_archive_row *r = b->rows[i];
     int rc = jid_key(st, b->jids, b->owned, r->domain, r->name, &b->owner[i]);
     rc = rc == 0 ? jid_key(st, b->jids, b->owned, "", r->peer, &b->peer[i]) : rc;
+    if (rc != 0 || r->shared) {
+        return rc == 0 ? shared_sid(st, b, r, &b->sid[i]) : rc;
+    }
     struct keyslot *k = keymap_slot(&b->stanzas, r->stanza, "");
     b->sid[i] = k->used ? k->val : r->id;
-    if (rc == 0 && !k->used) {
-        const struct arg a[] = { NUM(r->id), TXT(r->stanza), TXT(r->body) };
-        rc = run_args(st, SQL_STANZA_ADD, a, 3);
+    if (!k->used) {
+        rc = stanza_write(st, b, r);
         if (rc == 0) {
             keymap_use(&b->stanzas, k, r->id);
         }
-        if (rc == 0 && r->body && r->id <= b->fts_done) {
-            buf_printf(&b->late, "%s%lld", b->late.len > 1 ? "," : "", r->id);
-        }
     }
     return rc;
+}
+
+void store_archive_shared_settle(const struct store_archive_row *const *rows, size_t n,
+                                 bool committed)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_archive_shared *sh = rows[i]->shared;
+        if (sh != NULL && sh->pending != 0) {
+            sh->sid = committed ? sh->pending : sh->sid;
+            sh->pending = 0;
+        }
+    }
 }
 
 static int add_index_row(struct store *st, struct batch *b, size_t i)

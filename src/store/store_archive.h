@@ -16,6 +16,13 @@
  * (src/archive/archive.c), so an id is also its message's time. Calls return 0 or a negative
  * code as described in store.h. */
 
+/* A stored stanza that rows of several batches share (a message archived by both of its local
+ * parties, the rows queued a moment apart): the writer's only (one thread). */
+struct store_archive_shared {
+    long long sid;     /* its key, once a batch that wrote it committed; 0: none */
+    long long pending; /* its key written by the batch being written (0: none), until settled */
+};
+
 struct store_archive_row {
     long long id;
     const char *domain;
@@ -26,6 +33,9 @@ struct store_archive_row {
     bool room;          /* a room's archive: written whether or not an account has that name */
     const char *stanza; /* the message as archived (XML text) */
     const char *body;   /* its body for the full-text index, NULL when none */
+    /* NULL, or the stored stanza shared with other rows carrying the same `shared` (the same
+     * text): written once, looked up by key, never compared or hashed. */
+    struct store_archive_shared *shared;
 };
 
 /* Tunes a handle that writes archive rows in large batches (the archive's writer thread): a
@@ -36,9 +46,10 @@ int store_archive_tune_writer(struct store *st, int cache_mb, int checkpoint_pag
 /* Adds a row; ERR_NOTFOUND (nothing written) when the row is an account's and the account is
  * gone. */
 int store_archive_add(struct store *st, const struct store_archive_row *r);
-/* Adds rows (those of accounts that are gone are skipped; *added counts the others). Rows of
- * the batch with the same stanza text (a message archived by both of its local parties) share
- * one stored stanza. Their bodies reach the full-text index later (SQLite:
+/* Adds rows (those of accounts that are gone are skipped; *added counts the others). Rows
+ * with the same `shared` share one stored stanza across batches (its committed key is checked
+ * to still exist: a removal between two batches may have taken it); rows without one share a
+ * stored stanza with the batch's rows of the same text. Their bodies reach the full-text index later (SQLite:
  * store_archive_index_pending; PostgreSQL: at once). Inside a transaction (store_begin) it is
  * all or nothing. */
 int store_archive_add_many(struct store *st, const struct store_archive_row *const *rows, size_t n,
@@ -54,6 +65,10 @@ void store_archive_keys_free(struct store_archive_keys *keys);
 int store_archive_add_many_keys(struct store *st, struct store_archive_keys *keys,
                                 const struct store_archive_row *const *rows, size_t n,
                                 size_t *added);
+/* After the transaction of a store_archive_add_many of `rows`: a shared stanza the batch wrote
+ * keeps its key when it `committed`, else forgets it (rolled back). */
+void store_archive_shared_settle(const struct store_archive_row *const *rows, size_t n,
+                                 bool committed);
 /* SQLite: adds at most `limit` (0: all) stored stanzas not yet in the full-text index to it, in
  * one transaction (a group when one is open); their number in *indexed. Full-text queries call
  * it first, so they see every row. Nothing to do on PostgreSQL. */

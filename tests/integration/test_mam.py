@@ -254,6 +254,75 @@ def test_one_stored_copy_per_message(server):
                           sids) == [(0,)]
 
 
+def test_pair_stored_once_across_batches(make_server, monkeypatch):
+    """A message between two local accounts is serialized by its sender's side and reused by
+    its recipient's: stored once even when the writer writes each row in its own batch, and
+    both archives answer with their own stanza-ids (the recipient's added back)."""
+    monkeypatch.setenv("STARLING_ARCHIVE_BATCH_MAX", "1")
+    srv = make_server()
+    a, b = pair(srv, "sb")
+    sids = []
+    for i in range(3):
+        chat(a, b.bare, "p%d" % i)
+        m = b.wait_for(lambda e, i=i: is_message(e, "p%d" % i), what="message")
+        sids.append(m.find(q(NS_SID, "stanza-id")).get("id"))
+    items, fin = mam(b)
+    assert bodies(items) == ["p0", "p1", "p2"] and complete(fin), (items, dump(fin))
+    assert [i for i, *_ in items] == sids
+    for rid, _, _, m in items:
+        got = [(s.get("by"), s.get("id")) for s in m.findall(q(NS_SID, "stanza-id"))]
+        assert got == [(b.bare, rid)], dump(m)
+    assert owner_rows(srv, a.user, b.user) == (3, 6)
+    assert srv.db_rows("SELECT count(*) FROM archive_stanza") == [(3,)]
+    items, fin = mam(a)
+    assert bodies(items) == ["p0", "p1", "p2"] and complete(fin)
+    assert not set(i for i, *_ in items) & set(sids)
+    assert all(m.find(q(NS_SID, "stanza-id")) is None for *_, m in items)
+    a.close()
+    b.close()
+
+
+def test_alias_recipient_archives_its_own_text(make_server):
+    """A message to an alias of the domain: the router makes `to` canonical after the sender's
+    side archived it, so the recipient's side does not take the sender's text (its `to` is
+    the alias) but archives the message as delivered."""
+    srv = make_server()
+    srv.ctl_ok("domain", "set", "localhost", "aliases=alias.localhost")
+    a, b = pair(srv, "al")
+    chat(a, "%s@alias.localhost" % b.user, "via alias")
+    m = b.wait_for(lambda e: is_message(e, "via alias"), what="message")
+    sid = m.find(q(NS_SID, "stanza-id")).get("id")
+    items, _ = mam(b)
+    assert [(i, body) for i, body, _, _ in items] == [(sid, "via alias")]
+    assert items[0][3].get("to") == m.get("to") and m.get("to").startswith(b.bare), dump(m)
+    items, _ = mam(a)
+    assert bodies(items) == ["via alias"]
+    assert items[0][3].get("to") == "%s@alias.localhost" % b.user, dump(items[0][3])
+    assert owner_rows(srv, a.user, b.user) == (2, 2)
+    a.close()
+    b.close()
+
+
+def test_prefs_never_on_one_side_archives_the_other(server):
+    """Preferences are each owner's: the recipient archives a message its sender's archive
+    refused, and the other way round."""
+    a, b = pair(server, "p1")
+    assert prefs(a, "<prefs xmlns='%s' default='never'/>" % NS_MAM).get("type") == "result"
+    chat(a, b.bare, "to b")
+    m = b.wait_for(lambda e: is_message(e, "to b"), what="message")
+    assert m.find(q(NS_SID, "stanza-id")).get("by") == b.bare, dump(m)
+    chat(b, a.bare, "to a")
+    m = a.wait_for(lambda e: is_message(e, "to a"), what="message")
+    assert m.find(q(NS_SID, "stanza-id")) is None, dump(m)
+    items, _ = mam(b)
+    assert bodies(items) == ["to b", "to a"]
+    assert items[0][3].find(q(NS_SID, "stanza-id")).get("by") == b.bare
+    assert bodies(mam(a)[0]) == []
+    assert owner_rows(server, a.user, b.user) == (2, 2)
+    a.close()
+    b.close()
+
+
 def test_unknown_ids_item_not_found(server):
     a, b = fill(server, "nf", 2)
     for kw in ({"after": "12345"}, {"before": "nope"}):

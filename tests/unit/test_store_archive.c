@@ -509,6 +509,102 @@ static void test_many_rows_one_batch(void **state)
     assert_true(count == N && oldest == 100 && newest == 100 + N - 1);
 }
 
+/* One side's row of a message between alice and bob with the shared stored stanza `sh`,
+ * written in its own batch (transaction), committed or rolled back, then settled as the
+ * writer does. */
+static void shared_row(struct store *st, struct store_archive_shared *sh, long long id,
+                       bool outgoing, bool commit)
+{
+    struct store_archive_row r = { .id = id,
+                                   .domain = "example.com",
+                                   .name = outgoing ? "alice" : "bob",
+                                   .peer = outgoing ? "bob@example.com" : "alice@example.com",
+                                   .peer_res = "",
+                                   .outgoing = outgoing,
+                                   .stanza = "<message><body>pair</body></message>",
+                                   .body = "pair",
+                                   .shared = sh };
+    const struct store_archive_row *ptr = &r;
+    size_t added = 0;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_archive_add_many(st, &ptr, 1, &added), 0);
+    assert_int_equal(added, 1);
+    assert_int_equal(commit ? store_commit(st) : store_rollback(st), 0);
+    store_archive_shared_settle(&ptr, 1, commit);
+}
+
+static long long stanzas(struct store *st)
+{
+    long long n = -1;
+    assert_int_equal(
+        store__query_one(st, "SELECT count(*) FROM archive_stanza", STORE_NO_ARGS, NULL, &n), 0);
+    return n;
+}
+
+static long long sid_of(struct store *st, long long id)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%lld", id);
+    long long sid = -1;
+    assert_int_equal(store__query_one(st, "SELECT sid FROM archive_idx WHERE id = ?1",
+                                      STORE_ARGS(num), NULL, &sid),
+                     0);
+    return sid;
+}
+
+/* A shared stored stanza across batches: written once by the first batch and remembered once
+ * it committed; a rolled-back batch leaves no key behind; a remembered stanza removed since
+ * (its only row's account removed) is written again. */
+static void test_shared_stanza_across_batches(void **state)
+{
+    struct fixture *f = *state;
+    struct store_archive_shared sh = { 0, 0 };
+    shared_row(f->st, &sh, 40, true, true);
+    assert_true(sh.sid == 40 && sh.pending == 0);
+    shared_row(f->st, &sh, 41, false, true);
+    assert_int_equal(stanzas(f->st), 1);
+    assert_int_equal(sid_of(f->st, 41), 40);
+    /* Rolled back: forgotten; the next batch writes its own. */
+    struct store_archive_shared rb = { 0, 0 };
+    shared_row(f->st, &rb, 50, true, false);
+    assert_true(rb.sid == 0 && rb.pending == 0);
+    shared_row(f->st, &rb, 51, false, true);
+    assert_int_equal(rb.sid, 51);
+    assert_int_equal(sid_of(f->st, 51), 51);
+    assert_int_equal(stanzas(f->st), 2);
+    /* Both rows in one batch: one stored stanza, no text compared. */
+    struct store_archive_shared one = { 0, 0 };
+    struct store_archive_row r[2] = {
+        { .id = 60,
+          .domain = "example.com",
+          .name = "alice",
+          .peer = "bob@example.com",
+          .outgoing = true,
+          .stanza = "<message><body>a</body></message>",
+          .shared = &one },
+        { .id = 61,
+          .domain = "example.com",
+          .name = "bob",
+          .peer = "alice@example.com",
+          .stanza = "<message><body>a</body></message>",
+          .shared = &one },
+    };
+    const struct store_archive_row *ptrs[2] = { &r[0], &r[1] };
+    size_t added = 0;
+    assert_int_equal(store_archive_add_many(f->st, ptrs, 2, &added), 0);
+    store_archive_shared_settle(ptrs, 2, true);
+    assert_true(added == 2 && one.sid == 60 && sid_of(f->st, 61) == 60);
+    assert_int_equal(stanzas(f->st), 3);
+    /* The remembered stanza went with alice's row: bob's row gets its own. */
+    struct store_archive_shared gone = { 0, 0 };
+    shared_row(f->st, &gone, 70, true, true);
+    assert_int_equal(store_account_remove(f->st, "example.com", "alice"), 0);
+    shared_row(f->st, &gone, 71, false, true);
+    assert_int_equal(gone.sid, 71);
+    assert_int_equal(sid_of(f->st, 71), 71);
+    assert_int_equal(stanzas(f->st), 4); /* those of bob's rows: 40, 51, 60, 71 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_stanza_and_pending_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_cache_across_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_rows_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_stanza_across_batches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
