@@ -451,20 +451,23 @@ const char *tls_conn_cipher(const struct tls_conn *c)
     return SSL_get_cipher_name(c->ssl);
 }
 
+/* The first Finished message of the handshake (tls-unique; TLS 1.2 and older): the client's on
+ * a full handshake, the server's (ours) on an abbreviated one. Its length, 0 when there is none. */
+static size_t unique_data(struct tls_conn *c, unsigned char fin[EVP_MAX_MD_SIZE])
+{
+    if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
+        return 0;
+    }
+    size_t n = SSL_session_reused(c->ssl) ? SSL_get_finished(c->ssl, fin, EVP_MAX_MD_SIZE)
+                                          : SSL_get_peer_finished(c->ssl, fin, EVP_MAX_MD_SIZE);
+    return n <= EVP_MAX_MD_SIZE ? n : 0;
+}
+
 static int cb_unique(struct tls_conn *c, struct buf *out)
 {
     unsigned char fin[EVP_MAX_MD_SIZE];
-    if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
-        return ERR_NOTFOUND;
-    }
-    /* The first Finished of the handshake: the client's on a full handshake, the server's
-     * (ours) on an abbreviated one. */
-    size_t n = SSL_session_reused(c->ssl) ? SSL_get_finished(c->ssl, fin, sizeof(fin))
-                                          : SSL_get_peer_finished(c->ssl, fin, sizeof(fin));
-    if (n == 0 || n > sizeof(fin)) {
-        return ERR_NOTFOUND;
-    }
-    return buf_append(out, fin, n);
+    size_t n = unique_data(c, fin);
+    return n > 0 ? buf_append(out, fin, n) : ERR_NOTFOUND;
 }
 
 static int cb_exporter(struct tls_conn *c, struct buf *out)
@@ -490,47 +493,49 @@ static __thread struct {
     unsigned char hash[EVP_MAX_MD_SIZE];
 } g_endpoint;
 
-static void endpoint_cache(X509 *x, const unsigned char *hash, unsigned int n)
-{
-    if (X509_up_ref(x) != 1) {
-        return;
-    }
-    X509_free(g_endpoint.x);
-    g_endpoint.x = x;
-    memcpy(g_endpoint.hash, hash, n);
-    g_endpoint.n = n;
-}
-
 void tls_thread_cleanup(void)
 {
     X509_free(g_endpoint.x);
     g_endpoint.x = NULL;
 }
 
-static int cb_server_end_point(struct tls_conn *c, struct buf *out)
+/* Our certificate's tls-server-end-point hash, made the thread's cached one; false when there
+ * is none (no certificate, or a signature without a separate hash). */
+static bool endpoint_hash(struct tls_conn *c)
 {
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     int mdnid = NID_undef;
     X509 *x = SSL_get_certificate(c->ssl);
     if (x != NULL && x == g_endpoint.x) {
-        return buf_append(out, g_endpoint.hash, g_endpoint.n);
+        return true;
     }
     if (x == NULL || !X509_get_signature_info(x, &mdnid, NULL, NULL, NULL)) {
         ERR_clear_error();
-        return ERR_NOTFOUND;
+        return false;
     }
     if (mdnid == NID_md5 || mdnid == NID_sha1) {
         mdnid = NID_sha256;
     }
     /* NID_undef: a signature without a separate hash (Ed25519), which RFC 5929 leaves out. */
     const EVP_MD *md = mdnid != NID_undef ? EVP_get_digestbynid(mdnid) : NULL;
-    if (md == NULL || !X509_digest(x, md, hash, &n)) {
+    if (md == NULL || !X509_digest(x, md, hash, &n) || X509_up_ref(x) != 1) {
         ERR_clear_error();
+        return false;
+    }
+    X509_free(g_endpoint.x);
+    g_endpoint.x = x;
+    memcpy(g_endpoint.hash, hash, n);
+    g_endpoint.n = n;
+    return true;
+}
+
+static int cb_server_end_point(struct tls_conn *c, struct buf *out)
+{
+    if (!endpoint_hash(c)) {
         return ERR_NOTFOUND;
     }
-    endpoint_cache(x, hash, n);
-    return buf_append(out, hash, n);
+    return buf_append(out, g_endpoint.hash, g_endpoint.n);
 }
 
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out)
@@ -548,6 +553,24 @@ int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *o
         return cb_server_end_point(c, out);
     }
     return ERR_NOTFOUND;
+}
+
+bool tls_conn_channel_binding_offered(struct tls_conn *c, const char *type)
+{
+    if (!c->done || c->failed || type == NULL) {
+        return false;
+    }
+    if (strcmp(type, "tls-unique") == 0) {
+        unsigned char fin[EVP_MAX_MD_SIZE];
+        return unique_data(c, fin) > 0;
+    }
+    if (strcmp(type, "tls-exporter") == 0) {
+        return SSL_version(c->ssl) == TLS1_3_VERSION;
+    }
+    if (strcmp(type, "tls-server-end-point") == 0) {
+        return endpoint_hash(c);
+    }
+    return false;
 }
 
 struct idlist {

@@ -109,6 +109,10 @@ const char *tls_conn_cipher(const struct tls_conn *c);
  * Returns 0, ERR_NOTFOUND (unknown type, not applicable to this version, or handshake not done)
  * or ERR_LIMIT (`out` full). */
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out);
+/* Whether tls_conn_channel_binding() has data for `type` on this link, without computing the
+ * data where that costs anything (the tls-exporter value is derived only when asked for; the
+ * certificate hash is cached per thread): what a server advertises (XEP-0440) per login. */
+bool tls_conn_channel_binding_offered(struct tls_conn *c, const char *type);
 /* Gives back what this thread's caches hold (the last certificate's tls-server-end-point hash);
  * called when a worker ends. */
 void tls_thread_cleanup(void);

@@ -459,8 +459,14 @@ static void test_tls13(void **state)
     pair_init(&p, f->ts, client_ctx(0), NULL);
     assert_false(tls_conn_handshake_done(p.srv));
     assert_int_equal(tls_conn_channel_binding(p.srv, "tls-exporter", &p.plain), ERR_NOTFOUND);
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
     assert_true(handshake(&p));
     assert_string_equal(tls_conn_version(p.srv), "TLSv1.3");
+    /* What the features advertise, before any value is computed. */
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-server-end-point"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-unique"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-bogus"));
     assert_string_equal(SSL_get_version(p.cli), "TLSv1.3");
     assert_string_equal(tls_conn_cipher(p.srv), SSL_get_cipher_name(p.cli));
     assert_null(tls_conn_sni(p.srv));
@@ -516,6 +522,9 @@ static void test_tls12_and_resumption(void **state)
     pair_init(&p, f->ts, cctx, NULL);
     assert_true(handshake(&p));
     assert_string_equal(tls_conn_version(p.srv), "TLSv1.2");
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-unique"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-server-end-point"));
     client_send(&p, "<stream:stream>");
     server_send(&p, "<stream:features/>");
 
