@@ -38,7 +38,7 @@ size_t auth_ht_mechs(const struct sasl_params *p, const char **out, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < HT_COUNT && n < max; i++) {
         int cb = ht_mechs[i].cb;
-        if (cb < 0 || p->cb[cb].len > 0) {
+        if (cb < 0 || sasl_cb_offered(p, cb)) {
             out[n++] = ht_mechs[i].name;
         }
     }

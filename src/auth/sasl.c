@@ -68,14 +68,23 @@ static bool policy_lists(const struct sasl_policy *pol, const struct sasl_mech *
     return false;
 }
 
+bool sasl_cb_offered(const struct sasl_params *p, int t)
+{
+    return t >= 0 && t < SASL_CB_COUNT && (p->cb_types & (1u << t)) != 0;
+}
+
+int sasl_cb_get(const struct sasl_params *p, enum sasl_cb_type t, struct sasl_cb_data *out)
+{
+    *out = (struct sasl_cb_data){ NULL, 0 };
+    if (!sasl_cb_offered(p, (int)t) || p->get_cb == NULL) {
+        return ERR_NOTFOUND;
+    }
+    return p->get_cb(p->ud, t, out);
+}
+
 static bool has_cb(const struct sasl_params *p)
 {
-    for (int t = 0; t < SASL_CB_COUNT; t++) {
-        if (p->cb[t].len > 0) {
-            return true;
-        }
-    }
-    return false;
+    return (p->cb_types & ((1u << SASL_CB_COUNT) - 1)) != 0;
 }
 
 static bool can_succeed(const struct sasl_policy *pol, const struct sasl_params *p,

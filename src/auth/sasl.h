@@ -27,17 +27,25 @@ enum sasl_cb_type {
  * failure ("temporary-auth-failure"). Called on the thread that calls sasl_step(). */
 typedef int sasl_creds_fn(void *ud, const char *username, struct auth_creds *out);
 
+/* Computes the data of channel-binding type `t`, one the link offers (sasl_params.cb_types),
+ * into `out`, which stays valid while the params do. Called only when a mechanism checks the
+ * binding (SCRAM's "p=" final message), so a login that does not bind computes nothing.
+ * Returns 0 or a negative code (the mechanism then fails with "temporary-auth-failure"). */
+typedef int sasl_cb_fn(void *ud, enum sasl_cb_type t, struct sasl_cb_data *out);
+
 /* What the stream layer knows about the link. Everything is borrowed and must outlive the
  * sessions started with it. */
 struct sasl_params {
-    const char *domain;                    /* the stream's domain: realm / hostname */
-    bool tls;                              /* the link is encrypted */
-    struct sasl_cb_data cb[SASL_CB_COUNT]; /* given only when -PLUS is advertised: the SCRAM
-                                            * "y" flag fails when TLS is on and any is given */
-    const char *const *cert_ids;           /* EXTERNAL: NULL-terminated bare JIDs of a verified
+    const char *domain; /* the stream's domain: realm / hostname */
+    bool tls;           /* the link is encrypted */
+    unsigned cb_types;  /* bit 1u << t for each channel-binding type the link offers: -PLUS is
+                        * advertised when TLS is on and any is, and the SCRAM "y" flag fails */
+    sasl_cb_fn *get_cb; /* the data of an offered type (called with `ud`); may be NULL when
+                         * cb_types is 0 */
+    const char *const *cert_ids; /* EXTERNAL: NULL-terminated bare JIDs of a verified
                                             * client certificate, or NULL */
-    const char *tls_version;               /* "TLSv1.3"…, for failure reasons; may be NULL */
-    bool cb_none_mutual;                   /* the client asked earlier on this stream for a
+    const char *tls_version;     /* "TLSv1.3"…, for failure reasons; may be NULL */
+    bool cb_none_mutual;         /* the client asked earlier on this stream for a
                                             * binding type the link does not offer: it supports
                                             * none of ours, so its "y" is accepted (XEP-0440;
                                             * docs/internals/sasl.md) */
@@ -72,6 +80,11 @@ bool sasl_mech_is_plaintext(const struct sasl_mech *m);
  * written (at most `max`). */
 size_t sasl_mechs_offered(const struct sasl_policy *pol, const struct sasl_params *p,
                           const char **out, size_t max);
+/* Whether the link offers channel-binding type `t` (any value: false when out of range). */
+bool sasl_cb_offered(const struct sasl_params *p, int t);
+/* The data of an offered type through p->get_cb: 0, ERR_NOTFOUND when `t` is not offered, or
+ * the callback's code. */
+int sasl_cb_get(const struct sasl_params *p, enum sasl_cb_type t, struct sasl_cb_data *out);
 /* Whether `name` is one of the mechanisms sasl_mechs_offered() lists. */
 bool sasl_mech_allowed(const struct sasl_policy *pol, const struct sasl_params *p,
                        const char *name);

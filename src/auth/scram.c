@@ -162,7 +162,7 @@ static bool plus_advertised(const struct sasl_params *p)
         return false;
     }
     for (int t = 0; t < SASL_CB_COUNT; t++) {
-        if (p->cb[t].len > 0) {
+        if (sasl_cb_offered(p, t)) {
             return true;
         }
     }
@@ -250,7 +250,7 @@ static int check_cb_flag(struct sasl_session *s, struct scram_state *st)
         if (!s->mech->plus) {
             return cb_fail(s, "channel binding asked with a mechanism without -PLUS");
         }
-        if (!p->tls || st->cb_type == SASL_CB_COUNT || p->cb[st->cb_type].len == 0) {
+        if (!p->tls || !sasl_cb_offered(p, (int)st->cb_type)) {
             return cb_type_unoffered(s, st);
         }
         return 0;
@@ -420,8 +420,8 @@ static int client_first(struct sasl_session *s, struct scram_state *st, struct s
     return server_first(s, st, cnonce, out);
 }
 
-/* Checks c=: base64 of the GS2 header followed by the channel-binding data when "p". */
-static bool cb_matches(const struct sasl_session *s, const struct scram_state *st, struct strv v)
+/* Checks c=: base64 of the GS2 header followed by the channel-binding data `cb` when "p". */
+static bool cb_matches(const struct scram_state *st, const struct sasl_cb_data *cb, struct strv v)
 {
     struct buf got;
     struct buf want;
@@ -429,8 +429,7 @@ static bool cb_matches(const struct sasl_session *s, const struct scram_state *s
     buf_init(&want, SASL__MAX_INPUT);
     bool ok = sasl_b64_decode(v, &got) == 0 && buf_append_c(&want, st->gs2_header) == 0;
     if (ok && st->flag == CB_P) {
-        const struct sasl_cb_data *cb = &s->params->cb[st->cb_type];
-        ok = buf_append(&want, cb->data, cb->len) == 0;
+        ok = cb->len > 0 && buf_append(&want, cb->data, cb->len) == 0;
     }
     ok = ok && got.len == want.len && CRYPTO_memcmp(got.p, want.p, got.len) == 0;
     buf_cleanup(&got);
@@ -514,7 +513,12 @@ static int client_final(struct sasl_session *s, struct scram_state *st, struct s
     if (!proof_ok || !strv_eq_c(nonce, st->nonce)) {
         return malformed(s);
     }
-    if (!cb_matches(s, st, cbind)) {
+    /* The link's binding data is computed only now, for a "p=" exchange that got this far. */
+    struct sasl_cb_data cb = { NULL, 0 };
+    if (st->flag == CB_P && sasl_cb_get(s->params, st->cb_type, &cb) != 0) {
+        return sasl__fail(s, "temporary-auth-failure", ERR_INTERNAL);
+    }
+    if (!cb_matches(st, &cb, cbind)) {
         return cb_fail(s, "the channel-binding data (c=) does not match this link");
     }
     unsigned char sig[64];

@@ -37,6 +37,13 @@ struct tls_conn {
     bool closed; /* close_notify received */
     bool shut;   /* our close_notify queued */
     bool out_overflow;
+    /* A TLS 1.3 server's post-handshake messages (its session ticket) wait in `out` for the
+     * next record of application data, or our close_notify, so that they share its send: the
+     * peer needs the ticket only for a later connection, and a client answers the handshake
+     * with its stream header, which we answer. Only the first out_ready bytes of `out` (what
+     * was there before) may be taken meanwhile. */
+    bool hold;
+    size_t out_ready;
     char err[160];
 };
 
@@ -259,6 +266,7 @@ int tls_conn_seal(struct tls_conn *c)
     }
     int rc = seal(c, c->plain.p, c->plain.len);
     buf_reset(&c->plain);
+    c->hold = false;
     if (rc == ERR_LIMIT) {
         /* tls_conn_write checked the room already: this is a bug, not the peer's doing. */
         snprintf(c->err, sizeof(c->err), "output buffer limit exceeded");
@@ -268,10 +276,17 @@ int tls_conn_seal(struct tls_conn *c)
     return rc;
 }
 
-/* Bookkeeping once the handshake completes: held plaintext sent. */
-static int handshake_finished(struct tls_conn *c)
+/* Bookkeeping once the handshake completes: held plaintext sent; what a TLS 1.3 server wrote
+ * after its handshake (`before`: the output's length before the call that completed it) held
+ * for the next application data when there is none yet. */
+static int handshake_finished(struct tls_conn *c, size_t before)
 {
     c->done = true;
+    if (c->plain.len == 0 && c->out.len > before && SSL_is_server(c->ssl) &&
+        SSL_version(c->ssl) == TLS1_3_VERSION) {
+        c->hold = true;
+        c->out_ready = before;
+    }
     if (c->in_off == c->in.len) {
         drained_in(c);
     }
@@ -288,11 +303,12 @@ int tls_conn_read(struct tls_conn *c, struct buf *plain)
     }
     if (!c->done) {
         ERR_clear_error();
+        size_t before = c->out.len;
         int r = SSL_do_handshake(c->ssl);
         if (r != 1) {
             return ssl_result(c, r);
         }
-        int rc = handshake_finished(c);
+        int rc = handshake_finished(c, before);
         if (rc != 0) {
             return rc;
         }
@@ -354,6 +370,12 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len)
     return buf_append(&c->plain, data, len);
 }
 
+/* Bytes of `out` that may leave now (see tls_conn.hold). */
+static size_t out_takeable(const struct tls_conn *c)
+{
+    return c->hold ? c->out_ready : c->out.len;
+}
+
 int tls_conn_take_output(struct tls_conn *c, struct buf *out)
 {
     /* A failed session has nothing to seal, but maybe an alert for the peer to take. */
@@ -361,10 +383,14 @@ int tls_conn_take_output(struct tls_conn *c, struct buf *out)
     if (rc != 0) {
         return rc;
     }
-    if (c->out.len == 0) {
+    if (c->failed) {
+        c->hold = false;
+    }
+    size_t avail = out_takeable(c);
+    if (avail == 0) {
         return 0;
     }
-    if (out->len == 0 && c->out.len <= out->max && c->out.cap <= out->max + 1) {
+    if (!c->hold && out->len == 0 && c->out.len <= out->max && c->out.cap <= out->max + 1) {
         /* Hand the storage over instead of copying it. */
         struct buf t = *out;
         out->p = c->out.p;
@@ -373,18 +399,23 @@ int tls_conn_take_output(struct tls_conn *c, struct buf *out)
         c->out.p = t.p;
         c->out.cap = t.cap;
         buf_reset(&c->out);
-    } else {
-        size_t room = out->max > out->len ? out->max - out->len : 0;
-        size_t n = c->out.len < room ? c->out.len : room;
-        if (n > 0 && buf_append(out, c->out.p, n) != 0) {
-            return ERR_AGAIN;
-        }
-        buf_consume(&c->out, n);
+        return 0;
     }
-    if (c->out.len > 0) {
+    size_t room = out->max > out->len ? out->max - out->len : 0;
+    size_t n = avail < room ? avail : room;
+    if (n > 0 && buf_append(out, c->out.p, n) != 0) {
         return ERR_AGAIN;
     }
-    buf_reset(&c->out);
+    buf_consume(&c->out, n);
+    if (c->hold) {
+        c->out_ready -= n;
+    }
+    if (avail > n) {
+        return ERR_AGAIN;
+    }
+    if (c->out.len == 0) {
+        buf_reset(&c->out);
+    }
     return 0;
 }
 
@@ -409,7 +440,7 @@ void tls_conn_release_idle(struct tls_conn *c)
 
 size_t tls_conn_output_pending(const struct tls_conn *c)
 {
-    return c->out.len;
+    return out_takeable(c);
 }
 
 int tls_conn_shutdown(struct tls_conn *c)
@@ -420,6 +451,7 @@ int tls_conn_shutdown(struct tls_conn *c)
     }
     (void)tls_conn_seal(c); /* what was written goes before the close_notify */
     c->shut = true;
+    c->hold = false; /* a held ticket goes with it */
     ERR_clear_error();
     (void)SSL_shutdown(c->ssl);
     ERR_clear_error();
@@ -451,20 +483,23 @@ const char *tls_conn_cipher(const struct tls_conn *c)
     return SSL_get_cipher_name(c->ssl);
 }
 
+/* The first Finished message of the handshake (tls-unique; TLS 1.2 and older): the client's on
+ * a full handshake, the server's (ours) on an abbreviated one. Its length, 0 when there is none. */
+static size_t unique_data(struct tls_conn *c, unsigned char fin[EVP_MAX_MD_SIZE])
+{
+    if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
+        return 0;
+    }
+    size_t n = SSL_session_reused(c->ssl) ? SSL_get_finished(c->ssl, fin, EVP_MAX_MD_SIZE)
+                                          : SSL_get_peer_finished(c->ssl, fin, EVP_MAX_MD_SIZE);
+    return n <= EVP_MAX_MD_SIZE ? n : 0;
+}
+
 static int cb_unique(struct tls_conn *c, struct buf *out)
 {
     unsigned char fin[EVP_MAX_MD_SIZE];
-    if (SSL_version(c->ssl) >= TLS1_3_VERSION) {
-        return ERR_NOTFOUND;
-    }
-    /* The first Finished of the handshake: the client's on a full handshake, the server's
-     * (ours) on an abbreviated one. */
-    size_t n = SSL_session_reused(c->ssl) ? SSL_get_finished(c->ssl, fin, sizeof(fin))
-                                          : SSL_get_peer_finished(c->ssl, fin, sizeof(fin));
-    if (n == 0 || n > sizeof(fin)) {
-        return ERR_NOTFOUND;
-    }
-    return buf_append(out, fin, n);
+    size_t n = unique_data(c, fin);
+    return n > 0 ? buf_append(out, fin, n) : ERR_NOTFOUND;
 }
 
 static int cb_exporter(struct tls_conn *c, struct buf *out)
@@ -490,47 +525,49 @@ static __thread struct {
     unsigned char hash[EVP_MAX_MD_SIZE];
 } g_endpoint;
 
-static void endpoint_cache(X509 *x, const unsigned char *hash, unsigned int n)
-{
-    if (X509_up_ref(x) != 1) {
-        return;
-    }
-    X509_free(g_endpoint.x);
-    g_endpoint.x = x;
-    memcpy(g_endpoint.hash, hash, n);
-    g_endpoint.n = n;
-}
-
 void tls_thread_cleanup(void)
 {
     X509_free(g_endpoint.x);
     g_endpoint.x = NULL;
 }
 
-static int cb_server_end_point(struct tls_conn *c, struct buf *out)
+/* Our certificate's tls-server-end-point hash, made the thread's cached one; false when there
+ * is none (no certificate, or a signature without a separate hash). */
+static bool endpoint_hash(struct tls_conn *c)
 {
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     int mdnid = NID_undef;
     X509 *x = SSL_get_certificate(c->ssl);
     if (x != NULL && x == g_endpoint.x) {
-        return buf_append(out, g_endpoint.hash, g_endpoint.n);
+        return true;
     }
     if (x == NULL || !X509_get_signature_info(x, &mdnid, NULL, NULL, NULL)) {
         ERR_clear_error();
-        return ERR_NOTFOUND;
+        return false;
     }
     if (mdnid == NID_md5 || mdnid == NID_sha1) {
         mdnid = NID_sha256;
     }
     /* NID_undef: a signature without a separate hash (Ed25519), which RFC 5929 leaves out. */
     const EVP_MD *md = mdnid != NID_undef ? EVP_get_digestbynid(mdnid) : NULL;
-    if (md == NULL || !X509_digest(x, md, hash, &n)) {
+    if (md == NULL || !X509_digest(x, md, hash, &n) || X509_up_ref(x) != 1) {
         ERR_clear_error();
+        return false;
+    }
+    X509_free(g_endpoint.x);
+    g_endpoint.x = x;
+    memcpy(g_endpoint.hash, hash, n);
+    g_endpoint.n = n;
+    return true;
+}
+
+static int cb_server_end_point(struct tls_conn *c, struct buf *out)
+{
+    if (!endpoint_hash(c)) {
         return ERR_NOTFOUND;
     }
-    endpoint_cache(x, hash, n);
-    return buf_append(out, hash, n);
+    return buf_append(out, g_endpoint.hash, g_endpoint.n);
 }
 
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out)
@@ -548,6 +585,24 @@ int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *o
         return cb_server_end_point(c, out);
     }
     return ERR_NOTFOUND;
+}
+
+bool tls_conn_channel_binding_offered(struct tls_conn *c, const char *type)
+{
+    if (!c->done || c->failed || type == NULL) {
+        return false;
+    }
+    if (strcmp(type, "tls-unique") == 0) {
+        unsigned char fin[EVP_MAX_MD_SIZE];
+        return unique_data(c, fin) > 0;
+    }
+    if (strcmp(type, "tls-exporter") == 0) {
+        return SSL_version(c->ssl) == TLS1_3_VERSION;
+    }
+    if (strcmp(type, "tls-server-end-point") == 0) {
+        return endpoint_hash(c);
+    }
+    return false;
 }
 
 struct idlist {

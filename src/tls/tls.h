@@ -80,11 +80,14 @@ int tls_conn_write(struct tls_conn *c, const void *data, size_t len);
  * size allows. Returns 0 (also when nothing was held or the handshake is not done) or ERR_TLS. */
 int tls_conn_seal(struct tls_conn *c);
 /* Seals (tls_conn_seal), then appends pending ciphertext to `out` (after a fatal error: the
- * alert for the peer, if any). Returns 0 when everything was taken, ERR_AGAIN when `out` filled
+ * alert for the peer, if any). A TLS 1.3 session ticket made when the handshake completes is
+ * not pending on its own: it leaves with the next application data or our close_notify, in
+ * the same send (a client needs it only for its next connection). Returns 0 when everything was taken, ERR_AGAIN when `out` filled
  * up first (the rest stays pending; call again once `out` has been drained), ERR_TLS when
  * sealing failed. */
 int tls_conn_take_output(struct tls_conn *c, struct buf *out);
-/* Bytes of ciphertext waiting to be taken (plaintext not sealed yet is not counted). */
+/* Bytes of ciphertext waiting to be taken (plaintext not sealed yet, and a ticket held for the
+ * next application data, are not counted). */
 size_t tls_conn_output_pending(const struct tls_conn *c);
 /* Frees the buffers of a quiet connection (ours and OpenSSL's record buffers: about 35 KB while
  * busy); the next read or write makes them again. */
@@ -109,6 +112,10 @@ const char *tls_conn_cipher(const struct tls_conn *c);
  * Returns 0, ERR_NOTFOUND (unknown type, not applicable to this version, or handshake not done)
  * or ERR_LIMIT (`out` full). */
 int tls_conn_channel_binding(struct tls_conn *c, const char *type, struct buf *out);
+/* Whether tls_conn_channel_binding() has data for `type` on this link, without computing the
+ * data where that costs anything (the tls-exporter value is derived only when asked for; the
+ * certificate hash is cached per thread): what a server advertises (XEP-0440) per login. */
+bool tls_conn_channel_binding_offered(struct tls_conn *c, const char *type);
 /* Gives back what this thread's caches hold (the last certificate's tls-server-end-point hash);
  * called when a worker ends. */
 void tls_thread_cleanup(void);

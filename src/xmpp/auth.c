@@ -36,6 +36,22 @@ static int get_creds(void *ud, const char *username, struct auth_creds *out)
     return accounts_lookup_creds(worker_ctx()->store, st->domain, username, out);
 }
 
+/* sasl_cb_fn: the link's binding data of type `t`, computed on first use and kept for the
+ * stream (it does not change once TLS is up). */
+static int get_cb(void *ud, enum sasl_cb_type t, struct sasl_cb_data *out)
+{
+    struct xstream *st = ud;
+    struct buf *b = &st->a->cb[t];
+    if (b->len == 0 &&
+        (st->c->tls == NULL || tls_conn_channel_binding(st->c->tls, cb_names[t], b) != 0)) {
+        buf_reset(b);
+        return ERR_NOTFOUND;
+    }
+    out->data = (const unsigned char *)b->p;
+    out->len = b->len;
+    return 0;
+}
+
 /* The domain's Login Methods as the SASL table's policy. */
 static void policy_of(const struct xstream *st, struct sasl_policy *pol, const char **names)
 {
@@ -64,22 +80,12 @@ static void prepare_params(struct xstream *st)
         return;
     }
     p->tls_version = tls_conn_version(tls);
-    /* The link's bindings do not change once TLS is up: the features and the <auth/> of a
-     * login share one computation (the tls-exporter and the certificate hash cost a little). */
-    bool known = false;
+    /* Only which bindings the link has, for the features; a value is computed when a
+     * mechanism checks it (get_cb), at most once per stream. */
+    p->get_cb = get_cb;
     for (int i = 0; i < SASL_CB_COUNT; i++) {
-        known = known || st->a->cb[i].len > 0;
-    }
-    for (int i = 0; i < SASL_CB_COUNT; i++) {
-        if (!known) {
-            buf_reset(&st->a->cb[i]);
-            if (tls_conn_channel_binding(tls, cb_names[i], &st->a->cb[i]) != 0) {
-                buf_reset(&st->a->cb[i]);
-            }
-        }
-        if (st->a->cb[i].len > 0) {
-            p->cb[i].data = (const unsigned char *)st->a->cb[i].p;
-            p->cb[i].len = st->a->cb[i].len;
+        if (st->a->cb[i].len > 0 || tls_conn_channel_binding_offered(tls, cb_names[i])) {
+            p->cb_types |= 1u << i;
         }
     }
     if (st->a->cert_ids == NULL) {
@@ -124,15 +130,12 @@ void xstream__features_auth(struct xstream *st, struct buf *out)
         buf_printf(out, "<mechanism>%s</mechanism>", mechs[i]);
     }
     buf_append_c(out, "</mechanisms>");
-    bool any_cb = false;
-    for (int i = 0; i < SASL_CB_COUNT; i++) {
-        any_cb = any_cb || st->a->sp.cb[i].len > 0;
-    }
+    bool any_cb = st->a->sp.cb_types != 0;
     if (any_cb) {
         /* XEP-0440: the channel-binding types this server supports on this link. */
         buf_printf(out, "<sasl-channel-binding xmlns='%s'>", NS_SASL_CB);
         for (int i = 0; i < SASL_CB_COUNT; i++) {
-            if (st->a->sp.cb[i].len > 0) {
+            if (sasl_cb_offered(&st->a->sp, i)) {
                 buf_printf(out, "<channel-binding type='%s'/>", cb_names[i]);
             }
         }

@@ -259,7 +259,7 @@ void conn_free_now(struct conn *c)
     free(c);
 }
 
-int conn_send_buf(int fd, struct buf *out, unsigned long long *sent)
+int conn_send_buf(int fd, struct buf *out, unsigned long long *sent, unsigned long *calls)
 {
     while (out->len > 0) {
         ssize_t n = send(fd, out->p, out->len, MSG_NOSIGNAL);
@@ -274,6 +274,7 @@ int conn_send_buf(int fd, struct buf *out, unsigned long long *sent)
         }
         buf_consume(out, (size_t)n);
         *sent += (unsigned long long)n;
+        (*calls)++;
     }
     if (out->len == 0 && out->cap > 65536) {
         /* A burst's big buffer is not kept; the usual size is, until the connection is idle. */
@@ -307,7 +308,7 @@ static int flush_out(struct conn *c)
             return trc == ERR_TLS ? ERR_TLS : ERR_LIMIT;
         }
     }
-    int rc = conn_send_buf(c->fd, &c->out, &c->bytes_out);
+    int rc = conn_send_buf(c->fd, &c->out, &c->bytes_out, &c->sends);
     if (rc != 0) {
         return rc;
     }
@@ -723,6 +724,7 @@ static void on_readable(struct conn *c)
         }
         c->last_read_ms = loop_now_ms(c->loop);
         c->bytes_in += (unsigned long long)n;
+        c->receives++;
         c->tokens -= n;
         size_t skip = skip_before_hello(c, data, (size_t)n);
         if (skip == (size_t)n) {

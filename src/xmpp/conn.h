@@ -120,8 +120,10 @@ struct conn {
     unsigned long stanzas_out;
     unsigned long long bytes_in;
     unsigned long long bytes_out;
-    enum conn_kind kind;        /* set with conn_set_kind */
-    struct log_ctx log;         /* its records: the tag of its kind, id, peer, account */
+    unsigned long sends;    /* send calls that moved bytes (a login's count is its protocol's) */
+    unsigned long receives; /* recv calls that returned bytes */
+    enum conn_kind kind;    /* set with conn_set_kind */
+    struct log_ctx log;     /* its records: the tag of its kind, id, peer, account */
     const struct conn_ops *ops; /* NULL once the owner detached */
     void *owner;
     /* The stream of an accepted connection (the owner; NULL on outgoing s2s), for the XMPP
@@ -177,9 +179,10 @@ int conn_write_raw(struct conn *c, const char *data, size_t len);
  * not used yet are decoded by it. */
 void conn_set_filter(struct conn *c, const struct conn_filter *f, void *ctx);
 /* Sends what `out` holds on a non-blocking socket until it is empty or the socket is full,
- * adding the bytes sent to *sent; an emptied buffer above 16 KB gives its memory back.
- * Returns 0, or ERR_CLOSED when the socket failed. Shared by incoming and outgoing streams. */
-int conn_send_buf(int fd, struct buf *out, unsigned long long *sent);
+ * adding the bytes sent to *sent and the send calls that moved bytes to *calls; an emptied
+ * buffer above 16 KB gives its memory back. Returns 0, or ERR_CLOSED when the socket failed.
+ * Shared by incoming and outgoing streams. */
+int conn_send_buf(int fd, struct buf *out, unsigned long long *sent, unsigned long *calls);
 /* Turns TLS on now: what was queued before goes in clear, what follows is encrypted. */
 int conn_start_tls(struct conn *c);
 /* Frees the buffers of a connection that has been quiet (output, pending input, TLS); busy

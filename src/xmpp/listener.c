@@ -310,9 +310,14 @@ static void on_accept(void *ud, uint32_t events)
          * and SASL run where the connection starts, and EPOLLEXCLUSIVE alone would wake the
          * same idle worker for every accept. */
         int n = workers_count();
-        int target =
-            n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n) : le->xw->worker->id;
-        worker_post(target, start_accepted, a);
+        int self = le->xw->worker->id;
+        int target = n > 1 ? (int)(atomic_fetch_add(&accept_rr, 1) % (unsigned)n) : self;
+        if (target == self) {
+            /* Ours: started now, not through our own inbox (a wake-up and two calls). */
+            start_accepted(le->xw->worker, a);
+        } else {
+            worker_post(target, start_accepted, a);
+        }
     }
 }
 

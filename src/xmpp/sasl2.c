@@ -101,7 +101,7 @@ void xstream__sasl2_features(struct xstream *st, struct buf *out, const char **m
     const char *cbs[SASL_CB_COUNT];
     size_t ncb = 0;
     for (int i = 0; cb_names != NULL && i < SASL_CB_COUNT; i++) {
-        if (st->a->sp.cb[i].len > 0) {
+        if (sasl_cb_offered(&st->a->sp, i)) {
             cbs[ncb++] = cb_names[i];
         }
     }
@@ -347,8 +347,10 @@ static void fast_auth(struct xstream *st, const char *mech, int cbtype, const st
     buf_init(&user, 1024);
     unsigned char mac[AUTH_HT_MAC_LEN];
     xstream__auth_prepare(st);
-    const struct sasl_cb_data *cb = cbtype >= 0 ? &st->a->sp.cb[cbtype] : NULL;
-    if (!fast_enabled() || (cb != NULL && cb->len == 0)) {
+    struct sasl_cb_data cbd = { NULL, 0 };
+    const struct sasl_cb_data *cb = cbtype >= 0 ? &cbd : NULL;
+    if (!fast_enabled() ||
+        (cb != NULL && sasl_cb_get(&st->a->sp, (enum sasl_cb_type)cbtype, &cbd) != 0)) {
         xstream__auth_failure(st, "invalid-mechanism", SASL_FAIL_OTHER,
                               "a FAST mechanism not offered here", NULL);
         goto done;

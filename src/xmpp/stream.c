@@ -242,6 +242,8 @@ static void features(struct xstream *st)
 {
     struct buf b;
     buf_init(&b, 8192);
+    /* Room for the usual lists at once (up to ~1.5 KB after TLS), not five reallocations. */
+    (void)buf_reserve(&b, 2047);
     buf_append_c(&b, "<stream:features>");
     if (st->state == XS_AUTHED) {
         buf_printf(&b, "<bind xmlns='%s'/><session xmlns='%s'><optional/></session>", NS_BIND,

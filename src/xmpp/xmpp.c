@@ -172,14 +172,16 @@ void xmpp_connections_json(struct xmpp_worker *xw, json_t *array)
         }
         bool tls_on = c->tls && tls_conn_handshake_done(c->tls);
         json_t *o =
-            json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:i, s:I, s:I, s:I, s:I}",
+            json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:i, s:I, s:I, s:I, s:I, "
+                      "s:I, s:I}",
                       "id", (json_int_t)c->id, "kind", kind_name(c->kind), "state", state, "peer",
                       c->peer, "jid", jid, "tls", tls_on ? tls_conn_version(c->tls) : NULL,
                       "cipher", tls_on ? tls_conn_cipher(c->tls) : NULL, "mechanism",
                       c->st ? xstream_mechanism(c->st) : NULL, "since", (json_int_t)c->since,
                       "worker", c->worker_id, "stanzas_in", (json_int_t)c->stanzas_in,
                       "stanzas_out", (json_int_t)c->stanzas_out, "bytes_in",
-                      (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out);
+                      (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out, "sends",
+                      (json_int_t)c->sends, "receives", (json_int_t)c->receives);
         buf_cleanup(&pairs);
         const char *client = c->st && c->kind == CONN_C2S ? xstream_client(c->st) : NULL;
         if (o && client) {

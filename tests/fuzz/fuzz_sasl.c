@@ -42,6 +42,13 @@ static struct auth_creds base_creds;
 static bool trace; /* FUZZ_SASL_TRACE set: each step's result on stderr */
 static unsigned char cb_bytes[SASL_CB_COUNT][32];
 
+static int get_cb(void *ud, enum sasl_cb_type t, struct sasl_cb_data *out)
+{
+    (void)ud;
+    *out = (struct sasl_cb_data){ cb_bytes[t], sizeof(cb_bytes[t]) };
+    return 0;
+}
+
 struct lookup {
     uint8_t flags;
     unsigned calls;
@@ -255,9 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .ud = &lk,
     };
     if (lk.flags & F_CB) {
-        for (int t = 0; t < SASL_CB_COUNT; t++) {
-            p.cb[t] = (struct sasl_cb_data){ cb_bytes[t], sizeof(cb_bytes[t]) };
-        }
+        p.cb_types = (1u << SASL_CB_COUNT) - 1;
+        p.get_cb = get_cb;
     }
     const struct sasl_policy pol = { NULL, true };
 

@@ -76,6 +76,40 @@ def test_channel_binding_types_tls12(server):
         dump(feats)
 
 
+def _conn_of(server, port):
+    mine = [e for e in server.connections() if e.get("peer") == "[127.0.0.1]:%d" % port]
+    assert len(mine) == 1, mine
+    return mine[0]
+
+
+def test_tls13_ticket_leaves_with_the_features(server):
+    """A client whose Finished arrives alone (most do: the handshake, then the stream header)
+    gets the session ticket in the same send as the features that answer its header, not in
+    a send of its own; every later step of the login is one send for one request (issue 21)."""
+    c = RawClient(server.port)
+    c.open()
+    c.send("<starttls xmlns='%s'/>" % rawxmpp.NS_TLS)
+    c.expect(q(rawxmpp.NS_TLS, "proceed"))
+    c._wrap_tls()
+    assert c.tls_version == "TLSv1.3"
+    time.sleep(0.3)  # the server has read the Finished, alone
+    e = _conn_of(server, c.local_port)
+    # features, <proceed/>, the handshake flight: no fourth send for the ticket alone.
+    assert e["sends"] == 3 and e["receives"] >= 4, e
+    feats = c.open()
+    assert "SCRAM-SHA-1" in rawxmpp.mechanisms(feats)
+    assert c.sock.session is not None and c.sock.session.has_ticket
+    assert _conn_of(server, c.local_port)["sends"] == 4
+    kind, _ = c.scram("SCRAM-SHA-256", "alice", PW)
+    assert kind == "success"
+    c.restart()
+    c.bind("tickets")
+    e = _conn_of(server, c.local_port)
+    # challenge, success, features, bind result
+    assert e["sends"] == 8, e
+    c.close()
+
+
 def test_domain_without_cram_offers_neither_cram_nor_digest(server):
     c, feats = rawxmpp.connect(server, to="nocram.test")
     mechs = rawxmpp.mechanisms(feats)

@@ -592,12 +592,32 @@ static const unsigned char cb_unique[] = "unique-finished-message";
 static const unsigned char cb_exporter[] = { 0x01, 0x02, 0x00, 0xff, 0x7f, 0x80, 0x03, 0x04 };
 static const unsigned char cb_endpoint[] = "sha256-of-server-certificate-32b";
 
+static const struct sasl_cb_data cb_table[SASL_CB_COUNT] = {
+    [SASL_CB_TLS_UNIQUE] = { cb_unique, sizeof(cb_unique) },
+    [SASL_CB_TLS_EXPORTER] = { cb_exporter, sizeof(cb_exporter) },
+    [SASL_CB_TLS_SERVER_END_POINT] = { cb_endpoint, sizeof(cb_endpoint) },
+};
+/* How many times the mechanisms asked for binding data, and whether the next ask fails. */
+static int cb_asked;
+static bool cb_fails;
+
+static int test_get_cb(void *ud, enum sasl_cb_type t, struct sasl_cb_data *out)
+{
+    (void)ud;
+    cb_asked++;
+    if (cb_fails) {
+        return ERR_INTERNAL;
+    }
+    *out = cb_table[t];
+    return 0;
+}
+
 static struct sasl_params params_cb(void)
 {
     struct sasl_params p = params_plain();
-    p.cb[SASL_CB_TLS_UNIQUE] = (struct sasl_cb_data){ cb_unique, sizeof(cb_unique) };
-    p.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
-    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){ cb_endpoint, sizeof(cb_endpoint) };
+    p.cb_types =
+        1u << SASL_CB_TLS_UNIQUE | 1u << SASL_CB_TLS_EXPORTER | 1u << SASL_CB_TLS_SERVER_END_POINT;
+    p.get_cb = test_get_cb;
     return p;
 }
 
@@ -621,7 +641,7 @@ static void test_scram_plus(void **state)
             expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", types[t].data, types[t].len,
                          SASL_DONE, NULL);
             /* Data of another type, or altered data: a man in the middle. */
-            const struct sasl_cb_data *other = &p.cb[(t + 1) % 3];
+            const struct sasl_cb_data *other = &cb_table[(t + 1) % 3];
             expect_scram(mechs[m], &p, types[t].gs2, "bob", "hunter2", other->data, other->len,
                          ERR_AUTH, "not-authorized");
             unsigned char bad[64];
@@ -640,7 +660,7 @@ static void test_scram_plus(void **state)
         expect_scram(mechs[m], &p, "p=tls-other,,", "bob", "hunter2", NULL, 0, ERR_AUTH,
                      "not-authorized");
         struct sasl_params q = params_cb();
-        q.cb[SASL_CB_TLS_UNIQUE].len = 0;
+        q.cb_types &= ~(1u << SASL_CB_TLS_UNIQUE);
         expect_scram(mechs[m], &q, "p=tls-unique,,", "bob", "hunter2", cb_unique, sizeof(cb_unique),
                      ERR_AUTH, "not-authorized");
         expect_scram(mechs[m], &q, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
@@ -694,7 +714,7 @@ static void test_scram_failure_kinds(void **state)
                 SASL_FAIL_UNKNOWN_USER, NULL);
     /* Channel-binding negotiation: no password is checked. */
     struct sasl_params tls13 = params_cb();
-    tls13.cb[SASL_CB_TLS_UNIQUE].len = 0;
+    tls13.cb_types &= ~(1u << SASL_CB_TLS_UNIQUE);
     tls13.tls_version = "TLSv1.3";
     expect_kind("SCRAM-SHA-512-PLUS", &tls13, "p=tls-unique,,", "bob", "hunter2", cb_unique,
                 sizeof(cb_unique), SASL_FAIL_CHANNEL_BINDING,
@@ -718,13 +738,48 @@ static void test_scram_failure_kinds(void **state)
     buf_cleanup(&out);
 }
 
+/* The binding data is asked for only by a "p=" exchange that reached its final message: the
+ * mechanism list, "n" and "y" logins and refusals before it never compute it. */
+static void test_scram_cb_data_only_when_bound(void **state)
+{
+    (void)state;
+    struct sasl_params p = params_cb();
+    cb_asked = 0;
+    const char *names[16];
+    assert_true(sasl_mechs_offered(NULL, &p, names, 16) > 3);
+    assert_string_equal(names[0], "SCRAM-SHA-512-PLUS");
+    expect_scram("SCRAM-SHA-256", &p, "n,,", "bob", "hunter2", NULL, 0, SASL_DONE, NULL);
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "n,,", "bob", "hunter2", NULL, 0, ERR_AUTH,
+                 "not-authorized");
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "p=tls-other,,", "bob", "hunter2", NULL, 0, ERR_AUTH,
+                 "not-authorized");
+    assert_int_equal(cb_asked, 0);
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
+                 sizeof(cb_exporter), SASL_DONE, NULL);
+    assert_int_equal(cb_asked, 1);
+    /* Data that cannot be had after all: a temporary failure, never a login without it. */
+    cb_fails = true;
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
+                 sizeof(cb_exporter), ERR_INTERNAL, "temporary-auth-failure");
+    cb_fails = false;
+    /* A type not offered is refused before anything is asked. */
+    p.cb_types = 1u << SASL_CB_TLS_SERVER_END_POINT;
+    cb_asked = 0;
+    expect_scram("SCRAM-SHA-256-PLUS", &p, "p=tls-exporter,,", "bob", "hunter2", cb_exporter,
+                 sizeof(cb_exporter), ERR_AUTH, "not-authorized");
+    assert_int_equal(cb_asked, 0);
+    expect_scram("SCRAM-SHA-1-PLUS", &p, "p=tls-server-end-point,,", "bob", "hunter2", cb_endpoint,
+                 sizeof(cb_endpoint), SASL_DONE, NULL);
+    assert_int_equal(cb_asked, 1);
+}
+
 /* XEP-0440: once the client asked for a type the link does not offer, its "y" means "no mutual
  * binding type" and is accepted; before that it stays a downgrade. The -PLUS rules are kept. */
 static void test_scram_y_after_no_mutual_type(void **state)
 {
     (void)state;
     struct sasl_params p = params_cb();
-    p.cb[SASL_CB_TLS_UNIQUE].len = 0;
+    p.cb_types &= ~(1u << SASL_CB_TLS_UNIQUE);
     expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, ERR_AUTH, "not-authorized");
     p.cb_none_mutual = true;
     expect_scram("SCRAM-SHA-256", &p, "y,,", "bob", "hunter2", NULL, 0, SASL_DONE, NULL);
@@ -1539,7 +1594,8 @@ static void test_offered(void **state)
     q.tls = false;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
-    q.cb[SASL_CB_TLS_EXPORTER] = (struct sasl_cb_data){ cb_exporter, sizeof(cb_exporter) };
+    q.cb_types = 1u << SASL_CB_TLS_EXPORTER;
+    q.get_cb = test_get_cb;
     offered(&hashed, &q, got, sizeof(got));
     assert_string_equal(got, "SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN");
     q.tls = true;
@@ -1670,7 +1726,7 @@ static void test_ht_parse_and_names(void **state)
     const char *names[4];
     assert_int_equal(auth_ht_mechs(&p, names, 4), 1);
     assert_string_equal(names[0], "HT-SHA-256-NONE");
-    p.cb[SASL_CB_TLS_SERVER_END_POINT] = (struct sasl_cb_data){ (const unsigned char *)"x", 1 };
+    p.cb_types = 1u << SASL_CB_TLS_SERVER_END_POINT;
     assert_int_equal(auth_ht_mechs(&p, names, 4), 2);
     assert_string_equal(names[0], "HT-SHA-256-ENDP");
 }
@@ -1725,6 +1781,7 @@ int main(void)
         cmocka_unit_test(test_scram_plus),
         cmocka_unit_test(test_scram_failure_kinds),
         cmocka_unit_test(test_scram_y_after_no_mutual_type),
+        cmocka_unit_test(test_scram_cb_data_only_when_bound),
         cmocka_unit_test(test_scram_malformed_first),
         cmocka_unit_test(test_scram_malformed_final),
         cmocka_unit_test(test_scram_unknown_user),

@@ -459,8 +459,14 @@ static void test_tls13(void **state)
     pair_init(&p, f->ts, client_ctx(0), NULL);
     assert_false(tls_conn_handshake_done(p.srv));
     assert_int_equal(tls_conn_channel_binding(p.srv, "tls-exporter", &p.plain), ERR_NOTFOUND);
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
     assert_true(handshake(&p));
     assert_string_equal(tls_conn_version(p.srv), "TLSv1.3");
+    /* What the features advertise, before any value is computed. */
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-server-end-point"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-unique"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-bogus"));
     assert_string_equal(SSL_get_version(p.cli), "TLSv1.3");
     assert_string_equal(tls_conn_cipher(p.srv), SSL_get_cipher_name(p.cli));
     assert_null(tls_conn_sni(p.srv));
@@ -516,6 +522,9 @@ static void test_tls12_and_resumption(void **state)
     pair_init(&p, f->ts, cctx, NULL);
     assert_true(handshake(&p));
     assert_string_equal(tls_conn_version(p.srv), "TLSv1.2");
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-unique"));
+    assert_false(tls_conn_channel_binding_offered(p.srv, "tls-exporter"));
+    assert_true(tls_conn_channel_binding_offered(p.srv, "tls-server-end-point"));
     client_send(&p, "<stream:stream>");
     server_send(&p, "<stream:features/>");
 
@@ -912,28 +921,33 @@ static void test_write_batching(void **state)
     add_domain(f->ts, "example.test", true);
     pair_init(&p, f->ts, client_ctx(0), NULL);
     assert_true(handshake(&p));
-    pump_once(&p);
-    char b[16];
-    (void)SSL_read(p.cli, b, sizeof(b)); /* the tickets */
-    ERR_clear_error();
+    /* The session ticket waits for the first application data: nothing leaves on its own. */
     assert_int_equal(tls_conn_output_pending(p.srv), 0);
-
-    const char *parts[] = { "<message id='1'/>", "<message id='2'/>", "<iq id='3'/>" };
-    size_t total = 0;
-    for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(tls_conn_write(p.srv, parts[i], strlen(parts[i])), 0);
-        total += strlen(parts[i]);
-    }
     struct buf out;
     buf_init(&out, 1 << 20);
     assert_int_equal(tls_conn_take_output(p.srv, &out), 0);
-    int app = 0;
-    assert_int_equal(count_records(&out, &app), 1);
-    assert_int_equal(app, 1);
-    assert_int_equal(BIO_write(p.cli_in, out.p, (int)out.len), (int)out.len);
-    char got[256];
-    assert_int_equal(SSL_read(p.cli, got, sizeof(got)), (int)total);
-    assert_memory_equal(got, "<message id='1'/><message id='2'/><iq id='3'/>", total);
+    assert_int_equal(out.len, 0);
+
+    const char *parts[] = { "<message id='1'/>", "<message id='2'/>", "<iq id='3'/>" };
+    size_t total = 0;
+    for (int round = 0; round < 2; round++) {
+        total = 0;
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(tls_conn_write(p.srv, parts[i], strlen(parts[i])), 0);
+            total += strlen(parts[i]);
+        }
+        buf_reset(&out);
+        assert_int_equal(tls_conn_take_output(p.srv, &out), 0);
+        int app = 0;
+        /* The first time the ticket's record goes first, in the same output. */
+        assert_int_equal(count_records(&out, &app), round == 0 ? 2 : 1);
+        assert_int_equal(app, round == 0 ? 2 : 1);
+        assert_int_equal(BIO_write(p.cli_in, out.p, (int)out.len), (int)out.len);
+        char got[256];
+        assert_int_equal(SSL_read(p.cli, got, sizeof(got)), (int)total);
+        assert_memory_equal(got, "<message id='1'/><message id='2'/><iq id='3'/>", total);
+        assert_true(SSL_SESSION_has_ticket(SSL_get0_session(p.cli)));
+    }
 
     /* Held plaintext counts against the 4 MiB of unsent output. */
     static char chunk[1 << 20];
@@ -949,6 +963,33 @@ static void test_write_batching(void **state)
     assert_int_equal(tls_conn_shutdown(p.srv), 0);
     assert_true(tls_conn_output_pending(p.srv) > 3 * sizeof(chunk));
     buf_cleanup(&out);
+    pair_cleanup(&p);
+}
+
+/* A session closed before any application data: the held ticket leaves with the close_notify
+ * (TLS 1.3); TLS 1.2 holds nothing (its ticket is part of the handshake the client waits for). */
+static void test_ticket_hold_and_close(void **state)
+{
+    struct fixture *f = *state;
+    struct pair p;
+    add_domain(f->ts, "example.test", true);
+    pair_init(&p, f->ts, client_ctx(0), NULL);
+    assert_true(handshake(&p));
+    assert_int_equal(tls_conn_output_pending(p.srv), 0);
+    assert_int_equal(tls_conn_shutdown(p.srv), 0);
+    assert_true(tls_conn_output_pending(p.srv) > 0);
+    pump_once(&p);
+    char b[8];
+    assert_int_equal(SSL_read(p.cli, b, sizeof(b)), 0);
+    assert_int_equal(SSL_get_error(p.cli, 0), SSL_ERROR_ZERO_RETURN);
+    assert_true(SSL_SESSION_has_ticket(SSL_get0_session(p.cli)));
+    pair_cleanup(&p);
+
+    pair_init(&p, f->ts, client_ctx(TLS1_2_VERSION), NULL);
+    assert_true(handshake(&p));
+    assert_string_equal(tls_conn_version(p.srv), "TLSv1.2");
+    assert_true(SSL_SESSION_has_ticket(SSL_get0_session(p.cli)));
+    assert_int_equal(tls_conn_output_pending(p.srv), 0);
     pair_cleanup(&p);
 }
 
@@ -1013,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_hold_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
