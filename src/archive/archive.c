@@ -328,6 +328,16 @@ static bool archive_reused(struct signal *sig, struct archive_text *t, const cha
     return true;
 }
 
+/* The recipient's side is done with the sender's text `t` (NULL: none), detached from its
+ * signal: the text's reference on the message's tree and the attachment's are released. */
+static void text_done(struct archive_text *t)
+{
+    if (t != NULL) {
+        archive__text_compared(t);
+        signal_ref_put(archive__text_ref(t));
+    }
+}
+
 /* Serializes the message as its sender's archive keeps it into t_scratch.text (the
  * recipient's stamped copy only when it carried a forged stanza-id; else a query adds the
  * stanza-id back), stamping an incoming one; 0 or the wire's code. */
@@ -375,13 +385,12 @@ void archive_message(struct signal *sig, bool outgoing)
         att = NULL;
     }
     if (!prefs_allow(wc->store, owner, own, with)) {
-        signal_ref_put(att);
+        text_done(t);
         return;
     }
     long long id = archive_new_id();
-    bool reused =
-        t != NULL && !has_forged(sig->xmpp_data, own) && archive_reused(sig, t, own, with, id);
-    signal_ref_put(att);
+    bool reused = !has_forged(sig->xmpp_data, own) && archive_reused(sig, t, own, with, id);
+    text_done(t);
     if (reused) {
         return;
     }

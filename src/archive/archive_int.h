@@ -27,6 +27,9 @@ struct archive_text *archive__text_of(struct signal_ref *r);
  * does not fit). */
 bool archive__text_fits(const struct archive_text *t, const struct signal *sig, const char *to_bare,
                         const char *from_bare);
+/* The recipient's side compared `t` (archive__text_fits): its reference on the P-XMPP-Data is
+ * released (the tree is not kept while the rows wait for the writer); later checks do not fit. */
+void archive__text_compared(struct archive_text *t);
 const char *archive__text_stanza(const struct archive_text *t);
 /* Queues the row of `t`'s sender (`outgoing`) or recipient with archive id `id` (one more
  * reference on `t`; the row's strings are t's, its stored stanza t's shared one). */

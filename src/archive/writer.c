@@ -58,8 +58,10 @@ struct copied {
 struct archive_text {
     struct signal_ref ref;              /* first: the signal's attachment */
     struct store_archive_shared shared; /* the writer's */
-    const struct xml_node *data;        /* the P-XMPP-Data it was serialized from (compared only) */
-    atomic_bool queued[2];              /* side[outgoing] is in the queue (or was) */
+    /* The P-XMPP-Data it was serialized from, one reference held (so that its address cannot
+     * be another tree's while compared) until the recipient's side compared it. */
+    _Atomic(struct xml_node *) data;
+    atomic_bool queued[2]; /* side[outgoing] is in the queue (or was) */
     struct entry side[2];
     const char *from_local, *from_domain, *from_res, *from_bare;
     const char *to_local, *to_domain, *to_res, *to_bare;
@@ -146,7 +148,9 @@ void archive__enqueue(const struct store_archive_row *r)
 
 static void text_free(struct signal_ref *r)
 {
-    free(r); /* the struct archive_text it begins */
+    struct archive_text *t = (struct archive_text *)r; /* r is its first member */
+    xml_node_unref(atomic_load(&t->data));
+    free(t);
 }
 
 struct archive_text *archive__text_new(const struct signal *sig, const char *from_bare,
@@ -172,7 +176,7 @@ struct archive_text *archive__text_new(const struct signal *sig, const char *fro
     memset(t, 0, sizeof(*t));
     atomic_init(&t->ref.refs, 1);
     t->ref.free = text_free;
-    t->data = sig->xmpp_data;
+    atomic_init(&t->data, sig->xmpp_data ? xml_node_ref(sig->xmpp_data) : NULL);
     atomic_init(&t->queued[0], false);
     atomic_init(&t->queued[1], false);
     const char **dst[] = { &t->from_local, &t->from_domain, &t->from_res, &t->from_bare,
@@ -204,9 +208,15 @@ static bool same(const char *a, const char *b)
 bool archive__text_fits(const struct archive_text *t, const struct signal *sig, const char *to_bare,
                         const char *from_bare)
 {
-    return sig->xmpp_data == t->data && strcmp(to_bare, t->to_bare) == 0 &&
+    struct xml_node *data = atomic_load(&t->data);
+    return data != NULL && sig->xmpp_data == data && strcmp(to_bare, t->to_bare) == 0 &&
            strcmp(from_bare, t->from_bare) == 0 && same(sig->to.resource, t->to_res) &&
            same(sig->from.resource, t->from_res);
+}
+
+void archive__text_compared(struct archive_text *t)
+{
+    xml_node_unref(atomic_exchange(&t->data, NULL));
 }
 
 const char *archive__text_stanza(const struct archive_text *t)
@@ -221,14 +231,13 @@ void archive__enqueue_text(struct archive_text *t, bool outgoing, long long id)
     if (!embedded) {
         e = xmalloc(sizeof(*e)); /* the same side queued twice (a copy of the signal) */
     }
+    const char *peer_res = outgoing ? t->to_res : t->from_res;
     *e = (struct entry){
         .row = { .id = id,
                  .domain = outgoing ? t->from_domain : t->to_domain,
                  .name = outgoing ? t->from_local : t->to_local,
                  .peer = outgoing ? t->to_bare : t->from_bare,
-                 .peer_res = (outgoing ? t->to_res : t->from_res)
-                                 ? (outgoing ? t->to_res : t->from_res)
-                                 : "",
+                 .peer_res = peer_res ? peer_res : "",
                  .outgoing = outgoing,
                  .stanza = t->stanza,
                  .body = t->body,

@@ -42,13 +42,12 @@ struct sasl_params {
                         * advertised when TLS is on and any is, and the SCRAM "y" flag fails */
     sasl_cb_fn *get_cb; /* the data of an offered type (called with `ud`); may be NULL when
                          * cb_types is 0 */
-    const char *const *cert_ids; /* EXTERNAL: NULL-terminated bare JIDs of a verified
-                                            * client certificate, or NULL */
-    const char *tls_version;     /* "TLSv1.3"…, for failure reasons; may be NULL */
-    bool cb_none_mutual;         /* the client asked earlier on this stream for a
-                                            * binding type the link does not offer: it supports
-                                            * none of ours, so its "y" is accepted (XEP-0440;
-                                            * docs/internals/sasl.md) */
+    /* EXTERNAL: NULL-terminated bare JIDs of a verified client certificate, or NULL */
+    const char *const *cert_ids;
+    const char *tls_version; /* "TLSv1.3"…, for failure reasons; may be NULL */
+    /* The client asked earlier on this stream for a binding type the link does not offer: it
+     * supports none of ours, so its "y" is accepted (XEP-0440; docs/internals/sasl.md). */
+    bool cb_none_mutual;
     sasl_creds_fn *get_creds;
     void *ud;
     const char *ssdp; /* XEP-0474: the list string (auth/ht.h) SCRAM hashes into "d=" of its

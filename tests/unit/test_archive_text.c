@@ -51,6 +51,15 @@ static void test_fits(void **state)
     /* other data (a replaced P-XMPP-Data) */
     struct signal *other = message("alice@example.com/phone", "bob@example.com");
     assert_false(archive__text_fits(t, other, "bob@example.com", "alice@example.com"));
+    /* The text holds the tree it was made from: the signal's own reference gone, its address
+     * is still that tree's, and it still fits a signal holding it. */
+    struct xml_node *data = xml_node_ref(sig->xmpp_data);
+    xml_node_unref(sig->xmpp_data);
+    sig->xmpp_data = data;
+    assert_true(archive__text_fits(t, sig, "bob@example.com", "alice@example.com"));
+    /* Once the recipient's side compared it, nothing fits any more. */
+    archive__text_compared(t);
+    assert_false(archive__text_fits(t, sig, "bob@example.com", "alice@example.com"));
     signal_ref_put(archive__text_ref(t));
     signal_free(sig);
     signal_free(res);
