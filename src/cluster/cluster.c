@@ -18,6 +18,7 @@
 #include "core/module.h"
 #include "core/server.h"
 #include "chatroom/chatroom.h"
+#include "cluster/seats.h"
 #include "core/worker.h"
 #include "jid/jid.h"
 #include "signal/router.h"
@@ -40,7 +41,9 @@ struct node {
     long long seen_ms;
     long sessions; /* as its last heartbeat said */
     long rooms;
-    bool was_live; /* at the heartbeat thread's last look */
+    char run[32];   /* the start of the node's process its heartbeats come from */
+    bool restarted; /* a heartbeat of a new run came since the heartbeat thread's last look */
+    bool was_live;  /* at the heartbeat thread's last look */
 };
 
 static struct {
@@ -78,9 +81,14 @@ bool cluster_enabled(void)
 
 /* ---- membership ----------------------------------------------------------------------------- */
 
-/* Records a heartbeat "ID\nADDRESS\nSESSIONS ROOMS" (under the lock). */
+/* This start of the node (wall clock and pid): its heartbeats carry it, so the other nodes see
+ * a node that restarted faster than the heartbeat timeout; its s2s journal rows are told from
+ * those of an earlier start with the same id. */
+static char g_run[32];
+
+/* Records a heartbeat "ID\nADDRESS\nSESSIONS ROOMS\nRUN" (under the lock). */
 static void member_seen(const char *id, size_t idlen, const char *address, size_t alen,
-                        long sessions, long rooms)
+                        long sessions, long rooms, struct strv run)
 {
     if (idlen == 0 || idlen >= sizeof(g_members.nodes[0].id)) {
         return;
@@ -106,6 +114,12 @@ static void member_seen(const char *id, size_t idlen, const char *address, size_
         nd->seen_ms = now_ms();
         nd->sessions = sessions;
         nd->rooms = rooms;
+        run.len = run.len < sizeof(nd->run) ? run.len : sizeof(nd->run) - 1;
+        if (nd->run[0] != '\0' && (strlen(nd->run) != run.len || memcmp(nd->run, run.p, run.len))) {
+            nd->restarted = true;
+        }
+        memcpy(nd->run, run.p, run.len);
+        nd->run[run.len] = '\0';
     }
     pthread_mutex_unlock(&g_members.lock);
 }
@@ -135,8 +149,10 @@ static uint64_t score(const char *id, const char *key)
     return h ^ (h >> 33);
 }
 
-/* The home node of `key`: its id and client address copied out. */
-static void home(const char *key, char *id, size_t idsize, char *address, size_t asize)
+/* The home node of `key`: its id and client address (and its run, when `run` is not NULL, of
+ * size sizeof(g_run)) copied out. */
+static void home_run(const char *key, char *id, size_t idsize, char *address, size_t asize,
+                     char *run)
 {
     long long now = now_ms();
     const struct node *best = NULL;
@@ -155,7 +171,15 @@ static void home(const char *key, char *id, size_t idsize, char *address, size_t
     if (address != NULL) {
         snprintf(address, asize, "%s", best ? best->address : g_address);
     }
+    if (run != NULL) {
+        snprintf(run, sizeof(g_run), "%s", best ? best->run : g_run);
+    }
     pthread_mutex_unlock(&g_members.lock);
+}
+
+static void home(const char *key, char *id, size_t idsize, char *address, size_t asize)
+{
+    home_run(key, id, idsize, address, asize, NULL);
 }
 
 void cluster_home_of(const char *key, struct buf *out)
@@ -226,11 +250,17 @@ static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg
         size_t rest = len - (size_t)(address - data);
         const char *nl2 = memchr(address, '\n', rest);
         long counts[2] = { 0, 0 };
+        struct strv run = { "", 0 };
         if (nl2 != NULL) {
-            counts_parse(nl2 + 1, rest - (size_t)(nl2 + 1 - address), counts);
+            size_t left = rest - (size_t)(nl2 + 1 - address);
+            counts_parse(nl2 + 1, left, counts);
+            const char *nl3 = memchr(nl2 + 1, '\n', left);
+            if (nl3 != NULL) {
+                run = (struct strv){ nl3 + 1, left - (size_t)(nl3 + 1 - (nl2 + 1)) };
+            }
             rest = (size_t)(nl2 - address);
         }
-        member_seen(data, (size_t)(nl - data), address, rest, counts[0], counts[1]);
+        member_seen(data, (size_t)(nl - data), address, rest, counts[0], counts[1], run);
     }
     natsMsg_Destroy(msg);
 }
@@ -346,6 +376,9 @@ static bool group_next(struct strv key, size_t *off, struct jid *to)
     return true;
 }
 
+static void note_seat(const struct signal *sig);
+static void sweep_seats(void);
+
 /* A group frame's stanza fanned out here to its recipients (all homed on this worker). */
 static long submit_group_here(struct strv key, struct strv text)
 {
@@ -404,6 +437,7 @@ static long submit_frames_here(const struct buf *frames)
                     why ? why : "not parsed");
         } else if (worker_self() != NULL) {
             n++;
+            note_seat(sig);
             router_submit_here_now(sig);
         } else {
             n++;
@@ -507,8 +541,6 @@ static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *
 
 /* ---- the journal of the outgoing s2s queues ------------------------------------------------- */
 
-/* This start of the node: its rows are told from those of an earlier start with the same id. */
-static char g_run[32];
 static atomic_ulong g_journal_seq;
 
 static void journal_id(uint64_t seq, char *out, size_t size)
@@ -673,8 +705,8 @@ static void sweep_on_worker(struct worker *w, void *arg)
 static void publish_heartbeat(void)
 {
     char hb[sizeof(g_self) + sizeof(g_address) + 64];
-    int len = snprintf(hb, sizeof(hb), "%s\n%s\n%ld %d", g_self, g_address, router_sessions_total(),
-                       chatroom_live_count());
+    int len = snprintf(hb, sizeof(hb), "%s\n%s\n%ld %d\n%s", g_self, g_address,
+                       router_sessions_total(), chatroom_live_count(), g_run);
     natsConnection_Publish(g_nc, SUBJECT_HB, hb, len);
 }
 
@@ -702,6 +734,7 @@ static void rebalance_on_worker(struct worker *w, void *arg)
 {
     (void)w;
     (void)arg;
+    sweep_seats();
     /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
     chatroom_hand_over(room_moved);
     struct buf moved;
@@ -731,8 +764,13 @@ static bool membership_changed(void)
             changed = true;
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s %s", nd->id,
                     is_live ? "is live" : "left (no heartbeat)");
+        } else if (nd->restarted && is_live) {
+            changed = true;
+            log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                    "cluster: node %s restarted (a new run, within the heartbeat timeout)", nd->id);
         }
         nd->was_live = is_live;
+        nd->restarted = false;
     }
     pthread_mutex_unlock(&g_members.lock);
     return changed;
@@ -801,6 +839,7 @@ struct cluster_worker {
     struct outbatch out[MAX_NODES];
     int nout;
     struct loop_defer flush;
+    struct seats *seats; /* NULL until a room of another node seats a user of this worker */
 };
 
 static void flush_batches(void *ud)
@@ -811,6 +850,11 @@ static void flush_batches(void *ud)
             publish_frames(cw->out[i].node, &cw->out[i].frames);
         }
     }
+}
+
+static struct cluster_worker *cluster_worker(void)
+{
+    return module_slot_make(&cluster_module, sizeof(struct cluster_worker));
 }
 
 static struct buf *batch_for(struct cluster_worker *cw, const char *id)
@@ -840,6 +884,7 @@ void cluster__worker_stop(struct worker_ctx *wc)
     for (int i = 0; i < cw->nout; i++) {
         buf_cleanup(&cw->out[i].frames);
     }
+    seats_free(cw->seats);
     module_slot_free(&cluster_module);
 }
 
@@ -849,7 +894,7 @@ void cluster__worker_stop(struct worker_ctx *wc)
 static int send_frame(const char *id, char kind, struct strv key, const struct signal *sig)
 {
     struct worker *w = worker_self();
-    struct cluster_worker *cw = w != NULL ? module_slot_make(&cluster_module, sizeof(*cw)) : NULL;
+    struct cluster_worker *cw = w != NULL ? cluster_worker() : NULL;
     struct buf *frames = cw != NULL ? batch_for(cw, id) : NULL;
     if (frames != NULL && frames->len > BATCH_MAX) {
         publish_frames(id, frames);
@@ -926,6 +971,81 @@ static bool cluster_placement(const struct jid *account, char *address, size_t s
     char id[64];
     home(key, id, sizeof(id), address, size);
     return strcmp(id, g_self) == 0 || address[0] == '\0';
+}
+
+/* ---- seats in other nodes' rooms (seats.h) --------------------------------------------------- */
+
+/* On a worker, a stanza from another node for a user of this worker: a room's self-presence
+ * notes or forgets the user's seat in it, with the room's owner and its run. */
+static void note_seat(const struct signal *sig)
+{
+    if (sig->method != SIGNAL_NOTIFY || sig->from.local == NULL || sig->from.resource == NULL ||
+        !chatroom_component.owns(sig->from.domain)) {
+        return;
+    }
+    struct cluster_worker *cw = cluster_worker();
+    if (cw->seats == NULL) {
+        cw->seats = seats_new();
+    }
+    char room[2 * JID_PART_MAX + 2];
+    bare_of(&sig->from, room, sizeof(room));
+    char owner[64];
+    char run[sizeof(g_run)];
+    home_run(room, owner, sizeof(owner), NULL, 0, run);
+    seats_note(cw->seats, sig, owner, run);
+}
+
+/* seat_fate_fn: a seat is kept while its room's owner runs on; told when that node left or
+ * restarted (the room came back empty elsewhere, or there); dropped when its user is gone. */
+static enum seat_fate seat_fate(void *ud, const char *owner, const char *run,
+                                const struct jid *occupant)
+{
+    (void)ud;
+    const struct router_session *s = router_sessions_of(occupant);
+    while (s != NULL && strcmp(s->resource, occupant->resource) != 0) {
+        s = s->next;
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    bare_of(occupant, bare, sizeof(bare));
+    char id[64];
+    home(bare, id, sizeof(id), NULL, 0);
+    if (s == NULL || strcmp(id, g_self) != 0 || strcmp(owner, g_self) == 0) {
+        return SEAT_DROP;
+    }
+    bool same = false;
+    long long now = now_ms();
+    pthread_mutex_lock(&g_members.lock);
+    for (int i = 0; i < g_members.n && !same; i++) {
+        const struct node *nd = &g_members.nodes[i];
+        same = strcmp(nd->id, owner) == 0 && live(nd, now) && strcmp(nd->run, run) == 0;
+    }
+    pthread_mutex_unlock(&g_members.lock);
+    return same ? SEAT_KEEP : SEAT_TELL;
+}
+
+static void tell_seat(void *ud, struct signal *sig)
+{
+    (void)ud;
+    router_submit(sig);
+}
+
+/* After a change of the live nodes, on each worker: the users of this worker seated in a room
+ * whose node left or restarted are told that they left it (status 332: clients rejoin, and
+ * the join reaches the room's owner now, which loads it from the store). */
+static void sweep_seats(void)
+{
+    struct cluster_worker *cw = *module_slot(&cluster_module);
+    if (cw == NULL || cw->seats == NULL) {
+        return;
+    }
+    size_t told =
+        seats_sweep(cw->seats, seat_fate, tell_seat, NULL, "The node that held the room stopped");
+    if (told > 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                "cluster: %zu occupant(s) of rooms of a node that left or restarted told to "
+                "rejoin",
+                told);
+    }
 }
 
 /* ---- start and stop ------------------------------------------------------------------------- */
@@ -1012,7 +1132,11 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     if (s != NATS_OK) {
         return nats_fail(err, errlen, "subscribe", s);
     }
-    member_seen(g_self, strlen(g_self), g_address, strlen(g_address), 0, 0);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(g_run, sizeof(g_run), "%llx%lx%x", (unsigned long long)now.tv_sec,
+             (unsigned long)now.tv_nsec, (unsigned)getpid());
+    member_seen(g_self, strlen(g_self), g_address, strlen(g_address), 0, 0, strv_c(g_run));
     atomic_store(&g_running, true);
     if (pthread_create(&g_hb_thread, NULL, heartbeat_main, NULL) != 0) {
         atomic_store(&g_running, false);
@@ -1026,10 +1150,6 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     router_set_cluster(cluster_route);
     router_set_cluster_fanout(&g_fanout);
     c2s_set_placement(cluster_placement);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(g_run, sizeof(g_run), "%llx%lx%x", (unsigned long long)now.tv_sec,
-             (unsigned long)now.tv_nsec, (unsigned)getpid());
     s2s_set_journal(&g_journal);
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s on %s", g_self,
             cfg->cluster.nats_url);

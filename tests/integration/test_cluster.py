@@ -344,10 +344,24 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     victim = node_named(cluster, status(cluster[0], muchelp.room_jid("hall"))["home"])
     orphans = [u for u, n in homes.items() if n is victim]
     assert orphans
+    # A user of a node that stays sits in the room: its node learned the seat from the room's
+    # self-presence (status 110) as it crossed NATS.
+    seated_user = next(u for u, n in homes.items() if n is not victim)
+    seated, _ = login_home(cluster, seated_user, resource="seat")
+    seated.send("<presence/>")
+    muchelp.join(seated, "hall", seated_user)
     victim.proc.kill()
     victim.proc.wait(5)
-    time.sleep(2.0)  # the heartbeats time out after 1.5 s
+    # The room came back empty on another node: the seated user is told at once that it left
+    # (its own unavailable presence, 110 and 332, as when a room is handed over), and rejoins.
+    el = seated.wait_for(lambda e: muchelp.is_presence_from(
+        e, "%s/%s" % (muchelp.room_jid("hall"), seated_user), "unavailable"), 10,
+        "the room's unavailable presence after its node died")
+    assert {110, 332} <= muchelp.codes(el), rawxmpp.dump(el)
+    time.sleep(0.5)  # every node dropped the victim (the heartbeats time out after 1.5 s)
     alive = [n for n in cluster if n is not victim]
+    back = muchelp.join(seated, "hall", seated_user)
+    assert 201 not in muchelp.codes(back), rawxmpp.dump(back)
     for user in orphans:
         c, node = login_home(alive, user)
         assert node is not victim
@@ -373,8 +387,13 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     ident = r.find(q("http://jabber.org/protocol/disco#info", "query") + "/"
                    + q("http://jabber.org/protocol/disco#info", "identity"))
     assert ident is not None and ident.get("name") == "Hall", rawxmpp.dump(r)
+    # The rejoined occupant and the new one share the moved room.
+    muchelp.say(x, "hall", "after the failure")
+    seated.wait_for(lambda e: is_message(e, body="after the failure"), 10,
+                    "a message in the room on its new node")
     x.close()
     y.close()
+    seated.close()
 
 
 def rendezvous_home(key, node_ids):
@@ -561,3 +580,47 @@ def test_node_killed_resume_fails_promptly_then_bind_and_stored_messages(cluster
     c2.wait_for(lambda e: is_message(e, body="meanwhile"), 10, "the message stored meanwhile")
     c2.close()
     f.close()
+
+
+def test_node_restarted_its_rooms_occupants_rejoin(cluster):
+    # A node killed and started again at once (a supervisor restarting it), before or after
+    # the others' heartbeat timeout: its rooms came back empty, so their occupants on the other
+    # nodes are told that they left (110 and 332) and rejoin. A restart faster than the timeout
+    # is seen in the heartbeats (each start of a node has its own run).
+    alive = [n for n in cluster if n.running()]
+    ids = [n.options["cluster.node_id"] for n in alive]
+    assert len(alive) >= 2, ids
+    owner = alive[0]
+    owner_id = ids[0]
+    room = next("restart%d" % i for i in range(1000)
+                if rendezvous_home(muchelp.room_jid("restart%d" % i), ids) == owner_id)
+    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+    user = next(u for u in USERS if homes[u] != owner_id)
+    user_node = node_named(alive, homes[user])
+    c, _ = login_home(alive, user, resource="rs")
+    c.send("<presence/>")
+    muchelp.create(c, room, user, persistentroom=1, roomname="Restart")
+    owner.proc.kill()
+    owner.proc.wait(5)
+    t = time.monotonic()
+    owner.start()
+    took = time.monotonic() - t
+    el = c.wait_for(lambda e: muchelp.is_presence_from(
+        e, "%s/%s" % (muchelp.room_jid(room), user), "unavailable"), 10,
+        "the room's unavailable presence after its node restarted")
+    assert {110, 332} <= muchelp.codes(el), rawxmpp.dump(el)
+    # The user's node sees the node again (at its new address) before the rejoin.
+    address = "%s:%d" % (owner.host, owner.port)
+    deadline = time.monotonic() + 5
+    while not any(n["id"] == owner_id and n["address"] == address
+                  for n in status(user_node)["nodes"]):
+        assert time.monotonic() < deadline, status(user_node)
+        time.sleep(0.1)
+    log = user_node.stderr_text()
+    why = "restarted" if "node %s restarted" % owner_id in log else "left"
+    assert why == "restarted" or took > 1.0, (took, why)
+    back = muchelp.join(c, room, user)
+    assert 201 not in muchelp.codes(back), rawxmpp.dump(back)
+    muchelp.say(c, room, "again")
+    c.wait_for(lambda e: is_message(e, body="again"), 10, "a message in the room after the restart")
+    c.close()
