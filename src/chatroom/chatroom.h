@@ -28,6 +28,13 @@ void chatroom_worker_stop(void);
 typedef bool chatroom_moved_fn(const char *room);
 int chatroom_hand_over(chatroom_moved_fn *moved);
 
+/* On the calling worker: every occupant of its rooms whose session `gone` says ended without a
+ * word (a cluster node that held it died or restarted, so no unavailable presence came) leaves
+ * as an occupant whose client bounced a stanza does: the others see its unavailable presence
+ * with status 333. An empty temporary room then ends. Returns how many occupants left. */
+typedef bool chatroom_gone_fn(void *ud, const struct jid *real);
+int chatroom_drop_gone(chatroom_gone_fn *gone, void *ud);
+
 /* The administrator's view and actions (chatroom/admin.c, admin ops muc.*). Rooms live on
  * their home worker (worker_home of the room's bare JID): chatroom_rooms_json runs on every
  * worker and appends the rooms of `service` it hosts ({"jid","name","persistent","locked",

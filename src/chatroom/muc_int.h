@@ -107,6 +107,9 @@ void muc__send_presence_to(struct muc_room *r, struct muc_occupant *subject,
                            struct muc_occupant *to, bool unavailable, const int *codes, int ncodes,
                            const char *actor, const char *reason);
 void muc__remove_occupant(struct muc_room *r, struct muc_occupant *o);
+/* The occupant's session is gone without a word (its client bounced a stanza, or its cluster
+ * node died): it leaves, and the others see it leave with status 333. */
+void muc__leave_gone(struct muc_room *r, struct muc_occupant *o);
 /* Multi-session nicknames (XEP-0045): the occupant records sharing o's nick are one occupant. */
 bool muc__same_nick(const struct muc_occupant *a, const struct muc_occupant *b);
 struct muc_occupant *muc__occ_other_session(struct muc_room *r, const struct muc_occupant *o);

@@ -558,6 +558,11 @@ static void leave(struct muc_room *r, struct muc_occupant *o, const struct signa
     muc__directory_update(r);
 }
 
+void muc__leave_gone(struct muc_room *r, struct muc_occupant *o)
+{
+    leave(r, o, NULL, 333);
+}
+
 static void presence(struct muc_room *r, struct signal *sig)
 {
     struct muc_occupant *o = muc__occ_by_real(r, &sig->from);

@@ -323,6 +323,9 @@ static void collect_room(void *ud, struct muc_room *r)
     buf_append(ud, &r, sizeof(r));
 }
 
+/* Rooms being handed a signal on this thread right now (see room_home below). */
+static __thread int t_rooms_busy;
+
 /* Stored (when it is a configured persistent room), its occupants told, unloaded. */
 static void hand_over(struct muc_room *r)
 {
@@ -349,6 +352,7 @@ int chatroom_hand_over(chatroom_moved_fn *moved)
     buf_init(&rooms, 1 << 26);
     muc__rooms_foreach(collect_room, &rooms);
     int n = 0;
+    t_rooms_busy++; /* what bounces back into a room meanwhile waits for its turn */
     for (size_t off = 0; off + sizeof(struct muc_room *) <= rooms.len;
          off += sizeof(struct muc_room *)) {
         struct muc_room *r;
@@ -358,8 +362,56 @@ int chatroom_hand_over(chatroom_moved_fn *moved)
             n++;
         }
     }
+    t_rooms_busy--;
     buf_cleanup(&rooms);
     return n;
+}
+
+/* The occupants of `r` whose session is gone leave (status 333); returns how many. */
+static int drop_gone_in(struct muc_room *r, chatroom_gone_fn *gone, void *ud)
+{
+    int n = 0;
+    struct muc_occupant *o = r->occupants;
+    while (o != NULL) {
+        struct muc_occupant *next = o->next;
+        if (gone(ud, &o->real)) {
+            muc__leave_gone(r, o); /* frees o and may reorder the list: start again */
+            n++;
+            next = r->occupants;
+        }
+        o = next;
+    }
+    return n;
+}
+
+int chatroom_drop_gone(chatroom_gone_fn *gone, void *ud)
+{
+    if (*module_slot(&chatroom_module) == NULL) {
+        return 0;
+    }
+    struct buf rooms;
+    buf_init(&rooms, 1 << 26);
+    muc__rooms_foreach(collect_room, &rooms);
+    int total = 0;
+    t_rooms_busy++;
+    for (size_t off = 0; off + sizeof(struct muc_room *) <= rooms.len;
+         off += sizeof(struct muc_room *)) {
+        struct muc_room *r;
+        memcpy(&r, rooms.p + off, sizeof(r));
+        char *name = xstrdup(r->jid);
+        int n = drop_gone_in(r, gone, ud);
+        if (n > 0) {
+            bool ended = muc__maybe_stop(r);
+            log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+                    "chatroom: %s: %d occupant(s) of a node that left or restarted removed%s", name,
+                    n, ended ? " (the room ended)" : "");
+        }
+        free(name);
+        total += n;
+    }
+    t_rooms_busy--;
+    buf_cleanup(&rooms);
+    return total;
 }
 
 void chatroom_worker_stop(void)
@@ -429,8 +481,8 @@ static bool is_join(const struct signal *sig)
 /* Rooms being handed a signal on this thread right now. A room's handler routes signals (to
  * occupants, errors back to senders) while it walks its lists, and a delivery that fails at once
  * bounces back into a room (an error from an occupant makes it leave): such a signal is posted to
- * the worker and handled after the current one, never while a room is in the middle of a change. */
-static __thread int t_rooms_busy;
+ * the worker and handled after the current one, never while a room is in the middle of a change.
+ * t_rooms_busy (above) counts them. */
 
 static void room_signal(struct worker *w, struct signal *sig);
 

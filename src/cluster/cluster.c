@@ -182,6 +182,16 @@ static void home(const char *key, char *id, size_t idsize, char *address, size_t
     home_run(key, id, idsize, address, asize, NULL);
 }
 
+/* The bare JID of `j` ("local@domain" or "domain") into `out`: no allocation per stanza. */
+static void bare_of(const struct jid *j, char *out, size_t size)
+{
+    if (j->local != NULL) {
+        snprintf(out, size, "%s@%s", j->local, j->domain);
+    } else {
+        snprintf(out, size, "%s", j->domain);
+    }
+}
+
 void cluster_home_of(const char *key, struct buf *out)
 {
     char id[64];
@@ -730,11 +740,72 @@ static bool room_moved(const char *room)
     return strcmp(id, g_self) != 0;
 }
 
+/* The live nodes, with their runs, as the heartbeat thread saw them at a change. */
+struct live_view {
+    int n;
+    struct {
+        char id[64];
+        char run[32];
+    } nodes[MAX_NODES];
+};
+
+/* A change of the live nodes: each worker's pass over its sessions and rooms gets a copy. */
+struct live_change {
+    struct live_view before;
+    struct live_view after;
+};
+
+/* The index in `v` of the home node of `key` (as home() picks among the live nodes), -1 when
+ * `v` is empty. */
+static int view_home(const struct live_view *v, const char *key)
+{
+    int best = -1;
+    uint64_t best_score = 0;
+    for (int i = 0; i < v->n; i++) {
+        uint64_t sc = score(v->nodes[i].id, key);
+        if (best < 0 || sc > best_score ||
+            (sc == best_score && strcmp(v->nodes[i].id, v->nodes[best].id) < 0)) {
+            best = i;
+            best_score = sc;
+        }
+    }
+    return best;
+}
+
+/* chatroom_gone_fn: was the occupant's session on a node that left or restarted? An account's
+ * sessions live on its home node, so that is its home among the nodes live before the change. */
+static bool occupant_gone(void *ud, const struct jid *real)
+{
+    const struct live_change *c = ud;
+    struct buf domain;
+    buf_init(&domain, JID_PART_MAX + 1);
+    bool account = real->local != NULL && router_is_local_domain(real->domain, &domain);
+    buf_cleanup(&domain);
+    if (!account) {
+        return false; /* a remote user's session is not on any node of ours */
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    bare_of(real, bare, sizeof(bare));
+    int was = view_home(&c->before, bare);
+    if (was < 0 || strcmp(c->before.nodes[was].id, g_self) == 0) {
+        return false; /* this node's own sessions leave their rooms as they end */
+    }
+    for (int i = 0; i < c->after.n; i++) {
+        if (strcmp(c->after.nodes[i].id, c->before.nodes[was].id) == 0) {
+            return strcmp(c->after.nodes[i].run, c->before.nodes[was].run) != 0;
+        }
+    }
+    return true;
+}
+
 static void rebalance_on_worker(struct worker *w, void *arg)
 {
     (void)w;
-    (void)arg;
+    struct live_change *change = arg;
     sweep_seats();
+    /* The occupants whose sessions died with their node leave the rooms held here. */
+    chatroom_drop_gone(occupant_gone, change);
+    free(change);
     /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
     chatroom_hand_over(room_moved);
     struct buf moved;
@@ -751,15 +822,21 @@ static void rebalance_on_worker(struct worker *w, void *arg)
     buf_cleanup(&moved);
 }
 
-/* True when a node joined or left since the last look. */
-static bool membership_changed(void)
+/* True when a node joined, left or restarted since the last look; `view` gets the live nodes. */
+static bool membership_changed(struct live_view *view)
 {
     bool changed = false;
     long long now = now_ms();
+    view->n = 0;
     pthread_mutex_lock(&g_members.lock);
     for (int i = 0; i < g_members.n; i++) {
         struct node *nd = &g_members.nodes[i];
         bool is_live = live(nd, now);
+        if (is_live) {
+            snprintf(view->nodes[view->n].id, sizeof(view->nodes[0].id), "%s", nd->id);
+            snprintf(view->nodes[view->n].run, sizeof(view->nodes[0].run), "%s", nd->run);
+            view->n++;
+        }
         if (is_live != nd->was_live) {
             changed = true;
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s %s", nd->id,
@@ -779,16 +856,26 @@ static bool membership_changed(void)
 static void *heartbeat_main(void *arg)
 {
     (void)arg;
+    /* The live nodes at the last change the workers were told of. */
+    static struct live_view last;
+    struct live_view now;
     while (atomic_load(&g_running)) {
         if (atomic_load(&g_workers_up)) {
             publish_heartbeat();
         }
-        if (membership_changed() && atomic_load(&g_workers_up)) {
+        bool changed = membership_changed(&now);
+        if (changed && atomic_load(&g_workers_up)) {
             for (int i = 0; i < workers_count(); i++) {
-                worker_post(i, rebalance_on_worker, NULL);
+                struct live_change *change = xmalloc(sizeof(*change));
+                change->before = last;
+                change->after = now;
+                worker_post(i, rebalance_on_worker, change);
             }
             /* A node that left leaves its queued s2s stanzas in the journal. */
             worker_post(0, sweep_on_worker, NULL);
+        }
+        if (changed) {
+            last = now; /* also before the workers run: the nodes seen while starting */
         }
         struct timespec ts = { 0, HEARTBEAT_MS * 1000000L };
         nanosleep(&ts, NULL);
@@ -797,16 +884,6 @@ static void *heartbeat_main(void *arg)
 }
 
 /* ---- the hooks ------------------------------------------------------------------------------ */
-
-/* The bare JID of `j` ("local@domain" or "domain") into `out`: no allocation per stanza. */
-static void bare_of(const struct jid *j, char *out, size_t size)
-{
-    if (j->local != NULL) {
-        snprintf(out, size, "%s@%s", j->local, j->domain);
-    } else {
-        snprintf(out, size, "%s", j->domain);
-    }
-}
 
 /* The frames in `frames` could not be published to node `id`: each stanza is delivered here
  * instead (stored offline or answered, never lost silently), in order. */

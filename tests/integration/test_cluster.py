@@ -350,14 +350,34 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     seated, _ = login_home(cluster, seated_user, resource="seat")
     seated.send("<presence/>")
     muchelp.join(seated, "hall", seated_user)
+    # A room of a node that stays, with an occupant whose session is on the node that dies.
+    ids = [n.options["cluster.node_id"] for n in cluster]
+    stay = next("stay%d" % i for i in range(1000) if rendezvous_home(
+        muchelp.room_jid("stay%d" % i), ids) != victim.options["cluster.node_id"])
+    muchelp.create(seated, stay, seated_user, persistentroom=1, roomname="Stay")
+    ghost_user = orphans[0]
+    ghost, _ = login_home(cluster, ghost_user, resource="ghost")
+    ghost.send("<presence/>")
+    muchelp.join(ghost, stay, ghost_user)
+    seated.wait_for(lambda e: muchelp.is_presence_from(
+        e, "%s/%s" % (muchelp.room_jid(stay), ghost_user)), 10, "the ghost-to-be joined")
     victim.proc.kill()
     victim.proc.wait(5)
-    # The room came back empty on another node: the seated user is told at once that it left
-    # (its own unavailable presence, 110 and 332, as when a room is handed over), and rejoins.
-    el = seated.wait_for(lambda e: muchelp.is_presence_from(
-        e, "%s/%s" % (muchelp.room_jid("hall"), seated_user), "unavailable"), 10,
-        "the room's unavailable presence after its node died")
-    assert {110, 332} <= muchelp.codes(el), rawxmpp.dump(el)
+    ghost.close()
+    # Once the others see the node gone (1.5 s), in either order:
+    # - the room "hall" came back empty on another node: the seated user is told at once that
+    #   it left (its own unavailable presence, 110 and 332, as when a room is handed over);
+    # - the occupant whose session died with its node, without a word, is removed from "stay"
+    #   by the room's node (status 333) instead of staying there as a ghost.
+    want = {"hall": "%s/%s" % (muchelp.room_jid("hall"), seated_user),
+            "stay": "%s/%s" % (muchelp.room_jid(stay), ghost_user)}
+    got = {}
+    while len(got) < 2:
+        el = seated.wait_for(lambda e: any(muchelp.is_presence_from(e, f, "unavailable")
+                                           for f in want.values()), 10, str(want))
+        got[next(k for k, f in want.items() if el.get("from") == f)] = muchelp.codes(el)
+    assert {110, 332} <= got["hall"], got
+    assert 333 in got["stay"], got
     time.sleep(0.5)  # every node dropped the victim (the heartbeats time out after 1.5 s)
     alive = [n for n in cluster if n is not victim]
     back = muchelp.join(seated, "hall", seated_user)
@@ -387,6 +407,10 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     ident = r.find(q("http://jabber.org/protocol/disco#info", "query") + "/"
                    + q("http://jabber.org/protocol/disco#info", "identity"))
     assert ident is not None and ident.get("name") == "Hall", rawxmpp.dump(r)
+    # The user whose ghost was removed comes back into "stay" under the same nick.
+    muchelp.join(x, stay, ghost_user)
+    seated.wait_for(lambda e: muchelp.is_presence_from(
+        e, "%s/%s" % (muchelp.room_jid(stay), ghost_user)), 10, "the user back in the room")
     # The rejoined occupant and the new one share the moved room.
     muchelp.say(x, "hall", "after the failure")
     seated.wait_for(lambda e: is_message(e, body="after the failure"), 10,
