@@ -7,10 +7,13 @@
   throughput  loadgen's msg and muc scenarios against 1, 2 and 3 nodes (127.0.0.2-4; with --pin
            node i pinned to CPU i mod 2 by taskset), all clients connecting to the first node and
            following <see-other-host/> to their home node; runs alternate between the node
-           counts; per run the nodes' CPU and nats-server's CPU per delivered message
+           counts; per run the nodes' CPU and nats-server's CPU per delivered message;
+           --scenarios presence: logins with 20 contacts and an initial presence, then logouts
+           (on a cluster each available session is a row of the registry of sessions)
 
 Usage: python3 bench/cluster.py latency|store|throughput [--build build] [-n 2000] [-t 10]
-       [--runs 3] [--nodes 1,2,3] [--scenarios msg,muc] [--pin] [--archive]
+       [--runs 3] [--nodes 1,2,3] [--scenarios msg,muc,presence] [--users 1000] [--pin]
+       [--archive]
 The servers, the database cluster and nats-server are started here and stopped afterwards.
 """
 
@@ -163,6 +166,19 @@ SCENARIO_ARGS = {
     "msg": lambda a: ["-s", "msg", "-n", str(a.pairs), "-w", "10"],
     "muc": lambda a: ["-s", "muc", "-n", str(a.occupants), "--senders", "5", "-w", "1",
                       "-c", "50"],
+    # Logins with a roster of 20 mutual contacts and an initial presence, and the logouts: on
+    # a cluster each available session is also a row of the registry (an INSERT and a DELETE).
+    "presence": lambda a: ["-s", "presence", "-n", str(a.users), "-c", "100", "--contacts", "20"],
+}
+# Run once before the measured run, on the same nodes.
+SCENARIO_SETUP = {
+    "presence": lambda a: ["-s", "roster-setup", "-n", str(a.users), "-c", "100",
+                           "--contacts", "20"],
+}
+ACCOUNTS = {
+    "msg": lambda a: 2 * a.pairs,
+    "muc": lambda a: a.occupants,
+    "presence": lambda a: a.users,
 }
 
 
@@ -170,13 +186,17 @@ def throughput_run(args, count, scenario, nats, conninfo, run):
     import benchlib
     nodes = start_nodes(count, nats, conninfo, args.pin, args.archive)
     try:
-        provision(nodes[0], max(2 * args.pairs, args.occupants))
+        provision(nodes[0], ACCOUNTS[scenario](args))
         loadgen = os.path.join(args.build, "loadgen")
-        argv = [loadgen, "-H", nodes[0].host, "-p", str(nodes[0].port), "-D", "localhost",
-                "--pid", ",".join(str(n.proc.pid) for n in nodes),
-                "--pid2", str(nats.proc.pid),
-                "-u", benchlib.USER_FMT, "-P", benchlib.PASSWORD, "--timeout", "120",
-                "-t", str(args.t), "--warmup", str(args.warmup)] + SCENARIO_ARGS[scenario](args)
+        common = [loadgen, "-H", nodes[0].host, "-p", str(nodes[0].port), "-D", "localhost",
+                  "--pid", ",".join(str(n.proc.pid) for n in nodes),
+                  "--pid2", str(nats.proc.pid),
+                  "-u", benchlib.USER_FMT, "-P", benchlib.PASSWORD, "--timeout", "120"]
+        if scenario in SCENARIO_SETUP:
+            subprocess.run(common + SCENARIO_SETUP[scenario](args), capture_output=True,
+                           timeout=300, check=True)
+        argv = common + ["-t", str(args.t), "--warmup", str(args.warmup)] + \
+            SCENARIO_ARGS[scenario](args)
         if scenario == "muc":
             argv += ["--room", "bench%d-%d-%d@conference.localhost" % (os.getpid(), count, run)]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -213,7 +233,8 @@ def throughput(args):
                           flush=True)
                     if res.get("delivered_per_s"):
                         table.setdefault((scenario, count), []).append(res)
-                    if rc != 0 or (count > 1 and not res.get("redirects")):
+                    if rc != 0 or (count > 1 and scenario != "presence"
+                                   and not res.get("redirects")):
                         failed += 1
         print()
         print("| scenario | nodes | runs | delivered/s (median, min–max) | nodes' CPU µs/delivery "
@@ -252,6 +273,7 @@ def main():
     ap.add_argument("--scenarios", default="msg,muc")
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--occupants", type=int, default=100)
+    ap.add_argument("--users", type=int, default=1000, help="presence: users")
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("-t", type=float, default=10)

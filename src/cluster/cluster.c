@@ -18,6 +18,7 @@
 #include "core/module.h"
 #include "core/server.h"
 #include "chatroom/chatroom.h"
+#include "im/im.h"
 #include "cluster/seats.h"
 #include "core/worker.h"
 #include "jid/jid.h"
@@ -41,9 +42,10 @@ struct node {
     long long seen_ms;
     long sessions; /* as its last heartbeat said */
     long rooms;
-    char run[32];   /* the start of the node's process its heartbeats come from */
-    bool restarted; /* a heartbeat of a new run came since the heartbeat thread's last look */
-    bool was_live;  /* at the heartbeat thread's last look */
+    char run[32];      /* the start of the node's process its heartbeats come from */
+    char left_run[32]; /* its run when it was last seen leaving ("" while live) */
+    bool restarted;    /* a heartbeat of a new run came since the heartbeat thread's last look */
+    bool was_live;     /* at the heartbeat thread's last look */
 };
 
 static struct {
@@ -685,17 +687,77 @@ static int sweep_name(void *ud, const char *const *cols, int ncols)
     return 0;
 }
 
-/* On a worker, at start and after every change of the live nodes: the journal rows whose node
- * (the part of the name before a '>') is not live any more, or is this node's earlier start,
- * are taken over by the one node that takes_over() names. */
-static void sweep_on_worker(struct worker *w, void *arg)
+/* ---- the available sessions of the nodes ----------------------------------------------------- */
+
+/* im_session_hook_fn: a row per available session, held under this node and run; an end the
+ * contacts were not told of (the server stops) leaves it for the node that takes over. */
+static void session_seen(const struct jid *full, bool available, bool told)
 {
-    (void)w;
-    (void)arg;
-    struct store *st = worker_ctx()->store;
+    struct worker_ctx *wc = worker_ctx();
+    if (wc == NULL || wc->store == NULL || (!available && !told)) {
+        return;
+    }
+    struct buf jid;
+    buf_init(&jid, 4096);
+    jid_full(full, &jid);
+    int rc = available ? store_cluster_session_add(wc->store, buf_cstr(&jid), g_self, g_run)
+                       : store_cluster_session_gone(wc->store, buf_cstr(&jid), g_self, NULL);
+    if (rc != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "cluster: session %s not %s the registry (%s): its contacts %s", buf_cstr(&jid),
+                available ? "added to" : "removed from", err_str(rc),
+                available ? "are not told if this node dies" : "may be told twice it left");
+    }
+    buf_cleanup(&jid);
+}
+
+/* The available sessions held under `name` (a node's id, or "taker>name") are claimed by this
+ * node; each one's contacts are told that it went away, unless it came back meanwhile (its row
+ * was taken by the node it is on now). */
+static void sessions_takeover(struct store *st, const char *name)
+{
+    bool self = strcmp(name, g_self) == 0;
+    char claimer[256];
+    snprintf(claimer, sizeof(claimer), "%s>%s", g_self, name);
+    int claimed = 0;
+    struct buf jids;
+    buf_init(&jids, 64 << 20);
+    int rc = store_cluster_session_claim(st, name, self ? g_run : "", claimer, &claimed);
+    if (rc == 0) {
+        rc = store_cluster_session_list(st, claimer, sweep_name, &jids);
+    }
+    int told = 0;
+    int back = 0;
+    for (size_t off = 0; off < jids.len; off += strlen(jids.p + off) + 1) {
+        int removed = 0;
+        struct jid j = { 0 };
+        if (store_cluster_session_gone(st, jids.p + off, claimer, &removed) != 0 || removed != 1 ||
+            jid_parse(&j, strv_c(jids.p + off)) != 0) {
+            back++;
+            continue;
+        }
+        im_presence_gone(&j);
+        jid_cleanup(&j);
+        told++;
+    }
+    if (rc != 0 || told + back > 0) {
+        log_rec(LOG_TAG_SYSTEM, rc != 0 ? LOG_PROBLEMS : LOG_MAJOR, 0, NULL,
+                "cluster: sessions of %s%s: %d ended without a word, their contacts told; %d "
+                "back elsewhere%s%s",
+                name, self ? " (an earlier start of this node)" : "", told, back,
+                rc != 0 ? ": " : "", rc != 0 ? err_str(rc) : "");
+    }
+    buf_cleanup(&jids);
+}
+
+/* The rows of one table whose node (the part of the name before a '>') is not live any more,
+ * or is this node's earlier start, are taken over by the one node that takes_over() names. */
+static void sweep_table(struct store *st, int (*names_of)(struct store *, store_s2s_fn *, void *),
+                        void (*take)(struct store *, const char *))
+{
     struct buf names;
     buf_init(&names, 1 << 20);
-    if (store_cluster_s2s_nodes(st, sweep_name, &names) == 0) {
+    if (names_of(st, sweep_name, &names) == 0) {
         for (size_t off = 0; off < names.len; off += strlen(names.p + off) + 1) {
             const char *name = names.p + off;
             const char *gt = strchr(name, '>');
@@ -705,11 +767,22 @@ static void sweep_on_worker(struct worker *w, void *arg)
              * "self>…" rows are listed and removed by takeover() as it claims them, on this
              * same worker, so any found here are an earlier start's too. */
             if (mine || (!node_live(name, olen) && takes_over(name, olen))) {
-                takeover(st, name);
+                take(st, name);
             }
         }
     }
     buf_cleanup(&names);
+}
+
+/* On worker 0, at start and after every change of the live nodes: the s2s journal and the
+ * available sessions of nodes that left or restarted. */
+static void sweep_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    struct store *st = worker_ctx()->store;
+    sweep_table(st, store_cluster_s2s_nodes, takeover);
+    sweep_table(st, store_cluster_session_nodes, sessions_takeover);
 }
 
 static void publish_heartbeat(void)
@@ -753,6 +826,9 @@ struct live_view {
 struct live_change {
     struct live_view before;
     struct live_view after;
+    /* A node that had left came back with the same run: it was cut off, not dead, and each
+     * side was told that the other side's sessions went away. */
+    bool healed;
 };
 
 /* The index in `v` of the home node of `key` (as home() picks among the live nodes), -1 when
@@ -805,6 +881,7 @@ static void rebalance_on_worker(struct worker *w, void *arg)
     sweep_seats();
     /* The occupants whose sessions died with their node leave the rooms held here. */
     chatroom_drop_gone(occupant_gone, change);
+    bool healed = change->healed;
     free(change);
     /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
     chatroom_hand_over(room_moved);
@@ -820,11 +897,19 @@ static void rebalance_on_worker(struct worker *w, void *arg)
         }
     }
     buf_cleanup(&moved);
+    if (healed) {
+        /* Across the partition each side told its users that the other side's sessions went
+         * away (and took their rows over): the sessions that stay say again that they are
+         * here. */
+        im_presence_announce_again();
+    }
 }
 
-/* True when a node joined, left or restarted since the last look; `view` gets the live nodes. */
-static bool membership_changed(struct live_view *view)
+/* True when a node joined, left or restarted since the last look; `view` gets the live nodes,
+ * *healed whether one of them came back from a partition (the same run as when it left). */
+static bool membership_changed(struct live_view *view, bool *healed)
 {
+    *healed = false;
     bool changed = false;
     long long now = now_ms();
     view->n = 0;
@@ -836,6 +921,15 @@ static bool membership_changed(struct live_view *view)
             snprintf(view->nodes[view->n].id, sizeof(view->nodes[0].id), "%s", nd->id);
             snprintf(view->nodes[view->n].run, sizeof(view->nodes[0].run), "%s", nd->run);
             view->n++;
+        }
+        if (is_live && !nd->was_live && nd->left_run[0] != '\0' &&
+            strcmp(nd->left_run, nd->run) == 0) {
+            *healed = true;
+        }
+        if (!is_live && nd->was_live) {
+            snprintf(nd->left_run, sizeof(nd->left_run), "%s", nd->run);
+        } else if (is_live) {
+            nd->left_run[0] = '\0';
         }
         if (is_live != nd->was_live) {
             changed = true;
@@ -863,12 +957,14 @@ static void *heartbeat_main(void *arg)
         if (atomic_load(&g_workers_up)) {
             publish_heartbeat();
         }
-        bool changed = membership_changed(&now);
+        bool healed = false;
+        bool changed = membership_changed(&now, &healed);
         if (changed && atomic_load(&g_workers_up)) {
             for (int i = 0; i < workers_count(); i++) {
                 struct live_change *change = xmalloc(sizeof(*change));
                 change->before = last;
                 change->after = now;
+                change->healed = healed;
                 worker_post(i, rebalance_on_worker, change);
             }
             /* A node that left leaves its queued s2s stanzas in the journal. */
@@ -1228,6 +1324,7 @@ int cluster_start(const struct settings *cfg, char *err, size_t errlen)
     router_set_cluster_fanout(&g_fanout);
     c2s_set_placement(cluster_placement);
     s2s_set_journal(&g_journal);
+    im_set_session_hook(session_seen);
     log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL, "cluster: node %s on %s", g_self,
             cfg->cluster.nats_url);
     return 0;
@@ -1271,6 +1368,7 @@ void cluster_free(void)
     router_set_cluster_fanout(NULL);
     c2s_set_placement(NULL);
     s2s_set_journal(NULL);
+    im_set_session_hook(NULL);
     natsConnection_Destroy(g_nc);
     g_nc = NULL;
 }

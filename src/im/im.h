@@ -139,6 +139,19 @@ json_t *im_presence_json(const char *bare);
 typedef void im_presence_hook_fn(const struct jid *user, const struct jid *from,
                                  const struct xml_node *presence);
 void im_set_presence_hook(im_presence_hook_fn *fn);
+/* A session (`full`) became available (initial presence), or stopped being available: by an
+ * unavailable presence or at its end, `told` false when its contacts were not told (the server
+ * stops). On the account's home worker. For a cluster's registry of available sessions. */
+typedef void im_session_hook_fn(const struct jid *full, bool available, bool told);
+void im_set_session_hook(im_session_hook_fn *fn);
+/* On behalf of the session `full`, which ended without a word (its cluster node died): its
+ * unavailable presence to the account's subscribers (From, Both) that it does not block, as its
+ * end would have sent. Any worker (the roster is read from the store). */
+void im_presence_gone(const struct jid *full);
+/* After a partition between the nodes of a cluster healed (the other side was told that this
+ * side's sessions went away): each available session of the calling worker sends its current
+ * presence to its subscribers again, and the session hook hears it is available. */
+void im_presence_announce_again(void);
 /* The element added to a session's available presence that carries no vcard-temp:x:update
  * (XEP-0153 photo hash), or NULL; a new reference. On the account's home worker. */
 typedef struct xml_node *im_presence_stamp_fn(const char *local, const char *domain);

@@ -198,11 +198,21 @@ static void presence_hook(const struct jid *user, const struct jid *from, const 
     }
 }
 
+static im_session_hook_fn *g_session_hook;
+
+void im_set_session_hook(im_session_hook_fn *fn)
+{
+    g_session_hook = fn;
+}
+
 static void become_unavailable(struct im_session *is, struct xml_node *stanza, bool notify)
 {
     struct router_session *rs = is->rs;
     rs->available = false;
     presence_hook(&is->full, &is->full, NULL);
+    if (g_session_hook != NULL) {
+        g_session_hook(&is->full, false, notify);
+    }
     if (notify) {
         struct xml_node *own = stanza;
         if (own == NULL) {
@@ -268,6 +278,9 @@ static void own_presence(struct im_session *is, struct signal *sig)
         is->presence = xml_node_ref(el);
         broadcast(is, el, NULL, initial);
         presence_hook(&is->full, &is->full, el);
+        if (initial && g_session_hook != NULL) {
+            g_session_hook(&is->full, true, true);
+        }
         if (initial) {
             own_resources_to(is);
             im__pending_deliver(rs);
@@ -414,6 +427,65 @@ void im_session_ended(struct router_session *rs, bool server_stopping)
     free(is);
     rs->im = NULL;
     last_session_ended(rs);
+}
+
+struct gone_ctx {
+    const struct jid *full;
+    struct xml_node *stanza;
+};
+
+static int gone_item(void *ud, const struct store_roster_item *it)
+{
+    struct gone_ctx *g = ud;
+    struct jid contact;
+    if ((it->sub & STORE_SUB_FROM) == 0 || jid_parse(&contact, strv_c(it->contact)) != 0) {
+        return 0;
+    }
+    if (!im__blocked(g->full, &contact)) {
+        router_submit(im__signal(SIGNAL_NOTIFY, g->full, &contact, "unavailable", g->stanza));
+    }
+    jid_cleanup(&contact);
+    return 0;
+}
+
+void im_presence_gone(const struct jid *full)
+{
+    if (full->local == NULL) {
+        return;
+    }
+    struct gone_ctx g = { full, xml_node_new(NS_CLIENT, "presence") };
+    xml_node_set_attr(g.stanza, "type", "unavailable");
+    int rc = store_im_roster_list(im__store(), full->domain, full->local, -1, gone_item, &g);
+    if (rc != 0) {
+        log_rec(LOG_TAG_SYSTEM, LOG_PROBLEMS, 0, NULL,
+                "%s@%s/%s: roster not read (%s): its contacts were not told it went away",
+                full->local, full->domain, full->resource ? full->resource : "", err_str(rc));
+    }
+    xml_node_unref(g.stanza);
+}
+
+static void collect_available(void *ud, const struct router_session *s)
+{
+    if (s->available && s->im != NULL && s->im->presence != NULL) {
+        buf_append(ud, &s->im, sizeof(s->im));
+    }
+}
+
+void im_presence_announce_again(void)
+{
+    struct buf list;
+    buf_init(&list, 1 << 28);
+    router_sessions_foreach(collect_available, &list);
+    for (size_t off = 0; off + sizeof(struct im_session *) <= list.len;
+         off += sizeof(struct im_session *)) {
+        struct im_session *is;
+        memcpy(&is, list.p + off, sizeof(is));
+        broadcast(is, is->presence, NULL, false);
+        if (g_session_hook != NULL) {
+            g_session_hook(&is->full, true, true);
+        }
+    }
+    buf_cleanup(&list);
 }
 
 /* ---- presence for the account ---- */

@@ -1,5 +1,5 @@
 /* sqlite_cluster.c: the store's "cluster" area (see store_int.h): shared secrets of the nodes,
- * and the journal of their outgoing server-to-server queues. */
+ * the journal of their outgoing server-to-server queues, and their available sessions. */
 #include "store/store_cluster.h"
 
 #include <stdio.h>
@@ -24,6 +24,13 @@ static const char *const migrations[] = {
     "  queued INTEGER NOT NULL"
     ");"
     "CREATE INDEX cluster_s2s_queue_node ON cluster_s2s_queue(node, queued, seq);",
+    /* v3: the available client sessions of each node (one row per full JID while available) */
+    "CREATE TABLE cluster_sessions ("
+    "  jid TEXT NOT NULL PRIMARY KEY,"
+    "  node TEXT NOT NULL,"
+    "  run TEXT NOT NULL"
+    ");"
+    "CREATE INDEX cluster_sessions_node ON cluster_sessions(node);",
 };
 
 STORE_AREA(cluster, migrations);
@@ -80,4 +87,39 @@ int store_cluster_s2s_nodes(struct store *st, store_s2s_fn *fn, void *ud)
 int store_cluster_s2s_list(struct store *st, const char *claimer, store_s2s_fn *fn, void *ud)
 {
     return store__query_rows(st, SQL_S2S_LIST, STORE_ARGS(claimer), fn, ud);
+}
+
+static const char SQL_SESSION_ADD[] =
+    "INSERT INTO cluster_sessions(jid, node, run) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT(jid) DO UPDATE SET node = excluded.node, run = excluded.run";
+static const char SQL_SESSION_GONE[] = "DELETE FROM cluster_sessions WHERE jid = ?1 AND node = ?2";
+static const char SQL_SESSION_CLAIM[] =
+    "UPDATE cluster_sessions SET node = ?2 WHERE node = ?1 AND run <> ?3";
+static const char SQL_SESSION_LIST[] = "SELECT jid FROM cluster_sessions WHERE node = ?1";
+static const char SQL_SESSION_NODES[] = "SELECT DISTINCT node FROM cluster_sessions";
+
+int store_cluster_session_add(struct store *st, const char *jid, const char *node, const char *run)
+{
+    return store__run(st, SQL_SESSION_ADD, STORE_ARGS(jid, node, run), NULL);
+}
+
+int store_cluster_session_gone(struct store *st, const char *jid, const char *node, int *removed)
+{
+    return store__run(st, SQL_SESSION_GONE, STORE_ARGS(jid, node), removed);
+}
+
+int store_cluster_session_claim(struct store *st, const char *node, const char *but_run,
+                                const char *claimer, int *claimed)
+{
+    return store__run(st, SQL_SESSION_CLAIM, STORE_ARGS(node, claimer, but_run), claimed);
+}
+
+int store_cluster_session_list(struct store *st, const char *claimer, store_s2s_fn *fn, void *ud)
+{
+    return store__query_rows(st, SQL_SESSION_LIST, STORE_ARGS(claimer), fn, ud);
+}
+
+int store_cluster_session_nodes(struct store *st, store_s2s_fn *fn, void *ud)
+{
+    return store__query_rows(st, SQL_SESSION_NODES, STORE_NO_ARGS, fn, ud);
 }

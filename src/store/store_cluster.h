@@ -37,4 +37,17 @@ int store_cluster_s2s_list(struct store *st, const char *claimer, store_s2s_fn *
 /* The names rows are held under (nodes, and claimers): fn(ud, {node}, 1). */
 int store_cluster_s2s_nodes(struct store *st, store_s2s_fn *fn, void *ud);
 
+/* The available client sessions of the nodes (table cluster_sessions): a row per full JID
+ * while its session is available, held under its node's id and run, so that when a node dies
+ * another one tells the sessions' contacts that they went away. `add` replaces the row of the
+ * same JID (a session that came back on another node); `gone` removes it while `node` still
+ * holds it (*removed: 0 when another node took it meanwhile). claim, list and nodes work as the
+ * s2s journal's do, the list's columns being {jid}. */
+int store_cluster_session_add(struct store *st, const char *jid, const char *node, const char *run);
+int store_cluster_session_gone(struct store *st, const char *jid, const char *node, int *removed);
+int store_cluster_session_claim(struct store *st, const char *node, const char *but_run,
+                                const char *claimer, int *claimed);
+int store_cluster_session_list(struct store *st, const char *claimer, store_s2s_fn *fn, void *ud);
+int store_cluster_session_nodes(struct store *st, store_s2s_fn *fn, void *ud);
+
 #endif

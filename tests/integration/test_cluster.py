@@ -16,7 +16,7 @@ import pgfixture
 import rawxmpp
 import starling
 import muchelp
-from imclient import PASSWORD, is_message, is_presence
+from imclient import PASSWORD, is_message, is_presence, subscribe_clients
 from rawxmpp import NS_CLIENT, NS_BIND, q
 
 NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
@@ -358,6 +358,9 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     ghost_user = orphans[0]
     ghost, _ = login_home(cluster, ghost_user, resource="ghost")
     ghost.send("<presence/>")
+    # ... and a contact of the seated user (mutual subscription, across nodes).
+    ghost.bare, seated.bare = ghost_user + "@localhost", seated_user + "@localhost"
+    subscribe_clients(seated, ghost, timeout=0.5)
     muchelp.join(ghost, stay, ghost_user)
     seated.wait_for(lambda e: muchelp.is_presence_from(
         e, "%s/%s" % (muchelp.room_jid(stay), ghost_user)), 10, "the ghost-to-be joined")
@@ -368,11 +371,14 @@ def test_node_killed_its_users_log_in_elsewhere(cluster):
     # - the room "hall" came back empty on another node: the seated user is told at once that
     #   it left (its own unavailable presence, 110 and 332, as when a room is handed over);
     # - the occupant whose session died with its node, without a word, is removed from "stay"
-    #   by the room's node (status 333) instead of staying there as a ghost.
+    #   by the room's node (status 333) instead of staying there as a ghost;
+    # - its contacts are told it went away (a node that remains took over the dead node's
+    #   registry of available sessions), instead of seeing it online for ever.
     want = {"hall": "%s/%s" % (muchelp.room_jid("hall"), seated_user),
-            "stay": "%s/%s" % (muchelp.room_jid(stay), ghost_user)}
+            "stay": "%s/%s" % (muchelp.room_jid(stay), ghost_user),
+            "contact": "%s@localhost/ghost" % ghost_user}
     got = {}
-    while len(got) < 2:
+    while len(got) < 3:
         el = seated.wait_for(lambda e: any(muchelp.is_presence_from(e, f, "unavailable")
                                            for f in want.values()), 10, str(want))
         got[next(k for k, f in want.items() if el.get("from") == f)] = muchelp.codes(el)
@@ -648,3 +654,29 @@ def test_node_restarted_its_rooms_occupants_rejoin(cluster):
     muchelp.say(c, room, "again")
     c.wait_for(lambda e: is_message(e, body="again"), 10, "a message in the room after the restart")
     c.close()
+
+
+def test_node_stopped_its_users_contacts_are_told(cluster):
+    # A node stopped by SIGTERM ends its sessions without telling their contacts (the server is
+    # stopping); the node that takes over its registry of available sessions tells them.
+    alive = [n for n in cluster if n.running()]
+    ids = [n.options["cluster.node_id"] for n in alive]
+    assert len(alive) >= 2, ids
+    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+    leaving = alive[-1]
+    leaving_id = leaving.options["cluster.node_id"]
+    a_user = next(u for u in USERS if homes[u] == leaving_id)
+    b_user = next(u for u in USERS if homes[u] != leaving_id)
+    a, _ = login_home(alive, a_user, resource="term")
+    b, _ = login_home(alive, b_user, resource="watch")
+    for c, u in ((a, a_user), (b, b_user)):
+        c.bare = u + "@localhost"
+        c.send("<presence/>")
+    subscribe_clients(b, a, timeout=0.5)
+    assert leaving.stop() == []
+    a.close()
+    el = b.wait_for(lambda e: is_presence(e, frm="%s@localhost/term" % a_user,
+                                          type_="unavailable"), 10,
+                    "the stopped node's user's unavailable presence")
+    assert el.get("to", "").startswith(b_user + "@localhost"), rawxmpp.dump(el)
+    b.close()

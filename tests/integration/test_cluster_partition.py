@@ -13,7 +13,7 @@ import pytest
 
 import pgfixture
 import starling
-from imclient import PASSWORD, is_message
+from imclient import PASSWORD, is_message, is_presence, subscribe_clients
 from test_cluster import Nats, login_home, login_on, pytestmark, stop_all  # noqa: F401
 
 
@@ -102,7 +102,7 @@ def pair():
             srv.start()
             nodes.append(srv)
         time.sleep(1.0)
-        for i in range(8):
+        for i in range(16):
             nodes[0].ctl_ok("account", "add", "w%d@localhost" % i, "--password", PASSWORD)
         yield nodes, relay
     finally:
@@ -121,15 +121,29 @@ def home_of(srv, user):
 def test_node_cut_off_from_nats_serves_alone_then_rejoins(pair):
     (p1, p2), relay = pair
     assert live_ids(p1) == live_ids(p2) == ["p1", "p2"]
-    users = ["w%d" % i for i in range(8)]
+    users = ["w%d" % i for i in range(16)]
     on_p1 = next(u for u in users if home_of(p1, u) == "p1")
     on_p2 = next(u for u in users if home_of(p1, u) == "p2")
     # Together: p2 sends a user of p1 there.
     c, address = login_on(p2, on_p1, "r")
     assert c is None and address == "%s:%d" % (p1.host, p1.port)
+    # Two contacts, one on each side, both available.
+    x_user = next(u for u in users if home_of(p1, u) == "p1" and u != on_p1)
+    y_user = next(u for u in users if home_of(p1, u) == "p2" and u != on_p2)
+    x, _ = login_home([p1, p2], x_user, resource="x")
+    y, _ = login_home([p1, p2], y_user, resource="y")
+    for c, u in ((x, x_user), (y, y_user)):
+        c.bare = u + "@localhost"
+        c.send("<presence/>")
+    subscribe_clients(x, y, timeout=0.5)
 
     relay.cut()
-    time.sleep(2.5)  # heartbeats time out after 1.5 s
+    # Each side believes the other dead, takes over its registry of available sessions and
+    # tells its users that the other side's contacts went away.
+    for c, other in ((x, y), (y, x)):
+        c.wait_for(lambda e: is_presence(e, frm=other.jid, type_="unavailable"), 10,
+                   "%s told that %s went away" % (c.jid, other.jid))
+    time.sleep(1.0)  # heartbeats time out after 1.5 s
     assert live_ids(p1) == ["p1"] and live_ids(p2) == ["p2"]
     # Alone, p2 serves p1's user itself, and p1 serves p2's.
     a, address = login_on(p2, on_p1, "cut")
@@ -150,6 +164,13 @@ def test_node_cut_off_from_nats_serves_alone_then_rejoins(pair):
     while live_ids(p2) != ["p1", "p2"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert live_ids(p1) == live_ids(p2) == ["p1", "p2"]
+    # Healed (the same runs as before the cut): the sessions on each side announce their
+    # presence again, so the contacts across see each other available once more.
+    for c, other in ((x, y), (y, x)):
+        c.wait_for(lambda e: is_presence(e, frm=other.jid, type_=None), 10,
+                   "%s sees %s available again" % (c.jid, other.jid))
+    x.close()
+    y.close()
     # Healed: p2's user, at home on p2 again, finds the message.
     b, node = login_home([p1, p2], on_p2, resource="healed")
     assert node is p2
