@@ -33,7 +33,11 @@ int chatroom_hand_over(chatroom_moved_fn *moved);
  * as an occupant whose client bounced a stanza does: the others see its unavailable presence
  * with status 333. An empty temporary room then ends. Returns how many occupants left. */
 typedef bool chatroom_gone_fn(void *ud, const struct jid *real);
-int chatroom_drop_gone(chatroom_gone_fn *gone, void *ud);
+/* Told of each occupant removed so: the room with its nick as resource, its session, its
+ * affiliation and occupant id (XEP-0421), so that a node only believed dead can be told. */
+typedef void chatroom_removed_fn(void *ud, const struct jid *room_nick, const struct jid *real,
+                                 const char *affiliation, const char *occupant_id);
+int chatroom_drop_gone(chatroom_gone_fn *gone, chatroom_removed_fn *removed, void *ud);
 
 /* The administrator's view and actions (chatroom/admin.c, admin ops muc.*). Rooms live on
  * their home worker (worker_home of the room's bare JID): chatroom_rooms_json runs on every

@@ -368,13 +368,20 @@ int chatroom_hand_over(chatroom_moved_fn *moved)
 }
 
 /* The occupants of `r` whose session is gone leave (status 333); returns how many. */
-static int drop_gone_in(struct muc_room *r, chatroom_gone_fn *gone, void *ud)
+static int drop_gone_in(struct muc_room *r, chatroom_gone_fn *gone, chatroom_removed_fn *removed,
+                        void *ud)
 {
     int n = 0;
     struct muc_occupant *o = r->occupants;
     while (o != NULL) {
         struct muc_occupant *next = o->next;
         if (gone(ud, &o->real)) {
+            struct jid at = { .local = r->bare.local,
+                              .domain = r->bare.domain,
+                              .resource = o->nick };
+            char oid[64];
+            muc__occupant_id(r, &o->real, oid);
+            removed(ud, &at, &o->real, muc__aff_name(muc__aff_of(r, &o->real)), oid);
             muc__leave_gone(r, o); /* frees o and may reorder the list: start again */
             n++;
             next = r->occupants;
@@ -384,7 +391,7 @@ static int drop_gone_in(struct muc_room *r, chatroom_gone_fn *gone, void *ud)
     return n;
 }
 
-int chatroom_drop_gone(chatroom_gone_fn *gone, void *ud)
+int chatroom_drop_gone(chatroom_gone_fn *gone, chatroom_removed_fn *removed, void *ud)
 {
     if (*module_slot(&chatroom_module) == NULL) {
         return 0;
@@ -399,7 +406,7 @@ int chatroom_drop_gone(chatroom_gone_fn *gone, void *ud)
         struct muc_room *r;
         memcpy(&r, rooms.p + off, sizeof(r));
         char *name = xstrdup(r->jid);
-        int n = drop_gone_in(r, gone, ud);
+        int n = drop_gone_in(r, gone, removed, ud);
         if (n > 0) {
             bool ended = muc__maybe_stop(r);
             log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,

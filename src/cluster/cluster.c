@@ -874,13 +874,38 @@ static bool occupant_gone(void *ud, const struct jid *real)
     return true;
 }
 
+static int send_frame(const char *id, char kind, struct strv key, const struct signal *sig);
+
+/* chatroom_removed_fn: an occupant removed because its node is gone is also told so, on the
+ * node it was on: published there whatever this node believes. When the node is dead nobody
+ * receives it; when it was only believed dead (its heartbeats late to this node alone, its
+ * users never told of a change), its session learns that it is out of the room (110 and 333:
+ * removed because of an error between the servers) and its client rejoins. */
+static void occupant_removed(void *ud, const struct jid *room_nick, const struct jid *real,
+                             const char *affiliation, const char *occupant_id)
+{
+    const struct live_change *c = ud;
+    char bare[2 * JID_PART_MAX + 2];
+    bare_of(real, bare, sizeof(bare));
+    int was = view_home(&c->before, bare);
+    if (was < 0) {
+        return;
+    }
+    struct signal *sig = seats_gone_signal(room_nick, real, affiliation, occupant_id, 333,
+                                           "Its server was unreachable from the room's node");
+    if (send_frame(c->before.nodes[was].id, FRAME_ONE, strv_c(bare), sig) == 0) {
+        atomic_fetch_add(&g_forwarded, 1);
+    }
+    signal_free(sig);
+}
+
 static void rebalance_on_worker(struct worker *w, void *arg)
 {
     (void)w;
     struct live_change *change = arg;
     sweep_seats();
     /* The occupants whose sessions died with their node leave the rooms held here. */
-    chatroom_drop_gone(occupant_gone, change);
+    chatroom_drop_gone(occupant_gone, occupant_removed, change);
     bool healed = change->healed;
     free(change);
     /* Rooms first: an occupant told to rejoin whose own session moves too rejoins from there. */
@@ -927,7 +952,7 @@ static bool membership_changed(struct live_view *view, bool *healed)
             *healed = true;
         }
         if (!is_live && nd->was_live) {
-            snprintf(nd->left_run, sizeof(nd->left_run), "%s", nd->run);
+            memcpy(nd->left_run, nd->run, sizeof(nd->left_run)); /* both NUL-terminated */
         } else if (is_live) {
             nd->left_run[0] = '\0';
         }

@@ -187,35 +187,35 @@ static void add_text_child(struct xml_node *parent, const char *name, const char
     xml_node_add_text(n, text, strlen(text));
 }
 
-/* The user's own unavailable presence from the room: what a room that shuts down sends
- * (chatroom's hand-over sends the same codes). */
-static struct signal *gone_signal(const struct seat *s, const char *reason)
+struct signal *seats_gone_signal(const struct jid *room_nick, const struct jid *occupant,
+                                 const char *affiliation, const char *occupant_id, int code,
+                                 const char *reason)
 {
     struct xml_node *p = xml_node_new(NS_CLIENT, "presence");
     xml_node_set_attr(p, "type", "unavailable");
     struct xml_node *x = xml_node_add_child(p, NS_MUC_USER, "x");
     struct xml_node *item = xml_node_add_child(x, NULL, "item");
-    xml_node_set_attr(item, "affiliation", s->affiliation);
+    xml_node_set_attr(item, "affiliation", affiliation);
     xml_node_set_attr(item, "role", "none");
     struct buf full;
     buf_init(&full, 4096);
-    jid_full(&s->occupant, &full);
+    jid_full(occupant, &full);
     xml_node_set_attr(item, "jid", buf_cstr(&full));
     buf_cleanup(&full);
     if (reason != NULL && reason[0] != '\0') {
         add_text_child(item, "reason", reason);
     }
-    static const char *const codes[] = { "110", "332" };
-    for (size_t i = 0; i < 2; i++) {
-        xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", codes[i]);
-    }
-    if (s->occupant_id != NULL) {
+    char c[16];
+    snprintf(c, sizeof(c), "%d", code);
+    xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", "110");
+    xml_node_set_attr(xml_node_add_child(x, NULL, "status"), "code", c);
+    if (occupant_id != NULL) {
         struct xml_node *oid = xml_node_add_child(p, NS_OCCUPANT_ID, "occupant-id");
-        xml_node_set_attr(oid, "id", s->occupant_id);
+        xml_node_set_attr(oid, "id", occupant_id);
     }
     struct signal *sig = signal_new(SIGNAL_NOTIFY);
-    jid_copy(&sig->from, &s->room);
-    jid_copy(&sig->to, &s->occupant);
+    jid_copy(&sig->from, room_nick);
+    jid_copy(&sig->to, occupant);
     sig->type = xstrdup("unavailable");
     sig->xmpp_data = p;
     return sig;
@@ -235,7 +235,9 @@ size_t seats_sweep(struct seats *t, seat_fate_fn *fate, seat_tell_fn *tell, void
                 continue;
             }
             if (f == SEAT_TELL) {
-                tell(ud, gone_signal(s, reason));
+                /* The room's node stopped: 332, as a room handed over says. */
+                tell(ud, seats_gone_signal(&s->room, &s->occupant, s->affiliation, s->occupant_id,
+                                           332, reason));
                 told++;
             }
             *pp = s->next;

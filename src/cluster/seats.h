@@ -43,4 +43,12 @@ typedef void seat_tell_fn(void *ud, struct signal *sig);
 size_t seats_sweep(struct seats *t, seat_fate_fn *fate, seat_tell_fn *tell, void *ud,
                    const char *reason);
 
+/* A user's own unavailable presence from a room (`room_nick`: the room, the user's nick as
+ * resource) to its session `occupant`: role none, `affiliation`, status codes 110 and `code`
+ * (332: the room's node stopped; 333: removed because of an error between the nodes), the
+ * occupant id when not NULL, `reason` when not NULL. A new signal. */
+struct signal *seats_gone_signal(const struct jid *room_nick, const struct jid *occupant,
+                                 const char *affiliation, const char *occupant_id, int code,
+                                 const char *reason);
+
 #endif

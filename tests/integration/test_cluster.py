@@ -6,6 +6,7 @@ killed with -9 leaves, and its users log in again on the nodes that remain."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -654,6 +655,57 @@ def test_node_restarted_its_rooms_occupants_rejoin(cluster):
     muchelp.say(c, room, "again")
     c.wait_for(lambda e: is_message(e, body="again"), 10, "a message in the room after the restart")
     c.close()
+
+
+def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
+    # A node frozen for longer than the heartbeat timeout (SIGSTOP: a stalled machine, a long
+    # pause) is taken for dead by the others, which remove its users from their rooms; when it
+    # runs again (the same run) its users learn that they are out of the room and rejoin, and
+    # their contacts see them available again.
+    alive = [n for n in cluster if n.running()]
+    ids = [n.options["cluster.node_id"] for n in alive]
+    assert len(alive) >= 2, ids
+    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+    frozen = alive[-1]
+    frozen_id = frozen.options["cluster.node_id"]
+    owner_id = next(i for i in ids if i != frozen_id)
+    room = next("pause%d" % i for i in range(1000)
+                if rendezvous_home(muchelp.room_jid("pause%d" % i), ids) == owner_id)
+    u_user = next(u for u in USERS if homes[u] == frozen_id)
+    w_user = next(u for u in USERS if homes[u] != frozen_id)
+    w, _ = login_home(alive, w_user, resource="watch")
+    u, _ = login_home(alive, u_user, resource="paused")
+    for c, name in ((w, w_user), (u, u_user)):
+        c.bare = name + "@localhost"
+        c.send("<presence/>")
+    subscribe_clients(w, u, timeout=0.5)
+    muchelp.create(w, room, w_user, persistentroom=1, roomname="Pause")
+    muchelp.join(u, room, u_user)
+    w.wait_for(lambda e: muchelp.is_presence_from(e, "%s/%s" % (muchelp.room_jid(room), u_user)),
+               10, "the occupant joined")
+    os.kill(frozen.proc.pid, signal.SIGSTOP)
+    try:
+        # The room's node removes the occupant it believes gone (333) ...
+        el = w.wait_for(lambda e: muchelp.is_presence_from(
+            e, "%s/%s" % (muchelp.room_jid(room), u_user), "unavailable"), 10,
+            "the frozen node's occupant removed")
+        assert 333 in muchelp.codes(el), rawxmpp.dump(el)
+    finally:
+        os.kill(frozen.proc.pid, signal.SIGCONT)
+    # ... and once the node runs again, its user hears that it is out of the room.
+    el = u.wait_for(lambda e: muchelp.is_presence_from(
+        e, "%s/%s" % (muchelp.room_jid(room), u_user), "unavailable"), 10,
+        "the occupant told that it left the room")
+    assert 110 in muchelp.codes(el) and muchelp.codes(el) & {332, 333}, rawxmpp.dump(el)
+    # The others see the node back (the same run: a partition healed): its user's presence is
+    # announced again, and the user rejoins the room.
+    w.wait_for(lambda e: is_presence(e, frm=u.jid, type_=None), 10,
+               "the user's presence announced again")
+    muchelp.join(u, room, u_user)
+    muchelp.say(u, room, "back after the pause")
+    w.wait_for(lambda e: is_message(e, body="back after the pause"), 10, "a message after the pause")
+    for c in (u, w):
+        c.close()
 
 
 def test_node_stopped_its_users_contacts_are_told(cluster):

@@ -148,6 +148,28 @@ static void test_sweep_tells_the_seated(void **state)
     seats_free(t);
 }
 
+/* The notice to an occupant removed because its node was believed gone: 110 and 333. */
+static void test_gone_signal_code(void **state)
+{
+    (void)state;
+    struct jid room = { 0 };
+    struct jid user = { 0 };
+    assert_int_equal(jid_parse(&room, strv_c(ROOM "/bob")), 0);
+    assert_int_equal(jid_parse(&user, strv_c(USER)), 0);
+    struct signal *sig = seats_gone_signal(&room, &user, "member", NULL, 333, NULL);
+    struct buf xml;
+    buf_init(&xml, 4096);
+    assert_int_equal(xml_serialize(&xml, sig->xmpp_data, NULL), 0);
+    assert_non_null(strstr(buf_cstr(&xml), "code='110'"));
+    assert_non_null(strstr(buf_cstr(&xml), "code='333'"));
+    assert_null(strstr(buf_cstr(&xml), "occupant-id"));
+    assert_null(strstr(buf_cstr(&xml), "<reason"));
+    buf_cleanup(&xml);
+    signal_free(sig);
+    jid_cleanup(&room);
+    jid_cleanup(&user);
+}
+
 /* Many seats (the table grows) are all found again. */
 static void test_many_seats(void **state)
 {
@@ -172,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_note_and_forget),
         cmocka_unit_test(test_sweep_tells_the_seated),
+        cmocka_unit_test(test_gone_signal_code),
         cmocka_unit_test(test_many_seats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
