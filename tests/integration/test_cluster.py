@@ -657,6 +657,22 @@ def test_node_restarted_its_rooms_occupants_rejoin(cluster):
     c.close()
 
 
+def contacts_across(alive, homes, node_id, resources):
+    """Two available users, mutual contacts: one homed on `node_id`, one elsewhere (clients
+    logged in with `resources`, a .bare set on each): (on the node, elsewhere)."""
+    on = next(u for u in USERS if homes[u] == node_id)
+    off = next(u for u in USERS if homes[u] != node_id)
+    clients = []
+    for name, resource in zip((on, off), resources):
+        c, _ = login_home(alive, name, resource=resource)
+        c.bare = name + "@localhost"
+        c.user = name
+        c.send("<presence/>")
+        clients.append(c)
+    subscribe_clients(clients[1], clients[0], timeout=0.5)
+    return clients
+
+
 def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
     # A node frozen for longer than the heartbeat timeout (SIGSTOP: a stalled machine, a long
     # pause) is taken for dead by the others, which remove its users from their rooms; when it
@@ -671,14 +687,8 @@ def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
     owner_id = next(i for i in ids if i != frozen_id)
     room = next("pause%d" % i for i in range(1000)
                 if rendezvous_home(muchelp.room_jid("pause%d" % i), ids) == owner_id)
-    u_user = next(u for u in USERS if homes[u] == frozen_id)
-    w_user = next(u for u in USERS if homes[u] != frozen_id)
-    w, _ = login_home(alive, w_user, resource="watch")
-    u, _ = login_home(alive, u_user, resource="paused")
-    for c, name in ((w, w_user), (u, u_user)):
-        c.bare = name + "@localhost"
-        c.send("<presence/>")
-    subscribe_clients(w, u, timeout=0.5)
+    u, w = contacts_across(alive, homes, frozen_id, ("paused", "watch"))
+    u_user, w_user = u.user, w.user
     muchelp.create(w, room, w_user, persistentroom=1, roomname="Pause")
     muchelp.join(u, room, u_user)
     w.wait_for(lambda e: muchelp.is_presence_from(e, "%s/%s" % (muchelp.room_jid(room), u_user)),
@@ -716,15 +726,8 @@ def test_node_stopped_its_users_contacts_are_told(cluster):
     assert len(alive) >= 2, ids
     homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
     leaving = alive[-1]
-    leaving_id = leaving.options["cluster.node_id"]
-    a_user = next(u for u in USERS if homes[u] == leaving_id)
-    b_user = next(u for u in USERS if homes[u] != leaving_id)
-    a, _ = login_home(alive, a_user, resource="term")
-    b, _ = login_home(alive, b_user, resource="watch")
-    for c, u in ((a, a_user), (b, b_user)):
-        c.bare = u + "@localhost"
-        c.send("<presence/>")
-    subscribe_clients(b, a, timeout=0.5)
+    a, b = contacts_across(alive, homes, leaving.options["cluster.node_id"], ("term", "watch"))
+    a_user, b_user = a.user, b.user
     assert leaving.stop() == []
     a.close()
     el = b.wait_for(lambda e: is_presence(e, frm="%s@localhost/term" % a_user,
