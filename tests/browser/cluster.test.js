@@ -253,13 +253,11 @@ test('a client on n2 shows in n2\'s Sessions', { skip: SKIP }, async () => {
 test('n2 stopped: the panel lists only n1', { skip: SKIP }, async () => {
   const page = state.page;
   const n2 = state.nodes[1];
-  const t0 = Date.now();
   await stopServer({ server: n2.proc });
   assert.equal(n2.proc.exitCode, 0, n2.stderr);
   // Heartbeat timeout 1.5 s, then the next refresh (2 s).
   const rows = await waitRows(page, r => r.length === 1, 'n2 gone', 6000);
   assert.equal(rows[0].node, 'n1 (this node)');
-  assert.ok(Date.now() - t0 < 6000);
   await shot(page, '22-monitors-cluster-one-node');
   assert.deepEqual(state.errors, []);
 });
