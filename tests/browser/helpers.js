@@ -6,6 +6,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { chromium } = require('playwright-core');
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -68,10 +69,33 @@ async function launchBrowser(state) {
   return state.context.pages()[0] || await state.context.newPage();
 }
 
+/* Script errors of state.page (uncaught exceptions, console errors) go into state.errors. HTTP
+ * errors the pages expect (401 before login, 404 of feature detection) are not script errors. */
+function watchPageErrors(state) {
+  state.errors = [];
+  state.page.on('pageerror', e => state.errors.push(String(e)));
+  state.page.on('console', m => {
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) state.errors.push(m.text());
+  });
+}
+
+/* xmpp_client.py logged in as `jid` on host:port (state.client, its output in state.clientOut);
+ * resolves once it says "online" or "failed". */
+async function startClient(state, port, jid, password, host = '127.0.0.1') {
+  state.client = spawn(PYTHON, [path.join(__dirname, 'xmpp_client.py'), String(port), jid, password, host],
+                       { stdio: ['pipe', 'pipe', 'pipe'] });
+  state.clientOut = '';
+  state.client.stdout.on('data', d => { state.clientOut += d; });
+  state.client.stderr.on('data', d => { state.clientOut += d; });
+  await waitFor(() => /^online /m.test(state.clientOut) || /^failed/m.test(state.clientOut),
+                'the slixmpp login', 20000);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
 }
 
 module.exports = {
-  REPO, BUILD, ARTIFACTS, PYTHON, freePort, sleep, waitFor, tmpdir, stopServer, launchBrowser, shot,
+  REPO, BUILD, ARTIFACTS, PYTHON, freePort, sleep, waitFor, tmpdir, stopServer, launchBrowser,
+  watchPageErrors, startClient, shot,
 };

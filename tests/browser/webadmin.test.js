@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const {
-  BUILD, PYTHON, freePort, sleep, waitFor, stopServer, launchBrowser,
+  BUILD, freePort, sleep, waitFor, stopServer, launchBrowser, watchPageErrors, startClient,
 } = require('./helpers');
 
 const PW = 'Browser-secret-1';
@@ -112,12 +112,7 @@ before(async () => {
   await startServer();
   state.page = await launchBrowser(state);
   state.page.setDefaultTimeout(10000);
-  state.errors = [];
-  state.page.on('pageerror', e => state.errors.push(String(e)));
-  // HTTP errors the pages expect (401 before login, 404 of feature detection) are not script errors.
-  state.page.on('console', m => {
-    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) state.errors.push(m.text());
-  });
+  watchPageErrors(state);
 });
 
 after(async () => {
@@ -210,13 +205,7 @@ test('Users: create a domain and an account, then log in as that account', async
   await page.waitForSelector('#domain-rows tr[data-domain="browser.test"]');
   await shot('07-users-domains');
 
-  state.client = spawn(PYTHON, [path.join(__dirname, 'xmpp_client.py'), String(state.xmppPort),
-                                'alice@browser.test/desk', PW], { stdio: ['pipe', 'pipe', 'pipe'] });
-  state.clientOut = '';
-  state.client.stdout.on('data', d => { state.clientOut += d; });
-  state.client.stderr.on('data', d => { state.clientOut += d; });
-  await waitFor(() => /^online /m.test(state.clientOut) || /^failed/m.test(state.clientOut),
-                'the slixmpp login', 20000);
+  await startClient(state, state.xmppPort, 'alice@browser.test/desk', PW);
   assert.match(state.clientOut, /^online alice@browser\.test\/desk/m, state.clientOut);
 });
 

@@ -1,5 +1,8 @@
-"""xmpp_client.py: a slixmpp client for the browser test: logs in, says "online <jid>", stays
-connected until a line arrives on stdin (or stdin closes), then disconnects and says "offline"."""
+"""xmpp_client.py: a slixmpp client for the browser tests: logs in, says "online <jid>", stays
+connected until a line arrives on stdin (or stdin closes), then disconnects and says "offline".
+
+Usage: xmpp_client.py PORT JID PASSWORD [HOST]; HOST (default 127.0.0.1) is the loopback
+address to connect to (cluster.test.js: a node on 127.0.0.3)."""
 
 import asyncio
 import os
@@ -16,8 +19,8 @@ class Target:
         self.tls_port = port
 
 
-async def main(port, jid, password):
-    c = await slix.login(Target(port), jid, password, mech="SCRAM-SHA-256")
+async def main(port, jid, password, host="127.0.0.1"):
+    c = await slix.login(Target(port), jid, password, mech="SCRAM-SHA-256", host=host)
     if c.outcome != "session":
         print("failed", c.outcome, flush=True)
         await c.close()
@@ -43,4 +46,4 @@ async def main(port, jid, password):
 
 
 if __name__ == "__main__":
-    sys.exit(slix.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]), timeout=300))
+    sys.exit(slix.run(main(int(sys.argv[1]), *sys.argv[2:5]), timeout=300))

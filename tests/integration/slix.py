@@ -37,8 +37,10 @@ class Client:
     "disconnected", "stream_error" (condition in stream_error_condition) or None.
     """
 
-    def __init__(self, server, jid, password, mech=None, direct_tls=False, tls_max=None):
+    def __init__(self, server, jid, password, mech=None, direct_tls=False, tls_max=None,
+                 host="127.0.0.1"):
         self.server = server
+        self.host = host
         self.mech = mech
         self.direct_tls = direct_tls
         self.xmpp = ClientXMPP(jid, password, sasl_mech=mech)
@@ -50,11 +52,11 @@ class Client:
         if tls_max is not None:
             ctx.maximum_version = tls_max
         x.ssl_context = ctx
-        # Connect to 127.0.0.1:port whatever the JID's domain is: no DNS, no SRV.
+        # Connect to host:port (127.0.0.1 unless told) whatever the JID's domain is: no DNS, no SRV.
         port = server.tls_port if direct_tls else server.port
 
         async def _records(domain, port_=None):
-            return [(domain, "127.0.0.1", port)]
+            return [(domain, host, port)]
         x.get_dns_records = _records
 
         # slixmpp sends the gs2 flag "y" for a non-PLUS SCRAM whenever the socket is TLS; RFC 5802
@@ -138,10 +140,10 @@ class Client:
     async def connect(self, timeout=15.0):
         """Connects and waits for the login outcome; returns it."""
         if self.direct_tls:
-            self.xmpp.connect(("127.0.0.1", self.server.tls_port), use_ssl=True,
+            self.xmpp.connect((self.host, self.server.tls_port), use_ssl=True,
                               force_starttls=False, disable_starttls=True)
         else:
-            self.xmpp.connect(("127.0.0.1", self.server.port), use_ssl=False,
+            self.xmpp.connect((self.host, self.server.port), use_ssl=False,
                               force_starttls=True, disable_starttls=False)
         try:
             await asyncio.wait_for(asyncio.shield(self.done), timeout)
@@ -184,9 +186,10 @@ class Client:
                 x.abort()
 
 
-async def login(server, jid, password, mech=None, direct_tls=False, tls_max=None, timeout=15.0):
-    """Connects one client; returns the Client (call close() when done)."""
-    c = Client(server, jid, password, mech=mech, direct_tls=direct_tls, tls_max=tls_max)
+async def login(server, jid, password, mech=None, direct_tls=False, tls_max=None, timeout=15.0,
+                host="127.0.0.1"):
+    """Connects one client to `host`; returns the Client (call close() when done)."""
+    c = Client(server, jid, password, mech=mech, direct_tls=direct_tls, tls_max=tls_max, host=host)
     await c.connect(timeout)
     return c
 
