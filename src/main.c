@@ -912,6 +912,7 @@ static int use_store_backend(const struct settings *cfg)
             return -1;
         }
         store_use_backend(STORE_BACKEND_POSTGRESQL, cfg->store.pg_conninfo);
+        store_pg_timeout(cfg->store.pg_timeout);
         return check_pg_database_present();
     }
     return check_database_present();
@@ -1342,6 +1343,7 @@ static int run_check(void)
     publish(live);
     if (live->store.backend == STORE_BACKEND_POSTGRESQL) {
         store_use_backend(STORE_BACKEND_POSTGRESQL, live->store.pg_conninfo);
+        store_pg_timeout(live->store.pg_timeout);
     }
     if (access(g_cfg.path, F_OK) != 0) {
         printf("note: %s does not exist yet: the defaults apply until the first start writes "

@@ -305,6 +305,10 @@ static struct signal *signal_from_text(struct strv text, const char **why)
 #define FRAME_HEAD 9
 #define FRAME_ONE 'S'
 #define FRAME_GROUP 'G'
+/* Kind 'R': "I took you for dead and told your sessions' contacts that they went away" (the
+ * key is the sender's id, no text): a node that receives it was alive after all (frozen, or its
+ * heartbeats late) and announces its sessions' presence again. */
+#define FRAME_REVIVE 'R'
 /* A batch is published before it grows past this (NATS's default max_payload is 1 MB). */
 #define BATCH_MAX (256 * 1024)
 
@@ -354,7 +358,8 @@ static bool frame_next(const char *data, size_t len, size_t *off, char *kind, st
                        struct strv *text)
 {
     const unsigned char *h = (const unsigned char *)data + *off;
-    if (len - *off < FRAME_HEAD || (h[0] != FRAME_ONE && h[0] != FRAME_GROUP)) {
+    if (len - *off < FRAME_HEAD ||
+        (h[0] != FRAME_ONE && h[0] != FRAME_GROUP && h[0] != FRAME_REVIVE)) {
         return false;
     }
     size_t klen = get32(h + 1);
@@ -390,6 +395,7 @@ static bool group_next(struct strv key, size_t *off, struct jid *to)
 
 static void note_seat(const struct signal *sig);
 static void sweep_seats(void);
+static void revived(struct strv by);
 
 /* A group frame's stanza fanned out here to its recipients (all homed on this worker). */
 static long submit_group_here(struct strv key, struct strv text)
@@ -427,6 +433,9 @@ static long submit_frames_here(const struct buf *frames)
     while (frame_next(frames->p, frames->len, &off, &kind, &key, &text)) {
         const char *why = NULL;
         struct signal *sig = NULL;
+        if (kind == FRAME_REVIVE) {
+            continue; /* only on_node_message acts on it */
+        }
         if (kind == FRAME_GROUP && worker_self() != NULL) {
             n += submit_group_here(key, text);
             continue;
@@ -529,6 +538,10 @@ static void on_node_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     struct strv text;
     long n = 0;
     while (atomic_load(&g_workers_up) && frame_next(data, len, &off, &kind, &key, &text)) {
+        if (kind == FRAME_REVIVE) {
+            revived(key);
+            continue;
+        }
         if (kind == FRAME_GROUP) {
             n += split_group(per, key, text, 2 * len + 1);
             continue;
@@ -711,6 +724,40 @@ static void session_seen(const struct jid *full, bool available, bool told)
     buf_cleanup(&jid);
 }
 
+static void publish_frames(const char *id, struct buf *frames);
+
+/* Tells node `id`, taken for dead, that its sessions' contacts were told they went away: a dead
+ * node receives nothing; one that was alive after all announces its sessions again. */
+static void tell_revive(const char *id)
+{
+    struct buf frame;
+    buf_init(&frame, 1024);
+    if (frame_append(&frame, FRAME_REVIVE, strv_c(g_self), NULL, (struct strv){ "", 0 }) == 0) {
+        publish_frames(id, &frame);
+    }
+    buf_cleanup(&frame);
+}
+
+static void announce_on_worker(struct worker *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    im_presence_announce_again();
+}
+
+/* A node took this one for dead (FRAME_REVIVE): every worker's available sessions announce
+ * their presence again (and so write their registry rows again). On the NATS thread. */
+static void revived(struct strv by)
+{
+    log_rec(LOG_TAG_SYSTEM, LOG_MAJOR, 0, NULL,
+            "cluster: node %.*s took this node for dead: its sessions announce their presence "
+            "again",
+            (int)(by.len < 64 ? by.len : 64), by.p);
+    for (int i = 0; i < workers_count(); i++) {
+        worker_post(i, announce_on_worker, NULL);
+    }
+}
+
 /* The available sessions held under `name` (a node's id, or "taker>name") are claimed by this
  * node; each one's contacts are told that it went away, unless it came back meanwhile (its row
  * was taken by the node it is on now). */
@@ -739,6 +786,9 @@ static void sessions_takeover(struct store *st, const char *name)
         im_presence_gone(&j);
         jid_cleanup(&j);
         told++;
+    }
+    if (told > 0 && !self && strchr(name, '>') == NULL) {
+        tell_revive(name);
     }
     if (rc != 0 || told + back > 0) {
         log_rec(LOG_TAG_SYSTEM, rc != 0 ? LOG_PROBLEMS : LOG_MAJOR, 0, NULL,

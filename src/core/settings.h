@@ -193,6 +193,7 @@ struct settings {
     struct {                   /* the store's backend (issue 19) */
         int backend;           /* store.backend: enum store_backend (0 sqlite, 1 postgresql) */
         char pg_conninfo[512]; /* store.postgresql.conninfo: libpq connection string */
+        int pg_timeout;        /* store.postgresql.timeout: seconds */
     } store;
     struct {                      /* several nodes (issue 19) */
         char node_id[64];         /* cluster.node_id: empty = no cluster */

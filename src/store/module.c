@@ -24,6 +24,17 @@ static const struct setting store_settings[] = {
       .desc = "libpq connection string of the PostgreSQL database (store.backend = postgresql; "
               "read at start)",
       .values = "e.g. \"host=/run/postgresql dbname=starling\" or a postgresql:// URI" },
+    { .key = "store.postgresql.timeout",
+      .type = SETTING_INT,
+      SETTING_FIELD(store.pg_timeout),
+      .def = "5",
+      .min = 1,
+      .max = 600,
+      .desc = "The longest a store call waits for PostgreSQL to connect or to answer (read at "
+              "start); past it the call fails (the client gets a wait error) and the connection "
+              "is opened again at most once per this period, so a hung or silently unreachable "
+              "database cannot freeze a node's workers",
+      .values = "seconds, 1-600" },
     { .key = NULL },
 };
 

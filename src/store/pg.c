@@ -5,12 +5,15 @@
 
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -29,8 +32,26 @@ struct pg {
     PGconn *conn;
     char *err;
     size_t errsize;
+    bool unbounded;     /* migrating: a statement may take as long as it needs */
+    bool timed_out;     /* the last command got no answer in time */
+    long long retry_ms; /* a lost connection is not reopened before this (monotonic) */
     struct pg_stmt cache[PG_CACHE_SLOTS];
 };
+
+/* store.postgresql.timeout: the longest wait for an answer, and for a connection. */
+static int g_timeout_s = 5;
+
+void pg__set_timeout(int seconds)
+{
+    g_timeout_s = seconds > 0 ? seconds : 5;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void set_err(struct pg *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -150,7 +171,12 @@ struct pg *pg__open(const char *conninfo, char *err, size_t errsize)
     struct pg *pg = xcalloc(1, sizeof(*pg));
     pg->err = err;
     pg->errsize = errsize;
-    pg->conn = PQconnectdb(conninfo);
+    /* connect_timeout first: the connection string's own value, later, wins. */
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", g_timeout_s < 2 ? 2 : g_timeout_s);
+    const char *const keys[] = { "connect_timeout", "dbname", NULL };
+    const char *const values[] = { timeout, conninfo, NULL };
+    pg->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(pg->conn) != CONNECTION_OK) {
         set_err(pg, "PostgreSQL: %s", PQerrorMessage(pg->conn));
         goto fail;
@@ -207,19 +233,70 @@ static int fail_code(struct pg *pg, const PGresult *r, const char *what)
         return ERR_NOTFOUND;
     }
     const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+    if (pg->timed_out) {
+        pg->timed_out = false;
+        set_err(pg, "%s: no answer from PostgreSQL within %d s (connection closed)", what,
+                g_timeout_s);
+        return ERR_STORE;
+    }
     set_err(pg, "%s: %s", what, msg[0] ? msg : PQerrorMessage(pg->conn));
     return state != NULL && strcmp(state, "53100") == 0 ? ERR_NOSPACE : ERR_STORE;
 }
 
-/* A lost connection is opened again (its prepared statements are gone with it). */
+/* A lost connection is opened again (its prepared statements are gone with it), at most once
+ * per timeout period: while the server does not answer, calls fail at once instead of each
+ * waiting for a connection. */
 static bool reconnect(struct pg *pg)
 {
-    if (PQstatus(pg->conn) != CONNECTION_BAD) {
+    if (PQstatus(pg->conn) != CONNECTION_BAD || mono_ms() < pg->retry_ms) {
         return false;
     }
     PQreset(pg->conn);
     memset(pg->cache, 0, sizeof(pg->cache));
-    return PQstatus(pg->conn) == CONNECTION_OK && PQsetClientEncoding(pg->conn, "UTF8") == 0;
+    bool ok = PQstatus(pg->conn) == CONNECTION_OK && PQsetClientEncoding(pg->conn, "UTF8") == 0;
+    pg->retry_ms = ok ? 0 : mono_ms() + (long long)g_timeout_s * 1000;
+    return ok;
+}
+
+/* The answer to the command just sent (`sent`: what PQsend* returned): its last result, waited
+ * for at most store.postgresql.timeout (not while migrating). A server that does not answer in
+ * time (hung, or unreachable without a word: a dropped network) costs the caller that long
+ * once: the connection is shut down, the call fails, and the next calls fail at once until a
+ * new connection succeeds (reconnect()). NULL when nothing could be sent or read. */
+static PGresult *await(struct pg *pg, int sent)
+{
+    pg->timed_out = false;
+    if (!sent) {
+        set_err(pg, "PostgreSQL: %s", PQerrorMessage(pg->conn));
+        return NULL;
+    }
+    long long deadline = mono_ms() + (long long)g_timeout_s * 1000;
+    while (PQisBusy(pg->conn)) {
+        long long left = deadline - mono_ms();
+        if (!pg->unbounded && left <= 0) {
+            pg->timed_out = true;
+            shutdown(PQsocket(pg->conn), SHUT_RDWR);
+            pg->retry_ms = mono_ms() + (long long)g_timeout_s * 1000;
+        }
+        struct pollfd p = { .fd = PQsocket(pg->conn), .events = POLLIN };
+        if (!pg->timed_out && poll(&p, 1, pg->unbounded ? -1 : (int)left) == 0) {
+            continue;
+        }
+        if (PQconsumeInput(pg->conn) == 0) {
+            break; /* the connection is broken: PQgetResult says so */
+        }
+    }
+    PGresult *last = NULL;
+    for (PGresult *r = PQgetResult(pg->conn); r != NULL; r = PQgetResult(pg->conn)) {
+        PQclear(last);
+        last = r;
+    }
+    return last;
+}
+
+static PGresult *exec_text(struct pg *pg, const char *text)
+{
+    return await(pg, PQsendQuery(pg->conn, text));
 }
 
 int pg__exec(struct pg *pg, const char *sql, const char *what)
@@ -227,7 +304,7 @@ int pg__exec(struct pg *pg, const char *sql, const char *what)
     struct buf text;
     buf_init(&text, 1 << 20);
     pg__translate(sql, &text, NULL);
-    PGresult *r = PQexec(pg->conn, buf_cstr(&text));
+    PGresult *r = exec_text(pg, buf_cstr(&text));
     buf_cleanup(&text);
     ExecStatusType status = PQresultStatus(r);
     int rc = 0;
@@ -257,7 +334,7 @@ static struct pg_stmt *prepared(struct pg *pg, const char *sql)
         buf_init(&text, 1 << 20);
         pg__translate(sql, &text, &e->nparams);
         snprintf(e->name, sizeof(e->name), "s%zu", (h + probe) % PG_CACHE_SLOTS);
-        PGresult *r = PQprepare(pg->conn, e->name, buf_cstr(&text), 0, NULL);
+        PGresult *r = await(pg, PQsendPrepare(pg->conn, e->name, buf_cstr(&text), 0, NULL));
         int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fail_code(pg, r, "prepare");
         PQclear(r);
         buf_cleanup(&text);
@@ -287,7 +364,7 @@ static PGresult *exec_prepared(struct pg *pg, const char *sql, const char *const
     for (int i = 0; i < e->nparams; i++) {
         values[i] = i < n ? args[i] : NULL;
     }
-    return PQexecPrepared(pg->conn, e->name, e->nparams, values, NULL, NULL, 0);
+    return await(pg, PQsendQueryPrepared(pg->conn, e->name, e->nparams, values, NULL, NULL, 0));
 }
 
 /* A read: run once more after a lost connection was opened again (reads are safe to repeat). */
@@ -313,9 +390,8 @@ static PGresult *read_rows(struct pg *pg, const char *sql, const char *const *ar
  * there runs in a savepoint undone on failure (the transaction's owner still decides). */
 static void savepoint_end(struct pg *pg, bool ok)
 {
-    PQclear(
-        PQexec(pg->conn, ok ? "RELEASE SAVEPOINT store_stmt"
-                            : "ROLLBACK TO SAVEPOINT store_stmt; RELEASE SAVEPOINT store_stmt"));
+    PQclear(exec_text(pg, ok ? "RELEASE SAVEPOINT store_stmt"
+                             : "ROLLBACK TO SAVEPOINT store_stmt; RELEASE SAVEPOINT store_stmt"));
 }
 
 int pg__run(struct pg *pg, const char *sql, const char *const *args, int n, int *changes)
@@ -472,8 +548,21 @@ static int check_collation(struct pg *pg)
     return rc;
 }
 
+static int migrate(struct pg *pg, const char *const *core, int ncore,
+                   const struct store_area *const *areas, int nareas);
+
 int pg__migrate(struct pg *pg, const char *const *core, int ncore,
                 const struct store_area *const *areas, int nareas)
+{
+    /* A migration may rewrite big tables, and waits for another node's under the lock. */
+    pg->unbounded = true;
+    int rc = migrate(pg, core, ncore, areas, nareas);
+    pg->unbounded = false;
+    return rc;
+}
+
+static int migrate(struct pg *pg, const char *const *core, int ncore,
+                   const struct store_area *const *areas, int nareas)
 {
     long long version = 0;
     int rc = check_collation(pg);
@@ -503,7 +592,7 @@ int pg__migrate(struct pg *pg, const char *const *core, int ncore,
         rc = pg__exec(pg, "COMMIT", "migration");
     }
     if (rc != 0) {
-        PQclear(PQexec(pg->conn, "ROLLBACK"));
+        PQclear(exec_text(pg, "ROLLBACK"));
     }
     return rc;
 }

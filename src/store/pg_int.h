@@ -15,6 +15,8 @@ struct pg;
 /* Connects with `conninfo` (libpq); failures are described in `err` (the handle's error buffer,
  * written by every later call too). NULL on failure. */
 struct pg *pg__open(const char *conninfo, char *err, size_t errsize);
+/* store.postgresql.timeout: the longest wait for a connection or an answer (seconds). */
+void pg__set_timeout(int seconds);
 void pg__close(struct pg *pg);
 /* Applies the core migrations (`core`, `ncore`) and then each area's, in one transaction under
  * an advisory lock, so that several handles may open the same new database at once. */

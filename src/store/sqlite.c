@@ -376,6 +376,11 @@ void store_use_backend(enum store_backend backend, const char *conninfo)
     snprintf(g_conninfo, sizeof(g_conninfo), "%s", conninfo != NULL ? conninfo : "");
 }
 
+void store_pg_timeout(int seconds)
+{
+    pg__set_timeout(seconds);
+}
+
 bool store_is_sqlite(void)
 {
     return g_backend == STORE_BACKEND_SQLITE;

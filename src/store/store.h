@@ -23,6 +23,9 @@ struct store;
  * before the first store_open(), from one thread. */
 enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRESQL };
 void store_use_backend(enum store_backend backend, const char *conninfo);
+/* PostgreSQL: the longest wait for a connection or for a statement's answer, in seconds
+ * (store.postgresql.timeout); then the call fails with ERR_STORE. Before store_open(). */
+void store_pg_timeout(int seconds);
 /* True when the store is SQLite's file (the file calls below apply to it). */
 bool store_is_sqlite(void);
 /* PostgreSQL: 1 when the database already has the store's tables, 0 when it is empty (what a
