@@ -27,7 +27,7 @@ static const struct setting store_settings[] = {
     { .key = "store.postgresql.timeout",
       .type = SETTING_INT,
       SETTING_FIELD(store.pg_timeout),
-      .def = "5",
+      .def = "30",
       .min = 1,
       .max = 600,
       .desc = "The longest a store call waits for PostgreSQL to connect or to answer (read at "

@@ -39,11 +39,11 @@ struct pg {
 };
 
 /* store.postgresql.timeout: the longest wait for an answer, and for a connection. */
-static int g_timeout_s = 5;
+static int g_timeout_s = 30;
 
 void pg__set_timeout(int seconds)
 {
-    g_timeout_s = seconds > 0 ? seconds : 5;
+    g_timeout_s = seconds > 0 ? seconds : 30;
 }
 
 static long long mono_ms(void)
