@@ -711,6 +711,12 @@ def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
     # announced again, and the user rejoins the room.
     w.wait_for(lambda e: is_presence(e, frm=u.jid, type_=None), 10,
                "the user's presence announced again")
+    # Every node sees every other again before the rejoin (a node that had just woken may
+    # still count the others out for a moment, and would take the room for its own).
+    deadline = time.monotonic() + 5
+    while not all(sorted(n["id"] for n in status(srv)["nodes"]) == sorted(ids) for srv in alive):
+        assert time.monotonic() < deadline, [status(srv)["nodes"] for srv in alive]
+        time.sleep(0.1)
     muchelp.join(u, room, u_user)
     muchelp.say(u, room, "back after the pause")
     w.wait_for(lambda e: is_message(e, body="back after the pause"), 10, "a message after the pause")
