@@ -618,14 +618,11 @@ def test_node_restarted_its_rooms_occupants_rejoin(cluster):
     # the others' heartbeat timeout: its rooms came back empty, so their occupants on the other
     # nodes are told that they left (110 and 332) and rejoin. A restart faster than the timeout
     # is seen in the heartbeats (each start of a node has its own run).
-    alive = [n for n in cluster if n.running()]
-    ids = [n.options["cluster.node_id"] for n in alive]
-    assert len(alive) >= 2, ids
+    alive, ids, homes = running_nodes(cluster)
     owner = alive[0]
     owner_id = ids[0]
     room = next("restart%d" % i for i in range(1000)
                 if rendezvous_home(muchelp.room_jid("restart%d" % i), ids) == owner_id)
-    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
     user = next(u for u in USERS if homes[u] != owner_id)
     user_node = node_named(alive, homes[user])
     c, _ = login_home(alive, user, resource="rs")
@@ -657,6 +654,14 @@ def test_node_restarted_its_rooms_occupants_rejoin(cluster):
     c.close()
 
 
+def running_nodes(cluster):
+    """The nodes still running (two at least), their ids, and each user's home among them."""
+    alive = [n for n in cluster if n.running()]
+    ids = [n.options["cluster.node_id"] for n in alive]
+    assert len(alive) >= 2, ids
+    return alive, ids, {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+
+
 def contacts_across(alive, homes, node_id, resources):
     """Two available users, mutual contacts: one homed on `node_id`, one elsewhere (clients
     logged in with `resources`, a .bare set on each): (on the node, elsewhere)."""
@@ -678,10 +683,7 @@ def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
     # pause) is taken for dead by the others, which remove its users from their rooms; when it
     # runs again (the same run) its users learn that they are out of the room and rejoin, and
     # their contacts see them available again.
-    alive = [n for n in cluster if n.running()]
-    ids = [n.options["cluster.node_id"] for n in alive]
-    assert len(alive) >= 2, ids
-    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+    alive, ids, homes = running_nodes(cluster)
     frozen = alive[-1]
     frozen_id = frozen.options["cluster.node_id"]
     owner_id = next(i for i in ids if i != frozen_id)
@@ -727,10 +729,7 @@ def test_node_paused_believed_dead_its_users_told_and_rejoin(cluster):
 def test_node_stopped_its_users_contacts_are_told(cluster):
     # A node stopped by SIGTERM ends its sessions without telling their contacts (the server is
     # stopping); the node that takes over its registry of available sessions tells them.
-    alive = [n for n in cluster if n.running()]
-    ids = [n.options["cluster.node_id"] for n in alive]
-    assert len(alive) >= 2, ids
-    homes = {u: status(alive[0], u + "@localhost")["home"] for u in USERS}
+    alive, ids, homes = running_nodes(cluster)
     leaving = alive[-1]
     a, b = contacts_across(alive, homes, leaving.options["cluster.node_id"], ("term", "watch"))
     a_user, b_user = a.user, b.user
